@@ -1,0 +1,353 @@
+//! The edgeflow model artifact.
+//!
+//! An artifact is one file that a device needs and nothing else: the model graph with its
+//! weights and memory plan, and (in later format minors) the feature pipeline, labels,
+//! monitoring baseline and metadata. This crate is `no_std`, allocates nothing and never
+//! panics on any input bytes.
+//!
+//! # Layout
+//!
+//! ```text
+//! offset  size  field
+//! 0       4     magic  b"EDGF"
+//! 4       2     format major version (little-endian)   readers reject majors they do not know
+//! 6       2     format minor version                    additive changes only
+//! 8       4     body length in bytes
+//! 12      4     CRC-32 (ISO-HDLC, as zlib) of the body
+//! 16      16    reserved, zero
+//! 32      ...   body: a sequence of sections
+//! ```
+//!
+//! Each section is postcard-encoded as `(kind: u16 varint, bytes: length-prefixed)`;
+//! see [`SectionKind`]. Readers skip section kinds they do not know, so a minor version can
+//! add sections. The [`graph`] section is itself postcard-encoded ([`graph::GraphHeader`]
+//! followed by the op records); constant tensor data lives in the [`SectionKind::Weights`]
+//! section and is borrowed from the artifact bytes (flash), never copied.
+//!
+//! # Contract
+//!
+//! [`Artifact::parse`] checks the header, the length, the CRC and the section framing.
+//! The op-level validation (every shape, offset and parameter a kernel relies on) is done
+//! by `edgeflow-nn`'s `Model::parse`, which builds on this crate.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod graph;
+
+use core::fmt;
+
+/// First four bytes of every artifact.
+pub const MAGIC: [u8; 4] = *b"EDGF";
+/// Size of the fixed header in bytes.
+pub const HEADER_LEN: usize = 32;
+/// The format major version this crate writes.
+pub const FORMAT_MAJOR: u16 = 1;
+/// The format minor version this crate writes.
+pub const FORMAT_MINOR: u16 = 0;
+/// Every format major version this crate reads.
+pub const READABLE_MAJORS: &[u16] = &[1];
+
+/// The CRC used over the artifact body (CRC-32/ISO-HDLC, the zlib/PNG CRC).
+pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+
+/// What a section of the body holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u16)]
+pub enum SectionKind {
+    /// The model graph: [`graph::GraphHeader`] then the op records. Required.
+    Graph = 1,
+    /// Constant tensor data (weights, biases), referenced by offset from the graph.
+    Weights = 2,
+    /// Reserved: the feature pipeline description (edgeflow-dsp).
+    FeaturePipeline = 3,
+    /// Reserved: class labels.
+    Labels = 4,
+    /// Reserved: the monitoring baseline (feature and output distributions).
+    MonitoringBaseline = 5,
+    /// Reserved: metadata such as training metrics and provenance.
+    Metadata = 6,
+}
+
+impl SectionKind {
+    /// Maps a raw kind number to a known kind; `None` for kinds this reader does not know.
+    pub fn from_u16(v: u16) -> Option<Self> {
+        Some(match v {
+            1 => Self::Graph,
+            2 => Self::Weights,
+            3 => Self::FeaturePipeline,
+            4 => Self::Labels,
+            5 => Self::MonitoringBaseline,
+            6 => Self::Metadata,
+            _ => return None,
+        })
+    }
+}
+
+/// Why an artifact was rejected by [`Artifact::parse`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum FormatError {
+    /// Fewer bytes than the fixed header; `needed` is the header length.
+    TooShort {
+        /// Bytes required.
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The first four bytes are not `EDGF`.
+    BadMagic,
+    /// The major version is not one this reader knows (see [`READABLE_MAJORS`]).
+    UnsupportedVersion {
+        /// Major version found in the header.
+        major: u16,
+        /// Minor version found in the header.
+        minor: u16,
+    },
+    /// The header announces more body bytes than were given.
+    Truncated {
+        /// Total bytes the header announces (header + body).
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The CRC-32 of the body does not match the header.
+    BadChecksum {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC computed over the body.
+        computed: u32,
+    },
+    /// A section header or length runs past the end of the body.
+    BadSection {
+        /// Byte offset of the section within the body.
+        offset: usize,
+    },
+    /// A known section appears twice.
+    DuplicateSection(SectionKind),
+    /// A required section is absent.
+    MissingSection(SectionKind),
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::TooShort { needed, got } => write!(
+                f,
+                "artifact too short: {got} bytes, the header alone needs {needed}"
+            ),
+            Self::BadMagic => write!(f, "not an edgeflow artifact (magic is not EDGF)"),
+            Self::UnsupportedVersion { major, minor } => {
+                write!(
+                    f,
+                    "artifact format version {major}.{minor} is not supported; this reader reads major version"
+                )?;
+                for (i, m) in READABLE_MAJORS.iter().enumerate() {
+                    write!(f, "{}{m}", if i == 0 { " " } else { ", " })?;
+                }
+                Ok(())
+            }
+            Self::Truncated { needed, got } => write!(
+                f,
+                "artifact truncated: header announces {needed} bytes, got {got}"
+            ),
+            Self::BadChecksum { stored, computed } => write!(
+                f,
+                "artifact body CRC mismatch: header says {stored:#010x}, body has {computed:#010x}"
+            ),
+            Self::BadSection { offset } => {
+                write!(f, "malformed section at body offset {offset}")
+            }
+            Self::DuplicateSection(k) => write!(f, "section {k:?} appears more than once"),
+            Self::MissingSection(k) => write!(f, "required section {k:?} is missing"),
+        }
+    }
+}
+
+impl core::error::Error for FormatError {}
+
+/// A checked artifact: header, CRC and section framing validated; sections borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct Artifact<'a> {
+    /// Format major version read from the header.
+    pub major: u16,
+    /// Format minor version read from the header.
+    pub minor: u16,
+    /// The graph section (required).
+    pub graph: &'a [u8],
+    /// The weights section (empty if absent).
+    pub weights: &'a [u8],
+    /// The feature pipeline section, if present.
+    pub feature_pipeline: Option<&'a [u8]>,
+    /// The labels section, if present.
+    pub labels: Option<&'a [u8]>,
+    /// The monitoring baseline section, if present.
+    pub monitoring_baseline: Option<&'a [u8]>,
+    /// The metadata section, if present.
+    pub metadata: Option<&'a [u8]>,
+}
+
+impl<'a> Artifact<'a> {
+    /// Checks header, length, CRC and section framing; borrows every section from `bytes`.
+    ///
+    /// Bytes after the announced body are ignored (an artifact may sit in a larger flash
+    /// partition). Never panics.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, FormatError> {
+        if bytes.len() < HEADER_LEN {
+            return Err(FormatError::TooShort {
+                needed: HEADER_LEN,
+                got: bytes.len(),
+            });
+        }
+        let (header, rest) = bytes.split_at(HEADER_LEN);
+        if header[0..4] != MAGIC {
+            return Err(FormatError::BadMagic);
+        }
+        let major = u16::from_le_bytes([header[4], header[5]]);
+        let minor = u16::from_le_bytes([header[6], header[7]]);
+        if !READABLE_MAJORS.contains(&major) {
+            return Err(FormatError::UnsupportedVersion { major, minor });
+        }
+        let body_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
+        let stored = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
+        if rest.len() < body_len {
+            return Err(FormatError::Truncated {
+                needed: HEADER_LEN.saturating_add(body_len),
+                got: bytes.len(),
+            });
+        }
+        let body = &rest[..body_len];
+        let computed = CRC32.checksum(body);
+        if computed != stored {
+            return Err(FormatError::BadChecksum { stored, computed });
+        }
+
+        let mut graph = None;
+        let mut weights = None;
+        let mut feature_pipeline = None;
+        let mut labels = None;
+        let mut monitoring_baseline = None;
+        let mut metadata = None;
+        let mut cursor = body;
+        while !cursor.is_empty() {
+            let offset = body_len - cursor.len();
+            let ((kind, data), next): ((u16, &'a [u8]), &'a [u8]) =
+                postcard::take_from_bytes(cursor).map_err(|_| FormatError::BadSection { offset })?;
+            cursor = next;
+            let Some(kind) = SectionKind::from_u16(kind) else {
+                continue; // a section from a newer minor version: skip it
+            };
+            let slot = match kind {
+                SectionKind::Graph => &mut graph,
+                SectionKind::Weights => &mut weights,
+                SectionKind::FeaturePipeline => &mut feature_pipeline,
+                SectionKind::Labels => &mut labels,
+                SectionKind::MonitoringBaseline => &mut monitoring_baseline,
+                SectionKind::Metadata => &mut metadata,
+            };
+            if slot.replace(data).is_some() {
+                return Err(FormatError::DuplicateSection(kind));
+            }
+        }
+        Ok(Self {
+            major,
+            minor,
+            graph: graph.ok_or(FormatError::MissingSection(SectionKind::Graph))?,
+            weights: weights.unwrap_or(&[]),
+            feature_pipeline,
+            labels,
+            monitoring_baseline,
+            metadata,
+        })
+    }
+}
+
+/// Writes artifacts (host side).
+#[cfg(feature = "std")]
+pub mod write {
+    use super::*;
+
+    /// Assembles an artifact from sections, in the order given.
+    ///
+    /// Fails only if the body would exceed `u32::MAX` bytes.
+    pub fn assemble(sections: &[(SectionKind, &[u8])]) -> Result<Vec<u8>, postcard::Error> {
+        let mut body = Vec::new();
+        for (kind, data) in sections {
+            let enc = postcard::to_stdvec(&(*kind as u16, serde_bytes(data)))?;
+            body.extend_from_slice(&enc);
+        }
+        let body_len = u32::try_from(body.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
+        out.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
+        out.extend_from_slice(&body_len.to_le_bytes());
+        out.extend_from_slice(&CRC32.checksum(&body).to_le_bytes());
+        out.extend_from_slice(&[0u8; 16]);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    fn serde_bytes(data: &[u8]) -> crate::graph::Bytes<'_> {
+        crate::graph::Bytes(data)
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_errors() {
+        let a = write::assemble(&[(SectionKind::Graph, b"g"), (SectionKind::Weights, b"wts")])
+            .expect("assemble");
+        let p = Artifact::parse(&a).expect("parse");
+        assert_eq!(p.graph, b"g");
+        assert_eq!(p.weights, b"wts");
+        assert!(p.labels.is_none());
+
+        let mut bad = a.clone();
+        *bad.last_mut().expect("nonempty") ^= 1;
+        assert!(matches!(Artifact::parse(&bad), Err(FormatError::BadChecksum { .. })));
+
+        let mut v2 = a.clone();
+        v2[4] = 2;
+        let e = Artifact::parse(&v2).expect_err("major 2");
+        assert_eq!(e, FormatError::UnsupportedVersion { major: 2, minor: 0 });
+        assert!(e.to_string().contains("reads major version 1"), "{e}");
+
+        assert!(matches!(
+            Artifact::parse(&a[..a.len() - 1]),
+            Err(FormatError::Truncated { .. })
+        ));
+        assert!(matches!(Artifact::parse(&a[..5]), Err(FormatError::TooShort { needed: 32, got: 5 })));
+        let missing = write::assemble(&[(SectionKind::Weights, b"w")]).expect("assemble");
+        assert_eq!(
+            Artifact::parse(&missing).expect_err("no graph"),
+            FormatError::MissingSection(SectionKind::Graph)
+        );
+        let dup = write::assemble(&[(SectionKind::Graph, b"a"), (SectionKind::Graph, b"b")])
+            .expect("assemble");
+        assert_eq!(
+            Artifact::parse(&dup).expect_err("dup"),
+            FormatError::DuplicateSection(SectionKind::Graph)
+        );
+    }
+
+    #[test]
+    fn unknown_sections_are_skipped() {
+        let mut body = postcard::to_stdvec(&(1u16, graph::Bytes(b"g"))).expect("enc");
+        body.extend(postcard::to_stdvec(&(999u16, graph::Bytes(b"future"))).expect("enc"));
+        let mut a = Vec::new();
+        a.extend_from_slice(&MAGIC);
+        a.extend_from_slice(&1u16.to_le_bytes());
+        a.extend_from_slice(&7u16.to_le_bytes());
+        a.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        a.extend_from_slice(&CRC32.checksum(&body).to_le_bytes());
+        a.extend_from_slice(&[0; 16]);
+        a.extend_from_slice(&body);
+        let p = Artifact::parse(&a).expect("parse");
+        assert_eq!((p.major, p.minor, p.graph), (1, 7, &b"g"[..]));
+    }
+}
