@@ -45,7 +45,9 @@ impl<'a> Bytes<'a> {
     /// The `i`-th little-endian `i32`, or `None` past the end.
     #[inline]
     pub fn i32_at(&self, i: usize) -> Option<i32> {
-        let b = self.0.get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
+        let b = self
+            .0
+            .get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
         Some(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     /// The `i`-th little-endian `f32`, or `None` past the end.

@@ -233,7 +233,8 @@ impl<'a> Artifact<'a> {
         while !cursor.is_empty() {
             let offset = body_len - cursor.len();
             let ((kind, data), next): ((u16, &'a [u8]), &'a [u8]) =
-                postcard::take_from_bytes(cursor).map_err(|_| FormatError::BadSection { offset })?;
+                postcard::take_from_bytes(cursor)
+                    .map_err(|_| FormatError::BadSection { offset })?;
             cursor = next;
             let Some(kind) = SectionKind::from_u16(kind) else {
                 continue; // a section from a newer minor version: skip it
@@ -277,7 +278,8 @@ pub mod write {
             let enc = postcard::to_stdvec(&(*kind as u16, serde_bytes(data)))?;
             body.extend_from_slice(&enc);
         }
-        let body_len = u32::try_from(body.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
+        let body_len =
+            u32::try_from(body.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
         let mut out = Vec::with_capacity(HEADER_LEN + body.len());
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
@@ -309,7 +311,10 @@ mod tests {
 
         let mut bad = a.clone();
         *bad.last_mut().expect("nonempty") ^= 1;
-        assert!(matches!(Artifact::parse(&bad), Err(FormatError::BadChecksum { .. })));
+        assert!(matches!(
+            Artifact::parse(&bad),
+            Err(FormatError::BadChecksum { .. })
+        ));
 
         let mut v2 = a.clone();
         v2[4] = 2;
@@ -321,7 +326,10 @@ mod tests {
             Artifact::parse(&a[..a.len() - 1]),
             Err(FormatError::Truncated { .. })
         ));
-        assert!(matches!(Artifact::parse(&a[..5]), Err(FormatError::TooShort { needed: 32, got: 5 })));
+        assert!(matches!(
+            Artifact::parse(&a[..5]),
+            Err(FormatError::TooShort { needed: 32, got: 5 })
+        ));
         let missing = write::assemble(&[(SectionKind::Weights, b"w")]).expect("assemble");
         assert_eq!(
             Artifact::parse(&missing).expect_err("no graph"),

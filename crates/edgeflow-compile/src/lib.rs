@@ -1,0 +1,215 @@
+//! The edgeflow host compiler: `.tflite` in, edgeflow artifact out.
+//!
+//! [`compile`] imports a TFLite flatbuffer (verified by the `flatbuffers` crate), checks
+//! every op, version, option and tensor type against what the run-time computes exactly,
+//! derives all int8 fixed-point parameters as TFLite Micro's `Prepare` does, plans the
+//! arena from tensor lifetimes, writes the artifact and finally validates it with the
+//! run-time's own `Model::parse`.
+#![warn(missing_docs)]
+#![deny(unsafe_code)]
+
+pub mod board;
+pub mod describe;
+mod error;
+pub mod import;
+pub mod ir;
+pub mod plan;
+pub mod tflite;
+
+use edgeflow_format::graph::{
+    Bytes, GraphHeader, Location, Op, OpDef, PerChannel, Quant, Requant, Scratch, Shape, TensorDef,
+};
+use edgeflow_format::SectionKind;
+
+pub use error::CompileError;
+use ir::Graph;
+
+/// Arena alignment the planner uses (as TFLite Micro's 16-byte buffer alignment).
+pub const ARENA_ALIGN: usize = 16;
+
+/// The result of compiling a model.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// The artifact bytes.
+    pub artifact: Vec<u8>,
+    /// Arena bytes the plan needs.
+    pub arena_bytes: usize,
+    /// Bytes of constant data (weights, biases).
+    pub weights_bytes: usize,
+}
+
+/// Whether `bytes` look like an edgeflow artifact (rather than a `.tflite` file).
+pub fn is_artifact(bytes: &[u8]) -> bool {
+    bytes.starts_with(&edgeflow_format::MAGIC)
+}
+
+/// Compiles a `.tflite` model into an artifact; `name` is stored for tooling.
+pub fn compile(tflite_bytes: &[u8], name: &str) -> Result<Compiled, CompileError> {
+    let graph = import::import(tflite_bytes)?;
+    emit(&graph, name)
+}
+
+/// Per-tensor bytes that tensor descriptions borrow (per-channel scales).
+fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
+    graph
+        .tensors
+        .iter()
+        .map(|t| match &t.quant {
+            Some(q) if q.scales.len() > 1 => {
+                q.scales.iter().flat_map(|s| s.to_le_bytes()).collect()
+            }
+            _ => Vec::new(),
+        })
+        .collect()
+}
+
+fn tensor_def<'a>(
+    graph: &Graph,
+    scales: &'a [Vec<u8>],
+    t: usize,
+    location: Location,
+) -> TensorDef<'a> {
+    let it = &graph.tensors[t];
+    TensorDef {
+        id: it.index,
+        dtype: it.dtype,
+        // Rank was checked on import.
+        shape: Shape::new(&it.shape).unwrap_or_default(),
+        quant: it.quant.as_ref().map(|q| Quant {
+            scale: q.scales[0],
+            zero_point: q.zero_points[0] as i32,
+            per_channel: (q.scales.len() > 1).then(|| PerChannel {
+                axis: q.axis as u8,
+                scales: Bytes(&scales[t]),
+            }),
+        }),
+        location,
+    }
+}
+
+fn with_requant<'a>(op: &Op<'static>, r: Option<&'a ir::OwnedRequant>) -> Op<'a> {
+    let rq = r.map(|r| Requant {
+        input_offset: r.input_offset,
+        output_offset: r.output_offset,
+        multipliers: Bytes(&r.multipliers),
+        shifts: Bytes(&r.shifts),
+    });
+    match *op {
+        Op::Conv2d(p) => Op::Conv2d(edgeflow_format::graph::ConvParams { requant: rq, ..p }),
+        Op::DepthwiseConv2d(p) => {
+            Op::DepthwiseConv2d(edgeflow_format::graph::ConvParams { requant: rq, ..p })
+        }
+        Op::FullyConnected(p) => {
+            Op::FullyConnected(edgeflow_format::graph::FullyConnectedParams { requant: rq, ..p })
+        }
+        other => other,
+    }
+}
+
+fn to_vec<'a, const N: usize>(
+    defs: impl Iterator<Item = TensorDef<'a>>,
+) -> Result<heapless::Vec<TensorDef<'a>, N>, CompileError> {
+    let mut v = heapless::Vec::new();
+    for d in defs {
+        v.push(d)
+            .map_err(|_| CompileError::Model(format!("more than {N} tensors in one list")))?;
+    }
+    Ok(v)
+}
+
+/// Plans and writes the artifact for an imported graph.
+pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
+    let scales = scale_bytes(graph);
+    // Scratch sizes depend only on shapes and parameters, not on locations.
+    let dummy = Location::Arena { offset: 0 };
+    let mut scratch = Vec::with_capacity(graph.ops.len());
+    for op in &graph.ops {
+        let ins: Vec<TensorDef<'_>> = op
+            .inputs
+            .iter()
+            .map(|&t| tensor_def(graph, &scales, t, dummy))
+            .collect();
+        let out = tensor_def(graph, &scales, op.output, dummy);
+        scratch.push(edgeflow_nn::kernels::scratch_bytes(
+            &with_requant(&op.op, op.requant.as_ref()),
+            &ins,
+            &out,
+        ));
+    }
+    let plan = plan::plan(graph, &scratch, ARENA_ALIGN)?;
+
+    // Constant data, 16-byte aligned within the weights section.
+    let mut weights: Vec<u8> = Vec::new();
+    let mut const_offset: Vec<Option<u32>> = vec![None; graph.tensors.len()];
+    for op in &graph.ops {
+        for &t in &op.inputs {
+            if let (Some(data), None) = (&graph.tensors[t].data, const_offset[t]) {
+                weights.resize(weights.len().div_ceil(16) * 16, 0);
+                const_offset[t] = Some(weights.len() as u32);
+                weights.extend_from_slice(data);
+            }
+        }
+    }
+    let location = |t: usize| -> Result<Location, CompileError> {
+        if let Some(offset) = const_offset[t] {
+            return Ok(Location::Const { offset });
+        }
+        plan.offsets[t]
+            .map(|offset| Location::Arena { offset })
+            .ok_or_else(|| CompileError::Model(format!("tensor {t} has no place in the plan")))
+    };
+    let def = |t: usize| -> Result<TensorDef<'_>, CompileError> {
+        Ok(tensor_def(graph, &scales, t, location(t)?))
+    };
+
+    let header = GraphHeader {
+        arena_bytes: plan.arena_bytes,
+        arena_align: ARENA_ALIGN as u32,
+        op_count: graph.ops.len() as u32,
+        inputs: to_vec(
+            graph
+                .inputs
+                .iter()
+                .map(|&t| def(t))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter(),
+        )?,
+        outputs: to_vec(
+            graph
+                .outputs
+                .iter()
+                .map(|&t| def(t))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter(),
+        )?,
+        macs: graph.ops.iter().map(|o| o.macs).sum(),
+        name,
+    };
+    let mut section = postcard::to_stdvec(&header)?;
+    for (i, op) in graph.ops.iter().enumerate() {
+        let record = OpDef {
+            source_index: op.source_index,
+            op: with_requant(&op.op, op.requant.as_ref()),
+            inputs: to_vec(
+                op.inputs
+                    .iter()
+                    .map(|&t| def(t))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .into_iter(),
+            )?,
+            outputs: to_vec(std::iter::once(def(op.output)?))?,
+            scratch: plan.scratch[i].map(|(offset, len)| Scratch { offset, len }),
+        };
+        section.extend(postcard::to_stdvec(&record)?);
+    }
+    let artifact = edgeflow_format::write::assemble(&[
+        (SectionKind::Graph, &section),
+        (SectionKind::Weights, &weights),
+    ])?;
+    edgeflow_nn::Model::parse(&artifact)?;
+    Ok(Compiled {
+        arena_bytes: plan.arena_bytes as usize,
+        weights_bytes: weights.len(),
+        artifact,
+    })
+}

@@ -1,0 +1,100 @@
+use core::fmt;
+
+use edgeflow_format::FormatError;
+
+/// Why a model was rejected or an inference could not run.
+///
+/// Every variant names where the problem is (op index in the source model, tensor id)
+/// and, for memory, how many bytes are needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// The artifact container is malformed (header, CRC, sections).
+    Format(FormatError),
+    /// The graph header could not be decoded.
+    BadGraphHeader,
+    /// Op record number `position` could not be decoded.
+    BadOpRecord {
+        /// Position of the record in execution order.
+        position: u32,
+    },
+    /// The graph section holds bytes after the last op record.
+    TrailingGraphBytes,
+    /// A tensor description is inconsistent (rank, length, location out of bounds).
+    BadTensor {
+        /// Source op index (`u32::MAX` for graph inputs/outputs).
+        op: u32,
+        /// Tensor id in the source model.
+        tensor: u32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// An op's parameters or tensors fail the kernel's preconditions.
+    InvalidOp {
+        /// Source op index.
+        op: u32,
+        /// TFLite op name.
+        name: &'static str,
+        /// The failed check.
+        reason: &'static str,
+    },
+    /// The caller's arena is smaller than the memory plan.
+    ArenaTooSmall {
+        /// Bytes the plan needs.
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// The caller's arena start is not aligned as the plan requires.
+    ArenaMisaligned {
+        /// Alignment required, in bytes.
+        align: usize,
+    },
+    /// A graph input or output index past the number the model has.
+    NoSuchTensor {
+        /// The index asked for.
+        index: usize,
+        /// How many the model has.
+        count: usize,
+    },
+}
+
+impl From<FormatError> for Error {
+    fn from(e: FormatError) -> Self {
+        Error::Format(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Error::Format(e) => e.fmt(f),
+            Error::BadGraphHeader => write!(f, "graph section header is malformed"),
+            Error::BadOpRecord { position } => {
+                write!(f, "op record #{position} in the graph section is malformed")
+            }
+            Error::TrailingGraphBytes => {
+                write!(f, "graph section has bytes after the last op record")
+            }
+            Error::BadTensor { op, tensor, reason } if op == u32::MAX => {
+                write!(f, "graph input/output tensor {tensor}: {reason}")
+            }
+            Error::BadTensor { op, tensor, reason } => {
+                write!(f, "op {op}, tensor {tensor}: {reason}")
+            }
+            Error::InvalidOp { op, name, reason } => write!(f, "op {op} ({name}): {reason}"),
+            Error::ArenaTooSmall { needed, got } => write!(
+                f,
+                "arena too small: the model needs {needed} bytes, {got} were given"
+            ),
+            Error::ArenaMisaligned { align } => {
+                write!(f, "arena start must be aligned to {align} bytes")
+            }
+            Error::NoSuchTensor { index, count } => {
+                write!(f, "no graph tensor #{index}: the model has {count}")
+            }
+        }
+    }
+}
+
+impl core::error::Error for Error {}

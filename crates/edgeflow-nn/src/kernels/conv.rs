@@ -1,0 +1,1402 @@
+//! CONV_2D, int8 (per-channel requantization) and f32, matching TFLM's reference
+//! `ConvPerChannel` / `Conv` bit for bit (int8) and in accumulation order (f32).
+//!
+//! Also holds the helpers the other windowed kernels share (window geometry, clamps,
+//! requantization, little-endian element access, the portable inner dot kernels).
+//!
+//! int8 strategy: for every output pixel the receptive field is gathered into a patch in
+//! scratch (an im2col of one pixel) with out-of-image taps set to the input zero point, so
+//! every patch has the full `filter_h * filter_w * filter_c` length and matches the OHWI
+//! filter row byte for byte. Then, with `off = -input_zero_point`,
+//! `sum(w * (x + off)) = sum(w * x) + off * sum(w)`: the second term (plus the bias) is
+//! precomputed once per call per output channel, and padded taps contribute
+//! `w * zp + off * w = 0`. All int32 arithmetic wraps, so the result equals TFLM's
+//! accumulator exactly (addition modulo 2^32 is associative). When the window lies
+//! inside the image and is one contiguous run of input bytes (1xN filters, in particular
+//! 1x1), the input is used in place and no patch is built.
+
+use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
+
+use super::{TensorIn, TensorOut};
+use crate::fixedpoint::multiply_by_quantized_multiplier;
+
+// ---------------------------------------------------------------------------------------
+// Shared helpers
+// ---------------------------------------------------------------------------------------
+
+/// The `i`-th little-endian `i32` of `b` (0 past the end; callers index within checked sizes).
+#[inline(always)]
+pub(crate) fn le_i32(b: &[u8], i: usize) -> i32 {
+    match b.get(i.wrapping_mul(4)..i.wrapping_mul(4).wrapping_add(4)) {
+        Some(&[a0, a1, a2, a3]) => i32::from_le_bytes([a0, a1, a2, a3]),
+        _ => 0,
+    }
+}
+
+/// The `i`-th little-endian `f32` of `b` (0.0 past the end).
+#[inline(always)]
+pub(crate) fn le_f32(b: &[u8], i: usize) -> f32 {
+    f32::from_bits(le_i32(b, i) as u32)
+}
+
+/// A 4-byte chunk as `f32`.
+#[inline(always)]
+pub(crate) fn f32_of(c: &[u8]) -> f32 {
+    match *c {
+        [a0, a1, a2, a3] => f32::from_le_bytes([a0, a1, a2, a3]),
+        _ => 0.0,
+    }
+}
+
+/// TFLite's `ActivationFunctionWithMinMax` for floats: `min(max(x, lo), hi)` with the
+/// C++ `std::max`/`std::min` semantics (a NaN `x` passes through).
+#[inline(always)]
+pub(crate) fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
+    let y = if x < lo { lo } else { x };
+    if hi < y {
+        hi
+    } else {
+        y
+    }
+}
+
+/// Quantized clamp bounds must be an ordered sub-range of int8.
+pub(crate) fn check_clamp_q(c: &Clamp) -> Result<(), &'static str> {
+    if c.min_q < -128 || c.max_q > 127 || c.min_q > c.max_q {
+        return Err("quantized activation range is not an ordered sub-range of int8");
+    }
+    Ok(())
+}
+
+/// Float clamp bounds must be ordered (and not NaN).
+pub(crate) fn check_clamp_f(c: &Clamp) -> Result<(), &'static str> {
+    if c.min_f
+        .partial_cmp(&c.max_f)
+        .is_none_or(|o| o == core::cmp::Ordering::Greater)
+    {
+        return Err("float activation range is not ordered");
+    }
+    Ok(())
+}
+
+/// Zero point of an int8 tensor (validated present by `Model::parse`).
+pub(crate) fn zero_point(t: &TensorDef<'_>) -> Result<i32, &'static str> {
+    t.quant
+        .map(|q| q.zero_point)
+        .ok_or("int8 tensor without quantization")
+}
+
+/// Checks an int8 op's requantization record: present, offsets consistent with the tensor
+/// zero points, one multiplier and shift per output channel (or exactly one for all).
+pub(crate) fn check_requant(
+    rq: Option<&Requant<'_>>,
+    channels: usize,
+    input: &TensorDef<'_>,
+    output: &TensorDef<'_>,
+) -> Result<(), &'static str> {
+    let rq = rq.ok_or("int8 op without requantization parameters")?;
+    let (m, s) = (rq.multipliers.0.len(), rq.shifts.0.len());
+    if m % 4 != 0 || s % 4 != 0 || m != s {
+        return Err("requantization multiplier and shift arrays differ or are not i32 arrays");
+    }
+    let n = m / 4;
+    if n != 1 && n != channels {
+        return Err("requantization arrays must have one entry per output channel, or one");
+    }
+    if rq.input_offset != -zero_point(input)? {
+        return Err("requantization input offset is not minus the input zero point");
+    }
+    if rq.output_offset != zero_point(output)? {
+        return Err("requantization output offset is not the output zero point");
+    }
+    Ok(())
+}
+
+/// The weights of an int8 convolution must be symmetric (zero point 0).
+pub(crate) fn check_symmetric_weights(w: &TensorDef<'_>) -> Result<(), &'static str> {
+    if zero_point(w)? != 0 {
+        return Err("int8 weights must have zero point 0");
+    }
+    Ok(())
+}
+
+/// Checks an optional bias input: `O` elements of `I32` (int8 ops) or `F32` (f32 ops).
+pub(crate) fn check_bias(
+    bias: Option<&TensorDef<'_>>,
+    dtype: DType,
+    channels: usize,
+) -> Result<(), &'static str> {
+    if let Some(b) = bias {
+        let want = if dtype == DType::I8 {
+            DType::I32
+        } else {
+            DType::F32
+        };
+        if b.dtype != want {
+            return Err("bias must be I32 for int8 ops and F32 for f32 ops");
+        }
+        if b.shape.num_elements() != Some(channels) {
+            return Err("bias must have one element per output channel");
+        }
+    }
+    Ok(())
+}
+
+/// Per-output-channel requantization to int8, as TFLM does it after the accumulation:
+/// `clamp(MultiplyByQuantizedMultiplier(acc, m, s) + output_offset)`.
+#[derive(Clone, Copy)]
+pub(crate) struct OutQ<'a> {
+    mult: &'a [u8],
+    shift: &'a [u8],
+    per_channel: bool,
+    out_off: i32,
+    lo: i32,
+    hi: i32,
+}
+
+impl<'a> OutQ<'a> {
+    pub(crate) fn new(rq: &Requant<'a>, clamp: &Clamp) -> Self {
+        OutQ {
+            mult: rq.multipliers.0,
+            shift: rq.shifts.0,
+            per_channel: rq.multipliers.0.len() > 4,
+            out_off: rq.output_offset,
+            lo: clamp.min_q,
+            hi: clamp.max_q,
+        }
+    }
+
+    /// `(multiplier, shift)` of output channel `ch`.
+    #[inline(always)]
+    pub(crate) fn channel(&self, ch: usize) -> (i32, i32) {
+        let i = if self.per_channel { ch } else { 0 };
+        (le_i32(self.mult, i), le_i32(self.shift, i))
+    }
+
+    /// Requantizes one accumulator to an int8 byte.
+    #[inline(always)]
+    pub(crate) fn apply(&self, acc: i32, (m, s): (i32, i32)) -> u8 {
+        let v = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(self.out_off);
+        let v = if v < self.lo { self.lo } else { v };
+        let v = if v > self.hi { self.hi } else { v };
+        v as i8 as u8
+    }
+}
+
+/// Largest extent the window arithmetic handles; keeps every intermediate in `isize`
+/// range on 32-bit targets.
+const MAX_EXTENT: u64 = 1 << 30;
+
+/// One spatial axis of a windowed op (conv, depthwise, pool), validated by [`Axis::new`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Axis {
+    /// Input extent.
+    pub(crate) size: usize,
+    /// Filter extent (taps).
+    pub(crate) filter: usize,
+    pub(crate) stride: usize,
+    pub(crate) dilation: usize,
+    /// Padding before the first element.
+    pub(crate) pad: usize,
+    /// Output extent.
+    pub(crate) out: usize,
+}
+
+impl Axis {
+    /// Validates the geometry of one axis.
+    ///
+    /// Besides positivity and range, requires the output extent to be one TFLite's
+    /// SAME/VALID rules (or any explicit padding below a full dilated filter on each side)
+    /// can produce: with `eff = (filter - 1) * dilation + 1` and the implied trailing
+    /// padding `after = (out - 1) * stride + eff - size - pad`, it needs `pad < eff` and
+    /// `-stride < after < eff`. Windows are clipped to the image in any case.
+    pub(crate) fn new(
+        size: usize,
+        filter: usize,
+        stride: u16,
+        dilation: u16,
+        pad: u16,
+        out: usize,
+    ) -> Result<Self, &'static str> {
+        if stride == 0 || dilation == 0 {
+            return Err("stride and dilation must be at least 1");
+        }
+        if size == 0 || filter == 0 || out == 0 {
+            return Err("zero-sized spatial dimension");
+        }
+        let (s, d, p) = (stride as u64, dilation as u64, pad as u64);
+        let (n, f, o) = (size as u64, filter as u64, out as u64);
+        if n > MAX_EXTENT || f > MAX_EXTENT || o > MAX_EXTENT {
+            return Err("spatial dimension too large");
+        }
+        let eff = (f - 1) * d + 1;
+        let span = (o - 1) * s + eff;
+        if eff > MAX_EXTENT || span > MAX_EXTENT {
+            return Err("filter or output extent too large");
+        }
+        if p >= eff {
+            return Err("padding covers a whole filter window");
+        }
+        let after = span as i64 - n as i64 - p as i64;
+        if after >= eff as i64 || after <= -(s as i64) {
+            return Err("output size does not match input, filter, stride, dilation and padding");
+        }
+        Ok(Axis {
+            size,
+            filter,
+            stride: stride as usize,
+            dilation: dilation as usize,
+            pad: pad as usize,
+            out,
+        })
+    }
+
+    /// For output position `o`: the input coordinate of the window's first tap (may be
+    /// negative) and the half-open range `[start, end)` of taps inside the input
+    /// (possibly empty, then `start == end`).
+    #[inline(always)]
+    pub(crate) fn window(&self, o: usize) -> (isize, usize, usize) {
+        let origin = (o * self.stride) as isize - self.pad as isize;
+        let size = self.size as isize;
+        if self.dilation == 1 {
+            let start = if origin < 0 { (-origin) as usize } else { 0 };
+            let room = size - origin;
+            let end = if room <= 0 {
+                0
+            } else {
+                (room as usize).min(self.filter)
+            };
+            (origin, start.min(end), end)
+        } else {
+            let d = self.dilation as isize;
+            let start = if origin < 0 {
+                ((-origin + d - 1) / d) as usize
+            } else {
+                0
+            };
+            let end = if origin >= size {
+                0
+            } else {
+                (((size - 1 - origin) / d + 1) as usize).min(self.filter)
+            };
+            (origin, start.min(end), end)
+        }
+    }
+
+    /// Whether the window of output `o` is entirely inside the input.
+    #[inline(always)]
+    pub(crate) fn full(&self, start: usize, end: usize) -> bool {
+        start == 0 && end == self.filter
+    }
+
+    /// Input coordinate of tap `k` of a window starting at `origin` (`k` inside the window).
+    #[inline(always)]
+    pub(crate) fn at(&self, origin: isize, k: usize) -> usize {
+        (origin + (k * self.dilation) as isize) as usize
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Portable inner kernels. A Cortex-M4 DSP version (SMLAD on sign-extended pairs) can
+// replace this module under `cfg(all(target_arch = "arm", target_feature = "dsp"))`
+// with the same signatures; the callers only use these functions.
+// ---------------------------------------------------------------------------------------
+
+/// Inner dot products of int8 vectors held as bytes, wrapping int32 accumulation.
+pub(crate) mod dot {
+    /// `sum(x[i] * w[i])` over the common length.
+    #[inline(always)]
+    pub(crate) fn dot1(x: &[u8], w: &[u8]) -> i32 {
+        let mut a = 0i32;
+        for (&xv, &wv) in x.iter().zip(w) {
+            a = a.wrapping_add((xv as i8 as i32) * (wv as i8 as i32));
+        }
+        a
+    }
+
+    /// Two dot products sharing `x` (two output channels): each input byte is loaded
+    /// once for both.
+    #[inline(always)]
+    pub(crate) fn dot2(x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
+        let (mut a0, mut a1) = (0i32, 0i32);
+        for ((&xv, &v0), &v1) in x.iter().zip(w0).zip(w1) {
+            let xv = xv as i8 as i32;
+            a0 = a0.wrapping_add(xv * (v0 as i8 as i32));
+            a1 = a1.wrapping_add(xv * (v1 as i8 as i32));
+        }
+        (a0, a1)
+    }
+
+    /// Like [`dot2`] with `off` added to every `x` (for FULLY_CONNECTED, where no
+    /// per-channel weight sum is precomputed).
+    #[inline(always)]
+    pub(crate) fn dot2_off(x: &[u8], off: i32, w0: &[u8], w1: &[u8]) -> (i32, i32) {
+        let (mut a0, mut a1) = (0i32, 0i32);
+        for ((&xv, &v0), &v1) in x.iter().zip(w0).zip(w1) {
+            let xv = (xv as i8 as i32).wrapping_add(off);
+            a0 = a0.wrapping_add(xv.wrapping_mul(v0 as i8 as i32));
+            a1 = a1.wrapping_add(xv.wrapping_mul(v1 as i8 as i32));
+        }
+        (a0, a1)
+    }
+
+    /// Like [`dot1`] with `off` added to every `x`.
+    #[inline(always)]
+    pub(crate) fn dot1_off(x: &[u8], off: i32, w: &[u8]) -> i32 {
+        let mut a = 0i32;
+        for (&xv, &wv) in x.iter().zip(w) {
+            let xv = (xv as i8 as i32).wrapping_add(off);
+            a = a.wrapping_add(xv.wrapping_mul(wv as i8 as i32));
+        }
+        a
+    }
+
+    /// `sum(w[i])`.
+    #[inline(always)]
+    pub(crate) fn sum(w: &[u8]) -> i32 {
+        w.iter().fold(0i32, |a, &v| a.wrapping_add(v as i8 as i32))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CONV_2D
+// ---------------------------------------------------------------------------------------
+
+/// Validated CONV_2D geometry.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    batches: usize,
+    h: Axis,
+    w: Axis,
+    /// Input channels.
+    in_c: usize,
+    /// Output channels.
+    out_c: usize,
+    /// Filter input depth (`in_c / groups`).
+    f_c: usize,
+    /// Output channels per group.
+    per_group: usize,
+    /// Taps per output channel: `filter_h * filter_w * f_c`.
+    k: usize,
+}
+
+fn geom(
+    p: &ConvParams<'_>,
+    x: &TensorDef<'_>,
+    w: &TensorDef<'_>,
+    out: &TensorDef<'_>,
+) -> Result<Geom, &'static str> {
+    if x.shape.rank != 4 || w.shape.rank != 4 || out.shape.rank != 4 {
+        return Err("input, filter and output must be rank 4 (NHWC, OHWI)");
+    }
+    let batches = x.shape.dim(0);
+    if out.shape.dim(0) != batches {
+        return Err("input and output batch sizes differ");
+    }
+    let (in_c, out_c, f_c) = (x.shape.dim(3), w.shape.dim(0), w.shape.dim(3));
+    if out.shape.dim(3) != out_c {
+        return Err("output depth differs from the number of filters");
+    }
+    if f_c == 0 || in_c % f_c != 0 {
+        return Err("input depth is not a multiple of the filter depth");
+    }
+    let groups = in_c / f_c;
+    if groups == 0 || out_c % groups != 0 {
+        return Err("output depth is not a multiple of the number of groups");
+    }
+    let h = Axis::new(
+        x.shape.dim(1),
+        w.shape.dim(1),
+        p.stride[0],
+        p.dilation[0],
+        p.pad[0],
+        out.shape.dim(1),
+    )?;
+    let wa = Axis::new(
+        x.shape.dim(2),
+        w.shape.dim(2),
+        p.stride[1],
+        p.dilation[1],
+        p.pad[1],
+        out.shape.dim(2),
+    )?;
+    let k = h
+        .filter
+        .checked_mul(wa.filter)
+        .and_then(|v| v.checked_mul(f_c))
+        .ok_or("filter too large")?;
+    Ok(Geom {
+        batches,
+        h,
+        w: wa,
+        in_c,
+        out_c,
+        f_c,
+        per_group: out_c / groups,
+        k,
+    })
+}
+
+/// Scratch bytes: int8 needs one folded `i32` per output channel plus one patch of `k`
+/// bytes; f32 needs none.
+pub(crate) fn scratch_bytes(
+    p: &ConvParams<'_>,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+) -> usize {
+    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
+        return 0;
+    };
+    if output.dtype != DType::I8 {
+        return 0;
+    }
+    match geom(p, x, w, output) {
+        Ok(g) => g.out_c.saturating_mul(4).saturating_add(g.k),
+        Err(_) => 0,
+    }
+}
+
+/// Verifies every precondition of [`eval`].
+pub(crate) fn check(
+    p: &ConvParams<'_>,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+    scratch_len: usize,
+) -> Result<(), &'static str> {
+    if inputs.len() != 2 && inputs.len() != 3 {
+        return Err("CONV_2D takes input, filter and an optional bias");
+    }
+    let (x, w) = (&inputs[0], &inputs[1]);
+    if p.depth_multiplier != 1 {
+        return Err("CONV_2D depth multiplier must be 1");
+    }
+    let g = geom(p, x, w, output)?;
+    let dt = output.dtype;
+    if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
+        return Err("supported types: all int8 (bias int32) or all f32");
+    }
+    check_bias(inputs.get(2), dt, g.out_c)?;
+    if dt == DType::I8 {
+        check_symmetric_weights(w)?;
+        check_requant(p.requant.as_ref(), g.out_c, x, output)?;
+        check_clamp_q(&p.clamp)?;
+    } else {
+        if p.requant.is_some() {
+            return Err("f32 op with int8 requantization parameters");
+        }
+        check_clamp_f(&p.clamp)?;
+    }
+    if scratch_len < scratch_bytes(p, inputs, output) {
+        return Err("scratch region smaller than the kernel needs");
+    }
+    Ok(())
+}
+
+/// Executes a CONV_2D that passed [`check`].
+pub(crate) fn eval(
+    p: &ConvParams<'_>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+) {
+    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
+        return;
+    };
+    let bias = inputs.get(2).map(|b| b.data);
+    let Ok(g) = geom(p, x.def, w.def, output.def) else {
+        return;
+    };
+    match output.def.dtype {
+        DType::I8 => {
+            if let Some(rq) = &p.requant {
+                eval_i8(&g, rq, &p.clamp, x.data, w.data, bias, output.data, scratch);
+            }
+        }
+        DType::F32 => eval_f32(&g, &p.clamp, x.data, w.data, bias, output.data),
+        DType::I32 => {}
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval_i8(
+    g: &Geom,
+    rq: &Requant<'_>,
+    clamp: &Clamp,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    out: &mut [u8],
+    scratch: &mut [u8],
+) {
+    let k = g.k;
+    if k == 0 || g.per_group == 0 {
+        return;
+    }
+    let Some(scratch) = scratch.get_mut(..g.out_c * 4 + k) else {
+        return;
+    };
+    let (fold, patch) = scratch.split_at_mut(g.out_c * 4);
+    let off = rq.input_offset;
+    // fold[oc] = bias[oc] + off * sum(filter[oc]).
+    for (oc, (f, wr)) in fold.chunks_exact_mut(4).zip(w.chunks_exact(k)).enumerate() {
+        let b = bias.map_or(0, |b| le_i32(b, oc));
+        f.copy_from_slice(&b.wrapping_add(off.wrapping_mul(dot::sum(wr))).to_le_bytes());
+    }
+    let fold: &[u8] = fold;
+    let q = OutQ::new(rq, clamp);
+    let pad_byte = (-off) as i8 as u8;
+    let groups = g.in_c / g.f_c;
+    let (fh, fw, c) = (g.h.filter, g.w.filter, g.in_c);
+    let row_bytes = g.w.size * c;
+    let img_bytes = g.h.size * row_bytes;
+    // A full window is one contiguous run of input bytes when it has a single row whose
+    // taps are adjacent and span every channel.
+    let direct_ok = groups == 1 && fh == 1 && (fw == 1 || g.w.dilation == 1);
+    let mut out_px = out.chunks_exact_mut(g.out_c);
+    for b in 0..g.batches {
+        let img = b * img_bytes;
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                let Some(o) = out_px.next() else {
+                    return;
+                };
+                let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
+                for grp in 0..groups {
+                    let pt: &[u8] = if full && direct_ok {
+                        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
+                        match x.get(start..start + k) {
+                            Some(s) => s,
+                            None => return,
+                        }
+                    } else {
+                        let dims = Gather {
+                            img,
+                            row_bytes,
+                            groups,
+                            grp,
+                            pad_byte,
+                        };
+                        if !gather(g, &dims, x, patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
+                            return;
+                        }
+                        patch
+                    };
+                    let oc0 = grp * g.per_group;
+                    let (Some(wg), Some(og), Some(fg)) = (
+                        w.get(oc0 * k..(oc0 + g.per_group) * k),
+                        o.get_mut(oc0..oc0 + g.per_group),
+                        fold.get(oc0 * 4..(oc0 + g.per_group) * 4),
+                    ) else {
+                        return;
+                    };
+                    conv_channels(pt, wg, k, fg, og, &q, oc0);
+                }
+            }
+        }
+    }
+}
+
+/// Computes `out[j] = requant(fold[j] + dot(patch, w_j))` for consecutive output channels
+/// starting at `oc0`, two channels per pass over the patch.
+#[inline(always)]
+fn conv_channels(
+    patch: &[u8],
+    w: &[u8],
+    k: usize,
+    fold: &[u8],
+    out: &mut [u8],
+    q: &OutQ<'_>,
+    oc0: usize,
+) {
+    let mut oc = oc0;
+    let mut wp = w.chunks_exact(2 * k);
+    let mut fp = fold.chunks_exact(8);
+    let mut op = out.chunks_exact_mut(2);
+    for ((wpair, fpair), opair) in (&mut wp).zip(&mut fp).zip(&mut op) {
+        let (w0, w1) = wpair.split_at(k);
+        let (a0, a1) = dot::dot2(patch, w0, w1);
+        let a0 = a0.wrapping_add(le_i32(fpair, 0));
+        let a1 = a1.wrapping_add(le_i32(fpair, 1));
+        if let [o0, o1] = opair {
+            *o0 = q.apply(a0, q.channel(oc));
+            *o1 = q.apply(a1, q.channel(oc + 1));
+        }
+        oc += 2;
+    }
+    if let ([o0, ..], w0, f0) = (op.into_remainder(), wp.remainder(), fp.remainder()) {
+        let a = dot::dot1(patch, w0).wrapping_add(le_i32(f0, 0));
+        *o0 = q.apply(a, q.channel(oc));
+    }
+}
+
+/// Where one group's receptive field lives in the input.
+struct Gather {
+    /// Byte offset of the batch image.
+    img: usize,
+    /// Bytes per input row.
+    row_bytes: usize,
+    groups: usize,
+    grp: usize,
+    /// Input zero point (taps outside the image).
+    pad_byte: u8,
+}
+
+/// Builds the patch of one output pixel (and group): `filter_h * filter_w * f_c` bytes in
+/// OHWI tap order, out-of-image taps set to the input zero point. Returns `false` only
+/// if a range is out of bounds (excluded by `check`).
+fn gather(
+    g: &Geom,
+    d: &Gather,
+    x: &[u8],
+    patch: &mut [u8],
+    (iy0, ky0, ky1): (isize, usize, usize),
+    (ix0, kx0, kx1): (isize, usize, usize),
+) -> bool {
+    let (fw, fc, c) = (g.w.filter, g.f_c, g.in_c);
+    let prow_len = fw * fc;
+    let contiguous = d.groups == 1 && g.w.dilation == 1;
+    for (ky, prow) in patch
+        .chunks_exact_mut(prow_len)
+        .take(g.h.filter)
+        .enumerate()
+    {
+        if ky < ky0 || ky >= ky1 {
+            prow.fill(d.pad_byte);
+            continue;
+        }
+        let row = d.img + g.h.at(iy0, ky) * d.row_bytes;
+        if contiguous {
+            // f_c == c: the valid taps of this row are adjacent in the input.
+            let (pre, rest) = prow.split_at_mut(kx0 * fc);
+            let (mid, post) = rest.split_at_mut((kx1 - kx0) * fc);
+            pre.fill(d.pad_byte);
+            post.fill(d.pad_byte);
+            if kx1 > kx0 {
+                let start = row + g.w.at(ix0, kx0) * c;
+                match x.get(start..start + mid.len()) {
+                    Some(s) => mid.copy_from_slice(s),
+                    None => return false,
+                }
+            }
+        } else {
+            for (kx, tap) in prow.chunks_exact_mut(fc).enumerate() {
+                if kx < kx0 || kx >= kx1 {
+                    tap.fill(d.pad_byte);
+                } else {
+                    let start = row + g.w.at(ix0, kx) * c + d.grp * fc;
+                    match x.get(start..start + fc) {
+                        Some(s) => tap.copy_from_slice(s),
+                        None => return false,
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
+    let (fw, fc, c) = (g.w.filter, g.f_c, g.in_c);
+    let row_len = g.w.size * c;
+    let img_len = g.h.size * row_len;
+    let mut outs = out.chunks_exact_mut(4);
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                for oc in 0..g.out_c {
+                    let grp = oc / g.per_group;
+                    let Some(wf) = w.get(oc * g.k * 4..(oc + 1) * g.k * 4) else {
+                        return;
+                    };
+                    let mut total = 0.0f32;
+                    for ky in ky0..ky1 {
+                        let row = b * img_len + g.h.at(iy0, ky) * row_len;
+                        for kx in kx0..kx1 {
+                            let xs = (row + g.w.at(ix0, kx) * c + grp * fc) * 4;
+                            let ws = (ky * fw + kx) * fc * 4;
+                            let (Some(xs), Some(ws)) =
+                                (x.get(xs..xs + fc * 4), wf.get(ws..ws + fc * 4))
+                            else {
+                                return;
+                            };
+                            for (xv, wv) in xs.chunks_exact(4).zip(ws.chunks_exact(4)) {
+                                total += f32_of(xv) * f32_of(wv);
+                            }
+                        }
+                    }
+                    let bv = bias.map_or(0.0, |bb| le_f32(bb, oc));
+                    let Some(o) = outs.next() else {
+                        return;
+                    };
+                    o.copy_from_slice(
+                        &clamp_f32(total + bv, clamp.min_f, clamp.max_f).to_le_bytes(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Test support shared by the kernel modules
+// ---------------------------------------------------------------------------------------
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::needless_range_loop,
+    clippy::too_many_arguments
+)]
+pub(crate) mod testutil {
+    extern crate std;
+    use std::prelude::rust_2021::*;
+    use std::vec;
+
+    use edgeflow_format::graph::{Bytes, Clamp, DType, Location, Quant, Requant, Shape, TensorDef};
+
+    use crate::kernels::{TensorIn, TensorOut};
+
+    /// A tiny seeded xorshift64* generator.
+    pub(crate) struct Rng(u64);
+
+    impl Rng {
+        pub(crate) fn new(seed: u64) -> Self {
+            Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+        }
+        pub(crate) fn next_u64(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        pub(crate) fn u32(&mut self) -> u32 {
+            (self.next_u64() >> 32) as u32
+        }
+        /// Uniform in `lo..=hi`.
+        pub(crate) fn range(&mut self, lo: i64, hi: i64) -> i64 {
+            lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+        }
+        pub(crate) fn usize(&mut self, lo: usize, hi: usize) -> usize {
+            self.range(lo as i64, hi as i64) as usize
+        }
+        pub(crate) fn bool(&mut self) -> bool {
+            self.next_u64() & 1 == 1
+        }
+        pub(crate) fn bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).map(|_| self.u32() as u8).collect()
+        }
+        /// f32 in [-1, 1).
+        pub(crate) fn unit(&mut self) -> f32 {
+            (self.u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+        }
+        pub(crate) fn f32_bytes(&mut self, n: usize) -> Vec<u8> {
+            (0..n).flat_map(|_| self.unit().to_le_bytes()).collect()
+        }
+        /// A requantization multiplier like QuantizeMultiplier produces (or, rarely, any i32).
+        pub(crate) fn multiplier(&mut self) -> (i32, i32) {
+            if self.range(0, 20) == 0 {
+                return (self.u32() as i32, self.range(-40, 40) as i32);
+            }
+            let m = self.range(1 << 30, (1i64 << 31) - 1) as i32;
+            (m, self.range(-20, 3) as i32)
+        }
+    }
+
+    pub(crate) fn tensor(dtype: DType, dims: &[u32], scale: f32, zp: i32) -> TensorDef<'static> {
+        TensorDef {
+            id: 0,
+            dtype,
+            shape: Shape::new(dims).expect("rank"),
+            quant: if dtype == DType::I8 {
+                Some(Quant {
+                    scale,
+                    zero_point: zp,
+                    per_channel: None,
+                })
+            } else {
+                None
+            },
+            location: Location::Arena { offset: 0 },
+        }
+    }
+
+    pub(crate) fn i32_bytes(v: &[i32]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// Leaks a byte vector (tests only) so it can back `Bytes<'static>`.
+    pub(crate) fn leak(v: Vec<u8>) -> &'static [u8] {
+        Box::leak(v.into_boxed_slice())
+    }
+
+    pub(crate) fn requant(input_zp: i32, output_zp: i32, mults: &[(i32, i32)]) -> Requant<'static> {
+        let m: Vec<i32> = mults.iter().map(|x| x.0).collect();
+        let s: Vec<i32> = mults.iter().map(|x| x.1).collect();
+        Requant {
+            input_offset: -input_zp,
+            output_offset: output_zp,
+            multipliers: Bytes(leak(i32_bytes(&m))),
+            shifts: Bytes(leak(i32_bytes(&s))),
+        }
+    }
+
+    pub(crate) fn random_clamp_q(r: &mut Rng) -> Clamp {
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let (lo, hi) = if r.range(0, 2) == 0 {
+            (-128, 127)
+        } else {
+            (a.min(b), a.max(b))
+        };
+        Clamp {
+            min_q: lo,
+            max_q: hi,
+            ..Clamp::NONE
+        }
+    }
+
+    pub(crate) fn random_clamp_f(r: &mut Rng) -> Clamp {
+        match r.range(0, 3) {
+            0 => Clamp::NONE,
+            1 => Clamp {
+                min_f: 0.0,
+                ..Clamp::NONE
+            },
+            2 => Clamp {
+                min_f: 0.0,
+                max_f: 0.5,
+                ..Clamp::NONE
+            },
+            _ => Clamp {
+                min_f: -0.25,
+                max_f: 0.25,
+                ..Clamp::NONE
+            },
+        }
+    }
+
+    /// Runs a kernel's `eval` on owned buffers.
+    pub(crate) fn run<F>(
+        defs: &[TensorDef<'_>],
+        data: &[Vec<u8>],
+        out: &TensorDef<'_>,
+        f: F,
+    ) -> Vec<u8>
+    where
+        F: FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>),
+    {
+        let ins: Vec<TensorIn<'_, '_>> = defs
+            .iter()
+            .zip(data)
+            .map(|(d, b)| TensorIn { def: d, data: b })
+            .collect();
+        let n = out.shape.num_elements().expect("size") * out.dtype.size();
+        // Poison the output so unwritten elements show up.
+        let mut o = vec![0xA5u8; n];
+        f(
+            &ins,
+            TensorOut {
+                def: out,
+                data: &mut o,
+            },
+        );
+        o
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::needless_range_loop,
+    clippy::too_many_arguments
+)]
+mod tests {
+    extern crate std;
+    use std::prelude::rust_2021::*;
+    use std::vec;
+
+    use super::testutil::*;
+    use super::*;
+    use edgeflow_format::graph::Clamp;
+
+    /// TFLM's `ConvPerChannel`, transcribed loop for loop.
+    #[allow(clippy::too_many_arguments)]
+    fn reference_i8(
+        p: &ConvParams<'_>,
+        xd: &TensorDef<'_>,
+        x: &[u8],
+        wd: &TensorDef<'_>,
+        w: &[u8],
+        bias: Option<&[u8]>,
+        od: &TensorDef<'_>,
+    ) -> Vec<u8> {
+        let rq = p.requant.as_ref().unwrap();
+        let (n, ih, iw, ic) = (
+            xd.shape.dim(0),
+            xd.shape.dim(1),
+            xd.shape.dim(2),
+            xd.shape.dim(3),
+        );
+        let (oc_n, fh, fw, fc) = (
+            wd.shape.dim(0),
+            wd.shape.dim(1),
+            wd.shape.dim(2),
+            wd.shape.dim(3),
+        );
+        let (oh, ow) = (od.shape.dim(1), od.shape.dim(2));
+        let groups = ic / fc;
+        let fpg = oc_n / groups;
+        let mut out = vec![0u8; n * oh * ow * oc_n];
+        let nmul = rq.multipliers.len_i32();
+        for b in 0..n {
+            for oy in 0..oh {
+                let y0 = (oy * p.stride[0] as usize) as i64 - p.pad[0] as i64;
+                for ox in 0..ow {
+                    let x0 = (ox * p.stride[1] as usize) as i64 - p.pad[1] as i64;
+                    for oc in 0..oc_n {
+                        let grp = oc / fpg;
+                        let mut acc = 0i32;
+                        for fy in 0..fh {
+                            let y = y0 + (p.dilation[0] as usize * fy) as i64;
+                            for fx in 0..fw {
+                                let xx = x0 + (p.dilation[1] as usize * fx) as i64;
+                                if !(xx >= 0 && xx < iw as i64 && y >= 0 && y < ih as i64) {
+                                    continue;
+                                }
+                                for c in 0..fc {
+                                    let iv = x[((b * ih + y as usize) * iw + xx as usize) * ic
+                                        + c
+                                        + grp * fc]
+                                        as i8 as i32;
+                                    let fv = w[((oc * fh + fy) * fw + fx) * fc + c] as i8 as i32;
+                                    acc = acc.wrapping_add(fv.wrapping_mul(iv + rq.input_offset));
+                                }
+                            }
+                        }
+                        if let Some(bb) = bias {
+                            acc = acc.wrapping_add(le_i32(bb, oc));
+                        }
+                        let i = if nmul == 1 { 0 } else { oc };
+                        let mut v = multiply_by_quantized_multiplier(
+                            acc,
+                            rq.multipliers.i32_at(i).unwrap(),
+                            rq.shifts.i32_at(i).unwrap(),
+                        );
+                        v = v.wrapping_add(rq.output_offset);
+                        v = v.max(p.clamp.min_q).min(p.clamp.max_q);
+                        out[((b * oh + oy) * ow + ox) * oc_n + oc] = v as i8 as u8;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// TFLM's float `Conv`, transcribed.
+    fn reference_f32(
+        p: &ConvParams<'_>,
+        xd: &TensorDef<'_>,
+        x: &[u8],
+        wd: &TensorDef<'_>,
+        w: &[u8],
+        bias: Option<&[u8]>,
+        od: &TensorDef<'_>,
+    ) -> Vec<u8> {
+        let (n, ih, iw, ic) = (
+            xd.shape.dim(0),
+            xd.shape.dim(1),
+            xd.shape.dim(2),
+            xd.shape.dim(3),
+        );
+        let (oc_n, fh, fw, fc) = (
+            wd.shape.dim(0),
+            wd.shape.dim(1),
+            wd.shape.dim(2),
+            wd.shape.dim(3),
+        );
+        let (oh, ow) = (od.shape.dim(1), od.shape.dim(2));
+        let fpg = oc_n / (ic / fc);
+        let mut out = Vec::new();
+        for b in 0..n {
+            for oy in 0..oh {
+                let y0 = (oy * p.stride[0] as usize) as i64 - p.pad[0] as i64;
+                for ox in 0..ow {
+                    let x0 = (ox * p.stride[1] as usize) as i64 - p.pad[1] as i64;
+                    for oc in 0..oc_n {
+                        let grp = oc / fpg;
+                        let mut total = 0.0f32;
+                        for fy in 0..fh {
+                            let y = y0 + (p.dilation[0] as usize * fy) as i64;
+                            for fx in 0..fw {
+                                let xx = x0 + (p.dilation[1] as usize * fx) as i64;
+                                if !(xx >= 0 && xx < iw as i64 && y >= 0 && y < ih as i64) {
+                                    continue;
+                                }
+                                for c in 0..fc {
+                                    let iv = le_f32(
+                                        x,
+                                        ((b * ih + y as usize) * iw + xx as usize) * ic
+                                            + c
+                                            + grp * fc,
+                                    );
+                                    let fv = le_f32(w, ((oc * fh + fy) * fw + fx) * fc + c);
+                                    total += iv * fv;
+                                }
+                            }
+                        }
+                        let bv = bias.map_or(0.0, |bb| le_f32(bb, oc));
+                        out.extend_from_slice(
+                            &clamp_f32(total + bv, p.clamp.min_f, p.clamp.max_f).to_le_bytes(),
+                        );
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn params(
+        stride: [u16; 2],
+        dilation: [u16; 2],
+        pad: [u16; 2],
+        clamp: Clamp,
+        requant: Option<Requant<'static>>,
+    ) -> ConvParams<'static> {
+        ConvParams {
+            stride,
+            dilation,
+            pad,
+            depth_multiplier: 1,
+            clamp,
+            requant,
+        }
+    }
+
+    /// TFLite SAME/VALID output size and leading padding.
+    fn out_and_pad(r: &mut Rng, n: usize, f: usize, s: usize, d: usize) -> Option<(usize, usize)> {
+        let eff = (f - 1) * d + 1;
+        if r.bool() {
+            let out = n.div_ceil(s);
+            let total = ((out - 1) * s + eff).saturating_sub(n);
+            Some((out, total / 2))
+        } else {
+            if n < eff {
+                return None;
+            }
+            Some(((n - eff) / s + 1, 0))
+        }
+    }
+
+    struct Case {
+        p: ConvParams<'static>,
+        defs: Vec<TensorDef<'static>>,
+        data: Vec<Vec<u8>>,
+        out: TensorDef<'static>,
+    }
+
+    fn random_case(r: &mut Rng, dtype: DType) -> Option<Case> {
+        let n = r.usize(1, 2);
+        let (ih, iw) = (r.usize(1, 9), r.usize(1, 9));
+        let groups = if r.range(0, 5) == 0 { r.usize(1, 3) } else { 1 };
+        let fc = r.usize(1, 7);
+        let ic = fc * groups;
+        let oc = groups * r.usize(1, 6);
+        let (fh, fw) = (r.usize(1, 4), r.usize(1, 4));
+        let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
+        let (dh, dw) = if r.range(0, 3) == 0 {
+            (r.usize(1, 3), r.usize(1, 3))
+        } else {
+            (1, 1)
+        };
+        let (oh, ph) = out_and_pad(r, ih, fh, sh, dh)?;
+        let (ow, pw) = out_and_pad(r, iw, fw, sw, dw)?;
+        let in_zp = r.range(-128, 127) as i32;
+        let out_zp = r.range(-128, 127) as i32;
+        let xd = tensor(
+            dtype,
+            &[n as u32, ih as u32, iw as u32, ic as u32],
+            0.5,
+            in_zp,
+        );
+        let wd = tensor(dtype, &[oc as u32, fh as u32, fw as u32, fc as u32], 0.5, 0);
+        let od = tensor(
+            dtype,
+            &[n as u32, oh as u32, ow as u32, oc as u32],
+            0.5,
+            out_zp,
+        );
+        let with_bias = r.range(0, 3) != 0;
+        let (p, data, bias) = if dtype == DType::I8 {
+            let per_tensor = r.range(0, 3) == 0;
+            let mults: Vec<(i32, i32)> = (0..if per_tensor { 1 } else { oc })
+                .map(|_| r.multiplier())
+                .collect();
+            let rq = requant(in_zp, out_zp, &mults);
+            let p = params(
+                [sh as u16, sw as u16],
+                [dh as u16, dw as u16],
+                [ph as u16, pw as u16],
+                random_clamp_q(r),
+                Some(rq),
+            );
+            let mut xb = r.bytes(n * ih * iw * ic);
+            if r.range(0, 4) == 0 {
+                // Extreme values to exercise wrapping.
+                for v in xb.iter_mut() {
+                    *v = if r.bool() { 0x80 } else { 0x7f };
+                }
+            }
+            let wb = r.bytes(oc * fh * fw * fc);
+            let bias: Vec<i32> = (0..oc)
+                .map(|_| {
+                    if r.range(0, 5) == 0 {
+                        r.u32() as i32
+                    } else {
+                        r.range(-5000, 5000) as i32
+                    }
+                })
+                .collect();
+            (p, vec![xb, wb], i32_bytes(&bias))
+        } else {
+            let p = params(
+                [sh as u16, sw as u16],
+                [dh as u16, dw as u16],
+                [ph as u16, pw as u16],
+                random_clamp_f(r),
+                None,
+            );
+            let xb = r.f32_bytes(n * ih * iw * ic);
+            let wb = r.f32_bytes(oc * fh * fw * fc);
+            let bias = r.f32_bytes(oc);
+            (p, vec![xb, wb], bias)
+        };
+        let mut defs = vec![xd, wd];
+        let mut data = data;
+        if with_bias {
+            let bt = if dtype == DType::I8 {
+                DType::I32
+            } else {
+                DType::F32
+            };
+            defs.push(tensor(bt, &[oc as u32], 1.0, 0));
+            data.push(bias);
+        }
+        Some(Case {
+            p,
+            defs,
+            data,
+            out: od,
+        })
+    }
+
+    fn run_case(c: &Case) -> Vec<u8> {
+        let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+        check(&c.p, &c.defs, &c.out, sb).expect("check");
+        let mut scratch = vec![0x5Au8; sb];
+        run(&c.defs, &c.data, &c.out, |i, o| {
+            eval(&c.p, i, o, &mut scratch)
+        })
+    }
+
+    #[test]
+    fn int8_matches_reference_on_random_cases() {
+        let mut r = Rng::new(1);
+        let mut done = 0;
+        while done < 1500 {
+            let Some(c) = random_case(&mut r, DType::I8) else {
+                continue;
+            };
+            let got = run_case(&c);
+            let want = reference_i8(
+                &c.p,
+                &c.defs[0],
+                &c.data[0],
+                &c.defs[1],
+                &c.data[1],
+                c.data.get(2).map(|v| &v[..]),
+                &c.out,
+            );
+            assert_eq!(
+                got, want,
+                "case {done}: {:?} {:?} {:?}",
+                c.p, c.defs[0].shape, c.defs[1].shape
+            );
+            done += 1;
+        }
+    }
+
+    #[test]
+    fn f32_matches_reference_on_random_cases() {
+        let mut r = Rng::new(2);
+        let mut done = 0;
+        while done < 600 {
+            let Some(c) = random_case(&mut r, DType::F32) else {
+                continue;
+            };
+            let got = run_case(&c);
+            let want = reference_f32(
+                &c.p,
+                &c.defs[0],
+                &c.data[0],
+                &c.defs[1],
+                &c.data[1],
+                c.data.get(2).map(|v| &v[..]),
+                &c.out,
+            );
+            // Same operations in the same order: bit-identical.
+            assert_eq!(got, want, "case {done}");
+            done += 1;
+        }
+    }
+
+    #[test]
+    fn hand_computed_int8_3x3_same() {
+        // 1x3x3x1 input 1..9 (zp 0), one 3x3 filter of ones, multiplier 0.5, SAME padding.
+        let x: Vec<u8> = (1..=9).map(|v: i8| v as u8).collect();
+        let w = vec![1u8; 9];
+        let (m, s) = crate::fixedpoint::quantize_multiplier(0.5);
+        let p = params(
+            [1, 1],
+            [1, 1],
+            [1, 1],
+            Clamp::NONE,
+            Some(requant(0, 3, &[(m, s)])),
+        );
+        let defs = vec![
+            tensor(DType::I8, &[1, 3, 3, 1], 1.0, 0),
+            tensor(DType::I8, &[1, 3, 3, 1], 1.0, 0),
+            tensor(DType::I32, &[1], 1.0, 0),
+        ];
+        let out = tensor(DType::I8, &[1, 3, 3, 1], 1.0, 3);
+        let c = Case {
+            p,
+            defs,
+            data: vec![x, w, i32_bytes(&[1])],
+            out,
+        };
+        let got: Vec<i8> = run_case(&c).into_iter().map(|v| v as i8).collect();
+        // Window sums + bias 1: [13,22,17, 28,46,34, 25,40,29]; halved (round half away
+        // from zero) plus zero point 3.
+        assert_eq!(got, vec![10, 14, 12, 17, 26, 20, 16, 23, 18]);
+    }
+
+    #[test]
+    fn hand_computed_int8_input_offset_and_clamp() {
+        // input zp 5: padded taps must contribute nothing; values x - 5.
+        let x: Vec<u8> = [5i8, 6, 7, 8].iter().map(|&v| v as u8).collect(); // 1x2x2x1 -> 0,1,2,3
+        let w: Vec<u8> = [1i8, -1, 2, 2].iter().map(|&v| v as u8).collect(); // 1x2x2x1
+        let (m, s) = crate::fixedpoint::quantize_multiplier(1.0);
+        let p = params(
+            [1, 1],
+            [1, 1],
+            [0, 0],
+            Clamp {
+                min_q: -2,
+                max_q: 100,
+                ..Clamp::NONE
+            },
+            Some(requant(5, -10, &[(m, s)])),
+        );
+        // SAME 2x2 on 2x2: out 2x2, total pad 1 -> before 0.
+        let defs = vec![
+            tensor(DType::I8, &[1, 2, 2, 1], 1.0, 5),
+            tensor(DType::I8, &[1, 2, 2, 1], 1.0, 0),
+        ];
+        let out = tensor(DType::I8, &[1, 2, 2, 1], 1.0, -10);
+        let c = Case {
+            p,
+            defs,
+            data: vec![x, w],
+            out,
+        };
+        let got: Vec<i8> = run_case(&c).into_iter().map(|v| v as i8).collect();
+        // (0,0): 0*1 + 1*-1 + 2*2 + 3*2 = 9 -> -1; (0,1): 1*1 + 3*2 = 7 -> -3 -> clamp -2;
+        // (1,0): 2*1 + 3*-1 = -1 -> -11 -> -2; (1,1): 3 -> -7 -> -2.
+        assert_eq!(got, vec![-1, -2, -2, -2]);
+    }
+
+    #[test]
+    fn check_rejects_bad_ops() {
+        let mut r = Rng::new(3);
+        let c = loop {
+            if let Some(c) = random_case(&mut r, DType::I8) {
+                if c.defs.len() == 3 {
+                    break c;
+                }
+            }
+        };
+        let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+        assert!(check(&c.p, &c.defs, &c.out, sb).is_ok());
+        if sb > 0 {
+            assert!(check(&c.p, &c.defs, &c.out, sb - 1).is_err());
+        }
+        let mut p = c.p;
+        p.stride = [0, 1];
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        let mut p = c.p;
+        p.requant = None;
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        let mut p = c.p;
+        p.clamp.min_q = 5;
+        p.clamp.max_q = 4;
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        let mut p = c.p;
+        if let Some(rq) = &mut p.requant {
+            rq.input_offset += 1;
+        }
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        let mut p = c.p;
+        if let Some(rq) = &mut p.requant {
+            rq.multipliers = edgeflow_format::graph::Bytes(&[
+                0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6,
+                7,
+            ]);
+        }
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        // Wrong output size.
+        let mut out = c.out;
+        out.shape.dims[1] += 3;
+        assert!(check(&c.p, &c.defs, &out, sb + 10000).is_err());
+        // Filter with non-zero zero point.
+        let mut defs = c.defs.clone();
+        defs[1].quant.as_mut().unwrap().zero_point = 1;
+        assert!(check(&c.p, &defs, &c.out, sb).is_err());
+        // Bias of the wrong type or length.
+        let mut defs = c.defs.clone();
+        defs[2].dtype = DType::F32;
+        assert!(check(&c.p, &defs, &c.out, sb).is_err());
+        let mut defs = c.defs.clone();
+        defs[2].shape.dims[0] += 1;
+        assert!(check(&c.p, &defs, &c.out, sb).is_err());
+        // Mixed types.
+        let mut defs = c.defs.clone();
+        defs[0].dtype = DType::F32;
+        assert!(check(&c.p, &defs, &c.out, sb).is_err());
+        assert!(check(&c.p, &c.defs[..1], &c.out, sb).is_err());
+    }
+
+    #[test]
+    fn window_clips_to_image() {
+        let a = Axis::new(5, 3, 2, 2, 2, 3).unwrap();
+        // origins -2, 0, 2; taps at origin + 2k.
+        assert_eq!(a.window(0), (-2, 1, 3));
+        assert_eq!(a.window(1), (0, 0, 3));
+        assert_eq!(a.window(2), (2, 0, 2));
+        let b = Axis::new(4, 3, 1, 1, 1, 4).unwrap();
+        assert_eq!(b.window(0), (-1, 1, 3));
+        assert_eq!(b.window(3), (2, 0, 2));
+        // SAME with a dilated filter wider than the input: taps at -1 and 2, both outside.
+        let c = Axis::new(1, 2, 1, 3, 1, 1).unwrap();
+        assert_eq!(c.window(0), (-1, 1, 1));
+        assert!(Axis::new(5, 3, 1, 1, 3, 5).is_err());
+        assert!(Axis::new(5, 3, 1, 1, 0, 6).is_err());
+        assert!(Axis::new(5, 3, 1, 1, 0, 4).is_ok());
+        assert!(Axis::new(5, 3, 1, 1, 0, 3).is_ok());
+        assert!(Axis::new(5, 3, 1, 1, 0, 2).is_err());
+    }
+}

@@ -1,0 +1,740 @@
+//! DEPTHWISE_CONV_2D, int8 (per-channel requantization) and f32, matching TFLM's reference
+//! `DepthwiseConvPerChannel` / `DepthwiseConv` bit for bit (int8) and in accumulation
+//! order (f32).
+//!
+//! Output channel `oc = ic * M + m` reads input channel `ic`; the filter is `[1, H, W, C*M]`.
+//!
+//! int8 strategy (depth multiplier 1): for each output pixel, up to [`CHUNK`] channels are
+//! accumulated together on the stack, one filter tap at a time over contiguous channel
+//! slices (clipped windows: no per-tap padding test). With `off = -input_zero_point`, a
+//! window entirely inside the image starts from `bias + off * sum(w over all taps)`
+//! (precomputed once per call, in scratch) and accumulates `w * x`; a clipped window
+//! starts from the bias and accumulates `w * (x + off)` over its valid taps. Both equal
+//! TFLM's int32 accumulator exactly (wrapping arithmetic). Depth multipliers above 1 use
+//! a simpler per-channel loop.
+
+use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
+
+use super::conv::{
+    check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
+    le_f32, le_i32, Axis, OutQ,
+};
+use super::{TensorIn, TensorOut};
+
+/// Channels accumulated together per pass (stack accumulator size).
+const CHUNK: usize = 64;
+
+/// Validated DEPTHWISE_CONV_2D geometry.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    batches: usize,
+    h: Axis,
+    w: Axis,
+    /// Input channels.
+    in_c: usize,
+    /// Depth multiplier.
+    mult: usize,
+    /// Output channels (`in_c * mult`).
+    out_c: usize,
+}
+
+fn geom(
+    p: &ConvParams<'_>,
+    x: &TensorDef<'_>,
+    w: &TensorDef<'_>,
+    out: &TensorDef<'_>,
+) -> Result<Geom, &'static str> {
+    if x.shape.rank != 4 || w.shape.rank != 4 || out.shape.rank != 4 {
+        return Err("input, filter and output must be rank 4");
+    }
+    if w.shape.dim(0) != 1 {
+        return Err("depthwise filter must be [1, H, W, C*M]");
+    }
+    let batches = x.shape.dim(0);
+    if out.shape.dim(0) != batches {
+        return Err("input and output batch sizes differ");
+    }
+    let mult = p.depth_multiplier as usize;
+    if mult == 0 {
+        return Err("depth multiplier must be at least 1");
+    }
+    let in_c = x.shape.dim(3);
+    let out_c = w.shape.dim(3);
+    if in_c.checked_mul(mult) != Some(out_c) {
+        return Err("filter depth is not input depth times the depth multiplier");
+    }
+    if out.shape.dim(3) != out_c {
+        return Err("output depth differs from the filter depth");
+    }
+    let h = Axis::new(
+        x.shape.dim(1),
+        w.shape.dim(1),
+        p.stride[0],
+        p.dilation[0],
+        p.pad[0],
+        out.shape.dim(1),
+    )?;
+    let wa = Axis::new(
+        x.shape.dim(2),
+        w.shape.dim(2),
+        p.stride[1],
+        p.dilation[1],
+        p.pad[1],
+        out.shape.dim(2),
+    )?;
+    Ok(Geom {
+        batches,
+        h,
+        w: wa,
+        in_c,
+        mult,
+        out_c,
+    })
+}
+
+/// Scratch bytes: int8 needs one folded `i32` per output channel; f32 needs none.
+pub(crate) fn scratch_bytes(
+    p: &ConvParams<'_>,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+) -> usize {
+    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
+        return 0;
+    };
+    if output.dtype != DType::I8 {
+        return 0;
+    }
+    match geom(p, x, w, output) {
+        Ok(g) => g.out_c.saturating_mul(4),
+        Err(_) => 0,
+    }
+}
+
+/// Verifies every precondition of [`eval`].
+pub(crate) fn check(
+    p: &ConvParams<'_>,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+    scratch_len: usize,
+) -> Result<(), &'static str> {
+    if inputs.len() != 2 && inputs.len() != 3 {
+        return Err("DEPTHWISE_CONV_2D takes input, filter and an optional bias");
+    }
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let g = geom(p, x, w, output)?;
+    let dt = output.dtype;
+    if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
+        return Err("supported types: all int8 (bias int32) or all f32");
+    }
+    check_bias(inputs.get(2), dt, g.out_c)?;
+    if dt == DType::I8 {
+        check_symmetric_weights(w)?;
+        check_requant(p.requant.as_ref(), g.out_c, x, output)?;
+        check_clamp_q(&p.clamp)?;
+    } else {
+        if p.requant.is_some() {
+            return Err("f32 op with int8 requantization parameters");
+        }
+        check_clamp_f(&p.clamp)?;
+    }
+    if scratch_len < scratch_bytes(p, inputs, output) {
+        return Err("scratch region smaller than the kernel needs");
+    }
+    Ok(())
+}
+
+/// Executes a DEPTHWISE_CONV_2D that passed [`check`].
+pub(crate) fn eval(
+    p: &ConvParams<'_>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+) {
+    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
+        return;
+    };
+    let bias = inputs.get(2).map(|b| b.data);
+    let Ok(g) = geom(p, x.def, w.def, output.def) else {
+        return;
+    };
+    match output.def.dtype {
+        DType::I8 => {
+            if let Some(rq) = &p.requant {
+                eval_i8(&g, rq, &p.clamp, x.data, w.data, bias, output.data, scratch);
+            }
+        }
+        DType::F32 => eval_f32(&g, &p.clamp, x.data, w.data, bias, output.data),
+        DType::I32 => {}
+    }
+}
+
+/// Portable inner kernels over contiguous channel slices (replaceable by DSP versions).
+mod tap {
+    /// `acc[j] += x[j] * w[j]`.
+    #[inline(always)]
+    pub(super) fn mac(acc: &mut [i32], x: &[u8], w: &[u8]) {
+        for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
+            *a = a.wrapping_add((xv as i8 as i32) * (wv as i8 as i32));
+        }
+    }
+
+    /// `acc[j] += (x[j] + off) * w[j]`.
+    #[inline(always)]
+    pub(super) fn mac_off(acc: &mut [i32], x: &[u8], w: &[u8], off: i32) {
+        for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
+            let xv = (xv as i8 as i32).wrapping_add(off);
+            *a = a.wrapping_add(xv.wrapping_mul(wv as i8 as i32));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval_i8(
+    g: &Geom,
+    rq: &Requant<'_>,
+    clamp: &Clamp,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    out: &mut [u8],
+    scratch: &mut [u8],
+) {
+    let oc_n = g.out_c;
+    if oc_n == 0 {
+        return;
+    }
+    let Some(fold) = scratch.get_mut(..oc_n * 4) else {
+        return;
+    };
+    let off = rq.input_offset;
+    // fold[oc] = bias[oc] + off * sum over taps of w[tap][oc].
+    for (oc, f) in fold.chunks_exact_mut(4).enumerate() {
+        f.copy_from_slice(&bias.map_or(0, |b| le_i32(b, oc)).to_le_bytes());
+    }
+    for wt in w.chunks_exact(oc_n) {
+        for (f, &wv) in fold.chunks_exact_mut(4).zip(wt) {
+            let v = le_i32(f, 0).wrapping_add(off.wrapping_mul(wv as i8 as i32));
+            f.copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    let fold: &[u8] = fold;
+    let q = OutQ::new(rq, clamp);
+    let c = g.in_c;
+    let row = g.w.size * c;
+    let img = g.h.size * row;
+    let fw = g.w.filter;
+    let mut out_px = out.chunks_exact_mut(oc_n);
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                let Some(o) = out_px.next() else {
+                    return;
+                };
+                let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
+                if g.mult != 1 {
+                    let win = Win {
+                        img: b * img,
+                        row,
+                        iy0,
+                        ky0,
+                        ky1,
+                        ix0,
+                        kx0,
+                        kx1,
+                        full,
+                    };
+                    general_pixel(g, &win, x, w, bias, fold, off, &q, o);
+                    continue;
+                }
+                let mut c0 = 0;
+                for oc in o.chunks_mut(CHUNK) {
+                    let n = oc.len();
+                    let mut acc = [0i32; CHUNK];
+                    let acc = &mut acc[..n];
+                    match (full, bias) {
+                        (true, _) => {
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                *a = le_i32(fold, c0 + j);
+                            }
+                        }
+                        (false, Some(bb)) => {
+                            for (j, a) in acc.iter_mut().enumerate() {
+                                *a = le_i32(bb, c0 + j);
+                            }
+                        }
+                        (false, None) => {}
+                    }
+                    for ky in ky0..ky1 {
+                        let xrow = b * img + g.h.at(iy0, ky) * row + c0;
+                        let wrow = ky * fw * c + c0;
+                        for kx in kx0..kx1 {
+                            let xs = xrow + g.w.at(ix0, kx) * c;
+                            let ws = wrow + kx * c;
+                            let (Some(xs), Some(ws)) = (x.get(xs..xs + n), w.get(ws..ws + n))
+                            else {
+                                return;
+                            };
+                            if full {
+                                tap::mac(acc, xs, ws);
+                            } else {
+                                tap::mac_off(acc, xs, ws, off);
+                            }
+                        }
+                    }
+                    for (j, (ob, &a)) in oc.iter_mut().zip(acc.iter()).enumerate() {
+                        *ob = q.apply(a, q.channel(c0 + j));
+                    }
+                    c0 += n;
+                }
+            }
+        }
+    }
+}
+
+/// One output pixel's window.
+struct Win {
+    img: usize,
+    row: usize,
+    iy0: isize,
+    ky0: usize,
+    ky1: usize,
+    ix0: isize,
+    kx0: usize,
+    kx1: usize,
+    full: bool,
+}
+
+/// Any depth multiplier, one output channel at a time.
+#[allow(clippy::too_many_arguments)]
+fn general_pixel(
+    g: &Geom,
+    win: &Win,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    fold: &[u8],
+    off: i32,
+    q: &OutQ<'_>,
+    out: &mut [u8],
+) {
+    let oc_n = g.out_c;
+    for (oc, ob) in out.iter_mut().enumerate() {
+        let ic = oc / g.mult;
+        let mut acc = if win.full {
+            le_i32(fold, oc)
+        } else {
+            bias.map_or(0, |b| le_i32(b, oc))
+        };
+        let xo = if win.full { 0 } else { off };
+        for ky in win.ky0..win.ky1 {
+            let xrow = win.img + g.h.at(win.iy0, ky) * win.row + ic;
+            for kx in win.kx0..win.kx1 {
+                let xv = x
+                    .get(xrow + g.w.at(win.ix0, kx) * g.in_c)
+                    .map_or(0, |&v| v as i8 as i32);
+                let wv = w
+                    .get((ky * g.w.filter + kx) * oc_n + oc)
+                    .map_or(0, |&v| v as i8 as i32);
+                acc = acc.wrapping_add(xv.wrapping_add(xo).wrapping_mul(wv));
+            }
+        }
+        *ob = q.apply(acc, q.channel(oc));
+    }
+}
+
+fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
+    let c = g.in_c;
+    let row = g.w.size * c;
+    let img = g.h.size * row;
+    let fw = g.w.filter;
+    let mut outs = out.chunks_exact_mut(4);
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                for oc in 0..g.out_c {
+                    let ic = oc / g.mult;
+                    let mut total = 0.0f32;
+                    for ky in ky0..ky1 {
+                        let xrow = b * img + g.h.at(iy0, ky) * row + ic;
+                        for kx in kx0..kx1 {
+                            let xv = le_f32(x, xrow + g.w.at(ix0, kx) * c);
+                            let wv = le_f32(w, (ky * fw + kx) * g.out_c + oc);
+                            total += xv * wv;
+                        }
+                    }
+                    let bv = bias.map_or(0.0, |bb| le_f32(bb, oc));
+                    let Some(o) = outs.next() else {
+                        return;
+                    };
+                    o.copy_from_slice(
+                        &clamp_f32(total + bv, clamp.min_f, clamp.max_f).to_le_bytes(),
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::needless_range_loop,
+    clippy::too_many_arguments
+)]
+mod tests {
+    extern crate std;
+    use std::prelude::rust_2021::*;
+    use std::vec;
+
+    use super::super::conv::testutil::*;
+    use super::*;
+    use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use edgeflow_format::graph::Clamp;
+
+    /// TFLM's `DepthwiseConvPerChannel`, transcribed loop for loop.
+    fn reference_i8(
+        p: &ConvParams<'_>,
+        defs: &[TensorDef<'_>],
+        data: &[Vec<u8>],
+        od: &TensorDef<'_>,
+    ) -> Vec<u8> {
+        let rq = p.requant.as_ref().unwrap();
+        let (x, w) = (&data[0], &data[1]);
+        let bias = data.get(2);
+        let xd = &defs[0];
+        let (n, ih, iw, ic_n) = (
+            xd.shape.dim(0),
+            xd.shape.dim(1),
+            xd.shape.dim(2),
+            xd.shape.dim(3),
+        );
+        let (fh, fw, oc_n) = (
+            defs[1].shape.dim(1),
+            defs[1].shape.dim(2),
+            defs[1].shape.dim(3),
+        );
+        let (oh, ow) = (od.shape.dim(1), od.shape.dim(2));
+        let m_n = p.depth_multiplier as usize;
+        let nmul = rq.multipliers.len_i32();
+        let mut out = vec![0u8; n * oh * ow * oc_n];
+        for b in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for ic in 0..ic_n {
+                        for m in 0..m_n {
+                            let oc = m + ic * m_n;
+                            let x0 = (ox * p.stride[1] as usize) as i64 - p.pad[1] as i64;
+                            let y0 = (oy * p.stride[0] as usize) as i64 - p.pad[0] as i64;
+                            let mut acc = 0i32;
+                            for fy in 0..fh {
+                                for fx in 0..fw {
+                                    let xx = x0 + (p.dilation[1] as usize * fx) as i64;
+                                    let yy = y0 + (p.dilation[0] as usize * fy) as i64;
+                                    if xx >= 0 && xx < iw as i64 && yy >= 0 && yy < ih as i64 {
+                                        let iv = x[((b * ih + yy as usize) * iw + xx as usize)
+                                            * ic_n
+                                            + ic]
+                                            as i8
+                                            as i32;
+                                        let fv = w[(fy * fw + fx) * oc_n + oc] as i8 as i32;
+                                        acc =
+                                            acc.wrapping_add(fv.wrapping_mul(iv + rq.input_offset));
+                                    }
+                                }
+                            }
+                            if let Some(bb) = bias {
+                                acc = acc.wrapping_add(le_i32(bb, oc));
+                            }
+                            let i = if nmul == 1 { 0 } else { oc };
+                            let mut v = multiply_by_quantized_multiplier(
+                                acc,
+                                rq.multipliers.i32_at(i).unwrap(),
+                                rq.shifts.i32_at(i).unwrap(),
+                            );
+                            v = v.wrapping_add(rq.output_offset);
+                            v = v.max(p.clamp.min_q).min(p.clamp.max_q);
+                            out[((b * oh + oy) * ow + ox) * oc_n + oc] = v as i8 as u8;
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// TFLM's float `DepthwiseConv`, transcribed.
+    fn reference_f32(
+        p: &ConvParams<'_>,
+        defs: &[TensorDef<'_>],
+        data: &[Vec<u8>],
+        od: &TensorDef<'_>,
+    ) -> Vec<u8> {
+        let (x, w) = (&data[0], &data[1]);
+        let bias = data.get(2);
+        let xd = &defs[0];
+        let (n, ih, iw, ic_n) = (
+            xd.shape.dim(0),
+            xd.shape.dim(1),
+            xd.shape.dim(2),
+            xd.shape.dim(3),
+        );
+        let (fh, fw, oc_n) = (
+            defs[1].shape.dim(1),
+            defs[1].shape.dim(2),
+            defs[1].shape.dim(3),
+        );
+        let (oh, ow) = (od.shape.dim(1), od.shape.dim(2));
+        let m_n = p.depth_multiplier as usize;
+        let mut out = vec![0u8; n * oh * ow * oc_n * 4];
+        for b in 0..n {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    for ic in 0..ic_n {
+                        for m in 0..m_n {
+                            let oc = m + ic * m_n;
+                            let x0 = (ox * p.stride[1] as usize) as i64 - p.pad[1] as i64;
+                            let y0 = (oy * p.stride[0] as usize) as i64 - p.pad[0] as i64;
+                            let mut total = 0.0f32;
+                            for fy in 0..fh {
+                                for fx in 0..fw {
+                                    let xx = x0 + (p.dilation[1] as usize * fx) as i64;
+                                    let yy = y0 + (p.dilation[0] as usize * fy) as i64;
+                                    if xx >= 0 && xx < iw as i64 && yy >= 0 && yy < ih as i64 {
+                                        let iv = le_f32(
+                                            x,
+                                            ((b * ih + yy as usize) * iw + xx as usize) * ic_n + ic,
+                                        );
+                                        let fv = le_f32(w, (fy * fw + fx) * oc_n + oc);
+                                        total += iv * fv;
+                                    }
+                                }
+                            }
+                            let bv = bias.map_or(0.0, |bb| le_f32(bb, oc));
+                            let v = clamp_f32(total + bv, p.clamp.min_f, p.clamp.max_f);
+                            let o = ((b * oh + oy) * ow + ox) * oc_n + oc;
+                            out[o * 4..o * 4 + 4].copy_from_slice(&v.to_le_bytes());
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    struct Case {
+        p: ConvParams<'static>,
+        defs: Vec<TensorDef<'static>>,
+        data: Vec<Vec<u8>>,
+        out: TensorDef<'static>,
+    }
+
+    fn out_and_pad(r: &mut Rng, n: usize, f: usize, s: usize, d: usize) -> Option<(usize, usize)> {
+        let eff = (f - 1) * d + 1;
+        if r.bool() {
+            let out = n.div_ceil(s);
+            let total = ((out - 1) * s + eff).saturating_sub(n);
+            Some((out, total / 2))
+        } else {
+            if n < eff {
+                return None;
+            }
+            Some(((n - eff) / s + 1, 0))
+        }
+    }
+
+    fn random_case(r: &mut Rng, dtype: DType) -> Option<Case> {
+        let n = r.usize(1, 2);
+        let (ih, iw) = (r.usize(1, 10), r.usize(1, 10));
+        let ic = if r.range(0, 4) == 0 {
+            r.usize(60, 140)
+        } else {
+            r.usize(1, 9)
+        };
+        let m = if r.range(0, 2) == 0 { r.usize(2, 4) } else { 1 };
+        let oc = ic * m;
+        let (fh, fw) = (r.usize(1, 4), r.usize(1, 4));
+        let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
+        let (dh, dw) = if r.range(0, 3) == 0 {
+            (r.usize(1, 3), r.usize(1, 3))
+        } else {
+            (1, 1)
+        };
+        let (oh, ph) = out_and_pad(r, ih, fh, sh, dh)?;
+        let (ow, pw) = out_and_pad(r, iw, fw, sw, dw)?;
+        let (in_zp, out_zp) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let xd = tensor(
+            dtype,
+            &[n as u32, ih as u32, iw as u32, ic as u32],
+            0.5,
+            in_zp,
+        );
+        let wd = tensor(dtype, &[1, fh as u32, fw as u32, oc as u32], 0.5, 0);
+        let od = tensor(
+            dtype,
+            &[n as u32, oh as u32, ow as u32, oc as u32],
+            0.5,
+            out_zp,
+        );
+        let mut p = ConvParams {
+            stride: [sh as u16, sw as u16],
+            dilation: [dh as u16, dw as u16],
+            pad: [ph as u16, pw as u16],
+            depth_multiplier: m as u16,
+            clamp: Clamp::NONE,
+            requant: None,
+        };
+        let mut defs = vec![xd, wd];
+        let mut data;
+        if dtype == DType::I8 {
+            let mults: Vec<(i32, i32)> = (0..if r.range(0, 3) == 0 { 1 } else { oc })
+                .map(|_| r.multiplier())
+                .collect();
+            p.requant = Some(requant(in_zp, out_zp, &mults));
+            p.clamp = random_clamp_q(r);
+            let mut xb = r.bytes(n * ih * iw * ic);
+            if r.range(0, 4) == 0 {
+                for v in xb.iter_mut() {
+                    *v = if r.bool() { 0x80 } else { 0x7f };
+                }
+            }
+            data = vec![xb, r.bytes(fh * fw * oc)];
+            if r.range(0, 3) != 0 {
+                let bias: Vec<i32> = (0..oc)
+                    .map(|_| {
+                        if r.range(0, 5) == 0 {
+                            r.u32() as i32
+                        } else {
+                            r.range(-5000, 5000) as i32
+                        }
+                    })
+                    .collect();
+                defs.push(tensor(DType::I32, &[oc as u32], 1.0, 0));
+                data.push(i32_bytes(&bias));
+            }
+        } else {
+            p.clamp = random_clamp_f(r);
+            data = vec![r.f32_bytes(n * ih * iw * ic), r.f32_bytes(fh * fw * oc)];
+            if r.range(0, 3) != 0 {
+                defs.push(tensor(DType::F32, &[oc as u32], 1.0, 0));
+                data.push(r.f32_bytes(oc));
+            }
+        }
+        Some(Case {
+            p,
+            defs,
+            data,
+            out: od,
+        })
+    }
+
+    fn run_case(c: &Case) -> Vec<u8> {
+        let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+        check(&c.p, &c.defs, &c.out, sb).expect("check");
+        let mut scratch = vec![0x5Au8; sb];
+        run(&c.defs, &c.data, &c.out, |i, o| {
+            eval(&c.p, i, o, &mut scratch)
+        })
+    }
+
+    #[test]
+    fn int8_matches_reference_on_random_cases() {
+        let mut r = Rng::new(11);
+        let mut done = 0;
+        while done < 1500 {
+            let Some(c) = random_case(&mut r, DType::I8) else {
+                continue;
+            };
+            assert_eq!(
+                run_case(&c),
+                reference_i8(&c.p, &c.defs, &c.data, &c.out),
+                "case {done}: {:?}",
+                c.p
+            );
+            done += 1;
+        }
+    }
+
+    #[test]
+    fn f32_matches_reference_on_random_cases() {
+        let mut r = Rng::new(12);
+        let mut done = 0;
+        while done < 600 {
+            let Some(c) = random_case(&mut r, DType::F32) else {
+                continue;
+            };
+            assert_eq!(
+                run_case(&c),
+                reference_f32(&c.p, &c.defs, &c.data, &c.out),
+                "case {done}"
+            );
+            done += 1;
+        }
+    }
+
+    #[test]
+    fn hand_computed_int8_m2() {
+        // 1x2x2x1 input (zp 1) -> values 0,1,2,3; 2x2 filter, M = 2; VALID -> 1x1x1x2.
+        let x: Vec<u8> = [1i8, 2, 3, 4].iter().map(|&v| v as u8).collect();
+        // taps (0,0),(0,1),(1,0),(1,1), each [m0, m1]
+        let w: Vec<u8> = [1i8, 2, 1, 2, 1, 2, 1, -2]
+            .iter()
+            .map(|&v| v as u8)
+            .collect();
+        let (m, s) = crate::fixedpoint::quantize_multiplier(0.25);
+        let p = ConvParams {
+            stride: [1, 1],
+            dilation: [1, 1],
+            pad: [0, 0],
+            depth_multiplier: 2,
+            clamp: Clamp::NONE,
+            requant: Some(requant(1, 0, &[(m, s)])),
+        };
+        let defs = vec![
+            tensor(DType::I8, &[1, 2, 2, 1], 1.0, 1),
+            tensor(DType::I8, &[1, 2, 2, 2], 1.0, 0),
+            tensor(DType::I32, &[2], 1.0, 0),
+        ];
+        let out = tensor(DType::I8, &[1, 1, 1, 2], 1.0, 0);
+        let c = Case {
+            p,
+            defs,
+            data: vec![x, w, i32_bytes(&[10, -3])],
+            out,
+        };
+        let got: Vec<i8> = run_case(&c).into_iter().map(|v| v as i8).collect();
+        // m0: 0+1+2+3 + 10 = 16 -> 4; m1: 0+2+4-6 - 3 = -3 -> -0.75 -> -1.
+        assert_eq!(got, vec![4, -1]);
+    }
+
+    #[test]
+    fn check_rejects_bad_ops() {
+        let mut r = Rng::new(13);
+        let c = loop {
+            if let Some(c) = random_case(&mut r, DType::I8) {
+                break c;
+            }
+        };
+        let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+        assert!(check(&c.p, &c.defs, &c.out, sb).is_ok());
+        assert!(check(&c.p, &c.defs, &c.out, sb - 1).is_err());
+        let mut p = c.p;
+        p.depth_multiplier += 1;
+        assert!(check(&p, &c.defs, &c.out, sb * 4).is_err());
+        let mut p = c.p;
+        p.depth_multiplier = 0;
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        let mut defs = c.defs.clone();
+        defs[1].shape.dims[0] = 2;
+        assert!(check(&c.p, &defs, &c.out, sb).is_err());
+        let mut p = c.p;
+        p.dilation = [1, 0];
+        assert!(check(&p, &c.defs, &c.out, sb).is_err());
+        let mut out = c.out;
+        out.shape.dims[2] += 4;
+        assert!(check(&c.p, &c.defs, &out, sb).is_err());
+    }
+}

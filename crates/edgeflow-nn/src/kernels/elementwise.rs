@@ -1,0 +1,1015 @@
+//! ADD and MUL with NumPy broadcasting (rank <= 6), int8 and f32.
+//!
+//! int8 reproduces TFLM's `reference_integer_ops::AddFunc` (via `Add` /
+//! `BroadcastAdd6DSlow`) and `reference_integer_ops::MulElementwise` /
+//! `BroadcastMul6DSlow`; f32 reproduces `reference_ops::Add` / `BroadcastAdd6DSlow` and
+//! `Mul` / `BroadcastMul6DSlow` (`a + b` / `a * b`, then C++'s
+//! `min(max(x, lo), hi)`). Every output element depends only on its two input elements,
+//! so the iteration order is free: dims are coalesced and the innermost run is a tight
+//! loop (same-shape tensors and scalar operands are a single run).
+
+use edgeflow_format::graph::{AddParams, Clamp, DType, MulParams, Shape, TensorDef, MAX_RANK};
+
+use super::{TensorIn, TensorOut};
+use crate::fixedpoint::{
+    multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,
+};
+
+/// NumPy broadcast of two shapes, or `None` if they are incompatible.
+pub(super) fn broadcast_shape(a: &Shape, b: &Shape) -> Option<Shape> {
+    let (ra, rb) = (a.dims().len(), b.dims().len());
+    let r = ra.max(rb);
+    if r > MAX_RANK {
+        return None;
+    }
+    let mut dims = [0u32; MAX_RANK];
+    for (i, d) in dims.iter_mut().enumerate().take(r) {
+        let da = if i + ra >= r { a.dims()[i + ra - r] } else { 1 };
+        let db = if i + rb >= r { b.dims()[i + rb - r] } else { 1 };
+        *d = if da == db || db == 1 {
+            da
+        } else if da == 1 {
+            db
+        } else {
+            return None;
+        };
+    }
+    Shape::new(&dims[..r])
+}
+
+/// An iteration plan over a broadcast: dims of extent 1 dropped, adjacent dims that walk
+/// both inputs contiguously (or both not at all) merged. Outermost first; the innermost
+/// dim has input strides 0 or 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Broadcast {
+    rank: usize,
+    out: [usize; MAX_RANK],
+    s1: [usize; MAX_RANK],
+    s2: [usize; MAX_RANK],
+}
+
+impl Broadcast {
+    /// The plan for two shapes that broadcast (see [`broadcast_shape`]); `None` otherwise.
+    pub(super) fn new(a: &Shape, b: &Shape) -> Option<Self> {
+        let out_shape = broadcast_shape(a, b)?;
+        let r = out_shape.dims().len();
+        let (ra, rb) = (a.dims().len(), b.dims().len());
+        // Natural (contiguous) strides of the rank-extended inputs, innermost first.
+        let mut plan = Broadcast {
+            rank: 0,
+            out: [0; MAX_RANK],
+            s1: [0; MAX_RANK],
+            s2: [0; MAX_RANK],
+        };
+        let (mut n1, mut n2) = (1usize, 1usize);
+        for i in (0..r).rev() {
+            let o = out_shape.dims()[i] as usize;
+            let da = if i + ra >= r {
+                a.dims()[i + ra - r] as usize
+            } else {
+                1
+            };
+            let db = if i + rb >= r {
+                b.dims()[i + rb - r] as usize
+            } else {
+                1
+            };
+            let sa = if da == 1 { 0 } else { n1 };
+            let sb = if db == 1 { 0 } else { n2 };
+            n1 = n1.saturating_mul(da);
+            n2 = n2.saturating_mul(db);
+            if o == 1 {
+                continue;
+            }
+            if plan.rank > 0 {
+                let j = plan.rank - 1;
+                let mergeable = |s: usize, sj: usize| {
+                    (s == 0 && sj == 0) || (sj != 0 && s == sj.saturating_mul(plan.out[j]))
+                };
+                if mergeable(sa, plan.s1[j]) && mergeable(sb, plan.s2[j]) {
+                    plan.out[j] = plan.out[j].saturating_mul(o);
+                    continue;
+                }
+            }
+            let j = plan.rank;
+            plan.out[j] = o;
+            plan.s1[j] = sa;
+            plan.s2[j] = sb;
+            plan.rank += 1;
+        }
+        // Collected innermost first; flip to outermost first.
+        let n = plan.rank;
+        plan.out[..n].reverse();
+        plan.s1[..n].reverse();
+        plan.s2[..n].reverse();
+        Some(plan)
+    }
+
+    /// Calls `run(offset1, step1, offset2, step2, out_offset, len)` for each innermost
+    /// run, in output order (element offsets; steps are 0 or 1).
+    #[inline(always)]
+    pub(super) fn for_each_run(
+        &self,
+        mut run: impl FnMut(usize, usize, usize, usize, usize, usize),
+    ) {
+        if self.rank == 0 {
+            run(0, 0, 0, 0, 0, 1);
+            return;
+        }
+        let inner = self.rank - 1;
+        let len = self.out[inner];
+        let (st1, st2) = (self.s1[inner], self.s2[inner]);
+        let outer: usize = self.out[..inner].iter().product();
+        let mut idx = [0usize; MAX_RANK];
+        let (mut o1, mut o2, mut oo) = (0usize, 0usize, 0usize);
+        for _ in 0..outer {
+            run(o1, st1, o2, st2, oo, len);
+            oo = oo.wrapping_add(len);
+            let mut d = inner;
+            while d > 0 {
+                d -= 1;
+                idx[d] += 1;
+                o1 = o1.wrapping_add(self.s1[d]);
+                o2 = o2.wrapping_add(self.s2[d]);
+                if idx[d] < self.out[d] {
+                    break;
+                }
+                o1 = o1.wrapping_sub(self.s1[d].wrapping_mul(self.out[d]));
+                o2 = o2.wrapping_sub(self.s2[d].wrapping_mul(self.out[d]));
+                idx[d] = 0;
+            }
+        }
+    }
+}
+
+/// Reads a little-endian `f32` from a 4-byte chunk.
+#[inline(always)]
+pub(super) fn rd_f32(c: &[u8]) -> f32 {
+    match c {
+        [a, b, c, d] => f32::from_le_bytes([*a, *b, *c, *d]),
+        _ => 0.0,
+    }
+}
+
+/// C++ `std::min(std::max(x, lo), hi)` on floats (NaN `x` passes through; `-0.0` stays).
+#[inline(always)]
+pub(super) fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
+    let m = if x < lo { lo } else { x };
+    if hi < m {
+        hi
+    } else {
+        m
+    }
+}
+
+/// `min(max(x, lo), hi)` on integers, as TFLite writes it (no panic if `lo > hi`).
+#[inline(always)]
+pub(super) fn clamp_i32(x: i32, lo: i32, hi: i32) -> i32 {
+    let m = if x < lo { lo } else { x };
+    if hi < m {
+        hi
+    } else {
+        m
+    }
+}
+
+/// Broadcast binary op on int8 tensors: `pre1`/`pre2` map each input element to an `i32`
+/// (computed once for a broadcast scalar run), `comb` makes the output.
+#[inline(always)]
+fn binary_i8(
+    plan: &Broadcast,
+    in1: &[u8],
+    in2: &[u8],
+    out: &mut [u8],
+    pre1: impl Fn(i8) -> i32,
+    pre2: impl Fn(i8) -> i32,
+    comb: impl Fn(i32, i32) -> i8,
+) {
+    plan.for_each_run(|o1, st1, o2, st2, oo, len| {
+        let Some(dst) = out.get_mut(oo..oo.wrapping_add(len)) else {
+            return;
+        };
+        match (st1 != 0, st2 != 0) {
+            (true, true) => {
+                let (Some(a), Some(b)) = (
+                    in1.get(o1..o1.wrapping_add(len)),
+                    in2.get(o2..o2.wrapping_add(len)),
+                ) else {
+                    return;
+                };
+                for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+                    *d = comb(pre1(x as i8), pre2(y as i8)) as u8;
+                }
+            }
+            (false, true) => {
+                let (Some(&x), Some(b)) = (in1.get(o1), in2.get(o2..o2.wrapping_add(len))) else {
+                    return;
+                };
+                let x = pre1(x as i8);
+                for (d, &y) in dst.iter_mut().zip(b) {
+                    *d = comb(x, pre2(y as i8)) as u8;
+                }
+            }
+            (true, false) => {
+                let (Some(a), Some(&y)) = (in1.get(o1..o1.wrapping_add(len)), in2.get(o2)) else {
+                    return;
+                };
+                let y = pre2(y as i8);
+                for (d, &x) in dst.iter_mut().zip(a) {
+                    *d = comb(pre1(x as i8), y) as u8;
+                }
+            }
+            (false, false) => {
+                let (Some(&x), Some(&y)) = (in1.get(o1), in2.get(o2)) else {
+                    return;
+                };
+                dst.fill(comb(pre1(x as i8), pre2(y as i8)) as u8);
+            }
+        }
+    });
+}
+
+/// Broadcast binary op on f32 tensors.
+#[inline(always)]
+fn binary_f32(
+    plan: &Broadcast,
+    in1: &[u8],
+    in2: &[u8],
+    out: &mut [u8],
+    f: impl Fn(f32, f32) -> f32,
+) {
+    let bytes = |o: usize, n: usize| o.wrapping_mul(4)..o.wrapping_add(n).wrapping_mul(4);
+    plan.for_each_run(|o1, st1, o2, st2, oo, len| {
+        let Some(dst) = out.get_mut(bytes(oo, len)) else {
+            return;
+        };
+        let dst = dst.chunks_exact_mut(4);
+        let a_len = if st1 != 0 { len } else { 1 };
+        let b_len = if st2 != 0 { len } else { 1 };
+        let (Some(a), Some(b)) = (in1.get(bytes(o1, a_len)), in2.get(bytes(o2, b_len))) else {
+            return;
+        };
+        match (st1 != 0, st2 != 0) {
+            (true, true) => {
+                for ((d, x), y) in dst.zip(a.chunks_exact(4)).zip(b.chunks_exact(4)) {
+                    d.copy_from_slice(&f(rd_f32(x), rd_f32(y)).to_le_bytes());
+                }
+            }
+            (false, true) => {
+                let x = rd_f32(a);
+                for (d, y) in dst.zip(b.chunks_exact(4)) {
+                    d.copy_from_slice(&f(x, rd_f32(y)).to_le_bytes());
+                }
+            }
+            (true, false) => {
+                let y = rd_f32(b);
+                for (d, x) in dst.zip(a.chunks_exact(4)) {
+                    d.copy_from_slice(&f(rd_f32(x), y).to_le_bytes());
+                }
+            }
+            (false, false) => {
+                let v = f(rd_f32(a), rd_f32(b)).to_le_bytes();
+                for d in dst {
+                    d.copy_from_slice(&v);
+                }
+            }
+        }
+    });
+}
+
+fn zero_point(t: &TensorDef<'_>) -> Result<i32, &'static str> {
+    t.quant
+        .as_ref()
+        .map(|q| q.zero_point)
+        .ok_or("int8 tensor without quantization")
+}
+
+/// Shape and type checks shared by ADD and MUL.
+fn check_binary(inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> Result<DType, &'static str> {
+    let [a, b] = inputs else {
+        return Err("needs exactly two inputs");
+    };
+    if a.dtype != b.dtype || a.dtype != output.dtype {
+        return Err("input and output types differ");
+    }
+    if !matches!(output.dtype, DType::I8 | DType::F32) {
+        return Err("only int8 and f32 are supported");
+    }
+    let shape = broadcast_shape(&a.shape, &b.shape).ok_or("input shapes do not broadcast")?;
+    // The output is the broadcast shape, possibly with extra leading 1s (TFLM accepts those).
+    let (want, got) = (shape.dims(), output.shape.dims());
+    let extra = got.len().checked_sub(want.len());
+    if !extra.is_some_and(|e| got[e..] == *want && got[..e].iter().all(|&d| d == 1)) {
+        return Err("output shape is not the broadcast of the input shapes");
+    }
+    Ok(output.dtype)
+}
+
+/// Fused-activation bounds: int8 within `[-128, 127]` and ordered; float ordered, not NaN.
+pub(super) fn check_clamp(c: &Clamp, dtype: DType) -> Result<(), &'static str> {
+    match dtype {
+        DType::I8 => {
+            if !(-128 <= c.min_q && c.min_q <= c.max_q && c.max_q <= 127) {
+                return Err("int8 activation range is not an ordered sub-range of [-128, 127]");
+            }
+        }
+        _ => {
+            if c.min_f
+                .partial_cmp(&c.max_f)
+                .is_none_or(|o| o == core::cmp::Ordering::Greater)
+            {
+                return Err("float activation range is empty or NaN");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the offsets against the tensors' zero points.
+fn check_offsets(
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+    input1_offset: i32,
+    input2_offset: i32,
+    output_offset: i32,
+) -> Result<(), &'static str> {
+    let [a, b] = inputs else {
+        return Err("needs exactly two inputs");
+    };
+    if input1_offset != zero_point(a)?.wrapping_neg()
+        || input2_offset != zero_point(b)?.wrapping_neg()
+    {
+        return Err("input offsets do not match the input zero points");
+    }
+    if output_offset != zero_point(output)? {
+        return Err("output offset does not match the output zero point");
+    }
+    Ok(())
+}
+
+pub(crate) fn check_add(
+    p: &AddParams,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+) -> Result<(), &'static str> {
+    let dtype = check_binary(inputs, output)?;
+    check_clamp(&p.clamp, dtype)?;
+    if dtype == DType::I8 {
+        check_offsets(
+            inputs,
+            output,
+            p.input1_offset,
+            p.input2_offset,
+            p.output_offset,
+        )?;
+        // 255 << left_shift must fit in an i32.
+        if !(0..=23).contains(&p.left_shift) {
+            return Err("ADD left shift outside [0, 23]");
+        }
+        for m in [&p.input1, &p.input2, &p.output] {
+            if m.multiplier < 0 || !(-31..=0).contains(&m.shift) {
+                return Err("ADD multiplier negative or shift outside [-31, 0]");
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_mul(
+    p: &MulParams,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+) -> Result<(), &'static str> {
+    let dtype = check_binary(inputs, output)?;
+    check_clamp(&p.clamp, dtype)?;
+    if dtype == DType::I8 {
+        check_offsets(
+            inputs,
+            output,
+            p.input1_offset,
+            p.input2_offset,
+            p.output_offset,
+        )?;
+        if p.output.multiplier < 0 || !(-31..=30).contains(&p.output.shift) {
+            return Err("MUL multiplier negative or shift outside [-31, 30]");
+        }
+    }
+    Ok(())
+}
+
+/// Plan and byte-length sanity shared by the two evals (all verified by `check`).
+fn prepare<'a>(
+    inputs: &'a [TensorIn<'_, '_>],
+    output: &TensorOut<'_, '_>,
+) -> Option<(Broadcast, &'a [u8], &'a [u8])> {
+    let [a, b] = inputs else {
+        return None;
+    };
+    let plan = Broadcast::new(&a.def.shape, &b.def.shape)?;
+    let size = output.def.dtype.size();
+    let n = output.def.shape.num_elements()?;
+    if output.data.len() != n.checked_mul(size)?
+        || a.data.len() != a.def.shape.num_elements()?.checked_mul(size)?
+        || b.data.len() != b.def.shape.num_elements()?.checked_mul(size)?
+    {
+        return None;
+    }
+    Some((plan, a.data, b.data))
+}
+
+pub(crate) fn eval_add(p: &AddParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
+    let Some((plan, in1, in2)) = prepare(inputs, &output) else {
+        return;
+    };
+    match output.def.dtype {
+        DType::I8 => {
+            let p = *p;
+            let pre = move |x: i8, offset: i32, m: i32, shift: i32| {
+                let shifted = offset
+                    .wrapping_add(x as i32)
+                    .wrapping_shl(p.left_shift as u32);
+                multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, m, shift)
+            };
+            binary_i8(
+                &plan,
+                in1,
+                in2,
+                output.data,
+                |x| pre(x, p.input1_offset, p.input1.multiplier, p.input1.shift),
+                |y| pre(y, p.input2_offset, p.input2.multiplier, p.input2.shift),
+                |s1, s2| {
+                    let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
+                        s1.wrapping_add(s2),
+                        p.output.multiplier,
+                        p.output.shift,
+                    )
+                    .wrapping_add(p.output_offset);
+                    clamp_i32(raw, p.clamp.min_q, p.clamp.max_q) as i8
+                },
+            );
+        }
+        DType::F32 => {
+            let (lo, hi) = (p.clamp.min_f, p.clamp.max_f);
+            binary_f32(&plan, in1, in2, output.data, |a, b| {
+                clamp_f32(a + b, lo, hi)
+            });
+        }
+        DType::I32 => {}
+    }
+}
+
+pub(crate) fn eval_mul(p: &MulParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
+    let Some((plan, in1, in2)) = prepare(inputs, &output) else {
+        return;
+    };
+    match output.def.dtype {
+        DType::I8 => {
+            let p = *p;
+            binary_i8(
+                &plan,
+                in1,
+                in2,
+                output.data,
+                |x| p.input1_offset.wrapping_add(x as i32),
+                |y| p.input2_offset.wrapping_add(y as i32),
+                |a, b| {
+                    let raw = p
+                        .output_offset
+                        .wrapping_add(multiply_by_quantized_multiplier(
+                            a.wrapping_mul(b),
+                            p.output.multiplier,
+                            p.output.shift,
+                        ));
+                    clamp_i32(raw, p.clamp.min_q, p.clamp.max_q) as i8
+                },
+            );
+        }
+        DType::F32 => {
+            let (lo, hi) = (p.clamp.min_f, p.clamp.max_f);
+            binary_f32(&plan, in1, in2, output.data, |a, b| {
+                clamp_f32(a * b, lo, hi)
+            });
+        }
+        DType::I32 => {}
+    }
+}
+
+/// Helpers shared by the kernel tests of this crate's element-wise family.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(super) mod testutil {
+    extern crate std;
+
+    use edgeflow_format::graph::{DType, Location, Quant, Shape, TensorDef};
+
+    use super::super::{TensorIn, TensorOut};
+
+    /// xorshift64* — small, seeded, reproducible.
+    pub struct Rng(pub u64);
+
+    impl Rng {
+        pub fn next_u64(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+        /// Uniform in `lo..=hi`.
+        pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+            lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
+        }
+        /// Uniform in `[0, 1)`.
+        pub fn unit(&mut self) -> f64 {
+            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+        }
+        pub fn bytes(&mut self, n: usize) -> std::vec::Vec<u8> {
+            (0..n).map(|_| self.next_u64() as u8).collect()
+        }
+        pub fn f32s(&mut self, n: usize, lo: f32, hi: f32) -> std::vec::Vec<u8> {
+            (0..n)
+                .flat_map(|_| (lo + (hi - lo) * self.unit() as f32).to_le_bytes())
+                .collect()
+        }
+    }
+
+    pub fn shape(dims: &[u32]) -> Shape {
+        Shape::new(dims).expect("rank <= 6")
+    }
+
+    pub fn tensor(dtype: DType, dims: &[u32], q: Option<(f32, i32)>) -> TensorDef<'static> {
+        TensorDef {
+            id: 0,
+            dtype,
+            shape: shape(dims),
+            quant: q.map(|(scale, zero_point)| Quant {
+                scale,
+                zero_point,
+                per_channel: None,
+            }),
+            location: Location::Arena { offset: 0 },
+        }
+    }
+
+    pub fn i8t(dims: &[u32], scale: f32, zp: i32) -> TensorDef<'static> {
+        tensor(DType::I8, dims, Some((scale, zp)))
+    }
+
+    pub fn f32t(dims: &[u32]) -> TensorDef<'static> {
+        tensor(DType::F32, dims, None)
+    }
+
+    pub fn f32_bytes(v: &[f32]) -> std::vec::Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    pub fn to_f32s(b: &[u8]) -> std::vec::Vec<f32> {
+        b.chunks_exact(4).map(super::rd_f32).collect()
+    }
+
+    pub fn i8_bytes(v: &[i8]) -> std::vec::Vec<u8> {
+        v.iter().map(|&x| x as u8).collect()
+    }
+
+    pub fn to_i8s(b: &[u8]) -> std::vec::Vec<i8> {
+        b.iter().map(|&x| x as i8).collect()
+    }
+
+    pub fn num(t: &TensorDef<'_>) -> usize {
+        t.shape.num_elements().expect("small") * t.dtype.size()
+    }
+
+    /// Runs an eval closure on owned buffers and returns the output bytes.
+    pub fn run(
+        inputs: &[(&TensorDef<'_>, &[u8])],
+        output: &TensorDef<'_>,
+        eval: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>),
+    ) -> std::vec::Vec<u8> {
+        let ins: std::vec::Vec<TensorIn<'_, '_>> = inputs
+            .iter()
+            .map(|(def, data)| TensorIn { def, data })
+            .collect();
+        let mut out = std::vec![0xA5u8; num(output)];
+        eval(
+            &ins,
+            TensorOut {
+                def: output,
+                data: &mut out,
+            },
+        );
+        out
+    }
+
+    /// Row-major multi-index of flat `i` over `dims`.
+    pub fn unravel(mut i: usize, dims: &[u32]) -> std::vec::Vec<usize> {
+        let mut idx = std::vec![0; dims.len()];
+        for d in (0..dims.len()).rev() {
+            idx[d] = i % dims[d] as usize;
+            i /= dims[d] as usize;
+        }
+        idx
+    }
+
+    /// Flat offset in a (possibly lower-rank, broadcast) tensor of the output index `idx`.
+    pub fn broadcast_offset(idx: &[usize], dims: &[u32]) -> usize {
+        let skip = idx.len() - dims.len();
+        let mut off = 0;
+        for (d, &n) in dims.iter().enumerate() {
+            let i = if n == 1 { 0 } else { idx[skip + d] };
+            off = off * n as usize + i;
+        }
+        off
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    extern crate std;
+
+    use super::testutil::*;
+    use super::*;
+    use crate::params::elementwise::{add_params, mul_params};
+
+    /// Computed by TFLM 90b983c2's `reference_integer_ops` ADD / MUL (with the parameters
+    /// of `CalculateOpDataAdd` / `CalculateOpDataMul`).
+    #[test]
+    fn int8_matches_tflm_vectors() {
+        // Scalar + [1, 4, 2], clamp [-12, 92].
+        let (s1, s2, so) = (
+            f32::from_bits(0x3cfe_92d6),
+            f32::from_bits(0x3f60_6f6e),
+            f32::from_bits(0x3f1d_93e3),
+        );
+        let p = add_params(
+            (s1, 42),
+            (s2, -78),
+            (so, 28),
+            Clamp {
+                min_q: -12,
+                max_q: 92,
+                ..Clamp::NONE
+            },
+        );
+        assert_eq!(
+            [
+                p.input1.multiplier,
+                p.input1.shift,
+                p.input2.multiplier,
+                p.input2.shift,
+                p.output.multiplier,
+                p.output.shift
+            ],
+            [1217929317, -5, 1073741824, 0, 1529312621, -18]
+        );
+        let (a, b, o) = (
+            i8t(&[], s1, 42),
+            i8t(&[1, 4, 2], s2, -78),
+            i8t(&[1, 4, 2], so, 28),
+        );
+        check_add(&p, &[a, b], &o).unwrap();
+        let got = run(
+            &[
+                (&a, &i8_bytes(&[-18])),
+                (&b, &i8_bytes(&[-36, 0, 27, -37, -83, -118, 76, -96])),
+            ],
+            &o,
+            |i, out| eval_add(&p, i, out),
+        );
+        assert_eq!(to_i8s(&got), [85, 92, 92, 83, 18, -12, 92, -1]);
+
+        // [1, 2, 3] * [2, 1, 1] -> [1, 2, 2, 3] (an extra leading 1 in the output).
+        let (s1, s2, so) = (
+            f32::from_bits(0x3d2c_9c2d),
+            f32::from_bits(0x3efd_9334),
+            f32::from_bits(0x4062_6c88),
+        );
+        let m = mul_params((s1, 53), (s2, -44), (so, 71), Clamp::NONE);
+        assert_eq!((m.output.multiplier, m.output.shift), (1621586425, -7));
+        let (a, b, o) = (
+            i8t(&[1, 2, 3], s1, 53),
+            i8t(&[2, 1, 1], s2, -44),
+            i8t(&[1, 2, 2, 3], so, 71),
+        );
+        check_mul(&m, &[a, b], &o).unwrap();
+        let got = run(
+            &[
+                (&a, &i8_bytes(&[-53, 25, -89, 80, -50, -12])),
+                (&b, &i8_bytes(&[-53, -42])),
+            ],
+            &o,
+            |i, out| eval_mul(&m, i, out),
+        );
+        assert_eq!(
+            to_i8s(&got),
+            [77, 72, 79, 70, 76, 74, 70, 71, 69, 71, 70, 70]
+        );
+    }
+
+    fn f32_clamp(lo: f32, hi: f32) -> Clamp {
+        Clamp {
+            min_f: lo,
+            max_f: hi,
+            ..Clamp::NONE
+        }
+    }
+
+    #[test]
+    fn broadcast_shapes() {
+        let s = |d: &[u32]| shape(d);
+        assert_eq!(
+            broadcast_shape(&s(&[2, 1, 3]), &s(&[4, 1])),
+            Some(s(&[2, 4, 3]))
+        );
+        assert_eq!(broadcast_shape(&s(&[]), &s(&[5])), Some(s(&[5])));
+        assert_eq!(broadcast_shape(&s(&[2, 3]), &s(&[3, 3])), None);
+        // Same shape: one run covering everything.
+        let p = Broadcast::new(&s(&[2, 3, 4]), &s(&[2, 3, 4])).unwrap();
+        assert_eq!((p.rank, p.out[0], p.s1[0], p.s2[0]), (1, 24, 1, 1));
+        // Per-channel bias: [N,H,W,C] + [C] -> outer 24 runs of C.
+        let p = Broadcast::new(&s(&[1, 4, 6, 8]), &s(&[8])).unwrap();
+        assert_eq!(
+            (p.rank, &p.out[..2], &p.s2[..2]),
+            (2, &[24usize, 8][..], &[0usize, 1][..])
+        );
+        // Scalar.
+        let p = Broadcast::new(&s(&[3, 5]), &s(&[1, 1])).unwrap();
+        assert_eq!((p.rank, p.out[0], p.s1[0], p.s2[0]), (1, 15, 1, 0));
+    }
+
+    #[test]
+    fn add_f32_hand_checked() {
+        let a = f32t(&[2, 3]);
+        let b = f32t(&[3]);
+        let o = f32t(&[2, 3]);
+        let p = add_params((0.0, 0), (0.0, 0), (0.0, 0), f32_clamp(-1.0, 10.0));
+        let got = run(
+            &[
+                (&a, &f32_bytes(&[1., 2., 3., 4., 5., 6.])),
+                (&b, &f32_bytes(&[0.5, -5., 6.])),
+            ],
+            &o,
+            |i, out| eval_add(&p, i, out),
+        );
+        assert_eq!(to_f32s(&got), [1.5, -1., 9., 4.5, 0., 10.]);
+        let m = mul_params((0.0, 0), (0.0, 0), (0.0, 0), f32_clamp(f32::MIN, f32::MAX));
+        let got = run(
+            &[
+                (&a, &f32_bytes(&[1., 2., 3., 4., 5., f32::NAN])),
+                (&b, &f32_bytes(&[0.5, -5., 6.])),
+            ],
+            &o,
+            |i, out| eval_mul(&m, i, out),
+        );
+        let got = to_f32s(&got);
+        assert_eq!(&got[..5], [0.5, -10., 18., 2., -25.]);
+        assert!(got[5].is_nan(), "NaN passes through C++'s min/max");
+    }
+
+    #[test]
+    fn add_int8_hand_checked() {
+        // scales 0.5, 0.5 -> 1.0: real out = 0.5*(a-1) + 0.5*(b+2), then + zp 3.
+        let a = i8t(&[4], 0.5, 1);
+        let b = i8t(&[4], 0.5, -2);
+        let o = i8t(&[4], 1.0, 3);
+        let p = add_params((0.5, 1), (0.5, -2), (1.0, 3), Clamp::NONE);
+        check_add(&p, &[a, b], &o).unwrap();
+        let got = run(
+            &[
+                (&a, &i8_bytes(&[1, 3, 11, 127])),
+                (&b, &i8_bytes(&[-2, 0, 8, 127])),
+            ],
+            &o,
+            |i, out| eval_add(&p, i, out),
+        );
+        // 0+0 -> 3; 1+1 -> 5; 5+5 -> 13; 63+64.5=127.5 -> 130.5 -> clamp 127.
+        assert_eq!(to_i8s(&got), [3, 5, 13, 127]);
+    }
+
+    #[test]
+    fn mul_int8_hand_checked() {
+        // 0.5*0.25/0.125 = 1: out = (a-1)*(b-2) + zp(-3).
+        let a = i8t(&[1, 3], 0.5, 1);
+        let b = i8t(&[1], 0.25, 2);
+        let o = i8t(&[1, 3], 0.125, -3);
+        let p = mul_params(
+            (0.5, 1),
+            (0.25, 2),
+            (0.125, -3),
+            Clamp {
+                min_q: -10,
+                ..Clamp::NONE
+            },
+        );
+        check_mul(&p, &[a, b], &o).unwrap();
+        let got = run(
+            &[(&a, &i8_bytes(&[3, -1, 100])), (&b, &i8_bytes(&[5]))],
+            &o,
+            |i, out| eval_mul(&p, i, out),
+        );
+        assert_eq!(to_i8s(&got), [3, -9, 127]);
+    }
+
+    #[test]
+    fn checks_reject() {
+        let a = i8t(&[2, 3], 0.5, 1);
+        let b = i8t(&[3], 0.5, 1);
+        let p = add_params((0.5, 1), (0.5, 1), (1.0, 0), Clamp::NONE);
+        assert!(check_add(&p, &[a, b], &i8t(&[2, 3], 1.0, 0)).is_ok());
+        assert!(check_add(&p, &[a, b], &i8t(&[3, 2], 1.0, 0)).is_err());
+        assert!(check_add(&p, &[a, b], &i8t(&[1, 1, 2, 3], 1.0, 0)).is_ok());
+        assert!(check_add(&p, &[a, b], &i8t(&[2, 2, 3], 1.0, 0)).is_err());
+        assert!(check_add(&p, &[a, b], &i8t(&[3], 1.0, 0)).is_err());
+        assert!(check_add(&p, &[a, i8t(&[2], 0.5, 1)], &i8t(&[2, 3], 1.0, 0)).is_err());
+        assert!(check_add(&p, &[a], &i8t(&[2, 3], 1.0, 0)).is_err());
+        assert!(
+            check_add(&p, &[a, b], &i8t(&[2, 3], 1.0, 5)).is_err(),
+            "zp mismatch"
+        );
+        assert!(check_add(&p, &[a, f32t(&[3])], &i8t(&[2, 3], 1.0, 0)).is_err());
+        let mut bad = p;
+        bad.output.shift = 1;
+        assert!(check_add(&bad, &[a, b], &i8t(&[2, 3], 1.0, 0)).is_err());
+        let mut bad = p;
+        bad.clamp.min_q = 10;
+        bad.clamp.max_q = 9;
+        assert!(check_add(&bad, &[a, b], &i8t(&[2, 3], 1.0, 0)).is_err());
+        let m = mul_params((0.5, 1), (0.5, 1), (1e-12, 0), Clamp::NONE);
+        assert!(
+            check_mul(&m, &[a, b], &i8t(&[2, 3], 1e-12, 0)).is_err(),
+            "huge multiplier"
+        );
+        let f = add_params((0.0, 0), (0.0, 0), (0.0, 0), f32_clamp(f32::NAN, 1.0));
+        assert!(check_add(&f, &[f32t(&[2]), f32t(&[2])], &f32t(&[2])).is_err());
+    }
+
+    /// Random shapes that broadcast: `out` dims, and each input drops leading dims and
+    /// sets some to 1.
+    fn random_case(rng: &mut Rng) -> (std::vec::Vec<u32>, std::vec::Vec<u32>, std::vec::Vec<u32>) {
+        let r = rng.range(0, 6) as usize;
+        let out: std::vec::Vec<u32> = (0..r).map(|_| rng.range(1, 4) as u32).collect();
+        let mk = |rng: &mut Rng| {
+            let drop = rng.range(0, r as i64) as usize;
+            out[drop..]
+                .iter()
+                .map(|&d| if rng.range(0, 2) == 0 { 1 } else { d })
+                .collect::<std::vec::Vec<u32>>()
+        };
+        let a = mk(rng);
+        let b = mk(rng);
+        let real_out = broadcast_shape(&shape(&a), &shape(&b))
+            .unwrap()
+            .dims()
+            .to_vec();
+        (a, b, real_out)
+    }
+
+    /// TFLM's AddFunc written out literally.
+    fn add_func(p: &AddParams, x: i8, y: i8) -> i8 {
+        let v1 = p.input1_offset + x as i32;
+        let v2 = p.input2_offset + y as i32;
+        let s1 = v1 * (1 << p.left_shift);
+        let s2 = v2 * (1 << p.left_shift);
+        let c1 = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            s1,
+            p.input1.multiplier,
+            p.input1.shift,
+        );
+        let c2 = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            s2,
+            p.input2.multiplier,
+            p.input2.shift,
+        );
+        let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            c1 + c2,
+            p.output.multiplier,
+            p.output.shift,
+        ) + p.output_offset;
+        raw.max(p.clamp.min_q).min(p.clamp.max_q) as i8
+    }
+
+    fn mul_func(p: &MulParams, x: i8, y: i8) -> i8 {
+        let v = (p.input1_offset + x as i32) * (p.input2_offset + y as i32);
+        let raw = p.output_offset
+            + multiply_by_quantized_multiplier(v, p.output.multiplier, p.output.shift);
+        raw.max(p.clamp.min_q).min(p.clamp.max_q) as i8
+    }
+
+    #[test]
+    fn property_int8_broadcast_matches_reference() {
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        for case in 0..600 {
+            let (da, db, dout) = random_case(&mut rng);
+            let s1 = 0.001 + rng.unit() as f32;
+            let s2 = 0.001 + rng.unit() as f32;
+            let so = 0.001 + 2.0 * rng.unit() as f32;
+            let (z1, z2, zo) = (
+                rng.range(-128, 127) as i32,
+                rng.range(-128, 127) as i32,
+                rng.range(-128, 127) as i32,
+            );
+            let lo = rng.range(-128, 0) as i32;
+            let hi = rng.range(lo as i64, 127) as i32;
+            let clamp = Clamp {
+                min_q: lo,
+                max_q: hi,
+                ..Clamp::NONE
+            };
+            let (a, b, o) = (i8t(&da, s1, z1), i8t(&db, s2, z2), i8t(&dout, so, zo));
+            let xa = rng.bytes(num(&a));
+            let xb = rng.bytes(num(&b));
+            let n = num(&o);
+
+            let p = add_params((s1, z1), (s2, z2), (so, zo), clamp);
+            check_add(&p, &[a, b], &o).unwrap();
+            let got = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_add(&p, i, out));
+            let m = mul_params((s1, z1), (s2, z2), (so, zo), clamp);
+            check_mul(&m, &[a, b], &o).unwrap();
+            let got_m = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_mul(&m, i, out));
+            for k in 0..n {
+                let idx = unravel(k, &dout);
+                let x = xa[broadcast_offset(&idx, &da)] as i8;
+                let y = xb[broadcast_offset(&idx, &db)] as i8;
+                assert_eq!(got[k] as i8, add_func(&p, x, y), "add case {case} elem {k}");
+                assert_eq!(
+                    got_m[k] as i8,
+                    mul_func(&m, x, y),
+                    "mul case {case} elem {k}"
+                );
+                // And both are within one step of the real-valued result.
+                let real = s1 as f64 * (x as i32 - z1) as f64 + s2 as f64 * (y as i32 - z2) as f64;
+                let want = ((real / so as f64).round() + zo as f64).clamp(lo as f64, hi as f64);
+                assert!(
+                    (got[k] as i8 as f64 - want).abs() <= 1.0,
+                    "add accuracy case {case}"
+                );
+                let real = s1 as f64 * (x as i32 - z1) as f64 * s2 as f64 * (y as i32 - z2) as f64;
+                let want = ((real / so as f64).round() + zo as f64).clamp(lo as f64, hi as f64);
+                assert!(
+                    (got_m[k] as i8 as f64 - want).abs() <= 1.0,
+                    "mul accuracy case {case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn property_f32_broadcast_matches_reference() {
+        let mut rng = Rng(0xdead_beef_cafe_f00d);
+        for case in 0..400 {
+            let (da, db, dout) = random_case(&mut rng);
+            let (a, b, o) = (f32t(&da), f32t(&db), f32t(&dout));
+            let xa = rng.f32s(num(&a) / 4, -10.0, 10.0);
+            let xb = rng.f32s(num(&b) / 4, -10.0, 10.0);
+            let clamp = f32_clamp(-50.0, 40.0);
+            let p = add_params((0.0, 0), (0.0, 0), (0.0, 0), clamp);
+            let m = mul_params((0.0, 0), (0.0, 0), (0.0, 0), clamp);
+            check_add(&p, &[a, b], &o).unwrap();
+            check_mul(&m, &[a, b], &o).unwrap();
+            let got = to_f32s(&run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add(&p, i, out)
+            }));
+            let got_m = to_f32s(&run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_mul(&m, i, out)
+            }));
+            let (fa, fb) = (to_f32s(&xa), to_f32s(&xb));
+            for k in 0..got.len() {
+                let idx = unravel(k, &dout);
+                let x = fa[broadcast_offset(&idx, &da)];
+                let y = fb[broadcast_offset(&idx, &db)];
+                assert_eq!(
+                    got[k].to_bits(),
+                    (x + y).clamp(-50.0, 40.0).to_bits(),
+                    "case {case}"
+                );
+                assert_eq!(
+                    got_m[k].to_bits(),
+                    (x * y).clamp(-50.0, 40.0).to_bits(),
+                    "case {case}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn eval_never_panics_on_checked_extremes() {
+        let mut rng = Rng(7);
+        for _ in 0..300 {
+            let (da, db, dout) = random_case(&mut rng);
+            let (a, b, o) = (i8t(&da, 1.0, 0), i8t(&db, 1.0, 0), i8t(&dout, 1.0, 0));
+            let mut p = add_params((1.0, 0), (1.0, 0), (1.0, 0), Clamp::NONE);
+            p.left_shift = rng.range(0, 23) as i32;
+            for m in [&mut p.input1, &mut p.input2, &mut p.output] {
+                m.multiplier = rng.range(0, i32::MAX as i64) as i32;
+                m.shift = rng.range(-31, 0) as i32;
+            }
+            check_add(&p, &[a, b], &o).unwrap();
+            let (xa, xb) = (rng.bytes(num(&a)), rng.bytes(num(&b)));
+            run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_add(&p, i, out));
+            let mut m = mul_params((1.0, 0), (1.0, 0), (1.0, 0), Clamp::NONE);
+            m.output.multiplier = rng.range(0, i32::MAX as i64) as i32;
+            m.output.shift = rng.range(-31, 30) as i32;
+            check_mul(&m, &[a, b], &o).unwrap();
+            run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_mul(&m, i, out));
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! FULLY_CONNECTED, int8 (per-tensor or per-channel requantization) and f32, matching
+//! TFLM's reference `FullyConnected` / `FullyConnectedPerChannel` bit for bit (int8) and
+//! in accumulation order (f32).
+//!
+//! The input is any shape whose element count is `rows * in_features`; weights are
+//! `[out, in]`; the output is `[..., out]` with `rows * out` elements. int8 computes two
+//! output channels per pass over an input row, adding the input offset once per input
+//! element for both (no weight sums, so no scratch and no extra pass over the weights,
+//! which matters for the usual single-row case).
+
+use edgeflow_format::graph::{Clamp, DType, FullyConnectedParams, Requant, TensorDef};
+
+use super::conv::{
+    check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
+    dot, f32_of, le_f32, le_i32, OutQ,
+};
+use super::{TensorIn, TensorOut};
+
+/// `(rows, in_features, out_features)` of a valid op.
+fn dims(
+    x: &TensorDef<'_>,
+    w: &TensorDef<'_>,
+    out: &TensorDef<'_>,
+) -> Result<(usize, usize, usize), &'static str> {
+    if w.shape.rank != 2 {
+        return Err("weights must be rank 2 [out, in]");
+    }
+    let (o, i) = (w.shape.dim(0), w.shape.dim(1));
+    let r = out.shape.rank as usize;
+    if r == 0 || out.shape.dim(r - 1) != o {
+        return Err("output's last dimension differs from the number of weight rows");
+    }
+    if o == 0 || i == 0 {
+        return Err("zero-sized weights");
+    }
+    let out_n = out.shape.num_elements().ok_or("output too large")?;
+    let rows = out_n / o;
+    if rows.checked_mul(i) != Some(x.shape.num_elements().ok_or("input too large")?) {
+        return Err("input element count is not rows * in_features");
+    }
+    Ok((rows, i, o))
+}
+
+/// FULLY_CONNECTED needs no scratch.
+pub(crate) fn scratch_bytes(
+    _p: &FullyConnectedParams<'_>,
+    _inputs: &[TensorDef<'_>],
+    _output: &TensorDef<'_>,
+) -> usize {
+    0
+}
+
+/// Verifies every precondition of [`eval`].
+pub(crate) fn check(
+    p: &FullyConnectedParams<'_>,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+    _scratch_len: usize,
+) -> Result<(), &'static str> {
+    if inputs.len() != 2 && inputs.len() != 3 {
+        return Err("FULLY_CONNECTED takes input, weights and an optional bias");
+    }
+    let (x, w) = (&inputs[0], &inputs[1]);
+    let dt = output.dtype;
+    if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
+        return Err("supported types: all int8 (bias int32) or all f32");
+    }
+    let (_, _, o) = dims(x, w, output)?;
+    check_bias(inputs.get(2), dt, o)?;
+    if dt == DType::I8 {
+        check_symmetric_weights(w)?;
+        check_requant(p.requant.as_ref(), o, x, output)?;
+        check_clamp_q(&p.clamp)?;
+    } else {
+        if p.requant.is_some() {
+            return Err("f32 op with int8 requantization parameters");
+        }
+        check_clamp_f(&p.clamp)?;
+    }
+    Ok(())
+}
+
+/// Executes a FULLY_CONNECTED that passed [`check`].
+pub(crate) fn eval(
+    p: &FullyConnectedParams<'_>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    _scratch: &mut [u8],
+) {
+    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
+        return;
+    };
+    let bias = inputs.get(2).map(|b| b.data);
+    let Ok((_, i, o)) = dims(x.def, w.def, output.def) else {
+        return;
+    };
+    match output.def.dtype {
+        DType::I8 => {
+            if let Some(rq) = &p.requant {
+                eval_i8(i, o, rq, &p.clamp, x.data, w.data, bias, output.data);
+            }
+        }
+        DType::F32 => eval_f32(i, o, &p.clamp, x.data, w.data, bias, output.data),
+        DType::I32 => {}
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn eval_i8(
+    i: usize,
+    o: usize,
+    rq: &Requant<'_>,
+    clamp: &Clamp,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    out: &mut [u8],
+) {
+    let q = OutQ::new(rq, clamp);
+    let off = rq.input_offset;
+    let b_at = |oc: usize| bias.map_or(0, |b| le_i32(b, oc));
+    for (xr, orow) in x.chunks_exact(i).zip(out.chunks_exact_mut(o)) {
+        let mut oc = 0;
+        let mut wp = w.chunks_exact(2 * i);
+        let mut op = orow.chunks_exact_mut(2);
+        for (wpair, opair) in (&mut wp).zip(&mut op) {
+            let (w0, w1) = wpair.split_at(i);
+            let (a0, a1) = dot::dot2_off(xr, off, w0, w1);
+            if let [o0, o1] = opair {
+                *o0 = q.apply(a0.wrapping_add(b_at(oc)), q.channel(oc));
+                *o1 = q.apply(a1.wrapping_add(b_at(oc + 1)), q.channel(oc + 1));
+            }
+            oc += 2;
+        }
+        if let [o0] = op.into_remainder() {
+            let a = dot::dot1_off(xr, off, wp.remainder()).wrapping_add(b_at(oc));
+            *o0 = q.apply(a, q.channel(oc));
+        }
+    }
+}
+
+fn eval_f32(
+    i: usize,
+    o: usize,
+    clamp: &Clamp,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    out: &mut [u8],
+) {
+    for (xr, orow) in x.chunks_exact(i * 4).zip(out.chunks_exact_mut(o * 4)) {
+        for (oc, (wr, ob)) in w
+            .chunks_exact(i * 4)
+            .zip(orow.chunks_exact_mut(4))
+            .enumerate()
+        {
+            let mut total = 0.0f32;
+            for (xv, wv) in xr.chunks_exact(4).zip(wr.chunks_exact(4)) {
+                total += f32_of(xv) * f32_of(wv);
+            }
+            let bv = bias.map_or(0.0, |b| le_f32(b, oc));
+            ob.copy_from_slice(&clamp_f32(total + bv, clamp.min_f, clamp.max_f).to_le_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::needless_range_loop,
+    clippy::too_many_arguments
+)]
+mod tests {
+    extern crate std;
+    use std::prelude::rust_2021::*;
+    use std::vec;
+
+    use super::super::conv::testutil::*;
+    use super::*;
+    use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use edgeflow_format::graph::Clamp;
+
+    /// TFLM's `FullyConnectedPerChannel` (per-tensor: the same with one multiplier).
+    fn reference_i8(p: &FullyConnectedParams<'_>, data: &[Vec<u8>], i: usize, o: usize) -> Vec<u8> {
+        let rq = p.requant.as_ref().unwrap();
+        let (x, w) = (&data[0], &data[1]);
+        let rows = x.len() / i;
+        let nmul = rq.multipliers.len_i32();
+        let mut out = vec![0u8; rows * o];
+        for b in 0..rows {
+            for oc in 0..o {
+                let mut acc = 0i32;
+                for d in 0..i {
+                    let iv = x[b * i + d] as i8 as i32;
+                    let fv = w[oc * i + d] as i8 as i32;
+                    acc = acc.wrapping_add(fv.wrapping_mul(iv + rq.input_offset));
+                }
+                if let Some(bb) = data.get(2) {
+                    acc = acc.wrapping_add(le_i32(bb, oc));
+                }
+                let k = if nmul == 1 { 0 } else { oc };
+                let mut v = multiply_by_quantized_multiplier(
+                    acc,
+                    rq.multipliers.i32_at(k).unwrap(),
+                    rq.shifts.i32_at(k).unwrap(),
+                );
+                v = v.wrapping_add(rq.output_offset);
+                v = v.max(p.clamp.min_q).min(p.clamp.max_q);
+                out[oc + o * b] = v as i8 as u8;
+            }
+        }
+        out
+    }
+
+    fn reference_f32(
+        p: &FullyConnectedParams<'_>,
+        data: &[Vec<u8>],
+        i: usize,
+        o: usize,
+    ) -> Vec<u8> {
+        let (x, w) = (&data[0], &data[1]);
+        let rows = x.len() / 4 / i;
+        let mut out = Vec::new();
+        for b in 0..rows {
+            for oc in 0..o {
+                let mut total = 0.0f32;
+                for d in 0..i {
+                    total += le_f32(x, b * i + d) * le_f32(w, oc * i + d);
+                }
+                let bv = data.get(2).map_or(0.0, |bb| le_f32(bb, oc));
+                out.extend_from_slice(
+                    &clamp_f32(total + bv, p.clamp.min_f, p.clamp.max_f).to_le_bytes(),
+                );
+            }
+        }
+        out
+    }
+
+    struct Case {
+        p: FullyConnectedParams<'static>,
+        defs: Vec<TensorDef<'static>>,
+        data: Vec<Vec<u8>>,
+        out: TensorDef<'static>,
+        i: usize,
+        o: usize,
+    }
+
+    fn random_case(r: &mut Rng, dtype: DType) -> Case {
+        let i = if r.range(0, 3) == 0 {
+            r.usize(100, 700)
+        } else {
+            r.usize(1, 40)
+        };
+        let o = r.usize(1, 20);
+        let rows = r.usize(1, 4);
+        // Input shapes: [rows, i], [rows/2.., ...], or 4-D with the same element count.
+        let xdims: Vec<u32> = match r.range(0, 2) {
+            0 => vec![rows as u32, i as u32],
+            1 => vec![1, rows as u32, 1, i as u32],
+            _ => vec![(rows * i) as u32],
+        };
+        let odims: Vec<u32> = if r.bool() {
+            vec![rows as u32, o as u32]
+        } else {
+            vec![1, rows as u32, o as u32]
+        };
+        let (in_zp, out_zp) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let xd = tensor(dtype, &xdims, 0.5, in_zp);
+        let wd = tensor(dtype, &[o as u32, i as u32], 0.5, 0);
+        let od = tensor(dtype, &odims, 0.5, out_zp);
+        let mut p = FullyConnectedParams {
+            clamp: Clamp::NONE,
+            requant: None,
+        };
+        let mut defs = vec![xd, wd];
+        let mut data;
+        if dtype == DType::I8 {
+            let mults: Vec<(i32, i32)> = (0..if r.bool() { 1 } else { o })
+                .map(|_| r.multiplier())
+                .collect();
+            p.requant = Some(requant(in_zp, out_zp, &mults));
+            p.clamp = random_clamp_q(r);
+            let mut xb = r.bytes(rows * i);
+            if r.range(0, 4) == 0 {
+                for v in xb.iter_mut() {
+                    *v = if r.bool() { 0x80 } else { 0x7f };
+                }
+            }
+            data = vec![xb, r.bytes(o * i)];
+            if r.range(0, 3) != 0 {
+                let bias: Vec<i32> = (0..o)
+                    .map(|_| {
+                        if r.range(0, 5) == 0 {
+                            r.u32() as i32
+                        } else {
+                            r.range(-5000, 5000) as i32
+                        }
+                    })
+                    .collect();
+                defs.push(tensor(DType::I32, &[o as u32], 1.0, 0));
+                data.push(i32_bytes(&bias));
+            }
+        } else {
+            p.clamp = random_clamp_f(r);
+            data = vec![r.f32_bytes(rows * i), r.f32_bytes(o * i)];
+            if r.range(0, 3) != 0 {
+                defs.push(tensor(DType::F32, &[o as u32], 1.0, 0));
+                data.push(r.f32_bytes(o));
+            }
+        }
+        Case {
+            p,
+            defs,
+            data,
+            out: od,
+            i,
+            o,
+        }
+    }
+
+    fn run_case(c: &Case) -> Vec<u8> {
+        check(&c.p, &c.defs, &c.out, 0).expect("check");
+        run(&c.defs, &c.data, &c.out, |i, o| eval(&c.p, i, o, &mut []))
+    }
+
+    #[test]
+    fn int8_matches_reference_on_random_cases() {
+        let mut r = Rng::new(21);
+        for n in 0..1500 {
+            let c = random_case(&mut r, DType::I8);
+            assert_eq!(
+                run_case(&c),
+                reference_i8(&c.p, &c.data, c.i, c.o),
+                "case {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn f32_matches_reference_on_random_cases() {
+        let mut r = Rng::new(22);
+        for n in 0..600 {
+            let c = random_case(&mut r, DType::F32);
+            assert_eq!(
+                run_case(&c),
+                reference_f32(&c.p, &c.data, c.i, c.o),
+                "case {n}"
+            );
+        }
+    }
+
+    #[test]
+    fn hand_computed_int8() {
+        // x = [3, -1] with zp -1 -> [4, 0]; w = [[1, 2], [-3, 5], [2, 2]]; bias [1, 0, -2].
+        let x: Vec<u8> = [3i8, -1].iter().map(|&v| v as u8).collect();
+        let w: Vec<u8> = [1i8, 2, -3, 5, 2, 2].iter().map(|&v| v as u8).collect();
+        let (m, s) = crate::fixedpoint::quantize_multiplier(0.5);
+        let p = FullyConnectedParams {
+            clamp: Clamp {
+                min_q: -5,
+                max_q: 127,
+                ..Clamp::NONE
+            },
+            requant: Some(requant(-1, 2, &[(m, s)])),
+        };
+        let defs = vec![
+            tensor(DType::I8, &[1, 2], 1.0, -1),
+            tensor(DType::I8, &[3, 2], 1.0, 0),
+            tensor(DType::I32, &[3], 1.0, 0),
+        ];
+        let out = tensor(DType::I8, &[1, 3], 1.0, 2);
+        let c = Case {
+            p,
+            defs,
+            data: vec![x, w, i32_bytes(&[1, 0, -2])],
+            out,
+            i: 2,
+            o: 3,
+        };
+        let got: Vec<i8> = run_case(&c).into_iter().map(|v| v as i8).collect();
+        // 4+1 = 5 -> 2.5 -> 3 (+2) = 5; -12 -> -6 (+2) = -4; 8-2 = 6 -> 3 (+2) = 5.
+        assert_eq!(got, vec![5, -4, 5]);
+    }
+
+    #[test]
+    fn check_rejects_bad_ops() {
+        let mut r = Rng::new(23);
+        let c = random_case(&mut r, DType::I8);
+        assert!(check(&c.p, &c.defs, &c.out, 0).is_ok());
+        let mut out = c.out;
+        let last = out.shape.rank as usize - 1;
+        out.shape.dims[last] += 1;
+        assert!(check(&c.p, &c.defs, &out, 0).is_err());
+        let mut defs = c.defs.clone();
+        defs[0].shape = edgeflow_format::graph::Shape::new(&[c.i as u32 + 1]).unwrap();
+        assert!(check(&c.p, &defs, &c.out, 0).is_err());
+        let mut defs = c.defs.clone();
+        defs[1].quant.as_mut().unwrap().zero_point = 3;
+        assert!(check(&c.p, &defs, &c.out, 0).is_err());
+        let mut p = c.p;
+        p.requant = None;
+        assert!(check(&p, &c.defs, &c.out, 0).is_err());
+        let mut defs = c.defs.clone();
+        defs[1].shape = edgeflow_format::graph::Shape::new(&[1, c.o as u32, c.i as u32]).unwrap();
+        assert!(check(&c.p, &defs, &c.out, 0).is_err());
+    }
+}

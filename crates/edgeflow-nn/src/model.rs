@@ -1,0 +1,251 @@
+use core::ops::Range;
+
+use edgeflow_format::graph::{DType, GraphHeader, Location, Op, OpDef, TensorDef, MAX_RANK};
+use edgeflow_format::Artifact;
+
+use crate::kernels;
+use crate::Error;
+
+/// A validated model: the artifact's graph, with every op record checked.
+///
+/// Holds only borrowed views into the artifact bytes (flash); nothing is copied.
+#[derive(Clone, Debug)]
+pub struct Model<'a> {
+    artifact: Artifact<'a>,
+    header: GraphHeader<'a>,
+    ops: &'a [u8],
+}
+
+/// Sentinel op index used in errors about graph inputs/outputs.
+const GRAPH_IO: u32 = u32::MAX;
+
+impl<'a> Model<'a> {
+    /// Parses and validates an artifact.
+    ///
+    /// On `Ok`, every op record decodes, every tensor lies inside the arena plan or the
+    /// weights section, and every op satisfies its kernel's preconditions, so
+    /// [`crate::Runtime::invoke`] cannot panic or read out of bounds. Never panics.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let artifact = Artifact::parse(bytes)?;
+        let (header, ops): (GraphHeader<'a>, &'a [u8]) =
+            postcard::take_from_bytes(artifact.graph).map_err(|_| Error::BadGraphHeader)?;
+        let model = Model {
+            artifact,
+            header,
+            ops,
+        };
+        model.validate()?;
+        Ok(model)
+    }
+
+    fn validate(&self) -> Result<(), Error> {
+        let h = &self.header;
+        if h.arena_align == 0 || !h.arena_align.is_power_of_two() || h.arena_align > 4096 {
+            return Err(Error::BadGraphHeader);
+        }
+        if h.inputs.is_empty() || h.outputs.is_empty() {
+            return Err(Error::BadGraphHeader);
+        }
+        for t in h.inputs.iter().chain(h.outputs.iter()) {
+            let r = self.check_tensor(GRAPH_IO, t)?;
+            if !matches!(t.location, Location::Arena { .. }) || r.is_none() {
+                return Err(Error::BadTensor {
+                    op: GRAPH_IO,
+                    tensor: t.id,
+                    reason: "graph inputs and outputs must live in the arena",
+                });
+            }
+        }
+        let mut rest = self.ops;
+        for position in 0..h.op_count {
+            let (op, next): (OpDef<'a>, &'a [u8]) =
+                postcard::take_from_bytes(rest).map_err(|_| Error::BadOpRecord { position })?;
+            rest = next;
+            self.check_op(&op)?;
+        }
+        if !rest.is_empty() {
+            return Err(Error::TrailingGraphBytes);
+        }
+        Ok(())
+    }
+
+    /// Checks one tensor description; returns its arena byte range (None for constants).
+    fn check_tensor(&self, op: u32, t: &TensorDef<'a>) -> Result<Option<Range<usize>>, Error> {
+        let bad = |reason| Error::BadTensor {
+            op,
+            tensor: t.id,
+            reason,
+        };
+        if t.shape.rank as usize > MAX_RANK {
+            return Err(bad("rank above the run-time maximum of 6"));
+        }
+        if t.shape.dims().iter().any(|&d| d == 0) {
+            return Err(bad("zero-sized dimension"));
+        }
+        let len = t
+            .shape
+            .num_elements()
+            .and_then(|n| n.checked_mul(t.dtype.size()))
+            .filter(|&n| n <= u32::MAX as usize)
+            .ok_or(bad("byte size overflows"))?;
+        match (t.dtype, &t.quant) {
+            (DType::I8, None) => return Err(bad("int8 tensor without quantization")),
+            (_, Some(q)) => {
+                if !(q.scale.is_finite() && q.scale > 0.0) {
+                    return Err(bad("quantization scale is not a positive finite number"));
+                }
+                if t.dtype == DType::I8 && !(-128..=127).contains(&q.zero_point) {
+                    return Err(bad("int8 zero point outside [-128, 127]"));
+                }
+                if let Some(pc) = &q.per_channel {
+                    if pc.axis as usize >= t.shape.dims().len()
+                        || pc.scales.0.len() != t.shape.dim(pc.axis as usize).saturating_mul(4)
+                    {
+                        return Err(bad("per-channel scales do not match the quantized axis"));
+                    }
+                }
+            }
+            _ => {}
+        }
+        match t.location {
+            Location::Arena { offset } => {
+                let start = offset as usize;
+                let end = start.checked_add(len).ok_or(bad("arena range overflows"))?;
+                if end > self.header.arena_bytes as usize {
+                    return Err(bad("arena range past the planned arena size"));
+                }
+                if start % self.header.arena_align as usize != 0 {
+                    return Err(bad("arena offset not aligned as the plan says"));
+                }
+                Ok(Some(start..end))
+            }
+            Location::Const { offset } => {
+                let start = offset as usize;
+                let end = start
+                    .checked_add(len)
+                    .ok_or(bad("weights range overflows"))?;
+                if end > self.artifact.weights.len() {
+                    return Err(bad("constant data past the end of the weights section"));
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn check_op(&self, d: &OpDef<'a>) -> Result<(), Error> {
+        let name = d.op.name();
+        let invalid = |reason| Error::InvalidOp {
+            op: d.source_index,
+            name,
+            reason,
+        };
+        let mut input_ranges: [Option<Range<usize>>; edgeflow_format::graph::MAX_OP_INPUTS] =
+            Default::default();
+        for (slot, t) in input_ranges.iter_mut().zip(d.inputs.iter()) {
+            *slot = self.check_tensor(d.source_index, t)?;
+        }
+        let out_t = d.outputs.first().ok_or(invalid("op has no output"))?;
+        let out = self
+            .check_tensor(d.source_index, out_t)?
+            .ok_or(invalid("output must live in the arena"))?;
+        let scratch = match d.scratch {
+            Some(s) => {
+                let start = s.offset as usize;
+                let end = start
+                    .checked_add(s.len as usize)
+                    .filter(|&e| e <= self.header.arena_bytes as usize)
+                    .ok_or(invalid("scratch region past the planned arena size"))?;
+                if ranges_overlap(&(start..end), &out) {
+                    return Err(invalid("scratch region overlaps the output"));
+                }
+                Some(start..end)
+            }
+            None => None,
+        };
+        let in_place_reshape = matches!(d.op, Op::Reshape);
+        for r in input_ranges.iter().flatten() {
+            if ranges_overlap(r, &out) && !(in_place_reshape && *r == out) {
+                return Err(invalid("an input overlaps the output in the arena plan"));
+            }
+            if let Some(s) = &scratch {
+                if ranges_overlap(r, s) {
+                    return Err(invalid("an input overlaps the scratch region"));
+                }
+            }
+        }
+        let scratch_len = scratch.map_or(0, |s| s.len());
+        kernels::check(&d.op, &d.inputs, out_t, scratch_len).map_err(invalid)
+    }
+
+    /// The graph header (arena size, inputs, outputs, op count, MACs, name).
+    pub fn header(&self) -> &GraphHeader<'a> {
+        &self.header
+    }
+
+    /// The container (format version and the other sections).
+    pub fn artifact(&self) -> &Artifact<'a> {
+        &self.artifact
+    }
+
+    /// Arena bytes the memory plan needs.
+    pub fn arena_bytes(&self) -> usize {
+        self.header.arena_bytes as usize
+    }
+
+    /// The op records in execution order.
+    pub fn ops(&self) -> OpIter<'a> {
+        OpIter {
+            rest: self.ops,
+            left: self.header.op_count,
+        }
+    }
+
+    /// The bytes of a constant tensor (validated to be in bounds), or `None` for arena tensors.
+    pub fn const_data(&self, t: &TensorDef<'_>) -> Option<&'a [u8]> {
+        match t.location {
+            Location::Const { offset } => {
+                let len = t.shape.num_elements()? * t.dtype.size();
+                self.artifact
+                    .weights
+                    .get(offset as usize..(offset as usize).checked_add(len)?)
+            }
+            Location::Arena { .. } => None,
+        }
+    }
+}
+
+/// Iterates over a validated model's op records in execution order.
+#[derive(Clone, Debug)]
+pub struct OpIter<'a> {
+    rest: &'a [u8],
+    left: u32,
+}
+
+impl<'a> Iterator for OpIter<'a> {
+    type Item = OpDef<'a>;
+    fn next(&mut self) -> Option<OpDef<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        // The records were decoded once by `Model::parse`; decoding again cannot fail.
+        let (op, rest) = postcard::take_from_bytes(self.rest).ok()?;
+        self.rest = rest;
+        self.left -= 1;
+        Some(op)
+    }
+}
+
+/// Byte range of a tensor in the arena, for tensors validated by `Model::parse`.
+pub(crate) fn arena_range(t: &TensorDef<'_>) -> Option<Range<usize>> {
+    match t.location {
+        Location::Arena { offset } => {
+            let len = t.shape.num_elements()? * t.dtype.size();
+            Some(offset as usize..(offset as usize).checked_add(len)?)
+        }
+        Location::Const { .. } => None,
+    }
+}
+
+fn ranges_overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
+    a.start < b.end && b.start < a.end
+}

@@ -1,0 +1,6 @@
+//! Derivation of kernel parameters from tensor scales and zero points, exactly as TFLite
+//! Micro's `Prepare` functions compute them. Used by the host compiler when it writes an
+//! artifact; pure functions, no allocation.
+
+pub mod conv;
+pub mod elementwise;

@@ -1,0 +1,153 @@
+use core::ops::Range;
+
+use edgeflow_format::graph::{Op, TensorDef, MAX_OP_INPUTS};
+
+use crate::kernels::{self, TensorIn, TensorOut};
+use crate::model::arena_range;
+use crate::{Error, Model};
+
+/// Runs a validated [`Model`] in a caller-provided arena.
+///
+/// The arena holds every activation tensor and scratch buffer at the offsets of the
+/// model's memory plan; weights are read from the artifact in place.
+pub struct Runtime<'m, 'a, 'r> {
+    model: &'m Model<'a>,
+    arena: &'r mut [u8],
+}
+
+impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
+    /// Binds a model to an arena.
+    ///
+    /// Errors: [`Error::ArenaTooSmall`] (naming the bytes needed) or
+    /// [`Error::ArenaMisaligned`]. A larger arena is fine; only the planned prefix is used.
+    pub fn new(model: &'m Model<'a>, arena: &'r mut [u8]) -> Result<Self, Error> {
+        let needed = model.arena_bytes();
+        if arena.len() < needed {
+            return Err(Error::ArenaTooSmall {
+                needed,
+                got: arena.len(),
+            });
+        }
+        let align = model.header().arena_align as usize;
+        if (arena.as_ptr() as usize) % align != 0 {
+            return Err(Error::ArenaMisaligned { align });
+        }
+        Ok(Self { model, arena })
+    }
+
+    /// The model this runtime executes.
+    pub fn model(&self) -> &'m Model<'a> {
+        self.model
+    }
+
+    fn io(&self, list: &[TensorDef<'a>], index: usize) -> Result<Range<usize>, Error> {
+        list.get(index)
+            .and_then(arena_range)
+            .ok_or(Error::NoSuchTensor {
+                index,
+                count: list.len(),
+            })
+    }
+
+    /// The bytes of graph input `index` in the arena (little-endian elements), to fill
+    /// before [`Runtime::invoke`].
+    pub fn input_mut(&mut self, index: usize) -> Result<&mut [u8], Error> {
+        let r = self.io(&self.model.header().inputs, index)?;
+        Ok(&mut self.arena[r])
+    }
+
+    /// The bytes of graph output `index`, valid after [`Runtime::invoke`].
+    pub fn output(&self, index: usize) -> Result<&[u8], Error> {
+        let r = self.io(&self.model.header().outputs, index)?;
+        Ok(&self.arena[r])
+    }
+
+    /// Runs every op once, in order. Never panics on a model that passed
+    /// [`Model::parse`]; returns the first error a kernel reports.
+    pub fn invoke(&mut self) -> Result<(), Error> {
+        self.invoke_with(|_, _| {})
+    }
+
+    /// Like [`Runtime::invoke`], calling `after_op(position, source_op_index)` after each
+    /// op (for per-op profiling on a device).
+    pub fn invoke_with(&mut self, mut after_op: impl FnMut(usize, u32)) -> Result<(), Error> {
+        let model = self.model;
+        for (position, d) in model.ops().enumerate() {
+            let Some(out_def) = d.outputs.first() else {
+                continue; // excluded by parse
+            };
+            let Some(out_r) = arena_range(out_def) else {
+                continue; // excluded by parse
+            };
+            if matches!(d.op, Op::Reshape)
+                && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
+            {
+                after_op(position, d.source_index);
+                continue; // planned in place: nothing to move
+            }
+            let scratch_r = d
+                .scratch
+                .map(|s| s.offset as usize..s.offset as usize + s.len as usize);
+            let split = Split::new(self.arena, out_r, scratch_r);
+            let mut inputs: heapless::Vec<TensorIn<'_, 'a>, MAX_OP_INPUTS> = heapless::Vec::new();
+            for t in d.inputs.iter() {
+                let data = match arena_range(t) {
+                    Some(r) => split.read(r),
+                    None => model.const_data(t),
+                };
+                let Some(data) = data else {
+                    return Err(Error::InvalidOp {
+                        op: d.source_index,
+                        name: d.op.name(),
+                        reason: "input tensor not readable",
+                    });
+                };
+                // Capacity equals the format's MAX_OP_INPUTS, so this cannot overflow.
+                let _ = inputs.push(TensorIn { def: t, data });
+            }
+            let out = TensorOut {
+                def: out_def,
+                data: split.output,
+            };
+            kernels::eval(&d.op, &inputs, out, split.scratch);
+            after_op(position, d.source_index);
+        }
+        Ok(())
+    }
+}
+
+/// The arena cut into the mutable output, the mutable scratch, and read-only rest.
+struct Split<'s> {
+    output: &'s mut [u8],
+    scratch: &'s mut [u8],
+    /// Read-only pieces with their start offsets.
+    ro: [(usize, &'s [u8]); 3],
+}
+
+impl<'s> Split<'s> {
+    fn new(arena: &'s mut [u8], out: Range<usize>, scratch: Option<Range<usize>>) -> Self {
+        // Ranges were validated by Model::parse: in bounds and non-overlapping.
+        let (first, second, out_first) = match scratch {
+            Some(s) if s.start < out.start => (s, out, false),
+            Some(s) => (out, s, true),
+            None => (out.clone(), out.end..out.end, true),
+        };
+        let (pre, rest) = arena.split_at_mut(first.start);
+        let (a, rest) = rest.split_at_mut(first.end - first.start);
+        let (mid, rest) = rest.split_at_mut(second.start - first.end);
+        let (b, post) = rest.split_at_mut(second.end - second.start);
+        let (output, scratch) = if out_first { (a, b) } else { (b, a) };
+        Split {
+            output,
+            scratch,
+            ro: [(0, pre), (first.end, mid), (second.end, post)],
+        }
+    }
+
+    fn read(&self, r: Range<usize>) -> Option<&'s [u8]> {
+        self.ro.iter().find_map(|&(start, piece)| {
+            let lo = r.start.checked_sub(start)?;
+            piece.get(lo..lo + (r.end - r.start))
+        })
+    }
+}

@@ -1,0 +1,191 @@
+//! Building the board firmware with embedded cases and running it under QEMU.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use edgeflow_compile::board::Board;
+
+use crate::root;
+
+/// One case for the firmware: a name, an artifact and the bytes of input 0.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// Name (no whitespace).
+    pub name: String,
+    /// Artifact bytes.
+    pub artifact: Vec<u8>,
+    /// Input bytes.
+    pub input: Vec<u8>,
+}
+
+/// What the firmware reported for one case.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    /// SysTick ticks (core clock cycles; 40 instructions each on mps2-an386 with icount 0).
+    pub ticks: u64,
+    /// Peak stack bytes during the inference (painting method).
+    pub stack: usize,
+    /// Output bytes, or the error message.
+    pub output: Result<Vec<u8>, String>,
+}
+
+/// Loads `boards/NAME.toml`.
+pub fn board(name: &str) -> Board {
+    let p = root().join("boards").join(format!("{name}.toml"));
+    Board::load(&p).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Whether QEMU and the board's Rust target are installed (`.ci/run` installs both).
+pub fn toolchain_missing(b: &Board) -> Option<String> {
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        return Some("qemu-system-arm is not installed (apt-get install qemu-system-arm)".into());
+    }
+    let targets = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match targets {
+        Ok(o)
+            if String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == b.target) =>
+        {
+            None
+        }
+        _ => Some(format!(
+            "Rust target {} is not installed (rustup target add {})",
+            b.target, b.target
+        )),
+    }
+}
+
+/// Builds the firmware app for `board` with `cases` embedded and an arena of `arena` bytes,
+/// runs it under QEMU, and returns one report per case name.
+pub fn run(
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    timeout: Duration,
+) -> Result<BTreeMap<String, Report>, String> {
+    let work = root().join("target/edgeflow-firmware").join(&board.name);
+    std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+    let mut list = String::new();
+    for c in cases {
+        let a = work.join(format!("{}.edgeflow", c.name));
+        let i = work.join(format!("{}.input", c.name));
+        write_if_changed(&a, &c.artifact)?;
+        write_if_changed(&i, &c.input)?;
+        list += &format!("{}\t{}\t{}\n", c.name, a.display(), i.display());
+    }
+    let list_path = work.join("cases.txt");
+    write_if_changed(&list_path, list.as_bytes())?;
+
+    let app = root().join("firmware").join(&board.name);
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(&app)
+        .args(["build", "--release", "--quiet"])
+        .env("EDGEFLOW_CASES", &list_path)
+        .env("EDGEFLOW_ARENA", arena.to_string());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        {
+            cmd.env_remove(&k);
+        }
+    }
+    let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "firmware build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let elf = root()
+        .join("firmware/target")
+        .join(&board.target)
+        .join("release")
+        .join(format!("edgeflow-fw-{}", board.name));
+    let stdout = run_qemu(board, &elf, timeout)?;
+    parse_report(&stdout)
+}
+
+fn write_if_changed(p: &Path, data: &[u8]) -> Result<(), String> {
+    if std::fs::read(p).ok().as_deref() == Some(data) {
+        return Ok(());
+    }
+    std::fs::write(p, data).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Runs an ELF under QEMU with a wall-clock limit; returns its stdout.
+pub fn run_qemu(board: &Board, elf: &PathBuf, timeout: Duration) -> Result<String, String> {
+    let (prog, args) = board.qemu_command(elf).ok_or("board has no QEMU runner")?;
+    let mut child = Command::new(prog)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start qemu: {e}"))?;
+    let start = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if start.elapsed() > timeout => {
+                let _ = child.kill();
+                return Err(format!("qemu did not finish within {timeout:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() || !stdout.contains("\ndone") && !stdout.starts_with("done") {
+        return Err(format!(
+            "qemu failed ({}):\n{stdout}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(stdout)
+}
+
+fn parse_report(stdout: &str) -> Result<BTreeMap<String, Report>, String> {
+    let mut m = BTreeMap::new();
+    for line in stdout.lines().filter(|l| l.starts_with("case ")) {
+        let mut it = line.splitn(4, ' ');
+        let (_, name, status) = (it.next(), it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let rest = it.next().unwrap_or("");
+        let report = if status == "ok" {
+            let mut ticks = 0;
+            let mut stack = 0;
+            let mut output = Vec::new();
+            for kv in rest.split(' ') {
+                if let Some(v) = kv.strip_prefix("ticks=") {
+                    ticks = v.parse().map_err(|_| format!("bad ticks in {line}"))?;
+                } else if let Some(v) = kv.strip_prefix("stack=") {
+                    stack = v.parse().map_err(|_| format!("bad stack in {line}"))?;
+                } else if let Some(v) = kv.strip_prefix("out=") {
+                    output = (0..v.len() / 2)
+                        .map(|i| u8::from_str_radix(&v[2 * i..2 * i + 2], 16))
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| format!("bad hex in {line}"))?;
+                }
+            }
+            Report {
+                ticks,
+                stack,
+                output: Ok(output),
+            }
+        } else {
+            Report {
+                ticks: 0,
+                stack: 0,
+                output: Err(rest.to_string()),
+            }
+        };
+        m.insert(name.to_string(), report);
+    }
+    Ok(m)
+}

@@ -1,0 +1,154 @@
+//! Shared helpers for the cross-crate tests: fixture discovery, `.npy` loading and
+//! running an artifact on the host.
+#![warn(missing_docs)]
+
+pub mod firmware;
+
+use std::path::{Path, PathBuf};
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A conformance fixture: a `.tflite` model, its input and TFLite Micro's output.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    /// File stem.
+    pub name: String,
+    /// The `.tflite` file.
+    pub model: PathBuf,
+    /// `NAME.input.npy`.
+    pub input: PathBuf,
+    /// `NAME.output.npy` (TFLite Micro's output).
+    pub output: PathBuf,
+}
+
+/// All fixtures in `conformance/fixtures`, sorted by name.
+pub fn fixtures() -> Vec<Fixture> {
+    let dir = root().join("conformance/fixtures");
+    let mut v: Vec<Fixture> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tflite"))
+        .map(|p| {
+            let name = p
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default()
+                .to_string();
+            Fixture {
+                input: dir.join(format!("{name}.input.npy")),
+                output: dir.join(format!("{name}.output.npy")),
+                model: p,
+                name,
+            }
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    v
+}
+
+/// A `.npy` array as little-endian bytes, with its dtype.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Array {
+    /// int8 values.
+    I8(Vec<i8>),
+    /// float32 values.
+    F32(Vec<f32>),
+}
+
+impl Array {
+    /// The little-endian bytes.
+    pub fn bytes(&self) -> Vec<u8> {
+        match self {
+            Array::I8(v) => v.iter().map(|&x| x as u8).collect(),
+            Array::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+}
+
+/// Loads an int8 or float32 `.npy` file.
+pub fn load_npy(path: &Path) -> Array {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let descr = match npy.dtype() {
+        npyz::DType::Plain(ts) => ts.to_string(),
+        other => panic!("{}: unexpected dtype {other:?}", path.display()),
+    };
+    if descr.ends_with("i1") {
+        Array::I8(npy.into_vec().expect("int8 data"))
+    } else if descr.ends_with("f4") {
+        Array::F32(npy.into_vec().expect("float32 data"))
+    } else {
+        panic!("{}: unexpected dtype {descr}", path.display())
+    }
+}
+
+/// Runs an artifact once on the host; returns the output bytes.
+pub fn run_host(artifact: &[u8], input: &[u8]) -> Result<Vec<u8>, edgeflow_nn::Error> {
+    let model = edgeflow_nn::Model::parse(artifact)?;
+    let mut arena = vec![0u128; model.arena_bytes().div_ceil(16) + 1];
+    let bytes = bytemuck_free_view(&mut arena);
+    let mut rt = edgeflow_nn::Runtime::new(&model, bytes)?;
+    let slot = rt.input_mut(0)?;
+    if slot.len() != input.len() {
+        return Err(edgeflow_nn::Error::NoSuchTensor { index: 0, count: 1 });
+    }
+    slot.copy_from_slice(input);
+    rt.invoke()?;
+    Ok(rt.output(0)?.to_vec())
+}
+
+fn bytemuck_free_view(words: &mut [u128]) -> &mut [u8] {
+    let len = words.len() * 16;
+    #[allow(unsafe_code)]
+    // SAFETY: u8 has no alignment or validity requirements; the view covers exactly the
+    // words' memory and holds the unique borrow of them.
+    unsafe {
+        std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, len)
+    }
+}
+
+/// Compares an edgeflow output with TFLite Micro's: int8 bit-exact; float32 with
+/// `|a - b| <= 1e-5 * |b| + 1e-6` per element. Returns a description of the first mismatch.
+pub fn compare(ours: &[u8], reference: &Array) -> Result<(), String> {
+    match reference {
+        Array::I8(r) => {
+            let o: Vec<i8> = ours.iter().map(|&b| b as i8).collect();
+            if o.len() != r.len() {
+                return Err(format!("length {} vs {}", o.len(), r.len()));
+            }
+            let diffs: Vec<usize> = (0..r.len()).filter(|&i| o[i] != r[i]).collect();
+            if let Some(&i) = diffs.first() {
+                return Err(format!(
+                    "{} of {} int8 values differ; first at {i}: ours {} vs TFLM {}",
+                    diffs.len(),
+                    r.len(),
+                    o[i],
+                    r[i]
+                ));
+            }
+            Ok(())
+        }
+        Array::F32(r) => {
+            let o: Vec<f32> = ours
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if o.len() != r.len() {
+                return Err(format!("length {} vs {}", o.len(), r.len()));
+            }
+            for i in 0..r.len() {
+                let tol = 1e-5 * r[i].abs() + 1e-6;
+                if !((o[i] - r[i]).abs() <= tol) {
+                    return Err(format!(
+                        "float at {i}: ours {} vs TFLM {} (tolerance {tol})",
+                        o[i], r[i]
+                    ));
+                }
+            }
+            Ok(())
+        }
+    }
+}
