@@ -1,5 +1,6 @@
 //! Puts memory.x on the linker path and embeds the cases listed in the file named by
 //! `EDGEFLOW_CASES` (lines `name<TAB>artifact path<TAB>input path`; none if unset).
+//! `EDGEFLOW_ARENA` sets the arena bytes; `EDGEFLOW_PROFILE=1` reports ticks per op.
 use std::{env, fs, path::PathBuf};
 
 fn main() {
@@ -9,6 +10,8 @@ fn main() {
     println!("cargo:rerun-if-changed=memory.x");
     println!("cargo:rerun-if-env-changed=EDGEFLOW_CASES");
     println!("cargo:rerun-if-env-changed=EDGEFLOW_ARENA");
+    println!("cargo:rerun-if-env-changed=EDGEFLOW_PROFILE");
+    let profile = env::var("EDGEFLOW_PROFILE").is_ok_and(|v| v == "1");
     let mut code = String::from("pub static CASES: &[edgeflow_firmware_harness::Case] = &[\n");
     if let Some(list) = env::var_os("EDGEFLOW_CASES") {
         println!("cargo:rerun-if-changed={}", PathBuf::from(&list).display());
@@ -19,7 +22,7 @@ fn main() {
             println!("cargo:rerun-if-changed={}", f[1]);
             println!("cargo:rerun-if-changed={}", f[2]);
             code += &format!(
-                "    edgeflow_firmware_harness::Case {{ name: {:?}, artifact: &Aligned(*include_bytes!({:?})).0, input: include_bytes!({:?}) }},\n",
+                "    edgeflow_firmware_harness::Case {{ name: {:?}, artifact: &Aligned(*include_bytes!({:?})).0, input: include_bytes!({:?}), profile: {profile} }},\n",
                 f[0], f[1], f[2]
             );
         }

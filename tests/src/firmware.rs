@@ -29,6 +29,8 @@ pub struct Report {
     pub stack: usize,
     /// Output bytes, or the error message.
     pub output: Result<Vec<u8>, String>,
+    /// Ticks per op (op name, ticks), when profiling was requested.
+    pub per_op: Vec<(String, u64)>,
 }
 
 /// Loads `boards/NAME.toml`.
@@ -69,6 +71,17 @@ pub fn run(
     arena: usize,
     timeout: Duration,
 ) -> Result<BTreeMap<String, Report>, String> {
+    run_with(board, cases, arena, timeout, false)
+}
+
+/// Like [`run`]; with `profile`, the firmware also reports ticks per op.
+pub fn run_with(
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    timeout: Duration,
+    profile: bool,
+) -> Result<BTreeMap<String, Report>, String> {
     let work = root().join("target/edgeflow-firmware").join(&board.name);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut list = String::new();
@@ -87,7 +100,8 @@ pub fn run(
     cmd.current_dir(&app)
         .args(["build", "--release", "--quiet"])
         .env("EDGEFLOW_CASES", &list_path)
-        .env("EDGEFLOW_ARENA", arena.to_string());
+        .env("EDGEFLOW_ARENA", arena.to_string())
+        .env("EDGEFLOW_PROFILE", if profile { "1" } else { "0" });
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
         {
@@ -177,15 +191,28 @@ fn parse_report(stdout: &str) -> Result<BTreeMap<String, Report>, String> {
                 ticks,
                 stack,
                 output: Ok(output),
+                per_op: Vec::new(),
             }
         } else {
             Report {
                 ticks: 0,
                 stack: 0,
                 output: Err(rest.to_string()),
+                per_op: Vec::new(),
             }
         };
         m.insert(name.to_string(), report);
+    }
+    // `prof <case> <op#> <OP_NAME> <ticks>` lines, in op order.
+    for line in stdout.lines().filter(|l| l.starts_with("prof ")) {
+        let f: Vec<&str> = line.split(' ').collect();
+        let ticks: u64 = f
+            .get(4)
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| format!("bad profile line {line}"))?;
+        if let (Some(r), Some(op)) = (m.get_mut(f.get(1).copied().unwrap_or("")), f.get(3)) {
+            r.per_op.push((op.to_string(), ticks));
+        }
     }
     Ok(m)
 }

@@ -173,6 +173,28 @@ fn bench(dir: Option<PathBuf>) -> Result<()> {
             r.model, r.instructions, r.arena, r.artifact, r.stack, r.host_us, r.exact
         );
     }
+    // A second, profiled run: ticks per op (adds a few instructions per op).
+    let prof = firmware::run_with(&board, &cases, arena, Duration::from_secs(1800), true)
+        .map_err(anyhow::Error::msg)?;
+    for r in &rows {
+        if let Some(rep) = prof.get(&r.model) {
+            let mut by_kind: Vec<(String, u64, usize)> = Vec::new();
+            for (op, t) in &rep.per_op {
+                match by_kind.iter_mut().find(|(k, _, _)| k == op) {
+                    Some(e) => {
+                        e.1 += t * 40;
+                        e.2 += 1;
+                    }
+                    None => by_kind.push((op.clone(), t * 40, 1)),
+                }
+            }
+            let parts: Vec<String> = by_kind
+                .iter()
+                .map(|(k, i, n)| format!("{k} x{n}: {i}"))
+                .collect();
+            println!("per-op instructions, {}: {}", r.model, parts.join(", "));
+        }
+    }
     peers(&dir)?;
     Ok(())
 }

@@ -378,8 +378,8 @@ fn clamp_for(act: i8, out: &IrTensor) -> Result<Clamp, String> {
     Ok(Clamp {
         min_q,
         max_q,
-        min_f: lo.unwrap_or(f32::NEG_INFINITY),
-        max_f: hi.unwrap_or(f32::INFINITY),
+        min_f: lo.unwrap_or(f32::MIN),
+        max_f: hi.unwrap_or(f32::MAX),
     })
 }
 
@@ -808,6 +808,9 @@ fn lower(
             }
             if axis < 0 || axis >= rank {
                 return Err(format!("axis {} out of range for rank {rank}", int(0, 0)));
+            }
+            if byte(1, 0) != 0 {
+                return Err("a fused activation on CONCATENATION is not supported (TFLite Micro rejects it too)".into());
             }
             ir.inputs = ins.iter().flatten().copied().collect();
             (

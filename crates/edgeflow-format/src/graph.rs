@@ -187,12 +187,13 @@ pub struct Clamp {
 }
 
 impl Clamp {
-    /// No clamping beyond the int8 range.
+    /// No fused activation: the int8 range, and for floats TFLite's
+    /// `[lowest finite, max finite]` (so an overflow saturates to `f32::MAX` as in TFLite).
     pub const NONE: Clamp = Clamp {
         min_q: -128,
         max_q: 127,
-        min_f: f32::NEG_INFINITY,
-        max_f: f32::INFINITY,
+        min_f: f32::MIN,
+        max_f: f32::MAX,
     };
 }
 

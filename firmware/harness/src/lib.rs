@@ -29,7 +29,12 @@ pub struct Case {
     pub artifact: &'static [u8],
     /// Graph input 0 bytes.
     pub input: &'static [u8],
+    /// Report SysTick ticks per op (a few extra instructions per op while timing).
+    pub profile: bool,
 }
+
+/// Most ops profiled per case.
+const MAX_PROFILED_OPS: usize = 128;
 
 static WRAPS: AtomicU32 = AtomicU32::new(0);
 
@@ -105,9 +110,29 @@ fn run_one<'a>(
     }
     input.copy_from_slice(case.input);
     let painted = stack::paint();
+    let mut per_op = [0u64; MAX_PROFILED_OPS];
     let t0 = syst.map_or(0, now);
-    rt.invoke()?;
+    if case.profile {
+        let mut last = t0;
+        rt.invoke_with(|i, _| {
+            let t = syst.map_or(0, now);
+            if let Some(slot) = per_op.get_mut(i) {
+                *slot = t - last;
+            }
+            last = t;
+        })?;
+    } else {
+        rt.invoke()?;
+    }
     let t1 = syst.map_or(0, now);
+    if case.profile {
+        let mut out = hio::hstdout().ok();
+        for (i, op) in model.ops().enumerate().take(MAX_PROFILED_OPS) {
+            let mut line = Line::new();
+            let _ = writeln!(line, "prof {} {} {} {}", case.name, i, op.op.name(), per_op[i]);
+            flush(&mut out, &mut line);
+        }
+    }
     let stack = stack::peak(painted);
     let n = rt.output(0)?.len();
     drop(rt);

@@ -94,7 +94,8 @@ pub(crate) fn eval(p: &ConcatParams, inputs: &[TensorIn<'_, '_>], output: Tensor
         }
     }
     let c = p.clamp;
-    if od.dtype == DType::F32 && !(c.min_f == f32::NEG_INFINITY && c.max_f == f32::INFINITY) {
+    // No activation (the full finite range or wider): copy exactly, as TFLite does.
+    if od.dtype == DType::F32 && !(c.min_f <= f32::MIN && c.max_f >= f32::MAX) {
         for v in output.data.chunks_exact_mut(4) {
             let x = f32::from_le_bytes([v[0], v[1], v[2], v[3]]);
             v.copy_from_slice(&clamp_f32(x, c.min_f, c.max_f).to_le_bytes());
@@ -230,5 +231,49 @@ mod tests {
         assert!(check(&p, &[], &od).is_err());
         let f = tensor(DType::F32, &[1, 2, 3], 0.5, 1);
         assert!(check(&p, &[f, b], &od).is_err());
+    }
+
+    #[test]
+    fn eval_never_panics_after_check() {
+        let mut r = Rng::new(54);
+        let mut evaluated = 0;
+        for _ in 0..3000 {
+            let rank = r.usize(1, 4);
+            let dtype = [DType::I8, DType::F32, DType::I32][r.usize(0, 2)];
+            let dims: Vec<u32> = (0..rank).map(|_| r.usize(1, 3) as u32).collect();
+            let mut defs: Vec<TensorDef<'static>> = (0..r.usize(1, 9))
+                .map(|_| tensor(dtype, &dims, 0.5, 0))
+                .collect();
+            for t in defs.iter_mut() {
+                if r.bool() {
+                    fuzz_dims(&mut r, t);
+                }
+            }
+            let axis = r.usize(0, rank);
+            let mut od = tensor(dtype, &dims, 0.5, 0);
+            if axis < rank {
+                od.shape.dims[axis] = if r.bool() {
+                    defs.iter().map(|t| t.shape.dims[axis]).sum()
+                } else {
+                    r.usize(1, 20) as u32
+                };
+            }
+            let clamp = if r.bool() {
+                Clamp::NONE
+            } else {
+                fuzz_clamp(&mut r)
+            };
+            let p = ConcatParams {
+                axis: axis as u8,
+                clamp,
+            };
+            if check(&p, &defs, &od).is_err() {
+                continue;
+            }
+            let data = fuzz_data(&mut r, &defs);
+            run(&defs, &data, &od, |i, o| eval(&p, i, o));
+            evaluated += 1;
+        }
+        assert!(evaluated > 50, "{evaluated}");
     }
 }

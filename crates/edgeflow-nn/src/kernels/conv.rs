@@ -18,7 +18,6 @@
 use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
 
 use super::{TensorIn, TensorOut};
-use crate::fixedpoint::multiply_by_quantized_multiplier;
 
 // ---------------------------------------------------------------------------------------
 // Shared helpers
@@ -103,6 +102,9 @@ pub(crate) fn check_requant(
     if n != 1 && n != channels {
         return Err("requantization arrays must have one entry per output channel, or one");
     }
+    if rq.shifts.0.chunks_exact(4).any(|c| !SHIFT_RANGE.contains(&le_i32(c, 0))) {
+        return Err("requantization shift outside [-31, 30]");
+    }
     if rq.input_offset != -zero_point(input)? {
         return Err("requantization input offset is not minus the input zero point");
     }
@@ -142,6 +144,33 @@ pub(crate) fn check_bias(
     Ok(())
 }
 
+/// TFLM's `MultiplyByQuantizedMultiplier` (double rounding), for shifts in `[-31, 30]`,
+/// restated with fewer operations; equal to
+/// [`crate::fixedpoint::multiply_by_quantized_multiplier`] on that domain (tested).
+///
+/// gemmlowp's `SaturatingRoundingDoublingHighMul` computes `trunc((ab + nudge) / 2^31)`
+/// with `nudge = 2^30` for `ab >= 0` and `1 - 2^30` otherwise; in both cases that is
+/// `floor((ab + 2^30) / 2^31)`, an arithmetic shift (for `ab < 0`,
+/// `trunc(n / 2^31) = floor((n + 2^31 - 1) / 2^31)` with `n = ab + 1 - 2^30`). Only
+/// `a = b = i32::MIN` saturates. `RoundingDivideByPOT` is kept as is.
+#[inline(always)]
+pub(crate) fn requant_mul(x: i32, m: i32, shift: i32) -> i32 {
+    let (left, right) = if shift > 0 { (shift as u32, 0) } else { (0, shift.wrapping_neg() as u32) };
+    let x = x.wrapping_shl(left & 31);
+    let h = if x == i32::MIN && m == i32::MIN {
+        i32::MAX
+    } else {
+        (((x as i64) * (m as i64) + (1i64 << 30)) >> 31) as i32
+    };
+    let e = right.min(31);
+    let mask = (1u32 << e).wrapping_sub(1) as i32;
+    let threshold = (mask >> 1) + i32::from(h < 0);
+    (h >> e) + i32::from((h & mask) > threshold)
+}
+
+/// Shift range on which TFLM's `MultiplyByQuantizedMultiplier` is defined.
+pub(crate) const SHIFT_RANGE: core::ops::RangeInclusive<i32> = -31..=30;
+
 /// Per-output-channel requantization to int8, as TFLM does it after the accumulation:
 /// `clamp(MultiplyByQuantizedMultiplier(acc, m, s) + output_offset)`.
 #[derive(Clone, Copy)]
@@ -152,6 +181,30 @@ pub(crate) struct OutQ<'a> {
     out_off: i32,
     lo: i32,
     hi: i32,
+}
+
+/// The `(multiplier, shift)` pairs of consecutive output channels: one pair repeated
+/// (per-tensor) or one per channel.
+pub(crate) enum Channels<'a> {
+    One(i32, i32),
+    Each(core::slice::ChunksExact<'a, u8>, core::slice::ChunksExact<'a, u8>),
+}
+
+impl Iterator for Channels<'_> {
+    type Item = (i32, i32);
+    #[inline(always)]
+    fn next(&mut self) -> Option<(i32, i32)> {
+        match self {
+            Channels::One(m, s) => Some((*m, *s)),
+            Channels::Each(m, s) => match (m.next(), s.next()) {
+                (Some(&[a0, a1, a2, a3]), Some(&[b0, b1, b2, b3])) => Some((
+                    i32::from_le_bytes([a0, a1, a2, a3]),
+                    i32::from_le_bytes([b0, b1, b2, b3]),
+                )),
+                _ => None,
+            },
+        }
+    }
 }
 
 impl<'a> OutQ<'a> {
@@ -166,17 +219,24 @@ impl<'a> OutQ<'a> {
         }
     }
 
-    /// `(multiplier, shift)` of output channel `ch`.
+    /// The `(multiplier, shift)` of output channels `start, start + 1, ...`.
     #[inline(always)]
-    pub(crate) fn channel(&self, ch: usize) -> (i32, i32) {
-        let i = if self.per_channel { ch } else { 0 };
-        (le_i32(self.mult, i), le_i32(self.shift, i))
+    pub(crate) fn channels(&self, start: usize) -> Channels<'a> {
+        if self.per_channel {
+            let from = start.saturating_mul(4);
+            Channels::Each(
+                self.mult.get(from..).unwrap_or(&[]).chunks_exact(4),
+                self.shift.get(from..).unwrap_or(&[]).chunks_exact(4),
+            )
+        } else {
+            Channels::One(le_i32(self.mult, 0), le_i32(self.shift, 0))
+        }
     }
 
     /// Requantizes one accumulator to an int8 byte.
     #[inline(always)]
     pub(crate) fn apply(&self, acc: i32, (m, s): (i32, i32)) -> u8 {
-        let v = multiply_by_quantized_multiplier(acc, m, s).wrapping_add(self.out_off);
+        let v = requant_mul(acc, m, s).wrapping_add(self.out_off);
         let v = if v < self.lo { self.lo } else { v };
         let v = if v > self.hi { self.hi } else { v };
         v as i8 as u8
@@ -610,24 +670,24 @@ fn conv_channels(
     q: &OutQ<'_>,
     oc0: usize,
 ) {
-    let mut oc = oc0;
+    let mut qs = q.channels(oc0);
     let mut wp = w.chunks_exact(2 * k);
     let mut fp = fold.chunks_exact(8);
     let mut op = out.chunks_exact_mut(2);
     for ((wpair, fpair), opair) in (&mut wp).zip(&mut fp).zip(&mut op) {
         let (w0, w1) = wpair.split_at(k);
         let (a0, a1) = dot::dot2(patch, w0, w1);
-        let a0 = a0.wrapping_add(le_i32(fpair, 0));
-        let a1 = a1.wrapping_add(le_i32(fpair, 1));
+        let (Some(q0), Some(q1)) = (qs.next(), qs.next()) else {
+            return;
+        };
         if let [o0, o1] = opair {
-            *o0 = q.apply(a0, q.channel(oc));
-            *o1 = q.apply(a1, q.channel(oc + 1));
+            *o0 = q.apply(a0.wrapping_add(le_i32(fpair, 0)), q0);
+            *o1 = q.apply(a1.wrapping_add(le_i32(fpair, 1)), q1);
         }
-        oc += 2;
     }
-    if let ([o0, ..], w0, f0) = (op.into_remainder(), wp.remainder(), fp.remainder()) {
+    if let ([o0, ..], w0, f0, Some(q0)) = (op.into_remainder(), wp.remainder(), fp.remainder(), qs.next()) {
         let a = dot::dot1(patch, w0).wrapping_add(le_i32(f0, 0));
-        *o0 = q.apply(a, q.channel(oc));
+        *o0 = q.apply(a, q0);
     }
 }
 
@@ -801,7 +861,7 @@ pub(crate) mod testutil {
         /// A requantization multiplier like QuantizeMultiplier produces (or, rarely, any i32).
         pub(crate) fn multiplier(&mut self) -> (i32, i32) {
             if self.range(0, 20) == 0 {
-                return (self.u32() as i32, self.range(-40, 40) as i32);
+                return (self.u32() as i32, self.range(-31, 30) as i32);
             }
             let m = self.range(1 << 30, (1i64 << 31) - 1) as i32;
             (m, self.range(-20, 3) as i32)
@@ -828,6 +888,60 @@ pub(crate) mod testutil {
 
     pub(crate) fn i32_bytes(v: &[i32]) -> Vec<u8> {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    /// A u16 parameter value for mutation tests: mostly small, sometimes extreme.
+    pub(crate) fn fuzz_u16(r: &mut Rng) -> u16 {
+        match r.range(0, 5) {
+            0 => 0,
+            1 => 65535,
+            2 => r.u32() as u16,
+            _ => r.range(0, 4) as u16,
+        }
+    }
+
+    /// Nudges one dimension of a shape by -2..=+2 (kept >= 1).
+    pub(crate) fn fuzz_dims(r: &mut Rng, t: &mut TensorDef<'_>) {
+        let rank = t.shape.rank as usize;
+        if rank == 0 {
+            return;
+        }
+        let d = r.usize(0, rank - 1);
+        let v = t.shape.dims[d] as i64 + r.range(-2, 2);
+        t.shape.dims[d] = v.max(1) as u32;
+    }
+
+    /// Random bytes for every tensor, sized by its (possibly mutated) description.
+    pub(crate) fn fuzz_data(r: &mut Rng, defs: &[TensorDef<'_>]) -> Vec<Vec<u8>> {
+        defs.iter()
+            .map(|d| r.bytes(d.shape.num_elements().unwrap() * d.dtype.size()))
+            .collect()
+    }
+
+    /// A random requantization record (lengths and offsets not necessarily consistent).
+    pub(crate) fn fuzz_requant(r: &mut Rng, n: usize, in_zp: i32, out_zp: i32) -> Requant<'static> {
+        let len = match r.range(0, 3) {
+            0 => 1,
+            1 => n + 1,
+            _ => n,
+        };
+        let mults: Vec<(i32, i32)> = (0..len)
+            .map(|_| (r.u32() as i32, r.range(-64, 64) as i32))
+            .collect();
+        let mut rq = requant(in_zp, out_zp, &mults);
+        if r.range(0, 5) == 0 {
+            rq.input_offset = r.u32() as i32;
+        }
+        rq
+    }
+
+    pub(crate) fn fuzz_clamp(r: &mut Rng) -> Clamp {
+        Clamp {
+            min_q: r.range(-300, 300) as i32,
+            max_q: r.range(-300, 300) as i32,
+            min_f: if r.bool() { f32::NAN } else { r.unit() },
+            max_f: if r.bool() { f32::INFINITY } else { r.unit() },
+        }
     }
 
     /// Leaks a byte vector (tests only) so it can back `Bytes<'static>`.
@@ -1399,4 +1513,62 @@ mod tests {
         assert!(Axis::new(5, 3, 1, 1, 0, 3).is_ok());
         assert!(Axis::new(5, 3, 1, 1, 0, 2).is_err());
     }
+
+    #[test]
+    fn eval_never_panics_after_check() {
+        let mut r = Rng::new(4);
+        let mut evaluated = 0;
+        for _ in 0..4000 {
+            let dtype = if r.bool() { DType::I8 } else { DType::F32 };
+            let Some(mut c) = random_case(&mut r, dtype) else {
+                continue;
+            };
+            for _ in 0..r.usize(1, 3) {
+                let i = r.usize(0, 1);
+                match r.range(0, 9) {
+                    0 => c.p.stride[i] = fuzz_u16(&mut r),
+                    1 => c.p.dilation[i] = fuzz_u16(&mut r),
+                    2 => c.p.pad[i] = fuzz_u16(&mut r),
+                    3 => fuzz_dims(&mut r, &mut c.out),
+                    4 => fuzz_dims(&mut r, &mut c.defs[0]),
+                    5 => fuzz_dims(&mut r, &mut c.defs[1]),
+                    6 => c.p.requant = Some(fuzz_requant(&mut r, c.out.shape.dim(3), 0, 0)),
+                    7 => c.p.clamp = fuzz_clamp(&mut r),
+                    _ => c.p.depth_multiplier = fuzz_u16(&mut r),
+                }
+            }
+            let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+            if check(&c.p, &c.defs, &c.out, sb).is_err() {
+                continue;
+            }
+            let data = fuzz_data(&mut r, &c.defs);
+            let mut scratch = vec![0u8; sb + r.usize(0, 8)];
+            run(&c.defs, &data, &c.out, |i, o| {
+                eval(&c.p, i, o, &mut scratch)
+            });
+            evaluated += 1;
+        }
+        assert!(evaluated > 300, "{evaluated}");
+    }
+
+    #[test]
+    fn requant_mul_equals_fixedpoint() {
+        use crate::fixedpoint::multiply_by_quantized_multiplier;
+        let mut r = Rng::new(5);
+        let specials = [i32::MIN, i32::MIN + 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3, 1 << 30, i32::MAX];
+        for i in 0..400_000 {
+            let x = if i % 7 == 0 { specials[r.usize(0, 11)] } else { r.u32() as i32 >> r.range(0, 31) };
+            let m = if i % 5 == 0 { specials[r.usize(0, 11)] } else { r.u32() as i32 };
+            let s = r.range(-31, 30) as i32;
+            assert_eq!(requant_mul(x, m, s), multiply_by_quantized_multiplier(x, m, s), "{x} {m} {s}");
+        }
+        for &x in &specials {
+            for &m in &specials {
+                for s in SHIFT_RANGE {
+                    assert_eq!(requant_mul(x, m, s), multiply_by_quantized_multiplier(x, m, s), "{x} {m} {s}");
+                }
+            }
+        }
+    }
+
 }

@@ -737,4 +737,41 @@ mod tests {
         out.shape.dims[2] += 4;
         assert!(check(&c.p, &c.defs, &out, sb).is_err());
     }
+
+    #[test]
+    fn eval_never_panics_after_check() {
+        let mut r = Rng::new(14);
+        let mut evaluated = 0;
+        for _ in 0..4000 {
+            let dtype = if r.bool() { DType::I8 } else { DType::F32 };
+            let Some(mut c) = random_case(&mut r, dtype) else {
+                continue;
+            };
+            for _ in 0..r.usize(1, 3) {
+                let i = r.usize(0, 1);
+                match r.range(0, 9) {
+                    0 => c.p.stride[i] = fuzz_u16(&mut r),
+                    1 => c.p.dilation[i] = fuzz_u16(&mut r),
+                    2 => c.p.pad[i] = fuzz_u16(&mut r),
+                    3 => fuzz_dims(&mut r, &mut c.out),
+                    4 => fuzz_dims(&mut r, &mut c.defs[0]),
+                    5 => fuzz_dims(&mut r, &mut c.defs[1]),
+                    6 => c.p.requant = Some(fuzz_requant(&mut r, c.out.shape.dim(3), 0, 0)),
+                    7 => c.p.clamp = fuzz_clamp(&mut r),
+                    _ => c.p.depth_multiplier = r.range(0, 4) as u16,
+                }
+            }
+            let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+            if check(&c.p, &c.defs, &c.out, sb).is_err() {
+                continue;
+            }
+            let data = fuzz_data(&mut r, &c.defs);
+            let mut scratch = vec![0u8; sb + r.usize(0, 8)];
+            run(&c.defs, &data, &c.out, |i, o| {
+                eval(&c.p, i, o, &mut scratch)
+            });
+            evaluated += 1;
+        }
+        assert!(evaluated > 300, "{evaluated}");
+    }
 }

@@ -15,37 +15,41 @@ use crate::fixedpoint::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,
 };
 
+/// Dim `i` of `s` extended (with leading 1s) to rank `r`.
+#[inline(always)]
+fn extended_dim(s: &Shape, r: usize, i: usize) -> usize {
+    (i + s.dims().len())
+        .checked_sub(r)
+        .and_then(|k| s.dims().get(k))
+        .map_or(1, |&d| d as usize)
+}
+
 /// NumPy broadcast of two shapes, or `None` if they are incompatible.
 pub(super) fn broadcast_shape(a: &Shape, b: &Shape) -> Option<Shape> {
-    let (ra, rb) = (a.dims().len(), b.dims().len());
-    let r = ra.max(rb);
-    if r > MAX_RANK {
-        return None;
-    }
+    let r = a.dims().len().max(b.dims().len());
     let mut dims = [0u32; MAX_RANK];
-    for (i, d) in dims.iter_mut().enumerate().take(r) {
-        let da = if i + ra >= r { a.dims()[i + ra - r] } else { 1 };
-        let db = if i + rb >= r { b.dims()[i + rb - r] } else { 1 };
+    let out = dims.get_mut(..r)?;
+    for (i, d) in out.iter_mut().enumerate() {
+        let (da, db) = (extended_dim(a, r, i), extended_dim(b, r, i));
         *d = if da == db || db == 1 {
             da
         } else if da == 1 {
             db
         } else {
             return None;
-        };
+        } as u32;
     }
-    Shape::new(&dims[..r])
+    Shape::new(out)
 }
 
 /// An iteration plan over a broadcast: dims of extent 1 dropped, adjacent dims that walk
-/// both inputs contiguously (or both not at all) merged. Outermost first; the innermost
-/// dim has input strides 0 or 1.
+/// both inputs contiguously (or both not at all) merged. Each dim is
+/// `(extent, stride in input 1, stride in input 2)`, outermost first; the innermost dim
+/// has input strides 0 or 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Broadcast {
     rank: usize,
-    out: [usize; MAX_RANK],
-    s1: [usize; MAX_RANK],
-    s2: [usize; MAX_RANK],
+    dims: [(usize, usize, usize); MAX_RANK],
 }
 
 impl Broadcast {
@@ -53,27 +57,15 @@ impl Broadcast {
     pub(super) fn new(a: &Shape, b: &Shape) -> Option<Self> {
         let out_shape = broadcast_shape(a, b)?;
         let r = out_shape.dims().len();
-        let (ra, rb) = (a.dims().len(), b.dims().len());
-        // Natural (contiguous) strides of the rank-extended inputs, innermost first.
         let mut plan = Broadcast {
             rank: 0,
-            out: [0; MAX_RANK],
-            s1: [0; MAX_RANK],
-            s2: [0; MAX_RANK],
+            dims: [(0, 0, 0); MAX_RANK],
         };
+        // Natural (contiguous) strides of the rank-extended inputs, innermost first.
         let (mut n1, mut n2) = (1usize, 1usize);
-        for i in (0..r).rev() {
-            let o = out_shape.dims()[i] as usize;
-            let da = if i + ra >= r {
-                a.dims()[i + ra - r] as usize
-            } else {
-                1
-            };
-            let db = if i + rb >= r {
-                b.dims()[i + rb - r] as usize
-            } else {
-                1
-            };
+        for (i, &o) in out_shape.dims().iter().enumerate().rev() {
+            let o = o as usize;
+            let (da, db) = (extended_dim(a, r, i), extended_dim(b, r, i));
             let sa = if da == 1 { 0 } else { n1 };
             let sb = if db == 1 { 0 } else { n2 };
             n1 = n1.saturating_mul(da);
@@ -81,27 +73,22 @@ impl Broadcast {
             if o == 1 {
                 continue;
             }
-            if plan.rank > 0 {
-                let j = plan.rank - 1;
+            if let Some(inner) = plan.rank.checked_sub(1).and_then(|j| plan.dims.get_mut(j)) {
+                let (e, s1, s2) = *inner;
                 let mergeable = |s: usize, sj: usize| {
-                    (s == 0 && sj == 0) || (sj != 0 && s == sj.saturating_mul(plan.out[j]))
+                    (s == 0 && sj == 0) || (sj != 0 && s == sj.saturating_mul(e))
                 };
-                if mergeable(sa, plan.s1[j]) && mergeable(sb, plan.s2[j]) {
-                    plan.out[j] = plan.out[j].saturating_mul(o);
+                if mergeable(sa, s1) && mergeable(sb, s2) {
+                    inner.0 = e.saturating_mul(o);
                     continue;
                 }
             }
-            let j = plan.rank;
-            plan.out[j] = o;
-            plan.s1[j] = sa;
-            plan.s2[j] = sb;
+            let slot = plan.dims.get_mut(plan.rank)?;
+            *slot = (o, sa, sb);
             plan.rank += 1;
         }
         // Collected innermost first; flip to outermost first.
-        let n = plan.rank;
-        plan.out[..n].reverse();
-        plan.s1[..n].reverse();
-        plan.s2[..n].reverse();
+        plan.dims.get_mut(..plan.rank)?.reverse();
         Some(plan)
     }
 
@@ -112,31 +99,27 @@ impl Broadcast {
         &self,
         mut run: impl FnMut(usize, usize, usize, usize, usize, usize),
     ) {
-        if self.rank == 0 {
+        let dims = self.dims.get(..self.rank).unwrap_or(&[]);
+        let Some((&(len, st1, st2), outer_dims)) = dims.split_last() else {
             run(0, 0, 0, 0, 0, 1);
             return;
-        }
-        let inner = self.rank - 1;
-        let len = self.out[inner];
-        let (st1, st2) = (self.s1[inner], self.s2[inner]);
-        let outer: usize = self.out[..inner].iter().product();
+        };
+        let outer: usize = outer_dims.iter().map(|d| d.0).product();
         let mut idx = [0usize; MAX_RANK];
         let (mut o1, mut o2, mut oo) = (0usize, 0usize, 0usize);
         for _ in 0..outer {
             run(o1, st1, o2, st2, oo, len);
             oo = oo.wrapping_add(len);
-            let mut d = inner;
-            while d > 0 {
-                d -= 1;
-                idx[d] += 1;
-                o1 = o1.wrapping_add(self.s1[d]);
-                o2 = o2.wrapping_add(self.s2[d]);
-                if idx[d] < self.out[d] {
+            for (i, &(e, s1, s2)) in idx.iter_mut().zip(outer_dims).rev() {
+                *i += 1;
+                o1 = o1.wrapping_add(s1);
+                o2 = o2.wrapping_add(s2);
+                if *i < e {
                     break;
                 }
-                o1 = o1.wrapping_sub(self.s1[d].wrapping_mul(self.out[d]));
-                o2 = o2.wrapping_sub(self.s2[d].wrapping_mul(self.out[d]));
-                idx[d] = 0;
+                o1 = o1.wrapping_sub(s1.wrapping_mul(e));
+                o2 = o2.wrapping_sub(s2.wrapping_mul(e));
+                *i = 0;
             }
         }
     }
@@ -298,8 +281,11 @@ fn check_binary(inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> Result<DTyp
     let shape = broadcast_shape(&a.shape, &b.shape).ok_or("input shapes do not broadcast")?;
     // The output is the broadcast shape, possibly with extra leading 1s (TFLM accepts those).
     let (want, got) = (shape.dims(), output.shape.dims());
-    let extra = got.len().checked_sub(want.len());
-    if !extra.is_some_and(|e| got[e..] == *want && got[..e].iter().all(|&d| d == 1)) {
+    let split = got
+        .len()
+        .checked_sub(want.len())
+        .and_then(|e| got.split_at_checked(e));
+    if !split.is_some_and(|(ones, rest)| rest == want && ones.iter().all(|&d| d == 1)) {
         return Err("output shape is not the broadcast of the input shapes");
     }
     Ok(output.dtype)
@@ -724,16 +710,16 @@ mod tests {
         assert_eq!(broadcast_shape(&s(&[2, 3]), &s(&[3, 3])), None);
         // Same shape: one run covering everything.
         let p = Broadcast::new(&s(&[2, 3, 4]), &s(&[2, 3, 4])).unwrap();
-        assert_eq!((p.rank, p.out[0], p.s1[0], p.s2[0]), (1, 24, 1, 1));
+        assert_eq!(&p.dims[..p.rank], [(24, 1, 1)]);
         // Per-channel bias: [N,H,W,C] + [C] -> outer 24 runs of C.
         let p = Broadcast::new(&s(&[1, 4, 6, 8]), &s(&[8])).unwrap();
-        assert_eq!(
-            (p.rank, &p.out[..2], &p.s2[..2]),
-            (2, &[24usize, 8][..], &[0usize, 1][..])
-        );
+        assert_eq!(&p.dims[..p.rank], [(24, 8, 0), (8, 1, 1)]);
         // Scalar.
         let p = Broadcast::new(&s(&[3, 5]), &s(&[1, 1])).unwrap();
-        assert_eq!((p.rank, p.out[0], p.s1[0], p.s2[0]), (1, 15, 1, 0));
+        assert_eq!(&p.dims[..p.rank], [(15, 1, 0)]);
+        // [2,1,3] + [4,1]: nothing merges.
+        let p = Broadcast::new(&s(&[2, 1, 3]), &s(&[4, 1])).unwrap();
+        assert_eq!(&p.dims[..p.rank], [(2, 3, 0), (4, 0, 1), (3, 1, 0)]);
     }
 
     #[test]

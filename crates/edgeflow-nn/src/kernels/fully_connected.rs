@@ -404,4 +404,30 @@ mod tests {
         defs[1].shape = edgeflow_format::graph::Shape::new(&[1, c.o as u32, c.i as u32]).unwrap();
         assert!(check(&c.p, &defs, &c.out, 0).is_err());
     }
+
+    #[test]
+    fn eval_never_panics_after_check() {
+        let mut r = Rng::new(24);
+        let mut evaluated = 0;
+        for _ in 0..3000 {
+            let dtype = if r.bool() { DType::I8 } else { DType::F32 };
+            let mut c = random_case(&mut r, dtype);
+            for _ in 0..r.usize(1, 3) {
+                match r.range(0, 5) {
+                    0 => fuzz_dims(&mut r, &mut c.out),
+                    1 => fuzz_dims(&mut r, &mut c.defs[0]),
+                    2 => fuzz_dims(&mut r, &mut c.defs[1]),
+                    3 => c.p.requant = Some(fuzz_requant(&mut r, c.o, 0, 0)),
+                    _ => c.p.clamp = fuzz_clamp(&mut r),
+                }
+            }
+            if check(&c.p, &c.defs, &c.out, 0).is_err() {
+                continue;
+            }
+            let data = fuzz_data(&mut r, &c.defs);
+            run(&c.defs, &data, &c.out, |i, o| eval(&c.p, i, o, &mut []));
+            evaluated += 1;
+        }
+        assert!(evaluated > 300, "{evaluated}");
+    }
 }

@@ -22,6 +22,11 @@ use super::elementwise::rd_f32;
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 
+/// Whether bit `i` of the mask is set.
+fn is_reduced(axes_mask: u8, i: usize) -> bool {
+    i < 8 && (axes_mask >> i) & 1 != 0
+}
+
 /// The output shape of a reduction, or an error if the mask names a dim past the rank.
 fn reduced_dims(
     input_dims: &[u32],
@@ -35,9 +40,10 @@ fn reduced_dims(
     let mut dims = [0u32; MAX_RANK];
     let mut n = 0;
     for (i, &d) in input_dims.iter().enumerate() {
-        let reduced = axes_mask & (1 << i) != 0;
+        let reduced = is_reduced(axes_mask, i);
         if !reduced || keep_dims {
-            dims[n] = if reduced { 1 } else { d };
+            let slot = dims.get_mut(n).ok_or("rank above 6")?;
+            *slot = if reduced { 1 } else { d };
             n += 1;
         }
     }
@@ -65,7 +71,7 @@ pub(crate) fn check(
     let (dims, n) = reduced_dims(input.shape.dims(), p.axes_mask, p.keep_dims)?;
     let out = output.shape.dims();
     // A full reduction without keep_dims is a scalar; accept [] and [1].
-    if out != &dims[..n] && !(n == 0 && out == [1]) {
+    if dims.get(..n) != Some(out) && !(n == 0 && out == [1]) {
         return Err("output shape does not match the reduction");
     }
     match input.dtype {
@@ -92,15 +98,50 @@ pub(crate) fn check(
     }
 }
 
+/// A list of up to [`MAX_RANK`] `(extent, stride)` loop dims, outermost first.
+#[derive(Clone, Copy)]
+struct Loops {
+    n: usize,
+    dims: [(usize, usize); MAX_RANK],
+}
+
+impl Loops {
+    const EMPTY: Loops = Loops {
+        n: 0,
+        dims: [(0, 0); MAX_RANK],
+    };
+
+    fn as_slice(&self) -> &[(usize, usize)] {
+        self.dims.get(..self.n).unwrap_or(&[])
+    }
+
+    /// Adds a dim outside the current outermost one (the list is built innermost first
+    /// and reversed at the end); merges it into the last one if `merge`.
+    fn push_outer(&mut self, extent: usize, stride: usize, merge: bool) {
+        if merge {
+            if let Some(last) = self.n.checked_sub(1).and_then(|k| self.dims.get_mut(k)) {
+                last.0 = last.0.saturating_mul(extent);
+                return;
+            }
+        }
+        if let Some(slot) = self.dims.get_mut(self.n) {
+            *slot = (extent, stride);
+            self.n += 1;
+        }
+    }
+
+    fn reverse(&mut self) {
+        if let Some(s) = self.dims.get_mut(..self.n) {
+            s.reverse();
+        }
+    }
+}
+
 /// The input split into kept and reduced dims, adjacent dims of the same kind merged,
-/// extent-1 dims dropped. Element strides, outermost first.
+/// extent-1 dims dropped.
 struct Plan {
-    kept: usize,
-    kept_out: [usize; MAX_RANK],
-    kept_stride: [usize; MAX_RANK],
-    red: usize,
-    red_out: [usize; MAX_RANK],
-    red_stride: [usize; MAX_RANK],
+    kept: Loops,
+    reduced: Loops,
     /// Elements per output (product of the reduced extents).
     count: usize,
 }
@@ -108,68 +149,50 @@ struct Plan {
 impl Plan {
     fn new(input_dims: &[u32], axes_mask: u8) -> Self {
         let mut plan = Plan {
-            kept: 0,
-            kept_out: [0; MAX_RANK],
-            kept_stride: [0; MAX_RANK],
-            red: 0,
-            red_out: [0; MAX_RANK],
-            red_stride: [0; MAX_RANK],
+            kept: Loops::EMPTY,
+            reduced: Loops::EMPTY,
             count: 1,
         };
         // Walk innermost first, so strides are known; flip at the end.
         let mut stride = 1usize;
-        let mut last: Option<bool> = None; // kind of the previous (inner) kept entry
-        for i in (0..input_dims.len().min(MAX_RANK)).rev() {
-            let d = input_dims[i] as usize;
-            let reduced = axes_mask & (1 << i) != 0;
+        let mut last: Option<bool> = None; // kind of the previous (inner) non-1 dim
+        for (i, &d) in input_dims.iter().enumerate().rev() {
+            let d = d as usize;
+            let reduced = is_reduced(axes_mask, i);
             if reduced {
                 plan.count = plan.count.saturating_mul(d);
             }
             if d != 1 {
-                let (n, out, st) = if reduced {
-                    (&mut plan.red, &mut plan.red_out, &mut plan.red_stride)
+                let loops = if reduced {
+                    &mut plan.reduced
                 } else {
-                    (&mut plan.kept, &mut plan.kept_out, &mut plan.kept_stride)
+                    &mut plan.kept
                 };
-                if last == Some(reduced) && *n > 0 {
-                    out[*n - 1] = out[*n - 1].saturating_mul(d);
-                } else {
-                    out[*n] = d;
-                    st[*n] = stride;
-                    *n += 1;
-                }
+                loops.push_outer(d, stride, last == Some(reduced));
                 last = Some(reduced);
             }
             stride = stride.saturating_mul(d);
         }
-        plan.kept_out[..plan.kept].reverse();
-        plan.kept_stride[..plan.kept].reverse();
-        plan.red_out[..plan.red].reverse();
-        plan.red_stride[..plan.red].reverse();
+        plan.kept.reverse();
+        plan.reduced.reverse();
         plan
     }
 
     /// Calls `f(base)` for each output in order, with the input offset of its first input.
     #[inline(always)]
     fn for_each_output(&self, f: impl FnMut(usize)) {
-        odometer(
-            &self.kept_out[..self.kept],
-            &self.kept_stride[..self.kept],
-            f,
-        );
+        odometer(self.kept.as_slice(), f);
     }
 
     /// Calls `f(offset)` for the inputs of the output at `base`, in increasing order.
     #[inline(always)]
     fn for_each_input(&self, base: usize, mut f: impl FnMut(usize)) {
-        let n = self.red;
-        if n == 0 {
+        let Some((&(len, step), outer)) = self.reduced.as_slice().split_last() else {
             f(base);
             return;
-        }
+        };
         // Innermost reduced dim as a tight strided loop.
-        let (len, step) = (self.red_out[n - 1], self.red_stride[n - 1]);
-        odometer(&self.red_out[..n - 1], &self.red_stride[..n - 1], |start| {
+        odometer(outer, |start| {
             let mut off = base.wrapping_add(start);
             for _ in 0..len {
                 f(off);
@@ -179,24 +202,22 @@ impl Plan {
     }
 }
 
-/// Visits every multi-index of `extents` in row-major order, passing the strided offset.
+/// Visits every multi-index of `loops` in row-major order, passing the strided offset.
 #[inline(always)]
-fn odometer(extents: &[usize], strides: &[usize], mut f: impl FnMut(usize)) {
-    let total: usize = extents.iter().product();
+fn odometer(loops: &[(usize, usize)], mut f: impl FnMut(usize)) {
+    let total: usize = loops.iter().map(|l| l.0).product();
     let mut idx = [0usize; MAX_RANK];
     let mut off = 0usize;
     for _ in 0..total {
         f(off);
-        let mut d = extents.len();
-        while d > 0 {
-            d -= 1;
-            idx[d] += 1;
-            off = off.wrapping_add(strides[d]);
-            if idx[d] < extents[d] {
+        for (i, &(extent, stride)) in idx.iter_mut().zip(loops).rev() {
+            *i += 1;
+            off = off.wrapping_add(stride);
+            if *i < extent {
                 break;
             }
-            off = off.wrapping_sub(strides[d].wrapping_mul(extents[d]));
-            idx[d] = 0;
+            off = off.wrapping_sub(stride.wrapping_mul(extent));
+            *i = 0;
         }
     }
 }
@@ -214,7 +235,7 @@ pub(crate) fn eval(p: &MeanParams, inputs: &[TensorIn<'_, '_>], output: TensorOu
         return;
     };
     let size = input.def.dtype.size();
-    let kept_total: usize = plan.kept_out[..plan.kept].iter().product();
+    let kept_total: usize = plan.kept.as_slice().iter().map(|l| l.0).product();
     if input.data.len() != n_in.wrapping_mul(size)
         || output.data.len() != n_out.wrapping_mul(size)
         || kept_total != n_out

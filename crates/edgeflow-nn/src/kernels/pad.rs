@@ -223,4 +223,40 @@ mod tests {
         assert!(check(&p, &[xd, xd], &od).is_err());
         assert!(check(&p, &[], &od).is_err());
     }
+
+    #[test]
+    fn eval_never_panics_after_check() {
+        let mut r = Rng::new(44);
+        let mut evaluated = 0;
+        for _ in 0..3000 {
+            let rank = r.usize(0, 6);
+            let dtype = [DType::I8, DType::F32, DType::I32][r.usize(0, 2)];
+            let idims: Vec<u32> = (0..rank).map(|_| r.usize(1, 3) as u32).collect();
+            let mut odims = idims.clone();
+            let mut p = PadParams {
+                before: [0; MAX_RANK],
+                after: [0; MAX_RANK],
+            };
+            for d in 0..MAX_RANK {
+                p.before[d] = r.range(0, 2) as u32;
+                p.after[d] = r.range(0, 2) as u32;
+                if d < rank {
+                    odims[d] += p.before[d] + p.after[d];
+                }
+            }
+            let xd = tensor(dtype, &idims, 0.5, 1);
+            let mut od = tensor(dtype, &odims, 0.5, 1);
+            if r.bool() {
+                fuzz_dims(&mut r, &mut od);
+            }
+            let defs = [xd];
+            if check(&p, &defs, &od).is_err() {
+                continue;
+            }
+            let data = fuzz_data(&mut r, &defs);
+            run(&defs, &data, &od, |i, o| eval(&p, i, o));
+            evaluated += 1;
+        }
+        assert!(evaluated > 100, "{evaluated}");
+    }
 }

@@ -510,4 +510,39 @@ mod tests {
         assert!(check_average(&bad, &[xd], &od).is_err());
         assert!(check_average(&p, &[xd, xd], &od).is_err());
     }
+
+    #[test]
+    fn eval_never_panics_after_check() {
+        let mut r = Rng::new(34);
+        let mut evaluated = 0;
+        for _ in 0..4000 {
+            let dtype = if r.bool() { DType::I8 } else { DType::F32 };
+            let Some((mut p, mut xd, _, mut od)) = random_case(&mut r, dtype) else {
+                continue;
+            };
+            for _ in 0..r.usize(1, 3) {
+                let i = r.usize(0, 1);
+                match r.range(0, 5) {
+                    0 => p.stride[i] = fuzz_u16(&mut r),
+                    1 => p.filter[i] = fuzz_u16(&mut r),
+                    2 => p.pad[i] = fuzz_u16(&mut r),
+                    3 => fuzz_dims(&mut r, &mut od),
+                    4 => fuzz_dims(&mut r, &mut xd),
+                    _ => p.clamp = fuzz_clamp(&mut r),
+                }
+            }
+            let defs = [xd];
+            let avg = check_average(&p, &defs, &od).is_ok();
+            let max = check_max(&p, &defs, &od).is_ok();
+            let data = fuzz_data(&mut r, &defs);
+            if avg {
+                run(&defs, &data, &od, |i, o| eval_average(&p, i, o));
+            }
+            if max {
+                run(&defs, &data, &od, |i, o| eval_max(&p, i, o));
+            }
+            evaluated += usize::from(avg || max);
+        }
+        assert!(evaluated > 300, "{evaluated}");
+    }
 }

@@ -75,27 +75,24 @@ pub(crate) fn eval(p: &SoftmaxParams, inputs: &[TensorIn<'_, '_>], output: Tenso
         return;
     };
     let depth = input.def.shape.dims().last().copied().unwrap_or(1) as usize;
-    if depth == 0 || input.data.len() != output.data.len() {
+    // Bytes per row; never zero for a checked op (dims are >= 1).
+    let row_bytes = depth.saturating_mul(input.def.dtype.size());
+    if row_bytes == 0 || input.data.len() != output.data.len() {
         return;
     }
+    let rows = input
+        .data
+        .chunks_exact(row_bytes)
+        .zip(output.data.chunks_exact_mut(row_bytes));
     match input.def.dtype {
         DType::I8 => {
-            for (row, out) in input
-                .data
-                .chunks_exact(depth)
-                .zip(output.data.chunks_exact_mut(depth))
-            {
+            for (row, out) in rows {
                 softmax_row_i8(p, row, out);
             }
         }
         DType::F32 => {
-            let beta = p.beta;
-            for (row, out) in input
-                .data
-                .chunks_exact(depth * 4)
-                .zip(output.data.chunks_exact_mut(depth * 4))
-            {
-                softmax_row_f32(beta, row, out);
+            for (row, out) in rows {
+                softmax_row_f32(p.beta, row, out);
             }
         }
         DType::I32 => {}
