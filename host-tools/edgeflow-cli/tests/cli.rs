@@ -1,0 +1,146 @@
+//! The `edgeflow` binary end to end: convert, inspect, run, and clear failures on bad files.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn edgeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(args)
+        .output()
+        .expect("run edgeflow")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/fixtures")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn convert_inspect_run_roundtrip() {
+    let model = fixtures().join("conv_same_s1_int8.tflite");
+    let art = tmp("conv.edgeflow");
+    let o = edgeflow(&[
+        "convert",
+        model.to_str().unwrap(),
+        "-o",
+        art.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = edgeflow(&["inspect", art.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in ["arena bytes", "flash bytes", "CONV_2D", "MACs", "I8[1x7x9x"] {
+        assert!(
+            text.contains(needle),
+            "inspect output lacks {needle:?}:\n{text}"
+        );
+    }
+    // `run` accepts the .tflite directly as well as the artifact, with identical results.
+    let input = fixtures().join("conv_same_s1_int8.input.npy");
+    let (o1, o2) = (tmp("conv1.npy"), tmp("conv2.npy"));
+    for (m, out) in [(&art, &o1), (&model, &o2)] {
+        let o = edgeflow(&[
+            "run",
+            m.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let a = std::fs::read(&o1).expect("out1");
+    assert_eq!(a, std::fs::read(&o2).expect("out2"));
+    // The .npy payload equals TFLM's output payload (same dtype and shape header layout may differ).
+    let reference = std::fs::read(fixtures().join("conv_same_s1_int8.output.npy")).expect("ref");
+    let payload = |b: &[u8]| -> Vec<u8> {
+        let hl = u16::from_le_bytes([b[8], b[9]]) as usize;
+        b[10 + hl..].to_vec()
+    };
+    assert_eq!(payload(&a), payload(&reference));
+}
+
+#[test]
+fn bad_files_fail_with_a_message() {
+    let junk = tmp("junk.tflite");
+    std::fs::write(&junk, b"this is not a model").expect("write");
+    let missing = "/nonexistent/model.tflite";
+    let model = fixtures().join("conv_same_s1_int8.tflite");
+    let f32_input = fixtures().join("conv_same_s1_f32.input.npy");
+    let out = tmp("never.npy");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "convert",
+                junk.to_str().unwrap(),
+                "-o",
+                out.to_str().unwrap(),
+            ],
+            "not a valid .tflite",
+        ),
+        (
+            vec!["inspect", junk.to_str().unwrap()],
+            "not a valid .tflite",
+        ),
+        (
+            vec!["inspect", missing],
+            "cannot read /nonexistent/model.tflite",
+        ),
+        (
+            vec![
+                "run",
+                model.to_str().unwrap(),
+                "--input",
+                f32_input.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            "the model input is int8",
+        ),
+        (
+            vec![
+                "run",
+                model.to_str().unwrap(),
+                "--input",
+                junk.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            "is not a valid .npy file",
+        ),
+    ];
+    for (args, expect) in cases {
+        let o = edgeflow(&args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        assert!(
+            stderr(&o).contains(expect),
+            "{args:?}: stderr lacks {expect:?}:\n{}",
+            stderr(&o)
+        );
+    }
+    // A corrupted artifact is rejected naming the problem.
+    let art = tmp("corrupt.edgeflow");
+    let o = edgeflow(&[
+        "convert",
+        model.to_str().unwrap(),
+        "-o",
+        art.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let mut bytes = std::fs::read(&art).expect("read");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&art, &bytes).expect("write");
+    let o = edgeflow(&["inspect", art.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("CRC mismatch"), "{}", stderr(&o));
+}
