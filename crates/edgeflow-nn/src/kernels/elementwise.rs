@@ -403,7 +403,26 @@ fn prepare<'a>(
     Some((plan, a.data, b.data))
 }
 
-pub(crate) fn eval_add(p: &AddParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
+/// Output elements from which int8 ADD tabulates its per-input rescale (two 256-entry
+/// tables in scratch) instead of computing it twice per element.
+const ADD_LUT_MIN_ELEMENTS: usize = 1024;
+/// Scratch bytes for the two int8 ADD tables.
+const ADD_LUT_BYTES: usize = 2 * 256 * 4;
+
+/// Scratch an ADD wants: the rescale tables for large int8 tensors, else nothing.
+pub(crate) fn add_scratch_bytes(output: &TensorDef<'_>) -> usize {
+    match (output.dtype, output.shape.num_elements()) {
+        (DType::I8, Some(n)) if n >= ADD_LUT_MIN_ELEMENTS => ADD_LUT_BYTES,
+        _ => 0,
+    }
+}
+
+pub(crate) fn eval_add(
+    p: &AddParams,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+) {
     let Some((plan, in1, in2)) = prepare(inputs, &output) else {
         return;
     };
@@ -416,23 +435,47 @@ pub(crate) fn eval_add(p: &AddParams, inputs: &[TensorIn<'_, '_>], output: Tenso
                     .wrapping_shl(p.left_shift as u32);
                 multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, m, shift)
             };
-            binary_i8(
-                &plan,
-                in1,
-                in2,
-                output.data,
-                |x| pre(x, p.input1_offset, p.input1.multiplier, p.input1.shift),
-                |y| pre(y, p.input2_offset, p.input2.multiplier, p.input2.shift),
-                |s1, s2| {
-                    let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
-                        s1.wrapping_add(s2),
-                        p.output.multiplier,
-                        p.output.shift,
-                    )
-                    .wrapping_add(p.output_offset);
-                    clamp_i32(raw, p.clamp.min_q, p.clamp.max_q) as i8
-                },
-            );
+            let pre1 = |x: i8| pre(x, p.input1_offset, p.input1.multiplier, p.input1.shift);
+            let pre2 = |y: i8| pre(y, p.input2_offset, p.input2.multiplier, p.input2.shift);
+            let comb = |s1: i32, s2: i32| {
+                let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
+                    s1.wrapping_add(s2),
+                    p.output.multiplier,
+                    p.output.shift,
+                )
+                .wrapping_add(p.output_offset);
+                clamp_i32(raw, p.clamp.min_q, p.clamp.max_q) as i8
+            };
+            // The rescale of an int8 value depends on the value alone: tabulate it once
+            // (bit-identical by construction) when the tensor is large enough to pay off.
+            let lut: Option<&mut [u8; ADD_LUT_BYTES]> = scratch
+                .get_mut(..ADD_LUT_BYTES)
+                .and_then(|s| s.try_into().ok())
+                .filter(|_| output.data.len() >= ADD_LUT_MIN_ELEMENTS);
+            match lut {
+                Some(lut) => {
+                    for v in 0..256usize {
+                        let x = v as u8 as i8;
+                        lut[4 * v..4 * v + 4].copy_from_slice(&pre1(x).to_le_bytes());
+                        lut[1024 + 4 * v..1024 + 4 * v + 4].copy_from_slice(&pre2(x).to_le_bytes());
+                    }
+                    let lut: &[u8; ADD_LUT_BYTES] = lut;
+                    let get = |base: usize, x: i8| {
+                        let i = base + 4 * (x as u8 as usize);
+                        i32::from_le_bytes([lut[i], lut[i + 1], lut[i + 2], lut[i + 3]])
+                    };
+                    binary_i8(
+                        &plan,
+                        in1,
+                        in2,
+                        output.data,
+                        |x| get(0, x),
+                        |y| get(1024, y),
+                        comb,
+                    );
+                }
+                None => binary_i8(&plan, in1, in2, output.data, pre1, pre2, comb),
+            }
         }
         DType::F32 => {
             let (lo, hi) = (p.clamp.min_f, p.clamp.max_f);
@@ -659,7 +702,7 @@ mod tests {
                 (&b, &i8_bytes(&[-36, 0, 27, -37, -83, -118, 76, -96])),
             ],
             &o,
-            |i, out| eval_add(&p, i, out),
+            |i, out| eval_add(&p, i, out, &mut []),
         );
         assert_eq!(to_i8s(&got), [85, 92, 92, 83, 18, -12, 92, -1]);
 
@@ -734,7 +777,7 @@ mod tests {
                 (&b, &f32_bytes(&[0.5, -5., 6.])),
             ],
             &o,
-            |i, out| eval_add(&p, i, out),
+            |i, out| eval_add(&p, i, out, &mut []),
         );
         assert_eq!(to_f32s(&got), [1.5, -1., 9., 4.5, 0., 10.]);
         let m = mul_params((0.0, 0), (0.0, 0), (0.0, 0), f32_clamp(f32::MIN, f32::MAX));
@@ -765,7 +808,7 @@ mod tests {
                 (&b, &i8_bytes(&[-2, 0, 8, 127])),
             ],
             &o,
-            |i, out| eval_add(&p, i, out),
+            |i, out| eval_add(&p, i, out, &mut []),
         );
         // 0+0 -> 3; 1+1 -> 5; 5+5 -> 13; 63+64.5=127.5 -> 130.5 -> clamp 127.
         assert_eq!(to_i8s(&got), [3, 5, 13, 127]);
@@ -907,7 +950,9 @@ mod tests {
 
             let p = add_params((s1, z1), (s2, z2), (so, zo), clamp);
             check_add(&p, &[a, b], &o).unwrap();
-            let got = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_add(&p, i, out));
+            let got = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add(&p, i, out, &mut [])
+            });
             let m = mul_params((s1, z1), (s2, z2), (so, zo), clamp);
             check_mul(&m, &[a, b], &o).unwrap();
             let got_m = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_mul(&m, i, out));
@@ -952,7 +997,7 @@ mod tests {
             check_add(&p, &[a, b], &o).unwrap();
             check_mul(&m, &[a, b], &o).unwrap();
             let got = to_f32s(&run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
-                eval_add(&p, i, out)
+                eval_add(&p, i, out, &mut [])
             }));
             let got_m = to_f32s(&run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
                 eval_mul(&m, i, out)
@@ -990,12 +1035,50 @@ mod tests {
             }
             check_add(&p, &[a, b], &o).unwrap();
             let (xa, xb) = (rng.bytes(num(&a)), rng.bytes(num(&b)));
-            run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_add(&p, i, out));
+            run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add(&p, i, out, &mut [])
+            });
             let mut m = mul_params((1.0, 0), (1.0, 0), (1.0, 0), Clamp::NONE);
             m.output.multiplier = rng.range(0, i32::MAX as i64) as i32;
             m.output.shift = rng.range(-31, 30) as i32;
             check_mul(&m, &[a, b], &o).unwrap();
             run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_mul(&m, i, out));
+        }
+    }
+
+    #[test]
+    fn add_tables_match_direct_rescale() {
+        let mut rng = Rng(0x5eed_add);
+        for (da, db) in [
+            ([1u32, 32, 32, 4], [1u32, 32, 32, 4]),
+            ([1, 16, 16, 8], [1, 1, 1, 8]),
+            ([1, 1, 1, 8], [1, 16, 16, 8]),
+        ] {
+            let dout = [1u32, da[1].max(db[1]), da[2].max(db[2]), da[3].max(db[3])];
+            let (a, b) = (i8t(&da, 0.05, -3), i8t(&db, 0.02, 7));
+            let o = i8t(&dout, 0.06, 1);
+            let (xa, xb) = (rng.bytes(num(&a)), rng.bytes(num(&b)));
+            let p = add_params((0.05, -3), (0.02, 7), (0.06, 1), Clamp::NONE);
+            check_add(&p, &[a, b], &o).unwrap();
+            assert!(
+                add_scratch_bytes(&o) == ADD_LUT_BYTES,
+                "large enough for tables"
+            );
+            let direct = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add(&p, i, out, &mut [])
+            });
+            let mut scratch = [0u8; ADD_LUT_BYTES];
+            let tabled = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add(&p, i, out, &mut scratch)
+            });
+            assert_eq!(direct, tabled);
+            assert_ne!(scratch, [0u8; ADD_LUT_BYTES], "the table path ran");
+            for k in 0..num(&o) {
+                let idx = unravel(k, &dout);
+                let x = xa[broadcast_offset(&idx, &da)] as i8;
+                let y = xb[broadcast_offset(&idx, &db)] as i8;
+                assert_eq!(tabled[k] as i8, add_func(&p, x, y));
+            }
         }
     }
 }

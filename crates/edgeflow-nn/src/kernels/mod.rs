@@ -76,6 +76,7 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
         Op::Conv2d(p) => conv::scratch_bytes(p, inputs, output),
         Op::DepthwiseConv2d(p) => depthwise::scratch_bytes(p, inputs, output),
         Op::FullyConnected(p) => fully_connected::scratch_bytes(p, inputs, output),
+        Op::Add(_) => elementwise::add_scratch_bytes(output),
         _ => 0,
     }
 }
@@ -93,7 +94,7 @@ pub fn eval(
         Op::FullyConnected(p) => fully_connected::eval(p, inputs, output, scratch),
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
-        Op::Add(p) => elementwise::eval_add(p, inputs, output),
+        Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch),
         Op::Mul(p) => elementwise::eval_mul(p, inputs, output),
         Op::Reshape => reshape::eval(inputs, output),
         Op::Softmax(p) => softmax::eval(p, inputs, output),
