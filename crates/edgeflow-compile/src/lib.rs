@@ -9,6 +9,7 @@
 #![deny(unsafe_code)]
 
 pub mod board;
+pub mod budget;
 pub mod describe;
 mod error;
 pub mod import;

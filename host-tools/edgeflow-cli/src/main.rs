@@ -41,6 +41,10 @@ enum Command {
     Inspect {
         /// A .tflite model or an edgeflow artifact.
         model: PathBuf,
+        /// Check the arena and artifact against a board (`boards/NAME.toml` or a path);
+        /// exits with an error if the model does not fit.
+        #[arg(long)]
+        board: Option<String>,
     },
     /// Run one inference on a NumPy .npy input and write the output as .npy.
     Run {
@@ -78,7 +82,7 @@ fn real_main() -> Result<()> {
                 m.header().op_count
             );
         }
-        Command::Inspect { model } => {
+        Command::Inspect { model, board } => {
             let bytes = read(&model)?;
             let artifact = load(&model, &bytes)?;
             let m = edgeflow_nn::Model::parse(&artifact)
@@ -87,6 +91,20 @@ fn real_main() -> Result<()> {
                 "{}",
                 edgeflow_compile::describe::describe(&m, artifact.len())
             );
+            if let Some(b) = board {
+                let path = if b.ends_with(".toml") {
+                    PathBuf::from(&b)
+                } else {
+                    Path::new("boards").join(format!("{b}.toml"))
+                };
+                let board = edgeflow_compile::board::Board::load(&path)?;
+                let budget = edgeflow_compile::budget::Budget::new(&m, artifact.len(), &board);
+                println!();
+                print!("{budget}");
+                if !budget.fits() {
+                    bail!("{} does not fit on {}", model.display(), board.name);
+                }
+            }
         }
         Command::Run {
             model,

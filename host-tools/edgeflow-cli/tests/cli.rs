@@ -144,3 +144,40 @@ fn bad_files_fail_with_a_message() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("CRC mismatch"), "{}", stderr(&o));
 }
+
+#[test]
+fn inspect_checks_board_budgets() {
+    let model = fixtures().join("conv_same_s1_int8.tflite");
+    let board = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/lm3s6965evb.toml");
+    let o = edgeflow(&[
+        "inspect",
+        model.to_str().unwrap(),
+        "--board",
+        board.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("board        lm3s6965evb"), "{text}");
+    assert!(!text.contains("DOES NOT FIT"), "{text}");
+
+    // A board too small for the model: a clear failure.
+    let tiny = tmp("tiny.toml");
+    let spec = std::fs::read_to_string(&board)
+        .expect("board")
+        .replace("ram_bytes = 65536", "ram_bytes = 16")
+        .replace("name = \"lm3s6965evb\"", "name = \"tiny\"");
+    std::fs::write(&tiny, spec).expect("write");
+    let o = edgeflow(&[
+        "inspect",
+        model.to_str().unwrap(),
+        "--board",
+        tiny.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("DOES NOT FIT"));
+    assert!(
+        stderr(&o).contains("does not fit on tiny"),
+        "{}",
+        stderr(&o)
+    );
+}
