@@ -102,8 +102,16 @@ pub(crate) fn check_requant(
     if n != 1 && n != channels {
         return Err("requantization arrays must have one entry per output channel, or one");
     }
-    if rq.shifts.0.chunks_exact(4).any(|c| !SHIFT_RANGE.contains(&le_i32(c, 0))) {
+    if rq
+        .shifts
+        .0
+        .chunks_exact(4)
+        .any(|c| !SHIFT_RANGE.contains(&le_i32(c, 0)))
+    {
         return Err("requantization shift outside [-31, 30]");
+    }
+    if rq.multipliers.0.chunks_exact(4).any(|c| le_i32(c, 0) < 0) {
+        return Err("requantization multiplier negative");
     }
     if rq.input_offset != -zero_point(input)? {
         return Err("requantization input offset is not minus the input zero point");
@@ -144,29 +152,45 @@ pub(crate) fn check_bias(
     Ok(())
 }
 
-/// TFLM's `MultiplyByQuantizedMultiplier` (double rounding), for shifts in `[-31, 30]`,
-/// restated with fewer operations; equal to
-/// [`crate::fixedpoint::multiply_by_quantized_multiplier`] on that domain (tested).
+/// TFLM's `MultiplyByQuantizedMultiplier` (double rounding), for shifts in `[-31, 30]` and
+/// non-negative multipliers (the domain `check` admits), restated with fewer operations;
+/// equal to [`crate::fixedpoint::multiply_by_quantized_multiplier`] there (tested).
+#[inline(always)]
+pub(crate) fn requant_mul(x: i32, m: i32, shift: i32) -> i32 {
+    let (left, right) = split_shift(shift);
+    requant_core(x, m, left, right)
+}
+
+/// A TFLite shift as `(left shift, right exponent)`, each in `0..=31`.
+#[inline(always)]
+pub(crate) fn split_shift(shift: i32) -> (u32, u32) {
+    if shift > 0 {
+        ((shift as u32).min(31), 0)
+    } else {
+        (0, (shift.wrapping_neg() as u32).min(31))
+    }
+}
+
+/// `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x << left, m), right)` for a
+/// non-negative multiplier `m` (what `QuantizeMultiplier` produces; `check` requires it).
 ///
 /// gemmlowp's `SaturatingRoundingDoublingHighMul` computes `trunc((ab + nudge) / 2^31)`
 /// with `nudge = 2^30` for `ab >= 0` and `1 - 2^30` otherwise; in both cases that is
 /// `floor((ab + 2^30) / 2^31)`, an arithmetic shift (for `ab < 0`,
-/// `trunc(n / 2^31) = floor((n + 2^31 - 1) / 2^31)` with `n = ab + 1 - 2^30`). Only
-/// `a = b = i32::MIN` saturates. `RoundingDivideByPOT` is kept as is.
+/// `trunc(n / 2^31) = floor((n + 2^31 - 1) / 2^31)` with `n = ab + 1 - 2^30`). Its one
+/// saturating case, `a = b = i32::MIN`, needs a negative multiplier. `RoundingDivideByPOT`
+/// is kept as is.
 #[inline(always)]
-pub(crate) fn requant_mul(x: i32, m: i32, shift: i32) -> i32 {
-    let (left, right) = if shift > 0 { (shift as u32, 0) } else { (0, shift.wrapping_neg() as u32) };
-    let x = x.wrapping_shl(left & 31);
-    let h = if x == i32::MIN && m == i32::MIN {
-        i32::MAX
-    } else {
-        (((x as i64) * (m as i64) + (1i64 << 30)) >> 31) as i32
-    };
-    let e = right.min(31);
-    let mask = (1u32 << e).wrapping_sub(1) as i32;
+pub(crate) fn requant_core(x: i32, m: i32, left: u32, right: u32) -> i32 {
+    let x = x.wrapping_shl(left);
+    let h = (((x as i64) * (m as i64) + (1i64 << 30)) >> 31) as i32;
+    let mask = 1u32.wrapping_shl(right).wrapping_sub(1) as i32;
     let threshold = (mask >> 1) + i32::from(h < 0);
-    (h >> e) + i32::from((h & mask) > threshold)
+    h.wrapping_shr(right) + i32::from((h & mask) > threshold)
 }
+
+/// Bytes of one output channel's epilogue record (see [`OutQ::write_records`]).
+pub(crate) const REC: usize = 12;
 
 /// Shift range on which TFLM's `MultiplyByQuantizedMultiplier` is defined.
 pub(crate) const SHIFT_RANGE: core::ops::RangeInclusive<i32> = -31..=30;
@@ -187,7 +211,10 @@ pub(crate) struct OutQ<'a> {
 /// (per-tensor) or one per channel.
 pub(crate) enum Channels<'a> {
     One(i32, i32),
-    Each(core::slice::ChunksExact<'a, u8>, core::slice::ChunksExact<'a, u8>),
+    Each(
+        core::slice::ChunksExact<'a, u8>,
+        core::slice::ChunksExact<'a, u8>,
+    ),
 }
 
 impl Iterator for Channels<'_> {
@@ -236,10 +263,72 @@ impl<'a> OutQ<'a> {
     /// Requantizes one accumulator to an int8 byte.
     #[inline(always)]
     pub(crate) fn apply(&self, acc: i32, (m, s): (i32, i32)) -> u8 {
-        let v = requant_mul(acc, m, s).wrapping_add(self.out_off);
+        self.clamp(requant_mul(acc, m, s))
+    }
+
+    #[inline(always)]
+    fn clamp(&self, v: i32) -> u8 {
+        let v = v.wrapping_add(self.out_off);
         let v = if v < self.lo { self.lo } else { v };
         let v = if v > self.hi { self.hi } else { v };
         v as i8 as u8
+    }
+
+    /// Fills one [`REC`]-byte record per output channel from channel `start` on, in the
+    /// last [`REC`] bytes of each `stride`-byte chunk of `recs` (as many as it holds):
+    /// `fold(j)` for the `j`-th of them (an `i32` added to the accumulator), the
+    /// multiplier, and the shift split into a left shift and a right exponent (one byte
+    /// each). Built once per call, so the per-output epilogue ([`OutQ::finish`]) streams
+    /// a single array.
+    pub(crate) fn write_records(
+        &self,
+        recs: &mut [u8],
+        stride: usize,
+        start: usize,
+        mut fold: impl FnMut(usize) -> i32,
+    ) {
+        if stride < REC {
+            return;
+        }
+        for (j, (chunk, (m, s))) in recs
+            .chunks_exact_mut(stride)
+            .zip(self.channels(start))
+            .enumerate()
+        {
+            let (left, right) = split_shift(s);
+            let f = fold(j).to_le_bytes();
+            let m = m.to_le_bytes();
+            let rec = [
+                f[0],
+                f[1],
+                f[2],
+                f[3],
+                m[0],
+                m[1],
+                m[2],
+                m[3],
+                left as u8,
+                right as u8,
+                0,
+                0,
+            ];
+            if let Some(r) = chunk.get_mut(stride - REC..) {
+                r.copy_from_slice(&rec);
+            }
+        }
+    }
+
+    /// Requantizes `acc + fold` with the channel's record.
+    #[inline(always)]
+    pub(crate) fn finish(&self, acc: i32, rec: &[u8]) -> u8 {
+        match *rec {
+            [f0, f1, f2, f3, m0, m1, m2, m3, left, right, ..] => {
+                let acc = acc.wrapping_add(i32::from_le_bytes([f0, f1, f2, f3]));
+                let m = i32::from_le_bytes([m0, m1, m2, m3]);
+                self.clamp(requant_core(acc, m, u32::from(left), u32::from(right)))
+            }
+            _ => 0,
+        }
     }
 }
 
@@ -363,50 +452,99 @@ impl Axis {
 // ---------------------------------------------------------------------------------------
 
 /// Inner dot products of int8 vectors held as bytes, wrapping int32 accumulation.
+///
+/// The bodies work on 8-byte chunks zipped by value (so LLVM indexes all operands with
+/// one counter and unrolls without bounds checks), then a tail of fewer than 8 bytes.
 pub(crate) mod dot {
-    /// `sum(x[i] * w[i])` over the common length.
+    /// Splits the first `n` bytes of `s` into a multiple-of-8 head and the tail.
     #[inline(always)]
+    fn split8(s: &[u8], n: usize) -> (&[u8], &[u8]) {
+        s.get(..n).unwrap_or(&[]).split_at(n & !7)
+    }
+
+    /// `a + x * w` on int8 bytes, wrapping.
+    #[inline(always)]
+    fn mac(a: i32, x: i32, w: u8) -> i32 {
+        a.wrapping_add(x.wrapping_mul(w as i8 as i32))
+    }
+
+    /// `sum(x[i] * w[i])` over the common length.
+    #[inline(never)]
     pub(crate) fn dot1(x: &[u8], w: &[u8]) -> i32 {
+        let n = x.len().min(w.len());
+        let ((xh, xt), (wh, wt)) = (split8(x, n), split8(w, n));
         let mut a = 0i32;
-        for (&xv, &wv) in x.iter().zip(w) {
-            a = a.wrapping_add((xv as i8 as i32) * (wv as i8 as i32));
+        for (xc, wc) in xh.chunks_exact(8).zip(wh.chunks_exact(8)) {
+            for j in 0..8 {
+                a = mac(a, xc[j] as i8 as i32, wc[j]);
+            }
+        }
+        for (&xv, &wv) in xt.iter().zip(wt) {
+            a = mac(a, xv as i8 as i32, wv);
         }
         a
     }
 
     /// Two dot products sharing `x` (two output channels): each input byte is loaded
     /// once for both.
-    #[inline(always)]
+    #[inline(never)]
     pub(crate) fn dot2(x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
+        let n = x.len().min(w0.len()).min(w1.len());
+        let ((xh, xt), (ph, pt), (qh, qt)) = (split8(x, n), split8(w0, n), split8(w1, n));
         let (mut a0, mut a1) = (0i32, 0i32);
-        for ((&xv, &v0), &v1) in x.iter().zip(w0).zip(w1) {
+        for ((xc, pc), qc) in xh
+            .chunks_exact(8)
+            .zip(ph.chunks_exact(8))
+            .zip(qh.chunks_exact(8))
+        {
+            for j in 0..8 {
+                let xv = xc[j] as i8 as i32;
+                a0 = mac(a0, xv, pc[j]);
+                a1 = mac(a1, xv, qc[j]);
+            }
+        }
+        for ((&xv, &p), &q) in xt.iter().zip(pt).zip(qt) {
             let xv = xv as i8 as i32;
-            a0 = a0.wrapping_add(xv * (v0 as i8 as i32));
-            a1 = a1.wrapping_add(xv * (v1 as i8 as i32));
+            a0 = mac(a0, xv, p);
+            a1 = mac(a1, xv, q);
         }
         (a0, a1)
     }
 
-    /// Like [`dot2`] with `off` added to every `x` (for FULLY_CONNECTED, where no
-    /// per-channel weight sum is precomputed).
-    #[inline(always)]
-    pub(crate) fn dot2_off(x: &[u8], off: i32, w0: &[u8], w1: &[u8]) -> (i32, i32) {
+    /// Two dot products of `x`, little-endian `i16` values (input plus offset, for
+    /// FULLY_CONNECTED), with int8 `w0` and `w1`.
+    #[inline(never)]
+    pub(crate) fn dot2_i16(x: &[u8], w0: &[u8], w1: &[u8]) -> (i32, i32) {
+        let n = (x.len() / 2).min(w0.len()).min(w1.len());
+        let m = n & !7;
+        let (xh, xt) = x.get(..2 * n).unwrap_or(&[]).split_at(2 * m);
+        let ((ph, pt), (qh, qt)) = (split8(w0, n), split8(w1, n));
         let (mut a0, mut a1) = (0i32, 0i32);
-        for ((&xv, &v0), &v1) in x.iter().zip(w0).zip(w1) {
-            let xv = (xv as i8 as i32).wrapping_add(off);
-            a0 = a0.wrapping_add(xv.wrapping_mul(v0 as i8 as i32));
-            a1 = a1.wrapping_add(xv.wrapping_mul(v1 as i8 as i32));
+        for ((xc, pc), qc) in xh
+            .chunks_exact(16)
+            .zip(ph.chunks_exact(8))
+            .zip(qh.chunks_exact(8))
+        {
+            for j in 0..8 {
+                let xv = i16::from_le_bytes([xc[2 * j], xc[2 * j + 1]]) as i32;
+                a0 = mac(a0, xv, pc[j]);
+                a1 = mac(a1, xv, qc[j]);
+            }
+        }
+        for ((xc, &p), &q) in xt.chunks_exact(2).zip(pt).zip(qt) {
+            let xv = i16::from_le_bytes([xc[0], xc[1]]) as i32;
+            a0 = mac(a0, xv, p);
+            a1 = mac(a1, xv, q);
         }
         (a0, a1)
     }
 
-    /// Like [`dot1`] with `off` added to every `x`.
-    #[inline(always)]
-    pub(crate) fn dot1_off(x: &[u8], off: i32, w: &[u8]) -> i32 {
+    /// Like [`dot2_i16`] for one weight row.
+    #[inline(never)]
+    pub(crate) fn dot1_i16(x: &[u8], w: &[u8]) -> i32 {
         let mut a = 0i32;
-        for (&xv, &wv) in x.iter().zip(w) {
-            let xv = (xv as i8 as i32).wrapping_add(off);
-            a = a.wrapping_add(xv.wrapping_mul(wv as i8 as i32));
+        for (xc, &wv) in x.chunks_exact(2).zip(w) {
+            a = mac(a, i16::from_le_bytes([xc[0], xc[1]]) as i32, wv);
         }
         a
     }
@@ -497,8 +635,8 @@ fn geom(
     })
 }
 
-/// Scratch bytes: int8 needs one folded `i32` per output channel plus one patch of `k`
-/// bytes; f32 needs none.
+/// Scratch bytes: int8 needs one [`REC`]-byte epilogue record per output channel plus
+/// one patch of `k` bytes; f32 needs none.
 pub(crate) fn scratch_bytes(
     p: &ConvParams<'_>,
     inputs: &[TensorDef<'_>],
@@ -511,7 +649,7 @@ pub(crate) fn scratch_bytes(
         return 0;
     }
     match geom(p, x, w, output) {
-        Ok(g) => g.out_c.saturating_mul(4).saturating_add(g.k),
+        Ok(g) => g.out_c.saturating_mul(REC).saturating_add(g.k),
         Err(_) => 0,
     }
 }
@@ -592,18 +730,20 @@ fn eval_i8(
     if k == 0 || g.per_group == 0 {
         return;
     }
-    let Some(scratch) = scratch.get_mut(..g.out_c * 4 + k) else {
+    let q = OutQ::new(rq, clamp);
+    let Some(scratch) = scratch.get_mut(..g.out_c * REC + k) else {
         return;
     };
-    let (fold, patch) = scratch.split_at_mut(g.out_c * 4);
+    let (recs, patch) = scratch.split_at_mut(g.out_c * REC);
     let off = rq.input_offset;
-    // fold[oc] = bias[oc] + off * sum(filter[oc]).
-    for (oc, (f, wr)) in fold.chunks_exact_mut(4).zip(w.chunks_exact(k)).enumerate() {
+    // Per output channel: bias + off * sum(filter row), and the requantization.
+    let mut rows = w.chunks_exact(k);
+    q.write_records(recs, REC, 0, |oc| {
         let b = bias.map_or(0, |b| le_i32(b, oc));
-        f.copy_from_slice(&b.wrapping_add(off.wrapping_mul(dot::sum(wr))).to_le_bytes());
-    }
-    let fold: &[u8] = fold;
-    let q = OutQ::new(rq, clamp);
+        let s = rows.next().map_or(0, dot::sum);
+        b.wrapping_add(off.wrapping_mul(s))
+    });
+    let recs: &[u8] = recs;
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
     let (fh, fw, c) = (g.h.filter, g.w.filter, g.in_c);
@@ -647,47 +787,49 @@ fn eval_i8(
                     let (Some(wg), Some(og), Some(fg)) = (
                         w.get(oc0 * k..(oc0 + g.per_group) * k),
                         o.get_mut(oc0..oc0 + g.per_group),
-                        fold.get(oc0 * 4..(oc0 + g.per_group) * 4),
+                        recs.get(oc0 * REC..(oc0 + g.per_group) * REC),
                     ) else {
                         return;
                     };
-                    conv_channels(pt, wg, k, fg, og, &q, oc0);
+                    conv_channels(pt, wg, k, fg, og, &q);
                 }
             }
         }
     }
 }
 
+/// Output channels accumulated per block before requantizing them (stack accumulators).
+const OUT_BLOCK: usize = 32;
+
 /// Computes `out[j] = requant(fold[j] + dot(patch, w_j))` for consecutive output channels
-/// starting at `oc0`, two channels per pass over the patch.
+/// (`recs` holds their epilogue records): per block of channels, first the dot products
+/// (two channels per pass over the patch) into stack accumulators, then the
+/// requantization in a separate tight loop (keeps register pressure low in both).
 #[inline(always)]
-fn conv_channels(
-    patch: &[u8],
-    w: &[u8],
-    k: usize,
-    fold: &[u8],
-    out: &mut [u8],
-    q: &OutQ<'_>,
-    oc0: usize,
-) {
-    let mut qs = q.channels(oc0);
-    let mut wp = w.chunks_exact(2 * k);
-    let mut fp = fold.chunks_exact(8);
-    let mut op = out.chunks_exact_mut(2);
-    for ((wpair, fpair), opair) in (&mut wp).zip(&mut fp).zip(&mut op) {
-        let (w0, w1) = wpair.split_at(k);
-        let (a0, a1) = dot::dot2(patch, w0, w1);
-        let (Some(q0), Some(q1)) = (qs.next(), qs.next()) else {
-            return;
-        };
-        if let [o0, o1] = opair {
-            *o0 = q.apply(a0.wrapping_add(le_i32(fpair, 0)), q0);
-            *o1 = q.apply(a1.wrapping_add(le_i32(fpair, 1)), q1);
+fn conv_channels(patch: &[u8], w: &[u8], k: usize, recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
+    let mut acc = [0i32; OUT_BLOCK];
+    for ((wb, rb), ob) in w
+        .chunks(OUT_BLOCK * k)
+        .zip(recs.chunks(OUT_BLOCK * REC))
+        .zip(out.chunks_mut(OUT_BLOCK))
+    {
+        let acc = &mut acc[..ob.len()];
+        let mut ap = acc.chunks_exact_mut(2);
+        let mut wp = wb.chunks_exact(2 * k);
+        for (a, wpair) in (&mut ap).zip(&mut wp) {
+            let (w0, w1) = wpair.split_at(k);
+            let (s0, s1) = dot::dot2(patch, w0, w1);
+            if let [a0, a1] = a {
+                *a0 = s0;
+                *a1 = s1;
+            }
         }
-    }
-    if let ([o0, ..], w0, f0, Some(q0)) = (op.into_remainder(), wp.remainder(), fp.remainder(), qs.next()) {
-        let a = dot::dot1(patch, w0).wrapping_add(le_i32(f0, 0));
-        *o0 = q.apply(a, q0);
+        if let [a0] = ap.into_remainder() {
+            *a0 = dot::dot1(patch, wp.remainder());
+        }
+        for ((o, &a), r) in ob.iter_mut().zip(acc.iter()).zip(rb.chunks_exact(REC)) {
+            *o = q.finish(a, r);
+        }
     }
 }
 
@@ -861,7 +1003,7 @@ pub(crate) mod testutil {
         /// A requantization multiplier like QuantizeMultiplier produces (or, rarely, any i32).
         pub(crate) fn multiplier(&mut self) -> (i32, i32) {
             if self.range(0, 20) == 0 {
-                return (self.u32() as i32, self.range(-31, 30) as i32);
+                return ((self.u32() >> 1) as i32, self.range(-31, 30) as i32);
             }
             let m = self.range(1 << 30, (1i64 << 31) - 1) as i32;
             (m, self.range(-20, 3) as i32)
@@ -1036,6 +1178,7 @@ mod tests {
 
     use super::testutil::*;
     use super::*;
+    use crate::fixedpoint::multiply_by_quantized_multiplier;
     use edgeflow_format::graph::Clamp;
 
     /// TFLM's `ConvPerChannel`, transcribed loop for loop.
@@ -1446,6 +1589,23 @@ mod tests {
         };
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         assert!(check(&c.p, &c.defs, &c.out, sb).is_ok());
+        // Multipliers must be non-negative and shifts in TFLM's [-31, 30].
+        let n = c.out.shape.dim(3);
+        for (m, sh) in [(-1, 0), (i32::MIN, 0), (1 << 30, 31), (1 << 30, -32)] {
+            let mut p = c.p;
+            let mut mults = vec![(1 << 30, -3); n];
+            mults[n - 1] = (m, sh);
+            let rq = requant(
+                -p.requant.unwrap().input_offset,
+                p.requant.unwrap().output_offset,
+                &mults,
+            );
+            p.requant = Some(rq);
+            assert!(check(&p, &c.defs, &c.out, sb).is_err(), "{m} {sh}");
+            mults[n - 1] = (1 << 30, -3);
+            p.requant = Some(requant(-rq.input_offset, rq.output_offset, &mults));
+            assert!(check(&p, &c.defs, &c.out, sb).is_ok());
+        }
         if sb > 0 {
             assert!(check(&c.p, &c.defs, &c.out, sb - 1).is_err());
         }
@@ -1553,22 +1713,49 @@ mod tests {
 
     #[test]
     fn requant_mul_equals_fixedpoint() {
-        use crate::fixedpoint::multiply_by_quantized_multiplier;
         let mut r = Rng::new(5);
-        let specials = [i32::MIN, i32::MIN + 1, -(1 << 30), -3, -2, -1, 0, 1, 2, 3, 1 << 30, i32::MAX];
+        let specials = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            1 << 30,
+            i32::MAX,
+        ];
         for i in 0..400_000 {
-            let x = if i % 7 == 0 { specials[r.usize(0, 11)] } else { r.u32() as i32 >> r.range(0, 31) };
-            let m = if i % 5 == 0 { specials[r.usize(0, 11)] } else { r.u32() as i32 };
+            let x = if i % 7 == 0 {
+                specials[r.usize(0, 11)]
+            } else {
+                r.u32() as i32 >> r.range(0, 31)
+            };
+            let m = if i % 5 == 0 {
+                specials[r.usize(0, 11)].max(0)
+            } else {
+                (r.u32() >> 1) as i32
+            };
             let s = r.range(-31, 30) as i32;
-            assert_eq!(requant_mul(x, m, s), multiply_by_quantized_multiplier(x, m, s), "{x} {m} {s}");
+            assert_eq!(
+                requant_mul(x, m, s),
+                multiply_by_quantized_multiplier(x, m, s),
+                "{x} {m} {s}"
+            );
         }
         for &x in &specials {
-            for &m in &specials {
+            for &m in specials.iter().filter(|&&m| m >= 0) {
                 for s in SHIFT_RANGE {
-                    assert_eq!(requant_mul(x, m, s), multiply_by_quantized_multiplier(x, m, s), "{x} {m} {s}");
+                    assert_eq!(
+                        requant_mul(x, m, s),
+                        multiply_by_quantized_multiplier(x, m, s),
+                        "{x} {m} {s}"
+                    );
                 }
             }
         }
     }
-
 }

@@ -6,18 +6,18 @@
 //!
 //! int8 strategy (depth multiplier 1): for each output pixel, up to [`CHUNK`] channels are
 //! accumulated together on the stack, one filter tap at a time over contiguous channel
-//! slices (clipped windows: no per-tap padding test). With `off = -input_zero_point`, a
-//! window entirely inside the image starts from `bias + off * sum(w over all taps)`
-//! (precomputed once per call, in scratch) and accumulates `w * x`; a clipped window
-//! starts from the bias and accumulates `w * (x + off)` over its valid taps. Both equal
-//! TFLM's int32 accumulator exactly (wrapping arithmetic). Depth multipliers above 1 use
-//! a simpler per-channel loop.
+//! slices. With `off = -input_zero_point`, `sum(w * (x + off)) = sum(w * x) + off * sum(w)`:
+//! the second term plus the bias is precomputed once per call per channel (in scratch,
+//! with the requantization parameters), and taps outside the image read a row of input
+//! zero points, which contributes `w * zp + off * w = 0`. So every window takes the same
+//! path without per-tap padding tests, and the wrapping int32 sums equal TFLM's
+//! accumulator exactly. Depth multipliers above 1 use a simpler per-channel loop.
 
 use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
 
 use super::conv::{
     check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
-    le_f32, le_i32, Axis, OutQ,
+    le_f32, le_i32, Axis, OutQ, REC,
 };
 use super::{TensorIn, TensorOut};
 
@@ -92,7 +92,8 @@ fn geom(
     })
 }
 
-/// Scratch bytes: int8 needs one folded `i32` per output channel; f32 needs none.
+/// Scratch bytes: int8 needs one record per output channel (see [`rec_bytes`]) and a row
+/// of input zero points (`C` bytes); f32 needs none.
 pub(crate) fn scratch_bytes(
     p: &ConvParams<'_>,
     inputs: &[TensorDef<'_>],
@@ -105,9 +106,27 @@ pub(crate) fn scratch_bytes(
         return 0;
     }
     match geom(p, x, w, output) {
-        Ok(g) => g.out_c.saturating_mul(4),
+        Ok(g) => g.out_c.saturating_mul(rec_bytes(&g)).saturating_add(g.in_c),
         Err(_) => 0,
     }
+}
+
+/// Bytes per output channel record: the 3x3 kernel keeps the channel's nine weights
+/// (and three pad bytes) in front of the epilogue record.
+fn rec_bytes(g: &Geom) -> usize {
+    if is_3x3(g) {
+        REC3
+    } else {
+        REC
+    }
+}
+
+/// Record size of the 3x3 kernel.
+const REC3: usize = 12 + REC;
+
+/// Whether the specialised 3x3 kernel applies (depth multiplier 1, 3x3 filter).
+fn is_3x3(g: &Geom) -> bool {
+    g.mult == 1 && g.h.filter == 3 && g.w.filter == 3
 }
 
 /// Verifies every precondition of [`eval`].
@@ -170,20 +189,64 @@ pub(crate) fn eval(
 
 /// Portable inner kernels over contiguous channel slices (replaceable by DSP versions).
 mod tap {
-    /// `acc[j] += x[j] * w[j]`.
-    #[inline(always)]
-    pub(super) fn mac(acc: &mut [i32], x: &[u8], w: &[u8]) {
-        for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-            *a = a.wrapping_add((xv as i8 as i32) * (wv as i8 as i32));
+    use super::super::conv::OutQ;
+    use super::REC3;
+
+    /// One output pixel of the 3x3 kernel: `out[c] = finish(sum_t taps[t][c] * w_t[c])`
+    /// with the weights and epilogue taken from the channel's [`REC3`]-byte record.
+    #[inline(never)]
+    pub(super) fn pixel_3x3(taps: &[&[u8]; 9], recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
+        let [t0, t1, t2, t3, t4, t5, t6, t7, t8] = *taps;
+        let it = out
+            .iter_mut()
+            .zip(recs.chunks_exact(REC3))
+            .zip(t0)
+            .zip(t1)
+            .zip(t2)
+            .zip(t3)
+            .zip(t4)
+            .zip(t5)
+            .zip(t6)
+            .zip(t7)
+            .zip(t8);
+        for ((((((((((o, r), &x0), &x1), &x2), &x3), &x4), &x5), &x6), &x7), &x8) in it {
+            if let [w0, w1, w2, w3, w4, w5, w6, w7, w8, _, _, _, ref e @ ..] = *r {
+                let p = |x: u8, w: u8| (x as i8 as i32) * (w as i8 as i32);
+                let acc = p(x0, w0)
+                    .wrapping_add(p(x1, w1))
+                    .wrapping_add(p(x2, w2))
+                    .wrapping_add(p(x3, w3))
+                    .wrapping_add(p(x4, w4))
+                    .wrapping_add(p(x5, w5))
+                    .wrapping_add(p(x6, w6))
+                    .wrapping_add(p(x7, w7))
+                    .wrapping_add(p(x8, w8));
+                *o = q.finish(acc, e);
+            }
         }
     }
 
-    /// `acc[j] += (x[j] + off) * w[j]`.
-    #[inline(always)]
-    pub(super) fn mac_off(acc: &mut [i32], x: &[u8], w: &[u8], off: i32) {
-        for ((a, &xv), &wv) in acc.iter_mut().zip(x).zip(w) {
-            let xv = (xv as i8 as i32).wrapping_add(off);
-            *a = a.wrapping_add(xv.wrapping_mul(wv as i8 as i32));
+    /// `acc[j] += x[j] * w[j]` over the common length. Not inlined: it gets the whole
+    /// register file, and its 8-wide chunks zipped by value compile without bounds checks.
+    #[inline(never)]
+    pub(super) fn mac(acc: &mut [i32], x: &[u8], w: &[u8]) {
+        let n = acc.len().min(x.len()).min(w.len());
+        let m = n & !7;
+        let (Some(acc), Some(x), Some(w)) = (acc.get_mut(..n), x.get(..n), w.get(..n)) else {
+            return;
+        };
+        let ((ah, at), (xh, xt), (wh, wt)) = (acc.split_at_mut(m), x.split_at(m), w.split_at(m));
+        for ((a, xc), wc) in ah
+            .chunks_exact_mut(8)
+            .zip(xh.chunks_exact(8))
+            .zip(wh.chunks_exact(8))
+        {
+            for j in 0..8 {
+                a[j] = a[j].wrapping_add((xc[j] as i8 as i32) * (wc[j] as i8 as i32));
+            }
+        }
+        for ((a, &xv), &wv) in at.iter_mut().zip(xt).zip(wt) {
+            *a = a.wrapping_add((xv as i8 as i32) * (wv as i8 as i32));
         }
     }
 }
@@ -203,23 +266,43 @@ fn eval_i8(
     if oc_n == 0 {
         return;
     }
-    let Some(fold) = scratch.get_mut(..oc_n * 4) else {
+    let q = OutQ::new(rq, clamp);
+    let off = rq.input_offset;
+    if g.mult != 1 {
+        general(g, &q, off, x, w, bias, out);
+        return;
+    }
+    let c = g.in_c;
+    if is_3x3(g) {
+        eval_3x3(g, &q, off, x, w, bias, out, scratch);
+        return;
+    }
+    let Some(scratch) = scratch.get_mut(..oc_n * REC + c) else {
         return;
     };
-    let off = rq.input_offset;
-    // fold[oc] = bias[oc] + off * sum over taps of w[tap][oc].
-    for (oc, f) in fold.chunks_exact_mut(4).enumerate() {
-        f.copy_from_slice(&bias.map_or(0, |b| le_i32(b, oc)).to_le_bytes());
-    }
-    for wt in w.chunks_exact(oc_n) {
-        for (f, &wv) in fold.chunks_exact_mut(4).zip(wt) {
-            let v = le_i32(f, 0).wrapping_add(off.wrapping_mul(wv as i8 as i32));
-            f.copy_from_slice(&v.to_le_bytes());
+    let (recs, zp_row) = scratch.split_at_mut(oc_n * REC);
+    // Per channel: bias + off * sum over taps of w[tap][oc], and the requantization.
+    let mut wsum = [0i32; CHUNK];
+    let mut c0 = 0;
+    for rc in recs.chunks_mut(CHUNK * REC) {
+        let n = rc.len() / REC;
+        let ws = &mut wsum[..n];
+        ws.fill(0);
+        for wt in w.chunks_exact(oc_n) {
+            for (a, &v) in ws.iter_mut().zip(wt.get(c0..).unwrap_or(&[])) {
+                *a = a.wrapping_add(v as i8 as i32);
+            }
         }
+        let ch = c0;
+        q.write_records(rc, REC, ch, |j| {
+            let b = bias.map_or(0, |b| le_i32(b, ch + j));
+            b.wrapping_add(off.wrapping_mul(ws.get(j).copied().unwrap_or(0)))
+        });
+        c0 += n;
     }
-    let fold: &[u8] = fold;
-    let q = OutQ::new(rq, clamp);
-    let c = g.in_c;
+    zp_row.fill((-off) as i8 as u8);
+    let recs: &[u8] = recs;
+    let zp_row: &[u8] = zp_row;
     let row = g.w.size * c;
     let img = g.h.size * row;
     let fw = g.w.filter;
@@ -232,62 +315,160 @@ fn eval_i8(
                 let Some(o) = out_px.next() else {
                     return;
                 };
-                let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
-                if g.mult != 1 {
-                    let win = Win {
-                        img: b * img,
-                        row,
-                        iy0,
-                        ky0,
-                        ky1,
-                        ix0,
-                        kx0,
-                        kx1,
-                        full,
-                    };
-                    general_pixel(g, &win, x, w, bias, fold, off, &q, o);
-                    continue;
-                }
                 let mut c0 = 0;
-                for oc in o.chunks_mut(CHUNK) {
+                for (oc, rc) in o.chunks_mut(CHUNK).zip(recs.chunks(CHUNK * REC)) {
                     let n = oc.len();
                     let mut acc = [0i32; CHUNK];
                     let acc = &mut acc[..n];
-                    match (full, bias) {
-                        (true, _) => {
-                            for (j, a) in acc.iter_mut().enumerate() {
-                                *a = le_i32(fold, c0 + j);
-                            }
-                        }
-                        (false, Some(bb)) => {
-                            for (j, a) in acc.iter_mut().enumerate() {
-                                *a = le_i32(bb, c0 + j);
-                            }
-                        }
-                        (false, None) => {}
-                    }
-                    for ky in ky0..ky1 {
-                        let xrow = b * img + g.h.at(iy0, ky) * row + c0;
+                    let Some(zp) = zp_row.get(c0..c0 + n) else {
+                        return;
+                    };
+                    for ky in 0..g.h.filter {
+                        let inside_y = ky >= ky0 && ky < ky1;
+                        let xrow = if inside_y {
+                            b * img + g.h.at(iy0, ky) * row + c0
+                        } else {
+                            0
+                        };
                         let wrow = ky * fw * c + c0;
-                        for kx in kx0..kx1 {
-                            let xs = xrow + g.w.at(ix0, kx) * c;
+                        for kx in 0..fw {
+                            let xs = if inside_y && kx >= kx0 && kx < kx1 {
+                                let s = xrow + g.w.at(ix0, kx) * c;
+                                match x.get(s..s + n) {
+                                    Some(v) => v,
+                                    None => return,
+                                }
+                            } else {
+                                zp
+                            };
                             let ws = wrow + kx * c;
-                            let (Some(xs), Some(ws)) = (x.get(xs..xs + n), w.get(ws..ws + n))
-                            else {
+                            let Some(ws) = w.get(ws..ws + n) else {
                                 return;
                             };
-                            if full {
-                                tap::mac(acc, xs, ws);
-                            } else {
-                                tap::mac_off(acc, xs, ws, off);
-                            }
+                            tap::mac(acc, xs, ws);
                         }
                     }
-                    for (j, (ob, &a)) in oc.iter_mut().zip(acc.iter()).enumerate() {
-                        *ob = q.apply(a, q.channel(c0 + j));
+                    for ((ob, &a), r) in oc.iter_mut().zip(acc.iter()).zip(rc.chunks_exact(REC)) {
+                        *ob = q.finish(a, r);
                     }
                     c0 += n;
                 }
+            }
+        }
+    }
+}
+
+/// Depth multiplier 1, 3x3 filter (any stride, dilation, padding): per output pixel the
+/// nine taps are nine contiguous channel slices of the input (or of the zero-point row
+/// for taps outside the image), and each channel's nine weights sit transposed in its
+/// record, so one pass over the channels accumulates in a register and requantizes
+/// right away.
+#[allow(clippy::too_many_arguments)]
+fn eval_3x3(
+    g: &Geom,
+    q: &OutQ<'_>,
+    off: i32,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    out: &mut [u8],
+    scratch: &mut [u8],
+) {
+    let c = g.in_c;
+    let Some(scratch) = scratch.get_mut(..c * REC3 + c) else {
+        return;
+    };
+    let (recs, zp_row) = scratch.split_at_mut(c * REC3);
+    // Transposed weights and, per channel, bias + off * sum of its nine weights.
+    let mut sums = [0i32; CHUNK];
+    let mut c0 = 0;
+    for rc in recs.chunks_mut(CHUNK * REC3) {
+        let n = rc.len() / REC3;
+        let ws = &mut sums[..n];
+        ws.fill(0);
+        for (t, wt) in w.chunks_exact(c).enumerate().take(9) {
+            for ((r, a), &v) in rc
+                .chunks_exact_mut(REC3)
+                .zip(ws.iter_mut())
+                .zip(wt.get(c0..).unwrap_or(&[]))
+            {
+                if let Some(slot) = r.get_mut(t) {
+                    *slot = v;
+                }
+                *a = a.wrapping_add(v as i8 as i32);
+            }
+        }
+        let ch = c0;
+        q.write_records(rc, REC3, ch, |j| {
+            let b = bias.map_or(0, |b| le_i32(b, ch + j));
+            b.wrapping_add(off.wrapping_mul(ws.get(j).copied().unwrap_or(0)))
+        });
+        c0 += n;
+    }
+    zp_row.fill((-off) as i8 as u8);
+    let recs: &[u8] = recs;
+    let zp: &[u8] = zp_row;
+    let row = g.w.size * c;
+    let img = g.h.size * row;
+    let mut out_px = out.chunks_exact_mut(c);
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                let Some(o) = out_px.next() else {
+                    return;
+                };
+                let mut taps: [&[u8]; 9] = [zp; 9];
+                for (t, tap) in taps.iter_mut().enumerate() {
+                    let (ky, kx) = (t / 3, t % 3);
+                    if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
+                        let s = b * img + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * c;
+                        match x.get(s..s + c) {
+                            Some(v) => *tap = v,
+                            None => return,
+                        }
+                    }
+                }
+                tap::pixel_3x3(&taps, recs, o, q);
+            }
+        }
+    }
+}
+
+/// Any depth multiplier, one output channel at a time over the in-image taps:
+/// `bias + sum(w * (x + off))`, as TFLM writes it.
+fn general(
+    g: &Geom,
+    q: &OutQ<'_>,
+    off: i32,
+    x: &[u8],
+    w: &[u8],
+    bias: Option<&[u8]>,
+    out: &mut [u8],
+) {
+    let row = g.w.size * g.in_c;
+    let img = g.h.size * row;
+    let mut out_px = out.chunks_exact_mut(g.out_c);
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                let Some(o) = out_px.next() else {
+                    return;
+                };
+                let win = Win {
+                    img: b * img,
+                    row,
+                    iy0,
+                    ky0,
+                    ky1,
+                    ix0,
+                    kx0,
+                    kx1,
+                };
+                general_pixel(g, &win, x, w, bias, off, q, o);
             }
         }
     }
@@ -303,10 +484,9 @@ struct Win {
     ix0: isize,
     kx0: usize,
     kx1: usize,
-    full: bool,
 }
 
-/// Any depth multiplier, one output channel at a time.
+/// One output pixel, any depth multiplier, one output channel at a time.
 #[allow(clippy::too_many_arguments)]
 fn general_pixel(
     g: &Geom,
@@ -314,20 +494,14 @@ fn general_pixel(
     x: &[u8],
     w: &[u8],
     bias: Option<&[u8]>,
-    fold: &[u8],
     off: i32,
     q: &OutQ<'_>,
     out: &mut [u8],
 ) {
     let oc_n = g.out_c;
-    for (oc, ob) in out.iter_mut().enumerate() {
+    for (oc, (ob, qc)) in out.iter_mut().zip(q.channels(0)).enumerate() {
         let ic = oc / g.mult;
-        let mut acc = if win.full {
-            le_i32(fold, oc)
-        } else {
-            bias.map_or(0, |b| le_i32(b, oc))
-        };
-        let xo = if win.full { 0 } else { off };
+        let mut acc = bias.map_or(0, |b| le_i32(b, oc));
         for ky in win.ky0..win.ky1 {
             let xrow = win.img + g.h.at(win.iy0, ky) * win.row + ic;
             for kx in win.kx0..win.kx1 {
@@ -337,10 +511,10 @@ fn general_pixel(
                 let wv = w
                     .get((ky * g.w.filter + kx) * oc_n + oc)
                     .map_or(0, |&v| v as i8 as i32);
-                acc = acc.wrapping_add(xv.wrapping_add(xo).wrapping_mul(wv));
+                acc = acc.wrapping_add(xv.wrapping_add(off).wrapping_mul(wv));
             }
         }
-        *ob = q.apply(acc, q.channel(oc));
+        *ob = q.apply(acc, qc);
     }
 }
 
@@ -556,7 +730,11 @@ mod tests {
         };
         let m = if r.range(0, 2) == 0 { r.usize(2, 4) } else { 1 };
         let oc = ic * m;
-        let (fh, fw) = (r.usize(1, 4), r.usize(1, 4));
+        let (fh, fw) = if r.bool() {
+            (3, 3)
+        } else {
+            (r.usize(1, 4), r.usize(1, 4))
+        };
         let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
         let (dh, dw) = if r.range(0, 3) == 0 {
             (r.usize(1, 3), r.usize(1, 3))

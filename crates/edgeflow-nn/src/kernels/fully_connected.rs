@@ -3,10 +3,11 @@
 //! in accumulation order (f32).
 //!
 //! The input is any shape whose element count is `rows * in_features`; weights are
-//! `[out, in]`; the output is `[..., out]` with `rows * out` elements. int8 computes two
-//! output channels per pass over an input row, adding the input offset once per input
-//! element for both (no weight sums, so no scratch and no extra pass over the weights,
-//! which matters for the usual single-row case).
+//! `[out, in]`; the output is `[..., out]` with `rows * out` elements. int8 adds the input
+//! offset once per input element (into up to [`SEG`] 16-bit values in scratch), then
+//! computes two output channels per pass over them. No weight sums are needed, so there
+//! is no extra pass over the weights, which matters for the usual single-row case. The
+//! int32 sums wrap, so they equal TFLM's accumulator exactly whatever the order.
 
 use edgeflow_format::graph::{Clamp, DType, FullyConnectedParams, Requant, TensorDef};
 
@@ -41,13 +42,26 @@ fn dims(
     Ok((rows, i, o))
 }
 
-/// FULLY_CONNECTED needs no scratch.
+/// Input elements offset into 16 bits per pass (bounds the scratch).
+const SEG: usize = 128;
+
+/// Scratch bytes: int8 needs up to [`SEG`] input values with the input offset added, as
+/// little-endian `i16`; f32 needs none.
 pub(crate) fn scratch_bytes(
     _p: &FullyConnectedParams<'_>,
-    _inputs: &[TensorDef<'_>],
-    _output: &TensorDef<'_>,
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
 ) -> usize {
-    0
+    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
+        return 0;
+    };
+    if output.dtype != DType::I8 {
+        return 0;
+    }
+    match dims(x, w, output) {
+        Ok((_, i, _)) => 2 * i.min(SEG),
+        Err(_) => 0,
+    }
 }
 
 /// Verifies every precondition of [`eval`].
@@ -55,7 +69,7 @@ pub(crate) fn check(
     p: &FullyConnectedParams<'_>,
     inputs: &[TensorDef<'_>],
     output: &TensorDef<'_>,
-    _scratch_len: usize,
+    scratch_len: usize,
 ) -> Result<(), &'static str> {
     if inputs.len() != 2 && inputs.len() != 3 {
         return Err("FULLY_CONNECTED takes input, weights and an optional bias");
@@ -77,6 +91,9 @@ pub(crate) fn check(
         }
         check_clamp_f(&p.clamp)?;
     }
+    if scratch_len < scratch_bytes(p, inputs, output) {
+        return Err("scratch region smaller than the kernel needs");
+    }
     Ok(())
 }
 
@@ -85,7 +102,7 @@ pub(crate) fn eval(
     p: &FullyConnectedParams<'_>,
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
-    _scratch: &mut [u8],
+    scratch: &mut [u8],
 ) {
     let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
         return;
@@ -97,7 +114,17 @@ pub(crate) fn eval(
     match output.def.dtype {
         DType::I8 => {
             if let Some(rq) = &p.requant {
-                eval_i8(i, o, rq, &p.clamp, x.data, w.data, bias, output.data);
+                eval_i8(
+                    i,
+                    o,
+                    rq,
+                    &p.clamp,
+                    x.data,
+                    w.data,
+                    bias,
+                    output.data,
+                    scratch,
+                );
             }
         }
         DType::F32 => eval_f32(i, o, &p.clamp, x.data, w.data, bias, output.data),
@@ -115,29 +142,58 @@ fn eval_i8(
     w: &[u8],
     bias: Option<&[u8]>,
     out: &mut [u8],
+    scratch: &mut [u8],
 ) {
     let q = OutQ::new(rq, clamp);
     let off = rq.input_offset;
-    let b_at = |oc: usize| bias.map_or(0, |b| le_i32(b, oc));
+    let Some(x16) = scratch.get_mut(..2 * i.min(SEG)) else {
+        return;
+    };
+    let mut acc = [0i32; OUT_BLOCK];
     for (xr, orow) in x.chunks_exact(i).zip(out.chunks_exact_mut(o)) {
+        let mut qs = q.channels(0);
         let mut oc = 0;
-        let mut wp = w.chunks_exact(2 * i);
-        let mut op = orow.chunks_exact_mut(2);
-        for (wpair, opair) in (&mut wp).zip(&mut op) {
-            let (w0, w1) = wpair.split_at(i);
-            let (a0, a1) = dot::dot2_off(xr, off, w0, w1);
-            if let [o0, o1] = opair {
-                *o0 = q.apply(a0.wrapping_add(b_at(oc)), q.channel(oc));
-                *o1 = q.apply(a1.wrapping_add(b_at(oc + 1)), q.channel(oc + 1));
+        for (wb, ob) in w.chunks(OUT_BLOCK * i).zip(orow.chunks_mut(OUT_BLOCK)) {
+            let acc = &mut acc[..ob.len()];
+            acc.fill(0);
+            // The row in segments: x + off as i16 once per segment, then two output
+            // channels per pass over it.
+            let mut s0 = 0;
+            for xs in xr.chunks(SEG) {
+                let seg = &mut x16[..2 * xs.len().min(SEG)];
+                for (d, &v) in seg.chunks_exact_mut(2).zip(xs) {
+                    d.copy_from_slice(&((v as i8 as i16).wrapping_add(off as i16)).to_le_bytes());
+                }
+                let seg: &[u8] = seg;
+                let (s1, n) = (s0 + xs.len(), xs.len());
+                let mut ap = acc.chunks_exact_mut(2);
+                let mut wp = wb.chunks_exact(2 * i);
+                for (a, wpair) in (&mut ap).zip(&mut wp) {
+                    let (w0, w1) = wpair.split_at(i);
+                    let (p0, p1) = (w0.get(s0..s1).unwrap_or(&[]), w1.get(s0..s1).unwrap_or(&[]));
+                    let (d0, d1) = dot::dot2_i16(seg, p0, p1);
+                    if let [a0, a1] = a {
+                        *a0 = a0.wrapping_add(d0);
+                        *a1 = a1.wrapping_add(d1);
+                    }
+                }
+                if let [a0] = ap.into_remainder() {
+                    let p0 = wp.remainder().get(s0..s1).unwrap_or(&[]);
+                    *a0 = a0.wrapping_add(dot::dot1_i16(seg, p0));
+                }
+                s0 += n;
             }
-            oc += 2;
-        }
-        if let [o0] = op.into_remainder() {
-            let a = dot::dot1_off(xr, off, wp.remainder()).wrapping_add(b_at(oc));
-            *o0 = q.apply(a, q.channel(oc));
+            for ((ob, &a), qc) in ob.iter_mut().zip(acc.iter()).zip(&mut qs) {
+                let b = bias.map_or(0, |b| le_i32(b, oc));
+                *ob = q.apply(a.wrapping_add(b), qc);
+                oc += 1;
+            }
         }
     }
 }
+
+/// Output channels accumulated per block before requantizing them.
+const OUT_BLOCK: usize = 32;
 
 fn eval_f32(
     i: usize,
@@ -319,8 +375,12 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
-        check(&c.p, &c.defs, &c.out, 0).expect("check");
-        run(&c.defs, &c.data, &c.out, |i, o| eval(&c.p, i, o, &mut []))
+        let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+        check(&c.p, &c.defs, &c.out, sb).expect("check");
+        let mut scratch = vec![0x5Au8; sb];
+        run(&c.defs, &c.data, &c.out, |i, o| {
+            eval(&c.p, i, o, &mut scratch)
+        })
     }
 
     #[test]
@@ -386,23 +446,25 @@ mod tests {
     fn check_rejects_bad_ops() {
         let mut r = Rng::new(23);
         let c = random_case(&mut r, DType::I8);
-        assert!(check(&c.p, &c.defs, &c.out, 0).is_ok());
+        let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+        assert!(check(&c.p, &c.defs, &c.out, sb).is_ok());
+        assert!(check(&c.p, &c.defs, &c.out, sb - 1).is_err());
         let mut out = c.out;
         let last = out.shape.rank as usize - 1;
         out.shape.dims[last] += 1;
-        assert!(check(&c.p, &c.defs, &out, 0).is_err());
+        assert!(check(&c.p, &c.defs, &out, 4096).is_err());
         let mut defs = c.defs.clone();
         defs[0].shape = edgeflow_format::graph::Shape::new(&[c.i as u32 + 1]).unwrap();
-        assert!(check(&c.p, &defs, &c.out, 0).is_err());
+        assert!(check(&c.p, &defs, &c.out, 4096).is_err());
         let mut defs = c.defs.clone();
         defs[1].quant.as_mut().unwrap().zero_point = 3;
-        assert!(check(&c.p, &defs, &c.out, 0).is_err());
+        assert!(check(&c.p, &defs, &c.out, 4096).is_err());
         let mut p = c.p;
         p.requant = None;
-        assert!(check(&p, &c.defs, &c.out, 0).is_err());
+        assert!(check(&p, &c.defs, &c.out, 4096).is_err());
         let mut defs = c.defs.clone();
         defs[1].shape = edgeflow_format::graph::Shape::new(&[1, c.o as u32, c.i as u32]).unwrap();
-        assert!(check(&c.p, &defs, &c.out, 0).is_err());
+        assert!(check(&c.p, &defs, &c.out, 4096).is_err());
     }
 
     #[test]
@@ -421,11 +483,15 @@ mod tests {
                     _ => c.p.clamp = fuzz_clamp(&mut r),
                 }
             }
-            if check(&c.p, &c.defs, &c.out, 0).is_err() {
+            let sb = scratch_bytes(&c.p, &c.defs, &c.out);
+            if check(&c.p, &c.defs, &c.out, sb).is_err() {
                 continue;
             }
             let data = fuzz_data(&mut r, &c.defs);
-            run(&c.defs, &data, &c.out, |i, o| eval(&c.p, i, o, &mut []));
+            let mut scratch = vec![0u8; sb + r.usize(0, 8)];
+            run(&c.defs, &data, &c.out, |i, o| {
+                eval(&c.p, i, o, &mut scratch)
+            });
             evaluated += 1;
         }
         assert!(evaluated > 300, "{evaluated}");
