@@ -17,6 +17,7 @@
 
 use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
 
+use super::arm::{self, widen, Lane};
 use super::{TensorIn, TensorOut};
 
 // ---------------------------------------------------------------------------------------
@@ -446,9 +447,9 @@ impl Axis {
 }
 
 // ---------------------------------------------------------------------------------------
-// Portable inner kernels. A Cortex-M4 DSP version (SMLAD on sign-extended pairs) can
-// replace this module under `cfg(all(target_arch = "arm", target_feature = "dsp"))`
-// with the same signatures; the callers only use these functions.
+// Portable inner kernels: the reference, and the only path without the Arm DSP
+// extension. With it (build-script cfg `edgeflow_arm_dsp`), ungrouped int8 CONV_2D and
+// FULLY_CONNECTED use the packed 16-bit kernels of `super::arm` instead (`conv_pairs`).
 // ---------------------------------------------------------------------------------------
 
 /// Inner dot products of int8 vectors held as bytes, wrapping int32 accumulation.
@@ -635,8 +636,10 @@ fn geom(
     })
 }
 
-/// Scratch bytes: int8 needs one [`REC`]-byte epilogue record per output channel plus
-/// one patch of `k` bytes; f32 needs none.
+/// Scratch bytes: int8 needs one [`REC`]-byte epilogue record per output channel, one
+/// patch of `k` bytes and, without groups, a pair of q15 columns for the packed kernels
+/// ([`pairs_bytes`]; sized on every target, so the host plans for the device); f32
+/// needs none.
 pub(crate) fn scratch_bytes(
     p: &ConvParams<'_>,
     inputs: &[TensorDef<'_>],
@@ -649,8 +652,22 @@ pub(crate) fn scratch_bytes(
         return 0;
     }
     match geom(p, x, w, output) {
-        Ok(g) => g.out_c.saturating_mul(REC).saturating_add(g.k),
+        Ok(g) => g
+            .out_c
+            .saturating_mul(REC)
+            .saturating_add(g.k)
+            .saturating_add(pairs_bytes(&g)),
         Err(_) => 0,
+    }
+}
+
+/// Bytes of the interleaved column pair of the packed path (none with groups, which
+/// keeps the portable path).
+fn pairs_bytes(g: &Geom) -> usize {
+    if g.in_c == g.f_c {
+        arm::col_bytes(g.k).saturating_mul(2)
+    } else {
+        0
     }
 }
 
@@ -690,12 +707,24 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Executes a CONV_2D that passed [`check`].
+/// Executes a CONV_2D that passed [`check`] (on the packed kernels where the target has
+/// the DSP extension).
 pub(crate) fn eval(
     p: &ConvParams<'_>,
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
+) {
+    eval_with(p, inputs, output, scratch, cfg!(edgeflow_arm_dsp));
+}
+
+/// [`eval`], with the int8 inner kernels chosen by `packed`.
+fn eval_with(
+    p: &ConvParams<'_>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+    packed: bool,
 ) {
     let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
         return;
@@ -707,7 +736,15 @@ pub(crate) fn eval(
     match output.def.dtype {
         DType::I8 => {
             if let Some(rq) = &p.requant {
-                eval_i8(&g, rq, &p.clamp, x.data, w.data, bias, output.data, scratch);
+                eval_i8(
+                    &g,
+                    rq,
+                    &p.clamp,
+                    (x.data, w.data, bias),
+                    output.data,
+                    scratch,
+                    packed,
+                );
             }
         }
         DType::F32 => eval_f32(&g, &p.clamp, x.data, w.data, bias, output.data),
@@ -715,26 +752,29 @@ pub(crate) fn eval(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// int8 CONV_2D; `packed` selects the packed 16-bit kernels ([`super::arm`]) for
+/// ungrouped convolutions (on the host only in tests: the instructions are emulated).
 fn eval_i8(
     g: &Geom,
     rq: &Requant<'_>,
     clamp: &Clamp,
-    x: &[u8],
-    w: &[u8],
-    bias: Option<&[u8]>,
+    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
+    packed: bool,
 ) {
     let k = g.k;
     if k == 0 || g.per_group == 0 {
         return;
     }
     let q = OutQ::new(rq, clamp);
-    let Some(scratch) = scratch.get_mut(..g.out_c * REC + k) else {
+    let Some(scratch) = scratch.get_mut(..g.out_c * REC + k + pairs_bytes(g)) else {
         return;
     };
-    let (recs, patch) = scratch.split_at_mut(g.out_c * REC);
+    // Records, then the column pair (word aligned when the scratch is: records are 12
+    // bytes each), then the patch.
+    let (recs, rest) = scratch.split_at_mut(g.out_c * REC);
+    let (cols, patch) = rest.split_at_mut(pairs_bytes(g));
     let off = rq.input_offset;
     // Per output channel: bias + off * sum(filter row), and the requantization.
     let mut rows = w.chunks_exact(k);
@@ -746,6 +786,10 @@ fn eval_i8(
     let recs: &[u8] = recs;
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
+    if packed && groups == 1 {
+        conv_pairs(g, &q, x, w, recs, patch, cols, pad_byte, out);
+        return;
+    }
     let (fh, fw, c) = (g.h.filter, g.w.filter, g.in_c);
     let row_bytes = g.w.size * c;
     let img_bytes = g.h.size * row_bytes;
@@ -795,6 +839,167 @@ fn eval_i8(
                 }
             }
         }
+    }
+}
+
+/// Ungrouped int8 CONV_2D on the packed 16-bit kernels: output pixels two at a time, each
+/// pixel's receptive field (the input in place, or a gathered patch) widened into one
+/// lane of an interleaved q15 column pair, then two output channels per kernel call
+/// (2x2 blocking: each weight word is unpacked once for two pixels, each column word
+/// used for two channels). An odd last pixel takes a single column.
+#[allow(clippy::too_many_arguments)]
+fn conv_pairs(
+    g: &Geom,
+    q: &OutQ<'_>,
+    x: &[u8],
+    w: &[u8],
+    recs: &[u8],
+    patch: &mut [u8],
+    cols: &mut [u8],
+    pad_byte: u8,
+    out: &mut [u8],
+) {
+    let k = g.k;
+    let (n4, r) = (k / 4, k % 4);
+    let pixels = g.batches * g.h.out * g.w.out;
+    let mut outs = out.chunks_exact_mut(g.out_c);
+    let (mut acc_a, mut acc_b) = ([0i32; OUT_BLOCK], [0i32; OUT_BLOCK]);
+    let mut p = 0;
+    while p < pixels {
+        let Some(oa) = outs.next() else {
+            return;
+        };
+        let pair = p + 1 < pixels;
+        let lane = if pair { Lane::A } else { Lane::Single };
+        // The groups, then lane A's (or the single column's) tail, then lane B's.
+        let (cg, ct) = cols.split_at_mut((n4 * lane.pitch()).min(cols.len()));
+        let (ta, tb) = ct.split_at_mut((2 * r).min(ct.len()));
+        if !widen_field(g, p, x, patch, pad_byte, (cg, lane, ta)) {
+            return;
+        }
+        if !pair {
+            for ((wb, rb), ob) in w
+                .chunks(OUT_BLOCK * k)
+                .zip(recs.chunks(OUT_BLOCK * REC))
+                .zip(oa.chunks_mut(OUT_BLOCK))
+            {
+                let acc = &mut acc_a[..ob.len()];
+                arm::block_1(cols, wb, k, acc);
+                finish_block(acc, rb, ob, q);
+            }
+            return;
+        }
+        let Some(ob) = outs.next() else {
+            return;
+        };
+        if !widen_field(g, p + 1, x, patch, pad_byte, (cg, Lane::B, tb)) {
+            return;
+        }
+        for (((wb, rb), oa), ob) in w
+            .chunks(OUT_BLOCK * k)
+            .zip(recs.chunks(OUT_BLOCK * REC))
+            .zip(oa.chunks_mut(OUT_BLOCK))
+            .zip(ob.chunks_mut(OUT_BLOCK))
+        {
+            let (acc_a, acc_b) = (&mut acc_a[..oa.len()], &mut acc_b[..oa.len()]);
+            arm::block_2(cols, wb, k, acc_a, acc_b);
+            finish_block(acc_a, rb, oa, q);
+            finish_block(acc_b, rb, ob, q);
+        }
+        p += 2;
+    }
+}
+
+/// Widens output pixel `p`'s receptive field (ungrouped, `k` values in OHWI tap order,
+/// out-of-image taps set to the input zero point `pad_byte`) into `lane` of the column
+/// groups `cg` and the tail `t`: from the input in place when the window is inside the
+/// image and one contiguous run (1xN filters); row by row from the input when the
+/// channel count is a multiple of 4 (every run then fills whole groups); otherwise via
+/// a gathered int8 `patch`. `false` only for ranges out of bounds (excluded by `check`).
+fn widen_field(
+    g: &Geom,
+    p: usize,
+    x: &[u8],
+    patch: &mut [u8],
+    pad_byte: u8,
+    (cg, lane, t): (&mut [u8], Lane, &mut [u8]),
+) -> bool {
+    let per_img = g.h.out * g.w.out;
+    let (b, rem) = (p / per_img, p % per_img);
+    let (oy, ox) = (rem / g.w.out, rem % g.w.out);
+    let (iy0, ky0, ky1) = g.h.window(oy);
+    let (ix0, kx0, kx1) = g.w.window(ox);
+    let c = g.in_c;
+    let row_bytes = g.w.size * c;
+    let img = b * g.h.size * row_bytes;
+    let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
+    let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
+    if direct_ok && full {
+        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
+        return match x.get(start..start + g.k) {
+            Some(s) => {
+                widen(s, 0, cg, lane, t);
+                true
+            }
+            None => false,
+        };
+    }
+    if c % 4 == 0 {
+        let pad = i16::from(pad_byte as i8);
+        let tap = c / 4 * lane.pitch();
+        for (ky, rg) in cg.chunks_mut(g.w.filter * tap).take(g.h.filter).enumerate() {
+            if ky < ky0 || ky >= ky1 {
+                arm::fill(rg, lane, pad);
+                continue;
+            }
+            let row = img + g.h.at(iy0, ky) * row_bytes;
+            if g.w.dilation == 1 {
+                let (pre, rest) = rg.split_at_mut((kx0 * tap).min(rg.len()));
+                let (mid, post) = rest.split_at_mut(((kx1 - kx0) * tap).min(rest.len()));
+                arm::fill(pre, lane, pad);
+                arm::fill(post, lane, pad);
+                if kx1 > kx0 {
+                    let start = row + g.w.at(ix0, kx0) * c;
+                    match x.get(start..start + (kx1 - kx0) * c) {
+                        Some(s) => widen(s, 0, mid, lane, &mut []),
+                        None => return false,
+                    }
+                }
+            } else {
+                for (kx, tg) in rg.chunks_mut(tap).enumerate() {
+                    if kx < kx0 || kx >= kx1 {
+                        arm::fill(tg, lane, pad);
+                    } else {
+                        let start = row + g.w.at(ix0, kx) * c;
+                        match x.get(start..start + c) {
+                            Some(s) => widen(s, 0, tg, lane, &mut []),
+                            None => return false,
+                        }
+                    }
+                }
+            }
+        }
+        return true;
+    }
+    let dims = Gather {
+        img,
+        row_bytes,
+        groups: 1,
+        grp: 0,
+        pad_byte,
+    };
+    if !gather(g, &dims, x, patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
+        return false;
+    }
+    widen(patch, 0, cg, lane, t);
+    true
+}
+
+/// `out[j] = finish(acc[j])` with the [`REC`]-byte records of consecutive channels.
+#[inline(never)]
+fn finish_block(acc: &[i32], recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
+    for ((o, &a), r) in out.iter_mut().zip(acc).zip(recs.chunks_exact(REC)) {
+        *o = q.finish(a, r);
     }
 }
 
@@ -1452,12 +1657,44 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
+        run_case_with(c, false)
+    }
+
+    /// Runs a case on the portable (`packed == false`) or packed 16-bit kernels.
+    fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         check(&c.p, &c.defs, &c.out, sb).expect("check");
         let mut scratch = vec![0x5Au8; sb];
         run(&c.defs, &c.data, &c.out, |i, o| {
-            eval(&c.p, i, o, &mut scratch)
+            eval_with(&c.p, i, o, &mut scratch, packed)
         })
+    }
+
+    #[test]
+    fn int8_packed_kernels_match_reference_on_random_cases() {
+        let mut r = Rng::new(6);
+        let mut done = 0;
+        while done < 1500 {
+            let Some(c) = random_case(&mut r, DType::I8) else {
+                continue;
+            };
+            let got = run_case_with(&c, true);
+            let want = reference_i8(
+                &c.p,
+                &c.defs[0],
+                &c.data[0],
+                &c.defs[1],
+                &c.data[1],
+                c.data.get(2).map(|v| &v[..]),
+                &c.out,
+            );
+            assert_eq!(
+                got, want,
+                "case {done}: {:?} {:?} {:?}",
+                c.p, c.defs[0].shape, c.defs[1].shape
+            );
+            done += 1;
+        }
     }
 
     #[test]
@@ -1703,9 +1940,12 @@ mod tests {
             }
             let data = fuzz_data(&mut r, &c.defs);
             let mut scratch = vec![0u8; sb + r.usize(0, 8)];
-            run(&c.defs, &data, &c.out, |i, o| {
-                eval(&c.p, i, o, &mut scratch)
-            });
+            // Both inner-kernel families must stay in bounds.
+            for packed in [false, true] {
+                run(&c.defs, &data, &c.out, |i, o| {
+                    eval_with(&c.p, i, o, &mut scratch, packed)
+                });
+            }
             evaluated += 1;
         }
         assert!(evaluated > 300, "{evaluated}");

@@ -15,7 +15,7 @@ use super::conv::{
     check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
     dot, f32_of, le_f32, le_i32, OutQ,
 };
-use super::{TensorIn, TensorOut};
+use super::{arm, TensorIn, TensorOut};
 
 /// `(rows, in_features, out_features)` of a valid op.
 fn dims(
@@ -97,12 +97,24 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Executes a FULLY_CONNECTED that passed [`check`].
+/// Executes a FULLY_CONNECTED that passed [`check`] (on the packed kernels where the
+/// target has the DSP extension).
 pub(crate) fn eval(
     p: &FullyConnectedParams<'_>,
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
+) {
+    eval_with(p, inputs, output, scratch, cfg!(edgeflow_arm_dsp));
+}
+
+/// [`eval`], with the int8 inner kernels chosen by `packed`.
+fn eval_with(
+    p: &FullyConnectedParams<'_>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+    packed: bool,
 ) {
     let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
         return;
@@ -115,15 +127,13 @@ pub(crate) fn eval(
         DType::I8 => {
             if let Some(rq) = &p.requant {
                 eval_i8(
-                    i,
-                    o,
+                    (i, o),
                     rq,
                     &p.clamp,
-                    x.data,
-                    w.data,
-                    bias,
+                    (x.data, w.data, bias),
                     output.data,
                     scratch,
+                    packed,
                 );
             }
         }
@@ -132,17 +142,15 @@ pub(crate) fn eval(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// int8 FULLY_CONNECTED; `packed` selects the packed 16-bit kernels ([`super::arm`]).
 fn eval_i8(
-    i: usize,
-    o: usize,
+    (i, o): (usize, usize),
     rq: &Requant<'_>,
     clamp: &Clamp,
-    x: &[u8],
-    w: &[u8],
-    bias: Option<&[u8]>,
+    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
+    packed: bool,
 ) {
     let q = OutQ::new(rq, clamp);
     let off = rq.input_offset;
@@ -161,11 +169,35 @@ fn eval_i8(
             let mut s0 = 0;
             for xs in xr.chunks(SEG) {
                 let seg = &mut x16[..2 * xs.len().min(SEG)];
+                let (s1, n) = (s0 + xs.len(), xs.len());
+                if packed {
+                    // A q15 column (see `arm`), two output channels per pass.
+                    let (g, t) = seg.split_at_mut(n / 4 * arm::GROUP);
+                    arm::widen(xs, off as i16, g, arm::Lane::Single, t);
+                    let seg: &[u8] = seg;
+                    let mut ap = acc.chunks_exact_mut(2);
+                    let mut wp = wb.chunks_exact(2 * i);
+                    for (a, wpair) in (&mut ap).zip(&mut wp) {
+                        let (w0, w1) = wpair.split_at(i);
+                        let (p0, p1) =
+                            (w0.get(s0..s1).unwrap_or(&[]), w1.get(s0..s1).unwrap_or(&[]));
+                        let [d0, d1] = arm::dot_1x2(seg, p0, p1, n);
+                        if let [a0, a1] = a {
+                            *a0 = a0.wrapping_add(d0);
+                            *a1 = a1.wrapping_add(d1);
+                        }
+                    }
+                    if let [a0] = ap.into_remainder() {
+                        let p0 = wp.remainder().get(s0..s1).unwrap_or(&[]);
+                        *a0 = a0.wrapping_add(arm::dot_1x1(seg, p0, n));
+                    }
+                    s0 += n;
+                    continue;
+                }
                 for (d, &v) in seg.chunks_exact_mut(2).zip(xs) {
                     d.copy_from_slice(&((v as i8 as i16).wrapping_add(off as i16)).to_le_bytes());
                 }
                 let seg: &[u8] = seg;
-                let (s1, n) = (s0 + xs.len(), xs.len());
                 let mut ap = acc.chunks_exact_mut(2);
                 let mut wp = wb.chunks_exact(2 * i);
                 for (a, wpair) in (&mut ap).zip(&mut wp) {
@@ -375,12 +407,30 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
+        run_case_with(c, false)
+    }
+
+    /// Runs a case on the portable (`packed == false`) or packed 16-bit kernels.
+    fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         check(&c.p, &c.defs, &c.out, sb).expect("check");
         let mut scratch = vec![0x5Au8; sb];
         run(&c.defs, &c.data, &c.out, |i, o| {
-            eval(&c.p, i, o, &mut scratch)
+            eval_with(&c.p, i, o, &mut scratch, packed)
         })
+    }
+
+    #[test]
+    fn int8_packed_kernels_match_reference_on_random_cases() {
+        let mut r = Rng::new(23);
+        for n in 0..1500 {
+            let c = random_case(&mut r, DType::I8);
+            assert_eq!(
+                run_case_with(&c, true),
+                reference_i8(&c.p, &c.data, c.i, c.o),
+                "case {n}"
+            );
+        }
     }
 
     #[test]
@@ -489,9 +539,11 @@ mod tests {
             }
             let data = fuzz_data(&mut r, &c.defs);
             let mut scratch = vec![0u8; sb + r.usize(0, 8)];
-            run(&c.defs, &data, &c.out, |i, o| {
-                eval(&c.p, i, o, &mut scratch)
-            });
+            for packed in [false, true] {
+                run(&c.defs, &data, &c.out, |i, o| {
+                    eval_with(&c.p, i, o, &mut scratch, packed)
+                });
+            }
             evaluated += 1;
         }
         assert!(evaluated > 300, "{evaluated}");

@@ -30,6 +30,8 @@ pub struct TensorOut<'d, 'a> {
 }
 
 mod activation;
+#[cfg_attr(not(any(test, edgeflow_arm_dsp)), allow(dead_code))]
+mod arm;
 mod concat;
 mod conv;
 mod depthwise;
