@@ -1,0 +1,375 @@
+//! Host side (`std` feature): TOML files, postcard bytes for the artifact, Butterworth
+//! design, and running a pipeline over whole datasets.
+//!
+//! The host runs exactly the same [`Runtime`] as the device, so features computed here for
+//! training are bit-identical to the ones the device computes.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::desc::{Block, Butterworth, F32s, FilterKind, Input, PipelineDesc};
+use crate::{Pipeline, Runtime};
+
+/// A pipeline description owning all its data (read from TOML).
+pub type Spec = PipelineDesc<'static>;
+
+/// Why a host operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    /// The TOML text does not describe a pipeline.
+    #[error("{path}: not a valid pipeline description: {source}")]
+    Toml {
+        /// The file (or `<string>`).
+        path: String,
+        /// The parser's message.
+        source: toml::de::Error,
+    },
+    /// The description is invalid.
+    #[error("{path}: {source}")]
+    Invalid {
+        /// The file (or `<string>`).
+        path: String,
+        /// The validation error, naming the block and parameter.
+        source: crate::Error,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A block parameter the host checks (duplicate tokens, a filter design) is invalid.
+    #[error("{0}")]
+    Param(String),
+    /// Running the pipeline failed.
+    #[error("running the pipeline: {0}")]
+    Run(crate::Error),
+    /// Encoding failed.
+    #[error("encoding the pipeline: {0}")]
+    Encode(String),
+}
+
+/// Parses a TOML description, designs any Butterworth filters given by `design`, and
+/// validates the result (errors name the block and parameter). `origin` names the text in
+/// errors (a path, or `<string>`).
+pub fn from_toml(text: &str, origin: &str) -> Result<Spec, HostError> {
+    let mut spec =
+        Spec::deserialize(toml::Deserializer::new(text)).map_err(|e| HostError::Toml {
+            path: origin.to_string(),
+            source: e,
+        })?;
+    resolve(&mut spec)?;
+    Pipeline::new(spec.clone()).map_err(|e| HostError::Invalid {
+        path: origin.to_string(),
+        source: e,
+    })?;
+    Ok(spec)
+}
+
+/// Reads and validates a TOML pipeline file (see [`from_toml`]).
+pub fn load(path: &Path) -> Result<Spec, HostError> {
+    let text = std::fs::read_to_string(path).map_err(|e| HostError::Io {
+        path: path.display().to_string(),
+        source: e,
+    })?;
+    from_toml(&text, &path.display().to_string())
+}
+
+/// The description as TOML text.
+pub fn to_toml(spec: &PipelineDesc<'_>) -> Result<String, HostError> {
+    toml::to_string(spec).map_err(|e| HostError::Encode(e.to_string()))
+}
+
+/// The description as postcard bytes (the artifact's `FeaturePipeline` section), which
+/// [`Pipeline::from_bytes`] reads without copying.
+pub fn to_bytes(spec: &PipelineDesc<'_>) -> Result<Vec<u8>, HostError> {
+    postcard::to_stdvec(spec).map_err(|e| HostError::Encode(e.to_string()))
+}
+
+/// Fills every [`Block::Iir`] that has a `design` but no coefficients, and checks what the
+/// device cannot check cheaply (duplicate vocabulary tokens, tokens containing `'\n'`).
+pub fn resolve(spec: &mut Spec) -> Result<(), HostError> {
+    let rate = match spec.input {
+        Input::Signal { rate_hz, .. } => Some(rate_hz),
+        _ => None,
+    };
+    let blocks = spec
+        .stream
+        .iter_mut()
+        .chain(spec.blocks.iter_mut())
+        .chain(spec.branches.iter_mut().flat_map(|b| b.blocks.iter_mut()))
+        .chain(spec.post.iter_mut());
+    for b in blocks {
+        match b {
+            Block::Iir {
+                sos,
+                design: Some(d),
+            } if sos.is_empty() => {
+                let rate = rate.ok_or_else(|| {
+                    HostError::Param("iir: `design` needs a signal input with `rate_hz`".into())
+                })?;
+                *sos = F32s::from(butterworth(d, rate)?);
+            }
+            Block::Vocabulary { tokens, .. } => {
+                let mut seen = std::collections::HashSet::new();
+                for t in tokens.iter() {
+                    if t.contains('\n') {
+                        return Err(HostError::Param(format!(
+                            "vocabulary: token {t:?} contains a newline"
+                        )));
+                    }
+                    if !seen.insert(t) {
+                        return Err(HostError::Param(format!(
+                            "vocabulary: token {t:?} appears twice"
+                        )));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+type C = (f64, f64);
+
+fn cmul(a: C, b: C) -> C {
+    (a.0 * b.0 - a.1 * b.1, a.0 * b.1 + a.1 * b.0)
+}
+
+fn cdiv(a: C, b: C) -> C {
+    let d = b.0 * b.0 + b.1 * b.1;
+    ((a.0 * b.0 + a.1 * b.1) / d, (a.1 * b.0 - a.0 * b.1) / d)
+}
+
+/// Designs a digital Butterworth filter as second-order sections (`b0 b1 b2 1 a1 a2` per
+/// section, as `scipy.signal.butter(..., output="sos")` up to the pairing of sections):
+/// analog prototype poles, frequency pre-warping, bilinear transform; computed in `f64`
+/// and rounded to `f32`.
+pub fn butterworth(d: &Butterworth, rate_hz: f32) -> Result<Vec<f32>, HostError> {
+    let n = d.order as usize;
+    if !(1..=8).contains(&n) {
+        return Err(HostError::Param(format!(
+            "iir design: `order` is {n}, must be 1 to 8"
+        )));
+    }
+    let fs = rate_hz as f64;
+    let fc = d.cutoff_hz as f64;
+    if !(fc > 0.0 && fc < fs / 2.0) {
+        return Err(HostError::Param(format!(
+            "iir design: `cutoff_hz` {fc} must be between 0 and rate / 2 = {}",
+            fs / 2.0
+        )));
+    }
+    let warped = 2.0 * fs * (std::f64::consts::PI * fc / fs).tan();
+    let fs2 = 2.0 * fs;
+    // Analog prototype poles in the left half plane, upper half first; one real pole for odd n.
+    let mut sections = Vec::new();
+    let mut gain = 1.0f64;
+    let pairs = n / 2;
+    let mut poles: Vec<C> = Vec::new();
+    for k in 0..pairs {
+        let theta = std::f64::consts::PI * (2 * k + n + 1) as f64 / (2 * n) as f64;
+        poles.push((theta.cos(), theta.sin()));
+    }
+    if n % 2 == 1 {
+        poles.push((-1.0, 0.0));
+    }
+    for (i, &p) in poles.iter().enumerate() {
+        let real = n % 2 == 1 && i == poles.len() - 1;
+        // Scale to the cutoff (low-pass) or invert (high-pass).
+        let pa = match d.kind {
+            FilterKind::Lowpass => (p.0 * warped, p.1 * warped),
+            FilterKind::Highpass => cdiv((warped, 0.0), p),
+        };
+        // Bilinear transform of the pole.
+        let pd = cdiv((fs2 + pa.0, pa.1), (fs2 - pa.0, -pa.1));
+        // Gain factor of this pole (and its conjugate): prod over zeros/poles of the
+        // analog-to-digital scale (fs2 - z) / (fs2 - p).
+        let g = match d.kind {
+            // Low-pass: analog gain warped per pole; zeros at infinity map to z = -1.
+            FilterKind::Lowpass => {
+                let num = if real { warped } else { warped * warped };
+                let den = if real {
+                    fs2 - pa.0
+                } else {
+                    let dd = (fs2 - pa.0, -pa.1);
+                    dd.0 * dd.0 + dd.1 * dd.1
+                };
+                num / den
+            }
+            // High-pass: zeros at s = 0 map to z = 1; each zero contributes fs2.
+            FilterKind::Highpass => {
+                let num = if real { fs2 } else { fs2 * fs2 };
+                let den = if real {
+                    fs2 - pa.0
+                } else {
+                    let dd = (fs2 - pa.0, -pa.1);
+                    dd.0 * dd.0 + dd.1 * dd.1
+                };
+                // The prototype's gain for this pole: 1 / |p|^2 = 1 (poles on the unit circle).
+                num / den
+            }
+        };
+        gain *= g;
+        let zero = match d.kind {
+            FilterKind::Lowpass => -1.0,
+            FilterKind::Highpass => 1.0,
+        };
+        if real {
+            sections.push([1.0, -zero, 0.0, 1.0, -pd.0, 0.0]);
+        } else {
+            let pp = cmul(pd, (pd.0, -pd.1));
+            sections.push([1.0, -2.0 * zero, zero * zero, 1.0, -2.0 * pd.0, pp.0]);
+        }
+    }
+    if let Some(first) = sections.first_mut() {
+        for c in first.iter_mut().take(3) {
+            *c *= gain;
+        }
+    }
+    Ok(sections.iter().flatten().map(|&v| v as f32).collect())
+}
+
+/// One input of a dataset.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Sample {
+    /// Interleaved samples of a signal (a whole recording).
+    Signal(Vec<f32>),
+    /// One vector.
+    Vector(Vec<f32>),
+    /// Tokens.
+    Text(Vec<String>),
+    /// 8-bit pixels, HWC.
+    Image(Vec<u8>),
+}
+
+/// Runs the pipeline over one input; returns every output tensor's bytes (a signal gives
+/// one per complete output, possibly none; the other inputs exactly one).
+pub fn run(pipeline: &Pipeline<'_>, sample: &Sample) -> Result<Vec<Vec<u8>>, HostError> {
+    let mut ws = vec![0.0f32; pipeline.workspace_len()];
+    let mut rt = Runtime::new(pipeline, &mut ws).map_err(HostError::Run)?;
+    run_on(&mut rt, sample)
+}
+
+/// Runs one input on an existing runtime (its state is reset first).
+pub fn run_on(rt: &mut Runtime<'_, '_, '_>, sample: &Sample) -> Result<Vec<Vec<u8>>, HostError> {
+    rt.reset();
+    let mut out = vec![0u8; rt.pipeline().output_bytes()];
+    let mut outputs = Vec::new();
+    match sample {
+        Sample::Signal(x) => rt
+            .feed(x, &mut out, |o| outputs.push(o.to_vec()))
+            .map_err(HostError::Run)?,
+        Sample::Vector(x) => {
+            rt.run_vector(x, &mut out).map_err(HostError::Run)?;
+            outputs.push(out);
+        }
+        Sample::Text(t) => {
+            let refs: Vec<&str> = t.iter().map(String::as_str).collect();
+            rt.run_tokens(&refs, &mut out).map_err(HostError::Run)?;
+            outputs.push(out);
+        }
+        Sample::Image(px) => {
+            rt.run_image(px, &mut out).map_err(HostError::Run)?;
+            outputs.push(out);
+        }
+    }
+    Ok(outputs)
+}
+
+/// Runs the pipeline over many inputs on all cores, each input from a fresh state (one
+/// runtime per thread, reset between inputs, so coefficient tables are computed once per
+/// thread); results are in input order.
+pub fn run_many(
+    pipeline: &Pipeline<'_>,
+    samples: &[Sample],
+) -> Result<Vec<Vec<Vec<u8>>>, HostError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(samples.len().max(1));
+    let chunk = samples.len().div_ceil(threads.max(1)).max(1);
+    let work = |part: &[Sample]| -> Result<Vec<Vec<Vec<u8>>>, HostError> {
+        let mut ws = vec![0.0f32; pipeline.workspace_len()];
+        let mut rt = Runtime::new(pipeline, &mut ws).map_err(HostError::Run)?;
+        part.iter().map(|x| run_on(&mut rt, x)).collect()
+    };
+    if threads <= 1 {
+        return work(samples);
+    }
+    let results: Vec<Result<Vec<Vec<Vec<u8>>>, HostError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = samples
+            .chunks(chunk)
+            .map(|part| s.spawn(move || work(part)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(HostError::Encode("worker thread panicked".into())))
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(samples.len());
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// Output bytes as `f32` values (for an unquantized pipeline).
+pub fn as_f32(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// Output bytes as `i8` values (for a quantizing pipeline).
+pub fn as_i8(bytes: &[u8]) -> Vec<i8> {
+    bytes.iter().map(|&b| b as i8).collect()
+}
+
+/// Serialisable summary of a pipeline for tools: shapes and memory.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Input kind.
+    pub input: String,
+    /// Output tensor shape (zeros trimmed).
+    pub output_shape: Vec<usize>,
+    /// `f32` or `i8`.
+    pub output_type: String,
+    /// Static RAM in bytes (the workspace).
+    pub ram_bytes: usize,
+}
+
+/// Summarises a validated pipeline.
+pub fn summary(p: &Pipeline<'_>) -> Summary {
+    Summary {
+        input: match p.desc().input {
+            Input::Signal {
+                axes,
+                rate_hz,
+                window,
+                stride,
+            } => format!("signal: {axes} axes at {rate_hz} Hz, window {window}, stride {stride}"),
+            Input::Vector { len } => format!("vector of {len}"),
+            Input::Text { max_tokens } => format!("text, up to {max_tokens} tokens"),
+            Input::Image {
+                width,
+                height,
+                channels,
+            } => format!("image {width}x{height}x{channels}"),
+        },
+        output_shape: p.output_shape().into_iter().filter(|&d| d > 0).collect(),
+        output_type: match p.output_type() {
+            crate::OutputType::F32 => "f32".into(),
+            crate::OutputType::I8 => "i8".into(),
+        },
+        ram_bytes: p.ram_bytes(),
+    }
+}

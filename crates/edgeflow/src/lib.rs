@@ -1,0 +1,291 @@
+//! edgeflow on the device: raw samples in, prediction out.
+//!
+//! One artifact carries the model and the feature pipeline it was trained with
+//! (`FeaturePipeline` section). [`Model::parse`] validates both and checks that the
+//! pipeline's output is exactly the model's input tensor (element count, type and int8
+//! quantization); [`Engine`] then computes features with `edgeflow-dsp` straight into the
+//! model's input tensor and runs `edgeflow-nn` whenever a feature tensor is complete.
+//!
+//! `no_std`, no `alloc`, no panics; the caller owns all memory (a feature workspace of
+//! `f32` words and a byte arena, both sized by [`Model`]).
+//!
+//! ```no_run
+//! # fn demo(artifact: &[u8], samples: &[i16]) -> Result<(), edgeflow::Error> {
+//! let model = edgeflow::Model::parse(artifact)?;
+//! let mut workspace = [0.0f32; 4096];
+//! let mut arena = [0u8; 16 * 1024]; // 16-byte aligned in real firmware
+//! let mut engine = edgeflow::Engine::new(&model, &mut workspace, &mut arena)?;
+//! // Push samples as they arrive (chunks of any size); a prediction comes out each time
+//! // the pipeline completes a feature tensor.
+//! engine.push_i16(samples, |p| {
+//!     let _ = (p.class, p.score);
+//! })?;
+//! # Ok(()) }
+//! ```
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+use core::fmt;
+
+pub use edgeflow_dsp as dsp;
+pub use edgeflow_nn as nn;
+
+use edgeflow_format::graph::DType;
+
+#[cfg(feature = "std")]
+pub mod host;
+
+/// Why a model could not be loaded or run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Error {
+    /// The model graph or inference failed.
+    Model(nn::Error),
+    /// The feature pipeline is invalid or could not run.
+    Features(dsp::Error),
+    /// The artifact has no `FeaturePipeline` section.
+    NoPipeline,
+    /// The pipeline's output does not fit the model's input tensor.
+    Mismatch {
+        /// What differs: "element count", "element type" or "quantization".
+        what: &'static str,
+    },
+}
+
+impl From<nn::Error> for Error {
+    fn from(e: nn::Error) -> Self {
+        Error::Model(e)
+    }
+}
+
+impl From<dsp::Error> for Error {
+    fn from(e: dsp::Error) -> Self {
+        Error::Features(e)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Model(e) => write!(f, "model: {e}"),
+            Error::Features(e) => write!(f, "feature pipeline: {e}"),
+            Error::NoPipeline => f.write_str("the artifact has no feature pipeline section"),
+            Error::Mismatch { what } => write!(
+                f,
+                "the feature pipeline's output does not match the model input: {what} differs"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// A validated artifact: the model and its feature pipeline, both borrowed from the
+/// artifact bytes.
+pub struct Model<'a> {
+    nn: nn::Model<'a>,
+    pipeline: dsp::Pipeline<'a>,
+}
+
+impl<'a> Model<'a> {
+    /// Parses and validates the model graph and the feature pipeline, and checks that the
+    /// pipeline produces exactly the model's input 0: same element count, `f32` for an
+    /// `f32` input, int8 with the input's scale and zero point for an int8 input.
+    ///
+    /// Errors: [`Error::Model`], [`Error::Features`], [`Error::NoPipeline`],
+    /// [`Error::Mismatch`]. Never panics.
+    pub fn parse(artifact: &'a [u8]) -> Result<Self, Error> {
+        let nn = nn::Model::parse(artifact)?;
+        let section = nn.artifact().feature_pipeline.ok_or(Error::NoPipeline)?;
+        let pipeline = dsp::Pipeline::from_bytes(section)?;
+        let input = nn.header().inputs.first().copied().ok_or(Error::Mismatch {
+            what: "element count",
+        })?;
+        if input.shape.num_elements() != Some(pipeline.output_len()) {
+            return Err(Error::Mismatch {
+                what: "element count",
+            });
+        }
+        match (input.dtype, pipeline.desc().output.quantize, input.quant) {
+            (DType::F32, None, _) => {}
+            (DType::I8, Some(q), Some(mq)) => {
+                if q.scale.to_bits() != mq.scale.to_bits() || q.zero_point != mq.zero_point {
+                    return Err(Error::Mismatch {
+                        what: "quantization",
+                    });
+                }
+            }
+            _ => {
+                return Err(Error::Mismatch {
+                    what: "element type",
+                })
+            }
+        }
+        Ok(Model { nn, pipeline })
+    }
+
+    /// The model.
+    pub fn nn(&self) -> &nn::Model<'a> {
+        &self.nn
+    }
+
+    /// The feature pipeline.
+    pub fn pipeline(&self) -> &dsp::Pipeline<'a> {
+        &self.pipeline
+    }
+
+    /// `f32` words of feature workspace [`Engine::new`] needs.
+    pub fn workspace_len(&self) -> usize {
+        self.pipeline.workspace_len()
+    }
+
+    /// Arena bytes [`Engine::new`] needs.
+    pub fn arena_bytes(&self) -> usize {
+        self.nn.arena_bytes()
+    }
+}
+
+/// One prediction: the arg-max of output 0 and its (dequantized) value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Prediction {
+    /// Index of the largest output element (the class).
+    pub class: usize,
+    /// Its value: the output as a real number (`scale * (q - zero_point)` for int8).
+    pub score: f32,
+}
+
+/// Features and inference bound to caller memory.
+pub struct Engine<'m, 'a, 'w, 'r> {
+    features: dsp::Runtime<'m, 'a, 'w>,
+    rt: nn::Runtime<'m, 'a, 'r>,
+}
+
+impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
+    /// Binds a model to a feature workspace (at least [`Model::workspace_len`] words) and
+    /// an arena (at least [`Model::arena_bytes`], aligned as the plan requires).
+    pub fn new(
+        model: &'m Model<'a>,
+        workspace: &'w mut [f32],
+        arena: &'r mut [u8],
+    ) -> Result<Self, Error> {
+        Ok(Engine {
+            features: dsp::Runtime::new(&model.pipeline, workspace)?,
+            rt: nn::Runtime::new(&model.nn, arena)?,
+        })
+    }
+
+    /// Pushes interleaved samples (any chunk size); each time the pipeline completes a
+    /// feature tensor, runs the model and calls `on_prediction`.
+    pub fn push(
+        &mut self,
+        mut samples: &[f32],
+        mut on_prediction: impl FnMut(Prediction),
+    ) -> Result<(), Error> {
+        while !samples.is_empty() {
+            let r = self.features.push(samples)?;
+            samples = samples.get(r.consumed..).unwrap_or(&[]);
+            if r.ready {
+                if let Some(p) = self.process()? {
+                    on_prediction(p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// As [`Engine::push`] for 16-bit samples.
+    pub fn push_i16(
+        &mut self,
+        mut samples: &[i16],
+        mut on_prediction: impl FnMut(Prediction),
+    ) -> Result<(), Error> {
+        while !samples.is_empty() {
+            let r = self.features.push_i16(samples)?;
+            samples = samples.get(r.consumed..).unwrap_or(&[]);
+            if r.ready {
+                if let Some(p) = self.process()? {
+                    on_prediction(p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn process(&mut self) -> Result<Option<Prediction>, Error> {
+        let input = self.rt.input_mut(0)?;
+        if self.features.process(input)? {
+            return self.infer().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Features from one vector, then inference.
+    pub fn run_vector(&mut self, values: &[f32]) -> Result<Prediction, Error> {
+        self.features.run_vector(values, self.rt.input_mut(0)?)?;
+        self.infer()
+    }
+
+    /// Features from tokens, then inference.
+    pub fn run_tokens(&mut self, tokens: &[&str]) -> Result<Prediction, Error> {
+        self.features.run_tokens(tokens, self.rt.input_mut(0)?)?;
+        self.infer()
+    }
+
+    /// Features from an 8-bit image, then inference.
+    pub fn run_image(&mut self, pixels: &[u8]) -> Result<Prediction, Error> {
+        self.features.run_image(pixels, self.rt.input_mut(0)?)?;
+        self.infer()
+    }
+
+    /// The raw bytes of model output `index` after the last inference.
+    pub fn output(&self, index: usize) -> Result<&[u8], Error> {
+        Ok(self.rt.output(index)?)
+    }
+
+    /// Forgets buffered samples and stacked frames.
+    pub fn reset(&mut self) {
+        self.features.reset();
+    }
+
+    fn infer(&mut self) -> Result<Prediction, Error> {
+        self.rt.invoke()?;
+        let def = self
+            .rt
+            .model()
+            .header()
+            .outputs
+            .first()
+            .copied()
+            .ok_or(Error::Model(nn::Error::NoSuchTensor { index: 0, count: 0 }))?;
+        let out = self.rt.output(0)?;
+        let mut best = Prediction {
+            class: 0,
+            score: f32::NEG_INFINITY,
+        };
+        let mut consider = |i: usize, v: f32| {
+            if v > best.score {
+                best = Prediction { class: i, score: v };
+            }
+        };
+        match (def.dtype, def.quant) {
+            (DType::I8, Some(q)) => {
+                for (i, &b) in out.iter().enumerate() {
+                    consider(i, q.scale * ((b as i8 as i32 - q.zero_point) as f32));
+                }
+            }
+            (DType::F32, _) => {
+                for (i, c) in out.chunks_exact(4).enumerate() {
+                    consider(i, f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                }
+            }
+            _ => {
+                for (i, c) in out.chunks_exact(4).enumerate() {
+                    consider(i, i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32);
+                }
+            }
+        }
+        Ok(best)
+    }
+}

@@ -1,0 +1,177 @@
+//! The facade end to end on conformance-fixture models: samples / pixels / vectors in,
+//! predictions out, equal to running the feature pipeline and the model separately.
+
+use std::path::PathBuf;
+
+use edgeflow::dsp::host::{self, Sample, Spec};
+use edgeflow::host::attach_pipeline;
+use edgeflow::{Engine, Error, Model, Prediction};
+
+fn fixture(name: &str) -> Vec<u8> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../conformance/fixtures")
+        .join(format!("{name}.tflite"));
+    let tflite = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    edgeflow_compile::compile(&tflite, name)
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .artifact
+}
+
+fn spec(text: &str) -> Spec {
+    host::from_toml(text, "<test>").unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs features then the model separately; returns the arg-max prediction per output.
+fn reference(artifact: &[u8], sample: &Sample) -> Vec<Prediction> {
+    let m = Model::parse(artifact).expect("model");
+    let feats = host::run(m.pipeline(), sample).expect("features");
+    feats
+        .iter()
+        .map(|f| {
+            let nn = m.nn();
+            let mut arena = vec![0u128; nn.arena_bytes().div_ceil(16) + 1];
+            let bytes: &mut [u8] = bytemuck_free(&mut arena);
+            let mut rt = edgeflow::nn::Runtime::new(nn, bytes).expect("runtime");
+            rt.input_mut(0).expect("input").copy_from_slice(f);
+            rt.invoke().expect("invoke");
+            let out = rt.output(0).expect("output");
+            let def = nn.header().outputs[0];
+            let vals: Vec<f32> = match def.quant {
+                Some(q) if def.dtype == edgeflow_format::graph::DType::I8 => out
+                    .iter()
+                    .map(|&b| q.scale * ((b as i8 as i32 - q.zero_point) as f32))
+                    .collect(),
+                _ => host::as_f32(out),
+            };
+            let (class, score) =
+                vals.iter()
+                    .copied()
+                    .enumerate()
+                    .fold(
+                        (0, f32::NEG_INFINITY),
+                        |b, (i, v)| if v > b.1 { (i, v) } else { b },
+                    );
+            Prediction { class, score }
+        })
+        .collect()
+}
+
+fn bytemuck_free(words: &mut [u128]) -> &mut [u8] {
+    // The arena is allocated as u128 words so that it is 16-byte aligned.
+    let len = words.len() * 16;
+    let ptr = words.as_mut_ptr() as *mut u8;
+    #[allow(unsafe_code)]
+    // SAFETY: u8 has no alignment or validity requirements; the view covers exactly the
+    // words' memory and holds their unique borrow.
+    unsafe {
+        std::slice::from_raw_parts_mut(ptr, len)
+    }
+}
+
+fn engine_run(
+    artifact: &[u8],
+    f: impl FnOnce(&mut Engine<'_, '_, '_, '_>) -> Vec<Prediction>,
+) -> Vec<Prediction> {
+    let m = Model::parse(artifact).expect("model");
+    let mut ws = vec![0.0f32; m.workspace_len()];
+    let mut arena = vec![0u128; m.arena_bytes().div_ceil(16) + 1];
+    let mut e = Engine::new(&m, &mut ws, bytemuck_free(&mut arena)).expect("engine");
+    f(&mut e)
+}
+
+#[test]
+fn signal_to_prediction_int8() {
+    // fc_int8 takes 16 int8 values: 8 statistics of 2 axes.
+    let a = attach_pipeline(
+        &fixture("fc_int8"),
+        &spec(
+            "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 32\nstride = 16\n\
+             [[blocks]]\nstats = { stats = [\"mean\", \"min\", \"max\", \"rms\", \"std\", \"skewness\", \"kurtosis\", \"peak_to_peak\"] }\n",
+        ),
+    )
+    .expect("attach");
+    let x: Vec<f32> = (0..400)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0) * if i % 2 == 0 { 1.0 } else { 0.3 })
+        .collect();
+    let got = engine_run(&a, |e| {
+        let mut preds = Vec::new();
+        for chunk in x.chunks(7) {
+            e.push(chunk, |p| preds.push(p)).expect("push");
+        }
+        preds
+    });
+    let want = reference(&a, &Sample::Signal(x));
+    assert_eq!(got.len(), (200 - 32) / 16 + 1);
+    assert_eq!(got, want);
+}
+
+#[test]
+fn image_to_prediction_int8() {
+    // conv_same_s1_int8 takes a 7 x 9 x 3 image.
+    let a = attach_pipeline(
+        &fixture("conv_same_s1_int8"),
+        &spec(
+            "[input.image]\nwidth = 18\nheight = 14\nchannels = 3\n\
+             [[blocks]]\nresize = { width = 9, height = 7 }\n\
+             [[blocks]]\nzscore = { mean = [127.5], std = [64.0] }\n",
+        ),
+    )
+    .expect("attach");
+    let px: Vec<u8> = (0..18 * 14 * 3).map(|i| (i * 29 % 256) as u8).collect();
+    let got = engine_run(&a, |e| vec![e.run_image(&px).expect("image")]);
+    assert_eq!(got, reference(&a, &Sample::Image(px)));
+}
+
+#[test]
+fn vector_to_prediction_f32() {
+    let a = attach_pipeline(
+        &fixture("fc_f32"),
+        &spec("[input.vector]\nlen = 16\n[[blocks]]\nscale = { scale = 0.5, offset = -1.0 }\n"),
+    )
+    .expect("attach");
+    let v: Vec<f32> = (0..16).map(|i| i as f32 / 4.0).collect();
+    let got = engine_run(&a, |e| vec![e.run_vector(&v).expect("vector")]);
+    assert_eq!(got, reference(&a, &Sample::Vector(v)));
+}
+
+#[test]
+fn mismatches_are_reported() {
+    let plain = fixture("fc_int8");
+    assert_eq!(Model::parse(&plain).err(), Some(Error::NoPipeline));
+    let e = attach_pipeline(&plain, &spec("[input.vector]\nlen = 15\n")).expect_err("15 != 16");
+    assert!(e.to_string().contains("element count"), "{e}");
+    // A float pipeline for an int8 model input: attach sets the quantization, so assemble
+    // by hand to get the mismatch.
+    let pipeline = host::to_bytes(&spec("[input.vector]\nlen = 16\n")).expect("bytes");
+    let art = edgeflow_format::Artifact::parse(&plain).expect("artifact");
+    let manual = edgeflow_format::write::assemble(&[
+        (edgeflow_format::SectionKind::Graph, art.graph),
+        (edgeflow_format::SectionKind::Weights, art.weights),
+        (edgeflow_format::SectionKind::FeaturePipeline, &pipeline),
+    ])
+    .expect("assemble");
+    assert_eq!(
+        Model::parse(&manual).err(),
+        Some(Error::Mismatch {
+            what: "element type"
+        })
+    );
+    let pipeline = host::to_bytes(&spec(
+        "[input.vector]\nlen = 16\n[output]\nquantize = { scale = 1.0, zero_point = 0 }\n",
+    ))
+    .expect("bytes");
+    let manual = edgeflow_format::write::assemble(&[
+        (edgeflow_format::SectionKind::Graph, art.graph),
+        (edgeflow_format::SectionKind::Weights, art.weights),
+        (edgeflow_format::SectionKind::FeaturePipeline, &pipeline),
+    ])
+    .expect("assemble");
+    let e = Model::parse(&manual).err().expect("quantization");
+    assert_eq!(
+        e,
+        Error::Mismatch {
+            what: "quantization"
+        }
+    );
+    assert!(e.to_string().contains("quantization differs"), "{e}");
+}

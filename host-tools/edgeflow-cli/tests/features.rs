@@ -1,0 +1,188 @@
+//! `edgeflow features`: inputs of every kind, the output .npy, and clear errors.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use npyz::WriterBuilder;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn pipelines() -> PathBuf {
+    root().join("crates/edgeflow-dsp/pipelines")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = root().join("target/cli-features-test");
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+fn edgeflow(args: &[&Path]) -> (bool, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .arg("features")
+        .args(args)
+        .output()
+        .expect("run edgeflow");
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr),
+    )
+}
+
+fn npy_shape(p: &Path) -> (Vec<u64>, String) {
+    let bytes = std::fs::read(p).expect("read npy");
+    let f = npyz::NpyFile::new(&bytes[..]).expect("npy");
+    let d = match f.dtype() {
+        npyz::DType::Plain(t) => t.to_string(),
+        other => format!("{other:?}"),
+    };
+    (f.shape().to_vec(), d)
+}
+
+fn write_wav(p: &Path, rate: u32, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(p, spec).expect("wav");
+    for &s in samples {
+        w.write_sample(s).expect("sample");
+    }
+    w.finalize().expect("finalize");
+}
+
+#[test]
+fn wav_to_mfcc_npy() {
+    let wav = tmp("tone.wav");
+    let x: Vec<i16> = (0..16000)
+        .map(|i| (8000.0 * (i as f32 * 0.05).sin()) as i16)
+        .collect();
+    write_wav(&wav, 16000, &x);
+    let out = tmp("tone.npy");
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("kws_mfcc.toml"),
+        &wav,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(ok, "{msg}");
+    assert_eq!(npy_shape(&out), (vec![1, 49, 10], "<f4".to_string()));
+    // The same numbers as the library on the host.
+    let spec = edgeflow_dsp::host::load(&pipelines().join("kws_mfcc.toml")).expect("spec");
+    let p = edgeflow_dsp::Pipeline::new(spec).expect("pipeline");
+    let want = edgeflow_dsp::host::run(
+        &p,
+        &edgeflow_dsp::host::Sample::Signal(x.iter().map(|&v| v as f32).collect()),
+    )
+    .expect("run");
+    let bytes = std::fs::read(&out).expect("read");
+    let f = npyz::NpyFile::new(&bytes[..]).expect("npy");
+    let got: Vec<f32> = f.into_vec().expect("f32");
+    assert_eq!(got, edgeflow_dsp::host::as_f32(&want[0]));
+
+    let short = tmp("short.wav");
+    write_wav(&short, 16000, &x[..8000]);
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("kws_mfcc.toml"),
+        &short,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(!ok && msg.contains("too short"), "{msg}");
+    let slow = tmp("8k.wav");
+    write_wav(&slow, 8000, &x);
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("kws_mfcc.toml"),
+        &slow,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(!ok && msg.contains("8000 Hz"), "{msg}");
+}
+
+#[test]
+fn csv_and_npy_inputs() {
+    let csv = tmp("imu.csv");
+    let mut text = String::from("ax,ay,az\n");
+    for i in 0..300 {
+        text += &format!(
+            "{},{},{}\n",
+            (i as f32 / 10.0).sin(),
+            9.8,
+            (i as f32 / 7.0).cos()
+        );
+    }
+    std::fs::write(&csv, text).expect("csv");
+    let out = tmp("imu.npy");
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("imu_features.toml"),
+        &csv,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(ok, "{msg}");
+    assert_eq!(npy_shape(&out).0, vec![3, 237]);
+
+    // A 96x96x3 uint8 image as .npy -> int8 tensor.
+    let img = tmp("img.npy");
+    {
+        let f = std::fs::File::create(&img).expect("create");
+        let mut w = npyz::WriteOptions::<u8>::new()
+            .default_dtype()
+            .shape(&[96, 96, 3])
+            .writer(std::io::BufWriter::new(f))
+            .begin_nd()
+            .expect("npy");
+        w.extend((0..96 * 96 * 3).map(|i| (i % 251) as u8))
+            .expect("data");
+        w.finish().expect("finish");
+    }
+    let out = tmp("img_out.npy");
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("image_int8.toml"),
+        &img,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(ok, "{msg}");
+    assert_eq!(npy_shape(&out), (vec![96, 96, 3], "|i1".to_string()));
+}
+
+#[test]
+fn bad_pipelines_and_inputs_are_named() {
+    let bad = tmp("bad.toml");
+    std::fs::write(
+        &bad,
+        "[input.signal]\naxes = 1\nrate_hz = 16000.0\nwindow = 400\nstride = 160\n\
+         [[blocks]]\nspectrum = { n_fft = 500 }\n",
+    )
+    .expect("toml");
+    let csv = tmp("x.csv");
+    std::fs::write(&csv, "1\n2\nthree\n").expect("csv");
+    let out = tmp("x.npy");
+    let (ok, msg) = edgeflow(&[Path::new("--pipeline"), &bad, &csv, Path::new("-o"), &out]);
+    assert!(
+        !ok && msg.contains("blocks[0] (spectrum): `n_fft` must be a power of two"),
+        "{msg}"
+    );
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("imu_features.toml"),
+        &csv,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(
+        !ok && msg.contains("line 3 is not a row of numbers"),
+        "{msg}"
+    );
+}
