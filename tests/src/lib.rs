@@ -2,6 +2,7 @@
 //! running an artifact on the host.
 #![warn(missing_docs)]
 
+pub mod dsp_firmware;
 pub mod firmware;
 
 use std::path::{Path, PathBuf};

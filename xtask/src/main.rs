@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod dsp_bench;
+
 use anyhow::{bail, Context, Result};
 use edgeflow_tests::firmware::{self, Case};
 use edgeflow_tests::{compare, load_npy, root, run_host};
@@ -22,6 +24,7 @@ fn main() -> Result<()> {
         Some("test") => test(),
         Some("demo") => demo(),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
+        Some("bench-dsp") => dsp_bench::run(),
         _ => {
             println!("usage: cargo xtask <test | demo | bench [MLPERF_DIR]>");
             Ok(())
@@ -53,6 +56,10 @@ fn test() -> Result<()> {
             "edgeflow-format",
             "-p",
             "edgeflow-nn",
+            "-p",
+            "edgeflow-dsp",
+            "-p",
+            "edgeflow",
             "--target",
             target,
         ]);

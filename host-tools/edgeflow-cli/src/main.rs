@@ -16,6 +16,9 @@ use clap::{Parser, Subcommand};
 use edgeflow_format::graph::{DType, TensorDef};
 use npyz::WriterBuilder;
 
+mod data;
+mod features;
+
 #[derive(Parser)]
 #[command(
     name = "edgeflow",
@@ -56,6 +59,13 @@ enum Command {
         /// Where to write the output tensor (.npy).
         #[arg(long)]
         output: PathBuf,
+    },
+    /// Compute features: run a feature pipeline over a WAV, CSV, image or .npy input.
+    Features(features::FeaturesArgs),
+    /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
+    Data {
+        #[command(subcommand)]
+        command: data::DataCommand,
     },
 }
 
@@ -129,6 +139,8 @@ fn real_main() -> Result<()> {
             rt.invoke()?;
             write_npy(&output, &out_def, rt.output(0)?)?;
         }
+        Command::Data { command } => data::run(command)?,
+        Command::Features(args) => features::run(args)?,
     }
     Ok(())
 }

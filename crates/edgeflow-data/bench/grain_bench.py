@@ -1,0 +1,114 @@
+"""Grain side of the benchmark: python grain_bench.py WORKLOAD DATA_DIR THREADS.
+Grain runs Python maps in the calling process; with THREADS > 1 the pipeline runs in
+THREADS worker processes (Grain's `mp_prefetch`, its way to parallelise Python maps)."""
+import json
+import os
+import sys
+import time
+import zlib
+
+import grain
+import numpy as np
+from PIL import Image
+
+
+class Lines:
+    """Random-access lines of a text file (offsets indexed once; read with pread, so
+    reader threads can share it; reopened in each worker process)."""
+
+    def __init__(self, path, skip=0):
+        self.path = path
+        self.offsets = []
+        with open(path, "rb") as f:
+            pos = 0
+            for line in f:
+                self.offsets.append((pos, len(line)))
+                pos += len(line)
+        self.offsets = self.offsets[skip:]
+        self.fd = None
+
+    def __len__(self):
+        return len(self.offsets)
+
+    def __getitem__(self, i):
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDONLY)
+        off, n = self.offsets[i]
+        return os.pread(self.fd, n, off).decode()
+
+    def __getstate__(self):
+        return {"path": self.path, "offsets": self.offsets, "fd": None}
+
+
+MEAN = np.arange(20, dtype=np.float32)
+STD = MEAN + 1
+
+
+def parse(line):
+    return (np.array(line.split(","), dtype=np.float32) - MEAN) / STD
+
+
+class Load:
+    def __init__(self, root):
+        self.root = root
+
+    def __call__(self, i_name):
+        i, name = i_name
+        img = np.asarray(Image.open(os.path.join(self.root, name)).convert("RGB"))
+        r = np.random.default_rng(i)
+        y, x = r.integers(0, 9, size=2)
+        c = img[y:y + 56, x:x + 56]
+        return c[:, ::-1] if r.random() < 0.5 else c
+
+
+class Tok:
+    def __init__(self, vocab):
+        self.vocab = vocab
+
+    def __call__(self, line):
+        n = len(self.vocab)
+        return np.array([self.vocab.get(w, n + zlib.crc32(w.encode()) % 100) for w in line.lower().split()],
+                        dtype=np.int64)
+
+
+def pad(batch):
+    m = max(len(x) for x in batch)
+    out = np.zeros((len(batch), m), dtype=np.int64)
+    for i, x in enumerate(batch):
+        out[i, :len(x)] = x
+    return out
+
+
+def main():
+    workload, data, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # Reading in the calling thread: Grain's reader threads made these workloads 10-15x
+    # slower on this machine (GIL contention), so they are not used.
+    read = grain.ReadOptions(num_threads=0, prefetch_buffer_size=500)
+    if workload == "csv":
+        src = Lines(os.path.join(data, "table.csv"), skip=1)
+        # A tf.data-style buffered shuffle is not a Grain IterDataset operation; a global
+        # shuffle (MapDataset.shuffle) would change the workload, so rows keep file order.
+        ds = grain.MapDataset.source(src).to_iter_dataset(read).map(parse).batch(256)
+    elif workload == "images":
+        root = os.path.join(data, "images")
+        files = sorted(os.listdir(root))
+        ds = grain.MapDataset.source(list(enumerate(files))).to_iter_dataset(read).map(Load(root)).batch(64)
+    elif workload == "text":
+        words = [w for w in open(os.path.join(data, "vocab.txt")).read().split("\n") if w]
+        vocab = {w: i for i, w in enumerate(words)}
+        src = Lines(os.path.join(data, "text.txt"))
+        ds = grain.MapDataset.source(src).to_iter_dataset(read).map(Tok(vocab)).batch(64, batch_fn=pad)
+    else:
+        raise SystemExit("unknown workload " + workload)
+    if threads > 1:
+        ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=threads))
+    t0 = time.perf_counter()
+    elements = batches = 0
+    for b in ds:
+        elements += len(b)
+        batches += 1
+    print(json.dumps({"elements": elements, "batches": batches, "seconds": time.perf_counter() - t0}))
+
+
+if __name__ == "__main__":
+    main()

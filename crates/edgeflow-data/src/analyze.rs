@@ -1,0 +1,1028 @@
+//! The analysis stage: any supported file as a table, per-column statistics,
+//! histograms, class balance, and their rendering as terminal tables and as a
+//! self-contained HTML report (inline SVG, no scripts).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::dataset::Dataset;
+use crate::error::{Error, Result};
+use crate::parallel::Parallel;
+use crate::sources::csv::{CsvOptions, CsvTable};
+use crate::sources::image::{read_image, ImageFolder};
+use crate::sources::jsonl::JsonlTable;
+use crate::sources::npy::{npy, npy_info, npz, npz_names, Tensor, TensorData};
+use crate::sources::parquet::ParquetTable;
+use crate::sources::tfrecord::{tfrecord_examples, Example, Feature};
+use crate::sources::ts::TsFile;
+use crate::sources::wav::read_wav;
+use crate::sources::BadRecords;
+use crate::table::{human_bytes, Table};
+use crate::value::{Column, ColumnType, Row, Schema, Value};
+
+/// A source seen as a table: what `edgeflow data head|inspect|stats` work on.
+#[derive(Debug, Clone)]
+pub struct Tabular {
+    /// The file or folder.
+    pub path: PathBuf,
+    /// The format's name (`csv`, `parquet`, …).
+    pub format: &'static str,
+    /// The columns.
+    pub schema: Arc<Schema>,
+    /// The rows, read lazily.
+    pub rows: Dataset<Row>,
+    /// The number of rows if the format states it without a full read.
+    pub known_rows: Option<u64>,
+    /// Format-specific facts for `inspect` (`key`, `value`).
+    pub facts: Vec<(String, String)>,
+}
+
+fn ext(p: &Path) -> String {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+fn col(name: &str, ty: ColumnType, nullable: bool) -> Column {
+    Column {
+        name: name.to_string(),
+        ty,
+        nullable,
+    }
+}
+
+fn tensor_values(t: &Tensor) -> Vec<Value> {
+    match &t.data {
+        TensorData::I64(v) => v.iter().map(|&x| Value::Int(x)).collect(),
+        TensorData::U64(v) => v
+            .iter()
+            .map(|&x| {
+                i64::try_from(x)
+                    .map(Value::Int)
+                    .unwrap_or(Value::Float(x as f64))
+            })
+            .collect(),
+        TensorData::Bool(v) => v.iter().map(|&x| Value::Bool(x)).collect(),
+        TensorData::F32(_) | TensorData::F64(_) => {
+            t.data.to_f64().into_iter().map(Value::Float).collect()
+        }
+        d => d
+            .to_f64()
+            .into_iter()
+            .map(|x| Value::Int(x as i64))
+            .collect(),
+    }
+}
+
+fn tensor_type(d: &str) -> ColumnType {
+    match d {
+        "float32" | "float64" => ColumnType::Float,
+        "bool" => ColumnType::Bool,
+        _ => ColumnType::Int,
+    }
+}
+
+fn dtype_of_descr(descr: &str) -> &'static str {
+    match descr.trim_start_matches(['<', '>', '|', '=']) {
+        "f4" => "float32",
+        "f8" => "float64",
+        "b1" => "bool",
+        _ => "int",
+    }
+}
+
+/// Rows of one array: a 1-d array is one column `value`; a 2-d array of width ≤ 64 has
+/// one column per index; wider or higher-dimensional rows are one `list` column.
+fn array_rows(
+    ds: Dataset<Tensor>,
+    shape: &[usize],
+    descr: &str,
+    prefix: &str,
+) -> (Vec<Column>, Dataset<Vec<Value>>) {
+    let ty = tensor_type(dtype_of_descr(descr));
+    let row_shape = shape.get(1..).unwrap_or(&[]).to_vec();
+    let name = |s: &str| {
+        if prefix.is_empty() {
+            s.to_string()
+        } else {
+            format!("{prefix}.{s}")
+        }
+    };
+    if row_shape.is_empty() {
+        (
+            vec![col(&name("value"), ty, false)],
+            ds.map(|t| tensor_values(&t)),
+        )
+    } else if row_shape.len() == 1 && row_shape[0] <= 64 {
+        let cols = (0..row_shape[0])
+            .map(|i| col(&name(&i.to_string()), ty, false))
+            .collect();
+        (cols, ds.map(|t| tensor_values(&t)))
+    } else {
+        (
+            vec![col(&name("values"), ColumnType::List, false)],
+            ds.map(|t| vec![Value::List(tensor_values(&t))]),
+        )
+    }
+}
+
+fn feature_len(f: &Feature) -> usize {
+    match f {
+        Feature::Float(v) => v.len(),
+        Feature::Int64(v) => v.len(),
+        Feature::Bytes(v) => v.len(),
+        Feature::Empty => 0,
+    }
+}
+
+/// A feature as a value: a scalar if `scalar` and it has one value, else a list.
+fn example_value(f: &Feature, scalar: bool) -> Value {
+    match f {
+        Feature::Float(v) if scalar && v.len() == 1 => Value::Float(f64::from(v[0])),
+        Feature::Int64(v) if scalar && v.len() == 1 => Value::Int(v[0]),
+        Feature::Bytes(v) if scalar && v.len() == 1 => match std::str::from_utf8(&v[0]) {
+            Ok(s) => Value::Str(s.to_string()),
+            Err(_) => Value::Bytes(v[0].clone()),
+        },
+        Feature::Float(v) => Value::List(v.iter().map(|&x| Value::Float(f64::from(x))).collect()),
+        Feature::Int64(v) => Value::List(v.iter().map(|&x| Value::Int(x)).collect()),
+        Feature::Bytes(v) => Value::List(v.iter().map(|b| Value::Bytes(b.clone())).collect()),
+        Feature::Empty => Value::Null,
+    }
+}
+
+fn with_schema(schema: &Arc<Schema>, ds: Dataset<Vec<Value>>) -> Dataset<Row> {
+    let s = Arc::clone(schema);
+    ds.map(move |values| Row {
+        schema: Arc::clone(&s),
+        values,
+    })
+}
+
+impl Tabular {
+    /// Opens `path` by its extension (or as an image folder if it is a directory):
+    /// `.csv`, `.tsv`, `.jsonl`/`.ndjson`, `.parquet`, `.tfrecord`, `.npy`, `.npz`,
+    /// `.ts`, `.wav`, `.txt` (lines), a folder of class sub-folders of images.
+    /// `infer_rows` records are read to infer schemas where the format needs it.
+    ///
+    /// Errors: unknown extension; the file's header cannot be read.
+    pub fn open(
+        path: impl Into<PathBuf>,
+        infer_rows: usize,
+        policy: BadRecords,
+    ) -> Result<Tabular> {
+        let path: PathBuf = path.into();
+        let mut facts = Vec::new();
+        if let Ok(m) = std::fs::metadata(&path) {
+            if m.is_file() {
+                facts.push(("size".into(), human_bytes(m.len())));
+            }
+        }
+        let e = ext(&path);
+        if path.is_dir() {
+            let f = ImageFolder::open(&path)?;
+            facts.push(("classes".into(), f.classes().join(", ")));
+            facts.push(("images".into(), f.files().len().to_string()));
+            let classes = f.classes().to_vec();
+            let schema = Arc::new(Schema {
+                columns: vec![
+                    col("label", ColumnType::Str, false),
+                    col("width", ColumnType::Int, false),
+                    col("height", ColumnType::Int, false),
+                    col("channels", ColumnType::Int, false),
+                    col("mean", ColumnType::Float, false),
+                    col("file", ColumnType::Str, false),
+                ],
+            });
+            let ds = f
+                .dataset(None)
+                .par_map_result(Parallel::auto(), move |(p, l)| {
+                    let im = read_image(&p)?;
+                    let mean = im.data.iter().map(|&b| f64::from(b)).sum::<f64>()
+                        / im.data.len().max(1) as f64;
+                    Ok(vec![
+                        Value::Str(classes.get(l).cloned().unwrap_or_default()),
+                        Value::Int(im.width as i64),
+                        Value::Int(im.height as i64),
+                        Value::Int(im.channels as i64),
+                        Value::Float(mean),
+                        Value::Str(p.display().to_string()),
+                    ])
+                });
+            let known = Some(f.files().len() as u64);
+            return Ok(Tabular {
+                rows: with_schema(&schema, ds),
+                schema,
+                path,
+                format: "image folder",
+                known_rows: known,
+                facts,
+            });
+        }
+        let t = match e.as_str() {
+            "csv" | "tsv" => {
+                let opts = CsvOptions {
+                    delimiter: if e == "tsv" { b'\t' } else { b',' },
+                    infer_rows,
+                    policy,
+                    ..CsvOptions::default()
+                };
+                let t = CsvTable::open(&path, opts)?;
+                Tabular { schema: Arc::clone(t.schema()), rows: t.rows(), path, format: "csv", known_rows: None, facts }
+            }
+            "jsonl" | "ndjson" => {
+                let t = JsonlTable::open(&path, infer_rows, policy)?;
+                Tabular { schema: Arc::clone(t.schema()), rows: t.rows(), path, format: "jsonl", known_rows: None, facts }
+            }
+            "parquet" | "pq" => {
+                let t = ParquetTable::open(&path, policy)?;
+                facts.push(("rows (footer)".into(), t.num_rows().to_string()));
+                Tabular { schema: Arc::clone(t.schema()), rows: t.rows(), path, format: "parquet", known_rows: Some(t.num_rows()), facts }
+            }
+            "tfrecord" | "tfrecords" => {
+                let ex = tfrecord_examples(&path, policy);
+                // A feature is a scalar column if every inferred record has exactly one
+                // value for it, else a list column.
+                let mut cols: Vec<(Column, bool)> = Vec::new();
+                for r in ex.iter().take(infer_rows) {
+                    let Ok(r) = r else { continue };
+                    for (k, f) in &r.features {
+                        let scalar = feature_len(f) == 1;
+                        let t = example_value(f, true).column_type();
+                        match cols.iter_mut().find(|c| &c.0.name == k) {
+                            Some(c) => {
+                                c.0.ty = c.0.ty.join(t);
+                                c.1 &= scalar;
+                            }
+                            None => cols.push((col(k, t, false), scalar)),
+                        }
+                    }
+                }
+                let scalar: Vec<bool> = cols.iter().map(|c| c.1).collect();
+                let cols = cols
+                    .into_iter()
+                    .map(|(mut c, s)| {
+                        if !s {
+                            c.ty = ColumnType::List;
+                        }
+                        c
+                    })
+                    .collect();
+                let schema = Arc::new(Schema { columns: cols });
+                let s2 = Arc::clone(&schema);
+                let ds = ex.map(move |x: Example| {
+                    s2.columns
+                        .iter()
+                        .zip(&scalar)
+                        .map(|(c, &s)| x.features.get(&c.name).map(|f| example_value(f, s)).unwrap_or(Value::Null))
+                        .collect()
+                });
+                Tabular { rows: with_schema(&schema, ds), schema, path, format: "tfrecord (tf.train.Example)", known_rows: None, facts }
+            }
+            "npy" => {
+                let info = npy_info(&path)?;
+                facts.push(("shape".into(), format!("{:?}", info.shape)));
+                facts.push(("dtype".into(), info.descr.clone()));
+                let (cols, ds) = array_rows(npy(&path, policy), &info.shape, &info.descr, "");
+                let schema = Arc::new(Schema { columns: cols });
+                let known = Some(info.shape.first().copied().unwrap_or(1) as u64);
+                Tabular { rows: with_schema(&schema, ds), schema, path, format: "npy", known_rows: known, facts }
+            }
+            "npz" => {
+                let names = npz_names(&path)?;
+                facts.push(("arrays".into(), names.join(", ")));
+                // Arrays zipped side by side along their first axis.
+                let mut cols = Vec::new();
+                let mut parts: Option<Dataset<Vec<Value>>> = None;
+                for n in &names {
+                    let rows = npz(&path, n, policy);
+                    let first = rows.iter().next();
+                    let (shape, descr) = match first {
+                        Some(Ok(t)) => {
+                            let mut s = vec![0];
+                            s.extend(&t.shape);
+                            (s, if tensor_type(t.data.dtype_name()) == ColumnType::Float { "f8" } else { "i8" })
+                        }
+                        Some(Err(e)) => return Err(e),
+                        None => continue,
+                    };
+                    let (c, ds) = array_rows(rows, &shape, descr, n);
+                    cols.extend(c);
+                    parts = Some(match parts {
+                        None => ds,
+                        Some(p) => p.zip(&ds).map(|(mut a, b)| {
+                            a.extend(b);
+                            a
+                        }),
+                    });
+                }
+                let schema = Arc::new(Schema { columns: cols });
+                let ds = parts.unwrap_or_else(|| Dataset::from_vec(Vec::new()));
+                Tabular { rows: with_schema(&schema, ds), schema, path, format: "npz", known_rows: None, facts }
+            }
+            "ts" => {
+                let f = TsFile::open(&path, policy)?;
+                let h = f.header().clone();
+                facts.push(("problem".into(), h.problem_name.clone()));
+                if let Some(d) = h.dimensions {
+                    facts.push(("dimensions".into(), d.to_string()));
+                }
+                if let Some(n) = h.series_length {
+                    facts.push(("series length".into(), n.to_string()));
+                }
+                if let Some(l) = &h.class_labels {
+                    facts.push(("classes".into(), l.join(", ")));
+                }
+                let dims = h.dimensions.unwrap_or(1);
+                let mut cols = vec![col("label", ColumnType::Str, h.class_labels.is_none()), col("length", ColumnType::Int, false)];
+                for d in 0..dims {
+                    cols.push(col(&format!("dim{d}.mean"), ColumnType::Float, false));
+                    cols.push(col(&format!("dim{d}.std"), ColumnType::Float, false));
+                }
+                let schema = Arc::new(Schema { columns: cols });
+                let ds = f.cases().map(move |s| {
+                    let mut v = vec![
+                        s.label.map(Value::Str).unwrap_or(Value::Null),
+                        Value::Int(s.dims.first().map_or(0, |d| d.len()) as i64),
+                    ];
+                    for d in &s.dims {
+                        let (m, sd) = mean_std(d);
+                        v.push(Value::Float(m));
+                        v.push(Value::Float(sd));
+                    }
+                    v
+                });
+                Tabular { rows: with_schema(&schema, ds), schema, path, format: "ts (UCR/UEA)", known_rows: None, facts }
+            }
+            "wav" => {
+                let a = read_wav(&path)?;
+                facts.push(("sample rate".into(), format!("{} Hz", a.sample_rate)));
+                facts.push(("channels".into(), a.channels.to_string()));
+                facts.push(("bits".into(), a.bits_per_sample.to_string()));
+                facts.push(("duration".into(), format!("{:.3} s", a.seconds())));
+                let ch = usize::from(a.channels.max(1));
+                let cols = (0..ch).map(|c| col(&format!("channel{c}"), ColumnType::Float, false)).collect();
+                let schema = Arc::new(Schema { columns: cols });
+                let frames: Vec<Vec<Value>> =
+                    a.samples.chunks(ch).map(|f| f.iter().map(|&x| Value::Float(f64::from(x))).collect()).collect();
+                let known = Some(frames.len() as u64);
+                Tabular { rows: with_schema(&schema, Dataset::from_vec(frames)), schema, path, format: "wav", known_rows: known, facts }
+            }
+            "txt" | "text" | "log" => {
+                let schema = Arc::new(Schema {
+                    columns: vec![col("line", ColumnType::Str, false), col("chars", ColumnType::Int, false)],
+                });
+                let ds = crate::sources::lines::lines(&path, policy)
+                    .map(|l| {
+                        let n = l.chars().count() as i64;
+                        vec![Value::Str(l), Value::Int(n)]
+                    });
+                Tabular { rows: with_schema(&schema, ds), schema, path, format: "text lines", known_rows: None, facts }
+            }
+            other => {
+                return Err(Error::file(
+                    &path,
+                    format!("unknown format {other:?}: expected csv, tsv, jsonl, parquet, tfrecord, npy, npz, ts, wav, txt or an image folder"),
+                ))
+            }
+        };
+        Ok(t)
+    }
+}
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let mut w = Welford::default();
+    for &x in v.iter().filter(|x| !x.is_nan()) {
+        w.push(x);
+    }
+    (w.mean, w.std())
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Welford {
+    n: u64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Welford {
+    fn push(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+    fn std(&self) -> f64 {
+        if self.n < 2 {
+            0.0
+        } else {
+            (self.m2 / (self.n - 1) as f64).sqrt()
+        }
+    }
+}
+
+/// Most distinct values counted per column; beyond, counting stops and the count is a
+/// lower bound.
+pub const MAX_DISTINCT: usize = 10_000;
+
+/// Statistics of one column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnStats {
+    /// The column.
+    pub column: Column,
+    /// Rows seen.
+    pub count: u64,
+    /// Missing values (`Null`).
+    pub missing: u64,
+    /// Values not a number in a numeric column (NaN) or of the wrong type.
+    pub invalid: u64,
+    /// Smallest numeric value (or list length, string length).
+    pub min: Option<f64>,
+    /// Largest numeric value.
+    pub max: Option<f64>,
+    /// Mean of the numeric values.
+    pub mean: Option<f64>,
+    /// Sample standard deviation of the numeric values.
+    pub std: Option<f64>,
+    /// Number of distinct values (at most [`MAX_DISTINCT`], then a lower bound).
+    pub distinct: usize,
+    /// Whether `distinct` hit [`MAX_DISTINCT`].
+    pub distinct_capped: bool,
+    /// The most frequent values with their counts, most frequent first (up to 10).
+    pub top: Vec<(String, u64)>,
+    /// Histogram of the numeric values: `bins` equal-width bins from `min` to `max`.
+    pub histogram: Vec<u64>,
+}
+
+/// The statistics of a whole table.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    /// The source.
+    pub path: PathBuf,
+    /// The format.
+    pub format: &'static str,
+    /// Rows read.
+    pub rows: u64,
+    /// Error items met (corrupt records), with the first few messages.
+    pub errors: u64,
+    /// The first error messages (up to 5).
+    pub first_errors: Vec<String>,
+    /// One entry per column.
+    pub columns: Vec<ColumnStats>,
+    /// The column used for class balance, if any: one named `label`, `class`, `target`,
+    /// `y` or `category`, or else a last string/integer column with 2–50 distinct values.
+    pub label: Option<usize>,
+}
+
+/// The numeric value of `v` for statistics: numbers, booleans, and the length of
+/// strings, byte strings and lists.
+fn numeric(v: &Value) -> Option<f64> {
+    match v {
+        Value::Str(s) => Some(s.chars().count() as f64),
+        Value::Bytes(b) => Some(b.len() as f64),
+        Value::List(l) => Some(l.len() as f64),
+        other => other.as_f64(),
+    }
+}
+
+struct Acc {
+    w: Welford,
+    min: f64,
+    max: f64,
+    missing: u64,
+    invalid: u64,
+    counts: HashMap<String, u64>,
+    capped: bool,
+}
+
+/// Computes the statistics of `t` in two passes (the second fills the histograms of
+/// `bins` bins between the exact minimum and maximum). `progress` is called with the
+/// number of rows read so far every 1024 rows and at the end.
+///
+/// Errors: none of its own; corrupt records are counted in [`Summary::errors`].
+pub fn summarize(t: &Tabular, bins: usize, progress: &mut dyn FnMut(u64)) -> Summary {
+    let ncol = t.schema.columns.len();
+    let mut acc: Vec<Acc> = (0..ncol)
+        .map(|_| Acc {
+            w: Welford::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            missing: 0,
+            invalid: 0,
+            counts: HashMap::new(),
+            capped: false,
+        })
+        .collect();
+    let (mut rows, mut errors, mut first_errors) = (0u64, 0u64, Vec::new());
+    for item in t.rows.iter() {
+        match item {
+            Err(e) => {
+                errors += 1;
+                if first_errors.len() < 5 {
+                    first_errors.push(e.to_string());
+                }
+            }
+            Ok(r) => {
+                rows += 1;
+                for (a, v) in acc.iter_mut().zip(&r.values) {
+                    if *v == Value::Null {
+                        a.missing += 1;
+                        continue;
+                    }
+                    match numeric(v) {
+                        Some(x) if x.is_nan() => a.invalid += 1,
+                        Some(x) => {
+                            a.w.push(x);
+                            a.min = a.min.min(x);
+                            a.max = a.max.max(x);
+                        }
+                        None => a.invalid += 1,
+                    }
+                    if !matches!(v, Value::List(_) | Value::Bytes(_) | Value::Float(_)) {
+                        let key = v.to_string();
+                        if let Some(c) = a.counts.get_mut(&key) {
+                            *c += 1;
+                        } else if a.counts.len() < MAX_DISTINCT {
+                            a.counts.insert(key, 1);
+                        } else {
+                            a.capped = true;
+                        }
+                    }
+                }
+            }
+        }
+        if (rows + errors) % 1024 == 0 {
+            progress(rows + errors);
+        }
+    }
+    progress(rows + errors);
+    let bins = bins.max(1);
+    let mut hist = vec![vec![0u64; bins]; ncol];
+    if acc.iter().any(|a| a.w.n > 0) {
+        for r in t.rows.iter().flatten() {
+            for ((a, h), v) in acc.iter().zip(hist.iter_mut()).zip(&r.values) {
+                if let Some(x) = numeric(v).filter(|x| !x.is_nan()) {
+                    let span = a.max - a.min;
+                    let b = if span > 0.0 {
+                        (((x - a.min) / span) * bins as f64) as usize
+                    } else {
+                        0
+                    };
+                    h[b.min(bins - 1)] += 1;
+                }
+            }
+        }
+    }
+    let columns: Vec<ColumnStats> = t
+        .schema
+        .columns
+        .iter()
+        .zip(acc)
+        .zip(hist)
+        .map(|((c, a), h)| {
+            let mut top: Vec<(String, u64)> =
+                a.counts.iter().map(|(k, v)| (k.clone(), *v)).collect();
+            top.sort_by(|x, y| y.1.cmp(&x.1).then_with(|| x.0.cmp(&y.0)));
+            top.truncate(10);
+            let has = a.w.n > 0;
+            ColumnStats {
+                column: c.clone(),
+                count: rows,
+                missing: a.missing,
+                invalid: a.invalid,
+                min: has.then_some(a.min),
+                max: has.then_some(a.max),
+                mean: has.then_some(a.w.mean),
+                std: has.then_some(a.w.std()),
+                distinct: a.counts.len(),
+                distinct_capped: a.capped,
+                top,
+                histogram: if has { h } else { Vec::new() },
+            }
+        })
+        .collect();
+    let label = label_column(&columns);
+    Summary {
+        path: t.path.clone(),
+        format: t.format,
+        rows,
+        errors,
+        first_errors,
+        columns,
+        label,
+    }
+}
+
+/// The column that looks like a class label: named `label`, `class`, `target`, `y` or
+/// `category` (any case), or else the last column if it is a string or integer column with
+/// 2–50 distinct values.
+fn label_column(cols: &[ColumnStats]) -> Option<usize> {
+    let named = cols.iter().position(|c| {
+        matches!(
+            c.column.name.to_ascii_lowercase().as_str(),
+            "label" | "class" | "target" | "y" | "category"
+        ) && !c.top.is_empty()
+            && c.distinct <= 1000
+    });
+    named.or_else(|| {
+        let i = cols.len().checked_sub(1)?;
+        let c = &cols[i];
+        (matches!(c.column.ty, ColumnType::Str | ColumnType::Int)
+            && (2..=50).contains(&c.distinct)
+            && !c.distinct_capped)
+            .then_some(i)
+    })
+}
+
+fn num(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v == v.trunc() && v.abs() < 1e15 => format!("{}", v as i64),
+        Some(v) if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) => format!("{v:.3e}"),
+        Some(v) => format!("{v:.4}"),
+    }
+}
+
+/// A histogram as a one-line sparkline of block characters.
+pub fn sparkline(h: &[u64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let max = h.iter().copied().max().unwrap_or(0);
+    h.iter()
+        .map(|&c| {
+            if max == 0 || c == 0 {
+                ' '
+            } else {
+                BARS[((c * 7).div_ceil(max)) as usize]
+            }
+        })
+        .collect()
+}
+
+impl Summary {
+    /// The per-column table: name, type, count, missing, invalid, min, mean, std, max,
+    /// distinct values, histogram sparkline, most frequent value.
+    pub fn columns_table(&self) -> String {
+        let mut t = Table::new([
+            "column",
+            "type",
+            "missing",
+            "invalid",
+            "min",
+            "mean",
+            "std",
+            "max",
+            "distinct",
+            "histogram",
+            "top value",
+        ]);
+        for c in &self.columns {
+            let top = c
+                .top
+                .first()
+                .map(|(v, n)| format!("{} ({n})", shorten(v, 20)))
+                .unwrap_or_else(|| "-".into());
+            let distinct = distinct_text(c);
+            let ty = match c.column.ty {
+                ColumnType::Str | ColumnType::Bytes | ColumnType::List => {
+                    format!("{} (len)", c.column.ty)
+                }
+                t => t.to_string(),
+            };
+            t.row([
+                c.column.name.clone(),
+                ty,
+                c.missing.to_string(),
+                c.invalid.to_string(),
+                num(c.min),
+                num(c.mean),
+                num(c.std),
+                num(c.max),
+                distinct,
+                sparkline(&c.histogram),
+                top,
+            ]);
+        }
+        t.render()
+    }
+
+    /// The class-balance table of the label column (class, count, share, bar), or
+    /// `None` without a label column.
+    pub fn class_table(&self) -> Option<String> {
+        let c = &self.columns[self.label?];
+        let total: u64 = c.top.iter().map(|x| x.1).sum::<u64>().max(1);
+        let mut t = Table::new(["class", "count", "share", ""]);
+        for (v, n) in &c.top {
+            let share = *n as f64 / self.rows.max(1) as f64;
+            t.row([
+                shorten(v, 30),
+                n.to_string(),
+                format!("{:.1}%", share * 100.0),
+                "█".repeat(((*n * 30) / total) as usize),
+            ]);
+        }
+        if c.distinct > c.top.len() {
+            t.row([
+                format!("… {} more", c.distinct - c.top.len()),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]);
+        }
+        Some(format!(
+            "class balance ({}):\n{}",
+            c.column.name,
+            t.render()
+        ))
+    }
+
+    /// Everything as terminal text: a header, the column table, the class balance and
+    /// the first errors.
+    pub fn text(&self) -> String {
+        let mut s = format!(
+            "{} ({}): {} rows, {} columns, {} bad records\n\n{}",
+            self.path.display(),
+            self.format,
+            self.rows,
+            self.columns.len(),
+            self.errors,
+            self.columns_table()
+        );
+        if let Some(c) = self.class_table() {
+            let _ = write!(s, "\n{c}");
+        }
+        if !self.first_errors.is_empty() {
+            s.push_str("\nfirst bad records:\n");
+            for e in &self.first_errors {
+                let _ = writeln!(s, "  {e}");
+            }
+        }
+        s
+    }
+
+    /// A self-contained HTML report: the summary table, one histogram per numeric
+    /// column and a class-balance chart, drawn as inline SVG.
+    pub fn html(&self) -> String {
+        let mut h = String::new();
+        let title = esc(&self.path.display().to_string());
+        let _ = write!(
+            h,
+            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>\
+body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}\
+td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}}td:first-child,th:first-child{{text-align:left}}\
+.grid{{display:flex;flex-wrap:wrap;gap:18px}}.card{{border:1px solid #ddd;border-radius:6px;padding:8px}}\
+.err{{color:#a00;font-family:monospace}}</style></head><body>\
+<h1>{title}</h1><p>format <b>{}</b> · <b>{}</b> rows · <b>{}</b> columns · <b>{}</b> bad records</p>",
+            self.format,
+            self.rows,
+            self.columns.len(),
+            self.errors
+        );
+        h.push_str("<h2>Columns</h2><table><tr><th>column</th><th>type</th><th>missing</th><th>invalid</th><th>min</th><th>mean</th><th>std</th><th>max</th><th>distinct</th><th>top value</th></tr>");
+        for c in &self.columns {
+            let top = c
+                .top
+                .first()
+                .map(|(v, n)| format!("{} ({n})", esc(&shorten(v, 30))))
+                .unwrap_or_default();
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.column.name), c.column.ty, c.missing, c.invalid, num(c.min), num(c.mean), num(c.std), num(c.max), distinct_text(c), top
+            );
+        }
+        h.push_str("</table><h2>Distributions</h2><div class=\"grid\">");
+        for c in self.columns.iter().filter(|c| !c.histogram.is_empty()) {
+            let what = if c.column.ty.is_numeric() {
+                ""
+            } else {
+                " (length)"
+            };
+            let _ = write!(
+                h,
+                "<div class=\"card\"><b>{}</b>{what}<br>{}</div>",
+                esc(&c.column.name),
+                svg_histogram(c)
+            );
+        }
+        h.push_str("</div>");
+        if let Some(l) = self.label {
+            let c = &self.columns[l];
+            let _ = write!(
+                h,
+                "<h2>Class balance: {}</h2>{}",
+                esc(&c.column.name),
+                svg_bars(&c.top)
+            );
+        }
+        if !self.first_errors.is_empty() {
+            h.push_str("<h2>First bad records</h2>");
+            for e in &self.first_errors {
+                let _ = write!(h, "<div class=\"err\">{}</div>", esc(e));
+            }
+        }
+        h.push_str("</body></html>\n");
+        h
+    }
+}
+
+/// Distinct count as shown: `-` where not counted (floats, lists, bytes), `>N` when capped.
+fn distinct_text(c: &ColumnStats) -> String {
+    if matches!(
+        c.column.ty,
+        ColumnType::Float | ColumnType::List | ColumnType::Bytes
+    ) {
+        "-".to_string()
+    } else if c.distinct_capped {
+        format!(">{}", c.distinct)
+    } else {
+        c.distinct.to_string()
+    }
+}
+
+fn shorten(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn svg_histogram(c: &ColumnStats) -> String {
+    let (w, hgt, pad) = (320.0, 140.0, 20.0);
+    let max = c.histogram.iter().copied().max().unwrap_or(1).max(1) as f64;
+    let n = c.histogram.len().max(1) as f64;
+    let bw = (w - 2.0 * pad) / n;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\">"
+    );
+    for (i, &v) in c.histogram.iter().enumerate() {
+        let bh = (hgt - 2.0 * pad) * v as f64 / max;
+        let _ = write!(
+            s,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#4878a8\"><title>{v}</title></rect>",
+            pad + i as f64 * bw,
+            hgt - pad - bh,
+            (bw - 1.0).max(0.5)
+        );
+    }
+    let _ = write!(
+        s,
+        "<text x=\"{pad}\" y=\"{}\" font-size=\"10\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text><text x=\"{pad}\" y=\"12\" font-size=\"10\">max {}</text></svg>",
+        hgt - 5.0,
+        num(c.min),
+        w - pad,
+        hgt - 5.0,
+        num(c.max),
+        max as u64
+    );
+    s
+}
+
+fn svg_bars(top: &[(String, u64)]) -> String {
+    let (w, row) = (520.0, 22.0);
+    let max = top.iter().map(|x| x.1).max().unwrap_or(1).max(1) as f64;
+    let hgt = row * top.len() as f64 + 10.0;
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\">"
+    );
+    for (i, (k, v)) in top.iter().enumerate() {
+        let y = 5.0 + i as f64 * row;
+        let bw = (w - 200.0) * *v as f64 / max;
+        let _ = write!(
+            s,
+            "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text><rect x=\"140\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#e08040\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{v}</text>",
+            y + 14.0,
+            esc(&shorten(k, 20)),
+            row - 6.0,
+            145.0 + bw,
+            y + 14.0
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// The first `n` rows of `t` as an aligned table (long values shortened), plus one line
+/// per error item met on the way.
+pub fn head(t: &Tabular, n: usize) -> String {
+    let mut tab = Table::new(t.schema.columns.iter().map(|c| c.name.clone()));
+    let mut errors = String::new();
+    for item in t.rows.iter().take(n) {
+        match item {
+            Ok(r) => {
+                tab.row(r.values.iter().map(|v| shorten(&v.to_string(), 24)));
+            }
+            Err(e) => {
+                let _ = writeln!(errors, "bad record: {e}");
+            }
+        }
+    }
+    format!("{}{errors}", tab.render())
+}
+
+/// The schema and format facts of `t` as text.
+pub fn inspect(t: &Tabular) -> String {
+    let mut s = format!("{} ({})\n", t.path.display(), t.format);
+    let mut f = Table::new(["fact", "value"]);
+    for (k, v) in &t.facts {
+        f.row([k.clone(), v.clone()]);
+    }
+    if let Some(n) = t.known_rows {
+        f.row(["rows".to_string(), n.to_string()]);
+    }
+    s.push_str(&f.render());
+    s.push('\n');
+    let mut c = Table::new(["#", "column", "type", "nullable"]);
+    for (i, col) in t.schema.columns.iter().enumerate() {
+        c.row([
+            i.to_string(),
+            col.name.clone(),
+            col.ty.to_string(),
+            if col.nullable { "yes" } else { "no" }.to_string(),
+        ]);
+    }
+    s.push_str(&c.render());
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(dir: &tempfile::TempDir, text: &str) -> PathBuf {
+        let p = dir.path().join("t.csv");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn summary_statistics_are_exact() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = csv(
+            &dir,
+            "x,name,label\n1,aa,cat\n2,,dog\n3,b,cat\n4,ccc,cat\n,dd,dog\n",
+        );
+        let t = Tabular::open(&p, 100, BadRecords::Error).unwrap();
+        let s = summarize(&t, 4, &mut |_| {});
+        assert_eq!(s.rows, 5);
+        let x = &s.columns[0];
+        assert_eq!(
+            (x.min, x.max, x.mean, x.missing),
+            (Some(1.0), Some(4.0), Some(2.5), 1)
+        );
+        assert!((x.std.unwrap() - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(x.histogram, [1, 1, 1, 1]);
+        let name = &s.columns[1];
+        assert_eq!(
+            (name.missing, name.min, name.max),
+            (1, Some(1.0), Some(3.0))
+        );
+        assert_eq!(s.label, Some(2));
+        assert_eq!(
+            s.columns[2].top,
+            [("cat".to_string(), 3), ("dog".to_string(), 2)]
+        );
+        let text = s.text();
+        assert!(text.contains("class balance (label)"), "{text}");
+        assert!(text.contains("60.0%"));
+        let html = s.html();
+        assert!(
+            html.contains("<svg") && html.contains("Class balance") && !html.contains("<script")
+        );
+    }
+
+    #[test]
+    fn bad_records_are_counted_and_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = csv(&dir, "x,y\n1,2\n3\n4,5\n");
+        let t = Tabular::open(&p, 100, BadRecords::Error).unwrap();
+        let s = summarize(&t, 8, &mut |_| {});
+        assert_eq!((s.rows, s.errors), (2, 1));
+        assert!(s.first_errors[0].contains("record 1 (line 3)"));
+        assert!(s.text().contains("first bad records"));
+        let h = head(&t, 10);
+        assert!(h.contains("bad record:"), "{h}");
+    }
+
+    #[test]
+    fn sparkline_scales_to_the_largest_bin() {
+        assert_eq!(sparkline(&[0, 1, 2, 4]), " ▃▅█");
+        assert_eq!(sparkline(&[]), "");
+    }
+
+    #[test]
+    fn unknown_extensions_are_errors() {
+        let e = Tabular::open("x.unknown", 10, BadRecords::Error).unwrap_err();
+        assert!(e.to_string().contains("unknown format"));
+    }
+}

@@ -1,0 +1,537 @@
+//! Buffering transformations: shuffle, batch, padded batch, bucket by sequence length,
+//! window. Each holds at most its configured number of elements.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::dataset::{BoxStream, Dataset, IterStream, Stream};
+use crate::error::{Error, Result};
+use crate::rng::Rng;
+use crate::stats::Counters;
+
+/// A batch of variable-length sequences padded to one width.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaddedBatch<E> {
+    /// `rows × width` values, row-major; row `r` holds sequence `r` followed by padding.
+    pub data: Vec<E>,
+    /// Number of sequences.
+    pub rows: usize,
+    /// Padded length of every row.
+    pub width: usize,
+    /// Original length of every sequence.
+    pub lengths: Vec<usize>,
+}
+
+impl<E> PaddedBatch<E> {
+    /// Row `r` (padded), or `None` if `r >= rows`.
+    pub fn row(&self, r: usize) -> Option<&[E]> {
+        self.data.get(r * self.width..(r + 1) * self.width)
+    }
+}
+
+/// The width a padded batch pads to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PadTo {
+    /// The longest sequence of the batch.
+    Longest,
+    /// A fixed width; a longer sequence is an error item (never truncated).
+    Fixed(usize),
+}
+
+fn pad<E: Clone>(
+    op: &'static str,
+    seqs: Vec<Vec<E>>,
+    to: PadTo,
+    value: &E,
+) -> Result<PaddedBatch<E>> {
+    let longest = seqs.iter().map(Vec::len).max().unwrap_or(0);
+    let width = match to {
+        PadTo::Longest => longest,
+        PadTo::Fixed(w) => {
+            if longest > w {
+                return Err(Error::invalid(
+                    op,
+                    format!("a sequence of length {longest} does not fit the padded width {w}"),
+                ));
+            }
+            w
+        }
+    };
+    let rows = seqs.len();
+    let mut data = Vec::with_capacity(rows * width);
+    let mut lengths = Vec::with_capacity(rows);
+    for s in seqs {
+        lengths.push(s.len());
+        let n = s.len();
+        data.extend(s);
+        data.extend(std::iter::repeat_n(value.clone(), width - n));
+    }
+    Ok(PaddedBatch {
+        data,
+        rows,
+        width,
+        lengths,
+    })
+}
+
+struct ShuffleStream<T> {
+    up: BoxStream<T>,
+    buf: Vec<T>,
+    cap: usize,
+    rng: Rng,
+    up_done: bool,
+    counters: Arc<Counters>,
+}
+
+impl<T: Send> Stream<T> for ShuffleStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        while !self.up_done && self.buf.len() < self.cap {
+            match self.up.next() {
+                Some(Ok(x)) => self.buf.push(x),
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.up_done = true,
+            }
+        }
+        self.counters.sample_fill(self.buf.len(), self.cap);
+        if self.buf.is_empty() {
+            return None;
+        }
+        let i = self.rng.below(self.buf.len() as u64) as usize;
+        Some(Ok(self.buf.swap_remove(i)))
+    }
+}
+
+struct BatchStream<T> {
+    up: BoxStream<T>,
+    n: usize,
+    drop_remainder: bool,
+    done: bool,
+}
+
+impl<T: Send> Stream<Vec<T>> for BatchStream<T> {
+    fn next(&mut self) -> Option<Result<Vec<T>>> {
+        if self.done {
+            return None;
+        }
+        let mut b = Vec::with_capacity(self.n.min(4096));
+        while b.len() < self.n {
+            match self.up.next() {
+                Some(Ok(x)) => b.push(x),
+                Some(Err(e)) => return Some(Err(e)),
+                None => {
+                    self.done = true;
+                    break;
+                }
+            }
+        }
+        if b.is_empty() || (self.drop_remainder && b.len() < self.n) {
+            None
+        } else {
+            Some(Ok(b))
+        }
+    }
+}
+
+struct BucketStream<E> {
+    up: BoxStream<Vec<E>>,
+    boundaries: Vec<usize>,
+    sizes: Vec<usize>,
+    buckets: Vec<Vec<Vec<E>>>,
+    pad_value: E,
+    pad_to_boundary: bool,
+    drop_remainder: bool,
+    up_done: bool,
+    flush: usize,
+}
+
+impl<E: Clone> BucketStream<E> {
+    fn emit(&self, b: usize, seqs: Vec<Vec<E>>) -> Result<PaddedBatch<E>> {
+        let to = match (self.pad_to_boundary, self.boundaries.get(b)) {
+            (true, Some(&bound)) => PadTo::Fixed(bound - 1),
+            _ => PadTo::Longest,
+        };
+        pad("bucket_by_sequence_length", seqs, to, &self.pad_value)
+    }
+}
+
+impl<E: Clone + Send> Stream<PaddedBatch<E>> for BucketStream<E> {
+    fn next(&mut self) -> Option<Result<PaddedBatch<E>>> {
+        while !self.up_done {
+            match self.up.next() {
+                Some(Ok(s)) => {
+                    let b = self.boundaries.partition_point(|&bd| bd <= s.len());
+                    self.buckets[b].push(s);
+                    if self.buckets[b].len() == self.sizes[b] {
+                        let seqs = std::mem::take(&mut self.buckets[b]);
+                        return Some(self.emit(b, seqs));
+                    }
+                }
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.up_done = true,
+            }
+        }
+        while self.flush < self.buckets.len() {
+            let b = self.flush;
+            self.flush += 1;
+            let seqs = std::mem::take(&mut self.buckets[b]);
+            if !seqs.is_empty() && !self.drop_remainder {
+                return Some(self.emit(b, seqs));
+            }
+        }
+        None
+    }
+}
+
+struct WindowStream<T> {
+    up: BoxStream<T>,
+    size: usize,
+    shift: usize,
+    stride: usize,
+    drop_remainder: bool,
+    buf: VecDeque<T>,
+    /// Absolute index of `buf[0]`.
+    front: u64,
+    /// Absolute index of the next window's first element.
+    start: u64,
+    up_done: bool,
+}
+
+impl<T: Clone + Send> Stream<Vec<T>> for WindowStream<T> {
+    fn next(&mut self) -> Option<Result<Vec<T>>> {
+        // Drop what lies before the window; skip upstream if the window starts later.
+        while self.front < self.start {
+            if self.buf.pop_front().is_some() {
+                self.front += 1;
+            } else {
+                let gap = self.start - self.front;
+                let k = self.up.skip_items(gap);
+                self.front += k;
+                if k < gap {
+                    self.up_done = true;
+                    return None;
+                }
+            }
+        }
+        let span = (self.size - 1)
+            .saturating_mul(self.stride)
+            .saturating_add(1);
+        while !self.up_done && self.buf.len() < span {
+            match self.up.next() {
+                Some(Ok(x)) => self.buf.push_back(x),
+                Some(Err(e)) => return Some(Err(e)),
+                None => self.up_done = true,
+            }
+        }
+        let w: Vec<T> = self
+            .buf
+            .iter()
+            .step_by(self.stride)
+            .take(self.size)
+            .cloned()
+            .collect();
+        if w.is_empty() || (w.len() < self.size && self.drop_remainder) {
+            return None;
+        }
+        self.start = self.start.saturating_add(self.shift as u64);
+        Some(Ok(w))
+    }
+}
+
+fn invalid_stream<T: Send + 'static>(op: &'static str, reason: String) -> BoxStream<T> {
+    Box::new(IterStream(std::iter::once(Err(Error::invalid(op, reason)))))
+}
+
+impl<T: Send + 'static> Dataset<T> {
+    /// Shuffles with a buffer of `buffer` elements (as `tf.data`'s `shuffle`): the first
+    /// `buffer` elements fill the buffer, then each output is drawn uniformly from it
+    /// and replaced by the next input. The draws come from `Rng::keyed(seed, [epoch])`,
+    /// so every epoch has its own, reproducible order. Memory: `buffer` elements.
+    /// A zero buffer is an error item.
+    pub fn shuffle(&self, buffer: usize, seed: u64) -> Dataset<T> {
+        self.shuffle_impl(buffer, seed, true)
+    }
+
+    /// Like [`Dataset::shuffle`] but with the same order in every epoch.
+    pub fn shuffle_once(&self, buffer: usize, seed: u64) -> Dataset<T> {
+        self.shuffle_impl(buffer, seed, false)
+    }
+
+    fn shuffle_impl(&self, buffer: usize, seed: u64, each_epoch: bool) -> Dataset<T> {
+        let up = self.clone();
+        let name = format!("shuffle({buffer}, seed={seed})");
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
+            if buffer == 0 {
+                return invalid_stream("shuffle", "the buffer size must be at least 1".into());
+            }
+            let key = if each_epoch { cx.epoch } else { 0 };
+            Box::new(ShuffleStream {
+                up: up.open(cx.epoch),
+                buf: Vec::with_capacity(buffer.min(1 << 16)),
+                cap: buffer,
+                rng: Rng::keyed(seed, &[key]),
+                up_done: false,
+                counters: Arc::clone(&cx.counters),
+            })
+        })
+    }
+
+    /// Groups consecutive elements into vectors of `n`; the last, shorter one is kept
+    /// unless `drop_remainder`. An error item is passed through at once and the batch
+    /// under construction goes on. `n == 0` is an error item.
+    pub fn batch(&self, n: usize, drop_remainder: bool) -> Dataset<Vec<T>> {
+        let up = self.clone();
+        Dataset::from_op(format!("batch({n})"), vec![self.meta()], move |cx| {
+            if n == 0 {
+                return invalid_stream("batch", "the batch size must be at least 1".into());
+            }
+            Box::new(BatchStream {
+                up: up.open(cx.epoch),
+                n,
+                drop_remainder,
+                done: false,
+            })
+        })
+    }
+}
+
+impl<T: Clone + Send + 'static> Dataset<T> {
+    /// Sliding windows (as `tf.data`'s `window` followed by flattening each window):
+    /// window `k` holds the elements at `k*shift + j*stride` for `j < size`. Windows that
+    /// run past the end are shorter, and dropped if `drop_remainder`. Memory:
+    /// `(size-1)*stride+1` elements. Zero `size`, `shift` or `stride` is an error item.
+    pub fn window(
+        &self,
+        size: usize,
+        shift: usize,
+        stride: usize,
+        drop_remainder: bool,
+    ) -> Dataset<Vec<T>> {
+        let up = self.clone();
+        let name = format!("window({size}, shift={shift}, stride={stride})");
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
+            if size == 0 || shift == 0 || stride == 0 {
+                return invalid_stream(
+                    "window",
+                    "size, shift and stride must be at least 1".into(),
+                );
+            }
+            Box::new(WindowStream {
+                up: up.open(cx.epoch),
+                size,
+                shift,
+                stride,
+                drop_remainder,
+                buf: VecDeque::new(),
+                front: 0,
+                start: 0,
+                up_done: false,
+            })
+        })
+    }
+}
+
+impl<E: Clone + Send + Sync + 'static> Dataset<Vec<E>> {
+    /// Batches sequences of `n`, padding each with `value` to the batch's longest
+    /// sequence or to a fixed width (a longer sequence makes the batch an error item).
+    pub fn padded_batch(
+        &self,
+        n: usize,
+        to: PadTo,
+        value: E,
+        drop_remainder: bool,
+    ) -> Dataset<PaddedBatch<E>> {
+        let b = self.batch(n, drop_remainder);
+        let up = b.clone();
+        let value = Arc::new(value);
+        Dataset::from_op(format!("padded_batch({n})"), vec![b.meta()], move |cx| {
+            let value = Arc::clone(&value);
+            let mut s = up.open(cx.epoch);
+            Box::new(IterStream(std::iter::from_fn(move || {
+                Some(
+                    s.next()?
+                        .and_then(|seqs| pad("padded_batch", seqs, to, &value)),
+                )
+            })))
+        })
+    }
+
+    /// Groups sequences by length into buckets and emits a padded batch whenever a
+    /// bucket is full (as `tf.data`'s `bucket_by_sequence_length`). Bucket `b` takes
+    /// lengths in `[boundaries[b-1], boundaries[b])` (the first from 0, the last without
+    /// upper bound) and emits batches of `batch_sizes[b]`; `batch_sizes` has one more entry
+    /// than `boundaries`. Batches are padded with `value` to their longest sequence, or,
+    /// with `pad_to_boundary`, to `boundaries[b] - 1`. At the end the partial buckets are
+    /// emitted in bucket order unless `drop_remainder`. Memory: the sum of the batch
+    /// sizes. Malformed boundaries or sizes give one error item.
+    pub fn bucket_by_sequence_length(
+        &self,
+        boundaries: Vec<usize>,
+        batch_sizes: Vec<usize>,
+        value: E,
+        pad_to_boundary: bool,
+        drop_remainder: bool,
+    ) -> Dataset<PaddedBatch<E>> {
+        let up = self.clone();
+        let name = format!("bucket_by_sequence_length({boundaries:?}, {batch_sizes:?})");
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
+            let op = "bucket_by_sequence_length";
+            if batch_sizes.len() != boundaries.len() + 1 {
+                return invalid_stream(
+                    op,
+                    "batch_sizes must have one more entry than boundaries".into(),
+                );
+            }
+            if boundaries.windows(2).any(|w| w[0] >= w[1]) || boundaries.first() == Some(&0) {
+                return invalid_stream(op, "boundaries must be positive and increasing".into());
+            }
+            if batch_sizes.contains(&0) {
+                return invalid_stream(op, "batch sizes must be at least 1".into());
+            }
+            Box::new(BucketStream {
+                up: up.open(cx.epoch),
+                boundaries: boundaries.clone(),
+                sizes: batch_sizes.clone(),
+                buckets: vec![Vec::new(); batch_sizes.len()],
+                pad_value: value.clone(),
+                pad_to_boundary,
+                drop_remainder,
+                up_done: false,
+                flush: 0,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v<T: Send + 'static>(d: &Dataset<T>) -> Vec<T> {
+        d.collect_vec().unwrap()
+    }
+
+    #[test]
+    fn batch_keeps_or_drops_the_remainder() {
+        let d = Dataset::range(0, 7);
+        assert_eq!(
+            v(&d.batch(3, false)),
+            vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+        );
+        assert_eq!(v(&d.batch(3, true)), vec![vec![0, 1, 2], vec![3, 4, 5]]);
+        assert!(v(&Dataset::range(0, 0).batch(3, false)).is_empty());
+        assert!(d.batch(0, false).collect_vec().is_err());
+    }
+
+    #[test]
+    fn shuffle_is_a_seeded_permutation_that_changes_per_epoch() {
+        let d = Dataset::range(0, 100).shuffle(10, 5);
+        let a = v(&d);
+        assert_eq!(a, v(&d));
+        let mut s = a.clone();
+        s.sort();
+        assert_eq!(s, (0..100).collect::<Vec<_>>());
+        assert_ne!(a, (0..100).collect::<Vec<_>>());
+        let e1: Vec<i64> = d.iter_epoch(1).map(|x| x.unwrap()).collect();
+        assert_ne!(a, e1);
+        let once = Dataset::range(0, 100).shuffle_once(10, 5);
+        let o1: Vec<i64> = once.iter_epoch(1).map(|x| x.unwrap()).collect();
+        assert_eq!(v(&once), o1);
+        assert!(Dataset::range(0, 3).shuffle(0, 1).collect_vec().is_err());
+    }
+
+    #[test]
+    fn shuffle_moves_elements_at_most_buffer_ahead() {
+        // With a buffer of b, output k can be at most input k + b - 1.
+        let b = 8;
+        let a = v(&Dataset::range(0, 500).shuffle(b, 1));
+        for (k, x) in a.iter().enumerate() {
+            assert!(*x < (k + b) as i64, "output {k} is {x}");
+        }
+        let s = Dataset::range(0, 500).shuffle(b, 1);
+        let _ = v(&s);
+        let st = s.stats();
+        let fill = st.ops[0].values;
+        assert_eq!(fill.capacity, b as u64);
+        assert!(fill.mean_fill.unwrap() <= b as f64);
+    }
+
+    #[test]
+    fn shuffle_without_seed_dependence_on_thread_count_is_uniform_enough() {
+        // Position of element 0 after a full-buffer shuffle of 10 should be uniform.
+        let mut counts = [0u32; 10];
+        for seed in 0..5000 {
+            let a = v(&Dataset::range(0, 10).shuffle(10, seed));
+            let p = a.iter().position(|x| *x == 0).unwrap();
+            counts[p] += 1;
+        }
+        for c in counts {
+            assert!((400..600).contains(&c), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn padded_batch_pads_to_longest_or_fixed() {
+        let d = Dataset::from_vec(vec![vec![1], vec![2, 3, 4], vec![5, 6], vec![]]);
+        let b = v(&d.padded_batch(3, PadTo::Longest, 0, false));
+        assert_eq!(b.len(), 2);
+        assert_eq!(b[0].width, 3);
+        assert_eq!(b[0].data, [1, 0, 0, 2, 3, 4, 5, 6, 0]);
+        assert_eq!(b[0].lengths, [1, 3, 2]);
+        assert_eq!(b[1].rows, 1);
+        assert_eq!(b[1].width, 0);
+        assert_eq!(b[0].row(1), Some(&[2, 3, 4][..]));
+        let f = v(&d.padded_batch(2, PadTo::Fixed(4), -1, false));
+        assert_eq!(f[0].data, [1, -1, -1, -1, 2, 3, 4, -1]);
+        let err = d
+            .padded_batch(2, PadTo::Fixed(2), 0, false)
+            .collect_vec()
+            .unwrap_err();
+        assert!(err
+            .to_string()
+            .contains("length 3 does not fit the padded width 2"));
+    }
+
+    #[test]
+    fn windows_follow_size_shift_stride() {
+        let d = Dataset::range(0, 7);
+        assert_eq!(
+            v(&d.window(3, 2, 1, false)),
+            vec![vec![0, 1, 2], vec![2, 3, 4], vec![4, 5, 6], vec![6]]
+        );
+        assert_eq!(
+            v(&d.window(3, 2, 1, true)),
+            vec![vec![0, 1, 2], vec![2, 3, 4], vec![4, 5, 6]]
+        );
+        assert_eq!(
+            v(&d.window(2, 3, 2, false)),
+            vec![vec![0, 2], vec![3, 5], vec![6]]
+        );
+        assert_eq!(v(&d.window(2, 5, 1, true)), vec![vec![0, 1], vec![5, 6]]);
+        assert!(d.window(0, 1, 1, true).collect_vec().is_err());
+    }
+
+    #[test]
+    fn bucket_by_length_groups_and_flushes() {
+        let lens = [1usize, 5, 2, 6, 3, 7, 1];
+        let d = Dataset::from_vec(lens.iter().map(|&n| vec![n as i32; n]).collect::<Vec<_>>());
+        let b = v(&d.bucket_by_sequence_length(vec![4], vec![2, 2], 0, false, false));
+        let shapes: Vec<(Vec<usize>, usize)> =
+            b.iter().map(|p| (p.lengths.clone(), p.width)).collect();
+        assert_eq!(
+            shapes,
+            vec![
+                (vec![1, 2], 2),
+                (vec![5, 6], 6),
+                (vec![3, 1], 3),
+                (vec![7], 7),
+            ]
+        );
+        let dropped = v(&d.bucket_by_sequence_length(vec![4], vec![2, 2], 0, true, true));
+        assert_eq!(dropped.len(), 3);
+        assert_eq!(dropped[0].width, 3);
+        assert!(d
+            .bucket_by_sequence_length(vec![4], vec![2], 0, false, false)
+            .collect_vec()
+            .is_err());
+    }
+}

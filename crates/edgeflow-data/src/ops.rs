@@ -1,0 +1,718 @@
+//! Element-wise and structural transformations that run on the consumer's thread.
+//!
+//! Every operator passes error items through unchanged (an error item counts as one
+//! item for positions and checkpoints) unless its documentation says otherwise.
+
+use std::sync::Arc;
+
+use crate::dataset::{BoxStream, Dataset, Element, Stream};
+use crate::error::{BoxError, Error, Result};
+use crate::rng::Rng;
+
+/// A shared element function: `(element, where it sits) -> result`.
+pub(crate) type ElemFn<T, U> = Arc<dyn Fn(T, Element) -> Result<U> + Send + Sync>;
+
+/// A shared observer of items.
+type InspectFn<T> = Arc<dyn Fn(&Result<T>) + Send + Sync>;
+
+struct MapStream<T, U> {
+    up: BoxStream<T>,
+    f: ElemFn<T, U>,
+    epoch: u64,
+    index: u64,
+}
+
+impl<T, U> Stream<U> for MapStream<T, U> {
+    fn next(&mut self) -> Option<Result<U>> {
+        let item = self.up.next()?;
+        let e = Element {
+            epoch: self.epoch,
+            index: self.index,
+        };
+        self.index += 1;
+        Some(item.and_then(|x| (self.f)(x, e)))
+    }
+    fn skip_items(&mut self, n: u64) -> u64 {
+        let k = self.up.skip_items(n);
+        self.index += k;
+        k
+    }
+}
+
+struct FilterMapStream<T, U> {
+    up: BoxStream<T>,
+    f: Arc<dyn Fn(T) -> Option<U> + Send + Sync>,
+}
+
+impl<T, U> Stream<U> for FilterMapStream<T, U> {
+    fn next(&mut self) -> Option<Result<U>> {
+        loop {
+            match self.up.next()? {
+                Ok(x) => {
+                    if let Some(y) = (self.f)(x) {
+                        return Some(Ok(y));
+                    }
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+struct FlatMapStream<T, I: IntoIterator> {
+    up: BoxStream<T>,
+    f: Arc<dyn Fn(T) -> I + Send + Sync>,
+    cur: Option<I::IntoIter>,
+}
+
+impl<T, I> Stream<I::Item> for FlatMapStream<T, I>
+where
+    I: IntoIterator,
+    I::IntoIter: Send,
+{
+    fn next(&mut self) -> Option<Result<I::Item>> {
+        loop {
+            if let Some(it) = &mut self.cur {
+                if let Some(x) = it.next() {
+                    return Some(Ok(x));
+                }
+                self.cur = None;
+            }
+            match self.up.next()? {
+                Ok(x) => self.cur = Some((self.f)(x).into_iter()),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+struct TakeStream<T> {
+    up: BoxStream<T>,
+    left: u64,
+}
+
+impl<T> Stream<T> for TakeStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.left == 0 {
+            return None;
+        }
+        let r = self.up.next();
+        self.left = if r.is_some() { self.left - 1 } else { 0 };
+        r
+    }
+    fn skip_items(&mut self, n: u64) -> u64 {
+        let k = self.up.skip_items(n.min(self.left));
+        self.left -= k;
+        k
+    }
+}
+
+struct SkipStream<T> {
+    up: BoxStream<T>,
+    pending: u64,
+}
+
+impl<T> Stream<T> for SkipStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.pending > 0 {
+            self.up.skip_items(std::mem::take(&mut self.pending));
+        }
+        self.up.next()
+    }
+    fn skip_items(&mut self, n: u64) -> u64 {
+        if self.pending > 0 {
+            self.up.skip_items(std::mem::take(&mut self.pending));
+        }
+        self.up.skip_items(n)
+    }
+}
+
+struct TakeWhileStream<T> {
+    up: BoxStream<T>,
+    pred: Arc<dyn Fn(&T) -> bool + Send + Sync>,
+    done: bool,
+}
+
+impl<T> Stream<T> for TakeWhileStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.done {
+            return None;
+        }
+        match self.up.next() {
+            Some(Ok(x)) if (self.pred)(&x) => Some(Ok(x)),
+            Some(Err(e)) => Some(Err(e)),
+            _ => {
+                self.done = true;
+                None
+            }
+        }
+    }
+}
+
+struct ShardStream<T> {
+    up: BoxStream<T>,
+    n: u64,
+    i: u64,
+    started: bool,
+}
+
+impl<T> Stream<T> for ShardStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        let gap = if self.started { self.n - 1 } else { self.i };
+        self.started = true;
+        if self.up.skip_items(gap) < gap {
+            return None;
+        }
+        self.up.next()
+    }
+    fn skip_items(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            return 0;
+        }
+        // Skipping k shard items skips the upstream up to the last of them.
+        let first = if self.started { self.n - 1 } else { self.i };
+        let want = first
+            .saturating_add((n - 1).saturating_mul(self.n))
+            .saturating_add(1);
+        let got = self.up.skip_items(want);
+        self.started = true;
+        if got < first + 1 {
+            0
+        } else {
+            (got - first - 1) / self.n + 1
+        }
+    }
+}
+
+struct EnumerateStream<T> {
+    up: BoxStream<T>,
+    index: u64,
+}
+
+impl<T> Stream<(u64, T)> for EnumerateStream<T> {
+    fn next(&mut self) -> Option<Result<(u64, T)>> {
+        let item = self.up.next()?;
+        let i = self.index;
+        self.index += 1;
+        Some(item.map(|x| (i, x)))
+    }
+    fn skip_items(&mut self, n: u64) -> u64 {
+        let k = self.up.skip_items(n);
+        self.index += k;
+        k
+    }
+}
+
+struct RepeatStream<T> {
+    ds: Dataset<T>,
+    count: Option<u64>,
+    outer: u64,
+    round: u64,
+    cur: Option<BoxStream<T>>,
+    produced: bool,
+}
+
+impl<T: Send + 'static> RepeatStream<T> {
+    fn inner_epoch(&self) -> u64 {
+        match self.count {
+            Some(c) => self.outer.wrapping_mul(c).wrapping_add(self.round),
+            None => (self.outer << 32).wrapping_add(self.round),
+        }
+    }
+    /// The current inner stream, opening the next round if needed; `None` at the end.
+    fn current(&mut self) -> Option<&mut BoxStream<T>> {
+        if self.cur.is_none() {
+            if self.count.is_some_and(|c| self.round >= c) {
+                return None;
+            }
+            self.cur = Some(self.ds.open(self.inner_epoch()));
+            self.produced = false;
+        }
+        self.cur.as_mut()
+    }
+    fn end_round(&mut self) -> bool {
+        self.cur = None;
+        self.round += 1;
+        // A round without a single element, repeated forever, would loop forever
+        // (an empty dataset, or a missing file yielding only an error): stop instead.
+        self.produced || self.count.is_some()
+    }
+}
+
+impl<T: Send + 'static> Stream<T> for RepeatStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            let cur = self.current()?;
+            match cur.next() {
+                Some(x) => {
+                    self.produced |= x.is_ok();
+                    return Some(x);
+                }
+                None => {
+                    if !self.end_round() {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    fn skip_items(&mut self, n: u64) -> u64 {
+        let mut done = 0;
+        while done < n {
+            let Some(cur) = self.current() else { break };
+            let k = cur.skip_items(n - done);
+            done += k;
+            if k > 0 {
+                self.produced = true;
+            }
+            if done < n && !self.end_round() {
+                break;
+            }
+        }
+        done
+    }
+}
+
+struct IgnoreErrorsStream<T> {
+    up: BoxStream<T>,
+    counters: Arc<crate::stats::Counters>,
+}
+
+impl<T> Stream<T> for IgnoreErrorsStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            match self.up.next()? {
+                Ok(x) => return Some(Ok(x)),
+                Err(_) => self.counters.add_skipped(),
+            }
+        }
+    }
+}
+
+struct InspectStream<T> {
+    up: BoxStream<T>,
+    f: InspectFn<T>,
+}
+
+impl<T> Stream<T> for InspectStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        let r = self.up.next()?;
+        (self.f)(&r);
+        Some(r)
+    }
+}
+
+impl<T: Send + 'static> Dataset<T> {
+    pub(crate) fn map_elem<U: Send + 'static>(
+        &self,
+        name: impl Into<String>,
+        f: ElemFn<T, U>,
+    ) -> Dataset<U> {
+        let up = self.clone();
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
+            Box::new(MapStream {
+                up: up.open(cx.epoch),
+                f: Arc::clone(&f),
+                epoch: cx.epoch,
+                index: 0,
+            })
+        })
+    }
+
+    /// Applies `f` to every element.
+    pub fn map<U: Send + 'static>(&self, f: impl Fn(T) -> U + Send + Sync + 'static) -> Dataset<U> {
+        self.map_elem("map", Arc::new(move |x, _| Ok(f(x))))
+    }
+
+    /// Applies a fallible `f` to every element; a failure becomes an
+    /// [`Error::User`] item naming the element's index.
+    pub fn try_map<U: Send + 'static, E: Into<BoxError>>(
+        &self,
+        f: impl Fn(T) -> std::result::Result<U, E> + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        self.map_elem(
+            "try_map",
+            Arc::new(move |x, e: Element| {
+                f(x).map_err(|err| Error::User {
+                    op: "try_map",
+                    index: e.index,
+                    source: err.into(),
+                })
+            }),
+        )
+    }
+
+    /// Applies a fallible `f` whose errors are this crate's [`Error`]s (a file reader,
+    /// say); they become error items unchanged.
+    pub fn map_result<U: Send + 'static>(
+        &self,
+        f: impl Fn(T) -> Result<U> + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        self.map_elem("map_result", Arc::new(move |x, _| f(x)))
+    }
+
+    /// Applies `f` to every element together with its position ([`Element`]).
+    pub fn map_indexed<U: Send + 'static>(
+        &self,
+        f: impl Fn(T, Element) -> U + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        self.map_elem("map_indexed", Arc::new(move |x, e| Ok(f(x, e))))
+    }
+
+    /// Applies `f` to every element with a random generator keyed by
+    /// `(seed, epoch, index)`: random augmentation that is reproducible and identical to
+    /// [`Dataset::par_map_with_rng`] at any thread count.
+    pub fn map_with_rng<U: Send + 'static>(
+        &self,
+        seed: u64,
+        f: impl Fn(T, &mut Rng) -> U + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        self.map_elem(
+            format!("map_with_rng(seed={seed})"),
+            Arc::new(move |x, e: Element| Ok(f(x, &mut e.rng(seed)))),
+        )
+    }
+
+    /// Keeps the elements for which `pred` is true.
+    pub fn filter(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Dataset<T> {
+        self.filter_map_named("filter", move |x| if pred(&x) { Some(x) } else { None })
+    }
+
+    /// Maps every element to an optional value and keeps the `Some`s.
+    pub fn filter_map<U: Send + 'static>(
+        &self,
+        f: impl Fn(T) -> Option<U> + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        self.filter_map_named("filter_map", f)
+    }
+
+    fn filter_map_named<U: Send + 'static>(
+        &self,
+        name: &str,
+        f: impl Fn(T) -> Option<U> + Send + Sync + 'static,
+    ) -> Dataset<U> {
+        let up = self.clone();
+        let f: Arc<dyn Fn(T) -> Option<U> + Send + Sync> = Arc::new(f);
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
+            Box::new(FilterMapStream {
+                up: up.open(cx.epoch),
+                f: Arc::clone(&f),
+            })
+        })
+    }
+
+    /// Maps every element to a collection and yields the collections' items in order.
+    /// Memory: one collection at a time.
+    pub fn flat_map<I>(&self, f: impl Fn(T) -> I + Send + Sync + 'static) -> Dataset<I::Item>
+    where
+        I: IntoIterator + 'static,
+        I::IntoIter: Send + 'static,
+        I::Item: Send + 'static,
+    {
+        let up = self.clone();
+        let f: Arc<dyn Fn(T) -> I + Send + Sync> = Arc::new(f);
+        Dataset::from_op("flat_map", vec![self.meta()], move |cx| {
+            Box::new(FlatMapStream {
+                up: up.open(cx.epoch),
+                f: Arc::clone(&f),
+                cur: None,
+            })
+        })
+    }
+
+    /// The first `n` items.
+    pub fn take(&self, n: u64) -> Dataset<T> {
+        let up = self.clone();
+        Dataset::from_op(format!("take({n})"), vec![self.meta()], move |cx| {
+            Box::new(TakeStream {
+                up: up.open(cx.epoch),
+                left: n,
+            })
+        })
+    }
+
+    /// All but the first `n` items.
+    pub fn skip(&self, n: u64) -> Dataset<T> {
+        let up = self.clone();
+        Dataset::from_op(format!("skip({n})"), vec![self.meta()], move |cx| {
+            Box::new(SkipStream {
+                up: up.open(cx.epoch),
+                pending: n,
+            })
+        })
+    }
+
+    /// The elements up to (excluding) the first for which `pred` is false.
+    pub fn take_while(&self, pred: impl Fn(&T) -> bool + Send + Sync + 'static) -> Dataset<T> {
+        let up = self.clone();
+        let pred: Arc<dyn Fn(&T) -> bool + Send + Sync> = Arc::new(pred);
+        Dataset::from_op("take_while", vec![self.meta()], move |cx| {
+            Box::new(TakeWhileStream {
+                up: up.open(cx.epoch),
+                pred: Arc::clone(&pred),
+                done: false,
+            })
+        })
+    }
+
+    /// Items `i, i + n, i + 2n, …`: shard `i` of `n` (as `tf.data`'s `shard`). The
+    /// shards of `0..n` partition the dataset. Items of other shards are skipped without
+    /// being looked at, errors included. `n == 0` or `i >= n` gives one error item.
+    pub fn shard(&self, n: u64, i: u64) -> Dataset<T> {
+        let up = self.clone();
+        Dataset::from_op(format!("shard({n}, {i})"), vec![self.meta()], move |cx| {
+            if n == 0 || i >= n {
+                return Box::new(crate::dataset::IterStream(std::iter::once(Err(
+                    Error::invalid(
+                        "shard",
+                        format!("index {i} is not below the shard count {n}"),
+                    ),
+                ))));
+            }
+            Box::new(ShardStream {
+                up: up.open(cx.epoch),
+                n,
+                i,
+                started: false,
+            })
+        })
+    }
+
+    /// Pairs every element with its 0-based index in the epoch.
+    pub fn enumerate(&self) -> Dataset<(u64, T)> {
+        let up = self.clone();
+        Dataset::from_op("enumerate", vec![self.meta()], move |cx| {
+            Box::new(EnumerateStream {
+                up: up.open(cx.epoch),
+                index: 0,
+            })
+        })
+    }
+
+    /// The dataset `count` times over (forever with `None`). Round `r` of outer epoch
+    /// `e` opens the upstream with epoch `e * count + r` (with `None`: `(e << 32) + r`),
+    /// so with a shuffle upstream every round has its own order. Repeating forever stops
+    /// after a round that yields no element (an empty dataset, or only errors), instead of
+    /// looping forever.
+    pub fn repeat(&self, count: Option<u64>) -> Dataset<T> {
+        let up = self.clone();
+        let name = match count {
+            Some(c) => format!("repeat({c})"),
+            None => "repeat".to_string(),
+        };
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
+            Box::new(RepeatStream {
+                ds: up.clone(),
+                count,
+                outer: cx.epoch,
+                round: 0,
+                cur: None,
+                produced: false,
+            })
+        })
+    }
+
+    /// Drops error items, counting them as `skipped` in this operator's counters: the
+    /// explicit policy for tolerating bad records anywhere upstream.
+    pub fn ignore_errors(&self) -> Dataset<T> {
+        let up = self.clone();
+        Dataset::from_op("ignore_errors", vec![self.meta()], move |cx| {
+            Box::new(IgnoreErrorsStream {
+                up: up.open(cx.epoch),
+                counters: Arc::clone(&cx.counters),
+            })
+        })
+    }
+
+    /// Calls `f` on every item as it passes (for logging or progress), unchanged.
+    pub fn inspect(&self, f: impl Fn(&Result<T>) + Send + Sync + 'static) -> Dataset<T> {
+        let up = self.clone();
+        let f: InspectFn<T> = Arc::new(f);
+        Dataset::from_op("inspect", vec![self.meta()], move |cx| {
+            Box::new(InspectStream {
+                up: up.open(cx.epoch),
+                f: Arc::clone(&f),
+            })
+        })
+    }
+}
+
+impl<E: Send + 'static> Dataset<Vec<E>> {
+    /// Splits every vector (a batch) into its elements: the inverse of
+    /// [`Dataset::batch`].
+    pub fn unbatch(&self) -> Dataset<E> {
+        self.flat_map(|v| v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v<T: Send + 'static>(d: &Dataset<T>) -> Vec<T> {
+        d.collect_vec().unwrap()
+    }
+
+    fn failing(n: i64, bad: i64) -> Dataset<i64> {
+        Dataset::range(0, n).try_map(move |x| if x == bad { Err("bad element") } else { Ok(x) })
+    }
+
+    #[test]
+    fn map_filter_flat_map() {
+        let d = Dataset::range(0, 6);
+        assert_eq!(v(&d.map(|x| x * 2)), [0, 2, 4, 6, 8, 10]);
+        assert_eq!(v(&d.filter(|x| x % 2 == 1)), [1, 3, 5]);
+        assert_eq!(
+            v(&d.filter_map(|x| (x % 3 == 0).then(|| x.to_string()))),
+            ["0", "3"]
+        );
+        assert_eq!(v(&d.take(3).flat_map(|x| vec![x; x as usize])), [1, 2, 2]);
+        assert_eq!(v(&d.batch(4, false).unbatch()), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn take_skip_take_while() {
+        let d = Dataset::range(0, 10);
+        assert_eq!(v(&d.take(3)), [0, 1, 2]);
+        assert_eq!(v(&d.take(30)).len(), 10);
+        assert_eq!(v(&d.skip(7)), [7, 8, 9]);
+        assert!(v(&d.skip(70)).is_empty());
+        assert_eq!(v(&d.take_while(|x| *x < 4)), [0, 1, 2, 3]);
+        assert_eq!(v(&d.skip(2).take(3)), [2, 3, 4]);
+    }
+
+    #[test]
+    fn shards_partition_the_dataset() {
+        let d = Dataset::range(0, 11);
+        let mut all = Vec::new();
+        for i in 0..3 {
+            let s = v(&d.shard(3, i));
+            assert!(s.iter().all(|x| x % 3 == i as i64));
+            all.extend(s);
+        }
+        all.sort();
+        assert_eq!(all, (0..11).collect::<Vec<_>>());
+        assert!(d.shard(3, 3).collect_vec().is_err());
+        assert!(d.shard(0, 0).collect_vec().is_err());
+    }
+
+    #[test]
+    fn shard_skip_matches_pulling() {
+        // Through a map, so the generic (pulling) skip of the source is used too.
+        for (n, i) in [(1, 0), (3, 0), (3, 2), (4, 1)] {
+            let d = Dataset::range(0, 13).shard(n, i);
+            let dm = Dataset::range(0, 13).filter(|_| true).shard(n, i);
+            let all = v(&d);
+            for k in 0..8u64 {
+                for ds in [&d, &dm] {
+                    let rest: Vec<i64> = ds
+                        .iter_from(crate::Checkpoint {
+                            epoch: 0,
+                            position: k,
+                        })
+                        .map(|x| x.unwrap())
+                        .collect();
+                    assert_eq!(
+                        rest,
+                        all[(k as usize).min(all.len())..],
+                        "n={n} i={i} k={k}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn enumerate_counts_from_zero() {
+        assert_eq!(
+            v(&Dataset::from_vec(vec!['a', 'b']).enumerate()),
+            [(0, 'a'), (1, 'b')]
+        );
+    }
+
+    #[test]
+    fn repeat_finite_forever_and_empty() {
+        let d = Dataset::range(0, 3);
+        assert_eq!(v(&d.repeat(Some(2))), [0, 1, 2, 0, 1, 2]);
+        assert!(v(&d.repeat(Some(0))).is_empty());
+        assert_eq!(v(&d.repeat(None).take(7)), [0, 1, 2, 0, 1, 2, 0]);
+        assert!(v(&Dataset::range(0, 0).repeat(None)).is_empty());
+        let only_errors = Dataset::range(0, 2)
+            .try_map(|_| Err::<i64, _>("bad"))
+            .repeat(None);
+        assert_eq!(only_errors.iter().count(), 2);
+    }
+
+    #[test]
+    fn repeat_gives_each_round_its_own_epoch() {
+        let d = Dataset::from_fn("e", |e| std::iter::once(Ok(e))).repeat(Some(3));
+        assert_eq!(v(&d), [0, 1, 2]);
+        assert_eq!(
+            d.iter_epoch(1).map(|x| x.unwrap()).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn errors_pass_through_and_name_the_element() {
+        let items: Vec<_> = failing(4, 2).map(|x| x + 1).iter().collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!(*items[1].as_ref().unwrap(), 2);
+        let e = items[2].as_ref().unwrap_err().to_string();
+        assert_eq!(e, "try_map: element 2: bad element");
+        assert_eq!(*items[3].as_ref().unwrap(), 4);
+    }
+
+    #[test]
+    fn ignore_errors_skips_and_counts() {
+        let d = failing(5, 3).ignore_errors();
+        assert_eq!(v(&d), [0, 1, 2, 4]);
+        let s = d.stats();
+        assert_eq!(s.find("ignore_errors").unwrap().values.skipped, 1);
+        assert_eq!(s.find("try_map").unwrap().values.errors, 1);
+        assert_eq!(s.find("try_map").unwrap().values.elements, 4);
+    }
+
+    #[test]
+    fn map_with_rng_is_keyed_by_epoch_and_index() {
+        let d = Dataset::range(0, 5).map_with_rng(42, |x, r| (x, r.next_u64()));
+        let a = v(&d);
+        assert_eq!(a, v(&d));
+        for (x, r) in &a {
+            assert_eq!(*r, Rng::for_element(42, 0, *x as u64).next_u64());
+        }
+        let b: Vec<_> = d.iter_epoch(1).map(|x| x.unwrap()).collect();
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn resume_through_fast_skips_equals_the_tail() {
+        let d = Dataset::range(0, 7)
+            .map_with_rng(1, |x, r| (x, r.below(1000)))
+            .repeat(Some(3))
+            .skip(2)
+            .take(15)
+            .enumerate();
+        let all = v(&d);
+        for k in 0..=all.len() as u64 + 1 {
+            let rest: Vec<_> = d
+                .iter_from(crate::Checkpoint {
+                    epoch: 0,
+                    position: k,
+                })
+                .map(|x| x.unwrap())
+                .collect();
+            assert_eq!(rest, all[(k as usize).min(all.len())..], "k={k}");
+        }
+    }
+
+    #[test]
+    fn describe_lists_the_pipeline() {
+        let d = Dataset::range(0, 3).map(|x| x).take(2);
+        assert_eq!(d.describe(), "range(0..3) -> map -> take(2)");
+        let s = d.stats();
+        assert_eq!(s.ops.len(), 3);
+        assert_eq!(s.ops[0].name, "take(2)");
+        assert_eq!(s.ops[2].depth, 2);
+    }
+}

@@ -1,0 +1,444 @@
+//! CSV: typed through serde, or as [`Row`]s with an inferred schema.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+
+use super::{file_source, open_counted, BadRecords, Counted};
+use crate::dataset::{Dataset, Stream};
+use crate::error::{Error, Result};
+use crate::value::{Column, ColumnType, Row, Schema, Value};
+
+/// How to read a CSV file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvOptions {
+    /// Field delimiter (default `,`).
+    pub delimiter: u8,
+    /// Whether the first line names the columns (default `true`); without it columns
+    /// are named `column_0`, `column_1`, ….
+    pub has_header: bool,
+    /// Rows read to infer the schema (default 1000).
+    pub infer_rows: usize,
+    /// What to do with a malformed row.
+    pub policy: BadRecords,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: b',',
+            has_header: true,
+            infer_rows: 1000,
+            policy: BadRecords::Error,
+        }
+    }
+}
+
+type Reader = csv::Reader<BufReader<Counted<File>>>;
+
+fn reader(path: &Path, o: &CsvOptions, c: &Arc<crate::stats::Counters>) -> Result<Reader> {
+    Ok(csv::ReaderBuilder::new()
+        .delimiter(o.delimiter)
+        .has_headers(o.has_header)
+        .flexible(false)
+        .from_reader(open_counted(path, c)?))
+}
+
+/// The error for a CSV error at record `index` of `path`.
+fn csv_error(path: &Path, index: u64, e: &csv::Error) -> Error {
+    let line = e.position().map(|p| p.line());
+    let reason = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { err, .. } => format!("field {} is not UTF-8", err.field()),
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(f) => format!("field {f}: {}", err.kind()),
+            None => err.kind().to_string(),
+        },
+        _ => e.to_string(),
+    };
+    match line {
+        Some(l) => Error::line(path, index, l, reason),
+        None => Error::record(path, index, reason),
+    }
+}
+
+fn is_io(e: &csv::Error) -> bool {
+    matches!(e.kind(), csv::ErrorKind::Io(_))
+}
+
+/// Turns one CSV record of a file into an element.
+type Decode<T> = Arc<dyn Fn(&csv::ByteRecord, &Path, u64) -> Result<T> + Send + Sync>;
+
+struct CsvStream<T> {
+    rdr: Reader,
+    path: PathBuf,
+    rec: csv::ByteRecord,
+    index: u64,
+    done: bool,
+    decode: Decode<T>,
+}
+
+impl<T> Stream<T> for CsvStream<T> {
+    fn next(&mut self) -> Option<Result<T>> {
+        if self.done {
+            return None;
+        }
+        let idx = self.index;
+        match self.rdr.read_byte_record(&mut self.rec) {
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Ok(true) => {
+                self.index += 1;
+                Some((self.decode)(&self.rec, &self.path, idx))
+            }
+            Err(e) => {
+                self.index += 1;
+                if is_io(&e) {
+                    self.done = true;
+                }
+                Some(Err(csv_error(&self.path, idx, &e)))
+            }
+        }
+    }
+}
+
+/// The rows of a CSV file deserialized into `T` (a struct with named fields when the
+/// file has a header, a tuple otherwise). A row that does not fit `T` or has the wrong
+/// number of fields is a record error naming the file, record, line and field.
+pub fn csv<T: DeserializeOwned + Send + 'static>(
+    path: impl Into<PathBuf>,
+    opts: CsvOptions,
+) -> Dataset<T> {
+    file_source("csv", path.into(), opts.policy, move |p, c| {
+        let mut rdr = reader(p, &opts, c)?;
+        let headers = if opts.has_header {
+            Some(rdr.byte_headers().map_err(|e| csv_error(p, 0, &e))?.clone())
+        } else {
+            None
+        };
+        let decode = move |r: &csv::ByteRecord, p: &Path, i: u64| -> Result<T> {
+            r.deserialize(headers.as_ref()).map_err(|e| {
+                let mut err = csv_error(p, i, &e);
+                if let (Error::Record { line, .. }, Some(pos)) = (&mut err, r.position()) {
+                    *line = Some(pos.line());
+                }
+                err
+            })
+        };
+        Ok(CsvStream {
+            rdr,
+            path: p.to_path_buf(),
+            rec: csv::ByteRecord::new(),
+            index: 0,
+            done: false,
+            decode: Arc::new(decode),
+        })
+    })
+}
+
+fn infer_cell(s: &str) -> ColumnType {
+    if s.is_empty() {
+        ColumnType::Null
+    } else if s.eq_ignore_ascii_case("true") || s.eq_ignore_ascii_case("false") {
+        ColumnType::Bool
+    } else if s.parse::<i64>().is_ok() {
+        ColumnType::Int
+    } else if s.parse::<f64>().is_ok() {
+        ColumnType::Float
+    } else {
+        ColumnType::Str
+    }
+}
+
+fn parse_cell(s: &str, ty: ColumnType) -> std::result::Result<Value, String> {
+    if s.is_empty() {
+        return Ok(Value::Null);
+    }
+    let bad = |what: &str| format!("{s:?} is not {what}");
+    Ok(match ty {
+        ColumnType::Bool => {
+            if s.eq_ignore_ascii_case("true") {
+                Value::Bool(true)
+            } else if s.eq_ignore_ascii_case("false") {
+                Value::Bool(false)
+            } else {
+                return Err(bad("a boolean"));
+            }
+        }
+        ColumnType::Int => Value::Int(s.parse().map_err(|_| bad("an integer"))?),
+        ColumnType::Float => Value::Float(s.parse().map_err(|_| bad("a number"))?),
+        _ => Value::Str(s.to_string()),
+    })
+}
+
+/// A CSV file with its schema, inferred from its first rows.
+#[derive(Debug, Clone)]
+pub struct CsvTable {
+    path: PathBuf,
+    opts: CsvOptions,
+    schema: Arc<Schema>,
+}
+
+impl CsvTable {
+    /// Reads the header and the first `opts.infer_rows` rows of `path` to infer each
+    /// column's type: empty cells are missing values; a column is `bool` if every
+    /// present cell is `true`/`false`, `int` if every one parses as `i64`, `float` if
+    /// every one parses as `f64`, else `string` (also when no cell is present).
+    /// Malformed rows met during inference are skipped there; they are reported when
+    /// the rows are read.
+    ///
+    /// Errors: the file cannot be read, or its header is malformed.
+    pub fn open(path: impl Into<PathBuf>, opts: CsvOptions) -> Result<Self> {
+        let path = path.into();
+        let counters = Arc::default();
+        let mut rdr = reader(&path, &opts, &counters)?;
+        let mut names: Vec<String> = if opts.has_header {
+            rdr.headers()
+                .map_err(|e| csv_error(&path, 0, &e))?
+                .iter()
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut types = vec![ColumnType::Null; names.len()];
+        let mut nullable = vec![false; names.len()];
+        let mut rec = csv::StringRecord::new();
+        let mut seen = 0;
+        while seen < opts.infer_rows {
+            match rdr.read_record(&mut rec) {
+                Ok(false) => break,
+                Ok(true) => {
+                    seen += 1;
+                    if names.is_empty() && !opts.has_header {
+                        names = (0..rec.len()).map(|i| format!("column_{i}")).collect();
+                        types = vec![ColumnType::Null; rec.len()];
+                        nullable = vec![false; rec.len()];
+                    }
+                    for (i, cell) in rec.iter().enumerate().take(types.len()) {
+                        let t = infer_cell(cell);
+                        nullable[i] |= t == ColumnType::Null;
+                        types[i] = types[i].join(t);
+                    }
+                }
+                Err(e) if is_io(&e) => return Err(csv_error(&path, seen as u64, &e)),
+                Err(_) => seen += 1,
+            }
+        }
+        let columns = names
+            .into_iter()
+            .zip(types)
+            .zip(nullable)
+            .map(|((name, ty), nullable)| Column {
+                name,
+                ty: if ty == ColumnType::Null {
+                    ColumnType::Str
+                } else {
+                    ty
+                },
+                nullable,
+            })
+            .collect();
+        Ok(CsvTable {
+            path,
+            opts,
+            schema: Arc::new(Schema { columns }),
+        })
+    }
+
+    /// The inferred schema.
+    pub fn schema(&self) -> &Arc<Schema> {
+        &self.schema
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The rows, typed by the schema. A cell that does not parse as its column's type
+    /// (possible when the schema was inferred from the first rows only) is a record
+    /// error naming the column and the value, never a silent conversion.
+    pub fn rows(&self) -> Dataset<Row> {
+        let schema = Arc::clone(&self.schema);
+        let opts = self.opts;
+        file_source("csv", self.path.clone(), opts.policy, move |p, c| {
+            let mut rdr = reader(p, &opts, c)?;
+            if opts.has_header {
+                rdr.byte_headers().map_err(|e| csv_error(p, 0, &e))?;
+            }
+            let schema = Arc::clone(&schema);
+            let decode = move |r: &csv::ByteRecord, p: &Path, i: u64| -> Result<Row> {
+                let line = r.position().map(|x| x.line()).unwrap_or(0);
+                if r.len() != schema.columns.len() {
+                    return Err(Error::line(
+                        p,
+                        i,
+                        line,
+                        format!(
+                            "{} fields where the schema has {}",
+                            r.len(),
+                            schema.columns.len()
+                        ),
+                    ));
+                }
+                let mut values = Vec::with_capacity(r.len());
+                for (cell, col) in r.iter().zip(&schema.columns) {
+                    let s = std::str::from_utf8(cell).map_err(|_| {
+                        Error::line(p, i, line, format!("column {:?} is not UTF-8", col.name))
+                    })?;
+                    let v = parse_cell(s, col.ty).map_err(|m| {
+                        Error::line(
+                            p,
+                            i,
+                            line,
+                            format!(
+                                "column {:?} ({}): {m} (schema inferred from the first {} rows)",
+                                col.name, col.ty, opts.infer_rows
+                            ),
+                        )
+                    })?;
+                    values.push(v);
+                }
+                Ok(Row {
+                    schema: Arc::clone(&schema),
+                    values,
+                })
+            };
+            Ok(CsvStream {
+                rdr,
+                path: p.to_path_buf(),
+                rec: csv::ByteRecord::new(),
+                index: 0,
+                done: false,
+                decode: Arc::new(decode),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    struct Rec {
+        id: u32,
+        x: f32,
+        name: String,
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn typed_rows_and_located_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "a.csv",
+            "id,x,name\n1,0.5,a\n2,oops,b\n3,1.5\n4,2.5,d\n",
+        );
+        let items: Vec<_> = csv::<Rec>(&p, CsvOptions::default()).iter().collect();
+        assert_eq!(items.len(), 4);
+        assert_eq!(
+            items[0].as_ref().unwrap(),
+            &Rec {
+                id: 1,
+                x: 0.5,
+                name: "a".into()
+            }
+        );
+        let e1 = items[1].as_ref().unwrap_err().to_string();
+        assert!(e1.contains("a.csv: record 1 (line 3): field 1"), "{e1}");
+        let e2 = items[2].as_ref().unwrap_err().to_string();
+        assert!(
+            e2.contains("a.csv: record 2 (line 4): 2 fields where the header has 3"),
+            "{e2}"
+        );
+        assert_eq!(items[3].as_ref().unwrap().id, 4);
+        let opts = CsvOptions {
+            policy: BadRecords::Skip,
+            ..CsvOptions::default()
+        };
+        let d = csv::<Rec>(&p, opts);
+        assert_eq!(d.collect_vec().unwrap().len(), 2);
+        assert_eq!(d.stats().ops[0].values.skipped, 2);
+    }
+
+    #[test]
+    fn schema_inference_and_typed_cells() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(
+            &dir,
+            "b.csv",
+            "i,f,b,s,e\n1,2,true,x,\n-3,2.5,False,y,\n,1e3,true,,\n",
+        );
+        let t = CsvTable::open(&p, CsvOptions::default()).unwrap();
+        let cols: Vec<(String, ColumnType, bool)> = t
+            .schema()
+            .columns
+            .iter()
+            .map(|c| (c.name.clone(), c.ty, c.nullable))
+            .collect();
+        assert_eq!(
+            cols,
+            [
+                ("i".into(), ColumnType::Int, true),
+                ("f".into(), ColumnType::Float, false),
+                ("b".into(), ColumnType::Bool, false),
+                ("s".into(), ColumnType::Str, true),
+                ("e".into(), ColumnType::Str, true),
+            ]
+        );
+        let rows = t.rows().collect_vec().unwrap();
+        assert_eq!(rows[1].values[0], Value::Int(-3));
+        assert_eq!(rows[0].get("f"), Some(&Value::Float(2.0)));
+        assert_eq!(rows[1].get("b"), Some(&Value::Bool(false)));
+        assert_eq!(rows[2].values[0], Value::Null);
+    }
+
+    #[test]
+    fn a_late_cell_of_the_wrong_type_is_an_error_not_a_conversion() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "c.csv", "n\n1\n2\nthree\n");
+        let opts = CsvOptions {
+            infer_rows: 2,
+            ..CsvOptions::default()
+        };
+        let t = CsvTable::open(&p, opts).unwrap();
+        assert_eq!(t.schema().columns[0].ty, ColumnType::Int);
+        let items: Vec<_> = t.rows().iter().collect();
+        let e = items[2].as_ref().unwrap_err().to_string();
+        assert!(
+            e.contains("c.csv: record 2 (line 4): column \"n\" (int): \"three\" is not an integer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn headerless_files_get_numbered_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "d.csv", "1;a\n2;b\n");
+        let opts = CsvOptions {
+            has_header: false,
+            delimiter: b';',
+            ..CsvOptions::default()
+        };
+        let t = CsvTable::open(&p, opts).unwrap();
+        assert_eq!(t.schema().names(), ["column_0", "column_1"]);
+        assert_eq!(t.rows().count(), 2);
+        let typed = csv::<(i32, String)>(&p, opts).collect_vec().unwrap();
+        assert_eq!(typed, [(1, "a".to_string()), (2, "b".to_string())]);
+    }
+}

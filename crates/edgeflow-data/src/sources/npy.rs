@@ -1,0 +1,358 @@
+//! NumPy `.npy` arrays and `.npz` archives, read row by row along the first axis.
+
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+use npyz::{NpyFile, TypeChar};
+
+use super::{file_source, open_counted, BadRecords};
+use crate::dataset::{Dataset, Stream};
+use crate::error::{Error, Result};
+
+/// The values of a tensor, in row-major order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TensorData {
+    /// `bool`.
+    Bool(Vec<bool>),
+    /// `uint8`.
+    U8(Vec<u8>),
+    /// `int8`.
+    I8(Vec<i8>),
+    /// `uint16`.
+    U16(Vec<u16>),
+    /// `int16`.
+    I16(Vec<i16>),
+    /// `uint32`.
+    U32(Vec<u32>),
+    /// `int32`.
+    I32(Vec<i32>),
+    /// `uint64`.
+    U64(Vec<u64>),
+    /// `int64`.
+    I64(Vec<i64>),
+    /// `float32`.
+    F32(Vec<f32>),
+    /// `float64`.
+    F64(Vec<f64>),
+}
+
+impl TensorData {
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            TensorData::Bool(v) => v.len(),
+            TensorData::U8(v) => v.len(),
+            TensorData::I8(v) => v.len(),
+            TensorData::U16(v) => v.len(),
+            TensorData::I16(v) => v.len(),
+            TensorData::U32(v) => v.len(),
+            TensorData::I32(v) => v.len(),
+            TensorData::U64(v) => v.len(),
+            TensorData::I64(v) => v.len(),
+            TensorData::F32(v) => v.len(),
+            TensorData::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The values as `f64` (exact for every type but 64-bit integers beyond 2^53,
+    /// which round).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match self {
+            TensorData::Bool(v) => v.iter().map(|&b| f64::from(u8::from(b))).collect(),
+            TensorData::U8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I8(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::U16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I16(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::U32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::U64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::F64(v) => v.clone(),
+        }
+    }
+
+    /// NumPy's name of the type (`float32`, …).
+    pub fn dtype_name(&self) -> &'static str {
+        match self {
+            TensorData::Bool(_) => "bool",
+            TensorData::U8(_) => "uint8",
+            TensorData::I8(_) => "int8",
+            TensorData::U16(_) => "uint16",
+            TensorData::I16(_) => "int16",
+            TensorData::U32(_) => "uint32",
+            TensorData::I32(_) => "int32",
+            TensorData::U64(_) => "uint64",
+            TensorData::I64(_) => "int64",
+            TensorData::F32(_) => "float32",
+            TensorData::F64(_) => "float64",
+        }
+    }
+}
+
+/// A tensor: a shape and its values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tensor {
+    /// The shape (empty for a scalar).
+    pub shape: Vec<usize>,
+    /// `shape.iter().product()` values.
+    pub data: TensorData,
+}
+
+/// Reads rows of one element type and wraps them as [`TensorData`].
+trait RowReader: Send {
+    fn read_row(&mut self, n: usize) -> std::io::Result<TensorData>;
+}
+
+struct Typed<T: npyz::Deserialize, R: Read> {
+    inner: npyz::NpyReader<T, R>,
+    wrap: fn(Vec<T>) -> TensorData,
+}
+
+impl<T: npyz::Deserialize + Send, R: Read + Send> RowReader for Typed<T, R>
+where
+    <T as npyz::Deserialize>::TypeReader: Send,
+{
+    fn read_row(&mut self, n: usize) -> std::io::Result<TensorData> {
+        let mut v = Vec::with_capacity(n.min(1 << 20));
+        for _ in 0..n {
+            match self.inner.next() {
+                Some(x) => v.push(x?),
+                None => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            }
+        }
+        Ok((self.wrap)(v))
+    }
+}
+
+/// Header facts about an `.npy` array.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyInfo {
+    /// The shape.
+    pub shape: Vec<usize>,
+    /// NumPy's type string (`<f4`, …).
+    pub descr: String,
+}
+
+fn typed<R: Read + Send + 'static>(
+    path: &Path,
+    f: NpyFile<R>,
+) -> Result<(NpyInfo, Box<dyn RowReader>)> {
+    let bad = |r: String| Error::file(path, r);
+    if f.order() == npyz::Order::Fortran {
+        return Err(bad(
+            "Fortran-order arrays are not supported (save with np.ascontiguousarray)".into(),
+        ));
+    }
+    let shape: Vec<usize> = f
+        .shape()
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| bad(format!("dimension {d} too large"))))
+        .collect::<Result<_>>()?;
+    let dtype = f.dtype();
+    let npyz::DType::Plain(ts) = &dtype else {
+        return Err(bad(format!("structured dtype {dtype:?} is not supported")));
+    };
+    let info = NpyInfo {
+        shape,
+        descr: ts.to_string(),
+    };
+    macro_rules! rd {
+        ($t:ty, $v:ident) => {{
+            let inner = f.data::<$t>().map_err(|e| bad(e.to_string()))?;
+            Box::new(Typed {
+                inner,
+                wrap: TensorData::$v,
+            }) as Box<dyn RowReader>
+        }};
+    }
+    let r = match (ts.type_char(), ts.size_field()) {
+        (TypeChar::Bool, 1) => rd!(bool, Bool),
+        (TypeChar::Uint, 1) => rd!(u8, U8),
+        (TypeChar::Int, 1) => rd!(i8, I8),
+        (TypeChar::Uint, 2) => rd!(u16, U16),
+        (TypeChar::Int, 2) => rd!(i16, I16),
+        (TypeChar::Uint, 4) => rd!(u32, U32),
+        (TypeChar::Int, 4) => rd!(i32, I32),
+        (TypeChar::Uint, 8) => rd!(u64, U64),
+        (TypeChar::Int, 8) => rd!(i64, I64),
+        (TypeChar::Float, 4) => rd!(f32, F32),
+        (TypeChar::Float, 8) => rd!(f64, F64),
+        _ => return Err(bad(format!("dtype {ts} is not supported"))),
+    };
+    Ok((info, r))
+}
+
+struct NpyStream {
+    rows: Box<dyn RowReader>,
+    path: PathBuf,
+    row_shape: Vec<usize>,
+    row_len: usize,
+    left: u64,
+    index: u64,
+}
+
+impl Stream<Tensor> for NpyStream {
+    fn next(&mut self) -> Option<Result<Tensor>> {
+        if self.left == 0 {
+            return None;
+        }
+        let i = self.index;
+        self.index += 1;
+        match self.rows.read_row(self.row_len) {
+            Ok(data) => {
+                self.left -= 1;
+                Some(Ok(Tensor {
+                    shape: self.row_shape.clone(),
+                    data,
+                }))
+            }
+            Err(e) => {
+                self.left = 0;
+                let why = if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    "truncated data".to_string()
+                } else {
+                    e.to_string()
+                };
+                Some(Err(Error::record(&self.path, i, format!("row {i}: {why}"))))
+            }
+        }
+    }
+}
+
+fn stream<R: Read + Send + 'static>(path: &Path, reader: R) -> Result<NpyStream> {
+    let f = NpyFile::new(reader).map_err(|e| Error::file(path, format!("bad .npy header: {e}")))?;
+    let (info, rows) = typed(path, f)?;
+    let (left, row_shape) = match info.shape.split_first() {
+        Some((&n, rest)) => (n as u64, rest.to_vec()),
+        None => (1, vec![]),
+    };
+    let row_len = row_shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    let row_len = row_len.ok_or_else(|| Error::file(path, "shape too large"))?;
+    Ok(NpyStream {
+        rows,
+        path: path.to_path_buf(),
+        row_shape,
+        row_len,
+        left,
+        index: 0,
+    })
+}
+
+/// The rows of an `.npy` array along its first axis, as tensors of shape `shape[1..]`
+/// (a 0-d array gives one scalar tensor). Supported: C-order arrays of bool, (u)int8–64,
+/// float32/64, either endianness. A bad header or an unsupported dtype is a file error;
+/// a short file is a record error naming the first incomplete row.
+pub fn npy(path: impl Into<PathBuf>, policy: BadRecords) -> Dataset<Tensor> {
+    file_source("npy", path.into(), policy, |p, c| {
+        stream(p, open_counted(p, c)?)
+    })
+}
+
+/// The header of an `.npy` file.
+///
+/// Errors: the file cannot be read or has a bad header or an unsupported dtype.
+pub fn npy_info(path: &Path) -> Result<NpyInfo> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let f = NpyFile::new(std::io::BufReader::new(f))
+        .map_err(|e| Error::file(path, format!("bad .npy header: {e}")))?;
+    Ok(typed(path, f)?.0)
+}
+
+fn archive(path: &Path) -> Result<zip::ZipArchive<std::fs::File>> {
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    zip::ZipArchive::new(f).map_err(|e| Error::file(path, format!("not a .npz (zip) archive: {e}")))
+}
+
+/// The array names in an `.npz` archive (member names without `.npy`), in archive order.
+///
+/// Errors: the file cannot be read or is not a zip archive.
+pub fn npz_names(path: &Path) -> Result<Vec<String>> {
+    let a = archive(path)?;
+    let mut names = Vec::new();
+    for n in a.file_names() {
+        let n = n.map_err(|e| Error::file(path, format!("bad member name: {e}")))?;
+        if let Some(stem) = n.strip_suffix(".npy") {
+            names.push(stem.to_string());
+        }
+    }
+    Ok(names)
+}
+
+/// The rows of array `name` of an `.npz` archive (`np.savez` or `np.savez_compressed`),
+/// as [`npy`] reads them. The member is decompressed into memory when the dataset is
+/// opened: memory is one array.
+pub fn npz(path: impl Into<PathBuf>, name: &str, policy: BadRecords) -> Dataset<Tensor> {
+    let member = format!("{name}.npy");
+    file_source("npz", path.into(), policy, move |p, c| {
+        let mut a = archive(p)?;
+        let mut f = a
+            .by_name(&member)
+            .map_err(|e| Error::file(p, format!("member {member}: {e}")))?;
+        let mut bytes = Vec::with_capacity(f.size().min(1 << 30) as usize);
+        f.read_to_end(&mut bytes)
+            .map_err(|e| Error::file(p, format!("member {member}: {e}")))?;
+        c.add_bytes(f.compressed_size());
+        let label = p.join(&member);
+        stream(&label, Cursor::new(bytes))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npyz::WriterBuilder;
+
+    fn write_f32(p: &Path, shape: &[u64], data: &[f32]) {
+        let mut out = Vec::new();
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut out)
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+        std::fs::write(p, out).unwrap();
+    }
+
+    #[test]
+    fn rows_along_the_first_axis() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        write_f32(&p, &[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        let rows = npy(&p, BadRecords::Error).collect_vec().unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            rows[1],
+            Tensor {
+                shape: vec![2],
+                data: TensorData::F32(vec![3.0, 4.0])
+            }
+        );
+        assert_eq!(
+            npy_info(&p).unwrap(),
+            NpyInfo {
+                shape: vec![3, 2],
+                descr: "<f4".into()
+            }
+        );
+        let bytes = std::fs::read(&p).unwrap();
+        std::fs::write(&p, &bytes[..bytes.len() - 2]).unwrap();
+        let items: Vec<_> = npy(&p, BadRecords::Error).iter().collect();
+        assert_eq!(items.len(), 3);
+        let e = items[2].as_ref().unwrap_err().to_string();
+        assert!(e.contains("a.npy: record 2: row 2: truncated"), "{e}");
+        std::fs::write(&p, b"\x93NUMPY\x01\x00garbage").unwrap();
+        let e = npy(&p, BadRecords::Skip)
+            .collect_vec()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bad .npy header"), "{e}");
+    }
+}

@@ -1,0 +1,183 @@
+//! `edgeflow data head|inspect|stats SOURCE`: the analysis stage.
+//!
+//! SOURCE is a `.csv`, `.tsv`, `.jsonl`, `.parquet`, `.tfrecord`, `.npy`, `.npz`, `.ts`,
+//! `.wav` or `.txt` file, or a folder with one sub-folder of images per class.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use edgeflow_data::analyze::{self, Tabular};
+use edgeflow_data::BadRecords;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The `data` subcommands.
+#[derive(Subcommand)]
+pub enum DataCommand {
+    /// Print the first rows as an aligned table.
+    Head {
+        /// The file or image folder.
+        source: PathBuf,
+        /// Number of rows.
+        #[arg(short = 'n', long, default_value_t = 10)]
+        rows: usize,
+        #[command(flatten)]
+        open: OpenArgs,
+    },
+    /// Print the format's facts (size, shape, header fields) and the schema.
+    Inspect {
+        /// The file or image folder.
+        source: PathBuf,
+        #[command(flatten)]
+        open: OpenArgs,
+    },
+    /// Per-column statistics, histograms, missing and invalid values, class balance.
+    Stats {
+        /// The file or image folder.
+        source: PathBuf,
+        /// Also write an HTML report with charts to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Histogram bins.
+        #[arg(long, default_value_t = 20)]
+        bins: usize,
+        /// Also print the pipeline's per-operator counters.
+        #[arg(long)]
+        counters: bool,
+        #[command(flatten)]
+        open: OpenArgs,
+    },
+}
+
+/// Options for opening a source.
+#[derive(Args)]
+pub struct OpenArgs {
+    /// Records read to infer a schema.
+    #[arg(long, default_value_t = 1000)]
+    infer_rows: usize,
+    /// Skip corrupt records (and count them) instead of reporting each one.
+    #[arg(long)]
+    skip_bad: bool,
+}
+
+fn open(source: &PathBuf, o: &OpenArgs) -> Result<Tabular> {
+    let policy = if o.skip_bad {
+        BadRecords::Skip
+    } else {
+        BadRecords::Error
+    };
+    // The error names the file already.
+    Ok(Tabular::open(source, o.infer_rows, policy)?)
+}
+
+/// Runs one `data` subcommand, printing to stdout (progress to stderr, on a terminal).
+pub fn run(cmd: DataCommand) -> Result<()> {
+    match cmd {
+        DataCommand::Head {
+            source,
+            rows,
+            open: o,
+        } => {
+            let t = open(&source, &o)?;
+            print!("{}", analyze::head(&t, rows));
+        }
+        DataCommand::Inspect { source, open: o } => {
+            let t = open(&source, &o)?;
+            print!("{}", analyze::inspect(&t));
+        }
+        DataCommand::Stats {
+            source,
+            report,
+            bins,
+            counters,
+            open: o,
+        } => {
+            let t = open(&source, &o)?;
+            let bar = match t.known_rows {
+                Some(n) => ProgressBar::with_draw_target(Some(n), ProgressDrawTarget::stderr())
+                    .with_style(
+                        ProgressStyle::with_template(
+                            "{bar:40} {human_pos}/{human_len} rows, eta {eta}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                    ),
+                None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                    .with_style(
+                        ProgressStyle::with_template("{spinner} {human_pos} rows, {elapsed}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    ),
+            };
+            let summary = analyze::summarize(&t, bins, &mut |n| bar.set_position(n));
+            bar.finish_and_clear();
+            print!("{}", summary.text());
+            if counters {
+                println!("\npipeline counters:\n{}", t.rows.stats().table());
+            }
+            if let Some(path) = report {
+                std::fs::write(&path, summary.html())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                println!("\nwrote {}", path.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/edgeflow-data/tests/fixtures")
+            .join(name)
+    }
+
+    fn args() -> OpenArgs {
+        OpenArgs {
+            infer_rows: 100,
+            skip_bad: false,
+        }
+    }
+
+    #[test]
+    fn stats_writes_an_html_report_with_charts() {
+        let out =
+            std::env::temp_dir().join(format!("edgeflow-cli-report-{}.html", std::process::id()));
+        run(DataCommand::Stats {
+            source: fixture("table_snappy.parquet"),
+            report: Some(out.clone()),
+            bins: 10,
+            counters: true,
+            open: args(),
+        })
+        .unwrap();
+        let html = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_file(&out).unwrap();
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.contains("<svg") && html.contains("table_snappy.parquet"));
+        assert!(!html.contains("<script"));
+    }
+
+    #[test]
+    fn head_and_inspect_run_and_missing_files_are_errors() {
+        run(DataCommand::Head {
+            source: fixture("f32.npy"),
+            rows: 2,
+            open: args(),
+        })
+        .unwrap();
+        run(DataCommand::Inspect {
+            source: fixture("examples.tfrecord"),
+            open: args(),
+        })
+        .unwrap();
+        let e = run(DataCommand::Inspect {
+            source: fixture("missing.csv"),
+            open: args(),
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("missing.csv"));
+    }
+}
