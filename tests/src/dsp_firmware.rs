@@ -2,10 +2,8 @@
 //! running it under QEMU, and computing the same outputs on the host.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use edgeflow_compile::board::Board;
 use edgeflow_dsp::{Pipeline, Runtime};
@@ -137,8 +135,8 @@ pub fn run(
         out = out.max(p.output_bytes());
         let pf = work.join(format!("{}.pipeline", c.name));
         let inf = work.join(format!("{}.input", c.name));
-        write_if_changed(&pf, &c.pipeline)?;
-        write_if_changed(&inf, &c.input)?;
+        crate::firmware::write_if_changed(&pf, &c.pipeline)?;
+        crate::firmware::write_if_changed(&inf, &c.input)?;
         list += &format!(
             "{}\t{}\t{}\t{:?}\t{}\n",
             c.name,
@@ -149,7 +147,7 @@ pub fn run(
         );
     }
     let list_path = work.join("cases.txt");
-    write_if_changed(&list_path, list.as_bytes())?;
+    crate::firmware::write_if_changed(&list_path, list.as_bytes())?;
 
     let app = root().join("firmware").join(format!("dsp-{}", board.name));
     let mut cmd = Command::new(env!("CARGO"));
@@ -176,66 +174,8 @@ pub fn run(
         .join(&board.target)
         .join("release")
         .join(format!("edgeflow-dsp-fw-{}", board.name));
-    let stdout = run_qemu(board, &elf, timeout)?;
+    let stdout = crate::firmware::run_qemu(board, &elf, timeout)?;
     parse(&stdout)
-}
-
-/// Runs an ELF under QEMU with a wall-clock limit, reading its stdout while it runs (the
-/// outputs are larger than a pipe buffer); returns the stdout.
-pub fn run_qemu(board: &Board, elf: &Path, timeout: Duration) -> Result<String, String> {
-    let (prog, args) = board
-        .qemu_command(&elf.to_path_buf())
-        .ok_or("board has no QEMU runner")?;
-    let mut child = Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start qemu: {e}"))?;
-    let mut pipe = child.stdout.take().ok_or("no stdout pipe")?;
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) if start.elapsed() > timeout => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("qemu did not finish within {timeout:?}"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(e.to_string()),
-        }
-    };
-    let stdout = reader.join().unwrap_or_default();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut stderr);
-    }
-    if !status.success() || !stdout.lines().any(|l| l == "done") {
-        let tail: String = stdout
-            .chars()
-            .rev()
-            .take(2000)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        return Err(format!("qemu failed ({status}):\n{tail}\n{stderr}"));
-    }
-    Ok(stdout)
-}
-
-fn write_if_changed(p: &Path, data: &[u8]) -> Result<(), String> {
-    if std::fs::read(p).ok().as_deref() == Some(data) {
-        return Ok(());
-    }
-    std::fs::write(p, data).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {

@@ -1,7 +1,8 @@
 //! Building the board firmware with embedded cases and running it under QEMU.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -124,16 +125,19 @@ pub fn run_with(
     parse_report(&stdout)
 }
 
-fn write_if_changed(p: &Path, data: &[u8]) -> Result<(), String> {
+pub(crate) fn write_if_changed(p: &Path, data: &[u8]) -> Result<(), String> {
     if std::fs::read(p).ok().as_deref() == Some(data) {
         return Ok(());
     }
     std::fs::write(p, data).map_err(|e| format!("{}: {e}", p.display()))
 }
 
-/// Runs an ELF under QEMU with a wall-clock limit; returns its stdout.
-pub fn run_qemu(board: &Board, elf: &PathBuf, timeout: Duration) -> Result<String, String> {
-    let (prog, args) = board.qemu_command(elf).ok_or("board has no QEMU runner")?;
+/// Runs an ELF under QEMU with a wall-clock limit; returns its stdout. Output is read
+/// while QEMU runs, so firmware may print any amount; the run must end with a `done` line.
+pub fn run_qemu(board: &Board, elf: &Path, timeout: Duration) -> Result<String, String> {
+    let (prog, args) = board
+        .qemu_command(&elf.to_path_buf())
+        .ok_or("board has no QEMU runner")?;
     let mut child = Command::new(prog)
         .args(args)
         .stdin(Stdio::null())
@@ -141,26 +145,40 @@ pub fn run_qemu(board: &Board, elf: &PathBuf, timeout: Duration) -> Result<Strin
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start qemu: {e}"))?;
+    let mut pipe = child.stdout.take().ok_or("no stdout pipe")?;
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = pipe.read_to_string(&mut s);
+        s
+    });
     let start = Instant::now();
-    loop {
+    let status = loop {
         match child.try_wait() {
-            Ok(Some(_)) => break,
+            Ok(Some(st)) => break st,
             Ok(None) if start.elapsed() > timeout => {
                 let _ = child.kill();
+                let _ = child.wait();
                 return Err(format!("qemu did not finish within {timeout:?}"));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
             Err(e) => return Err(e.to_string()),
         }
+    };
+    let stdout = reader.join().unwrap_or_default();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut stderr);
     }
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !out.status.success() || !stdout.contains("\ndone") && !stdout.starts_with("done") {
-        return Err(format!(
-            "qemu failed ({}):\n{stdout}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
+    if !status.success() || !stdout.lines().any(|l| l == "done") {
+        let tail: String = stdout
+            .chars()
+            .rev()
+            .take(2000)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        return Err(format!("qemu failed ({status}):\n{tail}\n{stderr}"));
     }
     Ok(stdout)
 }
