@@ -2,7 +2,8 @@
 //!
 //! - `edgeflow convert MODEL.tflite -o OUT.edgeflow` compiles a TFLite model to an artifact;
 //! - `edgeflow inspect MODEL` prints ops, tensors, shapes, quantization, flash and arena
-//!   bytes and MACs per op;
+//!   bytes and MACs per op, and the static RAM of the feature pipeline when the artifact
+//!   carries one;
 //! - `edgeflow run MODEL --input X.npy --output Y.npy` runs one inference.
 //!
 //! `MODEL` may be a `.tflite` file or an artifact everywhere. Every failure is a message
@@ -39,8 +40,13 @@ enum Command {
         /// Where to write the artifact.
         #[arg(short, long)]
         output: PathBuf,
+        /// A feature pipeline (TOML) to store in the artifact, so that the device computes
+        /// the model's input from raw samples with the same code as the host.
+        #[arg(long)]
+        pipeline: Option<PathBuf>,
     },
-    /// Describe a model: ops, tensors, quantization, flash/arena bytes, MACs per op.
+    /// Describe a model: ops, tensors, quantization, flash/arena bytes, MACs per op and
+    /// the static RAM of its feature pipeline.
     Inspect {
         /// A .tflite model or an edgeflow artifact.
         model: PathBuf,
@@ -78,9 +84,18 @@ fn main() {
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Convert { model, output } => {
+        Command::Convert {
+            model,
+            output,
+            pipeline,
+        } => {
             let bytes = read(&model)?;
-            let compiled = compile(&model, &bytes)?;
+            let mut compiled = compile(&model, &bytes)?;
+            if let Some(p) = pipeline {
+                let spec = edgeflow_dsp::host::load(&p)?;
+                compiled = edgeflow::host::attach_pipeline(&compiled, &spec)
+                    .with_context(|| format!("cannot attach {} to the model", p.display()))?;
+            }
             fs::write(&output, &compiled)
                 .with_context(|| format!("cannot write {}", output.display()))?;
             let m = edgeflow_nn::Model::parse(&compiled)?;
@@ -101,6 +116,18 @@ fn real_main() -> Result<()> {
                 "{}",
                 edgeflow_compile::describe::describe(&m, artifact.len())
             );
+            if let Some(section) = m.artifact().feature_pipeline {
+                let p = edgeflow_dsp::Pipeline::from_bytes(section).with_context(|| {
+                    format!("{}: invalid feature pipeline section", model.display())
+                })?;
+                println!();
+                println!(
+                    "feature pipeline  static RAM {} bytes (workspace), {} features per frame, output {} values",
+                    p.ram_bytes(),
+                    p.features_per_frame(),
+                    p.output_len()
+                );
+            }
             if let Some(b) = board {
                 let path = if b.ends_with(".toml") {
                     PathBuf::from(&b)

@@ -181,3 +181,102 @@ fn inspect_checks_board_budgets() {
         stderr(&o)
     );
 }
+
+#[test]
+fn inspect_reports_feature_pipeline_ram() {
+    use edgeflow_format::{write::assemble, Artifact, SectionKind};
+    let model = fixtures().join("conv_same_s1_int8.tflite");
+    let art = tmp("conv_for_pipeline.edgeflow");
+    let o = edgeflow(&[
+        "convert",
+        model.to_str().unwrap(),
+        "-o",
+        art.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without a pipeline section inspect says nothing about features.
+    let o = edgeflow(&["inspect", art.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("feature pipeline"));
+    // Store the KWS pipeline in the artifact: inspect reports its workspace.
+    let spec = edgeflow_dsp::host::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../crates/edgeflow-dsp/pipelines/kws_mfcc.toml"),
+    )
+    .expect("kws pipeline");
+    let pipeline = edgeflow_dsp::host::to_bytes(&spec).expect("encode");
+    let ram = edgeflow_dsp::Pipeline::from_bytes(&pipeline)
+        .expect("valid")
+        .ram_bytes();
+    let bytes = std::fs::read(&art).expect("artifact");
+    let a = Artifact::parse(&bytes).expect("parse");
+    let with = assemble(&[
+        (SectionKind::Graph, a.graph),
+        (SectionKind::Weights, a.weights),
+        (SectionKind::FeaturePipeline, &pipeline),
+    ])
+    .expect("assemble");
+    let art2 = tmp("conv_with_pipeline.edgeflow");
+    std::fs::write(&art2, &with).expect("write");
+    let o = edgeflow(&["inspect", art2.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    let line = format!("feature pipeline  static RAM {ram} bytes");
+    assert!(
+        text.contains(&line),
+        "inspect output lacks {line:?}:\n{text}"
+    );
+    // A corrupt pipeline section is an error naming the section.
+    let bad = assemble(&[
+        (SectionKind::Graph, a.graph),
+        (SectionKind::Weights, a.weights),
+        (SectionKind::FeaturePipeline, &[0xff, 0xff, 0xff]),
+    ])
+    .expect("assemble");
+    let art3 = tmp("conv_bad_pipeline.edgeflow");
+    std::fs::write(&art3, &bad).expect("write");
+    let o = edgeflow(&["inspect", art3.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("feature pipeline"), "{}", stderr(&o));
+}
+
+#[test]
+fn convert_stores_a_feature_pipeline() {
+    let model = fixtures().join("fc_f32.tflite");
+    let good = tmp("vec16.toml");
+    std::fs::write(
+        &good,
+        "[input.vector]\nlen = 16\n[[blocks]]\nscale = { scale = 0.5, offset = -1.0 }\n",
+    )
+    .expect("write");
+    let art = tmp("fc_with_pipeline.edgeflow");
+    let o = edgeflow(&[
+        "convert",
+        model.to_str().unwrap(),
+        "-o",
+        art.to_str().unwrap(),
+        "--pipeline",
+        good.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&art).expect("artifact");
+    let parsed = edgeflow_format::Artifact::parse(&bytes).expect("valid artifact");
+    assert!(
+        parsed.feature_pipeline.is_some_and(|p| !p.is_empty()),
+        "pipeline section stored"
+    );
+
+    // A pipeline whose output does not fit the model input is refused, naming the mismatch.
+    let bad = tmp("vec15.toml");
+    std::fs::write(&bad, "[input.vector]\nlen = 15\n").expect("write");
+    let o = edgeflow(&[
+        "convert",
+        model.to_str().unwrap(),
+        "-o",
+        tmp("never.edgeflow").to_str().unwrap(),
+        "--pipeline",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("element count"), "{}", stderr(&o));
+}
