@@ -101,16 +101,34 @@ impl Cursor {
         let used = ring.get(..self.window * self.axes).unwrap_or(&[]);
         // `head` is the oldest time step: [head, window) then [0, head).
         let (newest, oldest) = used.split_at((self.head * self.axes).min(used.len()));
-        let steps = oldest
-            .chunks_exact(self.axes)
-            .chain(newest.chunks_exact(self.axes));
-        for (t, frame) in steps.enumerate() {
-            for (a, &v) in frame.iter().enumerate() {
-                if let Some(o) = out.get_mut(a * self.window + t) {
+        // One row per axis: the axis' values of the oldest part, then of the newest part
+        // (a strided walk; for one axis, two plain copies).
+        let older_steps = oldest.len() / self.axes;
+        for (a, row) in out.chunks_mut(self.window).take(self.axes).enumerate() {
+            let (first, second) = row.split_at_mut(older_steps.min(row.len()));
+            if self.axes == 1 {
+                copy_prefix(first, oldest);
+                copy_prefix(second, newest);
+            } else {
+                let older = oldest.iter().skip(a).step_by(self.axes);
+                for (o, &v) in first.iter_mut().zip(older) {
+                    *o = v;
+                }
+                let newer = newest.iter().skip(a).step_by(self.axes);
+                for (o, &v) in second.iter_mut().zip(newer) {
                     *o = v;
                 }
             }
         }
+    }
+}
+
+/// Copies `min(dst.len(), src.len())` values from the start of `src`.
+#[inline]
+fn copy_prefix(dst: &mut [f32], src: &[f32]) {
+    let n = dst.len().min(src.len());
+    if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+        d.copy_from_slice(s);
     }
 }
 

@@ -381,9 +381,9 @@ pub const fn mel_table_len(bands: usize, bins: usize) -> usize {
     2 * bands + 2 * bins
 }
 
-/// Mel band edge `i` of `bands + 2` (Hz).
-fn mel_edge(i: usize, bands: usize, fmin: f64, fmax: f64, scale: MelScale) -> f64 {
-    let (lo, hi) = (hz_to_mel(fmin, scale), hz_to_mel(fmax, scale));
+/// Mel band edge `i` of `bands + 2` (Hz), between the mels `lo` and `hi` of `fmin` and
+/// `fmax`.
+fn mel_edge(i: usize, bands: usize, lo: f64, hi: f64, scale: MelScale) -> f64 {
     let m = if i == bands + 1 {
         hi
     } else {
@@ -410,11 +410,14 @@ pub fn init_mel(
     let (head, weights) = table.split_at_mut((2 * bands).min(table.len()));
     let mut used = 0usize;
     let bin_hz = rate as f64 / n_fft as f64;
-    let (fmin, fmax) = (fmin as f64, fmax as f64);
+    let (mel_lo, mel_hi) = (hz_to_mel(fmin as f64, scale), hz_to_mel(fmax as f64, scale));
+    // Each edge is computed once (band `i` spans edges `i..=i+2`): the same values as
+    // computing them per band, at a third of the soft-double cost on an FPU-less or
+    // single-precision core.
+    let mut lo = mel_edge(0, bands, mel_lo, mel_hi, scale);
+    let mut mid = mel_edge(1, bands, mel_lo, mel_hi, scale);
     for (i, se) in head.chunks_exact_mut(2).enumerate() {
-        let lo = mel_edge(i, bands, fmin, fmax, scale);
-        let mid = mel_edge(i + 1, bands, fmin, fmax, scale);
-        let hi = mel_edge(i + 2, bands, fmin, fmax, scale);
+        let hi = mel_edge(i + 2, bands, mel_lo, mel_hi, scale);
         let enorm = match norm {
             MelNorm::Slaney => 2.0 / (hi - lo),
             MelNorm::None => 1.0,
@@ -423,7 +426,11 @@ pub fn init_mel(
         let mut first = None;
         for k in 0..bins {
             let f = k as f64 * bin_hz;
-            if f <= lo || f >= hi {
+            // `f` grows with `k`: no later bin lies below `hi` either.
+            if f >= hi {
+                break;
+            }
+            if f <= lo {
                 continue;
             }
             let rise = (f - lo) / (mid - lo);
@@ -443,6 +450,8 @@ pub fn init_mel(
         }
         se[0] = first.unwrap_or(0) as f32;
         se[1] = (used - start) as f32;
+        lo = mid;
+        mid = hi;
     }
 }
 
@@ -455,14 +464,31 @@ pub fn mel(src: &[f32], dst: &mut [f32], bins: usize, bands: usize, table: &[f32
             let (start, len) = (se[0] as usize, se[1] as usize);
             let w = weights.get(off..off + len).unwrap_or(&[]);
             let x = s.get(start..start + len).unwrap_or(&[]);
-            let mut acc = 0.0f32;
-            for (&a, &b) in w.iter().zip(x) {
-                acc += a * b;
-            }
-            *y = acc;
+            *y = dot(w, x);
             off += len;
         }
     }
+}
+
+/// `sum_i a[i] * b[i]` over the shorter slice, accumulated strictly left to right from
+/// `0.0` (unrolled by four without reassociating, so the bits do not depend on the target).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (a.get(..n).unwrap_or(&[]), b.get(..n).unwrap_or(&[]));
+    let mut acc = 0.0f32;
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ar, br) = (a4.remainder(), b4.remainder());
+    for (p, q) in a4.zip(b4) {
+        acc += p[0] * q[0];
+        acc += p[1] * q[1];
+        acc += p[2] * q[2];
+        acc += p[3] * q[3];
+    }
+    for (&p, &q) in ar.iter().zip(br) {
+        acc += p * q;
+    }
+    acc
 }
 
 /// Orthonormal DCT-II matrix (first `k` rows of `n`), rows scaled by the lifter.

@@ -503,6 +503,17 @@ fn stream_apply(
                 let Some(prev) = state.get_mut(s0..s0 + axes) else {
                     continue;
                 };
+                if let [p] = prev {
+                    // One axis: the previous sample stays in a register.
+                    let mut last = *p;
+                    for v in values.iter_mut() {
+                        let x = *v;
+                        *v = x - *coef * last;
+                        last = x;
+                    }
+                    *p = last;
+                    continue;
+                }
                 let mut a = axis0 % axes;
                 for v in values.iter_mut() {
                     if let Some(p) = prev.get_mut(a) {
