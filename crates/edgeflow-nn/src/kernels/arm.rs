@@ -2,12 +2,20 @@
 //! `SMLAD` (two 16x16 multiply-accumulates per instruction) and `SXTB16` (sign-extends
 //! bytes 0 and 2, or 1 and 3 after a rotation, of a word into two 16-bit lanes).
 //!
-//! The int8 CONV_2D and FULLY_CONNECTED kernels use this module on targets with the DSP
-//! extension (build-script cfg `edgeflow_arm_dsp`); elsewhere they keep their portable
-//! inner loops, which stay the reference. The module is also compiled for host tests,
-//! where the three instructions have portable twins ([`ops`]), so the blocking and data
-//! layout below are tested against the portable kernels on the host and the instructions
-//! themselves by the QEMU conformance run (device output must equal host output).
+//! The int8 CONV_2D, FULLY_CONNECTED and 3x3 DEPTHWISE_CONV_2D kernels use this module on
+//! targets with the DSP extension (build-script cfg `edgeflow_arm_dsp`); elsewhere they
+//! keep their portable inner loops, which stay the reference. The module is also
+//! compiled for host tests, where the instructions have portable twins ([`ops`]), so the
+//! blocking and data layout below are tested against the portable kernels on the host
+//! and the instructions themselves by the QEMU conformance run (device output must equal
+//! host output; `tests/tests/qemu.rs` adds graphs with odd and non-multiple-of-4 sizes
+//! for the loop tails). [`ops`] also holds the single-shift requantization
+//! (`requant_single`: two `SMLAL`s and a shift) and `SSAT`, used by every int8 epilogue.
+//!
+//! Depthwise 3x3 (depth multiplier 1): the filter is widened once per call into
+//! [`DW_GROUP`]-byte groups of four channels (per tap the words `(w0, w2)`, `(w1, w3)`),
+//! and [`ops::dw3x3`] sums nine input words per group with `SXTB16` and
+//! `SMLABB`/`SMLATT`.
 //!
 //! Layout. Input values are widened once per output pixel into a *column* of 16-bit
 //! values (an im2col in q15), shared by every output channel. Per group of four values
@@ -28,6 +36,231 @@ pub(crate) mod ops {
     mod imp {
         #![allow(unsafe_code)]
         use core::arch::asm;
+
+        /// One accumulating tap of [`dw3x3`]: the tap pointer at byte offset `$o` of the
+        /// pointer array.
+        macro_rules! TAP {
+            ($o:literal) => {
+                concat!(
+                    "ldr    {x}, [{tp}, #",
+                    $o,
+                    "]\n",
+                    "ldr    {x}, [{x}, {c}]\n",
+                    "ldrd   {w0}, {w1}, [{wr}], #8\n",
+                    "sxtb16 {t}, {x}\n",
+                    "smlabb {a0}, {t}, {w0}, {a0}\n",
+                    "smlatt {a2}, {t}, {w0}, {a2}\n",
+                    "sxtb16 {t}, {x}, ror #8\n",
+                    "smlabb {a1}, {t}, {w1}, {a1}\n",
+                    "smlatt {a3}, {t}, {w1}, {a3}"
+                )
+            };
+        }
+
+        /// One group of [`rows_2`]: four values of two interleaved columns against four
+        /// weights of each of two rows (17 instructions, 16 multiply-accumulates).
+        macro_rules! GROUP_2X2 {
+            () => {
+                concat!(
+                    "ldr    {t0}, [{w0}], #4\n",
+                    "ldrd   {x0}, {x1}, [{c}]\n",
+                    "sxtb16 {t1}, {t0}\n",
+                    "sxtb16 {t0}, {t0}, ror #8\n",
+                    "smlad  {a0}, {x0}, {t1}, {a0}\n",
+                    "smlad  {a0}, {x1}, {t0}, {a0}\n",
+                    "ldrd   {x0}, {x1}, [{c}, #8]\n",
+                    "smlad  {b0}, {x0}, {t1}, {b0}\n",
+                    "smlad  {b0}, {x1}, {t0}, {b0}\n",
+                    "ldr    {t0}, [{w1}], #4\n",
+                    "sxtb16 {t1}, {t0}\n",
+                    "sxtb16 {t0}, {t0}, ror #8\n",
+                    "smlad  {b1}, {x0}, {t1}, {b1}\n",
+                    "smlad  {b1}, {x1}, {t0}, {b1}\n",
+                    "ldrd   {x0}, {x1}, [{c}], #16\n",
+                    "smlad  {a1}, {x0}, {t1}, {a1}\n",
+                    "smlad  {a1}, {x1}, {t0}, {a1}"
+                )
+            };
+        }
+
+        /// One group of [`dot_1x2_groups`]: four values of the column against four
+        /// weights of each row.
+        macro_rules! GROUP_1X2 {
+            () => {
+                concat!(
+                    "ldrd   {x0}, {x1}, [{c}], #8\n",
+                    "ldr    {t0}, [{w0}], #4\n",
+                    "sxtb16 {t1}, {t0}\n",
+                    "sxtb16 {t0}, {t0}, ror #8\n",
+                    "smlad  {a0}, {x0}, {t1}, {a0}\n",
+                    "smlad  {a0}, {x1}, {t0}, {a0}\n",
+                    "ldr    {t0}, [{w1}], #4\n",
+                    "sxtb16 {t1}, {t0}\n",
+                    "sxtb16 {t0}, {t0}, ror #8\n",
+                    "smlad  {a1}, {x0}, {t1}, {a1}\n",
+                    "smlad  {a1}, {x1}, {t0}, {a1}"
+                )
+            };
+        }
+
+        /// [`super::portable::dot_1x2_groups`] with two groups per iteration of one
+        /// block of assembly (12 instructions per 8 multiply-accumulates); an odd last
+        /// group, short slices or a column that is not word aligned (`LDRD`) take the
+        /// portable loop.
+        #[inline(always)]
+        pub(crate) fn dot_1x2_groups(col: &[u8], w0: &[u8], w1: &[u8], n4: usize) -> [i32; 2] {
+            use super::super::GROUP;
+            let n2 = n4 / 2;
+            let fits = col.len() / GROUP >= n4 && w0.len() / 4 >= n4 && w1.len() / 4 >= n4;
+            if !fits || n2 == 0 || col.as_ptr().align_offset(4) != 0 {
+                return super::portable::dot_1x2_groups(col, w0, w1, n4);
+            }
+            let (mut a0, mut a1) = (0i32, 0i32);
+            // SAFETY: the loop runs `n2 >= 1` times; iteration `i` reads bytes
+            // `16i..16i + 16` of `col` (word aligned: `col` is) and `8i..8i + 8` of `w0`
+            // and `w1`, inside the slices (`fits`: `col` holds `n4 >= 2 * n2` groups, the
+            // rows `4 * n4` bytes; unaligned single-word `LDR`s are allowed on
+            // Armv7E-M). It writes no memory, uses no stack, and clobbers only the flags
+            // and the named registers.
+            unsafe {
+                asm!(
+                    "2:",
+                    GROUP_1X2!(),
+                    GROUP_1X2!(),
+                    "subs   {n}, {n}, #1",
+                    "bne    2b",
+                    a0 = inout(reg) a0,
+                    a1 = inout(reg) a1,
+                    c = inout(reg) col.as_ptr() => _,
+                    w0 = inout(reg) w0.as_ptr() => _,
+                    w1 = inout(reg) w1.as_ptr() => _,
+                    n = inout(reg) n2 => _,
+                    t0 = out(reg) _,
+                    t1 = out(reg) _,
+                    x0 = out(reg) _,
+                    x1 = out(reg) _,
+                    options(readonly, nostack),
+                );
+            }
+            if n4 % 2 == 1 {
+                let done = 2 * n2;
+                let [d0, d1] = super::portable::dot_1x2_groups(
+                    col.get(done * GROUP..).unwrap_or(&[]),
+                    w0.get(4 * done..).unwrap_or(&[]),
+                    w1.get(4 * done..).unwrap_or(&[]),
+                    1,
+                );
+                a0 = a0.wrapping_add(d0);
+                a1 = a1.wrapping_add(d1);
+            }
+            [a0, a1]
+        }
+
+        /// `SSAT d, #8, v`: `v` clamped to `[-128, 127]`.
+        #[inline(always)]
+        pub(crate) fn ssat8(v: i32) -> i32 {
+            let d: i32;
+            // SAFETY: a register-only instruction; it touches no memory or stack and
+            // only the Q flag, which the asm block does not claim to preserve.
+            unsafe {
+                asm!("ssat {d}, #8, {v}", d = lateout(reg) d, v = in(reg) v,
+                     options(pure, nomem, nostack));
+            }
+            d
+        }
+
+        /// [`super::portable::fc_pairs`]: per pair of rows one block of assembly (two
+        /// groups per iteration, 12 instructions per 8 multiply-accumulates) with the
+        /// row pointers computed from the row stride, so the per-pair overhead is a few
+        /// instructions; an odd last group takes the portable loop. Falls back to the
+        /// portable loop if the slices are short, `n4 < 2`, or the column is not word
+        /// aligned (`LDRD`).
+        #[inline(always)]
+        pub(crate) fn fc_pairs(col: &[u8], w: &[u8], stride: usize, n4: usize, acc: &mut [i32]) {
+            use super::super::GROUP;
+            let pairs = acc.len() / 2;
+            let n2 = n4 / 2;
+            let need = if pairs == 0 {
+                0
+            } else {
+                (2 * pairs - 1)
+                    .saturating_mul(stride)
+                    .saturating_add(4 * n4)
+            };
+            let fits = n2 > 0 && col.len() / GROUP >= n4 && 4 * n4 <= stride && w.len() >= need;
+            if !fits || col.as_ptr().align_offset(4) != 0 {
+                return super::portable::fc_pairs(col, w, stride, n4, acc);
+            }
+            let mut row = w.as_ptr();
+            for a in acc.chunks_exact_mut(2) {
+                let (mut a0, mut a1) = (0i32, 0i32);
+                // SAFETY: the loop runs `n2 >= 1` times; iteration `i` reads bytes
+                // `16i..16i + 16` of `col` (word aligned: `col` is) and `8i..8i + 8`
+                // from `row` and `row + stride`, where `row` is `w` plus `2 * stride`
+                // per pair done: the bytes read lie below
+                // `(2 * pairs - 1) * stride + 4 * n4 <= w.len()` (`fits`; `2 * n2 <= n4`).
+                // Unaligned single-word `LDR`s are allowed on Armv7E-M. It writes no
+                // memory, uses no stack, and clobbers only the flags and the named
+                // registers.
+                unsafe {
+                    asm!(
+                        "add    {w1}, {w0}, {k}",
+                        "2:",
+                        GROUP_1X2!(),
+                        GROUP_1X2!(),
+                        "subs   {n}, {n}, #1",
+                        "bne    2b",
+                        a0 = inout(reg) a0,
+                        a1 = inout(reg) a1,
+                        c = inout(reg) col.as_ptr() => _,
+                        w0 = inout(reg) row => _,
+                        w1 = out(reg) _,
+                        k = in(reg) stride,
+                        n = inout(reg) n2 => _,
+                        t0 = out(reg) _,
+                        t1 = out(reg) _,
+                        x0 = out(reg) _,
+                        x1 = out(reg) _,
+                        options(readonly, nostack),
+                    );
+                }
+                if let [x0, x1] = a {
+                    *x0 = x0.wrapping_add(a0);
+                    *x1 = x1.wrapping_add(a1);
+                }
+                row = row.wrapping_add(2 * stride);
+            }
+            if n4 % 2 == 1 {
+                let last = 4 * (n4 - 1);
+                let g = col.get(GROUP * (n4 - 1)..).unwrap_or(&[]);
+                let w = w.get(last..).unwrap_or(&[]);
+                super::portable::fc_pairs(g, w, stride, 1, acc);
+            }
+        }
+
+        /// [`super::portable::requant_single`] as two `SMLAL`s and a shift.
+        #[inline(always)]
+        pub(crate) fn requant_single(x: i32, m: i32, klo: u32, khi: i32, r1: u32) -> i32 {
+            let h: i32;
+            // SAFETY: register-only instructions (multiply-accumulates and shifts that do
+            // not set flags); no memory or stack access.
+            unsafe {
+                asm!(
+                    "smlal {lo}, {hi}, {x}, {m}",
+                    "lsr   {x}, {x}, #31",
+                    "smlal {lo}, {hi}, {x}, {min}",
+                    "asr   {hi}, {hi}, {r}",
+                    lo = inout(reg) klo => _,
+                    hi = inout(reg) khi => h,
+                    x = inout(reg) x => _,
+                    m = in(reg) m,
+                    min = in(reg) 0x8000_0000u32,
+                    r = in(reg) r1,
+                    options(pure, nomem, nostack, preserves_flags),
+                );
+            }
+            h
+        }
 
         /// `SXTAB16 d, a, x`: lanes `a.lo + sext(x.b0)`, `a.hi + sext(x.b2)` (16-bit wrapping).
         #[inline(always)]
@@ -97,7 +330,7 @@ pub(crate) mod ops {
         /// accumulators, 4 operands and 4 pointers or counters in the 12 allocatable
         /// registers): per group of four values, the two weight words are loaded and
         /// unpacked once and the columns' words are loaded with `LDRD`, 17 instructions
-        /// for 16 multiply-accumulates. Falls back to the portable loop if the slices are
+        /// for 16 multiply-accumulates, two groups per iteration. Falls back to the portable loop if the slices are
         /// short or the columns are not word aligned (`LDRD` needs it).
         #[inline(always)]
         pub(crate) fn rows_2(
@@ -119,35 +352,28 @@ pub(crate) mod ops {
             for ((wpair, a), b) in (&mut wp).zip(&mut ap).zip(&mut bp) {
                 let (w0, w1) = wpair.split_at(k);
                 let (mut a0, mut a1, mut b0, mut b1) = (0i32, 0i32, 0i32, 0i32);
-                // SAFETY: the loop runs `n4 >= 1` times; iteration `i` reads bytes
-                // `16i..16i + 16` of `g` (word aligned: `g` is, and 16 is a multiple of
-                // 4) and `4i..4i + 4` of `w0` and `w1`, all inside the slices (`fits`:
+                // SAFETY: `n4 >= 1` groups are done (an odd one, then pairs); group `i`
+                // reads bytes `16i..16i + 16` of `g` (word aligned: `g` is, and 16 is a
+                // multiple of 4) and `4i..4i + 4` of `w0` and `w1`, all inside the slices (`fits`:
                 // `g` holds `n4` groups, `w0` and `w1` `k >= 4 * n4` bytes). Unaligned
                 // single-word `LDR`s of the weights are allowed on Armv7E-M. It writes
                 // no memory, uses no stack, and clobbers only the flags and the named
                 // registers.
                 unsafe {
                     asm!(
+                        // An odd group first, then two groups per iteration.
+                        "tst    {n}, #1",
+                        "beq    3f",
+                        GROUP_2X2!(),
+                        "3:",
+                        "lsrs   {n}, {n}, #1",
+                        "beq    4f",
                         "2:",
-                        "ldr    {t0}, [{w0}], #4",
-                        "ldrd   {x0}, {x1}, [{c}]",
-                        "sxtb16 {t1}, {t0}",
-                        "sxtb16 {t0}, {t0}, ror #8",
-                        "smlad  {a0}, {x0}, {t1}, {a0}",
-                        "smlad  {a0}, {x1}, {t0}, {a0}",
-                        "ldrd   {x0}, {x1}, [{c}, #8]",
-                        "smlad  {b0}, {x0}, {t1}, {b0}",
-                        "smlad  {b0}, {x1}, {t0}, {b0}",
-                        "ldr    {t0}, [{w1}], #4",
-                        "sxtb16 {t1}, {t0}",
-                        "sxtb16 {t0}, {t0}, ror #8",
-                        "smlad  {b1}, {x0}, {t1}, {b1}",
-                        "smlad  {b1}, {x1}, {t0}, {b1}",
-                        "ldrd   {x0}, {x1}, [{c}], #16",
-                        "smlad  {a1}, {x0}, {t1}, {a1}",
-                        "smlad  {a1}, {x1}, {t0}, {a1}",
+                        GROUP_2X2!(),
+                        GROUP_2X2!(),
                         "subs   {n}, {n}, #1",
                         "bne    2b",
+                        "4:",
                         a0 = inout(reg) a0,
                         a1 = inout(reg) a1,
                         b0 = inout(reg) b0,
@@ -169,6 +395,75 @@ pub(crate) mod ops {
             }
             if let ([x], [y]) = (ap.into_remainder(), bp.into_remainder()) {
                 [*x, *y] = super::portable::groups_2x1(g, wp.remainder(), n4);
+            }
+        }
+
+        /// [`super::portable::dw3x3`] in one block of assembly: per group of four
+        /// channels and per tap, one pointer load, one input word, one `LDRD` of the
+        /// widened weights, two `SXTB16` and four `SMLAxy` (81 instructions for 36
+        /// multiply-accumulates), then two `STRD`s of the sums. Falls back to the
+        /// portable loop if a slice is short or `wide`/`acc` are not word aligned
+        /// (`LDRD`/`STRD` need it).
+        #[inline(always)]
+        pub(crate) fn dw3x3(taps: &[&[u8]; 9], c0: usize, wide: &[u8], acc: &mut [i32]) {
+            use super::super::DW_GROUP;
+            let n = acc.len() / 4;
+            let fits =
+                n > 0 && wide.len() / DW_GROUP >= n && taps.iter().all(|t| t.len() >= c0 + 4 * n);
+            if !fits || wide.as_ptr().align_offset(4) != 0 || acc.as_ptr().align_offset(4) != 0 {
+                return super::portable::dw3x3(taps, c0, wide, acc);
+            }
+            // One past the channels of this call in every tap: the loop indexes them
+            // with a negative offset running up to 0.
+            let end = c0 + 4 * n;
+            let tp: [*const u8; 9] = taps.map(|t| t.as_ptr().wrapping_add(end));
+            let neg = (4 * n).wrapping_neg();
+            // SAFETY: the loop runs `n >= 1` times with `c` = `-4n, -4n + 4, ..., -4`;
+            // iteration `i` reads the word at byte `end + c = c0 + 4i` of every tap
+            // (inside it: `fits`, each tap holds `c0 + 4n` bytes; unaligned `LDR` is
+            // allowed on Armv7E-M), the nine tap pointers from `tp` (a live local
+            // array), `DW_GROUP = 72` bytes at offset `72i` of `wide` (inside by
+            // `fits`, word aligned as checked), and writes 16 bytes at offset `16i` of
+            // `acc` (its first `4n` values, word aligned). It uses no stack and
+            // clobbers only the flags (the Q flag) and the named registers.
+            unsafe {
+                asm!(
+                    "2:",
+                    "ldr    {x}, [{tp}]",
+                    "ldr    {x}, [{x}, {c}]",
+                    "ldrd   {w0}, {w1}, [{wr}], #8",
+                    "sxtb16 {t}, {x}",
+                    "smulbb {a0}, {t}, {w0}",
+                    "smultt {a2}, {t}, {w0}",
+                    "sxtb16 {t}, {x}, ror #8",
+                    "smulbb {a1}, {t}, {w1}",
+                    "smultt {a3}, {t}, {w1}",
+                    TAP!(4),
+                    TAP!(8),
+                    TAP!(12),
+                    TAP!(16),
+                    TAP!(20),
+                    TAP!(24),
+                    TAP!(28),
+                    TAP!(32),
+                    "strd   {a0}, {a1}, [{acc}], #8",
+                    "strd   {a2}, {a3}, [{acc}], #8",
+                    "adds   {c}, {c}, #4",
+                    "bne    2b",
+                    tp = in(reg) tp.as_ptr(),
+                    c = inout(reg) neg => _,
+                    wr = inout(reg) wide.as_ptr() => _,
+                    acc = inout(reg) acc.as_mut_ptr() => _,
+                    a0 = out(reg) _,
+                    a1 = out(reg) _,
+                    a2 = out(reg) _,
+                    a3 = out(reg) _,
+                    x = out(reg) _,
+                    t = out(reg) _,
+                    w0 = out(reg) _,
+                    w1 = out(reg) _,
+                    options(nostack),
+                );
             }
         }
     }
@@ -295,6 +590,89 @@ pub(crate) mod ops {
             }
         }
 
+        /// `n4` [`GROUP`](super::super::GROUP)-byte groups of a single column times the
+        /// first `4 * n4` bytes of `w0` and `w1`: `[x.w0, x.w1]`.
+        #[inline(always)]
+        pub(crate) fn dot_1x2_groups(col: &[u8], w0: &[u8], w1: &[u8], n4: usize) -> [i32; 2] {
+            use super::super::{word, word_at, GROUP};
+            let (mut a0, mut a1) = (0i32, 0i32);
+            for (((c, p), q), _) in col
+                .chunks_exact(GROUP)
+                .zip(w0.chunks_exact(4))
+                .zip(w1.chunks_exact(4))
+                .zip(0..n4)
+            {
+                let (p, q) = (word(p), word(q));
+                let x = word(c);
+                a0 = smlad(x, sxtb16(p), a0);
+                a1 = smlad(x, sxtb16(q), a1);
+                let x = word_at(c, 4);
+                a0 = smlad(x, sxtb16_ror8(p), a0);
+                a1 = smlad(x, sxtb16_ror8(q), a1);
+            }
+            [a0, a1]
+        }
+
+        /// `SSAT #8`: `v` clamped to `[-128, 127]`.
+        #[inline(always)]
+        pub(crate) fn ssat8(v: i32) -> i32 {
+            v.clamp(-128, 127)
+        }
+
+        /// Adds to `acc[j]`, for each pair of rows of `acc` (an odd last entry is left
+        /// alone), the first `n4` groups of the single column `col` times the `4 * n4`
+        /// bytes at the start of row `j` of `w` (rows `stride` bytes apart).
+        #[inline(always)]
+        pub(crate) fn fc_pairs(col: &[u8], w: &[u8], stride: usize, n4: usize, acc: &mut [i32]) {
+            for (j, a) in acc.chunks_exact_mut(2).enumerate() {
+                let r0 = w.get(2 * j * stride..).unwrap_or(&[]);
+                let r1 = r0.get(stride..).unwrap_or(&[]);
+                let [d0, d1] = dot_1x2_groups(col, r0, r1, n4);
+                if let [x0, x1] = a {
+                    *x0 = x0.wrapping_add(d0);
+                    *x1 = x1.wrapping_add(d1);
+                }
+            }
+        }
+
+        /// `crate::kernels::conv::requant_single(x, m, k, r1)` with the 64-bit rounding
+        /// constant `k` as its low and high words: `hi(x * m + k - [x < 0] * 2^31) >> r1`
+        /// (`r1` in `0..=30`).
+        #[inline(always)]
+        pub(crate) fn requant_single(x: i32, m: i32, klo: u32, khi: i32, r1: u32) -> i32 {
+            let k = (i64::from(khi) << 32) | i64::from(klo);
+            crate::kernels::conv::requant_single(x, m, k, r1)
+        }
+
+        /// Depthwise 3x3 sums of `acc.len() / 4` groups of four channels from channel
+        /// `c0` on: `acc[4i + j] = sum_t x_t[c0 + 4i + j] * w_t[c0 + 4i + j]` with the
+        /// int8 inputs of the nine `taps` and the weights widened into `wide`
+        /// ([`DW_GROUP`](super::super::DW_GROUP) bytes per group, see
+        /// [`widen_dw3x3`](super::super::widen_dw3x3)).
+        #[inline(always)]
+        pub(crate) fn dw3x3(taps: &[&[u8]; 9], c0: usize, wide: &[u8], acc: &mut [i32]) {
+            use super::super::{word, word_at, DW_GROUP};
+            let lo = |v: u32| i32::from(v as u16 as i16);
+            let hi = |v: u32| i32::from((v >> 16) as u16 as i16);
+            for (i, (a, wg)) in acc
+                .chunks_exact_mut(4)
+                .zip(wide.chunks_exact(DW_GROUP))
+                .enumerate()
+            {
+                let mut s = [0i32; 4];
+                for (t, tap) in taps.iter().enumerate() {
+                    let x = word(tap.get(c0 + 4 * i..).unwrap_or(&[]));
+                    let (xe, xo) = (sxtb16(x), sxtb16_ror8(x));
+                    let (w0, w1) = (word_at(wg, 8 * t), word_at(wg, 8 * t + 4));
+                    s[0] = s[0].wrapping_add(lo(xe) * lo(w0));
+                    s[2] = s[2].wrapping_add(hi(xe) * hi(w0));
+                    s[1] = s[1].wrapping_add(lo(xo) * lo(w1));
+                    s[3] = s[3].wrapping_add(hi(xo) * hi(w1));
+                }
+                a.copy_from_slice(&s);
+            }
+        }
+
         /// `SMLAD`.
         #[inline(always)]
         pub(crate) fn smlad(a: u32, b: u32, acc: i32) -> i32 {
@@ -331,6 +709,23 @@ fn word_at(b: &[u8], i: usize) -> u32 {
 #[inline(always)]
 fn word(b: &[u8]) -> u32 {
     b.first_chunk::<4>().map_or(0, |a| u32::from_le_bytes(*a))
+}
+
+/// Bytes of one group of four channels of widened depthwise 3x3 weights: per tap, the
+/// words `(w[c], w[c + 2])` and `(w[c + 1], w[c + 3])` as 16-bit lanes.
+pub(crate) const DW_GROUP: usize = 72;
+
+/// Widens the 3x3 depthwise filter `w` (`[1, 3, 3, c]`, int8) into [`DW_GROUP`]-byte
+/// groups for channels `4i..4i + 4`, as many groups as `wide` holds (`4i + 4 <= c`).
+pub(crate) fn widen_dw3x3(w: &[u8], c: usize, wide: &mut [u8]) {
+    for (i, g) in wide.chunks_exact_mut(DW_GROUP).enumerate() {
+        for (t, d) in g.chunks_exact_mut(8).enumerate() {
+            let v = word(w.get(t * c + 4 * i..).unwrap_or(&[]));
+            let (e, o) = d.split_at_mut(4);
+            e.copy_from_slice(&sxtb16(v).to_le_bytes());
+            o.copy_from_slice(&sxtb16_ror8(v).to_le_bytes());
+        }
+    }
 }
 
 /// Which column of the scratch layout a widening writes: a single column ([`GROUP`]
@@ -417,20 +812,7 @@ fn mac_tail(acc: i32, x: &[u8], w: u8) -> i32 {
 pub(crate) fn dot_1x2(col: &[u8], w0: &[u8], w1: &[u8], k: usize) -> [i32; 2] {
     let n4 = k / 4;
     let (g, t) = col.split_at(col.len().min(n4 * GROUP));
-    let (mut a0, mut a1) = (0i32, 0i32);
-    for ((c, p), q) in g
-        .chunks_exact(GROUP)
-        .zip(w0.chunks_exact(4))
-        .zip(w1.chunks_exact(4))
-    {
-        let (p, q) = (word(p), word(q));
-        let x = word(c);
-        a0 = smlad(x, sxtb16(p), a0);
-        a1 = smlad(x, sxtb16(q), a1);
-        let x = word_at(c, 4);
-        a0 = smlad(x, sxtb16_ror8(p), a0);
-        a1 = smlad(x, sxtb16_ror8(q), a1);
-    }
+    let [mut a0, mut a1] = ops::dot_1x2_groups(g, w0, w1, n4);
     let (p, q) = (
         w0.get(4 * n4..).unwrap_or(&[]),
         w1.get(4 * n4..).unwrap_or(&[]),
@@ -483,6 +865,33 @@ pub(crate) fn block_2(cols: &[u8], w: &[u8], k: usize, acc_a: &mut [i32], acc_b:
             *a = mac_tail(*a, xa, p);
             *b = mac_tail(*b, xb, p);
         }
+    }
+}
+
+/// FULLY_CONNECTED segment: adds to `acc[j]` the dot product of the single column `col`
+/// (`n` values: `n / 4` [`GROUP`]s, then the tail) with bytes `s0..s0 + n` of row `j`
+/// of `w` (rows `stride` bytes apart; as many rows as `acc` holds). Row pairs on
+/// [`ops::fc_pairs`] over the groups, then the tail values and an odd last row.
+#[inline(never)]
+pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mut [i32]) {
+    let n4 = n / 4;
+    let (g, t) = col.split_at(col.len().min(n4 * GROUP));
+    let w = w.get(s0..).unwrap_or(&[]);
+    let rows = acc.len();
+    let even = rows & !1;
+    let (ae, ao) = acc.split_at_mut(even);
+    ops::fc_pairs(g, w, stride, n4, ae);
+    if n % 4 != 0 {
+        for (j, a) in ae.iter_mut().enumerate() {
+            let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
+            for (x, &p) in t.chunks_exact(2).zip(p) {
+                *a = mac_tail(*a, x, p);
+            }
+        }
+    }
+    if let [a] = ao {
+        let p = w.get(even * stride..).unwrap_or(&[]);
+        *a = a.wrapping_add(dot_1x1(col, p.get(..n).unwrap_or(p), n));
     }
 }
 

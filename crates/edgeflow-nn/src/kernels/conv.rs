@@ -190,8 +190,42 @@ pub(crate) fn requant_core(x: i32, m: i32, left: u32, right: u32) -> i32 {
     h.wrapping_shr(right) + i32::from((h & mask) > threshold)
 }
 
+/// The 64-bit rounding constant of [`requant_single`] for a right exponent `right` in
+/// `1..=31`: `2^30 + 2^(30 + right)`.
+#[inline(always)]
+pub(crate) fn single_shift_nudge(right: u32) -> i64 {
+    (1i64 << 30) + (1i64 << (30 + right.clamp(1, 31)))
+}
+
+/// For a TFLite shift in `-31..=-1` (or any shift with a zero multiplier): the low and
+/// high words of [`single_shift_nudge`] and `right - 1`, the parameters of
+/// [`requant_single`].
+#[inline(always)]
+pub(crate) fn single_shift_params(shift: i32) -> (u32, i32, u32) {
+    let right = (shift.wrapping_neg() as u32).clamp(1, 31);
+    let k = single_shift_nudge(right);
+    (k as u32, (k >> 32) as i32, right - 1)
+}
+
+/// [`requant_core`] for `left == 0` and `right >= 1` as one rounding and one shift,
+/// with `nudge = single_shift_nudge(right)` and `r1 = right - 1`.
+///
+/// With `P = x * m` (`m >= 0`), `h = floor((P + 2^30) / 2^31)` and
+/// `RoundingDivideByPOT(h, r) = floor((h + 2^(r-1) - [h < 0]) / 2^r)` (round half away
+/// from zero), so the result is `floor((P + 2^30 + 2^(30+r) - [h < 0] * 2^31) / 2^(31+r))`
+/// (nested floors of integer divisions combine). `[h < 0]` may be replaced by `[x < 0]`:
+/// they differ only when `-2^30 <= P <= 0`, where `h = 0` and both forms give 0. The
+/// 64-bit sum cannot overflow (`|P| < 2^62`), and since `31 + r >= 32` the result is
+/// the high word shifted right by `r - 1`.
+#[inline(always)]
+#[cfg_attr(edgeflow_arm_dsp, allow(dead_code))]
+pub(crate) fn requant_single(x: i32, m: i32, nudge: i64, r1: u32) -> i32 {
+    let q = (x as i64) * (m as i64) + nudge - (i64::from(x < 0) << 31);
+    ((q >> 32) as i32).wrapping_shr(r1)
+}
+
 /// Bytes of one output channel's epilogue record (see [`OutQ::write_records`]).
-pub(crate) const REC: usize = 12;
+pub(crate) const REC: usize = 20;
 
 /// Shift range on which TFLM's `MultiplyByQuantizedMultiplier` is defined.
 pub(crate) const SHIFT_RANGE: core::ops::RangeInclusive<i32> = -31..=30;
@@ -206,6 +240,11 @@ pub(crate) struct OutQ<'a> {
     out_off: i32,
     lo: i32,
     hi: i32,
+    /// Every channel has `left == 0` and `right >= 1`, or a zero multiplier (its result
+    /// is 0 whatever the shift): [`OutQ::finish_fast_in`] applies.
+    pub(crate) fast: bool,
+    /// The clamp is the whole int8 range (a saturation).
+    pub(crate) full: bool,
 }
 
 /// The `(multiplier, shift)` pairs of consecutive output channels: one pair repeated
@@ -244,6 +283,14 @@ impl<'a> OutQ<'a> {
             out_off: rq.output_offset,
             lo: clamp.min_q,
             hi: clamp.max_q,
+            fast: !rq.shifts.0.is_empty()
+                && rq
+                    .multipliers
+                    .0
+                    .chunks_exact(4)
+                    .zip(rq.shifts.0.chunks_exact(4))
+                    .all(|(m, s)| le_i32(m, 0) == 0 || (-31..=-1).contains(&le_i32(s, 0))),
+            full: clamp.min_q == -128 && clamp.max_q == 127,
         }
     }
 
@@ -267,9 +314,43 @@ impl<'a> OutQ<'a> {
         self.clamp(requant_mul(acc, m, s))
     }
 
+    /// [`OutQ::apply`] when [`OutQ::fast`] holds, on [`requant_single`] (the rounding
+    /// constant computed here); the clamp a saturation with `FULL` (only when
+    /// [`OutQ::full`] holds).
+    #[inline(always)]
+    pub(crate) fn apply_fast<const FULL: bool>(&self, acc: i32, (m, s): (i32, i32)) -> u8 {
+        let (klo, khi, r1) = single_shift_params(s);
+        self.finish_single::<FULL>(acc, m, klo, khi, r1)
+    }
+
+    /// `clamp(requant_single(acc, m, k, r1) + output_offset)` with `k`'s low and high
+    /// words ([`single_shift_params`]); a saturation with `FULL` (only when
+    /// [`OutQ::full`] holds).
+    #[inline(always)]
+    pub(crate) fn finish_single<const FULL: bool>(
+        &self,
+        acc: i32,
+        m: i32,
+        klo: u32,
+        khi: i32,
+        r1: u32,
+    ) -> u8 {
+        self.clamp_in::<FULL>(arm::ops::requant_single(acc, m, klo, khi, r1))
+    }
+
     #[inline(always)]
     fn clamp(&self, v: i32) -> u8 {
+        self.clamp_in::<false>(v)
+    }
+
+    /// `clamp(v + output_offset)`; with `FULL` (only when [`OutQ::full`] holds) a
+    /// saturation to int8.
+    #[inline(always)]
+    fn clamp_in<const FULL: bool>(&self, v: i32) -> u8 {
         let v = v.wrapping_add(self.out_off);
+        if FULL {
+            return arm::ops::ssat8(v) as u8;
+        }
         let v = if v < self.lo { self.lo } else { v };
         let v = if v > self.hi { self.hi } else { v };
         v as i8 as u8
@@ -278,9 +359,10 @@ impl<'a> OutQ<'a> {
     /// Fills one [`REC`]-byte record per output channel from channel `start` on, in the
     /// last [`REC`] bytes of each `stride`-byte chunk of `recs` (as many as it holds):
     /// `fold(j)` for the `j`-th of them (an `i32` added to the accumulator), the
-    /// multiplier, and the shift split into a left shift and a right exponent (one byte
-    /// each). Built once per call, so the per-output epilogue ([`OutQ::finish`]) streams
-    /// a single array.
+    /// multiplier, the rounding constant of [`requant_single`] (low and high word), and
+    /// the shift split into a left shift, a right exponent and that exponent minus one
+    /// (one byte each). Built once per call, so the per-output epilogue
+    /// ([`OutQ::finish`], [`OutQ::finish_fast_in`]) streams a single array.
     pub(crate) fn write_records(
         &self,
         recs: &mut [u8],
@@ -299,6 +381,7 @@ impl<'a> OutQ<'a> {
             let (left, right) = split_shift(s);
             let f = fold(j).to_le_bytes();
             let m = m.to_le_bytes();
+            let k = single_shift_nudge(right).to_le_bytes();
             let rec = [
                 f[0],
                 f[1],
@@ -308,9 +391,17 @@ impl<'a> OutQ<'a> {
                 m[1],
                 m[2],
                 m[3],
+                k[0],
+                k[1],
+                k[2],
+                k[3],
+                k[4],
+                k[5],
+                k[6],
+                k[7],
                 left as u8,
                 right as u8,
-                0,
+                right.saturating_sub(1) as u8,
                 0,
             ];
             if let Some(r) = chunk.get_mut(stride - REC..) {
@@ -323,13 +414,65 @@ impl<'a> OutQ<'a> {
     #[inline(always)]
     pub(crate) fn finish(&self, acc: i32, rec: &[u8]) -> u8 {
         match *rec {
-            [f0, f1, f2, f3, m0, m1, m2, m3, left, right, ..] => {
+            [f0, f1, f2, f3, m0, m1, m2, m3, _, _, _, _, _, _, _, _, left, right, ..] => {
                 let acc = acc.wrapping_add(i32::from_le_bytes([f0, f1, f2, f3]));
                 let m = i32::from_le_bytes([m0, m1, m2, m3]);
                 self.clamp(requant_core(acc, m, u32::from(left), u32::from(right)))
             }
             _ => 0,
         }
+    }
+
+    /// [`OutQ::finish`] when [`OutQ::fast`] holds (every channel has `left == 0` and
+    /// `right >= 1`): one multiply-accumulate with the record's 64-bit rounding constant
+    /// and one shift ([`requant_single`]).
+    /// The clamp is a saturation with `FULL` (only when [`OutQ::full`] holds).
+    #[inline(always)]
+    pub(crate) fn finish_fast_in<const FULL: bool>(&self, acc: i32, rec: &[u8]) -> u8 {
+        match *rec {
+            [f0, f1, f2, f3, m0, m1, m2, m3, k0, k1, k2, k3, k4, k5, k6, k7, _, _, r1, ..] => {
+                let x = acc.wrapping_add(i32::from_le_bytes([f0, f1, f2, f3]));
+                let m = i32::from_le_bytes([m0, m1, m2, m3]);
+                let klo = u32::from_le_bytes([k0, k1, k2, k3]);
+                let khi = i32::from_le_bytes([k4, k5, k6, k7]);
+                self.clamp_in::<FULL>(arm::ops::requant_single(x, m, klo, khi, u32::from(r1)))
+            }
+            _ => 0,
+        }
+    }
+
+    /// `out[j] = finish(acc[j])` with the `stride`-byte records of consecutive channels
+    /// (record at the end of each chunk), on the fast path when it applies.
+    #[inline(always)]
+    pub(crate) fn finish_all(&self, acc: &[i32], recs: &[u8], stride: usize, out: &mut [u8]) {
+        match (self.fast, self.full) {
+            (true, true) => finish_run::<true, true>(self, acc, recs, stride, out),
+            (true, false) => finish_run::<true, false>(self, acc, recs, stride, out),
+            _ => finish_run::<false, false>(self, acc, recs, stride, out),
+        }
+    }
+}
+
+/// [`OutQ::finish_all`] on one epilogue: [`OutQ::finish_fast_in`] (`FAST`) or
+/// [`OutQ::finish`]. Not inlined, so the loop gets the whole register file.
+#[inline(never)]
+fn finish_run<const FAST: bool, const FULL: bool>(
+    q: &OutQ<'_>,
+    acc: &[i32],
+    recs: &[u8],
+    stride: usize,
+    out: &mut [u8],
+) {
+    if stride < REC {
+        return;
+    }
+    for ((o, &a), r) in out.iter_mut().zip(acc).zip(recs.chunks_exact(stride)) {
+        let r = r.get(stride - REC..).unwrap_or(&[]);
+        *o = if FAST {
+            q.finish_fast_in::<FULL>(a, r)
+        } else {
+            q.finish(a, r)
+        };
     }
 }
 
@@ -998,9 +1141,7 @@ fn widen_field(
 /// `out[j] = finish(acc[j])` with the [`REC`]-byte records of consecutive channels.
 #[inline(never)]
 fn finish_block(acc: &[i32], recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
-    for ((o, &a), r) in out.iter_mut().zip(acc).zip(recs.chunks_exact(REC)) {
-        *o = q.finish(a, r);
-    }
+    q.finish_all(acc, recs, REC, out);
 }
 
 /// Output channels accumulated per block before requantizing them (stack accumulators).
@@ -1032,9 +1173,7 @@ fn conv_channels(patch: &[u8], w: &[u8], k: usize, recs: &[u8], out: &mut [u8], 
         if let [a0] = ap.into_remainder() {
             *a0 = dot::dot1(patch, wp.remainder());
         }
-        for ((o, &a), r) in ob.iter_mut().zip(acc.iter()).zip(rb.chunks_exact(REC)) {
-            *o = q.finish(a, r);
-        }
+        q.finish_all(acc, rb, REC, ob);
     }
 }
 
@@ -1206,6 +1345,25 @@ pub(crate) mod testutil {
             (0..n).flat_map(|_| self.unit().to_le_bytes()).collect()
         }
         /// A requantization multiplier like QuantizeMultiplier produces (or, rarely, any i32).
+        /// Per-channel multipliers for `n` channels: half of the time all in the domain
+        /// of the single-shift epilogue (right shifts only, some zero multipliers with
+        /// shift 0), otherwise [`Rng::multiplier`]s.
+        pub(crate) fn multipliers(&mut self, n: usize) -> Vec<(i32, i32)> {
+            let fast = self.bool();
+            (0..n)
+                .map(|_| {
+                    let (m, s) = self.multiplier();
+                    if !fast {
+                        (m, s)
+                    } else if self.range(0, 10) == 0 {
+                        (0, 0)
+                    } else {
+                        (m, s.min(-1))
+                    }
+                })
+                .collect()
+        }
+
         pub(crate) fn multiplier(&mut self) -> (i32, i32) {
             if self.range(0, 20) == 0 {
                 return ((self.u32() >> 1) as i32, self.range(-31, 30) as i32);
@@ -1595,9 +1753,7 @@ mod tests {
         let with_bias = r.range(0, 3) != 0;
         let (p, data, bias) = if dtype == DType::I8 {
             let per_tensor = r.range(0, 3) == 0;
-            let mults: Vec<(i32, i32)> = (0..if per_tensor { 1 } else { oc })
-                .map(|_| r.multiplier())
-                .collect();
+            let mults: Vec<(i32, i32)> = r.multipliers(if per_tensor { 1 } else { oc });
             let rq = requant(in_zp, out_zp, &mults);
             let p = params(
                 [sh as u16, sw as u16],
@@ -1949,6 +2105,71 @@ mod tests {
             evaluated += 1;
         }
         assert!(evaluated > 300, "{evaluated}");
+    }
+
+    #[test]
+    fn requant_single_equals_fixedpoint() {
+        let mut r = Rng::new(6);
+        let specials = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30) - 1,
+            -(1 << 30),
+            -(1 << 30) + 1,
+            -3,
+            -2,
+            -1,
+            0,
+            1,
+            2,
+            3,
+            1 << 30,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let check = |x: i32, m: i32, s: i32| {
+            let right = (-s) as u32;
+            let k = single_shift_nudge(right);
+            let want = multiply_by_quantized_multiplier(x, m, s);
+            assert_eq!(requant_single(x, m, k, right - 1), want, "{x} {m} {s}");
+            let (klo, khi) = (k as u32, (k >> 32) as i32);
+            assert_eq!(
+                arm::ops::portable::requant_single(x, m, klo, khi, right - 1),
+                want,
+                "{x} {m} {s}"
+            );
+        };
+        for i in 0..400_000 {
+            let x = if i % 7 == 0 {
+                specials[r.usize(0, specials.len() - 1)]
+            } else {
+                r.u32() as i32 >> r.range(0, 31)
+            };
+            let m = if i % 5 == 0 {
+                specials[r.usize(0, specials.len() - 1)].max(0)
+            } else {
+                (r.u32() >> 1) as i32
+            };
+            check(x, m, r.range(-31, -1) as i32);
+        }
+        for &x in &specials {
+            for &m in specials.iter().filter(|&&m| m >= 0) {
+                for s in -31..=-1 {
+                    check(x, m, s);
+                }
+            }
+        }
+        // Values whose product lands next to every rounding boundary.
+        for s in -31..=-1 {
+            let m = 1 << 30;
+            for base in [-(1i64 << 31), -(1 << 20), 0, 1 << 20, (1 << 31) - 1] {
+                for d in -4..=4 {
+                    let x = (base + (d << (-s))).clamp(i32::MIN.into(), i32::MAX.into()) as i32;
+                    check(x, m, s);
+                    check(x.wrapping_add(1 << (-s - 1)), m, s);
+                }
+            }
+        }
     }
 
     #[test]

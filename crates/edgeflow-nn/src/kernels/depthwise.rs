@@ -12,6 +12,12 @@
 //! zero points, which contributes `w * zp + off * w = 0`. So every window takes the same
 //! path without per-tap padding tests, and the wrapping int32 sums equal TFLM's
 //! accumulator exactly. Depth multipliers above 1 use a simpler per-channel loop.
+//!
+//! The 3x3 kernel (the MLPerf Tiny shape) keeps each channel's nine weights in its
+//! record; on targets with the DSP extension it instead sums four channels at a time
+//! with [`arm::ops::dw3x3`] on weights widened once per call (the `c % 4` last channels
+//! take the portable loop). Every int8 epilogue uses the single-shift requantization
+//! ([`super::conv::OutQ::finish_fast_in`]) when the op's shifts allow it.
 
 use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
 
@@ -19,7 +25,7 @@ use super::conv::{
     check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
     le_f32, le_i32, Axis, OutQ, REC,
 };
-use super::{TensorIn, TensorOut};
+use super::{arm, TensorIn, TensorOut};
 
 /// Channels accumulated together per pass (stack accumulator size).
 const CHUNK: usize = 64;
@@ -106,8 +112,21 @@ pub(crate) fn scratch_bytes(
         return 0;
     }
     match geom(p, x, w, output) {
-        Ok(g) => g.out_c.saturating_mul(rec_bytes(&g)).saturating_add(g.in_c),
+        Ok(g) => wide_bytes(&g)
+            .saturating_add(g.out_c.saturating_mul(rec_bytes(&g)))
+            .saturating_add(g.in_c),
         Err(_) => 0,
+    }
+}
+
+/// Bytes of the widened 3x3 weights of the packed path ([`arm::widen_dw3x3`]; sized on
+/// every target, so the host plans for the device): one [`arm::DW_GROUP`] per four
+/// channels. They come first in scratch, so they are word aligned when it is.
+fn wide_bytes(g: &Geom) -> usize {
+    if is_3x3(g) {
+        (g.in_c / 4).saturating_mul(arm::DW_GROUP)
+    } else {
+        0
     }
 }
 
@@ -162,12 +181,24 @@ pub(crate) fn check(
     Ok(())
 }
 
-/// Executes a DEPTHWISE_CONV_2D that passed [`check`].
+/// Executes a DEPTHWISE_CONV_2D that passed [`check`] (the 3x3 kernel on the packed
+/// 16-bit inner loop where the target has the DSP extension).
 pub(crate) fn eval(
     p: &ConvParams<'_>,
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
+) {
+    eval_with(p, inputs, output, scratch, cfg!(edgeflow_arm_dsp));
+}
+
+/// [`eval`], with the int8 3x3 inner kernel chosen by `packed`.
+fn eval_with(
+    p: &ConvParams<'_>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+    packed: bool,
 ) {
     let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
         return;
@@ -179,7 +210,15 @@ pub(crate) fn eval(
     match output.def.dtype {
         DType::I8 => {
             if let Some(rq) = &p.requant {
-                eval_i8(&g, rq, &p.clamp, x.data, w.data, bias, output.data, scratch);
+                eval_i8(
+                    &g,
+                    rq,
+                    &p.clamp,
+                    (x.data, w.data, bias),
+                    output.data,
+                    scratch,
+                    packed,
+                );
             }
         }
         DType::F32 => eval_f32(&g, &p.clamp, x.data, w.data, bias, output.data),
@@ -196,6 +235,22 @@ mod tap {
     /// with the weights and epilogue taken from the channel's [`REC3`]-byte record.
     #[inline(never)]
     pub(super) fn pixel_3x3(taps: &[&[u8]; 9], recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
+        match (q.fast, q.full) {
+            (true, true) => pixel_3x3_in::<true, true>(taps, recs, out, q),
+            (true, false) => pixel_3x3_in::<true, false>(taps, recs, out, q),
+            _ => pixel_3x3_in::<false, false>(taps, recs, out, q),
+        }
+    }
+
+    /// [`pixel_3x3`] with the epilogue [`OutQ::finish_fast_in`] (`FAST`) or
+    /// [`OutQ::finish`].
+    #[inline(always)]
+    fn pixel_3x3_in<const FAST: bool, const FULL: bool>(
+        taps: &[&[u8]; 9],
+        recs: &[u8],
+        out: &mut [u8],
+        q: &OutQ<'_>,
+    ) {
         let [t0, t1, t2, t3, t4, t5, t6, t7, t8] = *taps;
         let it = out
             .iter_mut()
@@ -221,7 +276,11 @@ mod tap {
                     .wrapping_add(p(x6, w6))
                     .wrapping_add(p(x7, w7))
                     .wrapping_add(p(x8, w8));
-                *o = q.finish(acc, e);
+                *o = if FAST {
+                    q.finish_fast_in::<FULL>(acc, e)
+                } else {
+                    q.finish(acc, e)
+                };
             }
         }
     }
@@ -251,16 +310,14 @@ mod tap {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn eval_i8(
     g: &Geom,
     rq: &Requant<'_>,
     clamp: &Clamp,
-    x: &[u8],
-    w: &[u8],
-    bias: Option<&[u8]>,
+    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
+    packed: bool,
 ) {
     let oc_n = g.out_c;
     if oc_n == 0 {
@@ -274,7 +331,7 @@ fn eval_i8(
     }
     let c = g.in_c;
     if is_3x3(g) {
-        eval_3x3(g, &q, off, x, w, bias, out, scratch);
+        eval_3x3(g, &q, off, (x, w, bias), out, scratch, packed);
         return;
     }
     let Some(scratch) = scratch.get_mut(..oc_n * REC + c) else {
@@ -348,9 +405,7 @@ fn eval_i8(
                             tap::mac(acc, xs, ws);
                         }
                     }
-                    for ((ob, &a), r) in oc.iter_mut().zip(acc.iter()).zip(rc.chunks_exact(REC)) {
-                        *ob = q.finish(a, r);
-                    }
+                    q.finish_all(acc, rc, REC, oc);
                     c0 += n;
                 }
             }
@@ -363,21 +418,29 @@ fn eval_i8(
 /// for taps outside the image), and each channel's nine weights sit transposed in its
 /// record, so one pass over the channels accumulates in a register and requantizes
 /// right away.
-#[allow(clippy::too_many_arguments)]
+///
+/// With `packed`, groups of four channels take the DSP kernel ([`arm::ops::dw3x3`]) on
+/// weights widened to 16 bits once per call, then the records' epilogue; the `c % 4`
+/// last channels take the portable loop.
 fn eval_3x3(
     g: &Geom,
     q: &OutQ<'_>,
     off: i32,
-    x: &[u8],
-    w: &[u8],
-    bias: Option<&[u8]>,
+    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
+    packed: bool,
 ) {
     let c = g.in_c;
-    let Some(scratch) = scratch.get_mut(..c * REC3 + c) else {
+    let wb = wide_bytes(g);
+    let Some(scratch) = scratch.get_mut(..wb + c * REC3 + c) else {
         return;
     };
+    let (wide, scratch) = scratch.split_at_mut(wb);
+    if packed {
+        arm::widen_dw3x3(w, c, wide);
+    }
+    let wide: &[u8] = wide;
     let (recs, zp_row) = scratch.split_at_mut(c * REC3);
     // Transposed weights and, per channel, bias + off * sum of its nine weights.
     let mut sums = [0i32; CHUNK];
@@ -408,6 +471,7 @@ fn eval_3x3(
     zp_row.fill((-off) as i8 as u8);
     let recs: &[u8] = recs;
     let zp: &[u8] = zp_row;
+    let mut acc = [0i32; CHUNK];
     let row = g.w.size * c;
     let img = g.h.size * row;
     let mut out_px = out.chunks_exact_mut(c);
@@ -430,9 +494,51 @@ fn eval_3x3(
                         }
                     }
                 }
-                tap::pixel_3x3(&taps, recs, o, q);
+                if packed {
+                    pixel_3x3_packed(&taps, wide, recs, o, q, &mut acc);
+                } else {
+                    tap::pixel_3x3(&taps, recs, o, q);
+                }
             }
         }
+    }
+}
+
+/// One output pixel of the 3x3 kernel on the packed path: up to [`CHUNK`] channels at
+/// a time summed by [`arm::ops::dw3x3`] into stack accumulators and requantized, then
+/// the `c % 4` last channels by [`tap::pixel_3x3`].
+#[inline(never)]
+fn pixel_3x3_packed(
+    taps: &[&[u8]; 9],
+    wide: &[u8],
+    recs: &[u8],
+    out: &mut [u8],
+    q: &OutQ<'_>,
+    acc: &mut [i32; CHUNK],
+) {
+    let c = out.len();
+    let c4 = c & !3;
+    let mut c0 = 0;
+    while c0 < c4 {
+        let n = (c4 - c0).min(CHUNK);
+        let (Some(ws), Some(rs), Some(os)) = (
+            wide.get(c0 / 4 * arm::DW_GROUP..),
+            recs.get(c0 * REC3..),
+            out.get_mut(c0..c0 + n),
+        ) else {
+            return;
+        };
+        let acc = &mut acc[..n];
+        arm::ops::dw3x3(taps, c0, ws, acc);
+        q.finish_all(acc, rs, REC3, os);
+        c0 += n;
+    }
+    if c4 < c {
+        let tail = taps.map(|t| t.get(c4..).unwrap_or(&[]));
+        let (Some(rs), Some(os)) = (recs.get(c4 * REC3..), out.get_mut(c4..)) else {
+            return;
+        };
+        tap::pixel_3x3(&tail, rs, os, q);
     }
 }
 
@@ -768,9 +874,10 @@ mod tests {
         let mut defs = vec![xd, wd];
         let mut data;
         if dtype == DType::I8 {
-            let mults: Vec<(i32, i32)> = (0..if r.range(0, 3) == 0 { 1 } else { oc })
-                .map(|_| r.multiplier())
-                .collect();
+            let mults: Vec<(i32, i32)> = {
+                let n = if r.range(0, 3) == 0 { 1 } else { oc };
+                r.multipliers(n)
+            };
             p.requant = Some(requant(in_zp, out_zp, &mults));
             p.clamp = random_clamp_q(r);
             let mut xb = r.bytes(n * ih * iw * ic);
@@ -810,11 +917,21 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
+        let portable = run_case_with(c, false);
+        assert_eq!(
+            portable,
+            run_case_with(c, true),
+            "packed differs from portable"
+        );
+        portable
+    }
+
+    fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         check(&c.p, &c.defs, &c.out, sb).expect("check");
         let mut scratch = vec![0x5Au8; sb];
         run(&c.defs, &c.data, &c.out, |i, o| {
-            eval(&c.p, i, o, &mut scratch)
+            eval_with(&c.p, i, o, &mut scratch, packed)
         })
     }
 
@@ -945,9 +1062,11 @@ mod tests {
             }
             let data = fuzz_data(&mut r, &c.defs);
             let mut scratch = vec![0u8; sb + r.usize(0, 8)];
-            run(&c.defs, &data, &c.out, |i, o| {
-                eval(&c.p, i, o, &mut scratch)
-            });
+            for packed in [false, true] {
+                run(&c.defs, &data, &c.out, |i, o| {
+                    eval_with(&c.p, i, o, &mut scratch, packed)
+                });
+            }
             evaluated += 1;
         }
         assert!(evaluated > 300, "{evaluated}");

@@ -174,23 +174,7 @@ fn eval_i8(
                     // A q15 column (see `arm`), two output channels per pass.
                     let (g, t) = seg.split_at_mut(n / 4 * arm::GROUP);
                     arm::widen(xs, off as i16, g, arm::Lane::Single, t);
-                    let seg: &[u8] = seg;
-                    let mut ap = acc.chunks_exact_mut(2);
-                    let mut wp = wb.chunks_exact(2 * i);
-                    for (a, wpair) in (&mut ap).zip(&mut wp) {
-                        let (w0, w1) = wpair.split_at(i);
-                        let (p0, p1) =
-                            (w0.get(s0..s1).unwrap_or(&[]), w1.get(s0..s1).unwrap_or(&[]));
-                        let [d0, d1] = arm::dot_1x2(seg, p0, p1, n);
-                        if let [a0, a1] = a {
-                            *a0 = a0.wrapping_add(d0);
-                            *a1 = a1.wrapping_add(d1);
-                        }
-                    }
-                    if let [a0] = ap.into_remainder() {
-                        let p0 = wp.remainder().get(s0..s1).unwrap_or(&[]);
-                        *a0 = a0.wrapping_add(arm::dot_1x1(seg, p0, n));
-                    }
+                    arm::fc_block(seg, wb, i, s0, n, acc);
                     s0 += n;
                     continue;
                 }
@@ -215,12 +199,46 @@ fn eval_i8(
                 }
                 s0 += n;
             }
-            for ((ob, &a), qc) in ob.iter_mut().zip(acc.iter()).zip(&mut qs) {
-                let b = bias.map_or(0, |b| le_i32(b, oc));
-                *ob = q.apply(a.wrapping_add(b), qc);
-                oc += 1;
+            let bs = bias.and_then(|b| b.get(4 * oc..)).unwrap_or(&[]);
+            match (q.fast, q.full) {
+                (true, true) => finish::<true, true>(&q, acc, bs, &mut qs, ob),
+                (true, false) => finish::<true, false>(&q, acc, bs, &mut qs, ob),
+                _ => finish::<false, false>(&q, acc, bs, &mut qs, ob),
             }
+            oc += ob.len();
         }
+    }
+}
+
+/// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of `qs`
+/// (`bias` empty: none), on [`OutQ::apply_fast`] (`FAST`, when [`OutQ::fast`] holds) or
+/// [`OutQ::apply`].
+#[inline(never)]
+fn finish<const FAST: bool, const FULL: bool>(
+    q: &OutQ<'_>,
+    acc: &[i32],
+    bias: &[u8],
+    qs: &mut super::conv::Channels<'_>,
+    out: &mut [u8],
+) {
+    if FAST {
+        if let super::conv::Channels::One(m, s) = *qs {
+            // Per-tensor: the rounding constant once for the block.
+            let (klo, khi, r1) = super::conv::single_shift_params(s);
+            for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+                let a = a.wrapping_add(le_i32(bias, j));
+                *o = q.finish_single::<FULL>(a, m, klo, khi, r1);
+            }
+            return;
+        }
+    }
+    for (j, ((o, &a), qc)) in out.iter_mut().zip(acc).zip(qs).enumerate() {
+        let a = a.wrapping_add(le_i32(bias, j));
+        *o = if FAST {
+            q.apply_fast::<FULL>(a, qc)
+        } else {
+            q.apply(a, qc)
+        };
     }
 }
 
@@ -363,9 +381,10 @@ mod tests {
         let mut defs = vec![xd, wd];
         let mut data;
         if dtype == DType::I8 {
-            let mults: Vec<(i32, i32)> = (0..if r.bool() { 1 } else { o })
-                .map(|_| r.multiplier())
-                .collect();
+            let mults: Vec<(i32, i32)> = {
+                let n = if r.bool() { 1 } else { o };
+                r.multipliers(n)
+            };
             p.requant = Some(requant(in_zp, out_zp, &mults));
             p.clamp = random_clamp_q(r);
             let mut xb = r.bytes(rows * i);
