@@ -131,6 +131,33 @@ pub(crate) fn check_symmetric_weights(w: &TensorDef<'_>) -> Result<(), &'static 
     Ok(())
 }
 
+/// The checks shared by CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED once their shapes
+/// and types are known (the type is the output's): an optional bias of `channels` elements of the right type, and for int8
+/// symmetric weights, a requantization matching the tensors and an int8 clamp; for f32
+/// no requantization and an ordered float clamp.
+pub(crate) fn check_weighted_op(
+    input: &TensorDef<'_>,
+    weights: &TensorDef<'_>,
+    bias: Option<&TensorDef<'_>>,
+    output: &TensorDef<'_>,
+    requant: Option<&Requant<'_>>,
+    clamp: &Clamp,
+    channels: usize,
+) -> Result<(), &'static str> {
+    let dtype = output.dtype;
+    check_bias(bias, dtype, channels)?;
+    if dtype == DType::I8 {
+        check_symmetric_weights(weights)?;
+        check_requant(requant, channels, input, output)?;
+        check_clamp_q(clamp)
+    } else {
+        if requant.is_some() {
+            return Err("f32 op with int8 requantization parameters");
+        }
+        check_clamp_f(clamp)
+    }
+}
+
 /// Checks an optional bias input: `O` elements of `I32` (int8 ops) or `F32` (f32 ops).
 pub(crate) fn check_bias(
     bias: Option<&TensorDef<'_>>,
@@ -833,17 +860,15 @@ pub(crate) fn check(
     if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
         return Err("supported types: all int8 (bias int32) or all f32");
     }
-    check_bias(inputs.get(2), dt, g.out_c)?;
-    if dt == DType::I8 {
-        check_symmetric_weights(w)?;
-        check_requant(p.requant.as_ref(), g.out_c, x, output)?;
-        check_clamp_q(&p.clamp)?;
-    } else {
-        if p.requant.is_some() {
-            return Err("f32 op with int8 requantization parameters");
-        }
-        check_clamp_f(&p.clamp)?;
-    }
+    check_weighted_op(
+        x,
+        w,
+        inputs.get(2),
+        output,
+        p.requant.as_ref(),
+        &p.clamp,
+        g.out_c,
+    )?;
     if scratch_len < scratch_bytes(p, inputs, output) {
         return Err("scratch region smaller than the kernel needs");
     }

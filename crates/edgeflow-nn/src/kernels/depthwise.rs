@@ -21,10 +21,7 @@
 
 use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
 
-use super::conv::{
-    check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
-    le_f32, le_i32, Axis, OutQ, REC,
-};
+use super::conv::{check_weighted_op, clamp_f32, le_f32, le_i32, Axis, OutQ, REC};
 use super::{arm, TensorIn, TensorOut};
 
 /// Channels accumulated together per pass (stack accumulator size).
@@ -164,17 +161,15 @@ pub(crate) fn check(
     if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
         return Err("supported types: all int8 (bias int32) or all f32");
     }
-    check_bias(inputs.get(2), dt, g.out_c)?;
-    if dt == DType::I8 {
-        check_symmetric_weights(w)?;
-        check_requant(p.requant.as_ref(), g.out_c, x, output)?;
-        check_clamp_q(&p.clamp)?;
-    } else {
-        if p.requant.is_some() {
-            return Err("f32 op with int8 requantization parameters");
-        }
-        check_clamp_f(&p.clamp)?;
-    }
+    check_weighted_op(
+        x,
+        w,
+        inputs.get(2),
+        output,
+        p.requant.as_ref(),
+        &p.clamp,
+        g.out_c,
+    )?;
     if scratch_len < scratch_bytes(p, inputs, output) {
         return Err("scratch region smaller than the kernel needs");
     }

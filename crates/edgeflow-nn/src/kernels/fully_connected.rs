@@ -11,10 +11,7 @@
 
 use edgeflow_format::graph::{Clamp, DType, FullyConnectedParams, Requant, TensorDef};
 
-use super::conv::{
-    check_bias, check_clamp_f, check_clamp_q, check_requant, check_symmetric_weights, clamp_f32,
-    dot, f32_of, le_f32, le_i32, OutQ,
-};
+use super::conv::{check_weighted_op, clamp_f32, dot, f32_of, le_f32, le_i32, OutQ};
 use super::{arm, TensorIn, TensorOut};
 
 /// `(rows, in_features, out_features)` of a valid op.
@@ -80,17 +77,7 @@ pub(crate) fn check(
         return Err("supported types: all int8 (bias int32) or all f32");
     }
     let (_, _, o) = dims(x, w, output)?;
-    check_bias(inputs.get(2), dt, o)?;
-    if dt == DType::I8 {
-        check_symmetric_weights(w)?;
-        check_requant(p.requant.as_ref(), o, x, output)?;
-        check_clamp_q(&p.clamp)?;
-    } else {
-        if p.requant.is_some() {
-            return Err("f32 op with int8 requantization parameters");
-        }
-        check_clamp_f(&p.clamp)?;
-    }
+    check_weighted_op(x, w, inputs.get(2), output, p.requant.as_ref(), &p.clamp, o)?;
     if scratch_len < scratch_bytes(p, inputs, output) {
         return Err("scratch region smaller than the kernel needs");
     }
