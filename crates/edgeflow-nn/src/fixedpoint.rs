@@ -35,7 +35,8 @@ pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
 #[inline(always)]
 pub fn multiply_by_quantized_multiplier(x: i32, quantized_multiplier: i32, shift: i32) -> i32 {
     let left_shift = if shift > 0 { shift } else { 0 };
-    let right_shift = if shift > 0 { 0 } else { -shift };
+    // saturating: a shift of i32::MIN must not overflow (it rounds everything to 0 or -1).
+    let right_shift = if shift > 0 { 0 } else { shift.saturating_neg() };
     rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(
             x.wrapping_mul(1i32.wrapping_shl(left_shift as u32)),
@@ -54,7 +55,7 @@ pub fn multiply_by_quantized_multiplier_smaller_than_one_exp(
 ) -> i32 {
     rounding_divide_by_pot(
         saturating_rounding_doubling_high_mul(x, quantized_multiplier),
-        -left_shift,
+        left_shift.saturating_neg(),
     )
 }
 
@@ -160,5 +161,9 @@ mod tests {
         assert_eq!(multiply_by_quantized_multiplier(-102, m, s), -26);
         let (m, s) = quantize_multiplier(3.0);
         assert_eq!(multiply_by_quantized_multiplier(-7, m, s), -21);
+        // Extreme shifts are total (no overflow panic in debug builds).
+        let _ = multiply_by_quantized_multiplier(i32::MAX, i32::MAX, i32::MIN);
+        let _ = multiply_by_quantized_multiplier(i32::MIN, i32::MAX, i32::MAX);
+        let _ = multiply_by_quantized_multiplier_smaller_than_one_exp(5, 7, i32::MIN);
     }
 }
