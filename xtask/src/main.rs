@@ -26,7 +26,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
         _ => {
-            println!("usage: cargo xtask <test | demo | bench [MLPERF_DIR]>");
+            println!("usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp>");
             Ok(())
         }
     }
@@ -73,7 +73,7 @@ fn test() -> Result<()> {
 
 fn demo() -> Result<()> {
     let dir = root().join("conformance/fixtures");
-    let name = "quant_io_int8_floatio_int8";
+    let name = "quant_io_int8_floatio";
     let model = dir.join(format!("{name}.tflite"));
     let out = root().join("target/demo");
     std::fs::create_dir_all(&out)?;
