@@ -1,6 +1,6 @@
 //! `cargo xtask <command>`:
 //!
-//! - `test`  — the whole test ladder: no_std builds of the run-time crates for Cortex-M0
+//! - `test`  — the whole test ladder, then the demo: no_std builds of the run-time crates for Cortex-M0
 //!   (thumbv6m) and Cortex-M4F (thumbv7em), then `cargo test --workspace` (host unit
 //!   tests, TFLite Micro conformance, malformed-input tests, QEMU firmware parity);
 //! - `demo`  — the main job on a committed fixture: convert, inspect, run, compare;
@@ -67,8 +67,48 @@ fn test() -> Result<()> {
     }
     println!("== cargo test --workspace");
     let mut c = cargo();
-    c.args(["test", "--workspace"]);
-    status(c)
+    c.args(["test", "--workspace"])
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().context("cannot run cargo test")?;
+    let (mut passed, mut failed) = (0u64, 0u64);
+    if let Some(out) = child.stdout.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line?;
+            println!("{line}");
+            // "test result: ok. 12 passed; 0 failed; ..."
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let num = |word: &str| -> u64 {
+                    rest.split(';')
+                        .find_map(|part| {
+                            part.trim()
+                                .strip_suffix(word)?
+                                .trim()
+                                .rsplit(' ')
+                                .next()?
+                                .parse()
+                                .ok()
+                        })
+                        .unwrap_or(0)
+                };
+                passed += num("passed");
+                failed += num("failed");
+            }
+        }
+    }
+    let ok = child.wait()?.success();
+    println!("== the main job (cargo xtask demo)");
+    let demo_ok = demo().map_err(|e| println!("demo failed: {e:#}")).is_ok();
+    // One closing line for the whole suite (the demo counts as one test).
+    println!(
+        "{} passed, {} failed",
+        passed + u64::from(demo_ok),
+        failed + u64::from(!demo_ok)
+    );
+    if !ok || failed > 0 || !demo_ok {
+        bail!("the test suite failed");
+    }
+    Ok(())
 }
 
 fn demo() -> Result<()> {
