@@ -116,6 +116,7 @@ fn real_main() -> Result<()> {
                 "{}",
                 edgeflow_compile::describe::describe(&m, artifact.len())
             );
+            let mut pipeline_ram = 0;
             if let Some(section) = m.artifact().feature_pipeline {
                 let p = edgeflow_dsp::Pipeline::from_bytes(section).with_context(|| {
                     format!("{}: invalid feature pipeline section", model.display())
@@ -127,6 +128,7 @@ fn real_main() -> Result<()> {
                     p.features_per_frame(),
                     p.output_len()
                 );
+                pipeline_ram = p.ram_bytes();
             }
             if let Some(b) = board {
                 let path = if b.ends_with(".toml") {
@@ -135,7 +137,8 @@ fn real_main() -> Result<()> {
                     Path::new("boards").join(format!("{b}.toml"))
                 };
                 let board = edgeflow_compile::board::Board::load(&path)?;
-                let budget = edgeflow_compile::budget::Budget::new(&m, artifact.len(), &board);
+                let budget = edgeflow_compile::budget::Budget::new(&m, artifact.len(), &board)
+                    .with_pipeline_ram(pipeline_ram);
                 println!();
                 print!("{budget}");
                 if !budget.fits() {
