@@ -42,7 +42,10 @@ pub fn model_app() {
         }
     }
     code += "];\n";
-    let arena: usize = env::var("EDGEFLOW_ARENA").ok().and_then(|v| v.parse().ok()).unwrap_or(16 * 1024);
+    let arena: usize = env::var("EDGEFLOW_ARENA")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16 * 1024);
     code += &format!("pub const ARENA_BYTES: usize = {arena};\n");
     fs::write(out.join("cases.rs"), code).expect("write cases.rs");
 }

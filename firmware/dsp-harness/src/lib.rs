@@ -15,13 +15,12 @@
 #![deny(unsafe_code)]
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU32, Ordering};
 
-use cortex_m::peripheral::syst::SystClkSource;
-use cortex_m::peripheral::SYST;
-use cortex_m_rt::exception;
 use cortex_m_semihosting::hio;
 use edgeflow_dsp::{Pipeline, Runtime};
+use edgeflow_firmware_support::{now, stack, Line};
+
+pub use edgeflow_firmware_support::fail;
 
 /// How a case's input bytes are fed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,26 +51,6 @@ pub struct DspCase {
     pub chunk: usize,
 }
 
-static WRAPS: AtomicU32 = AtomicU32::new(0);
-
-#[exception]
-fn SysTick() {
-    WRAPS.fetch_add(1, Ordering::Relaxed);
-}
-
-const RELOAD: u32 = 0x00FF_FFFF;
-
-fn now() -> u64 {
-    loop {
-        let w1 = WRAPS.load(Ordering::Relaxed);
-        let v = SYST::get_current();
-        let w2 = WRAPS.load(Ordering::Relaxed);
-        if w1 == w2 {
-            return w1 as u64 * (RELOAD as u64 + 1) + (RELOAD - v) as u64;
-        }
-    }
-}
-
 #[derive(Default)]
 struct Counts {
     windows: u32,
@@ -84,13 +63,7 @@ struct Counts {
 /// Runs every case, printing its lines, then `done`, and exits QEMU.
 pub fn run(cases: &[DspCase], workspace: &mut [f32], out: &mut [u8]) -> ! {
     let mut host = hio::hstdout().ok();
-    if let Some(mut cp) = cortex_m::Peripherals::take() {
-        cp.SYST.set_clock_source(SystClkSource::Core);
-        cp.SYST.set_reload(RELOAD);
-        cp.SYST.clear_current();
-        cp.SYST.enable_interrupt();
-        cp.SYST.enable_counter();
-    }
+    edgeflow_firmware_support::start_clock();
     for case in cases {
         let painted = stack::paint();
         let mut counts = Counts::default();
@@ -113,12 +86,7 @@ pub fn run(cases: &[DspCase], workspace: &mut [f32], out: &mut [u8]) -> ! {
         };
         line.flush(&mut host);
     }
-    if let Some(o) = host.as_mut() {
-        let _ = o.write_str("done\n");
-    }
-    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
-    #[allow(clippy::empty_loop)]
-    loop {}
+    edgeflow_firmware_support::finish(&mut host)
 }
 
 fn print_output(name: &str, bytes: &[u8], host: &mut Option<hio::HostStream>) {
@@ -227,86 +195,4 @@ fn run_case(
         }
     }
     Ok(())
-}
-
-/// Peak stack measurement by painting (as the model harness does).
-#[allow(unsafe_code)]
-mod stack {
-    const PATTERN: u8 = 0xC5;
-    const MARGIN: usize = 256;
-
-    extern "C" {
-        static mut __sheap: u8;
-    }
-
-    /// Paints from the end of static data up to SP - MARGIN; returns the painted range.
-    pub fn paint() -> (usize, usize) {
-        let sp = cortex_m::register::msp::read() as usize;
-        let low = core::ptr::addr_of!(__sheap) as usize;
-        let high = sp.saturating_sub(MARGIN);
-        let mut a = low;
-        while a < high {
-            // SAFETY: [__sheap, SP - MARGIN) is unused RAM between static data and the live
-            // stack (no heap); writing it cannot alias any Rust object.
-            unsafe { core::ptr::write_volatile(a as *mut u8, PATTERN) };
-            a += 1;
-        }
-        (low, high)
-    }
-
-    /// Stack bytes used below the painting point since `paint`, plus the margin.
-    pub fn peak((low, high): (usize, usize)) -> usize {
-        let mut a = low;
-        // SAFETY: reads of the plain RAM painted above.
-        while a < high && unsafe { core::ptr::read_volatile(a as *const u8) } == PATTERN {
-            a += 1;
-        }
-        (high - a) + MARGIN
-    }
-}
-
-struct Line {
-    buf: [u8; 1024],
-    len: usize,
-}
-
-impl Line {
-    fn new() -> Self {
-        Line {
-            buf: [0; 1024],
-            len: 0,
-        }
-    }
-
-    fn flush(&mut self, out: &mut Option<hio::HostStream>) {
-        if let Some(o) = out.as_mut() {
-            let _ = o.write_all(&self.buf[..self.len]);
-        }
-        self.len = 0;
-    }
-}
-
-impl Write for Line {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let b = s.as_bytes();
-        let end = self.len + b.len();
-        if end > self.buf.len() {
-            return Err(core::fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(b);
-        self.len = end;
-        Ok(())
-    }
-}
-
-/// Reports a fatal setup error and exits QEMU with failure.
-pub fn fail(msg: &str) -> ! {
-    if let Ok(mut o) = hio::hstdout() {
-        let _ = o.write_str("fatal ");
-        let _ = o.write_str(msg);
-        let _ = o.write_str("\n");
-    }
-    cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
-    #[allow(clippy::empty_loop)]
-    loop {}
 }

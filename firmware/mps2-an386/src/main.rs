@@ -6,6 +6,7 @@ use cortex_m_rt::entry;
 use panic_semihosting as _;
 
 /// Aligns embedded artifacts (flash) to 16 bytes.
+#[allow(dead_code)] // used only by the generated cases (none in an empty build)
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 
