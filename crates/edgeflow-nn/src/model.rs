@@ -150,6 +150,12 @@ impl<'a> Model<'a> {
             .ok_or(invalid("output must live in the arena"))?;
         let scratch = match d.scratch {
             Some(s) => {
+                // The runtime cuts the arena at the output's and the scratch's edges, so
+                // both must be non-empty and disjoint (adjacent is fine); an empty scratch
+                // region has no place in that cut and is rejected.
+                if s.len == 0 {
+                    return Err(invalid("scratch region is empty (omit it instead)"));
+                }
                 let start = s.offset as usize;
                 let end = start
                     .checked_add(s.len as usize)
@@ -204,7 +210,7 @@ impl<'a> Model<'a> {
     pub fn const_data(&self, t: &TensorDef<'_>) -> Option<&'a [u8]> {
         match t.location {
             Location::Const { offset } => {
-                let len = t.shape.num_elements()? * t.dtype.size();
+                let len = t.shape.num_elements()?.checked_mul(t.dtype.size())?;
                 self.artifact
                     .weights
                     .get(offset as usize..(offset as usize).checked_add(len)?)
@@ -239,7 +245,7 @@ impl<'a> Iterator for OpIter<'a> {
 pub(crate) fn arena_range(t: &TensorDef<'_>) -> Option<Range<usize>> {
     match t.location {
         Location::Arena { offset } => {
-            let len = t.shape.num_elements()? * t.dtype.size();
+            let len = t.shape.num_elements()?.checked_mul(t.dtype.size())?;
             Some(offset as usize..(offset as usize).checked_add(len)?)
         }
         Location::Const { .. } => None,
