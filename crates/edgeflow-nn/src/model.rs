@@ -79,7 +79,7 @@ impl<'a> Model<'a> {
         if t.shape.rank as usize > MAX_RANK {
             return Err(bad("rank above the run-time maximum of 6"));
         }
-        if t.shape.dims().iter().any(|&d| d == 0) {
+        if t.shape.dims().contains(&0) {
             return Err(bad("zero-sized dimension"));
         }
         let len = t
@@ -114,7 +114,8 @@ impl<'a> Model<'a> {
                 if end > self.header.arena_bytes as usize {
                     return Err(bad("arena range past the planned arena size"));
                 }
-                if start % self.header.arena_align as usize != 0 {
+                // arena_align is a power of two in 1..=4096 (checked in `validate`).
+                if start.checked_rem(self.header.arena_align as usize) != Some(0) {
                     return Err(bad("arena offset not aligned as the plan says"));
                 }
                 Ok(Some(start..end))
@@ -236,7 +237,7 @@ impl<'a> Iterator for OpIter<'a> {
         // The records were decoded once by `Model::parse`; decoding again cannot fail.
         let (op, rest) = postcard::take_from_bytes(self.rest).ok()?;
         self.rest = rest;
-        self.left -= 1;
+        self.left = self.left.saturating_sub(1);
         Some(op)
     }
 }

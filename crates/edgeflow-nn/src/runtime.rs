@@ -29,7 +29,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             });
         }
         let align = model.header().arena_align as usize;
-        if (arena.as_ptr() as usize) % align != 0 {
+        if (arena.as_ptr() as usize).checked_rem(align) != Some(0) {
             return Err(Error::ArenaMisaligned { align });
         }
         Ok(Self { model, arena })
@@ -53,13 +53,16 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// before [`Runtime::invoke`].
     pub fn input_mut(&mut self, index: usize) -> Result<&mut [u8], Error> {
         let r = self.io(&self.model.header().inputs, index)?;
-        Ok(&mut self.arena[r])
+        // In bounds: `new` checked the arena against the plan, which `parse` checked.
+        let (needed, got) = (self.model.arena_bytes(), self.arena.len());
+        self.arena.get_mut(r).ok_or(Error::ArenaTooSmall { needed, got })
     }
 
     /// The bytes of graph output `index`, valid after [`Runtime::invoke`].
     pub fn output(&self, index: usize) -> Result<&[u8], Error> {
         let r = self.io(&self.model.header().outputs, index)?;
-        Ok(&self.arena[r])
+        let (needed, got) = (self.model.arena_bytes(), self.arena.len());
+        self.arena.get(r).ok_or(Error::ArenaTooSmall { needed, got })
     }
 
     /// Runs every op once, in order. Never panics on a model that passed
