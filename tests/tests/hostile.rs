@@ -62,3 +62,13 @@ fn tensor_sizes_that_overflow_are_named_errors() {
     let text = e.to_string();
     assert!(text.contains("overflows") && text.contains("2147483647"), "{text}");
 }
+
+#[test]
+fn zero_points_outside_their_type_are_named_errors() {
+    // Found by the seeded `import_tflite` fuzzer: an int8 tensor's zero point of i32::MIN
+    // (stored as i64 in the flatbuffer) overflowed when negated for the requantization.
+    let e = edgeflow_compile::compile(&hostile("tflite_zero_point_overflow.tflite"), "zp")
+        .expect_err("zero point out of range");
+    let text = e.to_string();
+    assert!(text.contains("zero point") && text.contains("outside the range"), "{text}");
+}

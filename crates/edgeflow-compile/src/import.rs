@@ -303,6 +303,17 @@ fn import_tensor(
                     scales.len()
                 )));
             }
+            // int8 zero points lie in the int8 range (TFLite's spec); any other must fit an
+            // i32 that can be negated (the requantization stores -zero_point).
+            let zp_ok = |z: &i64| match dtype {
+                DType::I8 => (-128..=127).contains(z),
+                _ => (-i64::from(i32::MAX)..=i64::from(i32::MAX)).contains(z),
+            };
+            if let Some(z) = zero_points.iter().find(|z| !zp_ok(z)) {
+                return Err(bad(format!(
+                    "zero point {z} is outside the range of a {dtype:?} quantization"
+                )));
+            }
             if scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
                 return Err(bad(
                     "a quantization scale is not a positive finite number".into()
