@@ -1,8 +1,12 @@
 //! `cargo xtask <command>`:
 //!
 //! - `test`  — the whole test ladder, then the demo: no_std builds of the run-time crates for Cortex-M0
-//!   (thumbv6m) and Cortex-M4F (thumbv7em), then `cargo test --workspace` (host unit
-//!   tests, TFLite Micro conformance, malformed-input tests, QEMU firmware parity);
+//!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, then
+//!   `cargo test --workspace` (host unit tests, TFLite Micro conformance, malformed-input
+//!   and hostile-file tests, QEMU firmware parity), then a seeded fuzz smoke run of each
+//!   fuzz target (60 s each, `EDGEFLOW_FUZZ_SECONDS`; skipped with a notice without cargo-fuzz);
+//! - `fuzz-seeds` — regenerates the committed fuzz seed corpora (`fuzz/seeds/`);
+//! - `fuzz [SECONDS [TARGET]]` — runs each fuzz target from its seeds (60 s each by default);
 //! - `demo`  — the main job on a committed fixture: convert, inspect, run, compare;
 //! - `bench [DIR]` — MLPerf Tiny benchmark (default `../shared/benchmarks/mlperf-tiny`):
 //!   instructions per inference on QEMU mps2-an386, arena/flash/stack, host latency beside
@@ -13,6 +17,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod dsp_bench;
+mod fuzz;
 
 use anyhow::{bail, Context, Result};
 use edgeflow_tests::firmware::{self, Case};
@@ -25,8 +30,15 @@ fn main() -> Result<()> {
         Some("demo") => demo(),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
+        Some("fuzz-seeds") => fuzz::seeds(),
+        Some("fuzz") => fuzz::run(
+            args.get(1).map_or(Ok(60), |s| s.parse()).context("SECONDS")?,
+            args.get(2).map(String::as_str),
+        ),
         _ => {
-            println!("usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp>");
+            println!(
+                "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>"
+            );
             Ok(())
         }
     }
@@ -52,6 +64,24 @@ fn test() -> Result<()> {
         let mut c = cargo();
         c.args([
             "build",
+            "-p",
+            "edgeflow-format",
+            "-p",
+            "edgeflow-nn",
+            "-p",
+            "edgeflow-dsp",
+            "-p",
+            "edgeflow",
+            "--target",
+            target,
+        ]);
+        status(c)?;
+        // The panic audit: the run-time crates deny unwrap/expect/panic and unchecked
+        // indexing and arithmetic (allowed per module with a reason), see their lib.rs.
+        println!("== panic audit (clippy) of the run-time crates for {target}");
+        let mut c = cargo();
+        c.args([
+            "clippy",
             "-p",
             "edgeflow-format",
             "-p",
@@ -97,15 +127,29 @@ fn test() -> Result<()> {
         }
     }
     let ok = child.wait()?.success();
+    // Seeded fuzz smoke run: each target from its committed seeds for EDGEFLOW_FUZZ_SECONDS
+    // (default 60) — about 3 min plus the first build of the fuzz crate (~5 min).
+    let fuzz_ok = if fuzz::available() {
+        let secs = std::env::var("EDGEFLOW_FUZZ_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60);
+        fuzz::run(secs, None)
+            .map_err(|e| println!("fuzz smoke run failed: {e:#}"))
+            .is_ok()
+    } else {
+        println!("== fuzz smoke run SKIPPED: cargo-fuzz is not installed (.ci/run installs it)");
+        true
+    };
     println!("== the main job (cargo xtask demo)");
     let demo_ok = demo().map_err(|e| println!("demo failed: {e:#}")).is_ok();
     // One closing line for the whole suite (the demo counts as one test).
     println!(
         "{} passed, {} failed",
-        passed + u64::from(demo_ok),
-        failed + u64::from(!demo_ok)
+        passed + u64::from(demo_ok) + u64::from(fuzz_ok),
+        failed + u64::from(!demo_ok) + u64::from(!fuzz_ok)
     );
-    if !ok || failed > 0 || !demo_ok {
+    if !ok || failed > 0 || !demo_ok || !fuzz_ok {
         bail!("the test suite failed");
     }
     Ok(())

@@ -260,6 +260,15 @@ fn import_tensor(
             shape.push(d as u32);
         }
     }
+    // Every size below is computed from this one checked figure: offsets in the
+    // artifact are u32, so a tensor above 4 GiB can never be placed.
+    let tensor_bytes = crate::ir::shape_bytes(&shape, dtype)
+        .filter(|&n| u32::try_from(n).is_ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "shape {shape:?} of {dtype:?} overflows: more than 4 GiB (the artifact's offsets are 32-bit)"
+            ))
+        })?;
     if shape.len() > MAX_RANK {
         return Err(bad(format!(
             "rank {} exceeds the maximum of {MAX_RANK}",
@@ -292,6 +301,17 @@ fn import_tensor(
                 return Err(bad(format!(
                     "{} per-channel scales do not match dimension {axis} of shape {shape:?}",
                     scales.len()
+                )));
+            }
+            // int8 zero points lie in the int8 range (TFLite's spec); any other must fit an
+            // i32 that can be negated (the requantization stores -zero_point).
+            let zp_ok = |z: &i64| match dtype {
+                DType::I8 => (-128..=127).contains(z),
+                _ => (-i64::from(i32::MAX)..=i64::from(i32::MAX)).contains(z),
+            };
+            if let Some(z) = zero_points.iter().find(|z| !zp_ok(z)) {
+                return Err(bad(format!(
+                    "zero point {z} is outside the range of a {dtype:?} quantization"
                 )));
             }
             if scales.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
@@ -328,8 +348,7 @@ fn import_tensor(
             }
             match buf.data() {
                 Some(d) if !d.is_empty() => {
-                    let expected =
-                        shape.iter().map(|&d| d as usize).product::<usize>() * dtype.size();
+                    let expected = tensor_bytes;
                     if d.len() != expected {
                         return Err(bad(format!(
                             "constant data has {} bytes, shape {shape:?} of {dtype:?} needs {expected}",
@@ -392,12 +411,20 @@ fn padding(
     dilation: u32,
     output: u32,
 ) -> Result<u16, String> {
-    let eff = (filter - 1) * dilation + 1;
+    // u64: the u32 operands cannot overflow these products and sums.
+    let (input, filter, stride, dilation) = (
+        u64::from(input),
+        u64::from(filter),
+        u64::from(stride.max(1)),
+        u64::from(dilation),
+    );
+    let eff = filter.saturating_sub(1) * dilation + 1;
     let expected = if same {
         input.div_ceil(stride)
     } else {
         (input + stride).checked_sub(eff).map_or(0, |v| v / stride)
     };
+    let output = u64::from(output);
     if expected != output {
         return Err(format!(
             "output size {output} does not match input {input}, filter {filter}, stride {stride}, dilation {dilation} ({} padding gives {expected})",
@@ -407,7 +434,7 @@ fn padding(
     if !same {
         return Ok(0);
     }
-    let total = ((output - 1) * stride + eff).saturating_sub(input);
+    let total = (output.saturating_sub(1) * stride + eff).saturating_sub(input);
     u16::try_from(total / 2).map_err(|_| "padding too large".to_string())
 }
 
@@ -586,10 +613,12 @@ fn lower(
                 check_bias(b, int8, out_c)?;
             }
             ir.inputs = inputs_of(3);
-            ir.macs = out.shape.iter().map(|&d| d as u64).product::<u64>()
-                * kh as u64
-                * kw as u64
-                * if depthwise { 1 } else { in_c as u64 };
+            ir.macs = out
+                .shape
+                .iter()
+                .chain([kh, kw, if depthwise { 1 } else { in_c }].iter())
+                .try_fold(1u64, |n, &d| n.checked_mul(u64::from(d)))
+                .ok_or("the MAC count overflows u64")?;
             let p = ConvParams {
                 stride,
                 dilation,
@@ -633,7 +662,8 @@ fn lower(
             }
             let rows = n_in / depth as u64;
             let n_out: u64 = out.shape.iter().map(|&d| d as u64).product();
-            if n_out != rows * units as u64 || out.shape.last() != Some(&units) {
+            if Some(n_out) != rows.checked_mul(u64::from(units)) || out.shape.last() != Some(&units)
+            {
                 return Err(format!(
                     "output shape {:?} does not match {rows} rows x {units} units",
                     out.shape
@@ -661,7 +691,10 @@ fn lower(
                 check_bias(b, int8, units)?;
             }
             ir.inputs = inputs_of(3);
-            ir.macs = rows * units as u64 * depth as u64;
+            ir.macs = rows
+                .checked_mul(u64::from(units))
+                .and_then(|n| n.checked_mul(u64::from(depth)))
+                .ok_or("the MAC count overflows u64")?;
             (
                 Op::FullyConnected(FullyConnectedParams {
                     clamp: clamp_for(byte(0, 0), out)?,
@@ -833,6 +866,15 @@ fn lower(
             if p.dtype != DType::I32 || p.shape != [rank as u32, 2] {
                 return Err(format!("paddings must be an int32 [{rank}, 2] tensor"));
             }
+            if out.shape.len() != rank || data.len() != rank * 8 {
+                return Err(format!(
+                    "output tensor {} ({}) has shape {:?}, rank {}; the input's rank is {rank}",
+                    out.index,
+                    out.name,
+                    out.shape,
+                    out.shape.len()
+                ));
+            }
             if int8 && scale_zp(x) != scale_zp(out) {
                 return Err("int8 PAD needs identical input and output quantization".into());
             }
@@ -855,7 +897,8 @@ fn lower(
                 }
                 pp.before[d] = b as u32;
                 pp.after[d] = a as u32;
-                if x.shape[d] + b as u32 + a as u32 != out.shape[d] {
+                let padded = u64::from(x.shape[d]) + u64::from(b as u32) + u64::from(a as u32);
+                if padded != u64::from(out.shape[d]) {
                     return Err(format!(
                         "padded dimension {d} does not match the output shape"
                     ));
@@ -919,7 +962,7 @@ fn check_bias(b: &IrTensor, int8: bool, channels: u32) -> Result<(), String> {
     if b.data.is_none() {
         return Err("non-constant bias is not supported".into());
     }
-    if b.shape.iter().product::<u32>() != channels {
+    if crate::ir::shape_elements(&b.shape) != Some(channels as usize) {
         return Err(format!(
             "bias has shape {:?}, expected {channels} values",
             b.shape

@@ -31,10 +31,23 @@ pub struct IrTensor {
 }
 
 impl IrTensor {
-    /// Size in bytes.
-    pub fn bytes(&self) -> usize {
-        self.shape.iter().map(|&d| d as usize).product::<usize>() * self.dtype.size()
+    /// Size in bytes, or `None` when it overflows `usize` (the importer rejects every
+    /// tensor above 4 GiB, so an imported graph never gives `None`).
+    pub fn bytes(&self) -> Option<usize> {
+        shape_bytes(&self.shape, self.dtype)
     }
+}
+
+/// Elements of `shape` (1 for rank 0), or `None` when the product overflows `usize`.
+pub fn shape_elements(shape: &[u32]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))
+}
+
+/// Bytes of a `shape` of `dtype`, or `None` when the size overflows `usize`.
+pub fn shape_bytes(shape: &[u32], dtype: DType) -> Option<usize> {
+    shape_elements(shape)?.checked_mul(dtype.size())
 }
 
 /// Per-channel requantization, owned until the artifact is written.

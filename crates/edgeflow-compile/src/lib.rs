@@ -145,8 +145,10 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
     for op in &graph.ops {
         for &t in &op.inputs {
             if let (Some(data), None) = (&graph.tensors[t].data, const_offset[t]) {
-                weights.resize(weights.len().div_ceil(16) * 16, 0);
-                const_offset[t] = Some(weights.len() as u32);
+                weights.resize(weights.len().div_ceil(16).saturating_mul(16), 0);
+                const_offset[t] = Some(u32::try_from(weights.len()).map_err(|_| {
+                    CompileError::Model("the weights section would exceed 4 GiB".into())
+                })?);
                 weights.extend_from_slice(data);
             }
         }
@@ -166,7 +168,8 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
     let header = GraphHeader {
         arena_bytes: plan.arena_bytes,
         arena_align: ARENA_ALIGN as u32,
-        op_count: graph.ops.len() as u32,
+        op_count: u32::try_from(graph.ops.len())
+            .map_err(|_| CompileError::Model("more than 2^32 ops".into()))?,
         inputs: to_vec(
             graph
                 .inputs
@@ -183,7 +186,11 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter(),
         )?,
-        macs: graph.ops.iter().map(|o| o.macs).sum(),
+        macs: graph
+            .ops
+            .iter()
+            .try_fold(0u64, |n, o| n.checked_add(o.macs))
+            .ok_or_else(|| CompileError::Model("the MAC count overflows u64".into()))?,
         name,
     };
     let mut section = postcard::to_stdvec(&header)?;

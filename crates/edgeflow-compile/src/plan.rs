@@ -100,7 +100,7 @@ pub fn plan(graph: &Graph, scratch: &[usize], align: usize) -> Result<Plan, Comp
     for t in 0..n {
         let Some(f) = first[t] else { continue };
         let r = root(&mut group, t);
-        let size = graph.tensors[t].bytes();
+        let size = graph.tensors[t].bytes().ok_or_else(too_big)?;
         match item_of[r] {
             Some(k) => {
                 let it: &mut Item = &mut items[k];
@@ -149,31 +149,47 @@ pub fn plan(graph: &Graph, scratch: &[usize], align: usize) -> Result<Plan, Comp
         let mut busy: Vec<(usize, usize)> = placed
             .iter()
             .filter(|&&p| items[p].first <= l && f <= items[p].last)
-            .map(|&p| (items[p].offset, items[p].offset + items[p].size))
+            // Placed items ended below `arena`, which was checked not to overflow.
+            .map(|&p| (items[p].offset, items[p].offset.saturating_add(items[p].size)))
             .collect();
         busy.sort();
         let mut offset = 0usize;
         for (s, e) in busy {
-            if offset + size <= s {
+            if offset.checked_add(size).ok_or_else(too_big)? <= s {
                 break;
             }
-            offset = offset.max(e.div_ceil(align) * align);
+            offset = offset.max(align_up(e, align)?);
         }
         items[k].offset = offset;
-        arena = arena.max(offset + size);
+        arena = arena.max(offset.checked_add(size).ok_or_else(too_big)?);
         placed.push(k);
     }
-    let arena_bytes = u32::try_from(arena.div_ceil(align) * align)
-        .map_err(|_| CompileError::Model("the arena would exceed 4 GiB".into()))?;
+    let arena_bytes = u32::try_from(align_up(arena, align)?).map_err(|_| too_big())?;
+    // Every item ends at or below `arena_bytes` (a u32), so offsets and sizes fit.
+    let to_u32 = |v: usize| u32::try_from(v).map_err(|_| too_big());
     Ok(Plan {
         offsets: item_of
             .iter()
-            .map(|k| k.map(|k| items[k].offset as u32))
-            .collect(),
+            .map(|k| k.map(|k| to_u32(items[k].offset)).transpose())
+            .collect::<Result<_, CompileError>>()?,
         scratch: scratch_item
             .iter()
-            .map(|k| k.map(|k| (items[k].offset as u32, items[k].size as u32)))
-            .collect(),
+            .map(|k| {
+                k.map(|k| Ok::<_, CompileError>((to_u32(items[k].offset)?, to_u32(items[k].size)?)))
+                    .transpose()
+            })
+            .collect::<Result<_, CompileError>>()?,
         arena_bytes,
     })
+}
+
+fn too_big() -> CompileError {
+    CompileError::Model("the arena would exceed 4 GiB".into())
+}
+
+/// `v` rounded up to a multiple of `align` (> 0), checked.
+fn align_up(v: usize, align: usize) -> Result<usize, CompileError> {
+    v.div_ceil(align.max(1))
+        .checked_mul(align.max(1))
+        .ok_or_else(too_big)
 }

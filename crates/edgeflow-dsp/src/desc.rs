@@ -541,7 +541,7 @@ impl<'a> F32s<'a> {
         match &self.0 {
             F32Repr::Wire(b) => {
                 let s = b.get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
-                Some(f32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+                Some(f32::from_le_bytes(*s.first_chunk::<4>()?))
             }
             #[cfg(feature = "std")]
             F32Repr::Owned(v) => v.get(i).copied(),

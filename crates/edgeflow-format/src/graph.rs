@@ -48,7 +48,7 @@ impl<'a> Bytes<'a> {
         let b = self
             .0
             .get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
-        Some(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        Some(i32::from_le_bytes(*b.first_chunk::<4>()?))
     }
     /// The `i`-th little-endian `f32`, or `None` past the end.
     #[inline]
@@ -98,13 +98,13 @@ impl Shape {
             rank: dims.len() as u8,
             dims: [0; MAX_RANK],
         };
-        s.dims[..dims.len()].copy_from_slice(dims);
+        s.dims.get_mut(..dims.len())?.copy_from_slice(dims);
         Some(s)
     }
     /// The used dims. A corrupt `rank` is clamped to [`MAX_RANK`] (parse rejects it anyway).
     pub fn dims(&self) -> &[u32] {
         let r = (self.rank as usize).min(MAX_RANK);
-        &self.dims[..r]
+        self.dims.get(..r).unwrap_or(&self.dims)
     }
     /// Product of the dims, or `None` on overflow of `usize`.
     pub fn num_elements(&self) -> Option<usize> {

@@ -30,6 +30,22 @@
 //! The op-level validation (every shape, offset and parameter a kernel relies on) is done
 //! by `edgeflow-nn`'s `Model::parse`, which builds on this crate.
 #![cfg_attr(not(feature = "std"), no_std)]
+// The panic audit (issue 19), enforced by `cargo xtask test` (clippy on the no_std build):
+// no unwrap/expect/panic anywhere; no unchecked indexing or arithmetic outside the modules
+// that allow it below, each with its reason.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -204,23 +220,30 @@ impl<'a> Artifact<'a> {
             });
         }
         let (header, rest) = bytes.split_at(HEADER_LEN);
-        if header[0..4] != MAGIC {
+        // Fixed fields of the (length-checked) header; a missing one reads as 0.
+        let field = |at: usize| -> [u8; 4] {
+            header
+                .get(at..)
+                .and_then(|b| b.first_chunk::<4>())
+                .copied()
+                .unwrap_or_default()
+        };
+        if field(0) != MAGIC {
             return Err(FormatError::BadMagic);
         }
-        let major = u16::from_le_bytes([header[4], header[5]]);
-        let minor = u16::from_le_bytes([header[6], header[7]]);
+        let [a, b, c, d] = field(4);
+        let (major, minor) = (u16::from_le_bytes([a, b]), u16::from_le_bytes([c, d]));
         if !READABLE_MAJORS.contains(&major) {
             return Err(FormatError::UnsupportedVersion { major, minor });
         }
-        let body_len = u32::from_le_bytes([header[8], header[9], header[10], header[11]]) as usize;
-        let stored = u32::from_le_bytes([header[12], header[13], header[14], header[15]]);
-        if rest.len() < body_len {
+        let body_len = u32::from_le_bytes(field(8)) as usize;
+        let stored = u32::from_le_bytes(field(12));
+        let Some(body) = rest.get(..body_len) else {
             return Err(FormatError::Truncated {
                 needed: HEADER_LEN.saturating_add(body_len),
                 got: bytes.len(),
             });
-        }
-        let body = &rest[..body_len];
+        };
         let computed = CRC32.checksum(body);
         if computed != stored {
             return Err(FormatError::BadChecksum { stored, computed });
@@ -234,7 +257,7 @@ impl<'a> Artifact<'a> {
         let mut metadata = None;
         let mut cursor = body;
         while !cursor.is_empty() {
-            let offset = body_len - cursor.len();
+            let offset = body_len.saturating_sub(cursor.len());
             let ((kind, data), next): ((u16, &'a [u8]), &'a [u8]) =
                 postcard::take_from_bytes(cursor)
                     .map_err(|_| FormatError::BadSection { offset })?;

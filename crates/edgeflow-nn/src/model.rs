@@ -79,7 +79,7 @@ impl<'a> Model<'a> {
         if t.shape.rank as usize > MAX_RANK {
             return Err(bad("rank above the run-time maximum of 6"));
         }
-        if t.shape.dims().iter().any(|&d| d == 0) {
+        if t.shape.dims().contains(&0) {
             return Err(bad("zero-sized dimension"));
         }
         let len = t
@@ -114,7 +114,8 @@ impl<'a> Model<'a> {
                 if end > self.header.arena_bytes as usize {
                     return Err(bad("arena range past the planned arena size"));
                 }
-                if start % self.header.arena_align as usize != 0 {
+                // arena_align is a power of two in 1..=4096 (checked in `validate`).
+                if start.checked_rem(self.header.arena_align as usize) != Some(0) {
                     return Err(bad("arena offset not aligned as the plan says"));
                 }
                 Ok(Some(start..end))
@@ -150,6 +151,12 @@ impl<'a> Model<'a> {
             .ok_or(invalid("output must live in the arena"))?;
         let scratch = match d.scratch {
             Some(s) => {
+                // The runtime cuts the arena at the output's and the scratch's edges, so
+                // both must be non-empty and disjoint (adjacent is fine); an empty scratch
+                // region has no place in that cut and is rejected.
+                if s.len == 0 {
+                    return Err(invalid("scratch region is empty (omit it instead)"));
+                }
                 let start = s.offset as usize;
                 let end = start
                     .checked_add(s.len as usize)
@@ -204,7 +211,7 @@ impl<'a> Model<'a> {
     pub fn const_data(&self, t: &TensorDef<'_>) -> Option<&'a [u8]> {
         match t.location {
             Location::Const { offset } => {
-                let len = t.shape.num_elements()? * t.dtype.size();
+                let len = t.shape.num_elements()?.checked_mul(t.dtype.size())?;
                 self.artifact
                     .weights
                     .get(offset as usize..(offset as usize).checked_add(len)?)
@@ -230,7 +237,7 @@ impl<'a> Iterator for OpIter<'a> {
         // The records were decoded once by `Model::parse`; decoding again cannot fail.
         let (op, rest) = postcard::take_from_bytes(self.rest).ok()?;
         self.rest = rest;
-        self.left -= 1;
+        self.left = self.left.saturating_sub(1);
         Some(op)
     }
 }
@@ -239,7 +246,7 @@ impl<'a> Iterator for OpIter<'a> {
 pub(crate) fn arena_range(t: &TensorDef<'_>) -> Option<Range<usize>> {
     match t.location {
         Location::Arena { offset } => {
-            let len = t.shape.num_elements()? * t.dtype.size();
+            let len = t.shape.num_elements()?.checked_mul(t.dtype.size())?;
             Some(offset as usize..(offset as usize).checked_add(len)?)
         }
         Location::Const { .. } => None,

@@ -29,7 +29,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             });
         }
         let align = model.header().arena_align as usize;
-        if (arena.as_ptr() as usize) % align != 0 {
+        if (arena.as_ptr() as usize).checked_rem(align) != Some(0) {
             return Err(Error::ArenaMisaligned { align });
         }
         Ok(Self { model, arena })
@@ -53,13 +53,16 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// before [`Runtime::invoke`].
     pub fn input_mut(&mut self, index: usize) -> Result<&mut [u8], Error> {
         let r = self.io(&self.model.header().inputs, index)?;
-        Ok(&mut self.arena[r])
+        // In bounds: `new` checked the arena against the plan, which `parse` checked.
+        let (needed, got) = (self.model.arena_bytes(), self.arena.len());
+        self.arena.get_mut(r).ok_or(Error::ArenaTooSmall { needed, got })
     }
 
     /// The bytes of graph output `index`, valid after [`Runtime::invoke`].
     pub fn output(&self, index: usize) -> Result<&[u8], Error> {
         let r = self.io(&self.model.header().outputs, index)?;
-        Ok(&self.arena[r])
+        let (needed, got) = (self.model.arena_bytes(), self.arena.len());
+        self.arena.get(r).ok_or(Error::ArenaTooSmall { needed, got })
     }
 
     /// Runs every op once, in order. Never panics on a model that passed
@@ -85,10 +88,14 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                 after_op(position, d.source_index);
                 continue; // planned in place: nothing to move
             }
-            let scratch_r = d
-                .scratch
-                .map(|s| s.offset as usize..s.offset as usize + s.len as usize);
-            let split = Split::new(self.arena, out_r, scratch_r);
+            let scratch_r = match d.scratch {
+                Some(s) => {
+                    let start = s.offset as usize;
+                    Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(&d))?)
+                }
+                None => None,
+            };
+            let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(&d))?;
             let mut inputs: heapless::Vec<TensorIn<'_, 'a>, MAX_OP_INPUTS> = heapless::Vec::new();
             for t in d.inputs.iter() {
                 let data = match arena_range(t) {
@@ -124,30 +131,85 @@ struct Split<'s> {
     ro: [(usize, &'s [u8]); 3],
 }
 
+/// The error for an op whose arena regions cannot be cut apart; `Model::parse` rejects
+/// such ops, so a validated model never gets here.
+fn bad_plan(d: &edgeflow_format::graph::OpDef<'_>) -> Error {
+    Error::InvalidOp {
+        op: d.source_index,
+        name: d.op.name(),
+        reason: "output and scratch regions overlap or lie outside the arena",
+    }
+}
+
 impl<'s> Split<'s> {
-    fn new(arena: &'s mut [u8], out: Range<usize>, scratch: Option<Range<usize>>) -> Self {
-        // Ranges were validated by Model::parse: in bounds and non-overlapping.
+    /// Cuts `arena` at the edges of `out` and `scratch`. `None` when a range is empty
+    /// (scratch only may be absent), past the arena's end, or overlaps the other; every
+    /// step is checked, so no input can make this panic.
+    fn new(arena: &'s mut [u8], out: Range<usize>, scratch: Option<Range<usize>>) -> Option<Self> {
+        // Order the two regions by position; `Model::parse` guarantees they are
+        // non-empty and disjoint (adjacent allowed).
         let (first, second, out_first) = match scratch {
-            Some(s) if s.start < out.start => (s, out, false),
-            Some(s) => (out, s, true),
+            Some(s) if s.end <= out.start => (s, out, false),
+            Some(s) if out.end <= s.start => (out, s, true),
+            Some(_) => return None,
             None => (out.clone(), out.end..out.end, true),
         };
-        let (pre, rest) = arena.split_at_mut(first.start);
-        let (a, rest) = rest.split_at_mut(first.end - first.start);
-        let (mid, rest) = rest.split_at_mut(second.start - first.end);
-        let (b, post) = rest.split_at_mut(second.end - second.start);
+        let (pre, rest) = arena.split_at_mut_checked(first.start)?;
+        let (a, rest) = rest.split_at_mut_checked(first.end.checked_sub(first.start)?)?;
+        let (mid, rest) = rest.split_at_mut_checked(second.start.checked_sub(first.end)?)?;
+        let (b, post) = rest.split_at_mut_checked(second.end.checked_sub(second.start)?)?;
         let (output, scratch) = if out_first { (a, b) } else { (b, a) };
-        Split {
+        Some(Split {
             output,
             scratch,
             ro: [(0, pre), (first.end, mid), (second.end, post)],
-        }
+        })
     }
 
     fn read(&self, r: Range<usize>) -> Option<&'s [u8]> {
+        let len = r.end.checked_sub(r.start)?;
         self.ro.iter().find_map(|&(start, piece)| {
             let lo = r.start.checked_sub(start)?;
-            piece.get(lo..lo + (r.end - r.start))
+            piece.get(lo..lo.checked_add(len)?)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Split;
+
+    #[test]
+    fn split_orders_regions_and_never_panics() {
+        let mut arena = [0u8; 16];
+        // Scratch before, after, adjacent to the output, and absent.
+        for (out, scratch) in [
+            (8..12, Some(0..4)),
+            (0..4, Some(4..8)),
+            (4..8, Some(0..4)),
+            (4..8, Some(8..16)),
+            (4..8, None),
+        ] {
+            let s = Split::new(&mut arena, out.clone(), scratch.clone()).expect("valid regions");
+            assert_eq!(s.output.len(), out.len());
+            assert_eq!(s.scratch.len(), scratch.map_or(0, |r| r.len()));
+        }
+        // What `Model::parse` rejects is refused here too, never a panic: overlap, a range
+        // past the arena, an inverted range, and the empty scratch at the output's start
+        // found by fuzzing (it used to underflow `second.start - first.end`).
+        for (out, scratch) in [
+            (4..8, Some(6..10)),
+            (12..20, None),
+            (8..4, None),
+            (4..8, Some(0..20)),
+        ] {
+            assert!(Split::new(&mut arena, out, scratch).is_none());
+        }
+        let s = Split::new(&mut arena, 4..8, Some(4..4)).expect("empty scratch orders first");
+        assert_eq!((s.output.len(), s.scratch.len()), (4, 0));
+        // Reads outside the read-only pieces are None.
+        let s = Split::new(&mut arena, 4..8, None).expect("valid");
+        assert!(s.read(0..4).is_some() && s.read(8..16).is_some());
+        assert!(s.read(2..6).is_none() && s.read(12..20).is_none());
     }
 }

@@ -65,6 +65,10 @@ enum Command {
         /// Where to write the output tensor (.npy).
         #[arg(long)]
         output: PathBuf,
+        /// Largest arena the host will allocate for the model, in bytes (default 256 MiB,
+        /// or the `EDGEFLOW_MAX_ARENA_BYTES` environment variable).
+        #[arg(long)]
+        max_arena: Option<usize>,
     },
     /// Compute features: run a feature pipeline over a WAV, CSV, image or .npy input.
     Features(features::FeaturesArgs),
@@ -150,6 +154,7 @@ fn real_main() -> Result<()> {
             model,
             input,
             output,
+            max_arena,
         } => {
             let bytes = read(&model)?;
             let artifact = load(&model, &bytes)?;
@@ -162,7 +167,23 @@ fn real_main() -> Result<()> {
             let in_def = h.inputs[0];
             let out_def = h.outputs[0];
             let data = read_npy(&input, &in_def)?;
-            let mut arena = vec![0u128; m.arena_bytes().div_ceil(16)];
+            let limit = match max_arena {
+                Some(n) => n,
+                None => env_limit("EDGEFLOW_MAX_ARENA_BYTES", DEFAULT_MAX_ARENA)?,
+            };
+            let need = m.arena_bytes();
+            if need > limit {
+                bail!(
+                    "{}: the model's arena needs {need} bytes, above the host limit of {limit} bytes \
+                     (raise it with --max-arena or EDGEFLOW_MAX_ARENA_BYTES)",
+                    model.display()
+                );
+            }
+            let mut arena: Vec<u128> = Vec::new();
+            arena
+                .try_reserve_exact(need.div_ceil(16))
+                .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
+            arena.resize(need.div_ceil(16), 0);
             let arena = as_bytes(&mut arena);
             let mut rt = edgeflow_nn::Runtime::new(&m, arena)?;
             rt.input_mut(0)?.copy_from_slice(&data);
@@ -173,6 +194,22 @@ fn real_main() -> Result<()> {
         Command::Features(args) => features::run(args)?,
     }
     Ok(())
+}
+
+/// Default cap on the arena `run` allocates: far above any microcontroller model (their
+/// arenas are kilobytes to a few megabytes), small enough that a hostile artifact of a few
+/// hundred bytes cannot make the host allocate and write gigabytes.
+const DEFAULT_MAX_ARENA: usize = 256 << 20;
+
+/// A byte limit from environment variable `var`, or `default` when it is unset.
+fn env_limit(var: &str, default: usize) -> Result<usize> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .with_context(|| format!("{var}={v:?} is not a byte count")),
+        Err(_) => Ok(default),
+    }
 }
 
 fn as_bytes(words: &mut [u128]) -> &mut [u8] {
@@ -209,19 +246,29 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
 
 fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
     let bytes = read(path)?;
+    check_npy_shape(&bytes).with_context(|| format!("{}", path.display()))?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
     let shape: Vec<u64> = npy.shape().to_vec();
     let want: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
-    let n: u64 = shape.iter().product();
-    if n != want.iter().product::<u64>() {
+    let elements = |s: &[u64]| s.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
+    let Some(n) = elements(&shape) else {
+        bail!(
+            "{}: shape {:?} overflows: its element count does not fit in 64 bits",
+            path.display(),
+            shape
+        );
+    };
+    // The model's shape was validated by `Model::parse` (its byte size fits in u32).
+    let need = elements(&want).unwrap_or(u64::MAX);
+    if n != need {
         bail!(
             "{}: shape {:?} has {} elements, the model input {:?} needs {}",
             path.display(),
             shape,
             n,
             want,
-            want.iter().product::<u64>()
+            need
         );
     }
     let dtype = npy.dtype();
@@ -265,6 +312,47 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
         }
     };
     Ok(out)
+}
+
+/// Rejects a `.npy` header whose shape's element count overflows 64 bits before npyz
+/// reads it (npyz multiplies the dims unchecked: a panic with overflow checks, a wrapped
+/// count without). Headers this cannot read are left to npyz's own errors.
+fn check_npy_shape(bytes: &[u8]) -> Result<()> {
+    let Some(rest) = bytes.strip_prefix(b"\x93NUMPY") else {
+        return Ok(());
+    };
+    let (len, start): (Option<usize>, usize) = match rest.first() {
+        Some(1) => (rest.get(2..4).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize), 4),
+        Some(2 | 3) => (
+            rest.get(2..6)
+                .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()),
+            6,
+        ),
+        _ => return Ok(()),
+    };
+    let Some(header) = len.and_then(|n| rest.get(start..start.checked_add(n)?)) else {
+        return Ok(());
+    };
+    let header = String::from_utf8_lossy(header);
+    let Some(tuple) = header
+        .split_once("'shape'")
+        .and_then(|(_, t)| t.split_once('('))
+        .and_then(|(_, t)| t.split_once(')'))
+        .map(|(t, _)| t)
+    else {
+        return Ok(());
+    };
+    let mut n = 1u64;
+    for dim in tuple.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(d) = dim.parse::<u64>() else {
+            return Ok(());
+        };
+        n = match n.checked_mul(d) {
+            Some(n) => n,
+            None => bail!("shape ({tuple}) overflows: its element count does not fit in 64 bits"),
+        };
+    }
+    Ok(())
 }
 
 fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {

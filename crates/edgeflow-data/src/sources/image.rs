@@ -174,15 +174,63 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<Image, String> {
     r.unwrap_or_else(|_| Err("the decoder panicked".to_string()))
 }
 
+/// Default cap on the decoded size of one image, in bytes: 256 MiB holds an 8192×8192
+/// RGBA image, far above what a feature pipeline for a device uses, and keeps a few
+/// parallel decoders within a workstation's memory.
+pub const DEFAULT_MAX_IMAGE_BYTES: usize = 256 << 20;
+
+/// The cap on one decoded image: `EDGEFLOW_MAX_IMAGE_BYTES` (a byte count) when set and
+/// valid, else [`DEFAULT_MAX_IMAGE_BYTES`].
+pub fn max_image_bytes() -> usize {
+    std::env::var("EDGEFLOW_MAX_IMAGE_BYTES")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_IMAGE_BYTES)
+}
+
+/// Checks the dimensions a decoder read from the header before any pixel is allocated:
+/// the decoded `w × h × channels` bytes must fit under [`max_image_bytes`].
+fn check_dimensions(w: usize, h: usize, channels: usize) -> std::result::Result<usize, String> {
+    let limit = max_image_bytes();
+    let size = w.checked_mul(h).and_then(|n| n.checked_mul(channels));
+    match size {
+        Some(n) if n <= limit => Ok(n),
+        _ => Err(format!(
+            "image is {w}x{h}x{channels} ({} bytes decoded), above the limit of {limit} bytes \
+             (raise it with EDGEFLOW_MAX_IMAGE_BYTES)",
+            size.map_or_else(|| "more than 2^64".to_string(), |n| n.to_string())
+        )),
+    }
+}
+
+/// A zeroed buffer of `n` bytes; an allocation failure is an error, not an abort.
+fn zeroed(n: usize) -> std::result::Result<Vec<u8>, String> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n)
+        .map_err(|_| format!("cannot allocate {n} bytes for the decoded image"))?;
+    v.resize(n, 0);
+    Ok(v)
+}
+
 fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
-    let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
+    // The png crate's own limit covers its internal buffers (chunks, metadata); raising
+    // our cap raises it too. The pixel buffer is checked by `check_dimensions` below.
+    let internal = max_image_bytes().max(png::Limits::default().bytes);
+    let mut d = png::Decoder::new_with_limits(
+        std::io::Cursor::new(bytes),
+        png::Limits { bytes: internal },
+    );
     d.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut r = d.read_info().map_err(|e| e.to_string())?;
+    let (w, h) = (r.info().width as usize, r.info().height as usize);
+    // Grey+alpha is widened to 4 channels below; the others decode to at most 4.
+    check_dimensions(w, h, 4)?;
     let size = r.output_buffer_size().ok_or("image too large")?;
-    let mut buf = vec![0u8; size];
+    let mut buf = zeroed(size)?;
     let info = r.next_frame(&mut buf).map_err(|e| e.to_string())?;
     buf.truncate(info.buffer_size());
     let (w, h) = (info.width as usize, info.height as usize);
+    check_dimensions(w, h, 4)?;
     let (channels, data) = match info.color_type {
         png::ColorType::Grayscale => (1, buf),
         png::ColorType::Rgb => (3, buf),
@@ -195,7 +243,7 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
         ),
         png::ColorType::Indexed => return Err("palette was not expanded".into()),
     };
-    if data.len() != w * h * channels {
+    if Some(data.len()) != w.checked_mul(h).and_then(|n| n.checked_mul(channels)) {
         return Err(format!(
             "decoded {} bytes for {w}x{h}x{channels}",
             data.len()
@@ -212,7 +260,13 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
 fn decode_jpeg(bytes: &[u8]) -> std::result::Result<Image, String> {
     use zune_jpeg::zune_core::colorspace::ColorSpace;
     use zune_jpeg::zune_core::options::DecoderOptions;
-    let mut probe = zune_jpeg::JpegDecoder::new(std::io::Cursor::new(bytes));
+    // The header is read without the decoder's own size limits, so that the cap below
+    // (which names the dimensions and the limit) is the one that applies.
+    let unlimited = DecoderOptions::default()
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX);
+    let mut probe =
+        zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(bytes), unlimited);
     probe.decode_headers().map_err(|e| e.to_string())?;
     let grey = probe.input_colorspace() == Some(ColorSpace::Luma);
     let (out, channels) = if grey {
@@ -220,11 +274,17 @@ fn decode_jpeg(bytes: &[u8]) -> std::result::Result<Image, String> {
     } else {
         (ColorSpace::RGB, 3)
     };
-    let opts = DecoderOptions::default().jpeg_set_out_colorspace(out);
+    let (w, h) = probe.dimensions().ok_or("no dimensions")?;
+    check_dimensions(w, h, channels)?;
+    let opts = DecoderOptions::default()
+        .jpeg_set_out_colorspace(out)
+        .set_max_width(w)
+        .set_max_height(h);
     let mut d = zune_jpeg::JpegDecoder::new_with_options(std::io::Cursor::new(bytes), opts);
     let data = d.decode().map_err(|e| e.to_string())?;
     let (w, h) = d.dimensions().ok_or("no dimensions")?;
-    if data.len() != w * h * channels {
+    check_dimensions(w, h, channels)?;
+    if Some(data.len()) != w.checked_mul(h).and_then(|n| n.checked_mul(channels)) {
         return Err(format!(
             "decoded {} bytes for {w}x{h}x{channels}",
             data.len()

@@ -1,0 +1,167 @@
+//! Seeded fuzzing: `cargo xtask fuzz-seeds` writes the committed seed corpora under
+//! `fuzz/seeds/TARGET/`, and `cargo xtask fuzz [SECONDS]` runs every fuzz target from its
+//! seeds for SECONDS each (default 60), on the stable toolchain (`RUSTC_BOOTSTRAP=1` lets
+//! cargo-fuzz pass its `-Z` flags), with debug assertions and overflow checks on.
+//!
+//! New inputs a run discovers go to `target/fuzz-corpus/TARGET/`, never into the
+//! committed seeds; a crash is written by libFuzzer to `fuzz/artifacts/TARGET/` and fails
+//! the run (keep it as a regression test in `tests/hostile/` and fix it).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use edgeflow_tests::{fixtures, root};
+
+/// The fuzz targets of `fuzz/fuzz_targets/`.
+pub const TARGETS: [&str; 3] = ["parse_execute", "import_tflite", "pipeline_from_bytes"];
+
+fn seeds_dir(target: &str) -> PathBuf {
+    root().join("fuzz/seeds").join(target)
+}
+
+fn write_seed(target: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    let dir = seeds_dir(target);
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(name), bytes).with_context(|| format!("writing seed {name}"))
+}
+
+/// A deterministic test signal: a chirp plus a little xorshift noise, as i16 samples.
+fn signal(n: usize, seed: u64) -> Vec<i16> {
+    let mut s = seed | 1;
+    (0..n)
+        .map(|i| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            let t = i as f64 / n as f64;
+            let v = (t * (20.0 + 200.0 * t) * std::f64::consts::TAU).sin() * 8000.0;
+            (v + (s % 512) as f64 - 256.0) as i16
+        })
+        .collect()
+}
+
+/// Regenerates `fuzz/seeds/`: every conformance fixture (as `.tflite` and as a compiled
+/// artifact), every hostile file of `tests/hostile/`, and the example feature pipelines
+/// with test signals and images.
+pub fn seeds() -> Result<()> {
+    for t in TARGETS {
+        let d = seeds_dir(t);
+        if d.exists() {
+            std::fs::remove_dir_all(&d)?;
+        }
+    }
+    for f in fixtures() {
+        let tflite = std::fs::read(&f.model)?;
+        write_seed("import_tflite", &format!("{}.tflite", f.name), &tflite)?;
+        let c = edgeflow_compile::compile(&tflite, &f.name)?;
+        // First byte even: the artifact is taken as is (odd reseals the CRC after mutation).
+        let mut seed = vec![0u8];
+        seed.extend_from_slice(&c.artifact);
+        write_seed("parse_execute", &format!("{}.efm", f.name), &seed)?;
+        seed[0] = 1;
+        write_seed("parse_execute", &format!("{}.reseal.efm", f.name), &seed)?;
+    }
+    let hostile = root().join("tests/hostile");
+    for e in std::fs::read_dir(&hostile)? {
+        let p = e?.path();
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let bytes = std::fs::read(&p)?;
+        if name.ends_with(".efm") {
+            let mut seed = vec![0u8];
+            seed.extend_from_slice(&bytes);
+            write_seed("parse_execute", &format!("hostile_{name}"), &seed)?;
+        } else if name.ends_with(".tflite") {
+            write_seed("import_tflite", &format!("hostile_{name}"), &bytes)?;
+        }
+    }
+    let pipelines = root().join("crates/edgeflow-dsp/pipelines");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&pipelines)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    for p in names {
+        let spec = edgeflow_dsp::host::load(&p)?;
+        let desc = edgeflow_dsp::host::to_bytes(&spec)?;
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or("pipeline");
+        let pipeline = edgeflow_dsp::Pipeline::from_bytes(&desc)?;
+        let len = u16::try_from(desc.len()).context("pipeline description over 64 KiB")?;
+        let head = |mode: u8| {
+            let mut v = len.to_le_bytes().to_vec();
+            v.extend_from_slice(&desc);
+            v.push(mode);
+            v
+        };
+        match spec.input {
+            edgeflow_dsp::Input::Signal { window, axes, .. } => {
+                // Two and a half windows of samples, pushed 1 and 17 values at a time,
+                // as i16 (mode bit 0 clear) and as f32 bit patterns (bit 0 set).
+                let n = (window as usize * axes as usize * 5 / 2).min(4096);
+                let sig = signal(n, 7);
+                let mut s = head(0);
+                s.extend(sig.iter().flat_map(|v| v.to_le_bytes()));
+                write_seed("pipeline_from_bytes", &format!("{stem}.i16"), &s)?;
+                let mut s = head(64 | 1);
+                s.extend(sig.iter().flat_map(|&v| (v as f32 / 8.0).to_le_bytes()));
+                write_seed("pipeline_from_bytes", &format!("{stem}.f32"), &s)?;
+            }
+            _ => {
+                // Images and vectors take their values from the input bytes, repeated.
+                let n = pipeline.input_len().min(4096);
+                let mut s = head(0);
+                s.extend((0..n).map(|i| (i * 37 % 251) as u8));
+                write_seed("pipeline_from_bytes", &format!("{stem}.bytes"), &s)?;
+            }
+        }
+    }
+    for t in TARGETS {
+        let n = std::fs::read_dir(seeds_dir(t))?.count();
+        println!("fuzz/seeds/{t}: {n} seeds");
+    }
+    Ok(())
+}
+
+/// Whether `cargo fuzz` can run here.
+pub fn available() -> bool {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["fuzz", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Runs every target for `secs` seconds from its committed seeds; fails on any finding.
+pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
+    if !available() {
+        bail!("cargo-fuzz is not installed (`cargo install cargo-fuzz`; .ci/run installs it)");
+    }
+    for t in TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
+        let work = root().join("target/fuzz-corpus").join(t);
+        std::fs::create_dir_all(&work)?;
+        println!("== fuzz {t} for {secs} s (seeds: fuzz/seeds/{t}, new inputs: {})", rel(&work));
+        let started = Instant::now();
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(root())
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--sanitizer", "none", "--debug-assertions", t])
+            .arg(&work)
+            .arg(seeds_dir(t))
+            .arg("--")
+            .arg(format!("-max_total_time={secs}"))
+            // A single input may take at most 10 s and 2 GiB (the targets cap their arenas).
+            .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]);
+        let s = c.status().with_context(|| format!("cannot run {c:?}"))?;
+        if !s.success() {
+            bail!(
+                "fuzz target {t} found a failure (see fuzz/artifacts/{t}/): keep the input as a test and fix it"
+            );
+        }
+        println!("== fuzz {t}: no findings in {:.0} s", started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+fn rel(p: &Path) -> String {
+    p.strip_prefix(root()).unwrap_or(p).display().to_string()
+}
