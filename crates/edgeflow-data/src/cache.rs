@@ -267,7 +267,7 @@ impl<T: Clone + Send + Sync + 'static> Dataset<T> {
             match filled {
                 Some(items) => Box::new(ReplayStream { items, pos: 0 }),
                 None => Box::new(FillStream {
-                    up: up.open(cx.epoch),
+                    up: up.open_from(cx),
                     buf: Vec::new(),
                     clean: true,
                     slot: Arc::clone(&slot),
@@ -306,7 +306,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Dataset<T> {
             let tmp = PathBuf::from(tmp);
             match create_cache(&tmp, &fingerprint) {
                 Ok(w) => Box::new(FileWriteStream {
-                    up: up.open(cx.epoch),
+                    up: up.open_from(cx),
                     out: Some(w),
                     tmp,
                     path: path.clone(),

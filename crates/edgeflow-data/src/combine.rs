@@ -29,13 +29,15 @@ struct ConcatStream<T> {
     i: usize,
     cur: Option<BoxStream<T>>,
     epoch: u64,
+    stream: u64,
 }
 
 impl<T: Send + 'static> ConcatStream<T> {
     fn current(&mut self) -> Option<&mut BoxStream<T>> {
         if self.cur.is_none() {
             let d = self.parts.get(self.i)?;
-            self.cur = Some(d.open(self.epoch));
+            let key = crate::dataset::child_stream(self.stream, self.i as u64);
+            self.cur = Some(d.open_keyed(self.epoch, key));
         }
         self.cur.as_mut()
     }
@@ -122,20 +124,48 @@ impl<T> Stream<T> for SampleStream<T> {
     }
 }
 
+/// Checks `sample_from`'s weights: one per dataset, finite, non-negative, with a
+/// positive finite sum.
+fn check_weights(datasets: usize, weights: &[f64]) -> std::result::Result<(), String> {
+    if datasets != weights.len() {
+        return Err(format!(
+            "need one weight per dataset: {datasets} datasets, {} weights",
+            weights.len()
+        ));
+    }
+    if let Some((i, w)) = weights
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !w.is_finite() || **w < 0.0)
+    {
+        return Err(format!("weight {i} is {w}: weights must be finite and non-negative"));
+    }
+    let total: f64 = weights.iter().sum();
+    if !(total.is_finite() && total > 0.0) && datasets > 0 {
+        return Err(format!(
+            "the weights sum to {total}: the sum must be positive and finite"
+        ));
+    }
+    Ok(())
+}
+
 impl<T: Send + 'static> Dataset<T> {
     /// Pairs the elements of two datasets; ends with the shorter one. An error item on
-    /// either side makes the pair an error item.
+    /// either side makes the pair an error item (both sides advance, so the pairing
+    /// stays in step, as in `tf.data`). Both sides are opened as the same stream, so
+    /// pairs augmented with the same seed get the same draws (an image and its mask).
     pub fn zip<U: Send + 'static>(&self, other: &Dataset<U>) -> Dataset<(T, U)> {
         let (a, b) = (self.clone(), other.clone());
         Dataset::from_op("zip", vec![self.meta(), other.meta()], move |cx| {
             Box::new(ZipStream {
-                a: a.open(cx.epoch),
-                b: b.open(cx.epoch),
+                a: a.open_from(cx),
+                b: b.open_from(cx),
             })
         })
     }
 
-    /// This dataset's items followed by `other`'s.
+    /// This dataset's items followed by `other`'s. Each part is opened as its own
+    /// stream (see [`crate::OpenCx::stream`]).
     pub fn concatenate(&self, other: &Dataset<T>) -> Dataset<T> {
         Self::concatenate_all(vec![self.clone(), other.clone()])
     }
@@ -149,6 +179,7 @@ impl<T: Send + 'static> Dataset<T> {
                 i: 0,
                 cur: None,
                 epoch: cx.epoch,
+                stream: cx.stream,
             })
         })
     }
@@ -157,8 +188,11 @@ impl<T: Send + 'static> Dataset<T> {
     /// proportional to `weights` (as `tf.data`'s `sample_from_datasets`). Output `k`'s
     /// choice is drawn from `Rng::for_element(seed, epoch, k)`. When a dataset is
     /// exhausted: with `stop_on_empty` the output ends; otherwise the choice is redrawn
-    /// among the others. Unequal lengths of `datasets` and `weights`, or a negative or
-    /// non-finite weight, give one error item.
+    /// among the others. Unequal lengths of `datasets` and `weights`, a negative or
+    /// non-finite weight, or weights whose sum is 0 or not finite give one error item
+    /// naming the problem. An error item of the chosen dataset is passed on and counts
+    /// as that draw. Each dataset is opened as its own stream (see
+    /// [`crate::OpenCx::stream`]).
     pub fn sample_from(
         datasets: Vec<Dataset<T>>,
         weights: Vec<f64>,
@@ -168,15 +202,21 @@ impl<T: Send + 'static> Dataset<T> {
         let metas = datasets.iter().map(Dataset::meta).collect();
         let name = format!("sample_from({weights:?}, seed={seed})");
         Dataset::from_op(name, metas, move |cx| {
-            if datasets.len() != weights.len() || weights.iter().any(|w| !w.is_finite() || *w < 0.0)
-            {
+            if let Err(reason) = check_weights(datasets.len(), &weights) {
                 return Box::new(IterStream(std::iter::once(Err(Error::invalid(
                     "sample_from",
-                    "need one finite, non-negative weight per dataset",
+                    reason,
                 )))));
             }
             Box::new(SampleStream {
-                streams: datasets.iter().map(|d| Some(d.open(cx.epoch))).collect(),
+                streams: datasets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let key = crate::dataset::child_stream(cx.stream, i as u64);
+                        Some(d.open_keyed(cx.epoch, key))
+                    })
+                    .collect(),
                 weights: weights.clone(),
                 seed,
                 epoch: cx.epoch,
@@ -232,7 +272,7 @@ mod tests {
         let got = v(&s);
         let ones = got.iter().filter(|x| **x == 1).count();
         assert!((1_800..2_200).contains(&ones), "{ones}");
-        assert_eq!(got, v(&s));
+        assert_eq!(got, s.collect_epoch(0).unwrap());
     }
 
     #[test]

@@ -124,6 +124,7 @@ struct PmShared<T, U> {
     out: Condvar,
     f: ElemFn<T, U>,
     epoch: u64,
+    stream: u64,
     ordered: bool,
     counters: Arc<Counters>,
 }
@@ -141,6 +142,7 @@ struct ParMapStream<T, U> {
     in_flight: usize,
     f: ElemFn<T, U>,
     epoch: u64,
+    stream: u64,
     ordered: bool,
     skipped: u64,
     counters: Arc<Counters>,
@@ -197,6 +199,7 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
                 let e = Element {
                     epoch: sh.epoch,
                     index,
+                    stream: sh.stream,
                 };
                 catch_unwind(AssertUnwindSafe(|| (sh.f)(x, e)))
                     .unwrap_or(Err(Error::WorkerPanicked { op: "par_map" }))
@@ -251,6 +254,7 @@ impl<T: Send + 'static, U: Send + 'static> ParMapStream<T, U> {
             out: Condvar::new(),
             f: Arc::clone(&self.f),
             epoch: self.epoch,
+            stream: self.stream,
             ordered: self.ordered,
             counters: Arc::clone(&self.counters),
         });
@@ -347,11 +351,12 @@ impl<T: Send + 'static> Dataset<T> {
             let threads = par.threads.resolve();
             Box::new(ParMapStream {
                 shared: None,
-                phase: PmPhase::NotStarted(up.open(cx.epoch)),
+                phase: PmPhase::NotStarted(up.open_from(cx)),
                 threads,
                 in_flight: par.in_flight.unwrap_or((8 * threads).max(32)).max(1),
                 f: Arc::clone(&f),
                 epoch: cx.epoch,
+                stream: cx.stream,
                 ordered: par.ordered,
                 skipped: 0,
                 counters: Arc::clone(&cx.counters),
@@ -589,7 +594,7 @@ impl<T: Send + 'static> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(name, vec![self.meta()], move |cx| {
             Box::new(prefetch_stream(
-                up.open(cx.epoch),
+                up.open_from(cx),
                 n,
                 auto,
                 Arc::clone(&cx.counters),
@@ -610,6 +615,9 @@ struct InterleaveStream<T, U> {
     block: usize,
     up_done: bool,
     epoch: u64,
+    stream: u64,
+    /// Input items pulled so far (the key of the next opened dataset's stream).
+    opened: u64,
     parallel: bool,
     counters: Arc<Counters>,
 }
@@ -626,9 +634,12 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for InterleaveStream<T, U> 
         let mut idle = 0;
         loop {
             if self.slots[self.cur].is_none() && !self.up_done {
+                let k = self.opened;
+                self.opened += 1;
                 match self.up.next() {
                     Some(Ok(x)) => {
-                        let s = (self.f)(x).open(self.epoch);
+                        let key = crate::dataset::child_stream(self.stream, k);
+                        let s = (self.f)(x).open_keyed(self.epoch, key);
                         let s: BoxStream<U> = if self.parallel {
                             Box::new(prefetch_stream(
                                 s,
@@ -656,13 +667,16 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for InterleaveStream<T, U> 
             };
             idle = 0;
             match s.next() {
-                Some(item) => {
+                Some(Ok(x)) => {
                     self.in_block += 1;
                     if self.in_block >= self.block {
                         self.advance();
                     }
-                    return Some(item);
+                    return Some(Ok(x));
                 }
+                // An error item is passed on and takes no place in the block (as in
+                // tf.data).
+                Some(Err(e)) => return Some(Err(e)),
                 None => {
                     self.slots[self.cur] = None;
                     self.advance();
@@ -679,6 +693,12 @@ impl<T: Send + 'static> Dataset<T> {
     /// replaced by the next input's. With `parallel`, every open dataset is read ahead on
     /// its own thread (a buffer of `max(block_length, 2)` items each); the output order is
     /// the same either way. Zero `cycle_length` or `block_length` is an error item.
+    ///
+    /// Errors (as `tf.data`): an error item of an open dataset is passed on and takes no
+    /// place in its block (a block holds `block_length` elements); an error item of the
+    /// input is passed on and its slot is filled from the next input. Randomness: the
+    /// dataset made from the `k`-th input item is opened as its own stream (see
+    /// [`crate::OpenCx::stream`]), so random draws inside different files differ.
     pub fn interleave<U: Send + 'static>(
         &self,
         cycle_length: usize,
@@ -697,7 +717,7 @@ impl<T: Send + 'static> Dataset<T> {
                 ))));
             }
             Box::new(InterleaveStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 f: Arc::clone(&f),
                 slots: (0..cycle_length).map(|_| None).collect(),
                 cur: 0,
@@ -705,6 +725,8 @@ impl<T: Send + 'static> Dataset<T> {
                 block: block_length,
                 up_done: false,
                 epoch: cx.epoch,
+                stream: cx.stream,
+                opened: 0,
                 parallel,
                 counters: Arc::clone(&cx.counters),
             })
