@@ -301,6 +301,22 @@ impl<T: Send + 'static> Dataset<T> {
     /// and replaced by the next input. The draws come from `Rng::keyed(seed, [epoch])`,
     /// so every epoch has its own, reproducible order. Memory: `buffer` elements.
     /// A zero buffer is an error item.
+    ///
+    /// Epochs: [`Dataset::iter`] takes the next epoch, so a second pass is shuffled anew
+    /// (as `tf.data`'s default `reshuffle_each_iteration=True`); [`Dataset::iter_epoch`]
+    /// repeats a given epoch's order exactly, and [`Dataset::shuffle_once`] keeps one
+    /// order for every epoch. Errors: an error item met while the buffer fills is passed
+    /// on at once (as in `tf.data`) and takes no place in the buffer.
+    ///
+    /// ```
+    /// use edgeflow_data::Dataset;
+    /// let d = Dataset::range(0, 8).shuffle(8, 1);
+    /// let e0 = d.collect_vec()?; // epoch 0
+    /// let e1 = d.collect_vec()?; // epoch 1: another order
+    /// assert_ne!(e0, e1);
+    /// assert_eq!(d.collect_epoch(0)?, e0);
+    /// # Ok::<(), edgeflow_data::Error>(())
+    /// ```
     pub fn shuffle(&self, buffer: usize, seed: u64) -> Dataset<T> {
         self.shuffle_impl(buffer, seed, true)
     }
@@ -750,5 +766,48 @@ mod tests {
             .bucket_by_sequence_length(vec![4], vec![2], 0, false, false)
             .collect_vec()
             .is_err());
+    }
+
+    #[test]
+    fn degenerate_parameters_are_error_items_that_say_what_is_wrong() {
+        let d = Dataset::from_vec(vec![vec![1u8], vec![2, 2]]);
+        let e = |r: Result<Vec<PaddedBatch<u8>>>| r.unwrap_err().to_string();
+        let msg = e(d.padded_batch(2, PadTo::Fixed(usize::MAX), 0, false).collect_vec());
+        assert!(msg.contains("does not fit in memory"), "{msg}");
+        let msg = e(d.bucket_by_sequence_length(vec![0, 3], vec![1, 1, 1], 0, false, false).collect_vec());
+        assert!(msg.contains("positive and strictly increasing"), "{msg}");
+        let msg = e(d.bucket_by_sequence_length(vec![3, 3], vec![1, 1, 1], 0, false, false).collect_vec());
+        assert!(msg.contains("[3, 3]"), "{msg}");
+        let msg = e(d.bucket_by_sequence_length(vec![3], vec![1, 0], 0, false, false).collect_vec());
+        assert!(msg.contains("at least 1"), "{msg}");
+        let msg = e(d.bucket_by_sequence_length(vec![3], vec![1], 0, false, false).collect_vec());
+        assert!(msg.contains("1 sizes for 1 boundaries"), "{msg}");
+        let no_pad = d.bucket_by_sequence_length_no_padding(vec![3], vec![1], false);
+        assert!(no_pad.collect_vec().is_err());
+        for (size, shift, stride) in [(0, 1, 1), (1, 0, 1), (1, 1, 0)] {
+            assert!(Dataset::range(0, 3)
+                .window(size, shift, stride, false)
+                .collect_vec()
+                .is_err());
+        }
+        // Huge but representable parameters are not errors: they are bounded by the data.
+        assert_eq!(
+            Dataset::range(0, 3)
+                .window(usize::MAX, usize::MAX, usize::MAX, false)
+                .collect_vec()
+                .unwrap(),
+            vec![vec![0]]
+        );
+        assert_eq!(
+            Dataset::range(0, 3).batch(usize::MAX, false).collect_vec().unwrap(),
+            vec![vec![0, 1, 2]]
+        );
+        assert_eq!(
+            Dataset::range(0, 3)
+                .enumerate_from(u64::MAX)
+                .collect_vec()
+                .unwrap(),
+            vec![(u64::MAX, 0), (0, 1), (1, 2)]
+        );
     }
 }

@@ -70,7 +70,11 @@ impl Parallel {
         }
     }
 
-    /// The same, with outputs in completion order.
+    /// The same, with outputs in completion order. The map's own random draws stay
+    /// reproducible (each element gets its index before any thread sees it), but an
+    /// operator *after* an unordered map numbers elements in arrival order, which varies
+    /// from run to run: draw randomness before it or inside it
+    /// ([`Dataset::par_map_with_rng`]), not after it.
     pub fn unordered(mut self) -> Self {
         self.ordered = false;
         self
