@@ -148,7 +148,9 @@ for v, size, shift, stride, drop in W:
 B = [(["0", "x", "2", "3", "4", "5", "6"], 3, False),  # DATASET.md
      (["0", "x", "2", "x", "4", "5", "6", "7"], 3, True),
      (["0", "1", "2", "3", "4", "5", "x"], 3, False),
-     (["x", "x", "2", "3"], 1, False)]
+     (["x", "x", "2", "3"], 1, False),
+     (["0", "1", "2", "x"], 3, True),
+     (["0", "1", "2", "x", "4"], 3, True)]
 for v, n, drop in B:
     ecase("batch", {"input": v, "size": n, "drop": drop}, parsed(v).batch(n, drop_remainder=drop))
 
@@ -157,7 +159,8 @@ for v, n, drop in B:
 # with batch. The expected output comes from tf.data's ragged_batch (batch semantics)
 # padded with to_tensor; tf.data's own padded_batch output is kept beside it.
 PB = [(["0", "x", "2", "3", "4", "5", "6"], 3, False),  # DATASET.md
-      (["4", "5", "x", "7", "8"], 2, True)]
+      (["4", "5", "x", "7", "8"], 2, True),
+      (["0", "1", "2", "x"], 3, True)]
 for v, n, drop in PB:
     ref = seq_of(parsed(v)).ragged_batch(n, drop_remainder=drop).map(
         lambda r: r.to_tensor(default_value=-1))

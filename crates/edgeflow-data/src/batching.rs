@@ -151,10 +151,7 @@ impl<T: Send> Stream<Vec<T>> for BatchStream<T> {
             }
             taken += 1;
         }
-        if taken == 0 || (self.drop_remainder && taken < self.n) {
-            if let Some(_e) = err {
-                self.counters.add_skipped();
-            }
+        if taken == 0 || (self.drop_remainder && taken < self.n && err.is_none()) {
             self.counters.add_dropped(b.len() as u64);
             return None;
         }
@@ -352,7 +349,9 @@ impl<T: Send + 'static> Dataset<T> {
     /// one of the `n` positions of a batch, so batch `k` always covers the upstream items
     /// `k*n .. (k+1)*n`. A batch that contains an error item *is* that (first) error
     /// item; its good elements are discarded and counted as `dropped`, further errors of
-    /// the same batch as `skipped`. The batches after it are unaffected:
+    /// the same batch as `skipped`. The batches after it are unaffected. A short last
+    /// batch with an error item is that error item even with `drop_remainder` (as in
+    /// `tf.data`; the error is reported, not dropped with the remainder):
     ///
     /// ```
     /// use edgeflow_data::Dataset;

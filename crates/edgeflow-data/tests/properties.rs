@@ -74,7 +74,7 @@ fn ref_shard(v: &Items, n: u64, i: u64) -> Items {
 
 fn ref_batch(v: &Items, n: usize, drop: bool) -> Vec<Option<Vec<i64>>> {
     v.chunks(n)
-        .filter(|c| !(drop && c.len() < n))
+        .filter(|c| !(drop && c.len() < n && c.iter().all(Option::is_some)))
         .map(|c| c.iter().copied().collect::<Option<Vec<i64>>>())
         .collect()
 }
@@ -269,7 +269,7 @@ proptest! {
         let sv: Vec<Option<Vec<i64>>> = v.iter().map(|x| x.map(|x| vec![x; (x % 4) as usize])).collect();
         let want: Vec<Option<Vec<Vec<i64>>>> = sv
             .chunks(n)
-            .filter(|c| !(drop && c.len() < n))
+            .filter(|c| !(drop && c.len() < n && c.iter().all(Option::is_some)))
             .map(|c| {
                 let rows: Option<Vec<Vec<i64>>> = c.iter().cloned().collect();
                 rows.map(|rows| {
