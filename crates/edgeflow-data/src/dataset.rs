@@ -64,6 +64,13 @@ impl<T, I: Iterator<Item = Result<T>> + Send> Stream<T> for IterStream<I> {
 pub struct OpenCx {
     /// The epoch being opened (0 for the first iteration; see [`Dataset::repeat`]).
     pub epoch: u64,
+    /// Which stream of the epoch this is: 0 for a pipeline opened by itself, and a
+    /// value derived from the parent's stream and the input's position for a dataset
+    /// opened inside another (each dataset of an `interleave`, each part of a
+    /// `concatenate`, each input of `sample_from`). Keys random draws together with the
+    /// epoch and the element index (see [`Element`]), so that the `j`-th element of two
+    /// interleaved files never shares a draw.
+    pub stream: u64,
     /// The operator's own counters, to record bytes, skipped records and buffer fill.
     pub counters: Arc<Counters>,
 }
@@ -76,13 +83,31 @@ pub struct Element {
     pub epoch: u64,
     /// 0-based index of the element among the items the operator received this epoch.
     pub index: u64,
+    /// The stream the element belongs to ([`OpenCx::stream`]; 0 at the top level).
+    pub stream: u64,
 }
 
 impl Element {
     /// The random generator for this element under `seed`:
-    /// `Rng::for_element(seed, epoch, index)`.
+    /// `Rng::for_element(seed, epoch, index)` at the top level (stream 0), and
+    /// `Rng::keyed(seed, &[epoch, index, stream])` inside a nested stream.
     pub fn rng(&self, seed: u64) -> Rng {
-        Rng::for_element(seed, self.epoch, self.index)
+        if self.stream == 0 {
+            Rng::for_element(seed, self.epoch, self.index)
+        } else {
+            Rng::keyed(seed, &[self.epoch, self.index, self.stream])
+        }
+    }
+}
+
+/// The stream key of the `k`-th dataset opened inside a stream keyed `parent`
+/// (never 0, so a nested stream never collides with the top level).
+pub(crate) fn child_stream(parent: u64, k: u64) -> u64 {
+    let s = crate::rng::mix64(parent ^ crate::rng::mix64(k.wrapping_add(0x51_7CC1_B727_220A)));
+    if s == 0 {
+        1
+    } else {
+        s
     }
 }
 
@@ -100,6 +125,7 @@ pub(crate) struct Op<T> {
     counters: Arc<Counters>,
     children: Vec<Arc<dyn Meta>>,
     open: Box<OpenFn<T>>,
+    next_epoch: std::sync::atomic::AtomicU64,
 }
 
 impl<T> Meta for Op<T> {
@@ -209,6 +235,7 @@ impl<T: Send + 'static> Dataset<T> {
                 counters: Arc::default(),
                 children,
                 open: Box::new(open),
+                next_epoch: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -234,10 +261,23 @@ impl<T: Send + 'static> Dataset<T> {
         })
     }
 
-    /// Opens the pipeline for `epoch` and returns its (instrumented) stream.
+    /// Opens the pipeline for `epoch` (top-level stream 0) and returns its
+    /// (instrumented) stream.
     pub fn open(&self, epoch: u64) -> BoxStream<T> {
+        self.open_keyed(epoch, 0)
+    }
+
+    /// Opens the pipeline as the upstream of an operator being opened with `cx`: same
+    /// epoch and stream. Custom operators use this to open their inputs.
+    pub fn open_from(&self, cx: &OpenCx) -> BoxStream<T> {
+        self.open_keyed(cx.epoch, cx.stream)
+    }
+
+    /// Opens the pipeline for `epoch` as stream `stream` (see [`OpenCx::stream`]).
+    pub fn open_keyed(&self, epoch: u64, stream: u64) -> BoxStream<T> {
         let cx = OpenCx {
             epoch,
+            stream,
             counters: Arc::clone(&self.op.counters),
         };
         Box::new(Instrumented {
@@ -246,9 +286,34 @@ impl<T: Send + 'static> Dataset<T> {
         })
     }
 
-    /// Iterates epoch 0.
+    /// Iterates the next epoch of this dataset: the first call iterates epoch 0, the
+    /// next epoch 1, and so on (clones share the count). As with `tf.data`, a second pass
+    /// over a shuffled dataset is therefore shuffled anew, and random augmentation draws
+    /// anew; use [`Dataset::iter_epoch`] to name the epoch yourself (to repeat one
+    /// exactly, or to resume training at a given epoch), and [`Dataset::next_epoch`] to
+    /// see which one comes next.
+    ///
+    /// ```
+    /// use edgeflow_data::Dataset;
+    /// let d = Dataset::range(0, 20).shuffle(20, 7);
+    /// let first: Vec<i64> = d.iter().map(|x| x.unwrap()).collect();
+    /// let second: Vec<i64> = d.iter().map(|x| x.unwrap()).collect();
+    /// assert_ne!(first, second); // reshuffled, as tf.data does
+    /// let again: Vec<i64> = d.iter_epoch(0).map(|x| x.unwrap()).collect();
+    /// assert_eq!(first, again); // epoch 0, exactly
+    /// ```
     pub fn iter(&self) -> Iter<T> {
-        self.iter_epoch(0)
+        let epoch = self
+            .op
+            .next_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.iter_epoch(epoch)
+    }
+
+    /// The epoch the next [`Dataset::iter`] (or [`Dataset::collect_vec`],
+    /// [`Dataset::count`]) will iterate.
+    pub fn next_epoch(&self) -> u64 {
+        self.op.next_epoch.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Iterates epoch `epoch`: the epoch keys every random decision (shuffle order,
@@ -278,14 +343,20 @@ impl<T: Send + 'static> Dataset<T> {
         }
     }
 
-    /// Collects epoch 0 into a vector, stopping at the first error.
+    /// Collects the next epoch (see [`Dataset::iter`]) into a vector, stopping at the
+    /// first error.
     pub fn collect_vec(&self) -> Result<Vec<T>> {
         self.iter().collect()
     }
 
-    /// Counts the items of epoch 0 (elements and errors).
+    /// Collects epoch `epoch` into a vector, stopping at the first error.
+    pub fn collect_epoch(&self, epoch: u64) -> Result<Vec<T>> {
+        self.iter_epoch(epoch).collect()
+    }
+
+    /// Counts the items of the next epoch (elements and errors; see [`Dataset::iter`]).
     pub fn count(&self) -> u64 {
-        let mut s = self.open(0);
+        let mut s = self.iter();
         let mut n = 0;
         while s.next().is_some() {
             n += 1;
@@ -327,6 +398,7 @@ impl<T: Send + 'static> Dataset<T> {
                 depth,
                 name: m.name().to_string(),
                 values: m.counters().snapshot(),
+                last_warning: m.counters().last_warning(),
             });
             for c in m.children() {
                 go(&**c, depth + 1, out);

@@ -131,6 +131,48 @@ impl Error {
         }
     }
 
+    /// An equivalent error for a second place in the output: same variant and fields,
+    /// message identical; a wrapped I/O error keeps its kind, a user function's error
+    /// keeps its message (its source chain is flattened into text). Used where one bad
+    /// input item spoils several outputs (overlapping windows).
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Io { path, error } => Error::Io {
+                path: path.clone(),
+                error: std::io::Error::new(error.kind(), error.to_string()),
+            },
+            Error::File { path, reason } => Error::File {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::Record {
+                path,
+                record,
+                line,
+                reason,
+            } => Error::Record {
+                path: path.clone(),
+                record: *record,
+                line: *line,
+                reason: reason.clone(),
+            },
+            Error::Pattern { pattern, reason } => Error::Pattern {
+                pattern: pattern.clone(),
+                reason: reason.clone(),
+            },
+            Error::User { op, index, source } => Error::User {
+                op,
+                index: *index,
+                source: source.to_string().into(),
+            },
+            Error::Invalid { op, reason } => Error::Invalid {
+                op,
+                reason: reason.clone(),
+            },
+            Error::WorkerPanicked { op } => Error::WorkerPanicked { op },
+        }
+    }
+
     /// Whether this error concerns one record only, so that a reader can go on with the
     /// next record ([`Error::Record`] and [`Error::User`]).
     pub fn is_record_level(&self) -> bool {

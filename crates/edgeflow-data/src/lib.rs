@@ -22,13 +22,18 @@
 //! - **Transformations**: methods of [`Dataset`]: `map`, `par_map`, `filter`,
 //!   `filter_map`, `flat_map`, `interleave`, `shuffle`, `batch`, `padded_batch`,
 //!   `bucket_by_sequence_length`, `unbatch`, `window`, `repeat`, `take`, `skip`,
-//!   `take_while`, `shard`, `enumerate`, `zip`, `concatenate`, `sample_from`, `cache`,
-//!   `cache_to_file`, `prefetch`, `ignore_errors`.
+//!   `take_while`, `shard`, `enumerate`, `zip`, `concatenate`, `sample_from`,
+//!   `rejection_resample`, `cache`, `cache_to_file`, `prefetch`, `ignore_errors`. Where
+//!   error items count in each is stated in [`ops`] (as in `tf.data`).
+//! - **Epochs**: [`Dataset::iter`] iterates the next epoch (0, 1, 2, …), so a second
+//!   pass reshuffles, as in `tf.data`; [`Dataset::iter_epoch`] names the epoch.
 //! - **Determinism**: every random decision is keyed by `(seed, epoch, element index)`
-//!   ([`rng`]); an iteration resumes from a [`Checkpoint`] `(epoch, position)`.
+//!   and, inside an interleave/concatenate/sample_from, by the stream ([`OpenCx::stream`],
+//!   [`rng`]); an iteration resumes from a [`Checkpoint`] `(epoch, position)`.
 //! - **Observability**: [`Dataset::stats`] gives per-operator counters as a table.
 //! - **Bad data**: errors are items ([`Error`] names the file and record); sources take
-//!   a [`sources::BadRecords`] policy and [`Dataset::ignore_errors`] skips and counts.
+//!   a [`sources::BadRecords`] policy and [`Dataset::ignore_errors`] skips and counts;
+//!   a batch or window spoiled by an error counts its lost elements as `dropped`.
 //!   Nothing in this crate panics on any input.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]

@@ -1,7 +1,40 @@
 //! Element-wise and structural transformations that run on the consumer's thread.
 //!
-//! Every operator passes error items through unchanged (an error item counts as one
-//! item for positions and checkpoints) unless its documentation says otherwise.
+//! # Errors, epochs and randomness
+//!
+//! Errors are items: a bad record becomes an `Err` item at its place in the stream and
+//! the stream goes on. Every operator passes error items through unchanged unless its
+//! documentation says otherwise, and follows `tf.data` on where an error item counts:
+//!
+//! - *element-wise* operators (`map`, `filter`, `flat_map`, `take_while`, `inspect`, …)
+//!   pass it through; `enumerate` gives it an index (it occupies its position, as in
+//!   `tf.data`, whose `enumerate` is a `zip` with a counter);
+//! - *counting* operators count elements only: `take(n)` yields `n` elements plus the
+//!   error items met on the way, `skip(n)` skips `n` elements and passes on the error
+//!   items met while skipping, `shard(n, i)` deals out the elements and passes every
+//!   error item to every shard, an interleave block holds `block_length` elements;
+//! - *grouping* operators (`batch`, `padded_batch`, `window`) give an error item its
+//!   position, and a group that covers it becomes an error item (see each operator);
+//!   `bucket_by_sequence_length` passes it through and keeps its buckets.
+//!
+//! [`Dataset::ignore_errors`] drops error items and counts them. Checkpoints count
+//! items, errors included.
+//!
+//! Epochs: [`Dataset::iter`] iterates the next epoch (0, 1, 2, … per dataset), so a
+//! second pass reshuffles and redraws, as in `tf.data`; [`Dataset::iter_epoch`] names
+//! the epoch. Randomness: every random draw is keyed by `(seed, epoch, index)` and, for
+//! datasets opened inside another (interleave, concatenate, sample_from), by the stream
+//! they are (see [`crate::OpenCx::stream`]), so draws are reproducible and uncorrelated.
+//!
+//! ```
+//! use edgeflow_data::Dataset;
+//! let parsed = Dataset::from_vec(vec!["1", "x", "3", "4"]).try_map(|s: &str| s.parse::<i64>());
+//! // take(3) takes three elements; the error item is passed on, not counted.
+//! let items: Vec<_> = parsed.take(3).iter().collect();
+//! assert_eq!(items.len(), 4);
+//! assert_eq!(parsed.take(3).ignore_errors().collect_vec()?, [1, 3, 4]);
+//! # Ok::<(), edgeflow_data::Error>(())
+//! ```
 
 use std::sync::Arc;
 
@@ -19,6 +52,7 @@ struct MapStream<T, U> {
     up: BoxStream<T>,
     f: ElemFn<T, U>,
     epoch: u64,
+    stream: u64,
     index: u64,
 }
 
@@ -28,6 +62,7 @@ impl<T, U> Stream<U> for MapStream<T, U> {
         let e = Element {
             epoch: self.epoch,
             index: self.index,
+            stream: self.stream,
         };
         self.index += 1;
         Some(item.and_then(|x| (self.f)(x, e)))
@@ -96,14 +131,18 @@ impl<T> Stream<T> for TakeStream<T> {
         if self.left == 0 {
             return None;
         }
-        let r = self.up.next();
-        self.left = if r.is_some() { self.left - 1 } else { 0 };
-        r
-    }
-    fn skip_items(&mut self, n: u64) -> u64 {
-        let k = self.up.skip_items(n.min(self.left));
-        self.left -= k;
-        k
+        match self.up.next() {
+            Some(Ok(x)) => {
+                self.left -= 1;
+                Some(Ok(x))
+            }
+            // An error item is passed on and does not count (as in tf.data).
+            Some(Err(e)) => Some(Err(e)),
+            None => {
+                self.left = 0;
+                None
+            }
+        }
     }
 }
 
@@ -114,16 +153,14 @@ struct SkipStream<T> {
 
 impl<T> Stream<T> for SkipStream<T> {
     fn next(&mut self) -> Option<Result<T>> {
-        if self.pending > 0 {
-            self.up.skip_items(std::mem::take(&mut self.pending));
+        loop {
+            let item = self.up.next()?;
+            match item {
+                Ok(_) if self.pending > 0 => self.pending -= 1,
+                // Errors met while skipping are passed on and do not count.
+                other => return Some(other),
+            }
         }
-        self.up.next()
-    }
-    fn skip_items(&mut self, n: u64) -> u64 {
-        if self.pending > 0 {
-            self.up.skip_items(std::mem::take(&mut self.pending));
-        }
-        self.up.skip_items(n)
     }
 }
 
@@ -153,33 +190,24 @@ struct ShardStream<T> {
     up: BoxStream<T>,
     n: u64,
     i: u64,
-    started: bool,
+    /// Elements (not errors) seen so far.
+    seen: u64,
 }
 
 impl<T> Stream<T> for ShardStream<T> {
     fn next(&mut self) -> Option<Result<T>> {
-        let gap = if self.started { self.n - 1 } else { self.i };
-        self.started = true;
-        if self.up.skip_items(gap) < gap {
-            return None;
-        }
-        self.up.next()
-    }
-    fn skip_items(&mut self, n: u64) -> u64 {
-        if n == 0 {
-            return 0;
-        }
-        // Skipping k shard items skips the upstream up to the last of them.
-        let first = if self.started { self.n - 1 } else { self.i };
-        let want = first
-            .saturating_add((n - 1).saturating_mul(self.n))
-            .saturating_add(1);
-        let got = self.up.skip_items(want);
-        self.started = true;
-        if got < first + 1 {
-            0
-        } else {
-            (got - first - 1) / self.n + 1
+        loop {
+            match self.up.next()? {
+                Ok(x) => {
+                    let k = self.seen;
+                    self.seen += 1;
+                    if k % self.n == self.i {
+                        return Some(Ok(x));
+                    }
+                }
+                // Every shard reports every error item (as tf.data's shard does).
+                Err(e) => return Some(Err(e)),
+            }
         }
     }
 }
@@ -193,18 +221,19 @@ impl<T> Stream<(u64, T)> for EnumerateStream<T> {
     fn next(&mut self) -> Option<Result<(u64, T)>> {
         let item = self.up.next()?;
         let i = self.index;
-        self.index += 1;
+        self.index = self.index.wrapping_add(1);
         Some(item.map(|x| (i, x)))
     }
     fn skip_items(&mut self, n: u64) -> u64 {
         let k = self.up.skip_items(n);
-        self.index += k;
+        self.index = self.index.wrapping_add(k);
         k
     }
 }
 
 struct RepeatStream<T> {
     ds: Dataset<T>,
+    stream: u64,
     count: Option<u64>,
     outer: u64,
     round: u64,
@@ -225,7 +254,7 @@ impl<T: Send + 'static> RepeatStream<T> {
             if self.count.is_some_and(|c| self.round >= c) {
                 return None;
             }
-            self.cur = Some(self.ds.open(self.inner_epoch()));
+            self.cur = Some(self.ds.open_keyed(self.inner_epoch(), self.stream));
             self.produced = false;
         }
         self.cur.as_mut()
@@ -311,9 +340,10 @@ impl<T: Send + 'static> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(name, vec![self.meta()], move |cx| {
             Box::new(MapStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 f: Arc::clone(&f),
                 epoch: cx.epoch,
+                stream: cx.stream,
                 index: 0,
             })
         })
@@ -395,7 +425,7 @@ impl<T: Send + 'static> Dataset<T> {
         let f: Arc<dyn Fn(T) -> Option<U> + Send + Sync> = Arc::new(f);
         Dataset::from_op(name, vec![self.meta()], move |cx| {
             Box::new(FilterMapStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 f: Arc::clone(&f),
             })
         })
@@ -413,30 +443,35 @@ impl<T: Send + 'static> Dataset<T> {
         let f: Arc<dyn Fn(T) -> I + Send + Sync> = Arc::new(f);
         Dataset::from_op("flat_map", vec![self.meta()], move |cx| {
             Box::new(FlatMapStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 f: Arc::clone(&f),
                 cur: None,
             })
         })
     }
 
-    /// The first `n` items.
+    /// The first `n` elements. Error items met before the `n`-th element are passed on
+    /// and do not count (as in `tf.data`): `take(3)` over `1, ERR, 3, 4` yields
+    /// `1, ERR, 3, 4`.
     pub fn take(&self, n: u64) -> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(format!("take({n})"), vec![self.meta()], move |cx| {
             Box::new(TakeStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 left: n,
             })
         })
     }
 
-    /// All but the first `n` items.
+    /// All but the first `n` elements. Error items met while skipping are passed on and
+    /// do not count: `skip(2)` over `1, ERR, 3, 4` yields `ERR, 4`. (`tf.data` 2.21
+    /// returns the error too, but then forgets the elements it had skipped before it and
+    /// skips `n` more; this crate counts every element once.)
     pub fn skip(&self, n: u64) -> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(format!("skip({n})"), vec![self.meta()], move |cx| {
             Box::new(SkipStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 pending: n,
             })
         })
@@ -448,16 +483,18 @@ impl<T: Send + 'static> Dataset<T> {
         let pred: Arc<dyn Fn(&T) -> bool + Send + Sync> = Arc::new(pred);
         Dataset::from_op("take_while", vec![self.meta()], move |cx| {
             Box::new(TakeWhileStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 pred: Arc::clone(&pred),
                 done: false,
             })
         })
     }
 
-    /// Items `i, i + n, i + 2n, …`: shard `i` of `n` (as `tf.data`'s `shard`). The
-    /// shards of `0..n` partition the dataset. Items of other shards are skipped without
-    /// being looked at, errors included. `n == 0` or `i >= n` gives one error item.
+    /// Elements `i, i + n, i + 2n, …`: shard `i` of `n` (as `tf.data`'s `shard`). The
+    /// shards of `0..n` partition the elements. Error items occupy no position: every
+    /// shard passes on every error item it meets (as `tf.data` does), so no bad record
+    /// goes unreported and an error shifts no element into another shard. Every shard
+    /// reads the whole upstream. `n == 0` or `i >= n` gives one error item.
     pub fn shard(&self, n: u64, i: u64) -> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(format!("shard({n}, {i})"), vec![self.meta()], move |cx| {
@@ -470,21 +507,33 @@ impl<T: Send + 'static> Dataset<T> {
                 ))));
             }
             Box::new(ShardStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 n,
                 i,
-                started: false,
+                seen: 0,
             })
         })
     }
 
-    /// Pairs every element with its 0-based index in the epoch.
+    /// Pairs every element with its 0-based index in the epoch. An error item occupies
+    /// an index (as in `tf.data`): `a, ERR, b` gives `(0, a), ERR, (2, b)`.
     pub fn enumerate(&self) -> Dataset<(u64, T)> {
+        self.enumerate_from(0)
+    }
+
+    /// [`Dataset::enumerate`] counting from `start` (as `tf.data`'s
+    /// `enumerate(start)`); the index wraps around after `u64::MAX`.
+    pub fn enumerate_from(&self, start: u64) -> Dataset<(u64, T)> {
         let up = self.clone();
-        Dataset::from_op("enumerate", vec![self.meta()], move |cx| {
+        let name = if start == 0 {
+            "enumerate".to_string()
+        } else {
+            format!("enumerate(start={start})")
+        };
+        Dataset::from_op(name, vec![self.meta()], move |cx| {
             Box::new(EnumerateStream {
-                up: up.open(cx.epoch),
-                index: 0,
+                up: up.open_from(cx),
+                index: start,
             })
         })
     }
@@ -503,6 +552,7 @@ impl<T: Send + 'static> Dataset<T> {
         Dataset::from_op(name, vec![self.meta()], move |cx| {
             Box::new(RepeatStream {
                 ds: up.clone(),
+                stream: cx.stream,
                 count,
                 outer: cx.epoch,
                 round: 0,
@@ -518,7 +568,7 @@ impl<T: Send + 'static> Dataset<T> {
         let up = self.clone();
         Dataset::from_op("ignore_errors", vec![self.meta()], move |cx| {
             Box::new(IgnoreErrorsStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 counters: Arc::clone(&cx.counters),
             })
         })
@@ -530,7 +580,7 @@ impl<T: Send + 'static> Dataset<T> {
         let f: InspectFn<T> = Arc::new(f);
         Dataset::from_op("inspect", vec![self.meta()], move |cx| {
             Box::new(InspectStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 f: Arc::clone(&f),
             })
         })
@@ -677,7 +727,7 @@ mod tests {
     fn map_with_rng_is_keyed_by_epoch_and_index() {
         let d = Dataset::range(0, 5).map_with_rng(42, |x, r| (x, r.next_u64()));
         let a = v(&d);
-        assert_eq!(a, v(&d));
+        assert_eq!(a, d.collect_epoch(0).unwrap());
         for (x, r) in &a {
             assert_eq!(*r, Rng::for_element(42, 0, *x as u64).next_u64());
         }

@@ -70,7 +70,11 @@ impl Parallel {
         }
     }
 
-    /// The same, with outputs in completion order.
+    /// The same, with outputs in completion order. The map's own random draws stay
+    /// reproducible (each element gets its index before any thread sees it), but an
+    /// operator *after* an unordered map numbers elements in arrival order, which varies
+    /// from run to run: draw randomness before it or inside it
+    /// ([`Dataset::par_map_with_rng`]), not after it.
     pub fn unordered(mut self) -> Self {
         self.ordered = false;
         self
@@ -124,6 +128,7 @@ struct PmShared<T, U> {
     out: Condvar,
     f: ElemFn<T, U>,
     epoch: u64,
+    stream: u64,
     ordered: bool,
     counters: Arc<Counters>,
 }
@@ -141,6 +146,7 @@ struct ParMapStream<T, U> {
     in_flight: usize,
     f: ElemFn<T, U>,
     epoch: u64,
+    stream: u64,
     ordered: bool,
     skipped: u64,
     counters: Arc<Counters>,
@@ -197,6 +203,7 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
                 let e = Element {
                     epoch: sh.epoch,
                     index,
+                    stream: sh.stream,
                 };
                 catch_unwind(AssertUnwindSafe(|| (sh.f)(x, e)))
                     .unwrap_or(Err(Error::WorkerPanicked { op: "par_map" }))
@@ -251,6 +258,7 @@ impl<T: Send + 'static, U: Send + 'static> ParMapStream<T, U> {
             out: Condvar::new(),
             f: Arc::clone(&self.f),
             epoch: self.epoch,
+            stream: self.stream,
             ordered: self.ordered,
             counters: Arc::clone(&self.counters),
         });
@@ -347,11 +355,12 @@ impl<T: Send + 'static> Dataset<T> {
             let threads = par.threads.resolve();
             Box::new(ParMapStream {
                 shared: None,
-                phase: PmPhase::NotStarted(up.open(cx.epoch)),
+                phase: PmPhase::NotStarted(up.open_from(cx)),
                 threads,
                 in_flight: par.in_flight.unwrap_or((8 * threads).max(32)).max(1),
                 f: Arc::clone(&f),
                 epoch: cx.epoch,
+                stream: cx.stream,
                 ordered: par.ordered,
                 skipped: 0,
                 counters: Arc::clone(&cx.counters),
@@ -589,7 +598,7 @@ impl<T: Send + 'static> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(name, vec![self.meta()], move |cx| {
             Box::new(prefetch_stream(
-                up.open(cx.epoch),
+                up.open_from(cx),
                 n,
                 auto,
                 Arc::clone(&cx.counters),
@@ -610,6 +619,9 @@ struct InterleaveStream<T, U> {
     block: usize,
     up_done: bool,
     epoch: u64,
+    stream: u64,
+    /// Input items pulled so far (the key of the next opened dataset's stream).
+    opened: u64,
     parallel: bool,
     counters: Arc<Counters>,
 }
@@ -626,9 +638,12 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for InterleaveStream<T, U> 
         let mut idle = 0;
         loop {
             if self.slots[self.cur].is_none() && !self.up_done {
+                let k = self.opened;
+                self.opened += 1;
                 match self.up.next() {
                     Some(Ok(x)) => {
-                        let s = (self.f)(x).open(self.epoch);
+                        let key = crate::dataset::child_stream(self.stream, k);
+                        let s = (self.f)(x).open_keyed(self.epoch, key);
                         let s: BoxStream<U> = if self.parallel {
                             Box::new(prefetch_stream(
                                 s,
@@ -656,13 +671,16 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for InterleaveStream<T, U> 
             };
             idle = 0;
             match s.next() {
-                Some(item) => {
+                Some(Ok(x)) => {
                     self.in_block += 1;
                     if self.in_block >= self.block {
                         self.advance();
                     }
-                    return Some(item);
+                    return Some(Ok(x));
                 }
+                // An error item is passed on and takes no place in the block (as in
+                // tf.data).
+                Some(Err(e)) => return Some(Err(e)),
                 None => {
                     self.slots[self.cur] = None;
                     self.advance();
@@ -679,6 +697,12 @@ impl<T: Send + 'static> Dataset<T> {
     /// replaced by the next input's. With `parallel`, every open dataset is read ahead on
     /// its own thread (a buffer of `max(block_length, 2)` items each); the output order is
     /// the same either way. Zero `cycle_length` or `block_length` is an error item.
+    ///
+    /// Errors (as `tf.data`): an error item of an open dataset is passed on and takes no
+    /// place in its block (a block holds `block_length` elements); an error item of the
+    /// input is passed on and its slot is filled from the next input. Randomness: the
+    /// dataset made from the `k`-th input item is opened as its own stream (see
+    /// [`crate::OpenCx::stream`]), so random draws inside different files differ.
     pub fn interleave<U: Send + 'static>(
         &self,
         cycle_length: usize,
@@ -696,15 +720,27 @@ impl<T: Send + 'static> Dataset<T> {
                     Error::invalid("interleave", "cycle and block length must be at least 1"),
                 ))));
             }
+            let mut slots = Vec::new();
+            if slots.try_reserve_exact(cycle_length).is_err() {
+                return Box::new(crate::dataset::IterStream(std::iter::once(Err(
+                    Error::invalid(
+                        "interleave",
+                        format!("a cycle length of {cycle_length} does not fit in memory"),
+                    ),
+                ))));
+            }
+            slots.extend((0..cycle_length).map(|_| None));
             Box::new(InterleaveStream {
-                up: up.open(cx.epoch),
+                up: up.open_from(cx),
                 f: Arc::clone(&f),
-                slots: (0..cycle_length).map(|_| None).collect(),
+                slots,
                 cur: 0,
                 in_block: 0,
                 block: block_length,
                 up_done: false,
                 epoch: cx.epoch,
+                stream: cx.stream,
+                opened: 0,
                 parallel,
                 counters: Arc::clone(&cx.counters),
             })
@@ -866,5 +902,48 @@ mod tests {
             .interleave(0, 1, false, |_| Dataset::from_vec(Vec::<i64>::new()))
             .collect_vec()
             .is_err());
+    }
+
+    /// DATASET.md: augmentation inside interleaved files must not be correlated.
+    #[test]
+    fn random_draws_inside_interleaved_files_are_keyed_by_file() {
+        for parallel in [false, true] {
+            let d = Dataset::range(0, 3).interleave(3, 1, parallel, |f| {
+                Dataset::range(0, 4).map_with_rng(9, move |x, r| (f, x, r.below(1_000_000)))
+            });
+            let all = d.collect_epoch(0).unwrap();
+            assert_eq!(all.len(), 12);
+            for j in 0..4 {
+                let draws: Vec<u64> = all.iter().filter(|e| e.1 == j).map(|e| e.2).collect();
+                assert_eq!(draws.len(), 3);
+                assert!(
+                    draws[0] != draws[1] && draws[1] != draws[2] && draws[0] != draws[2],
+                    "element {j} of every file drew the same: {draws:?}"
+                );
+            }
+            // Reproducible, and the same with or without threads.
+            assert_eq!(d.collect_epoch(0).unwrap(), all);
+        }
+        let seq = Dataset::range(0, 3).interleave(3, 1, false, |f| {
+            Dataset::range(0, 4).map_with_rng(9, move |x, r| (f, x, r.below(1_000_000)))
+        });
+        let par = Dataset::range(0, 3).interleave(3, 1, true, |f| {
+            Dataset::range(0, 4).map_with_rng(9, move |x, r| (f, x, r.below(1_000_000)))
+        });
+        assert_eq!(seq.collect_epoch(0).unwrap(), par.collect_epoch(0).unwrap());
+        // The parts of a concatenation too.
+        let part = Dataset::range(0, 3).map_with_rng(4, |_, r| r.below(1_000_000));
+        let c = part.concatenate(&part).collect_epoch(0).unwrap();
+        assert_ne!(c[..3], c[3..]);
+    }
+
+    #[test]
+    fn an_impossible_cycle_length_is_an_error_item() {
+        let e = Dataset::range(0, 3)
+            .interleave(usize::MAX, 1, false, |x| Dataset::range(x, x + 1))
+            .collect_vec()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cycle length"), "{e}");
     }
 }

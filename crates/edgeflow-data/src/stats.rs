@@ -24,6 +24,9 @@ pub struct Counters {
     elements: AtomicU64,
     errors: AtomicU64,
     skipped: AtomicU64,
+    dropped: AtomicU64,
+    warnings: AtomicU64,
+    last_warning: std::sync::Mutex<Option<String>>,
     bytes: AtomicU64,
     busy_ns: AtomicU64,
     wait_ns: AtomicU64,
@@ -41,6 +44,31 @@ impl Counters {
     /// Counts one bad record or failed element that was skipped under a policy.
     pub fn add_skipped(&self) {
         self.skipped.fetch_add(1, Relaxed);
+    }
+
+    /// Counts `n` good elements an operator discarded because they shared an output
+    /// with an error item (a batch or window that became an error item).
+    pub fn add_dropped(&self, n: u64) {
+        self.dropped.fetch_add(n, Relaxed);
+    }
+
+    /// Records a warning: counted, kept as the operator's last warning (shown by
+    /// [`StatsReport::table`]) and written to standard error, prefixed with
+    /// `edgeflow-data: warning:`, because a silent data problem is worse than a noisy
+    /// one.
+    pub fn warn(&self, message: impl Into<String>) {
+        let message = message.into();
+        eprintln!("edgeflow-data: warning: {message}");
+        self.warnings.fetch_add(1, Relaxed);
+        *self.last_warning.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+    }
+
+    /// The last warning recorded with [`Counters::warn`], if any.
+    pub fn last_warning(&self) -> Option<String> {
+        self.last_warning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Adds busy time measured on another thread.
@@ -80,6 +108,8 @@ impl Counters {
             elements: self.elements.load(Relaxed),
             errors: self.errors.load(Relaxed),
             skipped: self.skipped.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            warnings: self.warnings.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             busy: Duration::from_nanos(self.busy_ns.load(Relaxed)),
             wait: Duration::from_nanos(self.wait_ns.load(Relaxed)),
@@ -102,6 +132,11 @@ pub struct CounterValues {
     pub errors: u64,
     /// Bad records or failed elements skipped under a policy.
     pub skipped: u64,
+    /// Good elements discarded because they shared a batch or window with an error
+    /// item (see [`Counters::add_dropped`]).
+    pub dropped: u64,
+    /// Warnings recorded (see [`Counters::warn`]).
+    pub warnings: u64,
     /// Bytes read from storage.
     pub bytes: u64,
     /// Self time (see the module documentation).
@@ -144,6 +179,8 @@ pub struct OpStats {
     pub name: String,
     /// Its counters.
     pub values: CounterValues,
+    /// Its last warning, if any (see [`Counters::warn`]).
+    pub last_warning: Option<String>,
 }
 
 /// The counters of every operator of a pipeline, last operator first.
@@ -157,7 +194,7 @@ impl StatsReport {
     /// The report as an aligned text table (one line per operator, indented by depth).
     pub fn table(&self) -> String {
         let mut t = Table::new([
-            "operator", "elements", "errors", "skipped", "bytes", "busy ms", "wait ms", "buffer",
+            "operator", "elements", "errors", "skipped", "dropped", "bytes", "busy ms", "wait ms", "buffer",
         ]);
         t.right_align_from(1);
         for op in &self.ops {
@@ -171,13 +208,20 @@ impl StatsReport {
                 v.elements.to_string(),
                 v.errors.to_string(),
                 v.skipped.to_string(),
+                v.dropped.to_string(),
                 crate::table::human_bytes(v.bytes),
                 format!("{:.1}", v.busy.as_secs_f64() * 1e3),
                 format!("{:.1}", v.wait.as_secs_f64() * 1e3),
                 buffer,
             ]);
         }
-        t.render()
+        let mut out = t.render();
+        for op in &self.ops {
+            if let Some(w) = &op.last_warning {
+                out.push_str(&format!("warning ({}): {w}\n", op.name));
+            }
+        }
+        out
     }
 
     /// The row of the first operator whose name starts with `prefix`.
