@@ -163,7 +163,9 @@ fn with_schema(schema: &Arc<Schema>, ds: Dataset<Vec<Value>>) -> Dataset<Row> {
 }
 
 impl Tabular {
-    /// Opens `path` by its extension (or as an image folder if it is a directory):
+    /// Opens `path` by its extension (or as an image folder if it is a directory).
+    /// A CSV file's first line is its header unless every field of it is a number
+    /// ([`crate::sources::csv::sniff_header`]). Formats:
     /// `.csv`, `.tsv`, `.jsonl`/`.ndjson`, `.parquet`, `.tfrecord`, `.npy`, `.npz`,
     /// `.ts`, `.wav`, `.txt` (lines), a folder of class sub-folders of images.
     /// `infer_rows` records are read to infer schemas where the format needs it.
@@ -224,8 +226,13 @@ impl Tabular {
         }
         let t = match e.as_str() {
             "csv" | "tsv" => {
+                let delimiter = if e == "tsv" { b'\t' } else { b',' };
+                // A first line of numbers is data, not a header.
+                let has_header = crate::sources::csv::sniff_header(&path, delimiter)?;
+                facts.push(("header".into(), if has_header { "yes" } else { "no (first line is numbers)" }.into()));
                 let opts = CsvOptions {
-                    delimiter: if e == "tsv" { b'\t' } else { b',' },
+                    delimiter,
+                    has_header,
                     infer_rows,
                     policy,
                     ..CsvOptions::default()
@@ -361,7 +368,7 @@ impl Tabular {
                 let a = read_wav(&path)?;
                 facts.push(("sample rate".into(), format!("{} Hz", a.sample_rate)));
                 facts.push(("channels".into(), a.channels.to_string()));
-                facts.push(("bits".into(), a.bits_per_sample.to_string()));
+                facts.push(("encoding".into(), format!("{} (read as full scale [-1, 1))", a.encoding)));
                 facts.push(("duration".into(), format!("{:.3} s", a.seconds())));
                 let ch = usize::from(a.channels.max(1));
                 let cols = (0..ch).map(|c| col(&format!("channel{c}"), ColumnType::Float, false)).collect();

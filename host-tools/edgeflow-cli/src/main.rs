@@ -207,13 +207,14 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
+/// The model input in `path` (an `.npy` read by edgeflow-data: C order whatever the
+/// file's order, native byte order whatever the file's), as the tensor's bytes.
 fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
-    let bytes = read(path)?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
-    let shape: Vec<u64> = npy.shape().to_vec();
+    use edgeflow_data::sources::npy::TensorData;
+    let a = edgeflow_data::sources::npy::read_npy(path)?;
+    let shape: Vec<u64> = a.shape.iter().map(|&d| d as u64).collect();
     let want: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
-    let n: u64 = shape.iter().product();
+    let n = a.data.len() as u64;
     if n != want.iter().product::<u64>() {
         bail!(
             "{}: shape {:?} has {} elements, the model input {:?} needs {}",
@@ -224,45 +225,20 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
             want.iter().product::<u64>()
         );
     }
-    let dtype = npy.dtype();
-    let descr = match &dtype {
-        npyz::DType::Plain(ts) => ts.to_string(),
-        other => bail!("{}: unsupported .npy dtype {other:?}", path.display()),
-    };
-    let out = match t.dtype {
-        DType::I8 => {
-            if !descr.ends_with("i1") {
-                bail!(
-                    "{}: dtype {descr}, the model input is int8 ('|i1')",
-                    path.display()
-                );
+    let out = match (t.dtype, a.data) {
+        (DType::I8, TensorData::I8(v)) => v.into_iter().map(|v| v as u8).collect(),
+        (DType::F32, TensorData::F32(v)) => v.into_iter().flat_map(f32::to_le_bytes).collect(),
+        (DType::I32, TensorData::I32(v)) => v.into_iter().flat_map(i32::to_le_bytes).collect(),
+        (want, got) => bail!(
+            "{}: dtype {}, the model input is {}",
+            path.display(),
+            got.dtype_name(),
+            match want {
+                DType::I8 => "int8 ('|i1')",
+                DType::F32 => "float32 ('<f4')",
+                DType::I32 => "int32 ('<i4')",
             }
-            npy.into_vec::<i8>()?.into_iter().map(|v| v as u8).collect()
-        }
-        DType::F32 => {
-            if !descr.ends_with("f4") {
-                bail!(
-                    "{}: dtype {descr}, the model input is float32 ('<f4')",
-                    path.display()
-                );
-            }
-            npy.into_vec::<f32>()?
-                .into_iter()
-                .flat_map(f32::to_le_bytes)
-                .collect()
-        }
-        DType::I32 => {
-            if !descr.ends_with("i4") {
-                bail!(
-                    "{}: dtype {descr}, the model input is int32 ('<i4')",
-                    path.display()
-                );
-            }
-            npy.into_vec::<i32>()?
-                .into_iter()
-                .flat_map(i32::to_le_bytes)
-                .collect()
-        }
+        ),
     };
     Ok(out)
 }

@@ -324,6 +324,28 @@ impl CsvTable {
     }
 }
 
+/// Whether the first record of a CSV file looks like a header: it does unless every one
+/// of its fields is a number (the rule [`read_numeric_csv`] uses too). An empty file has
+/// no header.
+///
+/// Errors: the file cannot be read; it is UTF-16/32 text.
+pub fn sniff_header(path: &Path, delimiter: u8) -> Result<bool> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(open_text(path, &Arc::default())?);
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(true) => Ok(rec.iter().any(|f| f.parse::<f64>().is_err())),
+        Ok(false) => Ok(false),
+        // A malformed first record: leave it to the reader to report.
+        Err(e) if !is_io(&e) => Ok(true),
+        Err(e) => Err(csv_error(path, 0, &e)),
+    }
+}
+
 /// A CSV file of numbers, read whole (what `edgeflow features` reads for signal and
 /// vector pipelines).
 #[derive(Debug, Clone, PartialEq)]
@@ -516,7 +538,10 @@ mod tests {
         assert_eq!(n.rows, [[1.0, 2.0], [3.0, 4.0]]);
         let bad = write(&dir, "bad.csv", "1,2\n3,x\n");
         let e = read_numeric_csv(&bad, b',').unwrap_err().to_string();
-        assert!(e.contains("bad.csv: record 1 (line 2): column 1: \"x\""), "{e}");
+        assert!(
+            e.contains("bad.csv: record 1 (line 2): column 1: \"x\""),
+            "{e}"
+        );
         let p = dir.path().join("u16.csv");
         std::fs::write(&p, b"\xFF\xFE1\x00\n\x00").unwrap();
         let e = read_numeric_csv(&p, b',').unwrap_err().to_string();

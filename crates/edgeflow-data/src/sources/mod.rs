@@ -140,7 +140,10 @@ impl ReadTally {
         if self.good == 0 {
             return Err(Error::file(
                 path,
-                format!("every record is bad ({} of {total}); first: {first}", self.bad),
+                format!(
+                    "every record is bad ({} of {total}); first: {first}",
+                    self.bad
+                ),
             ));
         }
         let ok = match limit {
@@ -197,10 +200,7 @@ pub(crate) fn open_counted(
 ///
 /// Errors: the file cannot be opened or read; it starts with a UTF-16 or UTF-32
 /// byte-order mark ([`Error::File`] naming the encoding: convert the file to UTF-8).
-pub(crate) fn open_text(
-    path: &Path,
-    counters: &Arc<Counters>,
-) -> Result<BufReader<Counted<File>>> {
+pub(crate) fn open_text(path: &Path, counters: &Arc<Counters>) -> Result<BufReader<Counted<File>>> {
     use std::io::BufRead;
     let mut r = open_counted(path, counters)?;
     let head = r.fill_buf().map_err(|e| Error::io(path, e))?;
@@ -226,7 +226,9 @@ pub(crate) fn check_text_encoding(path: &Path, head: &[u8]) -> Result<()> {
     };
     Err(Error::file(
         path,
-        format!("the text is {enc} (byte-order mark); only UTF-8 is read: convert the file to UTF-8"),
+        format!(
+            "the text is {enc} (byte-order mark); only UTF-8 is read: convert the file to UTF-8"
+        ),
     ))
 }
 

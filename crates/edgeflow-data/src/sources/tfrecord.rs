@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
-use std::sync::Arc;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{file_source, open_counted, BadRecords};
 use crate::dataset::{Dataset, Stream};
@@ -65,7 +65,9 @@ impl Compression {
         }
         match head {
             [0x1f, 0x8b, ..] => Compression::Gzip,
-            [cmf, flg, ..] if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0 => {
+            [cmf, flg, ..]
+                if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0 =>
+            {
                 Compression::Zlib
             }
             _ => Compression::None,
@@ -85,8 +87,12 @@ fn open_records(
         other => other,
     };
     Ok(match compression {
-        Compression::Gzip => Box::new(std::io::BufReader::new(flate2::bufread::MultiGzDecoder::new(r))),
-        Compression::Zlib => Box::new(std::io::BufReader::new(flate2::bufread::ZlibDecoder::new(r))),
+        Compression::Gzip => Box::new(std::io::BufReader::new(
+            flate2::bufread::MultiGzDecoder::new(r),
+        )),
+        Compression::Zlib => Box::new(std::io::BufReader::new(flate2::bufread::ZlibDecoder::new(
+            r,
+        ))),
         _ => Box::new(r),
     })
 }
@@ -131,7 +137,11 @@ impl RecordStream {
             Ok(n) => n,
             Err(e) => {
                 self.done = true;
-                return Some(Err(Error::record(&self.path, i, format!("cannot read (compressed stream corrupt?): {e}"))));
+                return Some(Err(Error::record(
+                    &self.path,
+                    i,
+                    format!("cannot read (compressed stream corrupt?): {e}"),
+                )));
             }
         };
         if n == 0 {

@@ -433,17 +433,29 @@ mod tests {
         let a = decode_wav(&b).unwrap();
         assert_eq!(a.to_i16_units(), [100.0, -200.0, 300.0]);
         // data before fmt, then streamed (size 0xFFFFFFFF) data at the end.
-        let mut b = riff(&[(b"data", vec![]), (b"fmt ", fmt(PCM, 1, 16000, 16)), (b"data", data.clone())]);
+        let mut b = riff(&[
+            (b"data", vec![]),
+            (b"fmt ", fmt(PCM, 1, 16000, 16)),
+            (b"data", data.clone()),
+        ]);
         let at = b.len() - data.len() - 4;
         b[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
         assert_eq!(decode_wav(&b).unwrap().samples.len(), 3);
-        let e = decode_wav(&riff(&[(b"fmt ", fmt(0x0011, 1, 8000, 4)), (b"data", vec![])]))
-            .unwrap_err();
+        let e = decode_wav(&riff(&[
+            (b"fmt ", fmt(0x0011, 1, 8000, 4)),
+            (b"data", vec![]),
+        ]))
+        .unwrap_err();
         assert!(e.contains("IMA ADPCM"), "{e}");
-        let e = decode_wav(&riff(&[(b"fmt ", fmt(PCM, 1, 8000, 12)), (b"data", vec![])]))
-            .unwrap_err();
+        let e = decode_wav(&riff(&[
+            (b"fmt ", fmt(PCM, 1, 8000, 12)),
+            (b"data", vec![]),
+        ]))
+        .unwrap_err();
         assert!(e.contains("12-bit PCM"), "{e}");
-        assert!(decode_wav(&riff(&[(b"data", data)])).unwrap_err().contains("no fmt"));
+        assert!(decode_wav(&riff(&[(b"data", data)]))
+            .unwrap_err()
+            .contains("no fmt"));
     }
 
     #[test]
@@ -463,7 +475,14 @@ mod tests {
                 .collect();
             riff(&[(b"fmt ", fmt(tag, 1, 8000, bits)), (b"data", d)])
         };
-        for (bits, tag) in [(8, PCM), (16, PCM), (24, PCM), (32, PCM), (32, IEEE_FLOAT), (64, IEEE_FLOAT)] {
+        for (bits, tag) in [
+            (8, PCM),
+            (16, PCM),
+            (24, PCM),
+            (32, PCM),
+            (32, IEEE_FLOAT),
+            (64, IEEE_FLOAT),
+        ] {
             let a = decode_wav(&enc(bits, tag)).unwrap();
             let want: Vec<f32> = vals.iter().map(|&v| v as f32).collect();
             assert_eq!(a.samples, want, "{bits}-bit tag {tag}");
