@@ -163,7 +163,9 @@ fn with_schema(schema: &Arc<Schema>, ds: Dataset<Vec<Value>>) -> Dataset<Row> {
 }
 
 impl Tabular {
-    /// Opens `path` by its extension (or as an image folder if it is a directory):
+    /// Opens `path` by its extension (or as an image folder if it is a directory).
+    /// A CSV file's first line is its header unless every field of it is a number
+    /// ([`crate::sources::csv::sniff_header`]). Formats:
     /// `.csv`, `.tsv`, `.jsonl`/`.ndjson`, `.parquet`, `.tfrecord`, `.npy`, `.npz`,
     /// `.ts`, `.wav`, `.txt` (lines), a folder of class sub-folders of images.
     /// `infer_rows` records are read to infer schemas where the format needs it.
@@ -224,8 +226,13 @@ impl Tabular {
         }
         let t = match e.as_str() {
             "csv" | "tsv" => {
+                let delimiter = if e == "tsv" { b'\t' } else { b',' };
+                // A first line of numbers is data, not a header.
+                let has_header = crate::sources::csv::sniff_header(&path, delimiter)?;
+                facts.push(("header".into(), if has_header { "yes" } else { "no (first line is numbers)" }.into()));
                 let opts = CsvOptions {
-                    delimiter: if e == "tsv" { b'\t' } else { b',' },
+                    delimiter,
+                    has_header,
                     infer_rows,
                     policy,
                     ..CsvOptions::default()
@@ -361,7 +368,7 @@ impl Tabular {
                 let a = read_wav(&path)?;
                 facts.push(("sample rate".into(), format!("{} Hz", a.sample_rate)));
                 facts.push(("channels".into(), a.channels.to_string()));
-                facts.push(("bits".into(), a.bits_per_sample.to_string()));
+                facts.push(("encoding".into(), format!("{} (read as full scale [-1, 1))", a.encoding)));
                 facts.push(("duration".into(), format!("{:.3} s", a.seconds())));
                 let ch = usize::from(a.channels.max(1));
                 let cols = (0..ch).map(|c| col(&format!("channel{c}"), ColumnType::Float, false)).collect();
@@ -470,6 +477,8 @@ pub struct Summary {
     pub errors: u64,
     /// The first error messages (up to 5).
     pub first_errors: Vec<String>,
+    /// The first error that concerned the whole file (it could not be read), if any.
+    pub fatal: Option<String>,
     /// One entry per column.
     pub columns: Vec<ColumnStats>,
     /// The column used for class balance, if any: one named `label`, `class`, `target`,
@@ -517,10 +526,14 @@ pub fn summarize(t: &Tabular, bins: usize, progress: &mut dyn FnMut(u64)) -> Sum
         })
         .collect();
     let (mut rows, mut errors, mut first_errors) = (0u64, 0u64, Vec::new());
+    let mut fatal = None;
     for item in t.rows.iter() {
         match item {
             Err(e) => {
                 errors += 1;
+                if !e.is_record_level() && fatal.is_none() {
+                    fatal = Some(e.to_string());
+                }
                 if first_errors.len() < 5 {
                     first_errors.push(e.to_string());
                 }
@@ -611,8 +624,21 @@ pub fn summarize(t: &Tabular, bins: usize, progress: &mut dyn FnMut(u64)) -> Sum
         rows,
         errors,
         first_errors,
+        fatal,
         columns,
         label,
+    }
+}
+
+impl Summary {
+    /// The good and bad records met, for a [`crate::BadRecordLimit`] check.
+    pub fn tally(&self) -> crate::ReadTally {
+        crate::ReadTally {
+            good: self.rows,
+            bad: self.errors,
+            fatal: self.fatal.clone(),
+            first: self.first_errors.clone(),
+        }
     }
 }
 
@@ -915,9 +941,16 @@ fn svg_bars(top: &[(String, u64)]) -> String {
 /// The first `n` rows of `t` as an aligned table (long values shortened), plus one line
 /// per error item met on the way.
 pub fn head(t: &Tabular, n: usize) -> String {
+    head_tally(t, n).0
+}
+
+/// [`head`] and the tally of the records it read (`n` items, good or bad).
+pub fn head_tally(t: &Tabular, n: usize) -> (String, crate::ReadTally) {
     let mut tab = Table::new(t.schema.columns.iter().map(|c| c.name.clone()));
     let mut errors = String::new();
+    let mut tally = crate::ReadTally::default();
     for item in t.rows.iter().take(n) {
+        tally.add(&item);
         match item {
             Ok(r) => {
                 tab.row(r.values.iter().map(|v| shorten(&v.to_string(), 24)));
@@ -927,7 +960,7 @@ pub fn head(t: &Tabular, n: usize) -> String {
             }
         }
     }
-    format!("{}{errors}", tab.render())
+    (format!("{}{errors}", tab.render()), tally)
 }
 
 /// The schema and format facts of `t` as text.

@@ -57,6 +57,6 @@ pub use dataset::{BoxStream, Checkpoint, Dataset, Element, Iter, OpenCx, Stream}
 pub use error::{BoxError, Error, Result};
 pub use parallel::{Parallel, Threads};
 pub use rng::Rng;
-pub use sources::BadRecords;
+pub use sources::{BadRecordLimit, BadRecords, ReadTally};
 pub use stats::StatsReport;
 pub use value::{Column, ColumnType, Row, Schema, Value};

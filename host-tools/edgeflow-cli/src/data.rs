@@ -2,13 +2,19 @@
 //!
 //! SOURCE is a `.csv`, `.tsv`, `.jsonl`, `.parquet`, `.tfrecord`, `.npy`, `.npz`, `.ts`,
 //! `.wav` or `.txt` file, or a folder with one sub-folder of images per class.
+//!
+//! Bad records: by default a command fails (non-zero exit, naming the file, the first bad
+//! record and its reason) when it meets any corrupt record; `--max-bad-records N` (a
+//! count, a fraction such as `0.01`, or `1%`) lets it skip up to that many and say how
+//! many it skipped and why. A source that cannot be read, or whose every record is bad,
+//! always fails.
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use edgeflow_data::analyze::{self, Tabular};
-use edgeflow_data::BadRecords;
+use edgeflow_data::{BadRecordLimit, BadRecords, ReadTally};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The `data` subcommands.
@@ -55,19 +61,26 @@ pub struct OpenArgs {
     /// Records read to infer a schema.
     #[arg(long, default_value_t = 1000)]
     infer_rows: usize,
-    /// Skip corrupt records (and count them) instead of reporting each one.
-    #[arg(long)]
-    skip_bad: bool,
+    /// Bad records allowed before the command fails: a count (`10`), a fraction of the
+    /// records read (`0.01`) or a percentage (`1%`). Skipped records are counted and the
+    /// first reasons printed. Default: 0 (strict).
+    #[arg(long, default_value = "0", value_name = "N|FRACTION")]
+    max_bad_records: BadRecordLimit,
 }
 
 fn open(source: &PathBuf, o: &OpenArgs) -> Result<Tabular> {
-    let policy = if o.skip_bad {
-        BadRecords::Skip
-    } else {
-        BadRecords::Error
-    };
+    // Bad records stay error items so that they are counted with their reasons.
     // The error names the file already.
-    Ok(Tabular::open(source, o.infer_rows, policy)?)
+    Ok(Tabular::open(source, o.infer_rows, BadRecords::Error)?)
+}
+
+/// Applies the bad-record policy: a note on stderr when records were skipped, an error
+/// (non-zero exit) when the read failed.
+fn check(source: &std::path::Path, tally: &ReadTally, o: &OpenArgs) -> Result<()> {
+    if let Some(note) = tally.check(source, o.max_bad_records)? {
+        eprintln!("warning: {note}");
+    }
+    Ok(())
 }
 
 /// Runs one `data` subcommand, printing to stdout (progress to stderr, on a terminal).
@@ -79,11 +92,19 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             open: o,
         } => {
             let t = open(&source, &o)?;
-            print!("{}", analyze::head(&t, rows));
+            let (text, tally) = analyze::head_tally(&t, rows);
+            print!("{text}");
+            check(&source, &tally, &o)?;
         }
         DataCommand::Inspect { source, open: o } => {
             let t = open(&source, &o)?;
             print!("{}", analyze::inspect(&t));
+            // The schema alone can hide an unreadable body: check the first records.
+            let mut tally = ReadTally::default();
+            for item in t.rows.iter().take(o.infer_rows.max(1)) {
+                tally.add(&item);
+            }
+            check(&source, &tally, &o)?;
         }
         DataCommand::Stats {
             source,
@@ -118,6 +139,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 println!("\nwrote {}", path.display());
             }
+            check(&source, &summary.tally(), &o)?;
         }
     }
     Ok(())
@@ -137,7 +159,7 @@ mod tests {
     fn args() -> OpenArgs {
         OpenArgs {
             infer_rows: 100,
-            skip_bad: false,
+            max_bad_records: BadRecordLimit::default(),
         }
     }
 

@@ -1,17 +1,28 @@
 //! `edgeflow features --pipeline P.toml INPUT -o OUT.npy`: runs a feature pipeline (the
 //! same code the device runs) over one input file and writes the features as `.npy`.
 //!
-//! Inputs by extension: `.wav` (one channel per axis; integer samples as their integer
-//! values, so pipelines scale them as on the device), `.csv` (one time step per row for
-//! signals, one input per row for vectors), `.npy`, `.png`/`.jpg`/`.jpeg` (images) and
-//! `.txt` (one token list per line, for text pipelines). The pipeline may be a TOML file
-//! or an artifact carrying a feature pipeline.
+//! Inputs by extension: `.wav` (one channel per axis), `.csv` (one time step per row for
+//! signals, one input per row for vectors; a first row with a field that is not a
+//! number is the header), `.npy`, `.png`/`.jpg`/`.jpeg` (images) and `.txt` (one token
+//! list per line, for text pipelines), all read by edgeflow-data's readers. The pipeline
+//! may be a TOML file or an artifact carrying a feature pipeline.
+//!
+//! Audio enters a pipeline in 16-bit units, as the device pushes `i16` samples: a WAV
+//! file of any sample format (8/16/24/32-bit PCM, 32/64-bit float, extensible) is decoded
+//! to full scale `[-1, 1)` and multiplied by 32768
+//! ([`edgeflow_data::sources::wav::Audio::to_i16_units`]), so a pipeline's `scale` step
+//! (1/32768 for the KWS front end) gives the same features for every format.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use edgeflow_data::sources::csv::read_numeric_csv;
+use edgeflow_data::sources::lines::lines;
+use edgeflow_data::sources::npy::{read_npy, TensorData};
+use edgeflow_data::sources::wav::read_wav;
+use edgeflow_data::BadRecords;
 use edgeflow_dsp::host::{self, Sample, Spec};
 use edgeflow_dsp::{Input, OutputType, Pipeline};
 use npyz::WriterBuilder;
@@ -106,41 +117,30 @@ fn ext(path: &Path) -> String {
 }
 
 /// Reads the input file as the pipeline's input kind; several inputs for row-wise files.
+/// Every format is read by edgeflow-data's readers (one implementation per format).
 fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
     let e = ext(path);
     let name = path.display();
     match (p.desc().input, e.as_str()) {
         (Input::Signal { axes, rate_hz, .. }, "wav") => {
-            let r = hound::WavReader::open(path)
-                .with_context(|| format!("{name} is not a readable WAV file"))?;
-            let spec = r.spec();
-            if spec.channels as u32 != axes {
+            let a = read_wav(path)?;
+            if u32::from(a.channels) != axes {
                 bail!(
                     "{name}: {} channels, the pipeline takes {axes} axes",
-                    spec.channels
+                    a.channels
                 );
             }
-            if (spec.sample_rate as f32 - rate_hz).abs() > 0.5 {
+            if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
                 bail!(
                     "{name}: sampled at {} Hz, the pipeline expects {rate_hz} Hz (resample first)",
-                    spec.sample_rate
+                    a.sample_rate
                 );
             }
-            let v: Vec<f32> = match spec.sample_format {
-                hound::SampleFormat::Float => r
-                    .into_samples::<f32>()
-                    .collect::<Result<_, _>>()
-                    .with_context(|| format!("{name}: bad sample data"))?,
-                hound::SampleFormat::Int => r
-                    .into_samples::<i32>()
-                    .map(|s| s.map(|v| v as f32))
-                    .collect::<Result<_, _>>()
-                    .with_context(|| format!("{name}: bad sample data"))?,
-            };
-            Ok(vec![Sample::Signal(v)])
+            // Pipelines take audio in 16-bit units whatever the stored format.
+            Ok(vec![Sample::Signal(a.to_i16_units())])
         }
         (Input::Signal { axes, .. }, "csv") => {
-            let rows = read_csv(path)?;
+            let rows = read_numeric_csv(path, b',')?.rows;
             let mut v = Vec::new();
             for (i, r) in rows.iter().enumerate() {
                 if r.len() != axes as usize {
@@ -154,7 +154,8 @@ fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
             }
             Ok(vec![Sample::Signal(v)])
         }
-        (Input::Vector { len }, "csv") => read_csv(path)?
+        (Input::Vector { len }, "csv") => read_numeric_csv(path, b',')?
+            .rows
             .into_iter()
             .enumerate()
             .map(|(i, r)| {
@@ -169,9 +170,8 @@ fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
             })
             .collect(),
         (Input::Text { max_tokens }, "txt" | "csv") => {
-            let text = fs::read_to_string(path)
-                .with_context(|| format!("cannot read {name} as UTF-8 text"))?;
-            text.lines()
+            let text = lines(path, BadRecords::Error).collect_vec()?;
+            text.iter()
                 .filter(|l| !l.trim().is_empty())
                 .enumerate()
                 .map(|(i, l)| {
@@ -191,7 +191,7 @@ fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
                 })
                 .collect()
         }
-        (input, "npy") => read_npy(path, input),
+        (input, "npy") => npy_samples(path, input),
         (
             Input::Image {
                 width,
@@ -241,75 +241,33 @@ fn kind(i: &Input) -> &'static str {
     }
 }
 
-/// Numeric CSV rows; a first row that does not parse is taken as a header.
-fn read_csv(path: &Path) -> Result<Vec<Vec<f32>>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))?;
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: Result<Vec<f32>, _> =
-            line.split(',').map(|v| v.trim().parse::<f32>()).collect();
-        match parsed {
-            Ok(r) => rows.push(r),
-            Err(_) if rows.is_empty() && i == 0 => continue,
-            Err(_) => bail!(
-                "{}: line {} is not a row of numbers: {line:?}",
-                path.display(),
-                i + 1
-            ),
-        }
-    }
-    if rows.is_empty() {
-        bail!("{}: no rows of numbers", path.display());
-    }
-    Ok(rows)
-}
-
-fn read_npy(path: &Path, input: Input) -> Result<Vec<Sample>> {
+/// The pipeline inputs in an `.npy` array (read in C order whatever the file's order).
+fn npy_samples(path: &Path, input: Input) -> Result<Vec<Sample>> {
     let name = path.display();
-    let bytes = fs::read(path).with_context(|| format!("cannot read {name}"))?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .with_context(|| format!("{name} is not a valid .npy file"))?;
-    let shape: Vec<usize> = npy.shape().iter().map(|&d| d as usize).collect();
-    let descr = match npy.dtype() {
-        npyz::DType::Plain(ts) => ts.to_string(),
-        other => bail!("{name}: unsupported .npy dtype {other:?}"),
-    };
+    let t = read_npy(path)?;
+    let shape = t.shape.clone();
     if let Input::Image {
         width,
         height,
         channels,
     } = input
     {
-        if !descr.ends_with("u1") {
-            bail!("{name}: dtype {descr}, images must be uint8 ('|u1')");
-        }
+        let TensorData::U8(px) = t.data else {
+            bail!(
+                "{name}: dtype {}, images must be uint8 ('|u1')",
+                t.data.dtype_name()
+            );
+        };
         let want = [height as usize, width as usize, channels as usize];
         if shape != want {
             bail!("{name}: shape {shape:?}, the pipeline takes {want:?} (height, width, channels)");
         }
-        return Ok(vec![Sample::Image(npy.into_vec::<u8>()?)]);
+        return Ok(vec![Sample::Image(px)]);
     }
-    let v: Vec<f32> = match &descr[1..] {
-        "f4" => npy.into_vec::<f32>()?,
-        "f8" => npy
-            .into_vec::<f64>()?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        "i2" => npy.into_vec::<i16>()?.into_iter().map(f32::from).collect(),
-        "i4" => npy
-            .into_vec::<i32>()?
-            .into_iter()
-            .map(|v| v as f32)
-            .collect(),
-        "i1" => npy.into_vec::<i8>()?.into_iter().map(f32::from).collect(),
-        "u1" => npy.into_vec::<u8>()?.into_iter().map(f32::from).collect(),
-        _ => bail!("{name}: unsupported dtype {descr} (use float32/64 or int8/16/32)"),
-    };
+    if matches!(t.data, TensorData::Bool(_)) {
+        bail!("{name}: dtype bool, the pipeline takes numbers");
+    }
+    let v: Vec<f32> = t.data.to_f64().into_iter().map(|x| x as f32).collect();
     match input {
         Input::Signal { axes, .. } => {
             let ok = match shape.as_slice() {
@@ -333,12 +291,8 @@ fn read_npy(path: &Path, input: Input) -> Result<Vec<Sample>> {
             }
         }
         Input::Text { .. } => bail!("{name}: text pipelines read .txt files"),
-        Input::Image { .. } => unreachable_image(),
+        Input::Image { .. } => bail!("{name}: internal: image handled above"),
     }
-}
-
-fn unreachable_image() -> Result<Vec<Sample>> {
-    bail!("internal: image handled above")
 }
 
 /// Decodes a PNG or JPEG to 8-bit pixels: (width, height, channels, pixels).

@@ -244,23 +244,19 @@ fn load(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
     }
 }
 
+/// The model input in `path` (an `.npy` read by edgeflow-data: C order whatever the
+/// file's order, native byte order whatever the file's), as the tensor's bytes.
 fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
-    let bytes = read(path)?;
-    check_npy_shape(&bytes).with_context(|| format!("{}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
-    let shape: Vec<u64> = npy.shape().to_vec();
+    use edgeflow_data::sources::npy::TensorData;
+    let a = edgeflow_data::sources::npy::read_npy(path)?;
+    let shape: Vec<u64> = a.shape.iter().map(|&d| d as u64).collect();
     let want: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
-    let elements = |s: &[u64]| s.iter().try_fold(1u64, |n, &d| n.checked_mul(d));
-    let Some(n) = elements(&shape) else {
-        bail!(
-            "{}: shape {:?} overflows: its element count does not fit in 64 bits",
-            path.display(),
-            shape
-        );
-    };
+    let n = a.data.len() as u64;
     // The model's shape was validated by `Model::parse` (its byte size fits in u32).
-    let need = elements(&want).unwrap_or(u64::MAX);
+    let need = want
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d))
+        .unwrap_or(u64::MAX);
     if n != need {
         bail!(
             "{}: shape {:?} has {} elements, the model input {:?} needs {}",
@@ -271,88 +267,22 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
             need
         );
     }
-    let dtype = npy.dtype();
-    let descr = match &dtype {
-        npyz::DType::Plain(ts) => ts.to_string(),
-        other => bail!("{}: unsupported .npy dtype {other:?}", path.display()),
-    };
-    let out = match t.dtype {
-        DType::I8 => {
-            if !descr.ends_with("i1") {
-                bail!(
-                    "{}: dtype {descr}, the model input is int8 ('|i1')",
-                    path.display()
-                );
+    let out = match (t.dtype, a.data) {
+        (DType::I8, TensorData::I8(v)) => v.into_iter().map(|v| v as u8).collect(),
+        (DType::F32, TensorData::F32(v)) => v.into_iter().flat_map(f32::to_le_bytes).collect(),
+        (DType::I32, TensorData::I32(v)) => v.into_iter().flat_map(i32::to_le_bytes).collect(),
+        (want, got) => bail!(
+            "{}: dtype {}, the model input is {}",
+            path.display(),
+            got.dtype_name(),
+            match want {
+                DType::I8 => "int8 ('|i1')",
+                DType::F32 => "float32 ('<f4')",
+                DType::I32 => "int32 ('<i4')",
             }
-            npy.into_vec::<i8>()?.into_iter().map(|v| v as u8).collect()
-        }
-        DType::F32 => {
-            if !descr.ends_with("f4") {
-                bail!(
-                    "{}: dtype {descr}, the model input is float32 ('<f4')",
-                    path.display()
-                );
-            }
-            npy.into_vec::<f32>()?
-                .into_iter()
-                .flat_map(f32::to_le_bytes)
-                .collect()
-        }
-        DType::I32 => {
-            if !descr.ends_with("i4") {
-                bail!(
-                    "{}: dtype {descr}, the model input is int32 ('<i4')",
-                    path.display()
-                );
-            }
-            npy.into_vec::<i32>()?
-                .into_iter()
-                .flat_map(i32::to_le_bytes)
-                .collect()
-        }
+        ),
     };
     Ok(out)
-}
-
-/// Rejects a `.npy` header whose shape's element count overflows 64 bits before npyz
-/// reads it (npyz multiplies the dims unchecked: a panic with overflow checks, a wrapped
-/// count without). Headers this cannot read are left to npyz's own errors.
-fn check_npy_shape(bytes: &[u8]) -> Result<()> {
-    let Some(rest) = bytes.strip_prefix(b"\x93NUMPY") else {
-        return Ok(());
-    };
-    let (len, start): (Option<usize>, usize) = match rest.first() {
-        Some(1) => (rest.get(2..4).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize), 4),
-        Some(2 | 3) => (
-            rest.get(2..6)
-                .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()),
-            6,
-        ),
-        _ => return Ok(()),
-    };
-    let Some(header) = len.and_then(|n| rest.get(start..start.checked_add(n)?)) else {
-        return Ok(());
-    };
-    let header = String::from_utf8_lossy(header);
-    let Some(tuple) = header
-        .split_once("'shape'")
-        .and_then(|(_, t)| t.split_once('('))
-        .and_then(|(_, t)| t.split_once(')'))
-        .map(|(t, _)| t)
-    else {
-        return Ok(());
-    };
-    let mut n = 1u64;
-    for dim in tuple.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        let Ok(d) = dim.parse::<u64>() else {
-            return Ok(());
-        };
-        n = match n.checked_mul(d) {
-            Some(n) => n,
-            None => bail!("shape ({tuple}) overflows: its element count does not fit in 64 bits"),
-        };
-    }
-    Ok(())
 }
 
 fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {

@@ -115,7 +115,7 @@ fn bad_files_fail_with_a_message() {
                 "--output",
                 out.to_str().unwrap(),
             ],
-            "is not a valid .npy file",
+            "bad .npy header",
         ),
     ];
     for (args, expect) in cases {

@@ -182,7 +182,7 @@ fn bad_pipelines_and_inputs_are_named() {
         &out,
     ]);
     assert!(
-        !ok && msg.contains("line 3 is not a row of numbers"),
+        !ok && msg.contains("x.csv: record 2 (line 3): column 0: \"three\" is not a number"),
         "{msg}"
     );
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use super::{file_source, open_counted, BadRecords, Counted};
+use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
 use crate::value::{Column, ColumnType, Row, Schema, Value};
@@ -44,7 +44,7 @@ fn reader(path: &Path, o: &CsvOptions, c: &Arc<crate::stats::Counters>) -> Resul
         .delimiter(o.delimiter)
         .has_headers(o.has_header)
         .flexible(false)
-        .from_reader(open_counted(path, c)?))
+        .from_reader(open_text(path, c)?))
 }
 
 /// The error for a CSV error at record `index` of `path`.
@@ -324,6 +324,105 @@ impl CsvTable {
     }
 }
 
+/// Whether the first record of a CSV file looks like a header: it does unless every one
+/// of its fields is a number (the rule [`read_numeric_csv`] uses too). An empty file has
+/// no header.
+///
+/// Errors: the file cannot be read; it is UTF-16/32 text.
+pub fn sniff_header(path: &Path, delimiter: u8) -> Result<bool> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(open_text(path, &Arc::default())?);
+    let mut rec = csv::StringRecord::new();
+    match rdr.read_record(&mut rec) {
+        Ok(true) => Ok(rec.iter().any(|f| f.parse::<f64>().is_err())),
+        Ok(false) => Ok(false),
+        // A malformed first record: leave it to the reader to report.
+        Err(e) if !is_io(&e) => Ok(true),
+        Err(e) => Err(csv_error(path, 0, &e)),
+    }
+}
+
+/// A CSV file of numbers, read whole (what `edgeflow features` reads for signal and
+/// vector pipelines).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NumericCsv {
+    /// The header's column names, if the file has one.
+    pub header: Option<Vec<String>>,
+    /// The rows, all of the same length.
+    pub rows: Vec<Vec<f32>>,
+}
+
+/// Reads a CSV file of numbers: fields are trimmed of spaces, blank lines are skipped, a
+/// UTF-8 byte-order mark is dropped (a UTF-16 one is refused). The first record is the
+/// header exactly when one of its fields is not a number (so a headerless file keeps
+/// every row, whatever tool wrote it).
+///
+/// Errors: the file cannot be read or is not UTF-8 ([`Error::Io`], [`Error::File`]); a
+/// row with a different number of fields or a field that is not a number
+/// ([`Error::Record`] naming the record, line and column); no row of numbers.
+pub fn read_numeric_csv(path: &Path, delimiter: u8) -> Result<NumericCsv> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(open_text(path, &Arc::default())?);
+    let mut header = None;
+    let mut rows: Vec<Vec<f32>> = Vec::new();
+    let mut rec = csv::StringRecord::new();
+    let mut index = 0u64;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(csv_error(path, index, &e)),
+        }
+        let line = rec.position().map_or(0, |p| p.line());
+        let parsed: Vec<Option<f32>> = rec.iter().map(|f| f.parse::<f32>().ok()).collect();
+        if index == 0 && header.is_none() && parsed.iter().any(Option::is_none) {
+            header = Some(rec.iter().map(str::to_string).collect());
+            continue;
+        }
+        let want = rows
+            .first()
+            .map(Vec::len)
+            .or(header.as_ref().map(Vec::len))
+            .unwrap_or(rec.len());
+        if rec.len() != want {
+            return Err(Error::line(
+                path,
+                index,
+                line,
+                format!("{} fields where the first row has {want}", rec.len()),
+            ));
+        }
+        let mut row = Vec::with_capacity(rec.len());
+        for (col, (v, f)) in parsed.into_iter().zip(rec.iter()).enumerate() {
+            match v {
+                Some(x) => row.push(x),
+                None => {
+                    return Err(Error::line(
+                        path,
+                        index,
+                        line,
+                        format!("column {col}: {f:?} is not a number"),
+                    ))
+                }
+            }
+        }
+        rows.push(row);
+        index += 1;
+    }
+    if rows.is_empty() {
+        return Err(Error::file(path, "no rows of numbers"));
+    }
+    Ok(NumericCsv { header, rows })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -424,6 +523,37 @@ mod tests {
             e.contains("c.csv: record 2 (line 4): column \"n\" (int): \"three\" is not an integer"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn numeric_csv_header_detection_and_byte_order_marks() {
+        let dir = tempfile::tempdir().unwrap();
+        let bom = write(&dir, "bom.csv", "\u{feff}0.25\n0.5\n0.75\n1.0\n");
+        let n = read_numeric_csv(&bom, b',').unwrap();
+        assert_eq!(n.header, None);
+        assert_eq!(n.rows, [[0.25], [0.5], [0.75], [1.0]]);
+        let h = write(&dir, "h.csv", "\u{feff}x,y\n1, 2\n\n3,4\n");
+        let n = read_numeric_csv(&h, b',').unwrap();
+        assert_eq!(n.header, Some(vec!["x".to_string(), "y".to_string()]));
+        assert_eq!(n.rows, [[1.0, 2.0], [3.0, 4.0]]);
+        let bad = write(&dir, "bad.csv", "1,2\n3,x\n");
+        let e = read_numeric_csv(&bad, b',').unwrap_err().to_string();
+        assert!(
+            e.contains("bad.csv: record 1 (line 2): column 1: \"x\""),
+            "{e}"
+        );
+        let p = dir.path().join("u16.csv");
+        std::fs::write(&p, b"\xFF\xFE1\x00\n\x00").unwrap();
+        let e = read_numeric_csv(&p, b',').unwrap_err().to_string();
+        assert!(e.contains("u16.csv") && e.contains("UTF-16LE"), "{e}");
+        // The table reader sees the BOM file's first row as data too.
+        let opts = CsvOptions {
+            has_header: false,
+            ..CsvOptions::default()
+        };
+        assert_eq!(CsvTable::open(&bom, opts).unwrap().rows().count(), 4);
+        let t = CsvTable::open(&h, CsvOptions::default()).unwrap();
+        assert_eq!(t.schema().names(), ["x", "y"]);
     }
 
     #[test]

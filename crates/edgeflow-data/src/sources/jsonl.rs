@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
-use super::{file_source, open_counted, BadRecords, Counted};
+use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
 use crate::value::{Column, ColumnType, Row, Schema, Value};
@@ -79,7 +79,7 @@ fn open_stream<T>(
     decode: Decode<T>,
 ) -> Result<JsonlStream<T>> {
     Ok(JsonlStream {
-        r: open_counted(p, c)?,
+        r: open_text(p, c)?,
         path: p.to_path_buf(),
         line: 0,
         index: 0,
@@ -138,8 +138,7 @@ impl JsonlTable {
     /// Errors: the file cannot be read.
     pub fn open(path: impl Into<PathBuf>, infer_rows: usize, policy: BadRecords) -> Result<Self> {
         let path = path.into();
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
-        let r = std::io::BufReader::new(f);
+        let r = open_text(&path, &Arc::default())?;
         let mut cols: Vec<Column> = Vec::new();
         let mut seen = 0usize;
         for line in r.lines() {

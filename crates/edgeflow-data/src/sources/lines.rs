@@ -3,7 +3,7 @@
 use std::io::BufRead;
 use std::path::PathBuf;
 
-use super::{file_source, open_counted, BadRecords, Counted};
+use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
 
@@ -58,7 +58,7 @@ impl Stream<String> for LineStream {
 pub fn lines(path: impl Into<PathBuf>, policy: BadRecords) -> Dataset<String> {
     file_source("lines", path.into(), policy, |p, c| {
         Ok(LineStream {
-            r: open_counted(p, c)?,
+            r: open_text(p, c)?,
             path: p.to_path_buf(),
             line: 0,
             buf: Vec::new(),

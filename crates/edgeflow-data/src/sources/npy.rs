@@ -1,4 +1,10 @@
 //! NumPy `.npy` arrays and `.npz` archives, read row by row along the first axis.
+//!
+//! Values always come out in row-major (C) order and native numbers: big-endian
+//! (`>f4`, …) arrays are converted by `npyz`, and Fortran-order arrays
+//! (`fortran_order: True`, as `np.asfortranarray` or MATLAB exports save them) are
+//! transposed to C order when read. A Fortran-order array cannot be streamed row by row
+//! (a row is spread over the whole file), so it is read whole on the first row.
 
 use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
@@ -130,6 +136,71 @@ where
     }
 }
 
+/// A Fortran-order array: read whole and transposed to C order on the first row.
+struct Fortran<T: npyz::Deserialize, R: Read> {
+    inner: Option<npyz::NpyReader<T, R>>,
+    shape: Vec<usize>,
+    data: Vec<T>,
+    pos: usize,
+    wrap: fn(Vec<T>) -> TensorData,
+}
+
+/// The C-order (row-major) copy of `f`, the values of an array of `shape` stored in
+/// Fortran (column-major) order.
+fn fortran_to_c<T: Copy>(shape: &[usize], f: &[T]) -> Vec<T> {
+    let mut out = Vec::with_capacity(f.len());
+    if f.is_empty() {
+        return out;
+    }
+    // Column-major strides; walk the C-order multi-index like an odometer.
+    let mut strides = Vec::with_capacity(shape.len());
+    let mut s = 1usize;
+    for &d in shape {
+        strides.push(s);
+        s = s.saturating_mul(d);
+    }
+    let mut idx = vec![0usize; shape.len()];
+    let mut at = 0usize;
+    for _ in 0..f.len() {
+        out.push(f[at]);
+        for k in (0..shape.len()).rev() {
+            idx[k] += 1;
+            at += strides[k];
+            if idx[k] < shape[k] {
+                break;
+            }
+            at -= strides[k] * idx[k];
+            idx[k] = 0;
+        }
+    }
+    out
+}
+
+impl<T: npyz::Deserialize + Copy + Send, R: Read + Send> RowReader for Fortran<T, R>
+where
+    <T as npyz::Deserialize>::TypeReader: Send,
+{
+    fn read_row(&mut self, n: usize) -> std::io::Result<TensorData> {
+        if let Some(inner) = self.inner.take() {
+            let total = self.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let total = total.ok_or(std::io::ErrorKind::InvalidData)?;
+            let mut v = Vec::with_capacity(total.min(1 << 20));
+            for x in inner {
+                v.push(x?);
+            }
+            if v.len() < total {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            self.data = fortran_to_c(&self.shape, &v);
+        }
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
+        let end = end.ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let row = self.data[self.pos..end].to_vec();
+        self.pos = end;
+        Ok((self.wrap)(row))
+    }
+}
+
 /// Header facts about an `.npy` array.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NpyInfo {
@@ -137,6 +208,9 @@ pub struct NpyInfo {
     pub shape: Vec<usize>,
     /// NumPy's type string (`<f4`, …).
     pub descr: String,
+    /// Whether the file stores the values in Fortran (column-major) order; readers
+    /// transpose them, so rows always come out in C order.
+    pub fortran_order: bool,
 }
 
 fn typed<R: Read + Send + 'static>(
@@ -144,11 +218,7 @@ fn typed<R: Read + Send + 'static>(
     f: NpyFile<R>,
 ) -> Result<(NpyInfo, Box<dyn RowReader>)> {
     let bad = |r: String| Error::file(path, r);
-    if f.order() == npyz::Order::Fortran {
-        return Err(bad(
-            "Fortran-order arrays are not supported (save with np.ascontiguousarray)".into(),
-        ));
-    }
+    let fortran = f.order() == npyz::Order::Fortran;
     let shape: Vec<usize> = f
         .shape()
         .iter()
@@ -161,14 +231,25 @@ fn typed<R: Read + Send + 'static>(
     let info = NpyInfo {
         shape,
         descr: ts.to_string(),
+        fortran_order: fortran,
     };
     macro_rules! rd {
         ($t:ty, $v:ident) => {{
             let inner = f.data::<$t>().map_err(|e| bad(e.to_string()))?;
-            Box::new(Typed {
-                inner,
-                wrap: TensorData::$v,
-            }) as Box<dyn RowReader>
+            if fortran {
+                Box::new(Fortran {
+                    inner: Some(inner),
+                    shape: info.shape.clone(),
+                    data: Vec::new(),
+                    pos: 0,
+                    wrap: TensorData::$v,
+                }) as Box<dyn RowReader>
+            } else {
+                Box::new(Typed {
+                    inner,
+                    wrap: TensorData::$v,
+                }) as Box<dyn RowReader>
+            }
         }};
     }
     let r = match (ts.type_char(), ts.size_field()) {
@@ -225,10 +306,11 @@ impl Stream<Tensor> for NpyStream {
     }
 }
 
-fn stream<R: Read + Send + 'static>(path: &Path, reader: R) -> Result<NpyStream> {
+fn stream<R: Read + Send + 'static>(path: &Path, reader: R, whole: bool) -> Result<NpyStream> {
     let f = NpyFile::new(reader).map_err(|e| Error::file(path, format!("bad .npy header: {e}")))?;
     let (info, rows) = typed(path, f)?;
     let (left, row_shape) = match info.shape.split_first() {
+        _ if whole => (1, info.shape.clone()),
         Some((&n, rest)) => (n as u64, rest.to_vec()),
         None => (1, vec![]),
     };
@@ -245,13 +327,28 @@ fn stream<R: Read + Send + 'static>(path: &Path, reader: R) -> Result<NpyStream>
 }
 
 /// The rows of an `.npy` array along its first axis, as tensors of shape `shape[1..]`
-/// (a 0-d array gives one scalar tensor). Supported: C-order arrays of bool, (u)int8–64,
-/// float32/64, either endianness. A bad header or an unsupported dtype is a file error;
-/// a short file is a record error naming the first incomplete row.
+/// (a 0-d array gives one scalar tensor). Supported: arrays of bool, (u)int8–64,
+/// float32/64, either endianness, C or Fortran order (see the [module docs](self)).
+/// A bad header or an unsupported dtype is a file error naming it; a short file is a
+/// record error naming the first incomplete row.
 pub fn npy(path: impl Into<PathBuf>, policy: BadRecords) -> Dataset<Tensor> {
     file_source("npy", path.into(), policy, |p, c| {
-        stream(p, open_counted(p, c)?)
+        stream(p, open_counted(p, c)?, false)
     })
+}
+
+/// The whole array of an `.npy` file as one tensor, values in C order (what `edgeflow
+/// run` and `edgeflow features` read).
+///
+/// Errors: as [`npy`]: the file cannot be read, has a bad header or an unsupported
+/// dtype ([`Error::File`]), or is shorter than its header says ([`Error::Record`]).
+pub fn read_npy(path: &Path) -> Result<Tensor> {
+    let counters = std::sync::Arc::default();
+    let mut s = stream(path, open_counted(path, &counters)?, true)?;
+    match s.next() {
+        Some(r) => r,
+        None => Err(Error::file(path, "no data")),
+    }
 }
 
 /// The header of an `.npy` file.
@@ -299,7 +396,7 @@ pub fn npz(path: impl Into<PathBuf>, name: &str, policy: BadRecords) -> Dataset<
             .map_err(|e| Error::file(p, format!("member {member}: {e}")))?;
         c.add_bytes(f.compressed_size());
         let label = p.join(&member);
-        stream(&label, Cursor::new(bytes))
+        stream(&label, Cursor::new(bytes), false)
     })
 }
 
@@ -322,6 +419,24 @@ mod tests {
     }
 
     #[test]
+    fn fortran_order_is_transposed_to_c_order() {
+        // A 2×3×2 array; value = its C-order index.
+        let shape = [2usize, 3, 2];
+        let c: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let mut f = vec![0.0f32; 12];
+        for i in 0..2 {
+            for j in 0..3 {
+                for k in 0..2 {
+                    f[i + 2 * (j + 3 * k)] = c[(i * 3 + j) * 2 + k];
+                }
+            }
+        }
+        assert_eq!(fortran_to_c(&shape, &f), c);
+        assert_eq!(fortran_to_c(&[4], &[1, 2, 3, 4]), [1, 2, 3, 4]);
+        assert!(fortran_to_c::<u8>(&[0, 3], &[]).is_empty());
+    }
+
+    #[test]
     fn rows_along_the_first_axis() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.npy");
@@ -339,7 +454,8 @@ mod tests {
             npy_info(&p).unwrap(),
             NpyInfo {
                 shape: vec![3, 2],
-                descr: "<f4".into()
+                descr: "<f4".into(),
+                fortran_order: false,
             }
         );
         let bytes = std::fs::read(&p).unwrap();

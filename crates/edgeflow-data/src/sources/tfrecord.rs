@@ -4,12 +4,17 @@
 //! length, data, u32 masked CRC-32C of the data` (little-endian). A bad length checksum
 //! or a truncated record ends the file with a record error (nothing after it can be
 //! trusted); a bad data checksum is a record error after which reading goes on.
+//!
+//! Files may be compressed as a whole, as tf.data's `compression_type` writes and reads
+//! them: `"GZIP"` (one gzip stream) or `"ZLIB"` (one zlib stream); see [`Compression`].
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
+use std::path::Path;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::{file_source, open_counted, BadRecords, Counted};
+use super::{file_source, open_counted, BadRecords};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
 
@@ -32,8 +37,68 @@ pub fn write_record(w: &mut impl Write, data: &[u8]) -> std::io::Result<()> {
     w.write_all(&masked_crc(data).to_le_bytes())
 }
 
+/// How a TFRecord file is compressed (tf.data's `compression_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// Not compressed (`""`).
+    None,
+    /// One gzip stream (`"GZIP"`).
+    Gzip,
+    /// One zlib stream (`"ZLIB"`).
+    Zlib,
+    /// Found from the first bytes (the default): a valid record header (its length
+    /// checksum matches) means uncompressed, else the gzip magic `1F 8B` means GZIP,
+    /// else a valid zlib header (RFC 1950: `CMF` method 8 and `(CMF·256 + FLG) % 31 == 0`)
+    /// means ZLIB; anything else is read as uncompressed and fails there.
+    #[default]
+    Auto,
+}
+
+impl Compression {
+    /// The compression of a file starting with `head` (see [`Compression::Auto`]).
+    pub fn detect(head: &[u8]) -> Compression {
+        if head.len() >= 12 {
+            let crc = u32::from_le_bytes([head[8], head[9], head[10], head[11]]);
+            if masked_crc(&head[..8]) == crc {
+                return Compression::None;
+            }
+        }
+        match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [cmf, flg, ..]
+                if cmf & 0x0f == 8 && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0 =>
+            {
+                Compression::Zlib
+            }
+            _ => Compression::None,
+        }
+    }
+}
+
+/// Opens a TFRecord file for reading through its decompressor.
+fn open_records(
+    p: &Path,
+    c: &Arc<crate::stats::Counters>,
+    compression: Compression,
+) -> Result<Box<dyn BufRead + Send>> {
+    let mut r = open_counted(p, c)?;
+    let compression = match compression {
+        Compression::Auto => Compression::detect(r.fill_buf().map_err(|e| Error::io(p, e))?),
+        other => other,
+    };
+    Ok(match compression {
+        Compression::Gzip => Box::new(std::io::BufReader::new(
+            flate2::bufread::MultiGzDecoder::new(r),
+        )),
+        Compression::Zlib => Box::new(std::io::BufReader::new(flate2::bufread::ZlibDecoder::new(
+            r,
+        ))),
+        _ => Box::new(r),
+    })
+}
+
 struct RecordStream {
-    r: std::io::BufReader<Counted<std::fs::File>>,
+    r: Box<dyn BufRead + Send>,
     path: PathBuf,
     index: u64,
     offset: u64,
@@ -72,7 +137,11 @@ impl RecordStream {
             Ok(n) => n,
             Err(e) => {
                 self.done = true;
-                return Some(Err(Error::io(&self.path, e)));
+                return Some(Err(Error::record(
+                    &self.path,
+                    i,
+                    format!("cannot read (compressed stream corrupt?): {e}"),
+                )));
             }
         };
         if n == 0 {
@@ -130,12 +199,25 @@ impl Stream<Vec<u8>> for RecordStream {
     }
 }
 
-/// The raw records of a TFRecord file (uncompressed), with both checksums verified
-/// unless `check_crc` is false.
+/// The raw records of a TFRecord file, with both checksums verified unless `check_crc`
+/// is false. The compression is detected ([`Compression::Auto`]); see
+/// [`tfrecord_compressed`] to state it.
 pub fn tfrecord(path: impl Into<PathBuf>, check_crc: bool, policy: BadRecords) -> Dataset<Vec<u8>> {
+    tfrecord_compressed(path, Compression::Auto, check_crc, policy)
+}
+
+/// The raw records of a TFRecord file compressed as `compression` (tf.data's
+/// `TFRecordDataset(path, compression_type=…)`). A corrupt or truncated compressed
+/// stream is a record error that ends the file.
+pub fn tfrecord_compressed(
+    path: impl Into<PathBuf>,
+    compression: Compression,
+    check_crc: bool,
+    policy: BadRecords,
+) -> Dataset<Vec<u8>> {
     file_source("tfrecord", path.into(), policy, move |p, c| {
         Ok(RecordStream {
-            r: open_counted(p, c)?,
+            r: open_records(p, c, compression)?,
             path: p.to_path_buf(),
             index: 0,
             offset: 0,
@@ -281,12 +363,13 @@ impl Stream<Example> for ExampleStream {
     }
 }
 
-/// The records of a TFRecord file decoded as `tf.train.Example`s (checksums verified).
-/// A record that is not a valid `Example` is a record error naming the file and record.
+/// The records of a TFRecord file decoded as `tf.train.Example`s (checksums verified,
+/// compression detected as [`Compression::Auto`]). A record that is not a valid
+/// `Example` is a record error naming the file and record.
 pub fn tfrecord_examples(path: impl Into<PathBuf>, policy: BadRecords) -> Dataset<Example> {
     file_source("tfrecord_examples", path.into(), policy, move |p, c| {
         Ok(ExampleStream(RecordStream {
-            r: open_counted(p, c)?,
+            r: open_records(p, c, Compression::Auto)?,
             path: p.to_path_buf(),
             index: 0,
             offset: 0,

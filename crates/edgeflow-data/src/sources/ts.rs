@@ -11,7 +11,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::{file_source, open_counted, BadRecords, Counted};
+use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
 
@@ -75,10 +75,10 @@ impl TsFile {
     /// `@data`; the file has time stamps.
     pub fn open(path: impl Into<PathBuf>, policy: BadRecords) -> Result<Self> {
         let path = path.into();
-        let f = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let f = open_text(&path, &Arc::default())?;
         let mut h = TsHeader::default();
         let mut n = 0u64;
-        for line in std::io::BufReader::new(f).lines() {
+        for line in f.lines() {
             n += 1;
             let line = line.map_err(|e| Error::io(&path, e))?;
             let t = line.trim();
@@ -150,7 +150,7 @@ impl TsFile {
     pub fn cases(&self) -> Dataset<Series> {
         let header = Arc::clone(&self.header);
         file_source("ts", self.path.clone(), self.policy, move |p, c| {
-            let mut r = open_counted(p, c)?;
+            let mut r = open_text(p, c)?;
             let mut line = 0u64;
             let mut buf = String::new();
             loop {
