@@ -79,11 +79,11 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             open: o,
         } => {
             let t = open(&source, &o)?;
-            print!("{}", analyze::head(&t, rows));
+            crate::out!("{}", analyze::head(&t, rows))?;
         }
         DataCommand::Inspect { source, open: o } => {
             let t = open(&source, &o)?;
-            print!("{}", analyze::inspect(&t));
+            crate::out!("{}", analyze::inspect(&t))?;
         }
         DataCommand::Stats {
             source,
@@ -109,14 +109,14 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             };
             let summary = analyze::summarize(&t, bins, &mut |n| bar.set_position(n));
             bar.finish_and_clear();
-            print!("{}", summary.text());
+            crate::out!("{}", summary.text())?;
             if counters {
-                println!("\npipeline counters:\n{}", t.rows.stats().table());
+                crate::outln!("\npipeline counters:\n{}", t.rows.stats().table())?;
             }
             if let Some(path) = report {
                 std::fs::write(&path, summary.html())
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                println!("\nwrote {}", path.display());
+                crate::outln!("\nwrote {}", path.display())?;
             }
         }
     }

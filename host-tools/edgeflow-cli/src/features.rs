@@ -65,7 +65,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
         }
     };
     write_npy(&a.output, &shape, p.output_type(), &data)?;
-    println!(
+    crate::outln!(
         "wrote {}: shape {:?} {}; the pipeline needs {} bytes of static RAM on a device",
         a.output.display(),
         shape,
@@ -74,7 +74,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
             OutputType::I8 => "int8",
         },
         p.ram_bytes()
-    );
+    )?;
     Ok(())
 }
 
@@ -106,7 +106,7 @@ fn ext(path: &Path) -> String {
 }
 
 /// Reads the input file as the pipeline's input kind; several inputs for row-wise files.
-fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
+pub(crate) fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
     let e = ext(path);
     let name = path.display();
     match (p.desc().input, e.as_str()) {

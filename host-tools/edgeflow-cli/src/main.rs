@@ -4,10 +4,13 @@
 //! - `edgeflow inspect MODEL` prints ops, tensors, shapes, quantization, flash and arena
 //!   bytes and MACs per op, and the static RAM of the feature pipeline when the artifact
 //!   carries one;
-//! - `edgeflow run MODEL --input X.npy --output Y.npy` runs one inference.
+//! - `edgeflow run MODEL --input X [-o Y.npy]` runs the model on a tensor, or on a raw
+//!   sample through the artifact's feature pipeline, and prints the top classes;
+//! - `edgeflow boards` lists the boards `--board` accepts.
 //!
-//! `MODEL` may be a `.tflite` file or an artifact everywhere. Every failure is a message
-//! on stderr and a non-zero exit status.
+//! `MODEL` may be a `.tflite` file or an artifact everywhere. Every failure is one message
+//! on stderr (the error chain, naming the file) and a non-zero exit status; a closed
+//! stdout ends the command quietly with success.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,8 +20,14 @@ use clap::{Parser, Subcommand};
 use edgeflow_format::graph::{DType, TensorDef};
 use npyz::WriterBuilder;
 
+mod boards;
+mod convert;
 mod data;
 mod features;
+mod filetype;
+mod labels;
+mod output;
+mod run;
 
 #[derive(Parser)]
 #[command(
@@ -33,39 +42,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile a .tflite model into an edgeflow artifact.
-    Convert {
-        /// The .tflite model.
-        model: PathBuf,
-        /// Where to write the artifact.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// A feature pipeline (TOML) to store in the artifact, so that the device computes
-        /// the model's input from raw samples with the same code as the host.
-        #[arg(long)]
-        pipeline: Option<PathBuf>,
-    },
+    /// Compile a .tflite model into an edgeflow artifact (with its feature pipeline and labels).
+    Convert(convert::ConvertArgs),
     /// Describe a model: ops, tensors, quantization, flash/arena bytes, MACs per op and
     /// the static RAM of its feature pipeline.
     Inspect {
         /// A .tflite model or an edgeflow artifact.
         model: PathBuf,
-        /// Check the arena and artifact against a board (`boards/NAME.toml` or a path);
-        /// exits with an error if the model does not fit.
+        /// Check the arena and artifact against a board (a name from `edgeflow boards`, or
+        /// a path to a board TOML); exits with an error if the model does not fit.
         #[arg(long)]
         board: Option<String>,
+        #[command(flatten)]
+        boards: boards::BoardsDirArg,
     },
-    /// Run one inference on a NumPy .npy input and write the output as .npy.
-    Run {
-        /// A .tflite model or an edgeflow artifact.
-        model: PathBuf,
-        /// Input tensor (.npy, dtype matching the model input: int8 or float32).
-        #[arg(long)]
-        input: PathBuf,
-        /// Where to write the output tensor (.npy).
-        #[arg(long)]
-        output: PathBuf,
-    },
+    /// Run a model on a .npy tensor, or on a raw sample through the artifact's pipeline.
+    Run(run::RunArgs),
     /// Compute features: run a feature pipeline over a WAV, CSV, image or .npy input.
     Features(features::FeaturesArgs),
     /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
@@ -73,109 +65,76 @@ enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// List the boards `--board` accepts: built in, and the user's own board files.
+    Boards(boards::BoardsArgs),
 }
 
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("error: {e:#}");
+        if output::is_broken_pipe(&e) {
+            // The reader closed stdout (`edgeflow ... | head`): nothing more to say.
+            std::process::exit(0);
+        }
+        eprintln!("error: {}", output::message(&e));
         std::process::exit(1);
     }
 }
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Convert {
+        Command::Convert(args) => convert::run(args)?,
+        Command::Inspect {
             model,
-            output,
-            pipeline,
+            board,
+            boards,
         } => {
-            let bytes = read(&model)?;
-            let mut compiled = compile(&model, &bytes)?;
-            if let Some(p) = pipeline {
-                let spec = edgeflow_dsp::host::load(&p)?;
-                compiled = edgeflow::host::attach_pipeline(&compiled, &spec)
-                    .with_context(|| format!("cannot attach {} to the model", p.display()))?;
-            }
-            fs::write(&output, &compiled)
-                .with_context(|| format!("cannot write {}", output.display()))?;
-            let m = edgeflow_nn::Model::parse(&compiled)?;
-            println!(
-                "wrote {} ({} bytes, arena {} bytes, {} ops)",
-                output.display(),
-                compiled.len(),
-                m.arena_bytes(),
-                m.header().op_count
-            );
-        }
-        Command::Inspect { model, board } => {
-            let bytes = read(&model)?;
-            let artifact = load(&model, &bytes)?;
+            let artifact = filetype::load_model(&model)?;
             let m = edgeflow_nn::Model::parse(&artifact)
                 .with_context(|| format!("{} is not a valid artifact", model.display()))?;
-            print!(
+            out!(
                 "{}",
                 edgeflow_compile::describe::describe(&m, artifact.len())
-            );
+            )?;
             let mut pipeline_ram = 0;
             if let Some(section) = m.artifact().feature_pipeline {
                 let p = edgeflow_dsp::Pipeline::from_bytes(section).with_context(|| {
                     format!("{}: invalid feature pipeline section", model.display())
                 })?;
-                println!();
-                println!(
+                outln!()?;
+                outln!(
                     "feature pipeline  static RAM {} bytes (workspace), {} features per frame, output {} values",
                     p.ram_bytes(),
                     p.features_per_frame(),
                     p.output_len()
-                );
+                )?;
                 pipeline_ram = p.ram_bytes();
             }
+            if let Some(section) = m.artifact().labels {
+                let l = labels::decode(section)
+                    .with_context(|| format!("{}: labels section", model.display()))?;
+                outln!()?;
+                outln!("labels ({})  {}", l.len(), l.join(", "))?;
+            }
             if let Some(b) = board {
-                let path = if b.ends_with(".toml") {
-                    PathBuf::from(&b)
-                } else {
-                    Path::new("boards").join(format!("{b}.toml"))
-                };
-                let board = edgeflow_compile::board::Board::load(&path)?;
+                let board = boards.catalog()?.get(&b)?;
                 let budget = edgeflow_compile::budget::Budget::new(&m, artifact.len(), &board)
                     .with_pipeline_ram(pipeline_ram);
-                println!();
-                print!("{budget}");
+                outln!()?;
+                out!("{budget}")?;
                 if !budget.fits() {
                     bail!("{} does not fit on {}", model.display(), board.name);
                 }
             }
         }
-        Command::Run {
-            model,
-            input,
-            output,
-        } => {
-            let bytes = read(&model)?;
-            let artifact = load(&model, &bytes)?;
-            let m = edgeflow_nn::Model::parse(&artifact)
-                .with_context(|| format!("{} is not a valid artifact", model.display()))?;
-            let h = m.header();
-            if h.inputs.len() != 1 {
-                bail!("the model has {} inputs; `run` takes one", h.inputs.len());
-            }
-            let in_def = h.inputs[0];
-            let out_def = h.outputs[0];
-            let data = read_npy(&input, &in_def)?;
-            let mut arena = vec![0u128; m.arena_bytes().div_ceil(16)];
-            let arena = as_bytes(&mut arena);
-            let mut rt = edgeflow_nn::Runtime::new(&m, arena)?;
-            rt.input_mut(0)?.copy_from_slice(&data);
-            rt.invoke()?;
-            write_npy(&output, &out_def, rt.output(0)?)?;
-        }
+        Command::Run(args) => run::run(args)?,
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
+        Command::Boards(args) => boards::run(args)?,
     }
     Ok(())
 }
 
-fn as_bytes(words: &mut [u128]) -> &mut [u8] {
+pub(crate) fn as_bytes(words: &mut [u128]) -> &mut [u8] {
     let len = words.len() * 16;
     let ptr = words.as_mut_ptr() as *mut u8;
     // The arena is allocated as u128 words so that its start is 16-byte aligned.
@@ -188,40 +147,31 @@ fn as_bytes(words: &mut [u128]) -> &mut [u8] {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    filetype::read(path)
 }
 
-fn compile(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let c = edgeflow_compile::compile(bytes, name)
-        .with_context(|| format!("cannot convert {}", path.display()))?;
-    Ok(c.artifact)
-}
-
-/// The artifact for `path`: the file itself, or the compiled `.tflite`.
-fn load(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    if edgeflow_compile::is_artifact(bytes) {
-        Ok(bytes.to_vec())
-    } else {
-        compile(path, bytes)
-    }
-}
-
-fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
+pub(crate) fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
     let bytes = read(path)?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
     let shape: Vec<u64> = npy.shape().to_vec();
     let want: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
-    let n: u64 = shape.iter().product();
-    if n != want.iter().product::<u64>() {
+    if shape != want {
+        let count = |s: &[u64]| s.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let hint = if want.first() == Some(&1) && want.get(1..) == Some(&shape[..]) {
+            " (add the batch dimension of 1: np.expand_dims(x, 0))"
+        } else if shape.first() == Some(&1) && shape.get(1..) == Some(&want[..]) {
+            " (remove the leading dimension of 1)"
+        } else if count(&shape) == count(&want) {
+            " (same number of elements in another layout: reshape or transpose it explicitly)"
+        } else {
+            ""
+        };
         bail!(
-            "{}: shape {:?} has {} elements, the model input {:?} needs {}",
+            "{}: shape {:?}, but the model input is {:?}{hint}",
             path.display(),
             shape,
-            n,
-            want,
-            want.iter().product::<u64>()
+            want
         );
     }
     let dtype = npy.dtype();
@@ -237,7 +187,16 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
                     path.display()
                 );
             }
-            npy.into_vec::<i8>()?.into_iter().map(|v| v as u8).collect()
+            npy.into_vec::<i8>()
+                .with_context(|| {
+                    format!(
+                        "{}: cannot read the array data (truncated?)",
+                        path.display()
+                    )
+                })?
+                .into_iter()
+                .map(|v| v as u8)
+                .collect()
         }
         DType::F32 => {
             if !descr.ends_with("f4") {
@@ -246,7 +205,13 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
                     path.display()
                 );
             }
-            npy.into_vec::<f32>()?
+            npy.into_vec::<f32>()
+                .with_context(|| {
+                    format!(
+                        "{}: cannot read the array data (truncated?)",
+                        path.display()
+                    )
+                })?
                 .into_iter()
                 .flat_map(f32::to_le_bytes)
                 .collect()
@@ -258,7 +223,13 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
                     path.display()
                 );
             }
-            npy.into_vec::<i32>()?
+            npy.into_vec::<i32>()
+                .with_context(|| {
+                    format!(
+                        "{}: cannot read the array data (truncated?)",
+                        path.display()
+                    )
+                })?
                 .into_iter()
                 .flat_map(i32::to_le_bytes)
                 .collect()
@@ -267,16 +238,16 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {
-    let shape: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
+/// Writes `data` (little-endian elements of `dtype`) as a `.npy` array of `shape`.
+pub(crate) fn write_npy_shape(path: &Path, shape: &[u64], dtype: DType, data: &[u8]) -> Result<()> {
     let file =
         fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let w = std::io::BufWriter::new(file);
-    match t.dtype {
+    match dtype {
         DType::I8 => {
             let mut out = npyz::WriteOptions::new()
                 .default_dtype()
-                .shape(&shape)
+                .shape(shape)
                 .writer(w)
                 .begin_nd()?;
             out.extend(data.iter().map(|&b| b as i8))?;
@@ -285,7 +256,7 @@ fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {
         DType::F32 => {
             let mut out = npyz::WriteOptions::new()
                 .default_dtype()
-                .shape(&shape)
+                .shape(shape)
                 .writer(w)
                 .begin_nd()?;
             out.extend(
@@ -297,7 +268,7 @@ fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {
         DType::I32 => {
             let mut out = npyz::WriteOptions::new()
                 .default_dtype()
-                .shape(&shape)
+                .shape(shape)
                 .writer(w)
                 .begin_nd()?;
             out.extend(
