@@ -120,12 +120,6 @@ pub(crate) fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
                     spec.channels
                 );
             }
-            if (spec.sample_rate as f32 - rate_hz).abs() > 0.5 {
-                bail!(
-                    "{name}: sampled at {} Hz, the pipeline expects {rate_hz} Hz (resample first)",
-                    spec.sample_rate
-                );
-            }
             let v: Vec<f32> = match spec.sample_format {
                 hound::SampleFormat::Float => r
                     .into_samples::<f32>()
@@ -136,6 +130,12 @@ pub(crate) fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
                     .map(|s| s.map(|v| v as f32))
                     .collect::<Result<_, _>>()
                     .with_context(|| format!("{name}: bad sample data"))?,
+            };
+            // Another rate is resampled, and the note says so (never silently).
+            let v = if (spec.sample_rate as f32 - rate_hz).abs() > 0.5 {
+                crate::resample::to_rate(&v, axes as usize, spec.sample_rate, rate_hz, path)?
+            } else {
+                v
             };
             Ok(vec![Sample::Signal(v)])
         }

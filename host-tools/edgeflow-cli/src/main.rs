@@ -27,6 +27,7 @@ mod features;
 mod filetype;
 mod labels;
 mod output;
+mod resample;
 mod run;
 
 #[derive(Parser)]
