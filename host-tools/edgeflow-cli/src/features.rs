@@ -22,7 +22,8 @@ pub struct FeaturesArgs {
     /// The feature pipeline: a TOML file, or an artifact with a feature pipeline section.
     #[arg(long)]
     pipeline: PathBuf,
-    /// The input: .wav, .csv, .npy, .png, .jpg or .txt.
+    /// The input: .wav, .csv, .npy, .png, .jpg or .txt; or a folder with one sub-folder
+    /// of such files per class (writes OUT.labels.npy and OUT.classes.txt beside OUT).
     input: PathBuf,
     /// Where to write the features (.npy; float32, or int8 when the pipeline quantizes).
     #[arg(short, long)]
@@ -32,6 +33,9 @@ pub struct FeaturesArgs {
 /// Runs the subcommand.
 pub fn run(a: FeaturesArgs) -> Result<()> {
     let spec = load_pipeline(&a.pipeline)?;
+    if a.input.is_dir() {
+        return crate::batch::run(spec, &a.pipeline, &a.input, &a.output);
+    }
     let p = Pipeline::new(spec.clone())
         .with_context(|| format!("{} is not a valid pipeline", a.pipeline.display()))?;
     let samples = read_input(&a.input, &p)?;
@@ -348,7 +352,7 @@ fn decode_image(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     Ok((img.width, img.height, img.channels, img.data))
 }
 
-fn write_npy(path: &Path, shape: &[u64], t: OutputType, data: &[u8]) -> Result<()> {
+pub(crate) fn write_npy(path: &Path, shape: &[u64], t: OutputType, data: &[u8]) -> Result<()> {
     let file =
         fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let w = std::io::BufWriter::new(file);

@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 use edgeflow_format::graph::{DType, TensorDef};
 use npyz::WriterBuilder;
 
+mod batch;
 mod boards;
 mod convert;
 mod data;

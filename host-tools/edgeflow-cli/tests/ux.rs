@@ -519,3 +519,85 @@ fn run_takes_a_raw_wav_through_the_artifacts_pipeline() {
     assert!(text(&o.stderr).contains("clip.wav is a WAV audio file; the model takes a .npy tensor"));
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+fn write_wav(p: &Path, rate: u32, samples: &[i16]) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(p, spec).expect("wav");
+    for &s in samples {
+        w.write_sample(s).expect("sample");
+    }
+    w.finalize().expect("wav");
+}
+
+#[test]
+fn features_turns_a_folder_of_labelled_wavs_into_one_array() {
+    let dir = tmpdir("batch");
+    let pipeline = dir.join("p.toml");
+    std::fs::write(
+        &pipeline,
+        "[input.signal]\naxes = 1\nrate_hz = 16000.0\nwindow = 16\nstride = 16\n\
+         [[blocks]]\nscale = { scale = 0.001, offset = -0.5 }\n",
+    )
+    .expect("write");
+    let data = dir.join("data");
+    for c in ["yes", "no"] {
+        std::fs::create_dir_all(data.join(c)).expect("dir");
+    }
+    let clip = |k: i16| -> Vec<i16> { (0..16).map(|i| i * k - 100).collect() };
+    write_wav(&data.join("no/a.wav"), 16000, &clip(3));
+    write_wav(&data.join("yes/b.wav"), 16000, &clip(5));
+    write_wav(&data.join("yes/c.wav"), 16000, &clip(7));
+    std::fs::write(data.join("yes/README.txt"), "not audio").expect("write");
+    let out = dir.join("features.npy");
+    let o = edgeflow_in(
+        &dir,
+        &[
+            "features",
+            "--pipeline",
+            s(&pipeline),
+            s(&data),
+            "-o",
+            s(&out),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let msg = text(&o.stdout);
+    assert!(msg.contains("shape [3, 16] float32 from 3 files"), "{msg}");
+    assert!(msg.contains("skipped 1 files of other types"), "{msg}");
+    let (shape, stacked) = read_npy_f32(&out);
+    assert_eq!(shape, vec![3, 16]);
+    // Classes by name (no = 0, yes = 1), files by name.
+    assert_eq!(
+        std::fs::read_to_string(dir.join("features.classes.txt")).expect("classes"),
+        "no\nyes\n"
+    );
+    let bytes = std::fs::read(dir.join("features.labels.npy")).expect("labels");
+    let labels: Vec<i32> = npyz::NpyFile::new(&bytes[..])
+        .expect("npy")
+        .into_vec()
+        .expect("int32");
+    assert_eq!(labels, vec![0, 1, 1]);
+    // Each row is what `features` gives for that file alone.
+    for (i, f) in ["no/a.wav", "yes/b.wav", "yes/c.wav"].iter().enumerate() {
+        let one = dir.join("one.npy");
+        let o = edgeflow_in(
+            &dir,
+            &[
+                "features",
+                "--pipeline",
+                s(&pipeline),
+                s(&data.join(f)),
+                "-o",
+                s(&one),
+            ],
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        assert_eq!(read_npy_f32(&one).1, stacked[i * 16..(i + 1) * 16]);
+    }
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
