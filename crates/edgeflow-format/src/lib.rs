@@ -1,8 +1,8 @@
 //! The edgeflow model artifact.
 //!
 //! An artifact is one file that a device needs and nothing else: the model graph with its
-//! weights and memory plan, and (in later format minors) the feature pipeline, labels,
-//! monitoring baseline and metadata. This crate is `no_std`, allocates nothing and never
+//! weights and memory plan, the feature pipeline, labels ([`labels`]), monitoring baseline
+//! ([`baseline`]) and metadata (a JSON object for host tools). This crate is `no_std`, allocates nothing and never
 //! panics on any input bytes.
 //!
 //! # Layout
@@ -33,7 +33,9 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod graph;
+pub mod labels;
 
 use core::fmt;
 
@@ -60,13 +62,14 @@ pub enum SectionKind {
     Graph = 1,
     /// Constant tensor data (weights, biases), referenced by offset from the graph.
     Weights = 2,
-    /// Reserved: the feature pipeline description (edgeflow-dsp).
+    /// The feature pipeline description (edgeflow-dsp's postcard form).
     FeaturePipeline = 3,
-    /// Reserved: class labels.
+    /// Class labels: see [`labels`].
     Labels = 4,
-    /// Reserved: the monitoring baseline (feature and output distributions).
+    /// The monitoring baseline (feature, class and score distributions): see [`baseline`].
     MonitoringBaseline = 5,
-    /// Reserved: metadata such as training metrics and provenance.
+    /// Provenance and training metrics for tooling: one UTF-8 JSON object (host tools
+    /// read it; devices ignore it).
     Metadata = 6,
 }
 

@@ -1,0 +1,486 @@
+//! The monitoring baseline section ([`SectionKind::MonitoringBaseline`](crate::SectionKind)).
+//!
+//! What the training data looked like, in the compact form a device can compare against and
+//! a host can test drift with: for each monitored feature, quantile bin edges and the
+//! training-set histogram over those bins; the training class prior; and the histogram of
+//! the model's top-1 score on the validation split, with the accuracy observed in each score
+//! bin (what confidence-based performance estimation needs).
+//!
+//! # Wire form
+//!
+//! One postcard-encoded [`BaselineRecord`]. All arrays are little-endian and stored as
+//! [`Bytes`], so the device borrows them from flash.
+//!
+//! # Bins
+//!
+//! A feature with `B` bins has `B - 1` interior edges `e_0 <= e_1 <= … <= e_{B-2}`, all finite.
+//! Bin `k` holds the values `x` with `e_{k-1} <= x < e_k`, taking `e_{-1} = -inf` and
+//! `e_{B-1} = +inf`: the bin index of `x` is the number of edges `<= x`. NaN has no bin
+//! ([`MonitoringBaseline::feature_bin`] returns `None`); a device counts it as a data-quality
+//! event instead. The same rule applies to the score histogram.
+//!
+//! # Contract
+//!
+//! [`MonitoringBaseline::parse`] checks the version, every array length against the counts
+//! it announces, and that edges are finite and non-decreasing. After it returns `Ok`, no
+//! accessor panics; accessors given an out-of-range index return `None`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::Bytes;
+
+/// The baseline record version this crate reads and writes.
+pub const BASELINE_VERSION: u16 = 1;
+/// Most monitored features a baseline may describe (bounds device summary RAM).
+pub const MAX_FEATURES: usize = 256;
+/// Most bins per histogram (feature or score).
+pub const MAX_BINS: usize = 64;
+/// Most classes in the class prior.
+pub const MAX_CLASSES: usize = 1024;
+
+/// The encoded record. Build one with `OwnedBaseline` (feature `std`); read one with
+/// [`MonitoringBaseline::parse`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(bound(deserialize = "'de: 'a"))]
+pub struct BaselineRecord<'a> {
+    /// [`BASELINE_VERSION`].
+    pub version: u16,
+    /// Bins per monitored feature, `2..=MAX_BINS`.
+    pub bins: u16,
+    /// `u32` × F: the index, in the flattened (row-major) model input, of each monitored feature.
+    pub feature_index: Bytes<'a>,
+    /// `f32` × F × (bins − 1): interior bin edges, feature-major.
+    pub edges: Bytes<'a>,
+    /// `u32` × F × bins: training-set histogram, feature-major.
+    pub counts: Bytes<'a>,
+    /// `f32` × F × 2: training minimum and maximum of each feature.
+    pub ranges: Bytes<'a>,
+    /// Number of training examples (windows) the histograms were computed from.
+    pub train_count: u32,
+    /// `f32` × C: the training class distribution (sums to 1 within rounding); empty for
+    /// models without classes (anomaly detection).
+    pub class_prior: Bytes<'a>,
+    /// `f32` × (S − 1): interior edges of the score histogram (top-1 score for classifiers,
+    /// the anomaly score for anomaly models).
+    pub score_edges: Bytes<'a>,
+    /// `u32` × S: validation-split score histogram.
+    pub score_counts: Bytes<'a>,
+    /// `f32` × S, or empty: the fraction of correct top-1 predictions in each score bin on the
+    /// validation split (a reliability table for confidence-based performance estimation).
+    pub score_accuracy: Bytes<'a>,
+}
+
+/// Why a baseline section was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum BaselineError {
+    /// The section is not a postcard [`BaselineRecord`].
+    Malformed,
+    /// The record version is not [`BASELINE_VERSION`].
+    UnsupportedVersion(u16),
+    /// A count is outside its allowed range (`what` names it).
+    OutOfRange {
+        /// Which count.
+        what: &'static str,
+        /// The value found.
+        value: usize,
+    },
+    /// An array's byte length does not match the counts (`what` names the array).
+    BadLength {
+        /// Which array.
+        what: &'static str,
+        /// Bytes expected.
+        expected: usize,
+        /// Bytes found.
+        got: usize,
+    },
+    /// An edge is NaN/infinite or smaller than the edge before it.
+    BadEdges {
+        /// Feature index (`u32::MAX` for the score edges).
+        feature: u32,
+    },
+}
+
+impl core::fmt::Display for BaselineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            Self::Malformed => write!(f, "monitoring baseline section is malformed"),
+            Self::UnsupportedVersion(v) => write!(
+                f,
+                "monitoring baseline version {v} is not supported (this reader reads {BASELINE_VERSION})"
+            ),
+            Self::OutOfRange { what, value } => {
+                write!(f, "monitoring baseline: {what} = {value} is out of range")
+            }
+            Self::BadLength {
+                what,
+                expected,
+                got,
+            } => write!(
+                f,
+                "monitoring baseline: {what} has {got} bytes, expected {expected}"
+            ),
+            Self::BadEdges { feature: u32::MAX } => write!(
+                f,
+                "monitoring baseline: score bin edges are not finite and non-decreasing"
+            ),
+            Self::BadEdges { feature } => write!(
+                f,
+                "monitoring baseline: bin edges of feature {feature} are not finite and non-decreasing"
+            ),
+        }
+    }
+}
+
+impl core::error::Error for BaselineError {}
+
+/// A validated, borrowed view of a monitoring baseline.
+#[derive(Clone, Copy, Debug)]
+pub struct MonitoringBaseline<'a> {
+    rec: BaselineRecord<'a>,
+    features: usize,
+    bins: usize,
+    score_bins: usize,
+    classes: usize,
+}
+
+fn u32_at(b: &Bytes<'_>, i: usize) -> Option<u32> {
+    b.i32_at(i).map(|v| v as u32)
+}
+
+fn check_len(what: &'static str, b: &Bytes<'_>, words: usize) -> Result<(), BaselineError> {
+    let expected = words.checked_mul(4).ok_or(BaselineError::OutOfRange { what, value: words })?;
+    if b.0.len() != expected {
+        return Err(BaselineError::BadLength {
+            what,
+            expected,
+            got: b.0.len(),
+        });
+    }
+    Ok(())
+}
+
+fn check_edges(b: &Bytes<'_>, start: usize, n: usize, feature: u32) -> Result<(), BaselineError> {
+    let mut prev = f32::NEG_INFINITY;
+    for k in 0..n {
+        let e = start
+            .checked_add(k)
+            .and_then(|i| b.f32_at(i))
+            .ok_or(BaselineError::BadEdges { feature })?;
+        if !e.is_finite() || e < prev {
+            return Err(BaselineError::BadEdges { feature });
+        }
+        prev = e;
+    }
+    Ok(())
+}
+
+/// Number of edges `<= x` among `n` sorted edges starting at word `start` (binary search).
+fn bin_index(b: &Bytes<'_>, start: usize, n: usize, x: f32) -> Option<usize> {
+    if x.is_nan() {
+        return None;
+    }
+    let (mut lo, mut hi) = (0usize, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let e = b.f32_at(start.checked_add(mid)?)?;
+        if e <= x {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    Some(lo)
+}
+
+impl<'a> MonitoringBaseline<'a> {
+    /// Decodes and validates a baseline section. Never panics.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, BaselineError> {
+        let (rec, _rest): (BaselineRecord<'a>, _) =
+            postcard::take_from_bytes(bytes).map_err(|_| BaselineError::Malformed)?;
+        Self::from_record(rec)
+    }
+
+    /// Validates an already decoded record.
+    pub fn from_record(rec: BaselineRecord<'a>) -> Result<Self, BaselineError> {
+        if rec.version != BASELINE_VERSION {
+            return Err(BaselineError::UnsupportedVersion(rec.version));
+        }
+        let bins = usize::from(rec.bins);
+        if !(2..=MAX_BINS).contains(&bins) {
+            return Err(BaselineError::OutOfRange {
+                what: "bins",
+                value: bins,
+            });
+        }
+        if rec.feature_index.0.len() % 4 != 0 {
+            return Err(BaselineError::BadLength {
+                what: "feature_index",
+                expected: rec.feature_index.0.len() / 4 * 4,
+                got: rec.feature_index.0.len(),
+            });
+        }
+        let features = rec.feature_index.0.len() / 4;
+        if features > MAX_FEATURES {
+            return Err(BaselineError::OutOfRange {
+                what: "features",
+                value: features,
+            });
+        }
+        // features <= 256 and bins <= 64: these products cannot overflow.
+        check_len("edges", &rec.edges, features * (bins - 1))?;
+        check_len("counts", &rec.counts, features * bins)?;
+        check_len("ranges", &rec.ranges, features * 2)?;
+        if rec.class_prior.0.len() % 4 != 0 {
+            return Err(BaselineError::BadLength {
+                what: "class_prior",
+                expected: rec.class_prior.0.len() / 4 * 4,
+                got: rec.class_prior.0.len(),
+            });
+        }
+        let classes = rec.class_prior.0.len() / 4;
+        if classes > MAX_CLASSES {
+            return Err(BaselineError::OutOfRange {
+                what: "classes",
+                value: classes,
+            });
+        }
+        if rec.score_counts.0.len() % 4 != 0 {
+            return Err(BaselineError::BadLength {
+                what: "score_counts",
+                expected: rec.score_counts.0.len() / 4 * 4,
+                got: rec.score_counts.0.len(),
+            });
+        }
+        let score_bins = rec.score_counts.0.len() / 4;
+        if !(2..=MAX_BINS).contains(&score_bins) {
+            return Err(BaselineError::OutOfRange {
+                what: "score bins",
+                value: score_bins,
+            });
+        }
+        check_len("score_edges", &rec.score_edges, score_bins - 1)?;
+        if !rec.score_accuracy.0.is_empty() {
+            check_len("score_accuracy", &rec.score_accuracy, score_bins)?;
+        }
+        for f in 0..features {
+            check_edges(&rec.edges, f * (bins - 1), bins - 1, f as u32)?;
+        }
+        check_edges(&rec.score_edges, 0, score_bins - 1, u32::MAX)?;
+        Ok(Self {
+            rec,
+            features,
+            bins,
+            score_bins,
+            classes,
+        })
+    }
+
+    /// The underlying record.
+    pub fn record(&self) -> &BaselineRecord<'a> {
+        &self.rec
+    }
+    /// Number of monitored features F.
+    pub fn feature_count(&self) -> usize {
+        self.features
+    }
+    /// Bins per feature B.
+    pub fn bins(&self) -> usize {
+        self.bins
+    }
+    /// Bins of the score histogram S.
+    pub fn score_bins(&self) -> usize {
+        self.score_bins
+    }
+    /// Number of classes C in the prior (0 for anomaly models).
+    pub fn class_count(&self) -> usize {
+        self.classes
+    }
+    /// Training examples behind the histograms.
+    pub fn train_count(&self) -> u32 {
+        self.rec.train_count
+    }
+    /// Index in the flattened model input of monitored feature `f`.
+    pub fn feature_index(&self, f: usize) -> Option<u32> {
+        (f < self.features).then(|| u32_at(&self.rec.feature_index, f))?
+    }
+    /// Interior edge `k` (`0..B-1`) of feature `f`.
+    pub fn edge(&self, f: usize, k: usize) -> Option<f32> {
+        if f >= self.features || k + 1 >= self.bins {
+            return None;
+        }
+        self.rec.edges.f32_at(f * (self.bins - 1) + k)
+    }
+    /// Training count of bin `k` of feature `f`.
+    pub fn count(&self, f: usize, k: usize) -> Option<u32> {
+        if f >= self.features || k >= self.bins {
+            return None;
+        }
+        u32_at(&self.rec.counts, f * self.bins + k)
+    }
+    /// Training `(min, max)` of feature `f`.
+    pub fn range(&self, f: usize) -> Option<(f32, f32)> {
+        if f >= self.features {
+            return None;
+        }
+        Some((self.rec.ranges.f32_at(2 * f)?, self.rec.ranges.f32_at(2 * f + 1)?))
+    }
+    /// The bin (see the module docs) that value `x` of feature `f` falls in; `None` for NaN
+    /// or an unknown feature.
+    pub fn feature_bin(&self, f: usize, x: f32) -> Option<usize> {
+        if f >= self.features {
+            return None;
+        }
+        bin_index(&self.rec.edges, f * (self.bins - 1), self.bins - 1, x)
+    }
+    /// Training prior of class `c`.
+    pub fn class_prior(&self, c: usize) -> Option<f32> {
+        (c < self.classes).then(|| self.rec.class_prior.f32_at(c))?
+    }
+    /// The score bin that score `s` falls in; `None` for NaN.
+    pub fn score_bin(&self, s: f32) -> Option<usize> {
+        bin_index(&self.rec.score_edges, 0, self.score_bins - 1, s)
+    }
+    /// Interior score edge `k` (`0..S-1`).
+    pub fn score_edge(&self, k: usize) -> Option<f32> {
+        (k + 1 < self.score_bins).then(|| self.rec.score_edges.f32_at(k))?
+    }
+    /// Validation count of score bin `k`.
+    pub fn score_count(&self, k: usize) -> Option<u32> {
+        (k < self.score_bins).then(|| u32_at(&self.rec.score_counts, k))?
+    }
+    /// Validation accuracy in score bin `k`, if the baseline carries a reliability table.
+    pub fn score_accuracy(&self, k: usize) -> Option<f32> {
+        if self.rec.score_accuracy.0.is_empty() || k >= self.score_bins {
+            return None;
+        }
+        self.rec.score_accuracy.f32_at(k)
+    }
+}
+
+/// An owned baseline for the host: fill it, then [`OwnedBaseline::to_bytes`] gives the
+/// section bytes.
+#[cfg(feature = "std")]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OwnedBaseline {
+    /// Bins per feature.
+    pub bins: u16,
+    /// Flattened model-input index of each monitored feature (F).
+    pub feature_index: Vec<u32>,
+    /// F × (bins − 1) interior edges, feature-major.
+    pub edges: Vec<f32>,
+    /// F × bins training counts, feature-major.
+    pub counts: Vec<u32>,
+    /// F × 2 training (min, max).
+    pub ranges: Vec<f32>,
+    /// Training examples.
+    pub train_count: u32,
+    /// C class priors (empty for anomaly models).
+    pub class_prior: Vec<f32>,
+    /// S − 1 score edges.
+    pub score_edges: Vec<f32>,
+    /// S validation score counts.
+    pub score_counts: Vec<u32>,
+    /// S validation accuracies per score bin, or empty.
+    pub score_accuracy: Vec<f32>,
+}
+
+#[cfg(feature = "std")]
+impl OwnedBaseline {
+    /// Encodes the section, then validates it with [`MonitoringBaseline::parse`] so that a
+    /// baseline that a device would reject is never written.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, BaselineError> {
+        fn le<T: Copy>(v: &[T], f: impl Fn(T) -> [u8; 4]) -> Vec<u8> {
+            v.iter().flat_map(|&x| f(x)).collect()
+        }
+        let fi = le(&self.feature_index, u32::to_le_bytes);
+        let edges = le(&self.edges, f32::to_le_bytes);
+        let counts = le(&self.counts, u32::to_le_bytes);
+        let ranges = le(&self.ranges, f32::to_le_bytes);
+        let prior = le(&self.class_prior, f32::to_le_bytes);
+        let se = le(&self.score_edges, f32::to_le_bytes);
+        let sc = le(&self.score_counts, u32::to_le_bytes);
+        let sa = le(&self.score_accuracy, f32::to_le_bytes);
+        let rec = BaselineRecord {
+            version: BASELINE_VERSION,
+            bins: self.bins,
+            feature_index: Bytes(&fi),
+            edges: Bytes(&edges),
+            counts: Bytes(&counts),
+            ranges: Bytes(&ranges),
+            train_count: self.train_count,
+            class_prior: Bytes(&prior),
+            score_edges: Bytes(&se),
+            score_counts: Bytes(&sc),
+            score_accuracy: Bytes(&sa),
+        };
+        let bytes = postcard::to_stdvec(&rec).map_err(|_| BaselineError::Malformed)?;
+        MonitoringBaseline::parse(&bytes)?;
+        Ok(bytes)
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+
+    fn sample() -> OwnedBaseline {
+        OwnedBaseline {
+            bins: 4,
+            feature_index: vec![0, 5],
+            edges: vec![-1.0, 0.0, 1.0, 10.0, 10.0, 20.0],
+            counts: vec![1, 2, 3, 4, 5, 6, 7, 8],
+            ranges: vec![-2.0, 2.0, 0.0, 30.0],
+            train_count: 10,
+            class_prior: vec![0.25, 0.75],
+            score_edges: vec![0.5],
+            score_counts: vec![3, 7],
+            score_accuracy: vec![0.4, 0.9],
+        }
+    }
+
+    #[test]
+    fn roundtrip_and_bins() {
+        let bytes = sample().to_bytes().expect("valid");
+        let b = MonitoringBaseline::parse(&bytes).expect("parse");
+        assert_eq!((b.feature_count(), b.bins(), b.score_bins(), b.class_count()), (2, 4, 2, 2));
+        assert_eq!(b.feature_index(1), Some(5));
+        assert_eq!(b.count(1, 3), Some(8));
+        assert_eq!(b.range(1), Some((0.0, 30.0)));
+        // bin = number of edges <= x
+        assert_eq!(b.feature_bin(0, -5.0), Some(0));
+        assert_eq!(b.feature_bin(0, -1.0), Some(1));
+        assert_eq!(b.feature_bin(0, 0.5), Some(2));
+        assert_eq!(b.feature_bin(0, 1.0), Some(3));
+        assert_eq!(b.feature_bin(1, 10.0), Some(2)); // tied edges: both <= 10
+        assert_eq!(b.feature_bin(0, f32::NAN), None);
+        assert_eq!(b.feature_bin(0, f32::INFINITY), Some(3));
+        assert_eq!(b.feature_bin(2, 0.0), None);
+        assert_eq!(b.score_bin(0.49), Some(0));
+        assert_eq!(b.score_bin(0.5), Some(1));
+        assert_eq!(b.score_accuracy(1), Some(0.9));
+        assert_eq!(b.edge(0, 3), None);
+        assert_eq!(b.class_prior(2), None);
+    }
+
+    #[test]
+    fn rejects_bad_baselines() {
+        let mut s = sample();
+        s.edges[1] = -3.0;
+        assert_eq!(s.to_bytes(), Err(BaselineError::BadEdges { feature: 0 }));
+        let mut s = sample();
+        s.counts.pop();
+        assert!(matches!(s.to_bytes(), Err(BaselineError::BadLength { what: "counts", .. })));
+        let mut s = sample();
+        s.bins = 1;
+        assert!(matches!(s.to_bytes(), Err(BaselineError::OutOfRange { what: "bins", .. })));
+        let mut s = sample();
+        s.score_edges[0] = f32::NAN;
+        assert_eq!(s.to_bytes(), Err(BaselineError::BadEdges { feature: u32::MAX }));
+        assert_eq!(MonitoringBaseline::parse(&[]).err(), Some(BaselineError::Malformed));
+        let bytes = sample().to_bytes().expect("valid");
+        for cut in 0..bytes.len() {
+            let _ = MonitoringBaseline::parse(&bytes[..cut]); // never panics
+        }
+    }
+}
