@@ -102,6 +102,8 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
     let mut per_class = vec![0usize; classes.len().max(1)];
     let mut too_short = Vec::new();
     let mut n = 0u64;
+    crate::resample::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
+    crate::resample::take_count();
     for (f, class) in &files {
         bar.set_message(
             f.file_name()
@@ -194,7 +196,7 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
         w.finish()
             .with_context(|| format!("cannot write {}", lp.display()))?;
         let cp = sidecar("classes.txt");
-        std::fs::write(&cp, crate::labels::encode(&names))
+        std::fs::write(&cp, crate::labels::encode(&names)?)
             .with_context(|| format!("cannot write {}", cp.display()))?;
         outln!(
             "wrote {} (int32 class per example) and {} ({} classes)",
@@ -210,6 +212,18 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
         }
     } else {
         outln!("no sub-folders: the examples are unlabelled")?;
+    }
+    let resampled = crate::resample::take_count();
+    if resampled > 0 {
+        let rate = match p.desc().input {
+            Input::Signal { rate_hz, .. } => rate_hz,
+            _ => 0.0,
+        };
+        outln!(
+            "resampled {resampled} of {} files to the pipeline's {rate} Hz ({})",
+            files.len(),
+            crate::resample::RESAMPLER
+        )?;
     }
     if !skipped.is_empty() {
         outln!(

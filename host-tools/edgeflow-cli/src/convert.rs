@@ -66,7 +66,7 @@ pub fn run(a: ConvertArgs) -> Result<()> {
                 l.len()
             );
         }
-        compiled = with_section(&compiled, SectionKind::Labels, &labels::encode(&l))?;
+        compiled = with_section(&compiled, SectionKind::Labels, &labels::encode(&l)?)?;
         n_labels = Some(l.len());
     }
     std::fs::write(&a.output, &compiled)

@@ -1,6 +1,5 @@
-//! Class labels in the artifact's `Labels` section: UTF-8 text, one label per line, the
-//! class index is the line index (the format `edgeflow_format` documents for the section).
-//! A trailing newline is allowed; `\r\n` line ends are accepted when reading a user's file.
+//! Class labels: reading a user's labels file, and the artifact's `Labels` section through
+//! [`edgeflow_format::labels`] (UTF-8, one label per line, class index = line index).
 
 use std::path::Path;
 
@@ -38,20 +37,16 @@ pub fn read_file(path: &Path) -> Result<Vec<String>> {
     Ok(labels)
 }
 
-/// The section bytes: the labels joined by `\n`, with a final `\n`.
-pub fn encode(labels: &[String]) -> Vec<u8> {
-    let mut s = String::new();
-    for l in labels {
-        s.push_str(l);
-        s.push('\n');
-    }
-    s.into_bytes()
+/// The section bytes (see [`edgeflow_format::labels::encode`]).
+pub fn encode(labels: &[String]) -> Result<Vec<u8>> {
+    edgeflow_format::labels::encode(labels).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
-/// The labels of a section; an error if it is not UTF-8.
+/// The labels of a section, validated by [`edgeflow_format::labels::Labels::parse`].
 pub fn decode(section: &[u8]) -> Result<Vec<String>> {
-    let text = std::str::from_utf8(section).context("the labels section is not UTF-8 text")?;
-    Ok(text.lines().map(str::to_string).collect())
+    let l = edgeflow_format::labels::Labels::parse(section)
+        .map_err(|e| anyhow::anyhow!("invalid labels section: {e}"))?;
+    Ok(l.iter().map(str::to_string).collect())
 }
 
 #[cfg(test)]
@@ -61,7 +56,8 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         let l = vec!["yes".to_string(), "no".into(), "_silence_".into()];
-        assert_eq!(encode(&l), b"yes\nno\n_silence_\n");
-        assert_eq!(decode(&encode(&l)).unwrap_or_default(), l);
+        let b = encode(&l).unwrap_or_default();
+        assert_eq!(b, b"yes\nno\n_silence_\n");
+        assert_eq!(decode(&b).unwrap_or_default(), l);
     }
 }

@@ -3,6 +3,7 @@
 //! the features of a resampled recording are not those of the original samples.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{bail, Context, Result};
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
@@ -10,6 +11,16 @@ use rubato::{Fft, FixedSync, Resampler};
 
 /// The resampler's name, as stated in notes.
 pub const RESAMPLER: &str = "rubato 4 FFT resampler";
+
+/// When set, [`to_rate`] counts instead of printing a note per file (a batch prints one
+/// summary line with [`take_count`]).
+pub static QUIET: AtomicBool = AtomicBool::new(false);
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of recordings resampled since the last call.
+pub fn take_count() -> usize {
+    COUNT.swap(0, Ordering::Relaxed)
+}
 
 /// `samples` (interleaved, `channels` per frame) resampled from `from_hz` to `to_hz`
 /// (both whole numbers of Hz); the clip keeps its duration (`ceil(frames * to / from)`
@@ -44,6 +55,10 @@ pub fn to_rate(
         .process_all(&input, frames, None)
         .with_context(|| format!("{}: resampling failed", path.display()))?;
     let data = out.take_data();
+    COUNT.fetch_add(1, Ordering::Relaxed);
+    if QUIET.load(Ordering::Relaxed) {
+        return Ok(data);
+    }
     eprintln!(
         "note: {}: resampled from {from_hz} Hz to {to} Hz ({RESAMPLER}), {frames} -> {} frames",
         path.display(),

@@ -76,7 +76,12 @@ pub fn run(a: RunArgs) -> Result<()> {
     };
     let (inputs, how): (Vec<(String, Vec<u8>)>, String) = if tensor_input {
         let data = crate::read_npy(&a.input, &in_def)?;
-        (vec![(String::new(), data)], "a tensor".into())
+        let how = format!(
+            "a .npy tensor {:?} {}",
+            in_def.shape.dims(),
+            dtype_name(in_def.dtype)
+        );
+        (vec![(String::new(), data)], how)
     } else if let Some(section) = pipeline {
         let p = edgeflow_dsp::Pipeline::from_bytes(section)
             .with_context(|| format!("{}: invalid feature pipeline section", a.model.display()))?;

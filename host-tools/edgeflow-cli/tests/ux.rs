@@ -552,6 +552,8 @@ fn features_turns_a_folder_of_labelled_wavs_into_one_array() {
     write_wav(&data.join("no/a.wav"), 16000, &clip(3));
     write_wav(&data.join("yes/b.wav"), 16000, &clip(5));
     write_wav(&data.join("yes/c.wav"), 16000, &clip(7));
+    let at_48k: Vec<i16> = (0..48).map(|i| i * 11 - 200).collect();
+    write_wav(&data.join("yes/d.wav"), 48000, &at_48k);
     std::fs::write(data.join("yes/README.txt"), "not audio").expect("write");
     let out = dir.join("features.npy");
     let o = edgeflow_in(
@@ -567,10 +569,14 @@ fn features_turns_a_folder_of_labelled_wavs_into_one_array() {
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let msg = text(&o.stdout);
-    assert!(msg.contains("shape [3, 16] float32 from 3 files"), "{msg}");
+    assert!(msg.contains("shape [4, 16] float32 from 4 files"), "{msg}");
+    assert!(
+        msg.contains("resampled 1 of 4 files to the pipeline's 16000 Hz (rubato"),
+        "{msg}"
+    );
     assert!(msg.contains("skipped 1 files of other types"), "{msg}");
     let (shape, stacked) = read_npy_f32(&out);
-    assert_eq!(shape, vec![3, 16]);
+    assert_eq!(shape, vec![4, 16]);
     // Classes by name (no = 0, yes = 1), files by name.
     assert_eq!(
         std::fs::read_to_string(dir.join("features.classes.txt")).expect("classes"),
@@ -581,9 +587,12 @@ fn features_turns_a_folder_of_labelled_wavs_into_one_array() {
         .expect("npy")
         .into_vec()
         .expect("int32");
-    assert_eq!(labels, vec![0, 1, 1]);
+    assert_eq!(labels, vec![0, 1, 1, 1]);
     // Each row is what `features` gives for that file alone.
-    for (i, f) in ["no/a.wav", "yes/b.wav", "yes/c.wav"].iter().enumerate() {
+    for (i, f) in ["no/a.wav", "yes/b.wav", "yes/c.wav", "yes/d.wav"]
+        .iter()
+        .enumerate()
+    {
         let one = dir.join("one.npy");
         let o = edgeflow_in(
             &dir,
