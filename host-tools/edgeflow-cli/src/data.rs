@@ -44,6 +44,10 @@ pub enum DataCommand {
         /// Also print the pipeline's per-operator counters.
         #[arg(long)]
         counters: bool,
+        /// The column holding the class (for the class balance); by default a column
+        /// named label/class/target/y/category, or a last column with few values.
+        #[arg(long, value_name = "COLUMN")]
+        label: Option<String>,
         #[command(flatten)]
         open: OpenArgs,
     },
@@ -58,6 +62,17 @@ pub struct OpenArgs {
     /// Skip corrupt records (and count them) instead of reporting each one.
     #[arg(long)]
     skip_bad: bool,
+    /// CSV field delimiter: one character, or `tab` (default: detected from the first line).
+    #[arg(long, value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!("{s:?} is not one ASCII character or `tab`")),
+    }
 }
 
 fn open(source: &PathBuf, o: &OpenArgs) -> Result<Tabular> {
@@ -67,7 +82,12 @@ fn open(source: &PathBuf, o: &OpenArgs) -> Result<Tabular> {
         BadRecords::Error
     };
     // The error names the file already.
-    Ok(Tabular::open(source, o.infer_rows, policy)?)
+    Ok(Tabular::open_with(
+        source,
+        o.infer_rows,
+        policy,
+        o.delimiter,
+    )?)
 }
 
 /// Runs one `data` subcommand, printing to stdout (progress to stderr, on a terminal).
@@ -90,6 +110,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             report,
             bins,
             counters,
+            label,
             open: o,
         } => {
             let t = open(&source, &o)?;
@@ -107,8 +128,11 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     ),
             };
-            let summary = analyze::summarize(&t, bins, &mut |n| bar.set_position(n));
+            let mut summary = analyze::summarize(&t, bins, &mut |n| bar.set_position(n));
             bar.finish_and_clear();
+            if let Some(l) = &label {
+                summary.set_label(l).map_err(anyhow::Error::msg)?;
+            }
             crate::out!("{}", summary.text())?;
             if counters {
                 crate::outln!("\npipeline counters:\n{}", t.rows.stats().table())?;
@@ -138,6 +162,7 @@ mod tests {
         OpenArgs {
             infer_rows: 100,
             skip_bad: false,
+            delimiter: None,
         }
     }
 
@@ -150,6 +175,7 @@ mod tests {
             report: Some(out.clone()),
             bins: 10,
             counters: true,
+            label: None,
             open: args(),
         })
         .unwrap();

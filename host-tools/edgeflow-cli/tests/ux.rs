@@ -610,3 +610,49 @@ fn features_turns_a_folder_of_labelled_wavs_into_one_array() {
     }
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn data_stats_detects_the_delimiter_and_takes_a_label_column() {
+    let dir = tmpdir("stats");
+    let csv = dir.join("semi.csv");
+    std::fs::write(
+        &csv,
+        "temp;kind;site\n1.5;cat;a\n2.5;dog;a\n3.5;;b\n4.5;cat;b\n",
+    )
+    .expect("write");
+    let o = edgeflow_in(&dir, &["data", "inspect", s(&csv)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("delimiter") && out.contains("';'"), "{out}");
+    assert!(
+        out.contains("temp") && out.contains("kind") && out.contains("site"),
+        "{out}"
+    );
+
+    let o = edgeflow_in(&dir, &["data", "stats", s(&csv), "--label", "kind"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("4 rows, 3 columns"), "{out}");
+    assert!(out.contains("class balance (kind)"), "{out}");
+    // One of four rows has no class: 25 %, in the column table and the class chart.
+    assert!(out.contains("1 (25.0%) !"), "{out}");
+    assert!(out.contains("(unlabelled)"), "{out}");
+    assert!(out.contains("50.0%"), "{out}");
+
+    let o = edgeflow_in(&dir, &["data", "stats", s(&csv), "--label", "nope"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("no column \"nope\" (columns: temp, kind, site)"),
+        "{}",
+        text(&o.stderr)
+    );
+    // An explicit delimiter wins over detection.
+    let o = edgeflow_in(&dir, &["data", "inspect", s(&csv), "--delimiter", ","]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("temp;kind;site"),
+        "{}",
+        text(&o.stdout)
+    );
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
