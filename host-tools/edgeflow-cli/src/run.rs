@@ -111,7 +111,16 @@ pub fn run(a: RunArgs) -> Result<()> {
             inputs,
             format!(
                 "{} through the artifact's feature pipeline ({n} feature tensor{})",
-                kind.describe(),
+                match (kind, npy_ext) {
+                    (Kind::Text, _)
+                        if a.input
+                            .extension()
+                            .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
+                    {
+                        "a CSV file"
+                    }
+                    (k, _) => k.describe(),
+                },
                 if n == 1 { "" } else { "s" }
             ),
         )

@@ -656,3 +656,66 @@ fn data_stats_detects_the_delimiter_and_takes_a_label_column() {
     );
     std::fs::remove_dir_all(&dir).expect("cleanup");
 }
+
+#[test]
+fn run_takes_csv_rows_through_a_vector_pipeline() {
+    let dir = tmpdir("csvrun");
+    let model = fixtures().join("fc_f32.tflite");
+    let pipeline = dir.join("v.toml");
+    std::fs::write(&pipeline, "[input.vector]\nlen = 16\n").expect("write");
+    let art = dir.join("v.edgeflow");
+    let o = edgeflow_in(
+        &dir,
+        &[
+            "convert",
+            s(&model),
+            "--pipeline",
+            s(&pipeline),
+            "-o",
+            s(&art),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let rows: Vec<Vec<f32>> = (0..3)
+        .map(|r| (0..16).map(|i| ((i * r) % 5) as f32 - 2.0).collect())
+        .collect();
+    let mut csv = (0..16)
+        .map(|i| format!("c{i}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    for r in &rows {
+        csv += &(r
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n");
+    }
+    let input = dir.join("rows.csv");
+    std::fs::write(&input, csv).expect("write");
+    let y = dir.join("y.npy");
+    let o = edgeflow_in(&dir, &["run", s(&art), "--input", s(&input), "-o", s(&y)]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("a CSV file through the artifact's feature pipeline (3 feature tensors)"),
+        "{out}"
+    );
+    assert!(out.contains("row 3: class "), "{out}");
+    // Each row gives what the model gives for that row as a tensor (the pipeline is the
+    // identity on a vector).
+    let (shape, stacked) = read_npy_f32(&y);
+    assert_eq!(shape[0], 3);
+    let mut expected = Vec::new();
+    for r in &rows {
+        let x = dir.join("row.npy");
+        write_npy_f32(&x, &[1, 16], r);
+        let yr = dir.join("row_out.npy");
+        let o = edgeflow_in(&dir, &["run", s(&model), "--input", s(&x), "-o", s(&yr)]);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        expected.extend(read_npy_f32(&yr).1);
+    }
+    assert_eq!(stacked, expected);
+    std::fs::remove_dir_all(&dir).expect("cleanup");
+}
