@@ -49,6 +49,11 @@ pub fn run() -> Result<()> {
     ];
     let board = firmware::board("mps2-an386");
     let cases: Vec<DspCase> = rows.iter().map(|r| r.case.clone()).collect();
+    println!(
+        "== building the DSP benchmark firmware for {} and running {} pipelines on QEMU (minutes)",
+        board.name,
+        cases.len()
+    );
     let reports =
         dsp_firmware::run(&board, &cases, Duration::from_secs(1800)).map_err(anyhow::Error::msg)?;
     println!("| pipeline | input | instructions / window (process) | instructions / input sample (push) | setup instructions (tables) | peak stack bytes | static RAM bytes (workspace) | host µs / window | device output = host |");

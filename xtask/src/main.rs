@@ -35,14 +35,20 @@ fn main() -> Result<()> {
             args.get(1).map_or(Ok(60), |s| s.parse()).context("SECONDS")?,
             args.get(2).map(String::as_str),
         ),
-        _ => {
-            println!(
-                "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>"
-            );
+        None | Some("help" | "-h" | "--help") => {
+            println!("{USAGE}");
             Ok(())
+        }
+        // A typo in a CI script must fail the script, not print usage and pass.
+        Some(other) => {
+            eprintln!("{USAGE}");
+            bail!("unknown xtask command {other:?}")
         }
     }
 }
+
+const USAGE: &str =
+    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -163,6 +169,11 @@ fn demo() -> Result<()> {
     std::fs::create_dir_all(&out)?;
     let artifact = out.join(format!("{name}.edgeflow"));
     let result = out.join(format!("{name}.output.npy"));
+    // Build first, with cargo's own progress lines, so a cold build is not minutes of silence.
+    println!("== building the edgeflow CLI (cargo build -p edgeflow-cli)");
+    let mut c = cargo();
+    c.args(["build", "-p", "edgeflow-cli"]);
+    status(c)?;
     let cli = |args: &[&str]| -> Result<()> {
         let mut c = cargo();
         c.args(["run", "--quiet", "-p", "edgeflow-cli", "--"])
@@ -237,6 +248,11 @@ fn bench(dir: Option<PathBuf>) -> Result<()> {
     }
     let board = firmware::board("mps2-an386");
     let arena = rows.iter().map(|r| r.arena).max().unwrap_or(16);
+    println!(
+        "== building the benchmark firmware for {} and running {} models on QEMU (minutes)",
+        board.name,
+        cases.len()
+    );
     let reports = firmware::run(&board, &cases, arena, Duration::from_secs(1800))
         .map_err(anyhow::Error::msg)?;
     for r in &mut rows {
@@ -265,6 +281,7 @@ fn bench(dir: Option<PathBuf>) -> Result<()> {
         );
     }
     // A second, profiled run: ticks per op (adds a few instructions per op).
+    println!("== profiled run on QEMU (ticks per op)");
     let prof = firmware::run_with(&board, &cases, arena, Duration::from_secs(1800), true)
         .map_err(anyhow::Error::msg)?;
     for r in &rows {

@@ -1,7 +1,13 @@
 //! Board descriptions (`boards/*.toml`), read through a strict schema: unknown fields are
 //! rejected, and [`Board::validate`] checks the values, so a board is data, not code.
+//!
+//! [`Catalog`] is the one place that finds boards by name: the repository's `boards/*.toml`
+//! are embedded in the binary at build time, and a user's own board files come from
+//! directories given on the command line, in `EDGEFLOW_BOARDS_DIR`, or in the `boards/`
+//! folder beside the nearest `edgeflow.toml` (a project). Every command that takes a board
+//! (`inspect --board`, and later `flash`, `validate`) resolves it through [`Catalog`].
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -80,6 +86,158 @@ pub enum BoardError {
         /// What is wrong.
         reason: String,
     },
+    /// No board has this name.
+    #[error("unknown board {name:?}; known boards: {known} (searched: {searched})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The known names, comma separated.
+        known: String,
+        /// Where boards were looked for.
+        searched: String,
+    },
+    /// A boards directory could not be listed.
+    #[error("cannot list boards directory {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// The environment variable naming extra board directories (separated as in `PATH`).
+pub const BOARDS_DIR_ENV: &str = "EDGEFLOW_BOARDS_DIR";
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/boards.rs"));
+}
+
+/// Where a board description came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Embedded in the binary from the repository's `boards/` folder.
+    Builtin,
+    /// Read from this file.
+    File(PathBuf),
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Builtin => f.write_str("built in"),
+            Origin::File(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// The boards a command can use, by name: built-in ones, overridden by a user's files.
+///
+/// Later sources override earlier ones with the same name: built in, then the project's
+/// `boards/` folder, then `EDGEFLOW_BOARDS_DIR`, then `--boards-dir` (see [`Catalog::discover`]).
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    boards: std::collections::BTreeMap<String, (Board, Origin)>,
+    searched: Vec<String>,
+}
+
+impl Catalog {
+    /// The boards embedded in the binary. Errors only if an embedded file is invalid
+    /// (the crate's tests load every one).
+    pub fn builtin() -> Result<Catalog, BoardError> {
+        let mut c = Catalog {
+            boards: Default::default(),
+            searched: vec!["built-in boards".into()],
+        };
+        for (stem, text) in embedded::EMBEDDED {
+            let b = Board::from_toml(text, &format!("built-in board {stem}.toml"))?;
+            c.boards.insert(b.name.clone(), (b, Origin::Builtin));
+        }
+        Ok(c)
+    }
+
+    /// Adds every `*.toml` in `dir` (a board's `name` must equal its file stem); a file
+    /// overrides a board of the same name already in the catalog. A missing directory,
+    /// an unreadable or invalid file is an error naming it.
+    pub fn add_dir(&mut self, dir: &Path) -> Result<(), BoardError> {
+        let dir_err = |source| BoardError::Dir {
+            path: dir.display().to_string(),
+            source,
+        };
+        let mut files = Vec::new();
+        for e in std::fs::read_dir(dir).map_err(dir_err)? {
+            let p = e.map_err(dir_err)?.path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                files.push(p);
+            }
+        }
+        files.sort();
+        for p in files {
+            let b = Board::load(&p)?;
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            if b.name != stem {
+                return Err(BoardError::Invalid {
+                    path: p.display().to_string(),
+                    reason: format!(
+                        "name {:?} differs from the file name {stem:?} (boards are found by file name)",
+                        b.name
+                    ),
+                });
+            }
+            self.boards.insert(b.name.clone(), (b, Origin::File(p)));
+        }
+        self.searched.push(dir.display().to_string());
+        Ok(())
+    }
+
+    /// Built-in boards, then the `boards/` folder beside the nearest `edgeflow.toml` found
+    /// from `cwd` upwards (if that folder exists), then each directory in
+    /// `EDGEFLOW_BOARDS_DIR`, then `boards_dir` (a `--boards-dir` option).
+    pub fn discover(boards_dir: Option<&Path>, cwd: &Path) -> Result<Catalog, BoardError> {
+        let mut c = Catalog::builtin()?;
+        if let Some(project) = cwd.ancestors().find(|d| d.join("edgeflow.toml").is_file()) {
+            let dir = project.join("boards");
+            if dir.is_dir() {
+                c.add_dir(&dir)?;
+            }
+        }
+        if let Some(v) = std::env::var_os(BOARDS_DIR_ENV) {
+            for dir in std::env::split_paths(&v).filter(|d| !d.as_os_str().is_empty()) {
+                c.add_dir(&dir)?;
+            }
+        }
+        if let Some(dir) = boards_dir {
+            c.add_dir(dir)?;
+        }
+        Ok(c)
+    }
+
+    /// The board called `name`, or, when `name` ends in `.toml` or contains a path
+    /// separator, the board file at that path. An unknown name is an error listing the
+    /// known ones.
+    pub fn get(&self, name: &str) -> Result<Board, BoardError> {
+        if name.ends_with(".toml") || name.contains('/') || name.contains('\\') {
+            return Board::load(Path::new(name));
+        }
+        match self.boards.get(name) {
+            Some((b, _)) => Ok(b.clone()),
+            None => Err(BoardError::Unknown {
+                name: name.into(),
+                known: self.boards.keys().cloned().collect::<Vec<_>>().join(", "),
+                searched: self.searched.join(", "),
+            }),
+        }
+    }
+
+    /// Every board with where it came from, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&Board, &Origin)> {
+        self.boards.values().map(|(b, o)| (b, o))
+    }
+
+    /// Where boards were looked for, in order.
+    pub fn searched(&self) -> &[String] {
+        &self.searched
+    }
 }
 
 impl Board {
@@ -175,6 +333,51 @@ mod tests {
             }
         }
         assert!(n >= 2);
+    }
+
+    #[test]
+    fn every_repository_board_is_built_in() {
+        let c = Catalog::builtin().unwrap_or_else(|e| panic!("{e}"));
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards");
+        for e in std::fs::read_dir(&dir).expect("boards dir") {
+            let p = e.expect("entry").path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let from_file = Board::load(&p).unwrap_or_else(|e| panic!("{e}"));
+                assert_eq!(c.get(&from_file.name).ok(), Some(from_file));
+            }
+        }
+        let e = c.get("no-such-board").expect_err("unknown");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("mps2-an386") && msg.contains("lm3s6965evb"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_user_directory_overrides_and_adds_boards() {
+        let dir = std::env::temp_dir().join(format!("edgeflow-boards-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let good = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/mps2-an386.toml"),
+        )
+        .expect("board file");
+        let mine = good
+            .replace("name = \"mps2-an386\"", "name = \"mine\"")
+            .replace("ram_bytes = 4194304", "ram_bytes = 1024");
+        std::fs::write(dir.join("mine.toml"), &mine).expect("write");
+        let mut c = Catalog::builtin().expect("builtin");
+        c.add_dir(&dir).expect("add");
+        assert_eq!(c.get("mine").expect("mine").ram_bytes, 1024);
+        assert!(c.get("mps2-an386").is_ok());
+        // A file whose name disagrees with its `name` is refused, naming the file.
+        std::fs::write(dir.join("other.toml"), &mine).expect("write");
+        let e = Catalog::builtin()
+            .expect("builtin")
+            .add_dir(&dir)
+            .expect_err("mismatch");
+        assert!(e.to_string().contains("other.toml"), "{e}");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -176,6 +176,18 @@ impl Tabular {
         infer_rows: usize,
         policy: BadRecords,
     ) -> Result<Tabular> {
+        Self::open_with(path, infer_rows, policy, None)
+    }
+
+    /// As [`Tabular::open`], with the CSV field delimiter given (`Some`) or detected from
+    /// the first line (`None`: the most frequent of `,` `;` tab `|` outside double quotes,
+    /// `,` if none occurs; tab for `.tsv`). The delimiter used is one of the facts.
+    pub fn open_with(
+        path: impl Into<PathBuf>,
+        infer_rows: usize,
+        policy: BadRecords,
+        delimiter: Option<u8>,
+    ) -> Result<Tabular> {
         let path: PathBuf = path.into();
         let mut facts = Vec::new();
         if let Ok(m) = std::fs::metadata(&path) {
@@ -226,7 +238,18 @@ impl Tabular {
         }
         let t = match e.as_str() {
             "csv" | "tsv" => {
-                let delimiter = if e == "tsv" { b'\t' } else { b',' };
+                let delimiter = match delimiter {
+                    Some(d) => d,
+                    None if e == "tsv" => b'\t',
+                    None => detect_delimiter(&path),
+                };
+                facts.push((
+                    "delimiter".into(),
+                    match delimiter {
+                        b'\t' => "tab".to_string(),
+                        d => format!("{:?}", d as char),
+                    },
+                ));
                 // A first line of numbers is data, not a header.
                 let has_header = crate::sources::csv::sniff_header(&path, delimiter)?;
                 facts.push(("header".into(), if has_header { "yes" } else { "no (first line is numbers)" }.into()));
@@ -642,6 +665,44 @@ impl Summary {
     }
 }
 
+/// The most frequent of `,` `;` tab `|` outside double quotes on the first non-empty line
+/// of the file (its first 64 KiB); `,` when none occurs or the file cannot be read (the
+/// reader then reports the read error itself).
+fn detect_delimiter(path: &std::path::Path) -> u8 {
+    use std::io::Read;
+    let mut head = Vec::new();
+    if let Ok(f) = std::fs::File::open(path) {
+        let _ = f.take(64 * 1024).read_to_end(&mut head);
+    }
+    let line = head
+        .split(|&b| b == b'\n')
+        .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
+        .unwrap_or(&[]);
+    let mut counts = [0usize; 4];
+    let candidates = [b',', b';', b'\t', b'|'];
+    let mut quoted = false;
+    for &b in line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(i) = candidates.iter().position(|&c| c == b) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let mut best = 0;
+    for i in 1..4 {
+        if counts[i] > counts[best] {
+            best = i;
+        }
+    }
+    if counts[best] == 0 {
+        b','
+    } else {
+        candidates[best]
+    }
+}
+
 /// The column that looks like a class label: named `label`, `class`, `target`, `y` or
 /// `category` (any case), or else the last column if it is a string or integer column with
 /// 2–50 distinct values.
@@ -661,6 +722,18 @@ fn label_column(cols: &[ColumnStats]) -> Option<usize> {
             && !c.distinct_capped)
             .then_some(i)
     })
+}
+
+/// "0", or "12 (4.0%) !" — missing values as a count and a share of the rows, marked.
+fn missing_text(missing: u64, rows: u64) -> String {
+    if missing == 0 {
+        "0".into()
+    } else {
+        format!(
+            "{missing} ({:.1}%) !",
+            missing as f64 * 100.0 / rows.max(1) as f64
+        )
+    }
 }
 
 fn num(x: Option<f64>) -> String {
@@ -688,6 +761,26 @@ pub fn sparkline(h: &[u64]) -> String {
 }
 
 impl Summary {
+    /// Uses column `name` for the class balance. Errors (naming the columns there are) if
+    /// no column has that name.
+    pub fn set_label(&mut self, name: &str) -> std::result::Result<(), String> {
+        match self.columns.iter().position(|c| c.column.name == name) {
+            Some(i) => {
+                self.label = Some(i);
+                Ok(())
+            }
+            None => Err(format!(
+                "{}: no column {name:?} (columns: {})",
+                self.path.display(),
+                self.columns
+                    .iter()
+                    .map(|c| c.column.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
     /// The per-column table: name, type, count, missing, invalid, min, mean, std, max,
     /// distinct values, histogram sparkline, most frequent value.
     pub fn columns_table(&self) -> String {
@@ -720,7 +813,7 @@ impl Summary {
             t.row([
                 c.column.name.clone(),
                 ty,
-                c.missing.to_string(),
+                missing_text(c.missing, self.rows),
                 c.invalid.to_string(),
                 num(c.min),
                 num(c.mean),
@@ -755,6 +848,15 @@ impl Summary {
                 String::new(),
                 String::new(),
                 String::new(),
+            ]);
+        }
+        if c.missing > 0 {
+            let share = c.missing as f64 / self.rows.max(1) as f64;
+            t.row([
+                "(unlabelled)".to_string(),
+                c.missing.to_string(),
+                format!("{:.1}%", share * 100.0),
+                "░".repeat(((c.missing * 30) / total.max(c.missing)) as usize),
             ]);
         }
         Some(format!(

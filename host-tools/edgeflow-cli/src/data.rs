@@ -50,6 +50,10 @@ pub enum DataCommand {
         /// Also print the pipeline's per-operator counters.
         #[arg(long)]
         counters: bool,
+        /// The column holding the class (for the class balance); by default a column
+        /// named label/class/target/y/category, or a last column with few values.
+        #[arg(long, value_name = "COLUMN")]
+        label: Option<String>,
         #[command(flatten)]
         open: OpenArgs,
     },
@@ -66,12 +70,28 @@ pub struct OpenArgs {
     /// first reasons printed. Default: 0 (strict).
     #[arg(long, default_value = "0", value_name = "N|FRACTION")]
     max_bad_records: BadRecordLimit,
+    /// CSV field delimiter: one character, or `tab` (default: detected from the first line).
+    #[arg(long, value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+}
+
+fn parse_delimiter(s: &str) -> Result<u8, String> {
+    match s {
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        _ if s.len() == 1 && s.is_ascii() => Ok(s.as_bytes()[0]),
+        _ => Err(format!("{s:?} is not one ASCII character or `tab`")),
+    }
 }
 
 fn open(source: &PathBuf, o: &OpenArgs) -> Result<Tabular> {
     // Bad records stay error items so that they are counted with their reasons.
     // The error names the file already.
-    Ok(Tabular::open(source, o.infer_rows, BadRecords::Error)?)
+    Ok(Tabular::open_with(
+        source,
+        o.infer_rows,
+        BadRecords::Error,
+        o.delimiter,
+    )?)
 }
 
 /// Applies the bad-record policy: a note on stderr when records were skipped, an error
@@ -93,12 +113,12 @@ pub fn run(cmd: DataCommand) -> Result<()> {
         } => {
             let t = open(&source, &o)?;
             let (text, tally) = analyze::head_tally(&t, rows);
-            print!("{text}");
+            crate::out!("{text}")?;
             check(&source, &tally, &o)?;
         }
         DataCommand::Inspect { source, open: o } => {
             let t = open(&source, &o)?;
-            print!("{}", analyze::inspect(&t));
+            crate::out!("{}", analyze::inspect(&t))?;
             // The schema alone can hide an unreadable body: check the first records.
             let mut tally = ReadTally::default();
             for item in t.rows.iter().take(o.infer_rows.max(1)) {
@@ -111,6 +131,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
             report,
             bins,
             counters,
+            label,
             open: o,
         } => {
             let t = open(&source, &o)?;
@@ -128,16 +149,19 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     ),
             };
-            let summary = analyze::summarize(&t, bins, &mut |n| bar.set_position(n));
+            let mut summary = analyze::summarize(&t, bins, &mut |n| bar.set_position(n));
             bar.finish_and_clear();
-            print!("{}", summary.text());
+            if let Some(l) = &label {
+                summary.set_label(l).map_err(anyhow::Error::msg)?;
+            }
+            crate::out!("{}", summary.text())?;
             if counters {
-                println!("\npipeline counters:\n{}", t.rows.stats().table());
+                crate::outln!("\npipeline counters:\n{}", t.rows.stats().table())?;
             }
             if let Some(path) = report {
                 std::fs::write(&path, summary.html())
                     .with_context(|| format!("cannot write {}", path.display()))?;
-                println!("\nwrote {}", path.display());
+                crate::outln!("\nwrote {}", path.display())?;
             }
             check(&source, &summary.tally(), &o)?;
         }
@@ -160,6 +184,7 @@ mod tests {
         OpenArgs {
             infer_rows: 100,
             max_bad_records: BadRecordLimit::default(),
+            delimiter: None,
         }
     }
 
@@ -172,6 +197,7 @@ mod tests {
             report: Some(out.clone()),
             bins: 10,
             counters: true,
+            label: None,
             open: args(),
         })
         .unwrap();

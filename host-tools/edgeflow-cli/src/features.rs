@@ -33,7 +33,8 @@ pub struct FeaturesArgs {
     /// The feature pipeline: a TOML file, or an artifact with a feature pipeline section.
     #[arg(long)]
     pipeline: PathBuf,
-    /// The input: .wav, .csv, .npy, .png, .jpg or .txt.
+    /// The input: .wav, .csv, .npy, .png, .jpg or .txt; or a folder with one sub-folder
+    /// of such files per class (writes OUT.labels.npy and OUT.classes.txt beside OUT).
     input: PathBuf,
     /// Where to write the features (.npy; float32, or int8 when the pipeline quantizes).
     #[arg(short, long)]
@@ -43,6 +44,9 @@ pub struct FeaturesArgs {
 /// Runs the subcommand.
 pub fn run(a: FeaturesArgs) -> Result<()> {
     let spec = load_pipeline(&a.pipeline)?;
+    if a.input.is_dir() {
+        return crate::batch::run(spec, &a.pipeline, &a.input, &a.output);
+    }
     let p = Pipeline::new(spec.clone())
         .with_context(|| format!("{} is not a valid pipeline", a.pipeline.display()))?;
     let samples = read_input(&a.input, &p)?;
@@ -76,7 +80,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
         }
     };
     write_npy(&a.output, &shape, p.output_type(), &data)?;
-    println!(
+    crate::outln!(
         "wrote {}: shape {:?} {}; the pipeline needs {} bytes of static RAM on a device",
         a.output.display(),
         shape,
@@ -85,7 +89,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
             OutputType::I8 => "int8",
         },
         p.ram_bytes()
-    );
+    )?;
     Ok(())
 }
 
@@ -118,7 +122,7 @@ fn ext(path: &Path) -> String {
 
 /// Reads the input file as the pipeline's input kind; several inputs for row-wise files.
 /// Every format is read by edgeflow-data's readers (one implementation per format).
-fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
+pub(crate) fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
     let e = ext(path);
     let name = path.display();
     match (p.desc().input, e.as_str()) {
@@ -130,14 +134,15 @@ fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
                     a.channels
                 );
             }
-            if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
-                bail!(
-                    "{name}: sampled at {} Hz, the pipeline expects {rate_hz} Hz (resample first)",
-                    a.sample_rate
-                );
-            }
             // Pipelines take audio in 16-bit units whatever the stored format.
-            Ok(vec![Sample::Signal(a.to_i16_units())])
+            let v = a.to_i16_units();
+            // Another rate is resampled, and the note says so (never silently).
+            let v = if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
+                crate::resample::to_rate(&v, axes as usize, a.sample_rate, rate_hz, path)?
+            } else {
+                v
+            };
+            Ok(vec![Sample::Signal(v)])
         }
         (Input::Signal { axes, .. }, "csv") => {
             let rows = read_numeric_csv(path, b',')?.rows;
@@ -302,7 +307,7 @@ fn decode_image(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
     Ok((img.width, img.height, img.channels, img.data))
 }
 
-fn write_npy(path: &Path, shape: &[u64], t: OutputType, data: &[u8]) -> Result<()> {
+pub(crate) fn write_npy(path: &Path, shape: &[u64], t: OutputType, data: &[u8]) -> Result<()> {
     let file =
         fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let w = std::io::BufWriter::new(file);

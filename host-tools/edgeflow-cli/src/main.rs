@@ -4,10 +4,13 @@
 //! - `edgeflow inspect MODEL` prints ops, tensors, shapes, quantization, flash and arena
 //!   bytes and MACs per op, and the static RAM of the feature pipeline when the artifact
 //!   carries one;
-//! - `edgeflow run MODEL --input X.npy --output Y.npy` runs one inference.
+//! - `edgeflow run MODEL --input X [-o Y.npy]` runs the model on a tensor, or on a raw
+//!   sample through the artifact's feature pipeline, and prints the top classes;
+//! - `edgeflow boards` lists the boards `--board` accepts.
 //!
-//! `MODEL` may be a `.tflite` file or an artifact everywhere. Every failure is a message
-//! on stderr and a non-zero exit status.
+//! `MODEL` may be a `.tflite` file or an artifact everywhere. Every failure is one message
+//! on stderr (the error chain, naming the file) and a non-zero exit status; a closed
+//! stdout ends the command quietly with success.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,8 +20,16 @@ use clap::{Parser, Subcommand};
 use edgeflow_format::graph::{DType, TensorDef};
 use npyz::WriterBuilder;
 
+mod batch;
+mod boards;
+mod convert;
 mod data;
 mod features;
+mod filetype;
+mod labels;
+mod output;
+mod resample;
+mod run;
 
 #[derive(Parser)]
 #[command(
@@ -33,43 +44,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Compile a .tflite model into an edgeflow artifact.
-    Convert {
-        /// The .tflite model.
-        model: PathBuf,
-        /// Where to write the artifact.
-        #[arg(short, long)]
-        output: PathBuf,
-        /// A feature pipeline (TOML) to store in the artifact, so that the device computes
-        /// the model's input from raw samples with the same code as the host.
-        #[arg(long)]
-        pipeline: Option<PathBuf>,
-    },
+    /// Compile a .tflite model into an edgeflow artifact (with its feature pipeline and labels).
+    Convert(convert::ConvertArgs),
     /// Describe a model: ops, tensors, quantization, flash/arena bytes, MACs per op and
     /// the static RAM of its feature pipeline.
     Inspect {
         /// A .tflite model or an edgeflow artifact.
         model: PathBuf,
-        /// Check the arena and artifact against a board (`boards/NAME.toml` or a path);
-        /// exits with an error if the model does not fit.
+        /// Check the arena and artifact against a board (a name from `edgeflow boards`, or
+        /// a path to a board TOML); exits with an error if the model does not fit.
         #[arg(long)]
         board: Option<String>,
+        #[command(flatten)]
+        boards: boards::BoardsDirArg,
     },
-    /// Run one inference on a NumPy .npy input and write the output as .npy.
-    Run {
-        /// A .tflite model or an edgeflow artifact.
-        model: PathBuf,
-        /// Input tensor (.npy, dtype matching the model input: int8 or float32).
-        #[arg(long)]
-        input: PathBuf,
-        /// Where to write the output tensor (.npy).
-        #[arg(long)]
-        output: PathBuf,
-        /// Largest arena the host will allocate for the model, in bytes (default 256 MiB,
-        /// or the `EDGEFLOW_MAX_ARENA_BYTES` environment variable).
-        #[arg(long)]
-        max_arena: Option<usize>,
-    },
+    /// Run a model on a .npy tensor, or on a raw sample through the artifact's pipeline.
+    Run(run::RunArgs),
     /// Compute features: run a feature pipeline over a WAV, CSV, image or .npy input.
     Features(features::FeaturesArgs),
     /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
@@ -77,121 +67,71 @@ enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// List the boards `--board` accepts: built in, and the user's own board files.
+    Boards(boards::BoardsArgs),
 }
 
 fn main() {
     if let Err(e) = real_main() {
-        eprintln!("error: {e:#}");
+        if output::is_broken_pipe(&e) {
+            // The reader closed stdout (`edgeflow ... | head`): nothing more to say.
+            std::process::exit(0);
+        }
+        eprintln!("error: {}", output::message(&e));
         std::process::exit(1);
     }
 }
 
 fn real_main() -> Result<()> {
     match Cli::parse().command {
-        Command::Convert {
+        Command::Convert(args) => convert::run(args)?,
+        Command::Inspect {
             model,
-            output,
-            pipeline,
+            board,
+            boards,
         } => {
-            let bytes = read(&model)?;
-            let mut compiled = compile(&model, &bytes)?;
-            if let Some(p) = pipeline {
-                let spec = edgeflow_dsp::host::load(&p)?;
-                compiled = edgeflow::host::attach_pipeline(&compiled, &spec)
-                    .with_context(|| format!("cannot attach {} to the model", p.display()))?;
-            }
-            fs::write(&output, &compiled)
-                .with_context(|| format!("cannot write {}", output.display()))?;
-            let m = edgeflow_nn::Model::parse(&compiled)?;
-            println!(
-                "wrote {} ({} bytes, arena {} bytes, {} ops)",
-                output.display(),
-                compiled.len(),
-                m.arena_bytes(),
-                m.header().op_count
-            );
-        }
-        Command::Inspect { model, board } => {
-            let bytes = read(&model)?;
-            let artifact = load(&model, &bytes)?;
+            let artifact = filetype::load_model(&model)?;
             let m = edgeflow_nn::Model::parse(&artifact)
                 .with_context(|| format!("{} is not a valid artifact", model.display()))?;
-            print!(
+            out!(
                 "{}",
                 edgeflow_compile::describe::describe(&m, artifact.len())
-            );
+            )?;
             let mut pipeline_ram = 0;
             if let Some(section) = m.artifact().feature_pipeline {
                 let p = edgeflow_dsp::Pipeline::from_bytes(section).with_context(|| {
                     format!("{}: invalid feature pipeline section", model.display())
                 })?;
-                println!();
-                println!(
+                outln!()?;
+                outln!(
                     "feature pipeline  static RAM {} bytes (workspace), {} features per frame, output {} values",
                     p.ram_bytes(),
                     p.features_per_frame(),
                     p.output_len()
-                );
+                )?;
                 pipeline_ram = p.ram_bytes();
             }
+            if let Some(section) = m.artifact().labels {
+                let l = labels::decode(section)
+                    .with_context(|| format!("{}: labels section", model.display()))?;
+                outln!()?;
+                outln!("labels ({})  {}", l.len(), l.join(", "))?;
+            }
             if let Some(b) = board {
-                let path = if b.ends_with(".toml") {
-                    PathBuf::from(&b)
-                } else {
-                    Path::new("boards").join(format!("{b}.toml"))
-                };
-                let board = edgeflow_compile::board::Board::load(&path)?;
+                let board = boards.catalog()?.get(&b)?;
                 let budget = edgeflow_compile::budget::Budget::new(&m, artifact.len(), &board)
                     .with_pipeline_ram(pipeline_ram);
-                println!();
-                print!("{budget}");
+                outln!()?;
+                out!("{budget}")?;
                 if !budget.fits() {
                     bail!("{} does not fit on {}", model.display(), board.name);
                 }
             }
         }
-        Command::Run {
-            model,
-            input,
-            output,
-            max_arena,
-        } => {
-            let bytes = read(&model)?;
-            let artifact = load(&model, &bytes)?;
-            let m = edgeflow_nn::Model::parse(&artifact)
-                .with_context(|| format!("{} is not a valid artifact", model.display()))?;
-            let h = m.header();
-            if h.inputs.len() != 1 {
-                bail!("the model has {} inputs; `run` takes one", h.inputs.len());
-            }
-            let in_def = h.inputs[0];
-            let out_def = h.outputs[0];
-            let data = read_npy(&input, &in_def)?;
-            let limit = match max_arena {
-                Some(n) => n,
-                None => env_limit("EDGEFLOW_MAX_ARENA_BYTES", DEFAULT_MAX_ARENA)?,
-            };
-            let need = m.arena_bytes();
-            if need > limit {
-                bail!(
-                    "{}: the model's arena needs {need} bytes, above the host limit of {limit} bytes \
-                     (raise it with --max-arena or EDGEFLOW_MAX_ARENA_BYTES)",
-                    model.display()
-                );
-            }
-            let mut arena: Vec<u128> = Vec::new();
-            arena
-                .try_reserve_exact(need.div_ceil(16))
-                .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
-            arena.resize(need.div_ceil(16), 0);
-            let arena = as_bytes(&mut arena);
-            let mut rt = edgeflow_nn::Runtime::new(&m, arena)?;
-            rt.input_mut(0)?.copy_from_slice(&data);
-            rt.invoke()?;
-            write_npy(&output, &out_def, rt.output(0)?)?;
-        }
+        Command::Run(args) => run::run(args)?,
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
+        Command::Boards(args) => boards::run(args)?,
     }
     Ok(())
 }
@@ -199,10 +139,10 @@ fn real_main() -> Result<()> {
 /// Default cap on the arena `run` allocates: far above any microcontroller model (their
 /// arenas are kilobytes to a few megabytes), small enough that a hostile artifact of a few
 /// hundred bytes cannot make the host allocate and write gigabytes.
-const DEFAULT_MAX_ARENA: usize = 256 << 20;
+pub(crate) const DEFAULT_MAX_ARENA: usize = 256 << 20;
 
 /// A byte limit from environment variable `var`, or `default` when it is unset.
-fn env_limit(var: &str, default: usize) -> Result<usize> {
+pub(crate) fn env_limit(var: &str, default: usize) -> Result<usize> {
     match std::env::var(var) {
         Ok(v) => v
             .trim()
@@ -212,7 +152,7 @@ fn env_limit(var: &str, default: usize) -> Result<usize> {
     }
 }
 
-fn as_bytes(words: &mut [u128]) -> &mut [u8] {
+pub(crate) fn as_bytes(words: &mut [u128]) -> &mut [u8] {
     let len = words.len() * 16;
     let ptr = words.as_mut_ptr() as *mut u8;
     // The arena is allocated as u128 words so that its start is 16-byte aligned.
@@ -224,47 +164,30 @@ fn as_bytes(words: &mut [u128]) -> &mut [u8] {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<u8>> {
-    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
-}
-
-fn compile(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
-    let c = edgeflow_compile::compile(bytes, name)
-        .with_context(|| format!("cannot convert {}", path.display()))?;
-    Ok(c.artifact)
-}
-
-/// The artifact for `path`: the file itself, or the compiled `.tflite`.
-fn load(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
-    if edgeflow_compile::is_artifact(bytes) {
-        Ok(bytes.to_vec())
-    } else {
-        compile(path, bytes)
-    }
-}
-
 /// The model input in `path` (an `.npy` read by edgeflow-data: C order whatever the
-/// file's order, native byte order whatever the file's), as the tensor's bytes.
-fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
+/// file's order, native byte order whatever the file's), as the tensor's bytes. The shape
+/// must be exactly the model input's.
+pub(crate) fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
     use edgeflow_data::sources::npy::TensorData;
     let a = edgeflow_data::sources::npy::read_npy(path)?;
     let shape: Vec<u64> = a.shape.iter().map(|&d| d as u64).collect();
     let want: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
-    let n = a.data.len() as u64;
-    // The model's shape was validated by `Model::parse` (its byte size fits in u32).
-    let need = want
-        .iter()
-        .try_fold(1u64, |n, &d| n.checked_mul(d))
-        .unwrap_or(u64::MAX);
-    if n != need {
+    if shape != want {
+        let count = |s: &[u64]| s.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let hint = if want.first() == Some(&1) && want.get(1..) == Some(&shape[..]) {
+            " (add the batch dimension of 1: np.expand_dims(x, 0))"
+        } else if shape.first() == Some(&1) && shape.get(1..) == Some(&want[..]) {
+            " (remove the leading dimension of 1)"
+        } else if count(&shape) == count(&want) {
+            " (same number of elements in another layout: reshape or transpose it explicitly)"
+        } else {
+            ""
+        };
         bail!(
-            "{}: shape {:?} has {} elements, the model input {:?} needs {}",
+            "{}: shape {:?}, but the model input is {:?}{hint}",
             path.display(),
             shape,
-            n,
-            want,
-            need
+            want
         );
     }
     let out = match (t.dtype, a.data) {
@@ -285,16 +208,16 @@ fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {
-    let shape: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
+/// Writes `data` (little-endian elements of `dtype`) as a `.npy` array of `shape`.
+pub(crate) fn write_npy_shape(path: &Path, shape: &[u64], dtype: DType, data: &[u8]) -> Result<()> {
     let file =
         fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
     let w = std::io::BufWriter::new(file);
-    match t.dtype {
+    match dtype {
         DType::I8 => {
             let mut out = npyz::WriteOptions::new()
                 .default_dtype()
-                .shape(&shape)
+                .shape(shape)
                 .writer(w)
                 .begin_nd()?;
             out.extend(data.iter().map(|&b| b as i8))?;
@@ -303,7 +226,7 @@ fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {
         DType::F32 => {
             let mut out = npyz::WriteOptions::new()
                 .default_dtype()
-                .shape(&shape)
+                .shape(shape)
                 .writer(w)
                 .begin_nd()?;
             out.extend(
@@ -315,7 +238,7 @@ fn write_npy(path: &Path, t: &TensorDef<'_>, data: &[u8]) -> Result<()> {
         DType::I32 => {
             let mut out = npyz::WriteOptions::new()
                 .default_dtype()
-                .shape(&shape)
+                .shape(shape)
                 .writer(w)
                 .begin_nd()?;
             out.extend(

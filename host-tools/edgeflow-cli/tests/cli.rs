@@ -115,7 +115,7 @@ fn bad_files_fail_with_a_message() {
                 "--output",
                 out.to_str().unwrap(),
             ],
-            "bad .npy header",
+            "junk.tflite is a text file; the model takes a .npy tensor of shape [1, 7, 9, 3] int8",
         ),
     ];
     for (args, expect) in cases {

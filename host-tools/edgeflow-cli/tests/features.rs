@@ -104,7 +104,13 @@ fn wav_to_mfcc_npy() {
         Path::new("-o"),
         &out,
     ]);
-    assert!(!ok && msg.contains("8000 Hz"), "{msg}");
+    // Another rate is resampled to the pipeline's, and the output says so.
+    assert!(
+        ok && msg.contains("resampled from 8000 Hz to 16000 Hz (rubato"),
+        "{msg}"
+    );
+    // 2 s at 16 kHz after resampling: MFCC tensors of 49 frames x 10 coefficients.
+    assert_eq!(npy_shape(&out).0[1..], [49, 10]);
 }
 
 #[test]

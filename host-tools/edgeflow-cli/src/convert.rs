@@ -1,0 +1,178 @@
+//! `edgeflow convert MODEL -o OUT.edgeflow [--pipeline P.toml] [--labels labels.txt]`.
+//!
+//! Nothing is changed silently: a pipeline whose int8 quantization differs from the model
+//! input's is refused unless `--adopt-model-quantization` is given, and then the change is
+//! printed; a float pipeline in front of an int8 model is stored with the input's
+//! quantization added, and that is printed too.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use edgeflow_format::graph::DType;
+use edgeflow_format::{Artifact, SectionKind};
+
+use crate::{filetype, labels, outln};
+
+/// Arguments of `edgeflow convert`.
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The model: a .tflite file (or an artifact, to add a pipeline or labels to it).
+    model: PathBuf,
+    /// Where to write the artifact.
+    #[arg(short, long)]
+    output: PathBuf,
+    /// A feature pipeline (TOML) to store in the artifact, so that the device computes
+    /// the model's input from raw samples with the same code as the host.
+    #[arg(long)]
+    pipeline: Option<PathBuf>,
+    /// Store the model input's int8 scale and zero point in the pipeline when the
+    /// pipeline's own `quantize` differs (the features then differ from the TOML's).
+    #[arg(long)]
+    adopt_model_quantization: bool,
+    /// Class labels to store in the artifact: a text file, one label per line, the class
+    /// index is the line index. Their number must equal the model's output classes.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+}
+
+/// Runs the subcommand.
+pub fn run(a: ConvertArgs) -> Result<()> {
+    let mut compiled = filetype::load_model(&a.model)?;
+    if let Some(p) = &a.pipeline {
+        let spec = edgeflow_dsp::host::load(p)?;
+        let spec = check_quantization(&compiled, spec, p, a.adopt_model_quantization)?;
+        compiled = edgeflow::host::attach_pipeline(&compiled, &spec)
+            .with_context(|| format!("cannot attach {} to the model", p.display()))?;
+    }
+    let mut n_labels = None;
+    if let Some(path) = &a.labels {
+        let l = labels::read_file(path)?;
+        let (classes, dims) = {
+            let m = edgeflow_nn::Model::parse(&compiled)?;
+            let out = m
+                .header()
+                .outputs
+                .first()
+                .copied()
+                .context("the model has no output")?;
+            let dims = out.shape.dims().to_vec();
+            (dims.last().copied().unwrap_or(1) as usize, dims)
+        };
+        if l.len() != classes {
+            bail!(
+                "{}: {} labels, but the model's output has {classes} classes (shape {dims:?})",
+                path.display(),
+                l.len()
+            );
+        }
+        compiled = with_section(&compiled, SectionKind::Labels, &labels::encode(&l)?)?;
+        n_labels = Some(l.len());
+    }
+    std::fs::write(&a.output, &compiled)
+        .with_context(|| format!("cannot write {}", a.output.display()))?;
+    let m = edgeflow_nn::Model::parse(&compiled)?;
+    outln!(
+        "wrote {} ({} bytes, arena {} bytes, {} ops{})",
+        a.output.display(),
+        compiled.len(),
+        m.arena_bytes(),
+        m.header().op_count,
+        n_labels.map_or(String::new(), |n| format!(", {n} labels"))
+    )?;
+    Ok(())
+}
+
+/// Compares the pipeline's output quantization with the model input's and returns the
+/// spec to store: unchanged when they agree, refused when they differ (unless `adopt`),
+/// and every change printed.
+fn check_quantization(
+    artifact: &[u8],
+    mut spec: edgeflow_dsp::host::Spec,
+    path: &Path,
+    adopt: bool,
+) -> Result<edgeflow_dsp::host::Spec> {
+    let m = edgeflow_nn::Model::parse(artifact)?;
+    let Some(input) = m.header().inputs.first().copied() else {
+        return Ok(spec);
+    };
+    let name = path.display();
+    let own = spec.output.quantize;
+    match (input.dtype, own, input.quant) {
+        (DType::I8, Some(q), Some(mq)) => {
+            let same = q.scale.to_bits() == mq.scale.to_bits() && q.zero_point == mq.zero_point;
+            if !same && !adopt {
+                bail!(
+                    "{name}: the pipeline quantizes its output with scale {:?} and zero point {}, \
+                     the model input with scale {:?} and zero point {}; features from {name} would \
+                     differ from the artifact's. Set `quantize = {{ scale = {:?}, zero_point = {} }}` \
+                     in the pipeline's [output], or pass --adopt-model-quantization",
+                    q.scale,
+                    q.zero_point,
+                    mq.scale,
+                    mq.zero_point,
+                    mq.scale,
+                    mq.zero_point
+                );
+            }
+            if !same {
+                outln!(
+                    "note: adopted the model input's quantization (scale {:?}, zero point {}) \
+                     in place of the pipeline's (scale {:?}, zero point {})",
+                    mq.scale,
+                    mq.zero_point,
+                    q.scale,
+                    q.zero_point
+                )?;
+            }
+        }
+        (DType::I8, None, Some(mq)) => {
+            outln!(
+                "note: the pipeline's float32 output is quantized to int8 with the model input's \
+                 scale {:?} and zero point {}",
+                mq.scale,
+                mq.zero_point
+            )?;
+        }
+        (DType::F32, Some(q), _) => {
+            if !adopt {
+                bail!(
+                    "{name}: the pipeline quantizes its output to int8 (scale {:?}, zero point {}), \
+                     but the model input is float32. Remove `quantize` from the pipeline's \
+                     [output], or pass --adopt-model-quantization to store it without",
+                    q.scale,
+                    q.zero_point
+                );
+            }
+            spec.output.quantize = None;
+            outln!("note: removed the pipeline's int8 quantization: the model input is float32")?;
+        }
+        _ => {}
+    }
+    Ok(spec)
+}
+
+/// `artifact` with section `kind` set to `bytes` (replacing any), other sections kept.
+pub fn with_section(artifact: &[u8], kind: SectionKind, bytes: &[u8]) -> Result<Vec<u8>> {
+    let a = Artifact::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut sections: Vec<(SectionKind, &[u8])> = vec![
+        (SectionKind::Graph, a.graph),
+        (SectionKind::Weights, a.weights),
+    ];
+    for (k, s) in [
+        (SectionKind::FeaturePipeline, a.feature_pipeline),
+        (SectionKind::Labels, a.labels),
+        (SectionKind::MonitoringBaseline, a.monitoring_baseline),
+        (SectionKind::Metadata, a.metadata),
+    ] {
+        if k == kind {
+            sections.push((k, bytes));
+        } else if let Some(s) = s {
+            sections.push((k, s));
+        }
+    }
+    let out = edgeflow_format::write::assemble(&sections)
+        .map_err(|e| anyhow::anyhow!("cannot assemble the artifact: {e}"))?;
+    edgeflow_nn::Model::parse(&out)?;
+    Ok(out)
+}

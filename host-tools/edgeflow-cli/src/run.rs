@@ -1,0 +1,350 @@
+//! `edgeflow run MODEL --input X [-o Y.npy] [--top K] [--json]`: one inference per input.
+//!
+//! The input is a `.npy` tensor of exactly the model input's shape and dtype, or — when the
+//! artifact carries a feature pipeline — a raw sample (WAV, CSV, image, text or `.npy`)
+//! that the artifact's own pipeline turns into model inputs first (a recording may give
+//! several windows, a CSV several rows: the model runs once per feature tensor). The
+//! output is printed as the top-k classes (with the artifact's labels when it has them),
+//! or as JSON with `--json`, and written as `.npy` with `-o`.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use edgeflow_format::graph::{DType, TensorDef};
+
+use crate::filetype::{self, Kind};
+use crate::{labels, outln};
+
+/// Arguments of `edgeflow run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// A .tflite model or an edgeflow artifact.
+    model: PathBuf,
+    /// The input: a .npy tensor (the model input's exact shape and dtype), or a raw sample
+    /// (.wav, .csv, .png, .jpg, .txt, .npy) when the artifact carries a feature pipeline.
+    #[arg(short, long)]
+    input: PathBuf,
+    /// Write the output tensor here (.npy; several results are stacked on a new first axis).
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// Number of top classes to print.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Print the results as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Largest arena the host will allocate for the model, in bytes (default 256 MiB,
+    /// or the `EDGEFLOW_MAX_ARENA_BYTES` environment variable).
+    #[arg(long)]
+    max_arena: Option<usize>,
+}
+
+/// One model result: where it came from and the raw output bytes.
+struct Result1 {
+    what: String,
+    output: Vec<u8>,
+}
+
+/// Runs the subcommand.
+pub fn run(a: RunArgs) -> Result<()> {
+    let artifact = filetype::load_model(&a.model)?;
+    let m = edgeflow_nn::Model::parse(&artifact)
+        .with_context(|| format!("{} is not a valid artifact", a.model.display()))?;
+    let h = m.header();
+    if h.inputs.len() != 1 {
+        bail!("the model has {} inputs; `run` takes one", h.inputs.len());
+    }
+    let in_def = h.inputs[0];
+    let out_def = *h.outputs.first().context("the model has no output")?;
+    let label_names = match m.artifact().labels {
+        Some(s) => Some(
+            labels::decode(s).with_context(|| format!("{}: labels section", a.model.display()))?,
+        ),
+        None => None,
+    };
+
+    let input_bytes = filetype::read(&a.input)?;
+    let kind = Kind::sniff(&input_bytes);
+    let pipeline = m.artifact().feature_pipeline;
+    let npy_ext = a
+        .input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+    // A .npy goes to the model as a tensor when there is no pipeline (the tensor reader
+    // then names any mismatch) or when it is exactly the model input; otherwise it is a
+    // raw sample for the pipeline.
+    let tensor_input = match pipeline {
+        None => kind == Kind::Npy || npy_ext,
+        Some(_) => kind == Kind::Npy && npy_matches(&a.input, &in_def),
+    };
+    let (inputs, how): (Vec<(String, Vec<u8>)>, String) = if tensor_input {
+        let data = crate::read_npy(&a.input, &in_def)?;
+        let how = format!(
+            "a .npy tensor {:?} {}",
+            in_def.shape.dims(),
+            dtype_name(in_def.dtype)
+        );
+        (vec![(String::new(), data)], how)
+    } else if let Some(section) = pipeline {
+        let p = edgeflow_dsp::Pipeline::from_bytes(section)
+            .with_context(|| format!("{}: invalid feature pipeline section", a.model.display()))?;
+        let samples = crate::features::read_input(&a.input, &p)?;
+        let outs = edgeflow_dsp::host::run_many(&p, &samples).context("running the pipeline")?;
+        let mut inputs = Vec::new();
+        let many = samples.len() > 1;
+        for (i, per_sample) in outs.into_iter().enumerate() {
+            let windows = per_sample.len() > 1;
+            for (j, o) in per_sample.into_iter().enumerate() {
+                let what = match (many, windows) {
+                    (true, _) => format!("row {}", i + 1),
+                    (false, true) => format!("window {}", j + 1),
+                    (false, false) => String::new(),
+                };
+                inputs.push((what, o));
+            }
+        }
+        if inputs.is_empty() {
+            bail!(
+                "{}: too short for one feature tensor of the artifact's pipeline",
+                a.input.display()
+            );
+        }
+        let n = inputs.len();
+        (
+            inputs,
+            format!(
+                "{} through the artifact's feature pipeline ({n} feature tensor{})",
+                match (kind, npy_ext) {
+                    (Kind::Text, _)
+                        if a.input
+                            .extension()
+                            .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
+                    {
+                        "a CSV file"
+                    }
+                    (k, _) => k.describe(),
+                },
+                if n == 1 { "" } else { "s" }
+            ),
+        )
+    } else {
+        bail!(
+            "{} is {}; the model takes a .npy tensor of shape {:?} {} (raw samples need an \
+             artifact with a feature pipeline: `edgeflow convert MODEL --pipeline P.toml`)",
+            a.input.display(),
+            kind.describe(),
+            in_def.shape.dims(),
+            dtype_name(in_def.dtype)
+        );
+    };
+
+    let limit = match a.max_arena {
+        Some(n) => n,
+        None => crate::env_limit("EDGEFLOW_MAX_ARENA_BYTES", crate::DEFAULT_MAX_ARENA)?,
+    };
+    let need = m.arena_bytes();
+    if need > limit {
+        bail!(
+            "{}: the model's arena needs {need} bytes, above the host limit of {limit} bytes \
+             (raise it with --max-arena or EDGEFLOW_MAX_ARENA_BYTES)",
+            a.model.display()
+        );
+    }
+    let mut arena: Vec<u128> = Vec::new();
+    arena
+        .try_reserve_exact(need.div_ceil(16))
+        .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
+    arena.resize(need.div_ceil(16), 0);
+    let arena = crate::as_bytes(&mut arena);
+    let mut rt = edgeflow_nn::Runtime::new(&m, arena)?;
+    let mut results = Vec::with_capacity(inputs.len());
+    for (what, data) in inputs {
+        let dst = rt.input_mut(0)?;
+        if dst.len() != data.len() {
+            bail!(
+                "the feature pipeline gives {} bytes, the model input needs {}",
+                data.len(),
+                dst.len()
+            );
+        }
+        dst.copy_from_slice(&data);
+        rt.invoke()?;
+        results.push(Result1 {
+            what,
+            output: rt.output(0)?.to_vec(),
+        });
+    }
+
+    let out_dims: Vec<u64> = out_def.shape.dims().iter().map(|&d| d as u64).collect();
+    if let Some(path) = &a.output {
+        let mut shape = out_dims.clone();
+        if results.len() > 1 {
+            shape.insert(0, results.len() as u64);
+        }
+        let all: Vec<u8> = results
+            .iter()
+            .flat_map(|r| r.output.iter().copied())
+            .collect();
+        crate::write_npy_shape(path, &shape, out_def.dtype, &all)?;
+    }
+
+    let classes = out_def.shape.dims().last().copied().unwrap_or(1) as usize;
+    let is_vector = out_dims.iter().rev().skip(1).all(|&d| d == 1);
+    let show_top = label_names.is_some() || is_vector;
+    if a.json {
+        let items: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| {
+                let values = dequantize(&out_def, &r.output);
+                let mut obj = serde_json::json!({ "values": values });
+                if !r.what.is_empty() {
+                    obj["from"] = r.what.clone().into();
+                }
+                if show_top {
+                    obj["top"] = top_k(&values, classes, a.top)
+                        .into_iter()
+                        .map(|(i, s)| {
+                            serde_json::json!({
+                                "class": i,
+                                "label": label_names.as_ref().and_then(|l| l.get(i)),
+                                "score": s,
+                            })
+                        })
+                        .collect();
+                }
+                obj
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "model": a.model.display().to_string(),
+            "input": a.input.display().to_string(),
+            "input_kind": how,
+            "output_shape": out_dims,
+            "output_dtype": dtype_name(out_def.dtype),
+            "output_file": a.output.as_ref().map(|p| p.display().to_string()),
+            "results": items,
+        });
+        outln!("{}", serde_json::to_string_pretty(&doc)?)?;
+        return Ok(());
+    }
+
+    outln!("{}: {how}", a.input.display())?;
+    for r in &results {
+        let values = dequantize(&out_def, &r.output);
+        let prefix = if r.what.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", r.what)
+        };
+        if show_top {
+            let parts: Vec<String> = top_k(&values, classes, a.top)
+                .into_iter()
+                .map(|(i, s)| match label_names.as_ref().and_then(|l| l.get(i)) {
+                    Some(name) => format!("{name} {s:.4}"),
+                    None => format!("class {i} {s:.4}"),
+                })
+                .collect();
+            outln!("{prefix}{}", parts.join(", "))?;
+        } else if !prefix.is_empty() {
+            outln!("{prefix}{} values", values.len())?;
+        }
+    }
+    match &a.output {
+        Some(p) => outln!(
+            "wrote {}: output shape {:?} {}{}",
+            p.display(),
+            out_dims,
+            dtype_name(out_def.dtype),
+            if results.len() > 1 {
+                format!(", {} results stacked", results.len())
+            } else {
+                String::new()
+            }
+        )?,
+        None if !show_top => outln!(
+            "output shape {:?} {} (write it with -o OUT.npy)",
+            out_dims,
+            dtype_name(out_def.dtype)
+        )?,
+        None => {}
+    }
+    Ok(())
+}
+
+/// Whether a `.npy` file's header announces exactly the model input's shape and dtype.
+fn npy_matches(path: &std::path::Path, t: &TensorDef<'_>) -> bool {
+    let Ok(info) = edgeflow_data::sources::npy::npy_info(path) else {
+        return false;
+    };
+    let same_shape = info.shape.len() == t.shape.dims().len()
+        && info
+            .shape
+            .iter()
+            .zip(t.shape.dims())
+            .all(|(&a, &b)| a == b as usize);
+    same_shape && info.descr.ends_with(npy_code(t.dtype))
+}
+
+fn npy_code(d: DType) -> &'static str {
+    match d {
+        DType::I8 => "i1",
+        DType::F32 => "f4",
+        DType::I32 => "i4",
+    }
+}
+
+/// "int8", "float32", "int32".
+pub fn dtype_name(d: DType) -> &'static str {
+    match d {
+        DType::I8 => "int8",
+        DType::F32 => "float32",
+        DType::I32 => "int32",
+    }
+}
+
+/// The output as real numbers: `scale * (q - zero_point)` for quantized tensors.
+fn dequantize(t: &TensorDef<'_>, bytes: &[u8]) -> Vec<f64> {
+    match t.dtype {
+        DType::I8 => bytes
+            .iter()
+            .map(|&b| {
+                let q = f64::from(b as i8);
+                match t.quant {
+                    Some(qp) => f64::from(qp.scale) * (q - f64::from(qp.zero_point)),
+                    None => q,
+                }
+            })
+            .collect(),
+        DType::F32 => bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        DType::I32 => bytes
+            .chunks_exact(4)
+            .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+    }
+}
+
+/// The `k` largest of the last `classes` values (the last row), largest first; ties keep
+/// the lower class index first.
+fn top_k(values: &[f64], classes: usize, k: usize) -> Vec<(usize, f64)> {
+    let row = &values[values.len().saturating_sub(classes)..];
+    let mut idx: Vec<(usize, f64)> = row.iter().copied().enumerate().collect();
+    idx.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    idx.truncate(k);
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_orders_by_score_then_index() {
+        let v = [0.1, 0.5, 0.2, 0.5];
+        assert_eq!(top_k(&v, 4, 3), vec![(1, 0.5), (3, 0.5), (2, 0.2)]);
+        assert_eq!(top_k(&v, 4, 10).len(), 4);
+    }
+}
