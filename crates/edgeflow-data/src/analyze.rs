@@ -258,7 +258,6 @@ impl Tabular {
                     has_header,
                     infer_rows,
                     policy,
-                    ..CsvOptions::default()
                 };
                 let t = CsvTable::open(&path, opts)?;
                 Tabular { schema: Arc::clone(t.schema()), rows: t.rows(), path, format: "csv", known_rows: None, facts }
