@@ -15,6 +15,8 @@ mod error;
 pub mod import;
 pub mod ir;
 pub mod plan;
+pub mod quantize;
+pub mod reference;
 pub mod tflite;
 
 use edgeflow_format::graph::{
@@ -51,7 +53,7 @@ pub fn compile(tflite_bytes: &[u8], name: &str) -> Result<Compiled, CompileError
 }
 
 /// Per-tensor bytes that tensor descriptions borrow (per-channel scales).
-fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
+pub(crate) fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
     graph
         .tensors
         .iter()
@@ -64,7 +66,7 @@ fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn tensor_def<'a>(
+pub(crate) fn tensor_def<'a>(
     graph: &Graph,
     scales: &'a [Vec<u8>],
     t: usize,
@@ -88,7 +90,7 @@ fn tensor_def<'a>(
     }
 }
 
-fn with_requant<'a>(op: &Op<'static>, r: Option<&'a ir::OwnedRequant>) -> Op<'a> {
+pub(crate) fn with_requant<'a>(op: &Op<'static>, r: Option<&'a ir::OwnedRequant>) -> Op<'a> {
     let rq = r.map(|r| Requant {
         input_offset: r.input_offset,
         output_offset: r.output_offset,
