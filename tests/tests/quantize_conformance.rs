@@ -250,3 +250,27 @@ fn quantizer_matches_the_tflite_converter() {
     assert_eq!(a.biases_equal, a.biases);
     assert_eq!(a.outputs_equal, a.outputs);
 }
+
+/// The artifact front end: a float artifact (the `.tflite` compiled by edgeflow) loaded
+/// back into the IR quantizes to exactly the same int8 artifact as the `.tflite` itself.
+#[test]
+fn float_artifact_and_tflite_quantize_identically() {
+    let cases = cases();
+    assert!(!cases.is_empty());
+    for c in &cases {
+        let o = options(&c.name);
+        let from_tflite = quantize(&c.float, &c.calib, &o).expect("quantize tflite");
+        let float_art = edgeflow_compile::emit(&c.float, &c.name).expect("emit float");
+        let (loaded, sections) =
+            edgeflow_compile::load::load(&float_art.artifact).expect("load float artifact");
+        assert_eq!(sections, Default::default(), "{}", c.name);
+        let from_artifact = quantize(&loaded, &c.calib, &o).expect("quantize artifact");
+        let a = edgeflow_compile::emit(&from_tflite, &c.name).expect("emit a");
+        let b = edgeflow_compile::emit(&from_artifact, &c.name).expect("emit b");
+        assert!(
+            a.artifact == b.artifact,
+            "{}: the two front ends differ",
+            c.name
+        );
+    }
+}

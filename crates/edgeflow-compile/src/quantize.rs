@@ -541,7 +541,8 @@ pub fn quantize(
     let old_ops = std::mem::take(&mut g.ops);
     let new_tensor = |g: &mut Graph, like: usize, dtype: DType, quant: Option<IrQuant>| {
         let mut t = g.tensors[like].clone();
-        t.index = g.tensors.len() as u32;
+        // A fresh id: ids of a loaded artifact need not be dense.
+        t.index = g.tensors.iter().map(|t| t.index + 1).max().unwrap_or(0);
         t.name = format!(
             "{}/{}",
             t.name,
