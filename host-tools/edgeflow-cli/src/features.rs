@@ -79,7 +79,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
 }
 
 /// A TOML pipeline, or the feature pipeline section of an artifact.
-fn load_pipeline(path: &Path) -> Result<Spec> {
+pub(crate) fn load_pipeline(path: &Path) -> Result<Spec> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.starts_with(&edgeflow_format::MAGIC) {
         let a = edgeflow_format::Artifact::parse(&bytes)
@@ -106,7 +106,7 @@ fn ext(path: &Path) -> String {
 }
 
 /// Reads the input file as the pipeline's input kind; several inputs for row-wise files.
-fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
+pub(crate) fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
     let e = ext(path);
     let name = path.display();
     match (p.desc().input, e.as_str()) {

@@ -19,6 +19,7 @@ use npyz::WriterBuilder;
 
 mod data;
 mod features;
+mod quantize;
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +69,8 @@ enum Command {
     },
     /// Compute features: run a feature pipeline over a WAV, CSV, image or .npy input.
     Features(features::FeaturesArgs),
+    /// Post-training int8 quantization of a float model (.tflite or float artifact).
+    Quantize(quantize::QuantizeArgs),
     /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
     Data {
         #[command(subcommand)]
@@ -171,11 +174,12 @@ fn real_main() -> Result<()> {
         }
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
+        Command::Quantize(args) => quantize::run(args)?,
     }
     Ok(())
 }
 
-fn as_bytes(words: &mut [u128]) -> &mut [u8] {
+pub(crate) fn as_bytes(words: &mut [u128]) -> &mut [u8] {
     let len = words.len() * 16;
     let ptr = words.as_mut_ptr() as *mut u8;
     // The arena is allocated as u128 words so that its start is 16-byte aligned.
