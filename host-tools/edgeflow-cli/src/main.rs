@@ -20,6 +20,7 @@ use npyz::WriterBuilder;
 mod data;
 mod features;
 mod quantize;
+mod validate;
 
 #[derive(Parser)]
 #[command(
@@ -71,6 +72,9 @@ enum Command {
     Features(features::FeaturesArgs),
     /// Post-training int8 quantization of a float model (.tflite or float artifact).
     Quantize(quantize::QuantizeArgs),
+    /// Check a model against a board and gates: accuracy, float-vs-int8 agreement, RAM,
+    /// flash, latency, vs the deployed model, and bit-exactness on the emulated board.
+    Validate(validate::ValidateArgs),
     /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
     Data {
         #[command(subcommand)]
@@ -175,6 +179,7 @@ fn real_main() -> Result<()> {
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
         Command::Quantize(args) => quantize::run(args)?,
+        Command::Validate(args) => validate::run(args)?,
     }
     Ok(())
 }
