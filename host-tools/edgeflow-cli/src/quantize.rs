@@ -41,8 +41,9 @@ pub struct QuantizeArgs {
     /// Use at most this many calibration samples (the first ones).
     #[arg(long)]
     calib_limit: Option<usize>,
-    /// Activation range method: minmax, percentile (99.99), percentile:P, or mse.
-    #[arg(long, default_value = "minmax")]
+    /// Activation range method: mse (default, chosen by measurement: BENCHMARKS.md),
+    /// minmax (the TFLite converter's), percentile (99.99) or percentile:P.
+    #[arg(long, default_value = "mse")]
     method: RangeMethod,
     /// One weight scale per tensor instead of per output channel.
     #[arg(long)]

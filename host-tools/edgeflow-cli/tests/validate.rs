@@ -56,11 +56,12 @@ fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
 
 /// The quantized gap_fc_logistic model, test rows (its calibration set) and labels
 /// (the float model's top-1 class, so accuracy is float-vs-int8 agreement).
-fn setup() -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+/// Files are prefixed with `tag`: tests run in parallel.
+fn setup(tag: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let q = root().join("conformance/quant");
     let float = q.join("gap_fc_logistic_int8.f32.tflite");
     let calib = q.join("gap_fc_logistic_int8.calib.npy");
-    let model = tmp("gap_int8.edgeflow");
+    let model = tmp(&format!("{tag}_gap_int8.edgeflow"));
     let o = edgeflow(&["quantize", s(&float), "--calib", s(&calib), "-o", s(&model)]);
     assert!(o.status.success(), "{}", text(&o));
     let tflite = std::fs::read(&float).expect("float model");
@@ -82,11 +83,15 @@ fn setup() -> (PathBuf, PathBuf, PathBuf, PathBuf) {
             (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b }) as i64
         })
         .collect();
-    let x = tmp("x.npy");
-    let y = tmp("y.npy");
+    let x = tmp(&format!("{tag}_x.npy"));
+    let y = tmp(&format!("{tag}_y.npy"));
     std::fs::write(
         &x,
-        npy("<f4", &[rows.len(), 210], &edgeflow_compile::reference::f32_bytes(&values)),
+        npy(
+            "<f4",
+            &[rows.len(), 210],
+            &edgeflow_compile::reference::f32_bytes(&values),
+        ),
     )
     .expect("write");
     let yb: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
@@ -96,10 +101,13 @@ fn setup() -> (PathBuf, PathBuf, PathBuf, PathBuf) {
 
 #[test]
 fn gates_pass_and_a_starved_board_fails_naming_the_gate() {
-    let (model, float, x, y) = setup();
+    let (model, float, x, y) = setup("gates");
     let gates = tmp("gates.toml");
-    std::fs::write(&gates, "min_accuracy = 0.9\nmin_agreement = 0.9\nstack_bytes = 2048\n")
-        .expect("write");
+    std::fs::write(
+        &gates,
+        "min_accuracy = 0.9\nmin_agreement = 0.9\nstack_bytes = 2048\n",
+    )
+    .expect("write");
     let args = |board: &str| {
         vec![
             "validate".to_string(),
@@ -121,7 +129,14 @@ fn gates_pass_and_a_starved_board_fails_naming_the_gate() {
     let run = |a: Vec<String>| edgeflow(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let o = run(args("mps2-an386"));
     assert!(o.status.success(), "{}", text(&o));
-    for needle in ["accuracy", "float-int8 agreement", "vs baseline", "RAM", "flash", "all gates pass"] {
+    for needle in [
+        "accuracy",
+        "float-int8 agreement",
+        "vs baseline",
+        "RAM",
+        "flash",
+        "all gates pass",
+    ] {
         assert!(text(&o).contains(needle), "{needle}: {}", text(&o));
     }
     // The same board with 8 KiB of RAM: arena + stack do not fit beside the reserve.
@@ -148,10 +163,17 @@ fn gates_pass_and_a_starved_board_fails_naming_the_gate() {
 
 #[test]
 fn bad_gates_and_data_are_named() {
-    let (model, _, x, _) = setup();
+    let (model, _, x, _) = setup("bad");
     let gates = tmp("bad_gates.toml");
     std::fs::write(&gates, "min_acc = 0.9\n").expect("write");
-    let o = edgeflow(&["validate", s(&model), "--board", "mps2-an386", "--gates", s(&gates)]);
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--gates",
+        s(&gates),
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("min_acc"), "{}", text(&o));
     // Labels of the wrong length.
@@ -178,7 +200,7 @@ fn hil_runs_on_qemu_bit_exact() {
         eprintln!("skipped: {why}");
         return;
     }
-    let (model, _, x, y) = setup();
+    let (model, _, x, y) = setup("hil");
     let o = edgeflow(&[
         "validate",
         s(&model),
@@ -194,6 +216,9 @@ fn hil_runs_on_qemu_bit_exact() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("HIL bit-exact") && t.contains("4/4 outputs equal"), "{t}");
+    assert!(
+        t.contains("HIL bit-exact") && t.contains("4/4 outputs equal"),
+        "{t}"
+    );
     assert!(t.contains("stack") && t.contains("measured"), "{t}");
 }
