@@ -10,6 +10,7 @@
 
 pub mod board;
 pub mod budget;
+pub mod cost;
 pub mod describe;
 mod error;
 pub mod import;

@@ -148,6 +148,7 @@ fn real_main() -> Result<()> {
                     .with_pipeline_ram(pipeline_ram);
                 println!();
                 print!("{budget}");
+                validate::print_estimate(&m, &board);
                 if !budget.fits() {
                     bail!("{} does not fit on {}", model.display(), board.name);
                 }

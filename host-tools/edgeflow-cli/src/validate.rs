@@ -458,10 +458,36 @@ pub fn run(a: ValidateArgs) -> Result<()> {
                 ));
             }
         }
-        None => rows_gates.push(skip(
-            "instructions / inference",
-            "not measured (run with --hil on an emulated board)",
-        )),
+        None => match estimate(&model, &board) {
+            Some(e) => {
+                let limit = if gates.max_instructions > 0 {
+                    Some((gates.max_instructions, format!("<= {}", gates.max_instructions)))
+                } else {
+                    deadline.map(|hop| {
+                        let l = (hop * board.core_clock_hz as f64 * gates.deadline_fraction) as u64;
+                        (l, format!("<= {l} (real-time deadline)"))
+                    })
+                };
+                match limit {
+                    Some((l, text)) => rows_gates.push(gate(
+                        "instructions / inference",
+                        format!("{e} estimated (cost model)"),
+                        text,
+                        e <= l,
+                    )),
+                    None => rows_gates.push(gate(
+                        "instructions / inference",
+                        format!("{e} estimated (cost model)"),
+                        "no budget, no streaming pipeline".into(),
+                        true,
+                    )),
+                }
+            }
+            None => rows_gates.push(skip(
+                "instructions / inference",
+                "not measured (run with --hil on an emulated board) and no cost table for this core",
+            )),
+        },
     }
 
     let failed: Vec<&str> = rows_gates
@@ -486,6 +512,39 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         println!("all gates pass on {}", board.name);
     }
     Ok(())
+}
+
+/// Cost-model estimate of instructions per inference, for Cortex-M4 boards (the core
+/// the committed table was measured on); `None` for other cores or uncovered ops.
+pub(crate) fn estimate(model: &edgeflow_nn::Model<'_>, board: &Board) -> Option<u64> {
+    if !board.cpu.starts_with("cortex-m4") {
+        return None;
+    }
+    let t = edgeflow_compile::cost::CostTable::cortex_m4f().ok()?;
+    t.estimate(model).ok()
+}
+
+/// Prints the cost-model estimate for `inspect --board`.
+pub(crate) fn print_estimate(model: &edgeflow_nn::Model<'_>, board: &Board) {
+    let Ok(t) = edgeflow_compile::cost::CostTable::cortex_m4f() else {
+        return;
+    };
+    if !board.cpu.starts_with("cortex-m4") {
+        println!(
+            "instructions no cost table for {} (the table is measured on the Cortex-M4F)",
+            board.cpu
+        );
+        return;
+    }
+    match t.estimate(model) {
+        Ok(e) => println!(
+            "instructions ~{e} per inference (cost model, mean error {:.1} % on the measured models; {:.2} ms at {} MHz)",
+            t.mean_abs_error * 100.0,
+            e as f64 / board.core_clock_hz as f64 * 1e3,
+            board.core_clock_hz / 1_000_000
+        ),
+        Err(op) => println!("instructions no estimate: {op} is not in the cost table"),
+    }
 }
 
 fn accuracy(pred: &[usize], truth: &[usize]) -> f64 {
