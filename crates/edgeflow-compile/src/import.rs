@@ -388,18 +388,124 @@ fn fused(act: i8) -> Result<(Option<f32>, Option<f32>), String> {
 
 fn clamp_for(act: i8, out: &IrTensor) -> Result<Clamp, String> {
     let (lo, hi) = fused(act)?;
+    Ok(clamp_range(lo, hi, out))
+}
+
+/// The clamp of a fused activation with real bounds `lo..hi` (`None`: unbounded) for an
+/// output tensor: int8 bounds as TFLite's `CalculateActivationRangeQuantized`.
+fn clamp_range(lo: Option<f32>, hi: Option<f32>, out: &IrTensor) -> Clamp {
     let (min_q, max_q) = match &out.quant {
         Some(q) if out.dtype == DType::I8 => {
             activation_range_int8(lo, hi, q.scales[0], q.zero_points[0] as i32)
         }
         _ => (-128, 127),
     };
-    Ok(Clamp {
+    Clamp {
         min_q,
         max_q,
         min_f: lo.unwrap_or(f32::MIN),
         max_f: hi.unwrap_or(f32::MAX),
-    })
+    }
+}
+
+/// The same fused activation re-derived for a (newly quantized) output tensor.
+fn reclamp(c: &Clamp, out: &IrTensor) -> Clamp {
+    let lo = (c.min_f != f32::MIN).then_some(c.min_f);
+    let hi = (c.max_f != f32::MAX).then_some(c.max_f);
+    clamp_range(lo, hi, out)
+}
+
+/// Re-derives every fixed-point parameter of `ir` from the quantization now attached to
+/// its tensors, with the same derivations the importer uses for an int8 `.tflite`
+/// (TFLite Micro's `Prepare`). Used by the quantizer after it assigns scales and zero
+/// points to a float graph; the op's real-valued parameters (strides, paddings, fused
+/// activation bounds, softmax beta, reduction axes) are kept.
+///
+/// Errors: a string naming what is inconsistent (the caller adds the op).
+pub(crate) fn derive_int8(ir: &IrOp, tensors: &[IrTensor]) -> Result<IrOp, String> {
+    let t = |i: usize| -> Result<&IrTensor, String> {
+        ir.inputs
+            .get(i)
+            .map(|&k| &tensors[k])
+            .ok_or_else(|| format!("input {i} is missing"))
+    };
+    let out = &tensors[ir.output];
+    let x = t(0)?;
+    let mut new = ir.clone();
+    new.requant = None;
+    let filter_scales = |w: &IrTensor| -> Result<Vec<f32>, String> {
+        w.quant
+            .as_ref()
+            .map(|q| q.scales.clone())
+            .ok_or_else(|| "weights are not quantized".to_string())
+    };
+    new.op = match ir.op {
+        Op::Conv2d(p) | Op::DepthwiseConv2d(p) => {
+            new.requant = Some(conv_requant(x, &filter_scales(t(1)?)?, out));
+            let p = ConvParams {
+                clamp: reclamp(&p.clamp, out),
+                requant: None,
+                ..p
+            };
+            if matches!(ir.op, Op::Conv2d(_)) {
+                Op::Conv2d(p)
+            } else {
+                Op::DepthwiseConv2d(p)
+            }
+        }
+        Op::FullyConnected(p) => {
+            new.requant = Some(conv_requant(x, &filter_scales(t(1)?)?, out));
+            Op::FullyConnected(FullyConnectedParams {
+                clamp: reclamp(&p.clamp, out),
+                requant: None,
+            })
+        }
+        Op::AveragePool2d(p) => Op::AveragePool2d(PoolParams {
+            clamp: reclamp(&p.clamp, out),
+            ..p
+        }),
+        Op::MaxPool2d(p) => Op::MaxPool2d(PoolParams {
+            clamp: reclamp(&p.clamp, out),
+            ..p
+        }),
+        Op::Add(p) => Op::Add(params::elementwise::add_params(
+            scale_zp(x),
+            scale_zp(t(1)?),
+            scale_zp(out),
+            reclamp(&p.clamp, out),
+        )),
+        Op::Mul(p) => Op::Mul(params::elementwise::mul_params(
+            scale_zp(x),
+            scale_zp(t(1)?),
+            scale_zp(out),
+            reclamp(&p.clamp, out),
+        )),
+        Op::Softmax(p) => Op::Softmax(params::elementwise::softmax_params(p.beta, scale_zp(x).0)),
+        Op::Quantize(_) => Op::Quantize(params::elementwise::quantize_params(
+            scale_zp(x),
+            scale_zp(out),
+        )),
+        Op::Concatenation(p) => Op::Concatenation(ConcatParams {
+            axis: p.axis,
+            clamp: reclamp(&p.clamp, out),
+        }),
+        Op::Mean(p) => Op::Mean(params::elementwise::mean_params(
+            scale_zp(x),
+            scale_zp(out),
+            p.axes_mask,
+            p.keep_dims,
+        )),
+        Op::Logistic(_) => {
+            let (s, z) = scale_zp(x);
+            Op::Logistic(params::elementwise::logistic_params(s, z))
+        }
+        Op::Tanh(_) => {
+            let (s, z) = scale_zp(x);
+            Op::Tanh(params::elementwise::tanh_params(s, z))
+        }
+        other @ (Op::Reshape | Op::Dequantize | Op::Pad(_)) => other,
+    };
+    Ok(new)
 }
 
 /// TFLite's output size and leading padding for one spatial dimension.

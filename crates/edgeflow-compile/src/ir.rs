@@ -81,7 +81,9 @@ pub struct IrOp {
 }
 
 impl IrOp {
-    pub(crate) fn new(inputs: Vec<usize>, output: usize) -> Self {
+    /// A placeholder op (RESHAPE, no parameters) reading `inputs` and writing `output`;
+    /// set `op` (and `requant`, `macs`) before use.
+    pub fn new(inputs: Vec<usize>, output: usize) -> Self {
         IrOp {
             source_index: 0,
             op: Op::Reshape,

@@ -10,11 +10,15 @@
 
 pub mod board;
 pub mod budget;
+pub mod cost;
 pub mod describe;
 mod error;
 pub mod import;
 pub mod ir;
+pub mod load;
 pub mod plan;
+pub mod quantize;
+pub mod reference;
 pub mod tflite;
 
 use edgeflow_format::graph::{
@@ -50,8 +54,59 @@ pub fn compile(tflite_bytes: &[u8], name: &str) -> Result<Compiled, CompileError
     emit(&graph, name)
 }
 
+/// Multiply-accumulates of one op from its tensor shapes (CONV_2D, DEPTHWISE_CONV_2D,
+/// FULLY_CONNECTED; 0 for the others), as the importer counts them.
+pub fn macs(graph: &Graph, op: &ir::IrOp) -> u64 {
+    let shape = |t: usize| -> &[u32] { &graph.tensors[t].shape };
+    let prod = |s: &[u32]| s.iter().map(|&d| d as u64).product::<u64>();
+    match op.op {
+        Op::Conv2d(_) | Op::DepthwiseConv2d(_) if op.inputs.len() >= 2 => {
+            let w = shape(op.inputs[1]);
+            if w.len() != 4 {
+                return 0;
+            }
+            let per = w[1] as u64 * w[2] as u64;
+            let depth = if matches!(op.op, Op::Conv2d(_)) {
+                w[3] as u64
+            } else {
+                1
+            };
+            prod(shape(op.output)) * per * depth
+        }
+        Op::FullyConnected(_) if op.inputs.len() >= 2 => {
+            let w = shape(op.inputs[1]);
+            prod(shape(op.output)) * w.last().copied().unwrap_or(0) as u64
+        }
+        _ => 0,
+    }
+}
+
+/// Re-assembles `artifact` with the given non-graph sections (replacing any it has), and
+/// validates the result with the run-time's `Model::parse`.
+pub fn with_sections(artifact: &[u8], s: &load::Sections) -> Result<Vec<u8>, CompileError> {
+    let a = edgeflow_format::Artifact::parse(artifact)
+        .map_err(|e| CompileError::Model(format!("not a valid artifact: {e}")))?;
+    let mut sections: Vec<(SectionKind, &[u8])> = vec![
+        (SectionKind::Graph, a.graph),
+        (SectionKind::Weights, a.weights),
+    ];
+    for (kind, data) in [
+        (SectionKind::FeaturePipeline, &s.feature_pipeline),
+        (SectionKind::Labels, &s.labels),
+        (SectionKind::MonitoringBaseline, &s.monitoring_baseline),
+        (SectionKind::Metadata, &s.metadata),
+    ] {
+        if let Some(d) = data {
+            sections.push((kind, d));
+        }
+    }
+    let out = edgeflow_format::write::assemble(&sections)?;
+    edgeflow_nn::Model::parse(&out)?;
+    Ok(out)
+}
+
 /// Per-tensor bytes that tensor descriptions borrow (per-channel scales).
-fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
+pub(crate) fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
     graph
         .tensors
         .iter()
@@ -64,7 +119,7 @@ fn scale_bytes(graph: &Graph) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn tensor_def<'a>(
+pub(crate) fn tensor_def<'a>(
     graph: &Graph,
     scales: &'a [Vec<u8>],
     t: usize,
@@ -88,7 +143,7 @@ fn tensor_def<'a>(
     }
 }
 
-fn with_requant<'a>(op: &Op<'static>, r: Option<&'a ir::OwnedRequant>) -> Op<'a> {
+pub(crate) fn with_requant<'a>(op: &Op<'static>, r: Option<&'a ir::OwnedRequant>) -> Op<'a> {
     let rq = r.map(|r| Requant {
         input_offset: r.input_offset,
         output_offset: r.output_offset,

@@ -94,7 +94,7 @@ pub fn run(a: FeaturesArgs) -> Result<()> {
 }
 
 /// A TOML pipeline, or the feature pipeline section of an artifact.
-fn load_pipeline(path: &Path) -> Result<Spec> {
+pub(crate) fn load_pipeline(path: &Path) -> Result<Spec> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if bytes.starts_with(&edgeflow_format::MAGIC) {
         let a = edgeflow_format::Artifact::parse(&bytes)

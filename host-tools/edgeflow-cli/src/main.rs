@@ -28,8 +28,10 @@ mod features;
 mod filetype;
 mod labels;
 mod output;
+mod quantize;
 mod resample;
 mod run;
+mod validate;
 
 #[derive(Parser)]
 #[command(
@@ -62,6 +64,11 @@ enum Command {
     Run(run::RunArgs),
     /// Compute features: run a feature pipeline over a WAV, CSV, image or .npy input.
     Features(features::FeaturesArgs),
+    /// Post-training int8 quantization of a float model (.tflite or float artifact).
+    Quantize(quantize::QuantizeArgs),
+    /// Check a model against a board and gates: accuracy, float-vs-int8 agreement, RAM,
+    /// flash, latency, vs the deployed model, and bit-exactness on the emulated board.
+    Validate(validate::ValidateArgs),
     /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
     Data {
         #[command(subcommand)]
@@ -123,6 +130,7 @@ fn real_main() -> Result<()> {
                     .with_pipeline_ram(pipeline_ram);
                 outln!()?;
                 out!("{budget}")?;
+                validate::print_estimate(&m, &board);
                 if !budget.fits() {
                     bail!("{} does not fit on {}", model.display(), board.name);
                 }
@@ -132,6 +140,8 @@ fn real_main() -> Result<()> {
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
         Command::Boards(args) => boards::run(args)?,
+        Command::Quantize(args) => quantize::run(args)?,
+        Command::Validate(args) => validate::run(args)?,
     }
     Ok(())
 }

@@ -1,0 +1,802 @@
+//! Post-training int8 quantization of a float IR [`Graph`] (PTQ).
+//!
+//! The result follows the TFLite quantization spec that `edgeflow-nn` is bit-exact with:
+//! per-channel symmetric int8 weights (`zero_point = 0`, range `[-127, 127]`, scale
+//! `max|w| / 127` per output channel), asymmetric int8 activations (scale and zero point
+//! from a calibrated real range that always contains 0, nudged as TFLite's
+//! `GetAsymmetricQuantizationParams` / MLIR `getNudgedScaleAndZeroPoint` do), int32
+//! biases with scale `input_scale * weight_scale[c]` and zero point 0, values rounded
+//! half away from zero. The fixed-point parameters of every op are then derived by the
+//! same code the `.tflite` importer uses ([`crate::import`]), i.e. TFLite Micro's
+//! `Prepare`.
+//!
+//! Activation ranges come from a calibration set: every sample is run through the float
+//! graph with `edgeflow-nn`'s own f32 kernels ([`crate::reference::Evaluator`]) and every
+//! intermediate tensor is observed. [`RangeMethod`] picks how an observed distribution
+//! becomes a range.
+//!
+//! Op constraints follow TFLite's int8 spec: SOFTMAX and LOGISTIC outputs are fixed at
+//! `1/256, -128`, TANH at `1/128, 0`; RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD keep
+//! their input's parameters; a CONCATENATION input whose parameters differ from the
+//! output's is requantized by an inserted int8 → int8 QUANTIZE.
+//!
+//! Batch normalisation: the IR has no batch-norm op; the TFLite converter and the
+//! trainer fold it into the preceding convolution's weights and bias before the graph
+//! reaches this module.
+
+use edgeflow_format::graph::{DType, Op, QuantizeParams};
+use thiserror::Error;
+
+use crate::error::CompileError;
+use crate::import::derive_int8;
+use crate::ir::{Graph, IrOp, IrQuant, IrTensor};
+use crate::reference::{bytes_f32, f32_bytes, Evaluator};
+
+/// How an observed activation distribution becomes a real range `[lo, hi]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RangeMethod {
+    /// The smallest and largest value seen (TFLite converter's calibration).
+    MinMax,
+    /// The given lower/upper percentiles of all values seen, e.g. `99.99` keeps values
+    /// between the 0.01 % and the 99.99 % quantile.
+    Percentile(f64),
+    /// The range (the min/max range shrunk by a common factor) whose int8 round trip
+    /// has the least mean squared error over the observed histogram.
+    Mse,
+}
+
+impl std::str::FromStr for RangeMethod {
+    type Err = String;
+    /// `minmax`, `mse`, `percentile` (99.99) or `percentile:P`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "minmax" => Ok(Self::MinMax),
+            "mse" => Ok(Self::Mse),
+            "percentile" => Ok(Self::Percentile(99.99)),
+            _ => match s.strip_prefix("percentile:").map(str::parse::<f64>) {
+                Some(Ok(p)) if p > 50.0 && p <= 100.0 => Ok(Self::Percentile(p)),
+                _ => Err(format!(
+                    "unknown range method {s:?}; use minmax, mse, percentile or percentile:P with 50 < P <= 100"
+                )),
+            },
+        }
+    }
+}
+
+/// Quantizer options.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantizeOptions {
+    /// Activation range method.
+    pub method: RangeMethod,
+    /// Per-channel weight scales (`false`: one scale per weight tensor).
+    pub per_channel: bool,
+    /// Keep float32 input and output, with QUANTIZE / DEQUANTIZE at the edges.
+    pub float_io: bool,
+}
+
+/// The default range method is [`RangeMethod::Mse`], chosen by measurement (BENCHMARKS.md,
+/// "Quantizer"): on the three peer-comparison models it is never below min/max and it
+/// recovers one more test sample on the DS-CNN. [`RangeMethod::MinMax`] reproduces the
+/// TFLite converter's parameters exactly.
+impl Default for QuantizeOptions {
+    fn default() -> Self {
+        Self {
+            method: RangeMethod::Mse,
+            per_channel: true,
+            float_io: false,
+        }
+    }
+}
+
+/// Why a graph could not be quantized.
+#[derive(Debug, Error)]
+pub enum QuantizeError {
+    /// No calibration sample.
+    #[error("the calibration set is empty; at least one sample is needed")]
+    EmptyCalibration,
+    /// A calibration sample does not fit the model input.
+    #[error("calibration sample {index}: {reason}")]
+    Sample {
+        /// Sample position in the calibration set.
+        index: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model has an op or tensor the quantizer cannot handle.
+    #[error("op {index} ({op}): {reason}")]
+    Unsupported {
+        /// Op position in the graph.
+        index: usize,
+        /// Op name.
+        op: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The model is not a float model with one input and one output.
+    #[error("{0}")]
+    Model(String),
+    /// Evaluating or re-deriving the graph failed.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+}
+
+/// Observed values of one activation tensor.
+#[derive(Clone, Debug)]
+struct Observer {
+    min: f32,
+    max: f32,
+    hist: Vec<u64>,
+}
+
+const BINS: usize = 2048;
+
+impl Observer {
+    fn new() -> Self {
+        Self {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            hist: Vec::new(),
+        }
+    }
+    fn lo_hi(&self) -> (f64, f64) {
+        ((self.min as f64).min(0.0), (self.max as f64).max(0.0))
+    }
+    fn bin(&self, v: f32) -> usize {
+        let (lo, hi) = self.lo_hi();
+        let w = (hi - lo) / BINS as f64;
+        if w <= 0.0 {
+            return 0;
+        }
+        (((v as f64 - lo) / w) as usize).min(BINS - 1)
+    }
+    fn bin_center(&self, i: usize) -> f64 {
+        let (lo, hi) = self.lo_hi();
+        lo + (i as f64 + 0.5) * (hi - lo) / BINS as f64
+    }
+}
+
+/// TFLite's asymmetric int8 parameters for a real range (extended to contain 0):
+/// `scale = (max - min) / 255` (stored as computed in `f32`), the zero point from whichever end has the smaller
+/// representation error, nudged into `[-128, 127]` and rounded half away from zero.
+/// An empty range gives `(1.0, 0)`.
+pub fn asymmetric_params(min: f64, max: f64) -> (f32, i64) {
+    let (rmin, rmax) = (min.min(0.0), max.max(0.0));
+    if (rmax - rmin).abs() < f64::EPSILON {
+        return (1.0, 0);
+    }
+    let (qmin, qmax) = (-128.0f64, 127.0f64);
+    let scale = (rmax - rmin) / (qmax - qmin);
+    let zp_from_min = qmin - rmin / scale;
+    let zp_from_max = qmax - rmax / scale;
+    let err_min = qmin.abs() + (rmin / scale).abs();
+    let err_max = qmax.abs() + (rmax / scale).abs();
+    let zp = if err_min < err_max {
+        zp_from_min
+    } else {
+        zp_from_max
+    };
+    let nudged = if zp < qmin {
+        qmin
+    } else if zp > qmax {
+        qmax
+    } else {
+        zp.round()
+    };
+    // The converter stores the scale computed in single precision (measured on the
+    // conformance fixtures: `f32(max - min) / 255f32` matches every input scale, the
+    // double-precision quotient rounded to f32 is 1 ulp off on 9 of 24), while the zero
+    // point comes from the double-precision scale (e.g. [-1, 1] gives zero point -1).
+    (((rmax - rmin) as f32) / 255.0f32, nudged as i64)
+}
+
+fn fake_quant_err(obs: &Observer, lo: f64, hi: f64) -> f64 {
+    let (s, zp) = asymmetric_params(lo, hi);
+    let s = s as f64;
+    let mut err = 0.0;
+    for (i, &c) in obs.hist.iter().enumerate() {
+        if c == 0 {
+            continue;
+        }
+        let v = obs.bin_center(i);
+        let q = ((v / s).round() + zp as f64).clamp(-128.0, 127.0);
+        let d = v - (q - zp as f64) * s;
+        err += c as f64 * d * d;
+    }
+    err
+}
+
+fn range_of(obs: &Observer, method: RangeMethod) -> (f64, f64) {
+    let (lo, hi) = obs.lo_hi();
+    match method {
+        RangeMethod::MinMax => (lo, hi),
+        RangeMethod::Percentile(p) => {
+            let total: u64 = obs.hist.iter().sum();
+            if total == 0 {
+                return (lo, hi);
+            }
+            let tail = ((100.0 - p) / 100.0 * total as f64).floor() as u64;
+            let (mut acc, mut plo) = (0u64, 0usize);
+            for (i, &c) in obs.hist.iter().enumerate() {
+                acc += c;
+                if acc > tail {
+                    plo = i;
+                    break;
+                }
+            }
+            let (mut acc, mut phi) = (0u64, BINS - 1);
+            for (i, &c) in obs.hist.iter().enumerate().rev() {
+                acc += c;
+                if acc > tail {
+                    phi = i;
+                    break;
+                }
+            }
+            let w = (hi - lo) / BINS as f64;
+            let qlo = if plo == 0 { lo } else { lo + plo as f64 * w };
+            let qhi = if phi == BINS - 1 {
+                hi
+            } else {
+                lo + (phi + 1) as f64 * w
+            };
+            (qlo.min(0.0), qhi.max(0.0))
+        }
+        RangeMethod::Mse => {
+            let mut best = (fake_quant_err(obs, lo, hi), lo, hi);
+            for k in 1..90 {
+                let a = 1.0 - k as f64 * 0.01;
+                let e = fake_quant_err(obs, lo * a, hi * a);
+                if e < best.0 {
+                    best = (e, lo * a, hi * a);
+                }
+            }
+            (best.1, best.2)
+        }
+    }
+}
+
+/// Runs every calibration sample through the float graph and observes every activation.
+fn calibrate(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    histograms: bool,
+) -> Result<Vec<Observer>, QuantizeError> {
+    let eval = Evaluator::new(graph)?;
+    let mut obs = vec![Observer::new(); graph.tensors.len()];
+    let passes = if histograms { 2 } else { 1 };
+    for pass in 0..passes {
+        if pass == 1 {
+            for o in &mut obs {
+                o.hist = vec![0; BINS];
+            }
+        }
+        for s in samples {
+            let values = eval.run(&[&f32_bytes(s)])?;
+            for (t, v) in values.iter().enumerate() {
+                let Some(v) = v else { continue };
+                let o = &mut obs[t];
+                for x in bytes_f32(v) {
+                    if pass == 0 {
+                        o.min = o.min.min(x);
+                        o.max = o.max.max(x);
+                    } else {
+                        let b = o.bin(x);
+                        o.hist[b] += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(obs)
+}
+
+fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
+    if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
+        return Err(QuantizeError::Model(format!(
+            "the quantizer handles models with one input and one output; this one has {} and {}",
+            graph.inputs.len(),
+            graph.outputs.len()
+        )));
+    }
+    for (i, op) in graph.ops.iter().enumerate() {
+        let bad = |reason: String| QuantizeError::Unsupported {
+            index: i,
+            op: op.op.name(),
+            reason,
+        };
+        if matches!(op.op, Op::Quantize(_) | Op::Dequantize) {
+            return Err(bad(
+                "the model is already (partly) quantized; give the float model".into(),
+            ));
+        }
+        for &t in op.inputs.iter().chain(std::iter::once(&op.output)) {
+            let tensor = &graph.tensors[t];
+            let allowed = tensor.dtype == DType::F32
+                || (tensor.dtype == DType::I32
+                    && tensor.data.is_some()
+                    && matches!(op.op, Op::Pad(_) | Op::Mean(_)));
+            if !allowed {
+                return Err(bad(format!(
+                    "tensor {t} ({:?}) is {:?}; a float model has float32 tensors only",
+                    tensor.name, tensor.dtype
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Symmetric int8 weights along `axis` (`None`: one scale for the tensor): returns
+/// the int8 bytes and the scales.
+fn quantize_weights(t: &IrTensor, axis: Option<usize>) -> (Vec<u8>, Vec<f32>) {
+    let w = bytes_f32(t.data.as_deref().unwrap_or(&[]));
+    let dims: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+    let (channels, inner) = match axis {
+        Some(a) => (dims[a], dims[a + 1..].iter().product::<usize>()),
+        None => (1, w.len().max(1)),
+    };
+    let channel_of = |i: usize| (i / inner) % channels;
+    let mut max_abs = vec![0f32; channels];
+    for (i, &v) in w.iter().enumerate() {
+        let c = channel_of(i);
+        max_abs[c] = max_abs[c].max(v.abs());
+    }
+    let scales64: Vec<f64> = max_abs
+        .iter()
+        .map(|&m| if m > 0.0 { 2.0 * m as f64 / 254.0 } else { 1.0 })
+        .collect();
+    let q: Vec<u8> = w
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let s = scales64[channel_of(i)];
+            ((v as f64 / s).round().clamp(-127.0, 127.0) as i8) as u8
+        })
+        .collect();
+    (q, scales64.iter().map(|&s| s as f32).collect())
+}
+
+fn per_tensor(scale: f32, zp: i64) -> IrQuant {
+    IrQuant {
+        scales: vec![scale],
+        zero_points: vec![zp],
+        axis: 0,
+    }
+}
+
+/// Quantizes a float graph with a calibration set.
+///
+/// `samples`: one `Vec<f32>` per calibration sample, each with exactly as many values as
+/// the model's single input tensor (row-major, the input's shape). The float graph must
+/// hold float32 tensors only (int32 constants for PAD paddings and MEAN axes).
+///
+/// Errors: [`QuantizeError::EmptyCalibration`], [`QuantizeError::Sample`] (wrong length,
+/// non-finite value), [`QuantizeError::Unsupported`] (an op or tensor type the quantizer
+/// cannot handle, naming the op), [`QuantizeError::Model`].
+pub fn quantize(
+    graph: &Graph,
+    samples: &[Vec<f32>],
+    opts: &QuantizeOptions,
+) -> Result<Graph, QuantizeError> {
+    check_float(graph)?;
+    if samples.is_empty() {
+        return Err(QuantizeError::EmptyCalibration);
+    }
+    let input = &graph.tensors[graph.inputs[0]];
+    let n = input.shape.iter().map(|&d| d as usize).product::<usize>();
+    for (index, s) in samples.iter().enumerate() {
+        if s.len() != n {
+            return Err(QuantizeError::Sample {
+                index,
+                reason: format!(
+                    "{} values, the model input {:?} has shape {:?} = {n} values",
+                    s.len(),
+                    input.name,
+                    input.shape
+                ),
+            });
+        }
+        if let Some(p) = s.iter().position(|v| !v.is_finite()) {
+            return Err(QuantizeError::Sample {
+                index,
+                reason: format!("value {p} is not finite ({})", s[p]),
+            });
+        }
+    }
+    let obs = calibrate(graph, samples, opts.method != RangeMethod::MinMax)?;
+
+    // Activation parameters, in op order so that constraints can copy from inputs.
+    let mut params: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    let from_obs = |t: usize| {
+        let (lo, hi) = range_of(&obs[t], opts.method);
+        asymmetric_params(lo, hi)
+    };
+    // A CONCATENATION input that is the graph input or the output of an op with a free
+    // output range takes the concatenation's parameters (as the converter propagates
+    // them; the first concatenation wins); other inputs are requantized below.
+    let mut forced: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    for op in &graph.ops {
+        if matches!(op.op, Op::Concatenation(_)) {
+            let p = from_obs(op.output);
+            for &t in &op.inputs {
+                let producer = graph.ops.iter().find(|o| o.output == t);
+                let free = producer.is_some_and(|o| {
+                    !matches!(
+                        o.op,
+                        Op::Softmax(_)
+                            | Op::Logistic(_)
+                            | Op::Tanh(_)
+                            | Op::Reshape
+                            | Op::MaxPool2d(_)
+                            | Op::AveragePool2d(_)
+                            | Op::Pad(_)
+                    )
+                });
+                let free = free || graph.inputs.contains(&t);
+                if free && forced[t].is_none() && !graph.outputs.contains(&t) {
+                    forced[t] = Some(p);
+                }
+            }
+        }
+    }
+    params[graph.inputs[0]] =
+        Some(forced[graph.inputs[0]].unwrap_or_else(|| from_obs(graph.inputs[0])));
+    for op in &graph.ops {
+        let x = op.inputs[0];
+        if let Some(p) = forced[op.output] {
+            params[op.output] = Some(p);
+            continue;
+        }
+        let p = match op.op {
+            Op::Softmax(_) | Op::Logistic(_) => (1.0 / 256.0, -128),
+            Op::Tanh(_) => (1.0 / 128.0, 0),
+            Op::Reshape | Op::MaxPool2d(_) | Op::AveragePool2d(_) | Op::Pad(_) => {
+                params[x].unwrap_or_else(|| from_obs(x))
+            }
+            _ => from_obs(op.output),
+        };
+        params[op.output] = Some(p);
+    }
+
+    let mut g = graph.clone();
+    for (t, p) in params.iter().enumerate() {
+        if let (Some((s, zp)), None) = (p, &graph.tensors[t].data) {
+            g.tensors[t].dtype = DType::I8;
+            g.tensors[t].quant = Some(per_tensor(*s, *zp));
+        }
+    }
+    // Weights and biases.
+    for op in &graph.ops {
+        let axis = match op.op {
+            Op::Conv2d(_) | Op::FullyConnected(_) => 0,
+            Op::DepthwiseConv2d(_) => 3,
+            _ => continue,
+        };
+        let (w, b) = (op.inputs[1], op.inputs.get(2).copied());
+        if g.tensors[w].dtype == DType::F32 {
+            let (q, scales) = quantize_weights(&graph.tensors[w], opts.per_channel.then_some(axis));
+            let t = &mut g.tensors[w];
+            t.dtype = DType::I8;
+            t.data = Some(q);
+            t.quant = Some(IrQuant {
+                zero_points: vec![0; scales.len()],
+                scales,
+                axis: axis as u32,
+            });
+        }
+        if let Some(b) = b.filter(|&b| g.tensors[b].dtype == DType::F32) {
+            let s_in = g.tensors[op.inputs[0]]
+                .quant
+                .as_ref()
+                .map_or(1.0, |q| q.scales[0]);
+            let ws = g.tensors[w]
+                .quant
+                .as_ref()
+                .map(|q| q.scales.clone())
+                .unwrap_or_default();
+            let vals = bytes_f32(graph.tensors[b].data.as_deref().unwrap_or(&[]));
+            let scales: Vec<f32> = (0..vals.len())
+                .map(|c| (s_in as f64 * ws[if ws.len() > 1 { c } else { 0 }] as f64) as f32)
+                .collect();
+            let data = vals
+                .iter()
+                .zip(&scales)
+                .flat_map(|(&v, &s)| {
+                    let q = (v as f64 / s as f64)
+                        .round()
+                        .clamp(i32::MIN as f64, i32::MAX as f64) as i32;
+                    q.to_le_bytes()
+                })
+                .collect();
+            let t = &mut g.tensors[b];
+            t.dtype = DType::I32;
+            t.data = Some(data);
+            t.quant = Some(IrQuant {
+                zero_points: vec![0; scales.len()],
+                axis: 0,
+                scales,
+            });
+        }
+    }
+    // Any other float constant (an ADD / MUL / CONCATENATION operand): per-tensor
+    // asymmetric from its own values.
+    for t in &mut g.tensors {
+        if t.dtype == DType::F32 {
+            if let Some(d) = &t.data {
+                let v = bytes_f32(d);
+                let lo = v.iter().copied().fold(0f32, f32::min) as f64;
+                let hi = v.iter().copied().fold(0f32, f32::max) as f64;
+                let (s, zp) = asymmetric_params(lo, hi);
+                t.data = Some(
+                    v.iter()
+                        .map(|&x| {
+                            (((x as f64 / s as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8)
+                                as u8
+                        })
+                        .collect(),
+                );
+                t.dtype = DType::I8;
+                t.quant = Some(per_tensor(s, zp));
+            }
+        }
+    }
+
+    // Ops: requantize concatenation inputs, then derive every fixed-point parameter.
+    let mut ops: Vec<IrOp> = Vec::with_capacity(g.ops.len());
+    let old_ops = std::mem::take(&mut g.ops);
+    let new_tensor = |g: &mut Graph, like: usize, dtype: DType, quant: Option<IrQuant>| {
+        let mut t = g.tensors[like].clone();
+        // A fresh id: ids of a loaded artifact need not be dense.
+        t.index = g.tensors.iter().map(|t| t.index + 1).max().unwrap_or(0);
+        t.name = format!(
+            "{}/{}",
+            t.name,
+            if dtype == DType::F32 {
+                "float"
+            } else {
+                "requant"
+            }
+        );
+        t.dtype = dtype;
+        t.quant = quant;
+        t.data = None;
+        g.tensors.push(t);
+        g.tensors.len() - 1
+    };
+    let quantize_op = |from: usize, to: usize, source: u32| IrOp {
+        source_index: source,
+        op: Op::Quantize(QuantizeParams {
+            requant: Default::default(),
+            input_zero_point: 0,
+            output_zero_point: 0,
+        }),
+        requant: None,
+        inputs: vec![from],
+        output: to,
+        macs: 0,
+    };
+    if opts.float_io {
+        let q = g.inputs[0];
+        let f = new_tensor(&mut g, q, DType::F32, None);
+        g.inputs[0] = f;
+        ops.push(quantize_op(f, q, 0));
+    }
+    // Concatenation inputs whose parameters differ: requantized right after they are
+    // produced (where the converter puts its QUANTIZE).
+    let mut requant_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
+    for mut op in old_ops {
+        if matches!(op.op, Op::Concatenation(_)) {
+            for k in 0..op.inputs.len() {
+                let t = op.inputs[k];
+                if let Some(r) = requant_of[t] {
+                    op.inputs[k] = r;
+                } else if params[t] != params[op.output] && g.tensors[t].data.is_none() {
+                    // A graph input read directly by a concatenation.
+                    let oq = g.tensors[op.output].quant.clone();
+                    let r = new_tensor(&mut g, t, DType::I8, oq);
+                    ops.push(quantize_op(t, r, op.source_index));
+                    op.inputs[k] = r;
+                }
+            }
+        }
+        let (out, source) = (op.output, op.source_index);
+        ops.push(op);
+        let concat = graph
+            .ops
+            .iter()
+            .find(|o| matches!(o.op, Op::Concatenation(_)) && o.inputs.contains(&out));
+        if let Some(c) = concat {
+            if params[out] != params[c.output] {
+                let oq = g.tensors[c.output].quant.clone();
+                let r = new_tensor(&mut g, out, DType::I8, oq);
+                ops.push(quantize_op(out, r, source));
+                requant_of[out] = Some(r);
+            }
+        }
+    }
+    if opts.float_io {
+        let q = g.outputs[0];
+        let f = new_tensor(&mut g, q, DType::F32, None);
+        g.outputs[0] = f;
+        let mut d = IrOp::new(vec![q], f);
+        d.op = Op::Dequantize;
+        d.source_index = ops.last().map_or(0, |o| o.source_index);
+        ops.push(d);
+    }
+    for (i, op) in ops.iter_mut().enumerate() {
+        *op = derive_int8(op, &g.tensors).map_err(|reason| QuantizeError::Unsupported {
+            index: i,
+            op: op.op.name(),
+            reason,
+        })?;
+    }
+    g.ops = ops;
+    Ok(g)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use edgeflow_format::graph::{Clamp, FullyConnectedParams};
+
+    /// x[1,3] -> FULLY_CONNECTED(2 units, ReLU) -> y[1,2].
+    fn fc_graph() -> Graph {
+        let t = |index: u32, shape: Vec<u32>, data: Option<Vec<f32>>| IrTensor {
+            index,
+            name: format!("t{index}"),
+            dtype: DType::F32,
+            shape,
+            quant: None,
+            data: data.map(|d| f32_bytes(&d)),
+        };
+        let mut op = IrOp::new(vec![0, 1, 2], 3);
+        op.op = Op::FullyConnected(FullyConnectedParams {
+            clamp: Clamp {
+                min_f: 0.0,
+                ..Clamp::NONE
+            },
+            requant: None,
+        });
+        Graph {
+            tensors: vec![
+                t(0, vec![1, 3], None),
+                t(1, vec![2, 3], Some(vec![0.5, -1.0, 0.25, 2.0, 0.1, -0.3])),
+                t(2, vec![2], Some(vec![0.1, -0.2])),
+                t(3, vec![1, 2], None),
+            ],
+            inputs: vec![0],
+            outputs: vec![3],
+            ops: vec![op],
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn asymmetric_params_follow_tflite_nudging() {
+        // [-1, 1]: zero point from the double-precision scale, -0.5 rounds away from 0.
+        assert_eq!(asymmetric_params(-1.0, 1.0), (2.0f32 / 255.0, -1));
+        // Positive-only ranges are extended to 0: zero point at qmin.
+        assert_eq!(asymmetric_params(0.5, 2.55).1, -128);
+        assert_eq!(asymmetric_params(0.0, 0.0), (1.0, 0));
+    }
+
+    #[test]
+    fn weights_are_symmetric_per_channel() {
+        let g = fc_graph();
+        let (q, s) = quantize_weights(&g.tensors[1], Some(0));
+        assert_eq!(
+            s,
+            vec![(2.0f64 * 1.0 / 254.0) as f32, (2.0f64 * 2.0 / 254.0) as f32]
+        );
+        let q: Vec<i8> = q.iter().map(|&b| b as i8).collect();
+        assert_eq!(q, vec![64, -127, 32, 127, 6, -19]);
+    }
+
+    #[test]
+    fn quantized_graph_tracks_the_float_graph() {
+        let g = fc_graph();
+        let samples: Vec<Vec<f32>> = (0..50)
+            .map(|i| {
+                let x = i as f32 / 25.0 - 1.0;
+                vec![x, -x * 0.5, x * x]
+            })
+            .collect();
+        let q = quantize(&g, &samples, &QuantizeOptions::default()).unwrap();
+        assert_eq!(q.tensors[3].dtype, DType::I8);
+        let art = crate::emit(&q, "fc").unwrap();
+        let model = edgeflow_nn::Model::parse(&art.artifact).unwrap();
+        let float = Evaluator::new(&g).unwrap();
+        let (s_in, z_in) = (
+            q.tensors[0].quant.as_ref().unwrap().scales[0],
+            q.tensors[0].quant.as_ref().unwrap().zero_points[0],
+        );
+        let (s_out, z_out) = (
+            q.tensors[3].quant.as_ref().unwrap().scales[0],
+            q.tensors[3].quant.as_ref().unwrap().zero_points[0],
+        );
+        for s in &samples {
+            let want = bytes_f32(float.run(&[&f32_bytes(s)]).unwrap()[3].as_ref().unwrap());
+            let mut arena = vec![0u8; model.arena_bytes() + 16];
+            let off = arena.as_ptr().align_offset(16);
+            let mut rt = edgeflow_nn::Runtime::new(&model, &mut arena[off..]).unwrap();
+            let inp: Vec<u8> = s
+                .iter()
+                .map(|&v| ((v / s_in).round() as i64 + z_in).clamp(-128, 127) as i8 as u8)
+                .collect();
+            rt.input_mut(0).unwrap().copy_from_slice(&inp);
+            rt.invoke().unwrap();
+            for (o, w) in rt.output(0).unwrap().iter().zip(&want) {
+                let got = (*o as i8 as i64 - z_out) as f32 * s_out;
+                assert!((got - w).abs() <= 2.0 * s_out + s_in * 3.0, "{got} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_calibration_is_named() {
+        let g = fc_graph();
+        let o = QuantizeOptions::default();
+        assert!(matches!(
+            quantize(&g, &[], &o),
+            Err(QuantizeError::EmptyCalibration)
+        ));
+        let e = quantize(&g, &[vec![0.0; 3], vec![0.0; 4]], &o).unwrap_err();
+        assert!(matches!(e, QuantizeError::Sample { index: 1, .. }), "{e}");
+        assert!(e.to_string().contains("4 values"), "{e}");
+        let e = quantize(&g, &[vec![0.0, f32::NAN, 1.0]], &o).unwrap_err();
+        assert!(e.to_string().contains("not finite"), "{e}");
+    }
+
+    #[test]
+    fn already_quantized_or_non_float_is_rejected() {
+        let mut g = fc_graph();
+        g.tensors[3].dtype = DType::I8;
+        let e = quantize(&g, &[vec![0.0; 3]], &QuantizeOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                QuantizeError::Unsupported {
+                    index: 0,
+                    op: "FULLY_CONNECTED",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let mut g = fc_graph();
+        g.ops[0].op = Op::Dequantize;
+        let e = quantize(&g, &[vec![0.0; 3]], &QuantizeOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("already"), "{e}");
+    }
+
+    #[test]
+    fn range_methods_parse_and_shrink() {
+        assert_eq!(
+            "minmax".parse::<RangeMethod>().unwrap(),
+            RangeMethod::MinMax
+        );
+        assert_eq!(
+            "percentile:99.9".parse::<RangeMethod>().unwrap(),
+            RangeMethod::Percentile(99.9)
+        );
+        assert!("kl".parse::<RangeMethod>().is_err());
+        // One outlier among many small values: percentile and MSE clip it, min/max keeps it.
+        let mut o = Observer::new();
+        let vals: Vec<f32> = (0..10_000)
+            .map(|i| (i % 100) as f32 / 100.0)
+            .chain([50.0])
+            .collect();
+        for &v in &vals {
+            o.min = o.min.min(v);
+            o.max = o.max.max(v);
+        }
+        o.hist = vec![0; BINS];
+        for &v in &vals {
+            let b = o.bin(v);
+            o.hist[b] += 1;
+        }
+        assert_eq!(range_of(&o, RangeMethod::MinMax).1, 50.0);
+        assert!(range_of(&o, RangeMethod::Percentile(99.9)).1 < 2.0);
+        assert!(range_of(&o, RangeMethod::Mse).1 < 50.0);
+    }
+}

@@ -1,0 +1,224 @@
+//! `edgeflow validate` end to end: gates pass on a real board, a starved board fails with
+//! the gate named, bad gates files are named, and `--hil` on QEMU (when installed).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn edgeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run edgeflow")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("validate");
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A minimal `.npy` (version 1.0) with the given descr and raw little-endian data.
+fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// The quantized gap_fc_logistic model, test rows (its calibration set) and labels
+/// (the float model's top-1 class, so accuracy is float-vs-int8 agreement).
+/// Files are prefixed with `tag`: tests run in parallel.
+fn setup(tag: &str) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let q = root().join("conformance/quant");
+    let float = q.join("gap_fc_logistic_int8.f32.tflite");
+    let calib = q.join("gap_fc_logistic_int8.calib.npy");
+    let model = tmp(&format!("{tag}_gap_int8.edgeflow"));
+    let o = edgeflow(&["quantize", s(&float), "--calib", s(&calib), "-o", s(&model)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let tflite = std::fs::read(&float).expect("float model");
+    let g = edgeflow_compile::import::import(&tflite).expect("import");
+    let eval = edgeflow_compile::reference::Evaluator::new(&g).expect("eval");
+    let raw = std::fs::read(&calib).expect("calib");
+    let npy_file = npyz::NpyFile::new(&raw[..]).expect("npy");
+    let values: Vec<f32> = npy_file.into_vec().expect("f32");
+    let rows: Vec<&[f32]> = values.chunks(210).collect();
+    let labels: Vec<i64> = rows
+        .iter()
+        .map(|r| {
+            let out = eval
+                .run(&[&edgeflow_compile::reference::f32_bytes(r)])
+                .expect("run")[g.outputs[0]]
+                .clone()
+                .expect("output");
+            let v = edgeflow_compile::reference::bytes_f32(&out);
+            (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b }) as i64
+        })
+        .collect();
+    let x = tmp(&format!("{tag}_x.npy"));
+    let y = tmp(&format!("{tag}_y.npy"));
+    std::fs::write(
+        &x,
+        npy(
+            "<f4",
+            &[rows.len(), 210],
+            &edgeflow_compile::reference::f32_bytes(&values),
+        ),
+    )
+    .expect("write");
+    let yb: Vec<u8> = labels.iter().flat_map(|l| l.to_le_bytes()).collect();
+    std::fs::write(&y, npy("<i8", &[labels.len()], &yb)).expect("write");
+    (model, float, x, y)
+}
+
+#[test]
+fn gates_pass_and_a_starved_board_fails_naming_the_gate() {
+    let (model, float, x, y) = setup("gates");
+    let gates = tmp("gates.toml");
+    std::fs::write(
+        &gates,
+        "min_accuracy = 0.9\nmin_agreement = 0.9\nstack_bytes = 2048\n",
+    )
+    .expect("write");
+    let args = |board: &str| {
+        vec![
+            "validate".to_string(),
+            s(&model).into(),
+            "--board".into(),
+            board.into(),
+            "--gates".into(),
+            s(&gates).into(),
+            "--test-data".into(),
+            s(&x).into(),
+            "--test-labels".into(),
+            s(&y).into(),
+            "--float".into(),
+            s(&float).into(),
+            "--baseline".into(),
+            s(&model).into(),
+        ]
+    };
+    let run = |a: Vec<String>| edgeflow(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args("mps2-an386"));
+    assert!(o.status.success(), "{}", text(&o));
+    for needle in [
+        "accuracy",
+        "float-int8 agreement",
+        "vs baseline",
+        "RAM",
+        "flash",
+        "all gates pass",
+    ] {
+        assert!(text(&o).contains(needle), "{needle}: {}", text(&o));
+    }
+    // The same board with 8 KiB of RAM: arena + stack do not fit beside the reserve.
+    let board = std::fs::read_to_string(root().join("boards/mps2-an386.toml")).expect("board");
+    let starved = board
+        .replace("ram_bytes = 4194304", "ram_bytes = 8192")
+        .replace("name = \"mps2-an386\"", "name = \"starved\"");
+    assert_ne!(starved, board);
+    let sb = tmp("starved.toml");
+    std::fs::write(&sb, starved).expect("write");
+    let o = run(args(s(&sb)));
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("fails on starved: RAM"), "{}", text(&o));
+    let mut j = args(s(&sb));
+    j.push("--json".into());
+    let o = run(j);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("{\"gate\":\"RAM\""),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn bad_gates_and_data_are_named() {
+    let (model, _, x, _) = setup("bad");
+    let gates = tmp("bad_gates.toml");
+    std::fs::write(&gates, "min_acc = 0.9\n").expect("write");
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--gates",
+        s(&gates),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("min_acc"), "{}", text(&o));
+    // Labels of the wrong length.
+    let y = tmp("short.npy");
+    std::fs::write(&y, npy("<i8", &[1], &0i64.to_le_bytes())).expect("write");
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--test-data",
+        s(&x),
+        "--test-labels",
+        s(&y),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("32 rows but"), "{}", text(&o));
+}
+
+#[test]
+fn hil_runs_on_qemu_bit_exact() {
+    let board = edgeflow_tests::firmware::board("mps2-an386");
+    if let Some(why) = edgeflow_tests::firmware::toolchain_missing(&board) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let (model, _, x, y) = setup("hil");
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--test-data",
+        s(&x),
+        "--test-labels",
+        s(&y),
+        "--hil",
+        "--hil-samples",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("HIL bit-exact") && t.contains("4/4 outputs equal"),
+        "{t}"
+    );
+    assert!(t.contains("stack") && t.contains("measured"), "{t}");
+}
