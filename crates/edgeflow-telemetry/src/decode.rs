@@ -13,8 +13,9 @@ use crate::{
 /// meaning and wire order of every field). `F = nan.len()` features, `B = bins`.
 ///
 /// Also serialisable, so host tools and tests can write summary frames with
-/// [`crate::encode`] exactly as a device would.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// [`crate::encode`] exactly as a device would (in the current format, `link_errors`
+/// `None` written as 0).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Summary {
     /// Microseconds the window covered.
     pub window_us: u64,
@@ -40,6 +41,47 @@ pub struct Summary {
     pub scores: Vec<u32>,
     /// Predictions with a NaN score.
     pub score_nan: u32,
+    /// Frames the device rejected on its input link (bad COBS, CRC or length) in the
+    /// window (since 1.1; `None` in a frame written by 1.0).
+    pub link_errors: Option<u32>,
+}
+
+/// The 1.0 summary body; 1.1 appends `link_errors: u32`.
+#[derive(Deserialize)]
+struct SummaryV1_0 {
+    window_us: u64,
+    inferences: u32,
+    dropped_samples: u32,
+    stack_high_water: u32,
+    arena_high_water: u32,
+    bins: u16,
+    hist: Vec<u32>,
+    nan: Vec<u32>,
+    out_of_range: Vec<u32>,
+    classes: Vec<u32>,
+    scores: Vec<u32>,
+    score_nan: u32,
+}
+
+impl Serialize for Summary {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = s.serialize_tuple(13)?;
+        t.serialize_element(&self.window_us)?;
+        t.serialize_element(&self.inferences)?;
+        t.serialize_element(&self.dropped_samples)?;
+        t.serialize_element(&self.stack_high_water)?;
+        t.serialize_element(&self.arena_high_water)?;
+        t.serialize_element(&self.bins)?;
+        t.serialize_element(&self.hist)?;
+        t.serialize_element(&self.nan)?;
+        t.serialize_element(&self.out_of_range)?;
+        t.serialize_element(&self.classes)?;
+        t.serialize_element(&self.scores)?;
+        t.serialize_element(&self.score_nan)?;
+        t.serialize_element(&self.link_errors.unwrap_or(0))?;
+        t.end()
+    }
 }
 
 impl FrameBody for Summary {
@@ -58,14 +100,35 @@ impl Summary {
         self.hist.get(f.checked_mul(b)?..f.checked_mul(b)?.checked_add(b)?)
     }
 
-    /// Decodes a summary body written by any minor of major 1 and checks that the arrays
+    /// Decodes a summary body written by any minor of major 1 (fields of later minors than
+    /// `minor` are `None`) and checks that the arrays
     /// agree (`hist` is `F × B`, `out_of_range` is `F`). Never panics.
-    pub fn decode(body: &[u8], _minor: u8) -> Result<Summary, FrameError> {
+    pub fn decode(body: &[u8], minor: u8) -> Result<Summary, FrameError> {
         let bad = FrameError::Malformed {
             kind: FrameKind::Summary,
         };
-        let (s, _newer_fields): (Summary, _) =
-            postcard::take_from_bytes(body).map_err(|_| bad)?;
+        let (v, rest): (SummaryV1_0, _) = postcard::take_from_bytes(body).map_err(|_| bad)?;
+        let link_errors = if minor >= 1 {
+            let (n, _newer_fields): (u32, _) = postcard::take_from_bytes(rest).map_err(|_| bad)?;
+            Some(n)
+        } else {
+            None
+        };
+        let s = Summary {
+            window_us: v.window_us,
+            inferences: v.inferences,
+            dropped_samples: v.dropped_samples,
+            stack_high_water: v.stack_high_water,
+            arena_high_water: v.arena_high_water,
+            bins: v.bins,
+            hist: v.hist,
+            nan: v.nan,
+            out_of_range: v.out_of_range,
+            classes: v.classes,
+            scores: v.scores,
+            score_nan: v.score_nan,
+            link_errors,
+        };
         let f = s.nan.len();
         if s.out_of_range.len() != f
             || f.checked_mul(usize::from(s.bins)) != Some(s.hist.len())

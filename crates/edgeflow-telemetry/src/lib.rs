@@ -11,7 +11,9 @@
 //! | [`FrameKind::Summary`] | periodic [`SummaryAccumulator`] output: per-feature histograms over the artifact's monitoring-baseline bins, NaN and out-of-range counts, class counts, score histogram, dropped samples, stack and arena high-water | every window (e.g. 60 s) |
 //! | [`FrameKind::Log`] | [`Log`]: level and a short text | rarely |
 //!
-//! # Wire format (version 1.0)
+//! # Wire format (version 1.1)
+//!
+//! History: 1.0 first version; 1.1 appends `link_errors` to the summary body.
 //!
 //! A frame on the link is the COBS encoding (consistent-overhead byte stuffing) of the raw
 //! frame, followed by one `0x00` delimiter. COBS removes every zero from the data, so a
@@ -102,7 +104,7 @@ pub use decode::{encode_vec, Body, DecodeError, DecodeErrorKind, Decoder, Event,
 /// The telemetry format major version this crate writes.
 pub const FORMAT_MAJOR: u8 = 1;
 /// The telemetry format minor version this crate writes.
-pub const FORMAT_MINOR: u8 = 0;
+pub const FORMAT_MINOR: u8 = 1;
 /// Every major version this crate reads (any minor of them).
 pub const READABLE_MAJORS: &[u8] = &[1];
 

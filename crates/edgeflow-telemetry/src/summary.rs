@@ -65,6 +65,7 @@ impl core::error::Error for AccumulatorError {}
 /// classes              seq   C counts                                         since 1.0
 /// scores               seq   S counts (score bins of the baseline)            since 1.0
 /// score_nan            u32                                                    since 1.0
+/// link_errors          u32   input-link frames the device rejected            since 1.1
 /// ```
 pub struct SummaryAccumulator<'b, 's> {
     baseline: MonitoringBaseline<'b>,
@@ -79,6 +80,7 @@ pub struct SummaryAccumulator<'b, 's> {
     stack_high_water: u32,
     arena_high_water: u32,
     score_nan: u32,
+    link_errors: u32,
 }
 
 impl<'b, 's> SummaryAccumulator<'b, 's> {
@@ -116,6 +118,7 @@ impl<'b, 's> SummaryAccumulator<'b, 's> {
             stack_high_water: 0,
             arena_high_water: 0,
             score_nan: 0,
+            link_errors: 0,
         };
         acc.reset(now_us);
         Ok(acc)
@@ -130,6 +133,7 @@ impl<'b, 's> SummaryAccumulator<'b, 's> {
         self.stack_high_water = 0;
         self.arena_high_water = 0;
         self.score_nan = 0;
+        self.link_errors = 0;
     }
 
     fn bump(&mut self, i: usize) {
@@ -176,6 +180,11 @@ impl<'b, 's> SummaryAccumulator<'b, 's> {
         self.dropped_samples = self.dropped_samples.saturating_add(n);
     }
 
+    /// Counts `n` frames rejected on the device's input link (bad COBS, CRC or length).
+    pub fn record_link_errors(&mut self, n: u32) {
+        self.link_errors = self.link_errors.saturating_add(n);
+    }
+
     /// Raises the stack and arena high-water marks (bytes) to at least these values.
     pub fn note_high_water(&mut self, stack_bytes: u32, arena_bytes: u32) {
         self.stack_high_water = self.stack_high_water.max(stack_bytes);
@@ -220,7 +229,7 @@ impl Serialize for SummaryWire<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let a = self.acc;
         let (f, b) = (a.features, a.bins);
-        let mut t = s.serialize_tuple(12)?;
+        let mut t = s.serialize_tuple(13)?;
         t.serialize_element(&self.now_us.saturating_sub(a.window_start_us))?;
         t.serialize_element(&a.inferences)?;
         t.serialize_element(&a.dropped_samples)?;
@@ -233,6 +242,7 @@ impl Serialize for SummaryWire<'_> {
         t.serialize_element(a.section(f * (b + 2), a.classes))?;
         t.serialize_element(a.section(f * (b + 2) + a.classes, a.score_bins))?;
         t.serialize_element(&a.score_nan)?;
+        t.serialize_element(&a.link_errors)?;
         t.end()
     }
 }

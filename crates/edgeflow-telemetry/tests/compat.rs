@@ -1,8 +1,9 @@
 //! Frames written by earlier format versions, committed as bytes, still decode.
 //!
-//! `tests/data/stream_v1_0.bin` was written by format 1.0 of this crate
-//! (`cargo run -p edgeflow-telemetry --features std --example sample_stream`); it must keep
-//! decoding, to the same values, in every later 1.x.
+//! `tests/data/stream_v1_<minor>.bin` was written by format 1.<minor> of this crate
+//! (`cargo run -p edgeflow-telemetry --features std --example sample_stream`, at the commit
+//! that introduced that minor); each must keep decoding, to the same values, in every later
+//! 1.x, with the fields its minor did not have reported as absent.
 
 mod sample;
 
@@ -11,7 +12,7 @@ use edgeflow_telemetry::{Body, Decoder, Event, FrameKind, Summary};
 
 /// What the 1.0 summary in the sample stream must decode to, counted here from the sample
 /// inputs with the baseline's own bin edges listed out.
-fn expected_summary() -> Summary {
+fn expected_summary(minor: u8) -> Summary {
     let idx = [0usize, 2, 1];
     let mut s = Summary {
         window_us: 5_000_000,
@@ -24,6 +25,7 @@ fn expected_summary() -> Summary {
         out_of_range: vec![0; 3],
         classes: vec![0; 3],
         scores: vec![0; 3],
+        link_errors: (minor >= 1).then_some(1),
         ..Summary::default()
     };
     // Summary feature f reads input element feature_index[f] = 0, 2, 1 (see sample.rs).
@@ -59,7 +61,15 @@ fn sample_ranges() -> [(f32, f32); 3] {
 
 #[test]
 fn frames_written_by_format_1_0_decode() {
-    let bytes = include_bytes!("data/stream_v1_0.bin");
+    check(include_bytes!("data/stream_v1_0.bin"), 0);
+}
+
+#[test]
+fn frames_written_by_format_1_1_decode() {
+    check(include_bytes!("data/stream_v1_1.bin"), 1);
+}
+
+fn check(bytes: &[u8], minor: u8) {
     let mut d = Decoder::new();
     let ev = d.push(bytes);
     assert!(d.finish().is_none());
@@ -72,7 +82,7 @@ fn frames_written_by_format_1_0_decode() {
         .collect();
     assert_eq!(frames.len(), 9);
     for (i, f) in frames.iter().enumerate() {
-        assert_eq!((f.header.major, f.header.minor), (1, 0));
+        assert_eq!((f.header.major, f.header.minor), (1, minor));
         assert_eq!(f.header.seq, i as u32);
         assert_eq!(f.header.device_id, sample::DEVICE);
         assert_eq!(f.header.model_hash, sample::MODEL);
@@ -85,6 +95,22 @@ fn frames_written_by_format_1_0_decode() {
     assert_eq!(frames[7].body, Body::Log(sample::log()));
     assert_eq!(frames[8].header.kind, FrameKind::Summary);
     assert_eq!(frames[8].header.timestamp_us, 5_001_000);
-    assert_eq!(frames[8].body, Body::Summary(expected_summary()));
+    assert_eq!(frames[8].body, Body::Summary(expected_summary(minor)));
     assert_eq!(d.stats().frames, 9);
+}
+
+/// A 1.0 reader decodes a summary by its 1.0 fields and ignores what 1.1 appended: decoding
+/// the committed 1.1 body as minor 0 (the 1.0 code path, unchanged) gives the 1.0 values.
+#[test]
+fn a_1_0_reader_reads_1_1_summaries() {
+    let bytes = include_bytes!("data/stream_v1_1.bin");
+    let last = bytes[..bytes.len() - 1]
+        .rsplit(|&b| b == 0)
+        .next()
+        .expect("a frame");
+    let raw = cobs::decode_vec(last).expect("cobs");
+    let f = edgeflow_telemetry::parse_frame(&raw).expect("frame");
+    assert_eq!(f.header.minor, 1);
+    assert_eq!(Summary::decode(f.body, 0), Ok(expected_summary(0)));
+    assert_eq!(Summary::decode(f.body, 1), Ok(expected_summary(1)));
 }

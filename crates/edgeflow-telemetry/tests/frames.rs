@@ -221,6 +221,7 @@ fn summary_counts_match_a_reference_count() {
     want.stack_high_water = 900;
     want.arena_high_water = 4100;
     want.window_us = 60_000_000;
+    want.link_errors = Some(0);
 
     let mut em = Emitter::new(9, 8);
     let mut buf = vec![0u8; 1024];

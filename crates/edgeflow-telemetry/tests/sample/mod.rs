@@ -88,6 +88,7 @@ pub fn stream() -> Vec<u8> {
     out.extend_from_slice(&buf[..n]);
     acc.record_dropped(2);
     acc.note_high_water(1500, 2048);
+    acc.record_link_errors(1); // since 1.1
     let n = em.summary(5_001_000, &acc, &mut buf).expect("summary");
     out.extend_from_slice(&buf[..n]);
     out
