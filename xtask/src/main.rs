@@ -62,6 +62,8 @@ fn test() -> Result<()> {
             "edgeflow",
             "-p",
             "edgeflow-telemetry",
+            "-p",
+            "edgeflow-slots",
             "--target",
             target,
         ]);
