@@ -93,6 +93,7 @@ use core::fmt;
 use postcard::ser_flavors::Flavor;
 use serde::{Deserialize, Serialize};
 
+pub mod command;
 mod summary;
 pub use summary::{AccumulatorError, SummaryAccumulator};
 
