@@ -358,13 +358,9 @@ impl<F: NorFlash> Slots<F> {
     /// Starts replacing the model: picks the slot that is not active, erases it (its
     /// header sector first, so a cut erase leaves no stale valid header over erased data),
     /// and returns the update to feed with [`Slots::write`]. `len` and `crc` describe the
-    /// whole artifact, `artifact_version` is stored in the header.
-    pub fn begin(
-        &mut self,
-        len: u32,
-        crc: u32,
-        artifact_version: (u16, u16),
-    ) -> Result<Update, SlotError> {
+    /// whole artifact; the artifact version stored in the header is read from artifact
+    /// bytes 4..8 as they are written.
+    pub fn begin(&mut self, len: u32, crc: u32) -> Result<Update, SlotError> {
         if len > self.capacity() {
             return Err(SlotError::TooLarge {
                 len,
@@ -393,7 +389,7 @@ impl<F: NorFlash> Slots<F> {
                 sequence,
                 len,
                 crc,
-                artifact_version,
+                artifact_version: (0, 0),
             },
             written: 0,
             pending: [0xFF; MAX_GRANULE],
@@ -426,6 +422,17 @@ impl<F: NorFlash> Slots<F> {
         let room = up.header.len - up.written;
         if data.len() as u64 > u64::from(room) {
             return Err(SlotError::Overrun { len: up.header.len });
+        }
+        for (k, &b) in data.iter().enumerate().take(8usize.saturating_sub(up.written as usize)) {
+            let (mut major, mut minor) = up.header.artifact_version;
+            let at = up.written as usize + k;
+            let shift = 8 * (at % 2);
+            match at {
+                4 | 5 => major |= u16::from(b) << shift,
+                6 | 7 => minor |= u16::from(b) << shift,
+                _ => {}
+            }
+            up.header.artifact_version = (major, minor);
         }
         while !data.is_empty() {
             let take = data.len().min(MAX_GRANULE - up.pending_len);
@@ -485,7 +492,7 @@ impl<F: NorFlash> Slots<F> {
                 capacity: self.capacity(),
             });
         }
-        let mut up = self.begin(h.len, h.crc, h.artifact_version)?;
+        let mut up = self.begin(h.len, h.crc)?;
         self.write(&mut up, artifact)?;
         self.commit(up)
     }

@@ -135,7 +135,7 @@ fn cut_update(flash: &mut FaultFlash, new: &[u8], cut: Option<usize>) -> Result<
     flash.budget = cut;
     let mut slots = Slots::new(&mut *flash, 2 * SECTOR as u32, SLOT).expect("geometry");
     let h = SlotHeader::for_artifact(new, 0);
-    let mut up = slots.begin(h.len, h.crc, h.artifact_version)?;
+    let mut up = slots.begin(h.len, h.crc)?;
     // Arrives in uneven chunks, as over a serial link.
     for chunk in new.chunks(97) {
         slots.write(&mut up, chunk)?;
@@ -221,10 +221,10 @@ fn bad_geometry_and_bad_updates_are_errors() {
     );
     let a = artifact(100, 3);
     let h = SlotHeader::for_artifact(&a, 0);
-    let mut up = slots.begin(h.len, h.crc, h.artifact_version).expect("begin");
+    let mut up = slots.begin(h.len, h.crc).expect("begin");
     assert_eq!(slots.write(&mut up, &[0; 101]), Err(SlotError::Overrun { len: 100 }));
     slots.write(&mut up, &a[..50]).expect("write");
-    let mut up2 = slots.begin(h.len, h.crc ^ 1, h.artifact_version).expect("begin");
+    let mut up2 = slots.begin(h.len, h.crc ^ 1).expect("begin");
     slots.write(&mut up2, &a).expect("write");
     assert!(matches!(slots.commit(up2), Err(SlotError::Verify { .. })));
     assert_eq!(slots.active(), Ok(None)); // a rejected update activates nothing
