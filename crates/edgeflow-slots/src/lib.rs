@@ -122,6 +122,15 @@ impl SlotHeader {
     }
 }
 
+/// The first [`DATA_OFFSET`] bytes of a slot holding `artifact` at update `sequence`: the
+/// header, then erased bytes (0xFF). Followed by the artifact, this is the slot's content;
+/// host tools use it to compose a flash image with a model already installed.
+pub fn header_area(artifact: &[u8], sequence: u32) -> [u8; DATA_OFFSET as usize] {
+    let mut area = [0xFF; DATA_OFFSET as usize];
+    area[..HEADER_LEN].copy_from_slice(&SlotHeader::for_artifact(artifact, sequence).encode());
+    area
+}
+
 /// The model a device should run: which slot, and where its artifact is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

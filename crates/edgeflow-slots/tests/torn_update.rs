@@ -238,3 +238,18 @@ fn bad_geometry_and_bad_updates_are_errors() {
         assert_eq!(SlotHeader::decode(&e), None, "bit flip in header byte {i}");
     }
 }
+
+#[test]
+fn a_composed_slot_image_boots() {
+    let a = artifact(4321, 9);
+    let mut f = FaultFlash::new(2 * SECTOR + 2 * SLOT as usize);
+    let base = 2 * SECTOR + SLOT as usize; // slot B
+    let area = edgeflow_slots::header_area(&a, 5);
+    f.mem[base..base + area.len()].copy_from_slice(&area);
+    f.mem[base + area.len()..base + area.len() + a.len()].copy_from_slice(&a);
+    let mut slots = Slots::new(&mut f, 2 * SECTOR as u32, SLOT).expect("geometry");
+    let act = slots.active().expect("read").expect("a model");
+    assert_eq!((act.slot, act.header.sequence, act.header.artifact_version), (1, 5, (1, 9)));
+    // The next update goes to slot A with sequence 6.
+    assert_eq!(slots.install(&artifact(100, 3)).expect("install").header.sequence, 6);
+}
