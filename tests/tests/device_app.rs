@@ -266,6 +266,28 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
         Body::Summary(s) => s.clone(),
         b => panic!("{b:?}"),
     };
+    // The device reports what encoding the frames cost it (SysTick cycles; under QEMU
+    // mps2-an386 with -icount shift=0 one cycle is 40 instructions).
+    let ev = dev
+        .until(t, |e| matches!(e, Event::Frame(f) if matches!(&f.body, Body::Log(l) if l.message.starts_with("cost:"))))
+        .expect("cost log");
+    if let Some(Body::Log(l)) = frames(&ev).last().map(|f| &f.body) {
+        let nums: Vec<u64> = l
+            .message
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        println!(
+            "telemetry cost on the M4F ({} features x {} bins): {} -> summary {} B ~{} instructions, prediction {} B ~{} instructions",
+            dev_summary.feature_count(),
+            dev_summary.bins,
+            l.message,
+            nums[0],
+            nums[1] * 40,
+            nums[2],
+            nums[3] * 40
+        );
+    }
     let want = want_summary.expect("model A has a baseline");
     // 31 windows: fewer than the 32 that trigger an automatic summary, so this one covers
     // them all. Counts must match exactly; time, stack and link counters are device-only.

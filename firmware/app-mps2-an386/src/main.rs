@@ -225,6 +225,9 @@ impl Platform for Board {
     fn now_us(&self) -> u64 {
         edgeflow_firmware_support::now() / (CLOCK_HZ / 1_000_000)
     }
+    fn cycles(&self) -> u64 {
+        edgeflow_firmware_support::now()
+    }
     fn mapped(&self, offset: u32, len: u32) -> &'static [u8] {
         partition::mapped(offset, len)
     }

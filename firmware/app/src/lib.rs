@@ -52,6 +52,8 @@ pub struct Config {
 pub trait Platform {
     /// Microseconds since boot.
     fn now_us(&self) -> u64;
+    /// Core clock cycles since boot (for the cost figures in log frames; 0 if unknown).
+    fn cycles(&self) -> u64;
     /// The model partition's bytes `[offset, offset + len)` (offsets as the flash driver
     /// uses them), readable in place. The application only reads the active slot through
     /// it, and only writes the other slot while such a view is alive.
@@ -86,16 +88,26 @@ struct Out<'x, L> {
     link: &'x mut L,
     em: &'x mut Emitter,
     tx: &'x mut [u8],
+    /// Bytes and core cycles of the last frame encoded by `send_timed` (encoding only).
+    last_cost: (usize, u64),
 }
 
 impl<L: Write> Out<'_, L> {
     fn send<B: FrameBody>(&mut self, now: u64, body: &B) {
-        match self.em.frame(now, body, self.tx) {
-            Ok(n) => {
-                let _ = self.link.write_all(&self.tx[..n]);
-            }
-            // The sequence number advanced: the host sees the gap.
-            Err(_) => {}
+        // On error the sequence number advanced anyway: the host sees the gap.
+        if let Ok(n) = self.em.frame(now, body, self.tx) {
+            let _ = self.link.write_all(&self.tx[..n]);
+        }
+    }
+
+    fn send_timed<B: FrameBody>(&mut self, now: u64, body: &B, cycles: &dyn Fn() -> u64) {
+        let c0 = cycles();
+        let r = self.em.frame(now, body, self.tx);
+        let c1 = cycles();
+        // On error the sequence number advanced anyway: the host sees the gap.
+        if let Ok(n) = r {
+            self.last_cost = (n, c1.saturating_sub(c0));
+            let _ = self.link.write_all(&self.tx[..n]);
         }
     }
 
@@ -141,6 +153,7 @@ where
                 link: &mut *link,
                 em: &mut em,
                 tx: &mut *tx,
+                last_cost: (0, 0),
             };
             out.log(platform.now_us(), Level::Error, format_args!("model slots: {e}"));
             platform.exit()
@@ -196,7 +209,12 @@ where
         .get(12..16)
         .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     em.model_hash = model_hash;
-    let mut out = Out { link, em, tx };
+    let mut out = Out {
+        link,
+        em,
+        tx,
+        last_cost: (0, 0),
+    };
     let now = platform.now_us();
     let model = match active.map(|_| edgeflow::Model::parse(bytes)) {
         Some(Ok(m)) => Some(m),
@@ -316,13 +334,14 @@ where
                             if let Some(a) = acc.as_mut() {
                                 a.record(features, p.class, p.score);
                             }
-                            s.out.send(
+                            s.out.send_timed(
                                 t,
                                 &Prediction {
                                     class: p.class as u16,
                                     score: p.score,
                                     latency_us: latency.min(u64::from(u32::MAX)) as u32,
                                 },
+                                &|| platform.cycles(),
                             );
                             if cfg.summary_every > 0 && s.inferences % cfg.summary_every == 0 {
                                 send_summary(&mut s, t, platform);
@@ -416,8 +435,23 @@ fn send_summary<L: Write, P: Platform>(s: &mut Serving<'_, '_, '_, L>, now: u64,
     match acc.as_mut() {
         Some(a) => {
             a.note_high_water(platform.stack_peak(), *arena_bytes);
-            if let Ok(n) = out.em.summary(now, a, out.tx) {
+            let prediction = out.last_cost;
+            let c0 = platform.cycles();
+            let r = out.em.summary(now, a, out.tx);
+            let c1 = platform.cycles();
+            if let Ok(n) = r {
                 let _ = out.link.write_all(&out.tx[..n]);
+                // What telemetry costs the device: encoding (postcard + COBS + CRC) only.
+                out.log(
+                    now,
+                    Level::Debug,
+                    format_args!(
+                        "cost: summary {n} B {} cycles; prediction {} B {} cycles",
+                        c1.saturating_sub(c0),
+                        prediction.0,
+                        prediction.1
+                    ),
+                );
             }
             a.reset(now);
         }
