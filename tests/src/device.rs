@@ -14,17 +14,23 @@ use edgeflow_telemetry::{Decoder, Event, Stats};
 
 use crate::root;
 
-/// Model partition of the mps2-an386 app: flash address and slot size (see
-/// `firmware/app-mps2-an386/src/main.rs`).
-pub const MPS2_PARTITION: u32 = 0x0010_0000;
-/// Slot size of the mps2-an386 app.
-pub const MPS2_SLOT: u32 = 0x0010_0000;
+/// Where each board's app keeps its model partition (flash address) and the cargo profile
+/// it is built with (see `firmware/app-<board>/src/main.rs`).
+pub fn app_layout(board: &str) -> Option<(u32, &'static str)> {
+    match board {
+        "mps2-an386" => Some((0x0010_0000, "release")),
+        "lm3s6965evb" => Some((0x0003_0000, "release-small")),
+        _ => None,
+    }
+}
 
-/// Builds the application for `board` (release) and returns the ELF path.
+/// Builds the application for `board` and returns the ELF path.
 pub fn build_app(board: &Board) -> Result<PathBuf, String> {
+    let (_, profile) = app_layout(&board.name).ok_or("no application for this board")?;
     let app = root().join("firmware").join(format!("app-{}", board.name));
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&app).args(["build", "--release", "--quiet"]);
+    cmd.current_dir(&app)
+        .args(["build", "--quiet", "--profile", profile]);
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
         {
@@ -41,7 +47,7 @@ pub fn build_app(board: &Board) -> Result<PathBuf, String> {
     Ok(root()
         .join("firmware/target")
         .join(&board.target)
-        .join("release")
+        .join(profile)
         .join(format!("edgeflow-app-{}", board.name)))
 }
 

@@ -222,7 +222,8 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     std::fs::create_dir_all(&work).expect("dir");
     let img = work.join("partition-a.bin");
     std::fs::write(&img, device::partition_image(&model_a)).expect("image");
-    let mut dev = Device::start(&board, &elf, Some((&img, device::MPS2_PARTITION)))
+    let (partition, _) = device::app_layout(&board.name).expect("layout");
+    let mut dev = Device::start(&board, &elf, Some((&img, partition)))
         .unwrap_or_else(|e| panic!("{e}"));
     let t = Duration::from_secs(120);
 
@@ -351,4 +352,66 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     assert_eq!(stats.missing_frames, 0, "{stats:?}");
     assert_eq!(stats.discarded_bytes, 0, "{stats:?}");
     assert_eq!(stats.restarts, 0, "{stats:?}");
+}
+
+/// The Cortex-M3 without FPU: same predictions as the host, bit for bit. QEMU's
+/// lm3s6965evb flash is read-only (no flash controller is emulated), so an update over the
+/// link must be rejected at verification, reported, and the old model must keep serving.
+#[test]
+fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old_model() {
+    let board = firmware::board("lm3s6965evb");
+    if let Some(why) = firmware::toolchain_missing(&board) {
+        println!("skipped: {why}");
+        return;
+    }
+    let spec = dsp_host::from_toml(PIPELINE, "<test>").expect("pipeline");
+    let model_a = with_baseline(
+        &attach_pipeline(&fixture("fc_int8"), &spec).expect("attach a"),
+        &signal(4000, 1),
+    );
+    let model_b = attach_pipeline(&fixture("fc_f32"), &spec).expect("attach b");
+    let elf = device::build_app(&board).unwrap_or_else(|e| panic!("{e}"));
+    let work = edgeflow_tests::root().join("target/edgeflow-device");
+    std::fs::create_dir_all(&work).expect("dir");
+    let img = work.join("partition-m3.bin");
+    std::fs::write(&img, device::partition_image(&model_a)).expect("image");
+    let (partition, _) = device::app_layout(&board.name).expect("layout");
+    let mut dev = Device::start(&board, &elf, Some((&img, partition))).unwrap_or_else(|e| panic!("{e}"));
+    let t = Duration::from_secs(120);
+    let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_)))).expect("hello");
+    match &frames(&ev)[0].body {
+        Body::Hello(h) => assert_eq!((h.slot, h.board.as_str()), (0, "lm3s6965evb")),
+        b => panic!("{b:?}"),
+    }
+    let samples = signal(2 * 16 * 40, 5);
+    let (part1, part2) = samples.split_at(2 * 16 * 20);
+    let (c1, c2) = (chunks(part1, 50), chunks(part2, 50));
+    let all: Vec<Vec<f32>> = c1.iter().chain(c2.iter()).cloned().collect();
+    let (want, _) = host_reference(&model_a, &all);
+
+    send_samples(&mut dev, &c1);
+    let crc = edgeflow_slots::CRC32.checksum(&model_b);
+    dev.send(&Command::UpdateBegin { len: model_b.len() as u32, crc }).expect("send");
+    for (k, c) in model_b.chunks(1000).enumerate() {
+        dev.send(&Command::UpdateData { offset: (k * 1000) as u32, data: c }).expect("send");
+    }
+    dev.send(&Command::UpdateCommit).expect("send");
+    send_samples(&mut dev, &c2);
+    let mut got = Vec::new();
+    let mut logs = Vec::new();
+    while got.len() < want.len() {
+        let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_)))).expect("predictions");
+        got.extend(predictions(&ev));
+        logs.extend(frames(&ev).iter().filter_map(|f| match &f.body {
+            Body::Log(l) => Some(l.message.to_string()),
+            _ => None,
+        }));
+    }
+    assert_eq!(got, want, "Cortex-M3 predictions differ from the host's");
+    assert!(
+        logs.iter().any(|l| l.starts_with("update: model update verification failed")),
+        "{logs:?}"
+    );
+    let (_, stats) = dev.stop(t).expect("stop");
+    assert_eq!((stats.missing_frames, stats.discarded_bytes), (0, 0), "{stats:?}");
 }
