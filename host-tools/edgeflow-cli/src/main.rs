@@ -18,6 +18,7 @@ use edgeflow_format::graph::{DType, TensorDef};
 use npyz::WriterBuilder;
 
 mod data;
+mod device;
 mod features;
 
 #[derive(Parser)]
@@ -72,6 +73,15 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: data::DataCommand,
+    },
+    /// Check an artifact against a board's budgets and put it on the board: for an
+    /// emulated board, start QEMU with the model in a slot (or, if it is running, update
+    /// the model slot over the link, without touching the firmware).
+    Flash(device::FlashArgs),
+    /// Talk to a running device: `replay` samples into it, `stop` it.
+    Device {
+        #[command(subcommand)]
+        command: device::DeviceCommand,
     },
 }
 
@@ -171,6 +181,8 @@ fn real_main() -> Result<()> {
         }
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
+        Command::Flash(args) => device::flash(args)?,
+        Command::Device { command } => device::device(command)?,
     }
     Ok(())
 }
