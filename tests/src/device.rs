@@ -82,7 +82,11 @@ impl Device {
         elf: &Path,
         partition: Option<(&Path, u32)>,
     ) -> Result<Device, String> {
-        let machine = board.runner.machine.as_ref().ok_or("board has no QEMU machine")?;
+        let machine = board
+            .runner
+            .machine
+            .as_ref()
+            .ok_or("board has no QEMU machine")?;
         let mut cmd = Command::new("qemu-system-arm");
         cmd.args(["-machine", machine]);
         if let Some(cpu) = &board.runner.qemu_cpu {
@@ -186,7 +190,10 @@ impl Device {
                     return Err(format!("device stopped; events: {got:?}"));
                 }
                 Err(_) => {
-                    return Err(format!("device: timeout after {} events: {got:?}", got.len()))
+                    return Err(format!(
+                        "device: timeout after {} events: {got:?}",
+                        got.len()
+                    ))
                 }
             }
         }

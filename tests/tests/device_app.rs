@@ -92,7 +92,10 @@ fn with_baseline(artifact: &[u8], train: &[f32]) -> Vec<u8> {
         edges.extend(e);
         ranges.extend([v[0], v[v.len() - 1]]);
     }
-    let classes = m.nn().header().outputs[0].shape.num_elements().expect("output size");
+    let classes = m.nn().header().outputs[0]
+        .shape
+        .num_elements()
+        .expect("output size");
     let baseline = OwnedBaseline {
         bins: bins as u16,
         feature_index: (0..f as u32).collect(),
@@ -108,7 +111,10 @@ fn with_baseline(artifact: &[u8], train: &[f32]) -> Vec<u8> {
     .to_bytes()
     .expect("baseline");
     let a = Artifact::parse(artifact).expect("artifact");
-    let mut sections: Vec<(SectionKind, &[u8])> = vec![(SectionKind::Graph, a.graph), (SectionKind::Weights, a.weights)];
+    let mut sections: Vec<(SectionKind, &[u8])> = vec![
+        (SectionKind::Graph, a.graph),
+        (SectionKind::Weights, a.weights),
+    ];
     if let Some(p) = a.feature_pipeline {
         sections.push((SectionKind::FeaturePipeline, p));
     }
@@ -139,7 +145,12 @@ fn host_reference(artifact: &[u8], chunks: &[Vec<f32>]) -> (Vec<(u16, u32)>, Opt
         .artifact()
         .monitoring_baseline
         .map(|b| MonitoringBaseline::parse(b).expect("baseline"));
-    let mut store = vec![0u32; baseline.as_ref().map_or(0, SummaryAccumulator::words_needed)];
+    let mut store = vec![
+        0u32;
+        baseline
+            .as_ref()
+            .map_or(0, SummaryAccumulator::words_needed)
+    ];
     let mut acc = baseline.map(|b| SummaryAccumulator::new(b, &mut store, 0).expect("acc"));
     let mut preds = Vec::new();
     let feats = std::cell::RefCell::new(Vec::new());
@@ -223,17 +234,25 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     let img = work.join("partition-a.bin");
     std::fs::write(&img, device::partition_image(&model_a)).expect("image");
     let (partition, _) = device::app_layout(&board.name).expect("layout");
-    let mut dev = Device::start(&board, &elf, Some((&img, partition)))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut dev =
+        Device::start(&board, &elf, Some((&img, partition))).unwrap_or_else(|e| panic!("{e}"));
     let t = Duration::from_secs(120);
 
     // Boot: hello from slot A.
-    let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_)))).expect("hello");
+    let ev = dev
+        .until(
+            t,
+            |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_))),
+        )
+        .expect("hello");
     let hello = match &frames(&ev)[0].body {
         Body::Hello(h) => h.clone(),
         b => panic!("{b:?}"),
     };
-    assert_eq!((hello.slot, hello.slot_sequence, hello.board.as_str()), (0, 1, "mps2-an386"));
+    assert_eq!(
+        (hello.slot, hello.slot_sequence, hello.board.as_str()),
+        (0, 1, "mps2-an386")
+    );
 
     // Model A: 31 windows' worth of samples in 50-value chunks (not aligned to windows).
     let part1 = chunks(&signal(2 * 16 * 32, 7), 50);
@@ -241,10 +260,18 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     send_samples(&mut dev, &part1);
     let mut got = Vec::new();
     while got.len() < want_a.len() {
-        let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_)))).expect("predictions");
+        let ev = dev
+            .until(
+                t,
+                |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_))),
+            )
+            .expect("predictions");
         got.extend(predictions(&ev));
     }
-    assert_eq!(got, want_a, "device predictions differ from the host's (model A)");
+    assert_eq!(
+        got, want_a,
+        "device predictions differ from the host's (model A)"
+    );
     assert!(want_a.len() >= 31);
 
     // A corrupted command: one bit flipped in a samples frame. The device rejects it.
@@ -261,7 +288,10 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     // Summary on request: equal to the host's over the same windows, one link error.
     dev.send(&Command::Summary).expect("send");
     let ev = dev
-        .until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Summary(_))))
+        .until(
+            t,
+            |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Summary(_))),
+        )
         .expect("summary");
     let dev_summary = match &frames(&ev).last().expect("frame").body {
         Body::Summary(s) => s.clone(),
@@ -294,10 +324,17 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     // them all. Counts must match exactly; time, stack and link counters are device-only.
     assert_eq!(dev_summary.inferences as usize, want_a.len());
     assert_eq!(
-        (&dev_summary.hist, &dev_summary.nan, &dev_summary.out_of_range),
+        (
+            &dev_summary.hist,
+            &dev_summary.nan,
+            &dev_summary.out_of_range
+        ),
         (&want.hist, &want.nan, &want.out_of_range)
     );
-    assert_eq!((&dev_summary.classes, &dev_summary.scores), (&want.classes, &want.scores));
+    assert_eq!(
+        (&dev_summary.classes, &dev_summary.scores),
+        (&want.classes, &want.scores)
+    );
     assert_eq!(dev_summary.bins, want.bins);
     assert_eq!(dev_summary.link_errors, Some(1));
     assert!(dev_summary.stack_high_water > 0);
@@ -320,7 +357,10 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     }
     dev.send(&Command::UpdateCommit).expect("send");
     let ev = dev
-        .until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_))))
+        .until(
+            t,
+            |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_))),
+        )
         .expect("hello after update");
     let logs: Vec<String> = frames(&ev)
         .iter()
@@ -329,7 +369,10 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
             _ => None,
         })
         .collect();
-    assert!(logs.iter().any(|l| l == "update ok slot=1 seq=2"), "{logs:?}");
+    assert!(
+        logs.iter().any(|l| l == "update ok slot=1 seq=2"),
+        "{logs:?}"
+    );
     match &frames(&ev).last().expect("hello").body {
         Body::Hello(h) => assert_eq!((h.slot, h.slot_sequence), (1, 2)),
         b => panic!("{b:?}"),
@@ -343,10 +386,18 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     send_samples(&mut dev, &part2);
     let mut got = Vec::new();
     while got.len() < want_b.len() {
-        let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_)))).expect("predictions");
+        let ev = dev
+            .until(
+                t,
+                |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_))),
+            )
+            .expect("predictions");
         got.extend(predictions(&ev));
     }
-    assert_eq!(got, want_b, "device predictions differ from the host's (model B)");
+    assert_eq!(
+        got, want_b,
+        "device predictions differ from the host's (model B)"
+    );
 
     let (_, stats) = dev.stop(t).expect("stop");
     assert_eq!(stats.missing_frames, 0, "{stats:?}");
@@ -376,9 +427,15 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
     let img = work.join("partition-m3.bin");
     std::fs::write(&img, device::partition_image(&model_a)).expect("image");
     let (partition, _) = device::app_layout(&board.name).expect("layout");
-    let mut dev = Device::start(&board, &elf, Some((&img, partition))).unwrap_or_else(|e| panic!("{e}"));
+    let mut dev =
+        Device::start(&board, &elf, Some((&img, partition))).unwrap_or_else(|e| panic!("{e}"));
     let t = Duration::from_secs(120);
-    let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_)))).expect("hello");
+    let ev = dev
+        .until(
+            t,
+            |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Hello(_))),
+        )
+        .expect("hello");
     match &frames(&ev)[0].body {
         Body::Hello(h) => assert_eq!((h.slot, h.board.as_str()), (0, "lm3s6965evb")),
         b => panic!("{b:?}"),
@@ -391,16 +448,29 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
 
     send_samples(&mut dev, &c1);
     let crc = edgeflow_slots::CRC32.checksum(&model_b);
-    dev.send(&Command::UpdateBegin { len: model_b.len() as u32, crc }).expect("send");
+    dev.send(&Command::UpdateBegin {
+        len: model_b.len() as u32,
+        crc,
+    })
+    .expect("send");
     for (k, c) in model_b.chunks(1000).enumerate() {
-        dev.send(&Command::UpdateData { offset: (k * 1000) as u32, data: c }).expect("send");
+        dev.send(&Command::UpdateData {
+            offset: (k * 1000) as u32,
+            data: c,
+        })
+        .expect("send");
     }
     dev.send(&Command::UpdateCommit).expect("send");
     send_samples(&mut dev, &c2);
     let mut got = Vec::new();
     let mut logs = Vec::new();
     while got.len() < want.len() {
-        let ev = dev.until(t, |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_)))).expect("predictions");
+        let ev = dev
+            .until(
+                t,
+                |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Prediction(_))),
+            )
+            .expect("predictions");
         got.extend(predictions(&ev));
         logs.extend(frames(&ev).iter().filter_map(|f| match &f.body {
             Body::Log(l) => Some(l.message.to_string()),
@@ -409,9 +479,14 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
     }
     assert_eq!(got, want, "Cortex-M3 predictions differ from the host's");
     assert!(
-        logs.iter().any(|l| l.starts_with("update: model update verification failed")),
+        logs.iter()
+            .any(|l| l.starts_with("update: model update verification failed")),
         "{logs:?}"
     );
     let (_, stats) = dev.stop(t).expect("stop");
-    assert_eq!((stats.missing_frames, stats.discarded_bytes), (0, 0), "{stats:?}");
+    assert_eq!(
+        (stats.missing_frames, stats.discarded_bytes),
+        (0, 0),
+        "{stats:?}"
+    );
 }

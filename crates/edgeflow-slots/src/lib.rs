@@ -254,7 +254,9 @@ impl<F: NorFlash> Slots<F> {
             return geo("base is not a multiple of the erase size");
         }
         if slot_size as usize % F::ERASE_SIZE != 0 || slot_size <= DATA_OFFSET {
-            return geo("slot size is not a multiple of the erase size larger than the header area");
+            return geo(
+                "slot size is not a multiple of the erase size larger than the header area",
+            );
         }
         if F::WRITE_SIZE == 0
             || F::READ_SIZE == 0
@@ -384,9 +386,7 @@ impl<F: NorFlash> Slots<F> {
         let sequence = active.map_or(1, |a| a.header.sequence.wrapping_add(1));
         let start = self.slot_start(slot);
         let erase = F::ERASE_SIZE as u32;
-        self.flash
-            .erase(start, start + erase)
-            .map_err(flash_err)?;
+        self.flash.erase(start, start + erase).map_err(flash_err)?;
         if self.slot_size > erase {
             self.flash
                 .erase(start + erase, start + self.slot_size)
@@ -417,10 +417,9 @@ impl<F: NorFlash> Slots<F> {
             return Ok(());
         }
         let at = self.slot_start(up.slot) + DATA_OFFSET + up.written - up.pending_len as u32;
-        self.flash
-            .write(at, &up.pending[..n])
-            .map_err(flash_err)?;
-        up.pending.copy_within(n.min(up.pending_len)..up.pending_len, 0);
+        self.flash.write(at, &up.pending[..n]).map_err(flash_err)?;
+        up.pending
+            .copy_within(n.min(up.pending_len)..up.pending_len, 0);
         up.pending_len -= n.min(up.pending_len);
         up.pending[up.pending_len..].fill(0xFF);
         Ok(())
@@ -432,7 +431,11 @@ impl<F: NorFlash> Slots<F> {
         if data.len() as u64 > u64::from(room) {
             return Err(SlotError::Overrun { len: up.header.len });
         }
-        for (k, &b) in data.iter().enumerate().take(8usize.saturating_sub(up.written as usize)) {
+        for (k, &b) in data
+            .iter()
+            .enumerate()
+            .take(8usize.saturating_sub(up.written as usize))
+        {
             let (mut major, mut minor) = up.header.artifact_version;
             let at = up.written as usize + k;
             let shift = 8 * (at % 2);

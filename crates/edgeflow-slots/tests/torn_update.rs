@@ -2,7 +2,7 @@
 //! fault-injecting NOR flash: after the cut, the device boots the old model or the new one,
 //! byte for byte, never a torn one.
 
-use edgeflow_slots::{Slots, SlotError, SlotHeader, DATA_OFFSET};
+use edgeflow_slots::{SlotError, SlotHeader, Slots, DATA_OFFSET};
 use embedded_storage::nor_flash::{
     ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
 };
@@ -96,7 +96,10 @@ impl NorFlash for FaultFlash {
         Ok(())
     }
     fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), Cut> {
-        assert!(offset as usize % 4 == 0 && bytes.len() % 4 == 0, "unaligned write");
+        assert!(
+            offset as usize % 4 == 0 && bytes.len() % 4 == 0,
+            "unaligned write"
+        );
         for (k, &b) in bytes.iter().enumerate() {
             let i = offset as usize + k;
             let t = self.mem[i] & b; // NOR: programming only clears bits
@@ -107,7 +110,9 @@ impl NorFlash for FaultFlash {
 }
 
 fn artifact(len: usize, seed: u8) -> Vec<u8> {
-    let mut a: Vec<u8> = (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect();
+    let mut a: Vec<u8> = (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect();
     a[..4].copy_from_slice(b"EDGF");
     a[4..8].copy_from_slice(&[1, 0, seed, 0]);
     a
@@ -158,7 +163,9 @@ fn a_cut_update_boots_the_old_or_the_new_model_never_a_torn_one() {
     let mut cuts: Vec<usize> = (0..=total).step_by(PAGE).collect(); // every page boundary
     let mut x = 12345u64;
     for _ in 0..400 {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         cuts.push((x >> 33) as usize % (total + 1)); // random byte offsets
     }
     cuts.extend(total - 40..=total); // every byte around the header write
@@ -170,7 +177,10 @@ fn a_cut_update_boots_the_old_or_the_new_model_never_a_torn_one() {
         let booted = boot(&mut f).unwrap_or_else(|| panic!("cut at {cut}: no valid model"));
         if booted == old {
             saw_old += 1;
-            assert!(r.is_err(), "cut at {cut}: update reported success but old model boots");
+            assert!(
+                r.is_err(),
+                "cut at {cut}: update reported success but old model boots"
+            );
         } else {
             assert!(booted == new, "cut at {cut}: booted a torn model");
             saw_new += 1;
@@ -178,15 +188,24 @@ fn a_cut_update_boots_the_old_or_the_new_model_never_a_torn_one() {
         // The device recovers: the next update, uncut, succeeds and boots the new model.
         cut_update(&mut f, &new, None).unwrap_or_else(|e| panic!("cut at {cut}: retry: {e}"));
         f.reboot();
-        assert_eq!(boot(&mut f).as_deref(), Some(&new[..]), "cut at {cut}: after retry");
+        assert_eq!(
+            boot(&mut f).as_deref(),
+            Some(&new[..]),
+            "cut at {cut}: after retry"
+        );
     }
     assert!(saw_old > 0 && saw_new > 0, "old {saw_old}, new {saw_new}");
-    println!("{} cuts: {saw_old} booted the old model, {saw_new} the new one", cuts.len());
+    println!(
+        "{} cuts: {saw_old} booted the old model, {saw_new} the new one",
+        cuts.len()
+    );
 }
 
 #[test]
 fn updates_alternate_slots_and_a_corrupted_active_slot_falls_back() {
-    let v: Vec<Vec<u8>> = (0..4).map(|k| artifact(3000 + 500 * k, k as u8 + 10)).collect();
+    let v: Vec<Vec<u8>> = (0..4)
+        .map(|k| artifact(3000 + 500 * k, k as u8 + 10))
+        .collect();
     let mut f = FaultFlash::new(2 * SECTOR + 2 * SLOT as usize);
     {
         let mut slots = Slots::new(&mut f, 2 * SECTOR as u32, SLOT).expect("geometry");
@@ -209,26 +228,47 @@ fn updates_alternate_slots_and_a_corrupted_active_slot_falls_back() {
 #[test]
 fn bad_geometry_and_bad_updates_are_errors() {
     let mut f = FaultFlash::new(8 * SECTOR);
-    assert!(matches!(Slots::new(&mut f, 100, SLOT), Err(SlotError::Geometry { .. })));
-    assert!(matches!(Slots::new(&mut f, 0, 1000), Err(SlotError::Geometry { .. })));
-    assert!(matches!(Slots::new(&mut f, 0, 8 * SECTOR as u32), Err(SlotError::Geometry { .. })));
+    assert!(matches!(
+        Slots::new(&mut f, 100, SLOT),
+        Err(SlotError::Geometry { .. })
+    ));
+    assert!(matches!(
+        Slots::new(&mut f, 0, 1000),
+        Err(SlotError::Geometry { .. })
+    ));
+    assert!(matches!(
+        Slots::new(&mut f, 0, 8 * SECTOR as u32),
+        Err(SlotError::Geometry { .. })
+    ));
     let mut slots = Slots::new(&mut f, 0, 2 * SECTOR as u32).expect("geometry");
     let cap = slots.capacity();
     assert_eq!(cap, 2 * SECTOR as u32 - DATA_OFFSET);
     assert_eq!(
         slots.install(&artifact(cap as usize + 1, 0)).err(),
-        Some(SlotError::TooLarge { len: cap + 1, capacity: cap })
+        Some(SlotError::TooLarge {
+            len: cap + 1,
+            capacity: cap
+        })
     );
     let a = artifact(100, 3);
     let h = SlotHeader::for_artifact(&a, 0);
     let mut up = slots.begin(h.len, h.crc).expect("begin");
-    assert_eq!(slots.write(&mut up, &[0; 101]), Err(SlotError::Overrun { len: 100 }));
+    assert_eq!(
+        slots.write(&mut up, &[0; 101]),
+        Err(SlotError::Overrun { len: 100 })
+    );
     slots.write(&mut up, &a[..50]).expect("write");
     let mut up2 = slots.begin(h.len, h.crc ^ 1).expect("begin");
     slots.write(&mut up2, &a).expect("write");
     assert!(matches!(slots.commit(up2), Err(SlotError::Verify { .. })));
     assert_eq!(slots.active(), Ok(None)); // a rejected update activates nothing
-    assert_eq!(slots.commit(up), Err(SlotError::Incomplete { written: 50, len: 100 }));
+    assert_eq!(
+        slots.commit(up),
+        Err(SlotError::Incomplete {
+            written: 50,
+            len: 100
+        })
+    );
     assert_eq!(SlotHeader::decode(&[0xFF; 32]), None);
     let enc = h.encode();
     assert_eq!(SlotHeader::decode(&enc), Some(h));
@@ -249,7 +289,17 @@ fn a_composed_slot_image_boots() {
     f.mem[base + area.len()..base + area.len() + a.len()].copy_from_slice(&a);
     let mut slots = Slots::new(&mut f, 2 * SECTOR as u32, SLOT).expect("geometry");
     let act = slots.active().expect("read").expect("a model");
-    assert_eq!((act.slot, act.header.sequence, act.header.artifact_version), (1, 5, (1, 9)));
+    assert_eq!(
+        (act.slot, act.header.sequence, act.header.artifact_version),
+        (1, 5, (1, 9))
+    );
     // The next update goes to slot A with sequence 6.
-    assert_eq!(slots.install(&artifact(100, 3)).expect("install").header.sequence, 6);
+    assert_eq!(
+        slots
+            .install(&artifact(100, 3))
+            .expect("install")
+            .header
+            .sequence,
+        6
+    );
 }

@@ -16,12 +16,16 @@ fn main() {
     let bb = OwnedBaseline {
         bins: bins as u16,
         feature_index: (0..features as u32).collect(),
-        edges: (0..features).flat_map(|_| (1..bins).map(|k| k as f32)).collect(),
+        edges: (0..features)
+            .flat_map(|_| (1..bins).map(|k| k as f32))
+            .collect(),
         counts: vec![100; features * bins],
         ranges: (0..features).flat_map(|_| [0.0, bins as f32]).collect(),
         train_count: 1000,
         class_prior: vec![1.0 / classes as f32; classes],
-        score_edges: (1..score_bins).map(|k| k as f32 / score_bins as f32).collect(),
+        score_edges: (1..score_bins)
+            .map(|k| k as f32 / score_bins as f32)
+            .collect(),
         score_counts: vec![10; score_bins],
         score_accuracy: vec![],
     }

@@ -106,7 +106,8 @@ impl fmt::Display for CommandError {
 impl core::error::Error for CommandError {}
 
 fn u32_at(p: &[u8], i: usize) -> Option<u32> {
-    p.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    p.get(i..i + 4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 impl<'a> Command<'a> {
@@ -273,9 +274,7 @@ impl<const N: usize> CommandReader<N> {
         let seg = &mut self.buf[..len];
         match cobs::decode_in_place(seg) {
             Err(_) => Some(Err(LinkError::Cobs)),
-            Ok(n) => Some(
-                Command::parse(seg.get(..n).unwrap_or(&[])).map_err(LinkError::Command),
-            ),
+            Ok(n) => Some(Command::parse(seg.get(..n).unwrap_or(&[])).map_err(LinkError::Command)),
         }
     }
 }

@@ -97,7 +97,8 @@ impl Summary {
     /// The `B` histogram counts of feature `f`, or `None` past the end.
     pub fn feature_hist(&self, f: usize) -> Option<&[u32]> {
         let b = usize::from(self.bins);
-        self.hist.get(f.checked_mul(b)?..f.checked_mul(b)?.checked_add(b)?)
+        self.hist
+            .get(f.checked_mul(b)?..f.checked_mul(b)?.checked_add(b)?)
     }
 
     /// Decodes a summary body written by any minor of major 1 (fields of later minors than
@@ -130,9 +131,7 @@ impl Summary {
             link_errors,
         };
         let f = s.nan.len();
-        if s.out_of_range.len() != f
-            || f.checked_mul(usize::from(s.bins)) != Some(s.hist.len())
-        {
+        if s.out_of_range.len() != f || f.checked_mul(usize::from(s.bins)) != Some(s.hist.len()) {
             return Err(bad);
         }
         Ok(s)
@@ -424,7 +423,10 @@ pub(crate) fn decode_raw(raw: &[u8]) -> Result<(FrameHeader, Body), FrameError> 
 }
 
 /// Writes one frame (as [`crate::encode`]) into a new vector.
-pub fn encode_vec<B: FrameBody>(header: &FrameHeader, body: &B) -> Result<Vec<u8>, crate::EncodeError> {
+pub fn encode_vec<B: FrameBody>(
+    header: &FrameHeader,
+    body: &B,
+) -> Result<Vec<u8>, crate::EncodeError> {
     let mut size = 256;
     loop {
         let mut out = vec![0u8; size];

@@ -100,7 +100,9 @@ pub use summary::{AccumulatorError, SummaryAccumulator};
 #[cfg(feature = "std")]
 mod decode;
 #[cfg(feature = "std")]
-pub use decode::{encode_vec, Body, DecodeError, DecodeErrorKind, Decoder, Event, Frame, Stats, Summary};
+pub use decode::{
+    encode_vec, Body, DecodeError, DecodeErrorKind, Decoder, Event, Frame, Stats, Summary,
+};
 
 /// The telemetry format major version this crate writes.
 pub const FORMAT_MAJOR: u8 = 1;
@@ -214,7 +216,9 @@ pub enum EncodeError {
 impl fmt::Display for EncodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EncodeError::BufferFull => f.write_str("telemetry frame does not fit the output buffer"),
+            EncodeError::BufferFull => {
+                f.write_str("telemetry frame does not fit the output buffer")
+            }
             EncodeError::Body => f.write_str("telemetry frame body could not be serialised"),
         }
     }

@@ -13,7 +13,10 @@ fn all() -> Vec<(Command<'static>, Vec<u8>)> {
     let data: &'static [u8] = Box::leak(vec![0u8, 1, 0, 0, 255, 7].into_boxed_slice());
     [
         Command::Samples(samples),
-        Command::UpdateBegin { len: 70_000, crc: 0xDEAD_BEEF },
+        Command::UpdateBegin {
+            len: 70_000,
+            crc: 0xDEAD_BEEF,
+        },
         Command::UpdateData { offset: 1020, data },
         Command::UpdateCommit,
         Command::Summary,
@@ -77,7 +80,9 @@ fn damaged_commands_are_errors_and_the_reader_recovers() {
     let mut buf = vec![0u8; 2 * MAX_ENCODED];
     assert!(Command::Samples(&big).encode(&mut buf).is_err());
     assert!(Command::Samples(&big[..3]).encode(&mut buf).is_err());
-    assert!(Command::Samples(&big[..MAX_PAYLOAD]).encode(&mut buf).is_ok());
+    assert!(Command::Samples(&big[..MAX_PAYLOAD])
+        .encode(&mut buf)
+        .is_ok());
     for len in 0..40 {
         let raw: Vec<u8> = (0..len).map(|i| (i * 37) as u8).collect();
         let _ = Command::parse(&raw); // never panics

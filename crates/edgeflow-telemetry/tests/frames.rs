@@ -4,8 +4,8 @@
 use edgeflow_format::baseline::{MonitoringBaseline, OwnedBaseline};
 use edgeflow_telemetry::{
     encode, encode_vec, parse_frame, truncated, Body, DecodeErrorKind, Decoder, Emitter, Event,
-    FrameError, FrameHeader, FrameKind, Hello, Level, Log, Prediction, Summary,
-    SummaryAccumulator, FORMAT_MAJOR, FORMAT_MINOR,
+    FrameError, FrameHeader, FrameKind, Hello, Level, Log, Prediction, Summary, SummaryAccumulator,
+    FORMAT_MAJOR, FORMAT_MINOR,
 };
 
 /// Small deterministic generator (xorshift64*), so failures reproduce.
@@ -113,7 +113,10 @@ fn every_kind_round_trips_through_any_chunking() {
             assert_eq!(f.header.seq, i as u32);
             assert_eq!(f.header.device_id, 0xDEAD_BEEF_0123_4567);
             assert_eq!(f.header.model_hash, 0xA1B2_C3D4);
-            assert_eq!((f.header.major, f.header.minor), (FORMAT_MAJOR, FORMAT_MINOR));
+            assert_eq!(
+                (f.header.major, f.header.minor),
+                (FORMAT_MAJOR, FORMAT_MINOR)
+            );
             assert_eq!(f.gap, 0);
         }
         assert_eq!(d.stats().frames, 3);
@@ -135,15 +138,19 @@ fn too_small_buffer_is_an_error_and_still_counts_a_sequence_number() {
     assert_eq!(em.next_seq(), 1);
     for len in 0..64 {
         let mut b = vec![0u8; len];
-        let _ = encode(&FrameHeader {
-            major: 1,
-            minor: 0,
-            kind: FrameKind::Hello,
-            device_id: 0,
-            model_hash: 0,
-            seq: 0,
-            timestamp_us: 0,
-        }, &hello(), &mut b); // never panics
+        let _ = encode(
+            &FrameHeader {
+                major: 1,
+                minor: 0,
+                kind: FrameKind::Hello,
+                device_id: 0,
+                model_hash: 0,
+                seq: 0,
+                timestamp_us: 0,
+            },
+            &hello(),
+            &mut b,
+        ); // never panics
     }
 }
 
@@ -189,7 +196,11 @@ fn summary_counts_match_a_reference_count() {
         let short = i % 50 == 0; // feature 1 (index 5) missing
         let xs = if short { &x[..5] } else { &x[..] };
         let class = rng.below(4); // class 3 is outside the baseline's 3 classes
-        let score = if i % 31 == 0 { f32::NAN } else { rng.f32(0.0, 1.0) };
+        let score = if i % 31 == 0 {
+            f32::NAN
+        } else {
+            rng.f32(0.0, 1.0)
+        };
         acc.record(xs, class, score);
 
         want.inferences += 1;
@@ -288,7 +299,11 @@ fn lost_frames_are_counted_from_sequence_numbers() {
     let fs = frames(&ev);
     assert_eq!(fs.len(), 27);
     assert_eq!(d.stats().missing_frames, 3);
-    let gaps: Vec<(u32, u32)> = fs.iter().filter(|f| f.gap > 0).map(|f| (f.header.seq, f.gap)).collect();
+    let gaps: Vec<(u32, u32)> = fs
+        .iter()
+        .filter(|f| f.gap > 0)
+        .map(|f| (f.header.seq, f.gap))
+        .collect();
     assert_eq!(gaps, vec![(5, 2), (21, 1)]);
 
     // A restart: the sequence goes back to 0; the frames after it are not a gap.
@@ -347,11 +362,19 @@ fn corrupt_bytes_are_counted_and_the_decoder_resynchronises() {
         assert_eq!(st.bytes as usize, s.len());
         // Damage stays local: at most the frames around each edit are lost…
         let got = frames(&ev).len();
-        assert!(got + 3 * touched.len() >= ends.len(), "round {round}: {got} of {}", ends.len());
+        assert!(
+            got + 3 * touched.len() >= ends.len(),
+            "round {round}: {got} of {}",
+            ends.len()
+        );
         // …and every lost frame is visible, either as a rejected stretch or as a gap.
         let lost = ends.len() as u64 - st.frames;
-        let seen = st.missing_frames + (st.cobs_errors + st.crc_errors + st.short_frames + st.malformed);
-        assert!(seen >= lost || st.frames > ends.len() as u64, "round {round}: lost {lost}, seen {seen}: {st:?}");
+        let seen =
+            st.missing_frames + (st.cobs_errors + st.crc_errors + st.short_frames + st.malformed);
+        assert!(
+            seen >= lost || st.frames > ends.len() as u64,
+            "round {round}: lost {lost}, seen {seen}: {st:?}"
+        );
         // A frame that decodes is exactly one the device sent.
         for f in frames(&ev) {
             let i = f.header.seq as usize;

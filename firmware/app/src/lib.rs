@@ -131,7 +131,15 @@ struct Serving<'x, 'b, 's, L> {
 }
 
 /// Runs the application forever (until an `Exit` command).
-pub fn run<L, F, P>(link: &mut L, flash: F, base: u32, slot_size: u32, platform: &P, cfg: &Config, mem: Memory<'_>) -> !
+pub fn run<L, F, P>(
+    link: &mut L,
+    flash: F,
+    base: u32,
+    slot_size: u32,
+    platform: &P,
+    cfg: &Config,
+    mem: Memory<'_>,
+) -> !
 where
     L: Read + Write,
     F: NorFlash,
@@ -155,7 +163,11 @@ where
                 tx: &mut *tx,
                 last_cost: (0, 0),
             };
-            out.log(platform.now_us(), Level::Error, format_args!("model slots: {e}"));
+            out.log(
+                platform.now_us(),
+                Level::Error,
+                format_args!("model slots: {e}"),
+            );
             platform.exit()
         }
     };
@@ -279,7 +291,9 @@ where
             }
         };
         for &b in &rx[..n] {
-            let Some(frame) = reader.push(b) else { continue };
+            let Some(frame) = reader.push(b) else {
+                continue;
+            };
             let now = platform.now_us();
             let cmd = match frame {
                 Ok(c) => c,
@@ -301,7 +315,8 @@ where
                     }
                     let Some(engine) = engine.as_mut() else {
                         let mut s = st.borrow_mut();
-                        s.out.log(now, Level::Warn, format_args!("samples dropped: no model"));
+                        s.out
+                            .log(now, Level::Warn, format_args!("samples dropped: no model"));
                         continue;
                     };
                     st.borrow_mut().since = now;
@@ -384,7 +399,9 @@ where
                         s.out.log(
                             now,
                             Level::Error,
-                            format_args!("update: {e} (offset {offset}, expected {expected}); aborted"),
+                            format_args!(
+                                "update: {e} (offset {offset}, expected {expected}); aborted"
+                            ),
                         );
                     }
                 }
@@ -400,9 +417,10 @@ where
                             return Outcome::Switch;
                         }
                         Some(Err(e)) => s.out.log(now, Level::Error, format_args!("update: {e}")),
-                        None => s
-                            .out
-                            .log(now, Level::Error, format_args!("update: nothing to commit")),
+                        None => {
+                            s.out
+                                .log(now, Level::Error, format_args!("update: nothing to commit"))
+                        }
                     }
                 }
                 Command::Summary => send_summary(&mut st.borrow_mut(), now, platform),

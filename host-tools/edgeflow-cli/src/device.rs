@@ -82,7 +82,9 @@ fn layout(board: &str) -> Result<AppLayout> {
             workspace_words: 2 * 1024,
             profile: "release-small",
         },
-        other => bail!("no edgeflow application for board {other} (known: mps2-an386, lm3s6965evb)"),
+        other => {
+            bail!("no edgeflow application for board {other} (known: mps2-an386, lm3s6965evb)")
+        }
     })
 }
 
@@ -120,8 +122,18 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     let app = layout(&board.name)?;
     let slot_capacity = app.slot_bytes - u64::from(edgeflow_slots::DATA_OFFSET);
     let checks = [
-        ("artifact bytes", artifact.len() as u64, slot_capacity, "model slot"),
-        ("arena bytes", model.arena_bytes() as u64, app.arena_bytes, "application arena"),
+        (
+            "artifact bytes",
+            artifact.len() as u64,
+            slot_capacity,
+            "model slot",
+        ),
+        (
+            "arena bytes",
+            model.arena_bytes() as u64,
+            app.arena_bytes,
+            "application arena",
+        ),
         (
             "feature workspace words",
             model.workspace_len() as u64,
@@ -146,7 +158,10 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     }
     let sock = socket(&board.name);
     if UnixStream::connect(&sock).is_ok() {
-        println!("device running on {}: updating the model slot over the link", sock.display());
+        println!(
+            "device running on {}: updating the model slot over the link",
+            sock.display()
+        );
         return update_over_link(connect(&sock)?, &artifact);
     }
     let elf = match args.firmware {
@@ -167,7 +182,13 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     }
     qemu.args(["-nographic", "-monitor", "none", "-serial"])
         .arg(format!("unix:{},server=on,wait=off", sock.display()))
-        .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=0", "-kernel"])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=0",
+            "-kernel",
+        ])
         .arg(&elf)
         .arg("-device")
         .arg(format!(
@@ -198,7 +219,9 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     );
     let mut link = Link::new(link)?;
     link.send(&Command::Hello)?;
-    let f = link.until(Duration::from_secs(30), |f| matches!(f.body, Body::Hello(_)))?;
+    let f = link.until(Duration::from_secs(30), |f| {
+        matches!(f.body, Body::Hello(_))
+    })?;
     print_frame(f.last().ok_or_else(|| anyhow!("no hello"))?);
     Ok(())
 }
@@ -263,7 +286,11 @@ impl Link {
                     }
                 }
             }
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e).context("device link"),
         }
         Ok(std::mem::take(&mut self.pending))
@@ -373,15 +400,27 @@ fn read_samples(path: &Path) -> Result<Vec<f32>> {
         };
         let v: Vec<f32> = match descr.trim_start_matches(['<', '|', '=']) {
             "f4" => npy.into_vec::<f32>()?,
-            "f8" => npy.into_vec::<f64>()?.into_iter().map(|x| x as f32).collect(),
-            d => bail!("{}: samples must be float32 or float64, not {d}", path.display()),
+            "f8" => npy
+                .into_vec::<f64>()?
+                .into_iter()
+                .map(|x| x as f32)
+                .collect(),
+            d => bail!(
+                "{}: samples must be float32 or float64, not {d}",
+                path.display()
+            ),
         };
         return Ok(v);
     }
-    let text = String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
-        let cells: Vec<&str> = line.split(',').map(str::trim).filter(|c| !c.is_empty()).collect();
+        let cells: Vec<&str> = line
+            .split(',')
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
         let nums: Result<Vec<f32>, _> = cells.iter().map(|c| c.parse::<f32>()).collect();
         match nums {
             Ok(n) => out.extend(n),
@@ -400,7 +439,10 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
             let sock = socket(&board.name);
             let samples = read_samples(&data)?;
             let mut link = connect(&sock).with_context(|| {
-                format!("no device running for {} (start one with `edgeflow flash`)", board.name)
+                format!(
+                    "no device running for {} (start one with `edgeflow flash`)",
+                    board.name
+                )
             })?;
             let mut predictions = 0usize;
             for chunk in samples.chunks(MAX_PAYLOAD / 4) {

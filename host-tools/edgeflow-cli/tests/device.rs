@@ -15,7 +15,8 @@ fn edgeflow(args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
     c.current_dir(root()).args(args);
     for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER" {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        {
             c.env_remove(&k);
         }
     }
@@ -29,7 +30,11 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 const PIPELINE: &str = "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 32\nstride = 16\n\
@@ -39,7 +44,9 @@ fn artifact(fixture: &str) -> PathBuf {
     let p = tmp("stats.toml");
     std::fs::write(&p, PIPELINE).expect("pipeline");
     let out = tmp(&format!("{fixture}.edgeflow"));
-    let model = root().join("conformance/fixtures").join(format!("{fixture}.tflite"));
+    let model = root()
+        .join("conformance/fixtures")
+        .join(format!("{fixture}.tflite"));
     let o = edgeflow(&[
         "convert",
         model.to_str().expect("utf8"),
@@ -63,7 +70,12 @@ fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
          [runner]\nkind = \"qemu\"\nmachine = \"mps2-an386\"\n[provenance]\nsource = \"test\"\n",
     )
     .expect("board");
-    let o = edgeflow(&["flash", "--board", board.to_str().expect("utf8"), a.to_str().expect("utf8")]);
+    let o = edgeflow(&[
+        "flash",
+        "--board",
+        board.to_str().expect("utf8"),
+        a.to_str().expect("utf8"),
+    ]);
     assert!(!o.status.success());
     let t = text(&o);
     assert!(t.contains("does not fit on tiny"), "{t}");
@@ -82,21 +94,39 @@ fn flash_replay_update_and_stop_on_the_emulated_m4f() {
     let csv = tmp("samples.csv");
     let mut s = String::from("ax,ay\n");
     for i in 0..200 {
-        s += &format!("{},{}\n", (i as f32 * 0.3).sin(), (i as f32 * 0.17).cos() * 0.5);
+        s += &format!(
+            "{},{}\n",
+            (i as f32 * 0.3).sin(),
+            (i as f32 * 0.17).cos() * 0.5
+        );
     }
     std::fs::write(&csv, s).expect("csv");
     let o = edgeflow(&["flash", "--board", "mps2-an386", a.to_str().expect("utf8")]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("model slot 0 (update 1)"), "{}", text(&o));
-    let o = edgeflow(&["device", "replay", "--board", "mps2-an386", "--data", csv.to_str().expect("utf8")]);
+    let o = edgeflow(&[
+        "device",
+        "replay",
+        "--board",
+        "mps2-an386",
+        "--data",
+        csv.to_str().expect("utf8"),
+    ]);
     let t = text(&o);
     // 200 frames of 2 axes, windows of 32 every 16: 11 predictions, nothing lost.
-    assert!(o.status.success() && t.contains("400 samples sent, 11 predictions"), "{t}");
+    assert!(
+        o.status.success() && t.contains("400 samples sent, 11 predictions"),
+        "{t}"
+    );
     assert!(t.contains(" 0 lost, 0 bytes discarded"), "{t}");
     let o = edgeflow(&["flash", "--board", "mps2-an386", b.to_str().expect("utf8")]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
-    assert!(t.contains("updating the model slot over the link") && t.contains("model slot 1 (update 2)"), "{t}");
+    assert!(
+        t.contains("updating the model slot over the link")
+            && t.contains("model slot 1 (update 2)"),
+        "{t}"
+    );
     let o = edgeflow(&["device", "stop", "--board", "mps2-an386"]);
     assert!(o.status.success(), "{}", text(&o));
 }

@@ -81,7 +81,9 @@ pub fn stream() -> Vec<u8> {
     out.extend_from_slice(&buf[..n]);
     for (i, (p, x)) in predictions().iter().zip(feature_vectors()).enumerate() {
         acc.record(&x, usize::from(p.class), p.score);
-        let n = em.frame(2_000 + i as u64 * 640_000, p, &mut buf).expect("prediction");
+        let n = em
+            .frame(2_000 + i as u64 * 640_000, p, &mut buf)
+            .expect("prediction");
         out.extend_from_slice(&buf[..n]);
     }
     let n = em.frame(4_000_000, &log(), &mut buf).expect("log");
