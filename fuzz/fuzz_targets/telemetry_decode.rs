@@ -1,5 +1,6 @@
 //! Any bytes as a telemetry link: the stream decoder must never panic, must account for
-//! every byte, and must only report frames whose CRC matched.
+//! every byte, and must only report frames whose CRC matched. The same bytes also go
+//! through the device's command reader (`command::CommandReader`), which must not panic.
 //!
 //! The first byte picks the chunk size the bytes are pushed in (`1 + b`), so resync across
 //! chunk boundaries is exercised. When that byte is odd, the rest is also treated as one
@@ -35,6 +36,12 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(s.discarded_bytes, discarded);
     assert_eq!(s.frames, frames);
     assert!(s.discarded_bytes <= s.bytes);
+
+    let mut reader = edgeflow_telemetry::command::CommandReader::<1100>::new();
+    for &b in rest {
+        let _ = reader.push(b);
+    }
+    let _ = edgeflow_telemetry::command::Command::parse(rest);
 
     if mode & 1 == 1 && rest.len() >= 4 {
         let mut raw = rest.to_vec();
