@@ -2,6 +2,7 @@
 //! running an artifact on the host.
 #![warn(missing_docs)]
 
+pub mod device;
 pub mod dsp_firmware;
 pub mod firmware;
 

@@ -78,6 +78,10 @@ fn test() -> Result<()> {
             "edgeflow-dsp",
             "-p",
             "edgeflow",
+            "-p",
+            "edgeflow-telemetry",
+            "-p",
+            "edgeflow-slots",
             "--target",
             target,
         ]);

@@ -211,6 +211,28 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
         Ok(())
     }
 
+    /// As [`Engine::push`], and also calls `on_features` with the bytes of the model's
+    /// input 0 each time a feature tensor is complete, just before the inference that
+    /// consumes it (the arena may reuse that memory during inference, so this is the only
+    /// moment the features can be read). Used by devices to feed a telemetry summary.
+    pub fn push_observed(
+        &mut self,
+        mut samples: &[f32],
+        mut on_features: impl FnMut(&[u8]),
+        mut on_prediction: impl FnMut(Prediction),
+    ) -> Result<(), Error> {
+        while !samples.is_empty() {
+            let r = self.features.push(samples)?;
+            samples = samples.get(r.consumed..).unwrap_or(&[]);
+            if r.ready {
+                if let Some(p) = self.process_observed(&mut on_features)? {
+                    on_prediction(p);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// As [`Engine::push`] for 16-bit samples.
     pub fn push_i16(
         &mut self,
@@ -230,8 +252,16 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
     }
 
     fn process(&mut self) -> Result<Option<Prediction>, Error> {
+        self.process_observed(&mut |_| {})
+    }
+
+    fn process_observed(
+        &mut self,
+        on_features: &mut impl FnMut(&[u8]),
+    ) -> Result<Option<Prediction>, Error> {
         let input = self.rt.input_mut(0)?;
         if self.features.process(input)? {
+            on_features(input);
             return self.infer().map(Some);
         }
         Ok(None)

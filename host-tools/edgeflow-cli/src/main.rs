@@ -24,6 +24,7 @@ mod batch;
 mod boards;
 mod convert;
 mod data;
+mod device;
 mod features;
 mod filetype;
 mod labels;
@@ -76,6 +77,15 @@ enum Command {
     },
     /// List the boards `--board` accepts: built in, and the user's own board files.
     Boards(boards::BoardsArgs),
+    /// Check an artifact against a board's budgets and put it on the board: for an
+    /// emulated board, start QEMU with the model in a slot (or, if it is running, update
+    /// the model slot over the link, without touching the firmware).
+    Flash(device::FlashArgs),
+    /// Talk to a running device: `replay` samples into it, `stop` it.
+    Device {
+        #[command(subcommand)]
+        command: device::DeviceCommand,
+    },
 }
 
 fn main() {
@@ -142,6 +152,8 @@ fn real_main() -> Result<()> {
         Command::Boards(args) => boards::run(args)?,
         Command::Quantize(args) => quantize::run(args)?,
         Command::Validate(args) => validate::run(args)?,
+        Command::Flash(args) => device::flash(args)?,
+        Command::Device { command } => device::device(command)?,
     }
     Ok(())
 }

@@ -1,0 +1,132 @@
+//! `edgeflow flash` and `edgeflow device`: budgets are checked before anything is flashed;
+//! on the emulated M4F a model is flashed, samples replayed, a second model flashed over
+//! the link (no firmware rebuild), and the device stopped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs `edgeflow` from the repository root, without cargo's build variables (so that the
+/// firmware build it may start is a plain one).
+fn edgeflow(args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
+    c.current_dir(root()).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.output().expect("run edgeflow")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("device");
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const PIPELINE: &str = "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 32\nstride = 16\n\
+    [[blocks]]\nstats = { stats = [\"mean\", \"min\", \"max\", \"rms\", \"std\", \"skewness\", \"kurtosis\", \"peak_to_peak\"] }\n";
+
+fn artifact(fixture: &str) -> PathBuf {
+    let p = tmp("stats.toml");
+    std::fs::write(&p, PIPELINE).expect("pipeline");
+    let out = tmp(&format!("{fixture}.edgeflow"));
+    let model = root()
+        .join("conformance/fixtures")
+        .join(format!("{fixture}.tflite"));
+    let o = edgeflow(&[
+        "convert",
+        model.to_str().expect("utf8"),
+        "--pipeline",
+        p.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    out
+}
+
+#[test]
+fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
+    let a = artifact("fc_int8");
+    let board = tmp("tiny.toml");
+    std::fs::write(
+        &board,
+        "name = \"tiny\"\ndescription = \"a board too small\"\ntarget = \"thumbv7em-none-eabihf\"\n\
+         cpu = \"cortex-m4\"\nfpu = true\nflash_bytes = 4096\nram_bytes = 512\ncore_clock_hz = 1000000\n\
+         [runner]\nkind = \"qemu\"\nmachine = \"mps2-an386\"\n[provenance]\nsource = \"test\"\n",
+    )
+    .expect("board");
+    let o = edgeflow(&[
+        "flash",
+        "--board",
+        board.to_str().expect("utf8"),
+        a.to_str().expect("utf8"),
+    ]);
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(t.contains("does not fit on tiny"), "{t}");
+    assert!(t.contains("of 512 bytes"), "{t}");
+}
+
+#[test]
+fn flash_replay_update_and_stop_on_the_emulated_m4f() {
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        println!("skipped: qemu-system-arm is not installed");
+        return;
+    }
+    let a = artifact("fc_int8");
+    let b = artifact("fc_f32");
+    let csv = tmp("samples.csv");
+    let mut s = String::from("ax,ay\n");
+    for i in 0..200 {
+        s += &format!(
+            "{},{}\n",
+            (i as f32 * 0.3).sin(),
+            (i as f32 * 0.17).cos() * 0.5
+        );
+    }
+    std::fs::write(&csv, s).expect("csv");
+    let o = edgeflow(&["flash", "--board", "mps2-an386", a.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("model slot 0 (update 1)"), "{}", text(&o));
+    let o = edgeflow(&[
+        "device",
+        "replay",
+        "--board",
+        "mps2-an386",
+        "--data",
+        csv.to_str().expect("utf8"),
+    ]);
+    let t = text(&o);
+    // 200 frames of 2 axes, windows of 32 every 16: 11 predictions, nothing lost.
+    assert!(
+        o.status.success() && t.contains("400 samples sent, 11 predictions"),
+        "{t}"
+    );
+    assert!(t.contains(" 0 lost, 0 bytes discarded"), "{t}");
+    let o = edgeflow(&["flash", "--board", "mps2-an386", b.to_str().expect("utf8")]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("updating the model slot over the link")
+            && t.contains("model slot 1 (update 2)"),
+        "{t}"
+    );
+    let o = edgeflow(&["device", "stop", "--board", "mps2-an386"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
