@@ -17,6 +17,7 @@
 pub mod analysis;
 pub mod baseline;
 pub mod stats;
+pub mod store;
 pub mod window;
 
 pub use analysis::{analyze, Alert, Method, Thresholds, WindowReport};
