@@ -60,6 +60,8 @@ fn test() -> Result<()> {
             "edgeflow-dsp",
             "-p",
             "edgeflow",
+            "-p",
+            "edgeflow-telemetry",
             "--target",
             target,
         ]);
