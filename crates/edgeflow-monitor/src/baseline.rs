@@ -165,3 +165,115 @@ mod tests {
         assert_eq!(centres(&[0.0], 0.5, 2.0), vec![0.0, 1.0]);
     }
 }
+
+/// Why a baseline could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No training rows.
+    #[error("no training rows to build a baseline from")]
+    NoRows,
+    /// Row `row` has `got` values, the first row had `expected`.
+    #[error("training row {row} has {got} features, expected {expected}")]
+    Ragged {
+        /// Row number.
+        row: usize,
+        /// Features expected.
+        expected: usize,
+        /// Features found.
+        got: usize,
+    },
+    /// The result does not validate.
+    #[error("built baseline is invalid: {0}")]
+    Invalid(#[from] edgeflow_format::baseline::BaselineError),
+}
+
+/// numpy's default (`linear`) quantile of sorted data.
+fn quantile_sorted(v: &[f32], q: f64) -> f32 {
+    let pos = q * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = (lo + 1).min(v.len() - 1);
+    let frac = pos - lo as f64;
+    (f64::from(v[lo]) + frac * (f64::from(v[hi]) - f64::from(v[lo]))) as f32
+}
+
+/// Builds a monitoring baseline on the host from training feature rows (every value of a
+/// row is monitored, `feature_index = 0..F`): `bins` quantile bins per feature (interior
+/// edges at the `k/bins` quantiles, numpy's `linear` rule; NaNs ignored), the training
+/// histogram, min and max; the class prior from `labels` (`classes` classes); and the score
+/// histogram with per-bin accuracy from validation `(score, correct)` pairs over
+/// `score_edges`.
+pub fn build(
+    rows: &[Vec<f32>],
+    bins: u16,
+    labels: &[usize],
+    classes: usize,
+    score_edges: &[f32],
+    validation: &[(f32, bool)],
+) -> Result<OwnedBaseline, BuildError> {
+    let f = rows.first().ok_or(BuildError::NoRows)?.len();
+    for (i, r) in rows.iter().enumerate() {
+        if r.len() != f {
+            return Err(BuildError::Ragged {
+                row: i,
+                expected: f,
+                got: r.len(),
+            });
+        }
+    }
+    let b = usize::from(bins);
+    let mut out = OwnedBaseline {
+        bins,
+        feature_index: (0..f as u32).collect(),
+        train_count: rows.len() as u32,
+        score_edges: score_edges.to_vec(),
+        ..OwnedBaseline::default()
+    };
+    for j in 0..f {
+        let mut col: Vec<f32> = rows.iter().map(|r| r[j]).filter(|x| x.is_finite()).collect();
+        col.sort_by(f32::total_cmp);
+        let edges: Vec<f32> = if col.is_empty() {
+            (1..b).map(|k| k as f32).collect()
+        } else {
+            (1..b).map(|k| quantile_sorted(&col, k as f64 / b as f64)).collect()
+        };
+        let mut counts = vec![0u32; b];
+        for &x in &col {
+            counts[edges.partition_point(|&e| e <= x)] += 1;
+        }
+        out.ranges.extend([col.first().copied().unwrap_or(0.0), col.last().copied().unwrap_or(0.0)]);
+        out.edges.extend(edges);
+        out.counts.extend(counts);
+    }
+    if classes > 0 {
+        let mut c = vec![0u32; classes];
+        for &l in labels.iter().filter(|&&l| l < classes) {
+            c[l] += 1;
+        }
+        let n = c.iter().sum::<u32>().max(1) as f32;
+        out.class_prior = c.iter().map(|&x| x as f32 / n).collect();
+    }
+    let s = score_edges.len() + 1;
+    let (mut sc, mut ok) = (vec![0u32; s], vec![0u32; s]);
+    for &(score, correct) in validation.iter().filter(|(s, _)| !s.is_nan()) {
+        let k = score_edges.partition_point(|&e| e <= score);
+        sc[k] += 1;
+        ok[k] += u32::from(correct);
+    }
+    if !validation.is_empty() {
+        // An empty bin gets the accuracy of its nearest non-empty neighbour below (or 0).
+        let mut last = 0.0;
+        out.score_accuracy = sc
+            .iter()
+            .zip(&ok)
+            .map(|(&n, &k)| {
+                if n > 0 {
+                    last = k as f32 / n as f32;
+                }
+                last
+            })
+            .collect();
+    }
+    out.score_counts = sc;
+    out.to_bytes()?;
+    Ok(out)
+}

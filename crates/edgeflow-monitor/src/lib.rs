@@ -16,9 +16,12 @@
 
 pub mod analysis;
 pub mod baseline;
+pub mod ingest;
+pub mod sim;
 pub mod stats;
 pub mod store;
 pub mod window;
+pub mod windows;
 
 pub use analysis::{analyze, Alert, Method, Thresholds, WindowReport};
 pub use baseline::{Baseline, FeatureKind};

@@ -307,7 +307,8 @@ impl Store {
 
     /// Appends a frame to the open batch (opening one if needed). It is acknowledged by the
     /// next [`Store::commit`]. A sequence number more than one past the device's last counts
-    /// the difference as gaps; a smaller one (device reset) restarts the count.
+    /// the frames in between as gaps; a smaller one is a restart, and its own number counts
+    /// (the frames of the new boot before it are missing); a repeat counts nothing.
     pub fn append(&mut self, rec: &Record) -> Result<(), StoreError> {
         self.begin()?;
         self.buf.clear();
@@ -317,6 +318,9 @@ impl Store {
         if let Some(last) = dev.last_seq {
             if rec.seq > last {
                 dev.gaps += u64::from(rec.seq - last - 1);
+            } else if rec.seq < last {
+                // A restart: the frames of the new boot before this one are missing.
+                dev.gaps += u64::from(rec.seq);
             }
         }
         dev.last_seq = Some(rec.seq);
