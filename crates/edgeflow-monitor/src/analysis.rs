@@ -133,6 +133,10 @@ pub struct DriftConfig {
     pub feature: BTreeMap<String, FeatureOverride>,
     /// Windows with fewer inferences than this are not tested (too few to say anything).
     pub min_inferences: u64,
+    /// Divide p-value thresholds by the number of monitored features (Bonferroni), so the
+    /// chance of any false alarm in a clean window stays at the threshold instead of growing
+    /// with the feature count. Distance thresholds are unchanged.
+    pub bonferroni: bool,
 }
 
 impl Default for DriftConfig {
@@ -142,6 +146,7 @@ impl Default for DriftConfig {
             thresholds: TestThresholds::default(),
             feature: BTreeMap::new(),
             min_inferences: 30,
+            bonferroni: false,
         }
     }
 }
@@ -477,9 +482,12 @@ pub fn analyze(
         if method == Method::Auto {
             method = Method::choose(b.train_count, kind_of(b.feature_counts(f), w.feature(f, b.bins)));
         }
-        let threshold = o
+        let mut threshold = o
             .and_then(|o| o.threshold)
             .unwrap_or_else(|| t.drift.thresholds.get(method));
+        if t.drift.bonferroni && method.is_p_value() {
+            threshold /= b.features().max(1) as f64;
+        }
         let res = if enough {
             run_test(method, b.feature_counts(f), w.feature(f, b.bins), &b.feature_centres(f), threshold).ok()
         } else {

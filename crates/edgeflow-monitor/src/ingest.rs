@@ -107,8 +107,7 @@ pub struct IngestStats {
 /// One decoding link (a byte stream): feeds decoded frames into a store, committing by a
 /// [`BatchPolicy`]. Corrupt stretches are counted against the last device seen on the link
 /// (a corrupt frame's device id cannot be trusted), or `"unknown"` before any.
-pub struct Link<'s> {
-    store: &'s mut Store,
+pub struct Link {
     decoder: Decoder,
     policy: BatchPolicy,
     oldest: Option<Instant>,
@@ -116,11 +115,10 @@ pub struct Link<'s> {
     stats: IngestStats,
 }
 
-impl<'s> Link<'s> {
-    /// A link writing into `store`.
-    pub fn new(store: &'s mut Store, policy: BatchPolicy) -> Self {
+impl Link {
+    /// A link; every call that stores takes the store.
+    pub fn new(policy: BatchPolicy) -> Self {
         Self {
-            store,
             decoder: Decoder::new(),
             policy,
             oldest: None,
@@ -131,20 +129,32 @@ impl<'s> Link<'s> {
 
     /// Decodes `bytes` and appends what they hold; commits when the policy says so and then
     /// calls `on_ack` with the total acknowledged frames of the store.
-    pub fn push(&mut self, bytes: &[u8], on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
-        let recv = now_us();
-        for ev in self.decoder.push(bytes) {
-            self.handle(ev, recv)?;
-        }
-        self.maybe_commit(on_ack)
+    pub fn push(
+        &mut self,
+        store: &mut Store,
+        bytes: &[u8],
+        on_ack: &mut dyn FnMut(u64),
+    ) -> Result<(), StoreError> {
+        self.push_no_commit(store, bytes)?;
+        self.maybe_commit(store, on_ack)
     }
 
-    fn handle(&mut self, ev: Event, recv: i64) -> Result<(), StoreError> {
+    /// Decodes `bytes` and appends what they hold, without committing (the caller commits,
+    /// e.g. once for several links sharing a store).
+    pub fn push_no_commit(&mut self, store: &mut Store, bytes: &[u8]) -> Result<(), StoreError> {
+        let recv = now_us();
+        for ev in self.decoder.push(bytes) {
+            self.handle(store, ev, recv)?;
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, store: &mut Store, ev: Event, recv: i64) -> Result<(), StoreError> {
         match ev {
             Event::Frame(f) => match record_from_frame(&f, recv) {
                 Some(rec) => {
                     self.last_device = Some(rec.device.clone());
-                    self.store.append(&rec)?;
+                    store.append(&rec)?;
                     self.oldest.get_or_insert_with(Instant::now);
                     self.stats.stored += 1;
                 }
@@ -152,7 +162,7 @@ impl<'s> Link<'s> {
             },
             Event::Error(_) => {
                 let dev = self.last_device.clone().unwrap_or_else(|| "unknown".into());
-                self.store.count_corrupt(&dev, 1)?;
+                store.count_corrupt(&dev, 1)?;
                 self.oldest.get_or_insert_with(Instant::now);
                 self.stats.corrupt += 1;
             }
@@ -161,27 +171,27 @@ impl<'s> Link<'s> {
     }
 
     /// Commits if the batch is full or old enough.
-    pub fn maybe_commit(&mut self, on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
-        let due = self.store.pending() >= self.policy.frames
+    pub fn maybe_commit(&mut self, store: &mut Store, on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
+        let due = store.pending() >= self.policy.frames
             || self.oldest.is_some_and(|t| t.elapsed() >= self.policy.max_delay);
         if due {
-            self.commit(on_ack)?;
+            self.commit(store, on_ack)?;
         }
         Ok(())
     }
 
     /// Ends the stream (a frame cut off at the end counts as corrupt) and commits.
-    pub fn finish(&mut self, on_ack: &mut dyn FnMut(u64)) -> Result<IngestStats, StoreError> {
+    pub fn finish(&mut self, store: &mut Store, on_ack: &mut dyn FnMut(u64)) -> Result<IngestStats, StoreError> {
         if let Some(ev) = self.decoder.finish() {
-            self.handle(ev, now_us())?;
+            self.handle(store, ev, now_us())?;
         }
-        self.commit(on_ack)?;
+        self.commit(store, on_ack)?;
         Ok(self.stats)
     }
 
     /// Commits now.
-    pub fn commit(&mut self, on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
-        let acked = self.store.commit()?;
+    pub fn commit(&mut self, store: &mut Store, on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
+        let acked = store.commit()?;
         self.oldest = None;
         on_ack(acked);
         Ok(())
@@ -202,25 +212,25 @@ pub fn ingest_reader(
     policy: BatchPolicy,
     on_ack: &mut dyn FnMut(u64),
 ) -> Result<IngestStats, IngestError> {
-    let mut link = Link::new(store, policy);
+    let mut link = Link::new(policy);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => link.push(&buf[..n], on_ack)?,
+            Ok(n) => link.push(store, &buf[..n], on_ack)?,
             Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) =>
             {
-                link.maybe_commit(on_ack)?
+                link.maybe_commit(store, on_ack)?
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(IngestError::Read(e)),
         }
     }
-    Ok(link.finish(on_ack)?)
+    Ok(link.finish(store, on_ack)?)
 }
 
 /// Ingest failures.

@@ -16,6 +16,7 @@
 
 pub mod analysis;
 pub mod baseline;
+pub mod export;
 pub mod ingest;
 pub mod sim;
 pub mod stats;

@@ -89,3 +89,25 @@ fn clean_device_is_quiet_and_a_sensor_offset_alerts_on_its_feature() {
         }
     }
 }
+
+#[test]
+fn parquet_export_reads_back() {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut rng = Rng(7);
+    let train = rows(&mut rng, 500);
+    let owned = build(&train, 8, &[], 0, &[0.5], &[]).expect("baseline");
+    let bytes = owned.to_bytes().expect("bytes");
+    let s = device_stream(&bytes, 9, 1, &inferences(&rows(&mut rng, 30)), 10, true, 1000).expect("stream");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut store = Store::open(&dir.path().join("m.db"), Durability::Process).expect("store");
+    ingest_reader(&mut store, &mut s.as_slice(), BatchPolicy::default(), &mut |_| {}).expect("ingest");
+    let out = dir.path().join("w.parquet");
+    let n = edgeflow_monitor::export::export_parquet(&store, None, None, None, &out).expect("export");
+    assert_eq!(n, 1 + 30 + 3);
+    let reader = SerializedFileReader::new(std::fs::File::open(&out).expect("open")).expect("parquet");
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 34);
+    let rows: Vec<String> = reader.get_row_iter(None).expect("rows").map(|r| r.expect("row").to_string()).collect();
+    assert!(rows[0].contains("kind: \"hello\""), "{}", rows[0]);
+    assert!(rows[1].contains("kind: \"prediction\"") && rows[1].contains("latency_us: 1000"), "{}", rows[1]);
+    assert!(rows.iter().filter(|r| r.contains("summary_json")).all(|r| r.contains("feature_counts")));
+}

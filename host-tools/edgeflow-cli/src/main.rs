@@ -19,6 +19,7 @@ use npyz::WriterBuilder;
 
 mod data;
 mod features;
+mod monitor;
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +73,11 @@ enum Command {
     Data {
         #[command(subcommand)]
         command: data::DataCommand,
+    },
+    /// Monitor deployed models: ingest telemetry, check drift, report, serve a live page.
+    Monitor {
+        #[command(subcommand)]
+        command: monitor::MonitorCommand,
     },
 }
 
@@ -171,6 +177,7 @@ fn real_main() -> Result<()> {
         }
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
+        Command::Monitor { command } => monitor::run(command)?,
     }
     Ok(())
 }
