@@ -39,7 +39,7 @@ fn killing_the_ingester_loses_no_acknowledged_frame() {
                 if stdin.write_all(chunk).is_err() {
                     return;
                 }
-                std::thread::sleep(Duration::from_micros(500));
+                std::thread::sleep(Duration::from_millis(4));
             }
         });
         let acked = Arc::new(AtomicU64::new(0));
