@@ -30,7 +30,8 @@ pub struct Window {
     pub end_us: i64,
     /// Summary frames merged.
     pub summaries: u64,
-    /// The merged counts (latency from prediction frames, resets from hello frames, gaps
+    /// The merged counts (latency from prediction frames, resets from hello frames after a
+    /// device's first, gaps
     /// from sequence numbers).
     pub summary: WindowSummary,
 }
@@ -55,6 +56,7 @@ pub fn collect_windows(
     let mut last_seq: BTreeMap<String, u32> = BTreeMap::new();
     store.for_each_frame(device, from_us, to_us, |dev, seq, recv, frame| {
         let group = if fleet { "fleet".to_string() } else { dev.to_string() };
+        let prev = last_seq.get(dev).copied();
         let gap = match last_seq.insert(dev.to_string(), seq) {
             Some(l) if seq > l => u64::from(seq - l - 1),
             Some(l) if seq < l => u64::from(seq),
@@ -78,7 +80,8 @@ pub fn collect_windows(
         w.end_us = recv;
         w.summary.health.gaps += gap;
         match frame {
-            Frame::Hello { .. } => w.summary.health.resets += 1,
+            // A hello after earlier frames of the device is a reboot; its first is not.
+            Frame::Hello { .. } => w.summary.health.resets += u32::from(prev.is_some()),
             Frame::Prediction { latency_us, .. } => {
                 let h = &mut w.summary.health;
                 h.latency_max_us = h.latency_max_us.max(latency_us);

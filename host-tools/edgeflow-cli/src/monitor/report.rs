@@ -63,6 +63,7 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, 
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
+            .y_label_formatter(&|v| format!("{v:.3}"))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| anyhow::anyhow!("{e}"))?;
