@@ -28,6 +28,7 @@ mod device;
 mod features;
 mod filetype;
 mod labels;
+mod monitor;
 mod output;
 mod quantize;
 mod resample;
@@ -85,6 +86,11 @@ enum Command {
     Device {
         #[command(subcommand)]
         command: device::DeviceCommand,
+    },
+    /// Monitor deployed models: ingest telemetry, check drift, report, serve a live page.
+    Monitor {
+        #[command(subcommand)]
+        command: monitor::MonitorCommand,
     },
 }
 
@@ -154,6 +160,7 @@ fn real_main() -> Result<()> {
         Command::Validate(args) => validate::run(args)?,
         Command::Flash(args) => device::flash(args)?,
         Command::Device { command } => device::device(command)?,
+        Command::Monitor { command } => monitor::run(command)?,
     }
     Ok(())
 }
