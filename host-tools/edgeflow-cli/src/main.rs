@@ -166,7 +166,6 @@ fn real_main() -> Result<()> {
             }
             let in_def = h.inputs[0];
             let out_def = h.outputs[0];
-            let data = read_npy(&input, &in_def)?;
             let limit = match max_arena {
                 Some(n) => n,
                 None => env_limit("EDGEFLOW_MAX_ARENA_BYTES", DEFAULT_MAX_ARENA)?,
@@ -179,6 +178,8 @@ fn real_main() -> Result<()> {
                     model.display()
                 );
             }
+            // The input lies in the arena, so the cap above bounds what reading it may cost.
+            let data = read_npy(&input, &in_def)?;
             let mut arena: Vec<u128> = Vec::new();
             arena
                 .try_reserve_exact(need.div_ceil(16))

@@ -123,6 +123,10 @@ fn npy_shapes_whose_element_count_overflows_are_named() {
         npy.to_str().unwrap(),
         "--output",
         tmp("wrap_out.npy").to_str().unwrap(),
+        // Above this model's 1.45 GB arena, so that the .npy check is what fails; nothing
+        // is allocated before the input has been checked.
+        "--max-arena",
+        "2000000000",
     ]);
     fails_with(&o, &["wrap.npy", "overflows"]);
 }
