@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 
 fn hostile(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("hostile").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("hostile")
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -14,9 +16,13 @@ fn empty_scratch_at_the_output_start_is_rejected_by_parse() {
     // One SOFTMAX whose scratch region has length 0 and starts at the output's first byte:
     // `parse` accepted it and the runtime's arena split panicked (`mid > len`).
     let bytes = hostile("artifact_softmax_empty_scratch_140B.efm");
-    let e = edgeflow_nn::Model::parse(&bytes).expect_err("an empty scratch region must be rejected");
+    let e =
+        edgeflow_nn::Model::parse(&bytes).expect_err("an empty scratch region must be rejected");
     let text = e.to_string();
-    assert!(text.contains("SOFTMAX") && text.contains("scratch region is empty"), "{text}");
+    assert!(
+        text.contains("SOFTMAX") && text.contains("scratch region is empty"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -42,7 +48,9 @@ fn a_177_byte_artifact_may_ask_for_a_huge_arena_but_says_so() {
     assert!(m.arena_bytes() > 1_400_000_000, "{}", m.arena_bytes());
     // An arena of the wrong size is an error naming the bytes needed, not an allocation.
     let mut small = vec![0u8; 1024];
-    let e = edgeflow_nn::Runtime::new(&m, &mut small).err().expect("too small");
+    let e = edgeflow_nn::Runtime::new(&m, &mut small)
+        .err()
+        .expect("too small");
     assert!(e.to_string().contains(&m.arena_bytes().to_string()), "{e}");
 }
 
@@ -53,14 +61,23 @@ fn tensor_sizes_that_overflow_are_named_errors() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../conformance/fixtures/conv_same_s1_int8.tflite");
     let mut m = std::fs::read(path).expect("fixture");
-    let pat: Vec<u8> = [4i32, 1, 7, 9, 3].iter().flat_map(|v| v.to_le_bytes()).collect();
-    let at = m.windows(pat.len()).position(|w| w == pat).expect("the input shape");
+    let pat: Vec<u8> = [4i32, 1, 7, 9, 3]
+        .iter()
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let at = m
+        .windows(pat.len())
+        .position(|w| w == pat)
+        .expect("the input shape");
     for k in [2, 3] {
         m[at + 4 * k..at + 4 * k + 4].copy_from_slice(&i32::MAX.to_le_bytes());
     }
     let e = edgeflow_compile::compile(&m, "huge").expect_err("overflow");
     let text = e.to_string();
-    assert!(text.contains("overflows") && text.contains("2147483647"), "{text}");
+    assert!(
+        text.contains("overflows") && text.contains("2147483647"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -70,5 +87,8 @@ fn zero_points_outside_their_type_are_named_errors() {
     let e = edgeflow_compile::compile(&hostile("tflite_zero_point_overflow.tflite"), "zp")
         .expect_err("zero point out of range");
     let text = e.to_string();
-    assert!(text.contains("zero point") && text.contains("outside the range"), "{text}");
+    assert!(
+        text.contains("zero point") && text.contains("outside the range"),
+        "{text}"
+    );
 }

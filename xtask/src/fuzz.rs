@@ -66,7 +66,11 @@ pub fn seeds() -> Result<()> {
     let hostile = root().join("tests/hostile");
     for e in std::fs::read_dir(&hostile)? {
         let p = e?.path();
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = p
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let bytes = std::fs::read(&p)?;
         if name.ends_with(".efm") {
             let mut seed = vec![0u8];
@@ -139,12 +143,22 @@ pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
     for t in TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
         let work = root().join("target/fuzz-corpus").join(t);
         std::fs::create_dir_all(&work)?;
-        println!("== fuzz {t} for {secs} s (seeds: fuzz/seeds/{t}, new inputs: {})", rel(&work));
+        println!(
+            "== fuzz {t} for {secs} s (seeds: fuzz/seeds/{t}, new inputs: {})",
+            rel(&work)
+        );
         let started = Instant::now();
         let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
         c.current_dir(root())
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--sanitizer", "none", "--debug-assertions", t])
+            .args([
+                "fuzz",
+                "run",
+                "--sanitizer",
+                "none",
+                "--debug-assertions",
+                t,
+            ])
             .arg(&work)
             .arg(seeds_dir(t))
             .arg("--")
@@ -157,7 +171,10 @@ pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
                 "fuzz target {t} found a failure (see fuzz/artifacts/{t}/): keep the input as a test and fix it"
             );
         }
-        println!("== fuzz {t}: no findings in {:.0} s", started.elapsed().as_secs_f64());
+        println!(
+            "== fuzz {t}: no findings in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }

@@ -32,7 +32,9 @@ fn main() -> Result<()> {
         Some("bench-dsp") => dsp_bench::run(),
         Some("fuzz-seeds") => fuzz::seeds(),
         Some("fuzz") => fuzz::run(
-            args.get(1).map_or(Ok(60), |s| s.parse()).context("SECONDS")?,
+            args.get(1)
+                .map_or(Ok(60), |s| s.parse())
+                .context("SECONDS")?,
             args.get(2).map(String::as_str),
         ),
         None | Some("help" | "-h" | "--help") => {

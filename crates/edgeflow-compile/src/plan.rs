@@ -150,7 +150,12 @@ pub fn plan(graph: &Graph, scratch: &[usize], align: usize) -> Result<Plan, Comp
             .iter()
             .filter(|&&p| items[p].first <= l && f <= items[p].last)
             // Placed items ended below `arena`, which was checked not to overflow.
-            .map(|&p| (items[p].offset, items[p].offset.saturating_add(items[p].size)))
+            .map(|&p| {
+                (
+                    items[p].offset,
+                    items[p].offset.saturating_add(items[p].size),
+                )
+            })
             .collect();
         busy.sort();
         let mut offset = 0usize;

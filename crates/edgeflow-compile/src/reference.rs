@@ -69,7 +69,9 @@ impl<'g> Evaluator<'g> {
         }
         let mut values: Vec<Option<Vec<u8>>> = vec![None; g.tensors.len()];
         for (&t, data) in g.inputs.iter().zip(inputs) {
-            let want = g.tensors[t].bytes();
+            let want = g.tensors[t].bytes().ok_or_else(|| {
+                CompileError::Model(format!("input tensor {t} is too large to evaluate"))
+            })?;
             if data.len() != want {
                 return Err(CompileError::Model(format!(
                     "input tensor {t} ({}) needs {want} bytes, got {}",
@@ -102,7 +104,10 @@ impl<'g> Evaluator<'g> {
                 ins.push(TensorIn { def, data });
             }
             let out_def = tensor_def(g, &self.scales, op.output, here);
-            let mut out = vec![0u8; g.tensors[op.output].bytes()];
+            let out_bytes = g.tensors[op.output].bytes().ok_or_else(|| {
+                CompileError::Model(format!("output tensor {} is too large to evaluate", op.output))
+            })?;
+            let mut out = vec![0u8; out_bytes];
             let mut scratch = vec![0u8; self.scratch[i]];
             kernels::eval(
                 &with_requant(&op.op, op.requant.as_ref()),

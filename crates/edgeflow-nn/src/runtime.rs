@@ -55,14 +55,18 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
         let r = self.io(&self.model.header().inputs, index)?;
         // In bounds: `new` checked the arena against the plan, which `parse` checked.
         let (needed, got) = (self.model.arena_bytes(), self.arena.len());
-        self.arena.get_mut(r).ok_or(Error::ArenaTooSmall { needed, got })
+        self.arena
+            .get_mut(r)
+            .ok_or(Error::ArenaTooSmall { needed, got })
     }
 
     /// The bytes of graph output `index`, valid after [`Runtime::invoke`].
     pub fn output(&self, index: usize) -> Result<&[u8], Error> {
         let r = self.io(&self.model.header().outputs, index)?;
         let (needed, got) = (self.model.arena_bytes(), self.arena.len());
-        self.arena.get(r).ok_or(Error::ArenaTooSmall { needed, got })
+        self.arena
+            .get(r)
+            .ok_or(Error::ArenaTooSmall { needed, got })
     }
 
     /// Runs every op once, in order. Never panics on a model that passed

@@ -319,7 +319,10 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
             (DType::I8, Some(q)) => {
                 for (i, &b) in out.iter().enumerate() {
                     // zero_point is in [-128, 127] (checked by `parse`): no overflow.
-                    consider(i, q.scale * ((b as i8 as i32).wrapping_sub(q.zero_point) as f32));
+                    consider(
+                        i,
+                        q.scale * ((b as i8 as i32).wrapping_sub(q.zero_point) as f32),
+                    );
                 }
             }
             (DType::F32, _) => {

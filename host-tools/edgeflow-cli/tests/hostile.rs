@@ -14,7 +14,9 @@ fn edgeflow(args: &[&str]) -> Output {
 }
 
 fn hostile(name: &str) -> String {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/hostile").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/hostile")
+        .join(name);
     assert!(p.exists(), "{}", p.display());
     p.to_str().expect("utf-8 path").to_string()
 }
@@ -78,7 +80,11 @@ fn run_caps_the_arena_and_the_cap_can_be_raised() {
     let o = run(&[]);
     fails_with(
         &o,
-        &["arena needs 1452000096 bytes", "limit of 268435456 bytes", "--max-arena"],
+        &[
+            "arena needs 1452000096 bytes",
+            "limit of 268435456 bytes",
+            "--max-arena",
+        ],
     );
     assert!(!out.exists(), "nothing is written");
     // A lower cap from the flag is named the same way.
@@ -117,6 +123,10 @@ fn npy_shapes_whose_element_count_overflows_are_named() {
         npy.to_str().unwrap(),
         "--output",
         tmp("wrap_out.npy").to_str().unwrap(),
+        // Above this model's 1.45 GB arena, so that the .npy check is what fails; nothing
+        // is allocated before the input has been checked.
+        "--max-arena",
+        "2000000000",
     ]);
     fails_with(&o, &["wrap.npy", "overflows"]);
 }
@@ -136,7 +146,10 @@ fn data_commands_refuse_a_74_byte_png_claiming_100000x100000() {
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
-        assert!(o.status.code().is_some() && !all.contains("panicked"), "{all}");
+        assert!(
+            o.status.code().is_some() && !all.contains("panicked"),
+            "{all}"
+        );
         for n in ["huge.png", "100000x100000", "limit of 268435456 bytes"] {
             assert!(all.contains(n), "{cmd}: output lacks {n:?}:\n{all}");
         }

@@ -216,10 +216,8 @@ fn decode_png(bytes: &[u8]) -> std::result::Result<Image, String> {
     // The png crate's own limit covers its internal buffers (chunks, metadata); raising
     // our cap raises it too. The pixel buffer is checked by `check_dimensions` below.
     let internal = max_image_bytes().max(png::Limits::default().bytes);
-    let mut d = png::Decoder::new_with_limits(
-        std::io::Cursor::new(bytes),
-        png::Limits { bytes: internal },
-    );
+    let mut d =
+        png::Decoder::new_with_limits(std::io::Cursor::new(bytes), png::Limits { bytes: internal });
     d.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut r = d.read_info().map_err(|e| e.to_string())?;
     let (w, h) = (r.info().width as usize, r.info().height as usize);

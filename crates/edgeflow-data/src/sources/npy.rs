@@ -306,7 +306,55 @@ impl Stream<Tensor> for NpyStream {
     }
 }
 
+/// Rejects a `.npy` header whose shape's element count overflows 64 bits, before npyz
+/// reads it (npyz multiplies the dimensions unchecked: a panic with overflow checks, a
+/// wrapped count without). `head` is the start of the file; headers this cannot read are
+/// left to npyz's own errors.
+fn check_shape_overflow(path: &Path, head: &[u8]) -> Result<()> {
+    let Some(rest) = head.strip_prefix(b"\x93NUMPY") else {
+        return Ok(());
+    };
+    let (len, start): (Option<usize>, usize) = match rest.first() {
+        Some(1) => (rest.get(2..4).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))), 4),
+        Some(2 | 3) => (
+            rest.get(2..6)
+                .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()),
+            6,
+        ),
+        _ => return Ok(()),
+    };
+    let Some(header) = len.and_then(|n| rest.get(start..start.checked_add(n)?)) else {
+        return Ok(());
+    };
+    let header = String::from_utf8_lossy(header);
+    let Some(tuple) = header
+        .split_once("'shape'")
+        .and_then(|(_, t)| t.split_once('('))
+        .and_then(|(_, t)| t.split_once(')'))
+        .map(|(t, _)| t)
+    else {
+        return Ok(());
+    };
+    let mut n = 1u64;
+    for dim in tuple.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(d) = dim.parse::<u64>() else {
+            return Ok(());
+        };
+        n = n.checked_mul(d).ok_or_else(|| {
+            Error::file(
+                path,
+                format!("bad .npy header: shape ({tuple}) overflows: its element count does not fit in 64 bits"),
+            )
+        })?;
+    }
+    Ok(())
+}
+
 fn stream<R: Read + Send + 'static>(path: &Path, reader: R, whole: bool) -> Result<NpyStream> {
+    use std::io::BufRead;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, reader);
+    let head = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+    check_shape_overflow(path, head)?;
     let f = NpyFile::new(reader).map_err(|e| Error::file(path, format!("bad .npy header: {e}")))?;
     let (info, rows) = typed(path, f)?;
     let (left, row_shape) = match info.shape.split_first() {
@@ -355,9 +403,12 @@ pub fn read_npy(path: &Path) -> Result<Tensor> {
 ///
 /// Errors: the file cannot be read or has a bad header or an unsupported dtype.
 pub fn npy_info(path: &Path) -> Result<NpyInfo> {
+    use std::io::BufRead;
     let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let f = NpyFile::new(std::io::BufReader::new(f))
-        .map_err(|e| Error::file(path, format!("bad .npy header: {e}")))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, f);
+    let head = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+    check_shape_overflow(path, head)?;
+    let f = NpyFile::new(reader).map_err(|e| Error::file(path, format!("bad .npy header: {e}")))?;
     Ok(typed(path, f)?.0)
 }
 
