@@ -36,6 +36,15 @@ pub trait Stream<T>: Send {
         }
         k
     }
+
+    /// The position in the epoch that keys the item last returned by `next`, when it
+    /// differs from the order of arrival: an unordered parallel map returns the input
+    /// position of its last output, so that an indexed map right after it keys random
+    /// draws by position, not by completion order. `None` (the default) means "count
+    /// arrivals".
+    fn last_index(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl<T, S: Stream<T> + ?Sized> Stream<T> for Box<S> {
@@ -44,6 +53,9 @@ impl<T, S: Stream<T> + ?Sized> Stream<T> for Box<S> {
     }
     fn skip_items(&mut self, n: u64) -> u64 {
         (**self).skip_items(n)
+    }
+    fn last_index(&self) -> Option<u64> {
+        (**self).last_index()
     }
 }
 
@@ -219,6 +231,9 @@ impl<T> Stream<T> for Instrumented<T> {
     fn skip_items(&mut self, n: u64) -> u64 {
         let inner = &mut self.inner;
         timed(&self.counters, || inner.skip_items(n))
+    }
+    fn last_index(&self) -> Option<u64> {
+        self.inner.last_index()
     }
 }
 

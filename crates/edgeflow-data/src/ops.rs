@@ -61,7 +61,7 @@ impl<T, U> Stream<U> for MapStream<T, U> {
         let item = self.up.next()?;
         let e = Element {
             epoch: self.epoch,
-            index: self.index,
+            index: self.up.last_index().unwrap_or(self.index),
             stream: self.stream,
         };
         self.index += 1;

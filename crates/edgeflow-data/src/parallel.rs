@@ -71,10 +71,12 @@ impl Parallel {
     }
 
     /// The same, with outputs in completion order. The map's own random draws stay
-    /// reproducible (each element gets its index before any thread sees it), but an
-    /// operator *after* an unordered map numbers elements in arrival order, which varies
-    /// from run to run: draw randomness before it or inside it
-    /// ([`Dataset::par_map_with_rng`]), not after it.
+    /// reproducible (each element gets its index before any thread sees it), and an
+    /// indexed map placed *directly* after it (`map_with_rng`, `map_indexed`, `try_map`,
+    /// …) keys each element by its input position, not by its arrival, so its draws are
+    /// reproducible too. Other operators in between (a filter, a prefetch) number
+    /// elements in arrival order, which varies from run to run: draw randomness before
+    /// them.
     pub fn unordered(mut self) -> Self {
         self.ordered = false;
         self
@@ -110,7 +112,7 @@ struct PmState<U> {
     in_flight: usize,
     max_in_flight: usize,
     ordered: BTreeMap<u64, Result<U>>,
-    unordered: VecDeque<Result<U>>,
+    unordered: VecDeque<(u64, Result<U>)>,
     next_out: u64,
     up_done: bool,
     live_workers: usize,
@@ -150,6 +152,8 @@ struct ParMapStream<T, U> {
     ordered: bool,
     skipped: u64,
     counters: Arc<Counters>,
+    /// The input position of the item last returned (see [`Stream::last_index`]).
+    last_index: Option<u64>,
 }
 
 fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
@@ -215,7 +219,7 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
         if sh.ordered {
             s.ordered.insert(index, out);
         } else {
-            s.unordered.push_back(out);
+            s.unordered.push_back((index, out));
         }
         // Wake the consumer only if it waits for this very result.
         if s.consumer_waiting && (!sh.ordered || index == s.next_out) {
@@ -293,11 +297,15 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for ParMapStream<T, U> {
             let fill = s.in_flight;
             let got = if sh.ordered {
                 let k = s.next_out;
-                s.ordered.remove(&k).inspect(|_| s.next_out += 1)
+                s.ordered
+                    .remove(&k)
+                    .map(|r| (k, r))
+                    .inspect(|_| s.next_out += 1)
             } else {
                 s.unordered.pop_front()
             };
-            if let Some(r) = got {
+            if let Some((k, r)) = got {
+                self.last_index = Some(k);
                 counters.sample_fill(fill, s.max_in_flight);
                 s.in_flight -= 1;
                 if s.idle_workers > 0 {
@@ -312,6 +320,10 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for ParMapStream<T, U> {
             s = counters.waiting(|| wait(&sh.out, s));
             s.consumer_waiting = false;
         }
+    }
+
+    fn last_index(&self) -> Option<u64> {
+        self.last_index
     }
 
     fn skip_items(&mut self, n: u64) -> u64 {
@@ -364,6 +376,7 @@ impl<T: Send + 'static> Dataset<T> {
                 ordered: par.ordered,
                 skipped: 0,
                 counters: Arc::clone(&cx.counters),
+                last_index: None,
             })
         })
     }
@@ -945,5 +958,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("cycle length"), "{e}");
+    }
+
+    /// DATASET.md: random draws after an unordered parallel map are stable.
+    #[test]
+    fn a_random_map_after_an_unordered_map_keys_by_input_position() {
+        let run = |threads: usize| {
+            let mut v: Vec<(i64, u64)> = Dataset::range(0, 200)
+                .par_map(Parallel::threads(threads).unordered(), |x| {
+                    if x % 3 == 0 {
+                        std::thread::sleep(Duration::from_micros(((x * 37) % 200) as u64));
+                    }
+                    x
+                })
+                .map_with_rng(5, |x, r| (x, r.next_u64()))
+                .collect_epoch(0)
+                .unwrap();
+            v.sort();
+            v
+        };
+        let reference: Vec<(i64, u64)> = Dataset::range(0, 200)
+            .map_with_rng(5, |x, r| (x, r.next_u64()))
+            .collect_epoch(0)
+            .unwrap();
+        for t in [1, 3, 4] {
+            assert_eq!(run(t), reference, "threads={t}");
+        }
     }
 }
