@@ -497,6 +497,14 @@ impl Store {
         if device.is_some() && dev_id.is_none() {
             return Ok((0, 0));
         }
+        // Without any label the join would still scan every prediction frame of the window.
+        let any: bool = self
+            .conn
+            .query_row("SELECT EXISTS(SELECT 1 FROM labels)", [], |r| r.get(0))
+            .map_err(sql(|| "checking for labels".into()))?;
+        if !any {
+            return Ok((0, 0));
+        }
         let mut st = self
             .conn
             .prepare_cached(
