@@ -18,7 +18,9 @@ use edgeflow_format::graph::{DType, TensorDef};
 use npyz::WriterBuilder;
 
 mod data;
+mod evaluate;
 mod features;
+mod train;
 
 #[derive(Parser)]
 #[command(
@@ -73,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: data::DataCommand,
     },
+    /// Train the model a config describes, on features from its feature pipeline; writes
+    /// a float32 artifact, burn's record, checkpoints and a training log.
+    Train(train::TrainArgs),
+    /// Evaluate a trained model (float, and optionally int8) on the config's test split.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 fn main() {
@@ -171,6 +178,8 @@ fn real_main() -> Result<()> {
         }
         Command::Data { command } => data::run(command)?,
         Command::Features(args) => features::run(args)?,
+        Command::Train(args) => train::run(args)?,
+        Command::Evaluate(args) => evaluate::run(args)?,
     }
     Ok(())
 }
