@@ -276,3 +276,44 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
         artifact,
     })
 }
+
+/// Sections an artifact may carry beside the graph and weights (each already encoded in
+/// its section's wire form: the edgeflow-dsp pipeline's postcard bytes, the labels text,
+/// the monitoring baseline record, the metadata JSON object).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Sections<'a> {
+    /// [`SectionKind::FeaturePipeline`].
+    pub feature_pipeline: Option<&'a [u8]>,
+    /// [`SectionKind::Labels`].
+    pub labels: Option<&'a [u8]>,
+    /// [`SectionKind::MonitoringBaseline`].
+    pub monitoring_baseline: Option<&'a [u8]>,
+    /// [`SectionKind::Metadata`].
+    pub metadata: Option<&'a [u8]>,
+}
+
+/// Plans and writes the artifact for `graph` as [`emit`] does, with the given extra
+/// sections, then validates the result with the run-time's `Model::parse`.
+///
+/// Errors: as [`emit`]; a section that makes the artifact invalid is
+/// [`CompileError::Validate`].
+pub fn emit_with(graph: &Graph, name: &str, extra: &Sections<'_>) -> Result<Compiled, CompileError> {
+    let c = emit(graph, name)?;
+    let a = edgeflow_format::Artifact::parse(&c.artifact)
+        .map_err(|e| CompileError::Model(format!("emitted artifact does not parse: {e}")))?;
+    let mut sections: Vec<(SectionKind, &[u8])> =
+        vec![(SectionKind::Graph, a.graph), (SectionKind::Weights, a.weights)];
+    for (kind, s) in [
+        (SectionKind::FeaturePipeline, extra.feature_pipeline),
+        (SectionKind::Labels, extra.labels),
+        (SectionKind::MonitoringBaseline, extra.monitoring_baseline),
+        (SectionKind::Metadata, extra.metadata),
+    ] {
+        if let Some(s) = s {
+            sections.push((kind, s));
+        }
+    }
+    let artifact = edgeflow_format::write::assemble(&sections)?;
+    edgeflow_nn::Model::parse(&artifact)?;
+    Ok(Compiled { artifact, ..c })
+}

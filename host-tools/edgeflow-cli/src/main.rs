@@ -25,6 +25,7 @@ mod boards;
 mod convert;
 mod data;
 mod device;
+mod evaluate;
 mod features;
 mod filetype;
 mod labels;
@@ -33,6 +34,7 @@ mod output;
 mod quantize;
 mod resample;
 mod run;
+mod train;
 mod validate;
 
 #[derive(Parser)]
@@ -92,6 +94,11 @@ enum Command {
         #[command(subcommand)]
         command: monitor::MonitorCommand,
     },
+    /// Train the model a config describes, on features from its feature pipeline; writes
+    /// a float32 artifact, burn's record, checkpoints and a training log.
+    Train(train::TrainArgs),
+    /// Evaluate a trained model (float, and optionally int8) on the config's test split.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 fn main() {
@@ -161,6 +168,8 @@ fn real_main() -> Result<()> {
         Command::Flash(args) => device::flash(args)?,
         Command::Device { command } => device::device(command)?,
         Command::Monitor { command } => monitor::run(command)?,
+        Command::Train(args) => train::run(args)?,
+        Command::Evaluate(args) => evaluate::run(args)?,
     }
     Ok(())
 }

@@ -1,0 +1,240 @@
+//! What a training run leaves behind: the float32 artifact with its feature pipeline,
+//! labels, monitoring baseline and provenance, plus burn's record and the config as run.
+
+use std::path::PathBuf;
+
+use burn::module::Module;
+use edgeflow_format::baseline::OwnedBaseline;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::config::{Task, TrainConfig};
+use crate::data::{hex, Features};
+use crate::error::TrainError;
+use crate::evaluate::{ends_with_softmax, reconstruction_error, run_artifact};
+use crate::metrics;
+use crate::model::{Net, Plan, Shape};
+use crate::train::{write_atomic, EpochLog, Prepared};
+
+/// Bins per monitored feature in the baseline.
+pub const FEATURE_BINS: usize = 10;
+/// Bins of the validation score histogram.
+pub const SCORE_BINS: usize = 10;
+
+/// Quantile `q` of sorted values, linear interpolation (numpy's default method).
+pub fn quantile(sorted: &[f32], q: f64) -> f32 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let f = pos - lo as f64;
+    (sorted[lo] as f64 * (1.0 - f) + sorted[hi] as f64 * f) as f32
+}
+
+/// The model-input indices the baseline monitors: a signal's last frame (what a device
+/// computes newest), otherwise up to 256 indices spread evenly over the input.
+pub fn monitored(plan: &Plan) -> Vec<u32> {
+    let max = edgeflow_format::baseline::MAX_FEATURES;
+    match plan.input {
+        Shape::Map { h: 1, w, c } if c <= max => ((w - 1) * c..w * c).map(|i| i as u32).collect(),
+        s => {
+            let n = s.len();
+            if n <= max {
+                (0..n as u32).collect()
+            } else {
+                (0..max).map(|k| (k * n / max) as u32).collect()
+            }
+        }
+    }
+}
+
+/// Per-feature quantile edges, training histograms and ranges; the training class prior;
+/// the histogram of validation scores (top-1 probability, or the anomaly score) with the
+/// accuracy in each score bin.
+pub fn baseline(
+    plan: &Plan,
+    train: &Features,
+    classes: usize,
+    val_scores: &[f32],
+    val_correct: Option<&[bool]>,
+) -> Result<OwnedBaseline, TrainError> {
+    let idx = monitored(plan);
+    let mut b = OwnedBaseline {
+        bins: FEATURE_BINS as u16,
+        feature_index: idx.clone(),
+        train_count: train.len() as u32,
+        ..Default::default()
+    };
+    for &fi in &idx {
+        let mut v: Vec<f32> = (0..train.len()).map(|r| train.row(r)[fi as usize]).collect();
+        v.sort_by(f32::total_cmp);
+        let edges: Vec<f32> = (1..FEATURE_BINS)
+            .map(|k| quantile(&v, k as f64 / FEATURE_BINS as f64))
+            .collect();
+        let mut counts = vec![0u32; FEATURE_BINS];
+        for &x in &v {
+            counts[edges.iter().filter(|&&e| e <= x).count()] += 1;
+        }
+        b.edges.extend(&edges);
+        b.counts.extend(counts);
+        b.ranges.push(v.first().copied().unwrap_or(0.0));
+        b.ranges.push(v.last().copied().unwrap_or(0.0));
+    }
+    if plan.task == Task::Classification {
+        let mut prior = vec![0f32; classes];
+        for &y in &train.y {
+            prior[y] += 1.0;
+        }
+        let n = train.len().max(1) as f32;
+        b.class_prior = prior.iter().map(|c| c / n).collect();
+        b.score_edges = (1..SCORE_BINS).map(|k| k as f32 / SCORE_BINS as f32).collect();
+    } else {
+        let mut v = val_scores.to_vec();
+        v.sort_by(f32::total_cmp);
+        b.score_edges = (1..SCORE_BINS)
+            .map(|k| quantile(&v, k as f64 / SCORE_BINS as f64))
+            .collect();
+    }
+    let mut counts = vec![0u32; SCORE_BINS];
+    let mut right = vec![0u32; SCORE_BINS];
+    for (i, &s) in val_scores.iter().enumerate() {
+        let k = b.score_edges.iter().filter(|&&e| e <= s).count();
+        counts[k] += 1;
+        if val_correct.is_some_and(|c| c[i]) {
+            right[k] += 1;
+        }
+    }
+    if val_correct.is_some() {
+        b.score_accuracy = counts
+            .iter()
+            .zip(&right)
+            .map(|(&n, &r)| if n == 0 { 0.0 } else { r as f32 / n as f32 })
+            .collect();
+    }
+    b.score_counts = counts;
+    Ok(b)
+}
+
+/// Writes `model.edgeflow`, `model.bpk` and `train.toml` into the output directory and
+/// returns the artifact's path.
+pub fn write_outputs(
+    cfg: &TrainConfig,
+    prep: &Prepared,
+    net: &Net,
+    history: &[EpochLog],
+    kept_epoch: usize,
+    threads: usize,
+) -> Result<PathBuf, TrainError> {
+    let dir = &cfg.output.dir;
+    let graph = crate::export::to_graph(&prep.plan, net, &cfg.name)?;
+    let pipeline = edgeflow_dsp::host::to_bytes(&prep.spec).map_err(|e| TrainError::Pipeline {
+        path: cfg.features.pipeline.clone(),
+        message: e.to_string(),
+    })?;
+    let labels = match cfg.model.task {
+        Task::Classification => Some(
+            edgeflow_format::labels::encode(&prep.classes)
+                .map_err(|e| TrainError::BadData(format!("class labels: {e:?}")))?,
+        ),
+        Task::Autoencoder => None,
+    };
+    // The graph alone first: validation scores come from the device's arithmetic.
+    let bare = edgeflow_compile::emit_with(
+        &graph,
+        &cfg.name,
+        &edgeflow_compile::Sections {
+            feature_pipeline: Some(&pipeline),
+            ..Default::default()
+        },
+    )?;
+    let val = run_artifact(&bare.artifact, &prep.splits.validation, &prep.spec)?;
+    let softmaxed = ends_with_softmax(&bare.artifact);
+    let (scores, correct): (Vec<f32>, Option<Vec<bool>>) = match cfg.model.task {
+        Task::Classification => {
+            let probs: Vec<Vec<f32>> = val
+                .scores
+                .iter()
+                .map(|s| if softmaxed { s.clone() } else { metrics::softmax(s) })
+                .collect();
+            (
+                probs.iter().map(|p| p[metrics::argmax(p)]).collect(),
+                Some(
+                    probs
+                        .iter()
+                        .zip(&val.labels)
+                        .map(|(p, &y)| metrics::argmax(p) == y)
+                        .collect(),
+                ),
+            )
+        }
+        Task::Autoencoder => (
+            val.scores
+                .iter()
+                .zip(&val.inputs)
+                .map(|(r, x)| reconstruction_error(r, x))
+                .collect(),
+            None,
+        ),
+    };
+    let val_accuracy = correct
+        .as_ref()
+        .map(|c| c.iter().filter(|&&b| b).count() as f64 / c.len().max(1) as f64);
+    let base = baseline(&prep.plan, &prep.train, prep.classes.len(), &scores, correct.as_deref())?
+        .to_bytes()
+        .map_err(|e| TrainError::BadData(format!("monitoring baseline: {e:?}")))?;
+    let last = history.last();
+    let metadata = json!({
+        "created_by": "edgeflow train",
+        "edgeflow_version": env!("CARGO_PKG_VERSION"),
+        "trainer": "burn 0.22 (flex CPU backend)",
+        "name": cfg.name,
+        "task": cfg.model.task,
+        "seed": cfg.seed,
+        "threads": threads,
+        "config": cfg,
+        "data_files": prep.files.iter().map(|(p, h)| json!({"path": p.display().to_string(), "sha256": h})).collect::<Vec<_>>(),
+        "feature_pipeline_sha256": hex(&Sha256::digest(&pipeline)),
+        "classes": prep.classes,
+        "split": {
+            "train": {"recordings": prep.splits.train.len(), "examples": prep.train.len()},
+            "validation": {"recordings": prep.splits.validation.len(), "examples": prep.validation.len()},
+            "test": {"recordings": prep.splits.test.len(), "examples": prep.test.len()},
+        },
+        "training": {
+            "epochs_run": history.len(),
+            "kept_epoch": kept_epoch,
+            "final": last,
+            "kept": history.iter().find(|h| h.epoch == kept_epoch),
+        },
+        "validation_accuracy_edgeflow_nn": val_accuracy,
+    });
+    let metadata = serde_json::to_vec(&metadata)
+        .map_err(|e| TrainError::BadData(format!("metadata: {e}")))?;
+    let full = edgeflow_compile::emit_with(
+        &graph,
+        &cfg.name,
+        &edgeflow_compile::Sections {
+            feature_pipeline: Some(&pipeline),
+            labels: labels.as_deref(),
+            monitoring_baseline: Some(&base),
+            metadata: Some(&metadata),
+        },
+    )?;
+    let toml_text = toml::to_string(cfg)
+        .map_err(|e| TrainError::BadData(format!("serialising the config: {e}")))?;
+    write_atomic(&dir.join("train.toml"), toml_text.as_bytes())?;
+    let bpk = dir.join("model.bpk");
+    let tmp = dir.join("model.tmp.bpk");
+    net.clone()
+        .save_file(&tmp)
+        .map_err(|e| TrainError::Backend(format!("saving {}: {e:?}", bpk.display())))?;
+    std::fs::rename(&tmp, &bpk).map_err(|e| TrainError::Io {
+        path: bpk.clone(),
+        source: e,
+    })?;
+    let path = dir.join("model.edgeflow");
+    write_atomic(&path, &full.artifact)?;
+    Ok(path)
+}

@@ -1,0 +1,520 @@
+//! The training loop: burn's autodiff and optimisers on features from the edgeflow-dsp
+//! pipeline, deterministic for a given config, seed and thread count.
+//!
+//! Determinism: burn's generator is seeded with the config's seed right before the
+//! weights are drawn; batches are shuffled and inputs augmented with edgeflow-data's
+//! generators keyed by `(seed, epoch, index)`; the CPU backend runs on a fixed number of
+//! threads. Burn's generator may be process-global, so training holds a process-wide lock:
+//! two trainings in one process run one after the other.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use burn::module::Module;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use edgeflow_data::Rng;
+use edgeflow_dsp::{Input, Pipeline};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ClassWeights, NamedWeights, OptimizerKind, Schedule, Task, TrainConfig};
+use crate::data::{self, Features, Splits};
+use crate::error::TrainError;
+use crate::export::values;
+use crate::model::{self, Net, Plan};
+
+static TRAINING: Mutex<()> = Mutex::new(());
+
+/// One line of the training log (`train_log.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean training loss (weighted as the loss).
+    pub train_loss: f64,
+    /// Training accuracy (classifiers; computed during the epoch, dropout active).
+    pub train_accuracy: Option<f64>,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation accuracy (classifiers).
+    pub val_accuracy: Option<f64>,
+    /// Wall time of the epoch (training + validation), seconds.
+    pub seconds: f64,
+}
+
+/// Options of one run.
+#[derive(Default)]
+pub struct TrainOptions<'a> {
+    /// Continue from the checkpoint in the output directory.
+    pub resume: bool,
+    /// Called after every epoch (progress display).
+    pub on_epoch: Option<&'a mut dyn FnMut(&EpochLog, usize)>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct Trained {
+    /// The float32 artifact.
+    pub artifact: PathBuf,
+    /// Per-epoch log.
+    pub history: Vec<EpochLog>,
+    /// Epoch whose weights were kept.
+    pub best_epoch: usize,
+    /// The trained parameters (inference form), for tests and tools.
+    pub parameters: Vec<f32>,
+    /// Class names.
+    pub classes: Vec<String>,
+}
+
+/// Everything computed before the first epoch.
+pub struct Prepared {
+    /// The pipeline description.
+    pub spec: edgeflow_dsp::host::Spec,
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Data files and their SHA-256.
+    pub files: Vec<(PathBuf, String)>,
+    /// Recordings per split.
+    pub splits: Splits,
+    /// Features of the training split (without augmentation).
+    pub train: Features,
+    /// Features of the validation split.
+    pub validation: Features,
+    /// Features of the test split.
+    pub test: Features,
+    /// The model plan.
+    pub plan: Plan,
+}
+
+/// Reads the data, splits it and computes features with the pipeline; checks the model
+/// against the pipeline's output.
+pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
+    let spec = data::load_pipeline(&cfg.features.pipeline)?;
+    let pipeline = Pipeline::new(spec.clone()).map_err(|e| TrainError::Pipeline {
+        path: cfg.features.pipeline.clone(),
+        message: e.to_string(),
+    })?;
+    let raw = data::read_sources(cfg, &pipeline)?;
+    let classes = raw.classes.clone();
+    let splits = data::split(classes.len(), raw.train, raw.test, &cfg.split)?;
+    let pp = &cfg.features.pipeline;
+    let train = data::features(&pipeline, pp, &splits.train)?;
+    let validation = data::features(&pipeline, pp, &splits.validation)?;
+    let test = data::features(&pipeline, pp, &splits.test)?;
+    let plan = model::plan(&cfg.model, model::input_shape(&pipeline), classes.len())?;
+    Ok(Prepared {
+        spec,
+        classes,
+        files: raw.files,
+        splits,
+        train,
+        validation,
+        test,
+        plan,
+    })
+}
+
+/// Threads the CPU backend computes with. This build enables burn's `flex` backend
+/// without its `rayon` feature, so every tensor operation runs on the calling thread:
+/// the only supported value is 1 (which also makes the result independent of the machine).
+pub const BACKEND_THREADS: usize = 1;
+
+fn class_weights(cfg: &TrainConfig, y: &[usize], classes: usize) -> Result<Vec<f32>, TrainError> {
+    Ok(match &cfg.train.class_weights {
+        ClassWeights::Named(NamedWeights::None) => vec![1.0; classes],
+        ClassWeights::Named(NamedWeights::Balanced) => {
+            let mut n = vec![0usize; classes];
+            for &c in y {
+                n[c] += 1;
+            }
+            n.iter()
+                .map(|&k| {
+                    if k == 0 {
+                        0.0
+                    } else {
+                        (y.len() as f64 / (classes as f64 * k as f64)) as f32
+                    }
+                })
+                .collect()
+        }
+        ClassWeights::Explicit(w) => {
+            if w.len() != classes {
+                return Err(TrainError::Config {
+                    origin: "train.class_weights".into(),
+                    message: format!("{} weights for {classes} classes", w.len()),
+                });
+            }
+            w.iter().map(|&v| v as f32).collect()
+        }
+    })
+}
+
+fn lr_at(cfg: &TrainConfig, epoch: usize) -> f64 {
+    let t = &cfg.train;
+    match t.schedule {
+        Schedule::Constant => t.learning_rate,
+        Schedule::Cosine => {
+            let p = epoch as f64 / t.epochs as f64;
+            t.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * p).cos())
+        }
+        Schedule::Step { every, gamma } => t.learning_rate * gamma.powi((epoch / every) as i32),
+    }
+}
+
+fn optimizer(cfg: &TrainConfig) -> ModuleOptimizer {
+    match cfg.train.optimizer {
+        OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-7).init(),
+        OptimizerKind::Sgd => SgdConfig::new()
+            .with_momentum(Some(
+                MomentumConfig::new()
+                    .with_momentum(cfg.train.momentum)
+                    .with_dampening(0.0),
+            ))
+            .init(),
+    }
+}
+
+/// Loss of a batch and, for classifiers, the number of correct predictions.
+fn batch_loss(
+    plan: &Plan,
+    out: Tensor<2>,
+    x: &[f32],
+    y: &[usize],
+    w: &[f32],
+    device: &Device,
+) -> Result<(Tensor<1>, f64, Option<usize>), TrainError> {
+    let b = y.len();
+    match plan.task {
+        Task::Classification => {
+            let c = plan.outputs;
+            let mut t = vec![0f32; b * c];
+            let mut wsum = 0.0f32;
+            for (i, &k) in y.iter().enumerate() {
+                t[i * c + k] = w[k];
+                wsum += w[k];
+            }
+            let target = Tensor::<2>::from_data(TensorData::new(t, [b, c]), device);
+            let logits = values(out.clone().detach())?;
+            let correct = (0..b)
+                .filter(|&i| crate::metrics::argmax(&logits[i * c..(i + 1) * c]) == y[i])
+                .count();
+            let loss = (log_softmax(out, 1) * target)
+                .sum()
+                .mul_scalar(-1.0 / wsum.max(f32::MIN_POSITIVE));
+            Ok((loss, wsum as f64, Some(correct)))
+        }
+        Task::Autoencoder => {
+            let n = plan.outputs;
+            let target = Tensor::<2>::from_data(TensorData::new(x.to_vec(), [b, n]), device);
+            let d = out - target;
+            Ok(((d.clone() * d).mean(), b as f64, None))
+        }
+    }
+}
+
+/// Loss and accuracy of the model (inference form) on features.
+pub fn evaluate_loss(
+    plan: &Plan,
+    net: &Net,
+    f: &Features,
+    w: &[f32],
+    device: &Device,
+) -> Result<(f64, Option<f64>), TrainError> {
+    let mut total = 0.0;
+    let mut weight = 0.0;
+    let mut correct = 0usize;
+    let chunk = 256;
+    let idx: Vec<usize> = (0..f.len()).collect();
+    for part in idx.chunks(chunk) {
+        let (x, y) = gather(f, part);
+        let out = net.forward(plan, x.clone(), part.len(), device);
+        let (loss, wsum, ok) = batch_loss(plan, out, &x, &y, w, device)?;
+        let l = values(loss)?.first().copied().unwrap_or(f32::NAN) as f64;
+        total += l * wsum;
+        weight += wsum;
+        correct += ok.unwrap_or(0);
+    }
+    let acc = (plan.task == Task::Classification).then(|| correct as f64 / f.len().max(1) as f64);
+    Ok((total / weight.max(f64::MIN_POSITIVE), acc))
+}
+
+fn gather(f: &Features, idx: &[usize]) -> (Vec<f32>, Vec<usize>) {
+    let mut x = Vec::with_capacity(idx.len() * f.dim);
+    let mut y = Vec::with_capacity(idx.len());
+    for &i in idx {
+        x.extend_from_slice(f.row(i));
+        y.push(f.y[i]);
+    }
+    (x, y)
+}
+
+/// All parameter values of a module in a fixed order (for determinism checks).
+pub fn parameters(net: &Net) -> Result<Vec<f32>, TrainError> {
+    let mut v = Vec::new();
+    for l in &net.dense {
+        v.extend(values(l.weight.val())?);
+        if let Some(b) = &l.bias {
+            v.extend(values(b.val())?);
+        }
+    }
+    for c in &net.conv {
+        v.extend(values(c.weight.val())?);
+        if let Some(b) = &c.bias {
+            v.extend(values(b.val())?);
+        }
+    }
+    for b in &net.bn {
+        v.extend(values(b.gamma.val())?);
+        v.extend(values(b.beta.val())?);
+        v.extend(values(b.running_mean.value())?);
+        v.extend(values(b.running_var.value())?);
+    }
+    Ok(v)
+}
+
+/// Checkpoint state beside the burn records.
+#[derive(Serialize, Deserialize)]
+struct CheckpointState {
+    epoch: usize,
+    best_epoch: usize,
+    best_loss: f64,
+    since_best: usize,
+    history: Vec<EpochLog>,
+    config: TrainConfig,
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
+/// so a reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let io = |e| TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn save_module(net: &Net, path: &Path) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp.bpk");
+    net.clone()
+        .save_file(&tmp)
+        .map_err(|e| TrainError::Backend(format!("saving {}: {e:?}", path.display())))?;
+    std::fs::rename(&tmp, path).map_err(|e| TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
+/// Trains the model of `cfg` and writes the results to `cfg.output.dir`:
+/// `model.edgeflow` (the float32 artifact: graph, weights, feature pipeline, labels,
+/// monitoring baseline, metadata), `model.bpk` (burn's record of the kept weights),
+/// `train.toml` (the config as run), `train_log.jsonl` (one [`EpochLog`] per line) and
+/// `checkpoint/` (the last epoch's model, optimiser and state, for `resume`).
+///
+/// Nothing is left half-written: each file is written to a temporary name and renamed.
+pub fn train(cfg: &TrainConfig, mut opts: TrainOptions<'_>) -> Result<Trained, TrainError> {
+    let _guard = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
+    let threads = BACKEND_THREADS;
+    if cfg.threads != threads {
+        return Err(TrainError::Config {
+            origin: "threads".into(),
+            message: format!(
+                "{} threads were asked for, but this build's CPU backend (burn flex without rayon) runs on {threads}",
+                cfg.threads
+            ),
+        });
+    }
+    let prep = prepare(cfg)?;
+    let plan = &prep.plan;
+    let classes = prep.classes.len();
+    let weights = class_weights(cfg, &prep.train.y, classes)?;
+    let device = Device::flex().autodiff();
+    let plain = Device::flex();
+    device.seed(cfg.seed);
+    let mut net = Net::init(plan, &device);
+    let mut optim = optimizer(cfg);
+
+    let dir = cfg.output.dir.clone();
+    let ckpt = dir.join("checkpoint");
+    let mut history: Vec<EpochLog> = Vec::new();
+    let mut start = 0usize;
+    let mut best = (f64::INFINITY, 0usize, 0usize); // (loss, epoch, epochs since best)
+    let mut best_net: Option<Net> = None;
+    if opts.resume {
+        let state_path = ckpt.join("state.json");
+        let text = std::fs::read_to_string(&state_path).map_err(|e| TrainError::Io {
+            path: state_path.clone(),
+            source: e,
+        })?;
+        let st: CheckpointState = serde_json::from_str(&text).map_err(|e| TrainError::Config {
+            origin: state_path.display().to_string(),
+            message: format!("not a checkpoint state: {e}"),
+        })?;
+        if st.config.model != cfg.model || st.config.features != cfg.features {
+            return Err(TrainError::Config {
+                origin: state_path.display().to_string(),
+                message: "the checkpoint was made with a different model or pipeline".into(),
+            });
+        }
+        net = net
+            .try_load_file(ckpt.join("model.bpk"))
+            .map_err(|e| TrainError::Backend(format!("loading the checkpoint: {e:?}")))?;
+        optim = optim
+            .load(ckpt.join("optimizer.bpk"))
+            .map_err(|e| TrainError::Backend(format!("loading the optimiser state: {e:?}")))?;
+        if ckpt.join("best.bpk").exists() {
+            best_net = Some(
+                Net::init(plan, &device)
+                    .try_load_file(ckpt.join("best.bpk"))
+                    .map_err(|e| TrainError::Backend(format!("loading the best weights: {e:?}")))?,
+            );
+        }
+        start = st.epoch;
+        best = (st.best_loss, st.best_epoch, st.since_best);
+        history = st.history;
+    }
+    let pipeline = Pipeline::new(prep.spec.clone()).map_err(|e| TrainError::Pipeline {
+        path: cfg.features.pipeline.clone(),
+        message: e.to_string(),
+    })?;
+    let axes = match pipeline.desc().input {
+        Input::Signal { axes, .. } => axes as usize,
+        _ => 1,
+    };
+    let augmenting = cfg.train.augment.noise > 0.0 || cfg.train.augment.scale > 0.0;
+    let mut log_lines = String::new();
+    for h in &history {
+        log_lines.push_str(&serde_json::to_string(h).unwrap_or_default());
+        log_lines.push('\n');
+    }
+    let bs = cfg.train.batch_size;
+    for epoch in start..cfg.train.epochs {
+        if cfg.train.early_stopping > 0 && best.2 >= cfg.train.early_stopping {
+            break;
+        }
+        let t0 = Instant::now();
+        let lr = lr_at(cfg, epoch);
+        let feats = if augmenting {
+            let recs: Vec<data::Recording> = prep
+                .splits
+                .train
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let mut rng = Rng::for_element(cfg.seed ^ 0x6175_676d, epoch as u64, i as u64);
+                    data::Recording {
+                        input: data::augment(&r.input, &cfg.train.augment, axes, &mut rng),
+                        ..r.clone()
+                    }
+                })
+                .collect();
+            data::features(&pipeline, &cfg.features.pipeline, &recs)?
+        } else {
+            prep.train.clone()
+        };
+        let mut order: Vec<usize> = (0..feats.len()).collect();
+        Rng::keyed(cfg.seed, &[0x7368_7566, epoch as u64]).shuffle(&mut order);
+        let (mut loss_sum, mut wsum, mut correct) = (0.0, 0.0, 0usize);
+        for part in order.chunks(bs) {
+            let (x, y) = gather(&feats, part);
+            let out = net.forward(plan, x.clone(), part.len(), &device);
+            let (loss, w, ok) = batch_loss(plan, out, &x, &y, &weights, &device)?;
+            let l = values(loss.clone().detach())?.first().copied().unwrap_or(f32::NAN) as f64;
+            if !l.is_finite() {
+                return Err(TrainError::BadData(format!(
+                    "the training loss became {l} in epoch {} (learning rate too high, or unscaled features)",
+                    epoch + 1
+                )));
+            }
+            loss_sum += l * w;
+            wsum += w;
+            correct += ok.unwrap_or(0);
+            let grads = GradientsParams::from_grads(loss.backward(), &net);
+            net = optim.step(lr, net, grads);
+        }
+        let valid = net.valid();
+        let (val_loss, val_acc) = evaluate_loss(plan, &valid, &prep.validation, &weights, &plain)?;
+        let log = EpochLog {
+            epoch: epoch + 1,
+            lr,
+            train_loss: loss_sum / wsum.max(f64::MIN_POSITIVE),
+            train_accuracy: (plan.task == Task::Classification)
+                .then(|| correct as f64 / feats.len().max(1) as f64),
+            val_loss,
+            val_accuracy: val_acc,
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        if val_loss < best.0 {
+            best = (val_loss, epoch + 1, 0);
+            best_net = Some(valid);
+        } else {
+            best.2 += 1;
+        }
+        log_lines.push_str(&serde_json::to_string(&log).unwrap_or_default());
+        log_lines.push('\n');
+        history.push(log);
+        // Checkpoint: model, optimiser, best weights, then the state that names them.
+        std::fs::create_dir_all(&ckpt).map_err(|e| TrainError::Io {
+            path: ckpt.clone(),
+            source: e,
+        })?;
+        save_module(&net, &ckpt.join("model.bpk"))?;
+        let otmp = ckpt.join("optimizer.tmp.bpk");
+        optim
+            .save(&otmp)
+            .map_err(|e| TrainError::Backend(format!("saving the optimiser state: {e:?}")))?;
+        std::fs::rename(&otmp, ckpt.join("optimizer.bpk")).map_err(|e| TrainError::Io {
+            path: ckpt.join("optimizer.bpk"),
+            source: e,
+        })?;
+        if let Some(b) = &best_net {
+            save_module(b, &ckpt.join("best.bpk"))?;
+        }
+        let st = CheckpointState {
+            epoch: epoch + 1,
+            best_epoch: best.1,
+            best_loss: best.0,
+            since_best: best.2,
+            history: history.clone(),
+            config: cfg.clone(),
+        };
+        write_atomic(
+            &ckpt.join("state.json"),
+            serde_json::to_string_pretty(&st).unwrap_or_default().as_bytes(),
+        )?;
+        write_atomic(&dir.join("train_log.jsonl"), log_lines.as_bytes())?;
+        if let (Some(cb), Some(h)) = (opts.on_epoch.as_deref_mut(), history.last()) {
+            cb(h, cfg.train.epochs);
+        }
+    }
+    // Keep the best epoch's weights when early stopping is on, else the last epoch's.
+    let (kept, kept_epoch) = match (cfg.train.early_stopping > 0, best_net) {
+        (true, Some(b)) => (b, best.1),
+        _ => (net.valid(), history.last().map_or(0, |h| h.epoch)),
+    };
+    let parameters = parameters(&kept)?;
+    let artifact = crate::output::write_outputs(cfg, &prep, &kept, &history, kept_epoch, threads)?;
+    Ok(Trained {
+        artifact,
+        history,
+        best_epoch: kept_epoch,
+        parameters,
+        classes: prep.classes.clone(),
+    })
+}

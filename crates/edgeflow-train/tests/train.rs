@@ -1,0 +1,288 @@
+//! Training end to end on a small synthetic `.ts` data set: determinism, resume, the
+//! artifact, and bad input.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use edgeflow_train::{TrainConfig, TrainError, TrainOptions};
+
+/// A fresh directory under the system temp dir, removed when dropped. (Not `tempfile`: its
+/// dependencies would change the feature set of burn's dependencies and rebuild burn.)
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tempdir() -> TempDir {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let p = std::env::temp_dir().join(format!(
+        "edgeflow-train-test-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&p);
+    std::fs::create_dir_all(&p).unwrap();
+    TempDir(p)
+}
+
+/// Two classes of 3-axis recordings (slow vs fast oscillation), 40 time steps each.
+fn write_ts(path: &Path, n_per_class: usize, seed: u64, nan_case: Option<usize>) {
+    let mut s = String::from(
+        "@problemName Synthetic\n@timeStamps false\n@missing true\n@univariate false\n@dimensions 3\n@equalLength true\n@seriesLength 40\n@classLabel true slow fast\n@data\n",
+    );
+    let mut case = 0;
+    for class in 0..2 {
+        for i in 0..n_per_class {
+            let f = if class == 0 { 0.5 } else { 2.0 } + 0.1 * (i as f64);
+            let phase = (seed as f64 + i as f64) * 0.7;
+            let dims: Vec<String> = (0..3)
+                .map(|d| {
+                    (0..40)
+                        .map(|t| {
+                            if nan_case == Some(case) && d == 1 && t == 7 {
+                                return "?".to_string();
+                            }
+                            let x = (f * t as f64 * 0.3 + phase + d as f64).sin() * (1.0 + d as f64 * 0.5);
+                            format!("{x:.5}")
+                        })
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
+                .collect();
+            let label = if class == 0 { "slow" } else { "fast" };
+            writeln!(s, "{}:{label}", dims.join(":")).unwrap();
+            case += 1;
+        }
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+const PIPELINE: &str = r#"
+[input.signal]
+axes = 3
+rate_hz = 10.0
+window = 8
+stride = 4
+
+[[blocks]]
+stats = { stats = ["mean", "std", "min", "max"] }
+
+[output]
+frames = 9
+"#;
+
+fn config(extra_model: &str, train: &str) -> String {
+    format!(
+        r#"
+name = "synthetic"
+seed = 7
+threads = 1
+
+[data]
+train = {{ ts = "data_TRAIN.ts" }}
+test = {{ ts = "data_TEST.ts" }}
+
+[split]
+validation = 0.25
+
+[features]
+pipeline = "features.toml"
+
+[model]
+layers = [
+  {{ conv1d = {{ filters = 6, kernel = 3, padding = "same" }} }},
+  {{ batch_norm = {{}} }},
+  {{ relu = {{}} }},
+  {{ max_pool1d = {{ size = 2 }} }},
+  {extra_model}
+  {{ flatten = {{}} }},
+  {{ dense = {{ units = 2 }} }},
+  {{ softmax = {{}} }},
+]
+
+[train]
+batch_size = 4
+{train}
+
+[output]
+dir = "out"
+"#
+    )
+}
+
+fn fixture(dir: &Path, cfg: &str) -> std::path::PathBuf {
+    write_ts(&dir.join("data_TRAIN.ts"), 8, 1, None);
+    write_ts(&dir.join("data_TEST.ts"), 4, 2, None);
+    std::fs::write(dir.join("features.toml"), PIPELINE).unwrap();
+    let p = dir.join("train.toml");
+    std::fs::write(&p, cfg).unwrap();
+    p
+}
+
+fn graph_and_weights(artifact: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let a = edgeflow_format::Artifact::parse(artifact).unwrap();
+    (a.graph.to_vec(), a.weights.to_vec())
+}
+
+#[test]
+fn same_config_seed_and_threads_give_bit_identical_weights() {
+    let cfg_text = config(
+        "{ dropout = { rate = 0.3 } },",
+        "epochs = 4\naugment = { noise = 0.05, scale = 0.1 }",
+    );
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let d = tempdir();
+        let p = fixture(d.path(), &cfg_text);
+        let cfg = TrainConfig::load(&p).unwrap();
+        let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+        let bytes = std::fs::read(&t.artifact).unwrap();
+        runs.push((t.parameters, graph_and_weights(&bytes), t.history));
+    }
+    assert!(!runs[0].0.is_empty());
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&runs[0].0), bits(&runs[1].0), "weights differ between runs");
+    assert_eq!(runs[0].1, runs[1].1, "artifact graph/weights differ between runs");
+    let losses = |h: &[edgeflow_train::EpochLog]| h.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>();
+    assert_eq!(losses(&runs[0].2), losses(&runs[1].2));
+
+    // A different seed gives different weights (the check above can fail).
+    let d = tempdir();
+    let p = fixture(d.path(), &cfg_text.replace("seed = 7", "seed = 8"));
+    let cfg = TrainConfig::load(&p).unwrap();
+    let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    assert_ne!(bits(&t.parameters), bits(&runs[0].0));
+}
+
+#[test]
+fn artifact_runs_in_edgeflow_nn_and_learns_the_synthetic_task() {
+    let d = tempdir();
+    let p = fixture(d.path(), &config("", "epochs = 30\nlearning_rate = 0.01"));
+    let cfg = TrainConfig::load(&p).unwrap();
+    let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    let bytes = std::fs::read(&t.artifact).unwrap();
+    let m = edgeflow_nn::Model::parse(&bytes).unwrap();
+    let a = m.artifact();
+    assert!(a.feature_pipeline.is_some() && a.labels.is_some());
+    assert!(a.monitoring_baseline.is_some() && a.metadata.is_some());
+    let labels = edgeflow_format::labels::Labels::parse(a.labels.unwrap()).unwrap();
+    assert_eq!(labels.iter().collect::<Vec<_>>(), ["slow", "fast"]);
+    let b = edgeflow_format::baseline::MonitoringBaseline::parse(a.monitoring_baseline.unwrap())
+        .unwrap();
+    assert_eq!(b.class_count(), 2);
+    assert_eq!(b.feature_count(), 12, "the last frame's 3 axes x 4 statistics");
+    let meta: serde_json::Value = serde_json::from_slice(a.metadata.unwrap()).unwrap();
+    assert_eq!(meta["seed"], 7);
+    assert_eq!(meta["data_files"].as_array().unwrap().len(), 2);
+    assert_eq!(meta["feature_pipeline_sha256"].as_str().unwrap().len(), 64);
+    // Ops: CONV (BN folded, ReLU fused), MAX_POOL, RESHAPE, FC, SOFTMAX.
+    let names: Vec<&str> = m.ops().map(|o| o.op.name()).collect();
+    assert_eq!(names, ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]);
+    let e = edgeflow_train::evaluate(&cfg, ("model", &bytes), None).unwrap();
+    // The artifact (edgeflow-nn, folded BN, fused ReLU) agrees with burn's own accuracy on
+    // the validation split.
+    let burn_acc = t.history.last().unwrap().val_accuracy.unwrap();
+    assert!((e.float.validation.accuracy - burn_acc).abs() < 1e-9, "{} vs {burn_acc}", e.float.validation.accuracy);
+    // Better than chance on the 8 test recordings (this small synthetic task reached 5/8
+    // when the test was written; BasicMotions reaches 40/40, see examples/basicmotions).
+    assert!(e.float.test.accuracy > 0.5, "test accuracy {}", e.float.test.accuracy);
+}
+
+#[test]
+fn resume_continues_to_the_same_weights() {
+    // Interrupted after 2 of 4 epochs, then resumed from the checkpoint.
+    let text = config("", "epochs = 4");
+    let d = tempdir();
+    let cfg = TrainConfig::load(&fixture(d.path(), &text)).unwrap();
+    let mut first = cfg.clone();
+    first.train.epochs = 2;
+    edgeflow_train::train(&first, TrainOptions::default()).unwrap();
+    let resumed = edgeflow_train::train(
+        &cfg,
+        TrainOptions {
+            resume: true,
+            on_epoch: None,
+        },
+    )
+    .unwrap();
+    assert_eq!(resumed.history.len(), 4);
+    // The same 4 epochs without interruption.
+    let d2 = tempdir();
+    let cfg2 = TrainConfig::load(&fixture(d2.path(), &text)).unwrap();
+    let straight = edgeflow_train::train(&cfg2, TrainOptions::default()).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&resumed.parameters), bits(&straight.parameters));
+}
+
+fn train_err(cfg_text: &str, tweak: impl FnOnce(&Path)) -> TrainError {
+    let d = tempdir();
+    let p = fixture(d.path(), cfg_text);
+    tweak(d.path());
+    let r = TrainConfig::load(&p).and_then(|c| edgeflow_train::train(&c, TrainOptions::default()));
+    assert!(!d.path().join("out/model.edgeflow").exists(), "a failed run left a model behind");
+    r.expect_err("training should have failed")
+}
+
+#[test]
+fn unknown_key_and_wrong_type_name_the_key_and_line() {
+    let base = config("", "epochs = 1");
+    let e = train_err(&base.replace("batch_size = 4", "batch_size = 4\nepochz = 3"), |_| {}).to_string();
+    assert!(e.contains("epochz") && e.contains("line"), "{e}");
+    let e = train_err(&base.replace("batch_size = 4", "batch_size = \"four\""), |_| {}).to_string();
+    assert!(e.contains("batch_size") && e.contains("line"), "{e}");
+    let e = train_err(&base.replace("max_pool1d = { size = 2 }", "max_pool1d = { size = 2, stide = 1 }"), |_| {}).to_string();
+    assert!(e.contains("stide"), "{e}");
+}
+
+#[test]
+fn layers_the_device_cannot_run_are_named() {
+    let e = train_err(&config("{ relu6 = {} },", "epochs = 1").replace("{ max_pool1d = { size = 2 } },\n  { relu6", "{ flatten = {} },\n  { relu6"), |_| {}).to_string();
+    assert!(e.contains("relu6") && e.contains("fused"), "{e}");
+    let e = train_err(&config("{ batch_norm = {} },", "epochs = 1"), |_| {}).to_string();
+    assert!(e.contains("batch_norm") && e.contains("folded"), "{e}");
+    let e = train_err(&config("{ softmax = {} },", "epochs = 1"), |_| {}).to_string();
+    assert!(e.contains("softmax") && e.contains("last"), "{e}");
+    let e = train_err(&config("", "epochs = 1").replace("units = 2", "units = 3"), |_| {}).to_string();
+    assert!(e.contains("3 values") && e.contains("2 classes"), "{e}");
+}
+
+#[test]
+fn bad_data_is_a_clear_error() {
+    let base = config("", "epochs = 1");
+    // NaN ('?') in a recording.
+    let e = train_err(&base, |d| write_ts(&d.join("data_TRAIN.ts"), 8, 1, Some(3))).to_string();
+    assert!(e.contains("case 4") && e.contains("time step 7"), "{e}");
+    // One class only.
+    let e = train_err(&base, |d| {
+        let text = std::fs::read_to_string(d.join("data_TRAIN.ts")).unwrap();
+        let kept: Vec<&str> = text.lines().filter(|l| !l.ends_with(":fast")).collect();
+        std::fs::write(d.join("data_TRAIN.ts"), kept.join("\n")).unwrap();
+    })
+    .to_string();
+    assert!(e.contains("1 class") && e.contains("slow: 8 examples"), "{e}");
+    // Pipeline output does not match the data: 2 axes in the pipeline, 3 in the file.
+    let e = train_err(&base, |d| {
+        std::fs::write(d.join("features.toml"), PIPELINE.replace("axes = 3", "axes = 2")).unwrap()
+    })
+    .to_string();
+    assert!(e.contains("3 dimensions") && e.contains("2 axes"), "{e}");
+    // Recordings too short for one output of the pipeline.
+    let e = train_err(&base, |d| {
+        std::fs::write(d.join("features.toml"), PIPELINE.replace("frames = 9", "frames = 12")).unwrap()
+    })
+    .to_string();
+    assert!(e.contains("too short"), "{e}");
+    // An empty split: one recording per class leaves nothing to validate on.
+    let e = train_err(&base, |d| write_ts(&d.join("data_TRAIN.ts"), 1, 1, None)).to_string();
+    assert!(e.contains("split is empty"), "{e}");
+}
