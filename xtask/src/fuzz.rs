@@ -14,8 +14,24 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use edgeflow_tests::{fixtures, root};
 
-/// The fuzz targets of `fuzz/fuzz_targets/`.
+/// The fuzz targets whose seeds `cargo xtask fuzz-seeds` generates from the fixtures.
 pub const TARGETS: [&str; 3] = ["parse_execute", "import_tflite", "pipeline_from_bytes"];
+
+/// Every fuzz target of `fuzz/fuzz_targets/` (the others' seeds are committed files).
+pub const ALL_TARGETS: [&str; 12] = [
+    "parse_execute",
+    "import_tflite",
+    "pipeline_from_bytes",
+    "telemetry_decode",
+    "data_csv",
+    "data_jsonl",
+    "data_tfrecord",
+    "data_wav",
+    "data_npy",
+    "data_ts",
+    "data_image",
+    "data_parquet",
+];
 
 fn seeds_dir(target: &str) -> PathBuf {
     root().join("fuzz/seeds").join(target)
@@ -140,7 +156,12 @@ pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
     if !available() {
         bail!("cargo-fuzz is not installed (`cargo install cargo-fuzz`; .ci/run installs it)");
     }
-    for t in TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
+    if let Some(o) = only {
+        if !ALL_TARGETS.contains(&o) {
+            bail!("unknown fuzz target {o:?}; the targets are {}", ALL_TARGETS.join(", "));
+        }
+    }
+    for t in ALL_TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {
         let work = root().join("target/fuzz-corpus").join(t);
         std::fs::create_dir_all(&work)?;
         println!(

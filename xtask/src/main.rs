@@ -4,7 +4,7 @@
 //!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, then
 //!   `cargo test --workspace` (host unit tests, TFLite Micro conformance, malformed-input
 //!   and hostile-file tests, QEMU firmware parity), then a seeded fuzz smoke run of each
-//!   fuzz target (60 s each, `EDGEFLOW_FUZZ_SECONDS`; skipped with a notice without cargo-fuzz);
+//!   fuzz target (20 s each, `EDGEFLOW_FUZZ_SECONDS`; skipped with a notice without cargo-fuzz);
 //! - `fuzz-seeds` — regenerates the committed fuzz seed corpora (`fuzz/seeds/`);
 //! - `fuzz [SECONDS [TARGET]]` — runs each fuzz target from its seeds (60 s each by default);
 //! - `demo`  — the main job on a committed fixture: convert, inspect, run, compare;
@@ -140,12 +140,12 @@ fn test() -> Result<()> {
     }
     let ok = child.wait()?.success();
     // Seeded fuzz smoke run: each target from its committed seeds for EDGEFLOW_FUZZ_SECONDS
-    // (default 60) — about 3 min plus the first build of the fuzz crate (~5 min).
+    // (default 20) — about 4 min for the 12 targets plus the first build of the fuzz crate.
     let fuzz_ok = if fuzz::available() {
         let secs = std::env::var("EDGEFLOW_FUZZ_SECONDS")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(60);
+            .unwrap_or(20);
         fuzz::run(secs, None)
             .map_err(|e| println!("fuzz smoke run failed: {e:#}"))
             .is_ok()
