@@ -25,6 +25,12 @@
 //! it announces, and that edges are finite and non-decreasing. After it returns `Ok`, no
 //! accessor panics; accessors given an out-of-range index return `None`.
 
+// Index arithmetic in this module multiplies and adds counts that `from_record` bounds
+// before any accessor exists (features <= MAX_FEATURES = 256, bins and score bins <=
+// MAX_BINS = 64, classes <= MAX_CLASSES = 1024), so no product or sum can overflow `usize`;
+// every array access goes through `Bytes::i32_at`/`f32_at`, which are checked.
+#![allow(clippy::arithmetic_side_effects)]
+
 use serde::{Deserialize, Serialize};
 
 use crate::graph::Bytes;

@@ -45,13 +45,13 @@ impl<'a> Labels<'a> {
             offset: e.valid_up_to(),
         })?;
         let text = text.strip_suffix('\n').unwrap_or(text);
-        let mut count = 0;
+        let mut count: usize = 0;
         if !text.is_empty() {
             for (index, l) in text.split('\n').enumerate() {
                 if l.strip_suffix('\r').unwrap_or(l).is_empty() {
                     return Err(LabelsError::Empty { index });
                 }
-                count += 1;
+                count = count.saturating_add(1);
             }
         }
         Ok(Self { text, count })
