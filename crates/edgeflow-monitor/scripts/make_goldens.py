@@ -6,8 +6,8 @@ The device sends histograms over the baseline's bins, so each case is a pair of 
 each histogram is expanded back into a sample in which every value is its bin number (for
 the tests that compare categories or CDFs) or its bin centre (for Wasserstein).
 
-Run:  python3 -m venv /work/venv-13 && /work/venv-13/bin/pip install -r scripts/requirements.txt
-      /work/venv-13/bin/python scripts/make_goldens.py > tests/goldens/stats.json
+Run:  python3 -m venv .venv-monitor && .venv-monitor/bin/pip install -r scripts/requirements.txt
+      .venv-monitor/bin/python scripts/make_goldens.py > tests/goldens/stats.json
 """
 import json
 import sys

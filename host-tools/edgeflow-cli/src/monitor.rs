@@ -541,10 +541,14 @@ fn spawn_mqtt(addr: &str, topic: &str, timeout: Duration, tx: mpsc::SyncSender<M
     let (client, mut connection) = Client::new(opts, 64);
     client.subscribe(topic, QoS::AtLeastOnce).context("subscribing")?;
     let start = Instant::now();
-    // Wait for the broker's CONNACK so a wrong address fails here, not silently later.
+    // Wait for the broker's CONNACK (so a wrong address fails here, not silently later) and
+    // its SUBACK: only then does the broker route publications to us, so only then may we
+    // say "subscribed" (a device publishing before that would lose its frames).
+    let mut connected = false;
     loop {
         match connection.recv_timeout(Duration::from_millis(200)) {
-            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => break,
+            Ok(Ok(Event::Incoming(Packet::ConnAck(_)))) => connected = true,
+            Ok(Ok(Event::Incoming(Packet::SubAck(_)))) if connected => break,
             Ok(Ok(_)) | Err(_) => {}
             Ok(Err(e)) => {
                 if start.elapsed() >= timeout {
