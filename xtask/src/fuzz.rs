@@ -158,7 +158,10 @@ pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
     }
     if let Some(o) = only {
         if !ALL_TARGETS.contains(&o) {
-            bail!("unknown fuzz target {o:?}; the targets are {}", ALL_TARGETS.join(", "));
+            bail!(
+                "unknown fuzz target {o:?}; the targets are {}",
+                ALL_TARGETS.join(", ")
+            );
         }
     }
     for t in ALL_TARGETS.iter().filter(|t| only.is_none_or(|o| o == **t)) {

@@ -297,12 +297,18 @@ pub struct Sections<'a> {
 ///
 /// Errors: as [`emit`]; a section that makes the artifact invalid is
 /// [`CompileError::Validate`].
-pub fn emit_with(graph: &Graph, name: &str, extra: &Sections<'_>) -> Result<Compiled, CompileError> {
+pub fn emit_with(
+    graph: &Graph,
+    name: &str,
+    extra: &Sections<'_>,
+) -> Result<Compiled, CompileError> {
     let c = emit(graph, name)?;
     let a = edgeflow_format::Artifact::parse(&c.artifact)
         .map_err(|e| CompileError::Model(format!("emitted artifact does not parse: {e}")))?;
-    let mut sections: Vec<(SectionKind, &[u8])> =
-        vec![(SectionKind::Graph, a.graph), (SectionKind::Weights, a.weights)];
+    let mut sections: Vec<(SectionKind, &[u8])> = vec![
+        (SectionKind::Graph, a.graph),
+        (SectionKind::Weights, a.weights),
+    ];
     for (kind, s) in [
         (SectionKind::FeaturePipeline, extra.feature_pipeline),
         (SectionKind::Labels, extra.labels),

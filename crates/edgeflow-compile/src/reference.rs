@@ -105,7 +105,10 @@ impl<'g> Evaluator<'g> {
             }
             let out_def = tensor_def(g, &self.scales, op.output, here);
             let out_bytes = g.tensors[op.output].bytes().ok_or_else(|| {
-                CompileError::Model(format!("output tensor {} is too large to evaluate", op.output))
+                CompileError::Model(format!(
+                    "output tensor {} is too large to evaluate",
+                    op.output
+                ))
             })?;
             let mut out = vec![0u8; out_bytes];
             let mut scratch = vec![0u8; self.scratch[i]];

@@ -452,7 +452,9 @@ fn check_buckets(boundaries: &[usize], batch_sizes: &[usize]) -> std::result::Re
         ));
     }
     if batch_sizes.contains(&0) {
-        return Err(format!("batch sizes must be at least 1, got {batch_sizes:?}"));
+        return Err(format!(
+            "batch sizes must be at least 1, got {batch_sizes:?}"
+        ));
     }
     Ok(())
 }
@@ -587,7 +589,8 @@ impl<E: Clone + Send + Sync + 'static> Dataset<Vec<E>> {
         batch_sizes: Vec<usize>,
         drop_remainder: bool,
     ) -> Dataset<Vec<Vec<E>>> {
-        let name = format!("bucket_by_sequence_length({boundaries:?}, {batch_sizes:?}, no_padding)");
+        let name =
+            format!("bucket_by_sequence_length({boundaries:?}, {batch_sizes:?}, no_padding)");
         self.buckets(name, boundaries, batch_sizes, drop_remainder)
             .map(|(_, seqs)| seqs)
     }
@@ -602,7 +605,12 @@ impl<E: Clone + Send + Sync + 'static> Dataset<PaddedBatch<E>> {
             (0..p.rows)
                 .map(|r| {
                     let row = p.row(r).unwrap_or(&[]);
-                    let n = p.lengths.get(r).copied().unwrap_or(row.len()).min(row.len());
+                    let n = p
+                        .lengths
+                        .get(r)
+                        .copied()
+                        .unwrap_or(row.len())
+                        .min(row.len());
                     row[..n].to_vec()
                 })
                 .collect::<Vec<_>>()
@@ -760,7 +768,10 @@ mod tests {
             .collect_vec()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("last boundary 4") && e.contains("length 6"), "{e}");
+        assert!(
+            e.contains("last boundary 4") && e.contains("length 6"),
+            "{e}"
+        );
         assert!(d
             .bucket_by_sequence_length(vec![4], vec![2], 0, false, false)
             .collect_vec()
@@ -771,15 +782,25 @@ mod tests {
     fn degenerate_parameters_are_error_items_that_say_what_is_wrong() {
         let d = Dataset::from_vec(vec![vec![1u8], vec![2, 2]]);
         let e = |r: Result<Vec<PaddedBatch<u8>>>| r.unwrap_err().to_string();
-        let msg = e(d.padded_batch(2, PadTo::Fixed(usize::MAX), 0, false).collect_vec());
+        let msg = e(d
+            .padded_batch(2, PadTo::Fixed(usize::MAX), 0, false)
+            .collect_vec());
         assert!(msg.contains("does not fit in memory"), "{msg}");
-        let msg = e(d.bucket_by_sequence_length(vec![0, 3], vec![1, 1, 1], 0, false, false).collect_vec());
+        let msg = e(d
+            .bucket_by_sequence_length(vec![0, 3], vec![1, 1, 1], 0, false, false)
+            .collect_vec());
         assert!(msg.contains("positive and strictly increasing"), "{msg}");
-        let msg = e(d.bucket_by_sequence_length(vec![3, 3], vec![1, 1, 1], 0, false, false).collect_vec());
+        let msg = e(d
+            .bucket_by_sequence_length(vec![3, 3], vec![1, 1, 1], 0, false, false)
+            .collect_vec());
         assert!(msg.contains("[3, 3]"), "{msg}");
-        let msg = e(d.bucket_by_sequence_length(vec![3], vec![1, 0], 0, false, false).collect_vec());
+        let msg = e(d
+            .bucket_by_sequence_length(vec![3], vec![1, 0], 0, false, false)
+            .collect_vec());
         assert!(msg.contains("at least 1"), "{msg}");
-        let msg = e(d.bucket_by_sequence_length(vec![3], vec![1], 0, false, false).collect_vec());
+        let msg = e(d
+            .bucket_by_sequence_length(vec![3], vec![1], 0, false, false)
+            .collect_vec());
         assert!(msg.contains("1 sizes for 1 boundaries"), "{msg}");
         let no_pad = d.bucket_by_sequence_length_no_padding(vec![3], vec![1], false);
         assert!(no_pad.collect_vec().is_err());
@@ -798,7 +819,10 @@ mod tests {
             vec![vec![0]]
         );
         assert_eq!(
-            Dataset::range(0, 3).batch(usize::MAX, false).collect_vec().unwrap(),
+            Dataset::range(0, 3)
+                .batch(usize::MAX, false)
+                .collect_vec()
+                .unwrap(),
             vec![vec![0, 1, 2]]
         );
         assert_eq!(

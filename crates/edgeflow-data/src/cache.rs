@@ -349,7 +349,9 @@ impl<T: DeserializeOwned + Send> Stream<T> for FileReadStream<T> {
         if let Err(e) = &r {
             // Never serve it again: the next iteration rebuilds the cache.
             let _ = std::fs::remove_file(&self.path);
-            self.counters.warn(format!("{e}; the cache file was removed and will be rebuilt"));
+            self.counters.warn(format!(
+                "{e}; the cache file was removed and will be rebuilt"
+            ));
         }
         Some(r)
     }
@@ -437,7 +439,10 @@ fn verify(path: &Path, fingerprint: &str) -> std::result::Result<(u64, u64), Unu
     r.read_exact(&mut tail)
         .map_err(|e| Unusable::Corrupt(Error::file(path, format!("bad trailer: {e}"))))?;
     let mut extra = [0u8; 1];
-    if r.read(&mut extra).map_err(|e| Unusable::Io(Error::io(path, e)))? != 0 {
+    if r.read(&mut extra)
+        .map_err(|e| Unusable::Io(Error::io(path, e)))?
+        != 0
+    {
         return Err(Unusable::Corrupt(Error::file(
             path,
             format!("bytes after the {count} records and the trailer"),
@@ -683,7 +688,7 @@ mod tests {
         let c = d.cache_to_file(&p);
         assert_eq!(c.collect_vec().unwrap().len(), 20);
         assert_eq!(c.collect_vec().unwrap().len(), 20); // verified and read
-        // Same size, same modification time: only the per-record CRC can tell.
+                                                        // Same size, same modification time: only the per-record CRC can tell.
         let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
         let mut bytes = std::fs::read(&p).unwrap();
         let n = bytes.len();

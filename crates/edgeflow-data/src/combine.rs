@@ -141,7 +141,9 @@ fn check_weights(datasets: usize, weights: &[f64]) -> std::result::Result<(), St
         .enumerate()
         .find(|(_, w)| !w.is_finite() || **w < 0.0)
     {
-        return Err(format!("weight {i} is {w}: weights must be finite and non-negative"));
+        return Err(format!(
+            "weight {i} is {w}: weights must be finite and non-negative"
+        ));
     }
     let total: f64 = weights.iter().sum();
     if !(total.is_finite() && total > 0.0) && datasets > 0 {
@@ -236,7 +238,11 @@ fn check_dist(what: &str, d: &[f64]) -> std::result::Result<(), String> {
     if d.is_empty() {
         return Err(format!("the {what} distribution has no classes"));
     }
-    if let Some((i, w)) = d.iter().enumerate().find(|(_, w)| !w.is_finite() || **w < 0.0) {
+    if let Some((i, w)) = d
+        .iter()
+        .enumerate()
+        .find(|(_, w)| !w.is_finite() || **w < 0.0)
+    {
         return Err(format!(
             "class {i} of the {what} distribution is {w}: probabilities must be finite and non-negative"
         ));
@@ -256,7 +262,13 @@ fn acceptance(target: &[f64], initial: &[f64]) -> Vec<f64> {
     let ratio: Vec<f64> = target
         .iter()
         .zip(initial)
-        .map(|(t, p)| if *p > 0.0 { (t / tsum) / (p / psum) } else { 0.0 })
+        .map(|(t, p)| {
+            if *p > 0.0 {
+                (t / tsum) / (p / psum)
+            } else {
+                0.0
+            }
+        })
         .collect();
     let max = ratio.iter().copied().fold(0.0, f64::max);
     ratio
@@ -514,7 +526,8 @@ mod tests {
         let r = d.rejection_resample(|c| *c, target.clone(), Some(initial.clone()), 5);
         let got = r.collect_epoch(0).unwrap();
         assert_eq!(got, reference(&classes, &target, &initial, 5));
-        let frac = |v: &[usize], c: usize| v.iter().filter(|x| **x == c).count() as f64 / v.len() as f64;
+        let frac =
+            |v: &[usize], c: usize| v.iter().filter(|x| **x == c).count() as f64 / v.len() as f64;
         assert!((frac(&got, 2) - 0.5).abs() < 0.03, "{}", frac(&got, 2));
         assert!((frac(&got, 0) - 0.25).abs() < 0.03);
         // Deterministic by seed and epoch; a new epoch draws anew.
@@ -536,7 +549,11 @@ mod tests {
             .rejection_resample(|c| *c, vec![1.0, 1.0], Some(vec![1.0, 1.0]), 1)
             .iter_epoch(0)
             .collect();
-        let e = items.iter().find_map(|r| r.as_ref().err()).unwrap().to_string();
+        let e = items
+            .iter()
+            .find_map(|r| r.as_ref().err())
+            .unwrap()
+            .to_string();
         assert!(e.contains("class 5") && e.contains("2"), "{e}");
         for (t, i) in [
             (vec![], None),

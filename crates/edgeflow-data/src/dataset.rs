@@ -328,7 +328,9 @@ impl<T: Send + 'static> Dataset<T> {
     /// The epoch the next [`Dataset::iter`] (or [`Dataset::collect_vec`],
     /// [`Dataset::count`]) will iterate.
     pub fn next_epoch(&self) -> u64 {
-        self.op.next_epoch.load(std::sync::atomic::Ordering::Relaxed)
+        self.op
+            .next_epoch
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Iterates epoch `epoch`: the epoch keys every random decision (shuffle order,

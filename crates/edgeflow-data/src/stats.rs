@@ -194,7 +194,8 @@ impl StatsReport {
     /// The report as an aligned text table (one line per operator, indented by depth).
     pub fn table(&self) -> String {
         let mut t = Table::new([
-            "operator", "elements", "errors", "skipped", "dropped", "bytes", "busy ms", "wait ms", "buffer",
+            "operator", "elements", "errors", "skipped", "dropped", "bytes", "busy ms", "wait ms",
+            "buffer",
         ]);
         t.right_align_from(1);
         for op in &self.ops {

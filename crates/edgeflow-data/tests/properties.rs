@@ -135,7 +135,12 @@ fn ref_bucket(
 /// tf.data's interleave, written out: `cycle` slots, `block` elements from each in
 /// turn; error items are passed on and take no place in a block; an input error is
 /// passed on and its slot is filled from the next input.
-fn ref_interleave(outer: &Items, inner: impl Fn(i64) -> Items, cycle: usize, block: usize) -> Items {
+fn ref_interleave(
+    outer: &Items,
+    inner: impl Fn(i64) -> Items,
+    cycle: usize,
+    block: usize,
+) -> Items {
     let mut o = Vec::new();
     let mut up = outer.iter();
     let mut up_done = false;
@@ -196,7 +201,13 @@ fn ref_interleave(outer: &Items, inner: impl Fn(i64) -> Items, cycle: usize, blo
 /// `j`-th being `100 * x + j`, or an error when `(x + j) % 4 == 3`.
 fn inner_items(x: i64) -> Items {
     (0..x % 5)
-        .map(|j| if (x + j) % 4 == 3 { None } else { Some(100 * x + j) })
+        .map(|j| {
+            if (x + j) % 4 == 3 {
+                None
+            } else {
+                Some(100 * x + j)
+            }
+        })
         .collect()
 }
 

@@ -121,7 +121,9 @@ fn error_items_sit_where_tf_data_puts_them() {
             ),
             "take" => items(&parsed(strs(p, "input")).take(u(p, "n") as u64), json),
             "take_ignore_errors" => items(
-                &parsed(strs(p, "input")).take(u(p, "n") as u64).ignore_errors(),
+                &parsed(strs(p, "input"))
+                    .take(u(p, "n") as u64)
+                    .ignore_errors(),
                 json,
             ),
             "skip" => items(&parsed(strs(p, "input")).skip(u(p, "n") as u64), json),
@@ -139,7 +141,9 @@ fn error_items_sit_where_tf_data_puts_them() {
                 json,
             ),
             "batch_unbatch" => items(
-                &parsed(strs(p, "input")).batch(u(p, "size"), false).unbatch(),
+                &parsed(strs(p, "input"))
+                    .batch(u(p, "size"), false)
+                    .unbatch(),
                 json,
             ),
             "interleave" => {
@@ -180,10 +184,7 @@ fn error_items_sit_where_tf_data_puts_them() {
                 );
                 // The error names the length and the last boundary.
                 let e = d.iter_epoch(0).find_map(|r| r.err()).unwrap().to_string();
-                assert!(
-                    e.contains("last boundary 8") && e.contains("length"),
-                    "{e}"
-                );
+                assert!(e.contains("last boundary 8") && e.contains("length"), "{e}");
                 items(&d, rows)
             }
             "bucket_no_padding" => items(
@@ -269,7 +270,10 @@ fn dataset_md_cases() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[0].as_ref().unwrap().width, 3);
     let e = out[1].as_ref().unwrap_err().to_string();
-    assert!(e.contains("length 12") && e.contains("last boundary 8"), "{e}");
+    assert!(
+        e.contains("length 12") && e.contains("last boundary 8"),
+        "{e}"
+    );
     assert_eq!(
         p(&["1", "x", "3", "4"])
             .take(3)

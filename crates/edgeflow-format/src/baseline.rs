@@ -155,7 +155,9 @@ fn u32_at(b: &Bytes<'_>, i: usize) -> Option<u32> {
 }
 
 fn check_len(what: &'static str, b: &Bytes<'_>, words: usize) -> Result<(), BaselineError> {
-    let expected = words.checked_mul(4).ok_or(BaselineError::OutOfRange { what, value: words })?;
+    let expected = words
+        .checked_mul(4)
+        .ok_or(BaselineError::OutOfRange { what, value: words })?;
     if b.0.len() != expected {
         return Err(BaselineError::BadLength {
             what,
@@ -329,7 +331,10 @@ impl<'a> MonitoringBaseline<'a> {
         if f >= self.features {
             return None;
         }
-        Some((self.rec.ranges.f32_at(2 * f)?, self.rec.ranges.f32_at(2 * f + 1)?))
+        Some((
+            self.rec.ranges.f32_at(2 * f)?,
+            self.rec.ranges.f32_at(2 * f + 1)?,
+        ))
     }
     /// The bin (see the module docs) that value `x` of feature `f` falls in; `None` for NaN
     /// or an unknown feature.
@@ -449,7 +454,10 @@ mod tests {
     fn roundtrip_and_bins() {
         let bytes = sample().to_bytes().expect("valid");
         let b = MonitoringBaseline::parse(&bytes).expect("parse");
-        assert_eq!((b.feature_count(), b.bins(), b.score_bins(), b.class_count()), (2, 4, 2, 2));
+        assert_eq!(
+            (b.feature_count(), b.bins(), b.score_bins(), b.class_count()),
+            (2, 4, 2, 2)
+        );
         assert_eq!(b.feature_index(1), Some(5));
         assert_eq!(b.count(1, 3), Some(8));
         assert_eq!(b.range(1), Some((0.0, 30.0)));
@@ -476,14 +484,26 @@ mod tests {
         assert_eq!(s.to_bytes(), Err(BaselineError::BadEdges { feature: 0 }));
         let mut s = sample();
         s.counts.pop();
-        assert!(matches!(s.to_bytes(), Err(BaselineError::BadLength { what: "counts", .. })));
+        assert!(matches!(
+            s.to_bytes(),
+            Err(BaselineError::BadLength { what: "counts", .. })
+        ));
         let mut s = sample();
         s.bins = 1;
-        assert!(matches!(s.to_bytes(), Err(BaselineError::OutOfRange { what: "bins", .. })));
+        assert!(matches!(
+            s.to_bytes(),
+            Err(BaselineError::OutOfRange { what: "bins", .. })
+        ));
         let mut s = sample();
         s.score_edges[0] = f32::NAN;
-        assert_eq!(s.to_bytes(), Err(BaselineError::BadEdges { feature: u32::MAX }));
-        assert_eq!(MonitoringBaseline::parse(&[]).err(), Some(BaselineError::Malformed));
+        assert_eq!(
+            s.to_bytes(),
+            Err(BaselineError::BadEdges { feature: u32::MAX })
+        );
+        assert_eq!(
+            MonitoringBaseline::parse(&[]).err(),
+            Some(BaselineError::Malformed)
+        );
         let bytes = sample().to_bytes().expect("valid");
         for cut in 0..bytes.len() {
             let _ = MonitoringBaseline::parse(&bytes[..cut]); // never panics

@@ -110,7 +110,13 @@ mod tests {
         let crlf = Labels::parse(b"a\r\nb\r\n").expect("crlf");
         assert_eq!(crlf.iter().collect::<Vec<_>>(), ["a", "b"]);
         assert!(Labels::parse(b"").expect("empty").is_empty());
-        assert_eq!(Labels::parse(b"a\n\nb"), Err(LabelsError::Empty { index: 1 }));
-        assert_eq!(Labels::parse(b"a\xff"), Err(LabelsError::NotUtf8 { offset: 1 }));
+        assert_eq!(
+            Labels::parse(b"a\n\nb"),
+            Err(LabelsError::Empty { index: 1 })
+        );
+        assert_eq!(
+            Labels::parse(b"a\xff"),
+            Err(LabelsError::NotUtf8 { offset: 1 })
+        );
     }
 }

@@ -26,13 +26,23 @@ use edgeflow_monitor::windows::{analyze_windows, collect_windows, WindowBy};
 fn vm_hwm_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let frames: usize = std::env::args().nth(1).map_or(Ok(1_000_000), |s| s.parse())?;
-    let dir = std::path::PathBuf::from(std::env::args().nth(2).unwrap_or_else(|| "target/bench-monitor".into()));
+    let frames: usize = std::env::args()
+        .nth(1)
+        .map_or(Ok(1_000_000), |s| s.parse())?;
+    let dir = std::path::PathBuf::from(
+        std::env::args()
+            .nth(2)
+            .unwrap_or_else(|| "target/bench-monitor".into()),
+    );
     std::fs::create_dir_all(&dir)?;
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -41,9 +51,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         x ^= x << 17;
         (x >> 11) as f32 / (1u64 << 53) as f32
     };
-    let train: Vec<Vec<f32>> = (0..2000).map(|_| vec![next(), next() * 2.0, next() - 0.5]).collect();
+    let train: Vec<Vec<f32>> = (0..2000)
+        .map(|_| vec![next(), next() * 2.0, next() - 0.5])
+        .collect();
     let labels: Vec<usize> = (0..2000).map(|i| i % 3).collect();
-    let owned = build(&train, 10, &labels, 3, &[0.5, 0.8], &[(0.9, true), (0.6, false)])?;
+    let owned = build(
+        &train,
+        10,
+        &labels,
+        3,
+        &[0.5, 0.8],
+        &[(0.9, true), (0.6, false)],
+    )?;
     let bytes = owned.to_bytes()?;
     let baseline = Baseline::parse(&bytes)?;
 
@@ -54,11 +73,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut stream = Vec::new();
     for d in 0..devices {
         let inf: Vec<Inference> = (0..per)
-            .map(|i| Inference { features: vec![next(), next() * 2.0, next() - 0.5], class: (i % 3) as u16, score: 0.5 + next() * 0.5 })
+            .map(|i| Inference {
+                features: vec![next(), next() * 2.0, next() - 0.5],
+                class: (i % 3) as u16,
+                score: 0.5 + next() * 0.5,
+            })
             .collect();
         stream.extend(device_stream(&bytes, d as u64, 7, &inf, 100, true, 10_000)?);
     }
-    eprintln!("stream: {} bytes built in {:.2} s", stream.len(), t.elapsed().as_secs_f64());
+    eprintln!(
+        "stream: {} bytes built in {:.2} s",
+        stream.len(),
+        t.elapsed().as_secs_f64()
+    );
 
     let db = dir.join("bench.db");
     for ext in ["", "-wal", "-shm"] {
@@ -66,7 +93,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut store = Store::open(&db, Durability::Process)?;
     let t = Instant::now();
-    let st = ingest_reader(&mut store, &mut stream.as_slice(), BatchPolicy::default(), &mut |_| {})?;
+    let st = ingest_reader(
+        &mut store,
+        &mut stream.as_slice(),
+        BatchPolicy::default(),
+        &mut |_| {},
+    )?;
     let secs = t.elapsed().as_secs_f64();
     println!("ingest: {} frames in {secs:.3} s = {:.0} frames/s (decode + store, batches of 4096, WAL, synchronous=NORMAL); VmHWM {:.1} MiB", st.stored, st.stored as f64 / secs, vm_hwm_mib());
     drop(store);

@@ -296,7 +296,10 @@ impl Thresholds {
             ("prediction.class_p_value", self.prediction.class_p_value),
             ("performance.max_drop", self.performance.max_drop),
             ("quality.max_nan_rate", self.quality.max_nan_rate),
-            ("quality.max_out_of_range_rate", self.quality.max_out_of_range_rate),
+            (
+                "quality.max_out_of_range_rate",
+                self.quality.max_out_of_range_rate,
+            ),
             ("health.max_gap_rate", self.health.max_gap_rate),
         ];
         for (what, value) in checks {
@@ -359,7 +362,10 @@ pub fn run_test(
                 .find(|&k| reference[k] > 0 || current.get(k).is_some_and(|&c| c > 0))
                 .unwrap_or(0);
             let (n, m): (u64, u64) = (reference.iter().sum(), current.iter().sum());
-            let (r0, c0) = (reference.get(k0).copied().unwrap_or(0), current.get(k0).copied().unwrap_or(0));
+            let (r0, c0) = (
+                reference.get(k0).copied().unwrap_or(0),
+                current.get(k0).copied().unwrap_or(0),
+            );
             stats::z_test_binary(&[r0, n - r0], &[c0, m - c0])?.p_value
         }
     };
@@ -469,7 +475,11 @@ pub fn analyze(
             })
         }
     };
-    shape("feature_counts", b.features() * b.bins, w.feature_counts.len())?;
+    shape(
+        "feature_counts",
+        b.features() * b.bins,
+        w.feature_counts.len(),
+    )?;
     shape("class_counts", b.class_prior.len(), w.class_counts.len())?;
     shape("score_counts", b.score_counts.len(), w.score_counts.len())?;
 
@@ -480,7 +490,10 @@ pub fn analyze(
         let o = t.drift.feature.get(&f.to_string());
         let mut method = o.and_then(|o| o.method).unwrap_or(t.drift.method);
         if method == Method::Auto {
-            method = Method::choose(b.train_count, kind_of(b.feature_counts(f), w.feature(f, b.bins)));
+            method = Method::choose(
+                b.train_count,
+                kind_of(b.feature_counts(f), w.feature(f, b.bins)),
+            );
         }
         let mut threshold = o
             .and_then(|o| o.threshold)
@@ -489,7 +502,14 @@ pub fn analyze(
             threshold /= b.features().max(1) as f64;
         }
         let res = if enough {
-            run_test(method, b.feature_counts(f), w.feature(f, b.bins), &b.feature_centres(f), threshold).ok()
+            run_test(
+                method,
+                b.feature_counts(f),
+                w.feature(f, b.bins),
+                &b.feature_centres(f),
+                threshold,
+            )
+            .ok()
         } else {
             None
         };
@@ -591,7 +611,9 @@ pub fn analyze(
 /// 5, numerical above.
 pub fn kind_of(reference: &[u64], current: &[u64]) -> FeatureKind {
     let distinct = (0..reference.len().max(current.len()))
-        .filter(|&k| reference.get(k).is_some_and(|&c| c > 0) || current.get(k).is_some_and(|&c| c > 0))
+        .filter(|&k| {
+            reference.get(k).is_some_and(|&c| c > 0) || current.get(k).is_some_and(|&c| c > 0)
+        })
         .count();
     match distinct {
         0..=2 => FeatureKind::Binary,
@@ -644,7 +666,12 @@ fn quality_and_health(b: &Baseline, w: &WindowSummary, t: &Thresholds, alerts: &
         }
     };
     let qc = &t.quality;
-    push("quality", "nan_rate", q.nan as f64 / values, qc.max_nan_rate);
+    push(
+        "quality",
+        "nan_rate",
+        q.nan as f64 / values,
+        qc.max_nan_rate,
+    );
     push(
         "quality",
         "out_of_range_rate",
@@ -666,17 +693,42 @@ fn quality_and_health(b: &Baseline, w: &WindowSummary, t: &Thresholds, alerts: &
     let h = &w.health;
     let hc = &t.health;
     if hc.max_latency_us > 0 {
-        push("health", "latency_max_us", f64::from(h.latency_max_us), f64::from(hc.max_latency_us));
+        push(
+            "health",
+            "latency_max_us",
+            f64::from(h.latency_max_us),
+            f64::from(hc.max_latency_us),
+        );
     }
-    push("health", "resets", f64::from(h.resets), f64::from(hc.max_resets));
+    push(
+        "health",
+        "resets",
+        f64::from(h.resets),
+        f64::from(hc.max_resets),
+    );
     let frames = w.inferences + h.gaps;
     if frames > 0 {
-        push("health", "gap_rate", h.gaps as f64 / frames as f64, hc.max_gap_rate);
+        push(
+            "health",
+            "gap_rate",
+            h.gaps as f64 / frames as f64,
+            hc.max_gap_rate,
+        );
     }
     if hc.stack_limit > 0 {
-        push("health", "stack_high_water", f64::from(h.stack_high_water), f64::from(hc.stack_limit));
+        push(
+            "health",
+            "stack_high_water",
+            f64::from(h.stack_high_water),
+            f64::from(hc.stack_limit),
+        );
     }
     if hc.arena_limit > 0 {
-        push("health", "arena_high_water", f64::from(h.arena_high_water), f64::from(hc.arena_limit));
+        push(
+            "health",
+            "arena_high_water",
+            f64::from(h.arena_high_water),
+            f64::from(hc.arena_limit),
+        );
     }
 }

@@ -57,7 +57,10 @@ impl Baseline {
                 .map(f64::from)
                 .collect(),
             score_edges: (0..s - 1).filter_map(|k| b.score_edge(k)).collect(),
-            score_counts: (0..s).filter_map(|k| b.score_count(k)).map(u64::from).collect(),
+            score_counts: (0..s)
+                .filter_map(|k| b.score_count(k))
+                .map(u64::from)
+                .collect(),
             score_accuracy: (0..s)
                 .filter_map(|k| b.score_accuracy(k))
                 .map(f64::from)
@@ -65,7 +68,8 @@ impl Baseline {
         };
         for i in 0..f {
             out.edges.extend((0..bins - 1).filter_map(|k| b.edge(i, k)));
-            out.counts.extend((0..bins).filter_map(|k| b.count(i, k)).map(u64::from));
+            out.counts
+                .extend((0..bins).filter_map(|k| b.count(i, k)).map(u64::from));
             let (lo, hi) = b.range(i).unwrap_or((0.0, 0.0));
             out.ranges.extend([lo, hi]);
         }
@@ -90,7 +94,9 @@ impl Baseline {
 
     /// Training histogram of feature `f` (empty slice for an unknown feature).
     pub fn feature_counts(&self, f: usize) -> &[u64] {
-        self.counts.get(f * self.bins..(f + 1) * self.bins).unwrap_or(&[])
+        self.counts
+            .get(f * self.bins..(f + 1) * self.bins)
+            .unwrap_or(&[])
     }
 
     /// Interior edges of feature `f`.
@@ -229,18 +235,27 @@ pub fn build(
         ..OwnedBaseline::default()
     };
     for j in 0..f {
-        let mut col: Vec<f32> = rows.iter().map(|r| r[j]).filter(|x| x.is_finite()).collect();
+        let mut col: Vec<f32> = rows
+            .iter()
+            .map(|r| r[j])
+            .filter(|x| x.is_finite())
+            .collect();
         col.sort_by(f32::total_cmp);
         let edges: Vec<f32> = if col.is_empty() {
             (1..b).map(|k| k as f32).collect()
         } else {
-            (1..b).map(|k| quantile_sorted(&col, k as f64 / b as f64)).collect()
+            (1..b)
+                .map(|k| quantile_sorted(&col, k as f64 / b as f64))
+                .collect()
         };
         let mut counts = vec![0u32; b];
         for &x in &col {
             counts[edges.partition_point(|&e| e <= x)] += 1;
         }
-        out.ranges.extend([col.first().copied().unwrap_or(0.0), col.last().copied().unwrap_or(0.0)]);
+        out.ranges.extend([
+            col.first().copied().unwrap_or(0.0),
+            col.last().copied().unwrap_or(0.0),
+        ]);
         out.edges.extend(edges);
         out.counts.extend(counts);
     }

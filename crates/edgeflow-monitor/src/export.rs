@@ -79,7 +79,8 @@ pub fn export_parquet(
     let schema = Arc::new(parse_message_type(SCHEMA).map_err(|e| err(e.to_string()))?);
     let file = File::create(out).map_err(|e| err(e.to_string()))?;
     let props = Arc::new(WriterProperties::builder().build());
-    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(|e| err(e.to_string()))?;
+    let mut writer =
+        SerializedFileWriter::new(file, schema, props).map_err(|e| err(e.to_string()))?;
     let mut cols = Columns::default();
     let mut result: Result<(), String> = Ok(());
     let n = store.for_each_frame(device, from_us, to_us, |dev, seq, recv, frame| {
@@ -90,8 +91,20 @@ pub fn export_parquet(
         cols.seq.push(i64::from(seq));
         cols.recv.push(recv);
         let (kind, model, class, score, lat, inf, json) = match &frame {
-            Frame::Hello { model_hash } => ("hello", Some(model_hash.as_str().into()), None, None, None, None, None),
-            Frame::Prediction { class, score, latency_us } => (
+            Frame::Hello { model_hash } => (
+                "hello",
+                Some(model_hash.as_str().into()),
+                None,
+                None,
+                None,
+                None,
+                None,
+            ),
+            Frame::Prediction {
+                class,
+                score,
+                latency_us,
+            } => (
                 "prediction",
                 None,
                 Some(i32::from(*class)),
@@ -107,7 +120,9 @@ pub fn export_parquet(
                 None,
                 None,
                 Some(s.inferences as i64),
-                serde_json::to_string(s).ok().map(|j| ByteArray::from(j.as_str())),
+                serde_json::to_string(s)
+                    .ok()
+                    .map(|j| ByteArray::from(j.as_str())),
             ),
         };
         cols.kind.push(ByteArray::from(kind));
@@ -135,16 +150,32 @@ fn flush(writer: &mut SerializedFileWriter<File>, c: &mut Columns) -> Result<(),
     let mut i = 0;
     while let Some(mut col) = rg.next_column().map_err(e)? {
         match i {
-            0 => col.typed::<ByteArrayType>().write_batch(&c.device, None, None),
+            0 => col
+                .typed::<ByteArrayType>()
+                .write_batch(&c.device, None, None),
             1 => col.typed::<Int64Type>().write_batch(&c.seq, None, None),
-            2 => col.typed::<ByteArrayType>().write_batch(&c.kind, None, None),
+            2 => col
+                .typed::<ByteArrayType>()
+                .write_batch(&c.kind, None, None),
             3 => col.typed::<Int64Type>().write_batch(&c.recv, None, None),
-            4 => col.typed::<ByteArrayType>().write_batch(&c.model.0, Some(&c.model.1), None),
-            5 => col.typed::<Int32Type>().write_batch(&c.class.0, Some(&c.class.1), None),
-            6 => col.typed::<FloatType>().write_batch(&c.score.0, Some(&c.score.1), None),
-            7 => col.typed::<Int32Type>().write_batch(&c.latency.0, Some(&c.latency.1), None),
-            8 => col.typed::<Int64Type>().write_batch(&c.inferences.0, Some(&c.inferences.1), None),
-            _ => col.typed::<ByteArrayType>().write_batch(&c.json.0, Some(&c.json.1), None),
+            4 => col
+                .typed::<ByteArrayType>()
+                .write_batch(&c.model.0, Some(&c.model.1), None),
+            5 => col
+                .typed::<Int32Type>()
+                .write_batch(&c.class.0, Some(&c.class.1), None),
+            6 => col
+                .typed::<FloatType>()
+                .write_batch(&c.score.0, Some(&c.score.1), None),
+            7 => col
+                .typed::<Int32Type>()
+                .write_batch(&c.latency.0, Some(&c.latency.1), None),
+            8 => col
+                .typed::<Int64Type>()
+                .write_batch(&c.inferences.0, Some(&c.inferences.1), None),
+            _ => col
+                .typed::<ByteArrayType>()
+                .write_batch(&c.json.0, Some(&c.json.1), None),
         }
         .map_err(e)?;
         col.close().map_err(e)?;

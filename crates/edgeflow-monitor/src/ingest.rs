@@ -171,9 +171,15 @@ impl Link {
     }
 
     /// Commits if the batch is full or old enough.
-    pub fn maybe_commit(&mut self, store: &mut Store, on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
+    pub fn maybe_commit(
+        &mut self,
+        store: &mut Store,
+        on_ack: &mut dyn FnMut(u64),
+    ) -> Result<(), StoreError> {
         let due = store.pending() >= self.policy.frames
-            || self.oldest.is_some_and(|t| t.elapsed() >= self.policy.max_delay);
+            || self
+                .oldest
+                .is_some_and(|t| t.elapsed() >= self.policy.max_delay);
         if due {
             self.commit(store, on_ack)?;
         }
@@ -181,7 +187,11 @@ impl Link {
     }
 
     /// Ends the stream (a frame cut off at the end counts as corrupt) and commits.
-    pub fn finish(&mut self, store: &mut Store, on_ack: &mut dyn FnMut(u64)) -> Result<IngestStats, StoreError> {
+    pub fn finish(
+        &mut self,
+        store: &mut Store,
+        on_ack: &mut dyn FnMut(u64),
+    ) -> Result<IngestStats, StoreError> {
         if let Some(ev) = self.decoder.finish() {
             self.handle(store, ev, now_us())?;
         }
@@ -190,7 +200,11 @@ impl Link {
     }
 
     /// Commits now.
-    pub fn commit(&mut self, store: &mut Store, on_ack: &mut dyn FnMut(u64)) -> Result<(), StoreError> {
+    pub fn commit(
+        &mut self,
+        store: &mut Store,
+        on_ack: &mut dyn FnMut(u64),
+    ) -> Result<(), StoreError> {
         let acked = store.commit()?;
         self.oldest = None;
         on_ack(acked);

@@ -69,7 +69,11 @@ fn shares(reference: &[u64], current: &[u64], n: f64, m: f64) -> (Vec<f64>, Vec<
 }
 
 fn floor_zeros(p: &mut [f64]) {
-    let min = p.iter().copied().filter(|&x| x > 0.0).fold(f64::INFINITY, f64::min);
+    let min = p
+        .iter()
+        .copied()
+        .filter(|&x| x > 0.0)
+        .fold(f64::INFINITY, f64::min);
     let floor = if min <= EMPTY_BIN_SHARE {
         min / 1e6
     } else {
@@ -341,9 +345,21 @@ mod tests {
 
     #[test]
     fn errors_instead_of_nan() {
-        assert_eq!(psi(&[1, 2], &[1]), Err(StatError::BinMismatch { reference: 2, current: 1 }));
-        assert_eq!(psi(&[0, 0], &[1, 1]), Err(StatError::Empty { which: "reference" }));
-        assert_eq!(ks_binned(&[1, 0], &[0, 0]), Err(StatError::Empty { which: "current" }));
+        assert_eq!(
+            psi(&[1, 2], &[1]),
+            Err(StatError::BinMismatch {
+                reference: 2,
+                current: 1
+            })
+        );
+        assert_eq!(
+            psi(&[0, 0], &[1, 1]),
+            Err(StatError::Empty { which: "reference" })
+        );
+        assert_eq!(
+            ks_binned(&[1, 0], &[0, 0]),
+            Err(StatError::Empty { which: "current" })
+        );
         assert_eq!(
             wasserstein_normed(&[1, 1], &[1, 1], &[0.0, f64::NAN]),
             Err(StatError::BadCentres)

@@ -71,7 +71,9 @@ pub enum StoreError {
         source: rusqlite::Error,
     },
     /// The file was written by a newer edgeflow.
-    #[error("database schema version {found} is newer than this edgeflow reads ({SCHEMA_VERSION})")]
+    #[error(
+        "database schema version {found} is newer than this edgeflow reads ({SCHEMA_VERSION})"
+    )]
     TooNew {
         /// The version found.
         found: i64,
@@ -226,10 +228,13 @@ impl Store {
             return Err(StoreError::TooNew { found: version });
         }
         if version < SCHEMA_VERSION {
-            let tx = conn.transaction().map_err(sql(|| "starting migration".into()))?;
+            let tx = conn
+                .transaction()
+                .map_err(sql(|| "starting migration".into()))?;
             for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-                tx.execute_batch(step)
-                    .map_err(sql(|| format!("migrating {name} from schema {i} to {}", i + 1)))?;
+                tx.execute_batch(step).map_err(sql(|| {
+                    format!("migrating {name} from schema {i} to {}", i + 1)
+                }))?;
             }
             tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))
                 .map_err(sql(|| "recording schema version".into()))?;
@@ -313,7 +318,8 @@ impl Store {
         self.begin()?;
         self.buf.clear();
         let buf = std::mem::take(&mut self.buf);
-        let buf = postcard::to_extend(&rec.frame, buf).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let buf =
+            postcard::to_extend(&rec.frame, buf).map_err(|e| StoreError::Encode(e.to_string()))?;
         let dev = self.device(&rec.device)?;
         if let Some(last) = dev.last_seq {
             if rec.seq > last {
@@ -449,7 +455,11 @@ impl Store {
         to_us: Option<i64>,
         mut f: impl FnMut(&str, u32, i64, Frame),
     ) -> Result<u64, StoreError> {
-        let names: HashMap<i64, &str> = self.devices.iter().map(|(n, d)| (d.id, n.as_str())).collect();
+        let names: HashMap<i64, &str> = self
+            .devices
+            .iter()
+            .map(|(n, d)| (d.id, n.as_str()))
+            .collect();
         let dev_id = match device {
             Some(d) => match self.devices.get(d) {
                 Some(s) => Some(s.id),
@@ -474,12 +484,21 @@ impl Store {
             let dev: i64 = r.get(1).map_err(sql(|| "reading a frame".into()))?;
             let seq: i64 = r.get(2).map_err(sql(|| "reading a frame".into()))?;
             let recv: i64 = r.get(3).map_err(sql(|| "reading a frame".into()))?;
-            let payload = r.get_ref(4).and_then(|v| v.as_blob().map_err(Into::into)).map_err(sql(|| "reading a frame".into()))?;
-            let frame: Frame = postcard::from_bytes(payload).map_err(|e| StoreError::BadPayload {
-                id,
-                reason: e.to_string(),
-            })?;
-            f(names.get(&dev).copied().unwrap_or("?"), seq as u32, recv, frame);
+            let payload = r
+                .get_ref(4)
+                .and_then(|v| v.as_blob().map_err(Into::into))
+                .map_err(sql(|| "reading a frame".into()))?;
+            let frame: Frame =
+                postcard::from_bytes(payload).map_err(|e| StoreError::BadPayload {
+                    id,
+                    reason: e.to_string(),
+                })?;
+            f(
+                names.get(&dev).copied().unwrap_or("?"),
+                seq as u32,
+                recv,
+                frame,
+            );
             n += 1;
         }
         Ok(n)
@@ -520,10 +539,12 @@ impl Store {
             let id: i64 = r.get(0).map_err(sql(|| "reading a label".into()))?;
             let payload: Vec<u8> = r.get(1).map_err(sql(|| "reading a label".into()))?;
             let label: i64 = r.get(2).map_err(sql(|| "reading a label".into()))?;
-            if let Frame::Prediction { class, .. } = postcard::from_bytes(&payload).map_err(|e| StoreError::BadPayload {
-                id,
-                reason: e.to_string(),
-            })? {
+            if let Frame::Prediction { class, .. } =
+                postcard::from_bytes(&payload).map_err(|e| StoreError::BadPayload {
+                    id,
+                    reason: e.to_string(),
+                })?
+            {
                 total += 1;
                 correct += u64::from(i64::from(class) == label);
             }
@@ -613,11 +634,26 @@ mod tests {
         {
             let mut s = Store::open(&path, Durability::Process).expect("open");
             assert_eq!(s.schema_version().expect("v"), SCHEMA_VERSION);
-            s.append(&rec("a", 0, Frame::Hello { model_hash: "abcd".into() })).expect("append");
+            s.append(&rec(
+                "a",
+                0,
+                Frame::Hello {
+                    model_hash: "abcd".into(),
+                },
+            ))
+            .expect("append");
             for seq in [1, 2, 5, 6] {
                 let class = (seq % 2) as u16;
-                s.append(&rec("a", seq, Frame::Prediction { class, score: 0.9, latency_us: 10 }))
-                    .expect("append");
+                s.append(&rec(
+                    "a",
+                    seq,
+                    Frame::Prediction {
+                        class,
+                        score: 0.9,
+                        latency_us: 10,
+                    },
+                ))
+                .expect("append");
             }
             s.count_corrupt("a", 2).expect("corrupt");
             s.add_label("a", 1, 1).expect("label");
@@ -631,8 +667,10 @@ mod tests {
         assert_eq!(s.sequences("a").expect("seq"), vec![0, 1, 2, 5, 6]);
         assert_eq!(s.realised(Some("a"), None, None).expect("realised"), (1, 2));
         let mut kinds = Vec::new();
-        s.for_each_frame(None, Some(2000), None, |_, seq, _, f| kinds.push((seq, f.kind())))
-            .expect("iterate");
+        s.for_each_frame(None, Some(2000), None, |_, seq, _, f| {
+            kinds.push((seq, f.kind()))
+        })
+        .expect("iterate");
         assert_eq!(kinds, vec![(2, 1), (5, 1), (6, 1)]);
         assert_eq!(s.apply_retention(2000).expect("retention"), 2);
         assert_eq!(s.frame_count().expect("count"), 3);
@@ -646,6 +684,9 @@ mod tests {
         let c = Connection::open(&path).expect("open");
         c.execute_batch("PRAGMA user_version = 99").expect("set");
         drop(c);
-        assert!(matches!(Store::open(&path, Durability::Process), Err(StoreError::TooNew { found: 99 })));
+        assert!(matches!(
+            Store::open(&path, Durability::Process),
+            Err(StoreError::TooNew { found: 99 })
+        ));
     }
 }

@@ -98,6 +98,8 @@ impl WindowSummary {
 
     /// Counts of feature `f` (empty if out of range).
     pub fn feature(&self, f: usize, bins: usize) -> &[u64] {
-        self.feature_counts.get(f * bins..(f + 1) * bins).unwrap_or(&[])
+        self.feature_counts
+            .get(f * bins..(f + 1) * bins)
+            .unwrap_or(&[])
     }
 }

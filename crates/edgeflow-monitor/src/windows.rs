@@ -55,7 +55,11 @@ pub fn collect_windows(
     let mut done: BTreeMap<String, Vec<Window>> = BTreeMap::new();
     let mut last_seq: BTreeMap<String, u32> = BTreeMap::new();
     store.for_each_frame(device, from_us, to_us, |dev, seq, recv, frame| {
-        let group = if fleet { "fleet".to_string() } else { dev.to_string() };
+        let group = if fleet {
+            "fleet".to_string()
+        } else {
+            dev.to_string()
+        };
         let prev = last_seq.get(dev).copied();
         let gap = match last_seq.insert(dev.to_string(), seq) {
             Some(l) if seq > l => u64::from(seq - l - 1),
@@ -142,10 +146,12 @@ pub fn analyze_windows(
         .map(|w| {
             let dev = (w.group != "fleet").then_some(w.group.as_str());
             let realised = store.realised(dev, Some(w.start_us), Some(w.end_us + 1))?;
-            analyze(baseline, &w.summary, thresholds, Some(realised)).map_err(|source| WindowError::Shape {
-                group: w.group.clone(),
-                start_us: w.start_us,
-                source,
+            analyze(baseline, &w.summary, thresholds, Some(realised)).map_err(|source| {
+                WindowError::Shape {
+                    group: w.group.clone(),
+                    start_us: w.start_us,
+                    source,
+                }
             })
         })
         .collect()

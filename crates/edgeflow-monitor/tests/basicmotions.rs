@@ -55,7 +55,9 @@ fn cases(file: &str) -> Vec<(Vec<[f64; AXES]>, usize)> {
         .map(|s| {
             let s = s.expect("case");
             let len = s.dims[0].len();
-            let frames = (0..len).map(|t| std::array::from_fn(|a| s.dims[a][t])).collect();
+            let frames = (0..len)
+                .map(|t| std::array::from_fn(|a| s.dims[a][t]))
+                .collect();
             (frames, s.class.expect("class"))
         })
         .collect()
@@ -72,7 +74,9 @@ fn features(p: &edgeflow_dsp::Pipeline<'_>, frames: &[[f64; AXES]]) -> Vec<Vec<f
 
 /// Feature numbers (axis-major: axis * 9 + statistic) whose axis is in `axes`.
 fn on_axes(axes: &[usize]) -> Vec<usize> {
-    (0..AXES * STATS).filter(|f| axes.contains(&(f / STATS))).collect()
+    (0..AXES * STATS)
+        .filter(|f| axes.contains(&(f / STATS)))
+        .collect()
 }
 
 #[test]
@@ -100,7 +104,13 @@ fn clean_replay_is_quiet_and_faults_alert_on_their_axes() {
     let mut test = cases("BasicMotions_TEST.ts");
     let mut order: Vec<usize> = (0..test.len()).collect();
     let mut seen = [0usize; 4];
-    let rank: Vec<(usize, usize)> = test.iter().map(|(_, c)| { seen[*c] += 1; (seen[*c], *c) }).collect();
+    let rank: Vec<(usize, usize)> = test
+        .iter()
+        .map(|(_, c)| {
+            seen[*c] += 1;
+            (seen[*c], *c)
+        })
+        .collect();
     order.sort_by_key(|&i| rank[i]);
     test = order.into_iter().map(|i| test[i].clone()).collect();
 
@@ -123,14 +133,32 @@ fn clean_replay_is_quiet_and_faults_alert_on_their_axes() {
                     frames.iter_mut().for_each(fault);
                 }
                 for f in features(&pipeline, &frames) {
-                    inf.push(Inference { features: f, class: *class as u16, score: 1.0 });
+                    inf.push(Inference {
+                        features: f,
+                        class: *class as u16,
+                        score: 1.0,
+                    });
                 }
             }
         }
         let s = device_stream(&bytes, k as u64, 1, &inf, 7, false, 100_000).expect("stream");
         let mut store = Store::in_memory().expect("store");
-        ingest_reader(&mut store, &mut s.as_slice(), BatchPolicy::default(), &mut |_| {}).expect("ingest");
-        let windows = collect_windows(&store, None, false, WindowBy::Summaries(CASES_PER_WINDOW), None, None).expect("windows");
+        ingest_reader(
+            &mut store,
+            &mut s.as_slice(),
+            BatchPolicy::default(),
+            &mut |_| {},
+        )
+        .expect("ingest");
+        let windows = collect_windows(
+            &store,
+            None,
+            false,
+            WindowBy::Summaries(CASES_PER_WINDOW),
+            None,
+            None,
+        )
+        .expect("windows");
         let reports = analyze_windows(&store, &baseline, &thresholds, &windows).expect("analysis");
         let onset = test.len() / CASES_PER_WINDOW as usize;
         assert_eq!(windows.len(), 2 * onset);
@@ -140,14 +168,28 @@ fn clean_replay_is_quiet_and_faults_alert_on_their_axes() {
             let mut alerted: Vec<usize> = r.alerts.iter().filter_map(|a| a.feature).collect();
             alerted.sort_unstable();
             let faulty = w >= onset && !expect.is_empty();
-            report.push_str(&format!("{name}: window {w}{} alerts on features {alerted:?}\n", if faulty { " (fault)" } else { "" }));
+            report.push_str(&format!(
+                "{name}: window {w}{} alerts on features {alerted:?}\n",
+                if faulty { " (fault)" } else { "" }
+            ));
             if !faulty {
                 clean_windows += 1;
                 false_alarms += usize::from(!alerted.is_empty());
-                assert!(alerted.is_empty(), "{name}: clean window {w} alerted on {alerted:?}: {:?}", r.alerts);
+                assert!(
+                    alerted.is_empty(),
+                    "{name}: clean window {w} alerted on {alerted:?}: {:?}",
+                    r.alerts
+                );
             } else {
-                let wrong: Vec<usize> = alerted.iter().copied().filter(|f| !expect.contains(f)).collect();
-                assert!(wrong.is_empty(), "{name}: window {w} alerted on features of untouched axes {wrong:?}");
+                let wrong: Vec<usize> = alerted
+                    .iter()
+                    .copied()
+                    .filter(|f| !expect.contains(f))
+                    .collect();
+                assert!(
+                    wrong.is_empty(),
+                    "{name}: window {w} alerted on features of untouched axes {wrong:?}"
+                );
                 hits += usize::from(!alerted.is_empty());
                 if !alerted.is_empty() && first_detect.is_none() {
                     first_detect = Some(w - onset);
@@ -164,8 +206,11 @@ fn clean_replay_is_quiet_and_faults_alert_on_their_axes() {
             assert!(delay <= 1, "{name}: detection delay {delay} windows");
         }
     }
-    report.push_str(&format!("false alarms: {false_alarms} of {clean_windows} clean windows\n"));
+    report.push_str(&format!(
+        "false alarms: {false_alarms} of {clean_windows} clean windows\n"
+    ));
     print!("{report}");
-    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/monitor-basicmotions.txt");
+    let out =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/monitor-basicmotions.txt");
     let _ = std::fs::write(out, report);
 }

@@ -553,7 +553,10 @@ impl TrainConfig {
             ));
         }
         if !(0.0..1.0).contains(&t.momentum) {
-            return Err(format!("train.momentum must be in [0, 1), not {}", t.momentum));
+            return Err(format!(
+                "train.momentum must be in [0, 1), not {}",
+                t.momentum
+            ));
         }
         if let Schedule::Step { every, gamma } = t.schedule {
             if every == 0 || !(gamma > 0.0 && gamma <= 1.0) {
@@ -569,7 +572,11 @@ impl TrainConfig {
             return Err("train.augment: noise must be >= 0 and scale in [0, 1)".into());
         }
         let s = &self.split;
-        let test = if self.data.test.is_some() { 0.0 } else { s.test };
+        let test = if self.data.test.is_some() {
+            0.0
+        } else {
+            s.test
+        };
         if !(s.validation > 0.0 && test >= 0.0 && s.validation + test < 1.0) {
             return Err(format!(
                 "split: validation ({}) and test ({test}) fractions must be positive and sum below 1",
@@ -589,7 +596,9 @@ impl TrainConfig {
             match l {
                 Layer::Dense { units: 0 }
                 | Layer::Conv1d { filters: 0, .. }
-                | Layer::Conv2d { filters: 0, .. } => return Err(at("needs at least 1 unit/filter")),
+                | Layer::Conv2d { filters: 0, .. } => {
+                    return Err(at("needs at least 1 unit/filter"))
+                }
                 Layer::Conv1d { kernel, stride, .. }
                 | Layer::DepthwiseConv1d { kernel, stride, .. }
                     if *kernel == 0 || *stride == 0 =>
@@ -661,7 +670,9 @@ impl TrainConfig {
                         return Err(at("must be the last layer"));
                     }
                     if self.model.task == Task::Autoencoder {
-                        return Err(at("an autoencoder reconstructs its input; it has no softmax"));
+                        return Err(at(
+                            "an autoencoder reconstructs its input; it has no softmax",
+                        ));
                     }
                 }
                 _ => {}

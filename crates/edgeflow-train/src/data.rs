@@ -10,7 +10,7 @@ use edgeflow_dsp::host::{self, Sample, Spec};
 use edgeflow_dsp::{Input, Pipeline};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Augment, SplitConfig, Source, TrainConfig};
+use crate::config::{Augment, Source, SplitConfig, TrainConfig};
 use crate::error::TrainError;
 
 /// One raw input (a recording, an image, a vector) and its class.
@@ -223,9 +223,9 @@ fn read_source(
                         v.push(x as f32);
                     }
                 }
-                let label = c.class.ok_or_else(|| {
-                    TrainError::BadData(format!("{origin}: no class label"))
-                })?;
+                let label = c
+                    .class
+                    .ok_or_else(|| TrainError::BadData(format!("{origin}: no class label")))?;
                 out.push(Recording {
                     input: Sample::Signal(v),
                     label,
@@ -431,8 +431,8 @@ pub fn augment(sample: &Sample, a: &Augment, axes: usize, rng: &mut Rng) -> Samp
             for (d, s) in std.iter_mut().enumerate() {
                 let xs = v.iter().skip(d).step_by(axes);
                 let mean = xs.clone().sum::<f32>() / steps.max(1) as f32;
-                *s = (xs.map(|x| (x - mean) * (x - mean)).sum::<f32>() / steps.max(1) as f32)
-                    .sqrt();
+                *s =
+                    (xs.map(|x| (x - mean) * (x - mean)).sum::<f32>() / steps.max(1) as f32).sqrt();
             }
             let k = 1.0 + rng.uniform(-a.scale, a.scale);
             let out = v

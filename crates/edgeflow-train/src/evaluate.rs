@@ -126,7 +126,13 @@ fn class_scores(task: Task, o: &Outputs, softmaxed: bool) -> Vec<Vec<f32>> {
         Task::Classification => o
             .scores
             .iter()
-            .map(|s| if softmaxed { s.clone() } else { metrics::softmax(s) })
+            .map(|s| {
+                if softmaxed {
+                    s.clone()
+                } else {
+                    metrics::softmax(s)
+                }
+            })
             .collect(),
         Task::Autoencoder => o
             .scores
@@ -281,7 +287,11 @@ impl Evaluation {
             .collect();
         for (name, m) in &models {
             let r = &m.test;
-            let _ = writeln!(s, "{name} model {} ({} input), test split: {} examples", m.artifact, m.input_type, r.n);
+            let _ = writeln!(
+                s,
+                "{name} model {} ({} input), test split: {} examples",
+                m.artifact, m.input_type, r.n
+            );
             let _ = writeln!(s, "  accuracy            {:.4}", r.accuracy);
             let _ = writeln!(s, "  balanced accuracy   {:.4}", r.balanced_accuracy);
             if let Some(e) = r.ece {
@@ -296,7 +306,13 @@ impl Evaluation {
             if let Some(t) = r.threshold {
                 let _ = writeln!(s, "  threshold (valid.)  {t:.6}");
             }
-            let w = self.classes.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
+            let w = self
+                .classes
+                .iter()
+                .map(|c| c.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
             let _ = writeln!(
                 s,
                 "  {:<w$}  {:>9}  {:>6}  {:>6}  {:>7}",
@@ -328,7 +344,11 @@ impl Evaluation {
             }
             let _ = writeln!(s);
             for (i, row) in r.confusion.iter().enumerate() {
-                let _ = write!(s, "  {:<w$} ", format!("{i} {}", self.classes.get(i).map_or("", |c| c.as_str())));
+                let _ = write!(
+                    s,
+                    "  {:<w$} ",
+                    format!("{i} {}", self.classes.get(i).map_or("", |c| c.as_str()))
+                );
                 for v in row {
                     let _ = write!(s, " {:>cw$}", v);
                 }

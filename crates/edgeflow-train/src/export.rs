@@ -8,9 +8,7 @@
 
 use burn::tensor::Tensor;
 use edgeflow_compile::ir::{Graph, IrOp, IrTensor};
-use edgeflow_format::graph::{
-    Clamp, ConvParams, DType, FullyConnectedParams, Op, PoolParams,
-};
+use edgeflow_format::graph::{Clamp, ConvParams, DType, FullyConnectedParams, Op, PoolParams};
 
 use crate::config::Layer;
 use crate::error::TrainError;
@@ -86,7 +84,9 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
     let n = plan.layers.len();
     for (i, p) in plan.layers.iter().enumerate() {
         let fold = match plan.layers.get(i + 1).map(|q| (&q.layer, q.param)) {
-            Some((Layer::BatchNorm { epsilon, .. }, j)) if i + 1 < n => Some(bn_fold(net, j, *epsilon)?),
+            Some((Layer::BatchNorm { epsilon, .. }, j)) if i + 1 < n => {
+                Some(bn_fold(net, j, *epsilon)?)
+            }
             _ => None,
         };
         let out_shape = p.output.nhwc();
@@ -109,7 +109,11 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
                     }
                     bt[o] = (bias[o] as f64 * s + sh) as f32;
                 }
-                let wi = b.tensor(format!("dense{i}/weights"), vec![units as u32, inn as u32], Some(&wt));
+                let wi = b.tensor(
+                    format!("dense{i}/weights"),
+                    vec![units as u32, inn as u32],
+                    Some(&wt),
+                );
                 let bi = b.tensor(format!("dense{i}/bias"), vec![units as u32], Some(&bt));
                 let y = b.tensor(format!("dense{i}"), out_shape, None);
                 b.op(
@@ -153,7 +157,8 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
                     for ci in 0..i_per_g {
                         for y in 0..kh {
                             for xx in 0..kw {
-                                let v = (w[((o * i_per_g + ci) * kh + y) * kw + xx] as f64 * s) as f32;
+                                let v =
+                                    (w[((o * i_per_g + ci) * kh + y) * kw + xx] as f64 * s) as f32;
                                 if depthwise {
                                     // [1, kh, kw, C*M]
                                     wt[(y * kw + xx) * o_ch + o] = v;
@@ -182,8 +187,14 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
                     clamp: Clamp::NONE,
                     requant: None,
                 };
-                let positions: u64 = out_shape.iter().skip(1).take(2).map(|&d| d as u64).product();
-                let macs = positions * (o_ch * kh * kw * if depthwise { 1 } else { i_per_g }) as u64;
+                let positions: u64 = out_shape
+                    .iter()
+                    .skip(1)
+                    .take(2)
+                    .map(|&d| d as u64)
+                    .product();
+                let macs =
+                    positions * (o_ch * kh * kw * if depthwise { 1 } else { i_per_g }) as u64;
                 let op = if depthwise {
                     Op::DepthwiseConv2d(params)
                 } else {
@@ -295,5 +306,7 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
 }
 
 fn unreachable_layer<T>() -> Result<T, TrainError> {
-    Err(TrainError::Model("internal: layer kind changed during export".into()))
+    Err(TrainError::Model(
+        "internal: layer kind changed during export".into(),
+    ))
 }

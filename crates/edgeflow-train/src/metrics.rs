@@ -90,7 +90,11 @@ pub fn prf(cm: &[Vec<usize>]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<usize>) {
         let support: usize = cm[c].iter().sum();
         s[c] = support;
         p[c] = if pred > 0 { tp / pred as f64 } else { 0.0 };
-        r[c] = if support > 0 { tp / support as f64 } else { 0.0 };
+        r[c] = if support > 0 {
+            tp / support as f64
+        } else {
+            0.0
+        };
         f[c] = if p[c] + r[c] > 0.0 {
             2.0 * p[c] * r[c] / (p[c] + r[c])
         } else {
@@ -103,7 +107,12 @@ pub fn prf(cm: &[Vec<usize>]) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<usize>) {
 /// Mean recall over the classes with support.
 pub fn balanced_accuracy(cm: &[Vec<usize>]) -> f64 {
     let (_, r, _, s) = prf(cm);
-    let present: Vec<f64> = r.iter().zip(&s).filter(|(_, &n)| n > 0).map(|(&v, _)| v).collect();
+    let present: Vec<f64> = r
+        .iter()
+        .zip(&s)
+        .filter(|(_, &n)| n > 0)
+        .map(|(&v, _)| v)
+        .collect();
     if present.is_empty() {
         0.0
     } else {
@@ -198,7 +207,11 @@ pub fn best_f1_threshold(y: &[bool], score: &[f64]) -> Option<f64> {
     let p = curve.last().map(|&(_, tp, _)| tp)?;
     let mut best: Option<(f64, f64)> = None;
     for &(t, tp, fp) in &curve {
-        let f1 = if tp > 0.0 { 2.0 * tp / (p + tp + fp) } else { 0.0 };
+        let f1 = if tp > 0.0 {
+            2.0 * tp / (p + tp + fp)
+        } else {
+            0.0
+        };
         if best.is_none_or(|(_, b)| f1 > b) {
             best = Some((t, f1));
         }
@@ -218,14 +231,18 @@ pub fn ece(confidence: &[f64], correct: &[bool], bins: usize) -> f64 {
     let mut conf = vec![0.0; bins];
     for (&c, &ok) in confidence.iter().zip(correct) {
         // Bin k holds (k/bins, (k+1)/bins]; 0 goes to the first bin.
-        let k = ((c * bins as f64).ceil() as usize).saturating_sub(1).min(bins - 1);
+        let k = ((c * bins as f64).ceil() as usize)
+            .saturating_sub(1)
+            .min(bins - 1);
         cnt[k] += 1;
         acc[k] += ok as u8 as f64;
         conf[k] += c;
     }
     (0..bins)
         .filter(|&k| cnt[k] > 0)
-        .map(|k| (acc[k] / cnt[k] as f64 - conf[k] / cnt[k] as f64).abs() * cnt[k] as f64 / n as f64)
+        .map(|k| {
+            (acc[k] / cnt[k] as f64 - conf[k] / cnt[k] as f64).abs() * cnt[k] as f64 / n as f64
+        })
         .sum()
 }
 

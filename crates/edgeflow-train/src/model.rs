@@ -95,12 +95,7 @@ pub struct Plan {
 }
 
 /// TFLite's output size and (before, after) padding of one dimension.
-fn conv_dim(
-    input: usize,
-    k: usize,
-    s: usize,
-    p: Padding,
-) -> Option<(usize, usize, usize)> {
+fn conv_dim(input: usize, k: usize, s: usize, p: Padding) -> Option<(usize, usize, usize)> {
     match p {
         Padding::Valid => {
             if input < k {
@@ -127,11 +122,13 @@ pub fn plan(cfg: &ModelConfig, input: Shape, classes: usize) -> Result<Plan, Tra
         let err = |m: String| TrainError::Model(format!("layers[{i}] ({}): {m}", l.kind()));
         let mut pad = [0usize; 4];
         let mut param = 0;
-        let map = |s: Shape| match s {
+        let map = |s: Shape| {
+            match s {
             Shape::Map { h, w, c } => Ok((h, w, c)),
             Shape::Flat(n) => Err(err(format!(
                 "needs a feature map, but its input is a vector of {n} (a signal pipeline with [output] frames > 1, or an image)"
             ))),
+        }
         };
         let conv = |h: usize,
                     w: usize,
@@ -141,11 +138,13 @@ pub fn plan(cfg: &ModelConfig, input: Shape, classes: usize) -> Result<Plan, Tra
                     pad: &mut [usize; 4]|
          -> Result<(usize, usize), TrainError> {
             let (oh, t, b) = conv_dim(h, k[0], s[0], p).ok_or_else(|| {
-                err(format!("kernel height {} exceeds the input height {h}", k[0]))
+                err(format!(
+                    "kernel height {} exceeds the input height {h}",
+                    k[0]
+                ))
             })?;
-            let (ow, le, r) = conv_dim(w, k[1], s[1], p).ok_or_else(|| {
-                err(format!("kernel width {} exceeds the input width {w}", k[1]))
-            })?;
+            let (ow, le, r) = conv_dim(w, k[1], s[1], p)
+                .ok_or_else(|| err(format!("kernel width {} exceeds the input width {w}", k[1])))?;
             *pad = [t, le, b, r];
             Ok((oh, ow))
         };
@@ -238,7 +237,9 @@ pub fn plan(cfg: &ModelConfig, input: Shape, classes: usize) -> Result<Plan, Tra
                 let (h, w, c) = map(shape)?;
                 let s = stride.unwrap_or(*size);
                 if s == 0 || *size > w {
-                    return Err(err(format!("window {size} exceeds the {w} frames (or stride 0)")));
+                    return Err(err(format!(
+                        "window {size} exceeds the {w} frames (or stride 0)"
+                    )));
                 }
                 let _ = h;
                 Shape::Map {
@@ -357,7 +358,9 @@ impl Net {
             };
             let padding = PaddingConfig2d::Explicit(p.pad[0], p.pad[1], p.pad[2], p.pad[3]);
             match &p.layer {
-                Layer::Dense { units } => net.dense.push(LinearConfig::new(cin, *units).init(device)),
+                Layer::Dense { units } => {
+                    net.dense.push(LinearConfig::new(cin, *units).init(device))
+                }
                 Layer::Conv1d {
                     filters,
                     kernel,
@@ -431,7 +434,10 @@ impl Net {
                 Tensor::<4>::from_data(TensorData::new(x, [batch, h, w, c]), device)
                     .permute([0, 3, 1, 2]),
             ),
-            Shape::Flat(n) => X::Flat(Tensor::<2>::from_data(TensorData::new(x, [batch, n]), device)),
+            Shape::Flat(n) => X::Flat(Tensor::<2>::from_data(
+                TensorData::new(x, [batch, n]),
+                device,
+            )),
         };
         for p in &plan.layers {
             t = match (t, &p.layer) {

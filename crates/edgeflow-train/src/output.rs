@@ -68,7 +68,9 @@ pub fn baseline(
         ..Default::default()
     };
     for &fi in &idx {
-        let mut v: Vec<f32> = (0..train.len()).map(|r| train.row(r)[fi as usize]).collect();
+        let mut v: Vec<f32> = (0..train.len())
+            .map(|r| train.row(r)[fi as usize])
+            .collect();
         v.sort_by(f32::total_cmp);
         let edges: Vec<f32> = (1..FEATURE_BINS)
             .map(|k| quantile(&v, k as f64 / FEATURE_BINS as f64))
@@ -89,7 +91,9 @@ pub fn baseline(
         }
         let n = train.len().max(1) as f32;
         b.class_prior = prior.iter().map(|c| c / n).collect();
-        b.score_edges = (1..SCORE_BINS).map(|k| k as f32 / SCORE_BINS as f32).collect();
+        b.score_edges = (1..SCORE_BINS)
+            .map(|k| k as f32 / SCORE_BINS as f32)
+            .collect();
     } else {
         let mut v = val_scores.to_vec();
         v.sort_by(f32::total_cmp);
@@ -156,7 +160,13 @@ pub fn write_outputs(
             let probs: Vec<Vec<f32>> = val
                 .scores
                 .iter()
-                .map(|s| if softmaxed { s.clone() } else { metrics::softmax(s) })
+                .map(|s| {
+                    if softmaxed {
+                        s.clone()
+                    } else {
+                        metrics::softmax(s)
+                    }
+                })
                 .collect();
             (
                 probs.iter().map(|p| p[metrics::argmax(p)]).collect(),
@@ -181,9 +191,15 @@ pub fn write_outputs(
     let val_accuracy = correct
         .as_ref()
         .map(|c| c.iter().filter(|&&b| b).count() as f64 / c.len().max(1) as f64);
-    let base = baseline(&prep.plan, &prep.train, prep.classes.len(), &scores, correct.as_deref())?
-        .to_bytes()
-        .map_err(|e| TrainError::BadData(format!("monitoring baseline: {e:?}")))?;
+    let base = baseline(
+        &prep.plan,
+        &prep.train,
+        prep.classes.len(),
+        &scores,
+        correct.as_deref(),
+    )?
+    .to_bytes()
+    .map_err(|e| TrainError::BadData(format!("monitoring baseline: {e:?}")))?;
     let last = history.last();
     let metadata = json!({
         "created_by": "edgeflow train",
@@ -210,8 +226,8 @@ pub fn write_outputs(
         },
         "validation_accuracy_edgeflow_nn": val_accuracy,
     });
-    let metadata = serde_json::to_vec(&metadata)
-        .map_err(|e| TrainError::BadData(format!("metadata: {e}")))?;
+    let metadata =
+        serde_json::to_vec(&metadata).map_err(|e| TrainError::BadData(format!("metadata: {e}")))?;
     let full = edgeflow_compile::emit_with(
         &graph,
         &cfg.name,

@@ -435,7 +435,10 @@ pub fn train(cfg: &TrainConfig, mut opts: TrainOptions<'_>) -> Result<Trained, T
             let (x, y) = gather(&feats, part);
             let out = net.forward(plan, x.clone(), part.len(), &device);
             let (loss, w, ok) = batch_loss(plan, out, &x, &y, &weights, &device)?;
-            let l = values(loss.clone().detach())?.first().copied().unwrap_or(f32::NAN) as f64;
+            let l = values(loss.clone().detach())?
+                .first()
+                .copied()
+                .unwrap_or(f32::NAN) as f64;
             if !l.is_finite() {
                 return Err(TrainError::BadData(format!(
                     "the training loss became {l} in epoch {} (learning rate too high, or unscaled features)",
@@ -496,7 +499,9 @@ pub fn train(cfg: &TrainConfig, mut opts: TrainOptions<'_>) -> Result<Trained, T
         };
         write_atomic(
             &ckpt.join("state.json"),
-            serde_json::to_string_pretty(&st).unwrap_or_default().as_bytes(),
+            serde_json::to_string_pretty(&st)
+                .unwrap_or_default()
+                .as_bytes(),
         )?;
         write_atomic(&dir.join("train_log.jsonl"), log_lines.as_bytes())?;
         if let (Some(cb), Some(h)) = (opts.on_epoch.as_deref_mut(), history.last()) {

@@ -5,11 +5,18 @@ use edgeflow_train::metrics;
 use serde_json::Value;
 
 fn f64s(v: &Value) -> Vec<f64> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
 }
 
 fn close(a: f64, b: f64, what: &str, case: &str) {
-    assert!((a - b).abs() <= 1e-12, "{case}: {what} = {a}, scikit-learn says {b}");
+    assert!(
+        (a - b).abs() <= 1e-12,
+        "{case}: {what} = {a}, scikit-learn says {b}"
+    );
 }
 
 #[test]
@@ -35,21 +42,33 @@ fn metrics_match_scikit_learn() {
             .collect();
         let threshold = c["threshold"].as_f64();
         let r = metrics::report(&y, &scores, classes, true, threshold);
-        close(r.accuracy, c["accuracy"].as_f64().unwrap(), "accuracy", name);
+        close(
+            r.accuracy,
+            c["accuracy"].as_f64().unwrap(),
+            "accuracy",
+            name,
+        );
         close(
             r.balanced_accuracy,
             c["balanced_accuracy"].as_f64().unwrap(),
             "balanced accuracy",
             name,
         );
-        for (what, got) in [("precision", &r.precision), ("recall", &r.recall), ("f1", &r.f1)] {
+        for (what, got) in [
+            ("precision", &r.precision),
+            ("recall", &r.recall),
+            ("f1", &r.f1),
+        ] {
             let want = f64s(&c[what]);
             assert_eq!(got.len(), want.len(), "{name}: {what} length");
             for (k, (a, b)) in got.iter().zip(&want).enumerate() {
                 close(*a, *b, &format!("{what}[{k}]"), name);
             }
         }
-        let support: Vec<usize> = f64s(&c["support"]).into_iter().map(|v| v as usize).collect();
+        let support: Vec<usize> = f64s(&c["support"])
+            .into_iter()
+            .map(|v| v as usize)
+            .collect();
         assert_eq!(r.support, support, "{name}: support");
         let cm: Vec<Vec<usize>> = c["confusion"]
             .as_array()

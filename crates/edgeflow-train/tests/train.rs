@@ -52,7 +52,8 @@ fn write_ts(path: &Path, n_per_class: usize, seed: u64, nan_case: Option<usize>)
                             if nan_case == Some(case) && d == 1 && t == 7 {
                                 return "?".to_string();
                             }
-                            let x = (f * t as f64 * 0.3 + phase + d as f64).sin() * (1.0 + d as f64 * 0.5);
+                            let x = (f * t as f64 * 0.3 + phase + d as f64).sin()
+                                * (1.0 + d as f64 * 0.5);
                             format!("{x:.5}")
                         })
                         .collect::<Vec<_>>()
@@ -151,9 +152,18 @@ fn same_config_seed_and_threads_give_bit_identical_weights() {
     }
     assert!(!runs[0].0.is_empty());
     let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    assert_eq!(bits(&runs[0].0), bits(&runs[1].0), "weights differ between runs");
-    assert_eq!(runs[0].1, runs[1].1, "artifact graph/weights differ between runs");
-    let losses = |h: &[edgeflow_train::EpochLog]| h.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>();
+    assert_eq!(
+        bits(&runs[0].0),
+        bits(&runs[1].0),
+        "weights differ between runs"
+    );
+    assert_eq!(
+        runs[0].1, runs[1].1,
+        "artifact graph/weights differ between runs"
+    );
+    let losses = |h: &[edgeflow_train::EpochLog]| {
+        h.iter().map(|e| e.train_loss.to_bits()).collect::<Vec<_>>()
+    };
     assert_eq!(losses(&runs[0].2), losses(&runs[1].2));
 
     // A different seed gives different weights (the check above can fail).
@@ -180,22 +190,43 @@ fn artifact_runs_in_edgeflow_nn_and_learns_the_synthetic_task() {
     let b = edgeflow_format::baseline::MonitoringBaseline::parse(a.monitoring_baseline.unwrap())
         .unwrap();
     assert_eq!(b.class_count(), 2);
-    assert_eq!(b.feature_count(), 12, "the last frame's 3 axes x 4 statistics");
+    assert_eq!(
+        b.feature_count(),
+        12,
+        "the last frame's 3 axes x 4 statistics"
+    );
     let meta: serde_json::Value = serde_json::from_slice(a.metadata.unwrap()).unwrap();
     assert_eq!(meta["seed"], 7);
     assert_eq!(meta["data_files"].as_array().unwrap().len(), 2);
     assert_eq!(meta["feature_pipeline_sha256"].as_str().unwrap().len(), 64);
     // Ops: CONV (BN folded, ReLU fused), MAX_POOL, RESHAPE, FC, SOFTMAX.
     let names: Vec<&str> = m.ops().map(|o| o.op.name()).collect();
-    assert_eq!(names, ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]);
+    assert_eq!(
+        names,
+        [
+            "CONV_2D",
+            "MAX_POOL_2D",
+            "RESHAPE",
+            "FULLY_CONNECTED",
+            "SOFTMAX"
+        ]
+    );
     let e = edgeflow_train::evaluate(&cfg, ("model", &bytes), None).unwrap();
     // The artifact (edgeflow-nn, folded BN, fused ReLU) agrees with burn's own accuracy on
     // the validation split.
     let burn_acc = t.history.last().unwrap().val_accuracy.unwrap();
-    assert!((e.float.validation.accuracy - burn_acc).abs() < 1e-9, "{} vs {burn_acc}", e.float.validation.accuracy);
+    assert!(
+        (e.float.validation.accuracy - burn_acc).abs() < 1e-9,
+        "{} vs {burn_acc}",
+        e.float.validation.accuracy
+    );
     // Better than chance on the 8 test recordings (this small synthetic task reached 5/8
     // when the test was written; BasicMotions reaches 40/40, see examples/basicmotions).
-    assert!(e.float.test.accuracy > 0.5, "test accuracy {}", e.float.test.accuracy);
+    assert!(
+        e.float.test.accuracy > 0.5,
+        "test accuracy {}",
+        e.float.test.accuracy
+    );
 }
 
 #[test]
@@ -229,30 +260,59 @@ fn train_err(cfg_text: &str, tweak: impl FnOnce(&Path)) -> TrainError {
     let p = fixture(d.path(), cfg_text);
     tweak(d.path());
     let r = TrainConfig::load(&p).and_then(|c| edgeflow_train::train(&c, TrainOptions::default()));
-    assert!(!d.path().join("out/model.edgeflow").exists(), "a failed run left a model behind");
+    assert!(
+        !d.path().join("out/model.edgeflow").exists(),
+        "a failed run left a model behind"
+    );
     r.expect_err("training should have failed")
 }
 
 #[test]
 fn unknown_key_and_wrong_type_name_the_key_and_line() {
     let base = config("", "epochs = 1");
-    let e = train_err(&base.replace("batch_size = 4", "batch_size = 4\nepochz = 3"), |_| {}).to_string();
+    let e = train_err(
+        &base.replace("batch_size = 4", "batch_size = 4\nepochz = 3"),
+        |_| {},
+    )
+    .to_string();
     assert!(e.contains("epochz") && e.contains("line"), "{e}");
-    let e = train_err(&base.replace("batch_size = 4", "batch_size = \"four\""), |_| {}).to_string();
+    let e = train_err(
+        &base.replace("batch_size = 4", "batch_size = \"four\""),
+        |_| {},
+    )
+    .to_string();
     assert!(e.contains("batch_size") && e.contains("line"), "{e}");
-    let e = train_err(&base.replace("max_pool1d = { size = 2 }", "max_pool1d = { size = 2, stide = 1 }"), |_| {}).to_string();
+    let e = train_err(
+        &base.replace(
+            "max_pool1d = { size = 2 }",
+            "max_pool1d = { size = 2, stide = 1 }",
+        ),
+        |_| {},
+    )
+    .to_string();
     assert!(e.contains("stide"), "{e}");
 }
 
 #[test]
 fn layers_the_device_cannot_run_are_named() {
-    let e = train_err(&config("{ relu6 = {} },", "epochs = 1").replace("{ max_pool1d = { size = 2 } },\n  { relu6", "{ flatten = {} },\n  { relu6"), |_| {}).to_string();
+    let e = train_err(
+        &config("{ relu6 = {} },", "epochs = 1").replace(
+            "{ max_pool1d = { size = 2 } },\n  { relu6",
+            "{ flatten = {} },\n  { relu6",
+        ),
+        |_| {},
+    )
+    .to_string();
     assert!(e.contains("relu6") && e.contains("fused"), "{e}");
     let e = train_err(&config("{ batch_norm = {} },", "epochs = 1"), |_| {}).to_string();
     assert!(e.contains("batch_norm") && e.contains("folded"), "{e}");
     let e = train_err(&config("{ softmax = {} },", "epochs = 1"), |_| {}).to_string();
     assert!(e.contains("softmax") && e.contains("last"), "{e}");
-    let e = train_err(&config("", "epochs = 1").replace("units = 2", "units = 3"), |_| {}).to_string();
+    let e = train_err(
+        &config("", "epochs = 1").replace("units = 2", "units = 3"),
+        |_| {},
+    )
+    .to_string();
     assert!(e.contains("3 values") && e.contains("2 classes"), "{e}");
 }
 
@@ -269,16 +329,27 @@ fn bad_data_is_a_clear_error() {
         std::fs::write(d.join("data_TRAIN.ts"), kept.join("\n")).unwrap();
     })
     .to_string();
-    assert!(e.contains("1 class") && e.contains("slow: 8 examples"), "{e}");
+    assert!(
+        e.contains("1 class") && e.contains("slow: 8 examples"),
+        "{e}"
+    );
     // Pipeline output does not match the data: 2 axes in the pipeline, 3 in the file.
     let e = train_err(&base, |d| {
-        std::fs::write(d.join("features.toml"), PIPELINE.replace("axes = 3", "axes = 2")).unwrap()
+        std::fs::write(
+            d.join("features.toml"),
+            PIPELINE.replace("axes = 3", "axes = 2"),
+        )
+        .unwrap()
     })
     .to_string();
     assert!(e.contains("3 dimensions") && e.contains("2 axes"), "{e}");
     // Recordings too short for one output of the pipeline.
     let e = train_err(&base, |d| {
-        std::fs::write(d.join("features.toml"), PIPELINE.replace("frames = 9", "frames = 12")).unwrap()
+        std::fs::write(
+            d.join("features.toml"),
+            PIPELINE.replace("frames = 9", "frames = 12"),
+        )
+        .unwrap()
     })
     .to_string();
     assert!(e.contains("too short"), "{e}");

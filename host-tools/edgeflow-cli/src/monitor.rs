@@ -214,15 +214,29 @@ pub fn run(cmd: MonitorCommand) -> Result<()> {
         MonitorCommand::Check(a) => check(a),
         MonitorCommand::Report(a) => {
             let (windows, reports, devices) = analyse(&a.w)?;
-            let html = report::render(&a.w.db, &windows, &reports, &devices, &load_baseline(&a.w.baseline)?, None)?;
-            std::fs::write(&a.output, html).with_context(|| format!("writing {}", a.output.display()))?;
+            let html = report::render(
+                &a.w.db,
+                &windows,
+                &reports,
+                &devices,
+                &load_baseline(&a.w.baseline)?,
+                None,
+            )?;
+            std::fs::write(&a.output, html)
+                .with_context(|| format!("writing {}", a.output.display()))?;
             println!("wrote {} ({} windows)", a.output.display(), windows.len());
             Ok(())
         }
         MonitorCommand::Label(a) => label(a),
         MonitorCommand::Export(a) => {
             let store = open_existing(&a.db)?;
-            let n = edgeflow_monitor::export::export_parquet(&store, a.device.as_deref(), a.since_us, a.until_us, &a.parquet)?;
+            let n = edgeflow_monitor::export::export_parquet(
+                &store,
+                a.device.as_deref(),
+                a.since_us,
+                a.until_us,
+                &a.parquet,
+            )?;
             println!("wrote {n} frames to {}", a.parquet.display());
             Ok(())
         }
@@ -232,7 +246,11 @@ pub fn run(cmd: MonitorCommand) -> Result<()> {
 
 fn open_existing(db: &Path) -> Result<Store> {
     if !db.exists() {
-        bail!("database {} does not exist (run `edgeflow monitor ingest --db {}` first)", db.display(), db.display());
+        bail!(
+            "database {} does not exist (run `edgeflow monitor ingest --db {}` first)",
+            db.display(),
+            db.display()
+        );
     }
     Ok(Store::open(db, Durability::Process)?)
 }
@@ -244,22 +262,33 @@ pub fn load_baseline(path: &Path) -> Result<Baseline> {
         let section = a
             .monitoring_baseline
             .with_context(|| format!("{} has no monitoring baseline section", path.display()))?;
-        return Baseline::parse(section).with_context(|| format!("monitoring baseline of {}", path.display()));
+        return Baseline::parse(section)
+            .with_context(|| format!("monitoring baseline of {}", path.display()));
     }
-    Baseline::parse(&bytes).with_context(|| format!("{} is neither an artifact nor a monitoring baseline", path.display()))
+    Baseline::parse(&bytes).with_context(|| {
+        format!(
+            "{} is neither an artifact nor a monitoring baseline",
+            path.display()
+        )
+    })
 }
 
 fn load_thresholds(path: Option<&Path>) -> Result<Thresholds> {
     match path {
         None => Ok(Thresholds::default()),
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             Thresholds::from_toml(&text).with_context(|| format!("thresholds {}", p.display()))
         }
     }
 }
 
-type Analysis = (Vec<Window>, Vec<WindowReport>, Vec<edgeflow_monitor::store::DeviceInfo>);
+type Analysis = (
+    Vec<Window>,
+    Vec<WindowReport>,
+    Vec<edgeflow_monitor::store::DeviceInfo>,
+);
 
 fn analyse(w: &WindowArgs) -> Result<Analysis> {
     let baseline = load_baseline(&w.baseline)?;
@@ -268,7 +297,12 @@ fn analyse(w: &WindowArgs) -> Result<Analysis> {
     analyse_store(&store, &baseline, &thresholds, w)
 }
 
-fn analyse_store(store: &Store, baseline: &Baseline, thresholds: &Thresholds, w: &WindowArgs) -> Result<Analysis> {
+fn analyse_store(
+    store: &Store,
+    baseline: &Baseline,
+    thresholds: &Thresholds,
+    w: &WindowArgs,
+) -> Result<Analysis> {
     let by = match w.window_seconds {
         Some(s) if s > 0.0 => WindowBy::Micros((s * 1e6) as i64),
         Some(s) => bail!("--window-seconds must be positive, got {s}"),
@@ -309,7 +343,10 @@ fn check(a: CheckArgs) -> Result<()> {
             );
         }
     }
-    let checked: usize = last.values().map(|&n| if a.last == 0 { n } else { n.min(a.last) }).sum();
+    let checked: usize = last
+        .values()
+        .map(|&n| if a.last == 0 { n } else { n.min(a.last) })
+        .sum();
     println!(
         "checked {checked} window(s) of {} device(s): {alerts} alert(s)",
         devices.len()
@@ -325,7 +362,8 @@ fn label(a: LabelArgs) -> Result<()> {
     let mut store = open_existing(&a.db)?;
     let mut n = 0u64;
     if let Some(csv) = &a.csv {
-        let text = std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
+        let text =
+            std::fs::read_to_string(csv).with_context(|| format!("reading {}", csv.display()))?;
         for (i, line) in text.lines().enumerate() {
             let line = line.trim();
             if line.is_empty() || (i == 0 && line.starts_with("device")) {
@@ -333,10 +371,18 @@ fn label(a: LabelArgs) -> Result<()> {
             }
             let f: Vec<&str> = line.split(',').map(str::trim).collect();
             if f.len() != 3 {
-                bail!("{}:{}: expected device,seq,label, got {line:?}", csv.display(), i + 1);
+                bail!(
+                    "{}:{}: expected device,seq,label, got {line:?}",
+                    csv.display(),
+                    i + 1
+                );
             }
-            let seq: u32 = f[1].parse().with_context(|| format!("{}:{}: seq {:?}", csv.display(), i + 1, f[1]))?;
-            let label: u16 = f[2].parse().with_context(|| format!("{}:{}: label {:?}", csv.display(), i + 1, f[2]))?;
+            let seq: u32 = f[1]
+                .parse()
+                .with_context(|| format!("{}:{}: seq {:?}", csv.display(), i + 1, f[1]))?;
+            let label: u16 = f[2]
+                .parse()
+                .with_context(|| format!("{}:{}: label {:?}", csv.display(), i + 1, f[2]))?;
             store.add_label(f[0], seq, label)?;
             n += 1;
         }
@@ -356,12 +402,23 @@ fn label(a: LabelArgs) -> Result<()> {
 
 /// A message from a source thread to the ingest loop.
 enum Msg {
-    Bytes { stream: String, bytes: Vec<u8>, ack: Option<rumqttc::Publish> },
-    End { stream: String, error: Option<String> },
+    Bytes {
+        stream: String,
+        bytes: Vec<u8>,
+        ack: Option<rumqttc::Publish>,
+    },
+    End {
+        stream: String,
+        error: Option<String>,
+    },
 }
 
 fn ingest(a: IngestArgs) -> Result<()> {
-    let durability = if a.durable { Durability::PowerLoss } else { Durability::Process };
+    let durability = if a.durable {
+        Durability::PowerLoss
+    } else {
+        Durability::Process
+    };
     let mut store = Store::open(&a.db, durability)?;
     let policy = BatchPolicy {
         frames: a.batch.max(1),
@@ -393,7 +450,8 @@ fn ingest(a: IngestArgs) -> Result<()> {
             .with_context(|| format!("opening serial port {path}"))?;
         spawn_reader(format!("serial:{path}"), Box::new(port), tx.clone());
     } else if let Some(path) = s.file {
-        let f = std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let f =
+            std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         spawn_reader(format!("file:{}", path.display()), Box::new(f), tx.clone());
     } else if s.stdin {
         spawn_reader("stdin".into(), Box::new(std::io::stdin()), tx.clone());
@@ -403,7 +461,9 @@ fn ingest(a: IngestArgs) -> Result<()> {
     }
     drop(tx);
 
-    let deadline = a.max_seconds.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = a
+        .max_seconds
+        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut links: HashMap<String, Link> = HashMap::new();
     let mut to_ack: Vec<rumqttc::Publish> = Vec::new();
     let mut last_retention = Instant::now() - Duration::from_secs(3600);
@@ -456,7 +516,9 @@ fn ingest(a: IngestArgs) -> Result<()> {
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if store.pending() >= policy.frames || oldest.is_some_and(|t| t.elapsed() >= policy.max_delay) {
+        if store.pending() >= policy.frames
+            || oldest.is_some_and(|t| t.elapsed() >= policy.max_delay)
+        {
             commit(&mut store, &mut to_ack)?;
             oldest = None;
         }
@@ -490,7 +552,11 @@ fn ingest(a: IngestArgs) -> Result<()> {
     }
     eprintln!("{frames} frame(s) stored in {}", a.db.display());
     if !failures.is_empty() {
-        bail!("{} source(s) failed: {}", failures.len(), failures.join("; "));
+        bail!(
+            "{} source(s) failed: {}",
+            failures.len(),
+            failures.join("; ")
+        );
     }
     Ok(())
 }
@@ -516,12 +582,22 @@ fn spawn_reader(stream: String, mut r: Box<dyn Read + Send>, tx: mpsc::SyncSende
             match r.read(&mut buf) {
                 Ok(0) => break None,
                 Ok(n) => {
-                    let msg = Msg::Bytes { stream: stream.clone(), bytes: buf[..n].to_vec(), ack: None };
+                    let msg = Msg::Bytes {
+                        stream: stream.clone(),
+                        bytes: buf[..n].to_vec(),
+                        ack: None,
+                    };
                     if tx.send(msg).is_err() {
                         return;
                     }
                 }
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Interrupted
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::WouldBlock
+                    ) => {}
                 Err(e) => break Some(e.to_string()),
             }
         };
@@ -529,17 +605,32 @@ fn spawn_reader(stream: String, mut r: Box<dyn Read + Send>, tx: mpsc::SyncSende
     });
 }
 
-fn spawn_mqtt(addr: &str, topic: &str, timeout: Duration, tx: mpsc::SyncSender<Msg>) -> Result<rumqttc::Client> {
+fn spawn_mqtt(
+    addr: &str,
+    topic: &str,
+    timeout: Duration,
+    tx: mpsc::SyncSender<Msg>,
+) -> Result<rumqttc::Client> {
     use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
-    let (host, port) = addr.rsplit_once(':').with_context(|| format!("--mqtt wants HOST:PORT, got {addr:?}"))?;
-    let port: u16 = port.parse().with_context(|| format!("--mqtt port {port:?}"))?;
-    let mut opts = MqttOptions::new(format!("edgeflow-monitor-{}", std::process::id()), host, port);
+    let (host, port) = addr
+        .rsplit_once(':')
+        .with_context(|| format!("--mqtt wants HOST:PORT, got {addr:?}"))?;
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("--mqtt port {port:?}"))?;
+    let mut opts = MqttOptions::new(
+        format!("edgeflow-monitor-{}", std::process::id()),
+        host,
+        port,
+    );
     opts.set_keep_alive(Duration::from_secs(10));
     // Messages are acknowledged (QoS 1 PUBACK) only after the commit that stores them.
     opts.set_manual_acks(true);
     opts.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut connection) = Client::new(opts, 64);
-    client.subscribe(topic, QoS::AtLeastOnce).context("subscribing")?;
+    client
+        .subscribe(topic, QoS::AtLeastOnce)
+        .context("subscribing")?;
     let start = Instant::now();
     // Wait for the broker's CONNACK (so a wrong address fails here, not silently later) and
     // its SUBACK: only then does the broker route publications to us, so only then may we
@@ -566,7 +657,11 @@ fn spawn_mqtt(addr: &str, topic: &str, timeout: Duration, tx: mpsc::SyncSender<M
         for ev in connection.iter() {
             match ev {
                 Ok(Event::Incoming(Packet::Publish(p))) => {
-                    let msg = Msg::Bytes { stream: format!("mqtt:{}", p.topic), bytes: p.payload.to_vec(), ack: Some(p) };
+                    let msg = Msg::Bytes {
+                        stream: format!("mqtt:{}", p.topic),
+                        bytes: p.payload.to_vec(),
+                        ack: Some(p),
+                    };
                     if tx.send(msg).is_err() {
                         return;
                     }

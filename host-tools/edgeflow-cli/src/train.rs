@@ -35,7 +35,8 @@ fn write_features(dir: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
         ("test", &prep.test),
     ] {
         let x = dir.join(format!("x_{name}.npy"));
-        let file = std::fs::File::create(&x).with_context(|| format!("cannot write {}", x.display()))?;
+        let file =
+            std::fs::File::create(&x).with_context(|| format!("cannot write {}", x.display()))?;
         let mut w = npyz::WriteOptions::new()
             .default_dtype()
             .shape(&[f.len() as u64, f.dim as u64])
@@ -44,7 +45,8 @@ fn write_features(dir: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
         w.extend(f.x.iter().copied())?;
         w.finish()?;
         let y = dir.join(format!("y_{name}.npy"));
-        let file = std::fs::File::create(&y).with_context(|| format!("cannot write {}", y.display()))?;
+        let file =
+            std::fs::File::create(&y).with_context(|| format!("cannot write {}", y.display()))?;
         let mut w = npyz::WriteOptions::new()
             .default_dtype()
             .shape(&[f.len() as u64])
@@ -52,7 +54,13 @@ fn write_features(dir: &std::path::Path, cfg: &TrainConfig) -> Result<()> {
             .begin_nd()?;
         w.extend(f.y.iter().map(|&v| v as i64))?;
         w.finish()?;
-        println!("wrote {} and {}: {} examples x {} values", x.display(), y.display(), f.len(), f.dim);
+        println!(
+            "wrote {} and {}: {} examples x {} values",
+            x.display(),
+            y.display(),
+            f.len(),
+            f.dim
+        );
     }
     Ok(())
 }

@@ -16,11 +16,18 @@ use edgeflow_monitor::store::{Durability, Store};
 use monitor_support::{baseline, free_port, stream, tmp};
 
 fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow")).args(args).output().expect("run edgeflow")
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(args)
+        .output()
+        .expect("run edgeflow")
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A database with a clean device (1, streamed over TCP like QEMU's UART) and a device whose
@@ -42,23 +49,54 @@ fn setup(name: &str) -> (std::path::PathBuf, std::path::PathBuf, std::path::Path
             s.write_all(chunk).expect("uart write");
         }
     });
-    let o = edgeflow(&["monitor", "ingest", "--db", db.to_str().unwrap(), "--tcp", &addr]);
+    let o = edgeflow(&[
+        "monitor",
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--tcp",
+        &addr,
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     board.join().expect("board");
 
     let faulty = tmp(&format!("{name}.bin"));
     std::fs::write(&faulty, stream(&base, 2, 12, 2000, 1.5, false)).expect("write stream");
-    let o = edgeflow(&["monitor", "ingest", "--db", db.to_str().unwrap(), "--file", faulty.to_str().unwrap()]);
+    let o = edgeflow(&[
+        "monitor",
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--file",
+        faulty.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("device 0000000000000002: 21 frames, 0 gaps, 0 corrupt"), "{}", text(&o));
+    assert!(
+        text(&o).contains("device 0000000000000002: 21 frames, 0 gaps, 0 corrupt"),
+        "{}",
+        text(&o)
+    );
     (db, base_path, th)
 }
 
 #[test]
 fn ingest_check_label_report_export() {
     let (db, base, th) = setup("e2e");
-    let (db, base, th) = (db.to_str().unwrap(), base.to_str().unwrap(), th.to_str().unwrap());
-    let common = ["--db", db, "--baseline", base, "--thresholds", th, "--window-summaries", "5"];
+    let (db, base, th) = (
+        db.to_str().unwrap(),
+        base.to_str().unwrap(),
+        th.to_str().unwrap(),
+    );
+    let common = [
+        "--db",
+        db,
+        "--baseline",
+        base,
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+    ];
 
     let mut args = vec!["monitor", "check", "--device", "0000000000000001"];
     args.extend(common);
@@ -71,8 +109,16 @@ fn ingest_check_label_report_export() {
     let o = edgeflow(&args);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let out = text(&o);
-    assert!(out.contains("ALERT device=0000000000000002") && out.contains("feature=1 test=wasserstein") && out.contains("threshold=0.2"), "{out}");
-    assert!(!out.contains("feature=0 ") && !out.contains("feature=2 "), "only feature 1 drifted: {out}");
+    assert!(
+        out.contains("ALERT device=0000000000000002")
+            && out.contains("feature=1 test=wasserstein")
+            && out.contains("threshold=0.2"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("feature=0 ") && !out.contains("feature=2 "),
+        "only feature 1 drifted: {out}"
+    );
 
     // Labels: every prediction of device 1 labelled with a wrong class -> realised accuracy 0.
     let csv = tmp("labels.csv");
@@ -81,13 +127,24 @@ fn ingest_check_label_report_export() {
         lines.push_str(&format!("0000000000000001,{seq},7\n"));
     }
     std::fs::write(&csv, lines).expect("csv");
-    let o = edgeflow(&["monitor", "label", "--db", db, "--csv", csv.to_str().unwrap()]);
+    let o = edgeflow(&[
+        "monitor",
+        "label",
+        "--db",
+        db,
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let mut args = vec!["monitor", "check", "--device", "0000000000000001"];
     args.extend(common);
     let o = edgeflow(&args);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("area=performance test=realised_accuracy value=0.000000"), "{}", text(&o));
+    assert!(
+        text(&o).contains("area=performance test=realised_accuracy value=0.000000"),
+        "{}",
+        text(&o)
+    );
 
     let html = tmp("report.html");
     let mut args = vec!["monitor", "report", "-o", html.to_str().unwrap()];
@@ -96,41 +153,101 @@ fn ingest_check_label_report_export() {
     assert!(o.status.success(), "{}", text(&o));
     let page = std::fs::read_to_string(&html).expect("report");
     assert!(page.matches("<svg").count() >= 8, "charts missing");
-    for want in ["Drift per feature (PSI)", "Class mix", "Accuracy", "Device health", "feature 1", "realised_accuracy"] {
+    for want in [
+        "Drift per feature (PSI)",
+        "Class mix",
+        "Accuracy",
+        "Device health",
+        "feature 1",
+        "realised_accuracy",
+    ] {
         assert!(page.contains(want), "report lacks {want:?}");
     }
 
     let pq = tmp("export.parquet");
-    let o = edgeflow(&["monitor", "export", "--db", db, "--parquet", pq.to_str().unwrap(), "--device", "0000000000000002"]);
+    let o = edgeflow(&[
+        "monitor",
+        "export",
+        "--db",
+        db,
+        "--parquet",
+        pq.to_str().unwrap(),
+        "--device",
+        "0000000000000002",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("wrote 21 frames"), "{}", text(&o));
 }
 
 #[test]
 fn bad_inputs_fail_with_a_clear_message() {
-    let o = edgeflow(&["monitor", "check", "--db", "/nonexistent/m.db", "--baseline", "/nonexistent/b"]);
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        "/nonexistent/m.db",
+        "--baseline",
+        "/nonexistent/b",
+    ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("/nonexistent/b"), "{}", text(&o));
     let junk = tmp("junk.baseline");
     std::fs::write(&junk, b"not a baseline").expect("write");
     let db = tmp("empty.db");
-    let o = edgeflow(&["monitor", "ingest", "--db", db.to_str().unwrap(), "--file", junk.to_str().unwrap()]);
-    assert!(o.status.success(), "garbage bytes are counted as corrupt, not fatal: {}", text(&o));
+    let o = edgeflow(&[
+        "monitor",
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--file",
+        junk.to_str().unwrap(),
+    ]);
+    assert!(
+        o.status.success(),
+        "garbage bytes are counted as corrupt, not fatal: {}",
+        text(&o)
+    );
     assert!(text(&o).contains("1 corrupt"), "{}", text(&o));
-    let o = edgeflow(&["monitor", "check", "--db", db.to_str().unwrap(), "--baseline", junk.to_str().unwrap()]);
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        db.to_str().unwrap(),
+        "--baseline",
+        junk.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("neither an artifact nor a monitoring baseline"), "{}", text(&o));
+    assert!(
+        text(&o).contains("neither an artifact nor a monitoring baseline"),
+        "{}",
+        text(&o)
+    );
     let th = tmp("bad.toml");
     std::fs::write(&th, "[drift.thresholds]\npsi = -1\n").expect("write");
     let b = tmp("ok.baseline");
     std::fs::write(&b, baseline()).expect("write");
-    let o = edgeflow(&["monitor", "check", "--db", db.to_str().unwrap(), "--baseline", b.to_str().unwrap(), "--thresholds", th.to_str().unwrap()]);
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        db.to_str().unwrap(),
+        "--baseline",
+        b.to_str().unwrap(),
+        "--thresholds",
+        th.to_str().unwrap(),
+    ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("drift.thresholds.psi = -1"), "{}", text(&o));
+    assert!(
+        text(&o).contains("drift.thresholds.psi = -1"),
+        "{}",
+        text(&o)
+    );
 }
 
 fn mosquitto() -> Option<&'static str> {
-    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"].into_iter().find(|p| Path::new(p).exists())
+    ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
 }
 
 struct Killed(std::process::Child);
@@ -149,17 +266,43 @@ fn mqtt_ingest_from_several_devices_through_mosquitto() {
     };
     let port = free_port();
     let conf = tmp("mosquitto.conf");
-    std::fs::write(&conf, format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")).expect("conf");
-    let _broker = Killed(Command::new(bin).args(["-c", conf.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start mosquitto"));
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .expect("conf");
+    let _broker = Killed(
+        Command::new(bin)
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto"),
+    );
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(10), "mosquitto did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "mosquitto did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let db = tmp("mqtt.db");
     let mut ingest = Killed(
         Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["monitor", "ingest", "--db", db.to_str().unwrap(), "--mqtt", &format!("127.0.0.1:{port}"), "--print-acks", "--max-seconds", "60", "--batch-ms", "20"])
+            .args([
+                "monitor",
+                "ingest",
+                "--db",
+                db.to_str().unwrap(),
+                "--mqtt",
+                &format!("127.0.0.1:{port}"),
+                "--print-acks",
+                "--max-seconds",
+                "60",
+                "--batch-ms",
+                "20",
+            ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -174,16 +317,30 @@ fn mqtt_ingest_from_several_devices_through_mosquitto() {
     let base = baseline();
     let devices = 4u64;
     let mut total = 0u64;
-    let (client, mut conn) = rumqttc::Client::new(rumqttc::MqttOptions::new("sim-devices", "127.0.0.1", port), 64);
+    let (client, mut conn) = rumqttc::Client::new(
+        rumqttc::MqttOptions::new("sim-devices", "127.0.0.1", port),
+        64,
+    );
     let pump = std::thread::spawn(move || for _ in conn.iter().take_while(|e| e.is_ok()) {});
     for d in 0..devices {
         let s = stream(&base, 200 + d, 40 + d, 500, 0.0, true);
         // Split on frame delimiters: each publish carries a few whole frames.
         let mut frames = 0u64;
-        for chunk in s.split_inclusive(|&b| b == 0).collect::<Vec<_>>().chunks(16) {
+        for chunk in s
+            .split_inclusive(|&b| b == 0)
+            .collect::<Vec<_>>()
+            .chunks(16)
+        {
             frames += chunk.len() as u64;
             let payload: Vec<u8> = chunk.concat();
-            client.publish(format!("edgeflow/dev{d}/telemetry"), rumqttc::QoS::AtLeastOnce, false, payload).expect("publish");
+            client
+                .publish(
+                    format!("edgeflow/dev{d}/telemetry"),
+                    rumqttc::QoS::AtLeastOnce,
+                    false,
+                    payload,
+                )
+                .expect("publish");
         }
         total += frames;
     }
@@ -205,18 +362,32 @@ fn mqtt_ingest_from_several_devices_through_mosquitto() {
     drop(ingest);
     let store = Store::open(&db, Durability::Process).expect("open");
     for d in 0..devices {
-        let info = store.devices().into_iter().find(|i| i.name == device_name(200 + d)).expect("device stored");
-        assert_eq!((info.frames, info.gaps, info.corrupt), (total / devices, 0, 0), "{info:?}");
+        let info = store
+            .devices()
+            .into_iter()
+            .find(|i| i.name == device_name(200 + d))
+            .expect("device stored");
+        assert_eq!(
+            (info.frames, info.gaps, info.corrupt),
+            (total / devices, 0, 0),
+            "{info:?}"
+        );
     }
 }
 
 fn chromium() -> Option<&'static str> {
-    ["/usr/bin/chromium", "/usr/bin/chromium-browser"].into_iter().find(|p| Path::new(p).exists())
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
 }
 
 fn http_get(port: u16, path: &str) -> String {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("request");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .expect("request");
     let mut body = String::new();
     s.read_to_string(&mut body).expect("response");
     body
@@ -228,26 +399,59 @@ fn live_page_updates_and_renders_in_chromium() {
     let port = free_port();
     let _server = Killed(
         Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["monitor", "serve", "--db", db.to_str().unwrap(), "--baseline", base.to_str().unwrap(), "--thresholds", th.to_str().unwrap(), "--window-summaries", "5", "--addr", &format!("127.0.0.1:{port}"), "--max-seconds", "120"])
+            .args([
+                "monitor",
+                "serve",
+                "--db",
+                db.to_str().unwrap(),
+                "--baseline",
+                base.to_str().unwrap(),
+                "--thresholds",
+                th.to_str().unwrap(),
+                "--window-summaries",
+                "5",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--max-seconds",
+                "120",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("serve"),
     );
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(start.elapsed() < Duration::from_secs(20), "server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let page = http_get(port, "/");
-    assert!(page.contains("200 OK") && page.contains("feature 1") && page.contains("/api/version"), "{}", &page[..page.len().min(400)]);
+    assert!(
+        page.contains("200 OK") && page.contains("feature 1") && page.contains("/api/version"),
+        "{}",
+        &page[..page.len().min(400)]
+    );
     let v1 = http_get(port, "/api/version");
     // A new device's frames arrive: the version the page polls changes.
     let more = tmp("serve-more.bin");
     std::fs::write(&more, stream(&baseline(), 3, 13, 500, 0.0, false)).expect("write");
-    let o = edgeflow(&["monitor", "ingest", "--db", db.to_str().unwrap(), "--file", more.to_str().unwrap()]);
+    let o = edgeflow(&[
+        "monitor",
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--file",
+        more.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let v2 = http_get(port, "/api/version");
-    let newest = |r: &str| r.rsplit("\"newest\":").next().map(|s| s.trim_end_matches(['}', '\n', '\r']).to_string());
+    let newest = |r: &str| {
+        r.rsplit("\"newest\":")
+            .next()
+            .map(|s| s.trim_end_matches(['}', '\n', '\r']).to_string())
+    };
     assert_ne!(newest(&v1), newest(&v2), "{v1} / {v2}");
     assert!(http_get(port, "/").contains("0000000000000003"));
 
@@ -259,7 +463,15 @@ fn live_page_updates_and_renders_in_chromium() {
     let _ = std::fs::remove_file(&shot);
     let profile = tmp("chromium-profile");
     let o = Command::new(chrome)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(format!("--screenshot={}", shot.display()))
         .args(["--window-size=1200,1600", "--virtual-time-budget=3000"])
@@ -269,13 +481,19 @@ fn live_page_updates_and_renders_in_chromium() {
     assert!(shot.exists(), "no screenshot: {}", text(&o));
     // The page shows the alert status in red (#c62828) and the drift chart's lines: decode
     // the PNG and look for those colours.
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&shot).expect("png")));
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&shot).expect("png"),
+    ));
     let mut reader = decoder.read_info().expect("png header");
     let mut buf = vec![0; reader.output_buffer_size().expect("size")];
     let info = reader.next_frame(&mut buf).expect("png frame");
     let ch = info.color_type.samples();
     let px: Vec<&[u8]> = buf[..info.buffer_size()].chunks(ch).collect();
-    let near = |p: &[u8], c: [u8; 3]| p.iter().zip(c).all(|(&a, b)| (i16::from(a) - i16::from(b)).abs() <= 12);
+    let near = |p: &[u8], c: [u8; 3]| {
+        p.iter()
+            .zip(c)
+            .all(|(&a, b)| (i16::from(a) - i16::from(b)).abs() <= 12)
+    };
     let red = px.iter().filter(|p| near(p, [198, 40, 40])).count();
     let blue = px.iter().filter(|p| near(p, [31, 119, 180])).count();
     assert!(red > 50, "alert status not rendered in red ({red} px)");

@@ -27,7 +27,18 @@ fn killing_the_ingester_loses_no_acknowledged_frame() {
         // 20 000 inferences with prediction frames: ~20 200 frames, ~0.6 MB.
         let bytes = stream(&base, device, round, 20_000, 0.0, true);
         let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["monitor", "ingest", "--db", db.to_str().expect("utf8"), "--stdin", "--print-acks", "--batch", "500", "--batch-ms", "10"])
+            .args([
+                "monitor",
+                "ingest",
+                "--db",
+                db.to_str().expect("utf8"),
+                "--stdin",
+                "--print-acks",
+                "--batch",
+                "500",
+                "--batch-ms",
+                "10",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -47,7 +58,10 @@ fn killing_the_ingester_loses_no_acknowledged_frame() {
         let stdout = child.stdout.take().expect("stdout");
         let reader = std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(n) = line.strip_prefix("acked ").and_then(|n| n.parse::<u64>().ok()) {
+                if let Some(n) = line
+                    .strip_prefix("acked ")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
                     a2.fetch_max(n, Ordering::SeqCst);
                 }
             }
@@ -69,10 +83,23 @@ fn killing_the_ingester_loses_no_acknowledged_frame() {
         assert_eq!(store.integrity_check().expect("check"), "ok");
         for &(dev, acked) in &expected {
             let seqs = store.sequences(&device_name(dev)).expect("seqs");
-            assert!(seqs.len() as u64 >= acked, "device {dev}: {} stored < {acked} acknowledged", seqs.len());
-            assert!(seqs.iter().enumerate().all(|(i, &s)| s as usize == i), "device {dev}: stored frames are not an unbroken prefix");
+            assert!(
+                seqs.len() as u64 >= acked,
+                "device {dev}: {} stored < {acked} acknowledged",
+                seqs.len()
+            );
+            assert!(
+                seqs.iter().enumerate().all(|(i, &s)| s as usize == i),
+                "device {dev}: stored frames are not an unbroken prefix"
+            );
         }
     }
-    assert!(expected.iter().any(|&(_, n)| n > 0), "no round acknowledged anything: the kills came too early to test");
-    assert!(expected.iter().any(|&(_, n)| n < 20_200), "no round was killed mid-stream");
+    assert!(
+        expected.iter().any(|&(_, n)| n > 0),
+        "no round acknowledged anything: the kills came too early to test"
+    );
+    assert!(
+        expected.iter().any(|&(_, n)| n < 20_200),
+        "no round was killed mid-stream"
+    );
 }

@@ -315,7 +315,11 @@ fn check_shape_overflow(path: &Path, head: &[u8]) -> Result<()> {
         return Ok(());
     };
     let (len, start): (Option<usize>, usize) = match rest.first() {
-        Some(1) => (rest.get(2..4).map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))), 4),
+        Some(1) => (
+            rest.get(2..4)
+                .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))),
+            4,
+        ),
         Some(2 | 3) => (
             rest.get(2..6)
                 .and_then(|b| usize::try_from(u32::from_le_bytes([b[0], b[1], b[2], b[3]])).ok()),

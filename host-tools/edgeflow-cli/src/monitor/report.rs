@@ -25,13 +25,24 @@ const PALETTE: [RGBColor; 8] = [
 
 /// A line chart as an SVG string: `series` of `(name, points)`, an optional dashed
 /// horizontal reference line.
-pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<(f64, f64)>)], hline: Option<(f64, &str)>) -> Result<String> {
+pub fn line_chart(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(String, Vec<(f64, f64)>)],
+    hline: Option<(f64, &str)>,
+) -> Result<String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
         let pts = series.iter().flat_map(|s| s.1.iter());
-        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        let (mut x0, mut x1, mut y0, mut y1) = (
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+        );
         for &(x, y) in pts.filter(|(x, y)| x.is_finite() && y.is_finite()) {
             x0 = x0.min(x);
             x1 = x1.max(x);
@@ -70,14 +81,24 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, 
         for (i, (name, points)) in series.iter().enumerate() {
             let c = PALETTE[i % PALETTE.len()];
             chart
-                .draw_series(LineSeries::new(points.iter().copied().filter(|(_, y)| y.is_finite()), c.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    points.iter().copied().filter(|(_, y)| y.is_finite()),
+                    c.stroke_width(2),
+                ))
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .label(name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
+                });
         }
         if let Some((h, name)) = hline {
             chart
-                .draw_series(DashedLineSeries::new(vec![(x0, h), (x1, h)], 6, 4, BLACK.stroke_width(1)))
+                .draw_series(DashedLineSeries::new(
+                    vec![(x0, h), (x1, h)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
                 .map_err(|e| anyhow::anyhow!("{e}"))?
                 .label(name.to_string())
                 .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK));
@@ -103,7 +124,13 @@ pub fn bar_pair(title: &str, reference: &[f64], current: &[f64]) -> Result<Strin
         let root = SVGBackend::with_string(&mut svg, (360, 220)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
         let n = reference.len().max(current.len()).max(1);
-        let ymax = reference.iter().chain(current).copied().fold(0.0f64, f64::max).max(1e-9) * 1.1;
+        let ymax = reference
+            .iter()
+            .chain(current)
+            .copied()
+            .fold(0.0f64, f64::max)
+            .max(1e-9)
+            * 1.1;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 14))
             .margin(6)
@@ -111,15 +138,25 @@ pub fn bar_pair(title: &str, reference: &[f64], current: &[f64]) -> Result<Strin
             .y_label_area_size(44)
             .build_cartesian_2d(0.0..n as f64, 0.0..ymax)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart.configure_mesh().x_desc("bin").y_desc("share").disable_x_mesh().draw().map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("bin")
+            .y_desc("share")
+            .disable_x_mesh()
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let (rc, cc) = (PALETTE[7], PALETTE[3]);
         chart
-            .draw_series(reference.iter().enumerate().map(|(k, &v)| Rectangle::new([(k as f64 + 0.08, 0.0), (k as f64 + 0.48, v)], rc.filled())))
+            .draw_series(reference.iter().enumerate().map(|(k, &v)| {
+                Rectangle::new([(k as f64 + 0.08, 0.0), (k as f64 + 0.48, v)], rc.filled())
+            }))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .label("training")
             .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], rc.filled()));
         chart
-            .draw_series(current.iter().enumerate().map(|(k, &v)| Rectangle::new([(k as f64 + 0.52, 0.0), (k as f64 + 0.92, v)], cc.filled())))
+            .draw_series(current.iter().enumerate().map(|(k, &v)| {
+                Rectangle::new([(k as f64 + 0.52, 0.0), (k as f64 + 0.92, v)], cc.filled())
+            }))
             .map_err(|e| anyhow::anyhow!("{e}"))?
             .label("current")
             .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], cc.filled()));
@@ -194,7 +231,14 @@ fn shares(v: &[u64]) -> Vec<f64> {
 }
 
 /// Renders the whole report page. `head_extra` goes into `<head>` (the live page's script).
-pub fn render(db: &Path, windows: &[Window], reports: &[WindowReport], devices: &[DeviceInfo], baseline: &Baseline, head_extra: Option<&str>) -> Result<String> {
+pub fn render(
+    db: &Path,
+    windows: &[Window],
+    reports: &[WindowReport],
+    devices: &[DeviceInfo],
+    baseline: &Baseline,
+    head_extra: Option<&str>,
+) -> Result<String> {
     let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
     for (i, w) in windows.iter().enumerate() {
         match groups.last_mut() {
@@ -211,7 +255,9 @@ pub fn render(db: &Path, windows: &[Window], reports: &[WindowReport], devices: 
                     device: name.clone(),
                     window: k,
                     start_s: format!("{:.1}", windows[i].start_us as f64 / 1e6),
-                    what: a.feature.map_or_else(|| a.area.to_string(), |f| format!("feature {f}")),
+                    what: a
+                        .feature
+                        .map_or_else(|| a.area.to_string(), |f| format!("feature {f}")),
                     test: a.test.clone(),
                     value: format!("{:.4}", a.value),
                     threshold: format!("{}", a.threshold),
@@ -221,46 +267,156 @@ pub fn render(db: &Path, windows: &[Window], reports: &[WindowReport], devices: 
         let nf = baseline.features();
         let drift: Vec<(String, Vec<(f64, f64)>)> = (0..nf)
             .map(|f| {
-                let pts = idx.iter().enumerate().filter_map(|(k, &i)| reports[i].features.get(f)?.as_ref().map(|d| (k as f64, d.psi))).collect();
+                let pts = idx
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &i)| {
+                        reports[i]
+                            .features
+                            .get(f)?
+                            .as_ref()
+                            .map(|d| (k as f64, d.psi))
+                    })
+                    .collect();
                 (format!("feature {f}"), pts)
             })
             .collect();
         // Show the legend only for a readable number of lines.
         let drift_svg = if nf <= 8 {
-            line_chart("Drift per feature (PSI)", "window", "PSI", &drift, Some((0.1, "0.1")))?
+            line_chart(
+                "Drift per feature (PSI)",
+                "window",
+                "PSI",
+                &drift,
+                Some((0.1, "0.1")),
+            )?
         } else {
-            let mut top: Vec<(f64, usize)> = drift.iter().enumerate().map(|(f, s)| (s.1.iter().map(|p| p.1).fold(0.0, f64::max), f)).collect();
+            let mut top: Vec<(f64, usize)> = drift
+                .iter()
+                .enumerate()
+                .map(|(f, s)| (s.1.iter().map(|p| p.1).fold(0.0, f64::max), f))
+                .collect();
             top.sort_by(|a, b| b.0.total_cmp(&a.0));
             let pick: Vec<_> = top.iter().take(8).map(|&(_, f)| drift[f].clone()).collect();
-            line_chart("Drift per feature (PSI, 8 highest)", "window", "PSI", &pick, Some((0.1, "0.1")))?
+            line_chart(
+                "Drift per feature (PSI, 8 highest)",
+                "window",
+                "PSI",
+                &pick,
+                Some((0.1, "0.1")),
+            )?
         };
         let classes = baseline.class_prior.len();
         let class_series: Vec<(String, Vec<(f64, f64)>)> = (0..classes.min(8))
             .map(|c| {
-                let pts = idx.iter().enumerate().map(|(k, &i)| (k as f64, shares(&windows[i].summary.class_counts).get(c).copied().unwrap_or(0.0))).collect();
-                (format!("class {c} (prior {:.2})", baseline.class_prior[c]), pts)
+                let pts = idx
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &i)| {
+                        (
+                            k as f64,
+                            shares(&windows[i].summary.class_counts)
+                                .get(c)
+                                .copied()
+                                .unwrap_or(0.0),
+                        )
+                    })
+                    .collect();
+                (
+                    format!("class {c} (prior {:.2})", baseline.class_prior[c]),
+                    pts,
+                )
             })
             .collect();
         let class_svg = line_chart("Class mix", "window", "share", &class_series, None)?;
         let mut perf = vec![(
             "estimated (CBPE)".to_string(),
-            idx.iter().enumerate().filter_map(|(k, &i)| reports[i].performance.as_ref().map(|p| (k as f64, p.estimated_accuracy))).collect::<Vec<_>>(),
+            idx.iter()
+                .enumerate()
+                .filter_map(|(k, &i)| {
+                    reports[i]
+                        .performance
+                        .as_ref()
+                        .map(|p| (k as f64, p.estimated_accuracy))
+                })
+                .collect::<Vec<_>>(),
         )];
-        let realised: Vec<(f64, f64)> = idx.iter().enumerate().filter_map(|(k, &i)| reports[i].performance.as_ref()?.realised.map(|r| (k as f64, r.0))).collect();
+        let realised: Vec<(f64, f64)> = idx
+            .iter()
+            .enumerate()
+            .filter_map(|(k, &i)| {
+                reports[i]
+                    .performance
+                    .as_ref()?
+                    .realised
+                    .map(|r| (k as f64, r.0))
+            })
+            .collect();
         if !realised.is_empty() {
             perf.push(("realised (labels)".into(), realised));
         }
-        let perf_svg = line_chart("Accuracy", "window", "accuracy", &perf, baseline.reference_accuracy().map(|a| (a, "validation")))?;
+        let perf_svg = line_chart(
+            "Accuracy",
+            "window",
+            "accuracy",
+            &perf,
+            baseline.reference_accuracy().map(|a| (a, "validation")),
+        )?;
         let health = vec![
-            ("latency max (ms)".to_string(), idx.iter().enumerate().map(|(k, &i)| (k as f64, f64::from(windows[i].summary.health.latency_max_us) / 1000.0)).collect()),
-            ("frames lost".to_string(), idx.iter().enumerate().map(|(k, &i)| (k as f64, windows[i].summary.health.gaps as f64)).collect()),
-            ("NaN + out of range".to_string(), idx.iter().enumerate().map(|(k, &i)| (k as f64, (windows[i].summary.quality.nan + windows[i].summary.quality.out_of_range) as f64)).collect()),
+            (
+                "latency max (ms)".to_string(),
+                idx.iter()
+                    .enumerate()
+                    .map(|(k, &i)| {
+                        (
+                            k as f64,
+                            f64::from(windows[i].summary.health.latency_max_us) / 1000.0,
+                        )
+                    })
+                    .collect(),
+            ),
+            (
+                "frames lost".to_string(),
+                idx.iter()
+                    .enumerate()
+                    .map(|(k, &i)| (k as f64, windows[i].summary.health.gaps as f64))
+                    .collect(),
+            ),
+            (
+                "NaN + out of range".to_string(),
+                idx.iter()
+                    .enumerate()
+                    .map(|(k, &i)| {
+                        (
+                            k as f64,
+                            (windows[i].summary.quality.nan
+                                + windows[i].summary.quality.out_of_range)
+                                as f64,
+                        )
+                    })
+                    .collect(),
+            ),
         ];
-        let health_svg = line_chart("Device health and data quality", "window", "count / ms", &health, None)?;
+        let health_svg = line_chart(
+            "Device health and data quality",
+            "window",
+            "count / ms",
+            &health,
+            None,
+        )?;
         let last = idx.last().copied().context("group without windows")?;
-        let mut feats: Vec<usize> = reports[last].alerts.iter().filter_map(|a| a.feature).collect();
+        let mut feats: Vec<usize> = reports[last]
+            .alerts
+            .iter()
+            .filter_map(|a| a.feature)
+            .collect();
         if feats.is_empty() {
-            let mut by: Vec<(f64, usize)> = reports[last].features.iter().enumerate().filter_map(|(f, d)| d.as_ref().map(|d| (d.psi, f))).collect();
+            let mut by: Vec<(f64, usize)> = reports[last]
+                .features
+                .iter()
+                .enumerate()
+                .filter_map(|(f, d)| d.as_ref().map(|d| (d.psi, f)))
+                .collect();
             by.sort_by(|a, b| b.0.total_cmp(&a.0));
             feats = by.iter().take(4).map(|&(_, f)| f).collect();
         }
@@ -270,7 +426,15 @@ pub fn render(db: &Path, windows: &[Window], reports: &[WindowReport], devices: 
             let c = shares(windows[last].summary.feature(f, baseline.bins));
             histograms.push(bar_pair(&format!("feature {f}"), &r, &c)?);
         }
-        views.push(GroupView { name: name.clone(), windows: idx.len(), drift_svg, class_svg, perf_svg, health_svg, histograms });
+        views.push(GroupView {
+            name: name.clone(),
+            windows: idx.len(),
+            drift_svg,
+            class_svg,
+            perf_svg,
+            health_svg,
+            histograms,
+        });
     }
     let env = minijinja::Environment::new();
     let tmpl = env.template_from_str(TEMPLATE).context("report template")?;

@@ -36,24 +36,39 @@ fn page(w: &WindowArgs) -> Result<String> {
     let thresholds = load_thresholds(w.thresholds.as_deref())?;
     let store = open_existing(&w.db)?;
     let (windows, reports, devices) = analyse_store(&store, &baseline, &thresholds, w)?;
-    super::report::render(&w.db, &windows, &reports, &devices, &baseline, Some(LIVE_SCRIPT))
+    super::report::render(
+        &w.db,
+        &windows,
+        &reports,
+        &devices,
+        &baseline,
+        Some(LIVE_SCRIPT),
+    )
 }
 
 async fn index(State(s): State<AppState>) -> impl IntoResponse {
     let w = s.w.clone();
     match tokio::task::spawn_blocking(move || page(&w)).await {
         Ok(Ok(html)) => Html(html).into_response(),
-        Ok(Err(e)) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+        Ok(Err(e)) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{e:#}"),
+        )
+            .into_response(),
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
 async fn version(State(s): State<AppState>) -> impl IntoResponse {
     let db = s.w.db.clone();
-    let newest = tokio::task::spawn_blocking(move || open_existing(&db).ok().and_then(|st| st.newest_frame_id().ok().flatten()))
-        .await
-        .ok()
-        .flatten();
+    let newest = tokio::task::spawn_blocking(move || {
+        open_existing(&db)
+            .ok()
+            .and_then(|st| st.newest_frame_id().ok().flatten())
+    })
+    .await
+    .ok()
+    .flatten();
     Json(serde_json::json!({ "newest": newest }))
 }
 
@@ -74,7 +89,11 @@ async fn status(State(s): State<AppState>) -> impl IntoResponse {
     .await;
     match r {
         Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err(e)) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+        Ok(Err(e)) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{e:#}"),
+        )
+            .into_response(),
         Err(e) => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -84,9 +103,14 @@ pub fn run(a: ServeArgs) -> Result<()> {
     // Fail early on a bad baseline or thresholds file rather than on the first request.
     load_baseline(&a.w.baseline)?;
     load_thresholds(a.w.thresholds.as_deref())?;
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&a.addr).await.with_context(|| format!("binding {}", a.addr))?;
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .with_context(|| format!("binding {}", a.addr))?;
         println!("serving on http://{}", listener.local_addr()?);
         let app = Router::new()
             .route("/", get(index))

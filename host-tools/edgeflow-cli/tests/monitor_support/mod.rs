@@ -22,13 +22,25 @@ impl Rng {
 }
 
 pub fn rows(rng: &mut Rng, n: usize, offset1: f32) -> Vec<Vec<f32>> {
-    (0..n).map(|_| vec![rng.normal(), 5.0 + 2.0 * rng.normal() + offset1, rng.normal().abs()]).collect()
+    (0..n)
+        .map(|_| {
+            vec![
+                rng.normal(),
+                5.0 + 2.0 * rng.normal() + offset1,
+                rng.normal().abs(),
+            ]
+        })
+        .collect()
 }
 
 pub fn inferences(rows: &[Vec<f32>]) -> Vec<Inference> {
     rows.iter()
         .enumerate()
-        .map(|(i, r)| Inference { features: r.clone(), class: (i % 3) as u16, score: 0.6 + 0.3 * ((i % 7) as f32 / 7.0) })
+        .map(|(i, r)| Inference {
+            features: r.clone(),
+            class: (i % 3) as u16,
+            score: 0.6 + 0.3 * ((i % 7) as f32 / 7.0),
+        })
         .collect()
 }
 
@@ -37,14 +49,35 @@ pub fn baseline() -> Vec<u8> {
     let mut rng = Rng(0xba5e);
     let train = rows(&mut rng, 3000, 0.0);
     let labels: Vec<usize> = (0..3000).map(|i| i % 3).collect();
-    let validation: Vec<(f32, bool)> = (0..600).map(|i| (0.6 + 0.3 * ((i % 7) as f32 / 7.0), i % 10 != 0)).collect();
-    build(&train, 10, &labels, 3, &[0.7, 0.8, 0.9], &validation).expect("baseline").to_bytes().expect("bytes")
+    let validation: Vec<(f32, bool)> = (0..600)
+        .map(|i| (0.6 + 0.3 * ((i % 7) as f32 / 7.0), i % 10 != 0))
+        .collect();
+    build(&train, 10, &labels, 3, &[0.7, 0.8, 0.9], &validation)
+        .expect("baseline")
+        .to_bytes()
+        .expect("bytes")
 }
 
 /// A device's telemetry: `n` inferences, summaries every 100, optional prediction frames.
-pub fn stream(baseline: &[u8], device: u64, seed: u64, n: usize, offset1: f32, predictions: bool) -> Vec<u8> {
+pub fn stream(
+    baseline: &[u8],
+    device: u64,
+    seed: u64,
+    n: usize,
+    offset1: f32,
+    predictions: bool,
+) -> Vec<u8> {
     let mut rng = Rng(seed);
-    device_stream(baseline, device, 0xabcd, &inferences(&rows(&mut rng, n, offset1)), 100, predictions, 10_000).expect("stream")
+    device_stream(
+        baseline,
+        device,
+        0xabcd,
+        &inferences(&rows(&mut rng, n, offset1)),
+        100,
+        predictions,
+        10_000,
+    )
+    .expect("stream")
 }
 
 pub fn tmp(name: &str) -> PathBuf {
@@ -58,5 +91,9 @@ pub fn tmp(name: &str) -> PathBuf {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
