@@ -1,5 +1,5 @@
 //! Sets `cfg(edgeflow_arm_dsp)` for Arm targets with the DSP extension (SMLAD, SXTB16),
-//! where the int8 kernels use their packed 16-bit inner loops (`src/kernels/arm.rs`).
+//! where the int8 kernels use their packed 16-bit inner loops (`src/kernels/arch/arm_dsp.rs`).
 //!
 //! Stable Rust does not report Arm target features to `cfg`, so the target name decides:
 //! `thumbv7em-*` (Cortex-M4/M7) always has the extension; other Arm targets qualify when

@@ -186,7 +186,7 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
             .map(|&t| tensor_def(graph, &scales, t, dummy))
             .collect();
         let out = tensor_def(graph, &scales, op.output, dummy);
-        scratch.push(edgeflow_nn::kernels::scratch_bytes(
+        scratch.push(edgeflow_nn::op::scratch_bytes(
             &with_requant(&op.op, op.requant.as_ref()),
             &ins,
             &out,

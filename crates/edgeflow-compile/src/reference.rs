@@ -8,7 +8,7 @@
 //! operation order, `libm` transcendental functions).
 
 use edgeflow_format::graph::{Location, TensorDef};
-use edgeflow_nn::kernels::{self, TensorIn, TensorOut};
+use edgeflow_nn::op::{self as nn_op, TensorIn, TensorOut};
 
 use crate::error::CompileError;
 use crate::ir::Graph;
@@ -38,8 +38,8 @@ impl<'g> Evaluator<'g> {
                 .collect();
             let out = tensor_def(graph, &scales, op.output, here);
             let full = with_requant(&op.op, op.requant.as_ref());
-            let n = kernels::scratch_bytes(&full, &ins, &out);
-            kernels::check(&full, &ins, &out, n).map_err(|reason| CompileError::Op {
+            let n = nn_op::scratch_bytes(&full, &ins, &out);
+            nn_op::check(&full, &ins, &out, n).map_err(|reason| CompileError::Op {
                 index: i,
                 op: op.op.name().to_string(),
                 reason: reason.to_string(),
@@ -112,7 +112,7 @@ impl<'g> Evaluator<'g> {
             })?;
             let mut out = vec![0u8; out_bytes];
             let mut scratch = vec![0u8; self.scratch[i]];
-            kernels::eval(
+            nn_op::eval(
                 &with_requant(&op.op, op.requant.as_ref()),
                 &ins,
                 TensorOut {
@@ -120,7 +120,12 @@ impl<'g> Evaluator<'g> {
                     data: &mut out,
                 },
                 &mut scratch,
-            );
+            )
+            .map_err(|reason| CompileError::Op {
+                index: i,
+                op: op.op.name().to_string(),
+                reason: reason.to_string(),
+            })?;
             values[op.output] = Some(out);
         }
         Ok(values)

@@ -46,9 +46,12 @@ pub mod fixedpoint;
 // Kernels index and compute with the shapes, offsets and parameters `Model::parse` and
 // `kernels::check` validated (every length, product and range checked there), so indices
 // are in bounds and sizes do not overflow; conformance, mutation and fuzz tests hold them.
+// Crate-private: a kernel is sound only after its `check`; outside the crate ops run
+// through `op`, which checks first.
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-pub mod kernels;
+mod kernels;
 mod model;
+pub mod op;
 // Host-side parameter derivation (run at compile time from finite, positive scales).
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 pub mod params;

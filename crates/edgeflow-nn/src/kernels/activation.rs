@@ -13,8 +13,8 @@
 
 use edgeflow_format::graph::{ActivationParams, DType, TensorDef};
 
-use super::elementwise::rd_f32;
-use super::gemmlowp;
+use super::generic::elem::f32_of as rd_f32;
+use super::generic::gemmlowp;
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::{multiply_by_quantized_multiplier, rounding_divide_by_pot};
 
@@ -210,8 +210,8 @@ pub(crate) fn eval_tanh(
 mod tests {
     extern crate std;
 
-    use super::super::elementwise::testutil::*;
     use super::*;
+    use crate::kernels::testutil::simple::*;
     use crate::params::elementwise::{logistic_params, tanh_params};
 
     /// Computed by TFLM 90b983c2's `reference_integer_ops::Logistic` / `Tanh` with the

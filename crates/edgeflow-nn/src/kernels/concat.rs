@@ -5,7 +5,7 @@
 
 use edgeflow_format::graph::{ConcatParams, DType, TensorDef, MAX_OP_INPUTS};
 
-use super::conv::{check_clamp_f, clamp_f32};
+use super::generic::elem::{check_clamp_f, clamp_f32};
 use super::{TensorIn, TensorOut};
 
 /// Verifies every precondition of [`eval`].
@@ -114,8 +114,8 @@ mod tests {
     use std::prelude::rust_2021::*;
     use std::vec;
 
-    use super::super::conv::testutil::*;
     use super::*;
+    use crate::kernels::testutil::*;
     use edgeflow_format::graph::Clamp;
 
     /// Element-wise reference: output element at index `i` along the axis comes from the

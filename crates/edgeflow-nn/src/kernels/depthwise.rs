@@ -17,19 +17,22 @@
 //! record; on targets with the DSP extension it instead sums four channels at a time
 //! with [`arm::ops::dw3x3`] on weights widened once per call (the `c % 4` last channels
 //! take the portable loop). Every int8 epilogue uses the single-shift requantization
-//! ([`super::conv::OutQ::finish_fast_in`]) when the op's shifts allow it.
+//! ([`OutQ::finish_fast_in`]) when the op's shifts allow it.
 
-use edgeflow_format::graph::{Clamp, ConvParams, DType, Requant, TensorDef};
+use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
-use super::conv::{check_weighted_op, clamp_f32, le_f32, le_i32, Axis, OutQ, REC};
-use super::{arm, TensorIn, TensorOut};
+use super::arch::arm_dsp as arm;
+use super::epilogue::{OutQ, REC};
+use super::generic::elem::{clamp_f32, le_f32, le_i32};
+use super::generic::window::Axis;
+use super::weighted::Weighted;
 
 /// Channels accumulated together per pass (stack accumulator size).
 const CHUNK: usize = 64;
 
 /// Validated DEPTHWISE_CONV_2D geometry.
 #[derive(Clone, Copy, Debug)]
-struct Geom {
+pub(crate) struct Geom {
     batches: usize,
     h: Axis,
     w: Axis,
@@ -95,24 +98,50 @@ fn geom(
     })
 }
 
-/// Scratch bytes: int8 needs one record per output channel (see [`rec_bytes`]) and a row
-/// of input zero points (`C` bytes); f32 needs none.
-pub(crate) fn scratch_bytes(
-    p: &ConvParams<'_>,
-    inputs: &[TensorDef<'_>],
-    output: &TensorDef<'_>,
-) -> usize {
-    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
-        return 0;
-    };
-    if output.dtype != DType::I8 {
-        return 0;
+/// DEPTHWISE_CONV_2D as a [`Weighted`] op (checked, planned and run by
+/// [`super::weighted`]).
+pub(crate) struct Depthwise<'p, 'a>(pub(crate) &'p ConvParams<'a>);
+
+impl Weighted for Depthwise<'_, '_> {
+    type Geom = Geom;
+    const ARITY: &'static str = "DEPTHWISE_CONV_2D takes input, filter and an optional bias";
+    fn geom(
+        &self,
+        x: &TensorDef<'_>,
+        w: &TensorDef<'_>,
+        out: &TensorDef<'_>,
+    ) -> Result<Geom, &'static str> {
+        geom(self.0, x, w, out)
     }
-    match geom(p, x, w, output) {
-        Ok(g) => wide_bytes(&g)
-            .saturating_add(g.out_c.saturating_mul(rec_bytes(&g)))
-            .saturating_add(g.in_c),
-        Err(_) => 0,
+    fn channels(g: &Geom) -> usize {
+        g.out_c
+    }
+    /// int8 needs the widened 3x3 weights ([`wide_bytes`]), one record per output
+    /// channel (see [`rec_bytes`]) and a row of input zero points (`C` bytes).
+    fn int8_scratch(g: &Geom) -> usize {
+        wide_bytes(g)
+            .saturating_add(g.out_c.saturating_mul(rec_bytes(g)))
+            .saturating_add(g.in_c)
+    }
+    fn requant(&self) -> Option<&Requant<'_>> {
+        self.0.requant.as_ref()
+    }
+    fn clamp(&self) -> &Clamp {
+        &self.0.clamp
+    }
+    fn eval_i8(
+        g: &Geom,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+        xwb: (&[u8], &[u8], Option<&[u8]>),
+        out: &mut [u8],
+        scratch: &mut [u8],
+        packed: bool,
+    ) {
+        eval_i8(g, rq, clamp, xwb, out, scratch, packed);
+    }
+    fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
+        eval_f32(g, clamp, x, w, bias, out);
     }
 }
 
@@ -145,85 +174,9 @@ fn is_3x3(g: &Geom) -> bool {
     g.mult == 1 && g.h.filter == 3 && g.w.filter == 3
 }
 
-/// Verifies every precondition of [`eval`].
-pub(crate) fn check(
-    p: &ConvParams<'_>,
-    inputs: &[TensorDef<'_>],
-    output: &TensorDef<'_>,
-    scratch_len: usize,
-) -> Result<(), &'static str> {
-    if inputs.len() != 2 && inputs.len() != 3 {
-        return Err("DEPTHWISE_CONV_2D takes input, filter and an optional bias");
-    }
-    let (x, w) = (&inputs[0], &inputs[1]);
-    let g = geom(p, x, w, output)?;
-    let dt = output.dtype;
-    if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
-        return Err("supported types: all int8 (bias int32) or all f32");
-    }
-    check_weighted_op(
-        x,
-        w,
-        inputs.get(2),
-        output,
-        p.requant.as_ref(),
-        &p.clamp,
-        g.out_c,
-    )?;
-    if scratch_len < scratch_bytes(p, inputs, output) {
-        return Err("scratch region smaller than the kernel needs");
-    }
-    Ok(())
-}
-
-/// Executes a DEPTHWISE_CONV_2D that passed [`check`] (the 3x3 kernel on the packed
-/// 16-bit inner loop where the target has the DSP extension).
-pub(crate) fn eval(
-    p: &ConvParams<'_>,
-    inputs: &[TensorIn<'_, '_>],
-    output: TensorOut<'_, '_>,
-    scratch: &mut [u8],
-) {
-    eval_with(p, inputs, output, scratch, cfg!(edgeflow_arm_dsp));
-}
-
-/// [`eval`], with the int8 3x3 inner kernel chosen by `packed`.
-fn eval_with(
-    p: &ConvParams<'_>,
-    inputs: &[TensorIn<'_, '_>],
-    output: TensorOut<'_, '_>,
-    scratch: &mut [u8],
-    packed: bool,
-) {
-    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
-        return;
-    };
-    let bias = inputs.get(2).map(|b| b.data);
-    let Ok(g) = geom(p, x.def, w.def, output.def) else {
-        return;
-    };
-    match output.def.dtype {
-        DType::I8 => {
-            if let Some(rq) = &p.requant {
-                eval_i8(
-                    &g,
-                    rq,
-                    &p.clamp,
-                    (x.data, w.data, bias),
-                    output.data,
-                    scratch,
-                    packed,
-                );
-            }
-        }
-        DType::F32 => eval_f32(&g, &p.clamp, x.data, w.data, bias, output.data),
-        DType::I32 => {}
-    }
-}
-
 /// Portable inner kernels over contiguous channel slices (replaceable by DSP versions).
 mod tap {
-    use super::super::conv::OutQ;
+    use super::super::epilogue::OutQ;
     use super::REC3;
 
     /// One output pixel of the 3x3 kernel: `out[c] = finish(sum_t taps[t][c] * w_t[c])`
@@ -665,10 +618,36 @@ mod tests {
     use std::prelude::rust_2021::*;
     use std::vec;
 
-    use super::super::conv::testutil::*;
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use crate::kernels::testutil::*;
+    use crate::kernels::weighted;
+    use crate::kernels::{TensorIn, TensorOut};
     use edgeflow_format::graph::Clamp;
+    use edgeflow_format::graph::DType;
+
+    fn scratch_bytes(p: &ConvParams<'_>, defs: &[TensorDef<'_>], out: &TensorDef<'_>) -> usize {
+        weighted::scratch_bytes(&Depthwise(p), defs, out)
+    }
+
+    fn check(
+        p: &ConvParams<'_>,
+        defs: &[TensorDef<'_>],
+        out: &TensorDef<'_>,
+        scratch_len: usize,
+    ) -> Result<(), &'static str> {
+        weighted::check(&Depthwise(p), defs, out, scratch_len)
+    }
+
+    fn eval_with(
+        p: &ConvParams<'_>,
+        inputs: &[TensorIn<'_, '_>],
+        output: TensorOut<'_, '_>,
+        scratch: &mut [u8],
+        packed: bool,
+    ) {
+        weighted::eval(&Depthwise(p), inputs, output, scratch, packed);
+    }
 
     /// TFLM's `DepthwiseConvPerChannel`, transcribed loop for loop.
     fn reference_i8(
@@ -912,14 +891,20 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
-        let portable = run_case_with(c, false);
-        assert_eq!(
-            portable,
-            run_case_with(c, true),
-            "packed differs from portable"
-        );
-        portable
+        run_case_with(c, false)
     }
+
+    specialised_matches_portable!(
+        /// The packed 3x3 kernel (`SXTB16` + `SMLABB`/`SMLATT` on Cortex-M4/M7) against
+        /// the portable taps, on generated int8 depthwise convolutions (3x3 and others).
+        packed_kernels_match_portable {
+            seed: 11,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, false),
+            specialised: |c: &Case| run_case_with(c, true),
+        }
+    );
 
     fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);

@@ -8,153 +8,14 @@
 //! so the iteration order is free: dims are coalesced and the innermost run is a tight
 //! loop (same-shape tensors and scalar operands are a single run).
 
-use edgeflow_format::graph::{AddParams, Clamp, DType, MulParams, Shape, TensorDef, MAX_RANK};
+use edgeflow_format::graph::{AddParams, DType, MulParams, TensorDef};
 
+use super::generic::broadcast::{broadcast_shape, Broadcast};
+use super::generic::elem::{check_clamp, clamp_f32, clamp_i32, f32_of as rd_f32, zero_point};
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,
 };
-
-/// Dim `i` of `s` extended (with leading 1s) to rank `r`.
-#[inline(always)]
-fn extended_dim(s: &Shape, r: usize, i: usize) -> usize {
-    (i + s.dims().len())
-        .checked_sub(r)
-        .and_then(|k| s.dims().get(k))
-        .map_or(1, |&d| d as usize)
-}
-
-/// NumPy broadcast of two shapes, or `None` if they are incompatible.
-pub(super) fn broadcast_shape(a: &Shape, b: &Shape) -> Option<Shape> {
-    let r = a.dims().len().max(b.dims().len());
-    let mut dims = [0u32; MAX_RANK];
-    let out = dims.get_mut(..r)?;
-    for (i, d) in out.iter_mut().enumerate() {
-        let (da, db) = (extended_dim(a, r, i), extended_dim(b, r, i));
-        *d = if da == db || db == 1 {
-            da
-        } else if da == 1 {
-            db
-        } else {
-            return None;
-        } as u32;
-    }
-    Shape::new(out)
-}
-
-/// An iteration plan over a broadcast: dims of extent 1 dropped, adjacent dims that walk
-/// both inputs contiguously (or both not at all) merged. Each dim is
-/// `(extent, stride in input 1, stride in input 2)`, outermost first; the innermost dim
-/// has input strides 0 or 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Broadcast {
-    rank: usize,
-    dims: [(usize, usize, usize); MAX_RANK],
-}
-
-impl Broadcast {
-    /// The plan for two shapes that broadcast (see [`broadcast_shape`]); `None` otherwise.
-    pub(super) fn new(a: &Shape, b: &Shape) -> Option<Self> {
-        let out_shape = broadcast_shape(a, b)?;
-        let r = out_shape.dims().len();
-        let mut plan = Broadcast {
-            rank: 0,
-            dims: [(0, 0, 0); MAX_RANK],
-        };
-        // Natural (contiguous) strides of the rank-extended inputs, innermost first.
-        let (mut n1, mut n2) = (1usize, 1usize);
-        for (i, &o) in out_shape.dims().iter().enumerate().rev() {
-            let o = o as usize;
-            let (da, db) = (extended_dim(a, r, i), extended_dim(b, r, i));
-            let sa = if da == 1 { 0 } else { n1 };
-            let sb = if db == 1 { 0 } else { n2 };
-            n1 = n1.saturating_mul(da);
-            n2 = n2.saturating_mul(db);
-            if o == 1 {
-                continue;
-            }
-            if let Some(inner) = plan.rank.checked_sub(1).and_then(|j| plan.dims.get_mut(j)) {
-                let (e, s1, s2) = *inner;
-                let mergeable = |s: usize, sj: usize| {
-                    (s == 0 && sj == 0) || (sj != 0 && s == sj.saturating_mul(e))
-                };
-                if mergeable(sa, s1) && mergeable(sb, s2) {
-                    inner.0 = e.saturating_mul(o);
-                    continue;
-                }
-            }
-            let slot = plan.dims.get_mut(plan.rank)?;
-            *slot = (o, sa, sb);
-            plan.rank += 1;
-        }
-        // Collected innermost first; flip to outermost first.
-        plan.dims.get_mut(..plan.rank)?.reverse();
-        Some(plan)
-    }
-
-    /// Calls `run(offset1, step1, offset2, step2, out_offset, len)` for each innermost
-    /// run, in output order (element offsets; steps are 0 or 1).
-    #[inline(always)]
-    pub(super) fn for_each_run(
-        &self,
-        mut run: impl FnMut(usize, usize, usize, usize, usize, usize),
-    ) {
-        let dims = self.dims.get(..self.rank).unwrap_or(&[]);
-        let Some((&(len, st1, st2), outer_dims)) = dims.split_last() else {
-            run(0, 0, 0, 0, 0, 1);
-            return;
-        };
-        let outer: usize = outer_dims.iter().map(|d| d.0).product();
-        let mut idx = [0usize; MAX_RANK];
-        let (mut o1, mut o2, mut oo) = (0usize, 0usize, 0usize);
-        for _ in 0..outer {
-            run(o1, st1, o2, st2, oo, len);
-            oo = oo.wrapping_add(len);
-            for (i, &(e, s1, s2)) in idx.iter_mut().zip(outer_dims).rev() {
-                *i += 1;
-                o1 = o1.wrapping_add(s1);
-                o2 = o2.wrapping_add(s2);
-                if *i < e {
-                    break;
-                }
-                o1 = o1.wrapping_sub(s1.wrapping_mul(e));
-                o2 = o2.wrapping_sub(s2.wrapping_mul(e));
-                *i = 0;
-            }
-        }
-    }
-}
-
-/// Reads a little-endian `f32` from a 4-byte chunk.
-#[inline(always)]
-pub(super) fn rd_f32(c: &[u8]) -> f32 {
-    match c {
-        [a, b, c, d] => f32::from_le_bytes([*a, *b, *c, *d]),
-        _ => 0.0,
-    }
-}
-
-/// C++ `std::min(std::max(x, lo), hi)` on floats (NaN `x` passes through; `-0.0` stays).
-#[inline(always)]
-pub(super) fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
-    let m = if x < lo { lo } else { x };
-    if hi < m {
-        hi
-    } else {
-        m
-    }
-}
-
-/// `min(max(x, lo), hi)` on integers, as TFLite writes it (no panic if `lo > hi`).
-#[inline(always)]
-pub(super) fn clamp_i32(x: i32, lo: i32, hi: i32) -> i32 {
-    let m = if x < lo { lo } else { x };
-    if hi < m {
-        hi
-    } else {
-        m
-    }
-}
 
 /// Broadcast binary op on int8 tensors: `pre1`/`pre2` map each input element to an `i32`
 /// (computed once for a broadcast scalar run), `comb` makes the output.
@@ -260,13 +121,6 @@ fn binary_f32(
     });
 }
 
-fn zero_point(t: &TensorDef<'_>) -> Result<i32, &'static str> {
-    t.quant
-        .as_ref()
-        .map(|q| q.zero_point)
-        .ok_or("int8 tensor without quantization")
-}
-
 /// Shape and type checks shared by ADD and MUL.
 fn check_binary(inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> Result<DType, &'static str> {
     let [a, b] = inputs else {
@@ -289,26 +143,6 @@ fn check_binary(inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> Result<DTyp
         return Err("output shape is not the broadcast of the input shapes");
     }
     Ok(output.dtype)
-}
-
-/// Fused-activation bounds: int8 within `[-128, 127]` and ordered; float ordered, not NaN.
-pub(super) fn check_clamp(c: &Clamp, dtype: DType) -> Result<(), &'static str> {
-    match dtype {
-        DType::I8 => {
-            if !(-128 <= c.min_q && c.min_q <= c.max_q && c.max_q <= 127) {
-                return Err("int8 activation range is not an ordered sub-range of [-128, 127]");
-            }
-        }
-        _ => {
-            if c.min_f
-                .partial_cmp(&c.max_f)
-                .is_none_or(|o| o == core::cmp::Ordering::Greater)
-            {
-                return Err("float activation range is empty or NaN");
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Checks the offsets against the tensors' zero points.
@@ -523,141 +357,15 @@ pub(crate) fn eval_mul(p: &MulParams, inputs: &[TensorIn<'_, '_>], output: Tenso
     }
 }
 
-/// Helpers shared by the kernel tests of this crate's element-wise family.
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-pub(super) mod testutil {
-    extern crate std;
-
-    use edgeflow_format::graph::{DType, Location, Quant, Shape, TensorDef};
-
-    use super::super::{TensorIn, TensorOut};
-
-    /// xorshift64* — small, seeded, reproducible.
-    pub struct Rng(pub u64);
-
-    impl Rng {
-        pub fn next_u64(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        /// Uniform in `lo..=hi`.
-        pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-            lo + (self.next_u64() % ((hi - lo + 1) as u64)) as i64
-        }
-        /// Uniform in `[0, 1)`.
-        pub fn unit(&mut self) -> f64 {
-            (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-        }
-        pub fn bytes(&mut self, n: usize) -> std::vec::Vec<u8> {
-            (0..n).map(|_| self.next_u64() as u8).collect()
-        }
-        pub fn f32s(&mut self, n: usize, lo: f32, hi: f32) -> std::vec::Vec<u8> {
-            (0..n)
-                .flat_map(|_| (lo + (hi - lo) * self.unit() as f32).to_le_bytes())
-                .collect()
-        }
-    }
-
-    pub fn shape(dims: &[u32]) -> Shape {
-        Shape::new(dims).expect("rank <= 6")
-    }
-
-    pub fn tensor(dtype: DType, dims: &[u32], q: Option<(f32, i32)>) -> TensorDef<'static> {
-        TensorDef {
-            id: 0,
-            dtype,
-            shape: shape(dims),
-            quant: q.map(|(scale, zero_point)| Quant {
-                scale,
-                zero_point,
-                per_channel: None,
-            }),
-            location: Location::Arena { offset: 0 },
-        }
-    }
-
-    pub fn i8t(dims: &[u32], scale: f32, zp: i32) -> TensorDef<'static> {
-        tensor(DType::I8, dims, Some((scale, zp)))
-    }
-
-    pub fn f32t(dims: &[u32]) -> TensorDef<'static> {
-        tensor(DType::F32, dims, None)
-    }
-
-    pub fn f32_bytes(v: &[f32]) -> std::vec::Vec<u8> {
-        v.iter().flat_map(|x| x.to_le_bytes()).collect()
-    }
-
-    pub fn to_f32s(b: &[u8]) -> std::vec::Vec<f32> {
-        b.chunks_exact(4).map(super::rd_f32).collect()
-    }
-
-    pub fn i8_bytes(v: &[i8]) -> std::vec::Vec<u8> {
-        v.iter().map(|&x| x as u8).collect()
-    }
-
-    pub fn to_i8s(b: &[u8]) -> std::vec::Vec<i8> {
-        b.iter().map(|&x| x as i8).collect()
-    }
-
-    pub fn num(t: &TensorDef<'_>) -> usize {
-        t.shape.num_elements().expect("small") * t.dtype.size()
-    }
-
-    /// Runs an eval closure on owned buffers and returns the output bytes.
-    pub fn run(
-        inputs: &[(&TensorDef<'_>, &[u8])],
-        output: &TensorDef<'_>,
-        eval: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>),
-    ) -> std::vec::Vec<u8> {
-        let ins: std::vec::Vec<TensorIn<'_, '_>> = inputs
-            .iter()
-            .map(|(def, data)| TensorIn { def, data })
-            .collect();
-        let mut out = std::vec![0xA5u8; num(output)];
-        eval(
-            &ins,
-            TensorOut {
-                def: output,
-                data: &mut out,
-            },
-        );
-        out
-    }
-
-    /// Row-major multi-index of flat `i` over `dims`.
-    pub fn unravel(mut i: usize, dims: &[u32]) -> std::vec::Vec<usize> {
-        let mut idx = std::vec![0; dims.len()];
-        for d in (0..dims.len()).rev() {
-            idx[d] = i % dims[d] as usize;
-            i /= dims[d] as usize;
-        }
-        idx
-    }
-
-    /// Flat offset in a (possibly lower-rank, broadcast) tensor of the output index `idx`.
-    pub fn broadcast_offset(idx: &[usize], dims: &[u32]) -> usize {
-        let skip = idx.len() - dims.len();
-        let mut off = 0;
-        for (d, &n) in dims.iter().enumerate() {
-            let i = if n == 1 { 0 } else { idx[skip + d] };
-            off = off * n as usize + i;
-        }
-        off
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 
-    use super::testutil::*;
     use super::*;
+    use crate::kernels::testutil::simple::*;
     use crate::params::elementwise::{add_params, mul_params};
+    use edgeflow_format::graph::Clamp;
 
     /// Computed by TFLM 90b983c2's `reference_integer_ops` ADD / MUL (with the parameters
     /// of `CalculateOpDataAdd` / `CalculateOpDataMul`).
@@ -740,29 +448,6 @@ mod tests {
             max_f: hi,
             ..Clamp::NONE
         }
-    }
-
-    #[test]
-    fn broadcast_shapes() {
-        let s = |d: &[u32]| shape(d);
-        assert_eq!(
-            broadcast_shape(&s(&[2, 1, 3]), &s(&[4, 1])),
-            Some(s(&[2, 4, 3]))
-        );
-        assert_eq!(broadcast_shape(&s(&[]), &s(&[5])), Some(s(&[5])));
-        assert_eq!(broadcast_shape(&s(&[2, 3]), &s(&[3, 3])), None);
-        // Same shape: one run covering everything.
-        let p = Broadcast::new(&s(&[2, 3, 4]), &s(&[2, 3, 4])).unwrap();
-        assert_eq!(&p.dims[..p.rank], [(24, 1, 1)]);
-        // Per-channel bias: [N,H,W,C] + [C] -> outer 24 runs of C.
-        let p = Broadcast::new(&s(&[1, 4, 6, 8]), &s(&[8])).unwrap();
-        assert_eq!(&p.dims[..p.rank], [(24, 8, 0), (8, 1, 1)]);
-        // Scalar.
-        let p = Broadcast::new(&s(&[3, 5]), &s(&[1, 1])).unwrap();
-        assert_eq!(&p.dims[..p.rank], [(15, 1, 0)]);
-        // [2,1,3] + [4,1]: nothing merges.
-        let p = Broadcast::new(&s(&[2, 1, 3]), &s(&[4, 1])).unwrap();
-        assert_eq!(&p.dims[..p.rank], [(2, 3, 0), (4, 0, 1), (3, 1, 0)]);
     }
 
     #[test]

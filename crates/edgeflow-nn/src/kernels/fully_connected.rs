@@ -9,10 +9,13 @@
 //! is no extra pass over the weights, which matters for the usual single-row case. The
 //! int32 sums wrap, so they equal TFLM's accumulator exactly whatever the order.
 
-use edgeflow_format::graph::{Clamp, DType, FullyConnectedParams, Requant, TensorDef};
+use edgeflow_format::graph::{Clamp, FullyConnectedParams, Requant, TensorDef};
 
-use super::conv::{check_weighted_op, clamp_f32, dot, f32_of, le_f32, le_i32, OutQ};
-use super::{arm, TensorIn, TensorOut};
+use super::arch::arm_dsp as arm;
+use super::epilogue::OutQ;
+use super::generic::dot;
+use super::generic::elem::{clamp_f32, f32_of, le_f32, le_i32};
+use super::weighted::Weighted;
 
 /// `(rows, in_features, out_features)` of a valid op.
 fn dims(
@@ -42,94 +45,59 @@ fn dims(
 /// Input elements offset into 16 bits per pass (bounds the scratch).
 const SEG: usize = 128;
 
-/// Scratch bytes: int8 needs up to [`SEG`] input values with the input offset added, as
-/// little-endian `i16`; f32 needs none.
-pub(crate) fn scratch_bytes(
-    _p: &FullyConnectedParams<'_>,
-    inputs: &[TensorDef<'_>],
-    output: &TensorDef<'_>,
-) -> usize {
-    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
-        return 0;
-    };
-    if output.dtype != DType::I8 {
-        return 0;
+/// FULLY_CONNECTED as a [`Weighted`] op (checked, planned and run by
+/// [`super::weighted`]); its geometry is `(rows, in_features, out_features)`.
+pub(crate) struct FullyConnected<'p, 'a>(pub(crate) &'p FullyConnectedParams<'a>);
+
+impl Weighted for FullyConnected<'_, '_> {
+    type Geom = (usize, usize, usize);
+    const ARITY: &'static str = "FULLY_CONNECTED takes input, weights and an optional bias";
+    fn geom(
+        &self,
+        x: &TensorDef<'_>,
+        w: &TensorDef<'_>,
+        out: &TensorDef<'_>,
+    ) -> Result<Self::Geom, &'static str> {
+        dims(x, w, out)
     }
-    match dims(x, w, output) {
-        Ok((_, i, _)) => 2 * i.min(SEG),
-        Err(_) => 0,
+    fn channels(g: &Self::Geom) -> usize {
+        g.2
+    }
+    /// int8 needs up to [`SEG`] input values with the input offset added, as
+    /// little-endian `i16`.
+    fn int8_scratch(g: &Self::Geom) -> usize {
+        2 * g.1.min(SEG)
+    }
+    fn requant(&self) -> Option<&Requant<'_>> {
+        self.0.requant.as_ref()
+    }
+    fn clamp(&self) -> &Clamp {
+        &self.0.clamp
+    }
+    fn eval_i8(
+        g: &Self::Geom,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+        xwb: (&[u8], &[u8], Option<&[u8]>),
+        out: &mut [u8],
+        scratch: &mut [u8],
+        packed: bool,
+    ) {
+        eval_i8((g.1, g.2), rq, clamp, xwb, out, scratch, packed);
+    }
+    fn eval_f32(
+        g: &Self::Geom,
+        clamp: &Clamp,
+        x: &[u8],
+        w: &[u8],
+        bias: Option<&[u8]>,
+        out: &mut [u8],
+    ) {
+        eval_f32(g.1, g.2, clamp, x, w, bias, out);
     }
 }
 
-/// Verifies every precondition of [`eval`].
-pub(crate) fn check(
-    p: &FullyConnectedParams<'_>,
-    inputs: &[TensorDef<'_>],
-    output: &TensorDef<'_>,
-    scratch_len: usize,
-) -> Result<(), &'static str> {
-    if inputs.len() != 2 && inputs.len() != 3 {
-        return Err("FULLY_CONNECTED takes input, weights and an optional bias");
-    }
-    let (x, w) = (&inputs[0], &inputs[1]);
-    let dt = output.dtype;
-    if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
-        return Err("supported types: all int8 (bias int32) or all f32");
-    }
-    let (_, _, o) = dims(x, w, output)?;
-    check_weighted_op(x, w, inputs.get(2), output, p.requant.as_ref(), &p.clamp, o)?;
-    if scratch_len < scratch_bytes(p, inputs, output) {
-        return Err("scratch region smaller than the kernel needs");
-    }
-    Ok(())
-}
-
-/// Executes a FULLY_CONNECTED that passed [`check`] (on the packed kernels where the
-/// target has the DSP extension).
-pub(crate) fn eval(
-    p: &FullyConnectedParams<'_>,
-    inputs: &[TensorIn<'_, '_>],
-    output: TensorOut<'_, '_>,
-    scratch: &mut [u8],
-) {
-    eval_with(p, inputs, output, scratch, cfg!(edgeflow_arm_dsp));
-}
-
-/// [`eval`], with the int8 inner kernels chosen by `packed`.
-fn eval_with(
-    p: &FullyConnectedParams<'_>,
-    inputs: &[TensorIn<'_, '_>],
-    output: TensorOut<'_, '_>,
-    scratch: &mut [u8],
-    packed: bool,
-) {
-    let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
-        return;
-    };
-    let bias = inputs.get(2).map(|b| b.data);
-    let Ok((_, i, o)) = dims(x.def, w.def, output.def) else {
-        return;
-    };
-    match output.def.dtype {
-        DType::I8 => {
-            if let Some(rq) = &p.requant {
-                eval_i8(
-                    (i, o),
-                    rq,
-                    &p.clamp,
-                    (x.data, w.data, bias),
-                    output.data,
-                    scratch,
-                    packed,
-                );
-            }
-        }
-        DType::F32 => eval_f32(i, o, &p.clamp, x.data, w.data, bias, output.data),
-        DType::I32 => {}
-    }
-}
-
-/// int8 FULLY_CONNECTED; `packed` selects the packed 16-bit kernels ([`super::arm`]).
+/// int8 FULLY_CONNECTED; `packed` selects the packed 16-bit kernels ([`super::arch::arm_dsp`]).
 fn eval_i8(
     (i, o): (usize, usize),
     rq: &Requant<'_>,
@@ -205,13 +173,13 @@ fn finish<const FAST: bool, const FULL: bool>(
     q: &OutQ<'_>,
     acc: &[i32],
     bias: &[u8],
-    qs: &mut super::conv::Channels<'_>,
+    qs: &mut super::epilogue::Channels<'_>,
     out: &mut [u8],
 ) {
     if FAST {
-        if let super::conv::Channels::One(m, s) = *qs {
+        if let super::epilogue::Channels::One(m, s) = *qs {
             // Per-tensor: the rounding constant once for the block.
-            let (klo, khi, r1) = super::conv::single_shift_params(s);
+            let (klo, khi, r1) = super::generic::requant::single_shift_params(s);
             for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
                 let a = a.wrapping_add(le_i32(bias, j));
                 *o = q.finish_single::<FULL>(a, m, klo, khi, r1);
@@ -268,10 +236,40 @@ mod tests {
     use std::prelude::rust_2021::*;
     use std::vec;
 
-    use super::super::conv::testutil::*;
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use crate::kernels::testutil::*;
+    use crate::kernels::weighted;
+    use crate::kernels::{TensorIn, TensorOut};
     use edgeflow_format::graph::Clamp;
+    use edgeflow_format::graph::DType;
+
+    fn scratch_bytes(
+        p: &FullyConnectedParams<'_>,
+        defs: &[TensorDef<'_>],
+        out: &TensorDef<'_>,
+    ) -> usize {
+        weighted::scratch_bytes(&FullyConnected(p), defs, out)
+    }
+
+    fn check(
+        p: &FullyConnectedParams<'_>,
+        defs: &[TensorDef<'_>],
+        out: &TensorDef<'_>,
+        scratch_len: usize,
+    ) -> Result<(), &'static str> {
+        weighted::check(&FullyConnected(p), defs, out, scratch_len)
+    }
+
+    fn eval_with(
+        p: &FullyConnectedParams<'_>,
+        inputs: &[TensorIn<'_, '_>],
+        output: TensorOut<'_, '_>,
+        scratch: &mut [u8],
+        packed: bool,
+    ) {
+        weighted::eval(&FullyConnected(p), inputs, output, scratch, packed);
+    }
 
     /// TFLM's `FullyConnectedPerChannel` (per-tensor: the same with one multiplier).
     fn reference_i8(p: &FullyConnectedParams<'_>, data: &[Vec<u8>], i: usize, o: usize) -> Vec<u8> {
@@ -426,18 +424,17 @@ mod tests {
         })
     }
 
-    #[test]
-    fn int8_packed_kernels_match_reference_on_random_cases() {
-        let mut r = Rng::new(23);
-        for n in 0..1500 {
-            let c = random_case(&mut r, DType::I8);
-            assert_eq!(
-                run_case_with(&c, true),
-                reference_i8(&c.p, &c.data, c.i, c.o),
-                "case {n}"
-            );
+    specialised_matches_portable!(
+        /// The packed 16-bit kernels (row pairs, `SMLAD` on Cortex-M4/M7) against the
+        /// portable dot products, on generated int8 fully-connected layers.
+        packed_kernels_match_portable {
+            seed: 23,
+            cases: 1500,
+            generate: |r: &mut Rng| Some(random_case(r, DType::I8)),
+            portable: |c: &Case| run_case_with(c, false),
+            specialised: |c: &Case| run_case_with(c, true),
         }
-    }
+    );
 
     #[test]
     fn int8_matches_reference_on_random_cases() {

@@ -18,7 +18,7 @@
 
 use edgeflow_format::graph::{DType, MeanParams, TensorDef, MAX_RANK};
 
-use super::elementwise::rd_f32;
+use super::generic::elem::f32_of as rd_f32;
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 
@@ -298,8 +298,8 @@ pub(crate) fn eval(p: &MeanParams, inputs: &[TensorIn<'_, '_>], output: TensorOu
 mod tests {
     extern crate std;
 
-    use super::super::elementwise::testutil::*;
     use super::*;
+    use crate::kernels::testutil::simple::*;
     use crate::params::elementwise::mean_params;
 
     /// Computed by TFLM 90b983c2's `QuantizedMeanOrSum<int8_t, int32_t>` (the path TFLM

@@ -1,4 +1,17 @@
-//! The kernels, one module per op family, each with an int8 and an f32 variant.
+//! The kernels, one module per op family, each with an int8 and an f32 variant, layered
+//! as tract's linalg is:
+//!
+//! - [`generic`]: the portable layer every kernel builds on (element helpers,
+//!   requantization arithmetic, window geometry, broadcasting, the portable dot
+//!   products); no `unsafe`;
+//! - [`arch`]: one module per architecture ([`arch::arm_dsp`] today), the only place
+//!   allowed `unsafe`; each function there has a portable twin it is tested against
+//!   (`testutil::specialised_matches_portable!`);
+//! - [`epilogue`] (the int8 requantize-and-store, on `generic` arithmetic with `arch`
+//!   instructions) and [`weighted`] (the one check / scratch / eval skeleton of CONV_2D,
+//!   DEPTHWISE_CONV_2D and FULLY_CONNECTED);
+//! - the op files: `conv.rs` holds convolution, `depthwise.rs` depthwise convolution, and
+//!   so on. Imports go down the list, never up: no cycles.
 //!
 //! Every op has two entry points, wired up by [`check`] and [`eval`]:
 //! - `check(params, inputs, output, scratch_len) -> Result<(), &'static str>` runs once
@@ -7,7 +20,8 @@
 //! - `eval(params, inputs, output, scratch)` computes, and must not panic on any op that
 //!   passed `check` (slices are indexed within the shapes `check` verified).
 //!
-//! `scratch_bytes` tells the host planner how much scratch an op needs.
+//! `scratch_bytes` tells the host planner how much scratch an op needs. The module is
+//! private; outside the crate, ops run through [`crate::op`], which checks first.
 
 use edgeflow_format::graph::{Op, TensorDef};
 
@@ -29,21 +43,31 @@ pub struct TensorOut<'d, 'a> {
     pub data: &'d mut [u8],
 }
 
+// The portable layer and the per-architecture layer under it (tract linalg's split), and
+// the parts the weighted ops share; then one module per op family.
+mod arch;
+mod epilogue;
+mod generic;
+#[cfg(test)]
+mod testutil;
+mod weighted;
+
 mod activation;
-#[cfg_attr(not(any(test, edgeflow_arm_dsp)), allow(dead_code))]
-mod arm;
 mod concat;
 mod conv;
 mod depthwise;
 mod elementwise;
 mod fully_connected;
-mod gemmlowp;
 mod mean;
 mod pad;
 mod pool;
 mod quantize;
 mod reshape;
 mod softmax;
+
+use conv::Conv;
+use depthwise::Depthwise;
+use fully_connected::FullyConnected;
 
 /// Verifies an op's preconditions (see the module docs).
 pub fn check(
@@ -53,9 +77,9 @@ pub fn check(
     scratch_len: usize,
 ) -> Result<(), &'static str> {
     match op {
-        Op::Conv2d(p) => conv::check(p, inputs, output, scratch_len),
-        Op::DepthwiseConv2d(p) => depthwise::check(p, inputs, output, scratch_len),
-        Op::FullyConnected(p) => fully_connected::check(p, inputs, output, scratch_len),
+        Op::Conv2d(p) => weighted::check(&Conv(p), inputs, output, scratch_len),
+        Op::DepthwiseConv2d(p) => weighted::check(&Depthwise(p), inputs, output, scratch_len),
+        Op::FullyConnected(p) => weighted::check(&FullyConnected(p), inputs, output, scratch_len),
         Op::AveragePool2d(p) => pool::check_average(p, inputs, output),
         Op::MaxPool2d(p) => pool::check_max(p, inputs, output),
         Op::Add(p) => elementwise::check_add(p, inputs, output),
@@ -75,13 +99,17 @@ pub fn check(
 /// Scratch bytes an op needs in the arena while it runs (0 for most ops).
 pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> usize {
     match op {
-        Op::Conv2d(p) => conv::scratch_bytes(p, inputs, output),
-        Op::DepthwiseConv2d(p) => depthwise::scratch_bytes(p, inputs, output),
-        Op::FullyConnected(p) => fully_connected::scratch_bytes(p, inputs, output),
+        Op::Conv2d(p) => weighted::scratch_bytes(&Conv(p), inputs, output),
+        Op::DepthwiseConv2d(p) => weighted::scratch_bytes(&Depthwise(p), inputs, output),
+        Op::FullyConnected(p) => weighted::scratch_bytes(&FullyConnected(p), inputs, output),
         Op::Add(_) => elementwise::add_scratch_bytes(output),
         _ => 0,
     }
 }
+
+/// Whether the int8 weighted ops run on the packed kernels of [`arch::arm_dsp`] (targets
+/// with the Arm DSP extension, build-script cfg `edgeflow_arm_dsp`).
+const PACKED: bool = cfg!(edgeflow_arm_dsp);
 
 /// Executes an op whose [`check`] passed.
 pub fn eval(
@@ -91,9 +119,11 @@ pub fn eval(
     scratch: &mut [u8],
 ) {
     match op {
-        Op::Conv2d(p) => conv::eval(p, inputs, output, scratch),
-        Op::DepthwiseConv2d(p) => depthwise::eval(p, inputs, output, scratch),
-        Op::FullyConnected(p) => fully_connected::eval(p, inputs, output, scratch),
+        Op::Conv2d(p) => weighted::eval(&Conv(p), inputs, output, scratch, PACKED),
+        Op::DepthwiseConv2d(p) => weighted::eval(&Depthwise(p), inputs, output, scratch, PACKED),
+        Op::FullyConnected(p) => {
+            weighted::eval(&FullyConnected(p), inputs, output, scratch, PACKED)
+        }
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
         Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch),

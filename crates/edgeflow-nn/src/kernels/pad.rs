@@ -112,8 +112,8 @@ mod tests {
     use std::prelude::rust_2021::*;
     use std::vec;
 
-    use super::super::conv::testutil::*;
     use super::*;
+    use crate::kernels::testutil::*;
 
     /// TFLM's `PadImpl`, generalised to any rank <= 6: element by element.
     fn reference(p: &PadParams, xd: &TensorDef<'_>, x: &[u8], od: &TensorDef<'_>) -> Vec<u8> {

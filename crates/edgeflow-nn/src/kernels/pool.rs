@@ -8,7 +8,8 @@
 
 use edgeflow_format::graph::{DType, PoolParams, TensorDef};
 
-use super::conv::{check_clamp_f, check_clamp_q, clamp_f32, f32_of, Axis};
+use super::generic::elem::{check_clamp_f, check_clamp_q, clamp_f32, f32_of};
+use super::generic::window::Axis;
 use super::{TensorIn, TensorOut};
 
 /// Channels accumulated together per pass.
@@ -298,8 +299,8 @@ mod tests {
     use std::prelude::rust_2021::*;
     use std::vec;
 
-    use super::super::conv::testutil::*;
     use super::*;
+    use crate::kernels::testutil::*;
     use edgeflow_format::graph::Clamp;
 
     /// TFLM's int8 `AveragePool` / `MaxPool` and float versions, transcribed.

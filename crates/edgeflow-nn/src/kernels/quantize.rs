@@ -9,7 +9,7 @@
 
 use edgeflow_format::graph::{DType, QuantizeParams, TensorDef};
 
-use super::elementwise::rd_f32;
+use super::generic::elem::f32_of as rd_f32;
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 
@@ -148,8 +148,8 @@ pub(crate) fn eval_dequantize(inputs: &[TensorIn<'_, '_>], output: TensorOut<'_,
 mod tests {
     extern crate std;
 
-    use super::super::elementwise::testutil::*;
     use super::*;
+    use crate::kernels::testutil::simple::*;
     use crate::params::elementwise::quantize_params;
 
     #[test]

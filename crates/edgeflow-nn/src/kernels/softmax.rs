@@ -10,8 +10,8 @@
 
 use edgeflow_format::graph::{DType, SoftmaxParams, TensorDef};
 
-use super::elementwise::rd_f32;
-use super::gemmlowp::{exp_on_negative_values, get_reciprocal};
+use super::generic::elem::f32_of as rd_f32;
+use super::generic::gemmlowp::{exp_on_negative_values, get_reciprocal};
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::{
     multiply_by_quantized_multiplier_greater_than_one, rounding_divide_by_pot,
@@ -175,8 +175,8 @@ fn softmax_row_f32(beta: f32, row: &[u8], out: &mut [u8]) {
 mod tests {
     extern crate std;
 
-    use super::super::elementwise::testutil::*;
     use super::*;
+    use crate::kernels::testutil::simple::*;
     use crate::params::elementwise::softmax_params;
 
     /// Computed by TFLM 90b983c2's `reference_ops::Softmax<int8_t, int8_t>` with the

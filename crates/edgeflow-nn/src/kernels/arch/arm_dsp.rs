@@ -635,13 +635,13 @@ pub(crate) mod ops {
             }
         }
 
-        /// `crate::kernels::conv::requant_single(x, m, k, r1)` with the 64-bit rounding
+        /// [`crate::kernels::generic::requant::requant_single`]`(x, m, k, r1)` with the 64-bit rounding
         /// constant `k` as its low and high words: `hi(x * m + k - [x < 0] * 2^31) >> r1`
         /// (`r1` in `0..=30`).
         #[inline(always)]
         pub(crate) fn requant_single(x: i32, m: i32, klo: u32, khi: i32, r1: u32) -> i32 {
             let k = (i64::from(khi) << 32) | i64::from(klo);
-            crate::kernels::conv::requant_single(x, m, k, r1)
+            crate::kernels::generic::requant::requant_single(x, m, k, r1)
         }
 
         /// Depthwise 3x3 sums of `acc.len() / 4` groups of four channels from channel
@@ -923,13 +923,8 @@ mod tests {
     use std::vec::Vec;
 
     use super::*;
-    use crate::kernels::conv::testutil::Rng;
-
-    fn plain_dot(x: &[i16], w: &[u8]) -> i32 {
-        x.iter().zip(w).fold(0i32, |a, (&x, &w)| {
-            a.wrapping_add(i32::from(x) * i32::from(w as i8))
-        })
-    }
+    use crate::kernels::generic::dot::{dot1_i16, dot2_i16};
+    use crate::kernels::testutil::{specialised_matches_portable, Rng};
 
     #[test]
     fn portable_ops_match_their_definitions() {
@@ -958,44 +953,137 @@ mod tests {
         }
     }
 
-    #[test]
-    fn kernels_match_plain_dot_products() {
-        let mut r = Rng::new(12);
-        for k in 0..40 {
-            let off = r.range(-255, 255) as i16;
-            let (xa, xb) = (r.bytes(k), r.bytes(k));
-            let (w0, w1) = (r.bytes(k), r.bytes(k));
-            let wide = |x: &[u8]| -> Vec<i16> {
-                x.iter()
-                    .map(|&v| i16::from(v as i8).wrapping_add(off))
-                    .collect()
-            };
-            let (ya, yb) = (wide(&xa), wide(&xb));
-            // Single columns.
-            let mut col = std::vec![0u8; col_bytes(k)];
-            let (g, t) = col.split_at_mut(k / 4 * GROUP);
-            widen(&xa, off, g, Lane::Single, t);
-            assert_eq!(dot_1x1(&col, &w0, k), plain_dot(&ya, &w0));
-            assert_eq!(
-                dot_1x2(&col, &w0, &w1, k),
-                [plain_dot(&ya, &w0), plain_dot(&ya, &w1)]
-            );
-            // Interleaved pairs against 1..=5 rows (row pairs and an odd row).
-            let mut cols = std::vec![0u8; 2 * col_bytes(k)];
-            let (g, t) = cols.split_at_mut(k / 4 * PAIR);
-            let (ta, tb) = t.split_at_mut(2 * (k % 4));
-            widen(&xa, off, g, Lane::A, ta);
-            widen(&xb, off, g, Lane::B, tb);
-            for rows in 1..=5 {
-                let w = r.bytes(rows * k);
-                let (mut acc_a, mut acc_b) = (std::vec![7; rows], std::vec![7; rows]);
-                block_2(&cols, &w, k, &mut acc_a, &mut acc_b);
-                for j in 0..rows {
-                    let row = &w[j * k..(j + 1) * k];
-                    assert_eq!(acc_a[j], plain_dot(&ya, row), "k {k} rows {rows} j {j}");
-                    assert_eq!(acc_b[j], plain_dot(&yb, row), "k {k} rows {rows} j {j}");
-                }
-            }
-        }
+    /// Generated operands: `k` int8 inputs of two columns with an input offset, widened
+    /// into the packed layouts (single columns and an interleaved pair), their plain
+    /// `i16` values for the portable kernels, and `rows` weight rows.
+    #[derive(Debug)]
+    struct Operands {
+        k: usize,
+        rows: usize,
+        /// Plain little-endian `i16` values (input + offset) of columns A and B.
+        ya: Vec<u8>,
+        yb: Vec<u8>,
+        /// Column A alone, and columns A and B interleaved, in the packed layout.
+        col: Vec<u8>,
+        cols: Vec<u8>,
+        /// `rows` rows of `k` int8 weights.
+        w: Vec<u8>,
     }
+
+    fn operands(r: &mut Rng) -> Option<Operands> {
+        let k = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 600)
+        };
+        let rows = r.usize(1, 7);
+        let off = r.range(-255, 255) as i16;
+        let (xa, xb) = (r.bytes(k), r.bytes(k));
+        let plain = |x: &[u8]| -> Vec<u8> {
+            x.iter()
+                .flat_map(|&v| i16::from(v as i8).wrapping_add(off).to_le_bytes())
+                .collect()
+        };
+        let mut col = std::vec![0u8; col_bytes(k)];
+        let (g, t) = col.split_at_mut(k / 4 * GROUP);
+        widen(&xa, off, g, Lane::Single, t);
+        let mut cols = std::vec![0u8; 2 * col_bytes(k)];
+        let (g, t) = cols.split_at_mut(k / 4 * PAIR);
+        let (ta, tb) = t.split_at_mut(2 * (k % 4));
+        widen(&xa, off, g, Lane::A, ta);
+        widen(&xb, off, g, Lane::B, tb);
+        Some(Operands {
+            k,
+            rows,
+            ya: plain(&xa),
+            yb: plain(&xb),
+            col,
+            cols,
+            w: r.bytes(rows * k),
+        })
+    }
+
+    /// The portable dot product of `y` with each row.
+    fn rows_portable(y: &[u8], o: &Operands) -> Vec<i32> {
+        (0..o.rows)
+            .map(|j| dot1_i16(y, &o.w[j * o.k..(j + 1) * o.k]))
+            .collect()
+    }
+
+    specialised_matches_portable!(
+        /// `dot_1x1` and `dot_1x2` (one packed column, one or two rows).
+        dot_1x1_and_1x2_match_portable {
+            seed: 12,
+            cases: 3000,
+            generate: operands,
+            portable: |o: &Operands| {
+                let (w0, w1) = (&o.w[..o.k], o.w.get(o.k..2 * o.k).unwrap_or(&[]));
+                let single = dot1_i16(&o.ya, w0);
+                let pair = if o.rows > 1 {
+                    let (d0, d1) = dot2_i16(&o.ya, w0, w1);
+                    [d0, d1]
+                } else {
+                    [single; 2]
+                };
+                (single, pair)
+            },
+            specialised: |o: &Operands| {
+                let (w0, w1) = (&o.w[..o.k], o.w.get(o.k..2 * o.k).unwrap_or(&[]));
+                let single = dot_1x1(&o.col, w0, o.k);
+                let pair = if o.rows > 1 { dot_1x2(&o.col, w0, w1, o.k) } else { [single; 2] };
+                (single, pair)
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// `block_1` (CONV_2D, one column against every row, two rows per pass).
+        block_1_matches_portable {
+            seed: 13,
+            cases: 2000,
+            generate: operands,
+            portable: |o: &Operands| rows_portable(&o.ya, o),
+            specialised: |o: &Operands| {
+                let mut acc = std::vec![7; o.rows];
+                block_1(&o.col, &o.w, o.k, &mut acc);
+                acc
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// `block_2` (CONV_2D, 2x2: two interleaved columns, two rows per pass).
+        block_2_matches_portable {
+            seed: 14,
+            cases: 2000,
+            generate: operands,
+            portable: |o: &Operands| (rows_portable(&o.ya, o), rows_portable(&o.yb, o)),
+            specialised: |o: &Operands| {
+                let (mut a, mut b) = (std::vec![7; o.rows], std::vec![7; o.rows]);
+                block_2(&o.cols, &o.w, o.k, &mut a, &mut b);
+                (a, b)
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// `fc_block` (FULLY_CONNECTED, a segment of a column against row pairs),
+        /// accumulating onto non-zero sums.
+        fc_block_matches_portable {
+            seed: 15,
+            cases: 2000,
+            generate: operands,
+            portable: |o: &Operands| {
+                rows_portable(&o.ya, o)
+                    .into_iter()
+                    .map(|d| d.wrapping_add(7))
+                    .collect::<Vec<i32>>()
+            },
+            specialised: |o: &Operands| {
+                let mut acc = std::vec![7; o.rows];
+                fc_block(&o.col, &o.w, o.k, 0, o.k, &mut acc);
+                acc
+            },
+        }
+    );
 }

@@ -1,0 +1,141 @@
+//! Window geometry of the windowed ops (conv, depthwise, pooling): one validated
+//! [`Axis`] per spatial dimension, with TFLite's SAME/VALID/explicit padding rules.
+
+/// Largest extent the window arithmetic handles; keeps every intermediate in `isize`
+/// range on 32-bit targets.
+const MAX_EXTENT: u64 = 1 << 30;
+
+/// One spatial axis of a windowed op (conv, depthwise, pool), validated by [`Axis::new`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Axis {
+    /// Input extent.
+    pub(crate) size: usize,
+    /// Filter extent (taps).
+    pub(crate) filter: usize,
+    pub(crate) stride: usize,
+    pub(crate) dilation: usize,
+    /// Padding before the first element.
+    pub(crate) pad: usize,
+    /// Output extent.
+    pub(crate) out: usize,
+}
+
+impl Axis {
+    /// Validates the geometry of one axis.
+    ///
+    /// Besides positivity and range, requires the output extent to be one TFLite's
+    /// SAME/VALID rules (or any explicit padding below a full dilated filter on each side)
+    /// can produce: with `eff = (filter - 1) * dilation + 1` and the implied trailing
+    /// padding `after = (out - 1) * stride + eff - size - pad`, it needs `pad < eff` and
+    /// `-stride < after < eff`. Windows are clipped to the image in any case.
+    pub(crate) fn new(
+        size: usize,
+        filter: usize,
+        stride: u16,
+        dilation: u16,
+        pad: u16,
+        out: usize,
+    ) -> Result<Self, &'static str> {
+        if stride == 0 || dilation == 0 {
+            return Err("stride and dilation must be at least 1");
+        }
+        if size == 0 || filter == 0 || out == 0 {
+            return Err("zero-sized spatial dimension");
+        }
+        let (s, d, p) = (stride as u64, dilation as u64, pad as u64);
+        let (n, f, o) = (size as u64, filter as u64, out as u64);
+        if n > MAX_EXTENT || f > MAX_EXTENT || o > MAX_EXTENT {
+            return Err("spatial dimension too large");
+        }
+        let eff = (f - 1) * d + 1;
+        let span = (o - 1) * s + eff;
+        if eff > MAX_EXTENT || span > MAX_EXTENT {
+            return Err("filter or output extent too large");
+        }
+        if p >= eff {
+            return Err("padding covers a whole filter window");
+        }
+        let after = span as i64 - n as i64 - p as i64;
+        if after >= eff as i64 || after <= -(s as i64) {
+            return Err("output size does not match input, filter, stride, dilation and padding");
+        }
+        Ok(Axis {
+            size,
+            filter,
+            stride: stride as usize,
+            dilation: dilation as usize,
+            pad: pad as usize,
+            out,
+        })
+    }
+
+    /// For output position `o`: the input coordinate of the window's first tap (may be
+    /// negative) and the half-open range `[start, end)` of taps inside the input
+    /// (possibly empty, then `start == end`).
+    #[inline(always)]
+    pub(crate) fn window(&self, o: usize) -> (isize, usize, usize) {
+        let origin = (o * self.stride) as isize - self.pad as isize;
+        let size = self.size as isize;
+        if self.dilation == 1 {
+            let start = if origin < 0 { (-origin) as usize } else { 0 };
+            let room = size - origin;
+            let end = if room <= 0 {
+                0
+            } else {
+                (room as usize).min(self.filter)
+            };
+            (origin, start.min(end), end)
+        } else {
+            let d = self.dilation as isize;
+            let start = if origin < 0 {
+                ((-origin + d - 1) / d) as usize
+            } else {
+                0
+            };
+            let end = if origin >= size {
+                0
+            } else {
+                (((size - 1 - origin) / d + 1) as usize).min(self.filter)
+            };
+            (origin, start.min(end), end)
+        }
+    }
+
+    /// Whether the window of output `o` is entirely inside the input.
+    #[inline(always)]
+    pub(crate) fn full(&self, start: usize, end: usize) -> bool {
+        start == 0 && end == self.filter
+    }
+
+    /// Input coordinate of tap `k` of a window starting at `origin` (`k` inside the window).
+    #[inline(always)]
+    pub(crate) fn at(&self, origin: isize, k: usize) -> usize {
+        (origin + (k * self.dilation) as isize) as usize
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_clips_to_image() {
+        let a = Axis::new(5, 3, 2, 2, 2, 3).unwrap();
+        // origins -2, 0, 2; taps at origin + 2k.
+        assert_eq!(a.window(0), (-2, 1, 3));
+        assert_eq!(a.window(1), (0, 0, 3));
+        assert_eq!(a.window(2), (2, 0, 2));
+        let b = Axis::new(4, 3, 1, 1, 1, 4).unwrap();
+        assert_eq!(b.window(0), (-1, 1, 3));
+        assert_eq!(b.window(3), (2, 0, 2));
+        // SAME with a dilated filter wider than the input: taps at -1 and 2, both outside.
+        let c = Axis::new(1, 2, 1, 3, 1, 1).unwrap();
+        assert_eq!(c.window(0), (-1, 1, 1));
+        assert!(Axis::new(5, 3, 1, 1, 3, 5).is_err());
+        assert!(Axis::new(5, 3, 1, 1, 0, 6).is_err());
+        assert!(Axis::new(5, 3, 1, 1, 0, 4).is_ok());
+        assert!(Axis::new(5, 3, 1, 1, 0, 3).is_ok());
+        assert!(Axis::new(5, 3, 1, 1, 0, 2).is_err());
+    }
+}
