@@ -135,6 +135,7 @@ impl Weighted for Conv<'_, '_> {
     fn clamp(&self) -> &Clamp {
         &self.0.clamp
     }
+    #[inline(always)]
     fn eval_i8(
         g: &Geom,
         rq: &Requant<'_>,
@@ -163,6 +164,7 @@ fn pairs_bytes(g: &Geom) -> usize {
 
 /// int8 CONV_2D; `packed` selects the packed 16-bit kernels ([`super::arch::arm_dsp`]) for
 /// ungrouped convolutions (on the host only in tests: the instructions are emulated).
+#[inline(always)]
 fn eval_i8(
     g: &Geom,
     rq: &Requant<'_>,
@@ -509,6 +511,7 @@ fn gather(
     true
 }
 
+#[inline(always)]
 fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
     let (fw, fc, c) = (g.w.filter, g.f_c, g.in_c);
     let row_len = g.w.size * c;

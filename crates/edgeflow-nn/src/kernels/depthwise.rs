@@ -129,6 +129,7 @@ impl Weighted for Depthwise<'_, '_> {
     fn clamp(&self) -> &Clamp {
         &self.0.clamp
     }
+    #[inline(always)]
     fn eval_i8(
         g: &Geom,
         rq: &Requant<'_>,
@@ -258,6 +259,7 @@ mod tap {
     }
 }
 
+#[inline(always)]
 fn eval_i8(
     g: &Geom,
     rq: &Requant<'_>,
@@ -572,6 +574,7 @@ fn general_pixel(
     }
 }
 
+#[inline(always)]
 fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
     let c = g.in_c;
     let row = g.w.size * c;

@@ -74,6 +74,7 @@ impl Weighted for FullyConnected<'_, '_> {
     fn clamp(&self) -> &Clamp {
         &self.0.clamp
     }
+    #[inline(always)]
     fn eval_i8(
         g: &Self::Geom,
         rq: &Requant<'_>,
@@ -85,6 +86,7 @@ impl Weighted for FullyConnected<'_, '_> {
     ) {
         eval_i8((g.1, g.2), rq, clamp, xwb, out, scratch, packed);
     }
+    #[inline(always)]
     fn eval_f32(
         g: &Self::Geom,
         clamp: &Clamp,

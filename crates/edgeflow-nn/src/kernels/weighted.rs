@@ -161,7 +161,10 @@ pub(crate) fn check<K: Weighted>(
 }
 
 /// Executes a weighted op that passed [`check`], with the int8 inner kernels chosen by
-/// `packed` (`cfg!(edgeflow_arm_dsp)` outside tests).
+/// `packed` (`cfg!(edgeflow_arm_dsp)` outside tests). Inlined into the op dispatch, as
+/// each op's `eval` was before the skeleton was shared (instruction counts and the
+/// panic audit depend on it).
+#[inline(always)]
 pub(crate) fn eval<K: Weighted>(
     op: &K,
     inputs: &[TensorIn<'_, '_>],
