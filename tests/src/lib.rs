@@ -91,9 +91,8 @@ pub fn load_npy(path: &Path) -> Array {
 /// Runs an artifact once on the host; returns the output bytes.
 pub fn run_host(artifact: &[u8], input: &[u8]) -> Result<Vec<u8>, edgeflow_nn::Error> {
     let model = edgeflow_nn::Model::parse(artifact)?;
-    let mut arena = vec![0u128; model.arena_bytes().div_ceil(16) + 1];
-    let bytes = bytemuck_free_view(&mut arena);
-    let mut rt = edgeflow_nn::Runtime::new(&model, bytes)?;
+    let mut arena = edgeflow_nn::HostArena::for_model(&model).expect("allocate the arena");
+    let mut rt = edgeflow_nn::Runtime::new(&model, arena.as_mut_bytes())?;
     let slot = rt.input_mut(0)?;
     if slot.len() != input.len() {
         return Err(edgeflow_nn::Error::NoSuchTensor { index: 0, count: 1 });
@@ -101,16 +100,6 @@ pub fn run_host(artifact: &[u8], input: &[u8]) -> Result<Vec<u8>, edgeflow_nn::E
     slot.copy_from_slice(input);
     rt.invoke()?;
     Ok(rt.output(0)?.to_vec())
-}
-
-fn bytemuck_free_view(words: &mut [u128]) -> &mut [u8] {
-    let len = words.len() * 16;
-    #[allow(unsafe_code)]
-    // SAFETY: u8 has no alignment or validity requirements; the view covers exactly the
-    // words' memory and holds the unique borrow of them.
-    unsafe {
-        std::slice::from_raw_parts_mut(words.as_mut_ptr() as *mut u8, len)
-    }
 }
 
 /// Compares an edgeflow output with TFLite Micro's: int8 bit-exact; float32 with

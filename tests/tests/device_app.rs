@@ -127,19 +127,8 @@ fn host_reference(artifact: &[u8], chunks: &[Vec<f32>]) -> (Vec<(u16, u32)>, Opt
     let m = Model::parse(artifact).expect("model");
     let q = input_quant(&m);
     let mut ws = vec![0.0f32; m.workspace_len()];
-    let mut arena = vec![0u128; m.arena_bytes().div_ceil(16) + 1];
-    // The arena as bytes, 16-byte aligned.
-    let arena_bytes: &mut [u8] = {
-        let len = arena.len() * 16;
-        let ptr = arena.as_mut_ptr() as *mut u8;
-        #[allow(unsafe_code)]
-        // SAFETY: u8 has no alignment or validity requirements; the view covers exactly
-        // the words' memory and holds their unique borrow.
-        unsafe {
-            std::slice::from_raw_parts_mut(ptr, len)
-        }
-    };
-    let mut e = Engine::new(&m, &mut ws, arena_bytes).expect("engine");
+    let mut arena = edgeflow_nn::HostArena::for_model(m.nn()).expect("allocate the arena");
+    let mut e = Engine::new(&m, &mut ws, arena.as_mut_bytes()).expect("engine");
     let baseline = m
         .nn()
         .artifact()

@@ -38,6 +38,8 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "std")]
+mod arena;
 mod error;
 // TFLite Micro's fixed-point math: the arithmetic is the reference's, on operands whose
 // ranges the reference proves (saturating where it saturates); bit-exactness tests pin it.
@@ -57,6 +59,8 @@ pub mod op;
 pub mod params;
 mod runtime;
 
+#[cfg(feature = "std")]
+pub use arena::HostArena;
 pub use edgeflow_format as format;
 pub use error::Error;
 pub use model::{Model, OpIter};

@@ -29,9 +29,8 @@ fn reference(artifact: &[u8], sample: &Sample) -> Vec<Prediction> {
         .iter()
         .map(|f| {
             let nn = m.nn();
-            let mut arena = vec![0u128; nn.arena_bytes().div_ceil(16) + 1];
-            let bytes: &mut [u8] = bytemuck_free(&mut arena);
-            let mut rt = edgeflow::nn::Runtime::new(nn, bytes).expect("runtime");
+            let mut arena = edgeflow_nn::HostArena::for_model(nn).expect("arena");
+            let mut rt = edgeflow::nn::Runtime::new(nn, arena.as_mut_bytes()).expect("runtime");
             rt.input_mut(0).expect("input").copy_from_slice(f);
             rt.invoke().expect("invoke");
             let out = rt.output(0).expect("output");
@@ -56,26 +55,14 @@ fn reference(artifact: &[u8], sample: &Sample) -> Vec<Prediction> {
         .collect()
 }
 
-fn bytemuck_free(words: &mut [u128]) -> &mut [u8] {
-    // The arena is allocated as u128 words so that it is 16-byte aligned.
-    let len = words.len() * 16;
-    let ptr = words.as_mut_ptr() as *mut u8;
-    #[allow(unsafe_code)]
-    // SAFETY: u8 has no alignment or validity requirements; the view covers exactly the
-    // words' memory and holds their unique borrow.
-    unsafe {
-        std::slice::from_raw_parts_mut(ptr, len)
-    }
-}
-
 fn engine_run(
     artifact: &[u8],
     f: impl FnOnce(&mut Engine<'_, '_, '_, '_>) -> Vec<Prediction>,
 ) -> Vec<Prediction> {
     let m = Model::parse(artifact).expect("model");
     let mut ws = vec![0.0f32; m.workspace_len()];
-    let mut arena = vec![0u128; m.arena_bytes().div_ceil(16) + 1];
-    let mut e = Engine::new(&m, &mut ws, bytemuck_free(&mut arena)).expect("engine");
+    let mut arena = edgeflow_nn::HostArena::for_model(m.nn()).expect("arena");
+    let mut e = Engine::new(&m, &mut ws, arena.as_mut_bytes()).expect("engine");
     f(&mut e)
 }
 

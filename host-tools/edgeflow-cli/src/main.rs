@@ -190,18 +190,6 @@ pub(crate) fn env_limit(var: &str, default: usize) -> Result<usize> {
     }
 }
 
-pub(crate) fn as_bytes(words: &mut [u128]) -> &mut [u8] {
-    let len = words.len() * 16;
-    let ptr = words.as_mut_ptr() as *mut u8;
-    // The arena is allocated as u128 words so that its start is 16-byte aligned.
-    #[allow(unsafe_code)]
-    // SAFETY: u8 has no alignment or validity requirements; the byte view covers exactly
-    // the words' memory and borrows them mutably for its whole life.
-    unsafe {
-        std::slice::from_raw_parts_mut(ptr, len)
-    }
-}
-
 /// The model input in `path` (an `.npy` read by edgeflow-data: C order whatever the
 /// file's order, native byte order whatever the file's), as the tensor's bytes. The shape
 /// must be exactly the model input's.

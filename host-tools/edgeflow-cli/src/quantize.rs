@@ -207,9 +207,8 @@ pub(crate) fn agreement(float: &Graph, int8: &[u8], samples: &[Vec<f32>]) -> Res
     let model = edgeflow_nn::Model::parse(int8)?;
     let h = model.header();
     let (in_def, out_def) = (h.inputs[0], h.outputs[0]);
-    let mut arena = vec![0u128; model.arena_bytes().div_ceil(16) + 1];
-    let arena = crate::as_bytes(&mut arena);
-    let mut rt = edgeflow_nn::Runtime::new(&model, arena)?;
+    let mut arena = edgeflow_nn::HostArena::for_model(&model)?;
+    let mut rt = edgeflow_nn::Runtime::new(&model, arena.as_mut_bytes())?;
     let (mut same, mut sig, mut noise) = (0usize, 0f64, 0f64);
     for s in samples {
         let want = bytes_f32(

@@ -151,13 +151,9 @@ pub fn run(a: RunArgs) -> Result<()> {
             a.model.display()
         );
     }
-    let mut arena: Vec<u128> = Vec::new();
-    arena
-        .try_reserve_exact(need.div_ceil(16))
+    let mut arena = edgeflow_nn::HostArena::for_model(&m)
         .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
-    arena.resize(need.div_ceil(16), 0);
-    let arena = crate::as_bytes(&mut arena);
-    let mut rt = edgeflow_nn::Runtime::new(&m, arena)?;
+    let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes())?;
     let mut results = Vec::with_capacity(inputs.len());
     for (what, data) in inputs {
         let dst = rt.input_mut(0)?;

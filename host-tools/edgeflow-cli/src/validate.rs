@@ -188,9 +188,8 @@ fn artifact_of(path: &Path) -> Result<Vec<u8>> {
 fn predict(artifact: &[u8], rows: &[Vec<f32>]) -> Result<Vec<usize>> {
     let m = edgeflow_nn::Model::parse(artifact)?;
     let (i, o) = (m.header().inputs[0], m.header().outputs[0]);
-    let mut arena = vec![0u128; m.arena_bytes().div_ceil(16) + 1];
-    let arena = crate::as_bytes(&mut arena);
-    let mut rt = edgeflow_nn::Runtime::new(&m, arena)?;
+    let mut arena = edgeflow_nn::HostArena::for_model(&m)?;
+    let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes())?;
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
         let slot = rt.input_mut(0)?;
