@@ -88,6 +88,19 @@ fn test() -> Result<()> {
             target,
         ]);
         status(c)?;
+        // The `defmt` feature (defmt::Format on the run-time errors), never built otherwise.
+        println!("== no_std build with the defmt feature for {target}");
+        let mut c = cargo();
+        c.args([
+            "build",
+            "-p",
+            "edgeflow",
+            "--features",
+            "defmt",
+            "--target",
+            target,
+        ]);
+        status(c)?;
         // The panic audit: the run-time crates deny unwrap/expect/panic and unchecked
         // indexing and arithmetic (allowed per module with a reason), see their lib.rs.
         println!("== panic audit (clippy) of the run-time crates for {target}");
