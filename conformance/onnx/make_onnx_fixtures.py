@@ -3,7 +3,7 @@
 
 Writes, under conformance/onnx/:
 
-node/CASE/model.onnx, input_K.npy, output_K.npy
+node/CASE/model.onnx, input_K.f32, output_K.f32
     The ONNX backend node tests that ship inside the `onnx` wheel
     (onnx.backend.test.case.node, expected outputs from ONNX's own reference code), for
     every op type edgeflow imports. Only the first data set of each case is written.
@@ -13,11 +13,14 @@ node/CASE/model.onnx, input_K.npy, output_K.npy
     initializers. Cases whose data inputs are not float32 are not written; MANIFEST.json
     names each of them and why.
 
-models/NAME.onnx, NAME.input.npy, NAME.output.npy, NAME.calib.npy
+models/NAME.onnx, NAME.input.f32, NAME.output.f32, NAME.calib.f32
     Small real models (an MLP, a 1-D CNN, a MobileNet-style image model) built with
     onnx.helper from seeded random weights, their outputs computed by ONNX Runtime
     (CPU execution provider, graph optimisations off); NAME.calib.npy is a calibration
     set (64 samples of the same distribution) for `edgeflow quantize`.
+
+Arrays are written as `.f32`: little-endian u32 rank, rank u32 dimensions, then the
+float32 values in row-major order (so the Rust test needs no .npy reader).
 
 Pinned versions: conformance/onnx/requirements.txt. Run from the repository root:
     python3 -m venv /tmp/venv-onnx && /tmp/venv-onnx/bin/pip install -r conformance/onnx/requirements.txt
@@ -46,6 +49,13 @@ OPS = [
 ]
 # Inputs that stay graph inputs (computed tensors); the others become initializers.
 DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all"}
+
+
+def save_f32(path, a):
+    a = np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+    with open(path, "wb") as f:
+        f.write(np.array([a.ndim] + list(a.shape), dtype="<u4").tobytes())
+        f.write(a.astype("<f4").tobytes())
 
 
 def export_node_tests():
@@ -89,9 +99,9 @@ def export_node_tests():
         os.makedirs(d)
         onnx.save(m, os.path.join(d, "model.onnx"))
         for k, v in enumerate(written):
-            np.save(os.path.join(d, f"input_{k}.npy"), np.ascontiguousarray(v))
+            save_f32(os.path.join(d, f"input_{k}.f32"), v)
         for k, v in enumerate(outputs):
-            np.save(os.path.join(d, f"output_{k}.npy"), np.ascontiguousarray(np.asarray(v)))
+            save_f32(os.path.join(d, f"output_{k}.f32"), v)
         manifest[case.name] = {"exported": True, "ops": sorted(ops), "inputs": len(written),
                                "outputs": len(outputs)}
     with open(os.path.join(NODE, "MANIFEST.json"), "w") as f:
@@ -202,9 +212,9 @@ def export_models():
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         ys = np.stack([sess.run(None, {"x": xs[i]})[0] for i in range(len(xs))])
         calib = rng.normal(0.0, 1.0, [64] + in_shape).astype(np.float32)
-        np.save(os.path.join(MODELS, f"{name}.calib.npy"), calib)
-        np.save(os.path.join(MODELS, f"{name}.input.npy"), xs)
-        np.save(os.path.join(MODELS, f"{name}.output.npy"), ys)
+        save_f32(os.path.join(MODELS, f"{name}.calib.f32"), calib)
+        save_f32(os.path.join(MODELS, f"{name}.input.f32"), xs)
+        save_f32(os.path.join(MODELS, f"{name}.output.f32"), ys)
         print(f"model {name}: input {xs.shape}, output {ys.shape}")
 
 

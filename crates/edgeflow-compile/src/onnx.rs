@@ -549,10 +549,8 @@ impl Importer {
                     };
                     (b(1, f32::MIN)?, b(2, f32::MAX)?)
                 };
-                if lo > hi {
-                    return Err(format!("min {lo} is above max {hi}"));
-                }
-                self.clamp_op(req(0)?, &out0, lo, hi)?
+                // ONNX: y = min(max(x, min), max), so min > max gives max everywhere.
+                self.clamp_op(req(0)?, &out0, lo.min(hi), hi)?
             }
             "Sigmoid" | "Tanh" => {
                 let x = self.act(req(0)?)?;
@@ -1671,7 +1669,7 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         }
     }
     for o in &graph.output {
-        match im.vals.get(&o.name) {
+        match im.vals.get(&o.name).cloned() {
             Some(Val::Act(a)) => {
                 if matches!(a.layout, Layout::Flat(_)) {
                     return Err(OnnxError::Model(format!(
@@ -1679,9 +1677,18 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                         o.name
                     )));
                 }
-                if im.g.inputs.contains(&a.t) || im.producer[a.t].is_none() {
+                let a = if im.g.inputs.contains(&a.t) {
+                    // An output that is an input (Identity, Dropout): a copy.
+                    let s: Vec<usize> = im.g.tensors[a.t].shape.iter().map(|&d| d as usize).collect();
+                    let t = im.tensor(&o.name, &s, None).map_err(OnnxError::Model)?;
+                    im.push(Op::Reshape, vec![a.t], t);
+                    Act { t, ..a.clone() }
+                } else {
+                    a.clone()
+                };
+                if im.producer[a.t].is_none() {
                     return Err(OnnxError::Model(format!(
-                        "graph output {:?} is not computed by any op (an input or a constant)",
+                        "graph output {:?} is not computed by any op (a constant)",
                         o.name
                     )));
                 }
