@@ -173,3 +173,68 @@ fn unsupported_nodes_are_named() {
     let e = import_model(b"\x93NUMPY not onnx").expect_err("garbage").to_string();
     assert!(e.contains("not a valid ONNX model"), "{e}");
 }
+
+/// Agreement of an int8 model with ONNX Runtime's float model, as a fraction of the
+/// spread (max - min) of ONNX Runtime's outputs over the test samples.
+const INT8_TOL_OF_SPREAD: f32 = 0.05;
+
+/// Runs an artifact once on the host run-time (edgeflow-nn), input and output as bytes.
+fn run_artifact(artifact: &[u8], input: &[u8]) -> Vec<u8> {
+    let m = edgeflow_nn::Model::parse(artifact).expect("artifact parses");
+    // A 16-byte-aligned window of a byte buffer (the run-time's arena alignment).
+    let need = m.arena_bytes();
+    let mut buf = vec![0u8; need + 16];
+    let off = buf.as_ptr().align_offset(16);
+    let bytes = &mut buf[off..off + need];
+    let mut rt = edgeflow_nn::Runtime::new(&m, bytes).expect("runtime");
+    rt.input_mut(0).expect("input").copy_from_slice(input);
+    rt.invoke().expect("invoke");
+    rt.output(0).expect("output").to_vec()
+}
+
+#[test]
+fn onnx_models_quantize_and_agree_with_onnx_runtime() {
+    use edgeflow_compile::quantize::{quantize, QuantizeOptions, RangeMethod};
+    for name in ["mlp", "cnn1d", "mobilenet"] {
+        let dir = root().join("models");
+        let m = import_model(&std::fs::read(dir.join(format!("{name}.onnx"))).expect("model"))
+            .expect("import");
+        let (shape, cl) = m.inputs[0].clone();
+        let per: usize = shape.iter().product();
+        let to_ir = |v: &[f32]| if cl { nchw_to_nhwc(&shape, v) } else { v.to_vec() };
+        let (_, calib) = read_npy(&dir.join(format!("{name}.calib.f32")));
+        let samples: Vec<Vec<f32>> = calib.chunks(per).map(to_ir).collect();
+        let opts = QuantizeOptions {
+            method: RangeMethod::MinMax,
+            per_channel: true,
+            float_io: true,
+        };
+        let q = quantize(&m.graph, &samples, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let c = edgeflow_compile::emit(&q, name).expect("emit");
+        let (_, xs) = read_npy(&dir.join(format!("{name}.input.f32")));
+        let (_, ys) = read_npy(&dir.join(format!("{name}.output.f32")));
+        let n = xs.len() / per;
+        let k = ys.len() / n;
+        let spread = ys.iter().copied().fold(f32::MIN, f32::max)
+            - ys.iter().copied().fold(f32::MAX, f32::min);
+        let (mut worst, mut top1) = (0f32, 0);
+        for i in 0..n {
+            let out = run_artifact(&c.artifact, &f32_bytes(&to_ir(&xs[i * per..(i + 1) * per])));
+            let got = bytes_f32(&out);
+            let want = &ys[i * k..(i + 1) * k];
+            for (g, w) in got.iter().zip(want) {
+                worst = worst.max((g - w).abs());
+            }
+            let am = |v: &[f32]| (0..v.len()).fold(0, |b, j| if v[j] > v[b] { j } else { b });
+            top1 += usize::from(am(&got) == am(want));
+        }
+        println!(
+            "{name} int8 (min/max PTQ, 64 calibration samples): largest |int8 - ONNX Runtime| = {worst:.4} ({:.2}% of the output spread {spread:.3}); top-1 agrees on {top1}/{n}",
+            100.0 * worst / spread
+        );
+        assert!(
+            worst <= INT8_TOL_OF_SPREAD * spread,
+            "{name}: int8 differs from ONNX Runtime by {worst} > {INT8_TOL_OF_SPREAD} x {spread}"
+        );
+    }
+}
