@@ -243,7 +243,9 @@ fn broadcast(a: &[usize], b: &[usize]) -> R<Vec<usize>> {
             (x, y) if x == y => Ok(x),
             (1, y) => Ok(y),
             (x, 1) => Ok(x),
-            (x, y) => Err(format!("shapes {a:?} and {b:?} do not broadcast ({x} vs {y})")),
+            (x, y) => Err(format!(
+                "shapes {a:?} and {b:?} do not broadcast ({x} vs {y})"
+            )),
         })
         .collect()
 }
@@ -280,7 +282,10 @@ impl Importer {
             .map(|&d| u32::try_from(d).map_err(|_| format!("dimension {d} too large")))
             .collect::<R<_>>()?;
         if shape.len() > MAX_RANK {
-            return Err(format!("rank {} above the run-time's {MAX_RANK}", shape.len()));
+            return Err(format!(
+                "rank {} above the run-time's {MAX_RANK}",
+                shape.len()
+            ));
         }
         let index = self.g.tensors.len();
         self.g.tensors.push(IrTensor {
@@ -458,7 +463,10 @@ impl Importer {
         }
         let irs = self.g.tensors[x.t].shape.clone();
         if irs.len() > 4 {
-            return Err(format!("a standalone clip on rank {} is not supported", irs.len()));
+            return Err(format!(
+                "a standalone clip on rank {} is not supported",
+                irs.len()
+            ));
         }
         let mut s4 = vec![1usize; 4 - irs.len()];
         s4.extend(irs.iter().map(|&d| d as usize));
@@ -487,7 +495,10 @@ impl Importer {
         let req = |i: usize| -> R<&str> { inp(i).ok_or_else(|| format!("input {i} is missing")) };
         let out0 = n.output.first().cloned().unwrap_or_default();
         if !n.domain.is_empty() && n.domain != "ai.onnx" {
-            return Err(format!("domain {:?} is not supported (only the default ONNX domain)", n.domain));
+            return Err(format!(
+                "domain {:?} is not supported (only the default ONNX domain)",
+                n.domain
+            ));
         }
         // Constant folding of shape arithmetic.
         let all_const = (0..n.input.len())
@@ -523,11 +534,29 @@ impl Importer {
                 if attr(n, "start").is_some() || attr(n, "end").is_some() {
                     return Err("the start/end attributes are not supported".into());
                 }
-                return Ok(vec![Val::I64(vec![s.len()], s.iter().map(|&d| d as i64).collect())]);
+                return Ok(vec![Val::I64(
+                    vec![s.len()],
+                    s.iter().map(|&d| d as i64).collect(),
+                )]);
             }
             _ => {}
         }
-        if all_const && matches!(op, "Gather" | "Unsqueeze" | "Squeeze" | "Concat" | "Cast" | "Reshape" | "Mul" | "Add" | "Sub" | "Div" | "Flatten") {
+        if all_const
+            && matches!(
+                op,
+                "Gather"
+                    | "Unsqueeze"
+                    | "Squeeze"
+                    | "Concat"
+                    | "Cast"
+                    | "Reshape"
+                    | "Mul"
+                    | "Add"
+                    | "Sub"
+                    | "Div"
+                    | "Flatten"
+            )
+        {
             return self.fold(n).map(|v| vec![v]);
         }
         let v = match op {
@@ -664,7 +693,10 @@ impl Importer {
 
     fn fold(&mut self, n: &pb::NodeProto) -> R<Val> {
         let get = |i: usize| -> R<Val> {
-            let name = n.input.get(i).ok_or_else(|| format!("input {i} is missing"))?;
+            let name = n
+                .input
+                .get(i)
+                .ok_or_else(|| format!("input {i} is missing"))?;
             self.val(name).cloned()
         };
         let dims_vals = |v: Val| -> (Vec<usize>, Vec<f64>, bool) {
@@ -692,7 +724,9 @@ impl Importer {
                     .iter()
                     .map(|&i| {
                         let i = if i < 0.0 { i + d[0] as f64 } else { i } as usize;
-                        v.get(i).copied().ok_or_else(|| format!("index {i} out of range"))
+                        v.get(i)
+                            .copied()
+                            .ok_or_else(|| format!("index {i} out of range"))
                     })
                     .collect::<R<Vec<_>>>()?;
                 Ok(mk(id, out, int))
@@ -777,7 +811,9 @@ impl Importer {
                     .enumerate()
                     .map(|(i, &d)| {
                         if d == 0 && !allowzero {
-                            shape.get(i).map(|&x| x as i64).ok_or_else(|| format!("0 at {i} copies a dimension the input does not have"))
+                            shape.get(i).map(|&x| x as i64).ok_or_else(|| {
+                                format!("0 at {i} copies a dimension the input does not have")
+                            })
                         } else {
                             Ok(d)
                         }
@@ -822,14 +858,26 @@ impl Importer {
                     if let Some(&a) = axes.iter().find(|&&a| shape[a] != 1) {
                         return Err(format!("cannot squeeze axis {a} of size {}", shape[a]));
                     }
-                    Ok((0..r).filter(|i| !axes.contains(i)).map(|i| shape[i]).collect())
+                    Ok((0..r)
+                        .filter(|i| !axes.contains(i))
+                        .map(|i| shape[i])
+                        .collect())
                 } else {
                     let axes = axes.ok_or("Unsqueeze needs axes")?;
                     let ro = r + axes.len();
-                    let axes = axes.iter().map(|&x| norm_axis(x, ro)).collect::<R<Vec<_>>>()?;
+                    let axes = axes
+                        .iter()
+                        .map(|&x| norm_axis(x, ro))
+                        .collect::<R<Vec<_>>>()?;
                     let mut it = shape.iter();
                     Ok((0..ro)
-                        .map(|i| if axes.contains(&i) { 1 } else { *it.next().unwrap_or(&1) })
+                        .map(|i| {
+                            if axes.contains(&i) {
+                                1
+                            } else {
+                                *it.next().unwrap_or(&1)
+                            }
+                        })
                         .collect())
                 }
             }
@@ -839,9 +887,7 @@ impl Importer {
 
     fn reshape_act(&mut self, x: Act, target: Vec<usize>, out: &str) -> R<Val> {
         match &x.layout {
-            Layout::Cl
-                if !(x.shape[2..].iter().all(|&d| d == 1) || x.shape[1] == 1) =>
-            {
+            Layout::Cl if !(x.shape[2..].iter().all(|&d| d == 1) || x.shape[1] == 1) => {
                 // [N, C, H, W] → [N, C·H·W]: keep the channels-last data, remember the order.
                 if target.len() == 2 && target[0] == x.shape[0] {
                     let (c, h, w) = match x.shape.len() {
@@ -868,7 +914,9 @@ impl Importer {
                     x.shape
                 ))
             }
-            Layout::Flat(_) => Err("reshaping a flattened channels-first tensor again is not supported".into()),
+            Layout::Flat(_) => {
+                Err("reshaping a flattened channels-first tensor again is not supported".into())
+            }
             _ => {
                 let x = self.need_plain(x)?;
                 let t = self.tensor(out, &target, None)?;
@@ -882,7 +930,15 @@ impl Importer {
         }
     }
 
-    fn fc(&mut self, x: Act, mut w: Vec<f32>, o: usize, k: usize, bias: Option<Vec<f32>>, out: &str) -> R<Val> {
+    fn fc(
+        &mut self,
+        x: Act,
+        mut w: Vec<f32>,
+        o: usize,
+        k: usize,
+        bias: Option<Vec<f32>>,
+        out: &str,
+    ) -> R<Val> {
         let last = *x.shape.last().ok_or("scalar input")?;
         if last != k {
             return Err(format!(
@@ -908,7 +964,11 @@ impl Importer {
             _ => self.need_plain(x)?,
         };
         let wt = self.tensor(&format!("{out}/weights"), &[o, k], Some(w))?;
-        let b = self.tensor(&format!("{out}/bias"), &[o], Some(bias.unwrap_or(vec![0.0; o])))?;
+        let b = self.tensor(
+            &format!("{out}/bias"),
+            &[o],
+            Some(bias.unwrap_or(vec![0.0; o])),
+        )?;
         let mut shape = x.shape.clone();
         *shape.last_mut().ok_or("scalar input")? = o;
         let t = self.tensor(out, &shape, None)?;
@@ -942,7 +1002,11 @@ impl Importer {
         let alpha = attr_f(n, "alpha", 1.0);
         let beta = attr_f(n, "beta", 1.0);
         let trans_b = attr_i(n, "transB", 0) != 0;
-        let (k, o) = if trans_b { (bd[1], bd[0]) } else { (bd[0], bd[1]) };
+        let (k, o) = if trans_b {
+            (bd[1], bd[0])
+        } else {
+            (bd[0], bd[1])
+        };
         let mut w = vec![0f32; o * k];
         for r in 0..o {
             for j in 0..k {
@@ -957,7 +1021,11 @@ impl Importer {
                 let v: Vec<f32> = match (numel(&cd), cd.as_slice()) {
                     (1, _) => vec![c[0] * beta; o],
                     (m, [_]) | (m, [1, _]) if m == o => c.iter().map(|&v| v * beta).collect(),
-                    _ => return Err(format!("bias C of shape {cd:?} is not [{o}], [1, {o}] or a scalar")),
+                    _ => {
+                        return Err(format!(
+                            "bias C of shape {cd:?} is not [{o}], [1, {o}] or a scalar"
+                        ))
+                    }
                 };
                 Some(v)
             }
@@ -972,7 +1040,10 @@ impl Importer {
         let (wd, w) = self.konst(n.input.get(1).ok_or("input W is missing")?)?;
         let sp = x.shape.len() - 2;
         if wd.len() != x.shape.len() {
-            return Err(format!("weights of shape {wd:?} for an input of shape {:?}", x.shape));
+            return Err(format!(
+                "weights of shape {wd:?} for an input of shape {:?}",
+                x.shape
+            ));
         }
         let c = x.shape[1];
         let o = wd[0];
@@ -984,18 +1055,25 @@ impl Importer {
             ));
         }
         if !depthwise && wd[1] != c {
-            return Err(format!("weights expect {} input channels, the input has {c}", wd[1]));
+            return Err(format!(
+                "weights expect {} input channels, the input has {c}",
+                wd[1]
+            ));
         }
         let ks: Vec<usize> = wd[2..].to_vec();
         if let Some(k) = attr_ints(n, "kernel_shape") {
             if k.iter().map(|&v| v as usize).ne(ks.iter().copied()) {
-                return Err(format!("kernel_shape {k:?} differs from the weights' {ks:?}"));
+                return Err(format!(
+                    "kernel_shape {k:?} differs from the weights' {ks:?}"
+                ));
             }
         }
         let ints = |name: &str, d: i64, len: usize| -> R<Vec<usize>> {
             let v = attr_ints(n, name).unwrap_or(vec![d; len]);
             if v.len() != len || v.iter().any(|&x| x < 0) {
-                return Err(format!("attribute {name} = {v:?} is not {len} non-negative values"));
+                return Err(format!(
+                    "attribute {name} = {v:?} is not {len} non-negative values"
+                ));
             }
             Ok(v.iter().map(|&x| x as usize).collect())
         };
@@ -1046,7 +1124,11 @@ impl Importer {
         let t = self.tensor(&out, &ir_shape(&shape, &Layout::Cl), None)?;
         let u = |v: usize| u16::try_from(v).map_err(|_| format!("{v} does not fit 16 bits"));
         let (stride, dilation, pad) = if sp == 2 {
-            ([u(strides[0])?, u(strides[1])?], [u(dil[0])?, u(dil[1])?], [u(pb_[0])?, u(pb_[1])?])
+            (
+                [u(strides[0])?, u(strides[1])?],
+                [u(dil[0])?, u(dil[1])?],
+                [u(pb_[0])?, u(pb_[1])?],
+            )
         } else {
             ([1, u(strides[0])?], [1, u(dil[0])?], [0, u(pb_[0])?])
         };
@@ -1059,7 +1141,11 @@ impl Importer {
             requant: None,
         };
         self.push(
-            if depthwise { Op::DepthwiseConv2d(p) } else { Op::Conv2d(p) },
+            if depthwise {
+                Op::DepthwiseConv2d(p)
+            } else {
+                Op::Conv2d(p)
+            },
             vec![x.t, wt, bt],
             t,
         );
@@ -1095,13 +1181,18 @@ impl Importer {
                 "NOTSET" => {
                     let pads = attr_ints(n, "pads").unwrap_or(vec![0; 2 * sp]);
                     if pads.len() != 2 * sp || pads.iter().any(|&p| p < 0) {
-                        return Err(format!("pads {pads:?} is not {} non-negative values", 2 * sp));
+                        return Err(format!(
+                            "pads {pads:?} is not {} non-negative values",
+                            2 * sp
+                        ));
                     }
                     pb_[i] = pads[i] as usize;
                     pe[i] = pads[i + sp] as usize;
                     let span = spatial[i] + pb_[i] + pe[i];
                     if span < eff {
-                        return Err(format!("the window {eff} is larger than the padded input {span}"));
+                        return Err(format!(
+                            "the window {eff} is larger than the padded input {span}"
+                        ));
                     }
                     outs[i] = if ceil {
                         let mut o = (span - eff).div_ceil(strides[i]) + 1;
@@ -1123,7 +1214,11 @@ impl Importer {
                 "SAME_UPPER" | "SAME_LOWER" => {
                     outs[i] = spatial[i].div_ceil(strides[i]);
                     let total = ((outs[i] - 1) * strides[i] + eff).saturating_sub(spatial[i]);
-                    pb_[i] = if auto == "SAME_UPPER" { total / 2 } else { total - total / 2 };
+                    pb_[i] = if auto == "SAME_UPPER" {
+                        total / 2
+                    } else {
+                        total - total / 2
+                    };
                     pe[i] = total - pb_[i];
                 }
                 other => return Err(format!("auto_pad {other:?} is not supported")),
@@ -1189,7 +1284,15 @@ impl Importer {
                 clamp: Clamp::NONE,
             }
         };
-        self.push(if max { Op::MaxPool2d(p) } else { Op::AveragePool2d(p) }, vec![x.t], t);
+        self.push(
+            if max {
+                Op::MaxPool2d(p)
+            } else {
+                Op::AveragePool2d(p)
+            },
+            vec![x.t],
+            t,
+        );
         Ok(Val::Act(Act {
             t,
             shape,
@@ -1208,7 +1311,10 @@ impl Importer {
         let x = self.act(&x_name)?;
         let eps = attr_f(n, "epsilon", 1e-5);
         let get = |i: usize| -> R<Vec<f32>> {
-            let name = n.input.get(i).ok_or_else(|| format!("input {i} is missing"))?;
+            let name = n
+                .input
+                .get(i)
+                .ok_or_else(|| format!("input {i} is missing"))?;
             Ok(self.konst(name)?.1)
         };
         let (scale, bias, mean, var) = (get(1)?, get(2)?, get(3)?, get(4)?);
@@ -1232,13 +1338,17 @@ impl Importer {
                 };
                 if let (Some(dw), [_, wt, bt]) = (conv, op.inputs.as_slice()) {
                     let (wt, bt) = (*wt, *bt);
-                    let mut w = crate::reference::bytes_f32(self.g.tensors[wt].data.as_deref().unwrap_or(&[]));
+                    let mut w = crate::reference::bytes_f32(
+                        self.g.tensors[wt].data.as_deref().unwrap_or(&[]),
+                    );
                     let per = w.len() / c;
                     for (i, v) in w.iter_mut().enumerate() {
                         let ch = if dw { i % c } else { i / per };
                         *v *= a[ch];
                     }
-                    let mut bb = crate::reference::bytes_f32(self.g.tensors[bt].data.as_deref().unwrap_or(&[]));
+                    let mut bb = crate::reference::bytes_f32(
+                        self.g.tensors[bt].data.as_deref().unwrap_or(&[]),
+                    );
                     for ch in 0..c {
                         bb[ch] = bb[ch] * a[ch] + b[ch];
                     }
@@ -1253,11 +1363,33 @@ impl Importer {
         cd.extend(std::iter::repeat_n(1, x.shape.len().saturating_sub(2)));
         let at = self.const_tensor(&format!("{out}/scale"), &cd, &a, &x)?;
         let bt = self.const_tensor(&format!("{out}/shift"), &cd, &b, &x)?;
-        let s: Vec<usize> = self.g.tensors[x.t].shape.iter().map(|&d| d as usize).collect();
+        let s: Vec<usize> = self.g.tensors[x.t]
+            .shape
+            .iter()
+            .map(|&d| d as usize)
+            .collect();
         let m = self.tensor(&format!("{out}/mul"), &s, None)?;
-        self.push(Op::Mul(params::elementwise::mul_params((1.0, 0), (1.0, 0), (1.0, 0), Clamp::NONE)), vec![x.t, at], m);
+        self.push(
+            Op::Mul(params::elementwise::mul_params(
+                (1.0, 0),
+                (1.0, 0),
+                (1.0, 0),
+                Clamp::NONE,
+            )),
+            vec![x.t, at],
+            m,
+        );
         let o = self.tensor(out, &s, None)?;
-        self.push(Op::Add(params::elementwise::add_params((1.0, 0), (1.0, 0), (1.0, 0), Clamp::NONE)), vec![m, bt], o);
+        self.push(
+            Op::Add(params::elementwise::add_params(
+                (1.0, 0),
+                (1.0, 0),
+                (1.0, 0),
+                Clamp::NONE,
+            )),
+            vec![m, bt],
+            o,
+        );
         Ok(Val::Act(Act { t: o, ..x }))
     }
 
@@ -1287,19 +1419,27 @@ impl Importer {
                     op = "Mul";
                 }
                 ("Sub" | "Div", true) => {
-                    return Err(format!("{op} with a constant left operand is not supported"))
+                    return Err(format!(
+                        "{op} with a constant left operand is not supported"
+                    ))
                 }
                 _ => {}
             }
         } else if matches!(op, "Sub" | "Div") {
-            return Err(format!("{op} of two computed tensors is not supported (no SUB/DIV kernel)"));
+            return Err(format!(
+                "{op} of two computed tensors is not supported (no SUB/DIV kernel)"
+            ));
         }
         let (xt, yt, shape) = match &other {
             Val::Act(y) => {
                 let (mut x, mut y) = (x.clone(), y.clone());
                 if x.layout != y.layout {
                     if x.layout != Layout::Plain {
-                        y = if x.layout == Layout::Cl { self.need_cl(y)? } else { return Err("operands stored in different layouts".into()) };
+                        y = if x.layout == Layout::Cl {
+                            self.need_cl(y)?
+                        } else {
+                            return Err("operands stored in different layouts".into());
+                        };
                     } else if y.layout == Layout::Cl {
                         x = self.need_cl(x)?;
                     } else {
@@ -1319,15 +1459,26 @@ impl Importer {
                 let (d, v) = as_f(c).ok_or("constant expected")?;
                 let s = broadcast(&x.shape, &d)?;
                 if s != x.shape {
-                    return Err(format!("the constant of shape {d:?} would enlarge the tensor of shape {:?}", x.shape));
+                    return Err(format!(
+                        "the constant of shape {d:?} would enlarge the tensor of shape {:?}",
+                        x.shape
+                    ));
                 }
                 let ct = self.const_tensor(&format!("{out}/const"), &d, &v, &x)?;
                 (x.t, ct, s)
             }
         };
         let irs = broadcast(
-            &self.g.tensors[xt].shape.iter().map(|&d| d as usize).collect::<Vec<_>>(),
-            &self.g.tensors[yt].shape.iter().map(|&d| d as usize).collect::<Vec<_>>(),
+            &self.g.tensors[xt]
+                .shape
+                .iter()
+                .map(|&d| d as usize)
+                .collect::<Vec<_>>(),
+            &self.g.tensors[yt]
+                .shape
+                .iter()
+                .map(|&d| d as usize)
+                .collect::<Vec<_>>(),
         )?;
         let t = self.tensor(out, &irs, None)?;
         let one = (1.0, 0);
@@ -1336,7 +1487,11 @@ impl Importer {
         } else {
             Op::Mul(params::elementwise::mul_params(one, one, one, Clamp::NONE))
         };
-        let ins = if swapped && matches!(other, Val::Act(_)) { vec![yt, xt] } else { vec![xt, yt] };
+        let ins = if swapped && matches!(other, Val::Act(_)) {
+            vec![yt, xt]
+        } else {
+            vec![xt, yt]
+        };
         self.push(p, ins, t);
         Ok(Val::Act(Act {
             t,
@@ -1361,32 +1516,54 @@ impl Importer {
         match (&x.layout, r, perm.as_slice()) {
             // Channels-last data read as NHWC: nothing moves.
             (Layout::Cl, 4, [0, 2, 3, 1]) => {
-                return Ok(Val::Act(Act { t: x.t, shape, layout: Layout::Plain }))
+                return Ok(Val::Act(Act {
+                    t: x.t,
+                    shape,
+                    layout: Layout::Plain,
+                }))
             }
             (Layout::Cl, 3, [0, 2, 1]) => {
                 let t = self.reshape(x.t, &shape)?;
-                return Ok(Val::Act(Act { t, shape, layout: Layout::Plain }));
+                return Ok(Val::Act(Act {
+                    t,
+                    shape,
+                    layout: Layout::Plain,
+                }));
             }
             // NHWC data read as NCHW: it is the channels-last form of the result.
             (Layout::Plain, 4, [0, 3, 1, 2]) => {
-                return Ok(Val::Act(Act { t: x.t, shape, layout: Layout::Cl }))
+                return Ok(Val::Act(Act {
+                    t: x.t,
+                    shape,
+                    layout: Layout::Cl,
+                }))
             }
             (Layout::Plain, 3, [0, 2, 1]) => {
                 let s = ir_shape(&shape, &Layout::Cl);
                 let t = self.reshape(x.t, &s)?;
-                return Ok(Val::Act(Act { t, shape, layout: Layout::Cl }));
+                return Ok(Val::Act(Act {
+                    t,
+                    shape,
+                    layout: Layout::Cl,
+                }));
             }
             _ => {}
         }
         // A permutation that only moves size-1 dimensions is a reshape.
-        let order = |p: &[usize]| -> Vec<usize> { p.iter().copied().filter(|&a| x.shape[a] != 1).collect() };
+        let order = |p: &[usize]| -> Vec<usize> {
+            p.iter().copied().filter(|&a| x.shape[a] != 1).collect()
+        };
         let moved = order(&perm);
         let kept = order(&(0..r).collect::<Vec<_>>());
         if moved == kept {
             let x = self.need_plain(x)?;
             let t = self.tensor(out, &shape, None)?;
             self.push(Op::Reshape, vec![x.t], t);
-            return Ok(Val::Act(Act { t, shape, layout: Layout::Plain }));
+            return Ok(Val::Act(Act {
+                t,
+                shape,
+                layout: Layout::Plain,
+            }));
         }
         Err(format!(
             "perm {perm:?} on shape {:?} moves data and the run-time has no TRANSPOSE (only NCHW<->NHWC transposes that the layout conversion absorbs are folded)",
@@ -1402,22 +1579,40 @@ impl Importer {
         let first = acts.first().ok_or("no inputs")?.clone();
         let r = first.shape.len();
         let ax = norm_axis(attr_i(n, "axis", 1), r)?;
-        let layout = if acts.iter().any(|a| a.layout == Layout::Cl) { Layout::Cl } else { Layout::Plain };
+        let layout = if acts.iter().any(|a| a.layout == Layout::Cl) {
+            Layout::Cl
+        } else {
+            Layout::Plain
+        };
         let mut ts = vec![];
         let mut shape = first.shape.clone();
         shape[ax] = 0;
         for a in acts {
             if a.shape.len() != r || (0..r).any(|i| i != ax && a.shape[i] != first.shape[i]) {
-                return Err(format!("input shapes {:?} and {:?} differ outside axis {ax}", first.shape, a.shape));
+                return Err(format!(
+                    "input shapes {:?} and {:?} differ outside axis {ax}",
+                    first.shape, a.shape
+                ));
             }
             shape[ax] += a.shape[ax];
-            let a = if layout == Layout::Cl { self.need_cl(a)? } else { self.need_plain(a)? };
+            let a = if layout == Layout::Cl {
+                self.need_cl(a)?
+            } else {
+                self.need_plain(a)?
+            };
             ts.push(a.t);
         }
-        let ir_ax = if layout == Layout::Cl { cl_axis(ax, r) } else { ax };
+        let ir_ax = if layout == Layout::Cl {
+            cl_axis(ax, r)
+        } else {
+            ax
+        };
         let t = self.tensor(out, &ir_shape(&shape, &layout), None)?;
         self.push(
-            Op::Concatenation(ConcatParams { axis: ir_ax as u8, clamp: Clamp::NONE }),
+            Op::Concatenation(ConcatParams {
+                axis: ir_ax as u8,
+                clamp: Clamp::NONE,
+            }),
             ts,
             t,
         );
@@ -1448,7 +1643,10 @@ impl Importer {
             return Err("the axes input is not supported".into());
         }
         if pads.len() != 2 * r || pads.iter().any(|&p| p < 0) {
-            return Err(format!("pads {pads:?} is not {} non-negative values", 2 * r));
+            return Err(format!(
+                "pads {pads:?} is not {} non-negative values",
+                2 * r
+            ));
         }
         let mut shape = x.shape.clone();
         for i in 0..r {
@@ -1458,15 +1656,26 @@ impl Importer {
             return Err("padding a flattened channels-first tensor is not supported".into());
         }
         let irs = ir_shape(&shape, &x.layout);
-        let mut p = PadParams { before: [0; MAX_RANK], after: [0; MAX_RANK] };
+        let mut p = PadParams {
+            before: [0; MAX_RANK],
+            after: [0; MAX_RANK],
+        };
         for i in 0..r {
-            let ia = if x.layout == Layout::Cl { cl_axis(i, r) } else { i };
+            let ia = if x.layout == Layout::Cl {
+                cl_axis(i, r)
+            } else {
+                i
+            };
             p.before[ia] = pads[i] as u32;
             p.after[ia] = pads[i + r] as u32;
         }
         let t = self.tensor(out, &irs, None)?;
         self.push(Op::Pad(p), vec![x.t], t);
-        Ok(Val::Act(Act { t, shape, layout: x.layout }))
+        Ok(Val::Act(Act {
+            t,
+            shape,
+            layout: x.layout,
+        }))
     }
 
     fn reduce_mean(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
@@ -1501,14 +1710,30 @@ impl Importer {
             mask |= 1 << 1;
         }
         let shape: Vec<usize> = if keep {
-            (0..r).map(|i| if axes.contains(&i) { 1 } else { x.shape[i] }).collect()
+            (0..r)
+                .map(|i| if axes.contains(&i) { 1 } else { x.shape[i] })
+                .collect()
         } else {
-            (0..r).filter(|i| !axes.contains(i)).map(|i| x.shape[i]).collect()
+            (0..r)
+                .filter(|i| !axes.contains(i))
+                .map(|i| x.shape[i])
+                .collect()
         };
         let ir_out: Vec<usize> = if keep {
-            (0..irs.len()).map(|i| if mask & (1 << i) != 0 { 1 } else { irs[i] as usize }).collect()
+            (0..irs.len())
+                .map(|i| {
+                    if mask & (1 << i) != 0 {
+                        1
+                    } else {
+                        irs[i] as usize
+                    }
+                })
+                .collect()
         } else {
-            (0..irs.len()).filter(|&i| mask & (1 << i) == 0).map(|i| irs[i] as usize).collect()
+            (0..irs.len())
+                .filter(|&i| mask & (1 << i) == 0)
+                .map(|i| irs[i] as usize)
+                .collect()
         };
         let layout = if keep {
             x.layout.clone()
@@ -1533,11 +1758,18 @@ impl Importer {
             return Err("internal: reduced shape mismatch".into());
         }
         self.push(
-            Op::Mean(MeanParams { keep_dims: keep, ..params::elementwise::mean_params((1.0, 0), (1.0, 0), mask, keep) }),
+            Op::Mean(MeanParams {
+                keep_dims: keep,
+                ..params::elementwise::mean_params((1.0, 0), (1.0, 0), mask, keep)
+            }),
             vec![x.t],
             t,
         );
-        let t = if !keep && cl && ir_out != shape { self.reshape(t, &shape)? } else { t };
+        let t = if !keep && cl && ir_out != shape {
+            self.reshape(t, &shape)?
+        } else {
+            t
+        };
         Ok(Val::Act(Act { t, shape, layout }))
     }
 }
@@ -1598,7 +1830,9 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
             inputs: vec![],
             outputs: vec![],
             ops: vec![],
-            description: format!("ONNX {} {}", model.producer_name, model.producer_version).trim().to_string(),
+            description: format!("ONNX {} {}", model.producer_name, model.producer_version)
+                .trim()
+                .to_string(),
         },
         vals: HashMap::new(),
         uses: HashMap::new(),
@@ -1619,17 +1853,29 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         *im.uses.entry(o.name.clone()).or_default() += 1;
     }
     // Graph inputs (initializers listed as inputs by older exporters are constants).
-    let spatial_ops = ["Conv", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "BatchNormalization"];
+    let spatial_ops = [
+        "Conv",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "GlobalMaxPool",
+        "BatchNormalization",
+    ];
     for vi in &graph.input {
         if im.vals.contains_key(&vi.name) {
             continue;
         }
         let bad = |why: String| OnnxError::Model(format!("graph input {:?}: {why}", vi.name));
-        let Some(pb::type_proto::Value::TensorType(tt)) = vi.r#type.as_ref().and_then(|t| t.value.as_ref()) else {
+        let Some(pb::type_proto::Value::TensorType(tt)) =
+            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
             return Err(bad("not a tensor".into()));
         };
         if tt.elem_type != 1 {
-            return Err(bad(format!("element type {} is not float32 (1)", tt.elem_type)));
+            return Err(bad(format!(
+                "element type {} is not float32 (1)",
+                tt.elem_type
+            )));
         }
         let dims = tt.shape.as_ref().ok_or_else(|| bad("no shape".into()))?;
         let shape: Vec<usize> = dims
@@ -1644,15 +1890,21 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                 _ => Err(bad(format!("dimension {i} is unknown or not positive"))),
             })
             .collect::<Result<_, _>>()?;
-        let feeds_spatial = graph
-            .node
-            .iter()
-            .any(|n| n.input.first() == Some(&vi.name) && spatial_ops.contains(&n.op_type.as_str()));
-        let layout = if matches!(shape.len(), 3 | 4) && feeds_spatial { Layout::Cl } else { Layout::Plain };
-        let t = im.tensor(&vi.name, &ir_shape(&shape, &layout), None).map_err(bad)?;
+        let feeds_spatial = graph.node.iter().any(|n| {
+            n.input.first() == Some(&vi.name) && spatial_ops.contains(&n.op_type.as_str())
+        });
+        let layout = if matches!(shape.len(), 3 | 4) && feeds_spatial {
+            Layout::Cl
+        } else {
+            Layout::Plain
+        };
+        let t = im
+            .tensor(&vi.name, &ir_shape(&shape, &layout), None)
+            .map_err(bad)?;
         im.g.inputs.push(t);
         io_in.push((shape.clone(), layout == Layout::Cl));
-        im.vals.insert(vi.name.clone(), Val::Act(Act { t, shape, layout }));
+        im.vals
+            .insert(vi.name.clone(), Val::Act(Act { t, shape, layout }));
     }
     for (i, n) in graph.node.iter().enumerate() {
         im.node = i;
@@ -1679,7 +1931,11 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                 }
                 let a = if im.g.inputs.contains(&a.t) {
                     // An output that is an input (Identity, Dropout): a copy.
-                    let s: Vec<usize> = im.g.tensors[a.t].shape.iter().map(|&d| d as usize).collect();
+                    let s: Vec<usize> = im.g.tensors[a.t]
+                        .shape
+                        .iter()
+                        .map(|&d| d as usize)
+                        .collect();
                     let t = im.tensor(&o.name, &s, None).map_err(OnnxError::Model)?;
                     im.push(Op::Reshape, vec![a.t], t);
                     Act { t, ..a.clone() }
@@ -1697,9 +1953,17 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                 io_out.push((a.shape.clone(), a.layout == Layout::Cl));
             }
             Some(_) => {
-                return Err(OnnxError::Model(format!("graph output {:?} is a constant", o.name)))
+                return Err(OnnxError::Model(format!(
+                    "graph output {:?} is a constant",
+                    o.name
+                )))
             }
-            None => return Err(OnnxError::Model(format!("graph output {:?} is never computed", o.name))),
+            None => {
+                return Err(OnnxError::Model(format!(
+                    "graph output {:?} is never computed",
+                    o.name
+                )))
+            }
         }
     }
     for i in 0..im.g.ops.len() {
@@ -1733,7 +1997,10 @@ mod tests {
         assert_eq!(&cl[..4], &[0, 100, 1, 101]);
         assert_eq!(cl[2 * 3 * 2 - 1], 112);
         // NCL: [1, 2, 3] -> [1, 1, 3, 2].
-        assert_eq!(nchw_to_nhwc(&[1, 2, 3], &[0, 1, 2, 10, 11, 12]), vec![0, 10, 1, 11, 2, 12]);
+        assert_eq!(
+            nchw_to_nhwc(&[1, 2, 3], &[0, 1, 2, 10, 11, 12]),
+            vec![0, 10, 1, 11, 2, 12]
+        );
         assert_eq!(ir_shape(&[1, 2, 5, 7], &Layout::Cl), vec![1, 5, 7, 2]);
         assert_eq!(ir_shape(&[1, 2, 5], &Layout::Cl), vec![1, 1, 5, 2]);
         assert_eq!((cl_axis(1, 4), cl_axis(2, 4), cl_axis(3, 4)), (3, 1, 2));
@@ -1748,7 +2015,10 @@ mod tests {
 
     #[test]
     fn garbage_is_a_decode_error() {
-        assert!(matches!(import(b"\xff\xff\xff\xff"), Err(OnnxError::Decode(_)) | Err(OnnxError::Model(_))));
+        assert!(matches!(
+            import(b"\xff\xff\xff\xff"),
+            Err(OnnxError::Decode(_)) | Err(OnnxError::Model(_))
+        ));
         assert!(!looks_like_onnx(b"TFL3"));
     }
 }

@@ -36,12 +36,21 @@ fn read_npy(p: &Path) -> (Vec<usize>, Vec<f32>) {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
-    assert_eq!(data.len(), shape.iter().product::<usize>(), "{}", p.display());
+    assert_eq!(
+        data.len(),
+        shape.iter().product::<usize>(),
+        "{}",
+        p.display()
+    );
     (shape, data)
 }
 
 /// Runs one model on one set of inputs; `Err` says why the case fails.
-fn run_case(model: &[u8], inputs: &[(Vec<usize>, Vec<f32>)], expected: &[(Vec<usize>, Vec<f32>)]) -> Result<f32, String> {
+fn run_case(
+    model: &[u8],
+    inputs: &[(Vec<usize>, Vec<f32>)],
+    expected: &[(Vec<usize>, Vec<f32>)],
+) -> Result<f32, String> {
     let m = import_model(model).map_err(|e| format!("import: {e}"))?;
     edgeflow_compile::emit(&m.graph, "onnx").map_err(|e| format!("compile: {e}"))?;
     if m.inputs.len() != inputs.len() || m.outputs.len() != expected.len() {
@@ -63,10 +72,18 @@ fn run_case(model: &[u8], inputs: &[(Vec<usize>, Vec<f32>)], expected: &[(Vec<us
     let values = ev.run(&refs).map_err(|e| format!("run: {e}"))?;
     let mut worst = 0f32;
     for (k, ((s, want), (_, cl))) in expected.iter().zip(&m.outputs).enumerate() {
-        let want = if *cl { nchw_to_nhwc(s, want) } else { want.clone() };
+        let want = if *cl {
+            nchw_to_nhwc(s, want)
+        } else {
+            want.clone()
+        };
         let got = bytes_f32(values[m.graph.outputs[k]].as_deref().unwrap_or(&[]));
         if got.len() != want.len() {
-            return Err(format!("output {k}: {} values, expected {}", got.len(), want.len()));
+            return Err(format!(
+                "output {k}: {} values, expected {}",
+                got.len(),
+                want.len()
+            ));
         }
         for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
             let err = (g - w).abs();
@@ -87,7 +104,9 @@ fn skip_list() -> BTreeMap<String, String> {
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| {
-            let (name, why) = l.split_once(':').unwrap_or_else(|| panic!("skip.txt line without 'name: reason': {l}"));
+            let (name, why) = l
+                .split_once(':')
+                .unwrap_or_else(|| panic!("skip.txt line without 'name: reason': {l}"));
             assert!(!why.trim().is_empty(), "skip.txt: {name} has no reason");
             (name.trim().to_string(), why.trim().to_string())
         })
@@ -107,7 +126,11 @@ fn onnx_backend_node_tests() {
     assert!(cases.len() > 100, "only {} node cases found", cases.len());
     let (mut passed, mut unexpected, mut stale) = (0, vec![], vec![]);
     for case in &cases {
-        let name = case.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+        let name = case
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
         let model = std::fs::read(case.join("model.onnx")).expect("model.onnx");
         let load = |prefix: &str| -> Vec<(Vec<usize>, Vec<f32>)> {
             (0..)
@@ -129,10 +152,21 @@ fn onnx_backend_node_tests() {
         cases.len(),
         skip.len()
     );
-    assert!(stale.is_empty(), "skip-listed cases now pass; remove them from skip.txt: {stale:?}");
-    assert!(unexpected.is_empty(), "{} failures:\n{}", unexpected.len(), unexpected.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "skip-listed cases now pass; remove them from skip.txt: {stale:?}"
+    );
+    assert!(
+        unexpected.is_empty(),
+        "{} failures:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
     for name in skip.keys() {
-        assert!(dir.join(name).is_dir(), "skip.txt names {name}, which is not a case");
+        assert!(
+            dir.join(name).is_dir(),
+            "skip.txt names {name}, which is not a case"
+        );
     }
 }
 
@@ -164,13 +198,20 @@ fn unsupported_nodes_are_named() {
     let model = std::fs::read(root().join("models/mlp.onnx")).expect("model");
     let mut text = model.clone();
     // Rename the Tanh op to Elu (same length) in the serialized proto.
-    let at = text.windows(4).position(|w| w == b"Tanh").expect("Tanh in mlp.onnx");
+    let at = text
+        .windows(4)
+        .position(|w| w == b"Tanh")
+        .expect("Tanh in mlp.onnx");
     text[at..at + 4].copy_from_slice(b"Celu");
-    let e = import_model(&text).expect_err("Celu is not supported").to_string();
+    let e = import_model(&text)
+        .expect_err("Celu is not supported")
+        .to_string();
     assert!(e.contains("Celu") && e.contains("not supported"), "{e}");
     assert!(e.starts_with("node 3"), "{e}");
     // Bytes that are not a ModelProto.
-    let e = import_model(b"\x93NUMPY not onnx").expect_err("garbage").to_string();
+    let e = import_model(b"\x93NUMPY not onnx")
+        .expect_err("garbage")
+        .to_string();
     assert!(e.contains("not a valid ONNX model"), "{e}");
 }
 
@@ -201,7 +242,13 @@ fn onnx_models_quantize_and_agree_with_onnx_runtime() {
             .expect("import");
         let (shape, cl) = m.inputs[0].clone();
         let per: usize = shape.iter().product();
-        let to_ir = |v: &[f32]| if cl { nchw_to_nhwc(&shape, v) } else { v.to_vec() };
+        let to_ir = |v: &[f32]| {
+            if cl {
+                nchw_to_nhwc(&shape, v)
+            } else {
+                v.to_vec()
+            }
+        };
         let (_, calib) = read_npy(&dir.join(format!("{name}.calib.f32")));
         let samples: Vec<Vec<f32>> = calib.chunks(per).map(to_ir).collect();
         let opts = QuantizeOptions {
