@@ -14,7 +14,8 @@ node/CASE/model.onnx, input_K.f32, output_K.f32
     names each of them and why.
 
 models/NAME.onnx, NAME.input.f32, NAME.output.f32, NAME.calib.f32
-    Small real models (an MLP, a 1-D CNN, a MobileNet-style image model) built with
+    Small real models (an MLP, a 1-D CNN, a MobileNet-style image model, and an NHWC
+    graph whose transposes cancel against the layout conversion) built with
     onnx.helper from seeded random weights, their outputs computed by ONNX Runtime
     (CPU execution provider, graph optimisations off); NAME.calib.npy is a calibration
     set (64 samples of the same distribution) for `edgeflow quantize`.
@@ -191,10 +192,29 @@ def mobilenet(rng):
     return nodes, inits, [1, 3, 32, 32]
 
 
+def nhwc_conv(rng):
+    # A TensorFlow-style graph: NHWC input, Transpose to NCHW, Conv, Transpose back to
+    # NHWC, Reshape to [N, H*W*C] (channels-last order), Gemm. The two transposes cancel
+    # against edgeflow's layout conversion and must cost nothing on the device.
+    inits = [init(rng, "cw", [6, 3, 3, 3]), init(rng, "cb", [6], 0.1),
+             init(rng, "fw", [4, 6 * 6 * 6]), init(rng, "fb", [4], 0.1),
+             numpy_helper.from_array(np.array([1, -1], np.int64), "flat")]
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["xt", "cw", "cb"], ["c"]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["rt", "flat"], ["f"]),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1),
+    ]
+    return nodes, inits, [1, 8, 8, 3]
+
+
 def export_models():
     shutil.rmtree(MODELS, ignore_errors=True)
     os.makedirs(MODELS)
-    for name, build in [("mlp", mlp), ("cnn1d", cnn1d), ("mobilenet", mobilenet)]:
+    for name, build in [("mlp", mlp), ("cnn1d", cnn1d), ("mobilenet", mobilenet),
+                        ("nhwc_conv", nhwc_conv)]:
         rng = np.random.default_rng(sum(map(ord, name)))
         nodes, inits, in_shape = build(rng)
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)

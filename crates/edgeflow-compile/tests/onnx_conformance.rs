@@ -172,7 +172,7 @@ fn onnx_backend_node_tests() {
 
 #[test]
 fn onnx_real_models_match_onnx_runtime() {
-    for name in ["mlp", "cnn1d", "mobilenet"] {
+    for name in ["mlp", "cnn1d", "mobilenet", "nhwc_conv"] {
         let dir = root().join("models");
         let model = std::fs::read(dir.join(format!("{name}.onnx"))).expect("model");
         let (xs, x) = read_npy(&dir.join(format!("{name}.input.f32")));
@@ -190,6 +190,18 @@ fn onnx_real_models_match_onnx_runtime() {
         }
         println!("{name}: {n} samples within {ATOL} + {RTOL}·|y| of ONNX Runtime (largest error {worst:e})");
     }
+}
+
+#[test]
+fn nchw_nhwc_transposes_are_folded_away() {
+    // nhwc_conv.onnx: Transpose(NHWC->NCHW), Conv, Relu, Transpose(NCHW->NHWC), Reshape,
+    // Gemm. The transposes cancel against the channels-last storage: the only ops left
+    // are the convolution (Relu fused), the reshape and the fully connected layer.
+    let model = std::fs::read(root().join("models/nhwc_conv.onnx")).expect("model");
+    let m = import_model(&model).expect("import");
+    let names: Vec<&str> = m.graph.ops.iter().map(|o| o.op.name()).collect();
+    assert_eq!(names, ["CONV_2D", "RESHAPE", "FULLY_CONNECTED"]);
+    assert_eq!(m.inputs, vec![(vec![1, 8, 8, 3], false)]);
 }
 
 #[test]
