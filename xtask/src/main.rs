@@ -120,9 +120,10 @@ fn test() -> Result<()> {
         ]);
         status(c)?;
     }
-    println!("== cargo test --workspace");
+    println!("== cargo test --workspace --features edgeflow-compile/onnx");
     let mut c = cargo();
-    c.args(["test", "--workspace"])
+    // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.
+    c.args(["test", "--workspace", "--features", "edgeflow-compile/onnx"])
         .stdout(std::process::Stdio::piped());
     let mut child = c.spawn().context("cannot run cargo test")?;
     let (mut passed, mut failed) = (0u64, 0u64);

@@ -16,6 +16,8 @@ mod error;
 pub mod import;
 pub mod ir;
 pub mod load;
+#[cfg(feature = "onnx")]
+pub mod onnx;
 pub mod plan;
 pub mod quantize;
 pub mod reference;

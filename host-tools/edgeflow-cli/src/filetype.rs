@@ -118,16 +118,26 @@ pub fn load_model(path: &Path) -> Result<Vec<u8>> {
         // whose error names what is wrong with it.
         Kind::Tflite => compile(path, &bytes),
         Kind::Text | Kind::Unknown if ext == "tflite" => compile(path, &bytes),
-        _ if ext == "onnx" => bail!(
-            "{}: ONNX models are not supported yet (export the model to .tflite)",
-            path.display()
-        ),
+        _ if ext == "onnx" || edgeflow_compile::onnx::looks_like_onnx(&bytes) => {
+            let graph = import_onnx(path, &bytes)?;
+            let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
+            let c = edgeflow_compile::emit(&graph, name)
+                .with_context(|| format!("cannot convert {}", path.display()))?;
+            Ok(c.artifact)
+        }
         other => bail!(
-            "{} is {}, not a model (expected a .tflite model or an edgeflow artifact)",
+            "{} is {}, not a model (expected a .tflite or .onnx model or an edgeflow artifact)",
             path.display(),
             other.describe()
         ),
     }
+}
+
+/// Imports an ONNX model into the IR (channels-first inputs of convolutions become
+/// channels-last: see `edgeflow_compile::onnx`).
+pub fn import_onnx(path: &Path, bytes: &[u8]) -> Result<edgeflow_compile::ir::Graph> {
+    edgeflow_compile::onnx::import(bytes)
+        .with_context(|| format!("cannot import the ONNX model {}", path.display()))
 }
 
 fn compile(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {

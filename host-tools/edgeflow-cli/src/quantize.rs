@@ -62,6 +62,16 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
     let (graph, mut sections) = if edgeflow_compile::is_artifact(&bytes) {
         edgeflow_compile::load::load(&bytes)
             .with_context(|| format!("{} is not a valid artifact", a.model.display()))?
+    } else if a
+        .model
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+        || edgeflow_compile::onnx::looks_like_onnx(&bytes)
+    {
+        (
+            crate::filetype::import_onnx(&a.model, &bytes)?,
+            Sections::default(),
+        )
     } else {
         let g = edgeflow_compile::import::import(&bytes)
             .with_context(|| format!("cannot import {}", a.model.display()))?;

@@ -1,4 +1,7 @@
 //! `edgeflow run MODEL --input X [-o Y.npy] [--top K] [--json]`: one inference per input.
+//! A model with several inputs or outputs takes one `--input` per model input (in order,
+//! or `K=path` for input K) and one `--output` per output: `edgeflow run M --input a.npy
+//! --input b.npy --output y0.npy --output y1.npy`.
 //!
 //! The input is a `.npy` tensor of exactly the model input's shape and dtype, or — when the
 //! artifact carries a feature pipeline — a raw sample (WAV, CSV, image, text or `.npy`)
@@ -23,11 +26,13 @@ pub struct RunArgs {
     model: PathBuf,
     /// The input: a .npy tensor (the model input's exact shape and dtype), or a raw sample
     /// (.wav, .csv, .png, .jpg, .txt, .npy) when the artifact carries a feature pipeline.
-    #[arg(short, long)]
-    input: PathBuf,
+    /// Models with several inputs: repeat it once per input, in order, or as `K=path`.
+    #[arg(short, long, required = true)]
+    input: Vec<String>,
     /// Write the output tensor here (.npy; several results are stacked on a new first axis).
+    /// Models with several outputs: repeat it once per output, in order.
     #[arg(short, long)]
-    output: Option<PathBuf>,
+    output: Vec<PathBuf>,
     /// Number of top classes to print.
     #[arg(long, default_value_t = 3)]
     top: usize,
@@ -52,9 +57,11 @@ pub fn run(a: RunArgs) -> Result<()> {
     let m = edgeflow_nn::Model::parse(&artifact)
         .with_context(|| format!("{} is not a valid artifact", a.model.display()))?;
     let h = m.header();
-    if h.inputs.len() != 1 {
-        bail!("the model has {} inputs; `run` takes one", h.inputs.len());
+    if h.inputs.len() != 1 || a.input.len() != 1 || a.output.len() > 1 {
+        return run_multi(&a, &m);
     }
+    let input = PathBuf::from(&a.input[0]);
+    let output = a.output.first().cloned();
     let in_def = h.inputs[0];
     let out_def = *h.outputs.first().context("the model has no output")?;
     let label_names = match m.artifact().labels {
@@ -64,11 +71,10 @@ pub fn run(a: RunArgs) -> Result<()> {
         None => None,
     };
 
-    let input_bytes = filetype::read(&a.input)?;
+    let input_bytes = filetype::read(&input)?;
     let kind = Kind::sniff(&input_bytes);
     let pipeline = m.artifact().feature_pipeline;
-    let npy_ext = a
-        .input
+    let npy_ext = input
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
     // A .npy goes to the model as a tensor when there is no pipeline (the tensor reader
@@ -76,10 +82,10 @@ pub fn run(a: RunArgs) -> Result<()> {
     // raw sample for the pipeline.
     let tensor_input = match pipeline {
         None => kind == Kind::Npy || npy_ext,
-        Some(_) => kind == Kind::Npy && npy_matches(&a.input, &in_def),
+        Some(_) => kind == Kind::Npy && npy_matches(&input, &in_def),
     };
     let (inputs, how): (Vec<(String, Vec<u8>)>, String) = if tensor_input {
-        let data = crate::read_npy(&a.input, &in_def)?;
+        let data = crate::read_npy(&input, &in_def)?;
         let how = format!(
             "a .npy tensor {:?} {}",
             in_def.shape.dims(),
@@ -89,7 +95,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     } else if let Some(section) = pipeline {
         let p = edgeflow_dsp::Pipeline::from_bytes(section)
             .with_context(|| format!("{}: invalid feature pipeline section", a.model.display()))?;
-        let samples = crate::features::read_input(&a.input, &p)?;
+        let samples = crate::features::read_input(&input, &p)?;
         let outs = edgeflow_dsp::host::run_many(&p, &samples).context("running the pipeline")?;
         let mut inputs = Vec::new();
         let many = samples.len() > 1;
@@ -107,7 +113,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         if inputs.is_empty() {
             bail!(
                 "{}: too short for one feature tensor of the artifact's pipeline",
-                a.input.display()
+                input.display()
             );
         }
         let n = inputs.len();
@@ -117,7 +123,7 @@ pub fn run(a: RunArgs) -> Result<()> {
                 "{} through the artifact's feature pipeline ({n} feature tensor{})",
                 match (kind, npy_ext) {
                     (Kind::Text, _)
-                        if a.input
+                        if input
                             .extension()
                             .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
                     {
@@ -132,7 +138,7 @@ pub fn run(a: RunArgs) -> Result<()> {
         bail!(
             "{} is {}; the model takes a .npy tensor of shape {:?} {} (raw samples need an \
              artifact with a feature pipeline: `edgeflow convert MODEL --pipeline P.toml`)",
-            a.input.display(),
+            input.display(),
             kind.describe(),
             in_def.shape.dims(),
             dtype_name(in_def.dtype)
@@ -173,7 +179,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
 
     let out_dims: Vec<u64> = out_def.shape.dims().iter().map(|&d| d as u64).collect();
-    if let Some(path) = &a.output {
+    if let Some(path) = &output {
         let mut shape = out_dims.clone();
         if results.len() > 1 {
             shape.insert(0, results.len() as u64);
@@ -214,18 +220,18 @@ pub fn run(a: RunArgs) -> Result<()> {
             .collect();
         let doc = serde_json::json!({
             "model": a.model.display().to_string(),
-            "input": a.input.display().to_string(),
+            "input": input.display().to_string(),
             "input_kind": how,
             "output_shape": out_dims,
             "output_dtype": dtype_name(out_def.dtype),
-            "output_file": a.output.as_ref().map(|p| p.display().to_string()),
+            "output_file": output.as_ref().map(|p| p.display().to_string()),
             "results": items,
         });
         outln!("{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
 
-    outln!("{}: {how}", a.input.display())?;
+    outln!("{}: {how}", input.display())?;
     for r in &results {
         let values = dequantize(&out_def, &r.output);
         let prefix = if r.what.is_empty() {
@@ -246,7 +252,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             outln!("{prefix}{} values", values.len())?;
         }
     }
-    match &a.output {
+    match &output {
         Some(p) => outln!(
             "wrote {}: output shape {:?} {}{}",
             p.display(),
@@ -264,6 +270,110 @@ pub fn run(a: RunArgs) -> Result<()> {
             dtype_name(out_def.dtype)
         )?,
         None => {}
+    }
+    Ok(())
+}
+
+/// `run` for models with several inputs or outputs: every input is a `.npy` tensor.
+fn run_multi(a: &RunArgs, m: &edgeflow_nn::Model<'_>) -> Result<()> {
+    let h = m.header();
+    let n_in = h.inputs.len();
+    let mut paths: Vec<Option<PathBuf>> = vec![None; n_in];
+    for (pos, arg) in a.input.iter().enumerate() {
+        let (k, path) = match arg.split_once('=') {
+            Some((k, p)) if !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()) => {
+                let k: usize = k
+                    .parse()
+                    .with_context(|| format!("--input {arg}: bad index"))?;
+                (k, PathBuf::from(p))
+            }
+            _ => (pos, PathBuf::from(arg)),
+        };
+        if k >= n_in {
+            bail!(
+                "--input {arg}: the model has {n_in} input{} (0..{n_in}), given {} --input",
+                if n_in == 1 { "" } else { "s" },
+                a.input.len()
+            );
+        }
+        if paths[k].replace(path).is_some() {
+            bail!("model input {k} is given twice");
+        }
+    }
+    if let Some(k) = paths.iter().position(Option::is_none) {
+        let d = h.inputs[k];
+        bail!(
+            "the model has {n_in} inputs and {} were given: input {k} (tensor {}, shape {:?} {}) is missing",
+            a.input.len(),
+            d.id,
+            d.shape.dims(),
+            dtype_name(d.dtype)
+        );
+    }
+    if !a.output.is_empty() && a.output.len() != h.outputs.len() {
+        bail!(
+            "the model has {} outputs; give --output once per output ({} given)",
+            h.outputs.len(),
+            a.output.len()
+        );
+    }
+    let limit = match a.max_arena {
+        Some(n) => n,
+        None => crate::env_limit("EDGEFLOW_MAX_ARENA_BYTES", crate::DEFAULT_MAX_ARENA)?,
+    };
+    let need = m.arena_bytes();
+    if need > limit {
+        bail!("the model's arena needs {need} bytes, above the host limit of {limit} bytes");
+    }
+    let mut arena: Vec<u128> = vec![0; need.div_ceil(16)];
+    let arena = crate::as_bytes(&mut arena);
+    let mut rt = edgeflow_nn::Runtime::new(m, arena)?;
+    for (k, p) in paths.iter().enumerate() {
+        let p = p.as_ref().context("input path")?;
+        let d = h.inputs[k];
+        let data =
+            crate::read_npy(p, &d).with_context(|| format!("model input {k} (tensor {})", d.id))?;
+        rt.input_mut(k)?.copy_from_slice(&data);
+    }
+    rt.invoke()?;
+    let mut doc = Vec::new();
+    for (k, d) in h.outputs.iter().enumerate() {
+        let bytes = rt.output(k)?.to_vec();
+        let dims: Vec<u64> = d.shape.dims().iter().map(|&x| x as u64).collect();
+        if let Some(p) = a.output.get(k) {
+            crate::write_npy_shape(p, &dims, d.dtype, &bytes)?;
+        }
+        let values = dequantize(d, &bytes);
+        if a.json {
+            doc.push(serde_json::json!({
+                "output": k,
+                "shape": dims,
+                "dtype": dtype_name(d.dtype),
+                "file": a.output.get(k).map(|p| p.display().to_string()),
+                "values": values,
+            }));
+        } else {
+            let classes = dims.last().copied().unwrap_or(1) as usize;
+            let top: Vec<String> = top_k(&values, classes, a.top)
+                .into_iter()
+                .map(|(i, s)| format!("class {i} {s:.4}"))
+                .collect();
+            outln!(
+                "output {k}: shape {dims:?} {}{}; {}",
+                dtype_name(d.dtype),
+                a.output
+                    .get(k)
+                    .map(|p| format!(", wrote {}", p.display()))
+                    .unwrap_or_default(),
+                top.join(", ")
+            )?;
+        }
+    }
+    if a.json {
+        outln!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "outputs": doc }))?
+        )?;
     }
     Ok(())
 }
