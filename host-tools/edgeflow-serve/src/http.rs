@@ -9,6 +9,9 @@
 //! | `GET /metrics` | Prometheus text ([`crate::metrics`]) |
 //! | `POST /admin/reload` | re-reads the artifact file; a valid one is swapped in atomically, an invalid one is refused (422) and the old model keeps serving |
 //!
+//! A stream is not bounded by `--max-body` (it is continuous by design); at most
+//! `--max-streams` run at once, and each ends when its client ends the body.
+//!
 //! Errors are JSON `{"error": "..."}` with 400 (malformed or wrongly shaped input, naming
 //! what is wrong), 413 (body over `--max-body`), 415 (content type), 422 (refused reload),
 //! 503 (too many streams) or 500 (the engine failed). Requests wait for one of
@@ -174,6 +177,9 @@ impl AppState {
         if count {
             self.metrics.inferences(1);
         }
+        if !self.telemetry.is_on() {
+            return;
+        }
         self.telemetry.send(Event::Inference {
             features: m.features_f32(features),
             class,
@@ -304,12 +310,14 @@ async fn predict(
     let npy = match ctype.as_str() {
         "application/x-npy" | "application/octet-stream" => true,
         "application/json" | "" => decode::is_npy(&body),
-        other => return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
+        other => {
+            return error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
                 "content type {other:?}: send application/json or application/x-npy (a .npy array)"
             ),
-        ),
+            )
+        }
     };
     if body.is_empty() {
         return error(

@@ -8,6 +8,7 @@
 //! | `edgeflow_request_duration_seconds` | histogram | `route` |
 //! | `edgeflow_inferences_total` | counter | |
 //! | `edgeflow_requests_in_flight` | gauge | |
+//! | `edgeflow_requests_in_flight_peak` | gauge (most at once since start) | |
 //! | `edgeflow_model_reloads_total` | counter | `result` = `ok` / `refused` |
 //! | `edgeflow_model_info` | gauge (1) | `model_hash` |
 
@@ -43,6 +44,7 @@ pub struct Metrics {
     inner: Mutex<Inner>,
     inferences: AtomicU64,
     in_flight: AtomicI64,
+    in_flight_peak: AtomicI64,
     reloads_ok: AtomicU64,
     reloads_refused: AtomicU64,
     model_hash: AtomicU64,
@@ -78,7 +80,8 @@ impl Metrics {
 
     /// A request started (+1) or finished (−1).
     pub fn in_flight(&self, delta: i64) {
-        self.in_flight.fetch_add(delta, Ordering::Relaxed);
+        let now = self.in_flight.fetch_add(delta, Ordering::Relaxed) + delta;
+        self.in_flight_peak.fetch_max(now, Ordering::Relaxed);
     }
 
     /// Counts a model reload attempt.
@@ -163,6 +166,16 @@ impl Metrics {
             o,
             "edgeflow_requests_in_flight {}",
             self.in_flight.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            o,
+            "# HELP edgeflow_requests_in_flight_peak Most requests handled at once since start."
+        );
+        let _ = writeln!(o, "# TYPE edgeflow_requests_in_flight_peak gauge");
+        let _ = writeln!(
+            o,
+            "edgeflow_requests_in_flight_peak {}",
+            self.in_flight_peak.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             o,

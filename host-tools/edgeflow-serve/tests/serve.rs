@@ -681,6 +681,18 @@ fn concurrent_clients_and_graceful_shutdown() {
             assert_eq!(v["results"], want["results"]);
         }
     }
+    // 8 clients, but never more than 2 requests handled at once.
+    let (_, t) = request(addr, "GET", "/metrics", "text/plain", b"");
+    let t = String::from_utf8_lossy(&t);
+    let peak: i64 = t
+        .lines()
+        .find_map(|l| l.strip_prefix("edgeflow_requests_in_flight_peak "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("peak gauge");
+    assert!(
+        (1..=2).contains(&peak),
+        "in-flight peak {peak} with --max-in-flight 2"
+    );
     // A stream in flight when shutdown starts is finished before the server returns.
     let flat: Vec<u8> = signal(100)
         .iter()
