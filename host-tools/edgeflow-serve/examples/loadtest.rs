@@ -6,9 +6,10 @@
 //! each send REQUESTS_PER_CLIENT `POST /v1/predict` requests of 100 time steps (7 windows,
 //! so 7 inferences per request) over one keep-alive connection, stopping early at SECONDS.
 //! Bounded in count and time. Prints throughput, latency p50/p90/p99/max, the error count
-//! (every non-200 answer or broken connection), and the process's resident memory after
-//! warm-up, at half-time and at the end (flat memory = no leak per request). Exits 1 on any
-//! error.
+//! (every non-200 answer or broken connection), and the process's resident memory (server
+//! and clients) before the clients start and after 10 %, 50 % and 100 % of the requests
+//! (flat from 10 % on = nothing kept per request; the step before it is the client
+//! threads and the server's worker pool starting). Exits 1 on any error.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -149,7 +150,8 @@ fn main() {
             assert_eq!(one(&mut r, &req), Some(200), "warm-up request failed");
         }
     }
-    let rss_warm = rss_kib();
+    let rss_start = rss_kib();
+    let rss_tenth = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let total = per_client * clients as u64;
@@ -157,8 +159,8 @@ fn main() {
     let t0 = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let (req, errors, done, rss_half) =
-                (req.clone(), errors.clone(), done.clone(), rss_half.clone());
+            let (req, errors, done) = (req.clone(), errors.clone(), done.clone());
+            let (rss_half, rss_tenth) = (rss_half.clone(), rss_tenth.clone());
             std::thread::spawn(move || {
                 let mut lat = Vec::with_capacity(per_client as usize);
                 let mut r = match TcpStream::connect(addr) {
@@ -183,7 +185,11 @@ fn main() {
                             }
                         }
                     }
-                    if done.fetch_add(1, Ordering::Relaxed) + 1 == total / 2 {
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if n == total / 10 {
+                        rss_tenth.store(rss_kib(), Ordering::Relaxed);
+                    }
+                    if n == total / 2 {
                         rss_half.store(rss_kib(), Ordering::Relaxed);
                     }
                 }
@@ -230,7 +236,8 @@ fn main() {
         ms(lat.last().copied().unwrap_or_default())
     );
     println!(
-        "  RSS KiB: after warm-up {rss_warm}, half-way {}, end {rss_end}",
+        "  RSS KiB: before the clients {rss_start}, at 10% {}, at 50% {}, at 100% {rss_end}",
+        rss_tenth.load(Ordering::Relaxed),
         rss_half.load(Ordering::Relaxed)
     );
     if errs > 0 {
