@@ -3,7 +3,8 @@
 //! - `test`  — the whole test ladder, then the demo: no_std builds of the run-time crates for Cortex-M0
 //!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, then
 //!   `cargo test --workspace` (host unit tests, TFLite Micro conformance, malformed-input
-//!   and hostile-file tests, QEMU firmware parity), then a seeded fuzz smoke run of each
+//!   and hostile-file tests, QEMU firmware parity), then the `edgeflow-serve` tests built for
+//!   aarch64 Linux and run under qemu-aarch64, then a seeded fuzz smoke run of each
 //!   fuzz target (20 s each, `EDGEFLOW_FUZZ_SECONDS`; skipped with a notice without cargo-fuzz);
 //! - `fuzz-seeds` — regenerates the committed fuzz seed corpora (`fuzz/seeds/`);
 //! - `fuzz [SECONDS [TARGET]]` — runs each fuzz target from its seeds (60 s each by default);
@@ -123,8 +124,53 @@ fn test() -> Result<()> {
     println!("== cargo test --workspace --features edgeflow-compile/onnx");
     let mut c = cargo();
     // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.
-    c.args(["test", "--workspace", "--features", "edgeflow-compile/onnx"])
-        .stdout(std::process::Stdio::piped());
+    c.args(["test", "--workspace", "--features", "edgeflow-compile/onnx"]);
+    let (ok, mut passed, mut failed) = counted(c)?;
+    // ARM Linux boards: the server crate and its tests built for aarch64 and run under
+    // qemu-aarch64 user-mode emulation (the cargo runner in .cargo/config.toml).
+    let aarch64_ok = aarch64().map_err(|e| println!("aarch64 step failed: {e:#}"));
+    let aarch64_ok = match aarch64_ok {
+        Ok(Some((ok, p, f))) => {
+            passed += p;
+            failed += f;
+            ok
+        }
+        Ok(None) => true,
+        Err(()) => false,
+    };
+    let ok = ok && aarch64_ok;
+    // Seeded fuzz smoke run: each target from its committed seeds for EDGEFLOW_FUZZ_SECONDS
+    // (default 20) — about 4 min for the 12 targets plus the first build of the fuzz crate.
+    let fuzz_ok = if fuzz::available() {
+        let secs = std::env::var("EDGEFLOW_FUZZ_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        fuzz::run(secs, None)
+            .map_err(|e| println!("fuzz smoke run failed: {e:#}"))
+            .is_ok()
+    } else {
+        println!("== fuzz smoke run SKIPPED: cargo-fuzz is not installed (.ci/run installs it)");
+        true
+    };
+    println!("== the main job (cargo xtask demo)");
+    let demo_ok = demo().map_err(|e| println!("demo failed: {e:#}")).is_ok();
+    // One closing line for the whole suite (the demo counts as one test).
+    println!(
+        "{} passed, {} failed",
+        passed + u64::from(demo_ok) + u64::from(fuzz_ok),
+        failed + u64::from(!demo_ok) + u64::from(!fuzz_ok)
+    );
+    if !ok || failed > 0 || !demo_ok || !fuzz_ok {
+        bail!("the test suite failed");
+    }
+    Ok(())
+}
+
+/// Runs a `cargo test` command, echoing its output, and counts the tests it reports:
+/// `(success, passed, failed)`.
+fn counted(mut c: Command) -> Result<(bool, u64, u64)> {
+    c.stdout(std::process::Stdio::piped());
     let mut child = c.spawn().context("cannot run cargo test")?;
     let (mut passed, mut failed) = (0u64, 0u64);
     if let Some(out) = child.stdout.take() {
@@ -152,33 +198,54 @@ fn test() -> Result<()> {
             }
         }
     }
-    let ok = child.wait()?.success();
-    // Seeded fuzz smoke run: each target from its committed seeds for EDGEFLOW_FUZZ_SECONDS
-    // (default 20) — about 4 min for the 12 targets plus the first build of the fuzz crate.
-    let fuzz_ok = if fuzz::available() {
-        let secs = std::env::var("EDGEFLOW_FUZZ_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(20);
-        fuzz::run(secs, None)
-            .map_err(|e| println!("fuzz smoke run failed: {e:#}"))
-            .is_ok()
-    } else {
-        println!("== fuzz smoke run SKIPPED: cargo-fuzz is not installed (.ci/run installs it)");
-        true
-    };
-    println!("== the main job (cargo xtask demo)");
-    let demo_ok = demo().map_err(|e| println!("demo failed: {e:#}")).is_ok();
-    // One closing line for the whole suite (the demo counts as one test).
-    println!(
-        "{} passed, {} failed",
-        passed + u64::from(demo_ok) + u64::from(fuzz_ok),
-        failed + u64::from(!demo_ok) + u64::from(!fuzz_ok)
-    );
-    if !ok || failed > 0 || !demo_ok || !fuzz_ok {
-        bail!("the test suite failed");
+    Ok((child.wait()?.success(), passed, failed))
+}
+
+fn on_path(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+/// `cargo test -p edgeflow-serve --target aarch64-unknown-linux-gnu` under qemu-aarch64.
+/// `None` (with a printed reason) when the cross toolchain is missing (.ci/run installs it).
+fn aarch64() -> Result<Option<(bool, u64, u64)>> {
+    const T: &str = "aarch64-unknown-linux-gnu";
+    let target_ok = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == T)
+        })
+        .unwrap_or(false);
+    let missing: Vec<&str> = [
+        ("aarch64-linux-gnu-gcc", on_path("aarch64-linux-gnu-gcc")),
+        ("qemu-aarch64", on_path("qemu-aarch64")),
+        ("rustup target aarch64-unknown-linux-gnu", target_ok),
+    ]
+    .iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(n, _)| *n)
+    .collect();
+    if !missing.is_empty() {
+        println!(
+            "== aarch64 serve tests SKIPPED: missing {} (.ci/run installs gcc-aarch64-linux-gnu, qemu-user and the target)",
+            missing.join(", ")
+        );
+        return Ok(None);
     }
-    Ok(())
+    println!("== edgeflow-serve tests for {T} under qemu-aarch64");
+    let t = Instant::now();
+    let mut c = cargo();
+    c.args(["test", "-p", "edgeflow-serve", "--target", T]);
+    let r = counted(c)?;
+    println!("== aarch64 step took {:.0} s", t.elapsed().as_secs_f64());
+    Ok(Some(r))
 }
 
 fn demo() -> Result<()> {
