@@ -6,7 +6,8 @@
 //!   carries one;
 //! - `edgeflow run MODEL --input X [-o Y.npy]` runs the model on a tensor, or on a raw
 //!   sample through the artifact's feature pipeline, and prints the top classes;
-//! - `edgeflow boards` lists the boards `--board` accepts.
+//! - `edgeflow boards` lists the boards `--board` accepts;
+//! - `edgeflow serve MODEL` serves an artifact over HTTP (or stdin/stdout lines).
 //!
 //! `MODEL` may be a `.tflite` file or an artifact everywhere. Every failure is one message
 //! on stderr (the error chain, naming the file) and a non-zero exit status; a closed
@@ -99,6 +100,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model (float, and optionally int8) on the config's test split.
     Evaluate(evaluate::EvaluateArgs),
+    /// Serve an artifact: HTTP predictions, streaming, metrics, hot reload, telemetry,
+    /// or a stdin/stdout line mode (`--stdin`).
+    Serve(edgeflow_serve::ServeArgs),
 }
 
 fn main() {
@@ -170,6 +174,7 @@ fn real_main() -> Result<()> {
         Command::Monitor { command } => monitor::run(command)?,
         Command::Train(args) => train::run(args)?,
         Command::Evaluate(args) => evaluate::run(args)?,
+        Command::Serve(args) => edgeflow_serve::run(args)?,
     }
     Ok(())
 }
