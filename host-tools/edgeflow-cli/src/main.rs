@@ -28,9 +28,12 @@ mod device;
 mod evaluate;
 mod features;
 mod filetype;
+mod init;
 mod labels;
 mod monitor;
 mod output;
+mod pipeline;
+mod project;
 mod quantize;
 mod resample;
 mod run;
@@ -99,6 +102,13 @@ enum Command {
     Train(train::TrainArgs),
     /// Evaluate a trained model (float, and optionally int8) on the config's test split.
     Evaluate(evaluate::EvaluateArgs),
+    /// Run the whole flow of an `edgeflow.toml` as one cached pipeline.
+    Pipeline {
+        #[command(subcommand)]
+        command: pipeline::PipelineCommand,
+    },
+    /// Write a commented, working `edgeflow.toml` from a template.
+    Init(init::InitArgs),
 }
 
 fn main() {
@@ -170,6 +180,8 @@ fn real_main() -> Result<()> {
         Command::Monitor { command } => monitor::run(command)?,
         Command::Train(args) => train::run(args)?,
         Command::Evaluate(args) => evaluate::run(args)?,
+        Command::Pipeline { command } => pipeline::run(command)?,
+        Command::Init(args) => init::run(args)?,
     }
     Ok(())
 }
