@@ -111,6 +111,8 @@ fault = {{ axis = 0, offset = 1.0, gain = 1.0 }}
 
 [monitor.thresholds]
 drift = {{ bonferroni = true }}
+quality = {{ max_out_of_range_rate = 0.2 }}
+health = {{ max_gap_rate = 0.3 }}
 "#,
         train = data.join("BasicMotions_TRAIN.ts").display(),
         test = data.join("BasicMotions_TEST.ts").display(),
