@@ -1,6 +1,6 @@
 //! `edgeflow pipeline run` and `edgeflow init` through the binary, on BasicMotions (real
 //! data, fetched by `crates/edgeflow-data/scripts/fetch_basicmotions.sh`, which `.ci/run`
-//! runs) with a small configuration (few epochs).
+//! runs) with a small configuration (30 epochs instead of the example's 60).
 //!
 //! - the whole pipeline including the emulated board (skipped with a printed reason
 //!   without `qemu-system-arm`): every stage passes, the device's predictions equal the
@@ -50,7 +50,7 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-/// A small BasicMotions project in `dir`: 8 epochs, lenient accuracy gates.
+/// A small BasicMotions project in `dir`: 30 epochs (2 s of training), lenient gates.
 fn project(dir: &Path, data: &Path, deploy: bool) -> PathBuf {
     std::fs::copy(
         root().join("examples/basicmotions/features.toml"),
@@ -75,7 +75,11 @@ pipeline = "features.toml"
 
 [model]
 layers = [
-  {{ conv1d = {{ filters = 8, kernel = 3, padding = "same" }} }},
+  {{ conv1d = {{ filters = 16, kernel = 3, padding = "same" }} }},
+  {{ batch_norm = {{}} }},
+  {{ relu = {{}} }},
+  {{ conv1d = {{ filters = 16, kernel = 3, padding = "same" }} }},
+  {{ batch_norm = {{}} }},
   {{ relu = {{}} }},
   {{ global_avg_pool = {{}} }},
   {{ dense = {{ units = 4 }} }},
@@ -83,9 +87,10 @@ layers = [
 ]
 
 [train]
-epochs = 8
+epochs = 30
 batch_size = 8
-learning_rate = 0.01
+learning_rate = 0.005
+schedule = "cosine"
 
 [quantize]
 method = "mse"
@@ -113,6 +118,10 @@ fault = {{ axis = 0, offset = 1.0, gain = 1.0 }}
 drift = {{ bonferroni = true }}
 quality = {{ max_out_of_range_rate = 0.2 }}
 health = {{ max_gap_rate = 0.3 }}
+# After 30 epochs the model is less confident than the example's 60-epoch one: the
+# confidence-based accuracy estimate (reliability table of 8 validation recordings) reads
+# 0.86 on the clean test split, below the default 0.95 limit, though it is 40/40 right.
+performance = {{ max_drop = 0.2 }}
 "#,
         train = data.join("BasicMotions_TRAIN.ts").display(),
         test = data.join("BasicMotions_TEST.ts").display(),
@@ -257,7 +266,7 @@ fn cache_invalidation_and_a_failing_gate_without_the_board() {
     assert_eq!(ran(&s), Vec::<String>::new(), "{}", text(&o));
 
     // One training value: train and every stage after it; data stages reused.
-    edit(&p, "epochs = 8", "epochs = 6");
+    edit(&p, "epochs = 30", "epochs = 20");
     let (o, s) = run(&p, &out);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
