@@ -28,7 +28,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("demo") => demo(),
+        Some("demo") => demo(true),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
         Some("fuzz-seeds") => fuzz::seeds(),
@@ -155,7 +155,12 @@ fn test() -> Result<()> {
         true
     };
     println!("== the main job (cargo xtask demo)");
-    let demo_ok = demo().map_err(|e| println!("demo failed: {e:#}")).is_ok();
+    // `cargo test --workspace` above built target/debug/edgeflow (the CLI's integration
+    // tests need it), with the whole workspace's feature set: reuse it rather than build
+    // `-p edgeflow-cli` again, whose narrower feature set would recompile dependencies.
+    let demo_ok = demo(false)
+        .map_err(|e| println!("demo failed: {e:#}"))
+        .is_ok();
     // One closing line for the whole suite (the demo counts as one test).
     println!(
         "{} passed, {} failed",
@@ -170,10 +175,10 @@ fn test() -> Result<()> {
 
 /// The main job: the whole flow of `examples/basicmotions/edgeflow.toml` on real data.
 ///
-/// Fetches BasicMotions if absent, builds the CLI in the dev profile (the profile the test
-/// suite builds too, so after `cargo xtask test` nothing is compiled again), runs
+/// Fetches BasicMotions if absent, builds the CLI in the dev profile (within `cargo xtask
+/// test` it takes the binary the workspace test build just made, compiling nothing), runs
 /// `edgeflow pipeline run examples/basicmotions`, and prints the figures of `summary.json`.
-fn demo() -> Result<()> {
+fn demo(build: bool) -> Result<()> {
     let start = Instant::now();
     let data = root().join("target/data/BasicMotions");
     if !data.join("BasicMotions_TEST.ts").is_file() || !data.join("BasicMotions_TRAIN.ts").is_file()
@@ -183,14 +188,16 @@ fn demo() -> Result<()> {
         c.arg(&data);
         status(c)?;
     }
-    // Build first, with cargo's own progress lines, so a cold build is not minutes of silence.
-    println!(
-        "== building the edgeflow CLI (cargo build -p edgeflow-cli, the test suite's profile)"
-    );
-    let mut c = cargo();
-    c.args(["build", "-p", "edgeflow-cli"]);
-    status(c)?;
     let exe = root().join("target/debug/edgeflow");
+    if build || !exe.is_file() {
+        // Build first, with cargo's own progress lines, so a cold build is not minutes of silence.
+        println!(
+            "== building the edgeflow CLI (cargo build -p edgeflow-cli, the dev/test profile)"
+        );
+        let mut c = cargo();
+        c.args(["build", "-p", "edgeflow-cli"]);
+        status(c)?;
+    }
     let project = root().join("examples/basicmotions");
     println!("== edgeflow pipeline run examples/basicmotions");
     let mut c = Command::new(&exe);
