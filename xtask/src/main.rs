@@ -8,7 +8,8 @@
 //!   fuzz target (20 s each, `EDGEFLOW_FUZZ_SECONDS`; skipped with a notice without cargo-fuzz);
 //! - `fuzz-seeds` — regenerates the committed fuzz seed corpora (`fuzz/seeds/`);
 //! - `fuzz [SECONDS [TARGET]]` — runs each fuzz target from its seeds (60 s each by default);
-//! - `demo`  — the main job on a committed fixture: convert, inspect, run, compare;
+//! - `demo`  — the main job: `edgeflow pipeline run examples/basicmotions` on real data
+//!   (fetched if absent), then the figures of its `summary.json`;
 //! - `bench [DIR]` — MLPerf Tiny benchmark (default `../shared/benchmarks/mlperf-tiny`):
 //!   instructions per inference on QEMU mps2-an386, arena/flash/stack, host latency beside
 //!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`).
@@ -28,7 +29,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("test") => test(),
-        Some("demo") => demo(),
+        Some("demo") => demo(true),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
         Some("fuzz-seeds") => fuzz::seeds(),
@@ -154,7 +155,12 @@ fn test() -> Result<()> {
         true
     };
     println!("== the main job (cargo xtask demo)");
-    let demo_ok = demo().map_err(|e| println!("demo failed: {e:#}")).is_ok();
+    // `cargo test --workspace` above built target/debug/edgeflow (the CLI's integration
+    // tests need it), with the whole workspace's feature set: reuse it rather than build
+    // `-p edgeflow-cli` again, whose narrower feature set would recompile dependencies.
+    let demo_ok = demo(false)
+        .map_err(|e| println!("demo failed: {e:#}"))
+        .is_ok();
     // One closing line for the whole suite (the demo counts as one test).
     println!(
         "{} passed, {} failed",
@@ -248,45 +254,91 @@ fn aarch64() -> Result<Option<(bool, u64, u64)>> {
     Ok(Some(r))
 }
 
-fn demo() -> Result<()> {
-    let dir = root().join("conformance/fixtures");
-    let name = "quant_io_int8_floatio";
-    let model = dir.join(format!("{name}.tflite"));
-    let out = root().join("target/demo");
-    std::fs::create_dir_all(&out)?;
-    let artifact = out.join(format!("{name}.edgeflow"));
-    let result = out.join(format!("{name}.output.npy"));
-    // Build first, with cargo's own progress lines, so a cold build is not minutes of silence.
-    println!("== building the edgeflow CLI (cargo build -p edgeflow-cli)");
-    let mut c = cargo();
-    c.args(["build", "-p", "edgeflow-cli"]);
-    status(c)?;
-    let cli = |args: &[&str]| -> Result<()> {
+/// The main job: the whole flow of `examples/basicmotions/edgeflow.toml` on real data.
+///
+/// Fetches BasicMotions if absent, builds the CLI in the dev profile (within `cargo xtask
+/// test` it takes the binary the workspace test build just made, compiling nothing), runs
+/// `edgeflow pipeline run examples/basicmotions`, and prints the figures of `summary.json`.
+fn demo(build: bool) -> Result<()> {
+    let start = Instant::now();
+    let data = root().join("target/data/BasicMotions");
+    if !data.join("BasicMotions_TEST.ts").is_file() || !data.join("BasicMotions_TRAIN.ts").is_file()
+    {
+        println!("== fetching BasicMotions (crates/edgeflow-data/scripts/fetch_basicmotions.sh)");
+        let mut c = Command::new(root().join("crates/edgeflow-data/scripts/fetch_basicmotions.sh"));
+        c.arg(&data);
+        status(c)?;
+    }
+    let exe = root().join("target/debug/edgeflow");
+    if build || !exe.is_file() {
+        // Build first, with cargo's own progress lines, so a cold build is not minutes of silence.
+        println!(
+            "== building the edgeflow CLI (cargo build -p edgeflow-cli, the dev/test profile)"
+        );
         let mut c = cargo();
-        c.args(["run", "--quiet", "-p", "edgeflow-cli", "--"])
-            .args(args);
-        println!("$ edgeflow {}", args.join(" "));
-        status(c)
+        c.args(["build", "-p", "edgeflow-cli"]);
+        status(c)?;
+    }
+    let project = root().join("examples/basicmotions");
+    println!("== edgeflow pipeline run examples/basicmotions");
+    let mut c = Command::new(&exe);
+    c.current_dir(root())
+        .args(["pipeline", "run"])
+        .arg(&project);
+    status(c)?;
+    let summary = project.join("out/summary.json");
+    let text = std::fs::read_to_string(&summary)
+        .with_context(|| format!("cannot read {}", summary.display()))?;
+    let s: serde_json::Value = serde_json::from_str(&text)?;
+    let k = &s["key_metrics"];
+    let pct = |v: &serde_json::Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.1} %", 100.0 * x))
     };
-    cli(&[
-        "convert",
-        &model.display().to_string(),
-        "-o",
-        &artifact.display().to_string(),
-    ])?;
-    cli(&["inspect", &artifact.display().to_string()])?;
-    cli(&[
-        "run",
-        &artifact.display().to_string(),
-        "--input",
-        &dir.join(format!("{name}.input.npy")).display().to_string(),
-        "--output",
-        &result.display().to_string(),
-    ])?;
-    let ours = load_npy(&result).bytes();
-    match compare(&ours, &load_npy(&dir.join(format!("{name}.output.npy")))) {
-        Ok(()) => println!("output matches TensorFlow Lite Micro's"),
-        Err(e) => bail!("output differs from TensorFlow Lite Micro's: {e}"),
+    println!(
+        "\n== the main job: BasicMotions, raw recordings to a monitored (emulated) microcontroller"
+    );
+    println!(
+        "  float32 test accuracy        {}",
+        pct(&k["float_test_accuracy"])
+    );
+    println!(
+        "  int8 test accuracy           {}",
+        pct(&k["int8_test_accuracy"])
+    );
+    println!(
+        "  float vs int8 agreement      {}",
+        pct(&k["float_int8_agreement"])
+    );
+    println!(
+        "  validation gates             {}",
+        k["gates"].as_array().map_or("-".to_string(), |g| {
+            let pass = g.iter().filter(|x| x["status"] == "pass").count();
+            format!("{pass}/{} pass", g.len())
+        })
+    );
+    println!(
+        "  device == host predictions   {}/{}",
+        k["device_equal_to_host"], k["device_predictions"]
+    );
+    println!(
+        "  monitoring alerts            clean replay {}, injected fault {}",
+        k["clean_alerts"], k["fault_alerts"]
+    );
+    println!(
+        "  index                        {}",
+        project.join("out/index.html").display()
+    );
+    println!("  summary                      {}", summary.display());
+    println!(
+        "  demo wall time               {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
+    if s["all_passed"] != serde_json::Value::Bool(true) {
+        bail!(
+            "the pipeline did not pass every stage (see {})",
+            summary.display()
+        );
     }
     Ok(())
 }

@@ -47,6 +47,7 @@ pub mod error;
 pub mod ops;
 pub mod parallel;
 pub mod rng;
+pub mod schema;
 pub mod sources;
 pub mod stats;
 pub mod table;

@@ -88,7 +88,7 @@ fn layout(board: &str) -> Result<AppLayout> {
     })
 }
 
-fn load_board(b: &str) -> Result<Board> {
+pub(crate) fn load_board(b: &str) -> Result<Board> {
     let path = if b.ends_with(".toml") {
         PathBuf::from(b)
     } else {
@@ -101,7 +101,7 @@ fn work_dir() -> PathBuf {
     PathBuf::from("target/edgeflow-device")
 }
 
-fn socket(board: &str) -> PathBuf {
+pub(crate) fn socket(board: &str) -> PathBuf {
     work_dir().join(format!("{board}.sock"))
 }
 
@@ -250,10 +250,13 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
 }
 
 /// The host end of a device link: commands out, decoded telemetry in.
-struct Link {
+pub(crate) struct Link {
     stream: UnixStream,
     decoder: Decoder,
     pending: Vec<Frame>,
+    /// When set, every byte read from the device is appended here (the raw telemetry
+    /// stream, for `monitor ingest` by `pipeline run`).
+    pub(crate) tap: Option<Vec<u8>>,
 }
 
 impl Link {
@@ -263,10 +266,11 @@ impl Link {
             stream,
             decoder: Decoder::new(),
             pending: Vec::new(),
+            tap: None,
         })
     }
 
-    fn send(&mut self, c: &Command<'_>) -> Result<()> {
+    pub(crate) fn send(&mut self, c: &Command<'_>) -> Result<()> {
         let mut buf = vec![0u8; MAX_ENCODED];
         let n = c.encode(&mut buf).map_err(|e| anyhow!("{e}"))?;
         self.stream.write_all(&buf[..n]).context("device link")?;
@@ -274,11 +278,14 @@ impl Link {
     }
 
     /// Reads what is there now (waiting at most the read timeout).
-    fn poll(&mut self) -> Result<Vec<Frame>> {
+    pub(crate) fn poll(&mut self) -> Result<Vec<Frame>> {
         let mut buf = [0u8; 4096];
         match self.stream.read(&mut buf) {
             Ok(0) => bail!("the device closed the link"),
             Ok(n) => {
+                if let Some(t) = self.tap.as_mut() {
+                    t.extend_from_slice(&buf[..n]);
+                }
                 for e in self.decoder.push(&buf[..n]) {
                     match e {
                         Event::Frame(f) => self.pending.push(f),
@@ -297,7 +304,11 @@ impl Link {
     }
 
     /// Frames until one satisfies `done` (inclusive).
-    fn until(&mut self, timeout: Duration, done: impl Fn(&Frame) -> bool) -> Result<Vec<Frame>> {
+    pub(crate) fn until(
+        &mut self,
+        timeout: Duration,
+        done: impl Fn(&Frame) -> bool,
+    ) -> Result<Vec<Frame>> {
         let start = Instant::now();
         let mut got = Vec::new();
         while start.elapsed() < timeout {
@@ -316,7 +327,7 @@ impl Link {
 /// Connects to a running device and checks that it answers (a hello), reconnecting if
 /// the emulator had not yet taken the connection (it serves one client at a time and can
 /// lose the bytes of a client that connected while the previous one was closing).
-fn connect(sock: &Path) -> Result<Link> {
+pub(crate) fn connect(sock: &Path) -> Result<Link> {
     let mut last = None;
     for _ in 0..5 {
         let stream = match UnixStream::connect(sock) {
@@ -338,7 +349,7 @@ fn connect(sock: &Path) -> Result<Link> {
         .with_context(|| format!("no device answering on {}", sock.display()))
 }
 
-fn print_frame(f: &Frame) {
+pub(crate) fn print_frame(f: &Frame) {
     let h = &f.header;
     match &f.body {
         Body::Hello(x) => println!(

@@ -29,9 +29,12 @@ mod device;
 mod evaluate;
 mod features;
 mod filetype;
+mod init;
 mod labels;
 mod monitor;
 mod output;
+mod pipeline;
+mod project;
 mod quantize;
 mod resample;
 mod run;
@@ -103,6 +106,13 @@ enum Command {
     /// Serve an artifact: HTTP predictions, streaming, metrics, hot reload, telemetry,
     /// or a stdin/stdout line mode (`--stdin`).
     Serve(edgeflow_serve::ServeArgs),
+    /// Run the whole flow of an `edgeflow.toml` as one cached pipeline.
+    Pipeline {
+        #[command(subcommand)]
+        command: pipeline::PipelineCommand,
+    },
+    /// Write a commented, working `edgeflow.toml` from a template.
+    Init(init::InitArgs),
 }
 
 fn main() {
@@ -175,6 +185,8 @@ fn real_main() -> Result<()> {
         Command::Train(args) => train::run(args)?,
         Command::Evaluate(args) => evaluate::run(args)?,
         Command::Serve(args) => edgeflow_serve::run(args)?,
+        Command::Pipeline { command } => pipeline::run(command)?,
+        Command::Init(args) => init::run(args)?,
     }
     Ok(())
 }

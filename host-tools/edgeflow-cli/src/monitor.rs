@@ -27,7 +27,7 @@ use edgeflow_monitor::store::{Durability, Store};
 use edgeflow_monitor::windows::{analyze_windows, collect_windows, Window, WindowBy};
 use edgeflow_monitor::WindowReport;
 
-mod report;
+pub(crate) mod report;
 mod serve;
 
 /// `edgeflow monitor …`

@@ -68,7 +68,7 @@ pub struct ValidateArgs {
 }
 
 /// Gate limits. Accuracies are fractions in `[0, 1]`.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Gates {
     /// Minimum overall top-1 accuracy.
@@ -258,6 +258,34 @@ fn pct(x: f64) -> String {
 
 /// Runs the subcommand.
 pub fn run(a: ValidateArgs) -> Result<()> {
+    let (board, rows_gates) = check(&a)?;
+    let failed: Vec<&str> = rows_gates
+        .iter()
+        .filter(|g| g.status == Status::Fail)
+        .map(|g| g.name.as_str())
+        .collect();
+    if a.json {
+        println!("{}", json(&a.model, &board, &rows_gates));
+    } else {
+        print!("{}", table(&rows_gates));
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} fails on {}: {}",
+            a.model.display(),
+            board,
+            failed.join(", ")
+        );
+    }
+    if !a.json {
+        println!("all gates pass on {board}");
+    }
+    Ok(())
+}
+
+/// Evaluates every gate (the work of `run`, without printing): the board's name and the
+/// gate rows. `edgeflow pipeline run` calls this in-process.
+pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
     let board: Board = a.boards.catalog()?.get(&a.board)?;
     let gates = match &a.gates {
         Some(p) => load_gates(p)?,
@@ -482,28 +510,7 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         },
     }
 
-    let failed: Vec<&str> = rows_gates
-        .iter()
-        .filter(|g| g.status == Status::Fail)
-        .map(|g| g.name.as_str())
-        .collect();
-    if a.json {
-        println!("{}", json(&a.model, &board.name, &rows_gates));
-    } else {
-        print!("{}", table(&rows_gates));
-    }
-    if !failed.is_empty() {
-        bail!(
-            "{} fails on {}: {}",
-            a.model.display(),
-            board.name,
-            failed.join(", ")
-        );
-    }
-    if !a.json {
-        println!("all gates pass on {}", board.name);
-    }
-    Ok(())
+    Ok((board.name.clone(), rows_gates))
 }
 
 /// Cost-model estimate of instructions per inference, for Cortex-M4 boards (the core
@@ -593,7 +600,7 @@ fn hil(board: &Board, artifact: &[u8], rows: &[Vec<f32>]) -> Result<(usize, u64,
     Ok((equal, instr, stack))
 }
 
-fn table(gates: &[Gate]) -> String {
+pub(crate) fn table(gates: &[Gate]) -> String {
     let w0 = gates.iter().map(|g| g.name.len()).max().unwrap_or(4).max(4);
     let w1 = gates
         .iter()

@@ -1,0 +1,443 @@
+//! The pipeline's device stages.
+//!
+//! - `deploy`: flash the int8 artifact to the emulated board (`edgeflow flash`), replay the
+//!   test split into it one recording at a time (a `Reset` command before each, so every
+//!   recording starts with empty feature buffers, as the host does), print each
+//!   prediction as it arrives, and compare every device prediction (class and score bits)
+//!   with the host's — the same artifact run by the `edgeflow` facade on the host over the
+//!   same samples. The raw telemetry stream is kept (`telemetry-clean.bin`).
+//! - `monitor`: ingest that telemetry into SQLite (`monitor ingest`), replay the test split
+//!   again with the project's injected sensor fault, ingest that too, and check both
+//!   against the artifact's monitoring baseline (`monitor check`): the fault must raise an
+//!   alert and the clean replay must not. Writes `monitor report` HTML for both.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use edgeflow_dsp::host::Sample;
+use edgeflow_telemetry::command::{Command, MAX_PAYLOAD};
+use edgeflow_telemetry::Body;
+use edgeflow_train::data::Recording;
+use serde_json::{json, Value};
+
+use super::{esc, Ctx, Outcome};
+use crate::project::Fault;
+
+/// The directory holding `firmware/` (the emulated board's application is built from it):
+/// the first ancestor of the project directory or of the working directory that has one.
+fn repo_root(ctx: &Ctx) -> Result<PathBuf> {
+    let cwd = std::env::current_dir()?;
+    for start in [ctx.project.dir.as_path(), cwd.as_path()] {
+        for d in start.ancestors() {
+            if d.join("firmware").join("app").is_dir() {
+                return Ok(d.to_path_buf());
+            }
+        }
+    }
+    bail!(
+        "deploying to an emulated board builds firmware/app-{}: run from inside the edgeflow repository (or set deploy.enabled = false)",
+        ctx.project.project.board.name
+    )
+}
+
+fn require_qemu() -> Result<()> {
+    match std::process::Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        _ => bail!("qemu-system-arm is not installed (needed to deploy to the emulated board; .ci/run installs it)"),
+    }
+}
+
+/// Stops the emulated device when dropped (also on errors).
+struct Running {
+    board: String,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = crate::device::device(crate::device::DeviceCommand::Stop {
+            board: self.board.clone(),
+        });
+    }
+}
+
+fn start(board: &str, artifact: &Path) -> Result<Running> {
+    crate::device::flash(crate::device::FlashArgs {
+        artifact: artifact.to_path_buf(),
+        board: board.to_string(),
+        firmware: None,
+    })?;
+    Ok(Running {
+        board: board.to_string(),
+    })
+}
+
+/// The test split's recordings (as split by edgeflow-train) and the class names.
+fn test_recordings(ctx: &Ctx, dir: &Path) -> Result<(Vec<Recording>, Vec<String>, usize)> {
+    let cfg = ctx.project.train_config(dir)?;
+    let spec = edgeflow_train::data::load_pipeline(&cfg.features.pipeline)?;
+    let axes = match spec.input {
+        edgeflow_dsp::Input::Signal { axes, .. } => axes as usize,
+        _ => bail!(
+            "deploy replays signal recordings; this project's pipeline does not take a signal"
+        ),
+    };
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).context("the feature pipeline is invalid")?;
+    let raw = edgeflow_train::data::read_sources(&cfg, &pipeline)?;
+    let classes = raw.classes.clone();
+    let splits = edgeflow_train::data::split(classes.len(), raw.train, raw.test, &cfg.split)?;
+    Ok((splits.test, classes, axes))
+}
+
+fn signal(r: &Recording, axes: usize, fault: Option<&Fault>) -> Result<Vec<f32>> {
+    let Sample::Signal(x) = &r.input else {
+        bail!("{}: deploy replays signal recordings", r.origin);
+    };
+    let mut x = x.clone();
+    if let Some(f) = fault {
+        for frame in x.chunks_exact_mut(axes) {
+            if let Some(v) = frame.get_mut(f.axis) {
+                *v = *v * f.gain + f.offset;
+            }
+        }
+    }
+    Ok(x)
+}
+
+/// Host predictions (class, score) per recording: the artifact through the `edgeflow`
+/// facade, features and inference exactly as on the device.
+fn host_predictions(artifact: &[u8], signals: &[Vec<f32>]) -> Result<Vec<Vec<(usize, f32)>>> {
+    let model = edgeflow::Model::parse(artifact).map_err(|e| anyhow!("artifact: {e}"))?;
+    let mut ws = vec![0f32; model.workspace_len()];
+    let mut arena = vec![0u128; model.arena_bytes().div_ceil(16) + 1];
+    let mut engine = edgeflow::Engine::new(&model, &mut ws, crate::as_bytes(&mut arena))
+        .map_err(|e| anyhow!("host engine: {e}"))?;
+    let mut out = Vec::new();
+    for x in signals {
+        engine.reset();
+        let mut p = Vec::new();
+        engine
+            .push(x, |q| p.push((q.class, q.score)))
+            .map_err(|e| anyhow!("host inference: {e}"))?;
+        out.push(p);
+    }
+    Ok(out)
+}
+
+/// Replays recordings into the running device; returns the device's predictions per
+/// recording and the raw telemetry bytes.
+fn replay(
+    board: &str,
+    signals: &[Vec<f32>],
+    expected: &[usize],
+    summary_every: usize,
+    mut show: impl FnMut(usize, &[(usize, f32)]),
+) -> Result<(Vec<Vec<(usize, f32)>>, Vec<u8>)> {
+    let mut link = crate::device::connect(&crate::device::socket(board))?;
+    link.tap = Some(Vec::new());
+    let mut all = Vec::new();
+    for (i, x) in signals.iter().enumerate() {
+        link.send(&Command::Reset)?;
+        for chunk in x.chunks(MAX_PAYLOAD / 4) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|v| v.to_le_bytes()).collect();
+            link.send(&Command::Samples(&bytes))?;
+        }
+        let want = expected.get(i).copied().unwrap_or(0);
+        let mut got = Vec::new();
+        let start = Instant::now();
+        while got.len() < want {
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "recording {}: the device gave {} of {want} predictions within 60 s",
+                    i + 1,
+                    got.len()
+                );
+            }
+            for f in link.poll()? {
+                match &f.body {
+                    Body::Prediction(p) => got.push((p.class as usize, p.score)),
+                    Body::Log(l) => println!("  device log: {}", l.message),
+                    _ => {}
+                }
+            }
+        }
+        show(i, &got);
+        all.push(got);
+        if (i + 1) % summary_every == 0 || i + 1 == signals.len() {
+            link.send(&Command::Summary)?;
+            link.until(Duration::from_secs(30), |f| {
+                matches!(f.body, Body::Summary(_))
+                    || matches!(&f.body, Body::Log(l) if l.message.starts_with("no summary"))
+            })?;
+        }
+    }
+    let raw = link.tap.take().unwrap_or_default();
+    drop(link);
+    Ok((all, raw))
+}
+
+fn name(classes: &[String], c: usize) -> String {
+    classes.get(c).cloned().unwrap_or_else(|| c.to_string())
+}
+
+pub(super) fn deploy(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
+    require_qemu()?;
+    let board = ctx.project.project.board.name.clone();
+    let int8 = ctx.file("quantize", "model_int8.edgeflow")?;
+    let artifact =
+        std::fs::read(&int8).with_context(|| format!("cannot read {}", int8.display()))?;
+    let (recs, classes, axes) = test_recordings(ctx, dir)?;
+    let signals: Vec<Vec<f32>> = recs
+        .iter()
+        .map(|r| signal(r, axes, None))
+        .collect::<Result<_>>()?;
+    let host = host_predictions(&artifact, &signals)?;
+    let expected: Vec<usize> = host.iter().map(Vec::len).collect();
+    let root = repo_root(ctx)?;
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    println!("  flashing {} to the emulated {board}", int8.display());
+    let running = start(&board, &int8)?;
+    println!(
+        "  replaying {} test recordings (device prediction | host prediction | true class)",
+        recs.len()
+    );
+    let mut lines = Vec::new();
+    let (device, raw) = replay(
+        &board,
+        &signals,
+        &expected,
+        ctx.project.project.deploy.summary_every,
+        |i, got| {
+            for (k, (c, s)) in got.iter().enumerate() {
+                let h = host[i].get(k);
+                let same = h.is_some_and(|(hc, hs)| hc == c && hs.to_bits() == s.to_bits());
+                let line = format!(
+                    "rec {:>3}/{}  device {:<10} {:.4} | host {:<10} {:.4} | true {:<10} {}",
+                    i + 1,
+                    recs.len(),
+                    name(&classes, *c),
+                    s,
+                    h.map_or("-".into(), |h| name(&classes, h.0)),
+                    h.map_or(f32::NAN, |h| h.1),
+                    name(&classes, recs[i].label),
+                    if same { "=" } else { "DIFFERS" }
+                );
+                println!("  {line}");
+                lines.push(line);
+            }
+        },
+    )?;
+    drop(running);
+    std::fs::write(dir.join("telemetry-clean.bin"), &raw)?;
+    let mut predictions = 0usize;
+    let mut equal = 0usize;
+    let mut correct = 0usize;
+    for (i, (d, h)) in device.iter().zip(&host).enumerate() {
+        predictions += d.len();
+        equal += d
+            .iter()
+            .zip(h)
+            .filter(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits())
+            .count();
+        correct += d.iter().filter(|(c, _)| *c == recs[i].label).count();
+    }
+    let host_n: usize = host.iter().map(Vec::len).sum();
+    let m = json!({
+        "board": board,
+        "recordings": recs.len(),
+        "predictions": predictions,
+        "host_predictions": host_n,
+        "equal_to_host": equal,
+        "device_accuracy": correct as f64 / predictions.max(1) as f64,
+        "telemetry_bytes": raw.len(),
+    });
+    std::fs::write(
+        dir.join("deploy.html"),
+        super::html_pre(
+            &format!("Deployment on the emulated {board}: device vs host"),
+            &lines.join("\n"),
+        ),
+    )?;
+    let failed = if predictions == 0 {
+        Some("the device made no predictions".to_string())
+    } else if equal != predictions || predictions != host_n {
+        Some(format!(
+            "device predictions differ from the host's: {equal} of {predictions} equal (host made {host_n})"
+        ))
+    } else {
+        None
+    };
+    Ok(Outcome {
+        metrics: m,
+        report: Some("deploy.html".into()),
+        failed,
+    })
+}
+
+/// Ingests a telemetry stream into `db` and checks its windows against the baseline:
+/// (windows, alert lines, the `monitor report` HTML).
+fn check_stream(
+    ctx: &Ctx,
+    bytes: &[u8],
+    db: &Path,
+    baseline: &edgeflow_monitor::baseline::Baseline,
+) -> Result<(usize, Vec<String>, String)> {
+    use edgeflow_monitor::store::{Durability, Store};
+    use edgeflow_monitor::windows::{analyze_windows, collect_windows, WindowBy};
+    let _ = std::fs::remove_file(db);
+    let mut store = Store::open(db, Durability::Process)?;
+    edgeflow_monitor::ingest::ingest_reader(
+        &mut store,
+        &mut &bytes[..],
+        edgeflow_monitor::ingest::BatchPolicy::default(),
+        &mut |_| {},
+    )?;
+    let m = &ctx.project.project.monitor;
+    let windows = collect_windows(
+        &store,
+        None,
+        false,
+        WindowBy::Summaries(m.window_summaries),
+        None,
+        None,
+    )?;
+    let reports = analyze_windows(&store, baseline, &m.thresholds, &windows)?;
+    let mut alerts = Vec::new();
+    for (w, r) in windows.iter().zip(&reports) {
+        for a in &r.alerts {
+            let what = match a.feature {
+                Some(f) => format!("feature={f}"),
+                None => format!("area={}", a.area),
+            };
+            alerts.push(format!(
+                "ALERT device={} window={}..{} {what} test={} value={:.6} threshold={}",
+                w.group, w.start_us, w.end_us, a.test, a.value, a.threshold
+            ));
+        }
+    }
+    let html =
+        crate::monitor::report::render(db, &windows, &reports, &store.devices(), baseline, None)?;
+    Ok((windows.len(), alerts, html))
+}
+
+pub(super) fn monitor(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
+    require_qemu()?;
+    let board = ctx.project.project.board.name.clone();
+    let int8 = ctx.file("quantize", "model_int8.edgeflow")?;
+    let artifact =
+        std::fs::read(&int8).with_context(|| format!("cannot read {}", int8.display()))?;
+    let baseline = crate::monitor::load_baseline(&int8)?;
+    let clean = std::fs::read(ctx.file("deploy", "telemetry-clean.bin")?)?;
+    println!("  monitor ingest + check: the clean replay's telemetry");
+    let (clean_windows, clean_alerts, clean_html) =
+        check_stream(ctx, &clean, &dir.join("clean.sqlite"), &baseline)?;
+    for a in &clean_alerts {
+        println!("  clean: {a}");
+    }
+    std::fs::write(dir.join("monitor-clean.html"), clean_html)?;
+
+    let fault = ctx.project.project.monitor.fault.clone();
+    let (recs, _classes, axes) = test_recordings(ctx, dir)?;
+    if fault.axis >= axes {
+        bail!(
+            "monitor.fault.axis = {} but the recordings have {axes} axes",
+            fault.axis
+        );
+    }
+    let signals: Vec<Vec<f32>> = recs
+        .iter()
+        .map(|r| signal(r, axes, Some(&fault)))
+        .collect::<Result<_>>()?;
+    let expected: Vec<usize> = host_predictions(&artifact, &signals)?
+        .iter()
+        .map(Vec::len)
+        .collect();
+    let root = repo_root(ctx)?;
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    println!(
+        "  replaying the test split with a sensor fault: axis {} x {} + {}",
+        fault.axis, fault.gain, fault.offset
+    );
+    let running = start(&board, &int8)?;
+    let (_, raw) = replay(
+        &board,
+        &signals,
+        &expected,
+        ctx.project.project.deploy.summary_every,
+        |i, got| {
+            if let Some((c, s)) = got.first() {
+                println!(
+                    "  fault rec {:>3}/{}  device class {c} {s:.4}",
+                    i + 1,
+                    recs.len()
+                );
+            }
+        },
+    )?;
+    drop(running);
+    std::fs::write(dir.join("telemetry-fault.bin"), &raw)?;
+    println!("  monitor ingest + check: the faulty replay's telemetry");
+    let (fault_windows, fault_alerts, fault_html) =
+        check_stream(ctx, &raw, &dir.join("fault.sqlite"), &baseline)?;
+    for a in &fault_alerts {
+        println!("  fault: {a}");
+    }
+    std::fs::write(dir.join("monitor-fault.html"), fault_html)?;
+    let list = |v: &[String]| -> String {
+        if v.is_empty() {
+            "<p>no alerts</p>".into()
+        } else {
+            format!(
+                "<ul>{}</ul>",
+                v.iter()
+                    .map(|a| format!("<li><code>{}</code></li>", esc(a)))
+                    .collect::<String>()
+            )
+        }
+    };
+    std::fs::write(
+        dir.join("monitor.html"),
+        format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>monitoring</title></head><body>\
+<h1>Monitoring</h1><h2>Clean replay ({clean_windows} window(s)) — <a href=\"monitor-clean.html\">report</a></h2>{}\
+<h2>Replay with a fault on axis {} (x{} {:+}) ({fault_windows} window(s)) — <a href=\"monitor-fault.html\">report</a></h2>{}</body></html>\n",
+            list(&clean_alerts),
+            fault.axis,
+            fault.gain,
+            fault.offset,
+            list(&fault_alerts)
+        ),
+    )?;
+    let m = json!({
+        "clean_windows": clean_windows,
+        "clean_alerts": clean_alerts.len(),
+        "fault_windows": fault_windows,
+        "fault_alerts": fault_alerts.len(),
+        "fault_alerted": !fault_alerts.is_empty(),
+        "fault": { "axis": fault.axis, "offset": fault.offset, "gain": fault.gain },
+        "alerts": Value::from(fault_alerts.clone()),
+    });
+    let failed = if clean_windows == 0 || fault_windows == 0 {
+        Some(format!(
+            "no complete monitoring window ({clean_windows} clean, {fault_windows} faulty): lower monitor.window_summaries or deploy.summary_every"
+        ))
+    } else if !clean_alerts.is_empty() {
+        Some(format!(
+            "the clean replay raised {} alert(s): {}",
+            clean_alerts.len(),
+            clean_alerts[0]
+        ))
+    } else if fault_alerts.is_empty() {
+        Some("the injected sensor fault raised no alert".into())
+    } else {
+        None
+    };
+    Ok(Outcome {
+        metrics: m,
+        report: Some("monitor.html".into()),
+        failed,
+    })
+}

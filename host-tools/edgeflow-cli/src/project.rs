@@ -1,0 +1,380 @@
+//! `edgeflow.toml`: one project file for the whole flow (`edgeflow pipeline run`).
+//!
+//! Every table rejects unknown keys; a parse error names the key and its line and column
+//! (the `toml` crate's spans). The data, split, feature, model and training tables are
+//! edgeflow-train's own config types ([`edgeflow_train::config`]), so a project and a
+//! `train.toml` accept exactly the same settings; the validation gates are `edgeflow
+//! validate`'s [`Gates`]; the monitoring thresholds are edgeflow-monitor's
+//! [`Thresholds`]. Relative paths are resolved against the project file's directory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use edgeflow_monitor::analysis::Thresholds;
+use edgeflow_train::config::{
+    DataConfig, FeaturesConfig, ModelConfig, OutputConfig, SplitConfig, TrainParams,
+};
+use edgeflow_train::TrainConfig;
+use serde::Deserialize;
+
+use crate::validate::Gates;
+
+/// A whole `edgeflow.toml`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// Name and seed.
+    pub project: ProjectInfo,
+    /// Data sources (edgeflow-train's `[data]`).
+    pub data: DataConfig,
+    /// Split fractions and seed (edgeflow-train's `[split]`).
+    #[serde(default)]
+    pub split: SplitConfig,
+    /// The feature pipeline (edgeflow-train's `[features]`: a pipeline TOML file).
+    pub features: FeaturesConfig,
+    /// The model as data (edgeflow-train's `[model]`).
+    pub model: ModelConfig,
+    /// Optimisation (edgeflow-train's `[train]`).
+    #[serde(default)]
+    pub train: TrainParams,
+    /// Data validation in the analyse stage: the schema inferred from the training data,
+    /// the test data checked against it.
+    #[serde(default)]
+    pub schema: SchemaSettings,
+    /// Post-training quantization.
+    #[serde(default)]
+    pub quantize: QuantizeSettings,
+    /// Validation gates and the emulated-board check.
+    #[serde(default)]
+    pub validate: ValidateSettings,
+    /// The target board.
+    pub board: BoardSettings,
+    /// Deployment: flash and replay.
+    #[serde(default)]
+    pub deploy: DeploySettings,
+    /// Monitoring: thresholds and the injected sensor fault.
+    #[serde(default)]
+    pub monitor: MonitorSettings,
+}
+
+/// `[project]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectInfo {
+    /// Project (and model) name.
+    pub name: String,
+    /// Seed of weight initialisation, shuffling, dropout and augmentation.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// `[schema]`: data validation (edgeflow-data's schema inference and example validator).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchemaSettings {
+    /// Stop the pipeline when the test data has anomalies against the training schema
+    /// (otherwise they are reported in the analyse stage's page and `summary.json`).
+    pub fail_on_anomalies: bool,
+    /// Range tolerance, missing-rate tolerance and skew thresholds.
+    pub thresholds: edgeflow_data::schema::ValidateOptions,
+}
+
+/// `[quantize]`: as `edgeflow quantize`. Calibration uses the training split's features.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuantizeSettings {
+    /// Activation range method: `mse`, `minmax`, `percentile` or `percentile:P`.
+    pub method: String,
+    /// One weight scale per output channel (else per tensor).
+    pub per_channel: bool,
+    /// Keep float32 input and output. The emulated device app feeds int8 features, so a
+    /// deployable model keeps this `false`.
+    pub float_io: bool,
+    /// Use at most this many calibration rows (0: all).
+    pub calib_limit: usize,
+}
+
+impl Default for QuantizeSettings {
+    fn default() -> Self {
+        Self {
+            method: "mse".into(),
+            per_channel: true,
+            float_io: false,
+            calib_limit: 0,
+        }
+    }
+}
+
+/// `[validate]`: the gates `edgeflow validate` applies before deployment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidateSettings {
+    /// Run test samples on the emulated board and require bit-equal outputs (`--hil`).
+    pub hil: bool,
+    /// Test samples the emulated-board check runs.
+    pub hil_samples: usize,
+    /// Gate limits (`edgeflow validate --gates`; unknown keys are errors).
+    pub gates: Gates,
+}
+
+impl Default for ValidateSettings {
+    fn default() -> Self {
+        Self {
+            hil: true,
+            hil_samples: 8,
+            gates: Gates::default(),
+        }
+    }
+}
+
+/// `[board]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoardSettings {
+    /// A name from `edgeflow boards` (emulated deployment: `mps2-an386`).
+    pub name: String,
+}
+
+/// `[deploy]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeploySettings {
+    /// Flash the int8 artifact to the emulated board and replay the test split into it.
+    pub enabled: bool,
+    /// Ask the device for a telemetry summary after every this many recordings.
+    pub summary_every: usize,
+}
+
+impl Default for DeploySettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            summary_every: 4,
+        }
+    }
+}
+
+/// `[monitor]`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorSettings {
+    /// Summary frames per analysis window (`monitor check --window-summaries`).
+    pub window_summaries: u64,
+    /// Drift, quality and health thresholds (`monitor check --thresholds`).
+    pub thresholds: Thresholds,
+    /// The sensor fault injected into a second replay of the test split; `monitor check`
+    /// must flag it, and must not flag the clean replay.
+    pub fault: Fault,
+}
+
+impl Default for MonitorSettings {
+    fn default() -> Self {
+        Self {
+            window_summaries: 10,
+            thresholds: Thresholds::default(),
+            fault: Fault::default(),
+        }
+    }
+}
+
+/// A sensor fault on one axis: `x' = x * gain + offset`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Fault {
+    /// The faulty axis (0-based, in the recording's axis order).
+    pub axis: usize,
+    /// Added to every sample of the axis (in the data's units).
+    pub offset: f32,
+    /// Multiplies every sample of the axis.
+    pub gain: f32,
+}
+
+impl Default for Fault {
+    fn default() -> Self {
+        Self {
+            axis: 0,
+            offset: 1.0,
+            gain: 1.0,
+        }
+    }
+}
+
+/// A loaded project: the typed settings, the raw TOML (the source of each stage's config
+/// slice for the cache keys) and the file's directory.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The settings, with paths resolved.
+    pub project: Project,
+    /// The parsed TOML document.
+    pub raw: toml::Table,
+    /// The project file.
+    pub path: PathBuf,
+    /// Its directory.
+    pub dir: PathBuf,
+}
+
+/// Parses a project; `origin` names it in errors (with the line of the offending key).
+pub fn parse(text: &str, origin: &str) -> Result<(Project, toml::Table)> {
+    let p: Project = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    let raw: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    if p.project.name.trim().is_empty() {
+        bail!("{origin}: project.name is empty");
+    }
+    if p.monitor.window_summaries == 0 {
+        bail!("{origin}: monitor.window_summaries must be at least 1");
+    }
+    if p.deploy.summary_every == 0 {
+        bail!("{origin}: deploy.summary_every must be at least 1");
+    }
+    if !(p.monitor.fault.offset.is_finite() && p.monitor.fault.gain.is_finite()) {
+        bail!("{origin}: monitor.fault offset and gain must be finite");
+    }
+    if p.monitor.fault.offset == 0.0 && p.monitor.fault.gain == 1.0 {
+        bail!("{origin}: monitor.fault changes nothing (offset 0, gain 1)");
+    }
+    p.quantize
+        .method
+        .parse::<edgeflow_compile::quantize::RangeMethod>()
+        .map_err(|e| anyhow::anyhow!("{origin}: quantize.method: {e}"))?;
+    p.monitor
+        .thresholds
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{origin}: monitor.thresholds: {e}"))?;
+    let g = &p.validate.gates;
+    for (k, v) in [
+        ("min_accuracy", g.min_accuracy),
+        ("min_class_accuracy", g.min_class_accuracy),
+        ("min_agreement", g.min_agreement),
+        ("max_accuracy_drop", g.max_accuracy_drop),
+        ("deadline_fraction", g.deadline_fraction),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            bail!("{origin}: validate.gates.{k} = {v} is not a fraction in [0, 1]");
+        }
+    }
+    Ok((p, raw))
+}
+
+/// Reads a project file (a directory means its `edgeflow.toml`).
+pub fn load(path: &Path) -> Result<Loaded> {
+    let path = if path.is_dir() {
+        path.join("edgeflow.toml")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read project file {}", path.display()))?;
+    let (project, raw) = parse(&text, &path.display().to_string())?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let loaded = Loaded {
+        project,
+        raw,
+        path,
+        dir,
+    };
+    // The training config must pass edgeflow-train's own checks too.
+    loaded
+        .train_config(Path::new("out"))
+        .with_context(|| format!("{}", loaded.path.display()))?;
+    Ok(loaded)
+}
+
+impl Loaded {
+    /// The edgeflow-train config this project describes, writing to `out`; paths resolved.
+    pub fn train_config(&self, out: &Path) -> Result<TrainConfig> {
+        let p = &self.project;
+        let mut c = TrainConfig {
+            name: p.project.name.clone(),
+            seed: p.project.seed,
+            threads: 1,
+            data: p.data.clone(),
+            split: p.split.clone(),
+            features: p.features.clone(),
+            model: p.model.clone(),
+            train: p.train.clone(),
+            output: OutputConfig {
+                dir: out.to_path_buf(),
+            },
+        };
+        c.validate().map_err(anyhow::Error::msg)?;
+        c.resolve_paths(&self.dir);
+        Ok(c)
+    }
+
+    /// The named top-level tables of the raw document, as canonical JSON (missing tables
+    /// are `null`): a stage's config slice for its cache key.
+    pub fn slice(&self, tables: &[&str]) -> String {
+        let v: serde_json::Map<String, serde_json::Value> = tables
+            .iter()
+            .map(|t| {
+                let j = self
+                    .raw
+                    .get(*t)
+                    .and_then(|v| serde_json::to_value(v).ok())
+                    .unwrap_or(serde_json::Value::Null);
+                (t.to_string(), j)
+            })
+            .collect();
+        serde_json::Value::Object(v).to_string()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[project]
+name = "t"
+[data]
+train = { ts = "a.ts" }
+[features]
+pipeline = "f.toml"
+[model]
+layers = [{ dense = { units = 2 } }, { softmax = {} }]
+[board]
+name = "mps2-an386"
+"#;
+
+    #[test]
+    fn minimal_project_parses_with_defaults() {
+        let (p, _) = parse(MIN, "x").unwrap();
+        assert_eq!(p.project.seed, 42);
+        assert_eq!(p.quantize.method, "mse");
+        assert!(p.validate.hil);
+        assert_eq!(p.monitor.fault.axis, 0);
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_line() {
+        let text = MIN.replace("[board]\n", "[board]\nnmae = 1\n");
+        let e = parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("nmae") && e.contains("line 11"), "{e}");
+        let text = format!("{MIN}[monitor.fault]\naxis = 1\nofset = 2.0\n");
+        let e = parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("ofset") && e.contains("line 14"), "{e}");
+        let text = format!("{MIN}[validate.gates]\nmin_acuracy = 0.5\n");
+        let e = parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("min_acuracy") && e.contains("line 13"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let text = format!("{MIN}[quantize]\nmethod = \"median\"\n");
+        let e = parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("quantize.method"), "{e}");
+        let text = format!("{MIN}[validate.gates]\nmin_accuracy = 95\n");
+        let e = parse(&text, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("min_accuracy = 95"), "{e}");
+    }
+}
