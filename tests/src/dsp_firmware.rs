@@ -55,6 +55,9 @@ pub struct DspReport {
     pub push_ticks: u64,
     /// Ticks spent in `process` / `run_*` calls.
     pub process_ticks: u64,
+    /// The fastest, median and slowest single `process` call, in ticks (signal cases;
+    /// over the first 64 windows).
+    pub process_spread: [u64; 3],
     /// Peak stack bytes during the case.
     pub stack: usize,
 }
@@ -207,6 +210,7 @@ fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {
                     init_ticks: 0,
                     push_ticks: 0,
                     process_ticks: 0,
+                    process_spread: [0; 3],
                     stack: 0,
                 };
                 for kv in rest.split(' ') {
@@ -218,6 +222,9 @@ fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {
                         "init" => r.init_ticks = n,
                         "push" => r.push_ticks = n,
                         "process" => r.process_ticks = n,
+                        "pmin" => r.process_spread[0] = n,
+                        "pmed" => r.process_spread[1] = n,
+                        "pmax" => r.process_spread[2] = n,
                         "stack" => r.stack = n as usize,
                         _ => {}
                     }
@@ -234,6 +241,7 @@ fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {
                         init_ticks: 0,
                         push_ticks: 0,
                         process_ticks: 0,
+                        process_spread: [0; 3],
                         stack: 0,
                     },
                 );

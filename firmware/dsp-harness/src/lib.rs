@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! dsp <name> out <hex>                       (output tensors, in pieces, in order)
-//! dsp <name> ok windows=<n> outputs=<n> init=<ticks> push=<ticks> process=<ticks> stack=<bytes>
+//! dsp <name> ok windows=<n> outputs=<n> init=<ticks> push=<ticks> process=<ticks> pmin=<ticks> pmed=<ticks> pmax=<ticks> stack=<bytes>
 //! dsp <name> err <message>
 //! ```
 //!
 //! then `done` and exits QEMU. `push` and `process` are SysTick ticks summed over the
-//! calls (core-clock cycles; 40 instructions per tick on mps2-an386 with `-icount shift=0`).
+//! calls (core-clock cycles; 40 instructions per tick on mps2-an386 with `-icount shift=0`);
+//! `pmin`/`pmed`/`pmax` are the fastest, median and slowest single `process` call (over the
+//! first 64 windows).
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -51,13 +53,41 @@ pub struct DspCase {
     pub chunk: usize,
 }
 
-#[derive(Default)]
 struct Counts {
     windows: u32,
     outputs: u32,
     init: u64,
     push: u64,
     process: u64,
+    /// Ticks of each `process` call, the first `PER_WINDOW` of them.
+    per_window: [u32; PER_WINDOW],
+}
+
+const PER_WINDOW: usize = 64;
+
+impl Counts {
+    fn new() -> Self {
+        Counts {
+            windows: 0,
+            outputs: 0,
+            init: 0,
+            push: 0,
+            process: 0,
+            per_window: [0; PER_WINDOW],
+        }
+    }
+
+    /// (min, median, max) of the recorded `process` calls, zeros when none.
+    fn spread(&self) -> (u32, u32, u32) {
+        let n = (self.windows as usize).min(PER_WINDOW);
+        let mut v = self.per_window;
+        let v = &mut v[..n];
+        v.sort_unstable();
+        match (v.first(), v.get(n / 2), v.last()) {
+            (Some(&a), Some(&m), Some(&b)) => (a, m, b),
+            _ => (0, 0, 0),
+        }
+    }
 }
 
 /// Runs every case, printing its lines, then `done`, and exits QEMU.
@@ -66,14 +96,15 @@ pub fn run(cases: &[DspCase], workspace: &mut [f32], out: &mut [u8]) -> ! {
     edgeflow_firmware_support::start_clock();
     for case in cases {
         let painted = stack::paint();
-        let mut counts = Counts::default();
+        let mut counts = Counts::new();
         let result = run_case(case, workspace, out, &mut counts, &mut host);
         let stack = stack::peak(painted);
         let mut line = Line::new();
+        let (pmin, pmed, pmax) = counts.spread();
         let _ = match result {
             Ok(()) => writeln!(
                 line,
-                "dsp {} ok windows={} outputs={} init={} push={} process={} stack={}",
+                "dsp {} ok windows={} outputs={} init={} push={} process={} pmin={pmin} pmed={pmed} pmax={pmax} stack={}",
                 case.name,
                 counts.windows,
                 counts.outputs,
@@ -145,10 +176,14 @@ fn run_case(
                     counts.push += now() - t;
                     vals = vals.get(p.consumed..).unwrap_or(&[]);
                     if p.ready {
-                        counts.windows += 1;
                         let t = now();
                         let done = rt.process(out)?;
-                        counts.process += now() - t;
+                        let d = now() - t;
+                        counts.process += d;
+                        if let Some(slot) = counts.per_window.get_mut(counts.windows as usize) {
+                            *slot = u32::try_from(d).unwrap_or(u32::MAX);
+                        }
+                        counts.windows += 1;
                         if done {
                             counts.outputs += 1;
                             print_output(case.name, out, host);
