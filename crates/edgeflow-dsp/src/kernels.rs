@@ -462,10 +462,11 @@ pub fn mel(src: &[f32], dst: &mut [f32], bins: usize, bands: usize, table: &[f32
         let mut off = 0usize;
         for (y, se) in d.iter_mut().zip(head.chunks_exact(2)) {
             let (start, len) = (se[0] as usize, se[1] as usize);
-            let w = weights.get(off..off + len).unwrap_or(&[]);
-            let x = s.get(start..start + len).unwrap_or(&[]);
+            // Saturating: a table read from an artifact may hold any finite values.
+            let w = weights.get(off..off.saturating_add(len)).unwrap_or(&[]);
+            let x = s.get(start..start.saturating_add(len)).unwrap_or(&[]);
             *y = dot(w, x);
-            off += len;
+            off = off.saturating_add(len);
         }
     }
 }

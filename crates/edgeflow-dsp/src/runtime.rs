@@ -102,6 +102,71 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         Ok(rt)
     }
 
+    /// As [`Runtime::new`], but copies the coefficient tables instead of designing them:
+    /// `tables` holds [`Pipeline::tables_len`] little-endian `f32` words, as
+    /// `edgeflow_dsp::host::tables` computes them on the host and the artifact's
+    /// `PipelineTables` section stores them. The tables `Runtime::new` would compute are
+    /// the same bits (the design uses `libm` in `f64`, identical on every target), so the
+    /// outputs are too; start-up costs a copy instead of the soft-double design.
+    ///
+    /// Errors: [`Error::WorkspaceTooSmall`]; [`Error::Length`] when `tables` is not
+    /// `4 × tables_len()` bytes; [`Error::BadTable`] for a NaN or infinite word. Tables
+    /// that are finite but wrong give wrong features, never a panic.
+    pub fn with_tables(
+        p: &'p Pipeline<'a>,
+        ws: &'w mut [f32],
+        tables: &[u8],
+    ) -> Result<Self, Error> {
+        let needed = p.workspace_len();
+        if ws.len() < needed {
+            return Err(Error::WorkspaceTooSmall {
+                needed,
+                got: ws.len(),
+            });
+        }
+        let n = p.tables_len();
+        if tables.len() != n.saturating_mul(4) {
+            return Err(Error::Length {
+                what: "precomputed tables (bytes)",
+                expected: n.saturating_mul(4),
+                got: tables.len(),
+            });
+        }
+        let (dst, _, _, _) = split_front(ws, &p.layout);
+        for (index, (d, w)) in dst.iter_mut().zip(tables.chunks_exact(4)).enumerate() {
+            let v = f32::from_le_bytes(w.try_into().unwrap_or([0; 4]));
+            if !v.is_finite() {
+                return Err(Error::BadTable { index });
+            }
+            *d = v;
+        }
+        let cursor = match p.desc.input {
+            Input::Signal {
+                axes,
+                window,
+                stride,
+                ..
+            } => Cursor::new(axes as usize, window as usize, stride as usize),
+            _ => Cursor::new(1, 1, 1),
+        };
+        let mut rt = Runtime {
+            p,
+            ws,
+            cursor,
+            filled: 0,
+            next_slot: 0,
+            since_output: 0,
+        };
+        rt.reset();
+        Ok(rt)
+    }
+
+    /// The coefficient tables in use ([`Pipeline::tables_len`] words).
+    pub fn tables(&self) -> &[f32] {
+        let n = self.p.tables_len().min(self.ws.len());
+        self.ws.get(..n).unwrap_or(&[])
+    }
+
     /// The pipeline this runtime executes.
     pub fn pipeline(&self) -> &'p Pipeline<'a> {
         self.p

@@ -51,12 +51,19 @@ pub struct DspCase {
     pub feed: Feed,
     /// Values per push for signals.
     pub chunk: usize,
+    /// The pipeline's coefficient tables as the host designs them (little-endian `f32`,
+    /// as in the artifact's PipelineTables section); empty: not measured.
+    pub tables: &'static [u8],
 }
 
 struct Counts {
     windows: u32,
     outputs: u32,
     init: u64,
+    /// Ticks to decode the pipeline and start from the precomputed tables.
+    init_pre: u64,
+    /// Whether the tables designed on the device equal the host's, bit for bit.
+    tables_same: bool,
     push: u64,
     process: u64,
     /// Ticks of each `process` call, the first `PER_WINDOW` of them.
@@ -71,6 +78,8 @@ impl Counts {
             windows: 0,
             outputs: 0,
             init: 0,
+            init_pre: 0,
+            tables_same: false,
             push: 0,
             process: 0,
             per_window: [0; PER_WINDOW],
@@ -104,11 +113,13 @@ pub fn run(cases: &[DspCase], workspace: &mut [f32], out: &mut [u8]) -> ! {
         let _ = match result {
             Ok(()) => writeln!(
                 line,
-                "dsp {} ok windows={} outputs={} init={} push={} process={} pmin={pmin} pmed={pmed} pmax={pmax} stack={}",
+                "dsp {} ok windows={} outputs={} init={} init_pre={} tables_same={} push={} process={} pmin={pmin} pmed={pmed} pmax={pmax} stack={}",
                 case.name,
                 counts.windows,
                 counts.outputs,
                 counts.init,
+                counts.init_pre,
+                u8::from(counts.tables_same),
                 counts.push,
                 counts.process,
                 stack
@@ -153,8 +164,42 @@ fn run_case(
         expected: nout,
         got,
     })?;
-    let mut rt = Runtime::new(&pipeline, ws)?;
+    let rt = Runtime::new(&pipeline, ws)?;
     counts.init = now() - t0;
+    if !case.tables.is_empty() {
+        // Start-up from the host's tables: decode again and copy them in; the run below
+        // then uses that runtime, so the outputs checked against the host come from it.
+        counts.tables_same = rt.tables().len() * 4 == case.tables.len()
+            && rt
+                .tables()
+                .iter()
+                .zip(case.tables.chunks_exact(4))
+                .all(|(a, b)| a.to_le_bytes() == b);
+        drop(rt);
+        let t1 = now();
+        let p2 = Pipeline::from_bytes(case.pipeline)?;
+        let ws = ws_for(workspace, n)?;
+        let pre = Runtime::with_tables(&p2, ws, case.tables)?;
+        counts.init_pre = now() - t1;
+        return feed(case, pre, out, counts, host);
+    }
+    feed(case, rt, out, counts, host)
+}
+
+fn ws_for(workspace: &mut [f32], n: usize) -> Result<&mut [f32], edgeflow_dsp::Error> {
+    let got = workspace.len();
+    workspace
+        .get_mut(..n)
+        .ok_or(edgeflow_dsp::Error::WorkspaceTooSmall { needed: n, got })
+}
+
+fn feed(
+    case: &DspCase,
+    mut rt: Runtime<'_, '_, '_>,
+    out: &mut [u8],
+    counts: &mut Counts,
+    host: &mut Option<hio::HostStream>,
+) -> Result<(), edgeflow_dsp::Error> {
     match case.feed {
         Feed::F32 | Feed::I16 => {
             let width = if case.feed == Feed::F32 { 4 } else { 2 };
