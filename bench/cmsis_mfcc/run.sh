@@ -1,24 +1,33 @@
 #!/bin/sh
-# Instructions per frame of CMSIS-DSP's arm_mfcc_f32 on QEMU mps2-an386 (Cortex-M4F), with
+# Instructions per MFCC frame of CMSIS-DSP on QEMU mps2-an386 (Cortex-M4F), two ways, with
 # the parameters of edgeflow's KWS pipeline (crates/edgeflow-dsp/pipelines/kws_mfcc.toml):
 # 16 kHz, 512-sample frame = 512-point real FFT, periodic Hann window, 40 Slaney mel bands
 # (librosa `filters.mel`: fmin 20 Hz, fmax 8000 Hz, Slaney area norm; 490 weights), 10 DCT
-# outputs. The tables are computed in double precision in the harness, as edgeflow and librosa
-# design them (CMSIS's Scripts/GenMFCCDataForCPP.py only makes HTK filters); the cost of
-# arm_mfcc_f32 depends on their sizes only. Same run conditions as `cargo xtask bench-dsp`:
-# `-icount shift=0`, SysTick on the core clock, instructions = 40 x ticks.
+# outputs:
+#   (a) arm_mfcc_f32;
+#   (b) the MFCC edgeflow computes, composed from CMSIS-DSP building blocks: the frame copy
+#       fused with the window (arm_mult_f32), arm_rfft_fast_f32, arm_cmplx_mag_squared_f32
+#       on the 257 bins, mel as per-band arm_dot_prod_f32 over the non-zero weights, floor
+#       (arm_clip_f32), arm_vlog_f32, DCT (x 10/ln 10) with arm_mat_vec_mult_f32; frame 0
+#       is checked against a double-precision direct DFT.
+# The tables are computed in double precision in the harness, as edgeflow and librosa
+# design them (CMSIS's Scripts/GenMFCCDataForCPP.py only makes HTK filters); the costs
+# depend on their sizes only. Same run conditions as `cargo xtask bench-dsp`:
+# `-icount shift=0`, SysTick on the core clock, instructions = 40 x ticks. Every object
+# and the link use -flto (edgeflow's firmware uses fat LTO; LTO= on the command line turns
+# it off). Timed per frame: the frame copy out of the pre-emphasised buffer and the MFCC,
+# writing the stacked output (what edgeflow's `process` does); printed as mean, min,
+# median and max over the 49 frames. The caller's front end (int16 -> float, pre-emphasis
+# 0.97) is timed separately.
 #
 # usage: bench/cmsis_mfcc/run.sh CMSIS_DSP_DIR CMSIS_CORE_INCLUDE_DIR
-#   CMSIS_DSP_DIR          a checkout of https://github.com/ARM-software/CMSIS-DSP
-#                          (needs Include/, PrivateInclude/, Source/)
-#   CMSIS_CORE_INCLUDE_DIR CMSIS/Core/Include of https://github.com/ARM-software/CMSIS_6
+#   CMSIS_DSP_DIR          a directory with CMSIS-DSP's Include/, PrivateInclude/, Source/:
+#                          a checkout of github.com/ARM-software/CMSIS-DSP, or the unpacked
+#                          PyPI source distribution of `cmsisdsp` (it carries them):
+#                            pip download --no-deps --no-binary cmsisdsp cmsisdsp==1.10.3
+#   CMSIS_CORE_INCLUDE_DIR CMSIS/Core/Include of github.com/ARM-software/CMSIS_6 (no
+#                          package registry carries these headers; supply a checkout)
 # needs: gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm (Debian packages).
-#
-# Builds and runs the library with several flag sets, among them the one CMSIS-DSP's README
-# recommends for speed (-O3 -ffast-math, optionally -DARM_MATH_LOOPUNROLL), and prints one
-# line per set: instructions per arm_mfcc_f32 call (mean/min/max over the 49 frames of 1 s of
-# synthetic speech-like audio) and, separately, the front end a caller needs (int16 -> float,
-# pre-emphasis 0.97, frame copy).
 set -eu
 DSP=$(cd "$1" && pwd); CORE=$(cd "$2" && pwd)
 W=$(mktemp -d); trap 'rm -rf "$W"' EXIT
