@@ -94,6 +94,7 @@ impl core::error::Error for TablesError {}
 pub struct PipelineTables<'a> {
     pipeline_crc: u32,
     words: &'a [u8],
+    raw: &'a [u8],
 }
 
 impl<'a> PipelineTables<'a> {
@@ -127,6 +128,7 @@ impl<'a> PipelineTables<'a> {
         Ok(Self {
             pipeline_crc: u32::from_le_bytes(*crc),
             words,
+            raw: bytes,
         })
     }
 
@@ -148,6 +150,11 @@ impl<'a> PipelineTables<'a> {
     /// The words as little-endian bytes (`4 × len()` of them).
     pub fn bytes(&self) -> &'a [u8] {
         self.words
+    }
+
+    /// The whole section as stored (header and words), for rewriting an artifact.
+    pub fn section(&self) -> &'a [u8] {
+        self.raw
     }
 
     /// The words, in order.
@@ -181,6 +188,7 @@ mod tests {
         assert_eq!(t.pipeline_crc(), crate::CRC32.checksum(b"pipe"));
         assert_eq!(t.iter().collect::<Vec<_>>(), vec![0.5, -1.0, 3.0]);
         assert_eq!(t.len(), 3);
+        assert_eq!(t.section(), &enc[..]);
         assert_eq!(
             PipelineTables::parse(&enc[..7]).err(),
             Some(TablesError::TooShort { got: 7 })
