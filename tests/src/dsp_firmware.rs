@@ -51,12 +51,25 @@ pub struct DspReport {
     pub outputs: u64,
     /// SysTick ticks to decode the pipeline and build the runtime (tables).
     pub init_ticks: u64,
+    /// Ticks to decode the pipeline and start from the host's precomputed tables
+    /// (`Runtime::with_tables`); 0 for a pipeline without tables.
+    pub init_tables_ticks: u64,
+    /// Whether the tables the device designed equal the host's bit for bit.
+    pub tables_same: bool,
     /// Ticks spent in `push` calls.
     pub push_ticks: u64,
     /// Ticks spent in `process` / `run_*` calls.
     pub process_ticks: u64,
+    /// The fastest, median and slowest single `process` call, in ticks (signal cases;
+    /// over the first 64 windows).
+    pub process_spread: [u64; 3],
     /// Peak stack bytes during the case.
     pub stack: usize,
+}
+
+/// Whether the case's pipeline has coefficient tables (window, mel, DCT, IIR).
+pub fn has_tables(case: &DspCase) -> bool {
+    Pipeline::from_bytes(&case.pipeline).is_ok_and(|p| p.tables_len() > 0)
 }
 
 /// Runs a case on the host exactly as the firmware does (same chunking); returns all
@@ -137,13 +150,24 @@ pub fn run(
         let inf = work.join(format!("{}.input", c.name));
         crate::firmware::write_if_changed(&pf, &c.pipeline)?;
         crate::firmware::write_if_changed(&inf, &c.input)?;
+        // The host-designed coefficient tables (as in the artifact's PipelineTables
+        // section): the firmware times starting from them against designing them.
+        let tables = edgeflow_dsp::host::tables(&p).map_err(|e| format!("{}: {e}", c.name))?;
+        let tf = work.join(format!("{}.tables", c.name));
+        let bytes: Vec<u8> = tables.iter().flat_map(|v| v.to_le_bytes()).collect();
+        crate::firmware::write_if_changed(&tf, &bytes)?;
         list += &format!(
-            "{}\t{}\t{}\t{:?}\t{}\n",
+            "{}\t{}\t{}\t{:?}\t{}{}\n",
             c.name,
             pf.display(),
             inf.display(),
             c.feed,
-            c.chunk
+            c.chunk,
+            if bytes.is_empty() {
+                String::new()
+            } else {
+                format!("\t{}", tf.display())
+            }
         );
     }
     let list_path = work.join("cases.txt");
@@ -205,8 +229,11 @@ fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {
                     windows: 0,
                     outputs: 0,
                     init_ticks: 0,
+                    init_tables_ticks: 0,
+                    tables_same: false,
                     push_ticks: 0,
                     process_ticks: 0,
+                    process_spread: [0; 3],
                     stack: 0,
                 };
                 for kv in rest.split(' ') {
@@ -216,8 +243,13 @@ fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {
                         "windows" => r.windows = n,
                         "outputs" => r.outputs = n,
                         "init" => r.init_ticks = n,
+                        "init_pre" => r.init_tables_ticks = n,
+                        "tables_same" => r.tables_same = n == 1,
                         "push" => r.push_ticks = n,
                         "process" => r.process_ticks = n,
+                        "pmin" => r.process_spread[0] = n,
+                        "pmed" => r.process_spread[1] = n,
+                        "pmax" => r.process_spread[2] = n,
                         "stack" => r.stack = n as usize,
                         _ => {}
                     }
@@ -232,8 +264,11 @@ fn parse(stdout: &str) -> Result<BTreeMap<String, DspReport>, String> {
                         windows: 0,
                         outputs: 0,
                         init_ticks: 0,
+                        init_tables_ticks: 0,
+                        tables_same: false,
                         push_ticks: 0,
                         process_ticks: 0,
+                        process_spread: [0; 3],
                         stack: 0,
                     },
                 );

@@ -56,7 +56,7 @@ pub fn run() -> Result<()> {
     );
     let reports =
         dsp_firmware::run(&board, &cases, Duration::from_secs(1800)).map_err(anyhow::Error::msg)?;
-    println!("| pipeline | input | instructions / window (process) | instructions / input sample (push) | setup instructions (tables) | peak stack bytes | static RAM bytes (workspace) | host µs / window | device output = host |");
+    println!("| pipeline | input | instructions / window (process; mean, then min / median / max of single calls) | instructions / input sample (push) | setup instructions: designing the tables / from the artifact's precomputed tables | peak stack bytes | static RAM bytes (workspace) | host µs / window | device output = host |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
     for r in &rows {
         let rep = reports
@@ -87,12 +87,21 @@ pub fn run() -> Result<()> {
             let _ = host::run_on(&mut rt, &sample);
         });
         println!(
-            "| {} | {} | {} | {:.1} | {} | {} | {} | {:.1} | {} |",
+            "| {} | {} | {} ({} / {} / {}) | {:.1} | {} / {}{} | {} | {} | {:.1} | {} |",
             r.name,
             r.window,
             rep.process_ticks * 40 / rep.windows.max(1),
+            rep.process_spread[0] * 40,
+            rep.process_spread[1] * 40,
+            rep.process_spread[2] * 40,
             (rep.push_ticks * 40) as f64 / values.max(1) as f64,
             rep.init_ticks * 40,
+            rep.init_tables_ticks * 40,
+            if rep.tables_same {
+                ""
+            } else {
+                " (device tables DIFFER from host's)"
+            },
             rep.stack,
             p.ram_bytes(),
             t.as_secs_f64() * 1e6 / rep.windows.max(1) as f64,

@@ -79,6 +79,29 @@ pub fn seeds() -> Result<()> {
         seed[0] = 1;
         write_seed("parse_execute", &format!("{}.reseal.efm", f.name), &seed)?;
     }
+    // An artifact with a feature pipeline and its precomputed tables (PipelineTables
+    // section, validated and bound to the pipeline by CRC in `Artifact::parse`).
+    if let Some(f) = fixtures().into_iter().find(|f| f.name == "fc_int8") {
+        let c = edgeflow_compile::compile(&std::fs::read(&f.model)?, &f.name)?;
+        let a = edgeflow_format::Artifact::parse(&c.artifact)?;
+        let spec =
+            edgeflow_dsp::host::load(&root().join("crates/edgeflow-dsp/pipelines/kws_mfcc.toml"))?;
+        let desc = edgeflow_dsp::host::to_bytes(&spec)?;
+        let tables = edgeflow_dsp::host::tables(&edgeflow_dsp::Pipeline::from_bytes(&desc)?)?;
+        let tables = edgeflow_format::tables::encode(&desc, &tables);
+        use edgeflow_format::SectionKind as K;
+        let art = edgeflow_format::write::assemble(&[
+            (K::Graph, a.graph),
+            (K::Weights, a.weights),
+            (K::FeaturePipeline, &desc),
+            (K::PipelineTables, &tables),
+        ])?;
+        let mut seed = vec![0u8];
+        seed.extend_from_slice(&art);
+        write_seed("parse_execute", "fc_int8_pipeline_tables.efm", &seed)?;
+        seed[0] = 1;
+        write_seed("parse_execute", "fc_int8_pipeline_tables.reseal.efm", &seed)?;
+    }
     let hostile = root().join("tests/hostile");
     for e in std::fs::read_dir(&hostile)? {
         let p = e?.path();

@@ -108,6 +108,11 @@ pub enum Error {
     },
     /// A `process` call with no complete window waiting.
     NoWindow,
+    /// A precomputed table word ([`crate::Runtime::with_tables`]) is NaN or infinite.
+    BadTable {
+        /// Index of the word.
+        index: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -142,6 +147,9 @@ impl fmt::Display for Error {
                 write!(f, "this pipeline takes {expected} input")
             }
             Error::NoWindow => f.write_str("no complete window to process"),
+            Error::BadTable { index } => {
+                write!(f, "precomputed pipeline table word {index} is not finite")
+            }
         }
     }
 }

@@ -123,6 +123,28 @@ impl Cursor {
     }
 }
 
+impl Cursor {
+    /// One axis only: writes the last `window` samples, oldest first, each multiplied by
+    /// its `table` weight, into `out` (the ring copy fused with the window block; the same
+    /// products, so the same bits). Returns `false`, writing nothing, for several axes.
+    pub(crate) fn window_into(&self, ring: &[f32], table: &[f32], out: &mut [f32]) -> bool {
+        if self.axes != 1 {
+            return false;
+        }
+        let used = ring.get(..self.window).unwrap_or(&[]);
+        let (newest, oldest) = used.split_at(self.head.min(used.len()));
+        let (w_old, w_new) = table.split_at(oldest.len().min(table.len()));
+        let (o_old, o_new) = out.split_at_mut(oldest.len().min(out.len()));
+        for ((o, &x), &w) in o_old.iter_mut().zip(oldest).zip(w_old) {
+            *o = x * w;
+        }
+        for ((o, &x), &w) in o_new.iter_mut().zip(newest).zip(w_new) {
+            *o = x * w;
+        }
+        true
+    }
+}
+
 /// Copies `min(dst.len(), src.len())` values from the start of `src`.
 #[inline]
 fn copy_prefix(dst: &mut [f32], src: &[f32]) {

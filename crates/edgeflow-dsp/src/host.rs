@@ -83,6 +83,15 @@ pub fn to_toml(spec: &PipelineDesc<'_>) -> Result<String, HostError> {
     toml::to_string(spec).map_err(|e| HostError::Encode(e.to_string()))
 }
 
+/// The pipeline's coefficient tables ([`Pipeline::tables_len`] words), designed as
+/// [`Runtime::new`] designs them: what the artifact's `PipelineTables` section stores so
+/// that a device can start with [`Runtime::with_tables`].
+pub fn tables(pipeline: &Pipeline<'_>) -> Result<Vec<f32>, HostError> {
+    let mut ws = vec![0.0f32; pipeline.workspace_len()];
+    let rt = Runtime::new(pipeline, &mut ws).map_err(HostError::Run)?;
+    Ok(rt.tables().to_vec())
+}
+
 /// The description as postcard bytes (the artifact's `FeaturePipeline` section), which
 /// [`Pipeline::from_bytes`] reads without copying.
 pub fn to_bytes(spec: &PipelineDesc<'_>) -> Result<Vec<u8>, HostError> {

@@ -268,6 +268,20 @@ pub fn spectrum(
     let Some(buf) = scratch.get_mut(..n_fft) else {
         return;
     };
+    for (d, s) in dst.chunks_mut(bins).zip(src.chunks(cols.max(1))) {
+        let n = s.len().min(n_fft);
+        let (head, tail) = buf.split_at_mut(n);
+        head.copy_from_slice(&s[..n]);
+        tail.iter_mut().for_each(|v| *v = 0.0);
+        spectrum_row(buf, d, power);
+    }
+}
+
+/// The spectrum of one row already in `buf` (`n_fft` values, zero-padded; transformed in
+/// place) into `d` (`n_fft / 2 + 1` values): the second half of [`spectrum`], used alone
+/// when the window is applied while copying out of the ring buffer.
+pub fn spectrum_row(buf: &mut [f32], d: &mut [f32], power: bool) {
+    let bins = buf.len() / 2 + 1;
     let value = |re: f32, im: f32| {
         let p = re * re + im * im;
         if power {
@@ -276,24 +290,18 @@ pub fn spectrum(
             libm::sqrtf(p)
         }
     };
-    for (d, s) in dst.chunks_mut(bins).zip(src.chunks(cols.max(1))) {
-        let n = s.len().min(n_fft);
-        let (head, tail) = buf.split_at_mut(n);
-        head.copy_from_slice(&s[..n]);
-        tail.iter_mut().for_each(|v| *v = 0.0);
-        let Some(x) = rfft(buf) else {
-            return;
-        };
-        let (dc, nyquist) = x.first().map_or((0.0, 0.0), |c| (c.re, c.im));
-        if let Some(first) = d.first_mut() {
-            *first = value(dc, 0.0);
-        }
-        for (y, c) in d.iter_mut().zip(x.iter()).skip(1) {
-            *y = value(c.re, c.im);
-        }
-        if let Some(last) = d.get_mut(bins - 1) {
-            *last = value(nyquist, 0.0);
-        }
+    let Some(x) = rfft(buf) else {
+        return;
+    };
+    let (dc, nyquist) = x.first().map_or((0.0, 0.0), |c| (c.re, c.im));
+    if let Some(first) = d.first_mut() {
+        *first = value(dc, 0.0);
+    }
+    for (y, c) in d.iter_mut().zip(x.iter()).skip(1) {
+        *y = value(c.re, c.im);
+    }
+    if let Some(last) = d.get_mut(bins - 1) {
+        *last = value(nyquist, 0.0);
     }
 }
 
@@ -462,10 +470,11 @@ pub fn mel(src: &[f32], dst: &mut [f32], bins: usize, bands: usize, table: &[f32
         let mut off = 0usize;
         for (y, se) in d.iter_mut().zip(head.chunks_exact(2)) {
             let (start, len) = (se[0] as usize, se[1] as usize);
-            let w = weights.get(off..off + len).unwrap_or(&[]);
-            let x = s.get(start..start + len).unwrap_or(&[]);
+            // Saturating: a table read from an artifact may hold any finite values.
+            let w = weights.get(off..off.saturating_add(len)).unwrap_or(&[]);
+            let x = s.get(start..start.saturating_add(len)).unwrap_or(&[]);
             *y = dot(w, x);
-            off += len;
+            off = off.saturating_add(len);
         }
     }
 }

@@ -955,6 +955,13 @@ impl<'a> Pipeline<'a> {
         self.layout.total as usize
     }
 
+    /// `f32` words of coefficient tables (windows, mel filterbanks, DCT matrices, IIR
+    /// coefficients) at the start of the workspace: what [`crate::Runtime::new`] computes
+    /// and [`crate::Runtime::with_tables`] takes precomputed.
+    pub fn tables_len(&self) -> usize {
+        self.layout.state as usize
+    }
+
     /// Static RAM the pipeline needs in bytes: the workspace.
     pub fn ram_bytes(&self) -> usize {
         self.workspace_len() * 4

@@ -102,6 +102,71 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         Ok(rt)
     }
 
+    /// As [`Runtime::new`], but copies the coefficient tables instead of designing them:
+    /// `tables` holds [`Pipeline::tables_len`] little-endian `f32` words, as
+    /// `edgeflow_dsp::host::tables` computes them on the host and the artifact's
+    /// `PipelineTables` section stores them. The tables `Runtime::new` would compute are
+    /// the same bits (the design uses `libm` in `f64`, identical on every target), so the
+    /// outputs are too; start-up costs a copy instead of the soft-double design.
+    ///
+    /// Errors: [`Error::WorkspaceTooSmall`]; [`Error::Length`] when `tables` is not
+    /// `4 × tables_len()` bytes; [`Error::BadTable`] for a NaN or infinite word. Tables
+    /// that are finite but wrong give wrong features, never a panic.
+    pub fn with_tables(
+        p: &'p Pipeline<'a>,
+        ws: &'w mut [f32],
+        tables: &[u8],
+    ) -> Result<Self, Error> {
+        let needed = p.workspace_len();
+        if ws.len() < needed {
+            return Err(Error::WorkspaceTooSmall {
+                needed,
+                got: ws.len(),
+            });
+        }
+        let n = p.tables_len();
+        if tables.len() != n.saturating_mul(4) {
+            return Err(Error::Length {
+                what: "precomputed tables (bytes)",
+                expected: n.saturating_mul(4),
+                got: tables.len(),
+            });
+        }
+        let (dst, _, _, _) = split_front(ws, &p.layout);
+        for (index, (d, w)) in dst.iter_mut().zip(tables.chunks_exact(4)).enumerate() {
+            let v = f32::from_le_bytes(w.try_into().unwrap_or([0; 4]));
+            if !v.is_finite() {
+                return Err(Error::BadTable { index });
+            }
+            *d = v;
+        }
+        let cursor = match p.desc.input {
+            Input::Signal {
+                axes,
+                window,
+                stride,
+                ..
+            } => Cursor::new(axes as usize, window as usize, stride as usize),
+            _ => Cursor::new(1, 1, 1),
+        };
+        let mut rt = Runtime {
+            p,
+            ws,
+            cursor,
+            filled: 0,
+            next_slot: 0,
+            since_output: 0,
+        };
+        rt.reset();
+        Ok(rt)
+    }
+
+    /// The coefficient tables in use ([`Pipeline::tables_len`] words).
+    pub fn tables(&self) -> &[f32] {
+        let n = self.p.tables_len().min(self.ws.len());
+        self.ws.get(..n).unwrap_or(&[])
+    }
+
     /// The pipeline this runtime executes.
     pub fn pipeline(&self) -> &'p Pipeline<'a> {
         self.p
@@ -225,6 +290,10 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         }
         let p = self.p;
         let l = p.layout;
+        if self.window_spectrum() {
+            self.cursor.clear();
+            return Ok(self.run_matrix(2, out));
+        }
         {
             let (_, _, ring, rest) = split_front(self.ws, &l);
             let x = rest.get_mut(..l.buf_len as usize).unwrap_or(&mut []);
@@ -232,6 +301,54 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         }
         self.cursor.clear();
         Ok(self.run_matrix(0, out))
+    }
+
+    /// The fused start of an MFCC-style pipeline: when the first two blocks are `window`
+    /// and `spectrum` on one axis, multiplies the ring's samples by the window straight
+    /// into the FFT buffer (instead of copy, window, copy) and leaves the spectrum in `x`.
+    /// The same products and the same FFT input, so the same bits as the block-by-block
+    /// path. Returns `false`, doing nothing, when the pipeline does not start that way.
+    fn window_spectrum(&mut self) -> bool {
+        let p = self.p;
+        let (Some(Block::Window { .. }), Some(Block::Spectrum { n_fft, power })) =
+            (p.desc.blocks.first(), p.desc.blocks.get(1))
+        else {
+            return false;
+        };
+        let Input::Signal { axes: 1, .. } = p.desc.input else {
+            return false;
+        };
+        let first = p.desc.stream.len();
+        let (Some(wp), Some(sp)) = (p.plans.get(first), p.plans.get(first + 1)) else {
+            return false;
+        };
+        let (n_fft, win) = (*n_fft as usize, wp.table_len as usize);
+        if wp.input.len() != win || sp.input.len() != win || win > n_fft {
+            return false;
+        }
+        let l = p.layout;
+        let (tables, _, ring, rest) = split_front(self.ws, &l);
+        let mut rest = rest;
+        let x = take(&mut rest, l.buf_len);
+        // y, save, cat and stack lie between x and the scratch region.
+        let skip = l.scratch.saturating_sub(l.y);
+        let _ = take(&mut rest, skip);
+        let scratch = take(&mut rest, l.scratch_len);
+        let t0 = wp.table as usize;
+        let (Some(table), Some(buf), Some(dst)) = (
+            tables.get(t0..t0 + win),
+            scratch.get_mut(..n_fft),
+            x.get_mut(..sp.output.len()),
+        ) else {
+            return false;
+        };
+        let (head, tail) = buf.split_at_mut(win);
+        if !self.cursor.window_into(ring, table, head) {
+            return false;
+        }
+        tail.iter_mut().for_each(|v| *v = 0.0);
+        kernels::spectrum_row(buf, dst, *power);
+        true
     }
 
     /// Pushes all of `samples` and processes every window that completes, calling

@@ -713,3 +713,106 @@ fn signal_output_quantized_and_band_power() {
     // Parseval: sum over the one-sided spectrum ~ n^2/4 for a unit sine at an exact bin.
     assert!((o[1] - 64.0 * 64.0 / 4.0).abs() < 1.0, "{o:?}");
 }
+
+// ---------------------------------------------------------------- precomputed tables
+
+/// `Runtime::with_tables` with the host's tables gives the same bits as `Runtime::new`
+/// (the KWS and IMU pipelines: window, mel, DCT, IIR tables).
+#[test]
+fn precomputed_tables_give_identical_features() {
+    for text in [
+        include_str!("../pipelines/kws_mfcc.toml"),
+        include_str!("../pipelines/imu_features.toml"),
+    ] {
+        let mut s = spec(text);
+        host::resolve(&mut s).expect("resolve");
+        let p = Pipeline::new(s).expect("valid");
+        let tables = host::tables(&p).expect("tables");
+        assert_eq!(tables.len(), p.tables_len());
+        assert!(!tables.is_empty());
+        let bytes: Vec<u8> = tables.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let axes = match p.desc().input {
+            Input::Signal { axes, .. } => axes as usize,
+            _ => 1,
+        };
+        let mut rng = Rng(7);
+        let x: Vec<f32> = (0..axes * 20000).map(|_| rng.next() * 3000.0).collect();
+        let want = host::run(&p, &Sample::Signal(x.clone())).expect("run");
+        let mut ws = vec![0.0; p.workspace_len()];
+        let mut rt = Runtime::with_tables(&p, &mut ws, &bytes).expect("with_tables");
+        let got = host::run_on(&mut rt, &Sample::Signal(x)).expect("run");
+        assert!(!want.is_empty());
+        assert_eq!(got, want);
+    }
+}
+
+#[test]
+fn precomputed_tables_errors_and_hostile_values() {
+    let mut s = spec(include_str!("../pipelines/kws_mfcc.toml"));
+    host::resolve(&mut s).expect("resolve");
+    let p = Pipeline::new(s).expect("valid");
+    let n = p.tables_len();
+    let mut ws = vec![0.0; p.workspace_len()];
+    assert_eq!(
+        Runtime::with_tables(&p, &mut ws, &vec![0u8; 4 * n - 1]).err(),
+        Some(Error::Length {
+            what: "precomputed tables (bytes)",
+            expected: 4 * n,
+            got: 4 * n - 1
+        })
+    );
+    let mut bytes = vec![0u8; 4 * n];
+    bytes[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
+    assert_eq!(
+        Runtime::with_tables(&p, &mut ws, &bytes).err(),
+        Some(Error::BadTable { index: 2 })
+    );
+    // Finite garbage (huge mel bin starts and lengths included) runs without a panic.
+    let mut rng = Rng(11);
+    for scale in [1.0f32, 1e3, 3e38] {
+        let bytes: Vec<u8> = (0..n)
+            .flat_map(|_| (rng.next() * scale).abs().to_le_bytes())
+            .collect();
+        let mut rt = Runtime::with_tables(&p, &mut ws, &bytes).expect("finite tables");
+        let x: Vec<f32> = (0..2000).map(|_| rng.next()).collect();
+        let _ = host::run_on(&mut rt, &Sample::Signal(x)).expect("runs");
+    }
+    let small = &mut vec![0.0; p.workspace_len() - 1][..];
+    assert!(matches!(
+        Runtime::with_tables(&p, small, &[]),
+        Err(Error::WorkspaceTooSmall { .. })
+    ));
+}
+
+/// The fused ring copy + window + FFT input (`window` then `spectrum` on one axis) gives the
+/// same bits as the block-by-block path, forced here by an exact identity block in front
+/// (`x * 1 + 0`), for every FFT size from zero-padded to exact and for ragged chunking.
+#[test]
+fn fused_window_spectrum_equals_block_by_block() {
+    for (window, n_fft, stride) in [(512, 512, 320), (400, 512, 160), (64, 64, 17), (30, 32, 7)] {
+        let tail = format!(
+            "[[blocks]]\nwindow = {{ kind = \"hann\" }}\n\
+             [[blocks]]\nspectrum = {{ n_fft = {n_fft}, power = true }}\n\
+             [[blocks]]\nmel = {{ bands = 8, fmin = 20.0, fmax = 4000.0 }}\n\
+             [[blocks]]\nlog = {{ base = \"db\", floor = 1e-10 }}\n\
+             [[blocks]]\ndct = {{ coefficients = 5 }}\n"
+        );
+        let head = format!(
+            "[input.signal]\naxes = 1\nrate_hz = 8000.0\nwindow = {window}\nstride = {stride}\n\
+             [[stream]]\npre_emphasis = {{ coef = 0.97 }}\n"
+        );
+        let fused = Pipeline::new(spec(&format!("{head}{tail}"))).expect("fused");
+        let plain = Pipeline::new(spec(&format!(
+            "{head}[[blocks]]\nscale = {{ scale = 1.0, offset = 0.0 }}\n{tail}"
+        )))
+        .expect("plain");
+        let mut rng = Rng(window as u64);
+        let x: Vec<f32> = (0..window * 6).map(|_| rng.next() + 0.001).collect();
+        let a = run_signal(&fused, &x);
+        let b = run_signal(&plain, &x);
+        assert!(!a.is_empty());
+        let bits =
+            |v: &Vec<Vec<f32>>| -> Vec<u32> { v.iter().flatten().map(|f| f.to_bits()).collect() };
+        assert_eq!(bits(&a), bits(&b), "window {window}, n_fft {n_fft}");
+    }
+}

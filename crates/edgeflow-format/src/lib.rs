@@ -52,6 +52,7 @@
 pub mod baseline;
 pub mod graph;
 pub mod labels;
+pub mod tables;
 
 use core::fmt;
 
@@ -87,6 +88,9 @@ pub enum SectionKind {
     /// Provenance and training metrics for tooling: one UTF-8 JSON object (host tools
     /// read it; devices ignore it).
     Metadata = 6,
+    /// The feature pipeline's precomputed coefficient tables: see [`tables`]. Optional
+    /// (without it the device computes them at start-up); only with a FeaturePipeline.
+    PipelineTables = 7,
 }
 
 impl SectionKind {
@@ -99,6 +103,7 @@ impl SectionKind {
             4 => Self::Labels,
             5 => Self::MonitoringBaseline,
             6 => Self::Metadata,
+            7 => Self::PipelineTables,
             _ => return None,
         })
     }
@@ -147,6 +152,8 @@ pub enum FormatError {
     DuplicateSection(SectionKind),
     /// A required section is absent.
     MissingSection(SectionKind),
+    /// The PipelineTables section is malformed or belongs to another pipeline.
+    BadTables(tables::TablesError),
 }
 
 impl fmt::Display for FormatError {
@@ -180,6 +187,7 @@ impl fmt::Display for FormatError {
             }
             Self::DuplicateSection(k) => write!(f, "section {k:?} appears more than once"),
             Self::MissingSection(k) => write!(f, "required section {k:?} is missing"),
+            Self::BadTables(e) => write!(f, "{e}"),
         }
     }
 }
@@ -205,6 +213,9 @@ pub struct Artifact<'a> {
     pub monitoring_baseline: Option<&'a [u8]>,
     /// The metadata section, if present.
     pub metadata: Option<&'a [u8]>,
+    /// The precomputed pipeline tables, if present (checked, and bound to
+    /// `feature_pipeline` by its CRC).
+    pub pipeline_tables: Option<tables::PipelineTables<'a>>,
 }
 
 impl<'a> Artifact<'a> {
@@ -255,6 +266,7 @@ impl<'a> Artifact<'a> {
         let mut labels = None;
         let mut monitoring_baseline = None;
         let mut metadata = None;
+        let mut pipeline_tables = None;
         let mut cursor = body;
         while !cursor.is_empty() {
             let offset = body_len.saturating_sub(cursor.len());
@@ -272,11 +284,26 @@ impl<'a> Artifact<'a> {
                 SectionKind::Labels => &mut labels,
                 SectionKind::MonitoringBaseline => &mut monitoring_baseline,
                 SectionKind::Metadata => &mut metadata,
+                SectionKind::PipelineTables => &mut pipeline_tables,
             };
             if slot.replace(data).is_some() {
                 return Err(FormatError::DuplicateSection(kind));
             }
         }
+        let pipeline_tables = match pipeline_tables {
+            None => None,
+            Some(bytes) => {
+                let t = tables::PipelineTables::parse(bytes).map_err(FormatError::BadTables)?;
+                let actual = feature_pipeline.map_or(0, |p| CRC32.checksum(p));
+                if feature_pipeline.is_none() || t.pipeline_crc() != actual {
+                    return Err(FormatError::BadTables(tables::TablesError::OtherPipeline {
+                        stored: t.pipeline_crc(),
+                        actual,
+                    }));
+                }
+                Some(t)
+            }
+        };
         Ok(Self {
             major,
             minor,
@@ -286,6 +313,7 @@ impl<'a> Artifact<'a> {
             labels,
             monitoring_baseline,
             metadata,
+            pipeline_tables,
         })
     }
 }

@@ -39,11 +39,16 @@ pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachEr
         }
     }
     let pipeline = dsp_host::to_bytes(&spec).map_err(|e| err(&e))?;
+    // The coefficient tables, designed here once so the device does not at every start.
+    let decoded = edgeflow_dsp::Pipeline::from_bytes(&pipeline).map_err(|e| err(&e))?;
+    let tables = dsp_host::tables(&decoded).map_err(|e| err(&e))?;
+    let tables = edgeflow_format::tables::encode(&pipeline, &tables);
     let a = Artifact::parse(artifact).map_err(|e| err(&e))?;
     let mut sections: Vec<(SectionKind, &[u8])> = vec![
         (SectionKind::Graph, a.graph),
         (SectionKind::Weights, a.weights),
         (SectionKind::FeaturePipeline, &pipeline),
+        (SectionKind::PipelineTables, &tables),
     ];
     for (kind, s) in [
         (SectionKind::Labels, a.labels),

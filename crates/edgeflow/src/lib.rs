@@ -102,6 +102,8 @@ impl core::error::Error for Error {}
 pub struct Model<'a> {
     nn: nn::Model<'a>,
     pipeline: dsp::Pipeline<'a>,
+    /// The precomputed coefficient tables (PipelineTables section), little-endian `f32`.
+    tables: Option<&'a [u8]>,
 }
 
 impl<'a> Model<'a> {
@@ -138,7 +140,22 @@ impl<'a> Model<'a> {
                 })
             }
         }
-        Ok(Model { nn, pipeline })
+        // The format crate checked the section and bound it to this pipeline by CRC; the
+        // word count must also match the pipeline's table layout.
+        let tables = match nn.artifact().pipeline_tables {
+            Some(t) if t.len() != pipeline.tables_len() => {
+                return Err(Error::Mismatch {
+                    what: "pipeline tables length",
+                })
+            }
+            Some(t) => Some(t.bytes()),
+            None => None,
+        };
+        Ok(Model {
+            nn,
+            pipeline,
+            tables,
+        })
     }
 
     /// The model.
@@ -187,7 +204,11 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
         arena: &'r mut [u8],
     ) -> Result<Self, Error> {
         Ok(Engine {
-            features: dsp::Runtime::new(&model.pipeline, workspace)?,
+            // Precomputed tables (same bits) when the artifact has them: no design at start.
+            features: match model.tables {
+                Some(t) => dsp::Runtime::with_tables(&model.pipeline, workspace, t)?,
+                None => dsp::Runtime::new(&model.pipeline, workspace)?,
+            },
             rt: nn::Runtime::new(&model.nn, arena)?,
         })
     }

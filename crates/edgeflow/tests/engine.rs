@@ -162,3 +162,71 @@ fn mismatches_are_reported() {
     );
     assert!(e.to_string().contains("quantization differs"), "{e}");
 }
+
+/// The artifact carries the pipeline's coefficient tables (PipelineTables section); the
+/// engine starts from them and predicts exactly as when it designs them itself; tables
+/// for another pipeline or of the wrong length are rejected at parse.
+#[test]
+fn precomputed_tables_section() {
+    let a = attach_pipeline(
+        &fixture("fc_int8"),
+        &spec(
+            "[input.signal]\naxes = 1\nrate_hz = 1000.0\nwindow = 32\nstride = 16\n\
+             [[blocks]]\nwindow = { kind = \"hann\" }\n\
+             [[blocks]]\nspectrum = { n_fft = 32, power = true }\n\
+             [[blocks]]\nlog = { base = \"db\", floor = 1e-6 }\n\
+             [[blocks]]\ndct = { coefficients = 16 }\n",
+        ),
+    )
+    .expect("attach");
+    let art = edgeflow_format::Artifact::parse(&a).expect("artifact");
+    let pipeline = art.feature_pipeline.expect("pipeline");
+    let tables = art
+        .pipeline_tables
+        .expect("attach_pipeline writes the tables");
+    let m = Model::parse(&a).expect("model");
+    assert_eq!(tables.len(), m.pipeline().tables_len());
+    assert_eq!(tables.len(), 32 + 16 * 17);
+    let without = edgeflow_format::write::assemble(&[
+        (edgeflow_format::SectionKind::Graph, art.graph),
+        (edgeflow_format::SectionKind::Weights, art.weights),
+        (edgeflow_format::SectionKind::FeaturePipeline, pipeline),
+    ])
+    .expect("assemble");
+    let x: Vec<f32> = (0..400)
+        .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0))
+        .collect();
+    let run = |artifact: &[u8]| {
+        engine_run(artifact, |e| {
+            let mut preds = Vec::new();
+            e.push(&x, |p| preds.push(p)).expect("push");
+            preds
+        })
+    };
+    let with = run(&a);
+    assert_eq!(with.len(), (400 - 32) / 16 + 1);
+    assert_eq!(with, run(&without));
+    assert_eq!(with, reference(&a, &Sample::Signal(x.clone())));
+    let values: Vec<f32> = tables.iter().collect();
+    let assemble_with = |t: &[u8]| {
+        edgeflow_format::write::assemble(&[
+            (edgeflow_format::SectionKind::Graph, art.graph),
+            (edgeflow_format::SectionKind::Weights, art.weights),
+            (edgeflow_format::SectionKind::FeaturePipeline, pipeline),
+            (edgeflow_format::SectionKind::PipelineTables, t),
+        ])
+        .expect("assemble")
+    };
+    let other = assemble_with(&edgeflow_format::tables::encode(b"another", &values));
+    let e = Model::parse(&other)
+        .err()
+        .expect("tables of another pipeline");
+    assert!(e.to_string().contains("another pipeline"), "{e}");
+    let short = assemble_with(&edgeflow_format::tables::encode(pipeline, &values[1..]));
+    assert_eq!(
+        Model::parse(&short).err(),
+        Some(Error::Mismatch {
+            what: "pipeline tables length"
+        })
+    );
+}

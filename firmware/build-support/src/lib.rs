@@ -70,12 +70,20 @@ pub fn dsp_app() {
         let text = fs::read_to_string(&list).expect("read EDGEFLOW_DSP_CASES list");
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let f: Vec<&str> = line.split('\t').collect();
-            assert_eq!(f.len(), 5, "bad case line: {line}");
+            // name, pipeline file, input file, feed, chunk[, tables file]
+            assert!(f.len() == 5 || f.len() == 6, "bad case line: {line}");
             println!("cargo:rerun-if-changed={}", f[1]);
             println!("cargo:rerun-if-changed={}", f[2]);
+            let tables = match f.get(5) {
+                Some(t) => {
+                    println!("cargo:rerun-if-changed={t}");
+                    format!("include_bytes!({t:?})")
+                }
+                None => "&[]".to_string(),
+            };
             code += &format!(
-                "    edgeflow_dsp_harness::DspCase {{ name: {:?}, pipeline: include_bytes!({:?}), input: include_bytes!({:?}), feed: edgeflow_dsp_harness::Feed::{}, chunk: {} }},\n",
-                f[0], f[1], f[2], f[3], f[4]
+                "    edgeflow_dsp_harness::DspCase {{ name: {:?}, pipeline: include_bytes!({:?}), input: include_bytes!({:?}), feed: edgeflow_dsp_harness::Feed::{}, chunk: {}, tables: {} }},\n",
+                f[0], f[1], f[2], f[3], f[4], tables
             );
         }
     }

@@ -5,12 +5,14 @@
 //!
 //! ```text
 //! dsp <name> out <hex>                       (output tensors, in pieces, in order)
-//! dsp <name> ok windows=<n> outputs=<n> init=<ticks> push=<ticks> process=<ticks> stack=<bytes>
+//! dsp <name> ok windows=<n> outputs=<n> init=<ticks> push=<ticks> process=<ticks> pmin=<ticks> pmed=<ticks> pmax=<ticks> stack=<bytes>
 //! dsp <name> err <message>
 //! ```
 //!
 //! then `done` and exits QEMU. `push` and `process` are SysTick ticks summed over the
-//! calls (core-clock cycles; 40 instructions per tick on mps2-an386 with `-icount shift=0`).
+//! calls (core-clock cycles; 40 instructions per tick on mps2-an386 with `-icount shift=0`);
+//! `pmin`/`pmed`/`pmax` are the fastest, median and slowest single `process` call (over the
+//! first 64 windows).
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -49,15 +51,52 @@ pub struct DspCase {
     pub feed: Feed,
     /// Values per push for signals.
     pub chunk: usize,
+    /// The pipeline's coefficient tables as the host designs them (little-endian `f32`,
+    /// as in the artifact's PipelineTables section); empty: not measured.
+    pub tables: &'static [u8],
 }
 
-#[derive(Default)]
 struct Counts {
     windows: u32,
     outputs: u32,
     init: u64,
+    /// Ticks to decode the pipeline and start from the precomputed tables.
+    init_pre: u64,
+    /// Whether the tables designed on the device equal the host's, bit for bit.
+    tables_same: bool,
     push: u64,
     process: u64,
+    /// Ticks of each `process` call, the first `PER_WINDOW` of them.
+    per_window: [u32; PER_WINDOW],
+}
+
+const PER_WINDOW: usize = 64;
+
+impl Counts {
+    fn new() -> Self {
+        Counts {
+            windows: 0,
+            outputs: 0,
+            init: 0,
+            init_pre: 0,
+            tables_same: false,
+            push: 0,
+            process: 0,
+            per_window: [0; PER_WINDOW],
+        }
+    }
+
+    /// (min, median, max) of the recorded `process` calls, zeros when none.
+    fn spread(&self) -> (u32, u32, u32) {
+        let n = (self.windows as usize).min(PER_WINDOW);
+        let mut v = self.per_window;
+        let v = &mut v[..n];
+        v.sort_unstable();
+        match (v.first(), v.get(n / 2), v.last()) {
+            (Some(&a), Some(&m), Some(&b)) => (a, m, b),
+            _ => (0, 0, 0),
+        }
+    }
 }
 
 /// Runs every case, printing its lines, then `done`, and exits QEMU.
@@ -66,18 +105,21 @@ pub fn run(cases: &[DspCase], workspace: &mut [f32], out: &mut [u8]) -> ! {
     edgeflow_firmware_support::start_clock();
     for case in cases {
         let painted = stack::paint();
-        let mut counts = Counts::default();
+        let mut counts = Counts::new();
         let result = run_case(case, workspace, out, &mut counts, &mut host);
         let stack = stack::peak(painted);
         let mut line = Line::new();
+        let (pmin, pmed, pmax) = counts.spread();
         let _ = match result {
             Ok(()) => writeln!(
                 line,
-                "dsp {} ok windows={} outputs={} init={} push={} process={} stack={}",
+                "dsp {} ok windows={} outputs={} init={} init_pre={} tables_same={} push={} process={} pmin={pmin} pmed={pmed} pmax={pmax} stack={}",
                 case.name,
                 counts.windows,
                 counts.outputs,
                 counts.init,
+                counts.init_pre,
+                u8::from(counts.tables_same),
                 counts.push,
                 counts.process,
                 stack
@@ -122,8 +164,42 @@ fn run_case(
         expected: nout,
         got,
     })?;
-    let mut rt = Runtime::new(&pipeline, ws)?;
+    let rt = Runtime::new(&pipeline, ws)?;
     counts.init = now() - t0;
+    if !case.tables.is_empty() {
+        // Start-up from the host's tables: decode again and copy them in; the run below
+        // then uses that runtime, so the outputs checked against the host come from it.
+        counts.tables_same = rt.tables().len() * 4 == case.tables.len()
+            && rt
+                .tables()
+                .iter()
+                .zip(case.tables.chunks_exact(4))
+                .all(|(a, b)| a.to_le_bytes() == b);
+        drop(rt);
+        let t1 = now();
+        let p2 = Pipeline::from_bytes(case.pipeline)?;
+        let ws = ws_for(workspace, n)?;
+        let pre = Runtime::with_tables(&p2, ws, case.tables)?;
+        counts.init_pre = now() - t1;
+        return feed(case, pre, out, counts, host);
+    }
+    feed(case, rt, out, counts, host)
+}
+
+fn ws_for(workspace: &mut [f32], n: usize) -> Result<&mut [f32], edgeflow_dsp::Error> {
+    let got = workspace.len();
+    workspace
+        .get_mut(..n)
+        .ok_or(edgeflow_dsp::Error::WorkspaceTooSmall { needed: n, got })
+}
+
+fn feed(
+    case: &DspCase,
+    mut rt: Runtime<'_, '_, '_>,
+    out: &mut [u8],
+    counts: &mut Counts,
+    host: &mut Option<hio::HostStream>,
+) -> Result<(), edgeflow_dsp::Error> {
     match case.feed {
         Feed::F32 | Feed::I16 => {
             let width = if case.feed == Feed::F32 { 4 } else { 2 };
@@ -145,10 +221,14 @@ fn run_case(
                     counts.push += now() - t;
                     vals = vals.get(p.consumed..).unwrap_or(&[]);
                     if p.ready {
-                        counts.windows += 1;
                         let t = now();
                         let done = rt.process(out)?;
-                        counts.process += now() - t;
+                        let d = now() - t;
+                        counts.process += d;
+                        if let Some(slot) = counts.per_window.get_mut(counts.windows as usize) {
+                            *slot = u32::try_from(d).unwrap_or(u32::MAX);
+                        }
+                        counts.windows += 1;
                         if done {
                             counts.outputs += 1;
                             print_output(case.name, out, host);
