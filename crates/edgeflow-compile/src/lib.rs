@@ -102,6 +102,17 @@ pub fn with_sections(artifact: &[u8], s: &load::Sections) -> Result<Vec<u8>, Com
             sections.push((kind, d));
         }
     }
+    // The stored coefficient tables are bound (by CRC) to the pipeline section: keep them
+    // while the pipeline stays byte-identical.
+    if let (Some(t), Some(old), Some(new)) = (
+        &a.pipeline_tables,
+        a.feature_pipeline,
+        s.feature_pipeline.as_deref(),
+    ) {
+        if old == new {
+            sections.push((SectionKind::PipelineTables, t.section()));
+        }
+    }
     let out = edgeflow_format::write::assemble(&sections)?;
     edgeflow_nn::Model::parse(&out)?;
     Ok(out)

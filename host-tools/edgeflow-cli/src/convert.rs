@@ -171,6 +171,13 @@ pub fn with_section(artifact: &[u8], kind: SectionKind, bytes: &[u8]) -> Result<
             sections.push((k, s));
         }
     }
+    // The stored coefficient tables are bound (by CRC) to the pipeline section: keep them
+    // unless that section is the one being replaced.
+    if kind != SectionKind::FeaturePipeline {
+        if let Some(t) = &a.pipeline_tables {
+            sections.push((SectionKind::PipelineTables, t.section()));
+        }
+    }
     let out = edgeflow_format::write::assemble(&sections)
         .map_err(|e| anyhow::anyhow!("cannot assemble the artifact: {e}"))?;
     edgeflow_nn::Model::parse(&out)?;
