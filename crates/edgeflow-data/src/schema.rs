@@ -2,12 +2,27 @@
 //! [`Schema`] from the training data, then check new data against it and report typed
 //! [`Anomaly`]s.
 //!
+//! ```no_run
+//! use std::path::Path;
+//! use edgeflow_data::schema::{self, InferOptions, ValidateOptions};
+//!
+//! let train = schema::open(Path::new("train.csv"), 100_000)?;
+//! let s = schema::infer(&train, &InferOptions::default())?;
+//! s.save(Path::new("schema.json"))?;
+//! let new = schema::open(Path::new("new.csv"), 100_000)?;
+//! for a in schema::validate(&s, &new, Some(&train), &ValidateOptions::default())? {
+//!     eprintln!("{a}"); // file: record N: column "c": new category: expected …, saw …
+//! }
+//! # Ok::<(), edgeflow_data::Error>(())
+//! ```
+//!
 //! # Contract
 //!
 //! - [`infer`] reads every record of a [`Tabular`] source once and records, per column:
 //!   its type, how often it is missing, the range of its numeric values (with a histogram
 //!   over that range, the reference for skew), and, for string and boolean columns with
-//!   at most [`InferOptions::max_domain`] distinct values, the categorical domain with
+//!   at most [`InferOptions::max_domain`] distinct values and at least two records per
+//!   value on average (so not identifiers or file names), the categorical domain with
 //!   counts. For a `.ts` (UCR/UEA) source it also records the series: axis count, the
 //!   shortest and longest series and each axis' value range.
 //! - [`validate`] reads every record of new data and reports, in this order: missing
@@ -488,16 +503,22 @@ pub fn infer(t: &Tabular, opts: &InferOptions) -> Result<Schema> {
                 }),
                 _ => None,
             };
-            let domain =
-                (is_categorical(ty) && !a.cats_overflow && !a.cats.is_empty()).then(|| {
-                    let mut d: Vec<Category> = a
-                        .cats
-                        .into_iter()
-                        .map(|(value, count)| Category { value, count })
-                        .collect();
-                    d.sort_by(|x, y| x.value.cmp(&y.value));
-                    d
-                });
+            // Identifier-like columns (file names, ids: fewer than two records per
+            // value on average) get no domain, or every new record would be a new category.
+            let present = records - a.missing;
+            let categorical = is_categorical(ty)
+                && !a.cats_overflow
+                && !a.cats.is_empty()
+                && 2 * a.cats.len() as u64 <= present;
+            let domain = categorical.then(|| {
+                let mut d: Vec<Category> = a
+                    .cats
+                    .into_iter()
+                    .map(|(value, count)| Category { value, count })
+                    .collect();
+                d.sort_by(|x, y| x.value.cmp(&y.value));
+                d
+            });
             Feature {
                 name: col.name.clone(),
                 ty,

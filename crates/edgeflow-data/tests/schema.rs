@@ -291,3 +291,24 @@ fn basicmotions_test_split_conforms_to_the_training_schema() {
     let ax2 = a.iter().find(|a| a.column == "axis 2").unwrap();
     assert_eq!(ax2.location.record, Some(4));
 }
+
+#[test]
+fn identifier_columns_get_no_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ids.csv");
+    std::fs::write(&p, "id,c\na,x\nb,x\nc,y\nd,y\n").unwrap();
+    let s = infer(&schema::open(&p, 100).unwrap(), &InferOptions::default()).unwrap();
+    assert!(s.feature("id").unwrap().domain.is_none());
+    assert_eq!(s.feature("c").unwrap().domain.as_ref().unwrap().len(), 2);
+    // So new ids are not new categories.
+    let q = dir.path().join("new.csv");
+    std::fs::write(&q, "id,c\ne,x\nf,y\n").unwrap();
+    let a = validate(
+        &s,
+        &schema::open(&q, 100).unwrap(),
+        None,
+        &ValidateOptions::default(),
+    )
+    .unwrap();
+    assert!(a.is_empty(), "{a:#?}");
+}
