@@ -48,6 +48,55 @@ pub struct Report {
     /// Binary models: precision-recall curve points (recall, precision).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pr_curve: Option<Vec<(f64, f64)>>,
+    /// When scores are probabilities: the reliability diagram behind [`Report::ece`],
+    /// one entry per confidence bin (the same 10 bins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<Vec<ReliabilityBin>>,
+}
+
+/// One confidence bin of a reliability diagram.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReliabilityBin {
+    /// Lower edge (exclusive, except for the first bin).
+    pub lo: f64,
+    /// Upper edge (inclusive).
+    pub hi: f64,
+    /// Examples in the bin.
+    pub count: usize,
+    /// Their mean top-1 confidence (0 when empty).
+    pub confidence: f64,
+    /// Their accuracy (0 when empty).
+    pub accuracy: f64,
+}
+
+/// The bins [`ece`] sums over: `bins` equal-width bins `(k/bins, (k+1)/bins]` of the
+/// top-1 confidence (0 in the first), with count, mean confidence and accuracy each.
+pub fn reliability(confidence: &[f64], correct: &[bool], bins: usize) -> Vec<ReliabilityBin> {
+    let bins = bins.max(1);
+    let mut out: Vec<ReliabilityBin> = (0..bins)
+        .map(|k| ReliabilityBin {
+            lo: k as f64 / bins as f64,
+            hi: (k + 1) as f64 / bins as f64,
+            count: 0,
+            confidence: 0.0,
+            accuracy: 0.0,
+        })
+        .collect();
+    for (&c, &ok) in confidence.iter().zip(correct) {
+        let k = ((c * bins as f64).ceil() as usize)
+            .saturating_sub(1)
+            .min(bins - 1);
+        out[k].count += 1;
+        out[k].confidence += c;
+        out[k].accuracy += ok as u8 as f64;
+    }
+    for b in &mut out {
+        if b.count > 0 {
+            b.confidence /= b.count as f64;
+            b.accuracy /= b.count as f64;
+        }
+    }
+    out
 }
 
 /// Index of the largest score (the first on ties, as `numpy.argmax`).
@@ -277,15 +326,19 @@ pub fn report(
     } else {
         (None, None, None)
     };
-    let ece = probabilities.then(|| {
+    let calibration = probabilities.then(|| {
         let conf: Vec<f64> = scores.iter().map(|s| s[argmax(s)] as f64).collect();
         let ok: Vec<bool> = scores
             .iter()
             .zip(y_true)
             .map(|(s, &t)| argmax(s) == t)
             .collect();
-        ece(&conf, &ok, 10)
+        (ece(&conf, &ok, 10), reliability(&conf, &ok, 10))
     });
+    let (ece, reliability) = match calibration {
+        Some((e, r)) => (Some(e), Some(r)),
+        None => (None, None),
+    };
     Report {
         n: y_true.len(),
         accuracy: accuracy(y_true, &y_pred),
@@ -301,6 +354,7 @@ pub fn report(
         threshold: if binary { threshold } else { None },
         roc_curve: curves.as_ref().map(|c| c.0.clone()),
         pr_curve: curves.map(|c| c.1),
+        reliability,
     }
 }
 
@@ -310,4 +364,27 @@ pub fn softmax(s: &[f32]) -> Vec<f32> {
     let e: Vec<f64> = s.iter().map(|&v| ((v - m) as f64).exp()).collect();
     let z: f64 = e.iter().sum();
     e.iter().map(|v| (v / z) as f32).collect()
+}
+
+#[cfg(test)]
+mod reliability_tests {
+    use super::*;
+
+    #[test]
+    fn ece_is_the_weighted_gap_of_the_reliability_bins() {
+        let conf = [0.95, 0.91, 0.55, 0.52, 0.3, 1.0, 0.0];
+        let ok = [true, false, true, true, false, true, false];
+        let bins = reliability(&conf, &ok, 10);
+        assert_eq!(bins.iter().map(|b| b.count).sum::<usize>(), conf.len());
+        // Bin (0.9, 1.0]: 0.95, 0.91, 1.0 -> accuracy 2/3.
+        assert_eq!(bins[9].count, 3);
+        assert!((bins[9].accuracy - 2.0 / 3.0).abs() < 1e-12);
+        // 0 goes to the first bin, as in `ece`.
+        assert_eq!(bins[0].count, 1);
+        let from_bins: f64 = bins
+            .iter()
+            .map(|b| (b.accuracy - b.confidence).abs() * b.count as f64 / conf.len() as f64)
+            .sum();
+        assert!((from_bins - ece(&conf, &ok, 10)).abs() < 1e-12);
+    }
 }

@@ -1,4 +1,5 @@
-//! `edgeflow data head|inspect|stats SOURCE`: the analysis stage.
+//! `edgeflow data head|inspect|stats|schema|validate SOURCE`: the analysis stage and
+//! data validation (a schema inferred from training data, new data checked against it).
 //!
 //! SOURCE is a `.csv`, `.tsv`, `.jsonl`, `.parquet`, `.tfrecord`, `.npy`, `.npz`, `.ts`,
 //! `.wav` or `.txt` file, or a folder with one sub-folder of images per class.
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use edgeflow_data::analyze::{self, Tabular};
+use edgeflow_data::schema;
 use edgeflow_data::{BadRecordLimit, BadRecords, ReadTally};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -57,6 +59,76 @@ pub enum DataCommand {
         #[command(flatten)]
         open: OpenArgs,
     },
+    /// Infer a schema (types, ranges, categories, missing-value rates, series shape) from
+    /// a source, as TFX's schema inference does, and write it as JSON.
+    Schema {
+        /// The file or image folder (the training data).
+        source: PathBuf,
+        /// Where to write the schema (JSON).
+        #[arg(short = 'o', long)]
+        output: PathBuf,
+        /// String columns with more distinct values get no categorical domain.
+        #[arg(long, default_value_t = 100)]
+        max_domain: usize,
+        /// Histogram bins of numeric columns (the resolution of the skew check).
+        #[arg(long, default_value_t = 10)]
+        bins: usize,
+        #[command(flatten)]
+        open: StrictOpenArgs,
+    },
+    /// Check new data against a schema: new categories, out-of-range values, missing or
+    /// unexpected columns, type changes, missing-value rates, and with `--against`
+    /// training/serving skew. Prints one line per anomaly (column, expected, seen, file
+    /// and record) and exits non-zero when there is any.
+    Validate {
+        /// The new data.
+        source: PathBuf,
+        /// The schema written by `edgeflow data schema`.
+        #[arg(long)]
+        schema: PathBuf,
+        /// The training data, to measure training/serving skew against.
+        #[arg(long, value_name = "TRAIN_SOURCE")]
+        against: Option<PathBuf>,
+        /// Print the anomalies as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Out of range: outside [min - t*span, max + t*span] of the schema's range.
+        #[arg(long, default_value_t = 0.0, value_name = "T")]
+        range_tolerance: f64,
+        /// Allowed rise of a column's missing rate over the schema's (a column never
+        /// missing must stay present).
+        #[arg(long, default_value_t = 0.02)]
+        missing_rate_tolerance: f64,
+        /// Largest L-infinity distance of category shares (skew).
+        #[arg(long, default_value_t = 0.1)]
+        linf_threshold: f64,
+        /// Largest Jensen-Shannon divergence of numeric histograms (skew, base 2).
+        #[arg(long, default_value_t = 0.1)]
+        js_threshold: f64,
+        #[command(flatten)]
+        open: StrictOpenArgs,
+    },
+}
+
+/// Options for opening a source strictly (a corrupt record is an error).
+#[derive(Args)]
+pub struct StrictOpenArgs {
+    /// Records read to infer column types (a value of another type after them is a
+    /// corrupt record for a CSV reader, so this is large by default).
+    #[arg(long, default_value_t = 100_000)]
+    infer_rows: usize,
+    /// CSV field delimiter: one character, or `tab` (default: detected from the first line).
+    #[arg(long, value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+}
+
+fn open_strict(source: &std::path::Path, o: &StrictOpenArgs) -> Result<Tabular> {
+    Ok(Tabular::open_with(
+        source,
+        o.infer_rows,
+        BadRecords::Error,
+        o.delimiter,
+    )?)
 }
 
 /// Options for opening a source.
@@ -164,6 +236,88 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 crate::outln!("\nwrote {}", path.display())?;
             }
             check(&source, &summary.tally(), &o)?;
+        }
+        DataCommand::Schema {
+            source,
+            output,
+            max_domain,
+            bins,
+            open: o,
+        } => {
+            let t = open_strict(&source, &o)?;
+            let opts = schema::InferOptions {
+                max_domain,
+                bins: bins.max(1),
+            };
+            let s = schema::infer(&t, &opts)
+                .with_context(|| format!("inferring a schema from {}", source.display()))?;
+            s.save(&output)?;
+            crate::outln!(
+                "{} records, {} columns{}; wrote {}",
+                s.records,
+                s.features.len(),
+                s.series
+                    .as_ref()
+                    .map(|x| format!(
+                        ", series of {} axes, length {}..={}",
+                        x.axes, x.min_length, x.max_length
+                    ))
+                    .unwrap_or_default(),
+                output.display()
+            )?;
+        }
+        DataCommand::Validate {
+            source,
+            schema: schema_path,
+            against,
+            json,
+            range_tolerance,
+            missing_rate_tolerance,
+            linf_threshold,
+            js_threshold,
+            open: o,
+        } => {
+            let s = schema::Schema::load(&schema_path)?;
+            let t = open_strict(&source, &o)?;
+            let train = against.as_ref().map(|p| open_strict(p, &o)).transpose()?;
+            let opts = schema::ValidateOptions {
+                range_tolerance,
+                missing_rate_tolerance,
+                linf_threshold,
+                js_threshold,
+            };
+            let anomalies = schema::validate(&s, &t, train.as_ref(), &opts)
+                .with_context(|| format!("validating {}", source.display()))?;
+            if json {
+                crate::outln!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "source": source.display().to_string(),
+                        "schema": schema_path.display().to_string(),
+                        "against": against.as_ref().map(|p| p.display().to_string()),
+                        "anomalies": anomalies,
+                    }))?
+                )?;
+            } else if anomalies.is_empty() {
+                crate::outln!(
+                    "{}: no anomalies against {}",
+                    source.display(),
+                    schema_path.display()
+                )?;
+            } else {
+                for a in &anomalies {
+                    crate::outln!("{a}")?;
+                }
+            }
+            if !anomalies.is_empty() {
+                anyhow::bail!(
+                    "{}: {} anomal{} against {}",
+                    source.display(),
+                    anomalies.len(),
+                    if anomalies.len() == 1 { "y" } else { "ies" },
+                    schema_path.display()
+                );
+            }
         }
     }
     Ok(())

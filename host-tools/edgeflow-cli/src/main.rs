@@ -36,6 +36,7 @@ mod output;
 mod pipeline;
 mod project;
 mod quantize;
+mod report;
 mod resample;
 mod run;
 mod train;
@@ -77,7 +78,8 @@ enum Command {
     /// Check a model against a board and gates: accuracy, float-vs-int8 agreement, RAM,
     /// flash, latency, vs the deployed model, and bit-exactness on the emulated board.
     Validate(validate::ValidateArgs),
-    /// Look at data: `head`, `inspect` (schema) or `stats` (statistics, charts).
+    /// Look at data: `head`, `inspect`, `stats` (statistics, charts), `schema` (infer),
+    /// `validate` (anomalies against a schema, training/serving skew).
     Data {
         #[command(subcommand)]
         command: data::DataCommand,

@@ -1054,12 +1054,12 @@ fn validate(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         );
     }
     let a: crate::validate::ValidateArgs = parse_args(&args)?;
-    let (board, gates_rows) = crate::validate::check(&a)?;
+    let (board, gates_rows, budgets) = crate::validate::check(&a)?;
     let table = crate::validate::table(&gates_rows);
     print!("{}", indent(&table));
     std::fs::write(
         dir.join("validate.html"),
-        html_pre(&format!("Validation on {board}"), &table),
+        crate::validate::report_html(&a.model, &board, &gates_rows, &budgets)?,
     )?;
     use crate::validate::Status;
     let rows: Vec<Value> = gates_rows

@@ -65,6 +65,10 @@ pub struct ValidateArgs {
     /// Print the gates as JSON.
     #[arg(long)]
     json: bool,
+    /// Also write an HTML report: each gate with value, limit and result, float-vs-int8
+    /// agreement, and a chart of the budgets used (written also when a gate fails).
+    #[arg(long, value_name = "OUT.html")]
+    report: Option<PathBuf>,
 }
 
 /// Gate limits. Accuracies are fractions in `[0, 1]`.
@@ -256,9 +260,13 @@ fn pct(x: f64) -> String {
     format!("{:.2} %", 100.0 * x)
 }
 
+/// One budget of the report's chart: `(name, used, limit)` in the budget's own unit
+/// (bytes or instructions).
+pub(crate) type Budget = (String, f64, f64);
+
 /// Runs the subcommand.
 pub fn run(a: ValidateArgs) -> Result<()> {
-    let (board, rows_gates) = check(&a)?;
+    let (board, rows_gates, budgets) = check(&a)?;
     let failed: Vec<&str> = rows_gates
         .iter()
         .filter(|g| g.status == Status::Fail)
@@ -268,6 +276,13 @@ pub fn run(a: ValidateArgs) -> Result<()> {
         println!("{}", json(&a.model, &board, &rows_gates));
     } else {
         print!("{}", table(&rows_gates));
+    }
+    if let Some(path) = &a.report {
+        let html = report_html(&a.model, &board, &rows_gates, &budgets)?;
+        fs::write(path, html).with_context(|| format!("cannot write {}", path.display()))?;
+        if !a.json {
+            println!("wrote {}", path.display());
+        }
     }
     if !failed.is_empty() {
         bail!(
@@ -285,7 +300,9 @@ pub fn run(a: ValidateArgs) -> Result<()> {
 
 /// Evaluates every gate (the work of `run`, without printing): the board's name and the
 /// gate rows. `edgeflow pipeline run` calls this in-process.
-pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
+///
+/// The third element is the budgets as `(name, used, limit)` for the report's chart.
+pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)> {
     let board: Board = a.boards.catalog()?.get(&a.board)?;
     let gates = match &a.gates {
         Some(p) => load_gates(p)?,
@@ -296,6 +313,8 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
     let input = model.header().inputs[0];
     let n_in = input.shape.num_elements().unwrap_or(0);
     let mut rows_gates = Vec::new();
+    // (budget, used, limit) for the report's chart.
+    let mut budgets: Vec<Budget> = Vec::new();
 
     // Accuracy, agreement, baseline.
     let data = match (&a.test_data, &a.test_labels) {
@@ -411,6 +430,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
     let stack = measured_stack.unwrap_or(gates.stack_bytes);
     let need = model.arena_bytes() as u64 + pipeline_ram + stack;
     let have = board.ram_bytes.saturating_sub(gates.ram_reserve_bytes);
+    budgets.push(("RAM".into(), need as f64, have as f64));
     rows_gates.push(gate(
         "RAM",
         format!(
@@ -429,6 +449,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
         need <= have,
     ));
     let flash = board.flash_bytes.saturating_sub(gates.firmware_flash_bytes);
+    budgets.push(("flash".into(), artifact.len() as f64, flash as f64));
     rows_gates.push(gate(
         "flash",
         format!("{} B artifact", artifact.len()),
@@ -449,6 +470,11 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
     match measured_instr {
         Some(instr) => {
             if gates.max_instructions > 0 {
+                budgets.push((
+                    "instructions".into(),
+                    instr as f64,
+                    gates.max_instructions as f64,
+                ));
                 rows_gates.push(gate(
                     "instructions / inference",
                     instr.to_string(),
@@ -458,6 +484,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
             }
             if let Some(hop) = deadline {
                 let limit = (hop * board.core_clock_hz as f64 * gates.deadline_fraction) as u64;
+                budgets.push(("real-time deadline".into(), instr as f64, limit as f64));
                 rows_gates.push(gate(
                     "real-time deadline",
                     format!("{instr} instructions"),
@@ -488,6 +515,9 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
                         (l, format!("<= {l} (real-time deadline)"))
                     })
                 };
+                if let Some((l, _)) = &limit {
+                    budgets.push(("instructions (estimated)".into(), e as f64, *l as f64));
+                }
                 match limit {
                     Some((l, text)) => rows_gates.push(gate(
                         "instructions / inference",
@@ -510,7 +540,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>)> {
         },
     }
 
-    Ok((board.name.clone(), rows_gates))
+    Ok((board.name.clone(), rows_gates, budgets))
 }
 
 /// Cost-model estimate of instructions per inference, for Cortex-M4 boards (the core
@@ -598,6 +628,106 @@ fn hil(board: &Board, artifact: &[u8], rows: &[Vec<f32>]) -> Result<(usize, u64,
         stack = stack.max(r.stack as u64);
     }
     Ok((equal, instr, stack))
+}
+
+const REPORT: &str = r#"
+<p>Model <code>{{ model }}</code> on board <code>{{ board }}</code></p>
+{% if pass %}<p id="status" class="ok">All gates pass</p>{% else %}<p id="status" class="bad">Failed: {{ failed|join(", ") }}</p>{% endif %}
+<h2>Gates</h2>
+<table id="gates"><tr><th>gate</th><th>measured</th><th>limit</th><th>result</th></tr>
+{% for g in gates %}<tr><td>{{ g.name }}</td><td>{{ g.measured }}</td><td>{{ g.limit }}</td><td class="{{ g.class }}">{{ g.result }}</td></tr>{% endfor %}
+</table>
+<h2>Float vs int8 agreement</h2>
+{% if agreement %}<table id="agreement"><tr><th>measured</th><th>limit</th><th>result</th></tr>
+<tr><td>{{ agreement.measured }}</td><td>{{ agreement.limit }}</td><td class="{{ agreement.class }}">{{ agreement.result }}</td></tr></table>
+{% else %}<p>Not measured.</p>{% endif %}
+<h2>Budgets</h2>
+{% if budgets %}<table id="budgets"><tr><th>budget</th><th>used</th><th>limit</th><th>share</th></tr>
+{% for b in budgets %}<tr><td>{{ b.name }}</td><td class="num">{{ b.used }}</td><td class="num">{{ b.limit }}</td><td class="num">{{ b.share }}</td></tr>{% endfor %}
+</table>
+<div class="charts"><div id="budget-chart">{{ budget_svg|safe }}</div></div>{% else %}<p>None measured.</p>{% endif %}
+"#;
+
+#[derive(serde::Serialize)]
+struct GateView {
+    name: String,
+    measured: String,
+    limit: String,
+    result: String,
+    class: &'static str,
+}
+
+/// The validation report page: every gate (value, limit, result), the float-vs-int8
+/// agreement gate, and the budgets as used/limit shares.
+pub(crate) fn report_html(
+    model: &Path,
+    board: &str,
+    gates: &[Gate],
+    budgets: &[Budget],
+) -> Result<String> {
+    let views: Vec<GateView> = gates
+        .iter()
+        .map(|g| {
+            let (result, class) = match &g.status {
+                Status::Pass => ("PASS".to_string(), "ok"),
+                Status::Fail => ("FAIL".to_string(), "bad"),
+                Status::Skip(why) => (format!("skipped: {why}"), "skip"),
+            };
+            GateView {
+                name: g.name.clone(),
+                measured: g.measured.clone(),
+                limit: g.limit.clone(),
+                result,
+                class,
+            }
+        })
+        .collect();
+    let agreement = views
+        .iter()
+        .find(|g| g.name == "float-int8 agreement" && g.class != "skip");
+    let failed: Vec<&str> = views
+        .iter()
+        .filter(|g| g.class == "bad")
+        .map(|g| g.name.as_str())
+        .collect();
+    let share = |used: f64, limit: f64| if limit > 0.0 { used / limit } else { f64::NAN };
+    let names: Vec<String> = budgets.iter().map(|b| b.0.clone()).collect();
+    let budget_svg = crate::report::grouped_bars(
+        "Budget used (share of the limit; above 1 fails)",
+        "used / limit",
+        &names,
+        &[(
+            "used / limit".to_string(),
+            budgets.iter().map(|b| share(b.1, b.2)).collect(),
+        )],
+        None,
+    )?;
+    let budget_rows: Vec<minijinja::Value> = budgets
+        .iter()
+        .map(|(n, u, l)| {
+            minijinja::context! {
+                name => n,
+                used => format!("{u:.0}"),
+                limit => format!("{l:.0}"),
+                share => format!("{:.1} %", 100.0 * share(*u, *l)),
+            }
+        })
+        .collect();
+    crate::report::render(
+        "edgeflow validation report",
+        "",
+        REPORT,
+        minijinja::context! {
+            model => model.display().to_string(),
+            board => board,
+            pass => failed.is_empty(),
+            failed => failed,
+            gates => views,
+            agreement => agreement,
+            budgets => budget_rows,
+            budget_svg => budget_svg,
+        },
+    )
 }
 
 pub(crate) fn table(gates: &[Gate]) -> String {

@@ -222,3 +222,54 @@ fn hil_runs_on_qemu_bit_exact() {
     );
     assert!(t.contains("stack") && t.contains("measured"), "{t}");
 }
+
+#[test]
+fn report_shows_each_gate_agreement_and_budgets_also_when_failing() {
+    let (model, float, x, y) = setup("report");
+    let board = std::fs::read_to_string(root().join("boards/mps2-an386.toml")).expect("board");
+    let starved = board
+        .replace("ram_bytes = 4194304", "ram_bytes = 8192")
+        .replace("name = \"mps2-an386\"", "name = \"starved\"");
+    let sb = tmp("report_starved.toml");
+    std::fs::write(&sb, starved).expect("write");
+    for (board, pass) in [("mps2-an386", true), (s(&sb), false)] {
+        let out = tmp(&format!("report_{pass}.html"));
+        let o = edgeflow(&[
+            "validate",
+            s(&model),
+            "--board",
+            board,
+            "--test-data",
+            s(&x),
+            "--test-labels",
+            s(&y),
+            "--float",
+            s(&float),
+            "--report",
+            s(&out),
+        ]);
+        assert_eq!(o.status.success(), pass, "{}", text(&o));
+        let html = std::fs::read_to_string(&out).expect("report written");
+        assert!(html.starts_with("<!doctype html>"));
+        for needle in [
+            "<table id=\"gates\">",
+            "<td>float-int8 agreement</td>",
+            "<table id=\"agreement\">",
+            "<table id=\"budgets\">",
+            "<div id=\"budget-chart\"><svg",
+            "<td>RAM</td>",
+            "<td>flash</td>",
+        ] {
+            assert!(html.contains(needle), "{needle} missing from the report");
+        }
+        if pass {
+            assert!(html.contains("<p id=\"status\" class=\"ok\">All gates pass</p>"));
+        } else {
+            assert!(
+                html.contains("<p id=\"status\" class=\"bad\">Failed: RAM</p>"),
+                "{html}"
+            );
+            assert!(html.contains("<td class=\"bad\">FAIL</td>"));
+        }
+    }
+}

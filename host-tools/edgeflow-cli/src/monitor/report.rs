@@ -1,6 +1,5 @@
-//! The monitoring report: HTML from a minijinja template, charts drawn by plotters as inline
-//! SVG. Written so it can move into the shared report module (issue 9) when that lands:
-//! `line_chart` / `bar_pair` take plain series, and the page is one template.
+//! The monitoring report: a page of the shared report layout ([`crate::report`]), charts
+//! drawn by the shared plotters helpers as inline SVG.
 
 use std::path::Path;
 
@@ -9,167 +8,9 @@ use edgeflow_monitor::baseline::Baseline;
 use edgeflow_monitor::store::DeviceInfo;
 use edgeflow_monitor::windows::Window;
 use edgeflow_monitor::WindowReport;
-use plotters::prelude::*;
 use serde::Serialize;
 
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
-
-/// A line chart as an SVG string: `series` of `(name, points)`, an optional dashed
-/// horizontal reference line.
-pub fn line_chart(
-    title: &str,
-    x_label: &str,
-    y_label: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-    hline: Option<(f64, &str)>,
-) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (560, 280)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let pts = series.iter().flat_map(|s| s.1.iter());
-        let (mut x0, mut x1, mut y0, mut y1) = (
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-            f64::INFINITY,
-            f64::NEG_INFINITY,
-        );
-        for &(x, y) in pts.filter(|(x, y)| x.is_finite() && y.is_finite()) {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
-        }
-        if let Some((h, _)) = hline {
-            y0 = y0.min(h);
-            y1 = y1.max(h);
-        }
-        if !x0.is_finite() {
-            (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-        }
-        if x1 <= x0 {
-            x1 = x0 + 1.0;
-        }
-        if y1 <= y0 {
-            y1 = y0 + 1.0;
-        }
-        let pad = (y1 - y0) * 0.08;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(8)
-            .x_label_area_size(32)
-            .y_label_area_size(52)
-            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .y_label_formatter(&|v| format!("{v:.3}"))
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        for (i, (name, points)) in series.iter().enumerate() {
-            let c = PALETTE[i % PALETTE.len()];
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied().filter(|(_, y)| y.is_finite()),
-                    c.stroke_width(2),
-                ))
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .label(name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 14, y)], c.stroke_width(2))
-                });
-        }
-        if let Some((h, name)) = hline {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    vec![(x0, h), (x1, h)],
-                    6,
-                    4,
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-                .label(name.to_string())
-                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], BLACK));
-        }
-        if !series.is_empty() {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.8))
-                .border_style(RGBColor(200, 200, 200))
-                .position(SeriesLabelPosition::UpperRight)
-                .draw()
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
-        }
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(svg)
-}
-
-/// Reference vs current bin shares, side by side, as an SVG string.
-pub fn bar_pair(title: &str, reference: &[f64], current: &[f64]) -> Result<String> {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (360, 220)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let n = reference.len().max(current.len()).max(1);
-        let ymax = reference
-            .iter()
-            .chain(current)
-            .copied()
-            .fold(0.0f64, f64::max)
-            .max(1e-9)
-            * 1.1;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 14))
-            .margin(6)
-            .x_label_area_size(24)
-            .y_label_area_size(44)
-            .build_cartesian_2d(0.0..n as f64, 0.0..ymax)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        chart
-            .configure_mesh()
-            .x_desc("bin")
-            .y_desc("share")
-            .disable_x_mesh()
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        let (rc, cc) = (PALETTE[7], PALETTE[3]);
-        chart
-            .draw_series(reference.iter().enumerate().map(|(k, &v)| {
-                Rectangle::new([(k as f64 + 0.08, 0.0), (k as f64 + 0.48, v)], rc.filled())
-            }))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label("training")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], rc.filled()));
-        chart
-            .draw_series(current.iter().enumerate().map(|(k, &v)| {
-                Rectangle::new([(k as f64 + 0.52, 0.0), (k as f64 + 0.92, v)], cc.filled())
-            }))
-            .map_err(|e| anyhow::anyhow!("{e}"))?
-            .label("current")
-            .legend(move |(x, y)| Rectangle::new([(x, y - 4), (x + 10, y + 4)], cc.filled()));
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
-    Ok(svg)
-}
+use crate::report::{bar_pair, line_chart};
 
 #[derive(Serialize)]
 struct AlertRow {
@@ -193,16 +34,7 @@ struct GroupView {
     histograms: Vec<String>,
 }
 
-const TEMPLATE: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
-<style>
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1200px}
-h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}
-th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}
-.charts{display:flex;flex-wrap:wrap;gap:8px}.charts div{border:1px solid #eee}
-</style>{{ head_extra|safe }}</head><body>
-<h1>{{ title }}</h1>
+const TEMPLATE: &str = r#"
 <p>Database <code>{{ db }}</code> · {{ total_windows }} window(s) · generated {{ generated }}</p>
 {% if alerts %}<p id="status" class="bad">{{ alerts|length }} alert(s)</p>{% else %}<p id="status" class="ok">No alerts</p>{% endif %}
 <h2>Devices</h2>
@@ -222,7 +54,6 @@ th{background:#f3f3f3}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font
 <h3>Training vs last window</h3>
 <div class="charts">{% for h in g.histograms %}<div>{{ h|safe }}</div>{% endfor %}</div>
 {% endfor %}
-</body></html>
 "#;
 
 fn shares(v: &[u64]) -> Vec<f64> {
@@ -436,19 +267,17 @@ pub fn render(
             histograms,
         });
     }
-    let env = minijinja::Environment::new();
-    let tmpl = env.template_from_str(TEMPLATE).context("report template")?;
-    let html = tmpl
-        .render(minijinja::context! {
-            title => "edgeflow monitoring report",
+    crate::report::render(
+        "edgeflow monitoring report",
+        head_extra.unwrap_or(""),
+        TEMPLATE,
+        minijinja::context! {
             db => db.display().to_string(),
             total_windows => windows.len(),
             generated => format!("{:.0} s since the Unix epoch", edgeflow_monitor::ingest::now_us() as f64 / 1e6),
             alerts => alerts,
             devices => devices,
             groups => views,
-            head_extra => head_extra.unwrap_or(""),
-        })
-        .context("rendering the report")?;
-    Ok(html)
+        },
+    )
 }
