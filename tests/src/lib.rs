@@ -79,7 +79,11 @@ pub fn load_npy(path: &Path) -> Array {
     match t.data {
         TensorData::I8(v) => Array::I8(v),
         TensorData::F32(v) => Array::F32(v),
-        other => panic!("{}: unexpected dtype {}", path.display(), other.dtype_name()),
+        other => panic!(
+            "{}: unexpected dtype {}",
+            path.display(),
+            other.dtype_name()
+        ),
     }
 }
 

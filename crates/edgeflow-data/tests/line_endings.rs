@@ -35,7 +35,10 @@ fn files(dir: &Path, name: &str, lines: &[&[u8]]) -> Vec<(String, PathBuf)> {
                     bytes.extend_from_slice(endings[i].as_bytes());
                 }
             }
-            let label = format!("{name}/{style}/{}", if final_ending { "final" } else { "no-final" });
+            let label = format!(
+                "{name}/{style}/{}",
+                if final_ending { "final" } else { "no-final" }
+            );
             let p = dir.join(label.replace('/', "_"));
             std::fs::write(&p, &bytes).unwrap();
             out.push((label, p));
@@ -88,7 +91,10 @@ fn csv_bad_records_under_every_line_ending() {
             .map(|r| format!("{:?}", r.values))
             .collect();
         assert_eq!(vals.len(), 3, "{label}");
-        assert!(vals[2].contains('7') && vals[2].contains('8'), "{label}: {vals:?}");
+        assert!(
+            vals[2].contains('7') && vals[2].contains('8'),
+            "{label}: {vals:?}"
+        );
     }
 }
 

@@ -11,7 +11,9 @@
 use edgeflow_data::sources::csv::{read_numeric_csv, CsvOptions, CsvTable};
 use edgeflow_data::sources::jsonl::jsonl;
 use edgeflow_data::sources::lines::lines;
-use edgeflow_data::sources::text::{max_record_bytes, set_max_record_bytes, DEFAULT_MAX_RECORD_BYTES};
+use edgeflow_data::sources::text::{
+    max_record_bytes, set_max_record_bytes, DEFAULT_MAX_RECORD_BYTES,
+};
 use edgeflow_data::{BadRecords, Error};
 
 #[test]
@@ -30,7 +32,17 @@ fn a_line_over_the_cap_is_a_named_error_in_every_text_reader() {
     let items: Vec<_> = lines(&p, BadRecords::Error).iter().collect();
     assert_eq!(items.len(), 3);
     let e = items[1].as_ref().unwrap_err();
-    assert!(matches!(e, Error::Record { record: 1, line: Some(2), .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Record {
+                record: 1,
+                line: Some(2),
+                ..
+            }
+        ),
+        "{e}"
+    );
     let m = e.to_string();
     assert!(
         m.contains("t.txt") && m.contains("1000 bytes") && m.contains("limit of 100 bytes"),
@@ -41,15 +53,31 @@ fn a_line_over_the_cap_is_a_named_error_in_every_text_reader() {
     std::fs::write(&p, format!("a\n{huge}")).unwrap();
     let items: Vec<_> = lines(&p, BadRecords::Error).iter().collect();
     assert_eq!(items.len(), 2);
-    assert!(items[1].as_ref().unwrap_err().to_string().contains("limit of 100"));
+    assert!(items[1]
+        .as_ref()
+        .unwrap_err()
+        .to_string()
+        .contains("limit of 100"));
 
     // JSON Lines: the same, with the record index counting non-blank lines.
     let p = dir.path().join("j.jsonl");
     std::fs::write(&p, format!("{{\"a\": 1}}\n\n\"{huge}\"\n{{\"a\": 2}}")).unwrap();
-    let items: Vec<_> = jsonl::<serde_json::Value>(&p, BadRecords::Error).iter().collect();
+    let items: Vec<_> = jsonl::<serde_json::Value>(&p, BadRecords::Error)
+        .iter()
+        .collect();
     assert_eq!(items.len(), 3);
     let e = items[1].as_ref().unwrap_err();
-    assert!(matches!(e, Error::Record { record: 1, line: Some(3), .. }), "{e}");
+    assert!(
+        matches!(
+            e,
+            Error::Record {
+                record: 1,
+                line: Some(3),
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("limit of 100 bytes"), "{e}");
     assert!(items[2].is_ok());
 
@@ -69,7 +97,10 @@ fn a_line_over_the_cap_is_a_named_error_in_every_text_reader() {
     let e = items[1].as_ref().unwrap_err();
     assert!(matches!(e, Error::File { .. }), "{e}");
     let m = e.to_string();
-    assert!(m.contains("c.csv") && m.contains("record 1 (line 3)") && m.contains("limit of 100"), "{m}");
+    assert!(
+        m.contains("c.csv") && m.contains("record 1 (line 3)") && m.contains("limit of 100"),
+        "{m}"
+    );
     let m = read_numeric_csv(&p, b',').unwrap_err().to_string();
     assert!(m.contains("c.csv") && m.contains("limit of 100"), "{m}");
     // A quoted field over several short lines is not one long line.

@@ -19,14 +19,17 @@ fn shard_rekeys_draws_by_position_in_the_unsharded_stream() {
     for n in 1..=4u64 {
         for i in 0..n {
             let one = draws(&src.shard(n, i).map_with_rng(5, |x, r| (x, r.next_u64())));
-            let want: Vec<_> = all.iter().copied().filter(|(x, _)| *x as u64 % n == i).collect();
+            let want: Vec<_> = all
+                .iter()
+                .copied()
+                .filter(|(x, _)| *x as u64 % n == i)
+                .collect();
             assert_eq!(one, want, "shard {i} of {n}");
             // The same through a parallel map and through a prefetch + filter.
-            let par = draws(&src.shard(n, i).par_map_with_rng(
-                Parallel::threads(2),
-                5,
-                |x, r| (x, r.next_u64()),
-            ));
+            let par = draws(
+                &src.shard(n, i)
+                    .par_map_with_rng(Parallel::threads(2), 5, |x, r| (x, r.next_u64())),
+            );
             assert_eq!(par, want, "shard {i} of {n}, par_map_with_rng");
             let mixed = draws(
                 &src.shard(n, i)
@@ -96,7 +99,11 @@ fn draws_after_an_unordered_map_and_other_operators_are_keyed_by_input_position(
         got.sort();
         for (x10, r) in &got {
             let pos = (*x10 / 10) as u64;
-            assert_eq!(*r, Rng::for_element(11, 0, pos).next_u64(), "run {run}: element {pos}");
+            assert_eq!(
+                *r,
+                Rng::for_element(11, 0, pos).next_u64(),
+                "run {run}: element {pos}"
+            );
         }
     }
 }

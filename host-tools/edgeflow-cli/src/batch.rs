@@ -220,7 +220,12 @@ fn sidecar(output: &Path, suffix: &str) -> PathBuf {
 
 /// Writes `OUT.labels.npy` (int32 class index per example) and `OUT.classes.txt` (one
 /// class name per line, index = line) and prints the class counts.
-fn write_labels(output: &Path, names: &[String], labels: &[i32], per_class: &[usize]) -> Result<()> {
+fn write_labels(
+    output: &Path,
+    names: &[String],
+    labels: &[i32],
+    per_class: &[usize],
+) -> Result<()> {
     let lp = sidecar(output, "labels.npy");
     let file =
         std::fs::File::create(&lp).with_context(|| format!("cannot write {}", lp.display()))?;
@@ -310,8 +315,11 @@ pub fn run_labelled_csv(
     if names.iter().all(|n| n.parse::<i64>().is_ok()) {
         names.sort_by_key(|n| n.parse::<i64>().unwrap_or(0));
     }
-    let index: std::collections::HashMap<&str, usize> =
-        names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
+    let index: std::collections::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
     let mut ws = vec![0.0f32; p.workspace_len()];
     let mut rt = Runtime::new(&p, &mut ws).map_err(host::HostError::Run)?;
     let mut data: Vec<u8> = Vec::new();

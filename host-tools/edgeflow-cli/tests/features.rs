@@ -290,5 +290,8 @@ fn labels_from_a_csv_label_column() {
         &tmp("x.npy"),
     ]);
     assert!(!ok, "{msg}");
-    assert!(msg.contains("vector pipeline") && msg.contains("signal"), "{msg}");
+    assert!(
+        msg.contains("vector pipeline") && msg.contains("signal"),
+        "{msg}"
+    );
 }

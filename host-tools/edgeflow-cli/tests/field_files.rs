@@ -300,15 +300,26 @@ fn bad_record_lines_are_exact_under_every_line_ending() {
         );
         let o = edgeflow(&["data", "stats", s(&p), "--max-bad-records", "1"]);
         assert!(o.status.success(), "{name}: {}", text(&o));
-        assert!(text(&o).contains("skipped 1 bad records of 4"), "{name}: {}", text(&o));
+        assert!(
+            text(&o).contains("skipped 1 bad records of 4"),
+            "{name}: {}",
+            text(&o)
+        );
     }
     // A line over --max-record-bytes is an error naming the file and the limit.
     let p = dir.join("long.jsonl");
-    std::fs::write(&p, format!("{{\"a\": 1}}\n{{\"a\": \"{}\"}}\n", "x".repeat(500))).expect("write");
+    std::fs::write(
+        &p,
+        format!("{{\"a\": 1}}\n{{\"a\": \"{}\"}}\n", "x".repeat(500)),
+    )
+    .expect("write");
     let o = edgeflow(&["data", "stats", s(&p), "--max-record-bytes", "100"]);
     assert!(!o.status.success(), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("long.jsonl") && t.contains("limit of 100 bytes"), "{t}");
+    assert!(
+        t.contains("long.jsonl") && t.contains("limit of 100 bytes"),
+        "{t}"
+    );
     let o = edgeflow(&["data", "stats", s(&p), "--max-record-bytes", "1000"]);
     assert!(o.status.success(), "{}", text(&o));
 }

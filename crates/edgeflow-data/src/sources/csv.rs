@@ -632,14 +632,23 @@ mod tests {
         let e = read_labelled_csv(&dir.path().join("l.csv"), b',', "target")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no column \"target\"") && e.contains("\"class\""), "{e}");
+        assert!(
+            e.contains("no column \"target\"") && e.contains("\"class\""),
+            "{e}"
+        );
         // An empty label and a bad number name record and line.
         let p = write(&dir, "e.csv", "a,y\n1,x\n2,\n");
         let e = read_labelled_csv(&p, b',', "y").unwrap_err().to_string();
-        assert!(e.contains("record 1 (line 3)") && e.contains("label"), "{e}");
+        assert!(
+            e.contains("record 1 (line 3)") && e.contains("label"),
+            "{e}"
+        );
         let p = write(&dir, "b.csv", "a,y\n1,x\nq,z\n");
         let e = read_labelled_csv(&p, b',', "y").unwrap_err().to_string();
-        assert!(e.contains("record 1 (line 3)") && e.contains("\"q\""), "{e}");
+        assert!(
+            e.contains("record 1 (line 3)") && e.contains("\"q\""),
+            "{e}"
+        );
     }
 
     #[test]

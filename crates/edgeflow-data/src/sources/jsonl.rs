@@ -164,7 +164,8 @@ impl JsonlTable {
                 ReadLine::TooLong(_) => continue,
                 ReadLine::Line => {}
             }
-            let Ok(serde_json::Value::Object(m)) = serde_json::from_slice::<serde_json::Value>(&buf)
+            let Ok(serde_json::Value::Object(m)) =
+                serde_json::from_slice::<serde_json::Value>(&buf)
             else {
                 continue;
             };
