@@ -71,20 +71,19 @@ impl Array {
     }
 }
 
-/// Loads an int8 or float32 `.npy` file.
+/// Loads an int8 or float32 `.npy` file, values in C order (through edgeflow-data's
+/// `.npy` reader, which honours `fortran_order` and the byte order).
 pub fn load_npy(path: &Path) -> Array {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let descr = match npy.dtype() {
-        npyz::DType::Plain(ts) => ts.to_string(),
-        other => panic!("{}: unexpected dtype {other:?}", path.display()),
-    };
-    if descr.ends_with("i1") {
-        Array::I8(npy.into_vec().expect("int8 data"))
-    } else if descr.ends_with("f4") {
-        Array::F32(npy.into_vec().expect("float32 data"))
-    } else {
-        panic!("{}: unexpected dtype {descr}", path.display())
+    use edgeflow_data::sources::npy::{read_npy, TensorData};
+    let t = read_npy(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    match t.data {
+        TensorData::I8(v) => Array::I8(v),
+        TensorData::F32(v) => Array::F32(v),
+        other => panic!(
+            "{}: unexpected dtype {}",
+            path.display(),
+            other.dtype_name()
+        ),
     }
 }
 

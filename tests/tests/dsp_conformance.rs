@@ -20,26 +20,19 @@ fn goldens() -> PathBuf {
     root().join("conformance/dsp/goldens")
 }
 
-/// A float32 or uint8 `.npy` as f32 values, with its shape.
+/// A float32 or uint8 `.npy` as f32 values in C order, with its shape. Read through
+/// edgeflow-data's `.npy` reader (the one every command uses), so a Fortran-order or
+/// big-endian golden is read as the values it stores, not reinterpreted.
 fn npy(name: &str) -> (Vec<f32>, Vec<usize>) {
+    use edgeflow_data::sources::npy::{read_npy, TensorData};
     let p = goldens().join(name);
-    let bytes = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let f = npyz::NpyFile::new(&bytes[..]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-    let shape: Vec<usize> = f.shape().iter().map(|&d| d as usize).collect();
-    let descr = match f.dtype() {
-        npyz::DType::Plain(ts) => ts.to_string(),
-        other => panic!("{name}: dtype {other:?}"),
+    let t = read_npy(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let v = match t.data {
+        TensorData::U8(v) => v.into_iter().map(f32::from).collect(),
+        TensorData::F32(v) => v,
+        other => panic!("{name}: dtype {}", other.dtype_name()),
     };
-    let v = if descr.ends_with("u1") {
-        f.into_vec::<u8>()
-            .expect("u8")
-            .into_iter()
-            .map(f32::from)
-            .collect()
-    } else {
-        f.into_vec::<f32>().expect("f32")
-    };
-    (v, shape)
+    (v, t.shape)
 }
 
 fn pipeline(toml: &str) -> Pipeline<'static> {

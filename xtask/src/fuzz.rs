@@ -18,7 +18,7 @@ use edgeflow_tests::{fixtures, root};
 pub const TARGETS: [&str; 3] = ["parse_execute", "import_tflite", "pipeline_from_bytes"];
 
 /// Every fuzz target of `fuzz/fuzz_targets/` (the others' seeds are committed files).
-pub const ALL_TARGETS: [&str; 12] = [
+pub const ALL_TARGETS: [&str; 13] = [
     "parse_execute",
     "import_tflite",
     "pipeline_from_bytes",
@@ -31,6 +31,7 @@ pub const ALL_TARGETS: [&str; 12] = [
     "data_ts",
     "data_image",
     "data_parquet",
+    "cli_features",
 ];
 
 fn seeds_dir(target: &str) -> PathBuf {

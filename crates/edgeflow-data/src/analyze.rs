@@ -674,7 +674,8 @@ fn detect_delimiter(path: &std::path::Path) -> u8 {
         let _ = f.take(64 * 1024).read_to_end(&mut head);
     }
     let line = head
-        .split(|&b| b == b'\n')
+        // Lines end at \n, \r\n or a lone \r, as in every text reader.
+        .split(|&b| b == b'\n' || b == b'\r')
         .find(|l| l.iter().any(|b| !b.is_ascii_whitespace()))
         .unwrap_or(&[]);
     let mut counts = [0usize; 4];

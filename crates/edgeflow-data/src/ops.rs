@@ -54,14 +54,17 @@ struct MapStream<T, U> {
     epoch: u64,
     stream: u64,
     index: u64,
+    /// The upstream's key for the item last returned (see [`Stream::last_index`]).
+    last: Option<u64>,
 }
 
 impl<T, U> Stream<U> for MapStream<T, U> {
     fn next(&mut self) -> Option<Result<U>> {
         let item = self.up.next()?;
+        self.last = self.up.last_index();
         let e = Element {
             epoch: self.epoch,
-            index: self.up.last_index().unwrap_or(self.index),
+            index: self.last.unwrap_or(self.index),
             stream: self.stream,
         };
         self.index += 1;
@@ -70,7 +73,11 @@ impl<T, U> Stream<U> for MapStream<T, U> {
     fn skip_items(&mut self, n: u64) -> u64 {
         let k = self.up.skip_items(n);
         self.index += k;
+        self.last = None;
         k
+    }
+    fn last_index(&self) -> Option<u64> {
+        self.last
     }
 }
 
@@ -91,6 +98,10 @@ impl<T, U> Stream<U> for FilterMapStream<T, U> {
                 Err(e) => return Some(Err(e)),
             }
         }
+    }
+    fn last_index(&self) -> Option<u64> {
+        // The item last returned is the upstream's last item: keep its key.
+        self.up.last_index()
     }
 }
 
@@ -144,6 +155,10 @@ impl<T> Stream<T> for TakeStream<T> {
             }
         }
     }
+    fn last_index(&self) -> Option<u64> {
+        // The item last returned is the upstream's last item: keep its key.
+        self.up.last_index()
+    }
 }
 
 struct SkipStream<T> {
@@ -161,6 +176,10 @@ impl<T> Stream<T> for SkipStream<T> {
                 other => return Some(other),
             }
         }
+    }
+    fn last_index(&self) -> Option<u64> {
+        // The item last returned is the upstream's last item: keep its key.
+        self.up.last_index()
     }
 }
 
@@ -184,6 +203,10 @@ impl<T> Stream<T> for TakeWhileStream<T> {
             }
         }
     }
+    fn last_index(&self) -> Option<u64> {
+        // The item last returned is the upstream's last item: keep its key.
+        self.up.last_index()
+    }
 }
 
 struct ShardStream<T> {
@@ -192,23 +215,40 @@ struct ShardStream<T> {
     i: u64,
     /// Elements (not errors) seen so far.
     seen: u64,
+    /// Items (elements and errors) pulled so far.
+    pulled: u64,
+    /// The position in the unsharded stream of the item last returned.
+    last: Option<u64>,
 }
 
 impl<T> Stream<T> for ShardStream<T> {
     fn next(&mut self) -> Option<Result<T>> {
         loop {
-            match self.up.next()? {
+            let item = self.up.next()?;
+            // Re-keying: the item keeps its position in the unsharded stream (or the
+            // upstream's own key), so a random map after `shard` draws for each element
+            // what the unsharded pipeline draws for it, and no two shards share draws.
+            let pos = self.up.last_index().unwrap_or(self.pulled);
+            self.pulled += 1;
+            match item {
                 Ok(x) => {
                     let k = self.seen;
                     self.seen += 1;
                     if k % self.n == self.i {
+                        self.last = Some(pos);
                         return Some(Ok(x));
                     }
                 }
                 // Every shard reports every error item (as tf.data's shard does).
-                Err(e) => return Some(Err(e)),
+                Err(e) => {
+                    self.last = Some(pos);
+                    return Some(Err(e));
+                }
             }
         }
+    }
+    fn last_index(&self) -> Option<u64> {
+        self.last
     }
 }
 
@@ -316,6 +356,10 @@ impl<T> Stream<T> for IgnoreErrorsStream<T> {
             }
         }
     }
+    fn last_index(&self) -> Option<u64> {
+        // The item last returned is the upstream's last item: keep its key.
+        self.up.last_index()
+    }
 }
 
 struct InspectStream<T> {
@@ -328,6 +372,10 @@ impl<T> Stream<T> for InspectStream<T> {
         let r = self.up.next()?;
         (self.f)(&r);
         Some(r)
+    }
+    fn last_index(&self) -> Option<u64> {
+        // The item last returned is the upstream's last item: keep its key.
+        self.up.last_index()
     }
 }
 
@@ -345,6 +393,7 @@ impl<T: Send + 'static> Dataset<T> {
                 epoch: cx.epoch,
                 stream: cx.stream,
                 index: 0,
+                last: None,
             })
         })
     }
@@ -495,6 +544,21 @@ impl<T: Send + 'static> Dataset<T> {
     /// shard passes on every error item it meets (as `tf.data` does), so no bad record
     /// goes unreported and an error shifts no element into another shard. Every shard
     /// reads the whole upstream. `n == 0` or `i >= n` gives one error item.
+    ///
+    /// Randomness: a random map after `shard` keys each element by its position in the
+    /// unsharded stream (see [`Stream::last_index`]), so shard `i` draws for an element
+    /// exactly what the unsharded pipeline draws for it, and two shards never share a
+    /// draw (keying by the position within the shard would give element `k` of every
+    /// shard the same augmentation).
+    ///
+    /// ```
+    /// use edgeflow_data::Dataset;
+    /// let d = Dataset::range(0, 6);
+    /// let all = d.map_with_rng(7, |x, r| (x, r.next_u64())).collect_vec()?;
+    /// let one = d.shard(2, 1).map_with_rng(7, |x, r| (x, r.next_u64())).collect_vec()?;
+    /// assert_eq!(one, [all[1], all[3], all[5]]);
+    /// # Ok::<(), edgeflow_data::Error>(())
+    /// ```
     pub fn shard(&self, n: u64, i: u64) -> Dataset<T> {
         let up = self.clone();
         Dataset::from_op(format!("shard({n}, {i})"), vec![self.meta()], move |cx| {
@@ -511,6 +575,8 @@ impl<T: Send + 'static> Dataset<T> {
                 n,
                 i,
                 seen: 0,
+                pulled: 0,
+                last: None,
             })
         })
     }

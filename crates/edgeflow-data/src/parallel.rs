@@ -72,11 +72,15 @@ impl Parallel {
 
     /// The same, with outputs in completion order. The map's own random draws stay
     /// reproducible (each element gets its index before any thread sees it), and an
-    /// indexed map placed *directly* after it (`map_with_rng`, `map_indexed`, `try_map`,
-    /// …) keys each element by its input position, not by its arrival, so its draws are
-    /// reproducible too. Other operators in between (a filter, a prefetch) number
-    /// elements in arrival order, which varies from run to run: draw randomness before
-    /// them.
+    /// indexed map after it (`map_with_rng`, `map_indexed`, `try_map`, another parallel
+    /// map, …) keys each element by its input position here, not by its arrival, so its
+    /// draws are reproducible too — also through the operators that pass elements on
+    /// one by one (`map`, `filter`, `filter_map`, `take`, `skip`, `take_while`,
+    /// `shard`, `ignore_errors`, `inspect`, `prefetch`). When a filter drops elements in
+    /// between, those keys are positions before the filter, so the draws differ from
+    /// the ordered pipeline's (which counts the filter's outputs) but not from run to
+    /// run. Operators that build new elements (`batch`, `window`, `shuffle`, `zip`,
+    /// `interleave`, …) number their outputs themselves, in arrival order.
     pub fn unordered(mut self) -> Self {
         self.ordered = false;
         self
@@ -111,7 +115,8 @@ struct Upstream<T> {
 struct PmState<U> {
     in_flight: usize,
     max_in_flight: usize,
-    ordered: BTreeMap<u64, Result<U>>,
+    /// Results by input position: (key of the element, result).
+    ordered: BTreeMap<u64, (u64, Result<U>)>,
     unordered: VecDeque<(u64, Result<U>)>,
     next_out: u64,
     up_done: bool,
@@ -179,7 +184,10 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
                     Ok(Some(item)) => {
                         let i = up.next_index;
                         up.next_index += 1;
-                        Some((i, item))
+                        // The element's key: the upstream's own (a shard or an unordered
+                        // map before this one), else its position here.
+                        let key = up.stream.last_index().unwrap_or(i);
+                        Some((i, key, item))
                     }
                     Ok(None) => {
                         up.done = true;
@@ -189,12 +197,12 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
                         up.done = true;
                         let i = up.next_index;
                         up.next_index += 1;
-                        Some((i, Err(Error::WorkerPanicked { op: "par_map" })))
+                        Some((i, i, Err(Error::WorkerPanicked { op: "par_map" })))
                     }
                 }
             }
         };
-        let Some((index, item)) = pulled else {
+        let Some((index, key, item)) = pulled else {
             let mut s = lock(&sh.state);
             s.in_flight -= 1;
             s.up_done = true;
@@ -206,7 +214,7 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
             Ok(x) => {
                 let e = Element {
                     epoch: sh.epoch,
-                    index,
+                    index: key,
                     stream: sh.stream,
                 };
                 catch_unwind(AssertUnwindSafe(|| (sh.f)(x, e)))
@@ -217,9 +225,9 @@ fn worker<T, U>(sh: Arc<PmShared<T, U>>) {
         sh.counters.add_busy(t0.elapsed());
         let mut s = lock(&sh.state);
         if sh.ordered {
-            s.ordered.insert(index, out);
+            s.ordered.insert(index, (key, out));
         } else {
-            s.unordered.push_back((index, out));
+            s.unordered.push_back((key, out));
         }
         // Wake the consumer only if it waits for this very result.
         if s.consumer_waiting && (!sh.ordered || index == s.next_out) {
@@ -297,10 +305,7 @@ impl<T: Send + 'static, U: Send + 'static> Stream<U> for ParMapStream<T, U> {
             let fill = s.in_flight;
             let got = if sh.ordered {
                 let k = s.next_out;
-                s.ordered
-                    .remove(&k)
-                    .map(|r| (k, r))
-                    .inspect(|_| s.next_out += 1)
+                s.ordered.remove(&k).inspect(|_| s.next_out += 1)
             } else {
                 s.unordered.pop_front()
             };
@@ -460,7 +465,8 @@ fn par_name(op: &str, par: Parallel) -> String {
 pub const AUTO_PREFETCH_MAX: usize = 64;
 
 struct PfState<T> {
-    items: VecDeque<Result<T>>,
+    /// Items with their upstream key (see [`Stream::last_index`]).
+    items: VecDeque<(Result<T>, Option<u64>)>,
     cap: usize,
     done: bool,
     cancelled: bool,
@@ -483,6 +489,8 @@ struct PrefetchStream<T> {
     phase: PfPhase<T>,
     auto: bool,
     counters: Arc<Counters>,
+    /// The upstream key of the item last returned.
+    last: Option<u64>,
 }
 
 fn producer<T>(mut up: BoxStream<T>, sh: Arc<PfShared<T>>) {
@@ -491,6 +499,7 @@ fn producer<T>(mut up: BoxStream<T>, sh: Arc<PfShared<T>>) {
             Ok(i) => i,
             Err(_) => Some(Err(Error::WorkerPanicked { op: "prefetch" })),
         };
+        let key = up.last_index();
         let last = matches!(item, None | Some(Err(Error::WorkerPanicked { .. })));
         let mut s = lock(&sh.state);
         while !s.cancelled && s.items.len() >= s.cap {
@@ -500,7 +509,7 @@ fn producer<T>(mut up: BoxStream<T>, sh: Arc<PfShared<T>>) {
             return;
         }
         if let Some(x) = item {
-            s.items.push_back(x);
+            s.items.push_back((x, key));
         }
         if last {
             s.done = true;
@@ -545,7 +554,13 @@ impl<T: Send + 'static> Stream<T> for PrefetchStream<T> {
         }
         let r = s.items.pop_front();
         self.shared.not_full.notify_one();
-        r
+        let (r, key) = r?;
+        self.last = key;
+        Some(r)
+    }
+
+    fn last_index(&self) -> Option<u64> {
+        self.last
     }
 
     fn skip_items(&mut self, n: u64) -> u64 {
@@ -590,6 +605,7 @@ fn prefetch_stream<T: Send + 'static>(
         phase: PfPhase::NotStarted(up),
         auto,
         counters,
+        last: None,
     }
 }
 

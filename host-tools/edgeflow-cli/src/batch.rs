@@ -14,7 +14,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use edgeflow_dsp::{host, Input, OutputType, Pipeline, Runtime};
+use edgeflow_dsp::host::{self, Sample};
+use edgeflow_dsp::{Input, OutputType, Pipeline, Runtime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use npyz::WriterBuilder;
 
@@ -157,13 +158,6 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
     let mut shape = vec![n];
     shape.extend(&per_output);
     crate::features::write_npy(output, &shape, p.output_type(), &data)?;
-    let sidecar = |suffix: &str| {
-        let stem = output
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        output.with_file_name(format!("{stem}.{suffix}"))
-    };
     outln!(
         "wrote {}: shape {shape:?} {} from {} files",
         output.display(),
@@ -182,34 +176,7 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
                     .unwrap_or_default()
             })
             .collect();
-        let lp = sidecar("labels.npy");
-        let file =
-            std::fs::File::create(&lp).with_context(|| format!("cannot write {}", lp.display()))?;
-        let mut w = npyz::WriteOptions::new()
-            .default_dtype()
-            .shape(&[labels.len() as u64])
-            .writer(std::io::BufWriter::new(file))
-            .begin_nd()
-            .with_context(|| format!("cannot write {}", lp.display()))?;
-        w.extend(labels.iter().copied())
-            .with_context(|| format!("cannot write {}", lp.display()))?;
-        w.finish()
-            .with_context(|| format!("cannot write {}", lp.display()))?;
-        let cp = sidecar("classes.txt");
-        std::fs::write(&cp, crate::labels::encode(&names)?)
-            .with_context(|| format!("cannot write {}", cp.display()))?;
-        outln!(
-            "wrote {} (int32 class per example) and {} ({} classes)",
-            lp.display(),
-            cp.display(),
-            names.len()
-        )?;
-        for (name, count) in names.iter().zip(&per_class) {
-            outln!(
-                "  {name:<20} {count:>7} examples ({:.1}%)",
-                100.0 * *count as f64 / n as f64
-            )?;
-        }
+        write_labels(output, &names, &labels, &per_class)?;
     } else {
         outln!("no sub-folders: the examples are unlabelled")?;
     }
@@ -240,4 +207,145 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
         )?;
     }
     Ok(())
+}
+
+/// `OUT.labels.npy` beside `OUT.npy` (and so on for other suffixes).
+fn sidecar(output: &Path, suffix: &str) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    output.with_file_name(format!("{stem}.{suffix}"))
+}
+
+/// Writes `OUT.labels.npy` (int32 class index per example) and `OUT.classes.txt` (one
+/// class name per line, index = line) and prints the class counts.
+fn write_labels(
+    output: &Path,
+    names: &[String],
+    labels: &[i32],
+    per_class: &[usize],
+) -> Result<()> {
+    let lp = sidecar(output, "labels.npy");
+    let file =
+        std::fs::File::create(&lp).with_context(|| format!("cannot write {}", lp.display()))?;
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[labels.len() as u64])
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .with_context(|| format!("cannot write {}", lp.display()))?;
+    w.extend(labels.iter().copied())
+        .with_context(|| format!("cannot write {}", lp.display()))?;
+    w.finish()
+        .with_context(|| format!("cannot write {}", lp.display()))?;
+    let cp = sidecar(output, "classes.txt");
+    std::fs::write(&cp, crate::labels::encode(names)?)
+        .with_context(|| format!("cannot write {}", cp.display()))?;
+    outln!(
+        "wrote {} (int32 class per example) and {} ({} classes)",
+        lp.display(),
+        cp.display(),
+        names.len()
+    )?;
+    let n = labels.len().max(1) as f64;
+    for (name, count) in names.iter().zip(per_class) {
+        outln!(
+            "  {name:<20} {count:>7} examples ({:.1}%)",
+            100.0 * *count as f64 / n
+        )?;
+    }
+    Ok(())
+}
+
+/// `edgeflow features --pipeline P TABLE.csv --label COLUMN -o OUT.npy`: a labelled
+/// table, one example per row, for a vector pipeline. The label column (a header name,
+/// or a 0-based index) gives the classes; every other column is an input value. Classes
+/// are numbered in sorted order (numerically when every label is an integer, else by
+/// text) and written as in the folder mode (`OUT.labels.npy`, `OUT.classes.txt`).
+///
+/// Errors: the pipeline does not take vectors (a signal CSV has one time step per row,
+/// so a row has no label of its own), the file is not a `.csv`, a row has the wrong
+/// number of values for the pipeline, or any error of
+/// [`edgeflow_data::sources::csv::read_labelled_csv`].
+pub fn run_labelled_csv(
+    spec: host::Spec,
+    pipeline_path: &Path,
+    input: &Path,
+    label: &str,
+    output: &Path,
+) -> Result<()> {
+    let p = Pipeline::new(spec)
+        .with_context(|| format!("{} is not a valid pipeline", pipeline_path.display()))?;
+    let len = match p.desc().input {
+        Input::Vector { len } => len as usize,
+        _ => bail!(
+            "--label takes a CSV with one example per row, for a vector pipeline; {} takes {}",
+            pipeline_path.display(),
+            match p.desc().input {
+                Input::Signal { .. } => "a signal (label recordings by sub-folder instead)",
+                Input::Text { .. } => "text",
+                _ => "images (label them by sub-folder instead)",
+            }
+        ),
+    };
+    let is_csv = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if !is_csv {
+        bail!(
+            "{}: --label reads a label column of a .csv file",
+            input.display()
+        );
+    }
+    let t = edgeflow_data::sources::csv::read_labelled_csv(input, b',', label)?;
+    if let Some(r) = t.rows.first() {
+        if r.len() != len {
+            bail!(
+                "{}: {} values per row besides the label, the pipeline takes {len}",
+                input.display(),
+                r.len()
+            );
+        }
+    }
+    let mut names: Vec<String> = t.labels.clone();
+    names.sort();
+    names.dedup();
+    if names.iter().all(|n| n.parse::<i64>().is_ok()) {
+        names.sort_by_key(|n| n.parse::<i64>().unwrap_or(0));
+    }
+    let index: std::collections::HashMap<&str, usize> = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut ws = vec![0.0f32; p.workspace_len()];
+    let mut rt = Runtime::new(&p, &mut ws).map_err(host::HostError::Run)?;
+    let mut data: Vec<u8> = Vec::new();
+    let mut labels: Vec<i32> = Vec::with_capacity(t.rows.len());
+    let mut per_class = vec![0usize; names.len()];
+    for (i, (row, l)) in t.rows.into_iter().zip(&t.labels).enumerate() {
+        let outs = host::run_on(&mut rt, &Sample::Vector(row))
+            .with_context(|| format!("{}: row {}: running the pipeline", input.display(), i + 1))?;
+        let c = index.get(l.as_str()).copied().unwrap_or(0);
+        for o in outs {
+            data.extend_from_slice(&o);
+            labels.push(c as i32);
+            per_class[c] += 1;
+        }
+    }
+    let shape = vec![labels.len() as u64, p.output_len() as u64];
+    crate::features::write_npy(output, &shape, p.output_type(), &data)?;
+    outln!(
+        "wrote {}: shape {shape:?} {} from {} rows of {}",
+        output.display(),
+        match p.output_type() {
+            OutputType::F32 => "float32",
+            OutputType::I8 => "int8",
+        },
+        labels.len(),
+        input.display()
+    )?;
+    write_labels(output, &names, &labels, &per_class)
 }

@@ -145,6 +145,10 @@ pub struct OpenArgs {
     /// CSV field delimiter: one character, or `tab` (default: detected from the first line).
     #[arg(long, value_parser = parse_delimiter)]
     delimiter: Option<u8>,
+    /// Largest record (line) of a CSV, JSON Lines or text file, in bytes; a longer one
+    /// is an error naming it (default: EDGEFLOW_MAX_RECORD_BYTES, else 64 MiB).
+    #[arg(long, value_name = "BYTES")]
+    max_record_bytes: Option<usize>,
 }
 
 fn parse_delimiter(s: &str) -> Result<u8, String> {
@@ -156,6 +160,9 @@ fn parse_delimiter(s: &str) -> Result<u8, String> {
 }
 
 fn open(source: &PathBuf, o: &OpenArgs) -> Result<Tabular> {
+    if o.max_record_bytes.is_some() {
+        edgeflow_data::sources::text::set_max_record_bytes(o.max_record_bytes);
+    }
     // Bad records stay error items so that they are counted with their reasons.
     // The error names the file already.
     Ok(Tabular::open_with(
@@ -339,6 +346,7 @@ mod tests {
             infer_rows: 100,
             max_bad_records: BadRecordLimit::default(),
             delimiter: None,
+            max_record_bytes: None,
         }
     }
 

@@ -39,11 +39,25 @@ pub struct FeaturesArgs {
     /// Where to write the features (.npy; float32, or int8 when the pipeline quantizes).
     #[arg(short, long)]
     output: PathBuf,
+    /// For a vector pipeline and a .csv input: the label column (header name or 0-based
+    /// index); each row is one example, and OUT.labels.npy and OUT.classes.txt are
+    /// written beside OUT as for a folder.
+    #[arg(long, value_name = "COLUMN")]
+    label: Option<String>,
 }
 
 /// Runs the subcommand.
 pub fn run(a: FeaturesArgs) -> Result<()> {
     let spec = load_pipeline(&a.pipeline)?;
+    if let Some(label) = &a.label {
+        if a.input.is_dir() {
+            bail!(
+                "{}: --label names a CSV column; a folder is labelled by its sub-folders",
+                a.input.display()
+            );
+        }
+        return crate::batch::run_labelled_csv(spec, &a.pipeline, &a.input, label, &a.output);
+    }
     if a.input.is_dir() {
         return crate::batch::run(spec, &a.pipeline, &a.input, &a.output);
     }

@@ -192,3 +192,106 @@ fn bad_pipelines_and_inputs_are_named() {
         "{msg}"
     );
 }
+
+fn npy_i32(p: &Path) -> Vec<i32> {
+    let bytes = std::fs::read(p).expect("read npy");
+    npyz::NpyFile::new(&bytes[..])
+        .expect("npy")
+        .into_vec::<i32>()
+        .expect("int32")
+}
+
+fn npy_f32(p: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(p).expect("read npy");
+    npyz::NpyFile::new(&bytes[..])
+        .expect("npy")
+        .into_vec::<f32>()
+        .expect("float32")
+}
+
+#[test]
+fn labels_from_a_csv_label_column() {
+    // A vector pipeline (x * 0.5 - 1) over 3 values; the label column sits in the middle.
+    let pipe = tmp("vec3.toml");
+    std::fs::write(
+        &pipe,
+        "[input.vector]\nlen = 3\n[[blocks]]\nscale = { scale = 0.5, offset = -1.0 }\n",
+    )
+    .expect("write");
+    let csv = tmp("labelled.csv");
+    std::fs::write(&csv, "a,b,class,c\n2,4,walk,6\n0,2,run,4\n8,8,walk,8\n").expect("csv");
+    let out = tmp("labelled.npy");
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipe,
+        &csv,
+        Path::new("--label"),
+        Path::new("class"),
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(ok, "{msg}");
+    assert_eq!(npy_shape(&out).0, vec![3, 3]);
+    assert_eq!(
+        npy_f32(&out),
+        vec![0.0, 1.0, 2.0, -1.0, 0.0, 1.0, 3.0, 3.0, 3.0]
+    );
+    // Classes in sorted order: run = 0, walk = 1.
+    assert_eq!(npy_i32(&tmp("labelled.labels.npy")), vec![1, 0, 1]);
+    assert_eq!(
+        std::fs::read_to_string(tmp("labelled.classes.txt")).expect("classes"),
+        "run\nwalk\n"
+    );
+    assert!(msg.contains("walk") && msg.contains("66.7%"), "{msg}");
+
+    // Integer labels by column index in a headerless file sort numerically (2 < 10).
+    let csv = tmp("numeric_labels.csv");
+    std::fs::write(&csv, "10,1,1,1\n2,1,1,1\n10,2,2,2\n").expect("csv");
+    let out = tmp("numeric_labels.npy");
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipe,
+        &csv,
+        Path::new("--label"),
+        Path::new("0"),
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(ok, "{msg}");
+    assert_eq!(npy_i32(&tmp("numeric_labels.labels.npy")), vec![1, 0, 1]);
+    assert_eq!(
+        std::fs::read_to_string(tmp("numeric_labels.classes.txt")).expect("classes"),
+        "2\n10\n"
+    );
+
+    // An unknown column is refused, naming the file and the columns there are.
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipe,
+        &tmp("labelled.csv"),
+        Path::new("--label"),
+        Path::new("target"),
+        Path::new("-o"),
+        &tmp("x.npy"),
+    ]);
+    assert!(!ok, "{msg}");
+    assert!(
+        msg.contains("labelled.csv") && msg.contains("\"target\"") && msg.contains("\"class\""),
+        "{msg}"
+    );
+    // A signal pipeline cannot take a per-row label: refused by name.
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("imu_features.toml"),
+        &tmp("labelled.csv"),
+        Path::new("--label"),
+        Path::new("class"),
+        Path::new("-o"),
+        &tmp("x.npy"),
+    ]);
+    assert!(!ok, "{msg}");
+    assert!(
+        msg.contains("vector pipeline") && msg.contains("signal"),
+        "{msg}"
+    );
+}

@@ -281,3 +281,45 @@ fn bad_records_fail_by_default_and_are_counted_when_allowed() {
     assert!(!o.status.success());
     assert!(text(&o).contains("missing.csv"));
 }
+
+#[test]
+fn bad_record_lines_are_exact_under_every_line_ending() {
+    let dir = tmp("endings");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // Line 3 is blank; the short row is record 1 on line 4 whatever the line ending.
+    for (name, eol) in [("lf", "\n"), ("crlf", "\r\n"), ("cr", "\r")] {
+        let p = dir.join(format!("{name}.csv"));
+        let body = ["x,y", "1,2", "", "3", "4,5", "6,7"].join(eol);
+        std::fs::write(&p, body).expect("write");
+        let o = edgeflow(&["data", "stats", s(&p)]);
+        assert!(!o.status.success(), "{name}: {}", text(&o));
+        let t = text(&o);
+        assert!(
+            t.contains("1 bad records of 4") && t.contains("record 1 (line 4)"),
+            "{name}: {t}"
+        );
+        let o = edgeflow(&["data", "stats", s(&p), "--max-bad-records", "1"]);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(
+            text(&o).contains("skipped 1 bad records of 4"),
+            "{name}: {}",
+            text(&o)
+        );
+    }
+    // A line over --max-record-bytes is an error naming the file and the limit.
+    let p = dir.join("long.jsonl");
+    std::fs::write(
+        &p,
+        format!("{{\"a\": 1}}\n{{\"a\": \"{}\"}}\n", "x".repeat(500)),
+    )
+    .expect("write");
+    let o = edgeflow(&["data", "stats", s(&p), "--max-record-bytes", "100"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("long.jsonl") && t.contains("limit of 100 bytes"),
+        "{t}"
+    );
+    let o = edgeflow(&["data", "stats", s(&p), "--max-record-bytes", "1000"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::text::{max_record_bytes, LineCap};
 use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
@@ -37,14 +38,20 @@ impl Default for CsvOptions {
     }
 }
 
-type Reader = csv::Reader<BufReader<Counted<File>>>;
+type Input = LineCap<BufReader<Counted<File>>>;
+type Reader = csv::Reader<Input>;
+
+/// The text of a CSV file, past a BOM, with its lines capped at [`max_record_bytes`].
+fn open_input(path: &Path, c: &Arc<crate::stats::Counters>) -> Result<Input> {
+    Ok(LineCap::new(open_text(path, c)?, max_record_bytes()))
+}
 
 fn reader(path: &Path, o: &CsvOptions, c: &Arc<crate::stats::Counters>) -> Result<Reader> {
     Ok(csv::ReaderBuilder::new()
         .delimiter(o.delimiter)
         .has_headers(o.has_header)
         .flexible(false)
-        .from_reader(open_text(path, c)?))
+        .from_reader(open_input(path, c)?))
 }
 
 /// The error for a CSV error at record `index` of `path`.
@@ -64,6 +71,24 @@ fn csv_error(path: &Path, index: u64, e: &csv::Error) -> Error {
     match line {
         Some(l) => Error::line(path, index, l, reason),
         None => Error::record(path, index, reason),
+    }
+}
+
+/// `err` with its line corrected past blank lines (see [`LineCap::record_line`]).
+fn fix_line(err: Error, rdr: &mut Reader) -> Error {
+    match err {
+        Error::Record {
+            path,
+            record,
+            line: Some(l),
+            reason,
+        } => Error::Record {
+            path,
+            record,
+            line: Some(rdr.get_mut().record_line(l)),
+            reason,
+        },
+        other => other,
     }
 }
 
@@ -96,14 +121,25 @@ impl<T> Stream<T> for CsvStream<T> {
             }
             Ok(true) => {
                 self.index += 1;
+                if let Some(mut pos) = self.rec.position().cloned() {
+                    pos.set_line(self.rdr.get_mut().record_line(pos.line()));
+                    self.rec.set_position(Some(pos));
+                }
                 Some((self.decode)(&self.rec, &self.path, idx))
+            }
+            Err(e) if is_io(&e) => {
+                // The file cannot be read on (a read error, or a line over the record
+                // cap): a file-level error, never skipped as one bad record.
+                self.done = true;
+                let line = self.rdr.position().line();
+                Some(Err(Error::file(
+                    &self.path,
+                    format!("record {idx} (line {line}): {e}"),
+                )))
             }
             Err(e) => {
                 self.index += 1;
-                if is_io(&e) {
-                    self.done = true;
-                }
-                Some(Err(csv_error(&self.path, idx, &e)))
+                Some(Err(fix_line(csv_error(&self.path, idx, &e), &mut self.rdr)))
             }
         }
     }
@@ -335,7 +371,7 @@ pub fn sniff_header(path: &Path, delimiter: u8) -> Result<bool> {
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(open_text(path, &Arc::default())?);
+        .from_reader(open_input(path, &Arc::default())?);
     let mut rec = csv::StringRecord::new();
     match rdr.read_record(&mut rec) {
         Ok(true) => Ok(rec.iter().any(|f| f.parse::<f64>().is_err())),
@@ -370,7 +406,7 @@ pub fn read_numeric_csv(path: &Path, delimiter: u8) -> Result<NumericCsv> {
         .has_headers(false)
         .flexible(true)
         .trim(csv::Trim::All)
-        .from_reader(open_text(path, &Arc::default())?);
+        .from_reader(open_input(path, &Arc::default())?);
     let mut header = None;
     let mut rows: Vec<Vec<f32>> = Vec::new();
     let mut rec = csv::StringRecord::new();
@@ -379,9 +415,11 @@ pub fn read_numeric_csv(path: &Path, delimiter: u8) -> Result<NumericCsv> {
         match rdr.read_record(&mut rec) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => return Err(csv_error(path, index, &e)),
+            Err(e) => return Err(fix_line(csv_error(path, index, &e), &mut rdr)),
         }
-        let line = rec.position().map_or(0, |p| p.line());
+        let line = rec
+            .position()
+            .map_or(0, |p| rdr.get_mut().record_line(p.line()));
         let parsed: Vec<Option<f32>> = rec.iter().map(|f| f.parse::<f32>().ok()).collect();
         if index == 0 && header.is_none() && parsed.iter().any(Option::is_none) {
             header = Some(rec.iter().map(str::to_string).collect());
@@ -423,6 +461,141 @@ pub fn read_numeric_csv(path: &Path, delimiter: u8) -> Result<NumericCsv> {
     Ok(NumericCsv { header, rows })
 }
 
+/// A CSV file of numbers with one label column, read whole (what `edgeflow features
+/// --label COLUMN` reads for vector pipelines: one example per row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledCsv {
+    /// The header's column names without the label column, if the file has a header.
+    pub header: Option<Vec<String>>,
+    /// The feature values of each row (every column but the label), all of one length.
+    pub rows: Vec<Vec<f32>>,
+    /// The label of each row, as written (trimmed of spaces).
+    pub labels: Vec<String>,
+}
+
+/// Reads a CSV file of numbers with one label column, by the rules of
+/// [`read_numeric_csv`] (trimmed fields, blank lines skipped, BOM dropped, the first
+/// record is the header exactly when one of its fields other than the label is not a
+/// number). `label` names the column: a header name, or else a 0-based column index.
+/// The label cell may hold any text; the other cells must be numbers.
+///
+/// Errors: as [`read_numeric_csv`]; `label` names no column (the message lists the
+/// header's names); a row has an empty label cell ([`Error::Record`] naming record and
+/// line).
+pub fn read_labelled_csv(path: &Path, delimiter: u8, label: &str) -> Result<LabelledCsv> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(open_input(path, &Arc::default())?);
+    let mut rec = csv::StringRecord::new();
+    let mut header: Option<Vec<String>> = None;
+    let mut col: Option<usize> = None;
+    let mut out = LabelledCsv {
+        header: None,
+        rows: Vec::new(),
+        labels: Vec::new(),
+    };
+    let mut index = 0u64;
+    loop {
+        match rdr.read_record(&mut rec) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(fix_line(csv_error(path, index, &e), &mut rdr)),
+        }
+        let line = rec
+            .position()
+            .map_or(0, |p| rdr.get_mut().record_line(p.line()));
+        if col.is_none() {
+            // First record: the header if it names the label column and is not all
+            // numbers, or if any field (the label's excepted, when given by index) is
+            // not a number.
+            let all_numbers = rec.iter().all(|f| f.parse::<f32>().is_ok());
+            if let Some(c) = rec.iter().position(|f| f == label).filter(|_| !all_numbers) {
+                header = Some(rec.iter().map(str::to_string).collect());
+                col = Some(c);
+                continue;
+            }
+            let c = match label.parse::<usize>() {
+                Ok(c) if c < rec.len() => c,
+                _ => {
+                    let names: Vec<&str> = rec.iter().collect();
+                    return Err(Error::file(
+                        path,
+                        format!(
+                            "no column {label:?} (the first row has {names:?}; give a header name or a 0-based column index)"
+                        ),
+                    ));
+                }
+            };
+            col = Some(c);
+            let text = rec
+                .iter()
+                .enumerate()
+                .any(|(i, f)| i != c && f.parse::<f32>().is_err());
+            if text {
+                header = Some(rec.iter().map(str::to_string).collect());
+                continue;
+            }
+        }
+        let c = col.unwrap_or(0);
+        let want = header
+            .as_ref()
+            .map(Vec::len)
+            .or(out.rows.first().map(|r| r.len() + 1))
+            .unwrap_or(rec.len());
+        if rec.len() != want {
+            return Err(Error::line(
+                path,
+                index,
+                line,
+                format!("{} fields where the first row has {want}", rec.len()),
+            ));
+        }
+        let mut row = Vec::with_capacity(rec.len().saturating_sub(1));
+        for (i, f) in rec.iter().enumerate() {
+            if i == c {
+                if f.is_empty() {
+                    return Err(Error::line(
+                        path,
+                        index,
+                        line,
+                        format!("column {i} (the label) is empty"),
+                    ));
+                }
+                out.labels.push(f.to_string());
+                continue;
+            }
+            match f.parse::<f32>() {
+                Ok(x) => row.push(x),
+                Err(_) => {
+                    return Err(Error::line(
+                        path,
+                        index,
+                        line,
+                        format!("column {i}: {f:?} is not a number"),
+                    ))
+                }
+            }
+        }
+        out.rows.push(row);
+        index += 1;
+    }
+    if out.rows.is_empty() {
+        return Err(Error::file(path, "no rows of numbers"));
+    }
+    out.header = header.map(|mut h| {
+        if let Some(c) = col {
+            if c < h.len() {
+                h.remove(c);
+            }
+        }
+        h
+    });
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +611,44 @@ mod tests {
         let p = dir.path().join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    #[test]
+    fn labelled_csv_by_name_and_by_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = write(&dir, "l.csv", "a,class,b\n1,yes,2\n3, no ,4\n");
+        let t = read_labelled_csv(&p, b',', "class").unwrap();
+        assert_eq!(t.header, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(t.rows, vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert_eq!(t.labels, vec!["yes", "no"]);
+        // Headerless, label by index: numeric labels stay text.
+        let p = write(&dir, "n.csv", "1,2,0\n3,4,1\n");
+        // ("2" is also a value of the first row: still data, not a header.)
+        let t = read_labelled_csv(&p, b',', "2").unwrap();
+        assert_eq!(t.header, None);
+        assert_eq!(t.rows, vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        assert_eq!(t.labels, vec!["0", "1"]);
+        // A header without the name: refused, naming the columns.
+        let e = read_labelled_csv(&dir.path().join("l.csv"), b',', "target")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("no column \"target\"") && e.contains("\"class\""),
+            "{e}"
+        );
+        // An empty label and a bad number name record and line.
+        let p = write(&dir, "e.csv", "a,y\n1,x\n2,\n");
+        let e = read_labelled_csv(&p, b',', "y").unwrap_err().to_string();
+        assert!(
+            e.contains("record 1 (line 3)") && e.contains("label"),
+            "{e}"
+        );
+        let p = write(&dir, "b.csv", "a,y\n1,x\nq,z\n");
+        let e = read_labelled_csv(&p, b',', "y").unwrap_err().to_string();
+        assert!(
+            e.contains("record 1 (line 3)") && e.contains("\"q\""),
+            "{e}"
+        );
     }
 
     #[test]

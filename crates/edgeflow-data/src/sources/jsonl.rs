@@ -1,11 +1,11 @@
 //! JSON Lines: one JSON value per line, typed through serde or as [`Row`]s.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 
+use super::text::{max_record_bytes, too_long, LineReader, ReadLine};
 use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
@@ -14,11 +14,10 @@ use crate::value::{Column, ColumnType, Row, Schema, Value};
 type Decode<T> = Arc<dyn Fn(&str, &Path, u64) -> Result<T> + Send + Sync>;
 
 struct JsonlStream<T> {
-    r: std::io::BufReader<Counted<std::fs::File>>,
+    r: LineReader<std::io::BufReader<Counted<std::fs::File>>>,
     path: PathBuf,
-    line: u64,
     index: u64,
-    buf: String,
+    buf: Vec<u8>,
     done: bool,
     decode: Decode<T>,
 }
@@ -29,46 +28,62 @@ impl<T> Stream<T> for JsonlStream<T> {
             if self.done {
                 return None;
             }
-            self.buf.clear();
-            match self.r.read_line(&mut self.buf) {
-                Ok(0) => {
+            let got = match self.r.read_line(&mut self.buf) {
+                Ok(g) => g,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(Error::io(&self.path, e)));
+                }
+            };
+            let line = self.r.line;
+            let text = match got {
+                ReadLine::Eof => {
                     self.done = true;
                     return None;
                 }
-                Ok(_) => {
-                    self.line += 1;
-                    let text = self.buf.trim();
-                    if text.is_empty() {
-                        continue;
-                    }
+                ReadLine::TooLong(n) => {
                     let i = self.index;
                     self.index += 1;
-                    return Some((self.decode)(text, &self.path, i).map_err(|e| match e {
-                        Error::Record {
-                            path,
-                            record,
-                            reason,
-                            ..
-                        } => Error::Record {
-                            path,
-                            record,
-                            line: Some(self.line),
-                            reason,
-                        },
-                        other => other,
-                    }));
+                    return Some(Err(Error::line(
+                        &self.path,
+                        i,
+                        line,
+                        too_long(n, self.r.max()),
+                    )));
                 }
-                Err(e) => {
-                    self.done = true;
-                    let i = self.index;
-                    let l = self.line + 1;
-                    return Some(Err(if e.kind() == std::io::ErrorKind::InvalidData {
-                        Error::line(&self.path, i, l, "not UTF-8")
-                    } else {
-                        Error::io(&self.path, e)
-                    }));
-                }
+                ReadLine::Line => match std::str::from_utf8(&self.buf) {
+                    Ok(t) => t.trim(),
+                    Err(e) => {
+                        let i = self.index;
+                        self.index += 1;
+                        return Some(Err(Error::line(
+                            &self.path,
+                            i,
+                            line,
+                            format!("not UTF-8: {e}"),
+                        )));
+                    }
+                },
+            };
+            if text.is_empty() {
+                continue;
             }
+            let i = self.index;
+            self.index += 1;
+            return Some((self.decode)(text, &self.path, i).map_err(|e| match e {
+                Error::Record {
+                    path,
+                    record,
+                    reason,
+                    ..
+                } => Error::Record {
+                    path,
+                    record,
+                    line: Some(line),
+                    reason,
+                },
+                other => other,
+            }));
         }
     }
 }
@@ -79,19 +94,20 @@ fn open_stream<T>(
     decode: Decode<T>,
 ) -> Result<JsonlStream<T>> {
     Ok(JsonlStream {
-        r: open_text(p, c)?,
+        r: LineReader::new(open_text(p, c)?, max_record_bytes()),
         path: p.to_path_buf(),
-        line: 0,
         index: 0,
-        buf: String::new(),
+        buf: Vec::new(),
         done: false,
         decode,
     })
 }
 
-/// The records of a JSON Lines file deserialized into `T`. Blank lines are skipped; a
-/// line that is not valid JSON or does not fit `T` is a record error naming the file,
-/// the record and the line. (A line that is not UTF-8 ends the file with an error.)
+/// The records of a JSON Lines file deserialized into `T`. Lines end as in
+/// [`super::text`] (`\n`, `\r\n`, lone `\r`); blank lines are skipped and are not
+/// records. A line that is not valid JSON, does not fit `T`, is not UTF-8 or is longer
+/// than [`max_record_bytes`] is a record error naming the file, the record (0-based,
+/// blank lines not counted) and the 1-based line; reading goes on with the next line.
 pub fn jsonl<T: DeserializeOwned + Send + 'static>(
     path: impl Into<PathBuf>,
     policy: BadRecords,
@@ -138,15 +154,18 @@ impl JsonlTable {
     /// Errors: the file cannot be read.
     pub fn open(path: impl Into<PathBuf>, infer_rows: usize, policy: BadRecords) -> Result<Self> {
         let path = path.into();
-        let r = open_text(&path, &Arc::default())?;
+        let mut r = LineReader::new(open_text(&path, &Arc::default())?, max_record_bytes());
         let mut cols: Vec<Column> = Vec::new();
         let mut seen = 0usize;
-        for line in r.lines() {
-            if seen >= infer_rows {
-                break;
+        let mut buf = Vec::new();
+        while seen < infer_rows {
+            match r.read_line(&mut buf).map_err(|e| Error::io(&path, e))? {
+                ReadLine::Eof => break,
+                ReadLine::TooLong(_) => continue,
+                ReadLine::Line => {}
             }
-            let line = line.map_err(|e| Error::io(&path, e))?;
-            let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(&line)
+            let Ok(serde_json::Value::Object(m)) =
+                serde_json::from_slice::<serde_json::Value>(&buf)
             else {
                 continue;
             };

@@ -1,16 +1,15 @@
 //! Text lines.
 
-use std::io::BufRead;
 use std::path::PathBuf;
 
+use super::text::{max_record_bytes, too_long, LineReader, ReadLine};
 use super::{file_source, open_text, BadRecords, Counted};
 use crate::dataset::{Dataset, Stream};
 use crate::error::{Error, Result};
 
 struct LineStream {
-    r: std::io::BufReader<Counted<std::fs::File>>,
+    r: LineReader<std::io::BufReader<Counted<std::fs::File>>>,
     path: PathBuf,
-    line: u64,
     buf: Vec<u8>,
     done: bool,
 }
@@ -20,30 +19,31 @@ impl Stream<String> for LineStream {
         if self.done {
             return None;
         }
-        self.buf.clear();
-        match self.r.read_until(b'\n', &mut self.buf) {
-            Ok(0) => {
+        match self.r.read_line(&mut self.buf) {
+            Ok(ReadLine::Eof) => {
                 self.done = true;
                 None
             }
-            Ok(_) => {
-                let idx = self.line;
-                self.line += 1;
-                if self.buf.last() == Some(&b'\n') {
-                    self.buf.pop();
-                    if self.buf.last() == Some(&b'\r') {
-                        self.buf.pop();
-                    }
-                }
+            Ok(ReadLine::Line) => {
+                let line = self.r.line;
                 Some(match std::str::from_utf8(&self.buf) {
                     Ok(s) => Ok(s.to_string()),
                     Err(e) => Err(Error::line(
                         &self.path,
-                        idx,
-                        idx + 1,
+                        line - 1,
+                        line,
                         format!("not UTF-8: {e}"),
                     )),
                 })
+            }
+            Ok(ReadLine::TooLong(n)) => {
+                let line = self.r.line;
+                Some(Err(Error::line(
+                    &self.path,
+                    line - 1,
+                    line,
+                    too_long(n, self.r.max()),
+                )))
             }
             Err(e) => {
                 self.done = true;
@@ -53,14 +53,15 @@ impl Stream<String> for LineStream {
     }
 }
 
-/// The lines of a UTF-8 text file, without their `\n` or `\r\n` ending. A line that is
-/// not valid UTF-8 is a record error (record = 0-based line index).
+/// The lines of a UTF-8 text file, without their ending (`\n`, `\r\n` or a lone `\r`;
+/// see [`super::text`]). A line that is not valid UTF-8, or longer than
+/// [`max_record_bytes`], is a record error (record = 0-based line index; line = 1-based
+/// line number); the next line is read after it.
 pub fn lines(path: impl Into<PathBuf>, policy: BadRecords) -> Dataset<String> {
     file_source("lines", path.into(), policy, |p, c| {
         Ok(LineStream {
-            r: open_text(p, c)?,
+            r: LineReader::new(open_text(p, c)?, max_record_bytes()),
             path: p.to_path_buf(),
-            line: 0,
             buf: Vec::new(),
             done: false,
         })

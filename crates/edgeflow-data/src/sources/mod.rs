@@ -26,6 +26,7 @@ pub mod jsonl;
 pub mod lines;
 pub mod npy;
 pub mod parquet;
+pub mod text;
 pub mod tfrecord;
 pub mod ts;
 pub mod wav;
