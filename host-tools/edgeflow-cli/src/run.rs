@@ -325,9 +325,9 @@ fn run_multi(a: &RunArgs, m: &edgeflow_nn::Model<'_>) -> Result<()> {
     if need > limit {
         bail!("the model's arena needs {need} bytes, above the host limit of {limit} bytes");
     }
-    let mut arena: Vec<u128> = vec![0; need.div_ceil(16)];
-    let arena = crate::as_bytes(&mut arena);
-    let mut rt = edgeflow_nn::Runtime::new(m, arena)?;
+    let mut arena = edgeflow_nn::HostArena::for_model(m)
+        .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
+    let mut rt = edgeflow_nn::Runtime::new(m, arena.as_mut_bytes())?;
     for (k, p) in paths.iter().enumerate() {
         let p = p.as_ref().context("input path")?;
         let d = h.inputs[k];

@@ -35,7 +35,7 @@ use crate::quantize::{argmax, decode, encode};
 #[derive(Args, Debug)]
 pub struct ValidateArgs {
     /// The candidate model (an edgeflow artifact or a .tflite).
-    model: PathBuf,
+    pub(crate) model: PathBuf,
     /// The board: a name from `edgeflow boards`, or a path to a board TOML.
     #[arg(long)]
     board: String,

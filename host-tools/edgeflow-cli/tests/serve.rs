@@ -53,7 +53,8 @@ fn setup(name: &str) -> (PathBuf, PathBuf, Vec<Vec<f32>>) {
     let l = tmp(&format!("{name}.labels"));
     std::fs::write(&l, "standing\nwalking\nrunning\nbadminton\nother\n").expect("labels");
     let art = tmp(&format!("{name}.edgeflow"));
-    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/fixtures/fc_int8.tflite");
+    let model =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/fixtures/fc_int8.tflite");
     let o = edgeflow(&[
         "convert",
         model.to_str().unwrap(),
@@ -80,7 +81,11 @@ fn setup(name: &str) -> (PathBuf, PathBuf, Vec<Vec<f32>>) {
     // The JSON request carries the values exactly as the CSV reader parses them.
     let rows = rows
         .iter()
-        .map(|r| r.iter().map(|v| v.to_string().parse::<f32>().expect("f32")).collect())
+        .map(|r| {
+            r.iter()
+                .map(|v| v.to_string().parse::<f32>().expect("f32"))
+                .collect()
+        })
         .collect();
     (art, csv, rows)
 }
@@ -105,7 +110,10 @@ fn post(addr: &str, path: &str, body: &str) -> (u16, Value) {
     let mut raw = String::new();
     s.read_to_string(&mut raw).expect("read");
     let (head, body) = raw.split_once("\r\n\r\n").expect("response");
-    (head[9..12].parse().expect("status"), serde_json::from_str(body).expect("json"))
+    (
+        head[9..12].parse().expect("status"),
+        serde_json::from_str(body).expect("json"),
+    )
 }
 
 /// Starts `edgeflow serve ART --listen 127.0.0.1:0 EXTRA…`; returns it and its address.
@@ -132,7 +140,15 @@ fn start(art: &Path, extra: &[&str]) -> (Killed, String) {
 #[test]
 fn serve_answers_exactly_as_run() {
     let (art, csv, rows) = setup("equal");
-    let o = edgeflow(&["run", art.to_str().unwrap(), "--input", csv.to_str().unwrap(), "--json", "--top", "5"]);
+    let o = edgeflow(&[
+        "run",
+        art.to_str().unwrap(),
+        "--input",
+        csv.to_str().unwrap(),
+        "--json",
+        "--top",
+        "5",
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     let run: Value = serde_json::from_slice(&o.stdout).expect("run json");
     assert_eq!(run["results"].as_array().map(Vec::len), Some(7), "{run}");
@@ -193,12 +209,24 @@ fn serve_telemetry_goes_into_monitor_ingest_and_sigterm_stops_it() {
     let status = srv.0.wait().expect("wait");
     assert!(status.success(), "serve exited with {status}");
     let mut err = String::new();
-    srv.0.stderr.take().expect("stderr").read_to_string(&mut err).expect("stderr");
+    srv.0
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut err)
+        .expect("stderr");
     assert!(err.contains("shutting down"), "{err}");
 
     let db = tmp("telemetry.db");
     let _ = std::fs::remove_file(&db);
-    let o = edgeflow(&["monitor", "ingest", "--db", db.to_str().unwrap(), "--file", frames.to_str().unwrap()]);
+    let o = edgeflow(&[
+        "monitor",
+        "ingest",
+        "--db",
+        db.to_str().unwrap(),
+        "--file",
+        frames.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", text(&o));
     // 1 hello + 3 requests × 7 windows, nothing lost or corrupt.
     assert!(

@@ -232,11 +232,17 @@ fn report_shows_each_gate_agreement_and_budgets_also_when_failing() {
         .replace("name = \"mps2-an386\"", "name = \"starved\"");
     let sb = tmp("report_starved.toml");
     std::fs::write(&sb, starved).expect("write");
+    // This small model's int8 copy agrees with the float one on 31 of 32 rows, under the
+    // default 98 % agreement gate: the passing run sets the gate at 90 %.
+    let gates = tmp("report_gates.toml");
+    std::fs::write(&gates, "min_agreement = 0.9\n").expect("write");
     for (board, pass) in [("mps2-an386", true), (s(&sb), false)] {
         let out = tmp(&format!("report_{pass}.html"));
         let o = edgeflow(&[
             "validate",
             s(&model),
+            "--gates",
+            s(&gates),
             "--board",
             board,
             "--test-data",

@@ -112,8 +112,9 @@ fn signal(r: &Recording, axes: usize, fault: Option<&Fault>) -> Result<Vec<f32>>
 fn host_predictions(artifact: &[u8], signals: &[Vec<f32>]) -> Result<Vec<Vec<(usize, f32)>>> {
     let model = edgeflow::Model::parse(artifact).map_err(|e| anyhow!("artifact: {e}"))?;
     let mut ws = vec![0f32; model.workspace_len()];
-    let mut arena = vec![0u128; model.arena_bytes().div_ceil(16) + 1];
-    let mut engine = edgeflow::Engine::new(&model, &mut ws, crate::as_bytes(&mut arena))
+    let mut arena = edgeflow_nn::HostArena::for_model(model.nn())
+        .map_err(|e| anyhow!("cannot allocate the host arena: {e}"))?;
+    let mut engine = edgeflow::Engine::new(&model, &mut ws, arena.as_mut_bytes())
         .map_err(|e| anyhow!("host engine: {e}"))?;
     let mut out = Vec::new();
     for x in signals {
