@@ -1,0 +1,204 @@
+//! ONNX through the command line as a user runs it: `convert` and `run` of a float ONNX
+//! model agree with ONNX Runtime, `quantize` calibrates it, and `run`'s input count is
+//! checked. The model, inputs and ONNX Runtime's outputs are the committed fixtures of
+//! `conformance/onnx/make_onnx_fixtures.py` (pinned onnx/onnxruntime).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn edgeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run edgeflow")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("onnx_cli");
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// The fixtures' `.f32` form: u32 rank, u32 dims, then little-endian f32 values.
+fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let b = std::fs::read(path).expect("fixture");
+    let word = |i: usize| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().expect("word"));
+    let rank = word(0) as usize;
+    let dims: Vec<usize> = (1..=rank).map(|i| word(i) as usize).collect();
+    let data = b[4 * (rank + 1)..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("f32")))
+        .collect();
+    (dims, data)
+}
+
+/// A float32 `.npy` (version 1.0) of the given shape.
+fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
+        dims.join(", ")
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
+fn read_npy_f32(path: &Path) -> Vec<f32> {
+    let b = std::fs::read(path).expect("output npy");
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = String::from_utf8_lossy(&b[10..10 + hlen]);
+    assert!(header.contains("'<f4'"), "{header}");
+    b[10 + hlen..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("f32")))
+        .collect()
+}
+
+/// Recording `n` of the 1-D CNN's inputs, ONNX's `[N, C, L]` turned into the artifact's
+/// channels-last `[1, 1, L, C]` (the importer stores convolution inputs as NHWC).
+fn cnn1d_sample(file: &str, n: usize) -> (Vec<usize>, Vec<f32>) {
+    let (dims, x) = read_f32(&root().join("conformance/onnx/models").join(file));
+    let (c, l) = (dims[dims.len() - 2], dims[dims.len() - 1]);
+    let base = n * c * l;
+    let mut out = vec![0f32; c * l];
+    for ch in 0..c {
+        for t in 0..l {
+            out[t * c + ch] = x[base + ch * l + t];
+        }
+    }
+    (vec![1, 1, l, c], out)
+}
+
+fn ort_output(n: usize) -> Vec<f32> {
+    let (dims, y) = read_f32(&root().join("conformance/onnx/models/cnn1d.output.f32"));
+    let k = dims[dims.len() - 1];
+    y[n * k..(n + 1) * k].to_vec()
+}
+
+#[test]
+fn float_onnx_model_converts_and_runs_as_onnx_runtime_does() {
+    let model = root().join("conformance/onnx/models/cnn1d.onnx");
+    let artifact = tmp("cnn1d.edgeflow");
+    let o = edgeflow(&["convert", s(&model), "-o", s(&artifact)]);
+    assert!(o.status.success(), "{}", text(&o));
+    for n in 0..3 {
+        let (shape, x) = cnn1d_sample("cnn1d.input.f32", n);
+        let input = tmp(&format!("cnn1d_x{n}.npy"));
+        std::fs::write(&input, npy_f32(&shape, &x)).expect("write");
+        let out = tmp(&format!("cnn1d_y{n}.npy"));
+        let o = edgeflow(&["run", s(&artifact), "--input", s(&input), "-o", s(&out)]);
+        assert!(o.status.success(), "{}", text(&o));
+        let ours = read_npy_f32(&out);
+        let theirs = ort_output(n);
+        assert_eq!(ours.len(), theirs.len());
+        // The conformance suite's f32 tolerance: 1e-5 + 1e-4 |y|.
+        for (a, b) in ours.iter().zip(&theirs) {
+            assert!(
+                (a - b).abs() <= 1e-5 + 1e-4 * b.abs(),
+                "{ours:?} vs ONNX Runtime {theirs:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn onnx_model_quantizes_with_calibration_data() {
+    let model = root().join("conformance/onnx/models/cnn1d.onnx");
+    let (dims, _) = read_f32(&root().join("conformance/onnx/models/cnn1d.calib.f32"));
+    let count = dims[0];
+    let mut shape = Vec::new();
+    let mut rows = Vec::new();
+    for n in 0..count {
+        let (s1, x) = cnn1d_sample("cnn1d.calib.f32", n);
+        shape = s1;
+        rows.extend(x);
+    }
+    shape[0] = count;
+    let calib = tmp("cnn1d_calib.npy");
+    std::fs::write(&calib, npy_f32(&shape, &rows)).expect("write");
+    let q = tmp("cnn1d_int8.edgeflow");
+    let o = edgeflow(&[
+        "quantize",
+        s(&model),
+        "--calib",
+        s(&calib),
+        "--float-io",
+        "-o",
+        s(&q),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("top-1 agreement"), "{}", text(&o));
+    // The int8 model (float I/O) on recording 0: within 5 % of the output spread of ONNX
+    // Runtime's float output, the bound the importer's own quantization test states.
+    let (shape, x) = cnn1d_sample("cnn1d.input.f32", 0);
+    let input = tmp("cnn1d_q_x0.npy");
+    std::fs::write(&input, npy_f32(&shape, &x)).expect("write");
+    let out = tmp("cnn1d_q_y0.npy");
+    let o = edgeflow(&["run", s(&q), "--input", s(&input), "-o", s(&out)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let ours = read_npy_f32(&out);
+    let theirs = ort_output(0);
+    let spread = theirs.iter().cloned().fold(f32::MIN, f32::max)
+        - theirs.iter().cloned().fold(f32::MAX, f32::min);
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert!(
+            (a - b).abs() <= 0.05 * spread,
+            "{ours:?} vs ONNX Runtime {theirs:?}"
+        );
+    }
+}
+
+#[test]
+fn run_counts_its_inputs_and_a_numpy_file_is_not_a_model() {
+    let model = root().join("conformance/onnx/models/cnn1d.onnx");
+    let artifact = tmp("cnn1d_count.edgeflow");
+    let o = edgeflow(&["convert", s(&model), "-o", s(&artifact)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let (shape, x) = cnn1d_sample("cnn1d.input.f32", 0);
+    let input = tmp("cnn1d_count_x.npy");
+    std::fs::write(&input, npy_f32(&shape, &x)).expect("write");
+    let o = edgeflow(&[
+        "run",
+        s(&artifact),
+        "--input",
+        s(&input),
+        "--input",
+        s(&input),
+    ]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("the model has 1 input"), "{}", text(&o));
+    let o = edgeflow(&["inspect", s(&input)]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o)
+            .contains("not a model (expected a .tflite or .onnx model or an edgeflow artifact)"),
+        "{}",
+        text(&o)
+    );
+}
