@@ -12,6 +12,16 @@ use rubato::{Fft, FixedSync, Resampler};
 /// The resampler's name, as stated in notes.
 pub const RESAMPLER: &str = "rubato 4 FFT resampler";
 
+/// Largest sample magnitude [`to_rate`] accepts (in the units it is given: 16-bit units
+/// for audio, so full scale is 32768). Far above any real recording, far enough below
+/// `f32::MAX` that the resampler's FFT sums cannot overflow.
+pub const MAX_SAMPLE_MAGNITUDE: f32 = 1e30;
+
+/// Largest resampler block [`to_rate`] accepts: channels × max(from, to) / gcd(from, to)
+/// points. Common rate pairs are small (48 kHz → 16 kHz: 3 points per channel; 44.1 kHz →
+/// 16 kHz: 441); the limit keeps the resampler's buffers within tens of megabytes.
+pub const MAX_RESAMPLER_POINTS: u64 = 1 << 20;
+
 /// When set, [`to_rate`] counts instead of printing a note per file (a batch prints one
 /// summary line with [`take_count`]).
 pub static QUIET: AtomicBool = AtomicBool::new(false);
@@ -39,7 +49,39 @@ pub fn to_rate(
             path.display()
         );
     }
+    // rubato's FFT resampler panics (inside realfft) when a non-finite value reaches its
+    // spectrum: refuse NaN, infinities and magnitudes whose 1024-point sums could overflow f32.
+    if let Some((i, x)) = samples
+        .iter()
+        .enumerate()
+        .find(|(_, x)| !x.is_finite() || x.abs() > MAX_SAMPLE_MAGNITUDE)
+    {
+        bail!(
+            "{}: sample {i} (frame {}) is {x}, not a finite value within ±{MAX_SAMPLE_MAGNITUDE:e}: cannot be resampled",
+            path.display(),
+            i / channels.max(1)
+        );
+    }
     let to = to_hz as usize;
+    // The FFT resampler works on blocks of from/g input and to/g output frames per channel
+    // (g = gcd of the rates): an odd rate (a damaged header's 3.6 GHz, say) would make it
+    // allocate gigabytes. Refuse what exceeds MAX_RESAMPLER_POINTS.
+    let (n_in, n_out) = {
+        let (mut a, mut b) = (u64::from(from_hz), to as u64);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        let g = a.max(1);
+        (u64::from(from_hz) / g, to as u64 / g)
+    };
+    let points = n_in.max(n_out).saturating_mul(channels.max(1) as u64);
+    if from_hz == 0 || points > MAX_RESAMPLER_POINTS {
+        bail!(
+            "{}: resampling {from_hz} Hz to {to} Hz ({channels} channels) needs blocks of {n_in}:{n_out} frames per channel, \
+             {points} points, above the limit of {MAX_RESAMPLER_POINTS}: resample the recording with another tool first",
+            path.display()
+        );
+    }
     let frames = samples.len() / channels.max(1);
     let input = InterleavedSlice::new(samples, channels, frames)
         .map_err(|e| anyhow::anyhow!("{e}"))
@@ -70,6 +112,37 @@ pub fn to_rate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn non_finite_or_huge_samples_are_refused_by_name() {
+        for bad in [f32::NAN, f32::INFINITY, -f32::INFINITY, 3e38] {
+            let mut x = vec![0.25f32; 4800];
+            x[1001] = bad;
+            let e = to_rate(&x, 2, 48000, 16000.0, Path::new("bad.wav"))
+                .expect_err("a non-finite or huge sample must be refused");
+            let m = format!("{e:#}");
+            assert!(m.contains("bad.wav: sample 1001 (frame 500)"), "{m}");
+        }
+    }
+
+    #[test]
+    fn rate_pairs_that_need_huge_resampler_blocks_are_refused() {
+        let x = vec![0.25f32; 4800];
+        // A damaged header's rate (3,615,570,496 Hz, as a fuzzer found) and many channels.
+        for (from, ch) in [(3_615_570_496u32, 1usize), (44_101, 64), (0, 1)] {
+            let e =
+                to_rate(&x, ch, from, 16000.0, Path::new("odd.wav")).expect_err("must be refused");
+            let m = format!("{e:#}");
+            assert!(
+                m.contains("odd.wav: resampling") && m.contains("limit"),
+                "{m}"
+            );
+        }
+        // 44.1 kHz stereo is fine.
+        let y = to_rate(&vec![0.0f32; 8820], 2, 44_100, 16000.0, Path::new("ok.wav"))
+            .expect("44.1 kHz resamples");
+        assert_eq!(y.len(), 2 * 1600);
+    }
 
     #[test]
     fn a_tone_keeps_its_frequency_and_duration() {

@@ -310,6 +310,10 @@ impl Stream<Tensor> for NpyStream {
 /// reads it (npyz multiplies the dimensions unchecked: a panic with overflow checks, a
 /// wrapped count without). `head` is the start of the file; headers this cannot read are
 /// left to npyz's own errors.
+/// Deepest bracket nesting accepted in an `.npy` header (NumPy's own headers nest at
+/// most a few levels: the dict, a structured dtype's list and its tuples, the shape).
+const MAX_HEADER_NESTING: usize = 8;
+
 fn check_shape_overflow(path: &Path, head: &[u8]) -> Result<()> {
     let Some(rest) = head.strip_prefix(b"\x93NUMPY") else {
         return Ok(());
@@ -331,6 +335,26 @@ fn check_shape_overflow(path: &Path, head: &[u8]) -> Result<()> {
         return Ok(());
     };
     let header = String::from_utf8_lossy(header);
+    // npyz's header parser backtracks exponentially on deeply nested or unbalanced
+    // brackets (a fuzzer found a 118-byte header that takes over 30 s); a real header
+    // nests a few levels at most (a structured dtype's list of tuples).
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    for c in header.chars() {
+        match c {
+            '[' | '(' | '{' => {
+                depth = depth.saturating_add(1);
+                deepest = deepest.max(depth);
+            }
+            ']' | ')' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if deepest > MAX_HEADER_NESTING {
+        return Err(Error::file(
+            path,
+            format!("bad .npy header: brackets nest {deepest} deep, at most {MAX_HEADER_NESTING} are read"),
+        ));
+    }
     let Some(tuple) = header
         .split_once("'shape'")
         .and_then(|(_, t)| t.split_once('('))
@@ -489,6 +513,28 @@ mod tests {
         assert_eq!(fortran_to_c(&shape, &f), c);
         assert_eq!(fortran_to_c(&[4], &[1, 2, 3, 4]), [1, 2, 3, 4]);
         assert!(fortran_to_c::<u8>(&[0, 3], &[]).is_empty());
+    }
+
+    #[test]
+    fn deeply_nested_headers_are_refused_before_parsing() {
+        // The header a fuzzer found (npyz took over 30 s on it): a run of '[' after the
+        // shape. Refused at once, by name.
+        let mut header = String::from("{'descr': '>i2', 'fortran_order': False, 'shape': (3, 4),");
+        header.push_str(&"[".repeat(20));
+        header.push_str("}\n");
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        bytes.extend_from_slice(&[0u8; 24]);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("nested.npy");
+        std::fs::write(&p, &bytes).unwrap();
+        let e = read_npy(&p).expect_err("a 21-deep header must be refused");
+        assert!(e.to_string().contains("brackets nest 21 deep"), "{e}");
+        // A normal header still reads.
+        let ok = dir.path().join("ok.npy");
+        write_f32(&ok, &[3, 4], &[0.5; 12]);
+        assert!(read_npy(&ok).is_ok());
     }
 
     #[test]
