@@ -334,7 +334,7 @@ pub mod write {
         }
         let body_len =
             u32::try_from(body.len()).map_err(|_| postcard::Error::SerializeBufferFull)?;
-        let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+        let mut out = Vec::with_capacity(HEADER_LEN.saturating_add(body.len()));
         out.extend_from_slice(&MAGIC);
         out.extend_from_slice(&FORMAT_MAJOR.to_le_bytes());
         out.extend_from_slice(&FORMAT_MINOR.to_le_bytes());
