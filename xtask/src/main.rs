@@ -117,11 +117,38 @@ fn test() -> Result<()> {
             "edgeflow-dsp",
             "-p",
             "edgeflow",
+            "-p",
+            "edgeflow-telemetry",
+            "-p",
+            "edgeflow-slots",
             "--target",
             target,
         ]);
         status(c)?;
     }
+    // The same audit on the host build of the run-time crates: their `std` features add
+    // host code (arena, pipeline design, artifact writer, telemetry decoder) that the
+    // server and the CLI run on untrusted bytes.
+    println!("== panic audit (clippy) of the run-time crates with their std features");
+    let mut c = cargo();
+    c.args([
+        "clippy",
+        "-p",
+        "edgeflow-format",
+        "-p",
+        "edgeflow-nn",
+        "-p",
+        "edgeflow-dsp",
+        "-p",
+        "edgeflow",
+        "-p",
+        "edgeflow-telemetry",
+        "-p",
+        "edgeflow-slots",
+        "--features",
+        "edgeflow-format/std,edgeflow-nn/std,edgeflow-dsp/std,edgeflow/std,edgeflow-telemetry/std",
+    ]);
+    status(c)?;
     println!("== cargo test --workspace --features edgeflow-compile/onnx");
     let mut c = cargo();
     // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.

@@ -616,7 +616,8 @@ impl<'de> Visitor<'de> for F32sVisitor {
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
         Ok(F32s(F32Repr::Owned(
             v.chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .filter_map(|c| <[u8; 4]>::try_from(c).ok())
+                .map(f32::from_le_bytes)
                 .collect(),
         )))
     }

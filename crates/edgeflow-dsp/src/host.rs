@@ -181,14 +181,17 @@ pub fn butterworth(d: &Butterworth, rate_hz: f32) -> Result<Vec<f32>, HostError>
     let pairs = n / 2;
     let mut poles: Vec<C> = Vec::new();
     for k in 0..pairs {
-        let theta = std::f64::consts::PI * (2 * k + n + 1) as f64 / (2 * n) as f64;
+        // n is 1..=8 (checked above): the pole angles in f64, no integer arithmetic.
+        let (k, nf) = (k as f64, n as f64);
+        let theta = std::f64::consts::PI * (2.0 * k + nf + 1.0) / (2.0 * nf);
         poles.push((theta.cos(), theta.sin()));
     }
     if n % 2 == 1 {
         poles.push((-1.0, 0.0));
     }
     for (i, &p) in poles.iter().enumerate() {
-        let real = n % 2 == 1 && i == poles.len() - 1;
+        // For odd n the real pole was pushed last, after the `pairs` conjugate pairs.
+        let real = n % 2 == 1 && i == pairs;
         // Scale to the cutoff (low-pass) or invert (high-pass).
         let pa = match d.kind {
             FilterKind::Lowpass => (p.0 * warped, p.1 * warped),
@@ -334,7 +337,8 @@ pub fn run_many(
 pub fn as_f32(bytes: &[u8]) -> Vec<f32> {
     bytes
         .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .filter_map(|c| <[u8; 4]>::try_from(c).ok())
+        .map(f32::from_le_bytes)
         .collect()
 }
 

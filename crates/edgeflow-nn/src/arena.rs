@@ -23,12 +23,14 @@ impl HostArena {
     /// oversized models with a message instead of aborting).
     pub fn try_new(len: usize, align: usize) -> Result<Self, TryReserveError> {
         let align = if align.is_power_of_two() { align } else { 1 };
-        let total = len.saturating_add(align - 1);
+        // align >= 1 here, so the mask never wraps.
+        let mask = align.saturating_sub(1);
+        let total = len.saturating_add(mask);
         let mut buf = Vec::new();
         buf.try_reserve_exact(total)?;
         buf.resize(total, 0);
         let addr = buf.as_ptr().addr();
-        let start = addr.wrapping_neg() & (align - 1);
+        let start = addr.wrapping_neg() & mask;
         Ok(Self { buf, start, len })
     }
 

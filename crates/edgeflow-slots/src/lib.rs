@@ -33,6 +33,21 @@
 //!
 //! `no_std`, no allocation, no panics; flash errors are returned, never unwrapped.
 #![no_std]
+// The panic audit (issue 19), enforced by `cargo xtask test` (clippy on the no_std and std
+// builds): no unwrap/expect/panic, no unchecked indexing or arithmetic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -74,11 +89,7 @@ impl SlotHeader {
     /// bytes 4..8, `(0, 0)` if it is shorter). Lengths above `u32::MAX` saturate (and are
     /// then rejected by every slot).
     pub fn for_artifact(artifact: &[u8], sequence: u32) -> Self {
-        let u16_at = |i: usize| {
-            artifact
-                .get(i..i + 2)
-                .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
-        };
+        let u16_at = |i: usize| le_u16(artifact, i).unwrap_or(0);
         SlotHeader {
             sequence,
             len: u32::try_from(artifact.len()).unwrap_or(u32::MAX),
@@ -105,19 +116,19 @@ impl SlotHeader {
 
     /// Decodes 32 header bytes; `None` unless magic, version and header CRC are right.
     pub fn decode(b: &[u8; HEADER_LEN]) -> Option<Self> {
-        let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-        let u16_at = |i: usize| u16::from_le_bytes([b[i], b[i + 1]]);
-        if b[0..4] != MAGIC || u16_at(4) != HEADER_VERSION {
+        let u32_at = |i: usize| le_u32(b, i);
+        let u16_at = |i: usize| le_u16(b, i);
+        if b[0..4] != MAGIC || u16_at(4)? != HEADER_VERSION {
             return None;
         }
-        if CRC32.checksum(&b[..24]) != u32_at(24) {
+        if CRC32.checksum(&b[..24]) != u32_at(24)? {
             return None;
         }
         Some(SlotHeader {
-            sequence: u32_at(8),
-            len: u32_at(12),
-            crc: u32_at(16),
-            artifact_version: (u16_at(20), u16_at(22)),
+            sequence: u32_at(8)?,
+            len: u32_at(12)?,
+            crc: u32_at(16)?,
+            artifact_version: (u16_at(20)?, u16_at(22)?),
         })
     }
 }
@@ -210,6 +221,16 @@ impl fmt::Display for SlotError {
 
 impl core::error::Error for SlotError {}
 
+/// The little-endian `u16` at byte `i` of `b`, `None` past the end.
+fn le_u16(b: &[u8], i: usize) -> Option<u16> {
+    b.get(i..)?.first_chunk::<2>().map(|c| u16::from_le_bytes(*c))
+}
+
+/// The little-endian `u32` at byte `i` of `b`, `None` past the end.
+fn le_u32(b: &[u8], i: usize) -> Option<u32> {
+    b.get(i..)?.first_chunk::<4>().map(|c| u32::from_le_bytes(*c))
+}
+
 fn flash_err<E: NorFlashError>(e: E) -> SlotError {
     SlotError::Flash(e.kind())
 }
@@ -243,6 +264,13 @@ pub struct Slots<F> {
     slot_size: u32,
 }
 
+// Offset and granule arithmetic below rests on invariants that `new` and `begin` establish
+// and the private fields keep: base + 2 x slot_size <= u32::MAX (so every slot start, data
+// offset and artifact end fits in u32); the read and write sizes are non-zero and divide
+// MAX_GRANULE (so every aligned span fits the granule buffers); an `Update`'s pending_len
+// <= MAX_GRANULE and written <= header.len <= capacity (checked in `begin` and `write`).
+// The torn-update and geometry tests exercise these bounds.
+#[allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 impl<F: NorFlash> Slots<F> {
     /// Slots over `flash[base .. base + 2 * slot_size]`. Errors ([`SlotError::Geometry`]):
     /// `base` or `slot_size` not a multiple of the erase size, the partition past the end
@@ -250,24 +278,24 @@ impl<F: NorFlash> Slots<F> {
     /// does not divide [`MAX_GRANULE`].
     pub fn new(flash: F, base: u32, slot_size: u32) -> Result<Self, SlotError> {
         let geo = |what| Err(SlotError::Geometry { what });
-        if F::ERASE_SIZE == 0 || base as usize % F::ERASE_SIZE != 0 {
+        let multiple = |x: usize, of: usize| x.checked_rem(of) == Some(0);
+        if !multiple(base as usize, F::ERASE_SIZE) {
             return geo("base is not a multiple of the erase size");
         }
-        if slot_size as usize % F::ERASE_SIZE != 0 || slot_size <= DATA_OFFSET {
+        if !multiple(slot_size as usize, F::ERASE_SIZE) || slot_size <= DATA_OFFSET {
             return geo(
                 "slot size is not a multiple of the erase size larger than the header area",
             );
         }
-        if F::WRITE_SIZE == 0
-            || F::READ_SIZE == 0
-            || MAX_GRANULE % F::WRITE_SIZE != 0
-            || MAX_GRANULE % F::READ_SIZE != 0
-        {
+        if !multiple(MAX_GRANULE, F::WRITE_SIZE) || !multiple(MAX_GRANULE, F::READ_SIZE) {
             return geo("flash read/write size does not divide 256");
         }
-        let end = u64::from(base) + 2 * u64::from(slot_size);
+        let end = u64::from(base).saturating_add(u64::from(slot_size).saturating_mul(2));
         if end > flash.capacity() as u64 {
             return geo("the two slots extend past the end of the flash");
+        }
+        if end > u64::from(u32::MAX) {
+            return geo("the two slots extend past the 32-bit flash address space");
         }
         Ok(Slots {
             flash,

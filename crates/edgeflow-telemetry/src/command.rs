@@ -105,9 +105,19 @@ impl fmt::Display for CommandError {
 
 impl core::error::Error for CommandError {}
 
+/// Appends `b` to `raw` at `*n`, advancing `*n`; [`EncodeError::Body`] when it does not fit.
+fn put(raw: &mut [u8], n: &mut usize, b: &[u8]) -> Result<(), EncodeError> {
+    let end = n.checked_add(b.len()).ok_or(EncodeError::Body)?;
+    let dst = raw.get_mut(*n..end).ok_or(EncodeError::Body)?;
+    dst.copy_from_slice(b);
+    *n = end;
+    Ok(())
+}
+
 fn u32_at(p: &[u8], i: usize) -> Option<u32> {
-    p.get(i..i + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    p.get(i..)?
+        .first_chunk::<4>()
+        .map(|b| u32::from_le_bytes(*b))
 }
 
 impl<'a> Command<'a> {
@@ -127,14 +137,15 @@ impl<'a> Command<'a> {
 
     /// Checks and splits one raw (COBS-decoded) command. Never panics.
     pub fn parse(raw: &'a [u8]) -> Result<Self, CommandError> {
-        if raw.len() < 5 {
+        let Some((data, crc)) = raw.split_last_chunk::<4>() else {
             return Err(CommandError::TooShort);
-        }
-        let (data, crc) = raw.split_at(raw.len() - 4);
-        if CRC32.checksum(data) != u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]) {
+        };
+        let Some((&kind, p)) = data.split_first() else {
+            return Err(CommandError::TooShort);
+        };
+        if CRC32.checksum(data) != u32::from_le_bytes(*crc) {
             return Err(CommandError::Crc);
         }
-        let (kind, p) = (data[0], &data[1..]);
         let bad = CommandError::BadLength { kind, len: p.len() };
         let empty = |c| if p.is_empty() { Ok(c) } else { Err(bad) };
         match kind {
@@ -145,10 +156,13 @@ impl<'a> Command<'a> {
                 crc: u32_at(p, 4).ok_or(bad)?,
             }),
             2 => Err(bad),
-            3 if p.len() >= 4 && p.len() <= MAX_PAYLOAD => Ok(Command::UpdateData {
-                offset: u32_at(p, 0).ok_or(bad)?,
-                data: &p[4..],
-            }),
+            3 if p.len() <= MAX_PAYLOAD => match p.split_first_chunk::<4>() {
+                Some((offset, data)) => Ok(Command::UpdateData {
+                    offset: u32::from_le_bytes(*offset),
+                    data,
+                }),
+                None => Err(bad),
+            },
             3 => Err(bad),
             4 => empty(Command::UpdateCommit),
             5 => empty(Command::Summary),
@@ -166,39 +180,34 @@ impl<'a> Command<'a> {
         let mut raw = [0u8; MAX_RAW];
         raw[0] = self.kind();
         let mut n = 1;
-        let mut put = |b: &[u8]| -> Result<(), EncodeError> {
-            let dst = raw.get_mut(n..n + b.len()).ok_or(EncodeError::Body)?;
-            dst.copy_from_slice(b);
-            n += b.len();
-            Ok(())
-        };
         match *self {
             Command::Samples(s) => {
                 if s.len() % 4 != 0 || s.len() > MAX_PAYLOAD {
                     return Err(EncodeError::Body);
                 }
-                put(s)?
+                put(&mut raw, &mut n, s)?
             }
             Command::UpdateBegin { len, crc } => {
-                put(&len.to_le_bytes())?;
-                put(&crc.to_le_bytes())?;
+                put(&mut raw, &mut n, &len.to_le_bytes())?;
+                put(&mut raw, &mut n, &crc.to_le_bytes())?;
             }
             Command::UpdateData { offset, data } => {
-                if data.len() + 4 > MAX_PAYLOAD {
+                if data.len() > MAX_PAYLOAD.saturating_sub(4) {
                     return Err(EncodeError::Body);
                 }
-                put(&offset.to_le_bytes())?;
-                put(data)?;
+                put(&mut raw, &mut n, &offset.to_le_bytes())?;
+                put(&mut raw, &mut n, data)?;
             }
             _ => {}
         }
-        let crc = CRC32.checksum(&raw[..n]);
-        raw[n..n + 4].copy_from_slice(&crc.to_le_bytes());
-        n += 4;
-        let len = cobs::try_encode(&raw[..n], out).map_err(|_| EncodeError::BufferFull)?;
+        let body = raw.get(..n).ok_or(EncodeError::Body)?;
+        let crc = CRC32.checksum(body).to_le_bytes();
+        put(&mut raw, &mut n, &crc)?;
+        let framed = raw.get(..n).ok_or(EncodeError::Body)?;
+        let len = cobs::try_encode(framed, out).map_err(|_| EncodeError::BufferFull)?;
         let delim = out.get_mut(len).ok_or(EncodeError::BufferFull)?;
         *delim = 0;
-        Ok(len + 1)
+        len.checked_add(1).ok_or(EncodeError::BufferFull)
     }
 }
 
@@ -256,7 +265,7 @@ impl<const N: usize> CommandReader<N> {
             match self.buf.get_mut(self.len) {
                 Some(slot) => {
                     *slot = b;
-                    self.len += 1;
+                    self.len = self.len.saturating_add(1);
                 }
                 None => self.overflow = true,
             }

@@ -85,6 +85,21 @@
 //! host [`Decoder`] (feature `std`) turns a byte stream into frames, resynchronising after
 //! corrupt bytes, counting every discarded byte, every bad frame and every sequence gap.
 #![cfg_attr(not(feature = "std"), no_std)]
+// The panic audit (issue 19), enforced by `cargo xtask test` (clippy on the no_std and std
+// builds): no unwrap/expect/panic, no unchecked indexing or arithmetic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -94,6 +109,10 @@ use postcard::ser_flavors::Flavor;
 use serde::{Deserialize, Serialize};
 
 pub mod command;
+// Index arithmetic on the baseline's dimensions, which MonitoringBaseline::parse bounds
+// (features <= 256, bins and score bins <= 64, classes <= 1024): the largest index,
+// F x (B + 2) + C + S, is under 2^15, so no sum or product can overflow `usize`.
+#[allow(clippy::arithmetic_side_effects)]
 mod summary;
 pub use summary::{AccumulatorError, SummaryAccumulator};
 
@@ -126,7 +145,7 @@ pub const LOG_LEN: usize = 120;
 /// Bytes needed on the link for a raw frame of `raw_len` bytes: COBS adds one byte per 254
 /// plus one, and the delimiter adds one.
 pub const fn max_encoded_len(raw_len: usize) -> usize {
-    raw_len + raw_len / 254 + 2
+    raw_len.saturating_add(raw_len / 254).saturating_add(2)
 }
 
 /// What a frame carries.
@@ -297,13 +316,14 @@ pub fn parse_frame(raw: &[u8]) -> Result<RawFrame<'_>, FrameError> {
     if raw.len() < MIN_RAW_LEN {
         return Err(FrameError::TooShort { len: raw.len() });
     }
-    let (data, crc) = raw.split_at(raw.len() - 4);
-    let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+    let too_short = FrameError::TooShort { len: raw.len() };
+    let (data, crc) = raw.split_last_chunk::<4>().ok_or(too_short)?;
+    let stored = u32::from_le_bytes(*crc);
     let computed = CRC32.checksum(data);
     if stored != computed {
         return Err(FrameError::Crc { stored, computed });
     }
-    let (major, minor) = (data[0], data[1]);
+    let &[major, minor] = data.first_chunk::<2>().ok_or(too_short)?;
     if !READABLE_MAJORS.contains(&major) {
         return Err(FrameError::UnsupportedMajor { major, minor });
     }
