@@ -196,6 +196,33 @@ fn whole_pipeline_on_the_emulated_board_and_its_cache() {
     for f in ["index.html", "summary.json"] {
         assert!(out.join(f).is_file(), "{f}");
     }
+    // The real-time gate counts the feature pipeline measured on the board, not only
+    // the model: BasicMotions' pipeline streams 6 axes at 10 Hz with a 0.5 s hop.
+    let validate = s["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .find(|r| r["stage"] == "validate")
+        .expect("validate stage");
+    let gates: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(validate["dir"].as_str().expect("dir")).join("gates.json"),
+        )
+        .expect("gates.json"),
+    )
+    .expect("json");
+    let deadline = gates
+        .as_array()
+        .expect("gates")
+        .iter()
+        .find(|g| g["gate"] == "real-time deadline")
+        .expect("a real-time deadline gate");
+    let measured = deadline["measured"].as_str().expect("measured");
+    assert!(
+        measured.contains("model ") && measured.contains("features "),
+        "{deadline}"
+    );
+    assert_eq!(deadline["status"], "pass", "{deadline}");
     let index = std::fs::read_to_string(out.join("index.html")).expect("index");
     for r in s["stages"].as_array().expect("stages") {
         if let Some(rep) = r["report"].as_str() {
