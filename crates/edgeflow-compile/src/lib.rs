@@ -88,32 +88,13 @@ pub fn macs(graph: &Graph, op: &ir::IrOp) -> u64 {
 pub fn with_sections(artifact: &[u8], s: &load::Sections) -> Result<Vec<u8>, CompileError> {
     let a = edgeflow_format::Artifact::parse(artifact)
         .map_err(|e| CompileError::Model(format!("not a valid artifact: {e}")))?;
-    let mut sections: Vec<(SectionKind, &[u8])> = vec![
-        (SectionKind::Graph, a.graph),
-        (SectionKind::Weights, a.weights),
-    ];
-    for (kind, data) in [
-        (SectionKind::FeaturePipeline, &s.feature_pipeline),
-        (SectionKind::Labels, &s.labels),
-        (SectionKind::MonitoringBaseline, &s.monitoring_baseline),
-        (SectionKind::Metadata, &s.metadata),
-    ] {
-        if let Some(d) = data {
-            sections.push((kind, d));
-        }
-    }
-    // The stored coefficient tables are bound (by CRC) to the pipeline section: keep them
-    // while the pipeline stays byte-identical.
-    if let (Some(t), Some(old), Some(new)) = (
-        &a.pipeline_tables,
-        a.feature_pipeline,
-        s.feature_pipeline.as_deref(),
-    ) {
-        if old == new {
-            sections.push((SectionKind::PipelineTables, t.section()));
-        }
-    }
-    let out = edgeflow_format::write::assemble(&sections)?;
+    let mut parts = edgeflow_format::write::Parts::of(&a);
+    // The stored coefficient tables stay while the pipeline stays byte-identical.
+    parts.set_feature_pipeline(s.feature_pipeline.as_deref());
+    parts.labels = s.labels.as_deref();
+    parts.monitoring_baseline = s.monitoring_baseline.as_deref();
+    parts.metadata = s.metadata.as_deref();
+    let out = parts.assemble()?;
     edgeflow_nn::Model::parse(&out)?;
     Ok(out)
 }
@@ -318,21 +299,14 @@ pub fn emit_with(
     let c = emit(graph, name)?;
     let a = edgeflow_format::Artifact::parse(&c.artifact)
         .map_err(|e| CompileError::Model(format!("emitted artifact does not parse: {e}")))?;
-    let mut sections: Vec<(SectionKind, &[u8])> = vec![
-        (SectionKind::Graph, a.graph),
-        (SectionKind::Weights, a.weights),
-    ];
-    for (kind, s) in [
-        (SectionKind::FeaturePipeline, extra.feature_pipeline),
-        (SectionKind::Labels, extra.labels),
-        (SectionKind::MonitoringBaseline, extra.monitoring_baseline),
-        (SectionKind::Metadata, extra.metadata),
-    ] {
-        if let Some(s) = s {
-            sections.push((kind, s));
-        }
-    }
-    let artifact = edgeflow_format::write::assemble(&sections)?;
+    let parts = edgeflow_format::write::Parts {
+        feature_pipeline: extra.feature_pipeline,
+        labels: extra.labels,
+        monitoring_baseline: extra.monitoring_baseline,
+        metadata: extra.metadata,
+        ..edgeflow_format::write::Parts::of(&a)
+    };
+    let artifact = parts.assemble()?;
     edgeflow_nn::Model::parse(&artifact)?;
     Ok(Compiled { artifact, ..c })
 }

@@ -345,6 +345,79 @@ pub mod write {
         Ok(out)
     }
 
+    /// An artifact's sections, to edit and write back. Every tool that writes an artifact
+    /// (the compiler, training, quantization, `convert --labels`, attaching a feature
+    /// pipeline) goes through this one type, so the section order and the rule that binds
+    /// the pipeline tables to one exact pipeline section live in one place.
+    ///
+    /// The written order is: graph, weights, feature pipeline, pipeline tables, labels,
+    /// monitoring baseline, metadata (absent sections are skipped).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct Parts<'a> {
+        /// The graph section (required by `Artifact::parse`).
+        pub graph: &'a [u8],
+        /// The weights section (may be empty).
+        pub weights: &'a [u8],
+        /// The feature pipeline section.
+        pub feature_pipeline: Option<&'a [u8]>,
+        /// The encoded `PipelineTables` section ([`crate::tables::encode`]); it carries the
+        /// CRC of the pipeline section it was designed for.
+        pub pipeline_tables: Option<&'a [u8]>,
+        /// The labels section.
+        pub labels: Option<&'a [u8]>,
+        /// The monitoring baseline section.
+        pub monitoring_baseline: Option<&'a [u8]>,
+        /// The metadata (JSON) section.
+        pub metadata: Option<&'a [u8]>,
+    }
+
+    impl<'a> Parts<'a> {
+        /// Every section of a parsed artifact, borrowed.
+        pub fn of(a: &Artifact<'a>) -> Self {
+            Parts {
+                graph: a.graph,
+                weights: a.weights,
+                feature_pipeline: a.feature_pipeline,
+                pipeline_tables: a.pipeline_tables.as_ref().map(|t| t.section()),
+                labels: a.labels,
+                monitoring_baseline: a.monitoring_baseline,
+                metadata: a.metadata,
+            }
+        }
+
+        /// Replaces the feature pipeline. The stored tables were designed for the old
+        /// pipeline section: they are kept when `pipeline` is byte-identical to it and
+        /// dropped otherwise (the device then designs them at start-up; a caller that can
+        /// design them sets [`Parts::pipeline_tables`] afterwards).
+        pub fn set_feature_pipeline(&mut self, pipeline: Option<&'a [u8]>) {
+            if pipeline != self.feature_pipeline {
+                self.pipeline_tables = None;
+            }
+            self.feature_pipeline = pipeline;
+        }
+
+        /// Writes the artifact (see [`assemble`]). Errors: the body would exceed
+        /// `u32::MAX` bytes.
+        pub fn assemble(&self) -> Result<Vec<u8>, postcard::Error> {
+            let mut sections: Vec<(SectionKind, &[u8])> = vec![
+                (SectionKind::Graph, self.graph),
+                (SectionKind::Weights, self.weights),
+            ];
+            for (kind, data) in [
+                (SectionKind::FeaturePipeline, self.feature_pipeline),
+                (SectionKind::PipelineTables, self.pipeline_tables),
+                (SectionKind::Labels, self.labels),
+                (SectionKind::MonitoringBaseline, self.monitoring_baseline),
+                (SectionKind::Metadata, self.metadata),
+            ] {
+                if let Some(d) = data {
+                    sections.push((kind, d));
+                }
+            }
+            assemble(&sections)
+        }
+    }
+
     fn serde_bytes(data: &[u8]) -> crate::graph::Bytes<'_> {
         crate::graph::Bytes(data)
     }
@@ -353,6 +426,35 @@ pub mod write {
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_round_trip_and_bind_tables_to_their_pipeline() {
+        let pipeline: &[u8] = b"pipeline bytes";
+        let tables = tables::encode(pipeline, &[1.0, 2.0]);
+        let parts = write::Parts {
+            graph: b"g",
+            weights: b"w",
+            feature_pipeline: Some(pipeline),
+            pipeline_tables: Some(&tables),
+            labels: Some(b"l"),
+            monitoring_baseline: None,
+            metadata: Some(b"{}"),
+        };
+        let bytes = parts.assemble().expect("assemble");
+        let a = Artifact::parse(&bytes).expect("parse");
+        assert_eq!(write::Parts::of(&a), parts);
+
+        let mut same = write::Parts::of(&a);
+        same.set_feature_pipeline(Some(b"pipeline bytes"));
+        assert_eq!(same.pipeline_tables, Some(&tables[..]), "same pipeline keeps tables");
+        let mut changed = write::Parts::of(&a);
+        changed.set_feature_pipeline(Some(b"another pipeline"));
+        assert_eq!(changed.pipeline_tables, None, "new pipeline drops tables");
+        let rewritten = changed.assemble().expect("assemble");
+        let re = Artifact::parse(&rewritten).expect("parse");
+        assert_eq!(re.feature_pipeline, Some(&b"another pipeline"[..]));
+        assert!(re.pipeline_tables.is_none());
+    }
 
     #[test]
     fn roundtrip_and_errors() {

@@ -1,7 +1,7 @@
 //! Host helpers (`std` feature): putting a feature pipeline into an artifact.
 
 use edgeflow_format::graph::DType;
-use edgeflow_format::{Artifact, SectionKind};
+use edgeflow_format::Artifact;
 
 use crate::dsp::host::{self as dsp_host, Spec};
 use crate::dsp::Quantize;
@@ -44,22 +44,12 @@ pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachEr
     let tables = dsp_host::tables(&decoded).map_err(|e| err(&e))?;
     let tables = edgeflow_format::tables::encode(&pipeline, &tables);
     let a = Artifact::parse(artifact).map_err(|e| err(&e))?;
-    let mut sections: Vec<(SectionKind, &[u8])> = vec![
-        (SectionKind::Graph, a.graph),
-        (SectionKind::Weights, a.weights),
-        (SectionKind::FeaturePipeline, &pipeline),
-        (SectionKind::PipelineTables, &tables),
-    ];
-    for (kind, s) in [
-        (SectionKind::Labels, a.labels),
-        (SectionKind::MonitoringBaseline, a.monitoring_baseline),
-        (SectionKind::Metadata, a.metadata),
-    ] {
-        if let Some(s) = s {
-            sections.push((kind, s));
-        }
-    }
-    let out = edgeflow_format::write::assemble(&sections).map_err(|e| err(&e))?;
+    let parts = edgeflow_format::write::Parts {
+        feature_pipeline: Some(&pipeline),
+        pipeline_tables: Some(&tables),
+        ..edgeflow_format::write::Parts::of(&a)
+    };
+    let out = parts.assemble().map_err(|e| err(&e))?;
     crate::Model::parse(&out).map_err(|e| err(&e))?;
     Ok(out)
 }

@@ -155,30 +155,16 @@ fn check_quantization(
 /// `artifact` with section `kind` set to `bytes` (replacing any), other sections kept.
 pub fn with_section(artifact: &[u8], kind: SectionKind, bytes: &[u8]) -> Result<Vec<u8>> {
     let a = Artifact::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut sections: Vec<(SectionKind, &[u8])> = vec![
-        (SectionKind::Graph, a.graph),
-        (SectionKind::Weights, a.weights),
-    ];
-    for (k, s) in [
-        (SectionKind::FeaturePipeline, a.feature_pipeline),
-        (SectionKind::Labels, a.labels),
-        (SectionKind::MonitoringBaseline, a.monitoring_baseline),
-        (SectionKind::Metadata, a.metadata),
-    ] {
-        if k == kind {
-            sections.push((k, bytes));
-        } else if let Some(s) = s {
-            sections.push((k, s));
-        }
+    let mut parts = edgeflow_format::write::Parts::of(&a);
+    match kind {
+        SectionKind::FeaturePipeline => parts.set_feature_pipeline(Some(bytes)),
+        SectionKind::Labels => parts.labels = Some(bytes),
+        SectionKind::MonitoringBaseline => parts.monitoring_baseline = Some(bytes),
+        SectionKind::Metadata => parts.metadata = Some(bytes),
+        other => anyhow::bail!("with_section cannot replace the {other:?} section"),
     }
-    // The stored coefficient tables are bound (by CRC) to the pipeline section: keep them
-    // unless that section is the one being replaced.
-    if kind != SectionKind::FeaturePipeline {
-        if let Some(t) = &a.pipeline_tables {
-            sections.push((SectionKind::PipelineTables, t.section()));
-        }
-    }
-    let out = edgeflow_format::write::assemble(&sections)
+    let out = parts
+        .assemble()
         .map_err(|e| anyhow::anyhow!("cannot assemble the artifact: {e}"))?;
     edgeflow_nn::Model::parse(&out)?;
     Ok(out)
