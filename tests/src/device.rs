@@ -20,7 +20,7 @@ use crate::root;
 pub fn app_layout(board: &Board) -> Option<(u32, &'static str)> {
     let profile = match board.name.as_str() {
         "mps2-an386" => "release",
-        "lm3s6965evb" => "release-small",
+        "lm3s6965evb" | "nucleo-f411re" => "release-small",
         _ => return None,
     };
     let origin = u32::try_from(board.layout?.slots_origin).ok()?;

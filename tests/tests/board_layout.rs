@@ -84,3 +84,9 @@ fn mps2_an386_app_is_linked_with_the_board_file_layout() {
 fn lm3s6965evb_app_is_linked_with_the_board_file_layout() {
     check("lm3s6965evb");
 }
+
+/// The real board (built, not run: no board in CI).
+#[test]
+fn nucleo_f411re_app_is_linked_with_the_board_file_layout() {
+    check("nucleo-f411re");
+}
