@@ -48,7 +48,12 @@ fn check(name: &str) {
     let mut loaded = 0;
     for s in elf.sections() {
         let (start, size) = (s.address(), s.size());
-        if size == 0 || start == 0 && s.kind() == object::SectionKind::Metadata {
+        let alloc = match s.flags() {
+            object::SectionFlags::Elf { sh_flags } => sh_flags & u64::from(object::elf::SHF_ALLOC) != 0,
+            _ => false,
+        };
+        // Debug info and other non-allocated sections are not in the device's memory.
+        if size == 0 || !alloc {
             continue;
         }
         let end = start + size;
