@@ -1,7 +1,9 @@
 //! `cargo xtask <command>`:
 //!
 //! - `test`  — the whole test ladder, then the demo: no_std builds of the run-time crates for Cortex-M0
-//!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, then
+//!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, the firmware
+//!   workspace's step (IMU driver host tests; the real-board app for nucleo-f411re built,
+//!   not run), then
 //!   `cargo test --workspace` (host unit tests, TFLite Micro conformance, malformed-input
 //!   and hostile-file tests, QEMU firmware parity), then the `edgeflow-serve` tests built for
 //!   aarch64 Linux and run under qemu-aarch64, then a seeded fuzz smoke run of each
@@ -122,6 +124,7 @@ fn test() -> Result<()> {
         ]);
         status(c)?;
     }
+    firmware_builds()?;
     println!("== cargo test --workspace --features edgeflow-compile/onnx");
     let mut c = cargo();
     // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.
@@ -171,6 +174,36 @@ fn test() -> Result<()> {
         bail!("the test suite failed");
     }
     Ok(())
+}
+
+/// The firmware workspace's own step: the IMU driver's host tests, and the real-board
+/// application (`firmware/app-nucleo-f411re`, STM32F411 with stm32f4xx-hal) built for its
+/// target, not run: CI has no board. (The emulated boards' applications are built and run
+/// by the QEMU tests of `cargo test --workspace`.)
+fn firmware_builds() -> Result<()> {
+    let fw = root().join("firmware");
+    let plain = |dir: &Path| {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(dir);
+        // A plain build: not the variables of the cargo that runs xtask.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+            {
+                c.env_remove(&k);
+            }
+        }
+        c
+    };
+    println!("== firmware: host tests of the MPU-6050 driver (firmware/imu)");
+    let mut c = plain(&fw);
+    c.args(["test", "-p", "edgeflow-imu"]);
+    status(c)?;
+    println!("== firmware: build the real-board application firmware/app-nucleo-f411re (not run)");
+    let mut c = plain(&fw.join("app-nucleo-f411re"));
+    // Optimised for size (as lm3s6965evb): at O3 the application overflows the 256 KiB
+    // firmware region of boards/nucleo-f411re.toml by 27 KiB.
+    c.args(["build", "--profile", "release-small"]);
+    status(c)
 }
 
 /// Runs a `cargo test` command, echoing its output, and counts the tests it reports:
