@@ -9,8 +9,8 @@
 //! device switches to it — no firmware rebuild, no re-flash. `device replay` streams a
 //! dataset's samples over that socket and prints the predictions live; `device stop` ends
 //! the emulator. `device collect` streams a recording through the device's sample path and
-//! writes what comes back as a dataset (.csv or .npz). Real boards (probe-rs) are not
-//! supported yet: `flash` checks their budgets, then says so.
+//! writes what comes back as a dataset (.csv or .npz). Real boards: `flash` (feature
+//! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -175,10 +175,7 @@ pub fn flash(args: FlashArgs) -> Result<()> {
         }
     }
     if board.runner.machine.is_none() {
-        bail!(
-            "{} is a real board: flashing through probe-rs is not implemented yet",
-            board.name
-        );
+        return flash_real(&board, &app, args.firmware.as_deref(), &artifact);
     }
     let sock = socket(&board.name);
     if UnixStream::connect(&sock).is_ok() {
@@ -248,6 +245,71 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     })?;
     print_frame(f.last().ok_or_else(|| anyhow!("no hello"))?);
     Ok(())
+}
+
+/// The whole model partition for a real board: slot A holds `artifact` at update sequence 1,
+/// slot B is erased (0xFF), so the device boots this model whatever it ran before.
+fn partition_both_slots(artifact: &[u8], slot_bytes: u64) -> Result<Vec<u8>> {
+    let slot = usize::try_from(slot_bytes).context("slot size")?;
+    let mut image = edgeflow_slots::header_area(artifact, 1).to_vec();
+    image.extend_from_slice(artifact);
+    if image.len() > slot {
+        bail!("the artifact does not fit a {slot}-byte slot");
+    }
+    image.resize(2 * slot, 0xFF);
+    Ok(image)
+}
+
+/// `edgeflow flash` for a real board (`runner.kind = "probe-rs"`): through the first debug
+/// probe found, writes the firmware ELF when `--firmware` is given (once), and the model
+/// partition (slot A = the artifact, slot B erased) at the board's `layout.slots_origin`;
+/// then resets the core. A model update alone rewrites only the partition.
+#[cfg(feature = "probe")]
+fn flash_real(board: &Board, app: &AppLayout, firmware: Option<&Path>, artifact: &[u8]) -> Result<()> {
+    use probe_rs::flashing::{self, DownloadOptions, ElfLoader};
+    use probe_rs::{Session, SessionConfig};
+    let chip = board
+        .runner
+        .chip
+        .as_deref()
+        .ok_or_else(|| anyhow!("board {} has no runner.chip", board.name))?;
+    let image = partition_both_slots(artifact, app.slot_bytes)?;
+    let mut session = Session::auto_attach(chip, SessionConfig::default())
+        .with_context(|| format!("cannot attach to {chip} through a debug probe (is one connected?)"))?;
+    if let Some(elf) = firmware {
+        println!("flashing the firmware {} to {chip}", elf.display());
+        flashing::download_file(&mut session, elf, ElfLoader(Default::default()))
+            .with_context(|| format!("flashing {}", elf.display()))?;
+    } else {
+        println!("keeping the firmware on {} (pass --firmware ELF to write it)", board.name);
+    }
+    println!(
+        "writing the model partition ({} bytes) at {:#010x}",
+        image.len(),
+        app.partition
+    );
+    let mut loader = session.target().flash_loader();
+    loader
+        .add_data(app.partition, &image)
+        .context("the model partition is outside the chip's flash")?;
+    loader
+        .commit(&mut session, DownloadOptions::default())
+        .context("writing the model partition")?;
+    session.core(0)?.reset().context("resetting the core")?;
+    println!("{} reset: it boots the new model from slot A", board.name);
+    Ok(())
+}
+
+/// Without the `probe` feature, a real board is refused with the way to get it.
+#[cfg(not(feature = "probe"))]
+fn flash_real(board: &Board, app: &AppLayout, _firmware: Option<&Path>, artifact: &[u8]) -> Result<()> {
+    partition_both_slots(artifact, app.slot_bytes)?;
+    bail!(
+        "{} is a real board (probe-rs chip {}): this edgeflow was built without the `probe` feature \
+         (cargo build -p edgeflow-cli --features probe)",
+        board.name,
+        board.runner.chip.as_deref().unwrap_or("?")
+    )
 }
 
 fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
@@ -602,6 +664,9 @@ fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Re
         )
     })?;
     let rec = read_recording(source)?;
+    if rec.values.is_empty() {
+        bail!("{}: no samples", source.display());
+    }
     if rec.values.len() % rec.axes != 0 {
         bail!(
             "{}: {} values are not whole frames of {} axes",
@@ -647,25 +712,31 @@ fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Re
     };
     // Whole frames per command, so no frame is split between two blocks.
     let per = (MAX_PAYLOAD / 4) / rec.axes * rec.axes;
-    for chunk in rec.values.chunks(per) {
-        let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
-        link.send(&Command::Samples(&bytes))?;
-        let f = link.poll()?;
-        take(f, &mut got)?;
-    }
-    let start = Instant::now();
-    while got.len() < rec.values.len() {
-        if start.elapsed() > Duration::from_secs(60) {
-            bail!(
-                "the device sent back {} of {} values within 60 s",
-                got.len(),
-                rec.values.len()
-            );
+    let streamed = (|| -> Result<()> {
+        for chunk in rec.values.chunks(per) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
+            link.send(&Command::Samples(&bytes))?;
+            let f = link.poll()?;
+            take(f, &mut got)?;
         }
-        let f = link.poll()?;
-        take(f, &mut got)?;
-    }
-    link.send(&Command::Collect { axes: 0 })?;
+        let start = Instant::now();
+        while got.len() < rec.values.len() {
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "the device sent back {} of {} values within 60 s",
+                    got.len(),
+                    rec.values.len()
+                );
+            }
+            let f = link.poll()?;
+            take(f, &mut got)?;
+        }
+        Ok(())
+    })();
+    // Back to classifying, whether or not the collection succeeded.
+    let stopped = link.send(&Command::Collect { axes: 0 });
+    streamed?;
+    stopped?;
     let s = link.decoder.stats();
     if s.missing_frames > 0 || s.discarded_bytes > 0 {
         bail!(

@@ -85,6 +85,20 @@ fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
 }
 
 #[test]
+fn flash_to_a_real_board_checks_budgets_then_needs_the_probe_feature_or_a_probe() {
+    let a = artifact("fc_int8");
+    let o = edgeflow(&["flash", "--board", "nucleo-f411re", a.to_str().expect("utf8")]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    // The budgets were checked and printed before any probe was looked for.
+    assert!(t.contains("nucleo-f411re"), "{t}");
+    assert!(
+        t.contains("without the `probe` feature") || t.contains("through a debug probe"),
+        "{t}"
+    );
+}
+
+#[test]
 fn flash_replay_update_and_stop_on_the_emulated_m4f() {
     let qemu = Command::new("qemu-system-arm").arg("--version").output();
     if !qemu.is_ok_and(|o| o.status.success()) {
