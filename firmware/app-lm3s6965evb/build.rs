@@ -1,4 +1,4 @@
-//! Links this board's memory.x.
+//! Generates this board's memory.x and slot constants from boards/lm3s6965evb.toml [layout].
 fn main() {
-    edgeflow_firmware_build::link_memory_x();
+    edgeflow_firmware_build::board_app("lm3s6965evb");
 }

@@ -1,4 +1,4 @@
-//! Links this board's memory.x.
+//! Generates this board's memory.x and slot constants from boards/mps2-an386.toml [layout].
 fn main() {
-    edgeflow_firmware_build::link_memory_x();
+    edgeflow_firmware_build::board_app("mps2-an386");
 }

@@ -14,19 +14,22 @@ use edgeflow_telemetry::{Decoder, Event, Stats};
 
 use crate::root;
 
-/// Where each board's app keeps its model partition (flash address) and the cargo profile
-/// it is built with (see `firmware/app-<board>/src/main.rs`).
-pub fn app_layout(board: &str) -> Option<(u32, &'static str)> {
-    match board {
-        "mps2-an386" => Some((0x0010_0000, "release")),
-        "lm3s6965evb" => Some((0x0003_0000, "release-small")),
-        _ => None,
-    }
+/// Where each board's app keeps its model partition (flash address, from the board file's
+/// `[layout]`, as the firmware build reads it) and the cargo profile it is built with (see
+/// `firmware/app-<board>/src/main.rs`).
+pub fn app_layout(board: &Board) -> Option<(u32, &'static str)> {
+    let profile = match board.name.as_str() {
+        "mps2-an386" => "release",
+        "lm3s6965evb" | "nucleo-f411re" => "release-small",
+        _ => return None,
+    };
+    let origin = u32::try_from(board.layout?.slots_origin).ok()?;
+    Some((origin, profile))
 }
 
 /// Builds the application for `board` and returns the ELF path.
 pub fn build_app(board: &Board) -> Result<PathBuf, String> {
-    let (_, profile) = app_layout(&board.name).ok_or("no application for this board")?;
+    let (_, profile) = app_layout(board).ok_or("no application for this board")?;
     let app = root().join("firmware").join(format!("app-{}", board.name));
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(&app)

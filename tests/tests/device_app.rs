@@ -222,7 +222,7 @@ fn device_predictions_equal_the_host_and_a_model_update_switches_models() {
     std::fs::create_dir_all(&work).expect("dir");
     let img = work.join("partition-a.bin");
     std::fs::write(&img, device::partition_image(&model_a)).expect("image");
-    let (partition, _) = device::app_layout(&board.name).expect("layout");
+    let (partition, _) = device::app_layout(&board).expect("layout");
     let mut dev =
         Device::start(&board, &elf, Some((&img, partition))).unwrap_or_else(|e| panic!("{e}"));
     let t = Duration::from_secs(120);
@@ -415,7 +415,7 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
     std::fs::create_dir_all(&work).expect("dir");
     let img = work.join("partition-m3.bin");
     std::fs::write(&img, device::partition_image(&model_a)).expect("image");
-    let (partition, _) = device::app_layout(&board.name).expect("layout");
+    let (partition, _) = device::app_layout(&board).expect("layout");
     let mut dev =
         Device::start(&board, &elf, Some((&img, partition))).unwrap_or_else(|e| panic!("{e}"));
     let t = Duration::from_secs(120);

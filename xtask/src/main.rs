@@ -1,7 +1,9 @@
 //! `cargo xtask <command>`:
 //!
 //! - `test`  — the whole test ladder, then the demo: no_std builds of the run-time crates for Cortex-M0
-//!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, then
+//!   (thumbv6m) and Cortex-M4F (thumbv7em) with their clippy panic audit, the firmware
+//!   workspace's step (IMU driver host tests; the real-board app for nucleo-f411re built,
+//!   not run), then
 //!   `cargo test --workspace` (host unit tests, TFLite Micro conformance, malformed-input
 //!   and hostile-file tests, QEMU firmware parity), then the `edgeflow-serve` tests built for
 //!   aarch64 Linux and run under qemu-aarch64, then a seeded fuzz smoke run of each
@@ -149,6 +151,7 @@ fn test() -> Result<()> {
         "edgeflow-format/std,edgeflow-nn/std,edgeflow-dsp/std,edgeflow/std,edgeflow-telemetry/std",
     ]);
     status(c)?;
+    firmware_builds()?;
     println!("== cargo test --workspace --features edgeflow-compile/onnx");
     let mut c = cargo();
     // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.
@@ -196,6 +199,49 @@ fn test() -> Result<()> {
     );
     if !ok || failed > 0 || !demo_ok || !fuzz_ok {
         bail!("the test suite failed");
+    }
+    Ok(())
+}
+
+/// The firmware workspace's own step: the IMU driver's host tests, and the real-board
+/// application (`firmware/app-nucleo-f411re`, STM32F411 with stm32f4xx-hal) built for its
+/// target, not run: CI has no board. (The emulated boards' applications are built and run
+/// by the QEMU tests of `cargo test --workspace`.)
+fn firmware_builds() -> Result<()> {
+    let fw = root().join("firmware");
+    let plain = |dir: &Path| {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(dir);
+        // A plain build: not the variables of the cargo that runs xtask.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+            {
+                c.env_remove(&k);
+            }
+        }
+        c
+    };
+    println!("== firmware: host tests of the MPU-6050 driver (firmware/imu)");
+    let mut c = plain(&fw);
+    c.args(["test", "-p", "edgeflow-imu"]);
+    status(c)?;
+    println!("== firmware: build the real-board application firmware/app-nucleo-f411re (not run)");
+    let mut c = plain(&fw.join("app-nucleo-f411re"));
+    // Optimised for size (as lm3s6965evb): at O3 the application overflows the 256 KiB
+    // firmware region of boards/nucleo-f411re.toml by 27 KiB.
+    c.args(["build", "--profile", "release-small"]);
+    status(c)?;
+    // `edgeflow flash` for real boards (probe-rs) builds behind the CLI's `probe` feature.
+    // Opt-in: probe-rs's own dependency tree takes about 4 min to check, and enabling it
+    // changes the feature set of dependencies shared with burn and tract, which then
+    // rebuild (over 10 min on the shared CI machine), beyond the ~5 min budget for it.
+    if std::env::var("EDGEFLOW_CHECK_PROBE").is_ok_and(|v| v == "1") {
+        println!("== cargo check -p edgeflow-cli --features probe (EDGEFLOW_CHECK_PROBE=1)");
+        let mut c = cargo();
+        c.args(["check", "-p", "edgeflow-cli", "--features", "probe"]);
+        status(c)?;
+    } else {
+        println!("== edgeflow-cli feature `probe` (probe-rs) not checked: set EDGEFLOW_CHECK_PROBE=1");
     }
     Ok(())
 }

@@ -33,6 +33,79 @@ pub struct Provenance {
     pub source: String,
 }
 
+/// Where the edgeflow application (`firmware/app-<board>`) puts things in the board's
+/// memory: the firmware image, RAM, and the model partition of two A/B slots.
+///
+/// This table is the one source of the layout: the application's build script generates its
+/// `memory.x` and slot constants from it (`firmware/build-support`), and `edgeflow flash`
+/// composes and loads the partition image at [`Layout::slots_origin`]. Addresses and sizes
+/// are bytes (TOML accepts `0x…` integers).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Layout {
+    /// Address of the firmware image (its vector table): the linker's FLASH origin.
+    pub firmware_origin: u64,
+    /// Bytes the firmware image may use (the linker's FLASH length).
+    pub firmware_bytes: u64,
+    /// Address of RAM (the linker's RAM origin; its length is `ram_bytes`).
+    pub ram_origin: u64,
+    /// Address of slot A; slot B follows it at `slots_origin + slot_bytes`.
+    pub slots_origin: u64,
+    /// Bytes per slot (header pages + artifact), a multiple of `page_bytes`.
+    pub slot_bytes: u64,
+    /// Flash erase page (sector) bytes, a power of two.
+    pub page_bytes: u64,
+}
+
+impl Layout {
+    /// Bytes of the model partition (both slots).
+    pub fn partition_bytes(&self) -> u64 {
+        self.slot_bytes.saturating_mul(2)
+    }
+
+    /// Checks the layout against the board's flash size: page-aligned, non-overlapping
+    /// regions, inside the flash that starts at `firmware_origin`.
+    pub fn validate(&self, flash_bytes: u64) -> Result<(), String> {
+        let p = self.page_bytes;
+        if p == 0 || !p.is_power_of_two() {
+            return Err(format!("layout.page_bytes {p} is not a power of two"));
+        }
+        if self.slot_bytes == 0 || self.slot_bytes % p != 0 || self.slots_origin % p != 0 {
+            return Err(format!(
+                "layout.slots_origin {:#x} and layout.slot_bytes {:#x} must be non-zero multiples of page_bytes {p:#x}",
+                self.slots_origin, self.slot_bytes
+            ));
+        }
+        let fw_end = self.firmware_origin.checked_add(self.firmware_bytes);
+        let slots_end = self.slots_origin.checked_add(self.partition_bytes());
+        let flash_end = self.firmware_origin.checked_add(flash_bytes);
+        match (fw_end, slots_end, flash_end) {
+            (Some(fe), Some(se), Some(end)) => {
+                if self.firmware_bytes == 0 || fe > end {
+                    return Err(format!(
+                        "layout.firmware_bytes {:#x} is 0 or runs past the {flash_bytes:#x} bytes of flash",
+                        self.firmware_bytes
+                    ));
+                }
+                if self.slots_origin < fe && se > self.firmware_origin {
+                    return Err(format!(
+                        "the model slots {:#x}..{se:#x} overlap the firmware {:#x}..{fe:#x}",
+                        self.slots_origin, self.firmware_origin
+                    ));
+                }
+                if self.slots_origin < self.firmware_origin || se > end {
+                    return Err(format!(
+                        "the model slots {:#x}..{se:#x} are outside the flash {:#x}..{end:#x}",
+                        self.slots_origin, self.firmware_origin
+                    ));
+                }
+                Ok(())
+            }
+            _ => Err("layout addresses overflow".into()),
+        }
+    }
+}
+
 /// A board: target, CPU, memory sizes and how to run firmware on it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +128,9 @@ pub struct Board {
     pub core_clock_hz: u64,
     /// How firmware runs.
     pub runner: Runner,
+    /// The edgeflow application's memory layout (boards with an application).
+    #[serde(default)]
+    pub layout: Option<Layout>,
     /// Where the figures come from.
     pub provenance: Provenance,
 }
@@ -264,10 +340,14 @@ impl Board {
         Self::from_toml(&text, &p)
     }
 
-    /// Checks the values: non-zero sizes and clock, a known runner with its fields.
+    /// Checks the values: non-zero sizes and clock, a known runner with its fields, and a
+    /// layout that fits the flash ([`Layout::validate`]).
     pub fn validate(&self) -> Result<(), String> {
         if self.flash_bytes == 0 || self.ram_bytes == 0 || self.core_clock_hz == 0 {
             return Err("flash_bytes, ram_bytes and core_clock_hz must be non-zero".into());
+        }
+        if let Some(l) = &self.layout {
+            l.validate(self.flash_bytes)?;
         }
         if !self.target.starts_with("thumb") && !self.target.contains("linux") {
             return Err(format!(
@@ -395,5 +475,26 @@ mod tests {
         )
         .expect_err("zero ram");
         assert!(e.to_string().contains("ram_bytes"), "{e}");
+    }
+
+    #[test]
+    fn layouts_that_overlap_or_do_not_fit_are_rejected() {
+        let good = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/lm3s6965evb.toml"),
+        )
+        .expect("board file");
+        let b = Board::from_toml(&good, "x.toml").expect("good");
+        let l = b.layout.expect("lm3s6965evb has a layout");
+        assert_eq!(l.slots_origin + l.partition_bytes(), b.flash_bytes);
+        for (from, to, says) in [
+            ("firmware_bytes = 0x30000", "firmware_bytes = 0x31000", "overlap"),
+            ("slots_origin = 0x30000", "slots_origin = 0x31000", "outside"),
+            ("page_bytes = 1024", "page_bytes = 1000", "power of two"),
+            ("slot_bytes = 0x8000", "slot_bytes = 0x8200", "multiples"),
+        ] {
+            assert!(good.contains(from), "{from}");
+            let e = Board::from_toml(&good.replace(from, to), "x.toml").expect_err(to);
+            assert!(e.to_string().contains(says), "{to}: {e}");
+        }
     }
 }

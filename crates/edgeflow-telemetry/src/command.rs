@@ -23,6 +23,7 @@
 //! | 6 | `Hello` | — (send a hello frame) |
 //! | 7 | `Reset` | — (forget buffered samples) |
 //! | 8 | `Exit` | — (stop; emulators exit) |
+//! | 9 | `Collect` | axes `u16` (start streaming raw samples back as [`crate::SampleBlock`] frames, `axes` values per sample frame, instead of classifying them; 0 stops) |
 //!
 //! A device answers with telemetry frames: predictions as they come, a hello after every
 //! model switch, and a log frame for each update step (`update begin`, `update ok`, or the
@@ -69,6 +70,12 @@ pub enum Command<'a> {
     Reset,
     /// Stop.
     Exit,
+    /// Start (`axes` > 0) or stop (`axes` = 0) data collection: the device sends its raw
+    /// samples back as [`crate::SampleBlock`] frames instead of classifying them.
+    Collect {
+        /// Values per sample frame (0: stop collecting).
+        axes: u16,
+    },
 }
 
 /// Why a command was rejected.
@@ -132,6 +139,7 @@ impl<'a> Command<'a> {
             Command::Hello => 6,
             Command::Reset => 7,
             Command::Exit => 8,
+            Command::Collect { .. } => 9,
         }
     }
 
@@ -169,6 +177,10 @@ impl<'a> Command<'a> {
             6 => empty(Command::Hello),
             7 => empty(Command::Reset),
             8 => empty(Command::Exit),
+            9 if p.len() == 2 => Ok(Command::Collect {
+                axes: u16::from_le_bytes([p[0], p[1]]),
+            }),
+            9 => Err(bad),
             k => Err(CommandError::UnknownKind(k)),
         }
     }
@@ -198,6 +210,7 @@ impl<'a> Command<'a> {
                 put(&mut raw, &mut n, &offset.to_le_bytes())?;
                 put(&mut raw, &mut n, data)?;
             }
+            Command::Collect { axes } => put(&axes.to_le_bytes())?,
             _ => {}
         }
         let body = raw.get(..n).ok_or(EncodeError::Body)?;

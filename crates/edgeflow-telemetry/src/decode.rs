@@ -149,6 +149,8 @@ pub enum Body {
     Summary(Summary),
     /// [`FrameKind::Log`].
     Log(Log),
+    /// [`FrameKind::Samples`].
+    Samples(Samples),
     /// A kind from a newer minor version: the raw body, unread.
     Unknown(Vec<u8>),
 }
@@ -408,6 +410,39 @@ impl Decoder {
     }
 }
 
+/// A decoded [`crate::SampleBlock`]: raw sensor samples from the device.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+pub struct Samples {
+    /// Index of the first value among all values sent since collection started.
+    pub first: u32,
+    /// Values per sample frame.
+    pub axes: u16,
+    /// The values, interleaved by axis.
+    pub samples: Vec<f32>,
+}
+
+impl Samples {
+    /// Decodes a sample block body written by any minor of major 1 (since 1.2) and checks
+    /// that `axes` is not 0, divides the value count, and that the block is at most
+    /// [`crate::MAX_BLOCK_VALUES`] values. Never panics.
+    pub fn decode(body: &[u8], _minor: u8) -> Result<Samples, FrameError> {
+        let bad = FrameError::Malformed {
+            kind: FrameKind::Samples,
+        };
+        // Check the declared length before postcard allocates for it.
+        let (head, rest): ((u32, u16), _) = postcard::take_from_bytes(body).map_err(|_| bad)?;
+        let (n, _): (u32, _) = postcard::take_from_bytes(rest).map_err(|_| bad)?;
+        if n as usize > crate::MAX_BLOCK_VALUES {
+            return Err(bad);
+        }
+        let (s, _newer_fields): (Samples, _) = postcard::take_from_bytes(body).map_err(|_| bad)?;
+        if head.1 == 0 || s.samples.len() % usize::from(head.1) != 0 {
+            return Err(bad);
+        }
+        Ok(s)
+    }
+}
+
 /// Checks and decodes one raw (COBS-decoded) frame. Never panics.
 pub(crate) fn decode_raw(raw: &[u8]) -> Result<(FrameHeader, Body), FrameError> {
     let f = parse_frame(raw)?;
@@ -417,6 +452,7 @@ pub(crate) fn decode_raw(raw: &[u8]) -> Result<(FrameHeader, Body), FrameError> 
         FrameKind::Prediction => Body::Prediction(decode_prediction(f.body, minor)?),
         FrameKind::Summary => Body::Summary(Summary::decode(f.body, minor)?),
         FrameKind::Log => Body::Log(decode_log(f.body, minor)?),
+        FrameKind::Samples => Body::Samples(Samples::decode(f.body, minor)?),
         FrameKind::Unknown(_) => Body::Unknown(f.body.to_vec()),
     };
     Ok((f.header, body))

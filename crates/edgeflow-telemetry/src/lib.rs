@@ -10,10 +10,12 @@
 //! | [`FrameKind::Prediction`] | [`Prediction`]: class, score, latency | per inference (optional: costly on a slow link) |
 //! | [`FrameKind::Summary`] | periodic [`SummaryAccumulator`] output: per-feature histograms over the artifact's monitoring-baseline bins, NaN and out-of-range counts, class counts, score histogram, dropped samples, stack and arena high-water | every window (e.g. 60 s) |
 //! | [`FrameKind::Log`] | [`Log`]: level and a short text | rarely |
+//! | [`FrameKind::Samples`] | [`SampleBlock`]: raw sensor samples, interleaved by axis | only while collecting data (`edgeflow device collect`) |
 //!
-//! # Wire format (version 1.1)
+//! # Wire format (version 1.2)
 //!
-//! History: 1.0 first version; 1.1 appends `link_errors` to the summary body.
+//! History: 1.0 first version; 1.1 appends `link_errors` to the summary body; 1.2 adds the
+//! [`FrameKind::Samples`] kind (a 1.0/1.1 reader reports it as an unknown kind and skips it).
 //!
 //! A frame on the link is the COBS encoding (consistent-overhead byte stuffing) of the raw
 //! frame, followed by one `0x00` delimiter. COBS removes every zero from the data, so a
@@ -120,13 +122,13 @@ pub use summary::{AccumulatorError, SummaryAccumulator};
 mod decode;
 #[cfg(feature = "std")]
 pub use decode::{
-    encode_vec, Body, DecodeError, DecodeErrorKind, Decoder, Event, Frame, Stats, Summary,
+    encode_vec, Body, DecodeError, DecodeErrorKind, Decoder, Event, Frame, Samples, Stats, Summary,
 };
 
 /// The telemetry format major version this crate writes.
 pub const FORMAT_MAJOR: u8 = 1;
 /// The telemetry format minor version this crate writes.
-pub const FORMAT_MINOR: u8 = 1;
+pub const FORMAT_MINOR: u8 = 2;
 /// Every major version this crate reads (any minor of them).
 pub const READABLE_MAJORS: &[u8] = &[1];
 
@@ -160,6 +162,8 @@ pub enum FrameKind {
     Summary,
     /// [`Log`] (since 1.0).
     Log,
+    /// [`SampleBlock`] (since 1.2).
+    Samples,
     /// A kind this reader does not know (written by a newer minor version): skipped.
     Unknown(u8),
 }
@@ -172,6 +176,7 @@ impl FrameKind {
             FrameKind::Prediction => 2,
             FrameKind::Summary => 3,
             FrameKind::Log => 4,
+            FrameKind::Samples => 5,
             FrameKind::Unknown(k) => k,
         }
     }
@@ -183,6 +188,7 @@ impl FrameKind {
             2 => FrameKind::Prediction,
             3 => FrameKind::Summary,
             4 => FrameKind::Log,
+            5 => FrameKind::Samples,
             k => FrameKind::Unknown(k),
         }
     }
@@ -428,6 +434,32 @@ pub struct Log {
 
 impl FrameBody for Log {
     const KIND: FrameKind = FrameKind::Log;
+}
+
+/// Longest [`SampleBlock`] in values: one samples command's worth
+/// ([`command::MAX_PAYLOAD`] / 4), so a device can send back what it received in one frame.
+pub const MAX_BLOCK_VALUES: usize = command::MAX_PAYLOAD / 4;
+
+/// A block of raw sensor samples, as the device's sample source produced them (before any
+/// feature extraction): what `edgeflow device collect` records into a dataset.
+///
+/// Body encoding (postcard): `first` varint, `axes` varint, then `samples` as a varint
+/// length and that many `f32` little-endian.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SampleBlock<'a> {
+    /// Index of the first value of this block among all values sent since collection
+    /// started (values, not frames: a frame of `axes` values counts `axes`), so the host
+    /// sees a lost block as a jump (since 1.2).
+    pub first: u32,
+    /// Values per sample frame (e.g. 6 for a 6-axis IMU); `samples.len()` is a multiple
+    /// of it (since 1.2).
+    pub axes: u16,
+    /// The values, interleaved by axis, at most [`MAX_BLOCK_VALUES`] (since 1.2).
+    pub samples: &'a [f32],
+}
+
+impl FrameBody for SampleBlock<'_> {
+    const KIND: FrameKind = FrameKind::Samples;
 }
 
 /// CRC-32 computing pass-through postcard flavor: every byte goes to the CRC and on to the

@@ -23,6 +23,8 @@ fn all() -> Vec<(Command<'static>, Vec<u8>)> {
         Command::Hello,
         Command::Reset,
         Command::Exit,
+        Command::Collect { axes: 6 },
+        Command::Collect { axes: 0 },
     ]
     .into_iter()
     .map(|c| {
@@ -68,7 +70,7 @@ fn damaged_commands_are_errors_and_the_reader_recovers() {
         }
     }
     assert_eq!(errors, 2);
-    assert_eq!(ok, vec![3, 4, 5, 6, 7, 8]);
+    assert_eq!(ok, vec![3, 4, 5, 6, 7, 8, 9, 9]);
     // Oversize frames are rejected whole.
     let mut small = CommandReader::<8>::new();
     for &b in &cmds[0].1[..cmds[0].1.len() - 1] {

@@ -69,6 +69,11 @@ fn frames_written_by_format_1_1_decode() {
     check(include_bytes!("data/stream_v1_1.bin"), 1);
 }
 
+#[test]
+fn frames_written_by_format_1_2_decode() {
+    check(include_bytes!("data/stream_v1_2.bin"), 2);
+}
+
 fn check(bytes: &[u8], minor: u8) {
     let mut d = Decoder::new();
     let ev = d.push(bytes);

@@ -4,8 +4,8 @@
 use edgeflow_format::baseline::{MonitoringBaseline, OwnedBaseline};
 use edgeflow_telemetry::{
     encode, encode_vec, parse_frame, truncated, Body, DecodeErrorKind, Decoder, Emitter, Event,
-    FrameError, FrameHeader, FrameKind, Hello, Level, Log, Prediction, Summary, SummaryAccumulator,
-    FORMAT_MAJOR, FORMAT_MINOR,
+    FrameError, FrameHeader, FrameKind, Hello, Level, Log, Prediction, SampleBlock, Samples, Summary,
+    SummaryAccumulator, FORMAT_MAJOR, FORMAT_MINOR, MAX_BLOCK_VALUES,
 };
 
 /// Small deterministic generator (xorshift64*), so failures reproduce.
@@ -457,4 +457,82 @@ fn parse_frame_never_panics_on_short_or_random_input() {
         let _ = d.finish();
     }
     assert_eq!(parse_frame(&[1, 0]), Err(FrameError::TooShort { len: 2 }));
+}
+
+#[test]
+fn sample_blocks_round_trip_and_bad_ones_are_malformed() {
+    let values: Vec<f32> = (0..MAX_BLOCK_VALUES as u32 / 6 * 6)
+        .map(|i| (i as f32 * 0.37).sin() * 9.81)
+        .collect();
+    let mut em = Emitter::new(7, 8);
+    let mut buf = vec![0u8; 2048];
+    let mut stream = Vec::new();
+    for (k, chunk) in values.chunks(60).enumerate() {
+        let b = SampleBlock {
+            first: (k * 60) as u32,
+            axes: 6,
+            samples: chunk,
+        };
+        let n = em.frame(k as u64, &b, &mut buf).expect("block");
+        stream.extend_from_slice(&buf[..n]);
+    }
+    // A whole command's worth fits one frame.
+    let full = SampleBlock {
+        first: 0,
+        axes: 6,
+        samples: &values,
+    };
+    let n = em.frame(99, &full, &mut buf).expect("full block");
+    stream.extend_from_slice(&buf[..n]);
+    let (ev, d) = decode_all(&stream);
+    let fs = frames(&ev);
+    let mut got = Vec::new();
+    for f in &fs[..fs.len() - 1] {
+        assert_eq!(f.header.kind, FrameKind::Samples);
+        match &f.body {
+            Body::Samples(s) => {
+                assert_eq!((s.first as usize, s.axes), (got.len(), 6));
+                got.extend_from_slice(&s.samples);
+            }
+            b => panic!("not samples: {b:?}"),
+        }
+    }
+    assert_eq!(got, values);
+    assert_eq!(
+        fs.last().map(|f| &f.body),
+        Some(&Body::Samples(Samples {
+            first: 0,
+            axes: 6,
+            samples: values.clone()
+        }))
+    );
+    assert_eq!(d.stats().unknown_kinds, 0);
+    // axes 0, a count not a multiple of axes, and a declared length over the limit are
+    // malformed, not panics or huge allocations.
+    let body = |first: u32, axes: u16, n: u32, vals: &[f32]| {
+        let mut b = postcard::to_stdvec(&(first, axes, n)).expect("head");
+        for v in vals {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    };
+    for b in [
+        body(0, 0, 2, &[1.0, 2.0]),
+        body(0, 3, 2, &[1.0, 2.0]),
+        body(0, 1, u32::MAX, &[1.0]),
+        body(0, 1, MAX_BLOCK_VALUES as u32 + 1, &[1.0]),
+        body(0, 1, 3, &[1.0]),
+    ] {
+        let (_, d) = decode_all(&hand_frame(1, 2, 5, &b));
+        assert_eq!(d.stats().malformed, 1, "{b:?}");
+    }
+    let (ev, _) = decode_all(&hand_frame(1, 2, 5, &body(4, 2, 2, &[1.5, -2.5])));
+    assert_eq!(
+        frames(&ev)[0].body,
+        Body::Samples(Samples {
+            first: 4,
+            axes: 2,
+            samples: vec![1.5, -2.5]
+        })
+    );
 }

@@ -1,7 +1,8 @@
 //! The edgeflow application on QEMU lm3s6965evb (Cortex-M3, no FPU, 50 MHz).
 //!
 //! - Link: PL011 UART0 at 0x4000_C000 (QEMU `-serial`), polled, as `embedded-io`.
-//! - Model partition: flash 0x0003_0000..0x0004_0000 (two 32 KiB slots, 1 KiB pages),
+//! - Model partition (from `boards/lm3s6965evb.toml` [layout], like memory.x): flash
+//!   0x0003_0000..0x0004_0000 (two 32 KiB slots, 1 KiB pages),
 //!   outside the firmware's FLASH region; the artifact is read in place. Preload a slot
 //!   with `-device loader,file=<partition image>,addr=0x00030000`.
 //! - Updates over the link: QEMU does not emulate the Stellaris flash controller (its
@@ -22,9 +23,11 @@ use embedded_storage::nor_flash::{
 use panic_semihosting as _;
 
 const CLOCK_HZ: u64 = 50_000_000;
-const PARTITION: usize = 0x0003_0000;
-const PARTITION_BYTES: usize = 0x0001_0000;
-const SLOT_BYTES: u32 = 0x0000_8000;
+/// The flash layout, generated from `boards/lm3s6965evb.toml` [layout] by build.rs.
+mod layout {
+    include!(concat!(env!("OUT_DIR"), "/layout.rs"));
+}
+use layout::{PAGE_BYTES, PARTITION_BYTES, SLOTS_ORIGIN as PARTITION, SLOT_BYTES};
 const UART0: usize = 0x4000_C000;
 
 const ARENA_BYTES: usize = 16 * 1024;
@@ -151,7 +154,7 @@ mod partition {
 
     impl NorFlash for RamNor {
         const WRITE_SIZE: usize = 4;
-        const ERASE_SIZE: usize = 1024;
+        const ERASE_SIZE: usize = PAGE_BYTES;
         fn erase(&mut self, from: u32, to: u32) -> Result<(), OutOfBounds> {
             let a = check(from, to.saturating_sub(from) as usize)?;
             for k in 0..(to - from) as usize {
@@ -279,6 +282,7 @@ fn main() -> ! {
     };
     edgeflow_app::run(
         &mut link,
+        &mut edgeflow_app::NoSensor,
         partition::RamNor,
         0,
         SLOT_BYTES,

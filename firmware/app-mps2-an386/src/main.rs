@@ -1,7 +1,8 @@
 //! The edgeflow application on QEMU mps2-an386 (Cortex-M4F, 25 MHz).
 //!
 //! - Link: CMSDK APB UART0 at 0x4000_4000 (QEMU `-serial`), polled, as `embedded-io`.
-//! - Model partition: SSRAM1 0x0010_0000..0x0030_0000 (two 1 MiB slots), outside the
+//! - Model partition (from `boards/mps2-an386.toml` [layout], like memory.x): SSRAM1
+//!   0x0010_0000..0x0030_0000 (two 1 MiB slots), outside the
 //!   firmware's FLASH region. QEMU emulates SSRAM1 as RAM, so the driver below gives it NOR
 //!   semantics (erase sets 0xFF in 4 KiB sectors, a write only clears bits) and the
 //!   artifact is read in place, as from memory-mapped flash. `edgeflow flash` preloads a
@@ -19,9 +20,11 @@ use embedded_storage::nor_flash::{
 use panic_semihosting as _;
 
 const CLOCK_HZ: u64 = 25_000_000;
-const PARTITION: usize = 0x0010_0000;
-const PARTITION_BYTES: usize = 0x0020_0000;
-const SLOT_BYTES: u32 = 0x0010_0000;
+/// The flash layout, generated from `boards/mps2-an386.toml` [layout] by build.rs.
+mod layout {
+    include!(concat!(env!("OUT_DIR"), "/layout.rs"));
+}
+use layout::{PAGE_BYTES, PARTITION_BYTES, SLOTS_ORIGIN as PARTITION, SLOT_BYTES};
 const UART0: usize = 0x4000_4000;
 
 const ARENA_BYTES: usize = 256 * 1024;
@@ -150,7 +153,7 @@ mod partition {
 
     impl NorFlash for RamNor {
         const WRITE_SIZE: usize = 4;
-        const ERASE_SIZE: usize = 4096;
+        const ERASE_SIZE: usize = PAGE_BYTES;
         fn erase(&mut self, from: u32, to: u32) -> Result<(), OutOfBounds> {
             let a = check(from, to.saturating_sub(from) as usize)?;
             for k in 0..(to - from) as usize {
@@ -278,6 +281,7 @@ fn main() -> ! {
     };
     edgeflow_app::run(
         &mut link,
+        &mut edgeflow_app::NoSensor,
         partition::RamNor,
         0,
         SLOT_BYTES,

@@ -17,6 +17,13 @@
 //!    keeps serving; on commit the device switches to it (back to 1) without a reboot or a
 //!    firmware rebuild.
 //!
+//! Data collection (`edgeflow device collect`): after a `Collect { axes }` command the
+//! device streams the samples its sensor source produces back to the host as telemetry
+//! [`SampleBlock`] frames (numbered by value, so a lost block shows), instead of
+//! classifying them, until `Collect { axes: 0 }`. On the emulated boards the sensor source
+//! is the link itself, so the host streams a recording in and records what the device's
+//! sample path received.
+//!
 //! A damaged command is counted (summary `link_errors`), reported in a log frame, and
 //! skipped; the link recovers at the next delimiter.
 #![no_std]
@@ -31,7 +38,7 @@ use edgeflow_format::graph::DType;
 use edgeflow_slots::{Active, Slots, Update};
 use edgeflow_telemetry::command::{Command, CommandReader, LinkError, MAX_ENCODED};
 use edgeflow_telemetry::{
-    truncated, Emitter, FrameBody, Hello, Level, Log, Prediction, SummaryAccumulator,
+    truncated, Emitter, FrameBody, Hello, Level, Log, Prediction, SampleBlock, SummaryAccumulator,
 };
 use embedded_io::{Read, Write};
 use embedded_storage::nor_flash::NorFlash;
@@ -62,6 +69,25 @@ pub trait Platform {
     fn stack_peak(&self) -> u32;
     /// Stops the device (emulators exit).
     fn exit(&self) -> !;
+}
+
+/// A sample source on the device itself (a real board's IMU). The emulated boards have
+/// none ([`NoSensor`]): their samples arrive over the link as commands.
+pub trait Sensor {
+    /// Writes the sample values that are due now (whole frames, interleaved by axis) into
+    /// the front of `out` and returns how many; 0 when none is due. The board paces the
+    /// sample rate. Must not block: the application polls it between link reads (so a
+    /// board with a sensor gives a link whose `read` returns 0 when no byte is waiting).
+    fn poll(&mut self, out: &mut [f32]) -> usize;
+}
+
+/// No sensor: every sample comes over the link.
+pub struct NoSensor;
+
+impl Sensor for NoSensor {
+    fn poll(&mut self, _out: &mut [f32]) -> usize {
+        0
+    }
 }
 
 /// Buffers the board gives the application.
@@ -131,8 +157,10 @@ struct Serving<'x, 'b, 's, L> {
 }
 
 /// Runs the application forever (until an `Exit` command).
-pub fn run<L, F, P>(
+#[allow(clippy::too_many_arguments)]
+pub fn run<L, F, P, S>(
     link: &mut L,
+    sensor: &mut S,
     flash: F,
     base: u32,
     slot_size: u32,
@@ -144,6 +172,7 @@ where
     L: Read + Write,
     F: NorFlash,
     P: Platform,
+    S: Sensor,
 {
     let Memory {
         workspace,
@@ -178,6 +207,7 @@ where
         let active = slots.active().ok().flatten();
         let outcome = serve(
             &mut *link,
+            &mut *sensor,
             &mut slots,
             &mut reader,
             platform,
@@ -197,8 +227,9 @@ where
 }
 
 #[allow(clippy::too_many_arguments)]
-fn serve<L, F, P>(
+fn serve<L, F, P, S>(
     link: &mut L,
+    sensor: &mut S,
     slots: &mut Slots<F>,
     reader: &mut CommandReader<{ MAX_ENCODED }>,
     platform: &P,
@@ -215,6 +246,7 @@ where
     L: Read + Write,
     F: NorFlash,
     P: Platform,
+    S: Sensor,
 {
     let bytes: &'static [u8] = active.map_or(&[], |a| platform.mapped(a.offset, a.header.len));
     let model_hash = bytes
@@ -280,9 +312,87 @@ where
         link_errors: 0,
     });
     let mut update: Option<Update> = None;
+    // Data collection: values per sample frame (0: off) and values sent so far.
+    let mut collect: (u16, u32) = (0, 0);
     let mut rx = [0u8; 64];
     let mut samples = [0f32; 256];
+    // Samples from either source (the link's samples command, or the board's sensor) take
+    // one path: streamed back while collecting, else features + inference.
+    macro_rules! feed {
+        ($k:expr, $now:expr) => {{
+            let now = $now;
+            if collect.0 > 0 {
+                let block = SampleBlock {
+                    first: collect.1,
+                    axes: collect.0,
+                    samples: &samples[..$k],
+                };
+                collect.1 = collect.1.wrapping_add($k as u32);
+                st.borrow_mut().out.send(now, &block);
+                continue;
+            }
+            let Some(engine) = engine.as_mut() else {
+                let mut s = st.borrow_mut();
+                s.out
+                    .log(now, Level::Warn, format_args!("samples dropped: no model"));
+                continue;
+            };
+            st.borrow_mut().since = now;
+            let r = engine.push_observed(
+                &samples[..$k],
+                |input| {
+                    let mut s = st.borrow_mut();
+                    let (dtype, scale, zp) = s.input;
+                    let feats = &mut *s.features;
+                    match dtype {
+                        DType::I8 => {
+                            for (d, &q) in feats.iter_mut().zip(input) {
+                                *d = scale * ((q as i8 as i32 - zp) as f32);
+                            }
+                        }
+                        _ => {
+                            for (d, c) in feats.iter_mut().zip(input.chunks_exact(4)) {
+                                *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                            }
+                        }
+                    }
+                },
+                |p| {
+                    let t = platform.now_us();
+                    let mut s = st.borrow_mut();
+                    let latency = t.saturating_sub(s.since);
+                    s.since = t;
+                    s.inferences += 1;
+                    let Serving { acc, features, .. } = &mut *s;
+                    if let Some(a) = acc.as_mut() {
+                        a.record(features, p.class, p.score);
+                    }
+                    s.out.send_timed(
+                        t,
+                        &Prediction {
+                            class: p.class as u16,
+                            score: p.score,
+                            latency_us: latency.min(u64::from(u32::MAX)) as u32,
+                        },
+                        &|| platform.cycles(),
+                    );
+                    if cfg.summary_every > 0 && s.inferences % cfg.summary_every == 0 {
+                        send_summary(&mut s, t, platform);
+                    }
+                },
+            );
+            if let Err(e) = r {
+                st.borrow_mut()
+                    .out
+                    .log(now, Level::Error, format_args!("inference: {e}"));
+            }
+        }};
+    }
     loop {
+        let got = sensor.poll(&mut samples);
+        if got > 0 {
+            feed!(got.min(samples.len()), platform.now_us());
+        }
         let n = {
             let mut s = st.borrow_mut();
             match s.out.link.read(&mut rx) {
@@ -313,61 +423,7 @@ where
                     for (d, c) in samples[..k].iter_mut().zip(raw.chunks_exact(4)) {
                         *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
                     }
-                    let Some(engine) = engine.as_mut() else {
-                        let mut s = st.borrow_mut();
-                        s.out
-                            .log(now, Level::Warn, format_args!("samples dropped: no model"));
-                        continue;
-                    };
-                    st.borrow_mut().since = now;
-                    let r = engine.push_observed(
-                        &samples[..k],
-                        |input| {
-                            let mut s = st.borrow_mut();
-                            let (dtype, scale, zp) = s.input;
-                            let feats = &mut *s.features;
-                            match dtype {
-                                DType::I8 => {
-                                    for (d, &q) in feats.iter_mut().zip(input) {
-                                        *d = scale * ((q as i8 as i32 - zp) as f32);
-                                    }
-                                }
-                                _ => {
-                                    for (d, c) in feats.iter_mut().zip(input.chunks_exact(4)) {
-                                        *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                                    }
-                                }
-                            }
-                        },
-                        |p| {
-                            let t = platform.now_us();
-                            let mut s = st.borrow_mut();
-                            let latency = t.saturating_sub(s.since);
-                            s.since = t;
-                            s.inferences += 1;
-                            let Serving { acc, features, .. } = &mut *s;
-                            if let Some(a) = acc.as_mut() {
-                                a.record(features, p.class, p.score);
-                            }
-                            s.out.send_timed(
-                                t,
-                                &Prediction {
-                                    class: p.class as u16,
-                                    score: p.score,
-                                    latency_us: latency.min(u64::from(u32::MAX)) as u32,
-                                },
-                                &|| platform.cycles(),
-                            );
-                            if cfg.summary_every > 0 && s.inferences % cfg.summary_every == 0 {
-                                send_summary(&mut s, t, platform);
-                            }
-                        },
-                    );
-                    if let Err(e) = r {
-                        st.borrow_mut()
-                            .out
-                            .log(now, Level::Error, format_args!("inference: {e}"));
-                    }
+                    feed!(k, now);
                 }
                 Command::UpdateBegin { len, crc } => {
                     let mut s = st.borrow_mut();
@@ -428,6 +484,14 @@ where
                 Command::Reset => {
                     if let Some(e) = engine.as_mut() {
                         e.reset();
+                    }
+                }
+                Command::Collect { axes } => {
+                    collect = (axes, 0);
+                    let mut s = st.borrow_mut();
+                    match axes {
+                        0 => s.out.log(now, Level::Info, format_args!("collect off")),
+                        a => s.out.log(now, Level::Info, format_args!("collect on axes={a}")),
                     }
                 }
                 Command::Exit => {

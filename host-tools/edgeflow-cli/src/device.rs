@@ -8,7 +8,9 @@
 //! sends the model over the link instead: it is written to the inactive slot and the
 //! device switches to it — no firmware rebuild, no re-flash. `device replay` streams a
 //! dataset's samples over that socket and prints the predictions live; `device stop` ends
-//! the emulator. Real boards (probe-rs) are not supported yet.
+//! the emulator. `device collect` streams a recording through the device's sample path and
+//! writes what comes back as a dataset (.csv or .npz). Real boards: `flash` (feature
+//! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -48,6 +50,25 @@ pub enum DeviceCommand {
         #[arg(long)]
         data: PathBuf,
     },
+    /// Record labelled raw samples from the running device into a dataset file (.csv: one
+    /// row per sample frame, one column per axis and a `label` column; .npz: `x` float32
+    /// [1, frames, axes] and `y` int64 [1], the shape `edgeflow train` reads). On an emulated
+    /// board the device's sensor is the link, so `--source` is streamed in and what the
+    /// device's sample path sends back is recorded.
+    Collect {
+        /// Board name or file.
+        #[arg(long)]
+        board: String,
+        /// The label written with every sample (for .npz: a class index, 0, 1, …).
+        #[arg(long, default_value = "unlabelled")]
+        label: String,
+        /// What the emulated board's sensor produces: a .npy [frames, axes] or numeric CSV.
+        #[arg(long)]
+        source: Option<PathBuf>,
+        /// The dataset file to write (.csv or .npz).
+        #[arg(short, long)]
+        output: PathBuf,
+    },
     /// Stop the emulated device.
     Stop {
         /// Board name or file.
@@ -56,35 +77,38 @@ pub enum DeviceCommand {
     },
 }
 
-/// What each board's application expects: partition address, slot bytes, the buffers it
+/// What each board's application expects: the model partition (from the board file's
+/// `[layout]`, the table the firmware build generates its memory.x from), the buffers it
 /// gives the run-time, and its cargo profile (see `firmware/app-<board>/src/main.rs`).
 struct AppLayout {
-    partition: u32,
+    partition: u64,
     slot_bytes: u64,
     arena_bytes: u64,
     workspace_words: u64,
     profile: &'static str,
 }
 
-fn layout(board: &str) -> Result<AppLayout> {
-    Ok(match board {
-        "mps2-an386" => AppLayout {
-            partition: 0x0010_0000,
-            slot_bytes: 0x0010_0000,
-            arena_bytes: 256 * 1024,
-            workspace_words: 64 * 1024,
-            profile: "release",
-        },
-        "lm3s6965evb" => AppLayout {
-            partition: 0x0003_0000,
-            slot_bytes: 0x8000,
-            arena_bytes: 16 * 1024,
-            workspace_words: 2 * 1024,
-            profile: "release-small",
-        },
+fn layout(board: &Board) -> Result<AppLayout> {
+    let (arena_bytes, workspace_words, profile) = match board.name.as_str() {
+        "mps2-an386" => (256 * 1024, 64 * 1024, "release"),
+        "lm3s6965evb" => (16 * 1024, 2 * 1024, "release-small"),
+        "nucleo-f411re" => (40 * 1024, 4 * 1024, "release-small"),
         other => {
-            bail!("no edgeflow application for board {other} (known: mps2-an386, lm3s6965evb)")
+            bail!("no edgeflow application for board {other} (known: mps2-an386, lm3s6965evb, nucleo-f411re)")
         }
+    };
+    let l = board.layout.ok_or_else(|| {
+        anyhow!(
+            "board {} has no [layout] table (where the firmware and the model slots go)",
+            board.name
+        )
+    })?;
+    Ok(AppLayout {
+        partition: l.slots_origin,
+        slot_bytes: l.slot_bytes,
+        arena_bytes,
+        workspace_words,
+        profile,
     })
 }
 
@@ -119,7 +143,7 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     if !budget.fits() {
         bail!("{} does not fit on {}", args.artifact.display(), board.name);
     }
-    let app = layout(&board.name)?;
+    let app = layout(&board)?;
     let slot_capacity = app.slot_bytes - u64::from(edgeflow_slots::DATA_OFFSET);
     let checks = [
         (
@@ -151,10 +175,7 @@ pub fn flash(args: FlashArgs) -> Result<()> {
         }
     }
     if board.runner.machine.is_none() {
-        bail!(
-            "{} is a real board: flashing through probe-rs is not implemented yet",
-            board.name
-        );
+        return flash_real(&board, &app, args.firmware.as_deref(), &artifact);
     }
     let sock = socket(&board.name);
     if UnixStream::connect(&sock).is_ok() {
@@ -224,6 +245,71 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     })?;
     print_frame(f.last().ok_or_else(|| anyhow!("no hello"))?);
     Ok(())
+}
+
+/// The whole model partition for a real board: slot A holds `artifact` at update sequence 1,
+/// slot B is erased (0xFF), so the device boots this model whatever it ran before.
+fn partition_both_slots(artifact: &[u8], slot_bytes: u64) -> Result<Vec<u8>> {
+    let slot = usize::try_from(slot_bytes).context("slot size")?;
+    let mut image = edgeflow_slots::header_area(artifact, 1).to_vec();
+    image.extend_from_slice(artifact);
+    if image.len() > slot {
+        bail!("the artifact does not fit a {slot}-byte slot");
+    }
+    image.resize(2 * slot, 0xFF);
+    Ok(image)
+}
+
+/// `edgeflow flash` for a real board (`runner.kind = "probe-rs"`): through the first debug
+/// probe found, writes the firmware ELF when `--firmware` is given (once), and the model
+/// partition (slot A = the artifact, slot B erased) at the board's `layout.slots_origin`;
+/// then resets the core. A model update alone rewrites only the partition.
+#[cfg(feature = "probe")]
+fn flash_real(board: &Board, app: &AppLayout, firmware: Option<&Path>, artifact: &[u8]) -> Result<()> {
+    use probe_rs::flashing::{self, DownloadOptions, ElfLoader};
+    use probe_rs::{Session, SessionConfig};
+    let chip = board
+        .runner
+        .chip
+        .as_deref()
+        .ok_or_else(|| anyhow!("board {} has no runner.chip", board.name))?;
+    let image = partition_both_slots(artifact, app.slot_bytes)?;
+    let mut session = Session::auto_attach(chip, SessionConfig::default())
+        .with_context(|| format!("cannot attach to {chip} through a debug probe (is one connected?)"))?;
+    if let Some(elf) = firmware {
+        println!("flashing the firmware {} to {chip}", elf.display());
+        flashing::download_file(&mut session, elf, ElfLoader(Default::default()))
+            .with_context(|| format!("flashing {}", elf.display()))?;
+    } else {
+        println!("keeping the firmware on {} (pass --firmware ELF to write it)", board.name);
+    }
+    println!(
+        "writing the model partition ({} bytes) at {:#010x}",
+        image.len(),
+        app.partition
+    );
+    let mut loader = session.target().flash_loader();
+    loader
+        .add_data(app.partition, &image)
+        .context("the model partition is outside the chip's flash")?;
+    loader
+        .commit(&mut session, DownloadOptions::default())
+        .context("writing the model partition")?;
+    session.core(0)?.reset().context("resetting the core")?;
+    println!("{} reset: it boots the new model from slot A", board.name);
+    Ok(())
+}
+
+/// Without the `probe` feature, a real board is refused with the way to get it.
+#[cfg(not(feature = "probe"))]
+fn flash_real(board: &Board, app: &AppLayout, _firmware: Option<&Path>, artifact: &[u8]) -> Result<()> {
+    partition_both_slots(artifact, app.slot_bytes)?;
+    bail!(
+        "{} is a real board (probe-rs chip {}): this edgeflow was built without the `probe` feature \
+         (cargo build -p edgeflow-cli --features probe)",
+        board.name,
+        board.runner.chip.as_deref().unwrap_or("?")
+    )
 }
 
 fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
@@ -366,6 +452,13 @@ pub(crate) fn print_frame(f: &Frame) {
             "summary #{} {} inferences, classes {:?}, link errors {:?}, stack {} B",
             h.seq, s.inferences, s.classes, s.link_errors, s.stack_high_water
         ),
+        Body::Samples(s) => println!(
+            "samples #{} from value {}: {} values of {} axes",
+            h.seq,
+            s.first,
+            s.samples.len(),
+            s.axes
+        ),
         Body::Unknown(b) => println!("frame  #{} kind {:?} ({} bytes)", h.seq, h.kind, b.len()),
     }
     if f.gap > 0 {
@@ -400,11 +493,31 @@ fn update_over_link(mut link: Link, artifact: &[u8]) -> Result<()> {
     }
 }
 
+/// A recording read for the device: values interleaved by axis, values per frame, and the
+/// axis names when the file has them (a CSV header).
+pub(crate) struct Recording {
+    values: Vec<f32>,
+    axes: usize,
+    names: Option<Vec<String>>,
+}
+
 fn read_samples(path: &Path) -> Result<Vec<f32>> {
+    Ok(read_recording(path)?.values)
+}
+
+fn read_recording(path: &Path) -> Result<Recording> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "npy") {
         let npy = npyz::NpyFile::new(&bytes[..])
             .with_context(|| format!("{}: not a .npy file", path.display()))?;
+        let axes = match npy.shape() {
+            [_] => 1,
+            [_, a] => *a as usize,
+            s => bail!(
+                "{}: samples must be [frames] or [frames, axes], not {s:?}",
+                path.display()
+            ),
+        };
         let descr = match npy.dtype() {
             npyz::DType::Plain(ts) => ts.to_string(),
             other => bail!("{}: unsupported dtype {other:?}", path.display()),
@@ -421,11 +534,16 @@ fn read_samples(path: &Path) -> Result<Vec<f32>> {
                 path.display()
             ),
         };
-        return Ok(v);
+        return Ok(Recording {
+            values: v,
+            axes,
+            names: None,
+        });
     }
     let text =
         String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8 text", path.display()))?;
     let mut out = Vec::new();
+    let (mut axes, mut names) = (0, None);
     for (i, line) in text.lines().enumerate() {
         let cells: Vec<&str> = line
             .split(',')
@@ -434,12 +552,21 @@ fn read_samples(path: &Path) -> Result<Vec<f32>> {
             .collect();
         let nums: Result<Vec<f32>, _> = cells.iter().map(|c| c.parse::<f32>()).collect();
         match nums {
-            Ok(n) => out.extend(n),
-            Err(_) if i == 0 => {} // header
+            Ok(n) => {
+                if axes == 0 {
+                    axes = n.len();
+                }
+                out.extend(n)
+            }
+            Err(_) if i == 0 => names = Some(cells.iter().map(|c| c.to_string()).collect()),
             Err(e) => bail!("{}:{}: {e}", path.display(), i + 1),
         }
     }
-    Ok(out)
+    Ok(Recording {
+        values: out,
+        axes: axes.max(1),
+        names,
+    })
 }
 
 /// `edgeflow device …`.
@@ -481,6 +608,12 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
                 s.discarded_bytes
             );
         }
+        DeviceCommand::Collect {
+            board,
+            label,
+            source,
+            output,
+        } => collect(&board, &label, source.as_deref(), &output)?,
         DeviceCommand::Stop { board } => {
             let board = load_board(&board)?;
             let sock = socket(&board.name);
@@ -503,4 +636,200 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `edgeflow device collect`.
+fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Result<()> {
+    let board = load_board(board)?;
+    let kind = match output.extension().and_then(|e| e.to_str()) {
+        Some("csv") => DatasetKind::Csv,
+        Some("npz") => DatasetKind::Npz(label.parse::<i64>().ok().filter(|&c| c >= 0).ok_or_else(
+            || anyhow!("--label {label:?}: an .npz dataset stores the class index (0, 1, …); write a .csv to keep a text label"),
+        )?),
+        _ => bail!("{}: the dataset must be a .csv or an .npz file", output.display()),
+    };
+    if label.is_empty() || label.contains(['\n', '\r']) {
+        bail!("--label must be one line of text, not {label:?}");
+    }
+    if board.runner.machine.is_none() {
+        bail!(
+            "{} is a real board: collecting from its serial port is not implemented yet",
+            board.name
+        );
+    }
+    let source = source.ok_or_else(|| {
+        anyhow!(
+            "{} is emulated: its sensor is the link, so give --source RECORDING (the samples to stream in)",
+            board.name
+        )
+    })?;
+    let rec = read_recording(source)?;
+    if rec.values.is_empty() {
+        bail!("{}: no samples", source.display());
+    }
+    if rec.values.len() % rec.axes != 0 {
+        bail!(
+            "{}: {} values are not whole frames of {} axes",
+            source.display(),
+            rec.values.len(),
+            rec.axes
+        );
+    }
+    let axes = u16::try_from(rec.axes)
+        .ok()
+        .filter(|&a| usize::from(a) <= edgeflow_telemetry::MAX_BLOCK_VALUES)
+        .ok_or_else(|| anyhow!("{}: {} axes is too many", source.display(), rec.axes))?;
+    let sock = socket(&board.name);
+    let mut link = connect(&sock).with_context(|| {
+        format!(
+            "no device running for {} (start one with `edgeflow flash`)",
+            board.name
+        )
+    })?;
+    link.send(&Command::Collect { axes })?;
+    let mut got: Vec<f32> = Vec::with_capacity(rec.values.len());
+    let take = |frames: Vec<Frame>, got: &mut Vec<f32>| -> Result<()> {
+        for f in frames {
+            match &f.body {
+                Body::Samples(s) => {
+                    if s.first as usize != got.len() || s.axes != axes {
+                        bail!(
+                            "the device sent values from {} ({} axes) where {} ({axes} axes) were expected: samples were lost on the link",
+                            s.first,
+                            s.axes,
+                            got.len()
+                        );
+                    }
+                    got.extend_from_slice(&s.samples);
+                }
+                Body::Log(l) if l.level <= edgeflow_telemetry::Level::Warn => {
+                    print_frame(&f);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    };
+    // Whole frames per command, so no frame is split between two blocks.
+    let per = (MAX_PAYLOAD / 4) / rec.axes * rec.axes;
+    let streamed = (|| -> Result<()> {
+        for chunk in rec.values.chunks(per) {
+            let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
+            link.send(&Command::Samples(&bytes))?;
+            let f = link.poll()?;
+            take(f, &mut got)?;
+        }
+        let start = Instant::now();
+        while got.len() < rec.values.len() {
+            if start.elapsed() > Duration::from_secs(60) {
+                bail!(
+                    "the device sent back {} of {} values within 60 s",
+                    got.len(),
+                    rec.values.len()
+                );
+            }
+            let f = link.poll()?;
+            take(f, &mut got)?;
+        }
+        Ok(())
+    })();
+    // Back to classifying, whether or not the collection succeeded.
+    let stopped = link.send(&Command::Collect { axes: 0 });
+    streamed?;
+    stopped?;
+    let s = link.decoder.stats();
+    if s.missing_frames > 0 || s.discarded_bytes > 0 {
+        bail!(
+            "the link lost {} frames ({} bytes discarded): not writing a dataset with holes",
+            s.missing_frames,
+            s.discarded_bytes
+        );
+    }
+    let names: Vec<String> = match rec.names {
+        Some(n) if n.len() == rec.axes && !n.iter().any(|c| c == "label") => n,
+        _ => (0..rec.axes).map(|a| format!("axis{a}")).collect(),
+    };
+    write_dataset(output, kind, &names, label, &got, rec.axes)?;
+    println!(
+        "collected {} frames of {} axes from {} into {} (label {label:?}); link: {} frames, 0 lost",
+        got.len() / rec.axes,
+        rec.axes,
+        board.name,
+        output.display(),
+        s.frames
+    );
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum DatasetKind {
+    Csv,
+    /// With the class index.
+    Npz(i64),
+}
+
+/// Writes collected samples as a dataset edgeflow-data reads: a CSV with one row per
+/// frame (axis columns, then `label`; numbers in Rust's shortest round-trip form, so they
+/// read back to the same `f32`), or an .npz with `x` float32 [1, frames, axes] and `y`
+/// int64 [1].
+fn write_dataset(
+    path: &Path,
+    kind: DatasetKind,
+    names: &[String],
+    label: &str,
+    values: &[f32],
+    axes: usize,
+) -> Result<()> {
+    let bytes = match kind {
+        DatasetKind::Csv => {
+            let quote = |c: &str| {
+                if c.contains([',', '"']) || c.trim() != c {
+                    format!("\"{}\"", c.replace('"', "\"\""))
+                } else {
+                    c.to_string()
+                }
+            };
+            let mut t = names.iter().map(|n| quote(n)).collect::<Vec<_>>().join(",");
+            t += ",label\n";
+            let label = quote(label);
+            for frame in values.chunks(axes) {
+                for v in frame {
+                    t += &format!("{v},");
+                }
+                t += &label;
+                t.push('\n');
+            }
+            t.into_bytes()
+        }
+        DatasetKind::Npz(class) => {
+            let frames = (values.len() / axes) as u64;
+            let x = npy_bytes(&[1, frames, axes as u64], values.iter().copied())?;
+            let y = npy_bytes(&[1], [class].into_iter())?;
+            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            let opts = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored);
+            for (name, data) in [("x.npy", x), ("y.npy", y)] {
+                zip.start_file(name, opts)?;
+                zip.write_all(&data)?;
+            }
+            zip.finish()?.into_inner()
+        }
+    };
+    std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize>(
+    shape: &[u64],
+    data: impl Iterator<Item = T>,
+) -> Result<Vec<u8>> {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut out)
+        .begin_nd()?;
+    w.extend(data)?;
+    w.finish()?;
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! `edgeflow flash` and `edgeflow device`: budgets are checked before anything is flashed;
 //! on the emulated M4F a model is flashed, samples replayed, a second model flashed over
-//! the link (no firmware rebuild), and the device stopped.
+//! the link (no firmware rebuild), and the device stopped. `device collect` records what
+//! the device's sample path streams back into a .csv and an .npz that edgeflow-data reads
+//! back equal to the recording streamed in.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -83,6 +85,20 @@ fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
 }
 
 #[test]
+fn flash_to_a_real_board_checks_budgets_then_needs_the_probe_feature_or_a_probe() {
+    let a = artifact("fc_int8");
+    let o = edgeflow(&["flash", "--board", "nucleo-f411re", a.to_str().expect("utf8")]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    // The budgets were checked and printed before any probe was looked for.
+    assert!(t.contains("nucleo-f411re"), "{t}");
+    assert!(
+        t.contains("without the `probe` feature") || t.contains("through a debug probe"),
+        "{t}"
+    );
+}
+
+#[test]
 fn flash_replay_update_and_stop_on_the_emulated_m4f() {
     let qemu = Command::new("qemu-system-arm").arg("--version").output();
     if !qemu.is_ok_and(|o| o.status.success()) {
@@ -119,6 +135,7 @@ fn flash_replay_update_and_stop_on_the_emulated_m4f() {
         "{t}"
     );
     assert!(t.contains(" 0 lost, 0 bytes discarded"), "{t}");
+    collect_round_trips(&csv);
     let o = edgeflow(&["flash", "--board", "mps2-an386", b.to_str().expect("utf8")]);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
@@ -129,4 +146,64 @@ fn flash_replay_update_and_stop_on_the_emulated_m4f() {
     );
     let o = edgeflow(&["device", "stop", "--board", "mps2-an386"]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// `device collect` on the running emulated M4F: the recording streamed in through the
+/// device's sample path comes back, written as a dataset, equal value for value.
+fn collect_round_trips(recording: &Path) {
+    use edgeflow_data::sources::csv::{read_labelled_csv, read_numeric_csv};
+    use edgeflow_data::sources::npy::{npz, TensorData};
+    use edgeflow_data::BadRecords;
+    let source = read_numeric_csv(recording, b',').expect("recording");
+    let out = tmp("collected.csv");
+    let o = edgeflow(&[
+        "device",
+        "collect",
+        "--board",
+        "mps2-an386",
+        "--label",
+        "walking, fast",
+        "--source",
+        recording.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    let t = text(&o);
+    assert!(o.status.success() && t.contains("collected 200 frames of 2 axes"), "{t}");
+    let got = read_labelled_csv(&out, b',', "label").expect("read back");
+    assert_eq!(got.header, Some(vec!["ax".to_string(), "ay".to_string()]));
+    assert_eq!(got.rows, source.rows);
+    assert_eq!(got.labels, vec!["walking, fast".to_string(); 200]);
+
+    let out = tmp("collected.npz");
+    let o = edgeflow(&[
+        "device",
+        "collect",
+        "--board",
+        "mps2-an386",
+        "--label",
+        "3",
+        "--source",
+        recording.to_str().expect("utf8"),
+        "-o",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let x = npz(&out, "x", BadRecords::Error).collect_vec().expect("x");
+    let y = npz(&out, "y", BadRecords::Error).collect_vec().expect("y");
+    assert_eq!(x.len(), 1);
+    assert_eq!(x[0].shape, vec![200, 2]);
+    let flat: Vec<f32> = source.rows.concat();
+    assert_eq!(x[0].data, TensorData::F32(flat));
+    assert_eq!(y.len(), 1);
+    assert_eq!(y[0].data, TensorData::I64(vec![3]));
+
+    // A text label cannot go into an .npz; the error says so and nothing is written.
+    let bad = tmp("bad.npz");
+    let o = edgeflow(&[
+        "device", "collect", "--board", "mps2-an386", "--label", "walking", "--source",
+        recording.to_str().expect("utf8"), "-o", bad.to_str().expect("utf8"),
+    ]);
+    assert!(!o.status.success() && text(&o).contains("class index"), "{}", text(&o));
+    assert!(!bad.exists());
 }
