@@ -177,10 +177,12 @@ impl<'a> Command<'a> {
             6 => empty(Command::Hello),
             7 => empty(Command::Reset),
             8 => empty(Command::Exit),
-            9 if p.len() == 2 => Ok(Command::Collect {
-                axes: u16::from_le_bytes([p[0], p[1]]),
-            }),
-            9 => Err(bad),
+            9 => match <[u8; 2]>::try_from(p) {
+                Ok(axes) => Ok(Command::Collect {
+                    axes: u16::from_le_bytes(axes),
+                }),
+                Err(_) => Err(bad),
+            },
             k => Err(CommandError::UnknownKind(k)),
         }
     }
@@ -210,7 +212,7 @@ impl<'a> Command<'a> {
                 put(&mut raw, &mut n, &offset.to_le_bytes())?;
                 put(&mut raw, &mut n, data)?;
             }
-            Command::Collect { axes } => put(&axes.to_le_bytes())?,
+            Command::Collect { axes } => put(&mut raw, &mut n, &axes.to_le_bytes())?,
             _ => {}
         }
         let body = raw.get(..n).ok_or(EncodeError::Body)?;
