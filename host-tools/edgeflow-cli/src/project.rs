@@ -73,14 +73,25 @@ fn default_seed() -> u64 {
 }
 
 /// `[schema]`: data validation (edgeflow-data's schema inference and example validator).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchemaSettings {
-    /// Stop the pipeline when the test data has anomalies against the training schema
-    /// (otherwise they are reported in the analyse stage's page and `summary.json`).
+    /// Stop the pipeline (at the analyse stage, exit non-zero, naming the first anomaly)
+    /// when the test data has anomalies against the training schema, as `edgeflow data
+    /// validate` exits non-zero. Default `true`; `false` only reports them (analyse
+    /// stage's page and `summary.json`).
     pub fail_on_anomalies: bool,
     /// Range tolerance, missing-rate tolerance and skew thresholds.
     pub thresholds: edgeflow_data::schema::ValidateOptions,
+}
+
+impl Default for SchemaSettings {
+    fn default() -> Self {
+        Self {
+            fail_on_anomalies: true,
+            thresholds: Default::default(),
+        }
+    }
 }
 
 /// `[quantize]`: as `edgeflow quantize`. Calibration uses the training split's features.
@@ -119,6 +130,10 @@ pub struct ValidateSettings {
     pub hil_samples: usize,
     /// Gate limits (`edgeflow validate --gates`; unknown keys are errors).
     pub gates: Gates,
+    /// A gate on the int8 model's test ROC-AUC (as the quantize stage measured it): for
+    /// anomaly detection (`model.task = "autoencoder"`: normal vs anomaly, the
+    /// reconstruction error as score) and binary classifiers. Off when absent.
+    pub min_roc_auc: Option<f64>,
 }
 
 impl Default for ValidateSettings {
@@ -126,6 +141,7 @@ impl Default for ValidateSettings {
         Self {
             hil: true,
             hil_samples: 8,
+            min_roc_auc: None,
             gates: Gates::default(),
         }
     }
@@ -147,6 +163,11 @@ pub struct DeploySettings {
     pub enabled: bool,
     /// Ask the device for a telemetry summary after every this many recordings.
     pub summary_every: usize,
+    /// A prebuilt device application (the ELF of `firmware/app-<board>`, relative to the
+    /// project file). Without it the pipeline builds the application from the edgeflow
+    /// source tree it finds: `EDGEFLOW_SOURCE_DIR`, or the first ancestor of the project
+    /// directory or of the working directory holding `firmware/app`.
+    pub firmware: Option<PathBuf>,
 }
 
 impl Default for DeploySettings {
@@ -154,6 +175,7 @@ impl Default for DeploySettings {
         Self {
             enabled: true,
             summary_every: 4,
+            firmware: None,
         }
     }
 }
@@ -244,6 +266,11 @@ pub fn parse(text: &str, origin: &str) -> Result<(Project, toml::Table)> {
         .thresholds
         .validate()
         .map_err(|e| anyhow::anyhow!("{origin}: monitor.thresholds: {e}"))?;
+    if let Some(v) = p.validate.min_roc_auc {
+        if !(0.0..=1.0).contains(&v) {
+            bail!("{origin}: validate.min_roc_auc = {v} is not in [0, 1]");
+        }
+    }
     let g = &p.validate.gates;
     for (k, v) in [
         ("min_accuracy", g.min_accuracy),
@@ -353,6 +380,8 @@ name = "mps2-an386"
         assert_eq!(p.quantize.method, "mse");
         assert!(p.validate.hil);
         assert_eq!(p.monitor.fault.axis, 0);
+        assert!(p.schema.fail_on_anomalies, "anomalies fail the run by default");
+        assert_eq!(p.deploy.firmware, None);
     }
 
     #[test]
