@@ -14,6 +14,7 @@ use edgeflow_monitor::analysis::Thresholds;
 use edgeflow_train::config::{
     DataConfig, FeaturesConfig, ModelConfig, OutputConfig, SplitConfig, TrainParams,
 };
+use sha2::{Digest, Sha256};
 use edgeflow_train::TrainConfig;
 use serde::Deserialize;
 
@@ -30,8 +31,8 @@ pub struct Project {
     /// Split fractions and seed (edgeflow-train's `[split]`).
     #[serde(default)]
     pub split: SplitConfig,
-    /// The feature pipeline (edgeflow-train's `[features]`: a pipeline TOML file).
-    pub features: FeaturesConfig,
+    /// The feature pipeline: a pipeline TOML file, or the pipeline inline.
+    pub features: ProjectFeatures,
     /// The model as data (edgeflow-train's `[model]`).
     pub model: ModelConfig,
     /// Optimisation (edgeflow-train's `[train]`).
@@ -55,6 +56,34 @@ pub struct Project {
     /// Monitoring: thresholds and the injected sensor fault.
     #[serde(default)]
     pub monitor: MonitorSettings,
+}
+
+/// `[features]`: exactly one of `pipeline` (a file) and `inline` (the pipeline's own tables).
+///
+/// ```toml
+/// [features]
+/// pipeline = "features.toml"          # an edgeflow-dsp pipeline file, relative to this file
+/// ```
+/// or
+/// ```toml
+/// [features.inline.input.signal]
+/// axes = 6
+/// rate_hz = 10.0
+/// window = 10
+/// stride = 5
+/// [[features.inline.blocks]]
+/// stats = { stats = ["mean", "std"] }
+/// ```
+/// An inline pipeline is checked when the project loads (errors name `features.inline`)
+/// and written, content-addressed, to `.edgeflow/features-HASH.toml` beside the project
+/// file: the file the stages, their cache keys and lineage read.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFeatures {
+    /// An edgeflow-dsp pipeline TOML file.
+    pub pipeline: Option<PathBuf>,
+    /// The pipeline's tables (`input`, `blocks`, `output`, as in a pipeline file).
+    pub inline: Option<toml::Table>,
 }
 
 /// `[project]`.
@@ -243,6 +272,15 @@ pub struct Loaded {
 pub fn parse(text: &str, origin: &str) -> Result<(Project, toml::Table)> {
     let p: Project = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let raw: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    match (&p.features.pipeline, &p.features.inline) {
+        (Some(_), Some(_)) => bail!("{origin}: [features] has both pipeline and inline: give one"),
+        (None, None) => bail!("{origin}: [features] needs pipeline = \"FILE\" or a [features.inline] table"),
+        (None, Some(t)) => {
+            edgeflow_dsp::host::from_toml(&toml::to_string(t)?, "features.inline")
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        }
+        (Some(_), None) => {}
+    }
     if p.project.name.trim().is_empty() {
         bail!("{origin}: project.name is empty");
     }
@@ -302,6 +340,23 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let mut project = project;
+    if let Some(t) = project.features.inline.take() {
+        let text = format!(
+            "# Written by edgeflow from [features.inline] of {}; do not edit.\n{}",
+            path.display(),
+            toml::to_string(&t)?
+        );
+        let hash = edgeflow_train::data::hex(&Sha256::digest(text.as_bytes()));
+        let file = dir.join(".edgeflow").join(format!("features-{}.toml", &hash[..16]));
+        if !file.is_file() {
+            std::fs::create_dir_all(dir.join(".edgeflow"))
+                .with_context(|| format!("cannot create {}", dir.join(".edgeflow").display()))?;
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        project.features.pipeline = Some(file);
+    }
     let loaded = Loaded {
         project,
         raw,
@@ -325,7 +380,13 @@ impl Loaded {
             threads: 1,
             data: p.data.clone(),
             split: p.split.clone(),
-            features: p.features.clone(),
+            features: FeaturesConfig {
+                pipeline: p
+                    .features
+                    .pipeline
+                    .clone()
+                    .context("[features] has no pipeline")?,
+            },
             model: p.model.clone(),
             train: p.train.clone(),
             output: OutputConfig {
@@ -395,6 +456,28 @@ name = "mps2-an386"
         let text = format!("{MIN}[validate.gates]\nmin_acuracy = 0.5\n");
         let e = parse(&text, "x.toml").unwrap_err().to_string();
         assert!(e.contains("min_acuracy") && e.contains("line 13"), "{e}");
+    }
+
+    #[test]
+    fn inline_features_are_checked_and_exclusive() {
+        let inline = MIN.replace(
+            "[features]\npipeline = \"f.toml\"\n",
+            "[features.inline.input.signal]\naxes = 2\nrate_hz = 10.0\nwindow = 4\nstride = 2\n[[features.inline.blocks]]\nstats = { stats = [\"mean\"] }\n",
+        );
+        let (p, _) = parse(&inline, "x").unwrap();
+        assert!(p.features.inline.is_some() && p.features.pipeline.is_none());
+        let bad = inline.replace("window = 4", "window = 0");
+        let e = parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("features.inline"), "{e}");
+        let both = inline.replace(
+            "[features.inline.input.signal]",
+            "[features]\npipeline = \"f.toml\"\n[features.inline.input.signal]",
+        );
+        let e = parse(&both, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("both"), "{e}");
+        let none = MIN.replace("[features]\npipeline = \"f.toml\"\n", "[features]\n");
+        let e = parse(&none, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("[features] needs"), "{e}");
     }
 
     #[test]

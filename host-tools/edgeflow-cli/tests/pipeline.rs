@@ -16,6 +16,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The tests that start the emulated board share its socket
+/// (`target/edgeflow-device/mps2-an386.sock`): one at a time.
+static BOARD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn board_lock() -> std::sync::MutexGuard<'static, ()> {
+    BOARD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -162,6 +170,7 @@ fn edit(p: &Path, from: &str, to: &str) {
 
 #[test]
 fn whole_pipeline_on_the_emulated_board_and_its_cache() {
+    let _board = board_lock();
     let Some(data) = data() else {
         println!(
             "SKIPPED: BasicMotions is absent (crates/edgeflow-data/scripts/fetch_basicmotions.sh)"
@@ -407,6 +416,7 @@ fn digits() -> Option<PathBuf> {
 /// digits), which can raise a false drift alert. A second run reuses every passed stage.
 #[test]
 fn image_pipeline_on_the_digits_through_the_emulated_board() {
+    let _board = board_lock();
     let Some(npz) = digits() else {
         println!("SKIPPED: the digits are absent (examples/digits/fetch_digits.sh)");
         return;
@@ -422,14 +432,14 @@ fn image_pipeline_on_the_digits_through_the_emulated_board() {
         dir.join("features.toml"),
     )
     .expect("features");
-    let text = std::fs::read_to_string(root().join("examples/digits/edgeflow.toml"))
+    let project_text = std::fs::read_to_string(root().join("examples/digits/edgeflow.toml"))
         .expect("example")
         .replace("../../target/data/digits/digits.npz", npz.to_str().expect("utf8"))
         .replace("epochs = 30", "epochs = 10")
         .replace("enabled = true", &format!("enabled = {board}"))
         .replace("hil = true", &format!("hil = {board}"));
     let p = dir.join("edgeflow.toml");
-    std::fs::write(&p, text).expect("project");
+    std::fs::write(&p, project_text).expect("project");
     let out = dir.join("out");
     let (o, s) = run(&p, &out);
     let t = text(&o);
@@ -498,6 +508,7 @@ fn init_writes_an_image_project() {
 /// the drift it flags between the training and test subjects.)
 #[test]
 fn anomaly_pipeline_with_an_autoencoder() {
+    let _board = board_lock();
     let Some(data) = data() else {
         println!(
             "SKIPPED: BasicMotions is absent (crates/edgeflow-data/scripts/fetch_basicmotions.sh)"
@@ -515,7 +526,7 @@ fn anomaly_pipeline_with_an_autoencoder() {
         dir.join("features.toml"),
     )
     .expect("features");
-    let text = std::fs::read_to_string(root().join("examples/anomaly/edgeflow.toml"))
+    let project_text = std::fs::read_to_string(root().join("examples/anomaly/edgeflow.toml"))
         .expect("example")
         .replace(
             "../../target/data/BasicMotions/",
@@ -525,7 +536,7 @@ fn anomaly_pipeline_with_an_autoencoder() {
         .replace("enabled = true", &format!("enabled = {board}"))
         .replace("hil = true", &format!("hil = {board}"));
     let p = dir.join("edgeflow.toml");
-    std::fs::write(&p, text).expect("project");
+    std::fs::write(&p, project_text).expect("project");
     let out = dir.join("out");
     let (o, s) = run(&p, &out);
     let t = text(&o);
