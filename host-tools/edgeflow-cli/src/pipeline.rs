@@ -423,7 +423,7 @@ fn inputs(ctx: &Ctx, stage: &str) -> Result<Inputs> {
                 f("validate", "gates.json")?,
             ]
             .into_iter()
-            .chain(device::prebuilt_firmware(ctx))
+            .chain(device::firmware_input(ctx)?)
             .collect(),
         },
         "monitor" => Inputs {
@@ -433,7 +433,7 @@ fn inputs(ctx: &Ctx, stage: &str) -> Result<Inputs> {
                 f("deploy", "telemetry-clean.bin")?,
             ]
             .into_iter()
-            .chain(device::prebuilt_firmware(ctx))
+            .chain(device::firmware_input(ctx)?)
             .collect(),
         },
         other => bail!("unknown stage {other}"),

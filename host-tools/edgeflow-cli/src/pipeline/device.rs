@@ -35,6 +35,21 @@ pub(super) fn prebuilt_firmware(ctx: &Ctx) -> Option<PathBuf> {
         .map(|f| ctx.project.dir.join(f))
 }
 
+/// `[deploy].firmware` as a stage input (its bytes enter the cache key): `None` when not
+/// set; an error naming the setting when the file is missing.
+pub(super) fn firmware_input(ctx: &Ctx) -> Result<Option<PathBuf>> {
+    match prebuilt_firmware(ctx) {
+        Some(elf) if !elf.is_file() => {
+            let board = &ctx.project.project.board.name;
+            bail!(
+                "deploy.firmware = {}: no such file (the device application for {board}, built with `cargo build --release` in firmware/app-{board} of the edgeflow sources)",
+                elf.display()
+            )
+        }
+        f => Ok(f),
+    }
+}
+
 /// Where the device stages run and which application ELF they flash.
 ///
 /// With `[deploy].firmware` the ELF is used as is and the stages work in the output
