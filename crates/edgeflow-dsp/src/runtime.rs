@@ -472,7 +472,36 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
                 got: pixels.len(),
             });
         }
-        run_image(self.p, &ip, pixels, out);
+        run_image(self.p, &ip, |i| pixels.get(i).copied().unwrap_or(0) as f32, out);
+        Ok(())
+    }
+
+    /// As [`Runtime::run_image`] with the pixels given as `f32` values (a device that
+    /// receives samples as `f32` buffers them in its workspace). Each value is first
+    /// rounded to the nearest integer (half away from zero) and clamped to `0..=255`, NaN
+    /// reads as 0, so the output equals `run_image` on the corresponding 8-bit image, bit
+    /// for bit. Errors as `run_image`; never panics.
+    pub fn run_image_values(&mut self, pixels: &[f32], out: &mut [u8]) -> Result<(), Error> {
+        let Some(ip) = self.p.image else {
+            return Err(Error::WrongInputKind {
+                expected: input_kind(self.p),
+            });
+        };
+        self.check_out(out)?;
+        let expected = self.p.input_len();
+        if pixels.len() != expected {
+            return Err(Error::Length {
+                what: "image values",
+                expected,
+                got: pixels.len(),
+            });
+        }
+        run_image(
+            self.p,
+            &ip,
+            |i| pixels.get(i).copied().map_or(0.0, pixel_value),
+            out,
+        );
         Ok(())
     }
 
@@ -791,7 +820,17 @@ fn tap(o: u32, in_size: u32, out_size: u32, method: Option<Interpolation>) -> Ta
 
 /// The fused image path: sample each output pixel through crop/resize, then apply the
 /// per-pixel blocks and write it.
-fn run_image(p: &Pipeline<'_>, ip: &ImagePlan, pixels: &[u8], out: &mut [u8]) {
+/// An `f32` sample as an 8-bit pixel value (as `f32`): rounded half away from zero,
+/// clamped to `0..=255`; NaN is 0.
+fn pixel_value(v: f32) -> f32 {
+    if v.is_nan() {
+        0.0
+    } else {
+        libm::roundf(v).clamp(0.0, 255.0)
+    }
+}
+
+fn run_image(p: &Pipeline<'_>, ip: &ImagePlan, pixel: impl Fn(usize) -> f32, out: &mut [u8]) {
     let [cx, cy, cw, ch] = ip.crop;
     let c_in = ip.channels as usize;
     let row_stride = ip.width as usize * c_in;
@@ -799,7 +838,7 @@ fn run_image(p: &Pipeline<'_>, ip: &ImagePlan, pixels: &[u8], out: &mut [u8]) {
     let q = p.desc.output.quantize;
     let at = |x: usize, y: usize, c: usize| -> f32 {
         let i = (cy as usize + y) * row_stride + (cx as usize + x) * c_in + c;
-        pixels.get(i).copied().unwrap_or(0) as f32
+        pixel(i)
     };
     let mut o = 0usize;
     for oy in 0..ip.out_h {

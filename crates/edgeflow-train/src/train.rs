@@ -102,7 +102,19 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
     })?;
     let raw = data::read_sources(cfg, &pipeline)?;
     let classes = raw.classes.clone();
-    let splits = data::split(classes.len(), raw.train, raw.test, &cfg.split)?;
+    let mut splits = data::split(classes.len(), raw.train, raw.test, &cfg.split)?;
+    if cfg.model.task == crate::config::Task::Autoencoder {
+        // An autoencoder learns what normal data looks like: it trains (and the int8
+        // calibration and the monitoring baseline are computed) on class 0 only.
+        // Validation (threshold, early stopping) and test keep every class.
+        splits.train.retain(|r| r.label == 0);
+        if splits.train.is_empty() {
+            return Err(TrainError::BadData(format!(
+                "model.task = \"autoencoder\" trains on class 0 ({:?}, the normal class), but the training split has none of it",
+                classes.first().map_or("", String::as_str)
+            )));
+        }
+    }
     let pp = &cfg.features.pipeline;
     let train = data::features(&pipeline, pp, &splits.train)?;
     let validation = data::features(&pipeline, pp, &splits.validation)?;

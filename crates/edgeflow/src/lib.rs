@@ -168,9 +168,21 @@ impl<'a> Model<'a> {
         &self.pipeline
     }
 
-    /// `f32` words of feature workspace [`Engine::new`] needs.
+    /// `f32` words of feature workspace [`Engine::new`] needs: the pipeline's workspace,
+    /// plus, for an image pipeline, one word per input value (`width * height *
+    /// channels`), where [`Engine::push`] buffers an image's pixels until it is complete.
     pub fn workspace_len(&self) -> usize {
-        self.pipeline.workspace_len()
+        self.pipeline
+            .workspace_len()
+            .saturating_add(self.image_values())
+    }
+
+    /// Input values of one image (0 for pipelines that do not take images).
+    fn image_values(&self) -> usize {
+        match self.pipeline.desc().input {
+            dsp::Input::Image { .. } => self.pipeline.input_len(),
+            _ => 0,
+        }
     }
 
     /// Arena bytes [`Engine::new`] needs.
@@ -193,6 +205,11 @@ pub struct Prediction {
 pub struct Engine<'m, 'a, 'w, 'r> {
     features: dsp::Runtime<'m, 'a, 'w>,
     rt: nn::Runtime<'m, 'a, 'r>,
+    /// Image pipelines: the pushed pixel values of the image being received (empty for
+    /// other pipelines).
+    pixels: &'w mut [f32],
+    /// Values of `pixels` received so far.
+    filled: usize,
 }
 
 impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
@@ -203,6 +220,17 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
         workspace: &'w mut [f32],
         arena: &'r mut [u8],
     ) -> Result<Self, Error> {
+        let needed = model.workspace_len();
+        if workspace.len() < needed {
+            return Err(Error::Features(dsp::Error::WorkspaceTooSmall {
+                needed,
+                got: workspace.len(),
+            }));
+        }
+        let (workspace, pixels) = workspace
+            .split_at_mut_checked(model.pipeline.workspace_len())
+            .unwrap_or((&mut [], &mut []));
+        let pixels = pixels.get_mut(..model.image_values()).unwrap_or(&mut []);
         Ok(Engine {
             // Precomputed tables (same bits) when the artifact has them: no design at start.
             features: match model.tables {
@@ -210,16 +238,27 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
                 None => dsp::Runtime::new(&model.pipeline, workspace)?,
             },
             rt: nn::Runtime::new(&model.nn, arena)?,
+            pixels,
+            filled: 0,
         })
     }
 
     /// Pushes interleaved samples (any chunk size); each time the pipeline completes a
     /// feature tensor, runs the model and calls `on_prediction`.
+    ///
+    /// For an image pipeline the samples are the image's pixel values, row-major with
+    /// channels interleaved (as `run_image` takes them), each rounded and clamped to an
+    /// 8-bit value ([`dsp::Runtime::run_image_values`]); every `width * height * channels`
+    /// values complete one image, which is then run. [`Engine::reset`] drops a partial
+    /// image.
     pub fn push(
         &mut self,
         mut samples: &[f32],
         mut on_prediction: impl FnMut(Prediction),
     ) -> Result<(), Error> {
+        if !self.pixels.is_empty() {
+            return self.push_pixels(samples, &mut |_| {}, &mut on_prediction);
+        }
         while !samples.is_empty() {
             let r = self.features.push(samples)?;
             samples = samples.get(r.consumed..).unwrap_or(&[]);
@@ -227,6 +266,32 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
                 if let Some(p) = self.process()? {
                     on_prediction(p);
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Image pipelines: buffers pixel values; runs each completed image.
+    fn push_pixels(
+        &mut self,
+        mut samples: &[f32],
+        on_features: &mut impl FnMut(&[u8]),
+        on_prediction: &mut impl FnMut(Prediction),
+    ) -> Result<(), Error> {
+        while !samples.is_empty() {
+            let free = self.pixels.get_mut(self.filled..).unwrap_or(&mut []);
+            let n = free.len().min(samples.len());
+            if let (Some(d), Some(s)) = (free.get_mut(..n), samples.get(..n)) {
+                d.copy_from_slice(s);
+            }
+            samples = samples.get(n..).unwrap_or(&[]);
+            self.filled = self.filled.saturating_add(n);
+            if self.filled >= self.pixels.len() {
+                self.filled = 0;
+                let input = self.rt.input_mut(0)?;
+                self.features.run_image_values(self.pixels, input)?;
+                on_features(input);
+                on_prediction(self.infer()?);
             }
         }
         Ok(())
@@ -242,6 +307,9 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
         mut on_features: impl FnMut(&[u8]),
         mut on_prediction: impl FnMut(Prediction),
     ) -> Result<(), Error> {
+        if !self.pixels.is_empty() {
+            return self.push_pixels(samples, &mut on_features, &mut on_prediction);
+        }
         while !samples.is_empty() {
             let r = self.features.push(samples)?;
             samples = samples.get(r.consumed..).unwrap_or(&[]);
@@ -311,8 +379,9 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
         Ok(self.rt.output(index)?)
     }
 
-    /// Forgets buffered samples and stacked frames.
+    /// Forgets buffered samples and stacked frames (and a partial image).
     pub fn reset(&mut self) {
+        self.filled = 0;
         self.features.reset();
     }
 

@@ -110,6 +110,55 @@ fn image_to_prediction_int8() {
 }
 
 #[test]
+fn pushed_pixels_equal_run_image() {
+    // An image pipeline fed as a stream of pixel values (what a device receives over its
+    // link): two images in chunks of 11 values, a reset dropping a partial third; values
+    // off the 8-bit grid are rounded and clamped exactly as run_image_values documents.
+    let a = attach_pipeline(
+        &fixture("conv_same_s1_int8"),
+        &spec(
+            "[input.image]\nwidth = 18\nheight = 14\nchannels = 3\n\
+             [[blocks]]\nresize = { width = 9, height = 7 }\n\
+             [[blocks]]\nzscore = { mean = [127.5], std = [64.0] }\n",
+        ),
+    )
+    .expect("attach");
+    let n = 18 * 14 * 3;
+    let px1: Vec<u8> = (0..n).map(|i| (i * 29 % 256) as u8).collect();
+    let px2: Vec<u8> = (0..n).map(|i| (i * 7 % 253) as u8).collect();
+    let mut values: Vec<f32> = px1.iter().map(|&p| f32::from(p)).collect();
+    // Off-grid values that round/clamp to px2's.
+    values.extend(px2.iter().enumerate().map(|(i, &p)| match (i % 4, p) {
+        (0, 0) => -3.0,
+        (1, 255) => 300.0,
+        (2, _) => f32::from(p) + 0.4,
+        (3, p) if p > 0 => f32::from(p) - 0.5,
+        _ => f32::from(p),
+    }));
+    let m = Model::parse(&a).expect("model");
+    assert_eq!(m.workspace_len(), m.pipeline().workspace_len() + n);
+    let got = engine_run(&a, |e| {
+        let mut preds = Vec::new();
+        e.push(&values[..100], |p| preds.push(p)).expect("partial");
+        e.reset();
+        for chunk in values.chunks(11) {
+            e.push(chunk, |p| preds.push(p)).expect("push");
+        }
+        preds
+    });
+    let mut want = reference(&a, &Sample::Image(px1));
+    want.extend(reference(&a, &Sample::Image(px2)));
+    assert_eq!(got, want);
+    // A workspace one word short is refused, naming the words needed.
+    let mut ws = vec![0.0f32; m.workspace_len() - 1];
+    let mut arena = edgeflow_nn::HostArena::for_model(m.nn()).expect("arena");
+    assert!(matches!(
+        Engine::new(&m, &mut ws, arena.as_mut_bytes()),
+        Err(Error::Features(edgeflow::dsp::Error::WorkspaceTooSmall { needed, .. })) if needed == m.workspace_len()
+    ));
+}
+
+#[test]
 fn vector_to_prediction_f32() {
     let a = attach_pipeline(
         &fixture("fc_f32"),

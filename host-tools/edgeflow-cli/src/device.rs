@@ -113,12 +113,13 @@ fn layout(board: &Board) -> Result<AppLayout> {
 }
 
 pub(crate) fn load_board(b: &str) -> Result<Board> {
-    let path = if b.ends_with(".toml") {
-        PathBuf::from(b)
-    } else {
-        Path::new("boards").join(format!("{b}.toml"))
-    };
-    Ok(Board::load(&path)?)
+    if b.ends_with(".toml") {
+        return Ok(Board::load(Path::new(b))?);
+    }
+    // A name: the board catalog (built-in boards and the user's), as `edgeflow boards`,
+    // so flashing works outside the source tree too.
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    Ok(edgeflow_compile::board::Catalog::discover(None, &cwd)?.get(b)?)
 }
 
 fn work_dir() -> PathBuf {

@@ -2,8 +2,10 @@
 //! `edgeflow.toml` (and the feature pipeline it names) for `edgeflow pipeline run`.
 //!
 //! Templates that work today: `imu` (BasicMotions: smart-watch accelerometer + gyroscope,
-//! 4 activities, a 1-D CNN on window statistics). `audio`, `image` and `anomaly` are not
-//! written yet and are refused by name.
+//! 4 activities, a 1-D CNN on window statistics) and `image` (scikit-learn's 8x8
+//! handwritten digits, a 2-D CNN) and `anomaly` (a dense autoencoder trained on
+//! BasicMotions' "Standing" recordings, the other activities as anomalies). `audio` is
+//! not written yet and is refused by name.
 
 use std::path::{Path, PathBuf};
 
@@ -17,9 +19,9 @@ pub enum Template {
     Imu,
     /// Keyword spotting on WAV files (not yet available).
     Audio,
-    /// Image classification (not yet available).
+    /// Image classification (8x8 handwritten digits).
     Image,
-    /// Anomaly detection with an autoencoder (not yet available).
+    /// Anomaly detection with a dense autoencoder (BasicMotions, one normal class).
     Anomaly,
 }
 
@@ -159,6 +161,138 @@ stats = { stats = ["mean", "std", "min", "max", "rms"] }
 frames = 19
 "#;
 
+/// The image project file (scikit-learn's digits). Paths are relative to the project.
+pub const IMAGE_PROJECT: &str = r#"# edgeflow project: image classification (8x8 grayscale handwritten digits, 10 classes).
+#
+#   edgeflow pipeline run            # in this directory; outputs go to ./out
+#
+# Stages: extract -> analyse -> prepare -> train -> evaluate -> quantize -> validate ->
+# deploy -> monitor, each cached by the hash of its config tables, input files and the
+# edgeflow version. Unknown keys are errors naming the key and line. The emulated board
+# receives each test image as its pixel values (row-major, channels interleaved), runs the
+# artifact's image pipeline and the int8 model, and every prediction is compared with the
+# host's.
+
+[project]
+name = "digits"
+seed = 42
+
+[data]
+# A .npz with x uint8 [N, height, width, channels] and y int64 [N] (class per image).
+# The 1797 digits of the scikit-learn wheel (intensities 0..16): get them with
+# examples/digits/fetch_digits.sh DIR/data   (from the edgeflow repository)
+train = { npz = { path = "data/digits.npz" } }
+# A separate test file, if you have one (then [split].test is not used):
+# test = { npz = { path = "data/test.npz" } }
+
+[split]
+# Held out of the training file, stratified by class.
+validation = 0.15
+test = 0.2
+seed = 1
+
+[schema]
+# Data validation (analyse stage): a schema inferred from the training file; a separate
+# test file is checked against it. Any anomaly stops the pipeline (set false to only
+# report them).
+fail_on_anomalies = true
+
+[features]
+# The edgeflow-dsp image pipeline (crop, resize, grayscale, scale, zscore, min_max, clip):
+# the same description runs on the host and on the device.
+pipeline = "features.toml"
+
+[model]
+# A small 2-D CNN (edgeflow train's layer vocabulary).
+layers = [
+  { conv2d = { filters = 16, kernel = [3, 3], padding = "same" } },
+  { batch_norm = {} },
+  { relu = {} },
+  { max_pool2d = { size = [2, 2] } },
+  { conv2d = { filters = 32, kernel = [3, 3], padding = "same" } },
+  { batch_norm = {} },
+  { relu = {} },
+  { global_avg_pool = {} },
+  { dense = { units = 10 } },
+  { softmax = {} },
+]
+
+[train]
+epochs = 30
+batch_size = 32
+learning_rate = 0.003
+schedule = "cosine"
+
+[quantize]
+# Post-training int8 quantization, calibrated on the training split's features.
+method = "mse"          # mse | minmax | percentile | percentile:P
+per_channel = true
+
+[validate]
+# Run test samples on the emulated board (QEMU) and require bit-equal outputs.
+hil = true
+hil_samples = 8
+
+[validate.gates]
+# A failed gate stops the pipeline before deployment, naming the gate.
+min_accuracy = 0.9
+min_class_accuracy = 0.7
+min_agreement = 0.95
+
+[board]
+# A name from `edgeflow boards`. Deployment needs an emulated board: mps2-an386.
+name = "mps2-an386"
+
+[deploy]
+enabled = true
+# Ask the device for a telemetry summary after every this many images.
+summary_every = 36
+
+[monitor]
+# Summary frames per analysis window. The test split is replayed class by class (as the
+# stratified split lists it), so a window must span all of it (10 x 36 >= 359 images) or
+# it sees a few classes only and flags their class mix and pixels as drift.
+window_summaries = 10
+# The fault replayed after the clean test split: channel 0 of every pixel + 4 (a quarter
+# of the digits' 0..16 range: a raised black level). Pixels are rounded and clamped to
+# 0..255 by the device, as 8-bit images.
+fault = { axis = 0, offset = 4.0, gain = 1.0 }
+
+[monitor.thresholds]
+# Kolmogorov-Smirnov per pixel, its p-value limit divided over the 64 monitored pixels
+# (Bonferroni). Evidently's automatic choice for a reference this large is the normed
+# Wasserstein distance with a fixed 0.1 limit, which the sampling noise of a window of
+# ~180 clean images on these near-binary pixels already exceeds (0.10-0.24 measured).
+drift = { method = "ks", bonferroni = true }
+# The device's log frames are not stored by the monitor, and their sequence numbers count
+# as gaps (about 6 % of frames in this replay); a real link loss shows far above that.
+health = { max_gap_rate = 0.3 }
+"#;
+
+/// The image feature pipeline.
+pub const IMAGE_FEATURES: &str = r#"# 8x8 grayscale digits with intensities 0..16 -> float in [0, 1].
+[input.image]
+width = 8
+height = 8
+channels = 1
+
+[[blocks]]
+scale = { scale = 0.0625 }
+"#;
+
+/// The anomaly project: `examples/anomaly` with the data beside the project.
+fn anomaly_project() -> String {
+    include_str!("../../../examples/anomaly/edgeflow.toml")
+        .replace("../../target/data/BasicMotions/", "data/")
+        .replace(
+            "#   crates/edgeflow-data/scripts/fetch_basicmotions.sh      # the data (from the repository root)\n#   edgeflow pipeline run examples/anomaly                  # outputs go to examples/anomaly/out",
+            "#   edgeflow pipeline run            # in this directory; outputs go to ./out\n#\n# The data: crates/edgeflow-data/scripts/fetch_basicmotions.sh DIR/data (from the\n# edgeflow repository).",
+        )
+}
+
+/// The anomaly feature pipeline (one 30-feature vector per window).
+const ANOMALY_FEATURES: &str = include_str!("../../../examples/anomaly/features.toml");
+
 fn write(path: &Path, text: &str, force: bool) -> Result<()> {
     if path.exists() && !force {
         bail!("{} exists (give --force to overwrite)", path.display());
@@ -170,10 +304,21 @@ fn write(path: &Path, text: &str, force: bool) -> Result<()> {
 
 /// Runs `edgeflow init`.
 pub fn run(a: InitArgs) -> Result<()> {
-    let (project, features) = match a.template {
-        Template::Imu => (IMU_PROJECT, IMU_FEATURES),
+    let anomaly = anomaly_project();
+    let (project, features, fetch) = match a.template {
+        Template::Imu => (
+            IMU_PROJECT,
+            IMU_FEATURES,
+            "crates/edgeflow-data/scripts/fetch_basicmotions.sh",
+        ),
+        Template::Image => (IMAGE_PROJECT, IMAGE_FEATURES, "examples/digits/fetch_digits.sh"),
+        Template::Anomaly => (
+            anomaly.as_str(),
+            ANOMALY_FEATURES,
+            "crates/edgeflow-data/scripts/fetch_basicmotions.sh",
+        ),
         t => bail!(
-            "template {:?} is not available yet (available: imu)",
+            "template {:?} is not available yet (available: imu, image, anomaly)",
             format!("{t:?}").to_lowercase()
         ),
     };
@@ -182,7 +327,7 @@ pub fn run(a: InitArgs) -> Result<()> {
     write(&a.dir.join("edgeflow.toml"), project, a.force)?;
     write(&a.dir.join("features.toml"), features, a.force)?;
     println!(
-        "next: put the data in {} (crates/edgeflow-data/scripts/fetch_basicmotions.sh {}), then: edgeflow pipeline run {}",
+        "next: put the data in {} ({fetch} {}, from the edgeflow repository), then: edgeflow pipeline run {}",
         a.dir.join("data").display(),
         a.dir.join("data").display(),
         a.dir.join("edgeflow.toml").display()
@@ -198,5 +343,27 @@ mod tests {
         let (p, _) = crate::project::parse(super::IMU_PROJECT, "imu").unwrap();
         assert_eq!(p.board.name, "mps2-an386");
         edgeflow_dsp::host::from_toml(super::IMU_FEATURES, "features").unwrap();
+    }
+
+    #[test]
+    fn the_anomaly_template_is_a_valid_project() {
+        let t = super::anomaly_project();
+        assert!(t.contains("ts = \"data/BasicMotions_TRAIN.ts\""), "{t}");
+        assert!(t.contains("DIR/data"), "{t}");
+        let (p, _) = crate::project::parse(&t, "anomaly").unwrap();
+        assert_eq!(p.model.task, edgeflow_train::config::Task::Autoencoder);
+        edgeflow_dsp::host::from_toml(super::ANOMALY_FEATURES, "features").unwrap();
+    }
+
+    #[test]
+    fn the_image_template_is_a_valid_project() {
+        let (p, _) = crate::project::parse(super::IMAGE_PROJECT, "image").unwrap();
+        assert_eq!(p.board.name, "mps2-an386");
+        let spec = edgeflow_dsp::host::from_toml(super::IMAGE_FEATURES, "features").unwrap();
+        assert!(matches!(spec.input, edgeflow_dsp::Input::Image { .. }));
+        // The example project is the template with the repository's data path.
+        let example = include_str!("../../../examples/digits/edgeflow.toml");
+        let (e, _) = crate::project::parse(example, "examples/digits").unwrap();
+        assert_eq!(e.model, p.model);
     }
 }

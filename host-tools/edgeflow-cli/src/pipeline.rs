@@ -43,7 +43,8 @@ pub const STAGES: [&str; 9] = [
 /// Version of each stage's logic: bump one to invalidate that stage's cached results.
 fn stage_version(stage: &str) -> u32 {
     match stage {
-        "deploy" | "monitor" => 1,
+        // 2: the test split is replayed interleaved by class (was: class by class).
+        "deploy" | "monitor" => 2,
         _ => 1,
     }
 }
@@ -416,18 +417,24 @@ fn inputs(ctx: &Ctx, stage: &str) -> Result<Inputs> {
         },
         "deploy" => Inputs {
             tables: &["data", "split", "features", "board", "deploy"],
-            files: vec![
+            files: [
                 f("quantize", "model_int8.edgeflow")?,
                 f("extract", "data.json")?,
                 f("validate", "gates.json")?,
-            ],
+            ]
+            .into_iter()
+            .chain(device::firmware_input(ctx)?)
+            .collect(),
         },
         "monitor" => Inputs {
             tables: &["data", "split", "features", "board", "deploy", "monitor"],
-            files: vec![
+            files: [
                 f("quantize", "model_int8.edgeflow")?,
                 f("deploy", "telemetry-clean.bin")?,
-            ],
+            ]
+            .into_iter()
+            .chain(device::firmware_input(ctx)?)
+            .collect(),
         },
         other => bail!("unknown stage {other}"),
     })
@@ -499,6 +506,7 @@ fn headline(stage: &str, m: &Value) -> String {
         v.as_f64()
             .map_or("?".into(), |x| format!("{:.1} %", 100.0 * x))
     };
+    let auc = |v: &Value| v.as_f64().map_or(String::new(), |a| format!(", ROC-AUC {a:.3}"));
     match stage {
         "extract" => format!(
             "{} train + {} test recordings, {} classes",
@@ -520,10 +528,15 @@ fn headline(stage: &str, m: &Value) -> String {
             m["epochs"],
             pct(&m["val_accuracy"])
         ),
-        "evaluate" => format!("float test accuracy {}", pct(&m["float_test_accuracy"])),
+        "evaluate" => format!(
+            "float test accuracy {}{}",
+            pct(&m["float_test_accuracy"]),
+            auc(&m["float_test_roc_auc"])
+        ),
         "quantize" => format!(
-            "int8 test accuracy {}, float-int8 agreement {}",
+            "int8 test accuracy {}{}, float-int8 agreement {}",
             pct(&m["int8_test_accuracy"]),
+            auc(&m["int8_test_roc_auc"]),
             pct(&m["agreement"])
         ),
         "validate" => format!("{} gates pass, {} skipped", m["passed"], m["skipped"]),
@@ -560,6 +573,8 @@ fn write_summary(ctx: &Ctx, results: &[StageResult], total: Duration) -> Result<
         "key_metrics": {
             "float_test_accuracy": m("evaluate")["float_test_accuracy"],
             "int8_test_accuracy": m("quantize")["int8_test_accuracy"],
+            "float_test_roc_auc": m("evaluate")["float_test_roc_auc"],
+            "int8_test_roc_auc": m("quantize")["int8_test_roc_auc"],
             "float_int8_agreement": m("quantize")["agreement"],
             "gates": m("validate")["gates"],
             "device_equal_to_host": m("deploy")["equal_to_host"],
@@ -956,6 +971,7 @@ fn evaluate(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         json!({
             "float_test_accuracy": e.float.test.accuracy,
             "float_test_balanced_accuracy": e.float.test.balanced_accuracy,
+            "float_test_roc_auc": e.float.test.roc_auc,
             "test_examples": e.float.test.n,
         }),
         Some("evaluate.html"),
@@ -1015,6 +1031,7 @@ fn quantize(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     ok(
         json!({
             "int8_test_accuracy": q8.test.accuracy,
+            "int8_test_roc_auc": q8.test.roc_auc,
             "float_test_accuracy": e.float.test.accuracy,
             "agreement": e.agreement.as_ref().map(|a| a.top1),
             "max_score_diff": e.agreement.as_ref().map(|a| a.max_score_diff),
@@ -1054,7 +1071,25 @@ fn validate(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         );
     }
     let a: crate::validate::ValidateArgs = parse_args(&args)?;
-    let (board, gates_rows, budgets) = crate::validate::check(&a)?;
+    let (board, mut gates_rows, budgets) = crate::validate::check(&a)?;
+    if let Some(min) = v.min_roc_auc {
+        let eval = ctx.file("quantize", "evaluation.json")?;
+        let e: Value = serde_json::from_str(
+            &std::fs::read_to_string(&eval)
+                .with_context(|| format!("cannot read {}", eval.display()))?,
+        )?;
+        let auc = e["int8"]["test"]["roc_auc"].as_f64();
+        gates_rows.push(crate::validate::Gate {
+            name: "int8 test ROC-AUC".into(),
+            measured: auc.map_or("none (not a two-class task)".into(), |a| format!("{a:.4}")),
+            limit: format!(">= {min}"),
+            status: if auc.is_some_and(|a| a >= min) {
+                crate::validate::Status::Pass
+            } else {
+                crate::validate::Status::Fail
+            },
+        });
+    }
     let table = crate::validate::table(&gates_rows);
     print!("{}", indent(&table));
     std::fs::write(

@@ -14,6 +14,7 @@ use edgeflow_monitor::analysis::Thresholds;
 use edgeflow_train::config::{
     DataConfig, FeaturesConfig, ModelConfig, OutputConfig, SplitConfig, TrainParams,
 };
+use sha2::{Digest, Sha256};
 use edgeflow_train::TrainConfig;
 use serde::Deserialize;
 
@@ -30,8 +31,8 @@ pub struct Project {
     /// Split fractions and seed (edgeflow-train's `[split]`).
     #[serde(default)]
     pub split: SplitConfig,
-    /// The feature pipeline (edgeflow-train's `[features]`: a pipeline TOML file).
-    pub features: FeaturesConfig,
+    /// The feature pipeline: a pipeline TOML file, or the pipeline inline.
+    pub features: ProjectFeatures,
     /// The model as data (edgeflow-train's `[model]`).
     pub model: ModelConfig,
     /// Optimisation (edgeflow-train's `[train]`).
@@ -57,6 +58,34 @@ pub struct Project {
     pub monitor: MonitorSettings,
 }
 
+/// `[features]`: exactly one of `pipeline` (a file) and `inline` (the pipeline's own tables).
+///
+/// ```toml
+/// [features]
+/// pipeline = "features.toml"          # an edgeflow-dsp pipeline file, relative to this file
+/// ```
+/// or
+/// ```toml
+/// [features.inline.input.signal]
+/// axes = 6
+/// rate_hz = 10.0
+/// window = 10
+/// stride = 5
+/// [[features.inline.blocks]]
+/// stats = { stats = ["mean", "std"] }
+/// ```
+/// An inline pipeline is checked when the project loads (errors name `features.inline`)
+/// and written, content-addressed, to `.edgeflow/features-HASH.toml` beside the project
+/// file: the file the stages, their cache keys and lineage read.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectFeatures {
+    /// An edgeflow-dsp pipeline TOML file.
+    pub pipeline: Option<PathBuf>,
+    /// The pipeline's tables (`input`, `blocks`, `output`, as in a pipeline file).
+    pub inline: Option<toml::Table>,
+}
+
 /// `[project]`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,14 +102,25 @@ fn default_seed() -> u64 {
 }
 
 /// `[schema]`: data validation (edgeflow-data's schema inference and example validator).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchemaSettings {
-    /// Stop the pipeline when the test data has anomalies against the training schema
-    /// (otherwise they are reported in the analyse stage's page and `summary.json`).
+    /// Stop the pipeline (at the analyse stage, exit non-zero, naming the first anomaly)
+    /// when the test data has anomalies against the training schema, as `edgeflow data
+    /// validate` exits non-zero. Default `true`; `false` only reports them (analyse
+    /// stage's page and `summary.json`).
     pub fail_on_anomalies: bool,
     /// Range tolerance, missing-rate tolerance and skew thresholds.
     pub thresholds: edgeflow_data::schema::ValidateOptions,
+}
+
+impl Default for SchemaSettings {
+    fn default() -> Self {
+        Self {
+            fail_on_anomalies: true,
+            thresholds: Default::default(),
+        }
+    }
 }
 
 /// `[quantize]`: as `edgeflow quantize`. Calibration uses the training split's features.
@@ -119,6 +159,10 @@ pub struct ValidateSettings {
     pub hil_samples: usize,
     /// Gate limits (`edgeflow validate --gates`; unknown keys are errors).
     pub gates: Gates,
+    /// A gate on the int8 model's test ROC-AUC (as the quantize stage measured it): for
+    /// anomaly detection (`model.task = "autoencoder"`: normal vs anomaly, the
+    /// reconstruction error as score) and binary classifiers. Off when absent.
+    pub min_roc_auc: Option<f64>,
 }
 
 impl Default for ValidateSettings {
@@ -126,6 +170,7 @@ impl Default for ValidateSettings {
         Self {
             hil: true,
             hil_samples: 8,
+            min_roc_auc: None,
             gates: Gates::default(),
         }
     }
@@ -147,6 +192,11 @@ pub struct DeploySettings {
     pub enabled: bool,
     /// Ask the device for a telemetry summary after every this many recordings.
     pub summary_every: usize,
+    /// A prebuilt device application (the ELF of `firmware/app-<board>`, relative to the
+    /// project file). Without it the pipeline builds the application from the edgeflow
+    /// source tree it finds: `EDGEFLOW_SOURCE_DIR`, or the first ancestor of the project
+    /// directory or of the working directory holding `firmware/app`.
+    pub firmware: Option<PathBuf>,
 }
 
 impl Default for DeploySettings {
@@ -154,6 +204,7 @@ impl Default for DeploySettings {
         Self {
             enabled: true,
             summary_every: 4,
+            firmware: None,
         }
     }
 }
@@ -221,6 +272,15 @@ pub struct Loaded {
 pub fn parse(text: &str, origin: &str) -> Result<(Project, toml::Table)> {
     let p: Project = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     let raw: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    match (&p.features.pipeline, &p.features.inline) {
+        (Some(_), Some(_)) => bail!("{origin}: [features] has both pipeline and inline: give one"),
+        (None, None) => bail!("{origin}: [features] needs pipeline = \"FILE\" or a [features.inline] table"),
+        (None, Some(t)) => {
+            edgeflow_dsp::host::from_toml(&toml::to_string(t)?, "features.inline")
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        }
+        (Some(_), None) => {}
+    }
     if p.project.name.trim().is_empty() {
         bail!("{origin}: project.name is empty");
     }
@@ -244,6 +304,11 @@ pub fn parse(text: &str, origin: &str) -> Result<(Project, toml::Table)> {
         .thresholds
         .validate()
         .map_err(|e| anyhow::anyhow!("{origin}: monitor.thresholds: {e}"))?;
+    if let Some(v) = p.validate.min_roc_auc {
+        if !(0.0..=1.0).contains(&v) {
+            bail!("{origin}: validate.min_roc_auc = {v} is not in [0, 1]");
+        }
+    }
     let g = &p.validate.gates;
     for (k, v) in [
         ("min_accuracy", g.min_accuracy),
@@ -275,6 +340,23 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let dir = std::path::absolute(&dir).unwrap_or(dir);
+    let mut project = project;
+    if let Some(t) = project.features.inline.take() {
+        let text = format!(
+            "# Written by edgeflow from [features.inline] of {}; do not edit.\n{}",
+            path.display(),
+            toml::to_string(&t)?
+        );
+        let hash = edgeflow_train::data::hex(&Sha256::digest(text.as_bytes()));
+        let file = dir.join(".edgeflow").join(format!("features-{}.toml", &hash[..16]));
+        if !file.is_file() {
+            std::fs::create_dir_all(dir.join(".edgeflow"))
+                .with_context(|| format!("cannot create {}", dir.join(".edgeflow").display()))?;
+            std::fs::write(&file, text)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+        }
+        project.features.pipeline = Some(file);
+    }
     let loaded = Loaded {
         project,
         raw,
@@ -298,7 +380,13 @@ impl Loaded {
             threads: 1,
             data: p.data.clone(),
             split: p.split.clone(),
-            features: p.features.clone(),
+            features: FeaturesConfig {
+                pipeline: p
+                    .features
+                    .pipeline
+                    .clone()
+                    .context("[features] has no pipeline")?,
+            },
             model: p.model.clone(),
             train: p.train.clone(),
             output: OutputConfig {
@@ -353,6 +441,8 @@ name = "mps2-an386"
         assert_eq!(p.quantize.method, "mse");
         assert!(p.validate.hil);
         assert_eq!(p.monitor.fault.axis, 0);
+        assert!(p.schema.fail_on_anomalies, "anomalies fail the run by default");
+        assert_eq!(p.deploy.firmware, None);
     }
 
     #[test]
@@ -366,6 +456,28 @@ name = "mps2-an386"
         let text = format!("{MIN}[validate.gates]\nmin_acuracy = 0.5\n");
         let e = parse(&text, "x.toml").unwrap_err().to_string();
         assert!(e.contains("min_acuracy") && e.contains("line 13"), "{e}");
+    }
+
+    #[test]
+    fn inline_features_are_checked_and_exclusive() {
+        let inline = MIN.replace(
+            "[features]\npipeline = \"f.toml\"\n",
+            "[features.inline.input.signal]\naxes = 2\nrate_hz = 10.0\nwindow = 4\nstride = 2\n[[features.inline.blocks]]\nstats = { stats = [\"mean\"] }\n",
+        );
+        let (p, _) = parse(&inline, "x").unwrap();
+        assert!(p.features.inline.is_some() && p.features.pipeline.is_none());
+        let bad = inline.replace("window = 4", "window = 0");
+        let e = parse(&bad, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("features.inline"), "{e}");
+        let both = inline.replace(
+            "[features.inline.input.signal]",
+            "[features]\npipeline = \"f.toml\"\n[features.inline.input.signal]",
+        );
+        let e = parse(&both, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("both"), "{e}");
+        let none = MIN.replace("[features]\npipeline = \"f.toml\"\n", "[features]\n");
+        let e = parse(&none, "x.toml").unwrap_err().to_string();
+        assert!(e.contains("[features] needs"), "{e}");
     }
 
     #[test]

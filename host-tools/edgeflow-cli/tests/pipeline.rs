@@ -16,6 +16,14 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The tests that start the emulated board share its socket
+/// (`target/edgeflow-device/mps2-an386.sock`): one at a time.
+static BOARD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn board_lock() -> std::sync::MutexGuard<'static, ()> {
+    BOARD.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
@@ -69,6 +77,10 @@ test = {{ ts = "{test}" }}
 [split]
 validation = 0.2
 seed = 1
+
+[schema]
+# The archive's test file has values outside its training file's ranges.
+fail_on_anomalies = false
 
 [features]
 pipeline = "features.toml"
@@ -162,6 +174,7 @@ fn edit(p: &Path, from: &str, to: &str) {
 
 #[test]
 fn whole_pipeline_on_the_emulated_board_and_its_cache() {
+    let _board = board_lock();
     let Some(data) = data() else {
         println!(
             "SKIPPED: BasicMotions is absent (crates/edgeflow-data/scripts/fetch_basicmotions.sh)"
@@ -418,4 +431,252 @@ fn init_writes_a_working_imu_project_and_names_missing_templates() {
         assert!(o.status.success(), "{}", text(&o));
         assert!(dir.join("out/summary.json").is_file());
     }
+}
+
+fn digits() -> Option<PathBuf> {
+    let f = root().join("target/data/digits/digits.npz");
+    f.is_file().then_some(f)
+}
+
+/// The image example (`examples/digits/edgeflow.toml`, 30 epochs: about 9 s), on the real
+/// digits (`examples/digits/fetch_digits.sh`): every stage up to deployment passes, the
+/// emulated board (skipped with a printed reason without `qemu-system-arm`) predicts all
+/// 359 test images exactly as the host does, and the brightened-pixel fault alerts. The
+/// clean replay is not required to stay quiet: on these near-binary pixels the int8
+/// features fall on the other side of some float baseline bin edges (README, examples/
+/// digits), which can raise a false drift alert. A second run reuses every passed stage.
+#[test]
+fn image_pipeline_on_the_digits_through_the_emulated_board() {
+    let _board = board_lock();
+    let Some(npz) = digits() else {
+        println!("SKIPPED: the digits are absent (examples/digits/fetch_digits.sh)");
+        return;
+    };
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    let board = qemu.is_ok_and(|o| o.status.success());
+    if !board {
+        println!("qemu-system-arm is not installed: deploy and monitor are not run (.ci/run installs it)");
+    }
+    let dir = tmp("digits");
+    std::fs::copy(
+        root().join("examples/digits/features.toml"),
+        dir.join("features.toml"),
+    )
+    .expect("features");
+    let project_text = std::fs::read_to_string(root().join("examples/digits/edgeflow.toml"))
+        .expect("example")
+        .replace("../../target/data/digits/digits.npz", npz.to_str().expect("utf8"))
+        .replace("enabled = true", &format!("enabled = {board}"))
+        .replace("hil = true", &format!("hil = {board}"));
+    let p = dir.join("edgeflow.toml");
+    std::fs::write(&p, project_text).expect("project");
+    let out = dir.join("out");
+    let (o, s) = run(&p, &out);
+    let t = text(&o);
+    let stages = s["stages"].as_array().expect("stages").clone();
+    let until = if board { 8 } else { 7 };
+    assert!(stages.len() >= until, "{t}");
+    for r in &stages[..until] {
+        assert_eq!(r["status"], "passed", "{}: {t}", r["stage"]);
+    }
+    let k = &s["key_metrics"];
+    assert!(
+        k["int8_test_accuracy"].as_f64().expect("int8 acc") >= 0.9,
+        "{k}"
+    );
+    if board {
+        // 20 % of 1797, stratified: 359 test images, one prediction each.
+        assert_eq!(k["device_predictions"], 359, "{k}");
+        assert_eq!(k["device_equal_to_host"], 359, "{k}");
+        assert_eq!(k["fault_alerted"], true, "{k}");
+        println!("clean replay alerts: {}", k["clean_alerts"]);
+    } else {
+        assert!(o.status.success(), "{t}");
+    }
+    let (o, s) = run(&p, &out);
+    let again = ran(&s);
+    assert!(
+        again.is_empty() || again == ["monitor"],
+        "{again:?}: {}",
+        text(&o)
+    );
+}
+
+#[test]
+fn init_writes_an_image_project() {
+    let dir = tmp("init-image");
+    let o = edgeflow(&["init", "--template", "image", dir.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("fetch_digits.sh"), "{}", text(&o));
+    let Some(npz) = digits() else {
+        println!("SKIPPED (the run): the digits are absent (examples/digits/fetch_digits.sh)");
+        return;
+    };
+    std::fs::create_dir_all(dir.join("data")).expect("data dir");
+    std::fs::copy(npz, dir.join("data/digits.npz")).expect("copy");
+    let o = edgeflow(&[
+        "pipeline",
+        "run",
+        dir.to_str().expect("utf8"),
+        "--until",
+        "prepare",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("out/summary.json")).expect("summary"),
+    )
+    .expect("json");
+    let prep = &s["stages"][2]["metrics"];
+    assert_eq!(prep["dim"], 64, "{prep}");
+    assert_eq!(prep["test"], 359, "{prep}");
+}
+
+/// The anomaly example (`examples/anomaly`): a dense autoencoder trained on BasicMotions'
+/// "Standing" recordings only; evaluate and quantize report ROC-AUC of normal vs the
+/// other activities on the test windows, the `min_roc_auc` gate passes, the emulated
+/// board's outputs equal the host's on every test window and the sensor fault alerts.
+/// (The clean normal stream is not required to stay quiet: the example's README shows
+/// the drift it flags between the training and test subjects.)
+#[test]
+fn anomaly_pipeline_with_an_autoencoder() {
+    let _board = board_lock();
+    let Some(data) = data() else {
+        println!(
+            "SKIPPED: BasicMotions is absent (crates/edgeflow-data/scripts/fetch_basicmotions.sh)"
+        );
+        return;
+    };
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    let board = qemu.is_ok_and(|o| o.status.success());
+    if !board {
+        println!("qemu-system-arm is not installed: deploy and monitor are not run (.ci/run installs it)");
+    }
+    let dir = tmp("anomaly");
+    std::fs::copy(
+        root().join("examples/anomaly/features.toml"),
+        dir.join("features.toml"),
+    )
+    .expect("features");
+    let project_text = std::fs::read_to_string(root().join("examples/anomaly/edgeflow.toml"))
+        .expect("example")
+        .replace(
+            "../../target/data/BasicMotions/",
+            &format!("{}/", data.display()),
+        )
+        .replace("epochs = 80", "epochs = 40")
+        .replace("enabled = true", &format!("enabled = {board}"))
+        .replace("hil = true", &format!("hil = {board}"));
+    let p = dir.join("edgeflow.toml");
+    std::fs::write(&p, project_text).expect("project");
+    let out = dir.join("out");
+    let (o, s) = run(&p, &out);
+    let t = text(&o);
+    let stages = s["stages"].as_array().expect("stages").clone();
+    let until = if board { 8 } else { 7 };
+    assert!(stages.len() >= until, "{t}");
+    for r in &stages[..until] {
+        assert_eq!(r["status"], "passed", "{}: {t}", r["stage"]);
+    }
+    // Trained on class 0 only: 8 of the 10 "Standing" training recordings x 19 windows.
+    assert_eq!(stages[2]["metrics"]["train"], 8 * 19, "{t}");
+    let k = &s["key_metrics"];
+    assert!(k["int8_test_roc_auc"].as_f64().expect("auc") >= 0.9, "{k}");
+    assert!(k["float_test_roc_auc"].as_f64().expect("auc") >= 0.9, "{k}");
+    if board {
+        assert_eq!(k["device_predictions"], 40 * 19, "{k}");
+        assert_eq!(k["device_equal_to_host"], 40 * 19, "{k}");
+        assert_eq!(k["fault_alerted"], true, "{k}");
+        assert!(t.contains("normal (class 0) test recordings"), "{t}");
+    } else {
+        assert!(o.status.success(), "{t}");
+    }
+}
+
+/// Deploying from outside an edgeflow source tree: without `[deploy] firmware` the error
+/// names the ways out; a missing ELF is named; a prebuilt ELF deploys and monitors with
+/// no source tree in sight (the working directory and the project are under the system
+/// temporary directory).
+#[test]
+fn deploy_without_a_source_tree() {
+    let Some(data) = data() else {
+        println!(
+            "SKIPPED: BasicMotions is absent (crates/edgeflow-data/scripts/fetch_basicmotions.sh)"
+        );
+        return;
+    };
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        println!("SKIPPED: qemu-system-arm is not installed (.ci/run installs it)");
+        return;
+    }
+    let _board = board_lock();
+    let dir = std::env::temp_dir().join(format!("edgeflow-no-source-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let p = project(&dir, &data, true);
+    edit(&p, "hil = true", "hil = false");
+    let run_here = || {
+        Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .current_dir(&dir)
+            .env_remove("EDGEFLOW_SOURCE_DIR")
+            .args(["pipeline", "run", "edgeflow.toml"])
+            .output()
+            .expect("run edgeflow")
+    };
+    let o = run_here();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("deploy.firmware") && t.contains("EDGEFLOW_SOURCE_DIR") && t.contains("deploy.enabled = false"),
+        "{t}"
+    );
+    edit(&p, "summary_every = 4", "summary_every = 4\nfirmware = \"app.elf\"");
+    let o = run_here();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("app.elf: no such file"), "{t}");
+    let elf = root().join("firmware/target/thumbv7em-none-eabihf/release/edgeflow-app-mps2-an386");
+    if elf.is_file() {
+        std::fs::copy(&elf, dir.join("app.elf")).expect("copy the application");
+        let o = run_here();
+        let t = text(&o);
+        assert!(o.status.success(), "{t}");
+        let s: Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join("out/summary.json")).expect("summary"),
+        )
+        .expect("json");
+        assert_eq!(s["key_metrics"]["device_equal_to_host"], 40, "{t}");
+        assert!(dir.join("out/target/edgeflow-device").is_dir(), "{t}");
+    } else {
+        println!("not run (the prebuilt-ELF part): {} is not built", elf.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Data validation stops the run by default: BasicMotions' archive test file has values
+/// outside its training file's ranges, and without `fail_on_anomalies = false` the analyse
+/// stage fails naming the setting and the first anomaly (file, record, column).
+#[test]
+fn schema_anomalies_stop_the_run_by_default() {
+    let Some(data) = data() else {
+        println!(
+            "SKIPPED: BasicMotions is absent (crates/edgeflow-data/scripts/fetch_basicmotions.sh)"
+        );
+        return;
+    };
+    let dir = tmp("schema-default");
+    let p = project(&dir, &data, false);
+    edit(&p, "fail_on_anomalies = false\n", "");
+    let (o, s) = run(&p, &dir.join("out"));
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("stage analyse failed")
+            && t.contains("schema.fail_on_anomalies")
+            && t.contains("BasicMotions_TEST.ts: record")
+            && t.contains("out of range"),
+        "{t}"
+    );
+    let last = s["stages"].as_array().expect("stages").last().cloned();
+    assert_eq!(last.as_ref().map(|l| &l["stage"]), Some(&Value::from("analyse")));
 }

@@ -24,20 +24,80 @@ use serde_json::{json, Value};
 use super::{esc, Ctx, Outcome};
 use crate::project::Fault;
 
-/// The directory holding `firmware/` (the emulated board's application is built from it):
-/// the first ancestor of the project directory or of the working directory that has one.
-fn repo_root(ctx: &Ctx) -> Result<PathBuf> {
+/// The prebuilt device application `[deploy].firmware`, resolved against the project
+/// directory (`None` when not set).
+pub(super) fn prebuilt_firmware(ctx: &Ctx) -> Option<PathBuf> {
+    ctx.project
+        .project
+        .deploy
+        .firmware
+        .as_ref()
+        .map(|f| ctx.project.dir.join(f))
+}
+
+/// `[deploy].firmware` as a stage input (its bytes enter the cache key): `None` when not
+/// set; an error naming the setting when the file is missing.
+pub(super) fn firmware_input(ctx: &Ctx) -> Result<Option<PathBuf>> {
+    match prebuilt_firmware(ctx) {
+        Some(elf) if !elf.is_file() => {
+            let board = &ctx.project.project.board.name;
+            bail!(
+                "deploy.firmware = {}: no such file (the device application for {board}, built with `cargo build --release` in firmware/app-{board} of the edgeflow sources)",
+                elf.display()
+            )
+        }
+        f => Ok(f),
+    }
+}
+
+/// Where the device stages run and which application ELF they flash.
+///
+/// With `[deploy].firmware` the ELF is used as is and the stages work in the output
+/// directory (the emulator's socket and slot image go to `OUT/target/edgeflow-device`).
+/// Otherwise the application is built from an edgeflow source tree: `EDGEFLOW_SOURCE_DIR`,
+/// else the first ancestor of the project directory or of the working directory holding
+/// `firmware/app`; the stages then work in that tree, as `edgeflow flash` does. With
+/// neither, the error names all three ways out.
+fn enter_firmware(ctx: &Ctx) -> Result<Option<PathBuf>> {
+    let board = &ctx.project.project.board.name;
+    if let Some(elf) = prebuilt_firmware(ctx) {
+        if !elf.is_file() {
+            bail!(
+                "deploy.firmware = {}: no such file (the device application for {board}, built with `cargo build --release` in firmware/app-{board} of the edgeflow sources)",
+                elf.display()
+            );
+        }
+        std::fs::create_dir_all(&ctx.out)?;
+        std::env::set_current_dir(&ctx.out)
+            .with_context(|| format!("cannot enter {}", ctx.out.display()))?;
+        return Ok(Some(elf));
+    }
     let cwd = std::env::current_dir()?;
-    for start in [ctx.project.dir.as_path(), cwd.as_path()] {
-        for d in start.ancestors() {
-            if d.join("firmware").join("app").is_dir() {
-                return Ok(d.to_path_buf());
-            }
+    let env = std::env::var_os("EDGEFLOW_SOURCE_DIR").map(PathBuf::from);
+    if let Some(d) = &env {
+        if !d.join("firmware").join("app").is_dir() {
+            bail!(
+                "EDGEFLOW_SOURCE_DIR = {}: no firmware/app there (it names the edgeflow source tree the device application is built from)",
+                d.display()
+            );
         }
     }
+    let found = env.into_iter().chain(
+        [ctx.project.dir.as_path(), cwd.as_path()]
+            .into_iter()
+            .flat_map(Path::ancestors)
+            .filter(|d| d.join("firmware").join("app").is_dir())
+            .map(Path::to_path_buf),
+    );
+    if let Some(root) = found.into_iter().next() {
+        std::env::set_current_dir(&root)
+            .with_context(|| format!("cannot enter {}", root.display()))?;
+        return Ok(None);
+    }
     bail!(
-        "deploying to an emulated board builds firmware/app-{}: run from inside the edgeflow repository (or set deploy.enabled = false)",
-        ctx.project.project.board.name
+        "deploying to the emulated {board} needs its device application (firmware/app-{board}), and none was found: \
+set deploy.firmware to a prebuilt ELF, set EDGEFLOW_SOURCE_DIR to an edgeflow source tree, \
+run inside one, or set deploy.enabled = false"
     )
 }
 
@@ -64,39 +124,65 @@ impl Drop for Running {
     }
 }
 
-fn start(board: &str, artifact: &Path) -> Result<Running> {
+fn start(board: &str, artifact: &Path, firmware: Option<PathBuf>) -> Result<Running> {
     crate::device::flash(crate::device::FlashArgs {
         artifact: artifact.to_path_buf(),
         board: board.to_string(),
-        firmware: None,
+        firmware,
     })?;
     Ok(Running {
         board: board.to_string(),
     })
 }
 
-/// The test split's recordings (as split by edgeflow-train) and the class names.
+/// The test split's recordings (as split by edgeflow-train), the class names and the
+/// values per step: a signal's axes, or an image's channels (an image is replayed as its
+/// pixel values, row-major, channels interleaved; the device buffers one whole image).
 fn test_recordings(ctx: &Ctx, dir: &Path) -> Result<(Vec<Recording>, Vec<String>, usize)> {
     let cfg = ctx.project.train_config(dir)?;
     let spec = edgeflow_train::data::load_pipeline(&cfg.features.pipeline)?;
     let axes = match spec.input {
         edgeflow_dsp::Input::Signal { axes, .. } => axes as usize,
+        edgeflow_dsp::Input::Image { channels, .. } => channels as usize,
         _ => bail!(
-            "deploy replays signal recordings; this project's pipeline does not take a signal"
+            "deploy replays signal recordings or images; this project's pipeline takes vectors or text"
         ),
     };
     let pipeline = edgeflow_dsp::Pipeline::new(spec).context("the feature pipeline is invalid")?;
     let raw = edgeflow_train::data::read_sources(&cfg, &pipeline)?;
     let classes = raw.classes.clone();
     let splits = edgeflow_train::data::split(classes.len(), raw.train, raw.test, &cfg.split)?;
-    Ok((splits.test, classes, axes))
+    Ok((interleave(splits.test, classes.len()), classes, axes))
 }
 
+/// The recordings in a stream order: one of each class in turn (round robin, each class
+/// in its split order). The split lists the test recordings class by class; replayed that
+/// way, every monitoring window would hold a few classes only, and their class mix and
+/// features would be flagged as drift against the training data, which mixes them all.
+fn interleave(recs: Vec<Recording>, classes: usize) -> Vec<Recording> {
+    let mut by_class: Vec<std::collections::VecDeque<Recording>> =
+        (0..classes.max(1)).map(|_| Default::default()).collect();
+    let n = by_class.len();
+    for r in recs {
+        by_class[r.label.min(n - 1)].push_back(r);
+    }
+    let mut out = Vec::new();
+    while by_class.iter().any(|q| !q.is_empty()) {
+        for q in &mut by_class {
+            out.extend(q.pop_front());
+        }
+    }
+    out
+}
+
+/// The values sent to the device for one recording (with the fault applied to one axis,
+/// or one channel of every pixel).
 fn signal(r: &Recording, axes: usize, fault: Option<&Fault>) -> Result<Vec<f32>> {
-    let Sample::Signal(x) = &r.input else {
-        bail!("{}: deploy replays signal recordings", r.origin);
+    let mut x = match &r.input {
+        Sample::Signal(x) => x.clone(),
+        Sample::Image(px) => px.iter().map(|&p| f32::from(p)).collect(),
+        _ => bail!("{}: deploy replays signal recordings or images", r.origin),
     };
-    let mut x = x.clone();
     if let Some(f) = fault {
         for frame in x.chunks_exact_mut(axes) {
             if let Some(v) = frame.get_mut(f.axis) {
@@ -197,10 +283,19 @@ pub(super) fn deploy(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         .collect::<Result<_>>()?;
     let host = host_predictions(&artifact, &signals)?;
     let expected: Vec<usize> = host.iter().map(Vec::len).collect();
-    let root = repo_root(ctx)?;
-    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    let firmware = enter_firmware(ctx)?;
+    let autoencoder = is_autoencoder(ctx);
+    // An autoencoder's output is the reconstruction: its prediction frame carries the
+    // reconstruction's arg-max index and value, shown as out[i] (not a class).
+    let label = |c: usize| {
+        if autoencoder {
+            format!("out[{c}]")
+        } else {
+            name(&classes, c)
+        }
+    };
     println!("  flashing {} to the emulated {board}", int8.display());
-    let running = start(&board, &int8)?;
+    let running = start(&board, &int8, firmware)?;
     println!(
         "  replaying {} test recordings (device prediction | host prediction | true class)",
         recs.len()
@@ -219,9 +314,9 @@ pub(super) fn deploy(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
                     "rec {:>3}/{}  device {:<10} {:.4} | host {:<10} {:.4} | true {:<10} {}",
                     i + 1,
                     recs.len(),
-                    name(&classes, *c),
+                    label(*c),
                     s,
-                    h.map_or("-".into(), |h| name(&classes, h.0)),
+                    h.map_or("-".into(), |h| label(h.0)),
                     h.map_or(f32::NAN, |h| h.1),
                     name(&classes, recs[i].label),
                     if same { "=" } else { "DIFFERS" }
@@ -252,7 +347,8 @@ pub(super) fn deploy(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         "predictions": predictions,
         "host_predictions": host_n,
         "equal_to_host": equal,
-        "device_accuracy": correct as f64 / predictions.max(1) as f64,
+        // Classifiers only: an autoencoder's device output is a reconstruction.
+        "device_accuracy": (!autoencoder).then(|| correct as f64 / predictions.max(1) as f64),
         "telemetry_bytes": raw.len(),
     });
     std::fs::write(
@@ -324,6 +420,46 @@ fn check_stream(
     Ok((windows.len(), alerts, html))
 }
 
+/// Whether the project's model is an autoencoder (anomaly detection).
+fn is_autoencoder(ctx: &Ctx) -> bool {
+    ctx.project.project.model.task == edgeflow_train::config::Task::Autoencoder
+}
+
+/// Flashes `int8`, replays `recs` (with `fault`, if any) and returns the raw telemetry.
+#[allow(clippy::too_many_arguments)]
+fn replay_recordings(
+    board: &str,
+    int8: &Path,
+    artifact: &[u8],
+    firmware: Option<PathBuf>,
+    recs: &[Recording],
+    axes: usize,
+    fault: Option<&Fault>,
+    summary_every: usize,
+) -> Result<Vec<u8>> {
+    let signals: Vec<Vec<f32>> = recs
+        .iter()
+        .map(|r| signal(r, axes, fault))
+        .collect::<Result<_>>()?;
+    let expected: Vec<usize> = host_predictions(artifact, &signals)?
+        .iter()
+        .map(Vec::len)
+        .collect();
+    let running = start(board, int8, firmware)?;
+    let what = if fault.is_some() { "fault" } else { "clean" };
+    let (_, raw) = replay(board, &signals, &expected, summary_every, |i, got| {
+        if let Some((c, s)) = got.first() {
+            println!(
+                "  {what} rec {:>3}/{}  device class {c} {s:.4}",
+                i + 1,
+                recs.len()
+            );
+        }
+    })?;
+    drop(running);
+    Ok(raw)
+}
+
 pub(super) fn monitor(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     require_qemu()?;
     let board = ctx.project.project.board.name.clone();
@@ -331,7 +467,31 @@ pub(super) fn monitor(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     let artifact =
         std::fs::read(&int8).with_context(|| format!("cannot read {}", int8.display()))?;
     let baseline = crate::monitor::load_baseline(&int8)?;
-    let clean = std::fs::read(ctx.file("deploy", "telemetry-clean.bin")?)?;
+    let fault = ctx.project.project.monitor.fault.clone();
+    let (mut recs, _classes, axes) = test_recordings(ctx, dir)?;
+    if fault.axis >= axes {
+        bail!(
+            "monitor.fault.axis = {} but the recordings have {axes} axes",
+            fault.axis
+        );
+    }
+    let autoencoder = is_autoencoder(ctx);
+    let firmware = enter_firmware(ctx)?;
+    let every = ctx.project.project.deploy.summary_every;
+    let clean = if autoencoder {
+        // The deploy stage's stream holds the test anomalies, which drift from the normal
+        // baseline by design: the clean production stream is the normal recordings alone.
+        recs.retain(|r| r.label == 0);
+        println!(
+            "  autoencoder: replaying the {} normal (class 0) test recordings as the clean stream",
+            recs.len()
+        );
+        let raw = replay_recordings(&board, &int8, &artifact, firmware.clone(), &recs, axes, None, every)?;
+        std::fs::write(dir.join("telemetry-clean.bin"), &raw)?;
+        raw
+    } else {
+        std::fs::read(ctx.file("deploy", "telemetry-clean.bin")?)?
+    };
     println!("  monitor ingest + check: the clean replay's telemetry");
     let (clean_windows, clean_alerts, clean_html) =
         check_stream(ctx, &clean, &dir.join("clean.sqlite"), &baseline)?;
@@ -339,46 +499,11 @@ pub(super) fn monitor(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         println!("  clean: {a}");
     }
     std::fs::write(dir.join("monitor-clean.html"), clean_html)?;
-
-    let fault = ctx.project.project.monitor.fault.clone();
-    let (recs, _classes, axes) = test_recordings(ctx, dir)?;
-    if fault.axis >= axes {
-        bail!(
-            "monitor.fault.axis = {} but the recordings have {axes} axes",
-            fault.axis
-        );
-    }
-    let signals: Vec<Vec<f32>> = recs
-        .iter()
-        .map(|r| signal(r, axes, Some(&fault)))
-        .collect::<Result<_>>()?;
-    let expected: Vec<usize> = host_predictions(&artifact, &signals)?
-        .iter()
-        .map(Vec::len)
-        .collect();
-    let root = repo_root(ctx)?;
-    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
     println!(
         "  replaying the test split with a sensor fault: axis {} x {} + {}",
         fault.axis, fault.gain, fault.offset
     );
-    let running = start(&board, &int8)?;
-    let (_, raw) = replay(
-        &board,
-        &signals,
-        &expected,
-        ctx.project.project.deploy.summary_every,
-        |i, got| {
-            if let Some((c, s)) = got.first() {
-                println!(
-                    "  fault rec {:>3}/{}  device class {c} {s:.4}",
-                    i + 1,
-                    recs.len()
-                );
-            }
-        },
-    )?;
-    drop(running);
+    let raw = replay_recordings(&board, &int8, &artifact, firmware, &recs, axes, Some(&fault), every)?;
     std::fs::write(dir.join("telemetry-fault.bin"), &raw)?;
     println!("  monitor ingest + check: the faulty replay's telemetry");
     let (fault_windows, fault_alerts, fault_html) =
