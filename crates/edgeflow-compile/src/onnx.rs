@@ -27,8 +27,16 @@
 //! right operand), BatchNormalization, Relu, Clip, Sigmoid, Tanh, MaxPool, AveragePool,
 //! GlobalAveragePool, GlobalMaxPool, Add, Mul, Sub, Div (constant divisor), Reshape,
 //! Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad (constant, value 0), ReduceMean,
-//! Softmax, Identity, Dropout, Constant. Every other op, attribute value or symbolic
-//! dimension is an [`OnnxError::Node`] naming the node, its op type and what is missing.
+//! Softmax, Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
+//! type and what is missing.
+//!
+//! * **QDQ models.** QuantizeLinear / DequantizeLinear pairs around float ops (ONNX
+//!   Runtime's `quantize_static` with `QuantFormat.QDQ`) are the identity in the imported
+//!   float graph; the parameters they fix (per-tensor int8 activations, int8 weights with
+//!   per-output-channel or per-tensor scales) are returned in [`OnnxModel::qdq`] for
+//!   [`crate::quantize::quantize_qdq`]. Parameters outside TFLite's int8 scheme (uint8,
+//!   per-axis activations, asymmetric weights, scales along another axis) are a node error.
 
 use std::collections::HashMap;
 
@@ -318,8 +326,6 @@ struct Importer {
     qconst: HashMap<String, QConst>,
     /// QDQ parameters found so far.
     qdq: QdqParams,
-    /// Whether any QuantizeLinear / DequantizeLinear was seen.
-    is_qdq: bool,
     /// Weight scales for the next fully-connected weight tensor [`Importer::fc`] creates.
     pending_w: Option<Vec<f32>>,
     uses: HashMap<String, usize>,
@@ -467,7 +473,6 @@ impl Importer {
     /// in the float graph and fixes the tensor's int8 parameters; on a constant it is
     /// evaluated (DequantizeLinear of int8 weights remembers their scales).
     fn qdq_node(&mut self, n: &pb::NodeProto, quantize: bool) -> R<Val> {
-        self.is_qdq = true;
         let xname = n.input.first().ok_or("input 0 is missing")?.clone();
         match self.val(&xname)?.clone() {
             Val::Act(a) => {
@@ -2030,8 +2035,8 @@ pub struct OnnxModel {
     pub inputs: Vec<(Vec<usize>, bool)>,
     /// Per graph output: its ONNX shape and whether it is channels-last.
     pub outputs: Vec<(Vec<usize>, bool)>,
-    /// For a QDQ model (one with QuantizeLinear / DequantizeLinear nodes): the int8
-    /// parameters it fixes. `graph` is then the float graph with the pairs removed and
+    /// For a QDQ model (one whose activations pass through QuantizeLinear /
+    /// DequantizeLinear pairs): the int8 parameters it fixes. `graph` is then the float graph with the pairs removed and
     /// the weights dequantized; lower it with [`crate::quantize::quantize_qdq`].
     pub qdq: Option<QdqParams>,
 }
@@ -2073,7 +2078,6 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         ctypes: HashMap::new(),
         qconst: HashMap::new(),
         qdq: QdqParams::default(),
-        is_qdq: false,
         pending_w: None,
         uses: HashMap::new(),
         producer: vec![],
@@ -2220,7 +2224,9 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
     for i in 0..im.g.ops.len() {
         im.g.ops[i].macs = crate::macs(&im.g, &im.g.ops[i]);
     }
-    let qdq = im.is_qdq.then(|| {
+    // Weight-only quantization (DequantizeLinear on constants, float activations) stays a
+    // float model with dequantized weights.
+    let qdq = (!im.qdq.activations.is_empty()).then(|| {
         let mut q = im.qdq;
         q.nodes = graph
             .node

@@ -14,6 +14,11 @@
 //! not PyTorch-exported; the graph has the node types and attributes `torch.onnx.export`
 //! writes for `Conv1d`/`BatchNorm1d`/`MaxPool1d`/`Flatten`/`Linear` at opset 13.
 //!
+//! The QDQ twin of the model (conformance/onnx/qdq/cnn1d.qdq.onnx, quantized by ONNX
+//! Runtime's `quantize_static`) goes through `edgeflow convert` with its own parameters and
+//! runs in the same firmware image: device == host, and within one output step of ONNX
+//! Runtime running the QDQ model.
+//!
 //! Needs `qemu-system-arm` (`.ci/run` installs it); without it the test prints why and
 //! passes without running anything. A missing thumbv7em target is a failure.
 
@@ -169,8 +174,86 @@ fn onnx_cnn1d_quantized_by_the_cli_runs_on_cortex_m4f_as_on_the_host_and_near_on
             input: x.iter().flat_map(|v| v.to_le_bytes()).collect(),
         })
         .collect();
-    let reports = firmware::run(&board, &cases, arena.max(16), Duration::from_secs(600))
-        .unwrap_or_else(|e| panic!("{e}"));
+    // The QDQ twin (ONNX Runtime's int8 quantization of a 1-D CNN), converted with its
+    // own parameters, runs in the same firmware image.
+    let qdq_path = tmp("cnn1d_qdq.edgeflow");
+    let o = edgeflow(&[
+        "convert",
+        s(&root().join("conformance/onnx/qdq/cnn1d.qdq.onnx")),
+        "-o",
+        s(&qdq_path),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let qdq = std::fs::read(&qdq_path).expect("QDQ artifact");
+    let qdq_arena = edgeflow_nn::Model::parse(&qdq)
+        .expect("the QDQ artifact parses")
+        .arena_bytes();
+    let qdq_xs = channels_last(&root().join("conformance/onnx/qdq/cnn1d.input.f32"));
+    let qdq_cases: Vec<Case> = qdq_xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| Case {
+            name: format!("onnx_cnn1d_qdq_{i}"),
+            artifact: qdq.clone(),
+            input: x.iter().flat_map(|v| v.to_le_bytes()).collect(),
+        })
+        .collect();
+    let all: Vec<Case> = cases.iter().chain(&qdq_cases).cloned().collect();
+    let reports = firmware::run(
+        &board,
+        &all,
+        arena.max(qdq_arena).max(16),
+        Duration::from_secs(600),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // QDQ: device == host, and within one output step of ONNX Runtime running the QDQ model.
+    let (_, qdq_ys) = read_f32(&root().join("conformance/onnx/qdq/cnn1d.output.f32"));
+    let (g, _) = edgeflow_compile::load::load(&qdq).expect("QDQ artifact loads");
+    let deq = g
+        .ops
+        .iter()
+        .find(|o| o.output == g.outputs[0])
+        .expect("output producer");
+    let step = g.tensors[deq.inputs[0]]
+        .quant
+        .as_ref()
+        .expect("int8 output")
+        .scales[0];
+    let mut qdq_worst = 0f32;
+    let mut qdq_ticks = 0;
+    for (i, case) in qdq_cases.iter().enumerate() {
+        let host = run_host(&case.artifact, &case.input)
+            .unwrap_or_else(|e| panic!("{}: host run: {e}", case.name));
+        let dev = reports
+            .get(&case.name)
+            .and_then(|r| r.output.as_ref().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no device output: {:?}",
+                    case.name,
+                    reports.get(&case.name)
+                )
+            });
+        assert_eq!(
+            dev, &host,
+            "{}: the device output differs from the host's",
+            case.name
+        );
+        qdq_ticks = qdq_ticks.max(reports.get(&case.name).map_or(0, |r| r.ticks));
+        let got = f32s(&host);
+        for (g, w) in got.iter().zip(&qdq_ys[i * k..(i + 1) * k]) {
+            qdq_worst = qdq_worst.max((g - w).abs() / step);
+        }
+    }
+    println!(
+        "cnn1d QDQ int8 on mps2-an386: {} recordings, device == host bit for bit; largest difference from ONNX Runtime {qdq_worst:.2} output steps (bound 1); {} instructions per inference",
+        qdq_cases.len(),
+        qdq_ticks * 40
+    );
+    assert!(
+        qdq_worst <= 1.001,
+        "QDQ: {qdq_worst} steps from ONNX Runtime"
+    );
 
     let spread =
         ys.iter().copied().fold(f32::MIN, f32::max) - ys.iter().copied().fold(f32::MAX, f32::min);
