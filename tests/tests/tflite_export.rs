@@ -71,3 +71,42 @@ fn exported_tflite_runs_as_the_artifact_in_edgeflow_and_in_tflite() {
     }
     assert_eq!(checked, all.len());
 }
+
+#[test]
+fn what_tflite_cannot_express_is_refused_naming_the_op() {
+    use edgeflow_format::graph::Op;
+    let f = fixtures()
+        .into_iter()
+        .find(|f| f.name == "pools_fused_int8")
+        .expect("fixture");
+    let c = edgeflow_compile::compile(&std::fs::read(&f.model).expect("model"), &f.name)
+        .expect("compile");
+    let (g, _) = edgeflow_compile::load::load(&c.artifact).expect("load");
+    let i = g
+        .ops
+        .iter()
+        .position(|o| matches!(o.op, Op::MaxPool2d(_) | Op::AveragePool2d(_)))
+        .expect("a pool");
+    // A leading padding that is neither SAME's nor VALID's.
+    let mut bad = g.clone();
+    if let Op::MaxPool2d(p) | Op::AveragePool2d(p) = &mut bad.ops[i].op {
+        p.pad[0] += 3;
+    }
+    let e = edgeflow_compile::export::export_tflite(&bad)
+        .expect_err("odd padding")
+        .to_string();
+    assert!(
+        e.contains(&format!("op {i} (")) && e.contains("neither TFLite's SAME nor VALID"),
+        "{e}"
+    );
+    // A clamp that is no fused activation.
+    let mut bad = g.clone();
+    if let Op::MaxPool2d(p) | Op::AveragePool2d(p) = &mut bad.ops[i].op {
+        p.clamp.min_f = 0.5;
+        p.clamp.max_f = 2.0;
+    }
+    let e = edgeflow_compile::export::export_tflite(&bad)
+        .expect_err("odd clamp")
+        .to_string();
+    assert!(e.contains("none of TFLite's fused activations"), "{e}");
+}
