@@ -13,6 +13,7 @@ pub mod budget;
 pub mod cost;
 pub mod describe;
 mod error;
+pub mod export;
 pub mod import;
 pub mod ir;
 pub mod load;

@@ -27,8 +27,16 @@
 //! right operand), BatchNormalization, Relu, Clip, Sigmoid, Tanh, MaxPool, AveragePool,
 //! GlobalAveragePool, GlobalMaxPool, Add, Mul, Sub, Div (constant divisor), Reshape,
 //! Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad (constant, value 0), ReduceMean,
-//! Softmax, Identity, Dropout, Constant. Every other op, attribute value or symbolic
-//! dimension is an [`OnnxError::Node`] naming the node, its op type and what is missing.
+//! Softmax, Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
+//! type and what is missing.
+//!
+//! * **QDQ models.** QuantizeLinear / DequantizeLinear pairs around float ops (ONNX
+//!   Runtime's `quantize_static` with `QuantFormat.QDQ`) are the identity in the imported
+//!   float graph; the parameters they fix (per-tensor int8 activations, int8 weights with
+//!   per-output-channel or per-tensor scales) are returned in [`OnnxModel::qdq`] for
+//!   [`crate::quantize::quantize_qdq`]. Parameters outside TFLite's int8 scheme (uint8,
+//!   per-axis activations, asymmetric weights, scales along another axis) are a node error.
 
 use std::collections::HashMap;
 
@@ -221,8 +229,19 @@ fn tensor_val(t: &pb::TensorProto) -> R<Val> {
             check(v.len())?;
             Ok(Val::I64(dims, v))
         }
+        3 | 2 => {
+            let v: Vec<i64> = if !raw.is_empty() {
+                raw.iter()
+                    .map(|&b| if t.data_type == 3 { b as i8 as i64 } else { b as i64 })
+                    .collect()
+            } else {
+                t.int32_data.iter().map(|&x| x as i64).collect()
+            };
+            check(v.len())?;
+            Ok(Val::I64(dims, v))
+        }
         dt => Err(format!(
-            "tensor {:?} has ONNX data type {dt}; supported: float32 (1), int64 (7), int32 (6)",
+            "tensor {:?} has ONNX data type {dt}; supported: float32 (1), int64 (7), int32 (6), int8 (3), uint8 (2)",
             t.name
         )),
     }
@@ -258,9 +277,57 @@ fn norm_axis(a: i64, r: usize) -> R<usize> {
     Ok(ax as usize)
 }
 
+/// Quantization parameters a QDQ model (QuantizeLinear / DequantizeLinear pairs, as ONNX
+/// Runtime's `quantize_static` with `QuantFormat.QDQ` writes them) fixes, keyed by IR
+/// tensor index of the imported float graph; [`crate::quantize::quantize_qdq`] lowers the
+/// graph onto int8 kernels with them instead of calibrating.
+#[derive(Clone, Debug, Default)]
+pub struct QdqParams {
+    /// Activation tensors: `(scale, zero_point)` of the QuantizeLinear that reads them
+    /// (int8, per tensor).
+    pub activations: HashMap<usize, (f32, i64)>,
+    /// Weight tensors of Conv / Gemm / MatMul: one scale per output channel (int8,
+    /// symmetric; a per-tensor scale is repeated), from their DequantizeLinear.
+    pub weights: HashMap<usize, Vec<f32>>,
+    /// `node INDEX "NAME" (OP_TYPE)` per ONNX node, for messages (IR ops keep their ONNX
+    /// node index in `source_index`).
+    pub nodes: Vec<String>,
+}
+
+/// A constant produced by a DequantizeLinear (its quantized form).
+#[derive(Clone, Debug)]
+struct QConst {
+    /// ONNX data type of the quantized values (3 int8, 2 uint8, 6 int32).
+    dtype: i32,
+    scales: Vec<f32>,
+    zero_points: Vec<i64>,
+    axis: usize,
+}
+
+fn onnx_type_name(t: i32) -> String {
+    match t {
+        1 => "float32".into(),
+        2 => "uint8".into(),
+        3 => "int8".into(),
+        4 => "uint16".into(),
+        5 => "int16".into(),
+        6 => "int32".into(),
+        7 => "int64".into(),
+        other => format!("ONNX data type {other}"),
+    }
+}
+
 struct Importer {
     g: Graph,
     vals: HashMap<String, Val>,
+    /// ONNX data types of constants (initializers and Constant outputs).
+    ctypes: HashMap<String, i32>,
+    /// Constants that are DequantizeLinear outputs, by ONNX name.
+    qconst: HashMap<String, QConst>,
+    /// QDQ parameters found so far.
+    qdq: QdqParams,
+    /// Weight scales for the next fully-connected weight tensor [`Importer::fc`] creates.
+    pending_w: Option<Vec<f32>>,
     uses: HashMap<String, usize>,
     producer: Vec<Option<usize>>,
     opset: i64,
@@ -339,6 +406,151 @@ impl Importer {
             Val::F32(_, v) => Ok(v.iter().map(|&x| x as i64).collect()),
             Val::Act(_) => Err(format!(
                 "input {name:?} must be a constant (shape, axes or pads computed at run time are not supported)"
+            )),
+        }
+    }
+
+    /// The int8 per-output-channel scales of weights `name` when a DequantizeLinear
+    /// produced them (`None` for float weights); `out_axis` is the output-channel axis of
+    /// the ONNX weight tensor, `o` the output channel count.
+    fn weight_scales(&self, name: &str, out_axis: usize, o: usize) -> R<Option<Vec<f32>>> {
+        let Some(q) = self.qconst.get(name) else {
+            return Ok(None);
+        };
+        if q.dtype != 3 {
+            return Err(format!(
+                "weights {name:?} are quantized as {}; TFLite's int8 scheme needs int8 weights",
+                onnx_type_name(q.dtype)
+            ));
+        }
+        if let Some((c, z)) = q.zero_points.iter().enumerate().find(|(_, &z)| z != 0) {
+            return Err(format!(
+                "weights {name:?} have zero point {z} (channel {c}); TFLite's int8 scheme needs symmetric weights (zero point 0)"
+            ));
+        }
+        match q.scales.len() {
+            1 => Ok(Some(vec![q.scales[0]; o])),
+            n if n == o && q.axis == out_axis => Ok(Some(q.scales.clone())),
+            n => Err(format!(
+                "weights {name:?} have {n} scales along axis {}; TFLite's int8 scheme needs one scale per tensor or per output channel (axis {out_axis}, {o} channels)",
+                q.axis
+            )),
+        }
+    }
+
+    /// The `(scale, zero point)` operands of a QuantizeLinear / DequantizeLinear:
+    /// per-tensor int8 only.
+    fn qparams(&self, n: &pb::NodeProto) -> R<(f32, i64)> {
+        let sname = n.input.get(1).ok_or("input 1 (scale) is missing")?;
+        let (_, s) = self.konst(sname)?;
+        let zname = n.input.get(2).filter(|s| !s.is_empty());
+        let ztype = zname.map_or(2, |z| self.ctypes.get(z).copied().unwrap_or(3));
+        if ztype != 3 {
+            return Err(format!(
+                "{} activations (zero point type{}); TFLite's int8 scheme needs int8 activations (quantize with activation_type=QuantType.QInt8)",
+                onnx_type_name(ztype),
+                if zname.is_none() { " uint8 by default" } else { "" }
+            ));
+        }
+        let z = match zname {
+            Some(z) => self.ints(z)?,
+            None => vec![0],
+        };
+        if s.len() != 1 || z.len() != 1 {
+            return Err(format!(
+                "{} scales / {} zero points: activations are quantized per tensor in TFLite's int8 scheme",
+                s.len(),
+                z.len()
+            ));
+        }
+        if !(s[0].is_finite() && s[0] > 0.0) {
+            return Err(format!("scale {} is not positive and finite", s[0]));
+        }
+        Ok((s[0], z[0]))
+    }
+
+    /// QuantizeLinear / DequantizeLinear. On a computed tensor the pair is the identity
+    /// in the float graph and fixes the tensor's int8 parameters; on a constant it is
+    /// evaluated (DequantizeLinear of int8 weights remembers their scales).
+    fn qdq_node(&mut self, n: &pb::NodeProto, quantize: bool) -> R<Val> {
+        let xname = n.input.first().ok_or("input 0 is missing")?.clone();
+        match self.val(&xname)?.clone() {
+            Val::Act(a) => {
+                let p = self.qparams(n)?;
+                if quantize {
+                    self.qdq.activations.insert(a.t, p);
+                } else if self.qdq.activations.get(&a.t) != Some(&p) {
+                    return Err(format!(
+                        "dequantizes {xname:?} with scale {}, zero point {}, which no QuantizeLinear quantized with those parameters",
+                        p.0, p.1
+                    ));
+                }
+                Ok(Val::Act(a))
+            }
+            Val::F32(d, v) if quantize => {
+                let (s, z) = self.qparams(n)?;
+                let q = v
+                    .iter()
+                    .map(|&x| ((x / s).round_ties_even() as i64 + z).clamp(-128, 127))
+                    .collect();
+                if let Some(o) = n.output.first() {
+                    self.ctypes.insert(o.clone(), 3);
+                }
+                Ok(Val::I64(d, q))
+            }
+            Val::I64(d, q) if !quantize => {
+                let dtype = self.ctypes.get(&xname).copied().unwrap_or(7);
+                let (_, scales) =
+                    self.konst(n.input.get(1).ok_or("input 1 (scale) is missing")?)?;
+                let zps = match n.input.get(2).filter(|s| !s.is_empty()) {
+                    Some(z) => self.ints(z)?,
+                    None => vec![0; scales.len()],
+                };
+                let r = d.len();
+                let axis = if scales.len() == 1 {
+                    0
+                } else {
+                    norm_axis(attr_i(n, "axis", 1), r.max(1))?
+                };
+                if zps.len() != scales.len()
+                    || (scales.len() != 1 && d.get(axis) != Some(&scales.len()))
+                {
+                    return Err(format!(
+                        "{} scales and {} zero points for {xname:?} of shape {d:?} along axis {axis}",
+                        scales.len(),
+                        zps.len()
+                    ));
+                }
+                let inner: usize = d.get(axis + 1..).map_or(1, numel);
+                let ch = |i: usize| {
+                    if scales.len() == 1 {
+                        0
+                    } else {
+                        (i / inner) % scales.len()
+                    }
+                };
+                let v = q
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &x)| (x - zps[ch(i)]) as f32 * scales[ch(i)])
+                    .collect();
+                if let Some(o) = n.output.first() {
+                    self.qconst.insert(
+                        o.clone(),
+                        QConst {
+                            dtype,
+                            scales,
+                            zero_points: zps,
+                            axis,
+                        },
+                    );
+                }
+                Ok(Val::F32(d, v))
+            }
+            _ => Err(format!(
+                "{} of a {} constant is not supported",
+                n.op_type,
+                if quantize { "non-float" } else { "float" }
             )),
         }
     }
@@ -507,6 +719,7 @@ impl Importer {
         match op {
             "Constant" => {
                 if let Some(t) = attr(n, "value").and_then(|a| a.t.as_ref()) {
+                    self.ctypes.insert(out0.clone(), t.data_type);
                     return Ok(vec![tensor_val(t)?]);
                 }
                 if let Some(a) = attr(n, "value_float") {
@@ -525,6 +738,12 @@ impl Importer {
             }
             "Identity" | "Dropout" => {
                 return Ok(vec![self.val(req(0)?)?.clone()]);
+            }
+            "QuantizeLinear" | "DequantizeLinear" => {
+                if attr_i(n, "saturate", 1) != 1 {
+                    return Err("saturate = 0 is not supported".into());
+                }
+                return Ok(vec![self.qdq_node(n, op == "QuantizeLinear")?]);
             }
             "Shape" => {
                 let s = match self.val(req(0)?)? {
@@ -640,6 +859,7 @@ impl Importer {
                     ));
                 }
                 let (k, m) = (bd[0], bd[1]);
+                self.pending_w = self.weight_scales(req(1)?, 1, m)?;
                 let mut w = vec![0f32; k * m];
                 for i in 0..k {
                     for j in 0..m {
@@ -964,6 +1184,9 @@ impl Importer {
             _ => self.need_plain(x)?,
         };
         let wt = self.tensor(&format!("{out}/weights"), &[o, k], Some(w))?;
+        if let Some(s) = self.pending_w.take() {
+            self.qdq.weights.insert(wt, s);
+        }
         let b = self.tensor(
             &format!("{out}/bias"),
             &[o],
@@ -1007,6 +1230,13 @@ impl Importer {
         } else {
             (bd[0], bd[1])
         };
+        let bname = n.input.get(1).ok_or("input B is missing")?;
+        let scales = self.weight_scales(bname, usize::from(!trans_b), o)?;
+        if scales.is_some() && alpha != 1.0 {
+            return Err(format!(
+                "alpha = {alpha} on int8 weights {bname:?} is not supported"
+            ));
+        }
         let mut w = vec![0f32; o * k];
         for r in 0..o {
             for j in 0..k {
@@ -1030,6 +1260,7 @@ impl Importer {
                 Some(v)
             }
         };
+        self.pending_w = scales;
         self.fc(x, w, o, k, bias, out)
     }
 
@@ -1118,6 +1349,9 @@ impl Importer {
             None => vec![0.0; o],
         };
         let wt = self.tensor(&format!("{out}/weights"), &filter_shape, Some(wl))?;
+        if let Some(s) = self.weight_scales(&n.input[1], 0, o)? {
+            self.qdq.weights.insert(wt, s);
+        }
         let bt = self.tensor(&format!("{out}/bias"), &[o], Some(bias))?;
         let mut shape = vec![x.shape[0], o];
         shape.extend(&outs);
@@ -1354,6 +1588,8 @@ impl Importer {
                     }
                     self.g.tensors[wt].data = Some(f32_bytes(&w));
                     self.g.tensors[bt].data = Some(f32_bytes(&bb));
+                    // Folded int8 weights are no longer the QDQ model's: requantized.
+                    self.qdq.weights.remove(&wt);
                     return Ok(Val::Act(x));
                 }
             }
@@ -1799,6 +2035,10 @@ pub struct OnnxModel {
     pub inputs: Vec<(Vec<usize>, bool)>,
     /// Per graph output: its ONNX shape and whether it is channels-last.
     pub outputs: Vec<(Vec<usize>, bool)>,
+    /// For a QDQ model (one whose activations pass through QuantizeLinear /
+    /// DequantizeLinear pairs): the int8 parameters it fixes. `graph` is then the float graph with the pairs removed and
+    /// the weights dequantized; lower it with [`crate::quantize::quantize_qdq`].
+    pub qdq: Option<QdqParams>,
 }
 
 /// As [`import`], also returning the ONNX shapes and layouts of inputs and outputs.
@@ -1835,6 +2075,10 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                 .to_string(),
         },
         vals: HashMap::new(),
+        ctypes: HashMap::new(),
+        qconst: HashMap::new(),
+        qdq: QdqParams::default(),
+        pending_w: None,
         uses: HashMap::new(),
         producer: vec![],
         opset,
@@ -1843,6 +2087,7 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
     for t in &graph.initializer {
         let v = tensor_val(t).map_err(OnnxError::Model)?;
         im.vals.insert(t.name.clone(), v);
+        im.ctypes.insert(t.name.clone(), t.data_type);
     }
     for n in &graph.node {
         for i in n.input.iter().filter(|s| !s.is_empty()) {
@@ -1890,9 +2135,19 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                 _ => Err(bad(format!("dimension {i} is unknown or not positive"))),
             })
             .collect::<Result<_, _>>()?;
-        let feeds_spatial = graph.node.iter().any(|n| {
-            n.input.first() == Some(&vi.name) && spatial_ops.contains(&n.op_type.as_str())
-        });
+        // Through QuantizeLinear / DequantizeLinear pairs (QDQ models) to the real consumer.
+        let mut names = vec![vi.name.clone()];
+        let mut feeds_spatial = false;
+        while let Some(name) = names.pop() {
+            for n in graph.node.iter().filter(|n| n.input.first() == Some(&name)) {
+                match n.op_type.as_str() {
+                    "QuantizeLinear" | "DequantizeLinear" | "Identity" => {
+                        names.extend(n.output.first().cloned())
+                    }
+                    op => feeds_spatial |= spatial_ops.contains(&op),
+                }
+            }
+        }
         let layout = if matches!(shape.len(), 3 | 4) && feeds_spatial {
             Layout::Cl
         } else {
@@ -1969,10 +2224,23 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
     for i in 0..im.g.ops.len() {
         im.g.ops[i].macs = crate::macs(&im.g, &im.g.ops[i]);
     }
+    // Weight-only quantization (DequantizeLinear on constants, float activations) stays a
+    // float model with dequantized weights.
+    let qdq = (!im.qdq.activations.is_empty()).then(|| {
+        let mut q = im.qdq;
+        q.nodes = graph
+            .node
+            .iter()
+            .enumerate()
+            .map(|(i, n)| format!("node {i} {:?} ({})", n.name, n.op_type))
+            .collect();
+        q
+    });
     Ok(OnnxModel {
         graph: im.g,
         inputs: io_in,
         outputs: io_out,
+        qdq,
     })
 }
 

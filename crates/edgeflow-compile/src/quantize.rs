@@ -24,6 +24,8 @@
 //! trainer fold it into the preceding convolution's weights and bias before the graph
 //! reaches this module.
 
+use std::collections::HashMap;
+
 use edgeflow_format::graph::{DType, Op, QuantizeParams};
 use thiserror::Error;
 
@@ -355,6 +357,27 @@ fn quantize_weights(t: &IrTensor, axis: Option<usize>) -> (Vec<u8>, Vec<f32>) {
     (q, scales64.iter().map(|&s| s as f32).collect())
 }
 
+/// Int8 weights with the given per-channel scales along `axis` (a QDQ model's own:
+/// `round(w / s)` gives back its int8 values, since `w` is their dequantization).
+fn weights_with_scales(t: &IrTensor, axis: usize, scales: &[f32]) -> Vec<u8> {
+    let w = bytes_f32(t.data.as_deref().unwrap_or(&[]));
+    let dims: Vec<usize> = t.shape.iter().map(|&d| d as usize).collect();
+    let inner = dims
+        .get(axis + 1..)
+        .map_or(1, |d| d.iter().product::<usize>());
+    let channels = scales.len().max(1);
+    w.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let s = scales
+                .get((i / inner.max(1)) % channels)
+                .copied()
+                .unwrap_or(1.0);
+            ((v as f64 / s as f64).round().clamp(-128.0, 127.0) as i8) as u8
+        })
+        .collect()
+}
+
 fn per_tensor(scale: f32, zp: i64) -> IrQuant {
     IrQuant {
         scales: vec![scale],
@@ -456,7 +479,106 @@ pub fn quantize(
         };
         params[op.output] = Some(p);
     }
+    lower(graph, &params, &HashMap::new(), opts)
+}
 
+/// Lowers a float QDQ graph (from [`crate::onnx::import_model`], `qdq` its parameters)
+/// onto the int8 kernels with the model's own quantization parameters: no calibration.
+/// Every activation takes the `(scale, zero point)` of its QuantizeLinear, every
+/// Conv / Gemm / MatMul weight its int8 values and per-channel scales; biases are
+/// re-derived as `round(b / (input_scale · weight_scale))` (ONNX Runtime's own bias
+/// scale, so its int32 values come back); other float constants (Add / Mul operands) are
+/// quantized per tensor from their values. RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD
+/// take their input's parameters, SOFTMAX / LOGISTIC output `1/256, -128` and TANH
+/// `1/128, 0`, as TFLite's int8 kernels require; a QDQ model that quantizes those
+/// outputs otherwise is refused. With `float_io` the input is quantized and the output
+/// dequantized on the device (the QDQ model's float interface).
+///
+/// Errors: [`QuantizeError::Unsupported`] naming the ONNX node, the tensor and what
+/// does not fit TFLite's int8 scheme (a missing QuantizeLinear, parameters an op cannot
+/// have); [`QuantizeError::Model`] for a graph that is not a one-input, one-output float
+/// graph.
+#[cfg(feature = "onnx")]
+pub fn quantize_qdq(
+    graph: &Graph,
+    qdq: &crate::onnx::QdqParams,
+    float_io: bool,
+) -> Result<Graph, QuantizeError> {
+    check_float(graph)?;
+    let mut params: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    let input = graph.inputs[0];
+    params[input] = Some(*qdq.activations.get(&input).ok_or_else(|| {
+        QuantizeError::Model(format!(
+            "the graph input {:?} has no QuantizeLinear; a QDQ model quantizes its input",
+            graph.tensors[input].name
+        ))
+    })?);
+    let same = |a: (f32, i64), b: (f32, i64)| a.1 == b.1 && (a.0 - b.0).abs() <= 1e-6 * b.0;
+    for (i, op) in graph.ops.iter().enumerate() {
+        let node = qdq
+            .nodes
+            .get(op.source_index as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("node {}", op.source_index));
+        let bad = |reason: String| QuantizeError::Unsupported {
+            index: i,
+            op: op.op.name(),
+            reason: format!("ONNX {node}: {reason}"),
+        };
+        let out = op.output;
+        let name = &graph.tensors[out].name;
+        let fixed = qdq.activations.get(&out).copied();
+        let required = match op.op {
+            Op::Softmax(_) | Op::Logistic(_) => Some(((1.0 / 256.0), -128)),
+            Op::Tanh(_) => Some((1.0 / 128.0, 0)),
+            Op::Reshape | Op::MaxPool2d(_) | Op::AveragePool2d(_) | Op::Pad(_) => {
+                params[op.inputs[0]]
+            }
+            _ => None,
+        };
+        let p = match (required, fixed) {
+            (Some(r), Some(f)) if !same(r, f) => {
+                return Err(bad(format!(
+                    "the model quantizes {name:?} with scale {}, zero point {}; TFLite's int8 {} needs scale {}, zero point {} {}",
+                    f.0,
+                    f.1,
+                    op.op.name(),
+                    r.0,
+                    r.1,
+                    if matches!(op.op, Op::Softmax(_) | Op::Logistic(_) | Op::Tanh(_)) {
+                        "(fixed by the kernel)"
+                    } else {
+                        "(its input's)"
+                    }
+                )))
+            }
+            (Some(r), _) => r,
+            (None, Some(f)) => f,
+            (None, None) => {
+                return Err(bad(format!(
+                    "{name:?} has no QuantizeLinear / DequantizeLinear pair; a QDQ model must quantize every activation (or convert the float model and calibrate it with `edgeflow quantize`)"
+                )))
+            }
+        };
+        params[out] = Some(p);
+    }
+    let opts = QuantizeOptions {
+        method: RangeMethod::MinMax,
+        per_channel: true,
+        float_io,
+    };
+    lower(graph, &params, &qdq.weights, &opts)
+}
+
+/// The int8 graph from activation parameters (`params`, per tensor) and, for weights
+/// in `weight_scales`, the given per-output-channel scales (others: symmetric from their
+/// values, per `opts.per_channel`).
+fn lower(
+    graph: &Graph,
+    params: &[Option<(f32, i64)>],
+    weight_scales: &HashMap<usize, Vec<f32>>,
+    opts: &QuantizeOptions,
+) -> Result<Graph, QuantizeError> {
     let mut g = graph.clone();
     for (t, p) in params.iter().enumerate() {
         if let (Some((s, zp)), None) = (p, &graph.tensors[t].data) {
@@ -473,7 +595,10 @@ pub fn quantize(
         };
         let (w, b) = (op.inputs[1], op.inputs.get(2).copied());
         if g.tensors[w].dtype == DType::F32 {
-            let (q, scales) = quantize_weights(&graph.tensors[w], opts.per_channel.then_some(axis));
+            let (q, scales) = match weight_scales.get(&w) {
+                Some(s) => (weights_with_scales(&graph.tensors[w], axis, s), s.clone()),
+                None => quantize_weights(&graph.tensors[w], opts.per_channel.then_some(axis)),
+            };
             let t = &mut g.tensors[w];
             t.dtype = DType::I8;
             t.data = Some(q);

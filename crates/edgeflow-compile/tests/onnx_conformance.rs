@@ -297,3 +297,105 @@ fn onnx_models_quantize_and_agree_with_onnx_runtime() {
         );
     }
 }
+
+/// QDQ models written by ONNX Runtime's `quantize_static` (QuantFormat.QDQ, int8
+/// activations, per-channel int8 weights; conformance/onnx/make_qdq_fixtures.py) are
+/// lowered onto the int8 kernels with their own parameters, no calibration, and agree
+/// with ONNX Runtime running the same QDQ model within [`QDQ_TOL_LSB`] output steps.
+///
+/// Measured (this test prints it): the outputs equal ORT's unoptimised run (which
+/// evaluates DequantizeLinear → float op → QuantizeLinear as the graph says) on most
+/// elements and differ by one step on the others: ORT rounds the float accumulator
+/// half to even after a float rescale, TFLite's kernels (and edgeflow's) requantize the
+/// int32 accumulator with a fixed-point multiplier, rounding half away from zero.
+const QDQ_TOL_LSB: f32 = 1.0;
+
+#[test]
+fn qdq_models_map_onto_int8_kernels_and_agree_with_onnx_runtime() {
+    use edgeflow_compile::quantize::quantize_qdq;
+    for name in ["cnn1d", "mlp"] {
+        let dir = root().join("qdq");
+        let m = import_model(&std::fs::read(dir.join(format!("{name}.qdq.onnx"))).expect("model"))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let qdq = m.qdq.as_ref().expect("a QDQ model");
+        let out_scale = qdq.activations[&m.graph.outputs[0]].0;
+        let q = quantize_qdq(&m.graph, qdq, true).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Every weight and activation is int8; only the float I/O edges are not.
+        let int8_ops = q
+            .ops
+            .iter()
+            .filter(|o| {
+                !matches!(
+                    o.op,
+                    edgeflow_format::graph::Op::Quantize(_)
+                        | edgeflow_format::graph::Op::Dequantize
+                )
+            })
+            .count();
+        assert_eq!(
+            int8_ops + 2,
+            q.ops.len(),
+            "{name}: {:?}",
+            q.ops.iter().map(|o| o.op.name()).collect::<Vec<_>>()
+        );
+        let c = edgeflow_compile::emit(&q, name).expect("emit");
+        let (shape, cl) = m.inputs[0].clone();
+        let per: usize = shape.iter().product();
+        let (_, xs) = read_npy(&dir.join(format!("{name}.input.f32")));
+        for (file, label) in [
+            ("output", "ORT, optimisations off"),
+            ("output_opt", "ORT, default optimisations (QLinear kernels)"),
+        ] {
+            let (_, ys) = read_npy(&dir.join(format!("{name}.{file}.f32")));
+            let n = xs.len() / per;
+            let k = ys.len() / n;
+            let mut hist = [0usize; 3];
+            let mut worst = 0f32;
+            for i in 0..n {
+                let x = &xs[i * per..(i + 1) * per];
+                let x = if cl {
+                    nchw_to_nhwc(&shape, x)
+                } else {
+                    x.to_vec()
+                };
+                let got = bytes_f32(&run_artifact(&c.artifact, &f32_bytes(&x)));
+                assert_eq!(got.len(), k);
+                for (g, w) in got.iter().zip(&ys[i * k..(i + 1) * k]) {
+                    let lsb = (g - w).abs() / out_scale;
+                    worst = worst.max(lsb);
+                    hist[(lsb.round() as usize).min(2)] += 1;
+                }
+            }
+            println!(
+                "{name} QDQ vs {label}: {} outputs equal, {} differ by 1 step, {} by more (largest {worst:.2} steps of {out_scale})",
+                hist[0], hist[1], hist[2]
+            );
+            assert!(
+                worst <= QDQ_TOL_LSB + 1e-3,
+                "{name} vs {label}: {worst} steps"
+            );
+        }
+    }
+}
+
+#[test]
+fn qdq_models_outside_the_tflite_int8_scheme_are_refused_by_node() {
+    use edgeflow_compile::quantize::quantize_qdq;
+    let dir = root().join("qdq");
+    let e = import_model(&std::fs::read(dir.join("cnn1d_u8.qdq.onnx")).expect("model"))
+        .expect_err("uint8 activations")
+        .to_string();
+    assert!(
+        e.contains("QuantizeLinear") && e.contains("uint8") && e.contains("QInt8"),
+        "{e}"
+    );
+    let m = import_model(&std::fs::read(dir.join("mlp_softmax.qdq.onnx")).expect("model"))
+        .expect("import");
+    let e = quantize_qdq(&m.graph, m.qdq.as_ref().expect("qdq"), true)
+        .expect_err("softmax output 1/255")
+        .to_string();
+    assert!(
+        e.contains("(Softmax)") && e.contains("0.00390625") && e.contains("-128"),
+        "{e}"
+    );
+}

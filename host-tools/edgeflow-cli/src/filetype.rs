@@ -119,7 +119,21 @@ pub fn load_model(path: &Path) -> Result<Vec<u8>> {
         Kind::Tflite => compile(path, &bytes),
         Kind::Text | Kind::Unknown if ext == "tflite" => compile(path, &bytes),
         _ if ext == "onnx" || edgeflow_compile::onnx::looks_like_onnx(&bytes) => {
-            let graph = import_onnx(path, &bytes)?;
+            let m = edgeflow_compile::onnx::import_model(&bytes)
+                .with_context(|| format!("cannot import the ONNX model {}", path.display()))?;
+            // A QDQ model (QuantizeLinear / DequantizeLinear pairs) becomes an int8
+            // artifact with its own parameters and float input/output; a float one a
+            // float artifact.
+            let graph = match &m.qdq {
+                Some(q) => edgeflow_compile::quantize::quantize_qdq(&m.graph, q, true)
+                    .with_context(|| {
+                        format!(
+                            "cannot map the QDQ model {} onto int8 kernels",
+                            path.display()
+                        )
+                    })?,
+                None => m.graph,
+            };
             let name = path.file_stem().and_then(|s| s.to_str()).unwrap_or("model");
             let c = edgeflow_compile::emit(&graph, name)
                 .with_context(|| format!("cannot convert {}", path.display()))?;

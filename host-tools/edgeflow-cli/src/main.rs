@@ -27,6 +27,7 @@ mod convert;
 mod data;
 mod device;
 mod evaluate;
+mod export;
 mod features;
 mod filetype;
 mod init;
@@ -57,6 +58,9 @@ struct Cli {
 enum Command {
     /// Compile a .tflite model into an edgeflow artifact (with its feature pipeline and labels).
     Convert(convert::ConvertArgs),
+    /// Write a model (an edgeflow artifact, int8 or float) as a .tflite file that TFLite
+    /// and TFLite Micro run with the same outputs.
+    Export(export::ExportArgs),
     /// Describe a model: ops, tensors, quantization, flash/arena bytes, MACs per op and
     /// the static RAM of its feature pipeline.
     Inspect {
@@ -131,6 +135,7 @@ fn main() {
 fn real_main() -> Result<()> {
     match Cli::parse().command {
         Command::Convert(args) => convert::run(args)?,
+        Command::Export(args) => export::run(args)?,
         Command::Inspect {
             model,
             board,

@@ -202,3 +202,83 @@ fn run_counts_its_inputs_and_a_numpy_file_is_not_a_model() {
         text(&o)
     );
 }
+
+/// The quantization step of an int8 artifact's output (the int8 tensor its final
+/// DEQUANTIZE reads).
+fn output_step(artifact: &Path) -> f32 {
+    let (g, _) = edgeflow_compile::load::load(&std::fs::read(artifact).expect("artifact"))
+        .expect("artifact loads");
+    let deq = g
+        .ops
+        .iter()
+        .find(|o| o.output == g.outputs[0])
+        .expect("output producer");
+    g.tensors[deq.inputs[0]]
+        .quant
+        .as_ref()
+        .expect("int8 input")
+        .scales[0]
+}
+
+#[test]
+fn qdq_onnx_model_converts_to_int8_and_runs_within_one_step_of_onnx_runtime() {
+    let model = root().join("conformance/onnx/qdq/cnn1d.qdq.onnx");
+    let artifact = tmp("cnn1d_qdq.edgeflow");
+    let o = edgeflow(&["convert", s(&model), "-o", s(&artifact)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let step = output_step(&artifact);
+    let (dims, y) = read_f32(&root().join("conformance/onnx/qdq/cnn1d.output.f32"));
+    let k = dims[dims.len() - 1];
+    for n in 0..4 {
+        let (shape, x) = cnn1d_sample("../qdq/cnn1d.input.f32", n);
+        let input = tmp(&format!("cnn1d_qdq_x{n}.npy"));
+        std::fs::write(&input, npy_f32(&shape, &x)).expect("write");
+        let out = tmp(&format!("cnn1d_qdq_y{n}.npy"));
+        let o = edgeflow(&["run", s(&artifact), "--input", s(&input), "-o", s(&out)]);
+        assert!(o.status.success(), "{}", text(&o));
+        let ours = read_npy_f32(&out);
+        let theirs = &y[n * k..(n + 1) * k];
+        for (a, b) in ours.iter().zip(theirs) {
+            assert!(
+                (a - b).abs() <= step * 1.001,
+                "{ours:?} vs ONNX Runtime {theirs:?} (step {step})"
+            );
+        }
+    }
+    // ORT's default activation type (uint8) is outside TFLite's int8 scheme.
+    let u8_model = root().join("conformance/onnx/qdq/cnn1d_u8.qdq.onnx");
+    let o = edgeflow(&["convert", s(&u8_model), "-o", s(&tmp("u8.edgeflow"))]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("QuantizeLinear") && text(&o).contains("uint8 activations"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn int8_onnx_model_exports_to_tflite_and_runs_the_same() {
+    // ONNX → `edgeflow quantize` → `edgeflow export` → the .tflite back through `run`.
+    let model = root().join("conformance/onnx/qdq/cnn1d.qdq.onnx");
+    let artifact = tmp("cnn1d_export.edgeflow");
+    let o = edgeflow(&["convert", s(&model), "-o", s(&artifact)]);
+    assert!(o.status.success(), "{}", text(&o));
+    let tfl = tmp("cnn1d_export.tflite");
+    let o = edgeflow(&["export", s(&artifact), "-o", s(&tfl)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(&std::fs::read(&tfl).expect("tflite")[4..8], b"TFL3");
+    let (shape, x) = cnn1d_sample("../qdq/cnn1d.input.f32", 0);
+    let input = tmp("cnn1d_export_x.npy");
+    std::fs::write(&input, npy_f32(&shape, &x)).expect("write");
+    let mut outs = Vec::new();
+    for (m, y) in [(&artifact, "a"), (&tfl, "b")] {
+        let out = tmp(&format!("cnn1d_export_{y}.npy"));
+        let o = edgeflow(&["run", s(m), "--input", s(&input), "-o", s(&out)]);
+        assert!(o.status.success(), "{}", text(&o));
+        outs.push(read_npy_f32(&out));
+    }
+    assert_eq!(
+        outs[0], outs[1],
+        "the exported .tflite computes something else"
+    );
+}

@@ -1,0 +1,112 @@
+//! `.tflite` export (`edgeflow_compile::export`): every conformance fixture (int8 and
+//! float32) is compiled to an artifact, read back from the artifact, written as
+//! `.tflite`, and
+//!
+//! 1. imported again by edgeflow's own importer: the artifact it gives must produce
+//!    bit-identical outputs to the original's (the round trip);
+//! 2. compared with the committed `conformance/export/NAME.tflite` (so the files the
+//!    TFLite check below ran are the ones this exporter writes; `EDGEFLOW_BLESS_EXPORT=1`
+//!    rewrites them), whose outputs under TFLite's interpreter with the reference kernels
+//!    (`conformance/export/run_tflite.py`, pinned tensorflow-cpu) are committed as
+//!    `NAME.output.npy`: edgeflow's output must equal them bit for bit for int8 models
+//!    (float32: within the fixtures' 1e-5 relative tolerance).
+
+use edgeflow_tests::{compare, fixtures, load_npy, root, run_host};
+
+#[test]
+fn exported_tflite_runs_as_the_artifact_in_edgeflow_and_in_tflite() {
+    let dir = root().join("conformance/export");
+    let bless = std::env::var("EDGEFLOW_BLESS_EXPORT").as_deref() == Ok("1");
+    let mut checked = 0;
+    let all = fixtures();
+    for f in &all {
+        let name = &f.name;
+        let model = std::fs::read(&f.model).expect("fixture");
+        let c = edgeflow_compile::compile(&model, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (g, _) = edgeflow_compile::load::load(&c.artifact).expect("artifact loads");
+        let t = edgeflow_compile::export::export_tflite(&g)
+            .unwrap_or_else(|e| panic!("{name}: export: {e}"));
+        let c2 = edgeflow_compile::compile(&t, name)
+            .unwrap_or_else(|e| panic!("{name}: the exported .tflite does not import: {e}"));
+        let input = load_npy(&f.input).bytes();
+        let a = run_host(&c.artifact, &input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let b = run_host(&c2.artifact, &input).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            a, b,
+            "{name}: the re-imported export computes something else"
+        );
+        let path = dir.join(format!("{name}.tflite"));
+        if bless {
+            // Rewriting: TFLite's outputs of the new files come from run_tflite.py.
+            std::fs::write(&path, &t).expect("write export");
+            continue;
+        }
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; write it with EDGEFLOW_BLESS_EXPORT=1 and run conformance/export/run_tflite.py",
+                path.display()
+            )
+        });
+        assert!(
+            committed == t,
+            "{name}: the exporter's output differs from {} (rewrite with EDGEFLOW_BLESS_EXPORT=1, then rerun conformance/export/run_tflite.py)",
+            path.display()
+        );
+        let golden = dir.join(format!("{name}.output.npy"));
+        if !golden.exists() {
+            panic!(
+                "{}: missing; run conformance/export/run_tflite.py",
+                golden.display()
+            );
+        }
+        compare(&a, &load_npy(&golden)).unwrap_or_else(|e| panic!("{name} vs TFLite: {e}"));
+        checked += 1;
+    }
+    println!(
+        "{checked} fixtures exported to .tflite: re-import bit-identical, outputs equal TFLite's reference kernels on the exported files"
+    );
+    if bless {
+        println!("rewrote conformance/export/*.tflite; now run conformance/export/run_tflite.py");
+        return;
+    }
+    assert_eq!(checked, all.len());
+}
+
+#[test]
+fn what_tflite_cannot_express_is_refused_naming_the_op() {
+    use edgeflow_format::graph::Op;
+    let f = fixtures()
+        .into_iter()
+        .find(|f| f.name == "pools_fused_int8")
+        .expect("fixture");
+    let c = edgeflow_compile::compile(&std::fs::read(&f.model).expect("model"), &f.name)
+        .expect("compile");
+    let (g, _) = edgeflow_compile::load::load(&c.artifact).expect("load");
+    let i = g
+        .ops
+        .iter()
+        .position(|o| matches!(o.op, Op::MaxPool2d(_) | Op::AveragePool2d(_)))
+        .expect("a pool");
+    // A leading padding that is neither SAME's nor VALID's.
+    let mut bad = g.clone();
+    if let Op::MaxPool2d(p) | Op::AveragePool2d(p) = &mut bad.ops[i].op {
+        p.pad[0] += 3;
+    }
+    let e = edgeflow_compile::export::export_tflite(&bad)
+        .expect_err("odd padding")
+        .to_string();
+    assert!(
+        e.contains(&format!("op {i} (")) && e.contains("neither TFLite's SAME nor VALID"),
+        "{e}"
+    );
+    // A clamp that is no fused activation.
+    let mut bad = g.clone();
+    if let Op::MaxPool2d(p) | Op::AveragePool2d(p) = &mut bad.ops[i].op {
+        p.clamp.min_f = 0.5;
+        p.clamp.max_f = 2.0;
+    }
+    let e = edgeflow_compile::export::export_tflite(&bad)
+        .expect_err("odd clamp")
+        .to_string();
+    assert!(e.contains("none of TFLite's fused activations"), "{e}");
+}
