@@ -16,7 +16,7 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp::{self as arm, widen, Lane};
 use super::arch::{self, Isa};
-use super::epilogue::{OutQ, REC};
+use super::epilogue::{OutQ, Params, Soa, REC};
 use super::generic::dot;
 use super::generic::elem::{clamp_f32, f32_of, le_f32, le_i32};
 use super::generic::window::Axis;
@@ -193,12 +193,25 @@ fn eval_i8(
     let off = rq.input_offset;
     // Per output channel: bias + off * sum(filter row), and the requantization.
     let mut rows = w.chunks_exact(k);
-    q.write_records(recs, REC, 0, |oc| {
+    let fold = |oc| {
         let b = bias.map_or(0, |b| le_i32(b, oc));
         let s = rows.next().map_or(0, dot::sum);
         b.wrapping_add(off.wrapping_mul(s))
-    });
+    };
+    // Host SIMD with the single-shift requantization: parameters as arrays (vector
+    // epilogue); otherwise one record per channel.
+    let soa = isa.host_simd() && q.fast;
+    if soa {
+        q.write_soa(recs, g.out_c, 0, fold);
+    } else {
+        q.write_records(recs, REC, 0, fold);
+    }
     let recs: &[u8] = recs;
+    let params = if soa {
+        Params::Soa(Soa::new(recs, g.out_c))
+    } else {
+        Params::Recs(recs, REC)
+    };
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
     if isa == Isa::ArmDsp && groups == 1 {
@@ -243,14 +256,13 @@ fn eval_i8(
                         patch
                     };
                     let oc0 = grp * g.per_group;
-                    let (Some(wg), Some(og), Some(fg)) = (
+                    let (Some(wg), Some(og)) = (
                         w.get(oc0 * k..(oc0 + g.per_group) * k),
                         o.get_mut(oc0..oc0 + g.per_group),
-                        recs.get(oc0 * REC..(oc0 + g.per_group) * REC),
                     ) else {
                         return;
                     };
-                    conv_channels(isa, pt, wg, k, fg, og, &q);
+                    conv_channels(isa, pt, wg, k, &params.from(oc0), og, &q);
                 }
             }
         }
@@ -420,7 +432,7 @@ fn finish_block(acc: &[i32], recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
 const OUT_BLOCK: usize = 32;
 
 /// Computes `out[j] = requant(fold[j] + dot(patch, w_j))` for consecutive output channels
-/// (`recs` holds their epilogue records): per block of channels, first the dot products
+/// (`params` holds their epilogue parameters): per block of channels, first the dot products
 /// ([`arch::dot_rows`] on `isa`) into stack accumulators, then the requantization in a
 /// separate tight loop (keeps register pressure low in both).
 #[inline(always)]
@@ -429,19 +441,19 @@ fn conv_channels(
     patch: &[u8],
     w: &[u8],
     k: usize,
-    recs: &[u8],
+    params: &Params<'_>,
     out: &mut [u8],
     q: &OutQ<'_>,
 ) {
     let mut acc = [0i32; OUT_BLOCK];
-    for ((wb, rb), ob) in w
+    for (i, (wb, ob)) in w
         .chunks(OUT_BLOCK * k)
-        .zip(recs.chunks(OUT_BLOCK * REC))
         .zip(out.chunks_mut(OUT_BLOCK))
+        .enumerate()
     {
         let acc = &mut acc[..ob.len()];
         arch::dot_rows(isa, patch, wb, k, acc);
-        q.finish_all(acc, rb, REC, ob);
+        q.finish_params(isa, acc, &params.from(i * OUT_BLOCK), ob);
     }
 }
 

@@ -23,7 +23,7 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp as arm;
 use super::arch::{self, Isa};
-use super::epilogue::{OutQ, REC};
+use super::epilogue::{OutQ, Params, Soa, REC};
 use super::generic::elem::{clamp_f32, le_f32, le_i32};
 use super::generic::window::Axis;
 use super::weighted::Weighted;
@@ -397,10 +397,23 @@ fn eval_3x3(
     }
     let wide: &[u8] = wide;
     let (recs, zp_row) = scratch.split_at_mut(c * REC3);
+    // Host SIMD with the single-shift requantization: the vector epilogue's arrays (the
+    // sums read the filter in place); otherwise transposed weights and records.
+    let soa = host_simd && q.fast;
+    if soa {
+        q.write_soa(recs, c, 0, |j| {
+            let s = w
+                .chunks_exact(c)
+                .take(9)
+                .fold(0i32, |a, t| a.wrapping_add(t.get(j).map_or(0, |&v| v as i8 as i32)));
+            let b = bias.map_or(0, |b| le_i32(b, j));
+            b.wrapping_add(off.wrapping_mul(s))
+        });
+    }
     // Transposed weights and, per channel, bias + off * sum of its nine weights.
     let mut sums = [0i32; CHUNK];
     let mut c0 = 0;
-    for rc in recs.chunks_mut(CHUNK * REC3) {
+    for rc in recs.chunks_mut(CHUNK * REC3).take(if soa { 0 } else { usize::MAX }) {
         let n = rc.len() / REC3;
         let ws = &mut sums[..n];
         ws.fill(0);
@@ -425,6 +438,11 @@ fn eval_3x3(
     }
     zp_row.fill((-off) as i8 as u8);
     let recs: &[u8] = recs;
+    let params = if soa {
+        Params::Soa(Soa::new(recs, c))
+    } else {
+        Params::Recs(recs, REC3)
+    };
     let zp: &[u8] = zp_row;
     let mut acc = [0i32; CHUNK];
     let row = g.w.size * c;
@@ -452,7 +470,7 @@ fn eval_3x3(
                 if packed {
                     pixel_3x3_packed(&taps, wide, recs, o, q, &mut acc);
                 } else if host_simd {
-                    pixel_3x3_simd(isa, &taps, w, recs, o, q, &mut acc);
+                    pixel_3x3_simd(isa, &taps, w, &params, o, q, &mut acc);
                 } else {
                     tap::pixel_3x3(&taps, recs, o, q);
                 }
@@ -501,26 +519,23 @@ fn pixel_3x3_packed(
 
 /// One output pixel of the 3x3 kernel on a host SIMD family: up to [`CHUNK`] channels at
 /// a time summed by [`arch::dw3x3`] from the `[1, 3, 3, c]` filter `w` into stack
-/// accumulators, then requantized with the [`REC3`] records.
+/// accumulators, then requantized with `params` (arrays for the vector epilogue, or the
+/// [`REC3`] records).
 #[inline(never)]
 fn pixel_3x3_simd(
     isa: Isa,
     taps: &[&[u8]; 9],
     w: &[u8],
-    recs: &[u8],
+    params: &Params<'_>,
     out: &mut [u8],
     q: &OutQ<'_>,
     acc: &mut [i32; CHUNK],
 ) {
     let c = out.len();
-    for (i, (os, rs)) in out
-        .chunks_mut(CHUNK)
-        .zip(recs.chunks(CHUNK * REC3))
-        .enumerate()
-    {
+    for (i, os) in out.chunks_mut(CHUNK).enumerate() {
         let acc = &mut acc[..os.len()];
         arch::dw3x3(isa, taps, w, c, i * CHUNK, acc);
-        q.finish_all(acc, rs, REC3, os);
+        q.finish_params(isa, acc, &params.from(i * CHUNK), os);
     }
 }
 

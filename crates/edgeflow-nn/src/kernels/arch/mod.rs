@@ -48,28 +48,31 @@ pub(crate) enum Isa {
 }
 
 impl Isa {
+    /// Whether this is a host SIMD family (AVX2, NEON), which takes the struct-of-arrays
+    /// epilogue when the requantization allows it.
+    #[inline]
+    pub(crate) fn host_simd(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Neon | Isa::NeonDot)
+    }
+
     /// The fastest family this machine runs: the DSP kernels on `thumbv7em`; with `std`,
     /// AVX2 on x86_64 CPUs that have it, NEON (with `SDOT` where present) on aarch64;
-    /// otherwise the portable kernels.
+    /// otherwise the portable kernels. With `std`, the environment variable
+    /// `EDGEFLOW_NN_PORTABLE=1` (read once) forces the portable kernels on the host, as
+    /// the build-time variable of the same name does on Arm (for comparisons).
     #[inline]
     pub(crate) fn detect() -> Isa {
         if cfg!(edgeflow_arm_dsp) {
             return Isa::ArmDsp;
         }
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        if x86_64::available() {
-            return Isa::Avx2;
-        }
-        #[cfg(all(target_arch = "aarch64", feature = "std"))]
+        #[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), feature = "std"))]
         {
-            return if aarch64::dotprod_available() {
-                Isa::NeonDot
-            } else {
-                Isa::Neon
-            };
+            host_detect()
         }
-        #[allow(unreachable_code)]
-        Isa::Portable
+        #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), feature = "std")))]
+        {
+            Isa::Portable
+        }
     }
 
     /// Whether this family can run on this machine (tests of a family skip otherwise).
@@ -91,6 +94,27 @@ impl Isa {
     /// The host SIMD families (tests check each against the portable kernels).
     #[cfg(test)]
     pub(crate) const HOST: [Isa; 3] = [Isa::Avx2, Isa::Neon, Isa::NeonDot];
+}
+
+/// [`Isa::detect`] on a std host, decided once and cached.
+#[cfg(all(any(target_arch = "x86_64", target_arch = "aarch64"), feature = "std"))]
+fn host_detect() -> Isa {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    extern crate std;
+    static CACHE: AtomicU8 = AtomicU8::new(0);
+    const ALL: [Isa; 4] = [Isa::Portable, Isa::Avx2, Isa::Neon, Isa::NeonDot];
+    if let Some(&isa) = ALL.get(usize::from(CACHE.load(Ordering::Relaxed)).wrapping_sub(1)) {
+        return isa;
+    }
+    let portable = std::env::var_os("EDGEFLOW_NN_PORTABLE").is_some_and(|v| v == "1");
+    #[cfg(target_arch = "x86_64")]
+    let best = if x86_64::available() { Isa::Avx2 } else { Isa::Portable };
+    #[cfg(target_arch = "aarch64")]
+    let best = if aarch64::dotprod_available() { Isa::NeonDot } else { Isa::Neon };
+    let isa = if portable { Isa::Portable } else { best };
+    let code = ALL.iter().position(|&i| i == isa).map_or(0, |p| p as u8 + 1);
+    CACHE.store(code, Ordering::Relaxed);
+    isa
 }
 
 /// `acc[j] = dot(x, row j of w)` for the int8 byte vector `x` (`k` values) and the
@@ -144,5 +168,25 @@ pub(crate) fn dw3x3(isa: Isa, taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, 
         #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
         Isa::Neon | Isa::NeonDot => aarch64::dw3x3(taps, w, c, c0, acc),
         _ => dot::dw3x3(taps, w, c, c0, acc),
+    }
+}
+
+/// The int8 epilogue on struct-of-arrays parameters
+/// ([`super::epilogue::OutQ::finish_soa`]): `out[j] = clamp(requant_single(acc[j] +
+/// fold[j], m[j], r1[j]) + off, lo, hi)` for as many channels as all hold.
+#[inline]
+pub(crate) fn requant_soa(
+    isa: Isa,
+    acc: &[i32],
+    p: &super::epilogue::Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    match isa {
+        #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+        Isa::Avx2 => x86_64::requant_soa(acc, p, clamp, out),
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::requant_soa(acc, p, clamp, out),
+        _ => super::epilogue::requant_soa_portable(acc, p, clamp, out),
     }
 }

@@ -27,6 +27,14 @@ use core::arch::x86_64::{
     _mm_loadl_epi64, _mm_loadu_si128, _mm_madd_epi16, _mm_setzero_si128,
 };
 
+use core::arch::x86_64::{
+    _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_max_epi32, _mm256_min_epi32,
+    _mm256_mul_epi32, _mm256_packs_epi16, _mm256_packs_epi32, _mm256_set1_epi32,
+    _mm256_set1_epi64x, _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srav_epi32,
+    _mm256_srli_epi64, _mm256_sub_epi64,
+};
+
+use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
 
 /// Whether this CPU runs AVX2 (detected once by `std`, then an atomic load).
@@ -336,6 +344,93 @@ fn dw3x3_avx2(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32])
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The int8 epilogue (single-shift requantization), eight channels per step
+// ---------------------------------------------------------------------------------------
+
+/// [`requant_soa_portable`] on AVX2, eight channels per step: the 64-bit products of the
+/// even and odd lanes (`VPMULDQ`), the rounding constant `2^30 + 2^(31 + r1)` built per
+/// lane (`VPSLLVQ`), the high words put back in lane order (`VPBLENDD`), the shift
+/// (`VPSRAVD`), offset and clamp, then packed to bytes; the `n % 8` last channels on the
+/// portable twin. Falls back to it without AVX2.
+pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out: &mut [u8]) {
+    if available() {
+        // SAFETY: AVX2 is available (checked).
+        unsafe { requant_soa_avx2(acc, p, clamp, out) }
+    } else {
+        requant_soa_portable(acc, p, clamp, out);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn requant_soa_avx2(
+    acc: &[i32],
+    p: &Soa<'_>,
+    (off, lo, hi): (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let n = acc
+        .len()
+        .min(out.len())
+        .min(p.fold.len() / 4)
+        .min(p.mult.len() / 4)
+        .min(p.r1.len() / 4);
+    let n8 = n / 8;
+    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let min31 = _mm256_set1_epi64x(0x8000_0000);
+    let half = _mm256_set1_epi64x(1 << 30);
+    let one = _mm256_set1_epi64x(1);
+    let c31 = _mm256_set1_epi64x(31);
+    let (offv, lov, hiv) = (
+        _mm256_set1_epi32(off),
+        _mm256_set1_epi32(lo),
+        _mm256_set1_epi32(hi.max(lo)),
+    );
+    let (ab, _) = acc.as_chunks::<8>();
+    let (fb, _) = p.fold.as_chunks::<32>();
+    let (mb, _) = p.mult.as_chunks::<32>();
+    let (rb, _) = p.r1.as_chunks::<32>();
+    let (ob, _) = out.as_chunks_mut::<8>();
+    for ((((a, f), m), r), o) in ab.iter().zip(fb).zip(mb).zip(rb).zip(ob).take(n8) {
+        let x = _mm256_add_epi32(load_i32x8(a), load32(f));
+        let m = load32(m);
+        let r1 = load32(r);
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
+        let ce = _mm256_and_si256(neg, min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), min31);
+        let re = _mm256_add_epi64(_mm256_and_si256(r1, low32), c31);
+        let ro = _mm256_add_epi64(_mm256_srli_epi64::<32>(r1), c31);
+        let ne = _mm256_add_epi64(half, _mm256_sllv_epi64(one, re));
+        let no = _mm256_add_epi64(half, _mm256_sllv_epi64(one, ro));
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), offv);
+        let v = _mm256_min_epi32(_mm256_max_epi32(v, lov), hiv);
+        // Lanes 0..3 and 4..7 to bytes (saturating packs, exact after the clamp).
+        let w = _mm256_packs_epi32(v, v);
+        let b = _mm256_packs_epi16(w, w);
+        let b0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(b)).to_le_bytes();
+        let b1 = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)).to_le_bytes();
+        *o = [b0[0], b0[1], b0[2], b0[3], b1[0], b1[1], b1[2], b1[3]];
+    }
+    let done = 8 * n8;
+    if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
+        requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
+    }
+}
+
+/// Loads eight `i32`s (unaligned).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_i32x8(a: &[i32; 8]) -> __m256i {
+    // SAFETY: `a` is 32 readable bytes; `_mm256_loadu_si256` has no alignment
+    // requirement, and this function only runs with AVX2 enabled.
+    unsafe { core::arch::x86_64::_mm256_loadu_si256(a.as_ptr().cast()) }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -483,6 +578,63 @@ mod tests {
             generate: dw_case,
             portable: |d: &Dw| dw_run(d, dot::dw3x3),
             specialised: |d: &Dw| dw_run(d, if skip() { dot::dw3x3 } else { dw3x3 }),
+        }
+    );
+    /// Epilogue parameters and accumulators for `n` channels (fast requantization:
+    /// right shifts only, some zero multipliers), and a clamp.
+    #[derive(Debug)]
+    struct Epi {
+        acc: Vec<i32>,
+        soa: Vec<u8>,
+        n: usize,
+        clamp: (i32, i32, i32),
+    }
+
+    fn epi_case(r: &mut Rng) -> Option<Epi> {
+        let n = r.usize(0, 70);
+        let acc = (0..n)
+            .map(|_| match r.range(0, 6) {
+                0 => i32::MIN,
+                1 => i32::MAX,
+                2 => r.u32() as i32,
+                _ => r.range(-300_000, 300_000) as i32,
+            })
+            .collect();
+        let mut soa = std::vec![0u8; 12 * n];
+        let mults = r.multipliers(n);
+        for (j, (m, s)) in mults.into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() { r.u32() as i32 } else { r.range(-5000, 5000) as i32 };
+            let r1 = (s.unsigned_abs()).saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        Some(Epi { acc, soa, n, clamp })
+    }
+
+    specialised_matches_portable!(
+        /// The vector epilogue (single-shift requantization, offset, clamp, pack).
+        avx2_requant_soa_matches_portable {
+            seed: 44,
+            cases: 3000,
+            generate: epi_case,
+            portable: |e: &Epi| {
+                let mut out = std::vec![0xA5u8; e.n];
+                requant_soa_portable(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                out
+            },
+            specialised: |e: &Epi| {
+                let mut out = std::vec![0xA5u8; e.n];
+                if skip() {
+                    requant_soa_portable(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                } else {
+                    requant_soa(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                }
+                out
+            },
         }
     );
 }
