@@ -216,7 +216,8 @@ fn on_path(tool: &str) -> bool {
         .is_ok()
 }
 
-/// `cargo test -p edgeflow-serve --target aarch64-unknown-linux-gnu` under qemu-aarch64.
+/// `cargo test -p edgeflow-serve -p edgeflow-nn --target aarch64-unknown-linux-gnu` under
+/// qemu-aarch64 (the server, and the NEON kernels against the portable ones).
 /// `None` (with a printed reason) when the cross toolchain is missing (.ci/run installs it).
 fn aarch64() -> Result<Option<(bool, u64, u64)>> {
     const T: &str = "aarch64-unknown-linux-gnu";
@@ -245,10 +246,10 @@ fn aarch64() -> Result<Option<(bool, u64, u64)>> {
         );
         return Ok(None);
     }
-    println!("== edgeflow-serve tests for {T} under qemu-aarch64");
+    println!("== edgeflow-serve and edgeflow-nn (NEON kernels) tests for {T} under qemu-aarch64");
     let t = Instant::now();
     let mut c = cargo();
-    c.args(["test", "-p", "edgeflow-serve", "--target", T]);
+    c.args(["test", "-p", "edgeflow-serve", "-p", "edgeflow-nn", "--target", T]);
     let r = counted(c)?;
     println!("== aarch64 step took {:.0} s", t.elapsed().as_secs_f64());
     Ok(Some(r))

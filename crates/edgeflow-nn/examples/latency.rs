@@ -20,7 +20,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rt = edgeflow_nn::Runtime::new(&model, arena.as_mut_bytes())?;
     let slot = rt.input_mut(0)?;
     if slot.len() != input.len() {
-        return Err(format!("input has {} bytes, the model takes {}", input.len(), slot.len()).into());
+        return Err(format!(
+            "input has {} bytes, the model takes {}",
+            input.len(),
+            slot.len()
+        )
+        .into());
     }
     slot.copy_from_slice(&input);
     for _ in 0..3 {

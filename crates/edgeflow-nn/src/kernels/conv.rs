@@ -580,8 +580,8 @@ mod tests {
 
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
-    use crate::kernels::testutil::*;
     use crate::kernels::arch::Isa;
+    use crate::kernels::testutil::*;
     use crate::kernels::weighted;
     use crate::kernels::{TensorIn, TensorOut};
     use edgeflow_format::graph::Clamp;

@@ -402,10 +402,9 @@ fn eval_3x3(
     let soa = host_simd && q.fast;
     if soa {
         q.write_soa(recs, c, 0, |j| {
-            let s = w
-                .chunks_exact(c)
-                .take(9)
-                .fold(0i32, |a, t| a.wrapping_add(t.get(j).map_or(0, |&v| v as i8 as i32)));
+            let s = w.chunks_exact(c).take(9).fold(0i32, |a, t| {
+                a.wrapping_add(t.get(j).map_or(0, |&v| v as i8 as i32))
+            });
             let b = bias.map_or(0, |b| le_i32(b, j));
             b.wrapping_add(off.wrapping_mul(s))
         });
@@ -413,7 +412,10 @@ fn eval_3x3(
     // Transposed weights and, per channel, bias + off * sum of its nine weights.
     let mut sums = [0i32; CHUNK];
     let mut c0 = 0;
-    for rc in recs.chunks_mut(CHUNK * REC3).take(if soa { 0 } else { usize::MAX }) {
+    for rc in recs
+        .chunks_mut(CHUNK * REC3)
+        .take(if soa { 0 } else { usize::MAX })
+    {
         let n = rc.len() / REC3;
         let ws = &mut sums[..n];
         ws.fill(0);
@@ -670,8 +672,8 @@ mod tests {
 
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
-    use crate::kernels::testutil::*;
     use crate::kernels::arch::Isa;
+    use crate::kernels::testutil::*;
     use crate::kernels::weighted;
     use crate::kernels::{TensorIn, TensorOut};
     use edgeflow_format::graph::Clamp;

@@ -328,7 +328,13 @@ impl OutQ<'_> {
     /// ([`super::arch::requant_soa`]; the portable loop otherwise). Only when
     /// [`OutQ::fast`] holds (equal to [`OutQ::finish_fast_in`] then).
     #[inline]
-    pub(crate) fn finish_soa(&self, isa: super::arch::Isa, acc: &[i32], p: &Soa<'_>, out: &mut [u8]) {
+    pub(crate) fn finish_soa(
+        &self,
+        isa: super::arch::Isa,
+        acc: &[i32],
+        p: &Soa<'_>,
+        out: &mut [u8],
+    ) {
         super::arch::requant_soa(isa, acc, p, (self.out_off, self.lo, self.hi), out);
     }
 }

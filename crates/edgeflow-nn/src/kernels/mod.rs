@@ -120,9 +120,7 @@ pub fn eval(
     match op {
         Op::Conv2d(p) => weighted::eval(&Conv(p), inputs, output, scratch, isa),
         Op::DepthwiseConv2d(p) => weighted::eval(&Depthwise(p), inputs, output, scratch, isa),
-        Op::FullyConnected(p) => {
-            weighted::eval(&FullyConnected(p), inputs, output, scratch, isa)
-        }
+        Op::FullyConnected(p) => weighted::eval(&FullyConnected(p), inputs, output, scratch, isa),
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
         Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch),

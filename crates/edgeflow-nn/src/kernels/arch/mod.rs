@@ -108,11 +108,22 @@ fn host_detect() -> Isa {
     }
     let portable = std::env::var_os("EDGEFLOW_NN_PORTABLE").is_some_and(|v| v == "1");
     #[cfg(target_arch = "x86_64")]
-    let best = if x86_64::available() { Isa::Avx2 } else { Isa::Portable };
+    let best = if x86_64::available() {
+        Isa::Avx2
+    } else {
+        Isa::Portable
+    };
     #[cfg(target_arch = "aarch64")]
-    let best = if aarch64::dotprod_available() { Isa::NeonDot } else { Isa::Neon };
+    let best = if aarch64::dotprod_available() {
+        Isa::NeonDot
+    } else {
+        Isa::Neon
+    };
     let isa = if portable { Isa::Portable } else { best };
-    let code = ALL.iter().position(|&i| i == isa).map_or(0, |p| p as u8 + 1);
+    let code = ALL
+        .iter()
+        .position(|&i| i == isa)
+        .map_or(0, |p| p as u8 + 1);
     CACHE.store(code, Ordering::Relaxed);
     isa
 }

@@ -30,8 +30,8 @@ use core::arch::x86_64::{
 use core::arch::x86_64::{
     _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_max_epi32, _mm256_min_epi32,
     _mm256_mul_epi32, _mm256_packs_epi16, _mm256_packs_epi32, _mm256_set1_epi32,
-    _mm256_set1_epi64x, _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srav_epi32,
-    _mm256_srli_epi64, _mm256_sub_epi64,
+    _mm256_set1_epi64x, _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srav_epi32, _mm256_srli_epi64,
+    _mm256_sub_epi64,
 };
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
@@ -233,7 +233,11 @@ pub(crate) fn fc_rows(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, ac
 
 #[target_feature(enable = "avx2")]
 fn fc_rows_avx2(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mut [i32]) {
-    let row = |j: usize| w.get(j * stride + s0..).and_then(|r| r.get(..n)).unwrap_or(&[]);
+    let row = |j: usize| {
+        w.get(j * stride + s0..)
+            .and_then(|r| r.get(..n))
+            .unwrap_or(&[])
+    };
     let (xh, xt) = x.as_chunks::<32>();
     let mut quads = acc.chunks_exact_mut(4);
     let mut j = 0;
@@ -284,7 +288,9 @@ pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut 
     let fits = match end {
         Some(e) => {
             taps.iter().all(|t| t.len() >= e)
-                && c.checked_mul(8).and_then(|v| v.checked_add(e)).is_some_and(|v| v <= w.len())
+                && c.checked_mul(8)
+                    .and_then(|v| v.checked_add(e))
+                    .is_some_and(|v| v <= w.len())
                 && e <= c
         }
         None => false,
@@ -300,10 +306,10 @@ pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut 
 #[target_feature(enable = "avx2")]
 fn dw3x3_avx2(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
     let n16 = acc.len() / 16;
-    let tap = |t: usize, ch: usize| -> Option<&[u8; 16]> {
-        taps.get(t)?.get(ch..)?.first_chunk::<16>()
-    };
-    let wt = |t: usize, ch: usize| -> Option<&[u8; 16]> { w.get(t * c + ch..)?.first_chunk::<16>() };
+    let tap =
+        |t: usize, ch: usize| -> Option<&[u8; 16]> { taps.get(t)?.get(ch..)?.first_chunk::<16>() };
+    let wt =
+        |t: usize, ch: usize| -> Option<&[u8; 16]> { w.get(t * c + ch..)?.first_chunk::<16>() };
     let widen = |b: Option<&[u8; 16]>| match b {
         Some(b) => _mm256_cvtepi8_epi16(load16(b)),
         None => _mm256_setzero_si256(),
@@ -363,12 +369,7 @@ pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out:
 }
 
 #[target_feature(enable = "avx2")]
-fn requant_soa_avx2(
-    acc: &[i32],
-    p: &Soa<'_>,
-    (off, lo, hi): (i32, i32, i32),
-    out: &mut [u8],
-) {
+fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), out: &mut [u8]) {
     let n = acc
         .len()
         .min(out.len())
@@ -460,7 +461,11 @@ mod tests {
 
     /// `k` (0..=600, often small and odd), rows (1..=11) and the operands.
     fn conv_case(r: &mut Rng) -> Option<(usize, Vec<u8>, Vec<u8>, usize)> {
-        let k = if r.bool() { r.usize(0, 40) } else { r.usize(0, 600) };
+        let k = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 600)
+        };
         let rows = r.usize(1, 11);
         Some((k, bytes(r, k), bytes(r, rows * k), rows))
     }
@@ -502,17 +507,23 @@ mod tests {
     }
 
     fn fc_case(r: &mut Rng) -> Option<Fc> {
-        let n = if r.bool() { r.usize(0, 40) } else { r.usize(0, 700) };
+        let n = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 700)
+        };
         let s0 = r.usize(0, 9);
         let stride = s0 + n + r.usize(0, 5);
         let rows = r.usize(1, 11);
         let x = (0..n)
-            .flat_map(|_| match r.range(0, 4) {
-                0 => 255i16,
-                1 => -255,
-                _ => r.range(-255, 255) as i16,
-            }
-            .to_le_bytes())
+            .flat_map(|_| {
+                match r.range(0, 4) {
+                    0 => 255i16,
+                    1 => -255,
+                    _ => r.range(-255, 255) as i16,
+                }
+                .to_le_bytes()
+            })
             .collect();
         Some(Fc {
             x,
@@ -604,7 +615,11 @@ mod tests {
         let mults = r.multipliers(n);
         for (j, (m, s)) in mults.into_iter().enumerate() {
             let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
-            let fold = if r.bool() { r.u32() as i32 } else { r.range(-5000, 5000) as i32 };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
             let r1 = (s.unsigned_abs()).saturating_sub(1);
             soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
             soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
