@@ -12,7 +12,9 @@
 //!   (fetched if absent), then the figures of its `summary.json`;
 //! - `bench [DIR]` — MLPerf Tiny benchmark (default `../shared/benchmarks/mlperf-tiny`):
 //!   instructions per inference on QEMU mps2-an386, arena/flash/stack, host latency beside
-//!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`).
+//!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`);
+//! - `bench-host [DIR]` — host latency only: edgeflow's release run-time (host SIMD and
+//!   portable kernels) beside LiteRT with and without XNNPACK, one thread, in one run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 
 mod dsp_bench;
 mod fuzz;
+mod host_bench;
 
 use anyhow::{bail, Context, Result};
 use edgeflow_tests::firmware::{self, Case};
@@ -32,6 +35,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(true),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
+        Some("bench-host") => host_bench::run(args.get(1).map(PathBuf::from)),
         Some("fuzz-seeds") => fuzz::seeds(),
         Some("fuzz") => fuzz::run(
             args.get(1)
@@ -52,7 +56,7 @@ fn main() -> Result<()> {
 }
 
 const USAGE: &str =
-    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
+    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-host [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

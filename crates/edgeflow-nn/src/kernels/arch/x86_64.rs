@@ -24,7 +24,8 @@ use core::arch::x86_64::{
     _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_madd_epi16, _mm256_permute2x128_si256,
     _mm256_setzero_si256, _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16,
     _mm_add_epi32, _mm_cvtepi8_epi16, _mm_cvtsi128_si32, _mm_extract_epi32, _mm_hadd_epi32,
-    _mm_loadl_epi64, _mm_loadu_si128, _mm_madd_epi16, _mm_setzero_si128,
+    _mm_loadl_epi64, _mm_loadu_si128, _mm_madd_epi16, _mm_setzero_si128, _mm_unpackhi_epi16,
+    _mm_unpacklo_epi16,
 };
 
 use core::arch::x86_64::{
@@ -183,14 +184,34 @@ fn dot4(x: &[u8], r: [&[u8]; 4]) -> [i32; 4] {
         for ((s, h), t) in s.iter_mut().zip(lanes4(h)).zip(tails) {
             *s = s
                 .wrapping_add(h)
-                .wrapping_add(dot::dot1(xr, t.get(8..).unwrap_or(&[])));
+                .wrapping_add(tail(xr, t.get(8..).unwrap_or(&[])));
         }
     } else {
         for (s, t) in s.iter_mut().zip(tails) {
-            *s = s.wrapping_add(dot::dot1(xt, t));
+            *s = s.wrapping_add(tail(xt, t));
         }
     }
     s
+}
+
+/// [`dot::dot1`] of the few values after the vector steps (no call when there are none).
+#[inline(always)]
+fn tail(x: &[u8], w: &[u8]) -> i32 {
+    if x.is_empty() {
+        0
+    } else {
+        dot::dot1(x, w)
+    }
+}
+
+/// [`dot::dot1_i16`] of the few values after the vector steps (none: 0).
+#[inline(always)]
+fn tail_i16(x: &[u8], w: &[u8]) -> i32 {
+    if x.is_empty() {
+        0
+    } else {
+        dot::dot1_i16(x, w)
+    }
 }
 
 /// One dot product of `x` with a row of its length.
@@ -203,7 +224,7 @@ fn dot1(x: &[u8], r: &[u8]) -> i32 {
     for (xc, rc) in xh.iter().zip(rh) {
         s = _mm256_add_epi32(s, madd16(_mm256_cvtepi8_epi16(load16(xc)), rc));
     }
-    hsum1(s).wrapping_add(dot::dot1(xt, rt))
+    hsum1(s).wrapping_add(tail(xt, rt))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -258,7 +279,7 @@ fn fc_rows_avx2(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mu
         }
         let s = lanes4(hsum4(v0, v1, v2, v3));
         for ((a, s), t) in a.iter_mut().zip(s).zip([t0, t1, t2, t3]) {
-            *a = a.wrapping_add(s).wrapping_add(dot::dot1_i16(xt, t));
+            *a = a.wrapping_add(s).wrapping_add(tail_i16(xt, t));
         }
         j += 4;
     }
@@ -268,7 +289,7 @@ fn fc_rows_avx2(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mu
         for (xc, c) in xh.iter().zip(h) {
             v = _mm256_add_epi32(v, madd16(load32(xc), c));
         }
-        *a = a.wrapping_add(hsum1(v)).wrapping_add(dot::dot1_i16(xt, t));
+        *a = a.wrapping_add(hsum1(v)).wrapping_add(tail_i16(xt, t));
         j += 1;
     }
 }
@@ -342,7 +363,40 @@ fn dw3x3_avx2(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32])
             store8(a1, _mm256_permute2x128_si256::<0x31>(lo, hi));
         }
     }
-    let done = 16 * n16;
+    let mut done = 16 * n16;
+    // Eight more channels on 128-bit vectors (VWW's 8-channel layers, `c % 16 >= 8`).
+    if let Some(a8) = acc.get_mut(done..done + 8) {
+        let ch = c0 + done;
+        let tap8 = |t: usize| taps.get(t)?.get(ch..)?.first_chunk::<8>();
+        let wt8 = |t: usize| w.get(t * c + ch..)?.first_chunk::<8>();
+        let widen8 = |b: Option<&[u8; 8]>| match b {
+            Some(b) => _mm_cvtepi8_epi16(load8(b)),
+            None => _mm_setzero_si128(),
+        };
+        let z = _mm_setzero_si128();
+        let (mut lo, mut hi) = (z, z);
+        for t in [0, 2, 4, 6, 8] {
+            let (xa, wa) = (widen8(tap8(t)), widen8(wt8(t)));
+            let (xb, wb) = if t < 8 {
+                (widen8(tap8(t + 1)), widen8(wt8(t + 1)))
+            } else {
+                (z, z)
+            };
+            lo = _mm_add_epi32(
+                lo,
+                _mm_madd_epi16(_mm_unpacklo_epi16(xa, xb), _mm_unpacklo_epi16(wa, wb)),
+            );
+            hi = _mm_add_epi32(
+                hi,
+                _mm_madd_epi16(_mm_unpackhi_epi16(xa, xb), _mm_unpackhi_epi16(wa, wb)),
+            );
+        }
+        let (l, h) = (lanes4(lo), lanes4(hi));
+        for (d, v) in a8.iter_mut().zip(l.into_iter().chain(h)) {
+            *d = v;
+        }
+        done += 8;
+    }
     if let Some(rest) = acc.get_mut(done..) {
         if !rest.is_empty() {
             dot::dw3x3(taps, w, c, c0 + done, rest);
