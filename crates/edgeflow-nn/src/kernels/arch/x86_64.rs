@@ -29,10 +29,11 @@ use core::arch::x86_64::{
 };
 
 use core::arch::x86_64::{
-    _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_max_epi32, _mm256_min_epi32,
-    _mm256_mul_epi32, _mm256_packs_epi16, _mm256_packs_epi32, _mm256_set1_epi32,
-    _mm256_set1_epi64x, _mm256_sllv_epi64, _mm256_srai_epi32, _mm256_srav_epi32, _mm256_srli_epi64,
-    _mm256_sub_epi64,
+    _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_dpbusd_avx_epi32,
+    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_packs_epi16, _mm256_packs_epi32,
+    _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_epi8, _mm256_sllv_epi64, _mm256_srai_epi32,
+    _mm256_srav_epi32, _mm256_srli_epi64, _mm256_sub_epi32, _mm256_sub_epi64, _mm256_xor_si256,
+    _mm_dpbusd_avx_epi32, _mm_set1_epi8, _mm_sub_epi32, _mm_xor_si128,
 };
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
@@ -118,12 +119,132 @@ fn hsum1(a: __m256i) -> i32 {
 /// patch widened once for four rows), then single rows; an 8-byte step and a scalar
 /// tail for `k % 16`. Falls back to [`dot::rows`] without AVX2 or if `x` is shorter
 /// than `k`.
+///
+/// On CPUs with AVX-VNNI (Alder Lake, Sapphire Rapids and later; `VPDPBUSD` on 256-bit
+/// vectors) it takes [`dot_rows_vnni`] instead.
 pub(crate) fn dot_rows(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
     match x.get(..k) {
+        // SAFETY: AVX2 and AVX-VNNI are available (checked).
+        Some(x) if k > 0 && vnni_available() => unsafe { dot_rows_vnni(x, w, k, acc) },
         // SAFETY: AVX2 is available (checked).
         Some(x) if k > 0 && available() => unsafe { dot_rows_avx2(x, w, k, acc) },
         _ => dot::rows(x, w, k, acc),
     }
+}
+
+/// Whether this CPU runs AVX2 and AVX-VNNI (detected once by `std`).
+#[inline]
+pub(crate) fn vnni_available() -> bool {
+    available() && std::is_x86_feature_detected!("avxvnni")
+}
+
+/// [`dot::rows`] on AVX-VNNI: `VPDPBUSD` multiplies unsigned by signed bytes and adds
+/// each group of four exact products to a 32-bit lane (wrapping, as `wrapping_add`), so
+/// the patch is made unsigned (`x + 128`, an XOR with `0x80`) and `128 * sum(w)`, itself
+/// a `VPDPBUSD` of the constant 128 with the row, subtracted: `sum((x + 128) * w) -
+/// 128 * sum(w) = sum(x * w)` modulo 2^32. 32 bytes per step, four rows per pass; the
+/// `k % 32` last values on the AVX2 kernel.
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot_rows_vnni(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    let mut rows = w.chunks_exact(k);
+    let mut quads = acc.chunks_exact_mut(4);
+    for a in &mut quads {
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        let s = dot4_vnni(x, [r0, r1, r2, r3]);
+        a.copy_from_slice(&s);
+    }
+    for (a, r) in quads.into_remainder().iter_mut().zip(rows) {
+        *a = dot1_vnni(x, r);
+    }
+}
+
+/// `u * w` summed by four into `s`, and `128 * w` into `c` (see [`dot_rows_vnni`]).
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn vnni_step(s: &mut __m256i, c: &mut __m256i, u: __m256i, r: &[u8; 32]) {
+    let wv = load32(r);
+    *s = _mm256_dpbusd_avx_epi32(*s, u, wv);
+    *c = _mm256_dpbusd_avx_epi32(*c, _mm256_set1_epi8(-128), wv);
+}
+
+/// Four dot products of `x` with rows of its length, on AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot4_vnni(x: &[u8], r: [&[u8]; 4]) -> [i32; 4] {
+    let (xh, xt) = x.as_chunks::<32>();
+    let (h0, t0) = r[0].as_chunks::<32>();
+    let (h1, t1) = r[1].as_chunks::<32>();
+    let (h2, t2) = r[2].as_chunks::<32>();
+    let (h3, t3) = r[3].as_chunks::<32>();
+    let flip = _mm256_set1_epi8(-128);
+    let z = _mm256_setzero_si256();
+    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+    let (mut c0, mut c1, mut c2, mut c3) = (z, z, z, z);
+    for ((((xc, w0), w1), w2), w3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+        let u = _mm256_xor_si256(load32(xc), flip);
+        vnni_step(&mut s0, &mut c0, u, w0);
+        vnni_step(&mut s1, &mut c1, u, w1);
+        vnni_step(&mut s2, &mut c2, u, w2);
+        vnni_step(&mut s3, &mut c3, u, w3);
+    }
+    let s = lanes4(hsum4(
+        _mm256_sub_epi32(s0, c0),
+        _mm256_sub_epi32(s1, c1),
+        _mm256_sub_epi32(s2, c2),
+        _mm256_sub_epi32(s3, c3),
+    ));
+    let mut s = s;
+    let mut tails = [t0, t1, t2, t3];
+    let mut xt = xt;
+    // A 16-byte step on 128-bit vectors (k = 144, 288, 576: 16 after the 32-byte steps).
+    if let Some((x16, xr)) = xt.split_first_chunk::<16>() {
+        let u = _mm_xor_si128(load16(x16), _mm_set1_epi8(-128));
+        let mut v = [_mm_setzero_si128(); 4];
+        for (v, t) in v.iter_mut().zip(tails.iter_mut()) {
+            if let Some((w16, wr)) = t.split_first_chunk::<16>() {
+                let wv = load16(w16);
+                let z = _mm_setzero_si128();
+                *v = _mm_sub_epi32(
+                    _mm_dpbusd_avx_epi32(z, u, wv),
+                    _mm_dpbusd_avx_epi32(z, _mm_set1_epi8(-128), wv),
+                );
+                *t = wr;
+            }
+        }
+        let h = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
+        for (s, h) in s.iter_mut().zip(lanes4(h)) {
+            *s = s.wrapping_add(h);
+        }
+        xt = xr;
+    }
+    if xt.is_empty() {
+        return s;
+    }
+    let t = dot4(xt, tails);
+    [
+        s[0].wrapping_add(t[0]),
+        s[1].wrapping_add(t[1]),
+        s[2].wrapping_add(t[2]),
+        s[3].wrapping_add(t[3]),
+    ]
+}
+
+/// One dot product of `x` with a row of its length, on AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot1_vnni(x: &[u8], r: &[u8]) -> i32 {
+    let (xh, xt) = x.as_chunks::<32>();
+    let (rh, rt) = r.as_chunks::<32>();
+    let flip = _mm256_set1_epi8(-128);
+    let (mut s, mut c) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for (xc, rc) in xh.iter().zip(rh) {
+        vnni_step(&mut s, &mut c, _mm256_xor_si256(load32(xc), flip), rc);
+    }
+    hsum1(_mm256_sub_epi32(s, c)).wrapping_add(dot1(xt, rt))
 }
 
 #[target_feature(enable = "avx2")]
@@ -542,7 +663,38 @@ mod tests {
                     return acc;
                 }
                 let mut acc = std::vec![7; *rows];
-                dot_rows(x, w, *k, &mut acc);
+                if *k == 0 {
+                    dot::rows(x, w, *k, &mut acc);
+                } else {
+                    // SAFETY: AVX2 is available (`skip` checked); called directly so
+                    // that the AVX2 kernel is tested on AVX-VNNI machines too.
+                    unsafe { dot_rows_avx2(x, w, *k, &mut acc) };
+                }
+                acc
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The same kernel on AVX-VNNI (`VPDPBUSD`), where the CPU has it.
+        vnni_dot_rows_matches_portable {
+            seed: 45,
+            cases: 3000,
+            generate: conv_case,
+            portable: |(k, x, w, rows): &(usize, Vec<u8>, Vec<u8>, usize)| {
+                let mut acc = std::vec![7; *rows];
+                dot::rows(x, w, *k, &mut acc);
+                acc
+            },
+            specialised: |(k, x, w, rows): &(usize, Vec<u8>, Vec<u8>, usize)| {
+                let mut acc = std::vec![7; *rows];
+                if vnni_available() && *k > 0 {
+                    // SAFETY: AVX2 and AVX-VNNI are available (checked).
+                    unsafe { dot_rows_vnni(&x[..*k], w, *k, &mut acc) };
+                } else {
+                    std::println!("SKIPPED: this CPU has no AVX-VNNI");
+                    dot::rows(x, w, *k, &mut acc);
+                }
                 acc
             },
         }
