@@ -123,7 +123,7 @@ pub fn eval(
         Op::FullyConnected(p) => weighted::eval(&FullyConnected(p), inputs, output, scratch, isa),
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
-        Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch),
+        Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch, isa),
         Op::Mul(p) => elementwise::eval_mul(p, inputs, output),
         Op::Reshape => reshape::eval(inputs, output),
         Op::Softmax(p) => softmax::eval(p, inputs, output),
