@@ -140,7 +140,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         }
     }
     let isa = if cfg!(target_arch = "x86_64") {
-        if std::is_x86_feature_detected!("avx2") {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
+            "AVX2, with AVX-VNNI for CONV_2D's dot products"
+        } else if std::is_x86_feature_detected!("avx2") {
             "AVX2"
         } else {
             "none (no AVX2: portable)"
