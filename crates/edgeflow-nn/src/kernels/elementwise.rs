@@ -865,7 +865,7 @@ mod tests {
             _ => (full, full),
         };
         let dout = [1, h, w, c];
-        let sc = |r: &mut crate::kernels::testutil::Rng| 0.005 + 0.3 * (r.unit().abs() as f32);
+        let sc = |r: &mut crate::kernels::testutil::Rng| 0.005 + 0.3 * r.unit().abs();
         let zp = |r: &mut crate::kernels::testutil::Rng| r.range(-128, 127) as i32;
         let (qa, qb, qo) = ((sc(r), zp(r)), (sc(r), zp(r)), (sc(r), zp(r)));
         let clamp = if r.bool() {

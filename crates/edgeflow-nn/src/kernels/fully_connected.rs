@@ -131,6 +131,11 @@ fn eval_i8(
             for xs in xr.chunks(SEG) {
                 let seg = &mut x16[..2 * xs.len().min(SEG)];
                 let n = xs.len();
+                // AVX-VNNI: the int8 segment as is (the offset folded in), no widening.
+                if arch::fc_rows_i8(isa, xs, off, wb, i, s0, acc) {
+                    s0 += n;
+                    continue;
+                }
                 if packed {
                     // A q15 column (see `arm`), two output channels per pass.
                     let (g, t) = seg.split_at_mut(n / 4 * arm::GROUP);

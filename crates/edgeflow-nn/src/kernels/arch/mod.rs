@@ -167,6 +167,31 @@ pub(crate) fn fc_rows(
     }
 }
 
+/// FULLY_CONNECTED's inner kernel on int8 inputs where `isa` has one (x86_64 with
+/// AVX-VNNI): `acc[j] += dot(x + off, w[j * stride + s0..][..x.len()])` for the int8
+/// segment `x` and the input offset `off`, as many rows as `acc` holds. Returns `false`
+/// (and does nothing) where there is no such kernel; [`fc_rows`] on the widened segment
+/// is the fallback and the reference.
+#[inline]
+pub(crate) fn fc_rows_i8(
+    isa: Isa,
+    x: &[u8],
+    off: i32,
+    w: &[u8],
+    stride: usize,
+    s0: usize,
+    acc: &mut [i32],
+) -> bool {
+    match isa {
+        #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+        Isa::Avx2 => x86_64::fc_rows_i8(x, off, w, stride, s0, acc),
+        _ => {
+            let _ = (x, off, w, stride, s0, acc);
+            false
+        }
+    }
+}
+
 /// DEPTHWISE_CONV_2D 3x3 (depth multiplier 1): `acc[j] = sum_t taps[t][c0 + j] *
 /// w[t * c + c0 + j]` for the nine int8 tap slices of one output pixel and the
 /// `[1, 3, 3, c]` int8 filter `w` (wrapping int32 sums), as many channels as `acc` holds

@@ -415,6 +415,103 @@ fn fc_rows_avx2(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mu
     }
 }
 
+/// FULLY_CONNECTED on AVX-VNNI, straight from the int8 segment `x`:
+/// `acc[j] += dot(x + off, row_j)` with `row_j = w[j * stride + s0..][..x.len()]`. With
+/// `u = x XOR 0x80 = x + 128` (unsigned), `dot(x + off, w) = sum(u * w) + (off - 128) *
+/// sum(w)`, both sums on `VPDPBUSD` (the second against a vector of ones), 32 values per
+/// step, four rows per pass; the `n % 32` last values scalar; all wrapping. Returns
+/// `false` without AVX-VNNI or if `w` is shorter than the rows (the caller then widens
+/// the segment and takes [`fc_rows`]).
+pub(crate) fn fc_rows_i8(
+    x: &[u8],
+    off: i32,
+    w: &[u8],
+    stride: usize,
+    s0: usize,
+    acc: &mut [i32],
+) -> bool {
+    let n = x.len();
+    let need = acc
+        .len()
+        .checked_sub(1)
+        .and_then(|r| r.checked_mul(stride))
+        .and_then(|v| v.checked_add(s0))
+        .and_then(|v| v.checked_add(n));
+    let fits = matches!(need, Some(v) if v <= w.len()) && n <= stride;
+    if !fits || n == 0 || !vnni_available() {
+        return false;
+    }
+    // SAFETY: AVX2 and AVX-VNNI are available (checked).
+    unsafe { fc_rows_vnni(x, off, w, stride, s0, acc) };
+    true
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn fc_rows_vnni(x: &[u8], off: i32, w: &[u8], stride: usize, s0: usize, acc: &mut [i32]) {
+    let n = x.len();
+    let row = |j: usize| {
+        w.get(j * stride + s0..)
+            .and_then(|r| r.get(..n))
+            .unwrap_or(&[])
+    };
+    let (xh, xt) = x.as_chunks::<32>();
+    let flip = _mm256_set1_epi8(-128);
+    let ones = _mm256_set1_epi8(1);
+    let k = off.wrapping_sub(128);
+    // The scalar tail: sum((x + off) * w).
+    let tail = |t: &[u8]| {
+        xt.iter().zip(t).fold(0i32, |a, (&xv, &wv)| {
+            a.wrapping_add(
+                (xv as i8 as i32)
+                    .wrapping_add(off)
+                    .wrapping_mul(wv as i8 as i32),
+            )
+        })
+    };
+    let mut quads = acc.chunks_exact_mut(4);
+    let mut j = 0;
+    for a in &mut quads {
+        let r = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+        let (h0, t0) = r[0].as_chunks::<32>();
+        let (h1, t1) = r[1].as_chunks::<32>();
+        let (h2, t2) = r[2].as_chunks::<32>();
+        let (h3, t3) = r[3].as_chunks::<32>();
+        let z = _mm256_setzero_si256();
+        let (mut s, mut c) = ([z; 4], [z; 4]);
+        for ((((xc, w0), w1), w2), w3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+            let u = _mm256_xor_si256(load32(xc), flip);
+            for ((s, c), wr) in s.iter_mut().zip(c.iter_mut()).zip([w0, w1, w2, w3]) {
+                let wv = load32(wr);
+                *s = _mm256_dpbusd_avx_epi32(*s, u, wv);
+                *c = _mm256_dpbusd_avx_epi32(*c, ones, wv);
+            }
+        }
+        let su = lanes4(hsum4(s[0], s[1], s[2], s[3]));
+        let sw = lanes4(hsum4(c[0], c[1], c[2], c[3]));
+        for (((a, su), sw), t) in a.iter_mut().zip(su).zip(sw).zip([t0, t1, t2, t3]) {
+            *a = a
+                .wrapping_add(su)
+                .wrapping_add(k.wrapping_mul(sw))
+                .wrapping_add(tail(t));
+        }
+        j += 4;
+    }
+    for a in quads.into_remainder() {
+        let (h, t) = row(j).as_chunks::<32>();
+        let (mut s, mut c) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for (xc, wr) in xh.iter().zip(h) {
+            let wv = load32(wr);
+            s = _mm256_dpbusd_avx_epi32(s, _mm256_xor_si256(load32(xc), flip), wv);
+            c = _mm256_dpbusd_avx_epi32(c, ones, wv);
+        }
+        *a = a
+            .wrapping_add(hsum1(s))
+            .wrapping_add(k.wrapping_mul(hsum1(c)))
+            .wrapping_add(tail(t));
+        j += 1;
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // DEPTHWISE_CONV_2D 3x3: 16 channels per step
 // ---------------------------------------------------------------------------------------
@@ -758,6 +855,46 @@ mod tests {
                     dot::rows_i16_acc(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
                 } else {
                     fc_rows(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
+                }
+                acc
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// FULLY_CONNECTED on AVX-VNNI from the int8 segment (offset folded in) against
+        /// the portable kernel on the widened segment.
+        vnni_fc_rows_i8_matches_portable {
+            seed: 47,
+            cases: 3000,
+            generate: |r: &mut Rng| {
+                let f = fc_case(r)?;
+                let off = match r.range(0, 4) {
+                    0 => -127,
+                    1 => 128,
+                    _ => r.range(-127, 128) as i32,
+                };
+                let xs = bytes(r, f.n);
+                Some((f, off, xs))
+            },
+            portable: |(f, off, xs): &(Fc, i32, Vec<u8>)| {
+                let x16: Vec<u8> = xs
+                    .iter()
+                    .flat_map(|&v| (v as i8 as i16 + *off as i16).to_le_bytes())
+                    .collect();
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                dot::rows_i16_acc(&x16, &f.w, f.stride, f.s0, f.n, &mut acc);
+                acc
+            },
+            specialised: |(f, off, xs): &(Fc, i32, Vec<u8>)| {
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                if !fc_rows_i8(xs, *off, &f.w, f.stride, f.s0, &mut acc) {
+                    std::println!("SKIPPED: no AVX-VNNI (or n = 0): the portable kernel");
+                    let x16: Vec<u8> = xs
+                        .iter()
+                        .flat_map(|&v| (v as i8 as i16 + *off as i16).to_le_bytes())
+                        .collect();
+                    dot::rows_i16_acc(&x16, &f.w, f.stride, f.s0, f.n, &mut acc);
                 }
                 acc
             },
