@@ -14,7 +14,9 @@
 //!   (fetched if absent), then the figures of its `summary.json`;
 //! - `bench [DIR]` — MLPerf Tiny benchmark (default `../shared/benchmarks/mlperf-tiny`):
 //!   instructions per inference on QEMU mps2-an386, arena/flash/stack, host latency beside
-//!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`).
+//!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`);
+//! - `bench-host [DIR]` — host latency only: edgeflow's release run-time (host SIMD and
+//!   portable kernels) beside LiteRT with and without XNNPACK, one thread, in one run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 mod dsp_bench;
 mod fuzz;
+mod host_bench;
 
 use anyhow::{bail, Context, Result};
 use edgeflow_tests::firmware::{self, Case};
@@ -34,6 +37,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(true),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
+        Some("bench-host") => host_bench::run(args.get(1).map(PathBuf::from)),
         Some("fuzz-seeds") => fuzz::seeds(),
         Some("fuzz") => fuzz::run(
             args.get(1)
@@ -54,7 +58,7 @@ fn main() -> Result<()> {
 }
 
 const USAGE: &str =
-    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
+    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-host [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
@@ -289,7 +293,8 @@ fn on_path(tool: &str) -> bool {
         .is_ok()
 }
 
-/// `cargo test -p edgeflow-serve --target aarch64-unknown-linux-gnu` under qemu-aarch64.
+/// `cargo test -p edgeflow-serve -p edgeflow-nn --target aarch64-unknown-linux-gnu` under
+/// qemu-aarch64 (the server, and the NEON kernels against the portable ones).
 /// `None` (with a printed reason) when the cross toolchain is missing (.ci/run installs it).
 fn aarch64() -> Result<Option<(bool, u64, u64)>> {
     const T: &str = "aarch64-unknown-linux-gnu";
@@ -318,10 +323,10 @@ fn aarch64() -> Result<Option<(bool, u64, u64)>> {
         );
         return Ok(None);
     }
-    println!("== edgeflow-serve tests for {T} under qemu-aarch64");
+    println!("== edgeflow-serve and edgeflow-nn (NEON kernels) tests for {T} under qemu-aarch64");
     let t = Instant::now();
     let mut c = cargo();
-    c.args(["test", "-p", "edgeflow-serve", "--target", T]);
+    c.args(["test", "-p", "edgeflow-serve", "-p", "edgeflow-nn", "--target", T]);
     let r = counted(c)?;
     println!("== aarch64 step took {:.0} s", t.elapsed().as_secs_f64());
     Ok(Some(r))

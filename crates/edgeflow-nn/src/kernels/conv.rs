@@ -15,7 +15,8 @@
 use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp::{self as arm, widen, Lane};
-use super::epilogue::{OutQ, REC};
+use super::arch::{self, Isa};
+use super::epilogue::{OutQ, Params, Soa, REC};
 use super::generic::dot;
 use super::generic::elem::{clamp_f32, f32_of, le_f32, le_i32};
 use super::generic::window::Axis;
@@ -143,9 +144,9 @@ impl Weighted for Conv<'_, '_> {
         xwb: (&[u8], &[u8], Option<&[u8]>),
         out: &mut [u8],
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     ) {
-        eval_i8(g, rq, clamp, xwb, out, scratch, packed);
+        eval_i8(g, rq, clamp, xwb, out, scratch, isa);
     }
     fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
         eval_f32(g, clamp, x, w, bias, out);
@@ -162,8 +163,11 @@ fn pairs_bytes(g: &Geom) -> usize {
     }
 }
 
-/// int8 CONV_2D; `packed` selects the packed 16-bit kernels ([`super::arch::arm_dsp`]) for
-/// ungrouped convolutions (on the host only in tests: the instructions are emulated).
+/// int8 CONV_2D on the inner kernels of `isa`: [`Isa::ArmDsp`] selects the packed 16-bit
+/// kernels ([`super::arch::arm_dsp`]) for ungrouped convolutions (on the host only in
+/// tests: the instructions are emulated); otherwise every patch goes through
+/// [`arch::dot_rows`] (AVX2 / NEON on hosts that have them, else the portable dot
+/// products).
 #[inline(always)]
 fn eval_i8(
     g: &Geom,
@@ -172,7 +176,7 @@ fn eval_i8(
     (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
-    packed: bool,
+    isa: Isa,
 ) {
     let k = g.k;
     if k == 0 || g.per_group == 0 {
@@ -189,15 +193,28 @@ fn eval_i8(
     let off = rq.input_offset;
     // Per output channel: bias + off * sum(filter row), and the requantization.
     let mut rows = w.chunks_exact(k);
-    q.write_records(recs, REC, 0, |oc| {
+    let fold = |oc| {
         let b = bias.map_or(0, |b| le_i32(b, oc));
         let s = rows.next().map_or(0, dot::sum);
         b.wrapping_add(off.wrapping_mul(s))
-    });
+    };
+    // Host SIMD with the single-shift requantization: parameters as arrays (vector
+    // epilogue); otherwise one record per channel.
+    let soa = isa.host_simd() && q.fast;
+    if soa {
+        q.write_soa(recs, g.out_c, 0, fold);
+    } else {
+        q.write_records(recs, REC, 0, fold);
+    }
     let recs: &[u8] = recs;
+    let params = if soa {
+        Params::Soa(Soa::new(recs, g.out_c))
+    } else {
+        Params::Recs(recs, REC)
+    };
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
-    if packed && groups == 1 {
+    if isa == Isa::ArmDsp && groups == 1 {
         conv_pairs(g, &q, x, w, recs, patch, cols, pad_byte, out);
         return;
     }
@@ -239,14 +256,13 @@ fn eval_i8(
                         patch
                     };
                     let oc0 = grp * g.per_group;
-                    let (Some(wg), Some(og), Some(fg)) = (
+                    let (Some(wg), Some(og)) = (
                         w.get(oc0 * k..(oc0 + g.per_group) * k),
                         o.get_mut(oc0..oc0 + g.per_group),
-                        recs.get(oc0 * REC..(oc0 + g.per_group) * REC),
                     ) else {
                         return;
                     };
-                    conv_channels(pt, wg, k, fg, og, &q);
+                    conv_channels(isa, pt, wg, k, &params.from(oc0), og, &q);
                 }
             }
         }
@@ -416,32 +432,28 @@ fn finish_block(acc: &[i32], recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
 const OUT_BLOCK: usize = 32;
 
 /// Computes `out[j] = requant(fold[j] + dot(patch, w_j))` for consecutive output channels
-/// (`recs` holds their epilogue records): per block of channels, first the dot products
-/// (two channels per pass over the patch) into stack accumulators, then the
-/// requantization in a separate tight loop (keeps register pressure low in both).
+/// (`params` holds their epilogue parameters): per block of channels, first the dot products
+/// ([`arch::dot_rows`] on `isa`) into stack accumulators, then the requantization in a
+/// separate tight loop (keeps register pressure low in both).
 #[inline(always)]
-fn conv_channels(patch: &[u8], w: &[u8], k: usize, recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
+fn conv_channels(
+    isa: Isa,
+    patch: &[u8],
+    w: &[u8],
+    k: usize,
+    params: &Params<'_>,
+    out: &mut [u8],
+    q: &OutQ<'_>,
+) {
     let mut acc = [0i32; OUT_BLOCK];
-    for ((wb, rb), ob) in w
+    for (i, (wb, ob)) in w
         .chunks(OUT_BLOCK * k)
-        .zip(recs.chunks(OUT_BLOCK * REC))
         .zip(out.chunks_mut(OUT_BLOCK))
+        .enumerate()
     {
         let acc = &mut acc[..ob.len()];
-        let mut ap = acc.chunks_exact_mut(2);
-        let mut wp = wb.chunks_exact(2 * k);
-        for (a, wpair) in (&mut ap).zip(&mut wp) {
-            let (w0, w1) = wpair.split_at(k);
-            let (s0, s1) = dot::dot2(patch, w0, w1);
-            if let [a0, a1] = a {
-                *a0 = s0;
-                *a1 = s1;
-            }
-        }
-        if let [a0] = ap.into_remainder() {
-            *a0 = dot::dot1(patch, wp.remainder());
-        }
-        q.finish_all(acc, rb, REC, ob);
+        arch::dot_rows(isa, patch, wb, k, acc);
+        q.finish_params(isa, acc, &params.from(i * OUT_BLOCK), ob);
     }
 }
 
@@ -568,6 +580,7 @@ mod tests {
 
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use crate::kernels::arch::Isa;
     use crate::kernels::testutil::*;
     use crate::kernels::weighted;
     use crate::kernels::{TensorIn, TensorOut};
@@ -592,9 +605,9 @@ mod tests {
         inputs: &[TensorIn<'_, '_>],
         output: TensorOut<'_, '_>,
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     ) {
-        weighted::eval(&Conv(p), inputs, output, scratch, packed);
+        weighted::eval(&Conv(p), inputs, output, scratch, isa);
     }
 
     /// TFLM's `ConvPerChannel`, transcribed loop for loop.
@@ -866,16 +879,16 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
-        run_case_with(c, false)
+        run_case_with(c, Isa::Portable)
     }
 
-    /// Runs a case on the portable (`packed == false`) or packed 16-bit kernels.
-    fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
+    /// Runs a case on the inner kernels of `isa`.
+    fn run_case_with(c: &Case, isa: Isa) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         check(&c.p, &c.defs, &c.out, sb).expect("check");
         let mut scratch = vec![0x5Au8; sb];
         run(&c.defs, &c.data, &c.out, |i, o| {
-            eval_with(&c.p, i, o, &mut scratch, packed)
+            eval_with(&c.p, i, o, &mut scratch, isa)
         })
     }
 
@@ -886,8 +899,45 @@ mod tests {
             seed: 6,
             cases: 1500,
             generate: |r: &mut Rng| random_case(r, DType::I8),
-            portable: |c: &Case| run_case_with(c, false),
-            specialised: |c: &Case| run_case_with(c, true),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, Isa::ArmDsp),
+        }
+    );
+
+    #[cfg(target_arch = "x86_64")]
+    specialised_matches_portable!(
+        /// The AVX2 kernels (x86_64 hosts, `arch::x86_64`) against the portable ones.
+        avx2_kernels_match_portable {
+            seed: 106,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::Avx2)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    specialised_matches_portable!(
+        /// The NEON kernels (aarch64 hosts, `arch::aarch64`) against the portable ones.
+        neon_kernels_match_portable {
+            seed: 106,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::Neon)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    specialised_matches_portable!(
+        /// The NEON kernels with the dot-product extension (`SDOT`) against the portable
+        /// ones.
+        neon_dot_kernels_match_portable {
+            seed: 206,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::NeonDot)),
         }
     );
 
@@ -1115,9 +1165,12 @@ mod tests {
             let data = fuzz_data(&mut r, &c.defs);
             let mut scratch = vec![0u8; sb + r.usize(0, 8)];
             // Both inner-kernel families must stay in bounds.
-            for packed in [false, true] {
+            for isa in [Isa::Portable, Isa::ArmDsp]
+                .into_iter()
+                .chain(Isa::HOST.into_iter().filter(|i| i.runs_here()))
+            {
                 run(&c.defs, &data, &c.out, |i, o| {
-                    eval_with(&c.p, i, o, &mut scratch, packed)
+                    eval_with(&c.p, i, o, &mut scratch, isa)
                 });
             }
             evaluated += 1;

@@ -22,7 +22,8 @@
 use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp as arm;
-use super::epilogue::{OutQ, REC};
+use super::arch::{self, Isa};
+use super::epilogue::{OutQ, Params, Soa, REC};
 use super::generic::elem::{clamp_f32, le_f32, le_i32};
 use super::generic::window::Axis;
 use super::weighted::Weighted;
@@ -137,9 +138,9 @@ impl Weighted for Depthwise<'_, '_> {
         xwb: (&[u8], &[u8], Option<&[u8]>),
         out: &mut [u8],
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     ) {
-        eval_i8(g, rq, clamp, xwb, out, scratch, packed);
+        eval_i8(g, rq, clamp, xwb, out, scratch, isa);
     }
     fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
         eval_f32(g, clamp, x, w, bias, out);
@@ -267,7 +268,7 @@ fn eval_i8(
     (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
-    packed: bool,
+    isa: Isa,
 ) {
     let oc_n = g.out_c;
     if oc_n == 0 {
@@ -281,7 +282,7 @@ fn eval_i8(
     }
     let c = g.in_c;
     if is_3x3(g) {
-        eval_3x3(g, &q, off, (x, w, bias), out, scratch, packed);
+        eval_3x3(g, &q, off, (x, w, bias), out, scratch, isa);
         return;
     }
     let Some(scratch) = scratch.get_mut(..oc_n * REC + c) else {
@@ -369,9 +370,11 @@ fn eval_i8(
 /// record, so one pass over the channels accumulates in a register and requantizes
 /// right away.
 ///
-/// With `packed`, groups of four channels take the DSP kernel ([`arm::ops::dw3x3`]) on
-/// weights widened to 16 bits once per call, then the records' epilogue; the `c % 4`
-/// last channels take the portable loop.
+/// With [`Isa::ArmDsp`], groups of four channels take the DSP kernel
+/// ([`arm::ops::dw3x3`]) on weights widened to 16 bits once per call, then the records'
+/// epilogue; the `c % 4` last channels take the portable loop. With a host SIMD family
+/// (AVX2, NEON) the channels are summed by [`arch::dw3x3`] straight from the filter, then
+/// requantized with the records.
 fn eval_3x3(
     g: &Geom,
     q: &OutQ<'_>,
@@ -379,8 +382,10 @@ fn eval_3x3(
     (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
-    packed: bool,
+    isa: Isa,
 ) {
+    let packed = isa == Isa::ArmDsp;
+    let host_simd = matches!(isa, Isa::Avx2 | Isa::Neon | Isa::NeonDot);
     let c = g.in_c;
     let wb = wide_bytes(g);
     let Some(scratch) = scratch.get_mut(..wb + c * REC3 + c) else {
@@ -392,10 +397,25 @@ fn eval_3x3(
     }
     let wide: &[u8] = wide;
     let (recs, zp_row) = scratch.split_at_mut(c * REC3);
+    // Host SIMD with the single-shift requantization: the vector epilogue's arrays (the
+    // sums read the filter in place); otherwise transposed weights and records.
+    let soa = host_simd && q.fast;
+    if soa {
+        q.write_soa(recs, c, 0, |j| {
+            let s = w.chunks_exact(c).take(9).fold(0i32, |a, t| {
+                a.wrapping_add(t.get(j).map_or(0, |&v| v as i8 as i32))
+            });
+            let b = bias.map_or(0, |b| le_i32(b, j));
+            b.wrapping_add(off.wrapping_mul(s))
+        });
+    }
     // Transposed weights and, per channel, bias + off * sum of its nine weights.
     let mut sums = [0i32; CHUNK];
     let mut c0 = 0;
-    for rc in recs.chunks_mut(CHUNK * REC3) {
+    for rc in recs
+        .chunks_mut(CHUNK * REC3)
+        .take(if soa { 0 } else { usize::MAX })
+    {
         let n = rc.len() / REC3;
         let ws = &mut sums[..n];
         ws.fill(0);
@@ -420,6 +440,11 @@ fn eval_3x3(
     }
     zp_row.fill((-off) as i8 as u8);
     let recs: &[u8] = recs;
+    let params = if soa {
+        Params::Soa(Soa::new(recs, c))
+    } else {
+        Params::Recs(recs, REC3)
+    };
     let zp: &[u8] = zp_row;
     let mut acc = [0i32; CHUNK];
     let row = g.w.size * c;
@@ -446,6 +471,8 @@ fn eval_3x3(
                 }
                 if packed {
                     pixel_3x3_packed(&taps, wide, recs, o, q, &mut acc);
+                } else if host_simd {
+                    pixel_3x3_simd(isa, &taps, w, &params, o, q, &mut acc);
                 } else {
                     tap::pixel_3x3(&taps, recs, o, q);
                 }
@@ -489,6 +516,28 @@ fn pixel_3x3_packed(
             return;
         };
         tap::pixel_3x3(&tail, rs, os, q);
+    }
+}
+
+/// One output pixel of the 3x3 kernel on a host SIMD family: up to [`CHUNK`] channels at
+/// a time summed by [`arch::dw3x3`] from the `[1, 3, 3, c]` filter `w` into stack
+/// accumulators, then requantized with `params` (arrays for the vector epilogue, or the
+/// [`REC3`] records).
+#[inline(never)]
+fn pixel_3x3_simd(
+    isa: Isa,
+    taps: &[&[u8]; 9],
+    w: &[u8],
+    params: &Params<'_>,
+    out: &mut [u8],
+    q: &OutQ<'_>,
+    acc: &mut [i32; CHUNK],
+) {
+    let c = out.len();
+    for (i, os) in out.chunks_mut(CHUNK).enumerate() {
+        let acc = &mut acc[..os.len()];
+        arch::dw3x3(isa, taps, w, c, i * CHUNK, acc);
+        q.finish_params(isa, acc, &params.from(i * CHUNK), os);
     }
 }
 
@@ -623,6 +672,7 @@ mod tests {
 
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use crate::kernels::arch::Isa;
     use crate::kernels::testutil::*;
     use crate::kernels::weighted;
     use crate::kernels::{TensorIn, TensorOut};
@@ -647,9 +697,9 @@ mod tests {
         inputs: &[TensorIn<'_, '_>],
         output: TensorOut<'_, '_>,
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     ) {
-        weighted::eval(&Depthwise(p), inputs, output, scratch, packed);
+        weighted::eval(&Depthwise(p), inputs, output, scratch, isa);
     }
 
     /// TFLM's `DepthwiseConvPerChannel`, transcribed loop for loop.
@@ -894,7 +944,7 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
-        run_case_with(c, false)
+        run_case_with(c, Isa::Portable)
     }
 
     specialised_matches_portable!(
@@ -904,17 +954,54 @@ mod tests {
             seed: 11,
             cases: 1500,
             generate: |r: &mut Rng| random_case(r, DType::I8),
-            portable: |c: &Case| run_case_with(c, false),
-            specialised: |c: &Case| run_case_with(c, true),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, Isa::ArmDsp),
         }
     );
 
-    fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
+    #[cfg(target_arch = "x86_64")]
+    specialised_matches_portable!(
+        /// The AVX2 kernels (x86_64 hosts, `arch::x86_64`) against the portable ones.
+        avx2_kernels_match_portable {
+            seed: 107,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::Avx2)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    specialised_matches_portable!(
+        /// The NEON kernels (aarch64 hosts, `arch::aarch64`) against the portable ones.
+        neon_kernels_match_portable {
+            seed: 107,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::Neon)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    specialised_matches_portable!(
+        /// The NEON kernels with the dot-product extension (`SDOT`) against the portable
+        /// ones.
+        neon_dot_kernels_match_portable {
+            seed: 207,
+            cases: 1500,
+            generate: |r: &mut Rng| random_case(r, DType::I8),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::NeonDot)),
+        }
+    );
+
+    fn run_case_with(c: &Case, isa: Isa) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         check(&c.p, &c.defs, &c.out, sb).expect("check");
         let mut scratch = vec![0x5Au8; sb];
         run(&c.defs, &c.data, &c.out, |i, o| {
-            eval_with(&c.p, i, o, &mut scratch, packed)
+            eval_with(&c.p, i, o, &mut scratch, isa)
         })
     }
 
@@ -1045,9 +1132,12 @@ mod tests {
             }
             let data = fuzz_data(&mut r, &c.defs);
             let mut scratch = vec![0u8; sb + r.usize(0, 8)];
-            for packed in [false, true] {
+            for isa in [Isa::Portable, Isa::ArmDsp]
+                .into_iter()
+                .chain(Isa::HOST.into_iter().filter(|i| i.runs_here()))
+            {
                 run(&c.defs, &data, &c.out, |i, o| {
-                    eval_with(&c.p, i, o, &mut scratch, packed)
+                    eval_with(&c.p, i, o, &mut scratch, isa)
                 });
             }
             evaluated += 1;

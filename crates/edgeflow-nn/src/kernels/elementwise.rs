@@ -10,6 +10,8 @@
 
 use edgeflow_format::graph::{AddParams, DType, MulParams, TensorDef};
 
+use super::arch::{self, Isa};
+use super::epilogue::Soa;
 use super::generic::broadcast::{broadcast_shape, Broadcast};
 use super::generic::elem::{check_clamp, clamp_f32, clamp_i32, f32_of as rd_f32, zero_point};
 use super::{TensorIn, TensorOut};
@@ -217,6 +219,67 @@ pub(crate) fn check_mul(
     Ok(())
 }
 
+/// int8 ADD on a host SIMD family, after the tables: same-shape runs 64 elements at a
+/// time (the two tabled rescales summed, then `arch::requant_soa` with the output
+/// multiplier `m`, right exponent minus one `r1` and `(offset, lo, hi)` for every
+/// element), broadcast runs on `comb`. `comb` is
+/// `clamp(RoundingDivideByPOT(SRDHM(s, m), r1 + 1) + offset)`, which for `m >= 0` and a
+/// right shift equals the single-shift form `requant_single` the vector epilogue
+/// computes (`generic::requant`, tested against `fixedpoint`).
+#[allow(clippy::type_complexity)]
+fn add_runs_simd(
+    isa: Isa,
+    plan: &Broadcast,
+    (in1, in2): (&[u8], &[u8]),
+    out: &mut [u8],
+    get: &impl Fn(usize, i8) -> i32,
+    comb: &impl Fn(i32, i32) -> i8,
+    (m, r1, q): (i32, u32, (i32, i32, i32)),
+) {
+    const N: usize = 64;
+    let mut params = [0u8; 12 * N];
+    let (_, rest) = params.split_at_mut(4 * N);
+    let (mb, rb) = rest.split_at_mut(4 * N);
+    for (d, r) in mb.chunks_exact_mut(4).zip(rb.chunks_exact_mut(4)) {
+        d.copy_from_slice(&m.to_le_bytes());
+        r.copy_from_slice(&r1.to_le_bytes());
+    }
+    let soa = Soa::new(&params, N);
+    let mut acc = [0i32; N];
+    plan.for_each_run(|o1, st1, o2, st2, oo, len| {
+        let Some(dst) = out.get_mut(oo..oo.wrapping_add(len)) else {
+            return;
+        };
+        if st1 != 0 && st2 != 0 {
+            let (Some(a), Some(b)) = (
+                in1.get(o1..o1.wrapping_add(len)),
+                in2.get(o2..o2.wrapping_add(len)),
+            ) else {
+                return;
+            };
+            for ((d, a), b) in dst.chunks_mut(N).zip(a.chunks(N)).zip(b.chunks(N)) {
+                let acc = &mut acc[..d.len()];
+                for ((s, &x), &y) in acc.iter_mut().zip(a).zip(b) {
+                    *s = get(0, x as i8).wrapping_add(get(1024, y as i8));
+                }
+                arch::requant_soa(isa, acc, &soa, q, d);
+            }
+            return;
+        }
+        for (j, d) in dst.iter_mut().enumerate() {
+            let x = in1
+                .get(o1.wrapping_add(j.wrapping_mul(st1)))
+                .copied()
+                .unwrap_or(0);
+            let y = in2
+                .get(o2.wrapping_add(j.wrapping_mul(st2)))
+                .copied()
+                .unwrap_or(0);
+            *d = comb(get(0, x as i8), get(1024, y as i8)) as u8;
+        }
+    });
+}
+
 /// Plan and byte-length sanity shared by the two evals (all verified by `check`).
 fn prepare<'a>(
     inputs: &'a [TensorIn<'_, '_>],
@@ -256,6 +319,7 @@ pub(crate) fn eval_add(
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
+    isa: Isa,
 ) {
     let Some((plan, in1, in2)) = prepare(inputs, &output) else {
         return;
@@ -298,6 +362,16 @@ pub(crate) fn eval_add(
                         let i = base + 4 * (x as u8 as usize);
                         i32::from_le_bytes([lut[i], lut[i + 1], lut[i + 2], lut[i + 3]])
                     };
+                    // Host SIMD: same-shape runs requantize the sums 64 at a time on the
+                    // vector epilogue, which equals `comb` when the output rescale is a
+                    // right shift with a non-negative multiplier (see `add_runs_simd`).
+                    let (m, sh) = (p.output.multiplier, p.output.shift);
+                    if isa.host_simd() && m >= 0 && sh <= -1 {
+                        let q = (p.output_offset, p.clamp.min_q, p.clamp.max_q);
+                        let r1 = (sh.saturating_neg().min(31) - 1) as u32;
+                        add_runs_simd(isa, &plan, (in1, in2), output.data, &get, &comb, (m, r1, q));
+                        return;
+                    }
                     binary_i8(
                         &plan,
                         in1,
@@ -410,7 +484,7 @@ mod tests {
                 (&b, &i8_bytes(&[-36, 0, 27, -37, -83, -118, 76, -96])),
             ],
             &o,
-            |i, out| eval_add(&p, i, out, &mut []),
+            |i, out| eval_add(&p, i, out, &mut [], Isa::Portable),
         );
         assert_eq!(to_i8s(&got), [85, 92, 92, 83, 18, -12, 92, -1]);
 
@@ -462,7 +536,7 @@ mod tests {
                 (&b, &f32_bytes(&[0.5, -5., 6.])),
             ],
             &o,
-            |i, out| eval_add(&p, i, out, &mut []),
+            |i, out| eval_add(&p, i, out, &mut [], Isa::Portable),
         );
         assert_eq!(to_f32s(&got), [1.5, -1., 9., 4.5, 0., 10.]);
         let m = mul_params((0.0, 0), (0.0, 0), (0.0, 0), f32_clamp(f32::MIN, f32::MAX));
@@ -493,7 +567,7 @@ mod tests {
                 (&b, &i8_bytes(&[-2, 0, 8, 127])),
             ],
             &o,
-            |i, out| eval_add(&p, i, out, &mut []),
+            |i, out| eval_add(&p, i, out, &mut [], Isa::Portable),
         );
         // 0+0 -> 3; 1+1 -> 5; 5+5 -> 13; 63+64.5=127.5 -> 130.5 -> clamp 127.
         assert_eq!(to_i8s(&got), [3, 5, 13, 127]);
@@ -636,7 +710,7 @@ mod tests {
             let p = add_params((s1, z1), (s2, z2), (so, zo), clamp);
             check_add(&p, &[a, b], &o).unwrap();
             let got = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
-                eval_add(&p, i, out, &mut [])
+                eval_add(&p, i, out, &mut [], Isa::Portable)
             });
             let m = mul_params((s1, z1), (s2, z2), (so, zo), clamp);
             check_mul(&m, &[a, b], &o).unwrap();
@@ -682,7 +756,7 @@ mod tests {
             check_add(&p, &[a, b], &o).unwrap();
             check_mul(&m, &[a, b], &o).unwrap();
             let got = to_f32s(&run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
-                eval_add(&p, i, out, &mut [])
+                eval_add(&p, i, out, &mut [], Isa::Portable)
             }));
             let got_m = to_f32s(&run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
                 eval_mul(&m, i, out)
@@ -721,7 +795,7 @@ mod tests {
             check_add(&p, &[a, b], &o).unwrap();
             let (xa, xb) = (rng.bytes(num(&a)), rng.bytes(num(&b)));
             run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
-                eval_add(&p, i, out, &mut [])
+                eval_add(&p, i, out, &mut [], Isa::Portable)
             });
             let mut m = mul_params((1.0, 0), (1.0, 0), (1.0, 0), Clamp::NONE);
             m.output.multiplier = rng.range(0, i32::MAX as i64) as i32;
@@ -750,11 +824,11 @@ mod tests {
                 "large enough for tables"
             );
             let direct = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
-                eval_add(&p, i, out, &mut [])
+                eval_add(&p, i, out, &mut [], Isa::Portable)
             });
             let mut scratch = [0u8; ADD_LUT_BYTES];
             let tabled = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
-                eval_add(&p, i, out, &mut scratch)
+                eval_add(&p, i, out, &mut scratch, Isa::Portable)
             });
             assert_eq!(direct, tabled);
             assert_ne!(scratch, [0u8; ADD_LUT_BYTES], "the table path ran");
@@ -766,4 +840,86 @@ mod tests {
             }
         }
     }
+
+    /// An int8 ADD large enough for the tables: shapes (same or broadcast), scales, zero
+    /// points, clamp, inputs.
+    struct AddCase {
+        p: AddParams,
+        a: TensorDef<'static>,
+        b: TensorDef<'static>,
+        o: TensorDef<'static>,
+        xa: std::vec::Vec<u8>,
+        xb: std::vec::Vec<u8>,
+    }
+
+    fn add_case(r: &mut crate::kernels::testutil::Rng) -> Option<AddCase> {
+        let (h, w, c) = (
+            r.usize(4, 20) as u32,
+            r.usize(4, 20) as u32,
+            r.usize(1, 70) as u32,
+        );
+        let full = [1, h, w, c];
+        let (da, db) = match r.range(0, 3) {
+            0 => (full, [1, 1, 1, c]),
+            1 => ([1, 1, w, c], full),
+            _ => (full, full),
+        };
+        let dout = [1, h, w, c];
+        let sc = |r: &mut crate::kernels::testutil::Rng| 0.005 + 0.3 * r.unit().abs();
+        let zp = |r: &mut crate::kernels::testutil::Rng| r.range(-128, 127) as i32;
+        let (qa, qb, qo) = ((sc(r), zp(r)), (sc(r), zp(r)), (sc(r), zp(r)));
+        let clamp = if r.bool() {
+            Clamp::NONE
+        } else {
+            let (x, y) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+            Clamp {
+                min_q: x.min(y),
+                max_q: x.max(y),
+                ..Clamp::NONE
+            }
+        };
+        let (a, b, o) = (
+            i8t(&da, qa.0, qa.1),
+            i8t(&db, qb.0, qb.1),
+            i8t(&dout, qo.0, qo.1),
+        );
+        let p = add_params(qa, qb, qo, clamp);
+        check_add(&p, &[a, b], &o).ok()?;
+        if add_scratch_bytes(&o) != ADD_LUT_BYTES {
+            return None;
+        }
+        let (xa, xb) = (r.bytes(num(&a)), r.bytes(num(&b)));
+        Some(AddCase { p, a, b, o, xa, xb })
+    }
+
+    fn add_run(c: &AddCase, isa: Isa) -> std::vec::Vec<u8> {
+        let mut scratch = [0u8; ADD_LUT_BYTES];
+        run(&[(&c.a, &c.xa), (&c.b, &c.xb)], &c.o, |i, out| {
+            eval_add(&c.p, i, out, &mut scratch, isa)
+        })
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    crate::kernels::testutil::specialised_matches_portable!(
+        /// int8 ADD on the AVX2 epilogue against the portable loop.
+        avx2_add_matches_portable {
+            seed: 61,
+            cases: 400,
+            generate: add_case,
+            portable: |c: &AddCase| add_run(c, Isa::Portable),
+            specialised: |c: &AddCase| add_run(c, crate::kernels::testutil::host_isa(Isa::Avx2)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    crate::kernels::testutil::specialised_matches_portable!(
+        /// int8 ADD on the NEON epilogue against the portable loop.
+        neon_add_matches_portable {
+            seed: 61,
+            cases: 400,
+            generate: add_case,
+            portable: |c: &AddCase| add_run(c, Isa::Portable),
+            specialised: |c: &AddCase| add_run(c, crate::kernels::testutil::host_isa(Isa::Neon)),
+        }
+    );
 }

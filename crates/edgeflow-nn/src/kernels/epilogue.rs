@@ -261,3 +261,143 @@ fn finish_run<const FAST: bool, const FULL: bool>(
         };
     }
 }
+
+/// The struct-of-arrays epilogue parameters of `n` channels inside a scratch region:
+/// `fold[n]`, `m[n]` and `r1[n]` (little-endian `i32` arrays: the value added to the
+/// accumulator, the multiplier, and the right exponent minus one of
+/// [`requant_single`](super::generic::requant::requant_single)). Only for ops where
+/// [`OutQ::fast`] holds.
+#[derive(Clone, Copy)]
+pub(crate) struct Soa<'a> {
+    pub(crate) fold: &'a [u8],
+    pub(crate) mult: &'a [u8],
+    pub(crate) r1: &'a [u8],
+}
+
+impl<'a> Soa<'a> {
+    /// The view of `n` channels' parameters written by [`OutQ::write_soa`] into `area`.
+    pub(crate) fn new(area: &'a [u8], n: usize) -> Self {
+        let (fold, rest) = area.split_at((4 * n).min(area.len()));
+        let (mult, rest) = rest.split_at((4 * n).min(rest.len()));
+        let r1 = rest.get(..4 * n).unwrap_or(rest);
+        Soa { fold, mult, r1 }
+    }
+
+    /// The parameters from channel `c0` on.
+    pub(crate) fn from(&self, c0: usize) -> Self {
+        let at = |s: &'a [u8]| s.get(4 * c0..).unwrap_or(&[]);
+        Soa {
+            fold: at(self.fold),
+            mult: at(self.mult),
+            r1: at(self.r1),
+        }
+    }
+}
+
+impl OutQ<'_> {
+    /// Writes the [`Soa`] parameters of channels `start..start + n` into the first
+    /// `12 * n` bytes (at most [`REC`] per channel, so a record area holds them) of `area` (`fold(j)` for the `j`-th of them), the layout of the host
+    /// SIMD epilogue ([`OutQ::finish_soa`]). Meaningful only when [`OutQ::fast`] holds.
+    pub(crate) fn write_soa(
+        &self,
+        area: &mut [u8],
+        n: usize,
+        start: usize,
+        mut fold: impl FnMut(usize) -> i32,
+    ) {
+        let (f, rest) = area.split_at_mut((4 * n).min(area.len()));
+        let (m, rest) = rest.split_at_mut((4 * n).min(rest.len()));
+        let r_len = (4 * n).min(rest.len());
+        let r = &mut rest[..r_len];
+        for (j, (((f, m), r), (mq, s))) in f
+            .chunks_exact_mut(4)
+            .zip(m.chunks_exact_mut(4))
+            .zip(r.chunks_exact_mut(4))
+            .zip(self.channels(start))
+            .enumerate()
+        {
+            let (_, right) = split_shift(s);
+            f.copy_from_slice(&fold(j).to_le_bytes());
+            m.copy_from_slice(&mq.to_le_bytes());
+            r.copy_from_slice(&right.saturating_sub(1).to_le_bytes());
+        }
+    }
+
+    /// `out[j] = clamp(requant_single(acc[j] + fold[j], m[j], r1[j]) + output_offset)`
+    /// with the [`Soa`] parameters of the same channels, on `isa`'s vector kernel
+    /// ([`super::arch::requant_soa`]; the portable loop otherwise). Only when
+    /// [`OutQ::fast`] holds (equal to [`OutQ::finish_fast_in`] then).
+    #[inline]
+    pub(crate) fn finish_soa(
+        &self,
+        isa: super::arch::Isa,
+        acc: &[i32],
+        p: &Soa<'_>,
+        out: &mut [u8],
+    ) {
+        super::arch::requant_soa(isa, acc, p, (self.out_off, self.lo, self.hi), out);
+    }
+}
+
+/// The portable twin of the host SIMD epilogue ([`OutQ::finish_soa`]): `out[j] =
+/// clamp(requant_single(acc[j] + fold[j], m[j], nudge(r1[j] + 1), r1[j]) + off)` to
+/// `[lo, hi]`.
+pub(crate) fn requant_soa_portable(
+    acc: &[i32],
+    p: &Soa<'_>,
+    (off, lo, hi): (i32, i32, i32),
+    out: &mut [u8],
+) {
+    for ((((o, &a), f), m), r) in out
+        .iter_mut()
+        .zip(acc)
+        .zip(p.fold.chunks_exact(4))
+        .zip(p.mult.chunks_exact(4))
+        .zip(p.r1.chunks_exact(4))
+    {
+        let r1 = le_i32(r, 0) as u32;
+        let x = a.wrapping_add(le_i32(f, 0));
+        let nudge = single_shift_nudge(r1.wrapping_add(1));
+        let v = super::generic::requant::requant_single(x, le_i32(m, 0), nudge, r1.min(31));
+        *o = v.wrapping_add(off).clamp(lo, hi.max(lo)) as i8 as u8;
+    }
+}
+
+/// Where an op's per-channel epilogue parameters are: [`REC`]-style records `stride`
+/// bytes apart (record at the end of each), or [`Soa`] arrays (host SIMD, fast
+/// requantization only).
+#[derive(Clone, Copy)]
+pub(crate) enum Params<'a> {
+    Recs(&'a [u8], usize),
+    Soa(Soa<'a>),
+}
+
+impl<'a> Params<'a> {
+    /// The parameters from channel `c0` on.
+    pub(crate) fn from(&self, c0: usize) -> Self {
+        match *self {
+            Params::Recs(r, stride) => {
+                Params::Recs(r.get(c0.saturating_mul(stride)..).unwrap_or(&[]), stride)
+            }
+            Params::Soa(s) => Params::Soa(s.from(c0)),
+        }
+    }
+}
+
+impl OutQ<'_> {
+    /// `out[j] = requant(acc[j])` with the parameters `p` of the same channels
+    /// ([`OutQ::finish_all`] or [`OutQ::finish_soa`]).
+    #[inline]
+    pub(crate) fn finish_params(
+        &self,
+        isa: super::arch::Isa,
+        acc: &[i32],
+        p: &Params<'_>,
+        out: &mut [u8],
+    ) {
+        match p {
+            Params::Recs(r, stride) => self.finish_all(acc, r, *stride, out),
+            Params::Soa(s) => self.finish_soa(isa, acc, s, out),
+        }
+    }
+}

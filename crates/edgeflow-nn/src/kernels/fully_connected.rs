@@ -12,8 +12,8 @@
 use edgeflow_format::graph::{Clamp, FullyConnectedParams, Requant, TensorDef};
 
 use super::arch::arm_dsp as arm;
+use super::arch::{self, Isa};
 use super::epilogue::OutQ;
-use super::generic::dot;
 use super::generic::elem::{clamp_f32, f32_of, le_f32, le_i32};
 use super::weighted::Weighted;
 
@@ -82,9 +82,9 @@ impl Weighted for FullyConnected<'_, '_> {
         xwb: (&[u8], &[u8], Option<&[u8]>),
         out: &mut [u8],
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     ) {
-        eval_i8((g.1, g.2), rq, clamp, xwb, out, scratch, packed);
+        eval_i8((g.1, g.2), rq, clamp, xwb, out, scratch, isa);
     }
     #[inline(always)]
     fn eval_f32(
@@ -99,7 +99,10 @@ impl Weighted for FullyConnected<'_, '_> {
     }
 }
 
-/// int8 FULLY_CONNECTED; `packed` selects the packed 16-bit kernels ([`super::arch::arm_dsp`]).
+/// int8 FULLY_CONNECTED on the inner kernels of `isa`: [`Isa::ArmDsp`] selects the packed
+/// 16-bit kernels ([`super::arch::arm_dsp`]); otherwise each segment goes through
+/// [`arch::fc_rows`] (AVX2 / NEON on hosts that have them, else the portable dot
+/// products).
 fn eval_i8(
     (i, o): (usize, usize),
     rq: &Requant<'_>,
@@ -107,8 +110,9 @@ fn eval_i8(
     (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
     out: &mut [u8],
     scratch: &mut [u8],
-    packed: bool,
+    isa: Isa,
 ) {
+    let packed = isa == Isa::ArmDsp;
     let q = OutQ::new(rq, clamp);
     let off = rq.input_offset;
     let Some(x16) = scratch.get_mut(..2 * i.min(SEG)) else {
@@ -126,7 +130,12 @@ fn eval_i8(
             let mut s0 = 0;
             for xs in xr.chunks(SEG) {
                 let seg = &mut x16[..2 * xs.len().min(SEG)];
-                let (s1, n) = (s0 + xs.len(), xs.len());
+                let n = xs.len();
+                // AVX-VNNI: the int8 segment as is (the offset folded in), no widening.
+                if arch::fc_rows_i8(isa, xs, off, wb, i, s0, acc) {
+                    s0 += n;
+                    continue;
+                }
                 if packed {
                     // A q15 column (see `arm`), two output channels per pass.
                     let (g, t) = seg.split_at_mut(n / 4 * arm::GROUP);
@@ -138,22 +147,7 @@ fn eval_i8(
                 for (d, &v) in seg.chunks_exact_mut(2).zip(xs) {
                     d.copy_from_slice(&((v as i8 as i16).wrapping_add(off as i16)).to_le_bytes());
                 }
-                let seg: &[u8] = seg;
-                let mut ap = acc.chunks_exact_mut(2);
-                let mut wp = wb.chunks_exact(2 * i);
-                for (a, wpair) in (&mut ap).zip(&mut wp) {
-                    let (w0, w1) = wpair.split_at(i);
-                    let (p0, p1) = (w0.get(s0..s1).unwrap_or(&[]), w1.get(s0..s1).unwrap_or(&[]));
-                    let (d0, d1) = dot::dot2_i16(seg, p0, p1);
-                    if let [a0, a1] = a {
-                        *a0 = a0.wrapping_add(d0);
-                        *a1 = a1.wrapping_add(d1);
-                    }
-                }
-                if let [a0] = ap.into_remainder() {
-                    let p0 = wp.remainder().get(s0..s1).unwrap_or(&[]);
-                    *a0 = a0.wrapping_add(dot::dot1_i16(seg, p0));
-                }
+                arch::fc_rows(isa, seg, wb, i, s0, n, acc);
                 s0 += n;
             }
             let bs = bias.and_then(|b| b.get(4 * oc..)).unwrap_or(&[]);
@@ -240,6 +234,7 @@ mod tests {
 
     use super::*;
     use crate::fixedpoint::multiply_by_quantized_multiplier;
+    use crate::kernels::arch::Isa;
     use crate::kernels::testutil::*;
     use crate::kernels::weighted;
     use crate::kernels::{TensorIn, TensorOut};
@@ -268,9 +263,9 @@ mod tests {
         inputs: &[TensorIn<'_, '_>],
         output: TensorOut<'_, '_>,
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     ) {
-        weighted::eval(&FullyConnected(p), inputs, output, scratch, packed);
+        weighted::eval(&FullyConnected(p), inputs, output, scratch, isa);
     }
 
     /// TFLM's `FullyConnectedPerChannel` (per-tensor: the same with one multiplier).
@@ -413,16 +408,16 @@ mod tests {
     }
 
     fn run_case(c: &Case) -> Vec<u8> {
-        run_case_with(c, false)
+        run_case_with(c, Isa::Portable)
     }
 
-    /// Runs a case on the portable (`packed == false`) or packed 16-bit kernels.
-    fn run_case_with(c: &Case, packed: bool) -> Vec<u8> {
+    /// Runs a case on the inner kernels of `isa`.
+    fn run_case_with(c: &Case, isa: Isa) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);
         check(&c.p, &c.defs, &c.out, sb).expect("check");
         let mut scratch = vec![0x5Au8; sb];
         run(&c.defs, &c.data, &c.out, |i, o| {
-            eval_with(&c.p, i, o, &mut scratch, packed)
+            eval_with(&c.p, i, o, &mut scratch, isa)
         })
     }
 
@@ -433,8 +428,45 @@ mod tests {
             seed: 23,
             cases: 1500,
             generate: |r: &mut Rng| Some(random_case(r, DType::I8)),
-            portable: |c: &Case| run_case_with(c, false),
-            specialised: |c: &Case| run_case_with(c, true),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, Isa::ArmDsp),
+        }
+    );
+
+    #[cfg(target_arch = "x86_64")]
+    specialised_matches_portable!(
+        /// The AVX2 kernels (x86_64 hosts, `arch::x86_64`) against the portable ones.
+        avx2_kernels_match_portable {
+            seed: 108,
+            cases: 1500,
+            generate: |r: &mut Rng| Some(random_case(r, DType::I8)),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::Avx2)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    specialised_matches_portable!(
+        /// The NEON kernels (aarch64 hosts, `arch::aarch64`) against the portable ones.
+        neon_kernels_match_portable {
+            seed: 108,
+            cases: 1500,
+            generate: |r: &mut Rng| Some(random_case(r, DType::I8)),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::Neon)),
+        }
+    );
+
+    #[cfg(target_arch = "aarch64")]
+    specialised_matches_portable!(
+        /// The NEON kernels with the dot-product extension (`SDOT`) against the portable
+        /// ones.
+        neon_dot_kernels_match_portable {
+            seed: 208,
+            cases: 1500,
+            generate: |r: &mut Rng| Some(random_case(r, DType::I8)),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, host_isa(Isa::NeonDot)),
         }
     );
 
@@ -544,9 +576,12 @@ mod tests {
             }
             let data = fuzz_data(&mut r, &c.defs);
             let mut scratch = vec![0u8; sb + r.usize(0, 8)];
-            for packed in [false, true] {
+            for isa in [Isa::Portable, Isa::ArmDsp]
+                .into_iter()
+                .chain(Isa::HOST.into_iter().filter(|i| i.runs_here()))
+            {
                 run(&c.defs, &data, &c.out, |i, o| {
-                    eval_with(&c.p, i, o, &mut scratch, packed)
+                    eval_with(&c.p, i, o, &mut scratch, isa)
                 });
             }
             evaluated += 1;

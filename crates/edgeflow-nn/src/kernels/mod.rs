@@ -107,10 +107,6 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
     }
 }
 
-/// Whether the int8 weighted ops run on the packed kernels of [`arch::arm_dsp`] (targets
-/// with the Arm DSP extension, build-script cfg `edgeflow_arm_dsp`).
-const PACKED: bool = cfg!(edgeflow_arm_dsp);
-
 /// Executes an op whose [`check`] passed.
 pub fn eval(
     op: &Op<'_>,
@@ -118,15 +114,16 @@ pub fn eval(
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
 ) {
+    // The int8 weighted ops' inner kernels: the Arm DSP ones on `thumbv7em`, AVX2 or
+    // NEON on hosts that have them (see `arch::Isa::detect`), else the portable ones.
+    let isa = arch::Isa::detect();
     match op {
-        Op::Conv2d(p) => weighted::eval(&Conv(p), inputs, output, scratch, PACKED),
-        Op::DepthwiseConv2d(p) => weighted::eval(&Depthwise(p), inputs, output, scratch, PACKED),
-        Op::FullyConnected(p) => {
-            weighted::eval(&FullyConnected(p), inputs, output, scratch, PACKED)
-        }
+        Op::Conv2d(p) => weighted::eval(&Conv(p), inputs, output, scratch, isa),
+        Op::DepthwiseConv2d(p) => weighted::eval(&Depthwise(p), inputs, output, scratch, isa),
+        Op::FullyConnected(p) => weighted::eval(&FullyConnected(p), inputs, output, scratch, isa),
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
-        Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch),
+        Op::Add(p) => elementwise::eval_add(p, inputs, output, scratch, isa),
         Op::Mul(p) => elementwise::eval_mul(p, inputs, output),
         Op::Reshape => reshape::eval(inputs, output),
         Op::Softmax(p) => softmax::eval(p, inputs, output),

@@ -3,6 +3,7 @@
 
 use edgeflow_format::graph::{Clamp, DType, Requant, TensorDef};
 
+use super::arch::Isa;
 use super::generic::elem::{check_clamp_f, check_clamp_q, zero_point};
 use super::generic::requant::check_requant;
 use super::{TensorIn, TensorOut};
@@ -89,8 +90,8 @@ pub(crate) trait Weighted {
     fn requant(&self) -> Option<&Requant<'_>>;
     /// The fused activation.
     fn clamp(&self) -> &Clamp;
-    /// The int8 kernel; `packed` selects the packed 16-bit inner kernels of
-    /// [`super::arch::arm_dsp`] (on the host only in tests).
+    /// The int8 kernel on the inner-kernel family `isa` ([`Isa::ArmDsp`]: the packed
+    /// 16-bit kernels of [`super::arch::arm_dsp`], on the host only in tests).
     fn eval_i8(
         g: &Self::Geom,
         rq: &Requant<'_>,
@@ -98,7 +99,7 @@ pub(crate) trait Weighted {
         xwb: (&[u8], &[u8], Option<&[u8]>),
         out: &mut [u8],
         scratch: &mut [u8],
-        packed: bool,
+        isa: Isa,
     );
     /// The f32 kernel.
     fn eval_f32(
@@ -160,8 +161,8 @@ pub(crate) fn check<K: Weighted>(
     Ok(())
 }
 
-/// Executes a weighted op that passed [`check`], with the int8 inner kernels chosen by
-/// `packed` (`cfg!(edgeflow_arm_dsp)` outside tests). Inlined into the op dispatch, as
+/// Executes a weighted op that passed [`check`], with the int8 inner kernels of `isa`
+/// ([`Isa::detect`] outside tests). Inlined into the op dispatch, as
 /// each op's `eval` was before the skeleton was shared (instruction counts and the
 /// panic audit depend on it).
 #[inline(always)]
@@ -170,7 +171,7 @@ pub(crate) fn eval<K: Weighted>(
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
-    packed: bool,
+    isa: Isa,
 ) {
     let (Some(x), Some(w)) = (inputs.first(), inputs.get(1)) else {
         return;
@@ -189,7 +190,7 @@ pub(crate) fn eval<K: Weighted>(
                     (x.data, w.data, bias),
                     output.data,
                     scratch,
-                    packed,
+                    isa,
                 );
             }
         }

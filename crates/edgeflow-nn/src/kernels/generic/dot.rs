@@ -104,3 +104,75 @@ pub(crate) fn dot1_i16(x: &[u8], w: &[u8]) -> i32 {
 pub(crate) fn sum(w: &[u8]) -> i32 {
     w.iter().fold(0i32, |a, &v| a.wrapping_add(v as i8 as i32))
 }
+
+/// `acc[j] = dot1(x, row j)` for the consecutive `k`-byte rows of `w`, two rows per pass
+/// ([`dot2`]); the portable twin of [`crate::kernels::arch::dot_rows`] (CONV_2D).
+#[inline(always)]
+pub(crate) fn rows(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    if k == 0 {
+        acc.fill(0);
+        return;
+    }
+    let mut ap = acc.chunks_exact_mut(2);
+    let mut wp = w.chunks_exact(2 * k);
+    for (a, wpair) in (&mut ap).zip(&mut wp) {
+        let (w0, w1) = wpair.split_at(k);
+        let (s0, s1) = dot2(x, w0, w1);
+        if let [a0, a1] = a {
+            *a0 = s0;
+            *a1 = s1;
+        }
+    }
+    if let [a0] = ap.into_remainder() {
+        if let Some(r) = wp.remainder().get(..k) {
+            *a0 = dot1(x, r);
+        }
+    }
+}
+
+/// `acc[j] += dot(x, w[j * stride + s0..][..n])` for the `n` little-endian `i16` values
+/// of `x`, two rows per pass ([`dot2_i16`]); the portable twin of
+/// [`crate::kernels::arch::fc_rows`] (FULLY_CONNECTED).
+#[inline(always)]
+pub(crate) fn rows_i16_acc(
+    x: &[u8],
+    w: &[u8],
+    stride: usize,
+    s0: usize,
+    n: usize,
+    acc: &mut [i32],
+) {
+    let x = x.get(..2 * n).unwrap_or(x);
+    let row = |j: usize| {
+        w.get(j * stride + s0..)
+            .and_then(|r| r.get(..n))
+            .unwrap_or(&[])
+    };
+    let mut ap = acc.chunks_exact_mut(2);
+    let mut j = 0;
+    for a in &mut ap {
+        let (d0, d1) = dot2_i16(x, row(j), row(j + 1));
+        if let [a0, a1] = a {
+            *a0 = a0.wrapping_add(d0);
+            *a1 = a1.wrapping_add(d1);
+        }
+        j += 2;
+    }
+    if let [a0] = ap.into_remainder() {
+        *a0 = a0.wrapping_add(dot1_i16(x, row(j)));
+    }
+}
+
+/// `acc[j] = sum_t taps[t][c0 + j] * w[t * c + c0 + j]` (3x3 depthwise, one output
+/// pixel); the portable twin of [`crate::kernels::arch::dw3x3`].
+#[inline(never)]
+pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    acc.fill(0);
+    for (t, tap) in taps.iter().enumerate() {
+        let xs = tap.get(c0..).unwrap_or(&[]);
+        let ws = w.get(t * c + c0..).unwrap_or(&[]);
+        for ((a, &xv), &wv) in acc.iter_mut().zip(xs).zip(ws) {
+            *a = a.wrapping_add((xv as i8 as i32) * (wv as i8 as i32));
+        }
+    }
+}

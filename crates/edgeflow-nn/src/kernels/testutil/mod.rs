@@ -267,3 +267,14 @@ macro_rules! specialised_matches_portable {
     };
 }
 pub(crate) use specialised_matches_portable;
+
+/// `isa` if this machine runs it; otherwise prints why the test checks nothing more than
+/// the portable kernels and returns [`Isa::Portable`].
+pub(crate) fn host_isa(isa: crate::kernels::arch::Isa) -> crate::kernels::arch::Isa {
+    if isa.runs_here() {
+        isa
+    } else {
+        std::println!("SKIPPED: this CPU does not run {isa:?}; checking the portable kernels only");
+        crate::kernels::arch::Isa::Portable
+    }
+}

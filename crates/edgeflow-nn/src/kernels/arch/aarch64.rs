@@ -1,0 +1,629 @@
+//! aarch64 NEON int8 kernels for the host run-time on ARM Linux boards (`edgeflow serve`,
+//! `edgeflow run`): the inner kernels of CONV_2D, FULLY_CONNECTED and the 3x3
+//! DEPTHWISE_CONV_2D, and the vector epilogue. NEON is part of the aarch64 baseline; the
+//! dot-product extension (`SDOT`, Armv8.2-A and later: Cortex-A55/A76, Raspberry Pi 5)
+//! is detected at run time (`is_aarch64_feature_detected!("dotprod")`) and used by
+//! [`dot_rows_sdot`] through inline assembly (its intrinsic is not stable Rust yet).
+//!
+//! Arithmetic: `SMULL`/`SMULL2` form exact 16-bit products of int8 values and
+//! `SADALP`/`SADDW` accumulate them into 32-bit lanes (a sum of two such products can
+//! reach 32768, so they are never summed in 16 bits); `SDOT` sums four exact products
+//! into each 32-bit lane; `SMLAL` multiplies `i16` inputs (input plus offset, in
+//! `[-255, 255]`) by widened weights into 32-bit lanes. Every lane sum wraps as the
+//! portable kernels' `wrapping_add` does, so results equal the portable twins' bit for
+//! bit (tested below and on whole ops, under `qemu-aarch64` on x86_64 machines).
+//!
+//! Each public function checks the slice lengths it relies on (and the CPU, for
+//! `SDOT`) and falls back to its portable twin otherwise; `unsafe` is only the loads and
+//! stores on fixed-size arrays and the `SDOT` assembly.
+#![allow(unsafe_code)]
+
+extern crate std;
+
+use core::arch::aarch64::{
+    int16x8_t, int32x4_t, int8x16_t, vaddq_s32, vaddq_s64, vaddvq_s32, vaddw_high_s16, vaddw_s16,
+    vcombine_s16, vcombine_s32, vdupq_n_s32, vdupq_n_s64, vget_low_s16, vget_low_s32, vget_low_s8,
+    vget_low_u32, vld1_s8, vld1q_s16, vld1q_s32, vld1q_s8, vmaxq_s32, vminq_s32, vmlal_high_s16,
+    vmlal_s16, vmovl_high_s32, vmovl_high_u32, vmovl_s32, vmovl_s8, vmovl_u32, vmovn_s16,
+    vmovn_s32, vmull_high_s32, vmull_high_s8, vmull_s32, vmull_s8, vnegq_s32, vpadalq_s16,
+    vreinterpretq_s64_u64, vreinterpretq_u32_s32, vshlq_n_s64, vshlq_s32, vshlq_s64, vshrn_n_s64,
+    vshrq_n_u32, vst1_s8, vst1q_s32, vsubq_s64,
+};
+
+use crate::kernels::epilogue::{requant_soa_portable, Soa};
+use crate::kernels::generic::dot;
+
+/// Whether this CPU has the dot-product extension (detected once by `std`).
+#[inline]
+pub(crate) fn dotprod_available() -> bool {
+    std::arch::is_aarch64_feature_detected!("dotprod")
+}
+
+/// Loads 16 int8 values.
+#[inline]
+#[target_feature(enable = "neon")]
+fn ld16(b: &[u8; 16]) -> int8x16_t {
+    // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement.
+    unsafe { vld1q_s8(b.as_ptr().cast()) }
+}
+
+/// Loads 8 int8 values widened to 16 bits.
+#[inline]
+#[target_feature(enable = "neon")]
+fn ld8w(b: &[u8; 8]) -> int16x8_t {
+    // SAFETY: `b` is 8 readable bytes; `LD1` has no alignment requirement.
+    vmovl_s8(unsafe { vld1_s8(b.as_ptr().cast()) })
+}
+
+/// Loads 8 little-endian `i16`s.
+#[inline]
+#[target_feature(enable = "neon")]
+fn ld8h(b: &[u8; 16]) -> int16x8_t {
+    // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement (and aarch64
+    // Linux is little-endian, as the bytes are).
+    unsafe { vld1q_s16(b.as_ptr().cast()) }
+}
+
+/// Loads 4 little-endian `i32`s.
+#[inline]
+#[target_feature(enable = "neon")]
+fn ld4w(b: &[u8; 16]) -> int32x4_t {
+    // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement.
+    unsafe { vld1q_s32(b.as_ptr().cast()) }
+}
+
+/// Stores four lanes.
+#[inline]
+#[target_feature(enable = "neon")]
+fn st4(d: &mut [i32; 4], v: int32x4_t) {
+    // SAFETY: `d` is 16 writable bytes; `ST1` has no alignment requirement.
+    unsafe { vst1q_s32(d.as_mut_ptr(), v) }
+}
+
+/// `acc + sum of the products of x and w`, two exact 16-bit products per pairwise add.
+#[inline]
+#[target_feature(enable = "neon")]
+fn mac16(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+    let acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x), vget_low_s8(w)));
+    vpadalq_s16(acc, vmull_high_s8(x, w))
+}
+
+/// `SDOT acc.4s, x.16b, w.16b`: each lane plus the sum of four exact products.
+///
+/// # Safety
+///
+/// The CPU must have the dot-product extension ([`dotprod_available`]).
+#[inline(always)]
+unsafe fn sdot(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+    let mut acc = acc;
+    // SAFETY: a register-only instruction of the dot-product extension, which the caller
+    // guarantees; no memory, stack or flag access.
+    unsafe {
+        core::arch::asm!(
+            ".arch_extension dotprod",
+            "sdot {a:v}.4s, {x:v}.16b, {w:v}.16b",
+            a = inout(vreg) acc,
+            x = in(vreg) x,
+            w = in(vreg) w,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+    }
+    acc
+}
+
+// ---------------------------------------------------------------------------------------
+// CONV_2D: one int8 patch against a block of int8 filter rows
+// ---------------------------------------------------------------------------------------
+
+/// [`dot::rows`] on NEON (`SMULL` + `SADALP`): four rows per pass over the patch, then
+/// single rows; a scalar tail for `k % 16`. Falls back to [`dot::rows`] if `x` is shorter
+/// than `k`.
+pub(crate) fn dot_rows(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    match x.get(..k) {
+        // SAFETY: NEON is part of the aarch64 baseline (every aarch64 Linux target has it).
+        Some(x) if k > 0 => unsafe { rows_with::<false>(x, w, k, acc) },
+        _ => dot::rows(x, w, k, acc),
+    }
+}
+
+/// [`dot::rows`] with `SDOT` (four products per lane per instruction). Falls back to
+/// [`dot_rows`] without the dot-product extension.
+pub(crate) fn dot_rows_sdot(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    match x.get(..k) {
+        // SAFETY: NEON is baseline; the dot-product extension is available (checked).
+        Some(x) if k > 0 && dotprod_available() => unsafe { rows_with::<true>(x, w, k, acc) },
+        _ => dot_rows(x, w, k, acc),
+    }
+}
+
+/// `acc + the products of x and w` on `SDOT` (`SDOT`, only when the CPU has the
+/// dot-product extension) or [`mac16`].
+#[inline]
+#[target_feature(enable = "neon")]
+fn mac<const SDOT: bool>(acc: int32x4_t, x: int8x16_t, w: int8x16_t) -> int32x4_t {
+    if SDOT {
+        // SAFETY: `SDOT` is true only after `dotprod_available()` (see `dot_rows_sdot`).
+        unsafe { sdot(acc, x, w) }
+    } else {
+        mac16(acc, x, w)
+    }
+}
+
+/// The row blocking shared by [`dot_rows`] and [`dot_rows_sdot`] (`SDOT`: only when the
+/// CPU has the dot-product extension), lanes summed at the end.
+#[target_feature(enable = "neon")]
+fn rows_with<const SDOT: bool>(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    let (xh, xt) = x.as_chunks::<16>();
+    let mut rows = w.chunks_exact(k);
+    let mut quads = acc.chunks_exact_mut(4);
+    for a in &mut quads {
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        let (h0, t0) = r0.as_chunks::<16>();
+        let (h1, t1) = r1.as_chunks::<16>();
+        let (h2, t2) = r2.as_chunks::<16>();
+        let (h3, t3) = r3.as_chunks::<16>();
+        let z = vdupq_n_s32(0);
+        let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+        for ((((xc, c0), c1), c2), c3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+            let xv = ld16(xc);
+            s0 = mac::<SDOT>(s0, xv, ld16(c0));
+            s1 = mac::<SDOT>(s1, xv, ld16(c1));
+            s2 = mac::<SDOT>(s2, xv, ld16(c2));
+            s3 = mac::<SDOT>(s3, xv, ld16(c3));
+        }
+        for ((a, s), t) in a.iter_mut().zip([s0, s1, s2, s3]).zip([t0, t1, t2, t3]) {
+            *a = vaddvq_s32(s).wrapping_add(dot::dot1(xt, t));
+        }
+    }
+    for (a, r) in quads.into_remainder().iter_mut().zip(rows) {
+        let (h, t) = r.as_chunks::<16>();
+        let mut s = vdupq_n_s32(0);
+        for (xc, c) in xh.iter().zip(h) {
+            s = mac::<SDOT>(s, ld16(xc), ld16(c));
+        }
+        *a = vaddvq_s32(s).wrapping_add(dot::dot1(xt, t));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// FULLY_CONNECTED: an i16 segment (input plus offset) against int8 rows
+// ---------------------------------------------------------------------------------------
+
+/// [`dot::rows_i16_acc`] on NEON (`SMLAL`/`SMLAL2` on widened weights): four rows per
+/// pass, 8 values per step, a scalar tail for `n % 8`. Falls back to the portable twin if
+/// a slice is shorter than the rows need.
+pub(crate) fn fc_rows(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mut [i32]) {
+    let need = acc
+        .len()
+        .checked_sub(1)
+        .and_then(|r| r.checked_mul(stride))
+        .and_then(|v| v.checked_add(s0))
+        .and_then(|v| v.checked_add(n));
+    let fits = matches!(need, Some(v) if v <= w.len()) && n <= stride;
+    let Some(x) = x.get(..n.saturating_mul(2)).filter(|_| fits && n > 0) else {
+        return dot::rows_i16_acc(x, w, stride, s0, n, acc);
+    };
+    // SAFETY: NEON is part of the aarch64 baseline.
+    unsafe { fc_rows_neon(x, w, stride, s0, n, acc) }
+}
+
+/// `s + x * w` over eight `i16` lanes, into four 32-bit lanes.
+#[inline]
+#[target_feature(enable = "neon")]
+fn mac8(s: int32x4_t, xv: int16x8_t, wv: int16x8_t) -> int32x4_t {
+    vmlal_high_s16(vmlal_s16(s, vget_low_s16(xv), vget_low_s16(wv)), xv, wv)
+}
+
+#[target_feature(enable = "neon")]
+fn fc_rows_neon(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mut [i32]) {
+    let row = |j: usize| {
+        w.get(j * stride + s0..)
+            .and_then(|r| r.get(..n))
+            .unwrap_or(&[])
+    };
+    let (xh, xt) = x.as_chunks::<16>();
+    let mut quads = acc.chunks_exact_mut(4);
+    let mut j = 0;
+    for a in &mut quads {
+        let (h0, t0) = row(j).as_chunks::<8>();
+        let (h1, t1) = row(j + 1).as_chunks::<8>();
+        let (h2, t2) = row(j + 2).as_chunks::<8>();
+        let (h3, t3) = row(j + 3).as_chunks::<8>();
+        let z = vdupq_n_s32(0);
+        let (mut v0, mut v1, mut v2, mut v3) = (z, z, z, z);
+        for ((((xc, c0), c1), c2), c3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+            let xv = ld8h(xc);
+            v0 = mac8(v0, xv, ld8w(c0));
+            v1 = mac8(v1, xv, ld8w(c1));
+            v2 = mac8(v2, xv, ld8w(c2));
+            v3 = mac8(v3, xv, ld8w(c3));
+        }
+        for ((a, v), t) in a.iter_mut().zip([v0, v1, v2, v3]).zip([t0, t1, t2, t3]) {
+            *a = a
+                .wrapping_add(vaddvq_s32(v))
+                .wrapping_add(dot::dot1_i16(xt, t));
+        }
+        j += 4;
+    }
+    for a in quads.into_remainder() {
+        let (h, t) = row(j).as_chunks::<8>();
+        let mut v = vdupq_n_s32(0);
+        for (xc, c) in xh.iter().zip(h) {
+            v = mac8(v, ld8h(xc), ld8w(c));
+        }
+        *a = a
+            .wrapping_add(vaddvq_s32(v))
+            .wrapping_add(dot::dot1_i16(xt, t));
+        j += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// DEPTHWISE_CONV_2D 3x3: 16 channels per step
+// ---------------------------------------------------------------------------------------
+
+/// [`dot::dw3x3`] on NEON: 16 channels per step, each tap's products formed exactly in
+/// 16 bits (`SMULL`/`SMULL2`) and added into four 32-bit accumulators (`SADDW`/`SADDW2`);
+/// the `n % 16` last channels on the portable twin. Falls back to it if a tap or `w` is
+/// shorter than the channels need.
+pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    let n = acc.len();
+    let fits = match c0.checked_add(n) {
+        Some(e) => {
+            taps.iter().all(|t| t.len() >= e)
+                && c.checked_mul(8)
+                    .and_then(|v| v.checked_add(e))
+                    .is_some_and(|v| v <= w.len())
+                && e <= c
+        }
+        None => false,
+    };
+    if !fits {
+        return dot::dw3x3(taps, w, c, c0, acc);
+    }
+    // SAFETY: NEON is part of the aarch64 baseline.
+    unsafe { dw3x3_neon(taps, w, c, c0, acc) }
+}
+
+#[target_feature(enable = "neon")]
+fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    let (blocks, _) = acc.as_chunks_mut::<16>();
+    let n16 = blocks.len();
+    for (i, a) in blocks.iter_mut().enumerate() {
+        let ch = c0 + 16 * i;
+        let z = vdupq_n_s32(0);
+        let mut s = [z; 4];
+        for (t, tap) in taps.iter().enumerate() {
+            let (Some(xb), Some(wb)) = (
+                tap.get(ch..).and_then(|v| v.first_chunk::<16>()),
+                w.get(t * c + ch..).and_then(|v| v.first_chunk::<16>()),
+            ) else {
+                continue;
+            };
+            let (xv, wv) = (ld16(xb), ld16(wb));
+            let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+            let hi = vmull_high_s8(xv, wv);
+            s[0] = vaddw_s16(s[0], vget_low_s16(lo));
+            s[1] = vaddw_high_s16(s[1], lo);
+            s[2] = vaddw_s16(s[2], vget_low_s16(hi));
+            s[3] = vaddw_high_s16(s[3], hi);
+        }
+        let (d, _) = a.as_chunks_mut::<4>();
+        for (d, s) in d.iter_mut().zip(s) {
+            st4(d, s);
+        }
+    }
+    let done = 16 * n16;
+    if let Some(rest) = acc.get_mut(done..) {
+        if !rest.is_empty() {
+            dot::dw3x3(taps, w, c, c0 + done, rest);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The int8 epilogue (single-shift requantization), eight channels per step
+// ---------------------------------------------------------------------------------------
+
+/// [`requant_soa_portable`] on NEON, four channels per half-step: the 64-bit products
+/// (`SMULL`/`SMULL2`), the rounding constant `2^30 + 2^(31 + r1)` per lane (`SSHL`), the
+/// high words (`SHRN #32`), the shift (`SSHL` by `-r1`), offset and clamp, then narrowed
+/// to bytes; the `n % 8` last channels on the portable twin.
+pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out: &mut [u8]) {
+    // SAFETY: NEON is part of the aarch64 baseline.
+    unsafe { requant_soa_neon(acc, p, clamp, out) }
+}
+
+/// Four channels of [`requant_soa`]: accumulators `a`, then the channels' fold,
+/// multiplier and `r1` words; `(off, lo, hi)` splatted.
+#[inline]
+#[target_feature(enable = "neon")]
+fn requant4(
+    a: &[i32],
+    (f, m, r): (&[u8; 16], &[u8; 16], &[u8; 16]),
+    (offv, lov, hiv): (int32x4_t, int32x4_t, int32x4_t),
+) -> int32x4_t {
+    let a4 = a.first_chunk::<4>().map_or([0; 4], |v| *v);
+    // SAFETY: `a4` is 16 readable bytes; `LD1` has no alignment requirement.
+    let av = unsafe { vld1q_s32(a4.as_ptr()) };
+    let x = vaddq_s32(av, ld4w(f));
+    let (m, r1) = (ld4w(m), ld4w(r));
+    let half = vdupq_n_s64(1 << 30);
+    let one = vdupq_n_s64(1);
+    // 1 for negative lanes, widened and shifted to 2^31.
+    let neg = vshrq_n_u32::<31>(vreinterpretq_u32_s32(x));
+    let corr_lo = vshlq_n_s64::<31>(vreinterpretq_s64_u64(vmovl_u32(vget_low_u32(neg))));
+    let corr_hi = vshlq_n_s64::<31>(vreinterpretq_s64_u64(vmovl_high_u32(neg)));
+    let sh = vaddq_s32(r1, vdupq_n_s32(31));
+    let q_lo = vsubq_s64(
+        vaddq_s64(
+            vmull_s32(vget_low_s32(x), vget_low_s32(m)),
+            vaddq_s64(half, vshlq_s64(one, vmovl_s32(vget_low_s32(sh)))),
+        ),
+        corr_lo,
+    );
+    let q_hi = vsubq_s64(
+        vaddq_s64(
+            vmull_high_s32(x, m),
+            vaddq_s64(half, vshlq_s64(one, vmovl_high_s32(sh))),
+        ),
+        corr_hi,
+    );
+    let h = vcombine_s32(vshrn_n_s64::<32>(q_lo), vshrn_n_s64::<32>(q_hi));
+    let v = vaddq_s32(vshlq_s32(h, vnegq_s32(r1)), offv);
+    vminq_s32(vmaxq_s32(v, lov), hiv)
+}
+
+#[target_feature(enable = "neon")]
+fn requant_soa_neon(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), out: &mut [u8]) {
+    let n = acc
+        .len()
+        .min(out.len())
+        .min(p.fold.len() / 4)
+        .min(p.mult.len() / 4)
+        .min(p.r1.len() / 4);
+    let n8 = n / 8;
+    let (offv, lov, hiv) = (vdupq_n_s32(off), vdupq_n_s32(lo), vdupq_n_s32(hi.max(lo)));
+    let (fb, _) = p.fold.as_chunks::<16>();
+    let (mb, _) = p.mult.as_chunks::<16>();
+    let (rb, _) = p.r1.as_chunks::<16>();
+    let (ob, _) = out.as_chunks_mut::<8>();
+    for (i, o) in ob.iter_mut().enumerate().take(n8) {
+        let (Some(a), Some(f0), Some(f1), Some(m0), Some(m1), Some(r0), Some(r1)) = (
+            acc.get(8 * i..8 * i + 8),
+            fb.get(2 * i),
+            fb.get(2 * i + 1),
+            mb.get(2 * i),
+            mb.get(2 * i + 1),
+            rb.get(2 * i),
+            rb.get(2 * i + 1),
+        ) else {
+            break;
+        };
+        let (a0, a1) = a.split_at(4);
+        let v0 = requant4(a0, (f0, m0, r0), (offv, lov, hiv));
+        let v1 = requant4(a1, (f1, m1, r1), (offv, lov, hiv));
+        let b = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)));
+        // SAFETY: `o` is 8 writable bytes; `ST1` has no alignment requirement.
+        unsafe { vst1_s8(o.as_mut_ptr().cast(), b) };
+    }
+    let done = 8 * n8;
+    if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
+        requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::kernels::testutil::{specialised_matches_portable, Rng};
+
+    fn bytes(r: &mut Rng, n: usize) -> Vec<u8> {
+        match r.range(0, 5) {
+            0 => std::vec![0x80; n],
+            1 => std::vec![0x7f; n],
+            _ => r.bytes(n),
+        }
+    }
+
+    type Conv = (usize, Vec<u8>, Vec<u8>, usize);
+
+    fn conv_case(r: &mut Rng) -> Option<Conv> {
+        let k = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 600)
+        };
+        let rows = r.usize(1, 11);
+        Some((k, bytes(r, k), bytes(r, rows * k), rows))
+    }
+
+    fn conv_run(c: &Conv, f: fn(&[u8], &[u8], usize, &mut [i32])) -> Vec<i32> {
+        let (k, x, w, rows) = c;
+        let mut acc = std::vec![7; *rows];
+        f(x, w, *k, &mut acc);
+        acc
+    }
+
+    specialised_matches_portable!(
+        /// CONV_2D's patch-against-rows kernel (`SMULL` + `SADALP`).
+        neon_dot_rows_matches_portable {
+            seed: 51,
+            cases: 2000,
+            generate: conv_case,
+            portable: |c: &Conv| conv_run(c, dot::rows),
+            specialised: |c: &Conv| conv_run(c, dot_rows),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The same with `SDOT` (where the CPU has it; otherwise [`dot_rows`] again).
+        neon_sdot_rows_matches_portable {
+            seed: 52,
+            cases: 2000,
+            generate: conv_case,
+            portable: |c: &Conv| conv_run(c, dot::rows),
+            specialised: |c: &Conv| {
+                if !dotprod_available() {
+                    std::println!("SKIPPED: no dot-product extension on this CPU");
+                }
+                conv_run(c, dot_rows_sdot)
+            },
+        }
+    );
+
+    #[derive(Debug)]
+    struct Fc {
+        x: Vec<u8>,
+        w: Vec<u8>,
+        stride: usize,
+        s0: usize,
+        n: usize,
+        rows: usize,
+    }
+
+    fn fc_case(r: &mut Rng) -> Option<Fc> {
+        let n = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 700)
+        };
+        let s0 = r.usize(0, 9);
+        let stride = s0 + n + r.usize(0, 5);
+        let rows = r.usize(1, 11);
+        let x = (0..n)
+            .flat_map(|_| {
+                match r.range(0, 4) {
+                    0 => 255i16,
+                    1 => -255,
+                    _ => r.range(-255, 255) as i16,
+                }
+                .to_le_bytes()
+            })
+            .collect();
+        Some(Fc {
+            x,
+            w: bytes(r, rows * stride),
+            stride,
+            s0,
+            n,
+            rows,
+        })
+    }
+
+    specialised_matches_portable!(
+        /// FULLY_CONNECTED's segment-against-rows kernel, onto non-zero sums.
+        neon_fc_rows_matches_portable {
+            seed: 53,
+            cases: 2000,
+            generate: fc_case,
+            portable: |f: &Fc| {
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                dot::rows_i16_acc(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
+                acc
+            },
+            specialised: |f: &Fc| {
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                fc_rows(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
+                acc
+            },
+        }
+    );
+
+    type Dw = (Vec<Vec<u8>>, Vec<u8>, usize, usize, usize);
+    type DwFn = fn(&[&[u8]; 9], &[u8], usize, usize, &mut [i32]);
+
+    fn dw_case(r: &mut Rng) -> Option<Dw> {
+        let c = r.usize(1, 90);
+        let c0 = r.usize(0, c - 1);
+        let n = r.usize(0, c - c0);
+        let taps = (0..9).map(|_| bytes(r, c)).collect();
+        Some((taps, bytes(r, 9 * c), c, c0, n))
+    }
+
+    fn dw_run(d: &Dw, f: DwFn) -> Vec<i32> {
+        let (taps, w, c, c0, n) = d;
+        let t: [&[u8]; 9] = core::array::from_fn(|i| &taps[i][..]);
+        let mut acc = std::vec![7; *n];
+        f(&t, w, *c, *c0, &mut acc);
+        acc
+    }
+
+    specialised_matches_portable!(
+        /// The 3x3 depthwise kernel (16 channels per step, any channel range).
+        neon_dw3x3_matches_portable {
+            seed: 54,
+            cases: 2000,
+            generate: dw_case,
+            portable: |d: &Dw| dw_run(d, dot::dw3x3),
+            specialised: |d: &Dw| dw_run(d, dw3x3),
+        }
+    );
+
+    #[derive(Debug)]
+    struct Epi {
+        acc: Vec<i32>,
+        soa: Vec<u8>,
+        n: usize,
+        clamp: (i32, i32, i32),
+    }
+
+    fn epi_case(r: &mut Rng) -> Option<Epi> {
+        let n = r.usize(0, 70);
+        let acc = (0..n)
+            .map(|_| match r.range(0, 6) {
+                0 => i32::MIN,
+                1 => i32::MAX,
+                2 => r.u32() as i32,
+                _ => r.range(-300_000, 300_000) as i32,
+            })
+            .collect();
+        let mut soa = std::vec![0u8; 12 * n];
+        for (j, (m, s)) in r.multipliers(n).into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            let r1 = s.unsigned_abs().saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        Some(Epi {
+            acc,
+            soa,
+            n,
+            clamp: (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+        })
+    }
+
+    specialised_matches_portable!(
+        /// The vector epilogue (single-shift requantization, offset, clamp, narrowing).
+        neon_requant_soa_matches_portable {
+            seed: 55,
+            cases: 3000,
+            generate: epi_case,
+            portable: |e: &Epi| {
+                let mut out = std::vec![0xA5u8; e.n];
+                requant_soa_portable(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                out
+            },
+            specialised: |e: &Epi| {
+                let mut out = std::vec![0xA5u8; e.n];
+                requant_soa(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                out
+            },
+        }
+    );
+}

@@ -1,0 +1,998 @@
+//! x86_64 AVX2 int8 kernels for the host run-time (`edgeflow serve`, `edgeflow run`):
+//! the inner kernels of CONV_2D (1x1 convolutions included: a patch against a block of
+//! filter rows), FULLY_CONNECTED and the 3x3 DEPTHWISE_CONV_2D, selected at run time
+//! (`is_x86_feature_detected!("avx2")`, cached by `std`).
+//!
+//! Arithmetic: int8 values are sign-extended to 16 bits (`VPMOVSXBW`) and multiplied in
+//! pairs into 32-bit lanes (`VPMADDWD`): every product of two int8 values, or of an
+//! int8 weight and an `i16` input-plus-offset in `[-255, 255]`, and every sum of two of
+//! them, is exact in 32 bits, and the lane sums wrap exactly as the portable kernels'
+//! `wrapping_add` does (addition modulo 2^32 is associative and commutative), so every
+//! result equals the portable twin's bit for bit (tested below and on whole ops in
+//! `conv.rs`, `depthwise.rs` and `fully_connected.rs`).
+//!
+//! Each public function checks the CPU and the slice lengths it relies on, and falls back
+//! to its portable twin in [`crate::kernels::generic::dot`] otherwise; the `unsafe`
+//! blocks are only the calls into `#[target_feature(enable = "avx2")]` functions (after
+//! the check) and the unaligned loads and stores (on fixed-size arrays).
+#![allow(unsafe_code)]
+
+extern crate std;
+
+use core::arch::x86_64::{
+    __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16,
+    _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_madd_epi16, _mm256_permute2x128_si256,
+    _mm256_setzero_si256, _mm256_storeu_si256, _mm256_unpackhi_epi16, _mm256_unpacklo_epi16,
+    _mm_add_epi32, _mm_cvtepi8_epi16, _mm_cvtsi128_si32, _mm_extract_epi32, _mm_hadd_epi32,
+    _mm_loadl_epi64, _mm_loadu_si128, _mm_madd_epi16, _mm_setzero_si128, _mm_unpackhi_epi16,
+    _mm_unpacklo_epi16,
+};
+
+use core::arch::x86_64::{
+    _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32, _mm256_dpbusd_avx_epi32,
+    _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_packs_epi16, _mm256_packs_epi32,
+    _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_epi8, _mm256_sllv_epi64, _mm256_srai_epi32,
+    _mm256_srav_epi32, _mm256_srli_epi64, _mm256_sub_epi32, _mm256_sub_epi64, _mm256_xor_si256,
+    _mm_dpbusd_avx_epi32, _mm_set1_epi8, _mm_sub_epi32, _mm_xor_si128,
+};
+
+use crate::kernels::epilogue::{requant_soa_portable, Soa};
+use crate::kernels::generic::dot;
+
+/// Whether this CPU runs AVX2 (detected once by `std`, then an atomic load).
+#[inline]
+pub(crate) fn available() -> bool {
+    std::is_x86_feature_detected!("avx2")
+}
+
+/// Loads 16 bytes (unaligned).
+#[inline(always)]
+fn load16(b: &[u8; 16]) -> __m128i {
+    // SAFETY: `b` is 16 readable bytes; `_mm_loadu_si128` has no alignment requirement
+    // and SSE2 is part of the x86_64 baseline.
+    unsafe { _mm_loadu_si128(b.as_ptr().cast()) }
+}
+
+/// Loads 8 bytes (unaligned) into the low half.
+#[inline(always)]
+fn load8(b: &[u8; 8]) -> __m128i {
+    // SAFETY: `b` is 8 readable bytes; `_mm_loadl_epi64` reads exactly 8 bytes, with no
+    // alignment requirement (SSE2, x86_64 baseline).
+    unsafe { _mm_loadl_epi64(b.as_ptr().cast()) }
+}
+
+/// Loads 32 bytes (unaligned).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load32(b: &[u8; 32]) -> __m256i {
+    // SAFETY: `b` is 32 readable bytes; `_mm256_loadu_si256` has no alignment
+    // requirement, and this function only runs with AVX2 enabled.
+    unsafe { core::arch::x86_64::_mm256_loadu_si256(b.as_ptr().cast()) }
+}
+
+/// Stores eight lanes into `d`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store8(d: &mut [i32; 8], v: __m256i) {
+    // SAFETY: `d` is 32 writable bytes; `_mm256_storeu_si256` has no alignment
+    // requirement, and this function only runs with AVX2 enabled.
+    unsafe { _mm256_storeu_si256(d.as_mut_ptr().cast(), v) }
+}
+
+/// The four lanes of `v`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lanes4(v: __m128i) -> [i32; 4] {
+    [
+        _mm_extract_epi32::<0>(v),
+        _mm_extract_epi32::<1>(v),
+        _mm_extract_epi32::<2>(v),
+        _mm_extract_epi32::<3>(v),
+    ]
+}
+
+/// `[sum(a), sum(b), sum(c), sum(d)]` of four vectors of eight lanes (wrapping).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum4(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> __m128i {
+    let ab = _mm256_hadd_epi32(a, b);
+    let cd = _mm256_hadd_epi32(c, d);
+    let s = _mm256_hadd_epi32(ab, cd);
+    _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s))
+}
+
+/// The sum of the eight lanes of `a` (wrapping).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum1(a: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256::<1>(a));
+    let s = _mm_hadd_epi32(s, s);
+    let s = _mm_hadd_epi32(s, s);
+    _mm_cvtsi128_si32(s)
+}
+
+// ---------------------------------------------------------------------------------------
+// CONV_2D: one int8 patch against a block of int8 filter rows
+// ---------------------------------------------------------------------------------------
+
+/// [`dot::rows`] on AVX2: four rows per pass over the patch (each 16-byte piece of the
+/// patch widened once for four rows), then single rows; an 8-byte step and a scalar
+/// tail for `k % 16`. Falls back to [`dot::rows`] without AVX2 or if `x` is shorter
+/// than `k`.
+///
+/// On CPUs with AVX-VNNI (Alder Lake, Sapphire Rapids and later; `VPDPBUSD` on 256-bit
+/// vectors) it takes [`dot_rows_vnni`] instead.
+pub(crate) fn dot_rows(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    match x.get(..k) {
+        // SAFETY: AVX2 and AVX-VNNI are available (checked).
+        Some(x) if k > 0 && vnni_available() => unsafe { dot_rows_vnni(x, w, k, acc) },
+        // SAFETY: AVX2 is available (checked).
+        Some(x) if k > 0 && available() => unsafe { dot_rows_avx2(x, w, k, acc) },
+        _ => dot::rows(x, w, k, acc),
+    }
+}
+
+/// Whether this CPU runs AVX2 and AVX-VNNI (detected once by `std`).
+#[inline]
+pub(crate) fn vnni_available() -> bool {
+    available() && std::is_x86_feature_detected!("avxvnni")
+}
+
+/// [`dot::rows`] on AVX-VNNI: `VPDPBUSD` multiplies unsigned by signed bytes and adds
+/// each group of four exact products to a 32-bit lane (wrapping, as `wrapping_add`), so
+/// the patch is made unsigned (`x + 128`, an XOR with `0x80`) and `128 * sum(w)`, itself
+/// a `VPDPBUSD` of the constant 128 with the row, subtracted: `sum((x + 128) * w) -
+/// 128 * sum(w) = sum(x * w)` modulo 2^32. 32 bytes per step, four rows per pass; the
+/// `k % 32` last values on the AVX2 kernel.
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot_rows_vnni(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    let mut rows = w.chunks_exact(k);
+    let mut quads = acc.chunks_exact_mut(4);
+    for a in &mut quads {
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        let s = dot4_vnni(x, [r0, r1, r2, r3]);
+        a.copy_from_slice(&s);
+    }
+    for (a, r) in quads.into_remainder().iter_mut().zip(rows) {
+        *a = dot1_vnni(x, r);
+    }
+}
+
+/// `u * w` summed by four into `s`, and `128 * w` into `c` (see [`dot_rows_vnni`]).
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn vnni_step(s: &mut __m256i, c: &mut __m256i, u: __m256i, r: &[u8; 32]) {
+    let wv = load32(r);
+    *s = _mm256_dpbusd_avx_epi32(*s, u, wv);
+    *c = _mm256_dpbusd_avx_epi32(*c, _mm256_set1_epi8(-128), wv);
+}
+
+/// Four dot products of `x` with rows of its length, on AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot4_vnni(x: &[u8], r: [&[u8]; 4]) -> [i32; 4] {
+    let (xh, xt) = x.as_chunks::<32>();
+    let (h0, t0) = r[0].as_chunks::<32>();
+    let (h1, t1) = r[1].as_chunks::<32>();
+    let (h2, t2) = r[2].as_chunks::<32>();
+    let (h3, t3) = r[3].as_chunks::<32>();
+    let flip = _mm256_set1_epi8(-128);
+    let z = _mm256_setzero_si256();
+    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+    let (mut c0, mut c1, mut c2, mut c3) = (z, z, z, z);
+    for ((((xc, w0), w1), w2), w3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+        let u = _mm256_xor_si256(load32(xc), flip);
+        vnni_step(&mut s0, &mut c0, u, w0);
+        vnni_step(&mut s1, &mut c1, u, w1);
+        vnni_step(&mut s2, &mut c2, u, w2);
+        vnni_step(&mut s3, &mut c3, u, w3);
+    }
+    let s = lanes4(hsum4(
+        _mm256_sub_epi32(s0, c0),
+        _mm256_sub_epi32(s1, c1),
+        _mm256_sub_epi32(s2, c2),
+        _mm256_sub_epi32(s3, c3),
+    ));
+    let mut s = s;
+    let mut tails = [t0, t1, t2, t3];
+    let mut xt = xt;
+    // A 16-byte step on 128-bit vectors (k = 144, 288, 576: 16 after the 32-byte steps).
+    if let Some((x16, xr)) = xt.split_first_chunk::<16>() {
+        let u = _mm_xor_si128(load16(x16), _mm_set1_epi8(-128));
+        let mut v = [_mm_setzero_si128(); 4];
+        for (v, t) in v.iter_mut().zip(tails.iter_mut()) {
+            if let Some((w16, wr)) = t.split_first_chunk::<16>() {
+                let wv = load16(w16);
+                let z = _mm_setzero_si128();
+                *v = _mm_sub_epi32(
+                    _mm_dpbusd_avx_epi32(z, u, wv),
+                    _mm_dpbusd_avx_epi32(z, _mm_set1_epi8(-128), wv),
+                );
+                *t = wr;
+            }
+        }
+        let h = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
+        for (s, h) in s.iter_mut().zip(lanes4(h)) {
+            *s = s.wrapping_add(h);
+        }
+        xt = xr;
+    }
+    if xt.is_empty() {
+        return s;
+    }
+    let t = dot4(xt, tails);
+    [
+        s[0].wrapping_add(t[0]),
+        s[1].wrapping_add(t[1]),
+        s[2].wrapping_add(t[2]),
+        s[3].wrapping_add(t[3]),
+    ]
+}
+
+/// One dot product of `x` with a row of its length, on AVX-VNNI.
+#[inline]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dot1_vnni(x: &[u8], r: &[u8]) -> i32 {
+    let (xh, xt) = x.as_chunks::<32>();
+    let (rh, rt) = r.as_chunks::<32>();
+    let flip = _mm256_set1_epi8(-128);
+    let (mut s, mut c) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for (xc, rc) in xh.iter().zip(rh) {
+        vnni_step(&mut s, &mut c, _mm256_xor_si256(load32(xc), flip), rc);
+    }
+    hsum1(_mm256_sub_epi32(s, c)).wrapping_add(dot1(xt, rt))
+}
+
+#[target_feature(enable = "avx2")]
+fn dot_rows_avx2(x: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
+    let mut rows = w.chunks_exact(k);
+    let mut quads = acc.chunks_exact_mut(4);
+    for a in &mut quads {
+        let (Some(r0), Some(r1), Some(r2), Some(r3)) =
+            (rows.next(), rows.next(), rows.next(), rows.next())
+        else {
+            return;
+        };
+        let s = dot4(x, [r0, r1, r2, r3]);
+        a.copy_from_slice(&s);
+    }
+    for (a, r) in quads.into_remainder().iter_mut().zip(rows) {
+        *a = dot1(x, r);
+    }
+}
+
+/// The products of 16 int8 values of `x` and of one row, as eight 32-bit pair sums.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn madd16(xv: __m256i, r: &[u8; 16]) -> __m256i {
+    _mm256_madd_epi16(xv, _mm256_cvtepi8_epi16(load16(r)))
+}
+
+/// Four dot products of `x` with rows of its length.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dot4(x: &[u8], r: [&[u8]; 4]) -> [i32; 4] {
+    let (xh, xt) = x.as_chunks::<16>();
+    let (h0, t0) = r[0].as_chunks::<16>();
+    let (h1, t1) = r[1].as_chunks::<16>();
+    let (h2, t2) = r[2].as_chunks::<16>();
+    let (h3, t3) = r[3].as_chunks::<16>();
+    let z = _mm256_setzero_si256();
+    let (mut s0, mut s1, mut s2, mut s3) = (z, z, z, z);
+    for ((((xc, c0), c1), c2), c3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+        let xv = _mm256_cvtepi8_epi16(load16(xc));
+        s0 = _mm256_add_epi32(s0, madd16(xv, c0));
+        s1 = _mm256_add_epi32(s1, madd16(xv, c1));
+        s2 = _mm256_add_epi32(s2, madd16(xv, c2));
+        s3 = _mm256_add_epi32(s3, madd16(xv, c3));
+    }
+    let mut s = lanes4(hsum4(s0, s1, s2, s3));
+    let tails = [t0, t1, t2, t3];
+    // The `k % 16` last values: an 8-byte step on 128-bit vectors, then scalar.
+    if let Some((x8, xr)) = xt.split_first_chunk::<8>() {
+        let xv = _mm_cvtepi8_epi16(load8(x8));
+        let mut v = [_mm_setzero_si128(); 4];
+        for (v, t) in v.iter_mut().zip(tails) {
+            if let Some((w8, _)) = t.split_first_chunk::<8>() {
+                *v = _mm_madd_epi16(xv, _mm_cvtepi8_epi16(load8(w8)));
+            }
+        }
+        let h = _mm_hadd_epi32(_mm_hadd_epi32(v[0], v[1]), _mm_hadd_epi32(v[2], v[3]));
+        for ((s, h), t) in s.iter_mut().zip(lanes4(h)).zip(tails) {
+            *s = s
+                .wrapping_add(h)
+                .wrapping_add(tail(xr, t.get(8..).unwrap_or(&[])));
+        }
+    } else {
+        for (s, t) in s.iter_mut().zip(tails) {
+            *s = s.wrapping_add(tail(xt, t));
+        }
+    }
+    s
+}
+
+/// [`dot::dot1`] of the few values after the vector steps (no call when there are none).
+#[inline(always)]
+fn tail(x: &[u8], w: &[u8]) -> i32 {
+    if x.is_empty() {
+        0
+    } else {
+        dot::dot1(x, w)
+    }
+}
+
+/// [`dot::dot1_i16`] of the few values after the vector steps (none: 0).
+#[inline(always)]
+fn tail_i16(x: &[u8], w: &[u8]) -> i32 {
+    if x.is_empty() {
+        0
+    } else {
+        dot::dot1_i16(x, w)
+    }
+}
+
+/// One dot product of `x` with a row of its length.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dot1(x: &[u8], r: &[u8]) -> i32 {
+    let (xh, xt) = x.as_chunks::<16>();
+    let (rh, rt) = r.as_chunks::<16>();
+    let mut s = _mm256_setzero_si256();
+    for (xc, rc) in xh.iter().zip(rh) {
+        s = _mm256_add_epi32(s, madd16(_mm256_cvtepi8_epi16(load16(xc)), rc));
+    }
+    hsum1(s).wrapping_add(tail(xt, rt))
+}
+
+// ---------------------------------------------------------------------------------------
+// FULLY_CONNECTED: an i16 segment (input plus offset) against int8 rows
+// ---------------------------------------------------------------------------------------
+
+/// [`dot::rows_i16_acc`] on AVX2: four rows per pass over the segment (16 values per
+/// step: one 32-byte load of `x`, one widening and one `VPMADDWD` per row), then single
+/// rows; a scalar tail for `n % 16`. Falls back to the portable twin without AVX2 or if
+/// a slice is shorter than the rows need.
+pub(crate) fn fc_rows(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mut [i32]) {
+    let need = acc
+        .len()
+        .checked_sub(1)
+        .and_then(|r| r.checked_mul(stride))
+        .and_then(|v| v.checked_add(s0))
+        .and_then(|v| v.checked_add(n));
+    let fits = matches!(need, Some(v) if v <= w.len()) && n <= stride;
+    match x.get(..n.saturating_mul(2)) {
+        // SAFETY: AVX2 is available (checked).
+        Some(x) if fits && n > 0 && available() => unsafe {
+            fc_rows_avx2(x, w, stride, s0, n, acc)
+        },
+        _ => dot::rows_i16_acc(x, w, stride, s0, n, acc),
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn fc_rows_avx2(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mut [i32]) {
+    let row = |j: usize| {
+        w.get(j * stride + s0..)
+            .and_then(|r| r.get(..n))
+            .unwrap_or(&[])
+    };
+    let (xh, xt) = x.as_chunks::<32>();
+    let mut quads = acc.chunks_exact_mut(4);
+    let mut j = 0;
+    for a in &mut quads {
+        let r = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+        let (h0, t0) = r[0].as_chunks::<16>();
+        let (h1, t1) = r[1].as_chunks::<16>();
+        let (h2, t2) = r[2].as_chunks::<16>();
+        let (h3, t3) = r[3].as_chunks::<16>();
+        let z = _mm256_setzero_si256();
+        let (mut v0, mut v1, mut v2, mut v3) = (z, z, z, z);
+        for ((((xc, c0), c1), c2), c3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+            let xv = load32(xc);
+            v0 = _mm256_add_epi32(v0, madd16(xv, c0));
+            v1 = _mm256_add_epi32(v1, madd16(xv, c1));
+            v2 = _mm256_add_epi32(v2, madd16(xv, c2));
+            v3 = _mm256_add_epi32(v3, madd16(xv, c3));
+        }
+        let s = lanes4(hsum4(v0, v1, v2, v3));
+        for ((a, s), t) in a.iter_mut().zip(s).zip([t0, t1, t2, t3]) {
+            *a = a.wrapping_add(s).wrapping_add(tail_i16(xt, t));
+        }
+        j += 4;
+    }
+    for a in quads.into_remainder() {
+        let (h, t) = row(j).as_chunks::<16>();
+        let mut v = _mm256_setzero_si256();
+        for (xc, c) in xh.iter().zip(h) {
+            v = _mm256_add_epi32(v, madd16(load32(xc), c));
+        }
+        *a = a.wrapping_add(hsum1(v)).wrapping_add(tail_i16(xt, t));
+        j += 1;
+    }
+}
+
+/// FULLY_CONNECTED on AVX-VNNI, straight from the int8 segment `x`:
+/// `acc[j] += dot(x + off, row_j)` with `row_j = w[j * stride + s0..][..x.len()]`. With
+/// `u = x XOR 0x80 = x + 128` (unsigned), `dot(x + off, w) = sum(u * w) + (off - 128) *
+/// sum(w)`, both sums on `VPDPBUSD` (the second against a vector of ones), 32 values per
+/// step, four rows per pass; the `n % 32` last values scalar; all wrapping. Returns
+/// `false` without AVX-VNNI or if `w` is shorter than the rows (the caller then widens
+/// the segment and takes [`fc_rows`]).
+pub(crate) fn fc_rows_i8(
+    x: &[u8],
+    off: i32,
+    w: &[u8],
+    stride: usize,
+    s0: usize,
+    acc: &mut [i32],
+) -> bool {
+    let n = x.len();
+    let need = acc
+        .len()
+        .checked_sub(1)
+        .and_then(|r| r.checked_mul(stride))
+        .and_then(|v| v.checked_add(s0))
+        .and_then(|v| v.checked_add(n));
+    let fits = matches!(need, Some(v) if v <= w.len()) && n <= stride;
+    if !fits || n == 0 || !vnni_available() {
+        return false;
+    }
+    // SAFETY: AVX2 and AVX-VNNI are available (checked).
+    unsafe { fc_rows_vnni(x, off, w, stride, s0, acc) };
+    true
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn fc_rows_vnni(x: &[u8], off: i32, w: &[u8], stride: usize, s0: usize, acc: &mut [i32]) {
+    let n = x.len();
+    let row = |j: usize| {
+        w.get(j * stride + s0..)
+            .and_then(|r| r.get(..n))
+            .unwrap_or(&[])
+    };
+    let (xh, xt) = x.as_chunks::<32>();
+    let flip = _mm256_set1_epi8(-128);
+    let ones = _mm256_set1_epi8(1);
+    let k = off.wrapping_sub(128);
+    // The scalar tail: sum((x + off) * w).
+    let tail = |t: &[u8]| {
+        xt.iter().zip(t).fold(0i32, |a, (&xv, &wv)| {
+            a.wrapping_add(
+                (xv as i8 as i32)
+                    .wrapping_add(off)
+                    .wrapping_mul(wv as i8 as i32),
+            )
+        })
+    };
+    let mut quads = acc.chunks_exact_mut(4);
+    let mut j = 0;
+    for a in &mut quads {
+        let r = [row(j), row(j + 1), row(j + 2), row(j + 3)];
+        let (h0, t0) = r[0].as_chunks::<32>();
+        let (h1, t1) = r[1].as_chunks::<32>();
+        let (h2, t2) = r[2].as_chunks::<32>();
+        let (h3, t3) = r[3].as_chunks::<32>();
+        let z = _mm256_setzero_si256();
+        let (mut s, mut c) = ([z; 4], [z; 4]);
+        for ((((xc, w0), w1), w2), w3) in xh.iter().zip(h0).zip(h1).zip(h2).zip(h3) {
+            let u = _mm256_xor_si256(load32(xc), flip);
+            for ((s, c), wr) in s.iter_mut().zip(c.iter_mut()).zip([w0, w1, w2, w3]) {
+                let wv = load32(wr);
+                *s = _mm256_dpbusd_avx_epi32(*s, u, wv);
+                *c = _mm256_dpbusd_avx_epi32(*c, ones, wv);
+            }
+        }
+        let su = lanes4(hsum4(s[0], s[1], s[2], s[3]));
+        let sw = lanes4(hsum4(c[0], c[1], c[2], c[3]));
+        for (((a, su), sw), t) in a.iter_mut().zip(su).zip(sw).zip([t0, t1, t2, t3]) {
+            *a = a
+                .wrapping_add(su)
+                .wrapping_add(k.wrapping_mul(sw))
+                .wrapping_add(tail(t));
+        }
+        j += 4;
+    }
+    for a in quads.into_remainder() {
+        let (h, t) = row(j).as_chunks::<32>();
+        let (mut s, mut c) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for (xc, wr) in xh.iter().zip(h) {
+            let wv = load32(wr);
+            s = _mm256_dpbusd_avx_epi32(s, _mm256_xor_si256(load32(xc), flip), wv);
+            c = _mm256_dpbusd_avx_epi32(c, ones, wv);
+        }
+        *a = a
+            .wrapping_add(hsum1(s))
+            .wrapping_add(k.wrapping_mul(hsum1(c)))
+            .wrapping_add(tail(t));
+        j += 1;
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// DEPTHWISE_CONV_2D 3x3: 16 channels per step
+// ---------------------------------------------------------------------------------------
+
+/// [`dot::dw3x3`] on AVX2: 16 channels per step, taps taken in pairs so that one
+/// `VPMADDWD` sums two taps' products per channel (the inputs and weights of two taps
+/// interleaved with `VPUNPCKLWD`/`VPUNPCKHWD`, the results put back in channel order with
+/// `VPERM2I128`); the `n % 16` last channels on the portable twin. Falls back to the
+/// portable twin without AVX2 or if a tap or `w` is shorter than the channels need.
+pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    let n = acc.len();
+    let end = c0.checked_add(n);
+    let fits = match end {
+        Some(e) => {
+            taps.iter().all(|t| t.len() >= e)
+                && c.checked_mul(8)
+                    .and_then(|v| v.checked_add(e))
+                    .is_some_and(|v| v <= w.len())
+                && e <= c
+        }
+        None => false,
+    };
+    if fits && available() {
+        // SAFETY: AVX2 is available (checked).
+        unsafe { dw3x3_avx2(taps, w, c, c0, acc) }
+    } else {
+        dot::dw3x3(taps, w, c, c0, acc);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn dw3x3_avx2(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    let n16 = acc.len() / 16;
+    let tap =
+        |t: usize, ch: usize| -> Option<&[u8; 16]> { taps.get(t)?.get(ch..)?.first_chunk::<16>() };
+    let wt =
+        |t: usize, ch: usize| -> Option<&[u8; 16]> { w.get(t * c + ch..)?.first_chunk::<16>() };
+    let widen = |b: Option<&[u8; 16]>| match b {
+        Some(b) => _mm256_cvtepi8_epi16(load16(b)),
+        None => _mm256_setzero_si256(),
+    };
+    let (blocks, _) = acc.as_chunks_mut::<16>();
+    for (i, a) in blocks.iter_mut().enumerate().take(n16) {
+        let ch = c0 + 16 * i;
+        let z = _mm256_setzero_si256();
+        let (mut lo, mut hi) = (z, z);
+        for t in [0, 2, 4, 6, 8] {
+            let (xa, wa) = (widen(tap(t, ch)), widen(wt(t, ch)));
+            let (xb, wb) = if t < 8 {
+                (widen(tap(t + 1, ch)), widen(wt(t + 1, ch)))
+            } else {
+                (z, z)
+            };
+            // Per 128-bit lane: channels 0..3 (and 8..11) in `lo`, 4..7 (12..15) in `hi`.
+            lo = _mm256_add_epi32(
+                lo,
+                _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, xb), _mm256_unpacklo_epi16(wa, wb)),
+            );
+            hi = _mm256_add_epi32(
+                hi,
+                _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, xb), _mm256_unpackhi_epi16(wa, wb)),
+            );
+        }
+        let (a0, a1) = a.split_at_mut(8);
+        if let (Ok(a0), Ok(a1)) = (<&mut [i32; 8]>::try_from(a0), <&mut [i32; 8]>::try_from(a1)) {
+            store8(a0, _mm256_permute2x128_si256::<0x20>(lo, hi));
+            store8(a1, _mm256_permute2x128_si256::<0x31>(lo, hi));
+        }
+    }
+    let mut done = 16 * n16;
+    // Eight more channels on 128-bit vectors (VWW's 8-channel layers, `c % 16 >= 8`).
+    if let Some(a8) = acc.get_mut(done..done + 8) {
+        let ch = c0 + done;
+        let tap8 = |t: usize| taps.get(t)?.get(ch..)?.first_chunk::<8>();
+        let wt8 = |t: usize| w.get(t * c + ch..)?.first_chunk::<8>();
+        let widen8 = |b: Option<&[u8; 8]>| match b {
+            Some(b) => _mm_cvtepi8_epi16(load8(b)),
+            None => _mm_setzero_si128(),
+        };
+        let z = _mm_setzero_si128();
+        let (mut lo, mut hi) = (z, z);
+        for t in [0, 2, 4, 6, 8] {
+            let (xa, wa) = (widen8(tap8(t)), widen8(wt8(t)));
+            let (xb, wb) = if t < 8 {
+                (widen8(tap8(t + 1)), widen8(wt8(t + 1)))
+            } else {
+                (z, z)
+            };
+            lo = _mm_add_epi32(
+                lo,
+                _mm_madd_epi16(_mm_unpacklo_epi16(xa, xb), _mm_unpacklo_epi16(wa, wb)),
+            );
+            hi = _mm_add_epi32(
+                hi,
+                _mm_madd_epi16(_mm_unpackhi_epi16(xa, xb), _mm_unpackhi_epi16(wa, wb)),
+            );
+        }
+        let (l, h) = (lanes4(lo), lanes4(hi));
+        for (d, v) in a8.iter_mut().zip(l.into_iter().chain(h)) {
+            *d = v;
+        }
+        done += 8;
+    }
+    if let Some(rest) = acc.get_mut(done..) {
+        if !rest.is_empty() {
+            dot::dw3x3(taps, w, c, c0 + done, rest);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The int8 epilogue (single-shift requantization), eight channels per step
+// ---------------------------------------------------------------------------------------
+
+/// [`requant_soa_portable`] on AVX2, eight channels per step: the 64-bit products of the
+/// even and odd lanes (`VPMULDQ`), the rounding constant `2^30 + 2^(31 + r1)` built per
+/// lane (`VPSLLVQ`), the high words put back in lane order (`VPBLENDD`), the shift
+/// (`VPSRAVD`), offset and clamp, then packed to bytes; the `n % 8` last channels on the
+/// portable twin. Falls back to it without AVX2.
+pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out: &mut [u8]) {
+    if available() {
+        // SAFETY: AVX2 is available (checked).
+        unsafe { requant_soa_avx2(acc, p, clamp, out) }
+    } else {
+        requant_soa_portable(acc, p, clamp, out);
+    }
+}
+
+#[target_feature(enable = "avx2")]
+fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), out: &mut [u8]) {
+    let n = acc
+        .len()
+        .min(out.len())
+        .min(p.fold.len() / 4)
+        .min(p.mult.len() / 4)
+        .min(p.r1.len() / 4);
+    let n8 = n / 8;
+    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
+    let min31 = _mm256_set1_epi64x(0x8000_0000);
+    let half = _mm256_set1_epi64x(1 << 30);
+    let one = _mm256_set1_epi64x(1);
+    let c31 = _mm256_set1_epi64x(31);
+    let (offv, lov, hiv) = (
+        _mm256_set1_epi32(off),
+        _mm256_set1_epi32(lo),
+        _mm256_set1_epi32(hi.max(lo)),
+    );
+    let (ab, _) = acc.as_chunks::<8>();
+    let (fb, _) = p.fold.as_chunks::<32>();
+    let (mb, _) = p.mult.as_chunks::<32>();
+    let (rb, _) = p.r1.as_chunks::<32>();
+    let (ob, _) = out.as_chunks_mut::<8>();
+    for ((((a, f), m), r), o) in ab.iter().zip(fb).zip(mb).zip(rb).zip(ob).take(n8) {
+        let x = _mm256_add_epi32(load_i32x8(a), load32(f));
+        let m = load32(m);
+        let r1 = load32(r);
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
+        let ce = _mm256_and_si256(neg, min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), min31);
+        let re = _mm256_add_epi64(_mm256_and_si256(r1, low32), c31);
+        let ro = _mm256_add_epi64(_mm256_srli_epi64::<32>(r1), c31);
+        let ne = _mm256_add_epi64(half, _mm256_sllv_epi64(one, re));
+        let no = _mm256_add_epi64(half, _mm256_sllv_epi64(one, ro));
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), offv);
+        let v = _mm256_min_epi32(_mm256_max_epi32(v, lov), hiv);
+        // Lanes 0..3 and 4..7 to bytes (saturating packs, exact after the clamp).
+        let w = _mm256_packs_epi32(v, v);
+        let b = _mm256_packs_epi16(w, w);
+        let b0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(b)).to_le_bytes();
+        let b1 = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)).to_le_bytes();
+        *o = [b0[0], b0[1], b0[2], b0[3], b1[0], b1[1], b1[2], b1[3]];
+    }
+    let done = 8 * n8;
+    if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
+        requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
+    }
+}
+
+/// Loads eight `i32`s (unaligned).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn load_i32x8(a: &[i32; 8]) -> __m256i {
+    // SAFETY: `a` is 32 readable bytes; `_mm256_loadu_si256` has no alignment
+    // requirement, and this function only runs with AVX2 enabled.
+    unsafe { core::arch::x86_64::_mm256_loadu_si256(a.as_ptr().cast()) }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    extern crate std;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::kernels::testutil::{specialised_matches_portable, Rng};
+
+    /// Whether the AVX2 tests can run; prints why not otherwise.
+    fn skip() -> bool {
+        if available() {
+            return false;
+        }
+        std::println!("SKIPPED: this CPU has no AVX2");
+        true
+    }
+
+    /// A random int8 vector, sometimes all at one extreme (wrapping and madd limits).
+    fn bytes(r: &mut Rng, n: usize) -> Vec<u8> {
+        match r.range(0, 5) {
+            0 => std::vec![0x80; n],
+            1 => std::vec![0x7f; n],
+            _ => r.bytes(n),
+        }
+    }
+
+    /// `k` (0..=600, often small and odd), rows (1..=11) and the operands.
+    fn conv_case(r: &mut Rng) -> Option<(usize, Vec<u8>, Vec<u8>, usize)> {
+        let k = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 600)
+        };
+        let rows = r.usize(1, 11);
+        Some((k, bytes(r, k), bytes(r, rows * k), rows))
+    }
+
+    specialised_matches_portable!(
+        /// CONV_2D's patch-against-rows kernel.
+        avx2_dot_rows_matches_portable {
+            seed: 41,
+            cases: 3000,
+            generate: conv_case,
+            portable: |(k, x, w, rows): &(usize, Vec<u8>, Vec<u8>, usize)| {
+                let mut acc = std::vec![7; *rows];
+                dot::rows(x, w, *k, &mut acc);
+                acc
+            },
+            specialised: |(k, x, w, rows): &(usize, Vec<u8>, Vec<u8>, usize)| {
+                if skip() {
+                    let mut acc = std::vec![7; *rows];
+                    dot::rows(x, w, *k, &mut acc);
+                    return acc;
+                }
+                let mut acc = std::vec![7; *rows];
+                if *k == 0 {
+                    dot::rows(x, w, *k, &mut acc);
+                } else {
+                    // SAFETY: AVX2 is available (`skip` checked); called directly so
+                    // that the AVX2 kernel is tested on AVX-VNNI machines too.
+                    unsafe { dot_rows_avx2(x, w, *k, &mut acc) };
+                }
+                acc
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The same kernel on AVX-VNNI (`VPDPBUSD`), where the CPU has it.
+        vnni_dot_rows_matches_portable {
+            seed: 45,
+            cases: 3000,
+            generate: conv_case,
+            portable: |(k, x, w, rows): &(usize, Vec<u8>, Vec<u8>, usize)| {
+                let mut acc = std::vec![7; *rows];
+                dot::rows(x, w, *k, &mut acc);
+                acc
+            },
+            specialised: |(k, x, w, rows): &(usize, Vec<u8>, Vec<u8>, usize)| {
+                let mut acc = std::vec![7; *rows];
+                if vnni_available() && *k > 0 {
+                    // SAFETY: AVX2 and AVX-VNNI are available (checked).
+                    unsafe { dot_rows_vnni(&x[..*k], w, *k, &mut acc) };
+                } else {
+                    std::println!("SKIPPED: this CPU has no AVX-VNNI");
+                    dot::rows(x, w, *k, &mut acc);
+                }
+                acc
+            },
+        }
+    );
+
+    /// An FC segment: `n` i16 values in `[-255, 255]`, rows `stride` bytes apart with the
+    /// segment at `s0`.
+    #[derive(Debug)]
+    struct Fc {
+        x: Vec<u8>,
+        w: Vec<u8>,
+        stride: usize,
+        s0: usize,
+        n: usize,
+        rows: usize,
+    }
+
+    fn fc_case(r: &mut Rng) -> Option<Fc> {
+        let n = if r.bool() {
+            r.usize(0, 40)
+        } else {
+            r.usize(0, 700)
+        };
+        let s0 = r.usize(0, 9);
+        let stride = s0 + n + r.usize(0, 5);
+        let rows = r.usize(1, 11);
+        let x = (0..n)
+            .flat_map(|_| {
+                match r.range(0, 4) {
+                    0 => 255i16,
+                    1 => -255,
+                    _ => r.range(-255, 255) as i16,
+                }
+                .to_le_bytes()
+            })
+            .collect();
+        Some(Fc {
+            x,
+            w: bytes(r, rows * stride),
+            stride,
+            s0,
+            n,
+            rows,
+        })
+    }
+
+    specialised_matches_portable!(
+        /// FULLY_CONNECTED's segment-against-rows kernel, onto non-zero sums.
+        avx2_fc_rows_matches_portable {
+            seed: 42,
+            cases: 3000,
+            generate: fc_case,
+            portable: |f: &Fc| {
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                dot::rows_i16_acc(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
+                acc
+            },
+            specialised: |f: &Fc| {
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                if skip() {
+                    dot::rows_i16_acc(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
+                } else {
+                    fc_rows(&f.x, &f.w, f.stride, f.s0, f.n, &mut acc);
+                }
+                acc
+            },
+        }
+    );
+
+    specialised_matches_portable!(
+        /// FULLY_CONNECTED on AVX-VNNI from the int8 segment (offset folded in) against
+        /// the portable kernel on the widened segment.
+        vnni_fc_rows_i8_matches_portable {
+            seed: 47,
+            cases: 3000,
+            generate: |r: &mut Rng| {
+                let f = fc_case(r)?;
+                let off = match r.range(0, 4) {
+                    0 => -127,
+                    1 => 128,
+                    _ => r.range(-127, 128) as i32,
+                };
+                let xs = bytes(r, f.n);
+                Some((f, off, xs))
+            },
+            portable: |(f, off, xs): &(Fc, i32, Vec<u8>)| {
+                let x16: Vec<u8> = xs
+                    .iter()
+                    .flat_map(|&v| (v as i8 as i16 + *off as i16).to_le_bytes())
+                    .collect();
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                dot::rows_i16_acc(&x16, &f.w, f.stride, f.s0, f.n, &mut acc);
+                acc
+            },
+            specialised: |(f, off, xs): &(Fc, i32, Vec<u8>)| {
+                let mut acc: Vec<i32> = (0..f.rows as i32).collect();
+                if !fc_rows_i8(xs, *off, &f.w, f.stride, f.s0, &mut acc) {
+                    std::println!("SKIPPED: no AVX-VNNI (or n = 0): the portable kernel");
+                    let x16: Vec<u8> = xs
+                        .iter()
+                        .flat_map(|&v| (v as i8 as i16 + *off as i16).to_le_bytes())
+                        .collect();
+                    dot::rows_i16_acc(&x16, &f.w, f.stride, f.s0, f.n, &mut acc);
+                }
+                acc
+            },
+        }
+    );
+
+    /// Nine taps of `c` channels, a `[1, 3, 3, c]` filter, `c`, `c0` and the channel count.
+    type Dw = (Vec<Vec<u8>>, Vec<u8>, usize, usize, usize);
+
+    /// The kernels' signature.
+    type DwFn = fn(&[&[u8]; 9], &[u8], usize, usize, &mut [i32]);
+
+    /// A [`Dw`] case.
+    fn dw_case(r: &mut Rng) -> Option<Dw> {
+        let c = r.usize(1, 90);
+        let c0 = r.usize(0, c - 1);
+        let n = r.usize(0, c - c0);
+        let taps = (0..9).map(|_| bytes(r, c)).collect();
+        Some((taps, bytes(r, 9 * c), c, c0, n))
+    }
+
+    fn dw_run(d: &Dw, f: DwFn) -> Vec<i32> {
+        let (taps, w, c, c0, n) = d;
+        let t: [&[u8]; 9] = core::array::from_fn(|i| &taps[i][..]);
+        let mut acc = std::vec![7; *n];
+        f(&t, w, *c, *c0, &mut acc);
+        acc
+    }
+
+    specialised_matches_portable!(
+        /// The 3x3 depthwise kernel (16 channels per step, any channel range).
+        avx2_dw3x3_matches_portable {
+            seed: 43,
+            cases: 3000,
+            generate: dw_case,
+            portable: |d: &Dw| dw_run(d, dot::dw3x3),
+            specialised: |d: &Dw| dw_run(d, if skip() { dot::dw3x3 } else { dw3x3 }),
+        }
+    );
+    /// Epilogue parameters and accumulators for `n` channels (fast requantization:
+    /// right shifts only, some zero multipliers), and a clamp.
+    #[derive(Debug)]
+    struct Epi {
+        acc: Vec<i32>,
+        soa: Vec<u8>,
+        n: usize,
+        clamp: (i32, i32, i32),
+    }
+
+    fn epi_case(r: &mut Rng) -> Option<Epi> {
+        let n = r.usize(0, 70);
+        let acc = (0..n)
+            .map(|_| match r.range(0, 6) {
+                0 => i32::MIN,
+                1 => i32::MAX,
+                2 => r.u32() as i32,
+                _ => r.range(-300_000, 300_000) as i32,
+            })
+            .collect();
+        let mut soa = std::vec![0u8; 12 * n];
+        let mults = r.multipliers(n);
+        for (j, (m, s)) in mults.into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            let r1 = (s.unsigned_abs()).saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        Some(Epi { acc, soa, n, clamp })
+    }
+
+    specialised_matches_portable!(
+        /// The vector epilogue (single-shift requantization, offset, clamp, pack).
+        avx2_requant_soa_matches_portable {
+            seed: 44,
+            cases: 3000,
+            generate: epi_case,
+            portable: |e: &Epi| {
+                let mut out = std::vec![0xA5u8; e.n];
+                requant_soa_portable(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                out
+            },
+            specialised: |e: &Epi| {
+                let mut out = std::vec![0xA5u8; e.n];
+                if skip() {
+                    requant_soa_portable(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                } else {
+                    requant_soa(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
+                }
+                out
+            },
+        }
+    );
+}

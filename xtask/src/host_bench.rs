@@ -1,0 +1,198 @@
+//! `cargo xtask bench-host [DIR]`: host latency per inference of the four MLPerf Tiny
+//! models, edgeflow beside LiteRT with XNNPACK at one thread, in one run.
+//!
+//! Converts each model (`edgeflow_compile::compile`), checks the host output against
+//! TFLM's (bit-exact or the table says so), writes the artifacts and raw inputs to
+//! `target/bench-host/`, builds only the timing binary in release
+//! (`cargo build --release -p edgeflow-nn --features std --example latency`), then for
+//! `EDGEFLOW_BENCH_ROUNDS` rounds (default 3) times, model by model and alternately,
+//! edgeflow with its host SIMD kernels (AVX2 / NEON, chosen at run time), edgeflow with
+//! its portable kernels (`EDGEFLOW_NN_PORTABLE=1`), and `bench/litert_latency.py`
+//! (ai-edge-litert with its default XNNPACK delegate, and without it, one thread). Each
+//! figure is a median over ~1 s of `invoke()` calls; the table gives the median of the
+//! rounds' medians. The Python is `EDGEFLOW_PYTHON`, else `.venv/bin/python`, else
+//! `python3`, with `bench/requirements.txt` installed.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use edgeflow_tests::{compare, load_npy, root, run_host};
+
+/// One measurement line's `key=value` number.
+fn field(line: &str, key: &str) -> Option<f64> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn output(mut c: Command) -> Result<(String, String)> {
+    let o = c.output().with_context(|| format!("cannot run {c:?}"))?;
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    if !o.status.success() {
+        bail!("{c:?} failed with {}: {out}{err}", o.status);
+    }
+    Ok((out, err))
+}
+
+pub fn run(dir: Option<PathBuf>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| root().join("../shared/benchmarks/mlperf-tiny"));
+    let models = ["kws", "ic", "ad", "vww"];
+    let work = root().join("target/bench-host");
+    std::fs::create_dir_all(&work)?;
+    let mut exact = Vec::new();
+    for m in models {
+        let tflite = std::fs::read(dir.join(format!("{m}.tflite")))
+            .with_context(|| format!("{m}.tflite in {}", dir.display()))?;
+        let c = edgeflow_compile::compile(&tflite, m)?;
+        let input = load_npy(&dir.join(format!("{m}_input.npy"))).bytes();
+        let expected = load_npy(&dir.join(format!("{m}_output_tflm.npy")));
+        exact.push(match compare(&run_host(&c.artifact, &input)?, &expected) {
+            Ok(()) => "bit-exact".to_string(),
+            Err(e) => format!("DIFFERS: {e}"),
+        });
+        std::fs::write(work.join(format!("{m}.efa")), &c.artifact)?;
+        std::fs::write(work.join(format!("{m}.bin")), &input)?;
+    }
+    println!("== building the timing binary (release, edgeflow-nn's `latency` example only)");
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root()).args([
+        "build", "--release", "-p", "edgeflow-nn", "--features", "std", "--example", "latency",
+    ]);
+    let s = c.status().context("cargo build")?;
+    if !s.success() {
+        bail!("building the latency example failed");
+    }
+    let exe = root().join("target/release/examples/latency");
+    let python = std::env::var("EDGEFLOW_PYTHON").unwrap_or_else(|_| {
+        let venv = root().join(".venv/bin/python");
+        if venv.exists() {
+            venv.display().to_string()
+        } else {
+            "python3".into()
+        }
+    });
+    let script = root().join("bench/litert_latency.py");
+    let rounds: usize = std::env::var("EDGEFLOW_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+        .max(1);
+    let edgeflow = |m: &str, portable: bool| -> Result<f64> {
+        let mut c = Command::new(&exe);
+        c.arg(work.join(format!("{m}.efa")))
+            .arg(work.join(format!("{m}.bin")))
+            .arg("1");
+        if portable {
+            c.env("EDGEFLOW_NN_PORTABLE", "1");
+        } else {
+            c.env_remove("EDGEFLOW_NN_PORTABLE");
+        }
+        let (out, _) = output(c)?;
+        field(&out, "median_us").with_context(|| format!("no median_us in {out:?}"))
+    };
+    let mut litert_version = String::from("not measured");
+    let mut xnnpack_seen = true;
+    let litert = |m: &str, version: &mut String, seen: &mut bool| -> Result<(f64, f64)> {
+        let mut c = Command::new(&python);
+        c.arg(&script)
+            .arg(dir.join(format!("{m}.tflite")))
+            .arg(dir.join(format!("{m}_input.npy")))
+            .args(["1", "1"]);
+        let (out, err) = output(c)?;
+        *seen &= err.contains("XNNPACK delegate");
+        if let Some(v) = out.split_whitespace().find_map(|kv| kv.strip_prefix("litert=")) {
+            *version = v.to_string();
+        }
+        Ok((
+            field(&out, "xnnpack_us").context("no xnnpack_us")?,
+            field(&out, "builtin_us").context("no builtin_us")?,
+        ))
+    };
+    let n = models.len();
+    let (mut simd, mut port, mut xnn, mut builtin) =
+        (vec![vec![]; n], vec![vec![]; n], vec![vec![]; n], vec![vec![]; n]);
+    let mut peer_ok = true;
+    for r in 0..rounds {
+        println!("== round {}/{rounds}", r + 1);
+        for (i, m) in models.iter().enumerate() {
+            simd[i].push(edgeflow(m, false)?);
+            port[i].push(edgeflow(m, true)?);
+            if peer_ok {
+                match litert(m, &mut litert_version, &mut xnnpack_seen) {
+                    Ok((a, b)) => {
+                        xnn[i].push(a);
+                        builtin[i].push(b);
+                    }
+                    Err(e) => {
+                        println!("(LiteRT not measured: {e:#}; install bench/requirements.txt and set EDGEFLOW_PYTHON)");
+                        peer_ok = false;
+                    }
+                }
+            }
+        }
+    }
+    let isa = if cfg!(target_arch = "x86_64") {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
+            "AVX2, with AVX-VNNI for CONV_2D's dot products"
+        } else if std::is_x86_feature_detected!("avx2") {
+            "AVX2"
+        } else {
+            "none (no AVX2: portable)"
+        }
+    } else if cfg!(target_arch = "aarch64") {
+        "NEON"
+    } else {
+        "none (portable)"
+    };
+    println!(
+        "\nhost: {} ({} cores), edgeflow host kernels: {isa}; ai-edge-litert {litert_version}, XNNPACK delegate {}; {rounds} rounds, median of per-round medians (µs per inference, one thread)\n",
+        cpu_name(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        if !peer_ok { "n/a" } else if xnnpack_seen { "created (LiteRT's log)" } else { "NOT reported" },
+    );
+    println!("| model | edgeflow SIMD | edgeflow portable | LiteRT + XNNPACK | LiteRT without XNNPACK | edgeflow SIMD / LiteRT + XNNPACK | edgeflow output vs TFLM |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for (i, m) in models.iter().enumerate() {
+        let (s, p) = (median(&mut simd[i]), median(&mut port[i]));
+        let (x, b) = (median(&mut xnn[i]), median(&mut builtin[i]));
+        println!(
+            "| {m} | {s:.1} | {p:.1} | {x:.1} | {b:.1} | {:.2}× | {} |",
+            s / x,
+            exact[i]
+        );
+    }
+    println!("\nper round (edgeflow SIMD / LiteRT + XNNPACK, µs):");
+    for (i, m) in models.iter().enumerate() {
+        let pairs: Vec<String> = simd[i]
+            .iter()
+            .zip(xnn[i].iter().map(Some).chain(std::iter::repeat(None)))
+            .map(|(s, x)| match x {
+                Some(x) => format!("{s:.1} / {x:.1}"),
+                None => format!("{s:.1} / -"),
+            })
+            .collect();
+        println!("  {m}: {}", pairs.join(", "));
+    }
+    Ok(())
+}
+
+/// The CPU model name (Linux), for the table's caption.
+fn cpu_name() -> String {
+    std::fs::read_to_string(Path::new("/proc/cpuinfo"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into())
+}
