@@ -139,7 +139,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         {
             let mut s = conn.prepare_cached("INSERT INTO frames(device, seq, kind, recv_us, model_hash, payload, gap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
             for _ in 0..4096.min(n - i) {
-                s.execute(rusqlite::params![1i64, i, 1i64, i, "0000abcd", &payload, 0i64])?;
+                s.execute(rusqlite::params![
+                    1i64, i, 1i64, i, "0000abcd", &payload, 0i64
+                ])?;
                 i += 1;
             }
         }

@@ -3,9 +3,7 @@
 //! byte stream it would write on its UART.
 
 use edgeflow_format::baseline::MonitoringBaseline;
-use edgeflow_telemetry::{
-    truncated, Emitter, Hello, Level, Log, Prediction, SummaryAccumulator,
-};
+use edgeflow_telemetry::{truncated, Emitter, Hello, Level, Log, Prediction, SummaryAccumulator};
 
 /// One inference the simulated device makes.
 #[derive(Clone, Debug, PartialEq)]

@@ -772,7 +772,10 @@ mod tests {
             ]
         );
         let d = s.devices();
-        assert_eq!((d[0].frames, d[0].gaps, d[1].frames, d[1].gaps), (4, 3, 2, 0));
+        assert_eq!(
+            (d[0].frames, d[0].gaps, d[1].frames, d[1].gaps),
+            (4, 3, 2, 0)
+        );
     }
 
     #[test]

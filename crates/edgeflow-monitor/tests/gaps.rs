@@ -8,9 +8,7 @@ use edgeflow_monitor::baseline::{build, Baseline};
 use edgeflow_monitor::ingest::{device_name, ingest_reader, BatchPolicy};
 use edgeflow_monitor::store::{Durability, Store};
 use edgeflow_monitor::windows::{analyze_windows, collect_windows, WindowBy};
-use edgeflow_telemetry::{
-    truncated, Emitter, Hello, Level, Log, Prediction, SummaryAccumulator,
-};
+use edgeflow_telemetry::{truncated, Emitter, Hello, Level, Log, Prediction, SummaryAccumulator};
 
 /// What one frame of the device's stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -171,7 +169,12 @@ fn log_frames_are_not_gaps_and_real_losses_are_counted_exactly() {
         if w.group == device_name(1) {
             assert!(!gap_alert, "clean window alerted: {:?}", r.alerts);
         } else {
-            assert_eq!(gap_alert, w.summary.health.gaps > 0, "{w:?}: {:?}", r.alerts);
+            assert_eq!(
+                gap_alert,
+                w.summary.health.gaps > 0,
+                "{w:?}: {:?}",
+                r.alerts
+            );
         }
     }
 }

@@ -165,10 +165,7 @@ fn listen_ingest_from_several_uart_connections() {
         .to_string();
     let base = baseline();
     let ids = [401u64, 402, 403];
-    let mut streams: Vec<Vec<u8>> = ids
-        .iter()
-        .map(|&id| device(&base, id, id * 7))
-        .collect();
+    let mut streams: Vec<Vec<u8>> = ids.iter().map(|&id| device(&base, id, id * 7)).collect();
     corrupt_frame(&mut streams[1], 300);
     // Three boards connect at once, as QEMU's UART does with `-serial tcp:HOST:PORT`.
     let boards: Vec<_> = streams
@@ -189,19 +186,26 @@ fn listen_ingest_from_several_uart_connections() {
     }
     assert_eq!(ing.wait_acked(3 * KEPT - 1), 3 * KEPT - 1);
     drop(ing);
-    for (id, (frames, gaps, corrupt)) in ids
-        .into_iter()
-        .zip([(KEPT, 0, 0), (KEPT - 1, 1, 1), (KEPT, 0, 0)])
+    for (id, (frames, gaps, corrupt)) in
+        ids.into_iter()
+            .zip([(KEPT, 0, 0), (KEPT - 1, 1, 1), (KEPT, 0, 0)])
     {
         let i = info(&db, id);
-        assert_eq!((i.frames, i.gaps, i.corrupt), (frames, gaps, corrupt), "{i:?}");
+        assert_eq!(
+            (i.frames, i.gaps, i.corrupt),
+            (frames, gaps, corrupt),
+            "{i:?}"
+        );
     }
 }
 
 #[test]
 fn mqtt_ingest_through_the_ci_broker_on_1883() {
     let broker = ("127.0.0.1", 1883);
-    let up = TcpStream::connect_timeout(&"127.0.0.1:1883".parse().expect("addr"), Duration::from_millis(500));
+    let up = TcpStream::connect_timeout(
+        &"127.0.0.1:1883".parse().expect("addr"),
+        Duration::from_millis(500),
+    );
     if up.is_err() {
         println!(
             "SKIPPED mqtt_ingest_through_the_ci_broker_on_1883: no MQTT broker answers on 127.0.0.1:1883 (.ci/run starts Mosquitto there)"
@@ -258,7 +262,11 @@ fn mqtt_ingest_through_the_ci_broker_on_1883() {
     assert_eq!(acked, total, "all stored frames acknowledged");
     for (k, &id) in ids.iter().enumerate() {
         let i = info(&db, id);
-        let want = if k == 2 { (KEPT - 1, 1, 1) } else { (KEPT, 0, 0) };
+        let want = if k == 2 {
+            (KEPT - 1, 1, 1)
+        } else {
+            (KEPT, 0, 0)
+        };
         assert_eq!((i.frames, i.gaps, i.corrupt), want, "{i:?}");
     }
 }
