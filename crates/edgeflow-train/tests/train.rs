@@ -167,11 +167,48 @@ fn same_config_seed_and_threads_give_bit_identical_weights() {
     assert_eq!(losses(&runs[0].2), losses(&runs[1].2));
 
     // A different seed gives different weights (the check above can fail).
+    // (Whole artifact bytes: `same_training_gives_the_same_artifact_bytes`.)
     let d = tempdir();
     let p = fixture(d.path(), &cfg_text.replace("seed = 7", "seed = 8"));
     let cfg = TrainConfig::load(&p).unwrap();
     let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
     assert_ne!(bits(&t.parameters), bits(&runs[0].0));
+}
+
+#[test]
+fn same_training_gives_the_same_artifact_bytes() {
+    // The same data and config trained twice, written to two output directories: every
+    // byte of the artifact (graph, weights, pipeline, labels, monitoring baseline,
+    // provenance metadata) is the same. Before wall times were left out of the metadata,
+    // the two differed.
+    let d = tempdir();
+    let text = config(
+        "{ dropout = { rate = 0.3 } },",
+        "epochs = 3\naugment = { noise = 0.05, scale = 0.1 }",
+    );
+    fixture(d.path(), &text);
+    let mut arts = Vec::new();
+    for out in ["out_a", "out_b"] {
+        let p = d.path().join(format!("{out}.toml"));
+        std::fs::write(
+            &p,
+            text.replace("dir = \"out\"", &format!("dir = \"{out}\"")),
+        )
+        .unwrap();
+        let cfg = TrainConfig::load(&p).unwrap();
+        let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+        assert!(t.artifact.starts_with(d.path().join(out)));
+        arts.push(std::fs::read(&t.artifact).unwrap());
+    }
+    let meta = |a: &[u8]| -> serde_json::Value {
+        let a = edgeflow_format::Artifact::parse(a).unwrap();
+        serde_json::from_slice(a.metadata.unwrap()).unwrap()
+    };
+    let m = meta(&arts[0]);
+    assert_eq!(m, meta(&arts[1]));
+    assert!(m["training"]["final"]["seconds"].is_null(), "{m}");
+    assert!(m["training"]["final"]["train_loss"].is_number(), "{m}");
+    assert!(arts[0] == arts[1], "artifact bytes differ");
 }
 
 #[test]
