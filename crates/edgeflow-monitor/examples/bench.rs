@@ -34,6 +34,22 @@ fn vm_hwm_mib() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
+/// CPU time (user + system) of this process so far, seconds, from /proc/self/stat (clock
+/// ticks of 1/100 s): on a loaded machine the CPU time of a phase says what it costs, where
+/// its wall time also says how long it waited for a core.
+fn cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ut: f64 = f.get(11)?.parse().ok()?;
+            let st: f64 = f.get(12)?.parse().ok()?;
+            Some((ut + st) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let frames: usize = std::env::args()
         .nth(1)
@@ -92,15 +108,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
     }
     let mut store = Store::open(&db, Durability::Process)?;
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_s());
     let st = ingest_reader(
         &mut store,
         &mut stream.as_slice(),
         BatchPolicy::default(),
         &mut |_| {},
     )?;
-    let secs = t.elapsed().as_secs_f64();
-    println!("ingest: {} frames in {secs:.3} s = {:.0} frames/s (decode + store, batches of 4096, WAL, synchronous=NORMAL); VmHWM {:.1} MiB", st.stored, st.stored as f64 / secs, vm_hwm_mib());
+    let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_s() - c);
+    println!("ingest: {} frames in {secs:.3} s = {:.0} frames/s (decode + store, batches of 4096, WAL, synchronous=NORMAL); CPU {cpu:.2} s = {:.0} frames per CPU-second; VmHWM {:.1} MiB", st.stored, st.stored as f64 / secs, st.stored as f64 / cpu, vm_hwm_mib());
     drop(store);
 
     // SQLite ceiling: the same row shape, pre-encoded, same statement and batch size.
@@ -110,33 +126,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let conn = rusqlite::Connection::open(&db2)?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
-    conn.execute_batch(edgeflow_monitor::store::MIGRATIONS[0])?;
+    for step in edgeflow_monitor::store::MIGRATIONS {
+        conn.execute_batch(step)?;
+    }
     conn.execute("INSERT INTO devices(name) VALUES ('d')", [])?;
     let payload = vec![1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     let n = st.stored as i64;
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_s());
     let mut i = 0i64;
     while i < n {
         conn.execute_batch("BEGIN")?;
         {
-            let mut s = conn.prepare_cached("INSERT INTO frames(device, seq, kind, recv_us, model_hash, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?;
+            let mut s = conn.prepare_cached("INSERT INTO frames(device, seq, kind, recv_us, model_hash, payload, gap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?;
             for _ in 0..4096.min(n - i) {
-                s.execute(rusqlite::params![1i64, i, 1i64, i, "0000abcd", &payload])?;
+                s.execute(rusqlite::params![
+                    1i64, i, 1i64, i, "0000abcd", &payload, 0i64
+                ])?;
                 i += 1;
             }
         }
         conn.execute_batch("COMMIT")?;
     }
-    let secs2 = t.elapsed().as_secs_f64();
-    println!("sqlite ceiling: {n} rows in {secs2:.3} s = {:.0} rows/s (insert only, same schema and batches)", n as f64 / secs2);
+    let (secs2, cpu2) = (t.elapsed().as_secs_f64(), cpu_s() - c);
+    println!("sqlite ceiling: {n} rows in {secs2:.3} s = {:.0} rows/s (insert only, same schema and batches); CPU {cpu2:.2} s = {:.0} rows per CPU-second", n as f64 / secs2, n as f64 / cpu2);
     drop(conn);
 
     let store = Store::open(&db, Durability::Process)?;
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), cpu_s());
     let windows = collect_windows(&store, None, false, WindowBy::Summaries(10), None, None)?;
     let reports = analyze_windows(&store, &baseline, &Thresholds::default(), &windows)?;
-    let secs3 = t.elapsed().as_secs_f64();
+    let (secs3, cpu3) = (t.elapsed().as_secs_f64(), cpu_s() - c);
     let alerts: usize = reports.iter().map(|r| r.alerts.len()).sum();
-    println!("analysis: {} frames read, {} windows analysed ({alerts} alerts) in {secs3:.3} s; VmHWM {:.1} MiB", store.frame_count()?, windows.len(), vm_hwm_mib());
+    println!("analysis: {} frames read, {} windows analysed ({alerts} alerts) in {secs3:.3} s (CPU {cpu3:.2} s); VmHWM {:.1} MiB", store.frame_count()?, windows.len(), vm_hwm_mib());
     Ok(())
 }

@@ -83,7 +83,7 @@ pub fn export_parquet(
         SerializedFileWriter::new(file, schema, props).map_err(|e| err(e.to_string()))?;
     let mut cols = Columns::default();
     let mut result: Result<(), String> = Ok(());
-    let n = store.for_each_frame(device, from_us, to_us, |dev, seq, recv, frame| {
+    let n = store.for_each_frame(device, from_us, to_us, |dev, seq, recv, _gap, frame| {
         if result.is_err() {
             return;
         }

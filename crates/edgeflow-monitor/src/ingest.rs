@@ -158,7 +158,15 @@ impl Link {
                     self.oldest.get_or_insert_with(Instant::now);
                     self.stats.stored += 1;
                 }
-                None => self.stats.skipped += 1,
+                None => {
+                    // Not kept, but numbered by the device like every frame it sends: its
+                    // number must reach the store, or it would count as a lost frame.
+                    let dev = device_name(f.header.device_id);
+                    store.skip(&dev, f.header.seq)?;
+                    self.last_device = Some(dev);
+                    self.oldest.get_or_insert_with(Instant::now);
+                    self.stats.skipped += 1;
+                }
             },
             Event::Error(_) => {
                 let dev = self.last_device.clone().unwrap_or_else(|| "unknown".into());

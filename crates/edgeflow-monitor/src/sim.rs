@@ -3,7 +3,7 @@
 //! byte stream it would write on its UART.
 
 use edgeflow_format::baseline::MonitoringBaseline;
-use edgeflow_telemetry::{truncated, Emitter, Hello, Prediction, SummaryAccumulator};
+use edgeflow_telemetry::{truncated, Emitter, Hello, Level, Log, Prediction, SummaryAccumulator};
 
 /// One inference the simulated device makes.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +30,20 @@ pub enum SimError {
     Encode(edgeflow_telemetry::EncodeError),
 }
 
+/// How a simulated device sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamOptions {
+    /// A summary frame every this many inferences (and one for the last, partial window).
+    pub window: usize,
+    /// One prediction frame per inference.
+    pub predictions: bool,
+    /// Timestamp step per inference, microseconds.
+    pub period_us: u64,
+    /// An info log frame every this many inferences (0: none). Logs take sequence numbers
+    /// from the same counter as every other frame, as on the device.
+    pub log_every: usize,
+}
+
 /// Streams `inferences` as device `device_id`: a hello frame, then (optionally) one
 /// prediction frame per inference, and a summary frame every `window` inferences (the last,
 /// partial window too). Timestamps advance `period_us` per inference.
@@ -41,6 +55,28 @@ pub fn device_stream(
     window: usize,
     predictions: bool,
     period_us: u64,
+) -> Result<Vec<u8>, SimError> {
+    stream(
+        baseline,
+        device_id,
+        model_hash,
+        inferences,
+        &StreamOptions {
+            window,
+            predictions,
+            period_us,
+            log_every: 0,
+        },
+    )
+}
+
+/// [`device_stream`] with every option, log frames included.
+pub fn stream(
+    baseline: &[u8],
+    device_id: u64,
+    model_hash: u32,
+    inferences: &[Inference],
+    o: &StreamOptions,
 ) -> Result<Vec<u8>, SimError> {
     let base = MonitoringBaseline::parse(baseline)?;
     let mut store = vec![0u32; SummaryAccumulator::words_needed(&base)];
@@ -59,17 +95,25 @@ pub fn device_stream(
     };
     let n = em.frame(0, &hello, &mut buf).map_err(SimError::Encode)?;
     out.extend_from_slice(&buf[..n]);
-    let window = window.max(1);
+    let window = o.window.max(1);
     for (i, inf) in inferences.iter().enumerate() {
-        let t = (i as u64 + 1) * period_us;
+        let t = (i as u64 + 1) * o.period_us;
         acc.record(&inf.features, usize::from(inf.class), inf.score);
-        if predictions {
+        if o.predictions {
             let p = Prediction {
                 class: inf.class,
                 score: inf.score,
                 latency_us: 1000,
             };
             let n = em.frame(t, &p, &mut buf).map_err(SimError::Encode)?;
+            out.extend_from_slice(&buf[..n]);
+        }
+        if o.log_every > 0 && (i + 1) % o.log_every == 0 {
+            let log = Log {
+                level: Level::Info,
+                message: truncated("sim: still running"),
+            };
+            let n = em.frame(t, &log, &mut buf).map_err(SimError::Encode)?;
             out.extend_from_slice(&buf[..n]);
         }
         if acc.inferences() as usize >= window || i + 1 == inferences.len() {

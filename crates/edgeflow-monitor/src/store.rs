@@ -53,6 +53,22 @@ pub const MIGRATIONS: &[&str] = &[
         label INTEGER NOT NULL,
         PRIMARY KEY (device, seq)
      );",
+    // 2: per-frame gaps. Frames the ingester decodes but does not keep (log frames, kinds
+    // it does not know) advance the device's sequence without a row, so the gap before a
+    // stored frame can no longer be derived from stored sequence numbers alone: it is
+    // stored with the frame, and a gap seen before an unstored frame waits in
+    // `devices.pending_gap` for the device's next stored frame. Rows of schema 1 get the
+    // gap schema-1 readers derived from neighbouring stored rows (the unstored frames'
+    // numbers were never recorded, so their gaps stay as counted then).
+    "ALTER TABLE frames ADD COLUMN gap INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE devices ADD COLUMN pending_gap INTEGER NOT NULL DEFAULT 0;
+     UPDATE frames SET gap = g.gap FROM (
+        SELECT id, CASE WHEN prev IS NULL THEN 0
+                        WHEN seq > prev THEN seq - prev - 1
+                        WHEN seq < prev THEN seq
+                        ELSE 0 END AS gap
+        FROM (SELECT id, seq, LAG(seq) OVER (PARTITION BY device ORDER BY id) AS prev FROM frames)
+     ) AS g WHERE g.id = frames.id AND g.gap <> 0;",
 ];
 
 /// The schema version this build writes.
@@ -184,9 +200,38 @@ struct DeviceState {
     last_seq: Option<u32>,
     frames: u64,
     gaps: u64,
+    /// Gaps seen before frames that were not stored; attached to the next stored frame.
+    pending_gap: u64,
     corrupt: u64,
     model_hash: Option<String>,
     dirty: bool,
+}
+
+impl DeviceState {
+    /// Takes `seq` as the device's newest sequence number and returns the frames missing
+    /// just before it (the telemetry decoder's rule): the next number is no gap, a repeat is
+    /// none, a step forward by less than 2³¹ (wrapping) misses the numbers in between, and a
+    /// step back is a restart whose own number counts (the new boot's earlier frames are
+    /// missing).
+    fn advance(&mut self, seq: u32) -> u64 {
+        let gap = match self.last_seq {
+            None => 0,
+            Some(last) => {
+                let d = seq.wrapping_sub(last);
+                if d == 0 {
+                    0
+                } else if d < 1 << 31 {
+                    d - 1
+                } else {
+                    seq
+                }
+            }
+        };
+        self.last_seq = Some(seq);
+        self.gaps += u64::from(gap);
+        self.dirty = true;
+        u64::from(gap)
+    }
 }
 
 /// An open store.
@@ -255,7 +300,9 @@ impl Store {
     fn load_devices(&mut self) -> Result<(), StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT id, name, model_hash, last_seq, frames, gaps, corrupt FROM devices")
+            .prepare(
+                "SELECT id, name, model_hash, last_seq, frames, gaps, corrupt, pending_gap FROM devices",
+            )
             .map_err(sql(|| "reading devices".into()))?;
         let rows = st
             .query_map([], |r| {
@@ -268,6 +315,7 @@ impl Store {
                         frames: r.get::<_, i64>(4)? as u64,
                         gaps: r.get::<_, i64>(5)? as u64,
                         corrupt: r.get::<_, i64>(6)? as u64,
+                        pending_gap: r.get::<_, i64>(7)? as u64,
                         dirty: false,
                     },
                 ))
@@ -311,9 +359,10 @@ impl Store {
     }
 
     /// Appends a frame to the open batch (opening one if needed). It is acknowledged by the
-    /// next [`Store::commit`]. A sequence number more than one past the device's last counts
-    /// the frames in between as gaps; a smaller one is a restart, and its own number counts
-    /// (the frames of the new boot before it are missing); a repeat counts nothing.
+    /// next [`Store::commit`]. The frames of a device missing just before it — by the
+    /// device's sequence numbers, counting frames passed to [`Store::skip`] as received —
+    /// are added to the device's gaps and stored with the frame (see `DeviceState::advance`
+    /// for the rule: wrapping at 2³², a step back is a restart, a repeat counts nothing).
     pub fn append(&mut self, rec: &Record) -> Result<(), StoreError> {
         self.begin()?;
         self.buf.clear();
@@ -321,15 +370,7 @@ impl Store {
         let buf =
             postcard::to_extend(&rec.frame, buf).map_err(|e| StoreError::Encode(e.to_string()))?;
         let dev = self.device(&rec.device)?;
-        if let Some(last) = dev.last_seq {
-            if rec.seq > last {
-                dev.gaps += u64::from(rec.seq - last - 1);
-            } else if rec.seq < last {
-                // A restart: the frames of the new boot before this one are missing.
-                dev.gaps += u64::from(rec.seq);
-            }
-        }
-        dev.last_seq = Some(rec.seq);
+        let gap = dev.advance(rec.seq) + std::mem::take(&mut dev.pending_gap);
         dev.frames += 1;
         if rec.model_hash.is_some() && rec.model_hash != dev.model_hash {
             dev.model_hash = rec.model_hash.clone();
@@ -337,17 +378,28 @@ impl Store {
         if let Frame::Hello { model_hash } = &rec.frame {
             dev.model_hash = Some(model_hash.clone());
         }
-        dev.dirty = true;
         let id = dev.id;
         let model = dev.model_hash.clone();
         self.conn
             .prepare_cached(
-                "INSERT INTO frames(device, seq, kind, recv_us, model_hash, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO frames(device, seq, kind, recv_us, model_hash, payload, gap) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
-            .and_then(|mut s| s.execute(params![id, i64::from(rec.seq), rec.frame.kind(), rec.recv_us, model, &buf]))
+            .and_then(|mut s| s.execute(params![id, i64::from(rec.seq), rec.frame.kind(), rec.recv_us, model, &buf, gap as i64]))
             .map_err(sql(|| format!("storing frame {} of {}", rec.seq, rec.device)))?;
         self.buf = buf;
         self.pending += 1;
+        Ok(())
+    }
+
+    /// Notes a frame of `device` with sequence number `seq` that was received intact but is
+    /// deliberately not stored (a log frame, a kind this reader does not know). The device
+    /// numbers every frame it sends with one counter, so such a frame is not a gap; frames
+    /// missing before it are, and they are stored with the device's next stored frame.
+    pub fn skip(&mut self, device: &str, seq: u32) -> Result<(), StoreError> {
+        self.begin()?;
+        let dev = self.device(device)?;
+        let gap = dev.advance(seq);
+        dev.pending_gap += gap;
         Ok(())
     }
 
@@ -360,11 +412,13 @@ impl Store {
         Ok(())
     }
 
-    /// Counts `n` frames lost by a decoder's own sequence check (added to the gaps).
+    /// Counts `n` frames lost by a decoder's own sequence check (added to the gaps, and
+    /// stored with the device's next stored frame).
     pub fn count_gaps(&mut self, device: &str, n: u64) -> Result<(), StoreError> {
         self.begin()?;
         let dev = self.device(device)?;
         dev.gaps += n;
+        dev.pending_gap += n;
         dev.dirty = true;
         Ok(())
     }
@@ -383,7 +437,7 @@ impl Store {
         for dev in self.devices.values_mut().filter(|d| d.dirty) {
             self.conn
                 .prepare_cached(
-                    "UPDATE devices SET model_hash=?2, last_seq=?3, frames=?4, gaps=?5, corrupt=?6 WHERE id=?1",
+                    "UPDATE devices SET model_hash=?2, last_seq=?3, frames=?4, gaps=?5, corrupt=?6, pending_gap=?7 WHERE id=?1",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -392,7 +446,8 @@ impl Store {
                         dev.last_seq.map(i64::from),
                         dev.frames as i64,
                         dev.gaps as i64,
-                        dev.corrupt as i64
+                        dev.corrupt as i64,
+                        dev.pending_gap as i64
                     ])
                 })
                 .map_err(sql(|| "updating device counters".into()))?;
@@ -447,13 +502,14 @@ impl Store {
 
     /// Visits stored frames in receive order, optionally of one device and in a receive-time
     /// window `[from_us, to_us)`. The callback gets the device name, sequence number, receive
-    /// time and the decoded frame.
+    /// time, the frames of the device missing just before this one (see [`Store::append`])
+    /// and the decoded frame.
     pub fn for_each_frame(
         &self,
         device: Option<&str>,
         from_us: Option<i64>,
         to_us: Option<i64>,
-        mut f: impl FnMut(&str, u32, i64, Frame),
+        mut f: impl FnMut(&str, u32, i64, u64, Frame),
     ) -> Result<u64, StoreError> {
         let names: HashMap<i64, &str> = self
             .devices
@@ -470,7 +526,7 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id, device, seq, recv_us, payload FROM frames
+                "SELECT id, device, seq, recv_us, payload, gap FROM frames
                  WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR recv_us >= ?2) AND (?3 IS NULL OR recv_us < ?3)
                  ORDER BY id",
             )
@@ -493,10 +549,12 @@ impl Store {
                     id,
                     reason: e.to_string(),
                 })?;
+            let gap: i64 = r.get(5).map_err(sql(|| "reading a frame".into()))?;
             f(
                 names.get(&dev).copied().unwrap_or("?"),
                 seq as u32,
                 recv,
+                gap.max(0) as u64,
                 frame,
             );
             n += 1;
@@ -667,7 +725,7 @@ mod tests {
         assert_eq!(s.sequences("a").expect("seq"), vec![0, 1, 2, 5, 6]);
         assert_eq!(s.realised(Some("a"), None, None).expect("realised"), (1, 2));
         let mut kinds = Vec::new();
-        s.for_each_frame(None, Some(2000), None, |_, seq, _, f| {
+        s.for_each_frame(None, Some(2000), None, |_, seq, _, _, f| {
             kinds.push((seq, f.kind()))
         })
         .expect("iterate");
@@ -675,6 +733,77 @@ mod tests {
         assert_eq!(s.apply_retention(2000).expect("retention"), 2);
         assert_eq!(s.frame_count().expect("count"), 3);
         assert_eq!(s.integrity_check().expect("check"), "ok");
+    }
+
+    #[test]
+    fn skipped_frames_advance_the_sequence_and_carry_their_gap() {
+        let mut s = Store::in_memory().expect("open");
+        let p = || Frame::Prediction {
+            class: 0,
+            score: 0.5,
+            latency_us: 1,
+        };
+        s.append(&rec("a", 0, p())).expect("append");
+        s.skip("a", 1).expect("skip"); // a log frame: received, not kept
+        s.append(&rec("a", 2, p())).expect("append");
+        s.skip("a", 4).expect("skip"); // seq 3 lost before a log frame
+        s.skip("a", 5).expect("skip");
+        s.append(&rec("a", 6, p())).expect("append");
+        s.append(&rec("a", 2, p())).expect("append"); // a restart: its 0 and 1 are missing
+        s.append(&rec("b", u32::MAX - 1, p())).expect("append");
+        s.skip("b", u32::MAX).expect("skip");
+        s.append(&rec("b", 0, p())).expect("append"); // wraps: the next number
+        s.commit().expect("commit");
+        let mut gaps = Vec::new();
+        s.for_each_frame(None, None, None, |d, seq, _, gap, _| {
+            gaps.push((d.to_string(), seq, gap))
+        })
+        .expect("iterate");
+        let g = |d: &str, seq: u32, gap: u64| (d.to_string(), seq, gap);
+        assert_eq!(
+            gaps,
+            vec![
+                g("a", 0, 0),
+                g("a", 2, 0),
+                g("a", 6, 1),
+                g("a", 2, 2),
+                g("b", u32::MAX - 1, 0),
+                g("b", 0, 0)
+            ]
+        );
+        let d = s.devices();
+        assert_eq!(
+            (d[0].frames, d[0].gaps, d[1].frames, d[1].gaps),
+            (4, 3, 2, 0)
+        );
+    }
+
+    #[test]
+    fn schema_1_databases_get_their_gaps_on_migration() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("m.db");
+        let c = Connection::open(&path).expect("open");
+        c.execute_batch(MIGRATIONS[0]).expect("schema 1");
+        c.execute_batch(
+            "PRAGMA user_version = 1;
+             INSERT INTO devices(id, name, last_seq, frames, gaps) VALUES (1, 'a', 9, 4, 6), (2, 'b', 1, 2, 0);
+             INSERT INTO frames(device, seq, kind, recv_us, payload) VALUES
+               (1, 0, 0, 1, x''), (2, 0, 0, 2, x''), (1, 3, 1, 3, x''), (1, 9, 1, 4, x''),
+               (2, 1, 1, 5, x''), (1, 2, 0, 6, x'');",
+        )
+        .expect("rows");
+        drop(c);
+        let s = Store::open(&path, Durability::Process).expect("migrate");
+        assert_eq!(s.schema_version().expect("v"), SCHEMA_VERSION);
+        let c = Connection::open(&path).expect("reopen");
+        let gaps: Vec<(i64, i64)> = c
+            .prepare("SELECT seq, gap FROM frames ORDER BY id")
+            .expect("q")
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(gaps, vec![(0, 0), (0, 0), (3, 2), (9, 5), (1, 0), (2, 2)]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Groups stored frames into analysis windows — per device or for the whole fleet, by a
 //! count of summary frames or by receive-time width — and analyses each against the baseline.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
@@ -31,8 +31,8 @@ pub struct Window {
     /// Summary frames merged.
     pub summaries: u64,
     /// The merged counts (latency from prediction frames, resets from hello frames after a
-    /// device's first, gaps
-    /// from sequence numbers).
+    /// device's first, gaps as stored with each frame: the device's frames missing before it
+    /// by sequence number — frames received but not stored, such as logs, are not missing).
     pub summary: WindowSummary,
 }
 
@@ -53,19 +53,14 @@ pub fn collect_windows(
 ) -> Result<Vec<Window>, StoreError> {
     let mut open: BTreeMap<String, Open> = BTreeMap::new();
     let mut done: BTreeMap<String, Vec<Window>> = BTreeMap::new();
-    let mut last_seq: BTreeMap<String, u32> = BTreeMap::new();
-    store.for_each_frame(device, from_us, to_us, |dev, seq, recv, frame| {
+    let mut seen: BTreeSet<String> = BTreeSet::new();
+    store.for_each_frame(device, from_us, to_us, |dev, _seq, recv, gap, frame| {
         let group = if fleet {
             "fleet".to_string()
         } else {
             dev.to_string()
         };
-        let prev = last_seq.get(dev).copied();
-        let gap = match last_seq.insert(dev.to_string(), seq) {
-            Some(l) if seq > l => u64::from(seq - l - 1),
-            Some(l) if seq < l => u64::from(seq),
-            _ => 0,
-        };
+        let seen_before = !seen.insert(dev.to_string());
         let o = open.entry(group.clone()).or_default();
         if let (WindowBy::Micros(width), Some(w)) = (by, &o.w) {
             if width > 0 && recv.div_euclid(width) != w.start_us.div_euclid(width) {
@@ -85,7 +80,7 @@ pub fn collect_windows(
         w.summary.health.gaps += gap;
         match frame {
             // A hello after earlier frames of the device is a reboot; its first is not.
-            Frame::Hello { .. } => w.summary.health.resets += u32::from(prev.is_some()),
+            Frame::Hello { .. } => w.summary.health.resets += u32::from(seen_before),
             Frame::Prediction { latency_us, .. } => {
                 let h = &mut w.summary.health;
                 h.latency_max_us = h.latency_max_us.max(latency_us);

@@ -200,6 +200,21 @@ pub fn write_outputs(
     )?
     .to_bytes()
     .map_err(|e| TrainError::BadData(format!("monitoring baseline: {e:?}")))?;
+    // The metadata is a function of the config, seed, thread count and data, so that the
+    // same training gives the same artifact bytes: wall times (`EpochLog::seconds`, in
+    // `train_log.jsonl`) and the output directory (where this copy was written, not how the
+    // model was made) are left out.
+    let epoch = |h: Option<&EpochLog>| -> serde_json::Value {
+        let mut v = serde_json::to_value(h).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("seconds");
+        }
+        v
+    };
+    let mut config = serde_json::to_value(cfg).unwrap_or_default();
+    if let Some(o) = config.as_object_mut() {
+        o.remove("output");
+    }
     let last = history.last();
     let metadata = json!({
         "created_by": "edgeflow train",
@@ -209,7 +224,7 @@ pub fn write_outputs(
         "task": cfg.model.task,
         "seed": cfg.seed,
         "threads": threads,
-        "config": cfg,
+        "config": config,
         "data_files": prep.files.iter().map(|(p, h)| json!({"path": p.display().to_string(), "sha256": h})).collect::<Vec<_>>(),
         "feature_pipeline_sha256": hex(&Sha256::digest(&pipeline)),
         "classes": prep.classes,
@@ -221,8 +236,8 @@ pub fn write_outputs(
         "training": {
             "epochs_run": history.len(),
             "kept_epoch": kept_epoch,
-            "final": last,
-            "kept": history.iter().find(|h| h.epoch == kept_epoch),
+            "final": epoch(last),
+            "kept": epoch(history.iter().find(|h| h.epoch == kept_epoch)),
         },
         "validation_accuracy_edgeflow_nn": val_accuracy,
     });

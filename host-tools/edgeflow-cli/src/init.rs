@@ -135,9 +135,7 @@ drift = { bonferroni = true }
 # The training range comes from 32 recordings; 8-12 % of the clean test split's feature
 # values lie outside it, so the default 5 % out-of-range limit alerts on clean data.
 quality = { max_out_of_range_rate = 0.2 }
-# The device's log frames are not stored by the monitor, and their sequence numbers count
-# as gaps (20 % of frames in this replay); a real link loss shows far above that.
-health = { max_gap_rate = 0.3 }
+# Frame losses use the default limit (1 % of a window's frames missing by sequence number).
 "#;
 
 /// The IMU feature pipeline.

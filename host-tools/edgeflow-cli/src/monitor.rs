@@ -448,6 +448,8 @@ fn ingest(a: IngestArgs) -> Result<()> {
             .timeout(Duration::from_millis(100))
             .open()
             .with_context(|| format!("opening serial port {path}"))?;
+        // Opening flushes the port's buffers: only bytes sent after this line are read.
+        eprintln!("reading serial port {path} at {} baud", a.baud);
         spawn_reader(format!("serial:{path}"), Box::new(port), tx.clone());
     } else if let Some(path) = s.file {
         let f =

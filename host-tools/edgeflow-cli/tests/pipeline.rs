@@ -129,7 +129,6 @@ fault = {{ axis = 0, offset = 1.0, gain = 1.0 }}
 [monitor.thresholds]
 drift = {{ bonferroni = true }}
 quality = {{ max_out_of_range_rate = 0.2 }}
-health = {{ max_gap_rate = 0.3 }}
 # After 30 epochs the model is less confident than the example's 60-epoch one: the
 # confidence-based accuracy estimate (reliability table of 8 validation recordings) reads
 # 0.86 on the clean test split, below the default 0.95 limit, though it is 40/40 right.
