@@ -74,27 +74,31 @@ fn status(mut c: Command) -> Result<()> {
     Ok(())
 }
 
+/// The run-time crates: `no_std`, on the device, under the panic audit.
+const RUNTIME_CRATES: [&str; 6] = [
+    "edgeflow-format",
+    "edgeflow-nn",
+    "edgeflow-dsp",
+    "edgeflow",
+    "edgeflow-telemetry",
+    "edgeflow-slots",
+];
+
+/// `cargo SUBCOMMAND -p CRATE ...` over [`RUNTIME_CRATES`].
+fn runtime_crates(subcommand: &str) -> Command {
+    let mut c = cargo();
+    c.arg(subcommand);
+    for p in RUNTIME_CRATES {
+        c.args(["-p", p]);
+    }
+    c
+}
+
 fn test() -> Result<()> {
     for target in ["thumbv6m-none-eabi", "thumbv7em-none-eabihf"] {
         println!("== no_std build of the run-time crates for {target}");
-        let mut c = cargo();
-        c.args([
-            "build",
-            "-p",
-            "edgeflow-format",
-            "-p",
-            "edgeflow-nn",
-            "-p",
-            "edgeflow-dsp",
-            "-p",
-            "edgeflow",
-            "-p",
-            "edgeflow-telemetry",
-            "-p",
-            "edgeflow-slots",
-            "--target",
-            target,
-        ]);
+        let mut c = runtime_crates("build");
+        c.args(["--target", target]);
         status(c)?;
         // The `defmt` feature (defmt::Format on the run-time errors), never built otherwise.
         println!("== no_std build with the defmt feature for {target}");
@@ -112,45 +116,16 @@ fn test() -> Result<()> {
         // The panic audit: the run-time crates deny unwrap/expect/panic and unchecked
         // indexing and arithmetic (allowed per module with a reason), see their lib.rs.
         println!("== panic audit (clippy) of the run-time crates for {target}");
-        let mut c = cargo();
-        c.args([
-            "clippy",
-            "-p",
-            "edgeflow-format",
-            "-p",
-            "edgeflow-nn",
-            "-p",
-            "edgeflow-dsp",
-            "-p",
-            "edgeflow",
-            "-p",
-            "edgeflow-telemetry",
-            "-p",
-            "edgeflow-slots",
-            "--target",
-            target,
-        ]);
+        let mut c = runtime_crates("clippy");
+        c.args(["--target", target]);
         status(c)?;
     }
     // The same audit on the host build of the run-time crates: their `std` features add
-    // host code (arena, pipeline design, artifact writer, telemetry decoder) that the
-    // server and the CLI run on untrusted bytes.
+    // host code (arena, SIMD kernels, pipeline design, artifact writer, telemetry decoder)
+    // that the server and the CLI run on untrusted bytes.
     println!("== panic audit (clippy) of the run-time crates with their std features");
-    let mut c = cargo();
+    let mut c = runtime_crates("clippy");
     c.args([
-        "clippy",
-        "-p",
-        "edgeflow-format",
-        "-p",
-        "edgeflow-nn",
-        "-p",
-        "edgeflow-dsp",
-        "-p",
-        "edgeflow",
-        "-p",
-        "edgeflow-telemetry",
-        "-p",
-        "edgeflow-slots",
         "--features",
         "edgeflow-format/std,edgeflow-nn/std,edgeflow-dsp/std,edgeflow/std,edgeflow-telemetry/std",
     ]);
