@@ -398,6 +398,76 @@ pub struct OwnedBaseline {
 
 #[cfg(feature = "std")]
 impl OwnedBaseline {
+    /// An owned copy of a parsed baseline.
+    pub fn from_parsed(b: &MonitoringBaseline<'_>) -> Self {
+        let f32s = |x: Bytes<'_>| -> Vec<f32> {
+            (0..x.0.len() / 4).filter_map(|i| x.f32_at(i)).collect()
+        };
+        let u32s = |x: Bytes<'_>| -> Vec<u32> {
+            (0..x.0.len() / 4)
+                .filter_map(|i| x.i32_at(i).map(|v| v as u32))
+                .collect()
+        };
+        let r = b.record();
+        OwnedBaseline {
+            bins: r.bins,
+            feature_index: u32s(r.feature_index),
+            edges: f32s(r.edges),
+            counts: u32s(r.counts),
+            ranges: f32s(r.ranges),
+            train_count: r.train_count,
+            class_prior: f32s(r.class_prior),
+            score_edges: f32s(r.score_edges),
+            score_counts: u32s(r.score_counts),
+            score_accuracy: f32s(r.score_accuracy),
+        }
+    }
+
+    /// Recounts the feature histograms and ranges over `rows` (flattened model inputs,
+    /// each `row_len` values), keeping the bin edges, after passing every value through
+    /// `map` — for example the int8 quantize-dequantize of a quantized model's input, so
+    /// that the baseline counts what the device will bin. `train_count` becomes the number
+    /// of rows. A NaN (after `map`) has no bin and is left out of counts and ranges.
+    /// Errors: [`BaselineError::Malformed`] when a feature index is not below `row_len`.
+    pub fn recount(
+        &mut self,
+        rows: &[f32],
+        row_len: usize,
+        map: impl Fn(f32) -> f32,
+    ) -> Result<(), BaselineError> {
+        let bins = usize::from(self.bins);
+        let inner = bins.saturating_sub(1);
+        if row_len == 0 || self.feature_index.iter().any(|&i| i as usize >= row_len) {
+            return Err(BaselineError::Malformed);
+        }
+        let n = rows.len() / row_len;
+        self.counts = vec![0; self.feature_index.len() * bins];
+        self.ranges = Vec::with_capacity(self.feature_index.len() * 2);
+        for (f, &idx) in self.feature_index.iter().enumerate() {
+            let edges = self.edges.get(f * inner..(f + 1) * inner).unwrap_or(&[]);
+            let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+            for row in rows.chunks_exact(row_len) {
+                let x = map(row.get(idx as usize).copied().unwrap_or(f32::NAN));
+                if x.is_nan() {
+                    continue;
+                }
+                // The bin is the number of edges <= x (see the module docs).
+                let k = edges.iter().filter(|&&e| e <= x).count();
+                if let Some(c) = self.counts.get_mut(f * bins + k) {
+                    *c = c.saturating_add(1);
+                }
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+            if lo > hi {
+                (lo, hi) = (0.0, 0.0);
+            }
+            self.ranges.extend([lo, hi]);
+        }
+        self.train_count = u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(())
+    }
+
     /// Encodes the section, then validates it with [`MonitoringBaseline::parse`] so that a
     /// baseline that a device would reject is never written.
     pub fn to_bytes(&self) -> Result<Vec<u8>, BaselineError> {
@@ -448,6 +518,33 @@ mod tests {
             score_counts: vec![3, 7],
             score_accuracy: vec![0.4, 0.9],
         }
+    }
+
+    #[test]
+    fn recount_bins_the_mapped_values_with_the_same_edges() {
+        let mut b = sample();
+        let original = b.to_bytes().expect("valid");
+        let parsed = MonitoringBaseline::parse(&original).expect("parse");
+        assert_eq!(OwnedBaseline::from_parsed(&parsed), b, "owned round trip");
+        // Two features at row positions 0 and 5 of 6-value rows.
+        let rows = [
+            -1.5, 0.0, 0.0, 0.0, 0.0, 10.0, //
+            0.0, 0.0, 0.0, 0.0, 0.0, 25.0, //
+            0.4, 0.0, 0.0, 0.0, 0.0, f32::NAN,
+        ];
+        b.recount(&rows, 6, |x| x).expect("recount");
+        // Feature 0, edges -1, 0, 1: -1.5 -> bin 0, 0.0 -> bin 2 (edges <= x), 0.4 -> bin 2.
+        assert_eq!(&b.counts[..4], &[1, 0, 2, 0]);
+        // Feature 1, edges 10, 10, 20: 10 -> bin 2, 25 -> bin 3, NaN left out.
+        assert_eq!(&b.counts[4..], &[0, 0, 1, 1]);
+        assert_eq!(b.ranges, vec![-1.5, 0.4, 10.0, 25.0]);
+        assert_eq!(b.train_count, 3);
+        // The map applies before binning and ranges: rounded, 0.4 -> 0.0 (bin 2), -1.5 -> -2.0.
+        b.recount(&rows, 6, |x| x.round()).expect("recount");
+        assert_eq!(&b.counts[..4], &[1, 0, 2, 0]);
+        assert_eq!(b.ranges[..2], [-2.0, 0.0]);
+        b.to_bytes().expect("still a valid baseline");
+        assert!(b.recount(&rows, 5, |x| x).is_err(), "index 5 needs rows of 6");
     }
 
     #[test]

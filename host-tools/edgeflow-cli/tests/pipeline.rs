@@ -488,7 +488,10 @@ fn image_pipeline_on_the_digits_through_the_emulated_board() {
         assert_eq!(k["device_predictions"], 359, "{k}");
         assert_eq!(k["device_equal_to_host"], 359, "{k}");
         assert_eq!(k["fault_alerted"], true, "{k}");
-        println!("clean replay alerts: {}", k["clean_alerts"]);
+        // The quantize stage recounts the baseline on the int8 input the device bins, so
+        // the clean replay of the discrete pixel intensities raises no drift alert.
+        assert_eq!(k["clean_alerts"], 0, "{k}");
+        assert!(o.status.success(), "{t}");
     } else {
         assert!(o.status.success(), "{t}");
     }
