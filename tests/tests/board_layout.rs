@@ -49,7 +49,9 @@ fn check(name: &str) {
     for s in elf.sections() {
         let (start, size) = (s.address(), s.size());
         let alloc = match s.flags() {
-            object::SectionFlags::Elf { sh_flags } => sh_flags & u64::from(object::elf::SHF_ALLOC) != 0,
+            object::SectionFlags::Elf { sh_flags } => {
+                sh_flags & u64::from(object::elf::SHF_ALLOC) != 0
+            }
             _ => false,
         };
         // Debug info and other non-allocated sections are not in the device's memory.
@@ -70,7 +72,10 @@ fn check(name: &str) {
             s.kind(),
             object::SectionKind::Data | object::SectionKind::UninitializedData
         ) {
-            assert!(in_ram, "{name}: section {name_s} at {start:#x}..{end:#x} is outside RAM {ram:x?}");
+            assert!(
+                in_ram,
+                "{name}: section {name_s} at {start:#x}..{end:#x} is outside RAM {ram:x?}"
+            );
         }
         assert!(
             end <= slots.start || start >= slots.end || in_ram,

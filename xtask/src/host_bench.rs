@@ -64,7 +64,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     println!("== building the timing binary (release, edgeflow-nn's `latency` example only)");
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root()).args([
-        "build", "--release", "-p", "edgeflow-nn", "--features", "std", "--example", "latency",
+        "build",
+        "--release",
+        "-p",
+        "edgeflow-nn",
+        "--features",
+        "std",
+        "--example",
+        "latency",
     ]);
     let s = c.status().context("cargo build")?;
     if !s.success() {
@@ -108,7 +115,10 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             .args(["1", "1"]);
         let (out, err) = output(c)?;
         *seen &= err.contains("XNNPACK delegate");
-        if let Some(v) = out.split_whitespace().find_map(|kv| kv.strip_prefix("litert=")) {
+        if let Some(v) = out
+            .split_whitespace()
+            .find_map(|kv| kv.strip_prefix("litert="))
+        {
             *version = v.to_string();
         }
         Ok((
@@ -117,8 +127,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         ))
     };
     let n = models.len();
-    let (mut simd, mut port, mut xnn, mut builtin) =
-        (vec![vec![]; n], vec![vec![]; n], vec![vec![]; n], vec![vec![]; n]);
+    let (mut simd, mut port, mut xnn, mut builtin) = (
+        vec![vec![]; n],
+        vec![vec![]; n],
+        vec![vec![]; n],
+        vec![vec![]; n],
+    );
     let mut peer_ok = true;
     for r in 0..rounds {
         println!("== round {}/{rounds}", r + 1);

@@ -193,7 +193,9 @@ fn firmware_builds() -> Result<()> {
         c.current_dir(dir);
         // A plain build: not the variables of the cargo that runs xtask.
         for (k, _) in std::env::vars() {
-            if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+            if k.starts_with("CARGO_") && k != "CARGO_HOME"
+                || k == "RUSTFLAGS"
+                || k == "RUSTC_WRAPPER"
             {
                 c.env_remove(&k);
             }
@@ -220,7 +222,9 @@ fn firmware_builds() -> Result<()> {
         c.args(["check", "-p", "edgeflow-cli", "--features", "probe"]);
         status(c)?;
     } else {
-        println!("== edgeflow-cli feature `probe` (probe-rs) not checked: set EDGEFLOW_CHECK_PROBE=1");
+        println!(
+            "== edgeflow-cli feature `probe` (probe-rs) not checked: set EDGEFLOW_CHECK_PROBE=1"
+        );
     }
     Ok(())
 }
@@ -301,7 +305,15 @@ fn aarch64() -> Result<Option<(bool, u64, u64)>> {
     println!("== edgeflow-serve and edgeflow-nn (NEON kernels) tests for {T} under qemu-aarch64");
     let t = Instant::now();
     let mut c = cargo();
-    c.args(["test", "-p", "edgeflow-serve", "-p", "edgeflow-nn", "--target", T]);
+    c.args([
+        "test",
+        "-p",
+        "edgeflow-serve",
+        "-p",
+        "edgeflow-nn",
+        "--target",
+        T,
+    ]);
     let r = counted(c)?;
     println!("== aarch64 step took {:.0} s", t.elapsed().as_secs_f64());
     Ok(Some(r))

@@ -487,8 +487,16 @@ mod tests {
         let l = b.layout.expect("lm3s6965evb has a layout");
         assert_eq!(l.slots_origin + l.partition_bytes(), b.flash_bytes);
         for (from, to, says) in [
-            ("firmware_bytes = 0x30000", "firmware_bytes = 0x31000", "overlap"),
-            ("slots_origin = 0x30000", "slots_origin = 0x31000", "outside"),
+            (
+                "firmware_bytes = 0x30000",
+                "firmware_bytes = 0x31000",
+                "overlap",
+            ),
+            (
+                "slots_origin = 0x30000",
+                "slots_origin = 0x31000",
+                "outside",
+            ),
             ("page_bytes = 1024", "page_bytes = 1000", "power of two"),
             ("slot_bytes = 0x8000", "slot_bytes = 0x8200", "multiples"),
         ] {

@@ -472,7 +472,12 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
                 got: pixels.len(),
             });
         }
-        run_image(self.p, &ip, |i| pixels.get(i).copied().unwrap_or(0) as f32, out);
+        run_image(
+            self.p,
+            &ip,
+            |i| pixels.get(i).copied().unwrap_or(0) as f32,
+            out,
+        );
         Ok(())
     }
 

@@ -400,9 +400,8 @@ pub struct OwnedBaseline {
 impl OwnedBaseline {
     /// An owned copy of a parsed baseline.
     pub fn from_parsed(b: &MonitoringBaseline<'_>) -> Self {
-        let f32s = |x: Bytes<'_>| -> Vec<f32> {
-            (0..x.0.len() / 4).filter_map(|i| x.f32_at(i)).collect()
-        };
+        let f32s =
+            |x: Bytes<'_>| -> Vec<f32> { (0..x.0.len() / 4).filter_map(|i| x.f32_at(i)).collect() };
         let u32s = |x: Bytes<'_>| -> Vec<u32> {
             (0..x.0.len() / 4)
                 .filter_map(|i| x.i32_at(i).map(|v| v as u32))
@@ -528,9 +527,24 @@ mod tests {
         assert_eq!(OwnedBaseline::from_parsed(&parsed), b, "owned round trip");
         // Two features at row positions 0 and 5 of 6-value rows.
         let rows = [
-            -1.5, 0.0, 0.0, 0.0, 0.0, 10.0, //
-            0.0, 0.0, 0.0, 0.0, 0.0, 25.0, //
-            0.4, 0.0, 0.0, 0.0, 0.0, f32::NAN,
+            -1.5,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            10.0, //
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            25.0, //
+            0.4,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            f32::NAN,
         ];
         b.recount(&rows, 6, |x| x).expect("recount");
         // Feature 0, edges -1, 0, 1: -1.5 -> bin 0, 0.0 -> bin 2 (edges <= x), 0.4 -> bin 2.
@@ -544,7 +558,10 @@ mod tests {
         assert_eq!(&b.counts[..4], &[1, 0, 2, 0]);
         assert_eq!(b.ranges[..2], [-2.0, 0.0]);
         b.to_bytes().expect("still a valid baseline");
-        assert!(b.recount(&rows, 5, |x| x).is_err(), "index 5 needs rows of 6");
+        assert!(
+            b.recount(&rows, 5, |x| x).is_err(),
+            "index 5 needs rows of 6"
+        );
     }
 
     #[test]

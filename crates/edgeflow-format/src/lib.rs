@@ -446,7 +446,11 @@ mod tests {
 
         let mut same = write::Parts::of(&a);
         same.set_feature_pipeline(Some(b"pipeline bytes"));
-        assert_eq!(same.pipeline_tables, Some(&tables[..]), "same pipeline keeps tables");
+        assert_eq!(
+            same.pipeline_tables,
+            Some(&tables[..]),
+            "same pipeline keeps tables"
+        );
         let mut changed = write::Parts::of(&a);
         changed.set_feature_pipeline(Some(b"another pipeline"));
         assert_eq!(changed.pipeline_tables, None, "new pipeline drops tables");

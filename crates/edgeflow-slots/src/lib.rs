@@ -223,12 +223,16 @@ impl core::error::Error for SlotError {}
 
 /// The little-endian `u16` at byte `i` of `b`, `None` past the end.
 fn le_u16(b: &[u8], i: usize) -> Option<u16> {
-    b.get(i..)?.first_chunk::<2>().map(|c| u16::from_le_bytes(*c))
+    b.get(i..)?
+        .first_chunk::<2>()
+        .map(|c| u16::from_le_bytes(*c))
 }
 
 /// The little-endian `u32` at byte `i` of `b`, `None` past the end.
 fn le_u32(b: &[u8], i: usize) -> Option<u32> {
-    b.get(i..)?.first_chunk::<4>().map(|c| u32::from_le_bytes(*c))
+    b.get(i..)?
+        .first_chunk::<4>()
+        .map(|c| u32::from_le_bytes(*c))
 }
 
 fn flash_err<E: NorFlashError>(e: E) -> SlotError {

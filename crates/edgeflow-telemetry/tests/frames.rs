@@ -4,8 +4,8 @@
 use edgeflow_format::baseline::{MonitoringBaseline, OwnedBaseline};
 use edgeflow_telemetry::{
     encode, encode_vec, parse_frame, truncated, Body, DecodeErrorKind, Decoder, Emitter, Event,
-    FrameError, FrameHeader, FrameKind, Hello, Level, Log, Prediction, SampleBlock, Samples, Summary,
-    SummaryAccumulator, FORMAT_MAJOR, FORMAT_MINOR, MAX_BLOCK_VALUES,
+    FrameError, FrameHeader, FrameKind, Hello, Level, Log, Prediction, SampleBlock, Samples,
+    Summary, SummaryAccumulator, FORMAT_MAJOR, FORMAT_MINOR, MAX_BLOCK_VALUES,
 };
 
 /// Small deterministic generator (xorshift64*), so failures reproduce.

@@ -266,7 +266,12 @@ fn partition_both_slots(artifact: &[u8], slot_bytes: u64) -> Result<Vec<u8>> {
 /// partition (slot A = the artifact, slot B erased) at the board's `layout.slots_origin`;
 /// then resets the core. A model update alone rewrites only the partition.
 #[cfg(feature = "probe")]
-fn flash_real(board: &Board, app: &AppLayout, firmware: Option<&Path>, artifact: &[u8]) -> Result<()> {
+fn flash_real(
+    board: &Board,
+    app: &AppLayout,
+    firmware: Option<&Path>,
+    artifact: &[u8],
+) -> Result<()> {
     use probe_rs::flashing::{self, DownloadOptions, ElfLoader};
     use probe_rs::{Session, SessionConfig};
     let chip = board
@@ -275,14 +280,18 @@ fn flash_real(board: &Board, app: &AppLayout, firmware: Option<&Path>, artifact:
         .as_deref()
         .ok_or_else(|| anyhow!("board {} has no runner.chip", board.name))?;
     let image = partition_both_slots(artifact, app.slot_bytes)?;
-    let mut session = Session::auto_attach(chip, SessionConfig::default())
-        .with_context(|| format!("cannot attach to {chip} through a debug probe (is one connected?)"))?;
+    let mut session = Session::auto_attach(chip, SessionConfig::default()).with_context(|| {
+        format!("cannot attach to {chip} through a debug probe (is one connected?)")
+    })?;
     if let Some(elf) = firmware {
         println!("flashing the firmware {} to {chip}", elf.display());
         flashing::download_file(&mut session, elf, ElfLoader(Default::default()))
             .with_context(|| format!("flashing {}", elf.display()))?;
     } else {
-        println!("keeping the firmware on {} (pass --firmware ELF to write it)", board.name);
+        println!(
+            "keeping the firmware on {} (pass --firmware ELF to write it)",
+            board.name
+        );
     }
     println!(
         "writing the model partition ({} bytes) at {:#010x}",
@@ -303,7 +312,12 @@ fn flash_real(board: &Board, app: &AppLayout, firmware: Option<&Path>, artifact:
 
 /// Without the `probe` feature, a real board is refused with the way to get it.
 #[cfg(not(feature = "probe"))]
-fn flash_real(board: &Board, app: &AppLayout, _firmware: Option<&Path>, artifact: &[u8]) -> Result<()> {
+fn flash_real(
+    board: &Board,
+    app: &AppLayout,
+    _firmware: Option<&Path>,
+    artifact: &[u8],
+) -> Result<()> {
     partition_both_slots(artifact, app.slot_bytes)?;
     bail!(
         "{} is a real board (probe-rs chip {}): this edgeflow was built without the `probe` feature \

@@ -309,7 +309,11 @@ pub fn run(a: InitArgs) -> Result<()> {
             IMU_FEATURES,
             "crates/edgeflow-data/scripts/fetch_basicmotions.sh",
         ),
-        Template::Image => (IMAGE_PROJECT, IMAGE_FEATURES, "examples/digits/fetch_digits.sh"),
+        Template::Image => (
+            IMAGE_PROJECT,
+            IMAGE_FEATURES,
+            "examples/digits/fetch_digits.sh",
+        ),
         Template::Anomaly => (
             anomaly.as_str(),
             ANOMALY_FEATURES,

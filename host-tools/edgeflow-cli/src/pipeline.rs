@@ -508,7 +508,10 @@ fn headline(stage: &str, m: &Value) -> String {
         v.as_f64()
             .map_or("?".into(), |x| format!("{:.1} %", 100.0 * x))
     };
-    let auc = |v: &Value| v.as_f64().map_or(String::new(), |a| format!(", ROC-AUC {a:.3}"));
+    let auc = |v: &Value| {
+        v.as_f64()
+            .map_or(String::new(), |a| format!(", ROC-AUC {a:.3}"))
+    };
     match stage {
         "extract" => format!(
             "{} train + {} test recordings, {} classes",

@@ -14,9 +14,9 @@ use edgeflow_monitor::analysis::Thresholds;
 use edgeflow_train::config::{
     DataConfig, FeaturesConfig, ModelConfig, OutputConfig, SplitConfig, TrainParams,
 };
-use sha2::{Digest, Sha256};
 use edgeflow_train::TrainConfig;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::validate::Gates;
 
@@ -274,7 +274,9 @@ pub fn parse(text: &str, origin: &str) -> Result<(Project, toml::Table)> {
     let raw: toml::Table = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
     match (&p.features.pipeline, &p.features.inline) {
         (Some(_), Some(_)) => bail!("{origin}: [features] has both pipeline and inline: give one"),
-        (None, None) => bail!("{origin}: [features] needs pipeline = \"FILE\" or a [features.inline] table"),
+        (None, None) => {
+            bail!("{origin}: [features] needs pipeline = \"FILE\" or a [features.inline] table")
+        }
         (None, Some(t)) => {
             edgeflow_dsp::host::from_toml(&toml::to_string(t)?, "features.inline")
                 .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
@@ -348,7 +350,9 @@ pub fn load(path: &Path) -> Result<Loaded> {
             toml::to_string(&t)?
         );
         let hash = edgeflow_train::data::hex(&Sha256::digest(text.as_bytes()));
-        let file = dir.join(".edgeflow").join(format!("features-{}.toml", &hash[..16]));
+        let file = dir
+            .join(".edgeflow")
+            .join(format!("features-{}.toml", &hash[..16]));
         if !file.is_file() {
             std::fs::create_dir_all(dir.join(".edgeflow"))
                 .with_context(|| format!("cannot create {}", dir.join(".edgeflow").display()))?;
@@ -441,7 +445,10 @@ name = "mps2-an386"
         assert_eq!(p.quantize.method, "mse");
         assert!(p.validate.hil);
         assert_eq!(p.monitor.fault.axis, 0);
-        assert!(p.schema.fail_on_anomalies, "anomalies fail the run by default");
+        assert!(
+            p.schema.fail_on_anomalies,
+            "anomalies fail the run by default"
+        );
         assert_eq!(p.deploy.firmware, None);
     }
 

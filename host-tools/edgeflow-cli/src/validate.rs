@@ -430,7 +430,9 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)
     // The feature pipeline's cost per window on the board (streaming pipelines only):
     // the device runs it once per hop, beside the inference.
     let pipeline_instr = match (&pipeline, model.artifact().feature_pipeline) {
-        (Some(p), Some(bytes)) if a.hil && matches!(p.desc().input, edgeflow_dsp::Input::Signal { .. }) => {
+        (Some(p), Some(bytes))
+            if a.hil && matches!(p.desc().input, edgeflow_dsp::Input::Signal { .. }) =>
+        {
             Some(hil_pipeline(&board, bytes, p)?)
         }
         _ => None,
@@ -642,8 +644,12 @@ fn hil_pipeline(board: &Board, bytes: &[u8], p: &edgeflow_dsp::Pipeline) -> Resu
         feed: Feed::F32,
         chunk: 64usize.min(axes.max(1) as usize * 16),
     };
-    let reports = dsp_firmware::run(board, &[case], Duration::from_secs(300))
-        .map_err(|e| anyhow::anyhow!("running the feature pipeline on {} under QEMU: {e}", board.name))?;
+    let reports = dsp_firmware::run(board, &[case], Duration::from_secs(300)).map_err(|e| {
+        anyhow::anyhow!(
+            "running the feature pipeline on {} under QEMU: {e}",
+            board.name
+        )
+    })?;
     let r = reports
         .get("validate_pipeline")
         .context("the pipeline firmware did not report the case")?;

@@ -87,7 +87,12 @@ fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
 #[test]
 fn flash_to_a_real_board_checks_budgets_then_needs_the_probe_feature_or_a_probe() {
     let a = artifact("fc_int8");
-    let o = edgeflow(&["flash", "--board", "nucleo-f411re", a.to_str().expect("utf8")]);
+    let o = edgeflow(&[
+        "flash",
+        "--board",
+        "nucleo-f411re",
+        a.to_str().expect("utf8"),
+    ]);
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     // The budgets were checked and printed before any probe was looked for.
@@ -169,7 +174,10 @@ fn collect_round_trips(recording: &Path) {
         out.to_str().expect("utf8"),
     ]);
     let t = text(&o);
-    assert!(o.status.success() && t.contains("collected 200 frames of 2 axes"), "{t}");
+    assert!(
+        o.status.success() && t.contains("collected 200 frames of 2 axes"),
+        "{t}"
+    );
     let got = read_labelled_csv(&out, b',', "label").expect("read back");
     assert_eq!(got.header, Some(vec!["ax".to_string(), "ay".to_string()]));
     assert_eq!(got.rows, source.rows);
@@ -201,9 +209,21 @@ fn collect_round_trips(recording: &Path) {
     // A text label cannot go into an .npz; the error says so and nothing is written.
     let bad = tmp("bad.npz");
     let o = edgeflow(&[
-        "device", "collect", "--board", "mps2-an386", "--label", "walking", "--source",
-        recording.to_str().expect("utf8"), "-o", bad.to_str().expect("utf8"),
+        "device",
+        "collect",
+        "--board",
+        "mps2-an386",
+        "--label",
+        "walking",
+        "--source",
+        recording.to_str().expect("utf8"),
+        "-o",
+        bad.to_str().expect("utf8"),
     ]);
-    assert!(!o.status.success() && text(&o).contains("class index"), "{}", text(&o));
+    assert!(
+        !o.status.success() && text(&o).contains("class index"),
+        "{}",
+        text(&o)
+    );
     assert!(!bad.exists());
 }

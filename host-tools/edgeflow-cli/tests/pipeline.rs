@@ -464,7 +464,10 @@ fn image_pipeline_on_the_digits_through_the_emulated_board() {
     .expect("features");
     let project_text = std::fs::read_to_string(root().join("examples/digits/edgeflow.toml"))
         .expect("example")
-        .replace("../../target/data/digits/digits.npz", npz.to_str().expect("utf8"))
+        .replace(
+            "../../target/data/digits/digits.npz",
+            npz.to_str().expect("utf8"),
+        )
         .replace("enabled = true", &format!("enabled = {board}"))
         .replace("hil = true", &format!("hil = {board}"));
     let p = dir.join("edgeflow.toml");
@@ -629,10 +632,16 @@ fn deploy_without_a_source_tree() {
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(
-        t.contains("deploy.firmware") && t.contains("EDGEFLOW_SOURCE_DIR") && t.contains("deploy.enabled = false"),
+        t.contains("deploy.firmware")
+            && t.contains("EDGEFLOW_SOURCE_DIR")
+            && t.contains("deploy.enabled = false"),
         "{t}"
     );
-    edit(&p, "summary_every = 4", "summary_every = 4\nfirmware = \"app.elf\"");
+    edit(
+        &p,
+        "summary_every = 4",
+        "summary_every = 4\nfirmware = \"app.elf\"",
+    );
     let o = run_here();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
@@ -650,7 +659,10 @@ fn deploy_without_a_source_tree() {
         assert_eq!(s["key_metrics"]["device_equal_to_host"], 40, "{t}");
         assert!(dir.join("out/target/edgeflow-device").is_dir(), "{t}");
     } else {
-        println!("not run (the prebuilt-ELF part): {} is not built", elf.display());
+        println!(
+            "not run (the prebuilt-ELF part): {} is not built",
+            elf.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -680,5 +692,8 @@ fn schema_anomalies_stop_the_run_by_default() {
         "{t}"
     );
     let last = s["stages"].as_array().expect("stages").last().cloned();
-    assert_eq!(last.as_ref().map(|l| &l["stage"]), Some(&Value::from("analyse")));
+    assert_eq!(
+        last.as_ref().map(|l| &l["stage"]),
+        Some(&Value::from("analyse"))
+    );
 }

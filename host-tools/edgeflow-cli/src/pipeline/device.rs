@@ -486,7 +486,16 @@ pub(super) fn monitor(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
             "  autoencoder: replaying the {} normal (class 0) test recordings as the clean stream",
             recs.len()
         );
-        let raw = replay_recordings(&board, &int8, &artifact, firmware.clone(), &recs, axes, None, every)?;
+        let raw = replay_recordings(
+            &board,
+            &int8,
+            &artifact,
+            firmware.clone(),
+            &recs,
+            axes,
+            None,
+            every,
+        )?;
         std::fs::write(dir.join("telemetry-clean.bin"), &raw)?;
         raw
     } else {
@@ -503,7 +512,16 @@ pub(super) fn monitor(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         "  replaying the test split with a sensor fault: axis {} x {} + {}",
         fault.axis, fault.gain, fault.offset
     );
-    let raw = replay_recordings(&board, &int8, &artifact, firmware, &recs, axes, Some(&fault), every)?;
+    let raw = replay_recordings(
+        &board,
+        &int8,
+        &artifact,
+        firmware,
+        &recs,
+        axes,
+        Some(&fault),
+        every,
+    )?;
     std::fs::write(dir.join("telemetry-fault.bin"), &raw)?;
     println!("  monitor ingest + check: the faulty replay's telemetry");
     let (fault_windows, fault_alerts, fault_html) =
