@@ -1,23 +1,17 @@
 //! The `edgeflow` binary end to end: convert, inspect, run, and clear failures on bad files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::edgeflow;
 
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .output()
-        .expect("run edgeflow")
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("cli", name)
 }
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/fixtures")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
 }
 
 fn stderr(o: &Output) -> String {

@@ -1,38 +1,20 @@
 //! `edgeflow data schema` and `edgeflow data validate` end to end on the fixtures of
 //! crates/edgeflow-data/tests/fixtures/schema (each built to carry one kind of anomaly).
 
+mod common;
+use common::{edgeflow, s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .output()
-        .expect("run edgeflow")
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("data_validation", name)
 }
 
 fn fix(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../crates/edgeflow-data/tests/fixtures/schema")
         .join(name)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("data_validation");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// Infers the training schema into `tag`.json and returns its path.

@@ -4,11 +4,14 @@
 //! the device's sample path streams back into a .csv and an .npz that edgeflow-data reads
 //! back equal to the recording streamed in.
 
+mod common;
+use common::{root, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("device", name)
 }
 
 /// Runs `edgeflow` from the repository root, without cargo's build variables (so that the
@@ -23,20 +26,6 @@ fn edgeflow(args: &[&str]) -> Output {
         }
     }
     c.output().expect("run edgeflow")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("device");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 const PIPELINE: &str = "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 32\nstride = 16\n\

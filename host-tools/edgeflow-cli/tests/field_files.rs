@@ -5,40 +5,22 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+use common::{edgeflow, root, s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use edgeflow_data::sources::npy::{read_npy, TensorData};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("cli-field", name)
 }
 
 fn field(name: &str) -> PathBuf {
     root()
         .join("crates/edgeflow-data/tests/fixtures/field")
         .join(name)
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-field");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
-}
-
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
 }
 
 /// A `.npy` through edgeflow-data (C order whatever the file's order): shape, values.

@@ -1,8 +1,14 @@
 //! The hostile files of `tests/hostile/` through the `edgeflow` binary: each one is a
 //! clear error and a non-zero exit, never a panic, an abort or a multi-gigabyte allocation.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("hostile", name)
+}
 
 fn edgeflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edgeflow"))
@@ -19,12 +25,6 @@ fn hostile(name: &str) -> String {
         .join(name);
     assert!(p.exists(), "{}", p.display());
     p.to_str().expect("utf-8 path").to_string()
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hostile");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
 }
 
 /// Fails cleanly: exit status 1 (not a panic's 101 or an abort's signal), and stderr

@@ -3,32 +3,20 @@
 //! Parquet export, MQTT from several simulated devices through a real Mosquitto broker, and
 //! the live page in headless Chromium.
 
+mod common;
+use common::{edgeflow, text};
+
 mod monitor_support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use edgeflow_monitor::ingest::device_name;
 use edgeflow_monitor::store::{Durability, Store};
 use monitor_support::{baseline, free_port, stream, tmp};
-
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// A database with a clean device (1, streamed over TCP like QEMU's UART) and a device whose
 /// feature 1 has an offset (2, from a file), and a thresholds file.

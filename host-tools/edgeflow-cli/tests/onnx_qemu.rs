@@ -22,62 +22,25 @@
 //! Needs `qemu-system-arm` (`.ci/run` installs it); without it the test prints why and
 //! passes without running anything. A missing thumbv7em target is a failure.
 
+mod common;
+use common::{edgeflow_at_root as edgeflow, npy_f32, read_f32, root, s, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use edgeflow_tests::firmware::{self, Case};
 use edgeflow_tests::run_host;
 
+fn tmp(name: &str) -> PathBuf {
+    common::tmp_in("onnx_qemu", name)
+}
+
 /// Agreement of the int8 model with ONNX Runtime's float model, as a fraction of the
 /// spread (max - min) of ONNX Runtime's outputs over the test recordings.
 const TOL_OF_SPREAD: f32 = 0.05;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn models() -> PathBuf {
     root().join("conformance/onnx/models")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("onnx_qemu");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
-}
-
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
-}
-
-/// The fixtures' `.f32` form: u32 rank, u32 dims, then little-endian f32 values.
-fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
-    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let word = |i: usize| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().expect("word"));
-    let rank = word(0) as usize;
-    let dims: Vec<usize> = (1..=rank).map(|i| word(i) as usize).collect();
-    let data = b[4 * (rank + 1)..]
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes(c.try_into().expect("f32")))
-        .collect();
-    (dims, data)
 }
 
 /// Recordings `[N, 1, C, L]` (ONNX layout, one batch each) as channels-last `[L, C]` rows,
@@ -96,26 +59,6 @@ fn channels_last(path: &Path) -> Vec<Vec<f32>> {
             out
         })
         .collect()
-}
-
-/// A float32 `.npy` (version 1.0) of the given shape.
-fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
-        dims.join(", ")
-    );
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
 }
 
 fn f32s(b: &[u8]) -> Vec<f32> {

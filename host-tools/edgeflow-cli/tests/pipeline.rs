@@ -11,6 +11,9 @@
 //!   validate; a failing gate stops before deployment naming the gate;
 //! - project-file errors name the key and line; `init` writes a working project.
 
+mod common;
+use common::{edgeflow_at_root as edgeflow, root, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -24,29 +27,9 @@ fn board_lock() -> std::sync::MutexGuard<'static, ()> {
     BOARD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn data() -> Option<PathBuf> {
     let d = root().join("target/data/BasicMotions");
     d.join("BasicMotions_TEST.ts").is_file().then_some(d)
-}
-
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn tmp(name: &str) -> PathBuf {

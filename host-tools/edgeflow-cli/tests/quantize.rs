@@ -1,6 +1,9 @@
 //! `edgeflow quantize` end to end: both front ends, calibration through the model's
 //! feature pipeline, sections carried over, and clear errors on bad input.
 
+mod common;
+use common::{edgeflow, npy_f32, root, s, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -9,33 +12,8 @@ use edgeflow_compile::load::Sections;
 use edgeflow_compile::reference::f32_bytes;
 use edgeflow_format::graph::{Clamp, DType, FullyConnectedParams, Op};
 
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("quantize");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+    common::tmp_in("quantize", name)
 }
 
 #[test]
@@ -108,26 +86,6 @@ fn bad_inputs_are_named() {
         "{}",
         text(&o)
     );
-}
-
-/// A minimal `.npy` (version 1.0, little-endian float32).
-fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend(f32_bytes(data));
-    out
 }
 
 /// A float IMU classifier over the 237 features of `imu_features.toml`: FC(237 -> 4)

@@ -4,6 +4,9 @@
 //! CSV recording; its telemetry is accepted by `edgeflow monitor ingest`; SIGTERM shuts it
 //! down cleanly.
 
+mod common;
+use common::{edgeflow, text};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -11,25 +14,8 @@ use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
 
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("serve_cli");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
+    common::tmp_in("serve_cli", name)
 }
 
 /// Six statistics per axis would not give the model's 16 inputs: two axes × 8 statistics.

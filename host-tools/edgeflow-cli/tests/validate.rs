@@ -1,37 +1,13 @@
 //! `edgeflow validate` end to end: gates pass on a real board, a starved board fails with
 //! the gate named, bad gates files are named, and `--hil` on QEMU (when installed).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::{edgeflow_at_root as edgeflow, root, s, text};
 
-fn edgeflow(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-        .current_dir(root())
-        .args(args)
-        .output()
-        .expect("run edgeflow")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use std::path::PathBuf;
 
 fn tmp(name: &str) -> PathBuf {
-    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join("validate");
-    std::fs::create_dir_all(&d).expect("tmp dir");
-    d.join(name)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("utf-8 path")
+    common::tmp_in("validate", name)
 }
 
 /// A minimal `.npy` (version 1.0) with the given descr and raw little-endian data.

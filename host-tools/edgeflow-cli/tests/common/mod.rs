@@ -1,0 +1,89 @@
+//! Helpers shared by the CLI's integration tests. Each `tests/*.rs` file is its own crate
+//! and includes this module with `mod common;`, so a helper one file does not use is not
+//! dead code of the project.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (two levels above this crate's manifest).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the `edgeflow` binary cargo built for these tests, in the test's working directory
+/// (this crate's directory). Panics only if the binary cannot be started.
+pub fn edgeflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .args(args)
+        .output()
+        .expect("run edgeflow")
+}
+
+/// [`edgeflow`] run from the repository root, for commands that find `boards/`,
+/// `firmware/` or `examples/` relative to their working directory.
+pub fn edgeflow_at_root(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run edgeflow")
+}
+
+/// `CARGO_TARGET_TMPDIR/DIR/NAME`, creating `DIR`. Tests of one file run in parallel:
+/// callers give each test its own names.
+pub fn tmp_in(dir: &str, name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    std::fs::create_dir_all(&d).expect("tmp dir");
+    d.join(name)
+}
+
+/// A command's stdout followed by its stderr, lossily decoded (for messages and asserts).
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A path as the `&str` a command line takes (the test paths are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A conformance fixture's `.f32` form: u32 rank, u32 dims, then little-endian f32 values
+/// (written by `conformance/*/make_*.py`). Returns (shape, values).
+pub fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let word = |i: usize| u32::from_le_bytes(b[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    let rank = word(0) as usize;
+    let shape: Vec<usize> = (0..rank).map(|i| word(1 + i) as usize).collect();
+    let values = b[4 * (1 + rank)..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    (shape, values)
+}
+
+/// A little-endian float32 `.npy` (format version 1.0, C order) of the given shape.
+pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in data {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
