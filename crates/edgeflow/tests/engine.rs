@@ -243,7 +243,7 @@ fn precomputed_tables_section() {
     ])
     .expect("assemble");
     let x: Vec<f32> = (0..400)
-        .map(|i| ((i * 37 % 101) as f32 / 50.0 - 1.0))
+        .map(|i| (i * 37 % 101) as f32 / 50.0 - 1.0)
         .collect();
     let run = |artifact: &[u8]| {
         engine_run(artifact, |e| {

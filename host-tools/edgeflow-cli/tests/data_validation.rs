@@ -5,7 +5,6 @@ mod common;
 use common::{edgeflow, s, text};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp_in("data_validation", name)

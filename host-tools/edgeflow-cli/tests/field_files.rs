@@ -9,7 +9,6 @@ mod common;
 use common::{edgeflow, root, s, text};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use edgeflow_data::sources::npy::{read_npy, TensorData};
 

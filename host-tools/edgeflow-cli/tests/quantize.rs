@@ -4,8 +4,7 @@
 mod common;
 use common::{edgeflow, npy_f32, root, s, text};
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 use edgeflow_compile::ir::{Graph, IrOp, IrTensor};
 use edgeflow_compile::load::Sections;
