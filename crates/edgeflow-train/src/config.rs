@@ -74,6 +74,43 @@ pub enum Source {
     Ts(PathBuf),
     /// A `.npz` archive with an input array and a label array.
     Npz(NpzSource),
+    /// A table (CSV or Parquet, by the file's extension) with a label column: one example
+    /// per row for vector and image pipelines, recordings of rows for signal pipelines.
+    Table(TableSource),
+}
+
+/// A table source: `.csv` (header row required) or `.parquet`.
+///
+/// For a **signal** pipeline each row is one time step whose input columns are the axes, in
+/// pipeline order, and the `recording` column (required) tells recordings apart: rows with
+/// the same value form one recording (they need not be adjacent; their order in the file is
+/// the time order; recordings keep the order of their first rows). For a **vector** or
+/// **image** pipeline each row is one example (pixels as integers 0..=255, row-major HWC).
+/// The label must be the same on every row of a recording.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableSource {
+    /// The file (`.csv` or `.parquet`).
+    pub path: PathBuf,
+    /// The label column (text, integer or boolean values).
+    #[serde(default = "default_label")]
+    pub label: String,
+    /// The input columns in order (numbers; a missing cell is an error). Default: every
+    /// column but `label` and `recording`, in file order.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// The column that names each row's recording (required by signal pipelines, unused
+    /// by the others).
+    #[serde(default)]
+    pub recording: Option<String>,
+    /// Class names in class-index order (default: the labels sorted — numerically when
+    /// every label is an integer). A row whose label is not in the list is an error.
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
+}
+
+fn default_label() -> String {
+    "label".into()
 }
 
 /// A `.npz` source: `x` holds one input per row, `y` the integer class of each row.
@@ -530,6 +567,7 @@ impl TrainConfig {
             match s {
                 Source::Ts(p) => fix(p),
                 Source::Npz(n) => fix(&mut n.path),
+                Source::Table(t) => fix(&mut t.path),
             }
         }
         fix(&mut self.features.pipeline);

@@ -3,14 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
+use edgeflow_data::sources::csv::{CsvOptions, CsvTable};
 use edgeflow_data::sources::npy::{npz, Tensor as NpyTensor};
+use edgeflow_data::sources::parquet::ParquetTable;
 use edgeflow_data::sources::ts::TsFile;
-use edgeflow_data::{BadRecords, Rng};
+use edgeflow_data::{BadRecords, ColumnType, Rng, Row, Value};
 use edgeflow_dsp::host::{self, Sample, Spec};
 use edgeflow_dsp::{Input, Pipeline};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Augment, Source, SplitConfig, TrainConfig};
+use crate::config::{Augment, Source, SplitConfig, TableSource, TrainConfig};
 use crate::error::TrainError;
 
 /// One raw input (a recording, an image, a vector) and its class.
@@ -234,6 +236,10 @@ fn read_source(
             }
             Ok(out)
         }
+        Source::Table(t) => {
+            files.push((t.path.clone(), sha256_file(&t.path)?));
+            read_table(t, pipeline, classes)
+        }
         Source::Npz(n) => {
             files.push((n.path.clone(), sha256_file(&n.path)?));
             let xs: Vec<NpyTensor> = npz(&n.path, &n.x, BadRecords::Error)
@@ -299,6 +305,218 @@ fn read_source(
             Ok(out)
         }
     }
+}
+
+/// Reads a [`TableSource`]: the rows through edgeflow-data's CSV or Parquet reader, the
+/// label and input columns checked against the table's schema, rows grouped into
+/// recordings for signal pipelines (see [`TableSource`]).
+fn read_table(
+    t: &TableSource,
+    pipeline: &Pipeline<'_>,
+    classes: &mut Option<Vec<String>>,
+) -> Result<Vec<Recording>, TrainError> {
+    let path = &t.path;
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let (schema, rows) = match ext.as_deref() {
+        Some("csv") => {
+            let table = CsvTable::open(path, CsvOptions::default()).map_err(data_err(path))?;
+            let rows = table.rows().collect_vec().map_err(data_err(path))?;
+            (table.schema().clone(), rows)
+        }
+        Some("parquet") => {
+            let table = ParquetTable::open(path, BadRecords::Error).map_err(data_err(path))?;
+            let rows = table.rows().collect_vec().map_err(data_err(path))?;
+            (table.schema().clone(), rows)
+        }
+        _ => {
+            return Err(TrainError::BadData(format!(
+                "{}: a table source is a .csv or .parquet file (by its extension)",
+                path.display()
+            )))
+        }
+    };
+    let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
+    let find = |name: &str, role: &str| {
+        names.iter().position(|n| *n == name).ok_or_else(|| {
+            TrainError::BadData(format!(
+                "{}: no {role} column {name:?} (the columns are {names:?})",
+                path.display()
+            ))
+        })
+    };
+    let label_col = find(&t.label, "label")?;
+    let rec_col = t
+        .recording
+        .as_deref()
+        .map(|r| find(r, "recording"))
+        .transpose()?;
+    if rec_col.is_none() && matches!(pipeline.desc().input, Input::Signal { .. }) {
+        return Err(TrainError::BadData(format!(
+            "{}: a signal pipeline reads recordings: name the column that tells them apart with `recording = \"COLUMN\"` (rows of one recording share its value)",
+            path.display()
+        )));
+    }
+    let inputs: Vec<usize> = match &t.columns {
+        Some(cols) => cols
+            .iter()
+            .map(|c| find(c, "input"))
+            .collect::<Result<_, _>>()?,
+        None => (0..names.len())
+            .filter(|&i| i != label_col && Some(i) != rec_col)
+            .collect(),
+    };
+    if inputs.is_empty() {
+        return Err(TrainError::BadData(format!(
+            "{}: no input columns besides the label",
+            path.display()
+        )));
+    }
+    for &i in &inputs {
+        let c = &schema.columns[i];
+        if !matches!(c.ty, ColumnType::Int | ColumnType::Float) {
+            return Err(TrainError::BadData(format!(
+                "{}: input column {:?} holds {:?} values, not numbers (name the input columns with `columns = [...]`)",
+                path.display(),
+                c.name,
+                c.ty
+            )));
+        }
+    }
+    let origin = |i: usize| format!("{} row {}", path.display(), i + 1);
+    let key = |v: &Value, i: usize, what: &str| -> Result<String, TrainError> {
+        match v {
+            Value::Str(s) if !s.is_empty() => Ok(s.clone()),
+            Value::Int(n) => Ok(n.to_string()),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Float(x) if x.fract() == 0.0 && x.abs() < 1e15 => Ok(format!("{x:.0}")),
+            other => Err(TrainError::BadData(format!(
+                "{}: the {what} is {other:?}",
+                origin(i)
+            ))),
+        }
+    };
+    let values = |r: &Row, i: usize| -> Result<Vec<f64>, TrainError> {
+        inputs
+            .iter()
+            .map(|&c| match r.values.get(c) {
+                Some(Value::Int(n)) => Ok(*n as f64),
+                Some(Value::Float(x)) if x.is_finite() => Ok(*x),
+                other => Err(TrainError::BadData(format!(
+                    "{}: column {:?} is {:?}, not a finite number",
+                    origin(i),
+                    names[c],
+                    other.unwrap_or(&Value::Null)
+                ))),
+            })
+            .collect()
+    };
+    let labels: Vec<String> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| key(r.values.get(label_col).unwrap_or(&Value::Null), i, "label"))
+        .collect::<Result<_, _>>()?;
+    // Class names: the given list, the training source's, or the sorted labels.
+    let class_names = match (&t.labels, classes.as_ref()) {
+        (Some(l), _) => l.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => {
+            let mut u: Vec<String> = labels.clone();
+            u.sort();
+            u.dedup();
+            if u.iter().all(|l| l.parse::<i64>().is_ok()) {
+                u.sort_by_key(|l| l.parse::<i64>().unwrap_or(0));
+            }
+            u
+        }
+    };
+    match classes {
+        None => *classes = Some(class_names.clone()),
+        Some(c) if *c == class_names => {}
+        Some(c) => {
+            return Err(TrainError::BadData(format!(
+                "{}: class labels {class_names:?} differ from the training source's {c:?}",
+                path.display()
+            )))
+        }
+    }
+    let class_of = |l: &str, i: usize| {
+        class_names.iter().position(|c| c == l).ok_or_else(|| {
+            TrainError::BadData(format!(
+                "{}: label {l:?} is not one of the classes {class_names:?}",
+                origin(i)
+            ))
+        })
+    };
+    let input = pipeline.desc().input;
+    let mut out = Vec::new();
+    match input {
+        Input::Signal { axes, .. } => {
+            if inputs.len() != axes as usize {
+                return Err(TrainError::Model(format!(
+                    "{}: {} input columns, the pipeline takes {axes} axes",
+                    path.display(),
+                    inputs.len()
+                )));
+            }
+            // Recordings in order of their first row: (name, first row, label, values).
+            let mut recs: Vec<(String, usize, String, Vec<f32>)> = Vec::new();
+            let mut index: std::collections::HashMap<String, usize> = Default::default();
+            for (i, r) in rows.iter().enumerate() {
+                let c = rec_col.unwrap_or(label_col);
+                let name = key(r.values.get(c).unwrap_or(&Value::Null), i, "recording")?;
+                let k = match index.get(&name) {
+                    Some(&k) => k,
+                    None => {
+                        index.insert(name.clone(), recs.len());
+                        recs.push((name.clone(), i, labels[i].clone(), Vec::new()));
+                        recs.len() - 1
+                    }
+                };
+                let rec = &mut recs[k];
+                if rec.2 != labels[i] {
+                    return Err(TrainError::BadData(format!(
+                        "{}: label {:?} in recording {:?}, whose first row ({}) has {:?}; a recording has one label",
+                        origin(i),
+                        labels[i],
+                        name,
+                        rec.1 + 1,
+                        rec.2
+                    )));
+                }
+                rec.3.extend(values(r, i)?.into_iter().map(|x| x as f32));
+            }
+            for (name, first, label, v) in recs {
+                out.push(Recording {
+                    input: Sample::Signal(v),
+                    label: class_of(&label, first)?,
+                    origin: format!("{} recording {name:?}", path.display()),
+                });
+            }
+        }
+        Input::Vector { .. } | Input::Image { .. } => {
+            for (i, r) in rows.iter().enumerate() {
+                let v = values(r, i)?;
+                let x = NpyTensor {
+                    shape: vec![v.len()],
+                    data: edgeflow_data::sources::npy::TensorData::F64(v),
+                };
+                out.push(Recording {
+                    input: npz_sample(&x, input, &origin(i))?,
+                    label: class_of(&labels[i], i)?,
+                    origin: origin(i),
+                });
+            }
+        }
+        Input::Text { .. } => {
+            return Err(TrainError::Model(
+                "text pipelines are not supported by the table source".into(),
+            ))
+        }
+    }
+    Ok(out)
 }
 
 fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, TrainError> {

@@ -502,3 +502,261 @@ layers = [
     assert!((0.0..=1.0).contains(&auc), "{auc}");
     assert_eq!(e.float.test.n, 8 * 9, "8 test recordings x 9 windows");
 }
+
+/// The `.ts` file `write_ts` wrote, as a long table: one row per time step with the
+/// recording's name, the three axes (the same text as in the `.ts` file) and the label.
+/// `order` lists the cases in the order their rows are written, with the rows of the
+/// cases in `interleave` alternating instead of one case after the other.
+fn ts_to_table(ts: &Path, csv: &Path, order: &[usize], interleave: bool) {
+    let text = std::fs::read_to_string(ts).unwrap();
+    let cases: Vec<(Vec<Vec<&str>>, &str)> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("@data"))
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let mut parts: Vec<&str> = l.split(':').collect();
+            let label = parts.pop().unwrap();
+            (
+                parts.iter().map(|d| d.split(',').collect()).collect(),
+                label,
+            )
+        })
+        .collect();
+    let mut s = String::from("case,label,ax,ay,az\n");
+    let row = |s: &mut String, c: usize, t: usize| {
+        let (dims, label) = &cases[c];
+        writeln!(
+            s,
+            "case{c},{label},{},{},{}",
+            dims[0][t], dims[1][t], dims[2][t]
+        )
+        .unwrap();
+    };
+    if interleave {
+        for t in 0..40 {
+            for &c in order {
+                row(&mut s, c, t);
+            }
+        }
+    } else {
+        for &c in order {
+            for t in 0..40 {
+                row(&mut s, c, t);
+            }
+        }
+    }
+    std::fs::write(csv, s).unwrap();
+}
+
+#[test]
+fn a_csv_table_trains_exactly_as_the_ts_file_it_was_written_from() {
+    // The same recordings as a long CSV table (a recording column, a label column before
+    // the axes, rows of all recordings interleaved in the test file): read through
+    // edgeflow-data's CSV reader they give the same recordings, so the same seed trains
+    // the same weights bit for bit.
+    let d = tempdir();
+    let text = config("", "epochs = 2");
+    let p = fixture(d.path(), &text);
+    let cfg = TrainConfig::load(&p).unwrap();
+    let from_ts = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    ts_to_table(
+        &d.path().join("data_TRAIN.ts"),
+        &d.path().join("train.csv"),
+        &(0..16).collect::<Vec<_>>(),
+        false,
+    );
+    ts_to_table(
+        &d.path().join("data_TEST.ts"),
+        &d.path().join("test.csv"),
+        &(0..8).collect::<Vec<_>>(),
+        true,
+    );
+    let table = |f: &str| {
+        format!(
+            "{{ table = {{ path = \"{f}\", recording = \"case\", columns = [\"ax\", \"ay\", \"az\"], labels = [\"slow\", \"fast\"] }} }}"
+        )
+    };
+    let csv_text = text
+        .replace("{ ts = \"data_TRAIN.ts\" }", &table("train.csv"))
+        .replace("{ ts = \"data_TEST.ts\" }", &table("test.csv"))
+        .replace("dir = \"out\"", "dir = \"out_csv\"");
+    let p2 = d.path().join("csv.toml");
+    std::fs::write(&p2, &csv_text).unwrap();
+    let cfg2 = TrainConfig::load(&p2).unwrap();
+    let from_csv = edgeflow_train::train(&cfg2, TrainOptions::default()).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert!(!from_ts.parameters.is_empty());
+    assert_eq!(bits(&from_ts.parameters), bits(&from_csv.parameters));
+    assert_eq!(
+        graph_and_weights(&std::fs::read(&from_ts.artifact).unwrap()),
+        graph_and_weights(&std::fs::read(&from_csv.artifact).unwrap())
+    );
+
+    // Read directly: 16 + 8 recordings of 40 steps × 3 axes, classes in the given order.
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    let raw_ts = edgeflow_train::data::read_sources(&cfg, &pipeline).unwrap();
+    let raw_csv = edgeflow_train::data::read_sources(&cfg2, &pipeline).unwrap();
+    assert_eq!(raw_csv.classes, ["slow", "fast"]);
+    assert_eq!(raw_csv.train.len(), 16);
+    assert_eq!(raw_csv.test.as_ref().unwrap().len(), 8);
+    for (a, b) in raw_ts
+        .train
+        .iter()
+        .chain(raw_ts.test.as_ref().unwrap())
+        .zip(raw_csv.train.iter().chain(raw_csv.test.as_ref().unwrap()))
+    {
+        assert_eq!((&a.input, a.label), (&b.input, b.label), "{}", b.origin);
+    }
+
+    // Without `labels`, classes are the sorted label texts.
+    let p3 = d.path().join("sorted.toml");
+    std::fs::write(&p3, csv_text.replace(", labels = [\"slow\", \"fast\"]", "")).unwrap();
+    let raw =
+        edgeflow_train::data::read_sources(&TrainConfig::load(&p3).unwrap(), &pipeline).unwrap();
+    assert_eq!(raw.classes, ["fast", "slow"]);
+    assert_eq!(raw.train[0].label, 1, "case0 is slow");
+}
+
+#[test]
+fn bad_tables_are_clear_errors() {
+    let d = tempdir();
+    let text = config("", "epochs = 1");
+    fixture(d.path(), &text);
+    let ts = d.path().join("data_TRAIN.ts");
+    let csv = d.path().join("train.csv");
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    // Reads the training table after `edit` changed its text, with `source` as the config.
+    let read = |source: &str, edit: &dyn Fn(&str) -> String| {
+        ts_to_table(&ts, &csv, &(0..16).collect::<Vec<_>>(), false);
+        let t = std::fs::read_to_string(&csv).unwrap();
+        std::fs::write(&csv, edit(&t)).unwrap();
+        let p = d.path().join("t.toml");
+        std::fs::write(
+            &p,
+            text.replace("{ ts = \"data_TRAIN.ts\" }", source)
+                .replace("test = { ts = \"data_TEST.ts\" }\n", ""),
+        )
+        .unwrap();
+        edgeflow_train::data::read_sources(&TrainConfig::load(&p).unwrap(), &pipeline)
+    };
+    let err = |source: &str, edit: &dyn Fn(&str) -> String| {
+        read(source, edit).expect_err("should fail").to_string()
+    };
+    let same = |t: &str| t.to_string();
+    let ok = "{ table = { path = \"train.csv\", recording = \"case\" } }";
+    // The well-formed table reads (so each error below comes from its one change).
+    let raw = read(ok, &same).unwrap();
+    assert_eq!(raw.train.len(), 16);
+    // A signal pipeline without a recording column.
+    let e = err("{ table = { path = \"train.csv\" } }", &same);
+    assert!(e.contains("recording = \"COLUMN\""), "{e}");
+    // A label column that does not exist: the message lists the columns.
+    let e = err(
+        "{ table = { path = \"train.csv\", recording = \"case\", label = \"class\" } }",
+        &same,
+    );
+    assert!(
+        e.contains("no label column \"class\"") && e.contains("\"ax\""),
+        "{e}"
+    );
+    // A missing value in an axis, named by row and column.
+    let e = err(ok, &|t| {
+        let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
+        let cells: Vec<&str> = lines[5].split(',').collect();
+        lines[5] = format!("{},{},{},,{}", cells[0], cells[1], cells[2], cells[4]);
+        lines.join("\n") + "\n"
+    });
+    assert!(e.contains("row 5") && e.contains("\"ay\""), "{e}");
+    // Two labels in one recording.
+    let e = err(ok, &|t| {
+        let mut lines: Vec<String> = t.lines().map(str::to_string).collect();
+        lines[10] = lines[10].replace(",slow,", ",fast,");
+        lines.join("\n") + "\n"
+    });
+    assert!(e.contains("row 10") && e.contains("one label"), "{e}");
+    // A label outside the given class list.
+    let e = err(
+        "{ table = { path = \"train.csv\", recording = \"case\", labels = [\"slow\"] } }",
+        &same,
+    );
+    assert!(e.contains("\"fast\" is not one of the classes"), "{e}");
+    // A text input column.
+    let e = err(
+        "{ table = { path = \"train.csv\", recording = \"case\", columns = [\"ax\", \"label\", \"az\"] } }",
+        &same,
+    );
+    assert!(e.contains("\"label\"") && e.contains("not numbers"), "{e}");
+    // An extension that is not a table.
+    let e = err(
+        "{ table = { path = \"data_TRAIN.ts\", recording = \"case\" } }",
+        &same,
+    );
+    assert!(e.contains(".csv or .parquet"), "{e}");
+}
+
+#[test]
+fn a_table_of_vectors_gives_one_example_per_row() {
+    // A vector pipeline reads one example per row; integer labels are classes in numeric
+    // order (2 before 10), and a model trains on them.
+    let d = tempdir();
+    let mut csv = String::from("a,b,label,c,d\n");
+    for i in 0..24 {
+        let class = if i % 2 == 0 { 2 } else { 10 };
+        let base = if class == 2 { -1.0 } else { 1.0 };
+        let v: Vec<String> = (0..4)
+            .map(|k| format!("{}", base + 0.01 * (i * 4 + k) as f64))
+            .collect();
+        writeln!(csv, "{},{},{class},{},{}", v[0], v[1], v[2], v[3]).unwrap();
+    }
+    std::fs::write(d.path().join("rows.csv"), &csv).unwrap();
+    std::fs::write(
+        d.path().join("features.toml"),
+        "[input.vector]\nlen = 4\n[[blocks]]\nscale = { scale = 0.5, offset = 0.0 }\n",
+    )
+    .unwrap();
+    let cfg_text = r#"
+name = "rows"
+seed = 3
+[data]
+train = { table = { path = "rows.csv" } }
+[split]
+validation = 0.25
+test = 0.25
+[features]
+pipeline = "features.toml"
+[model]
+layers = [ { dense = { units = 2 } }, { softmax = {} } ]
+[train]
+epochs = 2
+batch_size = 4
+[output]
+dir = "out"
+"#;
+    let p = d.path().join("train.toml");
+    std::fs::write(&p, cfg_text).unwrap();
+    let cfg = TrainConfig::load(&p).unwrap();
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    let raw = edgeflow_train::data::read_sources(&cfg, &pipeline).unwrap();
+    assert_eq!(raw.classes, ["2", "10"]);
+    assert_eq!(raw.train.len(), 24);
+    let first: Vec<f32> = csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .enumerate()
+        .filter(|(k, _)| *k != 2)
+        .map(|(_, v)| v.parse::<f64>().unwrap() as f32)
+        .collect();
+    assert_eq!(
+        raw.train[0].input,
+        edgeflow_dsp::host::Sample::Vector(first)
+    );
+    assert_eq!((raw.train[0].label, raw.train[1].label), (0, 1));
+    let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    assert!(t.artifact.is_file());
+}

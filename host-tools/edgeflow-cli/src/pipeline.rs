@@ -356,6 +356,7 @@ fn source_paths(ctx: &Ctx) -> Result<Vec<PathBuf>> {
         v.push(match s {
             edgeflow_train::config::Source::Ts(p) => p.clone(),
             edgeflow_train::config::Source::Npz(n) => n.path.clone(),
+            edgeflow_train::config::Source::Table(t) => t.path.clone(),
         });
     }
     Ok(v)
