@@ -760,3 +760,53 @@ dir = "out"
     let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
     assert!(t.artifact.is_file());
 }
+
+#[test]
+fn a_parquet_table_reads_through_edgeflow_data() {
+    // edgeflow-data's zstd Parquet fixture (written by pyarrow; its expected.json: 300 rows,
+    // `id` 0..=299, `ok` two values, `x` 43 nulls): `id` as a 1-value vector labelled by `ok`.
+    let field = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../edgeflow-data/tests/fixtures/field/table_zstd.parquet");
+    let d = tempdir();
+    std::fs::write(d.path().join("features.toml"), "[input.vector]\nlen = 1\n").unwrap();
+    let cfg = |columns: &str| {
+        let p = d.path().join("t.toml");
+        let text = format!(
+            r#"
+[data]
+train = {{ table = {{ path = "{}", label = "ok", columns = [{columns}] }} }}
+[features]
+pipeline = "features.toml"
+[model]
+layers = [ {{ dense = {{ units = 2 }} }}, {{ softmax = {{}} }} ]
+[train]
+epochs = 1
+"#,
+            field.display()
+        );
+        std::fs::write(&p, text).unwrap();
+        TrainConfig::load(&p).unwrap()
+    };
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    let raw = edgeflow_train::data::read_sources(&cfg("\"id\""), &pipeline).unwrap();
+    assert_eq!(raw.classes, ["false", "true"]);
+    let mut ids: Vec<f32> = raw
+        .train
+        .iter()
+        .map(|r| match &r.input {
+            edgeflow_dsp::host::Sample::Vector(v) => v[0],
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    ids.sort_by(f32::total_cmp);
+    assert_eq!(ids, (0..300).map(|i| i as f32).collect::<Vec<_>>());
+    // `x` has missing values: the first is a named error, not a silent zero.
+    let e = edgeflow_train::data::read_sources(&cfg("\"x\""), &pipeline)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("table_zstd.parquet row") && e.contains("\"x\"") && e.contains("Null"),
+        "{e}"
+    );
+}
