@@ -21,9 +21,9 @@ pub struct TrainConfig {
     /// The seed of weight initialisation, shuffling, dropout and augmentation.
     #[serde(default = "default_seed")]
     pub seed: u64,
-    /// CPU threads for the tensor backend (recorded in the provenance). Weights are
-    /// bit-identical for the same config, seed and thread count; this build's backend
-    /// runs on one thread ([`crate::train::BACKEND_THREADS`]), other values are an error.
+    /// CPU threads for the tensor backend (a private rayon pool of exactly this many;
+    /// recorded in the provenance). Weights are bit-identical for the same config, seed
+    /// and thread count (tested for 1 and 2 threads).
     #[serde(default = "default_threads")]
     pub threads: usize,
     /// Where the data comes from.

@@ -54,7 +54,8 @@ pub struct TrainOptions<'a> {
     /// Continue from the checkpoint in the output directory.
     pub resume: bool,
     /// Called after every epoch (progress display).
-    pub on_epoch: Option<&'a mut dyn FnMut(&EpochLog, usize)>,
+    /// (Runs on a training-pool thread, hence `Send`.)
+    pub on_epoch: Option<&'a mut (dyn FnMut(&EpochLog, usize) + Send)>,
 }
 
 /// What a run produced.
@@ -131,11 +132,6 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
         plan,
     })
 }
-
-/// Threads the CPU backend computes with. This build enables burn's `flex` backend
-/// without its `rayon` feature, so every tensor operation runs on the calling thread:
-/// the only supported value is 1 (which also makes the result independent of the machine).
-pub const BACKEND_THREADS: usize = 1;
 
 fn class_weights(cfg: &TrainConfig, y: &[usize], classes: usize) -> Result<Vec<f32>, TrainError> {
     Ok(match &cfg.train.class_weights {
@@ -340,18 +336,28 @@ fn save_module(net: &Net, path: &Path) -> Result<(), TrainError> {
 /// `checkpoint/` (the last epoch's model, optimiser and state, for `resume`).
 ///
 /// Nothing is left half-written: each file is written to a temporary name and renamed.
-pub fn train(cfg: &TrainConfig, mut opts: TrainOptions<'_>) -> Result<Trained, TrainError> {
+pub fn train(cfg: &TrainConfig, opts: TrainOptions<'_>) -> Result<Trained, TrainError> {
     let _guard = TRAINING.lock().unwrap_or_else(|e| e.into_inner());
-    let threads = BACKEND_THREADS;
-    if cfg.threads != threads {
-        return Err(TrainError::Config {
+    // The CPU backend (burn flex with rayon) computes on the threads of the pool it runs
+    // in: a private pool of exactly `cfg.threads`, so that neither the machine's core
+    // count nor other rayon users change the result.
+    let threads = cfg.threads;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("edgeflow-train-{i}"))
+        .build()
+        .map_err(|e| TrainError::Config {
             origin: "threads".into(),
-            message: format!(
-                "{} threads were asked for, but this build's CPU backend (burn flex without rayon) runs on {threads}",
-                cfg.threads
-            ),
-        });
-    }
+            message: format!("cannot start {threads} training threads: {e}"),
+        })?;
+    pool.install(|| train_on_pool(cfg, opts, threads))
+}
+
+fn train_on_pool(
+    cfg: &TrainConfig,
+    mut opts: TrainOptions<'_>,
+    threads: usize,
+) -> Result<Trained, TrainError> {
     let prep = prepare(cfg)?;
     let plan = &prep.plan;
     let classes = prep.classes.len();

@@ -810,3 +810,45 @@ epochs = 1
         "{e}"
     );
 }
+
+#[test]
+fn two_threads_give_bit_identical_weights_run_after_run() {
+    // The backend computes on a private rayon pool of `threads`: at 2 threads, two runs
+    // give the same weights bit for bit (as 1 thread does, tested above). Whether 1 and 2
+    // threads agree with each other is printed, not required (it depends on how burn's
+    // kernels split work).
+    let base = config(
+        "{ dropout = { rate = 0.3 } },",
+        "epochs = 3\naugment = { noise = 0.05, scale = 0.1 }",
+    );
+    let run = |text: &str| {
+        let d = tempdir();
+        let p = fixture(d.path(), text);
+        let cfg = TrainConfig::load(&p).unwrap();
+        let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+        let meta = edgeflow_format::Artifact::parse(&std::fs::read(&t.artifact).unwrap())
+            .map(|a| serde_json::from_slice::<serde_json::Value>(a.metadata.unwrap()).unwrap())
+            .unwrap();
+        (
+            t.parameters.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            meta,
+        )
+    };
+    let two = base.replace("threads = 1", "threads = 2");
+    assert_ne!(two, base);
+    let (a, meta) = run(&two);
+    let (b, _) = run(&two);
+    assert!(!a.is_empty());
+    assert_eq!(a, b, "2-thread runs differ");
+    let recorded = meta.to_string();
+    assert!(recorded.contains("\"threads\":2"), "{recorded}");
+    let (one, _) = run(&base);
+    println!(
+        "1 thread and 2 threads give {} weights",
+        if one == a {
+            "bit-identical"
+        } else {
+            "different"
+        }
+    );
+}
