@@ -204,7 +204,11 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     for (i, m) in models.iter().enumerate() {
         let (p1, p2) = (median(&mut packed1[i]), median(&mut packed2[i]));
         let (u, p) = (median(&mut unpacked[i]), median(&mut port[i]));
-        let (x, b, x2) = (median(&mut xnn[i]), median(&mut builtin[i]), median(&mut xnn2[i]));
+        let (x, b, x2) = (
+            median(&mut xnn[i]),
+            median(&mut builtin[i]),
+            median(&mut xnn2[i]),
+        );
         println!(
             "| {m} | {p1:.1} | {x:.1} | {:.2}× | {p2:.1} | {x2:.1} | {:.2}× | {u:.1} | {p:.1} | {b:.1} | {} |",
             p1 / x,

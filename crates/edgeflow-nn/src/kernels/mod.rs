@@ -219,16 +219,14 @@ pub(crate) fn eval_host(
             work,
             threads,
         ),
-        (Op::FullyConnected(p), Some(PackedOp::Fc(g)), [x, w, ..]) => {
-            fully_connected::eval_packed(
-                p,
-                g,
-                (x.def, w.def, output.def),
-                x.data,
-                &mut *output.data,
-                work,
-            )
-        }
+        (Op::FullyConnected(p), Some(PackedOp::Fc(g)), [x, w, ..]) => fully_connected::eval_packed(
+            p,
+            g,
+            (x.def, w.def, output.def),
+            x.data,
+            &mut *output.data,
+            work,
+        ),
         _ => false,
     };
     if !done {

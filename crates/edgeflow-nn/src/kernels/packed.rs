@@ -102,7 +102,9 @@ impl Gemm {
         }
         let k4 = k.div_ceil(4);
         let blocks = oc.div_ceil(BLOCK);
-        let pieces = blocks.checked_mul(k4)?.checked_mul(packing.group_bytes() / 32)?;
+        let pieces = blocks
+            .checked_mul(k4)?
+            .checked_mul(packing.group_bytes() / 32)?;
         let mut packed = std::vec![[0u8; 32]; pieces];
         let flat = packed.as_flattened_mut();
         let gb = packing.group_bytes();
@@ -300,7 +302,8 @@ pub(crate) fn tile_portable<const NP: usize>(
                     let base = (b * k4 + g) * gb;
                     for (j, &xv) in x.iter().enumerate() {
                         let wv = if is_vnni(packing) {
-                            flat.get(base + 4 * lane + j).map_or(0, |&v| i32::from(v as i8))
+                            flat.get(base + 4 * lane + j)
+                                .map_or(0, |&v| i32::from(v as i8))
                         } else {
                             let at = base + (j / 2) * 32 + 4 * lane + 2 * (j % 2);
                             flat.get(at..at + 2)

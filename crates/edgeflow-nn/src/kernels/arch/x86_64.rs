@@ -789,7 +789,10 @@ pub(crate) fn gemm_tile<const NP: usize>(
 #[inline]
 #[target_feature(enable = "avx2")]
 fn store_block(a: &mut [i32; 32], b: usize, v: __m256i) {
-    if let Some(d) = a.get_mut(8 * b..8 * b + 8).and_then(|d| <&mut [i32; 8]>::try_from(d).ok()) {
+    if let Some(d) = a
+        .get_mut(8 * b..8 * b + 8)
+        .and_then(|d| <&mut [i32; 8]>::try_from(d).ok())
+    {
         store8(d, v);
     }
 }
@@ -813,8 +816,10 @@ fn tile_vnni<const NP: usize>(
     let mut b = 0;
     // Two blocks (16 channels) per pass: each broadcast row group feeds two VPDPBUSD.
     while b + 2 <= nb {
-        let (Some(w0), Some(w1)) = (w.get(b * k4..(b + 1) * k4), w.get((b + 1) * k4..(b + 2) * k4))
-        else {
+        let (Some(w0), Some(w1)) = (
+            w.get(b * k4..(b + 1) * k4),
+            w.get((b + 1) * k4..(b + 2) * k4),
+        ) else {
             return;
         };
         let (mut a0, mut a1) = ([z; NP], [z; NP]);
@@ -1193,10 +1198,19 @@ mod tests {
             (true, true) => Packing::Vnni,
             _ => Packing::Avx2,
         };
-        let k4 = if r.bool() { r.usize(1, 6) } else { r.usize(1, 200) };
+        let k4 = if r.bool() {
+            r.usize(1, 6)
+        } else {
+            r.usize(1, 200)
+        };
         let nb = r.usize(1, 4);
         let rows = (0..3)
-            .map(|_| bytes(r, 4 * k4).chunks_exact(4).map(|c| [c[0], c[1], c[2], c[3]]).collect())
+            .map(|_| {
+                bytes(r, 4 * k4)
+                    .chunks_exact(4)
+                    .map(|c| [c[0], c[1], c[2], c[3]])
+                    .collect()
+            })
             .collect();
         let per = packing.group_bytes() / 32;
         let w = bytes(r, 32 * per * nb * k4)
