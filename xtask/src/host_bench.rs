@@ -121,6 +121,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             }
         }
         let (out, _) = output(c)?;
+        if matches!(side, Side::Packed(_)) && !out.contains("packed_output_equal=true") {
+            bail!("{m}: the packed path's output differs from Runtime::invoke's: {out}");
+        }
         field(&out, "median_us").with_context(|| format!("no median_us in {out:?}"))
     };
     let mut litert_version = String::from("not measured");

@@ -2,7 +2,9 @@
 //!
 //! `INPUT` holds the model input's raw bytes (what `Runtime::input_mut(0)` takes). Runs
 //! the model repeatedly for about `SECONDS` (default 1) after a warm-up, and prints one
-//! line: `median_us=… min_us=… runs=… kernels=… threads=… packed_ops=…`. By default the
+//! line: `median_us=… min_us=… runs=… kernels=… threads=… packed_ops=…
+//! packed_output_equal=…` (the last: whether `invoke_packed`'s output equals `invoke`'s,
+//! bit for bit, on this input). By default the
 //! host path: weights packed once (`PackedModel`) and `Runtime::invoke_packed` with
 //! `THREADS` threads (default 1). `EDGEFLOW_NN_UNPACKED=1` times `Runtime::invoke` (the
 //! device path's kernels, AVX2 / NEON on the host); `EDGEFLOW_NN_PORTABLE=1` selects the
@@ -43,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     slot.copy_from_slice(&input);
     // Per op position: the time since the previous op ended, for each run.
     let mut op_times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut run = |rt: &mut edgeflow_nn::Runtime<'_, '_, '_>,
+    let run = |rt: &mut edgeflow_nn::Runtime<'_, '_, '_>,
                    op_times: &mut Vec<Vec<f64>>|
      -> Result<(), edgeflow_nn::Error> {
         if !per_op {
@@ -67,6 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rt.invoke_packed_with(&packed, &mut after)
         }
     };
+    // The packed path's output against the device path's (bit for bit), once.
+    // (The input is written again before each: the memory plan may reuse its bytes.)
+    rt.invoke()?;
+    let want = rt.output(0)?.to_vec();
+    rt.input_mut(0)?.copy_from_slice(&input);
+    rt.invoke_packed(&packed)?;
+    let same = rt.output(0)? == &want[..];
+    rt.input_mut(0)?.copy_from_slice(&input);
     for _ in 0..3 {
         run(&mut rt, &mut op_times)?;
     }
@@ -82,13 +92,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     samples.sort_by(f64::total_cmp);
     let portable = flag("EDGEFLOW_NN_PORTABLE");
     println!(
-        "median_us={:.1} min_us={:.1} runs={} kernels={} threads={} packed_ops={}",
+        "median_us={:.1} min_us={:.1} runs={} kernels={} threads={} packed_ops={} packed_output_equal={}",
         samples[samples.len() / 2],
         samples[0],
         samples.len(),
         if portable { "portable" } else { "simd" },
         if unpacked { 1 } else { packed.threads() },
         if unpacked { 0 } else { packed.packed_ops() },
+        same,
     );
     if per_op {
         let mut by_type: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
