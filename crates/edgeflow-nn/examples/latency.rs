@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Per op position: the time since the previous op ended, for each run.
     let mut op_times: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let run = |rt: &mut edgeflow_nn::Runtime<'_, '_, '_>,
-                   op_times: &mut Vec<Vec<f64>>|
+               op_times: &mut Vec<Vec<f64>>|
      -> Result<(), edgeflow_nn::Error> {
         if !per_op {
             return if unpacked {

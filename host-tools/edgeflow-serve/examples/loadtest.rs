@@ -206,7 +206,9 @@ fn main() {
     let total = per_client * clients as u64;
     // RSS after each tenth of the requests.
     let rss_at: Arc<[std::sync::Mutex<String>; 10]> =
-        Arc::new(std::array::from_fn(|_| std::sync::Mutex::new(String::new())));
+        Arc::new(std::array::from_fn(
+            |_| std::sync::Mutex::new(String::new()),
+        ));
     let t0 = Instant::now();
     let handles: Vec<_> = bufs
         .into_iter()

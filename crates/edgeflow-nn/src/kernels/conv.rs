@@ -531,9 +531,9 @@ fn gather(
 /// a pool thread and waiting for it costs several microseconds).
 #[cfg(all(not(test), feature = "std"))]
 const PARALLEL_MIN_MACS: usize = 1 << 20;
-/// Tests split every op they ask to split.
+/// Tests split every op they ask to split (every op has at least one).
 #[cfg(test)]
-const PARALLEL_MIN_MACS: usize = 0;
+const PARALLEL_MIN_MACS: usize = 1;
 
 /// Packs an ungrouped int8 CONV_2D's filters (`w`, OHWI) and bias for the host kernels;
 /// `None` for f32, grouped convolutions, shapes that do not check, or a machine without
