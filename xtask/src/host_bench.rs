@@ -5,13 +5,15 @@
 //! TFLM's (bit-exact or the table says so), writes the artifacts and raw inputs to
 //! `target/bench-host/`, builds only the timing binary in release
 //! (`cargo build --release -p edgeflow-nn --features std --example latency`), then for
-//! `EDGEFLOW_BENCH_ROUNDS` rounds (default 3) times, model by model and alternately,
-//! edgeflow with its host SIMD kernels (AVX2 / NEON, chosen at run time), edgeflow with
-//! its portable kernels (`EDGEFLOW_NN_PORTABLE=1`), and `bench/litert_latency.py`
-//! (ai-edge-litert with its default XNNPACK delegate, and without it, one thread). Each
-//! figure is a median over ~1 s of `invoke()` calls; the table gives the median of the
-//! rounds' medians. The Python is `EDGEFLOW_PYTHON`, else `.venv/bin/python`, else
-//! `python3`, with `bench/requirements.txt` installed.
+//! `EDGEFLOW_BENCH_ROUNDS` rounds (default 3) times, model by model and alternately:
+//! edgeflow's host path (weights packed once, `Runtime::invoke_packed`) at one and two
+//! threads, edgeflow's device-path kernels on the host (`Runtime::invoke`, AVX2 / NEON
+//! chosen at run time; `EDGEFLOW_NN_UNPACKED=1`), edgeflow with its portable kernels
+//! (`EDGEFLOW_NN_PORTABLE=1`), and `bench/litert_latency.py` (ai-edge-litert with its
+//! default XNNPACK delegate, and without it) at one and at two threads. Each figure is a
+//! median over ~1 s of inferences; the table gives the median of the rounds' medians,
+//! and the caption the load average before and after. The Python is `EDGEFLOW_PYTHON`,
+//! else `.venv/bin/python`, else `python3`, with `bench/requirements.txt` installed.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -92,70 +94,98 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3)
         .max(1);
-    let edgeflow = |m: &str, portable: bool| -> Result<f64> {
+    /// The edgeflow side's variants.
+    #[derive(Clone, Copy)]
+    enum Side {
+        Packed(usize),
+        Unpacked,
+        Portable,
+    }
+    let edgeflow = |m: &str, side: Side| -> Result<f64> {
         let mut c = Command::new(&exe);
         c.arg(work.join(format!("{m}.efa")))
             .arg(work.join(format!("{m}.bin")))
             .arg("1");
-        if portable {
-            c.env("EDGEFLOW_NN_PORTABLE", "1");
-        } else {
-            c.env_remove("EDGEFLOW_NN_PORTABLE");
+        c.env_remove("EDGEFLOW_NN_PORTABLE")
+            .env_remove("EDGEFLOW_NN_UNPACKED")
+            .env_remove("EDGEFLOW_LATENCY_OPS");
+        match side {
+            Side::Packed(t) => {
+                c.arg(t.to_string());
+            }
+            Side::Unpacked => {
+                c.env("EDGEFLOW_NN_UNPACKED", "1");
+            }
+            Side::Portable => {
+                c.env("EDGEFLOW_NN_PORTABLE", "1");
+            }
         }
         let (out, _) = output(c)?;
+        if matches!(side, Side::Packed(_)) && !out.contains("packed_output_equal=true") {
+            bail!("{m}: the packed path's output differs from Runtime::invoke's: {out}");
+        }
         field(&out, "median_us").with_context(|| format!("no median_us in {out:?}"))
     };
     let mut litert_version = String::from("not measured");
     let mut xnnpack_seen = true;
-    let litert = |m: &str, version: &mut String, seen: &mut bool| -> Result<(f64, f64)> {
-        let mut c = Command::new(&python);
-        c.arg(&script)
-            .arg(dir.join(format!("{m}.tflite")))
-            .arg(dir.join(format!("{m}_input.npy")))
-            .args(["1", "1"]);
-        let (out, err) = output(c)?;
-        *seen &= err.contains("XNNPACK delegate");
-        if let Some(v) = out
-            .split_whitespace()
-            .find_map(|kv| kv.strip_prefix("litert="))
-        {
-            *version = v.to_string();
-        }
-        Ok((
-            field(&out, "xnnpack_us").context("no xnnpack_us")?,
-            field(&out, "builtin_us").context("no builtin_us")?,
-        ))
-    };
+    let litert =
+        |m: &str, threads: usize, version: &mut String, seen: &mut bool| -> Result<(f64, f64)> {
+            let mut c = Command::new(&python);
+            c.arg(&script)
+                .arg(dir.join(format!("{m}.tflite")))
+                .arg(dir.join(format!("{m}_input.npy")))
+                .args([threads.to_string().as_str(), "1"]);
+            let (out, err) = output(c)?;
+            *seen &= err.contains("XNNPACK delegate");
+            if let Some(v) = out
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("litert="))
+            {
+                *version = v.to_string();
+            }
+            Ok((
+                field(&out, "xnnpack_us").context("no xnnpack_us")?,
+                field(&out, "builtin_us").context("no builtin_us")?,
+            ))
+        };
     let n = models.len();
-    let (mut simd, mut port, mut xnn, mut builtin) = (
-        vec![vec![]; n],
-        vec![vec![]; n],
-        vec![vec![]; n],
-        vec![vec![]; n],
-    );
+    let col = || vec![Vec::<f64>::new(); n];
+    let (mut packed1, mut packed2, mut unpacked, mut port) = (col(), col(), col(), col());
+    let (mut xnn, mut builtin, mut xnn2) = (col(), col(), col());
     let mut peer_ok = true;
+    let load_before = loadavg();
     for r in 0..rounds {
         println!("== round {}/{rounds}", r + 1);
         for (i, m) in models.iter().enumerate() {
-            simd[i].push(edgeflow(m, false)?);
-            port[i].push(edgeflow(m, true)?);
+            packed1[i].push(edgeflow(m, Side::Packed(1))?);
+            packed2[i].push(edgeflow(m, Side::Packed(2))?);
+            unpacked[i].push(edgeflow(m, Side::Unpacked)?);
+            port[i].push(edgeflow(m, Side::Portable)?);
             if peer_ok {
-                match litert(m, &mut litert_version, &mut xnnpack_seen) {
-                    Ok((a, b)) => {
+                let one = litert(m, 1, &mut litert_version, &mut xnnpack_seen);
+                let two = one
+                    .as_ref()
+                    .ok()
+                    .map(|_| litert(m, 2, &mut litert_version, &mut xnnpack_seen));
+                match (one, two) {
+                    (Ok((a, b)), Some(Ok((a2, _)))) => {
                         xnn[i].push(a);
                         builtin[i].push(b);
+                        xnn2[i].push(a2);
                     }
-                    Err(e) => {
+                    (Err(e), _) | (_, Some(Err(e))) => {
                         println!("(LiteRT not measured: {e:#}; install bench/requirements.txt and set EDGEFLOW_PYTHON)");
                         peer_ok = false;
                     }
+                    (Ok(_), None) => peer_ok = false,
                 }
             }
         }
     }
+    let load_after = loadavg();
     let isa = if cfg!(target_arch = "x86_64") {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
-            "AVX2, with AVX-VNNI for CONV_2D's dot products"
+            "AVX2, with AVX-VNNI (VPDPBUSD) for the packed CONV_2D and FULLY_CONNECTED"
         } else if std::is_x86_feature_detected!("avx2") {
             "AVX2"
         } else {
@@ -167,25 +197,31 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         "none (portable)"
     };
     println!(
-        "\nhost: {} ({} cores), edgeflow host kernels: {isa}; ai-edge-litert {litert_version}, XNNPACK delegate {}; {rounds} rounds, median of per-round medians (µs per inference, one thread)\n",
+        "\nhost: {} ({} cores), edgeflow host kernels: {isa}; ai-edge-litert {litert_version}, XNNPACK delegate {}; {rounds} rounds, median of per-round medians (µs per inference); load average {load_before} before, {load_after} after\n",
         cpu_name(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         if !peer_ok { "n/a" } else if xnnpack_seen { "created (LiteRT's log)" } else { "NOT reported" },
     );
-    println!("| model | edgeflow SIMD | edgeflow portable | LiteRT + XNNPACK | LiteRT without XNNPACK | edgeflow SIMD / LiteRT + XNNPACK | edgeflow output vs TFLM |");
-    println!("|---|---:|---:|---:|---:|---:|---|");
+    println!("| model | edgeflow packed, 1 thread | LiteRT + XNNPACK, 1 thread | edgeflow / LiteRT, 1 thread | edgeflow packed, 2 threads | LiteRT + XNNPACK, 2 threads | edgeflow / LiteRT, 2 threads | edgeflow unpacked SIMD | edgeflow portable | LiteRT without XNNPACK | edgeflow output vs TFLM |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for (i, m) in models.iter().enumerate() {
-        let (s, p) = (median(&mut simd[i]), median(&mut port[i]));
-        let (x, b) = (median(&mut xnn[i]), median(&mut builtin[i]));
+        let (p1, p2) = (median(&mut packed1[i]), median(&mut packed2[i]));
+        let (u, p) = (median(&mut unpacked[i]), median(&mut port[i]));
+        let (x, b, x2) = (
+            median(&mut xnn[i]),
+            median(&mut builtin[i]),
+            median(&mut xnn2[i]),
+        );
         println!(
-            "| {m} | {s:.1} | {p:.1} | {x:.1} | {b:.1} | {:.2}× | {} |",
-            s / x,
+            "| {m} | {p1:.1} | {x:.1} | {:.2}× | {p2:.1} | {x2:.1} | {:.2}× | {u:.1} | {p:.1} | {b:.1} | {} |",
+            p1 / x,
+            p2 / x2,
             exact[i]
         );
     }
-    println!("\nper round (edgeflow SIMD / LiteRT + XNNPACK, µs):");
+    println!("\nper round (edgeflow packed / LiteRT + XNNPACK, 1 thread, µs):");
     for (i, m) in models.iter().enumerate() {
-        let pairs: Vec<String> = simd[i]
+        let pairs: Vec<String> = packed1[i]
             .iter()
             .zip(xnn[i].iter().map(Some).chain(std::iter::repeat(None)))
             .map(|(s, x)| match x {
@@ -196,6 +232,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         println!("  {m}: {}", pairs.join(", "));
     }
     Ok(())
+}
+
+/// `/proc/loadavg`'s three averages (Linux), for the table's caption.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The CPU model name (Linux), for the table's caption.

@@ -38,9 +38,15 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+// Tests of the no_std build use `std` (the host-only packed kernels are compiled for them).
+#[cfg(all(test, not(feature = "std")))]
+extern crate std;
+
 #[cfg(feature = "std")]
 mod arena;
 mod error;
+#[cfg(feature = "std")]
+mod host;
 // TFLite Micro's fixed-point math: the arithmetic is the reference's, on operands whose
 // ranges the reference proves (saturating where it saturates); bit-exactness tests pin it.
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
@@ -63,5 +69,7 @@ mod runtime;
 pub use arena::HostArena;
 pub use edgeflow_format as format;
 pub use error::Error;
+#[cfg(feature = "std")]
+pub use host::PackedModel;
 pub use model::{Model, OpIter};
 pub use runtime::Runtime;

@@ -77,7 +77,76 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
 
     /// Like [`Runtime::invoke`], calling `after_op(position, source_op_index)` after each
     /// op (for per-op profiling on a device).
-    pub fn invoke_with(&mut self, mut after_op: impl FnMut(usize, u32)) -> Result<(), Error> {
+    pub fn invoke_with(&mut self, after_op: impl FnMut(usize, u32)) -> Result<(), Error> {
+        self.run(
+            |_, d, inputs, out, scratch| kernels::eval(&d.op, inputs, out, scratch),
+            after_op,
+        )
+    }
+
+    /// Runs every op like [`Runtime::invoke`], the weighted int8 ops on the host-only
+    /// packed weights of `packed` (prepared once from this model by
+    /// [`crate::PackedModel::new`]), large CONV_2D ops split over up to
+    /// [`crate::PackedModel::threads`] threads. The outputs are bit-identical to
+    /// [`Runtime::invoke`]'s whatever the thread count. The arena is used exactly as by
+    /// `invoke`; the packed kernels' row buffers live outside it (one per calling thread,
+    /// kept between calls).
+    ///
+    /// Errors: [`Error::InvalidOp`] if `packed` was prepared from another model (its
+    /// graph and weights are not this model's), and what [`Runtime::invoke`] returns.
+    #[cfg(feature = "std")]
+    pub fn invoke_packed(&mut self, packed: &crate::PackedModel) -> Result<(), Error> {
+        self.invoke_packed_with(packed, |_, _| {})
+    }
+
+    /// [`Runtime::invoke_packed`] calling `after_op(position, source_op_index)` after
+    /// each op (per-op profiling on the host).
+    #[cfg(feature = "std")]
+    pub fn invoke_packed_with(
+        &mut self,
+        packed: &crate::PackedModel,
+        after_op: impl FnMut(usize, u32),
+    ) -> Result<(), Error> {
+        if !packed.prepared_from(self.model) {
+            return Err(Error::InvalidOp {
+                op: 0,
+                name: "PACKED",
+                reason: "the packed weights were prepared from another model",
+            });
+        }
+        let threads = packed.threads();
+        crate::host::with_work(|work| {
+            self.run(
+                |position, d, inputs, out, scratch| {
+                    kernels::eval_host(
+                        &d.op,
+                        packed.op(position),
+                        inputs,
+                        out,
+                        scratch,
+                        work,
+                        threads,
+                    )
+                },
+                after_op,
+            )
+        })
+    }
+
+    /// The op loop shared by every `invoke`: cuts the arena for each op and calls
+    /// `exec(position, op, inputs, output, scratch)`, then `after_op`.
+    #[inline(always)]
+    fn run(
+        &mut self,
+        mut exec: impl FnMut(
+            usize,
+            &edgeflow_format::graph::OpDef<'a>,
+            &[TensorIn<'_, 'a>],
+            TensorOut<'_, 'a>,
+            &mut [u8],
+        ),
+        mut after_op: impl FnMut(usize, u32),
+    ) -> Result<(), Error> {
         let model = self.model;
         for (position, d) in model.ops().enumerate() {
             let Some(out_def) = d.outputs.first() else {
@@ -120,7 +189,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                 def: out_def,
                 data: split.output,
             };
-            kernels::eval(&d.op, &inputs, out, split.scratch);
+            exec(position, &d, inputs.as_slice(), out, split.scratch);
             after_op(position, d.source_index);
         }
         Ok(())

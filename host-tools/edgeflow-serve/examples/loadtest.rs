@@ -7,9 +7,13 @@
 //! so 7 inferences per request) over one keep-alive connection, stopping early at SECONDS.
 //! Bounded in count and time. Prints throughput, latency p50/p90/p99/max, the error count
 //! (every non-200 answer or broken connection), and the process's resident memory (server
-//! and clients) before the clients start and after 10 %, 50 % and 100 % of the requests
-//! (flat from 10 % on = nothing kept per request; the step before it is the client
-//! threads and the server's worker pool starting). Exits 1 on any error.
+//! and clients) before the clients start and after every 10 % of the requests (flat from
+//! 10 % on = nothing kept per request; the step before it is the client threads and the
+//! server's worker pool starting), beside the live heap bytes (allocated and not freed,
+//! counted by a wrapper around the system allocator: growth there would be a leak; growth
+//! of resident memory alone is the allocator's). The clients' latency buffers are written in full
+//! before the first measurement, so their pages are not counted as growth. Exits 1 on any
+//! error.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -20,6 +24,47 @@ use std::time::{Duration, Instant};
 
 use edgeflow_format::SectionKind;
 use edgeflow_serve::{AppState, Limits, Served};
+
+/// The system allocator, counting the bytes allocated and not yet freed, so that the
+/// test tells a leak (live bytes growing with the requests) from allocator behaviour
+/// (resident memory growing while live bytes stay flat).
+struct Counting;
+
+static LIVE: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's layout and pointer
+// unchanged (so `System`'s guarantees hold), and only adds an atomic counter update.
+#[allow(unsafe_code)]
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
+        // SAFETY: forwarded as is (see the impl).
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE.fetch_sub(l.size() as i64, Ordering::Relaxed);
+        // SAFETY: forwarded as is (see the impl).
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as i64, Ordering::Relaxed);
+        // SAFETY: forwarded as is (see the impl).
+        unsafe { std::alloc::System.alloc_zeroed(l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as i64 - l.size() as i64, Ordering::Relaxed);
+        // SAFETY: forwarded as is (see the impl).
+        unsafe { std::alloc::System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Resident KiB and live heap KiB, as `RSS/live`.
+fn mem() -> String {
+    format!("{}/{}", rss_kib(), LIVE.load(Ordering::Relaxed) / 1024)
+}
 
 const PIPELINE: &str = r#"
 [input.signal]
@@ -150,19 +195,27 @@ fn main() {
             assert_eq!(one(&mut r, &req), Some(200), "warm-up request failed");
         }
     }
-    let rss_start = rss_kib();
-    let rss_tenth = Arc::new(AtomicU64::new(0));
+    // Each client's latency buffer, every page written now (not counted as growth).
+    let mut bufs: Vec<Vec<Duration>> = (0..clients)
+        .map(|_| vec![Duration::from_nanos(1); per_client as usize])
+        .collect();
+    bufs.iter_mut().for_each(Vec::clear);
+    let rss_start = mem();
     let errors = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let total = per_client * clients as u64;
-    let rss_half = Arc::new(AtomicU64::new(0));
+    // RSS after each tenth of the requests.
+    let rss_at: Arc<[std::sync::Mutex<String>; 10]> =
+        Arc::new(std::array::from_fn(
+            |_| std::sync::Mutex::new(String::new()),
+        ));
     let t0 = Instant::now();
-    let handles: Vec<_> = (0..clients)
-        .map(|_| {
+    let handles: Vec<_> = bufs
+        .into_iter()
+        .map(|mut lat| {
             let (req, errors, done) = (req.clone(), errors.clone(), done.clone());
-            let (rss_half, rss_tenth) = (rss_half.clone(), rss_tenth.clone());
+            let rss_at = rss_at.clone();
             std::thread::spawn(move || {
-                let mut lat = Vec::with_capacity(per_client as usize);
                 let mut r = match TcpStream::connect(addr) {
                     Ok(s) => BufReader::new(s),
                     Err(_) => {
@@ -186,11 +239,12 @@ fn main() {
                         }
                     }
                     let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                    if n == total / 10 {
-                        rss_tenth.store(rss_kib(), Ordering::Relaxed);
-                    }
-                    if n == total / 2 {
-                        rss_half.store(rss_kib(), Ordering::Relaxed);
+                    for (i, slot) in rss_at.iter().enumerate() {
+                        if n == total * (i as u64 + 1) / 10 {
+                            if let Ok(mut s) = slot.lock() {
+                                *s = mem();
+                            }
+                        }
                     }
                 }
                 lat
@@ -202,7 +256,7 @@ fn main() {
         .flat_map(|h| h.join().expect("client"))
         .collect();
     let wall = t0.elapsed();
-    let rss_end = rss_kib();
+    let rss_end = mem();
     let _ = stop.send(());
     server.join().expect("server").expect("serve");
     lat.sort();
@@ -235,10 +289,13 @@ fn main() {
         ms(q(0.99)),
         ms(lat.last().copied().unwrap_or_default())
     );
+    let tenths: Vec<String> = rss_at
+        .iter()
+        .map(|a| a.lock().map(|s| s.clone()).unwrap_or_default())
+        .collect();
     println!(
-        "  RSS KiB: before the clients {rss_start}, at 10% {}, at 50% {}, at 100% {rss_end}",
-        rss_tenth.load(Ordering::Relaxed),
-        rss_half.load(Ordering::Relaxed)
+        "  memory KiB (resident/live heap): before the clients {rss_start}; after each 10% {}; at the end {rss_end}",
+        tenths.join(" ")
     );
     if errs > 0 {
         std::process::exit(1);

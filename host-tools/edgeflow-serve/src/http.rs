@@ -50,6 +50,8 @@ pub struct Limits {
     pub top: usize,
     /// Largest arena a (re)loaded model may need.
     pub max_arena: usize,
+    /// Threads one inference may use for its large ops (`--op-threads`; 1: none).
+    pub op_threads: usize,
 }
 
 impl Default for Limits {
@@ -60,6 +62,7 @@ impl Default for Limits {
             max_streams: 16,
             top: 3,
             max_arena: crate::model::DEFAULT_MAX_ARENA,
+            op_threads: 1,
         }
     }
 }
@@ -124,7 +127,8 @@ impl AppState {
                 origin: path.display().to_string(),
                 what: format!("cannot read: {e}"),
             })?;
-            Served::load(bytes, &origin(path), self.limits.max_arena)
+            Ok(Served::load(bytes, &origin(path), self.limits.max_arena)?
+                .with_op_threads(self.limits.op_threads))
         })();
         match r {
             Ok(m) => {

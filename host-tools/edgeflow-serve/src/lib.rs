@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// Worker threads for the HTTP runtime (default: the number of CPUs).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Threads one inference may use for its large ops (CONV_2D split by output pixels;
+    /// results identical to one thread). Default 1: concurrent requests already use the
+    /// cores.
+    #[arg(long, default_value_t = 1)]
+    pub op_threads: usize,
 }
 
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -155,7 +160,7 @@ fn open_telemetry(
 /// exit) when the artifact cannot be served, the address cannot be bound, or in line mode
 /// when any line failed.
 pub fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let model = load(&args.artifact, args.max_arena)?;
+    let model = load(&args.artifact, args.max_arena)?.with_op_threads(args.op_threads);
     let (tel, tel_thread) = open_telemetry(&args)?;
     let limits = Limits {
         max_body: args.max_body,
@@ -163,6 +168,7 @@ pub fn run(args: ServeArgs) -> Result<(), ServeError> {
         max_streams: args.max_streams.max(1),
         top: args.top.max(1),
         max_arena: args.max_arena,
+        op_threads: args.op_threads.max(1),
     };
     let state = AppState::new(model, Some(args.artifact.clone()), limits, tel);
     let r = if args.stdin {

@@ -135,6 +135,8 @@ pub struct Served {
     pub arena_bytes: usize,
     /// Whether the artifact carries a monitoring baseline.
     pub has_baseline: bool,
+    /// The weights packed once for the host kernels (outside the per-request arena).
+    packed: edgeflow_nn::PackedModel,
 }
 
 impl Served {
@@ -197,6 +199,7 @@ impl Served {
             }
             None => (None, None),
         };
+        let packed = edgeflow_nn::PackedModel::new(&m);
         let arena_bytes = m.arena_bytes();
         if arena_bytes > max_arena {
             return Err(bad(format!(
@@ -223,8 +226,16 @@ impl Served {
             hash,
             arena_bytes,
             has_baseline: a.monitoring_baseline.is_some(),
+            packed,
             bytes: Arc::clone(&bytes),
         })
+    }
+
+    /// The same model, its large ops split over up to `threads` threads per inference
+    /// (results identical to one thread).
+    pub fn with_op_threads(mut self, threads: usize) -> Self {
+        self.packed = self.packed.with_threads(threads);
+        self
     }
 
     /// The artifact bytes.
@@ -342,7 +353,7 @@ impl Served {
                 )));
             }
             dst.copy_from_slice(&data);
-            rt.invoke()
+            rt.invoke_packed(&self.packed)
                 .map_err(|e| ServeError::Inference(e.to_string()))?;
             let output = rt
                 .output(0)

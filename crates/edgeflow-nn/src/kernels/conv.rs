@@ -523,6 +523,187 @@ fn gather(
     true
 }
 
+// ---------------------------------------------------------------------------------------
+// Host only: packed weights (see `super::packed`)
+// ---------------------------------------------------------------------------------------
+
+/// Multiply-accumulates below which an op is not split over threads (handing a part to
+/// a pool thread and waiting for it costs several microseconds).
+#[cfg(all(not(test), feature = "std"))]
+const PARALLEL_MIN_MACS: usize = 1 << 20;
+/// Tests split every op they ask to split (every op has at least one).
+#[cfg(test)]
+const PARALLEL_MIN_MACS: usize = 1;
+
+/// Packs an ungrouped int8 CONV_2D's filters (`w`, OHWI) and bias for the host kernels;
+/// `None` for f32, grouped convolutions, shapes that do not check, or a machine without
+/// packed kernels.
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn pack(
+    p: &ConvParams<'_>,
+    defs: (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    w: &[u8],
+    bias: Option<&[u8]>,
+) -> Option<super::packed::Gemm> {
+    let (xd, wd, od) = defs;
+    let g = Conv(p).geom(xd, wd, od).ok()?;
+    if od.dtype != edgeflow_format::graph::DType::I8 || g.in_c != g.f_c {
+        return None;
+    }
+    super::packed::Gemm::new(w, g.k, g.out_c, bias, p.requant.as_ref()?, &p.clamp)
+}
+
+/// int8 CONV_2D on packed weights `gm` (from [`pack`] for this op): output pixels
+/// [`super::packed::TILE`] at a time, each pixel's receptive field copied or gathered
+/// into a row of `work` (grown as needed), split by output pixels over up to `threads`
+/// threads of rayon's pool when the op is large (each part writes its own pixels, so the
+/// result does not depend on the split). Returns `false`, having written nothing, when `gm` does not
+/// match the op (the caller then runs the unpacked kernels).
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn eval_packed(
+    p: &ConvParams<'_>,
+    gm: &super::packed::Gemm,
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    x: &[u8],
+    out: &mut [u8],
+    work: &mut std::vec::Vec<u8>,
+    threads: usize,
+) -> bool {
+    let Ok(g) = Conv(p).geom(xd, wd, od) else {
+        return false;
+    };
+    let Some(rq) = p.requant.as_ref() else {
+        return false;
+    };
+    let pixels = g.batches * g.h.out * g.w.out;
+    if g.in_c != g.f_c
+        || g.k != gm.k()
+        || g.out_c != gm.oc()
+        || out.len() != pixels * g.out_c
+        || x.len() != g.batches * g.h.size * g.w.size * g.in_c
+    {
+        return false;
+    }
+    let q = OutQ::new(rq, &p.clamp);
+    let pad_byte = (-rq.input_offset) as i8 as u8;
+    let per_thread = super::packed::TILE * gm.row_bytes();
+    let macs = pixels.saturating_mul(g.k).saturating_mul(g.out_c);
+    let threads = if macs >= PARALLEL_MIN_MACS {
+        threads.clamp(1, pixels.div_ceil(super::packed::TILE).max(1))
+    } else {
+        1
+    };
+    if work.len() < threads * per_thread {
+        work.resize(threads * per_thread, 0);
+    }
+    if threads == 1 {
+        conv_range(&g, gm, &q, pad_byte, x, 0, out, work);
+        return true;
+    }
+    let per = pixels.div_ceil(threads);
+    // Rayon's pool (started once per process) rather than new threads per op: waking a
+    // pool thread costs microseconds, starting one tens.
+    rayon::scope(|s| {
+        let mut parts = out
+            .chunks_mut(per * g.out_c)
+            .zip(work.chunks_mut(per_thread))
+            .enumerate();
+        // The first part on this thread, the others on the pool.
+        let first = parts.next();
+        for (i, (o, wk)) in parts {
+            let (g, q) = (&g, &q);
+            s.spawn(move |_| conv_range(g, gm, q, pad_byte, x, i * per, o, wk));
+        }
+        if let Some((_, (o, wk))) = first {
+            conv_range(&g, gm, &q, pad_byte, x, 0, o, wk);
+        }
+    });
+    true
+}
+
+/// Output pixels `p0, p0 + 1, …` into the consecutive `out_c`-byte rows of `out`.
+#[cfg(any(test, feature = "std"))]
+#[allow(clippy::too_many_arguments)]
+fn conv_range(
+    g: &Geom,
+    gm: &super::packed::Gemm,
+    q: &OutQ<'_>,
+    pad_byte: u8,
+    x: &[u8],
+    p0: usize,
+    out: &mut [u8],
+    work: &mut [u8],
+) {
+    use super::packed::TILE;
+    let rb = gm.row_bytes();
+    let mut outs = out.chunks_exact_mut(g.out_c);
+    let mut p = p0;
+    loop {
+        let mut os: [&mut [u8]; TILE] = Default::default();
+        let mut n = 0;
+        for (slot, buf) in os.iter_mut().zip(work.chunks_exact_mut(rb)) {
+            let Some(o) = outs.next() else {
+                break;
+            };
+            if !conv_field(g, p, x, pad_byte, buf) {
+                return;
+            }
+            gm.prep(buf);
+            *slot = o;
+            n += 1;
+            p += 1;
+        }
+        if n == 0 {
+            return;
+        }
+        let mut rows: [&[u8]; TILE] = [&[]; TILE];
+        for (r, buf) in rows.iter_mut().zip(work.chunks_exact(rb)) {
+            *r = buf;
+        }
+        gm.rows(&rows[..n], &mut os[..n], q);
+        if n < TILE {
+            return;
+        }
+    }
+}
+
+/// Copies output pixel `p`'s receptive field (ungrouped, `k` bytes in OHWI tap order,
+/// out-of-image taps set to the input zero point) into the start of `buf`. `false` only
+/// for ranges out of bounds (excluded by `check`).
+#[cfg(any(test, feature = "std"))]
+fn conv_field(g: &Geom, p: usize, x: &[u8], pad_byte: u8, buf: &mut [u8]) -> bool {
+    let per_img = g.h.out * g.w.out;
+    let (b, rem) = (p / per_img, p % per_img);
+    let (oy, ox) = (rem / g.w.out, rem % g.w.out);
+    let (iy0, ky0, ky1) = g.h.window(oy);
+    let (ix0, kx0, kx1) = g.w.window(ox);
+    let c = g.in_c;
+    let row_bytes = g.w.size * c;
+    let img = b * g.h.size * row_bytes;
+    let Some(dst) = buf.get_mut(..g.k) else {
+        return false;
+    };
+    let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
+    if direct_ok && g.h.full(ky0, ky1) && g.w.full(kx0, kx1) {
+        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
+        return match x.get(start..start + g.k) {
+            Some(s) => {
+                dst.copy_from_slice(s);
+                true
+            }
+            None => false,
+        };
+    }
+    let dims = Gather {
+        img,
+        row_bytes,
+        groups: 1,
+        grp: 0,
+        pad_byte,
+    };
+    gather(g, &dims, x, dst, (iy0, ky0, ky1), (ix0, kx0, kx1))
+}
+
 #[inline(always)]
 fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, out: &mut [u8]) {
     let (fw, fc, c) = (g.w.filter, g.f_c, g.in_c);
@@ -786,12 +967,18 @@ mod tests {
     }
 
     fn random_case(r: &mut Rng, dtype: DType) -> Option<Case> {
+        random_case_in(r, dtype, 7, 6)
+    }
+
+    /// A random case with filter depth up to `max_fc` and up to `max_oc` output channels
+    /// per group.
+    fn random_case_in(r: &mut Rng, dtype: DType, max_fc: usize, max_oc: usize) -> Option<Case> {
         let n = r.usize(1, 2);
         let (ih, iw) = (r.usize(1, 9), r.usize(1, 9));
         let groups = if r.range(0, 5) == 0 { r.usize(1, 3) } else { 1 };
-        let fc = r.usize(1, 7);
+        let fc = r.usize(1, max_fc);
         let ic = fc * groups;
-        let oc = groups * r.usize(1, 6);
+        let oc = groups * r.usize(1, max_oc);
         let (fh, fw) = (r.usize(1, 4), r.usize(1, 4));
         let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
         let (dh, dw) = if r.range(0, 3) == 0 {
@@ -938,6 +1125,43 @@ mod tests {
             generate: |r: &mut Rng| random_case(r, DType::I8),
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| run_case_with(c, host_isa(Isa::NeonDot)),
+        }
+    );
+
+    /// Runs a case with its weights packed for the host kernels (`kernels::packed`).
+    fn run_case_packed(c: &Case, threads: usize) -> Vec<u8> {
+        let groups = c.defs[0].shape.dim(3) / c.defs[1].shape.dim(3);
+        let op = edgeflow_format::graph::Op::Conv2d(c.p);
+        run_packed(&op, &c.defs, &c.data, &c.out, threads, groups == 1)
+    }
+
+    specialised_matches_portable!(
+        /// The packed-weight host kernels (eight output channels per vector, four pixels
+        /// per pass; AVX-VNNI or AVX2) against the portable kernels, on generated
+        /// convolutions: small and wide depths (odd channel counts, `k` not a multiple
+        /// of 4), padding, strides, dilation, groups (unpacked), extreme offsets.
+        packed_weights_match_portable {
+            seed: 306,
+            cases: 1500,
+            generate: |r: &mut Rng| if r.bool() {
+                random_case(r, DType::I8)
+            } else {
+                random_case_in(r, DType::I8, 40, 45)
+            },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_packed(c, 1),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The packed kernels split over three threads: identical to one thread's (and so
+        /// to the portable kernels).
+        packed_threads_match_portable {
+            seed: 307,
+            cases: 400,
+            generate: |r: &mut Rng| random_case_in(r, DType::I8, 24, 40),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_packed(c, 3),
         }
     );
 

@@ -193,6 +193,71 @@ fn finish<const FAST: bool, const FULL: bool>(
     }
 }
 
+/// Packs an int8 FULLY_CONNECTED's `[out, in]` weights and bias for the host kernels;
+/// `None` for f32, shapes that do not check, or a machine without packed kernels.
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn pack(
+    p: &FullyConnectedParams<'_>,
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    w: &[u8],
+    bias: Option<&[u8]>,
+) -> Option<super::packed::Gemm> {
+    let (_, i, o) = dims(xd, wd, od).ok()?;
+    if od.dtype != edgeflow_format::graph::DType::I8 {
+        return None;
+    }
+    super::packed::Gemm::new(w, i, o, bias, p.requant.as_ref()?, &p.clamp)
+}
+
+/// int8 FULLY_CONNECTED on packed weights `gm` (from [`pack`] for this op): input rows
+/// [`super::packed::TILE`] at a time, each copied into a row of `work` (grown as
+/// needed). Returns `false`, having written nothing, when `gm` does not match the op.
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn eval_packed(
+    p: &FullyConnectedParams<'_>,
+    gm: &super::packed::Gemm,
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    x: &[u8],
+    out: &mut [u8],
+    work: &mut std::vec::Vec<u8>,
+) -> bool {
+    use super::packed::TILE;
+    let Ok((rows, i, o)) = dims(xd, wd, od) else {
+        return false;
+    };
+    let Some(rq) = p.requant.as_ref() else {
+        return false;
+    };
+    if gm.k() != i || gm.oc() != o || out.len() != rows * o || x.len() != rows * i {
+        return false;
+    }
+    let q = OutQ::new(rq, &p.clamp);
+    let rb = gm.row_bytes();
+    if work.len() < TILE * rb {
+        work.resize(TILE * rb, 0);
+    }
+    for (xt, ot) in x.chunks(TILE * i).zip(out.chunks_mut(TILE * o)) {
+        let mut n = 0;
+        for (xr, buf) in xt.chunks_exact(i).zip(work.chunks_exact_mut(rb)) {
+            if let Some(d) = buf.get_mut(..i) {
+                d.copy_from_slice(xr);
+            }
+            gm.prep(buf);
+            n += 1;
+        }
+        let mut rs: [&[u8]; TILE] = [&[]; TILE];
+        for (r, buf) in rs.iter_mut().zip(work.chunks_exact(rb)) {
+            *r = buf;
+        }
+        let mut os: [&mut [u8]; TILE] = Default::default();
+        for (slot, orow) in os.iter_mut().zip(ot.chunks_exact_mut(o)) {
+            *slot = orow;
+        }
+        gm.rows(&rs[..n], &mut os[..n], &q);
+    }
+    true
+}
+
 /// Output channels accumulated per block before requantizing them.
 const OUT_BLOCK: usize = 32;
 
@@ -334,13 +399,18 @@ mod tests {
     }
 
     fn random_case(r: &mut Rng, dtype: DType) -> Case {
+        random_case_in(r, dtype, 20, 4)
+    }
+
+    /// A random case with up to `max_o` outputs and `max_rows` rows.
+    fn random_case_in(r: &mut Rng, dtype: DType, max_o: usize, max_rows: usize) -> Case {
         let i = if r.range(0, 3) == 0 {
             r.usize(100, 700)
         } else {
             r.usize(1, 40)
         };
-        let o = r.usize(1, 20);
-        let rows = r.usize(1, 4);
+        let o = r.usize(1, max_o);
+        let rows = r.usize(1, max_rows);
         // Input shapes: [rows, i], [rows/2.., ...], or 4-D with the same element count.
         let xdims: Vec<u32> = match r.range(0, 2) {
             0 => vec![rows as u32, i as u32],
@@ -467,6 +537,22 @@ mod tests {
             generate: |r: &mut Rng| Some(random_case(r, DType::I8)),
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| run_case_with(c, host_isa(Isa::NeonDot)),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The packed-weight host kernels (eight outputs per vector, four rows per pass;
+        /// AVX-VNNI or AVX2) against the portable kernels: odd and wide output counts,
+        /// input lengths not a multiple of 4, several rows, extreme offsets.
+        packed_weights_match_portable {
+            seed: 308,
+            cases: 1500,
+            generate: |r: &mut Rng| Some(random_case_in(r, DType::I8, 70, 9)),
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| {
+                let op = edgeflow_format::graph::Op::FullyConnected(c.p);
+                run_packed(&op, &c.defs, &c.data, &c.out, 1, true)
+            },
         }
     );
 

@@ -11,7 +11,10 @@
 //!   instructions) and [`weighted`] (the one check / scratch / eval skeleton of CONV_2D,
 //!   DEPTHWISE_CONV_2D and FULLY_CONNECTED);
 //! - the op files: `conv.rs` holds convolution, `depthwise.rs` depthwise convolution, and
-//!   so on. Imports go down the list, never up: no cycles.
+//!   so on. Imports go down the list, never up: no cycles;
+//! - [`packed`] (host only, `std`): CONV_2D and FULLY_CONNECTED weights packed once per
+//!   model (eight output channels per vector), run by [`eval_host`] for
+//!   [`crate::Runtime::invoke_packed`]; the device path ([`eval`]) never uses it.
 //!
 //! Every op has two entry points, wired up by [`check`] and [`eval`]:
 //! - `check(params, inputs, output, scratch_len) -> Result<(), &'static str>` runs once
@@ -48,6 +51,8 @@ pub struct TensorOut<'d, 'a> {
 mod arch;
 mod epilogue;
 mod generic;
+#[cfg(any(test, feature = "std"))]
+pub(crate) mod packed;
 #[cfg(test)]
 mod testutil;
 mod weighted;
@@ -134,5 +139,97 @@ pub fn eval(
         Op::Mean(p) => mean::eval(p, inputs, output),
         Op::Logistic(p) => activation::eval_logistic(p, inputs, output),
         Op::Tanh(p) => activation::eval_tanh(p, inputs, output),
+    }
+}
+
+/// Whether [`eval`] runs a host SIMD family here ([`arch::Isa::detect`]; false with
+/// `EDGEFLOW_NN_PORTABLE=1`).
+#[cfg(feature = "std")]
+pub(crate) fn host_simd() -> bool {
+    arch::Isa::detect().host_simd()
+}
+
+/// A weighted op's host-only packed weights ([`packed`]; `std` hosts with AVX2).
+#[cfg(any(test, feature = "std"))]
+#[derive(Debug)]
+pub(crate) enum PackedOp {
+    /// An ungrouped int8 CONV_2D.
+    Conv(packed::Gemm),
+    /// An int8 FULLY_CONNECTED.
+    Fc(packed::Gemm),
+}
+
+#[cfg(any(test, feature = "std"))]
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+impl PackedOp {
+    /// Bytes of packed weights and constants.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            PackedOp::Conv(g) | PackedOp::Fc(g) => g.bytes(),
+        }
+    }
+}
+
+/// Packs `op`'s weights for the host kernels when it is a weighted int8 op whose weights
+/// (and bias) are constants (`consts[i]`: the bytes of input `i` when constant); `None`
+/// otherwise, or when this machine has no packed kernels. Only for ops that passed
+/// [`check`].
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn pack(
+    op: &Op<'_>,
+    inputs: &[TensorDef<'_>],
+    consts: &[Option<&[u8]>],
+    output: &TensorDef<'_>,
+) -> Option<PackedOp> {
+    let (x, w) = (inputs.first()?, inputs.get(1)?);
+    let wb = (*consts.get(1)?)?;
+    let bias = match inputs.get(2) {
+        Some(_) => Some((*consts.get(2)?)?),
+        None => None,
+    };
+    match op {
+        Op::Conv2d(p) => conv::pack(p, (x, w, output), wb, bias).map(PackedOp::Conv),
+        Op::FullyConnected(p) => {
+            fully_connected::pack(p, (x, w, output), wb, bias).map(PackedOp::Fc)
+        }
+        _ => None,
+    }
+}
+
+/// [`eval`], with `packed` weights for a weighted op where [`pack`] prepared them (the
+/// packed kernels, `work` grown as they need, CONV_2D split over up to `threads` threads
+/// when large); every other op, or packed weights that do not match the op, on [`eval`].
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn eval_host(
+    op: &Op<'_>,
+    packed: Option<&PackedOp>,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+    work: &mut std::vec::Vec<u8>,
+    threads: usize,
+) {
+    let done = match (op, packed, inputs) {
+        (Op::Conv2d(p), Some(PackedOp::Conv(g)), [x, w, ..]) => conv::eval_packed(
+            p,
+            g,
+            (x.def, w.def, output.def),
+            x.data,
+            &mut *output.data,
+            work,
+            threads,
+        ),
+        (Op::FullyConnected(p), Some(PackedOp::Fc(g)), [x, w, ..]) => fully_connected::eval_packed(
+            p,
+            g,
+            (x.def, w.def, output.def),
+            x.data,
+            &mut *output.data,
+            work,
+        ),
+        _ => false,
+    };
+    if !done {
+        eval(op, inputs, output, scratch);
     }
 }

@@ -704,6 +704,199 @@ fn load_i32x8(a: &[i32; 8]) -> __m256i {
     unsafe { core::arch::x86_64::_mm256_loadu_si256(a.as_ptr().cast()) }
 }
 
+// ---------------------------------------------------------------------------------------
+// Packed weights (host only, `super::super::packed`): eight output channels per vector
+// ---------------------------------------------------------------------------------------
+
+/// The packed-weight layouts of [`gemm_tile`] (chosen once per model, see
+/// `kernels::packed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packing {
+    /// AVX-VNNI: per block of 8 output channels and group of 4 taps, 32 bytes (channel
+    /// `c`'s four int8 weights at `4c..4c + 4`); the rows are XORed with `0x80`
+    /// (`x + 128`, unsigned) and `VPDPBUSD` adds the four exact products of each lane.
+    Vnni,
+    /// AVX2: per block and group, 64 bytes: the `i16` weight pairs of taps `(0, 1)` of
+    /// the eight channels, then of taps `(2, 3)`; the rows are int8 as they are, each tap
+    /// pair broadcast as two `i16` values and multiplied with `VPMADDWD`.
+    Avx2,
+}
+
+impl Packing {
+    /// The best packing this CPU runs, if any.
+    pub(crate) fn detect() -> Option<Packing> {
+        if vnni_available() {
+            Some(Packing::Vnni)
+        } else if available() {
+            Some(Packing::Avx2)
+        } else {
+            None
+        }
+    }
+
+    /// Bytes per block of 8 channels and group of 4 taps.
+    pub(crate) fn group_bytes(self) -> usize {
+        match self {
+            Packing::Vnni => 32,
+            Packing::Avx2 => 64,
+        }
+    }
+}
+
+/// `acc[p][8 * b + c] = sum_g sum_j row_p[4g + j] * w(b, g, c, j)` (wrapping int32; for
+/// [`Packing::Vnni`] the rows hold `x XOR 0x80`, so this is `sum (x + 128) * w`) for
+/// `NP` prepared rows of `k4` groups of 4 bytes and `nb` (at most 4) consecutive packed
+/// blocks `w` of 8 channels each. No horizontal sums: each vector lane is one output
+/// channel. Returns `false` (and computes nothing) without the CPU features or when a
+/// slice is shorter than `k4` and `nb` need.
+pub(crate) fn gemm_tile<const NP: usize>(
+    packing: Packing,
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    let per = match packing {
+        Packing::Vnni => 1,
+        Packing::Avx2 => 2,
+    };
+    let fits = nb <= 4
+        && rows.iter().all(|r| r.len() >= k4)
+        && nb
+            .checked_mul(k4)
+            .and_then(|v| v.checked_mul(per))
+            .is_some_and(|v| v <= w.len());
+    if !fits {
+        return false;
+    }
+    match packing {
+        Packing::Vnni if vnni_available() => {
+            // SAFETY: AVX2 and AVX-VNNI are available (checked).
+            unsafe { tile_vnni(rows, w, k4, nb, acc) };
+            true
+        }
+        Packing::Avx2 if available() => {
+            // SAFETY: AVX2 is available (checked).
+            unsafe { tile_avx2(rows, w, k4, nb, acc) };
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Stores a vector into lanes `8b..8b + 8` of `a`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_block(a: &mut [i32; 32], b: usize, v: __m256i) {
+    if let Some(d) = a
+        .get_mut(8 * b..8 * b + 8)
+        .and_then(|d| <&mut [i32; 8]>::try_from(d).ok())
+    {
+        store8(d, v);
+    }
+}
+
+/// The group `g` of a row, broadcast to every lane.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bcast(r: &[[u8; 4]], g: usize) -> __m256i {
+    _mm256_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)))
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn tile_vnni<const NP: usize>(
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = _mm256_setzero_si256();
+    let mut b = 0;
+    // Two blocks (16 channels) per pass: each broadcast row group feeds two VPDPBUSD.
+    while b + 2 <= nb {
+        let (Some(w0), Some(w1)) = (
+            w.get(b * k4..(b + 1) * k4),
+            w.get((b + 1) * k4..(b + 2) * k4),
+        ) else {
+            return;
+        };
+        let (mut a0, mut a1) = ([z; NP], [z; NP]);
+        for (g, (p0, p1)) in w0.iter().zip(w1).enumerate() {
+            let (v0, v1) = (load32(p0), load32(p1));
+            for p in 0..NP {
+                let x = bcast(rows[p], g);
+                a0[p] = _mm256_dpbusd_avx_epi32(a0[p], x, v0);
+                a1[p] = _mm256_dpbusd_avx_epi32(a1[p], x, v1);
+            }
+        }
+        for p in 0..NP {
+            store_block(&mut acc[p], b, a0[p]);
+            store_block(&mut acc[p], b + 1, a1[p]);
+        }
+        b += 2;
+    }
+    if b < nb {
+        let Some(w0) = w.get(b * k4..(b + 1) * k4) else {
+            return;
+        };
+        let mut a0 = [z; NP];
+        for (g, p0) in w0.iter().enumerate() {
+            let v0 = load32(p0);
+            for p in 0..NP {
+                a0[p] = _mm256_dpbusd_avx_epi32(a0[p], bcast(rows[p], g), v0);
+            }
+        }
+        for p in 0..NP {
+            store_block(&mut acc[p], b, a0[p]);
+        }
+    }
+}
+
+/// Taps `(0, 1)` and `(2, 3)` of a row group as `i16` pairs, each broadcast.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn bcast_pairs(r: &[[u8; 4]], g: usize) -> (__m256i, __m256i) {
+    let [x0, x1, x2, x3] = r.get(g).copied().unwrap_or([0; 4]);
+    let pair = |a: u8, b: u8| {
+        (u32::from(a as i8 as i16 as u16) | (u32::from(b as i8 as i16 as u16) << 16)) as i32
+    };
+    (
+        _mm256_set1_epi32(pair(x0, x1)),
+        _mm256_set1_epi32(pair(x2, x3)),
+    )
+}
+
+#[target_feature(enable = "avx2")]
+fn tile_avx2<const NP: usize>(
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = _mm256_setzero_si256();
+    for b in 0..nb {
+        let Some(wb) = w.get(2 * b * k4..2 * (b + 1) * k4) else {
+            return;
+        };
+        let mut a = [z; NP];
+        let (pairs, _) = wb.as_chunks::<2>();
+        for (g, [p01, p23]) in pairs.iter().enumerate() {
+            let (v01, v23) = (load32(p01), load32(p23));
+            for p in 0..NP {
+                let (x01, x23) = bcast_pairs(rows[p], g);
+                a[p] = _mm256_add_epi32(a[p], _mm256_madd_epi16(x01, v01));
+                a[p] = _mm256_add_epi32(a[p], _mm256_madd_epi16(x23, v23));
+            }
+        }
+        for p in 0..NP {
+            store_block(&mut acc[p], b, a[p]);
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -993,6 +1186,62 @@ mod tests {
                 }
                 out
             },
+        }
+    );
+
+    /// A packed-kernel case: the packing, `k4`, `nb`, three prepared rows (`k4` groups)
+    /// and `nb` packed blocks of weights.
+    type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
+
+    fn tile_case(r: &mut Rng) -> Option<Tile> {
+        let packing = match (r.bool(), vnni_available()) {
+            (true, true) => Packing::Vnni,
+            _ => Packing::Avx2,
+        };
+        let k4 = if r.bool() {
+            r.usize(1, 6)
+        } else {
+            r.usize(1, 200)
+        };
+        let nb = r.usize(1, 4);
+        let rows = (0..3)
+            .map(|_| {
+                bytes(r, 4 * k4)
+                    .chunks_exact(4)
+                    .map(|c| [c[0], c[1], c[2], c[3]])
+                    .collect()
+            })
+            .collect();
+        let per = packing.group_bytes() / 32;
+        let w = bytes(r, 32 * per * nb * k4)
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect();
+        Some((packing, k4, nb, rows, w))
+    }
+
+    fn tile_run(t: &Tile, portable: bool) -> Vec<i32> {
+        let (packing, k4, nb, rows, w) = t;
+        let r: [&[[u8; 4]]; 3] = [&rows[0], &rows[1], &rows[2]];
+        let mut acc = [[7i32; 32]; 3];
+        if portable || skip() {
+            crate::kernels::packed::tile_portable(*packing, &r, w, *k4, *nb, &mut acc);
+        } else {
+            assert!(gemm_tile::<3>(*packing, &r, w, *k4, *nb, &mut acc));
+        }
+        acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
+    }
+
+    specialised_matches_portable!(
+        /// The packed-weight kernels (VPDPBUSD and VPMADDWD, eight channels per vector,
+        /// several rows per pass) against their portable twin on the same layout,
+        /// extreme values included.
+        packed_gemm_tile_matches_portable {
+            seed: 46,
+            cases: 2000,
+            generate: tile_case,
+            portable: |t: &Tile| tile_run(t, true),
+            specialised: |t: &Tile| tile_run(t, false),
         }
     );
 }

@@ -278,3 +278,37 @@ pub(crate) fn host_isa(isa: crate::kernels::arch::Isa) -> crate::kernels::arch::
         crate::kernels::arch::Isa::Portable
     }
 }
+
+/// Runs `op` on [`crate::kernels::eval_host`] with its constant weights (inputs 1 and 2)
+/// packed by [`crate::kernels::pack`], on `threads` threads. When `must_pack` and this
+/// machine has packed kernels (`packed::Packing::detect`), packing must have happened,
+/// so that a test comparing this with the portable kernels cannot silently compare the
+/// portable kernels with themselves; otherwise prints that the packed path was skipped.
+pub(crate) fn run_packed(
+    op: &edgeflow_format::graph::Op<'_>,
+    defs: &[TensorDef<'_>],
+    data: &[Vec<u8>],
+    out: &TensorDef<'_>,
+    threads: usize,
+    must_pack: bool,
+) -> Vec<u8> {
+    let sb = crate::kernels::scratch_bytes(op, defs, out);
+    crate::kernels::check(op, defs, out, sb).expect("check");
+    let consts: Vec<Option<&[u8]>> = data
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i > 0).then_some(&d[..]))
+        .collect();
+    let packed = crate::kernels::pack(op, defs, &consts, out);
+    let can_pack = crate::kernels::packed::Packing::detect().is_some();
+    if must_pack && can_pack {
+        assert!(packed.is_some(), "the op was not packed");
+    } else if packed.is_none() {
+        std::println!("SKIPPED: no packed kernels on this machine (or op); unpacked path");
+    }
+    let mut scratch = vec![0x5Au8; sb];
+    let mut work = Vec::new();
+    run(defs, data, out, |i, o| {
+        crate::kernels::eval_host(op, packed.as_ref(), i, o, &mut scratch, &mut work, threads)
+    })
+}

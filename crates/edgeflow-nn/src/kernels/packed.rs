@@ -1,0 +1,324 @@
+//! Host-only packed weights (`std`): the weights of CONV_2D and FULLY_CONNECTED laid out
+//! once per model so that one vector holds eight output channels, as XNNPACK does when a
+//! delegate is created.
+//!
+//! The device path never sees this module: the microcontroller run-time reads weights in
+//! place from flash and its arena plan is unchanged. On a host, [`crate::PackedModel`]
+//! owns one [`Gemm`] per weighted op (outside the arena) and
+//! [`crate::Runtime::invoke_packed`] runs those ops here.
+//!
+//! Arithmetic (why the result is bit-exact with the portable kernels): each output is
+//! `bias + sum((x + off) * w)` in wrapping int32, and addition modulo 2^32 is associative
+//! and commutative. With [`Packing::Vnni`] the rows are stored as `x + 128` (unsigned,
+//! `x XOR 0x80`) and the kernel computes `S = sum((x + 128) * w)`; then
+//! `sum((x + off) * w) = S + (off - 128) * sum(w)`, so the per-channel constant
+//! `fold = bias + (off - 128) * sum(w)` is computed once at packing time. With
+//! [`Packing::Avx2`] the kernel computes `sum(x * w)` and `fold = bias + off * sum(w)`.
+//! Taps past `k` (rounding `k` up to a multiple of 4) have zero weights and contribute 0.
+//! The requantization is the same [`OutQ`] epilogue the unpacked kernels use.
+
+// Without `std` the module is compiled for its tests only.
+#![cfg_attr(not(feature = "std"), allow(dead_code))]
+
+extern crate std;
+use std::vec::Vec;
+
+use edgeflow_format::graph::{Clamp, Requant};
+
+use super::arch::Isa;
+use super::epilogue::{OutQ, Soa};
+use super::generic::dot;
+use super::generic::elem::le_i32;
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use super::arch::x86_64::Packing;
+
+/// No packed layout off x86_64 (NEON keeps the unpacked kernels for now).
+#[cfg(not(target_arch = "x86_64"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packing {}
+
+#[cfg(not(target_arch = "x86_64"))]
+impl Packing {
+    pub(crate) fn detect() -> Option<Packing> {
+        None
+    }
+    pub(crate) fn group_bytes(self) -> usize {
+        match self {}
+    }
+}
+
+/// Output channels per packed block (one 256-bit vector of `i32` lanes).
+const BLOCK: usize = 8;
+/// Blocks computed per kernel call (32 channels of stack accumulators).
+const CHUNK: usize = 4;
+/// Rows (output pixels, or FULLY_CONNECTED batch rows) per kernel call.
+pub(crate) const TILE: usize = 4;
+
+/// One weighted op's packed weights and per-channel constants: `oc` output channels of
+/// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
+/// FULLY_CONNECTED's `[out, in]`).
+#[derive(Debug)]
+pub(crate) struct Gemm {
+    packing: Packing,
+    /// The epilogue's instruction family (host SIMD).
+    isa: Isa,
+    k: usize,
+    /// Groups of 4 taps (`k` rounded up).
+    k4: usize,
+    oc: usize,
+    /// `ceil(oc / 8)` blocks of `k4` groups, [`Packing::group_bytes`] each, as 32-byte
+    /// pieces.
+    w: Vec<[u8; 32]>,
+    /// Per channel: the bias plus the input-offset (and, for VNNI, the unsigned-row)
+    /// correction.
+    fold: Vec<i32>,
+    /// The struct-of-arrays epilogue parameters ([`Soa`]: fold, multiplier, shift) when
+    /// the single-shift requantization applies ([`OutQ::fast`]).
+    soa: Option<Vec<u8>>,
+}
+
+impl Gemm {
+    /// Packs the `[oc, k]` int8 weights `w` with the optional int32 `bias` and the op's
+    /// requantization. `None` when this CPU has no packed kernel or a slice is shorter
+    /// than the shapes say (the caller keeps the unpacked kernels then). Whether to pack
+    /// at all (`EDGEFLOW_NN_PORTABLE`) is [`crate::PackedModel::new`]'s decision.
+    pub(crate) fn new(
+        w: &[u8],
+        k: usize,
+        oc: usize,
+        bias: Option<&[u8]>,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+    ) -> Option<Gemm> {
+        if k == 0 || oc == 0 {
+            return None;
+        }
+        let packing = Packing::detect()?;
+        // Every packing runs on a host SIMD family; its epilogue is that family's.
+        let isa = host_isa(packing);
+        if w.len() < oc.checked_mul(k)? || bias.is_some_and(|b| b.len() < 4 * oc) {
+            return None;
+        }
+        let k4 = k.div_ceil(4);
+        let blocks = oc.div_ceil(BLOCK);
+        let pieces = blocks
+            .checked_mul(k4)?
+            .checked_mul(packing.group_bytes() / 32)?;
+        let mut packed = std::vec![[0u8; 32]; pieces];
+        let flat = packed.as_flattened_mut();
+        let gb = packing.group_bytes();
+        for (c, row) in w.chunks_exact(k).take(oc).enumerate() {
+            let (b, lane) = (c / BLOCK, c % BLOCK);
+            for (t, &v) in row.iter().enumerate() {
+                let (g, j) = (t / 4, t % 4);
+                let base = (b * k4 + g) * gb;
+                if is_vnni(packing) {
+                    flat[base + 4 * lane + j] = v;
+                } else {
+                    // i16 pairs: taps (0, 1) in the first 32 bytes, (2, 3) in the second.
+                    let half = (j / 2) * 32;
+                    let at = base + half + 4 * lane + 2 * (j % 2);
+                    flat[at..at + 2].copy_from_slice(&i16::from(v as i8).to_le_bytes());
+                }
+            }
+        }
+        let off = rq.input_offset;
+        let corr = if is_vnni(packing) { 128 } else { 0 };
+        let fold: Vec<i32> = w
+            .chunks_exact(k)
+            .take(oc)
+            .enumerate()
+            .map(|(c, row)| {
+                let b = bias.map_or(0, |b| le_i32(b, c));
+                b.wrapping_add(off.wrapping_sub(corr).wrapping_mul(dot::sum(row)))
+            })
+            .collect();
+        let q = OutQ::new(rq, clamp);
+        let soa = q.fast.then(|| {
+            let mut area = std::vec![0u8; 12 * oc];
+            q.write_soa(&mut area, oc, 0, |j| fold.get(j).copied().unwrap_or(0));
+            area
+        });
+        Some(Gemm {
+            packing,
+            isa,
+            k,
+            k4,
+            oc,
+            w: packed,
+            fold,
+            soa,
+        })
+    }
+
+    /// Taps per output channel.
+    pub(crate) fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Output channels.
+    pub(crate) fn oc(&self) -> usize {
+        self.oc
+    }
+
+    /// Bytes of one prepared row ([`Gemm::prep`]): `k` rounded up to 4.
+    pub(crate) fn row_bytes(&self) -> usize {
+        4 * self.k4
+    }
+
+    /// Bytes of packed weights and constants (for reports).
+    pub(crate) fn bytes(&self) -> usize {
+        32 * self.w.len() + 4 * self.fold.len() + self.soa.as_ref().map_or(0, Vec::len)
+    }
+
+    /// Turns a row whose first `k` bytes hold the int8 taps into the kernel's form, in
+    /// place: XOR `0x80` for VNNI; the bytes from `k` to [`Gemm::row_bytes`] zeroed.
+    pub(crate) fn prep(&self, row: &mut [u8]) {
+        let (taps, rest) = row.split_at_mut(self.k.min(row.len()));
+        if is_vnni(self.packing) {
+            for v in taps {
+                *v ^= 0x80;
+            }
+        }
+        rest.fill(0);
+    }
+
+    /// `out[p][c] = requant(fold[c] + kernel(rows[p])[c])` for every channel of up to
+    /// [`TILE`] prepared rows (each [`Gemm::row_bytes`] long) into output rows of `oc`
+    /// bytes. Rows or outputs beyond the shorter of the two lists are not touched.
+    pub(crate) fn rows(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
+        match rows.len().min(outs.len()) {
+            1 => self.tile::<1>(rows, outs, q),
+            2 => self.tile::<2>(rows, outs, q),
+            3 => self.tile::<3>(rows, outs, q),
+            4 => self.tile::<4>(rows, outs, q),
+            _ => {}
+        }
+    }
+
+    fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
+        let r: [&[[u8; 4]]; NP] =
+            core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
+        let per = self.packing.group_bytes() / 32;
+        let blocks = self.oc.div_ceil(BLOCK);
+        let mut acc = [[0i32; 32]; NP];
+        for chunk in 0..blocks.div_ceil(CHUNK) {
+            let b0 = chunk * CHUNK;
+            let nb = CHUNK.min(blocks - b0);
+            let w = self.w.get(b0 * self.k4 * per..).unwrap_or(&[]);
+            if !kernel::<NP>(self.packing, &r, w, self.k4, nb, &mut acc) {
+                tile_portable(self.packing, &r, w, self.k4, nb, &mut acc);
+            }
+            let c0 = b0 * BLOCK;
+            let n = (self.oc - c0).min(CHUNK * BLOCK);
+            for (a, o) in acc.iter().zip(outs.iter_mut()) {
+                if let (Some(a), Some(o)) = (a.get(..n), o.get_mut(c0..c0 + n)) {
+                    self.finish(a, c0, o, q);
+                }
+            }
+        }
+    }
+
+    /// The epilogue of channels `c0..c0 + acc.len()`.
+    fn finish(&self, acc: &[i32], c0: usize, out: &mut [u8], q: &OutQ<'_>) {
+        match &self.soa {
+            Some(area) => q.finish_soa(self.isa, acc, &Soa::new(area, self.oc).from(c0), out),
+            None => {
+                let fold = self.fold.get(c0..).unwrap_or(&[]);
+                for (((o, &a), &f), qc) in out.iter_mut().zip(acc).zip(fold).zip(q.channels(c0)) {
+                    *o = q.apply(a.wrapping_add(f), qc);
+                }
+            }
+        }
+    }
+}
+
+/// The host SIMD family a packing's CPU runs (for the vector epilogue).
+fn host_isa(p: Packing) -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let _ = p;
+        Isa::Avx2
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        match p {}
+    }
+}
+
+fn is_vnni(p: Packing) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        p == Packing::Vnni
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        match p {}
+    }
+}
+
+/// The architecture's packed kernel; `false` where there is none.
+#[inline]
+fn kernel<const NP: usize>(
+    packing: Packing,
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::gemm_tile::<NP>(packing, rows, w, k4, nb, acc)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, w, k4, nb, acc);
+        match packing {}
+    }
+}
+
+/// The portable twin of the packed kernels (`arch::x86_64::gemm_tile`), on the same
+/// layouts: `acc[p][8b + c] = sum over groups and taps of row_p * w` (wrapping). Used
+/// where the kernel declines (never after [`Packing::detect`] chose the packing), and by
+/// the tests as the kernel's reference.
+pub(crate) fn tile_portable<const NP: usize>(
+    packing: Packing,
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let gb = packing.group_bytes();
+    let flat = w.as_flattened();
+    for (p, a) in acc.iter_mut().enumerate() {
+        for (b, block) in a.chunks_exact_mut(BLOCK).take(nb).enumerate() {
+            for (lane, s) in block.iter_mut().enumerate() {
+                let mut sum = 0i32;
+                for g in 0..k4 {
+                    let x = rows[p].get(g).copied().unwrap_or([0; 4]);
+                    let base = (b * k4 + g) * gb;
+                    for (j, &xv) in x.iter().enumerate() {
+                        let wv = if is_vnni(packing) {
+                            flat.get(base + 4 * lane + j)
+                                .map_or(0, |&v| i32::from(v as i8))
+                        } else {
+                            let at = base + (j / 2) * 32 + 4 * lane + 2 * (j % 2);
+                            flat.get(at..at + 2)
+                                .map_or(0, |v| i32::from(i16::from_le_bytes([v[0], v[1]])))
+                        };
+                        let xv = if is_vnni(packing) {
+                            i32::from(xv)
+                        } else {
+                            i32::from(xv as i8)
+                        };
+                        sum = sum.wrapping_add(xv.wrapping_mul(wv));
+                    }
+                }
+                *s = sum;
+            }
+        }
+    }
+}
