@@ -539,9 +539,8 @@ fn init_writes_an_image_project() {
 /// The anomaly example (`examples/anomaly`): a dense autoencoder trained on BasicMotions'
 /// "Standing" recordings only; evaluate and quantize report ROC-AUC of normal vs the
 /// other activities on the test windows, the `min_roc_auc` gate passes, the emulated
-/// board's outputs equal the host's on every test window and the sensor fault alerts.
-/// (The clean normal stream is not required to stay quiet: the example's README shows
-/// the drift it flags between the training and test subjects.)
+/// board's outputs equal the host's on every test window, the clean normal stream raises
+/// no alert and the sensor fault does (the example's README gives the figures).
 #[test]
 fn anomaly_pipeline_with_an_autoencoder() {
     let _board = board_lock();
@@ -591,7 +590,10 @@ fn anomaly_pipeline_with_an_autoencoder() {
         assert_eq!(k["device_predictions"], 40 * 19, "{k}");
         assert_eq!(k["device_equal_to_host"], 40 * 19, "{k}");
         assert_eq!(k["fault_alerted"], true, "{k}");
+        assert_eq!(k["clean_alerts"], 0, "{k}");
         assert!(t.contains("normal (class 0) test recordings"), "{t}");
+        assert_eq!(stages[8]["status"], "passed", "{t}");
+        assert!(o.status.success(), "{t}");
     } else {
         assert!(o.status.success(), "{t}");
     }
