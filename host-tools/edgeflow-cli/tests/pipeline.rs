@@ -486,6 +486,29 @@ fn image_pipeline_on_the_digits_through_the_emulated_board() {
         k["int8_test_accuracy"].as_f64().expect("int8 acc") >= 0.9,
         "{k}"
     );
+    // The RAM gate counts the feature workspace the device's facade takes: for an image
+    // pipeline that is the buffer of one image's values (64 words here), not the
+    // pipeline's own workspace alone.
+    let int8 = std::fs::read(
+        Path::new(stages[5]["dir"].as_str().expect("dir")).join("model_int8.edgeflow"),
+    )
+    .expect("int8 artifact");
+    let facade = edgeflow::Model::parse(&int8).expect("facade");
+    let words = facade.workspace_len();
+    assert!(words >= 64, "{words}");
+    let ram = stages[6]["metrics"]["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .find(|g| g["gate"] == "RAM")
+        .expect("RAM gate")["measured"]
+        .as_str()
+        .expect("measured")
+        .to_string();
+    assert!(
+        ram.contains(&format!("features {} incl. image buffer 256", words * 4)),
+        "{ram}"
+    );
     if board {
         // 20 % of 1797, stratified: 359 test images, one prediction each.
         assert_eq!(k["device_predictions"], 359, "{k}");
