@@ -765,7 +765,8 @@ mod kind_tests {
     #[test]
     fn strictly_increasing_edges_make_a_feature_numerical() {
         // The anomaly example's feature 21 as the device bins it (int8 grid), training and
-        // clean-replay counts: 5 non-empty bins, but 9 distinct float quantile edges.
+        // clean-replay counts as measured: 5 non-empty bins; its 9 float quantile edges are
+        // distinct (the values here stand in for them).
         let edges = [0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12];
         let reference = [7, 0, 0, 69, 0, 0, 38, 0, 16, 22];
         let current = [24, 0, 0, 77, 0, 0, 43, 0, 28, 18];
