@@ -2,6 +2,7 @@
 //! running it under QEMU, and computing the same outputs on the host.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -136,7 +137,18 @@ pub fn run(
     cases: &[DspCase],
     timeout: Duration,
 ) -> Result<BTreeMap<String, DspReport>, String> {
-    let work = root()
+    run_in(&root(), board, cases, timeout)
+}
+
+/// Like [`run`], with `firmware/dsp-<board>` built from the edgeflow source tree `source`
+/// (case files under `source/target/edgeflow-dsp-firmware`).
+pub fn run_in(
+    source: &Path,
+    board: &Board,
+    cases: &[DspCase],
+    timeout: Duration,
+) -> Result<BTreeMap<String, DspReport>, String> {
+    let work = source
         .join("target/edgeflow-dsp-firmware")
         .join(&board.name);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -173,7 +185,7 @@ pub fn run(
     let list_path = work.join("cases.txt");
     crate::firmware::write_if_changed(&list_path, list.as_bytes())?;
 
-    let app = root().join("firmware").join(format!("dsp-{}", board.name));
+    let app = source.join("firmware").join(format!("dsp-{}", board.name));
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(&app)
         .args(["build", "--release", "--quiet"])
@@ -193,7 +205,7 @@ pub fn run(
             String::from_utf8_lossy(&o.stderr)
         ));
     }
-    let elf = root()
+    let elf = source
         .join("firmware/target")
         .join(&board.target)
         .join("release")

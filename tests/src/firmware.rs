@@ -83,7 +83,22 @@ pub fn run_with(
     timeout: Duration,
     profile: bool,
 ) -> Result<BTreeMap<String, Report>, String> {
-    let work = root().join("target/edgeflow-firmware").join(&board.name);
+    run_in(&root(), board, cases, arena, timeout, profile)
+}
+
+/// Like [`run_with`], with the harness built from the edgeflow source tree `source`
+/// (`source/firmware/<board>`; the case files go to `source/target/edgeflow-firmware`)
+/// instead of the tree this crate was compiled in: an installed `edgeflow validate --hil`
+/// finds its sources at run time.
+pub fn run_in(
+    source: &Path,
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    timeout: Duration,
+    profile: bool,
+) -> Result<BTreeMap<String, Report>, String> {
+    let work = source.join("target/edgeflow-firmware").join(&board.name);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut list = String::new();
     for c in cases {
@@ -96,7 +111,7 @@ pub fn run_with(
     let list_path = work.join("cases.txt");
     write_if_changed(&list_path, list.as_bytes())?;
 
-    let app = root().join("firmware").join(&board.name);
+    let app = source.join("firmware").join(&board.name);
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(&app)
         .args(["build", "--release", "--quiet"])
@@ -116,7 +131,7 @@ pub fn run_with(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let elf = root()
+    let elf = source
         .join("firmware/target")
         .join(&board.target)
         .join("release")

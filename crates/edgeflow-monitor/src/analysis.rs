@@ -492,7 +492,11 @@ pub fn analyze(
         if method == Method::Auto {
             method = Method::choose(
                 b.train_count,
-                kind_of(b.feature_counts(f), w.feature(f, b.bins)),
+                kind_of_feature(
+                    b.feature_edges(f),
+                    b.feature_counts(f),
+                    w.feature(f, b.bins),
+                ),
             );
         }
         let mut threshold = o
@@ -622,6 +626,27 @@ pub fn kind_of(reference: &[u64], current: &[u64]) -> FeatureKind {
     }
 }
 
+/// The kind of a monitored feature. A feature whose training quantile edges are strictly
+/// increasing (at least 5 edges: no single value holds a bin's share of the training data)
+/// took many distinct training values: numerical, whatever the counts. Otherwise
+/// [`kind_of`] counts the non-empty bins.
+///
+/// Why the edges first: the baseline's bins merge values, and on an int8 model the counts
+/// are taken on the device's quantization grid (`edgeflow quantize --baseline-data`), so a
+/// continuous feature that spans few int8 steps fills only some of the float edges' bins
+/// (measured on the anomaly example: a gyroscope standard deviation spanning 7 int8 levels
+/// filled 5 of 10 bins). Counted as distinct values that would make it "categorical" and
+/// put a chi-squared test on an ordered quantity, which Evidently would test with KS (more
+/// than 5 distinct values). Discrete features (one-hot, pixel intensities with many equal
+/// values) have repeated edges and keep the count rule.
+pub fn kind_of_feature(edges: &[f32], reference: &[u64], current: &[u64]) -> FeatureKind {
+    if edges.len() >= 5 && edges.windows(2).all(|p| p[0] < p[1]) {
+        FeatureKind::Numerical
+    } else {
+        kind_of(reference, current)
+    }
+}
+
 /// Confidence-based performance estimation (the idea of NannyML's CBPE): the baseline's
 /// reliability table gives, per score bin, the probability that a prediction with that
 /// score is correct; the expected accuracy of a window is the count-weighted mean of it.
@@ -729,6 +754,34 @@ fn quality_and_health(b: &Baseline, w: &WindowSummary, t: &Thresholds, alerts: &
             "arena_high_water",
             f64::from(h.arena_high_water),
             f64::from(hc.arena_limit),
+        );
+    }
+}
+
+#[cfg(test)]
+mod kind_tests {
+    use super::*;
+
+    #[test]
+    fn strictly_increasing_edges_make_a_feature_numerical() {
+        // The anomaly example's feature 21 as the device bins it (int8 grid), training and
+        // clean-replay counts as measured: 5 non-empty bins; its 9 float quantile edges are
+        // distinct (the values here stand in for them).
+        let edges = [0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12];
+        let reference = [7, 0, 0, 69, 0, 0, 38, 0, 16, 22];
+        let current = [24, 0, 0, 77, 0, 0, 43, 0, 28, 18];
+        assert_eq!(kind_of(&reference, &current), FeatureKind::Categorical);
+        assert_eq!(
+            kind_of_feature(&edges, &reference, &current),
+            FeatureKind::Numerical
+        );
+        // Repeated edges (a value holding several bins' share): the count rule decides.
+        let tied = [0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0, 1.0];
+        let two = [0, 0, 0, 0, 50, 0, 0, 0, 0, 50];
+        assert_eq!(kind_of_feature(&tied, &two, &two), FeatureKind::Binary);
+        assert_eq!(
+            kind_of_feature(&tied, &reference, &current),
+            FeatureKind::Categorical
         );
     }
 }

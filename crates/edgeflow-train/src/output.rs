@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Task, TrainConfig};
 use crate::data::{hex, Features};
 use crate::error::TrainError;
-use crate::evaluate::{ends_with_softmax, reconstruction_error, run_artifact};
+use crate::evaluate::{ends_with_softmax, run_artifact};
 use crate::metrics;
 use crate::model::{Net, Plan, Shape};
 use crate::train::{write_atomic, EpochLog, Prepared};
@@ -51,8 +51,10 @@ pub fn monitored(plan: &Plan) -> Vec<u32> {
 }
 
 /// Per-feature quantile edges, training histograms and ranges; the training class prior;
-/// the histogram of validation scores (top-1 probability, or the anomaly score) with the
-/// accuracy in each score bin.
+/// the histogram of validation scores (the score a device reports: the top-1 probability
+/// of a classifier on validation windows; the largest reconstructed value of an
+/// autoencoder on the normal training and validation windows)
+/// with the accuracy in each score bin.
 pub fn baseline(
     plan: &Plan,
     train: &Features,
@@ -179,14 +181,34 @@ pub fn write_outputs(
                 ),
             )
         }
-        Task::Autoencoder => (
-            val.scores
-                .iter()
-                .zip(&val.inputs)
-                .map(|(r, x)| reconstruction_error(r, x))
-                .collect(),
-            None,
-        ),
+        // The score histogram is compared with what the device counts in its summaries:
+        // the score of its prediction frame, which for any model is the largest output
+        // value (`edgeflow::Prediction`); for an autoencoder that is the reconstruction's
+        // largest element, not the reconstruction error (the device does not compute
+        // it). It is counted on normal (class 0) windows only — the detector's output
+        // under normal operation, what a deployed anomaly detector's stream is compared
+        // against; the validation split also holds the anomalies, which choose the
+        // threshold in `evaluate`. The normal windows of both the training and the
+        // validation split enter: windows of one recording are strongly correlated, so
+        // the validation split's few normal recordings alone (2 in examples/anomaly) do
+        // not describe normal operation, and the largest reconstructed value is not
+        // biased by the fit the way the reconstruction error is (examples/anomaly/README.md
+        // gives the measurement).
+        Task::Autoencoder => {
+            let train_out = run_artifact(&bare.artifact, &prep.splits.train, &prep.spec)?;
+            let max = |r: &Vec<f32>| r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            (
+                train_out
+                    .scores
+                    .iter()
+                    .zip(&train_out.labels)
+                    .chain(val.scores.iter().zip(&val.labels))
+                    .filter(|(_, y)| **y == 0)
+                    .map(|(r, _)| max(r))
+                    .collect(),
+                None,
+            )
+        }
     };
     let val_accuracy = correct
         .as_ref()

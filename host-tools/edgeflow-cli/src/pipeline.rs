@@ -44,7 +44,12 @@ pub const STAGES: [&str; 9] = [
 fn stage_version(stage: &str) -> u32 {
     match stage {
         // 2: the test split is replayed interleaved by class (was: class by class).
-        "deploy" | "monitor" => 2,
+        "deploy" => 2,
+        // 3: a feature with strictly increasing quantile edges is tested as numerical.
+        "monitor" => 3,
+        // 2: an autoencoder's score baseline counts the device's score (the largest
+        // reconstructed value) on the normal training and validation windows.
+        "train" => 2,
         // 2: the monitoring baseline is recounted on the int8 input the device bins.
         "quantize" => 2,
         _ => 1,
@@ -988,57 +993,6 @@ fn indent(t: &str) -> String {
     t.lines().map(|l| format!("  {l}\n")).collect()
 }
 
-/// Recounts the monitoring baseline of the int8 artifact `model` on the training features
-/// `x_train` as the device will see them: quantized to the model input's int8 grid (the
-/// feature pipeline's own quantizer) and dequantized, the way the device application bins
-/// them. Training counted the float features; on features whose values sit on the bin
-/// edges (discrete ones: pixel intensities) the two disagree by one bin and the clean
-/// replay raises false drift alerts. The edges stay. Returns whether the artifact changed
-/// (false for a float input or an artifact without a baseline).
-fn rebaseline_int8(model: &Path, x_train: &Path) -> Result<bool> {
-    use edgeflow_format::baseline::{MonitoringBaseline, OwnedBaseline};
-    let bytes = std::fs::read(model)?;
-    let m = edgeflow_nn::Model::parse(&bytes)?;
-    let Some(input) = m.header().inputs.first().copied() else {
-        return Ok(false);
-    };
-    let (edgeflow_format::graph::DType::I8, Some(qp)) = (input.dtype, input.quant) else {
-        return Ok(false);
-    };
-    let a = edgeflow_format::Artifact::parse(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let Some(section) = a.monitoring_baseline else {
-        return Ok(false);
-    };
-    let parsed = MonitoringBaseline::parse(section)
-        .map_err(|e| anyhow::anyhow!("{}: monitoring baseline: {e}", model.display()))?;
-    let mut owned = OwnedBaseline::from_parsed(&parsed);
-    let raw = std::fs::read(x_train)?;
-    let npy = npyz::NpyFile::new(&raw[..])
-        .with_context(|| format!("{}: not a .npy file", x_train.display()))?;
-    let shape = npy.shape().to_vec();
-    let rows: Vec<f32> = npy
-        .into_vec()
-        .with_context(|| format!("{}: not float32", x_train.display()))?;
-    let row_len = shape.iter().skip(1).product::<u64>() as usize;
-    let (scale, zp) = (qp.scale, qp.zero_point);
-    owned
-        .recount(&rows, row_len, |x| {
-            let q = edgeflow_dsp::kernels::quantize(x, scale, zp);
-            scale * ((i32::from(q) - zp) as f32)
-        })
-        .map_err(|e| anyhow::anyhow!("{}: recounting the baseline: {e}", model.display()))?;
-    let section = owned
-        .to_bytes()
-        .map_err(|e| anyhow::anyhow!("{}: recounted baseline: {e}", model.display()))?;
-    let out = crate::convert::with_section(
-        &bytes,
-        edgeflow_format::SectionKind::MonitoringBaseline,
-        &section,
-    )?;
-    std::fs::write(model, out)?;
-    Ok(true)
-}
-
 fn quantize(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     let q = ctx.project.project.quantize.clone();
     let float = ctx.file("train", "model.edgeflow")?;
@@ -1051,6 +1005,9 @@ fn quantize(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         s(&ctx.file("prepare", "x_train.npy")?),
         "--method".into(),
         q.method.clone(),
+        // The monitoring baseline recounted on the int8 input the device bins.
+        "--baseline-data".into(),
+        s(&ctx.file("prepare", "x_train.npy")?),
     ];
     if !q.per_channel {
         args.push("--per-tensor".into());
@@ -1063,9 +1020,6 @@ fn quantize(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     }
     println!("  edgeflow quantize {}", args.join(" "));
     crate::quantize::run(parse_args(&args)?)?;
-    if rebaseline_int8(&int8, &ctx.file("prepare", "x_train.npy")?)? {
-        println!("  monitoring baseline recounted on the int8 input the device bins");
-    }
     let cfg = ctx.project.train_config(dir)?;
     let fb = std::fs::read(&float)?;
     let qb = std::fs::read(&int8)?;

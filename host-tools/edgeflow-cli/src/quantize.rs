@@ -8,6 +8,12 @@
 //! `--pipeline` — exactly as `edgeflow features` and the device compute them. The int8
 //! artifact carries the float artifact's pipeline (with its output quantization set to
 //! the new int8 input), labels, metadata and monitoring baseline.
+//!
+//! The monitoring baseline's feature histograms were counted by training on float
+//! features; the device bins the int8 model input dequantized. `--baseline-data` (the
+//! training feature rows, or raw training files, read as `--calib` is) recounts them on
+//! the int8 grid, as `edgeflow pipeline run`'s quantize stage does; without it the
+//! command says that the baseline is still float-counted.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -54,6 +60,11 @@ pub struct QuantizeArgs {
     /// A feature pipeline (TOML) for a `.tflite` model or to replace the artifact's.
     #[arg(long)]
     pipeline: Option<PathBuf>,
+    /// Recount the monitoring baseline's feature histograms on these training data (as
+    /// `--calib`: `.npy` feature rows or raw files; repeatable), quantized to the int8
+    /// input and dequantized as the device bins them. The bin edges stay.
+    #[arg(long)]
+    baseline_data: Vec<PathBuf>,
 }
 
 /// Runs the subcommand.
@@ -82,7 +93,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         None if sections.feature_pipeline.is_some() => Some(features::load_pipeline(&a.model)?),
         None => None,
     };
-    let mut samples = calibration(&a, &graph, spec.as_ref())?;
+    let mut samples = feature_rows(&a, &a.calib, &graph, spec.as_ref())?;
     if let Some(n) = a.calib_limit {
         samples.truncate(n);
     }
@@ -105,6 +116,31 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         artifact = edgeflow::host::attach_pipeline(&artifact, spec)
             .context("cannot attach the feature pipeline to the int8 model")?;
     }
+    let baseline_note = if sections.monitoring_baseline.is_none() {
+        None
+    } else if a.baseline_data.is_empty() {
+        Some("monitoring baseline: carried over as training counted it, on float features (give --baseline-data TRAIN to recount it on the int8 input the device bins)".to_string())
+    } else {
+        let rows = feature_rows(&a, &a.baseline_data, &graph, spec.as_ref())?;
+        match recount_baseline(&artifact, &rows).with_context(|| {
+            format!(
+                "recounting the monitoring baseline of {}",
+                a.output.display()
+            )
+        })? {
+            Some(b) => {
+                artifact = b;
+                Some(format!(
+                    "monitoring baseline: recounted on {} rows of --baseline-data, on the int8 input the device bins",
+                    rows.len()
+                ))
+            }
+            None => Some(
+                "monitoring baseline: kept (the model input is float, as training counted it)"
+                    .into(),
+            ),
+        }
+    };
     fs::write(&a.output, &artifact)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     let agree = agreement(&graph, &artifact, &samples)?;
@@ -123,11 +159,69 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         agree.0 * 100.0,
         agree.1
     );
+    if let Some(note) = baseline_note {
+        println!("{note}");
+    }
     Ok(())
 }
 
-/// Calibration samples, each as many float values as the model's input.
-fn calibration(a: &QuantizeArgs, graph: &Graph, spec: Option<&Spec>) -> Result<Vec<Vec<f32>>> {
+/// Recounts the monitoring baseline of the int8 artifact `artifact` on the feature rows
+/// `rows` (float, one model input each) as the device will see them: quantized to the
+/// model input's int8 grid (the feature pipeline's own quantizer) and dequantized, the way
+/// the device application bins them. Training counted the float features; on features
+/// whose values sit near the bin edges (discrete ones: pixel intensities) the two differ
+/// by a bin and the device's clean stream looks drifted. The edges, the class prior and
+/// the score histogram stay. Returns the rewritten artifact, or `None` when there is
+/// nothing to recount (a float input, or no baseline section).
+pub(crate) fn recount_baseline(artifact: &[u8], rows: &[Vec<f32>]) -> Result<Option<Vec<u8>>> {
+    use edgeflow_format::baseline::{MonitoringBaseline, OwnedBaseline};
+    let m = edgeflow_nn::Model::parse(artifact)?;
+    let Some(input) = m.header().inputs.first().copied() else {
+        return Ok(None);
+    };
+    let (edgeflow_format::graph::DType::I8, Some(qp)) = (input.dtype, input.quant) else {
+        return Ok(None);
+    };
+    let Some(section) = m.artifact().monitoring_baseline else {
+        return Ok(None);
+    };
+    let parsed = MonitoringBaseline::parse(section)
+        .map_err(|e| anyhow::anyhow!("the monitoring baseline section: {e}"))?;
+    let mut owned = OwnedBaseline::from_parsed(&parsed);
+    let row_len = input.shape.num_elements().unwrap_or(0);
+    if rows.is_empty() {
+        bail!("no rows to recount the baseline on");
+    }
+    let flat: Vec<f32> = rows.iter().flatten().copied().collect();
+    let (scale, zp) = (qp.scale, qp.zero_point);
+    owned
+        .recount(&flat, row_len, |x| {
+            let q = edgeflow_dsp::kernels::quantize(x, scale, zp);
+            scale * ((i32::from(q) - zp) as f32)
+        })
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "a monitored feature index is not below the model input's {row_len} values: {e}"
+            )
+        })?;
+    let section = owned
+        .to_bytes()
+        .map_err(|e| anyhow::anyhow!("the recounted baseline: {e}"))?;
+    Ok(Some(crate::convert::with_section(
+        artifact,
+        edgeflow_format::SectionKind::MonitoringBaseline,
+        &section,
+    )?))
+}
+
+/// Feature rows from `paths` (`--calib` or `--baseline-data`), each as many float values
+/// as the model's input.
+fn feature_rows(
+    a: &QuantizeArgs,
+    paths: &[PathBuf],
+    graph: &Graph,
+    spec: Option<&Spec>,
+) -> Result<Vec<Vec<f32>>> {
     let Some(&input) = graph.inputs.first() else {
         bail!("{}: the model has no input", a.model.display());
     };
@@ -137,7 +231,7 @@ fn calibration(a: &QuantizeArgs, graph: &Graph, spec: Option<&Spec>) -> Result<V
         .map(|&d| d as usize)
         .product();
     let mut samples = Vec::new();
-    for path in &a.calib {
+    for path in paths {
         let is_npy = path
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("npy"));

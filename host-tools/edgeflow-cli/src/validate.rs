@@ -6,8 +6,10 @@
 //!   device computes it, on `--test-data` rows with `--test-labels`;
 //! - `float-int8 agreement`: top-1 agreement with the float model given by `--float`;
 //! - `vs baseline`: accuracy not below the deployed model's (`--baseline`) minus a margin;
-//! - `RAM`: arena + feature-pipeline workspace + stack ≤ board RAM − reserve (stack measured
-//!   with `--hil`, else the `stack_bytes` figure);
+//! - `RAM`: arena + feature workspace + stack ≤ board RAM − reserve (stack measured
+//!   with `--hil`, else the `stack_bytes` figure). The feature workspace is what the
+//!   device's `edgeflow` facade takes (`edgeflow::Model::workspace_len` words): the
+//!   pipeline's workspace plus, for an image pipeline, the buffer of one image's values;
 //! - `flash`: artifact ≤ board flash − the firmware's own flash;
 //! - `instructions / inference`: ≤ `max_instructions`, and ≤ the real-time deadline of a
 //!   streaming pipeline (its hop `stride / rate_hz` × the board clock × `deadline_fraction`,
@@ -407,7 +409,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)
         if hil_rows.is_empty() {
             bail!("--hil needs test samples (--test-data / --test-labels)");
         }
-        let (equal, instr, stack) = hil(&board, &artifact, &hil_rows)?;
+        let (equal, instr, stack) = hil(&board, &a.model, &artifact, &hil_rows)?;
         rows_gates.push(gate(
             "HIL bit-exact",
             format!("{equal}/{} outputs equal", hil_rows.len()),
@@ -426,14 +428,24 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)
             })?),
             None => None,
         };
-    let pipeline_ram = pipeline.as_ref().map_or(0, |p| p.ram_bytes() as u64);
+    // The facade's workspace (pipeline workspace + one image's values for an image
+    // pipeline), as the device application sizes it; an artifact whose pipeline does not
+    // match its model (the facade refuses it) counts the pipeline's workspace alone.
+    let (pipeline_ram, image_ram) = match (&pipeline, edgeflow::Model::parse(&artifact)) {
+        (Some(p), Ok(f)) => {
+            let all = f.workspace_len() as u64 * 4;
+            (all, all.saturating_sub(p.ram_bytes() as u64))
+        }
+        (Some(p), Err(_)) => (p.ram_bytes() as u64, 0),
+        (None, _) => (0, 0),
+    };
     // The feature pipeline's cost per window on the board (streaming pipelines only):
     // the device runs it once per hop, beside the inference.
     let pipeline_instr = match (&pipeline, model.artifact().feature_pipeline) {
         (Some(p), Some(bytes))
             if a.hil && matches!(p.desc().input, edgeflow_dsp::Input::Signal { .. }) =>
         {
-            Some(hil_pipeline(&board, bytes, p)?)
+            Some(hil_pipeline(&board, &a.model, bytes, p)?)
         }
         _ => None,
     };
@@ -444,8 +456,13 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)
     rows_gates.push(gate(
         "RAM",
         format!(
-            "{need} B (arena {} + features {pipeline_ram} + stack {stack}{})",
+            "{need} B (arena {} + features {pipeline_ram}{} + stack {stack}{})",
             model.arena_bytes(),
+            if image_ram > 0 {
+                format!(" incl. image buffer {image_ram}")
+            } else {
+                String::new()
+            },
             if measured_stack.is_some() {
                 " measured"
             } else {
@@ -615,7 +632,12 @@ fn instructions_per_tick(board: &Board) -> u64 {
 /// hop, measured by the pipeline firmware (`firmware/dsp-<board>`) on a deterministic
 /// multi-tone signal of the pipeline's axes and rate (eight hops past the first window;
 /// the cost of these blocks does not depend on the sample values).
-fn hil_pipeline(board: &Board, bytes: &[u8], p: &edgeflow_dsp::Pipeline) -> Result<u64> {
+fn hil_pipeline(
+    board: &Board,
+    model: &Path,
+    bytes: &[u8],
+    p: &edgeflow_dsp::Pipeline,
+) -> Result<u64> {
     use edgeflow_tests::dsp_firmware::{self, DspCase, Feed};
     let edgeflow_dsp::Input::Signal {
         axes,
@@ -644,12 +666,14 @@ fn hil_pipeline(board: &Board, bytes: &[u8], p: &edgeflow_dsp::Pipeline) -> Resu
         feed: Feed::F32,
         chunk: 64usize.min(axes.max(1) as usize * 16),
     };
-    let reports = dsp_firmware::run(board, &[case], Duration::from_secs(300)).map_err(|e| {
-        anyhow::anyhow!(
-            "running the feature pipeline on {} under QEMU: {e}",
-            board.name
-        )
-    })?;
+    let source = hil_sources(board, model, &format!("dsp-{}", board.name))?;
+    let reports =
+        dsp_firmware::run_in(&source, board, &[case], Duration::from_secs(300)).map_err(|e| {
+            anyhow::anyhow!(
+                "running the feature pipeline on {} under QEMU: {e}",
+                board.name
+            )
+        })?;
     let r = reports
         .get("validate_pipeline")
         .context("the pipeline firmware did not report the case")?;
@@ -665,7 +689,49 @@ fn hil_pipeline(board: &Board, bytes: &[u8], p: &edgeflow_dsp::Pipeline) -> Resu
 
 /// Runs `rows` on the emulated board; returns (outputs equal to the host's, max
 /// instructions per inference, max stack bytes).
-fn hil(board: &Board, artifact: &[u8], rows: &[Vec<f32>]) -> Result<(usize, u64, u64)> {
+/// The edgeflow source tree that `--hil` builds its test firmware (`firmware/<app>`) in,
+/// found at run time as `edgeflow pipeline run`'s deploy stage finds the device
+/// application's sources: `EDGEFLOW_SOURCE_DIR`, else the first ancestor of the model
+/// file or of the working directory that holds `firmware/<app>`. The test firmware is
+/// compiled with the test samples inside it, so there is no prebuilt one to point at;
+/// without a source tree the error names the ways out.
+fn hil_sources(board: &Board, model: &Path, app: &str) -> Result<PathBuf> {
+    let has = |d: &Path| d.join("firmware").join(app).join("Cargo.toml").is_file();
+    if let Some(d) = std::env::var_os("EDGEFLOW_SOURCE_DIR").map(PathBuf::from) {
+        if !has(&d) {
+            bail!(
+                "EDGEFLOW_SOURCE_DIR = {}: no firmware/{app} there (it names the edgeflow source tree --hil builds its {} test firmware in)",
+                d.display(),
+                board.name
+            );
+        }
+        return Ok(d);
+    }
+    let model_dir = std::path::absolute(model)
+        .ok()
+        .and_then(|m| m.parent().map(Path::to_path_buf));
+    let cwd = std::env::current_dir().ok();
+    let found = model_dir
+        .iter()
+        .chain(cwd.iter())
+        .flat_map(|d| d.ancestors())
+        .find(|d| has(*d))
+        .map(Path::to_path_buf);
+    found.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--hil builds its test firmware for {} (firmware/{app}, with the test samples compiled in) from the edgeflow sources, and none was found: \
+set EDGEFLOW_SOURCE_DIR to an edgeflow source tree, run inside one, or leave out --hil",
+            board.name
+        )
+    })
+}
+
+fn hil(
+    board: &Board,
+    model: &Path,
+    artifact: &[u8],
+    rows: &[Vec<f32>],
+) -> Result<(usize, u64, u64)> {
     use edgeflow_tests::firmware;
     if board.runner.kind != "qemu" {
         bail!(
@@ -688,11 +754,14 @@ fn hil(board: &Board, artifact: &[u8], rows: &[Vec<f32>]) -> Result<(usize, u64,
             input: encode(&input, r),
         })
         .collect();
-    let reports = firmware::run(
+    let source = hil_sources(board, model, &board.name)?;
+    let reports = firmware::run_in(
+        &source,
         board,
         &cases,
         m.arena_bytes() + 64,
         Duration::from_secs(300),
+        false,
     )
     .map_err(|e| anyhow::anyhow!("running on {} under QEMU: {e}", board.name))?;
     let (mut equal, mut instr, mut stack) = (0, 0u64, 0u64);

@@ -175,3 +175,112 @@ fn float_artifact_calibrated_through_its_pipeline_keeps_its_sections() {
     let iq = input.quant.expect("input quant");
     assert_eq!((q.scale, q.zero_point), (iq.scale, iq.zero_point));
 }
+
+/// The monitoring baseline of a quantized artifact. Without `--baseline-data` it is
+/// carried over as training counted it (on float features) and the output says so; with
+/// it, the feature histograms and ranges are recounted on the data quantized to the int8
+/// input and dequantized (TFLite's affine mapping, round half away from zero, as the
+/// device's feature pipeline quantizes), the edges, prior and score histogram unchanged.
+#[test]
+fn baseline_is_recounted_on_the_int8_grid_with_baseline_data() {
+    use edgeflow_format::baseline::{MonitoringBaseline, OwnedBaseline};
+    // 40 rows of discrete values (steps of 1/7): many sit on the float quantile edges.
+    let (n, dim) = (40usize, 237usize);
+    let rows: Vec<f32> = (0..n * dim)
+        .map(|i| ((i / dim * 31 + i % dim * 17) % 23) as f32 / 7.0 - 1.0)
+        .collect();
+    let x = tmp("baseline_rows.npy");
+    std::fs::write(&x, npy_f32(&[n, dim], &rows)).expect("write");
+    let monitored = [0u32, 1, 2, 100];
+    let bins = 10usize;
+    let bin = |edges: &[f32], v: f32| edges.iter().filter(|&&e| e <= v).count();
+    let mut b = OwnedBaseline {
+        bins: bins as u16,
+        feature_index: monitored.to_vec(),
+        train_count: n as u32,
+        class_prior: vec![0.25; 4],
+        score_edges: (1..10).map(|k| k as f32 / 10.0).collect(),
+        score_counts: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        ..Default::default()
+    };
+    for &f in &monitored {
+        let mut v: Vec<f32> = (0..n).map(|r| rows[r * dim + f as usize]).collect();
+        v.sort_by(f32::total_cmp);
+        let edges: Vec<f32> = (1..bins).map(|k| v[k * n / bins]).collect();
+        let mut counts = vec![0u32; bins];
+        for &x in &v {
+            counts[bin(&edges, x)] += 1;
+        }
+        b.edges.extend(&edges);
+        b.counts.extend(counts);
+        b.ranges.extend([v[0], v[n - 1]]);
+    }
+    let float = float_imu_artifact();
+    let a = edgeflow_format::Artifact::parse(&float).expect("artifact");
+    let mut parts = edgeflow_format::write::Parts::of(&a);
+    let section = b.to_bytes().expect("baseline");
+    parts.monitoring_baseline = Some(section.as_slice());
+    let model = tmp("baseline_float.edgeflow");
+    std::fs::write(&model, parts.assemble().expect("assemble")).expect("write");
+
+    let plain = tmp("baseline_plain.edgeflow");
+    let o = edgeflow(&["quantize", s(&model), "--calib", s(&x), "-o", s(&plain)]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("on float features") && text(&o).contains("--baseline-data"),
+        "{}",
+        text(&o)
+    );
+    let bytes = std::fs::read(&plain).expect("artifact");
+    let m = edgeflow_nn::Model::parse(&bytes).expect("valid");
+    let kept = OwnedBaseline::from_parsed(
+        &MonitoringBaseline::parse(m.artifact().monitoring_baseline.expect("baseline"))
+            .expect("baseline"),
+    );
+    assert_eq!(kept, b);
+
+    let out = tmp("baseline_recounted.edgeflow");
+    let o = edgeflow(&[
+        "quantize",
+        s(&model),
+        "--calib",
+        s(&x),
+        "--baseline-data",
+        s(&x),
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("recounted on 40 rows"), "{}", text(&o));
+    let bytes = std::fs::read(&out).expect("artifact");
+    let m = edgeflow_nn::Model::parse(&bytes).expect("valid");
+    let q = m.header().inputs[0].quant.expect("int8 input");
+    let got = OwnedBaseline::from_parsed(
+        &MonitoringBaseline::parse(m.artifact().monitoring_baseline.expect("baseline"))
+            .expect("baseline"),
+    );
+    let mut want = b.clone();
+    want.counts.clear();
+    want.ranges.clear();
+    for (k, &f) in monitored.iter().enumerate() {
+        let edges = &b.edges[k * (bins - 1)..(k + 1) * (bins - 1)];
+        let mut counts = vec![0u32; bins];
+        let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+        for r in 0..n {
+            let v = rows[r * dim + f as usize];
+            let qv = ((v / q.scale).round() as i32 + q.zero_point).clamp(-128, 127);
+            let d = q.scale * (qv - q.zero_point) as f32;
+            counts[bin(edges, d)] += 1;
+            lo = lo.min(d);
+            hi = hi.max(d);
+        }
+        want.counts.extend(counts);
+        want.ranges.extend([lo, hi]);
+    }
+    assert_eq!(got, want);
+    // The recount moved values across float edges: the int8 counts differ from training's.
+    assert_ne!(
+        got.counts, b.counts,
+        "the data should exercise the int8 grid"
+    );
+}

@@ -4,7 +4,14 @@
 mod common;
 use common::{edgeflow_at_root as edgeflow, root, s, text};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The `--hil` tests build the same harness in the same directory: one at a time.
+fn hil_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp_in("validate", name)
@@ -176,6 +183,7 @@ fn hil_runs_on_qemu_bit_exact() {
         eprintln!("skipped: {why}");
         return;
     }
+    let _hil = hil_lock();
     let (model, _, x, y) = setup("hil");
     let o = edgeflow(&[
         "validate",
@@ -197,6 +205,79 @@ fn hil_runs_on_qemu_bit_exact() {
         "{t}"
     );
     assert!(t.contains("stack") && t.contains("measured"), "{t}");
+}
+
+/// `--hil` outside an edgeflow source tree (model, data and working directory under the
+/// system temporary directory): without `EDGEFLOW_SOURCE_DIR` the error names the ways
+/// out; a wrong `EDGEFLOW_SOURCE_DIR` is named; pointing it at the sources runs the
+/// samples on the board bit-exact, as inside the tree.
+#[test]
+fn hil_finds_its_sources_at_run_time() {
+    let board = edgeflow_tests::firmware::board("mps2-an386");
+    if let Some(why) = edgeflow_tests::firmware::toolchain_missing(&board) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _hil = hil_lock();
+    let (model, _, x, y) = setup("hil-outside");
+    let dir = std::env::temp_dir().join(format!("edgeflow-hil-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    for f in [&model, &x, &y] {
+        std::fs::copy(f, dir.join(f.file_name().expect("name"))).expect("copy");
+    }
+    let name = |p: &Path| {
+        p.file_name()
+            .expect("name")
+            .to_str()
+            .expect("utf8")
+            .to_string()
+    };
+    let (m, xs, ys) = (name(&model), name(&x), name(&y));
+    let run = |source: Option<&Path>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
+        c.current_dir(&dir).env_remove("EDGEFLOW_SOURCE_DIR");
+        if let Some(d) = source {
+            c.env("EDGEFLOW_SOURCE_DIR", d);
+        }
+        c.args([
+            "validate",
+            m.as_str(),
+            "--board",
+            "mps2-an386",
+            "--test-data",
+            xs.as_str(),
+            "--test-labels",
+            ys.as_str(),
+            "--hil",
+            "--hil-samples",
+            "2",
+        ])
+        .output()
+        .expect("run edgeflow")
+    };
+    let o = run(None);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("EDGEFLOW_SOURCE_DIR")
+            && t.contains("leave out --hil")
+            && t.contains("firmware/mps2-an386"),
+        "{t}"
+    );
+    let o = run(Some(dir.as_path()));
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("EDGEFLOW_SOURCE_DIR = ") && t.contains("no firmware/mps2-an386 there"),
+        "{t}"
+    );
+    let src = root().canonicalize().expect("root");
+    let o = run(Some(src.as_path()));
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(t.contains("2/2 outputs equal"), "{t}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
