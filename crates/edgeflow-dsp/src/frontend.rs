@@ -491,59 +491,61 @@ fn factors(mut n: usize, out: &mut [(usize, usize); 12]) -> usize {
     k
 }
 
-/// Decimation-in-time recursion: `out` (`p * m` values) gets the FFT of the input taken
-/// every `fstride` values from `start`.
-fn fft_work(
-    out: &mut [Cpx],
-    input: &[Cpx],
-    start: usize,
-    fstride: usize,
-    stages: &[(usize, usize)],
-    tw: &[u32],
-) {
-    let Some((&(p, m), rest)) = stages.split_first() else {
-        return;
-    };
-    if m == 1 {
-        for (k, o) in out.iter_mut().take(p).enumerate() {
-            *o = input.get(start + k * fstride).copied().unwrap_or([0, 0]);
-        }
-    } else {
-        for (k, chunk) in out.chunks_mut(m).take(p).enumerate() {
-            fft_work(chunk, input, start + k * fstride, fstride * p, rest, tw);
-        }
-    }
-    let tw_at = |i: usize| twiddle(tw, i);
+/// One radix-`p` stage (2 or 4) over `buf`: in each run of `p * m` values, `m`
+/// butterflies with twiddles `k * fstride` (kissfft's `kf_bfly2` / `kf_bfly4`: inputs
+/// scaled down by the radix with rounding, Q15 products). The stages of the recursive
+/// decimation-in-time FFT applied stage by stage after a digit-reversal permutation do the
+/// same operations on the same values, so the results are the reference's bits.
+fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]]) {
+    let cpx = |w: &[u32; 2]| -> Cpx { [w[0] as u16 as i16, w[1] as u16 as i16] };
     if p == 2 {
-        let (a, b) = out.split_at_mut(m.min(out.len()));
-        for (k, (x, y)) in a.iter_mut().zip(b.iter_mut()).enumerate() {
-            let x0 = fixdiv(*x, 2);
-            let y0 = fixdiv(*y, 2);
-            let t = cmul(y0, tw_at(k * fstride));
-            *y = csub(x0, t);
-            *x = cadd(x0, t);
+        for seg in buf.chunks_exact_mut(2 * m) {
+            let (a, b) = seg.split_at_mut(m);
+            for ((x, y), w) in a
+                .iter_mut()
+                .zip(b.iter_mut())
+                .zip(tw.iter().step_by(fstride))
+            {
+                let x0 = fixdiv(*x, 2);
+                let y0 = fixdiv(*y, 2);
+                let t = cmul(y0, cpx(w));
+                *y = csub(x0, t);
+                *x = cadd(x0, t);
+            }
         }
-    } else {
-        // p == 4
-        if out.len() < 4 * m {
-            return;
-        }
-        for k in 0..m {
-            let f0 = fixdiv(out[k], 4);
-            let f1 = fixdiv(out[k + m], 4);
-            let f2 = fixdiv(out[k + 2 * m], 4);
-            let f3 = fixdiv(out[k + 3 * m], 4);
-            let s0 = cmul(f1, tw_at(k * fstride));
-            let s1 = cmul(f2, tw_at(2 * k * fstride));
-            let s2 = cmul(f3, tw_at(3 * k * fstride));
-            let s5 = csub(f0, s1);
-            let f0 = cadd(f0, s1);
+        return;
+    }
+    for seg in buf.chunks_exact_mut(4 * m) {
+        let (a, rest) = seg.split_at_mut(m);
+        let (b, rest) = rest.split_at_mut(m);
+        let (c, d) = rest.split_at_mut(m);
+        let tws = tw
+            .iter()
+            .step_by(fstride)
+            .zip(tw.iter().step_by(2 * fstride))
+            .zip(tw.iter().step_by(3 * fstride));
+        for ((((f0, f1), f2), f3), ((w1, w2), w3)) in a
+            .iter_mut()
+            .zip(b.iter_mut())
+            .zip(c.iter_mut())
+            .zip(d.iter_mut())
+            .zip(tws)
+        {
+            let x0 = fixdiv(*f0, 4);
+            let x1 = fixdiv(*f1, 4);
+            let x2 = fixdiv(*f2, 4);
+            let x3 = fixdiv(*f3, 4);
+            let s0 = cmul(x1, cpx(w1));
+            let s1 = cmul(x2, cpx(w2));
+            let s2 = cmul(x3, cpx(w3));
+            let s5 = csub(x0, s1);
+            let x0 = cadd(x0, s1);
             let s3 = cadd(s0, s2);
             let s4 = csub(s0, s2);
-            out[k + 2 * m] = csub(f0, s3);
-            out[k] = cadd(f0, s3);
-            out[k + m] = [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])];
-            out[k + 3 * m] = [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])];
+            *f2 = csub(x0, s3);
+            *f0 = cadd(x0, s3);
+            *f1 = [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])];
+            *f3 = [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])];
         }
     }
 }
@@ -713,33 +715,56 @@ pub(crate) fn process(
     {
         let (c_old, c_new) = coefs.split_at(oldest.len().min(coefs.len()));
         let (s_old, s_new) = samples.split_at_mut(oldest.len().min(g.window));
-        let mut win = |dst: &mut [i16], src: &[f32], c: &[u32]| {
-            for ((d, &x), &w) in dst.iter_mut().zip(src).zip(c) {
-                let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
-                *d = v;
-                let a = if v < 0 { v.wrapping_neg() } else { v };
-                if a > max_abs {
-                    max_abs = a;
-                }
-            }
-        };
-        win(s_old, oldest, c_old);
-        win(s_new, newest, c_new);
+        for ((d, &x), &w) in s_old.iter_mut().zip(oldest).zip(c_old) {
+            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
+            *d = v;
+            let a = if v < 0 { v.wrapping_neg() } else { v };
+            max_abs = max_abs.max(a);
+        }
+        for ((d, &x), &w) in s_new.iter_mut().zip(newest).zip(c_new) {
+            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
+            *d = v;
+            let a = if v < 0 { v.wrapping_neg() } else { v };
+            max_abs = max_abs.max(a);
+        }
     }
     let shift = 15 - msb32(max_abs as u16 as u32);
-    for (i, s) in samples.iter_mut().enumerate() {
-        *s = if i < g.window {
-            ((*s as u16 as u32) << shift) as u16 as i16
-        } else {
-            0
-        };
+    if let Some(tail) = samples.get_mut(g.window..) {
+        tail.fill(0);
     }
 
-    // The complex FFT of the n sample pairs, then the real FFT's split.
+    // Scale up by `shift` (as u16, truncated to 16 bits) and put the n sample pairs in
+    // digit-reversed order for the stages: input pair i = sum k_d * fstride_d goes to
+    // sum k_d * m_d (the leaves of the reference's recursion); zeros past the window.
     let mut stages = [(0usize, 0usize); 12];
     let ns = factors(n, &mut stages);
-    let tw = &t[l.twiddles..l.twiddles + 2 * n];
-    fft_work(tmp, &*input, 0, 1, &stages[..ns], tw);
+    let stages = &stages[..ns];
+    let up = |v: i16| ((v as u16 as u32) << shift) as u16 as i16;
+    let mut digit = [0usize; 12];
+    let mut j = 0usize;
+    for pair in input.iter() {
+        if let Some(o) = tmp.get_mut(j) {
+            *o = [up(pair[0]), up(pair[1])];
+        }
+        // Next input index: increment the mixed-radix digits (radix p_d, weight m_d).
+        for (d, &(p, m)) in digit.iter_mut().zip(stages) {
+            *d += 1;
+            j += m;
+            if *d < p {
+                break;
+            }
+            *d = 0;
+            j -= p * m;
+        }
+    }
+
+    // The complex FFT of the n pairs, innermost stage first, then the real FFT's split.
+    let tw: &[[u32; 2]] = bytemuck::cast_slice(&t[l.twiddles..l.twiddles + 2 * n]);
+    let mut fstride = n;
+    for &(p, m) in stages.iter().rev() {
+        fstride /= p;
+        fft_stage(tmp, p, m, fstride, tw);
+    }
     let dc = fixdiv(tmp[0], 2);
     spec[0] = [dc[0].wrapping_add(dc[1]), 0];
     spec[n] = [dc[0].wrapping_sub(dc[1]), 0];
@@ -790,18 +815,16 @@ pub(crate) fn process(
         let fs = t[l.freq_starts + chan] as usize;
         let ws = t[l.weight_starts + chan] as usize;
         let width = (t[l.widths + chan] as usize).min(wmax);
-        for j in 0..width {
-            let mag = energy.get(fs + j).map_or(0, |&e| e as i32 as i64 as u64);
-            let (w, u) = if ws + j < wmax {
-                (
-                    t[l.weights + ws + j] as u16 as i16 as i64 as u64,
-                    t[l.unweights + ws + j] as u16 as i16 as i64 as u64,
-                )
-            } else {
-                (0, 0)
-            };
-            weight_acc = weight_acc.wrapping_add(w.wrapping_mul(mag));
-            unweight_acc = unweight_acc.wrapping_add(u.wrapping_mul(mag));
+        // Bins past the energies (padding of the last channels) have zero weights in the
+        // reference's tables: they are skipped.
+        let mags = energy.get(fs..).unwrap_or(&[]);
+        let ws_ = t.get(l.weights + ws..l.weights + wmax).unwrap_or(&[]);
+        let us_ = t.get(l.unweights + ws..l.unweights + wmax).unwrap_or(&[]);
+        for ((&e, &w), &u) in mags.iter().zip(ws_).zip(us_).take(width) {
+            let mag = e as i32 as i64 as u64;
+            weight_acc = weight_acc.wrapping_add((w as u16 as i16 as i64 as u64).wrapping_mul(mag));
+            unweight_acc =
+                unweight_acc.wrapping_add((u as u16 as i16 as i64 as u64).wrapping_mul(mag));
         }
         if chan > 0 {
             let i = chan - 1;
