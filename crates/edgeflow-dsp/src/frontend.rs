@@ -791,9 +791,11 @@ pub(crate) fn process(
     // reference's int arithmetic does for a full-scale -32768 - 32768i bin).
     let start = t[0].min(spectrum as u32) as usize;
     let end = t[1].min(spectrum as u32) as usize;
-    for (e, c) in energy.iter_mut().zip(spec.iter()).take(end).skip(start) {
-        let (r, i) = (c[0] as i32, c[1] as i32);
-        *e = (r * r).wrapping_add(i * i) as u32;
+    if let (Some(es), Some(cs)) = (energy.get_mut(start..end), spec.get(start..end)) {
+        for (e, c) in es.iter_mut().zip(cs) {
+            let (r, i) = (c[0] as i32, c[1] as i32);
+            *e = (r * r).wrapping_add(i * i) as u32;
+        }
     }
 
     // Filterbank: triangular channels as running weight / unweight sums in 64 bits; the
