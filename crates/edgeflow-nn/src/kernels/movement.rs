@@ -132,7 +132,7 @@ fn gather(
     base: i64,
     steps: &[i64; MAX_RANK],
 ) {
-    if elem == 0 || counts.iter().any(|&c| c == 0) {
+    if elem == 0 || counts.contains(&0) {
         return;
     }
     let mut idx = [0usize; MAX_RANK];
