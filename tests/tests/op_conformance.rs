@@ -48,7 +48,11 @@ fn op_names(artifact: &[u8]) -> Vec<&'static str> {
 #[test]
 fn movement_ops_match_tflite_reference_kernels_and_export() {
     let all = cases();
-    assert!(all.len() >= 30, "expected the committed fixtures, found {}", all.len());
+    assert!(
+        all.len() >= 30,
+        "expected the committed fixtures, found {}",
+        all.len()
+    );
     let bless = std::env::var("EDGEFLOW_BLESS_EXPORT").as_deref() == Ok("1");
     let export_dir = root().join("conformance/ops/export");
     let mut seen = std::collections::BTreeSet::new();
@@ -78,7 +82,11 @@ fn movement_ops_match_tflite_reference_kernels_and_export() {
         let again = edgeflow_compile::compile(&t, &c.name)
             .unwrap_or_else(|e| panic!("{}: the export does not import: {e}", c.name));
         let out2 = run_host(&again.artifact, &c.input).expect("run the re-import");
-        assert_eq!(out2, out, "{}: the re-imported export computes something else", c.name);
+        assert_eq!(
+            out2, out,
+            "{}: the re-imported export computes something else",
+            c.name
+        );
         let path = export_dir.join(format!("{}.tflite", c.name));
         if bless {
             std::fs::create_dir_all(&export_dir).unwrap();
@@ -112,16 +120,24 @@ fn check_export(path: &Path, t: &[u8], ours: &[u8], name: &str, failures: &mut V
         return;
     };
     if committed != t {
-        failures.push(format!("{name}: the exporter's output differs from {}", path.display()));
+        failures.push(format!(
+            "{name}: the exporter's output differs from {}",
+            path.display()
+        ));
         return;
     }
     let golden = path.with_extension("output.npy");
     if !golden.exists() {
-        failures.push(format!("{}: missing; run make_op_fixtures.py --exports", golden.display()));
+        failures.push(format!(
+            "{}: missing; run make_op_fixtures.py --exports",
+            golden.display()
+        ));
         return;
     }
     if load_npy(&golden).bytes() != ours {
-        failures.push(format!("{name}: TFLite runs the exported file with other outputs"));
+        failures.push(format!(
+            "{name}: TFLite runs the exported file with other outputs"
+        ));
     }
 }
 

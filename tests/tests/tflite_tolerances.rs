@@ -23,8 +23,8 @@ fn graph_of(name: &str) -> (Graph, Vec<u8>) {
         .into_iter()
         .find(|f| f.name == name)
         .unwrap_or_else(|| panic!("fixture {name}"));
-    let c = edgeflow_compile::compile(&std::fs::read(&f.model).expect("model"), name)
-        .expect("compile");
+    let c =
+        edgeflow_compile::compile(&std::fs::read(&f.model).expect("model"), name).expect("compile");
     let (g, _) = edgeflow_compile::load::load(&c.artifact).expect("load");
     (g, load_npy(&f.input).bytes())
 }
@@ -46,7 +46,11 @@ fn crafted() -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let (w, b) = weights(&g);
     let channels = g.tensors[b].shape[0] as usize;
     let ws = g.tensors[w].quant.clone().expect("filter quant").scales;
-    let xs = g.tensors[g.ops[0].inputs[0]].quant.clone().expect("input quant").scales[0];
+    let xs = g.tensors[g.ops[0].inputs[0]]
+        .quant
+        .clone()
+        .expect("input quant")
+        .scales[0];
     g.tensors[b].quant = Some(IrQuant {
         scales: ws.iter().map(|s| s * xs).collect(),
         zero_points: vec![0; channels],
@@ -80,8 +84,12 @@ fn older_quantization_forms_run_as_in_tflite_micro() {
             std::fs::write(dir.join(format!("{name}.input.bin")), &input).unwrap();
             continue;
         }
-        let committed = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; bless with EDGEFLOW_BLESS_TOLERANCE=1", path.display()));
+        let committed = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; bless with EDGEFLOW_BLESS_TOLERANCE=1",
+                path.display()
+            )
+        });
         assert!(committed == t, "{name}: differs from {}", path.display());
         let golden = dir.join(format!("{name}.output_tflm.npy"));
         let golden = load_npy(&golden);
@@ -99,7 +107,9 @@ fn per_channel_scales_on_an_activation_are_refused_naming_the_tensor() {
     q.zero_points = vec![q.zero_points[0]; 5];
     q.axis = 3;
     let t = edgeflow_compile::export::export_tflite(&g).expect("export");
-    let e = edgeflow_compile::compile(&t, "bad").expect_err("mismatched activation scales").to_string();
+    let e = edgeflow_compile::compile(&t, "bad")
+        .expect_err("mismatched activation scales")
+        .to_string();
     assert!(
         e.contains(&format!("tensor {x}")) && e.contains("per-channel scales do not match"),
         "{e}"

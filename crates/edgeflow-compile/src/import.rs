@@ -984,7 +984,11 @@ fn lower(
                 let (b, st) = (i64::from(begin[d]), i64::from(strides[d]));
                 let (start, count) = if builtin == 65 {
                     // SLICE: begin and size (-1: to the end), as TFLite's `GetBeginAndSizeVectors`.
-                    let n = if end[d] == -1 { size - b } else { i64::from(end[d]) };
+                    let n = if end[d] == -1 {
+                        size - b
+                    } else {
+                        i64::from(end[d])
+                    };
                     if b < 0 || n < 0 || b + n > size {
                         return Err(format!(
                             "slice begin {b}, size {} outside dimension {d} of size {size}",
@@ -1222,8 +1226,7 @@ fn const_i32s(t: &IrTensor, what: &str) -> Result<Vec<i32>, String> {
         .data
         .as_ref()
         .ok_or_else(|| format!("non-constant {what} is not supported"))?;
-    Ok(d
-        .chunks_exact(4)
+    Ok(d.chunks_exact(4)
         .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect())
 }

@@ -1849,7 +1849,8 @@ impl Importer {
                 None,
             )
         } else {
-            let get = |i: usize| -> R<Option<Vec<i64>>> { inp(i).map(|s| self.ints(s)).transpose() };
+            let get =
+                |i: usize| -> R<Option<Vec<i64>>> { inp(i).map(|s| self.ints(s)).transpose() };
             (
                 get(1)?.ok_or("input 1 (starts) is missing")?,
                 get(2)?.ok_or("input 2 (ends) is missing")?,
@@ -1889,7 +1890,10 @@ impl Importer {
             let (b, e) = if st > 0 {
                 (adj(starts[k]).clamp(0, size), adj(ends[k]).clamp(0, size))
             } else {
-                (adj(starts[k]).clamp(0, size - 1), adj(ends[k]).clamp(-1, size - 1))
+                (
+                    adj(starts[k]).clamp(0, size - 1),
+                    adj(ends[k]).clamp(-1, size - 1),
+                )
             };
             let c = if st > 0 {
                 (e - b + st - 1).div_euclid(st)

@@ -479,9 +479,7 @@ pub fn quantize(
             | Op::AveragePool2d(_)
             | Op::Pad(_)
             | Op::Transpose(_)
-            | Op::StridedSlice(_) => {
-                params[x].unwrap_or_else(|| from_obs(x))
-            }
+            | Op::StridedSlice(_) => params[x].unwrap_or_else(|| from_obs(x)),
             _ => from_obs(op.output),
         };
         params[op.output] = Some(p);
@@ -543,9 +541,7 @@ pub fn quantize_qdq(
             | Op::AveragePool2d(_)
             | Op::Pad(_)
             | Op::Transpose(_)
-            | Op::StridedSlice(_) => {
-                params[op.inputs[0]]
-            }
+            | Op::StridedSlice(_) => params[op.inputs[0]],
             _ => None,
         };
         let p = match (required, fixed) {

@@ -213,7 +213,13 @@ fn slice_and_a_data_moving_transpose_become_run_time_ops() {
     let names: Vec<&str> = m.graph.ops.iter().map(|o| o.op.name()).collect();
     assert_eq!(
         names,
-        ["CONV_2D", "STRIDED_SLICE", "TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"]
+        [
+            "CONV_2D",
+            "STRIDED_SLICE",
+            "TRANSPOSE",
+            "RESHAPE",
+            "FULLY_CONNECTED"
+        ]
     );
 }
 

@@ -332,7 +332,11 @@ mod tests {
                     }
                 };
                 // Indices b, b+s, … while inside [0, size).
-                let max = if s > 0 { (size - 1 - b) / s + 1 } else { b / -s + 1 };
+                let max = if s > 0 {
+                    (size - 1 - b) / s + 1
+                } else {
+                    b / -s + 1
+                };
                 p.begin[d] = b as i32;
                 p.stride[d] = s as i32;
                 p.count[d] = r.range(1, max) as u32;
@@ -347,7 +351,9 @@ mod tests {
             let od = tensor(dtype, &ou, 0.5, -2);
             let x = r.bytes(xd.shape.num_elements().unwrap() * dtype.size());
             check_strided_slice(&p, &[xd], &od).expect("check");
-            let got = run(&[xd], &[x.clone()], &od, |i, o| eval_strided_slice(&p, i, o));
+            let got = run(&[xd], &[x.clone()], &od, |i, o| {
+                eval_strided_slice(&p, i, o)
+            });
             assert_eq!(
                 got,
                 slice_ref(&p, &dims, &x, dtype.size()),
@@ -402,7 +408,10 @@ mod tests {
         assert!(check_transpose(&past, &[xd], &xd).is_err());
         let mut swap = id;
         (swap.perm[0], swap.perm[1]) = (1, 0);
-        assert!(check_transpose(&swap, &[xd], &xd).is_err(), "shape not permuted");
+        assert!(
+            check_transpose(&swap, &[xd], &xd).is_err(),
+            "shape not permuted"
+        );
         let i8d = tensor(DType::I8, &[2, 3], 1.0, 0);
         assert!(check_transpose(&id, &[xd], &i8d).is_err(), "dtype");
         assert!(check_transpose(&id, &[], &xd).is_err());
@@ -419,10 +428,16 @@ mod tests {
         assert!(check_strided_slice(&ok, &[xd], &xd).is_ok());
         let mut over = ok;
         over.begin[1] = 1;
-        assert!(check_strided_slice(&over, &[xd], &xd).is_err(), "runs past the end");
+        assert!(
+            check_strided_slice(&over, &[xd], &xd).is_err(),
+            "runs past the end"
+        );
         let mut back = ok;
         (back.begin[1], back.stride[1]) = (1, -1);
-        assert!(check_strided_slice(&back, &[xd], &xd).is_err(), "runs below 0");
+        assert!(
+            check_strided_slice(&back, &[xd], &xd).is_err(),
+            "runs below 0"
+        );
         let mut zero = ok;
         zero.stride[0] = 0;
         assert!(check_strided_slice(&zero, &[xd], &xd).is_err());
@@ -433,7 +448,10 @@ mod tests {
         past.count[3] = 2;
         assert!(check_strided_slice(&past, &[xd], &xd).is_err());
         let od = tensor(DType::F32, &[5], 1.0, 0);
-        assert!(check_strided_slice(&ok, &[xd], &od).is_err(), "element count");
+        assert!(
+            check_strided_slice(&ok, &[xd], &od).is_err(),
+            "element count"
+        );
         let mut neg = ok;
         neg.begin[0] = -1;
         assert!(check_strided_slice(&neg, &[xd], &xd).is_err());
