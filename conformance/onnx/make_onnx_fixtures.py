@@ -15,7 +15,8 @@ node/CASE/model.onnx, input_K.f32, output_K.f32
 
 models/NAME.onnx, NAME.input.f32, NAME.output.f32, NAME.calib.f32
     Small real models (an MLP, a 1-D CNN, a MobileNet-style image model, and an NHWC
-    graph whose transposes cancel against the layout conversion) built with
+    graph whose transposes cancel against the layout conversion, and a Conv followed
+    by a Slice and a Transpose that moves data) built with
     onnx.helper from seeded random weights, their outputs computed by ONNX Runtime
     (CPU execution provider, graph optimisations off); NAME.calib.npy is a calibration
     set (64 samples of the same distribution) for `edgeflow quantize`.
@@ -46,7 +47,7 @@ OPS = [
     "Conv", "Gemm", "MatMul", "BatchNormalization", "Relu", "Clip", "Sigmoid", "Tanh",
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Mul", "Sub",
     "Div", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Pad",
-    "ReduceMean", "Softmax", "Identity", "Dropout",
+    "ReduceMean", "Softmax", "Identity", "Dropout", "Slice",
 ]
 # Inputs that stay graph inputs (computed tensors); the others become initializers.
 DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all"}
@@ -210,11 +211,32 @@ def nhwc_conv(rng):
     return nodes, inits, [1, 8, 8, 3]
 
 
+def slice_transpose(rng):
+    # A Slice of a channels-last activation (channels 1:5, every second row, columns 1:-1)
+    # and a Transpose that moves data (H and W swapped): a STRIDED_SLICE and a TRANSPOSE
+    # on the device.
+    inits = [init(rng, "cw", [6, 3, 3, 3]), init(rng, "cb", [6], 0.1),
+             init(rng, "fw", [5, 4 * 6 * 4]), init(rng, "fb", [5], 0.1),
+             numpy_helper.from_array(np.array([1, 0, 1], np.int64), "starts"),
+             numpy_helper.from_array(np.array([5, 8, -1], np.int64), "ends"),
+             numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes"),
+             numpy_helper.from_array(np.array([1, 2, 1], np.int64), "steps")]
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("Slice", ["r", "starts", "ends", "axes", "steps"], ["s"]),
+        helper.make_node("Transpose", ["s"], ["t"], perm=[0, 1, 3, 2]),
+        helper.make_node("Flatten", ["t"], ["f"]),
+        helper.make_node("Gemm", ["f", "fw", "fb"], ["y"], transB=1),
+    ]
+    return nodes, inits, [1, 3, 8, 8]
+
+
 def export_models():
     shutil.rmtree(MODELS, ignore_errors=True)
     os.makedirs(MODELS)
     for name, build in [("mlp", mlp), ("cnn1d", cnn1d), ("mobilenet", mobilenet),
-                        ("nhwc_conv", nhwc_conv)]:
+                        ("nhwc_conv", nhwc_conv), ("slice_transpose", slice_transpose)]:
         rng = np.random.default_rng(sum(map(ord, name)))
         nodes, inits, in_shape = build(rng)
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)

@@ -147,7 +147,7 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 ///
 /// Supported ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D,
 /// MAX_POOL_2D, ADD, MUL, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE, CONCATENATION, PAD,
-/// MEAN, LOGISTIC, TANH — every op edgeflow runs.
+/// MEAN, LOGISTIC, TANH, TRANSPOSE, STRIDED_SLICE — every op edgeflow runs.
 ///
 /// Errors: [`ExportError::Op`] naming the op whose padding or fused clamp TFLite cannot
 /// express; [`ExportError::Model`] for a shape dimension above `i32::MAX`.
@@ -312,6 +312,79 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
                     inputs.push(t);
                 }
                 (34, Some((22, vec![])))
+            }
+            Op::Transpose(p) => {
+                inputs.truncate(1);
+                let r = x.shape.len();
+                let perm: Vec<i32> = p.perm[..r].iter().map(|&a| i32::from(a)).collect();
+                let t = add_const(
+                    &mut tensors,
+                    format!("{}/perm", out.name),
+                    vec![r as i32],
+                    &perm,
+                );
+                inputs.push(t);
+                (39, Some((26, vec![])))
+            }
+            Op::StridedSlice(p) => {
+                inputs.truncate(1);
+                let r = x.shape.len();
+                let (mut begin, mut end, mut strides) = (vec![], vec![], vec![]);
+                let (mut end_mask, mut shrink) = (0i32, 0i32);
+                // Dimensions of count 1 that the output shape drops are shrunk axes.
+                let mut j = 0;
+                for d in 0..r {
+                    let (b, s, c) = (p.begin[d], p.stride[d], p.count[d] as i32);
+                    let last = b + (c - 1) * s;
+                    begin.push(b);
+                    strides.push(s);
+                    if out.shape.get(j) == Some(&(c as u32)) {
+                        j += 1;
+                    } else if c == 1 {
+                        shrink |= 1 << d;
+                    } else {
+                        return Err(err(format!(
+                            "output shape {:?} is not the slice's counts with dimensions of one dropped",
+                            out.shape
+                        )));
+                    }
+                    if s > 0 {
+                        end.push(last + 1);
+                    } else if last >= 1 {
+                        end.push(last - 1);
+                    } else {
+                        // One past index 0 going backwards is -1, which TFLite would
+                        // read as the last index: the end mask says "to the start".
+                        end.push(0);
+                        end_mask |= 1 << d;
+                    }
+                }
+                if j != out.shape.len() {
+                    return Err(err(format!(
+                        "output shape {:?} is not the slice's counts with dimensions of one dropped",
+                        out.shape
+                    )));
+                }
+                for (what, v) in [("begin", &begin), ("end", &end), ("strides", &strides)] {
+                    let t = add_const(
+                        &mut tensors,
+                        format!("{}/{what}", out.name),
+                        vec![r as i32],
+                        v,
+                    );
+                    inputs.push(t);
+                }
+                (
+                    45,
+                    Some((
+                        32,
+                        vec![
+                            (0, Field::Int(0)),
+                            (1, Field::Int(end_mask)),
+                            (4, Field::Int(shrink)),
+                        ],
+                    )),
+                )
             }
             Op::Mean(p) => {
                 if inputs.len() == 1 {

@@ -4,7 +4,7 @@
 
 use edgeflow_format::graph::{
     Clamp, ConcatParams, ConvParams, DType, FullyConnectedParams, MeanParams, Op, PadParams,
-    PoolParams, MAX_OP_INPUTS, MAX_RANK,
+    PoolParams, StridedSliceParams, TransposeParams, MAX_OP_INPUTS, MAX_RANK,
 };
 use edgeflow_nn::fixedpoint::activation_range_int8;
 use edgeflow_nn::params;
@@ -33,7 +33,11 @@ pub const SUPPORTED_OPS: &[(i32, &str, i32)] = &[
     (25, "SOFTMAX", 3),
     (28, "TANH", 3),
     (34, "PAD", 4),
+    (39, "TRANSPOSE", 6),
     (40, "MEAN", 3),
+    (43, "SQUEEZE", 2),
+    (45, "STRIDED_SLICE", 8),
+    (65, "SLICE", 6),
     (114, "QUANTIZE", 3),
 ];
 
@@ -52,18 +56,14 @@ fn builtin_name(code: i32) -> String {
         (23, "RESIZE_BILINEAR"),
         (27, "SPACE_TO_DEPTH"),
         (32, "CUSTOM"),
-        (39, "TRANSPOSE"),
         (41, "SUB"),
         (42, "DIV"),
-        (43, "SQUEEZE"),
-        (45, "STRIDED_SLICE"),
         (49, "SPLIT"),
         (53, "CAST"),
         (55, "MAXIMUM"),
         (56, "ARG_MAX"),
         (57, "MINIMUM"),
         (60, "PADV2"),
-        (65, "SLICE"),
         (67, "TRANSPOSE_CONV"),
         (74, "SUM"),
         (75, "SQRT"),
@@ -280,11 +280,17 @@ fn import_tensor(
             if q.details_type() != 0 {
                 return Err(bad("custom quantization details are not supported".into()));
             }
-            let scales: Vec<f32> = q.scale().map(|v| v.iter().collect()).unwrap_or_default();
-            let zero_points: Vec<i64> = q
+            let mut scales: Vec<f32> = q.scale().map(|v| v.iter().collect()).unwrap_or_default();
+            let mut zero_points: Vec<i64> = q
                 .zero_point()
                 .map(|v| v.iter().collect())
                 .unwrap_or_default();
+            // One zero point for several per-channel scales (older converters): TFLite
+            // Micro's per-channel kernels never index the zero points per channel, so the
+            // one value holds for every channel.
+            if zero_points.len() == 1 && scales.len() > 1 {
+                zero_points = vec![zero_points[0]; scales.len()];
+            }
             if zero_points.len() != scales.len() && !zero_points.is_empty() {
                 return Err(bad(format!(
                     "{} scales but {} zero points",
@@ -292,16 +298,27 @@ fn import_tensor(
                     zero_points.len()
                 )));
             }
-            let axis = q.quantized_dimension();
+            let mut axis = q.quantized_dimension();
             if scales.len() > 1
                 && (axis < 0
                     || axis as usize >= shape.len()
                     || shape[axis as usize] as usize != scales.len())
             {
-                return Err(bad(format!(
-                    "{} per-channel scales do not match dimension {axis} of shape {shape:?}",
-                    scales.len()
-                )));
+                if dtype != DType::I32 {
+                    return Err(bad(format!(
+                        "{} per-channel scales do not match dimension {axis} of shape {shape:?}",
+                        scales.len()
+                    )));
+                }
+                // An int32 tensor (a bias) whose per-channel parameters name a dimension it
+                // does not have, as older converters wrote them (the filter's quantized
+                // dimension, 3 for depthwise). TFLite Micro never reads an int32 tensor's
+                // quantization (the bias is added as stored; its scale is implied by
+                // input scale × filter scale), so neither does edgeflow: one per-tensor
+                // record is kept.
+                scales.truncate(1);
+                zero_points.truncate(1);
+                axis = 0;
             }
             // int8 zero points lie in the int8 range (TFLite's spec); any other must fit an
             // i32 that can be negated (the requantization stores -zero_point).
@@ -503,7 +520,11 @@ pub(crate) fn derive_int8(ir: &IrOp, tensors: &[IrTensor]) -> Result<IrOp, Strin
             let (s, z) = scale_zp(x);
             Op::Tanh(params::elementwise::tanh_params(s, z))
         }
-        other @ (Op::Reshape | Op::Dequantize | Op::Pad(_)) => other,
+        other @ (Op::Reshape
+        | Op::Dequantize
+        | Op::Pad(_)
+        | Op::Transpose(_)
+        | Op::StridedSlice(_)) => other,
     };
     Ok(new)
 }
@@ -888,11 +909,127 @@ fn lower(
                 )
             }
         }
-        22 => {
+        22 | 43 => {
             if x.dtype != out.dtype {
                 return Err("input and output types differ".into());
             }
+            if crate::ir::shape_elements(&x.shape) != crate::ir::shape_elements(&out.shape) {
+                return Err(format!(
+                    "output shape {:?} does not hold the {:?} input's elements",
+                    out.shape, x.shape
+                ));
+            }
             (Op::Reshape, None)
+        }
+        39 => {
+            movement_types(x, out)?;
+            let perm = const_i32s(input(1)?, "perm")?;
+            let rank = x.shape.len();
+            if perm.len() != rank || out.shape.len() != rank {
+                return Err(format!(
+                    "perm {perm:?} does not match the input rank {rank} (output shape {:?})",
+                    out.shape
+                ));
+            }
+            let mut p = TransposeParams {
+                perm: core::array::from_fn(|i| i as u8),
+            };
+            let mut seen = [false; MAX_RANK];
+            for (i, &a) in perm.iter().enumerate() {
+                let a = usize::try_from(a)
+                    .ok()
+                    .filter(|&a| a < rank && !seen[a])
+                    .ok_or_else(|| format!("perm {perm:?} is not a permutation of 0..{rank}"))?;
+                seen[a] = true;
+                if out.shape[i] != x.shape[a] {
+                    return Err(format!(
+                        "output shape {:?} is not the input shape {:?} permuted by {perm:?}",
+                        out.shape, x.shape
+                    ));
+                }
+                p.perm[i] = a as u8;
+            }
+            (Op::Transpose(p), None)
+        }
+        45 | 65 => {
+            movement_types(x, out)?;
+            let rank = x.shape.len();
+            let begin = const_i32s(input(1)?, "begin")?;
+            let end = const_i32s(input(2)?, if builtin == 45 { "end" } else { "size" })?;
+            let strides = if builtin == 45 {
+                const_i32s(input(3)?, "strides")?
+            } else {
+                vec![1; rank]
+            };
+            if begin.len() != rank || end.len() != rank || strides.len() != rank {
+                return Err(format!(
+                    "begin, end and strides must have one entry per input dimension ({rank})"
+                ));
+            }
+            let (mut bm, mut em, mut sm) = (0, 0, 0);
+            if builtin == 45 {
+                (bm, em, sm) = (int(0, 0), int(1, 0), int(4, 0));
+                if int(2, 0) != 0 || int(3, 0) != 0 {
+                    return Err("ellipsis_mask and new_axis_mask are not supported".into());
+                }
+            }
+            let mut p = StridedSliceParams {
+                begin: [0; MAX_RANK],
+                stride: [1; MAX_RANK],
+                count: [1; MAX_RANK],
+            };
+            let mut kept = Vec::new();
+            for d in 0..rank {
+                let size = i64::from(x.shape[d]);
+                let (b, st) = (i64::from(begin[d]), i64::from(strides[d]));
+                let (start, count) = if builtin == 65 {
+                    // SLICE: begin and size (-1: to the end), as TFLite's `GetBeginAndSizeVectors`.
+                    let n = if end[d] == -1 {
+                        size - b
+                    } else {
+                        i64::from(end[d])
+                    };
+                    if b < 0 || n < 0 || b + n > size {
+                        return Err(format!(
+                            "slice begin {b}, size {} outside dimension {d} of size {size}",
+                            end[d]
+                        ));
+                    }
+                    (b, n)
+                } else {
+                    if st == 0 {
+                        return Err(format!("stride of dimension {d} is 0"));
+                    }
+                    slice_range(
+                        b,
+                        i64::from(end[d]),
+                        st,
+                        size,
+                        bm >> d & 1 != 0,
+                        em >> d & 1 != 0,
+                        sm >> d & 1 != 0,
+                        byte(5, 0) != 0,
+                    )
+                };
+                if count <= 0 {
+                    return Err(format!(
+                        "the slice of dimension {d} is empty (edgeflow has no empty tensors)"
+                    ));
+                }
+                if sm >> d & 1 == 0 {
+                    kept.push(count as u32);
+                }
+                p.begin[d] = start as i32;
+                p.stride[d] = st as i32;
+                p.count[d] = count as u32;
+            }
+            if kept != out.shape {
+                return Err(format!(
+                    "output shape {:?} is not the slice's {kept:?}",
+                    out.shape
+                ));
+            }
+            (Op::StridedSlice(p), None)
         }
         25 => {
             same_types(&[out])?;
@@ -1058,6 +1195,91 @@ fn lower(
     ir.op = op;
     ir.requant = requant;
     Ok(ir)
+}
+
+/// TRANSPOSE / STRIDED_SLICE: the output has the input's type and (int8) quantization,
+/// since TFLite's kernels move the bytes unchanged.
+fn movement_types(x: &IrTensor, out: &IrTensor) -> Result<(), String> {
+    if x.dtype != out.dtype {
+        return Err(format!(
+            "input is {:?} but output is {:?}",
+            x.dtype, out.dtype
+        ));
+    }
+    if x.dtype == DType::I8 && scale_zp(x) != scale_zp(out) {
+        return Err(
+            "int8 input and output quantizations differ (the kernel moves bytes unchanged)".into(),
+        );
+    }
+    if x.dtype == DType::I8 && x.quant.as_ref().is_some_and(|q| q.scales.len() != 1) {
+        return Err("int8 data must be quantized per tensor".into());
+    }
+    Ok(())
+}
+
+/// The values of a constant int32 tensor (`what` names it in errors).
+fn const_i32s(t: &IrTensor, what: &str) -> Result<Vec<i32>, String> {
+    if t.dtype != DType::I32 {
+        return Err(format!("{what} must be int32, got {:?}", t.dtype));
+    }
+    let d = t
+        .data
+        .as_ref()
+        .ok_or_else(|| format!("non-constant {what} is not supported"))?;
+    Ok(d.chunks_exact(4)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// First index and element count of one dimension of a STRIDED_SLICE, as TFLite resolves
+/// them (`StridedSliceStartForAxis` / `StridedSliceEndForAxis` of its
+/// `strided_slice_logic.h`): negative indices count from the end, indices are clamped to
+/// the dimension, a begin/end mask takes the whole range, `offset` makes `end` relative to
+/// the start, and a shrunk axis takes the one element at the start.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn slice_range(
+    begin: i64,
+    end: i64,
+    stride: i64,
+    size: i64,
+    begin_masked: bool,
+    end_masked: bool,
+    shrink: bool,
+    offset: bool,
+) -> (i64, i64) {
+    let clamp = |v: i64| {
+        let v = if v < 0 { v + size } else { v };
+        if stride > 0 {
+            v.clamp(0, size)
+        } else {
+            v.clamp(-1, size - 1)
+        }
+    };
+    let mut start = clamp(begin);
+    if begin_masked {
+        start = if stride > 0 { 0 } else { size - 1 };
+    }
+    let stop = if shrink {
+        if start >= size {
+            start
+        } else {
+            start + 1
+        }
+    } else if end_masked {
+        if stride > 0 {
+            size
+        } else {
+            -1
+        }
+    } else {
+        clamp(if offset { end + start } else { end })
+    };
+    let count = if stride > 0 {
+        (stop - start + stride - 1).div_euclid(stride)
+    } else {
+        (start - stop + (-stride) - 1).div_euclid(-stride)
+    };
+    (start, count.max(0))
 }
 
 fn check_bias(b: &IrTensor, int8: bool, channels: u32) -> Result<(), String> {

@@ -133,6 +133,8 @@ pub fn load(bytes: &[u8]) -> Result<(Graph, Sections), CompileError> {
             Op::Mean(p) => (Op::Mean(p), None),
             Op::Logistic(p) => (Op::Logistic(p), None),
             Op::Tanh(p) => (Op::Tanh(p), None),
+            Op::Transpose(p) => (Op::Transpose(p), None),
+            Op::StridedSlice(p) => (Op::StridedSlice(p), None),
         };
         ops.push(IrOp {
             source_index: d.source_index,

@@ -26,8 +26,9 @@
 //! Supported ops: Conv (group 1, or group = channels as depthwise), Gemm, MatMul (constant
 //! right operand), BatchNormalization, Relu, Clip, Sigmoid, Tanh, MaxPool, AveragePool,
 //! GlobalAveragePool, GlobalMaxPool, Add, Mul, Sub, Div (constant divisor), Reshape,
-//! Flatten, Squeeze, Unsqueeze, Transpose, Concat, Pad (constant, value 0), ReduceMean,
-//! Softmax, Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! Flatten, Squeeze, Unsqueeze, Transpose (folded when it only converts layouts, else a
+//! TRANSPOSE op), Slice (constant starts/ends/axes/steps), Concat, Pad (constant, value 0),
+//! ReduceMean, Softmax, Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
 //! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
 //! type and what is missing.
 //!
@@ -42,7 +43,7 @@ use std::collections::HashMap;
 
 use edgeflow_format::graph::{
     Clamp, ConcatParams, ConvParams, DType, FullyConnectedParams, MeanParams, Op, PadParams,
-    PoolParams, MAX_RANK,
+    PoolParams, StridedSliceParams, TransposeParams, MAX_RANK,
 };
 use edgeflow_nn::params;
 use thiserror::Error;
@@ -874,6 +875,7 @@ impl Importer {
                 self.reshape_act(x, target, &out0)?
             }
             "Transpose" => self.transpose(n, &out0)?,
+            "Slice" => self.slice(n, &out0)?,
             "Concat" => self.concat(n, &out0)?,
             "Pad" => self.pad(n, &out0)?,
             "ReduceMean" => self.reduce_mean(n, &out0)?,
@@ -1801,10 +1803,144 @@ impl Importer {
                 layout: Layout::Plain,
             }));
         }
-        Err(format!(
-            "perm {perm:?} on shape {:?} moves data and the run-time has no TRANSPOSE (only NCHW<->NHWC transposes that the layout conversion absorbs are folded)",
-            x.shape
-        ))
+        // A permutation that moves data: one TRANSPOSE op on the stored layout. For a
+        // channels-last input, ONNX dimension `a` is stored at position `pos[a]`.
+        let (src, pos): (usize, Vec<usize>) = match (&x.layout, r) {
+            (Layout::Plain, _) => (x.t, (0..r).collect()),
+            (Layout::Cl, 4) => (x.t, vec![0, 3, 1, 2]),
+            (Layout::Cl, 3) => {
+                // Stored [N, 1, L, C]: the same bytes as [N, L, C].
+                let t = self.reshape(x.t, &[x.shape[0], x.shape[2], x.shape[1]])?;
+                (t, vec![0, 2, 1])
+            }
+            _ => {
+                let x = self.need_plain(x.clone())?;
+                (x.t, (0..r).collect())
+            }
+        };
+        let mut p = TransposeParams {
+            perm: core::array::from_fn(|i| i as u8),
+        };
+        for (i, &a) in perm.iter().enumerate() {
+            p.perm[i] = pos[a] as u8;
+        }
+        let t = self.tensor(out, &shape, None)?;
+        self.push(Op::Transpose(p), vec![src], t);
+        Ok(Val::Act(Act {
+            t,
+            shape,
+            layout: Layout::Plain,
+        }))
+    }
+
+    /// ONNX Slice (opset 10 and later: starts, ends, axes and steps as constant inputs;
+    /// opset < 10: attributes) as one STRIDED_SLICE on the stored layout (a channels-last
+    /// input is sliced along its stored axes and stays channels-last). Starts and ends are
+    /// clamped as ONNX specifies (negative values count from the end).
+    fn slice(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
+        let x = self.act(&n.input[0])?;
+        let r = x.shape.len();
+        let inp = |i: usize| n.input.get(i).map(String::as_str).filter(|s| !s.is_empty());
+        let (starts, ends, axes, steps) = if self.opset < 10 {
+            (
+                attr_ints(n, "starts").ok_or("the starts attribute is missing")?,
+                attr_ints(n, "ends").ok_or("the ends attribute is missing")?,
+                attr_ints(n, "axes"),
+                None,
+            )
+        } else {
+            let get =
+                |i: usize| -> R<Option<Vec<i64>>> { inp(i).map(|s| self.ints(s)).transpose() };
+            (
+                get(1)?.ok_or("input 1 (starts) is missing")?,
+                get(2)?.ok_or("input 2 (ends) is missing")?,
+                get(3)?,
+                get(4)?,
+            )
+        };
+        let axes: Vec<usize> = match axes {
+            Some(a) => a.iter().map(|&a| norm_axis(a, r)).collect::<R<_>>()?,
+            None => (0..starts.len()).collect(),
+        };
+        let steps = steps.unwrap_or_else(|| vec![1; axes.len()]);
+        if starts.len() != axes.len() || ends.len() != axes.len() || steps.len() != axes.len() {
+            return Err(format!(
+                "starts ({}), ends ({}), axes ({}) and steps ({}) differ in length",
+                starts.len(),
+                ends.len(),
+                axes.len(),
+                steps.len()
+            ));
+        }
+        let (mut begin, mut step, mut count) = (vec![0i64; r], vec![1i64; r], x.shape.clone());
+        let mut seen = vec![false; r];
+        for k in 0..axes.len() {
+            let a = axes[k];
+            if std::mem::replace(&mut seen[a], true) {
+                return Err(format!("axis {a} is sliced twice"));
+            }
+            let (size, st) = (x.shape[a] as i64, steps[k]);
+            if st == 0 {
+                return Err(format!("step of axis {a} is 0"));
+            }
+            if i32::try_from(st).is_err() {
+                return Err(format!("step {st} of axis {a} is outside int32"));
+            }
+            let adj = |v: i64| if v < 0 { v.saturating_add(size) } else { v };
+            let (b, e) = if st > 0 {
+                (adj(starts[k]).clamp(0, size), adj(ends[k]).clamp(0, size))
+            } else {
+                (
+                    adj(starts[k]).clamp(0, size - 1),
+                    adj(ends[k]).clamp(-1, size - 1),
+                )
+            };
+            let c = if st > 0 {
+                (e - b + st - 1).div_euclid(st)
+            } else {
+                (b - e - st - 1).div_euclid(-st)
+            };
+            if c <= 0 {
+                return Err(format!(
+                    "the slice of axis {a} is empty (edgeflow has no empty tensors)"
+                ));
+            }
+            begin[a] = b;
+            step[a] = st;
+            count[a] = c as usize;
+        }
+        let (src, ir_axis): (usize, Vec<usize>) = match (&x.layout, r) {
+            (Layout::Plain, _) => (x.t, (0..r).collect()),
+            (Layout::Cl, 4 | 3) => (x.t, (0..r).map(|a| cl_axis(a, r)).collect()),
+            _ => {
+                let x = self.need_plain(x.clone())?;
+                (x.t, (0..r).collect())
+            }
+        };
+        let layout = if matches!(x.layout, Layout::Cl) && matches!(r, 3 | 4) {
+            Layout::Cl
+        } else {
+            Layout::Plain
+        };
+        let ir_rank = self.g.tensors[src].shape.len();
+        let mut p = StridedSliceParams {
+            begin: [0; MAX_RANK],
+            stride: [1; MAX_RANK],
+            count: [1; MAX_RANK],
+        };
+        for d in 0..ir_rank {
+            p.count[d] = self.g.tensors[src].shape[d];
+        }
+        for a in 0..r {
+            let d = ir_axis[a];
+            p.begin[d] = begin[a] as i32;
+            p.stride[d] = step[a] as i32;
+            p.count[d] = count[a] as u32;
+        }
+        let shape = count;
+        let t = self.tensor(out, &ir_shape(&shape, &layout), None)?;
+        self.push(Op::StridedSlice(p), vec![src], t);
+        Ok(Val::Act(Act { t, shape, layout }))
     }
 
     fn concat(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {

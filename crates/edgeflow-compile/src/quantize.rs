@@ -452,6 +452,8 @@ pub fn quantize(
                             | Op::MaxPool2d(_)
                             | Op::AveragePool2d(_)
                             | Op::Pad(_)
+                            | Op::Transpose(_)
+                            | Op::StridedSlice(_)
                     )
                 });
                 let free = free || graph.inputs.contains(&t);
@@ -472,9 +474,12 @@ pub fn quantize(
         let p = match op.op {
             Op::Softmax(_) | Op::Logistic(_) => (1.0 / 256.0, -128),
             Op::Tanh(_) => (1.0 / 128.0, 0),
-            Op::Reshape | Op::MaxPool2d(_) | Op::AveragePool2d(_) | Op::Pad(_) => {
-                params[x].unwrap_or_else(|| from_obs(x))
-            }
+            Op::Reshape
+            | Op::MaxPool2d(_)
+            | Op::AveragePool2d(_)
+            | Op::Pad(_)
+            | Op::Transpose(_)
+            | Op::StridedSlice(_) => params[x].unwrap_or_else(|| from_obs(x)),
             _ => from_obs(op.output),
         };
         params[op.output] = Some(p);
@@ -531,9 +536,12 @@ pub fn quantize_qdq(
         let required = match op.op {
             Op::Softmax(_) | Op::Logistic(_) => Some(((1.0 / 256.0), -128)),
             Op::Tanh(_) => Some((1.0 / 128.0, 0)),
-            Op::Reshape | Op::MaxPool2d(_) | Op::AveragePool2d(_) | Op::Pad(_) => {
-                params[op.inputs[0]]
-            }
+            Op::Reshape
+            | Op::MaxPool2d(_)
+            | Op::AveragePool2d(_)
+            | Op::Pad(_)
+            | Op::Transpose(_)
+            | Op::StridedSlice(_) => params[op.inputs[0]],
             _ => None,
         };
         let p = match (required, fixed) {

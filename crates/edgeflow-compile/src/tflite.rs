@@ -272,6 +272,8 @@ pub fn options_layout(tag: u8) -> &'static [Kind] {
         17 => &[IntVector],                           // ReshapeOptions
         21 => &[Byte],                                // MulOptions
         27 => &[Byte],                                // ReducerOptions
+        30 => &[IntVector],                           // SqueezeOptions
+        32 => &[Int, Int, Int, Int, Int, Byte],       // StridedSliceOptions
         _ => &[],
     }
 }

@@ -172,7 +172,7 @@ fn onnx_backend_node_tests() {
 
 #[test]
 fn onnx_real_models_match_onnx_runtime() {
-    for name in ["mlp", "cnn1d", "mobilenet", "nhwc_conv"] {
+    for name in ["mlp", "cnn1d", "mobilenet", "nhwc_conv", "slice_transpose"] {
         let dir = root().join("models");
         let model = std::fs::read(dir.join(format!("{name}.onnx"))).expect("model");
         let (xs, x) = read_npy(&dir.join(format!("{name}.input.f32")));
@@ -202,6 +202,25 @@ fn nchw_nhwc_transposes_are_folded_away() {
     let names: Vec<&str> = m.graph.ops.iter().map(|o| o.op.name()).collect();
     assert_eq!(names, ["CONV_2D", "RESHAPE", "FULLY_CONNECTED"]);
     assert_eq!(m.inputs, vec![(vec![1, 8, 8, 3], false)]);
+}
+
+#[test]
+fn slice_and_a_data_moving_transpose_become_run_time_ops() {
+    // slice_transpose.onnx: Conv, Relu, Slice (channels-last, stays so), Transpose(0,1,3,2)
+    // (moves data), Flatten, Gemm.
+    let model = std::fs::read(root().join("models/slice_transpose.onnx")).expect("model");
+    let m = import_model(&model).expect("import");
+    let names: Vec<&str> = m.graph.ops.iter().map(|o| o.op.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "CONV_2D",
+            "STRIDED_SLICE",
+            "TRANSPOSE",
+            "RESHAPE",
+            "FULLY_CONNECTED"
+        ]
+    );
 }
 
 #[test]
@@ -248,7 +267,7 @@ fn run_artifact(artifact: &[u8], input: &[u8]) -> Vec<u8> {
 #[test]
 fn onnx_models_quantize_and_agree_with_onnx_runtime() {
     use edgeflow_compile::quantize::{quantize, QuantizeOptions, RangeMethod};
-    for name in ["mlp", "cnn1d", "mobilenet"] {
+    for name in ["mlp", "cnn1d", "mobilenet", "slice_transpose"] {
         let dir = root().join("models");
         let m = import_model(&std::fs::read(dir.join(format!("{name}.onnx"))).expect("model"))
             .expect("import");

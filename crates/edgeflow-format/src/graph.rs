@@ -376,7 +376,37 @@ pub struct MeanParams {
     pub keep_dims: bool,
 }
 
+/// TRANSPOSE parameters: output dimension `i` is input dimension `perm[i]`.
+///
+/// Input and output have the same rank `r <= MAX_RANK`; `perm[..r]` is a permutation of
+/// `0..r` and `perm[i] == i` for `i >= r` (checked at parse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransposeParams {
+    /// The permutation, one entry per dimension.
+    pub perm: [u8; MAX_RANK],
+}
+
+/// STRIDED_SLICE parameters, resolved at compile time from TFLite's begin/end/strides and
+/// masks (or ONNX's Slice): along input dimension `d` the op reads the `count[d]` indices
+/// `begin[d] + k * stride[d]`, `k = 0..count[d]`. Every index lies inside the input
+/// dimension and `count[d] >= 1` (checked at parse). The output holds the selected
+/// elements in row-major order; its shape may drop dimensions of count 1 (TFLite's
+/// `shrink_axis_mask`), so only its element count must equal `product(count)`.
+/// Dimensions past the input rank have `begin 0, stride 1, count 1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StridedSliceParams {
+    /// First index read, per input dimension (non-negative).
+    pub begin: [i32; MAX_RANK],
+    /// Step between indices, per input dimension (non-zero; negative walks backwards).
+    pub stride: [i32; MAX_RANK],
+    /// Indices read, per input dimension (at least 1).
+    pub count: [u32; MAX_RANK],
+}
+
 /// One operation and its parameters.
+///
+/// New variants are appended at the end, so that the postcard tag of every older op keeps
+/// its value and older artifacts still parse.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op<'a> {
     /// CONV_2D. Inputs: data NHWC, filter OHWI, optional bias `[O]`.
@@ -411,6 +441,12 @@ pub enum Op<'a> {
     Logistic(ActivationParams),
     /// TANH.
     Tanh(ActivationParams),
+    /// TRANSPOSE (any dtype; int8 bytes are moved unchanged, as TFLite's reference kernel
+    /// does).
+    Transpose(TransposeParams),
+    /// STRIDED_SLICE (also TFLite's SLICE and ONNX's Slice; any dtype, bytes moved
+    /// unchanged).
+    StridedSlice(StridedSliceParams),
 }
 
 impl Op<'_> {
@@ -433,6 +469,8 @@ impl Op<'_> {
             Op::Mean(_) => "MEAN",
             Op::Logistic(_) => "LOGISTIC",
             Op::Tanh(_) => "TANH",
+            Op::Transpose(_) => "TRANSPOSE",
+            Op::StridedSlice(_) => "STRIDED_SLICE",
         }
     }
 }

@@ -64,6 +64,7 @@ mod depthwise;
 mod elementwise;
 mod fully_connected;
 mod mean;
+mod movement;
 mod pad;
 mod pool;
 mod quantize;
@@ -98,6 +99,8 @@ pub fn check(
         Op::Mean(p) => mean::check(p, inputs, output),
         Op::Logistic(p) => activation::check_logistic(p, inputs, output),
         Op::Tanh(p) => activation::check_tanh(p, inputs, output),
+        Op::Transpose(p) => movement::check_transpose(p, inputs, output),
+        Op::StridedSlice(p) => movement::check_strided_slice(p, inputs, output),
     }
 }
 
@@ -139,6 +142,8 @@ pub fn eval(
         Op::Mean(p) => mean::eval(p, inputs, output),
         Op::Logistic(p) => activation::eval_logistic(p, inputs, output),
         Op::Tanh(p) => activation::eval_tanh(p, inputs, output),
+        Op::Transpose(p) => movement::eval_transpose(p, inputs, output),
+        Op::StridedSlice(p) => movement::eval_strided_slice(p, inputs, output),
     }
 }
 
