@@ -5,13 +5,44 @@
 //! `thumbv7em-*` (Cortex-M4/M7) always has the extension; other Arm targets qualify when
 //! the compiler reports the `dsp` feature (nightly, or `-C target-feature=+dsp`).
 //! `EDGEFLOW_NN_PORTABLE=1` forces the portable kernels (for comparisons).
+//!
+//! `EDGEFLOW_NN_OPS` selects the ops whose kernels are linked: a comma-separated list of
+//! op names as `Op::name` spells them (`CONV_2D,DEPTHWISE_CONV_2D,...`, the names
+//! `edgeflow inspect` lists for an artifact); unset, empty or `all` links every op. Each
+//! selected op gets `cfg(edgeflow_op = "NAME")`; a model using an op outside the list is
+//! rejected by `Model::parse` with an error naming the op. A firmware built for one model
+//! thus carries only that model's kernels (the dispatch is the only reference to them, so
+//! the linker drops the rest). An unknown name fails the build.
 
 use std::env;
+
+/// Every op of the artifact format (`edgeflow_format::graph::Op::name`).
+const OPS: [&str; 18] = [
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "ADD",
+    "MUL",
+    "RESHAPE",
+    "SOFTMAX",
+    "QUANTIZE",
+    "DEQUANTIZE",
+    "CONCATENATION",
+    "PAD",
+    "MEAN",
+    "LOGISTIC",
+    "TANH",
+    "TRANSPOSE",
+    "STRIDED_SLICE",
+];
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgeflow_arm_dsp)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_PORTABLE");
+    select_ops();
     let var = |k: &str| env::var(k).unwrap_or_default();
     if var("EDGEFLOW_NN_PORTABLE") == "1" || var("CARGO_CFG_TARGET_ARCH") != "arm" {
         return;
@@ -21,5 +52,38 @@ fn main() {
         .any(|f| f == "dsp");
     if var("TARGET").starts_with("thumbv7em") || dsp_feature {
         println!("cargo::rustc-cfg=edgeflow_arm_dsp");
+    }
+}
+
+/// `cfg(edgeflow_op = "NAME")` for each op `EDGEFLOW_NN_OPS` selects (all by default), and
+/// `cfg(edgeflow_op_subset)` when some are left out.
+fn select_ops() {
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_OPS");
+    let values: Vec<String> = OPS.iter().map(|o| format!("\"{o}\"")).collect();
+    println!(
+        "cargo::rustc-check-cfg=cfg(edgeflow_op, values({}))",
+        values.join(", ")
+    );
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_op_subset)");
+    let list = env::var("EDGEFLOW_NN_OPS").unwrap_or_default();
+    let list = list.trim();
+    let selected: Vec<&str> = if list.is_empty() || list.eq_ignore_ascii_case("all") {
+        OPS.to_vec()
+    } else {
+        list.split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                OPS.iter().copied().find(|k| k.eq_ignore_ascii_case(o)).unwrap_or_else(|| {
+                    panic!("EDGEFLOW_NN_OPS: unknown op {o:?} (known: {})", OPS.join(", "))
+                })
+            })
+            .collect()
+    };
+    for op in &selected {
+        println!("cargo::rustc-cfg=edgeflow_op=\"{op}\"");
+    }
+    if OPS.iter().any(|o| !selected.contains(o)) {
+        println!("cargo::rustc-cfg=edgeflow_op_subset");
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use edgeflow_compile::board::Board;
 use edgeflow_telemetry::command::{Command as Cmd, MAX_ENCODED};
-use edgeflow_telemetry::{Decoder, Event, Stats};
+use edgeflow_telemetry::{Decoder, Event, LogResolver, LogStats, Stats};
 
 use crate::root;
 
@@ -63,7 +63,7 @@ pub fn partition_image(artifact: &[u8]) -> Vec<u8> {
 
 enum Msg {
     Event(Event),
-    Closed(Stats),
+    Closed(Stats, LogStats),
 }
 
 /// A running device: commands in, telemetry events out.
@@ -73,17 +73,31 @@ pub struct Device {
     rx: mpsc::Receiver<Msg>,
     /// Link statistics, once the device has stopped.
     pub stats: Option<Stats>,
+    /// Defmt log statistics (decoded, corrupt, undecoded), once the device has stopped.
+    pub logs: Option<LogStats>,
     /// Bytes sent to the device.
     pub sent: usize,
 }
 
 impl Device {
     /// Starts `elf` on `board` under QEMU with the UART on stdin/stdout and, if given, the
-    /// partition image loaded at `partition_addr`.
+    /// partition image loaded at `partition_addr`. The device's defmt log frames arrive
+    /// decoded with `elf`'s table (as `Body::Log`).
     pub fn start(
         board: &Board,
         elf: &Path,
         partition: Option<(&Path, u32)>,
+    ) -> Result<Device, String> {
+        Self::start_with(board, elf, partition, LogResolver::for_elf(Some(elf)))
+    }
+
+    /// As [`Device::start`], with the defmt frames resolved by `logs` (e.g. one without a
+    /// table, to see the raw frames).
+    pub fn start_with(
+        board: &Board,
+        elf: &Path,
+        partition: Option<(&Path, u32)>,
+        mut logs: LogResolver,
     ) -> Result<Device, String> {
         let machine = board
             .runner
@@ -130,7 +144,12 @@ impl Device {
                 match stdout.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        for e in d.push(&buf[..n]) {
+                        for mut e in d.push(&buf[..n]) {
+                            if let Event::Frame(f) = &mut e {
+                                if let Some(note) = logs.resolve(f) {
+                                    eprintln!("{note}");
+                                }
+                            }
                             if tx.send(Msg::Event(e)).is_err() {
                                 return;
                             }
@@ -141,13 +160,14 @@ impl Device {
             if let Some(e) = d.finish() {
                 let _ = tx.send(Msg::Event(e));
             }
-            let _ = tx.send(Msg::Closed(*d.stats()));
+            let _ = tx.send(Msg::Closed(*d.stats(), *logs.stats()));
         });
         Ok(Device {
             child,
             stdin,
             rx,
             stats: None,
+            logs: None,
             sent: 0,
         })
     }
@@ -188,8 +208,9 @@ impl Device {
                         return Ok(got);
                     }
                 }
-                Ok(Msg::Closed(s)) => {
+                Ok(Msg::Closed(s, l)) => {
                     self.stats = Some(s);
+                    self.logs = Some(l);
                     return Err(format!("device stopped; events: {got:?}"));
                 }
                 Err(_) => {
@@ -204,7 +225,15 @@ impl Device {
 
     /// Sends `Exit`, waits for QEMU to stop, and returns the remaining events and the link
     /// statistics.
-    pub fn stop(mut self, timeout: Duration) -> Result<(Vec<Event>, Stats), String> {
+    pub fn stop(self, timeout: Duration) -> Result<(Vec<Event>, Stats), String> {
+        self.stop_with_logs(timeout).map(|(e, s, _)| (e, s))
+    }
+
+    /// As [`Device::stop`], with the defmt log statistics too.
+    pub fn stop_with_logs(
+        mut self,
+        timeout: Duration,
+    ) -> Result<(Vec<Event>, Stats, LogStats), String> {
         self.send(&Cmd::Exit)?;
         let start = Instant::now();
         let mut rest = Vec::new();
@@ -212,9 +241,9 @@ impl Device {
             let left = timeout.saturating_sub(start.elapsed());
             match self.rx.recv_timeout(left) {
                 Ok(Msg::Event(e)) => rest.push(e),
-                Ok(Msg::Closed(s)) => {
+                Ok(Msg::Closed(s, l)) => {
                     let _ = self.child.wait();
-                    return Ok((rest, s));
+                    return Ok((rest, s, l));
                 }
                 Err(_) => {
                     let _ = self.child.kill();

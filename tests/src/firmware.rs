@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -98,6 +98,33 @@ pub fn run_in(
     timeout: Duration,
     profile: bool,
 ) -> Result<BTreeMap<String, Report>, String> {
+    let elf = build_in(source, board, cases, arena, profile, None)?;
+    let stdout = run_qemu(board, &elf, timeout)?;
+    parse_report(&stdout)
+}
+
+/// Builds the model firmware for `board` (`firmware/<board>`, release) with `cases`
+/// embedded and returns the ELF path. `ops`: the ops whose kernels are linked
+/// (`EDGEFLOW_NN_OPS`, comma-separated op names; `None`: every op).
+pub fn build(
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    profile: bool,
+    ops: Option<&str>,
+) -> Result<PathBuf, String> {
+    build_in(&root(), board, cases, arena, profile, ops)
+}
+
+/// [`build`] from the edgeflow source tree `source` (see [`run_in`]).
+pub fn build_in(
+    source: &Path,
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    profile: bool,
+    ops: Option<&str>,
+) -> Result<PathBuf, String> {
     let work = source.join("target/edgeflow-firmware").join(&board.name);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut list = String::new();
@@ -124,6 +151,10 @@ pub fn run_in(
             cmd.env_remove(&k);
         }
     }
+    match ops {
+        Some(o) => cmd.env("EDGEFLOW_NN_OPS", o),
+        None => cmd.env_remove("EDGEFLOW_NN_OPS"),
+    };
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
@@ -131,13 +162,57 @@ pub fn run_in(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    let elf = source
+    Ok(source
         .join("firmware/target")
         .join(&board.target)
         .join("release")
-        .join(format!("edgeflow-fw-{}", board.name));
-    let stdout = run_qemu(board, &elf, timeout)?;
-    parse_report(&stdout)
+        .join(format!("edgeflow-fw-{}", board.name)))
+}
+
+/// Runs a firmware ELF built by [`build`] under QEMU and returns one report per case.
+pub fn run_elf(
+    board: &Board,
+    elf: &Path,
+    timeout: Duration,
+) -> Result<BTreeMap<String, Report>, String> {
+    parse_report(&run_qemu(board, elf, timeout)?)
+}
+
+/// The op names (`Op::name`, the `EDGEFLOW_NN_OPS` spelling) a model uses, each once, in
+/// first-use order, comma-separated.
+pub fn op_list(artifact: &[u8]) -> Result<String, String> {
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| e.to_string())?;
+    let mut names: Vec<&str> = Vec::new();
+    for op in m.ops() {
+        let n = op.op.name();
+        if !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    Ok(names.join(","))
+}
+
+/// Bytes of an ELF's read-only loaded sections (vector table, code, read-only data): the
+/// `text` column of `arm-none-eabi-size`, what the image takes in flash besides `.data`.
+pub fn flash_text_bytes(elf: &Path) -> Result<u64, String> {
+    use object::{Object, ObjectSection, SectionFlags, SectionKind};
+    let bytes = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let mut total = 0;
+    for s in file.sections() {
+        let alloc = match s.flags() {
+            SectionFlags::Elf { sh_flags } => sh_flags & u64::from(object::elf::SHF_ALLOC) != 0,
+            _ => false,
+        };
+        let read_only = matches!(
+            s.kind(),
+            SectionKind::Text | SectionKind::ReadOnlyData | SectionKind::ReadOnlyString
+        );
+        if alloc && read_only {
+            total += s.size();
+        }
+    }
+    Ok(total)
 }
 
 pub(crate) fn write_if_changed(p: &Path, data: &[u8]) -> Result<(), String> {

@@ -15,6 +15,9 @@
 //! - `bench [DIR]` — MLPerf Tiny benchmark (default `../shared/benchmarks/mlperf-tiny`):
 //!   instructions per inference on QEMU mps2-an386, arena/flash/stack, host latency beside
 //!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`);
+//! - `footprint [DIR]` — per MLPerf Tiny model, run-time code size with only the model's
+//!   kernels linked (`EDGEFLOW_NN_OPS`) and with all, and peak stack in `invoke`, beside
+//!   TFLM's figures (QEMU mps2-an386; see `footprint.rs` for the method);
 //! - `bench-host [DIR]` — host latency only: edgeflow's release run-time (host SIMD and
 //!   portable kernels) beside LiteRT with and without XNNPACK, one thread, in one run.
 
@@ -23,6 +26,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod dsp_bench;
+mod footprint;
 mod fuzz;
 mod host_bench;
 
@@ -37,6 +41,7 @@ fn main() -> Result<()> {
         Some("demo") => demo(true),
         Some("bench") => bench(args.get(1).map(PathBuf::from)),
         Some("bench-dsp") => dsp_bench::run(),
+        Some("footprint") => footprint::run(args.get(1).map(PathBuf::from)),
         Some("bench-host") => host_bench::run(args.get(1).map(PathBuf::from)),
         Some("fuzz-seeds") => fuzz::seeds(),
         Some("fuzz") => fuzz::run(
@@ -58,7 +63,7 @@ fn main() -> Result<()> {
 }
 
 const USAGE: &str =
-    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-host [MLPERF_DIR] | bench-dsp | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
+    "usage: cargo xtask <test | demo | bench [MLPERF_DIR] | bench-host [MLPERF_DIR] | bench-dsp | footprint [MLPERF_DIR] | fuzz-seeds | fuzz [SECONDS [TARGET]]>";
 
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

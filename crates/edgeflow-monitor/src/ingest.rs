@@ -82,7 +82,7 @@ pub fn record_from_frame(f: &edgeflow_telemetry::Frame, recv_us: i64) -> Option<
             latency_us: p.latency_us,
         },
         Body::Summary(s) => Frame::Summary(window_from_summary(s)),
-        Body::Log(_) | Body::Samples(_) | Body::Unknown(_) => return None,
+        Body::Log(_) | Body::Defmt(_) | Body::Samples(_) | Body::Unknown(_) => return None,
     };
     Some(Record {
         device: device_name(f.header.device_id),

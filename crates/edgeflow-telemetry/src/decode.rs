@@ -151,6 +151,9 @@ pub enum Body {
     Log(Log),
     /// [`FrameKind::Samples`].
     Samples(Samples),
+    /// [`FrameKind::Defmt`]: the raw defmt frame (index + arguments), to be decoded with
+    /// the firmware ELF's table ([`crate::DefmtTable`], feature `defmt-decode`).
+    Defmt(Vec<u8>),
     /// A kind from a newer minor version: the raw body, unread.
     Unknown(Vec<u8>),
 }
@@ -443,6 +446,21 @@ impl Samples {
     }
 }
 
+/// Decodes a [`crate::DefmtLog`] body (since 1.3): at most [`crate::DEFMT_LEN`] bytes.
+/// Never panics.
+fn decode_defmt(body: &[u8]) -> Result<Vec<u8>, FrameError> {
+    let bad = FrameError::Malformed {
+        kind: FrameKind::Defmt,
+    };
+    // Check the declared length before postcard allocates for it.
+    let (n, _): (u32, _) = postcard::take_from_bytes(body).map_err(|_| bad)?;
+    if n as usize > crate::DEFMT_LEN {
+        return Err(bad);
+    }
+    let (v, _newer_fields): (Vec<u8>, _) = postcard::take_from_bytes(body).map_err(|_| bad)?;
+    Ok(v)
+}
+
 /// Checks and decodes one raw (COBS-decoded) frame. Never panics.
 pub(crate) fn decode_raw(raw: &[u8]) -> Result<(FrameHeader, Body), FrameError> {
     let f = parse_frame(raw)?;
@@ -453,6 +471,7 @@ pub(crate) fn decode_raw(raw: &[u8]) -> Result<(FrameHeader, Body), FrameError> 
         FrameKind::Summary => Body::Summary(Summary::decode(f.body, minor)?),
         FrameKind::Log => Body::Log(decode_log(f.body, minor)?),
         FrameKind::Samples => Body::Samples(Samples::decode(f.body, minor)?),
+        FrameKind::Defmt => Body::Defmt(decode_defmt(f.body)?),
         FrameKind::Unknown(_) => Body::Unknown(f.body.to_vec()),
     };
     Ok((f.header, body))

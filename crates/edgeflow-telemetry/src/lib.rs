@@ -11,11 +11,13 @@
 //! | [`FrameKind::Summary`] | periodic [`SummaryAccumulator`] output: per-feature histograms over the artifact's monitoring-baseline bins, NaN and out-of-range counts, class counts, score histogram, dropped samples, stack and arena high-water | every window (e.g. 60 s) |
 //! | [`FrameKind::Log`] | [`Log`]: level and a short text | rarely |
 //! | [`FrameKind::Samples`] | [`SampleBlock`]: raw sensor samples, interleaved by axis | only while collecting data (`edgeflow device collect`) |
+//! | [`FrameKind::Defmt`] | [`DefmtLog`]: one `defmt` log frame (format-string index + arguments), decoded on the host with the firmware ELF's defmt table | rarely (boot, slot, model switch, errors) |
 //!
-//! # Wire format (version 1.2)
+//! # Wire format (version 1.3)
 //!
 //! History: 1.0 first version; 1.1 appends `link_errors` to the summary body; 1.2 adds the
-//! [`FrameKind::Samples`] kind (a 1.0/1.1 reader reports it as an unknown kind and skips it).
+//! [`FrameKind::Samples`] kind (a 1.0/1.1 reader reports it as an unknown kind and skips it);
+//! 1.3 adds the [`FrameKind::Defmt`] kind (older readers skip it the same way).
 //!
 //! A frame on the link is the COBS encoding (consistent-overhead byte stuffing) of the raw
 //! frame, followed by one `0x00` delimiter. COBS removes every zero from the data, so a
@@ -125,10 +127,15 @@ pub use decode::{
     encode_vec, Body, DecodeError, DecodeErrorKind, Decoder, Event, Frame, Samples, Stats, Summary,
 };
 
+#[cfg(feature = "defmt-decode")]
+mod defmt_table;
+#[cfg(feature = "defmt-decode")]
+pub use defmt_table::{DefmtError, DefmtTable, LogResolver, LogStats};
+
 /// The telemetry format major version this crate writes.
 pub const FORMAT_MAJOR: u8 = 1;
 /// The telemetry format minor version this crate writes.
-pub const FORMAT_MINOR: u8 = 2;
+pub const FORMAT_MINOR: u8 = 3;
 /// Every major version this crate reads (any minor of them).
 pub const READABLE_MAJORS: &[u8] = &[1];
 
@@ -164,6 +171,8 @@ pub enum FrameKind {
     Log,
     /// [`SampleBlock`] (since 1.2).
     Samples,
+    /// [`DefmtLog`] (since 1.3).
+    Defmt,
     /// A kind this reader does not know (written by a newer minor version): skipped.
     Unknown(u8),
 }
@@ -177,6 +186,7 @@ impl FrameKind {
             FrameKind::Summary => 3,
             FrameKind::Log => 4,
             FrameKind::Samples => 5,
+            FrameKind::Defmt => 6,
             FrameKind::Unknown(k) => k,
         }
     }
@@ -189,6 +199,7 @@ impl FrameKind {
             3 => FrameKind::Summary,
             4 => FrameKind::Log,
             5 => FrameKind::Samples,
+            6 => FrameKind::Defmt,
             k => FrameKind::Unknown(k),
         }
     }
@@ -460,6 +471,27 @@ pub struct SampleBlock<'a> {
 
 impl FrameBody for SampleBlock<'_> {
     const KIND: FrameKind = FrameKind::Samples;
+}
+
+/// Longest [`DefmtLog`] frame in bytes (index, arguments) a device sends.
+pub const DEFMT_LEN: usize = 128;
+
+/// One `defmt` log frame, as the firmware's global logger wrote it: the raw (unencoded)
+/// defmt frame, i.e. the 16-bit index of the format string in the ELF's `.defmt` section
+/// followed by the encoded arguments (defmt wire format 4, `encoding-raw`; no defmt
+/// timestamp: the telemetry header has one). The level is part of the format string's
+/// table entry. The host decodes it with `defmt-decoder` and the firmware ELF (feature
+/// `defmt-decode`, [`DefmtTable`]).
+///
+/// Body encoding (postcard): the bytes as a varint length and that many bytes (since 1.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct DefmtLog<'a> {
+    /// The raw defmt frame, at most [`DEFMT_LEN`] bytes (since 1.3).
+    pub frame: &'a [u8],
+}
+
+impl FrameBody for DefmtLog<'_> {
+    const KIND: FrameKind = FrameKind::Defmt;
 }
 
 /// CRC-32 computing pass-through postcard flavor: every byte goes to the CRC and on to the

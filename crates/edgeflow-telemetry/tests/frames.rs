@@ -536,3 +536,28 @@ fn sample_blocks_round_trip_and_bad_ones_are_malformed() {
         })
     );
 }
+
+#[test]
+fn defmt_log_frames_round_trip_and_overlong_ones_are_malformed() {
+    let mut em = Emitter::new(9, 0xABCD);
+    let mut buf = [0u8; 256];
+    let raw = [3u8, 0, 7, 1, 2, 3];
+    let n = em
+        .frame(10, &edgeflow_telemetry::DefmtLog { frame: &raw }, &mut buf)
+        .expect("encode");
+    let (ev, d) = decode_all(&buf[..n]);
+    let fs = frames(&ev);
+    assert_eq!(fs.len(), 1);
+    assert_eq!(fs[0].header.kind, FrameKind::Defmt);
+    assert_eq!(fs[0].header.minor, FORMAT_MINOR);
+    assert_eq!(fs[0].body, Body::Defmt(raw.to_vec()));
+    assert_eq!(d.stats().unknown_kinds, 0);
+    // A body declaring more than DEFMT_LEN bytes is rejected before anything is allocated.
+    let mut body = postcard::to_stdvec(&(edgeflow_telemetry::DEFMT_LEN as u32 + 1)).expect("len");
+    body.extend(std::iter::repeat_n(0u8, edgeflow_telemetry::DEFMT_LEN + 1));
+    let (ev, d) = decode_all(&hand_frame(1, 3, 6, &body));
+    assert!(frames(&ev).is_empty());
+    assert_eq!(d.stats().malformed, 1);
+    // Kind 6 is the defmt kind (a 1.2 reader sees it as Unknown(6) and skips it).
+    assert_eq!(FrameKind::from_u8(6), FrameKind::Defmt);
+}

@@ -26,11 +26,14 @@
 //!
 //! A damaged command is counted (summary `link_errors`), reported in a log frame, and
 //! skipped; the link recovers at the next delimiter.
+//!
+//! Logs (boot, the slot chosen, model switches, errors) use `defmt`: the device sends the
+//! format-string index and the arguments in a telemetry [`DefmtLog`] frame ([`logger`]),
+//! and the host decodes them with the ELF's defmt table; the strings take no flash.
 #![no_std]
 #![deny(unsafe_code)]
 
 use core::cell::RefCell;
-use core::fmt::Write as _;
 
 use edgeflow::Engine;
 use edgeflow_format::baseline::MonitoringBaseline;
@@ -38,8 +41,19 @@ use edgeflow_format::graph::DType;
 use edgeflow_slots::{Active, Slots, Update};
 use edgeflow_telemetry::command::{Command, CommandReader, LinkError, MAX_ENCODED};
 use edgeflow_telemetry::{
-    truncated, Emitter, FrameBody, Hello, Level, Log, Prediction, SampleBlock, SummaryAccumulator,
+    truncated, DefmtLog, Emitter, FrameBody, Hello, Prediction, SampleBlock, SummaryAccumulator,
+    DEFMT_LEN,
 };
+
+mod logger;
+
+/// Logs with `defmt` at `$level` and sends the frame on `$out`'s link at time `$now`.
+macro_rules! dlog {
+    ($out:expr, $now:expr, $level:ident, $($arg:tt)+) => {{
+        defmt::$level!($($arg)+);
+        $out.send_log($now);
+    }};
+}
 use embedded_io::{Read, Write};
 use embedded_storage::nor_flash::NorFlash;
 
@@ -137,10 +151,17 @@ impl<L: Write> Out<'_, L> {
         }
     }
 
-    fn log(&mut self, now: u64, level: Level, args: core::fmt::Arguments<'_>) {
-        let mut message = heapless::String::<{ edgeflow_telemetry::LOG_LEN }>::new();
-        let _ = message.write_fmt(args);
-        self.send(now, &Log { level, message });
+    /// Sends the defmt frame the last log call left in the logger, if any.
+    fn send_log(&mut self, now: u64) {
+        let mut frame = [0u8; DEFMT_LEN];
+        if let Some(n) = logger::take(&mut frame) {
+            self.send(
+                now,
+                &DefmtLog {
+                    frame: frame.get(..n).unwrap_or(&[]),
+                },
+            );
+        }
     }
 }
 
@@ -192,17 +213,29 @@ where
                 tx: &mut *tx,
                 last_cost: (0, 0),
             };
-            out.log(
-                platform.now_us(),
-                Level::Error,
-                format_args!("model slots: {e}"),
-            );
+            dlog!(out, platform.now_us(), error, "model slots: {}", e);
             platform.exit()
         }
     };
     // One emitter for the device's life: sequence numbers stay in order across model
     // switches.
     let mut em = Emitter::new(cfg.device_id, 0);
+    {
+        let mut out = Out {
+            link: &mut *link,
+            em: &mut em,
+            tx: &mut *tx,
+            last_cost: (0, 0),
+        };
+        dlog!(
+            out,
+            platform.now_us(),
+            info,
+            "boot: {=str} on {=str}",
+            cfg.firmware,
+            cfg.board
+        );
+    }
     loop {
         let active = slots.active().ok().flatten();
         let outcome = serve(
@@ -263,16 +296,29 @@ where
     let model = match active.map(|_| edgeflow::Model::parse(bytes)) {
         Some(Ok(m)) => Some(m),
         Some(Err(e)) => {
-            out.log(now, Level::Error, format_args!("model: {e}"));
+            dlog!(out, now, error, "model: {}", e);
             None
         }
         None => None,
     };
+    match active {
+        Some(a) => dlog!(
+            out,
+            now,
+            info,
+            "model slot {=u8} chosen: update {=u32}, {=u32} bytes, model {=u32:#010x}",
+            a.slot,
+            a.header.sequence,
+            a.header.len,
+            model_hash
+        ),
+        None => dlog!(out, now, warn, "no valid model slot: waiting for an update"),
+    }
     let mut engine = match &model {
         Some(m) => match Engine::new(m, workspace, arena) {
             Ok(e) => Some(e),
             Err(e) => {
-                out.log(now, Level::Error, format_args!("engine: {e}"));
+                dlog!(out, now, error, "engine: {}", e);
                 None
             }
         },
@@ -333,8 +379,7 @@ where
             }
             let Some(engine) = engine.as_mut() else {
                 let mut s = st.borrow_mut();
-                s.out
-                    .log(now, Level::Warn, format_args!("samples dropped: no model"));
+                dlog!(s.out, now, warn, "samples dropped: no model");
                 continue;
             };
             st.borrow_mut().since = now;
@@ -382,9 +427,7 @@ where
                 },
             );
             if let Err(e) = r {
-                st.borrow_mut()
-                    .out
-                    .log(now, Level::Error, format_args!("inference: {e}"));
+                dlog!(st.borrow_mut().out, now, error, "inference: {}", e);
             }
         }};
     }
@@ -429,16 +472,19 @@ where
                     let mut s = st.borrow_mut();
                     match slots.begin(len, crc) {
                         Ok(u) => {
-                            s.out.log(
+                            dlog!(
+                                s.out,
                                 now,
-                                Level::Info,
-                                format_args!("update begin slot={} len={len}", u.slot()),
+                                info,
+                                "update begin slot={=u8} len={=u32}",
+                                u.slot(),
+                                len
                             );
                             update = Some(u);
                         }
                         Err(e) => {
                             update = None;
-                            s.out.log(now, Level::Error, format_args!("update: {e}"));
+                            dlog!(s.out, now, error, "update: {}", e);
                         }
                     }
                 }
@@ -452,12 +498,14 @@ where
                     if let Err(e) = r {
                         let expected = update.as_ref().map_or(0, |u| u.written());
                         update = None;
-                        s.out.log(
+                        dlog!(
+                            s.out,
                             now,
-                            Level::Error,
-                            format_args!(
-                                "update: {e} (offset {offset}, expected {expected}); aborted"
-                            ),
+                            error,
+                            "update: {=str} (offset {=u32}, expected {=u32}); aborted",
+                            e,
+                            offset,
+                            expected
                         );
                     }
                 }
@@ -465,17 +513,19 @@ where
                     let mut s = st.borrow_mut();
                     match update.take().map(|u| slots.commit(u)) {
                         Some(Ok(a)) => {
-                            s.out.log(
+                            dlog!(
+                                s.out,
                                 now,
-                                Level::Info,
-                                format_args!("update ok slot={} seq={}", a.slot, a.header.sequence),
+                                info,
+                                "update ok slot={=u8} seq={=u32}",
+                                a.slot,
+                                a.header.sequence
                             );
                             return Outcome::Switch;
                         }
-                        Some(Err(e)) => s.out.log(now, Level::Error, format_args!("update: {e}")),
+                        Some(Err(e)) => dlog!(s.out, now, error, "update: {}", e),
                         None => {
-                            s.out
-                                .log(now, Level::Error, format_args!("update: nothing to commit"))
+                            dlog!(s.out, now, error, "update: nothing to commit")
                         }
                     }
                 }
@@ -490,8 +540,8 @@ where
                     collect = (axes, 0);
                     let mut s = st.borrow_mut();
                     match axes {
-                        0 => s.out.log(now, Level::Info, format_args!("collect off")),
-                        a => s.out.log(now, Level::Info, format_args!("collect on axes={a}")),
+                        0 => dlog!(s.out, now, info, "collect off"),
+                        a => dlog!(s.out, now, info, "collect on axes={=u16}", a),
                     }
                 }
                 Command::Exit => {
@@ -504,7 +554,7 @@ where
 }
 
 fn log_link<L: Write>(out: &mut Out<'_, L>, now: u64, e: LinkError) {
-    out.log(now, Level::Warn, format_args!("link: {e}"));
+    dlog!(out, now, warn, "link: {}", e);
 }
 
 fn send_summary<L: Write, P: Platform>(s: &mut Serving<'_, '_, '_, L>, now: u64, platform: &P) {
@@ -524,23 +574,28 @@ fn send_summary<L: Write, P: Platform>(s: &mut Serving<'_, '_, '_, L>, now: u64,
             if let Ok(n) = r {
                 let _ = out.link.write_all(&out.tx[..n]);
                 // What telemetry costs the device: encoding (postcard + COBS + CRC) only.
-                out.log(
+                dlog!(
+                    out,
                     now,
-                    Level::Debug,
-                    format_args!(
-                        "cost: summary {n} B {} cycles; prediction {} B {} cycles",
-                        c1.saturating_sub(c0),
-                        prediction.0,
-                        prediction.1
-                    ),
+                    debug,
+                    "cost: summary {=usize} B {=u64} cycles; prediction {=usize} B {=u64} cycles",
+                    n,
+                    c1.saturating_sub(c0),
+                    prediction.0,
+                    prediction.1
                 );
+            }
+            let lost = logger::dropped();
+            if lost > 0 {
+                dlog!(out, now, warn, "log frames lost so far: {=u32}", lost);
             }
             a.reset(now);
         }
-        None => out.log(
+        None => dlog!(
+            out,
             now,
-            Level::Info,
-            format_args!("no summary: the artifact has no monitoring baseline"),
+            info,
+            "no summary: the artifact has no monitoring baseline"
         ),
     }
 }

@@ -11,6 +11,11 @@
 //! the emulator. `device collect` streams a recording through the device's sample path and
 //! writes what comes back as a dataset (.csv or .npz). Real boards: `flash` (feature
 //! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs.
+//!
+//! Device logs are `defmt` frames: `flash` records the firmware ELF it started
+//! (`target/edgeflow-device/<board>.firmware`), and every command that reads the link
+//! decodes them with that ELF's defmt table. Without the table a log frame is printed raw
+//! with a note saying why; one the table cannot decode is counted and reported.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -22,7 +27,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use clap::{Args, Subcommand};
 use edgeflow_compile::board::Board;
 use edgeflow_telemetry::command::{Command, MAX_ENCODED, MAX_PAYLOAD};
-use edgeflow_telemetry::{Body, Decoder, Event, Frame};
+use edgeflow_telemetry::{Body, Decoder, Event, Frame, LogResolver};
 
 /// `edgeflow flash`.
 #[derive(Args)]
@@ -130,6 +135,29 @@ pub(crate) fn socket(board: &str) -> PathBuf {
     work_dir().join(format!("{board}.sock"))
 }
 
+/// The file where `flash` records the ELF running behind the socket `sock` (its defmt
+/// table decodes the device's logs).
+fn firmware_record(sock: &Path) -> PathBuf {
+    sock.with_extension("firmware")
+}
+
+/// The defmt log decoder for the device behind `sock`, from the ELF `flash` recorded.
+fn log_resolver(sock: &Path) -> LogResolver {
+    let elf = std::fs::read_to_string(firmware_record(sock))
+        .ok()
+        .map(|p| PathBuf::from(p.trim()));
+    match elf {
+        Some(elf) => LogResolver::for_elf(Some(elf.as_path())),
+        None => LogResolver::new(
+            None,
+            Some(format!(
+                "no firmware ELF recorded in {} (start the device with `edgeflow flash`)",
+                firmware_record(sock).display()
+            )),
+        ),
+    }
+}
+
 /// `edgeflow flash`.
 pub fn flash(args: FlashArgs) -> Result<()> {
     let board = load_board(&args.board)?;
@@ -196,6 +224,9 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     image.extend_from_slice(&artifact);
     std::fs::write(&img, &image).with_context(|| format!("cannot write {}", img.display()))?;
     let _ = std::fs::remove_file(&sock);
+    let elf_abs = std::fs::canonicalize(&elf).unwrap_or_else(|_| elf.clone());
+    std::fs::write(firmware_record(&sock), elf_abs.display().to_string())
+        .with_context(|| format!("cannot write {}", firmware_record(&sock).display()))?;
     let machine = board.runner.machine.clone().unwrap_or_default();
     let mut qemu = Process::new("qemu-system-arm");
     qemu.args(["-machine", &machine]);
@@ -239,7 +270,7 @@ pub fn flash(args: FlashArgs) -> Result<()> {
         args.artifact.display(),
         sock.display()
     );
-    let mut link = Link::new(link)?;
+    let mut link = Link::new(link, &sock)?;
     link.send(&Command::Hello)?;
     let f = link.until(Duration::from_secs(30), |f| {
         matches!(f.body, Body::Hello(_))
@@ -354,6 +385,8 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
 pub(crate) struct Link {
     stream: UnixStream,
     decoder: Decoder,
+    /// Decodes the device's defmt log frames.
+    logs: LogResolver,
     pending: Vec<Frame>,
     /// When set, every byte read from the device is appended here (the raw telemetry
     /// stream, for `monitor ingest` by `pipeline run`).
@@ -361,11 +394,12 @@ pub(crate) struct Link {
 }
 
 impl Link {
-    fn new(stream: UnixStream) -> Result<Link> {
+    fn new(stream: UnixStream, sock: &Path) -> Result<Link> {
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
         Ok(Link {
             stream,
             decoder: Decoder::new(),
+            logs: log_resolver(sock),
             pending: Vec::new(),
             tap: None,
         })
@@ -389,7 +423,12 @@ impl Link {
                 }
                 for e in self.decoder.push(&buf[..n]) {
                     match e {
-                        Event::Frame(f) => self.pending.push(f),
+                        Event::Frame(mut f) => {
+                            if let Some(note) = self.logs.resolve(&mut f) {
+                                eprintln!("telemetry: {note}");
+                            }
+                            self.pending.push(f)
+                        }
                         Event::Error(e) => eprintln!("telemetry: {e}"),
                     }
                 }
@@ -439,7 +478,7 @@ pub(crate) fn connect(sock: &Path) -> Result<Link> {
                 continue;
             }
         };
-        let mut link = Link::new(stream)?;
+        let mut link = Link::new(stream, sock)?;
         link.send(&Command::Hello)?;
         match link.until(Duration::from_secs(2), |f| matches!(f.body, Body::Hello(_))) {
             Ok(_) => return Ok(link),
@@ -474,6 +513,8 @@ pub(crate) fn print_frame(f: &Frame) {
             s.samples.len(),
             s.axes
         ),
+        // Only when the firmware's defmt table was not available (see `Link::poll`).
+        Body::Defmt(b) => println!("defmt  #{} {} bytes, not decoded", h.seq, b.len()),
         Body::Unknown(b) => println!("frame  #{} kind {:?} ({} bytes)", h.seq, h.kind, b.len()),
     }
     if f.gap > 0 {

@@ -1,0 +1,116 @@
+//! `cargo xtask footprint [DIR]`: run-time code size and peak stack in `invoke` per MLPerf
+//! Tiny model, with only that model's kernels linked, measured the way TFLM's figures in
+//! `../shared/benchmarks/mlperf-tiny/README.md` are (".text less model and harness").
+//!
+//! For each model: convert it, list its ops, build the `mps2-an386` benchmark firmware
+//! (`firmware/mps2-an386`, release: O3, fat LTO) with that one model embedded and
+//! `EDGEFLOW_NN_OPS` set to its ops, run it under QEMU (output checked against TFLM's, peak
+//! stack in `invoke` by stack painting), and size the ELF. The same firmware with no model
+//! embedded (the harness alone: the run-time is dead code and is not linked) is the
+//! baseline, so
+//!
+//! ```text
+//! run-time code = flash text (model firmware) - artifact - input - flash text (no model)
+//! ```
+//!
+//! where "flash text" is the `text` column of `arm-none-eabi-size` (vector table, code,
+//! read-only data). It counts the artifact parser, executor, kernels, postcard decoding,
+//! libm and compiler helpers, and the few hundred bytes of the harness that only run with a
+//! case (result formatting), so it errs on the high side. The same model with every kernel
+//! linked is measured too.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use edgeflow_tests::firmware::{self, Case};
+use edgeflow_tests::{compare, load_npy, root};
+
+/// TFLM's figures (reference kernels): code (.text less model and harness) and stack in
+/// invoke, from `../shared/benchmarks/mlperf-tiny/README.md`.
+const TFLM: [(&str, &str, &str); 4] = [
+    ("kws", "41.4 KB", "776"),
+    ("ic", "52.7 KB", "824"),
+    ("ad", "20.7 KB", "504"),
+    ("vww", "68.5 KB", "776"),
+];
+
+pub fn run(dir: Option<PathBuf>) -> Result<()> {
+    let dir = dir.unwrap_or_else(|| root().join("../shared/benchmarks/mlperf-tiny"));
+    let board = firmware::board("mps2-an386");
+    if let Some(why) = firmware::toolchain_missing(&board) {
+        anyhow::bail!("cannot measure: {why}");
+    }
+    let t = Duration::from_secs(1800);
+    println!("== harness alone (no model)");
+    let empty = firmware::build(&board, &[], 16, false, None).map_err(anyhow::Error::msg)?;
+    let base = firmware::flash_text_bytes(&empty).map_err(anyhow::Error::msg)?;
+    println!("flash text with no model: {base} B");
+    let mut rows = Vec::new();
+    for (m, tflm_code, tflm_stack) in TFLM {
+        let tflite = std::fs::read(dir.join(format!("{m}.tflite")))
+            .with_context(|| format!("{m}.tflite in {}", dir.display()))?;
+        let c = edgeflow_compile::compile(&tflite, m)?;
+        let input = load_npy(&dir.join(format!("{m}_input.npy"))).bytes();
+        let expected = load_npy(&dir.join(format!("{m}_output_tflm.npy")));
+        let ops = firmware::op_list(&c.artifact).map_err(anyhow::Error::msg)?;
+        let case = Case {
+            name: m.into(),
+            artifact: c.artifact.clone(),
+            input: input.clone(),
+        };
+        let cases = [case];
+        let mut sizes = Vec::new();
+        let mut stack = 0;
+        for (label, sel) in [("model's ops", Some(ops.as_str())), ("all ops", None)] {
+            println!("== {m}: firmware with {label} ({})", sel.unwrap_or("every op"));
+            let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
+                .map_err(anyhow::Error::msg)?;
+            let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
+            let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
+            sizes.push((text, runtime));
+            if sel.is_some() {
+                let reports = firmware::run_elf(&board, &elf, t).map_err(anyhow::Error::msg)?;
+                let r = reports
+                    .get(m)
+                    .with_context(|| format!("no report for {m}"))?;
+                let out = r
+                    .output
+                    .as_ref()
+                    .map_err(|e| anyhow::anyhow!("{m} failed on the device: {e}"))?;
+                compare(out, &expected)
+                    .map_err(|e| anyhow::anyhow!("{m}: device output differs from TFLM: {e}"))?;
+                stack = r.stack;
+                keep(&elf, m)?;
+            }
+        }
+        rows.push((m, ops, sizes, stack, tflm_code, tflm_stack));
+    }
+    println!(
+        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|");
+    for (m, ops, sizes, stack, tc, ts) in &rows {
+        println!(
+            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B |",
+            m.to_uppercase(),
+            ops.replace(',', ", "),
+            sizes[0].1 as f64 / 1000.0,
+            sizes[0].1,
+            sizes[1].1 as f64 / 1000.0,
+            tc,
+            stack,
+            ts
+        );
+    }
+    println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
+    Ok(())
+}
+
+/// Keeps a copy of the per-model ELF (the build directory is reused by the next model).
+fn keep(elf: &Path, model: &str) -> Result<()> {
+    let dir = root().join("target/edgeflow-footprint");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::copy(elf, dir.join(format!("{model}.elf")))?;
+    Ok(())
+}
