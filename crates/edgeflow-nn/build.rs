@@ -74,9 +74,15 @@ fn select_ops() {
             .map(str::trim)
             .filter(|o| !o.is_empty())
             .map(|o| {
-                OPS.iter().copied().find(|k| k.eq_ignore_ascii_case(o)).unwrap_or_else(|| {
-                    panic!("EDGEFLOW_NN_OPS: unknown op {o:?} (known: {})", OPS.join(", "))
-                })
+                OPS.iter()
+                    .copied()
+                    .find(|k| k.eq_ignore_ascii_case(o))
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "EDGEFLOW_NN_OPS: unknown op {o:?} (known: {})",
+                            OPS.join(", ")
+                        )
+                    })
             })
             .collect()
     };

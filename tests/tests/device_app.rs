@@ -468,8 +468,7 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
     }
     assert_eq!(got, want, "Cortex-M3 predictions differ from the host's");
     assert!(
-        logs.iter()
-            .any(|l| l.starts_with("update: Verify {")),
+        logs.iter().any(|l| l.starts_with("update: Verify {")),
         "{logs:?}"
     );
     let (_, stats) = dev.stop(t).expect("stop");

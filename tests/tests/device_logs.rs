@@ -149,7 +149,9 @@ fn defmt_logs_from_the_device_decode_on_the_host_and_corrupt_ones_are_counted() 
     let mut cut = (*slot_frame).clone();
     cut.body = Body::Defmt(bytes[..bytes.len() - 1].to_vec());
     for mut f in [bad_index, cut] {
-        let note = resolver.resolve(&mut f).expect("a corrupt frame is reported");
+        let note = resolver
+            .resolve(&mut f)
+            .expect("a corrupt frame is reported");
         assert!(note.contains("corrupt defmt frame"), "{note}");
         assert!(matches!(f.body, Body::Defmt(_)), "kept raw: {:?}", f.body);
         println!("{note}");

@@ -63,7 +63,10 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let mut sizes = Vec::new();
         let mut stack = 0;
         for (label, sel) in [("model's ops", Some(ops.as_str())), ("all ops", None)] {
-            println!("== {m}: firmware with {label} ({})", sel.unwrap_or("every op"));
+            println!(
+                "== {m}: firmware with {label} ({})",
+                sel.unwrap_or("every op")
+            );
             let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
                 .map_err(anyhow::Error::msg)?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;

@@ -27,10 +27,7 @@
 //! private; outside the crate, ops run through [`crate::op`], which checks first.
 
 // With only some ops linked (EDGEFLOW_NN_OPS), the others' kernels are unused.
-#![cfg_attr(
-    edgeflow_op_subset,
-    allow(dead_code, unused_imports, unused_variables)
-)]
+#![cfg_attr(edgeflow_op_subset, allow(dead_code, unused_imports, unused_variables))]
 
 use edgeflow_format::graph::{Op, TensorDef};
 
