@@ -2,7 +2,7 @@
 //! the gate named, bad gates files are named, and `--hil` on QEMU (when installed).
 
 mod common;
-use common::{edgeflow_at_root as edgeflow, root, s, text};
+use common::{edgeflow_at_root as edgeflow, npy, root, s, text};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,26 +15,6 @@ fn hil_lock() -> std::sync::MutexGuard<'static, ()> {
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp_in("validate", name)
-}
-
-/// A minimal `.npy` (version 1.0) with the given descr and raw little-endian data.
-fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
 }
 
 /// The quantized gap_fc_logistic model, test rows (its calibration set) and labels

@@ -66,15 +66,16 @@ pub fn read_f32(path: &Path) -> (Vec<usize>, Vec<f32>) {
     (shape, values)
 }
 
-/// A little-endian float32 `.npy` (format version 1.0, C order) of the given shape.
-pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+/// A minimal `.npy` (format version 1.0, C order) with numpy's `descr` (`"<f4"`, `"<i8"` …),
+/// the given shape and the raw little-endian element bytes.
+pub fn npy(descr: &str, shape: &[usize], data: &[u8]) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -82,8 +83,12 @@ pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let mut out = b"\x93NUMPY\x01\x00".to_vec();
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend_from_slice(data);
     out
+}
+
+/// A little-endian float32 `.npy` of the given shape ([`npy`] with `<f4`).
+pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
+    let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    npy("<f4", shape, &bytes)
 }
