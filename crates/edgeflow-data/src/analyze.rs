@@ -11,7 +11,8 @@ use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::parallel::Parallel;
 use crate::sources::csv::{CsvOptions, CsvTable};
-use crate::sources::image::{read_image, ImageFolder};
+use crate::sources::files::ClassFolder;
+use crate::sources::image::{read_image, ImageFolder, IMAGE_EXTENSIONS};
 use crate::sources::jsonl::JsonlTable;
 use crate::sources::npy::{npy, npy_info, npz, npz_names, Tensor, TensorData};
 use crate::sources::parquet::ParquetTable;
@@ -163,11 +164,12 @@ fn with_schema(schema: &Arc<Schema>, ds: Dataset<Vec<Value>>) -> Dataset<Row> {
 }
 
 impl Tabular {
-    /// Opens `path` by its extension (or as an image folder if it is a directory).
+    /// Opens `path` by its extension, or, for a directory, as a class folder of images or
+    /// of WAV files (one row per file, see [`open_class_folder`]).
     /// A CSV file's first line is its header unless every field of it is a number
     /// ([`crate::sources::csv::sniff_header`]). Formats:
     /// `.csv`, `.tsv`, `.jsonl`/`.ndjson`, `.parquet`, `.tfrecord`, `.npy`, `.npz`,
-    /// `.ts`, `.wav`, `.txt` (lines), a folder of class sub-folders of images.
+    /// `.ts`, `.wav`, `.txt` (lines), a folder of class sub-folders of images or of WAV files.
     /// `infer_rows` records are read to infer schemas where the format needs it.
     ///
     /// Errors: unknown extension; the file's header cannot be read.
@@ -197,44 +199,7 @@ impl Tabular {
         }
         let e = ext(&path);
         if path.is_dir() {
-            let f = ImageFolder::open(&path)?;
-            facts.push(("classes".into(), f.classes().join(", ")));
-            facts.push(("images".into(), f.files().len().to_string()));
-            let classes = f.classes().to_vec();
-            let schema = Arc::new(Schema {
-                columns: vec![
-                    col("label", ColumnType::Str, false),
-                    col("width", ColumnType::Int, false),
-                    col("height", ColumnType::Int, false),
-                    col("channels", ColumnType::Int, false),
-                    col("mean", ColumnType::Float, false),
-                    col("file", ColumnType::Str, false),
-                ],
-            });
-            let ds = f
-                .dataset(None)
-                .par_map_result(Parallel::auto(), move |(p, l)| {
-                    let im = read_image(&p)?;
-                    let mean = im.data.iter().map(|&b| f64::from(b)).sum::<f64>()
-                        / im.data.len().max(1) as f64;
-                    Ok(vec![
-                        Value::Str(classes.get(l).cloned().unwrap_or_default()),
-                        Value::Int(im.width as i64),
-                        Value::Int(im.height as i64),
-                        Value::Int(im.channels as i64),
-                        Value::Float(mean),
-                        Value::Str(p.display().to_string()),
-                    ])
-                });
-            let known = Some(f.files().len() as u64);
-            return Ok(Tabular {
-                rows: with_schema(&schema, ds),
-                schema,
-                path,
-                format: "image folder",
-                known_rows: known,
-                facts,
-            });
+            return open_class_folder(path, facts);
         }
         let t = match e.as_str() {
             "csv" | "tsv" => {
@@ -414,12 +379,126 @@ impl Tabular {
             other => {
                 return Err(Error::file(
                     &path,
-                    format!("unknown format {other:?}: expected csv, tsv, jsonl, parquet, tfrecord, npy, npz, ts, wav, txt or an image folder"),
+                    format!("unknown format {other:?}: expected csv, tsv, jsonl, parquet, tfrecord, npy, npz, ts, wav, txt or a class folder of images or WAV files"),
                 ))
             }
         };
         Ok(t)
     }
+}
+
+/// A directory as a table with one row per file: a class folder (see [`ClassFolder`]) of
+/// images (label, width, height, channels, mean pixel value, file) or of WAV files (label,
+/// sample rate in Hz, channels, frames, seconds, RMS and peak in full-scale units, file).
+///
+/// Errors: the folder cannot be listed; it has no class sub-folder; it holds both images
+/// and WAV files, or neither (a folder of other files is not silently an empty table).
+/// A file that cannot be decoded is a bad record naming it.
+fn open_class_folder(path: PathBuf, mut facts: Vec<(String, String)>) -> Result<Tabular> {
+    let images = ImageFolder::open(&path)?;
+    let wavs = ClassFolder::open(&path, &["wav"])?;
+    let (n_img, n_wav) = (images.files().len(), wavs.files().len());
+    if n_img > 0 && n_wav > 0 {
+        return Err(Error::file(
+            &path,
+            format!("a class folder holds {n_img} image and {n_wav} WAV files; keep one kind per folder"),
+        ));
+    }
+    if n_img == 0 && n_wav == 0 {
+        return Err(Error::file(
+            &path,
+            format!(
+                "no {} or .wav file in its class sub-folders ({})",
+                IMAGE_EXTENSIONS.map(|e| format!(".{e}")).join(", "),
+                wavs.classes().join(", ")
+            ),
+        ));
+    }
+    facts.push(("classes".into(), wavs.classes().join(", ")));
+    let classes = wavs.classes().to_vec();
+    if n_wav > 0 {
+        facts.push(("WAV files".into(), n_wav.to_string()));
+        let schema = Arc::new(Schema {
+            columns: vec![
+                col("label", ColumnType::Str, false),
+                col("sample_rate", ColumnType::Int, false),
+                col("channels", ColumnType::Int, false),
+                col("frames", ColumnType::Int, false),
+                col("seconds", ColumnType::Float, false),
+                col("rms", ColumnType::Float, false),
+                col("peak", ColumnType::Float, false),
+                col("file", ColumnType::Str, false),
+            ],
+        });
+        let files = wavs.files().to_vec();
+        let ds = Dataset::from_vec(files).par_map_result(Parallel::auto(), move |(p, l)| {
+            let a = read_wav(&p)?;
+            let n = a.samples.len().max(1) as f64;
+            let rms = (a
+                .samples
+                .iter()
+                .map(|&x| f64::from(x) * f64::from(x))
+                .sum::<f64>()
+                / n)
+                .sqrt();
+            let peak = a
+                .samples
+                .iter()
+                .fold(0.0f64, |m, &x| m.max(f64::from(x).abs()));
+            Ok(vec![
+                Value::Str(classes.get(l).cloned().unwrap_or_default()),
+                Value::Int(i64::from(a.sample_rate)),
+                Value::Int(i64::from(a.channels)),
+                Value::Int(a.frames() as i64),
+                Value::Float(a.seconds()),
+                Value::Float(rms),
+                Value::Float(peak),
+                Value::Str(p.display().to_string()),
+            ])
+        });
+        return Ok(Tabular {
+            rows: with_schema(&schema, ds),
+            schema,
+            path,
+            format: "WAV class folder",
+            known_rows: Some(n_wav as u64),
+            facts,
+        });
+    }
+    facts.push(("images".into(), n_img.to_string()));
+    let schema = Arc::new(Schema {
+        columns: vec![
+            col("label", ColumnType::Str, false),
+            col("width", ColumnType::Int, false),
+            col("height", ColumnType::Int, false),
+            col("channels", ColumnType::Int, false),
+            col("mean", ColumnType::Float, false),
+            col("file", ColumnType::Str, false),
+        ],
+    });
+    let ds = images
+        .dataset(None)
+        .par_map_result(Parallel::auto(), move |(p, l)| {
+            let im = read_image(&p)?;
+            let mean =
+                im.data.iter().map(|&b| f64::from(b)).sum::<f64>() / im.data.len().max(1) as f64;
+            Ok(vec![
+                Value::Str(classes.get(l).cloned().unwrap_or_default()),
+                Value::Int(im.width as i64),
+                Value::Int(im.height as i64),
+                Value::Int(im.channels as i64),
+                Value::Float(mean),
+                Value::Str(p.display().to_string()),
+            ])
+        });
+    Ok(Tabular {
+        rows: with_schema(&schema, ds),
+        schema,
+        path,
+        format: "image folder",
+        known_rows: Some(n_img as u64),
+        facts,
+    })
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {

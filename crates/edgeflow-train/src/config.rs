@@ -77,6 +77,34 @@ pub enum Source {
     /// A table (CSV or Parquet, by the file's extension) with a label column: one example
     /// per row for vector and image pipelines, recordings of rows for signal pipelines.
     Table(TableSource),
+    /// A folder of WAV files, one sub-folder per class (`DIR/yes/*.wav`, `DIR/no/*.wav`,
+    /// as Speech Commands and Keras' `audio_dataset_from_directory` lay them out): each
+    /// file is one recording of a signal pipeline.
+    WavFolder(FolderSource),
+    /// A folder of PNG/JPEG images, one sub-folder per class (Keras'
+    /// `image_dataset_from_directory` layout): each file is one example of an image
+    /// pipeline.
+    ImageFolder(FolderSource),
+}
+
+/// A class-folder source: `path/CLASS/FILE`, the sub-folder names being the class names.
+///
+/// WAV files are decoded by edgeflow-data's reader (any PCM or float format) and given to
+/// the pipeline in 16-bit units ([`edgeflow_data::sources::wav::Audio::to_i16_units`]),
+/// exactly as `edgeflow features` and `edgeflow run` give a WAV file; the channel count
+/// must equal the pipeline's axes and the sample rate its `rate_hz` (training never
+/// resamples: resample the files first, or describe the pipeline at their rate). Images
+/// must have the pipeline's width and height; grey is repeated to RGB and RGBA loses its
+/// alpha, as `edgeflow features` does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FolderSource {
+    /// The folder holding one sub-folder per class.
+    pub path: PathBuf,
+    /// Class names in class-index order (default: the sub-folder names sorted). Every
+    /// sub-folder must be listed; a listed class may have no folder.
+    #[serde(default)]
+    pub labels: Option<Vec<String>>,
 }
 
 /// A table source: `.csv` (header row required) or `.parquet`.
@@ -568,6 +596,7 @@ impl TrainConfig {
                 Source::Ts(p) => fix(p),
                 Source::Npz(n) => fix(&mut n.path),
                 Source::Table(t) => fix(&mut t.path),
+                Source::WavFolder(f) | Source::ImageFolder(f) => fix(&mut f.path),
             }
         }
         fix(&mut self.features.pipeline);

@@ -4,15 +4,18 @@
 use std::path::{Path, PathBuf};
 
 use edgeflow_data::sources::csv::{CsvOptions, CsvTable};
+use edgeflow_data::sources::files::ClassFolder;
+use edgeflow_data::sources::image::{read_image, IMAGE_EXTENSIONS};
 use edgeflow_data::sources::npy::{npz, Tensor as NpyTensor};
 use edgeflow_data::sources::parquet::ParquetTable;
 use edgeflow_data::sources::ts::TsFile;
+use edgeflow_data::sources::wav::read_wav;
 use edgeflow_data::{BadRecords, ColumnType, Rng, Row, Value};
 use edgeflow_dsp::host::{self, Sample, Spec};
 use edgeflow_dsp::{Input, Pipeline};
 use sha2::{Digest, Sha256};
 
-use crate::config::{Augment, Source, SplitConfig, TableSource, TrainConfig};
+use crate::config::{Augment, FolderSource, Source, SplitConfig, TableSource, TrainConfig};
 use crate::error::TrainError;
 
 /// One raw input (a recording, an image, a vector) and its class.
@@ -240,6 +243,8 @@ fn read_source(
             files.push((t.path.clone(), sha256_file(&t.path)?));
             read_table(t, pipeline, classes)
         }
+        Source::WavFolder(f) => read_folder(f, FolderKind::Wav, pipeline, classes, files),
+        Source::ImageFolder(f) => read_folder(f, FolderKind::Image, pipeline, classes, files),
         Source::Npz(n) => {
             files.push((n.path.clone(), sha256_file(&n.path)?));
             let xs: Vec<NpyTensor> = npz(&n.path, &n.x, BadRecords::Error)
@@ -305,6 +310,144 @@ fn read_source(
             Ok(out)
         }
     }
+}
+
+/// What a class folder holds.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FolderKind {
+    Wav,
+    Image,
+}
+
+/// Reads a [`FolderSource`]: the class sub-folders listed by edgeflow-data's
+/// [`ClassFolder`], each file decoded by its reader and checked against the pipeline's
+/// input (see [`FolderSource`] for the conversions). The training source sets the class
+/// list (its `labels`, else the sorted sub-folder names); a test source's folders must be
+/// classes of that list (a test folder may lack a class). The recordings come class by
+/// class in class-index order, each class's files in path order.
+fn read_folder(
+    f: &FolderSource,
+    kind: FolderKind,
+    pipeline: &Pipeline<'_>,
+    classes: &mut Option<Vec<String>>,
+    files: &mut Vec<(PathBuf, String)>,
+) -> Result<Vec<Recording>, TrainError> {
+    let path = &f.path;
+    let exts: &[&str] = match kind {
+        FolderKind::Wav => &["wav"],
+        FolderKind::Image => &IMAGE_EXTENSIONS,
+    };
+    let what = match kind {
+        FolderKind::Wav => "WAV",
+        FolderKind::Image => "image",
+    };
+    let input = pipeline.desc().input;
+    match (kind, input) {
+        (FolderKind::Wav, Input::Signal { .. }) | (FolderKind::Image, Input::Image { .. }) => {}
+        (_, other) => {
+            return Err(TrainError::Model(format!(
+                "{} is a folder of {what} files, but the pipeline takes {other:?} input",
+                path.display()
+            )))
+        }
+    }
+    let listing = ClassFolder::open(path, exts).map_err(data_err(path))?;
+    if listing.files().is_empty() {
+        return Err(TrainError::BadData(format!(
+            "{}: no {what} file ({}) in its class sub-folders ({})",
+            path.display(),
+            exts.join(", "),
+            listing.classes().join(", ")
+        )));
+    }
+    let names: Vec<String> = match (&f.labels, classes.as_ref()) {
+        (Some(l), _) => l.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => listing.classes().to_vec(),
+    };
+    // Folder index -> class index in `names`.
+    let mut index = Vec::with_capacity(listing.classes().len());
+    for c in listing.classes() {
+        match names.iter().position(|n| n == c) {
+            Some(i) => index.push(i),
+            None => {
+                return Err(TrainError::BadData(format!(
+                    "{}: class folder {c:?} is not among the classes {names:?}",
+                    path.display()
+                )))
+            }
+        }
+    }
+    match classes {
+        None => *classes = Some(names),
+        Some(c) if *c == names => {}
+        Some(c) => {
+            return Err(TrainError::BadData(format!(
+                "{}: class labels {names:?} differ from the training source's {c:?}",
+                path.display()
+            )))
+        }
+    }
+    let mut out = Vec::with_capacity(listing.files().len());
+    for (file, folder) in listing.files() {
+        let origin = file.display().to_string();
+        let input = match (kind, input) {
+            (FolderKind::Wav, Input::Signal { axes, rate_hz, .. }) => {
+                let a = read_wav(file).map_err(data_err(file))?;
+                if u32::from(a.channels) != axes {
+                    return Err(TrainError::Model(format!(
+                        "{origin}: {} channels, the pipeline takes {axes} axes",
+                        a.channels
+                    )));
+                }
+                if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
+                    return Err(TrainError::BadData(format!(
+                        "{origin}: sampled at {} Hz, the pipeline at {rate_hz} Hz; training does not resample (resample the files, or describe the pipeline at their rate)",
+                        a.sample_rate
+                    )));
+                }
+                Sample::Signal(a.to_i16_units())
+            }
+            (
+                _,
+                Input::Image {
+                    width,
+                    height,
+                    channels,
+                },
+            ) => {
+                let img = read_image(file).map_err(data_err(file))?;
+                if (img.width, img.height) != (width as usize, height as usize) {
+                    return Err(TrainError::Model(format!(
+                        "{origin}: {}x{} pixels, the pipeline takes {width}x{height}",
+                        img.width, img.height
+                    )));
+                }
+                let Some(img) = img.with_channels(channels as usize) else {
+                    return Err(TrainError::Model(format!(
+                        "{origin}: {} channels, the pipeline takes {channels}",
+                        img.channels
+                    )));
+                };
+                Sample::Image(img.data)
+            }
+            (_, other) => {
+                return Err(TrainError::Model(format!(
+                    "{origin}: the pipeline takes {other:?} input"
+                )))
+            }
+        };
+        files.push((file.clone(), sha256_file(file)?));
+        out.push(Recording {
+            input,
+            label: index.get(*folder).copied().unwrap_or(0),
+            origin,
+        });
+    }
+    // Class by class in class-index order (the listing is in folder-name order), files
+    // in path order within a class.
+    out.sort_by_key(|r| r.label);
+    Ok(out)
 }
 
 /// Reads a [`TableSource`]: the rows through edgeflow-data's CSV or Parquet reader, the

@@ -862,3 +862,244 @@ fn two_threads_give_bit_identical_weights_run_after_run() {
         }
     );
 }
+
+/// Writes each recording (`Sample::Signal`, 3 axes) as a 3-channel 32-bit float WAV at
+/// 10 Hz under `root/CLASS/case-NNN.wav`, the values divided by 32768 so that the reader's
+/// conversion to 16-bit units gives them back exactly (a power-of-two scale).
+fn recordings_to_wav_folder(
+    recs: &[edgeflow_train::data::Recording],
+    classes: &[String],
+    root: &Path,
+) {
+    for (i, r) in recs.iter().enumerate() {
+        let edgeflow_dsp::host::Sample::Signal(v) = &r.input else {
+            panic!("signal expected")
+        };
+        let dir = root.join(&classes[r.label]);
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = hound::WavSpec {
+            channels: 3,
+            sample_rate: 10,
+            bits_per_sample: 32,
+            sample_format: hound::SampleFormat::Float,
+        };
+        let mut w = hound::WavWriter::create(dir.join(format!("case-{i:03}.wav")), spec).unwrap();
+        for &x in v {
+            w.write_sample(x / 32768.0).unwrap();
+        }
+        w.finalize().unwrap();
+    }
+}
+
+#[test]
+fn a_wav_class_folder_trains_exactly_as_the_ts_file_it_was_written_from() {
+    // The `.ts` recordings written as float WAV files in class folders (Speech Commands'
+    // layout): read through edgeflow-data's WAV reader and its 16-bit-unit conversion —
+    // the one `edgeflow features` uses — they are the same recordings, so the same seed
+    // trains the same weights bit for bit.
+    let d = tempdir();
+    let text = config("", "epochs = 2");
+    let p = fixture(d.path(), &text);
+    let cfg = TrainConfig::load(&p).unwrap();
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    let raw_ts = edgeflow_train::data::read_sources(&cfg, &pipeline).unwrap();
+    recordings_to_wav_folder(&raw_ts.train, &raw_ts.classes, &d.path().join("wav_train"));
+    recordings_to_wav_folder(
+        raw_ts.test.as_ref().unwrap(),
+        &raw_ts.classes,
+        &d.path().join("wav_test"),
+    );
+    let folder =
+        |f: &str| format!("{{ wav_folder = {{ path = \"{f}\", labels = [\"slow\", \"fast\"] }} }}");
+    let wav_text = text
+        .replace("{ ts = \"data_TRAIN.ts\" }", &folder("wav_train"))
+        .replace("{ ts = \"data_TEST.ts\" }", &folder("wav_test"))
+        .replace("dir = \"out\"", "dir = \"out_wav\"");
+    let p2 = d.path().join("wav.toml");
+    std::fs::write(&p2, &wav_text).unwrap();
+    let cfg2 = TrainConfig::load(&p2).unwrap();
+    let raw_wav = edgeflow_train::data::read_sources(&cfg2, &pipeline).unwrap();
+    assert_eq!(raw_wav.classes, ["slow", "fast"]);
+    // Folders list class by class; the `.ts` file is in class order too.
+    for (a, b) in raw_ts
+        .train
+        .iter()
+        .chain(raw_ts.test.as_ref().unwrap())
+        .zip(raw_wav.train.iter().chain(raw_wav.test.as_ref().unwrap()))
+    {
+        assert_eq!((&a.input, a.label), (&b.input, b.label), "{}", b.origin);
+    }
+    assert_eq!(
+        raw_wav.files.len(),
+        16 + 8,
+        "every WAV file is in the provenance"
+    );
+    let from_ts = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    let from_wav = edgeflow_train::train(&cfg2, TrainOptions::default()).unwrap();
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert!(!from_ts.parameters.is_empty());
+    assert_eq!(bits(&from_ts.parameters), bits(&from_wav.parameters));
+
+    // Without `labels` the classes are the sorted folder names.
+    let p3 = d.path().join("sorted.toml");
+    std::fs::write(&p3, wav_text.replace(", labels = [\"slow\", \"fast\"]", "")).unwrap();
+    let raw =
+        edgeflow_train::data::read_sources(&TrainConfig::load(&p3).unwrap(), &pipeline).unwrap();
+    assert_eq!(raw.classes, ["fast", "slow"]);
+}
+
+#[test]
+fn bad_wav_folders_are_clear_errors() {
+    let d = tempdir();
+    let text = config("", "epochs = 1");
+    let p = fixture(d.path(), &text);
+    let cfg = TrainConfig::load(&p).unwrap();
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    let raw_ts = edgeflow_train::data::read_sources(&cfg, &pipeline).unwrap();
+    let root = d.path().join("w");
+    recordings_to_wav_folder(&raw_ts.train, &raw_ts.classes, &root);
+    let err = |train: &str| -> String {
+        let t = text
+            .replace("{ ts = \"data_TRAIN.ts\" }", train)
+            .replace("test = { ts = \"data_TEST.ts\" }\n", "");
+        let q = d.path().join("bad.toml");
+        std::fs::write(&q, t).unwrap();
+        let c = TrainConfig::load(&q).unwrap();
+        edgeflow_train::data::read_sources(&c, &pipeline)
+            .unwrap_err()
+            .to_string()
+    };
+    // A folder that is not among the listed classes.
+    let e = err("{ wav_folder = { path = \"w\", labels = [\"slow\"] } }");
+    assert!(
+        e.contains("class folder \"fast\" is not among the classes"),
+        "{e}"
+    );
+    // Another sample rate: named with both rates, not resampled silently.
+    let spec = hound::WavSpec {
+        channels: 3,
+        sample_rate: 16000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let odd = root.join("slow/zz-16k.wav");
+    let mut w = hound::WavWriter::create(&odd, spec).unwrap();
+    for _ in 0..120 {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+    let e = err("{ wav_folder = { path = \"w\" } }");
+    assert!(
+        e.contains("zz-16k.wav: sampled at 16000 Hz, the pipeline at 10 Hz"),
+        "{e}"
+    );
+    std::fs::remove_file(&odd).unwrap();
+    // Wrong channel count.
+    let spec = hound::WavSpec {
+        channels: 1,
+        ..spec
+    };
+    let mut w = hound::WavWriter::create(
+        &odd,
+        hound::WavSpec {
+            sample_rate: 10,
+            ..spec
+        },
+    )
+    .unwrap();
+    w.write_sample(0i16).unwrap();
+    w.finalize().unwrap();
+    let e = err("{ wav_folder = { path = \"w\" } }");
+    assert!(
+        e.contains("zz-16k.wav: 1 channels, the pipeline takes 3 axes"),
+        "{e}"
+    );
+    std::fs::remove_file(&odd).unwrap();
+    // An undecodable file names itself.
+    std::fs::write(root.join("fast/zz-broken.wav"), b"RIFF\x04\x00\x00\x00WAVE").unwrap();
+    let e = err("{ wav_folder = { path = \"w\" } }");
+    assert!(e.contains("zz-broken.wav"), "{e}");
+    std::fs::remove_file(root.join("fast/zz-broken.wav")).unwrap();
+    // An image folder for a signal pipeline.
+    let e = err("{ image_folder = { path = \"w\" } }");
+    assert!(
+        e.contains("is a folder of image files, but the pipeline takes Signal"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_image_class_folder_gives_one_example_per_file() {
+    // 8x8 grey PNGs (dark vs bright) in class folders for an image pipeline; grey files
+    // feed an RGB pipeline by repetition, as `edgeflow features` does.
+    use edgeflow_data::sources::image::{encode_png, Image};
+    let d = tempdir();
+    for (class, base) in [("dark", 20u8), ("bright", 200u8)] {
+        let dir = d.path().join("img").join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..10u8 {
+            let img = Image {
+                width: 8,
+                height: 8,
+                channels: 1,
+                data: (0..64u8).map(|k| base + (k + i) % 16).collect(),
+            };
+            std::fs::write(dir.join(format!("{i}.png")), encode_png(&img).unwrap()).unwrap();
+        }
+    }
+    std::fs::write(
+        d.path().join("features.toml"),
+        "[input.image]\nwidth = 8\nheight = 8\nchannels = 3\n[[blocks]]\nscale = { scale = 0.0625 }\n",
+    )
+    .unwrap();
+    let cfg_text = r#"
+name = "images"
+seed = 3
+[data]
+train = { image_folder = { path = "img" } }
+[split]
+validation = 0.2
+test = 0.2
+[features]
+pipeline = "features.toml"
+[model]
+layers = [ { flatten = {} }, { dense = { units = 2 } }, { softmax = {} } ]
+[train]
+epochs = 1
+batch_size = 4
+[output]
+dir = "out"
+"#;
+    let p = d.path().join("train.toml");
+    std::fs::write(&p, cfg_text).unwrap();
+    let cfg = TrainConfig::load(&p).unwrap();
+    let spec = edgeflow_train::data::load_pipeline(&d.path().join("features.toml")).unwrap();
+    let pipeline = edgeflow_dsp::Pipeline::new(spec).unwrap();
+    let raw = edgeflow_train::data::read_sources(&cfg, &pipeline).unwrap();
+    assert_eq!(raw.classes, ["bright", "dark"]);
+    assert_eq!(raw.train.len(), 20);
+    // bright/0.png: pixel k is 200 + k % 16, repeated over three channels.
+    let want: Vec<u8> = (0..64u8).flat_map(|k| [200 + k % 16; 3]).collect();
+    assert_eq!(raw.train[0].input, edgeflow_dsp::host::Sample::Image(want));
+    assert_eq!((raw.train[0].label, raw.train[10].label), (0, 1));
+    let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    assert!(t.artifact.is_file());
+
+    // A file of another size is named with both sizes.
+    let img = Image {
+        width: 4,
+        height: 8,
+        channels: 1,
+        data: vec![0; 32],
+    };
+    std::fs::write(d.path().join("img/dark/zz.png"), encode_png(&img).unwrap()).unwrap();
+    let e = edgeflow_train::data::read_sources(&cfg, &pipeline)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("zz.png: 4x8 pixels, the pipeline takes 8x8"),
+        "{e}"
+    );
+}

@@ -219,23 +219,20 @@ pub(crate) fn read_input(path: &Path, p: &Pipeline<'_>) -> Result<Vec<Sample>> {
             },
             "png" | "jpg" | "jpeg",
         ) => {
-            let (w, h, c, px) = decode_image(path)?;
+            let img = decode_image(path)?;
+            let (w, h) = (img.width, img.height);
             if (w, h) != (width as usize, height as usize) {
                 bail!(
                     "{name}: {w}x{h} pixels, the pipeline takes {width}x{height} (crop or resize it in the pipeline's input size)"
                 );
             }
-            let px = match (c, channels) {
-                (a, b) if a == b as usize => px,
-                (1, 3) => px.iter().flat_map(|&g| [g, g, g]).collect(),
-                (4, 3) => px
-                    .chunks_exact(4)
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .collect(),
-                _ => bail!(
-                    "{name}: {c} channels, the pipeline takes {channels} (use a grayscale block for RGB input)"
-                ),
+            let Some(img) = img.with_channels(channels as usize) else {
+                bail!(
+                    "{name}: {} channels, the pipeline takes {channels} (use a grayscale block for RGB input)",
+                    img.channels
+                );
             };
+            let px = img.data;
             Ok(vec![Sample::Image(px)])
         }
         (input, _) => bail!(
@@ -314,11 +311,10 @@ fn npy_samples(path: &Path, input: Input) -> Result<Vec<Sample>> {
     }
 }
 
-/// Decodes a PNG or JPEG to 8-bit pixels: (width, height, channels, pixels).
-fn decode_image(path: &Path) -> Result<(usize, usize, usize, Vec<u8>)> {
-    let img = edgeflow_data::sources::image::read_image(path)
-        .with_context(|| format!("{} is not a readable PNG or JPEG image", path.display()))?;
-    Ok((img.width, img.height, img.channels, img.data))
+/// Decodes a PNG or JPEG to 8-bit pixels.
+fn decode_image(path: &Path) -> Result<edgeflow_data::sources::image::Image> {
+    edgeflow_data::sources::image::read_image(path)
+        .with_context(|| format!("{} is not a readable PNG or JPEG image", path.display()))
 }
 
 pub(crate) fn write_npy(path: &Path, shape: &[u64], t: OutputType, data: &[u8]) -> Result<()> {

@@ -362,6 +362,8 @@ fn source_paths(ctx: &Ctx) -> Result<Vec<PathBuf>> {
             edgeflow_train::config::Source::Ts(p) => p.clone(),
             edgeflow_train::config::Source::Npz(n) => n.path.clone(),
             edgeflow_train::config::Source::Table(t) => t.path.clone(),
+            edgeflow_train::config::Source::WavFolder(f)
+            | edgeflow_train::config::Source::ImageFolder(f) => f.path.clone(),
         });
     }
     Ok(v)
@@ -376,7 +378,19 @@ fn inputs(ctx: &Ctx, stage: &str) -> Result<Inputs> {
         "extract" => Inputs {
             tables: &["data"],
             files: {
-                let mut v = source_paths(ctx)?;
+                let mut v = Vec::new();
+                for p in source_paths(ctx)? {
+                    if p.is_dir() {
+                        // A class folder: every file in its class sub-folders.
+                        let listing = edgeflow_data::sources::files::ClassFolder::open(
+                            &p,
+                            &["wav", "png", "jpg", "jpeg"],
+                        )?;
+                        v.extend(listing.files().iter().map(|(f, _)| f.clone()));
+                    } else {
+                        v.push(p);
+                    }
+                }
                 v.push(pipeline);
                 v
             },
@@ -458,6 +472,12 @@ fn key(ctx: &Ctx, stage: &str, inputs: &Inputs) -> Result<String> {
     h.update(ctx.project.slice(inputs.tables));
     for f in &inputs.files {
         h.update([0u8]);
+        // The file's folder and name count too: in a class folder, moving a file to
+        // another class changes the data without changing any file's bytes.
+        for part in f.iter().rev().take(2).collect::<Vec<_>>().into_iter().rev() {
+            h.update(part.as_encoded_bytes());
+            h.update([b'/']);
+        }
         h.update(sha256_file(f)?);
     }
     Ok(edgeflow_train::data::hex(&h.finalize()))

@@ -1,6 +1,6 @@
-//! Listing files by glob pattern.
+//! Listing files: by glob pattern, and class folders (one sub-folder per class).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::dataset::{Dataset, IterStream};
 use crate::error::{Error, Result};
@@ -28,6 +28,79 @@ pub fn glob_sorted(pattern: &str) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// A folder with one sub-folder per class holding that class's files
+/// (`root/yes/a.wav`, `root/no/b.wav`, …): the layout of Keras'
+/// `image_dataset_from_directory` / `audio_dataset_from_directory` and of datasets such
+/// as Speech Commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassFolder {
+    root: PathBuf,
+    classes: Vec<String>,
+    files: Vec<(PathBuf, usize)>,
+}
+
+impl ClassFolder {
+    /// Lists `root`: the classes are the sub-folder names, sorted by name; label `i` is
+    /// class `i`; the files are those directly inside each class folder whose extension
+    /// is one of `extensions` (compared without case, given without the dot), sorted by
+    /// path. Other files and deeper folders are left out. A class folder may be empty.
+    ///
+    /// Errors: `root` or a class folder cannot be read ([`Error::Io`]); `root` has no
+    /// sub-folder; a sub-folder's name is not valid UTF-8 (it could not name a class).
+    pub fn open(root: impl Into<PathBuf>, extensions: &[&str]) -> Result<Self> {
+        let root = root.into();
+        let read = |d: &Path| -> Result<Vec<PathBuf>> {
+            let mut v = Vec::new();
+            for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
+                v.push(e.map_err(|e| Error::io(d, e))?.path());
+            }
+            v.sort();
+            Ok(v)
+        };
+        let wanted = |p: &Path| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| extensions.iter().any(|x| x.eq_ignore_ascii_case(e)))
+        };
+        let mut classes = Vec::new();
+        let mut files = Vec::new();
+        for dir in read(&root)?.into_iter().filter(|p| p.is_dir()) {
+            let label = classes.len();
+            let name = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Error::file(&dir, "the folder name is not valid UTF-8"))?;
+            classes.push(name.to_string());
+            for f in read(&dir)?.into_iter().filter(|p| p.is_file() && wanted(p)) {
+                files.push((f, label));
+            }
+        }
+        if classes.is_empty() {
+            return Err(Error::file(&root, "no class sub-folder"));
+        }
+        Ok(ClassFolder {
+            root,
+            classes,
+            files,
+        })
+    }
+
+    /// The folder given to [`ClassFolder::open`].
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The class names; label `i` is `classes()[i]`.
+    pub fn classes(&self) -> &[String] {
+        &self.classes
+    }
+
+    /// Every `(file, label)`, sorted by class then path.
+    pub fn files(&self) -> &[(PathBuf, usize)] {
+        &self.files
+    }
 }
 
 impl Dataset<PathBuf> {

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::files::ClassFolder;
 use crate::dataset::Dataset;
 use crate::error::{Error, Result};
 use crate::parallel::Parallel;
@@ -29,6 +30,29 @@ impl Image {
         }
         let i = (y * self.width + x) * self.channels;
         self.data.get(i..i + self.channels)
+    }
+
+    /// The image with `channels` channels per pixel, converted as a model's input needs:
+    /// unchanged when it already has them; grey (1) to RGB (3) by repeating the value;
+    /// RGBA (4) to RGB (3) by dropping alpha (not blending). `None` for any other pair
+    /// (RGB to grey is a feature-pipeline step, not a reader's guess).
+    pub fn with_channels(&self, channels: usize) -> Option<Image> {
+        let data = match (self.channels, channels) {
+            (a, b) if a == b => self.data.clone(),
+            (1, 3) => self.data.iter().flat_map(|&g| [g, g, g]).collect(),
+            (4, 3) => self
+                .data
+                .chunks_exact(4)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect(),
+            _ => return None,
+        };
+        Some(Image {
+            width: self.width,
+            height: self.height,
+            channels,
+            data,
+        })
     }
 
     /// The `w × h` region whose top-left corner is `(x, y)`.
@@ -321,77 +345,41 @@ pub fn encode_png(img: &Image) -> std::result::Result<Vec<u8>, String> {
 
 /// A folder with one sub-folder per class holding that class's images
 /// (`root/cat/1.png`, `root/dog/2.jpg`, …): the layout of Keras'
-/// `image_dataset_from_directory`.
+/// `image_dataset_from_directory`. The listing is a [`ClassFolder`] of `.png`, `.jpg`
+/// and `.jpeg` files.
 #[derive(Debug, Clone)]
 pub struct ImageFolder {
-    root: PathBuf,
-    classes: Vec<String>,
-    files: Vec<(PathBuf, usize)>,
+    listing: ClassFolder,
 }
 
-fn is_image(p: &Path) -> bool {
-    p.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg"))
-}
+/// The image file extensions [`ImageFolder`] lists (compared without case).
+pub const IMAGE_EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 impl ImageFolder {
-    /// Lists `root`: classes are the sub-folder names, sorted; label `i` is class `i`;
-    /// files are the `.png`, `.jpg` and `.jpeg` files directly inside each class folder,
-    /// sorted by path.
+    /// Lists `root` (see [`ClassFolder::open`]) for `.png`, `.jpg` and `.jpeg` files.
     ///
     /// Errors: `root` or a class folder cannot be read; `root` has no class folder.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
-        let root = root.into();
-        let read = |d: &Path| -> Result<Vec<PathBuf>> {
-            let mut v = Vec::new();
-            for e in std::fs::read_dir(d).map_err(|e| Error::io(d, e))? {
-                v.push(e.map_err(|e| Error::io(d, e))?.path());
-            }
-            v.sort();
-            Ok(v)
-        };
-        let mut classes = Vec::new();
-        let mut files = Vec::new();
-        for dir in read(&root)?.into_iter().filter(|p| p.is_dir()) {
-            let label = classes.len();
-            classes.push(
-                dir.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-            for f in read(&dir)?
-                .into_iter()
-                .filter(|p| p.is_file() && is_image(p))
-            {
-                files.push((f, label));
-            }
-        }
-        if classes.is_empty() {
-            return Err(Error::file(&root, "no class sub-folder"));
-        }
         Ok(ImageFolder {
-            root,
-            classes,
-            files,
+            listing: ClassFolder::open(root, &IMAGE_EXTENSIONS)?,
         })
     }
 
     /// The class names; label `i` is `classes()[i]`.
     pub fn classes(&self) -> &[String] {
-        &self.classes
+        self.listing.classes()
     }
 
     /// Every `(file, label)`, sorted by class then path.
     pub fn files(&self) -> &[(PathBuf, usize)] {
-        &self.files
+        self.listing.files()
     }
 
     /// The `(file, label)` pairs as a dataset, optionally shuffled per epoch with
     /// `Rng::keyed(seed, [epoch])`.
     pub fn dataset(&self, shuffle_seed: Option<u64>) -> Dataset<(PathBuf, usize)> {
-        let files = self.files.clone();
-        let name = format!("image_folder({})", self.root.display());
+        let files = self.listing.files().to_vec();
+        let name = format!("image_folder({})", self.listing.root().display());
         Dataset::from_fn(name, move |epoch| {
             let mut v = files.clone();
             if let Some(seed) = shuffle_seed {
