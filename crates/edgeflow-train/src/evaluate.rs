@@ -111,12 +111,19 @@ pub fn run_artifact(
     Ok(out)
 }
 
-/// Whether the artifact's last op is a softmax (its output is probabilities).
+/// Whether the artifact's output is probabilities: its last op is a softmax, or a
+/// DEQUANTIZE / QUANTIZE after one (an int8 model with float input and output ends with
+/// DEQUANTIZE; its scores must not be put through a second softmax).
 pub fn ends_with_softmax(artifact: &[u8]) -> bool {
     let Ok(m) = edgeflow_nn::Model::parse(artifact) else {
         return false;
     };
-    m.ops().last().map(|o| o.op.name()) == Some("SOFTMAX")
+    let names: Vec<&str> = m.ops().map(|o| o.op.name()).collect();
+    names
+        .iter()
+        .rev()
+        .find(|&&n| n != "DEQUANTIZE" && n != "QUANTIZE")
+        .is_some_and(|&n| n == "SOFTMAX")
 }
 
 /// Scores a classifier can be judged on: probabilities (softmax applied on the host to

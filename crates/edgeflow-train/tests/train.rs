@@ -431,13 +431,15 @@ fn int8_model_agrees_with_the_float_one() {
     let a = e.agreement.unwrap();
     assert_eq!(a.n, e.float.test.n);
     assert!(a.n >= 8, "{a:?}");
-    // The int8 model picks the float model's class on every test recording. Its scores do
-    // differ (so it is not the float arithmetic twice): the largest difference was 0.27
-    // when this test was written — 12 calibration recordings, a 30-epoch model — and is
-    // reported, not bounded, here.
+    // The int8 model picks the float model's class on every test recording, and its
+    // probabilities stay close to the float ones. (This bound found a bug: the int8
+    // model's float output, after a trailing DEQUANTIZE, was taken for logits and put
+    // through a second softmax, which turned [1, 0] into [0.73, 0.27].)
+    // The int8 softmax's output step is 1/256; allow four steps (measured: 1.25 steps,
+    // 0.0049, with 12 calibration recordings and a 30-epoch model).
     assert_eq!(a.top1, 1.0, "{a:?}");
     assert!(
-        a.max_score_diff > 0.0 && a.max_score_diff.is_finite(),
+        a.max_score_diff > 0.0 && a.max_score_diff < 4.0 / 256.0,
         "{a:?}"
     );
     // (Accuracies are not compared: a binary model's decision threshold is chosen on the
