@@ -30,6 +30,8 @@ p.add_argument("--threads", default="1,2")
 p.add_argument("--workloads", default="csv,images,text")
 p.add_argument("--repeat", type=int, default=1)
 p.add_argument("--check", action="store_true")
+p.add_argument("--sides", default=None,
+               help="comma-separated substrings; only sides whose label contains one are run")
 p.add_argument("--bench-bin", default=os.path.join(root, "target", "release", "examples", "bench"))
 a = p.parse_args()
 
@@ -41,8 +43,12 @@ sides = [("edgeflow-data", [a.bench_bin], [], None),
          ("tf.data, per element, autotune off", tf, ["element"], None)]
 if a.grain:
     grain = [a.grain, os.path.join(here, "grain_bench.py")]
-    sides.append(("Grain, vectorised", grain, ["vectorised"], {"csv"}))
+    sides.append(("Grain, vectorised", grain, ["vectorised"], None))
     sides.append(("Grain, per element", grain, ["element"], None))
+
+if a.sides:
+    keep = a.sides.split(",")
+    sides = [s for s in sides if any(k in s[0] for k in keep)]
 
 
 def run(cmd, env=None):

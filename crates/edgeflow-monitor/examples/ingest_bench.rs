@@ -1,6 +1,6 @@
 //! Ingestion and analysis benchmark (figures in BENCHMARKS.md).
 //!
-//! `cargo run --release -p edgeflow-monitor --example bench -- [FRAMES] [DB_DIR]`
+//! `cargo run --release -p edgeflow-monitor --example ingest_bench -- [FRAMES] [DB_DIR]`
 //!
 //! 1. Builds a telemetry byte stream of FRAMES frames from 10 simulated devices (prediction
 //!    frames, and a summary of 3 features × 10 bins every 100 inferences), as the devices

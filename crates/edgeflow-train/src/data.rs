@@ -378,16 +378,7 @@ fn read_folder(
             }
         }
     }
-    match classes {
-        None => *classes = Some(names),
-        Some(c) if *c == names => {}
-        Some(c) => {
-            return Err(TrainError::BadData(format!(
-                "{}: class labels {names:?} differ from the training source's {c:?}",
-                path.display()
-            )))
-        }
-    }
+    merge_classes(classes, names, path)?;
     let mut out = Vec::with_capacity(listing.files().len());
     for (file, folder) in listing.files() {
         let origin = file.display().to_string();
