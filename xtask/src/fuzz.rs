@@ -208,8 +208,14 @@ pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
                 t,
             ])
             .arg(&work)
-            .arg(seeds_dir(t))
-            .arg("--")
+            .arg(seeds_dir(t));
+        // Inputs earlier runs found (kept under fuzz/regressions/TARGET/) are replayed
+        // first, like the seeds, so a fixed finding that comes back fails the run.
+        let regressions = root().join("fuzz/regressions").join(t);
+        if regressions.is_dir() {
+            c.arg(&regressions);
+        }
+        c.arg("--")
             .arg(format!("-max_total_time={secs}"))
             // A single input may take at most 10 s and 2 GiB (the targets cap their arenas).
             .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]);

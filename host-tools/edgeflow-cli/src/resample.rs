@@ -22,6 +22,13 @@ pub const MAX_SAMPLE_MAGNITUDE: f32 = 1e30;
 /// 16 kHz: 441); the limit keeps the resampler's buffers within tens of megabytes.
 pub const MAX_RESAMPLER_POINTS: u64 = 1 << 20;
 
+/// Largest upsampling factor [`to_rate`] accepts (output rate / input rate). Upsampling
+/// invents the samples in between, so real uses stay small (8 kHz → 16 kHz is 2; a 1 kHz
+/// sensor into a 16 kHz pipeline is 16); a damaged header's 1 Hz into a 16 kHz pipeline
+/// would turn a few hundred bytes into minutes of audio and hundreds of megabytes of
+/// features (found by the `cli_features` fuzz target), so it is refused.
+pub const MAX_UPSAMPLING: u32 = 16;
+
 /// When set, [`to_rate`] counts instead of printing a note per file (a batch prints one
 /// summary line with [`take_count`]).
 pub static QUIET: AtomicBool = AtomicBool::new(false);
@@ -63,6 +70,12 @@ pub fn to_rate(
         );
     }
     let to = to_hz as usize;
+    if from_hz > 0 && to as u64 > u64::from(from_hz) * u64::from(MAX_UPSAMPLING) {
+        bail!(
+            "{}: sampled at {from_hz} Hz; resampling it to the pipeline's {to} Hz would upsample more than {MAX_UPSAMPLING}x              (every other sample invented): check the file's sample rate, or describe the pipeline at a rate near it",
+            path.display()
+        );
+    }
     // The FFT resampler works on blocks of from/g input and to/g output frames per channel
     // (g = gcd of the rates): an odd rate (a damaged header's 3.6 GHz, say) would make it
     // allocate gigabytes. Refuse what exceeds MAX_RESAMPLER_POINTS.
@@ -138,6 +151,19 @@ mod tests {
                 "{m}"
             );
         }
+        // Upsampling beyond 16x is refused with both rates; 16x itself is fine.
+        let e = to_rate(&x, 1, 1, 16000.0, Path::new("one_hz.wav")).expect_err("1 Hz -> 16 kHz");
+        let m = format!("{e:#}");
+        assert!(
+            m.contains("one_hz.wav: sampled at 1 Hz") && m.contains("more than 16x"),
+            "{m}"
+        );
+        assert_eq!(
+            to_rate(&x, 1, 1000, 16000.0, Path::new("k.wav"))
+                .expect("1 kHz -> 16 kHz")
+                .len(),
+            16 * 4800
+        );
         // 44.1 kHz stereo is fine.
         let y = to_rate(&vec![0.0f32; 8820], 2, 44_100, 16000.0, Path::new("ok.wav"))
             .expect("44.1 kHz resamples");
