@@ -26,6 +26,12 @@ pub struct TrainConfig {
     /// and thread count (tested for 1 and 2 threads).
     #[serde(default = "default_threads")]
     pub threads: usize,
+    /// Where the tensors live: `"cpu"` (default; burn's pure-Rust `flex` backend, the
+    /// configuration the determinism guarantee is about) or `"wgpu"` (a GPU through burn's
+    /// wgpu backend; needs edgeflow built with the `edgeflow-train/wgpu` cargo feature;
+    /// results are not promised bit-identical across GPUs or with the CPU).
+    #[serde(default)]
+    pub device: TrainDevice,
     /// Where the data comes from.
     pub data: DataConfig,
     /// How the data is split.
@@ -41,6 +47,18 @@ pub struct TrainConfig {
     /// Where the results go.
     #[serde(default)]
     pub output: OutputConfig,
+}
+
+/// The compute device of training (see [`TrainConfig::device`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainDevice {
+    /// burn's `flex` CPU backend (default).
+    #[default]
+    Cpu,
+    /// burn's `wgpu` backend on the default adapter (`CUBECL_WGPU_DEFAULT_DEVICE` picks
+    /// another); only in builds with the `wgpu` feature.
+    Wgpu,
 }
 
 fn default_name() -> String {

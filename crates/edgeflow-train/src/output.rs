@@ -241,7 +241,11 @@ pub fn write_outputs(
     let metadata = json!({
         "created_by": "edgeflow train",
         "edgeflow_version": env!("CARGO_PKG_VERSION"),
-        "trainer": "burn 0.22 (flex CPU backend)",
+        "trainer": match cfg.device {
+            crate::config::TrainDevice::Cpu => "burn 0.22 (flex CPU backend)",
+            crate::config::TrainDevice::Wgpu => "burn 0.22 (wgpu backend)",
+        },
+        "device": cfg.device,
         "name": cfg.name,
         "task": cfg.model.task,
         "seed": cfg.seed,

@@ -353,6 +353,27 @@ pub fn train(cfg: &TrainConfig, opts: TrainOptions<'_>) -> Result<Trained, Train
     pool.install(|| train_on_pool(cfg, opts, threads))
 }
 
+/// The autodiff device training runs on and the plain device of inference, for
+/// [`TrainConfig::device`](crate::config::TrainConfig::device).
+///
+/// Errors: `wgpu` asked of a build without the `wgpu` feature.
+fn devices(d: crate::config::TrainDevice) -> Result<(Device, Device), TrainError> {
+    match d {
+        crate::config::TrainDevice::Cpu => Ok((Device::flex().autodiff(), Device::flex())),
+        #[cfg(feature = "wgpu")]
+        crate::config::TrainDevice::Wgpu => {
+            let g = Device::wgpu(burn::tensor::DeviceKind::DefaultDevice);
+            Ok((g.clone().autodiff(), g))
+        }
+        #[cfg(not(feature = "wgpu"))]
+        crate::config::TrainDevice::Wgpu => Err(TrainError::Model(
+            "device = \"wgpu\" needs edgeflow built with the GPU backend: \
+             cargo build --release -p edgeflow-cli --features edgeflow-train/wgpu"
+                .into(),
+        )),
+    }
+}
+
 fn train_on_pool(
     cfg: &TrainConfig,
     mut opts: TrainOptions<'_>,
@@ -362,8 +383,7 @@ fn train_on_pool(
     let plan = &prep.plan;
     let classes = prep.classes.len();
     let weights = class_weights(cfg, &prep.train.y, classes)?;
-    let device = Device::flex().autodiff();
-    let plain = Device::flex();
+    let (device, plain) = devices(cfg.device)?;
     device.seed(cfg.seed);
     let mut net = Net::init(plan, &device);
     let mut optim = optimizer(cfg);

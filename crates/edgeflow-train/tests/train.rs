@@ -1105,3 +1105,39 @@ dir = "out"
         "{e}"
     );
 }
+
+#[test]
+fn the_device_is_cpu_by_default_and_wgpu_needs_its_feature() {
+    let d = tempdir();
+    let text = config("", "epochs = 1");
+    let p = fixture(d.path(), &text);
+    let cfg = TrainConfig::load(&p).unwrap();
+    assert_eq!(cfg.device, edgeflow_train::config::TrainDevice::Cpu);
+    let t = edgeflow_train::train(&cfg, TrainOptions::default()).unwrap();
+    let bytes = std::fs::read(&t.artifact).unwrap();
+    let a = edgeflow_format::Artifact::parse(&bytes).unwrap();
+    let meta = String::from_utf8_lossy(a.metadata.unwrap_or_default()).into_owned();
+    assert!(meta.contains("\"device\":\"cpu\""), "{meta}");
+    let p2 = d.path().join("gpu.toml");
+    std::fs::write(
+        &p2,
+        text.replace("threads = 1", "threads = 1\ndevice = \"wgpu\""),
+    )
+    .unwrap();
+    let cfg2 = TrainConfig::load(&p2).unwrap();
+    assert_eq!(cfg2.device, edgeflow_train::config::TrainDevice::Wgpu);
+    if cfg!(not(feature = "wgpu")) {
+        let e = edgeflow_train::train(&cfg2, TrainOptions::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--features edgeflow-train/wgpu"), "{e}");
+    }
+    let p3 = d.path().join("bad.toml");
+    std::fs::write(
+        &p3,
+        text.replace("threads = 1", "threads = 1\ndevice = \"tpu\""),
+    )
+    .unwrap();
+    let e = TrainConfig::load(&p3).unwrap_err().to_string();
+    assert!(e.contains("tpu") && e.contains("line"), "{e}");
+}
