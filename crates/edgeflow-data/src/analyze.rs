@@ -565,6 +565,20 @@ pub struct ColumnStats {
     pub histogram: Vec<u64>,
 }
 
+/// The headers of [`Summary::column_cells`].
+pub const COLUMN_HEADERS: [&str; 10] = [
+    "column",
+    "type",
+    "missing",
+    "invalid",
+    "min",
+    "mean",
+    "std",
+    "max",
+    "distinct",
+    "top value",
+];
+
 /// The statistics of a whole table.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -969,69 +983,33 @@ impl Summary {
         s
     }
 
-    /// A self-contained HTML report: the summary table, one histogram per numeric
-    /// column and a class-balance chart, drawn as inline SVG.
-    pub fn html(&self) -> String {
-        let mut h = String::new();
-        let title = esc(&self.path.display().to_string());
-        let _ = write!(
-            h,
-            "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{title}</title><style>\
-body{{font-family:system-ui,sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}\
-td,th{{padding:3px 10px;border-bottom:1px solid #ddd;text-align:right}}td:first-child,th:first-child{{text-align:left}}\
-.grid{{display:flex;flex-wrap:wrap;gap:18px}}.card{{border:1px solid #ddd;border-radius:6px;padding:8px}}\
-.err{{color:#a00;font-family:monospace}}</style></head><body>\
-<h1>{title}</h1><p>format <b>{}</b> · <b>{}</b> rows · <b>{}</b> columns · <b>{}</b> bad records</p>",
-            self.format,
-            self.rows,
-            self.columns.len(),
-            self.errors
-        );
-        h.push_str("<h2>Columns</h2><table><tr><th>column</th><th>type</th><th>missing</th><th>invalid</th><th>min</th><th>mean</th><th>std</th><th>max</th><th>distinct</th><th>top value</th></tr>");
-        for c in &self.columns {
-            let top = c
-                .top
-                .first()
-                .map(|(v, n)| format!("{} ({n})", esc(&shorten(v, 30))))
-                .unwrap_or_default();
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&c.column.name), c.column.ty, c.missing, c.invalid, num(c.min), num(c.mean), num(c.std), num(c.max), distinct_text(c), top
-            );
-        }
-        h.push_str("</table><h2>Distributions</h2><div class=\"grid\">");
-        for c in self.columns.iter().filter(|c| !c.histogram.is_empty()) {
-            let what = if c.column.ty.is_numeric() {
-                ""
-            } else {
-                " (length)"
-            };
-            let _ = write!(
-                h,
-                "<div class=\"card\"><b>{}</b>{what}<br>{}</div>",
-                esc(&c.column.name),
-                svg_histogram(c)
-            );
-        }
-        h.push_str("</div>");
-        if let Some(l) = self.label {
-            let c = &self.columns[l];
-            let _ = write!(
-                h,
-                "<h2>Class balance: {}</h2>{}",
-                esc(&c.column.name),
-                svg_bars(&c.top)
-            );
-        }
-        if !self.first_errors.is_empty() {
-            h.push_str("<h2>First bad records</h2>");
-            for e in &self.first_errors {
-                let _ = write!(h, "<div class=\"err\">{}</div>", esc(e));
-            }
-        }
-        h.push_str("</body></html>\n");
-        h
+    /// The per-column summary as display text, one row per column, cells in the order of
+    /// [`COLUMN_HEADERS`] (numbers formatted as in [`Summary::text`]; the top value is
+    /// shortened to 30 characters and followed by its count). Reports (`edgeflow data
+    /// stats --report`) lay these out; no HTML is made here.
+    pub fn column_cells(&self) -> Vec<[String; 10]> {
+        self.columns
+            .iter()
+            .map(|c| {
+                let top = c
+                    .top
+                    .first()
+                    .map(|(v, n)| format!("{} ({n})", shorten(v, 30)))
+                    .unwrap_or_default();
+                [
+                    c.column.name.clone(),
+                    c.column.ty.to_string(),
+                    c.missing.to_string(),
+                    c.invalid.to_string(),
+                    num(c.min),
+                    num(c.mean),
+                    num(c.std),
+                    num(c.max),
+                    distinct_text(c),
+                    top,
+                ]
+            })
+            .collect()
     }
 }
 
@@ -1055,68 +1033,6 @@ fn shorten(s: &str, n: usize) -> String {
     } else {
         format!("{}…", s.chars().take(n - 1).collect::<String>())
     }
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn svg_histogram(c: &ColumnStats) -> String {
-    let (w, hgt, pad) = (320.0, 140.0, 20.0);
-    let max = c.histogram.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let n = c.histogram.len().max(1) as f64;
-    let bw = (w - 2.0 * pad) / n;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\">"
-    );
-    for (i, &v) in c.histogram.iter().enumerate() {
-        let bh = (hgt - 2.0 * pad) * v as f64 / max;
-        let _ = write!(
-            s,
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\" fill=\"#4878a8\"><title>{v}</title></rect>",
-            pad + i as f64 * bw,
-            hgt - pad - bh,
-            (bw - 1.0).max(0.5)
-        );
-    }
-    let _ = write!(
-        s,
-        "<text x=\"{pad}\" y=\"{}\" font-size=\"10\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text><text x=\"{pad}\" y=\"12\" font-size=\"10\">max {}</text></svg>",
-        hgt - 5.0,
-        num(c.min),
-        w - pad,
-        hgt - 5.0,
-        num(c.max),
-        max as u64
-    );
-    s
-}
-
-fn svg_bars(top: &[(String, u64)]) -> String {
-    let (w, row) = (520.0, 22.0);
-    let max = top.iter().map(|x| x.1).max().unwrap_or(1).max(1) as f64;
-    let hgt = row * top.len() as f64 + 10.0;
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{hgt}\" role=\"img\">"
-    );
-    for (i, (k, v)) in top.iter().enumerate() {
-        let y = 5.0 + i as f64 * row;
-        let bw = (w - 200.0) * *v as f64 / max;
-        let _ = write!(
-            s,
-            "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text><rect x=\"140\" y=\"{y:.1}\" width=\"{bw:.1}\" height=\"{:.1}\" fill=\"#e08040\"/><text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{v}</text>",
-            y + 14.0,
-            esc(&shorten(k, 20)),
-            row - 6.0,
-            145.0 + bw,
-            y + 14.0
-        );
-    }
-    s.push_str("</svg>");
-    s
 }
 
 /// The first `n` rows of `t` as an aligned table (long values shortened), plus one line
@@ -1209,10 +1125,9 @@ mod tests {
         let text = s.text();
         assert!(text.contains("class balance (label)"), "{text}");
         assert!(text.contains("60.0%"));
-        let html = s.html();
-        assert!(
-            html.contains("<svg") && html.contains("Class balance") && !html.contains("<script")
-        );
+        let cells = s.column_cells();
+        assert_eq!(cells[2][0], "label");
+        assert_eq!(cells[2][9], "cat (3)");
     }
 
     #[test]

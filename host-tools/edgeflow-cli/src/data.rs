@@ -238,7 +238,7 @@ pub fn run(cmd: DataCommand) -> Result<()> {
                 crate::outln!("\npipeline counters:\n{}", t.rows.stats().table())?;
             }
             if let Some(path) = report {
-                std::fs::write(&path, summary.html())
+                std::fs::write(&path, stats_html(&summary)?)
                     .with_context(|| format!("cannot write {}", path.display()))?;
                 crate::outln!("\nwrote {}", path.display())?;
             }
@@ -330,6 +330,70 @@ pub fn run(cmd: DataCommand) -> Result<()> {
     Ok(())
 }
 
+/// `edgeflow data stats --report`: the summary on the report layout every stage of the
+/// flow uses ([`crate::report`]): the column table, one histogram per column that has
+/// one (numbers, or lengths of text, bytes and lists) and the class balance.
+fn stats_html(s: &analyze::Summary) -> Result<String> {
+    let mut charts = Vec::new();
+    for c in s.columns.iter().filter(|c| !c.histogram.is_empty()) {
+        let what = if c.column.ty.is_numeric() {
+            "value"
+        } else {
+            "length"
+        };
+        charts.push(crate::report::histogram(
+            &c.column.name,
+            what,
+            c.min.unwrap_or(0.0),
+            c.max.unwrap_or(0.0),
+            &c.histogram,
+        )?);
+    }
+    let balance = match s.label.and_then(|l| s.columns.get(l)) {
+        Some(c) => Some((
+            c.column.name.clone(),
+            crate::report::grouped_bars(
+                "rows per class",
+                "rows",
+                &c.top.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>(),
+                &[(
+                    "rows".to_string(),
+                    c.top.iter().map(|&(_, n)| n as f64).collect(),
+                )],
+                None,
+            )?,
+        )),
+        None => None,
+    };
+    const BODY: &str = r#"<p>format <b>{{ format }}</b> · <b>{{ rows }}</b> rows · <b>{{ columns }}</b> columns · <b>{{ errors }}</b> bad records</p>
+<h2>Columns</h2>
+<table><tr>{% for h in headers %}<th>{{ h }}</th>{% endfor %}</tr>
+{% for r in cells %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>
+{% endfor %}</table>
+<h2>Distributions</h2>
+<div class="charts">{% for c in charts %}<div>{{ c|safe }}</div>{% endfor %}</div>
+{% if balance %}<h2>Class balance: {{ balance[0] }}</h2>
+<div class="charts"><div>{{ balance[1]|safe }}</div></div>{% endif %}
+{% if first_errors %}<h2>First bad records</h2>
+{% for e in first_errors %}<pre>{{ e }}</pre>{% endfor %}{% endif %}"#;
+    crate::report::render(
+        &s.path.display().to_string(),
+        "",
+        BODY,
+        minijinja::context! {
+            format => s.format,
+            rows => s.rows,
+            columns => s.columns.len(),
+            errors => s.errors,
+            headers => analyze::COLUMN_HEADERS,
+            cells => s.column_cells(),
+            charts => charts,
+            balance => balance,
+            first_errors => s.first_errors,
+        },
+    )
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -365,7 +429,10 @@ mod tests {
         .unwrap();
         let html = std::fs::read_to_string(&out).unwrap();
         std::fs::remove_file(&out).unwrap();
-        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(
+            html.starts_with("<!doctype html>"),
+            "the shared report layout"
+        );
         assert!(html.contains("<svg") && html.contains("table_snappy.parquet"));
         assert!(!html.contains("<script"));
     }

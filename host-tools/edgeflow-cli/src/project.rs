@@ -382,6 +382,7 @@ impl Loaded {
             name: p.project.name.clone(),
             seed: p.project.seed,
             threads: 1,
+            device: Default::default(),
             data: p.data.clone(),
             split: p.split.clone(),
             features: FeaturesConfig {

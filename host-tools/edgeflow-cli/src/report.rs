@@ -215,6 +215,51 @@ pub fn bar_pair(title: &str, reference: &[f64], current: &[f64]) -> Result<Strin
     Ok(svg)
 }
 
+/// A histogram as an SVG string: `counts` of equal-width bins spanning `lo..hi` on the x
+/// axis (a single value, `lo == hi`, is drawn as one bar around it).
+pub fn histogram(title: &str, x_label: &str, lo: f64, hi: f64, counts: &[u64]) -> Result<String> {
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (340, 200)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (lo, hi) = if lo.is_finite() && hi.is_finite() && hi > lo {
+            (lo, hi)
+        } else if lo.is_finite() {
+            (lo - 0.5, lo + 0.5)
+        } else {
+            (0.0, 1.0)
+        };
+        let n = counts.len().max(1);
+        let w = (hi - lo) / n as f64;
+        let top = counts.iter().copied().max().unwrap_or(0).max(1) as f64 * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 14))
+            .margin(6)
+            .x_label_area_size(26)
+            .y_label_area_size(44)
+            .build_cartesian_2d(lo..hi, 0.0..top)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(x_label)
+            .x_labels(4)
+            .y_labels(4)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(plot_err)?;
+        let c = PALETTE[0];
+        chart
+            .draw_series(counts.iter().enumerate().map(|(k, &v)| {
+                let x0 = lo + w * k as f64;
+                Rectangle::new([(x0, 0.0), (x0 + w * 0.95, v as f64)], c.filled())
+            }))
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(svg)
+}
+
 /// Category names under an f64 axis whose categories sit at `0.5, 1.5, …`: drawn on the
 /// root area at the pixel positions the chart maps them to.
 fn category_labels<DB: DrawingBackend>(
