@@ -326,7 +326,11 @@ fn monitor_ingests_the_emulated_boards_uart_and_stores_what_the_host_computes() 
     let host = host_inferences(&artifact, &samples);
     let summaries = host_summaries(&baseline, &host);
     assert!(host.len() > 2 * DEVICE_SUMMARY_EVERY, "{}", host.len());
-    assert!(host.len() % DEVICE_SUMMARY_EVERY != 0, "{}", host.len());
+    assert!(
+        !host.len().is_multiple_of(DEVICE_SUMMARY_EVERY),
+        "{}",
+        host.len()
+    );
     assert_eq!(summaries.len(), host.len().div_ceil(DEVICE_SUMMARY_EVERY));
     let npy = dir.join("test_stream.npy");
     std::fs::write(&npy, npy_f32(&[samples.len() / 6, 6], &samples)).expect("npy");
