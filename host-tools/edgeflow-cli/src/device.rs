@@ -7,7 +7,9 @@
 //! (`target/edgeflow-device/<board>.sock`). If the device is already running, `flash`
 //! sends the model over the link instead: it is written to the inactive slot and the
 //! device switches to it — no firmware rebuild, no re-flash. `device replay` streams a
-//! dataset's samples over that socket and prints the predictions live; `device stop` ends
+//! dataset's samples over that socket and prints the predictions live (with `--telemetry
+//! tcp://HOST:PORT` it also forwards the device's telemetry bytes, as they arrive, to a
+//! monitor's `ingest --listen`); `device stop` ends
 //! the emulator. `device collect` streams a recording through the device's sample path and
 //! writes what comes back as a dataset (.csv or .npz). Real boards: `flash` (feature
 //! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs.
