@@ -167,10 +167,23 @@ fn clean_replay_is_quiet_and_faults_alert_on_their_axes() {
         for (w, r) in reports.iter().enumerate() {
             let mut alerted: Vec<usize> = r.alerts.iter().filter_map(|a| a.feature).collect();
             alerted.sort_unstable();
+            let mut tests: Vec<&str> = r
+                .alerts
+                .iter()
+                .filter(|a| a.feature.is_some())
+                .map(|a| a.test.as_str())
+                .collect();
+            tests.sort_unstable();
+            tests.dedup();
             let faulty = w >= onset && !expect.is_empty();
             report.push_str(&format!(
-                "{name}: window {w}{} alerts on features {alerted:?}\n",
-                if faulty { " (fault)" } else { "" }
+                "{name}: window {w}{} alerts on features {alerted:?}{}\n",
+                if faulty { " (fault)" } else { "" },
+                if tests.is_empty() {
+                    String::new()
+                } else {
+                    format!(" by {}", tests.join(", "))
+                }
             ));
             if !faulty {
                 clean_windows += 1;

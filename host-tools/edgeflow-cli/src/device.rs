@@ -7,7 +7,9 @@
 //! (`target/edgeflow-device/<board>.sock`). If the device is already running, `flash`
 //! sends the model over the link instead: it is written to the inactive slot and the
 //! device switches to it — no firmware rebuild, no re-flash. `device replay` streams a
-//! dataset's samples over that socket and prints the predictions live; `device stop` ends
+//! dataset's samples over that socket and prints the predictions live (with `--telemetry
+//! tcp://HOST:PORT` it also forwards the device's telemetry bytes, as they arrive, to a
+//! monitor's `ingest --listen`); `device stop` ends
 //! the emulator. `device collect` streams a recording through the device's sample path and
 //! writes what comes back as a dataset (.csv or .npz). Real boards: `flash` (feature
 //! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs.
@@ -54,6 +56,11 @@ pub enum DeviceCommand {
         /// The samples.
         #[arg(long)]
         data: PathBuf,
+        /// Also forward every telemetry byte the device sends, as it arrives, to a TCP
+        /// listener (`tcp://HOST:PORT` or `HOST:PORT`), e.g. `edgeflow monitor ingest
+        /// --listen HOST:PORT`: the host acts as the device's serial-to-network gateway.
+        #[arg(long, value_name = "tcp://HOST:PORT")]
+        telemetry: Option<String>,
     },
     /// Record labelled raw samples from the running device into a dataset file (.csv: one
     /// row per sample frame, one column per axis and a `label` column; .npz: `x` float32
@@ -628,16 +635,24 @@ fn read_recording(path: &Path) -> Result<Recording> {
 /// `edgeflow device …`.
 pub fn device(cmd: DeviceCommand) -> Result<()> {
     match cmd {
-        DeviceCommand::Replay { board, data } => {
+        DeviceCommand::Replay {
+            board,
+            data,
+            telemetry,
+        } => {
             let board = load_board(&board)?;
             let sock = socket(&board.name);
             let samples = read_samples(&data)?;
+            let mut forward = telemetry.as_deref().map(Forward::connect).transpose()?;
             let mut link = connect(&sock).with_context(|| {
                 format!(
                     "no device running for {} (start one with `edgeflow flash`)",
                     board.name
                 )
             })?;
+            if forward.is_some() {
+                link.tap = Some(Vec::new());
+            }
             let mut predictions = 0usize;
             for chunk in samples.chunks(MAX_PAYLOAD / 4) {
                 let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
@@ -646,14 +661,34 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
                     predictions += usize::from(matches!(f.body, Body::Prediction(_)));
                     print_frame(&f);
                 }
+                if let Some(fw) = forward.as_mut() {
+                    fw.send(&mut link)?;
+                }
             }
+            // The device handles commands in order: the hello it answers last comes after
+            // every prediction of the samples sent and the summary of the last window. (A
+            // summary alone cannot mark the end: the device also sends one every
+            // `summary_every` inferences, possibly while it still works through samples.)
             link.send(&Command::Summary)?;
-            for f in link.until(Duration::from_secs(30), |f| {
-                matches!(f.body, Body::Summary(_))
-                    || matches!(&f.body, Body::Log(l) if l.message.starts_with("no summary"))
-            })? {
-                predictions += usize::from(matches!(f.body, Body::Prediction(_)));
-                print_frame(&f);
+            link.send(&Command::Hello)?;
+            let mut last = Instant::now();
+            'drain: loop {
+                let frames = link.poll()?;
+                if !frames.is_empty() {
+                    last = Instant::now();
+                }
+                for f in frames {
+                    predictions += usize::from(matches!(f.body, Body::Prediction(_)));
+                    print_frame(&f);
+                    if matches!(f.body, Body::Hello(_)) {
+                        break 'drain;
+                    }
+                }
+                if last.elapsed() > Duration::from_secs(30) {
+                    bail!(
+                        "the device sent nothing for 30 s before answering the end-of-replay hello"
+                    );
+                }
             }
             let s = link.decoder.stats();
             println!(
@@ -663,6 +698,10 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
                 s.missing_frames,
                 s.discarded_bytes
             );
+            if let Some(mut fw) = forward {
+                fw.send(&mut link)?;
+                fw.finish()?;
+            }
         }
         DeviceCommand::Collect {
             board,
@@ -692,6 +731,56 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `device replay --telemetry`: the device's telemetry bytes, forwarded unchanged to a
+/// TCP listener (a monitor's `ingest --listen`).
+struct Forward {
+    to: String,
+    stream: std::net::TcpStream,
+    sent: u64,
+}
+
+impl Forward {
+    fn connect(target: &str) -> Result<Forward> {
+        let to = target.strip_prefix("tcp://").unwrap_or(target).to_string();
+        if target.contains("://") && !target.starts_with("tcp://") {
+            bail!("--telemetry {target}: only tcp://HOST:PORT is supported");
+        }
+        let stream = std::net::TcpStream::connect(&to)
+            .with_context(|| format!("--telemetry: cannot connect to {to}"))?;
+        Ok(Forward {
+            to,
+            stream,
+            sent: 0,
+        })
+    }
+
+    /// Sends what the link has read since the last call.
+    fn send(&mut self, link: &mut Link) -> Result<()> {
+        let Some(tap) = link.tap.as_mut() else {
+            return Ok(());
+        };
+        if tap.is_empty() {
+            return Ok(());
+        }
+        self.stream
+            .write_all(tap)
+            .with_context(|| format!("--telemetry: forwarding to {}", self.to))?;
+        self.sent += tap.len() as u64;
+        tap.clear();
+        Ok(())
+    }
+
+    /// Flushes and closes the connection (the listener sees the end of the stream).
+    fn finish(self) -> Result<()> {
+        let mut s = self.stream;
+        s.flush()
+            .and_then(|()| s.shutdown(std::net::Shutdown::Write))
+            .with_context(|| format!("--telemetry: closing the connection to {}", self.to))?;
+        println!("telemetry: {} bytes forwarded to {}", self.sent, self.to);
+        Ok(())
+    }
 }
 
 /// `edgeflow device collect`.

@@ -99,7 +99,7 @@ augment = { noise = 0.05, scale = 0.1 }
 
 [quantize]
 # Post-training int8 quantization, calibrated on the training split's features.
-method = "mse"          # mse | minmax | percentile | percentile:P
+method = "mse"          # mse | minmax | kl | percentile | percentile:P
 per_channel = true
 
 [validate]
@@ -223,7 +223,7 @@ schedule = "cosine"
 
 [quantize]
 # Post-training int8 quantization, calibrated on the training split's features.
-method = "mse"          # mse | minmax | percentile | percentile:P
+method = "mse"          # mse | minmax | kl | percentile | percentile:P
 per_channel = true
 
 [validate]

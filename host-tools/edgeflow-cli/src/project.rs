@@ -127,7 +127,7 @@ impl Default for SchemaSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QuantizeSettings {
-    /// Activation range method: `mse`, `minmax`, `percentile` or `percentile:P`.
+    /// Activation range method: `mse`, `minmax`, `kl`, `percentile` or `percentile:P`.
     pub method: String,
     /// One weight scale per output channel (else per tensor).
     pub per_channel: bool,

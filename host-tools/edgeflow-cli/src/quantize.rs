@@ -48,7 +48,8 @@ pub struct QuantizeArgs {
     #[arg(long)]
     calib_limit: Option<usize>,
     /// Activation range method: mse (default, chosen by measurement: BENCHMARKS.md),
-    /// minmax (the TFLite converter's), percentile (99.99) or percentile:P.
+    /// minmax (the TFLite converter's), kl (TensorRT's entropy calibration), percentile
+    /// (99.99) or percentile:P.
     #[arg(long, default_value = "mse")]
     method: RangeMethod,
     /// One weight scale per tensor instead of per output channel.
