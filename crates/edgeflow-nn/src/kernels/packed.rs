@@ -26,7 +26,7 @@ use std::vec::Vec;
 use edgeflow_format::graph::{Clamp, Requant};
 
 use super::arch::Isa;
-use super::epilogue::{OutQ, Soa};
+use super::epilogue::{requant_soa_portable, OutQ, Soa};
 use super::generic::dot;
 use super::generic::elem::le_i32;
 
@@ -319,6 +319,282 @@ pub(crate) fn tile_portable<const NP: usize>(
                 }
                 *s = sum;
             }
+        }
+    }
+}
+
+/// Channels per packed depthwise block (one 256-bit vector of bytes).
+pub(crate) const DW_BLOCK: usize = 32;
+
+/// Constant vectors per depthwise block: fold, multiplier and `r1`, four each.
+const DW_CONSTS: usize = 12;
+
+/// A 3x3 DEPTHWISE_CONV_2D's (depth multiplier 1, int8) packed weights and per-channel
+/// constants, laid out once per model for the block kernel (`arch::x86_64::dw_block`):
+/// per block of [`DW_BLOCK`] channels, the nine taps' weights interleaved so that each
+/// `i32` lane holds one channel's taps `4g..4g + 4` (the permuted lane order of
+/// [`dw_lane`]), and the fold (`bias + input offset correction`), multiplier and shift of
+/// the single-shift requantization in the same order. Only ops whose requantization is
+/// the single-shift kind ([`OutQ::fast`]) are packed.
+#[derive(Debug)]
+pub(crate) struct Dw {
+    packing: Packing,
+    c: usize,
+    /// `ceil(c / 32)` blocks of `dw_pieces(packing)` pieces.
+    w: Vec<[u8; 32]>,
+    /// `ceil(c / 32)` blocks of [`DW_CONSTS`] pieces.
+    k: Vec<[u8; 32]>,
+    /// The input zero point, `c` rounded up to a block: the taps outside the image,
+    /// whose `x + off` is 0.
+    zp: Vec<u8>,
+    /// Output offset and clamp.
+    clamp: (i32, i32, i32),
+}
+
+impl Dw {
+    /// Packs the `[1, 3, 3, c]` int8 filter `w` with the optional int32 `bias` (`c`
+    /// values) and the op's requantization. `None` when this CPU has no packed kernel,
+    /// the requantization is not the single-shift kind, or a slice is shorter than the
+    /// shapes say (the caller keeps the unpacked kernels then).
+    pub(crate) fn new(
+        w: &[u8],
+        c: usize,
+        bias: Option<&[u8]>,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+    ) -> Option<Dw> {
+        Dw::with_packing(Packing::detect()?, w, c, bias, rq, clamp)
+    }
+
+    /// [`Dw::new`] in the layout of `packing` (tests pack for every layout the CPU runs).
+    pub(crate) fn with_packing(
+        packing: Packing,
+        w: &[u8],
+        c: usize,
+        bias: Option<&[u8]>,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+    ) -> Option<Dw> {
+        if c == 0 || w.len() < c.checked_mul(9)? || bias.is_some_and(|b| b.len() < 4 * c) {
+            return None;
+        }
+        let q = OutQ::new(rq, clamp);
+        if !q.fast {
+            return None;
+        }
+        let vnni = is_vnni(packing);
+        let off = rq.input_offset;
+        let corr = if vnni { 128 } else { 0 };
+        let wt = |t: usize, ch: usize| w.get(t * c + ch).map_or(0, |&v| v as i8);
+        let mut soa = std::vec![0u8; 12 * c];
+        q.write_soa(&mut soa, c, 0, |ch| {
+            let s = (0..9).fold(0i32, |a, t| a.wrapping_add(i32::from(wt(t, ch))));
+            let b = bias.map_or(0, |b| le_i32(b, ch));
+            b.wrapping_add(off.wrapping_sub(corr).wrapping_mul(s))
+        });
+        let soa = Soa::new(&soa, c);
+        let blocks = c.div_ceil(DW_BLOCK);
+        let pieces = dw_pieces(packing);
+        let mut pw = std::vec![[0u8; 32]; blocks.checked_mul(pieces)?];
+        let mut pk = std::vec![[0u8; 32]; blocks.checked_mul(DW_CONSTS)?];
+        for b in 0..blocks {
+            for v in 0..4 {
+                for l in 0..8 {
+                    let ch = b * DW_BLOCK + dw_lane(v, l);
+                    if ch >= c {
+                        continue;
+                    }
+                    for (i, arr) in [soa.fold, soa.mult, soa.r1].into_iter().enumerate() {
+                        let val = arr.get(4 * ch..4 * ch + 4).unwrap_or(&[0; 4]);
+                        pk[b * DW_CONSTS + 4 * i + v][4 * l..4 * l + 4].copy_from_slice(val);
+                    }
+                    for g in 0..3 {
+                        for j in 0..4 {
+                            let t = 4 * g + j;
+                            let wv = if t < 9 { wt(t, ch) } else { 0 };
+                            if vnni {
+                                pw[b * pieces + 4 * g + v][4 * l + j] = wv as u8;
+                            } else {
+                                // Taps (0, 2) of the group in the even piece, (1, 3) in
+                                // the odd one, as i16.
+                                let piece = &mut pw[b * pieces + 2 * (4 * g + v) + j % 2];
+                                let at = 4 * l + 2 * (j / 2);
+                                piece[at..at + 2].copy_from_slice(&i16::from(wv).to_le_bytes());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Some(Dw {
+            packing,
+            c,
+            w: pw,
+            k: pk,
+            zp: std::vec![(-off) as i8 as u8; blocks * DW_BLOCK],
+            clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
+        })
+    }
+
+    /// Channels.
+    pub(crate) fn channels(&self) -> usize {
+        self.c
+    }
+
+    /// A row of at least `c` input zero points (the taps outside the image).
+    pub(crate) fn zp(&self) -> &[u8] {
+        &self.zp
+    }
+
+    /// Bytes of packed weights and constants (for reports).
+    pub(crate) fn bytes(&self) -> usize {
+        32 * (self.w.len() + self.k.len()) + self.zp.len()
+    }
+
+    /// One output pixel: `out[ch]` for channels `0..c` from the nine tap slices (each at
+    /// least `c` bytes: the input from the tap's pixel on, or [`Dw::zp`]). Channels are
+    /// computed 32 at a time straight from the slices where they hold 32 more bytes (the
+    /// lanes past `c` compute values nobody reads), else through stack copies; for the
+    /// same reason up to 31 bytes of `out` past `c` may be overwritten (the caller writes
+    /// pixels in order, so the next pixel overwrites them). Writes nothing if a tap or
+    /// `out` is shorter than `c`.
+    pub(crate) fn pixel(&self, taps: &[&[u8]; 9], out: &mut [u8]) {
+        let c = self.c;
+        if out.len() < c || taps.iter().any(|t| t.len() < c) {
+            return;
+        }
+        let pieces = dw_pieces(self.packing);
+        for (b, (w, k)) in self
+            .w
+            .chunks_exact(pieces)
+            .zip(self.k.chunks_exact(DW_CONSTS))
+            .enumerate()
+        {
+            let c0 = b * DW_BLOCK;
+            let t = taps.map(|t| t.get(c0..).and_then(|t| t.first_chunk::<32>()));
+            match (t, out.get_mut(c0..).and_then(|o| o.first_chunk_mut::<32>())) {
+                (
+                    [Some(t0), Some(t1), Some(t2), Some(t3), Some(t4), Some(t5), Some(t6), Some(t7), Some(t8)],
+                    Some(o),
+                ) => {
+                    self.block(&[t0, t1, t2, t3, t4, t5, t6, t7, t8], w, k, o);
+                }
+                _ => {
+                    // Near the end of the input or output: through stack copies.
+                    let n = (c - c0).min(DW_BLOCK);
+                    let mut buf = [[0u8; 32]; 9];
+                    for (d, s) in buf.iter_mut().zip(taps) {
+                        if let Some(s) = s.get(c0..c0 + n) {
+                            d[..n].copy_from_slice(s);
+                        }
+                    }
+                    let t: [&[u8; 32]; 9] = core::array::from_fn(|i| &buf[i]);
+                    let mut o = [0u8; 32];
+                    self.block(&t, w, k, &mut o);
+                    if let Some(d) = out.get_mut(c0..c0 + n) {
+                        d.copy_from_slice(&o[..n]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn block(&self, taps: &[&[u8; 32]; 9], w: &[[u8; 32]], k: &[[u8; 32]], out: &mut [u8; 32]) {
+        if !dw_kernel(self.packing, taps, w, k, self.clamp, out) {
+            dw_block_portable(self.packing, taps, w, k, self.clamp, out);
+        }
+    }
+}
+
+/// The packed depthwise layout's weight pieces per block.
+fn dw_pieces(p: Packing) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::dw_pieces(p)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        match p {}
+    }
+}
+
+/// The channel (within its block of 32) that `i32` lane `l` of vector `v` (0..4) holds
+/// in the packed depthwise layout: interleaving the bytes of four taps with
+/// `VPUNPCK{L,H}BW` then `VPUNPCK{L,H}WD` works within 128-bit halves, so vector `v`
+/// holds channels `4v..4v + 4` of each half. The saturating packs of the epilogue
+/// (`VPACKSSDW` of vectors 0, 1 and of 2, 3, then `VPACKSSWB`) put them back in order.
+#[inline(always)]
+const fn dw_lane(v: usize, l: usize) -> usize {
+    (l / 4) * 16 + 4 * v + l % 4
+}
+
+/// The architecture's packed depthwise block kernel; `false` where there is none.
+#[inline]
+fn dw_kernel(
+    packing: Packing,
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::dw_block(packing, taps, w, k, clamp, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (taps, w, k, clamp, out);
+        match packing {}
+    }
+}
+
+/// The portable twin of the packed depthwise block kernel (`arch::x86_64::dw_block`), on
+/// the same layouts: per channel, the fold plus the nine products (`x + 128` against the
+/// int8 weights for VNNI, `x` against the `i16` weights for AVX2), wrapping, then
+/// [`requant_soa_portable`]. Used where the kernel declines, and by the tests as its
+/// reference.
+pub(crate) fn dw_block_portable(
+    packing: Packing,
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let vnni = is_vnni(packing);
+    let i32_at = |p: Option<&[u8; 32]>, l: usize| {
+        p.map_or(0, |p| {
+            i32::from_le_bytes([p[4 * l], p[4 * l + 1], p[4 * l + 2], p[4 * l + 3]])
+        })
+    };
+    for v in 0..4 {
+        for l in 0..8 {
+            let ch = dw_lane(v, l);
+            let mut acc = i32_at(k.get(v), l);
+            for g in 0..3 {
+                for j in 0..4 {
+                    let xv = taps[(4 * g + j).min(8)][ch];
+                    let (xv, wv) = if vnni {
+                        let wv = w.get(4 * g + v).map_or(0, |p| p[4 * l + j] as i8);
+                        (i32::from(xv ^ 0x80), i32::from(wv))
+                    } else {
+                        let at = 4 * l + 2 * (j / 2);
+                        let wv = w
+                            .get(2 * (4 * g + v) + j % 2)
+                            .map_or(0, |p| i16::from_le_bytes([p[at], p[at + 1]]));
+                        (i32::from(xv as i8), i32::from(wv))
+                    };
+                    acc = acc.wrapping_add(xv.wrapping_mul(wv));
+                }
+            }
+            let mut area = [0u8; 12];
+            area[4..8].copy_from_slice(&i32_at(k.get(4 + v), l).to_le_bytes());
+            area[8..12].copy_from_slice(&i32_at(k.get(8 + v), l).to_le_bytes());
+            let mut o = [0u8; 1];
+            requant_soa_portable(&[acc], &Soa::new(&area, 1), clamp, &mut o);
+            out[ch] = o[0];
         }
     }
 }

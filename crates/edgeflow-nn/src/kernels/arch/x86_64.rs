@@ -36,6 +36,10 @@ use core::arch::x86_64::{
     _mm_dpbusd_avx_epi32, _mm_set1_epi8, _mm_sub_epi32, _mm_xor_si128,
 };
 
+use core::arch::x86_64::{
+    _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
+};
+
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
 
@@ -649,16 +653,7 @@ fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
         .min(p.mult.len() / 4)
         .min(p.r1.len() / 4);
     let n8 = n / 8;
-    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
-    let min31 = _mm256_set1_epi64x(0x8000_0000);
-    let half = _mm256_set1_epi64x(1 << 30);
-    let one = _mm256_set1_epi64x(1);
-    let c31 = _mm256_set1_epi64x(31);
-    let (offv, lov, hiv) = (
-        _mm256_set1_epi32(off),
-        _mm256_set1_epi32(lo),
-        _mm256_set1_epi32(hi.max(lo)),
-    );
+    let rq = Requant8::new((off, lo, hi));
     let (ab, _) = acc.as_chunks::<8>();
     let (fb, _) = p.fold.as_chunks::<32>();
     let (mb, _) = p.mult.as_chunks::<32>();
@@ -666,22 +661,7 @@ fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
     let (ob, _) = out.as_chunks_mut::<8>();
     for ((((a, f), m), r), o) in ab.iter().zip(fb).zip(mb).zip(rb).zip(ob).take(n8) {
         let x = _mm256_add_epi32(load_i32x8(a), load32(f));
-        let m = load32(m);
-        let r1 = load32(r);
-        let neg = _mm256_srai_epi32::<31>(x);
-        let pe = _mm256_mul_epi32(x, m);
-        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
-        let ce = _mm256_and_si256(neg, min31);
-        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), min31);
-        let re = _mm256_add_epi64(_mm256_and_si256(r1, low32), c31);
-        let ro = _mm256_add_epi64(_mm256_srli_epi64::<32>(r1), c31);
-        let ne = _mm256_add_epi64(half, _mm256_sllv_epi64(one, re));
-        let no = _mm256_add_epi64(half, _mm256_sllv_epi64(one, ro));
-        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
-        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
-        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
-        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), offv);
-        let v = _mm256_min_epi32(_mm256_max_epi32(v, lov), hiv);
+        let v = rq.apply(x, load32(m), load32(r));
         // Lanes 0..3 and 4..7 to bytes (saturating packs, exact after the clamp).
         let w = _mm256_packs_epi32(v, v);
         let b = _mm256_packs_epi16(w, w);
@@ -692,6 +672,57 @@ fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
     let done = 8 * n8;
     if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
         requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
+    }
+}
+
+/// The constants of the vector single-shift requantization (see [`requant_soa`]).
+#[derive(Clone, Copy)]
+struct Requant8 {
+    low32: __m256i,
+    min31: __m256i,
+    half: __m256i,
+    one: __m256i,
+    c31: __m256i,
+    off: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+}
+
+impl Requant8 {
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new((off, lo, hi): (i32, i32, i32)) -> Requant8 {
+        Requant8 {
+            low32: _mm256_set1_epi64x(0xFFFF_FFFF),
+            min31: _mm256_set1_epi64x(0x8000_0000),
+            half: _mm256_set1_epi64x(1 << 30),
+            one: _mm256_set1_epi64x(1),
+            c31: _mm256_set1_epi64x(31),
+            off: _mm256_set1_epi32(off),
+            lo: _mm256_set1_epi32(lo),
+            hi: _mm256_set1_epi32(hi.max(lo)),
+        }
+    }
+
+    /// `clamp(requant_single(x, m, r1) + off, lo, hi)` per `i32` lane (the sums `x`
+    /// already hold the per-channel fold).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, x: __m256i, m: __m256i, r1: __m256i) -> __m256i {
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
+        let ce = _mm256_and_si256(neg, self.min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), self.min31);
+        let re = _mm256_add_epi64(_mm256_and_si256(r1, self.low32), self.c31);
+        let ro = _mm256_add_epi64(_mm256_srli_epi64::<32>(r1), self.c31);
+        let ne = _mm256_add_epi64(self.half, _mm256_sllv_epi64(self.one, re));
+        let no = _mm256_add_epi64(self.half, _mm256_sllv_epi64(self.one, ro));
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), self.off);
+        _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
     }
 }
 
@@ -895,6 +926,151 @@ fn tile_avx2<const NP: usize>(
             store_block(&mut acc[p], b, a[p]);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// DEPTHWISE_CONV_2D 3x3 on packed weights (host only): 32 channels per block
+// ---------------------------------------------------------------------------------------
+
+/// Weight pieces (32 bytes each) per block of 32 channels in the packed 3x3 depthwise
+/// layout of `packing` (see [`dw_block`]).
+pub(crate) fn dw_pieces(packing: Packing) -> usize {
+    match packing {
+        Packing::Vnni => 12,
+        Packing::Avx2 => 24,
+    }
+}
+
+/// One output pixel's 32 channels of a 3x3 depthwise convolution on packed weights:
+/// `out[ch] = clamp(requant_single(fold[ch] + sum_t x_t[ch] * w_t[ch], m[ch], r1[ch]) +
+/// off, lo, hi)` for the nine int8 tap vectors `taps` (32 channels each), the block's
+/// weight pieces `w` ([`dw_pieces`] of them) and its twelve constant vectors `k`: fold,
+/// multiplier and `r1` (the right shift minus one), four vectors each, in the lane
+/// order of `kernels::packed::dw_lane`. Returns `false` (writing nothing) without the CPU features or when `w` or `k`
+/// is short; [`crate::kernels::packed::dw_block_portable`] is the twin.
+///
+/// Taps are taken four at a time (the ninth alone, repeated, against zero weights), their
+/// bytes interleaved so that each `i32` lane holds one channel's four taps:
+/// - [`Packing::Vnni`]: the taps XORed with `0x80` (`x + 128`, unsigned) and one
+///   `VPDPBUSD` per vector against the four int8 weights of each lane (the fold holds
+///   `bias + (off_in - 128) * sum(w)`);
+/// - [`Packing::Avx2`]: the even and odd bytes of each lane sign-extended to `i16` by
+///   shifts (`VPSLLW`/`VPSRAW`) and two `VPMADDWD` against the weights stored as `i16`
+///   pairs (taps 0 and 2, then 1 and 3; the fold holds `bias + off_in * sum(w)`).
+///
+/// Every product and pair sum is exact in 32 bits and the lane sums wrap as the portable
+/// kernels' `wrapping_add` does, so the result is bit-exact.
+pub(crate) fn dw_block(
+    packing: Packing,
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) -> bool {
+    let Some(k) = k.first_chunk::<12>() else {
+        return false;
+    };
+    match packing {
+        Packing::Vnni if vnni_available() => match w.first_chunk::<12>() {
+            Some(w) => {
+                // SAFETY: AVX2 and AVX-VNNI are available (checked).
+                unsafe { dw_block_vnni(taps, w, k, clamp, out) };
+                true
+            }
+            None => false,
+        },
+        Packing::Avx2 if available() => match w.first_chunk::<24>() {
+            Some(w) => {
+                // SAFETY: AVX2 is available (checked).
+                unsafe { dw_block_avx2(taps, w, k, clamp, out) };
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// The four vectors of interleaved taps `4g..4g + 4` (tap 8 repeated for `g == 2`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dw_interleave(taps: &[&[u8; 32]; 9], g: usize) -> [__m256i; 4] {
+    let t = |j: usize| load32(taps[(4 * g + j).min(8)]);
+    let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
+    let a = _mm256_unpacklo_epi8(t0, t1);
+    let b = _mm256_unpackhi_epi8(t0, t1);
+    let c = _mm256_unpacklo_epi8(t2, t3);
+    let d = _mm256_unpackhi_epi8(t2, t3);
+    [
+        _mm256_unpacklo_epi16(a, c),
+        _mm256_unpackhi_epi16(a, c),
+        _mm256_unpacklo_epi16(b, d),
+        _mm256_unpackhi_epi16(b, d),
+    ]
+}
+
+/// The epilogue of a depthwise block: requantizes the four vectors of sums (fold
+/// included) and stores the 32 bytes in channel order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dw_finish(acc: [__m256i; 4], k: &[[u8; 32]; 12], clamp: (i32, i32, i32), out: &mut [u8; 32]) {
+    let rq = Requant8::new(clamp);
+    let r0 = rq.apply(acc[0], load32(&k[4]), load32(&k[8]));
+    let r1 = rq.apply(acc[1], load32(&k[5]), load32(&k[9]));
+    let r2 = rq.apply(acc[2], load32(&k[6]), load32(&k[10]));
+    let r3 = rq.apply(acc[3], load32(&k[7]), load32(&k[11]));
+    let p01 = _mm256_packs_epi32(r0, r1);
+    let p23 = _mm256_packs_epi32(r2, r3);
+    let b = _mm256_packs_epi16(p01, p23);
+    // SAFETY: `out` is 32 writable bytes; `_mm256_storeu_si256` has no alignment
+    // requirement, and this function only runs with AVX2 enabled.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), b) }
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn dw_block_vnni(
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 12],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = [load32(&k[0]), load32(&k[1]), load32(&k[2]), load32(&k[3])];
+    for g in 0..3 {
+        let x = dw_interleave(taps, g);
+        for v in 0..4 {
+            acc[v] = _mm256_dpbusd_avx_epi32(
+                acc[v],
+                _mm256_xor_si256(x[v], flip),
+                load32(&w[4 * g + v]),
+            );
+        }
+    }
+    dw_finish(acc, k, clamp, out);
+}
+
+#[target_feature(enable = "avx2")]
+fn dw_block_avx2(
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]; 24],
+    k: &[[u8; 32]; 12],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let mut acc = [load32(&k[0]), load32(&k[1]), load32(&k[2]), load32(&k[3])];
+    for g in 0..3 {
+        let x = dw_interleave(taps, g);
+        for v in 0..4 {
+            let even = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(x[v]));
+            let odd = _mm256_srai_epi16::<8>(x[v]);
+            let i = 2 * (4 * g + v);
+            acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(even, load32(&w[i])));
+            acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(odd, load32(&w[i + 1])));
+        }
+    }
+    dw_finish(acc, k, clamp, out);
 }
 
 #[cfg(test)]
@@ -1242,6 +1418,82 @@ mod tests {
             generate: tile_case,
             portable: |t: &Tile| tile_run(t, true),
             specialised: |t: &Tile| tile_run(t, false),
+        }
+    );
+
+    /// A packed depthwise block case: the packing, nine taps, the weight pieces, the
+    /// constants (fold, multiplier, `r1` in lane order) and the clamp.
+    type DwBlock = (
+        Packing,
+        Vec<[u8; 32]>,
+        Vec<[u8; 32]>,
+        Vec<[u8; 32]>,
+        (i32, i32, i32),
+    );
+
+    fn dw_block_case(r: &mut Rng) -> Option<DwBlock> {
+        let packing = match (r.bool(), vnni_available()) {
+            (true, true) => Packing::Vnni,
+            _ => Packing::Avx2,
+        };
+        let pieces = |v: Vec<u8>| -> Vec<[u8; 32]> {
+            v.chunks_exact(32)
+                .map(|c| <[u8; 32]>::try_from(c).unwrap())
+                .collect()
+        };
+        let taps = pieces(bytes(r, 9 * 32));
+        let w = match packing {
+            Packing::Vnni => pieces(bytes(r, 12 * 32)),
+            // i16 weights in the int8 range, as the packing writes them.
+            Packing::Avx2 => pieces(
+                bytes(r, 24 * 16)
+                    .iter()
+                    .flat_map(|&b| i16::from(b as i8).to_le_bytes())
+                    .collect(),
+            ),
+        };
+        let mut k = std::vec![[0u8; 32]; 12];
+        let mults = r.multipliers(32);
+        for (j, (m, s)) in mults.into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            let r1 = s.unsigned_abs().saturating_sub(1);
+            let (v, l) = (j / 8, j % 8);
+            k[v][4 * l..4 * l + 4].copy_from_slice(&fold.to_le_bytes());
+            k[4 + v][4 * l..4 * l + 4].copy_from_slice(&m.to_le_bytes());
+            k[8 + v][4 * l..4 * l + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        Some((packing, taps, w, k, clamp))
+    }
+
+    fn dw_block_run(d: &DwBlock, portable: bool) -> [u8; 32] {
+        let (packing, taps, w, k, clamp) = d;
+        let t: [&[u8; 32]; 9] = core::array::from_fn(|i| &taps[i]);
+        let mut out = [0xA5u8; 32];
+        if portable || skip() {
+            crate::kernels::packed::dw_block_portable(*packing, &t, w, k, *clamp, &mut out);
+        } else {
+            assert!(dw_block(*packing, &t, w, k, *clamp, &mut out));
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The packed 3x3 depthwise block kernels (taps interleaved four to a lane;
+        /// `VPDPBUSD`, or `VPMADDWD` on sign-extended byte pairs) and their epilogue
+        /// against the portable twin on the same layout, extreme values included.
+        packed_dw_block_matches_portable {
+            seed: 48,
+            cases: 3000,
+            generate: dw_block_case,
+            portable: |d: &DwBlock| dw_block_run(d, true),
+            specialised: |d: &DwBlock| dw_block_run(d, false),
         }
     );
 }
