@@ -172,6 +172,24 @@ impl Gemm {
         32 * self.w.len() + 4 * self.fold.len() + self.soa.as_ref().map_or(0, Vec::len)
     }
 
+    /// The byte every input value is XORed with to be in the kernel's form: `0x80` for
+    /// VNNI (`x + 128`, unsigned), else 0.
+    pub(crate) fn flip(&self) -> u8 {
+        if is_vnni(self.packing) {
+            0x80
+        } else {
+            0
+        }
+    }
+
+    /// Zeroes the bytes of a row from `k` to [`Gemm::row_bytes`] (a row whose first `k`
+    /// bytes are already in the kernel's form, [`Gemm::flip`]).
+    pub(crate) fn prep_tail(&self, row: &mut [u8]) {
+        if let Some(rest) = row.get_mut(self.k..4 * self.k4) {
+            rest.fill(0);
+        }
+    }
+
     /// Turns a row whose first `k` bytes hold the int8 taps into the kernel's form, in
     /// place: XOR `0x80` for VNNI; the bytes from `k` to [`Gemm::row_bytes`] zeroed.
     pub(crate) fn prep(&self, row: &mut [u8]) {
