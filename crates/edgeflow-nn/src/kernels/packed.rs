@@ -43,7 +43,13 @@ impl Packing {
     pub(crate) fn detect() -> Option<Packing> {
         None
     }
-    pub(crate) fn group_bytes(self) -> usize {
+    pub(crate) fn unsigned_rows(self) -> bool {
+        match self {}
+    }
+    pub(crate) fn piece(self, _b: usize, _g: usize, _k4: usize) -> usize {
+        match self {}
+    }
+    pub(crate) fn pieces(self, _blocks: usize, _k4: usize) -> Option<usize> {
         match self {}
     }
 }
@@ -67,7 +73,7 @@ pub(crate) struct Gemm {
     /// Groups of 4 taps (`k` rounded up).
     k4: usize,
     oc: usize,
-    /// `ceil(oc / 8)` blocks of `k4` groups, [`Packing::group_bytes`] each, as 32-byte
+    /// `ceil(oc / 8)` blocks of `k4` groups in the layout of [`Packing::piece`], as 32-byte
     /// pieces.
     w: Vec<[u8; 32]>,
     /// Per channel: the bias plus the input-offset (and, for VNNI, the unsigned-row)
@@ -102,17 +108,14 @@ impl Gemm {
         }
         let k4 = k.div_ceil(4);
         let blocks = oc.div_ceil(BLOCK);
-        let pieces = blocks
-            .checked_mul(k4)?
-            .checked_mul(packing.group_bytes() / 32)?;
+        let pieces = packing.pieces(blocks, k4)?;
         let mut packed = std::vec![[0u8; 32]; pieces];
         let flat = packed.as_flattened_mut();
-        let gb = packing.group_bytes();
         for (c, row) in w.chunks_exact(k).take(oc).enumerate() {
             let (b, lane) = (c / BLOCK, c % BLOCK);
             for (t, &v) in row.iter().enumerate() {
                 let (g, j) = (t / 4, t % 4);
-                let base = (b * k4 + g) * gb;
+                let base = 32 * packing.piece(b, g, k4);
                 if is_vnni(packing) {
                     flat[base + 4 * lane + j] = v;
                 } else {
@@ -218,13 +221,13 @@ impl Gemm {
     fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let r: [&[[u8; 4]]; NP] =
             core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
-        let per = self.packing.group_bytes() / 32;
         let blocks = self.oc.div_ceil(BLOCK);
         let mut acc = [[0i32; 32]; NP];
         for chunk in 0..blocks.div_ceil(CHUNK) {
             let b0 = chunk * CHUNK;
             let nb = CHUNK.min(blocks - b0);
-            let w = self.w.get(b0 * self.k4 * per..).unwrap_or(&[]);
+            // The chunk's first piece (`b0` is even: an AVX-512 pair starts there).
+            let w = self.w.get(self.packing.piece(b0, 0, self.k4)..).unwrap_or(&[]);
             if !kernel::<NP>(self.packing, &r, w, self.k4, nb, &mut acc) {
                 tile_portable(self.packing, &r, w, self.k4, nb, &mut acc);
             }
@@ -268,7 +271,7 @@ fn host_isa(p: Packing) -> Isa {
 fn is_vnni(p: Packing) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        p == Packing::Vnni
+        p.unsigned_rows()
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -309,7 +312,6 @@ pub(crate) fn tile_portable<const NP: usize>(
     nb: usize,
     acc: &mut [[i32; 32]; NP],
 ) {
-    let gb = packing.group_bytes();
     let flat = w.as_flattened();
     for (p, a) in acc.iter_mut().enumerate() {
         for (b, block) in a.chunks_exact_mut(BLOCK).take(nb).enumerate() {
@@ -317,7 +319,7 @@ pub(crate) fn tile_portable<const NP: usize>(
                 let mut sum = 0i32;
                 for g in 0..k4 {
                     let x = rows[p].get(g).copied().unwrap_or([0; 4]);
-                    let base = (b * k4 + g) * gb;
+                    let base = 32 * packing.piece(b, g, k4);
                     for (j, &xv) in x.iter().enumerate() {
                         let wv = if is_vnni(packing) {
                             flat.get(base + 4 * lane + j)
@@ -381,7 +383,7 @@ impl Dw {
         rq: &Requant<'_>,
         clamp: &Clamp,
     ) -> Option<Dw> {
-        Dw::with_packing(Packing::detect()?, w, c, bias, rq, clamp)
+        Dw::with_packing(dw_packing(Packing::detect()?), w, c, bias, rq, clamp)
     }
 
     /// [`Dw::new`] in the layout of `packing` (tests pack for every layout the CPU runs).
@@ -522,6 +524,23 @@ impl Dw {
         if !dw_kernel(self.packing, taps, w, k, self.clamp, out) {
             dw_block_portable(self.packing, taps, w, k, self.clamp, out);
         }
+    }
+}
+
+/// The depthwise block kernels are 256-bit: AVX-VNNI where the CPU has it, else AVX2.
+fn dw_packing(p: Packing) -> Packing {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match p {
+            Packing::Avx512Vnni | Packing::Vnni if super::arch::x86_64::vnni_available() => {
+                Packing::Vnni
+            }
+            _ => Packing::Avx2,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        match p {}
     }
 }
 

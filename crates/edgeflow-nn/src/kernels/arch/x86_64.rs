@@ -37,6 +37,11 @@ use core::arch::x86_64::{
 };
 
 use core::arch::x86_64::{
+    __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
+    _mm512_storeu_si512,
+};
+
+use core::arch::x86_64::{
     _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
 };
 
@@ -751,12 +756,18 @@ pub(crate) enum Packing {
     /// the eight channels, then of taps `(2, 3)`; the rows are int8 as they are, each tap
     /// pair broadcast as two `i16` values and multiplied with `VPMADDWD`.
     Avx2,
+    /// AVX-512 VNNI: the [`Packing::Vnni`] pieces with blocks taken in pairs, the two
+    /// blocks' pieces of a group adjacent (`((b / 2) * k4 + g) * 2 + b % 2`; an odd last
+    /// block paired with zero weights), so one 512-bit `VPDPBUSD` computes 16 channels.
+    Avx512Vnni,
 }
 
 impl Packing {
     /// The best packing this CPU runs, if any.
     pub(crate) fn detect() -> Option<Packing> {
-        if vnni_available() {
+        if avx512_vnni_available() {
+            Some(Packing::Avx512Vnni)
+        } else if vnni_available() {
             Some(Packing::Vnni)
         } else if available() {
             Some(Packing::Avx2)
@@ -765,13 +776,39 @@ impl Packing {
         }
     }
 
-    /// Bytes per block of 8 channels and group of 4 taps.
-    pub(crate) fn group_bytes(self) -> usize {
+    /// Whether the rows are `x XOR 0x80` and the weights int8 groups of four
+    /// (`VPDPBUSD`).
+    pub(crate) fn unsigned_rows(self) -> bool {
+        matches!(self, Packing::Vnni | Packing::Avx512Vnni)
+    }
+
+    /// The 32-byte piece of block `b`, group `g` (of `k4`) in the packed weights (the
+    /// first of two for [`Packing::Avx2`]).
+    #[inline]
+    pub(crate) fn piece(self, b: usize, g: usize, k4: usize) -> usize {
         match self {
-            Packing::Vnni => 32,
-            Packing::Avx2 => 64,
+            Packing::Vnni => b * k4 + g,
+            Packing::Avx2 => 2 * (b * k4 + g),
+            Packing::Avx512Vnni => ((b / 2) * k4 + g) * 2 + b % 2,
         }
     }
+
+    /// Pieces of packed weights for `blocks` blocks of `k4` groups.
+    pub(crate) fn pieces(self, blocks: usize, k4: usize) -> Option<usize> {
+        match self {
+            Packing::Vnni => blocks.checked_mul(k4),
+            Packing::Avx2 => blocks.checked_mul(k4)?.checked_mul(2),
+            Packing::Avx512Vnni => blocks.div_ceil(2).checked_mul(k4)?.checked_mul(2),
+        }
+    }
+}
+
+/// Whether this CPU runs AVX-512 VNNI (with AVX-512 F and the AVX2 of the epilogue).
+#[inline]
+pub(crate) fn avx512_vnni_available() -> bool {
+    available()
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vnni")
 }
 
 /// `acc[p][8 * b + c] = sum_g sum_j row_p[4g + j] * w(b, g, c, j)` (wrapping int32; for
@@ -788,16 +825,9 @@ pub(crate) fn gemm_tile<const NP: usize>(
     nb: usize,
     acc: &mut [[i32; 32]; NP],
 ) -> bool {
-    let per = match packing {
-        Packing::Vnni => 1,
-        Packing::Avx2 => 2,
-    };
     let fits = nb <= 4
         && rows.iter().all(|r| r.len() >= k4)
-        && nb
-            .checked_mul(k4)
-            .and_then(|v| v.checked_mul(per))
-            .is_some_and(|v| v <= w.len());
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
     if !fits {
         return false;
     }
@@ -812,7 +842,85 @@ pub(crate) fn gemm_tile<const NP: usize>(
             unsafe { tile_avx2(rows, w, k4, nb, acc) };
             true
         }
+        Packing::Avx512Vnni if avx512_vnni_available() => {
+            // SAFETY: AVX-512 F and VNNI are available (checked).
+            unsafe { tile_avx512_vnni(rows, w, k4, nb, acc) };
+            true
+        }
         _ => false,
+    }
+}
+
+/// Loads 64 bytes (two adjacent pieces, unaligned).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load64(p: &[[u8; 32]; 2]) -> __m512i {
+    // SAFETY: `p` is 64 readable bytes; `_mm512_loadu_si512` has no alignment
+    // requirement, and this function only runs with AVX-512 F enabled.
+    unsafe { _mm512_loadu_si512(p.as_ptr().cast()) }
+}
+
+/// Stores a 512-bit vector into lanes `16q..16q + 16` of `a`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store_pair(a: &mut [i32; 32], q: usize, v: __m512i) {
+    if let Some(d) = a
+        .get_mut(16 * q..16 * q + 16)
+        .and_then(|d| <&mut [i32; 16]>::try_from(d).ok())
+    {
+        // SAFETY: `d` is 64 writable bytes; `_mm512_storeu_si512` has no alignment
+        // requirement, and this function only runs with AVX-512 F enabled.
+        unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) }
+    }
+}
+
+/// [`tile_vnni`] on 512-bit vectors: 16 channels (a pair of blocks) per `VPDPBUSD`, all
+/// `ceil(nb / 2)` pairs of the chunk per pass over the groups (an odd last block's pair
+/// has zero weights in its upper half, whose lanes the caller does not read).
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn tile_avx512_vnni<const NP: usize>(
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = _mm512_setzero_si512();
+    let (pairs, _) = w.as_chunks::<2>();
+    let bc = |r: &[[u8; 4]], g: usize| {
+        _mm512_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)))
+    };
+    if nb > 2 {
+        let (Some(w0), Some(w1)) = (pairs.get(..k4), pairs.get(k4..2 * k4)) else {
+            return;
+        };
+        let (mut a0, mut a1) = ([z; NP], [z; NP]);
+        for (g, (p0, p1)) in w0.iter().zip(w1).enumerate() {
+            let (v0, v1) = (load64(p0), load64(p1));
+            for p in 0..NP {
+                let x = bc(rows[p], g);
+                a0[p] = _mm512_dpbusd_epi32(a0[p], x, v0);
+                a1[p] = _mm512_dpbusd_epi32(a1[p], x, v1);
+            }
+        }
+        for p in 0..NP {
+            store_pair(&mut acc[p], 0, a0[p]);
+            store_pair(&mut acc[p], 1, a1[p]);
+        }
+    } else {
+        let Some(w0) = pairs.get(..k4) else {
+            return;
+        };
+        let mut a0 = [z; NP];
+        for (g, p0) in w0.iter().enumerate() {
+            let v0 = load64(p0);
+            for p in 0..NP {
+                a0[p] = _mm512_dpbusd_epi32(a0[p], bc(rows[p], g), v0);
+            }
+        }
+        for p in 0..NP {
+            store_pair(&mut acc[p], 0, a0[p]);
+        }
     }
 }
 
@@ -936,7 +1044,7 @@ fn tile_avx2<const NP: usize>(
 /// layout of `packing` (see [`dw_block`]).
 pub(crate) fn dw_pieces(packing: Packing) -> usize {
     match packing {
-        Packing::Vnni => 12,
+        Packing::Vnni | Packing::Avx512Vnni => 12,
         Packing::Avx2 => 24,
     }
 }
@@ -1370,8 +1478,9 @@ mod tests {
     type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
 
     fn tile_case(r: &mut Rng) -> Option<Tile> {
-        let packing = match (r.bool(), vnni_available()) {
-            (true, true) => Packing::Vnni,
+        let packing = match (r.range(0, 3), vnni_available(), avx512_vnni_available()) {
+            (0, true, _) => Packing::Vnni,
+            (1, _, true) => Packing::Avx512Vnni,
             _ => Packing::Avx2,
         };
         let k4 = if r.bool() {
@@ -1388,8 +1497,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let per = packing.group_bytes() / 32;
-        let w = bytes(r, 32 * per * nb * k4)
+        let w = bytes(r, 32 * packing.pieces(nb, k4).unwrap())
             .chunks_exact(32)
             .map(|c| <[u8; 32]>::try_from(c).unwrap())
             .collect();
@@ -1443,7 +1551,7 @@ mod tests {
         };
         let taps = pieces(bytes(r, 9 * 32));
         let w = match packing {
-            Packing::Vnni => pieces(bytes(r, 12 * 32)),
+            Packing::Vnni | Packing::Avx512Vnni => pieces(bytes(r, 12 * 32)),
             // i16 weights in the int8 range, as the packing writes them.
             Packing::Avx2 => pieces(
                 bytes(r, 24 * 16)
