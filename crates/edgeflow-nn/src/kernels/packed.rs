@@ -33,12 +33,15 @@ use super::generic::elem::le_i32;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use super::arch::x86_64::Packing;
 
-/// No packed layout off x86_64 (NEON keeps the unpacked kernels for now).
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+pub(crate) use super::arch::aarch64::Packing;
+
+/// No packed layout off x86_64 and aarch64.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Packing {}
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 impl Packing {
     pub(crate) fn detect() -> Option<Packing> {
         None
@@ -116,13 +119,12 @@ impl Gemm {
             for (t, &v) in row.iter().enumerate() {
                 let (g, j) = (t / 4, t % 4);
                 let base = 32 * packing.piece(b, g, k4);
-                if is_vnni(packing) {
-                    flat[base + 4 * lane + j] = v;
-                } else {
-                    // i16 pairs: taps (0, 1) in the first 32 bytes, (2, 3) in the second.
-                    let half = (j / 2) * 32;
-                    let at = base + half + 4 * lane + 2 * (j % 2);
+                let (at, wide) = w_at(wformat(packing), lane, j);
+                let at = base + at;
+                if wide {
                     flat[at..at + 2].copy_from_slice(&i16::from(v as i8).to_le_bytes());
+                } else {
+                    flat[at] = v;
                 }
             }
         }
@@ -227,7 +229,10 @@ impl Gemm {
             let b0 = chunk * CHUNK;
             let nb = CHUNK.min(blocks - b0);
             // The chunk's first piece (`b0` is even: an AVX-512 pair starts there).
-            let w = self.w.get(self.packing.piece(b0, 0, self.k4)..).unwrap_or(&[]);
+            let w = self
+                .w
+                .get(self.packing.piece(b0, 0, self.k4)..)
+                .unwrap_or(&[]);
             if !kernel::<NP>(self.packing, &r, w, self.k4, nb, &mut acc) {
                 tile_portable(self.packing, &r, w, self.k4, nb, &mut acc);
             }
@@ -262,20 +267,65 @@ fn host_isa(p: Packing) -> Isa {
         let _ = p;
         Isa::Avx2
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        match p {
+            Packing::Sdot => Isa::NeonDot,
+            Packing::Smlal => Isa::Neon,
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         match p {}
     }
 }
 
+/// Whether the rows are stored as `x XOR 0x80` (`x + 128`, unsigned: x86 VNNI).
 fn is_vnni(p: Packing) -> bool {
+    p.unsigned_rows()
+}
+
+/// How a packing stores the weights of one block of 8 channels and group of 4 taps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WFormat {
+    /// 32 bytes: channel `c`'s four int8 weights at `4c..4c + 4` (VPDPBUSD, SDOT).
+    I8Groups,
+    /// 64 bytes: `i16` pairs of taps `(0, 1)` at `4c..4c + 4`, then of taps `(2, 3)` in
+    /// the second 32 bytes (x86 VPMADDWD).
+    I16Pairs,
+    /// 64 bytes: tap `j`'s eight `i16` weights at `16j..16j + 16` (NEON SMLAL by element).
+    I16Taps,
+}
+
+fn wformat(p: Packing) -> WFormat {
     #[cfg(target_arch = "x86_64")]
     {
-        p.unsigned_rows()
+        if p.unsigned_rows() {
+            WFormat::I8Groups
+        } else {
+            WFormat::I16Pairs
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        match p {
+            Packing::Sdot => WFormat::I8Groups,
+            Packing::Smlal => WFormat::I16Taps,
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         match p {}
+    }
+}
+
+/// Where weight `j` (tap `4g + j`) of `lane` sits in its block-and-group bytes, and
+/// whether it is an `i16` (else int8).
+fn w_at(f: WFormat, lane: usize, j: usize) -> (usize, bool) {
+    match f {
+        WFormat::I8Groups => (4 * lane + j, false),
+        WFormat::I16Pairs => ((j / 2) * 32 + 4 * lane + 2 * (j % 2), true),
+        WFormat::I16Taps => (16 * j + 2 * lane, true),
     }
 }
 
@@ -293,7 +343,11 @@ fn kernel<const NP: usize>(
     {
         super::arch::x86_64::gemm_tile::<NP>(packing, rows, w, k4, nb, acc)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        super::arch::aarch64::gemm_tile::<NP>(packing, rows, w, k4, nb, acc)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (rows, w, k4, nb, acc);
         match packing {}
@@ -321,13 +375,13 @@ pub(crate) fn tile_portable<const NP: usize>(
                     let x = rows[p].get(g).copied().unwrap_or([0; 4]);
                     let base = 32 * packing.piece(b, g, k4);
                     for (j, &xv) in x.iter().enumerate() {
-                        let wv = if is_vnni(packing) {
-                            flat.get(base + 4 * lane + j)
-                                .map_or(0, |&v| i32::from(v as i8))
-                        } else {
-                            let at = base + (j / 2) * 32 + 4 * lane + 2 * (j % 2);
+                        let (at, wide) = w_at(wformat(packing), lane, j);
+                        let at = base + at;
+                        let wv = if wide {
                             flat.get(at..at + 2)
                                 .map_or(0, |v| i32::from(i16::from_le_bytes([v[0], v[1]])))
+                        } else {
+                            flat.get(at).map_or(0, |&v| i32::from(v as i8))
                         };
                         let xv = if is_vnni(packing) {
                             i32::from(xv)
@@ -395,7 +449,12 @@ impl Dw {
         rq: &Requant<'_>,
         clamp: &Clamp,
     ) -> Option<Dw> {
-        if c == 0 || w.len() < c.checked_mul(9)? || bias.is_some_and(|b| b.len() < 4 * c) {
+        // The block kernels are x86_64's (aarch64 keeps the unpacked NEON kernel).
+        if !cfg!(target_arch = "x86_64")
+            || c == 0
+            || w.len() < c.checked_mul(9)?
+            || bias.is_some_and(|b| b.len() < 4 * c)
+        {
             return None;
         }
         let q = OutQ::new(rq, clamp);
@@ -540,11 +599,11 @@ fn dw_packing(p: Packing) -> Packing {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        match p {}
+        p
     }
 }
 
-/// The packed depthwise layout's weight pieces per block.
+/// The packed depthwise layout's weight pieces per block (never built off x86_64).
 fn dw_pieces(p: Packing) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
@@ -552,7 +611,8 @@ fn dw_pieces(p: Packing) -> usize {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        match p {}
+        let _ = p;
+        12
     }
 }
 
@@ -582,8 +642,8 @@ fn dw_kernel(
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (taps, w, k, clamp, out);
-        match packing {}
+        let _ = (packing, taps, w, k, clamp, out);
+        false
     }
 }
 

@@ -887,9 +887,8 @@ fn tile_avx512_vnni<const NP: usize>(
 ) {
     let z = _mm512_setzero_si512();
     let (pairs, _) = w.as_chunks::<2>();
-    let bc = |r: &[[u8; 4]], g: usize| {
-        _mm512_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)))
-    };
+    let bc =
+        |r: &[[u8; 4]], g: usize| _mm512_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)));
     if nb > 2 {
         let (Some(w0), Some(w1)) = (pairs.get(..k4), pairs.get(k4..2 * k4)) else {
             return;
