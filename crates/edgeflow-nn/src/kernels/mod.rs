@@ -219,7 +219,7 @@ pub(crate) fn host_simd() -> bool {
     arch::Isa::detect().host_simd()
 }
 
-/// A weighted op's host-only packed weights ([`packed`]; `std` hosts with AVX2).
+/// A weighted op's host-only packed weights ([`packed`]; `std` hosts with AVX2 or NEON).
 #[cfg(any(test, feature = "std"))]
 #[derive(Debug)]
 pub(crate) enum PackedOp {

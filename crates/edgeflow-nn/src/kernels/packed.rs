@@ -85,6 +85,11 @@ pub(crate) struct Gemm {
     /// The struct-of-arrays epilogue parameters ([`Soa`]: fold, multiplier, shift) when
     /// the single-shift requantization applies ([`OutQ::fast`]).
     soa: Option<Vec<u8>>,
+    /// x86_64 with the single-shift requantization: the epilogue constants of each group
+    /// of eight channels precomputed (`arch::x86_64::pre8`, rounding constants included).
+    pre: Vec<[u8; 32]>,
+    /// Output offset and clamp.
+    clamp: (i32, i32, i32),
 }
 
 impl Gemm {
@@ -145,6 +150,9 @@ impl Gemm {
             q.write_soa(&mut area, oc, 0, |j| fold.get(j).copied().unwrap_or(0));
             area
         });
+        let pre = soa
+            .as_deref()
+            .map_or_else(Vec::new, |area| pre_consts(area, oc));
         Some(Gemm {
             packing,
             isa,
@@ -154,6 +162,8 @@ impl Gemm {
             w: packed,
             fold,
             soa,
+            pre,
+            clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
 
@@ -174,7 +184,9 @@ impl Gemm {
 
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
-        32 * self.w.len() + 4 * self.fold.len() + self.soa.as_ref().map_or(0, Vec::len)
+        32 * (self.w.len() + self.pre.len())
+            + 4 * self.fold.len()
+            + self.soa.as_ref().map_or(0, Vec::len)
     }
 
     /// The byte every input value is XORed with to be in the kernel's form: `0x80` for
@@ -248,6 +260,18 @@ impl Gemm {
 
     /// The epilogue of channels `c0..c0 + acc.len()`.
     fn finish(&self, acc: &[i32], c0: usize, out: &mut [u8], q: &OutQ<'_>) {
+        // Whole groups of eight on the precomputed constants (`c0` is a multiple of 8).
+        let done = match self.pre.get(c0 / BLOCK * PRE8..) {
+            Some(pre) if c0 % BLOCK == 0 => requant_pre(acc, pre, self.clamp, out),
+            _ => 0,
+        };
+        let (Some(acc), Some(out)) = (acc.get(done..), out.get_mut(done..)) else {
+            return;
+        };
+        if acc.is_empty() {
+            return;
+        }
+        let c0 = c0 + done;
         match &self.soa {
             Some(area) => q.finish_soa(self.isa, acc, &Soa::new(area, self.oc).from(c0), out),
             None => {
@@ -257,6 +281,50 @@ impl Gemm {
                 }
             }
         }
+    }
+}
+
+/// Pieces of precomputed epilogue constants per eight channels (x86_64).
+#[cfg(target_arch = "x86_64")]
+use super::arch::x86_64::PRE8;
+#[cfg(not(target_arch = "x86_64"))]
+const PRE8: usize = 1;
+
+/// The precomputed epilogue constants of every whole group of eight channels of the
+/// [`Soa`] area `area` of `oc` channels (x86_64; none elsewhere).
+fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let soa = Soa::new(area, oc);
+        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
+        (0..oc / BLOCK)
+            .flat_map(|g| {
+                let c = BLOCK * g;
+                super::arch::x86_64::pre8(
+                    core::array::from_fn(|j| at(soa.fold, c + j)),
+                    core::array::from_fn(|j| at(soa.mult, c + j)),
+                    core::array::from_fn(|j| at(soa.r1, c + j) as u32),
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (area, oc);
+        Vec::new()
+    }
+}
+
+/// The epilogue on precomputed constants: channels done (x86_64 with AVX2; 0 elsewhere).
+fn requant_pre(acc: &[i32], pre: &[[u8; 32]], clamp: (i32, i32, i32), out: &mut [u8]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::requant_pre(acc, pre, clamp, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (acc, pre, clamp, out);
+        0
     }
 }
 
@@ -292,8 +360,10 @@ enum WFormat {
     I8Groups,
     /// 64 bytes: `i16` pairs of taps `(0, 1)` at `4c..4c + 4`, then of taps `(2, 3)` in
     /// the second 32 bytes (x86 VPMADDWD).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     I16Pairs,
     /// 64 bytes: tap `j`'s eight `i16` weights at `16j..16j + 16` (NEON SMLAL by element).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
     I16Taps,
 }
 

@@ -731,6 +731,84 @@ impl Requant8 {
     }
 }
 
+/// Pieces (32 bytes) of precomputed epilogue constants per eight channels
+/// ([`requant_pre`]): fold, multiplier, `r1`, the multiplier of the odd lanes moved to
+/// the low words of 64-bit lanes, and the 64-bit rounding constants
+/// (`single_shift_nudge(r1 + 1)`) of the even and of the odd lanes.
+pub(crate) const PRE8: usize = 6;
+
+/// The [`PRE8`] pieces of eight channels from their fold, multiplier and `r1` (the
+/// right shift minus one, as in [`Soa`]).
+pub(crate) fn pre8(fold: [i32; 8], mult: [i32; 8], r1: [u32; 8]) -> [[u8; 32]; PRE8] {
+    let mut p = [[0u8; 32]; PRE8];
+    for j in 0..8 {
+        p[0][4 * j..4 * j + 4].copy_from_slice(&fold[j].to_le_bytes());
+        p[1][4 * j..4 * j + 4].copy_from_slice(&mult[j].to_le_bytes());
+        p[2][4 * j..4 * j + 4].copy_from_slice(&r1[j].to_le_bytes());
+        let nudge = crate::kernels::generic::requant::single_shift_nudge(r1[j].wrapping_add(1));
+        let (half, at) = (j % 2, 8 * (j / 2));
+        if half == 1 {
+            p[3][at..at + 4].copy_from_slice(&mult[j].to_le_bytes());
+        }
+        p[4 + half][at..at + 8].copy_from_slice(&nudge.to_le_bytes());
+    }
+    p
+}
+
+/// [`requant_soa`] on precomputed constants ([`pre8`]: [`PRE8`] pieces per eight
+/// channels): `out[j] = clamp(requant_single(acc[j] + fold[j], m[j], nudge[j], r1[j]) +
+/// off, lo, hi)` for the first `8 * n` channels, `n` the number of whole groups of eight
+/// that `acc`, `out` and `pre` all hold. Returns that count of channels (0 without AVX2:
+/// the caller requantizes what is left).
+pub(crate) fn requant_pre(
+    acc: &[i32],
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> usize {
+    if !available() {
+        return 0;
+    }
+    // SAFETY: AVX2 is available (checked).
+    unsafe { requant_pre_avx2(acc, pre, clamp, out) }
+}
+
+#[target_feature(enable = "avx2")]
+fn requant_pre_avx2(
+    acc: &[i32],
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> usize {
+    let rq = Requant8::new(clamp);
+    let (ab, _) = acc.as_chunks::<8>();
+    let (pb, _) = pre.as_chunks::<PRE8>();
+    let (ob, _) = out.as_chunks_mut::<8>();
+    let mut n = 0;
+    for ((a, p), o) in ab.iter().zip(pb).zip(ob) {
+        let x = _mm256_add_epi32(load_i32x8(a), load32(&p[0]));
+        let (m, r1, mo) = (load32(&p[1]), load32(&p[2]), load32(&p[3]));
+        let (ne, no) = (load32(&p[4]), load32(&p[5]));
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), mo);
+        let ce = _mm256_and_si256(neg, rq.min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), rq.min31);
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), rq.off);
+        let v = _mm256_min_epi32(_mm256_max_epi32(v, rq.lo), rq.hi);
+        let w = _mm256_packs_epi32(v, v);
+        let b = _mm256_packs_epi16(w, w);
+        let b0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(b)).to_le_bytes();
+        let b1 = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)).to_le_bytes();
+        *o = [b0[0], b0[1], b0[2], b0[3], b1[0], b1[1], b1[2], b1[3]];
+        n += 8;
+    }
+    n
+}
+
 /// Loads eight `i32`s (unaligned).
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -1601,6 +1679,42 @@ mod tests {
             generate: dw_block_case,
             portable: |d: &DwBlock| dw_block_run(d, true),
             specialised: |d: &DwBlock| dw_block_run(d, false),
+        }
+    );
+
+    /// Precomputed epilogue constants against the portable epilogue.
+    fn pre_run(e: &Epi, portable: bool) -> Vec<u8> {
+        let mut out = std::vec![0xA5u8; e.n];
+        let soa = Soa::new(&e.soa, e.n);
+        if portable || skip() {
+            requant_soa_portable(&e.acc, &soa, e.clamp, &mut out);
+            return out;
+        }
+        let at = |a: &[u8], j: usize| {
+            i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+        };
+        let pre: Vec<[u8; 32]> = (0..e.n / 8)
+            .flat_map(|g| {
+                let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                pre8(f, m, r)
+            })
+            .collect();
+        let done = requant_pre(&e.acc, &pre, e.clamp, &mut out);
+        assert_eq!(done, 8 * (e.n / 8));
+        requant_soa_portable(&e.acc[done..], &soa.from(done), e.clamp, &mut out[done..]);
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The epilogue on precomputed constants (rounding constants per channel).
+        avx2_requant_pre_matches_portable {
+            seed: 49,
+            cases: 3000,
+            generate: epi_case,
+            portable: |e: &Epi| pre_run(e, true),
+            specialised: |e: &Epi| pre_run(e, false),
         }
     );
 }
