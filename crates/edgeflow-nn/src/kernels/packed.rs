@@ -315,6 +315,20 @@ fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
     }
 }
 
+/// The precomputed epilogue constants of eight lanes (`arch::x86_64::pre8`; zeros off
+/// x86_64, where nothing reads them).
+fn pre_block(fold: [i32; 8], mult: [i32; 8], r1: [u32; 8]) -> [[u8; 32]; PRE8] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::pre8(fold, mult, r1)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (fold, mult, r1);
+        [[0; 32]; PRE8]
+    }
+}
+
 /// The epilogue on precomputed constants: channels done (x86_64 with AVX2; 0 elsewhere).
 fn requant_pre(acc: &[i32], pre: &[[u8; 32]], clamp: (i32, i32, i32), out: &mut [u8]) -> usize {
     #[cfg(target_arch = "x86_64")]
@@ -470,8 +484,10 @@ pub(crate) fn tile_portable<const NP: usize>(
 /// Channels per packed depthwise block (one 256-bit vector of bytes).
 pub(crate) const DW_BLOCK: usize = 32;
 
-/// Constant vectors per depthwise block: fold, multiplier and `r1`, four each.
-const DW_CONSTS: usize = 12;
+/// Constant vectors per depthwise block: the precomputed epilogue constants
+/// (`arch::x86_64::pre8`: fold, multiplier, `r1`, odd-lane multiplier, rounding
+/// constants) of each of the four vectors, in lane order.
+const DW_CONSTS: usize = 4 * PRE8;
 
 /// A 3x3 DEPTHWISE_CONV_2D's (depth multiplier 1, int8) packed weights and per-channel
 /// constants, laid out once per model for the block kernel (`arch::x86_64::dw_block`):
@@ -546,16 +562,22 @@ impl Dw {
         let pieces = dw_pieces(packing);
         let mut pw = std::vec![[0u8; 32]; blocks.checked_mul(pieces)?];
         let mut pk = std::vec![[0u8; 32]; blocks.checked_mul(DW_CONSTS)?];
+        let at = |a: &[u8], ch: usize| a.get(4 * ch..4 * ch + 4).map_or(0, |v| le_i32(v, 0));
         for b in 0..blocks {
             for v in 0..4 {
+                // The lanes' epilogue constants (channels past `c`: zeros).
+                let lane_ch = |l: usize| Some(b * DW_BLOCK + dw_lane(v, l)).filter(|&ch| ch < c);
+                let f = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.fold, ch)));
+                let m = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.mult, ch)));
+                let r = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.r1, ch) as u32));
+                let at0 = b * DW_CONSTS + PRE8 * v;
+                if let Some(d) = pk.get_mut(at0..at0 + PRE8) {
+                    d.copy_from_slice(&pre_block(f, m, r));
+                }
                 for l in 0..8 {
                     let ch = b * DW_BLOCK + dw_lane(v, l);
                     if ch >= c {
                         continue;
-                    }
-                    for (i, arr) in [soa.fold, soa.mult, soa.r1].into_iter().enumerate() {
-                        let val = arr.get(4 * ch..4 * ch + 4).unwrap_or(&[0; 4]);
-                        pk[b * DW_CONSTS + 4 * i + v][4 * l..4 * l + 4].copy_from_slice(val);
                     }
                     for g in 0..3 {
                         for j in 0..4 {
@@ -739,7 +761,7 @@ pub(crate) fn dw_block_portable(
     for v in 0..4 {
         for l in 0..8 {
             let ch = dw_lane(v, l);
-            let mut acc = i32_at(k.get(v), l);
+            let mut acc = i32_at(k.get(PRE8 * v), l);
             for g in 0..3 {
                 for j in 0..4 {
                     let xv = taps[(4 * g + j).min(8)][ch];
@@ -757,8 +779,8 @@ pub(crate) fn dw_block_portable(
                 }
             }
             let mut area = [0u8; 12];
-            area[4..8].copy_from_slice(&i32_at(k.get(4 + v), l).to_le_bytes());
-            area[8..12].copy_from_slice(&i32_at(k.get(8 + v), l).to_le_bytes());
+            area[4..8].copy_from_slice(&i32_at(k.get(PRE8 * v + 1), l).to_le_bytes());
+            area[8..12].copy_from_slice(&i32_at(k.get(PRE8 * v + 2), l).to_le_bytes());
             let mut o = [0u8; 1];
             requant_soa_portable(&[acc], &Soa::new(&area, 1), clamp, &mut o);
             out[ch] = o[0];

@@ -694,6 +694,25 @@ struct Requant8 {
 }
 
 impl Requant8 {
+    /// [`Requant8::apply`] on the precomputed constants of eight channels ([`pre8`]);
+    /// the sums `x` already hold the fold.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply_pre(&self, x: __m256i, p: &[[u8; 32]; PRE8]) -> __m256i {
+        let (m, r1, mo) = (load32(&p[1]), load32(&p[2]), load32(&p[3]));
+        let (ne, no) = (load32(&p[4]), load32(&p[5]));
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), mo);
+        let ce = _mm256_and_si256(neg, self.min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), self.min31);
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), self.off);
+        _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
+    }
+
     #[inline]
     #[target_feature(enable = "avx2")]
     fn new((off, lo, hi): (i32, i32, i32)) -> Requant8 {
@@ -787,18 +806,7 @@ fn requant_pre_avx2(
     let mut n = 0;
     for ((a, p), o) in ab.iter().zip(pb).zip(ob) {
         let x = _mm256_add_epi32(load_i32x8(a), load32(&p[0]));
-        let (m, r1, mo) = (load32(&p[1]), load32(&p[2]), load32(&p[3]));
-        let (ne, no) = (load32(&p[4]), load32(&p[5]));
-        let neg = _mm256_srai_epi32::<31>(x);
-        let pe = _mm256_mul_epi32(x, m);
-        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), mo);
-        let ce = _mm256_and_si256(neg, rq.min31);
-        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), rq.min31);
-        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
-        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
-        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
-        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), rq.off);
-        let v = _mm256_min_epi32(_mm256_max_epi32(v, rq.lo), rq.hi);
+        let v = rq.apply_pre(x, p);
         let w = _mm256_packs_epi32(v, v);
         let b = _mm256_packs_epi16(w, w);
         let b0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(b)).to_le_bytes();
@@ -1153,7 +1161,7 @@ pub(crate) fn dw_block(
     clamp: (i32, i32, i32),
     out: &mut [u8; 32],
 ) -> bool {
-    let Some(k) = k.first_chunk::<12>() else {
+    let Some(k) = k.first_chunk::<{ 4 * PRE8 }>() else {
         return false;
     };
     match packing {
@@ -1199,12 +1207,18 @@ fn dw_interleave(taps: &[&[u8; 32]; 9], g: usize) -> [__m256i; 4] {
 /// included) and stores the 32 bytes in channel order.
 #[inline]
 #[target_feature(enable = "avx2")]
-fn dw_finish(acc: [__m256i; 4], k: &[[u8; 32]; 12], clamp: (i32, i32, i32), out: &mut [u8; 32]) {
+fn dw_finish(
+    acc: [__m256i; 4],
+    k: &[[u8; 32]; 4 * PRE8],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
     let rq = Requant8::new(clamp);
-    let r0 = rq.apply(acc[0], load32(&k[4]), load32(&k[8]));
-    let r1 = rq.apply(acc[1], load32(&k[5]), load32(&k[9]));
-    let r2 = rq.apply(acc[2], load32(&k[6]), load32(&k[10]));
-    let r3 = rq.apply(acc[3], load32(&k[7]), load32(&k[11]));
+    let (k, _) = k.as_chunks::<PRE8>();
+    let r0 = rq.apply_pre(acc[0], &k[0]);
+    let r1 = rq.apply_pre(acc[1], &k[1]);
+    let r2 = rq.apply_pre(acc[2], &k[2]);
+    let r3 = rq.apply_pre(acc[3], &k[3]);
     let p01 = _mm256_packs_epi32(r0, r1);
     let p23 = _mm256_packs_epi32(r2, r3);
     let b = _mm256_packs_epi16(p01, p23);
@@ -1217,12 +1231,17 @@ fn dw_finish(acc: [__m256i; 4], k: &[[u8; 32]; 12], clamp: (i32, i32, i32), out:
 fn dw_block_vnni(
     taps: &[&[u8; 32]; 9],
     w: &[[u8; 32]; 12],
-    k: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 4 * PRE8],
     clamp: (i32, i32, i32),
     out: &mut [u8; 32],
 ) {
     let flip = _mm256_set1_epi8(-128);
-    let mut acc = [load32(&k[0]), load32(&k[1]), load32(&k[2]), load32(&k[3])];
+    let mut acc = [
+        load32(&k[0]),
+        load32(&k[PRE8]),
+        load32(&k[2 * PRE8]),
+        load32(&k[3 * PRE8]),
+    ];
     for g in 0..3 {
         let x = dw_interleave(taps, g);
         for v in 0..4 {
@@ -1240,11 +1259,16 @@ fn dw_block_vnni(
 fn dw_block_avx2(
     taps: &[&[u8; 32]; 9],
     w: &[[u8; 32]; 24],
-    k: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 4 * PRE8],
     clamp: (i32, i32, i32),
     out: &mut [u8; 32],
 ) {
-    let mut acc = [load32(&k[0]), load32(&k[1]), load32(&k[2]), load32(&k[3])];
+    let mut acc = [
+        load32(&k[0]),
+        load32(&k[PRE8]),
+        load32(&k[2 * PRE8]),
+        load32(&k[3 * PRE8]),
+    ];
     for g in 0..3 {
         let x = dw_interleave(taps, g);
         for v in 0..4 {
@@ -1637,7 +1661,7 @@ mod tests {
                     .collect(),
             ),
         };
-        let mut k = std::vec![[0u8; 32]; 12];
+        let (mut f, mut m8, mut r8) = ([[0i32; 8]; 4], [[0i32; 8]; 4], [[0u32; 8]; 4]);
         let mults = r.multipliers(32);
         for (j, (m, s)) in mults.into_iter().enumerate() {
             let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
@@ -1646,12 +1670,12 @@ mod tests {
             } else {
                 r.range(-5000, 5000) as i32
             };
-            let r1 = s.unsigned_abs().saturating_sub(1);
             let (v, l) = (j / 8, j % 8);
-            k[v][4 * l..4 * l + 4].copy_from_slice(&fold.to_le_bytes());
-            k[4 + v][4 * l..4 * l + 4].copy_from_slice(&m.to_le_bytes());
-            k[8 + v][4 * l..4 * l + 4].copy_from_slice(&r1.to_le_bytes());
+            f[v][l] = fold;
+            m8[v][l] = m;
+            r8[v][l] = s.unsigned_abs().saturating_sub(1);
         }
+        let k: Vec<[u8; 32]> = (0..4).flat_map(|v| pre8(f[v], m8[v], r8[v])).collect();
         let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
         let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
         Some((packing, taps, w, k, clamp))
