@@ -262,7 +262,7 @@ impl Gemm {
     fn finish(&self, acc: &[i32], c0: usize, out: &mut [u8], q: &OutQ<'_>) {
         // Whole groups of eight on the precomputed constants (`c0` is a multiple of 8).
         let done = match self.pre.get(c0 / BLOCK * PRE8..) {
-            Some(pre) if c0 % BLOCK == 0 => requant_pre(acc, pre, self.clamp, out),
+            Some(pre) if c0.is_multiple_of(BLOCK) => requant_pre(acc, pre, self.clamp, out),
             _ => 0,
         };
         let (Some(acc), Some(out)) = (acc.get(done..), out.get_mut(done..)) else {
