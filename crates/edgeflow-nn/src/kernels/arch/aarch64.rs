@@ -1,6 +1,7 @@
 //! aarch64 NEON int8 kernels for the host run-time on ARM Linux boards (`edgeflow serve`,
 //! `edgeflow run`): the inner kernels of CONV_2D, FULLY_CONNECTED and the 3x3
-//! DEPTHWISE_CONV_2D, and the vector epilogue. NEON is part of the aarch64 baseline; the
+//! DEPTHWISE_CONV_2D, the vector epilogue, and [`gemm_tile`], the packed-weight kernel
+//! of CONV_2D and FULLY_CONNECTED (`kernels::packed`; `SDOT` or `SMLAL` layouts). NEON is part of the aarch64 baseline; the
 //! dot-product extension (`SDOT`, Armv8.2-A and later: Cortex-A55/A76, Raspberry Pi 5)
 //! is detected at run time (`is_aarch64_feature_detected!("dotprod")`) and used by
 //! [`dot_rows_sdot`] through inline assembly (its intrinsic is not stable Rust yet).

@@ -1,7 +1,11 @@
 //! x86_64 AVX2 int8 kernels for the host run-time (`edgeflow serve`, `edgeflow run`):
 //! the inner kernels of CONV_2D (1x1 convolutions included: a patch against a block of
 //! filter rows), FULLY_CONNECTED and the 3x3 DEPTHWISE_CONV_2D, selected at run time
-//! (`is_x86_feature_detected!("avx2")`, cached by `std`).
+//! (`is_x86_feature_detected!("avx2")`, cached by `std`); and the kernels of the
+//! packed-weight host path (`kernels::packed`): [`gemm_tile`] (AVX-512 VNNI, AVX-VNNI or
+//! AVX2 layouts, eight or sixteen output channels per vector), [`dw_block`] (3x3
+//! depthwise, 32 channels per block) and [`requant_pre`] (the epilogue on constants made
+//! at packing time).
 //!
 //! Arithmetic: int8 values are sign-extended to 16 bits (`VPMOVSXBW`) and multiplied in
 //! pairs into 32-bit lanes (`VPMADDWD`): every product of two int8 values, or of an
