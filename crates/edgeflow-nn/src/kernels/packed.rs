@@ -509,6 +509,10 @@ pub(crate) struct Dw {
     zp: Vec<u8>,
     /// Output offset and clamp.
     clamp: (i32, i32, i32),
+    /// For 8 or 16 channels: one block whose lanes repeat the channels `32 / c` times
+    /// (weights and constants), so that one block computes `32 / c` neighbouring output
+    /// pixels of a row at once ([`Dw::pixels`]).
+    rep: Option<(Vec<[u8; 32]>, Vec<[u8; 32]>)>,
 }
 
 impl Dw {
@@ -560,51 +564,99 @@ impl Dw {
         let soa = Soa::new(&soa, c);
         let blocks = c.div_ceil(DW_BLOCK);
         let pieces = dw_pieces(packing);
-        let mut pw = std::vec![[0u8; 32]; blocks.checked_mul(pieces)?];
-        let mut pk = std::vec![[0u8; 32]; blocks.checked_mul(DW_CONSTS)?];
         let at = |a: &[u8], ch: usize| a.get(4 * ch..4 * ch + 4).map_or(0, |v| le_i32(v, 0));
-        for b in 0..blocks {
-            for v in 0..4 {
-                // The lanes' epilogue constants (channels past `c`: zeros).
-                let lane_ch = |l: usize| Some(b * DW_BLOCK + dw_lane(v, l)).filter(|&ch| ch < c);
-                let f = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.fold, ch)));
-                let m = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.mult, ch)));
-                let r = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.r1, ch) as u32));
-                let at0 = b * DW_CONSTS + PRE8 * v;
-                if let Some(d) = pk.get_mut(at0..at0 + PRE8) {
-                    d.copy_from_slice(&pre_block(f, m, r));
-                }
-                for l in 0..8 {
-                    let ch = b * DW_BLOCK + dw_lane(v, l);
-                    if ch >= c {
-                        continue;
+        // `n` blocks whose lane channel `vc` (0..32) of block `b` is channel `chan(b, vc)`
+        // (`None`: zero weights and constants).
+        let build = |n: usize, chan: &dyn Fn(usize, usize) -> Option<usize>| {
+            let mut pw = std::vec![[0u8; 32]; n.checked_mul(pieces)?];
+            let mut pk = std::vec![[0u8; 32]; n.checked_mul(DW_CONSTS)?];
+            for b in 0..n {
+                for v in 0..4 {
+                    let lane_ch = |l: usize| chan(b, dw_lane(v, l));
+                    let f = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.fold, ch)));
+                    let m = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.mult, ch)));
+                    let r =
+                        core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.r1, ch) as u32));
+                    let at0 = b * DW_CONSTS + PRE8 * v;
+                    if let Some(d) = pk.get_mut(at0..at0 + PRE8) {
+                        d.copy_from_slice(&pre_block(f, m, r));
                     }
-                    for g in 0..3 {
-                        for j in 0..4 {
-                            let t = 4 * g + j;
-                            let wv = if t < 9 { wt(t, ch) } else { 0 };
-                            if vnni {
-                                pw[b * pieces + 4 * g + v][4 * l + j] = wv as u8;
-                            } else {
-                                // Taps (0, 2) of the group in the even piece, (1, 3) in
-                                // the odd one, as i16.
-                                let piece = &mut pw[b * pieces + 2 * (4 * g + v) + j % 2];
-                                let at = 4 * l + 2 * (j / 2);
-                                piece[at..at + 2].copy_from_slice(&i16::from(wv).to_le_bytes());
+                    for l in 0..8 {
+                        let Some(ch) = lane_ch(l) else {
+                            continue;
+                        };
+                        for g in 0..3 {
+                            for j in 0..4 {
+                                let t = 4 * g + j;
+                                let wv = if t < 9 { wt(t, ch) } else { 0 };
+                                if vnni {
+                                    pw[b * pieces + 4 * g + v][4 * l + j] = wv as u8;
+                                } else {
+                                    // Taps (0, 2) of the group in the even piece, (1, 3) in
+                                    // the odd one, as i16.
+                                    let piece = &mut pw[b * pieces + 2 * (4 * g + v) + j % 2];
+                                    let at = 4 * l + 2 * (j / 2);
+                                    piece[at..at + 2].copy_from_slice(&i16::from(wv).to_le_bytes());
+                                }
                             }
                         }
                     }
                 }
             }
-        }
+            Some((pw, pk))
+        };
+        let (pw, pk) = build(blocks, &|b, vc| {
+            Some(b * DW_BLOCK + vc).filter(|&ch| ch < c)
+        })?;
+        // 8 or 16 channels: one block also holds 4 or 2 neighbouring pixels.
+        let rep = if c == 8 || c == 16 {
+            build(1, &|_, vc| Some(vc % c))
+        } else {
+            None
+        };
         Some(Dw {
             packing,
             c,
             w: pw,
             k: pk,
+            rep,
             zp: std::vec![(-off) as i8 as u8; blocks * DW_BLOCK],
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
+    }
+
+    /// How many neighbouring output pixels [`Dw::pixels`] computes at once (1: it does
+    /// not apply, the channel count is not 8 or 16).
+    pub(crate) fn pixels_per_block(&self) -> usize {
+        if self.rep.is_some() {
+            DW_BLOCK / self.c
+        } else {
+            1
+        }
+    }
+
+    /// [`Dw::pixels_per_block`] (`r`) neighbouring output pixels of a row at once, when
+    /// their taps are adjacent in the input (stride and dilation 1 along the row, every
+    /// tap of the `r` pixels inside the row or the whole filter row outside the image):
+    /// `taps[t]` holds the `32 = r * c` bytes of tap `t` of the `r` pixels (the first
+    /// pixel's tap and the `r - 1` pixels after it, or a zero-point row), `out` the `r`
+    /// pixels' outputs. `false` (nothing written) when this does not apply or a slice is
+    /// short.
+    pub(crate) fn pixels(&self, taps: &[&[u8]; 9], out: &mut [u8]) -> bool {
+        let Some((w, k)) = &self.rep else {
+            return false;
+        };
+        let t = taps.map(|t| t.first_chunk::<32>());
+        match (t, out.first_chunk_mut::<32>()) {
+            (
+                [Some(t0), Some(t1), Some(t2), Some(t3), Some(t4), Some(t5), Some(t6), Some(t7), Some(t8)],
+                Some(o),
+            ) => {
+                self.block(&[t0, t1, t2, t3, t4, t5, t6, t7, t8], w, k, o);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Channels.
@@ -619,7 +671,8 @@ impl Dw {
 
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
-        32 * (self.w.len() + self.k.len()) + self.zp.len()
+        let rep = self.rep.as_ref().map_or(0, |(w, k)| w.len() + k.len());
+        32 * (self.w.len() + self.k.len() + rep) + self.zp.len()
     }
 
     /// One output pixel: `out[ch]` for channels `0..c` from the nine tap slices (each at
