@@ -512,8 +512,11 @@ pub(crate) struct Dw {
     /// For 8 or 16 channels: one block whose lanes repeat the channels `32 / c` times
     /// (weights and constants), so that one block computes `32 / c` neighbouring output
     /// pixels of a row at once ([`Dw::pixels`]).
-    rep: Option<(Vec<[u8; 32]>, Vec<[u8; 32]>)>,
+    rep: Option<(Pieces, Pieces)>,
 }
+
+/// Packed weights or constants, 32 bytes a piece.
+type Pieces = Vec<[u8; 32]>;
 
 impl Dw {
     /// Packs the `[1, 3, 3, c]` int8 filter `w` with the optional int32 `bias` (`c`
