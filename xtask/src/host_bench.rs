@@ -184,15 +184,24 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     }
     let load_after = loadavg();
     let isa = if cfg!(target_arch = "x86_64") {
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("avxvnni") {
-            "AVX2, with AVX-VNNI (VPDPBUSD) for the packed CONV_2D and FULLY_CONNECTED"
-        } else if std::is_x86_feature_detected!("avx2") {
+        let avx2 = std::is_x86_feature_detected!("avx2");
+        let vnni = avx2 && std::is_x86_feature_detected!("avxvnni");
+        let vnni512 = avx2
+            && std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512vnni");
+        if vnni512 && vnni {
+            "AVX2; packed CONV_2D and FULLY_CONNECTED on AVX-512 VNNI (512-bit VPDPBUSD), packed 3x3 DEPTHWISE_CONV_2D on AVX-VNNI"
+        } else if vnni512 {
+            "AVX2; packed CONV_2D and FULLY_CONNECTED on AVX-512 VNNI (512-bit VPDPBUSD)"
+        } else if vnni {
+            "AVX2, with AVX-VNNI (VPDPBUSD) for the packed CONV_2D, FULLY_CONNECTED and 3x3 DEPTHWISE_CONV_2D"
+        } else if avx2 {
             "AVX2"
         } else {
             "none (no AVX2: portable)"
         }
     } else if cfg!(target_arch = "aarch64") {
-        "NEON"
+        "NEON (packed CONV_2D and FULLY_CONNECTED on SDOT where present, else SMLAL)"
     } else {
         "none (portable)"
     };

@@ -5,7 +5,8 @@
 //! place and uses only the arena the host planned for the device. A host that can spare
 //! memory prepares a [`PackedModel`] once (after [`crate::Model::parse`]) and runs
 //! [`crate::Runtime::invoke_packed`]: CONV_2D and FULLY_CONNECTED then compute eight
-//! output channels per vector from weights laid out for that (see
+//! output channels per vector (16 with AVX-512 VNNI) from weights laid out for that,
+//! and on x86_64 the 3x3 DEPTHWISE_CONV_2D 32 channels per vector (see
 //! `kernels/packed.rs`), bit-identical to `invoke`.
 
 use std::cell::RefCell;
@@ -18,10 +19,13 @@ use crate::model::Model;
 /// a server can keep it beside the artifact bytes and share it between threads.
 ///
 /// Holds one entry per op in execution order: packed weights for each int8 CONV_2D
-/// (ungrouped) and FULLY_CONNECTED whose weights are constants, nothing for the other
-/// ops (they run on the ordinary kernels). On a machine without packed kernels
-/// (no AVX2, or aarch64 for now) or with `EDGEFLOW_NN_PORTABLE=1`, nothing is packed and
-/// [`crate::Runtime::invoke_packed`] equals [`crate::Runtime::invoke`].
+/// (ungrouped) and FULLY_CONNECTED whose weights are constants (x86_64: AVX-512 VNNI,
+/// AVX-VNNI or AVX2 layouts; aarch64: `SDOT` or `SMLAL` layouts), for each int8 3x3
+/// DEPTHWISE_CONV_2D with depth multiplier 1 and single-shift requantization (x86_64
+/// only), nothing for the other ops (they run on the ordinary kernels). On a machine
+/// without packed kernels (no AVX2, or neither x86_64 nor aarch64) or with
+/// `EDGEFLOW_NN_PORTABLE=1`, nothing is packed and [`crate::Runtime::invoke_packed`]
+/// equals [`crate::Runtime::invoke`].
 #[derive(Debug)]
 pub struct PackedModel {
     ops: Vec<Option<PackedOp>>,

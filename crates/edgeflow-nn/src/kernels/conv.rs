@@ -585,7 +585,10 @@ pub(crate) fn eval_packed(
         return false;
     }
     let q = OutQ::new(rq, &p.clamp);
-    let pad_byte = (-rq.input_offset) as i8 as u8;
+    // The kernel's form of the input (`x XOR 0x80` for VNNI), made once per op: rows are
+    // then read from it in place or gathered from it, never transformed per pixel.
+    let flip = gm.flip();
+    let pad_byte = ((-rq.input_offset) as i8 as u8) ^ flip;
     let per_thread = super::packed::TILE * gm.row_bytes();
     let macs = pixels.saturating_mul(g.k).saturating_mul(g.out_c);
     let threads = if macs >= PARALLEL_MIN_MACS {
@@ -593,9 +596,19 @@ pub(crate) fn eval_packed(
     } else {
         1
     };
-    if work.len() < threads * per_thread {
-        work.resize(threads * per_thread, 0);
+    let xin_len = if flip == 0 { 0 } else { x.len() };
+    if work.len() < xin_len + threads * per_thread {
+        work.resize(xin_len + threads * per_thread, 0);
     }
+    let (xin, work) = work.split_at_mut(xin_len);
+    let x: &[u8] = if flip == 0 {
+        x
+    } else {
+        for (d, &v) in xin.iter_mut().zip(x) {
+            *d = v ^ flip;
+        }
+        xin
+    };
     if threads == 1 {
         conv_range(&g, gm, &q, pad_byte, x, 0, out, work);
         return true;
@@ -621,7 +634,19 @@ pub(crate) fn eval_packed(
     true
 }
 
-/// Output pixels `p0, p0 + 1, …` into the consecutive `out_c`-byte rows of `out`.
+/// Where a pixel's row is: in place in the (flipped) input, or gathered into a buffer.
+#[cfg(any(test, feature = "std"))]
+#[derive(Clone, Copy)]
+enum RowAt {
+    Input(usize),
+    Buf(usize),
+}
+
+/// Output pixels `p0, p0 + 1, …` into the consecutive `out_c`-byte rows of `out`, from
+/// the input `x` already in the kernel's form ([`super::packed::Gemm::flip`] applied;
+/// `pad_byte` too). A pixel whose receptive field is one contiguous run of the input is
+/// read in place ([`super::packed::Gemm::row_bytes`] bytes from its start: the bytes
+/// past `k` meet zero weights); the others are gathered into `work`.
 #[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 fn conv_range(
@@ -637,28 +662,59 @@ fn conv_range(
     use super::packed::TILE;
     let rb = gm.row_bytes();
     let mut outs = out.chunks_exact_mut(g.out_c);
-    let mut p = p0;
+    // The pixel's coordinates, stepped (no division per pixel).
+    let per_img = g.h.out * g.w.out;
+    let (mut b, rem) = (p0 / per_img.max(1), p0 % per_img.max(1));
+    let (mut oy, mut ox) = (rem / g.w.out.max(1), rem % g.w.out.max(1));
+    let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
     loop {
         let mut os: [&mut [u8]; TILE] = Default::default();
+        let mut at = [RowAt::Buf(0); TILE];
         let mut n = 0;
-        for (slot, buf) in os.iter_mut().zip(work.chunks_exact_mut(rb)) {
+        for ((slot, a), (i, buf)) in os
+            .iter_mut()
+            .zip(at.iter_mut())
+            .zip(work.chunks_exact_mut(rb).enumerate())
+        {
             let Some(o) = outs.next() else {
                 break;
             };
-            if !conv_field(g, p, x, pad_byte, buf) {
-                return;
+            let direct = if direct_ok {
+                conv_direct(g, (b, oy, ox)).filter(|&s| s + rb <= x.len())
+            } else {
+                None
+            };
+            match direct {
+                Some(s) => *a = RowAt::Input(s),
+                None => {
+                    if !conv_field(g, (b, oy, ox), x, pad_byte, buf) {
+                        return;
+                    }
+                    gm.prep_tail(buf);
+                    *a = RowAt::Buf(i);
+                }
             }
-            gm.prep(buf);
             *slot = o;
             n += 1;
-            p += 1;
+            ox += 1;
+            if ox == g.w.out {
+                ox = 0;
+                oy += 1;
+                if oy == g.h.out {
+                    oy = 0;
+                    b += 1;
+                }
+            }
         }
         if n == 0 {
             return;
         }
         let mut rows: [&[u8]; TILE] = [&[]; TILE];
-        for (r, buf) in rows.iter_mut().zip(work.chunks_exact(rb)) {
-            *r = buf;
+        for (r, a) in rows.iter_mut().zip(at).take(n) {
+            *r = match a {
+                RowAt::Input(s) => x.get(s..s + rb).unwrap_or(&[]),
+                RowAt::Buf(i) => work.get(i * rb..(i + 1) * rb).unwrap_or(&[]),
+            };
         }
         gm.rows(&rows[..n], &mut os[..n], q);
         if n < TILE {
@@ -667,14 +723,32 @@ fn conv_range(
     }
 }
 
-/// Copies output pixel `p`'s receptive field (ungrouped, `k` bytes in OHWI tap order,
-/// out-of-image taps set to the input zero point) into the start of `buf`. `false` only
-/// for ranges out of bounds (excluded by `check`).
+/// Where the receptive field of the output pixel at `(batch, oy, ox)` starts in the
+/// input when it is one contiguous run of `k` bytes (ungrouped, one filter row, whole
+/// window inside the image, taps adjacent); `None` otherwise.
 #[cfg(any(test, feature = "std"))]
-fn conv_field(g: &Geom, p: usize, x: &[u8], pad_byte: u8, buf: &mut [u8]) -> bool {
-    let per_img = g.h.out * g.w.out;
-    let (b, rem) = (p / per_img, p % per_img);
-    let (oy, ox) = (rem / g.w.out, rem % g.w.out);
+fn conv_direct(g: &Geom, (b, oy, ox): (usize, usize, usize)) -> Option<usize> {
+    let (iy0, ky0, ky1) = g.h.window(oy);
+    let (ix0, kx0, kx1) = g.w.window(ox);
+    let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
+    if !(direct_ok && g.h.full(ky0, ky1) && g.w.full(kx0, kx1)) {
+        return None;
+    }
+    let row_bytes = g.w.size * g.in_c;
+    Some(b * g.h.size * row_bytes + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * g.in_c)
+}
+
+/// Copies the receptive field of the output pixel at `(batch, oy, ox)` (ungrouped, `k`
+/// bytes in OHWI tap order, out-of-image taps set to `pad_byte`) into the start of
+/// `buf`. `false` only for ranges out of bounds (excluded by `check`).
+#[cfg(any(test, feature = "std"))]
+fn conv_field(
+    g: &Geom,
+    (b, oy, ox): (usize, usize, usize),
+    x: &[u8],
+    pad_byte: u8,
+    buf: &mut [u8],
+) -> bool {
     let (iy0, ky0, ky1) = g.h.window(oy);
     let (ix0, kx0, kx1) = g.w.window(ox);
     let c = g.in_c;
@@ -683,9 +757,7 @@ fn conv_field(g: &Geom, p: usize, x: &[u8], pad_byte: u8, buf: &mut [u8]) -> boo
     let Some(dst) = buf.get_mut(..g.k) else {
         return false;
     };
-    let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
-    if direct_ok && g.h.full(ky0, ky1) && g.w.full(kx0, kx1) {
-        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
+    if let Some(start) = conv_direct(g, (b, oy, ox)) {
         return match x.get(start..start + g.k) {
             Some(s) => {
                 dst.copy_from_slice(s);

@@ -541,6 +541,108 @@ fn pixel_3x3_simd(
     }
 }
 
+/// Packs an int8 3x3 DEPTHWISE_CONV_2D's (depth multiplier 1) filter and bias for the
+/// host kernels (`super::packed::Dw`); `None` for other shapes, f32, a requantization
+/// that is not the single-shift kind, or a machine without packed kernels.
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn pack(
+    p: &ConvParams<'_>,
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    w: &[u8],
+    bias: Option<&[u8]>,
+) -> Option<super::packed::Dw> {
+    use edgeflow_format::graph::DType;
+    let g = geom(p, xd, wd, od).ok()?;
+    if !is_3x3(&g) || [xd.dtype, wd.dtype, od.dtype] != [DType::I8; 3] {
+        return None;
+    }
+    super::packed::Dw::new(w, g.in_c, bias, p.requant.as_ref()?, &p.clamp)
+}
+
+/// int8 3x3 DEPTHWISE_CONV_2D on packed weights `dw` (from [`pack`] for this op): per
+/// output pixel, the nine taps (input pixels, or the zero-point row outside the image)
+/// to [`super::packed::Dw::pixel`]. Returns `false`, having written nothing, when `dw`
+/// does not match the op (the caller then runs the unpacked kernels).
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn eval_packed(
+    p: &ConvParams<'_>,
+    dw: &super::packed::Dw,
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    x: &[u8],
+    out: &mut [u8],
+) -> bool {
+    let Ok(g) = geom(p, xd, wd, od) else {
+        return false;
+    };
+    let c = g.in_c;
+    if !is_3x3(&g)
+        || dw.channels() != c
+        || out.len() != g.batches * g.h.out * g.w.out * c
+        || x.len() != g.batches * g.h.size * g.w.size * c
+    {
+        return false;
+    }
+    let zp = dw.zp();
+    let row = g.w.size * c;
+    let img = g.h.size * row;
+    // Each pixel's output and taps run to the end of their tensors, so that the block
+    // kernel reads and writes whole vectors past the last channel (see `Dw::pixel`).
+    // 8 or 16 channels, stride and dilation 1 along the row: `r` neighbouring pixels
+    // whose windows are inside the row share one block (`Dw::pixels`).
+    let r = if g.w.stride == 1 && g.w.dilation == 1 {
+        dw.pixels_per_block()
+    } else {
+        1
+    };
+    let mut at = 0;
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            let mut ox = 0;
+            while ox < g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                let Some(o) = out.get_mut(at..) else {
+                    return true;
+                };
+                if r > 1 && ox + r <= g.w.out && g.w.full(kx0, kx1) {
+                    let (_, kx0e, kx1e) = g.w.window(ox + r - 1);
+                    if g.w.full(kx0e, kx1e) {
+                        let mut taps: [&[u8]; 9] = [zp; 9];
+                        for (t, tap) in taps.iter_mut().enumerate() {
+                            let (ky, kx) = (t / 3, t % 3);
+                            if ky >= ky0 && ky < ky1 {
+                                let s = b * img + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * c;
+                                if let Some(v) = x.get(s..) {
+                                    *tap = v;
+                                }
+                            }
+                        }
+                        if dw.pixels(&taps, o) {
+                            ox += r;
+                            at += r * c;
+                            continue;
+                        }
+                    }
+                }
+                let mut taps: [&[u8]; 9] = [zp; 9];
+                for (t, tap) in taps.iter_mut().enumerate() {
+                    let (ky, kx) = (t / 3, t % 3);
+                    if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
+                        let s = b * img + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * c;
+                        if let Some(v) = x.get(s..) {
+                            *tap = v;
+                        }
+                    }
+                }
+                dw.pixel(&taps, o);
+                at += c;
+                ox += 1;
+            }
+        }
+    }
+    true
+}
+
 /// Any depth multiplier, one output channel at a time over the in-image taps:
 /// `bias + sum(w * (x + off))`, as TFLM writes it.
 fn general(
@@ -856,10 +958,11 @@ mod tests {
     fn random_case(r: &mut Rng, dtype: DType) -> Option<Case> {
         let n = r.usize(1, 2);
         let (ih, iw) = (r.usize(1, 10), r.usize(1, 10));
-        let ic = if r.range(0, 4) == 0 {
-            r.usize(60, 140)
-        } else {
-            r.usize(1, 9)
+        let ic = match r.range(0, 6) {
+            0 => r.usize(60, 140),
+            // The packed host kernels' several-pixels-per-block channel counts.
+            1 => [8, 16][r.usize(0, 1)],
+            _ => r.usize(1, 9),
         };
         let m = if r.range(0, 2) == 0 { r.usize(2, 4) } else { 1 };
         let oc = ic * m;
@@ -995,6 +1098,64 @@ mod tests {
             specialised: |c: &Case| run_case_with(c, host_isa(Isa::NeonDot)),
         }
     );
+
+    /// A generated int8 case the packed host kernels take (3x3, depth multiplier 1,
+    /// single-shift requantization).
+    fn packable_case(r: &mut Rng) -> Option<Case> {
+        let c = random_case(r, DType::I8)?;
+        let g = geom(&c.p, &c.defs[0], &c.defs[1], &c.out).ok()?;
+        let fast = OutQ::new(c.p.requant.as_ref()?, &c.p.clamp).fast;
+        (is_3x3(&g) && fast).then_some(c)
+    }
+
+    specialised_matches_portable!(
+        /// The packed host kernels (`kernels::packed::Dw`: 32 channels per block, taps
+        /// interleaved four to a lane, `VPDPBUSD` with AVX-VNNI, else `VPMADDWD`), whole
+        /// ops with padding, strides, dilation, channel counts that are not multiples of
+        /// 32, extreme inputs and offsets, against the portable kernels.
+        packed_weights_match_portable {
+            seed: 109,
+            cases: 800,
+            generate: packable_case,
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| {
+                // Packed depthwise kernels exist on x86_64 only (aarch64 runs unpacked).
+                let must = cfg!(target_arch = "x86_64");
+                run_packed(&depthwise_op(c), &c.defs, &c.data, &c.out, 1, must)
+            },
+        }
+    );
+
+    #[cfg(target_arch = "x86_64")]
+    specialised_matches_portable!(
+        /// The same on the AVX2 layout (`i16` weight pairs, `VPMADDWD`), which a CPU
+        /// with AVX-VNNI would not choose by itself.
+        packed_avx2_layout_matches_portable {
+            seed: 110,
+            cases: 500,
+            generate: packable_case,
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| {
+                use crate::kernels::packed::{Dw, Packing};
+                if !crate::kernels::arch::x86_64::available() {
+                    std::println!("SKIPPED: no AVX2; the portable kernels");
+                    return run_case_with(c, Isa::Portable);
+                }
+                let rq = c.p.requant.as_ref().unwrap();
+                let bias = c.data.get(2).map(|b| &b[..]);
+                let ch = c.defs[0].shape.dim(3);
+                let dw = Dw::with_packing(Packing::Avx2, &c.data[1], ch, bias, rq, &c.p.clamp)
+                    .expect("packable");
+                run(&c.defs, &c.data, &c.out, |i, o| {
+                    assert!(eval_packed(&c.p, &dw, (i[0].def, i[1].def, o.def), i[0].data, o.data));
+                })
+            },
+        }
+    );
+
+    fn depthwise_op(c: &Case) -> edgeflow_format::graph::Op<'static> {
+        edgeflow_format::graph::Op::DepthwiseConv2d(c.p)
+    }
 
     fn run_case_with(c: &Case, isa: Isa) -> Vec<u8> {
         let sb = scratch_bytes(&c.p, &c.defs, &c.out);

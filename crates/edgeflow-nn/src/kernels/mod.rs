@@ -13,7 +13,8 @@
 //! - the op files: `conv.rs` holds convolution, `depthwise.rs` depthwise convolution, and
 //!   so on. Imports go down the list, never up: no cycles;
 //! - [`packed`] (host only, `std`): CONV_2D and FULLY_CONNECTED weights packed once per
-//!   model (eight output channels per vector), run by [`eval_host`] for
+//!   model (eight output channels per vector), and 3x3 DEPTHWISE_CONV_2D weights (32
+//!   channels per vector), run by [`eval_host`] for
 //!   [`crate::Runtime::invoke_packed`]; the device path ([`eval`]) never uses it.
 //!
 //! Every op has two entry points, wired up by [`check`] and [`eval`]:
@@ -218,7 +219,7 @@ pub(crate) fn host_simd() -> bool {
     arch::Isa::detect().host_simd()
 }
 
-/// A weighted op's host-only packed weights ([`packed`]; `std` hosts with AVX2).
+/// A weighted op's host-only packed weights ([`packed`]; `std` hosts with AVX2 or NEON).
 #[cfg(any(test, feature = "std"))]
 #[derive(Debug)]
 pub(crate) enum PackedOp {
@@ -226,6 +227,8 @@ pub(crate) enum PackedOp {
     Conv(packed::Gemm),
     /// An int8 FULLY_CONNECTED.
     Fc(packed::Gemm),
+    /// An int8 3x3 DEPTHWISE_CONV_2D with depth multiplier 1.
+    Dw(packed::Dw),
 }
 
 #[cfg(any(test, feature = "std"))]
@@ -235,6 +238,7 @@ impl PackedOp {
     pub(crate) fn bytes(&self) -> usize {
         match self {
             PackedOp::Conv(g) | PackedOp::Fc(g) => g.bytes(),
+            PackedOp::Dw(d) => d.bytes(),
         }
     }
 }
@@ -261,6 +265,7 @@ pub(crate) fn pack(
         Op::FullyConnected(p) => {
             fully_connected::pack(p, (x, w, output), wb, bias).map(PackedOp::Fc)
         }
+        Op::DepthwiseConv2d(p) => depthwise::pack(p, (x, w, output), wb, bias).map(PackedOp::Dw),
         _ => None,
     }
 }
@@ -296,6 +301,9 @@ pub(crate) fn eval_host(
             &mut *output.data,
             work,
         ),
+        (Op::DepthwiseConv2d(p), Some(PackedOp::Dw(d)), [x, w, ..]) => {
+            depthwise::eval_packed(p, d, (x.def, w.def, output.def), x.data, &mut *output.data)
+        }
         _ => false,
     };
     if !done {

@@ -26,24 +26,33 @@ use std::vec::Vec;
 use edgeflow_format::graph::{Clamp, Requant};
 
 use super::arch::Isa;
-use super::epilogue::{OutQ, Soa};
+use super::epilogue::{requant_soa_portable, OutQ, Soa};
 use super::generic::dot;
 use super::generic::elem::le_i32;
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use super::arch::x86_64::Packing;
 
-/// No packed layout off x86_64 (NEON keeps the unpacked kernels for now).
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(target_arch = "aarch64")]
+pub(crate) use super::arch::aarch64::Packing;
+
+/// No packed layout off x86_64 and aarch64.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Packing {}
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 impl Packing {
     pub(crate) fn detect() -> Option<Packing> {
         None
     }
-    pub(crate) fn group_bytes(self) -> usize {
+    pub(crate) fn unsigned_rows(self) -> bool {
+        match self {}
+    }
+    pub(crate) fn piece(self, _b: usize, _g: usize, _k4: usize) -> usize {
+        match self {}
+    }
+    pub(crate) fn pieces(self, _blocks: usize, _k4: usize) -> Option<usize> {
         match self {}
     }
 }
@@ -67,7 +76,7 @@ pub(crate) struct Gemm {
     /// Groups of 4 taps (`k` rounded up).
     k4: usize,
     oc: usize,
-    /// `ceil(oc / 8)` blocks of `k4` groups, [`Packing::group_bytes`] each, as 32-byte
+    /// `ceil(oc / 8)` blocks of `k4` groups in the layout of [`Packing::piece`], as 32-byte
     /// pieces.
     w: Vec<[u8; 32]>,
     /// Per channel: the bias plus the input-offset (and, for VNNI, the unsigned-row)
@@ -76,6 +85,11 @@ pub(crate) struct Gemm {
     /// The struct-of-arrays epilogue parameters ([`Soa`]: fold, multiplier, shift) when
     /// the single-shift requantization applies ([`OutQ::fast`]).
     soa: Option<Vec<u8>>,
+    /// x86_64 with the single-shift requantization: the epilogue constants of each group
+    /// of eight channels precomputed (`arch::x86_64::pre8`, rounding constants included).
+    pre: Vec<[u8; 32]>,
+    /// Output offset and clamp.
+    clamp: (i32, i32, i32),
 }
 
 impl Gemm {
@@ -102,24 +116,20 @@ impl Gemm {
         }
         let k4 = k.div_ceil(4);
         let blocks = oc.div_ceil(BLOCK);
-        let pieces = blocks
-            .checked_mul(k4)?
-            .checked_mul(packing.group_bytes() / 32)?;
+        let pieces = packing.pieces(blocks, k4)?;
         let mut packed = std::vec![[0u8; 32]; pieces];
         let flat = packed.as_flattened_mut();
-        let gb = packing.group_bytes();
         for (c, row) in w.chunks_exact(k).take(oc).enumerate() {
             let (b, lane) = (c / BLOCK, c % BLOCK);
             for (t, &v) in row.iter().enumerate() {
                 let (g, j) = (t / 4, t % 4);
-                let base = (b * k4 + g) * gb;
-                if is_vnni(packing) {
-                    flat[base + 4 * lane + j] = v;
-                } else {
-                    // i16 pairs: taps (0, 1) in the first 32 bytes, (2, 3) in the second.
-                    let half = (j / 2) * 32;
-                    let at = base + half + 4 * lane + 2 * (j % 2);
+                let base = 32 * packing.piece(b, g, k4);
+                let (at, wide) = w_at(wformat(packing), lane, j);
+                let at = base + at;
+                if wide {
                     flat[at..at + 2].copy_from_slice(&i16::from(v as i8).to_le_bytes());
+                } else {
+                    flat[at] = v;
                 }
             }
         }
@@ -140,6 +150,9 @@ impl Gemm {
             q.write_soa(&mut area, oc, 0, |j| fold.get(j).copied().unwrap_or(0));
             area
         });
+        let pre = soa
+            .as_deref()
+            .map_or_else(Vec::new, |area| pre_consts(area, oc));
         Some(Gemm {
             packing,
             isa,
@@ -149,6 +162,8 @@ impl Gemm {
             w: packed,
             fold,
             soa,
+            pre,
+            clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
 
@@ -169,7 +184,27 @@ impl Gemm {
 
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
-        32 * self.w.len() + 4 * self.fold.len() + self.soa.as_ref().map_or(0, Vec::len)
+        32 * (self.w.len() + self.pre.len())
+            + 4 * self.fold.len()
+            + self.soa.as_ref().map_or(0, Vec::len)
+    }
+
+    /// The byte every input value is XORed with to be in the kernel's form: `0x80` for
+    /// VNNI (`x + 128`, unsigned), else 0.
+    pub(crate) fn flip(&self) -> u8 {
+        if is_vnni(self.packing) {
+            0x80
+        } else {
+            0
+        }
+    }
+
+    /// Zeroes the bytes of a row from `k` to [`Gemm::row_bytes`] (a row whose first `k`
+    /// bytes are already in the kernel's form, [`Gemm::flip`]).
+    pub(crate) fn prep_tail(&self, row: &mut [u8]) {
+        if let Some(rest) = row.get_mut(self.k..4 * self.k4) {
+            rest.fill(0);
+        }
     }
 
     /// Turns a row whose first `k` bytes hold the int8 taps into the kernel's form, in
@@ -200,13 +235,16 @@ impl Gemm {
     fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let r: [&[[u8; 4]]; NP] =
             core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
-        let per = self.packing.group_bytes() / 32;
         let blocks = self.oc.div_ceil(BLOCK);
         let mut acc = [[0i32; 32]; NP];
         for chunk in 0..blocks.div_ceil(CHUNK) {
             let b0 = chunk * CHUNK;
             let nb = CHUNK.min(blocks - b0);
-            let w = self.w.get(b0 * self.k4 * per..).unwrap_or(&[]);
+            // The chunk's first piece (`b0` is even: an AVX-512 pair starts there).
+            let w = self
+                .w
+                .get(self.packing.piece(b0, 0, self.k4)..)
+                .unwrap_or(&[]);
             if !kernel::<NP>(self.packing, &r, w, self.k4, nb, &mut acc) {
                 tile_portable(self.packing, &r, w, self.k4, nb, &mut acc);
             }
@@ -222,6 +260,18 @@ impl Gemm {
 
     /// The epilogue of channels `c0..c0 + acc.len()`.
     fn finish(&self, acc: &[i32], c0: usize, out: &mut [u8], q: &OutQ<'_>) {
+        // Whole groups of eight on the precomputed constants (`c0` is a multiple of 8).
+        let done = match self.pre.get(c0 / BLOCK * PRE8..) {
+            Some(pre) if c0.is_multiple_of(BLOCK) => requant_pre(acc, pre, self.clamp, out),
+            _ => 0,
+        };
+        let (Some(acc), Some(out)) = (acc.get(done..), out.get_mut(done..)) else {
+            return;
+        };
+        if acc.is_empty() {
+            return;
+        }
+        let c0 = c0 + done;
         match &self.soa {
             Some(area) => q.finish_soa(self.isa, acc, &Soa::new(area, self.oc).from(c0), out),
             None => {
@@ -234,6 +284,64 @@ impl Gemm {
     }
 }
 
+/// Pieces of precomputed epilogue constants per eight channels (x86_64).
+#[cfg(target_arch = "x86_64")]
+use super::arch::x86_64::PRE8;
+#[cfg(not(target_arch = "x86_64"))]
+const PRE8: usize = 1;
+
+/// The precomputed epilogue constants of every whole group of eight channels of the
+/// [`Soa`] area `area` of `oc` channels (x86_64; none elsewhere).
+fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let soa = Soa::new(area, oc);
+        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
+        (0..oc / BLOCK)
+            .flat_map(|g| {
+                let c = BLOCK * g;
+                super::arch::x86_64::pre8(
+                    core::array::from_fn(|j| at(soa.fold, c + j)),
+                    core::array::from_fn(|j| at(soa.mult, c + j)),
+                    core::array::from_fn(|j| at(soa.r1, c + j) as u32),
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (area, oc);
+        Vec::new()
+    }
+}
+
+/// The precomputed epilogue constants of eight lanes (`arch::x86_64::pre8`; zeros off
+/// x86_64, where nothing reads them).
+fn pre_block(fold: [i32; 8], mult: [i32; 8], r1: [u32; 8]) -> [[u8; 32]; PRE8] {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::pre8(fold, mult, r1)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (fold, mult, r1);
+        [[0; 32]; PRE8]
+    }
+}
+
+/// The epilogue on precomputed constants: channels done (x86_64 with AVX2; 0 elsewhere).
+fn requant_pre(acc: &[i32], pre: &[[u8; 32]], clamp: (i32, i32, i32), out: &mut [u8]) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::requant_pre(acc, pre, clamp, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (acc, pre, clamp, out);
+        0
+    }
+}
+
 /// The host SIMD family a packing's CPU runs (for the vector epilogue).
 fn host_isa(p: Packing) -> Isa {
     #[cfg(target_arch = "x86_64")]
@@ -241,20 +349,67 @@ fn host_isa(p: Packing) -> Isa {
         let _ = p;
         Isa::Avx2
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        match p {
+            Packing::Sdot => Isa::NeonDot,
+            Packing::Smlal => Isa::Neon,
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         match p {}
     }
 }
 
+/// Whether the rows are stored as `x XOR 0x80` (`x + 128`, unsigned: x86 VNNI).
 fn is_vnni(p: Packing) -> bool {
+    p.unsigned_rows()
+}
+
+/// How a packing stores the weights of one block of 8 channels and group of 4 taps.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum WFormat {
+    /// 32 bytes: channel `c`'s four int8 weights at `4c..4c + 4` (VPDPBUSD, SDOT).
+    I8Groups,
+    /// 64 bytes: `i16` pairs of taps `(0, 1)` at `4c..4c + 4`, then of taps `(2, 3)` in
+    /// the second 32 bytes (x86 VPMADDWD).
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    I16Pairs,
+    /// 64 bytes: tap `j`'s eight `i16` weights at `16j..16j + 16` (NEON SMLAL by element).
+    #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+    I16Taps,
+}
+
+fn wformat(p: Packing) -> WFormat {
     #[cfg(target_arch = "x86_64")]
     {
-        p == Packing::Vnni
+        if p.unsigned_rows() {
+            WFormat::I8Groups
+        } else {
+            WFormat::I16Pairs
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        match p {
+            Packing::Sdot => WFormat::I8Groups,
+            Packing::Smlal => WFormat::I16Taps,
+        }
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         match p {}
+    }
+}
+
+/// Where weight `j` (tap `4g + j`) of `lane` sits in its block-and-group bytes, and
+/// whether it is an `i16` (else int8).
+fn w_at(f: WFormat, lane: usize, j: usize) -> (usize, bool) {
+    match f {
+        WFormat::I8Groups => (4 * lane + j, false),
+        WFormat::I16Pairs => ((j / 2) * 32 + 4 * lane + 2 * (j % 2), true),
+        WFormat::I16Taps => (16 * j + 2 * lane, true),
     }
 }
 
@@ -272,7 +427,11 @@ fn kernel<const NP: usize>(
     {
         super::arch::x86_64::gemm_tile::<NP>(packing, rows, w, k4, nb, acc)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        super::arch::aarch64::gemm_tile::<NP>(packing, rows, w, k4, nb, acc)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (rows, w, k4, nb, acc);
         match packing {}
@@ -291,7 +450,6 @@ pub(crate) fn tile_portable<const NP: usize>(
     nb: usize,
     acc: &mut [[i32; 32]; NP],
 ) {
-    let gb = packing.group_bytes();
     let flat = w.as_flattened();
     for (p, a) in acc.iter_mut().enumerate() {
         for (b, block) in a.chunks_exact_mut(BLOCK).take(nb).enumerate() {
@@ -299,15 +457,15 @@ pub(crate) fn tile_portable<const NP: usize>(
                 let mut sum = 0i32;
                 for g in 0..k4 {
                     let x = rows[p].get(g).copied().unwrap_or([0; 4]);
-                    let base = (b * k4 + g) * gb;
+                    let base = 32 * packing.piece(b, g, k4);
                     for (j, &xv) in x.iter().enumerate() {
-                        let wv = if is_vnni(packing) {
-                            flat.get(base + 4 * lane + j)
-                                .map_or(0, |&v| i32::from(v as i8))
-                        } else {
-                            let at = base + (j / 2) * 32 + 4 * lane + 2 * (j % 2);
+                        let (at, wide) = w_at(wformat(packing), lane, j);
+                        let at = base + at;
+                        let wv = if wide {
                             flat.get(at..at + 2)
                                 .map_or(0, |v| i32::from(i16::from_le_bytes([v[0], v[1]])))
+                        } else {
+                            flat.get(at).map_or(0, |&v| i32::from(v as i8))
                         };
                         let xv = if is_vnni(packing) {
                             i32::from(xv)
@@ -319,6 +477,369 @@ pub(crate) fn tile_portable<const NP: usize>(
                 }
                 *s = sum;
             }
+        }
+    }
+}
+
+/// Channels per packed depthwise block (one 256-bit vector of bytes).
+pub(crate) const DW_BLOCK: usize = 32;
+
+/// Constant vectors per depthwise block: the precomputed epilogue constants
+/// (`arch::x86_64::pre8`: fold, multiplier, `r1`, odd-lane multiplier, rounding
+/// constants) of each of the four vectors, in lane order.
+const DW_CONSTS: usize = 4 * PRE8;
+
+/// A 3x3 DEPTHWISE_CONV_2D's (depth multiplier 1, int8) packed weights and per-channel
+/// constants, laid out once per model for the block kernel (`arch::x86_64::dw_block`):
+/// per block of [`DW_BLOCK`] channels, the nine taps' weights interleaved so that each
+/// `i32` lane holds one channel's taps `4g..4g + 4` (the permuted lane order of
+/// [`dw_lane`]), and the fold (`bias + input offset correction`), multiplier and shift of
+/// the single-shift requantization in the same order. Only ops whose requantization is
+/// the single-shift kind ([`OutQ::fast`]) are packed.
+#[derive(Debug)]
+pub(crate) struct Dw {
+    packing: Packing,
+    c: usize,
+    /// `ceil(c / 32)` blocks of `dw_pieces(packing)` pieces.
+    w: Vec<[u8; 32]>,
+    /// `ceil(c / 32)` blocks of [`DW_CONSTS`] pieces.
+    k: Vec<[u8; 32]>,
+    /// The input zero point, `c` rounded up to a block: the taps outside the image,
+    /// whose `x + off` is 0.
+    zp: Vec<u8>,
+    /// Output offset and clamp.
+    clamp: (i32, i32, i32),
+    /// For 8 or 16 channels: one block whose lanes repeat the channels `32 / c` times
+    /// (weights and constants), so that one block computes `32 / c` neighbouring output
+    /// pixels of a row at once ([`Dw::pixels`]).
+    rep: Option<(Pieces, Pieces)>,
+}
+
+/// Packed weights or constants, 32 bytes a piece.
+type Pieces = Vec<[u8; 32]>;
+
+impl Dw {
+    /// Packs the `[1, 3, 3, c]` int8 filter `w` with the optional int32 `bias` (`c`
+    /// values) and the op's requantization. `None` when this CPU has no packed kernel,
+    /// the requantization is not the single-shift kind, or a slice is shorter than the
+    /// shapes say (the caller keeps the unpacked kernels then).
+    pub(crate) fn new(
+        w: &[u8],
+        c: usize,
+        bias: Option<&[u8]>,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+    ) -> Option<Dw> {
+        Dw::with_packing(dw_packing(Packing::detect()?), w, c, bias, rq, clamp)
+    }
+
+    /// [`Dw::new`] in the layout of `packing` (tests pack for every layout the CPU runs).
+    pub(crate) fn with_packing(
+        packing: Packing,
+        w: &[u8],
+        c: usize,
+        bias: Option<&[u8]>,
+        rq: &Requant<'_>,
+        clamp: &Clamp,
+    ) -> Option<Dw> {
+        // The block kernels are x86_64's (aarch64 keeps the unpacked NEON kernel).
+        if !cfg!(target_arch = "x86_64")
+            || c == 0
+            || w.len() < c.checked_mul(9)?
+            || bias.is_some_and(|b| b.len() < 4 * c)
+        {
+            return None;
+        }
+        let q = OutQ::new(rq, clamp);
+        if !q.fast {
+            return None;
+        }
+        let vnni = is_vnni(packing);
+        let off = rq.input_offset;
+        let corr = if vnni { 128 } else { 0 };
+        let wt = |t: usize, ch: usize| w.get(t * c + ch).map_or(0, |&v| v as i8);
+        let mut soa = std::vec![0u8; 12 * c];
+        q.write_soa(&mut soa, c, 0, |ch| {
+            let s = (0..9).fold(0i32, |a, t| a.wrapping_add(i32::from(wt(t, ch))));
+            let b = bias.map_or(0, |b| le_i32(b, ch));
+            b.wrapping_add(off.wrapping_sub(corr).wrapping_mul(s))
+        });
+        let soa = Soa::new(&soa, c);
+        let blocks = c.div_ceil(DW_BLOCK);
+        let pieces = dw_pieces(packing);
+        let at = |a: &[u8], ch: usize| a.get(4 * ch..4 * ch + 4).map_or(0, |v| le_i32(v, 0));
+        // `n` blocks whose lane channel `vc` (0..32) of block `b` is channel `chan(b, vc)`
+        // (`None`: zero weights and constants).
+        let build = |n: usize, chan: &dyn Fn(usize, usize) -> Option<usize>| {
+            let mut pw = std::vec![[0u8; 32]; n.checked_mul(pieces)?];
+            let mut pk = std::vec![[0u8; 32]; n.checked_mul(DW_CONSTS)?];
+            for b in 0..n {
+                for v in 0..4 {
+                    let lane_ch = |l: usize| chan(b, dw_lane(v, l));
+                    let f = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.fold, ch)));
+                    let m = core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.mult, ch)));
+                    let r =
+                        core::array::from_fn(|l| lane_ch(l).map_or(0, |ch| at(soa.r1, ch) as u32));
+                    let at0 = b * DW_CONSTS + PRE8 * v;
+                    if let Some(d) = pk.get_mut(at0..at0 + PRE8) {
+                        d.copy_from_slice(&pre_block(f, m, r));
+                    }
+                    for l in 0..8 {
+                        let Some(ch) = lane_ch(l) else {
+                            continue;
+                        };
+                        for g in 0..3 {
+                            for j in 0..4 {
+                                let t = 4 * g + j;
+                                let wv = if t < 9 { wt(t, ch) } else { 0 };
+                                if vnni {
+                                    pw[b * pieces + 4 * g + v][4 * l + j] = wv as u8;
+                                } else {
+                                    // Taps (0, 2) of the group in the even piece, (1, 3) in
+                                    // the odd one, as i16.
+                                    let piece = &mut pw[b * pieces + 2 * (4 * g + v) + j % 2];
+                                    let at = 4 * l + 2 * (j / 2);
+                                    piece[at..at + 2].copy_from_slice(&i16::from(wv).to_le_bytes());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            Some((pw, pk))
+        };
+        let (pw, pk) = build(blocks, &|b, vc| {
+            Some(b * DW_BLOCK + vc).filter(|&ch| ch < c)
+        })?;
+        // 8 or 16 channels: one block also holds 4 or 2 neighbouring pixels.
+        let rep = if c == 8 || c == 16 {
+            build(1, &|_, vc| Some(vc % c))
+        } else {
+            None
+        };
+        Some(Dw {
+            packing,
+            c,
+            w: pw,
+            k: pk,
+            rep,
+            zp: std::vec![(-off) as i8 as u8; blocks * DW_BLOCK],
+            clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
+        })
+    }
+
+    /// How many neighbouring output pixels [`Dw::pixels`] computes at once (1: it does
+    /// not apply, the channel count is not 8 or 16).
+    pub(crate) fn pixels_per_block(&self) -> usize {
+        if self.rep.is_some() {
+            DW_BLOCK / self.c
+        } else {
+            1
+        }
+    }
+
+    /// [`Dw::pixels_per_block`] (`r`) neighbouring output pixels of a row at once, when
+    /// their taps are adjacent in the input (stride and dilation 1 along the row, every
+    /// tap of the `r` pixels inside the row or the whole filter row outside the image):
+    /// `taps[t]` holds the `32 = r * c` bytes of tap `t` of the `r` pixels (the first
+    /// pixel's tap and the `r - 1` pixels after it, or a zero-point row), `out` the `r`
+    /// pixels' outputs. `false` (nothing written) when this does not apply or a slice is
+    /// short.
+    pub(crate) fn pixels(&self, taps: &[&[u8]; 9], out: &mut [u8]) -> bool {
+        let Some((w, k)) = &self.rep else {
+            return false;
+        };
+        let t = taps.map(|t| t.first_chunk::<32>());
+        match (t, out.first_chunk_mut::<32>()) {
+            (
+                [Some(t0), Some(t1), Some(t2), Some(t3), Some(t4), Some(t5), Some(t6), Some(t7), Some(t8)],
+                Some(o),
+            ) => {
+                self.block(&[t0, t1, t2, t3, t4, t5, t6, t7, t8], w, k, o);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Channels.
+    pub(crate) fn channels(&self) -> usize {
+        self.c
+    }
+
+    /// A row of at least `c` input zero points (the taps outside the image).
+    pub(crate) fn zp(&self) -> &[u8] {
+        &self.zp
+    }
+
+    /// Bytes of packed weights and constants (for reports).
+    pub(crate) fn bytes(&self) -> usize {
+        let rep = self.rep.as_ref().map_or(0, |(w, k)| w.len() + k.len());
+        32 * (self.w.len() + self.k.len() + rep) + self.zp.len()
+    }
+
+    /// One output pixel: `out[ch]` for channels `0..c` from the nine tap slices (each at
+    /// least `c` bytes: the input from the tap's pixel on, or [`Dw::zp`]). Channels are
+    /// computed 32 at a time straight from the slices where they hold 32 more bytes (the
+    /// lanes past `c` compute values nobody reads), else through stack copies; for the
+    /// same reason up to 31 bytes of `out` past `c` may be overwritten (the caller writes
+    /// pixels in order, so the next pixel overwrites them). Writes nothing if a tap or
+    /// `out` is shorter than `c`.
+    pub(crate) fn pixel(&self, taps: &[&[u8]; 9], out: &mut [u8]) {
+        let c = self.c;
+        if out.len() < c || taps.iter().any(|t| t.len() < c) {
+            return;
+        }
+        let pieces = dw_pieces(self.packing);
+        for (b, (w, k)) in self
+            .w
+            .chunks_exact(pieces)
+            .zip(self.k.chunks_exact(DW_CONSTS))
+            .enumerate()
+        {
+            let c0 = b * DW_BLOCK;
+            let t = taps.map(|t| t.get(c0..).and_then(|t| t.first_chunk::<32>()));
+            match (t, out.get_mut(c0..).and_then(|o| o.first_chunk_mut::<32>())) {
+                (
+                    [Some(t0), Some(t1), Some(t2), Some(t3), Some(t4), Some(t5), Some(t6), Some(t7), Some(t8)],
+                    Some(o),
+                ) => {
+                    self.block(&[t0, t1, t2, t3, t4, t5, t6, t7, t8], w, k, o);
+                }
+                _ => {
+                    // Near the end of the input or output: through stack copies.
+                    let n = (c - c0).min(DW_BLOCK);
+                    let mut buf = [[0u8; 32]; 9];
+                    for (d, s) in buf.iter_mut().zip(taps) {
+                        if let Some(s) = s.get(c0..c0 + n) {
+                            d[..n].copy_from_slice(s);
+                        }
+                    }
+                    let t: [&[u8; 32]; 9] = core::array::from_fn(|i| &buf[i]);
+                    let mut o = [0u8; 32];
+                    self.block(&t, w, k, &mut o);
+                    if let Some(d) = out.get_mut(c0..c0 + n) {
+                        d.copy_from_slice(&o[..n]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn block(&self, taps: &[&[u8; 32]; 9], w: &[[u8; 32]], k: &[[u8; 32]], out: &mut [u8; 32]) {
+        if !dw_kernel(self.packing, taps, w, k, self.clamp, out) {
+            dw_block_portable(self.packing, taps, w, k, self.clamp, out);
+        }
+    }
+}
+
+/// The depthwise block kernels are 256-bit: AVX-VNNI where the CPU has it, else AVX2.
+fn dw_packing(p: Packing) -> Packing {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match p {
+            Packing::Avx512Vnni | Packing::Vnni if super::arch::x86_64::vnni_available() => {
+                Packing::Vnni
+            }
+            _ => Packing::Avx2,
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        p
+    }
+}
+
+/// The packed depthwise layout's weight pieces per block (never built off x86_64).
+fn dw_pieces(p: Packing) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::dw_pieces(p)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = p;
+        12
+    }
+}
+
+/// The channel (within its block of 32) that `i32` lane `l` of vector `v` (0..4) holds
+/// in the packed depthwise layout: interleaving the bytes of four taps with
+/// `VPUNPCK{L,H}BW` then `VPUNPCK{L,H}WD` works within 128-bit halves, so vector `v`
+/// holds channels `4v..4v + 4` of each half. The saturating packs of the epilogue
+/// (`VPACKSSDW` of vectors 0, 1 and of 2, 3, then `VPACKSSWB`) put them back in order.
+#[inline(always)]
+const fn dw_lane(v: usize, l: usize) -> usize {
+    (l / 4) * 16 + 4 * v + l % 4
+}
+
+/// The architecture's packed depthwise block kernel; `false` where there is none.
+#[inline]
+fn dw_kernel(
+    packing: Packing,
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::dw_block(packing, taps, w, k, clamp, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (packing, taps, w, k, clamp, out);
+        false
+    }
+}
+
+/// The portable twin of the packed depthwise block kernel (`arch::x86_64::dw_block`), on
+/// the same layouts: per channel, the fold plus the nine products (`x + 128` against the
+/// int8 weights for VNNI, `x` against the `i16` weights for AVX2), wrapping, then
+/// [`requant_soa_portable`]. Used where the kernel declines, and by the tests as its
+/// reference.
+pub(crate) fn dw_block_portable(
+    packing: Packing,
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let vnni = is_vnni(packing);
+    let i32_at = |p: Option<&[u8; 32]>, l: usize| {
+        p.map_or(0, |p| {
+            i32::from_le_bytes([p[4 * l], p[4 * l + 1], p[4 * l + 2], p[4 * l + 3]])
+        })
+    };
+    for v in 0..4 {
+        for l in 0..8 {
+            let ch = dw_lane(v, l);
+            let mut acc = i32_at(k.get(PRE8 * v), l);
+            for g in 0..3 {
+                for j in 0..4 {
+                    let xv = taps[(4 * g + j).min(8)][ch];
+                    let (xv, wv) = if vnni {
+                        let wv = w.get(4 * g + v).map_or(0, |p| p[4 * l + j] as i8);
+                        (i32::from(xv ^ 0x80), i32::from(wv))
+                    } else {
+                        let at = 4 * l + 2 * (j / 2);
+                        let wv = w
+                            .get(2 * (4 * g + v) + j % 2)
+                            .map_or(0, |p| i16::from_le_bytes([p[at], p[at + 1]]));
+                        (i32::from(xv as i8), i32::from(wv))
+                    };
+                    acc = acc.wrapping_add(xv.wrapping_mul(wv));
+                }
+            }
+            let mut area = [0u8; 12];
+            area[4..8].copy_from_slice(&i32_at(k.get(PRE8 * v + 1), l).to_le_bytes());
+            area[8..12].copy_from_slice(&i32_at(k.get(PRE8 * v + 2), l).to_le_bytes());
+            let mut o = [0u8; 1];
+            requant_soa_portable(&[acc], &Soa::new(&area, 1), clamp, &mut o);
+            out[ch] = o[0];
         }
     }
 }

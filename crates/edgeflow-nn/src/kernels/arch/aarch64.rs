@@ -1,6 +1,7 @@
 //! aarch64 NEON int8 kernels for the host run-time on ARM Linux boards (`edgeflow serve`,
 //! `edgeflow run`): the inner kernels of CONV_2D, FULLY_CONNECTED and the 3x3
-//! DEPTHWISE_CONV_2D, and the vector epilogue. NEON is part of the aarch64 baseline; the
+//! DEPTHWISE_CONV_2D, the vector epilogue, and [`gemm_tile`], the packed-weight kernel
+//! of CONV_2D and FULLY_CONNECTED (`kernels::packed`; `SDOT` or `SMLAL` layouts). NEON is part of the aarch64 baseline; the
 //! dot-product extension (`SDOT`, Armv8.2-A and later: Cortex-A55/A76, Raspberry Pi 5)
 //! is detected at run time (`is_aarch64_feature_detected!("dotprod")`) and used by
 //! [`dot_rows_sdot`] through inline assembly (its intrinsic is not stable Rust yet).
@@ -29,6 +30,8 @@ use core::arch::aarch64::{
     vreinterpretq_s64_u64, vreinterpretq_u32_s32, vshlq_n_s64, vshlq_s32, vshlq_s64, vshrn_n_s64,
     vshrq_n_u32, vst1_s8, vst1q_s32, vsubq_s64,
 };
+
+use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
@@ -417,6 +420,183 @@ fn requant_soa_neon(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Packed weights (host only, `super::super::packed`): eight output channels per block
+// ---------------------------------------------------------------------------------------
+
+/// The packed-weight layouts of [`gemm_tile`] on aarch64 (chosen once per model, see
+/// `kernels::packed`). The rows stay int8 as they are (`SDOT` is signed by signed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packing {
+    /// With the dot-product extension: per block of 8 output channels and group of 4
+    /// taps, 32 bytes (channel `c`'s four int8 weights at `4c..4c + 4`: two vectors of
+    /// four channels); each row group is broadcast and one `SDOT` per vector adds its
+    /// four exact products to each channel's lane.
+    Sdot,
+    /// Baseline NEON: per block and group, 64 bytes: tap `j`'s eight weights as `i16` at
+    /// `16j..16j + 16`; each tap of a row multiplies them with `SMLAL`/`SMLAL2` by
+    /// element.
+    Smlal,
+}
+
+impl Packing {
+    /// The best packing this CPU runs (NEON is baseline, so always one).
+    pub(crate) fn detect() -> Option<Packing> {
+        Some(if dotprod_available() {
+            Packing::Sdot
+        } else {
+            Packing::Smlal
+        })
+    }
+
+    /// Whether the rows are `x XOR 0x80` (never on aarch64).
+    pub(crate) fn unsigned_rows(self) -> bool {
+        false
+    }
+
+    /// The 32-byte piece of block `b`, group `g` (of `k4`) in the packed weights (the
+    /// first of two for [`Packing::Smlal`]).
+    #[inline]
+    pub(crate) fn piece(self, b: usize, g: usize, k4: usize) -> usize {
+        match self {
+            Packing::Sdot => b * k4 + g,
+            Packing::Smlal => 2 * (b * k4 + g),
+        }
+    }
+
+    /// Pieces of packed weights for `blocks` blocks of `k4` groups.
+    pub(crate) fn pieces(self, blocks: usize, k4: usize) -> Option<usize> {
+        match self {
+            Packing::Sdot => blocks.checked_mul(k4),
+            Packing::Smlal => blocks.checked_mul(k4)?.checked_mul(2),
+        }
+    }
+}
+
+/// `acc[p][8 * b + c] = sum_g sum_j row_p[4g + j] * w(b, g, c, j)` (wrapping int32) for
+/// `NP` int8 rows of `k4` groups of 4 bytes and `nb` (at most 4) consecutive packed
+/// blocks `w` of 8 channels each; each vector lane is one output channel. Returns
+/// `false` (computing nothing) without the CPU feature or when a slice is shorter than
+/// `k4` and `nb` need.
+pub(crate) fn gemm_tile<const NP: usize>(
+    packing: Packing,
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    let fits = nb <= 4
+        && rows.iter().all(|r| r.len() >= k4)
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
+    if !fits {
+        return false;
+    }
+    match packing {
+        Packing::Sdot if dotprod_available() => {
+            // SAFETY: the dot-product extension is available (checked).
+            unsafe { tile_sdot(rows, w, k4, nb, acc) };
+            true
+        }
+        Packing::Smlal => {
+            // SAFETY: NEON is part of the aarch64 baseline.
+            unsafe { tile_smlal(rows, w, k4, nb, acc) };
+            true
+        }
+        Packing::Sdot => false,
+    }
+}
+
+/// Stores two vectors into lanes `8b..8b + 8` of `a`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn store_block(a: &mut [i32; 32], b: usize, lo: int32x4_t, hi: int32x4_t) {
+    if let Some(d) = a.get_mut(8 * b..8 * b + 8) {
+        let (d0, d1) = d.split_at_mut(4);
+        if let (Ok(d0), Ok(d1)) = (<&mut [i32; 4]>::try_from(d0), <&mut [i32; 4]>::try_from(d1)) {
+            st4(d0, lo);
+            st4(d1, hi);
+        }
+    }
+}
+
+/// # Safety
+///
+/// The CPU must have the dot-product extension ([`dotprod_available`]).
+#[target_feature(enable = "neon")]
+unsafe fn tile_sdot<const NP: usize>(
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = vdupq_n_s32(0);
+    for b in 0..nb {
+        let Some(wb) = w.get(b * k4..(b + 1) * k4) else {
+            return;
+        };
+        let (mut lo, mut hi) = ([z; NP], [z; NP]);
+        for (g, piece) in wb.iter().enumerate() {
+            let (h0, h1) = piece.split_at(16);
+            let (Ok(h0), Ok(h1)) = (<&[u8; 16]>::try_from(h0), <&[u8; 16]>::try_from(h1)) else {
+                return;
+            };
+            let (w0, w1) = (ld16(h0), ld16(h1));
+            for p in 0..NP {
+                let xg = rows[p].get(g).map_or(0, |v| i32::from_le_bytes(*v));
+                let x = vreinterpretq_s8_s32(vdupq_n_s32(xg));
+                // SAFETY: the caller guarantees the dot-product extension.
+                unsafe {
+                    lo[p] = sdot(lo[p], x, w0);
+                    hi[p] = sdot(hi[p], x, w1);
+                }
+            }
+        }
+        for p in 0..NP {
+            store_block(&mut acc[p], b, lo[p], hi[p]);
+        }
+    }
+}
+
+#[target_feature(enable = "neon")]
+fn tile_smlal<const NP: usize>(
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = vdupq_n_s32(0);
+    for b in 0..nb {
+        let Some(wb) = w.get(2 * b * k4..2 * (b + 1) * k4) else {
+            return;
+        };
+        let (groups, _) = wb.as_chunks::<2>();
+        let (mut lo, mut hi) = ([z; NP], [z; NP]);
+        for (g, [p01, p23]) in groups.iter().enumerate() {
+            let tap = |p: &[u8; 32], h: usize| -> int16x8_t {
+                match p.get(16 * h..16 * h + 16).map(<&[u8; 16]>::try_from) {
+                    Some(Ok(b)) => ld8h(b),
+                    _ => vdupq_n_s16(0),
+                }
+            };
+            let t = [tap(p01, 0), tap(p01, 1), tap(p23, 0), tap(p23, 1)];
+            for p in 0..NP {
+                let x = rows[p].get(g).copied().unwrap_or([0; 4]);
+                for (tj, &xj) in t.iter().zip(&x) {
+                    let xv = i16::from(xj as i8);
+                    lo[p] = vmlal_n_s16(lo[p], vget_low_s16(*tj), xv);
+                    hi[p] = vmlal_high_n_s16(hi[p], *tj, xv);
+                }
+            }
+        }
+        for p in 0..NP {
+            store_block(&mut acc[p], b, lo[p], hi[p]);
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -624,6 +804,72 @@ mod tests {
                 requant_soa(&e.acc, &Soa::new(&e.soa, e.n), e.clamp, &mut out);
                 out
             },
+        }
+    );
+
+    /// A packed-kernel case: the packing, `k4`, `nb`, three rows (`k4` groups) and the
+    /// packed blocks of weights.
+    type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
+
+    fn tile_case(r: &mut Rng) -> Option<Tile> {
+        let packing = if r.bool() && dotprod_available() {
+            Packing::Sdot
+        } else {
+            Packing::Smlal
+        };
+        let k4 = if r.bool() {
+            r.usize(1, 6)
+        } else {
+            r.usize(1, 200)
+        };
+        let nb = r.usize(1, 4);
+        let rows = (0..3)
+            .map(|_| {
+                bytes(r, 4 * k4)
+                    .chunks_exact(4)
+                    .map(|c| [c[0], c[1], c[2], c[3]])
+                    .collect()
+            })
+            .collect();
+        let n = packing.pieces(nb, k4).unwrap();
+        let raw = match packing {
+            Packing::Sdot => bytes(r, 32 * n),
+            // i16 weights in the int8 range, as the packing writes them.
+            Packing::Smlal => bytes(r, 16 * n)
+                .iter()
+                .flat_map(|&b| i16::from(b as i8).to_le_bytes())
+                .collect(),
+        };
+        let w = raw
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect();
+        Some((packing, k4, nb, rows, w))
+    }
+
+    fn tile_run(t: &Tile, portable: bool) -> Vec<i32> {
+        let (packing, k4, nb, rows, w) = t;
+        let r: [&[[u8; 4]]; 3] = [&rows[0], &rows[1], &rows[2]];
+        let mut acc = [[7i32; 32]; 3];
+        if portable {
+            crate::kernels::packed::tile_portable(*packing, &r, w, *k4, *nb, &mut acc);
+        } else {
+            assert!(gemm_tile::<3>(*packing, &r, w, *k4, *nb, &mut acc));
+        }
+        acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
+    }
+
+    specialised_matches_portable!(
+        /// The packed-weight kernels (`SDOT` on broadcast row groups where the CPU has
+        /// the dot-product extension, `SMLAL` by element otherwise; eight channels per
+        /// two vectors, several rows per pass) against their portable twin on the same
+        /// layout, extreme values included.
+        packed_gemm_tile_matches_portable {
+            seed: 56,
+            cases: 2000,
+            generate: tile_case,
+            portable: |t: &Tile| tile_run(t, true),
+            specialised: |t: &Tile| tile_run(t, false),
         }
     );
 }

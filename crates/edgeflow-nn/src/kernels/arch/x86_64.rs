@@ -1,7 +1,11 @@
 //! x86_64 AVX2 int8 kernels for the host run-time (`edgeflow serve`, `edgeflow run`):
 //! the inner kernels of CONV_2D (1x1 convolutions included: a patch against a block of
 //! filter rows), FULLY_CONNECTED and the 3x3 DEPTHWISE_CONV_2D, selected at run time
-//! (`is_x86_feature_detected!("avx2")`, cached by `std`).
+//! (`is_x86_feature_detected!("avx2")`, cached by `std`); and the kernels of the
+//! packed-weight host path (`kernels::packed`): [`gemm_tile`] (AVX-512 VNNI, AVX-VNNI or
+//! AVX2 layouts, eight or sixteen output channels per vector), [`dw_block`] (3x3
+//! depthwise, 32 channels per block) and [`requant_pre`] (the epilogue on constants made
+//! at packing time).
 //!
 //! Arithmetic: int8 values are sign-extended to 16 bits (`VPMOVSXBW`) and multiplied in
 //! pairs into 32-bit lanes (`VPMADDWD`): every product of two int8 values, or of an
@@ -34,6 +38,15 @@ use core::arch::x86_64::{
     _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_set1_epi8, _mm256_sllv_epi64, _mm256_srai_epi32,
     _mm256_srav_epi32, _mm256_srli_epi64, _mm256_sub_epi32, _mm256_sub_epi64, _mm256_xor_si256,
     _mm_dpbusd_avx_epi32, _mm_set1_epi8, _mm_sub_epi32, _mm_xor_si128,
+};
+
+use core::arch::x86_64::{
+    __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
+    _mm512_storeu_si512,
+};
+
+use core::arch::x86_64::{
+    _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
 };
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
@@ -649,16 +662,7 @@ fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
         .min(p.mult.len() / 4)
         .min(p.r1.len() / 4);
     let n8 = n / 8;
-    let low32 = _mm256_set1_epi64x(0xFFFF_FFFF);
-    let min31 = _mm256_set1_epi64x(0x8000_0000);
-    let half = _mm256_set1_epi64x(1 << 30);
-    let one = _mm256_set1_epi64x(1);
-    let c31 = _mm256_set1_epi64x(31);
-    let (offv, lov, hiv) = (
-        _mm256_set1_epi32(off),
-        _mm256_set1_epi32(lo),
-        _mm256_set1_epi32(hi.max(lo)),
-    );
+    let rq = Requant8::new((off, lo, hi));
     let (ab, _) = acc.as_chunks::<8>();
     let (fb, _) = p.fold.as_chunks::<32>();
     let (mb, _) = p.mult.as_chunks::<32>();
@@ -666,22 +670,7 @@ fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
     let (ob, _) = out.as_chunks_mut::<8>();
     for ((((a, f), m), r), o) in ab.iter().zip(fb).zip(mb).zip(rb).zip(ob).take(n8) {
         let x = _mm256_add_epi32(load_i32x8(a), load32(f));
-        let m = load32(m);
-        let r1 = load32(r);
-        let neg = _mm256_srai_epi32::<31>(x);
-        let pe = _mm256_mul_epi32(x, m);
-        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
-        let ce = _mm256_and_si256(neg, min31);
-        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), min31);
-        let re = _mm256_add_epi64(_mm256_and_si256(r1, low32), c31);
-        let ro = _mm256_add_epi64(_mm256_srli_epi64::<32>(r1), c31);
-        let ne = _mm256_add_epi64(half, _mm256_sllv_epi64(one, re));
-        let no = _mm256_add_epi64(half, _mm256_sllv_epi64(one, ro));
-        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
-        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
-        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
-        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), offv);
-        let v = _mm256_min_epi32(_mm256_max_epi32(v, lov), hiv);
+        let v = rq.apply(x, load32(m), load32(r));
         // Lanes 0..3 and 4..7 to bytes (saturating packs, exact after the clamp).
         let w = _mm256_packs_epi32(v, v);
         let b = _mm256_packs_epi16(w, w);
@@ -693,6 +682,143 @@ fn requant_soa_avx2(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
     if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
         requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
     }
+}
+
+/// The constants of the vector single-shift requantization (see [`requant_soa`]).
+#[derive(Clone, Copy)]
+struct Requant8 {
+    low32: __m256i,
+    min31: __m256i,
+    half: __m256i,
+    one: __m256i,
+    c31: __m256i,
+    off: __m256i,
+    lo: __m256i,
+    hi: __m256i,
+}
+
+impl Requant8 {
+    /// [`Requant8::apply`] on the precomputed constants of eight channels ([`pre8`]);
+    /// the sums `x` already hold the fold.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply_pre(&self, x: __m256i, p: &[[u8; 32]; PRE8]) -> __m256i {
+        let (m, r1, mo) = (load32(&p[1]), load32(&p[2]), load32(&p[3]));
+        let (ne, no) = (load32(&p[4]), load32(&p[5]));
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), mo);
+        let ce = _mm256_and_si256(neg, self.min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), self.min31);
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), self.off);
+        _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn new((off, lo, hi): (i32, i32, i32)) -> Requant8 {
+        Requant8 {
+            low32: _mm256_set1_epi64x(0xFFFF_FFFF),
+            min31: _mm256_set1_epi64x(0x8000_0000),
+            half: _mm256_set1_epi64x(1 << 30),
+            one: _mm256_set1_epi64x(1),
+            c31: _mm256_set1_epi64x(31),
+            off: _mm256_set1_epi32(off),
+            lo: _mm256_set1_epi32(lo),
+            hi: _mm256_set1_epi32(hi.max(lo)),
+        }
+    }
+
+    /// `clamp(requant_single(x, m, r1) + off, lo, hi)` per `i32` lane (the sums `x`
+    /// already hold the per-channel fold).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn apply(&self, x: __m256i, m: __m256i, r1: __m256i) -> __m256i {
+        let neg = _mm256_srai_epi32::<31>(x);
+        let pe = _mm256_mul_epi32(x, m);
+        let po = _mm256_mul_epi32(_mm256_srli_epi64::<32>(x), _mm256_srli_epi64::<32>(m));
+        let ce = _mm256_and_si256(neg, self.min31);
+        let co = _mm256_and_si256(_mm256_srli_epi64::<32>(neg), self.min31);
+        let re = _mm256_add_epi64(_mm256_and_si256(r1, self.low32), self.c31);
+        let ro = _mm256_add_epi64(_mm256_srli_epi64::<32>(r1), self.c31);
+        let ne = _mm256_add_epi64(self.half, _mm256_sllv_epi64(self.one, re));
+        let no = _mm256_add_epi64(self.half, _mm256_sllv_epi64(self.one, ro));
+        let qe = _mm256_sub_epi64(_mm256_add_epi64(pe, ne), ce);
+        let qo = _mm256_sub_epi64(_mm256_add_epi64(po, no), co);
+        let h = _mm256_blend_epi32::<0b1010_1010>(_mm256_srli_epi64::<32>(qe), qo);
+        let v = _mm256_add_epi32(_mm256_srav_epi32(h, r1), self.off);
+        _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi)
+    }
+}
+
+/// Pieces (32 bytes) of precomputed epilogue constants per eight channels
+/// ([`requant_pre`]): fold, multiplier, `r1`, the multiplier of the odd lanes moved to
+/// the low words of 64-bit lanes, and the 64-bit rounding constants
+/// (`single_shift_nudge(r1 + 1)`) of the even and of the odd lanes.
+pub(crate) const PRE8: usize = 6;
+
+/// The [`PRE8`] pieces of eight channels from their fold, multiplier and `r1` (the
+/// right shift minus one, as in [`Soa`]).
+pub(crate) fn pre8(fold: [i32; 8], mult: [i32; 8], r1: [u32; 8]) -> [[u8; 32]; PRE8] {
+    let mut p = [[0u8; 32]; PRE8];
+    for j in 0..8 {
+        p[0][4 * j..4 * j + 4].copy_from_slice(&fold[j].to_le_bytes());
+        p[1][4 * j..4 * j + 4].copy_from_slice(&mult[j].to_le_bytes());
+        p[2][4 * j..4 * j + 4].copy_from_slice(&r1[j].to_le_bytes());
+        let nudge = crate::kernels::generic::requant::single_shift_nudge(r1[j].wrapping_add(1));
+        let (half, at) = (j % 2, 8 * (j / 2));
+        if half == 1 {
+            p[3][at..at + 4].copy_from_slice(&mult[j].to_le_bytes());
+        }
+        p[4 + half][at..at + 8].copy_from_slice(&nudge.to_le_bytes());
+    }
+    p
+}
+
+/// [`requant_soa`] on precomputed constants ([`pre8`]: [`PRE8`] pieces per eight
+/// channels): `out[j] = clamp(requant_single(acc[j] + fold[j], m[j], nudge[j], r1[j]) +
+/// off, lo, hi)` for the first `8 * n` channels, `n` the number of whole groups of eight
+/// that `acc`, `out` and `pre` all hold. Returns that count of channels (0 without AVX2:
+/// the caller requantizes what is left).
+pub(crate) fn requant_pre(
+    acc: &[i32],
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> usize {
+    if !available() {
+        return 0;
+    }
+    // SAFETY: AVX2 is available (checked).
+    unsafe { requant_pre_avx2(acc, pre, clamp, out) }
+}
+
+#[target_feature(enable = "avx2")]
+fn requant_pre_avx2(
+    acc: &[i32],
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> usize {
+    let rq = Requant8::new(clamp);
+    let (ab, _) = acc.as_chunks::<8>();
+    let (pb, _) = pre.as_chunks::<PRE8>();
+    let (ob, _) = out.as_chunks_mut::<8>();
+    let mut n = 0;
+    for ((a, p), o) in ab.iter().zip(pb).zip(ob) {
+        let x = _mm256_add_epi32(load_i32x8(a), load32(&p[0]));
+        let v = rq.apply_pre(x, p);
+        let w = _mm256_packs_epi32(v, v);
+        let b = _mm256_packs_epi16(w, w);
+        let b0 = _mm_cvtsi128_si32(_mm256_castsi256_si128(b)).to_le_bytes();
+        let b1 = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)).to_le_bytes();
+        *o = [b0[0], b0[1], b0[2], b0[3], b1[0], b1[1], b1[2], b1[3]];
+        n += 8;
+    }
+    n
 }
 
 /// Loads eight `i32`s (unaligned).
@@ -720,12 +846,18 @@ pub(crate) enum Packing {
     /// the eight channels, then of taps `(2, 3)`; the rows are int8 as they are, each tap
     /// pair broadcast as two `i16` values and multiplied with `VPMADDWD`.
     Avx2,
+    /// AVX-512 VNNI: the [`Packing::Vnni`] pieces with blocks taken in pairs, the two
+    /// blocks' pieces of a group adjacent (`((b / 2) * k4 + g) * 2 + b % 2`; an odd last
+    /// block paired with zero weights), so one 512-bit `VPDPBUSD` computes 16 channels.
+    Avx512Vnni,
 }
 
 impl Packing {
     /// The best packing this CPU runs, if any.
     pub(crate) fn detect() -> Option<Packing> {
-        if vnni_available() {
+        if avx512_vnni_available() {
+            Some(Packing::Avx512Vnni)
+        } else if vnni_available() {
             Some(Packing::Vnni)
         } else if available() {
             Some(Packing::Avx2)
@@ -734,13 +866,39 @@ impl Packing {
         }
     }
 
-    /// Bytes per block of 8 channels and group of 4 taps.
-    pub(crate) fn group_bytes(self) -> usize {
+    /// Whether the rows are `x XOR 0x80` and the weights int8 groups of four
+    /// (`VPDPBUSD`).
+    pub(crate) fn unsigned_rows(self) -> bool {
+        matches!(self, Packing::Vnni | Packing::Avx512Vnni)
+    }
+
+    /// The 32-byte piece of block `b`, group `g` (of `k4`) in the packed weights (the
+    /// first of two for [`Packing::Avx2`]).
+    #[inline]
+    pub(crate) fn piece(self, b: usize, g: usize, k4: usize) -> usize {
         match self {
-            Packing::Vnni => 32,
-            Packing::Avx2 => 64,
+            Packing::Vnni => b * k4 + g,
+            Packing::Avx2 => 2 * (b * k4 + g),
+            Packing::Avx512Vnni => ((b / 2) * k4 + g) * 2 + b % 2,
         }
     }
+
+    /// Pieces of packed weights for `blocks` blocks of `k4` groups.
+    pub(crate) fn pieces(self, blocks: usize, k4: usize) -> Option<usize> {
+        match self {
+            Packing::Vnni => blocks.checked_mul(k4),
+            Packing::Avx2 => blocks.checked_mul(k4)?.checked_mul(2),
+            Packing::Avx512Vnni => blocks.div_ceil(2).checked_mul(k4)?.checked_mul(2),
+        }
+    }
+}
+
+/// Whether this CPU runs AVX-512 VNNI (with AVX-512 F and the AVX2 of the epilogue).
+#[inline]
+pub(crate) fn avx512_vnni_available() -> bool {
+    available()
+        && std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx512vnni")
 }
 
 /// `acc[p][8 * b + c] = sum_g sum_j row_p[4g + j] * w(b, g, c, j)` (wrapping int32; for
@@ -757,16 +915,9 @@ pub(crate) fn gemm_tile<const NP: usize>(
     nb: usize,
     acc: &mut [[i32; 32]; NP],
 ) -> bool {
-    let per = match packing {
-        Packing::Vnni => 1,
-        Packing::Avx2 => 2,
-    };
     let fits = nb <= 4
         && rows.iter().all(|r| r.len() >= k4)
-        && nb
-            .checked_mul(k4)
-            .and_then(|v| v.checked_mul(per))
-            .is_some_and(|v| v <= w.len());
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
     if !fits {
         return false;
     }
@@ -781,7 +932,84 @@ pub(crate) fn gemm_tile<const NP: usize>(
             unsafe { tile_avx2(rows, w, k4, nb, acc) };
             true
         }
+        Packing::Avx512Vnni if avx512_vnni_available() => {
+            // SAFETY: AVX-512 F and VNNI are available (checked).
+            unsafe { tile_avx512_vnni(rows, w, k4, nb, acc) };
+            true
+        }
         _ => false,
+    }
+}
+
+/// Loads 64 bytes (two adjacent pieces, unaligned).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load64(p: &[[u8; 32]; 2]) -> __m512i {
+    // SAFETY: `p` is 64 readable bytes; `_mm512_loadu_si512` has no alignment
+    // requirement, and this function only runs with AVX-512 F enabled.
+    unsafe { _mm512_loadu_si512(p.as_ptr().cast()) }
+}
+
+/// Stores a 512-bit vector into lanes `16q..16q + 16` of `a`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn store_pair(a: &mut [i32; 32], q: usize, v: __m512i) {
+    if let Some(d) = a
+        .get_mut(16 * q..16 * q + 16)
+        .and_then(|d| <&mut [i32; 16]>::try_from(d).ok())
+    {
+        // SAFETY: `d` is 64 writable bytes; `_mm512_storeu_si512` has no alignment
+        // requirement, and this function only runs with AVX-512 F enabled.
+        unsafe { _mm512_storeu_si512(d.as_mut_ptr().cast(), v) }
+    }
+}
+
+/// [`tile_vnni`] on 512-bit vectors: 16 channels (a pair of blocks) per `VPDPBUSD`, all
+/// `ceil(nb / 2)` pairs of the chunk per pass over the groups (an odd last block's pair
+/// has zero weights in its upper half, whose lanes the caller does not read).
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn tile_avx512_vnni<const NP: usize>(
+    rows: &[&[[u8; 4]]; NP],
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = _mm512_setzero_si512();
+    let (pairs, _) = w.as_chunks::<2>();
+    let bc =
+        |r: &[[u8; 4]], g: usize| _mm512_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)));
+    if nb > 2 {
+        let (Some(w0), Some(w1)) = (pairs.get(..k4), pairs.get(k4..2 * k4)) else {
+            return;
+        };
+        let (mut a0, mut a1) = ([z; NP], [z; NP]);
+        for (g, (p0, p1)) in w0.iter().zip(w1).enumerate() {
+            let (v0, v1) = (load64(p0), load64(p1));
+            for p in 0..NP {
+                let x = bc(rows[p], g);
+                a0[p] = _mm512_dpbusd_epi32(a0[p], x, v0);
+                a1[p] = _mm512_dpbusd_epi32(a1[p], x, v1);
+            }
+        }
+        for p in 0..NP {
+            store_pair(&mut acc[p], 0, a0[p]);
+            store_pair(&mut acc[p], 1, a1[p]);
+        }
+    } else {
+        let Some(w0) = pairs.get(..k4) else {
+            return;
+        };
+        let mut a0 = [z; NP];
+        for (g, p0) in w0.iter().enumerate() {
+            let v0 = load64(p0);
+            for p in 0..NP {
+                a0[p] = _mm512_dpbusd_epi32(a0[p], bc(rows[p], g), v0);
+            }
+        }
+        for p in 0..NP {
+            store_pair(&mut acc[p], 0, a0[p]);
+        }
     }
 }
 
@@ -895,6 +1123,167 @@ fn tile_avx2<const NP: usize>(
             store_block(&mut acc[p], b, a[p]);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// DEPTHWISE_CONV_2D 3x3 on packed weights (host only): 32 channels per block
+// ---------------------------------------------------------------------------------------
+
+/// Weight pieces (32 bytes each) per block of 32 channels in the packed 3x3 depthwise
+/// layout of `packing` (see [`dw_block`]).
+pub(crate) fn dw_pieces(packing: Packing) -> usize {
+    match packing {
+        Packing::Vnni | Packing::Avx512Vnni => 12,
+        Packing::Avx2 => 24,
+    }
+}
+
+/// One output pixel's 32 channels of a 3x3 depthwise convolution on packed weights:
+/// `out[ch] = clamp(requant_single(fold[ch] + sum_t x_t[ch] * w_t[ch], m[ch], r1[ch]) +
+/// off, lo, hi)` for the nine int8 tap vectors `taps` (32 channels each), the block's
+/// weight pieces `w` ([`dw_pieces`] of them) and its twelve constant vectors `k`: fold,
+/// multiplier and `r1` (the right shift minus one), four vectors each, in the lane
+/// order of `kernels::packed::dw_lane`. Returns `false` (writing nothing) without the CPU features or when `w` or `k`
+/// is short; [`crate::kernels::packed::dw_block_portable`] is the twin.
+///
+/// Taps are taken four at a time (the ninth alone, repeated, against zero weights), their
+/// bytes interleaved so that each `i32` lane holds one channel's four taps:
+/// - [`Packing::Vnni`]: the taps XORed with `0x80` (`x + 128`, unsigned) and one
+///   `VPDPBUSD` per vector against the four int8 weights of each lane (the fold holds
+///   `bias + (off_in - 128) * sum(w)`);
+/// - [`Packing::Avx2`]: the even and odd bytes of each lane sign-extended to `i16` by
+///   shifts (`VPSLLW`/`VPSRAW`) and two `VPMADDWD` against the weights stored as `i16`
+///   pairs (taps 0 and 2, then 1 and 3; the fold holds `bias + off_in * sum(w)`).
+///
+/// Every product and pair sum is exact in 32 bits and the lane sums wrap as the portable
+/// kernels' `wrapping_add` does, so the result is bit-exact.
+pub(crate) fn dw_block(
+    packing: Packing,
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) -> bool {
+    let Some(k) = k.first_chunk::<{ 4 * PRE8 }>() else {
+        return false;
+    };
+    match packing {
+        Packing::Vnni if vnni_available() => match w.first_chunk::<12>() {
+            Some(w) => {
+                // SAFETY: AVX2 and AVX-VNNI are available (checked).
+                unsafe { dw_block_vnni(taps, w, k, clamp, out) };
+                true
+            }
+            None => false,
+        },
+        Packing::Avx2 if available() => match w.first_chunk::<24>() {
+            Some(w) => {
+                // SAFETY: AVX2 is available (checked).
+                unsafe { dw_block_avx2(taps, w, k, clamp, out) };
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// The four vectors of interleaved taps `4g..4g + 4` (tap 8 repeated for `g == 2`).
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dw_interleave(taps: &[&[u8; 32]; 9], g: usize) -> [__m256i; 4] {
+    let t = |j: usize| load32(taps[(4 * g + j).min(8)]);
+    let (t0, t1, t2, t3) = (t(0), t(1), t(2), t(3));
+    let a = _mm256_unpacklo_epi8(t0, t1);
+    let b = _mm256_unpackhi_epi8(t0, t1);
+    let c = _mm256_unpacklo_epi8(t2, t3);
+    let d = _mm256_unpackhi_epi8(t2, t3);
+    [
+        _mm256_unpacklo_epi16(a, c),
+        _mm256_unpackhi_epi16(a, c),
+        _mm256_unpacklo_epi16(b, d),
+        _mm256_unpackhi_epi16(b, d),
+    ]
+}
+
+/// The epilogue of a depthwise block: requantizes the four vectors of sums (fold
+/// included) and stores the 32 bytes in channel order.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn dw_finish(
+    acc: [__m256i; 4],
+    k: &[[u8; 32]; 4 * PRE8],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let rq = Requant8::new(clamp);
+    let (k, _) = k.as_chunks::<PRE8>();
+    let r0 = rq.apply_pre(acc[0], &k[0]);
+    let r1 = rq.apply_pre(acc[1], &k[1]);
+    let r2 = rq.apply_pre(acc[2], &k[2]);
+    let r3 = rq.apply_pre(acc[3], &k[3]);
+    let p01 = _mm256_packs_epi32(r0, r1);
+    let p23 = _mm256_packs_epi32(r2, r3);
+    let b = _mm256_packs_epi16(p01, p23);
+    // SAFETY: `out` is 32 writable bytes; `_mm256_storeu_si256` has no alignment
+    // requirement, and this function only runs with AVX2 enabled.
+    unsafe { _mm256_storeu_si256(out.as_mut_ptr().cast(), b) }
+}
+
+#[target_feature(enable = "avx2,avxvnni")]
+fn dw_block_vnni(
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 4 * PRE8],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let flip = _mm256_set1_epi8(-128);
+    let mut acc = [
+        load32(&k[0]),
+        load32(&k[PRE8]),
+        load32(&k[2 * PRE8]),
+        load32(&k[3 * PRE8]),
+    ];
+    for g in 0..3 {
+        let x = dw_interleave(taps, g);
+        for v in 0..4 {
+            acc[v] = _mm256_dpbusd_avx_epi32(
+                acc[v],
+                _mm256_xor_si256(x[v], flip),
+                load32(&w[4 * g + v]),
+            );
+        }
+    }
+    dw_finish(acc, k, clamp, out);
+}
+
+#[target_feature(enable = "avx2")]
+fn dw_block_avx2(
+    taps: &[&[u8; 32]; 9],
+    w: &[[u8; 32]; 24],
+    k: &[[u8; 32]; 4 * PRE8],
+    clamp: (i32, i32, i32),
+    out: &mut [u8; 32],
+) {
+    let mut acc = [
+        load32(&k[0]),
+        load32(&k[PRE8]),
+        load32(&k[2 * PRE8]),
+        load32(&k[3 * PRE8]),
+    ];
+    for g in 0..3 {
+        let x = dw_interleave(taps, g);
+        for v in 0..4 {
+            let even = _mm256_srai_epi16::<8>(_mm256_slli_epi16::<8>(x[v]));
+            let odd = _mm256_srai_epi16::<8>(x[v]);
+            let i = 2 * (4 * g + v);
+            acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(even, load32(&w[i])));
+            acc[v] = _mm256_add_epi32(acc[v], _mm256_madd_epi16(odd, load32(&w[i + 1])));
+        }
+    }
+    dw_finish(acc, k, clamp, out);
 }
 
 #[cfg(test)]
@@ -1194,8 +1583,9 @@ mod tests {
     type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
 
     fn tile_case(r: &mut Rng) -> Option<Tile> {
-        let packing = match (r.bool(), vnni_available()) {
-            (true, true) => Packing::Vnni,
+        let packing = match (r.range(0, 3), vnni_available(), avx512_vnni_available()) {
+            (0, true, _) => Packing::Vnni,
+            (1, _, true) => Packing::Avx512Vnni,
             _ => Packing::Avx2,
         };
         let k4 = if r.bool() {
@@ -1212,8 +1602,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let per = packing.group_bytes() / 32;
-        let w = bytes(r, 32 * per * nb * k4)
+        let w = bytes(r, 32 * packing.pieces(nb, k4).unwrap())
             .chunks_exact(32)
             .map(|c| <[u8; 32]>::try_from(c).unwrap())
             .collect();
@@ -1242,6 +1631,118 @@ mod tests {
             generate: tile_case,
             portable: |t: &Tile| tile_run(t, true),
             specialised: |t: &Tile| tile_run(t, false),
+        }
+    );
+
+    /// A packed depthwise block case: the packing, nine taps, the weight pieces, the
+    /// constants (fold, multiplier, `r1` in lane order) and the clamp.
+    type DwBlock = (
+        Packing,
+        Vec<[u8; 32]>,
+        Vec<[u8; 32]>,
+        Vec<[u8; 32]>,
+        (i32, i32, i32),
+    );
+
+    fn dw_block_case(r: &mut Rng) -> Option<DwBlock> {
+        let packing = match (r.bool(), vnni_available()) {
+            (true, true) => Packing::Vnni,
+            _ => Packing::Avx2,
+        };
+        let pieces = |v: Vec<u8>| -> Vec<[u8; 32]> {
+            v.chunks_exact(32)
+                .map(|c| <[u8; 32]>::try_from(c).unwrap())
+                .collect()
+        };
+        let taps = pieces(bytes(r, 9 * 32));
+        let w = match packing {
+            Packing::Vnni | Packing::Avx512Vnni => pieces(bytes(r, 12 * 32)),
+            // i16 weights in the int8 range, as the packing writes them.
+            Packing::Avx2 => pieces(
+                bytes(r, 24 * 16)
+                    .iter()
+                    .flat_map(|&b| i16::from(b as i8).to_le_bytes())
+                    .collect(),
+            ),
+        };
+        let (mut f, mut m8, mut r8) = ([[0i32; 8]; 4], [[0i32; 8]; 4], [[0u32; 8]; 4]);
+        let mults = r.multipliers(32);
+        for (j, (m, s)) in mults.into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            let (v, l) = (j / 8, j % 8);
+            f[v][l] = fold;
+            m8[v][l] = m;
+            r8[v][l] = s.unsigned_abs().saturating_sub(1);
+        }
+        let k: Vec<[u8; 32]> = (0..4).flat_map(|v| pre8(f[v], m8[v], r8[v])).collect();
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        Some((packing, taps, w, k, clamp))
+    }
+
+    fn dw_block_run(d: &DwBlock, portable: bool) -> [u8; 32] {
+        let (packing, taps, w, k, clamp) = d;
+        let t: [&[u8; 32]; 9] = core::array::from_fn(|i| &taps[i]);
+        let mut out = [0xA5u8; 32];
+        if portable || skip() {
+            crate::kernels::packed::dw_block_portable(*packing, &t, w, k, *clamp, &mut out);
+        } else {
+            assert!(dw_block(*packing, &t, w, k, *clamp, &mut out));
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The packed 3x3 depthwise block kernels (taps interleaved four to a lane;
+        /// `VPDPBUSD`, or `VPMADDWD` on sign-extended byte pairs) and their epilogue
+        /// against the portable twin on the same layout, extreme values included.
+        packed_dw_block_matches_portable {
+            seed: 48,
+            cases: 3000,
+            generate: dw_block_case,
+            portable: |d: &DwBlock| dw_block_run(d, true),
+            specialised: |d: &DwBlock| dw_block_run(d, false),
+        }
+    );
+
+    /// Precomputed epilogue constants against the portable epilogue.
+    fn pre_run(e: &Epi, portable: bool) -> Vec<u8> {
+        let mut out = std::vec![0xA5u8; e.n];
+        let soa = Soa::new(&e.soa, e.n);
+        if portable || skip() {
+            requant_soa_portable(&e.acc, &soa, e.clamp, &mut out);
+            return out;
+        }
+        let at = |a: &[u8], j: usize| {
+            i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+        };
+        let pre: Vec<[u8; 32]> = (0..e.n / 8)
+            .flat_map(|g| {
+                let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                pre8(f, m, r)
+            })
+            .collect();
+        let done = requant_pre(&e.acc, &pre, e.clamp, &mut out);
+        assert_eq!(done, 8 * (e.n / 8));
+        requant_soa_portable(&e.acc[done..], &soa.from(done), e.clamp, &mut out[done..]);
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The epilogue on precomputed constants (rounding constants per channel).
+        avx2_requant_pre_matches_portable {
+            seed: 49,
+            cases: 3000,
+            generate: epi_case,
+            portable: |e: &Epi| pre_run(e, true),
+            specialised: |e: &Epi| pre_run(e, false),
         }
     );
 }
