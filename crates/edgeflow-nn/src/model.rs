@@ -1,5 +1,6 @@
 use core::ops::Range;
 
+use edgeflow_format::decode;
 use edgeflow_format::graph::{DType, GraphHeader, Location, Op, OpDef, TensorDef, MAX_RANK};
 use edgeflow_format::Artifact;
 
@@ -27,8 +28,8 @@ impl<'a> Model<'a> {
     /// [`crate::Runtime::invoke`] cannot panic or read out of bounds. Never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let artifact = Artifact::parse(bytes)?;
-        let (header, ops): (GraphHeader<'a>, &'a [u8]) =
-            postcard::take_from_bytes(artifact.graph).map_err(|_| Error::BadGraphHeader)?;
+        let (header, ops) =
+            decode::graph_header(artifact.graph).map_err(|_| Error::BadGraphHeader)?;
         let model = Model {
             artifact,
             header,
@@ -57,10 +58,10 @@ impl<'a> Model<'a> {
             }
         }
         let mut rest = self.ops;
+        let mut op = OpDef::empty();
         for position in 0..h.op_count {
-            let (op, next): (OpDef<'a>, &'a [u8]) =
-                postcard::take_from_bytes(rest).map_err(|_| Error::BadOpRecord { position })?;
-            rest = next;
+            rest =
+                decode::op_def_into(rest, &mut op).map_err(|_| Error::BadOpRecord { position })?;
             self.check_op(&op)?;
         }
         if !rest.is_empty() {
@@ -228,17 +229,28 @@ pub struct OpIter<'a> {
     left: u32,
 }
 
+impl<'a> OpIter<'a> {
+    /// Decodes the next record into `out` (reusing its storage: the executor keeps one
+    /// record on the stack); `false` when no record is left.
+    pub(crate) fn next_into(&mut self, out: &mut OpDef<'a>) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        // The records were decoded once by `Model::parse`; decoding again cannot fail.
+        let Ok(rest) = decode::op_def_into(self.rest, out) else {
+            return false;
+        };
+        self.rest = rest;
+        self.left = self.left.saturating_sub(1);
+        true
+    }
+}
+
 impl<'a> Iterator for OpIter<'a> {
     type Item = OpDef<'a>;
     fn next(&mut self) -> Option<OpDef<'a>> {
-        if self.left == 0 {
-            return None;
-        }
-        // The records were decoded once by `Model::parse`; decoding again cannot fail.
-        let (op, rest) = postcard::take_from_bytes(self.rest).ok()?;
-        self.rest = rest;
-        self.left = self.left.saturating_sub(1);
-        Some(op)
+        let mut op = OpDef::empty();
+        self.next_into(&mut op).then_some(op)
     }
 }
 

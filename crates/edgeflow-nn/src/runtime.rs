@@ -148,7 +148,14 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
         mut after_op: impl FnMut(usize, u32),
     ) -> Result<(), Error> {
         let model = self.model;
-        for (position, d) in model.ops().enumerate() {
+        let mut ops = model.ops();
+        // One record on the stack, decoded into in place for each op.
+        let mut d = edgeflow_format::graph::OpDef::empty();
+        for position in 0..usize::MAX {
+            if !ops.next_into(&mut d) {
+                break;
+            }
+            let d = &d;
             let Some(out_def) = d.outputs.first() else {
                 continue; // excluded by parse
             };
@@ -164,11 +171,11 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             let scratch_r = match d.scratch {
                 Some(s) => {
                     let start = s.offset as usize;
-                    Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(&d))?)
+                    Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(d))?)
                 }
                 None => None,
             };
-            let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(&d))?;
+            let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(d))?;
             let mut inputs: heapless::Vec<TensorIn<'_, 'a>, MAX_OP_INPUTS> = heapless::Vec::new();
             for t in d.inputs.iter() {
                 let data = match arena_range(t) {
@@ -189,7 +196,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                 def: out_def,
                 data: split.output,
             };
-            exec(position, &d, inputs.as_slice(), out, split.scratch);
+            exec(position, d, inputs.as_slice(), out, split.scratch);
             after_op(position, d.source_index);
         }
         Ok(())
