@@ -86,9 +86,26 @@ fn select_ops() {
             })
             .collect()
     };
+    let mut tags = 0u64;
     for op in &selected {
         println!("cargo::rustc-cfg=edgeflow_op=\"{op}\"");
+        if let Some(tag) = OPS.iter().position(|o| o == op) {
+            tags |= 1 << tag;
+        }
     }
+    // The op-record reader decodes only the selected ops' parameters (`LinkedOps`, bits
+    // by op tag: OPS is in tag order, which a test checks against the format's list).
+    let out = std::path::PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
+    let code = format!(
+        "/// Bit `t`: the op with tag `t` is linked (build.rs, `EDGEFLOW_NN_OPS`).\n\
+         pub(crate) const LINKED_OP_TAGS: u64 = {tags:#x};\n\
+         /// build.rs's op list, in tag order.\n\
+         #[allow(dead_code)]\n\
+         pub(crate) const BUILD_OPS: [&str; {}] = {:?};\n",
+        OPS.len(),
+        OPS
+    );
+    std::fs::write(out.join("linked_ops.rs"), code).expect("write OUT_DIR/linked_ops.rs");
     if OPS.iter().any(|o| !selected.contains(o)) {
         println!("cargo::rustc-cfg=edgeflow_op_subset");
     }

@@ -221,13 +221,69 @@ pub fn graph_header(bytes: &[u8]) -> R<(GraphHeader<'_>, &[u8])> {
     Ok((h, r.rest()))
 }
 
+/// The ops a reader decodes, as a bit mask over [`Op::tag`]: a build that links only some
+/// kernels (edgeflow-nn's `EDGEFLOW_NN_OPS`) decodes only their parameters, and the
+/// decoding of the others is not linked either. A record of an op outside the set is a
+/// [`DecodeError`]; [`record_op`] tells the caller which op it was.
+pub trait OpSet {
+    /// Bit `t` set: the op with tag `t` is decoded.
+    const TAGS: u64;
+}
+
+/// Every op.
+#[derive(Clone, Copy, Debug)]
+pub struct AllOps;
+
+impl OpSet for AllOps {
+    const TAGS: u64 = u64::MAX;
+}
+
+/// The TFLite names of the ops ([`Op::name`]), indexed by [`Op::tag`].
+pub const OP_NAMES: [&str; 18] = [
+    "CONV_2D",
+    "DEPTHWISE_CONV_2D",
+    "FULLY_CONNECTED",
+    "AVERAGE_POOL_2D",
+    "MAX_POOL_2D",
+    "ADD",
+    "MUL",
+    "RESHAPE",
+    "SOFTMAX",
+    "QUANTIZE",
+    "DEQUANTIZE",
+    "CONCATENATION",
+    "PAD",
+    "MEAN",
+    "LOGISTIC",
+    "TANH",
+    "TRANSPOSE",
+    "STRIDED_SLICE",
+];
+
+#[inline(always)]
+fn decoded<S: OpSet>(tag: u32) -> bool {
+    tag < 64 && S::TAGS & 1u64.wrapping_shl(tag) != 0
+}
+
+/// The source index and op tag at the start of an op record (for the error about a
+/// record [`op_def_into_in`] refused because its op is outside the reader's [`OpSet`]).
+pub fn record_op(bytes: &[u8]) -> R<(u32, u32)> {
+    let mut r = Reader::new(bytes);
+    Ok((r.u32()?, r.tag()?))
+}
+
 /// Decodes the op record at the start of `bytes` into `out` (reusing its storage, so a
 /// device keeps one record on the stack) and returns the bytes after it. On error `out`
 /// holds a partly decoded record; do not use it.
 pub fn op_def_into<'a>(bytes: &'a [u8], out: &mut OpDef<'a>) -> R<&'a [u8]> {
+    op_def_into_in::<AllOps>(bytes, out)
+}
+
+/// [`op_def_into`] for the ops of `S` only (others are a [`DecodeError`]).
+pub fn op_def_into_in<'a, S: OpSet>(bytes: &'a [u8], out: &mut OpDef<'a>) -> R<&'a [u8]> {
     let mut r = Reader::new(bytes);
     out.source_index = r.u32()?;
-    out.op = op(&mut r)?;
+    out.op = op_in::<S>(&mut r)?;
     r.vec_into(&mut out.inputs, tensor)?;
     r.vec_into(&mut out.outputs, tensor)?;
     out.scratch = if r.option()? {
@@ -293,16 +349,22 @@ pub fn tensor<'a>(r: &mut Reader<'a>) -> R<TensorDef<'a>> {
 
 /// An [`Op`]: its tag ([`Op::tag`]), then its parameters.
 pub fn op<'a>(r: &mut Reader<'a>) -> R<Op<'a>> {
+    op_in::<AllOps>(r)
+}
+
+/// [`op`] for the ops of `S` only: the arms of the others are removed at compile time.
+pub fn op_in<'a, S: OpSet>(r: &mut Reader<'a>) -> R<Op<'a>> {
+    // An arm whose guard is false for `S` is removed at compile time.
     Ok(match r.tag()? {
-        0 => Op::Conv2d(conv(r)?),
-        1 => Op::DepthwiseConv2d(conv(r)?),
-        2 => Op::FullyConnected(FullyConnectedParams {
+        0 if decoded::<S>(0) => Op::Conv2d(conv(r)?),
+        1 if decoded::<S>(1) => Op::DepthwiseConv2d(conv(r)?),
+        2 if decoded::<S>(2) => Op::FullyConnected(FullyConnectedParams {
             clamp: clamp(r)?,
             requant: requant(r)?,
         }),
-        3 => Op::AveragePool2d(pool(r)?),
-        4 => Op::MaxPool2d(pool(r)?),
-        5 => Op::Add(AddParams {
+        3 if decoded::<S>(3) => Op::AveragePool2d(pool(r)?),
+        4 if decoded::<S>(4) => Op::MaxPool2d(pool(r)?),
+        5 if decoded::<S>(5) => Op::Add(AddParams {
             left_shift: r.i32()?,
             input1_offset: r.i32()?,
             input2_offset: r.i32()?,
@@ -312,35 +374,35 @@ pub fn op<'a>(r: &mut Reader<'a>) -> R<Op<'a>> {
             output: multiplier(r)?,
             clamp: clamp(r)?,
         }),
-        6 => Op::Mul(MulParams {
+        6 if decoded::<S>(6) => Op::Mul(MulParams {
             input1_offset: r.i32()?,
             input2_offset: r.i32()?,
             output_offset: r.i32()?,
             output: multiplier(r)?,
             clamp: clamp(r)?,
         }),
-        7 => Op::Reshape,
-        8 => Op::Softmax(SoftmaxParams {
+        7 if decoded::<S>(7) => Op::Reshape,
+        8 if decoded::<S>(8) => Op::Softmax(SoftmaxParams {
             beta: r.f32()?,
             input_multiplier: r.i32()?,
             input_left_shift: r.i32()?,
             diff_min: r.i32()?,
         }),
-        9 => Op::Quantize(QuantizeParams {
+        9 if decoded::<S>(9) => Op::Quantize(QuantizeParams {
             requant: multiplier(r)?,
             input_zero_point: r.i32()?,
             output_zero_point: r.i32()?,
         }),
-        10 => Op::Dequantize,
-        11 => Op::Concatenation(ConcatParams {
+        10 if decoded::<S>(10) => Op::Dequantize,
+        11 if decoded::<S>(11) => Op::Concatenation(ConcatParams {
             axis: r.u8()?,
             clamp: clamp(r)?,
         }),
-        12 => Op::Pad(PadParams {
+        12 if decoded::<S>(12) => Op::Pad(PadParams {
             before: r.array(Reader::u32)?,
             after: r.array(Reader::u32)?,
         }),
-        13 => Op::Mean(MeanParams {
+        13 if decoded::<S>(13) => Op::Mean(MeanParams {
             axes_mask: r.u8()?,
             requant: multiplier(r)?,
             input_zero_point: r.i32()?,
@@ -349,12 +411,12 @@ pub fn op<'a>(r: &mut Reader<'a>) -> R<Op<'a>> {
             output_scale: r.f32()?,
             keep_dims: r.bool()?,
         }),
-        14 => Op::Logistic(activation(r)?),
-        15 => Op::Tanh(activation(r)?),
-        16 => Op::Transpose(TransposeParams {
+        14 if decoded::<S>(14) => Op::Logistic(activation(r)?),
+        15 if decoded::<S>(15) => Op::Tanh(activation(r)?),
+        16 if decoded::<S>(16) => Op::Transpose(TransposeParams {
             perm: r.array(Reader::u8)?,
         }),
-        17 => Op::StridedSlice(StridedSliceParams {
+        17 if decoded::<S>(17) => Op::StridedSlice(StridedSliceParams {
             begin: r.array(Reader::i32)?,
             stride: r.array(Reader::i32)?,
             count: r.array(Reader::u32)?,
@@ -733,7 +795,9 @@ mod tests {
         // Every tag once, in order: a new op must be added here (and to `op`).
         for (i, o) in ops.iter().enumerate() {
             assert_eq!(o.tag() as usize, i, "{}", o.name());
+            assert_eq!(OP_NAMES[i], o.name());
         }
+        assert_eq!(ops.len(), OP_NAMES.len());
         ops
     }
 
@@ -828,6 +892,21 @@ mod tests {
             );
         }
         assert!(cases > 10_000, "{cases}");
+    }
+
+    #[test]
+    fn an_op_set_decodes_its_ops_only() {
+        struct FcOnly;
+        impl OpSet for FcOnly {
+            const TAGS: u64 = 1 << 2;
+        }
+        for rec in records() {
+            let all = op_def(&rec).unwrap().0;
+            let mut d = OpDef::empty();
+            let r = op_def_into_in::<FcOnly>(&rec, &mut d);
+            assert_eq!(r.is_ok(), all.op.tag() == 2, "{}", all.op.name());
+            assert_eq!(record_op(&rec), Ok((all.source_index, all.op.tag())));
+        }
     }
 
     #[test]

@@ -20,6 +20,34 @@ pub struct Model<'a> {
 /// Sentinel op index used in errors about graph inputs/outputs.
 const GRAPH_IO: u32 = u32::MAX;
 
+// `LINKED_OP_TAGS`: the ops whose kernels this build links (build.rs, `EDGEFLOW_NN_OPS`).
+include!(concat!(env!("OUT_DIR"), "/linked_ops.rs"));
+
+/// The op-record reader's op set: only the linked ops' parameters are decoded, so a
+/// one-model firmware does not carry the decoding of the others either.
+struct LinkedOps;
+
+impl decode::OpSet for LinkedOps {
+    const TAGS: u64 = LINKED_OP_TAGS;
+}
+
+/// The error for op record `position` (`record`: its bytes on) that did not decode: an
+/// op this build does not link is named (as [`kernels::check`] names it), anything else
+/// is a malformed record.
+fn undecodable(record: &[u8], position: u32) -> Error {
+    if let Ok((op, tag)) = decode::record_op(record) {
+        let linked = tag < 64 && LINKED_OP_TAGS & 1u64.wrapping_shl(tag) != 0;
+        if let (false, Some(&name)) = (linked, decode::OP_NAMES.get(tag as usize)) {
+            return Error::InvalidOp {
+                op,
+                name,
+                reason: kernels::NOT_LINKED,
+            };
+        }
+    }
+    Error::BadOpRecord { position }
+}
+
 impl<'a> Model<'a> {
     /// Parses and validates an artifact.
     ///
@@ -60,8 +88,8 @@ impl<'a> Model<'a> {
         let mut rest = self.ops;
         let mut op = OpDef::empty();
         for position in 0..h.op_count {
-            rest =
-                decode::op_def_into(rest, &mut op).map_err(|_| Error::BadOpRecord { position })?;
+            rest = decode::op_def_into_in::<LinkedOps>(rest, &mut op)
+                .map_err(|_| undecodable(rest, position))?;
             self.check_op(&op)?;
         }
         if !rest.is_empty() {
@@ -237,7 +265,7 @@ impl<'a> OpIter<'a> {
             return false;
         }
         // The records were decoded once by `Model::parse`; decoding again cannot fail.
-        let Ok(rest) = decode::op_def_into(self.rest, out) else {
+        let Ok(rest) = decode::op_def_into_in::<LinkedOps>(self.rest, out) else {
             return false;
         };
         self.rest = rest;
@@ -267,4 +295,18 @@ pub(crate) fn arena_range(t: &TensorDef<'_>) -> Option<Range<usize>> {
 
 fn ranges_overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_op_list_is_in_tag_order() {
+        // build.rs sets bit `i` of LINKED_OP_TAGS for its i-th op: its list must be the
+        // format's, in tag order.
+        assert_eq!(BUILD_OPS, decode::OP_NAMES);
+        // Tests build every op.
+        assert_eq!(LINKED_OP_TAGS, (1u64 << decode::OP_NAMES.len()) - 1);
+    }
 }

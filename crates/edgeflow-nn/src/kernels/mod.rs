@@ -80,8 +80,7 @@ use fully_connected::FullyConnected;
 
 /// [`check`]'s answer for an op whose kernel the build left out (`EDGEFLOW_NN_OPS`, see
 /// build.rs).
-#[cfg(edgeflow_op_subset)]
-const NOT_LINKED: &str =
+pub(crate) const NOT_LINKED: &str =
     "this op's kernel is not linked into this build (EDGEFLOW_NN_OPS at build time leaves it out)";
 
 /// Verifies an op's preconditions (see the module docs).
