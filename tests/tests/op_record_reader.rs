@@ -56,35 +56,63 @@ fn norm<T: std::fmt::Debug, E>(r: Result<(T, &[u8]), E>) -> String {
     }
 }
 
-/// Decodes the graph section with both decoders: the header, then each record. Returns
-/// the serde results in order (stopping at the first error), after checking that the
-/// hand-written reader gives the same at every step.
-fn walk_both(name: &str, graph: &[u8]) -> Vec<String> {
-    let mut seen = Vec::new();
-    let serde_h = norm(postcard::take_from_bytes::<GraphHeader<'_>>(graph));
-    assert_eq!(serde_h, norm(decode::graph_header(graph)), "{name}: graph header");
-    seen.push(serde_h);
-    let Ok((h, mut rest)) = postcard::take_from_bytes::<GraphHeader<'_>>(graph) else {
-        return seen;
+/// Whether two decode results agree: both errors, or equal values (by `==`, else by
+/// `Debug` for NaN fields read from mutated bytes) with the same rest.
+fn agree<T: PartialEq + std::fmt::Debug, E1, E2>(
+    a: &Result<(T, &[u8]), E1>,
+    b: &Result<(T, &[u8]), E2>,
+) -> bool {
+    match (a, b) {
+        (Ok((x, xr)), Ok((y, yr))) => {
+            xr.len() == yr.len() && (x == y || format!("{x:?}") == format!("{y:?}"))
+        }
+        (Err(_), Err(_)) => true,
+        _ => false,
+    }
+}
+
+/// Decodes the graph section with both decoders: the header, then each record until
+/// the first error, checking that the hand-written reader agrees with postcard at every
+/// step. Returns how many steps decoded.
+fn walk_both(name: &str, graph: &[u8]) -> usize {
+    let s = postcard::take_from_bytes::<GraphHeader<'_>>(graph);
+    let h = decode::graph_header(graph);
+    assert!(
+        agree(&s, &h),
+        "{name}: graph header: {} vs {}",
+        norm(s.clone()),
+        norm(h)
+    );
+    let Ok((h, mut rest)) = s else {
+        return 0;
     };
+    let mut ok = 1;
     for i in 0..h.op_count.min(10_000) {
         let s = postcard::take_from_bytes::<OpDef<'_>>(rest);
         let hand = decode::op_def(rest);
-        let (ns, nh) = (norm(s.clone()), norm(hand));
-        assert_eq!(ns, nh, "{name}: op record {i}");
-        seen.push(ns);
+        assert!(
+            agree(&s, &hand),
+            "{name}: op record {i}: {} vs {}",
+            norm(s.clone()),
+            norm(hand)
+        );
         match s {
             Ok((_, r)) => rest = r,
             Err(_) => break,
         }
+        ok += 1;
     }
-    seen
+    ok
 }
 
 #[test]
 fn hand_reader_equals_postcard_on_every_fixture_and_mlperf_artifact() {
     let arts = artifacts();
-    assert!(arts.len() >= 80, "expected the committed fixtures, found {}", arts.len());
+    assert!(
+        arts.len() >= 80,
+        "expected the committed fixtures, found {}",
+        arts.len()
+    );
     let mut records = 0;
     let mut mutations = 0;
     for (name, a) in &arts {
@@ -98,9 +126,13 @@ fn hand_reader_equals_postcard_on_every_fixture_and_mlperf_artifact() {
         }
         let art = edgeflow_format::Artifact::parse(a).expect("parse");
         let graph = art.graph;
-        let seen = walk_both(name, graph);
-        assert!(seen.iter().all(|s| s.starts_with("ok")), "{name}: {seen:?}");
-        records += seen.len() - 1;
+        let op_count = edgeflow_nn::Model::parse(a).expect("model").ops().count();
+        assert_eq!(
+            walk_both(name, graph),
+            op_count + 1,
+            "{name}: every record decodes"
+        );
+        records += op_count;
         // The run-time's own walk over the same records (what `invoke` executes).
         let model = edgeflow_nn::Model::parse(a).expect("model parses");
         let (h, mut rest) = postcard::take_from_bytes::<GraphHeader<'_>>(graph).expect("h");
@@ -114,7 +146,7 @@ fn hand_reader_equals_postcard_on_every_fixture_and_mlperf_artifact() {
 
         // Mutations: a sample of byte positions (all of them for small graphs), each
         // replaced by values that hit tags, option bytes and varint continuation bits.
-        let step = (graph.len() / 1500).max(1);
+        let step = (graph.len() / 400).max(1);
         let mut m = graph.to_vec();
         for i in (0..graph.len()).step_by(step) {
             for v in [0x00, 0x01, 0x02, 0x7F, 0x80, 0xFF, graph[i] ^ 0x80] {
@@ -133,5 +165,5 @@ fn hand_reader_equals_postcard_on_every_fixture_and_mlperf_artifact() {
         "{} artifacts, {records} op records equal; {mutations} mutated graph sections decoded alike",
         arts.len()
     );
-    assert!(records > 100 && mutations > 10_000, "{records} {mutations}");
+    assert!(records > 100 && mutations > 50_000, "{records} {mutations}");
 }

@@ -54,6 +54,10 @@ impl<'a> Model<'a> {
     /// On `Ok`, every op record decodes, every tensor lies inside the arena plan or the
     /// weights section, and every op satisfies its kernel's preconditions, so
     /// [`crate::Runtime::invoke`] cannot panic or read out of bounds. Never panics.
+    ///
+    /// Never inlined (it runs once per model): a firmware's code then shows the parser as
+    /// one function of its own, not spread into its caller (BENCHMARKS.md, footprint).
+    #[inline(never)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let artifact = Artifact::parse(bytes)?;
         let (header, ops) =

@@ -71,6 +71,12 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
 
     /// Runs every op once, in order. Never panics on a model that passed
     /// [`Model::parse`]; returns the first error a kernel reports.
+    ///
+    /// Never inlined: its frame (the op record being executed, the input list) then sits
+    /// below the caller's, where a stack measurement started before the call sees it
+    /// (inlined, LLVM hoisted those locals into the caller's frame, and the firmware's
+    /// stack painting did not count them).
+    #[inline(never)]
     pub fn invoke(&mut self) -> Result<(), Error> {
         self.invoke_with(|_, _| {})
     }
