@@ -85,6 +85,13 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 compare(out, &expected)
                     .map_err(|e| anyhow::anyhow!("{m}: device output differs from TFLM: {e}"))?;
                 stack = r.stack;
+                let origin = firmware::code_by_origin(&elf, input.len() as u64)
+                    .map_err(anyhow::Error::msg)?;
+                let parts: Vec<String> = origin.iter().map(|(o, b)| format!("{o} {b}")).collect();
+                println!(
+                    "{m}: flash bytes by origin (symbols, B): {}",
+                    parts.join(", ")
+                );
                 // SysTick counts core cycles: 40 instructions per tick under `-icount
                 // shift=0` at mps2-an386's 25 MHz (DESIGN.md, numbers).
                 instructions = r.ticks * 40;
