@@ -835,7 +835,7 @@ mod tests {
 
     /// Every prefix, and every byte replaced by a few values, of `bytes`: the two decoders
     /// agree on each.
-    fn mutations_agree<'a, T: core::fmt::Debug>(
+    fn mutations_agree(
         bytes: &[u8],
         serde: impl Fn(&[u8]) -> String,
         hand: impl Fn(&[u8]) -> String,
@@ -885,7 +885,7 @@ mod tests {
                 show(&postcard::take_from_bytes::<OpDef<'_>>(&rec).map_err(|_| ())),
                 show(&op_def(&rec).map_err(|_| ()))
             );
-            cases += mutations_agree::<OpDef<'_>>(
+            cases += mutations_agree(
                 &rec,
                 |b| norm(postcard::take_from_bytes::<OpDef<'_>>(b)),
                 |b| norm(op_def(b)),
@@ -927,13 +927,13 @@ mod tests {
         };
         let enc = postcard::to_stdvec(&h).unwrap();
         assert_eq!(graph_header(&enc).unwrap(), (h, &[][..]));
-        mutations_agree::<GraphHeader<'_>>(
+        mutations_agree(
             &enc,
             |b| norm(postcard::take_from_bytes::<GraphHeader<'_>>(b)),
             |b| norm(graph_header(b)),
         );
         let sec = postcard::to_stdvec(&(300u16, Bytes(b"section bytes"))).unwrap();
-        mutations_agree::<(u16, &[u8])>(
+        mutations_agree(
             &sec,
             |b| norm(postcard::take_from_bytes::<(u16, &[u8])>(b)),
             |b| norm(section(b).map(|(k, d, rest)| ((k, d), rest))),
