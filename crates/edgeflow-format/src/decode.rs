@@ -22,9 +22,10 @@
 //!   UTF-8 text / elements; a `heapless::Vec` longer than its capacity is an error.
 //!
 //! Equivalence with postcard's decoding (the same value for every record, and an error
-//! exactly where postcard errs) is tested on every conformance fixture and MLPerf-style
-//! artifact and on mutated records (`tests/decode.rs` in this crate and edgeflow-nn's
-//! tests).
+//! exactly where postcard errs) is tested here on random primitives and on one record of
+//! every op kind with every prefix and single-byte mutation, and in the workspace's
+//! `tests/tests/op_record_reader.rs` on every TFLite conformance fixture and the MLPerf
+//! Tiny artifacts, intact and mutated.
 //!
 //! # Adding an op
 //!
