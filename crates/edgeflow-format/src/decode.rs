@@ -30,8 +30,11 @@
 //! # Adding an op
 //!
 //! A new [`Op`] variant gets the next tag in [`Op::tag`] (the compiler asks for it: the
-//! match there is exhaustive), one `read_*` function for its parameters here if it has
-//! new ones, and one arm in [`op`]. Never panics on any bytes.
+//! match there is exhaustive), its name at that index of [`OP_NAMES`], a function here
+//! reading its parameters (if it has new ones), one guarded arm in [`op_in`], and one op
+//! in this module's test list `every_op` (which checks tags and names against the
+//! variants); edgeflow-nn's build.rs lists it in the same order (a test there compares).
+//! Never panics on any bytes.
 
 use crate::graph::{
     ActivationParams, AddParams, Bytes, Clamp, ConcatParams, ConvParams, DType,
