@@ -13,6 +13,11 @@
 //! rejected by `Model::parse` with an error naming the op. A firmware built for one model
 //! thus carries only that model's kernels (the dispatch is the only reference to them, so
 //! the linker drops the rest). An unknown name fails the build.
+//!
+//! `EDGEFLOW_NN_F32=0` leaves out the f32 variants of CONV_2D, DEPTHWISE_CONV_2D,
+//! FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D and SOFTMAX (for int8 models); without
+//! it they are linked (`cfg(edgeflow_f32)`). `Model::parse` then rejects an f32 use of
+//! those ops with an error naming the op.
 
 use std::env;
 
@@ -42,6 +47,11 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgeflow_arm_dsp)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_PORTABLE");
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_F32");
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_f32)");
+    if env::var("EDGEFLOW_NN_F32").unwrap_or_default().trim() != "0" {
+        println!("cargo::rustc-cfg=edgeflow_f32");
+    }
     select_ops();
     let var = |k: &str| env::var(k).unwrap_or_default();
     if var("EDGEFLOW_NN_PORTABLE") == "1" || var("CARGO_CFG_TARGET_ARCH") != "arm" {
@@ -86,9 +96,26 @@ fn select_ops() {
             })
             .collect()
     };
+    let mut tags = 0u64;
     for op in &selected {
         println!("cargo::rustc-cfg=edgeflow_op=\"{op}\"");
+        if let Some(tag) = OPS.iter().position(|o| o == op) {
+            tags |= 1 << tag;
+        }
     }
+    // The op-record reader decodes only the selected ops' parameters (`LinkedOps`, bits
+    // by op tag: OPS is in tag order, which a test checks against the format's list).
+    let out = std::path::PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
+    let code = format!(
+        "/// Bit `t`: the op with tag `t` is linked (build.rs, `EDGEFLOW_NN_OPS`).\n\
+         pub(crate) const LINKED_OP_TAGS: u64 = {tags:#x};\n\
+         /// build.rs's op list, in tag order.\n\
+         #[allow(dead_code)]\n\
+         pub(crate) const BUILD_OPS: [&str; {}] = {:?};\n",
+        OPS.len(),
+        OPS
+    );
+    std::fs::write(out.join("linked_ops.rs"), code).expect("write OUT_DIR/linked_ops.rs");
     if OPS.iter().any(|o| !selected.contains(o)) {
         println!("cargo::rustc-cfg=edgeflow_op_subset");
     }

@@ -215,6 +215,73 @@ pub fn flash_text_bytes(elf: &Path) -> Result<u64, String> {
     Ok(total)
 }
 
+/// Flash bytes of an ELF's symbols (code and read-only data) by origin, largest first:
+/// `edgeflow-nn`, `edgeflow-format`, `libm`, `compiler-builtins` (memcpy, division),
+/// `formatting` (`core::fmt` and every `Display`/`Debug` impl, which only the harness's
+/// result lines use), `harness` (firmware harness, support, cortex-m-rt),
+/// `unnamed read-only data` (constants and strings whose users the symbol table does not
+/// name), and `other`. The embedded cases are left out: the artifacts (`CASES`) and one
+/// unnamed read-only block of `input_len` bytes (a case's input, which the compiler
+/// emits as an anonymous constant). Names are matched in their mangled form (legacy
+/// `_ZN` and v0 `_R` both spell each path segment out).
+pub fn code_by_origin(elf: &Path, input_len: u64) -> Result<Vec<(&'static str, u64)>, String> {
+    use object::{Object, ObjectSection, ObjectSymbol, SectionKind};
+    let bytes = std::fs::read(elf).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| format!("{}: {e}", elf.display()))?;
+    let mut by: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut input_seen = false;
+    for sym in file.symbols() {
+        let Some(idx) = sym.section_index() else {
+            continue;
+        };
+        let Ok(sec) = file.section_by_index(idx) else {
+            continue;
+        };
+        if !matches!(
+            sec.kind(),
+            SectionKind::Text | SectionKind::ReadOnlyData | SectionKind::ReadOnlyString
+        ) || sym.size() == 0
+        {
+            continue;
+        }
+        let n = sym.name().unwrap_or_default();
+        let origin = if n.contains("CASES") {
+            continue;
+        } else if n.contains("fmt") {
+            "formatting"
+        } else if n.contains("edgeflow_nn") {
+            "edgeflow-nn"
+        } else if n.contains("edgeflow_format") {
+            "edgeflow-format"
+        } else if n.contains("libm") {
+            "libm"
+        } else if n.contains("compiler_builtins")
+            || n.starts_with("__aeabi")
+            || n.starts_with("__udiv")
+        {
+            "compiler-builtins"
+        } else if n.contains("edgeflow_f")
+            || n.contains("cortex_m")
+            || n.contains("INTERRUPTS")
+            || n.contains("semihosting")
+        {
+            "harness"
+        } else if n.starts_with(".L") {
+            if !input_seen && sym.size() == input_len {
+                input_seen = true;
+                continue;
+            }
+            "unnamed read-only data"
+        } else {
+            "other"
+        };
+        *by.entry(origin).or_default() += sym.size();
+    }
+    let mut v: Vec<_> = by.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1));
+    Ok(v)
+}
+
 pub(crate) fn write_if_changed(p: &Path, data: &[u8]) -> Result<(), String> {
     if std::fs::read(p).ok().as_deref() == Some(data) {
         return Ok(());

@@ -62,6 +62,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let cases = [case];
         let mut sizes = Vec::new();
         let mut stack = 0;
+        let mut instructions = 0;
         for (label, sel) in [("model's ops", Some(ops.as_str())), ("all ops", None)] {
             println!(
                 "== {m}: firmware with {label} ({})",
@@ -84,18 +85,28 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 compare(out, &expected)
                     .map_err(|e| anyhow::anyhow!("{m}: device output differs from TFLM: {e}"))?;
                 stack = r.stack;
+                let origin = firmware::code_by_origin(&elf, input.len() as u64)
+                    .map_err(anyhow::Error::msg)?;
+                let parts: Vec<String> = origin.iter().map(|(o, b)| format!("{o} {b}")).collect();
+                println!(
+                    "{m}: flash bytes by origin (symbols, B): {}",
+                    parts.join(", ")
+                );
+                // SysTick counts core cycles: 40 instructions per tick under `-icount
+                // shift=0` at mps2-an386's 25 MHz (DESIGN.md, numbers).
+                instructions = r.ticks * 40;
                 keep(&elf, m)?;
             }
         }
-        rows.push((m, ops, sizes, stack, tflm_code, tflm_stack));
+        rows.push((m, ops, sizes, stack, instructions, tflm_code, tflm_stack));
     }
     println!(
-        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke |"
+        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|");
-    for (m, ops, sizes, stack, tc, ts) in &rows {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for (m, ops, sizes, stack, instructions, tc, ts) in &rows {
         println!(
-            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B |",
+            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} |",
             m.to_uppercase(),
             ops.replace(',', ", "),
             sizes[0].1 as f64 / 1000.0,
@@ -103,7 +114,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             sizes[1].1 as f64 / 1000.0,
             tc,
             stack,
-            ts
+            ts,
+            instructions
         );
     }
     println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");

@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod baseline;
+pub mod decode;
 pub mod graph;
 pub mod labels;
 pub mod tables;
@@ -270,9 +271,8 @@ impl<'a> Artifact<'a> {
         let mut cursor = body;
         while !cursor.is_empty() {
             let offset = body_len.saturating_sub(cursor.len());
-            let ((kind, data), next): ((u16, &'a [u8]), &'a [u8]) =
-                postcard::take_from_bytes(cursor)
-                    .map_err(|_| FormatError::BadSection { offset })?;
+            let (kind, data, next) =
+                decode::section(cursor).map_err(|_| FormatError::BadSection { offset })?;
             cursor = next;
             let Some(kind) = SectionKind::from_u16(kind) else {
                 continue; // a section from a newer minor version: skip it

@@ -1,5 +1,6 @@
 use core::ops::Range;
 
+use edgeflow_format::decode;
 use edgeflow_format::graph::{DType, GraphHeader, Location, Op, OpDef, TensorDef, MAX_RANK};
 use edgeflow_format::Artifact;
 
@@ -19,16 +20,48 @@ pub struct Model<'a> {
 /// Sentinel op index used in errors about graph inputs/outputs.
 const GRAPH_IO: u32 = u32::MAX;
 
+// `LINKED_OP_TAGS`: the ops whose kernels this build links (build.rs, `EDGEFLOW_NN_OPS`).
+include!(concat!(env!("OUT_DIR"), "/linked_ops.rs"));
+
+/// The op-record reader's op set: only the linked ops' parameters are decoded, so a
+/// one-model firmware does not carry the decoding of the others either.
+struct LinkedOps;
+
+impl decode::OpSet for LinkedOps {
+    const TAGS: u64 = LINKED_OP_TAGS;
+}
+
+/// The error for op record `position` (`record`: its bytes on) that did not decode: an
+/// op this build does not link is named (as [`kernels::check`] names it), anything else
+/// is a malformed record.
+fn undecodable(record: &[u8], position: u32) -> Error {
+    if let Ok((op, tag)) = decode::record_op(record) {
+        let linked = tag < 64 && LINKED_OP_TAGS & 1u64.wrapping_shl(tag) != 0;
+        if let (false, Some(&name)) = (linked, decode::OP_NAMES.get(tag as usize)) {
+            return Error::InvalidOp {
+                op,
+                name,
+                reason: kernels::NOT_LINKED,
+            };
+        }
+    }
+    Error::BadOpRecord { position }
+}
+
 impl<'a> Model<'a> {
     /// Parses and validates an artifact.
     ///
     /// On `Ok`, every op record decodes, every tensor lies inside the arena plan or the
     /// weights section, and every op satisfies its kernel's preconditions, so
     /// [`crate::Runtime::invoke`] cannot panic or read out of bounds. Never panics.
+    ///
+    /// Never inlined (it runs once per model): a firmware's code then shows the parser as
+    /// one function of its own, not spread into its caller (BENCHMARKS.md, footprint).
+    #[inline(never)]
     pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
         let artifact = Artifact::parse(bytes)?;
-        let (header, ops): (GraphHeader<'a>, &'a [u8]) =
-            postcard::take_from_bytes(artifact.graph).map_err(|_| Error::BadGraphHeader)?;
+        let (header, ops) =
+            decode::graph_header(artifact.graph).map_err(|_| Error::BadGraphHeader)?;
         let model = Model {
             artifact,
             header,
@@ -57,10 +90,10 @@ impl<'a> Model<'a> {
             }
         }
         let mut rest = self.ops;
+        let mut op = OpDef::empty();
         for position in 0..h.op_count {
-            let (op, next): (OpDef<'a>, &'a [u8]) =
-                postcard::take_from_bytes(rest).map_err(|_| Error::BadOpRecord { position })?;
-            rest = next;
+            rest = decode::op_def_into_in::<LinkedOps>(rest, &mut op)
+                .map_err(|_| undecodable(rest, position))?;
             self.check_op(&op)?;
         }
         if !rest.is_empty() {
@@ -228,17 +261,28 @@ pub struct OpIter<'a> {
     left: u32,
 }
 
+impl<'a> OpIter<'a> {
+    /// Decodes the next record into `out` (reusing its storage: the executor keeps one
+    /// record on the stack); `false` when no record is left.
+    pub(crate) fn next_into(&mut self, out: &mut OpDef<'a>) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        // The records were decoded once by `Model::parse`; decoding again cannot fail.
+        let Ok(rest) = decode::op_def_into_in::<LinkedOps>(self.rest, out) else {
+            return false;
+        };
+        self.rest = rest;
+        self.left = self.left.saturating_sub(1);
+        true
+    }
+}
+
 impl<'a> Iterator for OpIter<'a> {
     type Item = OpDef<'a>;
     fn next(&mut self) -> Option<OpDef<'a>> {
-        if self.left == 0 {
-            return None;
-        }
-        // The records were decoded once by `Model::parse`; decoding again cannot fail.
-        let (op, rest) = postcard::take_from_bytes(self.rest).ok()?;
-        self.rest = rest;
-        self.left = self.left.saturating_sub(1);
-        Some(op)
+        let mut op = OpDef::empty();
+        self.next_into(&mut op).then_some(op)
     }
 }
 
@@ -255,4 +299,18 @@ pub(crate) fn arena_range(t: &TensorDef<'_>) -> Option<Range<usize>> {
 
 fn ranges_overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn build_op_list_is_in_tag_order() {
+        // build.rs sets bit `i` of LINKED_OP_TAGS for its i-th op: its list must be the
+        // format's, in tag order.
+        assert_eq!(BUILD_OPS, decode::OP_NAMES);
+        // Tests build every op.
+        assert_eq!(LINKED_OP_TAGS, (1u64 << decode::OP_NAMES.len()) - 1);
+    }
 }

@@ -71,6 +71,12 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
 
     /// Runs every op once, in order. Never panics on a model that passed
     /// [`Model::parse`]; returns the first error a kernel reports.
+    ///
+    /// Never inlined: its frame (the op record being executed, the input list) then sits
+    /// below the caller's, where a stack measurement started before the call sees it
+    /// (inlined, LLVM hoisted those locals into the caller's frame, and the firmware's
+    /// stack painting did not count them).
+    #[inline(never)]
     pub fn invoke(&mut self) -> Result<(), Error> {
         self.invoke_with(|_, _| {})
     }
@@ -148,7 +154,14 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
         mut after_op: impl FnMut(usize, u32),
     ) -> Result<(), Error> {
         let model = self.model;
-        for (position, d) in model.ops().enumerate() {
+        let mut ops = model.ops();
+        // One record on the stack, decoded into in place for each op.
+        let mut d = edgeflow_format::graph::OpDef::empty();
+        for position in 0..usize::MAX {
+            if !ops.next_into(&mut d) {
+                break;
+            }
+            let d = &d;
             let Some(out_def) = d.outputs.first() else {
                 continue; // excluded by parse
             };
@@ -164,11 +177,11 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             let scratch_r = match d.scratch {
                 Some(s) => {
                     let start = s.offset as usize;
-                    Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(&d))?)
+                    Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(d))?)
                 }
                 None => None,
             };
-            let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(&d))?;
+            let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(d))?;
             let mut inputs: heapless::Vec<TensorIn<'_, 'a>, MAX_OP_INPUTS> = heapless::Vec::new();
             for t in d.inputs.iter() {
                 let data = match arena_range(t) {
@@ -189,7 +202,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                 def: out_def,
                 data: split.output,
             };
-            exec(position, &d, inputs.as_slice(), out, split.scratch);
+            exec(position, d, inputs.as_slice(), out, split.scratch);
             after_op(position, d.source_index);
         }
         Ok(())

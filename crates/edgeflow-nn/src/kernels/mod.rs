@@ -27,8 +27,12 @@
 //! `scratch_bytes` tells the host planner how much scratch an op needs. The module is
 //! private; outside the crate, ops run through [`crate::op`], which checks first.
 
-// With only some ops linked (EDGEFLOW_NN_OPS), the others' kernels are unused.
-#![cfg_attr(edgeflow_op_subset, allow(dead_code, unused_imports, unused_variables))]
+// With only some ops linked (EDGEFLOW_NN_OPS), or without the f32 variants
+// (EDGEFLOW_NN_F32=0), the others' kernels are unused.
+#![cfg_attr(
+    any(edgeflow_op_subset, not(edgeflow_f32)),
+    allow(dead_code, unused_imports, unused_variables)
+)]
 
 use edgeflow_format::graph::{Op, TensorDef};
 
@@ -81,9 +85,14 @@ use fully_connected::FullyConnected;
 
 /// [`check`]'s answer for an op whose kernel the build left out (`EDGEFLOW_NN_OPS`, see
 /// build.rs).
-#[cfg(edgeflow_op_subset)]
-const NOT_LINKED: &str =
+pub(crate) const NOT_LINKED: &str =
     "this op's kernel is not linked into this build (EDGEFLOW_NN_OPS at build time leaves it out)";
+
+/// [`check`]'s answer for an f32 use of an op whose f32 variant the build left out
+/// (`EDGEFLOW_NN_F32=0`, see build.rs).
+#[cfg(not(edgeflow_f32))]
+const F32_NOT_LINKED: &str =
+    "this op's f32 kernel is not linked into this build (EDGEFLOW_NN_F32=0 at build time)";
 
 /// Verifies an op's preconditions (see the module docs).
 pub fn check(
@@ -92,6 +101,20 @@ pub fn check(
     output: &TensorDef<'_>,
     scratch_len: usize,
 ) -> Result<(), &'static str> {
+    #[cfg(not(edgeflow_f32))]
+    if output.dtype == edgeflow_format::graph::DType::F32
+        && matches!(
+            op,
+            Op::Conv2d(_)
+                | Op::DepthwiseConv2d(_)
+                | Op::FullyConnected(_)
+                | Op::AveragePool2d(_)
+                | Op::MaxPool2d(_)
+                | Op::Softmax(_)
+        )
+    {
+        return Err(F32_NOT_LINKED);
+    }
     match op {
         #[cfg(edgeflow_op = "CONV_2D")]
         Op::Conv2d(p) => weighted::check(&Conv(p), inputs, output, scratch_len),

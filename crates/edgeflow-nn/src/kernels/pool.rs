@@ -132,6 +132,7 @@ fn eval(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>, 
     match (output.def.dtype, kind) {
         (DType::I8, Kind::Average) => average_i8(&g, p, x.data, output.data),
         (DType::I8, Kind::Max) => max_i8(&g, p, x.data, output.data),
+        #[cfg(edgeflow_f32)]
         (DType::F32, _) => pool_f32(&g, p, x.data, output.data, kind),
         _ => {}
     }

@@ -90,12 +90,13 @@ pub(crate) fn eval(p: &SoftmaxParams, inputs: &[TensorIn<'_, '_>], output: Tenso
                 softmax_row_i8(p, row, out);
             }
         }
+        #[cfg(edgeflow_f32)]
         DType::F32 => {
             for (row, out) in rows {
                 softmax_row_f32(p.beta, row, out);
             }
         }
-        DType::I32 => {}
+        _ => {}
     }
 }
 

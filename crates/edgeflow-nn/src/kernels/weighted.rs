@@ -194,7 +194,11 @@ pub(crate) fn eval<K: Weighted>(
                 );
             }
         }
+        // Without `edgeflow_f32` (EDGEFLOW_NN_F32=0), `kernels::check` rejected f32.
+        #[cfg(edgeflow_f32)]
         DType::F32 => K::eval_f32(&g, op.clamp(), x.data, w.data, bias, output.data),
+        #[cfg(not(edgeflow_f32))]
+        DType::F32 => {}
         DType::I32 => {}
     }
 }
