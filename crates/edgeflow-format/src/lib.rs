@@ -63,7 +63,12 @@ pub const HEADER_LEN: usize = 32;
 /// The format major version this crate writes.
 pub const FORMAT_MAJOR: u16 = 1;
 /// The format minor version this crate writes.
-pub const FORMAT_MINOR: u16 = 0;
+///
+/// Minor versions: 0, the first release; 1 adds the ops LEAKY_RELU, HARD_SWISH, MAXIMUM,
+/// MINIMUM, REDUCE_MAX and RESIZE_NEAREST_NEIGHBOR (op records appended to
+/// [`graph::Op`]). A reader meeting an op record it cannot decode in an artifact of a
+/// newer minor than its own says so (`edgeflow-nn`'s `Error::NewerOp`).
+pub const FORMAT_MINOR: u16 = 1;
 /// Every format major version this crate reads.
 pub const READABLE_MAJORS: &[u16] = &[1];
 
