@@ -48,9 +48,10 @@ OPS = [
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Mul", "Sub",
     "Div", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Pad",
     "ReduceMean", "Softmax", "Identity", "Dropout", "Slice",
+    "LeakyRelu", "HardSwish", "Max", "Min", "ReduceMax",
 ]
 # Inputs that stay graph inputs (computed tensors); the others become initializers.
-DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all"}
+DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all", "Max": "all", "Min": "all"}
 
 
 def save_f32(path, a):

@@ -28,7 +28,8 @@
 //! GlobalAveragePool, GlobalMaxPool, Add, Mul, Sub, Div (constant divisor), Reshape,
 //! Flatten, Squeeze, Unsqueeze, Transpose (folded when it only converts layouts, else a
 //! TRANSPOSE op), Slice (constant starts/ends/axes/steps), Concat, Pad (constant, value 0),
-//! ReduceMean, Softmax, Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! ReduceMean, ReduceMax, Softmax, LeakyRelu, HardSwish, Max and Min (two inputs, with
+//! broadcasting), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
 //! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
 //! type and what is missing.
 //!
@@ -43,7 +44,7 @@ use std::collections::HashMap;
 
 use edgeflow_format::graph::{
     Clamp, ConcatParams, ConvParams, DType, FullyConnectedParams, MeanParams, Op, PadParams,
-    PoolParams, StridedSliceParams, TransposeParams, MAX_RANK,
+    PoolParams, ReduceMaxParams, StridedSliceParams, TransposeParams, MAX_RANK,
 };
 use edgeflow_nn::params;
 use thiserror::Error;
@@ -813,6 +814,29 @@ impl Importer {
                 );
                 Val::Act(Act { t: o, ..x })
             }
+            "LeakyRelu" | "HardSwish" => {
+                let x = self.act(req(0)?)?;
+                let s: Vec<usize> = self.g.tensors[x.t].shape.iter().map(|&d| d as usize).collect();
+                let o = self.tensor(&out0, &s, None)?;
+                let p = if op == "LeakyRelu" {
+                    let alpha = attr_f(n, "alpha", 0.01);
+                    if !alpha.is_finite() {
+                        return Err(format!("alpha {alpha} is not a finite number"));
+                    }
+                    Op::LeakyRelu(params::elementwise::leaky_relu_params(alpha, (1.0, 0), (1.0, 0)))
+                } else {
+                    Op::HardSwish(params::elementwise::hard_swish_params((1.0, 0), (1.0, 0)))
+                };
+                self.push(p, vec![x.t], o);
+                Val::Act(Act { t: o, ..x })
+            }
+            "Max" | "Min" if n.input.len() == 1 => Val::Act(self.act(req(0)?)?),
+            "Max" | "Min" if n.input.len() > 2 => {
+                return Err(format!(
+                    "{op} of {} inputs; edgeflow maps {op} of two inputs (chain them)",
+                    n.input.len()
+                ))
+            }
             "MaxPool" | "AveragePool" => self.pool(n, op == "MaxPool", &out0)?,
             "GlobalAveragePool" | "GlobalMaxPool" => {
                 let x = self.act(req(0)?)?;
@@ -849,7 +873,7 @@ impl Importer {
                     layout: Layout::Cl,
                 })
             }
-            "Add" | "Mul" | "Sub" | "Div" => self.binary(n, op, &out0)?,
+            "Add" | "Mul" | "Sub" | "Div" | "Max" | "Min" => self.binary(n, op, &out0)?,
             "Gemm" => self.gemm(n, &out0)?,
             "MatMul" => {
                 let x = self.act(req(0)?)?;
@@ -878,7 +902,8 @@ impl Importer {
             "Slice" => self.slice(n, &out0)?,
             "Concat" => self.concat(n, &out0)?,
             "Pad" => self.pad(n, &out0)?,
-            "ReduceMean" => self.reduce_mean(n, &out0)?,
+            "ReduceMean" => self.reduce_mean(n, &out0, false)?,
+            "ReduceMax" => self.reduce_mean(n, &out0, true)?,
             "Softmax" => {
                 let x = self.act(req(0)?)?;
                 let r = x.shape.len();
@@ -1720,10 +1745,11 @@ impl Importer {
         )?;
         let t = self.tensor(out, &irs, None)?;
         let one = (1.0, 0);
-        let p = if op == "Add" {
-            Op::Add(params::elementwise::add_params(one, one, one, Clamp::NONE))
-        } else {
-            Op::Mul(params::elementwise::mul_params(one, one, one, Clamp::NONE))
+        let p = match op {
+            "Add" => Op::Add(params::elementwise::add_params(one, one, one, Clamp::NONE)),
+            "Max" => Op::Maximum,
+            "Min" => Op::Minimum,
+            _ => Op::Mul(params::elementwise::mul_params(one, one, one, Clamp::NONE)),
         };
         let ins = if swapped && matches!(other, Val::Act(_)) {
             vec![yt, xt]
@@ -2050,7 +2076,8 @@ impl Importer {
         }))
     }
 
-    fn reduce_mean(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
+    /// ReduceMean, or ReduceMax with `max` (the same axes, keepdims and layout handling).
+    fn reduce_mean(&mut self, n: &pb::NodeProto, out: &str, max: bool) -> R<Val> {
         let x = self.act(&n.input[0])?;
         let r = x.shape.len();
         let axes = if self.opset >= 18 {
@@ -2129,14 +2156,18 @@ impl Importer {
         if !keep && layout == Layout::Plain && numel(&ir_out) != numel(&shape) {
             return Err("internal: reduced shape mismatch".into());
         }
-        self.push(
+        let op = if max {
+            Op::ReduceMax(ReduceMaxParams {
+                axes_mask: mask,
+                keep_dims: keep,
+            })
+        } else {
             Op::Mean(MeanParams {
                 keep_dims: keep,
                 ..params::elementwise::mean_params((1.0, 0), (1.0, 0), mask, keep)
-            }),
-            vec![x.t],
-            t,
-        );
+            })
+        };
+        self.push(op, vec![x.t], t);
         let t = if !keep && cl && ir_out != shape {
             self.reshape(t, &shape)?
         } else {
