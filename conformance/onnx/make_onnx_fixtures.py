@@ -48,7 +48,7 @@ OPS = [
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Mul", "Sub",
     "Div", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Pad",
     "ReduceMean", "Softmax", "Identity", "Dropout", "Slice",
-    "LeakyRelu", "HardSwish", "Max", "Min", "ReduceMax",
+    "LeakyRelu", "HardSwish", "Max", "Min", "ReduceMax", "Split",
 ]
 # Inputs that stay graph inputs (computed tensors); the others become initializers.
 DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all", "Max": "all", "Min": "all"}

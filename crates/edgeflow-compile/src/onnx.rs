@@ -29,7 +29,7 @@
 //! Flatten, Squeeze, Unsqueeze, Transpose (folded when it only converts layouts, else a
 //! TRANSPOSE op), Slice (constant starts/ends/axes/steps), Concat, Pad (constant, value 0),
 //! ReduceMean, ReduceMax, Softmax, LeakyRelu, HardSwish, Max and Min (two inputs, with
-//! broadcasting), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! broadcasting), Split (one STRIDED_SLICE per output), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
 //! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
 //! type and what is missing.
 //!
@@ -900,6 +900,7 @@ impl Importer {
             }
             "Transpose" => self.transpose(n, &out0)?,
             "Slice" => self.slice(n, &out0)?,
+            "Split" => return self.split(n),
             "Concat" => self.concat(n, &out0)?,
             "Pad" => self.pad(n, &out0)?,
             "ReduceMean" => self.reduce_mean(n, &out0, false)?,
@@ -1967,6 +1968,72 @@ impl Importer {
         let t = self.tensor(out, &ir_shape(&shape, &layout), None)?;
         self.push(Op::StridedSlice(p), vec![src], t);
         Ok(Val::Act(Act { t, shape, layout }))
+    }
+
+    /// Split: one STRIDED_SLICE per output along the (stored) axis. Part sizes from the
+    /// `split` input (opset 13+) or attribute (earlier), else equal parts — the last one
+    /// smaller when the axis does not divide, as opset 18's `num_outputs` splits.
+    fn split(&mut self, n: &pb::NodeProto) -> R<Vec<Val>> {
+        let x = self.act(&n.input[0])?;
+        let r = x.shape.len();
+        let axis = norm_axis(attr_i(n, "axis", 0), r)?;
+        let size = x.shape[axis];
+        let outs = n.output.len();
+        let given = match n.input.get(1).filter(|s| !s.is_empty()) {
+            Some(name) if self.opset >= 13 => Some(self.ints(name)?),
+            _ => attr_ints(n, "split"),
+        };
+        let parts: Vec<usize> = match given {
+            Some(v) => v
+                .iter()
+                .map(|&p| usize::try_from(p).map_err(|_| format!("split size {p} is negative")))
+                .collect::<R<_>>()?,
+            None => {
+                let each = size.div_ceil(outs.max(1));
+                (0..outs)
+                    .map(|k| each.min(size.saturating_sub(k * each)))
+                    .collect()
+            }
+        };
+        if parts.len() != outs || parts.iter().sum::<usize>() != size || parts.contains(&0) {
+            return Err(format!(
+                "split sizes {parts:?} do not cut axis {axis} of size {size} into {outs} non-empty parts"
+            ));
+        }
+        let (src, ir_axis, layout) = match (&x.layout, r) {
+            (Layout::Plain, _) => (x.t, axis, Layout::Plain),
+            (Layout::Cl, 4 | 3) => (x.t, cl_axis(axis, r), Layout::Cl),
+            _ => {
+                let p = self.need_plain(x.clone())?;
+                (p.t, axis, Layout::Plain)
+            }
+        };
+        let ir_src = self.g.tensors[src].shape.clone();
+        let mut vals = Vec::with_capacity(outs);
+        let mut begin = 0usize;
+        for (k, &part) in parts.iter().enumerate() {
+            let mut p = StridedSliceParams {
+                begin: [0; MAX_RANK],
+                stride: [1; MAX_RANK],
+                count: [1; MAX_RANK],
+            };
+            for (d, &e) in ir_src.iter().enumerate() {
+                p.count[d] = e;
+            }
+            p.begin[ir_axis] = begin as i32;
+            p.count[ir_axis] = part as u32;
+            let mut shape = x.shape.clone();
+            shape[axis] = part;
+            let t = self.tensor(&n.output[k], &ir_shape(&shape, &layout), None)?;
+            self.push(Op::StridedSlice(p), vec![src], t);
+            vals.push(Val::Act(Act {
+                t,
+                shape,
+                layout: layout.clone(),
+            }));
+            begin += part;
+        }
+        Ok(vals)
     }
 
     fn concat(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
