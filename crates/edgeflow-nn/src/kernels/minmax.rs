@@ -332,4 +332,51 @@ mod tests {
             "axis past rank"
         );
     }
+
+    /// Random shapes and masks: whatever passes `check` runs without panicking.
+    #[test]
+    fn checked_random_reductions_never_panic() {
+        let mut r = Rng(3);
+        for _ in 0..500 {
+            let rank = r.range(0, 6) as usize;
+            let dims: Vec<u32> = (0..rank).map(|_| r.range(1, 4) as u32).collect();
+            let mask = r.range(0, 255) as u8;
+            let keep = r.range(0, 1) == 1;
+            let x = i8t(&dims, 0.1, 0);
+            let out_dims: Vec<u32> = dims
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &d)| match (mask >> i & 1 != 0, keep) {
+                    (false, _) => Some(d),
+                    (true, true) => Some(1),
+                    (true, false) => None,
+                })
+                .collect();
+            let o = i8t(&out_dims, 0.1, 0);
+            let p = ReduceMaxParams {
+                axes_mask: mask,
+                keep_dims: keep,
+            };
+            if check_reduce_max(&p, &[x], &o).is_err() {
+                continue;
+            }
+            let data = r.bytes(x.shape.num_elements().unwrap());
+            let mut out = std::vec![0u8; o.shape.num_elements().unwrap()];
+            eval_reduce_max(
+                &p,
+                &[TensorIn {
+                    def: &x,
+                    data: &data,
+                }],
+                TensorOut {
+                    def: &o,
+                    data: &mut out,
+                },
+            );
+            // Every output is one of the inputs.
+            for b in &out {
+                assert!(data.contains(b));
+            }
+        }
+    }
 }

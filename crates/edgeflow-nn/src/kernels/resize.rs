@@ -146,4 +146,51 @@ mod tests {
         assert_eq!(idx(p(false, false), 5, 2), [0, 2]);
         assert_eq!(idx(p(true, false), 5, 1), [0]);
     }
+
+    /// Random shapes, dtypes and modes: whatever passes `check` runs without panicking
+    /// and fills the output from input rows only.
+    #[test]
+    fn checked_random_cases_never_panic() {
+        use crate::kernels::testutil::simple::{tensor, Rng};
+        use edgeflow_format::graph::DType;
+        let mut r = Rng(99);
+        for _ in 0..300 {
+            let d = |r: &mut Rng| r.range(1, 9) as u32;
+            let (n, c) = (r.range(1, 2) as u32, r.range(1, 3) as u32);
+            let i = [n, d(&mut r), d(&mut r), c];
+            let o = [n, d(&mut r), d(&mut r), c];
+            let dt = if r.range(0, 1) == 0 {
+                DType::I8
+            } else {
+                DType::F32
+            };
+            let q = (dt == DType::I8).then_some((0.5, 1));
+            let (x, y) = (tensor(dt, &i, q), tensor(dt, &o, q));
+            let p = ResizeNearestParams {
+                align_corners: r.range(0, 1) == 1,
+                half_pixel_centers: r.range(0, 1) == 1,
+            };
+            if check(&p, &[x], &y).is_err() {
+                assert!(p.align_corners && p.half_pixel_centers);
+                continue;
+            }
+            let data = r.bytes(x.shape.num_elements().unwrap() * dt.size());
+            let mut out = std::vec![0u8; y.shape.num_elements().unwrap() * dt.size()];
+            eval(
+                &p,
+                &[TensorIn {
+                    def: &x,
+                    data: &data,
+                }],
+                TensorOut {
+                    def: &y,
+                    data: &mut out,
+                },
+            );
+            let row = (c as usize) * dt.size();
+            for chunk in out.chunks(row) {
+                assert!(data.chunks(row).any(|s| s == chunk));
+            }
+        }
+    }
 }
