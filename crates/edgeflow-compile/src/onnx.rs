@@ -29,7 +29,8 @@
 //! Flatten, Squeeze, Unsqueeze, Transpose (folded when it only converts layouts, else a
 //! TRANSPOSE op), Slice (constant starts/ends/axes/steps), Concat, Pad (constant, value 0),
 //! ReduceMean, ReduceMax, Softmax, LeakyRelu, HardSwish, Max and Min (two inputs, with
-//! broadcasting), Split (one STRIDED_SLICE per output), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! broadcasting), Split (one STRIDED_SLICE per output), Resize (nearest, in the coordinate
+//! modes TFLite's kernel computes), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
 //! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
 //! type and what is missing.
 //!
@@ -44,7 +45,8 @@ use std::collections::HashMap;
 
 use edgeflow_format::graph::{
     Clamp, ConcatParams, ConvParams, DType, FullyConnectedParams, MeanParams, Op, PadParams,
-    PoolParams, ReduceMaxParams, StridedSliceParams, TransposeParams, MAX_RANK,
+    PoolParams, ReduceMaxParams, ResizeNearestParams, StridedSliceParams, TransposeParams,
+    MAX_RANK,
 };
 use edgeflow_nn::params;
 use thiserror::Error;
@@ -901,6 +903,7 @@ impl Importer {
             "Transpose" => self.transpose(n, &out0)?,
             "Slice" => self.slice(n, &out0)?,
             "Split" => return self.split(n),
+            "Resize" => self.resize(n, &out0)?,
             "Concat" => self.concat(n, &out0)?,
             "Pad" => self.pad(n, &out0)?,
             "ReduceMean" => self.reduce_mean(n, &out0, false)?,
@@ -2036,6 +2039,101 @@ impl Importer {
         Ok(vals)
     }
 
+    /// Resize (nearest) of a rank-4 NCHW tensor onto RESIZE_NEAREST_NEIGHBOR. The
+    /// coordinate transformation and rounding pairs that TFLite's kernel computes map onto
+    /// it: `asymmetric` + `floor` (what PyTorch exports for `nn.Upsample(mode="nearest")`),
+    /// `align_corners` + `round_prefer_ceil`, and `half_pixel` / `pytorch_half_pixel` +
+    /// `round_prefer_ceil` or `tf_half_pixel_for_nn` + `floor` (half-pixel centres). Other
+    /// pairs (ONNX's default `half_pixel` + `round_prefer_floor` rounds ties down, TFLite up),
+    /// the linear and cubic modes, `axes`, aspect-ratio policies and regions of interest are
+    /// refused naming the attribute.
+    fn resize(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
+        let s_or = |name: &str, d: &str| attr_s(n, name).unwrap_or_else(|| d.to_string());
+        let mode = s_or("mode", "nearest");
+        if mode != "nearest" {
+            return Err(format!(
+                "mode {mode:?}: only nearest-neighbour resizing maps onto the run-time (no RESIZE_BILINEAR)"
+            ));
+        }
+        if attr_ints(n, "axes").is_some() {
+            return Err("the axes attribute is not supported".into());
+        }
+        let policy = s_or("keep_aspect_ratio_policy", "stretch");
+        if policy != "stretch" {
+            return Err(format!(
+                "keep_aspect_ratio_policy {policy:?} is not supported"
+            ));
+        }
+        let ctm = s_or("coordinate_transformation_mode", "half_pixel");
+        let nearest = s_or("nearest_mode", "round_prefer_floor");
+        let (align_corners, half_pixel_centers) = match (ctm.as_str(), nearest.as_str()) {
+            ("asymmetric", "floor") => (false, false),
+            ("align_corners", "round_prefer_ceil") => (true, false),
+            ("half_pixel" | "pytorch_half_pixel", "round_prefer_ceil")
+            | ("tf_half_pixel_for_nn", "floor") => (false, true),
+            _ => {
+                return Err(format!(
+                    "coordinate_transformation_mode {ctm:?} with nearest_mode {nearest:?} is not what TFLite's nearest-neighbour kernel computes (it maps asymmetric + floor, align_corners + round_prefer_ceil, half_pixel + round_prefer_ceil, tf_half_pixel_for_nn + floor)"
+                ))
+            }
+        };
+        let inp = |i: usize| n.input.get(i).map(String::as_str).filter(|s| !s.is_empty());
+        if self.opset >= 11
+            && inp(1).is_some_and(|roi| self.konst(roi).is_ok_and(|(_, v)| !v.is_empty()))
+        {
+            return Err("a region of interest (roi) is not supported".into());
+        }
+        let x = self.act(&n.input[0])?;
+        if x.shape.len() != 4 {
+            return Err(format!("input of shape {:?} is not rank 4 (NCHW)", x.shape));
+        }
+        let sizes: Vec<usize> = if let Some(sz) = inp(if self.opset >= 11 { 3 } else { 99 }) {
+            self.ints(sz)?
+                .iter()
+                .map(|&v| usize::try_from(v).map_err(|_| format!("size {v} is negative")))
+                .collect::<R<_>>()?
+        } else {
+            let sc = inp(if self.opset >= 11 { 2 } else { 1 })
+                .ok_or("neither scales nor sizes is given")?;
+            let (_, scales) = self.konst(sc)?;
+            if scales.len() != 4 {
+                return Err(format!(
+                    "scales {scales:?} do not have one value per dimension"
+                ));
+            }
+            x.shape
+                .iter()
+                .zip(&scales)
+                .map(|(&d, &s)| (d as f32 * s).floor() as usize)
+                .collect()
+        };
+        if sizes.len() != 4 || sizes[0] != x.shape[0] || sizes[1] != x.shape[1] {
+            return Err(format!(
+                "output size {sizes:?} resizes more than the spatial dimensions of {:?}",
+                x.shape
+            ));
+        }
+        if sizes.contains(&0) {
+            return Err(format!("output size {sizes:?} is empty"));
+        }
+        let x = self.need_cl(x)?;
+        let shape = sizes;
+        let t = self.tensor(out, &ir_shape(&shape, &Layout::Cl), None)?;
+        self.push(
+            Op::ResizeNearest(ResizeNearestParams {
+                align_corners,
+                half_pixel_centers,
+            }),
+            vec![x.t],
+            t,
+        );
+        Ok(Val::Act(Act {
+            t,
+            shape,
+            layout: Layout::Cl,
+        }))
+    }
+
     fn concat(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
         let mut acts = vec![];
         for name in n.input.iter().filter(|s| !s.is_empty()) {
@@ -2339,6 +2437,7 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         "GlobalAveragePool",
         "GlobalMaxPool",
         "BatchNormalization",
+        "Resize",
     ];
     for vi in &graph.input {
         if im.vals.contains_key(&vi.name) {

@@ -484,7 +484,13 @@ mod tests {
         let mut v2 = a.clone();
         v2[4] = 2;
         let e = Artifact::parse(&v2).expect_err("major 2");
-        assert_eq!(e, FormatError::UnsupportedVersion { major: 2, minor: 0 });
+        assert_eq!(
+            e,
+            FormatError::UnsupportedVersion {
+                major: 2,
+                minor: FORMAT_MINOR
+            }
+        );
         assert!(e.to_string().contains("reads major version 1"), "{e}");
 
         assert!(matches!(
