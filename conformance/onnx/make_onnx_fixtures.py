@@ -15,8 +15,10 @@ node/CASE/model.onnx, input_K.f32, output_K.f32
 
 models/NAME.onnx, NAME.input.f32, NAME.output.f32, NAME.calib.f32
     Small real models (an MLP, a 1-D CNN, a MobileNet-style image model, and an NHWC
-    graph whose transposes cancel against the layout conversion, and a Conv followed
-    by a Slice and a Transpose that moves data) built with
+    graph whose transposes cancel against the layout conversion, a Conv followed
+    by a Slice and a Transpose that moves data, and a nearest-neighbour upsampling
+    between convolutions as PyTorch exports nn.Upsample, with LeakyRelu, HardSwish and
+    ReduceMax) built with
     onnx.helper from seeded random weights, their outputs computed by ONNX Runtime
     (CPU execution provider, graph optimisations off); NAME.calib.npy is a calibration
     set (64 samples of the same distribution) for `edgeflow quantize`.
@@ -48,9 +50,10 @@ OPS = [
     "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool", "Add", "Mul", "Sub",
     "Div", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Concat", "Pad",
     "ReduceMean", "Softmax", "Identity", "Dropout", "Slice",
+    "LeakyRelu", "HardSwish", "Max", "Min", "ReduceMax", "Split", "Resize",
 ]
 # Inputs that stay graph inputs (computed tensors); the others become initializers.
-DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all"}
+DATA_INPUTS = {"Add": "all", "Mul": "all", "Concat": "all", "Max": "all", "Min": "all"}
 
 
 def save_f32(path, a):
@@ -232,17 +235,42 @@ def slice_transpose(rng):
     return nodes, inits, [1, 3, 8, 8]
 
 
+def upsample(rng):
+    # Nearest-neighbour upsampling as torch.nn.Upsample(scale_factor=2, mode="nearest")
+    # exports it (Resize: roi empty, scales [1, 1, 2, 2], asymmetric
+    # coordinates, floor), between two convolutions, with LeakyReLU and HardSwish
+    # activations and a ReduceMax over the spatial dimensions before the classifier.
+    inits = [init(rng, "c1w", [4, 3, 3, 3]), init(rng, "c1b", [4], 0.1),
+             init(rng, "c2w", [6, 4, 3, 3]), init(rng, "c2b", [6], 0.1),
+             init(rng, "fw", [3, 6]), init(rng, "fb", [3], 0.1),
+             numpy_helper.from_array(np.array([1.0, 1.0, 2.0, 2.0], np.float32), "scales")]
+    nodes = [
+        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("LeakyRelu", ["c1"], ["a1"], alpha=0.1),
+        helper.make_node("Resize", ["a1", "", "scales"], ["u"], mode="nearest",
+                         coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+        helper.make_node("Conv", ["u", "c2w", "c2b"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("HardSwish", ["c2"], ["a2"]),
+        helper.make_node("ReduceMax", ["a2"], ["m"], axes=[2, 3], keepdims=0),
+        helper.make_node("Gemm", ["m", "fw", "fb"], ["y"], transB=1),
+    ]
+    return nodes, inits, [1, 3, 6, 5]
+
+
 def export_models():
     shutil.rmtree(MODELS, ignore_errors=True)
     os.makedirs(MODELS)
     for name, build in [("mlp", mlp), ("cnn1d", cnn1d), ("mobilenet", mobilenet),
-                        ("nhwc_conv", nhwc_conv), ("slice_transpose", slice_transpose)]:
+                        ("nhwc_conv", nhwc_conv), ("slice_transpose", slice_transpose),
+                        ("upsample", upsample)]:
         rng = np.random.default_rng(sum(map(ord, name)))
         nodes, inits, in_shape = build(rng)
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, in_shape)
         y = helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, None)
         g = helper.make_graph(nodes, name, [x], [y], initializer=inits)
-        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)], producer_name="edgeflow-conformance")
+        # HardSwish (in upsample) came with opset 14; the other models stay at 13.
+        opset = 14 if name == "upsample" else 13
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgeflow-conformance")
         m.ir_version = 8
         m = onnx.shape_inference.infer_shapes(m, strict_mode=True)
         onnx.checker.check_model(m, full_check=True)

@@ -1,17 +1,29 @@
 #!/usr/bin/env python3
-"""Golden fixtures for the data-movement ops: TRANSPOSE, STRIDED_SLICE, SLICE, SQUEEZE.
+"""Golden fixtures for single ops: TRANSPOSE, STRIDED_SLICE, SLICE, SQUEEZE, LEAKY_RELU,
+HARD_SWISH, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR, SPLIT, and ADD / MAXIMUM
+of two graph inputs (the multi-input models `edgeflow run` is tested on).
 
 Each case is a one-op TensorFlow function converted by the TFLite converter, as float32
-and as a full-integer int8 model (int8 input and output, calibrated on seeded normal
-data). The golden output is what TFLite's interpreter computes with its *reference*
+and as a full-integer int8 model (int8 inputs and outputs, calibrated on seeded normal
+data). The golden outputs are what TFLite's interpreter computes with its *reference*
 kernels (OpResolverType.BUILTIN_REF, the kernels TFLite Micro shares) on one seeded
-input. edgeflow must reproduce int8 outputs bit for bit and float32 outputs exactly
-(these ops only move elements).
+input. edgeflow must reproduce int8 outputs bit for bit and float32 outputs exactly.
 
 Cases: transposes of rank 1 to 4 (every kind of permutation the shapes allow, size-1
 dimensions included), strided slices with positive, negative and non-unit strides,
 negative and out-of-range (clamped) begin/end, begin/end masks and shrunk axes, SLICE
-with size -1, and SQUEEZE. Shapes are drawn from a seeded generator.
+with size -1, SQUEEZE, leaky ReLU with several slopes, hard swish, broadcasting
+maximum / minimum against a constant and between two inputs, max-reductions, nearest
+resizes (plain, align_corners, half_pixel_centers; up and down) and splits (several
+outputs). Shapes are drawn from a seeded generator.
+
+The converter writes a squeeze as RESHAPE; the SQUEEZE fixture is that converted file
+with its op rewritten into a SQUEEZE (builtin code, SqueezeOptions, the shape input
+dropped) through the schema's object API, so that the importer's SQUEEZE path is tested
+on a file TFLite itself runs (the golden is TFLite's output for the rewritten file).
+
+Multi-input / multi-output fixtures store inputs as NAME.input.npy, NAME.input1.npy, …
+and outputs as NAME.output.npy, NAME.output1.npy, …, in the model's input / output order.
 
 Pinned versions: conformance/ops/requirements.txt (Python 3.11). From the repository root:
     python3 -m venv /tmp/venv-ops && /tmp/venv-ops/bin/pip install -r conformance/ops/requirements.txt
@@ -82,19 +94,87 @@ def cases():
     out.append(("slice_r3", s, lambda x: tf.slice(x, [1, 0, 1], [-1, 2, 2]), "SLICE"))
     s = dims(4, 2, 5)
     out.append(("slice_r4", s, lambda x: tf.slice(x, [0, 1, 0, 1], [-1, 1, -1, 1]), "SLICE"))
-    # SQUEEZE.
+    # SQUEEZE (rewritten from the converter's RESHAPE, see the module docs).
     out.append(("squeeze", [1, 4, 1, 3], lambda x: tf.squeeze(x, [0, 2]), "SQUEEZE"))
+    # LEAKY_RELU.
+    for i, alpha in enumerate([0.2, 0.01, 1.7]):
+        out.append((f"leaky_relu_{i}", dims(3, 2, 6), lambda x, a=alpha: tf.nn.leaky_relu(x, alpha=a), "LEAKY_RELU"))
+    # HARD_SWISH (the converter fuses x * relu6(x + 3) / 6).
+    out.append(("hard_swish_r2", dims(2, 4, 9), lambda x: x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0), "HARD_SWISH"))
+    out.append(("hard_swish_r4", [1] + dims(3, 3, 6), lambda x: x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0), "HARD_SWISH"))
+    # MAXIMUM / MINIMUM against a constant (broadcast along the last / a middle dim).
+    s = dims(3, 2, 5)
+    c1 = rng.normal(0.0, 0.5, size=[s[-1]]).astype(np.float32)
+    # (A closure, not a default argument: tf.function would make an array argument an input.)
+    def with_const(f, c):
+        return lambda x: f(x, tf.constant(c))
+    out.append(("maximum_bcast_last", s, with_const(tf.maximum, c1), "MAXIMUM"))
+    s = dims(3, 2, 5)
+    c2 = rng.normal(0.0, 0.5, size=[s[1], 1]).astype(np.float32)
+    out.append(("minimum_bcast_mid", s, with_const(tf.minimum, c2), "MINIMUM"))
+    s = dims(2, 3, 6)
+    c3 = rng.normal(0.0, 0.5, size=s).astype(np.float32)
+    out.append(("minimum_same", s, with_const(tf.minimum, c3), "MINIMUM"))
+    # Two graph inputs.
+    s = dims(3, 2, 5)
+    out.append(("maximum_two_inputs", [s, [1, s[1], 1]], lambda x, y: tf.maximum(x, y), "MAXIMUM"))
+    s = dims(2, 3, 6)
+    out.append(("add_two_inputs", [s, s], lambda x, y: x + y, "ADD"))
+    # REDUCE_MAX.
+    s = [1] + dims(3, 2, 6)
+    out.append(("reduce_max_hw", s, lambda x: tf.reduce_max(x, axis=[1, 2]), "REDUCE_MAX"))
+    s = dims(3, 2, 6)
+    out.append(("reduce_max_last_keep", s, lambda x: tf.reduce_max(x, axis=-1, keepdims=True), "REDUCE_MAX"))
+    s = dims(3, 2, 6)
+    out.append(("reduce_max_0_2", s, lambda x: tf.reduce_max(x, axis=[0, 2]), "REDUCE_MAX"))
+    # RESIZE_NEAREST_NEIGHBOR.
+    rn = tf.compat.v1.image.resize_nearest_neighbor
+    out.append(("resize_nn_up", [1, 3, 4, 2], lambda x: rn(x, [7, 9]), "RESIZE_NEAREST_NEIGHBOR"))
+    out.append(("resize_nn_align", [1, 3, 4, 2], lambda x: rn(x, [5, 7], align_corners=True), "RESIZE_NEAREST_NEIGHBOR"))
+    out.append(("resize_nn_half_pixel", [2, 4, 3, 3], lambda x: rn(x, [7, 5], half_pixel_centers=True), "RESIZE_NEAREST_NEIGHBOR"))
+    out.append(("resize_nn_down", [1, 7, 9, 2], lambda x: rn(x, [3, 4]), "RESIZE_NEAREST_NEIGHBOR"))
+    out.append(("resize_nn_down_half_pixel", [1, 8, 6, 1], lambda x: tf.image.resize(x, [3, 4], method="nearest"), "RESIZE_NEAREST_NEIGHBOR"))
+    # SPLIT (several outputs).
+    s = [2, 6] + dims(1, 2, 4)
+    out.append(("split_3_axis1", s, lambda x: tf.split(x, 3, axis=1), "SPLIT"))
+    s = dims(2, 2, 4) + [4]
+    out.append(("split_2_last", s, lambda x: tf.split(x, 2, axis=-1), "SPLIT"))
     return out
 
 
+def as_squeeze(model_bytes, squeeze_dims):
+    """The converted RESHAPE-only model rewritten into one SQUEEZE op (see module docs)."""
+    import flatbuffers
+    m = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(model_bytes, 0))
+    (op,) = m.subgraphs[0].operators
+    code = m.operatorCodes[op.opcodeIndex]
+    assert max(code.builtinCode, code.deprecatedBuiltinCode) == fb.BuiltinOperator.RESHAPE
+    code.builtinCode = fb.BuiltinOperator.SQUEEZE
+    code.deprecatedBuiltinCode = fb.BuiltinOperator.SQUEEZE
+    code.version = 1
+    op.inputs = op.inputs[:1]
+    op.builtinOptionsType = fb.BuiltinOptions.SqueezeOptions
+    op.builtinOptions = fb.SqueezeOptionsT()
+    op.builtinOptions.squeezeDims = list(squeeze_dims)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def shapes_of(shape):
+    """A case's input shapes: one shape, or a list of shapes for several inputs."""
+    return shape if isinstance(shape[0], list) else [shape]
+
+
 def convert(fn, shape, int8, rng):
-    spec = tf.TensorSpec(shape, tf.float32)
-    concrete = tf.function(fn, input_signature=[spec]).get_concrete_function()
+    specs = [tf.TensorSpec(s, tf.float32) for s in shapes_of(shape)]
+    concrete = tf.function(fn, input_signature=specs).get_concrete_function()
     conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
     if int8:
-        calib = [rng.normal(0.0, 0.7, size=shape).astype(np.float32) for _ in range(16)]
+        calib = [[rng.normal(0.0, 0.7, size=s).astype(np.float32) for s in shapes_of(shape)]
+                 for _ in range(16)]
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([c] for c in calib)
+        conv.representative_dataset = lambda: iter(calib)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
@@ -113,16 +193,27 @@ def ops_of(model_bytes):
     return names
 
 
-def run_ref(model_bytes, x):
+def run_ref(model_bytes, xs):
+    """Outputs (in the model's output order) of TFLite's reference kernels on inputs `xs`."""
     it = tf.lite.Interpreter(
         model_content=model_bytes,
         experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_REF)
     it.allocate_tensors()
-    inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], x)
+    for inp, x in zip(it.get_input_details(), xs):
+        it.set_tensor(inp["index"], x)
     it.invoke()
-    o = it.get_output_details()[0]
-    return np.array(it.get_tensor(o["index"]), copy=True), inp, o
+    return [np.array(it.get_tensor(o["index"]), copy=True) for o in it.get_output_details()]
+
+
+def npy_name(base, kind, i):
+    return f"{base}.{kind}.npy" if i == 0 else f"{base}.{kind}{i}.npy"
+
+
+def load_all(base, kind):
+    out = []
+    while os.path.exists(npy_name(base, kind, len(out))):
+        out.append(np.load(npy_name(base, kind, len(out))))
+    return out
 
 
 def run_exports():
@@ -136,10 +227,12 @@ def run_exports():
     for name in names:
         with open(os.path.join(d, f"{name}.tflite"), "rb") as f:
             model = f.read()
-        x = np.load(os.path.join(HERE, f"{name}.input.npy"))
-        y, _, _ = run_ref(model, x)
-        np.save(os.path.join(d, f"{name}.output.npy"), y)
-        eq = np.array_equal(y, np.load(os.path.join(HERE, f"{name}.output.npy")))
+        xs = load_all(os.path.join(HERE, name), "input")
+        ys = run_ref(model, xs)
+        for i, y in enumerate(ys):
+            np.save(npy_name(os.path.join(d, name), "output", i), y)
+        golden = load_all(os.path.join(HERE, name), "output")
+        eq = len(ys) == len(golden) and all(np.array_equal(a, b) for a, b in zip(ys, golden))
         same += eq
         print(f"{name}: {ops_of(model)} equals the golden: {eq}")
     print(f"{len(names)} exported files run; {same} equal their fixture's golden")
@@ -157,27 +250,34 @@ def main():
             fname = f"{name}_{'int8' if int8 else 'f32'}"
             model = convert(fn, shape, int8, rng)
             ops = ops_of(model)
+            if want == "SQUEEZE" and ops == ["RESHAPE"]:
+                model = as_squeeze(model, [0, 2])
+                ops = ops_of(model)
             if want not in ops:
                 skipped.append(f"{fname}: the converter wrote {ops}, no {want}")
                 continue
-            x = rng.normal(0.0, 0.7, size=shape).astype(np.float32)
             it = tf.lite.Interpreter(model_content=model)
-            inp = it.get_input_details()[0]
-            if int8:
-                s, z = inp["quantization"]
-                x = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
-            y, _, o = run_ref(model, x)
+            xs = []
+            for inp in it.get_input_details():
+                x = rng.normal(0.0, 0.7, size=inp["shape"]).astype(np.float32)
+                if int8:
+                    s, z = inp["quantization"]
+                    x = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
+                xs.append(x)
+            ys = run_ref(model, xs)
             with open(os.path.join(HERE, f"{fname}.tflite"), "wb") as f:
                 f.write(model)
-            np.save(os.path.join(HERE, f"{fname}.input.npy"), x)
-            np.save(os.path.join(HERE, f"{fname}.output.npy"), y)
+            for i, x in enumerate(xs):
+                np.save(npy_name(os.path.join(HERE, fname), "input", i), x)
+            for i, y in enumerate(ys):
+                np.save(npy_name(os.path.join(HERE, fname), "output", i), y)
             manifest[fname] = {
                 "ops": ops,
-                "input_shape": list(x.shape),
-                "output_shape": list(y.shape),
-                "dtype": str(y.dtype),
+                "input_shape": [list(x.shape) for x in xs] if len(xs) > 1 else list(xs[0].shape),
+                "output_shape": [list(y.shape) for y in ys] if len(ys) > 1 else list(ys[0].shape),
+                "dtype": str(ys[0].dtype),
             }
-            print(f"{fname}: {ops} {list(x.shape)} -> {list(y.shape)}")
+            print(f"{fname}: {ops} {manifest[fname]['input_shape']} -> {manifest[fname]['output_shape']}")
     with open(os.path.join(HERE, "MANIFEST.json"), "w") as f:
         json.dump({"generator": "conformance/ops/make_op_fixtures.py",
                    "tensorflow": tf.__version__, "numpy": np.__version__,

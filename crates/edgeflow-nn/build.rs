@@ -22,7 +22,7 @@
 use std::env;
 
 /// Every op of the artifact format (`edgeflow_format::graph::Op::name`).
-const OPS: [&str; 18] = [
+const OPS: [&str; 24] = [
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
     "FULLY_CONNECTED",
@@ -41,6 +41,12 @@ const OPS: [&str; 18] = [
     "TANH",
     "TRANSPOSE",
     "STRIDED_SLICE",
+    "LEAKY_RELU",
+    "HARD_SWISH",
+    "MAXIMUM",
+    "MINIMUM",
+    "REDUCE_MAX",
+    "RESIZE_NEAREST_NEIGHBOR",
 ];
 
 fn main() {

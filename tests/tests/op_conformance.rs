@@ -1,11 +1,12 @@
-//! The data-movement ops (TRANSPOSE, STRIDED_SLICE, SLICE, SQUEEZE) against TFLite's
-//! reference kernels: every fixture in `conformance/ops` (written by
-//! `conformance/ops/make_op_fixtures.py`, pinned tensorflow-cpu) is compiled and run on
-//! the host, and its output must equal the golden byte for byte, float32 included (the
-//! ops only move elements). Each artifact is then exported to `.tflite`, re-imported and
-//! run again with the same bytes out; the committed exported files
-//! (`conformance/ops/export/`, rewritten with `EDGEFLOW_BLESS_EXPORT=1`) must be what the
-//! exporter writes, and their outputs under TFLite's reference kernels
+//! Single ops against TFLite's reference kernels: the data-movement ops (TRANSPOSE,
+//! STRIDED_SLICE, SLICE, SQUEEZE, SPLIT), LEAKY_RELU, HARD_SWISH, MAXIMUM, MINIMUM,
+//! REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR and ADD / MAXIMUM of two graph inputs. Every
+//! fixture in `conformance/ops` (written by `conformance/ops/make_op_fixtures.py`, pinned
+//! tensorflow-cpu) is compiled and run on the host, and each of its outputs must equal the
+//! golden byte for byte, int8 and float32 alike. Each artifact is then exported to
+//! `.tflite`, re-imported and run again with the same bytes out; the committed exported
+//! files (`conformance/ops/export/`, rewritten with `EDGEFLOW_BLESS_EXPORT=1`) must be
+//! what the exporter writes, and their outputs under TFLite's reference kernels
 //! (`make_op_fixtures.py --exports`) must equal edgeflow's.
 
 use std::path::Path;
@@ -15,8 +16,64 @@ use edgeflow_tests::{load_npy, root, run_host};
 struct Case {
     name: String,
     model: Vec<u8>,
-    input: Vec<u8>,
-    golden: Vec<u8>,
+    /// One per model input, in order (NAME.input.npy, NAME.input1.npy, …).
+    inputs: Vec<Vec<u8>>,
+    /// One per model output, in order (NAME.output.npy, NAME.output1.npy, …).
+    golden: Vec<Vec<u8>>,
+}
+
+/// The byte contents of `dir/NAME.KIND.npy`, `dir/NAME.KIND1.npy`, … while they exist.
+fn npys(dir: &Path, name: &str, kind: &str) -> Vec<Vec<u8>> {
+    let mut v = Vec::new();
+    loop {
+        let suffix = if v.is_empty() {
+            String::new()
+        } else {
+            v.len().to_string()
+        };
+        let p = dir.join(format!("{name}.{kind}{suffix}.npy"));
+        if !p.exists() {
+            return v;
+        }
+        v.push(load_npy(&p).bytes());
+    }
+}
+
+/// Runs an artifact with every input set; returns every output.
+fn run_all(artifact: &[u8], inputs: &[Vec<u8>]) -> Result<Vec<Vec<u8>>, String> {
+    if let [x] = inputs {
+        let m = edgeflow_nn::Model::parse(artifact).map_err(|e| e.to_string())?;
+        if m.header().outputs.len() == 1 {
+            return run_host(artifact, x)
+                .map(|y| vec![y])
+                .map_err(|e| e.to_string());
+        }
+    }
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| e.to_string())?;
+    let mut arena = edgeflow_nn::HostArena::for_model(&m).map_err(|e| e.to_string())?;
+    let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes()).map_err(|e| e.to_string())?;
+    if m.header().inputs.len() != inputs.len() {
+        return Err(format!(
+            "the model has {} inputs, the fixture {}",
+            m.header().inputs.len(),
+            inputs.len()
+        ));
+    }
+    for (k, x) in inputs.iter().enumerate() {
+        let slot = rt.input_mut(k).map_err(|e| e.to_string())?;
+        if slot.len() != x.len() {
+            return Err(format!(
+                "input {k}: {} bytes, the model takes {}",
+                x.len(),
+                slot.len()
+            ));
+        }
+        slot.copy_from_slice(x);
+    }
+    rt.invoke().map_err(|e| e.to_string())?;
+    (0..m.header().outputs.len())
+        .map(|k| rt.output(k).map(<[u8]>::to_vec).map_err(|e| e.to_string()))
+        .collect()
 }
 
 fn cases() -> Vec<Case> {
@@ -27,11 +84,10 @@ fn cases() -> Vec<Case> {
         .filter(|p| p.extension().is_some_and(|x| x == "tflite"))
         .map(|p| {
             let name = p.file_stem().unwrap().to_str().unwrap().to_string();
-            let npy = |s: &str| load_npy(&dir.join(format!("{name}.{s}.npy"))).bytes();
             Case {
                 model: std::fs::read(&p).unwrap(),
-                input: npy("input"),
-                golden: npy("output"),
+                inputs: npys(&dir, &name, "input"),
+                golden: npys(&dir, &name, "output"),
                 name,
             }
         })
@@ -46,7 +102,7 @@ fn op_names(artifact: &[u8]) -> Vec<&'static str> {
 }
 
 #[test]
-fn movement_ops_match_tflite_reference_kernels_and_export() {
+fn single_ops_match_tflite_reference_kernels_and_export() {
     let all = cases();
     assert!(
         all.len() >= 30,
@@ -66,7 +122,7 @@ fn movement_ops_match_tflite_reference_kernels_and_export() {
             }
         };
         seen.extend(op_names(&compiled.artifact));
-        let out = run_host(&compiled.artifact, &c.input)
+        let out = run_all(&compiled.artifact, &c.inputs)
             .unwrap_or_else(|e| panic!("{}: run: {e}", c.name));
         if out != c.golden {
             failures.push(format!(
@@ -81,7 +137,7 @@ fn movement_ops_match_tflite_reference_kernels_and_export() {
             .unwrap_or_else(|e| panic!("{}: export: {e}", c.name));
         let again = edgeflow_compile::compile(&t, &c.name)
             .unwrap_or_else(|e| panic!("{}: the export does not import: {e}", c.name));
-        let out2 = run_host(&again.artifact, &c.input).expect("run the re-import");
+        let out2 = run_all(&again.artifact, &c.inputs).expect("run the re-import");
         assert_eq!(
             out2, out,
             "{}: the re-imported export computes something else",
@@ -102,7 +158,18 @@ fn movement_ops_match_tflite_reference_kernels_and_export() {
         all.len(),
         failures.join("\n")
     );
-    for op in ["TRANSPOSE", "STRIDED_SLICE"] {
+    for op in [
+        "TRANSPOSE",
+        "STRIDED_SLICE",
+        "RESHAPE",
+        "LEAKY_RELU",
+        "HARD_SWISH",
+        "MAXIMUM",
+        "MINIMUM",
+        "REDUCE_MAX",
+        "RESIZE_NEAREST_NEIGHBOR",
+        "ADD",
+    ] {
         assert!(seen.contains(op), "no fixture compiled to {op}: {seen:?}");
     }
     println!(
@@ -111,7 +178,7 @@ fn movement_ops_match_tflite_reference_kernels_and_export() {
     );
 }
 
-fn check_export(path: &Path, t: &[u8], ours: &[u8], name: &str, failures: &mut Vec<String>) {
+fn check_export(path: &Path, t: &[u8], ours: &[Vec<u8>], name: &str, failures: &mut Vec<String>) {
     let Ok(committed) = std::fs::read(path) else {
         failures.push(format!(
             "{}: missing; write it with EDGEFLOW_BLESS_EXPORT=1, then run make_op_fixtures.py --exports",
@@ -126,15 +193,15 @@ fn check_export(path: &Path, t: &[u8], ours: &[u8], name: &str, failures: &mut V
         ));
         return;
     }
-    let golden = path.with_extension("output.npy");
-    if !golden.exists() {
+    let golden = npys(path.parent().unwrap(), name, "output");
+    if golden.is_empty() {
         failures.push(format!(
-            "{}: missing; run make_op_fixtures.py --exports",
-            golden.display()
+            "{}: its outputs are missing; run make_op_fixtures.py --exports",
+            path.display()
         ));
         return;
     }
-    if load_npy(&golden).bytes() != ours {
+    if golden != ours {
         failures.push(format!(
             "{name}: TFLite runs the exported file with other outputs"
         ));

@@ -1,5 +1,6 @@
-//! The conformance fixtures inside firmware on emulated Cortex-M4F (QEMU mps2-an386) and
-//! Cortex-M3 without FPU (QEMU lm3s6965evb): outputs must be bit-identical to the host's.
+//! The conformance fixtures inside firmware on emulated Cortex-M4F (QEMU mps2-an386, with
+//! the single-op fixtures of `conformance/ops` too) and Cortex-M3 without FPU (QEMU
+//! lm3s6965evb): outputs must be bit-identical to the host's.
 //!
 //! Needs `qemu-system-arm` and the thumbv7em/thumbv7m Rust targets (`.ci/run` installs
 //! them). Without them the tests fail, unless `EDGEFLOW_SKIP_QEMU=1` is set explicitly.
@@ -9,7 +10,7 @@ use std::time::Duration;
 use edgeflow_tests::firmware::{self, Case};
 use edgeflow_tests::{fixtures, load_npy, run_host};
 
-fn cases() -> Vec<(Case, Vec<u8>, usize)> {
+fn cases(ops: bool) -> Vec<(Case, Vec<u8>, usize)> {
     let mut all: Vec<(Case, Vec<u8>, usize)> = synthetic::cases()
         .into_iter()
         .map(|(name, graph, input)| {
@@ -27,7 +28,47 @@ fn cases() -> Vec<(Case, Vec<u8>, usize)> {
         })
         .collect();
     all.extend(fixture_cases());
+    if ops {
+        all.extend(op_fixture_cases());
+    }
     all
+}
+
+/// The single-op fixtures of `conformance/ops` with one input and one output (TRANSPOSE,
+/// slices, SQUEEZE, LEAKY_RELU, HARD_SWISH, MAXIMUM/MINIMUM against constants, REDUCE_MAX,
+/// RESIZE_NEAREST_NEIGHBOR; their host outputs equal TFLite's, `op_conformance.rs`).
+fn op_fixture_cases() -> Vec<(Case, Vec<u8>, usize)> {
+    let dir = edgeflow_tests::root().join("conformance/ops");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("conformance/ops")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "tflite"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|n| {
+            !dir.join(format!("{n}.input1.npy")).exists()
+                && !dir.join(format!("{n}.output1.npy")).exists()
+        })
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|name| {
+            let tflite = std::fs::read(dir.join(format!("{name}.tflite"))).expect("read model");
+            let c =
+                edgeflow_compile::compile(&tflite, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let input = load_npy(&dir.join(format!("{name}.input.npy"))).bytes();
+            let host = run_host(&c.artifact, &input).unwrap_or_else(|e| panic!("{name}: {e}"));
+            (
+                Case {
+                    name: format!("op_{name}"),
+                    artifact: c.artifact,
+                    input,
+                },
+                host,
+                c.arena_bytes,
+            )
+        })
+        .collect()
 }
 
 /// Graphs built in code for the shapes the fixtures miss: odd and non-multiple-of-4
@@ -294,7 +335,8 @@ fn fixture_cases() -> Vec<(Case, Vec<u8>, usize)> {
         .collect()
 }
 
-fn parity(board_name: &str, flash_budget: usize) {
+/// `ops`: also run the single-op fixtures of `conformance/ops`.
+fn parity(board_name: &str, flash_budget: usize, ops: bool) {
     let board = firmware::board(board_name);
     if let Some(why) = firmware::toolchain_missing(&board) {
         if std::env::var("EDGEFLOW_SKIP_QEMU").as_deref() == Ok("1") {
@@ -303,7 +345,7 @@ fn parity(board_name: &str, flash_budget: usize) {
         }
         panic!("{why}; set EDGEFLOW_SKIP_QEMU=1 to skip the emulated-hardware tests");
     }
-    let all = cases();
+    let all = cases(ops);
     // Split into firmware images that fit the board's flash.
     let mut batches: Vec<Vec<&(Case, Vec<u8>, usize)>> = vec![Vec::new()];
     let mut used = 0;
@@ -347,11 +389,12 @@ fn parity(board_name: &str, flash_budget: usize) {
 
 #[test]
 fn fixtures_bit_identical_on_cortex_m4f_mps2_an386() {
-    parity("mps2-an386", 3 * 1024 * 1024);
+    parity("mps2-an386", 3 * 1024 * 1024, true);
 }
 
 #[test]
 fn fixtures_bit_identical_on_cortex_m3_lm3s6965evb() {
-    // 256 KiB flash: leave room for the code.
-    parity("lm3s6965evb", 150 * 1024);
+    // 256 KiB flash: leave room for the code. The single-op fixtures run on the
+    // Cortex-M4F only (with them this image overflowed its flash; not split further yet).
+    parity("lm3s6965evb", 150 * 1024, false);
 }

@@ -147,7 +147,9 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 ///
 /// Supported ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D,
 /// MAX_POOL_2D, ADD, MUL, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE, CONCATENATION, PAD,
-/// MEAN, LOGISTIC, TANH, TRANSPOSE, STRIDED_SLICE — every op edgeflow runs.
+/// MEAN, LOGISTIC, TANH, TRANSPOSE, STRIDED_SLICE, LEAKY_RELU, HARD_SWISH, MAXIMUM,
+/// MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR — every op edgeflow runs (a SPLIT was
+/// imported as STRIDED_SLICEs and is written as those).
 ///
 /// Errors: [`ExportError::Op`] naming the op whose padding or fused clamp TFLite cannot
 /// express; [`ExportError::Model`] for a shape dimension above `i32::MAX`.
@@ -382,6 +384,47 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
                             (0, Field::Int(0)),
                             (1, Field::Int(end_mask)),
                             (4, Field::Int(shrink)),
+                        ],
+                    )),
+                )
+            }
+            Op::LeakyRelu(p) => (98, Some((75, vec![(0, Field::Float(p.alpha))]))),
+            Op::HardSwish(_) => (117, None),
+            Op::Maximum => (55, Some((39, vec![]))),
+            Op::Minimum => (57, Some((39, vec![]))),
+            Op::ReduceMax(p) => {
+                inputs.truncate(1);
+                let axes: Vec<i32> = (0..x.shape.len() as i32)
+                    .filter(|&a| p.axes_mask & (1 << a) != 0)
+                    .collect();
+                let t = add_const(
+                    &mut tensors,
+                    format!("{}/axes", out.name),
+                    vec![axes.len() as i32],
+                    &axes,
+                );
+                inputs.push(t);
+                (82, Some((27, vec![(0, Field::Bool(p.keep_dims))])))
+            }
+            Op::ResizeNearest(p) => {
+                inputs.truncate(1);
+                let [_, h, w, _] = out.shape[..] else {
+                    return Err(err(format!("output shape {:?} is not NHWC", out.shape)));
+                };
+                let t = add_const(
+                    &mut tensors,
+                    format!("{}/size", out.name),
+                    vec![2],
+                    &[dim(h)?, dim(w)?],
+                );
+                inputs.push(t);
+                (
+                    97,
+                    Some((
+                        74,
+                        vec![
+                            (0, Field::Bool(p.align_corners)),
+                            (1, Field::Bool(p.half_pixel_centers)),
                         ],
                     )),
                 )

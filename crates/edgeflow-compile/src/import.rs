@@ -4,7 +4,8 @@
 
 use edgeflow_format::graph::{
     Clamp, ConcatParams, ConvParams, DType, FullyConnectedParams, MeanParams, Op, PadParams,
-    PoolParams, StridedSliceParams, TransposeParams, MAX_OP_INPUTS, MAX_RANK,
+    PoolParams, ReduceMaxParams, ResizeNearestParams, StridedSliceParams, TransposeParams,
+    MAX_OP_INPUTS, MAX_RANK,
 };
 use edgeflow_nn::fixedpoint::activation_range_int8;
 use edgeflow_nn::params;
@@ -37,8 +38,15 @@ pub const SUPPORTED_OPS: &[(i32, &str, i32)] = &[
     (40, "MEAN", 3),
     (43, "SQUEEZE", 2),
     (45, "STRIDED_SLICE", 8),
+    (49, "SPLIT", 4),
+    (55, "MAXIMUM", 4),
+    (57, "MINIMUM", 4),
     (65, "SLICE", 6),
+    (82, "REDUCE_MAX", 3),
+    (97, "RESIZE_NEAREST_NEIGHBOR", 4),
+    (98, "LEAKY_RELU", 2),
     (114, "QUANTIZE", 3),
+    (117, "HARD_SWISH", 1),
 ];
 
 /// A few other builtin names, so that errors about unsupported ops are readable.
@@ -58,22 +66,15 @@ fn builtin_name(code: i32) -> String {
         (32, "CUSTOM"),
         (41, "SUB"),
         (42, "DIV"),
-        (49, "SPLIT"),
         (53, "CAST"),
-        (55, "MAXIMUM"),
         (56, "ARG_MAX"),
-        (57, "MINIMUM"),
         (60, "PADV2"),
         (67, "TRANSPOSE_CONV"),
         (74, "SUM"),
         (75, "SQRT"),
         (76, "RSQRT"),
-        (82, "REDUCE_MAX"),
         (83, "PACK"),
         (88, "UNPACK"),
-        (97, "RESIZE_NEAREST_NEIGHBOR"),
-        (98, "LEAKY_RELU"),
-        (117, "HARD_SWISH"),
         (126, "BATCH_MATMUL"),
     ];
     known
@@ -193,6 +194,18 @@ pub fn import(bytes: &[u8]) -> Result<Graph, CompileError> {
                 .unwrap_or_default();
             if op.intermediates().is_some_and(|v| !v.is_empty()) {
                 return Err(err("intermediate tensors are not supported".into()));
+            }
+            if builtin == 49 {
+                // SPLIT: one STRIDED_SLICE per output (the bytes move unchanged, as
+                // TFLite's reference kernel moves them).
+                let num_splits = op.builtin_options().map_or(0, |o| o.int(0, 0));
+                for lowered in lower_split(num_splits, &ins, &outs, &tensors).map_err(err)? {
+                    ops.push(IrOp {
+                        source_index: op_index as u32,
+                        ..lowered
+                    });
+                }
+                continue;
             }
             let lowered = lower(builtin, &op, &ins, &outs, &tensors).map_err(err)?;
             ops.push(IrOp {
@@ -520,11 +533,24 @@ pub(crate) fn derive_int8(ir: &IrOp, tensors: &[IrTensor]) -> Result<IrOp, Strin
             let (s, z) = scale_zp(x);
             Op::Tanh(params::elementwise::tanh_params(s, z))
         }
+        Op::LeakyRelu(p) => Op::LeakyRelu(params::elementwise::leaky_relu_params(
+            p.alpha,
+            scale_zp(x),
+            scale_zp(out),
+        )),
+        Op::HardSwish(_) => Op::HardSwish(params::elementwise::hard_swish_params(
+            scale_zp(x),
+            scale_zp(out),
+        )),
         other @ (Op::Reshape
         | Op::Dequantize
         | Op::Pad(_)
         | Op::Transpose(_)
-        | Op::StridedSlice(_)) => other,
+        | Op::StridedSlice(_)
+        | Op::Maximum
+        | Op::Minimum
+        | Op::ReduceMax(_)
+        | Op::ResizeNearest(_)) => other,
     };
     Ok(new)
 }
@@ -1190,11 +1216,192 @@ fn lower(
                 (Op::Tanh(params::elementwise::tanh_params(s, z)), None)
             }
         }
+        98 | 117 => {
+            same_types(&[out])?;
+            per_tensor(&[x, out])?;
+            if out.shape != x.shape {
+                return Err(format!(
+                    "output shape {:?} differs from the input's {:?}",
+                    out.shape, x.shape
+                ));
+            }
+            if builtin == 98 {
+                let alpha = opts.map_or(0.0, |o| o.float(0, 0.0));
+                if !alpha.is_finite() {
+                    return Err(format!("alpha {alpha} is not a finite number"));
+                }
+                (
+                    Op::LeakyRelu(params::elementwise::leaky_relu_params(
+                        alpha,
+                        scale_zp(x),
+                        scale_zp(out),
+                    )),
+                    None,
+                )
+            } else {
+                let p = params::elementwise::hard_swish_params(scale_zp(x), scale_zp(out));
+                if int8 && p.output_exponent > 0 {
+                    return Err(format!(
+                        "output scale {} is below input scale / 128 ({}); TFLite's int8 kernel refuses it too",
+                        scale_zp(out).0,
+                        scale_zp(x).0 / 128.0
+                    ));
+                }
+                (Op::HardSwish(p), None)
+            }
+        }
+        55 | 57 => {
+            let y = input(1)?;
+            same_types(&[y, out])?;
+            per_tensor(&[x, y, out])?;
+            if int8 && (scale_zp(x) != scale_zp(out) || scale_zp(y) != scale_zp(out)) {
+                return Err(format!(
+                    "int8 inputs ({:?}, {:?}) and output ({:?}) must share one scale and zero point (the kernel compares stored values)",
+                    scale_zp(x),
+                    scale_zp(y),
+                    scale_zp(out)
+                ));
+            }
+            ir.inputs = inputs_of(2);
+            (
+                if builtin == 55 {
+                    Op::Maximum
+                } else {
+                    Op::Minimum
+                },
+                None,
+            )
+        }
+        82 => {
+            movement_types(x, out)?;
+            let axes = const_i32s(input(1)?, "axes")?;
+            let rank = x.shape.len() as i32;
+            let mut mask = 0u8;
+            for &a in &axes {
+                let v = if a < 0 { a + rank } else { a };
+                if v < 0 || v >= rank {
+                    return Err(format!("axis {a} out of range for rank {rank}"));
+                }
+                mask |= 1 << v;
+            }
+            let keep_dims = byte(0, 0) != 0;
+            let want: Vec<u32> = (0..x.shape.len())
+                .filter_map(|d| match (mask >> d & 1 != 0, keep_dims) {
+                    (false, _) => Some(x.shape[d]),
+                    (true, true) => Some(1),
+                    (true, false) => None,
+                })
+                .collect();
+            if out.shape != want && !(want.is_empty() && out.shape == [1]) {
+                return Err(format!(
+                    "output shape {:?} is not the reduction's {want:?}",
+                    out.shape
+                ));
+            }
+            (
+                Op::ReduceMax(ReduceMaxParams {
+                    axes_mask: mask,
+                    keep_dims,
+                }),
+                None,
+            )
+        }
+        97 => {
+            movement_types(x, out)?;
+            if x.shape.len() != 4 || out.shape.len() != 4 {
+                return Err("input and output must be 4-D (NHWC)".into());
+            }
+            let size = const_i32s(input(1)?, "size")?;
+            let want = [out.shape[1] as i32, out.shape[2] as i32];
+            if size != want || out.shape[0] != x.shape[0] || out.shape[3] != x.shape[3] {
+                return Err(format!(
+                    "output shape {:?} is not the input {:?} resized to {size:?}",
+                    out.shape, x.shape
+                ));
+            }
+            let p = ResizeNearestParams {
+                align_corners: byte(0, 0) != 0,
+                half_pixel_centers: byte(1, 0) != 0,
+            };
+            if p.align_corners && p.half_pixel_centers {
+                return Err("align_corners and half_pixel_centers are both set".into());
+            }
+            (Op::ResizeNearest(p), None)
+        }
         _ => return Err("operator not supported".into()),
     };
     ir.op = op;
     ir.requant = requant;
     Ok(ir)
+}
+
+/// SPLIT (`ins`: the constant int32 axis, then the data) as one STRIDED_SLICE per output:
+/// output `i` takes the `i`-th of `num_splits` equal parts along the axis.
+fn lower_split(
+    num_splits: i32,
+    ins: &[Option<usize>],
+    outs: &[usize],
+    tensors: &[IrTensor],
+) -> Result<Vec<IrOp>, String> {
+    let (Some(Some(a)), Some(Some(v))) = (ins.first(), ins.get(1)) else {
+        return Err("SPLIT needs the axis and the data inputs".into());
+    };
+    let x = &tensors[*v];
+    let axis = const_i32s(&tensors[*a], "axis")?;
+    let rank = x.shape.len();
+    let [axis] = axis[..] else {
+        return Err(format!("axis must be one value, got {axis:?}"));
+    };
+    let d = usize::try_from(if axis < 0 { axis + rank as i32 } else { axis })
+        .ok()
+        .filter(|&d| d < rank)
+        .ok_or_else(|| format!("axis {axis} out of range for rank {rank}"))?;
+    let n = usize::try_from(num_splits)
+        .ok()
+        .filter(|&n| n > 0 && n == outs.len())
+        .ok_or_else(|| {
+            format!(
+                "num_splits {num_splits} does not match the {} outputs",
+                outs.len()
+            )
+        })?;
+    if x.shape[d] as usize % n != 0 {
+        return Err(format!(
+            "dimension {d} of size {} does not split into {n} equal parts",
+            x.shape[d]
+        ));
+    }
+    let part = x.shape[d] / n as u32;
+    let mut ops = Vec::with_capacity(n);
+    for (i, &o) in outs.iter().enumerate() {
+        let out = &tensors[o];
+        if out.data.is_some() {
+            return Err("output tensor has constant data".into());
+        }
+        movement_types(x, out)?;
+        let mut want = x.shape.clone();
+        want[d] = part;
+        if out.shape != want {
+            return Err(format!(
+                "output {i} has shape {:?}, the split gives {want:?}",
+                out.shape
+            ));
+        }
+        let mut p = StridedSliceParams {
+            begin: [0; MAX_RANK],
+            stride: [1; MAX_RANK],
+            count: [1; MAX_RANK],
+        };
+        for (k, &e) in x.shape.iter().enumerate() {
+            p.count[k] = e;
+        }
+        p.begin[d] = (part as usize * i) as i32;
+        p.count[d] = part;
+        let mut ir = IrOp::new(vec![*v], o);
+        ir.op = Op::StridedSlice(p);
+        ops.push(ir);
+    }
+    Ok(ops)
 }
 
 /// TRANSPOSE / STRIDED_SLICE: the output has the input's type and (int8) quantization,

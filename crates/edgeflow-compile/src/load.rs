@@ -135,6 +135,12 @@ pub fn load(bytes: &[u8]) -> Result<(Graph, Sections), CompileError> {
             Op::Tanh(p) => (Op::Tanh(p), None),
             Op::Transpose(p) => (Op::Transpose(p), None),
             Op::StridedSlice(p) => (Op::StridedSlice(p), None),
+            Op::LeakyRelu(p) => (Op::LeakyRelu(p), None),
+            Op::HardSwish(p) => (Op::HardSwish(p), None),
+            Op::Maximum => (Op::Maximum, None),
+            Op::Minimum => (Op::Minimum, None),
+            Op::ReduceMax(p) => (Op::ReduceMax(p), None),
+            Op::ResizeNearest(p) => (Op::ResizeNearest(p), None),
         };
         ops.push(IrOp {
             source_index: d.source_index,

@@ -28,7 +28,9 @@
 //! GlobalAveragePool, GlobalMaxPool, Add, Mul, Sub, Div (constant divisor), Reshape,
 //! Flatten, Squeeze, Unsqueeze, Transpose (folded when it only converts layouts, else a
 //! TRANSPOSE op), Slice (constant starts/ends/axes/steps), Concat, Pad (constant, value 0),
-//! ReduceMean, Softmax, Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
+//! ReduceMean, ReduceMax, Softmax, LeakyRelu, HardSwish, Max and Min (two inputs, with
+//! broadcasting), Split (one STRIDED_SLICE per output), Resize (nearest, in the coordinate
+//! modes TFLite's kernel computes), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
 //! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
 //! type and what is missing.
 //!
@@ -43,7 +45,8 @@ use std::collections::HashMap;
 
 use edgeflow_format::graph::{
     Clamp, ConcatParams, ConvParams, DType, FullyConnectedParams, MeanParams, Op, PadParams,
-    PoolParams, StridedSliceParams, TransposeParams, MAX_RANK,
+    PoolParams, ReduceMaxParams, ResizeNearestParams, StridedSliceParams, TransposeParams,
+    MAX_RANK,
 };
 use edgeflow_nn::params;
 use thiserror::Error;
@@ -813,6 +816,29 @@ impl Importer {
                 );
                 Val::Act(Act { t: o, ..x })
             }
+            "LeakyRelu" | "HardSwish" => {
+                let x = self.act(req(0)?)?;
+                let s: Vec<usize> = self.g.tensors[x.t].shape.iter().map(|&d| d as usize).collect();
+                let o = self.tensor(&out0, &s, None)?;
+                let p = if op == "LeakyRelu" {
+                    let alpha = attr_f(n, "alpha", 0.01);
+                    if !alpha.is_finite() {
+                        return Err(format!("alpha {alpha} is not a finite number"));
+                    }
+                    Op::LeakyRelu(params::elementwise::leaky_relu_params(alpha, (1.0, 0), (1.0, 0)))
+                } else {
+                    Op::HardSwish(params::elementwise::hard_swish_params((1.0, 0), (1.0, 0)))
+                };
+                self.push(p, vec![x.t], o);
+                Val::Act(Act { t: o, ..x })
+            }
+            "Max" | "Min" if n.input.len() == 1 => Val::Act(self.act(req(0)?)?),
+            "Max" | "Min" if n.input.len() > 2 => {
+                return Err(format!(
+                    "{op} of {} inputs; edgeflow maps {op} of two inputs (chain them)",
+                    n.input.len()
+                ))
+            }
             "MaxPool" | "AveragePool" => self.pool(n, op == "MaxPool", &out0)?,
             "GlobalAveragePool" | "GlobalMaxPool" => {
                 let x = self.act(req(0)?)?;
@@ -849,7 +875,7 @@ impl Importer {
                     layout: Layout::Cl,
                 })
             }
-            "Add" | "Mul" | "Sub" | "Div" => self.binary(n, op, &out0)?,
+            "Add" | "Mul" | "Sub" | "Div" | "Max" | "Min" => self.binary(n, op, &out0)?,
             "Gemm" => self.gemm(n, &out0)?,
             "MatMul" => {
                 let x = self.act(req(0)?)?;
@@ -876,9 +902,12 @@ impl Importer {
             }
             "Transpose" => self.transpose(n, &out0)?,
             "Slice" => self.slice(n, &out0)?,
+            "Split" => return self.split(n),
+            "Resize" => self.resize(n, &out0)?,
             "Concat" => self.concat(n, &out0)?,
             "Pad" => self.pad(n, &out0)?,
-            "ReduceMean" => self.reduce_mean(n, &out0)?,
+            "ReduceMean" => self.reduce_mean(n, &out0, false)?,
+            "ReduceMax" => self.reduce_mean(n, &out0, true)?,
             "Softmax" => {
                 let x = self.act(req(0)?)?;
                 let r = x.shape.len();
@@ -1720,10 +1749,11 @@ impl Importer {
         )?;
         let t = self.tensor(out, &irs, None)?;
         let one = (1.0, 0);
-        let p = if op == "Add" {
-            Op::Add(params::elementwise::add_params(one, one, one, Clamp::NONE))
-        } else {
-            Op::Mul(params::elementwise::mul_params(one, one, one, Clamp::NONE))
+        let p = match op {
+            "Add" => Op::Add(params::elementwise::add_params(one, one, one, Clamp::NONE)),
+            "Max" => Op::Maximum,
+            "Min" => Op::Minimum,
+            _ => Op::Mul(params::elementwise::mul_params(one, one, one, Clamp::NONE)),
         };
         let ins = if swapped && matches!(other, Val::Act(_)) {
             vec![yt, xt]
@@ -1943,6 +1973,167 @@ impl Importer {
         Ok(Val::Act(Act { t, shape, layout }))
     }
 
+    /// Split: one STRIDED_SLICE per output along the (stored) axis. Part sizes from the
+    /// `split` input (opset 13+) or attribute (earlier), else equal parts — the last one
+    /// smaller when the axis does not divide, as opset 18's `num_outputs` splits.
+    fn split(&mut self, n: &pb::NodeProto) -> R<Vec<Val>> {
+        let x = self.act(&n.input[0])?;
+        let r = x.shape.len();
+        let axis = norm_axis(attr_i(n, "axis", 0), r)?;
+        let size = x.shape[axis];
+        let outs = n.output.len();
+        let given = match n.input.get(1).filter(|s| !s.is_empty()) {
+            Some(name) if self.opset >= 13 => Some(self.ints(name)?),
+            _ => attr_ints(n, "split"),
+        };
+        let parts: Vec<usize> = match given {
+            Some(v) => v
+                .iter()
+                .map(|&p| usize::try_from(p).map_err(|_| format!("split size {p} is negative")))
+                .collect::<R<_>>()?,
+            None => {
+                let each = size.div_ceil(outs.max(1));
+                (0..outs)
+                    .map(|k| each.min(size.saturating_sub(k * each)))
+                    .collect()
+            }
+        };
+        if parts.len() != outs || parts.iter().sum::<usize>() != size || parts.contains(&0) {
+            return Err(format!(
+                "split sizes {parts:?} do not cut axis {axis} of size {size} into {outs} non-empty parts"
+            ));
+        }
+        let (src, ir_axis, layout) = match (&x.layout, r) {
+            (Layout::Plain, _) => (x.t, axis, Layout::Plain),
+            (Layout::Cl, 4 | 3) => (x.t, cl_axis(axis, r), Layout::Cl),
+            _ => {
+                let p = self.need_plain(x.clone())?;
+                (p.t, axis, Layout::Plain)
+            }
+        };
+        let ir_src = self.g.tensors[src].shape.clone();
+        let mut vals = Vec::with_capacity(outs);
+        let mut begin = 0usize;
+        for (k, &part) in parts.iter().enumerate() {
+            let mut p = StridedSliceParams {
+                begin: [0; MAX_RANK],
+                stride: [1; MAX_RANK],
+                count: [1; MAX_RANK],
+            };
+            for (d, &e) in ir_src.iter().enumerate() {
+                p.count[d] = e;
+            }
+            p.begin[ir_axis] = begin as i32;
+            p.count[ir_axis] = part as u32;
+            let mut shape = x.shape.clone();
+            shape[axis] = part;
+            let t = self.tensor(&n.output[k], &ir_shape(&shape, &layout), None)?;
+            self.push(Op::StridedSlice(p), vec![src], t);
+            vals.push(Val::Act(Act {
+                t,
+                shape,
+                layout: layout.clone(),
+            }));
+            begin += part;
+        }
+        Ok(vals)
+    }
+
+    /// Resize (nearest) of a rank-4 NCHW tensor onto RESIZE_NEAREST_NEIGHBOR. The
+    /// coordinate transformation and rounding pairs that TFLite's kernel computes map onto
+    /// it: `asymmetric` + `floor` (what PyTorch exports for `nn.Upsample(mode="nearest")`),
+    /// `align_corners` + `round_prefer_ceil`, and `half_pixel` / `pytorch_half_pixel` +
+    /// `round_prefer_ceil` or `tf_half_pixel_for_nn` + `floor` (half-pixel centres). Other
+    /// pairs (ONNX's default `half_pixel` + `round_prefer_floor` rounds ties down, TFLite up),
+    /// the linear and cubic modes, `axes`, aspect-ratio policies and regions of interest are
+    /// refused naming the attribute.
+    fn resize(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
+        let s_or = |name: &str, d: &str| attr_s(n, name).unwrap_or_else(|| d.to_string());
+        let mode = s_or("mode", "nearest");
+        if mode != "nearest" {
+            return Err(format!(
+                "mode {mode:?}: only nearest-neighbour resizing maps onto the run-time (no RESIZE_BILINEAR)"
+            ));
+        }
+        if attr_ints(n, "axes").is_some() {
+            return Err("the axes attribute is not supported".into());
+        }
+        let policy = s_or("keep_aspect_ratio_policy", "stretch");
+        if policy != "stretch" {
+            return Err(format!(
+                "keep_aspect_ratio_policy {policy:?} is not supported"
+            ));
+        }
+        let ctm = s_or("coordinate_transformation_mode", "half_pixel");
+        let nearest = s_or("nearest_mode", "round_prefer_floor");
+        let (align_corners, half_pixel_centers) = match (ctm.as_str(), nearest.as_str()) {
+            ("asymmetric", "floor") => (false, false),
+            ("align_corners", "round_prefer_ceil") => (true, false),
+            ("half_pixel" | "pytorch_half_pixel", "round_prefer_ceil")
+            | ("tf_half_pixel_for_nn", "floor") => (false, true),
+            _ => {
+                return Err(format!(
+                    "coordinate_transformation_mode {ctm:?} with nearest_mode {nearest:?} is not what TFLite's nearest-neighbour kernel computes (it maps asymmetric + floor, align_corners + round_prefer_ceil, half_pixel + round_prefer_ceil, tf_half_pixel_for_nn + floor)"
+                ))
+            }
+        };
+        let inp = |i: usize| n.input.get(i).map(String::as_str).filter(|s| !s.is_empty());
+        if self.opset >= 11
+            && inp(1).is_some_and(|roi| self.konst(roi).is_ok_and(|(_, v)| !v.is_empty()))
+        {
+            return Err("a region of interest (roi) is not supported".into());
+        }
+        let x = self.act(&n.input[0])?;
+        if x.shape.len() != 4 {
+            return Err(format!("input of shape {:?} is not rank 4 (NCHW)", x.shape));
+        }
+        let sizes: Vec<usize> = if let Some(sz) = inp(if self.opset >= 11 { 3 } else { 99 }) {
+            self.ints(sz)?
+                .iter()
+                .map(|&v| usize::try_from(v).map_err(|_| format!("size {v} is negative")))
+                .collect::<R<_>>()?
+        } else {
+            let sc = inp(if self.opset >= 11 { 2 } else { 1 })
+                .ok_or("neither scales nor sizes is given")?;
+            let (_, scales) = self.konst(sc)?;
+            if scales.len() != 4 {
+                return Err(format!(
+                    "scales {scales:?} do not have one value per dimension"
+                ));
+            }
+            x.shape
+                .iter()
+                .zip(&scales)
+                .map(|(&d, &s)| (d as f32 * s).floor() as usize)
+                .collect()
+        };
+        if sizes.len() != 4 || sizes[0] != x.shape[0] || sizes[1] != x.shape[1] {
+            return Err(format!(
+                "output size {sizes:?} resizes more than the spatial dimensions of {:?}",
+                x.shape
+            ));
+        }
+        if sizes.contains(&0) {
+            return Err(format!("output size {sizes:?} is empty"));
+        }
+        let x = self.need_cl(x)?;
+        let shape = sizes;
+        let t = self.tensor(out, &ir_shape(&shape, &Layout::Cl), None)?;
+        self.push(
+            Op::ResizeNearest(ResizeNearestParams {
+                align_corners,
+                half_pixel_centers,
+            }),
+            vec![x.t],
+            t,
+        );
+        Ok(Val::Act(Act {
+            t,
+            shape,
+            layout: Layout::Cl,
+        }))
+    }
+
     fn concat(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
         let mut acts = vec![];
         for name in n.input.iter().filter(|s| !s.is_empty()) {
@@ -2050,7 +2241,8 @@ impl Importer {
         }))
     }
 
-    fn reduce_mean(&mut self, n: &pb::NodeProto, out: &str) -> R<Val> {
+    /// ReduceMean, or ReduceMax with `max` (the same axes, keepdims and layout handling).
+    fn reduce_mean(&mut self, n: &pb::NodeProto, out: &str, max: bool) -> R<Val> {
         let x = self.act(&n.input[0])?;
         let r = x.shape.len();
         let axes = if self.opset >= 18 {
@@ -2129,14 +2321,18 @@ impl Importer {
         if !keep && layout == Layout::Plain && numel(&ir_out) != numel(&shape) {
             return Err("internal: reduced shape mismatch".into());
         }
-        self.push(
+        let op = if max {
+            Op::ReduceMax(ReduceMaxParams {
+                axes_mask: mask,
+                keep_dims: keep,
+            })
+        } else {
             Op::Mean(MeanParams {
                 keep_dims: keep,
                 ..params::elementwise::mean_params((1.0, 0), (1.0, 0), mask, keep)
-            }),
-            vec![x.t],
-            t,
-        );
+            })
+        };
+        self.push(op, vec![x.t], t);
         let t = if !keep && cl && ir_out != shape {
             self.reshape(t, &shape)?
         } else {
@@ -2241,6 +2437,7 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         "GlobalAveragePool",
         "GlobalMaxPool",
         "BatchNormalization",
+        "Resize",
     ];
     for vi in &graph.input {
         if im.vals.contains_key(&vi.name) {

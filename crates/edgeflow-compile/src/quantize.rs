@@ -465,12 +465,20 @@ fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
                 "the model is already (partly) quantized; give the float model".into(),
             ));
         }
+        if matches!(op.op, Op::Maximum | Op::Minimum) {
+            return Err(bad(
+                "int8 MAXIMUM/MINIMUM need both inputs and the output on one scale, which this quantizer does not arrange yet; quantize with TFLite's converter and import the .tflite".into(),
+            ));
+        }
         for &t in op.inputs.iter().chain(std::iter::once(&op.output)) {
             let tensor = &graph.tensors[t];
             let allowed = tensor.dtype == DType::F32
                 || (tensor.dtype == DType::I32
                     && tensor.data.is_some()
-                    && matches!(op.op, Op::Pad(_) | Op::Mean(_)));
+                    && matches!(
+                        op.op,
+                        Op::Pad(_) | Op::Mean(_) | Op::ReduceMax(_) | Op::ResizeNearest(_)
+                    ));
             if !allowed {
                 return Err(bad(format!(
                     "tensor {t} ({:?}) is {:?}; a float model has float32 tensors only",
@@ -609,6 +617,8 @@ pub fn quantize(
                             | Op::Pad(_)
                             | Op::Transpose(_)
                             | Op::StridedSlice(_)
+                            | Op::ReduceMax(_)
+                            | Op::ResizeNearest(_)
                     )
                 });
                 let free = free || graph.inputs.contains(&t);
@@ -634,7 +644,9 @@ pub fn quantize(
             | Op::AveragePool2d(_)
             | Op::Pad(_)
             | Op::Transpose(_)
-            | Op::StridedSlice(_) => params[x].unwrap_or_else(|| from_obs(x)),
+            | Op::StridedSlice(_)
+            | Op::ReduceMax(_)
+            | Op::ResizeNearest(_) => params[x].unwrap_or_else(|| from_obs(x)),
             _ => from_obs(op.output),
         };
         params[op.output] = Some(p);
@@ -696,7 +708,9 @@ pub fn quantize_qdq(
             | Op::AveragePool2d(_)
             | Op::Pad(_)
             | Op::Transpose(_)
-            | Op::StridedSlice(_) => params[op.inputs[0]],
+            | Op::StridedSlice(_)
+            | Op::ReduceMax(_)
+            | Op::ResizeNearest(_) => params[op.inputs[0]],
             _ => None,
         };
         let p = match (required, fixed) {

@@ -274,6 +274,9 @@ pub fn options_layout(tag: u8) -> &'static [Kind] {
         27 => &[Byte],                                // ReducerOptions
         30 => &[IntVector],                           // SqueezeOptions
         32 => &[Int, Int, Int, Int, Int, Byte],       // StridedSliceOptions
+        35 => &[Int],                                 // SplitOptions
+        74 => &[Byte, Byte],                          // ResizeNearestNeighborOptions
+        75 => &[Float],                               // LeakyReluOptions
         _ => &[],
     }
 }

@@ -172,7 +172,14 @@ fn onnx_backend_node_tests() {
 
 #[test]
 fn onnx_real_models_match_onnx_runtime() {
-    for name in ["mlp", "cnn1d", "mobilenet", "nhwc_conv", "slice_transpose"] {
+    for name in [
+        "mlp",
+        "cnn1d",
+        "mobilenet",
+        "nhwc_conv",
+        "slice_transpose",
+        "upsample",
+    ] {
         let dir = root().join("models");
         let model = std::fs::read(dir.join(format!("{name}.onnx"))).expect("model");
         let (xs, x) = read_npy(&dir.join(format!("{name}.input.f32")));
@@ -224,6 +231,27 @@ fn slice_and_a_data_moving_transpose_become_run_time_ops() {
 }
 
 #[test]
+fn a_pytorch_style_upsample_runs_as_resize_nearest_neighbor() {
+    // upsample.onnx: Conv, LeakyRelu, Resize (nearest, asymmetric + floor, as PyTorch
+    // exports nn.Upsample), Conv, HardSwish, ReduceMax over H and W, Gemm.
+    let model = std::fs::read(root().join("models/upsample.onnx")).expect("model");
+    let m = import_model(&model).expect("import");
+    let names: Vec<&str> = m.graph.ops.iter().map(|o| o.op.name()).collect();
+    assert_eq!(
+        names,
+        [
+            "CONV_2D",
+            "LEAKY_RELU",
+            "RESIZE_NEAREST_NEIGHBOR",
+            "CONV_2D",
+            "HARD_SWISH",
+            "REDUCE_MAX",
+            "FULLY_CONNECTED"
+        ]
+    );
+}
+
+#[test]
 fn unsupported_nodes_are_named() {
     // An op edgeflow does not import: the error names the node, its op type and the gap.
     let model = std::fs::read(root().join("models/mlp.onnx")).expect("model");
@@ -267,6 +295,8 @@ fn run_artifact(artifact: &[u8], input: &[u8]) -> Vec<u8> {
 #[test]
 fn onnx_models_quantize_and_agree_with_onnx_runtime() {
     use edgeflow_compile::quantize::{quantize, QuantizeOptions, RangeMethod};
+    // upsample.onnx is left out: its int8 error after min/max PTQ is 6.6 % of the output
+    // spread (top-1 8/8), above this test's 5 % bound (README, ONNX import).
     for name in ["mlp", "cnn1d", "mobilenet", "slice_transpose"] {
         let dir = root().join("models");
         let m = import_model(&std::fs::read(dir.join(format!("{name}.onnx"))).expect("model"))

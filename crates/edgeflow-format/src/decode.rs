@@ -38,9 +38,10 @@
 
 use crate::graph::{
     ActivationParams, AddParams, Bytes, Clamp, ConcatParams, ConvParams, DType,
-    FullyConnectedParams, GraphHeader, Location, MeanParams, MulParams, Multiplier, Op, OpDef,
-    PadParams, PerChannel, PoolParams, Quant, QuantizeParams, Requant, Scratch, Shape,
-    SoftmaxParams, StridedSliceParams, TensorDef, TransposeParams, MAX_RANK,
+    FullyConnectedParams, GraphHeader, HardSwishParams, LeakyReluParams, Location, MeanParams,
+    MulParams, Multiplier, Op, OpDef, PadParams, PerChannel, PoolParams, Quant, QuantizeParams,
+    ReduceMaxParams, Requant, ResizeNearestParams, Scratch, Shape, SoftmaxParams,
+    StridedSliceParams, TensorDef, TransposeParams, MAX_RANK,
 };
 
 /// A record did not decode: bytes ran out, a varint was too long, a tag, `Option` or
@@ -243,7 +244,7 @@ impl OpSet for AllOps {
 }
 
 /// The TFLite names of the ops ([`Op::name`]), indexed by [`Op::tag`].
-pub const OP_NAMES: [&str; 18] = [
+pub const OP_NAMES: [&str; 24] = [
     "CONV_2D",
     "DEPTHWISE_CONV_2D",
     "FULLY_CONNECTED",
@@ -262,6 +263,12 @@ pub const OP_NAMES: [&str; 18] = [
     "TANH",
     "TRANSPOSE",
     "STRIDED_SLICE",
+    "LEAKY_RELU",
+    "HARD_SWISH",
+    "MAXIMUM",
+    "MINIMUM",
+    "REDUCE_MAX",
+    "RESIZE_NEAREST_NEIGHBOR",
 ];
 
 #[inline(always)]
@@ -425,6 +432,31 @@ pub fn op_in<'a, S: OpSet>(r: &mut Reader<'a>) -> R<Op<'a>> {
             stride: r.array(Reader::i32)?,
             count: r.array(Reader::u32)?,
         }),
+        18 if decoded::<S>(18) => Op::LeakyRelu(LeakyReluParams {
+            alpha: r.f32()?,
+            input_zero_point: r.i32()?,
+            output_zero_point: r.i32()?,
+            identity: multiplier(r)?,
+            alpha_q: multiplier(r)?,
+        }),
+        19 if decoded::<S>(19) => Op::HardSwish(HardSwishParams {
+            input_zero_point: r.i32()?,
+            output_zero_point: r.i32()?,
+            reluish_multiplier: r.i32()?,
+            reluish_exponent: r.i32()?,
+            output_multiplier: r.i32()?,
+            output_exponent: r.i32()?,
+        }),
+        20 if decoded::<S>(20) => Op::Maximum,
+        21 if decoded::<S>(21) => Op::Minimum,
+        22 if decoded::<S>(22) => Op::ReduceMax(ReduceMaxParams {
+            axes_mask: r.u8()?,
+            keep_dims: r.bool()?,
+        }),
+        23 if decoded::<S>(23) => Op::ResizeNearest(ResizeNearestParams {
+            align_corners: r.bool()?,
+            half_pixel_centers: r.bool()?,
+        }),
         _ => return Err(DecodeError),
     })
 }
@@ -466,6 +498,12 @@ impl Op<'_> {
             Op::Tanh(_) => 15,
             Op::Transpose(_) => 16,
             Op::StridedSlice(_) => 17,
+            Op::LeakyRelu(_) => 18,
+            Op::HardSwish(_) => 19,
+            Op::Maximum => 20,
+            Op::Minimum => 21,
+            Op::ReduceMax(_) => 22,
+            Op::ResizeNearest(_) => 23,
         }
     }
 }
@@ -794,6 +832,34 @@ mod tests {
                 begin: [0, 5, 299, 0, 0, 0],
                 stride: [1, -1, 2, 1, 1, 1],
                 count: [1, 3, 70, 1, 1, 1],
+            }),
+            Op::LeakyRelu(LeakyReluParams {
+                alpha: 0.2,
+                input_zero_point: -7,
+                output_zero_point: 12,
+                identity: m,
+                alpha_q: Multiplier {
+                    multiplier: 900_000_000,
+                    shift: -2,
+                },
+            }),
+            Op::HardSwish(HardSwishParams {
+                input_zero_point: -128,
+                output_zero_point: 5,
+                reluish_multiplier: 32_000,
+                reluish_exponent: 3,
+                output_multiplier: -17_000,
+                output_exponent: -1,
+            }),
+            Op::Maximum,
+            Op::Minimum,
+            Op::ReduceMax(ReduceMaxParams {
+                axes_mask: 0b1010,
+                keep_dims: true,
+            }),
+            Op::ResizeNearest(ResizeNearestParams {
+                align_corners: false,
+                half_pixel_centers: true,
             }),
         ];
         // Every tag once, in order: a new op must be added here (and to `op`).

@@ -403,6 +403,67 @@ pub struct StridedSliceParams {
     pub count: [u32; MAX_RANK],
 }
 
+/// LEAKY_RELU parameters: `x` where `x >= 0`, `alpha * x` elsewhere.
+///
+/// int8 follows TFLite's `QuantizeLeakyRelu`: the input minus its zero point is rescaled
+/// by `identity` (`input_scale / output_scale`) where it is non-negative and by `alpha_q`
+/// (`input_scale * alpha / output_scale`) elsewhere, then the output zero point is added
+/// and the result saturated to int8.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LeakyReluParams {
+    /// The slope for negative inputs (float kernels; kept for export).
+    pub alpha: f32,
+    /// int8: input zero point.
+    pub input_zero_point: i32,
+    /// int8: output zero point.
+    pub output_zero_point: i32,
+    /// int8: `input_scale / output_scale`.
+    pub identity: Multiplier,
+    /// int8: `input_scale * alpha / output_scale`.
+    pub alpha_q: Multiplier,
+}
+
+/// HARD_SWISH parameters: `x * relu6(x + 3) / 6`.
+///
+/// int8 follows TFLite's reference `HardSwish` (16-bit fixed point): the two multipliers
+/// are TFLite's `QuantizeMultiplier` results downscaled to Q15
+/// (`DownScaleInt32ToInt16Multiplier`), each with its power-of-two exponent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HardSwishParams {
+    /// Input zero point.
+    pub input_zero_point: i32,
+    /// Output zero point.
+    pub output_zero_point: i32,
+    /// Q15 multiplier of `(input_scale / 128) / (3 / 32768)` (an `i16` value).
+    pub reluish_multiplier: i32,
+    /// Its exponent (positive: left shift).
+    pub reluish_exponent: i32,
+    /// Q15 multiplier of `(input_scale / 128) / output_scale` (an `i16` value).
+    pub output_multiplier: i32,
+    /// Its exponent (never positive).
+    pub output_exponent: i32,
+}
+
+/// REDUCE_MAX parameters. int8 compares the stored values, so input and output share one
+/// quantization (checked at parse), as TFLite's converter writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReduceMaxParams {
+    /// Bit `i` set: dimension `i` is reduced.
+    pub axes_mask: u8,
+    /// Keep reduced dimensions (as size 1) in the output shape.
+    pub keep_dims: bool,
+}
+
+/// RESIZE_NEAREST_NEIGHBOR parameters (NHWC; the output height and width are the output
+/// tensor's). Source index per output row/column as TFLite's `GetNearestNeighbor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResizeNearestParams {
+    /// Scale by `(in - 1) / (out - 1)` and round instead of `in / out` and floor.
+    pub align_corners: bool,
+    /// Sample at pixel centres (offset 0.5).
+    pub half_pixel_centers: bool,
+}
+
 /// One operation and its parameters.
 ///
 /// New variants are appended at the end, so that the postcard tag of every older op keeps
@@ -447,6 +508,19 @@ pub enum Op<'a> {
     /// STRIDED_SLICE (also TFLite's SLICE and ONNX's Slice; any dtype, bytes moved
     /// unchanged).
     StridedSlice(StridedSliceParams),
+    /// LEAKY_RELU (format 1.1).
+    LeakyRelu(LeakyReluParams),
+    /// HARD_SWISH (format 1.1).
+    HardSwish(HardSwishParams),
+    /// MAXIMUM with NumPy broadcasting; int8 inputs and output share one quantization
+    /// (format 1.1).
+    Maximum,
+    /// MINIMUM with NumPy broadcasting, as MAXIMUM (format 1.1).
+    Minimum,
+    /// REDUCE_MAX over the axes in the mask (format 1.1).
+    ReduceMax(ReduceMaxParams),
+    /// RESIZE_NEAREST_NEIGHBOR on NHWC tensors, any dtype, values copied (format 1.1).
+    ResizeNearest(ResizeNearestParams),
 }
 
 impl Op<'_> {
@@ -471,6 +545,12 @@ impl Op<'_> {
             Op::Tanh(_) => "TANH",
             Op::Transpose(_) => "TRANSPOSE",
             Op::StridedSlice(_) => "STRIDED_SLICE",
+            Op::LeakyRelu(_) => "LEAKY_RELU",
+            Op::HardSwish(_) => "HARD_SWISH",
+            Op::Maximum => "MAXIMUM",
+            Op::Minimum => "MINIMUM",
+            Op::ReduceMax(_) => "REDUCE_MAX",
+            Op::ResizeNearest(_) => "RESIZE_NEAREST_NEIGHBOR",
         }
     }
 }

@@ -64,7 +64,12 @@ pub const HEADER_LEN: usize = 32;
 /// The format major version this crate writes.
 pub const FORMAT_MAJOR: u16 = 1;
 /// The format minor version this crate writes.
-pub const FORMAT_MINOR: u16 = 0;
+///
+/// Minor versions: 0, the first release; 1 adds the ops LEAKY_RELU, HARD_SWISH, MAXIMUM,
+/// MINIMUM, REDUCE_MAX and RESIZE_NEAREST_NEIGHBOR (op records appended to
+/// [`graph::Op`]). A reader meeting an op record it cannot decode in an artifact of a
+/// newer minor than its own says so (`edgeflow-nn`'s `Error::NewerOp`).
+pub const FORMAT_MINOR: u16 = 1;
 /// Every format major version this crate reads.
 pub const READABLE_MAJORS: &[u16] = &[1];
 
@@ -479,7 +484,13 @@ mod tests {
         let mut v2 = a.clone();
         v2[4] = 2;
         let e = Artifact::parse(&v2).expect_err("major 2");
-        assert_eq!(e, FormatError::UnsupportedVersion { major: 2, minor: 0 });
+        assert_eq!(
+            e,
+            FormatError::UnsupportedVersion {
+                major: 2,
+                minor: FORMAT_MINOR
+            }
+        );
         assert!(e.to_string().contains("reads major version 1"), "{e}");
 
         assert!(matches!(

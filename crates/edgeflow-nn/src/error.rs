@@ -18,6 +18,17 @@ pub enum Error {
         /// Position of the record in execution order.
         position: u32,
     },
+    /// Op record number `position` could not be decoded, and the artifact was written by
+    /// a newer minor version of the format than this reader's: it most likely uses an op
+    /// this build of the run-time does not know.
+    NewerOp {
+        /// Position of the record in execution order.
+        position: u32,
+        /// The artifact's format version (major, minor).
+        artifact: (u16, u16),
+        /// The newest format version this reader knows (major, minor).
+        reader: (u16, u16),
+    },
     /// The graph section holds bytes after the last op record.
     TrailingGraphBytes,
     /// A tensor description is inconsistent (rank, length, location out of bounds).
@@ -73,6 +84,15 @@ impl fmt::Display for Error {
             Error::BadOpRecord { position } => {
                 write!(f, "op record #{position} in the graph section is malformed")
             }
+            Error::NewerOp {
+                position,
+                artifact,
+                reader,
+            } => write!(
+                f,
+                "op record #{position} does not decode: the artifact is format {}.{}, newer than this run-time's {}.{}, and uses an op it does not know (rebuild the firmware with a newer edgeflow-nn)",
+                artifact.0, artifact.1, reader.0, reader.1
+            ),
             Error::TrailingGraphBytes => {
                 write!(f, "graph section has bytes after the last op record")
             }

@@ -92,14 +92,35 @@ impl<'a> Model<'a> {
         let mut rest = self.ops;
         let mut op = OpDef::empty();
         for position in 0..h.op_count {
-            rest = decode::op_def_into_in::<LinkedOps>(rest, &mut op)
-                .map_err(|_| undecodable(rest, position))?;
+            rest = decode::op_def_into_in::<LinkedOps>(rest, &mut op).map_err(|_| {
+                match undecodable(rest, position) {
+                    // Not an op this build leaves out: malformed, or an op of a newer
+                    // format minor version.
+                    Error::BadOpRecord { position } => self.undecodable(position),
+                    named => named,
+                }
+            })?;
             self.check_op(&op)?;
         }
         if !rest.is_empty() {
             return Err(Error::TrailingGraphBytes);
         }
         Ok(())
+    }
+
+    /// The error for an op record that does not decode: [`Error::NewerOp`] when the
+    /// artifact's minor version is above this reader's, else [`Error::BadOpRecord`].
+    fn undecodable(&self, position: u32) -> Error {
+        let (major, minor) = (self.artifact.major, self.artifact.minor);
+        if major == edgeflow_format::FORMAT_MAJOR && minor > edgeflow_format::FORMAT_MINOR {
+            Error::NewerOp {
+                position,
+                artifact: (major, minor),
+                reader: (edgeflow_format::FORMAT_MAJOR, edgeflow_format::FORMAT_MINOR),
+            }
+        } else {
+            Error::BadOpRecord { position }
+        }
     }
 
     /// Checks one tensor description; returns its arena byte range (None for constants).
@@ -302,8 +323,11 @@ fn ranges_overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
+    use edgeflow_format::graph::{Shape, MAX_GRAPH_IO, MAX_OP_INPUTS, MAX_OP_OUTPUTS};
+    use edgeflow_format::{write, SectionKind, FORMAT_MAJOR, FORMAT_MINOR};
 
     #[test]
     fn build_op_list_is_in_tag_order() {
@@ -312,5 +336,79 @@ mod tests {
         assert_eq!(BUILD_OPS, decode::OP_NAMES);
         // Tests build every op.
         assert_eq!(LINKED_OP_TAGS, (1u64 << decode::OP_NAMES.len()) - 1);
+    }
+
+    fn f32t(id: u32, offset: u32) -> TensorDef<'static> {
+        TensorDef {
+            id,
+            dtype: DType::F32,
+            shape: Shape::new(&[4]).unwrap(),
+            quant: None,
+            location: Location::Arena { offset },
+        }
+    }
+
+    /// A one-RESHAPE artifact; `tag` replaces the op record's variant tag when given.
+    fn artifact(tag: Option<u8>, minor: u16) -> std::vec::Vec<u8> {
+        let (x, y) = (f32t(0, 0), f32t(1, 16));
+        let mut inputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
+        inputs.push(x).unwrap();
+        let mut outputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
+        outputs.push(y).unwrap();
+        let h = GraphHeader {
+            arena_bytes: 32,
+            arena_align: 4,
+            op_count: 1,
+            inputs,
+            outputs,
+            macs: 0,
+            name: "m",
+        };
+        let mut op_in = heapless::Vec::<_, MAX_OP_INPUTS>::new();
+        op_in.push(x).unwrap();
+        let mut op_out = heapless::Vec::<_, MAX_OP_OUTPUTS>::new();
+        op_out.push(y).unwrap();
+        let op = OpDef {
+            source_index: 0,
+            op: Op::Reshape,
+            inputs: op_in,
+            outputs: op_out,
+            scratch: None,
+        };
+        let mut buf = [0u8; 512];
+        let hl = postcard::to_slice(&h, &mut buf).unwrap().len();
+        let ol = postcard::to_slice(&op, &mut buf[hl..]).unwrap().len();
+        let mut graph = buf[..hl + ol].to_vec();
+        // The record starts with the one-byte varint source index, then the op's tag.
+        if let Some(t) = tag {
+            graph[hl + 1] = t;
+        }
+        let mut a = write::assemble(&[(SectionKind::Graph, &graph)]).unwrap();
+        a[6..8].copy_from_slice(&minor.to_le_bytes());
+        a
+    }
+
+    #[test]
+    fn an_unknown_op_in_a_newer_minor_names_both_versions() {
+        assert!(Model::parse(&artifact(None, FORMAT_MINOR)).is_ok());
+        // A tag no variant has: malformed in an artifact of this reader's version…
+        let e = Model::parse(&artifact(Some(0x7f), FORMAT_MINOR)).unwrap_err();
+        assert_eq!(e, Error::BadOpRecord { position: 0 });
+        // …and "newer than this run-time" in one of a later minor version.
+        let e = Model::parse(&artifact(Some(0x7f), FORMAT_MINOR + 1)).unwrap_err();
+        assert_eq!(
+            e,
+            Error::NewerOp {
+                position: 0,
+                artifact: (FORMAT_MAJOR, FORMAT_MINOR + 1),
+                reader: (FORMAT_MAJOR, FORMAT_MINOR),
+            }
+        );
+        let msg = std::format!("{e}");
+        assert!(
+            msg.contains(&std::format!("format 1.{}", FORMAT_MINOR + 1))
+                && msg.contains(&std::format!("1.{FORMAT_MINOR}")),
+            "{msg}"
+        );
     }
 }

@@ -22,7 +22,7 @@ use crate::fixedpoint::{
 /// Broadcast binary op on int8 tensors: `pre1`/`pre2` map each input element to an `i32`
 /// (computed once for a broadcast scalar run), `comb` makes the output.
 #[inline(always)]
-fn binary_i8(
+pub(crate) fn binary_i8(
     plan: &Broadcast,
     in1: &[u8],
     in2: &[u8],
@@ -77,7 +77,7 @@ fn binary_i8(
 
 /// Broadcast binary op on f32 tensors.
 #[inline(always)]
-fn binary_f32(
+pub(crate) fn binary_f32(
     plan: &Broadcast,
     in1: &[u8],
     in2: &[u8],
@@ -124,7 +124,10 @@ fn binary_f32(
 }
 
 /// Shape and type checks shared by ADD and MUL.
-fn check_binary(inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> Result<DType, &'static str> {
+pub(crate) fn check_binary(
+    inputs: &[TensorDef<'_>],
+    output: &TensorDef<'_>,
+) -> Result<DType, &'static str> {
     let [a, b] = inputs else {
         return Err("needs exactly two inputs");
     };

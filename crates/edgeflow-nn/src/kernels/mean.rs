@@ -23,12 +23,12 @@ use super::{TensorIn, TensorOut};
 use crate::fixedpoint::multiply_by_quantized_multiplier;
 
 /// Whether bit `i` of the mask is set.
-fn is_reduced(axes_mask: u8, i: usize) -> bool {
+pub(crate) fn is_reduced(axes_mask: u8, i: usize) -> bool {
     i < 8 && (axes_mask >> i) & 1 != 0
 }
 
 /// The output shape of a reduction, or an error if the mask names a dim past the rank.
-fn reduced_dims(
+pub(crate) fn reduced_dims(
     input_dims: &[u32],
     axes_mask: u8,
     keep_dims: bool,

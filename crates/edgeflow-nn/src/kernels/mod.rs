@@ -72,11 +72,14 @@ mod depthwise;
 mod elementwise;
 mod fully_connected;
 mod mean;
+mod minmax;
 mod movement;
 mod pad;
+mod piecewise;
 mod pool;
 mod quantize;
 mod reshape;
+mod resize;
 mod softmax;
 
 use conv::Conv;
@@ -152,6 +155,18 @@ pub fn check(
         Op::Transpose(p) => movement::check_transpose(p, inputs, output),
         #[cfg(edgeflow_op = "STRIDED_SLICE")]
         Op::StridedSlice(p) => movement::check_strided_slice(p, inputs, output),
+        #[cfg(edgeflow_op = "LEAKY_RELU")]
+        Op::LeakyRelu(p) => piecewise::check_leaky_relu(p, inputs, output),
+        #[cfg(edgeflow_op = "HARD_SWISH")]
+        Op::HardSwish(p) => piecewise::check_hard_swish(p, inputs, output),
+        #[cfg(edgeflow_op = "MAXIMUM")]
+        Op::Maximum => minmax::check_max_min(inputs, output),
+        #[cfg(edgeflow_op = "MINIMUM")]
+        Op::Minimum => minmax::check_max_min(inputs, output),
+        #[cfg(edgeflow_op = "REDUCE_MAX")]
+        Op::ReduceMax(p) => minmax::check_reduce_max(p, inputs, output),
+        #[cfg(edgeflow_op = "RESIZE_NEAREST_NEIGHBOR")]
+        Op::ResizeNearest(p) => resize::check(p, inputs, output),
         #[cfg(edgeflow_op_subset)]
         _ => Err(NOT_LINKED),
     }
@@ -229,6 +244,18 @@ pub fn eval(
         Op::Transpose(p) => movement::eval_transpose(p, inputs, output),
         #[cfg(edgeflow_op = "STRIDED_SLICE")]
         Op::StridedSlice(p) => movement::eval_strided_slice(p, inputs, output),
+        #[cfg(edgeflow_op = "LEAKY_RELU")]
+        Op::LeakyRelu(p) => piecewise::eval_leaky_relu(p, inputs, output),
+        #[cfg(edgeflow_op = "HARD_SWISH")]
+        Op::HardSwish(p) => piecewise::eval_hard_swish(p, inputs, output),
+        #[cfg(edgeflow_op = "MAXIMUM")]
+        Op::Maximum => minmax::eval_max_min(true, inputs, output),
+        #[cfg(edgeflow_op = "MINIMUM")]
+        Op::Minimum => minmax::eval_max_min(false, inputs, output),
+        #[cfg(edgeflow_op = "REDUCE_MAX")]
+        Op::ReduceMax(p) => minmax::eval_reduce_max(p, inputs, output),
+        #[cfg(edgeflow_op = "RESIZE_NEAREST_NEIGHBOR")]
+        Op::ResizeNearest(p) => resize::eval(p, inputs, output),
         // Never reached: `check` rejected the op at parse time.
         #[cfg(edgeflow_op_subset)]
         _ => {}

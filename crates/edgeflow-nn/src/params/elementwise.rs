@@ -7,8 +7,8 @@
 //! that the kernels' `check` then rejects.
 
 use edgeflow_format::graph::{
-    ActivationParams, AddParams, Clamp, MeanParams, MulParams, Multiplier, QuantizeParams,
-    SoftmaxParams,
+    ActivationParams, AddParams, Clamp, HardSwishParams, LeakyReluParams, MeanParams, MulParams,
+    Multiplier, QuantizeParams, SoftmaxParams,
 };
 
 use crate::fixedpoint::{quantize_multiplier, quantize_multiplier_smaller_than_one_exp};
@@ -166,6 +166,54 @@ pub fn mean_params(
         input_scale: input.0,
         output_scale: output.0,
         keep_dims,
+    }
+}
+
+/// LEAKY_RELU: TFLite's `LeakyReluPrepare` (`activations.cc`; TFLM's
+/// `CalculateOpDataLeakyRelu` is the same): `QuantizeMultiplier` of
+/// `input_scale * alpha / output_scale` and of `input_scale / output_scale`, each quotient
+/// computed in single precision (the scales and alpha are `float`) and then widened.
+/// For f32 models only `alpha` matters.
+pub fn leaky_relu_params(alpha: f32, input: (f32, i32), output: (f32, i32)) -> LeakyReluParams {
+    let alpha_multiplier = f64::from(input.0 * alpha / output.0);
+    let identity_multiplier = f64::from(input.0 / output.0);
+    LeakyReluParams {
+        alpha,
+        input_zero_point: input.1,
+        output_zero_point: output.1,
+        identity: multiplier(quantize_multiplier(identity_multiplier)),
+        alpha_q: multiplier(quantize_multiplier(alpha_multiplier)),
+    }
+}
+
+/// TFLite's `DownScaleInt32ToInt16Multiplier`: a Q31 multiplier rounded to Q15
+/// (saturating at `i16::MAX`).
+fn down_scale_to_q15(m: i32) -> i32 {
+    const ROUNDING: i32 = 1 << 15;
+    if m >= i32::MAX - ROUNDING {
+        return i32::from(i16::MAX);
+    }
+    (m + ROUNDING) >> 16
+}
+
+/// HARD_SWISH: TFLite's `HardSwishPrepare` (`activations.cc`; TFLM's `hard_swish_common.cc`
+/// is the same): the input on a 128-times finer "hires" scale, the output multiplier
+/// `hires_scale / output_scale` and the reluish multiplier `hires_scale / (3 / 32768)`,
+/// quotients in single precision, each through `QuantizeMultiplier` and downscaled to Q15.
+/// The kernel's check refuses the parameters when the output multiplier's exponent is
+/// positive (as TFLite's Prepare does).
+pub fn hard_swish_params(input: (f32, i32), output: (f32, i32)) -> HardSwishParams {
+    let hires_input_scale = (1.0f32 / 128.0) * input.0;
+    let reluish_scale = 3.0f32 / 32768.0;
+    let (om, oe) = quantize_multiplier(f64::from(hires_input_scale / output.0));
+    let (rm, re) = quantize_multiplier(f64::from(hires_input_scale / reluish_scale));
+    HardSwishParams {
+        input_zero_point: input.1,
+        output_zero_point: output.1,
+        reluish_multiplier: down_scale_to_q15(rm),
+        reluish_exponent: re,
+        output_multiplier: down_scale_to_q15(om),
+        output_exponent: oe,
     }
 }
 
