@@ -332,6 +332,76 @@ pub enum Block<'a> {
         #[serde(borrow)]
         boundaries: F32s<'a>,
     },
+    /// TensorFlow's fixed-point audio front end (the `audio_microfrontend` op and TFLite
+    /// Micro's `micro_frontend` library, as micro_speech uses it), integer only: Hann
+    /// window (Q12), 16-bit fixed-point real FFT (kissfft's arithmetic), energy, mel
+    /// filterbank with integer square root, noise reduction, optional PCAN gain control,
+    /// fixed-point log. Bit-exact with the op (see `conformance/frontend`).
+    ///
+    /// The first block of `blocks`, on a one-axis signal in 16-bit units (the `window`
+    /// and `stride` of the input are the op's `window_size`/`window_step` in samples); no
+    /// `stream` blocks. Outputs `channels` values per window: the op's 16-bit features
+    /// divided by `out_scale` (as the op with `out_type = float32`). Keeps one noise
+    /// estimate per channel across windows.
+    AudioFrontend(Frontend),
+}
+
+/// Options of [`Block::AudioFrontend`]: the `audio_microfrontend` op's attributes, with
+/// its defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Frontend {
+    /// Filterbank channels, 1 to 64 (op: `num_channels`, default 32; micro_speech uses 40).
+    pub channels: u32,
+    /// Lowest filterbank frequency in Hz, `>= 0` (op: `lower_band_limit`, 125).
+    pub lower_band_limit: f32,
+    /// Highest filterbank frequency in Hz, above the lower one and at most `rate / 2`
+    /// (op: `upper_band_limit`, 7500).
+    pub upper_band_limit: f32,
+    /// Noise-reduction fixed-point headroom bits, 0 to 16 (op: `smoothing_bits`, 10).
+    pub smoothing_bits: u32,
+    /// Noise-estimate smoothing of even channels, `0..=1` (op: `even_smoothing`, 0.025).
+    pub even_smoothing: f32,
+    /// Noise-estimate smoothing of odd channels, `0..=1` (op: `odd_smoothing`, 0.06).
+    pub odd_smoothing: f32,
+    /// Fraction of the signal kept after noise subtraction, `0..=1`
+    /// (op: `min_signal_remaining`, 0.05).
+    pub min_signal_remaining: f32,
+    /// PCAN gain control (op: `enable_pcan`, false; micro_speech: true).
+    pub pcan: bool,
+    /// PCAN exponent, finite and `>= 0` (op: `pcan_strength`, 0.95).
+    pub pcan_strength: f32,
+    /// PCAN denominator offset, positive (op: `pcan_offset`, 80).
+    pub pcan_offset: f32,
+    /// PCAN gain fractional bits (op: `gain_bits`, 21).
+    pub gain_bits: u32,
+    /// Fixed-point log (op: `enable_log`, true).
+    pub log: bool,
+    /// Log output scale `2^scale_shift`, 0 to 15 (op: `scale_shift`, 6).
+    pub scale_shift: u32,
+    /// Divides every output value (op: `out_scale`, 1), positive.
+    pub out_scale: u32,
+}
+
+impl Default for Frontend {
+    fn default() -> Self {
+        Frontend {
+            channels: 32,
+            lower_band_limit: 125.0,
+            upper_band_limit: 7500.0,
+            smoothing_bits: 10,
+            even_smoothing: 0.025,
+            odd_smoothing: 0.06,
+            min_signal_remaining: 0.05,
+            pcan: false,
+            pcan_strength: 0.95,
+            pcan_offset: 80.0,
+            gain_bits: 21,
+            log: true,
+            scale_shift: 6,
+            out_scale: 1,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -370,6 +440,7 @@ impl Block<'_> {
             Block::Hash { .. } => "hash",
             Block::OneHot { .. } => "one_hot",
             Block::Bucketize { .. } => "bucketize",
+            Block::AudioFrontend(_) => "audio_frontend",
         }
     }
 }
