@@ -148,6 +148,14 @@ pub struct Quantize {
     pub zero_point: i32,
 }
 
+// A device holds every block of a pipeline description by value (up to 41 of them, in
+// the description and again in its copies while an artifact is parsed), so one large
+// variant costs kilobytes of RAM and stack on a 32-bit core. The build fails if a variant
+// grows `Block` beyond its 20 bytes there: give a large variant's parameters a borrowed
+// wire form instead (as `F32s` and `FrontendOpts` do).
+#[cfg(all(target_pointer_width = "32", not(feature = "std")))]
+const _: () = assert!(core::mem::size_of::<Block<'static>>() <= 20);
+
 /// One processing block. Field docs state the valid values; `Pipeline::new` checks them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -343,7 +351,12 @@ pub enum Block<'a> {
     /// `stream` blocks. Outputs `channels` values per window: the op's 16-bit features
     /// divided by `out_scale` (as the op with `out_type = float32`). Keeps one noise
     /// estimate per channel across windows.
-    AudioFrontend(Frontend),
+    ///
+    /// The options are held as [`FrontendOpts`] (their encoded bytes on a device), not as
+    /// a [`Frontend`] in place: every `Block` is as large as its largest variant, and the
+    /// 52-byte options would more than double the size of every block of every pipeline
+    /// on a 32-bit target. [`crate::Pipeline::new`] decodes and checks them once.
+    AudioFrontend(FrontendOpts<'a>),
 }
 
 /// Options of [`Block::AudioFrontend`]: the `audio_microfrontend` op's attributes, with
@@ -716,6 +729,138 @@ impl<'de: 'a, 'a> Deserialize<'de> for F32s<'a> {
             d.deserialize_seq(F32sVisitor)
         } else {
             d.deserialize_bytes(F32sVisitor)
+        }
+    }
+}
+
+/// The options of [`Block::AudioFrontend`] as a block holds them: on a device, the
+/// postcard encoding of a [`Frontend`] borrowed from the artifact (8 bytes on a 32-bit
+/// target, so the rarely used front end does not grow every [`Block`]); on the host with
+/// the `std` feature, also an owned [`Frontend`] (from TOML or [`From`]). In TOML they are
+/// the [`Frontend`] table itself (`audio_frontend = { channels = 40, ... }`); in postcard,
+/// one byte string holding the `Frontend`'s own postcard encoding.
+#[derive(Clone)]
+pub struct FrontendOpts<'a>(FrontendRepr<'a>);
+
+#[derive(Clone, PartialEq)]
+enum FrontendRepr<'a> {
+    Wire(&'a [u8]),
+    #[cfg(feature = "std")]
+    Owned(std::boxed::Box<Frontend>),
+}
+
+/// Bytes enough for the postcard encoding of any [`Frontend`] (5 `u32`s of at most 5
+/// bytes, 7 `f32`s of 4, 2 `bool`s of 1: 55).
+#[cfg(feature = "std")]
+const FRONTEND_WIRE_MAX: usize = 64;
+
+impl<'a> FrontendOpts<'a> {
+    /// Options over the postcard encoding of a [`Frontend`] (checked by [`Self::decode`]).
+    pub const fn from_wire(bytes: &'a [u8]) -> Self {
+        FrontendOpts(FrontendRepr::Wire(bytes))
+    }
+
+    /// The options, or `None` when the bytes are not exactly one postcard-encoded
+    /// [`Frontend`] (no byte left over). [`crate::Pipeline::new`] reports that as an
+    /// [`crate::Error::Param`] on the block.
+    pub fn decode(&self) -> Option<Frontend> {
+        match &self.0 {
+            FrontendRepr::Wire(b) => match postcard::take_from_bytes::<Frontend>(b) {
+                Ok((fe, [])) => Some(fe),
+                _ => None,
+            },
+            #[cfg(feature = "std")]
+            FrontendRepr::Owned(fe) => Some(**fe),
+        }
+    }
+}
+
+/// Equal when both decode to equal options, whatever their form (bytes or owned);
+/// malformed options equal only the same malformed bytes.
+impl PartialEq for FrontendOpts<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.decode(), other.decode()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.0 == other.0,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<Frontend> for FrontendOpts<'static> {
+    fn from(fe: Frontend) -> Self {
+        FrontendOpts(FrontendRepr::Owned(std::boxed::Box::new(fe)))
+    }
+}
+
+impl fmt::Debug for FrontendOpts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.decode() {
+            Some(fe) => fe.fmt(f),
+            None => f.write_str("FrontendOpts(<malformed>)"),
+        }
+    }
+}
+
+impl Serialize for FrontendOpts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        if s.is_human_readable() {
+            let fe = self
+                .decode()
+                .ok_or_else(|| S::Error::custom("malformed audio_frontend options"))?;
+            return fe.serialize(s);
+        }
+        match &self.0 {
+            FrontendRepr::Wire(b) => s.serialize_bytes(b),
+            #[cfg(feature = "std")]
+            FrontendRepr::Owned(fe) => {
+                let mut buf = [0u8; FRONTEND_WIRE_MAX];
+                let used = postcard::to_slice(&**fe, &mut buf).map_err(S::Error::custom)?;
+                s.serialize_bytes(used)
+            }
+        }
+    }
+}
+
+struct FrontendOptsVisitor;
+
+impl<'de> Visitor<'de> for FrontendOptsVisitor {
+    type Value = FrontendOpts<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the encoded audio front end options")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        Ok(FrontendOpts(FrontendRepr::Wire(v)))
+    }
+
+    #[cfg(feature = "std")]
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        match postcard::take_from_bytes::<Frontend>(v) {
+            Ok((fe, [])) => Ok(FrontendOpts::from(fe)),
+            _ => Err(E::custom("malformed audio_frontend options")),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for FrontendOpts<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            #[cfg(feature = "std")]
+            {
+                Frontend::deserialize(d).map(FrontendOpts::from)
+            }
+            #[cfg(not(feature = "std"))]
+            {
+                Err(de::Error::custom(
+                    "audio_frontend options in human-readable form need the `std` feature",
+                ))
+            }
+        } else {
+            d.deserialize_bytes(FrontendOptsVisitor)
         }
     }
 }

@@ -278,6 +278,11 @@ fn freq_to_mel(f: f32) -> f32 {
 /// Designs every table into `t` (at least [`Geometry::table_len`] words). The floating
 /// point follows the reference's mix of `float` and `double` so that the rounded integer
 /// tables are the same; `libm` makes them the same on every target.
+///
+/// Not inlined: it runs once per model and its ~1.8 KB of per-channel arrays would
+/// otherwise join the frame of whatever inlines the runtime's start (the device app's
+/// main loop), for the life of the program.
+#[inline(never)]
 pub(crate) fn init_tables(t: &mut [f32], fe: &Frontend, rate: f32, g: &Geometry) {
     let l = g.tables();
     let Some(t) = t.get_mut(..l.total) else {

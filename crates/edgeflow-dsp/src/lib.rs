@@ -96,8 +96,8 @@ mod runtime;
 pub mod host;
 
 pub use desc::{
-    Block, Branch, Butterworth, F32s, FilterKind, Frontend, Input, Interpolation, LogBase, MelNorm,
-    MelScale, Output, PipelineDesc, Quantize, Reduce, Stat, Tokens, WindowKind,
+    Block, Branch, Butterworth, F32s, FilterKind, Frontend, FrontendOpts, Input, Interpolation,
+    LogBase, MelNorm, MelScale, Output, PipelineDesc, Quantize, Reduce, Stat, Tokens, WindowKind,
 };
 pub use error::{At, Error, Stage};
 pub use frame::{Framer, Push};

@@ -133,6 +133,8 @@ pub struct Pipeline<'a> {
     pub(crate) layout: Layout,
     pub(crate) features: u32,
     pub(crate) image: Option<ImagePlan>,
+    /// The decoded options of a first [`Block::AudioFrontend`] (checked by the plan).
+    pub(crate) frontend: Option<crate::desc::Frontend>,
 }
 
 struct Planned {
@@ -539,6 +541,7 @@ impl<'a> Pipeline<'a> {
             layout: Layout::default(),
             features: 0,
             image: None,
+            frontend: None,
         };
         p.check_output()?;
         match p.desc.input {
@@ -731,7 +734,16 @@ impl<'a> Pipeline<'a> {
                 };
                 let planned = match b {
                     _ if i == 0 && is_text => plan_token_block(at, b, shape)?,
-                    Block::AudioFrontend(fe) if i == 0 => plan_frontend(at, fe, &self.desc)?,
+                    Block::AudioFrontend(opts) if i == 0 => {
+                        let fe = opts.decode().ok_or(param(
+                            at,
+                            "audio_frontend",
+                            "the options are not one postcard-encoded `Frontend`",
+                        ))?;
+                        let planned = plan_frontend(at, &fe, &self.desc)?;
+                        self.frontend = Some(fe);
+                        planned
+                    }
                     _ => plan_block(at, b, shape, rate)?,
                 };
                 self.record(

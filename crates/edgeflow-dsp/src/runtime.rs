@@ -223,8 +223,8 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
                         *d = v;
                     }
                 }
-                Block::AudioFrontend(fe) => {
-                    if let Some(g) = frontend_geometry(p) {
+                Block::AudioFrontend(_) => {
+                    if let (Some(fe), Some(g)) = (&p.frontend, frontend_geometry(p)) {
                         crate::frontend::init_tables(t, fe, rate, &g);
                     }
                 }
@@ -235,7 +235,7 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
 
     /// Whether the ring holds raw 16-bit samples for [`Block::AudioFrontend`].
     fn pcm(&self) -> bool {
-        matches!(self.p.desc.blocks.first(), Some(Block::AudioFrontend(_)))
+        self.p.frontend.is_some()
     }
 
     fn signal_only(&self) -> Result<(), Error> {
@@ -388,7 +388,7 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
     /// leaves its features in `x`. Returns `false`, doing nothing, for other pipelines.
     fn frontend(&mut self) -> bool {
         let p = self.p;
-        let Some(Block::AudioFrontend(fe)) = p.desc.blocks.first() else {
+        let Some(fe) = &p.frontend else {
             return false;
         };
         let (Some(g), Some(plan)) = (frontend_geometry(p), p.plans.first()) else {
@@ -667,19 +667,9 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
 /// The front end's sizes, when the pipeline starts with [`Block::AudioFrontend`] (its
 /// validation passed when the pipeline was built).
 fn frontend_geometry(p: &Pipeline<'_>) -> Option<crate::frontend::Geometry> {
-    let (
-        Some(Block::AudioFrontend(fe)),
-        Input::Signal {
-            rate_hz,
-            window,
-            stride,
-            ..
-        },
-    ) = (p.desc.blocks.first(), p.desc.input)
-    else {
+    let (Some(fe), Input::Signal { window, .. }) = (&p.frontend, p.desc.input) else {
         return None;
     };
-    let _ = (rate_hz, stride);
     Some(crate::frontend::Geometry::new(window, fe.channels))
 }
 

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use edgeflow_dsp::host;
-use edgeflow_dsp::{Pipeline, Runtime};
+use edgeflow_dsp::{Block, Error, FrontendOpts, Pipeline, PipelineDesc, Runtime};
 
 const CASES: &[&str] = &[
     "yes_micro_speech",
@@ -150,4 +150,56 @@ fn frontend_survives_any_tables() {
         let got = run(&mut rt, &c.audio[..4000], 500, false);
         assert_eq!(got.len(), 12 * 40);
     }
+}
+
+#[test]
+fn frontend_from_artifact_bytes_is_bit_exact_and_round_trips() {
+    // The device path: the description read back from its postcard bytes, where the
+    // block's options are a borrowed byte string decoded once by `Pipeline::new`.
+    for name in ["yes_micro_speech", "non_default", "no_log"] {
+        let c = case(name);
+        let bytes = host::to_bytes(c.pipeline.desc()).expect("to_bytes");
+        let p = Pipeline::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(p.desc().blocks[0], c.pipeline.desc().blocks[0], "{name}");
+        // Back to TOML from the wire form, and to the same bytes again.
+        let text = host::to_toml(p.desc()).expect("to_toml");
+        let again = host::from_toml(&text, name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(host::to_bytes(&again).expect("to_bytes"), bytes, "{name}");
+        let mut ws = vec![0.0f32; p.workspace_len()];
+        let mut rt = Runtime::new(&p, &mut ws).expect("runtime");
+        let got = run(&mut rt, &c.audio, 320, false);
+        check(
+            name,
+            "from bytes",
+            &got,
+            &c.expected,
+            p.features_per_frame(),
+        );
+    }
+}
+
+#[test]
+fn malformed_frontend_options_are_a_named_error() {
+    let c = case("non_default");
+    let good = host::to_bytes(c.pipeline.desc()).expect("to_bytes");
+    // The options' own encoding with one byte left over.
+    let opts = match &c.pipeline.desc().blocks[0] {
+        Block::AudioFrontend(o) => o.decode().expect("decodes"),
+        b => panic!("{b:?}"),
+    };
+    let mut extra = postcard::to_stdvec(&opts).expect("encode");
+    extra.push(0);
+    let mut desc: PipelineDesc<'_> = c.pipeline.desc().clone();
+    for bad in [&[][..], &[1, 2, 3][..], &[0xff; 80][..], &extra[..]] {
+        desc.blocks[0] = Block::AudioFrontend(FrontendOpts::from_wire(bad));
+        match Pipeline::new(desc.clone()) {
+            Err(Error::Param { param, at, .. }) => {
+                assert_eq!(param, "audio_frontend", "{bad:?}");
+                assert!(at.to_string().contains("audio_frontend"), "{at}");
+            }
+            other => panic!("{bad:?}: {other:?}"),
+        }
+    }
+    // And the well-formed bytes are accepted.
+    Pipeline::from_bytes(&good).expect("good bytes");
 }
