@@ -192,6 +192,11 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
             _ => 0.0,
         };
         let (tables, _, _, _) = split_front(self.ws, &p.layout);
+        // Some designs fill only part of their table (the mel filterbank writes the
+        // weights it uses, not its worst-case reserve): start from zeros so that the
+        // tables never depend on what the workspace held before (a previous model's
+        // data on a device that switched models), and equal the host's bit for bit.
+        tables.iter_mut().for_each(|v| *v = 0.0);
         for (b, plan) in blocks_in_order(p).zip(p.plans.iter()) {
             let start = plan.table as usize;
             let Some(t) = tables.get_mut(start..start + plan.table_len as usize) else {
