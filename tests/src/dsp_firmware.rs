@@ -390,8 +390,6 @@ pub fn imu_case() -> DspCase {
     }
 }
 
-/// The cases the QEMU parity tests run: the three pipelines of the issue and one case
-/// per remaining block family.
 /// TFLM micro_speech's features (`conformance/frontend/micro_speech/pipeline.toml`: the
 /// fixed-point audio front end, 49 frames x 40 channels, int8) on its one-second "yes"
 /// recording, pushed as `i16` in chunks of 64. The host's output for it equals
@@ -414,6 +412,8 @@ pub fn micro_speech_case() -> DspCase {
     }
 }
 
+/// The cases the QEMU parity tests run: the three pipelines of the issue and one case
+/// per remaining block family.
 pub fn parity_cases() -> Vec<DspCase> {
     let mut kws_int8 = spec("kws_mfcc.toml");
     kws_int8.output.frames = 20;
