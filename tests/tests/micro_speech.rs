@@ -45,7 +45,8 @@ fn scores(name: &str) -> Vec<i8> {
         .collect()
 }
 
-pub fn artifact() -> Vec<u8> {
+/// The micro_speech artifact: the compiled int8 model with the front-end pipeline attached.
+fn artifact() -> Vec<u8> {
     let tflite = read("conformance/frontend/micro_speech/micro_speech_quantized.tflite");
     let compiled = edgeflow_compile::compile(&tflite, "micro_speech").expect("compile");
     let text =
