@@ -390,6 +390,28 @@ pub fn imu_case() -> DspCase {
     }
 }
 
+/// TFLM micro_speech's features (`conformance/frontend/micro_speech/pipeline.toml`: the
+/// fixed-point audio front end, 49 frames x 40 channels, int8) on its one-second "yes"
+/// recording, pushed as `i16` in chunks of 64. The host's output for it equals
+/// `conformance/frontend/goldens/micro_speech_yes.features.i8` (TensorFlow's op, see
+/// `tests/tests/micro_speech.rs`). Not in [`parity_cases`]: its 32 KB of audio need a
+/// firmware image of their own on lm3s6965evb (256 KiB flash).
+pub fn micro_speech_case() -> DspCase {
+    let dir = root().join("conformance/frontend");
+    let spec = edgeflow_dsp::host::load(&dir.join("micro_speech/pipeline.toml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wav_path = dir.join("audio/yes_1000ms.wav");
+    let wav = std::fs::read(&wav_path).unwrap_or_else(|e| panic!("{}: {e}", wav_path.display()));
+    DspCase {
+        name: "micro_speech_frontend".into(),
+        pipeline: bytes(&spec),
+        // 16-bit mono PCM after the 44-byte header.
+        input: wav.get(44..).unwrap_or_default().to_vec(),
+        feed: Feed::I16,
+        chunk: 64,
+    }
+}
+
 /// The cases the QEMU parity tests run: the three pipelines of the issue and one case
 /// per remaining block family.
 pub fn parity_cases() -> Vec<DspCase> {

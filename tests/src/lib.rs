@@ -5,6 +5,7 @@
 pub mod device;
 pub mod dsp_firmware;
 pub mod firmware;
+pub mod stack;
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! bit-identical to the host's (x86_64), and so must the coefficient tables the device
 //! designs (against the host-designed tables it also starts from), for the three pipelines of the issue (KWS MFCC,
 //! IMU spectral + statistical features, 96x96 RGB to int8) and one case per remaining
-//! block family.
+//! block family (the fixed-point audio front end: `micro_speech.rs`).
 //!
 //! Needs `qemu-system-arm` and the thumbv7em/thumbv7m Rust targets (`.ci/run` installs
 //! them). Without them the tests fail, unless `EDGEFLOW_SKIP_QEMU=1` is set explicitly.

@@ -148,6 +148,14 @@ pub struct Quantize {
     pub zero_point: i32,
 }
 
+// A device holds every block of a pipeline description by value (up to 41 of them, in
+// the description and again in its copies while an artifact is parsed), so one large
+// variant costs kilobytes of RAM and stack on a 32-bit core. The build fails if a variant
+// grows `Block` beyond its 20 bytes there: give a large variant's parameters a borrowed
+// wire form instead (as `F32s` and `FrontendOpts` do).
+#[cfg(all(target_pointer_width = "32", not(feature = "std")))]
+const _: () = assert!(core::mem::size_of::<Block<'static>>() <= 20);
+
 /// One processing block. Field docs state the valid values; `Pipeline::new` checks them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
@@ -332,6 +340,81 @@ pub enum Block<'a> {
         #[serde(borrow)]
         boundaries: F32s<'a>,
     },
+    /// TensorFlow's fixed-point audio front end (the `audio_microfrontend` op and TFLite
+    /// Micro's `micro_frontend` library, as micro_speech uses it), integer only: Hann
+    /// window (Q12), 16-bit fixed-point real FFT (kissfft's arithmetic), energy, mel
+    /// filterbank with integer square root, noise reduction, optional PCAN gain control,
+    /// fixed-point log. Bit-exact with the op (see `conformance/frontend`).
+    ///
+    /// The first block of `blocks`, on a one-axis signal in 16-bit units (the `window`
+    /// and `stride` of the input are the op's `window_size`/`window_step` in samples); no
+    /// `stream` blocks. Outputs `channels` values per window: the op's 16-bit features
+    /// divided by `out_scale` (as the op with `out_type = float32`). Keeps one noise
+    /// estimate per channel across windows.
+    ///
+    /// The options are held as [`FrontendOpts`] (their encoded bytes on a device), not as
+    /// a [`Frontend`] in place: every `Block` is as large as its largest variant, and the
+    /// 52-byte options would more than double the size of every block of every pipeline
+    /// on a 32-bit target. [`crate::Pipeline::new`] decodes and checks them once.
+    AudioFrontend(FrontendOpts<'a>),
+}
+
+/// Options of [`Block::AudioFrontend`]: the `audio_microfrontend` op's attributes, with
+/// its defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Frontend {
+    /// Filterbank channels, 1 to 64 (op: `num_channels`, default 32; micro_speech uses 40).
+    pub channels: u32,
+    /// Lowest filterbank frequency in Hz, `>= 0` (op: `lower_band_limit`, 125).
+    pub lower_band_limit: f32,
+    /// Highest filterbank frequency in Hz, above the lower one and at most `rate / 2`
+    /// (op: `upper_band_limit`, 7500).
+    pub upper_band_limit: f32,
+    /// Noise-reduction fixed-point headroom bits, 0 to 16 (op: `smoothing_bits`, 10).
+    pub smoothing_bits: u32,
+    /// Noise-estimate smoothing of even channels, `0..=1` (op: `even_smoothing`, 0.025).
+    pub even_smoothing: f32,
+    /// Noise-estimate smoothing of odd channels, `0..=1` (op: `odd_smoothing`, 0.06).
+    pub odd_smoothing: f32,
+    /// Fraction of the signal kept after noise subtraction, `0..=1`
+    /// (op: `min_signal_remaining`, 0.05).
+    pub min_signal_remaining: f32,
+    /// PCAN gain control (op: `enable_pcan`, false; micro_speech: true).
+    pub pcan: bool,
+    /// PCAN exponent, finite and `>= 0` (op: `pcan_strength`, 0.95).
+    pub pcan_strength: f32,
+    /// PCAN denominator offset, positive (op: `pcan_offset`, 80).
+    pub pcan_offset: f32,
+    /// PCAN gain fractional bits (op: `gain_bits`, 21).
+    pub gain_bits: u32,
+    /// Fixed-point log (op: `enable_log`, true).
+    pub log: bool,
+    /// Log output scale `2^scale_shift`, 0 to 15 (op: `scale_shift`, 6).
+    pub scale_shift: u32,
+    /// Divides every output value (op: `out_scale`, 1), positive.
+    pub out_scale: u32,
+}
+
+impl Default for Frontend {
+    fn default() -> Self {
+        Frontend {
+            channels: 32,
+            lower_band_limit: 125.0,
+            upper_band_limit: 7500.0,
+            smoothing_bits: 10,
+            even_smoothing: 0.025,
+            odd_smoothing: 0.06,
+            min_signal_remaining: 0.05,
+            pcan: false,
+            pcan_strength: 0.95,
+            pcan_offset: 80.0,
+            gain_bits: 21,
+            log: true,
+            scale_shift: 6,
+            out_scale: 1,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -370,6 +453,7 @@ impl Block<'_> {
             Block::Hash { .. } => "hash",
             Block::OneHot { .. } => "one_hot",
             Block::Bucketize { .. } => "bucketize",
+            Block::AudioFrontend(_) => "audio_frontend",
         }
     }
 }
@@ -645,6 +729,138 @@ impl<'de: 'a, 'a> Deserialize<'de> for F32s<'a> {
             d.deserialize_seq(F32sVisitor)
         } else {
             d.deserialize_bytes(F32sVisitor)
+        }
+    }
+}
+
+/// The options of [`Block::AudioFrontend`] as a block holds them: on a device, the
+/// postcard encoding of a [`Frontend`] borrowed from the artifact (8 bytes on a 32-bit
+/// target, so the rarely used front end does not grow every [`Block`]); on the host with
+/// the `std` feature, also an owned [`Frontend`] (from TOML or [`From`]). In TOML they are
+/// the [`Frontend`] table itself (`audio_frontend = { channels = 40, ... }`); in postcard,
+/// one byte string holding the `Frontend`'s own postcard encoding.
+#[derive(Clone)]
+pub struct FrontendOpts<'a>(FrontendRepr<'a>);
+
+#[derive(Clone, PartialEq)]
+enum FrontendRepr<'a> {
+    Wire(&'a [u8]),
+    #[cfg(feature = "std")]
+    Owned(std::boxed::Box<Frontend>),
+}
+
+/// Bytes enough for the postcard encoding of any [`Frontend`] (5 `u32`s of at most 5
+/// bytes, 7 `f32`s of 4, 2 `bool`s of 1: 55).
+#[cfg(feature = "std")]
+const FRONTEND_WIRE_MAX: usize = 64;
+
+impl<'a> FrontendOpts<'a> {
+    /// Options over the postcard encoding of a [`Frontend`] (checked by [`Self::decode`]).
+    pub const fn from_wire(bytes: &'a [u8]) -> Self {
+        FrontendOpts(FrontendRepr::Wire(bytes))
+    }
+
+    /// The options, or `None` when the bytes are not exactly one postcard-encoded
+    /// [`Frontend`] (no byte left over). [`crate::Pipeline::new`] reports that as an
+    /// [`crate::Error::Param`] on the block.
+    pub fn decode(&self) -> Option<Frontend> {
+        match &self.0 {
+            FrontendRepr::Wire(b) => match postcard::take_from_bytes::<Frontend>(b) {
+                Ok((fe, [])) => Some(fe),
+                _ => None,
+            },
+            #[cfg(feature = "std")]
+            FrontendRepr::Owned(fe) => Some(**fe),
+        }
+    }
+}
+
+/// Equal when both decode to equal options, whatever their form (bytes or owned);
+/// malformed options equal only the same malformed bytes.
+impl PartialEq for FrontendOpts<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        match (self.decode(), other.decode()) {
+            (Some(a), Some(b)) => a == b,
+            (None, None) => self.0 == other.0,
+            _ => false,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl From<Frontend> for FrontendOpts<'static> {
+    fn from(fe: Frontend) -> Self {
+        FrontendOpts(FrontendRepr::Owned(std::boxed::Box::new(fe)))
+    }
+}
+
+impl fmt::Debug for FrontendOpts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.decode() {
+            Some(fe) => fe.fmt(f),
+            None => f.write_str("FrontendOpts(<malformed>)"),
+        }
+    }
+}
+
+impl Serialize for FrontendOpts<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error as _;
+        if s.is_human_readable() {
+            let fe = self
+                .decode()
+                .ok_or_else(|| S::Error::custom("malformed audio_frontend options"))?;
+            return fe.serialize(s);
+        }
+        match &self.0 {
+            FrontendRepr::Wire(b) => s.serialize_bytes(b),
+            #[cfg(feature = "std")]
+            FrontendRepr::Owned(fe) => {
+                let mut buf = [0u8; FRONTEND_WIRE_MAX];
+                let used = postcard::to_slice(&**fe, &mut buf).map_err(S::Error::custom)?;
+                s.serialize_bytes(used)
+            }
+        }
+    }
+}
+
+struct FrontendOptsVisitor;
+
+impl<'de> Visitor<'de> for FrontendOptsVisitor {
+    type Value = FrontendOpts<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the encoded audio front end options")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+        Ok(FrontendOpts(FrontendRepr::Wire(v)))
+    }
+
+    #[cfg(feature = "std")]
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+        match postcard::take_from_bytes::<Frontend>(v) {
+            Ok((fe, [])) => Ok(FrontendOpts::from(fe)),
+            _ => Err(E::custom("malformed audio_frontend options")),
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for FrontendOpts<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            #[cfg(feature = "std")]
+            {
+                Frontend::deserialize(d).map(FrontendOpts::from)
+            }
+            #[cfg(not(feature = "std"))]
+            {
+                Err(de::Error::custom(
+                    "audio_frontend options in human-readable form need the `std` feature",
+                ))
+            }
+        } else {
+            d.deserialize_bytes(FrontendOptsVisitor)
         }
     }
 }

@@ -124,6 +124,13 @@ impl Cursor {
 }
 
 impl Cursor {
+    /// One axis only: the ring's last `window` values as (oldest part, newest part).
+    pub(crate) fn window_parts<'r>(&self, ring: &'r [f32]) -> (&'r [f32], &'r [f32]) {
+        let used = ring.get(..self.window).unwrap_or(&[]);
+        let (newest, oldest) = used.split_at(self.head.min(used.len()));
+        (oldest, newest)
+    }
+
     /// One axis only: writes the last `window` samples, oldest first, each multiplied by
     /// its `table` weight, into `out` (the ring copy fused with the window block; the same
     /// products, so the same bits). Returns `false`, writing nothing, for several axes.

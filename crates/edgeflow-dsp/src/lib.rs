@@ -74,6 +74,11 @@ mod error;
 // Framing over the validated window/stride (bounded by MAX_ELEMENTS, see `kernels`).
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod frame;
+// The fixed-point front end: buffers are cut to the plan's sizes on entry (sizes bounded by
+// MAX_FFT and 64 channels) and every index read from a table is bounds-checked; the
+// integer arithmetic that wraps in the C reference wraps here too (`wrapping_*`).
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+mod frontend;
 // DSP kernels run on buffers whose lengths the validated plan fixes (every size bounded by
 // MAX_ELEMENTS = 2^22 when the pipeline is built), so indices are in bounds and products
 // of sizes fit in usize even on 32-bit targets.
@@ -91,8 +96,8 @@ mod runtime;
 pub mod host;
 
 pub use desc::{
-    Block, Branch, Butterworth, F32s, FilterKind, Input, Interpolation, LogBase, MelNorm, MelScale,
-    Output, PipelineDesc, Quantize, Reduce, Stat, Tokens, WindowKind,
+    Block, Branch, Butterworth, F32s, FilterKind, Frontend, FrontendOpts, Input, Interpolation,
+    LogBase, MelNorm, MelScale, Output, PipelineDesc, Quantize, Reduce, Stat, Tokens, WindowKind,
 };
 pub use error::{At, Error, Stage};
 pub use frame::{Framer, Push};

@@ -133,12 +133,16 @@ pub struct Pipeline<'a> {
     pub(crate) layout: Layout,
     pub(crate) features: u32,
     pub(crate) image: Option<ImagePlan>,
+    /// The decoded options of a first [`Block::AudioFrontend`] (checked by the plan).
+    pub(crate) frontend: Option<crate::desc::Frontend>,
 }
 
 struct Planned {
     output: Shape,
     table: u32,
     scratch: u32,
+    /// Words of state kept across windows (the front end's noise estimates).
+    state: u32,
 }
 
 fn param(at: At, param: &'static str, reason: &'static str) -> Error {
@@ -225,6 +229,7 @@ fn plan_block(
         },
         table,
         scratch,
+        state: 0,
     };
     let other = |rows: u32, cols: u32, table, scratch| Planned {
         output: Shape {
@@ -234,6 +239,7 @@ fn plan_block(
         },
         table,
         scratch,
+        state: 0,
     };
     match block {
         Block::Scale { scale, offset } => {
@@ -316,6 +322,7 @@ fn plan_block(
                 },
                 table: 0,
                 scratch: n,
+                state: 0,
             })
         }
         Block::Log { floor, .. } => {
@@ -444,7 +451,51 @@ fn plan_block(
             "input",
             "token blocks need a text input and must be the first block",
         )),
+        Block::AudioFrontend(_) => Err(param(
+            at,
+            "input",
+            "audio_frontend must be the first of `blocks`, on a one-axis signal without stream blocks",
+        )),
     }
+}
+
+/// Plans [`Block::AudioFrontend`] as the first block of a signal pipeline.
+fn plan_frontend(
+    at: At,
+    fe: &crate::desc::Frontend,
+    desc: &PipelineDesc<'_>,
+) -> Result<Planned, Error> {
+    let Input::Signal {
+        axes: 1,
+        rate_hz,
+        window,
+        stride,
+    } = desc.input
+    else {
+        return Err(param(
+            at,
+            "input",
+            "audio_frontend needs a one-axis signal input (16-bit audio)",
+        ));
+    };
+    if !desc.stream.is_empty() {
+        return Err(param(
+            at,
+            "stream",
+            "audio_frontend takes the raw 16-bit samples: remove the stream blocks",
+        ));
+    }
+    let g = crate::frontend::validate(at, fe, rate_hz, window, stride)?;
+    Ok(Planned {
+        output: Shape {
+            rows: 1,
+            cols: fe.channels,
+            kind: Kind::Other,
+        },
+        table: g.table_len() as u32,
+        scratch: g.scratch_len() as u32,
+        state: fe.channels,
+    })
 }
 
 fn check_sos(at: At, sos: &crate::desc::F32s<'_>) -> Result<u32, Error> {
@@ -490,6 +541,7 @@ impl<'a> Pipeline<'a> {
             layout: Layout::default(),
             features: 0,
             image: None,
+            frontend: None,
         };
         p.check_output()?;
         match p.desc.input {
@@ -680,12 +732,28 @@ impl<'a> Pipeline<'a> {
                     index: i as u8,
                     name: b.name(),
                 };
-                let planned = if i == 0 && is_text {
-                    plan_token_block(at, b, shape)?
-                } else {
-                    plan_block(at, b, shape, rate)?
+                let planned = match b {
+                    _ if i == 0 && is_text => plan_token_block(at, b, shape)?,
+                    Block::AudioFrontend(opts) if i == 0 => {
+                        let fe = opts.decode().ok_or(param(
+                            at,
+                            "audio_frontend",
+                            "the options are not one postcard-encoded `Frontend`",
+                        ))?;
+                        let planned = plan_frontend(at, &fe, &self.desc)?;
+                        self.frontend = Some(fe);
+                        planned
+                    }
+                    _ => plan_block(at, b, shape, rate)?,
                 };
-                self.record(&mut table, &mut scratch, &mut buf, shape, &planned)?;
+                self.record(
+                    &mut table,
+                    &mut state,
+                    &mut scratch,
+                    &mut buf,
+                    shape,
+                    &planned,
+                )?;
                 shape = planned.output;
             }
         }
@@ -722,7 +790,7 @@ impl<'a> Pipeline<'a> {
                     name: b.name(),
                 };
                 let planned = plan_block(at, b, s, rate)?;
-                self.record(&mut table, &mut scratch, &mut buf, s, &planned)?;
+                self.record(&mut table, &mut state, &mut scratch, &mut buf, s, &planned)?;
                 s = planned.output;
             }
             cat_len = add(cat_len, s.len() as u32)?;
@@ -746,7 +814,14 @@ impl<'a> Pipeline<'a> {
                 name: b.name(),
             };
             let planned = plan_block(at, b, shape, rate)?;
-            self.record(&mut table, &mut scratch, &mut buf, shape, &planned)?;
+            self.record(
+                &mut table,
+                &mut state,
+                &mut scratch,
+                &mut buf,
+                shape,
+                &planned,
+            )?;
             shape = planned.output;
         }
         let features = shape.len() as u32;
@@ -778,6 +853,7 @@ impl<'a> Pipeline<'a> {
     fn record(
         &mut self,
         table: &mut u32,
+        state: &mut u32,
         scratch: &mut u32,
         buf: &mut u32,
         input: Shape,
@@ -788,10 +864,11 @@ impl<'a> Pipeline<'a> {
             output: planned.output,
             table: *table,
             table_len: planned.table,
-            state: 0,
-            state_len: 0,
+            state: *state,
+            state_len: planned.state,
         })?;
         *table = add(*table, planned.table)?;
+        *state = add(*state, planned.state)?;
         *scratch = (*scratch).max(planned.scratch);
         let len = planned.output.len();
         if len == 0 || len > MAX_ELEMENTS as usize {
@@ -1068,5 +1145,6 @@ fn plan_token_block(at: At, block: &Block<'_>, input: Shape) -> Result<Planned, 
         output: input,
         table: 0,
         scratch: 0,
+        state: 0,
     })
 }

@@ -192,6 +192,11 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
             _ => 0.0,
         };
         let (tables, _, _, _) = split_front(self.ws, &p.layout);
+        // Some designs fill only part of their table (the mel filterbank writes the
+        // weights it uses, not its worst-case reserve): start from zeros so that the
+        // tables never depend on what the workspace held before (a previous model's
+        // data on a device that switched models), and equal the host's bit for bit.
+        tables.iter_mut().for_each(|v| *v = 0.0);
         for (b, plan) in blocks_in_order(p).zip(p.plans.iter()) {
             let start = plan.table as usize;
             let Some(t) = tables.get_mut(start..start + plan.table_len as usize) else {
@@ -223,9 +228,19 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
                         *d = v;
                     }
                 }
+                Block::AudioFrontend(_) => {
+                    if let (Some(fe), Some(g)) = (&p.frontend, frontend_geometry(p)) {
+                        crate::frontend::init_tables(t, fe, rate, &g);
+                    }
+                }
                 _ => {}
             }
         }
+    }
+
+    /// Whether the ring holds raw 16-bit samples for [`Block::AudioFrontend`].
+    fn pcm(&self) -> bool {
+        self.p.frontend.is_some()
     }
 
     fn signal_only(&self) -> Result<(), Error> {
@@ -243,6 +258,13 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
     /// Returns the values consumed and whether a window is waiting; while one is, nothing
     /// is consumed: call [`Runtime::process`]. Errors: [`Error::WrongInputKind`].
     pub fn push(&mut self, samples: &[f32]) -> Result<crate::Push, Error> {
+        let pcm = self.pcm();
+        self.push_values(samples, pcm)
+    }
+
+    /// [`Runtime::push`]; `to_pcm` converts each value to the ring's 16-bit sample word
+    /// (pipelines starting with [`Block::AudioFrontend`]).
+    fn push_values(&mut self, samples: &[f32], to_pcm: bool) -> Result<crate::Push, Error> {
         self.signal_only()?;
         let p = self.p;
         let stream = &p.desc.stream;
@@ -252,6 +274,11 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
             _ => 1,
         };
         let consumed = self.cursor.push(ring, samples, |axis, values| {
+            if to_pcm {
+                values
+                    .iter_mut()
+                    .for_each(|v| *v = crate::frontend::pcm_from_f32(*v));
+            }
             stream_apply(stream, &p.plans, tables, state, axes, axis, values)
         });
         Ok(crate::Push {
@@ -265,6 +292,13 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
     pub fn push_i16(&mut self, samples: &[i16]) -> Result<crate::Push, Error> {
         let mut buf = [0.0f32; 64];
         let n = samples.len().min(buf.len());
+        if self.pcm() {
+            // The front end's ring holds the samples' bits: no conversion to float.
+            for (d, &s) in buf.iter_mut().zip(samples) {
+                *d = crate::frontend::pcm_word(s);
+            }
+            return self.push_values(&buf[..n], false);
+        }
         for (d, &s) in buf.iter_mut().zip(samples) {
             *d = s as f32;
         }
@@ -290,6 +324,10 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         }
         let p = self.p;
         let l = p.layout;
+        if self.frontend() {
+            self.cursor.clear();
+            return Ok(self.run_matrix(1, out));
+        }
         if self.window_spectrum() {
             self.cursor.clear();
             return Ok(self.run_matrix(2, out));
@@ -348,6 +386,35 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         }
         tail.iter_mut().for_each(|v| *v = 0.0);
         kernels::spectrum_row(buf, dst, *power);
+        true
+    }
+
+    /// [`Block::AudioFrontend`] as the first block: runs it on the ring's samples and
+    /// leaves its features in `x`. Returns `false`, doing nothing, for other pipelines.
+    fn frontend(&mut self) -> bool {
+        let p = self.p;
+        let Some(fe) = &p.frontend else {
+            return false;
+        };
+        let (Some(g), Some(plan)) = (frontend_geometry(p), p.plans.first()) else {
+            return false;
+        };
+        let l = p.layout;
+        let (tables, state, ring, rest) = split_front(self.ws, &l);
+        let mut rest = rest;
+        let x = take(&mut rest, l.buf_len);
+        let skip = l.scratch.saturating_sub(l.y);
+        let _ = take(&mut rest, skip);
+        let scratch = take(&mut rest, l.scratch_len);
+        let (t0, s0) = (plan.table as usize, plan.state as usize);
+        let (Some(t), Some(st)) = (
+            tables.get(t0..t0 + plan.table_len as usize),
+            state.get_mut(s0..s0 + plan.state_len as usize),
+        ) else {
+            return false;
+        };
+        let (oldest, newest) = self.cursor.window_parts(ring);
+        crate::frontend::process(fe, &g, t, st, scratch, oldest, newest, x);
         true
     }
 
@@ -602,6 +669,15 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
     }
 }
 
+/// The front end's sizes, when the pipeline starts with [`Block::AudioFrontend`] (its
+/// validation passed when the pipeline was built).
+fn frontend_geometry(p: &Pipeline<'_>) -> Option<crate::frontend::Geometry> {
+    let (Some(fe), Input::Signal { window, .. }) = (&p.frontend, p.desc.input) else {
+        return None;
+    };
+    Some(crate::frontend::Geometry::new(window, fe.channels))
+}
+
 /// The name of the pipeline's input kind, for errors.
 fn input_kind(p: &Pipeline<'_>) -> &'static str {
     match p.desc.input {
@@ -760,7 +836,8 @@ fn run_one(
         | Block::Resize { .. }
         | Block::Grayscale { .. }
         | Block::Vocabulary { .. }
-        | Block::Hash { .. } => dst.copy_from_slice(src.get(..n_out).unwrap_or(&[])),
+        | Block::Hash { .. }
+        | Block::AudioFrontend(_) => dst.copy_from_slice(src.get(..n_out).unwrap_or(&[])),
     }
     *in_x = !*in_x;
 }

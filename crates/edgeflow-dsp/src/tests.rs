@@ -816,3 +816,94 @@ fn fused_window_spectrum_equals_block_by_block() {
         assert_eq!(bits(&a), bits(&b), "window {window}, n_fft {n_fft}");
     }
 }
+
+// ---------------------------------------------------------------- fixed-point front end
+
+const FRONTEND: &str = "[input.signal]\naxes = 1\nrate_hz = 16000.0\nwindow = 480\nstride = 320\n[[blocks]]\n[blocks.audio_frontend]\nchannels = 40\npcan = true\n";
+
+#[test]
+fn frontend_validation_names_the_bad_option() {
+    let with = |extra: &str| std::format!("{FRONTEND}{extra}\n");
+    for (extra, expect) in [
+        ("channels_x = 1", "channels_x"),
+        ("upper_band_limit = 8000.0", "upper_band_limit"),
+        ("lower_band_limit = -1.0", "lower_band_limit"),
+        ("smoothing_bits = 17", "smoothing_bits"),
+        ("even_smoothing = 1.5", "even_smoothing"),
+        ("min_signal_remaining = -0.1", "min_signal_remaining"),
+        ("pcan_offset = 0.0", "pcan_offset"),
+        ("gain_bits = 40", "gain_bits"),
+        ("scale_shift = 16", "scale_shift"),
+        ("out_scale = 0", "out_scale"),
+    ] {
+        let e = err(&with(extra).replace(
+            "channels = 40\n",
+            if extra.starts_with("channels") {
+                ""
+            } else {
+                "channels = 40\n"
+            },
+        ));
+        assert!(e.contains(expect), "{extra}: {e}");
+    }
+    let e = err(&FRONTEND.replace("channels = 40", "channels = 65"));
+    assert!(e.contains("channels"), "{e}");
+    let e = err(&FRONTEND.replace("axes = 1", "axes = 2"));
+    assert!(e.contains("one-axis"), "{e}");
+    let e = err(&FRONTEND.replace("stride = 320", "stride = 481"));
+    assert!(e.contains("stride"), "{e}");
+    let e = err(&FRONTEND.replace("rate_hz = 16000.0", "rate_hz = 16000.5"));
+    assert!(e.contains("integer"), "{e}");
+    let e = err(&std::format!(
+        "{}[[stream]]\nscale = {{ scale = 1.0 }}\n",
+        FRONTEND.replace(
+            "[[blocks]]",
+            "[[stream]]\nscale = { scale = 2.0 }\n[[blocks]]"
+        )
+    ));
+    assert!(e.contains("stream"), "{e}");
+    // Only as the first block.
+    let e = err("[input.signal]\naxes = 1\nrate_hz = 16000.0\nwindow = 480\nstride = 320\n[[blocks]]\nscale = { scale = 1.0 }\n[[blocks]]\n[blocks.audio_frontend]\n");
+    assert!(e.contains("first"), "{e}");
+}
+
+#[test]
+fn frontend_runs_after_postcard_and_any_byte_mutation() {
+    let s = spec(FRONTEND);
+    let bytes = host::to_bytes(&s).expect("bytes");
+    let p = Pipeline::from_bytes(&bytes).expect("decodes");
+    let x: Vec<f32> = (0..4000)
+        .map(|i| ((i * 7919) % 2001) as f32 - 1000.0)
+        .collect();
+    let a = run_signal(&p, &x);
+    let b = run_signal(&Pipeline::new(s).expect("valid"), &x);
+    assert_eq!(a.len(), 12);
+    assert_eq!(a, b);
+    // Every frame has 40 integer features within u16.
+    assert!(a
+        .iter()
+        .flatten()
+        .all(|v| *v >= 0.0 && *v <= 65535.0 && v.fract() == 0.0));
+    let mut rng = Rng(11);
+    for _ in 0..500 {
+        let mut b = bytes.clone();
+        let i = rng.below(b.len());
+        b[i] = (rng.next() * 128.0) as i8 as u8;
+        if let Ok(p) = Pipeline::from_bytes(&b) {
+            if p.workspace_len() < 1 << 20 {
+                let _ = host::run(&p, &Sample::Signal(x.clone()));
+            }
+        };
+    }
+}
+
+#[test]
+fn frontend_tables_are_finite_and_silence_is_zero() {
+    let s = spec(FRONTEND);
+    let p = Pipeline::new(s).expect("valid");
+    let tables = host::tables(&p).expect("tables");
+    assert!(tables.iter().all(|v| v.is_finite()));
+    // Silence gives zeros after noise reduction and log (log of 0 and 1 is 0).
+    let out = run_signal(&p, &vec![0.0; 2000]);
+    assert!(out.iter().flatten().all(|v| *v == 0.0));
+}

@@ -29,8 +29,11 @@ pub use edgeflow_firmware_support::fail;
 pub enum Feed {
     /// Little-endian `f32` samples, pushed in chunks.
     F32,
-    /// Little-endian `i16` samples, pushed in chunks.
+    /// Little-endian `i16` samples, converted to `f32` and pushed in chunks.
     I16,
+    /// Little-endian `i16` samples, pushed as they are ([`Runtime::push_i16`], which a
+    /// pipeline starting with the fixed-point audio front end stores without conversion).
+    Pcm,
     /// One `f32` vector ([`Runtime::run_vector`]).
     Vector,
     /// `'\n'`-separated tokens ([`Runtime::run_tokens`]).
@@ -218,6 +221,37 @@ fn feed(
                 while !vals.is_empty() {
                     let t = now();
                     let p = rt.push(vals)?;
+                    counts.push += now() - t;
+                    vals = vals.get(p.consumed..).unwrap_or(&[]);
+                    if p.ready {
+                        let t = now();
+                        let done = rt.process(out)?;
+                        let d = now() - t;
+                        counts.process += d;
+                        if let Some(slot) = counts.per_window.get_mut(counts.windows as usize) {
+                            *slot = u32::try_from(d).unwrap_or(u32::MAX);
+                        }
+                        counts.windows += 1;
+                        if done {
+                            counts.outputs += 1;
+                            print_output(case.name, out, host);
+                        }
+                    }
+                }
+            }
+        }
+        Feed::Pcm => {
+            let mut buf = [0i16; 512];
+            let chunk = case.chunk.clamp(1, buf.len());
+            for bytes in case.input.chunks(chunk * 2) {
+                let n = bytes.len() / 2;
+                for (v, b) in buf.iter_mut().zip(bytes.chunks_exact(2)) {
+                    *v = i16::from_le_bytes([b[0], b[1]]);
+                }
+                let mut vals: &[i16] = &buf[..n];
+                while !vals.is_empty() {
+                    let t = now();
+                    let p = rt.push_i16(vals)?;
                     counts.push += now() - t;
                     vals = vals.get(p.consumed..).unwrap_or(&[]);
                     if p.ready {

@@ -1,0 +1,894 @@
+//! TensorFlow's fixed-point audio front end ([`crate::Block::AudioFrontend`]), integer only.
+//!
+//! Computes what the `audio_microfrontend` op (and TFLite Micro's `micro_frontend`
+//! library that micro_speech runs) computes, bit for bit: a Q12 Hann window, a 16-bit
+//! fixed-point real FFT with kissfft's arithmetic (radix-4 then radix-2 stages, each input
+//! scaled down by the radix with rounding, Q15 twiddles), the energy of each bin, a mel
+//! filterbank accumulated in 64 bits with integer square roots, noise reduction, PCAN
+//! gain control and a fixed-point natural log. The arithmetic (widths, rounding, where
+//! values wrap) follows the reference so that the outputs are identical; the code is
+//! edgeflow's own.
+//!
+//! # Storage
+//!
+//! Everything lives in the pipeline's `f32` workspace, as integer bit patterns
+//! (`f32::from_bits`, never arithmetic on them):
+//! - the coefficient tables (window, twiddles, filterbank, PCAN gain and log LUTs) are
+//!   words holding values below 2^16 (finite `f32` bit patterns, so they travel in the
+//!   artifact's `PipelineTables` section like every other table);
+//! - the ring buffer holds the 16-bit samples (`u16` bits), converted when pushed;
+//! - the state is one `u32` noise estimate per channel;
+//! - the scratch holds `i16` pairs (FFT buffers) and `i32` energies.
+//!
+//! Tables read from an artifact are not trusted: every index taken from a table is
+//! bounds-checked, so wrong tables give wrong features, never a panic.
+
+use crate::desc::Frontend;
+use crate::error::{At, Error};
+
+/// Bits of the window coefficients (Q12).
+const WINDOW_BITS: u32 = 12;
+/// Bits of the filterbank weights (Q12).
+const FILTERBANK_BITS: u32 = 12;
+/// Bits of the noise-reduction coefficients (Q14).
+const NOISE_BITS: u32 = 14;
+/// PCAN signal-to-noise bits.
+const PCAN_SNR_BITS: u32 = 12;
+/// PCAN output bits.
+const PCAN_OUTPUT_BITS: u32 = 6;
+/// Intervals of the PCAN gain curve (one per bit of a `u32` noise estimate).
+const WIDE_DYNAMIC_BITS: u32 = 32;
+/// Entries of the PCAN gain LUT: two single points, then three per interval 2..=32.
+const GAIN_LUT_LEN: usize = 4 * WIDE_DYNAMIC_BITS as usize - 3;
+/// Log2 of the fixed-point log's unit (Q16).
+const LOG_SCALE_BITS: u32 = 16;
+/// Log2 of the number of log correction segments.
+const LOG_SEGMENTS_BITS: u32 = 7;
+/// Entries of the log correction LUT (129 points and a zero pad).
+const LOG_LUT_LEN: usize = (1 << LOG_SEGMENTS_BITS) + 2;
+/// `ln(2)` in Q16: the factor from log2 to natural log.
+const LOG_COEFF: u64 = 45426;
+/// Most channels.
+pub(crate) const MAX_CHANNELS: u32 = 64;
+/// Smallest window (the real FFT needs at least 8 points here).
+const MIN_WINDOW: u32 = 5;
+/// Words of the table header: start index, end index, PCAN shift, and the noise
+/// reduction's even / odd smoothing and minimum remaining signal in Q14.
+const HEADER: usize = 8;
+
+/// Sizes fixed by the plan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    /// Window length in samples.
+    pub window: usize,
+    /// FFT size: the smallest power of two not below the window.
+    pub n_fft: usize,
+    /// Filterbank channels.
+    pub channels: usize,
+}
+
+/// Offsets of the table regions, in words.
+#[derive(Clone, Copy, Debug)]
+struct Tables {
+    window: usize,
+    twiddles: usize,
+    super_twiddles: usize,
+    freq_starts: usize,
+    weight_starts: usize,
+    widths: usize,
+    weights: usize,
+    unweights: usize,
+    gain_lut: usize,
+    log_lut: usize,
+    total: usize,
+}
+
+impl Geometry {
+    /// The sizes for a validated window length and channel count.
+    pub fn new(window: u32, channels: u32) -> Self {
+        Geometry {
+            window: window as usize,
+            n_fft: window.next_power_of_two().max(8) as usize,
+            channels: channels.min(MAX_CHANNELS) as usize,
+        }
+    }
+
+    fn spectrum(&self) -> usize {
+        self.n_fft / 2 + 1
+    }
+
+    /// An upper bound on the filterbank weights: every bin belongs to at most one
+    /// channel's rising edge, each channel pads by at most 1 (alignment) + 3 (block of 4),
+    /// and one block of 4 zero weights may be shared by empty channels.
+    fn weights_max(&self) -> usize {
+        self.spectrum() + 4 * (self.channels + 1) + 4
+    }
+
+    fn tables(&self) -> Tables {
+        let c1 = self.channels + 1;
+        let window = HEADER;
+        let twiddles = window + self.window;
+        // The complex FFT of n_fft / 2 points: n_fft / 2 twiddles of two words.
+        let super_twiddles = twiddles + self.n_fft;
+        let freq_starts = super_twiddles + self.n_fft / 2;
+        let weight_starts = freq_starts + c1;
+        let widths = weight_starts + c1;
+        let weights = widths + c1;
+        let unweights = weights + self.weights_max();
+        let gain_lut = unweights + self.weights_max();
+        let log_lut = gain_lut + GAIN_LUT_LEN;
+        Tables {
+            window,
+            twiddles,
+            super_twiddles,
+            freq_starts,
+            weight_starts,
+            widths,
+            weights,
+            unweights,
+            gain_lut,
+            log_lut,
+            total: log_lut + LOG_LUT_LEN,
+        }
+    }
+
+    /// Table words.
+    pub fn table_len(&self) -> usize {
+        self.tables().total
+    }
+
+    /// Scratch words: FFT input (`n_fft / 2` pairs), the complex FFT's output
+    /// (`n_fft / 2`), the real FFT's output (`n_fft / 2 + 1`) and the energies.
+    pub fn scratch_len(&self) -> usize {
+        self.n_fft / 2 + self.n_fft / 2 + 2 * self.spectrum()
+    }
+
+    /// `log2(n_fft) - 1 - FILTERBANK_BITS / 2`: the log stage's input correction.
+    fn correction_bits(&self) -> i32 {
+        msb32(self.n_fft as u32) as i32 - 1 - (FILTERBANK_BITS / 2) as i32
+    }
+}
+
+fn param(at: At, param: &'static str, reason: &'static str) -> Error {
+    Error::Param { at, param, reason }
+}
+
+/// Checks the options against the signal (`window`, `stride` in samples, `rate` in Hz)
+/// and returns the sizes. Errors name the parameter.
+pub(crate) fn validate(
+    at: At,
+    fe: &Frontend,
+    rate: f32,
+    window: u32,
+    stride: u32,
+) -> Result<Geometry, Error> {
+    if !((1.0..=1_000_000.0).contains(&rate) && libm::truncf(rate) == rate) {
+        return Err(param(
+            at,
+            "input",
+            "needs an integer `rate_hz` from 1 to 1000000 (the op takes the rate in whole Hz)",
+        ));
+    }
+    if !(MIN_WINDOW..=crate::kernels::MAX_FFT).contains(&window) {
+        return Err(param(at, "input", "needs a `window` of 5 to 4096 samples"));
+    }
+    if stride > window {
+        return Err(param(
+            at,
+            "input",
+            "needs `stride` not above `window` (the op's step must not exceed its window)",
+        ));
+    }
+    if fe.channels == 0 || fe.channels > MAX_CHANNELS {
+        return Err(Error::TooLarge {
+            at,
+            param: "channels",
+            value: fe.channels,
+            max: MAX_CHANNELS,
+        });
+    }
+    let g = Geometry::new(window, fe.channels);
+    let n_fft = g.n_fft;
+    let lo = fe.lower_band_limit;
+    let hi = fe.upper_band_limit;
+    if !(lo.is_finite() && lo >= 0.0) {
+        return Err(param(
+            at,
+            "lower_band_limit",
+            "must be a finite number >= 0",
+        ));
+    }
+    // The op fails when the last channel reaches the Nyquist bin; keeping the upper
+    // limit one bin below it makes that impossible.
+    let bin = rate / n_fft as f32;
+    if !(hi.is_finite() && hi > lo && hi <= rate / 2.0 - bin) {
+        return Err(param(
+            at,
+            "upper_band_limit",
+            "must be above `lower_band_limit` and at most rate / 2 - rate / n_fft",
+        ));
+    }
+    if fe.smoothing_bits > 16 {
+        return Err(param(at, "smoothing_bits", "must be 0 to 16"));
+    }
+    for (name, v) in [
+        ("even_smoothing", fe.even_smoothing),
+        ("odd_smoothing", fe.odd_smoothing),
+        ("min_signal_remaining", fe.min_signal_remaining),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            return Err(param(at, name, "must be between 0 and 1"));
+        }
+    }
+    if fe.pcan {
+        if !(fe.pcan_strength.is_finite() && fe.pcan_strength >= 0.0) {
+            return Err(param(at, "pcan_strength", "must be a finite number >= 0"));
+        }
+        if !(fe.pcan_offset.is_finite() && fe.pcan_offset > 0.0) {
+            return Err(param(at, "pcan_offset", "must be a positive finite number"));
+        }
+        let corr = g.correction_bits();
+        let snr_shift = fe.gain_bits as i32 - corr - PCAN_SNR_BITS as i32;
+        if fe.gain_bits > 31 || !(0..=31).contains(&snr_shift) {
+            return Err(param(
+                at,
+                "gain_bits",
+                "must be at most 31 and give a PCAN shift gain_bits - (log2(n_fft) - 7) - 12 of 0 to 31",
+            ));
+        }
+        let input_bits = fe.smoothing_bits as i32 - corr;
+        if !(0..=31).contains(&input_bits) {
+            return Err(param(
+                at,
+                "smoothing_bits",
+                "with PCAN must be at least log2(n_fft) - 7",
+            ));
+        }
+    }
+    if fe.scale_shift > 15 {
+        return Err(param(at, "scale_shift", "must be 0 to 15"));
+    }
+    if fe.out_scale == 0 {
+        return Err(param(at, "out_scale", "must be at least 1"));
+    }
+    Ok(g)
+}
+
+#[inline]
+fn msb32(x: u32) -> u32 {
+    32 - x.leading_zeros()
+}
+
+#[inline]
+fn msb64(x: u64) -> u32 {
+    64 - x.leading_zeros()
+}
+
+/// Stores a value that fits 16 bits (signed values as their two's complement `u16`).
+#[inline]
+fn word16(v: i32) -> f32 {
+    f32::from_bits(v as u16 as u32)
+}
+
+/// `1127 ln(1 + f / 700)` in double, rounded to single (the reference's mel scale).
+fn freq_to_mel(f: f32) -> f32 {
+    (1127.0 * libm::log1p(f as f64 / 700.0)) as f32
+}
+
+/// Designs every table into `t` (at least [`Geometry::table_len`] words). The floating
+/// point follows the reference's mix of `float` and `double` so that the rounded integer
+/// tables are the same; `libm` makes them the same on every target.
+///
+/// Not inlined: it runs once per model and its ~1.8 KB of per-channel arrays would
+/// otherwise join the frame of whatever inlines the runtime's start (the device app's
+/// main loop), for the life of the program.
+#[inline(never)]
+pub(crate) fn init_tables(t: &mut [f32], fe: &Frontend, rate: f32, g: &Geometry) {
+    let l = g.tables();
+    let Some(t) = t.get_mut(..l.total) else {
+        return;
+    };
+    t.iter_mut().for_each(|v| *v = 0.0);
+
+    // Window: periodic-offset Hann `0.5 - 0.5 cos(2 pi (i + 0.5) / N)` in Q12.
+    let arg = (core::f64::consts::PI * 2.0 / (g.window as f32) as f64) as f32;
+    for (i, w) in t[l.window..l.window + g.window].iter_mut().enumerate() {
+        let v = (0.5 - 0.5 * libm::cos(arg as f64 * (i as f64 + 0.5))) as f32;
+        *w = word16(libm::floor((v * (1u32 << WINDOW_BITS) as f32) as f64 + 0.5) as i32);
+    }
+
+    // Twiddles of the complex FFT of n = n_fft / 2 points and the real FFT's super
+    // twiddles, Q15: floor(0.5 + 32767 cos/sin(phase)).
+    let n = g.n_fft / 2;
+    let q15 = |x: f64| libm::floor(0.5 + 32767.0 * x) as i32;
+    for i in 0..n {
+        let phase = -2.0 * core::f64::consts::PI * i as f64 / n as f64;
+        t[l.twiddles + 2 * i] = word16(q15(libm::cos(phase)));
+        t[l.twiddles + 2 * i + 1] = word16(q15(libm::sin(phase)));
+    }
+    for i in 0..n / 2 {
+        let phase = -core::f64::consts::PI * ((i + 1) as f64 / n as f64 + 0.5);
+        t[l.super_twiddles + 2 * i] = word16(q15(libm::cos(phase)));
+        t[l.super_twiddles + 2 * i + 1] = word16(q15(libm::sin(phase)));
+    }
+
+    // Mel filterbank: channel edges, aligned and padded starts, Q12 weights.
+    let c1 = g.channels + 1;
+    let spectrum = g.spectrum();
+    let mel_low = freq_to_mel(fe.lower_band_limit);
+    let mel_hi = freq_to_mel(fe.upper_band_limit);
+    let spacing = (mel_hi - mel_low) / c1 as f32;
+    let mut center = [0.0f32; MAX_CHANNELS as usize + 1];
+    for (i, c) in center.iter_mut().take(c1).enumerate() {
+        *c = mel_low + spacing * (i + 1) as f32;
+    }
+    let hz_per_bin = (0.5 * rate as f64 / ((spectrum as f32 - 1.0) as f64)) as f32;
+    let start_index = (1.5 + (fe.lower_band_limit / hz_per_bin) as f64) as i32;
+    let mut actual_start = [0i32; MAX_CHANNELS as usize + 1];
+    let mut actual_width = [0i32; MAX_CHANNELS as usize + 1];
+    let mut freq_starts = [0i32; MAX_CHANNELS as usize + 1];
+    let mut weight_starts = [0i32; MAX_CHANNELS as usize + 1];
+    let mut widths = [0i32; MAX_CHANNELS as usize + 1];
+    let mut chan_start = start_index;
+    let mut weight_index = 0i32;
+    let mut needs_zeros = false;
+    for chan in 0..c1 {
+        let mut f = chan_start;
+        // Bounded: validation keeps the upper limit below the last bin.
+        while f <= spectrum as i32 + 1 && freq_to_mel(f as f32 * hz_per_bin) <= center[chan] {
+            f += 1;
+        }
+        let width = f - chan_start;
+        actual_start[chan] = chan_start;
+        actual_width[chan] = width;
+        if width == 0 {
+            freq_starts[chan] = 0;
+            weight_starts[chan] = 0;
+            widths[chan] = 4;
+            if !needs_zeros {
+                needs_zeros = true;
+                for ws in weight_starts.iter_mut().take(chan) {
+                    *ws += 4;
+                }
+                weight_index += 4;
+            }
+        } else {
+            // Starts aligned to 2 bins (4 bytes), widths padded to blocks of 4.
+            let aligned = (chan_start / 2) * 2;
+            let aligned_width = chan_start - aligned + width;
+            let padded = ((aligned_width - 1) / 4 + 1) * 4;
+            freq_starts[chan] = aligned;
+            weight_starts[chan] = weight_index;
+            widths[chan] = padded;
+            weight_index += padded;
+        }
+        chan_start = f;
+    }
+    let mut end_index = 0i32;
+    let wmax = g.weights_max() as i32;
+    for chan in 0..c1 {
+        let mut f = actual_start[chan];
+        let offset = f - freq_starts[chan];
+        let denom = if chan == 0 { mel_low } else { center[chan - 1] };
+        for j in 0..actual_width[chan] {
+            let w = (center[chan] - freq_to_mel(f as f32 * hz_per_bin)) / (center[chan] - denom);
+            let k = weight_starts[chan] + offset + j;
+            if (0..wmax).contains(&k) {
+                let k = k as usize;
+                let q = libm::floor((w * (1u32 << FILTERBANK_BITS) as f32) as f64 + 0.5);
+                let uq = libm::floor((1.0 - w as f64) * (1u32 << FILTERBANK_BITS) as f64 + 0.5);
+                t[l.weights + k] = word16(q as i32);
+                t[l.unweights + k] = word16(uq as i32);
+            }
+            f += 1;
+        }
+        end_index = end_index.max(f);
+    }
+    for chan in 0..c1 {
+        t[l.freq_starts + chan] = word16(freq_starts[chan]);
+        t[l.weight_starts + chan] = word16(weight_starts[chan]);
+        t[l.widths + chan] = word16(widths[chan]);
+    }
+    t[0] = word16(start_index.clamp(0, spectrum as i32));
+    t[1] = word16(end_index.clamp(0, spectrum as i32));
+    // Q14 as the reference converts them: float product, truncated to 16 bits.
+    let q14 = |v: f32| (v * (1u32 << NOISE_BITS) as f32) as u16 as i32;
+    t[3] = word16(q14(fe.even_smoothing));
+    t[4] = word16(q14(fe.odd_smoothing));
+    t[5] = word16(q14(fe.min_signal_remaining));
+
+    // PCAN gain curve: piecewise quadratic over each power-of-two interval of the noise
+    // estimate, from `2^gain_bits (x / 2^input_bits + offset)^-strength`.
+    if fe.pcan {
+        let corr = g.correction_bits();
+        t[2] = word16(fe.gain_bits as i32 - corr - PCAN_SNR_BITS as i32);
+        let input_bits = (fe.smoothing_bits as i32 - corr).clamp(0, 31) as u32;
+        let gain = |x: u32| -> i32 {
+            let xf = x as f32 / (1u32 << input_bits) as f32;
+            let g = (1u32 << fe.gain_bits.min(31)) as f32
+                * libm::powf(xf + fe.pcan_offset, -fe.pcan_strength);
+            if g > 32767.0 {
+                32767
+            } else {
+                (g + 0.5) as i16 as i32
+            }
+        };
+        let lut = &mut t[l.gain_lut..l.gain_lut + GAIN_LUT_LEN];
+        lut[0] = word16(gain(0));
+        lut[1] = word16(gain(1));
+        for interval in 2..=WIDE_DYNAMIC_BITS {
+            let x0 = 1u32 << (interval - 1);
+            let x1 = x0 + (x0 >> 1);
+            let x2 = if interval == WIDE_DYNAMIC_BITS {
+                x0 + (x0 - 1)
+            } else {
+                2 * x0
+            };
+            let (y0, y1, y2) = (gain(x0), gain(x1), gain(x2));
+            let diff1 = y1 - y0;
+            let diff2 = y2 - y0;
+            let a1 = 4 * diff1 - diff2;
+            let a2 = diff2 - a1;
+            let base = 4 * interval as usize - 6;
+            lut[base] = word16(y0);
+            lut[base + 1] = word16(a1);
+            lut[base + 2] = word16(a2);
+        }
+    }
+
+    // Log correction: round(2^16 (log2(1 + i/128) - i/128)) for i in 0..=128, then 0.
+    for (i, v) in t[l.log_lut..l.log_lut + LOG_LUT_LEN - 1]
+        .iter_mut()
+        .enumerate()
+    {
+        let x = i as f64 / (1u32 << LOG_SEGMENTS_BITS) as f64;
+        let c = (libm::log2(1.0 + x) - x) * (1u32 << LOG_SCALE_BITS) as f64;
+        *v = word16(libm::floor(c + 0.5) as i32);
+    }
+}
+
+/// One complex value of the 16-bit FFT.
+type Cpx = [i16; 2];
+
+/// `(x + 2^14) >> 15`, truncated to 16 bits (kissfft's `sround`).
+#[inline(always)]
+fn sround(x: i32) -> i16 {
+    (x.wrapping_add(1 << 14) >> 15) as i16
+}
+
+/// Complex product with Q15 rounding.
+#[inline(always)]
+fn cmul(a: Cpx, b: Cpx) -> Cpx {
+    let (ar, ai, br, bi) = (a[0] as i32, a[1] as i32, b[0] as i32, b[1] as i32);
+    [
+        sround((ar * br).wrapping_sub(ai * bi)),
+        sround((ar * bi).wrapping_add(ai * br)),
+    ]
+}
+
+/// Divides by the radix with rounding: `x * (32767 / k)` in Q15.
+#[inline(always)]
+fn fixdiv(c: Cpx, k: i32) -> Cpx {
+    let s = 32767 / k;
+    [sround(c[0] as i32 * s), sround(c[1] as i32 * s)]
+}
+
+#[inline(always)]
+fn cadd(a: Cpx, b: Cpx) -> Cpx {
+    [a[0].wrapping_add(b[0]), a[1].wrapping_add(b[1])]
+}
+
+#[inline(always)]
+fn csub(a: Cpx, b: Cpx) -> Cpx {
+    [a[0].wrapping_sub(b[0]), a[1].wrapping_sub(b[1])]
+}
+
+/// The radix of each stage of an `n`-point complex FFT (`n` a power of two): fours,
+/// then a final two when `log2 n` is odd. Returns the number of stages.
+fn factors(mut n: usize, out: &mut [(usize, usize); 12]) -> usize {
+    let mut k = 0;
+    while n > 1 && k < out.len() {
+        let p = if n % 4 == 0 { 4 } else { 2 };
+        n /= p;
+        out[k] = (p, n);
+        k += 1;
+    }
+    k
+}
+
+/// One radix-`p` stage (2 or 4) over `buf`: in each run of `p * m` values, `m`
+/// butterflies with twiddles `k * fstride` (kissfft's `kf_bfly2` / `kf_bfly4`: inputs
+/// scaled down by the radix with rounding, Q15 products). The stages of the recursive
+/// decimation-in-time FFT applied stage by stage after a digit-reversal permutation do the
+/// same operations on the same values, so the results are the reference's bits.
+fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]]) {
+    let cpx = |w: &[u32; 2]| -> Cpx { [w[0] as u16 as i16, w[1] as u16 as i16] };
+    if p == 2 {
+        for seg in buf.chunks_exact_mut(2 * m) {
+            let (a, b) = seg.split_at_mut(m);
+            for ((x, y), w) in a
+                .iter_mut()
+                .zip(b.iter_mut())
+                .zip(tw.iter().step_by(fstride))
+            {
+                let x0 = fixdiv(*x, 2);
+                let y0 = fixdiv(*y, 2);
+                let t = cmul(y0, cpx(w));
+                *y = csub(x0, t);
+                *x = cadd(x0, t);
+            }
+        }
+        return;
+    }
+    for seg in buf.chunks_exact_mut(4 * m) {
+        let (a, rest) = seg.split_at_mut(m);
+        let (b, rest) = rest.split_at_mut(m);
+        let (c, d) = rest.split_at_mut(m);
+        let tws = tw
+            .iter()
+            .step_by(fstride)
+            .zip(tw.iter().step_by(2 * fstride))
+            .zip(tw.iter().step_by(3 * fstride));
+        for ((((f0, f1), f2), f3), ((w1, w2), w3)) in a
+            .iter_mut()
+            .zip(b.iter_mut())
+            .zip(c.iter_mut())
+            .zip(d.iter_mut())
+            .zip(tws)
+        {
+            let x0 = fixdiv(*f0, 4);
+            let x1 = fixdiv(*f1, 4);
+            let x2 = fixdiv(*f2, 4);
+            let x3 = fixdiv(*f3, 4);
+            let s0 = cmul(x1, cpx(w1));
+            let s1 = cmul(x2, cpx(w2));
+            let s2 = cmul(x3, cpx(w3));
+            let s5 = csub(x0, s1);
+            let x0 = cadd(x0, s1);
+            let s3 = cadd(s0, s2);
+            let s4 = csub(s0, s2);
+            *f2 = csub(x0, s3);
+            *f0 = cadd(x0, s3);
+            *f1 = [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])];
+            *f3 = [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])];
+        }
+    }
+}
+
+/// Integer square root with rounding (the reference's `Sqrt32`), 16-bit result.
+fn sqrt32(mut num: u32) -> u32 {
+    if num == 0 {
+        return 0;
+    }
+    let mut res = 0u32;
+    let max_bit = (32 - msb32(num)) | 1;
+    let mut bit = 1u32 << (31 - max_bit);
+    let mut iterations = (31 - max_bit) / 2 + 1;
+    while iterations > 0 {
+        iterations -= 1;
+        let rb = res.wrapping_add(bit);
+        if num >= rb {
+            num -= rb;
+            res = (res >> 1).wrapping_add(bit);
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    if num > res && res != 0xFFFF {
+        res += 1;
+    }
+    res & 0xFFFF
+}
+
+/// Integer square root of a 64-bit value (the reference's `Sqrt64`, including its
+/// 32-bit shortcut), truncated to 32 bits.
+fn sqrt64(mut num: u64) -> u32 {
+    if num >> 32 == 0 {
+        return sqrt32(num as u32);
+    }
+    let mut res = 0u64;
+    let max_bit = (64 - msb64(num)) | 1;
+    let mut bit = 1u64 << (63 - max_bit);
+    let mut iterations = (63 - max_bit) / 2 + 1;
+    while iterations > 0 {
+        iterations -= 1;
+        let rb = res.wrapping_add(bit);
+        if num >= rb {
+            num -= rb;
+            res = (res >> 1).wrapping_add(bit);
+        } else {
+            res >>= 1;
+        }
+        bit >>= 2;
+    }
+    if num > res && res != 0xFFFF_FFFF {
+        res += 1;
+    }
+    res as u32
+}
+
+/// PCAN's piecewise-quadratic gain for a noise estimate `x`.
+fn wide_dynamic(x: u32, lut: &[u32]) -> i16 {
+    let at = |i: usize| lut.get(i).map_or(0, |&v| v as u16 as i16 as i32);
+    if x <= 2 {
+        return at(x as usize) as i16;
+    }
+    let interval = msb32(x);
+    let base = 4 * interval as usize - 6;
+    let frac = (if interval < 11 {
+        x << (11 - interval)
+    } else {
+        x >> (interval - 11)
+    } & 0x3FF) as i32;
+    let mut r = (at(base + 2) * frac) >> 5;
+    r = r.wrapping_add(((at(base + 1) as u32) << 5) as i32);
+    r = r.wrapping_mul(frac);
+    r = r.wrapping_add(1 << 14) >> 15;
+    r = r.wrapping_add(at(base));
+    r as i16
+}
+
+/// PCAN's output compression.
+#[inline]
+fn pcan_shrink(x: u32) -> u32 {
+    if x < (2 << PCAN_SNR_BITS) {
+        (x * x) >> (2 + 2 * PCAN_SNR_BITS - PCAN_OUTPUT_BITS)
+    } else {
+        (x >> (PCAN_SNR_BITS - PCAN_OUTPUT_BITS)).wrapping_sub(1 << PCAN_OUTPUT_BITS)
+    }
+}
+
+/// Fixed-point `ln(x)` scaled by `2^scale_shift`, for `x > 1`.
+fn log_fixed(x: u32, scale_shift: u32, lut: &[u32]) -> u32 {
+    let integer = msb32(x) - 1;
+    let mut frac = x.wrapping_sub(1u32 << integer) as i32;
+    if integer < LOG_SCALE_BITS {
+        frac <<= LOG_SCALE_BITS - integer;
+    } else {
+        frac >>= integer - LOG_SCALE_BITS;
+    }
+    let seg = (frac as u32 >> (LOG_SCALE_BITS - LOG_SEGMENTS_BITS)) as usize;
+    let unit = (1i32 << LOG_SCALE_BITS) >> LOG_SEGMENTS_BITS;
+    let c0 = lut.get(seg).map_or(0, |&v| v as u16 as i32);
+    let c1 = lut.get(seg + 1).map_or(0, |&v| v as u16 as i32);
+    let rel =
+        (c1 - c0).wrapping_mul(frac.wrapping_sub(unit.wrapping_mul(seg as i32))) >> LOG_SCALE_BITS;
+    let fraction = frac.wrapping_add(c0).wrapping_add(rel) as u32;
+    let log2 = (integer << LOG_SCALE_BITS).wrapping_add(fraction);
+    let round = 1u32 << (LOG_SCALE_BITS - 1);
+    let loge = ((LOG_COEFF * log2 as u64 + round as u64) >> LOG_SCALE_BITS) as u32;
+    (loge.wrapping_shl(scale_shift).wrapping_add(round)) >> LOG_SCALE_BITS
+}
+
+/// A 16-bit sample as stored in the ring (its `u16` bits).
+#[inline(always)]
+pub(crate) fn pcm_word(s: i16) -> f32 {
+    f32::from_bits(s as u16 as u32)
+}
+
+/// Converts a pushed `f32` sample in 16-bit units to its ring word: truncated toward
+/// zero and saturated to `i16` (exact for integer-valued samples), NaN as 0.
+#[inline]
+pub(crate) fn pcm_from_f32(v: f32) -> f32 {
+    pcm_word(v as i16)
+}
+
+#[inline(always)]
+fn sample(w: f32) -> i32 {
+    w.to_bits() as u16 as i16 as i32
+}
+
+/// Runs the front end on one window: `oldest` then `newest` are the ring's sample words
+/// (oldest first, `window` in all); writes `channels` features to `out`. `tables` from
+/// [`init_tables`] (or the artifact), `state` the channels' noise estimates, `scratch`
+/// [`Geometry::scratch_len`] words.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn process(
+    fe: &Frontend,
+    g: &Geometry,
+    tables: &[f32],
+    state: &mut [f32],
+    scratch: &mut [f32],
+    oldest: &[f32],
+    newest: &[f32],
+    out: &mut [f32],
+) {
+    let l = g.tables();
+    let n = g.n_fft / 2;
+    let spectrum = g.spectrum();
+    let (Some(tables), Some(scratch), Some(state)) = (
+        tables.get(..l.total),
+        scratch.get_mut(..g.scratch_len()),
+        state.get_mut(..g.channels),
+    ) else {
+        return;
+    };
+    let t: &[u32] = bytemuck::cast_slice(tables);
+    let (input, rest) = scratch.split_at_mut(n);
+    let (tmp, rest) = rest.split_at_mut(n);
+    let (spec, energy) = rest.split_at_mut(spectrum);
+    let input: &mut [Cpx] = bytemuck::cast_slice_mut(input);
+    let tmp: &mut [Cpx] = bytemuck::cast_slice_mut(tmp);
+    let spec: &mut [Cpx] = bytemuck::cast_slice_mut(spec);
+    let energy: &mut [u32] = bytemuck::cast_slice_mut(energy);
+    let samples: &mut [i16] = bytemuck::cast_slice_mut(&mut *input);
+
+    // Window (Q12) and the largest magnitude, kept in 16 bits as the reference does.
+    let coefs = &t[l.window..l.window + g.window];
+    let mut max_abs: i16 = 0;
+    {
+        let (c_old, c_new) = coefs.split_at(oldest.len().min(coefs.len()));
+        let (s_old, s_new) = samples.split_at_mut(oldest.len().min(g.window));
+        for ((d, &x), &w) in s_old.iter_mut().zip(oldest).zip(c_old) {
+            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
+            *d = v;
+            let a = if v < 0 { v.wrapping_neg() } else { v };
+            max_abs = max_abs.max(a);
+        }
+        for ((d, &x), &w) in s_new.iter_mut().zip(newest).zip(c_new) {
+            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
+            *d = v;
+            let a = if v < 0 { v.wrapping_neg() } else { v };
+            max_abs = max_abs.max(a);
+        }
+    }
+    let shift = 15 - msb32(max_abs as u16 as u32);
+    if let Some(tail) = samples.get_mut(g.window..) {
+        tail.fill(0);
+    }
+
+    // Scale up by `shift` (as u16, truncated to 16 bits) and put the n sample pairs in
+    // digit-reversed order for the stages: input pair i = sum k_d * fstride_d goes to
+    // sum k_d * m_d (the leaves of the reference's recursion); zeros past the window.
+    let mut stages = [(0usize, 0usize); 12];
+    let ns = factors(n, &mut stages);
+    let stages = &stages[..ns];
+    let up = |v: i16| ((v as u16 as u32) << shift) as u16 as i16;
+    let mut digit = [0usize; 12];
+    let mut j = 0usize;
+    for pair in input.iter() {
+        if let Some(o) = tmp.get_mut(j) {
+            *o = [up(pair[0]), up(pair[1])];
+        }
+        // Next input index: increment the mixed-radix digits (radix p_d, weight m_d).
+        for (d, &(p, m)) in digit.iter_mut().zip(stages) {
+            *d += 1;
+            j += m;
+            if *d < p {
+                break;
+            }
+            *d = 0;
+            j -= p * m;
+        }
+    }
+
+    // The complex FFT of the n pairs, innermost stage first, then the real FFT's split.
+    let tw: &[[u32; 2]] = bytemuck::cast_slice(&t[l.twiddles..l.twiddles + 2 * n]);
+    let mut fstride = n;
+    for &(p, m) in stages.iter().rev() {
+        fstride /= p;
+        fft_stage(tmp, p, m, fstride, tw);
+    }
+    let dc = fixdiv(tmp[0], 2);
+    spec[0] = [dc[0].wrapping_add(dc[1]), 0];
+    spec[n] = [dc[0].wrapping_sub(dc[1]), 0];
+    let stw = &t[l.super_twiddles..l.super_twiddles + n];
+    for k in 1..=n / 2 {
+        let fpk = fixdiv(tmp[k], 2);
+        let m = tmp[n - k];
+        let fpnk = fixdiv([m[0], m[1].wrapping_neg()], 2);
+        let f1k = cadd(fpk, fpnk);
+        let f2k = csub(fpk, fpnk);
+        let w = twiddle(stw, k - 1);
+        let tw = cmul(f2k, w);
+        spec[k] = [
+            ((f1k[0] as i32 + tw[0] as i32) >> 1) as i16,
+            ((f1k[1] as i32 + tw[1] as i32) >> 1) as i16,
+        ];
+        spec[n - k] = [
+            ((f1k[0] as i32 - tw[0] as i32) >> 1) as i16,
+            ((tw[1] as i32 - f1k[1] as i32) >> 1) as i16,
+        ];
+    }
+
+    // Energy of the bins the filterbank uses (|X|^2 in 32 bits, wrapping as the
+    // reference's int arithmetic does for a full-scale -32768 - 32768i bin).
+    let start = t[0].min(spectrum as u32) as usize;
+    let end = t[1].min(spectrum as u32) as usize;
+    if let (Some(es), Some(cs)) = (energy.get_mut(start..end), spec.get(start..end)) {
+        for (e, c) in es.iter_mut().zip(cs) {
+            let (r, i) = (c[0] as i32, c[1] as i32);
+            *e = (r * r).wrapping_add(i * i) as u32;
+        }
+    }
+
+    // Filterbank: triangular channels as running weight / unweight sums in 64 bits; the
+    // first accumulator is the lower edge of channel 0 and is dropped.
+    let c1 = g.channels + 1;
+    let wmax = g.weights_max();
+    let mut weight_acc = 0u64;
+    let mut unweight_acc = 0u64;
+    let log_lut = &t[l.log_lut..l.log_lut + LOG_LUT_LEN];
+    let gain_lut = &t[l.gain_lut..l.gain_lut + GAIN_LUT_LEN];
+    let corr = g.correction_bits();
+    let nr_even = t[3] & 0xFFFF;
+    let nr_odd = t[4] & 0xFFFF;
+    let nr_min = (t[5] & 0xFFFF) as u64;
+    let sbits = fe.smoothing_bits;
+    let snr_shift = t[2] & 63;
+    let inv_scale = fe.out_scale as f32;
+    for chan in 0..c1 {
+        let fs = t[l.freq_starts + chan] as usize;
+        let ws = t[l.weight_starts + chan] as usize;
+        let width = (t[l.widths + chan] as usize).min(wmax);
+        // Bins past the energies (padding of the last channels) have zero weights in the
+        // reference's tables: they are skipped.
+        let mags = energy.get(fs..).unwrap_or(&[]);
+        let ws_ = t.get(l.weights + ws..l.weights + wmax).unwrap_or(&[]);
+        let us_ = t.get(l.unweights + ws..l.unweights + wmax).unwrap_or(&[]);
+        for ((&e, &w), &u) in mags.iter().zip(ws_).zip(us_).take(width) {
+            let mag = e as i32 as i64 as u64;
+            weight_acc = weight_acc.wrapping_add((w as u16 as i16 as i64 as u64).wrapping_mul(mag));
+            unweight_acc =
+                unweight_acc.wrapping_add((u as u16 as i16 as i64 as u64).wrapping_mul(mag));
+        }
+        if chan > 0 {
+            let i = chan - 1;
+            let mut v = sqrt64(weight_acc) >> shift;
+            // Noise reduction.
+            let smoothing = if i & 1 == 0 { nr_even } else { nr_odd };
+            let one_minus = (1u32 << NOISE_BITS).wrapping_sub(smoothing);
+            // (wraps for a garbage table word above 2^14, as u32 arithmetic would)
+            let up = v.wrapping_shl(sbits);
+            let est_word = &mut state[i];
+            let old = est_word.to_bits();
+            let mut est = ((up as u64 * smoothing as u64 + old as u64 * one_minus as u64)
+                >> NOISE_BITS) as u32;
+            *est_word = f32::from_bits(est);
+            if est > up {
+                est = up;
+            }
+            let floor = ((v as u64 * nr_min) >> NOISE_BITS) as u32;
+            let sub = (up - est) >> sbits;
+            v = if sub > floor { sub } else { floor };
+            // PCAN gain control against the updated noise estimate.
+            if fe.pcan {
+                let gain = wide_dynamic(est_word.to_bits(), gain_lut) as i32 as u32;
+                let snr = ((v as u64 * gain as u64) >> snr_shift) as u32;
+                v = pcan_shrink(snr);
+            }
+            // Log scale.
+            if fe.log {
+                v = if corr < 0 {
+                    v >> (-corr) as u32
+                } else {
+                    v.wrapping_shl(corr as u32)
+                };
+                v = if v > 1 {
+                    log_fixed(v, fe.scale_shift, log_lut)
+                } else {
+                    0
+                };
+            }
+            let v = v.min(0xFFFF);
+            if let Some(o) = out.get_mut(i) {
+                *o = if fe.out_scale == 1 {
+                    v as f32
+                } else {
+                    v as f32 / inv_scale
+                };
+            }
+        }
+        weight_acc = unweight_acc;
+        unweight_acc = 0;
+    }
+}
+
+#[inline(always)]
+fn twiddle(tw: &[u32], i: usize) -> Cpx {
+    match (tw.get(2 * i), tw.get(2 * i + 1)) {
+        (Some(&r), Some(&im)) => [r as u16 as i16, im as u16 as i16],
+        _ => [0, 0],
+    }
+}
