@@ -2101,11 +2101,7 @@ impl Importer {
                     "scales {scales:?} do not have one value per dimension"
                 ));
             }
-            x.shape
-                .iter()
-                .zip(&scales)
-                .map(|(&d, &s)| (d as f32 * s).floor() as usize)
-                .collect()
+            resize_sizes_from_scales(&x.shape, &scales)?
         };
         if sizes.len() != 4 || sizes[0] != x.shape[0] || sizes[1] != x.shape[1] {
             return Err(format!(
@@ -2583,9 +2579,49 @@ pub fn looks_like_onnx(bytes: &[u8]) -> bool {
     bytes.first() == Some(&0x08) && bytes.get(1).is_some_and(|&v| (3..=20).contains(&v))
 }
 
+/// The output sizes of an ONNX `Resize` given `scales` (one per dimension of `shape`),
+/// refused unless every scaled size is a whole number.
+///
+/// ONNX maps output coordinates through the given scale, TFLite's nearest-neighbour kernel
+/// through `in / out`; they agree only when `in * scale` is whole (then `out / in` is the
+/// scale). Otherwise — 10 × 0.35 = 3.5 → 3 rows: ONNX samples rows 0, 2, 5, TFLite 0, 3, 6 —
+/// the import would be silently different, so it is an error naming the scale and size.
+fn resize_sizes_from_scales(shape: &[usize], scales: &[f32]) -> R<Vec<usize>> {
+    let mut sizes = Vec::with_capacity(shape.len());
+    for (&d, &s) in shape.iter().zip(scales) {
+        let exact = d as f64 * f64::from(s);
+        if !exact.is_finite() || exact < 0.0 || exact.fract() != 0.0 {
+            return Err(format!(
+                "scale {s} on a dimension of {d} gives {exact}, not a whole number of pixels: \
+                 ONNX then maps coordinates by the scale and TFLite's kernel by the size ratio; \
+                 give `sizes` instead, or scales that divide the input evenly"
+            ));
+        }
+        sizes.push(exact as usize);
+    }
+    Ok(sizes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resize_scales_must_give_whole_sizes() {
+        assert_eq!(
+            resize_sizes_from_scales(&[1, 3, 10, 8], &[1.0, 1.0, 2.0, 0.5]).expect("whole"),
+            vec![1, 3, 20, 4]
+        );
+        // 10 x 0.35 = 3.5: ONNX and TFLite would sample different rows.
+        let e = resize_sizes_from_scales(&[1, 3, 10, 10], &[1.0, 1.0, 0.35, 0.35])
+            .expect_err("not whole");
+        assert!(
+            e.contains("scale 0.35 on a dimension of 10") && e.contains("sizes"),
+            "{e}"
+        );
+        assert!(resize_sizes_from_scales(&[1, 1, 4, 4], &[1.0, 1.0, f32::NAN, 1.0]).is_err());
+        assert!(resize_sizes_from_scales(&[1, 1, 4, 4], &[1.0, 1.0, -1.0, 1.0]).is_err());
+    }
 
     #[test]
     fn channels_last_permutation() {

@@ -843,7 +843,11 @@ pub(crate) fn process(
             let up = v.wrapping_shl(sbits);
             let est_word = &mut state[i];
             let old = est_word.to_bits();
-            let mut est = ((up as u64 * smoothing as u64 + old as u64 * one_minus as u64)
+            // Wrapping: a garbage table word makes `one_minus` near 2^32 and the sum can
+            // pass 2^64; valid tables (smoothing <= 2^14) never come near it.
+            let mut est = ((up as u64)
+                .wrapping_mul(smoothing as u64)
+                .wrapping_add((old as u64).wrapping_mul(one_minus as u64))
                 >> NOISE_BITS) as u32;
             *est_word = f32::from_bits(est);
             if est > up {

@@ -2,10 +2,10 @@
 //!
 //! The writer (host, `std`) serialises [`GraphHeader`], [`OpDef`] and the section framing
 //! with postcard through serde; this module reads the same bytes without serde: a small
-//! [`Reader`] cursor and one function per record type, so a device links a few hundred
-//! bytes of straight-line decoding instead of serde's visitor machinery monomorphised for
-//! every parameter struct (about 14.5 KB of code and a 1.3 KB stack frame on Cortex-M4,
-//! BENCHMARKS.md, footprint).
+//! [`Reader`] cursor and one function per record type, so a device links straight-line
+//! decoding (edgeflow-format as a whole measured 4.0–5.3 KB of flash per model, BENCHMARKS.md
+//! footprint section (d)) instead of serde's visitor machinery monomorphised for every
+//! parameter struct (about 14.5 KB of code and a 1.3 KB stack frame on Cortex-M4).
 //!
 //! # Wire format (postcard 1.x, as the writer produces it)
 //!

@@ -72,8 +72,9 @@ pub fn to_rate(
     let to = to_hz as usize;
     if from_hz > 0 && to as u64 > u64::from(from_hz) * u64::from(MAX_UPSAMPLING) {
         bail!(
-            "{}: sampled at {from_hz} Hz; resampling it to the pipeline's {to} Hz would upsample more than {MAX_UPSAMPLING}x              (every other sample invented): check the file's sample rate, or describe the pipeline at a rate near it",
-            path.display()
+            "{}: sampled at {from_hz} Hz; resampling it to the pipeline's {to} Hz would upsample more than {MAX_UPSAMPLING}x (all but one of every {} samples invented): check the file's sample rate, or describe the pipeline at a rate near it",
+            path.display(),
+            to as u64 / u64::from(from_hz)
         );
     }
     // The FFT resampler works on blocks of from/g input and to/g output frames per channel

@@ -295,3 +295,30 @@ fn labels_from_a_csv_label_column() {
         "{msg}"
     );
 }
+
+#[test]
+fn a_one_hz_header_is_refused_not_upsampled_into_minutes_of_audio() {
+    // The cli_features fuzz target's finding (kept in fuzz/regressions/): a 431-byte WAV
+    // whose header says 1 Hz made `edgeflow features` upsample ~130 samples 16,000x into
+    // 130 s of 16 kHz audio (1.5-2.7 s and 300 MB per file). The fuzz input's first byte
+    // picks the file type and pipeline; the rest is the WAV file.
+    let raw = std::fs::read(root().join("fuzz/regressions/cli_features/wav_1hz_upsampled_16000x"))
+        .expect("regression input");
+    let wav = tmp("one_hz.wav");
+    std::fs::write(&wav, &raw[1..]).expect("write");
+    let out = tmp("one_hz.npy");
+    let _ = std::fs::remove_file(&out);
+    let (ok, msg) = edgeflow(&[
+        Path::new("--pipeline"),
+        &pipelines().join("kws_mfcc.toml"),
+        &wav,
+        Path::new("-o"),
+        &out,
+    ]);
+    assert!(!ok, "{msg}");
+    assert!(
+        msg.contains("sampled at 1 Hz") && msg.contains("upsample more than 16x"),
+        "{msg}"
+    );
+    assert!(!out.exists(), "no output is written");
+}
