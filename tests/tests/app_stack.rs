@@ -8,7 +8,8 @@
 //! from the ELF, plus the deepest exception), failing with the numbers and the deepest
 //! path when the bound exceeds the initial stack pointer minus the end of the statics.
 //!
-//! Skipped, with the reason printed, when the board's Rust target is missing.
+//! Without the board's Rust target (or QEMU, which `toolchain_missing` also checks) the
+//! test fails, unless `EDGEFLOW_SKIP_QEMU=1` asks to skip it (the reason is printed).
 
 use edgeflow_tests::{device, firmware, stack};
 

@@ -15,10 +15,15 @@ use anyhow::{bail, Context, Result};
 use edgeflow_tests::{fixtures, root};
 
 /// The fuzz targets whose seeds `cargo xtask fuzz-seeds` generates from the fixtures.
-pub const TARGETS: [&str; 3] = ["parse_execute", "import_tflite", "pipeline_from_bytes"];
+pub const TARGETS: [&str; 4] = [
+    "parse_execute",
+    "import_tflite",
+    "pipeline_from_bytes",
+    "cli_run",
+];
 
 /// Every fuzz target of `fuzz/fuzz_targets/` (the others' seeds are committed files).
-pub const ALL_TARGETS: [&str; 13] = [
+pub const ALL_TARGETS: [&str; 14] = [
     "parse_execute",
     "import_tflite",
     "pipeline_from_bytes",
@@ -32,6 +37,7 @@ pub const ALL_TARGETS: [&str; 13] = [
     "data_image",
     "data_parquet",
     "cli_features",
+    "cli_run",
 ];
 
 fn seeds_dir(target: &str) -> PathBuf {
@@ -59,6 +65,17 @@ fn signal(n: usize, seed: u64) -> Vec<i16> {
         .collect()
 }
 
+/// A `cli_run` input: the file type selector, the artifact's length (u16, little-endian),
+/// the artifact and the input file.
+fn cli_run_seed(kind: u8, artifact: &[u8], file: &[u8]) -> Result<Vec<u8>> {
+    let len = u16::try_from(artifact.len()).context("artifact over 64 KiB for a cli_run seed")?;
+    let mut v = vec![kind];
+    v.extend_from_slice(&len.to_le_bytes());
+    v.extend_from_slice(artifact);
+    v.extend_from_slice(file);
+    Ok(v)
+}
+
 /// Regenerates `fuzz/seeds/`: every conformance fixture (as `.tflite` and as a compiled
 /// artifact), every hostile file of `tests/hostile/`, and the example feature pipelines
 /// with test signals and images.
@@ -71,6 +88,13 @@ pub fn seeds() -> Result<()> {
     }
     for f in fixtures() {
         let tflite = std::fs::read(&f.model)?;
+        // cli_run: the artifact with its own input tensor as a `.npy` file (type 0).
+        let c = edgeflow_compile::compile(&tflite, &f.name)?;
+        write_seed(
+            "cli_run",
+            &format!("{}.npy", f.name),
+            &cli_run_seed(0, &c.artifact, &std::fs::read(&f.input)?)?,
+        )?;
         write_seed("import_tflite", &format!("{}.tflite", f.name), &tflite)?;
         let c = edgeflow_compile::compile(&tflite, &f.name)?;
         // First byte even: the artifact is taken as is (odd reseals the CRC after mutation).
@@ -102,6 +126,45 @@ pub fn seeds() -> Result<()> {
         write_seed("parse_execute", "fc_int8_pipeline_tables.efm", &seed)?;
         seed[0] = 1;
         write_seed("parse_execute", "fc_int8_pipeline_tables.reseal.efm", &seed)?;
+    }
+    // cli_run through a feature pipeline: the fully-connected fixtures (16 inputs) with a
+    // vector pipeline, fed CSV rows (type 1) and a `.npy` raw sample (type 0) of another
+    // shape than the model input, so it goes through the pipeline.
+    for name in ["fc_f32", "fc_int8"] {
+        let Some(f) = fixtures().into_iter().find(|f| f.name == name) else {
+            continue;
+        };
+        let c = edgeflow_compile::compile(&std::fs::read(&f.model)?, &f.name)?;
+        let spec = edgeflow_dsp::host::from_toml(
+            "[input.vector]\nlen = 16\n[[blocks]]\nscale = { scale = 0.5, offset = -1.0 }\n",
+            "<seed>",
+        )?;
+        let art = edgeflow::host::attach_pipeline(&c.artifact, &spec)?;
+        let rows: String = (0..3)
+            .map(|r| {
+                let v: Vec<String> = (0..16)
+                    .map(|i| format!("{}", (i * 7 + r * 3) % 11))
+                    .collect();
+                v.join(",") + "\n"
+            })
+            .collect();
+        write_seed(
+            "cli_run",
+            &format!("{name}_vector_pipeline.csv"),
+            &cli_run_seed(1, &art, rows.as_bytes())?,
+        )?;
+    }
+    for e in std::fs::read_dir(root().join("tests/hostile"))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "efm") {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let input = root().join("tests/hostile/in_1x12_i8.npy");
+            write_seed(
+                "cli_run",
+                &format!("hostile_{name}"),
+                &cli_run_seed(0, &std::fs::read(&p)?, &std::fs::read(input)?)?,
+            )?;
+        }
     }
     let hostile = root().join("tests/hostile");
     for e in std::fs::read_dir(&hostile)? {

@@ -12,7 +12,7 @@ use clap::Args;
 use edgeflow_format::graph::DType;
 use edgeflow_format::{Artifact, SectionKind};
 
-use crate::{filetype, labels, outln};
+use crate::{labels, model_file, outln};
 
 /// Arguments of `edgeflow convert`.
 #[derive(Args)]
@@ -38,7 +38,7 @@ pub struct ConvertArgs {
 
 /// Runs the subcommand.
 pub fn run(a: ConvertArgs) -> Result<()> {
-    let mut compiled = filetype::load_model(&a.model)?;
+    let mut compiled = model_file::load_model(&a.model)?;
     if let Some(p) = &a.pipeline {
         let spec = edgeflow_dsp::host::load(p)?;
         let spec = check_quantization(&compiled, spec, p, a.adopt_model_quantization)?;

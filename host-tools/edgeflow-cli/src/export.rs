@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::filetype;
+use crate::model_file;
 
 /// Arguments of `edgeflow export`.
 #[derive(Args)]
@@ -21,7 +21,7 @@ pub struct ExportArgs {
 
 /// Runs the subcommand.
 pub fn run(a: ExportArgs) -> Result<()> {
-    let artifact = filetype::load_model(&a.model)?;
+    let artifact = model_file::load_model(&a.model)?;
     let (graph, _) = edgeflow_compile::load::load(&artifact)
         .with_context(|| format!("{} is not a valid artifact", a.model.display()))?;
     let bytes = edgeflow_compile::export::export_tflite(&graph)

@@ -13,13 +13,10 @@
 //! on stderr (the error chain, naming the file) and a non-zero exit status; a closed
 //! stdout ends the command quietly with success.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use edgeflow_format::graph::{DType, TensorDef};
-use npyz::WriterBuilder;
 
 mod batch;
 mod boards;
@@ -30,8 +27,10 @@ mod evaluate;
 mod export;
 mod features;
 mod filetype;
+mod infer;
 mod init;
 mod labels;
+mod model_file;
 mod monitor;
 mod output;
 mod pipeline;
@@ -40,6 +39,7 @@ mod quantize;
 mod report;
 mod resample;
 mod run;
+mod tensor_io;
 mod train;
 mod validate;
 
@@ -141,7 +141,7 @@ fn real_main() -> Result<()> {
             board,
             boards,
         } => {
-            let artifact = filetype::load_model(&model)?;
+            let artifact = model_file::load_model(&model)?;
             let m = edgeflow_nn::Model::parse(&artifact)
                 .with_context(|| format!("{} is not a valid artifact", model.display()))?;
             out!(
@@ -194,109 +194,6 @@ fn real_main() -> Result<()> {
         Command::Serve(args) => edgeflow_serve::run(args)?,
         Command::Pipeline { command } => pipeline::run(command)?,
         Command::Init(args) => init::run(args)?,
-    }
-    Ok(())
-}
-
-/// Default cap on the arena `run` allocates: far above any microcontroller model (their
-/// arenas are kilobytes to a few megabytes), small enough that a hostile artifact of a few
-/// hundred bytes cannot make the host allocate and write gigabytes.
-pub(crate) const DEFAULT_MAX_ARENA: usize = 256 << 20;
-
-/// A byte limit from environment variable `var`, or `default` when it is unset.
-pub(crate) fn env_limit(var: &str, default: usize) -> Result<usize> {
-    match std::env::var(var) {
-        Ok(v) => v
-            .trim()
-            .parse()
-            .with_context(|| format!("{var}={v:?} is not a byte count")),
-        Err(_) => Ok(default),
-    }
-}
-
-/// The model input in `path` (an `.npy` read by edgeflow-data: C order whatever the
-/// file's order, native byte order whatever the file's), as the tensor's bytes. The shape
-/// must be exactly the model input's.
-pub(crate) fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
-    use edgeflow_data::sources::npy::TensorData;
-    let a = edgeflow_data::sources::npy::read_npy(path)?;
-    let shape: Vec<u64> = a.shape.iter().map(|&d| d as u64).collect();
-    let want: Vec<u64> = t.shape.dims().iter().map(|&d| d as u64).collect();
-    if shape != want {
-        let count = |s: &[u64]| s.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-        let hint = if want.first() == Some(&1) && want.get(1..) == Some(&shape[..]) {
-            " (add the batch dimension of 1: np.expand_dims(x, 0))"
-        } else if shape.first() == Some(&1) && shape.get(1..) == Some(&want[..]) {
-            " (remove the leading dimension of 1)"
-        } else if count(&shape) == count(&want) {
-            " (same number of elements in another layout: reshape or transpose it explicitly)"
-        } else {
-            ""
-        };
-        bail!(
-            "{}: shape {:?}, but the model input is {:?}{hint}",
-            path.display(),
-            shape,
-            want
-        );
-    }
-    let out = match (t.dtype, a.data) {
-        (DType::I8, TensorData::I8(v)) => v.into_iter().map(|v| v as u8).collect(),
-        (DType::F32, TensorData::F32(v)) => v.into_iter().flat_map(f32::to_le_bytes).collect(),
-        (DType::I32, TensorData::I32(v)) => v.into_iter().flat_map(i32::to_le_bytes).collect(),
-        (want, got) => bail!(
-            "{}: dtype {}, the model input is {}",
-            path.display(),
-            got.dtype_name(),
-            match want {
-                DType::I8 => "int8 ('|i1')",
-                DType::F32 => "float32 ('<f4')",
-                DType::I32 => "int32 ('<i4')",
-            }
-        ),
-    };
-    Ok(out)
-}
-
-/// Writes `data` (little-endian elements of `dtype`) as a `.npy` array of `shape`.
-pub(crate) fn write_npy_shape(path: &Path, shape: &[u64], dtype: DType, data: &[u8]) -> Result<()> {
-    let file =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let w = std::io::BufWriter::new(file);
-    match dtype {
-        DType::I8 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(data.iter().map(|&b| b as i8))?;
-            out.finish()?;
-        }
-        DType::F32 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(
-                data.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            )?;
-            out.finish()?;
-        }
-        DType::I32 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(
-                data.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            )?;
-            out.finish()?;
-        }
     }
     Ok(())
 }

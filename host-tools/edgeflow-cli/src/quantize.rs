@@ -81,7 +81,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         || edgeflow_compile::onnx::looks_like_onnx(&bytes)
     {
         (
-            crate::filetype::import_onnx(&a.model, &bytes)?,
+            crate::model_file::import_onnx(&a.model, &bytes)?,
             Sections::default(),
         )
     } else {

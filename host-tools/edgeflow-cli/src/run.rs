@@ -14,10 +14,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use edgeflow_format::graph::{DType, TensorDef};
 
-use crate::filetype::{self, Kind};
-use crate::{labels, outln};
+use crate::tensor_io::{self, dequantize, dtype_name};
+use crate::{infer, labels, model_file, outln};
 
 /// Arguments of `edgeflow run`.
 #[derive(Args)]
@@ -53,7 +52,7 @@ struct Result1 {
 
 /// Runs the subcommand.
 pub fn run(a: RunArgs) -> Result<()> {
-    let artifact = filetype::load_model(&a.model)?;
+    let artifact = model_file::load_model(&a.model)?;
     let m = edgeflow_nn::Model::parse(&artifact)
         .with_context(|| format!("{} is not a valid artifact", a.model.display()))?;
     let h = m.header();
@@ -62,7 +61,6 @@ pub fn run(a: RunArgs) -> Result<()> {
     }
     let input = PathBuf::from(&a.input[0]);
     let output = a.output.first().cloned();
-    let in_def = h.inputs[0];
     let out_def = *h.outputs.first().context("the model has no output")?;
     let label_names = match m.artifact().labels {
         Some(s) => Some(
@@ -71,112 +69,16 @@ pub fn run(a: RunArgs) -> Result<()> {
         None => None,
     };
 
-    let input_bytes = filetype::read(&input)?;
-    let kind = Kind::sniff(&input_bytes);
-    let pipeline = m.artifact().feature_pipeline;
-    let npy_ext = input
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("npy"));
-    // A .npy goes to the model as a tensor when there is no pipeline (the tensor reader
-    // then names any mismatch) or when it is exactly the model input; otherwise it is a
-    // raw sample for the pipeline.
-    let tensor_input = match pipeline {
-        None => kind == Kind::Npy || npy_ext,
-        Some(_) => kind == Kind::Npy && npy_matches(&input, &in_def),
-    };
-    let (inputs, how): (Vec<(String, Vec<u8>)>, String) = if tensor_input {
-        let data = crate::read_npy(&input, &in_def)?;
-        let how = format!(
-            "a .npy tensor {:?} {}",
-            in_def.shape.dims(),
-            dtype_name(in_def.dtype)
-        );
-        (vec![(String::new(), data)], how)
-    } else if let Some(section) = pipeline {
-        let p = edgeflow_dsp::Pipeline::from_bytes(section)
-            .with_context(|| format!("{}: invalid feature pipeline section", a.model.display()))?;
-        let samples = crate::features::read_input(&input, &p)?;
-        let outs = edgeflow_dsp::host::run_many(&p, &samples).context("running the pipeline")?;
-        let mut inputs = Vec::new();
-        let many = samples.len() > 1;
-        for (i, per_sample) in outs.into_iter().enumerate() {
-            let windows = per_sample.len() > 1;
-            for (j, o) in per_sample.into_iter().enumerate() {
-                let what = match (many, windows) {
-                    (true, _) => format!("row {}", i + 1),
-                    (false, true) => format!("window {}", j + 1),
-                    (false, false) => String::new(),
-                };
-                inputs.push((what, o));
-            }
-        }
-        if inputs.is_empty() {
-            bail!(
-                "{}: too short for one feature tensor of the artifact's pipeline",
-                input.display()
-            );
-        }
-        let n = inputs.len();
-        (
-            inputs,
-            format!(
-                "{} through the artifact's feature pipeline ({n} feature tensor{})",
-                match (kind, npy_ext) {
-                    (Kind::Text, _)
-                        if input
-                            .extension()
-                            .is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
-                    {
-                        "a CSV file"
-                    }
-                    (k, _) => k.describe(),
-                },
-                if n == 1 { "" } else { "s" }
-            ),
-        )
-    } else {
-        bail!(
-            "{} is {}; the model takes a .npy tensor of shape {:?} {} (raw samples need an \
-             artifact with a feature pipeline: `edgeflow convert MODEL --pipeline P.toml`)",
-            input.display(),
-            kind.describe(),
-            in_def.shape.dims(),
-            dtype_name(in_def.dtype)
-        );
-    };
-
     let limit = match a.max_arena {
         Some(n) => n,
-        None => crate::env_limit("EDGEFLOW_MAX_ARENA_BYTES", crate::DEFAULT_MAX_ARENA)?,
+        None => tensor_io::env_limit("EDGEFLOW_MAX_ARENA_BYTES", tensor_io::DEFAULT_MAX_ARENA)?,
     };
-    let need = m.arena_bytes();
-    if need > limit {
-        bail!(
-            "{}: the model's arena needs {need} bytes, above the host limit of {limit} bytes \
-             (raise it with --max-arena or EDGEFLOW_MAX_ARENA_BYTES)",
-            a.model.display()
-        );
-    }
-    let mut arena = edgeflow_nn::HostArena::for_model(&m)
-        .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
-    let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes())?;
-    let mut results = Vec::with_capacity(inputs.len());
-    for (what, data) in inputs {
-        let dst = rt.input_mut(0)?;
-        if dst.len() != data.len() {
-            bail!(
-                "the feature pipeline gives {} bytes, the model input needs {}",
-                data.len(),
-                dst.len()
-            );
-        }
-        dst.copy_from_slice(&data);
-        rt.invoke()?;
-        results.push(Result1 {
-            what,
-            output: rt.output(0)?.to_vec(),
-        });
-    }
+    let infer::Prepared { inputs, how } = infer::model_inputs(&a.model, &m, &input)?;
+    let results: Vec<Result1> = infer::invoke_each(&a.model, &m, &inputs, limit)?
+        .into_iter()
+        .zip(inputs)
+        .map(|(output, (what, _))| Result1 { what, output })
+        .collect();
 
     let out_dims: Vec<u64> = out_def.shape.dims().iter().map(|&d| d as u64).collect();
     if let Some(path) = &output {
@@ -188,7 +90,7 @@ pub fn run(a: RunArgs) -> Result<()> {
             .iter()
             .flat_map(|r| r.output.iter().copied())
             .collect();
-        crate::write_npy_shape(path, &shape, out_def.dtype, &all)?;
+        tensor_io::write_npy_shape(path, &shape, out_def.dtype, &all)?;
     }
 
     let classes = out_def.shape.dims().last().copied().unwrap_or(1) as usize;
@@ -319,29 +221,16 @@ fn run_multi(a: &RunArgs, m: &edgeflow_nn::Model<'_>) -> Result<()> {
     }
     let limit = match a.max_arena {
         Some(n) => n,
-        None => crate::env_limit("EDGEFLOW_MAX_ARENA_BYTES", crate::DEFAULT_MAX_ARENA)?,
+        None => tensor_io::env_limit("EDGEFLOW_MAX_ARENA_BYTES", tensor_io::DEFAULT_MAX_ARENA)?,
     };
-    let need = m.arena_bytes();
-    if need > limit {
-        bail!("the model's arena needs {need} bytes, above the host limit of {limit} bytes");
-    }
-    let mut arena = edgeflow_nn::HostArena::for_model(m)
-        .with_context(|| format!("cannot allocate the {need}-byte arena"))?;
-    let mut rt = edgeflow_nn::Runtime::new(m, arena.as_mut_bytes())?;
-    for (k, p) in paths.iter().enumerate() {
-        let p = p.as_ref().context("input path")?;
-        let d = h.inputs[k];
-        let data =
-            crate::read_npy(p, &d).with_context(|| format!("model input {k} (tensor {})", d.id))?;
-        rt.input_mut(k)?.copy_from_slice(&data);
-    }
-    rt.invoke()?;
+    let paths: Vec<PathBuf> = paths.into_iter().flatten().collect();
+    let outputs = infer::invoke_multi(&a.model, m, &paths, limit)?;
     let mut doc = Vec::new();
     for (k, d) in h.outputs.iter().enumerate() {
-        let bytes = rt.output(k)?.to_vec();
+        let bytes = outputs.get(k).context("model output")?.clone();
         let dims: Vec<u64> = d.shape.dims().iter().map(|&x| x as u64).collect();
         if let Some(p) = a.output.get(k) {
-            crate::write_npy_shape(p, &dims, d.dtype, &bytes)?;
+            tensor_io::write_npy_shape(p, &dims, d.dtype, &bytes)?;
         }
         let values = dequantize(d, &bytes);
         if a.json {
@@ -376,61 +265,6 @@ fn run_multi(a: &RunArgs, m: &edgeflow_nn::Model<'_>) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// Whether a `.npy` file's header announces exactly the model input's shape and dtype.
-fn npy_matches(path: &std::path::Path, t: &TensorDef<'_>) -> bool {
-    let Ok(info) = edgeflow_data::sources::npy::npy_info(path) else {
-        return false;
-    };
-    let same_shape = info.shape.len() == t.shape.dims().len()
-        && info
-            .shape
-            .iter()
-            .zip(t.shape.dims())
-            .all(|(&a, &b)| a == b as usize);
-    same_shape && info.descr.ends_with(npy_code(t.dtype))
-}
-
-fn npy_code(d: DType) -> &'static str {
-    match d {
-        DType::I8 => "i1",
-        DType::F32 => "f4",
-        DType::I32 => "i4",
-    }
-}
-
-/// "int8", "float32", "int32".
-pub fn dtype_name(d: DType) -> &'static str {
-    match d {
-        DType::I8 => "int8",
-        DType::F32 => "float32",
-        DType::I32 => "int32",
-    }
-}
-
-/// The output as real numbers: `scale * (q - zero_point)` for quantized tensors.
-fn dequantize(t: &TensorDef<'_>, bytes: &[u8]) -> Vec<f64> {
-    match t.dtype {
-        DType::I8 => bytes
-            .iter()
-            .map(|&b| {
-                let q = f64::from(b as i8);
-                match t.quant {
-                    Some(qp) => f64::from(qp.scale) * (q - f64::from(qp.zero_point)),
-                    None => q,
-                }
-            })
-            .collect(),
-        DType::F32 => bytes
-            .chunks_exact(4)
-            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
-        DType::I32 => bytes
-            .chunks_exact(4)
-            .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
-            .collect(),
-    }
 }
 
 /// The `k` largest of the last `classes` values (the last row), largest first; ties keep

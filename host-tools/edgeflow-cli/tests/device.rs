@@ -94,9 +94,7 @@ fn flash_to_a_real_board_checks_budgets_then_needs_the_probe_feature_or_a_probe(
 
 #[test]
 fn flash_replay_update_and_stop_on_the_emulated_m4f() {
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    if !qemu.is_ok_and(|o| o.status.success()) {
-        println!("skipped: qemu-system-arm is not installed");
+    if common::qemu_missing() {
         return;
     }
     let a = artifact("fc_int8");

@@ -2,8 +2,8 @@
 //! data, fetched by `crates/edgeflow-data/scripts/fetch_basicmotions.sh`, which `.ci/run`
 //! runs) with a small configuration (30 epochs instead of the example's 60).
 //!
-//! - the whole pipeline including the emulated board (skipped with a printed reason
-//!   without `qemu-system-arm`): every stage passes, the device's predictions equal the
+//! - the whole pipeline including the emulated board (without `qemu-system-arm`, a
+//!   failure unless `EDGEFLOW_SKIP_QEMU=1` asks to skip it): every stage passes, the device's predictions equal the
 //!   host's, the injected fault alerts and the clean replay does not; a second run reuses
 //!   every stage; changing the fault reruns only `monitor`, changing the quantization
 //!   method reruns exactly quantize → monitor;
@@ -163,9 +163,7 @@ fn whole_pipeline_on_the_emulated_board_and_its_cache() {
         );
         return;
     };
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    if !qemu.is_ok_and(|o| o.status.success()) {
-        println!("SKIPPED: qemu-system-arm is not installed (.ci/run installs it)");
+    if common::qemu_missing() {
         return;
     }
     let dir = tmp("full");
@@ -422,7 +420,7 @@ fn digits() -> Option<PathBuf> {
 
 /// The image example (`examples/digits/edgeflow.toml`, 30 epochs: about 9 s), on the real
 /// digits (`examples/digits/fetch_digits.sh`): every stage up to deployment passes, the
-/// emulated board (skipped with a printed reason without `qemu-system-arm`) predicts all
+/// emulated board (not run without `qemu-system-arm` when `EDGEFLOW_SKIP_QEMU=1`) predicts all
 /// 359 test images exactly as the host does, and the brightened-pixel fault alerts. The
 /// clean replay is not required to stay quiet: on these near-binary pixels the int8
 /// features fall on the other side of some float baseline bin edges (README, examples/
@@ -434,11 +432,8 @@ fn image_pipeline_on_the_digits_through_the_emulated_board() {
         println!("SKIPPED: the digits are absent (examples/digits/fetch_digits.sh)");
         return;
     };
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    let board = qemu.is_ok_and(|o| o.status.success());
-    if !board {
-        println!("qemu-system-arm is not installed: deploy and monitor are not run (.ci/run installs it)");
-    }
+    // Without QEMU (and EDGEFLOW_SKIP_QEMU=1) deploy and monitor are not run.
+    let board = !common::qemu_missing();
     let dir = tmp("digits");
     std::fs::copy(
         root().join("examples/digits/features.toml"),
@@ -556,11 +551,8 @@ fn anomaly_pipeline_with_an_autoencoder() {
         );
         return;
     };
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    let board = qemu.is_ok_and(|o| o.status.success());
-    if !board {
-        println!("qemu-system-arm is not installed: deploy and monitor are not run (.ci/run installs it)");
-    }
+    // Without QEMU (and EDGEFLOW_SKIP_QEMU=1) deploy and monitor are not run.
+    let board = !common::qemu_missing();
     let dir = tmp("anomaly");
     std::fs::copy(
         root().join("examples/anomaly/features.toml"),
@@ -617,9 +609,7 @@ fn deploy_without_a_source_tree() {
         );
         return;
     };
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    if !qemu.is_ok_and(|o| o.status.success()) {
-        println!("SKIPPED: qemu-system-arm is not installed (.ci/run installs it)");
+    if common::qemu_missing() {
         return;
     }
     let _board = board_lock();

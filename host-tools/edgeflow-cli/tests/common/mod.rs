@@ -92,3 +92,24 @@ pub fn npy_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
     npy("<f4", shape, &bytes)
 }
+
+/// Whether an emulated-board test must be skipped because `qemu-system-arm` is missing —
+/// only when the user asked for it with `EDGEFLOW_SKIP_QEMU=1` (the reason is printed).
+/// Without the variable a missing QEMU fails the test, so a CI run (`.ci/run` installs
+/// QEMU and never sets the variable) cannot pass by skipping.
+///
+/// # Panics
+/// When QEMU is missing and `EDGEFLOW_SKIP_QEMU` is not `1`.
+pub fn qemu_missing() -> bool {
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if qemu.is_ok_and(|o| o.status.success()) {
+        return false;
+    }
+    let why =
+        "qemu-system-arm is not installed (apt-get install qemu-system-arm; .ci/run installs it)";
+    if std::env::var("EDGEFLOW_SKIP_QEMU").as_deref() == Ok("1") {
+        println!("SKIPPED: {why} (EDGEFLOW_SKIP_QEMU=1)");
+        return true;
+    }
+    panic!("{why}; set EDGEFLOW_SKIP_QEMU=1 to skip the emulated-hardware tests");
+}
