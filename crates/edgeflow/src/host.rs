@@ -6,25 +6,36 @@ use edgeflow_format::Artifact;
 use crate::dsp::host::{self as dsp_host, Spec};
 use crate::dsp::Quantize;
 
-/// Why attaching a pipeline failed.
-#[derive(Debug)]
-pub struct AttachError(pub String);
-
-impl std::fmt::Display for AttachError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Why attaching a pipeline failed, by step.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// The artifact given does not parse as a model.
+    #[error("the model does not parse: {0}")]
+    Model(edgeflow_nn::Error),
+    /// The artifact given does not parse as an artifact (sections, CRC).
+    #[error("the artifact does not parse: {0}")]
+    Artifact(edgeflow_format::FormatError),
+    /// The pipeline cannot be encoded or its coefficient tables cannot be designed.
+    #[error("the feature pipeline: {0}")]
+    Pipeline(#[from] dsp_host::HostError),
+    /// The encoded pipeline is refused by the run-time's decoder.
+    #[error("the encoded feature pipeline does not decode: {0}")]
+    Decode(edgeflow_dsp::Error),
+    /// The artifact with the pipeline cannot be written (its body would exceed 4 GiB).
+    #[error("cannot write the artifact: {0}")]
+    Write(postcard::Error),
+    /// The written artifact is refused by the facade (the pipeline's output does not fit
+    /// the model input: shape, dtype or quantization).
+    #[error("the pipeline does not fit the model: {0}")]
+    Fit(crate::Error),
 }
-
-impl std::error::Error for AttachError {}
 
 /// Returns `artifact` with `spec` stored in its `FeaturePipeline` section (replacing any).
 ///
 /// For an int8 model input the pipeline's final quantization is set to the input's scale
 /// and zero point; the result is checked with [`crate::Model::parse`].
 pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachError> {
-    let err = |e: &dyn std::fmt::Display| AttachError(e.to_string());
-    let model = edgeflow_nn::Model::parse(artifact).map_err(|e| err(&e))?;
+    let model = edgeflow_nn::Model::parse(artifact).map_err(AttachError::Model)?;
     let mut spec = spec.clone();
     if let Some(input) = model.header().inputs.first() {
         match (input.dtype, input.quant) {
@@ -38,18 +49,18 @@ pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachEr
             _ => {}
         }
     }
-    let pipeline = dsp_host::to_bytes(&spec).map_err(|e| err(&e))?;
+    let pipeline = dsp_host::to_bytes(&spec)?;
     // The coefficient tables, designed here once so the device does not at every start.
-    let decoded = edgeflow_dsp::Pipeline::from_bytes(&pipeline).map_err(|e| err(&e))?;
-    let tables = dsp_host::tables(&decoded).map_err(|e| err(&e))?;
+    let decoded = edgeflow_dsp::Pipeline::from_bytes(&pipeline).map_err(AttachError::Decode)?;
+    let tables = dsp_host::tables(&decoded)?;
     let tables = edgeflow_format::tables::encode(&pipeline, &tables);
-    let a = Artifact::parse(artifact).map_err(|e| err(&e))?;
+    let a = Artifact::parse(artifact).map_err(AttachError::Artifact)?;
     let parts = edgeflow_format::write::Parts {
         feature_pipeline: Some(&pipeline),
         pipeline_tables: Some(&tables),
         ..edgeflow_format::write::Parts::of(&a)
     };
-    let out = parts.assemble().map_err(|e| err(&e))?;
-    crate::Model::parse(&out).map_err(|e| err(&e))?;
+    let out = parts.assemble().map_err(AttachError::Write)?;
+    crate::Model::parse(&out).map_err(AttachError::Fit)?;
     Ok(out)
 }
