@@ -155,7 +155,7 @@ fn test() -> Result<()> {
     };
     let ok = ok && aarch64_ok;
     // Seeded fuzz smoke run: each target from its committed seeds for EDGEFLOW_FUZZ_SECONDS
-    // (default 20) — about 4.5 min for the 13 targets plus the first build of the fuzz crate.
+    // (default 20) — about 5 min for the 14 targets plus the first build of the fuzz crate.
     let fuzz_ok = if fuzz::available() {
         let secs = std::env::var("EDGEFLOW_FUZZ_SECONDS")
             .ok()
