@@ -601,6 +601,13 @@ fn anomaly_pipeline_with_an_autoencoder() {
     if board {
         assert_eq!(k["device_predictions"], 40 * 19, "{k}");
         assert_eq!(k["device_equal_to_host"], 40 * 19, "{k}");
+        // The device's score is the reconstruction error: detecting anomalies with it at
+        // the int8 evaluation's threshold gives the host evaluation's accuracy exactly.
+        let (dev, host) = (
+            k["device_accuracy"].as_f64().expect("device accuracy"),
+            k["int8_test_accuracy"].as_f64().expect("int8 accuracy"),
+        );
+        assert!((dev - host).abs() < 1e-12, "device {dev} vs host {host}: {k}");
         assert_eq!(k["fault_alerted"], true, "{k}");
         assert_eq!(k["clean_alerts"], 0, "{k}");
         assert!(t.contains("normal (class 0) test recordings"), "{t}");
