@@ -108,6 +108,7 @@ fn with_baseline(artifact: &[u8], train: &[f32]) -> Vec<u8> {
         score_edges: vec![-0.5, 0.0, 0.5, 1.0, 2.0],
         score_counts: vec![1; 6],
         score_accuracy: vec![],
+        score_kind: Default::default(),
     }
     .to_bytes()
     .expect("baseline");

@@ -9,7 +9,10 @@
 //! # Wire form
 //!
 //! One postcard-encoded [`BaselineRecord`]. All arrays are little-endian and stored as
-//! [`Bytes`], so the device borrows them from flash.
+//! [`Bytes`], so the device borrows them from flash. Version 1 ends there; version 2
+//! (written only for models whose score is not the top output, so that classifier
+//! artifacts stay readable by version-1 devices) is followed by one byte, the
+//! [`ScoreKind`]: what the score in predictions, summaries and the score histogram is.
 //!
 //! # Bins
 //!
@@ -35,8 +38,42 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::Bytes;
 
-/// The baseline record version this crate reads and writes.
-pub const BASELINE_VERSION: u16 = 1;
+/// The newest baseline record version this crate reads and writes (it reads 1 and 2;
+/// see the module docs).
+pub const BASELINE_VERSION: u16 = 2;
+
+/// What a model's score is: the quantity a device reports with every prediction, bins in
+/// its summaries, and the baseline's score histogram counts (the "task" the device must
+/// know to compute it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ScoreKind {
+    /// The largest element of output 0 (a classifier's top-1 probability). Version 1.
+    #[default]
+    TopOutput,
+    /// Anomaly detection with an autoencoder: the reconstruction error, the mean squared
+    /// difference between model input 0 and output 0 (same element count), both as real
+    /// numbers (int8 dequantized with their scale and zero point), summed in `f32` in
+    /// element order and divided by the element count. Version 2, byte 1.
+    ReconstructionMse,
+}
+
+impl ScoreKind {
+    #[cfg_attr(not(feature = "std"), allow(dead_code))]
+    fn byte(self) -> u8 {
+        match self {
+            Self::TopOutput => 0,
+            Self::ReconstructionMse => 1,
+        }
+    }
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Self::TopOutput),
+            1 => Some(Self::ReconstructionMse),
+            _ => None,
+        }
+    }
+}
 /// Most monitored features a baseline may describe (bounds device summary RAM).
 pub const MAX_FEATURES: usize = 256;
 /// Most bins per histogram (feature or score).
@@ -82,8 +119,10 @@ pub struct BaselineRecord<'a> {
 pub enum BaselineError {
     /// The section is not a postcard [`BaselineRecord`].
     Malformed,
-    /// The record version is not [`BASELINE_VERSION`].
+    /// The record version is not 1 or [`BASELINE_VERSION`].
     UnsupportedVersion(u16),
+    /// A version-2 record's score kind byte is missing or unknown (`None`: missing).
+    UnknownScoreKind(Option<u8>),
     /// A count is outside its allowed range (`what` names it).
     OutOfRange {
         /// Which count.
@@ -113,7 +152,14 @@ impl core::fmt::Display for BaselineError {
             Self::Malformed => write!(f, "monitoring baseline section is malformed"),
             Self::UnsupportedVersion(v) => write!(
                 f,
-                "monitoring baseline version {v} is not supported (this reader reads {BASELINE_VERSION})"
+                "monitoring baseline version {v} is not supported (this reader reads 1 and {BASELINE_VERSION})"
+            ),
+            Self::UnknownScoreKind(None) => {
+                write!(f, "monitoring baseline version 2 has no score kind byte")
+            }
+            Self::UnknownScoreKind(Some(b)) => write!(
+                f,
+                "monitoring baseline: score kind {b} is unknown (0 top output, 1 reconstruction MSE)"
             ),
             Self::OutOfRange { what, value } => {
                 write!(f, "monitoring baseline: {what} = {value} is out of range")
@@ -148,6 +194,7 @@ pub struct MonitoringBaseline<'a> {
     bins: usize,
     score_bins: usize,
     classes: usize,
+    score_kind: ScoreKind,
 }
 
 fn u32_at(b: &Bytes<'_>, i: usize) -> Option<u32> {
@@ -204,14 +251,25 @@ fn bin_index(b: &Bytes<'_>, start: usize, n: usize, x: f32) -> Option<usize> {
 impl<'a> MonitoringBaseline<'a> {
     /// Decodes and validates a baseline section. Never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BaselineError> {
-        let (rec, _rest): (BaselineRecord<'a>, _) =
+        let (rec, rest): (BaselineRecord<'a>, _) =
             postcard::take_from_bytes(bytes).map_err(|_| BaselineError::Malformed)?;
-        Self::from_record(rec)
+        let kind = match rec.version {
+            2 => {
+                let b = rest.first().copied();
+                b.and_then(ScoreKind::from_byte)
+                    .ok_or(BaselineError::UnknownScoreKind(b))?
+            }
+            _ => ScoreKind::TopOutput,
+        };
+        let mut b = Self::from_record(rec)?;
+        b.score_kind = kind;
+        Ok(b)
     }
 
-    /// Validates an already decoded record.
+    /// Validates an already decoded record (its score kind is [`ScoreKind::TopOutput`]:
+    /// a version-2 record's kind byte follows the record, see [`MonitoringBaseline::parse`]).
     pub fn from_record(rec: BaselineRecord<'a>) -> Result<Self, BaselineError> {
-        if rec.version != BASELINE_VERSION {
+        if rec.version != 1 && rec.version != BASELINE_VERSION {
             return Err(BaselineError::UnsupportedVersion(rec.version));
         }
         let bins = usize::from(rec.bins);
@@ -281,7 +339,13 @@ impl<'a> MonitoringBaseline<'a> {
             bins,
             score_bins,
             classes,
+            score_kind: ScoreKind::TopOutput,
         })
+    }
+
+    /// What the score is (version 1: always [`ScoreKind::TopOutput`]).
+    pub fn score_kind(&self) -> ScoreKind {
+        self.score_kind
     }
 
     /// The underlying record.
@@ -394,6 +458,8 @@ pub struct OwnedBaseline {
     pub score_counts: Vec<u32>,
     /// S validation accuracies per score bin, or empty.
     pub score_accuracy: Vec<f32>,
+    /// What the score is; anything but [`ScoreKind::TopOutput`] is written as version 2.
+    pub score_kind: ScoreKind,
 }
 
 #[cfg(feature = "std")]
@@ -419,6 +485,7 @@ impl OwnedBaseline {
             score_edges: f32s(r.score_edges),
             score_counts: u32s(r.score_counts),
             score_accuracy: f32s(r.score_accuracy),
+            score_kind: b.score_kind(),
         }
     }
 
@@ -482,7 +549,10 @@ impl OwnedBaseline {
         let sc = le(&self.score_counts, u32::to_le_bytes);
         let sa = le(&self.score_accuracy, f32::to_le_bytes);
         let rec = BaselineRecord {
-            version: BASELINE_VERSION,
+            version: match self.score_kind {
+                ScoreKind::TopOutput => 1,
+                _ => BASELINE_VERSION,
+            },
             bins: self.bins,
             feature_index: Bytes(&fi),
             edges: Bytes(&edges),
@@ -494,7 +564,10 @@ impl OwnedBaseline {
             score_counts: Bytes(&sc),
             score_accuracy: Bytes(&sa),
         };
-        let bytes = postcard::to_stdvec(&rec).map_err(|_| BaselineError::Malformed)?;
+        let mut bytes = postcard::to_stdvec(&rec).map_err(|_| BaselineError::Malformed)?;
+        if rec.version != 1 {
+            bytes.push(self.score_kind.byte());
+        }
         MonitoringBaseline::parse(&bytes)?;
         Ok(bytes)
     }
@@ -516,7 +589,40 @@ mod tests {
             score_edges: vec![0.5],
             score_counts: vec![3, 7],
             score_accuracy: vec![0.4, 0.9],
+            score_kind: ScoreKind::TopOutput,
         }
+    }
+
+    #[test]
+    fn the_score_kind_is_version_2_and_version_1_still_reads() {
+        let v1 = sample().to_bytes().expect("valid");
+        assert_eq!(v1[0], 1, "a top-output baseline stays version 1");
+        let b = MonitoringBaseline::parse(&v1).expect("v1");
+        assert_eq!(b.score_kind(), ScoreKind::TopOutput);
+        let mut s = sample();
+        s.score_kind = ScoreKind::ReconstructionMse;
+        let v2 = s.to_bytes().expect("valid");
+        assert_eq!((v2[0], v2.len(), v2[v2.len() - 1]), (2, v1.len() + 1, 1));
+        let b = MonitoringBaseline::parse(&v2).expect("v2");
+        assert_eq!(b.score_kind(), ScoreKind::ReconstructionMse);
+        assert_eq!(OwnedBaseline::from_parsed(&b), s, "owned round trip");
+        // Version 2 without its byte, or with an unknown one, is rejected by name.
+        assert_eq!(
+            MonitoringBaseline::parse(&v2[..v2.len() - 1]).err(),
+            Some(BaselineError::UnknownScoreKind(None))
+        );
+        let mut bad = v2.clone();
+        *bad.last_mut().expect("byte") = 9;
+        assert_eq!(
+            MonitoringBaseline::parse(&bad).err(),
+            Some(BaselineError::UnknownScoreKind(Some(9)))
+        );
+        let mut v3 = v1.clone();
+        v3[0] = 3;
+        assert_eq!(
+            MonitoringBaseline::parse(&v3).err(),
+            Some(BaselineError::UnsupportedVersion(3))
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@ fn main() {
             .collect(),
         score_counts: vec![10; score_bins],
         score_accuracy: vec![],
+        score_kind: Default::default(),
     }
     .to_bytes()
     .expect("baseline");

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use burn::module::Module;
-use edgeflow_format::baseline::OwnedBaseline;
+use edgeflow_format::baseline::{OwnedBaseline, ScoreKind};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -52,8 +52,9 @@ pub fn monitored(plan: &Plan) -> Vec<u32> {
 
 /// Per-feature quantile edges, training histograms and ranges; the training class prior;
 /// the histogram of validation scores (the score a device reports: the top-1 probability
-/// of a classifier on validation windows; the largest reconstructed value of an
-/// autoencoder on the normal training and validation windows)
+/// of a classifier on validation windows; the reconstruction error (MSE) of an
+/// autoencoder on the normal training and validation windows, with the baseline's score
+/// kind set to [`ScoreKind::ReconstructionMse`] so that the device computes the same)
 /// with the accuracy in each score bin.
 pub fn baseline(
     plan: &Plan,
@@ -97,6 +98,7 @@ pub fn baseline(
             .map(|k| k as f32 / SCORE_BINS as f32)
             .collect();
     } else {
+        b.score_kind = ScoreKind::ReconstructionMse;
         let mut v = val_scores.to_vec();
         v.sort_by(f32::total_cmp);
         b.score_edges = (1..SCORE_BINS)
@@ -182,32 +184,30 @@ pub fn write_outputs(
             )
         }
         // The score histogram is compared with what the device counts in its summaries:
-        // the score of its prediction frame, which for any model is the largest output
-        // value (`edgeflow::Prediction`); for an autoencoder that is the reconstruction's
-        // largest element, not the reconstruction error (the device does not compute
-        // it). It is counted on normal (class 0) windows only — the detector's output
-        // under normal operation, what a deployed anomaly detector's stream is compared
-        // against; the validation split also holds the anomalies, which choose the
-        // threshold in `evaluate`. The normal windows of both the training and the
-        // validation split enter: windows of one recording are strongly correlated, so
-        // the validation split's few normal recordings alone (2 in examples/anomaly) do
-        // not describe normal operation, and the largest reconstructed value is not
-        // biased by the fit the way the reconstruction error is (examples/anomaly/README.md
-        // gives the measurement).
+        // the score of its prediction frame. For an autoencoder the baseline's score kind
+        // (ReconstructionMse) makes the device's facade report the reconstruction error,
+        // the anomaly score `evaluate` uses (`edgeflow::Prediction`). It is counted on
+        // normal (class 0) windows only — the detector's output under normal operation,
+        // what a deployed anomaly detector's stream is compared against; the validation
+        // split also holds the anomalies, which choose the threshold in `evaluate`. The
+        // normal windows of both the training and the validation split enter: windows of
+        // one recording are strongly correlated, so the validation split's few normal
+        // recordings alone (2 in examples/anomaly) do not describe normal operation
+        // (examples/anomaly/README.md gives the measurement).
         Task::Autoencoder => {
             let train_out = run_artifact(&bare.artifact, &prep.splits.train, &prep.spec)?;
-            let max = |r: &Vec<f32>| r.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            (
-                train_out
-                    .scores
+            let normal = |o: &'_ crate::evaluate::Outputs| {
+                o.scores
                     .iter()
-                    .zip(&train_out.labels)
-                    .chain(val.scores.iter().zip(&val.labels))
+                    .zip(&o.inputs)
+                    .zip(&o.labels)
                     .filter(|(_, y)| **y == 0)
-                    .map(|(r, _)| max(r))
-                    .collect(),
-                None,
-            )
+                    .map(|((r, x), _)| crate::evaluate::reconstruction_error(r, x))
+                    .collect::<Vec<f32>>()
+            };
+            let mut s = normal(&train_out);
+            s.extend(normal(&val));
+            (s, None)
         }
     };
     let val_accuracy = correct

@@ -503,8 +503,9 @@ layers = [
     let auc = e.float.test.roc_auc.unwrap();
     assert!((0.0..=1.0).contains(&auc), "{auc}");
     assert_eq!(e.float.test.n, 8 * 9, "8 test recordings x 9 windows");
-    // The score histogram counts the device's score (the largest reconstructed value) on
-    // the normal (class 0) windows of the training and validation splits only.
+    // The score histogram counts the device's score (the reconstruction error, which the
+    // baseline's score kind tells the device to compute) on the normal (class 0) windows
+    // of the training and validation splits only.
     let prep = edgeflow_train::train::prepare(&cfg).unwrap();
     let normal = prep.train.y.iter().filter(|&&y| y == 0).count()
         + prep.validation.y.iter().filter(|&&y| y == 0).count();
@@ -513,6 +514,10 @@ layers = [
         .unwrap();
     let counted: u32 = (0..b.score_bins()).filter_map(|k| b.score_count(k)).sum();
     assert_eq!(counted as usize, normal);
+    assert_eq!(
+        b.score_kind(),
+        edgeflow_format::baseline::ScoreKind::ReconstructionMse
+    );
 }
 
 /// The `.ts` file `write_ts` wrote, as a long table: one row per time step with the

@@ -9,6 +9,12 @@
 //! `no_std`, no `alloc`, no panics; the caller owns all memory (a feature workspace of
 //! `f32` words and a byte arena, both sized by [`Model`]).
 //!
+//! The score of a [`Prediction`] is what the artifact's monitoring baseline says it is
+//! ([`ScoreKind`]): the largest output value for classifiers, and for an anomaly model
+//! (an autoencoder, baseline `ScoreKind::ReconstructionMse`) the reconstruction error —
+//! the engine keeps a copy of the model input across inference (in the workspace) and
+//! returns the mean squared difference between input and output.
+//!
 //! ```no_run
 //! # fn demo(artifact: &[u8], samples: &[i16]) -> Result<(), edgeflow::Error> {
 //! let model = edgeflow::Model::parse(artifact)?;
@@ -47,6 +53,8 @@ use core::fmt;
 pub use edgeflow_dsp as dsp;
 pub use edgeflow_nn as nn;
 
+use edgeflow_format::baseline::MonitoringBaseline;
+pub use edgeflow_format::baseline::ScoreKind;
 use edgeflow_format::graph::DType;
 
 #[cfg(feature = "std")]
@@ -64,9 +72,12 @@ pub enum Error {
     NoPipeline,
     /// The pipeline's output does not fit the model's input tensor.
     Mismatch {
-        /// What differs: "element count", "element type" or "quantization".
+        /// What differs: "element count", "element type", "quantization", or for an
+        /// anomaly model "reconstruction length" (output 0 is not as long as input 0).
         what: &'static str,
     },
+    /// The monitoring baseline section (which says what the score is) is invalid.
+    Baseline(edgeflow_format::baseline::BaselineError),
 }
 
 impl From<nn::Error> for Error {
@@ -91,6 +102,7 @@ impl fmt::Display for Error {
                 f,
                 "the feature pipeline's output does not match the model input: {what} differs"
             ),
+            Error::Baseline(e) => write!(f, "{e}"),
         }
     }
 }
@@ -104,6 +116,8 @@ pub struct Model<'a> {
     pipeline: dsp::Pipeline<'a>,
     /// The precomputed coefficient tables (PipelineTables section), little-endian `f32`.
     tables: Option<&'a [u8]>,
+    /// What a prediction's score is (from the monitoring baseline; top output without one).
+    score_kind: ScoreKind,
 }
 
 impl<'a> Model<'a> {
@@ -111,8 +125,12 @@ impl<'a> Model<'a> {
     /// pipeline produces exactly the model's input 0: same element count, `f32` for an
     /// `f32` input, int8 with the input's scale and zero point for an int8 input.
     ///
+    /// The score kind comes from the monitoring baseline section when there is one
+    /// ([`ScoreKind::TopOutput`] without); a [`ScoreKind::ReconstructionMse`] model must
+    /// have an output 0 with as many elements as input 0.
+    ///
     /// Errors: [`Error::Model`], [`Error::Features`], [`Error::NoPipeline`],
-    /// [`Error::Mismatch`]. Never panics.
+    /// [`Error::Mismatch`], [`Error::Baseline`]. Never panics.
     pub fn parse(artifact: &'a [u8]) -> Result<Self, Error> {
         let nn = nn::Model::parse(artifact)?;
         let section = nn.artifact().feature_pipeline.ok_or(Error::NoPipeline)?;
@@ -151,11 +169,40 @@ impl<'a> Model<'a> {
             Some(t) => Some(t.bytes()),
             None => None,
         };
+        let score_kind = match nn.artifact().monitoring_baseline {
+            Some(b) => MonitoringBaseline::parse(b)
+                .map_err(Error::Baseline)?
+                .score_kind(),
+            None => ScoreKind::TopOutput,
+        };
+        if score_kind == ScoreKind::ReconstructionMse {
+            let out = nn.header().outputs.first().copied();
+            if out.and_then(|o| o.shape.num_elements()) != Some(pipeline.output_len()) {
+                return Err(Error::Mismatch {
+                    what: "reconstruction length",
+                });
+            }
+        }
         Ok(Model {
             nn,
             pipeline,
             tables,
+            score_kind,
         })
+    }
+
+    /// What [`Prediction::score`] is for this model.
+    pub fn score_kind(&self) -> ScoreKind {
+        self.score_kind
+    }
+
+    /// Workspace words that hold a copy of the model input across inference
+    /// (the input's element count for [`ScoreKind::ReconstructionMse`], else 0).
+    fn kept_values(&self) -> usize {
+        match self.score_kind {
+            ScoreKind::ReconstructionMse => self.pipeline.output_len(),
+            ScoreKind::TopOutput => 0,
+        }
     }
 
     /// The model.
@@ -170,11 +217,14 @@ impl<'a> Model<'a> {
 
     /// `f32` words of feature workspace [`Engine::new`] needs: the pipeline's workspace,
     /// plus, for an image pipeline, one word per input value (`width * height *
-    /// channels`), where [`Engine::push`] buffers an image's pixels until it is complete.
+    /// channels`), where [`Engine::push`] buffers an image's pixels until it is complete,
+    /// plus, for an anomaly model ([`ScoreKind::ReconstructionMse`]), one word per model
+    /// input element (the input kept across inference for the reconstruction error).
     pub fn workspace_len(&self) -> usize {
         self.pipeline
             .workspace_len()
             .saturating_add(self.image_values())
+            .saturating_add(self.kept_values())
     }
 
     /// Input values of one image (0 for pipelines that do not take images).
@@ -191,13 +241,16 @@ impl<'a> Model<'a> {
     }
 }
 
-/// One prediction: the arg-max of output 0 and its (dequantized) value.
+/// One prediction: the arg-max of output 0 and the model's score.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Prediction {
-    /// Index of the largest output element (the class).
+    /// Index of the largest output element (the class; for an autoencoder, the largest
+    /// reconstructed element).
     pub class: usize,
-    /// Its value: the output as a real number (`scale * (q - zero_point)` for int8).
+    /// [`ScoreKind::TopOutput`]: the arg-max element's value, the output as a real number
+    /// (`scale * (q - zero_point)` for int8). [`ScoreKind::ReconstructionMse`]: the
+    /// reconstruction error (see [`ScoreKind`]), the anomaly score.
     pub score: f32,
 }
 
@@ -210,6 +263,9 @@ pub struct Engine<'m, 'a, 'w, 'r> {
     pixels: &'w mut [f32],
     /// Values of `pixels` received so far.
     filled: usize,
+    /// Anomaly models: the model input of the current inference as real numbers (empty
+    /// for other models).
+    kept: &'w mut [f32],
 }
 
 impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
@@ -230,7 +286,10 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
         let (workspace, pixels) = workspace
             .split_at_mut_checked(model.pipeline.workspace_len())
             .unwrap_or((&mut [], &mut []));
-        let pixels = pixels.get_mut(..model.image_values()).unwrap_or(&mut []);
+        let (pixels, kept) = pixels
+            .split_at_mut_checked(model.image_values())
+            .unwrap_or((&mut [], &mut []));
+        let kept = kept.get_mut(..model.kept_values()).unwrap_or(&mut []);
         Ok(Engine {
             // Precomputed tables (same bits) when the artifact has them: no design at start.
             features: match model.tables {
@@ -240,6 +299,7 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
             rt: nn::Runtime::new(&model.nn, arena)?,
             pixels,
             filled: 0,
+            kept,
         })
     }
 
@@ -386,6 +446,13 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
     }
 
     fn infer(&mut self) -> Result<Prediction, Error> {
+        if !self.kept.is_empty() {
+            // The arena may reuse the input's memory during inference: keep it first.
+            let def = self.rt.model().header().inputs.first().copied();
+            let input = self.rt.input_mut(0)?;
+            let def = def.map(|d| (d.dtype, d.quant.map(|q| (q.scale, q.zero_point))));
+            dequantize(def, input, self.kept);
+        }
         self.rt.invoke()?;
         let def = self
             .rt
@@ -430,6 +497,63 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
                 }
             }
         }
+        if !self.kept.is_empty() {
+            let q = def.quant.map(|q| (q.scale, q.zero_point));
+            best.score = reconstruction_mse(self.kept, Some((def.dtype, q)), out);
+        }
         Ok(best)
     }
+}
+
+/// Tensor bytes as real numbers: int8 `scale * (q - zero_point)`, f32 as is, int32 as
+/// its value (the same conversions as the arg-max above), into `out` (as many as fit).
+fn dequantize(
+    def: Option<(DType, Option<(f32, i32)>)>,
+    bytes: &[u8],
+    out: &mut [f32],
+) {
+    match def {
+        Some((DType::I8, Some((scale, zero_point)))) => {
+            for (o, &b) in out.iter_mut().zip(bytes) {
+                *o = scale * ((b as i8 as i32).wrapping_sub(zero_point) as f32);
+            }
+        }
+        Some((DType::F32, _)) => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                if let Some(c) = c.first_chunk::<4>() {
+                    *o = f32::from_le_bytes(*c);
+                }
+            }
+        }
+        _ => {
+            for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                if let Some(c) = c.first_chunk::<4>() {
+                    *o = i32::from_le_bytes(*c) as f32;
+                }
+            }
+        }
+    }
+}
+
+/// The reconstruction error ([`ScoreKind::ReconstructionMse`]): the mean over the input's
+/// elements of `(output - input)^2`, both as real numbers, summed in `f32` in element order
+/// (no fused multiply-add), so that host and device give the same bits.
+fn reconstruction_mse(
+    input: &[f32],
+    out_def: Option<(DType, Option<(f32, i32)>)>,
+    out: &[u8],
+) -> f32 {
+    let mut sum = 0f32;
+    let width = match out_def {
+        Some((DType::I8, _)) => 1,
+        _ => 4,
+    };
+    for (k, &x) in input.iter().enumerate() {
+        let mut y = [0f32];
+        let at = k.saturating_mul(width);
+        dequantize(out_def, out.get(at..at.saturating_add(width)).unwrap_or(&[]), &mut y);
+        let d = y.first().copied().unwrap_or(f32::NAN) - x;
+        sum += d * d;
+    }
+    sum / input.len().max(1) as f32
 }

@@ -279,3 +279,95 @@ fn precomputed_tables_section() {
         })
     );
 }
+
+/// `model` with a monitoring baseline section whose score kind is `kind`.
+fn with_score_kind(model: &[u8], kind: edgeflow::ScoreKind) -> Vec<u8> {
+    let b = edgeflow_format::baseline::OwnedBaseline {
+        bins: 2,
+        feature_index: vec![0],
+        edges: vec![0.0],
+        counts: vec![1, 1],
+        ranges: vec![-1.0, 1.0],
+        train_count: 2,
+        score_edges: vec![0.1],
+        score_counts: vec![1, 1],
+        score_kind: kind,
+        ..Default::default()
+    }
+    .to_bytes()
+    .expect("baseline");
+    let (_, mut s) = edgeflow_compile::load::load(model).expect("load");
+    s.monitoring_baseline = Some(b);
+    edgeflow_compile::with_sections(model, &s).expect("sections")
+}
+
+#[test]
+fn an_anomaly_model_scores_the_reconstruction_error() {
+    // A model whose output is as long as its input stands in for an autoencoder (the
+    // score's arithmetic does not depend on what the layers are): x + a constant, int8 and f32.
+    for name in ["add_broadcast_int8", "add_broadcast_f32"] {
+        let plain = fixture(name);
+        let n = edgeflow_nn::Model::parse(&plain).expect("model").header().inputs[0]
+            .shape
+            .num_elements()
+            .expect("static shape");
+        let a = attach_pipeline(
+            &plain,
+            &spec(&format!("[input.vector]\nlen = {n}\n[[blocks]]\nscale = {{ scale = 0.25 }}\n")),
+        )
+        .expect("attach");
+        let mse = with_score_kind(&a, edgeflow::ScoreKind::ReconstructionMse);
+        let top = with_score_kind(&a, edgeflow::ScoreKind::TopOutput);
+        let v: Vec<f32> = (0..n).map(|i| ((i * 7 % 11) as f32) - 5.0).collect();
+
+        // The reference: the features (the model input) and the output, dequantized, run
+        // separately; the mean of the squared differences in element order.
+        let m = Model::parse(&mse).expect("model");
+        assert_eq!(m.score_kind(), edgeflow::ScoreKind::ReconstructionMse);
+        let feats = host::run(m.pipeline(), &Sample::Vector(v.clone())).expect("features");
+        let nn = m.nn();
+        let mut arena = edgeflow_nn::HostArena::for_model(nn).expect("arena");
+        let mut rt = edgeflow::nn::Runtime::new(nn, arena.as_mut_bytes()).expect("runtime");
+        rt.input_mut(0).expect("input").copy_from_slice(&feats[0]);
+        rt.invoke().expect("invoke");
+        let real = |def: edgeflow_format::graph::TensorDef<'_>, b: &[u8]| -> Vec<f32> {
+            match def.quant {
+                Some(q) if def.dtype == edgeflow_format::graph::DType::I8 => b
+                    .iter()
+                    .map(|&x| q.scale * ((x as i8 as i32 - q.zero_point) as f32))
+                    .collect(),
+                _ => host::as_f32(b),
+            }
+        };
+        let x = real(nn.header().inputs[0], &feats[0]);
+        let y = real(nn.header().outputs[0], rt.output(0).expect("output"));
+        let want: f32 = x.iter().zip(&y).map(|(a, b)| (b - a) * (b - a)).sum::<f32>() / n as f32;
+        assert!(want > 0.0, "{name}: a reconstruction error of 0 tests nothing");
+
+        let got = engine_run(&mse, |e| vec![e.run_vector(&v).expect("vector")]);
+        assert_eq!(got[0].score.to_bits(), want.to_bits(), "{name}: {} vs {want}", got[0].score);
+        // The class is still the arg-max, and the top-output model reports its value.
+        let plain_pred = engine_run(&top, |e| vec![e.run_vector(&v).expect("vector")]);
+        assert_eq!(got[0].class, plain_pred[0].class, "{name}");
+        assert_ne!(got[0].score.to_bits(), plain_pred[0].score.to_bits(), "{name}");
+        // The kept input costs n workspace words.
+        let (wm, wt) = (
+            Model::parse(&mse).expect("m").workspace_len(),
+            Model::parse(&top).expect("t").workspace_len(),
+        );
+        assert_eq!(wm, wt + n, "{name}");
+        // Too small a workspace is an error naming the words needed, not a panic.
+        let m = Model::parse(&mse).expect("model");
+        let mut ws = vec![0.0f32; wm - 1];
+        let mut arena = edgeflow_nn::HostArena::for_model(m.nn()).expect("arena");
+        assert!(Engine::new(&m, &mut ws, arena.as_mut_bytes()).is_err());
+    }
+    // A reconstruction must be as long as the input: fc_int8 maps 16 values to 5.
+    let fc = attach_pipeline(&fixture("fc_int8"), &spec("[input.vector]\nlen = 16\n")).expect("attach");
+    assert_eq!(
+        Model::parse(&with_score_kind(&fc, edgeflow::ScoreKind::ReconstructionMse)).err(),
+        Some(Error::Mismatch {
+            what: "reconstruction length"
+        })
+    );
+}

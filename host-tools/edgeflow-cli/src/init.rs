@@ -3,9 +3,11 @@
 //!
 //! Templates that work today: `imu` (BasicMotions: smart-watch accelerometer + gyroscope,
 //! 4 activities, a 1-D CNN on window statistics) and `image` (scikit-learn's 8x8
-//! handwritten digits, a 2-D CNN) and `anomaly` (a dense autoencoder trained on
-//! BasicMotions' "Standing" recordings, the other activities as anomalies). `audio` is
-//! not written yet and is refused by name.
+//! handwritten digits, a 2-D CNN), `anomaly` (a dense autoencoder trained on
+//! BasicMotions' "Standing" recordings, the other activities as anomalies) and `audio`
+//! (keyword spotting on 1 s WAV clips: MFCC + a 1-D CNN). No registry ships labelled
+//! keyword audio, so the audio template also writes its data: generated keyword-like
+//! clips (`examples/keywords/synth.rs`) under `DIR/data`.
 
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ use clap::{Args, ValueEnum};
 pub enum Template {
     /// Motion classification from a 6-axis IMU (BasicMotions).
     Imu,
-    /// Keyword spotting on WAV files (not yet available).
+    /// Keyword spotting on WAV files (generated keyword-like clips, written with it).
     Audio,
     /// Image classification (8x8 handwritten digits).
     Image,
@@ -36,6 +38,49 @@ pub struct InitArgs {
     /// Overwrite existing files.
     #[arg(long)]
     pub force: bool,
+    /// Write only the template's data, not the project files (`audio`: the generated
+    /// clips under DIR/data, e.g. for examples/keywords).
+    #[arg(long)]
+    pub data_only: bool,
+}
+
+#[path = "../../../examples/keywords/synth.rs"]
+#[allow(dead_code)]
+pub mod synth;
+
+/// Clips per class the audio template generates.
+pub const AUDIO_CLIPS_PER_CLASS: usize = 60;
+/// The generator's seed for the audio template's clips.
+pub const AUDIO_SEED: u64 = 2026;
+
+/// The audio project: `examples/keywords` (its paths are already relative to the project).
+fn audio_project() -> String {
+    include_str!("../../../examples/keywords/edgeflow.toml").replace(
+        "#   edgeflow init --template audio --data-only examples/keywords   # the clips -> examples/keywords/data\n#   edgeflow pipeline run examples/keywords                         # outputs go to examples/keywords/out",
+        "#   edgeflow pipeline run            # in this directory; outputs go to ./out",
+    )
+}
+
+/// The audio feature pipeline (49 x 10 MFCC per 1 s clip).
+const AUDIO_FEATURES: &str = include_str!("../../../examples/keywords/features.toml");
+
+/// Writes the audio template's generated clips to `dir/data` (refused when it exists,
+/// unless `force`).
+fn write_audio_data(dir: &Path, force: bool) -> Result<()> {
+    let data = dir.join("data");
+    if data.exists() && !force {
+        bail!("{} exists (give --force to overwrite)", data.display());
+    }
+    let files = synth::generate(&data, AUDIO_CLIPS_PER_CLASS, AUDIO_SEED)
+        .context("cannot write the generated clips")?;
+    println!(
+        "wrote {} generated clips ({} classes x {AUDIO_CLIPS_PER_CLASS}, 1 s, {} Hz, 16-bit) under {}",
+        files.len(),
+        synth::CLASSES.len(),
+        synth::RATE_HZ,
+        data.display()
+    );
+    Ok(())
 }
 
 /// The IMU project file. Paths are relative to the project directory.
@@ -302,6 +347,23 @@ fn write(path: &Path, text: &str, force: bool) -> Result<()> {
 
 /// Runs `edgeflow init`.
 pub fn run(a: InitArgs) -> Result<()> {
+    if a.template == Template::Audio {
+        std::fs::create_dir_all(&a.dir)
+            .with_context(|| format!("cannot create {}", a.dir.display()))?;
+        if !a.data_only {
+            write(&a.dir.join("edgeflow.toml"), &audio_project(), a.force)?;
+            write(&a.dir.join("features.toml"), AUDIO_FEATURES, a.force)?;
+        }
+        write_audio_data(&a.dir, a.force)?;
+        println!(
+            "next: edgeflow pipeline run {}",
+            a.dir.join("edgeflow.toml").display()
+        );
+        return Ok(());
+    }
+    if a.data_only {
+        bail!("--data-only: only the audio template writes data (the others name a script that fetches theirs)");
+    }
     let anomaly = anomaly_project();
     let (project, features, fetch) = match a.template {
         Template::Imu => (
@@ -319,10 +381,7 @@ pub fn run(a: InitArgs) -> Result<()> {
             ANOMALY_FEATURES,
             "crates/edgeflow-data/scripts/fetch_basicmotions.sh",
         ),
-        t => bail!(
-            "template {:?} is not available yet (available: imu, image, anomaly)",
-            format!("{t:?}").to_lowercase()
-        ),
+        Template::Audio => bail!("internal: the audio template is written above"),
     };
     std::fs::create_dir_all(&a.dir)
         .with_context(|| format!("cannot create {}", a.dir.display()))?;
@@ -355,6 +414,40 @@ mod tests {
         let (p, _) = crate::project::parse(&t, "anomaly").unwrap();
         assert_eq!(p.model.task, edgeflow_train::config::Task::Autoencoder);
         edgeflow_dsp::host::from_toml(super::ANOMALY_FEATURES, "features").unwrap();
+    }
+
+    #[test]
+    fn the_audio_template_is_a_valid_project_with_its_classes() {
+        let t = super::audio_project();
+        assert!(t.contains("edgeflow pipeline run            # in this directory"), "{t}");
+        let (p, _) = crate::project::parse(&t, "audio").unwrap();
+        assert_eq!(p.board.name, "mps2-an386");
+        let spec = edgeflow_dsp::host::from_toml(super::AUDIO_FEATURES, "features").unwrap();
+        let edgeflow_dsp::Input::Signal { axes, rate_hz, .. } = spec.input else {
+            panic!("not a signal pipeline");
+        };
+        assert_eq!((axes, rate_hz), (1, super::synth::RATE_HZ as f32));
+        // The labels in the project are the generator's classes, in order.
+        let labels = super::synth::CLASSES.map(|c| format!("\"{c}\"")).join(", ");
+        assert!(t.contains(&format!("labels = [{labels}]")), "{t}");
+    }
+
+    #[test]
+    fn the_generated_clips_are_deterministic_and_differ_by_class() {
+        let clips = |seed| {
+            let mut r = super::synth::Rng::new(seed);
+            (0..4).map(|c| super::synth::clip(c, &mut r)).collect::<Vec<_>>()
+        };
+        let (a, b) = (clips(1), clips(1));
+        assert_eq!(a, b);
+        assert_ne!(a, clips(2));
+        for c in &a {
+            assert_eq!(c.len(), super::synth::CLIP_LEN);
+            // An event well above the background: the peak is at least 5x the median level.
+            let mut m: Vec<u16> = c.iter().map(|v| v.unsigned_abs()).collect();
+            m.sort_unstable();
+            assert!(m[m.len() - 1] > 5 * m[m.len() / 2].max(1), "{:?}", &m[m.len() - 3..]);
+        }
     }
 
     #[test]

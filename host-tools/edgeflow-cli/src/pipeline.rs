@@ -610,6 +610,7 @@ fn write_summary(ctx: &Ctx, results: &[StageResult], total: Duration) -> Result<
             "gates": m("validate")["gates"],
             "device_equal_to_host": m("deploy")["equal_to_host"],
             "device_predictions": m("deploy")["predictions"],
+            "device_accuracy": m("deploy")["device_accuracy"],
             "clean_alerts": m("monitor")["clean_alerts"],
             "fault_alerts": m("monitor")["fault_alerts"],
             "fault_alerted": m("monitor")["fault_alerted"],

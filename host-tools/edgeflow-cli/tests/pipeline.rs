@@ -14,6 +14,10 @@
 mod common;
 use common::{edgeflow_at_root as edgeflow, root, text};
 
+#[path = "../../../examples/keywords/synth.rs"]
+#[allow(dead_code)]
+mod synth;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -384,14 +388,16 @@ fn init_writes_a_working_imu_project_and_names_missing_templates() {
         "{}",
         text(&o)
     );
+    // Only the audio template has data to write.
     let o = edgeflow(&[
         "init",
         "--template",
-        "audio",
+        "imu",
+        "--data-only",
         dir.join("a").to_str().expect("utf8"),
     ]);
     assert!(
-        !o.status.success() && text(&o).contains("\"audio\" is not available"),
+        !o.status.success() && text(&o).contains("only the audio template writes data"),
         "{}",
         text(&o)
     );
@@ -587,6 +593,13 @@ fn anomaly_pipeline_with_an_autoencoder() {
     if board {
         assert_eq!(k["device_predictions"], 40 * 19, "{k}");
         assert_eq!(k["device_equal_to_host"], 40 * 19, "{k}");
+        // The device's score is the reconstruction error: detecting anomalies with it at
+        // the int8 evaluation's threshold gives the host evaluation's accuracy exactly.
+        let (dev, host) = (
+            k["device_accuracy"].as_f64().expect("device accuracy"),
+            k["int8_test_accuracy"].as_f64().expect("int8 accuracy"),
+        );
+        assert!((dev - host).abs() < 1e-12, "device {dev} vs host {host}: {k}");
         assert_eq!(k["fault_alerted"], true, "{k}");
         assert_eq!(k["clean_alerts"], 0, "{k}");
         assert!(t.contains("normal (class 0) test recordings"), "{t}");
@@ -694,4 +707,88 @@ fn schema_anomalies_stop_the_run_by_default() {
         last.as_ref().map(|l| &l["stage"]),
         Some(&Value::from("analyse"))
     );
+}
+
+/// `edgeflow init --template audio` writes the keyword project and its generated clips
+/// (4 classes x 60, 1 s at 16 kHz), and refuses to overwrite them without `--force`.
+#[test]
+fn init_writes_the_audio_project_with_its_generated_clips() {
+    let dir = tmp("init-audio");
+    let o = edgeflow(&["init", "--template", "audio", dir.to_str().expect("utf8")]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(dir.join("edgeflow.toml").is_file() && dir.join("features.toml").is_file());
+    for c in synth::CLASSES {
+        let n = std::fs::read_dir(dir.join("data").join(c)).expect("class dir").count();
+        assert_eq!(n, 60, "{c}");
+    }
+    let o = edgeflow(&["init", "--template", "audio", "--data-only", dir.to_str().expect("utf8")]);
+    assert!(!o.status.success() && text(&o).contains("--force"), "{}", text(&o));
+    // The example's project is the template's (the same clips, the same settings).
+    let example = std::fs::read_to_string(root().join("examples/keywords/edgeflow.toml")).expect("example");
+    let written = std::fs::read_to_string(dir.join("edgeflow.toml")).expect("written");
+    let body = |t: &str| t.split("[project]").nth(1).map(str::to_string);
+    assert_eq!(body(&example), body(&written));
+}
+
+/// The audio example (`examples/keywords`) on a small configuration: generated
+/// keyword-like clips (20 per class) at 8 kHz instead of 16 kHz — the emulated board's
+/// link carries about 13-20 KB of samples a second, so the replays (test split, then
+/// again with the fault) take half as long — with the example's MFCC pipeline scaled to
+/// 8 kHz (the same 32 ms windows every 20 ms, 49 frames), its model, 30 epochs; every stage
+/// passes, each test clip's prediction on the emulated board equals the host's, the clean
+/// replay is quiet and the microphone fault alerts.
+#[test]
+fn audio_pipeline_on_generated_keywords_through_the_emulated_board() {
+    let _board = board_lock();
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    let board = qemu.is_ok_and(|o| o.status.success());
+    if !board {
+        println!("qemu-system-arm is not installed: deploy and monitor are not run (.ci/run installs it)");
+    }
+    let dir = tmp("audio");
+    synth::generate_at(&dir.join("data"), 20, 7, 8000).expect("clips");
+    let features = std::fs::read_to_string(root().join("examples/keywords/features.toml"))
+        .expect("features");
+    let features_8k = features
+        .replace("rate_hz = 16000.0", "rate_hz = 8000.0")
+        .replace("window = 512", "window = 256")
+        .replace("stride = 320", "stride = 160")
+        .replace("n_fft = 512", "n_fft = 256")
+        .replace("bands = 40, fmin = 20.0, fmax = 8000.0", "bands = 32, fmin = 20.0, fmax = 4000.0");
+    for changed in ["8000.0", "256", "160", "4000.0"] {
+        assert!(features_8k.contains(changed), "the example's pipeline changed: {features}");
+    }
+    std::fs::write(dir.join("features.toml"), features_8k).expect("features");
+    let text_ = std::fs::read_to_string(root().join("examples/keywords/edgeflow.toml"))
+        .expect("example")
+        .replace("epochs = 40", "epochs = 30")
+        .replace("batch_size = 16", "batch_size = 8")
+        .replace("enabled = true", &format!("enabled = {board}"))
+        .replace("hil = true", &format!("hil = {board}"))
+        .replace("hil_samples = 4", "hil_samples = 1")
+        // 16 test clips, one inference each: 4 summaries of 4 clips make the window, and
+        // the drift tests run on windows of that many inferences (default 30).
+        .replace("window_summaries = 12", "window_summaries = 4")
+        .replace("drift = { bonferroni = true }", "drift = { bonferroni = true, min_inferences = 16 }");
+    let p = dir.join("edgeflow.toml");
+    std::fs::write(&p, text_).expect("project");
+    let out = dir.join("out");
+    let (o, s) = run(&p, &out);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let stages = s["stages"].as_array().expect("stages").clone();
+    let until = if board { 9 } else { 7 };
+    for r in &stages[..until] {
+        assert_eq!(r["status"], "passed", "{}: {t}", r["stage"]);
+    }
+    assert_eq!(stages[0]["metrics"]["classes"], 4, "{t}");
+    assert_eq!(stages[2]["metrics"]["test"], 16, "{t}");
+    let k = &s["key_metrics"];
+    assert!(k["int8_test_accuracy"].as_f64().expect("acc") >= 0.9, "{k}");
+    if board {
+        assert_eq!(k["device_predictions"], 16, "{k}");
+        assert_eq!(k["device_equal_to_host"], 16, "{k}");
+        assert_eq!(k["fault_alerted"], true, "{k}");
+        assert_eq!(k["clean_alerts"], 0, "{k}");
+    }
 }

@@ -25,6 +25,7 @@ pub fn baseline_bytes() -> Vec<u8> {
         score_edges: vec![0.5, 0.9],
         score_counts: vec![1, 1, 2],
         score_accuracy: vec![],
+        score_kind: Default::default(),
     }
     .to_bytes()
     .expect("valid baseline")

@@ -286,7 +286,9 @@ pub(super) fn deploy(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     let firmware = enter_firmware(ctx)?;
     let autoencoder = is_autoencoder(ctx);
     // An autoencoder's output is the reconstruction: its prediction frame carries the
-    // reconstruction's arg-max index and value, shown as out[i] (not a class).
+    // reconstruction's arg-max index, shown as out[i] (not a class), and as the score the
+    // reconstruction error (MSE of input and output) that the facade computes on the
+    // device as on the host (the artifact's baseline says the score is that).
     let label = |c: usize| {
         if autoencoder {
             format!("out[{c}]")
@@ -341,14 +343,40 @@ pub(super) fn deploy(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         correct += d.iter().filter(|(c, _)| *c == recs[i].label).count();
     }
     let host_n: usize = host.iter().map(Vec::len).sum();
+    // An autoencoder: the device's score is the anomaly score, so the device detects
+    // anomalies with the threshold the int8 evaluation chose on validation (normal =
+    // class 0); on the same windows this equals the quantize stage's int8 test accuracy
+    // exactly when the device's scores are the host evaluation's, bit for bit.
+    let (accuracy, threshold) = if autoencoder {
+        let threshold = anomaly_threshold(ctx)?;
+        let right: usize = device
+            .iter()
+            .zip(&recs)
+            .map(|(d, r)| {
+                d.iter()
+                    .filter(|(_, s)| (f64::from(*s) >= threshold) == (r.label != 0))
+                    .count()
+            })
+            .sum();
+        (right as f64 / predictions.max(1) as f64, Some(threshold))
+    } else {
+        (correct as f64 / predictions.max(1) as f64, None)
+    };
+    if let Some(t) = threshold {
+        println!(
+            "  device anomaly detection at the validation threshold {t:.6}: accuracy {:.2} %",
+            100.0 * accuracy
+        );
+    }
     let m = json!({
         "board": board,
         "recordings": recs.len(),
         "predictions": predictions,
         "host_predictions": host_n,
         "equal_to_host": equal,
-        // Classifiers only: an autoencoder's device output is a reconstruction.
-        "device_accuracy": (!autoencoder).then(|| correct as f64 / predictions.max(1) as f64),
+        // Classifiers: top-1 class vs label; autoencoders: score >= threshold vs anomaly.
+        "device_accuracy": accuracy,
+        "anomaly_threshold": threshold,
         "telemetry_bytes": raw.len(),
     });
     std::fs::write(
@@ -418,6 +446,19 @@ fn check_stream(
     let html =
         crate::monitor::report::render(db, &windows, &reports, &store.devices(), baseline, None)?;
     Ok((windows.len(), alerts, html))
+}
+
+/// The anomaly threshold the int8 evaluation chose on the validation split (the quantize
+/// stage's `evaluation.json`).
+fn anomaly_threshold(ctx: &Ctx) -> Result<f64> {
+    let p = ctx.file("quantize", "evaluation.json")?;
+    let e: Value = serde_json::from_str(
+        &std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", p.display()))?;
+    e["int8"]["test"]["threshold"]
+        .as_f64()
+        .with_context(|| format!("{}: no int8 test threshold", p.display()))
 }
 
 /// Whether the project's model is an autoencoder (anomaly detection).
