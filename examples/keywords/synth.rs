@@ -133,16 +133,30 @@ pub fn clip_at(class: usize, rng: &mut Rng, rate: u32) -> Vec<i16> {
             let (f0, f1) = (rng.range(300.0, 600.0), rng.range(1500.0, 3000.0));
             let h = [rng.range(0.0, 0.3)];
             let start = onset(rng, dur);
-            add_tone(&mut x, rate, start, secs(dur), amp, &h, |t| f0 + (f1 - f0) * t / dur);
+            add_tone(&mut x, rate, start, secs(dur), amp, &h, |t| {
+                f0 + (f1 - f0) * t / dur
+            });
         }
         2 => {
-            let (d1, gap, d2) = (rng.range(0.06, 0.11), rng.range(0.1, 0.2), rng.range(0.06, 0.11));
+            let (d1, gap, d2) = (
+                rng.range(0.06, 0.11),
+                rng.range(0.1, 0.2),
+                rng.range(0.06, 0.11),
+            );
             let f0 = rng.range(500.0, 1500.0);
             let h = [rng.range(0.0, 0.5)];
             let start = onset(rng, d1 + gap + d2);
             add_tone(&mut x, rate, start, secs(d1), amp, &h, |_| f0);
             let f2 = f0 * rng.range(0.9, 1.1);
-            add_tone(&mut x, rate, start + secs(d1 + gap), secs(d2), amp, &h, |_| f2);
+            add_tone(
+                &mut x,
+                rate,
+                start + secs(d1 + gap),
+                secs(d2),
+                amp,
+                &h,
+                |_| f2,
+            );
         }
         _ => {
             let dur = rng.range(0.15, 0.4);
@@ -158,7 +172,10 @@ pub fn clip_at(class: usize, rng: &mut Rng, rate: u32) -> Vec<i16> {
         }
     }
     let noise = rng.range(0.002, 0.02);
-    let (hum_f, hum) = (if rng.unit() < 0.5 { 50.0 } else { 60.0 }, rng.range(0.0, 0.01));
+    let (hum_f, hum) = (
+        if rng.unit() < 0.5 { 50.0 } else { 60.0 },
+        rng.range(0.0, 0.01),
+    );
     let hum_phase = rng.range(0.0, std::f64::consts::TAU);
     x.iter()
         .enumerate()

@@ -507,11 +507,7 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
 
 /// Tensor bytes as real numbers: int8 `scale * (q - zero_point)`, f32 as is, int32 as
 /// its value (the same conversions as the arg-max above), into `out` (as many as fit).
-fn dequantize(
-    def: Option<(DType, Option<(f32, i32)>)>,
-    bytes: &[u8],
-    out: &mut [f32],
-) {
+fn dequantize(def: Option<(DType, Option<(f32, i32)>)>, bytes: &[u8], out: &mut [f32]) {
     match def {
         Some((DType::I8, Some((scale, zero_point)))) => {
             for (o, &b) in out.iter_mut().zip(bytes) {
@@ -551,7 +547,11 @@ fn reconstruction_mse(
     for (k, &x) in input.iter().enumerate() {
         let mut y = [0f32];
         let at = k.saturating_mul(width);
-        dequantize(out_def, out.get(at..at.saturating_add(width)).unwrap_or(&[]), &mut y);
+        dequantize(
+            out_def,
+            out.get(at..at.saturating_add(width)).unwrap_or(&[]),
+            &mut y,
+        );
         let d = y.first().copied().unwrap_or(f32::NAN) - x;
         sum += d * d;
     }

@@ -307,13 +307,18 @@ fn an_anomaly_model_scores_the_reconstruction_error() {
     // score's arithmetic does not depend on what the layers are): x + a constant, int8 and f32.
     for name in ["add_broadcast_int8", "add_broadcast_f32"] {
         let plain = fixture(name);
-        let n = edgeflow_nn::Model::parse(&plain).expect("model").header().inputs[0]
+        let n = edgeflow_nn::Model::parse(&plain)
+            .expect("model")
+            .header()
+            .inputs[0]
             .shape
             .num_elements()
             .expect("static shape");
         let a = attach_pipeline(
             &plain,
-            &spec(&format!("[input.vector]\nlen = {n}\n[[blocks]]\nscale = {{ scale = 0.25 }}\n")),
+            &spec(&format!(
+                "[input.vector]\nlen = {n}\n[[blocks]]\nscale = {{ scale = 0.25 }}\n"
+            )),
         )
         .expect("attach");
         let mse = with_score_kind(&a, edgeflow::ScoreKind::ReconstructionMse);
@@ -341,15 +346,32 @@ fn an_anomaly_model_scores_the_reconstruction_error() {
         };
         let x = real(nn.header().inputs[0], &feats[0]);
         let y = real(nn.header().outputs[0], rt.output(0).expect("output"));
-        let want: f32 = x.iter().zip(&y).map(|(a, b)| (b - a) * (b - a)).sum::<f32>() / n as f32;
-        assert!(want > 0.0, "{name}: a reconstruction error of 0 tests nothing");
+        let want: f32 = x
+            .iter()
+            .zip(&y)
+            .map(|(a, b)| (b - a) * (b - a))
+            .sum::<f32>()
+            / n as f32;
+        assert!(
+            want > 0.0,
+            "{name}: a reconstruction error of 0 tests nothing"
+        );
 
         let got = engine_run(&mse, |e| vec![e.run_vector(&v).expect("vector")]);
-        assert_eq!(got[0].score.to_bits(), want.to_bits(), "{name}: {} vs {want}", got[0].score);
+        assert_eq!(
+            got[0].score.to_bits(),
+            want.to_bits(),
+            "{name}: {} vs {want}",
+            got[0].score
+        );
         // The class is still the arg-max, and the top-output model reports its value.
         let plain_pred = engine_run(&top, |e| vec![e.run_vector(&v).expect("vector")]);
         assert_eq!(got[0].class, plain_pred[0].class, "{name}");
-        assert_ne!(got[0].score.to_bits(), plain_pred[0].score.to_bits(), "{name}");
+        assert_ne!(
+            got[0].score.to_bits(),
+            plain_pred[0].score.to_bits(),
+            "{name}"
+        );
         // The kept input costs n workspace words.
         let (wm, wt) = (
             Model::parse(&mse).expect("m").workspace_len(),
@@ -363,9 +385,14 @@ fn an_anomaly_model_scores_the_reconstruction_error() {
         assert!(Engine::new(&m, &mut ws, arena.as_mut_bytes()).is_err());
     }
     // A reconstruction must be as long as the input: fc_int8 maps 16 values to 5.
-    let fc = attach_pipeline(&fixture("fc_int8"), &spec("[input.vector]\nlen = 16\n")).expect("attach");
+    let fc =
+        attach_pipeline(&fixture("fc_int8"), &spec("[input.vector]\nlen = 16\n")).expect("attach");
     assert_eq!(
-        Model::parse(&with_score_kind(&fc, edgeflow::ScoreKind::ReconstructionMse)).err(),
+        Model::parse(&with_score_kind(
+            &fc,
+            edgeflow::ScoreKind::ReconstructionMse
+        ))
+        .err(),
         Some(Error::Mismatch {
             what: "reconstruction length"
         })

@@ -419,7 +419,10 @@ mod tests {
     #[test]
     fn the_audio_template_is_a_valid_project_with_its_classes() {
         let t = super::audio_project();
-        assert!(t.contains("edgeflow pipeline run            # in this directory"), "{t}");
+        assert!(
+            t.contains("edgeflow pipeline run            # in this directory"),
+            "{t}"
+        );
         let (p, _) = crate::project::parse(&t, "audio").unwrap();
         assert_eq!(p.board.name, "mps2-an386");
         let spec = edgeflow_dsp::host::from_toml(super::AUDIO_FEATURES, "features").unwrap();
@@ -436,7 +439,9 @@ mod tests {
     fn the_generated_clips_are_deterministic_and_differ_by_class() {
         let clips = |seed| {
             let mut r = super::synth::Rng::new(seed);
-            (0..4).map(|c| super::synth::clip(c, &mut r)).collect::<Vec<_>>()
+            (0..4)
+                .map(|c| super::synth::clip(c, &mut r))
+                .collect::<Vec<_>>()
         };
         let (a, b) = (clips(1), clips(1));
         assert_eq!(a, b);
@@ -446,7 +451,11 @@ mod tests {
             // An event well above the background: the peak is at least 5x the median level.
             let mut m: Vec<u16> = c.iter().map(|v| v.unsigned_abs()).collect();
             m.sort_unstable();
-            assert!(m[m.len() - 1] > 5 * m[m.len() / 2].max(1), "{:?}", &m[m.len() - 3..]);
+            assert!(
+                m[m.len() - 1] > 5 * m[m.len() / 2].max(1),
+                "{:?}",
+                &m[m.len() - 3..]
+            );
         }
     }
 

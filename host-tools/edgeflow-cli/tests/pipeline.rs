@@ -599,7 +599,10 @@ fn anomaly_pipeline_with_an_autoencoder() {
             k["device_accuracy"].as_f64().expect("device accuracy"),
             k["int8_test_accuracy"].as_f64().expect("int8 accuracy"),
         );
-        assert!((dev - host).abs() < 1e-12, "device {dev} vs host {host}: {k}");
+        assert!(
+            (dev - host).abs() < 1e-12,
+            "device {dev} vs host {host}: {k}"
+        );
         assert_eq!(k["fault_alerted"], true, "{k}");
         assert_eq!(k["clean_alerts"], 0, "{k}");
         assert!(t.contains("normal (class 0) test recordings"), "{t}");
@@ -718,13 +721,26 @@ fn init_writes_the_audio_project_with_its_generated_clips() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(dir.join("edgeflow.toml").is_file() && dir.join("features.toml").is_file());
     for c in synth::CLASSES {
-        let n = std::fs::read_dir(dir.join("data").join(c)).expect("class dir").count();
+        let n = std::fs::read_dir(dir.join("data").join(c))
+            .expect("class dir")
+            .count();
         assert_eq!(n, 60, "{c}");
     }
-    let o = edgeflow(&["init", "--template", "audio", "--data-only", dir.to_str().expect("utf8")]);
-    assert!(!o.status.success() && text(&o).contains("--force"), "{}", text(&o));
+    let o = edgeflow(&[
+        "init",
+        "--template",
+        "audio",
+        "--data-only",
+        dir.to_str().expect("utf8"),
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("--force"),
+        "{}",
+        text(&o)
+    );
     // The example's project is the template's (the same clips, the same settings).
-    let example = std::fs::read_to_string(root().join("examples/keywords/edgeflow.toml")).expect("example");
+    let example =
+        std::fs::read_to_string(root().join("examples/keywords/edgeflow.toml")).expect("example");
     let written = std::fs::read_to_string(dir.join("edgeflow.toml")).expect("written");
     let body = |t: &str| t.split("[project]").nth(1).map(str::to_string);
     assert_eq!(body(&example), body(&written));
@@ -740,23 +756,26 @@ fn init_writes_the_audio_project_with_its_generated_clips() {
 #[test]
 fn audio_pipeline_on_generated_keywords_through_the_emulated_board() {
     let _board = board_lock();
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    let board = qemu.is_ok_and(|o| o.status.success());
-    if !board {
-        println!("qemu-system-arm is not installed: deploy and monitor are not run (.ci/run installs it)");
-    }
+    // Without QEMU (and EDGEFLOW_SKIP_QEMU=1) deploy and monitor are not run.
+    let board = !common::qemu_missing();
     let dir = tmp("audio");
     synth::generate_at(&dir.join("data"), 20, 7, 8000).expect("clips");
-    let features = std::fs::read_to_string(root().join("examples/keywords/features.toml"))
-        .expect("features");
+    let features =
+        std::fs::read_to_string(root().join("examples/keywords/features.toml")).expect("features");
     let features_8k = features
         .replace("rate_hz = 16000.0", "rate_hz = 8000.0")
         .replace("window = 512", "window = 256")
         .replace("stride = 320", "stride = 160")
         .replace("n_fft = 512", "n_fft = 256")
-        .replace("bands = 40, fmin = 20.0, fmax = 8000.0", "bands = 32, fmin = 20.0, fmax = 4000.0");
+        .replace(
+            "bands = 40, fmin = 20.0, fmax = 8000.0",
+            "bands = 32, fmin = 20.0, fmax = 4000.0",
+        );
     for changed in ["8000.0", "256", "160", "4000.0"] {
-        assert!(features_8k.contains(changed), "the example's pipeline changed: {features}");
+        assert!(
+            features_8k.contains(changed),
+            "the example's pipeline changed: {features}"
+        );
     }
     std::fs::write(dir.join("features.toml"), features_8k).expect("features");
     let text_ = std::fs::read_to_string(root().join("examples/keywords/edgeflow.toml"))
@@ -769,7 +788,10 @@ fn audio_pipeline_on_generated_keywords_through_the_emulated_board() {
         // 16 test clips, one inference each: 4 summaries of 4 clips make the window, and
         // the drift tests run on windows of that many inferences (default 30).
         .replace("window_summaries = 12", "window_summaries = 4")
-        .replace("drift = { bonferroni = true }", "drift = { bonferroni = true, min_inferences = 16 }");
+        .replace(
+            "drift = { bonferroni = true }",
+            "drift = { bonferroni = true, min_inferences = 16 }",
+        );
     let p = dir.join("edgeflow.toml");
     std::fs::write(&p, text_).expect("project");
     let out = dir.join("out");
