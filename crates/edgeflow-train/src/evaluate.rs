@@ -70,9 +70,9 @@ pub fn run_artifact(
     }
     let samples: Vec<_> = recs.iter().map(|r| r.input.clone()).collect();
     let feats = host::run_many(&pipeline, &samples).map_err(run_err)?;
-    let mut arena = vec![0u128; m.arena_bytes().div_ceil(16).max(1)];
-    let arena: &mut [u8] = bytemuck::cast_slice_mut(&mut arena);
-    let mut rt = edgeflow_nn::Runtime::new(&m, arena).map_err(run_err)?;
+    let mut arena = edgeflow_nn::HostArena::for_model(&m)
+        .map_err(|_| TrainError::Run("cannot allocate the model's arena".into()))?;
+    let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes()).map_err(run_err)?;
     let deq_in = |b: &[u8]| -> Vec<f32> {
         match in_def.dtype {
             DType::I8 => {

@@ -302,8 +302,3 @@ async fn reload_triggers(state: Arc<AppState>, watch: bool) {
         }
     }
 }
-
-/// A byte view of `u128` words: the arena, 16-byte aligned.
-pub(crate) fn as_bytes(words: &mut [u128]) -> &mut [u8] {
-    bytemuck::cast_slice_mut(words)
-}

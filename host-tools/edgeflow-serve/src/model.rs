@@ -332,13 +332,9 @@ impl Served {
             }
         };
         let m = self.nn()?;
-        let mut words: Vec<u128> = Vec::new();
-        words
-            .try_reserve_exact(self.arena_bytes.div_ceil(16))
+        let mut arena = edgeflow_nn::HostArena::for_model(&m)
             .map_err(|_| ServeError::Inference("cannot allocate the arena".into()))?;
-        words.resize(self.arena_bytes.div_ceil(16), 0);
-        let arena = crate::as_bytes(&mut words);
-        let mut rt = edgeflow_nn::Runtime::new(&m, arena)
+        let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes())
             .map_err(|e| ServeError::Inference(e.to_string()))?;
         let mut out = Vec::with_capacity(inputs.len());
         for (from, data) in inputs {
