@@ -154,6 +154,31 @@ fn bad_gates_and_data_are_named() {
     ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("32 rows but"), "{}", text(&o));
+    // Test rows of the wrong width: the file, its shape and the model's need are named.
+    let wide = tmp("wide.npy");
+    std::fs::write(&wide, common::npy_f32(&[2, 211], &[0.0; 422])).expect("write");
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--test-data",
+        s(&wide),
+        "--test-labels",
+        s(&y),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(
+            "wide.npy: shape [2, 211] gives rows of 211 values; the model input needs 210"
+        ),
+        "{}",
+        text(&o)
+    );
+    // An unknown board is named.
+    let o = edgeflow(&["validate", s(&model), "--board", "no-such-board"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no-such-board"), "{}", text(&o));
 }
 
 #[test]
