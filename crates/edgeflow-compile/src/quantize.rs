@@ -20,6 +20,10 @@
 //! their input's parameters; a CONCATENATION input whose parameters differ from the
 //! output's is requantized by an inserted int8 → int8 QUANTIZE.
 //!
+//! Bias correction ([`QuantizeOptions::bias_correction`], on by default): before a
+//! conv / fully-connected bias is quantized, the mean output shift its layer's int8
+//! weights cause on the calibration set is subtracted from it ([`bias_corrections`]).
+//!
 //! Batch normalisation: the IR has no batch-norm op; the TFLite converter and the
 //! trainer fold it into the preceding convolution's weights and bias before the graph
 //! reaches this module.
