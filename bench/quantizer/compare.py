@@ -22,16 +22,21 @@ scikit-learn. Nothing is committed; output goes to OUT (default target/bench/qua
   NAME.test_x.npy (float32 [M, ...input])     NAME.test_y.npy (int64 [M])
   NAME.summary.json  (float / converter-int8 accuracy from the TFLite interpreter)
 
-Pinned versions: bench/quantizer/requirements.txt. Seeded; re-running gives the same
-models on the same machine (TensorFlow CPU training is deterministic with
-TF_DETERMINISTIC_OPS).
+Pinned versions: bench/quantizer/requirements.txt. Deterministic: Python, NumPy and
+TensorFlow are seeded before each model, TensorFlow runs with op determinism on and one
+intra-op and one inter-op thread (a multi-threaded reduction's order, and so its float
+result, depends on how the work is split), and the training order is a fixed NumPy
+permutation per epoch (Keras's own shuffling is off). Running the script twice gives
+byte-identical .tflite files; it prints a SHA-256 of each output so two runs can be compared.
 
     python3 -m venv .venv && .venv/bin/pip install -r bench/quantizer/requirements.txt
     .venv/bin/python bench/quantizer/compare.py [OUT]
 """
 
+import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -41,12 +46,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+os.environ.setdefault("PYTHONHASHSEED", "0")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
+
+# Before any op runs: thread pools are created once, on first use.
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
+tf.config.experimental.enable_op_determinism()
 
 SEED = 20261129
 N_CALIB = 200
@@ -176,19 +187,39 @@ def interp_acc(buf, x, y):
     return ok / len(y)
 
 
+def seed_all(seed):
+    """Seed every random source the training touches (Python, NumPy, TensorFlow/Keras)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    keras.utils.set_random_seed(seed)
+
+
+def train(model, x, y, epochs, batch_size=16):
+    """Mini-batch training in a fixed order: one NumPy permutation per epoch from SEED."""
+    order = np.random.default_rng(SEED + 1)
+    for _ in range(epochs):
+        p = order.permutation(len(x))
+        model.fit(x[p], y[p], batch_size=batch_size, epochs=1, verbose=0, shuffle=False)
+
+
+def sha(b):
+    return hashlib.sha256(b).hexdigest()[:16]
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "../../target/bench/quantizer")
     os.makedirs(out, exist_ok=True)
     for name, data, builder, epochs in MODELS:
-        keras.utils.set_random_seed(SEED)
         xtr, ytr, xte, yte, k = data()
+        seed_all(SEED)
         # Train with a free batch size, then copy the weights into the batch-1 model
         # that is converted (fixed shapes, as on the device).
         free = builder(xtr.shape[1:], k, batch=None)
         free.compile(optimizer=keras.optimizers.Adam(3e-3),
                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        free.fit(xtr, ytr, batch_size=16, epochs=epochs, verbose=0, shuffle=True)
+        train(free, xtr, ytr, epochs)
         net = builder(xtr.shape[1:], k)
         net.set_weights(free.get_weights())
         rng = np.random.default_rng(SEED)
@@ -217,6 +248,9 @@ def main():
             "model": name, "train": len(xtr), "test": len(xte), "calibration": len(calib),
             "float_acc_tflite_interpreter": interp_acc(f32, xte, yte),
             "int8_acc_tflite_interpreter": interp_acc(i8, xte, yte),
+            "sha256_16": {"f32.tflite": sha(f32), "int8_tflite.tflite": sha(i8),
+                          "calib.npy": sha(calib.astype(np.float32).tobytes()),
+                          "test_x.npy": sha(xte.astype(np.float32).tobytes())},
             "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
                          "numpy": np.__version__},
         }

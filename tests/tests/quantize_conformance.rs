@@ -60,6 +60,7 @@ fn options(name: &str) -> QuantizeOptions {
         method: RangeMethod::MinMax,
         per_channel: name != "per_tensor_int8",
         float_io: name.ends_with("floatio"),
+        bias_correction: false,
     }
 }
 

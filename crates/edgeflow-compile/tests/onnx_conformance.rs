@@ -316,6 +316,7 @@ fn onnx_models_quantize_and_agree_with_onnx_runtime() {
             method: RangeMethod::MinMax,
             per_channel: true,
             float_io: true,
+            bias_correction: false,
         };
         let q = quantize(&m.graph, &samples, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
         let c = edgeflow_compile::emit(&q, name).expect("emit");

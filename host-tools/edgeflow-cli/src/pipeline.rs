@@ -1036,6 +1036,9 @@ fn quantize(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     if q.float_io {
         args.push("--float-io".into());
     }
+    if !q.bias_correction {
+        args.push("--no-bias-correction".into());
+    }
     if q.calib_limit > 0 {
         args.extend(["--calib-limit".into(), q.calib_limit.to_string()]);
     }

@@ -136,6 +136,9 @@ pub struct QuantizeSettings {
     pub float_io: bool,
     /// Use at most this many calibration rows (0: all).
     pub calib_limit: usize,
+    /// Bias correction (`edgeflow quantize`'s default; `false` passes
+    /// `--no-bias-correction`).
+    pub bias_correction: bool,
 }
 
 impl Default for QuantizeSettings {
@@ -145,6 +148,7 @@ impl Default for QuantizeSettings {
             per_channel: true,
             float_io: false,
             calib_limit: 0,
+            bias_correction: true,
         }
     }
 }
@@ -444,6 +448,9 @@ name = "mps2-an386"
         let (p, _) = parse(MIN, "x").unwrap();
         assert_eq!(p.project.seed, 42);
         assert_eq!(p.quantize.method, "mse");
+        assert!(p.quantize.bias_correction);
+        let (p, _) = parse(&format!("{MIN}[quantize]\nbias_correction = false\n"), "x").unwrap();
+        assert!(!p.quantize.bias_correction);
         assert!(p.validate.hil);
         assert_eq!(p.monitor.fault.axis, 0);
         assert!(

@@ -47,9 +47,10 @@ pub struct QuantizeArgs {
     /// Use at most this many calibration samples (the first ones).
     #[arg(long)]
     calib_limit: Option<usize>,
-    /// Activation range method: mse (default, chosen by measurement: BENCHMARKS.md),
-    /// minmax (the TFLite converter's), kl (TensorRT's entropy calibration), percentile
-    /// (99.99) or percentile:P.
+    /// Activation range method: mse (default, with bias correction chosen by measurement
+    /// on the calibration samples: BENCHMARKS.md), minmax (the TFLite converter's; with
+    /// --no-bias-correction it gives the converter's model), kl (TensorRT's entropy
+    /// calibration), percentile (99.99) or percentile:P.
     #[arg(long, default_value = "mse")]
     method: RangeMethod,
     /// One weight scale per tensor instead of per output channel.
@@ -58,6 +59,11 @@ pub struct QuantizeArgs {
     /// Keep float32 input and output (QUANTIZE / DEQUANTIZE at the edges).
     #[arg(long)]
     float_io: bool,
+    /// Leave the biases as they are. By default (bias correction) each conv /
+    /// fully-connected bias loses the mean shift its int8 weights cause on the calibration
+    /// set, before it is quantized (chosen by measurement: BENCHMARKS.md).
+    #[arg(long)]
+    no_bias_correction: bool,
     /// A feature pipeline (TOML) for a `.tflite` model or to replace the artifact's.
     #[arg(long)]
     pipeline: Option<PathBuf>,
@@ -102,6 +108,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         method: a.method,
         per_channel: !a.per_tensor,
         float_io: a.float_io,
+        bias_correction: !a.no_bias_correction,
     };
     let q = quantize(&graph, &samples, &opts)
         .with_context(|| format!("cannot quantize {}", a.model.display()))?;
@@ -146,7 +153,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         .with_context(|| format!("cannot write {}", a.output.display()))?;
     let agree = agreement(&graph, &artifact, &samples)?;
     println!(
-        "wrote {} ({} bytes, arena {} bytes, {} ops); {} calibration samples, {:?} ranges, {} weights",
+        "wrote {} ({} bytes, arena {} bytes, {} ops); {} calibration samples, {:?} ranges, {} weights, {}",
         a.output.display(),
         artifact.len(),
         compiled.arena_bytes,
@@ -154,6 +161,7 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         samples.len(),
         a.method,
         if a.per_tensor { "per-tensor" } else { "per-channel" },
+        if a.no_bias_correction { "no bias correction" } else { "bias correction" },
     );
     println!(
         "float vs int8 on the calibration set: top-1 agreement {:.2} %, output SNR {:.1} dB",

@@ -85,6 +85,89 @@ fn bad_inputs_are_named() {
         "{}",
         text(&o)
     );
+    // float64 rows: the dtype is named.
+    let f64s = tmp("rows_f64.npy");
+    std::fs::write(&f64s, common::npy("<f8", &[1, 210], &[0u8; 8 * 210])).expect("write");
+    let o = edgeflow(&["quantize", s(&model), "--calib", s(&f64s), "-o", s(&out)]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("rows_f64.npy: dtype <f8; calibration feature rows must be float32"),
+        "{}",
+        text(&o)
+    );
+    // A non-finite value: the sample and the value position are named.
+    let mut rows = vec![0.5f32; 3 * 210];
+    rows[210 + 7] = f32::INFINITY;
+    let inf = tmp("rows_inf.npy");
+    std::fs::write(&inf, npy_f32(&[3, 210], &rows)).expect("write");
+    let _ = std::fs::remove_file(&out);
+    let o = edgeflow(&["quantize", s(&model), "--calib", s(&inf), "-o", s(&out)]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("calibration sample 1: value 7 is not finite (inf)"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !out.exists(),
+        "no artifact is written on a failed quantization"
+    );
+}
+
+/// `--float-io`: float32 input and output with QUANTIZE / DEQUANTIZE at the edges; the
+/// artifact takes float feature rows and gives float scores close to the float model's
+/// (within a few output steps of 1/256: SOFTMAX's int8 output scale).
+#[test]
+fn float_io_keeps_float_edges() {
+    let q = root().join("conformance/quant");
+    let float = q.join("gap_fc_logistic_int8.f32.tflite");
+    let calib = q.join("gap_fc_logistic_int8.calib.npy");
+    let out = tmp("gap_floatio.edgeflow");
+    let o = edgeflow(&[
+        "quantize",
+        s(&float),
+        "--calib",
+        s(&calib),
+        "--float-io",
+        "-o",
+        s(&out),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bytes = std::fs::read(&out).expect("artifact");
+    let m = edgeflow_nn::Model::parse(&bytes).expect("valid artifact");
+    assert_eq!(m.header().inputs[0].dtype, DType::F32);
+    assert_eq!(m.header().outputs[0].dtype, DType::F32);
+    let g =
+        edgeflow_compile::import::import(&std::fs::read(&float).expect("float")).expect("import");
+    let eval = edgeflow_compile::reference::Evaluator::new(&g).expect("eval");
+    let raw = std::fs::read(&calib).expect("calib");
+    let rows: Vec<f32> = npyz::NpyFile::new(&raw[..])
+        .expect("npy")
+        .into_vec()
+        .expect("f32");
+    let mut arena = edgeflow_nn::HostArena::for_model(&m).expect("arena");
+    let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes()).expect("runtime");
+    let mut worst = 0f32;
+    for r in rows.chunks(210) {
+        let want = edgeflow_compile::reference::bytes_f32(
+            eval.run(&[&f32_bytes(r)]).expect("run")[g.outputs[0]]
+                .as_deref()
+                .expect("output"),
+        );
+        rt.input_mut(0)
+            .expect("input")
+            .copy_from_slice(&f32_bytes(r));
+        rt.invoke().expect("invoke");
+        let got = edgeflow_compile::reference::bytes_f32(rt.output(0).expect("output"));
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            worst = worst.max((a - b).abs());
+        }
+    }
+    assert!(
+        worst <= 4.0 / 256.0,
+        "largest float-vs-int8 difference {worst}"
+    );
 }
 
 /// A float IMU classifier over the 237 features of `imu_features.toml`: FC(237 -> 4)

@@ -154,6 +154,31 @@ fn bad_gates_and_data_are_named() {
     ]);
     assert!(!o.status.success());
     assert!(text(&o).contains("32 rows but"), "{}", text(&o));
+    // Test rows of the wrong width: the file, its shape and the model's need are named.
+    let wide = tmp("wide.npy");
+    std::fs::write(&wide, common::npy_f32(&[2, 211], &[0.0; 422])).expect("write");
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--test-data",
+        s(&wide),
+        "--test-labels",
+        s(&y),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(
+            "wide.npy: shape [2, 211] gives rows of 211 values; the model input needs 210"
+        ),
+        "{}",
+        text(&o)
+    );
+    // An unknown board is named.
+    let o = edgeflow(&["validate", s(&model), "--board", "no-such-board"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("no-such-board"), "{}", text(&o));
 }
 
 #[test]
@@ -315,4 +340,164 @@ fn report_shows_each_gate_agreement_and_budgets_also_when_failing() {
             assert!(html.contains("<td class=\"bad\">FAIL</td>"));
         }
     }
+}
+
+/// The `--baseline` margin and the per-class gate. The candidate is a deliberately poor
+/// int8 copy (per-tensor weights, activation ranges cut at the 60th percentile); the
+/// deployed model is the float one, whose top-1 classes are the labels (100 %). The gate
+/// must fail when the allowed drop is just below the measured one and pass just above it;
+/// `min_class_accuracy = 1` fails exactly the classes below 100 %, each by name.
+#[test]
+fn baseline_margin_and_class_gates_fail_when_exceeded() {
+    let (_, float, x, y) = setup("margin");
+    let calib = root().join("conformance/quant/gap_fc_logistic_int8.calib.npy");
+    let poor = tmp("margin_poor.edgeflow");
+    let o = edgeflow(&[
+        "quantize",
+        s(&float),
+        "--calib",
+        s(&calib),
+        "--per-tensor",
+        "--method",
+        "percentile:60",
+        "--no-bias-correction",
+        "-o",
+        s(&poor),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let run = |gates: &str, tag: &str| {
+        let g = tmp(&format!("margin_{tag}.toml"));
+        std::fs::write(&g, gates).expect("write");
+        let o = edgeflow(&[
+            "validate",
+            s(&poor),
+            "--board",
+            "mps2-an386",
+            "--gates",
+            s(&g),
+            "--test-data",
+            s(&x),
+            "--test-labels",
+            s(&y),
+            "--baseline",
+            s(&float),
+            "--json",
+        ]);
+        let j: serde_json::Value =
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        (o, j)
+    };
+    let gate = |j: &serde_json::Value, name: &str| {
+        j["gates"]
+            .as_array()
+            .expect("gates")
+            .iter()
+            .find(|g| g["gate"] == name)
+            .unwrap_or_else(|| panic!("no {name} gate in {j}"))
+            .clone()
+    };
+    let pct = |v: &serde_json::Value| -> f64 {
+        v.as_str()
+            .expect("string")
+            .trim_end_matches(" %")
+            .parse()
+            .expect("percent")
+    };
+    let (_, j) = run("min_agreement = 0\nmax_accuracy_drop = 1\n", "measure");
+    let acc = pct(&gate(&j, "accuracy")["measured"]);
+    let limit = gate(&j, "vs baseline")["limit"]
+        .as_str()
+        .expect("limit")
+        .to_string();
+    assert!(limit.starts_with(">= 100.00 % - "), "{limit}");
+    let drop = 100.0 - acc;
+    assert!(drop > 1.0, "the poor copy should be clearly worse: {acc} %");
+    for (margin, pass) in [(drop - 0.5, false), (drop + 0.5, true)] {
+        let (o, j) = run(
+            &format!(
+                "min_agreement = 0\nmax_accuracy_drop = {}\n",
+                margin / 100.0
+            ),
+            &format!("{pass}"),
+        );
+        assert_eq!(o.status.success(), pass, "{margin}: {}", text(&o));
+        let g = gate(&j, "vs baseline");
+        assert_eq!(g["status"], if pass { "pass" } else { "fail" }, "{g}");
+        if !pass {
+            assert!(
+                text(&o).contains("fails on mps2-an386: vs baseline"),
+                "{}",
+                text(&o)
+            );
+        }
+    }
+    // Every class must be perfect: the failing class gates are those below 100 %.
+    let (o, j) = run(
+        "min_agreement = 0\nmax_accuracy_drop = 1\nmin_class_accuracy = 1.0\n",
+        "class",
+    );
+    let classes: Vec<serde_json::Value> = j["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .filter(|g| {
+            g["gate"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("class accuracy "))
+        })
+        .cloned()
+        .collect();
+    assert!(!classes.is_empty(), "{j}");
+    let failing: Vec<&str> = classes
+        .iter()
+        .filter(|g| g["status"] == "fail")
+        .map(|g| g["gate"].as_str().expect("name"))
+        .collect();
+    for g in &classes {
+        assert_eq!(g["status"] == "fail", pct(&g["measured"]) < 100.0, "{g}");
+    }
+    assert!(!failing.is_empty(), "{j}");
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(&format!("fails on mps2-an386: {}", failing.join(", "))),
+        "{}",
+        text(&o)
+    );
+}
+
+/// Without `--hil` on a Cortex-M4 board the latency gate uses the cost model's estimate
+/// (deliverable 4), and a budget below it fails with the gate named.
+#[test]
+fn latency_gate_uses_the_cost_model_without_hil() {
+    let (model, _, x, y) = setup("cost");
+    let g = tmp("cost_gates.toml");
+    std::fs::write(&g, "min_agreement = 0.9\nmax_instructions = 1000\n").expect("write");
+    let o = edgeflow(&[
+        "validate",
+        s(&model),
+        "--board",
+        "mps2-an386",
+        "--gates",
+        s(&g),
+        "--test-data",
+        s(&x),
+        "--test-labels",
+        s(&y),
+    ]);
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(t.contains("estimated (cost model)"), "{t}");
+    assert!(t.contains("<= 1000"), "{t}");
+    assert!(
+        t.contains("fails on mps2-an386: instructions / inference"),
+        "{t}"
+    );
+    // `inspect --board` prints the same estimate.
+    let o = edgeflow(&["inspect", s(&model), "--board", "mps2-an386"]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("instructions ~") && t.contains("per inference (cost model"),
+        "{t}"
+    );
 }
