@@ -18,7 +18,11 @@
 //! Op constraints follow TFLite's int8 spec: SOFTMAX and LOGISTIC outputs are fixed at
 //! `1/256, -128`, TANH at `1/128, 0`; RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD keep
 //! their input's parameters; a CONCATENATION input whose parameters differ from the
-//! output's is requantized by an inserted int8 → int8 QUANTIZE.
+//! output's is requantized by an inserted int8 → int8 QUANTIZE. MAXIMUM and MINIMUM
+//! share one scale and zero point between their inputs and output: the output's
+//! calibrated range, given back to the producers of the inputs as the TFLite converter
+//! does (a constant input is quantized with it; an input whose parameters are fixed
+//! otherwise is requantized).
 //!
 //! Batch normalisation: the IR has no batch-norm op; the TFLite converter and the
 //! trainer fold it into the preceding convolution's weights and bias before the graph
@@ -446,6 +450,29 @@ fn calibrate(
     Ok(obs)
 }
 
+/// Ops whose int8 output takes its (first) input's scale and zero point, as TFLite's
+/// int8 kernels require: RESHAPE, the pools, PAD, TRANSPOSE, STRIDED_SLICE, REDUCE_MAX,
+/// RESIZE_NEAREST_NEIGHBOR.
+fn keeps_input_params(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Reshape
+            | Op::MaxPool2d(_)
+            | Op::AveragePool2d(_)
+            | Op::Pad(_)
+            | Op::Transpose(_)
+            | Op::StridedSlice(_)
+            | Op::ReduceMax(_)
+            | Op::ResizeNearest(_)
+    )
+}
+
+/// Ops whose int8 inputs must have the output's parameters (an input with others is
+/// requantized by an inserted int8 → int8 QUANTIZE).
+fn same_scale_inputs(op: &Op) -> bool {
+    matches!(op, Op::Concatenation(_) | Op::Maximum | Op::Minimum)
+}
+
 fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
     if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
         return Err(QuantizeError::Model(format!(
@@ -463,11 +490,6 @@ fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
         if matches!(op.op, Op::Quantize(_) | Op::Dequantize) {
             return Err(bad(
                 "the model is already (partly) quantized; give the float model".into(),
-            ));
-        }
-        if matches!(op.op, Op::Maximum | Op::Minimum) {
-            return Err(bad(
-                "int8 MAXIMUM/MINIMUM need both inputs and the output on one scale, which this quantizer does not arrange yet; quantize with TFLite's converter and import the .tflite".into(),
             ));
         }
         for &t in op.inputs.iter().chain(std::iter::once(&op.output)) {
@@ -600,6 +622,39 @@ pub fn quantize(
     // output range takes the concatenation's parameters (as the converter propagates
     // them; the first concatenation wins); other inputs are requantized below.
     let mut forced: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    // MAXIMUM / MINIMUM compare stored int8 values, so their inputs and output share one
+    // scale and zero point. As in the converter (whose quantization driver gives these
+    // same-scale ops their output's statistics and drops their inputs' statistics), the
+    // output's calibrated range wins and goes back to each input, through ops that keep
+    // their input's parameters, to the op or graph input that sets them. Ops are visited
+    // last to first, so a chain of them shares the last one's range. An input whose
+    // parameters are fixed otherwise is requantized by `lower`; a constant input is
+    // quantized with the output's parameters.
+    for op in graph.ops.iter().rev() {
+        if !matches!(op.op, Op::Maximum | Op::Minimum) {
+            continue;
+        }
+        let p = forced[op.output].unwrap_or_else(|| from_obs(op.output));
+        forced[op.output] = Some(p);
+        for &t in &op.inputs {
+            if graph.tensors[t].data.is_some() {
+                continue;
+            }
+            let mut u = t;
+            while let Some(o) = graph.ops.iter().find(|o| o.output == u) {
+                if !keeps_input_params(&o.op) {
+                    break;
+                }
+                u = o.inputs[0];
+            }
+            let fixed = graph.ops.iter().any(|o| {
+                o.output == u && matches!(o.op, Op::Softmax(_) | Op::Logistic(_) | Op::Tanh(_))
+            });
+            if !fixed && forced[u].is_none() && !graph.outputs.contains(&u) {
+                forced[u] = Some(p);
+            }
+        }
+    }
     for op in &graph.ops {
         if matches!(op.op, Op::Concatenation(_)) {
             let p = from_obs(op.output);
@@ -663,7 +718,10 @@ pub fn quantize(
 /// quantized per tensor from their values. RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD
 /// take their input's parameters, SOFTMAX / LOGISTIC output `1/256, -128` and TANH
 /// `1/128, 0`, as TFLite's int8 kernels require; a QDQ model that quantizes those
-/// outputs otherwise is refused. With `float_io` the input is quantized and the output
+/// outputs otherwise is refused. MAXIMUM / MINIMUM (whose int8 kernels compare stored
+/// values) keep their output's parameters: an input quantized otherwise is requantized
+/// to them by an inserted int8 → int8 QUANTIZE, a constant input is quantized with them,
+/// and the inner results of a Max / Min of three or more inputs take them too. With `float_io` the input is quantized and the output
 /// dequantized on the device (the QDQ model's float interface).
 ///
 /// Errors: [`QuantizeError::Unsupported`] naming the ONNX node, the tensor and what
@@ -699,7 +757,11 @@ pub fn quantize_qdq(
         };
         let out = op.output;
         let name = &graph.tensors[out].name;
-        let fixed = qdq.activations.get(&out).copied();
+        let fixed = qdq
+            .activations
+            .get(&out)
+            .copied()
+            .or_else(|| chain_params(graph, qdq, i));
         let required = match op.op {
             Op::Softmax(_) | Op::Logistic(_) => Some(((1.0 / 256.0), -128)),
             Op::Tanh(_) => Some((1.0 / 128.0, 0)),
@@ -745,6 +807,30 @@ pub fn quantize_qdq(
         float_io,
     };
     lower(graph, &params, &qdq.weights, &opts)
+}
+
+/// The parameters of an inner MAXIMUM / MINIMUM of a chain (the importer's form of an
+/// ONNX Max / Min of three or more inputs, whose inner results have no QuantizeLinear):
+/// those of the chain's last op, found by following the op's output into the next op of
+/// the same kind. `None` for any other op.
+#[cfg(feature = "onnx")]
+fn chain_params(graph: &Graph, qdq: &crate::onnx::QdqParams, op: usize) -> Option<(f32, i64)> {
+    let kind = &graph.ops[op].op;
+    if !matches!(kind, Op::Maximum | Op::Minimum) {
+        return None;
+    }
+    let mut t = graph.ops[op].output;
+    for _ in 0..graph.ops.len() {
+        let next = graph
+            .ops
+            .iter()
+            .find(|o| o.op.name() == kind.name() && o.inputs.contains(&t))?;
+        if let Some(&p) = qdq.activations.get(&next.output) {
+            return Some(p);
+        }
+        t = next.output;
+    }
+    None
 }
 
 /// The int8 graph from activation parameters (`params`, per tensor) and, for weights
@@ -819,6 +905,30 @@ fn lower(
             });
         }
     }
+    let quantize_const = |t: &mut IrTensor, v: &[f32], s: f32, zp: i64| {
+        t.data = Some(
+            v.iter()
+                .map(|&x| {
+                    (((x as f64 / s as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8) as u8
+                })
+                .collect(),
+        );
+        t.dtype = DType::I8;
+        t.quant = Some(per_tensor(s, zp));
+    };
+    // A constant MAXIMUM / MINIMUM operand: with the op's output parameters (values
+    // outside its range clamp, as the converter quantizes it).
+    for op in &graph.ops {
+        if let (Op::Maximum | Op::Minimum, Some((s, zp))) = (&op.op, params[op.output]) {
+            for &c in &op.inputs {
+                let t = &mut g.tensors[c];
+                if let (DType::F32, Some(d)) = (t.dtype, &t.data) {
+                    let v = bytes_f32(d);
+                    quantize_const(t, &v, s, zp);
+                }
+            }
+        }
+    }
     // Any other float constant (an ADD / MUL / CONCATENATION operand): per-tensor
     // asymmetric from its own values.
     for t in &mut g.tensors {
@@ -828,16 +938,7 @@ fn lower(
                 let lo = v.iter().copied().fold(0f32, f32::min) as f64;
                 let hi = v.iter().copied().fold(0f32, f32::max) as f64;
                 let (s, zp) = asymmetric_params(lo, hi);
-                t.data = Some(
-                    v.iter()
-                        .map(|&x| {
-                            (((x as f64 / s as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8)
-                                as u8
-                        })
-                        .collect(),
-                );
-                t.dtype = DType::I8;
-                t.quant = Some(per_tensor(s, zp));
+                quantize_const(t, &v, s, zp);
             }
         }
     }
@@ -882,17 +983,17 @@ fn lower(
         g.inputs[0] = f;
         ops.push(quantize_op(f, q, 0));
     }
-    // Concatenation inputs whose parameters differ: requantized right after they are
-    // produced (where the converter puts its QUANTIZE).
+    // CONCATENATION / MAXIMUM / MINIMUM inputs whose parameters differ: requantized right
+    // after they are produced (where the converter puts its QUANTIZE).
     let mut requant_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
     for mut op in old_ops {
-        if matches!(op.op, Op::Concatenation(_)) {
+        if same_scale_inputs(&op.op) {
             for k in 0..op.inputs.len() {
                 let t = op.inputs[k];
                 if let Some(r) = requant_of[t] {
                     op.inputs[k] = r;
                 } else if params[t] != params[op.output] && g.tensors[t].data.is_none() {
-                    // A graph input read directly by a concatenation.
+                    // A graph input read directly by the op.
                     let oq = g.tensors[op.output].quant.clone();
                     let r = new_tensor(&mut g, t, DType::I8, oq);
                     ops.push(quantize_op(t, r, op.source_index));
@@ -905,7 +1006,7 @@ fn lower(
         let concat = graph
             .ops
             .iter()
-            .find(|o| matches!(o.op, Op::Concatenation(_)) && o.inputs.contains(&out));
+            .find(|o| same_scale_inputs(&o.op) && o.inputs.contains(&out));
         if let Some(c) = concat {
             if params[out] != params[c.output] {
                 let oq = g.tensors[c.output].quant.clone();
@@ -930,6 +1031,24 @@ fn lower(
             op: op.op.name(),
             reason,
         })?;
+        if matches!(op.op, Op::Maximum | Op::Minimum) {
+            let q = |t: usize| {
+                g.tensors[t]
+                    .quant
+                    .as_ref()
+                    .map(|q| (q.scales.clone(), q.zero_points.clone()))
+            };
+            if let Some(&t) = op.inputs.iter().find(|&&t| q(t) != q(op.output)) {
+                return Err(QuantizeError::Unsupported {
+                    index: i,
+                    op: op.op.name(),
+                    reason: format!(
+                        "input tensor {t} ({:?}) and the output must share one scale and zero point (the kernel compares stored values), and it could not be requantized",
+                        g.tensors[t].name
+                    ),
+                });
+            }
+        }
     }
     g.ops = ops;
     Ok(g)
