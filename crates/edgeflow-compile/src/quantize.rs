@@ -1153,6 +1153,89 @@ mod tests {
         }
     }
 
+    /// x[1,4] -> LOGISTIC -> MAXIMUM(., c) -> y: the LOGISTIC output is fixed at
+    /// `1/256, -128`, so it is requantized to the MAXIMUM's output parameters by an
+    /// inserted QUANTIZE; the constant takes them too; the result tracks the float graph.
+    #[test]
+    fn maximum_after_a_fixed_range_op_requantizes_its_input() {
+        let t = |index: u32, data: Option<Vec<f32>>| IrTensor {
+            index,
+            name: format!("t{index}"),
+            dtype: DType::F32,
+            shape: vec![1, 4],
+            quant: None,
+            data: data.map(|d| f32_bytes(&d)),
+        };
+        let mut sig = IrOp::new(vec![0], 1);
+        sig.op = Op::Logistic(edgeflow_nn::params::elementwise::logistic_params(1.0, 0));
+        let mut max = IrOp::new(vec![1, 2], 3);
+        max.op = Op::Maximum;
+        let g = Graph {
+            tensors: vec![
+                t(0, None),
+                t(1, None),
+                t(2, Some(vec![0.3, 0.6, 0.9, 1.5])),
+                t(3, None),
+            ],
+            inputs: vec![0],
+            outputs: vec![3],
+            ops: vec![sig, max],
+            description: String::new(),
+        };
+        let samples: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let x = i as f32 / 5.0 - 4.0;
+                vec![x, -x, x * 0.5, 1.0]
+            })
+            .collect();
+        let opts = QuantizeOptions {
+            method: RangeMethod::MinMax,
+            ..QuantizeOptions::default()
+        };
+        let q = quantize(&g, &samples, &opts).unwrap();
+        let names: Vec<&str> = q.ops.iter().map(|o| o.op.name()).collect();
+        assert_eq!(names, ["LOGISTIC", "QUANTIZE", "MAXIMUM"]);
+        let qp = |t: usize| q.tensors[t].quant.clone().unwrap();
+        let m = &q.ops[2];
+        let out = qp(m.output);
+        // The output's range: [min(0, .), max] of max(sigmoid(x), c) = [0, 1.5].
+        assert_eq!(
+            (out.scales[0], out.zero_points[0]),
+            asymmetric_params(0.0, 1.5)
+        );
+        for &i in &m.inputs {
+            assert_eq!(qp(i).scales, out.scales);
+            assert_eq!(qp(i).zero_points, out.zero_points);
+        }
+        assert_eq!(qp(q.ops[0].output).scales[0], 1.0 / 256.0);
+        let art = crate::emit(&q, "max").unwrap();
+        let model = edgeflow_nn::Model::parse(&art.artifact).unwrap();
+        let float = Evaluator::new(&g).unwrap();
+        let (s_in, z_in) = (qp(0).scales[0], qp(0).zero_points[0]);
+        let (s_out, z_out) = (out.scales[0], out.zero_points[0]);
+        for s in &samples {
+            let want = bytes_f32(float.run(&[&f32_bytes(s)]).unwrap()[3].as_ref().unwrap());
+            let mut arena = vec![0u8; model.arena_bytes() + 16];
+            let off = arena.as_ptr().align_offset(16);
+            let mut rt = edgeflow_nn::Runtime::new(&model, &mut arena[off..]).unwrap();
+            let inp: Vec<u8> = s
+                .iter()
+                .map(|&v| ((v / s_in).round() as i64 + z_in).clamp(-128, 127) as i8 as u8)
+                .collect();
+            rt.input_mut(0).unwrap().copy_from_slice(&inp);
+            rt.invoke().unwrap();
+            for (o, w) in rt.output(0).unwrap().iter().zip(&want) {
+                let got = (*o as i8 as i64 - z_out) as f32 * s_out;
+                // Input rounding through the sigmoid (slope <= 1/4), the sigmoid's and the
+                // requantization's steps.
+                assert!(
+                    (got - w).abs() <= s_in / 4.0 + 1.0 / 256.0 + 1.5 * s_out,
+                    "{got} vs {w}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn bad_calibration_is_named() {
         let g = fc_graph();
