@@ -50,6 +50,24 @@ fn op_fixture_cases() -> Vec<(Case, Vec<u8>, usize)> {
         })
         .collect();
     names.sort();
+    // Exactly the single-input, single-output fixtures the generator's MANIFEST.json
+    // lists (a multi-I/O fixture has a list of shapes as its first shape entry).
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("MANIFEST.json")).expect("conformance/ops/MANIFEST.json"),
+    )
+    .expect("MANIFEST.json parses");
+    let mut single: Vec<String> = manifest["fixtures"]
+        .as_object()
+        .expect("a fixtures object")
+        .iter()
+        .filter(|(_, f)| f["input_shape"][0].is_u64() && f["output_shape"][0].is_u64())
+        .map(|(n, _)| n.clone())
+        .collect();
+    single.sort();
+    assert_eq!(
+        names, single,
+        "the single-I/O fixtures on disk are not those MANIFEST.json lists"
+    );
     names
         .into_iter()
         .map(|name| {
