@@ -15,7 +15,9 @@ NAME.output.f32   ONNX Runtime's outputs of NAME.qdq.onnx on them, graph optimis
 NAME.output_opt.f32  the same with ORT's default optimisations (ORT fuses the groups into
                   QLinearConv / QGemm ... with its own int8 requantization)
 
-and the rejected variants (each must be refused by the importer with a message naming
+(NAME: cnn1d, mlp, and mlp_maxmin: a three-input Max and a Min, quantized with Max/Min
+named in op_types_to_quantize, so that their inputs and outputs have different
+parameters) and the rejected variants (each must be refused by the importer with a message naming
 the node): cnn1d_u8.qdq.onnx (uint8 activations, ORT's default), mlp_softmax.qdq.onnx
 (a Softmax whose int8 output parameters are not TFLite's fixed 1/256, -128).
 
@@ -88,6 +90,25 @@ def mlp(rng, softmax=False):
     return nodes, inits, [1, 20]
 
 
+def mlp_maxmin(rng):
+    # Max of three inputs (two Gemm outputs and a constant) and Min with a constant, then
+    # a Gemm: ONNX Runtime quantizes each Max/Min input and output on its own range;
+    # TFLite's int8 MAXIMUM/MINIMUM need one scale, so edgeflow requantizes the inputs to
+    # the output's parameters (and chains the three-input Max as two MAXIMUM ops).
+    inits = [init(rng, "w1", [16, 12]), init(rng, "b1", [16], 0.1),
+             init(rng, "w2", [16, 12]), init(rng, "b2", [16], 0.1),
+             init(rng, "floor", [16], 0.3), init(rng, "ceil", [16], 0.5),
+             init(rng, "w3", [4, 16]), init(rng, "b3", [4], 0.1)]
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h1"], transB=1),
+        helper.make_node("Gemm", ["x", "w2", "b2"], ["h2"], transB=1),
+        helper.make_node("Max", ["h1", "h2", "floor"], ["m"]),
+        helper.make_node("Min", ["m", "ceil"], ["n"]),
+        helper.make_node("Gemm", ["n", "w3", "b3"], ["y"], transB=1),
+    ]
+    return nodes, inits, [1, 12]
+
+
 class Reader(CalibrationDataReader):
     def __init__(self, xs):
         self.it = iter([{"x": x} for x in xs])
@@ -116,17 +137,21 @@ def run(path, xs, optimise):
     return np.stack([sess.run(None, {"x": xs[i]})[0] for i in range(len(xs))])
 
 
-def quantize(float_path, qdq_path, calib, activation_type=QuantType.QInt8):
+def quantize(float_path, qdq_path, calib, activation_type=QuantType.QInt8, op_types=None):
     quantize_static(float_path, qdq_path, Reader(calib), quant_format=QuantFormat.QDQ,
                     activation_type=activation_type, weight_type=QuantType.QInt8,
-                    per_channel=True, calibrate_method=CalibrationMethod.MinMax)
+                    per_channel=True, calibrate_method=CalibrationMethod.MinMax,
+                    op_types_to_quantize=op_types)
 
 
 def main():
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
-    for name, (nodes, inits, in_shape) in [("cnn1d", cnn1d(np.random.default_rng(11))),
-                                           ("mlp", mlp(np.random.default_rng(12)))]:
+    # (ONNX Runtime's quantizer leaves Max/Min in float unless they are named.)
+    for name, (nodes, inits, in_shape), op_types in [
+            ("cnn1d", cnn1d(np.random.default_rng(11)), None),
+            ("mlp", mlp(np.random.default_rng(12)), None),
+            ("mlp_maxmin", mlp_maxmin(np.random.default_rng(14)), ["Gemm", "Max", "Min"])]:
         rng = np.random.default_rng(sum(map(ord, name)))
         m = build(name, nodes, inits, in_shape)
         fp = os.path.join(OUT, f"{name}.float.onnx")
@@ -134,7 +159,7 @@ def main():
         calib = rng.normal(0.0, 1.0, [64] + in_shape).astype(np.float32)
         xs = rng.normal(0.0, 1.0, [16] + in_shape).astype(np.float32)
         qp = os.path.join(OUT, f"{name}.qdq.onnx")
-        quantize(fp, qp, calib)
+        quantize(fp, qp, calib, op_types=op_types)
         save_f32(os.path.join(OUT, f"{name}.calib.f32"), calib)
         save_f32(os.path.join(OUT, f"{name}.input.f32"), xs)
         save_f32(os.path.join(OUT, f"{name}.output.f32"), run(qp, xs, False))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden fixtures for single ops: TRANSPOSE, STRIDED_SLICE, SLICE, SQUEEZE, LEAKY_RELU,
-HARD_SWISH, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR, SPLIT, and ADD / MAXIMUM
-of two graph inputs (the multi-input models `edgeflow run` is tested on).
+HARD_SWISH, MAXIMUM, MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR, SPLIT, SPLIT_V, and ADD /
+MAXIMUM of two graph inputs (the multi-input models `edgeflow run` is tested on).
 
 Each case is a one-op TensorFlow function converted by the TFLite converter, as float32
 and as a full-integer int8 model (int8 inputs and outputs, calibrated on seeded normal
@@ -14,8 +14,10 @@ dimensions included), strided slices with positive, negative and non-unit stride
 negative and out-of-range (clamped) begin/end, begin/end masks and shrunk axes, SLICE
 with size -1, SQUEEZE, leaky ReLU with several slopes, hard swish, broadcasting
 maximum / minimum against a constant and between two inputs, max-reductions, nearest
-resizes (plain, align_corners, half_pixel_centers; up and down) and splits (several
-outputs). Shapes are drawn from a seeded generator.
+resizes (plain, align_corners, half_pixel_centers; up and down), splits and SPLIT_V
+(several outputs; parts of different sizes, one inferred from -1), and MAXIMUM / MINIMUM
+after a LEAKY_RELU or an ADD (whose int8 output the converter gives the MAXIMUM's
+parameters). Shapes are drawn from a seeded generator.
 
 The converter writes a squeeze as RESHAPE; the SQUEEZE fixture is that converted file
 with its op rewritten into a SQUEEZE (builtin code, SqueezeOptions, the shape input
@@ -28,12 +30,15 @@ and outputs as NAME.output.npy, NAME.output1.npy, …, in the model's input / ou
 Pinned versions: conformance/ops/requirements.txt (Python 3.11). From the repository root:
     python3 -m venv /tmp/venv-ops && /tmp/venv-ops/bin/pip install -r conformance/ops/requirements.txt
     /tmp/venv-ops/bin/python conformance/ops/make_op_fixtures.py
-    # after `EDGEFLOW_BLESS_EXPORT=1 cargo test -p edgeflow-tests --test op_conformance`:
-    /tmp/venv-ops/bin/python conformance/ops/make_op_fixtures.py --exports
+
+edgeflow's exports of these fixtures (conformance/ops/export/, written by
+`EDGEFLOW_BLESS_EXPORT=1 cargo test -p edgeflow-tests --test op_conformance`) are run in
+TFLite Micro's interpreter by conformance/export/run_tflm.py.
 
 Output (conformance/ops/), per case NAME_{f32,int8}: NAME.tflite, NAME.input.npy,
-NAME.output.npy, and MANIFEST.json (per fixture: the ops in the converted file, the
-input/output shapes). A case whose converted file does not contain the op it was written
+NAME.output.npy (NAME_int8.calib.npy too for the single-input MAXIMUM / MINIMUM cases:
+the converter's calibration set), and MANIFEST.json (per fixture: the ops in the
+converted file, the input/output shapes). A case whose converted file does not contain the op it was written
 for (the converter folded it away) is reported and not written.
 """
 
@@ -49,6 +54,10 @@ import tensorflow as tf  # noqa: E402
 from tensorflow.lite.python import schema_py_generated as fb  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Ops whose int8 fixtures also keep the converter's calibration set (NAME_int8.calib.npy,
+# float32 [N, *input_shape]): tests/tests/quantize_conformance.rs quantizes the float
+# twin (NAME_f32.tflite) with it and compares with the converter's NAME_int8.tflite.
+QUANTIZER_CASES = ("MAXIMUM", "MINIMUM")
 SEED = 20261130
 OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 
@@ -139,6 +148,21 @@ def cases():
     out.append(("split_3_axis1", s, lambda x: tf.split(x, 3, axis=1), "SPLIT"))
     s = dims(2, 2, 4) + [4]
     out.append(("split_2_last", s, lambda x: tf.split(x, 2, axis=-1), "SPLIT"))
+    # SPLIT_V (parts of different sizes; -1 takes the rest).
+    s = [2, 6] + dims(1, 2, 4)
+    out.append(("split_v_axis1", s, lambda x: tf.split(x, [1, 3, 2], axis=1), "SPLIT_V"))
+    s = dims(2, 2, 4) + [7]
+    out.append(("split_v_infer_last", s, lambda x: tf.split(x, [2, -1, 1], axis=-1), "SPLIT_V"))
+    out.append(("split_v_r1", [9], lambda x: tf.split(x, [4, 5], axis=0), "SPLIT_V"))
+    # MAXIMUM / MINIMUM after ops whose output range the converter may choose (it gives
+    # them the MAXIMUM's / MINIMUM's output parameters): the quantizer test's cases.
+    s = dims(3, 2, 5)
+    c4 = rng.normal(0.0, 0.5, size=[s[-1]]).astype(np.float32)
+    out.append(("minimum_after_leaky", s,
+                lambda x: tf.minimum(tf.nn.leaky_relu(x, alpha=0.2), tf.constant(c4)), "MINIMUM"))
+    s = dims(2, 3, 6)
+    out.append(("maximum_of_branches", s,
+                lambda x: tf.maximum(tf.nn.leaky_relu(x, alpha=0.1), x + 0.2), "MAXIMUM"))
     return out
 
 
@@ -167,9 +191,11 @@ def shapes_of(shape):
 
 
 def convert(fn, shape, int8, rng):
+    """The converted model and (int8) the calibration samples the converter saw."""
     specs = [tf.TensorSpec(s, tf.float32) for s in shapes_of(shape)]
     concrete = tf.function(fn, input_signature=specs).get_concrete_function()
     conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete], fn)
+    calib = None
     if int8:
         calib = [[rng.normal(0.0, 0.7, size=s).astype(np.float32) for s in shapes_of(shape)]
                  for _ in range(16)]
@@ -178,7 +204,7 @@ def convert(fn, shape, int8, rng):
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    return conv.convert()
+    return conv.convert(), calib
 
 
 def ops_of(model_bytes):
@@ -209,46 +235,14 @@ def npy_name(base, kind, i):
     return f"{base}.{kind}.npy" if i == 0 else f"{base}.{kind}{i}.npy"
 
 
-def load_all(base, kind):
-    out = []
-    while os.path.exists(npy_name(base, kind, len(out))):
-        out.append(np.load(npy_name(base, kind, len(out))))
-    return out
-
-
-def run_exports():
-    """Runs edgeflow's exports of the fixtures (conformance/ops/export/NAME.tflite, written
-    by tests/tests/op_conformance.rs with EDGEFLOW_BLESS_EXPORT=1) with the reference
-    kernels and saves export/NAME.output.npy; reports whether each equals the fixture's
-    golden."""
-    d = os.path.join(HERE, "export")
-    same = 0
-    names = sorted(f[: -len(".tflite")] for f in os.listdir(d) if f.endswith(".tflite"))
-    for name in names:
-        with open(os.path.join(d, f"{name}.tflite"), "rb") as f:
-            model = f.read()
-        xs = load_all(os.path.join(HERE, name), "input")
-        ys = run_ref(model, xs)
-        for i, y in enumerate(ys):
-            np.save(npy_name(os.path.join(d, name), "output", i), y)
-        golden = load_all(os.path.join(HERE, name), "output")
-        eq = len(ys) == len(golden) and all(np.array_equal(a, b) for a, b in zip(ys, golden))
-        same += eq
-        print(f"{name}: {ops_of(model)} equals the golden: {eq}")
-    print(f"{len(names)} exported files run; {same} equal their fixture's golden")
-    return 0 if same == len(names) else 1
-
-
 def main():
-    if "--exports" in sys.argv[1:]:
-        return run_exports()
     rng = np.random.default_rng(SEED + 1)
     manifest = {}
     skipped = []
     for name, shape, fn, want in cases():
         for int8 in (False, True):
             fname = f"{name}_{'int8' if int8 else 'f32'}"
-            model = convert(fn, shape, int8, rng)
+            model, calib = convert(fn, shape, int8, rng)
             ops = ops_of(model)
             if want == "SQUEEZE" and ops == ["RESHAPE"]:
                 model = as_squeeze(model, [0, 2])
@@ -271,6 +265,10 @@ def main():
                 np.save(npy_name(os.path.join(HERE, fname), "input", i), x)
             for i, y in enumerate(ys):
                 np.save(npy_name(os.path.join(HERE, fname), "output", i), y)
+            if int8 and want in QUANTIZER_CASES and len(xs) == 1:
+                # The converter's calibration set, for the quantizer test (the float
+                # twin is NAME_f32.tflite).
+                np.save(os.path.join(HERE, f"{fname}.calib.npy"), np.stack([c[0] for c in calib]))
             manifest[fname] = {
                 "ops": ops,
                 "input_shape": [list(x.shape) for x in xs] if len(xs) > 1 else list(xs[0].shape),

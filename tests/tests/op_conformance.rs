@@ -1,13 +1,14 @@
 //! Single ops against TFLite's reference kernels: the data-movement ops (TRANSPOSE,
-//! STRIDED_SLICE, SLICE, SQUEEZE, SPLIT), LEAKY_RELU, HARD_SWISH, MAXIMUM, MINIMUM,
+//! STRIDED_SLICE, SLICE, SQUEEZE, SPLIT, SPLIT_V), LEAKY_RELU, HARD_SWISH, MAXIMUM, MINIMUM,
 //! REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR and ADD / MAXIMUM of two graph inputs. Every
 //! fixture in `conformance/ops` (written by `conformance/ops/make_op_fixtures.py`, pinned
 //! tensorflow-cpu) is compiled and run on the host, and each of its outputs must equal the
 //! golden byte for byte, int8 and float32 alike. Each artifact is then exported to
 //! `.tflite`, re-imported and run again with the same bytes out; the committed exported
 //! files (`conformance/ops/export/`, rewritten with `EDGEFLOW_BLESS_EXPORT=1`) must be
-//! what the exporter writes, and their outputs under TFLite's reference kernels
-//! (`make_op_fixtures.py --exports`) must equal edgeflow's.
+//! what the exporter writes, and their outputs under TFLite Micro's own interpreter
+//! (`conformance/export/run_tflm.py`, the pinned `tflite-micro` wheel) must equal
+//! edgeflow's byte for byte.
 
 use std::path::Path;
 
@@ -101,13 +102,30 @@ fn op_names(artifact: &[u8]) -> Vec<&'static str> {
     m.ops().map(|d| d.op.name()).collect()
 }
 
+/// The fixture names `make_op_fixtures.py` wrote, from its `MANIFEST.json`.
+fn manifest_names() -> Vec<String> {
+    let path = root().join("conformance/ops/MANIFEST.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut names: Vec<String> = v["fixtures"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{}: no \"fixtures\" object", path.display()))
+        .keys()
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
 #[test]
 fn single_ops_match_tflite_reference_kernels_and_export() {
     let all = cases();
-    assert!(
-        all.len() >= 30,
-        "expected the committed fixtures, found {}",
-        all.len()
+    let names: Vec<String> = all.iter().map(|c| c.name.clone()).collect();
+    assert_eq!(
+        names,
+        manifest_names(),
+        "the .tflite files in conformance/ops are not the fixtures its MANIFEST.json lists"
     );
     let bless = std::env::var("EDGEFLOW_BLESS_EXPORT").as_deref() == Ok("1");
     let export_dir = root().join("conformance/ops/export");
@@ -181,7 +199,7 @@ fn single_ops_match_tflite_reference_kernels_and_export() {
 fn check_export(path: &Path, t: &[u8], ours: &[Vec<u8>], name: &str, failures: &mut Vec<String>) {
     let Ok(committed) = std::fs::read(path) else {
         failures.push(format!(
-            "{}: missing; write it with EDGEFLOW_BLESS_EXPORT=1, then run make_op_fixtures.py --exports",
+            "{}: missing; write it with EDGEFLOW_BLESS_EXPORT=1, then run conformance/export/run_tflm.py",
             path.display()
         ));
         return;
@@ -196,14 +214,14 @@ fn check_export(path: &Path, t: &[u8], ours: &[Vec<u8>], name: &str, failures: &
     let golden = npys(path.parent().unwrap(), name, "output");
     if golden.is_empty() {
         failures.push(format!(
-            "{}: its outputs are missing; run make_op_fixtures.py --exports",
+            "{}: its outputs are missing; run conformance/export/run_tflm.py",
             path.display()
         ));
         return;
     }
     if golden != ours {
         failures.push(format!(
-            "{name}: TFLite runs the exported file with other outputs"
+            "{name}: TFLite Micro runs the exported file with other outputs"
         ));
     }
 }
@@ -233,5 +251,127 @@ fn a_slice_outside_its_input_is_refused_naming_the_op() {
     assert!(
         e.contains("STRIDED_SLICE") && e.contains("outside the input"),
         "{e}"
+    );
+}
+
+/// MAXIMUM / MINIMUM quantized from float by edgeflow's quantizer as by the TFLite
+/// converter: for every int8 fixture whose generator kept the converter's calibration set
+/// (`NAME_int8.calib.npy`: the single-input MAXIMUM / MINIMUM cases, alone and after a
+/// LEAKY_RELU or an ADD), the float twin `NAME_f32.tflite` is quantized with those samples
+/// (min/max) and compared with the converter's `NAME_int8.tflite`: same ops, every
+/// activation's zero point equal and scale within one ulp (the calibration runs on other
+/// float kernels), the constant operand's int8 values equal, and the outputs on the
+/// fixture's input bit-identical with TFLite's reference kernels on the converter's model.
+#[test]
+fn maximum_minimum_quantize_as_the_tflite_converter_does() {
+    use edgeflow_compile::ir::IrTensor;
+    use edgeflow_compile::quantize::{quantize, QuantizeOptions, RangeMethod};
+    use edgeflow_format::graph::Op;
+    let dir = root().join("conformance/ops");
+    let mut bases: Vec<String> = std::fs::read_dir(&dir)
+        .expect("conformance/ops")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix("_int8.calib.npy"))
+                .map(str::to_string)
+        })
+        .collect();
+    bases.sort();
+    assert_eq!(
+        bases,
+        [
+            "maximum_bcast_last",
+            "maximum_of_branches",
+            "minimum_after_leaky",
+            "minimum_bcast_mid",
+            "minimum_same"
+        ],
+        "the calibration sets make_op_fixtures.py keeps"
+    );
+    let qp = |t: &IrTensor| {
+        t.quant
+            .as_ref()
+            .map(|q| (q.scales.clone(), q.zero_points.clone()))
+    };
+    let close = |a: &[f32], b: &[f32]| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| (x.to_bits() as i64 - y.to_bits() as i64).abs() <= 1)
+    };
+    let mut failures = Vec::new();
+    for base in &bases {
+        let float = edgeflow_compile::import::import(
+            &std::fs::read(dir.join(format!("{base}_f32.tflite"))).expect("float twin"),
+        )
+        .expect("import float twin");
+        let theirs = edgeflow_compile::import::import(
+            &std::fs::read(dir.join(format!("{base}_int8.tflite"))).expect("int8 fixture"),
+        )
+        .expect("import int8 fixture");
+        let n: usize = float.tensors[float.inputs[0]]
+            .shape
+            .iter()
+            .map(|&d| d as usize)
+            .product();
+        let edgeflow_tests::Array::F32(all) = load_npy(&dir.join(format!("{base}_int8.calib.npy")))
+        else {
+            panic!("{base}: calibration set is not float32")
+        };
+        let calib: Vec<Vec<f32>> = all.chunks(n).map(<[f32]>::to_vec).collect();
+        let opts = QuantizeOptions {
+            method: RangeMethod::MinMax,
+            per_channel: true,
+            float_io: false,
+        };
+        let ours = quantize(&float, &calib, &opts).unwrap_or_else(|e| panic!("{base}: {e}"));
+        let seq =
+            |g: &edgeflow_compile::ir::Graph| g.ops.iter().map(|o| o.op.name()).collect::<Vec<_>>();
+        assert_eq!(seq(&ours), seq(&theirs), "{base}: op sequences");
+        let mut tensors = vec![("input".to_string(), ours.inputs[0], theirs.inputs[0])];
+        for (i, (o, t)) in ours.ops.iter().zip(&theirs.ops).enumerate() {
+            tensors.push((format!("op {i} {} output", o.op.name()), o.output, t.output));
+            if matches!(o.op, Op::Maximum | Op::Minimum) {
+                for (k, (&a, &b)) in o.inputs.iter().zip(&t.inputs).enumerate() {
+                    tensors.push((format!("op {i} {} input {k}", o.op.name()), a, b));
+                    let (x, y) = (&ours.tensors[a], &theirs.tensors[b]);
+                    if x.data.is_some() && x.data != y.data {
+                        failures.push(format!(
+                            "{base}: op {i} constant input {k}: int8 values differ: ours {:?}, converter {:?}",
+                            x.data, y.data
+                        ));
+                    }
+                }
+            }
+        }
+        for (what, a, b) in tensors {
+            let ((sa, za), (sb, zb)) = (
+                qp(&ours.tensors[a]).unwrap_or_default(),
+                qp(&theirs.tensors[b]).unwrap_or_default(),
+            );
+            if za != zb || !close(&sa, &sb) {
+                failures.push(format!(
+                    "{base}: {what}: ours {sa:?}/{za:?}, converter {sb:?}/{zb:?}"
+                ));
+            }
+        }
+        let art = edgeflow_compile::emit(&ours, base).unwrap_or_else(|e| panic!("{base}: {e}"));
+        let input = load_npy(&dir.join(format!("{base}_int8.input.npy"))).bytes();
+        let golden = load_npy(&dir.join(format!("{base}_int8.output.npy"))).bytes();
+        let out = run_host(&art.artifact, &input).unwrap_or_else(|e| panic!("{base}: {e}"));
+        if out != golden {
+            failures.push(format!(
+                "{base}: {} of {} int8 outputs differ from TFLite's on the converter's model",
+                out.iter().zip(&golden).filter(|(a, b)| a != b).count(),
+                golden.len()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    println!(
+        "{} MAXIMUM/MINIMUM models quantized from float: parameters as the converter's, outputs bit-identical",
+        bases.len()
     );
 }

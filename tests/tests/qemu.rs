@@ -1,6 +1,6 @@
-//! The conformance fixtures inside firmware on emulated Cortex-M4F (QEMU mps2-an386, with
-//! the single-op fixtures of `conformance/ops` too) and Cortex-M3 without FPU (QEMU
-//! lm3s6965evb): outputs must be bit-identical to the host's.
+//! The conformance fixtures and the single-input, single-output fixtures of
+//! `conformance/ops` inside firmware on emulated Cortex-M4F (QEMU mps2-an386) and
+//! Cortex-M3 without FPU (QEMU lm3s6965evb): outputs must be bit-identical to the host's.
 //!
 //! Needs `qemu-system-arm` and the thumbv7em/thumbv7m Rust targets (`.ci/run` installs
 //! them). Without them the tests fail, unless `EDGEFLOW_SKIP_QEMU=1` is set explicitly.
@@ -50,6 +50,24 @@ fn op_fixture_cases() -> Vec<(Case, Vec<u8>, usize)> {
         })
         .collect();
     names.sort();
+    // Exactly the single-input, single-output fixtures the generator's MANIFEST.json
+    // lists (a multi-I/O fixture has a list of shapes as its first shape entry).
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("MANIFEST.json")).expect("conformance/ops/MANIFEST.json"),
+    )
+    .expect("MANIFEST.json parses");
+    let mut single: Vec<String> = manifest["fixtures"]
+        .as_object()
+        .expect("a fixtures object")
+        .iter()
+        .filter(|(_, f)| f["input_shape"][0].is_u64() && f["output_shape"][0].is_u64())
+        .map(|(n, _)| n.clone())
+        .collect();
+    single.sort();
+    assert_eq!(
+        names, single,
+        "the single-I/O fixtures on disk are not those MANIFEST.json lists"
+    );
     names
         .into_iter()
         .map(|name| {
@@ -335,8 +353,11 @@ fn fixture_cases() -> Vec<(Case, Vec<u8>, usize)> {
         .collect()
 }
 
-/// `ops`: also run the single-op fixtures of `conformance/ops`.
-fn parity(board_name: &str, flash_budget: usize, ops: bool) {
+/// `ops`: also run the single-op fixtures of `conformance/ops`. `flash_budget`: the case
+/// bytes (artifacts and inputs) one firmware image may embed; `None`: what the board's
+/// flash leaves besides the harness's code (measured on an image with one case) and a
+/// 16 KiB margin.
+fn parity(board_name: &str, flash_budget: Option<usize>, ops: bool) {
     let board = firmware::board(board_name);
     if let Some(why) = firmware::toolchain_missing(&board) {
         if std::env::var("EDGEFLOW_SKIP_QEMU").as_deref() == Ok("1") {
@@ -346,6 +367,22 @@ fn parity(board_name: &str, flash_budget: usize, ops: bool) {
         panic!("{why}; set EDGEFLOW_SKIP_QEMU=1 to skip the emulated-hardware tests");
     }
     let all = cases(ops);
+    let flash_budget = flash_budget.unwrap_or_else(|| {
+        let first = &all[0];
+        let elf = firmware::build(
+            &board,
+            std::slice::from_ref(&first.0),
+            first.2.max(16),
+            false,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let text = firmware::flash_text_bytes(&elf).unwrap_or_else(|e| panic!("{e}")) as usize;
+        let code = text.saturating_sub(first.0.artifact.len() + first.0.input.len());
+        let budget = (board.flash_bytes as usize).saturating_sub(code + 16 * 1024);
+        println!("{board_name}: harness code {code} bytes; {budget} bytes of cases per image");
+        budget
+    });
     // Split into firmware images that fit the board's flash.
     let mut batches: Vec<Vec<&(Case, Vec<u8>, usize)>> = vec![Vec::new()];
     let mut used = 0;
@@ -385,16 +422,21 @@ fn parity(board_name: &str, flash_budget: usize, ops: bool) {
         failures.join("\n")
     );
     assert_eq!(checked, all.len());
+    println!(
+        "{board_name}: {checked} cases bit-identical with the host ({} of them single-op fixtures)",
+        all.iter().filter(|c| c.0.name.starts_with("op_")).count()
+    );
 }
 
 #[test]
 fn fixtures_bit_identical_on_cortex_m4f_mps2_an386() {
-    parity("mps2-an386", 3 * 1024 * 1024, true);
+    parity("mps2-an386", Some(3 * 1024 * 1024), true);
 }
 
 #[test]
 fn fixtures_bit_identical_on_cortex_m3_lm3s6965evb() {
-    // 256 KiB flash: leave room for the code. The single-op fixtures run on the
-    // Cortex-M4F only (with them this image overflowed its flash; not split further yet).
-    parity("lm3s6965evb", 150 * 1024, false);
+    // 256 KiB flash: the cases are split over as many images as the room the code
+    // leaves needs (a fixed 150 KiB per image overflowed once the single-op fixtures
+    // were added).
+    parity("lm3s6965evb", None, true);
 }

@@ -148,8 +148,8 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 /// Supported ops: CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED, AVERAGE_POOL_2D,
 /// MAX_POOL_2D, ADD, MUL, RESHAPE, SOFTMAX, QUANTIZE, DEQUANTIZE, CONCATENATION, PAD,
 /// MEAN, LOGISTIC, TANH, TRANSPOSE, STRIDED_SLICE, LEAKY_RELU, HARD_SWISH, MAXIMUM,
-/// MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR — every op edgeflow runs (a SPLIT was
-/// imported as STRIDED_SLICEs and is written as those).
+/// MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR — every op edgeflow runs (a SPLIT or
+/// SPLIT_V was imported as STRIDED_SLICEs and is written as those).
 ///
 /// Errors: [`ExportError::Op`] naming the op whose padding or fused clamp TFLite cannot
 /// express; [`ExportError::Model`] for a shape dimension above `i32::MAX`.

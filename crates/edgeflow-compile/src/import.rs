@@ -45,6 +45,7 @@ pub const SUPPORTED_OPS: &[(i32, &str, i32)] = &[
     (82, "REDUCE_MAX", 3),
     (97, "RESIZE_NEAREST_NEIGHBOR", 4),
     (98, "LEAKY_RELU", 2),
+    (102, "SPLIT_V", 2),
     (114, "QUANTIZE", 3),
     (117, "HARD_SWISH", 1),
 ];
@@ -195,11 +196,16 @@ pub fn import(bytes: &[u8]) -> Result<Graph, CompileError> {
             if op.intermediates().is_some_and(|v| !v.is_empty()) {
                 return Err(err("intermediate tensors are not supported".into()));
             }
-            if builtin == 49 {
-                // SPLIT: one STRIDED_SLICE per output (the bytes move unchanged, as
-                // TFLite's reference kernel moves them).
+            if builtin == 49 || builtin == 102 {
+                // SPLIT / SPLIT_V: one STRIDED_SLICE per output (the bytes move
+                // unchanged, as TFLite's reference kernels move them).
                 let num_splits = op.builtin_options().map_or(0, |o| o.int(0, 0));
-                for lowered in lower_split(num_splits, &ins, &outs, &tensors).map_err(err)? {
+                let lowered = if builtin == 49 {
+                    lower_split(num_splits, &ins, &outs, &tensors)
+                } else {
+                    lower_split_v(num_splits, &ins, &outs, &tensors)
+                };
+                for lowered in lowered.map_err(err)? {
                     ops.push(IrOp {
                         source_index: op_index as u32,
                         ..lowered
@@ -1347,15 +1353,7 @@ fn lower_split(
         return Err("SPLIT needs the axis and the data inputs".into());
     };
     let x = &tensors[*v];
-    let axis = const_i32s(&tensors[*a], "axis")?;
-    let rank = x.shape.len();
-    let [axis] = axis[..] else {
-        return Err(format!("axis must be one value, got {axis:?}"));
-    };
-    let d = usize::try_from(if axis < 0 { axis + rank as i32 } else { axis })
-        .ok()
-        .filter(|&d| d < rank)
-        .ok_or_else(|| format!("axis {axis} out of range for rank {rank}"))?;
+    let d = split_axis(&tensors[*a], x.shape.len())?;
     let n = usize::try_from(num_splits)
         .ok()
         .filter(|&n| n > 0 && n == outs.len())
@@ -1372,19 +1370,102 @@ fn lower_split(
         ));
     }
     let part = x.shape[d] / n as u32;
-    let mut ops = Vec::with_capacity(n);
-    for (i, &o) in outs.iter().enumerate() {
+    split_slices(*v, d, &vec![part; n], outs, tensors)
+}
+
+/// SPLIT_V (`ins`: the data, the constant int32 part sizes, the constant int32 axis) as
+/// one STRIDED_SLICE per output: output `i` takes the `i`-th part, of `size_splits[i]`
+/// elements along the axis. At most one size may be -1: it takes what the others leave
+/// (TFLite's `split_v` Prepare). The sizes must cover the dimension exactly.
+fn lower_split_v(
+    num_splits: i32,
+    ins: &[Option<usize>],
+    outs: &[usize],
+    tensors: &[IrTensor],
+) -> Result<Vec<IrOp>, String> {
+    let (Some(Some(v)), Some(Some(s)), Some(Some(a))) = (ins.first(), ins.get(1), ins.get(2))
+    else {
+        return Err("SPLIT_V needs the data, size_splits and axis inputs".into());
+    };
+    let x = &tensors[*v];
+    let d = split_axis(&tensors[*a], x.shape.len())?;
+    let sizes = const_i32s(&tensors[*s], "size_splits")?;
+    if usize::try_from(num_splits).ok() != Some(outs.len()) || sizes.len() != outs.len() {
+        return Err(format!(
+            "num_splits {num_splits} and size_splits {sizes:?} do not match the {} outputs",
+            outs.len()
+        ));
+    }
+    let dim = i64::from(x.shape[d]);
+    let inferred: Vec<usize> = (0..sizes.len()).filter(|&i| sizes[i] == -1).collect();
+    if inferred.len() > 1 || sizes.iter().any(|&z| z < -1) {
+        return Err(format!(
+            "size_splits {sizes:?}: sizes must be >= 0, with at most one -1"
+        ));
+    }
+    let known: i64 = sizes
+        .iter()
+        .filter(|&&z| z >= 0)
+        .map(|&z| i64::from(z))
+        .sum();
+    let mut parts: Vec<u32> = sizes.iter().map(|&z| z.max(0) as u32).collect();
+    if let [i] = inferred[..] {
+        parts[i] = u32::try_from(dim - known)
+            .map_err(|_| format!("size_splits {sizes:?} exceed dimension {d} of size {dim}"))?;
+    } else if known != dim {
+        return Err(format!(
+            "size_splits {sizes:?} add up to {known}, dimension {d} has size {dim}"
+        ));
+    }
+    split_slices(*v, d, &parts, outs, tensors)
+}
+
+/// A SPLIT / SPLIT_V axis (a constant int32 scalar or one-element vector), made
+/// non-negative for rank `rank`.
+fn split_axis(t: &IrTensor, rank: usize) -> Result<usize, String> {
+    let axis = const_i32s(t, "axis")?;
+    let [axis] = axis[..] else {
+        return Err(format!("axis must be one value, got {axis:?}"));
+    };
+    usize::try_from(if axis < 0 { axis + rank as i32 } else { axis })
+        .ok()
+        .filter(|&d| d < rank)
+        .ok_or_else(|| format!("axis {axis} out of range for rank {rank}"))
+}
+
+/// One STRIDED_SLICE of tensor `v` per output: output `i` takes `parts[i]` elements of
+/// dimension `d`, after those of the outputs before it.
+fn split_slices(
+    v: usize,
+    d: usize,
+    parts: &[u32],
+    outs: &[usize],
+    tensors: &[IrTensor],
+) -> Result<Vec<IrOp>, String> {
+    let x = &tensors[v];
+    let mut ops = Vec::with_capacity(outs.len());
+    let mut begin = 0u32;
+    for (i, (&o, &part)) in outs.iter().zip(parts).enumerate() {
         let out = &tensors[o];
         if out.data.is_some() {
-            return Err("output tensor has constant data".into());
+            return Err(format!(
+                "output {i} (tensor {o}, {:?}) has constant data",
+                out.name
+            ));
         }
-        movement_types(x, out)?;
+        movement_types(x, out)
+            .map_err(|e| format!("output {i} (tensor {o}, {:?}): {e}", out.name))?;
         let mut want = x.shape.clone();
         want[d] = part;
         if out.shape != want {
             return Err(format!(
                 "output {i} has shape {:?}, the split gives {want:?}",
                 out.shape
+            ));
+        }
+        if part == 0 {
+            return Err(format!(
+                "output {i} is empty (0 elements along dimension {d}); edgeflow has no zero-sized tensors"
             ));
         }
         let mut p = StridedSliceParams {
@@ -1395,9 +1476,10 @@ fn lower_split(
         for (k, &e) in x.shape.iter().enumerate() {
             p.count[k] = e;
         }
-        p.begin[d] = (part as usize * i) as i32;
+        p.begin[d] = begin as i32;
         p.count[d] = part;
-        let mut ir = IrOp::new(vec![*v], o);
+        begin += part;
+        let mut ir = IrOp::new(vec![v], o);
         ir.op = Op::StridedSlice(p);
         ops.push(ir);
     }

@@ -28,8 +28,8 @@
 //! GlobalAveragePool, GlobalMaxPool, Add, Mul, Sub, Div (constant divisor), Reshape,
 //! Flatten, Squeeze, Unsqueeze, Transpose (folded when it only converts layouts, else a
 //! TRANSPOSE op), Slice (constant starts/ends/axes/steps), Concat, Pad (constant, value 0),
-//! ReduceMean, ReduceMax, Softmax, LeakyRelu, HardSwish, Max and Min (two inputs, with
-//! broadcasting), Split (one STRIDED_SLICE per output), Resize (nearest, in the coordinate
+//! ReduceMean, ReduceMax, Softmax, LeakyRelu, HardSwish, Max and Min (with broadcasting;
+//! three or more inputs become a chain of binary ops), Split (one STRIDED_SLICE per output), Resize (nearest, in the coordinate
 //! modes TFLite's kernel computes), Identity, Dropout, Constant, QuantizeLinear, DequantizeLinear. Every other op,
 //! attribute value or symbolic dimension is an [`OnnxError::Node`] naming the node, its op
 //! type and what is missing.
@@ -834,10 +834,28 @@ impl Importer {
             }
             "Max" | "Min" if n.input.len() == 1 => Val::Act(self.act(req(0)?)?),
             "Max" | "Min" if n.input.len() > 2 => {
-                return Err(format!(
-                    "{op} of {} inputs; edgeflow maps {op} of two inputs (chain them)",
-                    n.input.len()
-                ))
+                // A chain of binary ops, left to right: ((a ⊕ b) ⊕ c) ⊕ … (max and min
+                // are associative and exact, so the order changes no value).
+                let mut acc = n.input[0].clone();
+                let last = n.input.len() - 1;
+                let mut result = None;
+                for (k, b) in n.input.iter().enumerate().skip(1) {
+                    let mut pair = n.clone();
+                    pair.input = vec![acc.clone(), b.clone()];
+                    let name = if k == last {
+                        out0.clone()
+                    } else {
+                        format!("{out0}/{op}{k}")
+                    };
+                    let v = self.binary(&pair, op, &name)?;
+                    if k == last {
+                        result = Some(v);
+                    } else {
+                        self.vals.insert(name.clone(), v);
+                        acc = name;
+                    }
+                }
+                result.ok_or("no inputs")?
             }
             "MaxPool" | "AveragePool" => self.pool(n, op == "MaxPool", &out0)?,
             "GlobalAveragePool" | "GlobalMaxPool" => {

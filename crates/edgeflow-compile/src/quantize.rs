@@ -18,7 +18,11 @@
 //! Op constraints follow TFLite's int8 spec: SOFTMAX and LOGISTIC outputs are fixed at
 //! `1/256, -128`, TANH at `1/128, 0`; RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD keep
 //! their input's parameters; a CONCATENATION input whose parameters differ from the
-//! output's is requantized by an inserted int8 → int8 QUANTIZE.
+//! output's is requantized by an inserted int8 → int8 QUANTIZE. MAXIMUM and MINIMUM
+//! share one scale and zero point between their inputs and output: the output's
+//! calibrated range, given back to the producers of the inputs as the TFLite converter
+//! does (a constant input is quantized with it; an input whose parameters are fixed
+//! otherwise is requantized).
 //!
 //! Bias correction ([`QuantizeOptions::bias_correction`], on by default): before a
 //! conv / fully-connected bias is quantized, the mean output shift its layer's int8
@@ -458,6 +462,29 @@ fn calibrate(
     Ok(obs)
 }
 
+/// Ops whose int8 output takes its (first) input's scale and zero point, as TFLite's
+/// int8 kernels require: RESHAPE, the pools, PAD, TRANSPOSE, STRIDED_SLICE, REDUCE_MAX,
+/// RESIZE_NEAREST_NEIGHBOR.
+fn keeps_input_params(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Reshape
+            | Op::MaxPool2d(_)
+            | Op::AveragePool2d(_)
+            | Op::Pad(_)
+            | Op::Transpose(_)
+            | Op::StridedSlice(_)
+            | Op::ReduceMax(_)
+            | Op::ResizeNearest(_)
+    )
+}
+
+/// Ops whose int8 inputs must have the output's parameters (an input with others is
+/// requantized by an inserted int8 → int8 QUANTIZE).
+fn same_scale_inputs(op: &Op) -> bool {
+    matches!(op, Op::Concatenation(_) | Op::Maximum | Op::Minimum)
+}
+
 fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
     if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
         return Err(QuantizeError::Model(format!(
@@ -475,11 +502,6 @@ fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
         if matches!(op.op, Op::Quantize(_) | Op::Dequantize) {
             return Err(bad(
                 "the model is already (partly) quantized; give the float model".into(),
-            ));
-        }
-        if matches!(op.op, Op::Maximum | Op::Minimum) {
-            return Err(bad(
-                "int8 MAXIMUM/MINIMUM need both inputs and the output on one scale, which this quantizer does not arrange yet; quantize with TFLite's converter and import the .tflite".into(),
             ));
         }
         for &t in op.inputs.iter().chain(std::iter::once(&op.output)) {
@@ -612,6 +634,39 @@ pub fn quantize(
     // output range takes the concatenation's parameters (as the converter propagates
     // them; the first concatenation wins); other inputs are requantized below.
     let mut forced: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    // MAXIMUM / MINIMUM compare stored int8 values, so their inputs and output share one
+    // scale and zero point. As in the converter (whose quantization driver gives these
+    // same-scale ops their output's statistics and drops their inputs' statistics), the
+    // output's calibrated range wins and goes back to each input, through ops that keep
+    // their input's parameters, to the op or graph input that sets them. Ops are visited
+    // last to first, so a chain of them shares the last one's range. An input whose
+    // parameters are fixed otherwise is requantized by `lower`; a constant input is
+    // quantized with the output's parameters.
+    for op in graph.ops.iter().rev() {
+        if !matches!(op.op, Op::Maximum | Op::Minimum) {
+            continue;
+        }
+        let p = forced[op.output].unwrap_or_else(|| from_obs(op.output));
+        forced[op.output] = Some(p);
+        for &t in &op.inputs {
+            if graph.tensors[t].data.is_some() {
+                continue;
+            }
+            let mut u = t;
+            while let Some(o) = graph.ops.iter().find(|o| o.output == u) {
+                if !keeps_input_params(&o.op) {
+                    break;
+                }
+                u = o.inputs[0];
+            }
+            let fixed = graph.ops.iter().any(|o| {
+                o.output == u && matches!(o.op, Op::Softmax(_) | Op::Logistic(_) | Op::Tanh(_))
+            });
+            if !fixed && forced[u].is_none() && !graph.outputs.contains(&u) {
+                forced[u] = Some(p);
+            }
+        }
+    }
     for op in &graph.ops {
         if matches!(op.op, Op::Concatenation(_)) {
             let p = from_obs(op.output);
@@ -802,7 +857,10 @@ pub fn bias_corrections(
 /// quantized per tensor from their values. RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD
 /// take their input's parameters, SOFTMAX / LOGISTIC output `1/256, -128` and TANH
 /// `1/128, 0`, as TFLite's int8 kernels require; a QDQ model that quantizes those
-/// outputs otherwise is refused. With `float_io` the input is quantized and the output
+/// outputs otherwise is refused. MAXIMUM / MINIMUM (whose int8 kernels compare stored
+/// values) keep their output's parameters: an input quantized otherwise is requantized
+/// to them by an inserted int8 → int8 QUANTIZE, a constant input is quantized with them,
+/// and the inner results of a Max / Min of three or more inputs take them too. With `float_io` the input is quantized and the output
 /// dequantized on the device (the QDQ model's float interface).
 ///
 /// Errors: [`QuantizeError::Unsupported`] naming the ONNX node, the tensor and what
@@ -838,7 +896,11 @@ pub fn quantize_qdq(
         };
         let out = op.output;
         let name = &graph.tensors[out].name;
-        let fixed = qdq.activations.get(&out).copied();
+        let fixed = qdq
+            .activations
+            .get(&out)
+            .copied()
+            .or_else(|| chain_params(graph, qdq, i));
         let required = match op.op {
             Op::Softmax(_) | Op::Logistic(_) => Some(((1.0 / 256.0), -128)),
             Op::Tanh(_) => Some((1.0 / 128.0, 0)),
@@ -885,6 +947,30 @@ pub fn quantize_qdq(
         bias_correction: false,
     };
     lower(graph, &params, &qdq.weights, &opts)
+}
+
+/// The parameters of an inner MAXIMUM / MINIMUM of a chain (the importer's form of an
+/// ONNX Max / Min of three or more inputs, whose inner results have no QuantizeLinear):
+/// those of the chain's last op, found by following the op's output into the next op of
+/// the same kind. `None` for any other op.
+#[cfg(feature = "onnx")]
+fn chain_params(graph: &Graph, qdq: &crate::onnx::QdqParams, op: usize) -> Option<(f32, i64)> {
+    let kind = &graph.ops[op].op;
+    if !matches!(kind, Op::Maximum | Op::Minimum) {
+        return None;
+    }
+    let mut t = graph.ops[op].output;
+    for _ in 0..graph.ops.len() {
+        let next = graph
+            .ops
+            .iter()
+            .find(|o| o.op.name() == kind.name() && o.inputs.contains(&t))?;
+        if let Some(&p) = qdq.activations.get(&next.output) {
+            return Some(p);
+        }
+        t = next.output;
+    }
+    None
 }
 
 /// The int8 graph from activation parameters (`params`, per tensor) and, for weights
@@ -959,6 +1045,30 @@ fn lower(
             });
         }
     }
+    let quantize_const = |t: &mut IrTensor, v: &[f32], s: f32, zp: i64| {
+        t.data = Some(
+            v.iter()
+                .map(|&x| {
+                    (((x as f64 / s as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8) as u8
+                })
+                .collect(),
+        );
+        t.dtype = DType::I8;
+        t.quant = Some(per_tensor(s, zp));
+    };
+    // A constant MAXIMUM / MINIMUM operand: with the op's output parameters (values
+    // outside its range clamp, as the converter quantizes it).
+    for op in &graph.ops {
+        if let (Op::Maximum | Op::Minimum, Some((s, zp))) = (&op.op, params[op.output]) {
+            for &c in &op.inputs {
+                let t = &mut g.tensors[c];
+                if let (DType::F32, Some(d)) = (t.dtype, &t.data) {
+                    let v = bytes_f32(d);
+                    quantize_const(t, &v, s, zp);
+                }
+            }
+        }
+    }
     // Any other float constant (an ADD / MUL / CONCATENATION operand): per-tensor
     // asymmetric from its own values.
     for t in &mut g.tensors {
@@ -968,16 +1078,7 @@ fn lower(
                 let lo = v.iter().copied().fold(0f32, f32::min) as f64;
                 let hi = v.iter().copied().fold(0f32, f32::max) as f64;
                 let (s, zp) = asymmetric_params(lo, hi);
-                t.data = Some(
-                    v.iter()
-                        .map(|&x| {
-                            (((x as f64 / s as f64).round() + zp as f64).clamp(-128.0, 127.0) as i8)
-                                as u8
-                        })
-                        .collect(),
-                );
-                t.dtype = DType::I8;
-                t.quant = Some(per_tensor(s, zp));
+                quantize_const(t, &v, s, zp);
             }
         }
     }
@@ -1022,17 +1123,17 @@ fn lower(
         g.inputs[0] = f;
         ops.push(quantize_op(f, q, 0));
     }
-    // Concatenation inputs whose parameters differ: requantized right after they are
-    // produced (where the converter puts its QUANTIZE).
+    // CONCATENATION / MAXIMUM / MINIMUM inputs whose parameters differ: requantized right
+    // after they are produced (where the converter puts its QUANTIZE).
     let mut requant_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
     for mut op in old_ops {
-        if matches!(op.op, Op::Concatenation(_)) {
+        if same_scale_inputs(&op.op) {
             for k in 0..op.inputs.len() {
                 let t = op.inputs[k];
                 if let Some(r) = requant_of[t] {
                     op.inputs[k] = r;
                 } else if params[t] != params[op.output] && g.tensors[t].data.is_none() {
-                    // A graph input read directly by a concatenation.
+                    // A graph input read directly by the op.
                     let oq = g.tensors[op.output].quant.clone();
                     let r = new_tensor(&mut g, t, DType::I8, oq);
                     ops.push(quantize_op(t, r, op.source_index));
@@ -1045,7 +1146,7 @@ fn lower(
         let concat = graph
             .ops
             .iter()
-            .find(|o| matches!(o.op, Op::Concatenation(_)) && o.inputs.contains(&out));
+            .find(|o| same_scale_inputs(&o.op) && o.inputs.contains(&out));
         if let Some(c) = concat {
             if params[out] != params[c.output] {
                 let oq = g.tensors[c.output].quant.clone();
@@ -1070,6 +1171,24 @@ fn lower(
             op: op.op.name(),
             reason,
         })?;
+        if matches!(op.op, Op::Maximum | Op::Minimum) {
+            let q = |t: usize| {
+                g.tensors[t]
+                    .quant
+                    .as_ref()
+                    .map(|q| (q.scales.clone(), q.zero_points.clone()))
+            };
+            if let Some(&t) = op.inputs.iter().find(|&&t| q(t) != q(op.output)) {
+                return Err(QuantizeError::Unsupported {
+                    index: i,
+                    op: op.op.name(),
+                    reason: format!(
+                        "input tensor {t} ({:?}) and the output must share one scale and zero point (the kernel compares stored values), and it could not be requantized",
+                        g.tensors[t].name
+                    ),
+                });
+            }
+        }
     }
     g.ops = ops;
     Ok(g)
@@ -1170,6 +1289,89 @@ mod tests {
             for (o, w) in rt.output(0).unwrap().iter().zip(&want) {
                 let got = (*o as i8 as i64 - z_out) as f32 * s_out;
                 assert!((got - w).abs() <= 2.0 * s_out + s_in * 3.0, "{got} vs {w}");
+            }
+        }
+    }
+
+    /// x[1,4] -> LOGISTIC -> MAXIMUM(., c) -> y: the LOGISTIC output is fixed at
+    /// `1/256, -128`, so it is requantized to the MAXIMUM's output parameters by an
+    /// inserted QUANTIZE; the constant takes them too; the result tracks the float graph.
+    #[test]
+    fn maximum_after_a_fixed_range_op_requantizes_its_input() {
+        let t = |index: u32, data: Option<Vec<f32>>| IrTensor {
+            index,
+            name: format!("t{index}"),
+            dtype: DType::F32,
+            shape: vec![1, 4],
+            quant: None,
+            data: data.map(|d| f32_bytes(&d)),
+        };
+        let mut sig = IrOp::new(vec![0], 1);
+        sig.op = Op::Logistic(edgeflow_nn::params::elementwise::logistic_params(1.0, 0));
+        let mut max = IrOp::new(vec![1, 2], 3);
+        max.op = Op::Maximum;
+        let g = Graph {
+            tensors: vec![
+                t(0, None),
+                t(1, None),
+                t(2, Some(vec![0.3, 0.6, 0.9, 1.5])),
+                t(3, None),
+            ],
+            inputs: vec![0],
+            outputs: vec![3],
+            ops: vec![sig, max],
+            description: String::new(),
+        };
+        let samples: Vec<Vec<f32>> = (0..40)
+            .map(|i| {
+                let x = i as f32 / 5.0 - 4.0;
+                vec![x, -x, x * 0.5, 1.0]
+            })
+            .collect();
+        let opts = QuantizeOptions {
+            method: RangeMethod::MinMax,
+            ..QuantizeOptions::default()
+        };
+        let q = quantize(&g, &samples, &opts).unwrap();
+        let names: Vec<&str> = q.ops.iter().map(|o| o.op.name()).collect();
+        assert_eq!(names, ["LOGISTIC", "QUANTIZE", "MAXIMUM"]);
+        let qp = |t: usize| q.tensors[t].quant.clone().unwrap();
+        let m = &q.ops[2];
+        let out = qp(m.output);
+        // The output's range: [min(0, .), max] of max(sigmoid(x), c) = [0, 1.5].
+        assert_eq!(
+            (out.scales[0], out.zero_points[0]),
+            asymmetric_params(0.0, 1.5)
+        );
+        for &i in &m.inputs {
+            assert_eq!(qp(i).scales, out.scales);
+            assert_eq!(qp(i).zero_points, out.zero_points);
+        }
+        assert_eq!(qp(q.ops[0].output).scales[0], 1.0 / 256.0);
+        let art = crate::emit(&q, "max").unwrap();
+        let model = edgeflow_nn::Model::parse(&art.artifact).unwrap();
+        let float = Evaluator::new(&g).unwrap();
+        let (s_in, z_in) = (qp(0).scales[0], qp(0).zero_points[0]);
+        let (s_out, z_out) = (out.scales[0], out.zero_points[0]);
+        for s in &samples {
+            let want = bytes_f32(float.run(&[&f32_bytes(s)]).unwrap()[3].as_ref().unwrap());
+            let mut arena = vec![0u8; model.arena_bytes() + 16];
+            let off = arena.as_ptr().align_offset(16);
+            let mut rt = edgeflow_nn::Runtime::new(&model, &mut arena[off..]).unwrap();
+            let inp: Vec<u8> = s
+                .iter()
+                .map(|&v| ((v / s_in).round() as i64 + z_in).clamp(-128, 127) as i8 as u8)
+                .collect();
+            rt.input_mut(0).unwrap().copy_from_slice(&inp);
+            rt.invoke().unwrap();
+            for (o, w) in rt.output(0).unwrap().iter().zip(&want) {
+                let got = (*o as i8 as i64 - z_out) as f32 * s_out;
+                // Input rounding through the sigmoid (slope <= 1/4), the sigmoid's and the
+                // requantization's steps.
+                assert!(
+                    (got - w).abs() <= s_in / 4.0 + 1.0 / 256.0 + 1.5 * s_out,
+                    "{got} vs {w}"
+                );
             }
         }
     }

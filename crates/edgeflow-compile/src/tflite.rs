@@ -277,6 +277,7 @@ pub fn options_layout(tag: u8) -> &'static [Kind] {
         35 => &[Int],                                 // SplitOptions
         74 => &[Byte, Byte],                          // ResizeNearestNeighborOptions
         75 => &[Float],                               // LeakyReluOptions
+        79 => &[Int],                                 // SplitVOptions
         _ => &[],
     }
 }

@@ -278,6 +278,13 @@ fn unsupported_nodes_are_named() {
 /// spread (max - min) of ONNX Runtime's outputs over the test samples.
 const INT8_TOL_OF_SPREAD: f32 = 0.05;
 
+/// The bound for `upsample.onnx`, looser than [`INT8_TOL_OF_SPREAD`] and set after
+/// measuring it: min/max PTQ of its Conv → LeakyRelu → Resize → Conv → HardSwish →
+/// ReduceMax → Gemm chain is off by 6.6 % of the output spread (14 output steps; where
+/// the error builds up is not analysed), with top-1 agreeing on all 8 samples. The test
+/// holds it to 10 % and to top-1 on every sample, so a regression still fails.
+const UPSAMPLE_INT8_TOL_OF_SPREAD: f32 = 0.10;
+
 /// Runs an artifact once on the host run-time (edgeflow-nn), input and output as bytes.
 fn run_artifact(artifact: &[u8], input: &[u8]) -> Vec<u8> {
     let m = edgeflow_nn::Model::parse(artifact).expect("artifact parses");
@@ -295,9 +302,7 @@ fn run_artifact(artifact: &[u8], input: &[u8]) -> Vec<u8> {
 #[test]
 fn onnx_models_quantize_and_agree_with_onnx_runtime() {
     use edgeflow_compile::quantize::{quantize, QuantizeOptions, RangeMethod};
-    // upsample.onnx is left out: its int8 error after min/max PTQ is 6.6 % of the output
-    // spread (top-1 8/8), above this test's 5 % bound (README, ONNX import).
-    for name in ["mlp", "cnn1d", "mobilenet", "slice_transpose"] {
+    for name in ["mlp", "cnn1d", "mobilenet", "slice_transpose", "upsample"] {
         let dir = root().join("models");
         let m = import_model(&std::fs::read(dir.join(format!("{name}.onnx"))).expect("model"))
             .expect("import");
@@ -319,6 +324,12 @@ fn onnx_models_quantize_and_agree_with_onnx_runtime() {
             bias_correction: false,
         };
         let q = quantize(&m.graph, &samples, &opts).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The int8 output's step (the tensor the final DEQUANTIZE reads).
+        let last = q.ops.last().expect("ops");
+        let step = q.tensors[last.inputs[0]]
+            .quant
+            .as_ref()
+            .map_or(f32::NAN, |p| p.scales[0]);
         let c = edgeflow_compile::emit(&q, name).expect("emit");
         let (_, xs) = read_npy(&dir.join(format!("{name}.input.f32")));
         let (_, ys) = read_npy(&dir.join(format!("{name}.output.f32")));
@@ -338,12 +349,22 @@ fn onnx_models_quantize_and_agree_with_onnx_runtime() {
             top1 += usize::from(am(&got) == am(want));
         }
         println!(
-            "{name} int8 (min/max PTQ, 64 calibration samples): largest |int8 - ONNX Runtime| = {worst:.4} ({:.2}% of the output spread {spread:.3}); top-1 agrees on {top1}/{n}",
-            100.0 * worst / spread
+            "{name} int8 (min/max PTQ, 64 calibration samples): largest |int8 - ONNX Runtime| = {worst:.4} ({:.2}% of the output spread {spread:.3}, {:.1} output steps of {step}); top-1 agrees on {top1}/{n}",
+            100.0 * worst / spread,
+            worst / step
         );
+        let tol = if name == "upsample" {
+            assert_eq!(
+                top1, n,
+                "{name}: top-1 agrees on {top1} of {n} samples only"
+            );
+            UPSAMPLE_INT8_TOL_OF_SPREAD
+        } else {
+            INT8_TOL_OF_SPREAD
+        };
         assert!(
-            worst <= INT8_TOL_OF_SPREAD * spread,
-            "{name}: int8 differs from ONNX Runtime by {worst} > {INT8_TOL_OF_SPREAD} x {spread}"
+            worst <= tol * spread,
+            "{name}: int8 differs from ONNX Runtime by {worst} > {tol} x {spread}"
         );
     }
 }
@@ -363,31 +384,65 @@ const QDQ_TOL_LSB: f32 = 1.0;
 #[test]
 fn qdq_models_map_onto_int8_kernels_and_agree_with_onnx_runtime() {
     use edgeflow_compile::quantize::quantize_qdq;
-    for name in ["cnn1d", "mlp"] {
+    for name in ["cnn1d", "mlp", "mlp_maxmin"] {
         let dir = root().join("qdq");
         let m = import_model(&std::fs::read(dir.join(format!("{name}.qdq.onnx"))).expect("model"))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let qdq = m.qdq.as_ref().expect("a QDQ model");
         let out_scale = qdq.activations[&m.graph.outputs[0]].0;
         let q = quantize_qdq(&m.graph, qdq, true).unwrap_or_else(|e| panic!("{name}: {e}"));
-        // Every weight and activation is int8; only the float I/O edges are not.
-        let int8_ops = q
+        // Every weight and activation is int8; only the float I/O edges are not (an
+        // int8 -> int8 QUANTIZE requantizes a MAXIMUM / MINIMUM input).
+        use edgeflow_format::graph::{DType, Op};
+        let float_edges = q
             .ops
             .iter()
-            .filter(|o| {
-                !matches!(
-                    o.op,
-                    edgeflow_format::graph::Op::Quantize(_)
-                        | edgeflow_format::graph::Op::Dequantize
-                )
+            .filter(|o| match o.op {
+                Op::Quantize(_) => q.tensors[o.inputs[0]].dtype == DType::F32,
+                Op::Dequantize => true,
+                _ => false,
             })
             .count();
         assert_eq!(
-            int8_ops + 2,
-            q.ops.len(),
+            float_edges,
+            2,
             "{name}: {:?}",
             q.ops.iter().map(|o| o.op.name()).collect::<Vec<_>>()
         );
+        if name == "mlp_maxmin" {
+            // Max of three inputs: two MAXIMUM ops; the Gemm outputs requantized.
+            let ops: Vec<&str> = q.ops.iter().map(|o| o.op.name()).collect();
+            assert_eq!(
+                ops.iter().filter(|&&o| o == "MAXIMUM").count(),
+                2,
+                "{ops:?}"
+            );
+            assert_eq!(
+                ops.iter().filter(|&&o| o == "MINIMUM").count(),
+                1,
+                "{ops:?}"
+            );
+            for o in q
+                .ops
+                .iter()
+                .filter(|o| matches!(o.op, Op::Maximum | Op::Minimum))
+            {
+                for &t in &o.inputs {
+                    assert_eq!(
+                        q.tensors[t]
+                            .quant
+                            .as_ref()
+                            .map(|q| (q.scales.clone(), q.zero_points.clone())),
+                        q.tensors[o.output]
+                            .quant
+                            .as_ref()
+                            .map(|q| (q.scales.clone(), q.zero_points.clone())),
+                        "{name}: {} input {t} has other parameters than its output",
+                        o.op.name()
+                    );
+                }
+            }
+        }
         let c = edgeflow_compile::emit(&q, name).expect("emit");
         let (shape, cl) = m.inputs[0].clone();
         let per: usize = shape.iter().product();

@@ -24,6 +24,10 @@ pub enum Error {
     NewerOp {
         /// Position of the record in execution order.
         position: u32,
+        /// The record's op tag (the numbering of `edgeflow_format::decode::OP_NAMES`;
+        /// a tag past that list is an op added after this reader), `None` when the
+        /// record is too short to hold one.
+        tag: Option<u32>,
         /// The artifact's format version (major, minor).
         artifact: (u16, u16),
         /// The newest format version this reader knows (major, minor).
@@ -86,13 +90,20 @@ impl fmt::Display for Error {
             }
             Error::NewerOp {
                 position,
+                tag,
                 artifact,
                 reader,
-            } => write!(
-                f,
-                "op record #{position} does not decode: the artifact is format {}.{}, newer than this run-time's {}.{}, and uses an op it does not know (rebuild the firmware with a newer edgeflow-nn)",
-                artifact.0, artifact.1, reader.0, reader.1
-            ),
+            } => {
+                write!(f, "op record #{position}")?;
+                if let Some(t) = tag {
+                    write!(f, " (op tag {t})")?;
+                }
+                write!(
+                    f,
+                    " does not decode: the artifact is format {}.{}, newer than this run-time's {}.{}, and uses an op it does not know (rebuild the firmware with a newer edgeflow-nn)",
+                    artifact.0, artifact.1, reader.0, reader.1
+                )
+            }
             Error::TrailingGraphBytes => {
                 write!(f, "graph section has bytes after the last op record")
             }

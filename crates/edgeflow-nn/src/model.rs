@@ -96,7 +96,7 @@ impl<'a> Model<'a> {
                 match undecodable(rest, position) {
                     // Not an op this build leaves out: malformed, or an op of a newer
                     // format minor version.
-                    Error::BadOpRecord { position } => self.undecodable(position),
+                    Error::BadOpRecord { position } => self.undecodable(rest, position),
                     named => named,
                 }
             })?;
@@ -108,13 +108,15 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
-    /// The error for an op record that does not decode: [`Error::NewerOp`] when the
-    /// artifact's minor version is above this reader's, else [`Error::BadOpRecord`].
-    fn undecodable(&self, position: u32) -> Error {
+    /// The error for an op record (`record`: its bytes on) that does not decode:
+    /// [`Error::NewerOp`] (naming the record's op tag) when the artifact's minor version
+    /// is above this reader's, else [`Error::BadOpRecord`].
+    fn undecodable(&self, record: &[u8], position: u32) -> Error {
         let (major, minor) = (self.artifact.major, self.artifact.minor);
         if major == edgeflow_format::FORMAT_MAJOR && minor > edgeflow_format::FORMAT_MINOR {
             Error::NewerOp {
                 position,
+                tag: decode::record_op(record).ok().map(|(_, tag)| tag),
                 artifact: (major, minor),
                 reader: (edgeflow_format::FORMAT_MAJOR, edgeflow_format::FORMAT_MINOR),
             }
@@ -400,6 +402,7 @@ mod tests {
             e,
             Error::NewerOp {
                 position: 0,
+                tag: Some(0x7f),
                 artifact: (FORMAT_MAJOR, FORMAT_MINOR + 1),
                 reader: (FORMAT_MAJOR, FORMAT_MINOR),
             }
@@ -407,7 +410,8 @@ mod tests {
         let msg = std::format!("{e}");
         assert!(
             msg.contains(&std::format!("format 1.{}", FORMAT_MINOR + 1))
-                && msg.contains(&std::format!("1.{FORMAT_MINOR}")),
+                && msg.contains(&std::format!("1.{FORMAT_MINOR}"))
+                && msg.contains("(op tag 127)"),
             "{msg}"
         );
     }

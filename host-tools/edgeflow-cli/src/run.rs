@@ -205,8 +205,9 @@ fn run_multi(a: &RunArgs, m: &edgeflow_nn::Model<'_>) -> Result<()> {
     if let Some(k) = paths.iter().position(Option::is_none) {
         let d = h.inputs[k];
         bail!(
-            "the model has {n_in} inputs and {} were given: input {k} (tensor {}, shape {:?} {}) is missing",
+            "the model has {n_in} inputs and {} {} given: input {k} (tensor {}, shape {:?} {}) is missing",
             a.input.len(),
+            if a.input.len() == 1 { "was" } else { "were" },
             d.id,
             d.shape.dims(),
             dtype_name(d.dtype)

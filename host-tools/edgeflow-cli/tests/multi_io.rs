@@ -122,7 +122,7 @@ fn a_missing_or_misshapen_input_names_the_tensor_and_both_shapes() {
     assert!(!o.status.success());
     let t = text(&o);
     assert!(
-        t.contains("the model has 2 inputs and 1 were given") && t.contains("input 1"),
+        t.contains("the model has 2 inputs and 1 was given") && t.contains("input 1"),
         "{t}"
     );
     assert!(t.contains("shape [1, 5, 1]"), "{t}");
