@@ -496,13 +496,109 @@ fn factors(mut n: usize, out: &mut [(usize, usize); 12]) -> usize {
     k
 }
 
+#[inline(always)]
+fn cpx(w: &[u32; 2]) -> Cpx {
+    [w[0] as u16 as i16, w[1] as u16 as i16]
+}
+
+/// kissfft's `kf_bfly2` on two values already divided by 2: `[x0 + w x1, x0 - w x1]`.
+#[inline(always)]
+fn bfly2(x0: Cpx, x1: Cpx, w: Cpx) -> [Cpx; 2] {
+    let t = cmul(x1, w);
+    [cadd(x0, t), csub(x0, t)]
+}
+
+/// kissfft's `kf_bfly4` (forward) on four values already divided by 4, twiddles `w1..w3`.
+#[inline(always)]
+fn bfly4(x: [Cpx; 4], w1: Cpx, w2: Cpx, w3: Cpx) -> [Cpx; 4] {
+    let s0 = cmul(x[1], w1);
+    let s1 = cmul(x[2], w2);
+    let s2 = cmul(x[3], w3);
+    let s5 = csub(x[0], s1);
+    let x0 = cadd(x[0], s1);
+    let s3 = cadd(s0, s2);
+    let s4 = csub(s0, s2);
+    [
+        cadd(x0, s3),
+        [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])],
+        csub(x0, s3),
+        [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])],
+    ]
+}
+
+/// The innermost stage (`m = 1`, radix 4 when `four`, else 2) of the FFT of
+/// `input.len()` pairs, reading the natural-order `input` and writing `out` in stage
+/// order: butterfly `s` takes the pairs `base_s + q * n / p`, where `base_s` is `s`'s
+/// digits (radices of the `outer` stages, innermost digit fastest) read in reverse
+/// order, as the reference's recursion gathers its leaves. Each value is first scaled
+/// up by `shift` (truncated to 16 bits). Twiddle 0 for every leg, as in the reference.
+fn first_stage(
+    input: &[Cpx],
+    out: &mut [Cpx],
+    four: bool,
+    outer: &[(usize, usize)],
+    shift: u32,
+    tw: &[[u32; 2]],
+) {
+    let n = input.len().min(out.len());
+    let w0 = tw.first().map_or([0, 0], cpx);
+    let up = |i: usize| -> Cpx {
+        input.get(i).map_or([0, 0], |c| {
+            [
+                ((c[0] as u16 as u32) << shift) as u16 as i16,
+                ((c[1] as u16 as u32) << shift) as u16 as i16,
+            ]
+        })
+    };
+    // Input weight of each outer stage's digit: the product of the radices before it.
+    let mut weight = [0usize; 12];
+    let mut acc = 1usize;
+    for (w, &(p, _)) in weight.iter_mut().zip(outer) {
+        *w = acc;
+        acc *= p;
+    }
+    let mut digit = [0usize; 12];
+    let mut base = 0usize;
+    let mut next = |base: &mut usize| {
+        for ((d, &w), &(p, _)) in digit.iter_mut().zip(weight.iter()).zip(outer).rev() {
+            *d += 1;
+            *base += w;
+            if *d < p {
+                return;
+            }
+            *d = 0;
+            *base -= p * w;
+        }
+    };
+    if four {
+        let q = n / 4;
+        for seg in out[..n].chunks_exact_mut(4) {
+            let x = [
+                fixdiv(up(base), 4),
+                fixdiv(up(base + q), 4),
+                fixdiv(up(base + 2 * q), 4),
+                fixdiv(up(base + 3 * q), 4),
+            ];
+            seg.copy_from_slice(&bfly4(x, w0, w0, w0));
+            next(&mut base);
+        }
+    } else {
+        let q = n / 2;
+        for seg in out[..n].chunks_exact_mut(2) {
+            let x0 = fixdiv(up(base), 2);
+            let x1 = fixdiv(up(base + q), 2);
+            seg.copy_from_slice(&bfly2(x0, x1, w0));
+            next(&mut base);
+        }
+    }
+}
+
 /// One radix-`p` stage (2 or 4) over `buf`: in each run of `p * m` values, `m`
 /// butterflies with twiddles `k * fstride` (kissfft's `kf_bfly2` / `kf_bfly4`: inputs
 /// scaled down by the radix with rounding, Q15 products). The stages of the recursive
 /// decimation-in-time FFT applied stage by stage after a digit-reversal permutation do the
 /// same operations on the same values, so the results are the reference's bits.
 fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]]) {
-    let cpx = |w: &[u32; 2]| -> Cpx { [w[0] as u16 as i16, w[1] as u16 as i16] };
     if p == 2 {
         for seg in buf.chunks_exact_mut(2 * m) {
             let (a, b) = seg.split_at_mut(m);
@@ -511,11 +607,7 @@ fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]
                 .zip(b.iter_mut())
                 .zip(tw.iter().step_by(fstride))
             {
-                let x0 = fixdiv(*x, 2);
-                let y0 = fixdiv(*y, 2);
-                let t = cmul(y0, cpx(w));
-                *y = csub(x0, t);
-                *x = cadd(x0, t);
+                [*x, *y] = bfly2(fixdiv(*x, 2), fixdiv(*y, 2), cpx(w));
             }
         }
         return;
@@ -536,21 +628,13 @@ fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]
             .zip(d.iter_mut())
             .zip(tws)
         {
-            let x0 = fixdiv(*f0, 4);
-            let x1 = fixdiv(*f1, 4);
-            let x2 = fixdiv(*f2, 4);
-            let x3 = fixdiv(*f3, 4);
-            let s0 = cmul(x1, cpx(w1));
-            let s1 = cmul(x2, cpx(w2));
-            let s2 = cmul(x3, cpx(w3));
-            let s5 = csub(x0, s1);
-            let x0 = cadd(x0, s1);
-            let s3 = cadd(s0, s2);
-            let s4 = csub(s0, s2);
-            *f2 = csub(x0, s3);
-            *f0 = cadd(x0, s3);
-            *f1 = [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])];
-            *f3 = [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])];
+            let x = [
+                fixdiv(*f0, 4),
+                fixdiv(*f1, 4),
+                fixdiv(*f2, 4),
+                fixdiv(*f3, 4),
+            ];
+            [*f0, *f1, *f2, *f3] = bfly4(x, cpx(w1), cpx(w2), cpx(w3));
         }
     }
 }
@@ -694,6 +778,7 @@ pub(crate) fn process(
     newest: &[f32],
     out: &mut [f32],
 ) {
+    // stage: setup
     let l = g.tables();
     let n = g.n_fft / 2;
     let spectrum = g.spectrum();
@@ -714,6 +799,7 @@ pub(crate) fn process(
     let energy: &mut [u32] = bytemuck::cast_slice_mut(energy);
     let samples: &mut [i16] = bytemuck::cast_slice_mut(&mut *input);
 
+    // stage: window
     // Window (Q12) and the largest magnitude, kept in 16 bits as the reference does.
     let coefs = &t[l.window..l.window + g.window];
     let mut max_abs: i16 = 0;
@@ -738,38 +824,25 @@ pub(crate) fn process(
         tail.fill(0);
     }
 
-    // Scale up by `shift` (as u16, truncated to 16 bits) and put the n sample pairs in
-    // digit-reversed order for the stages: input pair i = sum k_d * fstride_d goes to
-    // sum k_d * m_d (the leaves of the reference's recursion); zeros past the window.
+    // stage: fft stages
+    // The complex FFT of the n pairs, innermost stage first, then the real FFT's split.
+    // The innermost stage reads the natural-order samples itself (the digit-reversed
+    // gather of the reference's recursion), scaled up by `shift` (as u16, truncated to
+    // 16 bits), so no permuted copy is made.
     let mut stages = [(0usize, 0usize); 12];
     let ns = factors(n, &mut stages);
     let stages = &stages[..ns];
-    let up = |v: i16| ((v as u16 as u32) << shift) as u16 as i16;
-    let mut digit = [0usize; 12];
-    let mut j = 0usize;
-    for pair in input.iter() {
-        if let Some(o) = tmp.get_mut(j) {
-            *o = [up(pair[0]), up(pair[1])];
-        }
-        // Next input index: increment the mixed-radix digits (radix p_d, weight m_d).
-        for (d, &(p, m)) in digit.iter_mut().zip(stages) {
-            *d += 1;
-            j += m;
-            if *d < p {
-                break;
-            }
-            *d = 0;
-            j -= p * m;
-        }
-    }
-
-    // The complex FFT of the n pairs, innermost stage first, then the real FFT's split.
     let tw: &[[u32; 2]] = bytemuck::cast_slice(&t[l.twiddles..l.twiddles + 2 * n]);
-    let mut fstride = n;
-    for &(p, m) in stages.iter().rev() {
+    let Some((&(leaf, _), outer)) = stages.split_last() else {
+        return;
+    };
+    first_stage(input, tmp, leaf == 4, outer, shift, tw);
+    let mut fstride = if leaf == 4 { n / 4 } else { n / 2 };
+    for &(p, m) in outer.iter().rev() {
         fstride /= p;
         fft_stage(tmp, p, m, fstride, tw);
     }
+    // stage: real split
     let dc = fixdiv(tmp[0], 2);
     spec[0] = [dc[0].wrapping_add(dc[1]), 0];
     spec[n] = [dc[0].wrapping_sub(dc[1]), 0];
@@ -792,6 +865,7 @@ pub(crate) fn process(
         ];
     }
 
+    // stage: energy
     // Energy of the bins the filterbank uses (|X|^2 in 32 bits, wrapping as the
     // reference's int arithmetic does for a full-scale -32768 - 32768i bin).
     let start = t[0].min(spectrum as u32) as usize;
@@ -803,6 +877,7 @@ pub(crate) fn process(
         }
     }
 
+    // stage: filterbank
     // Filterbank: triangular channels as running weight / unweight sums in 64 bits; the
     // first accumulator is the lower edge of channel 0 and is dropped.
     let c1 = g.channels + 1;
@@ -828,14 +903,17 @@ pub(crate) fn process(
         let ws_ = t.get(l.weights + ws..l.weights + wmax).unwrap_or(&[]);
         let us_ = t.get(l.unweights + ws..l.unweights + wmax).unwrap_or(&[]);
         for ((&e, &w), &u) in mags.iter().zip(ws_).zip(us_).take(width) {
-            let mag = e as i32 as i64 as u64;
-            weight_acc = weight_acc.wrapping_add((w as u16 as i16 as i64 as u64).wrapping_mul(mag));
-            unweight_acc =
-                unweight_acc.wrapping_add((u as u16 as i16 as i64 as u64).wrapping_mul(mag));
+            // The reference's `int16 * (uint64)int32`: both sign-extended, so the product
+            // modulo 2^64 is the exact signed product (one SMLAL each).
+            let mag = e as i32 as i64;
+            weight_acc = weight_acc.wrapping_add((w as u16 as i16 as i64 * mag) as u64);
+            unweight_acc = unweight_acc.wrapping_add((u as u16 as i16 as i64 * mag) as u64);
         }
         if chan > 0 {
             let i = chan - 1;
+            // stage: sqrt
             let mut v = sqrt64(weight_acc) >> shift;
+            // stage: noise reduction
             // Noise reduction.
             let smoothing = if i & 1 == 0 { nr_even } else { nr_odd };
             let one_minus = (1u32 << NOISE_BITS).wrapping_sub(smoothing);
@@ -856,12 +934,14 @@ pub(crate) fn process(
             let floor = ((v as u64 * nr_min) >> NOISE_BITS) as u32;
             let sub = (up - est) >> sbits;
             v = if sub > floor { sub } else { floor };
+            // stage: pcan
             // PCAN gain control against the updated noise estimate.
             if fe.pcan {
                 let gain = wide_dynamic(est_word.to_bits(), gain_lut) as i32 as u32;
                 let snr = ((v as u64 * gain as u64) >> snr_shift) as u32;
                 v = pcan_shrink(snr);
             }
+            // stage: log
             // Log scale.
             if fe.log {
                 v = if corr < 0 {
@@ -875,18 +955,32 @@ pub(crate) fn process(
                     0
                 };
             }
+            // stage: output
             let v = v.min(0xFFFF);
             if let Some(o) = out.get_mut(i) {
                 *o = if fe.out_scale == 1 {
-                    v as f32
+                    u16_to_f32(v)
                 } else {
                     v as f32 / inv_scale
                 };
             }
         }
+        // stage: filterbank
         weight_acc = unweight_acc;
         unweight_acc = 0;
     }
+}
+
+/// `v as f32` for `v < 2^24`, exact, built from the bits: on cores without an FPU the
+/// compiler's conversion is a soft-float library call.
+#[inline(always)]
+fn u16_to_f32(v: u32) -> f32 {
+    if v == 0 {
+        return 0.0;
+    }
+    let top = 31 - v.leading_zeros();
+    let mantissa = (v << (23 - top.min(23))) & 0x7F_FFFF;
+    f32::from_bits(((127 + top) << 23) | mantissa)
 }
 
 #[inline(always)]
