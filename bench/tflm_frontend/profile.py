@@ -170,11 +170,14 @@ def main():
     ap.add_argument("--stage-markers", action="store_true",
                     help="split code written directly in ROOT by `// stage:` comments")
     ap.add_argument("--log", help="keep QEMU's log here")
+    ap.add_argument("--reuse-log", action="store_true", help="read --log instead of running QEMU")
+    ap.add_argument("--lines", metavar="STAGE",
+                    help="also print STAGE's instructions per source line (innermost frame)")
     a = ap.parse_args()
     root = re.compile(a.root)
     log = a.log or tempfile.mktemp(suffix=".qemu.log")
     try:
-        out = run_qemu(a.elf, a.machine, log)
+        out = "" if a.reuse_log else run_qemu(a.elf, a.machine, log)
         ch = chains(a.elf, sorted(blocks_in(log)))
         cache = {}
 
@@ -196,7 +199,16 @@ def main():
             cache[addr] = name
             return name
 
-        stages = attribute(log, own_stage)
+        if a.lines:
+            def own_stage_lines(addr, base=own_stage):
+                name = base(addr)
+                if name == a.lines:
+                    f, path, line = ch.get(addr, [("?", "?", 0)])[0]
+                    return f"{name} @ {os.path.basename(path)}:{line} {short(f)}"
+                return name
+            stages = attribute(log, own_stage_lines)
+        else:
+            stages = attribute(log, own_stage)
     finally:
         if not a.log and os.path.exists(log):
             os.remove(log)

@@ -259,7 +259,7 @@ fn msb32(x: u32) -> u32 {
     32 - x.leading_zeros()
 }
 
-#[inline]
+#[cfg(test)]
 fn msb64(x: u64) -> u32 {
     64 - x.leading_zeros()
 }
@@ -639,8 +639,105 @@ fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]
     }
 }
 
-/// Integer square root with rounding (the reference's `Sqrt32`), 16-bit result.
-fn sqrt32(mut num: u32) -> u32 {
+/// `ceil(sqrt((i + 65) * 2^24))` for `i` in `0..191`: an upper bound of the square root
+/// of any `x` in `[2^30, 2^32)` whose top byte is `i + 64`.
+const SQRT_SEED: [u32; 192] = {
+    let mut t = [0u32; 192];
+    let mut i = 0;
+    while i < 192 {
+        let v = ((i as u64) + 65) << 24;
+        // the smallest r with r * r >= v, by bisection over [2^15, 2^16]
+        let (mut lo, mut hi) = (1u64 << 15, 1u64 << 16);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if mid * mid >= v {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        t[i] = lo as u32;
+        i += 1;
+    }
+    t
+};
+
+/// `floor(sqrt(x))` for `x >= 1`: normalised to `[2^30, 2^32)` by an even shift, a
+/// table seed above the root, one Newton step (from above it stays at or above the
+/// floor, within 3 of it) and a decrement while the square is too large.
+#[inline(always)]
+fn isqrt32(x: u32) -> u32 {
+    let sh = x.leading_zeros() & !1;
+    let xn = x << sh;
+    let seed = SQRT_SEED
+        .get(((xn >> 24) as usize).saturating_sub(64))
+        .copied()
+        .unwrap_or(1 << 16);
+    let mut y = (seed + xn / seed.max(1)) >> 1;
+    while y as u64 * y as u64 > xn as u64 {
+        y -= 1;
+    }
+    y >> (sh / 2)
+}
+
+/// Integer square root with rounding, 16-bit result: the reference's `Sqrt32` (a
+/// bit-by-bit loop computing `floor(sqrt(num))` and its remainder, rounding up when the
+/// remainder exceeds the root, except at `0xFFFF`), computed from [`isqrt32`].
+#[inline]
+fn sqrt32(num: u32) -> u32 {
+    if num == 0 {
+        return 0;
+    }
+    let r = isqrt32(num);
+    let rem = num - r * r;
+    if rem > r && r != 0xFFFF {
+        r + 1
+    } else {
+        r
+    }
+}
+
+/// Integer square root of a 64-bit value, the reference's `Sqrt64` (its 32-bit shortcut,
+/// then `floor(sqrt(num))` rounded up when the remainder exceeds the root, except at
+/// `2^32 - 1`), truncated to 32 bits. The floor: normalise to `[2^62, 2^64)` by an even
+/// shift; the top 32 bits give the root's top 16 bits `a` exactly ([`isqrt32`]); one
+/// division of the remainder by `a` gives the low 16 bits within a few units, then
+/// corrected against the square.
+#[inline]
+fn sqrt64(num: u64) -> u32 {
+    if num >> 32 == 0 {
+        return sqrt32(num as u32);
+    }
+    let sh = num.leading_zeros() & !1;
+    let xn = num << sh;
+    let hi = (xn >> 32) as u32;
+    let a = isqrt32(hi); // in [2^15, 2^16)
+    let rem = hi - a * a; // <= 2a
+                          // (rem * 2^32 + lo) / (2a * 2^16), kept below 2^32: (2a + 1) * 2^15 - 1 < 2^32.
+    let n = (rem << 15) | ((xn as u32) >> 17);
+    let b = n / a.max(1);
+    // The root of a value below 2^64 is below 2^32, so the squares below cannot overflow.
+    let mut y = (((a as u64) << 16) + b as u64).min(0xFFFF_FFFF);
+    while y * y > xn {
+        y -= 1;
+    }
+    while y < 0xFFFF_FFFF && (y + 1) * (y + 1) <= xn {
+        y += 1;
+    }
+    let r = y >> (sh / 2);
+    let rem = num - r * r;
+    let r = r as u32;
+    if rem > r as u64 && r != u32::MAX {
+        r + 1
+    } else {
+        r
+    }
+}
+
+/// Integer square root with rounding (the reference's `Sqrt32`), 16-bit result: its
+/// bit-by-bit loop, kept to check [`sqrt32`] against.
+#[cfg(test)]
+fn sqrt32_bitwise(mut num: u32) -> u32 {
     if num == 0 {
         return 0;
     }
@@ -666,10 +763,12 @@ fn sqrt32(mut num: u32) -> u32 {
 }
 
 /// Integer square root of a 64-bit value (the reference's `Sqrt64`, including its
-/// 32-bit shortcut), truncated to 32 bits.
-fn sqrt64(mut num: u64) -> u32 {
+/// 32-bit shortcut), truncated to 32 bits: its bit-by-bit loop, kept to check [`sqrt64`]
+/// against.
+#[cfg(test)]
+fn sqrt64_bitwise(mut num: u64) -> u32 {
     if num >> 32 == 0 {
-        return sqrt32(num as u32);
+        return sqrt32_bitwise(num as u32);
     }
     let mut res = 0u64;
     let max_bit = (64 - msb64(num)) | 1;
@@ -988,5 +1087,79 @@ fn twiddle(tw: &[u32], i: usize) -> Cpx {
     match (tw.get(2 * i), tw.get(2 * i + 1)) {
         (Some(&r), Some(&im)) => [r as u16 as i16, im as u16 as i16],
         _ => [0, 0],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    #[test]
+    fn sqrt32_equals_the_reference_loop() {
+        for x in 0..(1u32 << 20) {
+            assert_eq!(sqrt32(x), sqrt32_bitwise(x), "x = {x}");
+        }
+        for r in 0..=0xFFFFu32 {
+            let s = r * r;
+            for x in [
+                s,
+                s.wrapping_sub(1),
+                s + r,
+                s + r + 1,
+                s.saturating_add(2 * r),
+            ] {
+                assert_eq!(sqrt32(x), sqrt32_bitwise(x), "x = {x}");
+            }
+        }
+        let mut g = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..2_000_000 {
+            let x = (g.next() >> 32) as u32 >> (g.next() % 32);
+            assert_eq!(sqrt32(x), sqrt32_bitwise(x), "x = {x}");
+        }
+        assert_eq!(sqrt32(u32::MAX), sqrt32_bitwise(u32::MAX));
+    }
+
+    #[test]
+    fn sqrt64_equals_the_reference_loop() {
+        let mut g = Rng(0xD1B5_4A32_D192_ED03);
+        for _ in 0..2_000_000 {
+            let x = g.next() >> (g.next() % 64);
+            assert_eq!(sqrt64(x), sqrt64_bitwise(x), "x = {x}");
+        }
+        for _ in 0..500_000 {
+            let r = (g.next() >> 32) >> (g.next() % 17);
+            let s = r * r;
+            for x in [s, s.wrapping_sub(1), s + r, s + r + 1, s + 2 * r] {
+                assert_eq!(sqrt64(x), sqrt64_bitwise(x), "x = {x}");
+            }
+        }
+        for x in [
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 32,
+            (1 << 32) - 1,
+            1 << 62,
+            (1 << 62) - 1,
+        ] {
+            assert_eq!(sqrt64(x), sqrt64_bitwise(x), "x = {x}");
+        }
+    }
+
+    #[test]
+    fn u16_to_f32_is_the_conversion() {
+        for v in 0..=0xFFFFu32 {
+            assert_eq!(u16_to_f32(v).to_bits(), (v as f32).to_bits(), "v = {v}");
+        }
     }
 }
