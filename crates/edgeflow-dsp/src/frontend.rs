@@ -901,24 +901,22 @@ pub(crate) fn process(
     // stage: window
     // Window (Q12) and the largest magnitude, kept in 16 bits as the reference does.
     let coefs = &t[l.window..l.window + g.window];
-    let mut max_abs: i16 = 0;
+    // The reference keeps the largest `|v|` as an i16 (a -32768 sample stays negative
+    // and never wins); only its top bit matters, so the magnitudes are OR-ed instead and
+    // bit 15 (set only by -32768) dropped: the same top bit, no compare per sample.
+    let mut bits = 0u32;
     {
         let (c_old, c_new) = coefs.split_at(oldest.len().min(coefs.len()));
         let (s_old, s_new) = samples.split_at_mut(oldest.len().min(g.window));
-        for ((d, &x), &w) in s_old.iter_mut().zip(oldest).zip(c_old) {
-            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
-            *d = v;
-            let a = if v < 0 { v.wrapping_neg() } else { v };
-            max_abs = max_abs.max(a);
-        }
-        for ((d, &x), &w) in s_new.iter_mut().zip(newest).zip(c_new) {
-            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
-            *d = v;
-            let a = if v < 0 { v.wrapping_neg() } else { v };
-            max_abs = max_abs.max(a);
+        for (s, c, d) in [(oldest, c_old, s_old), (newest, c_new, s_new)] {
+            for ((d, &x), &w) in d.iter_mut().zip(s).zip(c) {
+                let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
+                *d = v;
+                bits |= (v as i32).unsigned_abs();
+            }
         }
     }
-    let shift = 15 - msb32(max_abs as u16 as u32);
+    let shift = 15 - msb32(bits & 0x7FFF);
     if let Some(tail) = samples.get_mut(g.window..) {
         tail.fill(0);
     }
@@ -1001,7 +999,8 @@ pub(crate) fn process(
         let mags = energy.get(fs..).unwrap_or(&[]);
         let ws_ = t.get(l.weights + ws..l.weights + wmax).unwrap_or(&[]);
         let us_ = t.get(l.unweights + ws..l.unweights + wmax).unwrap_or(&[]);
-        for ((&e, &w), &u) in mags.iter().zip(ws_).zip(us_).take(width) {
+        let len = width.min(mags.len()).min(ws_.len()).min(us_.len());
+        for ((&e, &w), &u) in mags[..len].iter().zip(&ws_[..len]).zip(&us_[..len]) {
             // The reference's `int16 * (uint64)int32`: both sign-extended, so the product
             // modulo 2^64 is the exact signed product (one SMLAL each).
             let mag = e as i32 as i64;
