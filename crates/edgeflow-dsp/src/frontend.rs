@@ -944,21 +944,58 @@ pub(crate) fn process(
     spec[0] = [dc[0].wrapping_add(dc[1]), 0];
     spec[n] = [dc[0].wrapping_sub(dc[1]), 0];
     let stw = &t[l.super_twiddles..l.super_twiddles + n];
-    for k in 1..=n / 2 {
-        let fpk = fixdiv(tmp[k], 2);
-        let m = tmp[n - k];
-        let fpnk = fixdiv([m[0], m[1].wrapping_neg()], 2);
-        let f1k = cadd(fpk, fpnk);
-        let f2k = csub(fpk, fpnk);
-        let w = twiddle(stw, k - 1);
-        let tw = cmul(f2k, w);
-        spec[k] = [
-            ((f1k[0] as i32 + tw[0] as i32) >> 1) as i16,
-            ((f1k[1] as i32 + tw[1] as i32) >> 1) as i16,
+    // Bin k and bin n - k from X[k] and conj(X[n - k]) (kissfft's `kiss_fftr`). Halved
+    // values are within +/-16384 and their sums within +/-32766, so only the Q15 product
+    // `tw` needs its 16-bit truncation. k = n / 2 (its own mirror) comes last, its second
+    // store winning as in the reference.
+    let split = |a: Cpx, b: Cpx, w: Cpx| -> ([i32; 2], [i32; 2]) {
+        let fpk = fixdiv(a, 2);
+        let fpnk = fixdiv([b[0], b[1].wrapping_neg()], 2);
+        let f1k = [
+            fpk[0] as i32 + fpnk[0] as i32,
+            fpk[1] as i32 + fpnk[1] as i32,
         ];
-        spec[n - k] = [
-            ((f1k[0] as i32 - tw[0] as i32) >> 1) as i16,
-            ((tw[1] as i32 - f1k[1] as i32) >> 1) as i16,
+        let f2k = [
+            fpk[0] as i32 - fpnk[0] as i32,
+            fpk[1] as i32 - fpnk[1] as i32,
+        ];
+        let tw = [
+            sround(f2k[0] * w[0] as i32 - f2k[1] * w[1] as i32) as i32,
+            sround(f2k[0] * w[1] as i32 + f2k[1] * w[0] as i32) as i32,
+        ];
+        (f1k, tw)
+    };
+    let half = n / 2;
+    {
+        let (t_lo, t_hi) = tmp.split_at(half);
+        let (s_lo, s_hi) = spec.split_at_mut(half);
+        let t_lo = t_lo.get(1..).unwrap_or(&[]);
+        let t_hi = t_hi.get(1..).unwrap_or(&[]);
+        let s_lo = s_lo.get_mut(1..).unwrap_or(&mut []);
+        let s_hi = s_hi.get_mut(1..n - half).unwrap_or(&mut []);
+        for ((((a, b), sa), sb), w) in t_lo
+            .iter()
+            .zip(t_hi.iter().rev())
+            .zip(s_lo.iter_mut())
+            .zip(s_hi.iter_mut().rev())
+            .zip(stw.chunks_exact(2))
+        {
+            let (f1k, tw) = split(*a, *b, [w[0] as u16 as i16, w[1] as u16 as i16]);
+            *sa = [
+                ((f1k[0] + tw[0]) >> 1) as i16,
+                ((f1k[1] + tw[1]) >> 1) as i16,
+            ];
+            *sb = [
+                ((f1k[0] - tw[0]) >> 1) as i16,
+                ((tw[1] - f1k[1]) >> 1) as i16,
+            ];
+        }
+    }
+    if let (Some(&a), Some(o)) = (tmp.get(half), spec.get_mut(half)) {
+        let (f1k, tw) = split(a, a, twiddle(stw, half.wrapping_sub(1)));
+        *o = [
+            ((f1k[0] - tw[0]) >> 1) as i16,
+            ((tw[1] - f1k[1]) >> 1) as i16,
         ];
     }
 
