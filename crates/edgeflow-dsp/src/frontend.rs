@@ -889,6 +889,10 @@ pub(crate) fn process(
         return;
     };
     let t: &[u32] = bytemuck::cast_slice(tables);
+    // The header words (see `HEADER`), read once without per-read bounds checks.
+    let &[h_start, h_end, h_snr_shift, h_even, h_odd, h_min, ..] = t else {
+        return;
+    };
     let (input, rest) = scratch.split_at_mut(n);
     let (tmp, rest) = rest.split_at_mut(n);
     let (spec, energy) = rest.split_at_mut(spectrum);
@@ -1002,8 +1006,8 @@ pub(crate) fn process(
     // stage: energy
     // Energy of the bins the filterbank uses (|X|^2 in 32 bits, wrapping as the
     // reference's int arithmetic does for a full-scale -32768 - 32768i bin).
-    let start = t[0].min(spectrum as u32) as usize;
-    let end = t[1].min(spectrum as u32) as usize;
+    let start = h_start.min(spectrum as u32) as usize;
+    let end = h_end.min(spectrum as u32) as usize;
     if let (Some(es), Some(cs)) = (energy.get_mut(start..end), spec.get(start..end)) {
         for (e, c) in es.iter_mut().zip(cs) {
             let (r, i) = (c[0] as i32, c[1] as i32);
@@ -1021,11 +1025,11 @@ pub(crate) fn process(
     let log_lut = &t[l.log_lut..l.log_lut + LOG_LUT_LEN];
     let gain_lut = &t[l.gain_lut..l.gain_lut + GAIN_LUT_LEN];
     let corr = g.correction_bits();
-    let nr_even = t[3] & 0xFFFF;
-    let nr_odd = t[4] & 0xFFFF;
-    let nr_min = (t[5] & 0xFFFF) as u64;
+    let nr_even = h_even & 0xFFFF;
+    let nr_odd = h_odd & 0xFFFF;
+    let nr_min = (h_min & 0xFFFF) as u64;
     let sbits = fe.smoothing_bits;
-    let snr_shift = t[2] & 63;
+    let snr_shift = h_snr_shift & 63;
     let inv_scale = fe.out_scale as f32;
     for chan in 0..c1 {
         let fs = t[l.freq_starts + chan] as usize;
