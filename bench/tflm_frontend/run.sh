@@ -204,7 +204,7 @@ SECTIONS {
 }
 LD
   O=$W/$BOARD; mkdir -p "$O"
-  CF="$ARCH $OPT $LTO $DEF -ffunction-sections -fdata-sections -I$TFLM -I$W/kissfft"
+  CF="$ARCH $OPT $LTO $DEF -g -ffunction-sections -fdata-sections -I$TFLM -I$W/kissfft"
   for f in window window_util filterbank filterbank_util frontend frontend_util \
            noise_reduction noise_reduction_util pcan_gain_control pcan_gain_control_util \
            log_lut log_scale log_scale_util; do
@@ -215,7 +215,7 @@ LD
   done
   arm-none-eabi-gcc $CF -c "$W/audio.c" -o "$O/audio.o"
   arm-none-eabi-gcc $CF -c "$W/harness.c" -o "$O/harness.o"
-  arm-none-eabi-gcc $ARCH $OPT $LTO -nostartfiles --specs=nosys.specs -T"$W/link.ld" \
+  arm-none-eabi-gcc $ARCH $OPT $LTO -g -nostartfiles --specs=nosys.specs -T"$W/link.ld" \
     -Wl,--gc-sections "$O"/*.o -lm -lc -lgcc -o "$O/frontend.elf"
   printf 'TFLM %s (%s): ' "$BOARD" "$OPT"
   timeout 300 qemu-system-arm $QEMU -icount shift=0 -nographic -monitor none -serial none \

@@ -11,7 +11,9 @@
 //!   another function (tail calls) are edges. An indirect call (`blx rN`, `bx rN` other
 //!   than `bx lr`) may reach any function whose address (with the Thumb bit) is stored in
 //!   `.rodata`/`.data` (vtables, function-pointer tables): it is charged the deepest of
-//!   them. A cycle (recursion) is reported; its back edge counts nothing.
+//!   them. A cycle (recursion) makes the bound meaningless (a recursive path is counted
+//!   once): every cycle found is reported by its functions ([`StackReport::cycles`]), and
+//!   [`StackReport::check_acyclic`] fails naming them.
 //! - **Worst case**: the deepest path from the reset handler, plus the deepest exception
 //!   handler of the vector table with its hardware-stacked frame (32 bytes; 104 with the
 //!   FPU's lazily stacked registers), as an interrupt can arrive at the deepest point.
@@ -51,6 +53,9 @@ pub struct StackReport {
     pub dynamic: Vec<String>,
     /// Functions in a call cycle (the back edge was not counted), by name.
     pub recursive: Vec<String>,
+    /// Each distinct call cycle found, as the functions along it, the first repeated at
+    /// the end (`a -> b -> a`).
+    pub cycles: Vec<Vec<String>>,
 }
 
 impl StackReport {
@@ -80,7 +85,36 @@ impl StackReport {
                 self.recursive
             );
         }
+        for c in &self.cycles {
+            s += &format!("  call cycle: {}\n", c.join(" -> "));
+        }
         s
+    }
+
+    /// `Err` naming every call cycle when the call graph has one: the static bound counts
+    /// a recursive path once, so it is no bound at all.
+    pub fn check_acyclic(&self) -> Result<(), String> {
+        self.check_acyclic_except(&[])
+    }
+
+    /// [`check_acyclic`](Self::check_acyclic), except for cycles made only of functions
+    /// whose names contain one of `bounded` (recursion the caller has argued is bounded,
+    /// e.g. nested formatting): any other cycle is an `Err` naming it.
+    pub fn check_acyclic_except(&self, bounded: &[&str]) -> Result<(), String> {
+        let list: Vec<String> = self
+            .cycles
+            .iter()
+            .filter(|c| !c.iter().all(|f| bounded.iter().any(|b| f.contains(b))))
+            .map(|c| c.join(" -> "))
+            .collect();
+        if list.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "the call graph has {} cycle(s), so the stack bound does not hold: {}",
+            list.len(),
+            list.join("; ")
+        ))
     }
 }
 
@@ -345,13 +379,14 @@ pub fn analyse(elf: &[u8], fpu: bool) -> Result<StackReport, String> {
     for f in funcs.values_mut() {
         decode(f, &text, text_addr, &starts);
     }
-    // Address-taken functions: Thumb addresses stored as words in .rodata / .data.
+    // Address-taken functions: Thumb addresses stored as words in .rodata / .data. The
+    // reset handler is never called (the core enters it), so it is no call target.
     let mut taken = BTreeSet::new();
     for name in [".rodata", ".data"] {
         if let Ok((_, d)) = section(name) {
             for w in d.chunks_exact(4) {
                 let v = u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
-                if v & 1 == 1 && starts.contains(&(v & !1)) {
+                if v & 1 == 1 && starts.contains(&(v & !1)) && v & !1 != reset {
                     taken.insert(v & !1);
                 }
             }
@@ -359,67 +394,7 @@ pub fn analyse(elf: &[u8], fpu: bool) -> Result<StackReport, String> {
     }
 
     // Deepest path from each function (memoised DFS; back edges of cycles count 0).
-    struct Walk<'f> {
-        funcs: &'f BTreeMap<u64, Func>,
-        taken: &'f BTreeSet<u64>,
-        memo: HashMap<u64, (u64, Option<u64>)>,
-        active: BTreeSet<u64>,
-        recursive: BTreeSet<u64>,
-    }
-    impl Walk<'_> {
-        fn depth(&mut self, a: u64) -> u64 {
-            if let Some(&(d, _)) = self.memo.get(&a) {
-                return d;
-            }
-            let Some(f) = self.funcs.get(&a) else {
-                return 0;
-            };
-            if !self.active.insert(a) {
-                self.recursive.insert(a);
-                return 0;
-            }
-            let mut best = (0, None);
-            let mut callees: Vec<u64> = f.calls.iter().copied().collect();
-            if f.indirect {
-                callees.extend(self.taken.iter().copied());
-            }
-            for c in callees {
-                let d = self.depth(c);
-                if d > best.0 {
-                    best = (d, Some(c));
-                }
-            }
-            self.active.remove(&a);
-            let d = f.frame + best.0;
-            self.memo.insert(a, (d, best.1));
-            d
-        }
-        fn path(&self, mut a: u64) -> Vec<Frame> {
-            let mut v = Vec::new();
-            let mut seen = BTreeSet::new();
-            while let Some(f) = self.funcs.get(&a) {
-                if !seen.insert(a) {
-                    break;
-                }
-                v.push(Frame {
-                    name: f.name.clone(),
-                    bytes: f.frame,
-                });
-                match self.memo.get(&a) {
-                    Some(&(_, Some(next))) => a = next,
-                    _ => break,
-                }
-            }
-            v
-        }
-    }
-    let mut w = Walk {
-        funcs: &funcs,
-        taken: &taken,
-        memo: HashMap::new(),
-        active: BTreeSet::new(),
-        recursive: BTreeSet::new(),
-    };
+    let mut w = Walk::new(&funcs, &taken);
     let main_depth = w.depth(reset);
     let path = w.path(reset);
     let hw_frame = if fpu { 104 } else { 32 };
@@ -455,7 +430,108 @@ pub fn analyse(elf: &[u8], fpu: bool) -> Result<StackReport, String> {
         available: sp0.saturating_sub(statics_end),
         dynamic: names(&dynamic),
         recursive: names(&w.recursive),
+        cycles: w
+            .cycles
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|a| {
+                        funcs
+                            .get(a)
+                            .map_or_else(|| format!("{a:#x}"), |f| f.name.clone())
+                    })
+                    .collect()
+            })
+            .collect(),
     })
+}
+
+/// The call-graph walk: deepest path from each function, memoised; a call back into a
+/// function still on the DFS stack is a cycle (recorded, counted 0).
+struct Walk<'f> {
+    funcs: &'f BTreeMap<u64, Func>,
+    taken: &'f BTreeSet<u64>,
+    memo: HashMap<u64, (u64, Option<u64>)>,
+    active: BTreeSet<u64>,
+    /// The DFS stack, outermost first.
+    stack: Vec<u64>,
+    recursive: BTreeSet<u64>,
+    /// Distinct cycles (by their set of functions), each closed on its first function.
+    cycles: Vec<Vec<u64>>,
+    cycle_sets: BTreeSet<Vec<u64>>,
+}
+
+impl<'f> Walk<'f> {
+    fn new(funcs: &'f BTreeMap<u64, Func>, taken: &'f BTreeSet<u64>) -> Self {
+        Walk {
+            funcs,
+            taken,
+            memo: HashMap::new(),
+            active: BTreeSet::new(),
+            stack: Vec::new(),
+            recursive: BTreeSet::new(),
+            cycles: Vec::new(),
+            cycle_sets: BTreeSet::new(),
+        }
+    }
+
+    fn depth(&mut self, a: u64) -> u64 {
+        if let Some(&(d, _)) = self.memo.get(&a) {
+            return d;
+        }
+        let Some(f) = self.funcs.get(&a) else {
+            return 0;
+        };
+        if !self.active.insert(a) {
+            self.recursive.insert(a);
+            if let Some(i) = self.stack.iter().position(|&x| x == a) {
+                let mut cycle: Vec<u64> = self.stack[i..].to_vec();
+                let mut key = cycle.clone();
+                key.sort_unstable();
+                if self.cycle_sets.insert(key) {
+                    cycle.push(a);
+                    self.cycles.push(cycle);
+                }
+            }
+            return 0;
+        }
+        self.stack.push(a);
+        let mut best = (0, None);
+        let mut callees: Vec<u64> = f.calls.iter().copied().collect();
+        if f.indirect {
+            callees.extend(self.taken.iter().copied());
+        }
+        for c in callees {
+            let d = self.depth(c);
+            if d > best.0 {
+                best = (d, Some(c));
+            }
+        }
+        self.stack.pop();
+        self.active.remove(&a);
+        let d = f.frame + best.0;
+        self.memo.insert(a, (d, best.1));
+        d
+    }
+
+    fn path(&self, mut a: u64) -> Vec<Frame> {
+        let mut v = Vec::new();
+        let mut seen = BTreeSet::new();
+        while let Some(f) = self.funcs.get(&a) {
+            if !seen.insert(a) {
+                break;
+            }
+            v.push(Frame {
+                name: f.name.clone(),
+                bytes: f.frame,
+            });
+            match self.memo.get(&a) {
+                Some(&(_, Some(next))) => a = next,
+                _ => break,
+            }
+        }
+        v
+    }
 }
 
 #[cfg(test)]
@@ -477,5 +553,91 @@ mod tests {
             demangle("_ZN12edgeflow_app3run17h5017af7cb542ca82E"),
             "edgeflow_app::run"
         );
+    }
+
+    /// A synthetic call graph: `(address, name, frame bytes, direct callees)`.
+    fn graph(nodes: &[(u64, &str, u64, &[u64])]) -> BTreeMap<u64, Func> {
+        nodes
+            .iter()
+            .map(|&(a, name, frame, calls)| {
+                (
+                    a,
+                    Func {
+                        name: name.to_string(),
+                        start: a,
+                        end: a + 2,
+                        frame,
+                        calls: calls.iter().copied().collect(),
+                        indirect: false,
+                        dynamic: false,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn report(cycles: Vec<Vec<String>>) -> StackReport {
+        StackReport {
+            worst: 0,
+            path: vec![],
+            exception: vec![],
+            exception_bytes: 0,
+            available: 0,
+            dynamic: vec![],
+            recursive: vec![],
+            cycles,
+        }
+    }
+
+    #[test]
+    fn a_call_cycle_is_found_and_named_and_fails_the_check() {
+        // main -> a -> b -> c -> a (recursion through three functions), main -> d.
+        let funcs = graph(&[
+            (0x10, "main", 8, &[0x20, 0x50]),
+            (0x20, "a", 16, &[0x30]),
+            (0x30, "b", 32, &[0x40]),
+            (0x40, "c", 64, &[0x20]),
+            (0x50, "d", 4, &[]),
+        ]);
+        let taken = BTreeSet::new();
+        let mut w = Walk::new(&funcs, &taken);
+        // The back edge c -> a counts nothing: 8 + 16 + 32 + 64.
+        assert_eq!(w.depth(0x10), 120);
+        assert_eq!(w.cycles, vec![vec![0x20, 0x30, 0x40, 0x20]]);
+        let names: Vec<Vec<String>> = w
+            .cycles
+            .iter()
+            .map(|c| c.iter().map(|a| funcs[a].name.clone()).collect())
+            .collect();
+        let err = report(names).check_acyclic().unwrap_err();
+        assert!(err.contains("a -> b -> c -> a"), "{err}");
+        assert!(err.contains("1 cycle"), "{err}");
+        // Allowed only when every function of the cycle is listed as bounded.
+        let names = vec![vec!["a".to_string(), "b".into(), "c".into(), "a".into()]];
+        assert!(report(names.clone())
+            .check_acyclic_except(&["a", "b"])
+            .is_err());
+        assert_eq!(report(names).check_acyclic_except(&["a", "b", "c"]), Ok(()));
+    }
+
+    #[test]
+    fn self_recursion_is_a_cycle_and_an_acyclic_graph_passes() {
+        let funcs = graph(&[(0x10, "main", 8, &[0x20]), (0x20, "f", 16, &[0x20])]);
+        let taken = BTreeSet::new();
+        let mut w = Walk::new(&funcs, &taken);
+        assert_eq!(w.depth(0x10), 24);
+        assert_eq!(w.cycles, vec![vec![0x20, 0x20]]);
+
+        // A diamond (main -> a, main -> b, a -> c, b -> c) shares c but has no cycle.
+        let funcs = graph(&[
+            (0x10, "main", 8, &[0x20, 0x30]),
+            (0x20, "a", 16, &[0x40]),
+            (0x30, "b", 32, &[0x40]),
+            (0x40, "c", 4, &[]),
+        ]);
+        let mut w = Walk::new(&funcs, &taken);
+        assert_eq!(w.depth(0x10), 44);
+        assert!(w.cycles.is_empty());
+        assert_eq!(report(vec![]).check_acyclic(), Ok(()));
     }
 }

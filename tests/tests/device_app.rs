@@ -438,6 +438,40 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
     let (want, _) = host_reference(&model_a, &all);
 
     send_samples(&mut dev, &c1);
+    // The stack high water so far (model A has a baseline, so the device summarises): the
+    // app paints all the RAM between its statics and the stack, so the figure must pass
+    // the old 8 KiB band's cap (8,448 B) and stay within the static bound of the same ELF
+    // (`edgeflow_tests::stack`, as tests/app_stack.rs computes it).
+    dev.send(&Command::Summary).expect("send");
+    let ev = dev
+        .until(
+            t,
+            |e| matches!(e, Event::Frame(f) if matches!(f.body, Body::Summary(_))),
+        )
+        .expect("summary");
+    let mut got = predictions(&ev);
+    let mut logs: Vec<String> = frames(&ev)
+        .iter()
+        .filter_map(|f| match &f.body {
+            Body::Log(l) => Some(l.message.to_string()),
+            _ => None,
+        })
+        .collect();
+    let high_water = match &frames(&ev).last().expect("frame").body {
+        Body::Summary(s) => s.stack_high_water,
+        b => panic!("{b:?}"),
+    };
+    let bytes = std::fs::read(&elf).expect("elf");
+    let bound = edgeflow_tests::stack::analyse(&bytes, false).expect("stack analysis");
+    println!(
+        "Cortex-M3 app stack: measured high water {high_water} B, static bound {} B, {} B available",
+        bound.worst, bound.available
+    );
+    assert!(
+        high_water > 8 * 1024 + 256 && u64::from(high_water) <= bound.worst,
+        "stack high water {high_water} B not within (8448, {}] B",
+        bound.worst
+    );
     let crc = edgeflow_slots::CRC32.checksum(&model_b);
     dev.send(&Command::UpdateBegin {
         len: model_b.len() as u32,
@@ -453,8 +487,6 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
     }
     dev.send(&Command::UpdateCommit).expect("send");
     send_samples(&mut dev, &c2);
-    let mut got = Vec::new();
-    let mut logs = Vec::new();
     while got.len() < want.len() {
         let ev = dev
             .until(

@@ -259,7 +259,7 @@ fn msb32(x: u32) -> u32 {
     32 - x.leading_zeros()
 }
 
-#[inline]
+#[cfg(test)]
 fn msb64(x: u64) -> u32 {
     64 - x.leading_zeros()
 }
@@ -496,13 +496,109 @@ fn factors(mut n: usize, out: &mut [(usize, usize); 12]) -> usize {
     k
 }
 
+#[inline(always)]
+fn cpx(w: &[u32; 2]) -> Cpx {
+    [w[0] as u16 as i16, w[1] as u16 as i16]
+}
+
+/// kissfft's `kf_bfly2` on two values already divided by 2: `[x0 + w x1, x0 - w x1]`.
+#[inline(always)]
+fn bfly2(x0: Cpx, x1: Cpx, w: Cpx) -> [Cpx; 2] {
+    let t = cmul(x1, w);
+    [cadd(x0, t), csub(x0, t)]
+}
+
+/// kissfft's `kf_bfly4` (forward) on four values already divided by 4, twiddles `w1..w3`.
+#[inline(always)]
+fn bfly4(x: [Cpx; 4], w1: Cpx, w2: Cpx, w3: Cpx) -> [Cpx; 4] {
+    let s0 = cmul(x[1], w1);
+    let s1 = cmul(x[2], w2);
+    let s2 = cmul(x[3], w3);
+    let s5 = csub(x[0], s1);
+    let x0 = cadd(x[0], s1);
+    let s3 = cadd(s0, s2);
+    let s4 = csub(s0, s2);
+    [
+        cadd(x0, s3),
+        [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])],
+        csub(x0, s3),
+        [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])],
+    ]
+}
+
+/// The innermost stage (`m = 1`, radix 4 when `four`, else 2) of the FFT of
+/// `input.len()` pairs, reading the natural-order `input` and writing `out` in stage
+/// order: butterfly `s` takes the pairs `base_s + q * n / p`, where `base_s` is `s`'s
+/// digits (radices of the `outer` stages, innermost digit fastest) read in reverse
+/// order, as the reference's recursion gathers its leaves. Each value is first scaled
+/// up by `shift` (truncated to 16 bits). Twiddle 0 for every leg, as in the reference.
+fn first_stage(
+    input: &[Cpx],
+    out: &mut [Cpx],
+    four: bool,
+    outer: &[(usize, usize)],
+    shift: u32,
+    tw: &[[u32; 2]],
+) {
+    let n = input.len().min(out.len());
+    let w0 = tw.first().map_or([0, 0], cpx);
+    let up = |i: usize| -> Cpx {
+        input.get(i).map_or([0, 0], |c| {
+            [
+                ((c[0] as u16 as u32) << shift) as u16 as i16,
+                ((c[1] as u16 as u32) << shift) as u16 as i16,
+            ]
+        })
+    };
+    // Input weight of each outer stage's digit: the product of the radices before it.
+    let mut weight = [0usize; 12];
+    let mut acc = 1usize;
+    for (w, &(p, _)) in weight.iter_mut().zip(outer) {
+        *w = acc;
+        acc *= p;
+    }
+    let mut digit = [0usize; 12];
+    let mut base = 0usize;
+    let mut next = |base: &mut usize| {
+        for ((d, &w), &(p, _)) in digit.iter_mut().zip(weight.iter()).zip(outer).rev() {
+            *d += 1;
+            *base += w;
+            if *d < p {
+                return;
+            }
+            *d = 0;
+            *base -= p * w;
+        }
+    };
+    if four {
+        let q = n / 4;
+        for seg in out[..n].chunks_exact_mut(4) {
+            let x = [
+                fixdiv(up(base), 4),
+                fixdiv(up(base + q), 4),
+                fixdiv(up(base + 2 * q), 4),
+                fixdiv(up(base + 3 * q), 4),
+            ];
+            seg.copy_from_slice(&bfly4(x, w0, w0, w0));
+            next(&mut base);
+        }
+    } else {
+        let q = n / 2;
+        for seg in out[..n].chunks_exact_mut(2) {
+            let x0 = fixdiv(up(base), 2);
+            let x1 = fixdiv(up(base + q), 2);
+            seg.copy_from_slice(&bfly2(x0, x1, w0));
+            next(&mut base);
+        }
+    }
+}
+
 /// One radix-`p` stage (2 or 4) over `buf`: in each run of `p * m` values, `m`
 /// butterflies with twiddles `k * fstride` (kissfft's `kf_bfly2` / `kf_bfly4`: inputs
 /// scaled down by the radix with rounding, Q15 products). The stages of the recursive
 /// decimation-in-time FFT applied stage by stage after a digit-reversal permutation do the
 /// same operations on the same values, so the results are the reference's bits.
 fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]]) {
-    let cpx = |w: &[u32; 2]| -> Cpx { [w[0] as u16 as i16, w[1] as u16 as i16] };
     if p == 2 {
         for seg in buf.chunks_exact_mut(2 * m) {
             let (a, b) = seg.split_at_mut(m);
@@ -511,11 +607,7 @@ fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]
                 .zip(b.iter_mut())
                 .zip(tw.iter().step_by(fstride))
             {
-                let x0 = fixdiv(*x, 2);
-                let y0 = fixdiv(*y, 2);
-                let t = cmul(y0, cpx(w));
-                *y = csub(x0, t);
-                *x = cadd(x0, t);
+                [*x, *y] = bfly2(fixdiv(*x, 2), fixdiv(*y, 2), cpx(w));
             }
         }
         return;
@@ -536,27 +628,116 @@ fn fft_stage(buf: &mut [Cpx], p: usize, m: usize, fstride: usize, tw: &[[u32; 2]
             .zip(d.iter_mut())
             .zip(tws)
         {
-            let x0 = fixdiv(*f0, 4);
-            let x1 = fixdiv(*f1, 4);
-            let x2 = fixdiv(*f2, 4);
-            let x3 = fixdiv(*f3, 4);
-            let s0 = cmul(x1, cpx(w1));
-            let s1 = cmul(x2, cpx(w2));
-            let s2 = cmul(x3, cpx(w3));
-            let s5 = csub(x0, s1);
-            let x0 = cadd(x0, s1);
-            let s3 = cadd(s0, s2);
-            let s4 = csub(s0, s2);
-            *f2 = csub(x0, s3);
-            *f0 = cadd(x0, s3);
-            *f1 = [s5[0].wrapping_add(s4[1]), s5[1].wrapping_sub(s4[0])];
-            *f3 = [s5[0].wrapping_sub(s4[1]), s5[1].wrapping_add(s4[0])];
+            let x = [
+                fixdiv(*f0, 4),
+                fixdiv(*f1, 4),
+                fixdiv(*f2, 4),
+                fixdiv(*f3, 4),
+            ];
+            [*f0, *f1, *f2, *f3] = bfly4(x, cpx(w1), cpx(w2), cpx(w3));
         }
     }
 }
 
-/// Integer square root with rounding (the reference's `Sqrt32`), 16-bit result.
-fn sqrt32(mut num: u32) -> u32 {
+/// `ceil(sqrt((i + 65) * 2^24))` for `i` in `0..191`: an upper bound of the square root
+/// of any `x` in `[2^30, 2^32)` whose top byte is `i + 64`.
+const SQRT_SEED: [u32; 192] = {
+    let mut t = [0u32; 192];
+    let mut i = 0;
+    while i < 192 {
+        let v = ((i as u64) + 65) << 24;
+        // the smallest r with r * r >= v, by bisection over [2^15, 2^16]
+        let (mut lo, mut hi) = (1u64 << 15, 1u64 << 16);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if mid * mid >= v {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        t[i] = lo as u32;
+        i += 1;
+    }
+    t
+};
+
+/// `floor(sqrt(x))` for `x >= 1`: normalised to `[2^30, 2^32)` by an even shift, a
+/// table seed above the root, one Newton step (from above it stays at or above the
+/// floor, within 3 of it) and a decrement while the square is too large.
+#[inline(always)]
+fn isqrt32(x: u32) -> u32 {
+    let sh = x.leading_zeros() & !1;
+    let xn = x << sh;
+    let seed = SQRT_SEED
+        .get(((xn >> 24) as usize).saturating_sub(64))
+        .copied()
+        .unwrap_or(1 << 16);
+    let mut y = (seed + xn / seed.max(1)) >> 1;
+    while y as u64 * y as u64 > xn as u64 {
+        y -= 1;
+    }
+    y >> (sh / 2)
+}
+
+/// Integer square root with rounding, 16-bit result: the reference's `Sqrt32` (a
+/// bit-by-bit loop computing `floor(sqrt(num))` and its remainder, rounding up when the
+/// remainder exceeds the root, except at `0xFFFF`), computed from [`isqrt32`].
+#[inline]
+fn sqrt32(num: u32) -> u32 {
+    if num == 0 {
+        return 0;
+    }
+    let r = isqrt32(num);
+    let rem = num - r * r;
+    if rem > r && r != 0xFFFF {
+        r + 1
+    } else {
+        r
+    }
+}
+
+/// Integer square root of a 64-bit value, the reference's `Sqrt64` (its 32-bit shortcut,
+/// then `floor(sqrt(num))` rounded up when the remainder exceeds the root, except at
+/// `2^32 - 1`), truncated to 32 bits. The floor: normalise to `[2^62, 2^64)` by an even
+/// shift; the top 32 bits give the root's top 16 bits `a` exactly ([`isqrt32`]); one
+/// division of the remainder by `a` gives the low 16 bits within a few units, then
+/// corrected against the square.
+#[inline]
+fn sqrt64(num: u64) -> u32 {
+    if num >> 32 == 0 {
+        return sqrt32(num as u32);
+    }
+    let sh = num.leading_zeros() & !1;
+    let xn = num << sh;
+    let hi = (xn >> 32) as u32;
+    let a = isqrt32(hi); // in [2^15, 2^16)
+    let rem = hi - a * a; // <= 2a
+                          // (rem * 2^32 + lo) / (2a * 2^16), kept below 2^32: (2a + 1) * 2^15 - 1 < 2^32.
+    let n = (rem << 15) | ((xn as u32) >> 17);
+    let b = n / a.max(1);
+    // The root of a value below 2^64 is below 2^32, so the squares below cannot overflow.
+    let mut y = (((a as u64) << 16) + b as u64).min(0xFFFF_FFFF);
+    while y * y > xn {
+        y -= 1;
+    }
+    while y < 0xFFFF_FFFF && (y + 1) * (y + 1) <= xn {
+        y += 1;
+    }
+    let r = y >> (sh / 2);
+    let rem = num - r * r;
+    let r = r as u32;
+    if rem > r as u64 && r != u32::MAX {
+        r + 1
+    } else {
+        r
+    }
+}
+
+/// Integer square root with rounding (the reference's `Sqrt32`), 16-bit result: its
+/// bit-by-bit loop, kept to check [`sqrt32`] against.
+#[cfg(test)]
+fn sqrt32_bitwise(mut num: u32) -> u32 {
     if num == 0 {
         return 0;
     }
@@ -582,10 +763,12 @@ fn sqrt32(mut num: u32) -> u32 {
 }
 
 /// Integer square root of a 64-bit value (the reference's `Sqrt64`, including its
-/// 32-bit shortcut), truncated to 32 bits.
-fn sqrt64(mut num: u64) -> u32 {
+/// 32-bit shortcut), truncated to 32 bits: its bit-by-bit loop, kept to check [`sqrt64`]
+/// against.
+#[cfg(test)]
+fn sqrt64_bitwise(mut num: u64) -> u32 {
     if num >> 32 == 0 {
-        return sqrt32(num as u32);
+        return sqrt32_bitwise(num as u32);
     }
     let mut res = 0u64;
     let max_bit = (64 - msb64(num)) | 1;
@@ -694,6 +877,7 @@ pub(crate) fn process(
     newest: &[f32],
     out: &mut [f32],
 ) {
+    // stage: setup
     let l = g.tables();
     let n = g.n_fft / 2;
     let spectrum = g.spectrum();
@@ -705,6 +889,10 @@ pub(crate) fn process(
         return;
     };
     let t: &[u32] = bytemuck::cast_slice(tables);
+    // The header words (see `HEADER`), read once without per-read bounds checks.
+    let &[h_start, h_end, h_snr_shift, h_even, h_odd, h_min, ..] = t else {
+        return;
+    };
     let (input, rest) = scratch.split_at_mut(n);
     let (tmp, rest) = rest.split_at_mut(n);
     let (spec, energy) = rest.split_at_mut(spectrum);
@@ -714,88 +902,112 @@ pub(crate) fn process(
     let energy: &mut [u32] = bytemuck::cast_slice_mut(energy);
     let samples: &mut [i16] = bytemuck::cast_slice_mut(&mut *input);
 
+    // stage: window
     // Window (Q12) and the largest magnitude, kept in 16 bits as the reference does.
     let coefs = &t[l.window..l.window + g.window];
-    let mut max_abs: i16 = 0;
+    // The reference keeps the largest `|v|` as an i16 (a -32768 sample stays negative
+    // and never wins); only its top bit matters, so the magnitudes are OR-ed instead and
+    // bit 15 (set only by -32768) dropped: the same top bit, no compare per sample.
+    let mut bits = 0u32;
     {
         let (c_old, c_new) = coefs.split_at(oldest.len().min(coefs.len()));
         let (s_old, s_new) = samples.split_at_mut(oldest.len().min(g.window));
-        for ((d, &x), &w) in s_old.iter_mut().zip(oldest).zip(c_old) {
-            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
-            *d = v;
-            let a = if v < 0 { v.wrapping_neg() } else { v };
-            max_abs = max_abs.max(a);
-        }
-        for ((d, &x), &w) in s_new.iter_mut().zip(newest).zip(c_new) {
-            let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
-            *d = v;
-            let a = if v < 0 { v.wrapping_neg() } else { v };
-            max_abs = max_abs.max(a);
+        for (s, c, d) in [(oldest, c_old, s_old), (newest, c_new, s_new)] {
+            for ((d, &x), &w) in d.iter_mut().zip(s).zip(c) {
+                let v = ((sample(x) * (w as u16 as i16 as i32)) >> WINDOW_BITS) as i16;
+                *d = v;
+                bits |= (v as i32).unsigned_abs();
+            }
         }
     }
-    let shift = 15 - msb32(max_abs as u16 as u32);
+    let shift = 15 - msb32(bits & 0x7FFF);
     if let Some(tail) = samples.get_mut(g.window..) {
         tail.fill(0);
     }
 
-    // Scale up by `shift` (as u16, truncated to 16 bits) and put the n sample pairs in
-    // digit-reversed order for the stages: input pair i = sum k_d * fstride_d goes to
-    // sum k_d * m_d (the leaves of the reference's recursion); zeros past the window.
+    // stage: fft stages
+    // The complex FFT of the n pairs, innermost stage first, then the real FFT's split.
+    // The innermost stage reads the natural-order samples itself (the digit-reversed
+    // gather of the reference's recursion), scaled up by `shift` (as u16, truncated to
+    // 16 bits), so no permuted copy is made.
     let mut stages = [(0usize, 0usize); 12];
     let ns = factors(n, &mut stages);
     let stages = &stages[..ns];
-    let up = |v: i16| ((v as u16 as u32) << shift) as u16 as i16;
-    let mut digit = [0usize; 12];
-    let mut j = 0usize;
-    for pair in input.iter() {
-        if let Some(o) = tmp.get_mut(j) {
-            *o = [up(pair[0]), up(pair[1])];
-        }
-        // Next input index: increment the mixed-radix digits (radix p_d, weight m_d).
-        for (d, &(p, m)) in digit.iter_mut().zip(stages) {
-            *d += 1;
-            j += m;
-            if *d < p {
-                break;
-            }
-            *d = 0;
-            j -= p * m;
-        }
-    }
-
-    // The complex FFT of the n pairs, innermost stage first, then the real FFT's split.
     let tw: &[[u32; 2]] = bytemuck::cast_slice(&t[l.twiddles..l.twiddles + 2 * n]);
-    let mut fstride = n;
-    for &(p, m) in stages.iter().rev() {
+    let Some((&(leaf, _), outer)) = stages.split_last() else {
+        return;
+    };
+    first_stage(input, tmp, leaf == 4, outer, shift, tw);
+    let mut fstride = if leaf == 4 { n / 4 } else { n / 2 };
+    for &(p, m) in outer.iter().rev() {
         fstride /= p;
         fft_stage(tmp, p, m, fstride, tw);
     }
+    // stage: real split
     let dc = fixdiv(tmp[0], 2);
     spec[0] = [dc[0].wrapping_add(dc[1]), 0];
     spec[n] = [dc[0].wrapping_sub(dc[1]), 0];
     let stw = &t[l.super_twiddles..l.super_twiddles + n];
-    for k in 1..=n / 2 {
-        let fpk = fixdiv(tmp[k], 2);
-        let m = tmp[n - k];
-        let fpnk = fixdiv([m[0], m[1].wrapping_neg()], 2);
-        let f1k = cadd(fpk, fpnk);
-        let f2k = csub(fpk, fpnk);
-        let w = twiddle(stw, k - 1);
-        let tw = cmul(f2k, w);
-        spec[k] = [
-            ((f1k[0] as i32 + tw[0] as i32) >> 1) as i16,
-            ((f1k[1] as i32 + tw[1] as i32) >> 1) as i16,
+    // Bin k and bin n - k from X[k] and conj(X[n - k]) (kissfft's `kiss_fftr`). Halved
+    // values are within +/-16384 and their sums within +/-32766, so only the Q15 product
+    // `tw` needs its 16-bit truncation. k = n / 2 (its own mirror) comes last, its second
+    // store winning as in the reference.
+    let split = |a: Cpx, b: Cpx, w: Cpx| -> ([i32; 2], [i32; 2]) {
+        let fpk = fixdiv(a, 2);
+        let fpnk = fixdiv([b[0], b[1].wrapping_neg()], 2);
+        let f1k = [
+            fpk[0] as i32 + fpnk[0] as i32,
+            fpk[1] as i32 + fpnk[1] as i32,
         ];
-        spec[n - k] = [
-            ((f1k[0] as i32 - tw[0] as i32) >> 1) as i16,
-            ((tw[1] as i32 - f1k[1] as i32) >> 1) as i16,
+        let f2k = [
+            fpk[0] as i32 - fpnk[0] as i32,
+            fpk[1] as i32 - fpnk[1] as i32,
+        ];
+        let tw = [
+            sround(f2k[0] * w[0] as i32 - f2k[1] * w[1] as i32) as i32,
+            sround(f2k[0] * w[1] as i32 + f2k[1] * w[0] as i32) as i32,
+        ];
+        (f1k, tw)
+    };
+    let half = n / 2;
+    {
+        let (t_lo, t_hi) = tmp.split_at(half);
+        let (s_lo, s_hi) = spec.split_at_mut(half);
+        let t_lo = t_lo.get(1..).unwrap_or(&[]);
+        let t_hi = t_hi.get(1..).unwrap_or(&[]);
+        let s_lo = s_lo.get_mut(1..).unwrap_or(&mut []);
+        let s_hi = s_hi.get_mut(1..n - half).unwrap_or(&mut []);
+        for ((((a, b), sa), sb), w) in t_lo
+            .iter()
+            .zip(t_hi.iter().rev())
+            .zip(s_lo.iter_mut())
+            .zip(s_hi.iter_mut().rev())
+            .zip(stw.chunks_exact(2))
+        {
+            let (f1k, tw) = split(*a, *b, [w[0] as u16 as i16, w[1] as u16 as i16]);
+            *sa = [
+                ((f1k[0] + tw[0]) >> 1) as i16,
+                ((f1k[1] + tw[1]) >> 1) as i16,
+            ];
+            *sb = [
+                ((f1k[0] - tw[0]) >> 1) as i16,
+                ((tw[1] - f1k[1]) >> 1) as i16,
+            ];
+        }
+    }
+    if let (Some(&a), Some(o)) = (tmp.get(half), spec.get_mut(half)) {
+        let (f1k, tw) = split(a, a, twiddle(stw, half.wrapping_sub(1)));
+        *o = [
+            ((f1k[0] - tw[0]) >> 1) as i16,
+            ((tw[1] - f1k[1]) >> 1) as i16,
         ];
     }
 
+    // stage: energy
     // Energy of the bins the filterbank uses (|X|^2 in 32 bits, wrapping as the
     // reference's int arithmetic does for a full-scale -32768 - 32768i bin).
-    let start = t[0].min(spectrum as u32) as usize;
-    let end = t[1].min(spectrum as u32) as usize;
+    let start = h_start.min(spectrum as u32) as usize;
+    let end = h_end.min(spectrum as u32) as usize;
     if let (Some(es), Some(cs)) = (energy.get_mut(start..end), spec.get(start..end)) {
         for (e, c) in es.iter_mut().zip(cs) {
             let (r, i) = (c[0] as i32, c[1] as i32);
@@ -803,6 +1015,7 @@ pub(crate) fn process(
         }
     }
 
+    // stage: filterbank
     // Filterbank: triangular channels as running weight / unweight sums in 64 bits; the
     // first accumulator is the lower edge of channel 0 and is dropped.
     let c1 = g.channels + 1;
@@ -812,11 +1025,11 @@ pub(crate) fn process(
     let log_lut = &t[l.log_lut..l.log_lut + LOG_LUT_LEN];
     let gain_lut = &t[l.gain_lut..l.gain_lut + GAIN_LUT_LEN];
     let corr = g.correction_bits();
-    let nr_even = t[3] & 0xFFFF;
-    let nr_odd = t[4] & 0xFFFF;
-    let nr_min = (t[5] & 0xFFFF) as u64;
+    let nr_even = h_even & 0xFFFF;
+    let nr_odd = h_odd & 0xFFFF;
+    let nr_min = (h_min & 0xFFFF) as u64;
     let sbits = fe.smoothing_bits;
-    let snr_shift = t[2] & 63;
+    let snr_shift = h_snr_shift & 63;
     let inv_scale = fe.out_scale as f32;
     for chan in 0..c1 {
         let fs = t[l.freq_starts + chan] as usize;
@@ -827,15 +1040,19 @@ pub(crate) fn process(
         let mags = energy.get(fs..).unwrap_or(&[]);
         let ws_ = t.get(l.weights + ws..l.weights + wmax).unwrap_or(&[]);
         let us_ = t.get(l.unweights + ws..l.unweights + wmax).unwrap_or(&[]);
-        for ((&e, &w), &u) in mags.iter().zip(ws_).zip(us_).take(width) {
-            let mag = e as i32 as i64 as u64;
-            weight_acc = weight_acc.wrapping_add((w as u16 as i16 as i64 as u64).wrapping_mul(mag));
-            unweight_acc =
-                unweight_acc.wrapping_add((u as u16 as i16 as i64 as u64).wrapping_mul(mag));
+        let len = width.min(mags.len()).min(ws_.len()).min(us_.len());
+        for ((&e, &w), &u) in mags[..len].iter().zip(&ws_[..len]).zip(&us_[..len]) {
+            // The reference's `int16 * (uint64)int32`: both sign-extended, so the product
+            // modulo 2^64 is the exact signed product (one SMLAL each).
+            let mag = e as i32 as i64;
+            weight_acc = weight_acc.wrapping_add((w as u16 as i16 as i64 * mag) as u64);
+            unweight_acc = unweight_acc.wrapping_add((u as u16 as i16 as i64 * mag) as u64);
         }
         if chan > 0 {
             let i = chan - 1;
+            // stage: sqrt
             let mut v = sqrt64(weight_acc) >> shift;
+            // stage: noise reduction
             // Noise reduction.
             let smoothing = if i & 1 == 0 { nr_even } else { nr_odd };
             let one_minus = (1u32 << NOISE_BITS).wrapping_sub(smoothing);
@@ -856,12 +1073,14 @@ pub(crate) fn process(
             let floor = ((v as u64 * nr_min) >> NOISE_BITS) as u32;
             let sub = (up - est) >> sbits;
             v = if sub > floor { sub } else { floor };
+            // stage: pcan
             // PCAN gain control against the updated noise estimate.
             if fe.pcan {
                 let gain = wide_dynamic(est_word.to_bits(), gain_lut) as i32 as u32;
                 let snr = ((v as u64 * gain as u64) >> snr_shift) as u32;
                 v = pcan_shrink(snr);
             }
+            // stage: log
             // Log scale.
             if fe.log {
                 v = if corr < 0 {
@@ -875,18 +1094,32 @@ pub(crate) fn process(
                     0
                 };
             }
+            // stage: output
             let v = v.min(0xFFFF);
             if let Some(o) = out.get_mut(i) {
                 *o = if fe.out_scale == 1 {
-                    v as f32
+                    u16_to_f32(v)
                 } else {
                     v as f32 / inv_scale
                 };
             }
         }
+        // stage: filterbank
         weight_acc = unweight_acc;
         unweight_acc = 0;
     }
+}
+
+/// `v as f32` for `v < 2^24`, exact, built from the bits: on cores without an FPU the
+/// compiler's conversion is a soft-float library call.
+#[inline(always)]
+fn u16_to_f32(v: u32) -> f32 {
+    if v == 0 {
+        return 0.0;
+    }
+    let top = 31 - v.leading_zeros();
+    let mantissa = (v << (23 - top.min(23))) & 0x7F_FFFF;
+    f32::from_bits(((127 + top) << 23) | mantissa)
 }
 
 #[inline(always)]
@@ -894,5 +1127,79 @@ fn twiddle(tw: &[u32], i: usize) -> Cpx {
     match (tw.get(2 * i), tw.get(2 * i + 1)) {
         (Some(&r), Some(&im)) => [r as u16 as i16, im as u16 as i16],
         _ => [0, 0],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+    }
+
+    #[test]
+    fn sqrt32_equals_the_reference_loop() {
+        for x in 0..(1u32 << 20) {
+            assert_eq!(sqrt32(x), sqrt32_bitwise(x), "x = {x}");
+        }
+        for r in 0..=0xFFFFu32 {
+            let s = r * r;
+            for x in [
+                s,
+                s.wrapping_sub(1),
+                s + r,
+                s + r + 1,
+                s.saturating_add(2 * r),
+            ] {
+                assert_eq!(sqrt32(x), sqrt32_bitwise(x), "x = {x}");
+            }
+        }
+        let mut g = Rng(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..2_000_000 {
+            let x = (g.next() >> 32) as u32 >> (g.next() % 32);
+            assert_eq!(sqrt32(x), sqrt32_bitwise(x), "x = {x}");
+        }
+        assert_eq!(sqrt32(u32::MAX), sqrt32_bitwise(u32::MAX));
+    }
+
+    #[test]
+    fn sqrt64_equals_the_reference_loop() {
+        let mut g = Rng(0xD1B5_4A32_D192_ED03);
+        for _ in 0..2_000_000 {
+            let x = g.next() >> (g.next() % 64);
+            assert_eq!(sqrt64(x), sqrt64_bitwise(x), "x = {x}");
+        }
+        for _ in 0..500_000 {
+            let r = (g.next() >> 32) >> (g.next() % 17);
+            let s = r * r;
+            for x in [s, s.wrapping_sub(1), s + r, s + r + 1, s + 2 * r] {
+                assert_eq!(sqrt64(x), sqrt64_bitwise(x), "x = {x}");
+            }
+        }
+        for x in [
+            u64::MAX,
+            u64::MAX - 1,
+            1 << 32,
+            (1 << 32) - 1,
+            1 << 62,
+            (1 << 62) - 1,
+        ] {
+            assert_eq!(sqrt64(x), sqrt64_bitwise(x), "x = {x}");
+        }
+    }
+
+    #[test]
+    fn u16_to_f32_is_the_conversion() {
+        for v in 0..=0xFFFFu32 {
+            assert_eq!(u16_to_f32(v).to_bits(), (v as f32).to_bits(), "v = {v}");
+        }
     }
 }
