@@ -321,10 +321,12 @@ fn maximum_minimum_quantize_as_the_tflite_converter_does() {
             panic!("{base}: calibration set is not float32")
         };
         let calib: Vec<Vec<f32>> = all.chunks(n).map(<[f32]>::to_vec).collect();
+        // The converter's own parameters: min/max ranges without bias correction.
         let opts = QuantizeOptions {
             method: RangeMethod::MinMax,
             per_channel: true,
             float_io: false,
+            bias_correction: false,
         };
         let ours = quantize(&float, &calib, &opts).unwrap_or_else(|e| panic!("{base}: {e}"));
         let seq =
