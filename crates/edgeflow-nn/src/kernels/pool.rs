@@ -122,6 +122,9 @@ enum Kind {
     Max,
 }
 
+/// Never inlined: the pools' window state and accumulator block then sit in a frame of
+/// their own, not in the op dispatch's frame under every other kernel.
+#[inline(never)]
 fn eval(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>, kind: Kind) {
     let Some(x) = inputs.first() else {
         return;
