@@ -402,7 +402,7 @@ fn eval_3x3(
     isa: Isa,
 ) {
     let packed = isa == Isa::ArmDsp;
-    let host_simd = matches!(isa, Isa::Avx2 | Isa::Neon | Isa::NeonDot);
+    let host_simd = isa.host_simd();
     let c = g.in_c;
     let wb = wide_bytes(g);
     let Some(scratch) = scratch.get_mut(..wb + c * REC3 + c) else {
