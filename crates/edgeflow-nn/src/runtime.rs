@@ -1,6 +1,6 @@
 use core::ops::Range;
 
-use edgeflow_format::graph::{Op, TensorDef, MAX_OP_INPUTS};
+use edgeflow_format::graph::{Op, OpDef, TensorDef, MAX_OP_INPUTS};
 
 use crate::kernels::{self, TensorIn, TensorOut};
 use crate::model::arena_range;
@@ -10,9 +10,17 @@ use crate::{Error, Model};
 ///
 /// The arena holds every activation tensor and scratch buffer at the offsets of the
 /// model's memory plan; weights are read from the artifact in place.
+///
+/// The value also holds the decoded record of the op being executed (an
+/// [`OpDef`], up to [`MAX_OP_INPUTS`] tensor descriptions: about 0.7 KB on 32-bit targets),
+/// so that it is not on the stack under every kernel during [`Runtime::invoke`], as TFLM
+/// keeps its node structures in the arena rather than on the stack. Place the `Runtime`
+/// where that memory should come from (a `static` cell, or the caller's stack).
 pub struct Runtime<'m, 'a, 'r> {
     model: &'m Model<'a>,
     arena: &'r mut [u8],
+    /// The op record being executed, decoded into in place for each op.
+    op: OpDef<'a>,
 }
 
 impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
@@ -32,7 +40,11 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
         if (arena.as_ptr() as usize).checked_rem(align) != Some(0) {
             return Err(Error::ArenaMisaligned { align });
         }
-        Ok(Self { model, arena })
+        Ok(Self {
+            model,
+            arena,
+            op: OpDef::empty(),
+        })
     }
 
     /// The model this runtime executes.
@@ -155,13 +167,13 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     ) -> Result<(), Error> {
         let model = self.model;
         let mut ops = model.ops();
-        // One record on the stack, decoded into in place for each op.
-        let mut d = edgeflow_format::graph::OpDef::empty();
+        // One record, in `self` rather than on the stack, decoded into for each op.
+        let d = &mut self.op;
         for position in 0..usize::MAX {
-            if !ops.next_into(&mut d) {
+            if !ops.next_into(d) {
                 break;
             }
-            let d = &d;
+            let d = &*d;
             let Some(out_def) = d.outputs.first() else {
                 continue; // excluded by parse
             };

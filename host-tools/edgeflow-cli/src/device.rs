@@ -12,7 +12,11 @@
 //! monitor's `ingest --listen`); `device stop` ends
 //! the emulator. `device collect` streams a recording through the device's sample path and
 //! writes what comes back as a dataset (.csv or .npz). Real boards: `flash` (feature
-//! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs.
+//! `probe`) writes the model partition, and with `--firmware` the firmware, through probe-rs;
+//! `device replay --port DEVICE` and `device collect --port DEVICE` speak the same protocol
+//! (`edgeflow_telemetry::command`) over the board's serial port (collect then records the
+//! board's own sensor: `--axes`, `--frames`). Bytes the host cannot decode are counted and
+//! reported (replay's closing line; collect refuses to write a dataset with holes).
 //!
 //! Device logs are `defmt` frames: `flash` records the firmware ELF it started
 //! (`target/edgeflow-device/<board>.firmware`), and every command that reads the link
@@ -61,6 +65,8 @@ pub enum DeviceCommand {
         /// --listen HOST:PORT`: the host acts as the device's serial-to-network gateway.
         #[arg(long, value_name = "tcp://HOST:PORT")]
         telemetry: Option<String>,
+        #[command(flatten)]
+        port: PortArgs,
     },
     /// Record labelled raw samples from the running device into a dataset file (.csv: one
     /// row per sample frame, one column per axis and a `label` column; .npz: `x` float32
@@ -80,6 +86,14 @@ pub enum DeviceCommand {
         /// The dataset file to write (.csv or .npz).
         #[arg(short, long)]
         output: PathBuf,
+        /// Without --source (a board's own sensor on --port): values per sample frame.
+        #[arg(long)]
+        axes: Option<u16>,
+        /// Without --source: how many sample frames to record.
+        #[arg(long)]
+        frames: Option<usize>,
+        #[command(flatten)]
+        port: PortArgs,
     },
     /// Stop the emulated device.
     Stop {
@@ -388,9 +402,14 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
         .join(format!("edgeflow-app-{}", board.name)))
 }
 
+/// The byte stream of a device link: the emulator's Unix socket or a serial port. Reads
+/// return within about 100 ms when nothing arrives (`WouldBlock`/`TimedOut`).
+pub(crate) trait LinkIo: Read + Write + Send {}
+impl<T: Read + Write + Send> LinkIo for T {}
+
 /// The host end of a device link: commands out, decoded telemetry in.
 pub(crate) struct Link {
-    stream: UnixStream,
+    stream: Box<dyn LinkIo>,
     decoder: Decoder,
     /// Decodes the device's defmt log frames.
     logs: LogResolver,
@@ -403,13 +422,17 @@ pub(crate) struct Link {
 impl Link {
     fn new(stream: UnixStream, sock: &Path) -> Result<Link> {
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-        Ok(Link {
+        Ok(Link::over(Box::new(stream), log_resolver(sock)))
+    }
+
+    fn over(stream: Box<dyn LinkIo>, logs: LogResolver) -> Link {
+        Link {
             stream,
             decoder: Decoder::new(),
-            logs: log_resolver(sock),
+            logs,
             pending: Vec::new(),
             tap: None,
-        })
+        }
     }
 
     pub(crate) fn send(&mut self, c: &Command<'_>) -> Result<()> {
@@ -494,6 +517,65 @@ pub(crate) fn connect(sock: &Path) -> Result<Link> {
     }
     Err(last.unwrap_or_else(|| anyhow!("no answer")))
         .with_context(|| format!("no device answering on {}", sock.display()))
+}
+
+/// Opens the serial port `path` at `baud` (8N1, raw) and checks that a device answers
+/// there (a hello), as [`connect`] does for an emulator's socket. `elf`: the firmware
+/// running on the device, whose defmt table decodes its logs (without it they are printed
+/// raw with a note).
+pub(crate) fn connect_serial(path: &str, baud: u32, elf: Option<&Path>) -> Result<Link> {
+    let port = serialport::new(path, baud)
+        .timeout(Duration::from_millis(100))
+        .open()
+        .with_context(|| format!("opening serial port {path}"))?;
+    let logs = match elf {
+        Some(elf) => LogResolver::for_elf(Some(elf)),
+        None => LogResolver::new(
+            None,
+            Some("no firmware ELF given (--elf): defmt logs are printed undecoded".into()),
+        ),
+    };
+    let mut link = Link::over(Box::new(port), logs);
+    let mut last = None;
+    // The first hello may be lost while the device still boots or the port settles.
+    for _ in 0..3 {
+        link.send(&Command::Hello)?;
+        match link.until(Duration::from_secs(2), |f| matches!(f.body, Body::Hello(_))) {
+            Ok(_) => return Ok(link),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow!("no answer")))
+        .with_context(|| format!("no device answering on serial port {path} at {baud} baud"))
+}
+
+/// Where `device replay`/`collect` reach the device: the serial port when one is given,
+/// else the emulator `flash` started for `board`.
+fn open_link(board: &Board, port: &PortArgs) -> Result<Link> {
+    match &port.port {
+        Some(p) => connect_serial(p, port.baud, port.elf.as_deref()),
+        None => connect(&socket(&board.name)).with_context(|| {
+            format!(
+                "no device running for {} (start one with `edgeflow flash`, or give --port for a board on a serial port)",
+                board.name
+            )
+        }),
+    }
+}
+
+/// The serial-port options of `device replay` and `device collect`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct PortArgs {
+    /// Talk to the device on this serial port (e.g. /dev/ttyACM0) instead of the emulator
+    /// started by `edgeflow flash`.
+    #[arg(long, value_name = "DEVICE")]
+    pub port: Option<String>,
+    /// Baud rate of --port (8 data bits, no parity, 1 stop bit).
+    #[arg(long, default_value_t = 115_200)]
+    pub baud: u32,
+    /// The firmware ELF running on the device behind --port (decodes its defmt logs).
+    #[arg(long)]
+    pub elf: Option<PathBuf>,
 }
 
 pub(crate) fn print_frame(f: &Frame) {
@@ -639,17 +721,12 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
             board,
             data,
             telemetry,
+            port,
         } => {
             let board = load_board(&board)?;
-            let sock = socket(&board.name);
             let samples = read_samples(&data)?;
             let mut forward = telemetry.as_deref().map(Forward::connect).transpose()?;
-            let mut link = connect(&sock).with_context(|| {
-                format!(
-                    "no device running for {} (start one with `edgeflow flash`)",
-                    board.name
-                )
-            })?;
+            let mut link = open_link(&board, &port)?;
             if forward.is_some() {
                 link.tap = Some(Vec::new());
             }
@@ -708,7 +785,17 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
             label,
             source,
             output,
-        } => collect(&board, &label, source.as_deref(), &output)?,
+            axes,
+            frames,
+            port,
+        } => collect(
+            &board,
+            &label,
+            source.as_deref(),
+            (axes, frames),
+            &port,
+            &output,
+        )?,
         DeviceCommand::Stop { board } => {
             let board = load_board(&board)?;
             let sock = socket(&board.name);
@@ -783,8 +870,18 @@ impl Forward {
     }
 }
 
-/// `edgeflow device collect`.
-fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Result<()> {
+/// `edgeflow device collect`: with `source`, the recording is streamed into the device's
+/// sample path and what comes back is recorded (an emulated board's sensor is the link);
+/// without it, `frames` sample frames of `axes` values from the board's own sensor, over
+/// `port`.
+fn collect(
+    board: &str,
+    label: &str,
+    source: Option<&Path>,
+    (axes_arg, frames_arg): (Option<u16>, Option<usize>),
+    port: &PortArgs,
+    output: &Path,
+) -> Result<()> {
     let board = load_board(board)?;
     let kind = match output.extension().and_then(|e| e.to_str()) {
         Some("csv") => DatasetKind::Csv,
@@ -796,43 +893,61 @@ fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Re
     if label.is_empty() || label.contains(['\n', '\r']) {
         bail!("--label must be one line of text, not {label:?}");
     }
-    if board.runner.machine.is_none() {
+    let emulated = board.runner.machine.is_some();
+    if !emulated && port.port.is_none() {
         bail!(
-            "{} is a real board: collecting from its serial port is not implemented yet",
+            "{} is a real board: give --port DEVICE, the serial port its application talks on",
             board.name
         );
     }
-    let source = source.ok_or_else(|| {
-        anyhow!(
+    let rec = match source {
+        Some(source) => {
+            let rec = read_recording(source)?;
+            if rec.values.is_empty() {
+                bail!("{}: no samples", source.display());
+            }
+            if rec.values.len() % rec.axes != 0 {
+                bail!(
+                    "{}: {} values are not whole frames of {} axes",
+                    source.display(),
+                    rec.values.len(),
+                    rec.axes
+                );
+            }
+            rec
+        }
+        None if emulated && port.port.is_none() => bail!(
             "{} is emulated: its sensor is the link, so give --source RECORDING (the samples to stream in)",
             board.name
-        )
-    })?;
-    let rec = read_recording(source)?;
-    if rec.values.is_empty() {
-        bail!("{}: no samples", source.display());
-    }
-    if rec.values.len() % rec.axes != 0 {
-        bail!(
-            "{}: {} values are not whole frames of {} axes",
-            source.display(),
-            rec.values.len(),
-            rec.axes
-        );
-    }
+        ),
+        None => {
+            let (Some(axes), Some(frames)) = (axes_arg, frames_arg) else {
+                bail!("without --source, give --axes (values per sample frame) and --frames (how many to record)");
+            };
+            if axes == 0 || frames == 0 {
+                bail!("--axes and --frames must be at least 1");
+            }
+            Recording {
+                values: Vec::new(),
+                axes: usize::from(axes),
+                names: None,
+            }
+        }
+    };
+    let what = source.map_or_else(|| "--axes".to_string(), |s| s.display().to_string());
     let axes = u16::try_from(rec.axes)
         .ok()
         .filter(|&a| usize::from(a) <= edgeflow_telemetry::MAX_BLOCK_VALUES)
-        .ok_or_else(|| anyhow!("{}: {} axes is too many", source.display(), rec.axes))?;
-    let sock = socket(&board.name);
-    let mut link = connect(&sock).with_context(|| {
-        format!(
-            "no device running for {} (start one with `edgeflow flash`)",
-            board.name
-        )
-    })?;
+        .ok_or_else(|| anyhow!("{what}: {} axes is too many", rec.axes))?;
+    let total = match source {
+        Some(_) => rec.values.len(),
+        None => frames_arg
+            .and_then(|f| f.checked_mul(rec.axes))
+            .ok_or_else(|| anyhow!("--frames × --axes is too large"))?,
+    };
+    let mut link = open_link(&board, port)?;
     link.send(&Command::Collect { axes })?;
-    let mut got: Vec<f32> = Vec::with_capacity(rec.values.len());
+    let mut got: Vec<f32> = Vec::with_capacity(total);
     let take = |frames: Vec<Frame>, got: &mut Vec<f32>| -> Result<()> {
         for f in frames {
             match &f.body {
@@ -864,17 +979,21 @@ fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Re
             let f = link.poll()?;
             take(f, &mut got)?;
         }
-        let start = Instant::now();
-        while got.len() < rec.values.len() {
-            if start.elapsed() > Duration::from_secs(60) {
+        // A sensor may be slow: give up only after 60 s without a new value.
+        let (mut last, mut seen) = (Instant::now(), got.len());
+        while got.len() < total {
+            if last.elapsed() > Duration::from_secs(60) {
                 bail!(
-                    "the device sent back {} of {} values within 60 s",
+                    "the device sent back {} of {} values, then nothing for 60 s",
                     got.len(),
-                    rec.values.len()
+                    total
                 );
             }
             let f = link.poll()?;
             take(f, &mut got)?;
+            if got.len() != seen {
+                (last, seen) = (Instant::now(), got.len());
+            }
         }
         Ok(())
     })();
@@ -882,6 +1001,10 @@ fn collect(board: &str, label: &str, source: Option<&Path>, output: &Path) -> Re
     let stopped = link.send(&Command::Collect { axes: 0 });
     streamed?;
     stopped?;
+    // A sensor keeps sending until the stop arrives: keep the frames asked for.
+    if source.is_none() {
+        got.truncate(total);
+    }
     let s = link.decoder.stats();
     if s.missing_frames > 0 || s.discarded_bytes > 0 {
         bail!(

@@ -31,10 +31,13 @@ fn edgeflow(args: &[&str]) -> Output {
 const PIPELINE: &str = "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 32\nstride = 16\n\
     [[blocks]]\nstats = { stats = [\"mean\", \"min\", \"max\", \"rms\", \"std\", \"skewness\", \"kurtosis\", \"peak_to_peak\"] }\n";
 
-fn artifact(fixture: &str) -> PathBuf {
-    let p = tmp("stats.toml");
+/// Converts a conformance fixture with the stats pipeline into `<test>_<fixture>.edgeflow`
+/// (the tests of this file run in parallel: each writes files of its own, or one test's
+/// `convert` truncates the artifact another is reading).
+fn artifact(test: &str, fixture: &str) -> PathBuf {
+    let p = tmp(&format!("{test}_stats.toml"));
     std::fs::write(&p, PIPELINE).expect("pipeline");
-    let out = tmp(&format!("{fixture}.edgeflow"));
+    let out = tmp(&format!("{test}_{fixture}.edgeflow"));
     let model = root()
         .join("conformance/fixtures")
         .join(format!("{fixture}.tflite"));
@@ -52,7 +55,7 @@ fn artifact(fixture: &str) -> PathBuf {
 
 #[test]
 fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
-    let a = artifact("fc_int8");
+    let a = artifact("refuses", "fc_int8");
     let board = tmp("tiny.toml");
     std::fs::write(
         &board,
@@ -75,7 +78,7 @@ fn flash_refuses_a_model_that_does_not_fit_with_the_numbers() {
 
 #[test]
 fn flash_to_a_real_board_checks_budgets_then_needs_the_probe_feature_or_a_probe() {
-    let a = artifact("fc_int8");
+    let a = artifact("real_board", "fc_int8");
     let o = edgeflow(&[
         "flash",
         "--board",
@@ -97,8 +100,8 @@ fn flash_replay_update_and_stop_on_the_emulated_m4f() {
     if common::qemu_missing() {
         return;
     }
-    let a = artifact("fc_int8");
-    let b = artifact("fc_f32");
+    let a = artifact("emulated", "fc_int8");
+    let b = artifact("emulated", "fc_f32");
     let csv = tmp("samples.csv");
     let mut s = String::from("ax,ay\n");
     for i in 0..200 {

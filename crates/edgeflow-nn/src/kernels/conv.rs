@@ -218,6 +218,27 @@ fn eval_i8(
         conv_pairs(g, &q, x, w, recs, patch, cols, pad_byte, out);
         return;
     }
+    conv_generic(g, &q, isa, (x, w), &params, patch, pad_byte, out);
+}
+
+/// int8 CONV_2D one output pixel (and group) at a time: the receptive field in place or
+/// gathered into `patch`, then [`conv_channels`]. Its own frame (never inlined), so its
+/// locals and accumulator block do not sit in the op dispatch's frame under the other
+/// kernels (on Cortex-M4 an ungrouped convolution takes [`conv_pairs`] instead).
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn conv_generic(
+    g: &Geom,
+    q: &OutQ<'_>,
+    isa: Isa,
+    (x, w): (&[u8], &[u8]),
+    params: &Params<'_>,
+    patch: &mut [u8],
+    pad_byte: u8,
+    out: &mut [u8],
+) {
+    let k = g.k;
+    let groups = g.in_c / g.f_c;
     let (fh, fw, c) = (g.h.filter, g.w.filter, g.in_c);
     let row_bytes = g.w.size * c;
     let img_bytes = g.h.size * row_bytes;
@@ -262,7 +283,7 @@ fn eval_i8(
                     ) else {
                         return;
                     };
-                    conv_channels(isa, pt, wg, k, &params.from(oc0), og, &q);
+                    conv_channels(isa, pt, wg, k, &params.from(oc0), og, q);
                 }
             }
         }

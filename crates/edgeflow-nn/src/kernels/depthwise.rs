@@ -280,21 +280,38 @@ fn eval_i8(
         general(g, &q, off, x, w, bias, out);
         return;
     }
-    let c = g.in_c;
     if is_3x3(g) {
         eval_3x3(g, &q, off, (x, w, bias), out, scratch, isa);
         return;
     }
+    eval_mult1(g, &q, off, (x, w, bias), out, scratch);
+}
+
+/// Depth multiplier 1, any filter but 3x3: per output pixel, up to [`CHUNK`] channels at
+/// a time accumulated tap by tap, then requantized with the per-channel records. Its own
+/// frame (never inlined), so its accumulators do not sit in the op dispatch's frame
+/// under every other kernel.
+#[inline(never)]
+fn eval_mult1(
+    g: &Geom,
+    q: &OutQ<'_>,
+    off: i32,
+    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
+    out: &mut [u8],
+    scratch: &mut [u8],
+) {
+    let (oc_n, c) = (g.out_c, g.in_c);
     let Some(scratch) = scratch.get_mut(..oc_n * REC + c) else {
         return;
     };
     let (recs, zp_row) = scratch.split_at_mut(oc_n * REC);
-    // Per channel: bias + off * sum over taps of w[tap][oc], and the requantization.
-    let mut wsum = [0i32; CHUNK];
+    // Per channel: bias + off * sum over taps of w[tap][oc], and the requantization. The
+    // sums use the pixel loop's accumulators (each pixel zeroes them before use).
+    let mut acc = [0i32; CHUNK];
     let mut c0 = 0;
     for rc in recs.chunks_mut(CHUNK * REC) {
         let n = rc.len() / REC;
-        let ws = &mut wsum[..n];
+        let ws = &mut acc[..n];
         ws.fill(0);
         for wt in w.chunks_exact(oc_n) {
             for (a, &v) in ws.iter_mut().zip(wt.get(c0..).unwrap_or(&[])) {
@@ -326,8 +343,8 @@ fn eval_i8(
                 let mut c0 = 0;
                 for (oc, rc) in o.chunks_mut(CHUNK).zip(recs.chunks(CHUNK * REC)) {
                     let n = oc.len();
-                    let mut acc = [0i32; CHUNK];
                     let acc = &mut acc[..n];
+                    acc.fill(0);
                     let Some(zp) = zp_row.get(c0..c0 + n) else {
                         return;
                     };
@@ -385,7 +402,7 @@ fn eval_3x3(
     isa: Isa,
 ) {
     let packed = isa == Isa::ArmDsp;
-    let host_simd = matches!(isa, Isa::Avx2 | Isa::Neon | Isa::NeonDot);
+    let host_simd = isa.host_simd();
     let c = g.in_c;
     let wb = wide_bytes(g);
     let Some(scratch) = scratch.get_mut(..wb + c * REC3 + c) else {
@@ -409,15 +426,17 @@ fn eval_3x3(
             b.wrapping_add(off.wrapping_mul(s))
         });
     }
-    // Transposed weights and, per channel, bias + off * sum of its nine weights.
-    let mut sums = [0i32; CHUNK];
+    // Transposed weights and, per channel, bias + off * sum of its nine weights. The
+    // per-channel sums use the pixel loop's accumulators (one array on the stack, not
+    // two: every pixel kernel below writes the accumulators before reading them).
+    let mut acc = [0i32; CHUNK];
     let mut c0 = 0;
     for rc in recs
         .chunks_mut(CHUNK * REC3)
         .take(if soa { 0 } else { usize::MAX })
     {
         let n = rc.len() / REC3;
-        let ws = &mut sums[..n];
+        let ws = &mut acc[..n];
         ws.fill(0);
         for (t, wt) in w.chunks_exact(c).enumerate().take(9) {
             for ((r, a), &v) in rc
@@ -446,7 +465,6 @@ fn eval_3x3(
         Params::Recs(recs, REC3)
     };
     let zp: &[u8] = zp_row;
-    let mut acc = [0i32; CHUNK];
     let row = g.w.size * c;
     let img = g.h.size * row;
     let mut out_px = out.chunks_exact_mut(c);
@@ -511,12 +529,19 @@ fn pixel_3x3_packed(
         c0 += n;
     }
     if c4 < c {
-        let tail = taps.map(|t| t.get(c4..).unwrap_or(&[]));
-        let (Some(rs), Some(os)) = (recs.get(c4 * REC3..), out.get_mut(c4..)) else {
-            return;
-        };
-        tap::pixel_3x3(&tail, rs, os, q);
+        pixel_3x3_tail(taps, c4, recs, out, q);
     }
+}
+
+/// The `c % 4` last channels of [`pixel_3x3_packed`] by [`tap::pixel_3x3`]: out of line,
+/// so the shifted tap list is not in the frame of every pixel.
+#[inline(never)]
+fn pixel_3x3_tail(taps: &[&[u8]; 9], c4: usize, recs: &[u8], out: &mut [u8], q: &OutQ<'_>) {
+    let tail = taps.map(|t| t.get(c4..).unwrap_or(&[]));
+    let (Some(rs), Some(os)) = (recs.get(c4 * REC3..), out.get_mut(c4..)) else {
+        return;
+    };
+    tap::pixel_3x3(&tail, rs, os, q);
 }
 
 /// One output pixel of the 3x3 kernel on a host SIMD family: up to [`CHUNK`] channels at

@@ -107,11 +107,19 @@ pub(crate) fn check_max(
 }
 
 /// Executes an AVERAGE_POOL_2D that passed [`check_average`].
+///
+/// Never inlined: the pool's window state and accumulator block then sit in a frame of
+/// their own, not in the op dispatch's frame under every other kernel.
+#[inline(never)]
 pub(crate) fn eval_average(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
     eval(p, inputs, output, Kind::Average);
 }
 
 /// Executes a MAX_POOL_2D that passed [`check_max`].
+///
+/// Never inlined: the pool's window state and accumulator block then sit in a frame of
+/// their own, not in the op dispatch's frame under every other kernel.
+#[inline(never)]
 pub(crate) fn eval_max(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
     eval(p, inputs, output, Kind::Max);
 }
@@ -122,6 +130,7 @@ enum Kind {
     Max,
 }
 
+#[inline(always)]
 fn eval(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>, kind: Kind) {
     let Some(x) = inputs.first() else {
         return;

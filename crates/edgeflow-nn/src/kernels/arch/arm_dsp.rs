@@ -398,6 +398,15 @@ pub(crate) mod ops {
             }
         }
 
+        /// [`dw3x3`]'s fallback (never taken with the checked scratch layout): out of
+        /// line, so its locals do not enlarge the frame of the pixel loop that calls
+        /// `dw3x3`.
+        #[cold]
+        #[inline(never)]
+        fn dw3x3_fallback(taps: &[&[u8]; 9], c0: usize, wide: &[u8], acc: &mut [i32]) {
+            super::portable::dw3x3(taps, c0, wide, acc)
+        }
+
         /// [`super::portable::dw3x3`] in one block of assembly: per group of four
         /// channels and per tap, one pointer load, one input word, one `LDRD` of the
         /// widened weights, two `SXTB16` and four `SMLAxy` (81 instructions for 36
@@ -411,7 +420,7 @@ pub(crate) mod ops {
             let fits =
                 n > 0 && wide.len() / DW_GROUP >= n && taps.iter().all(|t| t.len() >= c0 + 4 * n);
             if !fits || wide.as_ptr().align_offset(4) != 0 || acc.as_ptr().align_offset(4) != 0 {
-                return super::portable::dw3x3(taps, c0, wide, acc);
+                return dw3x3_fallback(taps, c0, wide, acc);
             }
             // One past the channels of this call in every tap: the loop indexes them
             // with a negative offset running up to 0.

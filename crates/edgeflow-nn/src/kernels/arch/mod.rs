@@ -49,10 +49,12 @@ pub(crate) enum Isa {
 
 impl Isa {
     /// Whether this is a host SIMD family (AVX2, NEON), which takes the struct-of-arrays
-    /// epilogue when the requantization allows it.
+    /// epilogue when the requantization allows it. Always `false` without `std` (the
+    /// families are only detected with it), as a constant, so that device builds drop the
+    /// host-only paths (ADD's vector runs, the struct-of-arrays epilogues) at compile time.
     #[inline]
     pub(crate) fn host_simd(self) -> bool {
-        matches!(self, Isa::Avx2 | Isa::Neon | Isa::NeonDot)
+        cfg!(any(test, feature = "std")) && matches!(self, Isa::Avx2 | Isa::Neon | Isa::NeonDot)
     }
 
     /// The fastest family this machine runs: the DSP kernels on `thumbv7em`; with `std`,
