@@ -5,8 +5,8 @@
 //!   workspace's step (IMU driver host tests; the real-board app for nucleo-f411re built,
 //!   not run), then
 //!   `cargo test --workspace` (host unit tests, TFLite Micro conformance, malformed-input
-//!   and hostile-file tests, QEMU firmware parity), then the `edgeflow-serve` tests built for
-//!   aarch64 Linux and run under qemu-aarch64, then a seeded fuzz smoke run of each
+//!   and hostile-file tests, QEMU firmware parity), then the `edgeflow-serve` and `edgeflow-nn` tests built
+//!   for aarch64 and armv7 Linux and run under qemu-user, then a seeded fuzz smoke run of each
 //!   fuzz target (20 s each, `EDGEFLOW_FUZZ_SECONDS`; skipped with a notice without cargo-fuzz);
 //! - `fuzz-seeds` — regenerates the committed fuzz seed corpora (`fuzz/seeds/`);
 //! - `fuzz [SECONDS [TARGET]]` — runs each fuzz target from its seeds (60 s each by default);
@@ -141,19 +141,21 @@ fn test() -> Result<()> {
     // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.
     c.args(["test", "--workspace", "--features", "edgeflow-compile/onnx"]);
     let (ok, mut passed, mut failed) = counted(c)?;
-    // ARM Linux boards: the server crate and its tests built for aarch64 and run under
-    // qemu-aarch64 user-mode emulation (the cargo runner in .cargo/config.toml).
-    let aarch64_ok = aarch64().map_err(|e| println!("aarch64 step failed: {e:#}"));
-    let aarch64_ok = match aarch64_ok {
-        Ok(Some((ok, p, f))) => {
-            passed += p;
-            failed += f;
-            ok
+    // ARM Linux boards: the server crate and the kernels' tests built for aarch64 and
+    // armv7 and run under qemu-user emulation (the cargo runners in .cargo/config.toml).
+    let mut arm_ok = true;
+    for linux in [ARM_LINUX_AARCH64, ARM_LINUX_ARMV7] {
+        match arm_linux(&linux).map_err(|e| println!("{} step failed: {e:#}", linux.target)) {
+            Ok(Some((ok, p, f))) => {
+                passed += p;
+                failed += f;
+                arm_ok &= ok;
+            }
+            Ok(None) => {}
+            Err(()) => arm_ok = false,
         }
-        Ok(None) => true,
-        Err(()) => false,
-    };
-    let ok = ok && aarch64_ok;
+    }
+    let ok = ok && arm_ok;
     // Seeded fuzz smoke run: each target from its committed seeds for EDGEFLOW_FUZZ_SECONDS
     // (default 20) — about 5 min for the 14 targets plus the first build of the fuzz crate.
     let fuzz_ok = if fuzz::available() {
@@ -277,24 +279,53 @@ fn on_path(tool: &str) -> bool {
         .is_ok()
 }
 
-/// `cargo test -p edgeflow-serve -p edgeflow-nn --target aarch64-unknown-linux-gnu` under
-/// qemu-aarch64 (the server, and the NEON kernels against the portable ones).
-/// `None` (with a printed reason) when the cross toolchain is missing (.ci/run installs it).
-fn aarch64() -> Result<Option<(bool, u64, u64)>> {
-    const T: &str = "aarch64-unknown-linux-gnu";
+/// An ARM Linux target the serve and kernel tests run on under qemu-user.
+struct ArmLinux {
+    /// The Rust target triple.
+    target: &'static str,
+    /// The cross linker (its name is also the Debian package's, with `gcc-` in front).
+    linker: &'static str,
+    /// The qemu-user binary (the cargo runner of `.cargo/config.toml`).
+    qemu: &'static str,
+    /// What the step checks, for its heading.
+    what: &'static str,
+}
+
+/// 64-bit ARM Linux (Raspberry Pi 4/5 class boards): the NEON kernels and the server.
+const ARM_LINUX_AARCH64: ArmLinux = ArmLinux {
+    target: "aarch64-unknown-linux-gnu",
+    linker: "aarch64-linux-gnu-gcc",
+    qemu: "qemu-aarch64",
+    what: "edgeflow-serve and edgeflow-nn (NEON kernels)",
+};
+
+/// 32-bit ARM Linux (armv7 boards): the portable kernels and the server on a 32-bit host,
+/// where `u128` is only 8-byte aligned (the serve arena bug this step found).
+const ARM_LINUX_ARMV7: ArmLinux = ArmLinux {
+    target: "armv7-unknown-linux-gnueabihf",
+    linker: "arm-linux-gnueabihf-gcc",
+    qemu: "qemu-arm",
+    what: "edgeflow-serve and edgeflow-nn (32-bit host)",
+};
+
+/// `cargo test -p edgeflow-serve -p edgeflow-nn --target T` under qemu-user, for
+/// aarch64 and armv7. `None` (with a printed reason) when the cross toolchain is missing
+/// (.ci/run installs it).
+fn arm_linux(l: &ArmLinux) -> Result<Option<(bool, u64, u64)>> {
     let target_ok = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
         .map(|o| {
             String::from_utf8_lossy(&o.stdout)
                 .lines()
-                .any(|l| l.trim() == T)
+                .any(|x| x.trim() == l.target)
         })
         .unwrap_or(false);
+    let rustup = format!("rustup target {}", l.target);
     let missing: Vec<&str> = [
-        ("aarch64-linux-gnu-gcc", on_path("aarch64-linux-gnu-gcc")),
-        ("qemu-aarch64", on_path("qemu-aarch64")),
-        ("rustup target aarch64-unknown-linux-gnu", target_ok),
+        (l.linker, on_path(l.linker)),
+        (l.qemu, on_path(l.qemu)),
+        (rustup.as_str(), target_ok),
     ]
     .iter()
     .filter(|(_, ok)| !ok)
@@ -302,12 +333,14 @@ fn aarch64() -> Result<Option<(bool, u64, u64)>> {
     .collect();
     if !missing.is_empty() {
         println!(
-            "== aarch64 serve tests SKIPPED: missing {} (.ci/run installs gcc-aarch64-linux-gnu, qemu-user and the target)",
-            missing.join(", ")
+            "== {} tests SKIPPED: missing {} (.ci/run installs gcc-{}, qemu-user and the target)",
+            l.target,
+            missing.join(", "),
+            l.linker.trim_end_matches("-gcc")
         );
         return Ok(None);
     }
-    println!("== edgeflow-serve and edgeflow-nn (NEON kernels) tests for {T} under qemu-aarch64");
+    println!("== {} tests for {} under {}", l.what, l.target, l.qemu);
     let t = Instant::now();
     let mut c = cargo();
     c.args([
@@ -317,10 +350,14 @@ fn aarch64() -> Result<Option<(bool, u64, u64)>> {
         "-p",
         "edgeflow-nn",
         "--target",
-        T,
+        l.target,
     ]);
     let r = counted(c)?;
-    println!("== aarch64 step took {:.0} s", t.elapsed().as_secs_f64());
+    println!(
+        "== {} step took {:.0} s",
+        l.target,
+        t.elapsed().as_secs_f64()
+    );
     Ok(Some(r))
 }
 
