@@ -45,6 +45,17 @@ fn seeds_dir(target: &str) -> PathBuf {
 }
 
 fn write_seed(target: &str, name: &str, bytes: &[u8]) -> Result<()> {
+    // cli_run: each seed also with the selector's reseal bit, so mutations of the artifact
+    // get a valid CRC.
+    if target == "cli_run" && bytes.first().is_some_and(|b| b & 0x80 == 0) {
+        let mut resealed = bytes.to_vec();
+        resealed[0] |= 0x80;
+        write_raw_seed(target, &format!("{name}.reseal"), &resealed)?;
+    }
+    write_raw_seed(target, name, bytes)
+}
+
+fn write_raw_seed(target: &str, name: &str, bytes: &[u8]) -> Result<()> {
     let dir = seeds_dir(target);
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join(name), bytes).with_context(|| format!("writing seed {name}"))
@@ -65,8 +76,9 @@ fn signal(n: usize, seed: u64) -> Vec<i16> {
         .collect()
 }
 
-/// A `cli_run` input: the file type selector, the artifact's length (u16, little-endian),
-/// the artifact and the input file.
+/// A `cli_run` input: the file type selector (`kind` < 0x80; `write_seed` adds the
+/// variant with the reseal bit), the artifact's length (u16, little-endian), the artifact
+/// and the input file.
 fn cli_run_seed(kind: u8, artifact: &[u8], file: &[u8]) -> Result<Vec<u8>> {
     let len = u16::try_from(artifact.len()).context("artifact over 64 KiB for a cli_run seed")?;
     let mut v = vec![kind];

@@ -1,8 +1,10 @@
 //! The input path of `edgeflow run`, apart from its printing: model inputs from files (a
 //! `.npy` tensor, or a raw sample through the artifact's own feature pipeline) and one
 //! inference per input under the host's arena limit. The `cli_run` fuzz target compiles
-//! this module with the ones it uses, so every error here is a value, never a panic, and
-//! no input makes the host allocate beyond the stated limits.
+//! this module with the ones it uses, so every error here is a value, never a panic. The
+//! host's limits: the arena (`--max-arena`), decoded images (edgeflow-data's pixel cap),
+//! resampling (16× at most); the feature pipeline's workspace is bounded by the pipeline
+//! validation (`edgeflow_dsp::MAX_ELEMENTS` per block).
 
 use std::path::{Path, PathBuf};
 
