@@ -12,8 +12,9 @@
 //!   than `bx lr`) may reach any function whose address (with the Thumb bit) is stored in
 //!   `.rodata`/`.data` (vtables, function-pointer tables): it is charged the deepest of
 //!   them. A cycle (recursion) makes the bound meaningless (a recursive path is counted
-//!   once): every cycle found is reported by its functions ([`StackReport::cycles`]), and
-//!   [`StackReport::check_acyclic`] fails naming them.
+//!   once): every recursive component of the call graph is reported by its functions
+//!   ([`StackReport::recursive_components`], with example cycles in
+//!   [`StackReport::cycles`]), and [`StackReport::check_acyclic`] fails naming them.
 //! - **Worst case**: the deepest path from the reset handler, plus the deepest exception
 //!   handler of the vector table with its hardware-stacked frame (32 bytes; 104 with the
 //!   FPU's lazily stacked registers), as an interrupt can arrive at the deepest point.
@@ -53,9 +54,13 @@ pub struct StackReport {
     pub dynamic: Vec<String>,
     /// Functions in a call cycle (the back edge was not counted), by name.
     pub recursive: Vec<String>,
-    /// Each distinct call cycle found, as the functions along it, the first repeated at
-    /// the end (`a -> b -> a`).
+    /// Each distinct call cycle the depth walk met, as the functions along it, the first
+    /// repeated at the end (`a -> b -> a`): examples for the reader, not all of them.
     pub cycles: Vec<Vec<String>>,
+    /// Every strongly connected component of the reachable call graph that contains a
+    /// cycle (two or more functions, or one calling itself), by name: the complete set of
+    /// functions through which some recursion runs (Tarjan's algorithm).
+    pub recursive_components: Vec<Vec<String>>,
 }
 
 impl StackReport {
@@ -97,23 +102,29 @@ impl StackReport {
         self.check_acyclic_except(&[])
     }
 
-    /// [`check_acyclic`](Self::check_acyclic), except for cycles made only of functions
+    /// [`check_acyclic`](Self::check_acyclic), except for recursion confined to functions
     /// whose names contain one of `bounded` (recursion the caller has argued is bounded,
-    /// e.g. nested formatting): any other cycle is an `Err` naming it.
+    /// e.g. nested formatting): a recursive component with any other member is an `Err`
+    /// naming its functions (and the cycles the walk met). Components, not single cycles,
+    /// are checked, so a second cycle through an allowed one and another function (a ->
+    /// b -> a allowed, a -> c -> b -> a not) is found.
     pub fn check_acyclic_except(&self, bounded: &[&str]) -> Result<(), String> {
-        let list: Vec<String> = self
-            .cycles
+        let bad: Vec<String> = self
+            .recursive_components
             .iter()
             .filter(|c| !c.iter().all(|f| bounded.iter().any(|b| f.contains(b))))
-            .map(|c| c.join(" -> "))
+            .map(|c| format!("{{{}}}", c.join(", ")))
             .collect();
-        if list.is_empty() {
+        if bad.is_empty() {
             return Ok(());
         }
+        let cycles: Vec<String> = self.cycles.iter().map(|c| c.join(" -> ")).collect();
         Err(format!(
-            "the call graph has {} cycle(s), so the stack bound does not hold: {}",
-            list.len(),
-            list.join("; ")
+            "the call graph has {} recursive component(s) outside the allowed functions, so \
+             the stack bound does not hold: {} (cycles met: {})",
+            bad.len(),
+            bad.join("; "),
+            cycles.join("; ")
         ))
     }
 }
@@ -430,6 +441,18 @@ pub fn analyse(elf: &[u8], fpu: bool) -> Result<StackReport, String> {
         available: sp0.saturating_sub(statics_end),
         dynamic: names(&dynamic),
         recursive: names(&w.recursive),
+        recursive_components: recursive_components(
+            &funcs,
+            &taken,
+            &w.memo.keys().copied().collect(),
+        )
+        .iter()
+        .map(|c| {
+            c.iter()
+                .filter_map(|a| funcs.get(a).map(|f| f.name.clone()))
+                .collect()
+        })
+        .collect(),
         cycles: w
             .cycles
             .iter()
@@ -444,6 +467,91 @@ pub fn analyse(elf: &[u8], fpu: bool) -> Result<StackReport, String> {
             })
             .collect(),
     })
+}
+
+/// The functions `a` may call: its direct calls and, for an indirect call, every
+/// function whose address is taken.
+fn callees(f: &Func, taken: &BTreeSet<u64>) -> Vec<u64> {
+    let mut v: Vec<u64> = f.calls.iter().copied().collect();
+    if f.indirect {
+        v.extend(taken.iter().copied());
+    }
+    v
+}
+
+/// The strongly connected components of the call graph among `nodes` that contain a
+/// cycle (two or more functions, or one that calls itself), each sorted by address
+/// (Tarjan's algorithm, recursive as the depth walk is).
+fn recursive_components(
+    funcs: &BTreeMap<u64, Func>,
+    taken: &BTreeSet<u64>,
+    nodes: &BTreeSet<u64>,
+) -> Vec<Vec<u64>> {
+    struct Tarjan<'f> {
+        funcs: &'f BTreeMap<u64, Func>,
+        taken: &'f BTreeSet<u64>,
+        index: HashMap<u64, usize>,
+        low: HashMap<u64, usize>,
+        on_stack: BTreeSet<u64>,
+        stack: Vec<u64>,
+        out: Vec<Vec<u64>>,
+    }
+    impl Tarjan<'_> {
+        fn visit(&mut self, a: u64) {
+            let Some(f) = self.funcs.get(&a) else { return };
+            let i = self.index.len();
+            self.index.insert(a, i);
+            self.low.insert(a, i);
+            self.stack.push(a);
+            self.on_stack.insert(a);
+            let next = callees(f, self.taken);
+            for &c in &next {
+                if !self.funcs.contains_key(&c) {
+                    continue;
+                }
+                if !self.index.contains_key(&c) {
+                    self.visit(c);
+                    let lc = self.low[&c];
+                    let la = self.low.get_mut(&a).expect("visited");
+                    *la = (*la).min(lc);
+                } else if self.on_stack.contains(&c) {
+                    let ic = self.index[&c];
+                    let la = self.low.get_mut(&a).expect("visited");
+                    *la = (*la).min(ic);
+                }
+            }
+            if self.low[&a] == self.index[&a] {
+                let mut comp = Vec::new();
+                while let Some(x) = self.stack.pop() {
+                    self.on_stack.remove(&x);
+                    comp.push(x);
+                    if x == a {
+                        break;
+                    }
+                }
+                if comp.len() > 1 || next.contains(&a) {
+                    comp.sort_unstable();
+                    self.out.push(comp);
+                }
+            }
+        }
+    }
+    let mut t = Tarjan {
+        funcs,
+        taken,
+        index: HashMap::new(),
+        low: HashMap::new(),
+        on_stack: BTreeSet::new(),
+        stack: Vec::new(),
+        out: Vec::new(),
+    };
+    for &n in nodes {
+        if !t.index.contains_key(&n) {
+            t.visit(n);
+        }
+    }
+    t.out.sort();
+    t.out
 }
 
 /// The call-graph walk: deepest path from each function, memoised; a call back into a
@@ -576,6 +684,22 @@ mod tests {
             .collect()
     }
 
+    /// A report for `funcs` as `analyse` builds one: the walk's cycles and the
+    /// recursive components, by name.
+    fn report_of(funcs: &BTreeMap<u64, Func>, root: u64) -> StackReport {
+        let taken = BTreeSet::new();
+        let mut w = Walk::new(funcs, &taken);
+        w.depth(root);
+        let name = |c: &Vec<u64>| c.iter().map(|a| funcs[a].name.clone()).collect();
+        let mut r = report(w.cycles.iter().map(name).collect());
+        r.recursive_components =
+            recursive_components(funcs, &taken, &w.memo.keys().copied().collect())
+                .iter()
+                .map(name)
+                .collect();
+        r
+    }
+
     fn report(cycles: Vec<Vec<String>>) -> StackReport {
         StackReport {
             worst: 0,
@@ -586,6 +710,7 @@ mod tests {
             dynamic: vec![],
             recursive: vec![],
             cycles,
+            recursive_components: vec![],
         }
     }
 
@@ -604,20 +729,34 @@ mod tests {
         // The back edge c -> a counts nothing: 8 + 16 + 32 + 64.
         assert_eq!(w.depth(0x10), 120);
         assert_eq!(w.cycles, vec![vec![0x20, 0x30, 0x40, 0x20]]);
-        let names: Vec<Vec<String>> = w
-            .cycles
-            .iter()
-            .map(|c| c.iter().map(|a| funcs[a].name.clone()).collect())
-            .collect();
-        let err = report(names).check_acyclic().unwrap_err();
+        let r = report_of(&funcs, 0x10);
+        assert_eq!(r.recursive_components, vec![vec!["a", "b", "c"]]);
+        let err = r.check_acyclic().unwrap_err();
+        assert!(err.contains("{a, b, c}"), "{err}");
         assert!(err.contains("a -> b -> c -> a"), "{err}");
-        assert!(err.contains("1 cycle"), "{err}");
-        // Allowed only when every function of the cycle is listed as bounded.
-        let names = vec![vec!["a".to_string(), "b".into(), "c".into(), "a".into()]];
-        assert!(report(names.clone())
-            .check_acyclic_except(&["a", "b"])
-            .is_err());
-        assert_eq!(report(names).check_acyclic_except(&["a", "b", "c"]), Ok(()));
+        assert!(err.contains("1 recursive component"), "{err}");
+        // Allowed only when every function of the component is listed as bounded.
+        assert!(r.check_acyclic_except(&["a", "b"]).is_err());
+        assert_eq!(r.check_acyclic_except(&["a", "b", "c"]), Ok(()));
+    }
+
+    #[test]
+    fn a_second_cycle_through_an_allowed_one_is_not_hidden_by_the_memo() {
+        // main -> w, w -> x -> w (allowed), and w -> y -> x: the cycle w -> y -> x -> w
+        // runs through y. The memoised walk meets only w -> x -> w (x is finished when y
+        // calls it); the component {w, x, y} still names y.
+        let funcs = graph(&[
+            (0x10, "main", 8, &[0x20]),
+            (0x20, "w", 16, &[0x30, 0x40]),
+            (0x30, "x", 32, &[0x20]),
+            (0x40, "y", 64, &[0x30]),
+        ]);
+        let r = report_of(&funcs, 0x10);
+        assert_eq!(r.cycles, vec![vec!["w", "x", "w"]]);
+        assert_eq!(r.recursive_components, vec![vec!["w", "x", "y"]]);
+        let err = r.check_acyclic_except(&["w", "x"]).unwrap_err();
+        assert!(err.contains("{w, x, y}"), "{err}");
+        assert_eq!(r.check_acyclic_except(&["w", "x", "y"]), Ok(()));
     }
 
     #[test]
@@ -627,6 +766,10 @@ mod tests {
         let mut w = Walk::new(&funcs, &taken);
         assert_eq!(w.depth(0x10), 24);
         assert_eq!(w.cycles, vec![vec![0x20, 0x20]]);
+        assert_eq!(
+            report_of(&funcs, 0x10).recursive_components,
+            vec![vec!["f"]]
+        );
 
         // A diamond (main -> a, main -> b, a -> c, b -> c) shares c but has no cycle.
         let funcs = graph(&[
@@ -638,6 +781,8 @@ mod tests {
         let mut w = Walk::new(&funcs, &taken);
         assert_eq!(w.depth(0x10), 44);
         assert!(w.cycles.is_empty());
-        assert_eq!(report(vec![]).check_acyclic(), Ok(()));
+        let r = report_of(&funcs, 0x10);
+        assert!(r.recursive_components.is_empty());
+        assert_eq!(r.check_acyclic(), Ok(()));
     }
 }

@@ -16,11 +16,9 @@ use edgeflow_tests::firmware;
 fn parity(board_name: &str) {
     let board = firmware::board(board_name);
     if let Some(why) = firmware::toolchain_missing(&board) {
-        if std::env::var("EDGEFLOW_SKIP_QEMU").as_deref() == Ok("1") {
-            eprintln!("skipping {board_name}: {why} (EDGEFLOW_SKIP_QEMU=1)");
-            return;
-        }
-        panic!("{why}; set EDGEFLOW_SKIP_QEMU=1 to skip the emulated-hardware tests");
+        // toolchain_missing fails the test unless EDGEFLOW_SKIP_QEMU=1 asked to skip.
+        eprintln!("skipping {board_name}: {why}");
+        return;
     }
     let cases = parity_cases();
     let reports = dsp_firmware::run(&board, &cases, Duration::from_secs(600))

@@ -15,11 +15,16 @@
 
 use edgeflow_tests::{compare, fixtures, load_npy, root, run_host};
 
+/// The float32 fixtures whose exported file's output in TFLite Micro is within the 1e-5
+/// tolerance but not bit-identical (measured by this test, `run_tflm.py` goldens).
+const NOT_BIT_IDENTICAL_F32: [&str; 3] = ["concat_requant_f32", "softmax_beta_f32", "softmax_f32"];
+
 #[test]
 fn exported_tflite_runs_as_the_artifact_in_edgeflow_and_in_tflite() {
     let dir = root().join("conformance/export");
     let bless = std::env::var("EDGEFLOW_BLESS_EXPORT").as_deref() == Ok("1");
     let (mut checked, mut identical) = (0, 0);
+    let mut within_tolerance: Vec<String> = Vec::new();
     let all = fixtures();
     for f in &all {
         let name = &f.name;
@@ -69,6 +74,7 @@ fn exported_tflite_runs_as_the_artifact_in_edgeflow_and_in_tflite() {
             identical += 1;
         } else if matches!(tflm, edgeflow_tests::Array::F32(_)) {
             compare(&a, &tflm).unwrap_or_else(|e| panic!("{name} vs TFLite Micro: {e}"));
+            within_tolerance.push(name.clone());
         } else {
             panic!(
                 "{name}: edgeflow's int8 output differs from TFLite Micro's on the exported file ({} of {} bytes differ)",
@@ -86,6 +92,13 @@ fn exported_tflite_runs_as_the_artifact_in_edgeflow_and_in_tflite() {
         return;
     }
     assert_eq!(checked, all.len());
+    // The float32 fixtures measured not bit-identical with TFLM's reference kernels (their
+    // sums run in another order); every other fixture must stay bit-identical.
+    within_tolerance.sort();
+    assert_eq!(
+        within_tolerance, NOT_BIT_IDENTICAL_F32,
+        "float32 exports that are not bit-identical with TFLite Micro"
+    );
 }
 
 #[test]

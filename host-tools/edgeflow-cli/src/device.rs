@@ -947,7 +947,9 @@ fn collect(
     };
     let mut link = open_link(&board, port)?;
     link.send(&Command::Collect { axes })?;
-    let mut got: Vec<f32> = Vec::with_capacity(total);
+    // Grown as blocks arrive: `total` comes from the command line (--frames) and must not
+    // decide an allocation up front.
+    let mut got: Vec<f32> = Vec::new();
     let take = |frames: Vec<Frame>, got: &mut Vec<f32>| -> Result<()> {
         for f in frames {
             match &f.body {

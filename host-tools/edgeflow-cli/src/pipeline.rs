@@ -43,15 +43,17 @@ pub const STAGES: [&str; 9] = [
 /// Version of each stage's logic: bump one to invalidate that stage's cached results.
 fn stage_version(stage: &str) -> u32 {
     match stage {
-        // 2: the test split is replayed interleaved by class (was: class by class).
-        "deploy" => 2,
-        // 3: a feature with strictly increasing quantile edges is tested as numerical.
-        "monitor" => 3,
-        // 2: an autoencoder's score baseline counts the device's score (the largest
-        // reconstructed value) on the normal training and validation windows.
-        "train" => 2,
-        // 2: the monitoring baseline is recounted on the int8 input the device bins.
-        "quantize" => 2,
+        // 3: an autoencoder's replay also reports the device's detection accuracy.
+        "deploy" => 3,
+        // 4: an autoencoder's score drift compares reconstruction errors (baseline v2).
+        "monitor" => 4,
+        // 3: an autoencoder's score baseline counts the device's score — the
+        // reconstruction MSE (baseline v2, `ScoreKind::ReconstructionMse`) — on the normal
+        // training and validation windows (2: the largest reconstructed value).
+        "train" => 3,
+        // 3: bias correction is on by default (2: the monitoring baseline is recounted on
+        // the int8 input the device bins).
+        "quantize" => 3,
         _ => 1,
     }
 }

@@ -742,7 +742,12 @@ fn init_writes_the_audio_project_with_its_generated_clips() {
     let example =
         std::fs::read_to_string(root().join("examples/keywords/edgeflow.toml")).expect("example");
     let written = std::fs::read_to_string(dir.join("edgeflow.toml")).expect("written");
-    let body = |t: &str| t.split("[project]").nth(1).map(str::to_string);
+    let body = |t: &str| {
+        t.split("[project]")
+            .nth(1)
+            .map(str::to_string)
+            .expect("a [project] section")
+    };
     assert_eq!(body(&example), body(&written));
 }
 
