@@ -407,6 +407,9 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
 pub(crate) trait LinkIo: Read + Write + Send {}
 impl<T: Read + Write + Send> LinkIo for T {}
 
+/// How long a device may take no bytes of a command before `send` gives up.
+const LINK_STALL: Duration = Duration::from_secs(30);
+
 /// The host end of a device link: commands out, decoded telemetry in.
 pub(crate) struct Link {
     stream: Box<dyn LinkIo>,
@@ -422,6 +425,9 @@ pub(crate) struct Link {
 impl Link {
     fn new(stream: UnixStream, sock: &Path) -> Result<Link> {
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
+        // Writes time out too, so that `send` can read the device's output while the
+        // device is not reading (see `send`).
+        stream.set_write_timeout(Some(Duration::from_millis(100)))?;
         Ok(Link::over(Box::new(stream), log_resolver(sock)))
     }
 
@@ -435,15 +441,54 @@ impl Link {
         }
     }
 
+    /// Sends one command. While the device does not take the bytes, what it sent is read
+    /// (into the frames the next [`Link::poll`] returns): a device whose UART cannot
+    /// transmit stops reading its input, and a host that only wrote would wait for it
+    /// forever. (QEMU writes the emulated UART's output one byte per socket write, so a
+    /// few hundred unread bytes fill its socket buffer.) Errors: the link fails, or the
+    /// device reads nothing for [`LINK_STALL`].
     pub(crate) fn send(&mut self, c: &Command<'_>) -> Result<()> {
         let mut buf = vec![0u8; MAX_ENCODED];
         let n = c.encode(&mut buf).map_err(|e| anyhow!("{e}"))?;
-        self.stream.write_all(&buf[..n]).context("device link")?;
+        let mut rest = buf.get(..n).unwrap_or_default();
+        let mut stalled_since = Instant::now();
+        while !rest.is_empty() {
+            match self.stream.write(rest) {
+                Ok(0) => bail!("the device closed the link"),
+                Ok(k) => {
+                    rest = rest.get(k..).unwrap_or_default();
+                    stalled_since = Instant::now();
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    if stalled_since.elapsed() > LINK_STALL {
+                        bail!(
+                            "the device has not read from its link for {} s (it may have stopped)",
+                            LINK_STALL.as_secs()
+                        );
+                    }
+                    self.read_available()?;
+                }
+                Err(e) => return Err(e).context("device link"),
+            }
+        }
         Ok(())
     }
 
     /// Reads what is there now (waiting at most the read timeout).
     pub(crate) fn poll(&mut self) -> Result<Vec<Frame>> {
+        self.read_available()?;
+        Ok(std::mem::take(&mut self.pending))
+    }
+
+    /// Reads what is there now (waiting at most the read timeout) into `pending`.
+    fn read_available(&mut self) -> Result<()> {
         let mut buf = [0u8; 4096];
         match self.stream.read(&mut buf) {
             Ok(0) => bail!("the device closed the link"),
@@ -470,7 +515,7 @@ impl Link {
                 ) => {}
             Err(e) => return Err(e).context("device link"),
         }
-        Ok(std::mem::take(&mut self.pending))
+        Ok(())
     }
 
     /// Frames until one satisfies `done` (inclusive).
@@ -1102,4 +1147,67 @@ fn npy_bytes<T: npyz::Serialize + npyz::AutoSerialize>(
     w.extend(data)?;
     w.finish()?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A device that, like the emulated board, stops reading its input while its own
+    /// output is not taken (its UART cannot transmit): `send` must read that output
+    /// instead of waiting for the device forever. The emulated board's UART writes one
+    /// byte per socket write, so a few hundred unread bytes fill the buffer; the fake
+    /// device does the same. Before the fix this deadlocked (found as a hung CI run).
+    #[test]
+    fn send_reads_the_device_output_while_the_device_is_not_reading() {
+        let (host, mut device) = UnixStream::pair().expect("socket pair");
+        const OUTPUT: usize = 4000;
+        let dev = std::thread::spawn(move || {
+            // Output first, one byte per write, blocking while the host does not read.
+            for i in 0..OUTPUT {
+                device.write_all(&[(i % 251) as u8]).expect("device write");
+            }
+            // Only then read the input, until the host closes.
+            let mut got = 0usize;
+            let mut buf = [0u8; 4096];
+            loop {
+                match device.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got += n,
+                }
+            }
+            got
+        });
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let sender = std::thread::spawn(move || {
+            let mut link =
+                Link::new(host, Path::new("/nonexistent/edgeflow-test.sock")).expect("link");
+            link.tap = Some(Vec::new());
+            let samples = vec![0u8; 1024];
+            let mut sent = 0usize;
+            // 1 MB of sample commands: far more than the socket buffers hold.
+            for _ in 0..1024 {
+                link.send(&Command::Samples(&samples)).expect("send");
+                sent += samples.len();
+            }
+            // Whatever the device wrote after the last send.
+            let until = Instant::now() + Duration::from_secs(10);
+            while link.tap.as_ref().map_or(0, Vec::len) < OUTPUT && Instant::now() < until {
+                link.poll().expect("poll");
+            }
+            let read = link.tap.take().map_or(0, |t| t.len());
+            let _ = done_tx.send((sent, read));
+        });
+        let (sent, read) = done_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("send deadlocked with a device that waits for its output to be read");
+        sender.join().expect("sender");
+        assert_eq!(sent, 1024 * 1024);
+        assert_eq!(read, OUTPUT, "every byte the device wrote was read");
+        let got = dev.join().expect("device");
+        assert!(
+            got >= sent,
+            "the device received {got} of {sent} sample bytes"
+        );
+    }
 }
