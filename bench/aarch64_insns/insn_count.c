@@ -4,8 +4,16 @@
  *
  *     insns=<total> threads=<vCPUs that executed anything>
  *
- * on stderr (through qemu_plugin_outs), or appended to the file named by the plugin
- * argument `out=PATH` (one line per run, so concurrent runs do not interleave).
+ * through QEMU's log (`-d plugin`), or appended to the file named by the plugin argument
+ * `out=PATH` (one line per run). With `symbols=N` it also writes the N functions of the
+ * main executable that executed the most instructions, one line each:
+ *
+ *     sym <instructions> <name>
+ *
+ * (a block is charged to the symbol of its first instruction, as QEMU resolves it from
+ * the executable's symbol table; code in shared libraries and inlined functions are
+ * charged to `?` and to their caller. A profile, for one-threaded programs: the
+ * per-symbol sums are not kept per thread.)
  *
  * How it counts: when QEMU translates a block of guest code, the plugin registers a
  * callback for that block, carrying its instruction count; every execution of the block
@@ -36,6 +44,9 @@ void qemu_plugin_register_vcpu_tb_trans_cb(qemu_plugin_id_t id, qemu_plugin_vcpu
 void qemu_plugin_register_vcpu_tb_exec_cb(struct qemu_plugin_tb *tb, qemu_plugin_vcpu_udata_cb_t cb,
                                           enum qemu_plugin_cb_flags flags, void *userdata);
 size_t qemu_plugin_tb_n_insns(const struct qemu_plugin_tb *tb);
+struct qemu_plugin_insn;
+struct qemu_plugin_insn *qemu_plugin_tb_get_insn(const struct qemu_plugin_tb *tb, size_t idx);
+const char *qemu_plugin_insn_symbol(const struct qemu_plugin_insn *insn);
 void qemu_plugin_register_atexit_cb(qemu_plugin_id_t id, qemu_plugin_udata_cb_t cb, void *userdata);
 void qemu_plugin_outs(const char *string);
 
@@ -53,9 +64,35 @@ static struct slot counts[MAX_VCPUS];
 static uint64_t overflow;
 static const char *out_path;
 
+/* The profile (symbols=N): QEMU's symbol names are stable strings, so a symbol is its
+ * pointer; index 0 is "no symbol". */
+#define MAX_SYMS 65536
+static const char *sym_names[MAX_SYMS];
+static uint64_t sym_counts[MAX_SYMS];
+static unsigned n_syms = 1;
+static unsigned top_syms;
+
+static unsigned sym_index(const char *name)
+{
+    if (!name) {
+        return 0;
+    }
+    for (unsigned i = 1; i < n_syms; i++) {
+        if (sym_names[i] == name) {
+            return i;
+        }
+    }
+    if (n_syms == MAX_SYMS) {
+        return 0;
+    }
+    sym_names[n_syms] = name;
+    return n_syms++;
+}
+
 static void on_exec(unsigned int vcpu, void *udata)
 {
-    uint64_t n = (uint64_t)(uintptr_t)udata;
+    uint64_t n = (uint64_t)(uintptr_t)udata & 0xffffffffu;
+    sym_counts[(uint64_t)(uintptr_t)udata >> 32] += n;
     if (vcpu < MAX_VCPUS) {
         counts[vcpu].n += n;
     } else {
@@ -66,8 +103,9 @@ static void on_exec(unsigned int vcpu, void *udata)
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
-    size_t n = qemu_plugin_tb_n_insns(tb);
-    qemu_plugin_register_vcpu_tb_exec_cb(tb, on_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)n);
+    uint64_t n = qemu_plugin_tb_n_insns(tb);
+    uint64_t sym = top_syms ? sym_index(qemu_plugin_insn_symbol(qemu_plugin_tb_get_insn(tb, 0))) : 0;
+    qemu_plugin_register_vcpu_tb_exec_cb(tb, on_exec, QEMU_PLUGIN_CB_NO_REGS, (void *)(uintptr_t)(sym << 32 | n));
 }
 
 static void report_at_exit(qemu_plugin_id_t id, void *udata)
@@ -80,18 +118,31 @@ static void report_at_exit(qemu_plugin_id_t id, void *udata)
         total += counts[i].n;
         threads += counts[i].n != 0;
     }
-    char line[96];
-    snprintf(line, sizeof line, "insns=%llu threads=%u\n", (unsigned long long)total, threads);
-    if (out_path) {
-        FILE *f = fopen(out_path, "a");
-        if (f) {
-            fputs(line, f);
-            fclose(f);
-            return;
-        }
+    char line[512];
+    FILE *f = out_path ? fopen(out_path, "a") : NULL;
+    if (out_path && !f) {
         qemu_plugin_outs("insn_count: cannot open the out= file; the count follows\n");
     }
-    qemu_plugin_outs(line);
+    snprintf(line, sizeof line, "insns=%llu threads=%u\n", (unsigned long long)total, threads);
+    f ? (void)fputs(line, f) : qemu_plugin_outs(line);
+    sym_names[0] = "?";
+    for (unsigned k = 0; k < top_syms; k++) {
+        unsigned best = 0;
+        for (unsigned i = 1; i < n_syms; i++) {
+            if (sym_counts[i] > sym_counts[best]) {
+                best = i;
+            }
+        }
+        if (sym_counts[best] == 0) {
+            break;
+        }
+        snprintf(line, sizeof line, "sym %llu %s\n", (unsigned long long)sym_counts[best], sym_names[best]);
+        f ? (void)fputs(line, f) : qemu_plugin_outs(line);
+        sym_counts[best] = 0;
+    }
+    if (f) {
+        fclose(f);
+    }
 }
 
 EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
@@ -100,8 +151,10 @@ EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int
     for (int i = 0; i < argc; i++) {
         if (strncmp(argv[i], "out=", 4) == 0 && argv[i][4] != '\0') {
             out_path = argv[i] + 4;
+        } else if (strncmp(argv[i], "symbols=", 8) == 0 && atoi(argv[i] + 8) > 0) {
+            top_syms = (unsigned)atoi(argv[i] + 8);
         } else {
-            fprintf(stderr, "insn_count: unknown argument '%s' (the only one is out=PATH)\n", argv[i]);
+            fprintf(stderr, "insn_count: unknown argument '%s' (they are out=PATH and symbols=N)\n", argv[i]);
             return -1;
         }
     }
