@@ -13,16 +13,18 @@
 #   * an `edgeflow` binary to convert the models (EDGEFLOW_BIN, default target/debug/edgeflow
 #     or target/release/edgeflow).
 # Settings: CPUS (default "cortex-a76 cortex-a72": Raspberry Pi 5's core, with the
-# dot-product extension, and Pi 4's, without), RUNS (inferences counted, default 20),
-# MODELS (default "kws ic ad vww").
+# dot-product extension, and Pi 4's, without), RUNS (inferences counted; default per
+# model, enough that CPython's run-to-run noise of ~0.1 M instructions is under 1 %: AD
+# 1000, KWS 100, IC and VWW 40), MODELS (default "kws ic ad vww").
 #
 # Method: the plugin counts every guest instruction of a whole process. Each side runs the
 # same command twice, with RUNS inferences and with 0 (after the same set-up and warm-up),
 # and (count(RUNS) - count(0)) / RUNS is the figure: start-up, model load, weight packing
-# and delegate creation cancel. Both counts are deterministic here (PYTHONHASHSEED=0 for
-# CPython). edgeflow: edgeflow-nn's `latency` example cross-built in release,
-# EDGEFLOW_LATENCY_RUNS=N (host path: packed weights, one thread; also the device path's
-# NEON kernels, EDGEFLOW_NN_UNPACKED=1, and the portable ones, EDGEFLOW_NN_PORTABLE=1).
+# and delegate creation cancel. edgeflow's counts repeat exactly; CPython's (with
+# PYTHONHASHSEED=0) vary by up to ~0.1 M instructions from run to run, hence RUNS.
+# edgeflow: edgeflow-nn's `latency` example cross-built in release, EDGEFLOW_LATENCY_RUNS=N
+# (host path: packed weights, one thread; also the device path's NEON kernels,
+# EDGEFLOW_NN_UNPACKED=1, and the portable ones, EDGEFLOW_NN_PORTABLE=1).
 # LiteRT: litert_invoke.py, one thread, with XNNPACK (the default resolver) and without.
 # Each side's output after the runs is compared with TFLM's (MODEL_output_tflm.npy).
 set -euo pipefail
@@ -32,7 +34,6 @@ dir=$(cd "${1:-$root/../shared/benchmarks/mlperf-tiny}" && pwd)
 sys=${AARCH64_SYSROOT:-$root/target/aarch64-insns/sysroot}
 work=$root/target/aarch64-insns
 cpus=${CPUS:-cortex-a76 cortex-a72}
-runs=${RUNS:-20}
 models=${MODELS:-kws ic ad vww}
 
 need() { command -v "$1" >/dev/null || { echo "error: $1 not found ($2)" >&2; exit 1; }; }
@@ -91,6 +92,14 @@ for m in $models; do
         "$dir/${m}_input.npy" "$work/$m.bin"
 done
 
+# RUNS for model $1
+runs_for() {
+    case $1 in
+    ad) echo "${RUNS:-1000}" ;;
+    kws) echo "${RUNS:-100}" ;;
+    *) echo "${RUNS:-40}" ;;
+    esac
+}
 # (count with RUNS - count with 0) / RUNS
 diff_per() { echo $(( ($1 - $2) / runs )); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f×", a / b }'; }
@@ -110,7 +119,8 @@ table=$work/table.md
 } >"$table"
 for cpu in $cpus; do
     for m in $models; do
-        echo "== $cpu $m"
+        runs=$(runs_for "$m")
+        echo "== $cpu $m ($runs runs)"
         f=$work/$cpu.$m
         declare -A ef_n=()
         for side in packed unpacked portable; do
@@ -147,5 +157,5 @@ for cpu in $cpus; do
             "$(ratio "${ef_n[packed]}" "$lr_x")" "${ef_n[unpacked]}" "${ef_n[portable]}" "$lr_b" "$ef_out" "$lr_out" >>"$table"
     done
 done
-echo "== instructions per inference ($runs runs minus 0; $lr_ver; $(qemu-aarch64 --version | head -1))"
+echo "== instructions per inference (RUNS runs minus 0; $lr_ver; $(qemu-aarch64 --version | head -1))"
 cat "$table"
