@@ -16,7 +16,8 @@
 //!
 //! Each public function checks the slice lengths it relies on (and the CPU, for
 //! `SDOT`) and falls back to its portable twin otherwise; `unsafe` is only the loads and
-//! stores on fixed-size arrays and the `SDOT` assembly.
+//! stores on fixed-size arrays, the `SDOT` assembly, and the depthwise kernel's loads at
+//! offsets inside the lengths [`dw3x3`] checked.
 #![allow(unsafe_code)]
 
 extern crate std;
@@ -290,26 +291,30 @@ pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut 
     if !fits {
         return dot::dw3x3(taps, w, c, c0, acc);
     }
-    // SAFETY: NEON is part of the aarch64 baseline.
+    // SAFETY: NEON is part of the aarch64 baseline; the lengths are checked above.
     unsafe { dw3x3_neon(taps, w, c, c0, acc) }
 }
 
+/// # Safety
+///
+/// Every tap holds at least `c0 + acc.len()` bytes and `w` at least `8 * c + c0 +
+/// acc.len()` (what [`dw3x3`] checks).
 #[target_feature(enable = "neon")]
-fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+unsafe fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    // Channel `c0` of each tap and of each filter row. The loads below read bytes
+    // `c0 + j .. c0 + j + 16` (or `+ 8`) with `j + 16 <= acc.len()` (`j + 8 <= ...`): in
+    // bounds by the contract.
+    let xp: [*const i8; 9] = core::array::from_fn(|t| taps[t].as_ptr().wrapping_add(c0).cast());
+    let wp: [*const i8; 9] = core::array::from_fn(|t| w.as_ptr().wrapping_add(t * c + c0).cast());
     let (blocks, _) = acc.as_chunks_mut::<16>();
-    let n16 = blocks.len();
-    for (i, a) in blocks.iter_mut().enumerate() {
-        let ch = c0 + 16 * i;
+    let mut done = 0;
+    for a in blocks.iter_mut() {
         let z = vdupq_n_s32(0);
         let mut s = [z; 4];
-        for (t, tap) in taps.iter().enumerate() {
-            let (Some(xb), Some(wb)) = (
-                tap.get(ch..).and_then(|v| v.first_chunk::<16>()),
-                w.get(t * c + ch..).and_then(|v| v.first_chunk::<16>()),
-            ) else {
-                continue;
-            };
-            let (xv, wv) = (ld16(xb), ld16(wb));
+        for t in 0..9 {
+            // SAFETY: `done + 16 <= n`, so both 16-byte reads are inside the slices (the
+            // contract); `LD1` has no alignment requirement.
+            let (xv, wv) = unsafe { (vld1q_s8(xp[t].add(done)), vld1q_s8(wp[t].add(done))) };
             let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
             let hi = vmull_high_s8(xv, wv);
             s[0] = vaddw_s16(s[0], vget_low_s16(lo));
@@ -321,22 +326,16 @@ fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32])
         for (d, s) in d.iter_mut().zip(s) {
             st4(d, s);
         }
+        done += 16;
     }
-    let mut done = 16 * n16;
-    // Eight more channels (layers of 8 + 16k channels), on the low halves.
+    // Eight more channels (layers of 8 + 16k channels).
     if let Some(a) = acc.get_mut(done..).and_then(|v| v.first_chunk_mut::<8>()) {
-        let ch = c0 + done;
         let z = vdupq_n_s32(0);
         let (mut s0, mut s1) = (z, z);
-        for (t, tap) in taps.iter().enumerate() {
-            let (Some(xb), Some(wb)) = (
-                tap.get(ch..).and_then(|v| v.first_chunk::<8>()),
-                w.get(t * c + ch..).and_then(|v| v.first_chunk::<8>()),
-            ) else {
-                continue;
-            };
-            // SAFETY: `xb` and `wb` are 8 readable bytes; `LD1` has no alignment requirement.
-            let p = unsafe { vmull_s8(vld1_s8(xb.as_ptr().cast()), vld1_s8(wb.as_ptr().cast())) };
+        for t in 0..9 {
+            // SAFETY: `done + 8 <= n` (the chunk exists), so both 8-byte reads are inside
+            // the slices (the contract); `LD1` has no alignment requirement.
+            let p = unsafe { vmull_s8(vld1_s8(xp[t].add(done)), vld1_s8(wp[t].add(done))) };
             s0 = vaddw_s16(s0, vget_low_s16(p));
             s1 = vaddw_high_s16(s1, p);
         }
