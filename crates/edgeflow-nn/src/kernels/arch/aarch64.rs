@@ -33,7 +33,7 @@ use core::arch::aarch64::{
     vandq_s32, vmvnq_s32, vqaddq_s32, vqrdmulhq_s32, vrshlq_s32, vshrq_n_s32,
 };
 use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
-use core::arch::aarch64::{vmlal_high_laneq_s16, vmlal_laneq_s16};
+use core::arch::aarch64::{vmlal_high_laneq_s16, vmlal_laneq_s16, vqmovn_s16, vqmovn_s32};
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
@@ -67,14 +67,6 @@ fn ld8h(b: &[u8; 16]) -> int16x8_t {
     // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement (and aarch64
     // Linux is little-endian, as the bytes are).
     unsafe { vld1q_s16(b.as_ptr().cast()) }
-}
-
-/// Loads 4 little-endian `i32`s.
-#[inline]
-#[target_feature(enable = "neon")]
-fn ld4w(b: &[u8; 16]) -> int32x4_t {
-    // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement.
-    unsafe { vld1q_s32(b.as_ptr().cast()) }
 }
 
 /// Stores four lanes.
@@ -366,7 +358,8 @@ unsafe fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut
 /// `-r = !r1` (`r1 = r - 1`, one `MVN`). That is [`requant_single`]'s result
 /// ([`crate::kernels::generic::requant`] proves the single-shift form equal to the
 /// two-step one; with a zero multiplier both give 0). Then offset, clamp, narrowing; the
-/// `n % 8` last channels on the portable twin.
+/// `n % 8` last channels on the portable twin. The clamp `[-128, 127]` (no activation)
+/// is two saturating narrowings.
 ///
 /// [`requant_single`]: crate::kernels::generic::requant::requant_single
 pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out: &mut [u8]) {
@@ -374,31 +367,15 @@ pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out:
     unsafe { requant_soa_neon(acc, p, clamp, out) }
 }
 
-/// Loads the `i32` words `4h..4h + 4` of 32 bytes.
+/// Four channels of [`requant_soa`] up to the offset: `x = acc + fold`, multiplier `m`,
+/// `r1`; returns the requantized value plus `offv`.
 #[inline]
 #[target_feature(enable = "neon")]
-fn ld4w_of8(b: &[u8; 32], h: usize) -> int32x4_t {
-    match b.get(16 * h..16 * h + 16).map(<&[u8; 16]>::try_from) {
-        Some(Ok(q)) => ld4w(q),
-        _ => vdupq_n_s32(0),
-    }
-}
-
-/// Four channels of [`requant_soa`]: `x = acc + fold`, multiplier `m`, `r1`;
-/// `(off, lo, hi)` splatted.
-#[inline]
-#[target_feature(enable = "neon")]
-fn requant4(
-    x: int32x4_t,
-    m: int32x4_t,
-    r1: int32x4_t,
-    (offv, lov, hiv): (int32x4_t, int32x4_t, int32x4_t),
-) -> int32x4_t {
+fn requant4(x: int32x4_t, m: int32x4_t, r1: int32x4_t, offv: int32x4_t) -> int32x4_t {
     let h = vqrdmulhq_s32(x, m);
     let sh = vmvnq_s32(r1);
     let fix = vshrq_n_s32::<31>(vandq_s32(h, sh));
-    let q = vrshlq_s32(vqaddq_s32(h, fix), sh);
-    vminq_s32(vmaxq_s32(vaddq_s32(q, offv), lov), hiv)
+    vaddq_s32(vrshlq_s32(vqaddq_s32(h, fix), sh), offv)
 }
 
 #[target_feature(enable = "neon")]
@@ -409,36 +386,65 @@ fn requant_soa_neon(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
         .min(p.fold.len() / 4)
         .min(p.mult.len() / 4)
         .min(p.r1.len() / 4);
-    let (offv, lov, hiv) = (vdupq_n_s32(off), vdupq_n_s32(lo), vdupq_n_s32(hi.max(lo)));
-    let (ab, _) = acc.get(..n).unwrap_or(&[]).as_chunks::<8>();
-    let (fb, _) = p.fold.as_chunks::<32>();
-    let (mb, _) = p.mult.as_chunks::<32>();
-    let (rb, _) = p.r1.as_chunks::<32>();
-    let (ob, _) = out.as_chunks_mut::<8>();
-    let mut done = 0;
-    for ((((o, a), f), m), r) in ob.iter_mut().zip(ab).zip(fb).zip(mb).zip(rb) {
-        // SAFETY: `a` is 8 readable `i32`s; `LD1` has no alignment requirement.
-        let (a0, a1) = unsafe { (vld1q_s32(a.as_ptr()), vld1q_s32(a.as_ptr().add(4))) };
-        let k = (offv, lov, hiv);
-        let v0 = requant4(
-            vaddq_s32(a0, ld4w_of8(f, 0)),
-            ld4w_of8(m, 0),
-            ld4w_of8(r, 0),
-            k,
-        );
-        let v1 = requant4(
-            vaddq_s32(a1, ld4w_of8(f, 1)),
-            ld4w_of8(m, 1),
-            ld4w_of8(r, 1),
-            k,
-        );
-        let b = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)));
-        // SAFETY: `o` is 8 writable bytes; `ST1` has no alignment requirement.
-        unsafe { vst1_s8(o.as_mut_ptr().cast(), b) };
-        done += 8;
+    let n8 = n & !7;
+    if lo == -128 && hi == 127 {
+        // SAFETY: `n8 <= n` and the lengths as above.
+        unsafe { requant_soa_blocks::<true>(acc, p, (off, lo, hi), out, n8) };
+    } else {
+        // SAFETY: as above.
+        unsafe { requant_soa_blocks::<false>(acc, p, (off, lo, hi), out, n8) };
     }
-    if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
-        requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
+    if let (Some(a), Some(o)) = (acc.get(n8..n), out.get_mut(n8..n)) {
+        if !a.is_empty() {
+            requant_soa_portable(a, &p.from(n8), (off, lo, hi), o);
+        }
+    }
+}
+
+/// Channels `0..n8` (a multiple of 8) of [`requant_soa`]; with `FULL` (only for the
+/// clamp `[-128, 127]`) the clamp and narrowing are saturating narrowings (`SQXTN`),
+/// otherwise `SMAX`/`SMIN` to `[lo, max(lo, hi)]` and truncating narrowings (as the
+/// portable `as i8`).
+///
+/// # Safety
+///
+/// `n8 <= acc.len()`, `n8 <= out.len()` and `4 * n8 <=` each of the [`Soa`] arrays'
+/// lengths (the loads and the store read and write inside them).
+#[target_feature(enable = "neon")]
+unsafe fn requant_soa_blocks<const FULL: bool>(
+    acc: &[i32],
+    p: &Soa<'_>,
+    (off, lo, hi): (i32, i32, i32),
+    out: &mut [u8],
+    n8: usize,
+) {
+    let (offv, lov, hiv) = (vdupq_n_s32(off), vdupq_n_s32(lo), vdupq_n_s32(hi.max(lo)));
+    let (ap, op) = (acc.as_ptr(), out.as_mut_ptr());
+    let (fp, mp, rp) = (
+        p.fold.as_ptr().cast::<i32>(),
+        p.mult.as_ptr().cast::<i32>(),
+        p.r1.as_ptr().cast::<i32>(),
+    );
+    let mut i = 0;
+    while i < n8 {
+        // SAFETY: `i + 8 <= n8`, inside every array by the contract; `LD1`/`ST1` have no
+        // alignment requirement (the `Soa` bytes are little-endian `i32`s, as aarch64
+        // Linux is).
+        unsafe {
+            let x0 = vaddq_s32(vld1q_s32(ap.add(i)), vld1q_s32(fp.add(i)));
+            let x1 = vaddq_s32(vld1q_s32(ap.add(i + 4)), vld1q_s32(fp.add(i + 4)));
+            let v0 = requant4(x0, vld1q_s32(mp.add(i)), vld1q_s32(rp.add(i)), offv);
+            let v1 = requant4(x1, vld1q_s32(mp.add(i + 4)), vld1q_s32(rp.add(i + 4)), offv);
+            let b = if FULL {
+                vqmovn_s16(vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)))
+            } else {
+                let v0 = vminq_s32(vmaxq_s32(v0, lov), hiv);
+                let v1 = vminq_s32(vmaxq_s32(v1, lov), hiv);
+                vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)))
+            };
+            vst1_s8(op.add(i).cast(), b);
+        }
+        i += 8;
     }
 }
 
@@ -919,11 +925,17 @@ mod tests {
             soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
         }
         let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        // A third of the cases without activation (the saturating-narrowing path).
+        let (a, b) = if r.range(0, 2) == 0 {
+            (-128, 127)
+        } else {
+            (a.min(b), a.max(b))
+        };
         Some(Epi {
             acc,
             soa,
             n,
-            clamp: (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+            clamp: (r.range(-128, 127) as i32, a, b),
         })
     }
 
