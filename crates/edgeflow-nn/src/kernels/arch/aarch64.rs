@@ -973,14 +973,14 @@ mod tests {
         }
         let n = xs.len();
         for m in [0, 1, 1 << 30, i32::MAX, 0x5555_5555] {
-            for r1 in 0..31 {
-                for fold in [0, -7, 1 << 20] {
+            for r1 in 0i32..31 {
+                for fold in [0i32, -7, 1 << 20] {
                     let mut soa = std::vec![0u8; 12 * n];
                     for j in 0..n {
-                        soa[4 * j..4 * j + 4].copy_from_slice(&(fold as i32).to_le_bytes());
+                        soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
                         soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
                         soa[4 * (2 * n + j)..4 * (2 * n + j) + 4]
-                            .copy_from_slice(&(r1 as i32).to_le_bytes());
+                            .copy_from_slice(&r1.to_le_bytes());
                     }
                     let soa = Soa::new(&soa, n);
                     let (mut want, mut got) = (std::vec![0u8; n], std::vec![0u8; n]);
