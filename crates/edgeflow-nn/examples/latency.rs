@@ -13,6 +13,14 @@
 //!
 //! `EDGEFLOW_LATENCY_OPS=1` also prints, per op type, the median time per inference spent
 //! in it (`op NAME count=… us=…`; the timer's own cost is included).
+//!
+//! `EDGEFLOW_LATENCY_RUNS=N` replaces the timing by exactly `N` inferences after the
+//! warm-up, with no clock read (for instruction counts under emulation: the counts of
+//! `N` and of `0` runs differ by `N` inferences; `bench/aarch64_insns/run.sh`), and prints
+//! `runs=N kernels=… threads=… packed_ops=… packed_output_equal=…`.
+//! With it, `EDGEFLOW_LATENCY_OUTPUT=PATH` writes output 0's raw bytes after one more run
+//! on the input written again (the runs may have overwritten it: the memory plan can reuse
+//! the input's bytes), so the file is the model's answer to `INPUT`.
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -81,6 +89,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         run(&mut rt, &mut op_times)?;
     }
     op_times.iter_mut().for_each(Vec::clear);
+    let portable = flag("EDGEFLOW_NN_PORTABLE");
+    if let Ok(runs) = std::env::var("EDGEFLOW_LATENCY_RUNS") {
+        let runs: usize = runs
+            .parse()
+            .map_err(|e| format!("EDGEFLOW_LATENCY_RUNS={runs:?}: {e}"))?;
+        for _ in 0..runs {
+            run(&mut rt, &mut op_times)?;
+        }
+        if let Ok(path) = std::env::var("EDGEFLOW_LATENCY_OUTPUT") {
+            // Once more on the input itself (the runs above may have overwritten it).
+            rt.input_mut(0)?.copy_from_slice(&input);
+            run(&mut rt, &mut op_times)?;
+            std::fs::write(&path, rt.output(0)?).map_err(|e| format!("{path}: {e}"))?;
+        }
+        println!(
+            "runs={runs} kernels={} threads={} packed_ops={} packed_output_equal={same}",
+            if portable { "portable" } else { "simd" },
+            if unpacked { 1 } else { packed.threads() },
+            if unpacked { 0 } else { packed.packed_ops() },
+        );
+        return Ok(());
+    }
     let budget = Duration::from_secs_f64(secs);
     let mut samples = Vec::new();
     let start = Instant::now();
@@ -90,7 +120,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         samples.push(t.elapsed().as_secs_f64() * 1e6);
     }
     samples.sort_by(f64::total_cmp);
-    let portable = flag("EDGEFLOW_NN_PORTABLE");
     println!(
         "median_us={:.1} min_us={:.1} runs={} kernels={} threads={} packed_ops={} packed_output_equal={}",
         samples[samples.len() / 2],

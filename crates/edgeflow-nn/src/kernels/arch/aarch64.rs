@@ -16,22 +16,24 @@
 //!
 //! Each public function checks the slice lengths it relies on (and the CPU, for
 //! `SDOT`) and falls back to its portable twin otherwise; `unsafe` is only the loads and
-//! stores on fixed-size arrays and the `SDOT` assembly.
+//! stores on fixed-size arrays, the `SDOT` assembly, and the depthwise kernel's loads at
+//! offsets inside the lengths [`dw3x3`] checked.
 #![allow(unsafe_code)]
 
 extern crate std;
 
 use core::arch::aarch64::{
-    int16x8_t, int32x4_t, int8x16_t, vaddq_s32, vaddq_s64, vaddvq_s32, vaddw_high_s16, vaddw_s16,
-    vcombine_s16, vcombine_s32, vdupq_n_s32, vdupq_n_s64, vget_low_s16, vget_low_s32, vget_low_s8,
-    vget_low_u32, vld1_s8, vld1q_s16, vld1q_s32, vld1q_s8, vmaxq_s32, vminq_s32, vmlal_high_s16,
-    vmlal_s16, vmovl_high_s32, vmovl_high_u32, vmovl_s32, vmovl_s8, vmovl_u32, vmovn_s16,
-    vmovn_s32, vmull_high_s32, vmull_high_s8, vmull_s32, vmull_s8, vnegq_s32, vpadalq_s16,
-    vreinterpretq_s64_u64, vreinterpretq_u32_s32, vshlq_n_s64, vshlq_s32, vshlq_s64, vshrn_n_s64,
-    vshrq_n_u32, vst1_s8, vst1q_s32, vsubq_s64,
+    int16x8_t, int32x4_t, int8x16_t, vaddq_s32, vaddvq_s32, vaddw_high_s16, vaddw_s16,
+    vcombine_s16, vdupq_n_s32, vget_low_s16, vget_low_s8, vld1_s8, vld1q_s16, vld1q_s32, vld1q_s8,
+    vmaxq_s32, vminq_s32, vmlal_high_s16, vmlal_s16, vmovl_s8, vmovn_s16, vmovn_s32, vmull_high_s8,
+    vmull_s8, vpadalq_s16, vst1_s8, vst1q_s32,
 };
 
+use core::arch::aarch64::{
+    vandq_s32, vmvnq_s32, vqaddq_s32, vqrdmulhq_s32, vrshlq_s32, vshrq_n_s32,
+};
 use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
+use core::arch::aarch64::{vmlal_high_laneq_s16, vmlal_laneq_s16, vqmovn_s16, vqmovn_s32};
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
@@ -65,14 +67,6 @@ fn ld8h(b: &[u8; 16]) -> int16x8_t {
     // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement (and aarch64
     // Linux is little-endian, as the bytes are).
     unsafe { vld1q_s16(b.as_ptr().cast()) }
-}
-
-/// Loads 4 little-endian `i32`s.
-#[inline]
-#[target_feature(enable = "neon")]
-fn ld4w(b: &[u8; 16]) -> int32x4_t {
-    // SAFETY: `b` is 16 readable bytes; `LD1` has no alignment requirement.
-    unsafe { vld1q_s32(b.as_ptr().cast()) }
 }
 
 /// Stores four lanes.
@@ -271,7 +265,8 @@ fn fc_rows_neon(x: &[u8], w: &[u8], stride: usize, s0: usize, n: usize, acc: &mu
 
 /// [`dot::dw3x3`] on NEON: 16 channels per step, each tap's products formed exactly in
 /// 16 bits (`SMULL`/`SMULL2`) and added into four 32-bit accumulators (`SADDW`/`SADDW2`);
-/// the `n % 16` last channels on the portable twin. Falls back to it if a tap or `w` is
+/// then one step of 8 if at least 8 channels are left, and the `n % 8` last channels on
+/// the portable twin. Falls back to it if a tap or `w` is
 /// shorter than the channels need.
 pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
     let n = acc.len();
@@ -288,26 +283,30 @@ pub(crate) fn dw3x3(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut 
     if !fits {
         return dot::dw3x3(taps, w, c, c0, acc);
     }
-    // SAFETY: NEON is part of the aarch64 baseline.
+    // SAFETY: NEON is part of the aarch64 baseline; the lengths are checked above.
     unsafe { dw3x3_neon(taps, w, c, c0, acc) }
 }
 
+/// # Safety
+///
+/// Every tap holds at least `c0 + acc.len()` bytes and `w` at least `8 * c + c0 +
+/// acc.len()` (what [`dw3x3`] checks).
 #[target_feature(enable = "neon")]
-fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+unsafe fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32]) {
+    // Channel `c0` of each tap and of each filter row. The loads below read bytes
+    // `c0 + j .. c0 + j + 16` (or `+ 8`) with `j + 16 <= acc.len()` (`j + 8 <= ...`): in
+    // bounds by the contract.
+    let xp: [*const i8; 9] = core::array::from_fn(|t| taps[t].as_ptr().wrapping_add(c0).cast());
+    let wp: [*const i8; 9] = core::array::from_fn(|t| w.as_ptr().wrapping_add(t * c + c0).cast());
     let (blocks, _) = acc.as_chunks_mut::<16>();
-    let n16 = blocks.len();
-    for (i, a) in blocks.iter_mut().enumerate() {
-        let ch = c0 + 16 * i;
+    let mut done = 0;
+    for a in blocks.iter_mut() {
         let z = vdupq_n_s32(0);
         let mut s = [z; 4];
-        for (t, tap) in taps.iter().enumerate() {
-            let (Some(xb), Some(wb)) = (
-                tap.get(ch..).and_then(|v| v.first_chunk::<16>()),
-                w.get(t * c + ch..).and_then(|v| v.first_chunk::<16>()),
-            ) else {
-                continue;
-            };
-            let (xv, wv) = (ld16(xb), ld16(wb));
+        for t in 0..9 {
+            // SAFETY: `done + 16 <= n`, so both 16-byte reads are inside the slices (the
+            // contract); `LD1` has no alignment requirement.
+            let (xv, wv) = unsafe { (vld1q_s8(xp[t].add(done)), vld1q_s8(wp[t].add(done))) };
             let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
             let hi = vmull_high_s8(xv, wv);
             s[0] = vaddw_s16(s[0], vget_low_s16(lo));
@@ -319,8 +318,25 @@ fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32])
         for (d, s) in d.iter_mut().zip(s) {
             st4(d, s);
         }
+        done += 16;
     }
-    let done = 16 * n16;
+    // Eight more channels (layers of 8 + 16k channels).
+    if let Some(a) = acc.get_mut(done..).and_then(|v| v.first_chunk_mut::<8>()) {
+        let z = vdupq_n_s32(0);
+        let (mut s0, mut s1) = (z, z);
+        for t in 0..9 {
+            // SAFETY: `done + 8 <= n` (the chunk exists), so both 8-byte reads are inside
+            // the slices (the contract); `LD1` has no alignment requirement.
+            let p = unsafe { vmull_s8(vld1_s8(xp[t].add(done)), vld1_s8(wp[t].add(done))) };
+            s0 = vaddw_s16(s0, vget_low_s16(p));
+            s1 = vaddw_high_s16(s1, p);
+        }
+        let (d, _) = a.as_chunks_mut::<4>();
+        for (d, s) in d.iter_mut().zip([s0, s1]) {
+            st4(d, s);
+        }
+        done += 8;
+    }
     if let Some(rest) = acc.get_mut(done..) {
         if !rest.is_empty() {
             dot::dw3x3(taps, w, c, c0 + done, rest);
@@ -332,53 +348,34 @@ fn dw3x3_neon(taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, acc: &mut [i32])
 // The int8 epilogue (single-shift requantization), eight channels per step
 // ---------------------------------------------------------------------------------------
 
-/// [`requant_soa_portable`] on NEON, four channels per half-step: the 64-bit products
-/// (`SMULL`/`SMULL2`), the rounding constant `2^30 + 2^(31 + r1)` per lane (`SSHL`), the
-/// high words (`SHRN #32`), the shift (`SSHL` by `-r1`), offset and clamp, then narrowed
-/// to bytes; the `n % 8` last channels on the portable twin.
+/// [`requant_soa_portable`] on NEON, eight channels per step, in the fixed-point
+/// instructions NEON has for exactly this rounding (as TFLite's optimized kernels use
+/// them): `SQRDMULH` is gemmlowp's `SaturatingRoundingDoublingHighMul`, `h =
+/// floor((x * m + 2^30) / 2^31)` (it saturates only for `x = m = i32::MIN`, and the
+/// multipliers are non-negative: `check_requant`); then `RoundingDivideByPOT(h, r)`, round
+/// half away from zero, as `SRSHL` (round half up, exact in wider precision) of `h - [h <
+/// 0]` (`SQADD` of the sign, which cannot saturate: `h > i32::MIN`), with the shift
+/// `-r = !r1` (`r1 = r - 1`, one `MVN`). That is [`requant_single`]'s result
+/// ([`crate::kernels::generic::requant`] proves the single-shift form equal to the
+/// two-step one; with a zero multiplier both give 0). Then offset, clamp, narrowing; the
+/// `n % 8` last channels on the portable twin. The clamp `[-128, 127]` (no activation)
+/// is two saturating narrowings.
+///
+/// [`requant_single`]: crate::kernels::generic::requant::requant_single
 pub(crate) fn requant_soa(acc: &[i32], p: &Soa<'_>, clamp: (i32, i32, i32), out: &mut [u8]) {
     // SAFETY: NEON is part of the aarch64 baseline.
     unsafe { requant_soa_neon(acc, p, clamp, out) }
 }
 
-/// Four channels of [`requant_soa`]: accumulators `a`, then the channels' fold,
-/// multiplier and `r1` words; `(off, lo, hi)` splatted.
+/// Four channels of [`requant_soa`] up to the offset: `x = acc + fold`, multiplier `m`,
+/// `r1`; returns the requantized value plus `offv`.
 #[inline]
 #[target_feature(enable = "neon")]
-fn requant4(
-    a: &[i32],
-    (f, m, r): (&[u8; 16], &[u8; 16], &[u8; 16]),
-    (offv, lov, hiv): (int32x4_t, int32x4_t, int32x4_t),
-) -> int32x4_t {
-    let a4 = a.first_chunk::<4>().map_or([0; 4], |v| *v);
-    // SAFETY: `a4` is 16 readable bytes; `LD1` has no alignment requirement.
-    let av = unsafe { vld1q_s32(a4.as_ptr()) };
-    let x = vaddq_s32(av, ld4w(f));
-    let (m, r1) = (ld4w(m), ld4w(r));
-    let half = vdupq_n_s64(1 << 30);
-    let one = vdupq_n_s64(1);
-    // 1 for negative lanes, widened and shifted to 2^31.
-    let neg = vshrq_n_u32::<31>(vreinterpretq_u32_s32(x));
-    let corr_lo = vshlq_n_s64::<31>(vreinterpretq_s64_u64(vmovl_u32(vget_low_u32(neg))));
-    let corr_hi = vshlq_n_s64::<31>(vreinterpretq_s64_u64(vmovl_high_u32(neg)));
-    let sh = vaddq_s32(r1, vdupq_n_s32(31));
-    let q_lo = vsubq_s64(
-        vaddq_s64(
-            vmull_s32(vget_low_s32(x), vget_low_s32(m)),
-            vaddq_s64(half, vshlq_s64(one, vmovl_s32(vget_low_s32(sh)))),
-        ),
-        corr_lo,
-    );
-    let q_hi = vsubq_s64(
-        vaddq_s64(
-            vmull_high_s32(x, m),
-            vaddq_s64(half, vshlq_s64(one, vmovl_high_s32(sh))),
-        ),
-        corr_hi,
-    );
-    let h = vcombine_s32(vshrn_n_s64::<32>(q_lo), vshrn_n_s64::<32>(q_hi));
-    let v = vaddq_s32(vshlq_s32(h, vnegq_s32(r1)), offv);
-    vminq_s32(vmaxq_s32(v, lov), hiv)
+fn requant4(x: int32x4_t, m: int32x4_t, r1: int32x4_t, offv: int32x4_t) -> int32x4_t {
+    let h = vqrdmulhq_s32(x, m);
+    let sh = vmvnq_s32(r1);
+    let fix = vshrq_n_s32::<31>(vandq_s32(h, sh));
+    vaddq_s32(vrshlq_s32(vqaddq_s32(h, fix), sh), offv)
 }
 
 #[target_feature(enable = "neon")]
@@ -389,34 +386,65 @@ fn requant_soa_neon(acc: &[i32], p: &Soa<'_>, (off, lo, hi): (i32, i32, i32), ou
         .min(p.fold.len() / 4)
         .min(p.mult.len() / 4)
         .min(p.r1.len() / 4);
-    let n8 = n / 8;
-    let (offv, lov, hiv) = (vdupq_n_s32(off), vdupq_n_s32(lo), vdupq_n_s32(hi.max(lo)));
-    let (fb, _) = p.fold.as_chunks::<16>();
-    let (mb, _) = p.mult.as_chunks::<16>();
-    let (rb, _) = p.r1.as_chunks::<16>();
-    let (ob, _) = out.as_chunks_mut::<8>();
-    for (i, o) in ob.iter_mut().enumerate().take(n8) {
-        let (Some(a), Some(f0), Some(f1), Some(m0), Some(m1), Some(r0), Some(r1)) = (
-            acc.get(8 * i..8 * i + 8),
-            fb.get(2 * i),
-            fb.get(2 * i + 1),
-            mb.get(2 * i),
-            mb.get(2 * i + 1),
-            rb.get(2 * i),
-            rb.get(2 * i + 1),
-        ) else {
-            break;
-        };
-        let (a0, a1) = a.split_at(4);
-        let v0 = requant4(a0, (f0, m0, r0), (offv, lov, hiv));
-        let v1 = requant4(a1, (f1, m1, r1), (offv, lov, hiv));
-        let b = vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)));
-        // SAFETY: `o` is 8 writable bytes; `ST1` has no alignment requirement.
-        unsafe { vst1_s8(o.as_mut_ptr().cast(), b) };
+    let n8 = n & !7;
+    if lo == -128 && hi == 127 {
+        // SAFETY: `n8 <= n` and the lengths as above.
+        unsafe { requant_soa_blocks::<true>(acc, p, (off, lo, hi), out, n8) };
+    } else {
+        // SAFETY: as above.
+        unsafe { requant_soa_blocks::<false>(acc, p, (off, lo, hi), out, n8) };
     }
-    let done = 8 * n8;
-    if let (Some(a), Some(o)) = (acc.get(done..n), out.get_mut(done..n)) {
-        requant_soa_portable(a, &p.from(done), (off, lo, hi), o);
+    if let (Some(a), Some(o)) = (acc.get(n8..n), out.get_mut(n8..n)) {
+        if !a.is_empty() {
+            requant_soa_portable(a, &p.from(n8), (off, lo, hi), o);
+        }
+    }
+}
+
+/// Channels `0..n8` (a multiple of 8) of [`requant_soa`]; with `FULL` (only for the
+/// clamp `[-128, 127]`) the clamp and narrowing are saturating narrowings (`SQXTN`),
+/// otherwise `SMAX`/`SMIN` to `[lo, max(lo, hi)]` and truncating narrowings (as the
+/// portable `as i8`).
+///
+/// # Safety
+///
+/// `n8 <= acc.len()`, `n8 <= out.len()` and `4 * n8 <=` each of the [`Soa`] arrays'
+/// lengths (the loads and the store read and write inside them).
+#[target_feature(enable = "neon")]
+unsafe fn requant_soa_blocks<const FULL: bool>(
+    acc: &[i32],
+    p: &Soa<'_>,
+    (off, lo, hi): (i32, i32, i32),
+    out: &mut [u8],
+    n8: usize,
+) {
+    let (offv, lov, hiv) = (vdupq_n_s32(off), vdupq_n_s32(lo), vdupq_n_s32(hi.max(lo)));
+    let (ap, op) = (acc.as_ptr(), out.as_mut_ptr());
+    let (fp, mp, rp) = (
+        p.fold.as_ptr().cast::<i32>(),
+        p.mult.as_ptr().cast::<i32>(),
+        p.r1.as_ptr().cast::<i32>(),
+    );
+    let mut i = 0;
+    while i < n8 {
+        // SAFETY: `i + 8 <= n8`, inside every array by the contract; `LD1`/`ST1` have no
+        // alignment requirement (the `Soa` bytes are little-endian `i32`s, as aarch64
+        // Linux is).
+        unsafe {
+            let x0 = vaddq_s32(vld1q_s32(ap.add(i)), vld1q_s32(fp.add(i)));
+            let x1 = vaddq_s32(vld1q_s32(ap.add(i + 4)), vld1q_s32(fp.add(i + 4)));
+            let v0 = requant4(x0, vld1q_s32(mp.add(i)), vld1q_s32(rp.add(i)), offv);
+            let v1 = requant4(x1, vld1q_s32(mp.add(i + 4)), vld1q_s32(rp.add(i + 4)), offv);
+            let b = if FULL {
+                vqmovn_s16(vcombine_s16(vqmovn_s32(v0), vqmovn_s32(v1)))
+            } else {
+                let v0 = vminq_s32(vmaxq_s32(v0, lov), hiv);
+                let v1 = vminq_s32(vmaxq_s32(v1, lov), hiv);
+                vmovn_s16(vcombine_s16(vmovn_s32(v0), vmovn_s32(v1)))
+            };
+            vst1_s8(op.add(i).cast(), b);
+        }
+        i += 8;
     }
 }
 
@@ -520,6 +548,55 @@ fn store_block(a: &mut [i32; 32], b: usize, lo: int32x4_t, hi: int32x4_t) {
     }
 }
 
+/// `SDOT acc.4s, w.16b, x.4b[LANE]`: each lane of `acc` plus the four exact products of
+/// its four weights in `w` with the four int8 values of `x`'s 32-bit element `LANE`.
+macro_rules! sdot_lane {
+    ($name:ident, $insn:literal) => {
+        /// # Safety
+        ///
+        /// The CPU must have the dot-product extension ([`dotprod_available`]).
+        #[inline(always)]
+        unsafe fn $name(acc: int32x4_t, w: int8x16_t, x: int8x16_t) -> int32x4_t {
+            let mut acc = acc;
+            // SAFETY: a register-only instruction of the dot-product extension, which the
+            // caller guarantees; no memory, stack or flag access.
+            unsafe {
+                core::arch::asm!(
+                    ".arch_extension dotprod",
+                    $insn,
+                    a = inout(vreg) acc,
+                    w = in(vreg) w,
+                    x = in(vreg) x,
+                    options(pure, nomem, nostack, preserves_flags),
+                );
+            }
+            acc
+        }
+    };
+}
+sdot_lane!(sdot_l0, "sdot {a:v}.4s, {w:v}.16b, {x:v}.4b[0]");
+sdot_lane!(sdot_l1, "sdot {a:v}.4s, {w:v}.16b, {x:v}.4b[1]");
+sdot_lane!(sdot_l2, "sdot {a:v}.4s, {w:v}.16b, {x:v}.4b[2]");
+sdot_lane!(sdot_l3, "sdot {a:v}.4s, {w:v}.16b, {x:v}.4b[3]");
+
+/// The two weight vectors (channels 0-3, 4-7) of one packed piece.
+#[inline]
+#[target_feature(enable = "neon")]
+fn piece_w(piece: &[u8; 32]) -> (int8x16_t, int8x16_t) {
+    let (h0, h1) = piece.split_at(16);
+    match (<&[u8; 16]>::try_from(h0), <&[u8; 16]>::try_from(h1)) {
+        (Ok(h0), Ok(h1)) => (ld16(h0), ld16(h1)),
+        _ => (
+            vreinterpretq_s8_s32(vdupq_n_s32(0)),
+            vreinterpretq_s8_s32(vdupq_n_s32(0)),
+        ),
+    }
+}
+
+/// Four groups at a time: each row's 16 bytes (groups `4q..4q + 4`) loaded once, and
+/// `SDOT` by element (`x.4b[j]`) against group `j`'s two weight vectors; the `k4 % 4`
+/// last groups with the row group broadcast (`DUP`) and plain `SDOT`.
+///
 /// # Safety
 ///
 /// The CPU must have the dot-product extension ([`dotprod_available`]).
@@ -537,14 +614,33 @@ unsafe fn tile_sdot<const NP: usize>(
             return;
         };
         let (mut lo, mut hi) = ([z; NP], [z; NP]);
-        for (g, piece) in wb.iter().enumerate() {
-            let (h0, h1) = piece.split_at(16);
-            let (Ok(h0), Ok(h1)) = (<&[u8; 16]>::try_from(h0), <&[u8; 16]>::try_from(h1)) else {
-                return;
-            };
-            let (w0, w1) = (ld16(h0), ld16(h1));
+        let (quads, tail) = wb.as_chunks::<4>();
+        for (q, [p0, p1, p2, p3]) in quads.iter().enumerate() {
+            let xs: [int8x16_t; NP] = core::array::from_fn(|p| {
+                match rows[p]
+                    .get(4 * q..4 * q + 4)
+                    .and_then(|g| g.as_flattened().first_chunk::<16>())
+                {
+                    Some(x) => ld16(x),
+                    None => vreinterpretq_s8_s32(z),
+                }
+            });
+            let ((a0, b0), (a1, b1), (a2, b2), (a3, b3)) =
+                (piece_w(p0), piece_w(p1), piece_w(p2), piece_w(p3));
             for p in 0..NP {
-                let xg = rows[p].get(g).map_or(0, |v| i32::from_le_bytes(*v));
+                let x = xs[p];
+                // SAFETY: the caller guarantees the dot-product extension.
+                unsafe {
+                    lo[p] = sdot_l3(sdot_l2(sdot_l1(sdot_l0(lo[p], a0, x), a1, x), a2, x), a3, x);
+                    hi[p] = sdot_l3(sdot_l2(sdot_l1(sdot_l0(hi[p], b0, x), b1, x), b2, x), b3, x);
+                }
+            }
+        }
+        let g0 = 4 * quads.len();
+        for (i, piece) in tail.iter().enumerate() {
+            let (w0, w1) = piece_w(piece);
+            for p in 0..NP {
+                let xg = rows[p].get(g0 + i).map_or(0, |v| i32::from_le_bytes(*v));
                 let x = vreinterpretq_s8_s32(vdupq_n_s32(xg));
                 // SAFETY: the caller guarantees the dot-product extension.
                 unsafe {
@@ -559,6 +655,19 @@ unsafe fn tile_sdot<const NP: usize>(
     }
 }
 
+/// Tap `h` (0 or 1) of a [`Packing::Smlal`] piece: eight `i16` weights.
+#[inline]
+#[target_feature(enable = "neon")]
+fn smlal_tap(p: &[u8; 32], h: usize) -> int16x8_t {
+    match p.get(16 * h..16 * h + 16).map(<&[u8; 16]>::try_from) {
+        Some(Ok(b)) => ld8h(b),
+        _ => vdupq_n_s16(0),
+    }
+}
+
+/// Two groups (eight taps) at a time: each row's 8 bytes loaded once and widened
+/// (`SXTL`), then `SMLAL`/`SMLAL2` by element (lane `j` of the row) against tap `j`'s
+/// eight weights; the last odd group tap by tap with the row value broadcast.
 #[target_feature(enable = "neon")]
 fn tile_smlal<const NP: usize>(
     rows: &[&[[u8; 4]]; NP],
@@ -573,17 +682,53 @@ fn tile_smlal<const NP: usize>(
             return;
         };
         let (groups, _) = wb.as_chunks::<2>();
+        let (pairs, tail) = groups.as_chunks::<2>();
         let (mut lo, mut hi) = ([z; NP], [z; NP]);
-        for (g, [p01, p23]) in groups.iter().enumerate() {
-            let tap = |p: &[u8; 32], h: usize| -> int16x8_t {
-                match p.get(16 * h..16 * h + 16).map(<&[u8; 16]>::try_from) {
-                    Some(Ok(b)) => ld8h(b),
-                    _ => vdupq_n_s16(0),
-                }
-            };
-            let t = [tap(p01, 0), tap(p01, 1), tap(p23, 0), tap(p23, 1)];
+        for (q, [[a01, a23], [b01, b23]]) in pairs.iter().enumerate() {
+            let t = [
+                smlal_tap(a01, 0),
+                smlal_tap(a01, 1),
+                smlal_tap(a23, 0),
+                smlal_tap(a23, 1),
+                smlal_tap(b01, 0),
+                smlal_tap(b01, 1),
+                smlal_tap(b23, 0),
+                smlal_tap(b23, 1),
+            ];
             for p in 0..NP {
-                let x = rows[p].get(g).copied().unwrap_or([0; 4]);
+                let x = match rows[p]
+                    .get(2 * q..2 * q + 2)
+                    .and_then(|g| g.as_flattened().first_chunk::<8>())
+                {
+                    Some(x) => ld8w(x),
+                    None => vdupq_n_s16(0),
+                };
+                macro_rules! tap {
+                    ($j:literal) => {
+                        lo[p] = vmlal_laneq_s16::<$j>(lo[p], vget_low_s16(t[$j]), x);
+                        hi[p] = vmlal_high_laneq_s16::<$j>(hi[p], t[$j], x);
+                    };
+                }
+                tap!(0);
+                tap!(1);
+                tap!(2);
+                tap!(3);
+                tap!(4);
+                tap!(5);
+                tap!(6);
+                tap!(7);
+            }
+        }
+        let g0 = 2 * pairs.len();
+        for (i, [p01, p23]) in tail.iter().enumerate() {
+            let t = [
+                smlal_tap(p01, 0),
+                smlal_tap(p01, 1),
+                smlal_tap(p23, 0),
+                smlal_tap(p23, 1),
+            ];
+            for p in 0..NP {
+                let x = rows[p].get(g0 + i).copied().unwrap_or([0; 4]);
                 for (tj, &xj) in t.iter().zip(&x) {
                     let xv = i16::from(xj as i8);
                     lo[p] = vmlal_n_s16(lo[p], vget_low_s16(*tj), xv);
@@ -780,11 +925,17 @@ mod tests {
             soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
         }
         let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        // A third of the cases without activation (the saturating-narrowing path).
+        let (a, b) = if r.range(0, 2) == 0 {
+            (-128, 127)
+        } else {
+            (a.min(b), a.max(b))
+        };
         Some(Epi {
             acc,
             soa,
             n,
-            clamp: (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+            clamp: (r.range(-128, 127) as i32, a, b),
         })
     }
 
@@ -806,6 +957,40 @@ mod tests {
             },
         }
     );
+
+    /// The epilogue on the rounding edges the random cases rarely reach: every right
+    /// shift, multipliers 0, 1, 2^30 and i32::MAX, and accumulators around powers of two
+    /// (where `SQRDMULH` and the round-half-away-from-zero shift meet ties), both signs.
+    #[test]
+    fn neon_requant_soa_rounding_edges() {
+        let mut xs = std::vec![i32::MIN, i32::MIN + 1, i32::MAX, i32::MAX - 1, 0, 1, -1];
+        for k in 0..31 {
+            for d in [-1i64, 0, 1] {
+                let v = (1i64 << k) + d;
+                xs.push(v as i32);
+                xs.push((-v) as i32);
+            }
+        }
+        let n = xs.len();
+        for m in [0, 1, 1 << 30, i32::MAX, 0x5555_5555] {
+            for r1 in 0i32..31 {
+                for fold in [0i32, -7, 1 << 20] {
+                    let mut soa = std::vec![0u8; 12 * n];
+                    for j in 0..n {
+                        soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+                        soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
+                        soa[4 * (2 * n + j)..4 * (2 * n + j) + 4]
+                            .copy_from_slice(&r1.to_le_bytes());
+                    }
+                    let soa = Soa::new(&soa, n);
+                    let (mut want, mut got) = (std::vec![0u8; n], std::vec![0u8; n]);
+                    requant_soa_portable(&xs, &soa, (3, -128, 127), &mut want);
+                    requant_soa(&xs, &soa, (3, -128, 127), &mut got);
+                    assert_eq!(got, want, "m {m} r1 {r1} fold {fold}");
+                }
+            }
+        }
+    }
 
     /// A packed-kernel case: the packing, `k4`, `nb`, three rows (`k4` groups) and the
     /// packed blocks of weights.
