@@ -116,63 +116,71 @@ pub fn collect_windows_in(
             }
         }
     };
-    store.for_each_row(sel.device, sel.model, sel.from_us, sel.to_us, |row: FrameRow<'_>| {
-        let dev = row.device;
-        let recv = row.recv_us;
-        let group = if sel.fleet {
-            "fleet".to_string()
-        } else {
-            dev.to_string()
-        };
-        let model = row.model.map(str::to_string);
-        let key: Key = (group.clone(), model.clone());
-        let switched = current.get(dev).is_some_and(|prev| *prev != model);
-        if switched && !sel.fleet {
-            if let Some(prev) = current.get(dev) {
-                close(&mut open, &mut done, &(group.clone(), prev.clone()));
+    store.for_each_row(
+        sel.device,
+        sel.model,
+        sel.from_us,
+        sel.to_us,
+        |row: FrameRow<'_>| {
+            let dev = row.device;
+            let recv = row.recv_us;
+            let group = if sel.fleet {
+                "fleet".to_string()
+            } else {
+                dev.to_string()
+            };
+            let model = row.model.map(str::to_string);
+            let key: Key = (group.clone(), model.clone());
+            let switched = current.get(dev).is_some_and(|prev| *prev != model);
+            if switched && !sel.fleet {
+                if let Some(prev) = current.get(dev) {
+                    close(&mut open, &mut done, &(group.clone(), prev.clone()));
+                }
             }
-        }
-        current.insert(dev.to_string(), model.clone());
-        let ms = models.entry(group.clone()).or_default();
-        if !ms.contains(&model) {
-            ms.push(model.clone());
-        }
-        let seen_before = !seen.insert(dev.to_string());
-        if let (WindowBy::Micros(width), Some(w)) = (by, open.get(&key)) {
-            if width > 0 && recv.div_euclid(width) != w.start_us.div_euclid(width) {
-                close(&mut open, &mut done, &key);
+            current.insert(dev.to_string(), model.clone());
+            let ms = models.entry(group.clone()).or_default();
+            if !ms.contains(&model) {
+                ms.push(model.clone());
             }
-        }
-        let w = open.entry(key.clone()).or_insert_with(|| Window {
-            group: group.clone(),
-            model: model.clone(),
-            start_us: recv,
-            end_us: recv,
-            summaries: 0,
-            summary: WindowSummary::default(),
-        });
-        w.end_us = recv;
-        w.summary.health.gaps += row.gap;
-        match row.frame {
-            // A hello after earlier frames of the device is a reboot; its first is not, nor
-            // one announcing a new model (an update restarts the device on purpose).
-            Frame::Hello { .. } => w.summary.health.resets += u32::from(seen_before && !switched),
-            Frame::Prediction { latency_us, .. } => {
-                let h = &mut w.summary.health;
-                h.latency_max_us = h.latency_max_us.max(latency_us);
-                h.latency_sum_us += u64::from(latency_us);
+            let seen_before = !seen.insert(dev.to_string());
+            if let (WindowBy::Micros(width), Some(w)) = (by, open.get(&key)) {
+                if width > 0 && recv.div_euclid(width) != w.start_us.div_euclid(width) {
+                    close(&mut open, &mut done, &key);
+                }
             }
-            Frame::Summary(s) => {
-                w.summary.merge(&s);
-                w.summaries += 1;
-                if let WindowBy::Summaries(n) = by {
-                    if w.summaries >= n.max(1) {
-                        close(&mut open, &mut done, &key);
+            let w = open.entry(key.clone()).or_insert_with(|| Window {
+                group: group.clone(),
+                model: model.clone(),
+                start_us: recv,
+                end_us: recv,
+                summaries: 0,
+                summary: WindowSummary::default(),
+            });
+            w.end_us = recv;
+            w.summary.health.gaps += row.gap;
+            match row.frame {
+                // A hello after earlier frames of the device is a reboot; its first is not, nor
+                // one announcing a new model (an update restarts the device on purpose).
+                Frame::Hello { .. } => {
+                    w.summary.health.resets += u32::from(seen_before && !switched)
+                }
+                Frame::Prediction { latency_us, .. } => {
+                    let h = &mut w.summary.health;
+                    h.latency_max_us = h.latency_max_us.max(latency_us);
+                    h.latency_sum_us += u64::from(latency_us);
+                }
+                Frame::Summary(s) => {
+                    w.summary.merge(&s);
+                    w.summaries += 1;
+                    if let WindowBy::Summaries(n) = by {
+                        if w.summaries >= n.max(1) {
+                            close(&mut open, &mut done, &key);
+                        }
                     }
                 }
             }
-        }
-    })?;
+        },
+    )?;
     let keys: Vec<Key> = open.keys().cloned().collect();
     for k in keys {
         close(&mut open, &mut done, &k);
@@ -351,15 +359,17 @@ fn analyze_one(
     w: &Window,
 ) -> Result<WindowReport, WindowError> {
     let dev = (w.group != "fleet").then_some(w.group.as_str());
-    let realised =
-        store.realised_model(dev, w.model.as_deref(), Some(w.start_us), Some(w.end_us + 1))?;
-    analyze(baseline, &w.summary, thresholds, Some(realised)).map_err(|source| {
-        WindowError::Shape {
-            group: w.group.clone(),
-            model: w.model_name().to_string(),
-            start_us: w.start_us,
-            source,
-        }
+    let realised = store.realised_model(
+        dev,
+        w.model.as_deref(),
+        Some(w.start_us),
+        Some(w.end_us + 1),
+    )?;
+    analyze(baseline, &w.summary, thresholds, Some(realised)).map_err(|source| WindowError::Shape {
+        group: w.group.clone(),
+        model: w.model_name().to_string(),
+        start_us: w.start_us,
+        source,
     })
 }
 

@@ -104,18 +104,42 @@ fn setup() -> Setup {
         let under_b = rows(&mut rng, 1000, [drift, 3.0, 0.0], true);
         // A model update restarts the device: the new firmware's frames number from 0.
         streams.push(
-            device_stream(&a_bytes, dev, MODEL_A, &inferences(&under_a), 100, true, 10_000)
-                .expect("stream A"),
+            device_stream(
+                &a_bytes,
+                dev,
+                MODEL_A,
+                &inferences(&under_a),
+                100,
+                true,
+                10_000,
+            )
+            .expect("stream A"),
         );
         streams.push(
-            device_stream(&b_bytes, dev, MODEL_B, &inferences(&under_b), 100, true, 10_000)
-                .expect("stream B"),
+            device_stream(
+                &b_bytes,
+                dev,
+                MODEL_B,
+                &inferences(&under_b),
+                100,
+                true,
+                10_000,
+            )
+            .expect("stream B"),
         );
     }
     let under_c = rows(&mut rng, 500, [0.0; 3], false);
     streams.push(
-        device_stream(&a_bytes, 3, MODEL_C, &inferences(&under_c), 100, false, 10_000)
-            .expect("stream C"),
+        device_stream(
+            &a_bytes,
+            3,
+            MODEL_C,
+            &inferences(&under_c),
+            100,
+            false,
+            10_000,
+        )
+        .expect("stream C"),
     );
     let dir = tempfile::tempdir().expect("tmp");
     let mut store = Store::open(&dir.path().join("m.db"), Durability::Process).expect("store");
@@ -199,7 +223,13 @@ fn windows_split_at_a_model_switch_and_each_model_meets_its_own_baseline() {
             // The drift that exists only under model B: feature 0, and nothing else.
             assert_eq!(features, vec![0], "device 2 under B: {:?}", r.alerts);
         } else {
-            assert!(r.alerts.is_empty(), "{} under {}: {:?}", w.group, w.model_name(), r.alerts);
+            assert!(
+                r.alerts.is_empty(),
+                "{} under {}: {:?}",
+                w.group,
+                w.model_name(),
+                r.alerts
+            );
         }
     }
 
@@ -218,8 +248,8 @@ fn a_model_across_the_fleet_and_one_model_alone() {
         model_hash_hex(MODEL_B),
         model_hash_hex(MODEL_C),
     );
-    let fleet = collect_windows(&s.store, None, true, WindowBy::Summaries(5), None, None)
-        .expect("windows");
+    let fleet =
+        collect_windows(&s.store, None, true, WindowBy::Summaries(5), None, None).expect("windows");
     // Model A across devices 1 and 2: 20 summaries -> 4 windows; B likewise; C: 1.
     assert_eq!(
         models_of(&fleet, "fleet"),
@@ -256,7 +286,9 @@ fn a_model_across_the_fleet_and_one_model_alone() {
     )
     .expect("windows");
     assert_eq!(only_b.len(), 4);
-    assert!(only_b.iter().all(|w| w.model.as_deref() == Some(b.as_str())));
+    assert!(only_b
+        .iter()
+        .all(|w| w.model.as_deref() == Some(b.as_str())));
 }
 
 #[test]
@@ -277,5 +309,8 @@ fn baselines_refuse_ambiguity() {
     assert_eq!(bs.get(Some("0000abcd")).map(|(o, _)| o), Some("x.edgeflow"));
     // A bare section (no model hash) alone applies to every model.
     let single = Baselines::single("bare.baseline", a);
-    assert_eq!(single.get(Some("00001234")).map(|(o, _)| o), Some("bare.baseline"));
+    assert_eq!(
+        single.get(Some("00001234")).map(|(o, _)| o),
+        Some("bare.baseline")
+    );
 }

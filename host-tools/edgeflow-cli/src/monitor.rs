@@ -227,14 +227,8 @@ pub fn run(cmd: MonitorCommand) -> Result<()> {
             let thresholds = load_thresholds(a.w.thresholds.as_deref())?;
             let store = open_existing(&a.w.db)?;
             let (windows, reports, devices) = analyse_store(&store, &baselines, &thresholds, &a.w)?;
-            let html = report::render_models(
-                &a.w.db,
-                &windows,
-                &reports,
-                &devices,
-                &baselines,
-                None,
-            )?;
+            let html =
+                report::render_models(&a.w.db, &windows, &reports, &devices, &baselines, None)?;
             std::fs::write(&a.output, html)
                 .with_context(|| format!("writing {}", a.output.display()))?;
             println!("wrote {} ({} windows)", a.output.display(), windows.len());
@@ -409,7 +403,12 @@ fn check(a: CheckArgs) -> Result<()> {
         *r += 1;
     }
     let (mut alerts, mut checked, mut unchecked) = (0, 0, 0);
-    for ((w, r), _) in windows.iter().zip(&reports).zip(&selected).filter(|(_, s)| **s) {
+    for ((w, r), _) in windows
+        .iter()
+        .zip(&reports)
+        .zip(&selected)
+        .filter(|(_, s)| **s)
+    {
         let Some(r) = r else {
             unchecked += 1;
             println!(

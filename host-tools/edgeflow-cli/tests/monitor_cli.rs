@@ -538,10 +538,27 @@ fn check_and_report_per_model() {
     for r in &mut under_b {
         r[0] += 1.5;
     }
-    let mut bytes =
-        device_stream(&base_a, 5, hash_a, &inferences(&under_a), 100, false, 10_000).expect("A");
+    let mut bytes = device_stream(
+        &base_a,
+        5,
+        hash_a,
+        &inferences(&under_a),
+        100,
+        false,
+        10_000,
+    )
+    .expect("A");
     bytes.extend(
-        device_stream(&base_b, 5, hash_b, &inferences(&under_b), 100, false, 10_000).expect("B"),
+        device_stream(
+            &base_b,
+            5,
+            hash_b,
+            &inferences(&under_b),
+            100,
+            false,
+            10_000,
+        )
+        .expect("B"),
     );
     let file = dir.join("stream.bin");
     std::fs::write(&file, &bytes).expect("stream");
@@ -556,8 +573,18 @@ fn check_and_report_per_model() {
     let d = dir.to_str().unwrap();
     // Both artifacts (as a directory), every window.
     let o = edgeflow(&[
-        "monitor", "check", "--db", db, "--artifact", d, "--thresholds", th, "--window-summaries",
-        "5", "--last", "0",
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--artifact",
+        d,
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+        "--last",
+        "0",
     ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
@@ -573,8 +600,18 @@ fn check_and_report_per_model() {
     // Model A alone: A's windows are checked and quiet, B's are reported as not checked.
     let a_path = dir.join("a.edgeflow");
     let o = edgeflow(&[
-        "monitor", "check", "--db", db, "--baseline", a_path.to_str().unwrap(), "--thresholds",
-        th, "--window-summaries", "5", "--last", "0",
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+        "--last",
+        "0",
     ]);
     let out = text(&o);
     assert_eq!(o.status.code(), Some(1), "{out}");
@@ -590,32 +627,84 @@ fn check_and_report_per_model() {
     );
     // Only model A's windows: quiet, exit 0.
     let o = edgeflow(&[
-        "monitor", "check", "--db", db, "--baseline", a_path.to_str().unwrap(), "--thresholds",
-        th, "--window-summaries", "5", "--last", "0", "--model", &ha,
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+        "--last",
+        "0",
+        "--model",
+        &ha,
     ]);
     assert!(o.status.success(), "{}", text(&o));
     // The same artifact twice is refused, naming both.
     let o = edgeflow(&[
-        "monitor", "check", "--db", db, "--baseline", a_path.to_str().unwrap(), "--baseline", d,
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--baseline",
+        d,
     ]);
     assert!(!o.status.success());
-    assert!(text(&o).contains(&format!("both model {ha}")), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("both model {ha}")),
+        "{}",
+        text(&o)
+    );
 
     let html = dir.join("report.html");
     let o = edgeflow(&[
-        "monitor", "report", "-o", html.to_str().unwrap(), "--db", db, "--baseline", a_path.to_str().unwrap(),
-        "--thresholds", th, "--window-summaries", "5",
+        "monitor",
+        "report",
+        "-o",
+        html.to_str().unwrap(),
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let page = std::fs::read_to_string(&html).expect("report");
-    assert!(page.contains(&format!("0000000000000005 · model {ha}")), "A's section");
-    assert!(page.contains("Not checked") && page.contains(&hb), "B listed as not checked");
+    assert!(
+        page.contains(&format!("0000000000000005 · model {ha}")),
+        "A's section"
+    );
+    assert!(
+        page.contains("Not checked") && page.contains(&hb),
+        "B listed as not checked"
+    );
     let o = edgeflow(&[
-        "monitor", "report", "-o", html.to_str().unwrap(), "--db", db, "--artifact", d,
-        "--thresholds", th, "--window-summaries", "5",
+        "monitor",
+        "report",
+        "-o",
+        html.to_str().unwrap(),
+        "--db",
+        db,
+        "--artifact",
+        d,
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let page = std::fs::read_to_string(&html).expect("report");
-    assert!(page.contains(&format!("0000000000000005 · model {hb}")), "B's section");
+    assert!(
+        page.contains(&format!("0000000000000005 · model {hb}")),
+        "B's section"
+    );
     assert!(!page.contains("Not checked"));
 }

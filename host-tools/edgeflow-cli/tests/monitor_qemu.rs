@@ -45,9 +45,9 @@ use edgeflow_format::graph::DType;
 use edgeflow_monitor::analysis::Thresholds;
 use edgeflow_monitor::baseline::Baseline;
 use edgeflow_monitor::sim::{Inference, StreamOptions};
-use edgeflow_monitor::windows::{analyze_windows, collect_windows, WindowBy};
 use edgeflow_monitor::store::{Durability, Frame, Store};
 use edgeflow_monitor::window::WindowSummary;
+use edgeflow_monitor::windows::{analyze_windows, collect_windows, WindowBy};
 use edgeflow_telemetry::{Body, Decoder, Event};
 
 /// `summary_every` of `firmware/app-mps2-an386`.
@@ -541,7 +541,7 @@ fn faults_on_the_emulated_board(
             None,
             None,
         )
-            .expect("windows");
+        .expect("windows");
         let rs = analyze_windows(&store, &baseline, &thresholds, &ws).expect("analysis");
         (ws, rs)
     };
@@ -566,7 +566,10 @@ fn faults_on_the_emulated_board(
     // Per clean window (before a fault's onset): the tests that fired.
     let mut clean_alerts: Vec<std::collections::BTreeSet<String>> = Vec::new();
     let kinds = |r: &edgeflow_monitor::WindowReport| -> std::collections::BTreeSet<String> {
-        r.alerts.iter().map(|a| format!("{}:{}", a.area, a.test)).collect()
+        r.alerts
+            .iter()
+            .map(|a| format!("{}:{}", a.area, a.test))
+            .collect()
     };
     // A drift alert: a feature's distribution, the score histogram or the class mix.
     let is_drift = |k: &String| {
@@ -575,7 +578,10 @@ fn faults_on_the_emulated_board(
     let clean = interleaved(data, None);
     let onset_inference = host_inferences(artifact, &clean).len();
     let cases = [
-        ("offset +1.0 on accelerometer x", Fault::Offset { axis: 0, by: 1.0 }),
+        (
+            "offset +1.0 on accelerometer x",
+            Fault::Offset { axis: 0, by: 1.0 },
+        ),
         ("gain x2 on gyroscope y", Fault::Gain { axis: 4, by: 2.0 }),
         ("accelerometer x and z swapped", Fault::Swap(0, 2)),
     ];
@@ -588,7 +594,12 @@ fn faults_on_the_emulated_board(
         std::fs::write(&npy, npy_f32(&[samples.len() / AXES, AXES], &samples)).expect("npy");
         let db = dir.join(format!("fault-{}.db", fault.axes()[0] * 10 + name.len()));
         let mut ing = Ingester::start(&db);
-        let o = edgeflow(&["flash", "--board", "mps2-an386", int8.to_str().expect("utf8")]);
+        let o = edgeflow(&[
+            "flash",
+            "--board",
+            "mps2-an386",
+            int8.to_str().expect("utf8"),
+        ]);
         assert!(o.status.success(), "{}", text(&o));
         let device = Device;
         let target = format!("tcp://{}", ing.addr);
@@ -610,7 +621,10 @@ fn faults_on_the_emulated_board(
         );
         drop(device);
         let least = 1 + host.len() as u64 + host.len().div_ceil(DEVICE_SUMMARY_EVERY) as u64;
-        assert!(ing.wait_acked(least) >= least, "{name}: fewer frames acknowledged");
+        assert!(
+            ing.wait_acked(least) >= least,
+            "{name}: fewer frames acknowledged"
+        );
         drop(ing);
 
         let (ws, rs) = window(&db);
@@ -629,7 +643,8 @@ fn faults_on_the_emulated_board(
             .collect();
         features.sort_unstable();
         features.dedup();
-        let tests: std::collections::BTreeSet<String> = rs[onset..].iter().flat_map(kinds).collect();
+        let tests: std::collections::BTreeSet<String> =
+            rs[onset..].iter().flat_map(kinds).collect();
         let wrong: Vec<usize> = features
             .iter()
             .copied()
@@ -646,16 +661,23 @@ fn faults_on_the_emulated_board(
         println!("{line}");
         lines.push(line);
         if first.is_none_or(|k| k > onset + 1) {
-            failures.push(format!("{name}: no drift alert within one window of the onset"));
+            failures.push(format!(
+                "{name}: no drift alert within one window of the onset"
+            ));
         }
         if !wrong.is_empty() {
-            failures.push(format!("{name}: alerts on features {wrong:?} of untouched axes"));
+            failures.push(format!(
+                "{name}: alerts on features {wrong:?} of untouched axes"
+            ));
         }
         if matches!(fault, Fault::Offset { .. } | Fault::Swap(..)) && features.is_empty() {
             failures.push(format!("{name}: no feature of the faulted axes alerted"));
         }
     }
-    let drift_false = clean_alerts.iter().filter(|k| k.iter().any(is_drift)).count();
+    let drift_false = clean_alerts
+        .iter()
+        .filter(|k| k.iter().any(is_drift))
+        .count();
     let any_false = clean_alerts.iter().filter(|k| !k.is_empty()).count();
     let line = format!(
         "clean windows (interleaved, before each onset): {drift_false} of {} with a drift alert, {any_false} with any alert: {:?}",
