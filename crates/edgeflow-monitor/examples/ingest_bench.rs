@@ -12,7 +12,11 @@
 //! 4. `analysis`: every stored frame read back, windows cut per device (10 summaries), and
 //!    each window analysed against the baseline.
 //!
-//! Peak memory is the process's VmHWM from /proc/self/status after each phase.
+//! Peak memory is the process's VmHWM from /proc/self/status after each phase. Each phase
+//! also prints its context switches (/proc/self/status): voluntary ones are the times the
+//! process blocked (I/O: reads, fsync at WAL checkpoints), involuntary ones the times
+//! another process took the core — so wall time far above CPU time with few voluntary
+//! switches is time spent waiting for a core, not for the disk.
 
 use std::time::Instant;
 
@@ -48,6 +52,31 @@ fn cpu_s() -> f64 {
             Some((ut + st) / 100.0)
         })
         .unwrap_or(f64::NAN)
+}
+
+/// (voluntary, involuntary) context switches of this process so far.
+fn ctx_switches() -> (u64, u64) {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let get = |key: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        get("voluntary_ctxt_switches:"),
+        get("nonvoluntary_ctxt_switches:"),
+    )
+}
+
+/// Context switches since `since`, as text.
+fn switched(since: (u64, u64)) -> String {
+    let now = ctx_switches();
+    format!(
+        "{} voluntary / {} involuntary context switches",
+        now.0 - since.0,
+        now.1 - since.1
+    )
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -108,7 +137,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(format!("{}{ext}", db.display()));
     }
     let mut store = Store::open(&db, Durability::Process)?;
-    let (t, c) = (Instant::now(), cpu_s());
+    let (t, c, cs) = (Instant::now(), cpu_s(), ctx_switches());
     let st = ingest_reader(
         &mut store,
         &mut stream.as_slice(),
@@ -116,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &mut |_| {},
     )?;
     let (secs, cpu) = (t.elapsed().as_secs_f64(), cpu_s() - c);
-    println!("ingest: {} frames in {secs:.3} s = {:.0} frames/s (decode + store, batches of 4096, WAL, synchronous=NORMAL); CPU {cpu:.2} s = {:.0} frames per CPU-second; VmHWM {:.1} MiB", st.stored, st.stored as f64 / secs, st.stored as f64 / cpu, vm_hwm_mib());
+    println!("ingest: {} frames in {secs:.3} s = {:.0} frames/s (decode + store, batches of 4096, WAL, synchronous=NORMAL); CPU {cpu:.2} s = {:.0} frames per CPU-second; {}; VmHWM {:.1} MiB", st.stored, st.stored as f64 / secs, st.stored as f64 / cpu, switched(cs), vm_hwm_mib());
     drop(store);
 
     // SQLite ceiling: the same row shape, pre-encoded, same statement and batch size.
@@ -132,7 +161,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     conn.execute("INSERT INTO devices(name) VALUES ('d')", [])?;
     let payload = vec![1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     let n = st.stored as i64;
-    let (t, c) = (Instant::now(), cpu_s());
+    let (t, c, cs) = (Instant::now(), cpu_s(), ctx_switches());
     let mut i = 0i64;
     while i < n {
         conn.execute_batch("BEGIN")?;
@@ -148,7 +177,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         conn.execute_batch("COMMIT")?;
     }
     let (secs2, cpu2) = (t.elapsed().as_secs_f64(), cpu_s() - c);
-    println!("sqlite ceiling: {n} rows in {secs2:.3} s = {:.0} rows/s (insert only, same schema and batches); CPU {cpu2:.2} s = {:.0} rows per CPU-second", n as f64 / secs2, n as f64 / cpu2);
+    println!("sqlite ceiling: {n} rows in {secs2:.3} s = {:.0} rows/s (insert only, same schema and batches); CPU {cpu2:.2} s = {:.0} rows per CPU-second; {}", n as f64 / secs2, n as f64 / cpu2, switched(cs));
     drop(conn);
 
     let store = Store::open(&db, Durability::Process)?;

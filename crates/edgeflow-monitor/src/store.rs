@@ -169,6 +169,24 @@ pub struct Record {
     pub frame: Frame,
 }
 
+/// A stored frame as read back ([`Store::for_each_row`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct FrameRow<'a> {
+    /// Device name.
+    pub device: &'a str,
+    /// Frame sequence number.
+    pub seq: u32,
+    /// Receive time, microseconds since the Unix epoch.
+    pub recv_us: i64,
+    /// Frames of the device missing just before this one (see [`Store::append`]).
+    pub gap: u64,
+    /// The model hash (hex) the frame was sent under: its telemetry header's, or the
+    /// device's last known one for a frame without (`None` if never known).
+    pub model: Option<&'a str>,
+    /// The decoded frame.
+    pub frame: Frame,
+}
+
 /// How hard commits are pushed to disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Durability {
@@ -503,13 +521,28 @@ impl Store {
     /// Visits stored frames in receive order, optionally of one device and in a receive-time
     /// window `[from_us, to_us)`. The callback gets the device name, sequence number, receive
     /// time, the frames of the device missing just before this one (see [`Store::append`])
-    /// and the decoded frame.
+    /// and the decoded frame. [`Store::for_each_row`] also gives each frame's model hash.
     pub fn for_each_frame(
         &self,
         device: Option<&str>,
         from_us: Option<i64>,
         to_us: Option<i64>,
         mut f: impl FnMut(&str, u32, i64, u64, Frame),
+    ) -> Result<u64, StoreError> {
+        self.for_each_row(device, None, from_us, to_us, |r| {
+            f(r.device, r.seq, r.recv_us, r.gap, r.frame)
+        })
+    }
+
+    /// Visits stored frames in receive order, optionally of one device, of one model (hex
+    /// hash as stored) and in a receive-time window `[from_us, to_us)`, as [`FrameRow`]s.
+    pub fn for_each_row(
+        &self,
+        device: Option<&str>,
+        model: Option<&str>,
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+        mut f: impl FnMut(FrameRow<'_>),
     ) -> Result<u64, StoreError> {
         let names: HashMap<i64, &str> = self
             .devices
@@ -526,13 +559,14 @@ impl Store {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id, device, seq, recv_us, payload, gap FROM frames
+                "SELECT id, device, seq, recv_us, payload, gap, model_hash FROM frames
                  WHERE (?1 IS NULL OR device = ?1) AND (?2 IS NULL OR recv_us >= ?2) AND (?3 IS NULL OR recv_us < ?3)
+                   AND (?4 IS NULL OR model_hash = ?4)
                  ORDER BY id",
             )
             .map_err(sql(|| "querying frames".into()))?;
         let mut rows = st
-            .query(params![dev_id, from_us, to_us])
+            .query(params![dev_id, from_us, to_us, model])
             .map_err(sql(|| "querying frames".into()))?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(sql(|| "reading a frame".into()))? {
@@ -550,13 +584,18 @@ impl Store {
                     reason: e.to_string(),
                 })?;
             let gap: i64 = r.get(5).map_err(sql(|| "reading a frame".into()))?;
-            f(
-                names.get(&dev).copied().unwrap_or("?"),
-                seq as u32,
-                recv,
-                gap.max(0) as u64,
+            let model = r
+                .get_ref(6)
+                .and_then(|v| v.as_str_or_null().map_err(Into::into))
+                .map_err(sql(|| "reading a frame's model hash".into()))?;
+            f(FrameRow {
+                device: names.get(&dev).copied().unwrap_or("?"),
+                seq: seq as u32,
+                recv_us: recv,
+                gap: gap.max(0) as u64,
+                model,
                 frame,
-            );
+            });
             n += 1;
         }
         Ok(n)
@@ -567,6 +606,18 @@ impl Store {
     pub fn realised(
         &self,
         device: Option<&str>,
+        from_us: Option<i64>,
+        to_us: Option<i64>,
+    ) -> Result<(u64, u64), StoreError> {
+        self.realised_model(device, None, from_us, to_us)
+    }
+
+    /// [`Store::realised`] restricted to the prediction frames of one model (hex hash as
+    /// stored), when `model` is given.
+    pub fn realised_model(
+        &self,
+        device: Option<&str>,
+        model: Option<&str>,
         from_us: Option<i64>,
         to_us: Option<i64>,
     ) -> Result<(u64, u64), StoreError> {
@@ -586,11 +637,12 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT f.id, f.payload, l.label FROM frames f JOIN labels l ON l.device = f.device AND l.seq = f.seq
-                 WHERE f.kind = 1 AND (?1 IS NULL OR f.device = ?1) AND (?2 IS NULL OR f.recv_us >= ?2) AND (?3 IS NULL OR f.recv_us < ?3)",
+                 WHERE f.kind = 1 AND (?1 IS NULL OR f.device = ?1) AND (?2 IS NULL OR f.recv_us >= ?2) AND (?3 IS NULL OR f.recv_us < ?3)
+                   AND (?4 IS NULL OR f.model_hash = ?4)",
             )
             .map_err(sql(|| "joining labels".into()))?;
         let mut rows = st
-            .query(params![dev_id, from_us, to_us])
+            .query(params![dev_id, from_us, to_us, model])
             .map_err(sql(|| "joining labels".into()))?;
         let (mut correct, mut total) = (0, 0);
         while let Some(r) = rows.next().map_err(sql(|| "reading a label".into()))? {

@@ -4,8 +4,9 @@
 //! - `ingest`: telemetry frames from a serial port, an emulated board's UART (TCP), a file,
 //!   stdin or an MQTT broker into a SQLite database (`--db`), committed in batches;
 //!   `--print-acks` prints `acked N` after every commit (N = frames durably stored).
-//! - `check`: analyse windows against the baseline; exits 1 naming device, feature, test
-//!   and threshold when a threshold is crossed.
+//! - `check`: analyse windows against the baseline of their model; exits 1 naming device,
+//!   model, feature, test and threshold when a threshold is crossed, or naming device and
+//!   model when windows of a model without a given baseline were not checked.
 //! - `report -o report.html`: an HTML report with charts.
 //! - `label`: late ground truth for prediction frames (realised accuracy).
 //! - `export`: a window of frames as Parquet.
@@ -24,7 +25,10 @@ use edgeflow_monitor::analysis::Thresholds;
 use edgeflow_monitor::baseline::Baseline;
 use edgeflow_monitor::ingest::{now_us, BatchPolicy, Link};
 use edgeflow_monitor::store::{Durability, Store};
-use edgeflow_monitor::windows::{analyze_windows, collect_windows, Window, WindowBy};
+use edgeflow_monitor::windows::{
+    analyze_windows_by_model, artifact_model, collect_windows_in, Baselines, Select, Window,
+    WindowBy,
+};
 use edgeflow_monitor::WindowReport;
 
 pub(crate) mod report;
@@ -114,16 +118,22 @@ pub struct WindowArgs {
     /// The database.
     #[arg(long)]
     db: PathBuf,
-    /// The model artifact (or a bare monitoring-baseline section) the devices run.
+    /// A model artifact the devices run, or a directory of them (`*.edgeflow`); repeat for
+    /// several models. Each window is compared with the baseline of the artifact whose hash
+    /// its frames carry; windows of other models are reported as not checked. A bare
+    /// monitoring-baseline section (no model hash) may be given alone, for every model.
+    #[arg(long = "baseline", visible_alias = "artifact", required = true)]
+    baseline: Vec<PathBuf>,
+    /// Only this model (hex hash as stored, e.g. `1a2b3c4d`).
     #[arg(long)]
-    baseline: PathBuf,
+    model: Option<String>,
     /// Thresholds TOML (defaults: Evidently's test thresholds).
     #[arg(long)]
     thresholds: Option<PathBuf>,
     /// Only this device (hex id as stored).
     #[arg(long)]
     device: Option<String>,
-    /// All devices as one fleet.
+    /// All devices as one fleet (one group per model).
     #[arg(long)]
     fleet: bool,
     /// Summary frames per window.
@@ -139,7 +149,7 @@ pub struct WindowArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     w: WindowArgs,
-    /// Check only the last N windows of each device (0 = all).
+    /// Check only the last N windows of each device (with --fleet: of each model; 0 = all).
     #[arg(long, default_value_t = 1)]
     last: usize,
 }
@@ -213,15 +223,12 @@ pub fn run(cmd: MonitorCommand) -> Result<()> {
         MonitorCommand::Ingest(a) => ingest(a),
         MonitorCommand::Check(a) => check(a),
         MonitorCommand::Report(a) => {
-            let (windows, reports, devices) = analyse(&a.w)?;
-            let html = report::render(
-                &a.w.db,
-                &windows,
-                &reports,
-                &devices,
-                &load_baseline(&a.w.baseline)?,
-                None,
-            )?;
+            let baselines = load_baselines(&a.w.baseline)?;
+            let thresholds = load_thresholds(a.w.thresholds.as_deref())?;
+            let store = open_existing(&a.w.db)?;
+            let (windows, reports, devices) = analyse_store(&store, &baselines, &thresholds, &a.w)?;
+            let html =
+                report::render_models(&a.w.db, &windows, &reports, &devices, &baselines, None)?;
             std::fs::write(&a.output, html)
                 .with_context(|| format!("writing {}", a.output.display()))?;
             println!("wrote {} ({} windows)", a.output.display(), windows.len());
@@ -273,6 +280,47 @@ pub fn load_baseline(path: &Path) -> Result<Baseline> {
     })
 }
 
+/// Reads the baselines given to check/report/serve: each path an artifact (its baseline
+/// under its model hash), a directory of artifacts (every `*.edgeflow` in it), or — alone —
+/// a bare monitoring-baseline section for every model.
+pub fn load_baselines(paths: &[PathBuf]) -> Result<Baselines> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading directory {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.is_file() && f.extension().is_some_and(|x| x == "edgeflow"))
+                .collect();
+            if found.is_empty() {
+                bail!("directory {} holds no *.edgeflow artifact", p.display());
+            }
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut out = Baselines::new();
+    for f in &files {
+        let origin = f.display().to_string();
+        let bytes = std::fs::read(f).with_context(|| format!("reading {origin}"))?;
+        if let Ok((model, section)) = artifact_model(&bytes) {
+            let section =
+                section.with_context(|| format!("{origin} has no monitoring baseline section"))?;
+            let b = Baseline::parse(section)
+                .with_context(|| format!("monitoring baseline of {origin}"))?;
+            out.add(&model, &origin, b)?;
+        } else {
+            let b = Baseline::parse(&bytes).with_context(|| {
+                format!("{origin} is neither an artifact nor a monitoring baseline")
+            })?;
+            out.add_bare(&origin, b)?;
+        }
+    }
+    Ok(out)
+}
+
 fn load_thresholds(path: Option<&Path>) -> Result<Thresholds> {
     match path {
         None => Ok(Thresholds::default()),
@@ -284,22 +332,16 @@ fn load_thresholds(path: Option<&Path>) -> Result<Thresholds> {
     }
 }
 
+/// Windows, each one's report (`None`: its model has no baseline), devices.
 type Analysis = (
     Vec<Window>,
-    Vec<WindowReport>,
+    Vec<Option<WindowReport>>,
     Vec<edgeflow_monitor::store::DeviceInfo>,
 );
 
-fn analyse(w: &WindowArgs) -> Result<Analysis> {
-    let baseline = load_baseline(&w.baseline)?;
-    let thresholds = load_thresholds(w.thresholds.as_deref())?;
-    let store = open_existing(&w.db)?;
-    analyse_store(&store, &baseline, &thresholds, w)
-}
-
 fn analyse_store(
     store: &Store,
-    baseline: &Baseline,
+    baselines: &Baselines,
     thresholds: &Thresholds,
     w: &WindowArgs,
 ) -> Result<Analysis> {
@@ -308,29 +350,80 @@ fn analyse_store(
         Some(s) => bail!("--window-seconds must be positive, got {s}"),
         None => WindowBy::Summaries(w.window_summaries.max(1)),
     };
-    let windows = collect_windows(store, w.device.as_deref(), w.fleet, by, None, None)?;
-    let reports = analyze_windows(store, baseline, thresholds, &windows)?;
+    let sel = Select {
+        device: w.device.as_deref(),
+        model: w.model.as_deref(),
+        fleet: w.fleet,
+        from_us: None,
+        to_us: None,
+    };
+    let windows = collect_windows_in(store, &sel, by)?;
+    let reports = analyze_windows_by_model(store, baselines, thresholds, &windows)?;
     Ok((windows, reports, store.devices()))
 }
 
+/// The models `baselines` knows, for messages: `hash (origin), …`.
+fn known_models(baselines: &Baselines) -> String {
+    let v: Vec<String> = baselines
+        .models()
+        .map(|(m, o)| format!("{m} ({o})"))
+        .collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
 fn check(a: CheckArgs) -> Result<()> {
-    let (windows, reports, devices) = analyse(&a.w)?;
+    let baselines = load_baselines(&a.w.baseline)?;
+    let thresholds = load_thresholds(a.w.thresholds.as_deref())?;
+    let store = open_existing(&a.w.db)?;
+    let (windows, reports, devices) = analyse_store(&store, &baselines, &thresholds, &a.w)?;
     if windows.is_empty() {
         bail!("no summary frames in {} to check", a.w.db.display());
     }
-    let mut last: HashMap<&str, usize> = HashMap::new();
-    for w in &windows {
-        *last.entry(w.group.as_str()).or_default() += 1;
-    }
-    let mut seen: HashMap<&str, usize> = HashMap::new();
-    let mut alerts = 0;
-    for (w, r) in windows.iter().zip(&reports) {
-        let k = seen.entry(w.group.as_str()).or_default();
-        *k += 1;
-        let total = last[w.group.as_str()];
-        if a.last > 0 && *k + a.last <= total {
-            continue;
+    // `--last N`: the newest N windows of each device, or of each model of the fleet.
+    let key = |w: &Window| {
+        if a.w.fleet {
+            (w.group.clone(), w.model.clone())
+        } else {
+            (w.group.clone(), None)
         }
+    };
+    let mut order: Vec<usize> = (0..windows.len()).collect();
+    order.sort_by_key(|&i| (key(&windows[i]), std::cmp::Reverse(windows[i].start_us)));
+    let mut selected = vec![a.last == 0; windows.len()];
+    let mut rank: HashMap<(String, Option<String>), usize> = HashMap::new();
+    for &i in &order {
+        let r = rank.entry(key(&windows[i])).or_default();
+        if *r < a.last {
+            selected[i] = true;
+        }
+        *r += 1;
+    }
+    let (mut alerts, mut checked, mut unchecked) = (0, 0, 0);
+    for ((w, r), _) in windows
+        .iter()
+        .zip(&reports)
+        .zip(&selected)
+        .filter(|(_, s)| **s)
+    {
+        let Some(r) = r else {
+            unchecked += 1;
+            println!(
+                "NOT CHECKED device={} model={} window={}..{} summaries={}: no baseline for model {} (given: {})",
+                w.group,
+                w.model_name(),
+                w.start_us,
+                w.end_us,
+                w.summaries,
+                w.model_name(),
+                known_models(&baselines)
+            );
+            continue;
+        };
+        checked += 1;
         for al in &r.alerts {
             alerts += 1;
             let what = match al.feature {
@@ -338,20 +431,28 @@ fn check(a: CheckArgs) -> Result<()> {
                 None => format!("area={}", al.area),
             };
             println!(
-                "ALERT device={} window={}..{} {what} test={} value={:.6} threshold={}",
-                w.group, w.start_us, w.end_us, al.test, al.value, al.threshold
+                "ALERT device={} model={} window={}..{} {what} test={} value={:.6} threshold={}",
+                w.group,
+                w.model_name(),
+                w.start_us,
+                w.end_us,
+                al.test,
+                al.value,
+                al.threshold
             );
         }
     }
-    let checked: usize = last
-        .values()
-        .map(|&n| if a.last == 0 { n } else { n.min(a.last) })
-        .sum();
-    println!(
+    let mut line = format!(
         "checked {checked} window(s) of {} device(s): {alerts} alert(s)",
         devices.len()
     );
-    if alerts > 0 {
+    if unchecked > 0 {
+        line.push_str(&format!(
+            "; {unchecked} window(s) not checked: their model has no baseline"
+        ));
+    }
+    println!("{line}");
+    if alerts > 0 || unchecked > 0 {
         std::io::stdout().flush().ok();
         std::process::exit(1);
     }

@@ -487,3 +487,224 @@ fn live_page_updates_and_renders_in_chromium() {
     assert!(red > 50, "alert status not rendered in red ({red} px)");
     assert!(blue > 50, "chart lines not rendered ({blue} px)");
 }
+
+/// An artifact file carrying `baseline` (a placeholder graph: `check` reads only the model
+/// hash and the baseline); returns its model hash as devices send it.
+fn artifact_with(path: &Path, baseline: &[u8]) -> u32 {
+    use edgeflow_format::SectionKind;
+    let bytes = edgeflow_format::write::assemble(&[
+        (SectionKind::Graph, b"placeholder graph".as_slice()),
+        (SectionKind::MonitoringBaseline, baseline),
+    ])
+    .expect("assemble");
+    std::fs::write(path, &bytes).expect("write artifact");
+    u32::from_le_bytes(bytes[12..16].try_into().expect("hash"))
+}
+
+/// A device updated from model A to model B mid-stream: `check` and `report` split its
+/// windows at the switch and compare each with its own model's artifact; a drift under B
+/// alerts only in B's windows; a model without a given artifact is reported, not checked.
+#[test]
+fn check_and_report_per_model() {
+    use edgeflow_monitor::sim::device_stream;
+    use monitor_support::{inferences, rows, Rng};
+    let dir = tmp("models");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let base_a = baseline();
+    // Model B: trained with feature 1 at +3 (a remounted sensor).
+    let base_b = {
+        let mut rng = Rng(0xb0b);
+        let train = rows(&mut rng, 3000, 3.0);
+        let labels: Vec<usize> = (0..3000).map(|i| i % 3).collect();
+        let validation: Vec<(f32, bool)> = (0..600)
+            .map(|i| (0.6 + 0.3 * ((i % 7) as f32 / 7.0), i % 10 != 0))
+            .collect();
+        edgeflow_monitor::baseline::build(&train, 10, &labels, 3, &[0.7, 0.8, 0.9], &validation)
+            .expect("baseline B")
+            .to_bytes()
+            .expect("bytes")
+    };
+    let hash_a = artifact_with(&dir.join("a.edgeflow"), &base_a);
+    let hash_b = artifact_with(&dir.join("b.edgeflow"), &base_b);
+    assert_ne!(hash_a, hash_b);
+    let (ha, hb) = (format!("{hash_a:08x}"), format!("{hash_b:08x}"));
+
+    // Device 5: 1000 inferences under A (clean), then 1000 under B whose feature 1 is at +3
+    // (as B was trained) and whose feature 0 has drifted by +1.5.
+    let mut rng = Rng(0x5);
+    let under_a = rows(&mut rng, 1000, 0.0);
+    let mut under_b = rows(&mut rng, 1000, 3.0);
+    for r in &mut under_b {
+        r[0] += 1.5;
+    }
+    let mut bytes = device_stream(
+        &base_a,
+        5,
+        hash_a,
+        &inferences(&under_a),
+        100,
+        false,
+        10_000,
+    )
+    .expect("A");
+    bytes.extend(
+        device_stream(
+            &base_b,
+            5,
+            hash_b,
+            &inferences(&under_b),
+            100,
+            false,
+            10_000,
+        )
+        .expect("B"),
+    );
+    let file = dir.join("stream.bin");
+    std::fs::write(&file, &bytes).expect("stream");
+    let db = dir.join("m.db");
+    let (db, file) = (db.to_str().unwrap(), file.to_str().unwrap());
+    let o = edgeflow(&["monitor", "ingest", "--db", db, "--file", file]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let th = dir.join("th.toml");
+    std::fs::write(&th, "[drift.thresholds]\nwasserstein = 0.2\n").expect("thresholds");
+    let th = th.to_str().unwrap();
+    let d = dir.to_str().unwrap();
+    // Both artifacts (as a directory), every window.
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--artifact",
+        d,
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+        "--last",
+        "0",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("checked 4 window(s) of 1 device(s)"), "{out}");
+    let alerts: Vec<&str> = out.lines().filter(|l| l.starts_with("ALERT")).collect();
+    assert!(!alerts.is_empty(), "{out}");
+    for l in &alerts {
+        assert!(
+            l.contains(&format!("model={hb} ")) && l.contains(" feature=0 "),
+            "only B's windows drift, on feature 0: {l}"
+        );
+    }
+    // Model A alone: A's windows are checked and quiet, B's are reported as not checked.
+    let a_path = dir.join("a.edgeflow");
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+        "--last",
+        "0",
+    ]);
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(!out.contains("ALERT"), "{out}");
+    assert!(
+        out.contains(&format!("NOT CHECKED device=0000000000000005 model={hb} "))
+            && out.contains(&format!("no baseline for model {hb} (given: {ha} ")),
+        "{out}"
+    );
+    assert!(
+        out.contains("checked 2 window(s)") && out.contains("2 window(s) not checked"),
+        "{out}"
+    );
+    // Only model A's windows: quiet, exit 0.
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+        "--last",
+        "0",
+        "--model",
+        &ha,
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The same artifact twice is refused, naming both.
+    let o = edgeflow(&[
+        "monitor",
+        "check",
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--baseline",
+        d,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(&format!("both model {ha}")),
+        "{}",
+        text(&o)
+    );
+
+    let html = dir.join("report.html");
+    let o = edgeflow(&[
+        "monitor",
+        "report",
+        "-o",
+        html.to_str().unwrap(),
+        "--db",
+        db,
+        "--baseline",
+        a_path.to_str().unwrap(),
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = std::fs::read_to_string(&html).expect("report");
+    assert!(
+        page.contains(&format!("0000000000000005 · model {ha}")),
+        "A's section"
+    );
+    assert!(
+        page.contains("Not checked") && page.contains(&hb),
+        "B listed as not checked"
+    );
+    let o = edgeflow(&[
+        "monitor",
+        "report",
+        "-o",
+        html.to_str().unwrap(),
+        "--db",
+        db,
+        "--artifact",
+        d,
+        "--thresholds",
+        th,
+        "--window-summaries",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let page = std::fs::read_to_string(&html).expect("report");
+    assert!(
+        page.contains(&format!("0000000000000005 · model {hb}")),
+        "B's section"
+    );
+    assert!(!page.contains("Not checked"));
+}

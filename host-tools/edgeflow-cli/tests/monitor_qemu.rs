@@ -15,6 +15,18 @@
 //! per-feature histogram counts, class counts, score-bin counts, NaN/out-of-range totals,
 //! dropped samples), with no gap and no corrupt frame.
 //!
+//! Then the three sensor faults of the known-answer test (an offset on accelerometer x, a
+//! gain on gyroscope y, accelerometer x and z swapped) run on the emulated board too: for
+//! each, the device is flashed again and gets the 80 recordings (the 40, classes
+//! interleaved as the pipeline replays them, forwards then backwards) clean and then the
+//! same 80 with the fault, and `monitor ingest` stores what it sends. Two device summaries
+//! (64 inferences) are one analysis window against the artifact's baseline, with the
+//! thresholds of `examples/basicmotions`. Windows before the fault must raise no drift
+//! alert (feature, score or class mix); each fault must raise one within one window of its
+//! onset; every feature alert must be on a faulted axis; the offset and the swap must be
+//! flagged on a feature. The figures (detection delay, faulty windows flagged, alerts in
+//! clean windows, seconds) go to `target/monitor-qemu-faults.txt`.
+//!
 //! Without `qemu-system-arm` the test fails unless `EDGEFLOW_SKIP_QEMU=1` asks to skip it;
 //! without the BasicMotions files it is skipped with a printed reason (`.ci/run` installs
 //! the one and fetches the other).
@@ -30,13 +42,19 @@ use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use edgeflow_data::sources::ts::TsFile;
 use edgeflow_data::BadRecords;
 use edgeflow_format::graph::DType;
+use edgeflow_monitor::analysis::Thresholds;
+use edgeflow_monitor::baseline::Baseline;
 use edgeflow_monitor::sim::{Inference, StreamOptions};
 use edgeflow_monitor::store::{Durability, Frame, Store};
 use edgeflow_monitor::window::WindowSummary;
+use edgeflow_monitor::windows::{analyze_windows, collect_windows, WindowBy};
 use edgeflow_telemetry::{Body, Decoder, Event};
 
 /// `summary_every` of `firmware/app-mps2-an386`.
 const DEVICE_SUMMARY_EVERY: usize = 32;
+/// Device summaries per analysis window in the fault runs (64 inferences: at 32 the drift
+/// tests over 30 Bonferroni-corrected features flag none of the three faults).
+const SUMMARIES_PER_WINDOW: usize = 2;
 
 fn dir() -> PathBuf {
     let d = root()
@@ -61,8 +79,8 @@ fn edgeflow(args: &[&str]) -> Output {
     c.output().expect("run edgeflow")
 }
 
-/// A small BasicMotions project (as `pipeline.rs`'s: 30 epochs, MSE calibration), without
-/// the device stages.
+/// The BasicMotions project of `examples/basicmotions` (its model and training, so the
+/// monitoring figures are the example's), without the device stages.
 fn project(dir: &Path, data: &Path) -> PathBuf {
     std::fs::copy(
         root().join("examples/basicmotions/features.toml"),
@@ -93,15 +111,22 @@ layers = [
   {{ conv1d = {{ filters = 16, kernel = 3, padding = "same" }} }},
   {{ batch_norm = {{}} }},
   {{ relu = {{}} }},
+  {{ conv1d = {{ filters = 16, kernel = 3, padding = "same" }} }},
+  {{ batch_norm = {{}} }},
+  {{ relu = {{}} }},
   {{ global_avg_pool = {{}} }},
+  {{ dropout = {{ rate = 0.2 }} }},
   {{ dense = {{ units = 4 }} }},
   {{ softmax = {{}} }},
 ]
 
 [train]
-epochs = 30
+epochs = 60
 batch_size = 8
+optimizer = "adam"
 learning_rate = 0.005
+schedule = "cosine"
+augment = {{ noise = 0.05, scale = 0.1 }}
 
 [quantize]
 method = "mse"
@@ -139,6 +164,65 @@ fn test_stream(data: &Path) -> Vec<f32> {
         let len = c.dims[0].len();
         for t in 0..len {
             out.extend(c.dims.iter().map(|d| d[t] as f32));
+        }
+    }
+    out
+}
+
+/// Axes of a BasicMotions frame (accelerometer x y z, gyroscope x y z).
+const AXES: usize = 6;
+/// Monitored features per axis: the example's statistics block (mean, std, min, max, rms)
+/// of the newest frame, axis by axis, so feature `f` belongs to axis `f / 5`.
+const STATS_PER_AXIS: usize = 5;
+
+/// A sensor fault of the known-answer test.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Adds to every sample of an axis.
+    Offset { axis: usize, by: f32 },
+    /// Multiplies every sample of an axis.
+    Gain { axis: usize, by: f32 },
+    /// Exchanges two axes.
+    Swap(usize, usize),
+}
+
+impl Fault {
+    fn apply(self, frame: &mut [f32]) {
+        match self {
+            Fault::Offset { axis, by } => frame[axis] += by,
+            Fault::Gain { axis, by } => frame[axis] *= by,
+            Fault::Swap(a, b) => frame.swap(a, b),
+        }
+    }
+    fn axes(self) -> Vec<usize> {
+        match self {
+            Fault::Offset { axis, .. } | Fault::Gain { axis, .. } => vec![axis],
+            Fault::Swap(a, b) => vec![a, b],
+        }
+    }
+}
+
+/// The 40 test recordings, one of each class in turn (the file lists them class by
+/// class), then the same in reverse (80 recordings), as frames of 6 values, with `fault`
+/// applied to every frame if given.
+fn interleaved(data: &Path, fault: Option<Fault>) -> Vec<f32> {
+    let cases = TsFile::open(data.join("BasicMotions_TEST.ts"), BadRecords::Error)
+        .expect("test file")
+        .cases()
+        .collect_vec()
+        .expect("test cases");
+    assert_eq!(cases.len(), 40);
+    let mut out = Vec::new();
+    let order: Vec<usize> = (0..40).map(|i| (i % 4) * 10 + i / 4).collect();
+    for &k in order.iter().chain(order.iter().rev()) {
+        let c = &cases[k];
+        for t in 0..c.dims[0].len() {
+            let mut frame: Vec<f32> = c.dims.iter().map(|d| d[t] as f32).collect();
+            assert_eq!(frame.len(), AXES);
+            if let Some(f) = fault {
+                f.apply(&mut frame);
+            }
+            out.extend(frame);
         }
     }
     out
@@ -420,4 +504,197 @@ fn monitor_ingests_the_emulated_boards_uart_and_stores_what_the_host_computes() 
     assert_eq!(counted, host.len() as u64);
     // The device measured its health (the host cannot): stack high water is reported.
     assert!(sums.iter().all(|s| s.health.stack_high_water > 0));
+    drop(store);
+
+    faults_on_the_emulated_board(&dir, &data, &int8, &artifact, &baseline, &db);
+}
+
+/// The thresholds of `examples/basicmotions/edgeflow.toml` (`[monitor.thresholds]`).
+fn example_thresholds() -> Thresholds {
+    let text = std::fs::read_to_string(root().join("examples/basicmotions/edgeflow.toml"))
+        .expect("the example project");
+    let project: toml::Table = text.parse().expect("the example's TOML");
+    let t = project["monitor"]["thresholds"].clone();
+    Thresholds::from_toml(&toml::to_string(&t).expect("thresholds as TOML")).expect("thresholds")
+}
+
+/// Runs the three sensor faults on the emulated board (see the module comment); `clean_db`
+/// is the clean replay's database, whose windows count as clean windows too.
+fn faults_on_the_emulated_board(
+    dir: &Path,
+    data: &Path,
+    int8: &Path,
+    artifact: &[u8],
+    baseline_bytes: &[u8],
+    clean_db: &Path,
+) {
+    let started = std::time::Instant::now();
+    let baseline = Baseline::parse(baseline_bytes).expect("baseline");
+    let thresholds = example_thresholds();
+    let window = |db: &Path| {
+        let store = Store::open(db, Durability::Process).expect("open the database");
+        let ws = collect_windows(
+            &store,
+            None,
+            false,
+            WindowBy::Summaries(SUMMARIES_PER_WINDOW as u64),
+            None,
+            None,
+        )
+        .expect("windows");
+        let rs = analyze_windows(&store, &baseline, &thresholds, &ws).expect("analysis");
+        (ws, rs)
+    };
+    let mut lines = vec![format!(
+        "BasicMotions on the emulated mps2-an386: a window = {SUMMARIES_PER_WINDOW} device summaries ({} inferences)",
+        SUMMARIES_PER_WINDOW * DEVICE_SUMMARY_EVERY
+    )];
+    // The clean replay of the first part is in file order: class by class, so its windows
+    // hold one or two classes each and are not a like-for-like clean stream (the class mix
+    // and the features of a class differ from training's mix of all four). Reported, not
+    // counted as false alarms.
+    let (_, file_order) = window(clean_db);
+    lines.push(format!(
+        "file-order clean replay (80 recordings, classes in blocks): {} of {} windows alerting: {:?}",
+        file_order.iter().filter(|r| !r.alerts.is_empty()).count(),
+        file_order.len(),
+        file_order
+            .iter()
+            .flat_map(|r| r.alerts.iter().map(|a| format!("{}:{}", a.area, a.test)))
+            .collect::<std::collections::BTreeSet<_>>()
+    ));
+    // Per clean window (before a fault's onset): the tests that fired.
+    let mut clean_alerts: Vec<std::collections::BTreeSet<String>> = Vec::new();
+    let kinds = |r: &edgeflow_monitor::WindowReport| -> std::collections::BTreeSet<String> {
+        r.alerts
+            .iter()
+            .map(|a| format!("{}:{}", a.area, a.test))
+            .collect()
+    };
+    // A drift alert: a feature's distribution, the score histogram or the class mix.
+    let is_drift = |k: &String| {
+        k.starts_with("feature:") || k.starts_with("score:") || k.starts_with("class_mix:")
+    };
+    let clean = interleaved(data, None);
+    let onset_inference = host_inferences(artifact, &clean).len();
+    let cases = [
+        (
+            "offset +1.0 on accelerometer x",
+            Fault::Offset { axis: 0, by: 1.0 },
+        ),
+        ("gain x2 on gyroscope y", Fault::Gain { axis: 4, by: 2.0 }),
+        ("accelerometer x and z swapped", Fault::Swap(0, 2)),
+    ];
+    let mut failures = Vec::new();
+    for (name, fault) in cases {
+        let mut samples = clean.clone();
+        samples.extend(interleaved(data, Some(fault)));
+        let host = host_inferences(artifact, &samples);
+        let npy = dir.join("fault.npy");
+        std::fs::write(&npy, npy_f32(&[samples.len() / AXES, AXES], &samples)).expect("npy");
+        let db = dir.join(format!("fault-{}.db", fault.axes()[0] * 10 + name.len()));
+        let mut ing = Ingester::start(&db);
+        let o = edgeflow(&[
+            "flash",
+            "--board",
+            "mps2-an386",
+            int8.to_str().expect("utf8"),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let device = Device;
+        let target = format!("tcp://{}", ing.addr);
+        let o = edgeflow(&[
+            "device",
+            "replay",
+            "--board",
+            "mps2-an386",
+            "--data",
+            npy.to_str().expect("utf8"),
+            "--telemetry",
+            &target,
+        ]);
+        let t = text(&o);
+        assert!(o.status.success(), "{name}: {t}");
+        assert!(
+            t.contains(&format!("{} predictions", host.len())),
+            "{name}: {t}"
+        );
+        drop(device);
+        let least = 1 + host.len() as u64 + host.len().div_ceil(DEVICE_SUMMARY_EVERY) as u64;
+        assert!(
+            ing.wait_acked(least) >= least,
+            "{name}: fewer frames acknowledged"
+        );
+        drop(ing);
+
+        let (ws, rs) = window(&db);
+        let per_window = SUMMARIES_PER_WINDOW * DEVICE_SUMMARY_EVERY;
+        assert_eq!(ws.len(), host.len().div_ceil(per_window), "{name}");
+        // The first window holding an inference over faulty samples.
+        let onset = onset_inference / per_window;
+        clean_alerts.extend(rs[..onset].iter().map(kinds));
+        let drift_at: Vec<usize> = (onset..rs.len())
+            .filter(|&k| kinds(&rs[k]).iter().any(is_drift))
+            .collect();
+        let first = drift_at.first().copied();
+        let mut features: Vec<usize> = rs[onset..]
+            .iter()
+            .flat_map(|r| r.alerts.iter().filter_map(|a| a.feature))
+            .collect();
+        features.sort_unstable();
+        features.dedup();
+        let tests: std::collections::BTreeSet<String> =
+            rs[onset..].iter().flat_map(kinds).collect();
+        let wrong: Vec<usize> = features
+            .iter()
+            .copied()
+            .filter(|f| !fault.axes().contains(&(f / STATS_PER_AXIS)))
+            .collect();
+        let line = format!(
+            "{name}: onset window {onset} of {}; first drift alert {}; faulty windows with a drift alert {} of {}; features alerting {features:?} (faulted axes {:?}); tests fired from the onset {tests:?}",
+            ws.len(),
+            first.map_or("never".to_string(), |k| format!("window {k} (delay {} windows)", k - onset)),
+            drift_at.len(),
+            ws.len() - onset,
+            fault.axes(),
+        );
+        println!("{line}");
+        lines.push(line);
+        if first.is_none_or(|k| k > onset + 1) {
+            failures.push(format!(
+                "{name}: no drift alert within one window of the onset"
+            ));
+        }
+        if !wrong.is_empty() {
+            failures.push(format!(
+                "{name}: alerts on features {wrong:?} of untouched axes"
+            ));
+        }
+        if matches!(fault, Fault::Offset { .. } | Fault::Swap(..)) && features.is_empty() {
+            failures.push(format!("{name}: no feature of the faulted axes alerted"));
+        }
+    }
+    let drift_false = clean_alerts
+        .iter()
+        .filter(|k| k.iter().any(is_drift))
+        .count();
+    let any_false = clean_alerts.iter().filter(|k| !k.is_empty()).count();
+    let line = format!(
+        "clean windows (interleaved, before each onset): {drift_false} of {} with a drift alert, {any_false} with any alert: {:?}",
+        clean_alerts.len(),
+        clean_alerts.iter().flatten().collect::<std::collections::BTreeSet<_>>()
+    );
+    println!("{line}");
+    lines.push(line);
+    lines.push(format!(
+        "the three fault runs took {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    std::fs::write(
+        root().join("target/monitor-qemu-faults.txt"),
+        lines.join("\n") + "\n",
+    )
+    .expect("write the figures");
+    assert_eq!(drift_false, 0, "{}", lines.join("\n"));
+    assert!(failures.is_empty(), "{failures:?}\n{}", lines.join("\n"));
 }

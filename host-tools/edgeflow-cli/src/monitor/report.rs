@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use edgeflow_monitor::baseline::Baseline;
 use edgeflow_monitor::store::DeviceInfo;
-use edgeflow_monitor::windows::Window;
+use edgeflow_monitor::windows::{Baselines, Window};
 use edgeflow_monitor::WindowReport;
 use serde::Serialize;
 
@@ -15,6 +15,7 @@ use crate::report::{bar_pair, line_chart};
 #[derive(Serialize)]
 struct AlertRow {
     device: String,
+    model: String,
     window: usize,
     start_s: String,
     what: String,
@@ -24,8 +25,18 @@ struct AlertRow {
 }
 
 #[derive(Serialize)]
+struct UncheckedRow {
+    device: String,
+    model: String,
+    windows: usize,
+    summaries: u64,
+}
+
+#[derive(Serialize)]
 struct GroupView {
     name: String,
+    model: String,
+    baseline: String,
     windows: usize,
     drift_svg: String,
     class_svg: String,
@@ -42,11 +53,17 @@ const TEMPLATE: &str = r#"
 {% for d in devices %}<tr><td>{{ d.name }}</td><td>{{ d.model_hash or "?" }}</td><td>{{ d.frames }}</td><td>{{ d.gaps }}</td><td>{{ d.corrupt }}</td></tr>{% endfor %}
 </table>
 <h2>Alerts</h2>
-{% if alerts %}<table id="alerts"><tr><th>device</th><th>window</th><th>start (s)</th><th>what</th><th>test</th><th>value</th><th>threshold</th></tr>
-{% for a in alerts %}<tr><td>{{ a.device }}</td><td>{{ a.window }}</td><td>{{ a.start_s }}</td><td>{{ a.what }}</td><td>{{ a.test }}</td><td>{{ a.value }}</td><td>{{ a.threshold }}</td></tr>{% endfor %}
+{% if alerts %}<table id="alerts"><tr><th>device</th><th>model</th><th>window</th><th>start (s)</th><th>what</th><th>test</th><th>value</th><th>threshold</th></tr>
+{% for a in alerts %}<tr><td>{{ a.device }}</td><td>{{ a.model }}</td><td>{{ a.window }}</td><td>{{ a.start_s }}</td><td>{{ a.what }}</td><td>{{ a.test }}</td><td>{{ a.value }}</td><td>{{ a.threshold }}</td></tr>{% endfor %}
 </table>{% else %}<p>None.</p>{% endif %}
+{% if unchecked %}<h2>Not checked</h2>
+<p>No baseline was given for these models (known: {{ known }}); their windows are not compared with another model's baseline.</p>
+<table id="unchecked"><tr><th>device</th><th>model</th><th>windows</th><th>summaries</th></tr>
+{% for u in unchecked %}<tr><td>{{ u.device }}</td><td>{{ u.model }}</td><td>{{ u.windows }}</td><td>{{ u.summaries }}</td></tr>{% endfor %}
+</table>{% endif %}
 {% for g in groups %}
-<h2>{{ g.name }} ({{ g.windows }} windows)</h2>
+<h2>{{ g.name }} · model {{ g.model }} ({{ g.windows }} windows)</h2>
+<p>Baseline: <code>{{ g.baseline }}</code></p>
 <div class="charts">
 <div>{{ g.drift_svg|safe }}</div><div>{{ g.perf_svg|safe }}</div>
 <div>{{ g.class_svg|safe }}</div><div>{{ g.health_svg|safe }}</div>
@@ -61,7 +78,8 @@ fn shares(v: &[u64]) -> Vec<f64> {
     v.iter().map(|&c| c as f64 / n).collect()
 }
 
-/// Renders the whole report page. `head_extra` goes into `<head>` (the live page's script).
+/// Renders the whole report page with one baseline for every window (every window was
+/// analysed against it). `head_extra` goes into `<head>` (the live page's script).
 pub fn render(
     db: &Path,
     windows: &[Window],
@@ -70,20 +88,58 @@ pub fn render(
     baseline: &Baseline,
     head_extra: Option<&str>,
 ) -> Result<String> {
-    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let reports: Vec<Option<WindowReport>> = reports.iter().cloned().map(Some).collect();
+    let baselines = Baselines::single("the artifact's baseline", baseline.clone());
+    render_models(db, windows, &reports, devices, &baselines, head_extra)
+}
+
+/// Renders the whole report page: one section per device (or fleet) and model, drawn
+/// against that model's baseline; windows whose report is `None` (no baseline for their
+/// model) are listed as not checked. `head_extra` goes into `<head>`.
+pub fn render_models(
+    db: &Path,
+    windows: &[Window],
+    reports: &[Option<WindowReport>],
+    devices: &[DeviceInfo],
+    baselines: &Baselines,
+    head_extra: Option<&str>,
+) -> Result<String> {
+    // Windows come grouped by device (or fleet) and model.
+    let mut groups: Vec<((String, Option<String>), Vec<usize>)> = Vec::new();
     for (i, w) in windows.iter().enumerate() {
+        let k = (w.group.clone(), w.model.clone());
         match groups.last_mut() {
-            Some((g, v)) if *g == w.group => v.push(i),
-            _ => groups.push((w.group.clone(), vec![i])),
+            Some((g, v)) if *g == k => v.push(i),
+            _ => groups.push((k, vec![i])),
         }
     }
     let mut alerts = Vec::new();
     let mut views = Vec::new();
-    for (name, idx) in &groups {
+    let mut unchecked = Vec::new();
+    for ((name, model), idx) in &groups {
+        let model_name = model.clone().unwrap_or_else(|| "unknown".into());
+        let (Some((origin, baseline)), Some(reports)) = (
+            baselines.get(model.as_deref()),
+            idx.iter()
+                .map(|&i| reports.get(i).cloned().flatten())
+                .collect::<Option<Vec<WindowReport>>>(),
+        ) else {
+            unchecked.push(UncheckedRow {
+                device: name.clone(),
+                model: model_name,
+                windows: idx.len(),
+                summaries: idx.iter().map(|&i| windows[i].summaries).sum(),
+            });
+            continue;
+        };
+        // From here on, `reports[k]` is the report of window `idx[k]`.
+        let windows: Vec<&Window> = idx.iter().map(|&i| &windows[i]).collect();
+        let idx: Vec<usize> = (0..idx.len()).collect();
         for (k, &i) in idx.iter().enumerate() {
             for a in &reports[i].alerts {
                 alerts.push(AlertRow {
                     device: name.clone(),
+                    model: model_name.clone(),
                     window: k,
                     start_s: format!("{:.1}", windows[i].start_us as f64 / 1e6),
                     what: a
@@ -259,6 +315,8 @@ pub fn render(
         }
         views.push(GroupView {
             name: name.clone(),
+            model: model_name,
+            baseline: origin.to_string(),
             windows: idx.len(),
             drift_svg,
             class_svg,
@@ -278,6 +336,11 @@ pub fn render(
             alerts => alerts,
             devices => devices,
             groups => views,
+            unchecked => unchecked,
+            known => {
+                let v: Vec<String> = baselines.models().map(|(m, o)| format!("{m} ({o})")).collect();
+                if v.is_empty() { "none".to_string() } else { v.join(", ") }
+            },
         },
     )
 }

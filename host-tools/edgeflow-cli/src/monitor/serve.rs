@@ -10,7 +10,7 @@ use axum::response::{Html, IntoResponse, Json};
 use axum::routing::get;
 use axum::Router;
 
-use super::{analyse_store, load_baseline, load_thresholds, open_existing, ServeArgs, WindowArgs};
+use super::{analyse_store, load_baselines, load_thresholds, open_existing, ServeArgs, WindowArgs};
 
 const LIVE_SCRIPT: &str = r#"<script>
 let seen = null;
@@ -32,16 +32,16 @@ struct AppState {
 }
 
 fn page(w: &WindowArgs) -> Result<String> {
-    let baseline = load_baseline(&w.baseline)?;
+    let baselines = load_baselines(&w.baseline)?;
     let thresholds = load_thresholds(w.thresholds.as_deref())?;
     let store = open_existing(&w.db)?;
-    let (windows, reports, devices) = analyse_store(&store, &baseline, &thresholds, w)?;
-    super::report::render(
+    let (windows, reports, devices) = analyse_store(&store, &baselines, &thresholds, w)?;
+    super::report::render_models(
         &w.db,
         &windows,
         &reports,
         &devices,
-        &baseline,
+        &baselines,
         Some(LIVE_SCRIPT),
     )
 }
@@ -75,16 +75,23 @@ async fn version(State(s): State<AppState>) -> impl IntoResponse {
 async fn status(State(s): State<AppState>) -> impl IntoResponse {
     let w = s.w.clone();
     let r = tokio::task::spawn_blocking(move || -> Result<serde_json::Value> {
-        let baseline = load_baseline(&w.baseline)?;
+        let baselines = load_baselines(&w.baseline)?;
         let thresholds = load_thresholds(w.thresholds.as_deref())?;
         let store = open_existing(&w.db)?;
-        let (windows, reports, devices) = analyse_store(&store, &baseline, &thresholds, &w)?;
+        let (windows, reports, devices) = analyse_store(&store, &baselines, &thresholds, &w)?;
         let alerts: Vec<_> = windows
             .iter()
             .zip(&reports)
-            .flat_map(|(win, r)| r.alerts.iter().map(move |a| serde_json::json!({"device": win.group, "start_us": win.start_us, "alert": a})))
+            .flat_map(|(win, r)| r.iter().flat_map(|r| r.alerts.iter()).map(move |a| serde_json::json!({"device": win.group, "model": win.model, "start_us": win.start_us, "alert": a})))
             .collect();
-        Ok(serde_json::json!({ "devices": devices, "windows": windows.len(), "alerts": alerts }))
+        // Windows of a model without a baseline, not analysed.
+        let unchecked: Vec<_> = windows
+            .iter()
+            .zip(&reports)
+            .filter(|(_, r)| r.is_none())
+            .map(|(win, _)| serde_json::json!({"device": win.group, "model": win.model, "start_us": win.start_us}))
+            .collect();
+        Ok(serde_json::json!({ "devices": devices, "windows": windows.len(), "alerts": alerts, "not_checked": unchecked }))
     })
     .await;
     match r {
@@ -101,7 +108,7 @@ async fn status(State(s): State<AppState>) -> impl IntoResponse {
 /// Runs the server until `--max-seconds` (or forever).
 pub fn run(a: ServeArgs) -> Result<()> {
     // Fail early on a bad baseline or thresholds file rather than on the first request.
-    load_baseline(&a.w.baseline)?;
+    load_baselines(&a.w.baseline)?;
     load_thresholds(a.w.thresholds.as_deref())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
