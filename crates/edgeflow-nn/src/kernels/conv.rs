@@ -688,6 +688,16 @@ fn conv_range(
     let (mut b, rem) = (p0 / per_img.max(1), p0 % per_img.max(1));
     let (mut oy, mut ox) = (rem / g.w.out.max(1), rem % g.w.out.max(1));
     let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
+    // Filters of several rows on a kernel that reads pieces in place: a pixel whose
+    // window is inside the image is read as `filter_h` pieces of the input (each filter
+    // row's taps are adjacent there), no copy; only the pixels at the border are gathered.
+    let piece = g.w.filter * g.in_c;
+    let pieces = !direct_ok
+        && gm.reads_taps()
+        && g.w.dilation == 1
+        && piece.is_multiple_of(4)
+        && (2..=MAX_PIECES).contains(&g.h.filter);
+    let row_step = g.h.dilation * g.w.size * g.in_c;
     loop {
         let mut os: [&mut [u8]; TILE] = Default::default();
         let mut at = [RowAt::Buf(0); TILE];
@@ -702,6 +712,8 @@ fn conv_range(
             };
             let direct = if direct_ok {
                 conv_direct(g, (b, oy, ox)).filter(|&s| s + rb <= x.len())
+            } else if pieces {
+                conv_inside(g, (b, oy, ox))
             } else {
                 None
             };
@@ -730,6 +742,24 @@ fn conv_range(
         if n == 0 {
             return;
         }
+        if pieces {
+            let fh = g.h.filter;
+            let mut segs: [&[[u8; 4]]; MAX_PIECES * TILE] = [&[]; MAX_PIECES * TILE];
+            for (row, a) in segs.chunks_exact_mut(fh).zip(at).take(n) {
+                for (ky, seg) in row.iter_mut().enumerate() {
+                    let s = match a {
+                        RowAt::Input(s) => x.get(s + ky * row_step..s + ky * row_step + piece),
+                        RowAt::Buf(i) => work.get(i * rb + ky * piece..i * rb + (ky + 1) * piece),
+                    };
+                    *seg = s.map_or(&[][..], |s| s.as_chunks::<4>().0);
+                }
+            }
+            gm.taps(&segs, fh, n, &mut os[..n], q);
+            if n < TILE {
+                return;
+            }
+            continue;
+        }
         let mut rows: [&[u8]; TILE] = [&[]; TILE];
         for (r, a) in rows.iter_mut().zip(at).take(n) {
             *r = match a {
@@ -742,6 +772,23 @@ fn conv_range(
             return;
         }
     }
+}
+
+/// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place.
+#[cfg(any(test, feature = "std"))]
+const MAX_PIECES: usize = 8;
+
+/// Where the window of the output pixel at `(batch, oy, ox)` starts in the input (its
+/// first tap's first byte) when the whole window is inside the image; `None` otherwise.
+#[cfg(any(test, feature = "std"))]
+fn conv_inside(g: &Geom, (b, oy, ox): (usize, usize, usize)) -> Option<usize> {
+    let (iy0, ky0, ky1) = g.h.window(oy);
+    let (ix0, kx0, kx1) = g.w.window(ox);
+    if !(g.h.full(ky0, ky1) && g.w.full(kx0, kx1)) {
+        return None;
+    }
+    let row_bytes = g.w.size * g.in_c;
+    Some(b * g.h.size * row_bytes + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * g.in_c)
 }
 
 /// Where the receptive field of the output pixel at `(batch, oy, ox)` starts in the

@@ -61,8 +61,30 @@ impl Packing {
 const BLOCK: usize = 8;
 /// Blocks computed per kernel call (32 channels of stack accumulators).
 const CHUNK: usize = 4;
-/// Rows (output pixels, or FULLY_CONNECTED batch rows) per kernel call.
-pub(crate) const TILE: usize = 4;
+/// Rows (output pixels, or FULLY_CONNECTED batch rows) handed to [`Gemm::rows`] at a
+/// time: [`WIDE`] per kernel call on AVX-512 VNNI, else two calls of [`NARROW`].
+pub(crate) const TILE: usize = 8;
+/// Rows per kernel call on AVX-512 VNNI: eight rows keep eight (16 channels) or sixteen
+/// (32 channels) independent `VPDPBUSD` accumulation chains in flight, enough to hide
+/// the instruction's latency (four rows of 16 channels are only four chains).
+const WIDE: usize = 8;
+/// Rows per kernel call on the 256-bit and NEON kernels (their 16 vector registers hold
+/// the accumulators of four rows).
+const NARROW: usize = 4;
+
+/// Whether `p`'s kernel takes [`WIDE`] rows per call (x86_64 AVX-512 VNNI, 32 vector
+/// registers).
+fn wide(p: Packing) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        matches!(p, Packing::Avx512Vnni)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = p;
+        false
+    }
+}
 
 /// One weighted op's packed weights and per-channel constants: `oc` output channels of
 /// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
@@ -223,11 +245,28 @@ impl Gemm {
     /// [`TILE`] prepared rows (each [`Gemm::row_bytes`] long) into output rows of `oc`
     /// bytes. Rows or outputs beyond the shorter of the two lists are not touched.
     pub(crate) fn rows(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
-        match rows.len().min(outs.len()) {
+        let n = rows.len().min(outs.len()).min(TILE);
+        if n > NARROW && !wide(self.packing) {
+            if let (Some((r0, r1)), Some((o0, o1))) = (
+                rows.split_at_checked(NARROW),
+                outs.split_at_mut_checked(NARROW),
+            ) {
+                self.rows(r0, o0, q);
+                if let (Some(r1), Some(o1)) = (r1.get(..n - NARROW), o1.get_mut(..n - NARROW)) {
+                    self.rows(r1, o1, q);
+                }
+            }
+            return;
+        }
+        match n {
             1 => self.tile::<1>(rows, outs, q),
             2 => self.tile::<2>(rows, outs, q),
             3 => self.tile::<3>(rows, outs, q),
             4 => self.tile::<4>(rows, outs, q),
+            5 => self.tile::<5>(rows, outs, q),
+            6 => self.tile::<6>(rows, outs, q),
+            7 => self.tile::<7>(rows, outs, q),
+            8 => self.tile::<WIDE>(rows, outs, q),
             _ => {}
         }
     }
@@ -235,6 +274,93 @@ impl Gemm {
     fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let r: [&[[u8; 4]]; NP] =
             core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
+        self.chunks::<NP>(outs, q, |w, nb, acc| {
+            if !kernel::<NP>(self.packing, &r, w, self.k4, nb, acc) {
+                tile_portable(self.packing, &r, w, self.k4, nb, acc);
+            }
+        });
+    }
+
+    /// Whether [`Gemm::taps`] runs on a kernel that reads the pieces in place (x86_64
+    /// AVX-512 VNNI); otherwise the caller should build contiguous rows for
+    /// [`Gemm::rows`] (`taps` would copy them).
+    pub(crate) fn reads_taps(&self) -> bool {
+        wide(self.packing)
+    }
+
+    /// [`Gemm::rows`] for `n` (at most [`TILE`]) rows each given as `taps` pieces of
+    /// `k / taps` bytes (in the kernel's form, [`Gemm::flip`]; `k / taps` a multiple of
+    /// 4): `segs[p * taps + t]` is piece `t` of row `p`, as groups of 4 bytes. Used for
+    /// convolutions whose taps are read in place from the input (an indirect GEMM).
+    /// Writes nothing when the pieces do not match `k` or a slice is too short.
+    pub(crate) fn taps(
+        &self,
+        segs: &[&[[u8; 4]]],
+        taps: usize,
+        n: usize,
+        outs: &mut [&mut [u8]],
+        q: &OutQ<'_>,
+    ) {
+        if taps == 0 || !self.k.is_multiple_of(taps) || !(self.k / taps).is_multiple_of(4) {
+            return;
+        }
+        let s4 = self.k / taps / 4;
+        match n.min(outs.len()) {
+            1 => self.tile_taps::<1>(segs, taps, s4, outs, q),
+            2 => self.tile_taps::<2>(segs, taps, s4, outs, q),
+            3 => self.tile_taps::<3>(segs, taps, s4, outs, q),
+            4 => self.tile_taps::<4>(segs, taps, s4, outs, q),
+            5 => self.tile_taps::<5>(segs, taps, s4, outs, q),
+            6 => self.tile_taps::<6>(segs, taps, s4, outs, q),
+            7 => self.tile_taps::<7>(segs, taps, s4, outs, q),
+            8 => self.tile_taps::<WIDE>(segs, taps, s4, outs, q),
+            _ => {}
+        }
+    }
+
+    fn tile_taps<const NP: usize>(
+        &self,
+        segs: &[&[[u8; 4]]],
+        taps: usize,
+        s4: usize,
+        outs: &mut [&mut [u8]],
+        q: &OutQ<'_>,
+    ) {
+        // Where the kernel declines: the pieces joined into contiguous rows.
+        let mut joined: Option<std::vec::Vec<std::vec::Vec<[u8; 4]>>> = None;
+        self.chunks::<NP>(outs, q, |w, nb, acc| {
+            if kernel_taps::<NP>(self.packing, segs, taps, s4, w, self.k4, nb, acc) {
+                return;
+            }
+            let rows = joined.get_or_insert_with(|| {
+                (0..NP)
+                    .map(|p| {
+                        let mut r: std::vec::Vec<[u8; 4]> = (0..taps)
+                            .flat_map(|t| {
+                                let s = segs.get(p * taps + t).copied().unwrap_or(&[]);
+                                (0..s4).map(move |g| s.get(g).copied().unwrap_or([0; 4]))
+                            })
+                            .collect();
+                        r.resize(self.k4, [0; 4]);
+                        r
+                    })
+                    .collect()
+            });
+            let r: [&[[u8; 4]]; NP] =
+                core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| &r[..]));
+            tile_portable(self.packing, &r, w, self.k4, nb, acc);
+        });
+    }
+
+    /// Runs `kern(w, nb, acc)` for each chunk of up to [`CHUNK`] blocks (`w` from the
+    /// chunk's first piece) and requantizes the chunk's channels of each of the `NP`
+    /// accumulator rows into `outs`.
+    fn chunks<const NP: usize>(
+        &self,
+        outs: &mut [&mut [u8]],
+        q: &OutQ<'_>,
+        mut kern: impl FnMut(&[[u8; 32]], usize, &mut [[i32; 32]; NP]),
+    ) {
         let blocks = self.oc.div_ceil(BLOCK);
         let mut acc = [[0i32; 32]; NP];
         for chunk in 0..blocks.div_ceil(CHUNK) {
@@ -245,9 +371,7 @@ impl Gemm {
                 .w
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
-            if !kernel::<NP>(self.packing, &r, w, self.k4, nb, &mut acc) {
-                tile_portable(self.packing, &r, w, self.k4, nb, &mut acc);
-            }
+            kern(w, nb, &mut acc);
             let c0 = b0 * BLOCK;
             let n = (self.oc - c0).min(CHUNK * BLOCK);
             for (a, o) in acc.iter().zip(outs.iter_mut()) {
@@ -435,6 +559,31 @@ fn kernel<const NP: usize>(
     {
         let _ = (rows, w, k4, nb, acc);
         match packing {}
+    }
+}
+
+/// The architecture's kernel on rows given as pieces (`arch::x86_64::gemm_tile_taps`);
+/// `false` where there is none.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn kernel_taps<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::gemm_tile_taps::<NP>(packing, segs, taps, s4, w, k4, nb, acc)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (packing, segs, taps, s4, w, k4, nb, acc);
+        false
     }
 }
 

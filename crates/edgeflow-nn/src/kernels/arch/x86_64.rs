@@ -41,8 +41,8 @@ use core::arch::x86_64::{
 };
 
 use core::arch::x86_64::{
-    __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
-    _mm512_storeu_si512,
+    __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
+    _mm512_setzero_si512, _mm512_storeu_si512,
 };
 
 use core::arch::x86_64::{
@@ -979,36 +979,155 @@ fn tile_avx512_vnni<const NP: usize>(
     let (pairs, _) = w.as_chunks::<2>();
     let bc =
         |r: &[[u8; 4]], g: usize| _mm512_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)));
-    if nb > 2 {
-        let (Some(w0), Some(w1)) = (pairs.get(..k4), pairs.get(k4..2 * k4)) else {
+    if NP == 1 {
+        // One row (FULLY_CONNECTED at batch 1): the even and odd groups in separate
+        // accumulators, so that twice as many chains are in flight (four for 32
+        // channels); their sum is the same wrapping sum.
+        let r = rows[0];
+        let (Some(w0), w1) = (pairs.get(..k4), pairs.get(k4..2 * k4).filter(|_| nb > 2)) else {
             return;
         };
-        let (mut a0, mut a1) = ([z; NP], [z; NP]);
-        for (g, (p0, p1)) in w0.iter().zip(w1).enumerate() {
-            let (v0, v1) = (load64(p0), load64(p1));
-            for p in 0..NP {
-                let x = bc(rows[p], g);
-                a0[p] = _mm512_dpbusd_epi32(a0[p], x, v0);
-                a1[p] = _mm512_dpbusd_epi32(a1[p], x, v1);
+        let (two0, rest0) = w0.as_chunks::<2>();
+        if let Some(w1) = w1 {
+            let (two1, rest1) = w1.as_chunks::<2>();
+            let (mut e0, mut o0, mut e1, mut o1) = (z, z, z, z);
+            for (h, ([p0, p1], [q0, q1])) in two0.iter().zip(two1).enumerate() {
+                let (xe, xo) = (bc(r, 2 * h), bc(r, 2 * h + 1));
+                e0 = _mm512_dpbusd_epi32(e0, xe, load64(p0));
+                e1 = _mm512_dpbusd_epi32(e1, xe, load64(q0));
+                o0 = _mm512_dpbusd_epi32(o0, xo, load64(p1));
+                o1 = _mm512_dpbusd_epi32(o1, xo, load64(q1));
+            }
+            if let (Some(p0), Some(q0)) = (rest0.first(), rest1.first()) {
+                let xe = bc(r, k4 - 1);
+                e0 = _mm512_dpbusd_epi32(e0, xe, load64(p0));
+                e1 = _mm512_dpbusd_epi32(e1, xe, load64(q0));
+            }
+            store_pair(&mut acc[0], 0, _mm512_add_epi32(e0, o0));
+            store_pair(&mut acc[0], 1, _mm512_add_epi32(e1, o1));
+        } else {
+            let (mut e0, mut o0) = (z, z);
+            for (h, [p0, p1]) in two0.iter().enumerate() {
+                e0 = _mm512_dpbusd_epi32(e0, bc(r, 2 * h), load64(p0));
+                o0 = _mm512_dpbusd_epi32(o0, bc(r, 2 * h + 1), load64(p1));
+            }
+            if let Some(p0) = rest0.first() {
+                e0 = _mm512_dpbusd_epi32(e0, bc(r, k4 - 1), load64(p0));
+            }
+            store_pair(&mut acc[0], 0, _mm512_add_epi32(e0, o0));
+        }
+        return;
+    }
+    // Several rows: one piece of `k4` groups each.
+    let one: [&[&[[u8; 4]]]; NP] = core::array::from_fn(|p| core::slice::from_ref(&rows[p]));
+    taps_avx512_vnni(&one, 1, k4, w, k4, nb, acc);
+}
+
+/// [`gemm_tile`] with each row given as `taps` pieces of `s4` groups (an indirect GEMM:
+/// the pieces are read where they are, e.g. the input pixels of a 3x3 convolution's
+/// taps, with no receptive-field copy): `segs[p * taps + t]` is piece `t` of row `p`,
+/// groups `t * s4..(t + 1) * s4` of the row, `taps * s4 == k4`. AVX-512 VNNI only
+/// ([`Packing::Avx512Vnni`]); returns `false` (and computes nothing) for another
+/// packing, without the CPU features, or when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_tile_taps<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    let fits = packing == Packing::Avx512Vnni
+        && nb <= 4
+        && taps.checked_mul(s4) == Some(k4)
+        && taps.checked_mul(NP).is_some_and(|n| n <= segs.len())
+        && segs.iter().take(taps * NP).all(|s| s.len() >= s4)
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    let rows: [&[&[[u8; 4]]]; NP] =
+        core::array::from_fn(|p| segs.get(p * taps..(p + 1) * taps).unwrap_or(&[]));
+    // SAFETY: AVX-512 F and VNNI are available (checked).
+    unsafe { taps_avx512_vnni(&rows, taps, s4, w, k4, nb, acc) };
+    true
+}
+
+/// The AVX-512 VNNI kernel on rows of `taps` pieces of `s4` groups each (`rows[p][t]`):
+/// 16 channels (a pair of blocks) per `VPDPBUSD`, all `ceil(nb / 2)` pairs of the chunk
+/// per pass over the groups (an odd last block's pair has zero weights in its upper
+/// half, whose lanes the caller does not read).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn taps_avx512_vnni<const NP: usize>(
+    rows: &[&[&[[u8; 4]]]; NP],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let z = _mm512_setzero_si512();
+    let (pairs, _) = w.as_chunks::<2>();
+    let (Some(w0), w1) = (pairs.get(..k4), pairs.get(k4..2 * k4).filter(|_| nb > 2)) else {
+        return;
+    };
+    let (mut a0, mut a1) = ([z; NP], [z; NP]);
+    for t in 0..taps {
+        // Row `p`'s piece of this tap: at least `s4` groups (else nothing is computed).
+        let mut rp: [*const [u8; 4]; NP] = [core::ptr::null(); NP];
+        for (r, row) in rp.iter_mut().zip(rows) {
+            match row.get(t) {
+                Some(s) if s.len() >= s4 => *r = s.as_ptr(),
+                _ => return,
             }
         }
-        for p in 0..NP {
-            store_pair(&mut acc[p], 0, a0[p]);
+        // Group `g` (< s4) of row `p`'s piece, broadcast (a `VPBROADCASTD` from memory).
+        let x = |p: usize, g: usize| {
+            // SAFETY: `g < s4`, and every piece holds at least `s4` groups (checked
+            // above), so the 4 bytes read are inside the piece; `read_unaligned` has no
+            // alignment requirement.
+            _mm512_set1_epi32(unsafe { rp[p].add(g).cast::<i32>().read_unaligned() })
+        };
+        let Some(v0) = w0.get(t * s4..(t + 1) * s4) else {
+            return;
+        };
+        let v1 = match w1 {
+            Some(w1) => match w1.get(t * s4..(t + 1) * s4) {
+                Some(v1) => Some(v1),
+                None => return,
+            },
+            None => None,
+        };
+        match v1 {
+            Some(v1) => {
+                for (g, (p0, p1)) in v0.iter().zip(v1).enumerate() {
+                    let (v0, v1) = (load64(p0), load64(p1));
+                    for p in 0..NP {
+                        let x = x(p, g);
+                        a0[p] = _mm512_dpbusd_epi32(a0[p], x, v0);
+                        a1[p] = _mm512_dpbusd_epi32(a1[p], x, v1);
+                    }
+                }
+            }
+            None => {
+                for (g, p0) in v0.iter().enumerate() {
+                    let v0 = load64(p0);
+                    for (p, a) in a0.iter_mut().enumerate() {
+                        *a = _mm512_dpbusd_epi32(*a, x(p, g), v0);
+                    }
+                }
+            }
+        }
+    }
+    for p in 0..NP {
+        store_pair(&mut acc[p], 0, a0[p]);
+        if w1.is_some() {
             store_pair(&mut acc[p], 1, a1[p]);
-        }
-    } else {
-        let Some(w0) = pairs.get(..k4) else {
-            return;
-        };
-        let mut a0 = [z; NP];
-        for (g, p0) in w0.iter().enumerate() {
-            let v0 = load64(p0);
-            for p in 0..NP {
-                a0[p] = _mm512_dpbusd_epi32(a0[p], bc(rows[p], g), v0);
-            }
-        }
-        for p in 0..NP {
-            store_pair(&mut acc[p], 0, a0[p]);
         }
     }
 }
@@ -1578,8 +1697,9 @@ mod tests {
         }
     );
 
-    /// A packed-kernel case: the packing, `k4`, `nb`, three prepared rows (`k4` groups)
-    /// and `nb` packed blocks of weights.
+    /// A packed-kernel case: the packing, `k4`, `nb`, the prepared rows (`k4` groups
+    /// each; 1, 2, 3, 4, 5 or 8 of them: every row count the callers pass) and `nb`
+    /// packed blocks of weights.
     type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
 
     fn tile_case(r: &mut Rng) -> Option<Tile> {
@@ -1594,7 +1714,8 @@ mod tests {
             r.usize(1, 200)
         };
         let nb = r.usize(1, 4);
-        let rows = (0..3)
+        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
+        let rows = (0..np)
             .map(|_| {
                 bytes(r, 4 * k4)
                     .chunks_exact(4)
@@ -1610,13 +1731,24 @@ mod tests {
     }
 
     fn tile_run(t: &Tile, portable: bool) -> Vec<i32> {
+        match t.3.len() {
+            1 => tile_run_n::<1>(t, portable),
+            2 => tile_run_n::<2>(t, portable),
+            3 => tile_run_n::<3>(t, portable),
+            4 => tile_run_n::<4>(t, portable),
+            5 => tile_run_n::<5>(t, portable),
+            _ => tile_run_n::<8>(t, portable),
+        }
+    }
+
+    fn tile_run_n<const NP: usize>(t: &Tile, portable: bool) -> Vec<i32> {
         let (packing, k4, nb, rows, w) = t;
-        let r: [&[[u8; 4]]; 3] = [&rows[0], &rows[1], &rows[2]];
-        let mut acc = [[7i32; 32]; 3];
+        let r: [&[[u8; 4]]; NP] = core::array::from_fn(|p| &rows[p][..]);
+        let mut acc = [[7i32; 32]; NP];
         if portable || skip() {
             crate::kernels::packed::tile_portable(*packing, &r, w, *k4, *nb, &mut acc);
         } else {
-            assert!(gemm_tile::<3>(*packing, &r, w, *k4, *nb, &mut acc));
+            assert!(gemm_tile::<NP>(*packing, &r, w, *k4, *nb, &mut acc));
         }
         acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
     }
@@ -1631,6 +1763,88 @@ mod tests {
             generate: tile_case,
             portable: |t: &Tile| tile_run(t, true),
             specialised: |t: &Tile| tile_run(t, false),
+        }
+    );
+
+    /// An indirect-GEMM case: `taps` (1..=9), `s4`, `nb`, the rows as pieces (`rows[p][t]`,
+    /// `s4` groups each, some longer: a piece is read in place from a larger input), and
+    /// the AVX-512 VNNI packed weights of `taps * s4` groups.
+    type Taps = (usize, usize, usize, Vec<Vec<Vec<[u8; 4]>>>, Vec<[u8; 32]>);
+
+    fn taps_case(r: &mut Rng) -> Option<Taps> {
+        let (taps, s4, nb) = (r.usize(1, 9), r.usize(1, 20), r.usize(1, 4));
+        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
+        let rows = (0..np)
+            .map(|_| {
+                (0..taps)
+                    .map(|_| {
+                        let extra = if r.bool() { 0 } else { r.usize(1, 3) };
+                        bytes(r, 4 * (s4 + extra))
+                            .chunks_exact(4)
+                            .map(|c| [c[0], c[1], c[2], c[3]])
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let w = bytes(r, 32 * Packing::Avx512Vnni.pieces(nb, taps * s4).unwrap())
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect();
+        Some((taps, s4, nb, rows, w))
+    }
+
+    fn taps_run(t: &Taps, portable: bool) -> Vec<i32> {
+        match t.3.len() {
+            1 => taps_run_n::<1>(t, portable),
+            2 => taps_run_n::<2>(t, portable),
+            3 => taps_run_n::<3>(t, portable),
+            4 => taps_run_n::<4>(t, portable),
+            5 => taps_run_n::<5>(t, portable),
+            _ => taps_run_n::<8>(t, portable),
+        }
+    }
+
+    fn taps_run_n<const NP: usize>(t: &Taps, portable: bool) -> Vec<i32> {
+        let (taps, s4, nb, rows, w) = t;
+        let k4 = taps * s4;
+        let mut acc = [[7i32; 32]; NP];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            // The pieces joined into contiguous rows, on the portable twin.
+            let joined: Vec<Vec<[u8; 4]>> = rows
+                .iter()
+                .map(|row| row.iter().flat_map(|s| s[..*s4].to_vec()).collect())
+                .collect();
+            let r: [&[[u8; 4]]; NP] = core::array::from_fn(|p| &joined[p][..]);
+            crate::kernels::packed::tile_portable(Packing::Avx512Vnni, &r, w, k4, *nb, &mut acc);
+        } else {
+            let segs: Vec<&[[u8; 4]]> = rows.iter().flatten().map(|s| &s[..]).collect();
+            assert!(gemm_tile_taps::<NP>(
+                Packing::Avx512Vnni,
+                &segs,
+                *taps,
+                *s4,
+                w,
+                k4,
+                *nb,
+                &mut acc
+            ));
+        }
+        acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
+    }
+
+    specialised_matches_portable!(
+        /// The AVX-512 VNNI kernel on rows given as pieces read in place (the indirect
+        /// GEMM of the convolutions) against the portable kernel on the joined rows.
+        packed_gemm_taps_match_portable {
+            seed: 50,
+            cases: 2000,
+            generate: taps_case,
+            portable: |t: &Taps| taps_run(t, true),
+            specialised: |t: &Taps| taps_run(t, false),
         }
     );
 
