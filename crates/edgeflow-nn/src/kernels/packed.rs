@@ -110,6 +110,10 @@ pub(crate) struct Gemm {
     /// x86_64 with the single-shift requantization: the epilogue constants of each group
     /// of eight channels precomputed (`arch::x86_64::pre8`, rounding constants included).
     pre: Vec<[u8; 32]>,
+    /// AVX-512 VNNI with the single-shift requantization and `oc` a multiple of 8: the
+    /// epilogue constants per 16 channels for the fused kernel
+    /// (`arch::x86_64::gemm_taps_fused`); empty otherwise.
+    pre16: Vec<Pre16>,
     /// Output offset and clamp.
     clamp: (i32, i32, i32),
 }
@@ -175,6 +179,11 @@ impl Gemm {
         let pre = soa
             .as_deref()
             .map_or_else(Vec::new, |area| pre_consts(area, oc));
+        let pre16 = if wide(packing) && !pre.is_empty() && oc.is_multiple_of(BLOCK) {
+            (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
+        } else {
+            Vec::new()
+        };
         Some(Gemm {
             packing,
             isa,
@@ -185,6 +194,7 @@ impl Gemm {
             fold,
             soa,
             pre,
+            pre16,
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
@@ -207,6 +217,7 @@ impl Gemm {
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
         32 * (self.w.len() + self.pre.len())
+            + 64 * PRE8 * self.pre16.len()
             + 4 * self.fold.len()
             + self.soa.as_ref().map_or(0, Vec::len)
     }
@@ -274,6 +285,9 @@ impl Gemm {
     fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let r: [&[[u8; 4]]; NP] =
             core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
+        if NP > 1 && self.fused::<NP>(&r, 1, self.k4, outs) {
+            return;
+        }
         self.chunks::<NP>(outs, q, |w, nb, acc| {
             if !kernel::<NP>(self.packing, &r, w, self.k4, nb, acc) {
                 tile_portable(self.packing, &r, w, self.k4, nb, acc);
@@ -326,6 +340,9 @@ impl Gemm {
         outs: &mut [&mut [u8]],
         q: &OutQ<'_>,
     ) {
+        if self.fused::<NP>(segs, taps, s4, outs) {
+            return;
+        }
         // Where the kernel declines: the pieces joined into contiguous rows.
         let mut joined: Option<std::vec::Vec<std::vec::Vec<[u8; 4]>>> = None;
         self.chunks::<NP>(outs, q, |w, nb, acc| {
@@ -350,6 +367,39 @@ impl Gemm {
                 core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| &r[..]));
             tile_portable(self.packing, &r, w, self.k4, nb, acc);
         });
+    }
+
+    /// `NP` rows given as pieces (as [`Gemm::taps`]) on the kernel with the epilogue
+    /// fused, chunk by chunk; `false` when it does not apply (not AVX-512 VNNI, no
+    /// [`Gemm::pre16`] constants) or declines, the caller then runs the unfused kernels
+    /// (which rewrite every output).
+    fn fused<const NP: usize>(
+        &self,
+        segs: &[&[[u8; 4]]],
+        taps: usize,
+        s4: usize,
+        outs: &mut [&mut [u8]],
+    ) -> bool {
+        if self.pre16.is_empty() {
+            return false;
+        }
+        let blocks = self.oc.div_ceil(BLOCK);
+        for chunk in 0..blocks.div_ceil(CHUNK) {
+            let b0 = chunk * CHUNK;
+            let nb = CHUNK.min(blocks - b0);
+            let w = self
+                .w
+                .get(self.packing.piece(b0, 0, self.k4)..)
+                .unwrap_or(&[]);
+            let c0 = b0 * BLOCK;
+            let n = (self.oc - c0).min(CHUNK * BLOCK);
+            let pre = self.pre16.get(c0 / 16..).unwrap_or(&[]);
+            let args = (segs, (taps, s4), w, (self.k4, nb), pre, self.clamp);
+            if !kernel_fused::<NP>(self.packing, args, outs, (c0, n)) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Runs `kern(w, nb, acc)` for each chunk of up to [`CHUNK`] blocks (`w` from the
@@ -559,6 +609,56 @@ fn kernel<const NP: usize>(
     {
         let _ = (rows, w, k4, nb, acc);
         match packing {}
+    }
+}
+
+/// The epilogue constants per 16 channels of the fused AVX-512 kernel.
+#[cfg(target_arch = "x86_64")]
+type Pre16 = super::arch::x86_64::Pre16;
+#[cfg(not(target_arch = "x86_64"))]
+type Pre16 = [[u8; 64]; PRE8];
+
+/// The fused kernel's constants of channels `16q..16q + 16` (never built off x86_64).
+fn pre16(pre: &[[u8; 32]], q: usize) -> Pre16 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::pre16(pre, q)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (pre, q);
+        [[0; 64]; PRE8]
+    }
+}
+
+/// The arguments of the fused kernel besides the outputs: pieces, `(taps, s4)`, the
+/// chunk's weights, `(k4, nb)`, the chunk's [`Pre16`] constants, the clamp.
+type FusedArgs<'a> = (
+    &'a [&'a [[u8; 4]]],
+    (usize, usize),
+    &'a [[u8; 32]],
+    (usize, usize),
+    &'a [Pre16],
+    (i32, i32, i32),
+);
+
+/// The architecture's kernel with the epilogue fused (`arch::x86_64::gemm_taps_fused`):
+/// channels `c0..c0 + n` of each of `NP` output rows; `false` where there is none.
+#[inline]
+fn kernel_fused<const NP: usize>(
+    packing: Packing,
+    (segs, ts, w, kn, pre, clamp): FusedArgs<'_>,
+    outs: &mut [&mut [u8]],
+    cn: (usize, usize),
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::gemm_taps_fused::<NP>(packing, segs, ts, w, kn, pre, clamp, outs, cn)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (packing, segs, ts, w, kn, pre, clamp, outs, cn);
+        false
     }
 }
 

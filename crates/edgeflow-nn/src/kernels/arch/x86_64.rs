@@ -41,8 +41,11 @@ use core::arch::x86_64::{
 };
 
 use core::arch::x86_64::{
-    __m512i, _mm512_add_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32,
-    _mm512_setzero_si512, _mm512_storeu_si512,
+    __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cvtsepi32_epi8,
+    _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_max_epi32,
+    _mm512_min_epi32, _mm512_mul_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setzero_si512,
+    _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+    _mm_storeu_si128,
 };
 
 use core::arch::x86_64::{
@@ -950,6 +953,15 @@ fn load64(p: &[[u8; 32]; 2]) -> __m512i {
     unsafe { _mm512_loadu_si512(p.as_ptr().cast()) }
 }
 
+/// Loads 64 bytes (unaligned).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_b64(b: &[u8; 64]) -> __m512i {
+    // SAFETY: `b` is 64 readable bytes; `_mm512_loadu_si512` has no alignment
+    // requirement, and this function only runs with AVX-512 F enabled.
+    unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
+}
+
 /// Stores a 512-bit vector into lanes `16q..16q + 16` of `a`.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -1071,10 +1083,34 @@ fn taps_avx512_vnni<const NP: usize>(
     nb: usize,
     acc: &mut [[i32; 32]; NP],
 ) {
+    let Some((a0, a1)) = taps_acc(rows, taps, s4, w, k4, nb) else {
+        return;
+    };
+    for p in 0..NP {
+        store_pair(&mut acc[p], 0, a0[p]);
+        if nb > 2 {
+            store_pair(&mut acc[p], 1, a1[p]);
+        }
+    }
+}
+
+/// The accumulators of [`taps_avx512_vnni`]: channels `0..16` and (when `nb > 2`)
+/// `16..32` of each row; `None` when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn taps_acc<const NP: usize>(
+    rows: &[&[&[[u8; 4]]]; NP],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+) -> Option<([__m512i; NP], [__m512i; NP])> {
     let z = _mm512_setzero_si512();
     let (pairs, _) = w.as_chunks::<2>();
     let (Some(w0), w1) = (pairs.get(..k4), pairs.get(k4..2 * k4).filter(|_| nb > 2)) else {
-        return;
+        return None;
     };
     let (mut a0, mut a1) = ([z; NP], [z; NP]);
     for t in 0..taps {
@@ -1083,7 +1119,7 @@ fn taps_avx512_vnni<const NP: usize>(
         for (r, row) in rp.iter_mut().zip(rows) {
             match row.get(t) {
                 Some(s) if s.len() >= s4 => *r = s.as_ptr(),
-                _ => return,
+                _ => return None,
             }
         }
         // Group `g` (< s4) of row `p`'s piece, broadcast (a `VPBROADCASTD` from memory).
@@ -1093,14 +1129,9 @@ fn taps_avx512_vnni<const NP: usize>(
             // alignment requirement.
             _mm512_set1_epi32(unsafe { rp[p].add(g).cast::<i32>().read_unaligned() })
         };
-        let Some(v0) = w0.get(t * s4..(t + 1) * s4) else {
-            return;
-        };
+        let v0 = w0.get(t * s4..(t + 1) * s4)?;
         let v1 = match w1 {
-            Some(w1) => match w1.get(t * s4..(t + 1) * s4) {
-                Some(v1) => Some(v1),
-                None => return,
-            },
+            Some(w1) => Some(w1.get(t * s4..(t + 1) * s4)?),
             None => None,
         };
         match v1 {
@@ -1124,11 +1155,158 @@ fn taps_avx512_vnni<const NP: usize>(
             }
         }
     }
-    for p in 0..NP {
-        store_pair(&mut acc[p], 0, a0[p]);
-        if w1.is_some() {
-            store_pair(&mut acc[p], 1, a1[p]);
+    Some((a0, a1))
+}
+
+/// Epilogue constant pieces per 16 channels for [`gemm_taps_fused`]: the [`PRE8`]
+/// pieces of two groups of eight side by side (64 bytes each: the 64-bit lanes of
+/// [`pre8`]'s pieces do not cross 256-bit halves).
+pub(crate) type Pre16 = [[u8; 64]; PRE8];
+
+/// The [`Pre16`] of channels `16q..16q + 16` from [`pre8`]'s pieces (`pre`, [`PRE8`]
+/// per eight channels); a missing group (past the last whole one) is zeros.
+pub(crate) fn pre16(pre: &[[u8; 32]], q: usize) -> Pre16 {
+    let mut out = [[0u8; 64]; PRE8];
+    for (i, piece) in out.iter_mut().enumerate() {
+        for h in 0..2 {
+            if let Some(src) = pre.get((2 * q + h) * PRE8 + i) {
+                piece[32 * h..32 * h + 32].copy_from_slice(src);
+            }
         }
+    }
+    out
+}
+
+/// [`gemm_tile_taps`] with the epilogue fused (AVX-512 VNNI): the accumulators never
+/// leave the registers; each 16 channels are requantized as [`requant_pre`] does (the
+/// same single-shift arithmetic on 16 lanes: `VPMULDQ` on even and odd lanes, the
+/// precomputed rounding constants, `VPSRAVD`, offset, clamp) and narrowed with
+/// `VPMOVSDB` (exact after the clamp). Writes channels `c0..c0 + n` (`n <= 16 * nb / 2`,
+/// rounded to the chunk) of each of the `NP` rows `outs[p]`; `pre[q]` holds the constants
+/// of channels `c0 + 16q..`. Returns `false` (nothing written) for another packing,
+/// without the CPU features, or when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_taps_fused<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, nb): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    outs: &mut [&mut [u8]],
+    (c0, n): (usize, usize),
+) -> bool {
+    let fits = packing == Packing::Avx512Vnni
+        && nb <= 4
+        && n <= 8 * nb
+        && pre.len() >= n.div_ceil(16)
+        && outs.len() >= NP
+        && outs.iter().take(NP).all(|o| o.len() >= c0 + n)
+        && taps.checked_mul(s4) == Some(k4)
+        && taps.checked_mul(NP).is_some_and(|m| m <= segs.len())
+        && segs.iter().take(taps * NP).all(|s| s.len() >= s4)
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    let rows: [&[&[[u8; 4]]]; NP] =
+        core::array::from_fn(|p| segs.get(p * taps..(p + 1) * taps).unwrap_or(&[]));
+    // SAFETY: AVX-512 F and VNNI are available (checked).
+    unsafe { fused_avx512_vnni(&rows, (taps, s4), w, (k4, nb), pre, clamp, outs, (c0, n)) }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn fused_avx512_vnni<const NP: usize>(
+    rows: &[&[&[[u8; 4]]]; NP],
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, nb): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    outs: &mut [&mut [u8]],
+    (c0, n): (usize, usize),
+) -> bool {
+    let Some((a0, a1)) = taps_acc(rows, taps, s4, w, k4, nb) else {
+        return false;
+    };
+    let rq = Requant16::new(clamp);
+    for (q, (acc, p16)) in [a0, a1].iter().zip(pre).enumerate() {
+        let from = 16 * q;
+        if from >= n {
+            break;
+        }
+        let m = (n - from).min(16);
+        let at = c0 + from;
+        for (a, out) in acc.iter().zip(outs.iter_mut()) {
+            let v = _mm512_cvtsepi32_epi8(rq.apply(*a, p16));
+            match out.get_mut(at..at + 16) {
+                Some(d) if m == 16 => {
+                    // SAFETY: `d` is 16 writable bytes; `_mm_storeu_si128` has no
+                    // alignment requirement.
+                    unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) }
+                }
+                _ => {
+                    let mut b = [0u8; 16];
+                    // SAFETY: `b` is 16 writable bytes; no alignment requirement.
+                    unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
+                    if let Some(d) = out.get_mut(at..at + m) {
+                        d.copy_from_slice(&b[..m]);
+                    }
+                }
+            }
+        }
+    }
+    true
+}
+
+/// [`Requant8::apply_pre`] on 16 lanes (AVX-512 F).
+#[derive(Clone, Copy)]
+struct Requant16 {
+    min31: __m512i,
+    off: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+}
+
+impl Requant16 {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new((off, lo, hi): (i32, i32, i32)) -> Requant16 {
+        Requant16 {
+            min31: _mm512_set1_epi64(0x8000_0000),
+            off: _mm512_set1_epi32(off),
+            lo: _mm512_set1_epi32(lo),
+            hi: _mm512_set1_epi32(hi.max(lo)),
+        }
+    }
+
+    /// `clamp(requant_single(acc + fold, m, nudge, r1) + off, lo, hi)` per lane, on the
+    /// constants `p` ([`Pre16`]: fold, multiplier, `r1`, odd-lane multiplier, even and
+    /// odd rounding constants).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn apply(&self, acc: __m512i, p: &Pre16) -> __m512i {
+        let [f, m, r1, mo, ne, no] = p;
+        let (m, r1, mo, ne, no) = (
+            load_b64(m),
+            load_b64(r1),
+            load_b64(mo),
+            load_b64(ne),
+            load_b64(no),
+        );
+        let x = _mm512_add_epi32(acc, load_b64(f));
+        let neg = _mm512_srai_epi32::<31>(x);
+        let pe = _mm512_mul_epi32(x, m);
+        let po = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), mo);
+        let ce = _mm512_and_si512(neg, self.min31);
+        let co = _mm512_and_si512(_mm512_srli_epi64::<32>(neg), self.min31);
+        let qe = _mm512_sub_epi64(_mm512_add_epi64(pe, ne), ce);
+        let qo = _mm512_sub_epi64(_mm512_add_epi64(po, no), co);
+        let h = _mm512_mask_blend_epi32(0b1010_1010_1010_1010, _mm512_srli_epi64::<32>(qe), qo);
+        let v = _mm512_add_epi32(_mm512_srav_epi32(h, r1), self.off);
+        _mm512_min_epi32(_mm512_max_epi32(v, self.lo), self.hi)
     }
 }
 
@@ -1845,6 +2023,102 @@ mod tests {
             generate: taps_case,
             portable: |t: &Taps| taps_run(t, true),
             specialised: |t: &Taps| taps_run(t, false),
+        }
+    );
+
+    /// A fused-epilogue case: an indirect-GEMM case ([`taps_case`]) and the epilogue
+    /// constants of its `8 * nb` channels (fold, multiplier, `r1` as in [`Soa`]; extreme
+    /// folds included), the clamp and how many channels to write (`n`, up to `8 * nb`).
+    type Fused = (Taps, Vec<u8>, (i32, i32, i32), usize);
+
+    fn fused_case(r: &mut Rng) -> Option<Fused> {
+        let t = taps_case(r)?;
+        let c = 8 * t.2;
+        let e = epi_case(r)?;
+        let mut soa = std::vec![0u8; 12 * c];
+        let mults = r.multipliers(c);
+        for (j, (m, s)) in mults.into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            let r1 = s.unsigned_abs().saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (c + j)..4 * (c + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * c + j)..4 * (2 * c + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let n = if r.bool() { c } else { r.usize(1, c) };
+        Some((t, soa, e.clamp, n))
+    }
+
+    fn fused_run(f: &Fused, portable: bool) -> Vec<u8> {
+        match f.0 .3.len() {
+            1 => fused_run_n::<1>(f, portable),
+            2 => fused_run_n::<2>(f, portable),
+            3 => fused_run_n::<3>(f, portable),
+            4 => fused_run_n::<4>(f, portable),
+            5 => fused_run_n::<5>(f, portable),
+            _ => fused_run_n::<8>(f, portable),
+        }
+    }
+
+    /// Each row's `n` outputs followed by 3 bytes past them (which must stay 0xA5).
+    fn fused_run_n<const NP: usize>(f: &Fused, portable: bool) -> Vec<u8> {
+        let (t, soa, clamp, n) = f;
+        let c = 8 * t.2;
+        let soa = Soa::new(soa, c);
+        let mut outs: Vec<Vec<u8>> = std::vec![std::vec![0xA5u8; n + 3]; NP];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            let acc = taps_run_n::<NP>(t, true);
+            for (o, a) in outs.iter_mut().zip(acc.chunks_exact(c)) {
+                requant_soa_portable(&a[..*n], &soa, *clamp, &mut o[..*n]);
+            }
+        } else {
+            let (taps, s4, nb, rows, w) = t;
+            let at = |a: &[u8], j: usize| {
+                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+            };
+            let pre: Vec<[u8; 32]> = (0..c / 8)
+                .flat_map(|g| {
+                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                    pre8(f, m, r)
+                })
+                .collect();
+            let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let segs: Vec<&[[u8; 4]]> = rows.iter().flatten().map(|s| &s[..]).collect();
+            let mut os: Vec<&mut [u8]> = outs.iter_mut().map(|o| &mut o[..]).collect();
+            assert!(gemm_taps_fused::<NP>(
+                Packing::Avx512Vnni,
+                &segs,
+                (*taps, *s4),
+                w,
+                (taps * s4, *nb),
+                &p16,
+                *clamp,
+                &mut os,
+                (0, *n),
+            ));
+        }
+        outs.concat()
+    }
+
+    specialised_matches_portable!(
+        /// The AVX-512 VNNI kernel with the epilogue fused (16-lane requantization,
+        /// `VPMOVSDB`) against the portable kernel and the portable epilogue; partial
+        /// last vectors write nothing past `n`.
+        packed_gemm_fused_matches_portable {
+            seed: 51,
+            cases: 2000,
+            generate: fused_case,
+            portable: |f: &Fused| fused_run(f, true),
+            specialised: |f: &Fused| fused_run(f, false),
         }
     );
 
