@@ -285,6 +285,9 @@ impl Gemm {
     fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let r: [&[[u8; 4]]; NP] =
             core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
+        if NP == 1 && self.gemv(r[0], outs) {
+            return;
+        }
         if NP > 1 && self.fused::<NP>(&r, 1, self.k4, outs) {
             return;
         }
@@ -367,6 +370,34 @@ impl Gemm {
                 core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| &r[..]));
             tile_portable(self.packing, &r, w, self.k4, nb, acc);
         });
+    }
+
+    /// One row against all channels with the epilogue fused
+    /// (`arch::x86_64::gemv_fused`); `false` when it does not apply (as [`Gemm::fused`]).
+    fn gemv(&self, row: &[[u8; 4]], outs: &mut [&mut [u8]]) -> bool {
+        if self.pre16.is_empty() {
+            return false;
+        }
+        let Some(out) = outs.first_mut() else {
+            return false;
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            super::arch::x86_64::gemv_fused(
+                self.packing,
+                row,
+                &self.w,
+                (self.k4, self.oc),
+                &self.pre16,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (row, out);
+            false
+        }
     }
 
     /// `NP` rows given as pieces (as [`Gemm::taps`]) on the kernel with the epilogue

@@ -1261,6 +1261,122 @@ fn fused_avx512_vnni<const NP: usize>(
     true
 }
 
+/// One row against all `oc` channels with the epilogue fused (AVX-512 VNNI; a matrix-
+/// vector product, FULLY_CONNECTED at batch 1): up to eight pairs of blocks (128
+/// channels) per pass over the row, so that up to eight independent `VPDPBUSD` chains
+/// are in flight (the tile kernels see at most 32 channels at a time), then the
+/// 16-lane requantization of [`gemm_taps_fused`] on each. `row` holds `k4` groups in the
+/// kernel's form, `w` the whole op's [`Packing::Avx512Vnni`] pieces, `pre` its
+/// [`Pre16`] constants; writes `out[..oc]`. Returns `false` (nothing written) for
+/// another packing, without the CPU features, or when a slice is shorter than the
+/// shapes need.
+pub(crate) fn gemv_fused(
+    packing: Packing,
+    row: &[[u8; 4]],
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let fits = packing == Packing::Avx512Vnni
+        && k4 > 0
+        && row.len() >= k4
+        && out.len() >= oc
+        && pre.len() >= oc.div_ceil(16)
+        && packing
+            .pieces(oc.div_ceil(8), k4)
+            .is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    let (pairs, _) = w.as_chunks::<2>();
+    let rq_clamp = clamp;
+    let mut q0 = 0;
+    while 16 * q0 < oc {
+        let nq = (oc - 16 * q0).div_ceil(16).min(8);
+        let (Some(wq), Some(pq)) = (pairs.get(q0 * k4..(q0 + nq) * k4), pre.get(q0..q0 + nq))
+        else {
+            return false;
+        };
+        let o = out.get_mut(16 * q0..oc).unwrap_or(&mut []);
+        // SAFETY: AVX-512 F and VNNI are available (checked); `wq` holds `nq * k4`
+        // pairs and `row` at least `k4` groups (checked).
+        unsafe {
+            match nq {
+                1 => gemv_pass::<1>(row, wq, k4, pq, rq_clamp, o),
+                2 => gemv_pass::<2>(row, wq, k4, pq, rq_clamp, o),
+                3 => gemv_pass::<3>(row, wq, k4, pq, rq_clamp, o),
+                4 => gemv_pass::<4>(row, wq, k4, pq, rq_clamp, o),
+                5 => gemv_pass::<5>(row, wq, k4, pq, rq_clamp, o),
+                6 => gemv_pass::<6>(row, wq, k4, pq, rq_clamp, o),
+                7 => gemv_pass::<7>(row, wq, k4, pq, rq_clamp, o),
+                _ => gemv_pass::<8>(row, wq, k4, pq, rq_clamp, o),
+            }
+        }
+        q0 += nq;
+    }
+    true
+}
+
+/// One pass of [`gemv_fused`] over `NQ` pairs of blocks (`w`: `NQ * k4` pairs, pair
+/// `q`'s groups at `q * k4..`), writing up to `16 * NQ` outputs (fewer when `out` is
+/// shorter). With a single pair, the even and odd groups go to separate accumulators
+/// (two chains instead of one; the same wrapping sum).
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn gemv_pass<const NQ: usize>(
+    row: &[[u8; 4]],
+    w: &[[[u8; 32]; 2]],
+    k4: usize,
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let z = _mm512_setzero_si512();
+    let mut a = [z; NQ];
+    let mut odd = z;
+    let (Some(row), true) = (row.get(..k4), w.len() >= NQ * k4) else {
+        return;
+    };
+    for (g, x) in row.iter().enumerate() {
+        let xv = _mm512_set1_epi32(i32::from_le_bytes(*x));
+        if NQ == 1 && g % 2 == 1 {
+            if let Some(p) = w.get(g) {
+                odd = _mm512_dpbusd_epi32(odd, xv, load64(p));
+            }
+            continue;
+        }
+        for (q, acc) in a.iter_mut().enumerate() {
+            // SAFETY: `q * k4 + g < NQ * k4 <= w.len()` (checked above, `g < k4`).
+            let p = unsafe { w.get_unchecked(q * k4 + g) };
+            *acc = _mm512_dpbusd_epi32(*acc, xv, load64(p));
+        }
+    }
+    if NQ == 1 {
+        a[0] = _mm512_add_epi32(a[0], odd);
+    }
+    let rq = Requant16::new(clamp);
+    for (q, (acc, p16)) in a.iter().zip(pre).enumerate() {
+        let v = _mm512_cvtsepi32_epi8(rq.apply(*acc, p16));
+        let at = 16 * q;
+        match out.get_mut(at..at + 16) {
+            Some(d) => {
+                // SAFETY: `d` is 16 writable bytes; no alignment requirement.
+                unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) }
+            }
+            None => {
+                let mut b = [0u8; 16];
+                // SAFETY: `b` is 16 writable bytes; no alignment requirement.
+                unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
+                if let Some(d) = out.get_mut(at..) {
+                    let m = d.len().min(16);
+                    d[..m].copy_from_slice(&b[..m]);
+                }
+            }
+        }
+    }
+}
+
 /// [`Requant8::apply_pre`] on 16 lanes (AVX-512 F).
 #[derive(Clone, Copy)]
 struct Requant16 {
@@ -2119,6 +2235,130 @@ mod tests {
             generate: fused_case,
             portable: |f: &Fused| fused_run(f, true),
             specialised: |f: &Fused| fused_run(f, false),
+        }
+    );
+
+    /// A matrix-vector case: `k4` (1..=200), `oc` (1..=300), one row, the AVX-512 VNNI
+    /// packed weights of `oc` channels, epilogue constants (fold, multiplier, `r1` as in
+    /// [`Soa`] for `oc` rounded up to 8) and the clamp.
+    type Gemv = (
+        usize,
+        usize,
+        Vec<[u8; 4]>,
+        Vec<[u8; 32]>,
+        Vec<u8>,
+        (i32, i32, i32),
+    );
+
+    fn gemv_case(r: &mut Rng) -> Option<Gemv> {
+        let k4 = if r.bool() {
+            r.usize(1, 8)
+        } else {
+            r.usize(1, 200)
+        };
+        let oc = if r.bool() {
+            r.usize(1, 40)
+        } else {
+            r.usize(1, 300)
+        };
+        let row = bytes(r, 4 * k4)
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect();
+        let w = bytes(
+            r,
+            32 * Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap(),
+        )
+        .chunks_exact(32)
+        .map(|c| <[u8; 32]>::try_from(c).unwrap())
+        .collect();
+        let c = 8 * oc.div_ceil(8);
+        let mut soa = std::vec![0u8; 12 * c];
+        for (j, (m, sh)) in r.multipliers(c).into_iter().enumerate() {
+            let (m, sh) = if sh >= 0 { (0, 0) } else { (m, sh) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (c + j)..4 * (c + j) + 4].copy_from_slice(&m.to_le_bytes());
+            let r1 = sh.unsigned_abs().saturating_sub(1);
+            soa[4 * (2 * c + j)..4 * (2 * c + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        Some((
+            k4,
+            oc,
+            row,
+            w,
+            soa,
+            (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+        ))
+    }
+
+    /// The `oc` outputs and 3 bytes past them (which must stay 0xA5).
+    fn gemv_run(t: &Gemv, portable: bool) -> Vec<u8> {
+        let (k4, oc, row, w, soa, clamp) = t;
+        let c = 8 * oc.div_ceil(8);
+        let soa = Soa::new(soa, c);
+        let mut out = std::vec![0xA5u8; oc + 3];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            let mut acc = std::vec![0i32; c];
+            for b0 in (0..c / 8).step_by(4) {
+                let nb = (c / 8 - b0).min(4);
+                let mut a = [[0i32; 32]; 1];
+                let wb = &w[Packing::Avx512Vnni.piece(b0, 0, *k4)..];
+                crate::kernels::packed::tile_portable(
+                    Packing::Avx512Vnni,
+                    &[&row[..]],
+                    wb,
+                    *k4,
+                    nb,
+                    &mut a,
+                );
+                acc[8 * b0..8 * (b0 + nb)].copy_from_slice(&a[0][..8 * nb]);
+            }
+            requant_soa_portable(&acc[..*oc], &soa, *clamp, &mut out[..*oc]);
+        } else {
+            let at = |a: &[u8], j: usize| {
+                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+            };
+            let pre: Vec<[u8; 32]> = (0..c / 8)
+                .flat_map(|g| {
+                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                    pre8(f, m, r)
+                })
+                .collect();
+            let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let o = &mut out[..*oc];
+            assert!(gemv_fused(
+                Packing::Avx512Vnni,
+                row,
+                w,
+                (*k4, *oc),
+                &p16,
+                *clamp,
+                o
+            ));
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The AVX-512 VNNI matrix-vector kernel (up to 128 channels per pass, fused
+        /// epilogue) against the portable kernel and epilogue, extreme values included.
+        packed_gemv_fused_matches_portable {
+            seed: 52,
+            cases: 1500,
+            generate: gemv_case,
+            portable: |t: &Gemv| gemv_run(t, true),
+            specialised: |t: &Gemv| gemv_run(t, false),
         }
     );
 
