@@ -793,6 +793,10 @@ pub(crate) struct Dw {
     /// (weights and constants), so that one block computes `32 / c` neighbouring output
     /// pixels of a row at once ([`Dw::pixels`]).
     rep: Option<(Pieces, Pieces)>,
+    /// VNNI, more than 16 channels: the weights again with the taps grouped by filter
+    /// column (group `kx` holds taps `(0, kx)`, `(1, kx)`, `(2, kx)` and a zero), for
+    /// [`Dw::row`]; empty otherwise.
+    cols: Pieces,
 }
 
 /// Packed weights or constants, 32 bytes a piece.
@@ -897,12 +901,37 @@ impl Dw {
         } else {
             None
         };
+        // The column layout (VNNI; not for 8 or 16 channels, which share blocks
+        // between pixels instead): piece `4 * kx + v` of each block, lane `l`'s byte `j`
+        // is the weight of tap `3j + kx` of channel `dw_lane(v, l)`.
+        let cols = if vnni && rep.is_none() {
+            let mut pc = std::vec![[0u8; 32]; blocks.checked_mul(12)?];
+            for (b, block) in pc.chunks_exact_mut(12).enumerate() {
+                for v in 0..4 {
+                    for l in 0..8 {
+                        let ch = b * DW_BLOCK + dw_lane(v, l);
+                        if ch >= c {
+                            continue;
+                        }
+                        for kx in 0..3 {
+                            for j in 0..3 {
+                                block[4 * kx + v][4 * l + j] = wt(3 * j + kx, ch) as u8;
+                            }
+                        }
+                    }
+                }
+            }
+            pc
+        } else {
+            Vec::new()
+        };
         Some(Dw {
             packing,
             c,
             w: pw,
             k: pk,
             rep,
+            cols,
             zp: std::vec![(-off) as i8 as u8; blocks * DW_BLOCK],
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
@@ -947,6 +976,47 @@ impl Dw {
         self.c
     }
 
+    /// One output row of a 3x3 depthwise convolution with stride and dilation 1 along
+    /// the row, every channel: `rows[ky]` is the input row of filter row `ky` (`in_w`
+    /// pixels of `c` bytes) or `None` outside the image; output pixel `ox` (of
+    /// `out.len() / c`) reads input columns `ox + kx - pad` (outside the row: the zero
+    /// point). Each input column's taps are interleaved once and used by the three
+    /// output pixels that read it (`arch::x86_64::dw_row`). `false` (nothing written)
+    /// when this does not apply (no column layout: not VNNI, or 8 or 16 channels) or a
+    /// slice is short.
+    pub(crate) fn row(
+        &self,
+        rows: &[Option<&[u8]>; 3],
+        in_w: usize,
+        pad: usize,
+        out: &mut [u8],
+    ) -> bool {
+        if self.cols.is_empty() || self.c == 0 || !out.len().is_multiple_of(self.c) {
+            return false;
+        }
+        let zp = self.zp.first().copied().unwrap_or(0);
+        for (b, (w, k)) in self
+            .cols
+            .chunks_exact(12)
+            .zip(self.k.chunks_exact(DW_CONSTS))
+            .enumerate()
+        {
+            if !dw_row_kernel(
+                rows,
+                (self.c, b * DW_BLOCK),
+                (in_w, pad),
+                w,
+                k,
+                zp,
+                self.clamp,
+                out,
+            ) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// A row of at least `c` input zero points (the taps outside the image).
     pub(crate) fn zp(&self) -> &[u8] {
         &self.zp
@@ -955,7 +1025,7 @@ impl Dw {
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
         let rep = self.rep.as_ref().map_or(0, |(w, k)| w.len() + k.len());
-        32 * (self.w.len() + self.k.len() + rep) + self.zp.len()
+        32 * (self.w.len() + self.k.len() + rep + self.cols.len()) + self.zp.len()
     }
 
     /// One output pixel: `out[ch]` for channels `0..c` from the nine tap slices (each at
@@ -1011,6 +1081,31 @@ impl Dw {
         if !dw_kernel(self.packing, taps, w, k, self.clamp, out) {
             dw_block_portable(self.packing, taps, w, k, self.clamp, out);
         }
+    }
+}
+
+/// The architecture's depthwise row kernel (`arch::x86_64::dw_row`); `false` where
+/// there is none.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn dw_row_kernel(
+    rows: &[Option<&[u8]>; 3],
+    cc0: (usize, usize),
+    wp: (usize, usize),
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::dw_row(rows, cc0, wp, w, k, zp, clamp, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, cc0, wp, w, k, zp, clamp, out);
+        false
     }
 }
 

@@ -1672,6 +1672,127 @@ fn dw_block_vnni(
     dw_finish(acc, k, clamp, out);
 }
 
+/// One output row of one 32-channel block of a 3x3 depthwise convolution (stride and
+/// dilation 1 along the row; AVX-VNNI), on the column layout of `kernels::packed::Dw`
+/// (`w`: 12 pieces, piece `4 * kx + v`; `k`: the block's epilogue constants as for
+/// [`dw_block`]). `rows[ky]`: the input row of filter row `ky` (`in_w` pixels of `c`
+/// bytes) or `None` (outside the image: the zero point `zp`). Output pixel `ox` of the
+/// `out.len() / c` in `out` reads input columns `ox + kx - pad`. Each input column's
+/// three taps are interleaved once (`VPUNPCK{L,H}BW`, `VPUNPCK{L,H}WD` with a zero
+/// fourth tap) and used by the three output pixels that read it, so a pixel costs one
+/// column's shuffles instead of [`dw_block`]'s three groups. Channels `c0..c0 + 32`
+/// (fewer at the end: lanes past `c` are computed and not written). Returns `false`
+/// (nothing written) without AVX-VNNI or when a slice is too short.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw_row(
+    rows: &[Option<&[u8]>; 3],
+    (c, c0): (usize, usize),
+    (in_w, pad): (usize, usize),
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let (Some(w), Some(k)) = (w.first_chunk::<12>(), k.first_chunk::<{ 4 * PRE8 }>()) else {
+        return false;
+    };
+    let row_ok = |r: &Option<&[u8]>| r.is_none_or(|r| r.len() >= in_w * c);
+    if c == 0 || c0 >= c || !rows.iter().all(row_ok) || !vnni_available() {
+        return false;
+    }
+    // SAFETY: AVX2 and AVX-VNNI are available (checked).
+    unsafe { dw_row_vnni(rows, (c, c0), (in_w, pad), w, k, zp, clamp, out) };
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dw_row_vnni(
+    rows: &[Option<&[u8]>; 3],
+    (c, c0): (usize, usize),
+    (in_w, pad): (usize, usize),
+    w: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 4 * PRE8],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let flip = _mm256_set1_epi8(-128);
+    let zpv = _mm256_set1_epi8(zp as i8);
+    let zero = _mm256_setzero_si256();
+    // Tap `ky` of input column `ix` (`None`: outside the row), 32 channels from `c0`.
+    let tap = |ky: usize, ix: Option<usize>| -> __m256i {
+        let (Some(row), Some(ix)) = (rows[ky], ix) else {
+            return zpv;
+        };
+        let at = ix * c + c0;
+        match row.get(at..at + 32).and_then(|s| s.first_chunk::<32>()) {
+            Some(s) => load32(s),
+            None => {
+                // Near the end of the row: the bytes there, zeros after them.
+                let mut b = [0u8; 32];
+                if let Some(s) = row.get(at..) {
+                    let n = s.len().min(32);
+                    b[..n].copy_from_slice(&s[..n]);
+                }
+                load32(&b)
+            }
+        }
+    };
+    // The interleaved (and flipped) taps of input column `ix` (as a signed position).
+    let column = |ix: isize| -> [__m256i; 4] {
+        let ix = usize::try_from(ix).ok().filter(|&i| i < in_w);
+        let t0 = _mm256_xor_si256(tap(0, ix), flip);
+        let t1 = _mm256_xor_si256(tap(1, ix), flip);
+        let t2 = _mm256_xor_si256(tap(2, ix), flip);
+        let a = _mm256_unpacklo_epi8(t0, t1);
+        let b = _mm256_unpackhi_epi8(t0, t1);
+        let cc = _mm256_unpacklo_epi8(t2, zero);
+        let d = _mm256_unpackhi_epi8(t2, zero);
+        [
+            _mm256_unpacklo_epi16(a, cc),
+            _mm256_unpackhi_epi16(a, cc),
+            _mm256_unpacklo_epi16(b, d),
+            _mm256_unpackhi_epi16(b, d),
+        ]
+    };
+    let n = (c - c0).min(32);
+    let fold = [
+        load32(&k[0]),
+        load32(&k[PRE8]),
+        load32(&k[2 * PRE8]),
+        load32(&k[3 * PRE8]),
+    ];
+    let origin = -(pad as isize);
+    let mut col0 = column(origin);
+    let mut col1 = column(origin + 1);
+    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
+        let col2 = column(origin + ox as isize + 2);
+        let mut acc = fold;
+        for v in 0..4 {
+            acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col0[v], load32(&w[v]));
+            acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col1[v], load32(&w[4 + v]));
+            acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col2[v], load32(&w[8 + v]));
+        }
+        match o
+            .get_mut(c0..c0 + 32)
+            .and_then(|d| d.first_chunk_mut::<32>())
+        {
+            Some(d) if n == 32 => dw_finish(acc, k, clamp, d),
+            _ => {
+                let mut b = [0u8; 32];
+                dw_finish(acc, k, clamp, &mut b);
+                if let Some(d) = o.get_mut(c0..c0 + n) {
+                    d.copy_from_slice(&b[..n]);
+                }
+            }
+        }
+        col0 = col1;
+        col1 = col2;
+    }
+}
+
 #[target_feature(enable = "avx2")]
 fn dw_block_avx2(
     taps: &[&[u8; 32]; 9],
