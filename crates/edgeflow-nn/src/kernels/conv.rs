@@ -682,6 +682,19 @@ fn conv_range(
 ) {
     use super::packed::TILE;
     let rb = gm.row_bytes();
+    // 1x1, stride 1, no padding: output pixel `p` reads input pixel `p` in place.
+    let pointwise = g.h.filter == 1
+        && g.w.filter == 1
+        && g.h.stride == 1
+        && g.w.stride == 1
+        && g.h.pad == 0
+        && g.w.pad == 0;
+    let (p0, out) = if pointwise {
+        let done = conv_pointwise(g, gm, q, x, p0, out);
+        (p0 + done, out.get_mut(done * g.out_c..).unwrap_or(&mut []))
+    } else {
+        (p0, out)
+    };
     let mut outs = out.chunks_exact_mut(g.out_c);
     // The pixel's coordinates, stepped (no division per pixel).
     let per_img = g.h.out * g.w.out;
@@ -770,6 +783,50 @@ fn conv_range(
         gm.rows(&rows[..n], &mut os[..n], q);
         if n < TILE {
             return;
+        }
+    }
+}
+
+/// [`conv_range`] for a 1x1 convolution with stride 1 and no padding: output pixels
+/// `p0, p0 + 1, …` read input pixel `p`'s [`super::packed::Gemm::row_bytes`] bytes in
+/// place (no window arithmetic), [`super::packed::TILE`] at a time, as long as those
+/// bytes are inside `x` (the bytes past `k` meet zero weights). Returns how many
+/// pixels it wrote (the caller does the rest, near the end of the input).
+#[cfg(any(test, feature = "std"))]
+fn conv_pointwise(
+    g: &Geom,
+    gm: &super::packed::Gemm,
+    q: &OutQ<'_>,
+    x: &[u8],
+    p0: usize,
+    out: &mut [u8],
+) -> usize {
+    use super::packed::TILE;
+    let (c, rb) = (g.in_c, gm.row_bytes());
+    let mut outs = out.chunks_exact_mut(g.out_c);
+    let mut done = 0;
+    loop {
+        let mut os: [&mut [u8]; TILE] = Default::default();
+        let mut rows: [&[u8]; TILE] = [&[]; TILE];
+        let mut n = 0;
+        for (slot, r) in os.iter_mut().zip(rows.iter_mut()) {
+            let s = (p0 + done + n) * c;
+            let Some(v) = x.get(s..s + rb) else {
+                break;
+            };
+            let Some(o) = outs.next() else {
+                break;
+            };
+            (*r, *slot) = (v, o);
+            n += 1;
+        }
+        if n == 0 {
+            return done;
+        }
+        gm.rows(&rows[..n], &mut os[..n], q);
+        done += n;
+        if n < TILE {
+            return done;
         }
     }
 }

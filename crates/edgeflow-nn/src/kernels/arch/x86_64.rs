@@ -1205,11 +1205,11 @@ pub(crate) fn gemm_taps_fused<const NP: usize>(
         && outs.iter().take(NP).all(|o| o.len() >= c0 + n)
         && taps.checked_mul(s4) == Some(k4)
         && taps.checked_mul(NP).is_some_and(|m| m <= segs.len())
-        && segs.iter().take(taps * NP).all(|s| s.len() >= s4)
         && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
     if !fits || !avx512_vnni_available() {
         return false;
     }
+    // (Each piece's length is checked by `taps_acc`, before anything is written.)
     let rows: [&[&[[u8; 4]]]; NP] =
         core::array::from_fn(|p| segs.get(p * taps..(p + 1) * taps).unwrap_or(&[]));
     // SAFETY: AVX-512 F and VNNI are available (checked).
