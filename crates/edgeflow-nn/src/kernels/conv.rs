@@ -733,10 +733,20 @@ fn conv_range(
             match direct {
                 Some(s) => *a = RowAt::Input(s),
                 None => {
-                    if !conv_field(g, (b, oy, ox), x, pad_byte, buf) {
-                        return;
+                    // A window inside the image (taps adjacent along the row): its
+                    // filter rows copied without calls (short rows, e.g. 3x3x3 = 9
+                    // bytes, made memcpy/memset calls the larger part of the cost).
+                    let inside = if g.w.dilation == 1 {
+                        conv_inside(g, (b, oy, ox))
+                    } else {
+                        None
+                    };
+                    if !inside.is_some_and(|s| copy_window(g, x, s, buf, gm.row_bytes())) {
+                        if !conv_field(g, (b, oy, ox), x, pad_byte, buf) {
+                            return;
+                        }
+                        gm.prep_tail(buf);
                     }
-                    gm.prep_tail(buf);
                     *a = RowAt::Buf(i);
                 }
             }
@@ -829,6 +839,37 @@ fn conv_pointwise(
             return done;
         }
     }
+}
+
+/// Copies the window that starts at input byte `s` (inside the image, taps adjacent
+/// along the row: `filter_h` runs of `filter_w * in_c` bytes, `dilation_h` input rows
+/// apart) into the first `k` bytes of `buf` and zeroes `buf[k..rb]`, 8 bytes at a time
+/// (fixed-size moves, no library calls). `false` (nothing copied) if a range is short.
+#[cfg(any(test, feature = "std"))]
+fn copy_window(g: &Geom, x: &[u8], s: usize, buf: &mut [u8], rb: usize) -> bool {
+    let piece = g.w.filter * g.in_c;
+    let step = g.h.dilation * g.w.size * g.in_c;
+    let last = s + (g.h.filter - 1) * step + piece;
+    if x.len() < last || buf.len() < rb || rb < g.k {
+        return false;
+    }
+    let (dst, tail) = buf.split_at_mut(g.k);
+    for (ky, d) in dst.chunks_exact_mut(piece).enumerate() {
+        let Some(src) = x.get(s + ky * step..s + ky * step + piece) else {
+            return false;
+        };
+        let (mut dc, mut sc) = (d.chunks_exact_mut(8), src.chunks_exact(8));
+        for (a, b) in (&mut dc).zip(&mut sc) {
+            a.copy_from_slice(b);
+        }
+        for (a, &b) in dc.into_remainder().iter_mut().zip(sc.remainder()) {
+            *a = b;
+        }
+    }
+    for v in tail.iter_mut().take(rb - g.k) {
+        *v = 0;
+    }
+    true
 }
 
 /// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place.

@@ -45,7 +45,7 @@ use core::arch::x86_64::{
     _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_max_epi32,
     _mm512_min_epi32, _mm512_mul_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setzero_si512,
     _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
-    _mm_storeu_si128,
+    _mm_storel_epi64, _mm_storeu_si128,
 };
 
 use core::arch::x86_64::{
@@ -1241,21 +1241,7 @@ fn fused_avx512_vnni<const NP: usize>(
         let at = c0 + from;
         for (a, out) in acc.iter().zip(outs.iter_mut()) {
             let v = _mm512_cvtsepi32_epi8(rq.apply(*a, p16));
-            match out.get_mut(at..at + 16) {
-                Some(d) if m == 16 => {
-                    // SAFETY: `d` is 16 writable bytes; `_mm_storeu_si128` has no
-                    // alignment requirement.
-                    unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) }
-                }
-                _ => {
-                    let mut b = [0u8; 16];
-                    // SAFETY: `b` is 16 writable bytes; no alignment requirement.
-                    unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
-                    if let Some(d) = out.get_mut(at..at + m) {
-                        d.copy_from_slice(&b[..m]);
-                    }
-                }
-            }
+            store_first(out.get_mut(at..at + m).unwrap_or(&mut []), v);
         }
     }
     true
@@ -1359,19 +1345,30 @@ fn gemv_pass<const NQ: usize>(
     for (q, (acc, p16)) in a.iter().zip(pre).enumerate() {
         let v = _mm512_cvtsepi32_epi8(rq.apply(*acc, p16));
         let at = 16 * q;
-        match out.get_mut(at..at + 16) {
-            Some(d) => {
-                // SAFETY: `d` is 16 writable bytes; no alignment requirement.
-                unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) }
-            }
-            None => {
-                let mut b = [0u8; 16];
-                // SAFETY: `b` is 16 writable bytes; no alignment requirement.
-                unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
-                if let Some(d) = out.get_mut(at..) {
-                    let m = d.len().min(16);
-                    d[..m].copy_from_slice(&b[..m]);
-                }
+        let m = out.len().saturating_sub(at).min(16);
+        store_first(out.get_mut(at..at + m).unwrap_or(&mut []), v);
+    }
+}
+
+/// Stores the first `d.len()` (at most 16) bytes of `v` into `d`: one 16- or 8-byte
+/// store for those lengths (the fused kernels' outputs are whole groups of eight
+/// channels), else through a stack copy.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_first(d: &mut [u8], v: __m128i) {
+    match d.len() {
+        // SAFETY: `d` is 16 writable bytes; `_mm_storeu_si128` has no alignment
+        // requirement.
+        16 => unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) },
+        // SAFETY: `d` is 8 writable bytes; `_mm_storel_epi64` writes exactly the low 8
+        // bytes, with no alignment requirement.
+        8 => unsafe { _mm_storel_epi64(d.as_mut_ptr().cast(), v) },
+        m => {
+            let mut b = [0u8; 16];
+            // SAFETY: `b` is 16 writable bytes; no alignment requirement.
+            unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
+            if let (Some(d), Some(b)) = (d.get_mut(..m.min(16)), b.get(..m.min(16))) {
+                d.copy_from_slice(b);
             }
         }
     }
