@@ -108,7 +108,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             .arg("1");
         c.env_remove("EDGEFLOW_NN_PORTABLE")
             .env_remove("EDGEFLOW_NN_UNPACKED")
-            .env_remove("EDGEFLOW_LATENCY_OPS");
+            .env_remove("EDGEFLOW_LATENCY_OPS")
+            .env_remove("EDGEFLOW_LATENCY_RUNS")
+            .env_remove("EDGEFLOW_LATENCY_OUTPUT");
         match side {
             Side::Packed(t) => {
                 c.arg(t.to_string());

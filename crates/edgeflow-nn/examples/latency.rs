@@ -12,7 +12,8 @@
 //! and runs it beside the LiteRT peer.
 //!
 //! `EDGEFLOW_LATENCY_OPS=1` also prints, per op type, the median time per inference spent
-//! in it (`op NAME count=… us=…`; the timer's own cost is included).
+//! in it (`op NAME count=… us=…`; the timer's own cost is included); `=2` also each op's
+//! (`op #POSITION NAME us=…`).
 //!
 //! `EDGEFLOW_LATENCY_RUNS=N` replaces the timing by exactly `N` inferences after the
 //! warm-up, with no clock read (for instruction counts under emulation: the counts of
@@ -33,7 +34,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let threads: usize = rest.get(1).map_or(Ok(1), |s| s.parse())?;
     let flag = |name: &str| std::env::var(name).is_ok_and(|v| v == "1");
     let unpacked = flag("EDGEFLOW_NN_UNPACKED");
-    let per_op = flag("EDGEFLOW_LATENCY_OPS");
+    let per_op = flag("EDGEFLOW_LATENCY_OPS")
+        || std::env::var("EDGEFLOW_LATENCY_OPS").is_ok_and(|v| v == "2");
     let artifact = std::fs::read(artifact).map_err(|e| format!("{artifact}: {e}"))?;
     let input = std::fs::read(input).map_err(|e| format!("{input}: {e}"))?;
     let model = edgeflow_nn::Model::parse(&artifact)?;
@@ -130,6 +132,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if unpacked { 0 } else { packed.packed_ops() },
         same,
     );
+    if std::env::var("EDGEFLOW_LATENCY_OPS").is_ok_and(|v| v == "2") {
+        for (pos, (name, v)) in names.iter().zip(op_times.iter_mut()).enumerate() {
+            v.sort_by(f64::total_cmp);
+            let med = v.get(v.len() / 2).copied().unwrap_or(0.0);
+            println!("op #{pos} {name} us={med:.1}");
+        }
+    }
     if per_op {
         let mut by_type: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
         for (name, v) in names.iter().zip(op_times.iter_mut()) {

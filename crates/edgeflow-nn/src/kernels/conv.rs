@@ -682,12 +682,35 @@ fn conv_range(
 ) {
     use super::packed::TILE;
     let rb = gm.row_bytes();
+    // 1x1, stride 1, no padding: output pixel `p` reads input pixel `p` in place.
+    let pointwise = g.h.filter == 1
+        && g.w.filter == 1
+        && g.h.stride == 1
+        && g.w.stride == 1
+        && g.h.pad == 0
+        && g.w.pad == 0;
+    let (p0, out) = if pointwise {
+        let done = conv_pointwise(g, gm, q, x, p0, out);
+        (p0 + done, out.get_mut(done * g.out_c..).unwrap_or(&mut []))
+    } else {
+        (p0, out)
+    };
     let mut outs = out.chunks_exact_mut(g.out_c);
     // The pixel's coordinates, stepped (no division per pixel).
     let per_img = g.h.out * g.w.out;
     let (mut b, rem) = (p0 / per_img.max(1), p0 % per_img.max(1));
     let (mut oy, mut ox) = (rem / g.w.out.max(1), rem % g.w.out.max(1));
     let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
+    // Filters of several rows on a kernel that reads pieces in place: a pixel whose
+    // window is inside the image is read as `filter_h` pieces of the input (each filter
+    // row's taps are adjacent there), no copy; only the pixels at the border are gathered.
+    let piece = g.w.filter * g.in_c;
+    let pieces = !direct_ok
+        && gm.reads_taps()
+        && g.w.dilation == 1
+        && piece.is_multiple_of(4)
+        && (2..=MAX_PIECES).contains(&g.h.filter);
+    let row_step = g.h.dilation * g.w.size * g.in_c;
     loop {
         let mut os: [&mut [u8]; TILE] = Default::default();
         let mut at = [RowAt::Buf(0); TILE];
@@ -702,16 +725,28 @@ fn conv_range(
             };
             let direct = if direct_ok {
                 conv_direct(g, (b, oy, ox)).filter(|&s| s + rb <= x.len())
+            } else if pieces {
+                conv_inside(g, (b, oy, ox))
             } else {
                 None
             };
             match direct {
                 Some(s) => *a = RowAt::Input(s),
                 None => {
-                    if !conv_field(g, (b, oy, ox), x, pad_byte, buf) {
-                        return;
+                    // A window inside the image (taps adjacent along the row): its
+                    // filter rows copied without calls (short rows, e.g. 3x3x3 = 9
+                    // bytes, made memcpy/memset calls the larger part of the cost).
+                    let inside = if g.w.dilation == 1 {
+                        conv_inside(g, (b, oy, ox))
+                    } else {
+                        None
+                    };
+                    if !inside.is_some_and(|s| copy_window(g, x, s, buf, gm.row_bytes())) {
+                        if !conv_field(g, (b, oy, ox), x, pad_byte, buf) {
+                            return;
+                        }
+                        gm.prep_tail(buf);
                     }
-                    gm.prep_tail(buf);
                     *a = RowAt::Buf(i);
                 }
             }
@@ -730,6 +765,24 @@ fn conv_range(
         if n == 0 {
             return;
         }
+        if pieces {
+            let fh = g.h.filter;
+            let mut segs: [&[[u8; 4]]; MAX_PIECES * TILE] = [&[]; MAX_PIECES * TILE];
+            for (row, a) in segs.chunks_exact_mut(fh).zip(at).take(n) {
+                for (ky, seg) in row.iter_mut().enumerate() {
+                    let s = match a {
+                        RowAt::Input(s) => x.get(s + ky * row_step..s + ky * row_step + piece),
+                        RowAt::Buf(i) => work.get(i * rb + ky * piece..i * rb + (ky + 1) * piece),
+                    };
+                    *seg = s.map_or(&[][..], |s| s.as_chunks::<4>().0);
+                }
+            }
+            gm.taps(&segs, fh, n, &mut os[..n], q);
+            if n < TILE {
+                return;
+            }
+            continue;
+        }
         let mut rows: [&[u8]; TILE] = [&[]; TILE];
         for (r, a) in rows.iter_mut().zip(at).take(n) {
             *r = match a {
@@ -742,6 +795,98 @@ fn conv_range(
             return;
         }
     }
+}
+
+/// [`conv_range`] for a 1x1 convolution with stride 1 and no padding: output pixels
+/// `p0, p0 + 1, …` read input pixel `p`'s [`super::packed::Gemm::row_bytes`] bytes in
+/// place (no window arithmetic), [`super::packed::TILE`] at a time, as long as those
+/// bytes are inside `x` (the bytes past `k` meet zero weights). Returns how many
+/// pixels it wrote (the caller does the rest, near the end of the input).
+#[cfg(any(test, feature = "std"))]
+fn conv_pointwise(
+    g: &Geom,
+    gm: &super::packed::Gemm,
+    q: &OutQ<'_>,
+    x: &[u8],
+    p0: usize,
+    out: &mut [u8],
+) -> usize {
+    use super::packed::TILE;
+    let (c, rb) = (g.in_c, gm.row_bytes());
+    let mut outs = out.chunks_exact_mut(g.out_c);
+    let mut done = 0;
+    loop {
+        let mut os: [&mut [u8]; TILE] = Default::default();
+        let mut rows: [&[u8]; TILE] = [&[]; TILE];
+        let mut n = 0;
+        for (slot, r) in os.iter_mut().zip(rows.iter_mut()) {
+            let s = (p0 + done + n) * c;
+            let Some(v) = x.get(s..s + rb) else {
+                break;
+            };
+            let Some(o) = outs.next() else {
+                break;
+            };
+            (*r, *slot) = (v, o);
+            n += 1;
+        }
+        if n == 0 {
+            return done;
+        }
+        gm.rows(&rows[..n], &mut os[..n], q);
+        done += n;
+        if n < TILE {
+            return done;
+        }
+    }
+}
+
+/// Copies the window that starts at input byte `s` (inside the image, taps adjacent
+/// along the row: `filter_h` runs of `filter_w * in_c` bytes, `dilation_h` input rows
+/// apart) into the first `k` bytes of `buf` and zeroes `buf[k..rb]`, 8 bytes at a time
+/// (fixed-size moves, no library calls). `false` (nothing copied) if a range is short.
+#[cfg(any(test, feature = "std"))]
+fn copy_window(g: &Geom, x: &[u8], s: usize, buf: &mut [u8], rb: usize) -> bool {
+    let piece = g.w.filter * g.in_c;
+    let step = g.h.dilation * g.w.size * g.in_c;
+    let last = s + (g.h.filter - 1) * step + piece;
+    if x.len() < last || buf.len() < rb || rb < g.k {
+        return false;
+    }
+    let (dst, tail) = buf.split_at_mut(g.k);
+    for (ky, d) in dst.chunks_exact_mut(piece).enumerate() {
+        let Some(src) = x.get(s + ky * step..s + ky * step + piece) else {
+            return false;
+        };
+        let (mut dc, mut sc) = (d.chunks_exact_mut(8), src.chunks_exact(8));
+        for (a, b) in (&mut dc).zip(&mut sc) {
+            a.copy_from_slice(b);
+        }
+        for (a, &b) in dc.into_remainder().iter_mut().zip(sc.remainder()) {
+            *a = b;
+        }
+    }
+    for v in tail.iter_mut().take(rb - g.k) {
+        *v = 0;
+    }
+    true
+}
+
+/// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place.
+#[cfg(any(test, feature = "std"))]
+const MAX_PIECES: usize = 8;
+
+/// Where the window of the output pixel at `(batch, oy, ox)` starts in the input (its
+/// first tap's first byte) when the whole window is inside the image; `None` otherwise.
+#[cfg(any(test, feature = "std"))]
+fn conv_inside(g: &Geom, (b, oy, ox): (usize, usize, usize)) -> Option<usize> {
+    let (iy0, ky0, ky1) = g.h.window(oy);
+    let (ix0, kx0, kx1) = g.w.window(ox);
+    if !(g.h.full(ky0, ky1) && g.w.full(kx0, kx1)) {
+        return None;
+    }
+    let row_bytes = g.w.size * g.in_c;
+    Some(b * g.h.size * row_bytes + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * g.in_c)
 }
 
 /// Where the receptive field of the output pixel at `(batch, oy, ox)` starts in the

@@ -619,10 +619,29 @@ pub(crate) fn eval_packed(
     } else {
         1
     };
+    // Stride and dilation 1 along the row: whole output rows, each input column's taps
+    // interleaved once for the three pixels that read it (`Dw::row`), where it applies.
+    let by_row = g.w.stride == 1 && g.w.dilation == 1;
     let mut at = 0;
     for b in 0..g.batches {
         for oy in 0..g.h.out {
             let (iy0, ky0, ky1) = g.h.window(oy);
+            if by_row {
+                let rows: [Option<&[u8]>; 3] = core::array::from_fn(|ky| {
+                    if ky < ky0 || ky >= ky1 {
+                        return None;
+                    }
+                    let s = b * img + g.h.at(iy0, ky) * row;
+                    x.get(s..s + row)
+                });
+                let n = g.w.out * c;
+                if let Some(o) = out.get_mut(at..at + n) {
+                    if dw.row(&rows, g.w.size, g.w.pad, o) {
+                        at += n;
+                        continue;
+                    }
+                }
+            }
             let mut ox = 0;
             while ox < g.w.out {
                 let (ix0, kx0, kx1) = g.w.window(ox);

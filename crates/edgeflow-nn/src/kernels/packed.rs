@@ -61,8 +61,30 @@ impl Packing {
 const BLOCK: usize = 8;
 /// Blocks computed per kernel call (32 channels of stack accumulators).
 const CHUNK: usize = 4;
-/// Rows (output pixels, or FULLY_CONNECTED batch rows) per kernel call.
-pub(crate) const TILE: usize = 4;
+/// Rows (output pixels, or FULLY_CONNECTED batch rows) handed to [`Gemm::rows`] at a
+/// time: [`WIDE`] per kernel call on AVX-512 VNNI, else two calls of [`NARROW`].
+pub(crate) const TILE: usize = 8;
+/// Rows per kernel call on AVX-512 VNNI: eight rows keep eight (16 channels) or sixteen
+/// (32 channels) independent `VPDPBUSD` accumulation chains in flight, enough to hide
+/// the instruction's latency (four rows of 16 channels are only four chains).
+const WIDE: usize = 8;
+/// Rows per kernel call on the 256-bit and NEON kernels (their 16 vector registers hold
+/// the accumulators of four rows).
+const NARROW: usize = 4;
+
+/// Whether `p`'s kernel takes [`WIDE`] rows per call (x86_64 AVX-512 VNNI, 32 vector
+/// registers).
+fn wide(p: Packing) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        matches!(p, Packing::Avx512Vnni)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = p;
+        false
+    }
+}
 
 /// One weighted op's packed weights and per-channel constants: `oc` output channels of
 /// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
@@ -88,6 +110,10 @@ pub(crate) struct Gemm {
     /// x86_64 with the single-shift requantization: the epilogue constants of each group
     /// of eight channels precomputed (`arch::x86_64::pre8`, rounding constants included).
     pre: Vec<[u8; 32]>,
+    /// AVX-512 VNNI with the single-shift requantization and `oc` a multiple of 8: the
+    /// epilogue constants per 16 channels for the fused kernel
+    /// (`arch::x86_64::gemm_taps_fused`); empty otherwise.
+    pre16: Vec<Pre16>,
     /// Output offset and clamp.
     clamp: (i32, i32, i32),
 }
@@ -153,6 +179,11 @@ impl Gemm {
         let pre = soa
             .as_deref()
             .map_or_else(Vec::new, |area| pre_consts(area, oc));
+        let pre16 = if wide(packing) && !pre.is_empty() && oc.is_multiple_of(BLOCK) {
+            (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
+        } else {
+            Vec::new()
+        };
         Some(Gemm {
             packing,
             isa,
@@ -163,6 +194,7 @@ impl Gemm {
             fold,
             soa,
             pre,
+            pre16,
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
@@ -185,6 +217,7 @@ impl Gemm {
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
         32 * (self.w.len() + self.pre.len())
+            + 64 * PRE8 * self.pre16.len()
             + 4 * self.fold.len()
             + self.soa.as_ref().map_or(0, Vec::len)
     }
@@ -223,11 +256,28 @@ impl Gemm {
     /// [`TILE`] prepared rows (each [`Gemm::row_bytes`] long) into output rows of `oc`
     /// bytes. Rows or outputs beyond the shorter of the two lists are not touched.
     pub(crate) fn rows(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
-        match rows.len().min(outs.len()) {
+        let n = rows.len().min(outs.len()).min(TILE);
+        if n > NARROW && !wide(self.packing) {
+            if let (Some((r0, r1)), Some((o0, o1))) = (
+                rows.split_at_checked(NARROW),
+                outs.split_at_mut_checked(NARROW),
+            ) {
+                self.rows(r0, o0, q);
+                if let (Some(r1), Some(o1)) = (r1.get(..n - NARROW), o1.get_mut(..n - NARROW)) {
+                    self.rows(r1, o1, q);
+                }
+            }
+            return;
+        }
+        match n {
             1 => self.tile::<1>(rows, outs, q),
             2 => self.tile::<2>(rows, outs, q),
             3 => self.tile::<3>(rows, outs, q),
             4 => self.tile::<4>(rows, outs, q),
+            5 => self.tile::<5>(rows, outs, q),
+            6 => self.tile::<6>(rows, outs, q),
+            7 => self.tile::<7>(rows, outs, q),
+            8 => self.tile::<WIDE>(rows, outs, q),
             _ => {}
         }
     }
@@ -235,6 +285,163 @@ impl Gemm {
     fn tile<const NP: usize>(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let r: [&[[u8; 4]]; NP] =
             core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| r.as_chunks::<4>().0));
+        if NP == 1 && self.gemv(r[0], outs) {
+            return;
+        }
+        if NP > 1 && self.fused::<NP>(&r, 1, self.k4, outs) {
+            return;
+        }
+        self.chunks::<NP>(outs, q, |w, nb, acc| {
+            if !kernel::<NP>(self.packing, &r, w, self.k4, nb, acc) {
+                tile_portable(self.packing, &r, w, self.k4, nb, acc);
+            }
+        });
+    }
+
+    /// Whether [`Gemm::taps`] runs on a kernel that reads the pieces in place (x86_64
+    /// AVX-512 VNNI); otherwise the caller should build contiguous rows for
+    /// [`Gemm::rows`] (`taps` would copy them).
+    pub(crate) fn reads_taps(&self) -> bool {
+        wide(self.packing)
+    }
+
+    /// [`Gemm::rows`] for `n` (at most [`TILE`]) rows each given as `taps` pieces of
+    /// `k / taps` bytes (in the kernel's form, [`Gemm::flip`]; `k / taps` a multiple of
+    /// 4): `segs[p * taps + t]` is piece `t` of row `p`, as groups of 4 bytes. Used for
+    /// convolutions whose taps are read in place from the input (an indirect GEMM).
+    /// Writes nothing when the pieces do not match `k` or a slice is too short.
+    pub(crate) fn taps(
+        &self,
+        segs: &[&[[u8; 4]]],
+        taps: usize,
+        n: usize,
+        outs: &mut [&mut [u8]],
+        q: &OutQ<'_>,
+    ) {
+        if taps == 0 || !self.k.is_multiple_of(taps) || !(self.k / taps).is_multiple_of(4) {
+            return;
+        }
+        let s4 = self.k / taps / 4;
+        match n.min(outs.len()) {
+            1 => self.tile_taps::<1>(segs, taps, s4, outs, q),
+            2 => self.tile_taps::<2>(segs, taps, s4, outs, q),
+            3 => self.tile_taps::<3>(segs, taps, s4, outs, q),
+            4 => self.tile_taps::<4>(segs, taps, s4, outs, q),
+            5 => self.tile_taps::<5>(segs, taps, s4, outs, q),
+            6 => self.tile_taps::<6>(segs, taps, s4, outs, q),
+            7 => self.tile_taps::<7>(segs, taps, s4, outs, q),
+            8 => self.tile_taps::<WIDE>(segs, taps, s4, outs, q),
+            _ => {}
+        }
+    }
+
+    fn tile_taps<const NP: usize>(
+        &self,
+        segs: &[&[[u8; 4]]],
+        taps: usize,
+        s4: usize,
+        outs: &mut [&mut [u8]],
+        q: &OutQ<'_>,
+    ) {
+        if self.fused::<NP>(segs, taps, s4, outs) {
+            return;
+        }
+        // Where the kernel declines: the pieces joined into contiguous rows.
+        let mut joined: Option<std::vec::Vec<std::vec::Vec<[u8; 4]>>> = None;
+        self.chunks::<NP>(outs, q, |w, nb, acc| {
+            if kernel_taps::<NP>(self.packing, segs, taps, s4, w, self.k4, nb, acc) {
+                return;
+            }
+            let rows = joined.get_or_insert_with(|| {
+                (0..NP)
+                    .map(|p| {
+                        let mut r: std::vec::Vec<[u8; 4]> = (0..taps)
+                            .flat_map(|t| {
+                                let s = segs.get(p * taps + t).copied().unwrap_or(&[]);
+                                (0..s4).map(move |g| s.get(g).copied().unwrap_or([0; 4]))
+                            })
+                            .collect();
+                        r.resize(self.k4, [0; 4]);
+                        r
+                    })
+                    .collect()
+            });
+            let r: [&[[u8; 4]]; NP] =
+                core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| &r[..]));
+            tile_portable(self.packing, &r, w, self.k4, nb, acc);
+        });
+    }
+
+    /// One row against all channels with the epilogue fused
+    /// (`arch::x86_64::gemv_fused`); `false` when it does not apply (as [`Gemm::fused`]).
+    fn gemv(&self, row: &[[u8; 4]], outs: &mut [&mut [u8]]) -> bool {
+        if self.pre16.is_empty() {
+            return false;
+        }
+        let Some(out) = outs.first_mut() else {
+            return false;
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            super::arch::x86_64::gemv_fused(
+                self.packing,
+                row,
+                &self.w,
+                (self.k4, self.oc),
+                &self.pre16,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (row, out);
+            false
+        }
+    }
+
+    /// `NP` rows given as pieces (as [`Gemm::taps`]) on the kernel with the epilogue
+    /// fused, chunk by chunk; `false` when it does not apply (not AVX-512 VNNI, no
+    /// [`Gemm::pre16`] constants) or declines, the caller then runs the unfused kernels
+    /// (which rewrite every output).
+    fn fused<const NP: usize>(
+        &self,
+        segs: &[&[[u8; 4]]],
+        taps: usize,
+        s4: usize,
+        outs: &mut [&mut [u8]],
+    ) -> bool {
+        if self.pre16.is_empty() {
+            return false;
+        }
+        let blocks = self.oc.div_ceil(BLOCK);
+        for chunk in 0..blocks.div_ceil(CHUNK) {
+            let b0 = chunk * CHUNK;
+            let nb = CHUNK.min(blocks - b0);
+            let w = self
+                .w
+                .get(self.packing.piece(b0, 0, self.k4)..)
+                .unwrap_or(&[]);
+            let c0 = b0 * BLOCK;
+            let n = (self.oc - c0).min(CHUNK * BLOCK);
+            let pre = self.pre16.get(c0 / 16..).unwrap_or(&[]);
+            let args = (segs, (taps, s4), w, (self.k4, nb), pre, self.clamp);
+            if !kernel_fused::<NP>(self.packing, args, outs, (c0, n)) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Runs `kern(w, nb, acc)` for each chunk of up to [`CHUNK`] blocks (`w` from the
+    /// chunk's first piece) and requantizes the chunk's channels of each of the `NP`
+    /// accumulator rows into `outs`.
+    fn chunks<const NP: usize>(
+        &self,
+        outs: &mut [&mut [u8]],
+        q: &OutQ<'_>,
+        mut kern: impl FnMut(&[[u8; 32]], usize, &mut [[i32; 32]; NP]),
+    ) {
         let blocks = self.oc.div_ceil(BLOCK);
         let mut acc = [[0i32; 32]; NP];
         for chunk in 0..blocks.div_ceil(CHUNK) {
@@ -245,9 +452,7 @@ impl Gemm {
                 .w
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
-            if !kernel::<NP>(self.packing, &r, w, self.k4, nb, &mut acc) {
-                tile_portable(self.packing, &r, w, self.k4, nb, &mut acc);
-            }
+            kern(w, nb, &mut acc);
             let c0 = b0 * BLOCK;
             let n = (self.oc - c0).min(CHUNK * BLOCK);
             for (a, o) in acc.iter().zip(outs.iter_mut()) {
@@ -438,6 +643,81 @@ fn kernel<const NP: usize>(
     }
 }
 
+/// The epilogue constants per 16 channels of the fused AVX-512 kernel.
+#[cfg(target_arch = "x86_64")]
+type Pre16 = super::arch::x86_64::Pre16;
+#[cfg(not(target_arch = "x86_64"))]
+type Pre16 = [[u8; 64]; PRE8];
+
+/// The fused kernel's constants of channels `16q..16q + 16` (never built off x86_64).
+fn pre16(pre: &[[u8; 32]], q: usize) -> Pre16 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::pre16(pre, q)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (pre, q);
+        [[0; 64]; PRE8]
+    }
+}
+
+/// The arguments of the fused kernel besides the outputs: pieces, `(taps, s4)`, the
+/// chunk's weights, `(k4, nb)`, the chunk's [`Pre16`] constants, the clamp.
+type FusedArgs<'a> = (
+    &'a [&'a [[u8; 4]]],
+    (usize, usize),
+    &'a [[u8; 32]],
+    (usize, usize),
+    &'a [Pre16],
+    (i32, i32, i32),
+);
+
+/// The architecture's kernel with the epilogue fused (`arch::x86_64::gemm_taps_fused`):
+/// channels `c0..c0 + n` of each of `NP` output rows; `false` where there is none.
+#[inline]
+fn kernel_fused<const NP: usize>(
+    packing: Packing,
+    (segs, ts, w, kn, pre, clamp): FusedArgs<'_>,
+    outs: &mut [&mut [u8]],
+    cn: (usize, usize),
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::gemm_taps_fused::<NP>(packing, segs, ts, w, kn, pre, clamp, outs, cn)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (packing, segs, ts, w, kn, pre, clamp, outs, cn);
+        false
+    }
+}
+
+/// The architecture's kernel on rows given as pieces (`arch::x86_64::gemm_tile_taps`);
+/// `false` where there is none.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn kernel_taps<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::gemm_tile_taps::<NP>(packing, segs, taps, s4, w, k4, nb, acc)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (packing, segs, taps, s4, w, k4, nb, acc);
+        false
+    }
+}
+
 /// The portable twin of the packed kernels (`arch::x86_64::gemm_tile`), on the same
 /// layouts: `acc[p][8b + c] = sum over groups and taps of row_p * w` (wrapping). Used
 /// where the kernel declines (never after [`Packing::detect`] chose the packing), and by
@@ -513,6 +793,10 @@ pub(crate) struct Dw {
     /// (weights and constants), so that one block computes `32 / c` neighbouring output
     /// pixels of a row at once ([`Dw::pixels`]).
     rep: Option<(Pieces, Pieces)>,
+    /// VNNI, more than 16 channels: the weights again with the taps grouped by filter
+    /// column (group `kx` holds taps `(0, kx)`, `(1, kx)`, `(2, kx)` and a zero), for
+    /// [`Dw::row`]; empty otherwise.
+    cols: Pieces,
 }
 
 /// Packed weights or constants, 32 bytes a piece.
@@ -617,12 +901,37 @@ impl Dw {
         } else {
             None
         };
+        // The column layout (VNNI; not for 8 or 16 channels, which share blocks
+        // between pixels instead): piece `4 * kx + v` of each block, lane `l`'s byte `j`
+        // is the weight of tap `3j + kx` of channel `dw_lane(v, l)`.
+        let cols = if vnni && rep.is_none() {
+            let mut pc = std::vec![[0u8; 32]; blocks.checked_mul(12)?];
+            for (b, block) in pc.chunks_exact_mut(12).enumerate() {
+                for v in 0..4 {
+                    for l in 0..8 {
+                        let ch = b * DW_BLOCK + dw_lane(v, l);
+                        if ch >= c {
+                            continue;
+                        }
+                        for kx in 0..3 {
+                            for j in 0..3 {
+                                block[4 * kx + v][4 * l + j] = wt(3 * j + kx, ch) as u8;
+                            }
+                        }
+                    }
+                }
+            }
+            pc
+        } else {
+            Vec::new()
+        };
         Some(Dw {
             packing,
             c,
             w: pw,
             k: pk,
             rep,
+            cols,
             zp: std::vec![(-off) as i8 as u8; blocks * DW_BLOCK],
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
@@ -667,6 +976,47 @@ impl Dw {
         self.c
     }
 
+    /// One output row of a 3x3 depthwise convolution with stride and dilation 1 along
+    /// the row, every channel: `rows[ky]` is the input row of filter row `ky` (`in_w`
+    /// pixels of `c` bytes) or `None` outside the image; output pixel `ox` (of
+    /// `out.len() / c`) reads input columns `ox + kx - pad` (outside the row: the zero
+    /// point). Each input column's taps are interleaved once and used by the three
+    /// output pixels that read it (`arch::x86_64::dw_row`). `false` (nothing written)
+    /// when this does not apply (no column layout: not VNNI, or 8 or 16 channels) or a
+    /// slice is short.
+    pub(crate) fn row(
+        &self,
+        rows: &[Option<&[u8]>; 3],
+        in_w: usize,
+        pad: usize,
+        out: &mut [u8],
+    ) -> bool {
+        if self.cols.is_empty() || self.c == 0 || !out.len().is_multiple_of(self.c) {
+            return false;
+        }
+        let zp = self.zp.first().copied().unwrap_or(0);
+        for (b, (w, k)) in self
+            .cols
+            .chunks_exact(12)
+            .zip(self.k.chunks_exact(DW_CONSTS))
+            .enumerate()
+        {
+            if !dw_row_kernel(
+                rows,
+                (self.c, b * DW_BLOCK),
+                (in_w, pad),
+                w,
+                k,
+                zp,
+                self.clamp,
+                out,
+            ) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// A row of at least `c` input zero points (the taps outside the image).
     pub(crate) fn zp(&self) -> &[u8] {
         &self.zp
@@ -675,7 +1025,7 @@ impl Dw {
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
         let rep = self.rep.as_ref().map_or(0, |(w, k)| w.len() + k.len());
-        32 * (self.w.len() + self.k.len() + rep) + self.zp.len()
+        32 * (self.w.len() + self.k.len() + rep + self.cols.len()) + self.zp.len()
     }
 
     /// One output pixel: `out[ch]` for channels `0..c` from the nine tap slices (each at
@@ -731,6 +1081,31 @@ impl Dw {
         if !dw_kernel(self.packing, taps, w, k, self.clamp, out) {
             dw_block_portable(self.packing, taps, w, k, self.clamp, out);
         }
+    }
+}
+
+/// The architecture's depthwise row kernel (`arch::x86_64::dw_row`); `false` where
+/// there is none.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn dw_row_kernel(
+    rows: &[Option<&[u8]>; 3],
+    cc0: (usize, usize),
+    wp: (usize, usize),
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::dw_row(rows, cc0, wp, w, k, zp, clamp, out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (rows, cc0, wp, w, k, zp, clamp, out);
+        false
     }
 }
 

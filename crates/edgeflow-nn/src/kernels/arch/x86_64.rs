@@ -41,8 +41,11 @@ use core::arch::x86_64::{
 };
 
 use core::arch::x86_64::{
-    __m512i, _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_set1_epi32, _mm512_setzero_si512,
-    _mm512_storeu_si512,
+    __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cvtsepi32_epi8,
+    _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_max_epi32,
+    _mm512_min_epi32, _mm512_mul_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setzero_si512,
+    _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi64, _mm512_storeu_si512, _mm512_sub_epi64,
+    _mm_storel_epi64, _mm_storeu_si128,
 };
 
 use core::arch::x86_64::{
@@ -950,6 +953,15 @@ fn load64(p: &[[u8; 32]; 2]) -> __m512i {
     unsafe { _mm512_loadu_si512(p.as_ptr().cast()) }
 }
 
+/// Loads 64 bytes (unaligned).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn load_b64(b: &[u8; 64]) -> __m512i {
+    // SAFETY: `b` is 64 readable bytes; `_mm512_loadu_si512` has no alignment
+    // requirement, and this function only runs with AVX-512 F enabled.
+    unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
+}
+
 /// Stores a 512-bit vector into lanes `16q..16q + 16` of `a`.
 #[inline]
 #[target_feature(enable = "avx512f")]
@@ -979,37 +991,435 @@ fn tile_avx512_vnni<const NP: usize>(
     let (pairs, _) = w.as_chunks::<2>();
     let bc =
         |r: &[[u8; 4]], g: usize| _mm512_set1_epi32(r.get(g).map_or(0, |b| i32::from_le_bytes(*b)));
-    if nb > 2 {
-        let (Some(w0), Some(w1)) = (pairs.get(..k4), pairs.get(k4..2 * k4)) else {
+    if NP == 1 {
+        // One row (FULLY_CONNECTED at batch 1): the even and odd groups in separate
+        // accumulators, so that twice as many chains are in flight (four for 32
+        // channels); their sum is the same wrapping sum.
+        let r = rows[0];
+        let (Some(w0), w1) = (pairs.get(..k4), pairs.get(k4..2 * k4).filter(|_| nb > 2)) else {
             return;
         };
-        let (mut a0, mut a1) = ([z; NP], [z; NP]);
-        for (g, (p0, p1)) in w0.iter().zip(w1).enumerate() {
-            let (v0, v1) = (load64(p0), load64(p1));
-            for p in 0..NP {
-                let x = bc(rows[p], g);
-                a0[p] = _mm512_dpbusd_epi32(a0[p], x, v0);
-                a1[p] = _mm512_dpbusd_epi32(a1[p], x, v1);
+        let (two0, rest0) = w0.as_chunks::<2>();
+        if let Some(w1) = w1 {
+            let (two1, rest1) = w1.as_chunks::<2>();
+            let (mut e0, mut o0, mut e1, mut o1) = (z, z, z, z);
+            for (h, ([p0, p1], [q0, q1])) in two0.iter().zip(two1).enumerate() {
+                let (xe, xo) = (bc(r, 2 * h), bc(r, 2 * h + 1));
+                e0 = _mm512_dpbusd_epi32(e0, xe, load64(p0));
+                e1 = _mm512_dpbusd_epi32(e1, xe, load64(q0));
+                o0 = _mm512_dpbusd_epi32(o0, xo, load64(p1));
+                o1 = _mm512_dpbusd_epi32(o1, xo, load64(q1));
             }
+            if let (Some(p0), Some(q0)) = (rest0.first(), rest1.first()) {
+                let xe = bc(r, k4 - 1);
+                e0 = _mm512_dpbusd_epi32(e0, xe, load64(p0));
+                e1 = _mm512_dpbusd_epi32(e1, xe, load64(q0));
+            }
+            store_pair(&mut acc[0], 0, _mm512_add_epi32(e0, o0));
+            store_pair(&mut acc[0], 1, _mm512_add_epi32(e1, o1));
+        } else {
+            let (mut e0, mut o0) = (z, z);
+            for (h, [p0, p1]) in two0.iter().enumerate() {
+                e0 = _mm512_dpbusd_epi32(e0, bc(r, 2 * h), load64(p0));
+                o0 = _mm512_dpbusd_epi32(o0, bc(r, 2 * h + 1), load64(p1));
+            }
+            if let Some(p0) = rest0.first() {
+                e0 = _mm512_dpbusd_epi32(e0, bc(r, k4 - 1), load64(p0));
+            }
+            store_pair(&mut acc[0], 0, _mm512_add_epi32(e0, o0));
         }
-        for p in 0..NP {
-            store_pair(&mut acc[p], 0, a0[p]);
+        return;
+    }
+    // Several rows: one piece of `k4` groups each.
+    let one: [&[&[[u8; 4]]]; NP] = core::array::from_fn(|p| core::slice::from_ref(&rows[p]));
+    taps_avx512_vnni(&one, 1, k4, w, k4, nb, acc);
+}
+
+/// [`gemm_tile`] with each row given as `taps` pieces of `s4` groups (an indirect GEMM:
+/// the pieces are read where they are, e.g. the input pixels of a 3x3 convolution's
+/// taps, with no receptive-field copy): `segs[p * taps + t]` is piece `t` of row `p`,
+/// groups `t * s4..(t + 1) * s4` of the row, `taps * s4 == k4`. AVX-512 VNNI only
+/// ([`Packing::Avx512Vnni`]); returns `false` (and computes nothing) for another
+/// packing, without the CPU features, or when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_tile_taps<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    let fits = packing == Packing::Avx512Vnni
+        && nb <= 4
+        && taps.checked_mul(s4) == Some(k4)
+        && taps.checked_mul(NP).is_some_and(|n| n <= segs.len())
+        && segs.iter().take(taps * NP).all(|s| s.len() >= s4)
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    let rows: [&[&[[u8; 4]]]; NP] =
+        core::array::from_fn(|p| segs.get(p * taps..(p + 1) * taps).unwrap_or(&[]));
+    // SAFETY: AVX-512 F and VNNI are available (checked).
+    unsafe { taps_avx512_vnni(&rows, taps, s4, w, k4, nb, acc) };
+    true
+}
+
+/// The AVX-512 VNNI kernel on rows of `taps` pieces of `s4` groups each (`rows[p][t]`):
+/// 16 channels (a pair of blocks) per `VPDPBUSD`, all `ceil(nb / 2)` pairs of the chunk
+/// per pass over the groups (an odd last block's pair has zero weights in its upper
+/// half, whose lanes the caller does not read).
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn taps_avx512_vnni<const NP: usize>(
+    rows: &[&[&[[u8; 4]]]; NP],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) {
+    let Some((a0, a1)) = taps_acc(rows, taps, s4, w, k4, nb) else {
+        return;
+    };
+    for p in 0..NP {
+        store_pair(&mut acc[p], 0, a0[p]);
+        if nb > 2 {
             store_pair(&mut acc[p], 1, a1[p]);
         }
-    } else {
-        let Some(w0) = pairs.get(..k4) else {
-            return;
-        };
-        let mut a0 = [z; NP];
-        for (g, p0) in w0.iter().enumerate() {
-            let v0 = load64(p0);
-            for p in 0..NP {
-                a0[p] = _mm512_dpbusd_epi32(a0[p], bc(rows[p], g), v0);
+    }
+}
+
+/// The accumulators of [`taps_avx512_vnni`]: channels `0..16` and (when `nb > 2`)
+/// `16..32` of each row; `None` when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn taps_acc<const NP: usize>(
+    rows: &[&[&[[u8; 4]]]; NP],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+) -> Option<([__m512i; NP], [__m512i; NP])> {
+    let z = _mm512_setzero_si512();
+    let (pairs, _) = w.as_chunks::<2>();
+    let (Some(w0), w1) = (pairs.get(..k4), pairs.get(k4..2 * k4).filter(|_| nb > 2)) else {
+        return None;
+    };
+    let (mut a0, mut a1) = ([z; NP], [z; NP]);
+    for t in 0..taps {
+        // Row `p`'s piece of this tap: at least `s4` groups (else nothing is computed).
+        let mut rp: [*const [u8; 4]; NP] = [core::ptr::null(); NP];
+        for (r, row) in rp.iter_mut().zip(rows) {
+            match row.get(t) {
+                Some(s) if s.len() >= s4 => *r = s.as_ptr(),
+                _ => return None,
             }
         }
-        for p in 0..NP {
-            store_pair(&mut acc[p], 0, a0[p]);
+        // Group `g` (< s4) of row `p`'s piece, broadcast (a `VPBROADCASTD` from memory).
+        let x = |p: usize, g: usize| {
+            // SAFETY: `g < s4`, and every piece holds at least `s4` groups (checked
+            // above), so the 4 bytes read are inside the piece; `read_unaligned` has no
+            // alignment requirement.
+            _mm512_set1_epi32(unsafe { rp[p].add(g).cast::<i32>().read_unaligned() })
+        };
+        let v0 = w0.get(t * s4..(t + 1) * s4)?;
+        let v1 = match w1 {
+            Some(w1) => Some(w1.get(t * s4..(t + 1) * s4)?),
+            None => None,
+        };
+        match v1 {
+            Some(v1) => {
+                for (g, (p0, p1)) in v0.iter().zip(v1).enumerate() {
+                    let (v0, v1) = (load64(p0), load64(p1));
+                    for p in 0..NP {
+                        let x = x(p, g);
+                        a0[p] = _mm512_dpbusd_epi32(a0[p], x, v0);
+                        a1[p] = _mm512_dpbusd_epi32(a1[p], x, v1);
+                    }
+                }
+            }
+            None => {
+                for (g, p0) in v0.iter().enumerate() {
+                    let v0 = load64(p0);
+                    for (p, a) in a0.iter_mut().enumerate() {
+                        *a = _mm512_dpbusd_epi32(*a, x(p, g), v0);
+                    }
+                }
+            }
         }
+    }
+    Some((a0, a1))
+}
+
+/// Epilogue constant pieces per 16 channels for [`gemm_taps_fused`]: the [`PRE8`]
+/// pieces of two groups of eight side by side (64 bytes each: the 64-bit lanes of
+/// [`pre8`]'s pieces do not cross 256-bit halves).
+pub(crate) type Pre16 = [[u8; 64]; PRE8];
+
+/// The [`Pre16`] of channels `16q..16q + 16` from [`pre8`]'s pieces (`pre`, [`PRE8`]
+/// per eight channels); a missing group (past the last whole one) is zeros.
+pub(crate) fn pre16(pre: &[[u8; 32]], q: usize) -> Pre16 {
+    let mut out = [[0u8; 64]; PRE8];
+    for (i, piece) in out.iter_mut().enumerate() {
+        for h in 0..2 {
+            if let Some(src) = pre.get((2 * q + h) * PRE8 + i) {
+                piece[32 * h..32 * h + 32].copy_from_slice(src);
+            }
+        }
+    }
+    out
+}
+
+/// [`gemm_tile_taps`] with the epilogue fused (AVX-512 VNNI): the accumulators never
+/// leave the registers; each 16 channels are requantized as [`requant_pre`] does (the
+/// same single-shift arithmetic on 16 lanes: `VPMULDQ` on even and odd lanes, the
+/// precomputed rounding constants, `VPSRAVD`, offset, clamp) and narrowed with
+/// `VPMOVSDB` (exact after the clamp). Writes channels `c0..c0 + n` (`n <= 16 * nb / 2`,
+/// rounded to the chunk) of each of the `NP` rows `outs[p]`; `pre[q]` holds the constants
+/// of channels `c0 + 16q..`. Returns `false` (nothing written) for another packing,
+/// without the CPU features, or when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_taps_fused<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, nb): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    outs: &mut [&mut [u8]],
+    (c0, n): (usize, usize),
+) -> bool {
+    let fits = packing == Packing::Avx512Vnni
+        && nb <= 4
+        && n <= 8 * nb
+        && pre.len() >= n.div_ceil(16)
+        && outs.len() >= NP
+        && outs.iter().take(NP).all(|o| o.len() >= c0 + n)
+        && taps.checked_mul(s4) == Some(k4)
+        && taps.checked_mul(NP).is_some_and(|m| m <= segs.len())
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    // (Each piece's length is checked by `taps_acc`, before anything is written.)
+    let rows: [&[&[[u8; 4]]]; NP] =
+        core::array::from_fn(|p| segs.get(p * taps..(p + 1) * taps).unwrap_or(&[]));
+    // SAFETY: AVX-512 F and VNNI are available (checked).
+    unsafe { fused_avx512_vnni(&rows, (taps, s4), w, (k4, nb), pre, clamp, outs, (c0, n)) }
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn fused_avx512_vnni<const NP: usize>(
+    rows: &[&[&[[u8; 4]]]; NP],
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, nb): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    outs: &mut [&mut [u8]],
+    (c0, n): (usize, usize),
+) -> bool {
+    let Some((a0, a1)) = taps_acc(rows, taps, s4, w, k4, nb) else {
+        return false;
+    };
+    let rq = Requant16::new(clamp);
+    for (q, (acc, p16)) in [a0, a1].iter().zip(pre).enumerate() {
+        let from = 16 * q;
+        if from >= n {
+            break;
+        }
+        let m = (n - from).min(16);
+        let at = c0 + from;
+        for (a, out) in acc.iter().zip(outs.iter_mut()) {
+            let v = _mm512_cvtsepi32_epi8(rq.apply(*a, p16));
+            store_first(out.get_mut(at..at + m).unwrap_or(&mut []), v);
+        }
+    }
+    true
+}
+
+/// One row against all `oc` channels with the epilogue fused (AVX-512 VNNI; a matrix-
+/// vector product, FULLY_CONNECTED at batch 1): up to eight pairs of blocks (128
+/// channels) per pass over the row, so that up to eight independent `VPDPBUSD` chains
+/// are in flight (the tile kernels see at most 32 channels at a time), then the
+/// 16-lane requantization of [`gemm_taps_fused`] on each. `row` holds `k4` groups in the
+/// kernel's form, `w` the whole op's [`Packing::Avx512Vnni`] pieces, `pre` its
+/// [`Pre16`] constants; writes `out[..oc]`. Returns `false` (nothing written) for
+/// another packing, without the CPU features, or when a slice is shorter than the
+/// shapes need.
+pub(crate) fn gemv_fused(
+    packing: Packing,
+    row: &[[u8; 4]],
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let fits = packing == Packing::Avx512Vnni
+        && k4 > 0
+        && row.len() >= k4
+        && out.len() >= oc
+        && pre.len() >= oc.div_ceil(16)
+        && packing
+            .pieces(oc.div_ceil(8), k4)
+            .is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    let (pairs, _) = w.as_chunks::<2>();
+    let rq_clamp = clamp;
+    let mut q0 = 0;
+    while 16 * q0 < oc {
+        let nq = (oc - 16 * q0).div_ceil(16).min(8);
+        let (Some(wq), Some(pq)) = (pairs.get(q0 * k4..(q0 + nq) * k4), pre.get(q0..q0 + nq))
+        else {
+            return false;
+        };
+        let o = out.get_mut(16 * q0..oc).unwrap_or(&mut []);
+        // SAFETY: AVX-512 F and VNNI are available (checked); `wq` holds `nq * k4`
+        // pairs and `row` at least `k4` groups (checked).
+        unsafe {
+            match nq {
+                1 => gemv_pass::<1>(row, wq, k4, pq, rq_clamp, o),
+                2 => gemv_pass::<2>(row, wq, k4, pq, rq_clamp, o),
+                3 => gemv_pass::<3>(row, wq, k4, pq, rq_clamp, o),
+                4 => gemv_pass::<4>(row, wq, k4, pq, rq_clamp, o),
+                5 => gemv_pass::<5>(row, wq, k4, pq, rq_clamp, o),
+                6 => gemv_pass::<6>(row, wq, k4, pq, rq_clamp, o),
+                7 => gemv_pass::<7>(row, wq, k4, pq, rq_clamp, o),
+                _ => gemv_pass::<8>(row, wq, k4, pq, rq_clamp, o),
+            }
+        }
+        q0 += nq;
+    }
+    true
+}
+
+/// One pass of [`gemv_fused`] over `NQ` pairs of blocks (`w`: `NQ * k4` pairs, pair
+/// `q`'s groups at `q * k4..`), writing up to `16 * NQ` outputs (fewer when `out` is
+/// shorter). With a single pair, the even and odd groups go to separate accumulators
+/// (two chains instead of one; the same wrapping sum).
+#[target_feature(enable = "avx512f,avx512vnni")]
+fn gemv_pass<const NQ: usize>(
+    row: &[[u8; 4]],
+    w: &[[[u8; 32]; 2]],
+    k4: usize,
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let z = _mm512_setzero_si512();
+    let mut a = [z; NQ];
+    let mut odd = z;
+    let (Some(row), true) = (row.get(..k4), w.len() >= NQ * k4) else {
+        return;
+    };
+    for (g, x) in row.iter().enumerate() {
+        let xv = _mm512_set1_epi32(i32::from_le_bytes(*x));
+        if NQ == 1 && g % 2 == 1 {
+            if let Some(p) = w.get(g) {
+                odd = _mm512_dpbusd_epi32(odd, xv, load64(p));
+            }
+            continue;
+        }
+        for (q, acc) in a.iter_mut().enumerate() {
+            // SAFETY: `q * k4 + g < NQ * k4 <= w.len()` (checked above, `g < k4`).
+            let p = unsafe { w.get_unchecked(q * k4 + g) };
+            *acc = _mm512_dpbusd_epi32(*acc, xv, load64(p));
+        }
+    }
+    if NQ == 1 {
+        a[0] = _mm512_add_epi32(a[0], odd);
+    }
+    let rq = Requant16::new(clamp);
+    for (q, (acc, p16)) in a.iter().zip(pre).enumerate() {
+        let v = _mm512_cvtsepi32_epi8(rq.apply(*acc, p16));
+        let at = 16 * q;
+        let m = out.len().saturating_sub(at).min(16);
+        store_first(out.get_mut(at..at + m).unwrap_or(&mut []), v);
+    }
+}
+
+/// Stores the first `d.len()` (at most 16) bytes of `v` into `d`: one 16- or 8-byte
+/// store for those lengths (the fused kernels' outputs are whole groups of eight
+/// channels), else through a stack copy.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn store_first(d: &mut [u8], v: __m128i) {
+    match d.len() {
+        // SAFETY: `d` is 16 writable bytes; `_mm_storeu_si128` has no alignment
+        // requirement.
+        16 => unsafe { _mm_storeu_si128(d.as_mut_ptr().cast(), v) },
+        // SAFETY: `d` is 8 writable bytes; `_mm_storel_epi64` writes exactly the low 8
+        // bytes, with no alignment requirement.
+        8 => unsafe { _mm_storel_epi64(d.as_mut_ptr().cast(), v) },
+        m => {
+            let mut b = [0u8; 16];
+            // SAFETY: `b` is 16 writable bytes; no alignment requirement.
+            unsafe { _mm_storeu_si128(b.as_mut_ptr().cast(), v) }
+            if let (Some(d), Some(b)) = (d.get_mut(..m.min(16)), b.get(..m.min(16))) {
+                d.copy_from_slice(b);
+            }
+        }
+    }
+}
+
+/// [`Requant8::apply_pre`] on 16 lanes (AVX-512 F).
+#[derive(Clone, Copy)]
+struct Requant16 {
+    min31: __m512i,
+    off: __m512i,
+    lo: __m512i,
+    hi: __m512i,
+}
+
+impl Requant16 {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new((off, lo, hi): (i32, i32, i32)) -> Requant16 {
+        Requant16 {
+            min31: _mm512_set1_epi64(0x8000_0000),
+            off: _mm512_set1_epi32(off),
+            lo: _mm512_set1_epi32(lo),
+            hi: _mm512_set1_epi32(hi.max(lo)),
+        }
+    }
+
+    /// `clamp(requant_single(acc + fold, m, nudge, r1) + off, lo, hi)` per lane, on the
+    /// constants `p` ([`Pre16`]: fold, multiplier, `r1`, odd-lane multiplier, even and
+    /// odd rounding constants).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn apply(&self, acc: __m512i, p: &Pre16) -> __m512i {
+        let [f, m, r1, mo, ne, no] = p;
+        let (m, r1, mo, ne, no) = (
+            load_b64(m),
+            load_b64(r1),
+            load_b64(mo),
+            load_b64(ne),
+            load_b64(no),
+        );
+        let x = _mm512_add_epi32(acc, load_b64(f));
+        let neg = _mm512_srai_epi32::<31>(x);
+        let pe = _mm512_mul_epi32(x, m);
+        let po = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), mo);
+        let ce = _mm512_and_si512(neg, self.min31);
+        let co = _mm512_and_si512(_mm512_srli_epi64::<32>(neg), self.min31);
+        let qe = _mm512_sub_epi64(_mm512_add_epi64(pe, ne), ce);
+        let qo = _mm512_sub_epi64(_mm512_add_epi64(po, no), co);
+        let h = _mm512_mask_blend_epi32(0b1010_1010_1010_1010, _mm512_srli_epi64::<32>(qe), qo);
+        let v = _mm512_add_epi32(_mm512_srav_epi32(h, r1), self.off);
+        _mm512_min_epi32(_mm512_max_epi32(v, self.lo), self.hi)
     }
 }
 
@@ -1257,6 +1667,127 @@ fn dw_block_vnni(
         }
     }
     dw_finish(acc, k, clamp, out);
+}
+
+/// One output row of one 32-channel block of a 3x3 depthwise convolution (stride and
+/// dilation 1 along the row; AVX-VNNI), on the column layout of `kernels::packed::Dw`
+/// (`w`: 12 pieces, piece `4 * kx + v`; `k`: the block's epilogue constants as for
+/// [`dw_block`]). `rows[ky]`: the input row of filter row `ky` (`in_w` pixels of `c`
+/// bytes) or `None` (outside the image: the zero point `zp`). Output pixel `ox` of the
+/// `out.len() / c` in `out` reads input columns `ox + kx - pad`. Each input column's
+/// three taps are interleaved once (`VPUNPCK{L,H}BW`, `VPUNPCK{L,H}WD` with a zero
+/// fourth tap) and used by the three output pixels that read it, so a pixel costs one
+/// column's shuffles instead of [`dw_block`]'s three groups. Channels `c0..c0 + 32`
+/// (fewer at the end: lanes past `c` are computed and not written). Returns `false`
+/// (nothing written) without AVX-VNNI or when a slice is too short.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw_row(
+    rows: &[Option<&[u8]>; 3],
+    (c, c0): (usize, usize),
+    (in_w, pad): (usize, usize),
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let (Some(w), Some(k)) = (w.first_chunk::<12>(), k.first_chunk::<{ 4 * PRE8 }>()) else {
+        return false;
+    };
+    let row_ok = |r: &Option<&[u8]>| r.is_none_or(|r| r.len() >= in_w * c);
+    if c == 0 || c0 >= c || !rows.iter().all(row_ok) || !vnni_available() {
+        return false;
+    }
+    // SAFETY: AVX2 and AVX-VNNI are available (checked).
+    unsafe { dw_row_vnni(rows, (c, c0), (in_w, pad), w, k, zp, clamp, out) };
+    true
+}
+
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,avxvnni")]
+fn dw_row_vnni(
+    rows: &[Option<&[u8]>; 3],
+    (c, c0): (usize, usize),
+    (in_w, pad): (usize, usize),
+    w: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 4 * PRE8],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let flip = _mm256_set1_epi8(-128);
+    let zpv = _mm256_set1_epi8(zp as i8);
+    let zero = _mm256_setzero_si256();
+    // Tap `ky` of input column `ix` (`None`: outside the row), 32 channels from `c0`.
+    let tap = |ky: usize, ix: Option<usize>| -> __m256i {
+        let (Some(row), Some(ix)) = (rows[ky], ix) else {
+            return zpv;
+        };
+        let at = ix * c + c0;
+        match row.get(at..at + 32).and_then(|s| s.first_chunk::<32>()) {
+            Some(s) => load32(s),
+            None => {
+                // Near the end of the row: the bytes there, zeros after them.
+                let mut b = [0u8; 32];
+                if let Some(s) = row.get(at..) {
+                    let n = s.len().min(32);
+                    b[..n].copy_from_slice(&s[..n]);
+                }
+                load32(&b)
+            }
+        }
+    };
+    // The interleaved (and flipped) taps of input column `ix` (as a signed position).
+    let column = |ix: isize| -> [__m256i; 4] {
+        let ix = usize::try_from(ix).ok().filter(|&i| i < in_w);
+        let t0 = _mm256_xor_si256(tap(0, ix), flip);
+        let t1 = _mm256_xor_si256(tap(1, ix), flip);
+        let t2 = _mm256_xor_si256(tap(2, ix), flip);
+        let a = _mm256_unpacklo_epi8(t0, t1);
+        let b = _mm256_unpackhi_epi8(t0, t1);
+        let cc = _mm256_unpacklo_epi8(t2, zero);
+        let d = _mm256_unpackhi_epi8(t2, zero);
+        [
+            _mm256_unpacklo_epi16(a, cc),
+            _mm256_unpackhi_epi16(a, cc),
+            _mm256_unpacklo_epi16(b, d),
+            _mm256_unpackhi_epi16(b, d),
+        ]
+    };
+    let n = (c - c0).min(32);
+    let fold = [
+        load32(&k[0]),
+        load32(&k[PRE8]),
+        load32(&k[2 * PRE8]),
+        load32(&k[3 * PRE8]),
+    ];
+    let origin = -(pad as isize);
+    let mut col0 = column(origin);
+    let mut col1 = column(origin + 1);
+    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
+        let col2 = column(origin + ox as isize + 2);
+        let mut acc = fold;
+        for v in 0..4 {
+            acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col0[v], load32(&w[v]));
+            acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col1[v], load32(&w[4 + v]));
+            acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col2[v], load32(&w[8 + v]));
+        }
+        match o
+            .get_mut(c0..c0 + 32)
+            .and_then(|d| d.first_chunk_mut::<32>())
+        {
+            Some(d) if n == 32 => dw_finish(acc, k, clamp, d),
+            _ => {
+                let mut b = [0u8; 32];
+                dw_finish(acc, k, clamp, &mut b);
+                if let Some(d) = o.get_mut(c0..c0 + n) {
+                    d.copy_from_slice(&b[..n]);
+                }
+            }
+        }
+        col0 = col1;
+        col1 = col2;
+    }
 }
 
 #[target_feature(enable = "avx2")]
@@ -1578,8 +2109,9 @@ mod tests {
         }
     );
 
-    /// A packed-kernel case: the packing, `k4`, `nb`, three prepared rows (`k4` groups)
-    /// and `nb` packed blocks of weights.
+    /// A packed-kernel case: the packing, `k4`, `nb`, the prepared rows (`k4` groups
+    /// each; 1, 2, 3, 4, 5 or 8 of them: every row count the callers pass) and `nb`
+    /// packed blocks of weights.
     type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
 
     fn tile_case(r: &mut Rng) -> Option<Tile> {
@@ -1594,7 +2126,8 @@ mod tests {
             r.usize(1, 200)
         };
         let nb = r.usize(1, 4);
-        let rows = (0..3)
+        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
+        let rows = (0..np)
             .map(|_| {
                 bytes(r, 4 * k4)
                     .chunks_exact(4)
@@ -1610,13 +2143,24 @@ mod tests {
     }
 
     fn tile_run(t: &Tile, portable: bool) -> Vec<i32> {
+        match t.3.len() {
+            1 => tile_run_n::<1>(t, portable),
+            2 => tile_run_n::<2>(t, portable),
+            3 => tile_run_n::<3>(t, portable),
+            4 => tile_run_n::<4>(t, portable),
+            5 => tile_run_n::<5>(t, portable),
+            _ => tile_run_n::<8>(t, portable),
+        }
+    }
+
+    fn tile_run_n<const NP: usize>(t: &Tile, portable: bool) -> Vec<i32> {
         let (packing, k4, nb, rows, w) = t;
-        let r: [&[[u8; 4]]; 3] = [&rows[0], &rows[1], &rows[2]];
-        let mut acc = [[7i32; 32]; 3];
+        let r: [&[[u8; 4]]; NP] = core::array::from_fn(|p| &rows[p][..]);
+        let mut acc = [[7i32; 32]; NP];
         if portable || skip() {
             crate::kernels::packed::tile_portable(*packing, &r, w, *k4, *nb, &mut acc);
         } else {
-            assert!(gemm_tile::<3>(*packing, &r, w, *k4, *nb, &mut acc));
+            assert!(gemm_tile::<NP>(*packing, &r, w, *k4, *nb, &mut acc));
         }
         acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
     }
@@ -1631,6 +2175,308 @@ mod tests {
             generate: tile_case,
             portable: |t: &Tile| tile_run(t, true),
             specialised: |t: &Tile| tile_run(t, false),
+        }
+    );
+
+    /// An indirect-GEMM case: `taps` (1..=9), `s4`, `nb`, the rows as pieces (`rows[p][t]`,
+    /// `s4` groups each, some longer: a piece is read in place from a larger input), and
+    /// the AVX-512 VNNI packed weights of `taps * s4` groups.
+    type Taps = (usize, usize, usize, Vec<Vec<Vec<[u8; 4]>>>, Vec<[u8; 32]>);
+
+    fn taps_case(r: &mut Rng) -> Option<Taps> {
+        let (taps, s4, nb) = (r.usize(1, 9), r.usize(1, 20), r.usize(1, 4));
+        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
+        let rows = (0..np)
+            .map(|_| {
+                (0..taps)
+                    .map(|_| {
+                        let extra = if r.bool() { 0 } else { r.usize(1, 3) };
+                        bytes(r, 4 * (s4 + extra))
+                            .chunks_exact(4)
+                            .map(|c| [c[0], c[1], c[2], c[3]])
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let w = bytes(r, 32 * Packing::Avx512Vnni.pieces(nb, taps * s4).unwrap())
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect();
+        Some((taps, s4, nb, rows, w))
+    }
+
+    fn taps_run(t: &Taps, portable: bool) -> Vec<i32> {
+        match t.3.len() {
+            1 => taps_run_n::<1>(t, portable),
+            2 => taps_run_n::<2>(t, portable),
+            3 => taps_run_n::<3>(t, portable),
+            4 => taps_run_n::<4>(t, portable),
+            5 => taps_run_n::<5>(t, portable),
+            _ => taps_run_n::<8>(t, portable),
+        }
+    }
+
+    fn taps_run_n<const NP: usize>(t: &Taps, portable: bool) -> Vec<i32> {
+        let (taps, s4, nb, rows, w) = t;
+        let k4 = taps * s4;
+        let mut acc = [[7i32; 32]; NP];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            // The pieces joined into contiguous rows, on the portable twin.
+            let joined: Vec<Vec<[u8; 4]>> = rows
+                .iter()
+                .map(|row| row.iter().flat_map(|s| s[..*s4].to_vec()).collect())
+                .collect();
+            let r: [&[[u8; 4]]; NP] = core::array::from_fn(|p| &joined[p][..]);
+            crate::kernels::packed::tile_portable(Packing::Avx512Vnni, &r, w, k4, *nb, &mut acc);
+        } else {
+            let segs: Vec<&[[u8; 4]]> = rows.iter().flatten().map(|s| &s[..]).collect();
+            assert!(gemm_tile_taps::<NP>(
+                Packing::Avx512Vnni,
+                &segs,
+                *taps,
+                *s4,
+                w,
+                k4,
+                *nb,
+                &mut acc
+            ));
+        }
+        acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
+    }
+
+    specialised_matches_portable!(
+        /// The AVX-512 VNNI kernel on rows given as pieces read in place (the indirect
+        /// GEMM of the convolutions) against the portable kernel on the joined rows.
+        packed_gemm_taps_match_portable {
+            seed: 50,
+            cases: 2000,
+            generate: taps_case,
+            portable: |t: &Taps| taps_run(t, true),
+            specialised: |t: &Taps| taps_run(t, false),
+        }
+    );
+
+    /// A fused-epilogue case: an indirect-GEMM case ([`taps_case`]) and the epilogue
+    /// constants of its `8 * nb` channels (fold, multiplier, `r1` as in [`Soa`]; extreme
+    /// folds included), the clamp and how many channels to write (`n`, up to `8 * nb`).
+    type Fused = (Taps, Vec<u8>, (i32, i32, i32), usize);
+
+    fn fused_case(r: &mut Rng) -> Option<Fused> {
+        let t = taps_case(r)?;
+        let c = 8 * t.2;
+        let e = epi_case(r)?;
+        let mut soa = std::vec![0u8; 12 * c];
+        let mults = r.multipliers(c);
+        for (j, (m, s)) in mults.into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            let r1 = s.unsigned_abs().saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (c + j)..4 * (c + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * c + j)..4 * (2 * c + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let n = if r.bool() { c } else { r.usize(1, c) };
+        Some((t, soa, e.clamp, n))
+    }
+
+    fn fused_run(f: &Fused, portable: bool) -> Vec<u8> {
+        match f.0 .3.len() {
+            1 => fused_run_n::<1>(f, portable),
+            2 => fused_run_n::<2>(f, portable),
+            3 => fused_run_n::<3>(f, portable),
+            4 => fused_run_n::<4>(f, portable),
+            5 => fused_run_n::<5>(f, portable),
+            _ => fused_run_n::<8>(f, portable),
+        }
+    }
+
+    /// Each row's `n` outputs followed by 3 bytes past them (which must stay 0xA5).
+    fn fused_run_n<const NP: usize>(f: &Fused, portable: bool) -> Vec<u8> {
+        let (t, soa, clamp, n) = f;
+        let c = 8 * t.2;
+        let soa = Soa::new(soa, c);
+        let mut outs: Vec<Vec<u8>> = std::vec![std::vec![0xA5u8; n + 3]; NP];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            let acc = taps_run_n::<NP>(t, true);
+            for (o, a) in outs.iter_mut().zip(acc.chunks_exact(c)) {
+                requant_soa_portable(&a[..*n], &soa, *clamp, &mut o[..*n]);
+            }
+        } else {
+            let (taps, s4, nb, rows, w) = t;
+            let at = |a: &[u8], j: usize| {
+                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+            };
+            let pre: Vec<[u8; 32]> = (0..c / 8)
+                .flat_map(|g| {
+                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                    pre8(f, m, r)
+                })
+                .collect();
+            let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let segs: Vec<&[[u8; 4]]> = rows.iter().flatten().map(|s| &s[..]).collect();
+            let mut os: Vec<&mut [u8]> = outs.iter_mut().map(|o| &mut o[..]).collect();
+            assert!(gemm_taps_fused::<NP>(
+                Packing::Avx512Vnni,
+                &segs,
+                (*taps, *s4),
+                w,
+                (taps * s4, *nb),
+                &p16,
+                *clamp,
+                &mut os,
+                (0, *n),
+            ));
+        }
+        outs.concat()
+    }
+
+    specialised_matches_portable!(
+        /// The AVX-512 VNNI kernel with the epilogue fused (16-lane requantization,
+        /// `VPMOVSDB`) against the portable kernel and the portable epilogue; partial
+        /// last vectors write nothing past `n`.
+        packed_gemm_fused_matches_portable {
+            seed: 51,
+            cases: 2000,
+            generate: fused_case,
+            portable: |f: &Fused| fused_run(f, true),
+            specialised: |f: &Fused| fused_run(f, false),
+        }
+    );
+
+    /// A matrix-vector case: `k4` (1..=200), `oc` (1..=300), one row, the AVX-512 VNNI
+    /// packed weights of `oc` channels, epilogue constants (fold, multiplier, `r1` as in
+    /// [`Soa`] for `oc` rounded up to 8) and the clamp.
+    type Gemv = (
+        usize,
+        usize,
+        Vec<[u8; 4]>,
+        Vec<[u8; 32]>,
+        Vec<u8>,
+        (i32, i32, i32),
+    );
+
+    fn gemv_case(r: &mut Rng) -> Option<Gemv> {
+        let k4 = if r.bool() {
+            r.usize(1, 8)
+        } else {
+            r.usize(1, 200)
+        };
+        let oc = if r.bool() {
+            r.usize(1, 40)
+        } else {
+            r.usize(1, 300)
+        };
+        let row = bytes(r, 4 * k4)
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect();
+        let w = bytes(
+            r,
+            32 * Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap(),
+        )
+        .chunks_exact(32)
+        .map(|c| <[u8; 32]>::try_from(c).unwrap())
+        .collect();
+        let c = 8 * oc.div_ceil(8);
+        let mut soa = std::vec![0u8; 12 * c];
+        for (j, (m, sh)) in r.multipliers(c).into_iter().enumerate() {
+            let (m, sh) = if sh >= 0 { (0, 0) } else { (m, sh) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (c + j)..4 * (c + j) + 4].copy_from_slice(&m.to_le_bytes());
+            let r1 = sh.unsigned_abs().saturating_sub(1);
+            soa[4 * (2 * c + j)..4 * (2 * c + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        Some((
+            k4,
+            oc,
+            row,
+            w,
+            soa,
+            (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+        ))
+    }
+
+    /// The `oc` outputs and 3 bytes past them (which must stay 0xA5).
+    fn gemv_run(t: &Gemv, portable: bool) -> Vec<u8> {
+        let (k4, oc, row, w, soa, clamp) = t;
+        let c = 8 * oc.div_ceil(8);
+        let soa = Soa::new(soa, c);
+        let mut out = std::vec![0xA5u8; oc + 3];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            let mut acc = std::vec![0i32; c];
+            for b0 in (0..c / 8).step_by(4) {
+                let nb = (c / 8 - b0).min(4);
+                let mut a = [[0i32; 32]; 1];
+                let wb = &w[Packing::Avx512Vnni.piece(b0, 0, *k4)..];
+                crate::kernels::packed::tile_portable(
+                    Packing::Avx512Vnni,
+                    &[&row[..]],
+                    wb,
+                    *k4,
+                    nb,
+                    &mut a,
+                );
+                acc[8 * b0..8 * (b0 + nb)].copy_from_slice(&a[0][..8 * nb]);
+            }
+            requant_soa_portable(&acc[..*oc], &soa, *clamp, &mut out[..*oc]);
+        } else {
+            let at = |a: &[u8], j: usize| {
+                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+            };
+            let pre: Vec<[u8; 32]> = (0..c / 8)
+                .flat_map(|g| {
+                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                    pre8(f, m, r)
+                })
+                .collect();
+            let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let o = &mut out[..*oc];
+            assert!(gemv_fused(
+                Packing::Avx512Vnni,
+                row,
+                w,
+                (*k4, *oc),
+                &p16,
+                *clamp,
+                o
+            ));
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The AVX-512 VNNI matrix-vector kernel (up to 128 channels per pass, fused
+        /// epilogue) against the portable kernel and epilogue, extreme values included.
+        packed_gemv_fused_matches_portable {
+            seed: 52,
+            cases: 1500,
+            generate: gemv_case,
+            portable: |t: &Gemv| gemv_run(t, true),
+            specialised: |t: &Gemv| gemv_run(t, false),
         }
     );
 
