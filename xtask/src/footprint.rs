@@ -4,7 +4,8 @@
 //!
 //! For each model: convert it, list its ops, build the `mps2-an386` benchmark firmware
 //! (`firmware/mps2-an386`, release: O3, fat LTO) with that one model embedded and
-//! `EDGEFLOW_NN_OPS` set to its ops, run it under QEMU (output checked against TFLM's, peak
+//! `EDGEFLOW_NN_OPS` set to its ops (and `EDGEFLOW_NN_GROUPED_CONV=0` unless it has a grouped
+//! convolution), run it under QEMU (output checked against TFLM's, peak
 //! stack in `invoke` by stack painting), and size the ELF. The same firmware with no model
 //! embedded (the harness alone: the run-time is dead code and is not linked) is the
 //! baseline, so
@@ -46,14 +47,25 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let empty = firmware::build(&board, &[], 16, false, None).map_err(anyhow::Error::msg)?;
     let base = firmware::flash_text_bytes(&empty).map_err(anyhow::Error::msg)?;
     println!("flash text with no model: {base} B");
+    // `EDGEFLOW_FOOTPRINT_MODELS=kws,ad` measures only those models, and
+    // `EDGEFLOW_FOOTPRINT_ALL_OPS=0` skips the every-op builds (quicker runs while
+    // working; the published tables come from a full run).
+    let only = std::env::var("EDGEFLOW_FOOTPRINT_MODELS").unwrap_or_default();
+    let all_ops = std::env::var("EDGEFLOW_FOOTPRINT_ALL_OPS").map_or(true, |v| v != "0");
     let mut rows = Vec::new();
     for (m, tflm_code, tflm_stack) in TFLM {
+        if !only.is_empty() && !only.split(',').any(|o| o.trim().eq_ignore_ascii_case(m)) {
+            continue;
+        }
         let tflite = std::fs::read(dir.join(format!("{m}.tflite")))
             .with_context(|| format!("{m}.tflite in {}", dir.display()))?;
         let c = edgeflow_compile::compile(&tflite, m)?;
         let input = load_npy(&dir.join(format!("{m}_input.npy"))).bytes();
         let expected = load_npy(&dir.join(format!("{m}_output_tflm.npy")));
         let ops = firmware::op_list(&c.artifact).map_err(anyhow::Error::msg)?;
+        // Grouped CONV_2D is a variant the op list cannot name: link its kernel only for
+        // a model that has one (`EDGEFLOW_NN_GROUPED_CONV`, crates/edgeflow-nn/build.rs).
+        let grouped = has_grouped_conv(&c.artifact)?;
         let case = Case {
             name: m.into(),
             artifact: c.artifact.clone(),
@@ -63,13 +75,25 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let mut sizes = Vec::new();
         let mut stack = 0;
         let mut instructions = 0;
-        for (label, sel) in [("model's ops", Some(ops.as_str())), ("all ops", None)] {
+        let builds: &[(&str, Option<&str>)] = if all_ops {
+            &[("model's ops", Some(ops.as_str())), ("all ops", None)]
+        } else {
+            &[("model's ops", Some(ops.as_str()))]
+        };
+        for &(label, sel) in builds {
             println!(
                 "== {m}: firmware with {label} ({})",
                 sel.unwrap_or("every op")
             );
+            if sel.is_some() && !grouped {
+                std::env::set_var("EDGEFLOW_NN_GROUPED_CONV", "0");
+            } else {
+                std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
+            }
             let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg);
+            std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
+            let elf = elf?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
             let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
             sizes.push((text, runtime));
@@ -111,7 +135,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             ops.replace(',', ", "),
             sizes[0].1 as f64 / 1000.0,
             sizes[0].1,
-            sizes[1].1 as f64 / 1000.0,
+            sizes.get(1).map_or(f64::NAN, |s| s.1 as f64 / 1000.0),
             tc,
             stack,
             ts,
@@ -120,6 +144,20 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     }
     println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
     Ok(())
+}
+
+/// Whether the model has a grouped CONV_2D (input depth a multiple > 1 of the filter's).
+fn has_grouped_conv(artifact: &[u8]) -> Result<bool> {
+    use edgeflow_nn::format::graph::Op;
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grouped = m.ops().any(|d| {
+        matches!(d.op, Op::Conv2d(_))
+            && match (d.inputs.first(), d.inputs.get(1)) {
+                (Some(x), Some(w)) => x.shape.dim(3) != w.shape.dim(3),
+                _ => false,
+            }
+    });
+    Ok(grouped)
 }
 
 /// Keeps a copy of the per-model ELF (the build directory is reused by the next model).
