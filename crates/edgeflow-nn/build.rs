@@ -62,7 +62,11 @@ fn main() {
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_F32");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_GROUPED_CONV");
     println!("cargo::rustc-check-cfg=cfg(edgeflow_grouped_conv)");
-    if env::var("EDGEFLOW_NN_GROUPED_CONV").unwrap_or_default().trim() != "0" {
+    if env::var("EDGEFLOW_NN_GROUPED_CONV")
+        .unwrap_or_default()
+        .trim()
+        != "0"
+    {
         println!("cargo::rustc-cfg=edgeflow_grouped_conv");
     }
     println!("cargo::rustc-check-cfg=cfg(edgeflow_f32)");

@@ -242,8 +242,8 @@ fn eval_i8(
         conv_pairs(g, &q, x, w, recs, (patch, cols, accs), pad_byte, out);
         return;
     }
-    if isa == Isa::ArmDsp && !GROUPED_LINKED {
-        return; // grouped: rejected by `geom` in this build
+    if !GROUPED_LINKED {
+        return; // grouped (a DSP build, so `isa` is `ArmDsp`): rejected by `geom`
     }
     conv_generic(g, &q, isa, (x, w), &params, patch, pad_byte, out);
 }
@@ -339,10 +339,8 @@ fn conv_pairs(
     let mut outs = out.chunks_exact_mut(g.out_c);
     // The two accumulator blocks, in scratch (see `pair_acc_bytes`).
     let (acc_a, acc_b) = accs.split_at_mut(acc_block_bytes(OUT_BLOCK).min(accs.len()));
-    let (Some(acc_a), Some(acc_b)) = (
-        acc_block::<OUT_BLOCK>(acc_a),
-        acc_block::<OUT_BLOCK>(acc_b),
-    ) else {
+    let (Some(acc_a), Some(acc_b)) = (acc_block::<OUT_BLOCK>(acc_a), acc_block::<OUT_BLOCK>(acc_b))
+    else {
         return;
     };
     let mut p = 0;

@@ -126,7 +126,7 @@ pub fn check(
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => weighted::check(&FullyConnected(p), inputs, output, scratch_len),
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
-        Op::AveragePool2d(p) => pool::check_average(p, inputs, output),
+        Op::AveragePool2d(p) => pool::check_average(p, inputs, output, scratch_len),
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
         Op::MaxPool2d(p) => pool::check_max(p, inputs, output),
         #[cfg(edgeflow_op = "ADD")]
@@ -181,6 +181,8 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
         Op::DepthwiseConv2d(p) => weighted::scratch_bytes(&Depthwise(p), inputs, output),
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => weighted::scratch_bytes(&FullyConnected(p), inputs, output),
+        #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
+        Op::AveragePool2d(_) => pool::average_scratch_bytes(output),
         #[cfg(edgeflow_op = "ADD")]
         Op::Add(_) => elementwise::add_scratch_bytes(output),
         #[allow(unreachable_patterns)]
@@ -215,7 +217,7 @@ pub fn eval(
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => weighted::eval(&FullyConnected(p), inputs, output, scratch, isa),
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
-        Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
+        Op::AveragePool2d(p) => pool::eval_average(p, inputs, output, scratch),
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
         #[cfg(edgeflow_op = "ADD")]
