@@ -122,15 +122,24 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 keep(&elf, m)?;
             }
         }
-        rows.push((m, ops, sizes, stack, instructions, tflm_code, tflm_stack));
+        rows.push((
+            m,
+            ops,
+            sizes,
+            stack,
+            instructions,
+            tflm_code,
+            tflm_stack,
+            c.arena_bytes,
+        ));
     }
     println!(
-        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops |"
+        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops | arena (planned, scratch included) |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (m, ops, sizes, stack, instructions, tc, ts) in &rows {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (m, ops, sizes, stack, instructions, tc, ts, arena) in &rows {
         println!(
-            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} |",
+            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} | {} B |",
             m.to_uppercase(),
             ops.replace(',', ", "),
             sizes[0].1 as f64 / 1000.0,
@@ -139,7 +148,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             tc,
             stack,
             ts,
-            instructions
+            instructions,
+            arena
         );
     }
     println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
