@@ -394,28 +394,47 @@ fn eval_mult1(
     }
 }
 
-/// The 3x3 kernel's per-call setup in scratch, in a frame of its own rather than the
-/// pixel loop's: on the packed path the weights widened to 16 bits (`wide`); the
-/// per-channel records (transposed weights, then bias + off * sum of the nine weights
-/// and the requantization) or, on a host SIMD family with the single-shift
-/// requantization, the vector epilogue's arrays; the row of input zero points. Returns
-/// whether the arrays were written (`soa`).
-#[inline(never)]
-fn setup_3x3(
+/// Depth multiplier 1, 3x3 filter (any stride, dilation, padding): per output pixel the
+/// nine taps are nine contiguous channel slices of the input (or of the zero-point row
+/// for taps outside the image), and each channel's nine weights sit transposed in its
+/// record, so one pass over the channels accumulates in a register and requantizes
+/// right away.
+///
+/// With [`Isa::ArmDsp`], groups of four channels take the DSP kernel
+/// ([`arm::ops::dw3x3`]) on weights widened to 16 bits once per call, then the records'
+/// epilogue; the `c % 4` last channels take the portable loop. With a host SIMD family
+/// (AVX2, NEON) the channels are summed by [`arch::dw3x3`] straight from the filter, then
+/// requantized with the records.
+fn eval_3x3(
     g: &Geom,
     q: &OutQ<'_>,
     off: i32,
-    (w, bias): (&[u8], Option<&[u8]>),
-    (wide, recs, zp_row, acc): (&mut [u8], &mut [u8], &mut [u8], &mut [i32; CHUNK]),
+    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
+    out: &mut [u8],
+    scratch: &mut [u8],
     isa: Isa,
-) -> bool {
+) {
+    let packed = isa == Isa::ArmDsp;
+    let host_simd = isa.host_simd();
     let c = g.in_c;
-    if isa == Isa::ArmDsp {
+    let wb = wide_bytes(g);
+    let ab = acc3_bytes(g);
+    let Some(scratch) = scratch.get_mut(..wb + ab + c * REC3 + c) else {
+        return;
+    };
+    let (wide, scratch) = scratch.split_at_mut(wb);
+    let (acc, scratch) = scratch.split_at_mut(ab);
+    let Some(acc) = acc_block::<CHUNK>(acc) else {
+        return;
+    };
+    if packed {
         arm::widen_dw3x3(w, c, wide);
     }
+    let wide: &[u8] = wide;
+    let (recs, zp_row) = scratch.split_at_mut(c * REC3);
     // Host SIMD with the single-shift requantization: the vector epilogue's arrays (the
     // sums read the filter in place); otherwise transposed weights and records.
-    let soa = isa.host_simd() && q.fast;
+    let soa = host_simd && q.fast;
     if soa {
         q.write_soa(recs, c, 0, |j| {
             let s = w.chunks_exact(c).take(9).fold(0i32, |a, t| {
@@ -456,45 +475,6 @@ fn setup_3x3(
         c0 += n;
     }
     zp_row.fill((-off) as i8 as u8);
-    soa
-}
-
-/// Depth multiplier 1, 3x3 filter (any stride, dilation, padding): per output pixel the
-/// nine taps are nine contiguous channel slices of the input (or of the zero-point row
-/// for taps outside the image), and each channel's nine weights sit transposed in its
-/// record, so one pass over the channels accumulates in a register and requantizes
-/// right away.
-///
-/// With [`Isa::ArmDsp`], groups of four channels take the DSP kernel
-/// ([`arm::ops::dw3x3`]) on weights widened to 16 bits once per call, then the records'
-/// epilogue; the `c % 4` last channels take the portable loop. With a host SIMD family
-/// (AVX2, NEON) the channels are summed by [`arch::dw3x3`] straight from the filter, then
-/// requantized with the records.
-fn eval_3x3(
-    g: &Geom,
-    q: &OutQ<'_>,
-    off: i32,
-    (x, w, bias): (&[u8], &[u8], Option<&[u8]>),
-    out: &mut [u8],
-    scratch: &mut [u8],
-    isa: Isa,
-) {
-    let packed = isa == Isa::ArmDsp;
-    let host_simd = isa.host_simd();
-    let c = g.in_c;
-    let wb = wide_bytes(g);
-    let ab = acc3_bytes(g);
-    let Some(scratch) = scratch.get_mut(..wb + ab + c * REC3 + c) else {
-        return;
-    };
-    let (wide, scratch) = scratch.split_at_mut(wb);
-    let (acc, scratch) = scratch.split_at_mut(ab);
-    let Some(acc) = acc_block::<CHUNK>(acc) else {
-        return;
-    };
-    let (recs, zp_row) = scratch.split_at_mut(c * REC3);
-    let soa = setup_3x3(g, q, off, (w, bias), (wide, recs, zp_row, acc), isa);
-    let wide: &[u8] = wide;
     let recs: &[u8] = recs;
     let params = if soa {
         Params::Soa(Soa::new(recs, c))
@@ -502,18 +482,28 @@ fn eval_3x3(
         Params::Recs(recs, REC3)
     };
     let zp: &[u8] = zp_row;
-    let img = g.h.size * g.w.size * c;
+    let row = g.w.size * c;
+    let img = g.h.size * row;
     let mut out_px = out.chunks_exact_mut(c);
     for b in 0..g.batches {
         for oy in 0..g.h.out {
-            let rows = (b * img, g.h.window(oy));
+            let (iy0, ky0, ky1) = g.h.window(oy);
             for ox in 0..g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
                 let Some(o) = out_px.next() else {
                     return;
                 };
-                let Some(taps) = taps_3x3(g, x, zp, rows, ox) else {
-                    return;
-                };
+                let mut taps: [&[u8]; 9] = [zp; 9];
+                for (t, tap) in taps.iter_mut().enumerate() {
+                    let (ky, kx) = (t / 3, t % 3);
+                    if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
+                        let s = b * img + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * c;
+                        match x.get(s..s + c) {
+                            Some(v) => *tap = v,
+                            None => return,
+                        }
+                    }
+                }
                 if packed {
                     pixel_3x3_packed(&taps, wide, recs, o, q, acc);
                 } else if host_simd {
@@ -524,34 +514,6 @@ fn eval_3x3(
             }
         }
     }
-}
-
-/// The nine taps of one output pixel of the 3x3 kernel: the input's channel slices
-/// under the window, or the zero-point row `zp` for taps outside the image; `None` if a
-/// slice is out of bounds (excluded by `check`). `rows`: the image's first byte and the
-/// output row's window ([`Axis::window`]); `ox`: the output column. Its own frame: inlined
-/// into the pixel loop, the nine taps' loop-invariant offsets were hoisted and spilled,
-/// 380 B of stack under every pixel kernel.
-#[inline(never)]
-fn taps_3x3<'x>(
-    g: &Geom,
-    x: &'x [u8],
-    zp: &'x [u8],
-    (start, (iy0, ky0, ky1)): (usize, (isize, usize, usize)),
-    ox: usize,
-) -> Option<[&'x [u8]; 9]> {
-    let c = g.in_c;
-    let row = g.w.size * c;
-    let (ix0, kx0, kx1) = g.w.window(ox);
-    let mut taps: [&[u8]; 9] = [zp; 9];
-    for (t, tap) in taps.iter_mut().enumerate() {
-        let (ky, kx) = (t / 3, t % 3);
-        if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
-            let s = start + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * c;
-            *tap = x.get(s..s + c)?;
-        }
-    }
-    Some(taps)
 }
 
 /// One output pixel of the 3x3 kernel on the packed path: up to [`CHUNK`] channels at
