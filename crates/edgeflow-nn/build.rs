@@ -24,6 +24,11 @@
 //! (`conv_generic`); `Model::parse` then rejects a grouped convolution, naming the op.
 //! Without it (and on every other build) grouped convolutions are linked
 //! (`cfg(edgeflow_grouped_conv)`).
+//!
+//! `EDGEFLOW_NN_DW_GENERAL=0` likewise leaves out, on the DSP build, the DEPTHWISE_CONV_2D
+//! kernels for shapes other than 3x3 with depth multiplier 1 (`general`, `eval_mult1`);
+//! `Model::parse` then rejects those shapes, naming the flag
+//! (`cfg(edgeflow_dw_general)` otherwise).
 
 use std::env;
 
@@ -60,6 +65,15 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_PORTABLE");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_F32");
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_DW_GENERAL");
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_dw_general)");
+    if env::var("EDGEFLOW_NN_DW_GENERAL")
+        .unwrap_or_default()
+        .trim()
+        != "0"
+    {
+        println!("cargo::rustc-cfg=edgeflow_dw_general");
+    }
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_GROUPED_CONV");
     println!("cargo::rustc-check-cfg=cfg(edgeflow_grouped_conv)");
     if env::var("EDGEFLOW_NN_GROUPED_CONV")

@@ -4,8 +4,9 @@
 //!
 //! For each model: convert it, list its ops, build the `mps2-an386` benchmark firmware
 //! (`firmware/mps2-an386`, release: O3, fat LTO) with that one model embedded and
-//! `EDGEFLOW_NN_OPS` set to its ops (and `EDGEFLOW_NN_GROUPED_CONV=0` unless it has a grouped
-//! convolution), run it under QEMU (output checked against TFLM's, peak
+//! `EDGEFLOW_NN_OPS` set to its ops (and `EDGEFLOW_NN_GROUPED_CONV=0` /
+//! `EDGEFLOW_NN_DW_GENERAL=0` unless it has a grouped convolution / a depthwise one other
+//! than 3x3 with depth multiplier 1), run it under QEMU (output checked against TFLM's, peak
 //! stack in `invoke` by stack painting), and size the ELF. The same firmware with no model
 //! embedded (the harness alone: the run-time is dead code and is not linked) is the
 //! baseline, so
@@ -66,6 +67,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         // Grouped CONV_2D is a variant the op list cannot name: link its kernel only for
         // a model that has one (`EDGEFLOW_NN_GROUPED_CONV`, crates/edgeflow-nn/build.rs).
         let grouped = has_grouped_conv(&c.artifact)?;
+        // Likewise a depthwise convolution other than 3x3 with depth multiplier 1
+        // (`EDGEFLOW_NN_DW_GENERAL`).
+        let dw_general = has_general_depthwise(&c.artifact)?;
         let case = Case {
             name: m.into(),
             artifact: c.artifact.clone(),
@@ -85,14 +89,20 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 "== {m}: firmware with {label} ({})",
                 sel.unwrap_or("every op")
             );
-            if sel.is_some() && !grouped {
-                std::env::set_var("EDGEFLOW_NN_GROUPED_CONV", "0");
-            } else {
-                std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
+            for (var, needed) in [
+                ("EDGEFLOW_NN_GROUPED_CONV", grouped),
+                ("EDGEFLOW_NN_DW_GENERAL", dw_general),
+            ] {
+                if sel.is_some() && !needed {
+                    std::env::set_var(var, "0");
+                } else {
+                    std::env::remove_var(var);
+                }
             }
             let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
                 .map_err(anyhow::Error::msg);
             std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
+            std::env::remove_var("EDGEFLOW_NN_DW_GENERAL");
             let elf = elf?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
             let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
@@ -168,6 +178,19 @@ fn has_grouped_conv(artifact: &[u8]) -> Result<bool> {
             }
     });
     Ok(grouped)
+}
+
+/// Whether the model has a DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1.
+fn has_general_depthwise(artifact: &[u8]) -> Result<bool> {
+    use edgeflow_nn::format::graph::Op;
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let general = m.ops().any(|d| match (&d.op, d.inputs.first(), d.inputs.get(1)) {
+        (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
+            w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || x.shape.dim(3) != w.shape.dim(3)
+        }
+        _ => false,
+    });
+    Ok(general)
 }
 
 /// Keeps a copy of the per-model ELF (the build directory is reused by the next model).

@@ -31,6 +31,12 @@ use super::weighted::Weighted;
 /// Channels accumulated together per pass (accumulator block size).
 const CHUNK: usize = 64;
 
+/// Whether the depthwise kernels for other shapes than 3x3 with depth multiplier 1 are
+/// linked ([`general`], [`eval_mult1`]). A DSP build (Cortex-M4/M7) with
+/// `EDGEFLOW_NN_DW_GENERAL=0` (build.rs) leaves them out, and [`geom`] then rejects those
+/// shapes; every other build links them.
+const GENERAL_LINKED: bool = !cfg!(all(edgeflow_arm_dsp, not(edgeflow_dw_general)));
+
 /// Validated DEPTHWISE_CONV_2D geometry.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Geom {
@@ -72,6 +78,9 @@ fn geom(
     }
     if out.shape.dim(3) != out_c {
         return Err("output depth differs from the filter depth");
+    }
+    if !GENERAL_LINKED && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3) {
+        return Err("only 3x3 DEPTHWISE_CONV_2D with depth multiplier 1 is linked into this build (EDGEFLOW_NN_DW_GENERAL=0 at build time)");
     }
     let h = Axis::new(
         x.shape.dim(1),
@@ -289,11 +298,12 @@ fn eval_i8(
     }
     let q = OutQ::new(rq, clamp);
     let off = rq.input_offset;
-    if g.mult != 1 {
+    if GENERAL_LINKED && g.mult != 1 {
         general(g, &q, off, x, w, bias, out);
         return;
     }
-    if is_3x3(g) {
+    // Without the general kernels, `geom` admitted only 3x3 with multiplier 1.
+    if !GENERAL_LINKED || is_3x3(g) {
         eval_3x3(g, &q, off, (x, w, bias), out, scratch, isa);
         return;
     }
