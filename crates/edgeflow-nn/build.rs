@@ -26,7 +26,8 @@
 //! (`cfg(edgeflow_grouped_conv)`).
 //!
 //! `EDGEFLOW_NN_DW_GENERAL=0` likewise leaves out, on the DSP build, the DEPTHWISE_CONV_2D
-//! kernels for shapes other than 3x3 with depth multiplier 1 (`general`, `eval_mult1`);
+//! kernels for shapes other than 3x3 with depth multiplier 1 and a multiple of 4 channels
+//! (`general`, `eval_mult1`, the 3x3 kernel's channel tail);
 //! `Model::parse` then rejects those shapes, naming the flag
 //! (`cfg(edgeflow_dw_general)` otherwise).
 

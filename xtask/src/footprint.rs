@@ -67,8 +67,8 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         // Grouped CONV_2D is a variant the op list cannot name: link its kernel only for
         // a model that has one (`EDGEFLOW_NN_GROUPED_CONV`, crates/edgeflow-nn/build.rs).
         let grouped = has_grouped_conv(&c.artifact)?;
-        // Likewise a depthwise convolution other than 3x3 with depth multiplier 1
-        // (`EDGEFLOW_NN_DW_GENERAL`).
+        // Likewise a depthwise convolution other than 3x3 with depth multiplier 1 and a
+        // multiple of 4 channels (`EDGEFLOW_NN_DW_GENERAL`).
         let dw_general = has_general_depthwise(&c.artifact)?;
         let case = Case {
             name: m.into(),
@@ -180,13 +180,17 @@ fn has_grouped_conv(artifact: &[u8]) -> Result<bool> {
     Ok(grouped)
 }
 
-/// Whether the model has a DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1.
+/// Whether the model has a DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1 and a
+/// multiple of 4 channels.
 fn has_general_depthwise(artifact: &[u8]) -> Result<bool> {
     use edgeflow_nn::format::graph::Op;
     let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
     let general = m.ops().any(|d| match (&d.op, d.inputs.first(), d.inputs.get(1)) {
         (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
-            w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || x.shape.dim(3) != w.shape.dim(3)
+            w.shape.dim(1) != 3
+                || w.shape.dim(2) != 3
+                || x.shape.dim(3) != w.shape.dim(3)
+                || x.shape.dim(3) % 4 != 0
         }
         _ => false,
     });

@@ -31,8 +31,9 @@ use super::weighted::Weighted;
 /// Channels accumulated together per pass (accumulator block size).
 const CHUNK: usize = 64;
 
-/// Whether the depthwise kernels for other shapes than 3x3 with depth multiplier 1 are
-/// linked ([`general`], [`eval_mult1`]). A DSP build (Cortex-M4/M7) with
+/// Whether the depthwise kernels for other shapes than 3x3 with depth multiplier 1 and a
+/// multiple of 4 channels are linked ([`general`], [`eval_mult1`], and the `c % 4`
+/// channel tail of the DSP 3x3 kernel). A DSP build (Cortex-M4/M7) with
 /// `EDGEFLOW_NN_DW_GENERAL=0` (build.rs) leaves them out, and [`geom`] then rejects those
 /// shapes; every other build links them.
 const GENERAL_LINKED: bool = !cfg!(all(edgeflow_arm_dsp, not(edgeflow_dw_general)));
@@ -79,8 +80,9 @@ fn geom(
     if out.shape.dim(3) != out_c {
         return Err("output depth differs from the filter depth");
     }
-    if !GENERAL_LINKED && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3) {
-        return Err("only 3x3 DEPTHWISE_CONV_2D with depth multiplier 1 is linked into this build (EDGEFLOW_NN_DW_GENERAL=0 at build time)");
+    if !GENERAL_LINKED && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || in_c % 4 != 0)
+    {
+        return Err("only 3x3 DEPTHWISE_CONV_2D with depth multiplier 1 and a multiple of 4 channels is linked into this build (EDGEFLOW_NN_DW_GENERAL=0 at build time)");
     }
     let h = Axis::new(
         x.shape.dim(1),
@@ -514,7 +516,7 @@ fn eval_3x3(
                         }
                     }
                 }
-                if packed {
+                if packed || !GENERAL_LINKED {
                     pixel_3x3_packed(&taps, wide, recs, o, q, acc);
                 } else if host_simd {
                     pixel_3x3_simd(isa, &taps, w, &params, o, q, acc);
@@ -555,7 +557,7 @@ fn pixel_3x3_packed(
         q.finish_all(acc, rs, REC3, os);
         c0 += n;
     }
-    if c4 < c {
+    if GENERAL_LINKED && c4 < c {
         pixel_3x3_tail(taps, c4, recs, out, q);
     }
 }
