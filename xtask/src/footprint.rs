@@ -52,7 +52,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     // `EDGEFLOW_FOOTPRINT_ALL_OPS=0` skips the every-op builds (quicker runs while
     // working; the published tables come from a full run).
     let only = std::env::var("EDGEFLOW_FOOTPRINT_MODELS").unwrap_or_default();
-    let all_ops = std::env::var("EDGEFLOW_FOOTPRINT_ALL_OPS").map_or(true, |v| v != "0");
+    let all_ops = !std::env::var("EDGEFLOW_FOOTPRINT_ALL_OPS").is_ok_and(|v| v == "0");
     let mut rows = Vec::new();
     for (m, tflm_code, tflm_stack) in TFLM {
         if !only.is_empty() && !only.split(',').any(|o| o.trim().eq_ignore_ascii_case(m)) {

@@ -80,7 +80,8 @@ fn geom(
     if out.shape.dim(3) != out_c {
         return Err("output depth differs from the filter depth");
     }
-    if !GENERAL_LINKED && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || in_c % 4 != 0)
+    if !GENERAL_LINKED
+        && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || !in_c.is_multiple_of(4))
     {
         return Err("only 3x3 DEPTHWISE_CONV_2D with depth multiplier 1 and a multiple of 4 channels is linked into this build (EDGEFLOW_NN_DW_GENERAL=0 at build time)");
     }

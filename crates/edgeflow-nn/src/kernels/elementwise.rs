@@ -352,12 +352,12 @@ fn add_fns(
 /// little-endian `i32`), when the op's scratch holds them and the output has at least
 /// [`ADD_LUT_MIN_ELEMENTS`] elements (the planner gives such ops the scratch).
 #[inline(always)]
-fn add_lut<'s>(
-    scratch: &'s mut [u8],
+fn add_lut(
+    scratch: &mut [u8],
     elements: usize,
     pre1: impl Fn(i8) -> i32,
     pre2: impl Fn(i8) -> i32,
-) -> Option<&'s [u8; ADD_LUT_BYTES]> {
+) -> Option<&[u8; ADD_LUT_BYTES]> {
     let lut: &mut [u8; ADD_LUT_BYTES] = scratch
         .get_mut(..ADD_LUT_BYTES)
         .and_then(|s| s.try_into().ok())
