@@ -18,6 +18,18 @@
 //! FULLY_CONNECTED, AVERAGE_POOL_2D, MAX_POOL_2D and SOFTMAX (for int8 models); without
 //! it they are linked (`cfg(edgeflow_f32)`). `Model::parse` then rejects an f32 use of
 //! those ops with an error naming the op.
+//!
+//! `EDGEFLOW_NN_GROUPED_CONV=0` leaves out grouped CONV_2D on the DSP build (Cortex-M4/M7),
+//! whose ungrouped convolutions never take the per-pixel kernel that grouped ones need
+//! (`conv_generic`); `Model::parse` then rejects a grouped convolution, naming the op.
+//! Without it (and on every other build) grouped convolutions are linked
+//! (`cfg(edgeflow_grouped_conv)`).
+//!
+//! `EDGEFLOW_NN_DW_GENERAL=0` likewise leaves out, on the DSP build, the DEPTHWISE_CONV_2D
+//! kernels for shapes other than 3x3 with depth multiplier 1 and a multiple of 4 channels
+//! (`general`, `eval_mult1`, the 3x3 kernel's channel tail);
+//! `Model::parse` then rejects those shapes, naming the flag
+//! (`cfg(edgeflow_dw_general)` otherwise).
 
 use std::env;
 
@@ -54,6 +66,24 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_PORTABLE");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_F32");
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_DW_GENERAL");
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_dw_general)");
+    if env::var("EDGEFLOW_NN_DW_GENERAL")
+        .unwrap_or_default()
+        .trim()
+        != "0"
+    {
+        println!("cargo::rustc-cfg=edgeflow_dw_general");
+    }
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_GROUPED_CONV");
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_grouped_conv)");
+    if env::var("EDGEFLOW_NN_GROUPED_CONV")
+        .unwrap_or_default()
+        .trim()
+        != "0"
+    {
+        println!("cargo::rustc-cfg=edgeflow_grouped_conv");
+    }
     println!("cargo::rustc-check-cfg=cfg(edgeflow_f32)");
     if env::var("EDGEFLOW_NN_F32").unwrap_or_default().trim() != "0" {
         println!("cargo::rustc-cfg=edgeflow_f32");

@@ -4,7 +4,9 @@
 //!
 //! For each model: convert it, list its ops, build the `mps2-an386` benchmark firmware
 //! (`firmware/mps2-an386`, release: O3, fat LTO) with that one model embedded and
-//! `EDGEFLOW_NN_OPS` set to its ops, run it under QEMU (output checked against TFLM's, peak
+//! `EDGEFLOW_NN_OPS` set to its ops (and `EDGEFLOW_NN_GROUPED_CONV=0` /
+//! `EDGEFLOW_NN_DW_GENERAL=0` unless it has a grouped convolution / a depthwise one other
+//! than 3x3 with depth multiplier 1), run it under QEMU (output checked against TFLM's, peak
 //! stack in `invoke` by stack painting), and size the ELF. The same firmware with no model
 //! embedded (the harness alone: the run-time is dead code and is not linked) is the
 //! baseline, so
@@ -46,14 +48,28 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let empty = firmware::build(&board, &[], 16, false, None).map_err(anyhow::Error::msg)?;
     let base = firmware::flash_text_bytes(&empty).map_err(anyhow::Error::msg)?;
     println!("flash text with no model: {base} B");
+    // `EDGEFLOW_FOOTPRINT_MODELS=kws,ad` measures only those models, and
+    // `EDGEFLOW_FOOTPRINT_ALL_OPS=0` skips the every-op builds (quicker runs while
+    // working; the published tables come from a full run).
+    let only = std::env::var("EDGEFLOW_FOOTPRINT_MODELS").unwrap_or_default();
+    let all_ops = !std::env::var("EDGEFLOW_FOOTPRINT_ALL_OPS").is_ok_and(|v| v == "0");
     let mut rows = Vec::new();
     for (m, tflm_code, tflm_stack) in TFLM {
+        if !only.is_empty() && !only.split(',').any(|o| o.trim().eq_ignore_ascii_case(m)) {
+            continue;
+        }
         let tflite = std::fs::read(dir.join(format!("{m}.tflite")))
             .with_context(|| format!("{m}.tflite in {}", dir.display()))?;
         let c = edgeflow_compile::compile(&tflite, m)?;
         let input = load_npy(&dir.join(format!("{m}_input.npy"))).bytes();
         let expected = load_npy(&dir.join(format!("{m}_output_tflm.npy")));
         let ops = firmware::op_list(&c.artifact).map_err(anyhow::Error::msg)?;
+        // Grouped CONV_2D is a variant the op list cannot name: link its kernel only for
+        // a model that has one (`EDGEFLOW_NN_GROUPED_CONV`, crates/edgeflow-nn/build.rs).
+        let grouped = has_grouped_conv(&c.artifact)?;
+        // Likewise a depthwise convolution other than 3x3 with depth multiplier 1 and a
+        // multiple of 4 channels (`EDGEFLOW_NN_DW_GENERAL`).
+        let dw_general = has_general_depthwise(&c.artifact)?;
         let case = Case {
             name: m.into(),
             artifact: c.artifact.clone(),
@@ -63,13 +79,31 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let mut sizes = Vec::new();
         let mut stack = 0;
         let mut instructions = 0;
-        for (label, sel) in [("model's ops", Some(ops.as_str())), ("all ops", None)] {
+        let builds: &[(&str, Option<&str>)] = if all_ops {
+            &[("model's ops", Some(ops.as_str())), ("all ops", None)]
+        } else {
+            &[("model's ops", Some(ops.as_str()))]
+        };
+        for &(label, sel) in builds {
             println!(
                 "== {m}: firmware with {label} ({})",
                 sel.unwrap_or("every op")
             );
+            for (var, needed) in [
+                ("EDGEFLOW_NN_GROUPED_CONV", grouped),
+                ("EDGEFLOW_NN_DW_GENERAL", dw_general),
+            ] {
+                if sel.is_some() && !needed {
+                    std::env::set_var(var, "0");
+                } else {
+                    std::env::remove_var(var);
+                }
+            }
             let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
-                .map_err(anyhow::Error::msg)?;
+                .map_err(anyhow::Error::msg);
+            std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
+            std::env::remove_var("EDGEFLOW_NN_DW_GENERAL");
+            let elf = elf?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
             let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
             sizes.push((text, runtime));
@@ -98,28 +132,69 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 keep(&elf, m)?;
             }
         }
-        rows.push((m, ops, sizes, stack, instructions, tflm_code, tflm_stack));
+        rows.push((
+            m,
+            ops,
+            sizes,
+            stack,
+            instructions,
+            tflm_code,
+            tflm_stack,
+            c.arena_bytes,
+        ));
     }
     println!(
-        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops |"
+        "| model | ops linked | run-time code, model's ops | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops | arena (planned, scratch included) |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
-    for (m, ops, sizes, stack, instructions, tc, ts) in &rows {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (m, ops, sizes, stack, instructions, tc, ts, arena) in &rows {
         println!(
-            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} |",
+            "| {} | {} | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} | {} B |",
             m.to_uppercase(),
             ops.replace(',', ", "),
             sizes[0].1 as f64 / 1000.0,
             sizes[0].1,
-            sizes[1].1 as f64 / 1000.0,
+            sizes.get(1).map_or(f64::NAN, |s| s.1 as f64 / 1000.0),
             tc,
             stack,
             ts,
-            instructions
+            instructions,
+            arena
         );
     }
     println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
     Ok(())
+}
+
+/// Whether the model has a grouped CONV_2D (input depth a multiple > 1 of the filter's).
+fn has_grouped_conv(artifact: &[u8]) -> Result<bool> {
+    use edgeflow_nn::format::graph::Op;
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let grouped = m.ops().any(|d| {
+        matches!(d.op, Op::Conv2d(_))
+            && match (d.inputs.first(), d.inputs.get(1)) {
+                (Some(x), Some(w)) => x.shape.dim(3) != w.shape.dim(3),
+                _ => false,
+            }
+    });
+    Ok(grouped)
+}
+
+/// Whether the model has a DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1 and a
+/// multiple of 4 channels.
+fn has_general_depthwise(artifact: &[u8]) -> Result<bool> {
+    use edgeflow_nn::format::graph::Op;
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let general = m.ops().any(|d| match (&d.op, d.inputs.first(), d.inputs.get(1)) {
+        (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
+            w.shape.dim(1) != 3
+                || w.shape.dim(2) != 3
+                || x.shape.dim(3) != w.shape.dim(3)
+                || x.shape.dim(3) % 4 != 0
+        }
+        _ => false,
+    });
+    Ok(general)
 }
 
 /// Keeps a copy of the per-model ELF (the build directory is reused by the next model).

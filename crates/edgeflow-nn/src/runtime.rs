@@ -1,6 +1,6 @@
 use core::ops::Range;
 
-use edgeflow_format::graph::{Op, OpDef, TensorDef, MAX_OP_INPUTS};
+use edgeflow_format::graph::{Op, OpDef, TensorDef};
 
 use crate::kernels::{self, TensorIn, TensorOut};
 use crate::model::arena_range;
@@ -12,7 +12,7 @@ use crate::{Error, Model};
 /// model's memory plan; weights are read from the artifact in place.
 ///
 /// The value also holds the decoded record of the op being executed (an
-/// [`OpDef`], up to [`MAX_OP_INPUTS`] tensor descriptions: about 0.7 KB on 32-bit targets),
+/// [`OpDef`], up to [`MAX_OP_INPUTS`](edgeflow_format::graph::MAX_OP_INPUTS) tensor descriptions: about 0.7 KB on 32-bit targets),
 /// so that it is not on the stack under every kernel during [`Runtime::invoke`], as TFLM
 /// keeps its node structures in the arena rather than on the stack. Place the `Runtime`
 /// where that memory should come from (a `static` cell, or the caller's stack).
@@ -194,7 +194,10 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                 None => None,
             };
             let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(d))?;
-            let mut inputs: heapless::Vec<TensorIn<'_, 'a>, MAX_OP_INPUTS> = heapless::Vec::new();
+            // As many slots as this build's ops take (`kernels::RUN_INPUTS`: 4 bytes x 12
+            // fewer on the stack without CONCATENATION).
+            let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
+                heapless::Vec::new();
             for t in d.inputs.iter() {
                 let data = match arena_range(t) {
                     Some(r) => split.read(r),
@@ -207,7 +210,8 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                         reason: "input tensor not readable",
                     });
                 };
-                // Capacity equals the format's MAX_OP_INPUTS, so this cannot overflow.
+                // `kernels::check` (at parse) bounded the inputs by the capacity, so
+                // this cannot overflow.
                 let _ = inputs.push(TensorIn { def: t, data });
             }
             let out = TensorOut {

@@ -18,7 +18,7 @@ use super::arch::arm_dsp::{self as arm, widen, Lane};
 use super::arch::{self, Isa};
 use super::epilogue::{OutQ, Params, Soa, REC};
 use super::generic::dot;
-use super::generic::elem::{clamp_f32, f32_of, le_f32, le_i32};
+use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, f32_of, le_f32, le_i32};
 use super::generic::window::Axis;
 use super::weighted::Weighted;
 
@@ -44,6 +44,13 @@ pub(crate) struct Geom {
     k: usize,
 }
 
+/// Whether grouped convolutions (input depth a multiple > 1 of the filter depth) can run:
+/// they take [`conv_generic`], which the Cortex-M4 build otherwise never calls (its
+/// ungrouped convolutions take [`conv_pairs`]). A DSP build with
+/// `EDGEFLOW_NN_GROUPED_CONV=0` (build.rs) leaves `conv_generic` out, and [`geom`] then
+/// rejects grouped convolutions; every other build links it.
+const GROUPED_LINKED: bool = !cfg!(all(edgeflow_arm_dsp, not(edgeflow_grouped_conv)));
+
 fn geom(
     p: &ConvParams<'_>,
     x: &TensorDef<'_>,
@@ -67,6 +74,9 @@ fn geom(
     let groups = in_c / f_c;
     if groups == 0 || out_c % groups != 0 {
         return Err("output depth is not a multiple of the number of groups");
+    }
+    if groups != 1 && !GROUPED_LINKED {
+        return Err("grouped CONV_2D is not linked into this build (EDGEFLOW_NN_GROUPED_CONV=0 at build time)");
     }
     let h = Axis::new(
         x.shape.dim(1),
@@ -129,6 +139,7 @@ impl Weighted for Conv<'_, '_> {
             .saturating_mul(REC)
             .saturating_add(g.k)
             .saturating_add(pairs_bytes(g))
+            .saturating_add(pair_acc_bytes(g))
     }
     fn requant(&self) -> Option<&Requant<'_>> {
         self.0.requant.as_ref()
@@ -163,6 +174,17 @@ fn pairs_bytes(g: &Geom) -> usize {
     }
 }
 
+/// Bytes of the two accumulator blocks of [`conv_pairs`] (one per pixel of a pair,
+/// [`OUT_BLOCK`] channels each; [`acc_block_bytes`]), planned in the arena rather than
+/// kept on the stack; none with groups, like [`pairs_bytes`].
+fn pair_acc_bytes(g: &Geom) -> usize {
+    if g.in_c == g.f_c {
+        acc_block_bytes(OUT_BLOCK).saturating_mul(2)
+    } else {
+        0
+    }
+}
+
 /// int8 CONV_2D on the inner kernels of `isa`: [`Isa::ArmDsp`] selects the packed 16-bit
 /// kernels ([`super::arch::arm_dsp`]) for ungrouped convolutions (on the host only in
 /// tests: the instructions are emulated); otherwise every patch goes through
@@ -183,13 +205,15 @@ fn eval_i8(
         return;
     }
     let q = OutQ::new(rq, clamp);
-    let Some(scratch) = scratch.get_mut(..g.out_c * REC + k + pairs_bytes(g)) else {
+    let ab = pair_acc_bytes(g);
+    let Some(scratch) = scratch.get_mut(..g.out_c * REC + k + pairs_bytes(g) + ab) else {
         return;
     };
     // Records, then the column pair (word aligned when the scratch is: records are 12
-    // bytes each), then the patch.
+    // bytes each), then the pair's accumulator blocks, then the patch.
     let (recs, rest) = scratch.split_at_mut(g.out_c * REC);
-    let (cols, patch) = rest.split_at_mut(pairs_bytes(g));
+    let (cols, rest) = rest.split_at_mut(pairs_bytes(g));
+    let (accs, patch) = rest.split_at_mut(ab);
     let off = rq.input_offset;
     // Per output channel: bias + off * sum(filter row), and the requantization.
     let mut rows = w.chunks_exact(k);
@@ -215,8 +239,11 @@ fn eval_i8(
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
     if isa == Isa::ArmDsp && groups == 1 {
-        conv_pairs(g, &q, x, w, recs, patch, cols, pad_byte, out);
+        conv_pairs(g, &q, x, w, recs, (patch, cols, accs), pad_byte, out);
         return;
+    }
+    if !GROUPED_LINKED {
+        return; // grouped (a DSP build, so `isa` is `ArmDsp`): rejected by `geom`
     }
     conv_generic(g, &q, isa, (x, w), &params, patch, pad_byte, out);
 }
@@ -302,8 +329,7 @@ fn conv_pairs(
     x: &[u8],
     w: &[u8],
     recs: &[u8],
-    patch: &mut [u8],
-    cols: &mut [u8],
+    (patch, cols, accs): (&mut [u8], &mut [u8], &mut [u8]),
     pad_byte: u8,
     out: &mut [u8],
 ) {
@@ -311,7 +337,12 @@ fn conv_pairs(
     let (n4, r) = (k / 4, k % 4);
     let pixels = g.batches * g.h.out * g.w.out;
     let mut outs = out.chunks_exact_mut(g.out_c);
-    let (mut acc_a, mut acc_b) = ([0i32; OUT_BLOCK], [0i32; OUT_BLOCK]);
+    // The two accumulator blocks, in scratch (see `pair_acc_bytes`).
+    let (acc_a, acc_b) = accs.split_at_mut(acc_block_bytes(OUT_BLOCK).min(accs.len()));
+    let (Some(acc_a), Some(acc_b)) = (acc_block::<OUT_BLOCK>(acc_a), acc_block::<OUT_BLOCK>(acc_b))
+    else {
+        return;
+    };
     let mut p = 0;
     while p < pixels {
         let Some(oa) = outs.next() else {

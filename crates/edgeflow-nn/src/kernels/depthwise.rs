@@ -5,8 +5,8 @@
 //! Output channel `oc = ic * M + m` reads input channel `ic`; the filter is `[1, H, W, C*M]`.
 //!
 //! int8 strategy (depth multiplier 1): for each output pixel, up to [`CHUNK`] channels are
-//! accumulated together on the stack, one filter tap at a time over contiguous channel
-//! slices. With `off = -input_zero_point`, `sum(w * (x + off)) = sum(w * x) + off * sum(w)`:
+//! accumulated together (the 3x3 kernel: in a block of planned scratch; other filters: on
+//! the stack), one filter tap at a time over contiguous channel slices. With `off = -input_zero_point`, `sum(w * (x + off)) = sum(w * x) + off * sum(w)`:
 //! the second term plus the bias is precomputed once per call per channel (in scratch,
 //! with the requantization parameters), and taps outside the image read a row of input
 //! zero points, which contributes `w * zp + off * w = 0`. So every window takes the same
@@ -24,12 +24,19 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 use super::arch::arm_dsp as arm;
 use super::arch::{self, Isa};
 use super::epilogue::{OutQ, Params, Soa, REC};
-use super::generic::elem::{clamp_f32, le_f32, le_i32};
+use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, le_f32, le_i32};
 use super::generic::window::Axis;
 use super::weighted::Weighted;
 
-/// Channels accumulated together per pass (stack accumulator size).
+/// Channels accumulated together per pass (accumulator block size).
 const CHUNK: usize = 64;
+
+/// Whether the depthwise kernels for other shapes than 3x3 with depth multiplier 1 and a
+/// multiple of 4 channels are linked ([`general`], [`eval_mult1`], and the `c % 4`
+/// channel tail of the DSP 3x3 kernel). A DSP build (Cortex-M4/M7) with
+/// `EDGEFLOW_NN_DW_GENERAL=0` (build.rs) leaves them out, and [`geom`] then rejects those
+/// shapes; every other build links them.
+const GENERAL_LINKED: bool = !cfg!(all(edgeflow_arm_dsp, not(edgeflow_dw_general)));
 
 /// Validated DEPTHWISE_CONV_2D geometry.
 #[derive(Clone, Copy, Debug)]
@@ -72,6 +79,11 @@ fn geom(
     }
     if out.shape.dim(3) != out_c {
         return Err("output depth differs from the filter depth");
+    }
+    if !GENERAL_LINKED
+        && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || !in_c.is_multiple_of(4))
+    {
+        return Err("only 3x3 DEPTHWISE_CONV_2D with depth multiplier 1 and a multiple of 4 channels is linked into this build (EDGEFLOW_NN_DW_GENERAL=0 at build time)");
     }
     let h = Axis::new(
         x.shape.dim(1),
@@ -117,10 +129,12 @@ impl Weighted for Depthwise<'_, '_> {
     fn channels(g: &Geom) -> usize {
         g.out_c
     }
-    /// int8 needs the widened 3x3 weights ([`wide_bytes`]), one record per output
-    /// channel (see [`rec_bytes`]) and a row of input zero points (`C` bytes).
+    /// int8 needs the widened 3x3 weights ([`wide_bytes`]), for 3x3 a block of
+    /// accumulators ([`acc3_bytes`]), one record per output channel (see [`rec_bytes`])
+    /// and a row of input zero points (`C` bytes).
     fn int8_scratch(g: &Geom) -> usize {
         wide_bytes(g)
+            .saturating_add(acc3_bytes(g))
             .saturating_add(g.out_c.saturating_mul(rec_bytes(g)))
             .saturating_add(g.in_c)
     }
@@ -153,6 +167,17 @@ impl Weighted for Depthwise<'_, '_> {
 fn wide_bytes(g: &Geom) -> usize {
     if is_3x3(g) {
         (g.in_c / 4).saturating_mul(arm::DW_GROUP)
+    } else {
+        0
+    }
+}
+
+/// Bytes of the 3x3 kernel's accumulator block in scratch (after the widened weights):
+/// [`CHUNK`] int32 sums ([`acc_block_bytes`]), kept in the arena rather than on the
+/// stack under the pixel loop.
+fn acc3_bytes(g: &Geom) -> usize {
+    if is_3x3(g) {
+        acc_block_bytes(CHUNK)
     } else {
         0
     }
@@ -276,11 +301,12 @@ fn eval_i8(
     }
     let q = OutQ::new(rq, clamp);
     let off = rq.input_offset;
-    if g.mult != 1 {
+    if GENERAL_LINKED && g.mult != 1 {
         general(g, &q, off, x, w, bias, out);
         return;
     }
-    if is_3x3(g) {
+    // Without the general kernels, `geom` admitted only 3x3 with multiplier 1.
+    if !GENERAL_LINKED || is_3x3(g) {
         eval_3x3(g, &q, off, (x, w, bias), out, scratch, isa);
         return;
     }
@@ -405,10 +431,15 @@ fn eval_3x3(
     let host_simd = isa.host_simd();
     let c = g.in_c;
     let wb = wide_bytes(g);
-    let Some(scratch) = scratch.get_mut(..wb + c * REC3 + c) else {
+    let ab = acc3_bytes(g);
+    let Some(scratch) = scratch.get_mut(..wb + ab + c * REC3 + c) else {
         return;
     };
     let (wide, scratch) = scratch.split_at_mut(wb);
+    let (acc, scratch) = scratch.split_at_mut(ab);
+    let Some(acc) = acc_block::<CHUNK>(acc) else {
+        return;
+    };
     if packed {
         arm::widen_dw3x3(w, c, wide);
     }
@@ -427,9 +458,8 @@ fn eval_3x3(
         });
     }
     // Transposed weights and, per channel, bias + off * sum of its nine weights. The
-    // per-channel sums use the pixel loop's accumulators (one array on the stack, not
+    // per-channel sums use the pixel loop's accumulators (one block in scratch, not
     // two: every pixel kernel below writes the accumulators before reading them).
-    let mut acc = [0i32; CHUNK];
     let mut c0 = 0;
     for rc in recs
         .chunks_mut(CHUNK * REC3)
@@ -487,10 +517,10 @@ fn eval_3x3(
                         }
                     }
                 }
-                if packed {
-                    pixel_3x3_packed(&taps, wide, recs, o, q, &mut acc);
+                if packed || !GENERAL_LINKED {
+                    pixel_3x3_packed(&taps, wide, recs, o, q, acc);
                 } else if host_simd {
-                    pixel_3x3_simd(isa, &taps, w, &params, o, q, &mut acc);
+                    pixel_3x3_simd(isa, &taps, w, &params, o, q, acc);
                 } else {
                     tap::pixel_3x3(&taps, recs, o, q);
                 }
@@ -528,7 +558,7 @@ fn pixel_3x3_packed(
         q.finish_all(acc, rs, REC3, os);
         c0 += n;
     }
-    if c4 < c {
+    if GENERAL_LINKED && c4 < c {
         pixel_3x3_tail(taps, c4, recs, out, q);
     }
 }

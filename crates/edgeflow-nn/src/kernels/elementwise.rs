@@ -317,7 +317,107 @@ pub(crate) fn add_scratch_bytes(output: &TensorDef<'_>) -> usize {
     }
 }
 
+/// int8 ADD's element functions from its parameters: the rescale of an input-1 and an
+/// input-2 value (TFLM's `AddFunc` up to the sum) and the output from the two rescaled
+/// values.
+#[inline(always)]
+fn add_fns(
+    p: AddParams,
+) -> (
+    impl Fn(i8) -> i32 + Copy,
+    impl Fn(i8) -> i32 + Copy,
+    impl Fn(i32, i32) -> i8 + Copy,
+) {
+    let pre = move |x: i8, offset: i32, m: i32, shift: i32| {
+        let shifted = offset
+            .wrapping_add(x as i32)
+            .wrapping_shl(p.left_shift as u32);
+        multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, m, shift)
+    };
+    let pre1 = move |x: i8| pre(x, p.input1_offset, p.input1.multiplier, p.input1.shift);
+    let pre2 = move |y: i8| pre(y, p.input2_offset, p.input2.multiplier, p.input2.shift);
+    let comb = move |s1: i32, s2: i32| {
+        let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
+            s1.wrapping_add(s2),
+            p.output.multiplier,
+            p.output.shift,
+        )
+        .wrapping_add(p.output_offset);
+        clamp_i32(raw, p.clamp.min_q, p.clamp.max_q) as i8
+    };
+    (pre1, pre2, comb)
+}
+
+/// int8 ADD's rescale tables in `scratch` (input 1's 256 values, then input 2's, as
+/// little-endian `i32`), when the op's scratch holds them and the output has at least
+/// [`ADD_LUT_MIN_ELEMENTS`] elements (the planner gives such ops the scratch).
+#[inline(always)]
+fn add_lut(
+    scratch: &mut [u8],
+    elements: usize,
+    pre1: impl Fn(i8) -> i32,
+    pre2: impl Fn(i8) -> i32,
+) -> Option<&[u8; ADD_LUT_BYTES]> {
+    let lut: &mut [u8; ADD_LUT_BYTES] = scratch
+        .get_mut(..ADD_LUT_BYTES)
+        .and_then(|s| s.try_into().ok())
+        .filter(|_| elements >= ADD_LUT_MIN_ELEMENTS)?;
+    for v in 0..256usize {
+        let x = v as u8 as i8;
+        lut[4 * v..4 * v + 4].copy_from_slice(&pre1(x).to_le_bytes());
+        lut[1024 + 4 * v..1024 + 4 * v + 4].copy_from_slice(&pre2(x).to_le_bytes());
+    }
+    Some(lut)
+}
+
+/// Executes an ADD that passed [`check_add`]. Two int8 inputs of the output's shape (a
+/// residual connection) take one loop here, without the broadcast plan; the rest
+/// ([`eval_add_broadcast`]: broadcasting, f32, the host SIMD runs) has a frame of its
+/// own, so the plan is not on the stack under the common case.
 pub(crate) fn eval_add(
+    p: &AddParams,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+    isa: Isa,
+) {
+    if let [a, b] = inputs {
+        let n = output.data.len();
+        if output.def.dtype == DType::I8
+            && !isa.host_simd()
+            && a.def.shape.dims() == output.def.shape.dims()
+            && b.def.shape.dims() == output.def.shape.dims()
+            && a.data.len() == n
+            && b.data.len() == n
+        {
+            // The same element order and arithmetic as `binary_i8` on the single run
+            // the broadcast plan makes of equal shapes.
+            let (pre1, pre2, comb) = add_fns(*p);
+            match add_lut(scratch, n, pre1, pre2) {
+                Some(lut) => {
+                    let get = |base: usize, x: u8| {
+                        let i = base + 4 * (x as usize);
+                        i32::from_le_bytes([lut[i], lut[i + 1], lut[i + 2], lut[i + 3]])
+                    };
+                    for ((d, &x), &y) in output.data.iter_mut().zip(a.data).zip(b.data) {
+                        *d = comb(get(0, x), get(1024, y)) as u8;
+                    }
+                }
+                None => {
+                    for ((d, &x), &y) in output.data.iter_mut().zip(a.data).zip(b.data) {
+                        *d = comb(pre1(x as i8), pre2(y as i8)) as u8;
+                    }
+                }
+            }
+            return;
+        }
+    }
+    eval_add_broadcast(p, inputs, output, scratch, isa);
+}
+
+/// [`eval_add`] through the broadcast plan (every shape, int8 and f32).
+#[inline(never)]
+fn eval_add_broadcast(
     p: &AddParams,
     inputs: &[TensorIn<'_, '_>],
     output: TensorOut<'_, '_>,
@@ -329,38 +429,12 @@ pub(crate) fn eval_add(
     };
     match output.def.dtype {
         DType::I8 => {
-            let p = *p;
-            let pre = move |x: i8, offset: i32, m: i32, shift: i32| {
-                let shifted = offset
-                    .wrapping_add(x as i32)
-                    .wrapping_shl(p.left_shift as u32);
-                multiply_by_quantized_multiplier_smaller_than_one_exp(shifted, m, shift)
-            };
-            let pre1 = |x: i8| pre(x, p.input1_offset, p.input1.multiplier, p.input1.shift);
-            let pre2 = |y: i8| pre(y, p.input2_offset, p.input2.multiplier, p.input2.shift);
-            let comb = |s1: i32, s2: i32| {
-                let raw = multiply_by_quantized_multiplier_smaller_than_one_exp(
-                    s1.wrapping_add(s2),
-                    p.output.multiplier,
-                    p.output.shift,
-                )
-                .wrapping_add(p.output_offset);
-                clamp_i32(raw, p.clamp.min_q, p.clamp.max_q) as i8
-            };
+            let (pre1, pre2, comb) = add_fns(*p);
             // The rescale of an int8 value depends on the value alone: tabulate it once
             // (bit-identical by construction) when the tensor is large enough to pay off.
-            let lut: Option<&mut [u8; ADD_LUT_BYTES]> = scratch
-                .get_mut(..ADD_LUT_BYTES)
-                .and_then(|s| s.try_into().ok())
-                .filter(|_| output.data.len() >= ADD_LUT_MIN_ELEMENTS);
+            let lut = add_lut(scratch, output.data.len(), pre1, pre2);
             match lut {
                 Some(lut) => {
-                    for v in 0..256usize {
-                        let x = v as u8 as i8;
-                        lut[4 * v..4 * v + 4].copy_from_slice(&pre1(x).to_le_bytes());
-                        lut[1024 + 4 * v..1024 + 4 * v + 4].copy_from_slice(&pre2(x).to_le_bytes());
-                    }
-                    let lut: &[u8; ADD_LUT_BYTES] = lut;
                     let get = |base: usize, x: i8| {
                         let i = base + 4 * (x as u8 as usize);
                         i32::from_le_bytes([lut[i], lut[i + 1], lut[i + 2], lut[i + 3]])
@@ -805,6 +879,42 @@ mod tests {
             m.output.shift = rng.range(-31, 30) as i32;
             check_mul(&m, &[a, b], &o).unwrap();
             run(&[(&a, &xa), (&b, &xb)], &o, |i, out| eval_mul(&m, i, out));
+        }
+    }
+
+    #[test]
+    fn same_shape_add_equals_the_broadcast_path() {
+        // eval_add's loop for two inputs of the output's shape against the broadcast
+        // plan's single run, with and without the rescale tables, on random bytes.
+        let mut rng = Rng(0x5a3e_5a3e);
+        for (dims, lo, hi) in [
+            ([1u32, 32, 32, 4], -128, 127),
+            ([1, 8, 8, 16], 0, 127),
+            ([1, 3, 5, 7], -128, 127),
+        ] {
+            let (a, b, o) = (
+                i8t(&dims, 0.05, -3),
+                i8t(&dims, 0.02, 7),
+                i8t(&dims, 0.06, 1),
+            );
+            let clamp = Clamp {
+                min_q: lo,
+                max_q: hi,
+                ..Clamp::NONE
+            };
+            let p = add_params((0.05, -3), (0.02, 7), (0.06, 1), clamp);
+            check_add(&p, &[a, b], &o).unwrap();
+            let (xa, xb) = (rng.bytes(num(&a)), rng.bytes(num(&b)));
+            let mut s1 = std::vec![0u8; add_scratch_bytes(&o)];
+            let mut s2 = s1.clone();
+            let fast = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add(&p, i, out, &mut s1, Isa::Portable)
+            });
+            let plan = run(&[(&a, &xa), (&b, &xb)], &o, |i, out| {
+                eval_add_broadcast(&p, i, out, &mut s2, Isa::Portable)
+            });
+            assert_eq!(fast, plan, "{dims:?}");
+            assert_eq!(s1, s2, "same tables");
         }
     }
 

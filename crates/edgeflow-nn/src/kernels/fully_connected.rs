@@ -14,7 +14,7 @@ use edgeflow_format::graph::{Clamp, FullyConnectedParams, Requant, TensorDef};
 use super::arch::arm_dsp as arm;
 use super::arch::{self, Isa};
 use super::epilogue::OutQ;
-use super::generic::elem::{clamp_f32, f32_of, le_f32, le_i32};
+use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, f32_of, le_f32, le_i32};
 use super::weighted::Weighted;
 
 /// `(rows, in_features, out_features)` of a valid op.
@@ -64,9 +64,10 @@ impl Weighted for FullyConnected<'_, '_> {
         g.2
     }
     /// int8 needs up to [`SEG`] input values with the input offset added, as
-    /// little-endian `i16`.
+    /// little-endian `i16`, then a block of [`OUT_BLOCK`] int32 accumulators
+    /// ([`acc_block_bytes`]; in the arena rather than on the stack).
     fn int8_scratch(g: &Self::Geom) -> usize {
-        2 * g.1.min(SEG)
+        (2 * g.1.min(SEG)).saturating_add(acc_block_bytes(OUT_BLOCK))
     }
     fn requant(&self) -> Option<&Requant<'_>> {
         self.0.requant.as_ref()
@@ -115,10 +116,12 @@ fn eval_i8(
     let packed = isa == Isa::ArmDsp;
     let q = OutQ::new(rq, clamp);
     let off = rq.input_offset;
-    let Some(x16) = scratch.get_mut(..2 * i.min(SEG)) else {
+    let Some((x16, acc)) = scratch.split_at_mut_checked(2 * i.min(SEG)) else {
         return;
     };
-    let mut acc = [0i32; OUT_BLOCK];
+    let Some(acc) = acc_block::<OUT_BLOCK>(acc) else {
+        return;
+    };
     for (xr, orow) in x.chunks_exact(i).zip(out.chunks_exact_mut(o)) {
         let mut qs = q.channels(0);
         let mut oc = 0;

@@ -97,6 +97,18 @@ pub(crate) const NOT_LINKED: &str =
 const F32_NOT_LINKED: &str =
     "this op's f32 kernel is not linked into this build (EDGEFLOW_NN_F32=0 at build time)";
 
+/// The most inputs an op of this build takes, the capacity of the input list
+/// [`crate::Runtime::invoke`] keeps on the stack: [`MAX_OP_INPUTS`] with CONCATENATION
+/// linked, else 4 (STRIDED_SLICE's input, begin, end and strides; every other op takes
+/// at most 3). [`check`] rejects an op with more.
+///
+/// [`MAX_OP_INPUTS`]: edgeflow_format::graph::MAX_OP_INPUTS
+pub(crate) const RUN_INPUTS: usize = if cfg!(edgeflow_op = "CONCATENATION") {
+    edgeflow_format::graph::MAX_OP_INPUTS
+} else {
+    4
+};
+
 /// Verifies an op's preconditions (see the module docs).
 pub fn check(
     op: &Op<'_>,
@@ -104,6 +116,11 @@ pub fn check(
     output: &TensorDef<'_>,
     scratch_len: usize,
 ) -> Result<(), &'static str> {
+    if inputs.len() > RUN_INPUTS {
+        return Err(
+            "more inputs than any op linked into this build takes (CONCATENATION is not linked)",
+        );
+    }
     #[cfg(not(edgeflow_f32))]
     if output.dtype == edgeflow_format::graph::DType::F32
         && matches!(
@@ -126,7 +143,7 @@ pub fn check(
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => weighted::check(&FullyConnected(p), inputs, output, scratch_len),
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
-        Op::AveragePool2d(p) => pool::check_average(p, inputs, output),
+        Op::AveragePool2d(p) => pool::check_average(p, inputs, output, scratch_len),
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
         Op::MaxPool2d(p) => pool::check_max(p, inputs, output),
         #[cfg(edgeflow_op = "ADD")]
@@ -181,6 +198,8 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
         Op::DepthwiseConv2d(p) => weighted::scratch_bytes(&Depthwise(p), inputs, output),
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => weighted::scratch_bytes(&FullyConnected(p), inputs, output),
+        #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
+        Op::AveragePool2d(_) => pool::average_scratch_bytes(output),
         #[cfg(edgeflow_op = "ADD")]
         Op::Add(_) => elementwise::add_scratch_bytes(output),
         #[allow(unreachable_patterns)]
@@ -215,7 +234,7 @@ pub fn eval(
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => weighted::eval(&FullyConnected(p), inputs, output, scratch, isa),
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
-        Op::AveragePool2d(p) => pool::eval_average(p, inputs, output),
+        Op::AveragePool2d(p) => pool::eval_average(p, inputs, output, scratch),
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
         #[cfg(edgeflow_op = "ADD")]

@@ -8,7 +8,9 @@
 
 use edgeflow_format::graph::{DType, PoolParams, TensorDef};
 
-use super::generic::elem::{check_clamp_f, check_clamp_q, clamp_f32, f32_of};
+use super::generic::elem::{
+    acc_block, acc_block_bytes, check_clamp_f, check_clamp_q, clamp_f32, f32_of,
+};
 use super::generic::window::Axis;
 use super::{TensorIn, TensorOut};
 
@@ -93,8 +95,23 @@ pub(crate) fn check_average(
     p: &PoolParams,
     inputs: &[TensorDef<'_>],
     output: &TensorDef<'_>,
+    scratch_len: usize,
 ) -> Result<(), &'static str> {
-    check_common(p, inputs, output)
+    check_common(p, inputs, output)?;
+    if scratch_len < average_scratch_bytes(output) {
+        return Err("scratch region smaller than the kernel needs");
+    }
+    Ok(())
+}
+
+/// Scratch an AVERAGE_POOL_2D needs: for int8, a block of [`CHUNK`] int32 sums
+/// ([`acc_block_bytes`]), kept in the arena rather than on the stack; f32 needs none.
+pub(crate) fn average_scratch_bytes(output: &TensorDef<'_>) -> usize {
+    if output.dtype == DType::I8 {
+        acc_block_bytes(CHUNK)
+    } else {
+        0
+    }
 }
 
 /// Verifies every precondition of [`eval_max`].
@@ -111,8 +128,13 @@ pub(crate) fn check_max(
 /// Never inlined: the pool's window state and accumulator block then sit in a frame of
 /// their own, not in the op dispatch's frame under every other kernel.
 #[inline(never)]
-pub(crate) fn eval_average(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
-    eval(p, inputs, output, Kind::Average);
+pub(crate) fn eval_average(
+    p: &PoolParams,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    scratch: &mut [u8],
+) {
+    eval(p, inputs, output, Kind::Average, scratch);
 }
 
 /// Executes a MAX_POOL_2D that passed [`check_max`].
@@ -121,7 +143,7 @@ pub(crate) fn eval_average(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: 
 /// their own, not in the op dispatch's frame under every other kernel.
 #[inline(never)]
 pub(crate) fn eval_max(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>) {
-    eval(p, inputs, output, Kind::Max);
+    eval(p, inputs, output, Kind::Max, &mut []);
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,7 +153,13 @@ enum Kind {
 }
 
 #[inline(always)]
-fn eval(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>, kind: Kind) {
+fn eval(
+    p: &PoolParams,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+    kind: Kind,
+    scratch: &mut [u8],
+) {
     let Some(x) = inputs.first() else {
         return;
     };
@@ -139,7 +167,11 @@ fn eval(p: &PoolParams, inputs: &[TensorIn<'_, '_>], output: TensorOut<'_, '_>, 
         return;
     };
     match (output.def.dtype, kind) {
-        (DType::I8, Kind::Average) => average_i8(&g, p, x.data, output.data),
+        (DType::I8, Kind::Average) => {
+            if let Some(acc) = acc_block::<CHUNK>(scratch) {
+                average_i8(&g, p, x.data, output.data, acc);
+            }
+        }
         (DType::I8, Kind::Max) => max_i8(&g, p, x.data, output.data),
         #[cfg(edgeflow_f32)]
         (DType::F32, _) => pool_f32(&g, p, x.data, output.data, kind),
@@ -214,7 +246,8 @@ impl Window {
     }
 }
 
-fn average_i8(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8]) {
+/// int8 average pooling, summing up to [`CHUNK`] channels at a time in `acc` (scratch).
+fn average_i8(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8], acc: &mut [i32; CHUNK]) {
     let (lo, hi) = (p.clamp.min_q, p.clamp.max_q);
     for_each_pixel(g, 1, out, |win, o| {
         let count = win.count() as i32;
@@ -222,8 +255,8 @@ fn average_i8(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8]) {
         let mut c0 = 0;
         for oc in o.chunks_mut(CHUNK) {
             let n = oc.len();
-            let mut acc = [0i32; CHUNK];
             let acc = &mut acc[..n];
+            acc.fill(0);
             win.taps(x, c0, n, |v| {
                 for (a, &xv) in acc.iter_mut().zip(v) {
                     *a = a.wrapping_add(xv as i8 as i32);
@@ -310,6 +343,8 @@ mod tests {
     use std::vec;
 
     use super::*;
+    /// The int8 average pool's scratch (its accumulator block).
+    const SCR: usize = acc_block_bytes(CHUNK);
     use crate::kernels::testutil::*;
     use edgeflow_format::graph::Clamp;
 
@@ -454,11 +489,11 @@ mod tests {
             for kind in [Kind::Average, Kind::Max] {
                 let defs = [xd];
                 match kind {
-                    Kind::Average => check_average(&p, &defs, &od).expect("check"),
+                    Kind::Average => check_average(&p, &defs, &od, SCR).expect("check"),
                     Kind::Max => check_max(&p, &defs, &od).expect("check"),
                 }
                 let got = run(&defs, core::slice::from_ref(&x), &od, |i, o| match kind {
-                    Kind::Average => eval_average(&p, i, o),
+                    Kind::Average => eval_average(&p, i, o, &mut [0u8; SCR]),
                     Kind::Max => eval_max(&p, i, o),
                 });
                 assert_eq!(
@@ -484,11 +519,13 @@ mod tests {
         };
         let xd = tensor(DType::I8, &[1, 2, 2, 1], 1.0, 0);
         let od = tensor(DType::I8, &[1, 2, 2, 1], 1.0, 0);
-        check_average(&p, &[xd], &od).unwrap();
-        let got: Vec<i8> = run(&[xd], &[x], &od, |i, o| eval_average(&p, i, o))
-            .into_iter()
-            .map(|v| v as i8)
-            .collect();
+        check_average(&p, &[xd], &od, SCR).unwrap();
+        let got: Vec<i8> = run(&[xd], &[x], &od, |i, o| {
+            eval_average(&p, i, o, &mut [0u8; SCR])
+        })
+        .into_iter()
+        .map(|v| v as i8)
+        .collect();
         // (1+2-3-4)/4 = -1; (2-4)/2 = -1; (-3-4)/2 = -3.5 -> -4; -4.
         assert_eq!(got, vec![-1, -1, -4, -4]);
     }
@@ -503,10 +540,10 @@ mod tests {
         };
         let xd = tensor(DType::I8, &[1, 4, 4, 3], 0.5, 1);
         let od = tensor(DType::I8, &[1, 2, 2, 3], 0.5, 1);
-        assert!(check_average(&p, &[xd], &od).is_ok());
+        assert!(check_average(&p, &[xd], &od, SCR).is_ok());
         assert!(check_max(&p, &[xd], &od).is_ok());
         let od2 = tensor(DType::I8, &[1, 2, 2, 3], 0.5, 2);
-        assert!(check_average(&p, &[xd], &od2).is_err());
+        assert!(check_average(&p, &[xd], &od2, SCR).is_err());
         let od3 = tensor(DType::I8, &[1, 2, 2, 3], 0.51, 1);
         assert!(check_max(&p, &[xd], &od3).is_err());
         let od4 = tensor(DType::I8, &[1, 3, 2, 3], 0.5, 1);
@@ -515,11 +552,15 @@ mod tests {
         assert!(check_max(&p, &[xd], &od5).is_err());
         let mut bad = p;
         bad.pad = [2, 0];
-        assert!(check_average(&bad, &[xd], &od).is_err());
+        assert!(check_average(&bad, &[xd], &od, SCR).is_err());
         let mut bad = p;
         bad.stride = [0, 2];
-        assert!(check_average(&bad, &[xd], &od).is_err());
-        assert!(check_average(&p, &[xd, xd], &od).is_err());
+        assert!(check_average(&bad, &[xd], &od, SCR).is_err());
+        assert!(check_average(&p, &[xd, xd], &od, SCR).is_err());
+        // int8 average pooling needs its accumulator block in scratch.
+        assert!(check_average(&p, &[xd], &od, SCR - 1).is_err());
+        assert_eq!(average_scratch_bytes(&od), SCR);
+        assert_eq!(average_scratch_bytes(&od5), 0);
     }
 
     #[test]
@@ -543,11 +584,13 @@ mod tests {
                 }
             }
             let defs = [xd];
-            let avg = check_average(&p, &defs, &od).is_ok();
+            let avg = check_average(&p, &defs, &od, SCR).is_ok();
             let max = check_max(&p, &defs, &od).is_ok();
             let data = fuzz_data(&mut r, &defs);
             if avg {
-                run(&defs, &data, &od, |i, o| eval_average(&p, i, o));
+                run(&defs, &data, &od, |i, o| {
+                    eval_average(&p, i, o, &mut [0u8; SCR])
+                });
             }
             if max {
                 run(&defs, &data, &od, |i, o| eval_max(&p, i, o));

@@ -84,3 +84,23 @@ pub(crate) fn check_clamp(c: &Clamp, dtype: DType) -> Result<(), &'static str> {
         _ => check_clamp_f(c),
     }
 }
+
+/// Scratch bytes to plan for a block of `n` int32 accumulators taken by [`acc_block`]:
+/// `4 n` plus 3 bytes of slack, so that the block fits at a word boundary wherever the
+/// region starts.
+pub(crate) const fn acc_block_bytes(n: usize) -> usize {
+    n.saturating_mul(4).saturating_add(3)
+}
+
+/// `N` int32 accumulators at the first word boundary of `scratch` (a region of at least
+/// [`acc_block_bytes`]`(N)` bytes), or `None` when it is shorter. The kernels keep their
+/// accumulator blocks here, in planned arena scratch, instead of on the stack (as TFLM's
+/// kernels request scratch buffers in `Prepare`); a whole block of the kernel's fixed
+/// size, so that its loops compile as they did on a stack array.
+#[inline]
+pub(crate) fn acc_block<const N: usize>(scratch: &mut [u8]) -> Option<&mut [i32; N]> {
+    let skip = scratch.as_ptr().align_offset(4);
+    let bytes = scratch.get_mut(skip..skip.checked_add(N.checked_mul(4)?)?)?;
+    let words: &mut [i32] = bytemuck::try_cast_slice_mut(bytes).ok()?;
+    words.try_into().ok()
+}
