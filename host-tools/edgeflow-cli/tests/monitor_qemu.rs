@@ -19,7 +19,7 @@
 //! gain on gyroscope y, accelerometer x and z swapped) run on the emulated board too: for
 //! each, the device is flashed again and gets the 80 recordings (the 40, classes
 //! interleaved as the pipeline replays them, forwards then backwards) clean and then the
-//! same 80 with the fault, and `monitor ingest` stores what it sends. Two device summaries
+//! same 80 with the fault twice, and `monitor ingest` stores what it sends. Two device summaries
 //! (64 inferences) are one analysis window against the artifact's baseline, with the
 //! thresholds of `examples/basicmotions`. Windows before the fault must raise no drift
 //! alert (feature, score or class mix); each fault must raise one within one window of its
@@ -588,7 +588,11 @@ fn faults_on_the_emulated_board(
     let mut failures = Vec::new();
     for (name, fault) in cases {
         let mut samples = clean.clone();
-        samples.extend(interleaved(data, Some(fault)));
+        // The faulty stream twice (168 inferences): two analysis windows wholly after
+        // the onset, as many as the simulated known-answer test needs for the gain.
+        let faulty = interleaved(data, Some(fault));
+        samples.extend(&faulty);
+        samples.extend(&faulty);
         let host = host_inferences(artifact, &samples);
         let npy = dir.join("fault.npy");
         std::fs::write(&npy, npy_f32(&[samples.len() / AXES, AXES], &samples)).expect("npy");
