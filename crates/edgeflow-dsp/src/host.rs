@@ -356,8 +356,8 @@ pub fn label_outputs(outs: Vec<Vec<Vec<u8>>>) -> Vec<(String, Vec<u8>)> {
         let windows = per_sample.len() > 1;
         for (j, o) in per_sample.into_iter().enumerate() {
             let what = match (many, windows) {
-                (true, _) => format!("row {}", i + 1),
-                (false, true) => format!("window {}", j + 1),
+                (true, _) => format!("row {}", i.saturating_add(1)),
+                (false, true) => format!("window {}", j.saturating_add(1)),
                 (false, false) => String::new(),
             };
             labelled.push((what, o));
