@@ -20,12 +20,12 @@
 //! the one and fetches the other).
 
 mod common;
-mod monitor_support;
-use common::{edgeflow_at_root, edgeflow_plain as edgeflow, npy_f32, root, text};
-use monitor_support::Ingester;
+use common::{edgeflow_at_root, npy_f32, root, text};
 
 use std::cell::RefCell;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use edgeflow_data::sources::ts::TsFile;
 use edgeflow_data::BadRecords;
@@ -47,21 +47,55 @@ fn dir() -> PathBuf {
     d
 }
 
+/// Runs `edgeflow` from the repository root without cargo's build variables (the firmware
+/// build `flash` may start is then a plain one, as in `device.rs`).
+fn edgeflow(args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
+    c.current_dir(root()).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.output().expect("run edgeflow")
+}
+
 /// A small BasicMotions project (as `pipeline.rs`'s: 30 epochs, MSE calibration), without
 /// the device stages.
 fn project(dir: &Path, data: &Path) -> PathBuf {
-    common::basicmotions_project(
-        dir,
-        data,
-        "bm-monitor-qemu",
-        r#"[model]
+    std::fs::copy(
+        root().join("examples/basicmotions/features.toml"),
+        dir.join("features.toml"),
+    )
+    .expect("features");
+    let text = format!(
+        r#"[project]
+name = "bm-monitor-qemu"
+seed = 42
+
+[data]
+train = {{ ts = "{train}" }}
+test = {{ ts = "{test}" }}
+
+[split]
+validation = 0.2
+seed = 1
+
+[schema]
+fail_on_anomalies = false
+
+[features]
+pipeline = "features.toml"
+
+[model]
 layers = [
-  { conv1d = { filters = 16, kernel = 3, padding = "same" } },
-  { batch_norm = {} },
-  { relu = {} },
-  { global_avg_pool = {} },
-  { dense = { units = 4 } },
-  { softmax = {} },
+  {{ conv1d = {{ filters = 16, kernel = 3, padding = "same" }} }},
+  {{ batch_norm = {{}} }},
+  {{ relu = {{}} }},
+  {{ global_avg_pool = {{}} }},
+  {{ dense = {{ units = 4 }} }},
+  {{ softmax = {{}} }},
 ]
 
 [train]
@@ -82,7 +116,12 @@ name = "mps2-an386"
 [deploy]
 enabled = false
 "#,
-    )
+        train = data.join("BasicMotions_TRAIN.ts").display(),
+        test = data.join("BasicMotions_TEST.ts").display(),
+    );
+    let p = dir.join("edgeflow.toml");
+    std::fs::write(&p, text).expect("project");
+    p
 }
 
 /// The archive's test recordings as one stream: frames of 6 values (axes interleaved),
@@ -171,6 +210,69 @@ fn host_summaries(baseline: &[u8], inferences: &[Inference]) -> Vec<WindowSummar
         .collect()
 }
 
+/// A running `edgeflow monitor ingest --listen`, killed on drop.
+struct Ingester {
+    child: Child,
+    out: BufReader<ChildStdout>,
+    addr: String,
+}
+
+impl Ingester {
+    fn start(db: &Path) -> Ingester {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["monitor", "ingest", "--db", db.to_str().expect("utf8")])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--print-acks",
+                "--batch-ms",
+                "20",
+            ])
+            .args(["--max-seconds", "600"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ingest");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            let n = err.read_line(&mut line).expect("ingest stderr");
+            assert!(n > 0, "ingest ended before listening: {seen}");
+            seen.push_str(&line);
+            if let Some(a) = line.trim().strip_prefix("listening on ") {
+                break a.to_string();
+            }
+        };
+        // Keep draining stderr so the ingester never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+        Ingester { child, out, addr }
+    }
+
+    /// Reads `acked N` lines until `total` frames are acknowledged (or the ingester ends).
+    fn wait_acked(&mut self, total: u64) -> u64 {
+        let mut acked = 0;
+        while acked < total {
+            let mut l = String::new();
+            if self.out.read_line(&mut l).expect("read") == 0 {
+                break;
+            }
+            if let Some(n) = l.trim().strip_prefix("acked ").and_then(|n| n.parse().ok()) {
+                acked = n;
+            }
+        }
+        acked
+    }
+}
+
+impl Drop for Ingester {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Stops the emulated device when dropped (also when an assertion fails).
 struct Device;
 
@@ -233,7 +335,7 @@ fn monitor_ingests_the_emulated_boards_uart_and_stores_what_the_host_computes() 
     std::fs::write(&npy, npy_f32(&[samples.len() / 6, 6], &samples)).expect("npy");
 
     let db = dir.join("telemetry.db");
-    let (mut ing, addr) = Ingester::listen(&db, 600);
+    let mut ing = Ingester::start(&db);
     let o = edgeflow(&[
         "flash",
         "--board",
@@ -242,7 +344,7 @@ fn monitor_ingests_the_emulated_boards_uart_and_stores_what_the_host_computes() 
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let device = Device;
-    let target = format!("tcp://{addr}");
+    let target = format!("tcp://{}", ing.addr);
     let o = edgeflow(&[
         "device",
         "replay",
