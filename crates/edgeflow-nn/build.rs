@@ -33,37 +33,15 @@
 
 use std::env;
 
-/// Every op of the artifact format (`edgeflow_format::graph::Op::name`).
-const OPS: [&str; 24] = [
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "ADD",
-    "MUL",
-    "RESHAPE",
-    "SOFTMAX",
-    "QUANTIZE",
-    "DEQUANTIZE",
-    "CONCATENATION",
-    "PAD",
-    "MEAN",
-    "LOGISTIC",
-    "TANH",
-    "TRANSPOSE",
-    "STRIDED_SLICE",
-    "LEAKY_RELU",
-    "HARD_SWISH",
-    "MAXIMUM",
-    "MINIMUM",
-    "REDUCE_MAX",
-    "RESIZE_NEAREST_NEIGHBOR",
-];
+// Every op of the artifact format, in tag order: `OP_NAMES`, the list
+// `edgeflow_format::decode::OP_NAMES` is made of (one file, included by both).
+include!("../edgeflow-format/src/op_names.rs");
+const OPS: [&str; OP_NAMES.len()] = OP_NAMES;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(edgeflow_arm_dsp)");
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-changed=../edgeflow-format/src/op_names.rs");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_PORTABLE");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_F32");
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_DW_GENERAL");
@@ -140,16 +118,11 @@ fn select_ops() {
         }
     }
     // The op-record reader decodes only the selected ops' parameters (`LinkedOps`, bits
-    // by op tag: OPS is in tag order, which a test checks against the format's list).
+    // by op tag: OPS is the format's own list, in tag order).
     let out = std::path::PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
     let code = format!(
         "/// Bit `t`: the op with tag `t` is linked (build.rs, `EDGEFLOW_NN_OPS`).\n\
-         pub(crate) const LINKED_OP_TAGS: u64 = {tags:#x};\n\
-         /// build.rs's op list, in tag order.\n\
-         #[allow(dead_code)]\n\
-         pub(crate) const BUILD_OPS: [&str; {}] = {:?};\n",
-        OPS.len(),
-        OPS
+         pub(crate) const LINKED_OP_TAGS: u64 = {tags:#x};\n"
     );
     std::fs::write(out.join("linked_ops.rs"), code).expect("write OUT_DIR/linked_ops.rs");
     if OPS.iter().any(|o| !selected.contains(o)) {

@@ -1,4 +1,4 @@
-//! Links this board's memory.x and embeds the feature-pipeline cases (see `edgeflow_firmware_build`).
+//! Generates memory.x from boards/lm3s6965evb.toml and embeds the feature-pipeline cases (see `edgeflow_firmware_build`).
 fn main() {
-    edgeflow_firmware_build::dsp_app();
+    edgeflow_firmware_build::dsp_app("lm3s6965evb");
 }

@@ -20,6 +20,8 @@ mod labels;
 mod output;
 #[path = "../../host-tools/edgeflow-cli/src/resample.rs"]
 mod resample;
+#[path = "../../host-tools/edgeflow-cli/src/tensor_io.rs"]
+mod tensor_io;
 
 use edgeflow_dsp::host;
 use edgeflow_dsp::Pipeline;

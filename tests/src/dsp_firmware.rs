@@ -11,20 +11,8 @@ use edgeflow_dsp::{Pipeline, Runtime};
 
 use crate::root;
 
-/// How a case's input is fed (mirrors the firmware harness's `Feed`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Feed {
-    /// Little-endian `f32` samples, pushed `chunk` values at a time.
-    F32,
-    /// Little-endian `i16` samples, pushed `chunk` values at a time.
-    I16,
-    /// One little-endian `f32` vector.
-    Vector,
-    /// `'\n'`-separated tokens.
-    Text,
-    /// 8-bit pixels.
-    Image,
-}
+/// How a case's input is fed: the firmware harness's own type (`edgeflow_dsp::Feed`).
+pub use edgeflow_dsp::Feed;
 
 /// One feature-pipeline case for the firmware.
 #[derive(Clone, Debug)]
@@ -37,7 +25,7 @@ pub struct DspCase {
     pub input: Vec<u8>,
     /// How to feed them.
     pub feed: Feed,
-    /// Values per push (signals; at most 64).
+    /// Values per push (signals: at most 64, `Pcm` at most 512, as the firmware).
     pub chunk: usize,
 }
 
@@ -100,6 +88,24 @@ pub fn run_on_host(case: &DspCase) -> Result<Vec<u8>, String> {
                 let mut v = &vals[..];
                 while !v.is_empty() {
                     let r = rt.push(v).map_err(e)?;
+                    v = &v[r.consumed..];
+                    if r.ready && rt.process(&mut out).map_err(e)? {
+                        all.extend_from_slice(&out);
+                    }
+                }
+            }
+        }
+        Feed::Pcm => {
+            // As the firmware: at most 512 samples per push.
+            let chunk = case.chunk.clamp(1, 512);
+            for bytes in case.input.chunks(chunk * 2) {
+                let vals: Vec<i16> = bytes
+                    .chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                    .collect();
+                let mut v = &vals[..];
+                while !v.is_empty() {
+                    let r = rt.push_i16(v).map_err(e)?;
                     v = &v[r.consumed..];
                     if r.ready && rt.process(&mut out).map_err(e)? {
                         all.extend_from_slice(&out);

@@ -11,12 +11,40 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// What runs firmware on a board: `kind = "qemu"` or `kind = "probe-rs"` in the TOML (any
+/// other value is a parse error naming the file and line).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub enum RunnerKind {
+    /// Emulated by `qemu-system-arm` (needs `machine`).
+    #[serde(rename = "qemu")]
+    Qemu,
+    /// Real hardware through a debug probe (needs `chip`).
+    #[serde(rename = "probe-rs")]
+    ProbeRs,
+}
+
+impl RunnerKind {
+    /// The name as the TOML spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunnerKind::Qemu => "qemu",
+            RunnerKind::ProbeRs => "probe-rs",
+        }
+    }
+}
+
+impl std::fmt::Display for RunnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// How firmware reaches a board.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Runner {
-    /// `qemu` (emulated) or `probe-rs` (real hardware).
-    pub kind: String,
+    /// Emulated (`qemu`) or real hardware (`probe-rs`).
+    pub kind: RunnerKind,
     /// QEMU machine name (`qemu` runners).
     pub machine: Option<String>,
     /// QEMU `-cpu` value, when the machine needs one.
@@ -355,13 +383,14 @@ impl Board {
                 self.target
             ));
         }
-        match self.runner.kind.as_str() {
-            "qemu" if self.runner.machine.is_none() => Err("a qemu runner needs `machine`".into()),
-            "probe-rs" if self.runner.chip.is_none() => {
+        match self.runner.kind {
+            RunnerKind::Qemu if self.runner.machine.is_none() => {
+                Err("a qemu runner needs `machine`".into())
+            }
+            RunnerKind::ProbeRs if self.runner.chip.is_none() => {
                 Err("a probe-rs runner needs `chip`".into())
             }
-            "qemu" | "probe-rs" => Ok(()),
-            other => Err(format!("unknown runner kind {other:?} (qemu or probe-rs)")),
+            RunnerKind::Qemu | RunnerKind::ProbeRs => Ok(()),
         }
     }
 

@@ -35,9 +35,9 @@ pub enum ExportError {
         /// What cannot be expressed.
         reason: String,
     },
-    /// The graph as a whole cannot be written.
-    #[error("{0}")]
-    Model(String),
+    /// A tensor dimension does not fit the flatbuffer's `int32` shape field.
+    #[error("dimension {0} above i32::MAX")]
+    Dimension(u32),
 }
 
 /// The vtable slot of field number `n`.
@@ -152,11 +152,9 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 /// SPLIT_V was imported as STRIDED_SLICEs and is written as those).
 ///
 /// Errors: [`ExportError::Op`] naming the op whose padding or fused clamp TFLite cannot
-/// express; [`ExportError::Model`] for a shape dimension above `i32::MAX`.
+/// express; [`ExportError::Dimension`] for a shape dimension above `i32::MAX`.
 pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
-    let dim = |d: u32| {
-        i32::try_from(d).map_err(|_| ExportError::Model(format!("dimension {d} above i32::MAX")))
-    };
+    let dim = |d: u32| i32::try_from(d).map_err(|_| ExportError::Dimension(d));
     let mut tensors: Vec<Out> = Vec::with_capacity(g.tensors.len());
     for t in &g.tensors {
         tensors.push(Out {

@@ -87,34 +87,25 @@ fn builtin_name(code: i32) -> String {
 
 /// Reads a `.tflite` buffer into the IR.
 pub fn import(bytes: &[u8]) -> Result<Graph, CompileError> {
-    let model = tflite::parse(bytes).map_err(|e| CompileError::Flatbuffer(e.to_string()))?;
-    let subgraphs = model
-        .subgraphs()
-        .ok_or_else(|| CompileError::Model("the model has no subgraph".into()))?;
+    let model = tflite::parse(bytes)?;
+    let subgraphs = model.subgraphs().ok_or(CompileError::NoSubgraph)?;
     if subgraphs.len() != 1 {
-        return Err(CompileError::Model(format!(
-            "the model has {} subgraphs; control flow (WHILE/IF) and multi-signature models are not supported",
-            subgraphs.len()
-        )));
+        return Err(CompileError::Subgraphs(subgraphs.len()));
     }
     let sg = subgraphs.get(0);
     let buffers = model.buffers();
     let codes = model.operator_codes();
 
-    let fb_tensors = sg
-        .tensors()
-        .ok_or_else(|| CompileError::Model("the subgraph has no tensors".into()))?;
+    let fb_tensors = sg.tensors().ok_or(CompileError::NoTensors)?;
     let mut tensors = Vec::with_capacity(fb_tensors.len());
     for (i, t) in fb_tensors.iter().enumerate() {
         tensors.push(import_tensor(i, &t, buffers.as_ref())?);
     }
-    let index = |v: i32, what: &str| -> Result<usize, CompileError> {
+    let index = |v: i32, role: &'static str| -> Result<usize, CompileError> {
         usize::try_from(v)
             .ok()
             .filter(|&i| i < tensors.len())
-            .ok_or_else(|| {
-                CompileError::Model(format!("{what} refers to tensor {v}, which does not exist"))
-            })
+            .ok_or(CompileError::MissingTensor { role, index: v })
     };
     let inputs = sg
         .inputs()

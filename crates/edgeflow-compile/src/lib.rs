@@ -29,7 +29,7 @@ use edgeflow_format::graph::{
 };
 use edgeflow_format::SectionKind;
 
-pub use error::CompileError;
+pub use error::{CompileError, Limit};
 use ir::Graph;
 
 /// Arena alignment the planner uses (as TFLite Micro's 16-byte buffer alignment).
@@ -87,8 +87,7 @@ pub fn macs(graph: &Graph, op: &ir::IrOp) -> u64 {
 /// Re-assembles `artifact` with the given non-graph sections (replacing any it has), and
 /// validates the result with the run-time's `Model::parse`.
 pub fn with_sections(artifact: &[u8], s: &load::Sections) -> Result<Vec<u8>, CompileError> {
-    let a = edgeflow_format::Artifact::parse(artifact)
-        .map_err(|e| CompileError::Model(format!("not a valid artifact: {e}")))?;
+    let a = edgeflow_format::Artifact::parse(artifact).map_err(CompileError::Artifact)?;
     let mut parts = edgeflow_format::write::Parts::of(&a);
     // The stored coefficient tables stay while the pipeline stays byte-identical.
     parts.set_feature_pipeline(s.feature_pipeline.as_deref());
@@ -162,8 +161,7 @@ fn to_vec<'a, const N: usize>(
 ) -> Result<heapless::Vec<TensorDef<'a>, N>, CompileError> {
     let mut v = heapless::Vec::new();
     for d in defs {
-        v.push(d)
-            .map_err(|_| CompileError::Model(format!("more than {N} tensors in one list")))?;
+        v.push(d).map_err(|_| Limit::TensorList { max: N })?;
     }
     Ok(v)
 }
@@ -196,9 +194,10 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
         for &t in &op.inputs {
             if let (Some(data), None) = (&graph.tensors[t].data, const_offset[t]) {
                 weights.resize(weights.len().div_ceil(16).saturating_mul(16), 0);
-                const_offset[t] = Some(u32::try_from(weights.len()).map_err(|_| {
-                    CompileError::Model("the weights section would exceed 4 GiB".into())
-                })?);
+                const_offset[t] = Some(
+                    u32::try_from(weights.len())
+                        .map_err(|_| CompileError::Limit(Limit::Weights))?,
+                );
                 weights.extend_from_slice(data);
             }
         }
@@ -209,7 +208,7 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
         }
         plan.offsets[t]
             .map(|offset| Location::Arena { offset })
-            .ok_or_else(|| CompileError::Model(format!("tensor {t} has no place in the plan")))
+            .ok_or(CompileError::Unplanned(t))
     };
     let def = |t: usize| -> Result<TensorDef<'_>, CompileError> {
         Ok(tensor_def(graph, &scales, t, location(t)?))
@@ -218,8 +217,7 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
     let header = GraphHeader {
         arena_bytes: plan.arena_bytes,
         arena_align: ARENA_ALIGN as u32,
-        op_count: u32::try_from(graph.ops.len())
-            .map_err(|_| CompileError::Model("more than 2^32 ops".into()))?,
+        op_count: u32::try_from(graph.ops.len()).map_err(|_| Limit::Ops)?,
         inputs: to_vec(
             graph
                 .inputs
@@ -240,7 +238,7 @@ pub fn emit(graph: &Graph, name: &str) -> Result<Compiled, CompileError> {
             .ops
             .iter()
             .try_fold(0u64, |n, o| n.checked_add(o.macs))
-            .ok_or_else(|| CompileError::Model("the MAC count overflows u64".into()))?,
+            .ok_or(Limit::Macs)?,
         name,
     };
     let mut section = postcard::to_stdvec(&header)?;
@@ -298,8 +296,7 @@ pub fn emit_with(
     extra: &Sections<'_>,
 ) -> Result<Compiled, CompileError> {
     let c = emit(graph, name)?;
-    let a = edgeflow_format::Artifact::parse(&c.artifact)
-        .map_err(|e| CompileError::Model(format!("emitted artifact does not parse: {e}")))?;
+    let a = edgeflow_format::Artifact::parse(&c.artifact).map_err(CompileError::Emitted)?;
     let parts = edgeflow_format::write::Parts {
         feature_pipeline: extra.feature_pipeline,
         labels: extra.labels,

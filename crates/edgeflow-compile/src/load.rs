@@ -64,10 +64,7 @@ pub fn load(bytes: &[u8]) -> Result<(Graph, Sections), CompileError> {
         if let Some(&i) = by_id.get(&t.id) {
             let old = &tensors[i];
             if old.shape != tensor.shape || old.dtype != tensor.dtype || old.quant != tensor.quant {
-                return Err(CompileError::Model(format!(
-                    "tensor id {} is described twice with different shape, type or quantization",
-                    t.id
-                )));
+                return Err(CompileError::TensorRedefined { id: t.id });
             }
             return Ok(i);
         }
@@ -87,7 +84,7 @@ pub fn load(bytes: &[u8]) -> Result<(Graph, Sections), CompileError> {
         .map(&mut intern)
         .collect::<Result<Vec<_>, _>>()?;
     let mut ops = Vec::with_capacity(h.op_count as usize);
-    for d in model.ops() {
+    for (index, d) in model.ops().enumerate() {
         let ins = d
             .inputs
             .iter()
@@ -96,7 +93,7 @@ pub fn load(bytes: &[u8]) -> Result<(Graph, Sections), CompileError> {
         let out_def = d
             .outputs
             .first()
-            .ok_or_else(|| CompileError::Model("an op without output".into()))?;
+            .ok_or(CompileError::OpWithoutOutput { index })?;
         let output = intern(out_def)?;
         let owned = |r: &edgeflow_format::graph::Requant<'_>| OwnedRequant {
             input_offset: r.input_offset,

@@ -60,11 +60,46 @@ use crate::reference::f32_bytes;
 #[derive(Debug, Error)]
 pub enum OnnxError {
     /// The bytes are not an ONNX `ModelProto`.
-    #[error("not a valid ONNX model (protobuf): {0}")]
-    Decode(String),
-    /// The model as a whole is outside what edgeflow imports.
-    #[error("{0}")]
-    Model(String),
+    #[error("not a valid ONNX model (protobuf): {0:#}")]
+    Decode(tract_onnx::prelude::TractError),
+    /// The `ModelProto` has no graph.
+    #[error("the model has no graph")]
+    NoGraph,
+    /// The model's default-domain opset is older than 11.
+    #[error("opset {0} is below 11; re-export with opset_version >= 11")]
+    Opset(i64),
+    /// A constant initializer cannot be read (external data, wrong value count, type).
+    #[error("initializer {name:?}: {reason}")]
+    Initializer {
+        /// The initializer's name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A graph input is not a float32 tensor of fixed, positive shape.
+    #[error("graph input {name:?}: {reason}")]
+    GraphInput {
+        /// The input's name in the ONNX graph.
+        name: String,
+        /// What is wrong with its type or shape.
+        reason: String,
+    },
+    /// A graph output cannot be stored as edgeflow computes it.
+    #[error("graph output {name:?} {problem}")]
+    GraphOutput {
+        /// The output's name in the ONNX graph.
+        name: String,
+        /// What is wrong.
+        problem: OutputProblem,
+    },
+    /// The copy of a graph output that is also an input cannot be made (its shape).
+    #[error("graph output {name:?}: {reason}")]
+    OutputTensor {
+        /// The output's name in the ONNX graph.
+        name: String,
+        /// What is wrong with its shape.
+        reason: String,
+    },
     /// A node is unsupported or inconsistent.
     #[error("node {index} {name:?} ({op_type}): {reason}")]
     Node {
@@ -77,6 +112,23 @@ pub enum OnnxError {
         /// What is unsupported or missing.
         reason: String,
     },
+}
+
+/// Why a graph output cannot be stored (see [`OnnxError::GraphOutput`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum OutputProblem {
+    /// A flattened channels-first tensor: edgeflow stores it channels-last, in another order.
+    #[error("is a flattened channels-first tensor, which edgeflow stores in channels-last order; add a Gemm/MatMul after it or flatten after a transpose to NHWC")]
+    FlatChannelsFirst,
+    /// The output is an activation no op computes (folded to a constant on import).
+    #[error("is not computed by any op (a constant)")]
+    NotComputed,
+    /// The output is a constant initializer.
+    #[error("is a constant")]
+    Constant,
+    /// No node writes the output.
+    #[error("is never computed")]
+    NeverComputed,
 }
 
 /// How an activation's IR data relates to its ONNX (logical) shape.
@@ -2395,20 +2447,15 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
     let mut io_out = vec![];
     let model = tract_onnx::onnx()
         .proto_model_for_read(&mut &bytes[..])
-        .map_err(|e| OnnxError::Decode(format!("{e:#}")))?;
-    let graph = model
-        .graph
-        .as_ref()
-        .ok_or_else(|| OnnxError::Model("the model has no graph".into()))?;
+        .map_err(OnnxError::Decode)?;
+    let graph = model.graph.as_ref().ok_or(OnnxError::NoGraph)?;
     let opset = model
         .opset_import
         .iter()
         .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
         .map_or(1, |o| o.version);
     if opset < 11 {
-        return Err(OnnxError::Model(format!(
-            "opset {opset} is below 11; re-export with opset_version >= 11"
-        )));
+        return Err(OnnxError::Opset(opset));
     }
     let mut im = Importer {
         g: Graph {
@@ -2431,7 +2478,10 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         node: 0,
     };
     for t in &graph.initializer {
-        let v = tensor_val(t).map_err(OnnxError::Model)?;
+        let v = tensor_val(t).map_err(|reason| OnnxError::Initializer {
+            name: t.name.clone(),
+            reason,
+        })?;
         im.vals.insert(t.name.clone(), v);
         im.ctypes.insert(t.name.clone(), t.data_type);
     }
@@ -2457,7 +2507,10 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         if im.vals.contains_key(&vi.name) {
             continue;
         }
-        let bad = |why: String| OnnxError::Model(format!("graph input {:?}: {why}", vi.name));
+        let bad = |reason: String| OnnxError::GraphInput {
+            name: vi.name.clone(),
+            reason,
+        };
         let Some(pb::type_proto::Value::TensorType(tt)) =
             vi.r#type.as_ref().and_then(|t| t.value.as_ref())
         else {
@@ -2526,10 +2579,10 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
         match im.vals.get(&o.name).cloned() {
             Some(Val::Act(a)) => {
                 if matches!(a.layout, Layout::Flat(_)) {
-                    return Err(OnnxError::Model(format!(
-                        "graph output {:?} is a flattened channels-first tensor, which edgeflow stores in channels-last order; add a Gemm/MatMul after it or flatten after a transpose to NHWC",
-                        o.name
-                    )));
+                    return Err(OnnxError::GraphOutput {
+                        name: o.name.clone(),
+                        problem: OutputProblem::FlatChannelsFirst,
+                    });
                 }
                 let a = if im.g.inputs.contains(&a.t) {
                     // An output that is an input (Identity, Dropout): a copy.
@@ -2538,33 +2591,38 @@ pub fn import_model(bytes: &[u8]) -> Result<OnnxModel, OnnxError> {
                         .iter()
                         .map(|&d| d as usize)
                         .collect();
-                    let t = im.tensor(&o.name, &s, None).map_err(OnnxError::Model)?;
+                    let t =
+                        im.tensor(&o.name, &s, None)
+                            .map_err(|reason| OnnxError::OutputTensor {
+                                name: o.name.clone(),
+                                reason,
+                            })?;
                     im.push(Op::Reshape, vec![a.t], t);
                     Act { t, ..a.clone() }
                 } else {
                     a.clone()
                 };
                 if im.producer[a.t].is_none() {
-                    return Err(OnnxError::Model(format!(
-                        "graph output {:?} is not computed by any op (a constant)",
-                        o.name
-                    )));
+                    return Err(OnnxError::GraphOutput {
+                        name: o.name.clone(),
+                        problem: OutputProblem::NotComputed,
+                    });
                 }
                 im.g.tensors[a.t].name = o.name.clone();
                 im.g.outputs.push(a.t);
                 io_out.push((a.shape.clone(), a.layout == Layout::Cl));
             }
             Some(_) => {
-                return Err(OnnxError::Model(format!(
-                    "graph output {:?} is a constant",
-                    o.name
-                )))
+                return Err(OnnxError::GraphOutput {
+                    name: o.name.clone(),
+                    problem: OutputProblem::Constant,
+                })
             }
             None => {
-                return Err(OnnxError::Model(format!(
-                    "graph output {:?} is never computed",
-                    o.name
-                )))
+                return Err(OnnxError::GraphOutput {
+                    name: o.name.clone(),
+                    problem: OutputProblem::NeverComputed,
+                })
             }
         }
     }
@@ -2672,7 +2730,7 @@ mod tests {
     fn garbage_is_a_decode_error() {
         assert!(matches!(
             import(b"\xff\xff\xff\xff"),
-            Err(OnnxError::Decode(_)) | Err(OnnxError::Model(_))
+            Err(OnnxError::Decode(_)) | Err(OnnxError::NoGraph)
         ));
         assert!(!looks_like_onnx(b"TFL3"));
     }

@@ -34,9 +34,7 @@ pub fn plan(graph: &Graph, scratch: &[usize], align: usize) -> Result<Plan, Comp
     let is_const = |t: usize| graph.tensors[t].data.is_some();
     for &t in &graph.inputs {
         if is_const(t) {
-            return Err(CompileError::Model(format!(
-                "graph input {t} is a constant"
-            )));
+            return Err(CompileError::ConstantInput(t));
         }
         first[t] = Some(0);
     }
@@ -70,9 +68,7 @@ pub fn plan(graph: &Graph, scratch: &[usize], align: usize) -> Result<Plan, Comp
     }
     for &t in &graph.outputs {
         if first[t].is_none() {
-            return Err(CompileError::Model(format!(
-                "graph output {t} is never written"
-            )));
+            return Err(CompileError::UnwrittenOutput(t));
         }
         last[t] = steps;
     }
@@ -189,7 +185,7 @@ pub fn plan(graph: &Graph, scratch: &[usize], align: usize) -> Result<Plan, Comp
 }
 
 fn too_big() -> CompileError {
-    CompileError::Model("the arena would exceed 4 GiB".into())
+    CompileError::Limit(crate::error::Limit::Arena)
 }
 
 /// `v` rounded up to a multiple of `align` (> 0), checked.

@@ -140,9 +140,17 @@ pub enum QuantizeError {
         /// What is wrong.
         reason: String,
     },
-    /// The model is not a float model with one input and one output.
-    #[error("{0}")]
-    Model(String),
+    /// The model does not have exactly one input and one output.
+    #[error("the quantizer handles models with one input and one output; this one has {inputs} and {outputs}")]
+    Arity {
+        /// Graph inputs.
+        inputs: usize,
+        /// Graph outputs.
+        outputs: usize,
+    },
+    /// A QDQ model's graph input is not followed by a `QuantizeLinear`.
+    #[error("the graph input {0:?} has no QuantizeLinear; a QDQ model quantizes its input")]
+    UnquantizedInput(String),
     /// Evaluating or re-deriving the graph failed.
     #[error(transparent)]
     Compile(#[from] CompileError),
@@ -487,11 +495,10 @@ fn same_scale_inputs(op: &Op) -> bool {
 
 fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
     if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
-        return Err(QuantizeError::Model(format!(
-            "the quantizer handles models with one input and one output; this one has {} and {}",
-            graph.inputs.len(),
-            graph.outputs.len()
-        )));
+        return Err(QuantizeError::Arity {
+            inputs: graph.inputs.len(),
+            outputs: graph.outputs.len(),
+        });
     }
     for (i, op) in graph.ops.iter().enumerate() {
         let bad = |reason: String| QuantizeError::Unsupported {
@@ -591,7 +598,7 @@ fn per_tensor(scale: f32, zp: i64) -> IrQuant {
 ///
 /// Errors: [`QuantizeError::EmptyCalibration`], [`QuantizeError::Sample`] (wrong length,
 /// non-finite value), [`QuantizeError::Unsupported`] (an op or tensor type the quantizer
-/// cannot handle, naming the op), [`QuantizeError::Model`].
+/// cannot handle, naming the op), [`QuantizeError::Arity`].
 pub fn quantize(
     graph: &Graph,
     samples: &[Vec<f32>],
@@ -865,8 +872,8 @@ pub fn bias_corrections(
 ///
 /// Errors: [`QuantizeError::Unsupported`] naming the ONNX node, the tensor and what
 /// does not fit TFLite's int8 scheme (a missing QuantizeLinear, parameters an op cannot
-/// have); [`QuantizeError::Model`] for a graph that is not a one-input, one-output float
-/// graph.
+/// have); [`QuantizeError::UnquantizedInput`]; [`QuantizeError::Arity`] for a graph that is
+/// not a one-input, one-output float graph.
 #[cfg(feature = "onnx")]
 pub fn quantize_qdq(
     graph: &Graph,
@@ -876,12 +883,11 @@ pub fn quantize_qdq(
     check_float(graph)?;
     let mut params: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
     let input = graph.inputs[0];
-    params[input] = Some(*qdq.activations.get(&input).ok_or_else(|| {
-        QuantizeError::Model(format!(
-            "the graph input {:?} has no QuantizeLinear; a QDQ model quantizes its input",
-            graph.tensors[input].name
-        ))
-    })?);
+    params[input] = Some(
+        *qdq.activations
+            .get(&input)
+            .ok_or_else(|| QuantizeError::UnquantizedInput(graph.tensors[input].name.clone()))?,
+    );
     let same = |a: (f32, i64), b: (f32, i64)| a.1 == b.1 && (a.0 - b.0).abs() <= 1e-6 * b.0;
     for (i, op) in graph.ops.iter().enumerate() {
         let node = qdq

@@ -61,23 +61,26 @@ impl<'g> Evaluator<'g> {
     pub fn run(&self, inputs: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, CompileError> {
         let g = self.graph;
         if inputs.len() != g.inputs.len() {
-            return Err(CompileError::Model(format!(
-                "{} inputs given, the model has {}",
-                inputs.len(),
-                g.inputs.len()
-            )));
+            return Err(CompileError::InputCount {
+                given: inputs.len(),
+                expected: g.inputs.len(),
+            });
         }
         let mut values: Vec<Option<Vec<u8>>> = vec![None; g.tensors.len()];
         for (&t, data) in g.inputs.iter().zip(inputs) {
-            let want = g.tensors[t].bytes().ok_or_else(|| {
-                CompileError::Model(format!("input tensor {t} is too large to evaluate"))
-            })?;
+            let want = g.tensors[t]
+                .bytes()
+                .ok_or(CompileError::TooLargeToEvaluate {
+                    role: "input",
+                    tensor: t,
+                })?;
             if data.len() != want {
-                return Err(CompileError::Model(format!(
-                    "input tensor {t} ({}) needs {want} bytes, got {}",
-                    g.tensors[t].name,
-                    data.len()
-                )));
+                return Err(CompileError::InputSize {
+                    tensor: t,
+                    name: g.tensors[t].name.clone(),
+                    want,
+                    got: data.len(),
+                });
             }
             values[t] = Some(data.to_vec());
         }
@@ -104,12 +107,13 @@ impl<'g> Evaluator<'g> {
                 ins.push(TensorIn { def, data });
             }
             let out_def = tensor_def(g, &self.scales, op.output, here);
-            let out_bytes = g.tensors[op.output].bytes().ok_or_else(|| {
-                CompileError::Model(format!(
-                    "output tensor {} is too large to evaluate",
-                    op.output
-                ))
-            })?;
+            let out_bytes =
+                g.tensors[op.output]
+                    .bytes()
+                    .ok_or(CompileError::TooLargeToEvaluate {
+                        role: "output",
+                        tensor: op.output,
+                    })?;
             let mut out = vec![0u8; out_bytes];
             let mut scratch = vec![0u8; self.scratch[i]];
             nn_op::eval(

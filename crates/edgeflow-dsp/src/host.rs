@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::desc::{Block, Butterworth, F32s, FilterKind, Input, PipelineDesc};
 use crate::{Pipeline, Runtime};
@@ -41,15 +41,38 @@ pub enum HostError {
         /// The OS error.
         source: std::io::Error,
     },
-    /// A block parameter the host checks (duplicate tokens, a filter design) is invalid.
-    #[error("{0}")]
-    Param(String),
+    /// An IIR block asks for a filter design, but the input has no sample rate.
+    #[error("iir: `design` needs a signal input with `rate_hz`")]
+    DesignNeedsRate,
+    /// A Butterworth design's order is outside 1..=8.
+    #[error("iir design: `order` is {0}, must be 1 to 8")]
+    DesignOrder(u32),
+    /// A Butterworth design's cutoff is not strictly between 0 and the Nyquist frequency.
+    #[error("iir design: `cutoff_hz` {cutoff_hz} must be between 0 and rate / 2 = {nyquist_hz}")]
+    DesignCutoff {
+        /// The requested cutoff, Hz.
+        cutoff_hz: f64,
+        /// Half the input's sample rate, Hz.
+        nyquist_hz: f64,
+    },
+    /// A vocabulary token contains `'\n'` (the artifact stores tokens one per line).
+    #[error("vocabulary: token {0:?} contains a newline")]
+    TokenNewline(String),
+    /// A vocabulary token is listed twice.
+    #[error("vocabulary: token {0:?} appears twice")]
+    TokenTwice(String),
     /// Running the pipeline failed.
     #[error("running the pipeline: {0}")]
     Run(crate::Error),
-    /// Encoding failed.
+    /// Writing the description as TOML failed.
     #[error("encoding the pipeline: {0}")]
-    Encode(String),
+    EncodeToml(#[source] toml::ser::Error),
+    /// Writing the description as postcard bytes failed.
+    #[error("encoding the pipeline: {0}")]
+    EncodeBytes(#[source] postcard::Error),
+    /// A thread of [`run_many`]'s pool panicked (a bug; the panic message went to stderr).
+    #[error("a feature-extraction worker thread panicked")]
+    WorkerPanicked,
 }
 
 /// Parses a TOML description, designs any Butterworth filters given by `design`, and
@@ -80,7 +103,7 @@ pub fn load(path: &Path) -> Result<Spec, HostError> {
 
 /// The description as TOML text.
 pub fn to_toml(spec: &PipelineDesc<'_>) -> Result<String, HostError> {
-    toml::to_string(spec).map_err(|e| HostError::Encode(e.to_string()))
+    toml::to_string(spec).map_err(HostError::EncodeToml)
 }
 
 /// The pipeline's coefficient tables ([`Pipeline::tables_len`] words), designed as
@@ -95,7 +118,7 @@ pub fn tables(pipeline: &Pipeline<'_>) -> Result<Vec<f32>, HostError> {
 /// The description as postcard bytes (the artifact's `FeaturePipeline` section), which
 /// [`Pipeline::from_bytes`] reads without copying.
 pub fn to_bytes(spec: &PipelineDesc<'_>) -> Result<Vec<u8>, HostError> {
-    postcard::to_stdvec(spec).map_err(|e| HostError::Encode(e.to_string()))
+    postcard::to_stdvec(spec).map_err(HostError::EncodeBytes)
 }
 
 /// Fills every [`Block::Iir`] that has a `design` but no coefficients, and checks what the
@@ -117,23 +140,17 @@ pub fn resolve(spec: &mut Spec) -> Result<(), HostError> {
                 sos,
                 design: Some(d),
             } if sos.is_empty() => {
-                let rate = rate.ok_or_else(|| {
-                    HostError::Param("iir: `design` needs a signal input with `rate_hz`".into())
-                })?;
+                let rate = rate.ok_or(HostError::DesignNeedsRate)?;
                 *sos = F32s::from(butterworth(d, rate)?);
             }
             Block::Vocabulary { tokens, .. } => {
                 let mut seen = std::collections::HashSet::new();
                 for t in tokens.iter() {
                     if t.contains('\n') {
-                        return Err(HostError::Param(format!(
-                            "vocabulary: token {t:?} contains a newline"
-                        )));
+                        return Err(HostError::TokenNewline(t.to_string()));
                     }
                     if !seen.insert(t) {
-                        return Err(HostError::Param(format!(
-                            "vocabulary: token {t:?} appears twice"
-                        )));
+                        return Err(HostError::TokenTwice(t.to_string()));
                     }
                 }
             }
@@ -161,17 +178,15 @@ fn cdiv(a: C, b: C) -> C {
 pub fn butterworth(d: &Butterworth, rate_hz: f32) -> Result<Vec<f32>, HostError> {
     let n = d.order as usize;
     if !(1..=8).contains(&n) {
-        return Err(HostError::Param(format!(
-            "iir design: `order` is {n}, must be 1 to 8"
-        )));
+        return Err(HostError::DesignOrder(d.order));
     }
     let fs = rate_hz as f64;
     let fc = d.cutoff_hz as f64;
     if !(fc > 0.0 && fc < fs / 2.0) {
-        return Err(HostError::Param(format!(
-            "iir design: `cutoff_hz` {fc} must be between 0 and rate / 2 = {}",
-            fs / 2.0
-        )));
+        return Err(HostError::DesignCutoff {
+            cutoff_hz: fc,
+            nyquist_hz: fs / 2.0,
+        });
     }
     let warped = 2.0 * fs * (std::f64::consts::PI * fc / fs).tan();
     let fs2 = 2.0 * fs;
@@ -320,10 +335,7 @@ pub fn run_many(
             .collect();
         handles
             .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(HostError::Encode("worker thread panicked".into())))
-            })
+            .map(|h| h.join().unwrap_or(Err(HostError::WorkerPanicked)))
             .collect()
     });
     let mut all = Vec::with_capacity(samples.len());
@@ -331,6 +343,27 @@ pub fn run_many(
         all.extend(r?);
     }
     Ok(all)
+}
+
+/// The feature tensors of a batch, each named as `edgeflow run` and `edgeflow serve` report
+/// it: `"row N"` (from 1) when there are several samples, `"window N"` when the only sample
+/// gave several windows, empty for a single tensor. `outs[i]` holds sample `i`'s tensors in
+/// order (as [`run_many`] returns them); the result keeps that order.
+pub fn label_outputs(outs: Vec<Vec<Vec<u8>>>) -> Vec<(String, Vec<u8>)> {
+    let many = outs.len() > 1;
+    let mut labelled = Vec::new();
+    for (i, per_sample) in outs.into_iter().enumerate() {
+        let windows = per_sample.len() > 1;
+        for (j, o) in per_sample.into_iter().enumerate() {
+            let what = match (many, windows) {
+                (true, _) => format!("row {}", i.saturating_add(1)),
+                (false, true) => format!("window {}", j.saturating_add(1)),
+                (false, false) => String::new(),
+            };
+            labelled.push((what, o));
+        }
+    }
+    labelled
 }
 
 /// Output bytes as `f32` values (for an unquantized pipeline).
@@ -345,44 +378,4 @@ pub fn as_f32(bytes: &[u8]) -> Vec<f32> {
 /// Output bytes as `i8` values (for a quantizing pipeline).
 pub fn as_i8(bytes: &[u8]) -> Vec<i8> {
     bytes.iter().map(|&b| b as i8).collect()
-}
-
-/// Serialisable summary of a pipeline for tools: shapes and memory.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Input kind.
-    pub input: String,
-    /// Output tensor shape (zeros trimmed).
-    pub output_shape: Vec<usize>,
-    /// `f32` or `i8`.
-    pub output_type: String,
-    /// Static RAM in bytes (the workspace).
-    pub ram_bytes: usize,
-}
-
-/// Summarises a validated pipeline.
-pub fn summary(p: &Pipeline<'_>) -> Summary {
-    Summary {
-        input: match p.desc().input {
-            Input::Signal {
-                axes,
-                rate_hz,
-                window,
-                stride,
-            } => format!("signal: {axes} axes at {rate_hz} Hz, window {window}, stride {stride}"),
-            Input::Vector { len } => format!("vector of {len}"),
-            Input::Text { max_tokens } => format!("text, up to {max_tokens} tokens"),
-            Input::Image {
-                width,
-                height,
-                channels,
-            } => format!("image {width}x{height}x{channels}"),
-        },
-        output_shape: p.output_shape().into_iter().filter(|&d| d > 0).collect(),
-        output_type: match p.output_type() {
-            crate::OutputType::F32 => "f32".into(),
-            crate::OutputType::I8 => "i8".into(),
-        },
-        ram_bytes: p.ram_bytes(),
-    }
 }

@@ -92,6 +92,7 @@ mod plan;
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod runtime;
 
+mod feed;
 #[cfg(feature = "std")]
 pub mod host;
 
@@ -100,6 +101,7 @@ pub use desc::{
     LogBase, MelNorm, MelScale, Output, PipelineDesc, Quantize, Reduce, Stat, Tokens, WindowKind,
 };
 pub use error::{At, Error, Stage};
+pub use feed::Feed;
 pub use frame::{Framer, Push};
 pub use plan::{Kind, OutputType, Pipeline, Shape, MAX_ELEMENTS, MAX_TOTAL_BLOCKS};
 pub use runtime::Runtime;

@@ -243,33 +243,8 @@ impl OpSet for AllOps {
     const TAGS: u64 = u64::MAX;
 }
 
-/// The TFLite names of the ops ([`Op::name`]), indexed by [`Op::tag`].
-pub const OP_NAMES: [&str; 24] = [
-    "CONV_2D",
-    "DEPTHWISE_CONV_2D",
-    "FULLY_CONNECTED",
-    "AVERAGE_POOL_2D",
-    "MAX_POOL_2D",
-    "ADD",
-    "MUL",
-    "RESHAPE",
-    "SOFTMAX",
-    "QUANTIZE",
-    "DEQUANTIZE",
-    "CONCATENATION",
-    "PAD",
-    "MEAN",
-    "LOGISTIC",
-    "TANH",
-    "TRANSPOSE",
-    "STRIDED_SLICE",
-    "LEAKY_RELU",
-    "HARD_SWISH",
-    "MAXIMUM",
-    "MINIMUM",
-    "REDUCE_MAX",
-    "RESIZE_NEAREST_NEIGHBOR",
-];
+// The op-name list, shared with edgeflow-nn's build.rs (which links kernels by name).
+include!("op_names.rs");
 
 #[inline(always)]
 fn decoded<S: OpSet>(tag: u32) -> bool {

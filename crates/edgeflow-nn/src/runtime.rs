@@ -302,7 +302,7 @@ mod tests {
         for (out, scratch) in [
             (4..8, Some(6..10)),
             (12..20, None),
-            (8..4, None),
+            (core::ops::Range { start: 8, end: 4 }, None),
             (4..8, Some(0..20)),
         ] {
             assert!(Split::new(&mut arena, out, scratch).is_none());

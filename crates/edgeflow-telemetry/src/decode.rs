@@ -195,7 +195,7 @@ pub enum DecodeErrorKind {
 /// A rejected stretch of the stream: where, how long, and why. The decoder has already
 /// resynchronised at the next delimiter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("telemetry stream bytes {offset}..{}: {kind}", offset + *len as u64)]
+#[error("telemetry stream bytes {offset}..{}: {kind}", offset.saturating_add(*len as u64))]
 pub struct DecodeError {
     /// Stream offset of the first rejected byte.
     pub offset: u64,
@@ -298,21 +298,18 @@ impl Decoder {
         let mut out = Vec::new();
         let mut rest = bytes;
         while !rest.is_empty() {
-            let (chunk, delim) = match rest.iter().position(|&b| b == 0) {
-                Some(i) => (&rest[..i], true),
-                None => (rest, false),
-            };
+            // `after` is empty, or starts with the delimiter.
+            let (chunk, after) =
+                rest.split_at(rest.iter().position(|&b| b == 0).unwrap_or(rest.len()));
             let room = self.max_frame.saturating_sub(self.buf.len());
-            let take = chunk.len().min(room);
-            self.buf.extend_from_slice(&chunk[..take]);
-            self.overflow += chunk.len() - take;
-            self.offset += chunk.len() as u64;
-            self.stats.bytes += chunk.len() as u64;
-            rest = &rest[chunk.len()..];
-            if delim {
-                self.offset += 1;
-                self.stats.bytes += 1;
-                rest = &rest[1..];
+            let (kept, dropped) = chunk.split_at(chunk.len().min(room));
+            self.buf.extend_from_slice(kept);
+            self.overflow = self.overflow.saturating_add(dropped.len());
+            self.advance(chunk.len());
+            rest = after;
+            if let Some((_delimiter, tail)) = after.split_first() {
+                self.advance(1);
+                rest = tail;
                 if let Some(e) = self.end_segment() {
                     out.push(e);
                 }
@@ -322,13 +319,19 @@ impl Decoder {
         out
     }
 
+    /// Counts `n` more stream bytes (saturating: a stream of 2^64 bytes is not reached).
+    fn advance(&mut self, n: usize) {
+        self.offset = self.offset.saturating_add(n as u64);
+        self.stats.bytes = self.stats.bytes.saturating_add(n as u64);
+    }
+
     /// Declares the end of the stream: a frame still open is reported as
     /// [`DecodeErrorKind::Truncated`].
     pub fn finish(&mut self) -> Option<Event> {
         if self.buf.is_empty() && self.overflow == 0 {
             return None;
         }
-        let len = self.buf.len() + self.overflow;
+        let len = self.buf.len().saturating_add(self.overflow);
         self.buf.clear();
         self.overflow = 0;
         let start = self.start;
@@ -337,17 +340,21 @@ impl Decoder {
     }
 
     fn reject(&mut self, offset: u64, len: usize, kind: DecodeErrorKind) -> Event {
-        self.stats.discarded_bytes += len as u64;
-        match kind {
-            DecodeErrorKind::Cobs => self.stats.cobs_errors += 1,
-            DecodeErrorKind::Oversize { .. } => self.stats.oversize += 1,
-            DecodeErrorKind::Truncated => {}
-            DecodeErrorKind::Frame(FrameError::Crc { .. }) => self.stats.crc_errors += 1,
-            DecodeErrorKind::Frame(FrameError::TooShort { .. }) => self.stats.short_frames += 1,
+        let st = &mut self.stats;
+        st.discarded_bytes = st.discarded_bytes.saturating_add(len as u64);
+        let counter = match kind {
+            DecodeErrorKind::Cobs => Some(&mut st.cobs_errors),
+            DecodeErrorKind::Oversize { .. } => Some(&mut st.oversize),
+            DecodeErrorKind::Truncated => None,
+            DecodeErrorKind::Frame(FrameError::Crc { .. }) => Some(&mut st.crc_errors),
+            DecodeErrorKind::Frame(FrameError::TooShort { .. }) => Some(&mut st.short_frames),
             DecodeErrorKind::Frame(FrameError::UnsupportedMajor { .. }) => {
-                self.stats.unsupported_version += 1
+                Some(&mut st.unsupported_version)
             }
-            DecodeErrorKind::Frame(FrameError::Malformed { .. }) => self.stats.malformed += 1,
+            DecodeErrorKind::Frame(FrameError::Malformed { .. }) => Some(&mut st.malformed),
+        };
+        if let Some(c) = counter {
+            *c = c.saturating_add(1);
         }
         Event::Error(DecodeError { offset, len, kind })
     }
@@ -355,7 +362,7 @@ impl Decoder {
     fn end_segment(&mut self) -> Option<Event> {
         let start = self.start;
         if self.overflow > 0 {
-            let len = self.buf.len() + self.overflow;
+            let len = self.buf.len().saturating_add(self.overflow);
             self.buf.clear();
             self.overflow = 0;
             let max = self.max_frame;
@@ -373,9 +380,9 @@ impl Decoder {
                 Err(e) => self.reject(start, len, DecodeErrorKind::Frame(e)),
                 Ok((header, body)) => {
                     let gap = self.sequence(&header);
-                    self.stats.frames += 1;
+                    self.stats.frames = self.stats.frames.saturating_add(1);
                     if matches!(body, Body::Unknown(_)) {
-                        self.stats.unknown_kinds += 1;
+                        self.stats.unknown_kinds = self.stats.unknown_kinds.saturating_add(1);
                     }
                     Event::Frame(Frame {
                         header,
@@ -397,17 +404,17 @@ impl Decoder {
             Some(&last) => {
                 let d = h.seq.wrapping_sub(last);
                 if d == 0 {
-                    self.stats.duplicates += 1;
+                    self.stats.duplicates = self.stats.duplicates.saturating_add(1);
                     0
                 } else if d < 1 << 31 {
-                    d - 1
+                    d.saturating_sub(1)
                 } else {
-                    self.stats.restarts += 1;
+                    self.stats.restarts = self.stats.restarts.saturating_add(1);
                     h.seq
                 }
             }
         };
-        self.stats.missing_frames += u64::from(gap);
+        self.stats.missing_frames = self.stats.missing_frames.saturating_add(u64::from(gap));
         self.last_seq.insert(h.device_id, h.seq);
         gap
     }
@@ -439,7 +446,7 @@ impl Samples {
             return Err(bad);
         }
         let (s, _newer_fields): (Samples, _) = postcard::take_from_bytes(body).map_err(|_| bad)?;
-        if head.1 == 0 || s.samples.len() % usize::from(head.1) != 0 {
+        if s.samples.len().checked_rem(usize::from(head.1)) != Some(0) {
             return Err(bad);
         }
         Ok(s)
@@ -490,7 +497,9 @@ pub fn encode_vec<B: FrameBody>(
                 out.truncate(n);
                 return Ok(out);
             }
-            Err(crate::EncodeError::BufferFull) if size < (1 << 24) => size *= 4,
+            Err(crate::EncodeError::BufferFull) if size < (1 << 24) => {
+                size = size.saturating_mul(4)
+            }
             Err(e) => return Err(e),
         }
     }

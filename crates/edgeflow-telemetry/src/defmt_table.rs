@@ -199,7 +199,7 @@ impl LogResolver {
         match &self.table {
             Some(t) => match t.decode(bytes) {
                 Ok((level, message)) => {
-                    self.stats.decoded += 1;
+                    self.stats.decoded = self.stats.decoded.saturating_add(1);
                     frame.body = Body::Log(Log {
                         level,
                         message: truncated(&message),
@@ -207,12 +207,12 @@ impl LogResolver {
                     None
                 }
                 Err(e) => {
-                    self.stats.corrupt += 1;
+                    self.stats.corrupt = self.stats.corrupt.saturating_add(1);
                     Some(format!("device log #{seq}: corrupt defmt frame: {e}"))
                 }
             },
             None => {
-                self.stats.undecoded += 1;
+                self.stats.undecoded = self.stats.undecoded.saturating_add(1);
                 Some(format!(
                     "device log #{seq}: raw defmt frame {} (not decoded: {})",
                     hex(bytes),

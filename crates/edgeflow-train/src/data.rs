@@ -131,18 +131,15 @@ pub fn read_sources(cfg: &TrainConfig, pipeline: &Pipeline<'_>) -> Result<RawDat
     }
     let present = seen.iter().filter(|&&n| n > 0).count();
     if present < 2 {
-        return Err(TrainError::BadData(format!(
-            "the training data has {} class{} ({}); a classifier needs at least 2",
+        return Err(TrainError::TooFewClasses {
             present,
-            if present == 1 { "" } else { "es" },
-            classes
+            counts: classes
                 .iter()
                 .zip(&seen)
                 .filter(|(_, &n)| n > 0)
-                .map(|(c, n)| format!("{c}: {n} examples"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+                .map(|(c, &n)| (c.clone(), n))
+                .collect(),
+        });
     }
     Ok(RawData {
         classes,
@@ -168,12 +165,13 @@ fn merge_classes(
         None => *classes = Some(names),
         Some(c) if *c == names => {}
         Some(c) => {
-            return Err(TrainError::BadData(format!(
-                "{}: class labels {:?} differ from the training source's {:?}",
-                path.display(),
-                names,
-                c
-            )))
+            return Err(TrainError::BadData {
+                at: path.display().to_string(),
+                reason: format!(
+                    "class labels {:?} differ from the training source's {:?}",
+                    names, c
+                ),
+            })
         }
     }
     Ok(())
@@ -189,20 +187,23 @@ fn read_source(
         Source::Ts(path) => {
             files.push((path.clone(), sha256_file(path)?));
             let f = TsFile::open(path, BadRecords::Error).map_err(data_err(path))?;
-            let names = f.header().class_labels.clone().ok_or_else(|| {
-                TrainError::BadData(format!(
-                    "{}: no @classLabel in the header; training needs class labels",
-                    path.display()
-                ))
-            })?;
+            let names = f
+                .header()
+                .class_labels
+                .clone()
+                .ok_or_else(|| TrainError::BadData {
+                    at: path.display().to_string(),
+                    reason: "no @classLabel in the header; training needs class labels".into(),
+                })?;
             merge_classes(classes, names, path)?;
             let axes = match pipeline.desc().input {
                 Input::Signal { axes, .. } => axes as usize,
                 other => {
-                    return Err(TrainError::Model(format!(
-                        "{} holds time series, but the pipeline takes {other:?} input",
-                        path.display()
-                    )))
+                    return Err(TrainError::SourceKind {
+                        path: path.clone(),
+                        holds: "holds time series".into(),
+                        input: format!("{other:?}"),
+                    })
                 }
             };
             let cases = f.cases().collect_vec().map_err(data_err(path))?;
@@ -210,10 +211,13 @@ fn read_source(
             for (i, c) in cases.into_iter().enumerate() {
                 let origin = format!("{} case {}", path.display(), i + 1);
                 if c.dims.len() != axes {
-                    return Err(TrainError::Model(format!(
-                        "{origin}: {} dimensions, the pipeline takes {axes} axes",
-                        c.dims.len()
-                    )));
+                    return Err(TrainError::Input {
+                        at: origin.to_string(),
+                        reason: format!(
+                            "{} dimensions, the pipeline takes {axes} axes",
+                            c.dims.len()
+                        ),
+                    });
                 }
                 let len = c.dims.iter().map(Vec::len).min().unwrap_or(0);
                 let mut v = Vec::with_capacity(len * axes);
@@ -221,16 +225,18 @@ fn read_source(
                     for d in &c.dims {
                         let x = d[t];
                         if !x.is_finite() {
-                            return Err(TrainError::BadData(format!(
-                                "{origin}: value {x} at time step {t} (missing or not finite); clean or drop the case"
-                            )));
+                            return Err(TrainError::BadData {
+ at: origin.to_string(),
+ reason: format!("value {x} at time step {t} (missing or not finite); clean or drop the case"),
+ });
                         }
                         v.push(x as f32);
                     }
                 }
-                let label = c
-                    .class
-                    .ok_or_else(|| TrainError::BadData(format!("{origin}: no class label")))?;
+                let label = c.class.ok_or_else(|| TrainError::BadData {
+                    at: origin.to_string(),
+                    reason: "no class label".into(),
+                })?;
                 out.push(Recording {
                     input: Sample::Signal(v),
                     label,
@@ -254,14 +260,10 @@ fn read_source(
                 .collect_vec()
                 .map_err(data_err(&n.path))?;
             if xs.len() != ys.len() {
-                return Err(TrainError::BadData(format!(
-                    "{}: {} has {} rows but {} has {}",
-                    n.path.display(),
-                    n.x,
-                    xs.len(),
-                    n.y,
-                    ys.len()
-                )));
+                return Err(TrainError::BadData {
+                    at: n.path.display().to_string(),
+                    reason: format!("{} has {} rows but {} has {}", n.x, xs.len(), n.y, ys.len()),
+                });
             }
             let mut labels = Vec::with_capacity(ys.len());
             for (i, y) in ys.iter().enumerate() {
@@ -269,11 +271,13 @@ fn read_source(
                 match v.as_slice() {
                     [l] if *l >= 0.0 && l.fract() == 0.0 && *l < 1e6 => labels.push(*l as usize),
                     _ => {
-                        return Err(TrainError::BadData(format!(
-                            "{}: {} row {i} is {v:?}, not one non-negative integer class",
-                            n.path.display(),
-                            n.y
-                        )))
+                        return Err(TrainError::BadData {
+                            at: n.path.display().to_string(),
+                            reason: format!(
+                                "{} row {i} is {v:?}, not one non-negative integer class",
+                                n.y
+                            ),
+                        })
                     }
                 }
             }
@@ -281,12 +285,14 @@ fn read_source(
             let names = match &n.labels {
                 Some(l) => {
                     if l.len() < count {
-                        return Err(TrainError::BadData(format!(
-                            "{}: labels go up to {}, but data.labels names only {} classes",
-                            n.path.display(),
-                            count - 1,
-                            l.len()
-                        )));
+                        return Err(TrainError::BadData {
+                            at: n.path.display().to_string(),
+                            reason: format!(
+                                "labels go up to {}, but data.labels names only {} classes",
+                                count - 1,
+                                l.len()
+                            ),
+                        });
                     }
                     l.clone()
                 }
@@ -345,20 +351,23 @@ fn read_folder(
     match (kind, input) {
         (FolderKind::Wav, Input::Signal { .. }) | (FolderKind::Image, Input::Image { .. }) => {}
         (_, other) => {
-            return Err(TrainError::Model(format!(
-                "{} is a folder of {what} files, but the pipeline takes {other:?} input",
-                path.display()
-            )))
+            return Err(TrainError::SourceKind {
+                path: path.clone(),
+                holds: format!("is a folder of {what} files"),
+                input: format!("{other:?}"),
+            })
         }
     }
     let listing = ClassFolder::open(path, exts).map_err(data_err(path))?;
     if listing.files().is_empty() {
-        return Err(TrainError::BadData(format!(
-            "{}: no {what} file ({}) in its class sub-folders ({})",
-            path.display(),
-            exts.join(", "),
-            listing.classes().join(", ")
-        )));
+        return Err(TrainError::BadData {
+            at: path.display().to_string(),
+            reason: format!(
+                "no {what} file ({}) in its class sub-folders ({})",
+                exts.join(", "),
+                listing.classes().join(", ")
+            ),
+        });
     }
     let names: Vec<String> = match (&f.labels, classes.as_ref()) {
         (Some(l), _) => l.clone(),
@@ -371,10 +380,10 @@ fn read_folder(
         match names.iter().position(|n| n == c) {
             Some(i) => index.push(i),
             None => {
-                return Err(TrainError::BadData(format!(
-                    "{}: class folder {c:?} is not among the classes {names:?}",
-                    path.display()
-                )))
+                return Err(TrainError::BadData {
+                    at: path.display().to_string(),
+                    reason: format!("class folder {c:?} is not among the classes {names:?}"),
+                })
             }
         }
     }
@@ -386,16 +395,16 @@ fn read_folder(
             (FolderKind::Wav, Input::Signal { axes, rate_hz, .. }) => {
                 let a = read_wav(file).map_err(data_err(file))?;
                 if u32::from(a.channels) != axes {
-                    return Err(TrainError::Model(format!(
-                        "{origin}: {} channels, the pipeline takes {axes} axes",
-                        a.channels
-                    )));
+                    return Err(TrainError::Input {
+                        at: origin.to_string(),
+                        reason: format!("{} channels, the pipeline takes {axes} axes", a.channels),
+                    });
                 }
                 if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
-                    return Err(TrainError::BadData(format!(
-                        "{origin}: sampled at {} Hz, the pipeline at {rate_hz} Hz; training does not resample (resample the files, or describe the pipeline at their rate)",
-                        a.sample_rate
-                    )));
+                    return Err(TrainError::BadData {
+ at: origin.to_string(),
+ reason: format!("sampled at {} Hz, the pipeline at {rate_hz} Hz; training does not resample (resample the files, or describe the pipeline at their rate)", a.sample_rate),
+ });
                 }
                 Sample::Signal(a.to_i16_units())
             }
@@ -409,23 +418,27 @@ fn read_folder(
             ) => {
                 let img = read_image(file).map_err(data_err(file))?;
                 if (img.width, img.height) != (width as usize, height as usize) {
-                    return Err(TrainError::Model(format!(
-                        "{origin}: {}x{} pixels, the pipeline takes {width}x{height}",
-                        img.width, img.height
-                    )));
+                    return Err(TrainError::Input {
+                        at: origin.to_string(),
+                        reason: format!(
+                            "{}x{} pixels, the pipeline takes {width}x{height}",
+                            img.width, img.height
+                        ),
+                    });
                 }
                 let Some(img) = img.with_channels(channels as usize) else {
-                    return Err(TrainError::Model(format!(
-                        "{origin}: {} channels, the pipeline takes {channels}",
-                        img.channels
-                    )));
+                    return Err(TrainError::Input {
+                        at: origin.to_string(),
+                        reason: format!("{} channels, the pipeline takes {channels}", img.channels),
+                    });
                 };
                 Sample::Image(img.data)
             }
             (_, other) => {
-                return Err(TrainError::Model(format!(
-                    "{origin}: the pipeline takes {other:?} input"
-                )))
+                return Err(TrainError::Input {
+                    at: origin.to_string(),
+                    reason: format!("the pipeline takes {other:?} input"),
+                })
             }
         };
         files.push((file.clone(), sha256_file(file)?));
@@ -466,20 +479,21 @@ fn read_table(
             (table.schema().clone(), rows)
         }
         _ => {
-            return Err(TrainError::BadData(format!(
-                "{}: a table source is a .csv or .parquet file (by its extension)",
-                path.display()
-            )))
+            return Err(TrainError::BadData {
+                at: path.display().to_string(),
+                reason: "a table source is a .csv or .parquet file (by its extension)".into(),
+            })
         }
     };
     let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
     let find = |name: &str, role: &str| {
-        names.iter().position(|n| *n == name).ok_or_else(|| {
-            TrainError::BadData(format!(
-                "{}: no {role} column {name:?} (the columns are {names:?})",
-                path.display()
-            ))
-        })
+        names
+            .iter()
+            .position(|n| *n == name)
+            .ok_or_else(|| TrainError::BadData {
+                at: path.display().to_string(),
+                reason: format!("no {role} column {name:?} (the columns are {names:?})"),
+            })
     };
     let label_col = find(&t.label, "label")?;
     let rec_col = t
@@ -488,10 +502,10 @@ fn read_table(
         .map(|r| find(r, "recording"))
         .transpose()?;
     if rec_col.is_none() && matches!(pipeline.desc().input, Input::Signal { .. }) {
-        return Err(TrainError::BadData(format!(
-            "{}: a signal pipeline reads recordings: name the column that tells them apart with `recording = \"COLUMN\"` (rows of one recording share its value)",
-            path.display()
-        )));
+        return Err(TrainError::BadData {
+ at: path.display().to_string(),
+ reason: "a signal pipeline reads recordings: name the column that tells them apart with `recording = \"COLUMN\"` (rows of one recording share its value)".into(),
+ });
     }
     let inputs: Vec<usize> = match &t.columns {
         Some(cols) => cols
@@ -503,20 +517,18 @@ fn read_table(
             .collect(),
     };
     if inputs.is_empty() {
-        return Err(TrainError::BadData(format!(
-            "{}: no input columns besides the label",
-            path.display()
-        )));
+        return Err(TrainError::BadData {
+            at: path.display().to_string(),
+            reason: "no input columns besides the label".into(),
+        });
     }
     for &i in &inputs {
         let c = &schema.columns[i];
         if !matches!(c.ty, ColumnType::Int | ColumnType::Float) {
-            return Err(TrainError::BadData(format!(
-                "{}: input column {:?} holds {:?} values, not numbers (name the input columns with `columns = [...]`)",
-                path.display(),
-                c.name,
-                c.ty
-            )));
+            return Err(TrainError::BadData {
+ at: path.display().to_string(),
+ reason: format!("input column {:?} holds {:?} values, not numbers (name the input columns with `columns = [...]`)", c.name, c.ty),
+ });
         }
     }
     let origin = |i: usize| format!("{} row {}", path.display(), i + 1);
@@ -526,10 +538,10 @@ fn read_table(
             Value::Int(n) => Ok(n.to_string()),
             Value::Bool(b) => Ok(b.to_string()),
             Value::Float(x) if x.fract() == 0.0 && x.abs() < 1e15 => Ok(format!("{x:.0}")),
-            other => Err(TrainError::BadData(format!(
-                "{}: the {what} is {other:?}",
-                origin(i)
-            ))),
+            other => Err(TrainError::BadData {
+                at: origin(i).to_string(),
+                reason: format!("the {what} is {other:?}"),
+            }),
         }
     };
     let values = |r: &Row, i: usize| -> Result<Vec<f64>, TrainError> {
@@ -538,12 +550,14 @@ fn read_table(
             .map(|&c| match r.values.get(c) {
                 Some(Value::Int(n)) => Ok(*n as f64),
                 Some(Value::Float(x)) if x.is_finite() => Ok(*x),
-                other => Err(TrainError::BadData(format!(
-                    "{}: column {:?} is {:?}, not a finite number",
-                    origin(i),
-                    names[c],
-                    other.unwrap_or(&Value::Null)
-                ))),
+                other => Err(TrainError::BadData {
+                    at: origin(i).to_string(),
+                    reason: format!(
+                        "column {:?} is {:?}, not a finite number",
+                        names[c],
+                        other.unwrap_or(&Value::Null)
+                    ),
+                }),
             })
             .collect()
     };
@@ -570,30 +584,35 @@ fn read_table(
         None => *classes = Some(class_names.clone()),
         Some(c) if *c == class_names => {}
         Some(c) => {
-            return Err(TrainError::BadData(format!(
-                "{}: class labels {class_names:?} differ from the training source's {c:?}",
-                path.display()
-            )))
+            return Err(TrainError::BadData {
+                at: path.display().to_string(),
+                reason: format!(
+                    "class labels {class_names:?} differ from the training source's {c:?}"
+                ),
+            })
         }
     }
     let class_of = |l: &str, i: usize| {
-        class_names.iter().position(|c| c == l).ok_or_else(|| {
-            TrainError::BadData(format!(
-                "{}: label {l:?} is not one of the classes {class_names:?}",
-                origin(i)
-            ))
-        })
+        class_names
+            .iter()
+            .position(|c| c == l)
+            .ok_or_else(|| TrainError::BadData {
+                at: origin(i).to_string(),
+                reason: format!("label {l:?} is not one of the classes {class_names:?}"),
+            })
     };
     let input = pipeline.desc().input;
     let mut out = Vec::new();
     match input {
         Input::Signal { axes, .. } => {
             if inputs.len() != axes as usize {
-                return Err(TrainError::Model(format!(
-                    "{}: {} input columns, the pipeline takes {axes} axes",
-                    path.display(),
-                    inputs.len()
-                )));
+                return Err(TrainError::Input {
+                    at: path.display().to_string(),
+                    reason: format!(
+                        "{} input columns, the pipeline takes {axes} axes",
+                        inputs.len()
+                    ),
+                });
             }
             // Recordings in order of their first row: (name, first row, label, values).
             let mut recs: Vec<(String, usize, String, Vec<f32>)> = Vec::new();
@@ -611,14 +630,10 @@ fn read_table(
                 };
                 let rec = &mut recs[k];
                 if rec.2 != labels[i] {
-                    return Err(TrainError::BadData(format!(
-                        "{}: label {:?} in recording {:?}, whose first row ({}) has {:?}; a recording has one label",
-                        origin(i),
-                        labels[i],
-                        name,
-                        rec.1 + 1,
-                        rec.2
-                    )));
+                    return Err(TrainError::BadData {
+ at: origin(i).to_string(),
+ reason: format!("label {:?} in recording {:?}, whose first row ({}) has {:?}; a recording has one label", labels[i], name, rec.1 + 1, rec.2),
+ });
                 }
                 rec.3.extend(values(r, i)?.into_iter().map(|x| x as f32));
             }
@@ -645,8 +660,8 @@ fn read_table(
             }
         }
         Input::Text { .. } => {
-            return Err(TrainError::Model(
-                "text pipelines are not supported by the table source".into(),
+            return Err(TrainError::Unsupported(
+                "text pipelines are not supported by the table source",
             ))
         }
     }
@@ -656,9 +671,10 @@ fn read_table(
 fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, TrainError> {
     let v = x.data.to_f64();
     if let Some((i, bad)) = v.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(TrainError::BadData(format!(
-            "{origin}: value {bad} at index {i} is not finite"
-        )));
+        return Err(TrainError::BadData {
+            at: origin.to_string(),
+            reason: format!("value {bad} at index {i} is not finite"),
+        });
     }
     match input {
         Input::Image {
@@ -668,19 +684,23 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
         } => {
             let want = (height * width * channels) as usize;
             if v.len() != want {
-                return Err(TrainError::Model(format!(
-                    "{origin}: shape {:?}, the pipeline takes {height}x{width}x{channels} images",
-                    x.shape
-                )));
+                return Err(TrainError::Input {
+                    at: origin.to_string(),
+                    reason: format!(
+                        "shape {:?}, the pipeline takes {height}x{width}x{channels} images",
+                        x.shape
+                    ),
+                });
             }
             v.iter()
                 .map(|&p| {
                     if (0.0..=255.0).contains(&p) && p.fract() == 0.0 {
                         Ok(p as u8)
                     } else {
-                        Err(TrainError::BadData(format!(
-                            "{origin}: pixel value {p} is not an integer in 0..=255"
-                        )))
+                        Err(TrainError::BadData {
+                            at: origin.to_string(),
+                            reason: format!("pixel value {p} is not an integer in 0..=255"),
+                        })
                     }
                 })
                 .collect::<Result<Vec<u8>, _>>()
@@ -688,10 +708,10 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
         }
         Input::Vector { len } => {
             if v.len() != len as usize {
-                return Err(TrainError::Model(format!(
-                    "{origin}: {} values, the pipeline takes vectors of {len}",
-                    v.len()
-                )));
+                return Err(TrainError::Input {
+                    at: origin.to_string(),
+                    reason: format!("{} values, the pipeline takes vectors of {len}", v.len()),
+                });
             }
             Ok(Sample::Vector(v.iter().map(|&a| a as f32).collect()))
         }
@@ -702,15 +722,15 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
                 _ => false,
             };
             if !ok {
-                return Err(TrainError::Model(format!(
-                    "{origin}: shape {:?}, a signal row is (time steps, {axes})",
-                    x.shape
-                )));
+                return Err(TrainError::Input {
+                    at: origin.to_string(),
+                    reason: format!("shape {:?}, a signal row is (time steps, {axes})", x.shape),
+                });
             }
             Ok(Sample::Signal(v.iter().map(|&a| a as f32).collect()))
         }
-        Input::Text { .. } => Err(TrainError::Model(
-            "text pipelines are not supported by the .npz source".into(),
+        Input::Text { .. } => Err(TrainError::Unsupported(
+            "text pipelines are not supported by the .npz source",
         )),
     }
 }
@@ -765,9 +785,9 @@ pub fn split(
         ("test", &out.test),
     ] {
         if s.is_empty() {
-            return Err(TrainError::BadData(format!(
-                "the {name} split is empty (too few recordings for the split fractions)"
-            )));
+            return Err(TrainError::EmptySplit {
+                split: name.to_string(),
+            });
         }
     }
     Ok(out)
@@ -825,18 +845,18 @@ pub fn features(
     };
     for (g, (r, o)) in recs.iter().zip(outs).enumerate() {
         if o.is_empty() {
-            return Err(TrainError::BadData(format!(
-                "{}: too short for one output of the feature pipeline",
-                r.origin
-            )));
+            return Err(TrainError::BadData {
+                at: r.origin.to_string(),
+                reason: "too short for one output of the feature pipeline".into(),
+            });
         }
         for bytes in o {
             let v = host::as_f32(&bytes);
             if let Some((i, bad)) = v.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-                return Err(TrainError::BadData(format!(
-                    "{}: feature {i} is {bad} (not finite) — check the input or the pipeline (e.g. a log without floor)",
-                    r.origin
-                )));
+                return Err(TrainError::BadData {
+ at: r.origin.to_string(),
+ reason: format!("feature {i} is {bad} (not finite) — check the input or the pipeline (e.g. a log without floor)"),
+ });
             }
             f.x.extend_from_slice(&v);
             f.y.push(r.label);

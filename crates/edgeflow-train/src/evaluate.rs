@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{Task, TrainConfig};
 use crate::data::Recording;
-use crate::error::TrainError;
+use crate::error::{RunError, TrainError};
 use crate::metrics::{self, Report};
 use crate::train::{prepare, Prepared};
 
@@ -27,8 +27,8 @@ pub struct Outputs {
     pub labels: Vec<usize>,
 }
 
-fn run_err(e: impl std::fmt::Display) -> TrainError {
-    TrainError::Run(e.to_string())
+fn run_err(e: impl Into<RunError>) -> TrainError {
+    TrainError::Run(e.into())
 }
 
 /// Runs `artifact` on every complete pipeline output of `recs`.
@@ -49,7 +49,7 @@ pub fn run_artifact(
     let h = m.header();
     let (Some(in_def), Some(out_def)) = (h.inputs.first().copied(), h.outputs.first().copied())
     else {
-        return Err(TrainError::Run("the model has no input or output".into()));
+        return Err(RunError::NoInputOutput.into());
     };
     let in_len = in_def.shape.num_elements().unwrap_or(0);
     let need = in_len * in_def.dtype.size();
@@ -57,21 +57,25 @@ pub fn run_artifact(
     match (in_def.dtype, pipeline_type) {
         (DType::F32, OutputType::F32) | (DType::I8, OutputType::I8) => {}
         (d, t) => {
-            return Err(TrainError::Run(format!(
-                "the model input is {d:?} but the feature pipeline produces {t:?}"
-            )))
+            return Err(RunError::InputType {
+                model: d,
+                pipeline: t,
+            }
+            .into())
         }
     }
     if pipeline.output_bytes() != need {
-        return Err(TrainError::Run(format!(
-            "the feature pipeline produces {} values, the model input takes {in_len}",
-            pipeline.output_len()
-        )));
+        return Err(RunError::InputLen {
+            pipeline: pipeline.output_len(),
+            model: in_len,
+        }
+        .into());
     }
     let samples: Vec<_> = recs.iter().map(|r| r.input.clone()).collect();
     let feats = host::run_many(&pipeline, &samples).map_err(run_err)?;
-    let mut arena = edgeflow_nn::HostArena::for_model(&m)
-        .map_err(|_| TrainError::Run("cannot allocate the model's arena".into()))?;
+    let mut arena = edgeflow_nn::HostArena::for_model(&m).map_err(|_| RunError::Arena {
+        bytes: m.arena_bytes(),
+    })?;
     let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes()).map_err(run_err)?;
     let deq_in = |b: &[u8]| -> Vec<f32> {
         match in_def.dtype {

@@ -19,7 +19,10 @@ pub fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, TrainError> {
     let data = t.into_data();
     data.as_slice::<f32>()
         .map(|s| s.to_vec())
-        .map_err(|e| TrainError::Backend(format!("reading a tensor: {e:?}")))
+        .map_err(|e| TrainError::Backend {
+            doing: "reading a tensor".into(),
+            message: format!("{e:?}"),
+        })
 }
 
 struct Builder {
@@ -270,10 +273,11 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
                     Some(Op::FullyConnected(f)) => &mut f.clamp,
                     Some(Op::MaxPool2d(pp)) | Some(Op::AveragePool2d(pp)) => &mut pp.clamp,
                     _ => {
-                        return Err(TrainError::Model(format!(
-                            "layers[{i}] ({}): nothing to fuse the activation into",
-                            p.layer.kind()
-                        )))
+                        return Err(TrainError::Layer {
+                            index: i,
+                            kind: p.layer.kind(),
+                            reason: "nothing to fuse the activation into".into(),
+                        })
                     }
                 };
                 clamp.min_f = clamp.min_f.max(0.0);
@@ -294,7 +298,7 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
         }
     }
     if b.ops.is_empty() {
-        return Err(TrainError::Model("the model has no operations".into()));
+        return Err(TrainError::Unsupported("the model has no operations"));
     }
     Ok(Graph {
         tensors: b.tensors,
@@ -306,7 +310,7 @@ pub fn to_graph(plan: &Plan, net: &Net, name: &str) -> Result<Graph, TrainError>
 }
 
 fn unreachable_layer<T>() -> Result<T, TrainError> {
-    Err(TrainError::Model(
-        "internal: layer kind changed during export".into(),
+    Err(TrainError::Unsupported(
+        "internal: layer kind changed during export",
     ))
 }

@@ -33,6 +33,6 @@ pub mod output;
 pub mod train;
 
 pub use config::TrainConfig;
-pub use error::TrainError;
+pub use error::{HeadError, RunError, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use train::{train, EpochLog, TrainOptions, Trained};

@@ -13,7 +13,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use edgeflow_dsp::{Input, Pipeline};
 
 use crate::config::{Layer, ModelConfig, Padding, Task};
-use crate::error::TrainError;
+use crate::error::{HeadError, TrainError};
 
 /// A tensor shape between layers (batch excluded).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +119,11 @@ pub fn plan(cfg: &ModelConfig, input: Shape, classes: usize) -> Result<Plan, Tra
     let mut out = Vec::with_capacity(cfg.layers.len());
     let (mut nd, mut nc, mut nb) = (0usize, 0usize, 0usize);
     for (i, l) in cfg.layers.iter().enumerate() {
-        let err = |m: String| TrainError::Model(format!("layers[{i}] ({}): {m}", l.kind()));
+        let err = |reason: String| TrainError::Layer {
+            index: i,
+            kind: l.kind(),
+            reason,
+        };
         let mut pad = [0usize; 4];
         let mut param = 0;
         let map = |s: Shape| {
@@ -287,33 +291,28 @@ pub fn plan(cfg: &ModelConfig, input: Shape, classes: usize) -> Result<Plan, Tra
         shape = next;
     }
     let outputs = match (cfg.task, shape) {
-        (_, Shape::Map { h, w, c }) => {
-            return Err(TrainError::Model(format!(
-                "the last layer gives a {h}x{w}x{c} feature map; end with dense (after flatten or global_avg_pool)"
-            )))
-        }
+        (_, Shape::Map { h, w, c }) => return Err(HeadError::FeatureMap { h, w, c }.into()),
         (Task::Classification, Shape::Flat(n)) => {
             if n != classes {
-                return Err(TrainError::Model(format!(
-                    "the last layer gives {n} values but the data has {classes} classes"
-                )));
+                return Err(HeadError::Classes { values: n, classes }.into());
             }
             n
         }
         (Task::Autoencoder, Shape::Flat(n)) => {
             if n != input.len() {
-                return Err(TrainError::Model(format!(
-                    "an autoencoder must reconstruct its input: the last layer gives {n} values, the pipeline {}",
-                    input.len()
-                )));
+                return Err(HeadError::Reconstruct {
+                    values: n,
+                    input: input.len(),
+                }
+                .into());
             }
             n
         }
     };
     if cfg.task == Task::Autoencoder {
         if let Shape::Map { .. } = input {
-            return Err(TrainError::Model(
-                "a dense autoencoder takes a vector input (a vector pipeline or one frame)".into(),
+            return Err(TrainError::Unsupported(
+                "a dense autoencoder takes a vector input (a vector pipeline or one frame)",
             ));
         }
     }

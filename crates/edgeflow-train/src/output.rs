@@ -142,10 +142,14 @@ pub fn write_outputs(
         message: e.to_string(),
     })?;
     let labels = match cfg.model.task {
-        Task::Classification => Some(
-            edgeflow_format::labels::encode(&prep.classes)
-                .map_err(|e| TrainError::BadData(format!("class labels: {e:?}")))?,
-        ),
+        Task::Classification => {
+            Some(edgeflow_format::labels::encode(&prep.classes).map_err(|e| {
+                TrainError::Encode {
+                    what: "class labels",
+                    source: e.into(),
+                }
+            })?)
+        }
         Task::Autoencoder => None,
     };
     // The graph alone first: validation scores come from the device's arithmetic.
@@ -221,7 +225,10 @@ pub fn write_outputs(
         correct.as_deref(),
     )?
     .to_bytes()
-    .map_err(|e| TrainError::BadData(format!("monitoring baseline: {e:?}")))?;
+    .map_err(|e| TrainError::Encode {
+        what: "monitoring baseline",
+        source: e.into(),
+    })?;
     // The metadata is a function of the config, seed, thread count and data, so that the
     // same training gives the same artifact bytes: wall times (`EpochLog::seconds`, in
     // `train_log.jsonl`) and the output directory (where this copy was written, not how the
@@ -267,8 +274,10 @@ pub fn write_outputs(
         },
         "validation_accuracy_edgeflow_nn": val_accuracy,
     });
-    let metadata =
-        serde_json::to_vec(&metadata).map_err(|e| TrainError::BadData(format!("metadata: {e}")))?;
+    let metadata = serde_json::to_vec(&metadata).map_err(|e| TrainError::Encode {
+        what: "metadata",
+        source: e.into(),
+    })?;
     let full = edgeflow_compile::emit_with(
         &graph,
         &cfg.name,
@@ -279,14 +288,19 @@ pub fn write_outputs(
             metadata: Some(&metadata),
         },
     )?;
-    let toml_text = toml::to_string(cfg)
-        .map_err(|e| TrainError::BadData(format!("serialising the config: {e}")))?;
+    let toml_text = toml::to_string(cfg).map_err(|e| TrainError::Encode {
+        what: "serialising the config",
+        source: e.into(),
+    })?;
     write_atomic(&dir.join("train.toml"), toml_text.as_bytes())?;
     let bpk = dir.join("model.bpk");
     let tmp = dir.join("model.tmp.bpk");
     net.clone()
         .save_file(&tmp)
-        .map_err(|e| TrainError::Backend(format!("saving {}: {e:?}", bpk.display())))?;
+        .map_err(|e| TrainError::Backend {
+            doing: format!("saving {}", bpk.display()),
+            message: format!("{e:?}"),
+        })?;
     std::fs::rename(&tmp, &bpk).map_err(|e| TrainError::Io {
         path: bpk.clone(),
         source: e,

@@ -110,10 +110,9 @@ pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
         // Validation (threshold, early stopping) and test keep every class.
         splits.train.retain(|r| r.label == 0);
         if splits.train.is_empty() {
-            return Err(TrainError::BadData(format!(
-                "model.task = \"autoencoder\" trains on class 0 ({:?}, the normal class), but the training split has none of it",
-                classes.first().map_or("", String::as_str)
-            )));
+            return Err(TrainError::NoNormalClass {
+                class: classes.first().cloned().unwrap_or_default(),
+            });
         }
     }
     let pp = &cfg.features.pipeline;
@@ -322,7 +321,10 @@ fn save_module(net: &Net, path: &Path) -> Result<(), TrainError> {
     let tmp = path.with_extension("tmp.bpk");
     net.clone()
         .save_file(&tmp)
-        .map_err(|e| TrainError::Backend(format!("saving {}: {e:?}", path.display())))?;
+        .map_err(|e| TrainError::Backend {
+            doing: format!("saving {}", path.display()),
+            message: format!("{e:?}"),
+        })?;
     std::fs::rename(&tmp, path).map_err(|e| TrainError::Io {
         path: path.to_path_buf(),
         source: e,
@@ -366,10 +368,9 @@ fn devices(d: crate::config::TrainDevice) -> Result<(Device, Device), TrainError
             Ok((g.clone().autodiff(), g))
         }
         #[cfg(not(feature = "wgpu"))]
-        crate::config::TrainDevice::Wgpu => Err(TrainError::Model(
+        crate::config::TrainDevice::Wgpu => Err(TrainError::Unsupported(
             "device = \"wgpu\" needs edgeflow built with the GPU backend: \
-             cargo build --release -p edgeflow-cli --features edgeflow-train/wgpu"
-                .into(),
+             cargo build --release -p edgeflow-cli --features edgeflow-train/wgpu",
         )),
     }
 }
@@ -412,15 +413,24 @@ fn train_on_pool(
         }
         net = net
             .try_load_file(ckpt.join("model.bpk"))
-            .map_err(|e| TrainError::Backend(format!("loading the checkpoint: {e:?}")))?;
+            .map_err(|e| TrainError::Backend {
+                doing: "loading the checkpoint".into(),
+                message: format!("{e:?}"),
+            })?;
         optim = optim
             .load(ckpt.join("optimizer.bpk"))
-            .map_err(|e| TrainError::Backend(format!("loading the optimiser state: {e:?}")))?;
+            .map_err(|e| TrainError::Backend {
+                doing: "loading the optimiser state".into(),
+                message: format!("{e:?}"),
+            })?;
         if ckpt.join("best.bpk").exists() {
             best_net = Some(
                 Net::init(plan, &device)
                     .try_load_file(ckpt.join("best.bpk"))
-                    .map_err(|e| TrainError::Backend(format!("loading the best weights: {e:?}")))?,
+                    .map_err(|e| TrainError::Backend {
+                        doing: "loading the best weights".into(),
+                        message: format!("{e:?}"),
+                    })?,
             );
         }
         start = st.epoch;
@@ -478,10 +488,10 @@ fn train_on_pool(
                 .copied()
                 .unwrap_or(f32::NAN) as f64;
             if !l.is_finite() {
-                return Err(TrainError::BadData(format!(
-                    "the training loss became {l} in epoch {} (learning rate too high, or unscaled features)",
-                    epoch + 1
-                )));
+                return Err(TrainError::Diverged {
+                    loss: l,
+                    epoch: epoch + 1,
+                });
             }
             loss_sum += l * w;
             wsum += w;
@@ -517,9 +527,10 @@ fn train_on_pool(
         })?;
         save_module(&net, &ckpt.join("model.bpk"))?;
         let otmp = ckpt.join("optimizer.tmp.bpk");
-        optim
-            .save(&otmp)
-            .map_err(|e| TrainError::Backend(format!("saving the optimiser state: {e:?}")))?;
+        optim.save(&otmp).map_err(|e| TrainError::Backend {
+            doing: "saving the optimiser state".into(),
+            message: format!("{e:?}"),
+        })?;
         std::fs::rename(&otmp, ckpt.join("optimizer.bpk")).map_err(|e| TrainError::Io {
             path: ckpt.join("optimizer.bpk"),
             source: e,

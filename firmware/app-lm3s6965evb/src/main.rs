@@ -22,7 +22,7 @@ use embedded_storage::nor_flash::{
 };
 use panic_semihosting as _;
 
-const CLOCK_HZ: u64 = 50_000_000;
+const CLOCK_HZ: u64 = layout::CORE_CLOCK_HZ as u64;
 /// The flash layout, generated from `boards/lm3s6965evb.toml` [layout] by build.rs.
 mod layout {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));

@@ -19,7 +19,7 @@ use embedded_storage::nor_flash::{
 };
 use panic_semihosting as _;
 
-const CLOCK_HZ: u64 = 25_000_000;
+const CLOCK_HZ: u64 = layout::CORE_CLOCK_HZ as u64;
 /// The flash layout, generated from `boards/mps2-an386.toml` [layout] by build.rs.
 mod layout {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));

@@ -42,7 +42,7 @@ const _: () = assert!(
         == <stm32f4xx_hal::flash::UnlockedFlash<'static> as embedded_storage::nor_flash::NorFlash>::ERASE_SIZE
 );
 
-const CLOCK_HZ: u32 = 84_000_000;
+const CLOCK_HZ: u32 = layout::CORE_CLOCK_HZ;
 const SAMPLE_HZ: u32 = 50;
 
 const ARENA_BYTES: usize = 40 * 1024;

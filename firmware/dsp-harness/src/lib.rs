@@ -24,23 +24,8 @@ use edgeflow_firmware_support::{now, stack, Line};
 
 pub use edgeflow_firmware_support::fail;
 
-/// How a case's input bytes are fed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Feed {
-    /// Little-endian `f32` samples, pushed in chunks.
-    F32,
-    /// Little-endian `i16` samples, converted to `f32` and pushed in chunks.
-    I16,
-    /// Little-endian `i16` samples, pushed as they are ([`Runtime::push_i16`], which a
-    /// pipeline starting with the fixed-point audio front end stores without conversion).
-    Pcm,
-    /// One `f32` vector ([`Runtime::run_vector`]).
-    Vector,
-    /// `'\n'`-separated tokens ([`Runtime::run_tokens`]).
-    Text,
-    /// 8-bit pixels ([`Runtime::run_image`]).
-    Image,
-}
+/// How a case's input bytes are fed (shared with the host's twin in `edgeflow-tests`).
+pub use edgeflow_dsp::Feed;
 
 /// One embedded feature-pipeline case.
 pub struct DspCase {

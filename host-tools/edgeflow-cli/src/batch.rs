@@ -17,7 +17,6 @@ use anyhow::{bail, Context, Result};
 use edgeflow_dsp::host::{self, Sample};
 use edgeflow_dsp::{Input, OutputType, Pipeline, Runtime};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use npyz::WriterBuilder;
 
 use crate::outln;
 
@@ -227,18 +226,7 @@ fn write_labels(
     per_class: &[usize],
 ) -> Result<()> {
     let lp = sidecar(output, "labels.npy");
-    let file =
-        std::fs::File::create(&lp).with_context(|| format!("cannot write {}", lp.display()))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[labels.len() as u64])
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()
-        .with_context(|| format!("cannot write {}", lp.display()))?;
-    w.extend(labels.iter().copied())
-        .with_context(|| format!("cannot write {}", lp.display()))?;
-    w.finish()
-        .with_context(|| format!("cannot write {}", lp.display()))?;
+    crate::tensor_io::write_npy(&lp, &[labels.len() as u64], labels.iter().copied())?;
     let cp = sidecar(output, "classes.txt");
     std::fs::write(&cp, crate::labels::encode(names)?)
         .with_context(|| format!("cannot write {}", cp.display()))?;

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use edgeflow_compile::board::{Catalog, BOARDS_DIR_ENV};
+use edgeflow_compile::board::{Catalog, RunnerKind, BOARDS_DIR_ENV};
 
 use crate::outln;
 
@@ -43,9 +43,9 @@ pub fn run(a: BoardsArgs) -> Result<()> {
     let rows: Vec<[String; 7]> = c
         .iter()
         .map(|(b, origin)| {
-            let runner = match (b.runner.kind.as_str(), &b.runner.machine, &b.runner.chip) {
-                ("qemu", Some(m), _) => format!("qemu {m}"),
-                ("probe-rs", _, Some(chip)) => format!("probe-rs {chip}"),
+            let runner = match (b.runner.kind, &b.runner.machine, &b.runner.chip) {
+                (RunnerKind::Qemu, Some(m), _) => format!("qemu {m}"),
+                (RunnerKind::ProbeRs, _, Some(chip)) => format!("probe-rs {chip}"),
                 (k, _, _) => k.to_string(),
             };
             [

@@ -395,7 +395,6 @@ fn stats_html(s: &analyze::Summary) -> Result<String> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -241,7 +241,6 @@ pub(crate) fn report_html(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use edgeflow_train::evaluate::{Agreement, ModelEval};

@@ -25,7 +25,6 @@ use edgeflow_data::sources::wav::read_wav;
 use edgeflow_data::BadRecords;
 use edgeflow_dsp::host::{self, Sample, Spec};
 use edgeflow_dsp::{Input, OutputType, Pipeline};
-use npyz::WriterBuilder;
 
 /// Arguments of `edgeflow features`.
 #[derive(Args, Debug)]
@@ -317,29 +316,11 @@ fn decode_image(path: &Path) -> Result<edgeflow_data::sources::image::Image> {
         .with_context(|| format!("{} is not a readable PNG or JPEG image", path.display()))
 }
 
+/// Writes pipeline output `data` (elements of `t`) as a `.npy` array of `shape`.
 pub(crate) fn write_npy(path: &Path, shape: &[u64], t: OutputType, data: &[u8]) -> Result<()> {
-    let file =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let w = std::io::BufWriter::new(file);
-    match t {
-        OutputType::I8 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(data.iter().map(|&b| b as i8))?;
-            out.finish()?;
-        }
-        OutputType::F32 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(host::as_f32(data))?;
-            out.finish()?;
-        }
-    }
-    Ok(())
+    let dtype = match t {
+        OutputType::I8 => edgeflow_format::graph::DType::I8,
+        OutputType::F32 => edgeflow_format::graph::DType::F32,
+    };
+    crate::tensor_io::write_npy_shape(path, shape, dtype, data)
 }

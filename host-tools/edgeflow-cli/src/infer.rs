@@ -74,19 +74,7 @@ pub(crate) fn model_inputs(model: &Path, m: &Model<'_>, input: &Path) -> Result<
         .with_context(|| format!("{}: invalid feature pipeline section", model.display()))?;
     let samples = crate::features::read_input(input, &p)?;
     let outs = edgeflow_dsp::host::run_many(&p, &samples).context("running the pipeline")?;
-    let mut inputs = Vec::new();
-    let many = samples.len() > 1;
-    for (i, per_sample) in outs.into_iter().enumerate() {
-        let windows = per_sample.len() > 1;
-        for (j, o) in per_sample.into_iter().enumerate() {
-            let what = match (many, windows) {
-                (true, _) => format!("row {}", i + 1),
-                (false, true) => format!("window {}", j + 1),
-                (false, false) => String::new(),
-            };
-            inputs.push((what, o));
-        }
-    }
+    let inputs = edgeflow_dsp::host::label_outputs(outs);
     if inputs.is_empty() {
         bail!(
             "{}: too short for one feature tensor of the artifact's pipeline",

@@ -397,7 +397,6 @@ pub fn run(a: InitArgs) -> Result<()> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     #[test]
     fn the_imu_template_is_a_valid_project() {

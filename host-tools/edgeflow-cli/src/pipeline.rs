@@ -875,34 +875,6 @@ The test data against it: {} anomal{} (<a href=\"anomalies.json\">anomalies.json
     })
 }
 
-fn write_npy_f32(path: &Path, shape: &[u64], v: &[f32]) -> Result<()> {
-    use npyz::WriterBuilder;
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()?;
-    w.extend(v.iter().copied())?;
-    w.finish()?;
-    Ok(())
-}
-
-fn write_npy_i64(path: &Path, v: &[i64]) -> Result<()> {
-    use npyz::WriterBuilder;
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(&[v.len() as u64])
-        .writer(std::io::BufWriter::new(file))
-        .begin_nd()?;
-    w.extend(v.iter().copied())?;
-    w.finish()?;
-    Ok(())
-}
-
 fn prepare(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
     let cfg = ctx.project.train_config(dir)?;
     let prep = edgeflow_train::train::prepare(&cfg)?;
@@ -911,13 +883,16 @@ fn prepare(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
         ("validation", &prep.validation),
         ("test", &prep.test),
     ] {
-        write_npy_f32(
+        crate::tensor_io::write_npy(
             &dir.join(format!("x_{name}.npy")),
             &[f.len() as u64, f.dim as u64],
-            &f.x,
+            f.x.iter().copied(),
         )?;
-        let y: Vec<i64> = f.y.iter().map(|&v| v as i64).collect();
-        write_npy_i64(&dir.join(format!("y_{name}.npy")), &y)?;
+        crate::tensor_io::write_npy(
+            &dir.join(format!("y_{name}.npy")),
+            &[f.y.len() as u64],
+            f.y.iter().map(|&v| v as i64),
+        )?;
     }
     ok(
         json!({

@@ -426,7 +426,6 @@ impl Loaded {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -505,7 +505,6 @@ pub fn reliability_diagram(title: &str, bins: &[(f64, f64, f64, f64, usize)]) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -68,47 +68,43 @@ pub(crate) fn read_npy(path: &Path, t: &TensorDef<'_>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Writes `values` as a C-order `.npy` array of `shape`, with the element type's own
+/// dtype: the CLI's one `.npy` writer. Errors name the file.
+pub(crate) fn write_npy<T: npyz::AutoSerialize>(
+    path: &Path,
+    shape: &[u64],
+    values: impl IntoIterator<Item = T>,
+) -> Result<()> {
+    let write = || -> Result<()> {
+        let file = fs::File::create(path)?;
+        let mut out = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(std::io::BufWriter::new(file))
+            .begin_nd()?;
+        out.extend(values)?;
+        out.finish()?;
+        Ok(())
+    };
+    write().with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// Writes `data` (little-endian elements of `dtype`) as a `.npy` array of `shape`.
 pub(crate) fn write_npy_shape(path: &Path, shape: &[u64], dtype: DType, data: &[u8]) -> Result<()> {
-    let file =
-        fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
-    let w = std::io::BufWriter::new(file);
+    let le4 = |c: &[u8]| [c[0], c[1], c[2], c[3]];
     match dtype {
-        DType::I8 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(data.iter().map(|&b| b as i8))?;
-            out.finish()?;
-        }
-        DType::F32 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(
-                data.chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            )?;
-            out.finish()?;
-        }
-        DType::I32 => {
-            let mut out = npyz::WriteOptions::new()
-                .default_dtype()
-                .shape(shape)
-                .writer(w)
-                .begin_nd()?;
-            out.extend(
-                data.chunks_exact(4)
-                    .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-            )?;
-            out.finish()?;
-        }
+        DType::I8 => write_npy(path, shape, data.iter().map(|&b| b as i8)),
+        DType::F32 => write_npy(
+            path,
+            shape,
+            data.chunks_exact(4).map(|c| f32::from_le_bytes(le4(c))),
+        ),
+        DType::I32 => write_npy(
+            path,
+            shape,
+            data.chunks_exact(4).map(|c| i32::from_le_bytes(le4(c))),
+        ),
     }
-    Ok(())
 }
 
 /// Whether a `.npy` file's header announces exactly the model input's shape and dtype.

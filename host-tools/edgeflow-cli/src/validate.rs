@@ -733,7 +733,7 @@ fn hil(
     rows: &[Vec<f32>],
 ) -> Result<(usize, u64, u64)> {
     use edgeflow_tests::firmware;
-    if board.runner.kind != "qemu" {
+    if board.runner.kind != edgeflow_compile::board::RunnerKind::Qemu {
         bail!(
             "--hil needs a board with a QEMU runner; {} uses {}",
             board.name,

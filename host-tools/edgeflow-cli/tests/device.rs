@@ -5,27 +5,12 @@
 //! back equal to the recording streamed in.
 
 mod common;
-use common::{root, text};
+use common::{edgeflow_plain as edgeflow, root, text};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 fn tmp(name: &str) -> PathBuf {
     common::tmp_in("device", name)
-}
-
-/// Runs `edgeflow` from the repository root, without cargo's build variables (so that the
-/// firmware build it may start is a plain one).
-fn edgeflow(args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
-    c.current_dir(root()).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
-        {
-            c.env_remove(&k);
-        }
-    }
-    c.output().expect("run edgeflow")
 }
 
 const PIPELINE: &str = "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 32\nstride = 16\n\

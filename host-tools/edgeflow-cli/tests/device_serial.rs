@@ -216,6 +216,21 @@ fn with_device(faults: Faults, args: &[&str]) -> (Output, Seen) {
     (out, dev.join().expect("fake device"))
 }
 
+/// `edgeflow device replay --board nucleo-f411re --data DATA` against a fake device.
+fn replay(faults: Faults, data: &std::path::Path) -> (Output, Seen) {
+    with_device(
+        faults,
+        &[
+            "device",
+            "replay",
+            "--board",
+            "nucleo-f411re",
+            "--data",
+            s(data),
+        ],
+    )
+}
+
 fn samples_npy(name: &str, frames: usize, axes: usize) -> (std::path::PathBuf, Vec<f32>) {
     let v: Vec<f32> = (0..frames * axes)
         .map(|i| (i as f32) * 0.25 - 3.0)
@@ -229,17 +244,7 @@ fn samples_npy(name: &str, frames: usize, axes: usize) -> (std::path::PathBuf, V
 fn replay_over_a_serial_port_prints_predictions_and_counts_corrupt_bytes() {
     let (data, v) = samples_npy("replay.npy", 200, 2);
     // Clean link: every prediction printed, nothing lost.
-    let (o, seen) = with_device(
-        Faults::default(),
-        &[
-            "device",
-            "replay",
-            "--board",
-            "nucleo-f411re",
-            "--data",
-            s(&data),
-        ],
-    );
+    let (o, seen) = replay(Faults::default(), &data);
     let t = text(&o);
     assert!(o.status.success(), "{t}");
     assert_eq!(seen.values, v.len(), "the device got every sample: {t}");
@@ -257,19 +262,12 @@ fn replay_over_a_serial_port_prints_predictions_and_counts_corrupt_bytes() {
     );
 
     // The third prediction corrupted on the wire: counted as lost and its bytes discarded.
-    let (o, seen) = with_device(
+    let (o, seen) = replay(
         Faults {
             bad_prediction: Some(2),
             ..Faults::default()
         },
-        &[
-            "device",
-            "replay",
-            "--board",
-            "nucleo-f411re",
-            "--data",
-            s(&data),
-        ],
+        &data,
     );
     let t = text(&o);
     assert!(o.status.success(), "{t}");

@@ -7,16 +7,15 @@
 
 mod monitor_support;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use edgeflow_monitor::ingest::device_name;
 use edgeflow_monitor::sim::StreamOptions;
 use edgeflow_monitor::store::{DeviceInfo, Durability, Store};
-use monitor_support::{baseline, inferences, rows, tmp, Rng};
+use monitor_support::{baseline, inferences, rows, tmp, Ingester, Rng};
 
 /// Inferences per device, a summary every 100, a log frame every 25.
 const N: usize = 500;
@@ -60,64 +59,6 @@ fn corrupt_frame(s: &mut [u8], k: usize) {
     s[at] ^= 0x55;
 }
 
-/// A running `edgeflow monitor ingest`, killed on drop.
-struct Ingester {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    err: BufReader<ChildStderr>,
-}
-
-impl Ingester {
-    /// Starts the ingester with `--print-acks` and waits for the stderr line containing
-    /// `ready` (returned).
-    fn start(db: &Path, source: &[&str], ready: &str) -> (Self, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["monitor", "ingest", "--db", db.to_str().expect("utf8")])
-            .args(source)
-            .args(["--print-acks", "--batch-ms", "20", "--max-seconds", "60"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ingest");
-        let out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut seen = String::new();
-        loop {
-            let mut line = String::new();
-            let n = err.read_line(&mut line).expect("ingest stderr");
-            assert!(n > 0, "ingest ended before {ready:?}: {seen}");
-            seen.push_str(&line);
-            if line.contains(ready) {
-                return (Self { child, out, err }, line);
-            }
-        }
-    }
-
-    /// Reads `acked N` lines until `total` frames are acknowledged (or the ingester ends).
-    fn wait_acked(&mut self, total: u64) -> u64 {
-        let mut acked = 0;
-        while acked < total {
-            let mut l = String::new();
-            if self.out.read_line(&mut l).expect("read") == 0 {
-                break;
-            }
-            if let Some(n) = l.trim().strip_prefix("acked ").and_then(|n| n.parse().ok()) {
-                acked = n;
-            }
-        }
-        acked
-    }
-}
-
-impl Drop for Ingester {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let mut rest = String::new();
-        let _ = std::io::Read::read_to_string(&mut self.err, &mut rest);
-    }
-}
-
 /// The stored counters of device `id` (acknowledged frames are committed, so they are read
 /// back after the ingester was killed).
 fn info(db: &Path, id: u64) -> DeviceInfo {
@@ -136,7 +77,7 @@ fn serial_port_ingest_of_two_devices_on_one_line() {
     let (mut host_side, device_side) = TTYPort::pair().expect("pty pair");
     let path = device_side.name().expect("pty name");
     let db = tmp("serial.db");
-    let (mut ing, _) = Ingester::start(&db, &["--serial", &path], "reading serial port");
+    let (mut ing, _) = Ingester::start(&db, &["--serial", &path], 60, "reading serial port");
     let base = baseline();
     let mut a = device(&base, 301, 1);
     corrupt_frame(&mut a, 200);
@@ -157,12 +98,7 @@ fn serial_port_ingest_of_two_devices_on_one_line() {
 #[test]
 fn listen_ingest_from_several_uart_connections() {
     let db = tmp("listen.db");
-    let (mut ing, line) = Ingester::start(&db, &["--listen", "127.0.0.1:0"], "listening on");
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .expect("address")
-        .to_string();
+    let (mut ing, addr) = Ingester::listen(&db, 60);
     let base = baseline();
     let ids = [401u64, 402, 403];
     let mut streams: Vec<Vec<u8>> = ids.iter().map(|&id| device(&base, id, id * 7)).collect();
@@ -228,6 +164,7 @@ fn mqtt_ingest_through_the_ci_broker_on_1883() {
             "--topic",
             &format!("{prefix}/+/telemetry"),
         ],
+        60,
         "subscribed",
     );
     let base = baseline();

@@ -32,8 +32,7 @@ fn board_lock() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn data() -> Option<PathBuf> {
-    let d = root().join("target/data/BasicMotions");
-    d.join("BasicMotions_TEST.ts").is_file().then_some(d)
+    common::basicmotions()
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -47,32 +46,12 @@ fn tmp(name: &str) -> PathBuf {
 
 /// A small BasicMotions project in `dir`: 30 epochs (2 s of training), lenient gates.
 fn project(dir: &Path, data: &Path, deploy: bool) -> PathBuf {
-    std::fs::copy(
-        root().join("examples/basicmotions/features.toml"),
-        dir.join("features.toml"),
-    )
-    .expect("features");
-    let text = format!(
-        r#"[project]
-name = "bm-small"
-seed = 42
-
-[data]
-train = {{ ts = "{train}" }}
-test = {{ ts = "{test}" }}
-
-[split]
-validation = 0.2
-seed = 1
-
-[schema]
-# The archive's test file has values outside its training file's ranges.
-fail_on_anomalies = false
-
-[features]
-pipeline = "features.toml"
-
-[model]
+    common::basicmotions_project(
+        dir,
+        data,
+        "bm-small",
+        &format!(
+            r#"[model]
 layers = [
   {{ conv1d = {{ filters = 16, kernel = 3, padding = "same" }} }},
   {{ batch_norm = {{}} }},
@@ -120,13 +99,9 @@ quality = {{ max_out_of_range_rate = 0.2 }}
 # confidence-based accuracy estimate (reliability table of 8 validation recordings) reads
 # 0.86 on the clean test split, below the default 0.95 limit, though it is 40/40 right.
 performance = {{ max_drop = 0.2 }}
-"#,
-        train = data.join("BasicMotions_TRAIN.ts").display(),
-        test = data.join("BasicMotions_TEST.ts").display(),
-    );
-    let p = dir.join("edgeflow.toml");
-    std::fs::write(&p, text).expect("project");
-    p
+"#
+        ),
+    )
 }
 
 fn run(p: &Path, out: &Path) -> (Output, Value) {

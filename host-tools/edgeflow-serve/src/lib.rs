@@ -44,7 +44,7 @@ pub enum ServeError {
     BadRequest(String),
     /// The engine failed on a valid request.
     #[error("inference failed: {0}")]
-    Inference(String),
+    Inference(#[from] InferenceError),
     /// Socket, signal or stdio failure.
     #[error("{what}: {source}")]
     Io {
@@ -52,6 +52,35 @@ pub enum ServeError {
         what: String,
         /// The OS error.
         source: std::io::Error,
+    },
+}
+
+/// Why the engine failed on a request that was valid (see [`ServeError::Inference`]): the
+/// artifact was validated at load, so each of these is a bug or a resource limit.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// The run-time refused the model, an input or a step.
+    #[error("{0}")]
+    Nn(#[from] edgeflow_nn::Error),
+    /// The artifact's sections no longer parse.
+    #[error("{0}")]
+    Artifact(#[from] edgeflow_format::FormatError),
+    /// The artifact's feature pipeline section does not decode.
+    #[error("feature pipeline: {0}")]
+    Pipeline(#[from] edgeflow_dsp::Error),
+    /// The host could not allocate the arena.
+    #[error("cannot allocate the arena ({bytes} bytes)")]
+    Arena {
+        /// The arena size the model asks for.
+        bytes: usize,
+    },
+    /// The pipeline's feature tensor is not the model input's size.
+    #[error("the feature pipeline gives {got} bytes, the model input needs {need}")]
+    FeatureBytes {
+        /// Bytes the pipeline gave.
+        got: usize,
+        /// Bytes the model input takes.
+        need: usize,
     },
 }
 

@@ -16,7 +16,7 @@ use edgeflow_format::graph::{DType, TensorDef};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::ServeError;
+use crate::{InferenceError, ServeError};
 
 /// Default cap on the arena the server allocates per inference (as `edgeflow run`'s).
 pub const DEFAULT_MAX_ARENA: usize = 256 << 20;
@@ -294,11 +294,11 @@ impl Served {
                     )));
                 };
                 let p = edgeflow_dsp::Pipeline::from_bytes(section)
-                    .map_err(|e| ServeError::Inference(format!("feature pipeline: {e}")))?;
+                    .map_err(InferenceError::Pipeline)?;
                 let many = samples.len() > 1;
-                let mut inputs = Vec::new();
+                let mut outs = Vec::with_capacity(samples.len());
                 for (i, s) in samples.iter().enumerate() {
-                    let outs = edgeflow_dsp::host::run(&p, s).map_err(|e| {
+                    outs.push(edgeflow_dsp::host::run(&p, s).map_err(|e| {
                         ServeError::BadRequest(format!(
                             "{}the feature pipeline refused the input: {e}",
                             if many {
@@ -307,17 +307,9 @@ impl Served {
                                 String::new()
                             }
                         ))
-                    })?;
-                    let windows = outs.len() > 1;
-                    for (j, o) in outs.into_iter().enumerate() {
-                        let what = match (many, windows) {
-                            (true, _) => format!("row {}", i + 1),
-                            (false, true) => format!("window {}", j + 1),
-                            (false, false) => String::new(),
-                        };
-                        inputs.push((what, o));
-                    }
+                    })?);
                 }
+                let inputs = edgeflow_dsp::host::label_outputs(outs);
                 if inputs.is_empty() {
                     return Err(ServeError::BadRequest(match self.pipeline {
                         Some(PipelineInput::Signal { axes, window, .. }) => format!(
@@ -332,29 +324,25 @@ impl Served {
             }
         };
         let m = self.nn()?;
-        let mut arena = edgeflow_nn::HostArena::for_model(&m)
-            .map_err(|_| ServeError::Inference("cannot allocate the arena".into()))?;
-        let mut rt = edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes())
-            .map_err(|e| ServeError::Inference(e.to_string()))?;
+        let mut arena =
+            edgeflow_nn::HostArena::for_model(&m).map_err(|_| InferenceError::Arena {
+                bytes: m.arena_bytes(),
+            })?;
+        let mut rt =
+            edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes()).map_err(InferenceError::Nn)?;
         let mut out = Vec::with_capacity(inputs.len());
         for (from, data) in inputs {
-            let dst = rt
-                .input_mut(0)
-                .map_err(|e| ServeError::Inference(e.to_string()))?;
+            let dst = rt.input_mut(0).map_err(InferenceError::Nn)?;
             if dst.len() != data.len() {
-                return Err(ServeError::Inference(format!(
-                    "the feature pipeline gives {} bytes, the model input needs {}",
-                    data.len(),
-                    dst.len()
-                )));
+                return Err(InferenceError::FeatureBytes {
+                    got: data.len(),
+                    need: dst.len(),
+                }
+                .into());
             }
             dst.copy_from_slice(&data);
-            rt.invoke_packed(&self.packed)
-                .map_err(|e| ServeError::Inference(e.to_string()))?;
-            let output = rt
-                .output(0)
-                .map_err(|e| ServeError::Inference(e.to_string()))?
-                .to_vec();
+            rt.invoke_packed(&self.packed).map_err(InferenceError::Nn)?;
+            let output = rt.output(0).map_err(InferenceError::Nn)?.to_vec();
             out.push(Outcome {
                 from,
                 features: data,
@@ -367,12 +355,12 @@ impl Served {
     /// The parsed model. The bytes were validated by [`Served::load`] and never change, so
     /// this does not fail; should it, the error is an inference error, not a panic.
     fn nn(&self) -> Result<edgeflow_nn::Model<'_>, ServeError> {
-        edgeflow_nn::Model::parse(&self.bytes).map_err(|e| ServeError::Inference(e.to_string()))
+        edgeflow_nn::Model::parse(&self.bytes).map_err(|e| InferenceError::Nn(e).into())
     }
 
     fn artifact(&self) -> Result<edgeflow_format::Artifact<'_>, ServeError> {
         edgeflow_format::Artifact::parse(&self.bytes)
-            .map_err(|e| ServeError::Inference(e.to_string()))
+            .map_err(|e| InferenceError::Artifact(e).into())
     }
 
     /// The model input as real numbers (dequantized int8), for telemetry summaries.

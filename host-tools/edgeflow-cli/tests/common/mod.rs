@@ -30,6 +30,66 @@ pub fn edgeflow_at_root(args: &[&str]) -> Output {
         .expect("run edgeflow")
 }
 
+/// [`edgeflow_at_root`] without cargo's build variables (`CARGO_*` but `CARGO_HOME`,
+/// `RUSTFLAGS`, `RUSTC_WRAPPER`), so that a firmware build the command starts (`flash`,
+/// `device`) is a plain one and not a build for this test's profile.
+pub fn edgeflow_plain(args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
+    c.current_dir(root()).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        {
+            c.env_remove(&k);
+        }
+    }
+    c.output().expect("run edgeflow")
+}
+
+/// The BasicMotions archive (`target/data/BasicMotions`, fetched by
+/// `crates/edgeflow-data/scripts/fetch_basicmotions.sh`), or `None` when it is absent.
+pub fn basicmotions() -> Option<PathBuf> {
+    let d = root().join("target/data/BasicMotions");
+    d.join("BasicMotions_TEST.ts").is_file().then_some(d)
+}
+
+/// Writes a BasicMotions project `dir/edgeflow.toml` named `name`: the archive's train and
+/// test files from `data`, a 0.2 validation split, schema anomalies reported but not fatal
+/// (the archive's test file has values outside its training file's ranges), the example's
+/// `features.toml` (copied into `dir`); then `rest` (`[model]` and the stages after it).
+pub fn basicmotions_project(dir: &Path, data: &Path, name: &str, rest: &str) -> PathBuf {
+    std::fs::copy(
+        root().join("examples/basicmotions/features.toml"),
+        dir.join("features.toml"),
+    )
+    .expect("features");
+    let text = format!(
+        r#"[project]
+name = "{name}"
+seed = 42
+
+[data]
+train = {{ ts = "{train}" }}
+test = {{ ts = "{test}" }}
+
+[split]
+validation = 0.2
+seed = 1
+
+[schema]
+fail_on_anomalies = false
+
+[features]
+pipeline = "features.toml"
+
+{rest}"#,
+        train = data.join("BasicMotions_TRAIN.ts").display(),
+        test = data.join("BasicMotions_TEST.ts").display(),
+    );
+    let p = dir.join("edgeflow.toml");
+    std::fs::write(&p, text).expect("project");
+    p
+}
+
 /// `CARGO_TARGET_TMPDIR/DIR/NAME`, creating `DIR`. Tests of one file run in parallel:
 /// callers give each test its own names.
 pub fn tmp_in(dir: &str, name: &str) -> PathBuf {

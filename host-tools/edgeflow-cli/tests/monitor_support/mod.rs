@@ -1,7 +1,9 @@
 //! Shared helpers of the `edgeflow monitor` tests: a baseline, simulated device streams.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Stdio};
 
 use edgeflow_monitor::baseline::build;
 use edgeflow_monitor::sim::{device_stream, Inference};
@@ -96,4 +98,80 @@ pub fn free_port() -> u16 {
         .local_addr()
         .expect("addr")
         .port()
+}
+
+/// A running `edgeflow monitor ingest --print-acks`, killed on drop.
+pub struct Ingester {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Ingester {
+    /// Starts the ingester on `db` with the `source` arguments (`--listen ADDR`, `--serial
+    /// PATH`, `--mqtt …`) for at most `max_seconds`, and waits for the stderr line that
+    /// contains `ready` (returned). Stderr is drained afterwards so the ingester never
+    /// blocks on a full pipe.
+    pub fn start(db: &Path, source: &[&str], max_seconds: u32, ready: &str) -> (Self, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+            .args(["monitor", "ingest", "--db", db.to_str().expect("utf8")])
+            .args(source)
+            .args(["--print-acks", "--batch-ms", "20"])
+            .args(["--max-seconds", &max_seconds.to_string()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ingest");
+        let out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        loop {
+            let mut line = String::new();
+            let n = err.read_line(&mut line).expect("ingest stderr");
+            assert!(n > 0, "ingest ended before {ready:?}: {seen}");
+            seen.push_str(&line);
+            if line.contains(ready) {
+                std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+                return (Self { child, out }, line);
+            }
+        }
+    }
+
+    /// [`Ingester::start`] with `--listen 127.0.0.1:0`; returns the address it listens on.
+    pub fn listen(db: &Path, max_seconds: u32) -> (Self, String) {
+        let (ing, line) = Self::start(
+            db,
+            &["--listen", "127.0.0.1:0"],
+            max_seconds,
+            "listening on ",
+        );
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("address")
+            .to_string();
+        (ing, addr)
+    }
+
+    /// Reads `acked N` lines until `total` frames are acknowledged (or the ingester ends);
+    /// returns the last count read.
+    pub fn wait_acked(&mut self, total: u64) -> u64 {
+        let mut acked = 0;
+        while acked < total {
+            let mut l = String::new();
+            if self.out.read_line(&mut l).expect("read") == 0 {
+                break;
+            }
+            if let Some(n) = l.trim().strip_prefix("acked ").and_then(|n| n.parse().ok()) {
+                acked = n;
+            }
+        }
+        acked
+    }
+}
+
+impl Drop for Ingester {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
