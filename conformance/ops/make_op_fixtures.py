@@ -17,7 +17,9 @@ maximum / minimum against a constant and between two inputs, max-reductions, nea
 resizes (plain, align_corners, half_pixel_centers; up and down), splits and SPLIT_V
 (several outputs; parts of different sizes, one inferred from -1), and MAXIMUM / MINIMUM
 after a LEAKY_RELU or an ADD (whose int8 output the converter gives the MAXIMUM's
-parameters). Shapes are drawn from a seeded generator.
+parameters), and the quantizer's range cases: ADD / MUL run in place by the converter's
+calibration interpreter (and controls where they are not), CONCATENATION / MAXIMUM inputs
+through a RESHAPE or shared by two of them. Shapes are drawn from a seeded generator.
 
 The converter writes a squeeze as RESHAPE; the SQUEEZE fixture is that converted file
 with its op rewritten into a SQUEEZE (builtin code, SqueezeOptions, the shape input
@@ -36,8 +38,8 @@ edgeflow's exports of these fixtures (conformance/ops/export/, written by
 TFLite Micro's interpreter by conformance/export/run_tflm.py.
 
 Output (conformance/ops/), per case NAME_{f32,int8}: NAME.tflite, NAME.input.npy,
-NAME.output.npy (NAME_int8.calib.npy too for the single-input MAXIMUM / MINIMUM cases:
-the converter's calibration set), and MANIFEST.json (per fixture: the ops in the
+NAME.output.npy (NAME_int8.calib.npy too for the single-input MAXIMUM / MINIMUM / ADD / MUL /
+CONCATENATION cases: the converter's calibration set), and MANIFEST.json (per fixture: the ops in the
 converted file, the input/output shapes). A case whose converted file does not contain the op it was written
 for (the converter folded it away) is reported and not written.
 """
@@ -55,9 +57,9 @@ from tensorflow.lite.python import schema_py_generated as fb  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Ops whose int8 fixtures also keep the converter's calibration set (NAME_int8.calib.npy,
-# float32 [N, *input_shape]): tests/tests/quantize_conformance.rs quantizes the float
+# float32 [N, *input_shape]): tests/tests/op_conformance.rs quantizes the float
 # twin (NAME_f32.tflite) with it and compares with the converter's NAME_int8.tflite.
-QUANTIZER_CASES = ("MAXIMUM", "MINIMUM")
+QUANTIZER_CASES = ("MAXIMUM", "MINIMUM", "ADD", "MUL", "CONCATENATION")
 SEED = 20261130
 OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
 
@@ -163,6 +165,39 @@ def cases():
     s = dims(2, 3, 6)
     out.append(("maximum_of_branches", s,
                 lambda x: tf.maximum(tf.nn.leaky_relu(x, alpha=0.1), x + 0.2), "MAXIMUM"))
+    # Ranges the converter's calibration observes on buffers its float interpreter reuses:
+    # an ADD / MUL runs in place on an input that has the output's shape, no other reader
+    # and is no graph input or output, when its own output is no graph output, so that
+    # input's recorded range becomes the union of its values and the op's outputs. The
+    # quantizer test's cases, with controls where no buffer is shared (a broadcast input,
+    # an input read twice, an op whose output is the model's).
+    c5 = rng.normal(0.0, 1.5, size=[5]).astype(np.float32)
+    c6 = rng.normal(0.0, 0.5, size=[5]).astype(np.float32)
+    out.append(("add_in_place_on_mul", [3, 5],
+                with_const(lambda x, c: tf.nn.leaky_relu(x * c + x, alpha=0.2), c5), "ADD"))
+    out.append(("mul_in_place_on_add", [3, 5],
+                with_const(lambda x, c: (x + c) * 2.0 + x, c6), "MUL"))
+    out.append(("add_model_output_not_in_place", [3, 5],
+                with_const(lambda x, c: x * c + x, c5), "ADD"))
+    out.append(("add_broadcast_not_in_place", [3, 5],
+                with_const(lambda x, c: tf.nn.leaky_relu(
+                    tf.reduce_max(x, axis=0, keepdims=True) * c + x, alpha=0.2), c5), "ADD"))
+    out.append(("add_input_read_twice_not_in_place", [3, 5],
+                with_const(lambda x, c: (lambda m: tf.nn.leaky_relu(m + x, alpha=0.2) * m)(x * c), c5),
+                "ADD"))
+    # CONCATENATION / MAXIMUM inputs take the output's parameters through RESHAPE, and a
+    # tensor read by two of them takes the later one's (the earlier one requantizes it).
+    out.append(("concat_through_reshape", [3, 5],
+                with_const(lambda x, c: tf.concat(
+                    [tf.reshape(x * c, [5, 3]), tf.reshape(tf.nn.leaky_relu(x, alpha=0.2) * 3.0, [5, 3])],
+                    axis=0) * 2.0, c5), "CONCATENATION"))
+    out.append(("concat_shared_input", [3, 5],
+                with_const(lambda x, c: (lambda t: tf.concat([t, x], axis=0) * 2.0
+                                         + tf.concat([x * 3.0, t], axis=0))(x * c), c5),
+                "CONCATENATION"))
+    out.append(("maximum_shared_input", [3, 5],
+                with_const(lambda x, c: (lambda t: tf.maximum(t, x) * 2.0
+                                         + tf.maximum(x * 3.0, t))(x * c), c5), "MAXIMUM"))
     return out
 
 

@@ -254,16 +254,18 @@ fn a_slice_outside_its_input_is_refused_naming_the_op() {
     );
 }
 
-/// MAXIMUM / MINIMUM quantized from float by edgeflow's quantizer as by the TFLite
-/// converter: for every int8 fixture whose generator kept the converter's calibration set
+/// Activation parameters chosen by edgeflow's quantizer as by the TFLite converter: for
+/// every int8 fixture whose generator kept the converter's calibration set
 /// (`NAME_int8.calib.npy`: the single-input MAXIMUM / MINIMUM cases, alone and after a
-/// LEAKY_RELU or an ADD), the float twin `NAME_f32.tflite` is quantized with those samples
-/// (min/max) and compared with the converter's `NAME_int8.tflite`: same ops, every
+/// LEAKY_RELU or an ADD; CONCATENATION / MAXIMUM inputs through a RESHAPE or read by two
+/// of them; ADD / MUL that the converter's calibration interpreter runs in place, and
+/// controls where it does not), the float twin `NAME_f32.tflite` is quantized with those
+/// samples (min/max) and compared with the converter's `NAME_int8.tflite`: same ops, every
 /// activation's zero point equal and scale within one ulp (the calibration runs on other
-/// float kernels), the constant operand's int8 values equal, and the outputs on the
+/// float kernels), the constant operands' int8 values equal, and the outputs on the
 /// fixture's input bit-identical with TFLite's reference kernels on the converter's model.
 #[test]
-fn maximum_minimum_quantize_as_the_tflite_converter_does() {
+fn quantizer_parameters_match_the_tflite_converter() {
     use edgeflow_compile::ir::IrTensor;
     use edgeflow_compile::quantize::{quantize, QuantizeOptions, RangeMethod};
     use edgeflow_format::graph::Op;
@@ -282,11 +284,19 @@ fn maximum_minimum_quantize_as_the_tflite_converter_does() {
     assert_eq!(
         bases,
         [
+            "add_broadcast_not_in_place",
+            "add_in_place_on_mul",
+            "add_input_read_twice_not_in_place",
+            "add_model_output_not_in_place",
+            "concat_shared_input",
+            "concat_through_reshape",
             "maximum_bcast_last",
             "maximum_of_branches",
+            "maximum_shared_input",
             "minimum_after_leaky",
             "minimum_bcast_mid",
-            "minimum_same"
+            "minimum_same",
+            "mul_in_place_on_add"
         ],
         "the calibration sets make_op_fixtures.py keeps"
     );
@@ -335,7 +345,10 @@ fn maximum_minimum_quantize_as_the_tflite_converter_does() {
         let mut tensors = vec![("input".to_string(), ours.inputs[0], theirs.inputs[0])];
         for (i, (o, t)) in ours.ops.iter().zip(&theirs.ops).enumerate() {
             tensors.push((format!("op {i} {} output", o.op.name()), o.output, t.output));
-            if matches!(o.op, Op::Maximum | Op::Minimum) {
+            if matches!(
+                o.op,
+                Op::Maximum | Op::Minimum | Op::Concatenation(_) | Op::Add(_) | Op::Mul(_)
+            ) {
                 for (k, (&a, &b)) in o.inputs.iter().zip(&t.inputs).enumerate() {
                     tensors.push((format!("op {i} {} input {k}", o.op.name()), a, b));
                     let (x, y) = (&ours.tensors[a], &theirs.tensors[b]);
@@ -373,7 +386,7 @@ fn maximum_minimum_quantize_as_the_tflite_converter_does() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     println!(
-        "{} MAXIMUM/MINIMUM models quantized from float: parameters as the converter's, outputs bit-identical",
+        "{} models quantized from float: parameters as the converter's, outputs bit-identical",
         bases.len()
     );
 }

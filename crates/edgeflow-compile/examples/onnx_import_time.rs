@@ -1,8 +1,10 @@
 //! Import and compile time of ONNX models (BENCHMARKS.md, "ONNX import").
 //!
 //! `cargo run -p edgeflow-compile --features onnx --example onnx_import_time -- FILE.onnx…`
-//! prints, per model, the median over 20 runs of (a) `onnx::import` (protobuf decode +
-//! layout conversion + folding) and (b) `emit` (memory plan + artifact + validation).
+//! prints, per model, the median over 20 runs of (a) `onnx::import_model` (protobuf decode +
+//! layout conversion + folding; for a QDQ model also `quantize::quantize_qdq`, the mapping
+//! onto int8 kernels with the model's own parameters, as `edgeflow convert` does) and (b)
+//! `emit` (memory plan + artifact + validation).
 
 use std::time::Instant;
 
@@ -20,7 +22,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut ops = 0;
         for _ in 0..20 {
             let t = Instant::now();
-            let g = edgeflow_compile::onnx::import(&bytes)?;
+            let m = edgeflow_compile::onnx::import_model(&bytes)?;
+            let g = match &m.qdq {
+                Some(q) => edgeflow_compile::quantize::quantize_qdq(&m.graph, q, true)?,
+                None => m.graph,
+            };
             imp.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             edgeflow_compile::emit(&g, "bench")?;

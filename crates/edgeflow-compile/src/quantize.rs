@@ -17,12 +17,14 @@
 //!
 //! Op constraints follow TFLite's int8 spec: SOFTMAX and LOGISTIC outputs are fixed at
 //! `1/256, -128`, TANH at `1/128, 0`; RESHAPE, MAX_POOL_2D, AVERAGE_POOL_2D and PAD keep
-//! their input's parameters; a CONCATENATION input whose parameters differ from the
-//! output's is requantized by an inserted int8 → int8 QUANTIZE. MAXIMUM and MINIMUM
-//! share one scale and zero point between their inputs and output: the output's
-//! calibrated range, given back to the producers of the inputs as the TFLite converter
-//! does (a constant input is quantized with it; an input whose parameters are fixed
-//! otherwise is requantized).
+//! their input's parameters. CONCATENATION, MAXIMUM and MINIMUM share one scale and zero
+//! point between their inputs and output: the output's calibrated range, given back to
+//! the producers of the inputs as the TFLite converter does (a constant input is
+//! quantized with it; an input whose parameters are fixed otherwise is requantized by an
+//! inserted int8 → int8 QUANTIZE). With min/max ranges, an activation that the
+//! converter's calibration interpreter overwrites in place (an ADD / MUL input, see
+//! `in_place_inputs`) gets the union of its range and the overwriting op's output range,
+//! as the converter records it, so that the parameters equal the converter's.
 //!
 //! Bias correction ([`QuantizeOptions::bias_correction`], on by default): before a
 //! conv / fully-connected bias is quantized, the mean output shift its layer's int8
@@ -493,6 +495,110 @@ fn same_scale_inputs(op: &Op) -> bool {
     matches!(op, Op::Concatenation(_) | Op::Maximum | Op::Minimum)
 }
 
+/// Ops whose int8 output parameters are fixed by TFLite's int8 spec, whatever the range.
+fn fixed_output(op: &Op) -> bool {
+    matches!(op, Op::Softmax(_) | Op::Logistic(_) | Op::Tanh(_))
+}
+
+/// The "tie ranges" step: parameters forced on activations by the ops whose int8 inputs
+/// must share their output's scale and zero point ([`same_scale_inputs`]: CONCATENATION,
+/// MAXIMUM, MINIMUM). As in the TFLite converter (whose quantization driver gives these
+/// ops their output's statistics and drops their inputs'), the output's calibrated
+/// parameters (`params_of`) go back to each non-constant input, through ops that keep
+/// their input's parameters ([`keeps_input_params`]), to the op or graph input that sets
+/// them. Ops are visited last to first: a chain of them shares the last one's range, and a
+/// tensor read by two of them takes the later one's (the earlier one then requantizes
+/// it). A tensor with fixed parameters (SOFTMAX, LOGISTIC, TANH) or that is a graph
+/// output is left alone and requantized by `lower`; a constant input is quantized with
+/// the output's parameters there. Checked against the converter by the op fixtures
+/// `concat_through_reshape`, `concat_shared_input`, `maximum_shared_input`,
+/// `maximum_of_branches`, `minimum_after_leaky` (test `op_conformance`).
+///
+/// Returns, per tensor, the parameters forced on it (`None`: its own range decides).
+fn tie_same_scale(
+    graph: &Graph,
+    params_of: &dyn Fn(usize) -> (f32, i64),
+) -> Vec<Option<(f32, i64)>> {
+    let mut forced: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    for op in graph.ops.iter().rev() {
+        if !same_scale_inputs(&op.op) {
+            continue;
+        }
+        let p = *forced[op.output].get_or_insert_with(|| params_of(op.output));
+        for &t in &op.inputs {
+            if graph.tensors[t].data.is_some() {
+                continue;
+            }
+            let mut u = t;
+            while let Some(o) = graph.ops.iter().find(|o| o.output == u) {
+                if !keeps_input_params(&o.op) {
+                    break;
+                }
+                u = o.inputs[0];
+            }
+            let fixed = graph
+                .ops
+                .iter()
+                .any(|o| o.output == u && fixed_output(&o.op));
+            if !fixed && forced[u].is_none() && !graph.outputs.contains(&u) {
+                forced[u] = Some(p);
+            }
+        }
+    }
+    forced
+}
+
+/// The activations whose range the TFLite converter records as the union of their own
+/// values and those of the op that reads them, as `(tensor, that op's output)`.
+///
+/// The converter calibrates by running the float model in TFLite's interpreter and
+/// recording each op's input and output tensors after the op has run. The interpreter
+/// runs ADD and MUL in place (their output written over an input's buffer) when that
+/// input has the output's shape, is read by no other op and is neither a graph input nor
+/// a graph output, and the op's output is not a graph output; the first such input (in
+/// input order) is the one overwritten. Recorded after the op, that input's buffer holds
+/// the op's output, so its range becomes the union of both. Seen with tensorflow 2.21 (the
+/// shared buffer shows in the interpreter's tensor addresses) and 2.20, and checked by the
+/// op fixtures `add_in_place_on_mul`, `mul_in_place_on_add` and the `*_not_in_place`
+/// controls (test `op_conformance`).
+///
+/// Only inputs whose producer sets its own range are listed: a fixed-range producer
+/// (SOFTMAX, LOGISTIC, TANH) is not affected, and a producer that keeps its input's
+/// parameters (RESHAPE, the pools, …) has not been compared with the converter.
+fn in_place_inputs(graph: &Graph) -> Vec<(usize, usize)> {
+    let readers = |t: usize| -> usize {
+        graph
+            .ops
+            .iter()
+            .map(|o| o.inputs.iter().filter(|&&i| i == t).count())
+            .sum()
+    };
+    let mut out = Vec::new();
+    for op in &graph.ops {
+        if !matches!(op.op, Op::Add(_) | Op::Mul(_)) || graph.outputs.contains(&op.output) {
+            continue;
+        }
+        let shape = &graph.tensors[op.output].shape;
+        let shared = op.inputs.iter().copied().find(|&t| {
+            graph.tensors[t].data.is_none()
+                && graph.tensors[t].shape == *shape
+                && !graph.inputs.contains(&t)
+                && !graph.outputs.contains(&t)
+                && readers(t) == 1
+        });
+        let Some(t) = shared else { continue };
+        let free = graph
+            .ops
+            .iter()
+            .find(|o| o.output == t)
+            .is_some_and(|p| !fixed_output(&p.op) && !keeps_input_params(&p.op));
+        if free {
+            out.push((t, op.output));
+        }
+    }
+    out
+}
+
 fn check_float(graph: &Graph) -> Result<(), QuantizeError> {
     if graph.inputs.len() != 1 || graph.outputs.len() != 1 {
         return Err(QuantizeError::Arity {
@@ -633,75 +739,24 @@ pub fn quantize(
 
     // Activation parameters, in op order so that constraints can copy from inputs.
     let mut params: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
+    // With min/max ranges (the converter's method), a tensor that TFLite's float
+    // interpreter overwrites in place has the union of its own range and the overwriting
+    // op's output range, as the converter records it ([`in_place_inputs`]).
+    let mut widened: HashMap<usize, (f64, f64)> = HashMap::new();
+    if opts.method == RangeMethod::MinMax {
+        for (t, by) in in_place_inputs(graph) {
+            let ((a, b), (c, d)) = (obs[t].lo_hi(), obs[by].lo_hi());
+            widened.insert(t, (a.min(c), b.max(d)));
+        }
+    }
     let from_obs = |t: usize| {
-        let (lo, hi) = range_of(&obs[t], opts.method);
+        let (lo, hi) = widened
+            .get(&t)
+            .copied()
+            .unwrap_or_else(|| range_of(&obs[t], opts.method));
         asymmetric_params(lo, hi)
     };
-    // A CONCATENATION input that is the graph input or the output of an op with a free
-    // output range takes the concatenation's parameters (as the converter propagates
-    // them; the first concatenation wins); other inputs are requantized below.
-    let mut forced: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
-    // MAXIMUM / MINIMUM compare stored int8 values, so their inputs and output share one
-    // scale and zero point. As in the converter (whose quantization driver gives these
-    // same-scale ops their output's statistics and drops their inputs' statistics), the
-    // output's calibrated range wins and goes back to each input, through ops that keep
-    // their input's parameters, to the op or graph input that sets them. Ops are visited
-    // last to first, so a chain of them shares the last one's range. An input whose
-    // parameters are fixed otherwise is requantized by `lower`; a constant input is
-    // quantized with the output's parameters.
-    for op in graph.ops.iter().rev() {
-        if !matches!(op.op, Op::Maximum | Op::Minimum) {
-            continue;
-        }
-        let p = forced[op.output].unwrap_or_else(|| from_obs(op.output));
-        forced[op.output] = Some(p);
-        for &t in &op.inputs {
-            if graph.tensors[t].data.is_some() {
-                continue;
-            }
-            let mut u = t;
-            while let Some(o) = graph.ops.iter().find(|o| o.output == u) {
-                if !keeps_input_params(&o.op) {
-                    break;
-                }
-                u = o.inputs[0];
-            }
-            let fixed = graph.ops.iter().any(|o| {
-                o.output == u && matches!(o.op, Op::Softmax(_) | Op::Logistic(_) | Op::Tanh(_))
-            });
-            if !fixed && forced[u].is_none() && !graph.outputs.contains(&u) {
-                forced[u] = Some(p);
-            }
-        }
-    }
-    for op in &graph.ops {
-        if matches!(op.op, Op::Concatenation(_)) {
-            let p = from_obs(op.output);
-            for &t in &op.inputs {
-                let producer = graph.ops.iter().find(|o| o.output == t);
-                let free = producer.is_some_and(|o| {
-                    !matches!(
-                        o.op,
-                        Op::Softmax(_)
-                            | Op::Logistic(_)
-                            | Op::Tanh(_)
-                            | Op::Reshape
-                            | Op::MaxPool2d(_)
-                            | Op::AveragePool2d(_)
-                            | Op::Pad(_)
-                            | Op::Transpose(_)
-                            | Op::StridedSlice(_)
-                            | Op::ReduceMax(_)
-                            | Op::ResizeNearest(_)
-                    )
-                });
-                let free = free || graph.inputs.contains(&t);
-                if free && forced[t].is_none() && !graph.outputs.contains(&t) {
-                    forced[t] = Some(p);
-                }
-            }
-        }
-    }
+    let forced = tie_same_scale(graph, &from_obs);
     params[graph.inputs[0]] =
         Some(forced[graph.inputs[0]].unwrap_or_else(|| from_obs(graph.inputs[0])));
     for op in &graph.ops {
@@ -713,14 +768,7 @@ pub fn quantize(
         let p = match op.op {
             Op::Softmax(_) | Op::Logistic(_) => (1.0 / 256.0, -128),
             Op::Tanh(_) => (1.0 / 128.0, 0),
-            Op::Reshape
-            | Op::MaxPool2d(_)
-            | Op::AveragePool2d(_)
-            | Op::Pad(_)
-            | Op::Transpose(_)
-            | Op::StridedSlice(_)
-            | Op::ReduceMax(_)
-            | Op::ResizeNearest(_) => params[x].unwrap_or_else(|| from_obs(x)),
+            ref o if keeps_input_params(o) => params[x].unwrap_or_else(|| from_obs(x)),
             _ => from_obs(op.output),
         };
         params[op.output] = Some(p);
@@ -1130,36 +1178,41 @@ fn lower(
         ops.push(quantize_op(f, q, 0));
     }
     // CONCATENATION / MAXIMUM / MINIMUM inputs whose parameters differ: requantized right
-    // after they are produced (where the converter puts its QUANTIZE).
-    let mut requant_of: Vec<Option<usize>> = vec![None; graph.tensors.len()];
+    // after they are produced (where the converter puts its QUANTIZE), to the parameters
+    // of the first such op that reads them; another such op that reads them at other
+    // parameters requantizes them itself.
+    let mut requant_of: Vec<Option<(usize, Option<(f32, i64)>)>> = vec![None; graph.tensors.len()];
     for mut op in old_ops {
         if same_scale_inputs(&op.op) {
             for k in 0..op.inputs.len() {
                 let t = op.inputs[k];
-                if let Some(r) = requant_of[t] {
-                    op.inputs[k] = r;
-                } else if params[t] != params[op.output] && g.tensors[t].data.is_none() {
-                    // A graph input read directly by the op.
-                    let oq = g.tensors[op.output].quant.clone();
-                    let r = new_tensor(&mut g, t, DType::I8, oq);
-                    ops.push(quantize_op(t, r, op.source_index));
-                    op.inputs[k] = r;
+                let want = params[op.output];
+                if params[t] == want || g.tensors[t].data.is_some() {
+                    continue;
+                }
+                match requant_of[t] {
+                    Some((r, p)) if p == want => op.inputs[k] = r,
+                    _ => {
+                        // A graph input read directly by the op, or a tensor an earlier
+                        // same-scale op requantized to its own parameters.
+                        let oq = g.tensors[op.output].quant.clone();
+                        let r = new_tensor(&mut g, t, DType::I8, oq);
+                        ops.push(quantize_op(t, r, op.source_index));
+                        op.inputs[k] = r;
+                    }
                 }
             }
         }
         let (out, source) = (op.output, op.source_index);
         ops.push(op);
-        let concat = graph
-            .ops
-            .iter()
-            .find(|o| same_scale_inputs(&o.op) && o.inputs.contains(&out));
-        if let Some(c) = concat {
-            if params[out] != params[c.output] {
-                let oq = g.tensors[c.output].quant.clone();
-                let r = new_tensor(&mut g, out, DType::I8, oq);
-                ops.push(quantize_op(out, r, source));
-                requant_of[out] = Some(r);
-            }
+        let first = graph.ops.iter().find(|o| {
+            same_scale_inputs(&o.op) && o.inputs.contains(&out) && params[out] != params[o.output]
+        });
+        if let Some(c) = first {
+            let oq = g.tensors[c.output].quant.clone();
+            let r = new_tensor(&mut g, out, DType::I8, oq);
+            ops.push(quantize_op(out, r, source));
+            requant_of[out] = Some((r, params[c.output]));
         }
     }
     if opts.float_io {
