@@ -185,15 +185,17 @@ fn has_grouped_conv(artifact: &[u8]) -> Result<bool> {
 fn has_general_depthwise(artifact: &[u8]) -> Result<bool> {
     use edgeflow_nn::format::graph::Op;
     let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let general = m.ops().any(|d| match (&d.op, d.inputs.first(), d.inputs.get(1)) {
-        (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
-            w.shape.dim(1) != 3
-                || w.shape.dim(2) != 3
-                || x.shape.dim(3) != w.shape.dim(3)
-                || x.shape.dim(3) % 4 != 0
-        }
-        _ => false,
-    });
+    let general = m
+        .ops()
+        .any(|d| match (&d.op, d.inputs.first(), d.inputs.get(1)) {
+            (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
+                w.shape.dim(1) != 3
+                    || w.shape.dim(2) != 3
+                    || x.shape.dim(3) != w.shape.dim(3)
+                    || x.shape.dim(3) % 4 != 0
+            }
+            _ => false,
+        });
     Ok(general)
 }
 
