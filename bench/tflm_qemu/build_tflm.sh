@@ -75,15 +75,19 @@ KERNEL_FILES=${KERNEL_FILES:-"activations add concatenation conv depthwise_conv 
   kernel_util micro_tensor_utils"}
 MK="make -f tensorflow/lite/micro/tools/make/Makefile $ARGS"
 cd "$T"
-$MK --eval='print_objs: ; @echo $(MICROLITE_LIB_OBJS) $(MICROLITE_KERNEL_OBJS) $(MICROLITE_THIRD_PARTY_OBJS)' \
+$MK --eval='print_objs: ; @echo $(MICROLITE_LIB_OBJS) $(MICROLITE_KERNEL_OBJS) $(MICROLITE_THIRD_PARTY_OBJS) $(MICROLITE_THIRD_PARTY_KERNEL_OBJS)' \
   print_objs 2>/dev/null | tail -1 | tr ' ' '\n' | grep '\.o$' > "$OUT/all_objs.txt"
 if [ -n "${FULL:-}" ]; then
   cp "$OUT/all_objs.txt" "$OUT/objs.txt"
 else
   grep '/obj/core/' "$OUT/all_objs.txt" > "$OUT/objs.txt"
   for k in $KERNEL_FILES; do
-    grep -E "/obj/kernels/tensorflow/lite/micro/kernels/${k}(_common)?\.o$" "$OUT/all_objs.txt" >> "$OUT/objs.txt" || true
+    grep -E "/obj/kernels/tensorflow/lite/micro/kernels/(cmsis_nn/)?${k}(_common)?\.o$" "$OUT/all_objs.txt" >> "$OUT/objs.txt" || true
   done
+  # With KERNELS=cmsis_nn: the optimized kernels (kernels/cmsis_nn/NAME.cc, chosen by the
+  # Makefile in place of the reference NAME.cc) and the CMSIS-NN library's own sources
+  # (THIRD_PARTY_KERNEL_CC_SRCS), all of which the optimized kernels may call.
+  grep -E "/obj/third_party_kernels/|/cmsis_nn/Source/" "$OUT/all_objs.txt" | sort -u >> "$OUT/objs.txt" || true
 fi
 echo "$(wc -l < "$OUT/objs.txt") of $(wc -l < "$OUT/all_objs.txt") objects" >&2
 # shellcheck disable=SC2046
