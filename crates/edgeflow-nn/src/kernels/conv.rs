@@ -1084,9 +1084,10 @@ fn copy_window(g: &Geom, x: &[u8], s: usize, buf: &mut [u8], rb: usize) -> bool 
     true
 }
 
-/// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place.
+/// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place
+/// (12: KWS's first layer has 10).
 #[cfg(any(test, feature = "std"))]
-const MAX_PIECES: usize = 8;
+const MAX_PIECES: usize = 12;
 
 /// Where the window of the output pixel at `(batch, oy, ox)` starts in the input (its
 /// first tap's first byte) when the whole window is inside the image; `None` otherwise.
@@ -1423,13 +1424,26 @@ mod tests {
     /// A random case with filter depth up to `max_fc` and up to `max_oc` output channels
     /// per group.
     fn random_case_in(r: &mut Rng, dtype: DType, max_fc: usize, max_oc: usize) -> Option<Case> {
+        random_case_shaped(r, dtype, max_fc, max_oc, 4)
+    }
+
+    /// [`random_case_in`] with filters up to `max_f` taps high and wide (images up to
+    /// `max_f + 5` pixels).
+    fn random_case_shaped(
+        r: &mut Rng,
+        dtype: DType,
+        max_fc: usize,
+        max_oc: usize,
+        max_f: usize,
+    ) -> Option<Case> {
         let n = r.usize(1, 2);
-        let (ih, iw) = (r.usize(1, 9), r.usize(1, 9));
+        let side = 9.max(max_f + 5);
+        let (ih, iw) = (r.usize(1, side), r.usize(1, side));
         let groups = if r.range(0, 5) == 0 { r.usize(1, 3) } else { 1 };
         let fc = r.usize(1, max_fc);
         let ic = fc * groups;
         let oc = groups * r.usize(1, max_oc);
-        let (fh, fw) = (r.usize(1, 4), r.usize(1, 4));
+        let (fh, fw) = (r.usize(1, max_f), r.usize(1, max_f));
         let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
         let (dh, dw) = if r.range(0, 3) == 0 {
             (r.usize(1, 3), r.usize(1, 3))
@@ -1598,6 +1612,19 @@ mod tests {
             } else {
                 random_case_in(r, DType::I8, 40, 45)
             },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_packed(c, 1),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The packed-weight host kernels on tall and wide filters (up to 13x13: windows
+        /// of up to 12 rows are read in place as pieces, taller ones gathered), e.g. KWS's
+        /// 10x4 first layer.
+        packed_tall_filters_match_portable {
+            seed: 308,
+            cases: 600,
+            generate: |r: &mut Rng| random_case_shaped(r, DType::I8, 5, 20, 13),
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| run_case_packed(c, 1),
         }
