@@ -855,9 +855,8 @@ pub(crate) fn add_same_shape(
 ) -> usize {
     let ok =
         |m: &edgeflow_format::graph::Multiplier| m.multiplier >= 0 && (-31..=0).contains(&m.shift);
-    if !(ok(&p.input1) && ok(&p.input2) && ok(&p.output) && (0..=23).contains(&p.left_shift))
-        || !avx512f_available()
-    {
+    let fits = ok(&p.input1) && ok(&p.input2) && ok(&p.output) && (0..=23).contains(&p.left_shift);
+    if !fits || !avx512f_available() {
         return 0;
     }
     // SAFETY: AVX-512 F and AVX2 are available (checked).
@@ -2809,8 +2808,8 @@ mod tests {
                 std::println!("SKIPPED: this CPU has no AVX-512 F");
             }
         }
-        for j in done..n {
-            out[j] = add_element(&k.p, k.a[j], k.b[j]);
+        for ((o, &x), &y) in out.iter_mut().zip(&k.a).zip(&k.b).skip(done) {
+            *o = add_element(&k.p, x, y);
         }
         out
     }
