@@ -602,7 +602,38 @@ pub(crate) fn pack(
     if od.dtype != edgeflow_format::graph::DType::I8 || g.in_c != g.f_c {
         return None;
     }
-    super::packed::Gemm::new(w, g.k, g.out_c, bias, p.requant.as_ref()?, &p.clamp)
+    let gm = super::packed::Gemm::new(w, g.k, g.out_c, bias, p.requant.as_ref()?, &p.clamp)?;
+    // Depth padded to a multiple of 4 (zero weights), so that the windows are read in
+    // place as `filter_h` pieces by the indirect kernel instead of gathered pixel by pixel.
+    if let Some(c4) = padded_depth(&g).filter(|_| gm.reads_taps()) {
+        let taps = g.h.filter * g.w.filter;
+        let mut w4 = std::vec![0u8; g.out_c * taps * c4];
+        for (d, s) in w4.chunks_exact_mut(c4).zip(w.chunks_exact(g.in_c)) {
+            d[..g.in_c].copy_from_slice(s);
+        }
+        let padded =
+            super::packed::Gemm::new(&w4, taps * c4, g.out_c, bias, p.requant.as_ref()?, &p.clamp);
+        return padded.filter(|pm| pm.reads_taps()).or(Some(gm));
+    }
+    Some(gm)
+}
+
+/// The input depth to which the host path pads a convolution's input and filters (the
+/// next multiple of 4; zero weights on the added channels) when that lets the indirect
+/// kernel read its windows in place: filters of 2..=[`MAX_PIECES`] rows, taps adjacent
+/// along the row, a filter row of `filter_w * in_c` bytes that is not a multiple of 4
+/// (e.g. the 3-channel first layers of image models), and at most 4/3 the
+/// multiply-accumulates. `None` otherwise.
+#[cfg(any(test, feature = "std"))]
+fn padded_depth(g: &Geom) -> Option<usize> {
+    let c4 = g.in_c.next_multiple_of(4);
+    let fits = g.in_c == g.f_c
+        && c4 != g.in_c
+        && 3 * c4 <= 4 * g.in_c
+        && g.w.dilation == 1
+        && (2..=MAX_PIECES).contains(&g.h.filter)
+        && !(g.w.filter * g.in_c).is_multiple_of(4);
+    fits.then_some(c4)
 }
 
 /// int8 CONV_2D on packed weights `gm` (from [`pack`] for this op): output pixels
@@ -628,11 +659,17 @@ pub(crate) fn eval_packed(
         return false;
     };
     let pixels = g.batches * g.h.out * g.w.out;
+    // The depth the weights were packed for: the input's, or padded ([`pack`]).
+    let c4 = match padded_depth(&g) {
+        Some(c4) if gm.k() != g.k && gm.k() == g.h.filter * g.w.filter * c4 => c4,
+        _ => g.in_c,
+    };
+    let in_pixels = g.batches * g.h.size * g.w.size;
     if g.in_c != g.f_c
-        || g.k != gm.k()
+        || g.h.filter * g.w.filter * c4 != gm.k()
         || g.out_c != gm.oc()
         || out.len() != pixels * g.out_c
-        || x.len() != g.batches * g.h.size * g.w.size * g.in_c
+        || x.len() != in_pixels * g.in_c
     {
         return false;
     }
@@ -642,24 +679,97 @@ pub(crate) fn eval_packed(
     let flip = gm.flip();
     let pad_byte = ((-rq.input_offset) as i8 as u8) ^ flip;
     let per_thread = super::packed::TILE * gm.row_bytes();
-    let macs = pixels.saturating_mul(g.k).saturating_mul(g.out_c);
+    let macs = pixels.saturating_mul(gm.k()).saturating_mul(g.out_c);
     let threads = if macs >= PARALLEL_MIN_MACS {
         threads.clamp(1, pixels.div_ceil(super::packed::TILE).max(1))
     } else {
         1
     };
-    let xin_len = if flip == 0 { 0 } else { x.len() };
+    // Windows read in place by the indirect kernel: the input is then copied with its
+    // zero-point padding around it (once per op, with the flip and the depth padding), so
+    // that every window is inside the copy and no pixel is gathered at the border.
+    let in_place = gm.reads_taps()
+        && g.w.dilation == 1
+        && (g.w.filter * c4).is_multiple_of(4)
+        && (2..=MAX_PIECES).contains(&g.h.filter);
+    let padded = |a: Axis| {
+        let span = (a.out - 1) * a.stride + (a.filter - 1) * a.dilation + 1;
+        Axis {
+            size: (a.pad + a.size).max(span),
+            pad: 0,
+            ..a
+        }
+    };
+    let (h2, w2) = if in_place {
+        (padded(g.h), padded(g.w))
+    } else {
+        (g.h, g.w)
+    };
+    let reshaped = c4 != g.in_c
+        || h2.size != g.h.size
+        || w2.size != g.w.size
+        || h2.pad != g.h.pad
+        || w2.pad != g.w.pad;
+    let xin_len = if flip == 0 && !reshaped {
+        0
+    } else {
+        g.batches * h2.size * w2.size * c4
+    };
     if work.len() < xin_len + threads * per_thread {
         work.resize(xin_len + threads * per_thread, 0);
     }
     let (xin, work) = work.split_at_mut(xin_len);
-    let x: &[u8] = if flip == 0 {
+    let x: &[u8] = if xin_len == 0 {
         x
-    } else {
+    } else if !reshaped {
         for (d, &v) in xin.iter_mut().zip(x) {
             *d = v ^ flip;
         }
         xin
+    } else {
+        xin.fill(pad_byte);
+        let src_row = g.w.size * g.in_c;
+        let rows = x.chunks_exact(src_row).enumerate();
+        for (r, src) in rows.take(g.batches * g.h.size) {
+            let (b, y) = (r / g.h.size, r % g.h.size);
+            let at = ((b * h2.size + y + g.h.pad) * w2.size + g.w.pad) * c4;
+            let Some(dst) = xin.get_mut(at..at + src_row / g.in_c * c4) else {
+                return false;
+            };
+            if c4 == g.in_c {
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = v ^ flip;
+                }
+            } else if g.in_c == 3 && c4 == 4 {
+                let fl = u32::from_le_bytes([flip, flip, flip, 0]);
+                let pad = u32::from(pad_byte) << 24;
+                for (d, s) in dst
+                    .as_chunks_mut::<4>()
+                    .0
+                    .iter_mut()
+                    .zip(src.as_chunks::<3>().0)
+                {
+                    *d = ((u32::from_le_bytes([s[0], s[1], s[2], 0]) ^ fl) | pad).to_le_bytes();
+                }
+            } else {
+                // Each pixel's channels; the `c4 - in_c` bytes after them keep `pad_byte`
+                // (their weights are 0).
+                for (d, s) in dst.chunks_exact_mut(c4).zip(src.chunks_exact(g.in_c)) {
+                    for (a, &v) in d.iter_mut().zip(s) {
+                        *a = v ^ flip;
+                    }
+                }
+            }
+        }
+        xin
+    };
+    let g = Geom {
+        h: h2,
+        w: w2,
+        in_c: c4,
+        f_c: c4,
+        k: gm.k(),
+        ..g
     };
     if threads == 1 {
         conv_range(&g, gm, &q, pad_byte, x, 0, out, work);
@@ -742,16 +852,88 @@ fn conv_range(
         && piece.is_multiple_of(4)
         && (2..=MAX_PIECES).contains(&g.h.filter);
     let row_step = g.h.dilation * g.w.size * g.in_c;
+    let fh = g.h.filter;
+    // The pieces of a run of pixels read in place (see below), reused from run to run.
+    let mut run: [&[[u8; 4]]; MAX_PIECES * TILE] = [&[]; MAX_PIECES * TILE];
+    // The output columns whose windows are inside the image along the row (an
+    // interval: the window's start grows with the column), and whether a row's are.
+    let full_x = |ox: usize| {
+        let (_, k0, k1) = g.w.window(ox);
+        g.w.full(k0, k1)
+    };
+    let full_y = |oy: usize| {
+        let (_, k0, k1) = g.h.window(oy);
+        g.h.full(k0, k1)
+    };
+    let cols = (0..g.w.out).find(|&c| full_x(c)).and_then(|lo| {
+        let hi = (lo..g.w.out).take_while(|&c| full_x(c)).last()?;
+        Some((lo, hi))
+    });
+    // How many pixels from `(oy, ox)` on form a run read in place: windows inside the
+    // image, along one output row, at most TILE.
+    let run_len = |oy: usize, ox: usize| match cols {
+        Some((lo, hi)) if pieces && (lo..=hi).contains(&ox) && full_y(oy) => {
+            Some((hi + 1 - ox).min(TILE))
+        }
+        _ => None,
+    };
     loop {
+        // A run: the pieces' offsets stepped from the first pixel's, no per-pixel window
+        // arithmetic or gathering.
+        if let Some(len) = run_len(oy, ox) {
+            let Some(s0) = conv_inside(g, (b, oy, ox)) else {
+                return;
+            };
+            let mut os: [&mut [u8]; TILE] = Default::default();
+            let mut n = 0;
+            for slot in os.iter_mut().take(len) {
+                let Some(o) = outs.next() else {
+                    break;
+                };
+                *slot = o;
+                n += 1;
+            }
+            if n == 0 {
+                return;
+            }
+            let step = g.w.stride * g.in_c;
+            for (p, row) in run[..n * fh].chunks_exact_mut(fh).enumerate() {
+                for (ky, seg) in row.iter_mut().enumerate() {
+                    let at = s0 + p * step + ky * row_step;
+                    *seg = x
+                        .get(at..at + piece)
+                        .map_or(&[][..], |s| s.as_chunks::<4>().0);
+                }
+            }
+            gm.taps(&run[..n * fh], fh, n, &mut os[..n], q);
+            if n < len {
+                return;
+            }
+            ox += n;
+            if ox == g.w.out {
+                ox = 0;
+                oy += 1;
+                if oy == g.h.out {
+                    oy = 0;
+                    b += 1;
+                }
+            }
+            continue;
+        }
         let mut os: [&mut [u8]; TILE] = Default::default();
         let mut at = [RowAt::Buf(0); TILE];
         let mut n = 0;
+        let mut exhausted = false;
         for ((slot, a), (i, buf)) in os
             .iter_mut()
             .zip(at.iter_mut())
             .zip(work.chunks_exact_mut(rb).enumerate())
         {
+            if n > 0 && run_len(oy, ox).is_some() {
+                break;
+            }
             let Some(o) = outs.next() else {
+                exhausted = true;
                 break;
             };
             let direct = if direct_ok {
@@ -797,7 +979,6 @@ fn conv_range(
             return;
         }
         if pieces {
-            let fh = g.h.filter;
             let mut segs: [&[[u8; 4]]; MAX_PIECES * TILE] = [&[]; MAX_PIECES * TILE];
             for (row, a) in segs.chunks_exact_mut(fh).zip(at).take(n) {
                 for (ky, seg) in row.iter_mut().enumerate() {
@@ -809,7 +990,7 @@ fn conv_range(
                 }
             }
             gm.taps(&segs, fh, n, &mut os[..n], q);
-            if n < TILE {
+            if exhausted {
                 return;
             }
             continue;
@@ -903,9 +1084,10 @@ fn copy_window(g: &Geom, x: &[u8], s: usize, buf: &mut [u8], rb: usize) -> bool 
     true
 }
 
-/// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place.
+/// Filter rows up to which [`conv_range`] reads a pixel's window as pieces in place
+/// (12: KWS's first layer has 10).
 #[cfg(any(test, feature = "std"))]
-const MAX_PIECES: usize = 8;
+const MAX_PIECES: usize = 12;
 
 /// Where the window of the output pixel at `(batch, oy, ox)` starts in the input (its
 /// first tap's first byte) when the whole window is inside the image; `None` otherwise.
@@ -1242,13 +1424,26 @@ mod tests {
     /// A random case with filter depth up to `max_fc` and up to `max_oc` output channels
     /// per group.
     fn random_case_in(r: &mut Rng, dtype: DType, max_fc: usize, max_oc: usize) -> Option<Case> {
+        random_case_shaped(r, dtype, max_fc, max_oc, 4)
+    }
+
+    /// [`random_case_in`] with filters up to `max_f` taps high and wide (images up to
+    /// `max_f + 5` pixels).
+    fn random_case_shaped(
+        r: &mut Rng,
+        dtype: DType,
+        max_fc: usize,
+        max_oc: usize,
+        max_f: usize,
+    ) -> Option<Case> {
         let n = r.usize(1, 2);
-        let (ih, iw) = (r.usize(1, 9), r.usize(1, 9));
+        let side = 9.max(max_f + 5);
+        let (ih, iw) = (r.usize(1, side), r.usize(1, side));
         let groups = if r.range(0, 5) == 0 { r.usize(1, 3) } else { 1 };
         let fc = r.usize(1, max_fc);
         let ic = fc * groups;
         let oc = groups * r.usize(1, max_oc);
-        let (fh, fw) = (r.usize(1, 4), r.usize(1, 4));
+        let (fh, fw) = (r.usize(1, max_f), r.usize(1, max_f));
         let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
         let (dh, dw) = if r.range(0, 3) == 0 {
             (r.usize(1, 3), r.usize(1, 3))
@@ -1417,6 +1612,19 @@ mod tests {
             } else {
                 random_case_in(r, DType::I8, 40, 45)
             },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_packed(c, 1),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The packed-weight host kernels on tall and wide filters (up to 13x13: windows
+        /// of up to 12 rows are read in place as pieces, taller ones gathered), e.g. KWS's
+        /// 10x4 first layer.
+        packed_tall_filters_match_portable {
+            seed: 308,
+            cases: 600,
+            generate: |r: &mut Rng| random_case_shaped(r, DType::I8, 5, 20, 13),
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| run_case_packed(c, 1),
         }

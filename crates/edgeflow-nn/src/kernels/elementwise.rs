@@ -383,6 +383,24 @@ pub(crate) fn eval_add(
 ) {
     if let [a, b] = inputs {
         let n = output.data.len();
+        if isa.host_simd()
+            && output.def.dtype == DType::I8
+            && a.def.shape.dims() == output.def.shape.dims()
+            && b.def.shape.dims() == output.def.shape.dims()
+            && a.data.len() == n
+            && b.data.len() == n
+        {
+            // Host vector kernel on a prefix (no tables), the element loop on the rest.
+            let done = arch::add_same_shape(isa, p, a.data, b.data, output.data);
+            if done > 0 {
+                let (pre1, pre2, comb) = add_fns(*p);
+                let rest = output.data.iter_mut().zip(a.data).zip(b.data).skip(done);
+                for ((d, &x), &y) in rest {
+                    *d = comb(pre1(x as i8), pre2(y as i8)) as u8;
+                }
+                return;
+            }
+        }
         if output.def.dtype == DType::I8
             && !isa.host_simd()
             && a.def.shape.dims() == output.def.shape.dims()

@@ -209,6 +209,28 @@ pub(crate) fn dw3x3(isa: Isa, taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, 
     }
 }
 
+/// int8 ADD of two tensors of the output's shape where `isa` has a vector kernel for it
+/// (x86_64 with AVX-512 F): writes `out[..n]` for a prefix of `n` elements (a whole
+/// number of vector steps) and returns `n`; 0 elsewhere, or when the parameters are
+/// outside the kernel's range (the caller computes the rest on its element loop).
+#[inline]
+pub(crate) fn add_same_shape(
+    isa: Isa,
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    match isa {
+        #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
+        Isa::Avx2 => x86_64::add_same_shape(p, a, b, out),
+        _ => {
+            let _ = (p, a, b, out);
+            0
+        }
+    }
+}
+
 /// The int8 epilogue on struct-of-arrays parameters
 /// ([`super::epilogue::OutQ::finish_soa`]): `out[j] = clamp(requant_single(acc[j] +
 /// fold[j], m[j], r1[j]) + off, lo, hi)` for as many channels as all hold.

@@ -48,6 +48,8 @@ use core::arch::x86_64::{
     _mm_storel_epi64, _mm_storeu_si128,
 };
 
+use core::arch::x86_64::{_mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64};
+
 use core::arch::x86_64::{
     _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
 };
@@ -820,6 +822,142 @@ fn requant_pre_avx2(
         let b1 = _mm_cvtsi128_si32(_mm256_extracti128_si256::<1>(b)).to_le_bytes();
         *o = [b0[0], b0[1], b0[2], b0[3], b1[0], b1[1], b1[2], b1[3]];
         n += 8;
+    }
+    n
+}
+
+// ---------------------------------------------------------------------------------------
+// int8 ADD of two tensors of the same shape (host only), 16 elements per step
+// ---------------------------------------------------------------------------------------
+
+/// Whether this CPU runs AVX-512 F (with the AVX2 the other kernels need).
+#[inline]
+pub(crate) fn avx512f_available() -> bool {
+    available() && std::is_x86_feature_detected!("avx512f")
+}
+
+/// int8 ADD of two tensors of the same shape on AVX-512 F, 16 elements per step, every
+/// step computed in the vector registers (no tables): each input's
+/// `(x + offset) << left_shift` rescaled as TFLM's
+/// `MultiplyByQuantizedMultiplierSmallerThanOneExp` does ([`Rescale16`]), the two
+/// summed (wrapping), the sum rescaled the same way with the output multiplier, plus
+/// the output offset, clamped to `clamp` and narrowed (`VPMOVSDB`, exact after the
+/// clamp). Writes `out[..16 * n]` for the `n` whole steps `a`, `b` and `out` all hold,
+/// and returns `16 * n`; returns 0 (and writes nothing) without AVX-512 F, or when a
+/// multiplier is negative, a shift is not in `-31..=0` or `left_shift` is not in
+/// `0..=23` (outside `check_add`'s range). The caller computes what is left on
+/// `eval_add`'s element loop, which is the reference this is tested against.
+pub(crate) fn add_same_shape(
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let ok =
+        |m: &edgeflow_format::graph::Multiplier| m.multiplier >= 0 && (-31..=0).contains(&m.shift);
+    let fits = ok(&p.input1) && ok(&p.input2) && ok(&p.output) && (0..=23).contains(&p.left_shift);
+    if !fits || !avx512f_available() {
+        return 0;
+    }
+    // SAFETY: AVX-512 F and AVX2 are available (checked).
+    unsafe { add_same_shape_avx512(p, a, b, out) }
+}
+
+/// One rescale (`MultiplyByQuantizedMultiplierSmallerThanOneExp` with `m >= 0`, shift
+/// `-right`, `right` in `0..=31`) on 16 lanes, as `generic::requant::requant_core`
+/// writes it: with `P = x * m`, for `right >= 1` the single-shift form
+/// `floor((P + single_shift_nudge(right) - [x < 0] * 2^31) / 2^32) >> (right - 1)`
+/// (`requant_single`), for `right == 0` `floor((P + 2^30) / 2^31)`, taken as the high
+/// word of `2 * (P + 2^30)` (`|P| < 2^62`: no overflow). Constants: the multiplier (in
+/// both words of each 64-bit lane), the 64-bit rounding constant, the mask of the
+/// `[x < 0]` correction (`2^31` or 0), the left shift of the 64-bit sums (0 or 1) and
+/// the final right shift.
+#[derive(Clone, Copy)]
+struct Rescale16 {
+    m: __m512i,
+    nudge: __m512i,
+    corr: __m512i,
+    dbl: __m512i,
+    r1: __m512i,
+}
+
+impl Rescale16 {
+    /// The constants of a multiplier `m >= 0` with a TFLite shift in `-31..=0`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new(m: &edgeflow_format::graph::Multiplier) -> Rescale16 {
+        let right = (m.shift.wrapping_neg() as u32).min(31);
+        let (nudge, corr, dbl, r1) = if right == 0 {
+            (1i64 << 30, 0, 1, 0)
+        } else {
+            let nudge = crate::kernels::generic::requant::single_shift_nudge(right);
+            (nudge, 0x8000_0000, 0, right - 1)
+        };
+        Rescale16 {
+            m: _mm512_set1_epi32(m.multiplier),
+            nudge: _mm512_set1_epi64(nudge),
+            corr: _mm512_set1_epi64(corr),
+            dbl: _mm512_set1_epi64(dbl),
+            r1: _mm512_set1_epi32(r1 as i32),
+        }
+    }
+
+    /// The rescale of each `i32` lane of `x` (see [`Rescale16`]).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn apply(&self, x: __m512i) -> __m512i {
+        let neg = _mm512_srai_epi32::<31>(x);
+        let pe = _mm512_mul_epi32(x, self.m);
+        let po = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.m);
+        let ce = _mm512_and_si512(neg, self.corr);
+        let co = _mm512_and_si512(_mm512_srli_epi64::<32>(neg), self.corr);
+        let qe = _mm512_sub_epi64(_mm512_add_epi64(pe, self.nudge), ce);
+        let qo = _mm512_sub_epi64(_mm512_add_epi64(po, self.nudge), co);
+        let (qe, qo) = (
+            _mm512_sllv_epi64(qe, self.dbl),
+            _mm512_sllv_epi64(qo, self.dbl),
+        );
+        let h = _mm512_mask_blend_epi32(0b1010_1010_1010_1010, _mm512_srli_epi64::<32>(qe), qo);
+        _mm512_srav_epi32(h, self.r1)
+    }
+}
+
+#[target_feature(enable = "avx512f,avx2")]
+fn add_same_shape_avx512(
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let (r1, r2, ro) = (
+        Rescale16::new(&p.input1),
+        Rescale16::new(&p.input2),
+        Rescale16::new(&p.output),
+    );
+    let (off1, off2) = (
+        _mm512_set1_epi32(p.input1_offset),
+        _mm512_set1_epi32(p.input2_offset),
+    );
+    let ls = _mm512_set1_epi32(p.left_shift);
+    let off = _mm512_set1_epi32(p.output_offset);
+    let (lo, hi) = (
+        _mm512_set1_epi32(p.clamp.min_q),
+        _mm512_set1_epi32(p.clamp.max_q.max(p.clamp.min_q)),
+    );
+    let (ab, _) = a.as_chunks::<16>();
+    let (bb, _) = b.as_chunks::<16>();
+    let (ob, _) = out.as_chunks_mut::<16>();
+    let mut n = 0;
+    for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
+        let x = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(x)), off1), ls);
+        let y = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(y)), off2), ls);
+        let s = _mm512_add_epi32(r1.apply(x), r2.apply(y));
+        let v = _mm512_add_epi32(ro.apply(s), off);
+        let v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+        // SAFETY: `o` is 16 writable bytes; `_mm_storeu_si128` has no alignment
+        // requirement (SSE2, x86_64 baseline).
+        unsafe { _mm_storeu_si128(o.as_mut_ptr().cast(), _mm512_cvtsepi32_epi8(v)) };
+        n += 16;
     }
     n
 }
@@ -2589,6 +2727,101 @@ mod tests {
             generate: epi_case,
             portable: |e: &Epi| pre_run(e, true),
             specialised: |e: &Epi| pre_run(e, false),
+        }
+    );
+
+    /// Operands of [`add_same_shape`]: parameters anywhere in `check_add`'s range
+    /// (offsets `-zero_point`, left shift 0..=23, multipliers up to `i32::MAX`, shifts
+    /// -31..=0, 0 often: TFLite gives it to the input of the larger scale), ordered int8
+    /// clamps, lengths with tails.
+    struct AddK {
+        p: edgeflow_format::graph::AddParams,
+        a: Vec<u8>,
+        b: Vec<u8>,
+    }
+
+    fn add_k(r: &mut Rng) -> Option<AddK> {
+        use edgeflow_format::graph::{AddParams, Clamp, Multiplier};
+        let mult = |r: &mut Rng| Multiplier {
+            multiplier: match r.range(0, 5) {
+                0 => i32::MAX,
+                1 => 1 << 30,
+                2 => r.range(0, 3) as i32,
+                _ => r.range(0, i32::MAX as i64) as i32,
+            },
+            shift: if r.range(0, 3) == 0 {
+                0
+            } else {
+                r.range(-31, -1) as i32
+            },
+        };
+        let (x, y) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let p = AddParams {
+            left_shift: if r.bool() { 20 } else { r.range(0, 23) as i32 },
+            input1_offset: r.range(-127, 128) as i32,
+            input2_offset: r.range(-127, 128) as i32,
+            output_offset: r.range(-128, 127) as i32,
+            input1: mult(r),
+            input2: mult(r),
+            output: mult(r),
+            clamp: Clamp {
+                min_q: x.min(y),
+                max_q: x.max(y),
+                ..Clamp::NONE
+            },
+        };
+        let n = if r.bool() {
+            r.usize(0, 70)
+        } else {
+            r.usize(0, 1200)
+        };
+        Some(AddK {
+            p,
+            a: bytes(r, n),
+            b: bytes(r, n),
+        })
+    }
+
+    /// TFLM's `AddFunc` per element, from `fixedpoint` (as `elementwise::add_fns`).
+    fn add_element(p: &edgeflow_format::graph::AddParams, x: u8, y: u8) -> u8 {
+        use crate::fixedpoint::multiply_by_quantized_multiplier_smaller_than_one_exp as mq;
+        let pre = |v: u8, off: i32, m: &edgeflow_format::graph::Multiplier| {
+            let shifted = off
+                .wrapping_add(v as i8 as i32)
+                .wrapping_shl(p.left_shift as u32);
+            mq(shifted, m.multiplier, m.shift)
+        };
+        let s = pre(x, p.input1_offset, &p.input1).wrapping_add(pre(y, p.input2_offset, &p.input2));
+        let raw = mq(s, p.output.multiplier, p.output.shift).wrapping_add(p.output_offset);
+        raw.clamp(p.clamp.min_q, p.clamp.max_q) as i8 as u8
+    }
+
+    fn add_run(k: &AddK, portable: bool) -> Vec<u8> {
+        let n = k.a.len();
+        let mut out = std::vec![0xA5u8; n];
+        let mut done = 0;
+        if !portable {
+            if avx512f_available() {
+                done = add_same_shape(&k.p, &k.a, &k.b, &mut out);
+                assert_eq!(done, 16 * (n / 16));
+            } else {
+                std::println!("SKIPPED: this CPU has no AVX-512 F");
+            }
+        }
+        for ((o, &x), &y) in out.iter_mut().zip(&k.a).zip(&k.b).skip(done) {
+            *o = add_element(&k.p, x, y);
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// int8 ADD of same-shape tensors on AVX-512 F against TFLM's element formula.
+        avx512_add_same_shape_matches_portable {
+            seed: 67,
+            cases: 2000,
+            generate: add_k,
+            portable: |k: &AddK| add_run(k, true),
+            specialised: |k: &AddK| add_run(k, false),
         }
     );
 }
