@@ -242,13 +242,12 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
                     // int8 PAD fills with the zero point (the real 0), as edgeflow's
                     // convolution pads, and f32 with 0.
                     Err(_) => {
-                        let pads = explicit_pads(ihw, f, p.stride, p.dilation, p.pad, ohw)
-                            .map_err(err)?;
+                        let pads =
+                            explicit_pads(ihw, f, p.stride, p.dilation, p.pad, ohw).map_err(err)?;
                         let mut shape = tensors[op.inputs[0]].shape.clone();
                         for d in 0..2 {
-                            let grown = u64::from(ihw[d])
-                                + u64::from(pads[d][0])
-                                + u64::from(pads[d][1]);
+                            let grown =
+                                u64::from(ihw[d]) + u64::from(pads[d][0]) + u64::from(pads[d][1]);
                             shape[1 + d] = i32::try_from(grown).map_err(|_| {
                                 err(format!("padded dimension {grown} above i32::MAX"))
                             })?;

@@ -70,7 +70,10 @@ fn convolutions_with_explicit_padding_export_and_run_as_in_tflite_micro() {
     let bless = std::env::var("EDGEFLOW_BLESS_EXPORT").as_deref() == Ok("1");
     let models = [
         ("conv_pad_s2", dir.join("conv_pad_s2.onnx")),
-        ("mobilenet", root().join("conformance/onnx/models/mobilenet.onnx")),
+        (
+            "mobilenet",
+            root().join("conformance/onnx/models/mobilenet.onnx"),
+        ),
     ];
     let mut checked = 0;
     let mut not_identical: Vec<String> = Vec::new();
@@ -147,7 +150,11 @@ fn convolutions_with_explicit_padding_export_and_run_as_in_tflite_micro() {
                     .collect()
             };
             let (o, t) = (f(&ours), f(&theirs));
-            let differ = o.iter().zip(&t).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+            let differ = o
+                .iter()
+                .zip(&t)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
             if kind == "int8" || differ == 0 {
                 // int8 (float I/O around int8 kernels): bit for bit.
                 assert_eq!(
@@ -171,7 +178,9 @@ fn convolutions_with_explicit_padding_export_and_run_as_in_tflite_micro() {
         }
     }
     if bless {
-        println!("rewrote conformance/export/onnx/*.tflite; now run conformance/export/run_tflm.py");
+        println!(
+            "rewrote conformance/export/onnx/*.tflite; now run conformance/export/run_tflm.py"
+        );
         return;
     }
     assert_eq!(checked, 4);
