@@ -658,3 +658,32 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
     b.finish(m, Some("TFL3"));
     Ok(b.finished_data().to_vec())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{explicit_pads, padding_kind};
+
+    #[test]
+    fn pytorch_stride_two_padding_is_an_explicit_pad_before_a_valid_window() {
+        // 3x3, stride 2, pads 1 on every side (PyTorch's padding=1): 12 rows give 6
+        // (SAME would pad 0 before), 11 columns give 6 (SAME's own padding).
+        let (i, f, s, d, p, o) = ([12, 11], [3, 3], [2, 2], [1, 1], [1, 1], [6, 6]);
+        assert!(padding_kind(i, f, s, d, p, o).is_err());
+        // Rows: 1 + 12 + 0 = 13 = 5 * 2 + 3; columns: 1 + 11 + 1 = 13.
+        assert_eq!(explicit_pads(i, f, s, d, p, o), Ok([[1, 0], [1, 1]]));
+        // 32 -> 16 (the MobileNet-style model): PyTorch's trailing pixel is never read.
+        let e = explicit_pads([32, 32], f, s, d, p, [16, 16]);
+        assert_eq!(e, Ok([[1, 0], [1, 0]]));
+        // A larger output takes more trailing padding (as edgeflow's window reads zeros
+        // there); an output smaller than the padded input gives is refused, naming it.
+        assert_eq!(
+            explicit_pads([32, 32], f, s, d, p, [17, 16]),
+            Ok([[1, 2], [1, 0]])
+        );
+        let e = explicit_pads([32, 32], f, s, d, p, [10, 16]).unwrap_err();
+        assert!(
+            e.contains("output [10, 16]") && e.contains("nor a PAD"),
+            "{e}"
+        );
+    }
+}
