@@ -15,6 +15,7 @@
 # TFLM cannot read ONNX; the usual ONNX → TensorFlow → TFLite converters (onnx2tf,
 # onnx-tf) would give TFLM a different file with the converter's own quantization, so the
 # comparison here is of the two run-times on one quantized model: edgeflow's export of it.
+# (bench/onnx2tf/onnx2tf_tflm.py runs onnx2tf's own files in the same harness.)
 #
 # usage: bench/tflm_qemu/onnx_models.sh TFLM_OUT [MODEL ...]   (default: mlp cnn1d mobilenet cnn1d.qdq)
 # env: EDGEFLOW (the CLI; default target/debug/edgeflow), PYTHON (a python3 with numpy),

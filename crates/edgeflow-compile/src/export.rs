@@ -7,8 +7,9 @@
 //! quantization parameters on every int8/int32 tensor (per-channel scales with their
 //! `quantized_dimension`), and for each op its builtin code and options. edgeflow stores
 //! explicit leading paddings and fused clamps; TFLite stores SAME/VALID and a fused
-//! activation function, so each is mapped back and an op whose padding or clamp has no
-//! TFLite form is an error. The fixed-point parameters (requantization multipliers and
+//! activation function, so each is mapped back (a convolution's padding that SAME cannot
+//! express becomes an explicit PAD before a VALID window) and an op whose padding or clamp
+//! has no TFLite form is an error. The fixed-point parameters (requantization multipliers and
 //! shifts) are not written: TFLite derives them from the scales exactly as edgeflow's
 //! importer does, which is what makes the round trip bit-exact.
 //!
@@ -105,6 +106,39 @@ fn padding_kind(
     }
 }
 
+/// The `[before, after]` paddings, per spatial dimension, of an explicit TFLite PAD that
+/// makes a VALID windowed op over the padded input give `output` with edgeflow's leading
+/// pads `pad`: `before` is `pad`, `after` is what the last window needs beyond the input
+/// and the leading pad (0 when it needs none). Errs when no such PAD exists (the output is
+/// not the VALID output size of the padded input).
+fn explicit_pads(
+    input: [u32; 2],
+    filter: [u32; 2],
+    stride: [u16; 2],
+    dilation: [u16; 2],
+    pad: [u16; 2],
+    output: [u32; 2],
+) -> Result<[[u32; 2]; 2], String> {
+    let mut out = [[0u32; 2]; 2];
+    for d in 0..2 {
+        let (i, s) = (u64::from(input[d]), u64::from(stride[d].max(1)));
+        let eff = u64::from(filter[d].saturating_sub(1)) * u64::from(dilation[d].max(1)) + 1;
+        let (lead, o) = (u64::from(pad[d]), u64::from(output[d]));
+        let need = o.saturating_sub(1) * s + eff;
+        let trail = need.saturating_sub(i + lead);
+        let padded = i + lead + trail;
+        let valid = padded.checked_sub(eff).map_or(0, |v| v / s + 1);
+        if o == 0 || valid != o {
+            return Err(format!(
+                "padding {pad:?} (input {input:?}, filter {filter:?}, stride {stride:?}, output {output:?}) is neither TFLite's SAME nor VALID, nor a PAD before a VALID window"
+            ));
+        }
+        let to_u32 = |v: u64| u32::try_from(v).map_err(|_| format!("padding {v} above u32"));
+        out[d] = [to_u32(lead)?, to_u32(trail)?];
+    }
+    Ok(out)
+}
+
 fn hw(t: &IrTensor) -> Result<[u32; 2], String> {
     match t.shape.as_slice() {
         [_, h, w, _] => Ok([*h, *w]),
@@ -151,6 +185,14 @@ fn i32s(v: &[i32]) -> Vec<u8> {
 /// MINIMUM, REDUCE_MAX, RESIZE_NEAREST_NEIGHBOR — every op edgeflow runs (a SPLIT or
 /// SPLIT_V was imported as STRIDED_SLICEs and is written as those).
 ///
+/// A CONV_2D or DEPTHWISE_CONV_2D whose leading pads are neither SAME's nor VALID's (e.g.
+/// PyTorch's symmetric `padding=1` under stride 2) is written as a PAD (paddings: the
+/// op's leading pads, and the trailing pads that make the VALID window give the op's
+/// output shape) into a new tensor with the input's quantization, then the op with VALID
+/// padding; TFLite's PAD fills int8 with that zero point and f32 with 0, the values
+/// edgeflow's convolutions pad with. Pools get no PAD (TFLite's pools skip padded cells,
+/// a PAD would put values in them).
+///
 /// Errors: [`ExportError::Op`] naming the op whose padding or fused clamp TFLite cannot
 /// express; [`ExportError::Dimension`] for a shape dimension above `i32::MAX`.
 pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
@@ -191,15 +233,53 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
                 let dw = matches!(op.op, Op::DepthwiseConv2d(_));
                 let w = &g.tensors[op.inputs[1]];
                 let f = [w.shape[1], w.shape[2]];
-                let pad = padding_kind(
-                    hw(x).map_err(err)?,
-                    f,
-                    p.stride,
-                    p.dilation,
-                    p.pad,
-                    hw(out).map_err(err)?,
-                )
-                .map_err(err)?;
+                let (ihw, ohw) = (hw(x).map_err(err)?, hw(out).map_err(err)?);
+                let pad = match padding_kind(ihw, f, p.stride, p.dilation, p.pad, ohw) {
+                    Ok(k) => k,
+                    // Padding TFLite's SAME cannot express (PyTorch's symmetric
+                    // `padding=1` under stride 2, say): an explicit PAD into a new
+                    // tensor with the input's quantization, then a VALID window. TFLite's
+                    // int8 PAD fills with the zero point (the real 0), as edgeflow's
+                    // convolution pads, and f32 with 0.
+                    Err(_) => {
+                        let pads =
+                            explicit_pads(ihw, f, p.stride, p.dilation, p.pad, ohw).map_err(err)?;
+                        let mut shape = tensors[op.inputs[0]].shape.clone();
+                        for d in 0..2 {
+                            let grown =
+                                u64::from(ihw[d]) + u64::from(pads[d][0]) + u64::from(pads[d][1]);
+                            shape[1 + d] = i32::try_from(grown).map_err(|_| {
+                                err(format!("padded dimension {grown} above i32::MAX"))
+                            })?;
+                        }
+                        let v: Vec<i32> = [[0, 0], pads[0], pads[1], [0, 0]]
+                            .iter()
+                            .flat_map(|&[a, b]| [a as i32, b as i32])
+                            .collect();
+                        let pt = add_const(
+                            &mut tensors,
+                            format!("{}/paddings", out.name),
+                            vec![4, 2],
+                            &v,
+                        );
+                        tensors.push(Out {
+                            name: format!("{}/padded", out.name),
+                            dtype: x.dtype,
+                            shape,
+                            quant: x.quant.clone(),
+                            data: None,
+                        });
+                        let padded = (tensors.len() - 1) as i32;
+                        ops.push(OutOp {
+                            code: 34,
+                            inputs: vec![inputs[0], pt],
+                            outputs: vec![padded],
+                            options: Some((22, vec![])),
+                        });
+                        inputs[0] = padded;
+                        1
+                    }
+                };
                 let a = act(&p.clamp)?;
                 let mut fields = vec![
                     (0, Field::Byte(pad)),
@@ -577,4 +657,33 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
     let m = b.end_table(s);
     b.finish(m, Some("TFL3"));
     Ok(b.finished_data().to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{explicit_pads, padding_kind};
+
+    #[test]
+    fn pytorch_stride_two_padding_is_an_explicit_pad_before_a_valid_window() {
+        // 3x3, stride 2, pads 1 on every side (PyTorch's padding=1): 12 rows give 6
+        // (SAME would pad 0 before), 11 columns give 6 (SAME's own padding).
+        let (i, f, s, d, p, o) = ([12, 11], [3, 3], [2, 2], [1, 1], [1, 1], [6, 6]);
+        assert!(padding_kind(i, f, s, d, p, o).is_err());
+        // Rows: 1 + 12 + 0 = 13 = 5 * 2 + 3; columns: 1 + 11 + 1 = 13.
+        assert_eq!(explicit_pads(i, f, s, d, p, o), Ok([[1, 0], [1, 1]]));
+        // 32 -> 16 (the MobileNet-style model): PyTorch's trailing pixel is never read.
+        let e = explicit_pads([32, 32], f, s, d, p, [16, 16]);
+        assert_eq!(e, Ok([[1, 0], [1, 0]]));
+        // A larger output takes more trailing padding (as edgeflow's window reads zeros
+        // there); an output smaller than the padded input gives is refused, naming it.
+        assert_eq!(
+            explicit_pads([32, 32], f, s, d, p, [17, 16]),
+            Ok([[1, 2], [1, 0]])
+        );
+        let e = explicit_pads([32, 32], f, s, d, p, [10, 16]).unwrap_err();
+        assert!(
+            e.contains("output [10, 16]") && e.contains("nor a PAD"),
+            "{e}"
+        );
+    }
 }

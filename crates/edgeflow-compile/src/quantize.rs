@@ -514,17 +514,27 @@ fn fixed_output(op: &Op) -> bool {
 /// `concat_through_reshape`, `concat_shared_input`, `maximum_shared_input`,
 /// `maximum_of_branches`, `minimum_after_leaky` (test `op_conformance`).
 ///
+/// The same step gives a QDQ model's inner MAXIMUM / MINIMUM of a chain (the importer's
+/// form of an ONNX Max / Min of three or more inputs, whose inner results have no
+/// QuantizeLinear) the parameters of the chain's last op: `params_of` there is the model's
+/// own parameters, and an output without any (`None`) forces nothing.
+///
 /// Returns, per tensor, the parameters forced on it (`None`: its own range decides).
 fn tie_same_scale(
     graph: &Graph,
-    params_of: &dyn Fn(usize) -> (f32, i64),
+    params_of: &dyn Fn(usize) -> Option<(f32, i64)>,
 ) -> Vec<Option<(f32, i64)>> {
     let mut forced: Vec<Option<(f32, i64)>> = vec![None; graph.tensors.len()];
     for op in graph.ops.iter().rev() {
         if !same_scale_inputs(&op.op) {
             continue;
         }
-        let p = *forced[op.output].get_or_insert_with(|| params_of(op.output));
+        if forced[op.output].is_none() {
+            forced[op.output] = params_of(op.output);
+        }
+        let Some(p) = forced[op.output] else {
+            continue;
+        };
         for &t in &op.inputs {
             if graph.tensors[t].data.is_some() {
                 continue;
@@ -756,7 +766,7 @@ pub fn quantize(
             .unwrap_or_else(|| range_of(&obs[t], opts.method));
         asymmetric_params(lo, hi)
     };
-    let forced = tie_same_scale(graph, &from_obs);
+    let forced = tie_same_scale(graph, &|t| Some(from_obs(t)));
     params[graph.inputs[0]] =
         Some(forced[graph.inputs[0]].unwrap_or_else(|| from_obs(graph.inputs[0])));
     for op in &graph.ops {
@@ -937,6 +947,9 @@ pub fn quantize_qdq(
             .ok_or_else(|| QuantizeError::UnquantizedInput(graph.tensors[input].name.clone()))?,
     );
     let same = |a: (f32, i64), b: (f32, i64)| a.1 == b.1 && (a.0 - b.0).abs() <= 1e-6 * b.0;
+    // Inner ops of a MAXIMUM / MINIMUM chain (no QuantizeLinear of their own) take the
+    // parameters the same-scale step forces on them; the model's own ones come first.
+    let forced = tie_same_scale(graph, &|t| qdq.activations.get(&t).copied());
     for (i, op) in graph.ops.iter().enumerate() {
         let node = qdq
             .nodes
@@ -950,11 +963,7 @@ pub fn quantize_qdq(
         };
         let out = op.output;
         let name = &graph.tensors[out].name;
-        let fixed = qdq
-            .activations
-            .get(&out)
-            .copied()
-            .or_else(|| chain_params(graph, qdq, i));
+        let fixed = qdq.activations.get(&out).copied().or(forced[out]);
         let required = match op.op {
             Op::Softmax(_) | Op::Logistic(_) => Some(((1.0 / 256.0), -128)),
             Op::Tanh(_) => Some((1.0 / 128.0, 0)),
@@ -1001,30 +1010,6 @@ pub fn quantize_qdq(
         bias_correction: false,
     };
     lower(graph, &params, &qdq.weights, &opts)
-}
-
-/// The parameters of an inner MAXIMUM / MINIMUM of a chain (the importer's form of an
-/// ONNX Max / Min of three or more inputs, whose inner results have no QuantizeLinear):
-/// those of the chain's last op, found by following the op's output into the next op of
-/// the same kind. `None` for any other op.
-#[cfg(feature = "onnx")]
-fn chain_params(graph: &Graph, qdq: &crate::onnx::QdqParams, op: usize) -> Option<(f32, i64)> {
-    let kind = &graph.ops[op].op;
-    if !matches!(kind, Op::Maximum | Op::Minimum) {
-        return None;
-    }
-    let mut t = graph.ops[op].output;
-    for _ in 0..graph.ops.len() {
-        let next = graph
-            .ops
-            .iter()
-            .find(|o| o.op.name() == kind.name() && o.inputs.contains(&t))?;
-        if let Some(&p) = qdq.activations.get(&next.output) {
-            return Some(p);
-        }
-        t = next.output;
-    }
-    None
 }
 
 /// The int8 graph from activation parameters (`params`, per tensor) and, for weights
