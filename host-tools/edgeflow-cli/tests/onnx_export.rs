@@ -123,6 +123,20 @@ fn convolutions_with_explicit_padding_export_and_run_as_in_tflite_micro() {
                     .any(|o| matches!(o.op, edgeflow_format::graph::Op::Pad(_))),
                 "{case}: the exported file has no PAD"
             );
+            // The CLI reports the operators of the file it wrote (PADs included), not
+            // the artifact's.
+            let written = edgeflow_compile::tflite::parse(&t)
+                .ok()
+                .and_then(|m| m.subgraphs())
+                .and_then(|sg| sg.iter().next())
+                .and_then(|g| g.operators())
+                .map_or(0, |o| o.len());
+            assert!(written > g.ops.len(), "{case}: no operator added");
+            let said = String::from_utf8_lossy(&o.stdout);
+            assert!(
+                said.contains(&format!(" bytes, {written} ops)")),
+                "{case}: export reports the wrong operator count (file has {written}): {said}"
+            );
             let committed = dir.join(format!("{case}.tflite"));
             if bless {
                 std::fs::write(&committed, &t).expect("write export");
