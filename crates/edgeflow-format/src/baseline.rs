@@ -23,8 +23,9 @@
 //! ```
 //!
 //! A version-3 baseline's `feature_index` addresses the newest (last) frame; the same
-//! feature `k` frames earlier is at `feature_index - k * frame_stride` (every index is
-//! checked to be at least `(frames - 1) * frame_stride`). Its histograms count every frame
+//! feature `k` frames earlier is at `feature_index - k * frame_stride` (the writer checks
+//! every index to be at least `(frames - 1) * frame_stride`; a reader treats an earlier
+//! frame that would fall before index 0 as missing). Its histograms count every frame
 //! of every training window, and a device counts every frame that is new since its
 //! previous inference ([`MonitoringBaseline::frame_index`]).
 //!
@@ -152,8 +153,8 @@ pub enum BaselineError {
     UnsupportedVersion(u16),
     /// A version-2 or 3 record's score kind byte is missing or unknown (`None`: missing).
     UnknownScoreKind(Option<u8>),
-    /// A version-3 record's frame layout is missing, malformed, or does not fit the
-    /// feature indices (a monitored index below `(frames - 1) * frame_stride`).
+    /// A version-3 record's frame layout is missing, malformed or out of range, or (when
+    /// writing) does not fit the feature indices (an index below `(frames - 1) * frame_stride`).
     BadFrameLayout,
     /// A count is outside its allowed range (`what` names it).
     OutOfRange {
@@ -187,12 +188,9 @@ impl core::fmt::Display for BaselineError {
                 "monitoring baseline version {v} is not supported (this reader reads 1 to {BASELINE_VERSION})"
             ),
             Self::UnknownScoreKind(None) => {
-                write!(f, "monitoring baseline version 2 or 3 has no score kind byte")
+                write!(f, "monitoring baseline: no score kind byte")
             }
-            Self::BadFrameLayout => write!(
-                f,
-                "monitoring baseline version 3: the frame layout is missing, out of range or does not fit the feature indices"
-            ),
+            Self::BadFrameLayout => write!(f, "monitoring baseline: bad frame layout"),
             Self::UnknownScoreKind(Some(b)) => write!(
                 f,
                 "monitoring baseline: score kind {b} is unknown (0 top output, 1 reconstruction MSE)"
@@ -315,17 +313,13 @@ impl<'a> MonitoringBaseline<'a> {
         Ok(b)
     }
 
+    /// The layout's counts. (Whether every feature index leaves room for the earlier
+    /// frames is checked by the writer, [`OwnedBaseline::to_bytes`]: a reader that met an
+    /// index that does not gets `None` from [`MonitoringBaseline::frame_index`] and counts
+    /// a NaN — this keeps the device's parser small.)
     fn check_frames(&self, l: FrameLayout) -> Result<(), BaselineError> {
         if !(2..=MAX_FRAMES).contains(&l.frames) || l.frame_stride == 0 {
             return Err(BaselineError::BadFrameLayout);
-        }
-        let span = (l.frames - 1)
-            .checked_mul(l.frame_stride)
-            .ok_or(BaselineError::BadFrameLayout)?;
-        for f in 0..self.features {
-            if self.feature_index(f).is_none_or(|i| i < span) {
-                return Err(BaselineError::BadFrameLayout);
-            }
         }
         Ok(())
     }
@@ -669,6 +663,11 @@ impl OwnedBaseline {
             bytes.push(self.score_kind.byte());
         }
         if let Some(l) = self.frame_layout {
+            // Every monitored index must leave room for the earlier frames.
+            let span = u64::from(l.frames.saturating_sub(1)) * u64::from(l.frame_stride);
+            if self.feature_index.iter().any(|&i| u64::from(i) < span) {
+                return Err(BaselineError::BadFrameLayout);
+            }
             let tail = postcard::to_stdvec(&(l.frames, l.frame_stride))
                 .map_err(|_| BaselineError::Malformed)?;
             bytes.extend_from_slice(&tail);
@@ -715,7 +714,11 @@ mod tests {
         assert_eq!(b.frame_layout(), s.frame_layout);
         assert_eq!(b.score_kind(), ScoreKind::TopOutput);
         assert_eq!(
-            (b.frame_index(0, 0), b.frame_index(0, 1), b.frame_index(1, 2)),
+            (
+                b.frame_index(0, 0),
+                b.frame_index(0, 1),
+                b.frame_index(1, 2)
+            ),
             (Some(6), Some(3), Some(2))
         );
         assert_eq!(b.frame_index(0, 3), None, "only 3 frames");
@@ -735,7 +738,10 @@ mod tests {
         s2.score_kind = ScoreKind::ReconstructionMse;
         let v2 = s2.to_bytes().expect("v2");
         assert_eq!(v2[0], 2);
-        assert_eq!(MonitoringBaseline::parse(&v2).expect("v2").frame_layout(), None);
+        assert_eq!(
+            MonitoringBaseline::parse(&v2).expect("v2").frame_layout(),
+            None
+        );
         // A missing layout, one frame, a zero stride, or a layout reaching before index 0.
         let b3 = s.to_bytes().expect("valid");
         for bad in [

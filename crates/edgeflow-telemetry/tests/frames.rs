@@ -595,7 +595,9 @@ fn framed_summaries_count_each_new_frame_once() {
     let mut store = vec![0u32; SummaryAccumulator::words_needed(&base)];
     let mut acc = SummaryAccumulator::new(base, &mut store, 0).expect("acc");
     let hist = |acc: &SummaryAccumulator<'_, '_>| -> Vec<u32> {
-        (0..4).map(|b| acc.feature_count(0, b).expect("bin")).collect()
+        (0..4)
+            .map(|b| acc.feature_count(0, b).expect("bin"))
+            .collect()
     };
     // Frames oldest first hold the values 0, 1, 2, 3 (at indices 1, 3, 5, 7; 3 is out of
     // range but still binned, in the last bin).
@@ -613,7 +615,11 @@ fn framed_summaries_count_each_new_frame_once() {
     acc.record_frames(&x, 0, 1, 0.1);
     acc.record(&x, 1, 0.1);
     assert_eq!(hist(&acc), vec![0, 2, 2, 7]);
-    assert_eq!(acc.inferences(), 5, "one inference per call, whatever the frames");
+    assert_eq!(
+        acc.inferences(),
+        5,
+        "one inference per call, whatever the frames"
+    );
     // Two new frames: values 2 and 3 (both in the last bin).
     acc.reset(0);
     acc.record_frames(&x, 2, 0, 0.9);
