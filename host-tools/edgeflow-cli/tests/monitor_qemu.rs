@@ -35,12 +35,12 @@
 //! the one and fetches the other).
 
 mod common;
-use common::{edgeflow_at_root, npy_f32, root, text};
+mod monitor_support;
+use common::{edgeflow_at_root, edgeflow_plain as edgeflow, npy_f32, root, text};
+use monitor_support::Ingester;
 
 use std::cell::RefCell;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
 
 use edgeflow_data::sources::ts::TsFile;
 use edgeflow_data::BadRecords;
@@ -68,20 +68,6 @@ fn dir() -> PathBuf {
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("tmp dir");
     d
-}
-
-/// Runs `edgeflow` from the repository root without cargo's build variables (the firmware
-/// build `flash` may start is then a plain one, as in `device.rs`).
-fn edgeflow(args: &[&str]) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
-    c.current_dir(root()).args(args);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
-        {
-            c.env_remove(&k);
-        }
-    }
-    c.output().expect("run edgeflow")
 }
 
 /// The BasicMotions project of `examples/basicmotions` (its model and training, so the
@@ -311,69 +297,6 @@ fn host_summaries(baseline: &[u8], inferences: &[Inference]) -> Vec<WindowSummar
         .collect()
 }
 
-/// A running `edgeflow monitor ingest --listen`, killed on drop.
-struct Ingester {
-    child: Child,
-    out: BufReader<ChildStdout>,
-    addr: String,
-}
-
-impl Ingester {
-    fn start(db: &Path) -> Ingester {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_edgeflow"))
-            .args(["monitor", "ingest", "--db", db.to_str().expect("utf8")])
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--print-acks",
-                "--batch-ms",
-                "20",
-            ])
-            .args(["--max-seconds", "600"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ingest");
-        let out = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut seen = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            let n = err.read_line(&mut line).expect("ingest stderr");
-            assert!(n > 0, "ingest ended before listening: {seen}");
-            seen.push_str(&line);
-            if let Some(a) = line.trim().strip_prefix("listening on ") {
-                break a.to_string();
-            }
-        };
-        // Keep draining stderr so the ingester never blocks on a full pipe.
-        std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-        Ingester { child, out, addr }
-    }
-
-    /// Reads `acked N` lines until `total` frames are acknowledged (or the ingester ends).
-    fn wait_acked(&mut self, total: u64) -> u64 {
-        let mut acked = 0;
-        while acked < total {
-            let mut l = String::new();
-            if self.out.read_line(&mut l).expect("read") == 0 {
-                break;
-            }
-            if let Some(n) = l.trim().strip_prefix("acked ").and_then(|n| n.parse().ok()) {
-                acked = n;
-            }
-        }
-        acked
-    }
-}
-
-impl Drop for Ingester {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Stops the emulated device when dropped (also when an assertion fails).
 struct Device;
 
@@ -436,7 +359,7 @@ fn monitor_ingests_the_emulated_boards_uart_and_stores_what_the_host_computes() 
     std::fs::write(&npy, npy_f32(&[samples.len() / 6, 6], &samples)).expect("npy");
 
     let db = dir.join("telemetry.db");
-    let mut ing = Ingester::start(&db);
+    let (mut ing, addr) = Ingester::listen(&db, 600);
     let o = edgeflow(&[
         "flash",
         "--board",
@@ -445,7 +368,7 @@ fn monitor_ingests_the_emulated_boards_uart_and_stores_what_the_host_computes() 
     ]);
     assert!(o.status.success(), "{}", text(&o));
     let device = Device;
-    let target = format!("tcp://{}", ing.addr);
+    let target = format!("tcp://{addr}");
     let o = edgeflow(&[
         "device",
         "replay",
@@ -616,7 +539,7 @@ fn faults_on_the_emulated_board(
         let npy = dir.join("fault.npy");
         std::fs::write(&npy, npy_f32(&[samples.len() / AXES, AXES], &samples)).expect("npy");
         let db = dir.join(format!("fault-{}.db", fault.axes()[0] * 10 + name.len()));
-        let mut ing = Ingester::start(&db);
+        let (mut ing, addr) = Ingester::listen(&db, 600);
         let o = edgeflow(&[
             "flash",
             "--board",
@@ -625,7 +548,7 @@ fn faults_on_the_emulated_board(
         ]);
         assert!(o.status.success(), "{}", text(&o));
         let device = Device;
-        let target = format!("tcp://{}", ing.addr);
+        let target = format!("tcp://{addr}");
         let o = edgeflow(&[
             "device",
             "replay",
