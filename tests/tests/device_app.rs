@@ -109,6 +109,7 @@ fn with_baseline(artifact: &[u8], train: &[f32]) -> Vec<u8> {
         score_counts: vec![1; 6],
         score_accuracy: vec![],
         score_kind: Default::default(),
+        frame_layout: None,
     }
     .to_bytes()
     .expect("baseline");

@@ -21,6 +21,8 @@ pub struct Runtime<'p, 'a, 'w> {
     filled: u32,
     next_slot: u32,
     since_output: u32,
+    /// Stacked frames of the last output that were not in the output before it.
+    new_frames: u32,
 }
 
 /// The workspace cut into its regions.
@@ -96,6 +98,7 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
             filled: 0,
             next_slot: 0,
             since_output: 0,
+            new_frames: 0,
         };
         rt.init_tables();
         rt.reset();
@@ -156,6 +159,7 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
             filled: 0,
             next_slot: 0,
             since_output: 0,
+            new_frames: 0,
         };
         rt.reset();
         Ok(rt)
@@ -183,6 +187,16 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         self.filled = 0;
         self.next_slot = 0;
         self.since_output = 0;
+        self.new_frames = 0;
+    }
+
+    /// For a pipeline that stacks frames: how many of the frames in the last output tensor
+    /// [`Runtime::process`] wrote were not in the output before it — all `frames` for the
+    /// first output after [`Runtime::new`] or [`Runtime::reset`], `hop` in a steady stream
+    /// (at most `frames`). 0 before the first output and for pipelines whose output is not
+    /// a stack of frames (the audio front end, window spectra, vectors, text, images).
+    pub fn new_frames(&self) -> u32 {
+        self.new_frames
     }
 
     fn init_tables(&mut self) {
@@ -659,6 +673,7 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
         if self.filled < frames || self.since_output < hop {
             return false;
         }
+        self.new_frames = self.since_output.min(frames);
         self.since_output = 0;
         // Oldest first: slots next_slot.., then ..next_slot.
         let split = self.next_slot as usize * f;

@@ -13,6 +13,21 @@
 //! (written only for models whose score is not the top output, so that classifier
 //! artifacts stay readable by version-1 devices) is followed by one byte, the
 //! [`ScoreKind`]: what the score in predictions, summaries and the score histogram is.
+//! Version 3 (written only when the monitored features are one frame of a framed signal,
+//! see [`FrameLayout`]) is followed by the score kind byte and then two postcard varint
+//! `u32`s: `frames` (the frames in one model input, `2..=MAX_FRAMES`) and `frame_stride`
+//! (model-input values from one frame to the next, `>= 1`):
+//!
+//! ```text
+//! record (version 3) | score kind u8 | frames varint u32 | frame_stride varint u32
+//! ```
+//!
+//! A version-3 baseline's `feature_index` addresses the newest (last) frame; the same
+//! feature `k` frames earlier is at `feature_index - k * frame_stride` (the writer checks
+//! every index to be at least `(frames - 1) * frame_stride`; a reader treats an earlier
+//! frame that would fall before index 0 as missing). Its histograms count every frame
+//! of every training window, and a device counts every frame that is new since its
+//! previous inference ([`MonitoringBaseline::frame_index`]).
 //!
 //! # Bins
 //!
@@ -38,9 +53,24 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::Bytes;
 
-/// The newest baseline record version this crate reads and writes (it reads 1 and 2;
+/// The newest baseline record version this crate reads and writes (it reads 1, 2 and 3;
 /// see the module docs).
-pub const BASELINE_VERSION: u16 = 2;
+pub const BASELINE_VERSION: u16 = 3;
+
+/// Most frames a [`FrameLayout`] may announce.
+pub const MAX_FRAMES: u32 = 1024;
+
+/// Where the earlier frames of a framed model input are (baseline version 3): the model
+/// input holds `frames` frames, `frame_stride` values apart, oldest first; the monitored
+/// feature indices address the newest frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct FrameLayout {
+    /// Frames in one model input, `2..=MAX_FRAMES`.
+    pub frames: u32,
+    /// Model-input values from one frame to the next, `>= 1`.
+    pub frame_stride: u32,
+}
 
 /// What a model's score is: the quantity a device reports with every prediction, bins in
 /// its summaries, and the baseline's score histogram counts (the "task" the device must
@@ -119,10 +149,13 @@ pub struct BaselineRecord<'a> {
 pub enum BaselineError {
     /// The section is not a postcard [`BaselineRecord`].
     Malformed,
-    /// The record version is not 1 or [`BASELINE_VERSION`].
+    /// The record version is not 1, 2 or [`BASELINE_VERSION`].
     UnsupportedVersion(u16),
-    /// A version-2 record's score kind byte is missing or unknown (`None`: missing).
+    /// A version-2 or 3 record's score kind byte is missing or unknown (`None`: missing).
     UnknownScoreKind(Option<u8>),
+    /// A version-3 record's frame layout is missing, malformed or out of range, or (when
+    /// writing) does not fit the feature indices (an index below `(frames - 1) * frame_stride`).
+    BadFrameLayout,
     /// A count is outside its allowed range (`what` names it).
     OutOfRange {
         /// Which count.
@@ -152,11 +185,12 @@ impl core::fmt::Display for BaselineError {
             Self::Malformed => write!(f, "monitoring baseline section is malformed"),
             Self::UnsupportedVersion(v) => write!(
                 f,
-                "monitoring baseline version {v} is not supported (this reader reads 1 and {BASELINE_VERSION})"
+                "monitoring baseline version {v} is not supported (this reader reads 1 to {BASELINE_VERSION})"
             ),
             Self::UnknownScoreKind(None) => {
-                write!(f, "monitoring baseline version 2 has no score kind byte")
+                write!(f, "monitoring baseline: no score kind byte")
             }
+            Self::BadFrameLayout => write!(f, "monitoring baseline: bad frame layout"),
             Self::UnknownScoreKind(Some(b)) => write!(
                 f,
                 "monitoring baseline: score kind {b} is unknown (0 top output, 1 reconstruction MSE)"
@@ -195,6 +229,7 @@ pub struct MonitoringBaseline<'a> {
     score_bins: usize,
     classes: usize,
     score_kind: ScoreKind,
+    frames: Option<FrameLayout>,
 }
 
 fn u32_at(b: &Bytes<'_>, i: usize) -> Option<u32> {
@@ -253,23 +288,68 @@ impl<'a> MonitoringBaseline<'a> {
     pub fn parse(bytes: &'a [u8]) -> Result<Self, BaselineError> {
         let (rec, rest): (BaselineRecord<'a>, _) =
             postcard::take_from_bytes(bytes).map_err(|_| BaselineError::Malformed)?;
-        let kind = match rec.version {
-            2 => {
+        let (kind, rest) = match rec.version {
+            2 | 3 => {
                 let b = rest.first().copied();
-                b.and_then(ScoreKind::from_byte)
-                    .ok_or(BaselineError::UnknownScoreKind(b))?
+                let k = b
+                    .and_then(ScoreKind::from_byte)
+                    .ok_or(BaselineError::UnknownScoreKind(b))?;
+                (k, rest.get(1..).unwrap_or(&[]))
             }
-            _ => ScoreKind::TopOutput,
+            _ => (ScoreKind::TopOutput, rest),
         };
         let mut b = Self::from_record(rec)?;
         b.score_kind = kind;
+        if rec.version == 3 {
+            let (layout, _): ((u32, u32), _) =
+                postcard::take_from_bytes(rest).map_err(|_| BaselineError::BadFrameLayout)?;
+            let layout = FrameLayout {
+                frames: layout.0,
+                frame_stride: layout.1,
+            };
+            b.check_frames(layout)?;
+            b.frames = Some(layout);
+        }
         Ok(b)
     }
 
-    /// Validates an already decoded record (its score kind is [`ScoreKind::TopOutput`]:
-    /// a version-2 record's kind byte follows the record, see [`MonitoringBaseline::parse`]).
+    /// The layout's counts. (Whether every feature index leaves room for the earlier
+    /// frames is checked by the writer, [`OwnedBaseline::to_bytes`]: a reader that met an
+    /// index that does not gets `None` from [`MonitoringBaseline::frame_index`] and counts
+    /// a NaN — this keeps the device's parser small.)
+    fn check_frames(&self, l: FrameLayout) -> Result<(), BaselineError> {
+        if !(2..=MAX_FRAMES).contains(&l.frames) || l.frame_stride == 0 {
+            return Err(BaselineError::BadFrameLayout);
+        }
+        Ok(())
+    }
+
+    /// Version 3: the frame layout of the model input (`None` for versions 1 and 2, whose
+    /// features are counted once per inference).
+    pub fn frame_layout(&self) -> Option<FrameLayout> {
+        self.frames
+    }
+
+    /// The model-input index of monitored feature `f` in the frame `back` frames before
+    /// the newest (`back = 0`: [`MonitoringBaseline::feature_index`]); `None` for an
+    /// unknown feature, or `back > 0` past the layout's frames (or without a layout).
+    pub fn frame_index(&self, f: usize, back: u32) -> Option<u32> {
+        let i = self.feature_index(f)?;
+        if back == 0 {
+            return Some(i);
+        }
+        let l = self.frames?;
+        if back >= l.frames {
+            return None;
+        }
+        i.checked_sub(back.checked_mul(l.frame_stride)?)
+    }
+
+    /// Validates an already decoded record (its score kind is [`ScoreKind::TopOutput`] and
+    /// it has no frame layout: a version-2 or 3 record's trailer follows the record, see
+    /// [`MonitoringBaseline::parse`]).
     pub fn from_record(rec: BaselineRecord<'a>) -> Result<Self, BaselineError> {
-        if rec.version != 1 && rec.version != BASELINE_VERSION {
+        if !(1..=BASELINE_VERSION).contains(&rec.version) {
             return Err(BaselineError::UnsupportedVersion(rec.version));
         }
         let bins = usize::from(rec.bins);
@@ -340,6 +420,7 @@ impl<'a> MonitoringBaseline<'a> {
             score_bins,
             classes,
             score_kind: ScoreKind::TopOutput,
+            frames: None,
         })
     }
 
@@ -458,8 +539,12 @@ pub struct OwnedBaseline {
     pub score_counts: Vec<u32>,
     /// S validation accuracies per score bin, or empty.
     pub score_accuracy: Vec<f32>,
-    /// What the score is; anything but [`ScoreKind::TopOutput`] is written as version 2.
+    /// What the score is; anything but [`ScoreKind::TopOutput`] is written as version 2
+    /// (or 3).
     pub score_kind: ScoreKind,
+    /// The frame layout of a framed model input; `Some` is written as version 3, and then
+    /// `counts`, `ranges` (and `edges`, when built by training) cover every frame.
+    pub frame_layout: Option<FrameLayout>,
 }
 
 #[cfg(feature = "std")]
@@ -486,11 +571,13 @@ impl OwnedBaseline {
             score_counts: u32s(r.score_counts),
             score_accuracy: f32s(r.score_accuracy),
             score_kind: b.score_kind(),
+            frame_layout: b.frame_layout(),
         }
     }
 
     /// Recounts the feature histograms and ranges over `rows` (flattened model inputs,
-    /// each `row_len` values), keeping the bin edges, after passing every value through
+    /// each `row_len` values; with a [`FrameLayout`], every frame of every row, as the
+    /// training baseline counts them), keeping the bin edges, after passing every value through
     /// `map` — for example the int8 quantize-dequantize of a quantized model's input, so
     /// that the baseline counts what the device will bin. `train_count` becomes the number
     /// of rows. A NaN (after `map`) has no bin and is left out of counts and ranges.
@@ -506,6 +593,9 @@ impl OwnedBaseline {
         if row_len == 0 || self.feature_index.iter().any(|&i| i as usize >= row_len) {
             return Err(BaselineError::Malformed);
         }
+        let (frames, stride) = self
+            .frame_layout
+            .map_or((1, 0), |l| (l.frames as usize, l.frame_stride as usize));
         let n = rows.len() / row_len;
         self.counts = vec![0; self.feature_index.len() * bins];
         self.ranges = Vec::with_capacity(self.feature_index.len() * 2);
@@ -513,17 +603,20 @@ impl OwnedBaseline {
             let edges = self.edges.get(f * inner..(f + 1) * inner).unwrap_or(&[]);
             let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
             for row in rows.chunks_exact(row_len) {
-                let x = map(row.get(idx as usize).copied().unwrap_or(f32::NAN));
-                if x.is_nan() {
-                    continue;
+                for back in 0..frames {
+                    let at = (idx as usize).checked_sub(back * stride);
+                    let x = map(at.and_then(|i| row.get(i)).copied().unwrap_or(f32::NAN));
+                    if x.is_nan() {
+                        continue;
+                    }
+                    // The bin is the number of edges <= x (see the module docs).
+                    let k = edges.iter().filter(|&&e| e <= x).count();
+                    if let Some(c) = self.counts.get_mut(f * bins + k) {
+                        *c = c.saturating_add(1);
+                    }
+                    lo = lo.min(x);
+                    hi = hi.max(x);
                 }
-                // The bin is the number of edges <= x (see the module docs).
-                let k = edges.iter().filter(|&&e| e <= x).count();
-                if let Some(c) = self.counts.get_mut(f * bins + k) {
-                    *c = c.saturating_add(1);
-                }
-                lo = lo.min(x);
-                hi = hi.max(x);
             }
             if lo > hi {
                 (lo, hi) = (0.0, 0.0);
@@ -549,9 +642,10 @@ impl OwnedBaseline {
         let sc = le(&self.score_counts, u32::to_le_bytes);
         let sa = le(&self.score_accuracy, f32::to_le_bytes);
         let rec = BaselineRecord {
-            version: match self.score_kind {
-                ScoreKind::TopOutput => 1,
-                _ => BASELINE_VERSION,
+            version: match (self.frame_layout, self.score_kind) {
+                (Some(_), _) => 3,
+                (None, ScoreKind::TopOutput) => 1,
+                (None, _) => 2,
             },
             bins: self.bins,
             feature_index: Bytes(&fi),
@@ -567,6 +661,16 @@ impl OwnedBaseline {
         let mut bytes = postcard::to_stdvec(&rec).map_err(|_| BaselineError::Malformed)?;
         if rec.version != 1 {
             bytes.push(self.score_kind.byte());
+        }
+        if let Some(l) = self.frame_layout {
+            // Every monitored index must leave room for the earlier frames.
+            let span = u64::from(l.frames.saturating_sub(1)) * u64::from(l.frame_stride);
+            if self.feature_index.iter().any(|&i| u64::from(i) < span) {
+                return Err(BaselineError::BadFrameLayout);
+            }
+            let tail = postcard::to_stdvec(&(l.frames, l.frame_stride))
+                .map_err(|_| BaselineError::Malformed)?;
+            bytes.extend_from_slice(&tail);
         }
         MonitoringBaseline::parse(&bytes)?;
         Ok(bytes)
@@ -590,7 +694,98 @@ mod tests {
             score_counts: vec![3, 7],
             score_accuracy: vec![0.4, 0.9],
             score_kind: ScoreKind::TopOutput,
+            frame_layout: None,
         }
+    }
+
+    #[test]
+    fn the_frame_layout_is_version_3_and_versions_1_2_still_read() {
+        // Feature indices 5 and 7 in the newest of 3 frames of 3 values: 5 - 2*3 < 0 is
+        // rejected, so use indices 6 and 8 (frames at 0..3, 3..6, 6..9).
+        let mut s = sample();
+        s.feature_index = vec![6, 8];
+        s.frame_layout = Some(FrameLayout {
+            frames: 3,
+            frame_stride: 3,
+        });
+        let v3 = s.to_bytes().expect("valid");
+        assert_eq!(v3[0], 3);
+        let b = MonitoringBaseline::parse(&v3).expect("v3");
+        assert_eq!(b.frame_layout(), s.frame_layout);
+        assert_eq!(b.score_kind(), ScoreKind::TopOutput);
+        assert_eq!(
+            (
+                b.frame_index(0, 0),
+                b.frame_index(0, 1),
+                b.frame_index(1, 2)
+            ),
+            (Some(6), Some(3), Some(2))
+        );
+        assert_eq!(b.frame_index(0, 3), None, "only 3 frames");
+        assert_eq!(b.frame_index(2, 0), None, "only 2 features");
+        assert_eq!(OwnedBaseline::from_parsed(&b), s, "owned round trip");
+        // Version 3 with a reconstruction score keeps its kind.
+        s.score_kind = ScoreKind::ReconstructionMse;
+        let bytes = s.to_bytes().expect("valid");
+        let b = MonitoringBaseline::parse(&bytes).expect("v3");
+        assert_eq!(b.score_kind(), ScoreKind::ReconstructionMse);
+        // A v1 and a v2 record (no layout) still parse, and have none.
+        let v1 = sample().to_bytes().expect("v1");
+        assert_eq!(v1[0], 1);
+        let b1 = MonitoringBaseline::parse(&v1).expect("v1 parses");
+        assert_eq!((b1.frame_layout(), b1.frame_index(0, 1)), (None, None));
+        let mut s2 = sample();
+        s2.score_kind = ScoreKind::ReconstructionMse;
+        let v2 = s2.to_bytes().expect("v2");
+        assert_eq!(v2[0], 2);
+        assert_eq!(
+            MonitoringBaseline::parse(&v2).expect("v2").frame_layout(),
+            None
+        );
+        // A missing layout, one frame, a zero stride, or a layout reaching before index 0.
+        let b3 = s.to_bytes().expect("valid");
+        for bad in [
+            FrameLayout {
+                frames: 1,
+                frame_stride: 3,
+            },
+            FrameLayout {
+                frames: 3,
+                frame_stride: 0,
+            },
+            FrameLayout {
+                frames: 4,
+                frame_stride: 3,
+            },
+        ] {
+            let mut t = s.clone();
+            t.frame_layout = Some(bad);
+            assert_eq!(t.to_bytes(), Err(BaselineError::BadFrameLayout), "{bad:?}");
+        }
+        assert_eq!(
+            MonitoringBaseline::parse(&b3[..b3.len() - 2]).err(),
+            Some(BaselineError::BadFrameLayout)
+        );
+        for cut in 0..b3.len() {
+            let _ = MonitoringBaseline::parse(&b3[..cut]); // never panics
+        }
+    }
+
+    #[test]
+    fn recount_with_a_frame_layout_counts_every_frame() {
+        let mut b = sample();
+        b.feature_index = vec![3, 5];
+        b.frame_layout = Some(FrameLayout {
+            frames: 2,
+            frame_stride: 3,
+        });
+        // One row of 2 frames of 3 values: feature 0 at 0 and 3, feature 1 at 2 and 5.
+        let rows = [-1.5, 0.0, 10.0, 0.4, 0.0, 25.0];
+        b.recount(&rows, 6, |x| x).expect("recount");
+        assert_eq!(&b.counts[..4], &[1, 0, 1, 0]);
+        assert_eq!(&b.counts[4..], &[0, 0, 1, 1]);
+        assert_eq!(b.ranges, vec![-1.5, 0.4, 10.0, 25.0]);
+        assert_eq!(b.train_count, 1, "windows, not frames");
     }
 
     #[test]
@@ -617,11 +812,11 @@ mod tests {
             MonitoringBaseline::parse(&bad).err(),
             Some(BaselineError::UnknownScoreKind(Some(9)))
         );
-        let mut v3 = v1.clone();
-        v3[0] = 3;
+        let mut v4 = v1.clone();
+        v4[0] = 4;
         assert_eq!(
-            MonitoringBaseline::parse(&v3).err(),
-            Some(BaselineError::UnsupportedVersion(3))
+            MonitoringBaseline::parse(&v4).err(),
+            Some(BaselineError::UnsupportedVersion(4))
         );
     }
 

@@ -120,6 +120,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let inf: Vec<Inference> = (0..per)
             .map(|i| Inference {
                 features: vec![next(), next() * 2.0, next() - 0.5],
+                new_frames: 1,
                 class: (i % 3) as u16,
                 score: 0.5 + next() * 0.5,
             })

@@ -490,8 +490,10 @@ pub fn analyze(
         let o = t.drift.feature.get(&f.to_string());
         let mut method = o.and_then(|o| o.method).unwrap_or(t.drift.method);
         if method == Method::Auto {
+            // The reference's size is the values its histogram counts: the training
+            // windows, or with a framed baseline (version 3) every frame of them.
             method = Method::choose(
-                b.train_count,
+                b.feature_counts(f).iter().sum(),
                 kind_of_feature(
                     b.feature_edges(f),
                     b.feature_counts(f),
@@ -676,7 +678,12 @@ pub fn estimate_performance(
 }
 
 fn quality_and_health(b: &Baseline, w: &WindowSummary, t: &Thresholds, alerts: &mut Vec<Alert>) {
-    let values = (w.inferences * b.features() as u64).max(1) as f64;
+    // Feature values counted: one per feature per inference, or, with a framed baseline
+    // (version 3), one per feature per new frame; each went to a bin or was NaN.
+    let binned: u64 = w.feature_counts.iter().sum();
+    let values = (binned + w.quality.nan)
+        .max(w.inferences * b.features() as u64)
+        .max(1) as f64;
     let inf = w.inferences.max(1) as f64;
     let q = &w.quality;
     let mut push = |area, test: &str, value: f64, threshold: f64| {

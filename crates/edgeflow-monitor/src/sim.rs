@@ -10,6 +10,10 @@ use edgeflow_telemetry::{truncated, Emitter, Hello, Level, Log, Prediction, Summ
 pub struct Inference {
     /// The model-input feature vector.
     pub features: Vec<f32>,
+    /// Frames of a framed model input that are new since the previous inference (the
+    /// device's `Engine::push_observed_frames`); only a version-3 baseline (with a frame
+    /// layout) looks at it, and 0 or 1 counts the newest frame only.
+    pub new_frames: u32,
     /// Predicted class.
     pub class: u16,
     /// Top-1 score.
@@ -98,7 +102,12 @@ pub fn stream(
     let window = o.window.max(1);
     for (i, inf) in inferences.iter().enumerate() {
         let t = (i as u64 + 1) * o.period_us;
-        acc.record(&inf.features, usize::from(inf.class), inf.score);
+        acc.record_frames(
+            &inf.features,
+            inf.new_frames,
+            usize::from(inf.class),
+            inf.score,
+        );
         if o.predictions {
             let p = Prediction {
                 class: inf.class,

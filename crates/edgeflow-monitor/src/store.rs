@@ -102,9 +102,18 @@ pub enum StoreError {
         /// Decoder's message.
         reason: String,
     },
-    /// A frame could not be encoded.
-    #[error("frame could not be encoded: {0}")]
-    Encode(String),
+    /// A frame of `device` could not be encoded for storage (postcard).
+    #[error("a frame of device {device} could not be encoded: {source}")]
+    Encode {
+        /// The device the frame came from.
+        device: String,
+        /// The encoder's error.
+        #[source]
+        source: postcard::Error,
+    },
+    /// The state of `device`, just created, was not found (an internal inconsistency).
+    #[error("device {0}: its state was not found after it was created")]
+    DeviceState(String),
     /// Parquet export failed.
     #[error("parquet export to {path}: {reason}")]
     Parquet {
@@ -373,7 +382,7 @@ impl Store {
         }
         self.devices
             .get_mut(name)
-            .ok_or_else(|| StoreError::Encode("device vanished".into()))
+            .ok_or_else(|| StoreError::DeviceState(name.to_string()))
     }
 
     /// Appends a frame to the open batch (opening one if needed). It is acknowledged by the
@@ -385,8 +394,10 @@ impl Store {
         self.begin()?;
         self.buf.clear();
         let buf = std::mem::take(&mut self.buf);
-        let buf =
-            postcard::to_extend(&rec.frame, buf).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let buf = postcard::to_extend(&rec.frame, buf).map_err(|source| StoreError::Encode {
+            device: rec.device.to_string(),
+            source,
+        })?;
         let dev = self.device(&rec.device)?;
         let gap = dev.advance(rec.seq) + std::mem::take(&mut dev.pending_gap);
         dev.frames += 1;

@@ -135,6 +135,7 @@ fn clean_replay_is_quiet_and_faults_alert_on_their_axes() {
                 for f in features(&pipeline, &frames) {
                     inf.push(Inference {
                         features: f,
+                        new_frames: 1,
                         class: *class as u16,
                         score: 1.0,
                     });

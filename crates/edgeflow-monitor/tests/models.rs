@@ -50,6 +50,7 @@ fn inferences(rows: &[Vec<f32>]) -> Vec<Inference> {
         .enumerate()
         .map(|(i, r)| Inference {
             features: r.clone(),
+            new_frames: 1,
             class: (i % 3) as u16,
             score: 0.6 + 0.3 * ((i % 7) as f32 / 7.0),
         })

@@ -29,6 +29,7 @@ fn main() {
         score_counts: vec![10; score_bins],
         score_accuracy: vec![],
         score_kind: Default::default(),
+        frame_layout: None,
     }
     .to_bytes()
     .expect("baseline");

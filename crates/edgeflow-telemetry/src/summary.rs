@@ -46,6 +46,15 @@ impl core::error::Error for AccumulatorError {}
 /// - otherwise `hist[f][baseline.feature_bin(f, x)] += 1`, and if `x` is outside the
 ///   training range `[min, max]` of the baseline, also `out_of_range[f] += 1`;
 ///
+/// With a version-3 baseline (a [`FrameLayout`](edgeflow_format::baseline::FrameLayout):
+/// the monitored features are one frame of a framed input),
+/// [`record_frames`](SummaryAccumulator::record_frames) counts the features of every frame
+/// that is new since the previous inference — `new_frames` frames, the newest first, at
+/// [`MonitoringBaseline::frame_index`] — so that a stream with one inference per new frame
+/// counts each frame once, and the first inference after a reset counts the whole window
+/// (the baseline counted every frame of every training window the same way). The
+/// histogram then sums to more than `inferences`.
+///
 /// and for the prediction: `classes[class] += 1` when `class < classes` (a class outside the
 /// baseline's class count is not counted there, so `sum(classes) < inferences` shows it);
 /// `scores[baseline.score_bin(score)] += 1`, or `score_nan += 1` for a NaN score.
@@ -143,14 +152,44 @@ impl<'b, 's> SummaryAccumulator<'b, 's> {
     }
 
     /// Counts one inference: its full model-input feature vector (flattened, as the
-    /// baseline's feature indices address it), its top-1 class and score. Never panics.
+    /// baseline's feature indices address it), its top-1 class and score; the features of
+    /// the newest frame only (an unframed input's features, or a framed input in a
+    /// steady stream of one inference per frame). Never panics.
     pub fn record(&mut self, features: &[f32], class: usize, score: f32) {
+        self.record_frames(features, 1, class, score);
+    }
+
+    /// As [`record`](SummaryAccumulator::record), counting the features of the
+    /// `new_frames` newest frames of the model input (the frames new since the previous
+    /// inference, as the `edgeflow` facade's `Engine` reports them), clamped to `1..=frames` of the
+    /// baseline's frame layout; without a layout (baseline versions 1 and 2) exactly as
+    /// `record`. Never panics.
+    pub fn record_frames(&mut self, features: &[f32], new_frames: u32, class: usize, score: f32) {
         self.inferences = self.inferences.saturating_add(1);
+        let frames = self
+            .baseline
+            .frame_layout()
+            .map_or(1, |l| new_frames.clamp(1, l.frames));
+        for back in 0..frames {
+            self.record_frame(features, back);
+        }
+        let c0 = self.features * (self.bins + 2);
+        if class < self.classes {
+            self.bump(c0 + class);
+        }
+        match self.baseline.score_bin(score) {
+            Some(b) => self.bump(c0 + self.classes + b),
+            None => self.score_nan = self.score_nan.saturating_add(1),
+        }
+    }
+
+    /// Counts the monitored features of the frame `back` frames before the newest.
+    fn record_frame(&mut self, features: &[f32], back: u32) {
         let (nan0, oor0) = (self.features * self.bins, self.features * (self.bins + 1));
         for f in 0..self.features {
             let x = self
                 .baseline
-                .feature_index(f)
+                .frame_index(f, back)
                 .and_then(|i| features.get(i as usize).copied())
                 .unwrap_or(f32::NAN);
             match self.baseline.feature_bin(f, x) {
@@ -164,14 +203,6 @@ impl<'b, 's> SummaryAccumulator<'b, 's> {
                 }
                 None => self.bump(nan0 + f),
             }
-        }
-        let c0 = self.features * (self.bins + 2);
-        if class < self.classes {
-            self.bump(c0 + class);
-        }
-        match self.baseline.score_bin(score) {
-            Some(b) => self.bump(c0 + self.classes + b),
-            None => self.score_nan = self.score_nan.saturating_add(1),
         }
     }
 

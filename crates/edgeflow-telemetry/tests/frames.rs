@@ -50,6 +50,7 @@ fn baseline_bytes() -> Vec<u8> {
         score_counts: vec![1, 1, 2],
         score_accuracy: vec![],
         score_kind: Default::default(),
+        frame_layout: None,
     }
     .to_bytes()
     .expect("valid baseline")
@@ -561,4 +562,89 @@ fn defmt_log_frames_round_trip_and_overlong_ones_are_malformed() {
     assert_eq!(d.stats().malformed, 1);
     // Kind 6 is the defmt kind (a 1.2 reader sees it as Unknown(6) and skips it).
     assert_eq!(FrameKind::from_u8(6), FrameKind::Defmt);
+}
+
+/// A version-3 baseline: one feature, the newest of 4 frames of 2 values (index 7; the
+/// earlier frames at 5, 3, 1). Edges -0.5, 0.5, 1.5 over 4 bins: value v lands in bin v+1.
+fn framed_baseline() -> Vec<u8> {
+    OwnedBaseline {
+        bins: 4,
+        feature_index: vec![7],
+        edges: vec![-0.5, 0.5, 1.5],
+        counts: vec![1; 4],
+        ranges: vec![0.0, 2.0],
+        train_count: 4,
+        class_prior: vec![0.5, 0.5],
+        score_edges: vec![0.5],
+        score_counts: vec![1, 1],
+        score_accuracy: vec![],
+        score_kind: Default::default(),
+        frame_layout: Some(edgeflow_format::baseline::FrameLayout {
+            frames: 4,
+            frame_stride: 2,
+        }),
+    }
+    .to_bytes()
+    .expect("valid framed baseline")
+}
+
+#[test]
+fn framed_summaries_count_each_new_frame_once() {
+    let bb = framed_baseline();
+    let base = MonitoringBaseline::parse(&bb).expect("baseline");
+    let mut store = vec![0u32; SummaryAccumulator::words_needed(&base)];
+    let mut acc = SummaryAccumulator::new(base, &mut store, 0).expect("acc");
+    let hist = |acc: &SummaryAccumulator<'_, '_>| -> Vec<u32> {
+        (0..4)
+            .map(|b| acc.feature_count(0, b).expect("bin"))
+            .collect()
+    };
+    // Frames oldest first hold the values 0, 1, 2, 3 (at indices 1, 3, 5, 7; 3 is out of
+    // range but still binned, in the last bin).
+    let x = [9.0, 0.0, 9.0, 1.0, 9.0, 2.0, 9.0, 3.0];
+    // After a reset (or at start) every frame of the window is new: all 4 counted.
+    acc.record_frames(&x, 4, 0, 0.9);
+    assert_eq!(hist(&acc), vec![0, 1, 1, 2]);
+    // A steady stream: one new frame per inference, the newest (value 3, bin 3).
+    acc.record_frames(&x, 1, 0, 0.9);
+    assert_eq!(hist(&acc), vec![0, 1, 1, 3]);
+    // More new frames than the window holds (a hop longer than the window): clamped to 4;
+    // 0 new frames is counted as 1 (the newest), as `record` does.
+    acc.record_frames(&x, 9, 1, 0.1);
+    assert_eq!(hist(&acc), vec![0, 2, 2, 5]);
+    acc.record_frames(&x, 0, 1, 0.1);
+    acc.record(&x, 1, 0.1);
+    assert_eq!(hist(&acc), vec![0, 2, 2, 7]);
+    assert_eq!(
+        acc.inferences(),
+        5,
+        "one inference per call, whatever the frames"
+    );
+    // Two new frames: values 2 and 3 (both in the last bin).
+    acc.reset(0);
+    acc.record_frames(&x, 2, 0, 0.9);
+    assert_eq!(hist(&acc), vec![0, 0, 0, 2]);
+    // The out-of-range count follows the frames (only value 3 is above max 2).
+    let mut em = Emitter::new(1, 2);
+    let mut buf = vec![0u8; 256];
+    let n = em.summary(1, &acc, &mut buf).expect("summary");
+    let (ev, _) = decode_all(&buf[..n]);
+    match &frames(&ev)[0].body {
+        Body::Summary(s) => {
+            assert_eq!((s.inferences, s.out_of_range[0], s.nan[0]), (1, 1, 0));
+            assert_eq!(s.classes, vec![1, 0]);
+        }
+        b => panic!("not a summary: {b:?}"),
+    }
+    acc.reset(0);
+    acc.record_frames(&x[..6], 4, 0, 0.9); // the newest frame (index 7) is missing: NaN
+    assert_eq!(hist(&acc), vec![0, 1, 1, 1]);
+    // A version-2 baseline (no layout) counts one frame whatever `new_frames` says.
+    let b2 = baseline_bytes();
+    let base2 = MonitoringBaseline::parse(&b2).expect("v1");
+    let mut store2 = vec![0u32; SummaryAccumulator::words_needed(&base2)];
+    let mut a2 = SummaryAccumulator::new(base2, &mut store2, 0).expect("acc");
+    a2.record_frames(&[0.0; 6], 5, 0, 0.5);
+    let total: u32 = (0..4).map(|b| a2.feature_count(0, b).expect("bin")).sum();
+    assert_eq!(total, 1);
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use burn::module::Module;
-use edgeflow_format::baseline::{OwnedBaseline, ScoreKind};
+use edgeflow_format::baseline::{FrameLayout, OwnedBaseline, ScoreKind};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -34,7 +34,8 @@ pub fn quantile(sorted: &[f32], q: f64) -> f32 {
 }
 
 /// The model-input indices the baseline monitors: a signal's last frame (what a device
-/// computes newest), otherwise up to 256 indices spread evenly over the input.
+/// computes newest; [`frame_layout`] says where the earlier frames are), otherwise up to
+/// 256 indices spread evenly over the input.
 pub fn monitored(plan: &Plan) -> Vec<u32> {
     let max = edgeflow_format::baseline::MAX_FEATURES;
     match plan.input {
@@ -50,7 +51,24 @@ pub fn monitored(plan: &Plan) -> Vec<u32> {
     }
 }
 
-/// Per-feature quantile edges, training histograms and ranges; the training class prior;
+/// The frame layout of a framed signal input (`w` frames of `c` values, the monitored
+/// features being the last frame, see [`monitored`]); `None` for other inputs and for a
+/// single frame.
+pub fn frame_layout(plan: &Plan) -> Option<FrameLayout> {
+    match plan.input {
+        Shape::Map { h: 1, w, c } if c <= edgeflow_format::baseline::MAX_FEATURES && w > 1 => {
+            Some(FrameLayout {
+                frames: u32::try_from(w).ok()?,
+                frame_stride: u32::try_from(c).ok()?,
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Per-feature quantile edges, training histograms and ranges (for a framed signal, over
+/// every frame of every training window, as a device counts every new frame; the baseline
+/// then carries the [`frame_layout`], version 3); the training class prior;
 /// the histogram of validation scores (the score a device reports: the top-1 probability
 /// of a classifier on validation windows; the reconstruction error (MSE) of an
 /// autoencoder on the normal training and validation windows, with the baseline's score
@@ -64,15 +82,21 @@ pub fn baseline(
     val_correct: Option<&[bool]>,
 ) -> Result<OwnedBaseline, TrainError> {
     let idx = monitored(plan);
+    let layout = frame_layout(plan);
     let mut b = OwnedBaseline {
         bins: FEATURE_BINS as u16,
         feature_index: idx.clone(),
         train_count: train.len() as u32,
+        frame_layout: layout,
         ..Default::default()
     };
+    let (frames, stride) = layout.map_or((1, 0), |l| (l.frames as usize, l.frame_stride as usize));
     for &fi in &idx {
         let mut v: Vec<f32> = (0..train.len())
-            .map(|r| train.row(r)[fi as usize])
+            .flat_map(|r| {
+                let row = train.row(r);
+                (0..frames).map(move |k| row[fi as usize - k * stride])
+            })
             .collect();
         v.sort_by(f32::total_cmp);
         let edges: Vec<f32> = (1..FEATURE_BINS)

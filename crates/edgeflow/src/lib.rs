@@ -363,12 +363,32 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
     /// moment the features can be read). Used by devices to feed a telemetry summary.
     pub fn push_observed(
         &mut self,
-        mut samples: &[f32],
+        samples: &[f32],
         mut on_features: impl FnMut(&[u8]),
+        on_prediction: impl FnMut(Prediction),
+    ) -> Result<(), Error> {
+        self.push_observed_frames(samples, |input, _| on_features(input), on_prediction)
+    }
+
+    /// As [`Engine::push_observed`], and also tells `on_features` how many frames of the
+    /// model input are new since the previous inference (`dsp::Runtime::new_frames`): for
+    /// a pipeline that stacks frames, all of them for the first inference after
+    /// [`Engine::new`] or [`Engine::reset`] and the pipeline's hop (at most its frames) in
+    /// a steady stream; 0 for pipelines that do not stack frames (images included). A
+    /// device passes it to the telemetry summary's `record_frames`, so that every frame is
+    /// counted once.
+    pub fn push_observed_frames(
+        &mut self,
+        mut samples: &[f32],
+        mut on_features: impl FnMut(&[u8], u32),
         mut on_prediction: impl FnMut(Prediction),
     ) -> Result<(), Error> {
         if !self.pixels.is_empty() {
-            return self.push_pixels(samples, &mut on_features, &mut on_prediction);
+            return self.push_pixels(
+                samples,
+                &mut |input: &[u8]| on_features(input, 0),
+                &mut on_prediction,
+            );
         }
         while !samples.is_empty() {
             let r = self.features.push(samples)?;
@@ -401,16 +421,16 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
     }
 
     fn process(&mut self) -> Result<Option<Prediction>, Error> {
-        self.process_observed(&mut |_| {})
+        self.process_observed(&mut |_, _| {})
     }
 
     fn process_observed(
         &mut self,
-        on_features: &mut impl FnMut(&[u8]),
+        on_features: &mut impl FnMut(&[u8], u32),
     ) -> Result<Option<Prediction>, Error> {
         let input = self.rt.input_mut(0)?;
         if self.features.process(input)? {
-            on_features(input);
+            on_features(input, self.features.new_frames());
             return self.infer().map(Some);
         }
         Ok(None)

@@ -398,3 +398,52 @@ fn an_anomaly_model_scores_the_reconstruction_error() {
         })
     );
 }
+
+#[test]
+fn push_observed_frames_reports_the_frames_new_since_the_last_inference() {
+    // fc_int8 takes 16 values: 4 stacked frames of (mean, max) of 2 axes, an output every
+    // 2 new frames.
+    let a = attach_pipeline(
+        &fixture("fc_int8"),
+        &spec(
+            "[input.signal]\naxes = 2\nrate_hz = 50.0\nwindow = 8\nstride = 4\n\
+             [[blocks]]\nstats = { stats = [\"mean\", \"max\"] }\n\
+             [output]\nframes = 4\nhop = 2\n",
+        ),
+    )
+    .expect("attach");
+    let x: Vec<f32> = (0..2 * 60).map(|i| ((i * 13 % 17) as f32) - 8.0).collect();
+    let m = Model::parse(&a).expect("model");
+    let mut ws = vec![0.0f32; m.workspace_len()];
+    let mut arena = edgeflow_nn::HostArena::for_model(m.nn()).expect("arena");
+    let mut e = Engine::new(&m, &mut ws, arena.as_mut_bytes()).expect("engine");
+    let run = |e: &mut Engine<'_, '_, '_, '_>| {
+        let (mut new, mut preds) = (Vec::new(), Vec::new());
+        e.push_observed_frames(&x, |_, n| new.push(n), |p| preds.push(p))
+            .expect("push");
+        assert_eq!(new.len(), preds.len(), "one report per inference");
+        new
+    };
+    // 60 samples per axis, windows of 8 every 4: 14 frames; outputs after frames 4, 6, ..., 14.
+    let first = run(&mut e);
+    assert_eq!(
+        first,
+        vec![4, 2, 2, 2, 2, 2],
+        "the whole window first, then the hop"
+    );
+    // Without a reset the stream continues: the hop only.
+    let more = run(&mut e);
+    assert!(more.iter().all(|&n| n == 2), "{more:?}");
+    e.reset();
+    assert_eq!(
+        run(&mut e),
+        first,
+        "after a reset the whole window is new again"
+    );
+    // push_observed sees the same features as push_observed_frames.
+    e.reset();
+    let mut bytes = Vec::new();
+    e.push_observed(&x, |f| bytes.push(f.to_vec()), |_| {})
+        .expect("push");
+    assert_eq!(bytes.len(), first.len());
+}

@@ -383,9 +383,12 @@ where
                 continue;
             };
             st.borrow_mut().since = now;
-            let r = engine.push_observed(
+            // Frames of the model input new since the last inference (summary counts).
+            let new_frames = core::cell::Cell::new(0u32);
+            let r = engine.push_observed_frames(
                 &samples[..$k],
-                |input| {
+                |input, n| {
+                    new_frames.set(n);
                     let mut s = st.borrow_mut();
                     let (dtype, scale, zp) = s.input;
                     let feats = &mut *s.features;
@@ -410,7 +413,7 @@ where
                     s.inferences += 1;
                     let Serving { acc, features, .. } = &mut *s;
                     if let Some(a) = acc.as_mut() {
-                        a.record(features, p.class, p.score);
+                        a.record_frames(features, new_frames.get(), p.class, p.score);
                     }
                     s.out.send_timed(
                         t,

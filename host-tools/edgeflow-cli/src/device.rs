@@ -65,6 +65,13 @@ pub enum DeviceCommand {
         /// --listen HOST:PORT`: the host acts as the device's serial-to-network gateway.
         #[arg(long, value_name = "tcp://HOST:PORT")]
         telemetry: Option<String>,
+        /// The data is back-to-back recordings of this many time steps (sample frames)
+        /// each: send a `Reset` before each recording, so that the device forgets the
+        /// previous one and no inference spans two recordings (as the pipeline's monitor
+        /// stage replays a test split). The data must hold a whole number of recordings.
+        /// Default: one continuous stream.
+        #[arg(long, value_name = "N")]
+        recording_len: Option<usize>,
         #[command(flatten)]
         port: PortArgs,
     },
@@ -691,10 +698,6 @@ pub(crate) struct Recording {
     names: Option<Vec<String>>,
 }
 
-fn read_samples(path: &Path) -> Result<Vec<f32>> {
-    Ok(read_recording(path)?.values)
-}
-
 fn read_recording(path: &Path) -> Result<Recording> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "npy") {
@@ -766,25 +769,49 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
             board,
             data,
             telemetry,
+            recording_len,
             port,
         } => {
             let board = load_board(&board)?;
-            let samples = read_samples(&data)?;
+            let rec = read_recording(&data)?;
+            let samples = rec.values;
+            // Values per recording (all of them: one continuous stream).
+            let per_recording = match recording_len {
+                None => samples.len().max(1),
+                Some(0) => bail!("--recording-len must be at least 1 time step"),
+                Some(n) => {
+                    let values = n.saturating_mul(rec.axes);
+                    if samples.len() % values != 0 {
+                        bail!(
+                            "{}: {} time steps of {} axes are not a whole number of recordings of {n} time steps (--recording-len)",
+                            data.display(),
+                            samples.len() / rec.axes,
+                            rec.axes
+                        );
+                    }
+                    values
+                }
+            };
             let mut forward = telemetry.as_deref().map(Forward::connect).transpose()?;
             let mut link = open_link(&board, &port)?;
             if forward.is_some() {
                 link.tap = Some(Vec::new());
             }
             let mut predictions = 0usize;
-            for chunk in samples.chunks(MAX_PAYLOAD / 4) {
-                let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
-                link.send(&Command::Samples(&bytes))?;
-                for f in link.poll()? {
-                    predictions += usize::from(matches!(f.body, Body::Prediction(_)));
-                    print_frame(&f);
+            for recording in samples.chunks(per_recording) {
+                if recording_len.is_some() {
+                    link.send(&Command::Reset)?;
                 }
-                if let Some(fw) = forward.as_mut() {
-                    fw.send(&mut link)?;
+                for chunk in recording.chunks(MAX_PAYLOAD / 4) {
+                    let bytes: Vec<u8> = chunk.iter().flat_map(|x| x.to_le_bytes()).collect();
+                    link.send(&Command::Samples(&bytes))?;
+                    for f in link.poll()? {
+                        predictions += usize::from(matches!(f.body, Body::Prediction(_)));
+                        print_frame(&f);
+                    }
+                    if let Some(fw) = forward.as_mut() {
+                        fw.send(&mut link)?;
+                    }
                 }
             }
             // The device handles commands in order: the hello it answers last comes after

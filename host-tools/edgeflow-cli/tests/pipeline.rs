@@ -769,8 +769,8 @@ fn audio_pipeline_on_generated_keywords_through_the_emulated_board() {
         // the drift tests run on windows of that many inferences (default 30).
         .replace("window_summaries = 12", "window_summaries = 4")
         .replace(
-            "drift = { bonferroni = true }",
-            "drift = { bonferroni = true, min_inferences = 16 }",
+            "drift = { bonferroni = true,",
+            "drift = { bonferroni = true, min_inferences = 16,",
         );
     let p = dir.join("edgeflow.toml");
     std::fs::write(&p, text_).expect("project");

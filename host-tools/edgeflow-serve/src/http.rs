@@ -147,8 +147,16 @@ impl AppState {
     }
 
     /// Counts one inference and sends it to telemetry: the model input bytes, the output
-    /// bytes (top-1 is taken from them as the device does) and the latency.
-    pub fn observe(&self, m: &Served, features: &[u8], output: &[u8], latency_us: u32) {
+    /// bytes (top-1 is taken from them as the device does), the latency, and how many of
+    /// the input's frames are new ([`crate::model::Outcome::new_frames`]).
+    pub fn observe(
+        &self,
+        m: &Served,
+        features: &[u8],
+        output: &[u8],
+        latency_us: u32,
+        new_frames: u32,
+    ) {
         self.metrics.inferences(1);
         if !self.telemetry.is_on() {
             return;
@@ -165,7 +173,14 @@ impl AppState {
                         best
                     }
                 });
-        self.observe_top1(m, features, class, score as f32, latency_us, false);
+        self.observe_top1(
+            m,
+            features,
+            (class, score as f32),
+            latency_us,
+            new_frames,
+            false,
+        );
     }
 
     /// As [`AppState::observe`] with the top-1 already known.
@@ -173,9 +188,9 @@ impl AppState {
         &self,
         m: &Served,
         features: &[u8],
-        class: usize,
-        score: f32,
+        (class, score): (usize, f32),
         latency_us: u32,
+        new_frames: u32,
         count: bool,
     ) {
         if count {
@@ -186,6 +201,7 @@ impl AppState {
         }
         self.telemetry.send(Event::Inference {
             features: m.features_f32(features),
+            new_frames,
             class,
             score,
             latency_us,
@@ -340,7 +356,7 @@ async fn predict(
         let outs = m.predict(&req)?;
         let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
         for o in &outs {
-            s2.observe(&m, &o.features, &o.output, us);
+            s2.observe(&m, &o.features, &o.output, us, o.new_frames);
         }
         let results: Vec<_> = outs.iter().map(|o| m.result_json(o, top)).collect();
         Ok::<_, ServeError>(json!({
@@ -414,11 +430,11 @@ async fn stream(State(s): State<Arc<AppState>>, body: Body) -> Response {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect();
             carry.drain(..whole);
-            let mut feats: Vec<Vec<u8>> = Vec::new();
+            let mut feats: Vec<(Vec<u8>, u32)> = Vec::new();
             let mut preds = Vec::new();
-            let r = engine.push_observed(
+            let r = engine.push_observed_frames(
                 &samples,
-                |f| feats.push(f.to_vec()),
+                |f, n| feats.push((f.to_vec(), n)),
                 |p| {
                     window += 1;
                     let us = since.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
@@ -426,8 +442,8 @@ async fn stream(State(s): State<Arc<AppState>>, body: Body) -> Response {
                     preds.push((window, p, us));
                 },
             );
-            for ((w, p, us), f) in preds.into_iter().zip(feats) {
-                s2.observe_top1(&m, &f, p.class, p.score, us, true);
+            for ((w, p, us), (f, n)) in preds.into_iter().zip(feats) {
+                s2.observe_top1(&m, &f, (p.class, p.score), us, n, true);
                 let line = json!({
                     "window": w,
                     "class": p.class,

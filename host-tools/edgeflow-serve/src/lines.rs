@@ -46,7 +46,7 @@ pub fn run(
             let outs = m.predict(&req)?;
             let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
             for o in &outs {
-                state.observe(&m, &o.features, &o.output, us);
+                state.observe(&m, &o.features, &o.output, us, o.new_frames);
             }
             let k = state.limits().top;
             Ok::<_, ServeError>(outs.iter().map(|o| m.result_json(o, k)).collect::<Vec<_>>())

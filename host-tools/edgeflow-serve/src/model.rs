@@ -107,6 +107,10 @@ pub struct Outcome {
     pub features: Vec<u8>,
     /// Output 0 bytes.
     pub output: Vec<u8>,
+    /// Frames of a framed model input not in the previous outcome of the same request row
+    /// (`u32::MAX`, every frame, for a row's first outcome and for features sent whole;
+    /// the pipeline's hop after it): what the telemetry summary counts (`record_frames`).
+    pub new_frames: u32,
 }
 
 /// A validated artifact ready to serve. Cheap to share (`Arc`); replaced whole on reload.
@@ -272,6 +276,7 @@ impl Served {
     /// feature tensor. Errors: [`ServeError::BadRequest`] for input the model or pipeline
     /// cannot take (naming what is wrong), [`ServeError::Inference`] when the engine fails.
     pub fn predict(&self, req: &Request) -> Result<Vec<Outcome>, ServeError> {
+        let mut news: Vec<u32> = Vec::new();
         let inputs: Vec<(String, Vec<u8>)> = match req {
             Request::Features(f) => {
                 if f.len() != self.input.bytes() {
@@ -309,6 +314,12 @@ impl Served {
                         ))
                     })?);
                 }
+                let o = &p.desc().output;
+                let hop = if o.hop == 0 { o.frames } else { o.hop };
+                news = outs
+                    .iter()
+                    .flat_map(|r| (0..r.len()).map(move |j| if j == 0 { u32::MAX } else { hop }))
+                    .collect();
                 let inputs = edgeflow_dsp::host::label_outputs(outs);
                 if inputs.is_empty() {
                     return Err(ServeError::BadRequest(match self.pipeline {
@@ -331,7 +342,7 @@ impl Served {
         let mut rt =
             edgeflow_nn::Runtime::new(&m, arena.as_mut_bytes()).map_err(InferenceError::Nn)?;
         let mut out = Vec::with_capacity(inputs.len());
-        for (from, data) in inputs {
+        for (k, (from, data)) in inputs.into_iter().enumerate() {
             let dst = rt.input_mut(0).map_err(InferenceError::Nn)?;
             if dst.len() != data.len() {
                 return Err(InferenceError::FeatureBytes {
@@ -347,6 +358,7 @@ impl Served {
                 from,
                 features: data,
                 output,
+                new_frames: news.get(k).copied().unwrap_or(u32::MAX),
             });
         }
         Ok(out)

@@ -28,6 +28,8 @@ pub enum Event {
     Inference {
         /// Dequantized model input.
         features: Vec<f32>,
+        /// Frames of the input new since the previous inference (`record_frames`).
+        new_frames: u32,
         /// Top-1 class.
         class: usize,
         /// Its score.
@@ -136,6 +138,7 @@ fn writer(
             match rx.recv() {
                 Ok(Event::Inference {
                     features,
+                    new_frames,
                     class,
                     score,
                     latency_us,
@@ -149,7 +152,7 @@ fn writer(
                         link.put(&buf[..n]);
                     }
                     if let Some(a) = acc.as_mut() {
-                        a.record(&features, class, score);
+                        a.record_frames(&features, new_frames, class, score);
                         if summary_every > 0 && a.inferences() >= summary_every {
                             summary(a, &mut emitter, &mut link, &mut big);
                         }

@@ -26,6 +26,7 @@ pub fn baseline_bytes() -> Vec<u8> {
         score_counts: vec![1, 1, 2],
         score_accuracy: vec![],
         score_kind: Default::default(),
+        frame_layout: None,
     }
     .to_bytes()
     .expect("valid baseline")
