@@ -16,6 +16,7 @@
 //! Versioned with `PRAGMA user_version`; [`MIGRATIONS`] lists the steps, applied in order
 //! inside one transaction on open. A database newer than this reader is refused.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -102,9 +103,17 @@ pub enum StoreError {
         /// Decoder's message.
         reason: String,
     },
-    /// A frame could not be encoded.
-    #[error("frame could not be encoded: {0}")]
-    Encode(String),
+    /// A frame could not be encoded for storage (postcard).
+    #[error("frame {seq} of device {device:?} could not be encoded: {source}")]
+    Encode {
+        /// The device the frame came from.
+        device: String,
+        /// The frame's sequence number.
+        seq: u32,
+        /// The encoder's error.
+        #[source]
+        source: postcard::Error,
+    },
     /// Parquet export failed.
     #[error("parquet export to {path}: {reason}")]
     Parquet {
@@ -357,23 +366,19 @@ impl Store {
     }
 
     fn device(&mut self, name: &str) -> Result<&mut DeviceState, StoreError> {
-        if !self.devices.contains_key(name) {
-            self.conn
-                .prepare_cached("INSERT INTO devices(name) VALUES (?1)")
-                .and_then(|mut s| s.execute([name]))
-                .map_err(sql(|| format!("adding device {name:?}")))?;
-            let id = self.conn.last_insert_rowid();
-            self.devices.insert(
-                name.to_string(),
-                DeviceState {
-                    id,
+        match self.devices.entry(name.to_string()) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => {
+                self.conn
+                    .prepare_cached("INSERT INTO devices(name) VALUES (?1)")
+                    .and_then(|mut s| s.execute([name]))
+                    .map_err(sql(|| format!("adding device {name:?}")))?;
+                Ok(v.insert(DeviceState {
+                    id: self.conn.last_insert_rowid(),
                     ..DeviceState::default()
-                },
-            );
+                }))
+            }
         }
-        self.devices
-            .get_mut(name)
-            .ok_or_else(|| StoreError::Encode("device vanished".into()))
     }
 
     /// Appends a frame to the open batch (opening one if needed). It is acknowledged by the
@@ -385,8 +390,11 @@ impl Store {
         self.begin()?;
         self.buf.clear();
         let buf = std::mem::take(&mut self.buf);
-        let buf =
-            postcard::to_extend(&rec.frame, buf).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let buf = postcard::to_extend(&rec.frame, buf).map_err(|source| StoreError::Encode {
+            device: rec.device.clone(),
+            seq: rec.seq,
+            source,
+        })?;
         let dev = self.device(&rec.device)?;
         let gap = dev.advance(rec.seq) + std::mem::take(&mut dev.pending_gap);
         dev.frames += 1;
