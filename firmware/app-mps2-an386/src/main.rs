@@ -21,8 +21,8 @@ mod layout {
 }
 use layout::{CORE_CLOCK_HZ, PAGE_BYTES, PARTITION_BYTES, SLOTS_ORIGIN, SLOT_BYTES};
 const UART0: usize = 0x4000_4000;
-/// Stack painting at boot: a 64 KiB band below the stack pointer (RAM is 4 MiB; painting
-/// all of it would slow every boot).
+/// Stack painting at boot: a 64 KiB band below the stack pointer (RAM is 4 MiB, the statics
+/// about 1 MiB at its bottom; painting all of it would slow every boot).
 const STACK_BAND: usize = 64 * 1024;
 
 const ARENA_BYTES: usize = 256 * 1024;

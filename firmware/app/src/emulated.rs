@@ -130,31 +130,37 @@ pub mod stack {
         static mut __sheap: u8;
     }
 
-    /// Paints `[max(end of statics, SP - 256 - BAND), SP - 256)`, word by word.
+    /// Paints the free stack below `SP - 256`, word by word, with a pattern.
+    ///
     /// `BAND = usize::MAX` paints all the RAM the stack can grow into: from the end of the
-    /// statics (cortex-m-rt's `__sheap`, where its linker script ends `.bss`/`.uninit`) up;
-    /// a smaller band bounds the boot time on boards with much RAM (mps2-an386: 4 MiB).
-    /// Call it first thing in `main`: frames above the painting point are not measured.
+    /// statics (cortex-m-rt's `__sheap`, where its linker script ends `.bss`/`.uninit`) up.
+    /// Another `BAND` paints that many bytes below `SP - 256`, which bounds the boot time
+    /// on a board with much RAM (mps2-an386: 4 MiB); the board promises that its statics
+    /// end below that band. Call it first thing in `main`: frames above the painting point
+    /// are not measured.
     pub fn paint<const BAND: usize>() {
         let sp = cortex_m::register::msp::read() as usize;
-        let high = sp.saturating_sub(MARGIN) & !3;
-        // Taking the address of a linker symbol does not read it.
-        let statics = (core::ptr::addr_of!(__sheap) as usize + 3) & !3;
-        let low = if BAND == usize::MAX {
-            statics
+        // `top`: the end of the painted band for `peak`, never below its start.
+        let (low, high, top) = if BAND == usize::MAX {
+            let high = sp.saturating_sub(MARGIN) & !3;
+            // Taking the address of a linker symbol does not read it.
+            let low = (core::ptr::addr_of!(__sheap) as usize + 3) & !3;
+            (low, high, high.max(low))
         } else {
-            high.saturating_sub(BAND).max(statics)
+            let high = (sp - MARGIN) & !3;
+            (high - BAND, high, high)
         };
         let mut a = low;
         while a < high {
             // SAFETY: [low, SP - 256) lies between the end of the statics and the live
             // stack (cortex-m-rt puts the stack at the top of RAM growing down; nothing
-            // uses a heap), below every live frame: writing it aliases no Rust object.
+            // uses a heap; a band ends above the statics, as its board promises), below
+            // every live frame: writing it aliases no Rust object.
             unsafe { core::ptr::write_volatile(a as *mut u32, PATTERN) };
             a += 4;
         }
         LOW.store(low, Ordering::Relaxed);
-        HIGH.store(high.max(low), Ordering::Relaxed);
+        HIGH.store(top, Ordering::Relaxed);
     }
 
     /// Peak stack bytes below the painting point since [`paint`], plus the margin.
