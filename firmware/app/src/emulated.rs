@@ -1,12 +1,12 @@
 //! What the emulated boards' applications (`firmware/app-lm3s6965evb`,
 //! `firmware/app-mps2-an386`) share, so that such a board crate is only its UART driver,
-//! its buffer sizes and its [`Config`](crate::Config): the model partition as a NOR flash
+//! its buffer sizes and its [`Config`]: the model partition as a NOR flash
 //! over memory that QEMU maps ([`MappedNor`]), peak-stack measurement by painting
 //! ([`stack`]), the [`Platform`] of a QEMU board ([`Emulated`]: SysTick clock, semihosting
-//! exit) and the start of the run loop ([`start`]).
+//! exit), and the boot and the run loop ([`boot`], [`run`]).
 //!
 //! Everything is parameterised by constants (the board's `layout.rs`, generated from
-//! `boards/<board>.toml` [layout]), so each board's code is what it was when written out
+//! `boards/<board>.toml` `[layout]`), so each board's code is what it was when written out
 //! per board: nothing is looked up at run time.
 #![allow(unsafe_code)]
 

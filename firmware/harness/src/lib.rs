@@ -130,7 +130,7 @@ pub use cortex_m_rt as __cortex_m_rt;
 
 /// The whole program of a board's model harness (`firmware/<board>/src/main.rs` is this one
 /// call, after `#![no_std]`, `#![no_main]` and its panic handler): the cases its build
-/// script generated (`$OUT_DIR/cases.rs`, [`edgeflow_firmware_build::model_app`]) run in a
+/// script generated (`$OUT_DIR/cases.rs`, `edgeflow_firmware_build::model_app`) run in a
 /// 16-byte aligned static arena of the `ARENA_BYTES` that file sets, by [`run`].
 ///
 /// The board crate gives the rest: its `memory.x` (from `boards/<board>.toml`), its target
