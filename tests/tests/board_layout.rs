@@ -113,7 +113,10 @@ fn firmware_cargo_configs_follow_the_board_files() {
         if !config.exists() {
             continue;
         }
-        let crate_name = dir.file_name().and_then(|n| n.to_str()).expect("utf-8 name");
+        let crate_name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 name");
         let board_name = crate_name
             .strip_prefix("app-")
             .or_else(|| crate_name.strip_prefix("dsp-"))
