@@ -120,16 +120,16 @@ pub fn run_in(
 }
 
 /// Builds the model firmware for `board` (`firmware/<board>`, release) with `cases`
-/// embedded and returns the ELF path. `ops`: the ops whose kernels are linked
-/// (`EDGEFLOW_NN_OPS`, comma-separated op names; `None`: every op).
+/// embedded and returns the ELF path. `kernels`: the kernels linked (`None`: every
+/// kernel).
 pub fn build(
     board: &Board,
     cases: &[Case],
     arena: usize,
     profile: bool,
-    ops: Option<&str>,
+    kernels: Option<&KernelSet>,
 ) -> Result<PathBuf, String> {
-    build_in(&root(), board, cases, arena, profile, ops)
+    build_in(&root(), board, cases, arena, profile, kernels)
 }
 
 /// [`build`] from the edgeflow source tree `source` (see [`run_in`]).
@@ -139,7 +139,7 @@ pub fn build_in(
     cases: &[Case],
     arena: usize,
     profile: bool,
-    ops: Option<&str>,
+    kernels: Option<&KernelSet>,
 ) -> Result<PathBuf, String> {
     let work = source.join("target/edgeflow-firmware").join(&board.name);
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
@@ -167,10 +167,12 @@ pub fn build_in(
             cmd.env_remove(&k);
         }
     }
-    match ops {
-        Some(o) => cmd.env("EDGEFLOW_NN_OPS", o),
-        None => cmd.env_remove("EDGEFLOW_NN_OPS"),
-    };
+    for (var, value) in KernelSet::env(kernels) {
+        match value {
+            Some(v) => cmd.env(var, v),
+            None => cmd.env_remove(var),
+        };
+    }
     let out = cmd.output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         return Err(format!(
@@ -194,18 +196,69 @@ pub fn run_elf(
     parse_report(&run_qemu(board, elf, timeout)?)
 }
 
-/// The op names (`Op::name`, the `EDGEFLOW_NN_OPS` spelling) a model uses, each once, in
-/// first-use order, comma-separated.
-pub fn op_list(artifact: &[u8]) -> Result<String, String> {
-    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| e.to_string())?;
-    let mut names: Vec<&str> = Vec::new();
-    for op in m.ops() {
-        let n = op.op.name();
-        if !names.contains(&n) {
-            names.push(n);
+/// The kernels a firmware image links for the models it runs (see
+/// crates/edgeflow-nn/build.rs): the ops the models use and the two kernel variants the
+/// op names cannot select.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KernelSet {
+    /// The op names (`Op::name`, the `EDGEFLOW_NN_OPS` spelling) used, each once, in
+    /// first-use order, comma-separated.
+    pub ops: String,
+    /// A grouped CONV_2D is used (input depth a multiple > 1 of the filter's):
+    /// `EDGEFLOW_NN_GROUPED_CONV`.
+    pub grouped_conv: bool,
+    /// A DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1 and a multiple of 4
+    /// channels is used: `EDGEFLOW_NN_DW_GENERAL`.
+    pub dw_general: bool,
+}
+
+impl KernelSet {
+    /// The kernels `artifact`'s model needs; an error if it does not parse.
+    pub fn of(artifact: &[u8]) -> Result<Self, String> {
+        use edgeflow_nn::format::graph::Op;
+        let m = edgeflow_nn::Model::parse(artifact).map_err(|e| e.to_string())?;
+        let mut set = KernelSet::default();
+        let mut names: Vec<&str> = Vec::new();
+        for d in m.ops() {
+            let n = d.op.name();
+            if !names.contains(&n) {
+                names.push(n);
+            }
+            let (x, w) = (d.inputs.first(), d.inputs.get(1));
+            match (&d.op, x, w) {
+                (Op::Conv2d(_), Some(x), Some(w)) => {
+                    set.grouped_conv |= x.shape.dim(3) != w.shape.dim(3);
+                }
+                (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
+                    set.dw_general |= w.shape.dim(1) != 3
+                        || w.shape.dim(2) != 3
+                        || x.shape.dim(3) != w.shape.dim(3)
+                        || x.shape.dim(3) % 4 != 0;
+                }
+                _ => {}
+            }
+        }
+        set.ops = names.join(",");
+        Ok(set)
+    }
+
+    /// The build environment that selects `set` (`None`: every kernel): each variable
+    /// with its value, or `None` to remove it (the build's default: linked).
+    pub fn env(set: Option<&KernelSet>) -> [(&'static str, Option<&str>); 3] {
+        let off = |needed: bool| (!needed).then_some("0");
+        match set {
+            Some(k) => [
+                ("EDGEFLOW_NN_OPS", Some(k.ops.as_str())),
+                ("EDGEFLOW_NN_GROUPED_CONV", off(k.grouped_conv)),
+                ("EDGEFLOW_NN_DW_GENERAL", off(k.dw_general)),
+            ],
+            None => [
+                ("EDGEFLOW_NN_OPS", None),
+                ("EDGEFLOW_NN_GROUPED_CONV", None),
+                ("EDGEFLOW_NN_DW_GENERAL", None),
+            ],
         }
     }
-    Ok(names.join(","))
 }
 
 /// Bytes of an ELF's read-only loaded sections (vector table, code, read-only data): the

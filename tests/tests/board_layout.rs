@@ -100,3 +100,53 @@ fn lm3s6965evb_app_is_linked_with_the_board_file_layout() {
 fn nucleo_f411re_app_is_linked_with_the_board_file_layout() {
     check("nucleo-f411re");
 }
+
+/// Every firmware crate's `.cargo/config.toml` (which cargo needs for the target and the
+/// linker scripts, see boards/README.md) builds for its board file's `target` and repeats
+/// no runner (the run command comes from the board file's `[runner]`).
+#[test]
+fn firmware_cargo_configs_follow_the_board_files() {
+    let mut checked = 0;
+    for entry in std::fs::read_dir(root().join("firmware")).expect("firmware/") {
+        let dir = entry.expect("dir entry").path();
+        let config = dir.join(".cargo/config.toml");
+        if !config.exists() {
+            continue;
+        }
+        let crate_name = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("utf-8 name");
+        let board_name = crate_name
+            .strip_prefix("app-")
+            .or_else(|| crate_name.strip_prefix("dsp-"))
+            .unwrap_or(crate_name);
+        let board = Board::load(&root().join("boards").join(format!("{board_name}.toml")))
+            .unwrap_or_else(|e| panic!("{crate_name}: board {board_name}: {e}"));
+        let text = std::fs::read_to_string(&config).expect("read config");
+        let table: toml::Table = text
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", config.display()));
+        let target = table
+            .get("build")
+            .and_then(|b| b.get("target"))
+            .and_then(toml::Value::as_str);
+        assert_eq!(
+            target,
+            Some(board.target.as_str()),
+            "{}: [build] target differs from boards/{board_name}.toml",
+            config.display()
+        );
+        let runner = table
+            .get("target")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|t| t.values().any(|v| v.get("runner").is_some()));
+        assert!(
+            !runner,
+            "{}: a runner repeats boards/{board_name}.toml [runner]",
+            config.display()
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 7, "firmware crates with a .cargo/config.toml");
+}

@@ -63,13 +63,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let c = edgeflow_compile::compile(&tflite, m)?;
         let input = load_npy(&dir.join(format!("{m}_input.npy"))).bytes();
         let expected = load_npy(&dir.join(format!("{m}_output_tflm.npy")));
-        let ops = firmware::op_list(&c.artifact).map_err(anyhow::Error::msg)?;
-        // Grouped CONV_2D is a variant the op list cannot name: link its kernel only for
-        // a model that has one (`EDGEFLOW_NN_GROUPED_CONV`, crates/edgeflow-nn/build.rs).
-        let grouped = has_grouped_conv(&c.artifact)?;
-        // Likewise a depthwise convolution other than 3x3 with depth multiplier 1 and a
-        // multiple of 4 channels (`EDGEFLOW_NN_DW_GENERAL`).
-        let dw_general = has_general_depthwise(&c.artifact)?;
+        // The model's ops, and the grouped-CONV_2D and general-depthwise kernels only for
+        // a model that has one (variants the op list cannot name).
+        let kernels = firmware::KernelSet::of(&c.artifact).map_err(anyhow::Error::msg)?;
         let case = Case {
             name: m.into(),
             artifact: c.artifact.clone(),
@@ -79,31 +75,18 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let mut sizes = Vec::new();
         let mut stack = 0;
         let mut instructions = 0;
-        let builds: &[(&str, Option<&str>)] = if all_ops {
-            &[("model's ops", Some(ops.as_str())), ("all ops", None)]
+        let builds: &[(&str, Option<&firmware::KernelSet>)] = if all_ops {
+            &[("model's ops", Some(&kernels)), ("all ops", None)]
         } else {
-            &[("model's ops", Some(ops.as_str()))]
+            &[("model's ops", Some(&kernels))]
         };
         for &(label, sel) in builds {
             println!(
                 "== {m}: firmware with {label} ({})",
-                sel.unwrap_or("every op")
+                sel.map_or("every op", |k| k.ops.as_str())
             );
-            for (var, needed) in [
-                ("EDGEFLOW_NN_GROUPED_CONV", grouped),
-                ("EDGEFLOW_NN_DW_GENERAL", dw_general),
-            ] {
-                if sel.is_some() && !needed {
-                    std::env::set_var(var, "0");
-                } else {
-                    std::env::remove_var(var);
-                }
-            }
             let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
-                .map_err(anyhow::Error::msg);
-            std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
-            std::env::remove_var("EDGEFLOW_NN_DW_GENERAL");
-            let elf = elf?;
+                .map_err(anyhow::Error::msg)?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
             let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
             sizes.push((text, runtime));
@@ -127,14 +110,14 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                     parts.join(", ")
                 );
                 // SysTick counts core cycles: 40 instructions per tick under `-icount
-                // shift=0` at mps2-an386's 25 MHz (DESIGN.md, numbers).
+                // shift=0` at mps2-an386's 25 MHz (firmware/support, BENCHMARKS.md).
                 instructions = r.ticks * 40;
                 keep(&elf, m)?;
             }
         }
         rows.push((
             m,
-            ops,
+            kernels.ops.clone(),
             sizes,
             stack,
             instructions,
@@ -164,39 +147,6 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     }
     println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
     Ok(())
-}
-
-/// Whether the model has a grouped CONV_2D (input depth a multiple > 1 of the filter's).
-fn has_grouped_conv(artifact: &[u8]) -> Result<bool> {
-    use edgeflow_nn::format::graph::Op;
-    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let grouped = m.ops().any(|d| {
-        matches!(d.op, Op::Conv2d(_))
-            && match (d.inputs.first(), d.inputs.get(1)) {
-                (Some(x), Some(w)) => x.shape.dim(3) != w.shape.dim(3),
-                _ => false,
-            }
-    });
-    Ok(grouped)
-}
-
-/// Whether the model has a DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1 and a
-/// multiple of 4 channels.
-fn has_general_depthwise(artifact: &[u8]) -> Result<bool> {
-    use edgeflow_nn::format::graph::Op;
-    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let general = m
-        .ops()
-        .any(|d| match (&d.op, d.inputs.first(), d.inputs.get(1)) {
-            (Op::DepthwiseConv2d(_), Some(x), Some(w)) => {
-                w.shape.dim(1) != 3
-                    || w.shape.dim(2) != 3
-                    || x.shape.dim(3) != w.shape.dim(3)
-                    || x.shape.dim(3) % 4 != 0
-            }
-            _ => false,
-        });
-    Ok(general)
 }
 
 /// Keeps a copy of the per-model ELF (the build directory is reused by the next model).

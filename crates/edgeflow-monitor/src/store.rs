@@ -16,6 +16,7 @@
 //! Versioned with `PRAGMA user_version`; [`MIGRATIONS`] lists the steps, applied in order
 //! inside one transaction on open. A database newer than this reader is refused.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -102,18 +103,17 @@ pub enum StoreError {
         /// Decoder's message.
         reason: String,
     },
-    /// A frame of `device` could not be encoded for storage (postcard).
-    #[error("a frame of device {device} could not be encoded: {source}")]
+    /// A frame could not be encoded for storage (postcard).
+    #[error("frame {seq} of device {device:?} could not be encoded: {source}")]
     Encode {
         /// The device the frame came from.
         device: String,
+        /// The frame's sequence number.
+        seq: u32,
         /// The encoder's error.
         #[source]
         source: postcard::Error,
     },
-    /// The state of `device`, just created, was not found (an internal inconsistency).
-    #[error("device {0}: its state was not found after it was created")]
-    DeviceState(String),
     /// Parquet export failed.
     #[error("parquet export to {path}: {reason}")]
     Parquet {
@@ -366,23 +366,19 @@ impl Store {
     }
 
     fn device(&mut self, name: &str) -> Result<&mut DeviceState, StoreError> {
-        if !self.devices.contains_key(name) {
-            self.conn
-                .prepare_cached("INSERT INTO devices(name) VALUES (?1)")
-                .and_then(|mut s| s.execute([name]))
-                .map_err(sql(|| format!("adding device {name:?}")))?;
-            let id = self.conn.last_insert_rowid();
-            self.devices.insert(
-                name.to_string(),
-                DeviceState {
-                    id,
+        match self.devices.entry(name.to_string()) {
+            Entry::Occupied(e) => Ok(e.into_mut()),
+            Entry::Vacant(v) => {
+                self.conn
+                    .prepare_cached("INSERT INTO devices(name) VALUES (?1)")
+                    .and_then(|mut s| s.execute([name]))
+                    .map_err(sql(|| format!("adding device {name:?}")))?;
+                Ok(v.insert(DeviceState {
+                    id: self.conn.last_insert_rowid(),
                     ..DeviceState::default()
-                },
-            );
+                }))
+            }
         }
-        self.devices
-            .get_mut(name)
-            .ok_or_else(|| StoreError::DeviceState(name.to_string()))
     }
 
     /// Appends a frame to the open batch (opening one if needed). It is acknowledged by the
@@ -395,7 +391,8 @@ impl Store {
         self.buf.clear();
         let buf = std::mem::take(&mut self.buf);
         let buf = postcard::to_extend(&rec.frame, buf).map_err(|source| StoreError::Encode {
-            device: rec.device.to_string(),
+            device: rec.device.clone(),
+            seq: rec.seq,
             source,
         })?;
         let dev = self.device(&rec.device)?;

@@ -35,6 +35,16 @@
         clippy::arithmetic_side_effects
     )
 )]
+// Tests may unwrap, loop over indices and take many arguments: one allowance for every
+// test module (the panic audit above does not apply to test builds).
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::needless_range_loop,
+        clippy::too_many_arguments
+    )
+)]
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -325,7 +325,6 @@ fn ranges_overlap(a: &Range<usize>, b: &Range<usize>) -> bool {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use edgeflow_format::graph::{Shape, MAX_GRAPH_IO, MAX_OP_INPUTS, MAX_OP_OUTPUTS};

@@ -61,7 +61,6 @@ pub fn eval(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use edgeflow_format::graph::{DType, Location, Shape};

@@ -9,26 +9,25 @@
 //!   flash is read-only), so this driver's erase/write go to the mapped flash and have no
 //!   effect under QEMU; the update is then rejected at verification and the old model keeps
 //!   running, which the device reports. A real board needs its flash-controller driver
-//!   here.
+//!   here (see [`edgeflow_app::emulated::MappedNor`]).
 #![no_std]
 #![no_main]
 
-use core::sync::atomic::{AtomicUsize, Ordering};
-
 use cortex_m_rt::entry;
-use edgeflow_app::{Config, Memory, Platform};
-use embedded_storage::nor_flash::{
-    ErrorType, NorFlash, NorFlashError, NorFlashErrorKind, ReadNorFlash,
-};
+use edgeflow_app::emulated;
+use edgeflow_app::Config;
 use panic_semihosting as _;
 
-const CLOCK_HZ: u64 = layout::CORE_CLOCK_HZ as u64;
 /// The flash layout, generated from `boards/lm3s6965evb.toml` [layout] by build.rs.
 mod layout {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));
 }
-use layout::{PAGE_BYTES, PARTITION_BYTES, SLOTS_ORIGIN as PARTITION, SLOT_BYTES};
+use layout::{CORE_CLOCK_HZ, PAGE_BYTES, PARTITION_BYTES, SLOTS_ORIGIN, SLOT_BYTES};
 const UART0: usize = 0x4000_C000;
+/// Stack painting at boot: all the RAM the stack can grow into (from the end of the
+/// statics). (A fixed band of 8 KiB capped the reported high water near 8.4 KB while the
+/// static bound, `tests/tests/app_stack.rs`, is ~29 KB.)
+const STACK_BAND: usize = usize::MAX;
 
 const ARENA_BYTES: usize = 16 * 1024;
 const WORKSPACE_WORDS: usize = 2 * 1024;
@@ -109,176 +108,20 @@ mod uart {
     }
 }
 
-/// The model partition in flash (see the module docs about writes under QEMU).
-#[allow(unsafe_code)]
-mod partition {
-    use super::*;
-
-    #[derive(Debug)]
-    pub struct OutOfBounds;
-    impl NorFlashError for OutOfBounds {
-        fn kind(&self) -> NorFlashErrorKind {
-            NorFlashErrorKind::OutOfBounds
-        }
-    }
-
-    pub struct RamNor;
-
-    fn check(offset: u32, len: usize) -> Result<usize, OutOfBounds> {
-        let o = offset as usize;
-        if o.checked_add(len).is_some_and(|e| e <= PARTITION_BYTES) {
-            Ok(PARTITION + o)
-        } else {
-            Err(OutOfBounds)
-        }
-    }
-
-    impl ErrorType for RamNor {
-        type Error = OutOfBounds;
-    }
-
-    impl ReadNorFlash for RamNor {
-        const READ_SIZE: usize = 1;
-        fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), OutOfBounds> {
-            let a = check(offset, bytes.len())?;
-            for (k, b) in bytes.iter_mut().enumerate() {
-                // SAFETY: inside the partition (checked), plain RAM under QEMU.
-                *b = unsafe { core::ptr::read_volatile((a + k) as *const u8) };
-            }
-            Ok(())
-        }
-        fn capacity(&self) -> usize {
-            PARTITION_BYTES
-        }
-    }
-
-    impl NorFlash for RamNor {
-        const WRITE_SIZE: usize = 4;
-        const ERASE_SIZE: usize = PAGE_BYTES;
-        fn erase(&mut self, from: u32, to: u32) -> Result<(), OutOfBounds> {
-            let a = check(from, to.saturating_sub(from) as usize)?;
-            for k in 0..(to - from) as usize {
-                // SAFETY: inside the partition (checked); the application never erases the
-                // slot it is reading in place.
-                unsafe { core::ptr::write_volatile((a + k) as *mut u8, 0xFF) };
-            }
-            Ok(())
-        }
-        fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), OutOfBounds> {
-            let a = check(offset, bytes.len())?;
-            for (k, &b) in bytes.iter().enumerate() {
-                let p = (a + k) as *mut u8;
-                // SAFETY: as in `erase`; NOR programming only clears bits.
-                unsafe { core::ptr::write_volatile(p, core::ptr::read_volatile(p) & b) };
-            }
-            Ok(())
-        }
-    }
-
-    /// The partition bytes `[offset, offset + len)`, read in place.
-    pub fn mapped(offset: u32, len: u32) -> &'static [u8] {
-        match check(offset, len as usize) {
-            // SAFETY: inside the partition (checked). The application reads only the active
-            // slot through this view and writes only the other slot while it is alive (the
-            // two slots do not overlap); it drops the view before that slot is rewritten.
-            Ok(a) => unsafe { core::slice::from_raw_parts(a as *const u8, len as usize) },
-            Err(_) => &[],
-        }
-    }
-}
-
-/// Peak stack by painting, at boot, all the RAM the stack can grow into: from the end of
-/// the statics (cortex-m-rt's `__sheap`, where its linker script ends `.bss`/`.uninit`)
-/// up to just below the stack pointer. (A fixed band of 8 KiB capped the reported high
-/// water near 8.4 KB while the static bound, `tests/tests/app_stack.rs`, is ~29 KB.)
-#[allow(unsafe_code)]
-mod stack {
-    use super::*;
-    const MARGIN: usize = 256;
-    const PATTERN: u32 = 0xC5C5_C5C5;
-    pub static LOW: AtomicUsize = AtomicUsize::new(0);
-    pub static HIGH: AtomicUsize = AtomicUsize::new(0);
-
-    extern "C" {
-        static mut __sheap: u8;
-    }
-
-    pub fn paint() {
-        let sp = cortex_m::register::msp::read() as usize;
-        let high = sp.saturating_sub(MARGIN) & !3;
-        // Taking the address of a linker symbol does not read it.
-        let low = (core::ptr::addr_of!(__sheap) as usize + 3) & !3;
-        let mut a = low;
-        while a < high {
-            // SAFETY: [__sheap, SP - 256) lies between the end of the statics and the live
-            // stack (cortex-m-rt puts the stack at the top of RAM growing down; nothing
-            // uses a heap), below every live frame: writing it aliases no Rust object.
-            unsafe { core::ptr::write_volatile(a as *mut u32, PATTERN) };
-            a += 4;
-        }
-        LOW.store(low, Ordering::Relaxed);
-        HIGH.store(high.max(low), Ordering::Relaxed);
-    }
-
-    pub fn peak() -> u32 {
-        let (low, high) = (LOW.load(Ordering::Relaxed), HIGH.load(Ordering::Relaxed));
-        let mut a = low;
-        // SAFETY: reads of the band painted above (plain RAM).
-        while a < high && unsafe { core::ptr::read_volatile(a as *const u32) } == PATTERN {
-            a += 4;
-        }
-        (high - a + MARGIN) as u32
-    }
-}
-
-struct Board;
-
-impl Platform for Board {
-    fn now_us(&self) -> u64 {
-        edgeflow_firmware_support::now() / (CLOCK_HZ / 1_000_000)
-    }
-    fn cycles(&self) -> u64 {
-        edgeflow_firmware_support::now()
-    }
-    fn mapped(&self, offset: u32, len: u32) -> &'static [u8] {
-        partition::mapped(offset, len)
-    }
-    fn stack_peak(&self) -> u32 {
-        stack::peak()
-    }
-    fn exit(&self) -> ! {
-        cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_SUCCESS);
-        #[allow(clippy::empty_loop)]
-        loop {}
-    }
-}
-
-#[repr(C, align(16))]
-struct Buffers {
-    arena: [u8; ARENA_BYTES],
-    workspace: [f32; WORKSPACE_WORDS],
-    summary: [u32; SUMMARY_WORDS],
-    features: [f32; FEATURE_WORDS],
-    tx: [u8; TX_BYTES],
-}
-
-#[allow(unsafe_code)]
-static mut BUFFERS: Buffers = Buffers {
-    arena: [0; ARENA_BYTES],
-    workspace: [0.0; WORKSPACE_WORDS],
-    summary: [0; SUMMARY_WORDS],
-    features: [0.0; FEATURE_WORDS],
-    tx: [0; TX_BYTES],
-};
-
 #[entry]
 fn main() -> ! {
-    edgeflow_firmware_support::start_clock();
-    stack::paint();
+    emulated::boot::<STACK_BAND>();
     #[allow(unsafe_code)]
-    // SAFETY: `main` runs once and is the only code that touches BUFFERS; the reference
-    // is unique for the rest of the program.
-    let b: &'static mut Buffers = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
+    // SAFETY: `main` runs once, and this is the only use of these buffers.
+    let mem = unsafe {
+        edgeflow_app::static_memory!(
+            ARENA_BYTES,
+            WORKSPACE_WORDS,
+            SUMMARY_WORDS,
+            FEATURE_WORDS,
+            TX_BYTES
+        )
+    };
     #[allow(unsafe_code)]
     // SAFETY: UART0 is used by nothing else in this firmware.
     let mut link = unsafe { uart::Uart::new(UART0) };
@@ -288,20 +131,7 @@ fn main() -> ! {
         firmware: concat!("edgeflow-app ", env!("CARGO_PKG_VERSION")),
         summary_every: 32,
     };
-    edgeflow_app::run(
-        &mut link,
-        &mut edgeflow_app::NoSensor,
-        partition::RamNor,
-        0,
-        SLOT_BYTES,
-        &Board,
-        &cfg,
-        Memory {
-            workspace: &mut b.workspace,
-            arena: &mut b.arena,
-            summary: &mut b.summary,
-            features: &mut b.features,
-            tx: &mut b.tx,
-        },
+    emulated::run::<_, CORE_CLOCK_HZ, SLOTS_ORIGIN, PARTITION_BYTES, PAGE_BYTES>(
+        &mut link, SLOT_BYTES, &cfg, mem,
     )
 }

@@ -20,7 +20,7 @@ use core::cell::Cell;
 
 use cortex_m::peripheral::DWT;
 use cortex_m_rt::entry;
-use edgeflow_app::{Config, Memory, Platform, Sensor};
+use edgeflow_app::{Config, Platform, Sensor};
 use edgeflow_imu::Mpu6050;
 use panic_halt as _;
 use stm32f4xx_hal::flash::FlashExt;
@@ -173,24 +173,6 @@ impl embedded_io::Write for Link {
 
 use stm32f4xx_hal::prelude::_embedded_hal_serial_nb_Read;
 
-#[repr(C, align(16))]
-struct Buffers {
-    arena: [u8; ARENA_BYTES],
-    workspace: [f32; WORKSPACE_WORDS],
-    summary: [u32; SUMMARY_WORDS],
-    features: [f32; FEATURE_WORDS],
-    tx: [u8; TX_BYTES],
-}
-
-#[allow(unsafe_code)]
-static mut BUFFERS: Buffers = Buffers {
-    arena: [0; ARENA_BYTES],
-    workspace: [0.0; WORKSPACE_WORDS],
-    summary: [0; SUMMARY_WORDS],
-    features: [0.0; FEATURE_WORDS],
-    tx: [0; TX_BYTES],
-};
-
 /// The device id: the STM32's 96-bit unique ID (RM0383 section 24.1, at 0x1FFF_7A10)
 /// folded to 64 bits.
 fn device_id() -> u64 {
@@ -241,21 +223,21 @@ fn main() -> ! {
     let mut flash = dp.FLASH;
     let base = (layout::SLOTS_ORIGIN - flash.address()) as u32;
     #[allow(unsafe_code)]
-    // SAFETY: `main` runs once and is the only code that touches BUFFERS; the reference
-    // is unique for the rest of the program.
-    let b: &'static mut Buffers = unsafe { &mut *core::ptr::addr_of_mut!(BUFFERS) };
+    // SAFETY: `main` runs once, and this is the only use of these buffers.
+    let mem = unsafe {
+        edgeflow_app::static_memory!(
+            ARENA_BYTES,
+            WORKSPACE_WORDS,
+            SUMMARY_WORDS,
+            FEATURE_WORDS,
+            TX_BYTES
+        )
+    };
     let cfg = Config {
         device_id: device_id(),
         board: "nucleo-f411re",
         firmware: concat!("edgeflow-app ", env!("CARGO_PKG_VERSION")),
         summary_every: 32,
-    };
-    let mem = Memory {
-        workspace: &mut b.workspace,
-        arena: &mut b.arena,
-        summary: &mut b.summary,
-        features: &mut b.features,
-        tx: &mut b.tx,
     };
     let board = Board { clock: &clock };
     match Mpu6050::new(i2c, edgeflow_imu::ADDRESS, edgeflow_imu::Config::default()) {

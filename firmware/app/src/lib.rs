@@ -45,6 +45,9 @@ use edgeflow_telemetry::{
     DEFMT_LEN,
 };
 
+mod buffers;
+#[cfg(feature = "emulated")]
+pub mod emulated;
 mod logger;
 
 /// Logs with `defmt` at `$level` and sends the frame on `$out`'s link at time `$now`.

@@ -295,3 +295,37 @@ fn feed(
     }
     Ok(())
 }
+
+#[doc(hidden)]
+pub use cortex_m as __cortex_m;
+#[doc(hidden)]
+pub use cortex_m_rt as __cortex_m_rt;
+
+/// The whole program of a board's feature-pipeline harness (`firmware/dsp-<board>/src/main.rs`
+/// is this one call, after `#![no_std]`, `#![no_main]` and its panic handler): the cases its
+/// build script generated (`$OUT_DIR/cases.rs`, `edgeflow_firmware_build::dsp_app`) run
+/// with a static workspace of `WORKSPACE_WORDS` f32 and an output buffer of `OUTPUT_BYTES`
+/// (both set by that file), by [`run`].
+#[macro_export]
+macro_rules! board_main {
+    () => {
+        include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+        struct Buffers {
+            workspace: [f32; WORKSPACE_WORDS],
+            output: [u8; OUTPUT_BYTES],
+        }
+
+        #[$crate::__cortex_m_rt::entry]
+        fn main() -> ! {
+            let b: &'static mut Buffers = match $crate::__cortex_m::singleton!(: Buffers = Buffers {
+                workspace: [0.0; WORKSPACE_WORDS],
+                output: [0; OUTPUT_BYTES],
+            }) {
+                Some(b) => b,
+                None => $crate::fail("buffers already taken"),
+            };
+            $crate::run(CASES, &mut b.workspace, &mut b.output)
+        }
+    };
+}

@@ -122,3 +122,40 @@ fn run_one<'a>(
         .ok_or(edgeflow_nn::Error::NoSuchTensor { index: 0, count: 1 })?;
     Ok((t1 - t0, stack, output))
 }
+
+#[doc(hidden)]
+pub use cortex_m as __cortex_m;
+#[doc(hidden)]
+pub use cortex_m_rt as __cortex_m_rt;
+
+/// The whole program of a board's model harness (`firmware/<board>/src/main.rs` is this one
+/// call, after `#![no_std]`, `#![no_main]` and its panic handler): the cases its build
+/// script generated (`$OUT_DIR/cases.rs`, `edgeflow_firmware_build::model_app`) run in a
+/// 16-byte aligned static arena of the `ARENA_BYTES` that file sets, by [`run`].
+///
+/// The board crate gives the rest: its `memory.x` (from `boards/<board>.toml`), its target
+/// and linker scripts (`.cargo/config.toml`).
+#[macro_export]
+macro_rules! board_main {
+    () => {
+        /// Aligns embedded artifacts (flash) to 16 bytes.
+        #[allow(dead_code)] // used only by the generated cases (none in an empty build)
+        #[repr(C, align(16))]
+        struct Aligned<T: ?Sized>(T);
+
+        include!(concat!(env!("OUT_DIR"), "/cases.rs"));
+
+        #[repr(C, align(16))]
+        struct Arena([u8; ARENA_BYTES]);
+
+        #[$crate::__cortex_m_rt::entry]
+        fn main() -> ! {
+            let arena: &'static mut Arena =
+                match $crate::__cortex_m::singleton!(: Arena = Arena([0; ARENA_BYTES])) {
+                    Some(a) => a,
+                    None => $crate::fail("arena already taken"),
+                };
+            $crate::run(CASES, &mut arena.0)
+        }
+    };
+}

@@ -1,6 +1,7 @@
 //! What the firmware harnesses (`harness` for models, `dsp-harness` for feature pipelines)
 //! share: a SysTick cycle clock, peak-stack measurement by painting, a fixed-size line
-//! buffer written over semihosting, and a fatal exit.
+//! buffer written over semihosting, and a fatal exit. The emulated boards' applications use
+//! the clock too (through `edgeflow_app::emulated`).
 //!
 //! SysTick counts core-clock cycles; under QEMU with `-icount shift=0` on the mps2-an386
 //! 25 MHz clock, one tick is 40 instructions.

@@ -206,7 +206,6 @@ pub(crate) fn eval_tanh(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

@@ -104,11 +104,6 @@ pub(crate) fn eval(p: &ConcatParams, inputs: &[TensorIn<'_, '_>], output: Tensor
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

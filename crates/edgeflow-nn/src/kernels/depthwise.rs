@@ -836,11 +836,6 @@ fn eval_f32(g: &Geom, clamp: &Clamp, x: &[u8], w: &[u8], bias: Option<&[u8]>, ou
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

@@ -527,7 +527,6 @@ pub(crate) fn eval_mul(p: &MulParams, inputs: &[TensorIn<'_, '_>], output: Tenso
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

@@ -290,11 +290,6 @@ fn eval_f32(
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

@@ -294,7 +294,6 @@ pub(crate) fn eval(p: &MeanParams, inputs: &[TensorIn<'_, '_>], output: TensorOu
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

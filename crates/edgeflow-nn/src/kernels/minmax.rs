@@ -193,7 +193,6 @@ pub(crate) fn eval_reduce_max(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::needless_range_loop)]
 mod tests {
     extern crate std;
     use std::vec::Vec;

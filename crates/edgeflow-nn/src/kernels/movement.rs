@@ -217,7 +217,6 @@ pub(crate) fn eval_strided_slice(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::needless_range_loop)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

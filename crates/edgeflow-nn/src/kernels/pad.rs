@@ -102,11 +102,6 @@ pub(crate) fn eval(p: &PadParams, inputs: &[TensorIn<'_, '_>], output: TensorOut
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

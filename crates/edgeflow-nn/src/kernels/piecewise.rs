@@ -242,7 +242,6 @@ fn map_f32(input: &[u8], output: &mut [u8], f: impl Fn(f32) -> f32) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use std::vec::Vec;

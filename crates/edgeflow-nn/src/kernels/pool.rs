@@ -332,11 +332,6 @@ fn pool_f32(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8], kind: Kind) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

@@ -144,7 +144,6 @@ pub(crate) fn eval_dequantize(inputs: &[TensorIn<'_, '_>], output: TensorOut<'_,
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

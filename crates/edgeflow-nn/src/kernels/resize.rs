@@ -119,7 +119,6 @@ pub(crate) fn eval(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

@@ -172,7 +172,6 @@ fn softmax_row_f32(beta: f32, row: &[u8], out: &mut [u8]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

@@ -174,11 +174,6 @@ pub fn requant_offsets(input_zp: i32, output_zp: i32) -> (i32, i32) {
 }
 
 #[cfg(test)]
-#[allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 mod tests {
     use super::*;
 

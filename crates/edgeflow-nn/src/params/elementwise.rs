@@ -231,7 +231,6 @@ pub fn quantize_params(input: (f32, i32), output: (f32, i32)) -> QuantizeParams 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

@@ -743,7 +743,6 @@ fn tile_smlal<const NP: usize>(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use std::vec::Vec;

@@ -926,7 +926,6 @@ pub(crate) fn block_1(col: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use std::vec::Vec;

@@ -1956,7 +1956,6 @@ fn dw_block_avx2(
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use std::vec::Vec;
@@ -2247,9 +2246,51 @@ mod tests {
         }
     );
 
+    /// Groups of four bytes, `n` of them (a prepared row, or a piece of one).
+    fn groups(r: &mut Rng, n: usize) -> Vec<[u8; 4]> {
+        bytes(r, 4 * n)
+            .chunks_exact(4)
+            .map(|c| [c[0], c[1], c[2], c[3]])
+            .collect()
+    }
+
+    /// The rows and weights of a packed-kernel case: 1, 2, 3, 4, 5 or 8 rows (every row
+    /// count the callers pass), each drawn by `row`, then `pieces` packed blocks of weights.
+    fn packed_rows<R>(
+        r: &mut Rng,
+        pieces: usize,
+        mut row: impl FnMut(&mut Rng) -> R,
+    ) -> (Vec<R>, Vec<[u8; 32]>) {
+        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
+        let rows = (0..np).map(|_| row(r)).collect();
+        (rows, packed_weights(r, pieces))
+    }
+
+    /// `pieces` packed blocks of weights, 32 bytes each.
+    fn packed_weights(r: &mut Rng, pieces: usize) -> Vec<[u8; 32]> {
+        bytes(r, 32 * pieces)
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect()
+    }
+
+    /// `$run::<NP>($case, $portable)` with `NP` the case's row count `$np` (one of
+    /// [`packed_rows`]'): the kernels are monomorphised per row count.
+    macro_rules! by_row_count {
+        ($np:expr, $run:ident, $case:expr, $portable:expr) => {
+            match $np {
+                1 => $run::<1>($case, $portable),
+                2 => $run::<2>($case, $portable),
+                3 => $run::<3>($case, $portable),
+                4 => $run::<4>($case, $portable),
+                5 => $run::<5>($case, $portable),
+                _ => $run::<8>($case, $portable),
+            }
+        };
+    }
+
     /// A packed-kernel case: the packing, `k4`, `nb`, the prepared rows (`k4` groups
-    /// each; 1, 2, 3, 4, 5 or 8 of them: every row count the callers pass) and `nb`
-    /// packed blocks of weights.
+    /// each) and `nb` packed blocks of weights.
     type Tile = (Packing, usize, usize, Vec<Vec<[u8; 4]>>, Vec<[u8; 32]>);
 
     fn tile_case(r: &mut Rng) -> Option<Tile> {
@@ -2264,31 +2305,12 @@ mod tests {
             r.usize(1, 200)
         };
         let nb = r.usize(1, 4);
-        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
-        let rows = (0..np)
-            .map(|_| {
-                bytes(r, 4 * k4)
-                    .chunks_exact(4)
-                    .map(|c| [c[0], c[1], c[2], c[3]])
-                    .collect()
-            })
-            .collect();
-        let w = bytes(r, 32 * packing.pieces(nb, k4).unwrap())
-            .chunks_exact(32)
-            .map(|c| <[u8; 32]>::try_from(c).unwrap())
-            .collect();
+        let (rows, w) = packed_rows(r, packing.pieces(nb, k4).unwrap(), |r| groups(r, k4));
         Some((packing, k4, nb, rows, w))
     }
 
     fn tile_run(t: &Tile, portable: bool) -> Vec<i32> {
-        match t.3.len() {
-            1 => tile_run_n::<1>(t, portable),
-            2 => tile_run_n::<2>(t, portable),
-            3 => tile_run_n::<3>(t, portable),
-            4 => tile_run_n::<4>(t, portable),
-            5 => tile_run_n::<5>(t, portable),
-            _ => tile_run_n::<8>(t, portable),
-        }
+        by_row_count!(t.3.len(), tile_run_n, t, portable)
     }
 
     fn tile_run_n<const NP: usize>(t: &Tile, portable: bool) -> Vec<i32> {
@@ -2323,36 +2345,20 @@ mod tests {
 
     fn taps_case(r: &mut Rng) -> Option<Taps> {
         let (taps, s4, nb) = (r.usize(1, 9), r.usize(1, 20), r.usize(1, 4));
-        let np = [1, 2, 3, 4, 5, 8][r.usize(0, 5)];
-        let rows = (0..np)
-            .map(|_| {
-                (0..taps)
-                    .map(|_| {
-                        let extra = if r.bool() { 0 } else { r.usize(1, 3) };
-                        bytes(r, 4 * (s4 + extra))
-                            .chunks_exact(4)
-                            .map(|c| [c[0], c[1], c[2], c[3]])
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
-        let w = bytes(r, 32 * Packing::Avx512Vnni.pieces(nb, taps * s4).unwrap())
-            .chunks_exact(32)
-            .map(|c| <[u8; 32]>::try_from(c).unwrap())
-            .collect();
+        let pieces = Packing::Avx512Vnni.pieces(nb, taps * s4).unwrap();
+        let (rows, w) = packed_rows(r, pieces, |r| {
+            (0..taps)
+                .map(|_| {
+                    let extra = if r.bool() { 0 } else { r.usize(1, 3) };
+                    groups(r, s4 + extra)
+                })
+                .collect()
+        });
         Some((taps, s4, nb, rows, w))
     }
 
     fn taps_run(t: &Taps, portable: bool) -> Vec<i32> {
-        match t.3.len() {
-            1 => taps_run_n::<1>(t, portable),
-            2 => taps_run_n::<2>(t, portable),
-            3 => taps_run_n::<3>(t, portable),
-            4 => taps_run_n::<4>(t, portable),
-            5 => taps_run_n::<5>(t, portable),
-            _ => taps_run_n::<8>(t, portable),
-        }
+        by_row_count!(t.3.len(), taps_run_n, t, portable)
     }
 
     fn taps_run_n<const NP: usize>(t: &Taps, portable: bool) -> Vec<i32> {
@@ -2426,14 +2432,7 @@ mod tests {
     }
 
     fn fused_run(f: &Fused, portable: bool) -> Vec<u8> {
-        match f.0 .3.len() {
-            1 => fused_run_n::<1>(f, portable),
-            2 => fused_run_n::<2>(f, portable),
-            3 => fused_run_n::<3>(f, portable),
-            4 => fused_run_n::<4>(f, portable),
-            5 => fused_run_n::<5>(f, portable),
-            _ => fused_run_n::<8>(f, portable),
-        }
+        by_row_count!(f.0 .3.len(), fused_run_n, f, portable)
     }
 
     /// Each row's `n` outputs followed by 3 bytes past them (which must stay 0xA5).
@@ -2517,17 +2516,8 @@ mod tests {
         } else {
             r.usize(1, 300)
         };
-        let row = bytes(r, 4 * k4)
-            .chunks_exact(4)
-            .map(|c| [c[0], c[1], c[2], c[3]])
-            .collect();
-        let w = bytes(
-            r,
-            32 * Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap(),
-        )
-        .chunks_exact(32)
-        .map(|c| <[u8; 32]>::try_from(c).unwrap())
-        .collect();
+        let row = groups(r, k4);
+        let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap());
         let c = 8 * oc.div_ceil(8);
         let mut soa = std::vec![0u8; 12 * c];
         for (j, (m, sh)) in r.multipliers(c).into_iter().enumerate() {

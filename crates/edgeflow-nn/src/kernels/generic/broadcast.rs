@@ -114,7 +114,6 @@ impl Broadcast {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::kernels::testutil::simple::shape;

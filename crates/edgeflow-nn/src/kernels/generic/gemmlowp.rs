@@ -195,7 +195,6 @@ pub(crate) fn get_reciprocal(x: i32, x_integer_digits: i32) -> (i32, i32) {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
 

@@ -119,7 +119,6 @@ pub(crate) fn requant_single(x: i32, m: i32, nudge: i64, r1: u32) -> i32 {
 pub(crate) const SHIFT_RANGE: core::ops::RangeInclusive<i32> = -31..=30;
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     extern crate std;
     use std::prelude::rust_2021::*;

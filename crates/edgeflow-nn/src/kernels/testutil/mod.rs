@@ -1,10 +1,5 @@
 //! Test support shared by the kernel modules: a seeded generator, tensors, random
 //! parameters, a runner over owned buffers and [`specialised_matches_portable!`].
-#![allow(
-    clippy::unwrap_used,
-    clippy::needless_range_loop,
-    clippy::too_many_arguments
-)]
 
 pub(crate) mod simple;
 

@@ -1,7 +1,5 @@
 //! Helpers for the tests of the element-wise, activation, softmax, quantize and mean
 //! kernels: tensors from dims and quantization, byte conversions, broadcasting indices.
-#![allow(clippy::unwrap_used)]
-
 extern crate std;
 
 use edgeflow_format::graph::{DType, Location, Quant, Shape, TensorDef};
