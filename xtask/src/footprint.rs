@@ -5,8 +5,9 @@
 //! For each model: convert it, list its ops, build the `mps2-an386` benchmark firmware
 //! (`firmware/mps2-an386`, release: O3, fat LTO) with that one model embedded and
 //! `EDGEFLOW_NN_OPS` set to its ops (and `EDGEFLOW_NN_GROUPED_CONV=0` /
-//! `EDGEFLOW_NN_DW_GENERAL=0` unless it has a grouped convolution / a depthwise one other
-//! than 3x3 with depth multiplier 1), run it under QEMU (output checked against TFLM's, peak
+//! `EDGEFLOW_NN_DW_GENERAL=0` / `EDGEFLOW_NN_ADD_BROADCAST=0` unless it has a grouped
+//! convolution / a depthwise one other than 3x3 with depth multiplier 1 / an ADD other than
+//! int8 with both inputs of the output's shape), run it under QEMU (output checked against TFLM's, peak
 //! stack in `invoke` by stack painting), and size the ELF. The same firmware with no model
 //! embedded (the harness alone: the run-time is dead code and is not linked) is the
 //! baseline, so
@@ -90,6 +91,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         // Likewise a depthwise convolution other than 3x3 with depth multiplier 1 and a
         // multiple of 4 channels (`EDGEFLOW_NN_DW_GENERAL`).
         let dw_general = has_general_depthwise(&c.artifact)?;
+        // And an ADD other than int8 of two inputs with the output's shape
+        // (`EDGEFLOW_NN_ADD_BROADCAST`).
+        let add_broadcast = has_broadcast_add(&c.artifact)?;
         let case = Case {
             name: m.into(),
             artifact: c.artifact.clone(),
@@ -113,6 +117,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             for (var, needed) in [
                 ("EDGEFLOW_NN_GROUPED_CONV", grouped),
                 ("EDGEFLOW_NN_DW_GENERAL", dw_general),
+                ("EDGEFLOW_NN_ADD_BROADCAST", add_broadcast),
             ] {
                 if sel.is_some() && !needed {
                     std::env::set_var(var, "0");
@@ -124,6 +129,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 .map_err(anyhow::Error::msg);
             std::env::remove_var("EDGEFLOW_NN_GROUPED_CONV");
             std::env::remove_var("EDGEFLOW_NN_DW_GENERAL");
+            std::env::remove_var("EDGEFLOW_NN_ADD_BROADCAST");
             let elf = elf?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
             let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
@@ -193,6 +199,20 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     }
     println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
     Ok(())
+}
+
+/// Whether the model has an ADD other than int8 of two inputs with the output's shape.
+fn has_broadcast_add(artifact: &[u8]) -> Result<bool> {
+    use edgeflow_nn::format::graph::{DType, Op};
+    let m = edgeflow_nn::Model::parse(artifact).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let broadcast = m.ops().any(|d| {
+        matches!(d.op, Op::Add(_))
+            && d.outputs.first().is_none_or(|y| {
+                y.dtype != DType::I8
+                    || d.inputs.iter().any(|x| x.shape.dims() != y.shape.dims())
+            })
+    });
+    Ok(broadcast)
 }
 
 /// Whether the model has a grouped CONV_2D (input depth a multiple > 1 of the filter's).
