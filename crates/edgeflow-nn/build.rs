@@ -30,6 +30,11 @@
 //! (`general`, `eval_mult1`, the 3x3 kernel's channel tail);
 //! `Model::parse` then rejects those shapes, naming the flag
 //! (`cfg(edgeflow_dw_general)` otherwise).
+//!
+//! `EDGEFLOW_NN_ADD_BROADCAST=0` likewise leaves out, on the DSP build, every ADD but the
+//! int8 one whose two inputs have the output's shape (a residual connection): the
+//! broadcast plan's ADD path (broadcasting, f32); `Model::parse` then rejects another ADD,
+//! naming the flag (`cfg(edgeflow_add_broadcast)` otherwise).
 
 use std::env;
 
@@ -52,6 +57,15 @@ fn main() {
         != "0"
     {
         println!("cargo::rustc-cfg=edgeflow_dw_general");
+    }
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_ADD_BROADCAST");
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_add_broadcast)");
+    if env::var("EDGEFLOW_NN_ADD_BROADCAST")
+        .unwrap_or_default()
+        .trim()
+        != "0"
+    {
+        println!("cargo::rustc-cfg=edgeflow_add_broadcast");
     }
     println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_GROUPED_CONV");
     println!("cargo::rustc-check-cfg=cfg(edgeflow_grouped_conv)");

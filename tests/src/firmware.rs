@@ -197,7 +197,7 @@ pub fn run_elf(
 }
 
 /// The kernels a firmware image links for the models it runs (see
-/// crates/edgeflow-nn/build.rs): the ops the models use and the two kernel variants the
+/// crates/edgeflow-nn/build.rs): the ops the models use and the three kernel variants the
 /// op names cannot select.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KernelSet {
@@ -210,12 +210,15 @@ pub struct KernelSet {
     /// A DEPTHWISE_CONV_2D other than 3x3 with depth multiplier 1 and a multiple of 4
     /// channels is used: `EDGEFLOW_NN_DW_GENERAL`.
     pub dw_general: bool,
+    /// An ADD other than int8 of two inputs with the output's shape is used (the
+    /// broadcasting path): `EDGEFLOW_NN_ADD_BROADCAST`.
+    pub add_broadcast: bool,
 }
 
 impl KernelSet {
     /// The kernels `artifact`'s model needs; an error if it does not parse.
     pub fn of(artifact: &[u8]) -> Result<Self, String> {
-        use edgeflow_nn::format::graph::Op;
+        use edgeflow_nn::format::graph::{DType, Op};
         let m = edgeflow_nn::Model::parse(artifact).map_err(|e| e.to_string())?;
         let mut set = KernelSet::default();
         let mut names: Vec<&str> = Vec::new();
@@ -235,6 +238,12 @@ impl KernelSet {
                         || x.shape.dim(3) != w.shape.dim(3)
                         || x.shape.dim(3) % 4 != 0;
                 }
+                (Op::Add(_), _, _) => {
+                    set.add_broadcast |= d.outputs.first().is_none_or(|y| {
+                        y.dtype != DType::I8
+                            || d.inputs.iter().any(|x| x.shape.dims() != y.shape.dims())
+                    });
+                }
                 _ => {}
             }
         }
@@ -244,18 +253,20 @@ impl KernelSet {
 
     /// The build environment that selects `set` (`None`: every kernel): each variable
     /// with its value, or `None` to remove it (the build's default: linked).
-    pub fn env(set: Option<&KernelSet>) -> [(&'static str, Option<&str>); 3] {
+    pub fn env(set: Option<&KernelSet>) -> [(&'static str, Option<&str>); 4] {
         let off = |needed: bool| (!needed).then_some("0");
         match set {
             Some(k) => [
                 ("EDGEFLOW_NN_OPS", Some(k.ops.as_str())),
                 ("EDGEFLOW_NN_GROUPED_CONV", off(k.grouped_conv)),
                 ("EDGEFLOW_NN_DW_GENERAL", off(k.dw_general)),
+                ("EDGEFLOW_NN_ADD_BROADCAST", off(k.add_broadcast)),
             ],
             None => [
                 ("EDGEFLOW_NN_OPS", None),
                 ("EDGEFLOW_NN_GROUPED_CONV", None),
                 ("EDGEFLOW_NN_DW_GENERAL", None),
+                ("EDGEFLOW_NN_ADD_BROADCAST", None),
             ],
         }
     }

@@ -68,8 +68,17 @@ pub const FORMAT_MAJOR: u16 = 1;
 /// Minor versions: 0, the first release; 1 adds the ops LEAKY_RELU, HARD_SWISH, MAXIMUM,
 /// MINIMUM, REDUCE_MAX and RESIZE_NEAREST_NEIGHBOR (op records appended to
 /// [`graph::Op`]). A reader meeting an op record it cannot decode in an artifact of a
-/// newer minor than its own says so (`edgeflow-nn`'s `Error::NewerOp`).
-pub const FORMAT_MINOR: u16 = 1;
+/// newer minor than its own says so (`edgeflow-nn`'s `Error::NewerOp`). 2: memory plans
+/// give the int8 kernels their accumulator blocks as op scratch (3x3 depthwise, the
+/// convolution's channel pairs, FULLY_CONNECTED, AVERAGE_POOL_2D), so an op's scratch
+/// region is larger than a 1.1 plan made it; the records are unchanged, so a 1.1 reader
+/// runs 1.2 artifacts, but a 1.2 reader refuses a 1.1 artifact whose plan is short of that
+/// scratch, saying it was compiled by an older edgeflow (`edgeflow-nn`'s
+/// `Error::OlderPlan`; see [`PLAN_SCRATCH_MINOR`]).
+pub const FORMAT_MINOR: u16 = 2;
+/// The first minor version (of major 1) whose memory plans give kernels their accumulator
+/// blocks as scratch: artifacts of a lower minor were compiled for an older run-time.
+pub const PLAN_SCRATCH_MINOR: u16 = 2;
 /// Every format major version this crate reads.
 pub const READABLE_MAJORS: &[u16] = &[1];
 

@@ -53,6 +53,20 @@ pub enum Error {
         /// The failed check.
         reason: &'static str,
     },
+    /// An op's scratch region is smaller than its kernel needs, in an artifact of a format
+    /// version older than [`edgeflow_format::PLAN_SCRATCH_MINOR`]: it was compiled by an
+    /// older edgeflow, whose memory plans kept the kernels' accumulator blocks out of the
+    /// scratch region, and must be compiled again.
+    OlderPlan {
+        /// Source op index.
+        op: u32,
+        /// TFLite op name.
+        name: &'static str,
+        /// The artifact's format version (major, minor).
+        artifact: (u16, u16),
+        /// The format version this reader writes (major, minor).
+        reader: (u16, u16),
+    },
     /// The caller's arena is smaller than the memory plan.
     ArenaTooSmall {
         /// Bytes the plan needs.
@@ -114,6 +128,16 @@ impl fmt::Display for Error {
                 write!(f, "op {op}, tensor {tensor}: {reason}")
             }
             Error::InvalidOp { op, name, reason } => write!(f, "op {op} ({name}): {reason}"),
+            Error::OlderPlan {
+                op,
+                name,
+                artifact,
+                reader,
+            } => write!(
+                f,
+                "op {op} ({name}): scratch region smaller than the kernel needs: the artifact is format {}.{}, compiled by an older edgeflow than this run-time (format {}.{}); compile the model again (`edgeflow convert` or `edgeflow quantize`)",
+                artifact.0, artifact.1, reader.0, reader.1
+            ),
             Error::ArenaTooSmall { needed, got } => write!(
                 f,
                 "arena too small: the model needs {needed} bytes, {got} were given"

@@ -237,7 +237,22 @@ impl<'a> Model<'a> {
             }
         }
         let scratch_len = scratch.map_or(0, |s| s.len());
-        kernels::check(&d.op, &d.inputs, out_t, scratch_len).map_err(invalid)
+        kernels::check(&d.op, &d.inputs, out_t, scratch_len).map_err(|reason| {
+            let (major, minor) = (self.artifact.major, self.artifact.minor);
+            if reason == kernels::SCRATCH_TOO_SMALL
+                && major == edgeflow_format::FORMAT_MAJOR
+                && minor < edgeflow_format::PLAN_SCRATCH_MINOR
+            {
+                Error::OlderPlan {
+                    op: d.source_index,
+                    name,
+                    artifact: (major, minor),
+                    reader: (edgeflow_format::FORMAT_MAJOR, edgeflow_format::FORMAT_MINOR),
+                }
+            } else {
+                invalid(reason)
+            }
+        })
     }
 
     /// The graph header (arena size, inputs, outputs, op count, MACs, name).
@@ -385,6 +400,118 @@ mod tests {
         let mut a = write::assemble(&[(SectionKind::Graph, &graph)]).unwrap();
         a[6..8].copy_from_slice(&minor.to_le_bytes());
         a
+    }
+
+    /// A one-op int8 AVERAGE_POOL_2D (2x2 window over 1x2x2x4): the graph header and the op
+    /// record, with a scratch region of `scratch` bytes after the output (none when 0, as a
+    /// 1.1 plan wrote it: 1.1 plans gave int8 average pooling no scratch).
+    fn pool_graph(scratch: u32) -> (GraphHeader<'static>, OpDef<'static>) {
+        let q = || {
+            Some(edgeflow_format::graph::Quant {
+                scale: 0.5,
+                zero_point: -3,
+                per_channel: None,
+            })
+        };
+        let x = TensorDef {
+            id: 0,
+            dtype: DType::I8,
+            shape: Shape::new(&[1, 2, 2, 4]).unwrap(),
+            quant: q(),
+            location: Location::Arena { offset: 0 },
+        };
+        let y = TensorDef {
+            id: 1,
+            dtype: DType::I8,
+            shape: Shape::new(&[1, 1, 1, 4]).unwrap(),
+            quant: q(),
+            location: Location::Arena { offset: 16 },
+        };
+        let mut inputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
+        inputs.push(x.clone()).unwrap();
+        let mut outputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
+        outputs.push(y.clone()).unwrap();
+        let h = GraphHeader {
+            arena_bytes: 20 + scratch,
+            arena_align: 4,
+            op_count: 1,
+            inputs,
+            outputs,
+            macs: 0,
+            name: "pool",
+        };
+        let mut op_in = heapless::Vec::<_, MAX_OP_INPUTS>::new();
+        op_in.push(x).unwrap();
+        let mut op_out = heapless::Vec::<_, MAX_OP_OUTPUTS>::new();
+        op_out.push(y).unwrap();
+        let op = OpDef {
+            source_index: 0,
+            op: Op::AveragePool2d(edgeflow_format::graph::PoolParams {
+                filter: [2, 2],
+                stride: [2, 2],
+                pad: [0, 0],
+                clamp: edgeflow_format::graph::Clamp::NONE,
+            }),
+            inputs: op_in,
+            outputs: op_out,
+            scratch: (scratch > 0).then_some(edgeflow_format::graph::Scratch {
+                offset: 20,
+                len: scratch,
+            }),
+        };
+        (h, op)
+    }
+
+    /// [`pool_graph`] as an artifact of format 1.`minor`.
+    fn pool_artifact(scratch: u32, minor: u16) -> std::vec::Vec<u8> {
+        let (h, op) = pool_graph(scratch);
+        let mut buf = [0u8; 512];
+        let hl = postcard::to_slice(&h, &mut buf).unwrap().len();
+        let ol = postcard::to_slice(&op, &mut buf[hl..]).unwrap().len();
+        let mut a = write::assemble(&[(SectionKind::Graph, &buf[..hl + ol])]).unwrap();
+        // The header's CRC covers the body only: the version is rewritten in place.
+        a[6..8].copy_from_slice(&minor.to_le_bytes());
+        a
+    }
+
+    #[test]
+    fn an_artifact_planned_by_an_older_edgeflow_is_refused_naming_both_versions() {
+        let (_, op) = pool_graph(0);
+        let needed = kernels::scratch_bytes(&op.op, &op.inputs, &op.outputs[0]) as u32;
+        assert!(needed > 0, "int8 average pooling plans scratch");
+        // The artifact is otherwise valid: with the scratch a 1.2 plan gives it, it parses,
+        // in format 1.2 and in 1.1 (an older artifact whose plan already suffices is kept).
+        assert!(Model::parse(&pool_artifact(needed, FORMAT_MINOR)).is_ok());
+        assert!(Model::parse(&pool_artifact(needed, 1)).is_ok());
+        // As a 1.1 compiler wrote it (no scratch): refused as compiled by an older edgeflow.
+        let e = Model::parse(&pool_artifact(0, 1)).unwrap_err();
+        assert_eq!(
+            e,
+            Error::OlderPlan {
+                op: 0,
+                name: "AVERAGE_POOL_2D",
+                artifact: (1, 1),
+                reader: (FORMAT_MAJOR, FORMAT_MINOR),
+            }
+        );
+        let msg = std::format!("{e}");
+        assert!(
+            msg.contains("format 1.1")
+                && msg.contains(&std::format!("format {FORMAT_MAJOR}.{FORMAT_MINOR}"))
+                && msg.contains("older edgeflow")
+                && msg.contains("edgeflow convert"),
+            "{msg}"
+        );
+        // A short scratch in an artifact of this version is malformed, not old.
+        let e = Model::parse(&pool_artifact(needed - 1, FORMAT_MINOR)).unwrap_err();
+        assert_eq!(
+            e,
+            Error::InvalidOp {
+                op: 0,
+                name: "AVERAGE_POOL_2D",
+                reason: kernels::SCRATCH_TOO_SMALL,
+            }
+        );
     }
 
     #[test]

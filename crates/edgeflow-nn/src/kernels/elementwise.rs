@@ -172,12 +172,26 @@ fn check_offsets(
     Ok(())
 }
 
+/// Whether ADD's broadcast path (any broadcast shapes, f32) is linked: a DSP build
+/// (Cortex-M4/M7) with `EDGEFLOW_NN_ADD_BROADCAST=0` (build.rs) links only the int8 ADD
+/// of two inputs with the output's shape, and [`check_add`] then rejects the others;
+/// every other build links it.
+const BROADCAST_LINKED: bool = !cfg!(all(edgeflow_arm_dsp, not(edgeflow_add_broadcast)));
+
 pub(crate) fn check_add(
     p: &AddParams,
     inputs: &[TensorDef<'_>],
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
     let dtype = check_binary(inputs, output)?;
+    if !BROADCAST_LINKED
+        && (dtype != DType::I8
+            || inputs
+                .iter()
+                .any(|t| t.shape.dims() != output.shape.dims()))
+    {
+        return Err("only int8 ADD of two inputs with the output's shape is linked into this build (EDGEFLOW_NN_ADD_BROADCAST=0 at build time)");
+    }
     check_clamp(&p.clamp, dtype)?;
     if dtype == DType::I8 {
         check_offsets(
@@ -401,13 +415,14 @@ pub(crate) fn eval_add(
                 return;
             }
         }
-        if output.def.dtype == DType::I8
-            && !isa.host_simd()
-            && a.def.shape.dims() == output.def.shape.dims()
-            && b.def.shape.dims() == output.def.shape.dims()
-            && a.data.len() == n
-            && b.data.len() == n
-        {
+        // Without the broadcast path `check_add` admitted only int8 inputs of the
+        // output's shape: the shape comparisons are left out.
+        let same_shape = !BROADCAST_LINKED
+            || (output.def.dtype == DType::I8
+                && !isa.host_simd()
+                && a.def.shape.dims() == output.def.shape.dims()
+                && b.def.shape.dims() == output.def.shape.dims());
+        if same_shape && a.data.len() == n && b.data.len() == n {
             // The same element order and arithmetic as `binary_i8` on the single run
             // the broadcast plan makes of equal shapes.
             let (pre1, pre2, comb) = add_fns(*p);
@@ -430,7 +445,10 @@ pub(crate) fn eval_add(
             return;
         }
     }
-    eval_add_broadcast(p, inputs, output, scratch, isa);
+    // Without the broadcast path, `check_add` admitted only the case above.
+    if BROADCAST_LINKED {
+        eval_add_broadcast(p, inputs, output, scratch, isa);
+    }
 }
 
 /// [`eval_add`] through the broadcast plan (every shape, int8 and f32).

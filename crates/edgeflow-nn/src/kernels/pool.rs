@@ -99,7 +99,7 @@ pub(crate) fn check_average(
 ) -> Result<(), &'static str> {
     check_common(p, inputs, output)?;
     if scratch_len < average_scratch_bytes(output) {
-        return Err("scratch region smaller than the kernel needs");
+        return Err(super::SCRATCH_TOO_SMALL);
     }
     Ok(())
 }

@@ -156,7 +156,7 @@ pub(crate) fn check<K: Weighted>(
         K::channels(&g),
     )?;
     if scratch_len < scratch_bytes(op, inputs, output) {
-        return Err("scratch region smaller than the kernel needs");
+        return Err(super::SCRATCH_TOO_SMALL);
     }
     Ok(())
 }
