@@ -391,15 +391,41 @@ pub fn analyse(elf: &[u8], fpu: bool) -> Result<StackReport, String> {
         decode(f, &text, text_addr, &starts);
     }
     // Address-taken functions: Thumb addresses stored as words in .rodata / .data. The
-    // reset handler is never called (the core enters it), so it is no call target.
+    // reset handler is never called (the core enters it), so it is no call target. An
+    // image linked with `--emit-relocs` (the applications are) says which words are
+    // addresses: only those are read, so a number that happens to equal a function's
+    // address is not taken for a pointer. Without relocations, every aligned word is.
     let mut taken = BTreeSet::new();
     for name in [".rodata", ".data"] {
-        if let Ok((_, d)) = section(name) {
-            for w in d.chunks_exact(4) {
-                let v = u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]]));
-                if v & 1 == 1 && starts.contains(&(v & !1)) && v & !1 != reset {
-                    taken.insert(v & !1);
+        let Some(sec) = file.section_by_name(name) else {
+            continue;
+        };
+        let Ok(d) = sec.data() else { continue };
+        let (addr, size) = (sec.address(), sec.size());
+        // ELF executables give r_offset as a virtual address; relocatable files as an
+        // offset into the section.
+        let relocated: Vec<usize> = sec
+            .relocations()
+            .map(|(off, _)| {
+                if off >= addr && off < addr + size {
+                    (off - addr) as usize
+                } else {
+                    off as usize
                 }
+            })
+            .collect();
+        let at = |i: usize| {
+            d.get(i..i + 4)
+                .map(|w| u64::from(u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
+        };
+        let words: Vec<u64> = if relocated.is_empty() {
+            (0..d.len() / 4).filter_map(|k| at(4 * k)).collect()
+        } else {
+            relocated.into_iter().filter_map(at).collect()
+        };
+        for v in words {
+            if v & 1 == 1 && starts.contains(&(v & !1)) && v & !1 != reset {
+                taken.insert(v & !1);
             }
         }
     }
