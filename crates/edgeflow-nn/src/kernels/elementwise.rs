@@ -185,10 +185,7 @@ pub(crate) fn check_add(
 ) -> Result<(), &'static str> {
     let dtype = check_binary(inputs, output)?;
     if !BROADCAST_LINKED
-        && (dtype != DType::I8
-            || inputs
-                .iter()
-                .any(|t| t.shape.dims() != output.shape.dims()))
+        && (dtype != DType::I8 || inputs.iter().any(|t| t.shape.dims() != output.shape.dims()))
     {
         return Err("only int8 ADD of two inputs with the output's shape is linked into this build (EDGEFLOW_NN_ADD_BROADCAST=0 at build time)");
     }
