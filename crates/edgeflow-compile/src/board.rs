@@ -517,17 +517,17 @@ mod tests {
         assert_eq!(l.slots_origin + l.partition_bytes(), b.flash_bytes);
         for (from, to, says) in [
             (
-                "firmware_bytes = 0x30000",
+                "firmware_bytes = 0x30800",
                 "firmware_bytes = 0x31000",
                 "overlap",
             ),
             (
-                "slots_origin = 0x30000",
+                "slots_origin = 0x30800",
                 "slots_origin = 0x31000",
                 "outside",
             ),
             ("page_bytes = 1024", "page_bytes = 1000", "power of two"),
-            ("slot_bytes = 0x8000", "slot_bytes = 0x8200", "multiples"),
+            ("slot_bytes = 0x7c00", "slot_bytes = 0x7e00", "multiples"),
         ] {
             assert!(good.contains(from), "{from}");
             let e = Board::from_toml(&good.replace(from, to), "x.toml").expect_err(to);

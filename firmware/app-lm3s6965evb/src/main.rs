@@ -2,9 +2,9 @@
 //!
 //! - Link: PL011 UART0 at 0x4000_C000 (QEMU `-serial`), polled, as `embedded-io`.
 //! - Model partition (from `boards/lm3s6965evb.toml` [layout], like memory.x): flash
-//!   0x0003_0000..0x0004_0000 (two 32 KiB slots, 1 KiB pages),
+//!   0x0003_0800..0x0004_0000 (two 31 KiB slots, 1 KiB pages),
 //!   outside the firmware's FLASH region; the artifact is read in place. Preload a slot
-//!   with `-device loader,file=<partition image>,addr=0x00030000`.
+//!   with `-device loader,file=<partition image>,addr=0x00030800`.
 //! - Updates over the link: QEMU does not emulate the Stellaris flash controller (its
 //!   flash is read-only), so this driver's erase/write go to the mapped flash and have no
 //!   effect under QEMU; the update is then rejected at verification and the old model keeps
