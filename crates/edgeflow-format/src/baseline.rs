@@ -13,16 +13,22 @@
 //! (written only for models whose score is not the top output, so that classifier
 //! artifacts stay readable by version-1 devices) is followed by one byte, the
 //! [`ScoreKind`]: what the score in predictions, summaries and the score histogram is.
-//! Version 3 (written only when the monitored features are one frame of a framed signal,
-//! see [`FrameLayout`]) is followed by the score kind byte and then two postcard varint
-//! `u32`s: `frames` (the frames in one model input, `2..=MAX_FRAMES`) and `frame_stride`
-//! (model-input values from one frame to the next, `>= 1`):
+//! When the monitored features are one frame of a framed signal (see [`FrameLayout`]),
+//! a **frame-layout trailer** follows (after the kind byte of a version-2 record): the tag
+//! byte [`FRAME_LAYOUT_TAG`] and two postcard varint `u32`s, `frames` (the frames in one
+//! model input, `2..=MAX_FRAMES`) and `frame_stride` (model-input values from one frame to
+//! the next, `>= 1`):
 //!
 //! ```text
-//! record (version 3) | score kind u8 | frames varint u32 | frame_stride varint u32
+//! record (version 1) | 0x01 | frames varint u32 | frame_stride varint u32
+//! record (version 2) | score kind u8 | 0x01 | frames varint u32 | frame_stride varint u32
 //! ```
 //!
-//! A version-3 baseline's `feature_index` addresses the newest (last) frame; the same
+//! The trailer does not change the record version: readers written before it (which
+//! ignore bytes after what their version defines) still run the artifact and count the
+//! newest frame only. A reader of this version ignores a trailer with another tag.
+//!
+//! A baseline with a frame layout has `feature_index` addressing the newest (last) frame; the same
 //! feature `k` frames earlier is at `feature_index - k * frame_stride` (the writer checks
 //! every index to be at least `(frames - 1) * frame_stride`; a reader treats an earlier
 //! frame that would fall before index 0 as missing). Its histograms count every frame
@@ -53,14 +59,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::graph::Bytes;
 
-/// The newest baseline record version this crate reads and writes (it reads 1, 2 and 3;
-/// see the module docs).
-pub const BASELINE_VERSION: u16 = 3;
+/// The newest baseline record version this crate reads and writes (it reads 1 and 2; see
+/// the module docs).
+pub const BASELINE_VERSION: u16 = 2;
+
+/// The tag byte of the frame-layout trailer (module docs, Wire form).
+pub const FRAME_LAYOUT_TAG: u8 = 1;
 
 /// Most frames a [`FrameLayout`] may announce.
 pub const MAX_FRAMES: u32 = 1024;
 
-/// Where the earlier frames of a framed model input are (baseline version 3): the model
+/// Where the earlier frames of a framed model input are (the baseline's frame-layout
+/// trailer): the model
 /// input holds `frames` frames, `frame_stride` values apart, oldest first; the monitored
 /// feature indices address the newest frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,11 +159,11 @@ pub struct BaselineRecord<'a> {
 pub enum BaselineError {
     /// The section is not a postcard [`BaselineRecord`].
     Malformed,
-    /// The record version is not 1, 2 or [`BASELINE_VERSION`].
+    /// The record version is not 1 or [`BASELINE_VERSION`].
     UnsupportedVersion(u16),
-    /// A version-2 or 3 record's score kind byte is missing or unknown (`None`: missing).
+    /// A version-2 record's score kind byte is missing or unknown (`None`: missing).
     UnknownScoreKind(Option<u8>),
-    /// A version-3 record's frame layout is missing, malformed or out of range, or (when
+    /// A frame-layout trailer is malformed or out of range, or (when
     /// writing) does not fit the feature indices (an index below `(frames - 1) * frame_stride`).
     BadFrameLayout,
     /// A count is outside its allowed range (`what` names it).
@@ -289,7 +299,7 @@ impl<'a> MonitoringBaseline<'a> {
         let (rec, rest): (BaselineRecord<'a>, _) =
             postcard::take_from_bytes(bytes).map_err(|_| BaselineError::Malformed)?;
         let (kind, rest) = match rec.version {
-            2 | 3 => {
+            2 => {
                 let b = rest.first().copied();
                 let k = b
                     .and_then(ScoreKind::from_byte)
@@ -300,9 +310,10 @@ impl<'a> MonitoringBaseline<'a> {
         };
         let mut b = Self::from_record(rec)?;
         b.score_kind = kind;
-        if rec.version == 3 {
+        if rest.first() == Some(&FRAME_LAYOUT_TAG) {
             let (layout, _): ((u32, u32), _) =
-                postcard::take_from_bytes(rest).map_err(|_| BaselineError::BadFrameLayout)?;
+                postcard::take_from_bytes(rest.get(1..).unwrap_or(&[]))
+                    .map_err(|_| BaselineError::BadFrameLayout)?;
             let layout = FrameLayout {
                 frames: layout.0,
                 frame_stride: layout.1,
@@ -324,7 +335,7 @@ impl<'a> MonitoringBaseline<'a> {
         Ok(())
     }
 
-    /// Version 3: the frame layout of the model input (`None` for versions 1 and 2, whose
+    /// The frame layout of the model input (`None` without a frame-layout trailer: the
     /// features are counted once per inference).
     pub fn frame_layout(&self) -> Option<FrameLayout> {
         self.frames
@@ -346,7 +357,8 @@ impl<'a> MonitoringBaseline<'a> {
     }
 
     /// Validates an already decoded record (its score kind is [`ScoreKind::TopOutput`] and
-    /// it has no frame layout: a version-2 or 3 record's trailer follows the record, see
+    /// it has no frame layout: a version-2 record's kind byte and the frame-layout trailer
+    /// follow the record, see
     /// [`MonitoringBaseline::parse`]).
     pub fn from_record(rec: BaselineRecord<'a>) -> Result<Self, BaselineError> {
         if !(1..=BASELINE_VERSION).contains(&rec.version) {
@@ -542,7 +554,7 @@ pub struct OwnedBaseline {
     /// What the score is; anything but [`ScoreKind::TopOutput`] is written as version 2
     /// (or 3).
     pub score_kind: ScoreKind,
-    /// The frame layout of a framed model input; `Some` is written as version 3, and then
+    /// The frame layout of a framed model input; `Some` is written as the frame-layout trailer, and then
     /// `counts`, `ranges` (and `edges`, when built by training) cover every frame.
     pub frame_layout: Option<FrameLayout>,
 }
@@ -642,10 +654,9 @@ impl OwnedBaseline {
         let sc = le(&self.score_counts, u32::to_le_bytes);
         let sa = le(&self.score_accuracy, f32::to_le_bytes);
         let rec = BaselineRecord {
-            version: match (self.frame_layout, self.score_kind) {
-                (Some(_), _) => 3,
-                (None, ScoreKind::TopOutput) => 1,
-                (None, _) => 2,
+            version: match self.score_kind {
+                ScoreKind::TopOutput => 1,
+                _ => 2,
             },
             bins: self.bins,
             feature_index: Bytes(&fi),
@@ -670,6 +681,7 @@ impl OwnedBaseline {
             }
             let tail = postcard::to_stdvec(&(l.frames, l.frame_stride))
                 .map_err(|_| BaselineError::Malformed)?;
+            bytes.push(FRAME_LAYOUT_TAG);
             bytes.extend_from_slice(&tail);
         }
         MonitoringBaseline::parse(&bytes)?;
@@ -699,7 +711,7 @@ mod tests {
     }
 
     #[test]
-    fn the_frame_layout_is_version_3_and_versions_1_2_still_read() {
+    fn the_frame_layout_is_a_trailer_that_older_readers_skip() {
         // Feature indices 5 and 7 in the newest of 3 frames of 3 values: 5 - 2*3 < 0 is
         // rejected, so use indices 6 and 8 (frames at 0..3, 3..6, 6..9).
         let mut s = sample();
@@ -709,8 +721,15 @@ mod tests {
             frame_stride: 3,
         });
         let v3 = s.to_bytes().expect("valid");
-        assert_eq!(v3[0], 3);
-        let b = MonitoringBaseline::parse(&v3).expect("v3");
+        // Still a version-1 record (a reader from before the trailer runs it).
+        assert_eq!(v3[0], 1);
+        let plain = sample().to_bytes().expect("plain");
+        let mut plain_fi = sample();
+        plain_fi.feature_index = vec![6, 8];
+        let plain = plain_fi.to_bytes().expect("plain");
+        assert_eq!(&v3[..plain.len()], &plain[..], "the record is unchanged");
+        assert_eq!(v3[plain.len()], FRAME_LAYOUT_TAG);
+        let b = MonitoringBaseline::parse(&v3).expect("with layout");
         assert_eq!(b.frame_layout(), s.frame_layout);
         assert_eq!(b.score_kind(), ScoreKind::TopOutput);
         assert_eq!(
@@ -724,11 +743,22 @@ mod tests {
         assert_eq!(b.frame_index(0, 3), None, "only 3 frames");
         assert_eq!(b.frame_index(2, 0), None, "only 2 features");
         assert_eq!(OwnedBaseline::from_parsed(&b), s, "owned round trip");
-        // Version 3 with a reconstruction score keeps its kind.
+        // A reconstruction score: version 2, the kind byte, then the trailer.
         s.score_kind = ScoreKind::ReconstructionMse;
         let bytes = s.to_bytes().expect("valid");
-        let b = MonitoringBaseline::parse(&bytes).expect("v3");
+        assert_eq!(bytes[0], 2);
+        let b = MonitoringBaseline::parse(&bytes).expect("v2 with layout");
         assert_eq!(b.score_kind(), ScoreKind::ReconstructionMse);
+        assert_eq!(b.frame_layout(), s.frame_layout);
+        // A trailer with an unknown tag is ignored (room for later trailers).
+        let mut other = plain.clone();
+        other.extend_from_slice(&[7, 3, 3]);
+        assert_eq!(
+            MonitoringBaseline::parse(&other)
+                .expect("unknown trailer")
+                .frame_layout(),
+            None
+        );
         // A v1 and a v2 record (no layout) still parse, and have none.
         let v1 = sample().to_bytes().expect("v1");
         assert_eq!(v1[0], 1);

@@ -491,7 +491,7 @@ pub fn analyze(
         let mut method = o.and_then(|o| o.method).unwrap_or(t.drift.method);
         if method == Method::Auto {
             // The reference's size is the values its histogram counts: the training
-            // windows, or with a framed baseline (version 3) every frame of them.
+            // windows, or with a framed baseline (frame-layout trailer) every frame of them.
             method = Method::choose(
                 b.feature_counts(f).iter().sum(),
                 kind_of_feature(
@@ -679,7 +679,7 @@ pub fn estimate_performance(
 
 fn quality_and_health(b: &Baseline, w: &WindowSummary, t: &Thresholds, alerts: &mut Vec<Alert>) {
     // Feature values counted: one per feature per inference, or, with a framed baseline
-    // (version 3), one per feature per new frame; each went to a bin or was NaN.
+    // (frame-layout trailer), one per feature per new frame; each went to a bin or was NaN.
     let binned: u64 = w.feature_counts.iter().sum();
     let values = (binned + w.quality.nan)
         .max(w.inferences * b.features() as u64)

@@ -11,7 +11,7 @@ pub struct Inference {
     /// The model-input feature vector.
     pub features: Vec<f32>,
     /// Frames of a framed model input that are new since the previous inference (the
-    /// device's `Engine::push_observed_frames`); only a version-3 baseline (with a frame
+    /// device's `Engine::push_observed_frames`); only a baseline with a frame-layout trailer (a frame
     /// layout) looks at it, and 0 or 1 counts the newest frame only.
     pub new_frames: u32,
     /// Predicted class.

@@ -46,7 +46,7 @@ impl core::error::Error for AccumulatorError {}
 /// - otherwise `hist[f][baseline.feature_bin(f, x)] += 1`, and if `x` is outside the
 ///   training range `[min, max]` of the baseline, also `out_of_range[f] += 1`;
 ///
-/// With a version-3 baseline (a [`FrameLayout`](edgeflow_format::baseline::FrameLayout):
+/// With a baseline that has a frame layout (a [`FrameLayout`](edgeflow_format::baseline::FrameLayout):
 /// the monitored features are one frame of a framed input),
 /// [`record_frames`](SummaryAccumulator::record_frames) counts the features of every frame
 /// that is new since the previous inference — `new_frames` frames, the newest first, at

@@ -564,7 +564,7 @@ fn defmt_log_frames_round_trip_and_overlong_ones_are_malformed() {
     assert_eq!(FrameKind::from_u8(6), FrameKind::Defmt);
 }
 
-/// A version-3 baseline: one feature, the newest of 4 frames of 2 values (index 7; the
+/// A baseline with a frame-layout trailer: one feature, the newest of 4 frames of 2 values (index 7; the
 /// earlier frames at 5, 3, 1). Edges -0.5, 0.5, 1.5 over 4 bins: value v lands in bin v+1.
 fn framed_baseline() -> Vec<u8> {
     OwnedBaseline {

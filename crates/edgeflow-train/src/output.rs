@@ -52,11 +52,16 @@ pub fn monitored(plan: &Plan) -> Vec<u32> {
 }
 
 /// The frame layout of a framed signal input (`w` frames of `c` values, the monitored
-/// features being the last frame, see [`monitored`]); `None` for other inputs and for a
-/// single frame.
+/// features being the last frame, see [`monitored`]); `None` for other inputs, for a
+/// single frame and for more than [`MAX_FRAMES`](edgeflow_format::baseline::MAX_FRAMES)
+/// frames (then the newest frame alone is monitored, as before frame layouts existed).
 pub fn frame_layout(plan: &Plan) -> Option<FrameLayout> {
     match plan.input {
-        Shape::Map { h: 1, w, c } if c <= edgeflow_format::baseline::MAX_FEATURES && w > 1 => {
+        Shape::Map { h: 1, w, c }
+            if c <= edgeflow_format::baseline::MAX_FEATURES
+                && w > 1
+                && w <= edgeflow_format::baseline::MAX_FRAMES as usize =>
+        {
             Some(FrameLayout {
                 frames: u32::try_from(w).ok()?,
                 frame_stride: u32::try_from(c).ok()?,
@@ -68,7 +73,7 @@ pub fn frame_layout(plan: &Plan) -> Option<FrameLayout> {
 
 /// Per-feature quantile edges, training histograms and ranges (for a framed signal, over
 /// every frame of every training window, as a device counts every new frame; the baseline
-/// then carries the [`frame_layout`], version 3); the training class prior;
+/// then carries the [`frame_layout`] as the baseline's frame-layout trailer); the training class prior;
 /// the histogram of validation scores (the score a device reports: the top-1 probability
 /// of a classifier on validation windows; the reconstruction error (MSE) of an
 /// autoencoder on the normal training and validation windows, with the baseline's score
