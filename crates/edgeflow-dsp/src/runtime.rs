@@ -193,8 +193,9 @@ impl<'p, 'a, 'w> Runtime<'p, 'a, 'w> {
     /// For a pipeline that stacks frames: how many of the frames in the last output tensor
     /// [`Runtime::process`] wrote were not in the output before it — all `frames` for the
     /// first output after [`Runtime::new`] or [`Runtime::reset`], `hop` in a steady stream
-    /// (at most `frames`). 0 before the first output and for pipelines whose output is not
-    /// a stack of frames (the audio front end, window spectra, vectors, text, images).
+    /// (at most `frames`). Every signal pipeline stacks frames, the audio front end's
+    /// included (a single-frame output reports 1). 0 before the first output and for
+    /// inputs that are not signals (vectors, text, images).
     pub fn new_frames(&self) -> u32 {
         self.new_frames
     }

@@ -374,7 +374,8 @@ impl<'m, 'a, 'w, 'r> Engine<'m, 'a, 'w, 'r> {
     /// model input are new since the previous inference (`dsp::Runtime::new_frames`): for
     /// a pipeline that stacks frames, all of them for the first inference after
     /// [`Engine::new`] or [`Engine::reset`] and the pipeline's hop (at most its frames) in
-    /// a steady stream; 0 for pipelines that do not stack frames (images included). A
+    /// a steady stream (1 for a single-frame signal output); 0 for inputs that are not
+    /// signals (vectors, text, images). A
     /// device passes it to the telemetry summary's `record_frames`, so that every frame is
     /// counted once.
     pub fn push_observed_frames(

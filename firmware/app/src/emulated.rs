@@ -95,8 +95,9 @@ impl<const ORIGIN: usize, const BYTES: usize, const PAGE: usize> NorFlash
     const WRITE_SIZE: usize = 4;
     const ERASE_SIZE: usize = PAGE;
     fn erase(&mut self, from: u32, to: u32) -> Result<(), OutOfBounds> {
-        let a = check::<ORIGIN, BYTES>(from, to.saturating_sub(from) as usize)?;
-        for k in 0..(to - from) as usize {
+        let len = to.checked_sub(from).ok_or(OutOfBounds)? as usize;
+        let a = check::<ORIGIN, BYTES>(from, len)?;
+        for k in 0..len {
             // SAFETY: inside the partition (checked); the application never erases the
             // slot it is reading in place.
             unsafe { core::ptr::write_volatile((a + k) as *mut u8, 0xFF) };

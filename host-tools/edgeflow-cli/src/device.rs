@@ -705,6 +705,7 @@ fn read_recording(path: &Path) -> Result<Recording> {
             .with_context(|| format!("{}: not a .npy file", path.display()))?;
         let axes = match npy.shape() {
             [_] => 1,
+            [_, 0] => bail!("{}: samples of 0 axes ({:?})", path.display(), npy.shape()),
             [_, a] => *a as usize,
             s => bail!(
                 "{}: samples must be [frames] or [frames, axes], not {s:?}",
@@ -780,12 +781,12 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
                 None => samples.len().max(1),
                 Some(0) => bail!("--recording-len must be at least 1 time step"),
                 Some(n) => {
-                    let values = n.saturating_mul(rec.axes);
+                    let values = n.saturating_mul(rec.axes).max(1);
                     if samples.len() % values != 0 {
                         bail!(
                             "{}: {} time steps of {} axes are not a whole number of recordings of {n} time steps (--recording-len)",
                             data.display(),
-                            samples.len() / rec.axes,
+                            samples.len() / rec.axes.max(1),
                             rec.axes
                         );
                     }

@@ -688,8 +688,11 @@ pub(crate) fn eval_packed(
     // Windows read in place by the indirect kernel: the input is then copied with its
     // zero-point padding around it (once per op, with the flip and the depth padding), so
     // that every window is inside the copy and no pixel is gathered at the border.
+    // Undilated windows only: with a dilated height the padded copy would grow with the
+    // dilation (a hostile artifact could ask for gigabytes), not with the output.
     let in_place = gm.reads_taps()
         && g.w.dilation == 1
+        && g.h.dilation == 1
         && (g.w.filter * c4).is_multiple_of(4)
         && (2..=MAX_PIECES).contains(&g.h.filter);
     let padded = |a: Axis| {
