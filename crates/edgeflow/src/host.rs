@@ -30,12 +30,20 @@ pub enum AttachError {
     Fit(crate::Error),
 }
 
-/// Returns `artifact` with `spec` stored in its `FeaturePipeline` section (replacing any).
+/// The two artifact sections that carry `spec` in front of `model`: the encoded pipeline
+/// (`FeaturePipeline`) and its coefficient tables (`PipelineTables`, designed here once so
+/// the device does not at every start). Nothing is assembled: a caller that writes other
+/// sections too puts these in the same [`edgeflow_format::write::Parts`] and assembles
+/// once.
 ///
 /// For an int8 model input the pipeline's final quantization is set to the input's scale
-/// and zero point; the result is checked with [`crate::Model::parse`].
-pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachError> {
-    let model = edgeflow_nn::Model::parse(artifact).map_err(AttachError::Model)?;
+/// and zero point (float input: none). Errors: [`AttachError::Pipeline`],
+/// [`AttachError::Decode`]; whether the pipeline fits the model is checked only by
+/// parsing the assembled artifact ([`attach_pipeline`] does).
+pub fn pipeline_sections(
+    model: &edgeflow_nn::Model<'_>,
+    spec: &Spec,
+) -> Result<(Vec<u8>, Vec<u8>), AttachError> {
     let mut spec = spec.clone();
     if let Some(input) = model.header().inputs.first() {
         match (input.dtype, input.quant) {
@@ -50,10 +58,17 @@ pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachEr
         }
     }
     let pipeline = dsp_host::to_bytes(&spec)?;
-    // The coefficient tables, designed here once so the device does not at every start.
     let decoded = edgeflow_dsp::Pipeline::from_bytes(&pipeline).map_err(AttachError::Decode)?;
     let tables = dsp_host::tables(&decoded)?;
     let tables = edgeflow_format::tables::encode(&pipeline, &tables);
+    Ok((pipeline, tables))
+}
+
+/// Returns `artifact` with `spec` stored in its `FeaturePipeline` section (replacing any),
+/// with [`pipeline_sections`]; the result is checked with [`crate::Model::parse`].
+pub fn attach_pipeline(artifact: &[u8], spec: &Spec) -> Result<Vec<u8>, AttachError> {
+    let model = edgeflow_nn::Model::parse(artifact).map_err(AttachError::Model)?;
+    let (pipeline, tables) = pipeline_sections(&model, spec)?;
     let a = Artifact::parse(artifact).map_err(AttachError::Artifact)?;
     let parts = edgeflow_format::write::Parts {
         feature_pipeline: Some(&pipeline),

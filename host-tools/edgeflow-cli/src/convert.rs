@@ -36,49 +36,81 @@ pub struct ConvertArgs {
     labels: Option<PathBuf>,
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand. The model is read once (its input for the pipeline's
+/// quantization, its output for the label count), the new sections are encoded, and the
+/// artifact is assembled once and parsed once at the end to prove it.
 pub fn run(a: ConvertArgs) -> Result<()> {
-    let mut compiled = model_file::load_model(&a.model)?;
-    if let Some(p) = &a.pipeline {
-        let spec = edgeflow_dsp::host::load(p)?;
-        let spec = check_quantization(&compiled, spec, p, a.adopt_model_quantization)?;
-        compiled = edgeflow::host::attach_pipeline(&compiled, &spec)
-            .with_context(|| format!("cannot attach {} to the model", p.display()))?;
-    }
-    let mut n_labels = None;
-    if let Some(path) = &a.labels {
-        let l = labels::read_file(path)?;
-        let (classes, dims) = {
-            let m = edgeflow_nn::Model::parse(&compiled)?;
-            let out = m
+    let compiled = model_file::load_model(&a.model)?;
+    let model = edgeflow_nn::Model::parse(&compiled)?;
+    let pipeline = match &a.pipeline {
+        Some(p) => {
+            let spec = edgeflow_dsp::host::load(p)?;
+            let spec = check_quantization(&model, spec, p, a.adopt_model_quantization)?;
+            Some(
+                edgeflow::host::pipeline_sections(&model, &spec)
+                    .with_context(|| format!("cannot attach {} to the model", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let labels = match &a.labels {
+        Some(path) => {
+            let l = labels::read_file(path)?;
+            let out = model
                 .header()
                 .outputs
                 .first()
                 .copied()
                 .context("the model has no output")?;
             let dims = out.shape.dims().to_vec();
-            (dims.last().copied().unwrap_or(1) as usize, dims)
-        };
-        if l.len() != classes {
-            bail!(
-                "{}: {} labels, but the model's output has {classes} classes (shape {dims:?})",
-                path.display(),
-                l.len()
-            );
+            let classes = dims.last().copied().unwrap_or(1) as usize;
+            if l.len() != classes {
+                bail!(
+                    "{}: {} labels, but the model's output has {classes} classes (shape {dims:?})",
+                    path.display(),
+                    l.len()
+                );
+            }
+            Some((labels::encode(&l)?, l.len()))
         }
-        compiled = with_section(&compiled, SectionKind::Labels, &labels::encode(&l)?)?;
-        n_labels = Some(l.len());
-    }
-    std::fs::write(&a.output, &compiled)
+        None => None,
+    };
+    let artifact = if pipeline.is_none() && labels.is_none() {
+        compiled
+    } else {
+        let a = Artifact::parse(&compiled).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut parts = edgeflow_format::write::Parts::of(&a);
+        if let Some((p, t)) = &pipeline {
+            parts.feature_pipeline = Some(p);
+            parts.pipeline_tables = Some(t);
+        }
+        if let Some((l, _)) = &labels {
+            parts.labels = Some(l);
+        }
+        parts
+            .assemble()
+            .map_err(|e| anyhow::anyhow!("cannot assemble the artifact: {e}"))?
+    };
+    // The one parse that proves the written artifact runs (pipeline and model agree).
+    let m = match (edgeflow::Model::parse(&artifact), &a.pipeline) {
+        (Ok(m), _) => m,
+        (Err(e), Some(p)) => {
+            bail!(
+                "cannot attach {} to the model: the pipeline does not fit the model: {e}",
+                p.display()
+            )
+        }
+        (Err(e), None) => bail!("the artifact does not parse: {e}"),
+    };
+    std::fs::write(&a.output, &artifact)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
-    let m = edgeflow_nn::Model::parse(&compiled)?;
     outln!(
         "wrote {} ({} bytes, arena {} bytes, {} ops{})",
         a.output.display(),
-        compiled.len(),
-        m.arena_bytes(),
-        m.header().op_count,
-        n_labels.map_or(String::new(), |n| format!(", {n} labels"))
+        artifact.len(),
+        m.nn().arena_bytes(),
+        m.nn().header().op_count,
+        labels.map_or(String::new(), |(_, n)| format!(", {n} labels"))
     )?;
     Ok(())
 }
@@ -87,12 +119,11 @@ pub fn run(a: ConvertArgs) -> Result<()> {
 /// spec to store: unchanged when they agree, refused when they differ (unless `adopt`),
 /// and every change printed.
 fn check_quantization(
-    artifact: &[u8],
+    m: &edgeflow_nn::Model<'_>,
     mut spec: edgeflow_dsp::host::Spec,
     path: &Path,
     adopt: bool,
 ) -> Result<edgeflow_dsp::host::Spec> {
-    let m = edgeflow_nn::Model::parse(artifact)?;
     let Some(input) = m.header().inputs.first().copied() else {
         return Ok(spec);
     };
