@@ -58,9 +58,11 @@ pub fn pipeline_sections(
         }
     }
     let pipeline = dsp_host::to_bytes(&spec)?;
-    let decoded = edgeflow_dsp::Pipeline::from_bytes(&pipeline).map_err(AttachError::Decode)?;
-    let tables = dsp_host::tables(&decoded)?;
-    let tables = edgeflow_format::tables::encode(&pipeline, &tables);
+    let tables = {
+        let decoded = edgeflow_dsp::Pipeline::from_bytes(&pipeline).map_err(AttachError::Decode)?;
+        let designed = dsp_host::tables(&decoded)?;
+        edgeflow_format::tables::encode(&pipeline, &designed)
+    };
     Ok((pipeline, tables))
 }
 
