@@ -75,6 +75,8 @@ pub fn run(a: ConvertArgs) -> Result<()> {
         }
         None => None,
     };
+    // The model's view borrows `compiled`: done with it before `compiled` moves on.
+    drop(model);
     let artifact = if pipeline.is_none() && labels.is_none() {
         compiled
     } else {
