@@ -93,16 +93,23 @@ pub fn run(a: ConvertArgs) -> Result<()> {
             .assemble()
             .map_err(|e| anyhow::anyhow!("cannot assemble the artifact: {e}"))?
     };
-    // The one parse that proves the written artifact runs (pipeline and model agree).
-    let m = match (edgeflow::Model::parse(&artifact), &a.pipeline) {
-        (Ok(m), _) => m,
-        (Err(e), Some(p)) => {
-            bail!(
-                "cannot attach {} to the model: the pipeline does not fit the model: {e}",
-                p.display()
-            )
+    // The one parse that proves the written artifact runs: with a pipeline, the facade's
+    // (the pipeline's output must fit the model input); without, the run-time's.
+    let (facade, plain);
+    let m: &edgeflow_nn::Model<'_> = match &a.pipeline {
+        Some(p) => {
+            facade = edgeflow::Model::parse(&artifact).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot attach {} to the model: the pipeline does not fit the model: {e}",
+                    p.display()
+                )
+            })?;
+            facade.nn()
         }
-        (Err(e), None) => bail!("the artifact does not parse: {e}"),
+        None => {
+            plain = edgeflow_nn::Model::parse(&artifact)?;
+            &plain
+        }
     };
     std::fs::write(&a.output, &artifact)
         .with_context(|| format!("cannot write {}", a.output.display()))?;
@@ -110,8 +117,8 @@ pub fn run(a: ConvertArgs) -> Result<()> {
         "wrote {} ({} bytes, arena {} bytes, {} ops{})",
         a.output.display(),
         artifact.len(),
-        m.nn().arena_bytes(),
-        m.nn().header().op_count,
+        m.arena_bytes(),
+        m.header().op_count,
         labels.map_or(String::new(), |(_, n)| format!(", {n} labels"))
     )?;
     Ok(())
