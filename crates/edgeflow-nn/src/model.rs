@@ -221,10 +221,11 @@ impl<'a> Model<'a> {
             name,
             reason,
         };
-        let mut input_ranges: [Option<Range<usize>>; edgeflow_format::graph::MAX_OP_INPUTS] =
-            Default::default();
-        for (slot, t) in input_ranges.iter_mut().zip(d.inputs.iter()) {
-            *slot = self.check_tensor(d.source_index, t)?;
+        // No array of the inputs' ranges: LLVM unrolled the loop that filled one (up to
+        // 8 inputs) into 8 inlined calls with their error paths, about 1 KB of parse
+        // code; the overlap loop below recomputes each validated input's range.
+        for t in d.inputs.iter() {
+            self.check_tensor(d.source_index, t)?;
         }
         let out_t = d
             .outputs
@@ -263,7 +264,8 @@ impl<'a> Model<'a> {
             None => None,
         };
         let in_place_reshape = matches!(d.op, Op::Reshape);
-        for r in input_ranges.iter().flatten() {
+        for r in d.inputs.iter().filter_map(arena_range) {
+            let r = &r;
             if ranges_overlap(r, &out) && !(in_place_reshape && *r == out) {
                 return Err(invalid(why!(
                     "model.rs",
