@@ -713,6 +713,25 @@ pub(crate) fn eval_packed(
                         }
                     }
                 }
+                // 8 or 16 channels where the taps are not adjacent (stride or dilation
+                // along the row, or a window crossing the row's border): the taps of up
+                // to `rep` pixels gathered into one block (`Dw::pixels`), not one pixel
+                // per 32-lane block.
+                let rep = dw.pixels_per_block();
+                if rep > 1 {
+                    let n = rep.min(g.w.out - ox);
+                    let win = (b * img, row, iy0, ky0, ky1);
+                    let done = match c {
+                        8 => gathered::<8>(dw, &g, x, win, ox, n, o),
+                        16 => gathered::<16>(dw, &g, x, win, ox, n, o),
+                        _ => false,
+                    };
+                    if done {
+                        ox += n;
+                        at += n * c;
+                        continue;
+                    }
+                }
                 let mut taps: [&[u8]; 9] = [zp; 9];
                 for (t, tap) in taps.iter_mut().enumerate() {
                     let (ky, kx) = (t / 3, t % 3);
@@ -730,6 +749,66 @@ pub(crate) fn eval_packed(
         }
     }
     true
+}
+
+/// Output pixels `ox..ox + n` (`n` at most [`super::packed::Dw::pixels_per_block`]) of
+/// one output row of a packed 3x3 depthwise op with `C` (8 or 16) channels, on one block
+/// of `Dw::pixels`: each tap's `C` bytes of the `n` pixels copied side by side into a
+/// 32-byte row (the input pixel, or the zero point outside the image; the lanes past
+/// `n` pixels hold zero points and their outputs are dropped). `win` is the image's
+/// first byte, the bytes per input row, and the output row's window along the height
+/// (`g.h.window`). Writes `out[..n * C]`; `false` (nothing written) when the block
+/// kernel does not apply or `out` is short.
+#[cfg(any(test, feature = "std"))]
+fn gathered<const C: usize>(
+    dw: &super::packed::Dw,
+    g: &Geom,
+    x: &[u8],
+    (img0, row, iy0, ky0, ky1): (usize, usize, isize, usize, usize),
+    ox: usize,
+    n: usize,
+    out: &mut [u8],
+) -> bool {
+    use super::packed::DW_BLOCK;
+    let Some(zp) = dw.zp().first_chunk::<C>() else {
+        return false;
+    };
+    if n == 0 || n * C > DW_BLOCK || out.len() < n * C {
+        return false;
+    }
+    let mut buf = [[0u8; DW_BLOCK]; 9];
+    for (j, oxj) in (ox..ox + DW_BLOCK / C).enumerate() {
+        let (ix0, kx0, kx1) = if j < n { g.w.window(oxj) } else { (0, 0, 0) };
+        for (t, tap) in buf.iter_mut().enumerate() {
+            let (ky, kx) = (t / 3, t % 3);
+            let src = if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
+                let s = img0 + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * C;
+                x.get(s..).and_then(|v| v.first_chunk::<C>()).unwrap_or(zp)
+            } else {
+                zp
+            };
+            if let Some(d) = tap.get_mut(j * C..).and_then(|d| d.first_chunk_mut::<C>()) {
+                *d = *src;
+            }
+        }
+    }
+    let taps: [&[u8]; 9] = core::array::from_fn(|t| &buf[t][..]);
+    if n * C == DW_BLOCK {
+        if let Some(o) = out.get_mut(..DW_BLOCK) {
+            return dw.pixels(&taps, o);
+        }
+    }
+    let mut o = [0u8; DW_BLOCK];
+    if !dw.pixels(&taps, &mut o) {
+        return false;
+    }
+    match (out.get_mut(..n * C), o.get(..n * C)) {
+        (Some(d), Some(s)) => {
+            d.copy_from_slice(s);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Any depth multiplier, one output channel at a time over the in-image taps:

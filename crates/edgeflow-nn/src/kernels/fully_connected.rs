@@ -260,6 +260,18 @@ pub(crate) fn eval_packed(
     if work.len() < TILE * rb {
         work.resize(TILE * rb, 0);
     }
+    // Batch 1 (the usual case): the one row straight to the kernel.
+    if rows == 1 {
+        let Some(buf) = work.get_mut(..rb) else {
+            return false;
+        };
+        if let Some(d) = buf.get_mut(..i) {
+            d.copy_from_slice(x);
+        }
+        gm.prep(buf);
+        gm.rows(&[&*buf], &mut [&mut *out], &q);
+        return true;
+    }
     for (xt, ot) in x.chunks(TILE * i).zip(out.chunks_mut(TILE * o)) {
         let mut n = 0;
         for (xr, buf) in xt.chunks_exact(i).zip(work.chunks_exact_mut(rb)) {
