@@ -418,6 +418,10 @@ fn eval_mult1(
 /// epilogue; the `c % 4` last channels take the portable loop. With a host SIMD family
 /// (AVX2, NEON) the channels are summed by [`arch::dw3x3`] straight from the filter, then
 /// requantized with the records.
+///
+/// Inlined into the op's outlined frame (`kernels::eval`), so the setup and the pixel
+/// loop share one frame.
+#[inline(always)]
 fn eval_3x3(
     g: &Geom,
     q: &OutQ<'_>,
