@@ -225,6 +225,18 @@ fn outlined<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Whether FULLY_CONNECTED runs in a frame of its own ([`outlined`]) rather than inlined
+/// into the dispatch: when a convolution is linked, the deepest op is a convolution,
+/// under which FULLY_CONNECTED's inlined setup would sit (KWS: 900 B peak stack in
+/// `invoke` inlined, 860 B outlined); in a build whose only weighted op is
+/// FULLY_CONNECTED, it is the deepest, and its setup costs less inlined than in a frame
+/// of its own stacked on the kernel's (AD: 596 B inlined, 668 B outlined; emulated M4F,
+/// BENCHMARKS.md, footprint, fifth pass).
+const FC_OUTLINED: bool = cfg!(any(
+    edgeflow_op = "CONV_2D",
+    edgeflow_op = "DEPTHWISE_CONV_2D"
+));
+
 /// Executes an op whose [`check`] passed.
 pub fn eval(
     op: &Op<'_>,
@@ -248,7 +260,13 @@ pub fn eval(
         }
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => {
-            weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
+            if FC_OUTLINED {
+                outlined(|| {
+                    weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
+                })
+            } else {
+                weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
+            }
         }
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output, scratch),
