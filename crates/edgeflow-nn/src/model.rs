@@ -85,7 +85,10 @@ impl<'a> Model<'a> {
                 return Err(Error::BadTensor {
                     op: GRAPH_IO,
                     tensor: t.id,
-                    reason: "graph inputs and outputs must live in the arena",
+                    reason: why!(
+                        "model.rs",
+                        "graph inputs and outputs must live in the arena"
+                    ),
                 });
             }
         }
@@ -133,31 +136,42 @@ impl<'a> Model<'a> {
             reason,
         };
         if t.shape.rank as usize > MAX_RANK {
-            return Err(bad("rank above the run-time maximum of 6"));
+            return Err(bad(why!(
+                "model.rs",
+                "rank above the run-time maximum of 6"
+            )));
         }
         if t.shape.dims().contains(&0) {
-            return Err(bad("zero-sized dimension"));
+            return Err(bad(why!("model.rs", "zero-sized dimension")));
         }
         let len = t
             .shape
             .num_elements()
             .and_then(|n| n.checked_mul(t.dtype.size()))
             .filter(|&n| n <= u32::MAX as usize)
-            .ok_or(bad("byte size overflows"))?;
+            .ok_or(bad(why!("model.rs", "byte size overflows")))?;
         match (t.dtype, &t.quant) {
-            (DType::I8, None) => return Err(bad("int8 tensor without quantization")),
+            (DType::I8, None) => {
+                return Err(bad(why!("model.rs", "int8 tensor without quantization")))
+            }
             (_, Some(q)) => {
                 if !(q.scale.is_finite() && q.scale > 0.0) {
-                    return Err(bad("quantization scale is not a positive finite number"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "quantization scale is not a positive finite number"
+                    )));
                 }
                 if t.dtype == DType::I8 && !(-128..=127).contains(&q.zero_point) {
-                    return Err(bad("int8 zero point outside [-128, 127]"));
+                    return Err(bad(why!("model.rs", "int8 zero point outside [-128, 127]")));
                 }
                 if let Some(pc) = &q.per_channel {
                     if pc.axis as usize >= t.shape.dims().len()
                         || pc.scales.0.len() != t.shape.dim(pc.axis as usize).saturating_mul(4)
                     {
-                        return Err(bad("per-channel scales do not match the quantized axis"));
+                        return Err(bad(why!(
+                            "model.rs",
+                            "per-channel scales do not match the quantized axis"
+                        )));
                     }
                 }
             }
@@ -166,13 +180,21 @@ impl<'a> Model<'a> {
         match t.location {
             Location::Arena { offset } => {
                 let start = offset as usize;
-                let end = start.checked_add(len).ok_or(bad("arena range overflows"))?;
+                let end = start
+                    .checked_add(len)
+                    .ok_or(bad(why!("model.rs", "arena range overflows")))?;
                 if end > self.header.arena_bytes as usize {
-                    return Err(bad("arena range past the planned arena size"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "arena range past the planned arena size"
+                    )));
                 }
                 // arena_align is a power of two in 1..=4096 (checked in `validate`).
                 if start.checked_rem(self.header.arena_align as usize) != Some(0) {
-                    return Err(bad("arena offset not aligned as the plan says"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "arena offset not aligned as the plan says"
+                    )));
                 }
                 Ok(Some(start..end))
             }
@@ -180,9 +202,12 @@ impl<'a> Model<'a> {
                 let start = offset as usize;
                 let end = start
                     .checked_add(len)
-                    .ok_or(bad("weights range overflows"))?;
+                    .ok_or(bad(why!("model.rs", "weights range overflows")))?;
                 if end > self.artifact.weights.len() {
-                    return Err(bad("constant data past the end of the weights section"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "constant data past the end of the weights section"
+                    )));
                 }
                 Ok(None)
             }
@@ -196,43 +221,63 @@ impl<'a> Model<'a> {
             name,
             reason,
         };
-        let mut input_ranges: [Option<Range<usize>>; edgeflow_format::graph::MAX_OP_INPUTS] =
-            Default::default();
-        for (slot, t) in input_ranges.iter_mut().zip(d.inputs.iter()) {
-            *slot = self.check_tensor(d.source_index, t)?;
+        // No array of the inputs' ranges: LLVM unrolled the loop that filled one (up to
+        // 8 inputs) into 8 inlined calls with their error paths, about 1 KB of parse
+        // code; the overlap loop below recomputes each validated input's range.
+        for t in d.inputs.iter() {
+            self.check_tensor(d.source_index, t)?;
         }
-        let out_t = d.outputs.first().ok_or(invalid("op has no output"))?;
+        let out_t = d
+            .outputs
+            .first()
+            .ok_or(invalid(why!("model.rs", "op has no output")))?;
         let out = self
             .check_tensor(d.source_index, out_t)?
-            .ok_or(invalid("output must live in the arena"))?;
+            .ok_or(invalid(why!("model.rs", "output must live in the arena")))?;
         let scratch = match d.scratch {
             Some(s) => {
                 // The runtime cuts the arena at the output's and the scratch's edges, so
                 // both must be non-empty and disjoint (adjacent is fine); an empty scratch
                 // region has no place in that cut and is rejected.
                 if s.len == 0 {
-                    return Err(invalid("scratch region is empty (omit it instead)"));
+                    return Err(invalid(why!(
+                        "model.rs",
+                        "scratch region is empty (omit it instead)"
+                    )));
                 }
                 let start = s.offset as usize;
                 let end = start
                     .checked_add(s.len as usize)
                     .filter(|&e| e <= self.header.arena_bytes as usize)
-                    .ok_or(invalid("scratch region past the planned arena size"))?;
+                    .ok_or(invalid(why!(
+                        "model.rs",
+                        "scratch region past the planned arena size"
+                    )))?;
                 if ranges_overlap(&(start..end), &out) {
-                    return Err(invalid("scratch region overlaps the output"));
+                    return Err(invalid(why!(
+                        "model.rs",
+                        "scratch region overlaps the output"
+                    )));
                 }
                 Some(start..end)
             }
             None => None,
         };
         let in_place_reshape = matches!(d.op, Op::Reshape);
-        for r in input_ranges.iter().flatten() {
+        for r in d.inputs.iter().filter_map(arena_range) {
+            let r = &r;
             if ranges_overlap(r, &out) && !(in_place_reshape && *r == out) {
-                return Err(invalid("an input overlaps the output in the arena plan"));
+                return Err(invalid(why!(
+                    "model.rs",
+                    "an input overlaps the output in the arena plan"
+                )));
             }
             if let Some(s) = &scratch {
                 if ranges_overlap(r, s) {
-                    return Err(invalid("an input overlaps the scratch region"));
+                    return Err(invalid(why!(
+                        "model.rs",
+                        "an input overlaps the scratch region"
+                    )));
                 }
             }
         }

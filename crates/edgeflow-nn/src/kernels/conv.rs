@@ -58,22 +58,34 @@ fn geom(
     out: &TensorDef<'_>,
 ) -> Result<Geom, &'static str> {
     if x.shape.rank != 4 || w.shape.rank != 4 || out.shape.rank != 4 {
-        return Err("input, filter and output must be rank 4 (NHWC, OHWI)");
+        return Err(why!(
+            "conv.rs",
+            "input, filter and output must be rank 4 (NHWC, OHWI)"
+        ));
     }
     let batches = x.shape.dim(0);
     if out.shape.dim(0) != batches {
-        return Err("input and output batch sizes differ");
+        return Err(why!("conv.rs", "input and output batch sizes differ"));
     }
     let (in_c, out_c, f_c) = (x.shape.dim(3), w.shape.dim(0), w.shape.dim(3));
     if out.shape.dim(3) != out_c {
-        return Err("output depth differs from the number of filters");
+        return Err(why!(
+            "conv.rs",
+            "output depth differs from the number of filters"
+        ));
     }
     if f_c == 0 || in_c % f_c != 0 {
-        return Err("input depth is not a multiple of the filter depth");
+        return Err(why!(
+            "conv.rs",
+            "input depth is not a multiple of the filter depth"
+        ));
     }
     let groups = in_c / f_c;
     if groups == 0 || out_c % groups != 0 {
-        return Err("output depth is not a multiple of the number of groups");
+        return Err(why!(
+            "conv.rs",
+            "output depth is not a multiple of the number of groups"
+        ));
     }
     if groups != 1 && !GROUPED_LINKED {
         return Err("grouped CONV_2D is not linked into this build (EDGEFLOW_NN_GROUPED_CONV=0 at build time)");
@@ -98,7 +110,7 @@ fn geom(
         .filter
         .checked_mul(wa.filter)
         .and_then(|v| v.checked_mul(f_c))
-        .ok_or("filter too large")?;
+        .ok_or(why!("conv.rs", "filter too large"))?;
     Ok(Geom {
         batches,
         h,
@@ -116,7 +128,10 @@ pub(crate) struct Conv<'p, 'a>(pub(crate) &'p ConvParams<'a>);
 
 impl Weighted for Conv<'_, '_> {
     type Geom = Geom;
-    const ARITY: &'static str = "CONV_2D takes input, filter and an optional bias";
+    const ARITY: &'static str = why!(
+        "conv.rs",
+        "CONV_2D takes input, filter and an optional bias"
+    );
     fn geom(
         &self,
         x: &TensorDef<'_>,
@@ -124,7 +139,7 @@ impl Weighted for Conv<'_, '_> {
         out: &TensorDef<'_>,
     ) -> Result<Geom, &'static str> {
         if self.0.depth_multiplier != 1 {
-            return Err("CONV_2D depth multiplier must be 1");
+            return Err(why!("conv.rs", "CONV_2D depth multiplier must be 1"));
         }
         geom(self.0, x, w, out)
     }

@@ -59,26 +59,38 @@ fn geom(
     out: &TensorDef<'_>,
 ) -> Result<Geom, &'static str> {
     if x.shape.rank != 4 || w.shape.rank != 4 || out.shape.rank != 4 {
-        return Err("input, filter and output must be rank 4");
+        return Err(why!(
+            "depthwise.rs",
+            "input, filter and output must be rank 4"
+        ));
     }
     if w.shape.dim(0) != 1 {
-        return Err("depthwise filter must be [1, H, W, C*M]");
+        return Err(why!(
+            "depthwise.rs",
+            "depthwise filter must be [1, H, W, C*M]"
+        ));
     }
     let batches = x.shape.dim(0);
     if out.shape.dim(0) != batches {
-        return Err("input and output batch sizes differ");
+        return Err(why!("depthwise.rs", "input and output batch sizes differ"));
     }
     let mult = p.depth_multiplier as usize;
     if mult == 0 {
-        return Err("depth multiplier must be at least 1");
+        return Err(why!("depthwise.rs", "depth multiplier must be at least 1"));
     }
     let in_c = x.shape.dim(3);
     let out_c = w.shape.dim(3);
     if in_c.checked_mul(mult) != Some(out_c) {
-        return Err("filter depth is not input depth times the depth multiplier");
+        return Err(why!(
+            "depthwise.rs",
+            "filter depth is not input depth times the depth multiplier"
+        ));
     }
     if out.shape.dim(3) != out_c {
-        return Err("output depth differs from the filter depth");
+        return Err(why!(
+            "depthwise.rs",
+            "output depth differs from the filter depth"
+        ));
     }
     if !GENERAL_LINKED
         && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || !in_c.is_multiple_of(4))
@@ -117,7 +129,10 @@ pub(crate) struct Depthwise<'p, 'a>(pub(crate) &'p ConvParams<'a>);
 
 impl Weighted for Depthwise<'_, '_> {
     type Geom = Geom;
-    const ARITY: &'static str = "DEPTHWISE_CONV_2D takes input, filter and an optional bias";
+    const ARITY: &'static str = why!(
+        "depthwise.rs",
+        "DEPTHWISE_CONV_2D takes input, filter and an optional bias"
+    );
     fn geom(
         &self,
         x: &TensorDef<'_>,

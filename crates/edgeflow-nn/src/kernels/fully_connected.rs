@@ -24,20 +24,38 @@ fn dims(
     out: &TensorDef<'_>,
 ) -> Result<(usize, usize, usize), &'static str> {
     if w.shape.rank != 2 {
-        return Err("weights must be rank 2 [out, in]");
+        return Err(why!(
+            "fully_connected.rs",
+            "weights must be rank 2 [out, in]"
+        ));
     }
     let (o, i) = (w.shape.dim(0), w.shape.dim(1));
     let r = out.shape.rank as usize;
     if r == 0 || out.shape.dim(r - 1) != o {
-        return Err("output's last dimension differs from the number of weight rows");
+        return Err(why!(
+            "fully_connected.rs",
+            "output's last dimension differs from the number of weight rows"
+        ));
     }
     if o == 0 || i == 0 {
-        return Err("zero-sized weights");
+        return Err(why!("fully_connected.rs", "zero-sized weights"));
     }
-    let out_n = out.shape.num_elements().ok_or("output too large")?;
+    let out_n = out
+        .shape
+        .num_elements()
+        .ok_or(why!("fully_connected.rs", "output too large"))?;
     let rows = out_n / o;
-    if rows.checked_mul(i) != Some(x.shape.num_elements().ok_or("input too large")?) {
-        return Err("input element count is not rows * in_features");
+    if rows.checked_mul(i)
+        != Some(
+            x.shape
+                .num_elements()
+                .ok_or(why!("fully_connected.rs", "input too large"))?,
+        )
+    {
+        return Err(why!(
+            "fully_connected.rs",
+            "input element count is not rows * in_features"
+        ));
     }
     Ok((rows, i, o))
 }
@@ -51,7 +69,10 @@ pub(crate) struct FullyConnected<'p, 'a>(pub(crate) &'p FullyConnectedParams<'a>
 
 impl Weighted for FullyConnected<'_, '_> {
     type Geom = (usize, usize, usize);
-    const ARITY: &'static str = "FULLY_CONNECTED takes input, weights and an optional bias";
+    const ARITY: &'static str = why!(
+        "fully_connected.rs",
+        "FULLY_CONNECTED takes input, weights and an optional bias"
+    );
     fn geom(
         &self,
         x: &TensorDef<'_>,

@@ -94,7 +94,8 @@ pub(crate) const NOT_LINKED: &str =
 /// [`check`]'s answer for an op whose scratch region is smaller than its kernel needs
 /// (an artifact planned before format 1.2 gave kernels their accumulator blocks as
 /// scratch gets this; `Model::parse` then reports [`crate::Error::OlderPlan`]).
-pub(crate) const SCRATCH_TOO_SMALL: &str = "scratch region smaller than the kernel needs";
+pub(crate) const SCRATCH_TOO_SMALL: &str =
+    why!("mod.rs", "scratch region smaller than the kernel needs");
 
 /// [`check`]'s answer for an f32 use of an op whose f32 variant the build left out
 /// (`EDGEFLOW_NN_F32=0`, see build.rs).

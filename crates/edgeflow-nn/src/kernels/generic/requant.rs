@@ -15,14 +15,23 @@ pub(crate) fn check_requant(
     input: &TensorDef<'_>,
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
-    let rq = rq.ok_or("int8 op without requantization parameters")?;
+    let rq = rq.ok_or(why!(
+        "generic/requant.rs",
+        "int8 op without requantization parameters"
+    ))?;
     let (m, s) = (rq.multipliers.0.len(), rq.shifts.0.len());
     if m % 4 != 0 || s % 4 != 0 || m != s {
-        return Err("requantization multiplier and shift arrays differ or are not i32 arrays");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization multiplier and shift arrays differ or are not i32 arrays"
+        ));
     }
     let n = m / 4;
     if n != 1 && n != channels {
-        return Err("requantization arrays must have one entry per output channel, or one");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization arrays must have one entry per output channel, or one"
+        ));
     }
     if rq
         .shifts
@@ -30,16 +39,28 @@ pub(crate) fn check_requant(
         .chunks_exact(4)
         .any(|c| !SHIFT_RANGE.contains(&le_i32(c, 0)))
     {
-        return Err("requantization shift outside [-31, 30]");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization shift outside [-31, 30]"
+        ));
     }
     if rq.multipliers.0.chunks_exact(4).any(|c| le_i32(c, 0) < 0) {
-        return Err("requantization multiplier negative");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization multiplier negative"
+        ));
     }
     if rq.input_offset != -zero_point(input)? {
-        return Err("requantization input offset is not minus the input zero point");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization input offset is not minus the input zero point"
+        ));
     }
     if rq.output_offset != zero_point(output)? {
-        return Err("requantization output offset is not the output zero point");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization output offset is not the output zero point"
+        ));
     }
     Ok(())
 }
