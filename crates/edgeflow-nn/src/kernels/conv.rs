@@ -243,7 +243,9 @@ fn eval_i8(
     if soa {
         q.write_soa(recs, g.out_c, 0, fold);
     } else {
-        q.write_records(recs, REC, 0, fold);
+        // Out of line: the records loop's temporaries are not in the frame the pixel
+        // loop runs under.
+        super::outlined(|| q.write_records(recs, REC, 0, fold));
     }
     let recs: &[u8] = recs;
     let params = if soa {

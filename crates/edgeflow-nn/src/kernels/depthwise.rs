@@ -433,6 +433,10 @@ fn eval_mult1(
 /// epilogue; the `c % 4` last channels take the portable loop. With a host SIMD family
 /// (AVX2, NEON) the channels are summed by [`arch::dw3x3`] straight from the filter, then
 /// requantized with the records.
+///
+/// Inlined into the op's outlined frame (`kernels::eval`), so the setup and the pixel
+/// loop share one frame.
+#[inline(always)]
 fn eval_3x3(
     g: &Geom,
     q: &OutQ<'_>,
@@ -475,33 +479,37 @@ fn eval_3x3(
     // Transposed weights and, per channel, bias + off * sum of its nine weights. The
     // per-channel sums use the pixel loop's accumulators (one block in scratch, not
     // two: every pixel kernel below writes the accumulators before reading them).
-    let mut c0 = 0;
-    for rc in recs
-        .chunks_mut(CHUNK * REC3)
-        .take(if soa { 0 } else { usize::MAX })
-    {
-        let n = rc.len() / REC3;
-        let ws = &mut acc[..n];
-        ws.fill(0);
-        for (t, wt) in w.chunks_exact(c).enumerate().take(9) {
-            for ((r, a), &v) in rc
-                .chunks_exact_mut(REC3)
-                .zip(ws.iter_mut())
-                .zip(wt.get(c0..).unwrap_or(&[]))
-            {
-                if let Some(slot) = r.get_mut(t) {
-                    *slot = v;
+    // Out of line: the records loop's temporaries are not in the frame the pixel loop
+    // runs under.
+    super::outlined(|| {
+        let mut c0 = 0;
+        for rc in recs
+            .chunks_mut(CHUNK * REC3)
+            .take(if soa { 0 } else { usize::MAX })
+        {
+            let n = rc.len() / REC3;
+            let ws = &mut acc[..n];
+            ws.fill(0);
+            for (t, wt) in w.chunks_exact(c).enumerate().take(9) {
+                for ((r, a), &v) in rc
+                    .chunks_exact_mut(REC3)
+                    .zip(ws.iter_mut())
+                    .zip(wt.get(c0..).unwrap_or(&[]))
+                {
+                    if let Some(slot) = r.get_mut(t) {
+                        *slot = v;
+                    }
+                    *a = a.wrapping_add(v as i8 as i32);
                 }
-                *a = a.wrapping_add(v as i8 as i32);
             }
+            let ch = c0;
+            q.write_records(rc, REC3, ch, |j| {
+                let b = bias.map_or(0, |b| le_i32(b, ch + j));
+                b.wrapping_add(off.wrapping_mul(ws.get(j).copied().unwrap_or(0)))
+            });
+            c0 += n;
         }
-        let ch = c0;
-        q.write_records(rc, REC3, ch, |j| {
-            let b = bias.map_or(0, |b| le_i32(b, ch + j));
-            b.wrapping_add(off.wrapping_mul(ws.get(j).copied().unwrap_or(0)))
-        });
-        c0 += n;
-    }
+    });
     zp_row.fill((-off) as i8 as u8);
     let recs: &[u8] = recs;
     let params = if soa {

@@ -144,7 +144,6 @@ fn eval_i8(
         return;
     };
     for (xr, orow) in x.chunks_exact(i).zip(out.chunks_exact_mut(o)) {
-        let mut qs = q.channels(0);
         let mut oc = 0;
         for (wb, ob) in w.chunks(OUT_BLOCK * i).zip(orow.chunks_mut(OUT_BLOCK)) {
             let acc = &mut acc[..ob.len()];
@@ -176,16 +175,18 @@ fn eval_i8(
             }
             let bs = bias.and_then(|b| b.get(4 * oc..)).unwrap_or(&[]);
             match (q.fast, q.full) {
-                (true, true) => finish::<true, true>(&q, acc, bs, &mut qs, ob),
-                (true, false) => finish::<true, false>(&q, acc, bs, &mut qs, ob),
-                _ => finish::<false, false>(&q, acc, bs, &mut qs, ob),
+                (true, true) => finish::<true, true>(&q, acc, bs, oc, ob),
+                (true, false) => finish::<true, false>(&q, acc, bs, oc, ob),
+                _ => finish::<false, false>(&q, acc, bs, oc, ob),
             }
             oc += ob.len();
         }
     }
 }
 
-/// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of `qs`
+/// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of output
+/// channels `oc, oc + 1, ...` (taken here, not carried across the blocks by the caller:
+/// the channel iterator then is not in the frame `fc_block` runs under)
 /// (`bias` empty: none), on [`OutQ::apply_fast`] (`FAST`, when [`OutQ::fast`] holds) or
 /// [`OutQ::apply`].
 #[inline(never)]
@@ -193,11 +194,11 @@ fn finish<const FAST: bool, const FULL: bool>(
     q: &OutQ<'_>,
     acc: &[i32],
     bias: &[u8],
-    qs: &mut super::epilogue::Channels<'_>,
+    oc: usize,
     out: &mut [u8],
 ) {
     if FAST {
-        if let super::epilogue::Channels::One(m, s) = *qs {
+        if let super::epilogue::Channels::One(m, s) = q.channels(oc) {
             // Per-tensor: the rounding constant once for the block.
             let (klo, khi, r1) = super::generic::requant::single_shift_params(s);
             for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
@@ -207,7 +208,7 @@ fn finish<const FAST: bool, const FULL: bool>(
             return;
         }
     }
-    for (j, ((o, &a), qc)) in out.iter_mut().zip(acc).zip(qs).enumerate() {
+    for (j, ((o, &a), qc)) in out.iter_mut().zip(acc).zip(q.channels(oc)).enumerate() {
         let a = a.wrapping_add(le_i32(bias, j));
         *o = if FAST {
             q.apply_fast::<FULL>(a, qc)

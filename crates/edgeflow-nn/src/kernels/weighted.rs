@@ -189,14 +189,17 @@ pub(crate) fn eval<K: Weighted>(
         return;
     };
     let bias = inputs.get(2).map(|b| b.data);
-    let Ok(g) = op.geom(x.def, w.def, output.def) else {
+    // Borrowed from the `Result`, not moved out of it: moved, the geometry was copied
+    // into a second stack slot, both in the frame the kernel runs under.
+    let geom = op.geom(x.def, w.def, output.def);
+    let Ok(g) = &geom else {
         return;
     };
     match output.def.dtype {
         DType::I8 => {
             if let Some(rq) = op.requant() {
                 K::eval_i8(
-                    &g,
+                    g,
                     rq,
                     op.clamp(),
                     (x.data, w.data, bias),
@@ -208,7 +211,7 @@ pub(crate) fn eval<K: Weighted>(
         }
         // Without `edgeflow_f32` (EDGEFLOW_NN_F32=0), `kernels::check` rejected f32.
         #[cfg(edgeflow_f32)]
-        DType::F32 => K::eval_f32(&g, op.clamp(), x.data, w.data, bias, output.data),
+        DType::F32 => K::eval_f32(g, op.clamp(), x.data, w.data, bias, output.data),
         #[cfg(not(edgeflow_f32))]
         DType::F32 => {}
         DType::I32 => {}
