@@ -16,7 +16,7 @@ use edgeflow_dsp::{Input, Pipeline};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Augment, FolderSource, Source, SplitConfig, TableSource, TrainConfig};
-use crate::error::{DataProblem, TrainError};
+use crate::error::{DataProblem, InputMismatch, TrainError};
 
 /// One raw input (a recording, an image, a vector) and its class.
 #[derive(Clone, Debug, PartialEq)]
@@ -213,10 +213,10 @@ fn read_source(
                 if c.dims.len() != axes {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!(
-                            "{} dimensions, the pipeline takes {axes} axes",
-                            c.dims.len()
-                        ),
+                        mismatch: InputMismatch::Dimensions {
+                            found: c.dims.len(),
+                            axes: axes as u32,
+                        },
                     });
                 }
                 let len = c.dims.iter().map(Vec::len).min().unwrap_or(0);
@@ -405,7 +405,10 @@ fn read_folder(
                 if u32::from(a.channels) != axes {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!("{} channels, the pipeline takes {axes} axes", a.channels),
+                        mismatch: InputMismatch::AudioChannels {
+                            found: a.channels,
+                            axes,
+                        },
                     });
                 }
                 if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
@@ -431,16 +434,21 @@ fn read_folder(
                 if (img.width, img.height) != (width as usize, height as usize) {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!(
-                            "{}x{} pixels, the pipeline takes {width}x{height}",
-                            img.width, img.height
-                        ),
+                        mismatch: InputMismatch::ImageSize {
+                            width: img.width,
+                            height: img.height,
+                            want_width: width,
+                            want_height: height,
+                        },
                     });
                 }
                 let Some(img) = img.with_channels(channels as usize) else {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!("{} channels, the pipeline takes {channels}", img.channels),
+                        mismatch: InputMismatch::ImageChannels {
+                            found: img.channels,
+                            want: channels,
+                        },
                     });
                 };
                 Sample::Image(img.data)
@@ -448,7 +456,7 @@ fn read_folder(
             (_, other) => {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!("the pipeline takes {other:?} input"),
+                    mismatch: InputMismatch::Kind(other),
                 })
             }
         };
@@ -632,10 +640,10 @@ fn read_table(
             if inputs.len() != axes as usize {
                 return Err(TrainError::Input {
                     at: path.display().to_string(),
-                    reason: format!(
-                        "{} input columns, the pipeline takes {axes} axes",
-                        inputs.len()
-                    ),
+                    mismatch: InputMismatch::Columns {
+                        found: inputs.len(),
+                        axes,
+                    },
                 });
             }
             // Recordings in order of their first row: (name, first row, label, values).
@@ -718,10 +726,12 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
             if v.len() != want {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!(
-                        "shape {:?}, the pipeline takes {height}x{width}x{channels} images",
-                        x.shape
-                    ),
+                    mismatch: InputMismatch::ImageShape {
+                        shape: x.shape.clone(),
+                        height,
+                        width,
+                        channels,
+                    },
                 });
             }
             v.iter()
@@ -742,7 +752,10 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
             if v.len() != len as usize {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!("{} values, the pipeline takes vectors of {len}", v.len()),
+                    mismatch: InputMismatch::VectorLen {
+                        found: v.len(),
+                        len,
+                    },
                 });
             }
             Ok(Sample::Vector(v.iter().map(|&a| a as f32).collect()))
@@ -756,7 +769,10 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
             if !ok {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!("shape {:?}, a signal row is (time steps, {axes})", x.shape),
+                    mismatch: InputMismatch::SignalShape {
+                        shape: x.shape.clone(),
+                        axes,
+                    },
                 });
             }
             Ok(Sample::Signal(v.iter().map(|&a| a as f32).collect()))

@@ -94,12 +94,12 @@ pub enum TrainError {
         input: String,
     },
     /// A file or record has a shape the pipeline's input does not take.
-    #[error("model: {at}: {reason}")]
+    #[error("model: {at}: {mismatch}")]
     Input {
         /// The file, and the record in it where there is one.
         at: String,
         /// How its shape differs from the pipeline's input.
-        reason: String,
+        mismatch: InputMismatch,
     },
     /// A layer of the configured model cannot be built.
     #[error("model: layers[{index}] ({kind}): {reason}")]
@@ -139,6 +139,87 @@ pub enum TrainError {
     /// The artifact could not be run.
     #[error("running the artifact: {0}")]
     Run(#[from] RunError),
+}
+
+/// How a file or record's shape differs from the pipeline's input (see
+/// [`TrainError::Input`], which names the file and record).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputMismatch {
+    /// A time series case with another number of dimensions than the pipeline's axes.
+    #[error("{found} dimensions, the pipeline takes {axes} axes")]
+    Dimensions {
+        /// Dimensions of the case.
+        found: usize,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+    /// A WAV file with another number of channels than the pipeline's axes.
+    #[error("{found} channels, the pipeline takes {axes} axes")]
+    AudioChannels {
+        /// Channels of the file.
+        found: u16,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+    /// An image of another size than the pipeline's.
+    #[error("{width}x{height} pixels, the pipeline takes {want_width}x{want_height}")]
+    ImageSize {
+        /// The image's width.
+        width: usize,
+        /// The image's height.
+        height: usize,
+        /// The pipeline's width.
+        want_width: u32,
+        /// The pipeline's height.
+        want_height: u32,
+    },
+    /// An image whose channels cannot be converted to the pipeline's.
+    #[error("{found} channels, the pipeline takes {want}")]
+    ImageChannels {
+        /// The image's channels.
+        found: usize,
+        /// The pipeline's channels.
+        want: u32,
+    },
+    /// A folder of files whose kind the pipeline's input does not take.
+    #[error("the pipeline takes {0:?} input")]
+    Kind(edgeflow_dsp::Input),
+    /// A table with another number of input columns than the pipeline's axes.
+    #[error("{found} input columns, the pipeline takes {axes} axes")]
+    Columns {
+        /// Input columns of the table.
+        found: usize,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+    /// An `.npz` row that is not one image of the pipeline's shape.
+    #[error("shape {shape:?}, the pipeline takes {height}x{width}x{channels} images")]
+    ImageShape {
+        /// The row's shape.
+        shape: Vec<usize>,
+        /// The pipeline's height.
+        height: u32,
+        /// The pipeline's width.
+        width: u32,
+        /// The pipeline's channels.
+        channels: u32,
+    },
+    /// An `.npz` or table row of another length than the pipeline's vectors.
+    #[error("{found} values, the pipeline takes vectors of {len}")]
+    VectorLen {
+        /// Values in the row.
+        found: usize,
+        /// The pipeline's vector length.
+        len: u32,
+    },
+    /// An `.npz` row that is not a signal of the pipeline's axes.
+    #[error("shape {shape:?}, a signal row is (time steps, {axes})")]
+    SignalShape {
+        /// The row's shape.
+        shape: Vec<usize>,
+        /// The pipeline's axes.
+        axes: u32,
+    },
 }
 
 /// What makes a file or record unusable for training (see [`TrainError::BadData`], which

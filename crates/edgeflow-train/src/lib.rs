@@ -36,6 +36,6 @@ pub mod prepare;
 pub mod train;
 
 pub use config::TrainConfig;
-pub use error::{DataProblem, HeadError, RunError, TrainError};
+pub use error::{DataProblem, HeadError, InputMismatch, RunError, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use train::{train, EpochLog, TrainOptions, Trained};
