@@ -407,21 +407,27 @@ mod tests {
         }
     }
 
-    /// A one-RESHAPE artifact; `tag` replaces the op record's variant tag when given.
-    fn artifact(tag: Option<u8>, minor: u16) -> std::vec::Vec<u8> {
-        let (x, y) = (f32t(0, 0), f32t(1, 16));
+    /// The graph header and op record of a one-op graph `x -> op -> y` named `name`.
+    fn one_op_graph(
+        name: &'static str,
+        arena_bytes: u32,
+        x: TensorDef<'static>,
+        op: Op<'static>,
+        y: TensorDef<'static>,
+        scratch: Option<edgeflow_format::graph::Scratch>,
+    ) -> (GraphHeader<'static>, OpDef<'static>) {
         let mut inputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        inputs.push(x).unwrap();
+        inputs.push(x.clone()).unwrap();
         let mut outputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        outputs.push(y).unwrap();
+        outputs.push(y.clone()).unwrap();
         let h = GraphHeader {
-            arena_bytes: 32,
+            arena_bytes,
             arena_align: 4,
             op_count: 1,
             inputs,
             outputs,
             macs: 0,
-            name: "m",
+            name,
         };
         let mut op_in = heapless::Vec::<_, MAX_OP_INPUTS>::new();
         op_in.push(x).unwrap();
@@ -429,11 +435,21 @@ mod tests {
         op_out.push(y).unwrap();
         let op = OpDef {
             source_index: 0,
-            op: Op::Reshape,
+            op,
             inputs: op_in,
             outputs: op_out,
-            scratch: None,
+            scratch,
         };
+        (h, op)
+    }
+
+    /// A one-op graph as an artifact of format 1.`minor`; `tag` replaces the op record's
+    /// variant tag when given.
+    fn one_op_artifact(
+        (h, op): (GraphHeader<'_>, OpDef<'_>),
+        tag: Option<u8>,
+        minor: u16,
+    ) -> std::vec::Vec<u8> {
         let mut buf = [0u8; 512];
         let hl = postcard::to_slice(&h, &mut buf).unwrap().len();
         let ol = postcard::to_slice(&op, &mut buf[hl..]).unwrap().len();
@@ -443,8 +459,15 @@ mod tests {
             graph[hl + 1] = t;
         }
         let mut a = write::assemble(&[(SectionKind::Graph, &graph)]).unwrap();
+        // The header's CRC covers the body only: the version is rewritten in place.
         a[6..8].copy_from_slice(&minor.to_le_bytes());
         a
+    }
+
+    /// A one-RESHAPE artifact; `tag` replaces the op record's variant tag when given.
+    fn artifact(tag: Option<u8>, minor: u16) -> std::vec::Vec<u8> {
+        let g = one_op_graph("m", 32, f32t(0, 0), Op::Reshape, f32t(1, 16), None);
+        one_op_artifact(g, tag, minor)
     }
 
     /// A one-op int8 AVERAGE_POOL_2D (2x2 window over 1x2x2x4): the graph header and the op
@@ -472,51 +495,22 @@ mod tests {
             quant: q(),
             location: Location::Arena { offset: 16 },
         };
-        let mut inputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        inputs.push(x.clone()).unwrap();
-        let mut outputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        outputs.push(y.clone()).unwrap();
-        let h = GraphHeader {
-            arena_bytes: 20 + scratch,
-            arena_align: 4,
-            op_count: 1,
-            inputs,
-            outputs,
-            macs: 0,
-            name: "pool",
-        };
-        let mut op_in = heapless::Vec::<_, MAX_OP_INPUTS>::new();
-        op_in.push(x).unwrap();
-        let mut op_out = heapless::Vec::<_, MAX_OP_OUTPUTS>::new();
-        op_out.push(y).unwrap();
-        let op = OpDef {
-            source_index: 0,
-            op: Op::AveragePool2d(edgeflow_format::graph::PoolParams {
-                filter: [2, 2],
-                stride: [2, 2],
-                pad: [0, 0],
-                clamp: edgeflow_format::graph::Clamp::NONE,
-            }),
-            inputs: op_in,
-            outputs: op_out,
-            scratch: (scratch > 0).then_some(edgeflow_format::graph::Scratch {
-                offset: 20,
-                len: scratch,
-            }),
-        };
-        (h, op)
+        let op = Op::AveragePool2d(edgeflow_format::graph::PoolParams {
+            filter: [2, 2],
+            stride: [2, 2],
+            pad: [0, 0],
+            clamp: edgeflow_format::graph::Clamp::NONE,
+        });
+        let region = (scratch > 0).then_some(edgeflow_format::graph::Scratch {
+            offset: 20,
+            len: scratch,
+        });
+        one_op_graph("pool", 20 + scratch, x, op, y, region)
     }
 
     /// [`pool_graph`] as an artifact of format 1.`minor`.
     fn pool_artifact(scratch: u32, minor: u16) -> std::vec::Vec<u8> {
-        let (h, op) = pool_graph(scratch);
-        let mut buf = [0u8; 512];
-        let hl = postcard::to_slice(&h, &mut buf).unwrap().len();
-        let ol = postcard::to_slice(&op, &mut buf[hl..]).unwrap().len();
-        let mut a = write::assemble(&[(SectionKind::Graph, &buf[..hl + ol])]).unwrap();
-        // The header's CRC covers the body only: the version is rewritten in place.
-        a[6..8].copy_from_slice(&minor.to_le_bytes());
-        a
+        one_op_artifact(pool_graph(scratch), None, minor)
     }
 
     #[test]

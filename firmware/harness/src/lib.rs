@@ -126,9 +126,7 @@ fn run_one<'a>(
 }
 
 #[doc(hidden)]
-pub use cortex_m as __cortex_m;
-#[doc(hidden)]
-pub use cortex_m_rt as __cortex_m_rt;
+pub use edgeflow_firmware_support as __support;
 
 /// The whole program of a board's model harness (`firmware/<board>/src/main.rs` is this one
 /// call, after `#![no_std]`, `#![no_main]` and its panic handler): the cases its build
@@ -150,14 +148,8 @@ macro_rules! board_main {
         #[repr(C, align(16))]
         struct Arena([u8; ARENA_BYTES]);
 
-        #[$crate::__cortex_m_rt::entry]
-        fn main() -> ! {
-            let arena: &'static mut Arena =
-                match $crate::__cortex_m::singleton!(: Arena = Arena([0; ARENA_BYTES])) {
-                    Some(a) => a,
-                    None => $crate::fail("arena already taken"),
-                };
+        $crate::__support::static_main!(Arena = Arena([0; ARENA_BYTES]), "arena", |arena| {
             $crate::run(CASES, &mut arena.0)
-        }
+        });
     };
 }

@@ -16,9 +16,10 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp::{self as arm, widen, Lane};
 use super::arch::{self, Isa};
-use super::epilogue::{OutQ, Params, Soa, REC};
+use super::epilogue::{OutQ, Params, REC};
 use super::generic::dot;
 use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, f32_of, le_f32, le_i32};
+use super::generic::requant::Soa;
 use super::generic::window::Axis;
 use super::weighted::Weighted;
 
@@ -824,6 +825,23 @@ enum RowAt {
     Buf(usize),
 }
 
+/// Steps the output pixel `(b, oy, ox)` (batch, row, column) on by `n` columns of its
+/// row, to the next row (and batch) at the row's end. `ox + n` must not pass the row's
+/// end: [`conv_range`] steps one pixel, or a run that ends at most there.
+#[cfg(any(test, feature = "std"))]
+#[inline(always)]
+fn next_pixels(g: &Geom, (b, oy, ox): (&mut usize, &mut usize, &mut usize), n: usize) {
+    *ox += n;
+    if *ox == g.w.out {
+        *ox = 0;
+        *oy += 1;
+        if *oy == g.h.out {
+            *oy = 0;
+            *b += 1;
+        }
+    }
+}
+
 /// Output pixels `p0, p0 + 1, …` into the consecutive `out_c`-byte rows of `out`, from
 /// the input `x` already in the kernel's form ([`super::packed::Gemm::flip`] applied;
 /// `pad_byte` too). A pixel whose receptive field is one contiguous run of the input is
@@ -929,15 +947,7 @@ fn conv_range(
             if n < len {
                 return;
             }
-            ox += n;
-            if ox == g.w.out {
-                ox = 0;
-                oy += 1;
-                if oy == g.h.out {
-                    oy = 0;
-                    b += 1;
-                }
-            }
+            next_pixels(g, (&mut b, &mut oy, &mut ox), n);
             continue;
         }
         let mut os: [&mut [u8]; TILE] = Default::default();
@@ -985,15 +995,7 @@ fn conv_range(
             }
             *slot = o;
             n += 1;
-            ox += 1;
-            if ox == g.w.out {
-                ox = 0;
-                oy += 1;
-                if oy == g.h.out {
-                    oy = 0;
-                    b += 1;
-                }
-            }
+            next_pixels(g, (&mut b, &mut oy, &mut ox), 1);
         }
         if n == 0 {
             return;

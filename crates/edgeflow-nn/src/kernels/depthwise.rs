@@ -23,8 +23,9 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp as arm;
 use super::arch::{self, Isa};
-use super::epilogue::{OutQ, Params, Soa, REC};
+use super::epilogue::{OutQ, Params, REC};
 use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, le_f32, le_i32};
+use super::generic::requant::Soa;
 use super::generic::window::Axis;
 use super::weighted::Weighted;
 

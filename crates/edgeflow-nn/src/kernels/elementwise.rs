@@ -11,9 +11,9 @@
 use edgeflow_format::graph::{AddParams, DType, MulParams, TensorDef};
 
 use super::arch::{self, Isa};
-use super::epilogue::Soa;
 use super::generic::broadcast::{broadcast_shape, Broadcast};
 use super::generic::elem::{check_clamp, clamp_f32, clamp_i32, f32_of as rd_f32, zero_point};
+use super::generic::requant::Soa;
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,

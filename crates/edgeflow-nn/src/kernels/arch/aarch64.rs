@@ -35,8 +35,8 @@ use core::arch::aarch64::{
 use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
 use core::arch::aarch64::{vmlal_high_laneq_s16, vmlal_laneq_s16, vqmovn_s16, vqmovn_s32};
 
-use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
+use crate::kernels::generic::requant::{requant_soa_portable, Soa};
 
 /// Whether this CPU has the dot-product extension (detected once by `std`).
 #[inline]
