@@ -723,7 +723,6 @@ mod tests {
         let v3 = s.to_bytes().expect("valid");
         // Still a version-1 record (a reader from before the trailer runs it).
         assert_eq!(v3[0], 1);
-        let plain = sample().to_bytes().expect("plain");
         let mut plain_fi = sample();
         plain_fi.feature_index = vec![6, 8];
         let plain = plain_fi.to_bytes().expect("plain");

@@ -53,7 +53,7 @@ pub enum Error {
         /// TFLite op name.
         name: &'static str,
         /// The failed check: the text with the `std` feature; on a device build (no
-        /// `std`) its source file and line, e.g. `"conv.rs:65"` (see the crate's `why!`;
+        /// `std`) its source file and line, e.g. `"conv.rs:62"` (see the crate's `why!`;
         /// messages naming a build flag keep their text).
         reason: &'static str,
     },

@@ -94,8 +94,10 @@ pub(crate) const NOT_LINKED: &str =
 /// [`check`]'s answer for an op whose scratch region is smaller than its kernel needs
 /// (an artifact planned before format 1.2 gave kernels their accumulator blocks as
 /// scratch gets this; `Model::parse` then reports [`crate::Error::OlderPlan`]).
-pub(crate) const SCRATCH_TOO_SMALL: &str =
-    why!("mod.rs", "scratch region smaller than the kernel needs");
+pub(crate) const SCRATCH_TOO_SMALL: &str = why!(
+    "kernels/mod.rs",
+    "scratch region smaller than the kernel needs"
+);
 
 /// [`check`]'s answer for an f32 use of an op whose f32 variant the build left out
 /// (`EDGEFLOW_NN_F32=0`, see build.rs).
@@ -216,7 +218,8 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
 /// Runs `f` in a frame of its own, never inlined into [`eval`].
 ///
 /// Every op's kernel runs this way (the pools' entry points are never inlined
-/// themselves), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
+/// themselves; FULLY_CONNECTED only in builds that link a convolution, `FC_OUTLINED`:
+/// in an FC-only build it is the deepest op and costs less stack inlined), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
 /// keeps only the loop's state in its frame: inlined, each kernel's locals (a weighted
 /// op's geometry and requantization state, ADD's parameter blocks) sat in `invoke`'s
 /// frame under every other op's kernel (on Cortex-M4 with the KWS model's ops only,
