@@ -588,6 +588,12 @@ fn pixel_3x3_simd(
     q: &OutQ<'_>,
     acc: &mut [i32; CHUNK],
 ) {
+    // All channels with the epilogue fused, where the family has that kernel.
+    if let Params::Soa(p) = params {
+        if arch::dw3x3_fused(isa, taps, w, p, q.stage(), out) {
+            return;
+        }
+    }
     let c = out.len();
     for (i, os) in out.chunks_mut(CHUNK).enumerate() {
         let acc = &mut acc[..os.len()];

@@ -209,6 +209,32 @@ pub(crate) fn dw3x3(isa: Isa, taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, 
     }
 }
 
+/// DEPTHWISE_CONV_2D 3x3 (depth multiplier 1) of one output pixel, all `out.len()`
+/// channels, with the epilogue fused, where `isa` has such a kernel (aarch64 NEON:
+/// `aarch64::dw3x3_fused`): [`dw3x3`] then [`requant_soa`] on the [`Soa`] parameters `p`
+/// and `clamp = (offset, lo, hi)`. Returns `false` (nothing written) elsewhere or when
+/// the kernel declines; the caller then runs those two.
+///
+/// [`Soa`]: super::epilogue::Soa
+#[inline]
+pub(crate) fn dw3x3_fused(
+    isa: Isa,
+    taps: &[&[u8]; 9],
+    w: &[u8],
+    p: &super::epilogue::Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    match isa {
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::dw3x3_fused(taps, w, p, clamp, out),
+        _ => {
+            let _ = (taps, w, p, clamp, out);
+            false
+        }
+    }
+}
+
 /// int8 ADD of two tensors of the output's shape where `isa` has a vector kernel for it
 /// (x86_64 with AVX-512 F): writes `out[..n]` for a prefix of `n` elements (a whole
 /// number of vector steps) and returns `n`; 0 elsewhere, or when the parameters are
