@@ -257,7 +257,8 @@ impl Gemm {
     /// bytes. Rows or outputs beyond the shorter of the two lists are not touched.
     pub(crate) fn rows(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let n = rows.len().min(outs.len()).min(TILE);
-        if n > NARROW && !wide(self.packing) {
+        // (aarch64's fused kernel takes the eight rows four at a time itself.)
+        if n > NARROW && !wide(self.packing) && !cfg!(target_arch = "aarch64") {
             if let (Some((r0, r1)), Some((o0, o1))) = (
                 rows.split_at_checked(NARROW),
                 outs.split_at_mut_checked(NARROW),

@@ -29,6 +29,7 @@ use core::arch::aarch64::{
     vmull_s8, vpadalq_s16, vst1_s8, vst1q_s32,
 };
 
+use core::arch::aarch64::vsraq_n_s32;
 use core::arch::aarch64::{
     int8x8_t, vcombine_s8, vdup_n_s8, vld1_dup_s32, vld1q_dup_s32, vmax_s8, vmin_s8, vqaddq_s16,
     vqmovn_high_s32, vreinterpret_s8_s32, vst1q_s8,
@@ -968,13 +969,16 @@ fn stage(off: i32, lo: i32, hi: i32) -> Stage {
 }
 
 /// Four channels requantized (single shift) from `x` (fold already added), with the
-/// multiplier `m` and the negative shift `sh = !r1`: [`requant4`] without the offset.
+/// multiplier `m` and the negative shift `sh = !r1`: [`requant4`] without the offset, in
+/// three instructions. The shift is always at least 1 (`sh <= -1`, `r1 >= 0`), so
+/// [`requant4`]'s `(h & sh) >> 31` is `h >> 31`, and `h + (h >> 31)` cannot overflow
+/// (`h > i32::MIN`, see [`requant_soa`]), so the saturating add is the plain one `SSRA`
+/// does (shift right by 31 and accumulate).
 #[inline]
 #[target_feature(enable = "neon")]
 fn requant4_sh(x: int32x4_t, m: int32x4_t, sh: int32x4_t) -> int32x4_t {
     let h = vqrdmulhq_s32(x, m);
-    let fix = vshrq_n_s32::<31>(vandq_s32(h, sh));
-    vrshlq_s32(vqaddq_s32(h, fix), sh)
+    vrshlq_s32(vsraq_n_s32::<31>(h, h), sh)
 }
 
 /// Eight channels of one row to bytes: requantized, narrowed to `i16` with saturation,
@@ -1181,12 +1185,14 @@ pub(crate) fn gemm_fused(
         && i8r.contains(&clamp.1)
         && i8r.contains(&clamp.2)
         && taps.checked_mul(s4) == Some(k4)
-        && taps.checked_mul(n).is_some_and(|m| m <= segs.len())
-        && segs.iter().take(taps * n).all(|s| s.len() >= s4)
+        && segs
+            .get(..taps * n)
+            .is_some_and(|v| v.iter().all(|s| s.len() >= s4))
         && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
         && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
-        && outs.len() >= n
-        && outs.iter().take(n).all(|o| o.len() >= oc);
+        && outs
+            .get(..n)
+            .is_some_and(|v| v.iter().all(|o| o.len() >= oc));
     if !fits || (packing == Packing::Sdot && !dotprod_available()) {
         return false;
     }
@@ -1323,12 +1329,21 @@ struct DwAt {
 }
 
 impl DwAt {
+    /// The pointers `j` channels on.
     #[inline(always)]
     fn add(&self, j: usize) -> DwAt {
         DwAt {
             x: self.x.map(|p| p.wrapping_add(j)),
             w: self.w.map(|p| p.wrapping_add(j)),
             k: self.k.map(|p| p.wrapping_add(j)),
+        }
+    }
+    /// The taps `j` bytes on (the next pixel's), the filter and constants unchanged.
+    #[inline(always)]
+    fn add_x(&self, j: usize) -> DwAt {
+        DwAt {
+            x: self.x.map(|p| p.wrapping_add(j)),
+            ..*self
         }
     }
 }
@@ -1401,7 +1416,19 @@ unsafe fn dw_fused_neon<const FULL: bool>(
         w: core::array::from_fn(|t| w.as_ptr().wrapping_add(t * c).cast()),
         k: [p.fold, p.mult, p.r1].map(|a| a.as_ptr().cast()),
     };
-    let op = out.as_mut_ptr();
+    // SAFETY: the caller's.
+    unsafe { dw_pixel::<FULL>(&at, c, st, out.as_mut_ptr()) };
+}
+
+/// The `c` channels of one pixel at `at` into `op`: 16 per step, then 8, then the last
+/// `c % 8` through zero-padded stack copies.
+///
+/// # Safety
+///
+/// `c` bytes readable from each tap and filter pointer of `at`, `c` `i32`s from each
+/// constant pointer (any alignment), `c` bytes writable at `op`.
+#[inline(always)]
+unsafe fn dw_pixel<const FULL: bool>(at: &DwAt, c: usize, st: &Stage, op: *mut u8) {
     let mut j = 0;
     while j + 16 <= c {
         // SAFETY: `j + 16 <= c`: inside every slice (the contract).
@@ -1448,6 +1475,130 @@ unsafe fn dw_fused_neon<const FULL: bool>(
             vst1_s8(o.as_mut_ptr(), dw_step8::<FULL>(&tail, st));
             core::ptr::copy_nonoverlapping(o.as_ptr().cast(), op.add(j), n);
         }
+    }
+}
+
+/// A run of `n` neighbouring output pixels of a 3x3 depthwise op (depth multiplier 1)
+/// whose windows are all inside the input, with the epilogue fused ([`dw3x3_fused`] on
+/// each): `rows[ky]` starts at the first pixel's tap `(ky, 0)`; pixel `i`'s tap `(ky, kx)`
+/// is the `c` bytes at `rows[ky][i * step + kx * dx..]` (`step` = stride times `c`, `dx`
+/// = dilation times `c`); pixel `i`'s output `out[i * c..(i + 1) * c]`, `c = out.len() /
+/// n`. The tap pointers step from pixel to pixel (no window arithmetic per pixel). With
+/// eight channels and `step == 8` (stride 1), two neighbouring pixels are one 16-lane
+/// step: their taps are adjacent, and the weights and constants are repeated twice.
+/// Returns `false`, writing nothing, when a slice is shorter than the shapes need or
+/// the offset or a clamp bound is outside the int8 range.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw3x3_run(
+    rows: [&[u8]; 3],
+    (step, dx): (usize, usize),
+    n: usize,
+    w: &[u8],
+    p: &Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let i8r = -128..=127;
+    let c = if n > 0 { out.len() / n } else { 0 };
+    // The last byte read in each row: pixel `n - 1`'s tap `kx = 2`, `c` bytes.
+    let span = (n.max(1) - 1)
+        .checked_mul(step)
+        .and_then(|v| v.checked_add(dx.checked_mul(2)?))
+        .and_then(|v| v.checked_add(c));
+    let fits = c > 0
+        && out.len() == n * c
+        && i8r.contains(&clamp.0)
+        && i8r.contains(&clamp.1)
+        && i8r.contains(&clamp.2)
+        && span.is_some_and(|e| rows.iter().all(|r| r.len() >= e))
+        && c.checked_mul(9).is_some_and(|v| v <= w.len())
+        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+    if !fits {
+        return false;
+    }
+    let (off, lo, hi) = clamp;
+    // SAFETY: NEON is part of the aarch64 baseline; the lengths are checked above.
+    unsafe {
+        let st = stage(off, lo, hi);
+        if lo == -128 && hi == 127 {
+            dw_run_neon::<true>(rows, (step, dx), n, c, w, p, &st, out);
+        } else {
+            dw_run_neon::<false>(rows, (step, dx), n, c, w, p, &st, out);
+        }
+    }
+    true
+}
+
+/// # Safety
+///
+/// What [`dw3x3_run`] checks.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+unsafe fn dw_run_neon<const FULL: bool>(
+    rows: [&[u8]; 3],
+    (step, dx): (usize, usize),
+    n: usize,
+    c: usize,
+    w: &[u8],
+    p: &Soa<'_>,
+    st: &Stage,
+    out: &mut [u8],
+) {
+    let at = DwAt {
+        x: core::array::from_fn(|t| rows[t / 3].as_ptr().wrapping_add((t % 3) * dx).cast()),
+        w: core::array::from_fn(|t| w.as_ptr().wrapping_add(t * c).cast()),
+        k: [p.fold, p.mult, p.r1].map(|a| a.as_ptr().cast()),
+    };
+    let op = out.as_mut_ptr();
+    let mut i = 0;
+    if c == 8 && step == 8 && n >= 2 {
+        // Two pixels per 16-lane step: each tap's 16 bytes are both pixels' 8 channels.
+        let mut w2 = [[0u8; 16]; 9];
+        let mut k2 = [[0i32; 16]; 3];
+        for t in 0..9 {
+            for h in 0..2 {
+                // SAFETY: 8 bytes of filter row `t` are readable (`9 * c <= w.len()`).
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        at.w[t].cast::<u8>(),
+                        w2[t][8 * h..].as_mut_ptr(),
+                        8,
+                    )
+                };
+            }
+        }
+        for (d, s) in k2.iter_mut().zip(at.k) {
+            for h in 0..2 {
+                // SAFETY: 8 `i32`s (32 bytes) are readable from each constant array.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        s.cast::<u8>(),
+                        d[8 * h..].as_mut_ptr().cast::<u8>(),
+                        32,
+                    )
+                };
+            }
+        }
+        let pair = DwAt {
+            x: at.x,
+            w: core::array::from_fn(|t| w2[t].as_ptr().cast()),
+            k: core::array::from_fn(|j| k2[j].as_ptr()),
+        };
+        while i + 2 <= n {
+            // SAFETY: pixels `i` and `i + 1` (< n): 16 bytes from pixel `i`'s taps are
+            // both pixels' (stride 1, 8 channels), inside the rows by the checks; the
+            // output's 16 bytes are inside `out`.
+            unsafe {
+                let v = dw_step16::<FULL>(&pair.add_x(i * 8), st);
+                vst1q_s8(op.add(i * 8).cast(), v);
+            }
+            i += 2;
+        }
+    }
+    while i < n {
+        // SAFETY: pixel `i < n`: its taps and output are inside the checked lengths.
+        unsafe { dw_pixel::<FULL>(&at.add_x(i * step), c, st, op.add(i * c)) };
+        i += 1;
     }
 }
 
@@ -2025,6 +2176,81 @@ mod tests {
                 let t: [&[u8]; 9] = core::array::from_fn(|i| &d.taps[i][..]);
                 let mut out = std::vec![0xA5u8; d.c];
                 assert!(dw3x3_fused(&t, &d.w, &Soa::new(&d.soa, d.c), d.clamp, &mut out));
+                out
+            },
+        }
+    );
+    /// A depthwise run case: three input rows, `(stride, dilation)` along the row, `n`
+    /// pixels, and a [`DwF`] for the filter, parameters, clamp and `c`.
+    #[derive(Debug)]
+    struct DwRun {
+        rows: Vec<Vec<u8>>,
+        sd: (usize, usize),
+        n: usize,
+        f: DwF,
+    }
+
+    fn dwrun_case(r: &mut Rng) -> Option<DwRun> {
+        let f = dwf_case(r)?;
+        // Eight channels at stride 1 half the time (the two-pixel step).
+        let (f, sd) = if r.bool() {
+            let f = DwF {
+                c: 8,
+                w: bytes(r, 72),
+                soa: eight(&f),
+                ..f
+            };
+            (f, (1, 1))
+        } else {
+            (f, (r.usize(1, 3), r.usize(1, 2)))
+        };
+        let n = r.usize(1, 12);
+        let len = ((n - 1) * sd.0 + 2 * sd.1 + 1) * f.c + r.usize(0, 5);
+        let rows = (0..3).map(|_| bytes(r, len)).collect();
+        Some(DwRun { rows, sd, n, f })
+    }
+
+    /// The first eight channels' parameters of a case.
+    fn eight(f: &DwF) -> Vec<u8> {
+        let c = f.c;
+        let mut soa = std::vec![0u8; 96];
+        for j in 0..8 {
+            let k = j % c;
+            for a in 0..3 {
+                soa[4 * (a * 8 + j)..4 * (a * 8 + j) + 4]
+                    .copy_from_slice(&f.soa[4 * (a * c + k)..4 * (a * c + k) + 4]);
+            }
+        }
+        soa
+    }
+
+    specialised_matches_portable!(
+        /// A run of depthwise pixels with stepped tap pointers (and two pixels per
+        /// 16-lane step for eight channels at stride 1) against the portable sums and
+        /// epilogue pixel by pixel.
+        neon_dw3x3_run_matches_portable {
+            seed: 60,
+            cases: 2000,
+            generate: dwrun_case,
+            portable: |d: &DwRun| {
+                let (c, (st, dl)) = (d.f.c, d.sd);
+                let mut out = std::vec![0xA5u8; d.n * c];
+                for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                    let t: [&[u8]; 9] =
+                        core::array::from_fn(|t| &d.rows[t / 3][(i * st + (t % 3) * dl) * c..]);
+                    let mut acc = std::vec![0i32; c];
+                    dot::dw3x3(&t, &d.f.w, c, 0, &mut acc);
+                    requant_soa_portable(&acc, &Soa::new(&d.f.soa, c), d.f.clamp, o);
+                }
+                out
+            },
+            specialised: |d: &DwRun| {
+                let c = d.f.c;
+                let rows = [&d.rows[0][..], &d.rows[1][..], &d.rows[2][..]];
+                let mut out = std::vec![0xA5u8; d.n * c];
+                let steps = (d.sd.0 * c, d.sd.1 * c);
+                let p = Soa::new(&d.f.soa, c);
+                assert!(dw3x3_run(rows, steps, d.n, &d.f.w, &p, d.f.clamp, &mut out));
                 out
             },
         }

@@ -235,6 +235,33 @@ pub(crate) fn dw3x3_fused(
     }
 }
 
+/// A run of `n` neighbouring output pixels of a 3x3 DEPTHWISE_CONV_2D (depth multiplier
+/// 1) whose windows are inside the input, with the epilogue fused, where `isa` has such a
+/// kernel (aarch64 NEON: `aarch64::dw3x3_run`, which documents the arguments). Returns
+/// `false` (nothing written) elsewhere or when the kernel declines; the caller then
+/// runs the pixels one by one.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn dw3x3_run(
+    isa: Isa,
+    rows: [&[u8]; 3],
+    steps: (usize, usize),
+    n: usize,
+    w: &[u8],
+    p: &super::epilogue::Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    match isa {
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::dw3x3_run(rows, steps, n, w, p, clamp, out),
+        _ => {
+            let _ = (rows, steps, n, w, p, clamp, out);
+            false
+        }
+    }
+}
+
 /// int8 ADD of two tensors of the output's shape where `isa` has a vector kernel for it
 /// (x86_64 with AVX-512 F): writes `out[..n]` for a prefix of `n` elements (a whole
 /// number of vector steps) and returns `n`; 0 elsewhere, or when the parameters are
