@@ -1499,7 +1499,7 @@ pub(crate) fn dw3x3_run(
     out: &mut [u8],
 ) -> bool {
     let i8r = -128..=127;
-    let c = if n > 0 { out.len() / n } else { 0 };
+    let c = out.len().checked_div(n).unwrap_or(0);
     // The last byte read in each row: pixel `n - 1`'s tap `kx = 2`, `c` bytes.
     let span = (n.max(1) - 1)
         .checked_mul(step)

@@ -235,11 +235,11 @@ pub(crate) fn dw3x3_fused(
     }
 }
 
-/// A run of `n` neighbouring output pixels of a 3x3 DEPTHWISE_CONV_2D (depth multiplier
-/// 1) whose windows are inside the input, with the epilogue fused, where `isa` has such a
-/// kernel (aarch64 NEON: `aarch64::dw3x3_run`, which documents the arguments). Returns
-/// `false` (nothing written) elsewhere or when the kernel declines; the caller then
-/// runs the pixels one by one.
+/// A run of `n` neighbouring output pixels of a 3x3 DEPTHWISE_CONV_2D with depth
+/// multiplier 1 whose windows are inside the input, with the epilogue fused, where `isa`
+/// has such a kernel (aarch64 NEON: `aarch64::dw3x3_run`, which documents the
+/// arguments). Returns `false` (nothing written) elsewhere or when the kernel declines;
+/// the caller then runs the pixels one by one.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn dw3x3_run(
