@@ -29,7 +29,6 @@ use core::arch::aarch64::{
     vmull_s8, vpadalq_s16, vst1_s8, vst1q_s32,
 };
 
-use core::arch::aarch64::vsraq_n_s32;
 use core::arch::aarch64::{
     int8x8_t, vcombine_s8, vdup_n_s8, vld1_dup_s32, vld1q_dup_s32, vmax_s8, vmin_s8, vqaddq_s16,
     vqmovn_high_s32, vreinterpret_s8_s32, vst1q_s8,
@@ -39,6 +38,10 @@ use core::arch::aarch64::{
 };
 use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
 use core::arch::aarch64::{vmlal_high_laneq_s16, vmlal_laneq_s16, vqmovn_s16, vqmovn_s32};
+use core::arch::aarch64::{
+    vmovl_high_s16, vmovl_high_s8, vmovl_s16, vmovn_high_s16, vmovn_high_s32, vshlq_s32,
+    vsraq_n_s32,
+};
 
 use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
@@ -1098,6 +1101,18 @@ unsafe fn fused_rows<const NP: usize, const FULL: bool>(
     }
 }
 
+/// Whether every slice of `v` holds at least `n` elements (a plain loop with an early
+/// exit: the per-call check of [`gemm_fused`]).
+#[inline(always)]
+fn all_len<T: AsRef<[E]>, E>(v: &[T], n: usize) -> bool {
+    for s in v {
+        if s.as_ref().len() < n {
+            return false;
+        }
+    }
+    true
+}
+
 /// `NP` rows of [`gemm_fused`] with its checks done: the `CPU` feature's kernel.
 #[target_feature(enable = "neon")]
 fn fused_group<const NP: usize>(
@@ -1185,14 +1200,13 @@ pub(crate) fn gemm_fused(
         && i8r.contains(&clamp.1)
         && i8r.contains(&clamp.2)
         && taps.checked_mul(s4) == Some(k4)
-        && segs
-            .get(..taps * n)
-            .is_some_and(|v| v.iter().all(|s| s.len() >= s4))
+        && taps
+            .checked_mul(n)
+            .and_then(|m| segs.get(..m))
+            .is_some_and(|v| all_len(v, s4))
         && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
         && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
-        && outs
-            .get(..n)
-            .is_some_and(|v| v.iter().all(|o| o.len() >= oc));
+        && outs.get(..n).is_some_and(|v| all_len(v, oc));
     if !fits || (packing == Packing::Sdot && !dotprod_available()) {
         return false;
     }
@@ -1600,6 +1614,99 @@ unsafe fn dw_run_neon<const FULL: bool>(
         unsafe { dw_pixel::<FULL>(&at.add_x(i * step), c, st, op.add(i * c)) };
         i += 1;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// int8 ADD of two tensors of the same shape
+// ---------------------------------------------------------------------------------------
+
+/// TFLite's `MultiplyByQuantizedMultiplierSmallerThanOneExp(x, m, shift)` on four lanes,
+/// `m >= 0`, `sh = shift` in `-31..=0`: `SQRDMULH` (gemmlowp's
+/// `SaturatingRoundingDoublingHighMul`, see [`requant_soa`]), then `RoundingDivideByPOT`
+/// by `-sh` as `SRSHL` of `h - [h < 0]` (the correction masked off when `sh == 0`, where
+/// there is nothing to round; `SQADD` cannot saturate, `h > i32::MIN`).
+#[inline]
+#[target_feature(enable = "neon")]
+fn rescale4(x: int32x4_t, m: int32x4_t, sh: int32x4_t) -> int32x4_t {
+    let h = vqrdmulhq_s32(x, m);
+    let fix = vshrq_n_s32::<31>(vandq_s32(h, sh));
+    vrshlq_s32(vqaddq_s32(h, fix), sh)
+}
+
+/// int8 ADD of two tensors of the same shape, 16 elements per step in the vector
+/// registers (no tables): each input's `(x + offset) << left_shift` (wrapping, as TFLM's
+/// `AddFunc`) rescaled by [`rescale4`], the two summed (wrapping), the sum rescaled with
+/// the output multiplier, plus the output offset (wrapping), clamped as `clamp_i32`
+/// (`min(max(v, lo), hi)`) and narrowed (exact: the bounds are int8 values). Writes
+/// `out[..16 * n]` for the `n` whole steps `a`, `b` and `out` all hold and returns
+/// `16 * n`; returns 0 (writing nothing) when a multiplier is negative, a shift is not
+/// in `-31..=0`, `left_shift` is not in `0..=23` or a clamp bound is not an int8 value.
+/// The caller computes the rest on `eval_add`'s element loop, the reference this is
+/// tested against.
+pub(crate) fn add_same_shape(
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let ok =
+        |m: &edgeflow_format::graph::Multiplier| m.multiplier >= 0 && (-31..=0).contains(&m.shift);
+    let i8r = -128..=127;
+    let fits = ok(&p.input1)
+        && ok(&p.input2)
+        && ok(&p.output)
+        && (0..=23).contains(&p.left_shift)
+        && i8r.contains(&p.clamp.min_q)
+        && i8r.contains(&p.clamp.max_q);
+    if !fits {
+        return 0;
+    }
+    // SAFETY: NEON is part of the aarch64 baseline.
+    unsafe { add_neon(p, a, b, out) }
+}
+
+#[target_feature(enable = "neon")]
+fn add_neon(p: &edgeflow_format::graph::AddParams, a: &[u8], b: &[u8], out: &mut [u8]) -> usize {
+    let rs =
+        |m: &edgeflow_format::graph::Multiplier| (vdupq_n_s32(m.multiplier), vdupq_n_s32(m.shift));
+    let (r1, r2, ro) = (rs(&p.input1), rs(&p.input2), rs(&p.output));
+    let (off1, off2, off) = (
+        vdupq_n_s32(p.input1_offset),
+        vdupq_n_s32(p.input2_offset),
+        vdupq_n_s32(p.output_offset),
+    );
+    let ls = vdupq_n_s32(p.left_shift);
+    let (lo, hi) = (vdupq_n_s32(p.clamp.min_q), vdupq_n_s32(p.clamp.max_q));
+    // Sixteen int8 values as four `i32` vectors, each `(x + off) << left_shift`, rescaled.
+    let pre = |x: &[u8; 16], off: int32x4_t, (m, sh): (int32x4_t, int32x4_t)| {
+        let v = ld16(x);
+        let (l, h) = (vmovl_s8(vget_low_s8(v)), vmovl_high_s8(v));
+        let w = [
+            vmovl_s16(vget_low_s16(l)),
+            vmovl_high_s16(l),
+            vmovl_s16(vget_low_s16(h)),
+            vmovl_high_s16(h),
+        ];
+        w.map(|w| rescale4(vshlq_s32(vaddq_s32(w, off), ls), m, sh))
+    };
+    let (ab, _) = a.as_chunks::<16>();
+    let (bb, _) = b.as_chunks::<16>();
+    let (ob, _) = out.as_chunks_mut::<16>();
+    let mut n = 0;
+    for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
+        let (x, y) = (pre(x, off1, r1), pre(y, off2, r2));
+        let v: [int32x4_t; 4] = core::array::from_fn(|i| {
+            let s = rescale4(vaddq_s32(x[i], y[i]), ro.0, ro.1);
+            vminq_s32(vmaxq_s32(vaddq_s32(s, off), lo), hi)
+        });
+        let h0 = vmovn_high_s32(vmovn_s32(v[0]), v[1]);
+        let h1 = vmovn_high_s32(vmovn_s32(v[2]), v[3]);
+        let bytes = vmovn_high_s16(vmovn_s16(h0), h1);
+        // SAFETY: `o` is 16 writable bytes; `ST1` has no alignment requirement.
+        unsafe { vst1q_s8(o.as_mut_ptr().cast(), bytes) };
+        n += 16;
+    }
+    n
 }
 
 #[cfg(test)]
@@ -2252,6 +2359,87 @@ mod tests {
                 let p = Soa::new(&d.f.soa, c);
                 assert!(dw3x3_run(rows, steps, d.n, &d.f.w, &p, d.f.clamp, &mut out));
                 out
+            },
+        }
+    );
+    /// A same-shape ADD case: parameters anywhere in the kernel's range (multipliers
+    /// from 0 to `i32::MAX`, every shift, every left shift, any offsets, clamp bounds
+    /// in either order), `n` elements of each input.
+    #[derive(Debug)]
+    struct AddK {
+        p: edgeflow_format::graph::AddParams,
+        a: Vec<u8>,
+        b: Vec<u8>,
+    }
+
+    fn addk_case(r: &mut Rng) -> Option<AddK> {
+        use edgeflow_format::graph::{AddParams, Clamp, Multiplier};
+        let mult = |r: &mut Rng| Multiplier {
+            multiplier: match r.range(0, 4) {
+                0 => i32::MAX,
+                1 => r.range(0, 3) as i32,
+                _ => r.range(1 << 30, i32::MAX as i64) as i32,
+            },
+            shift: r.range(-31, 0) as i32,
+        };
+        let (i1, i2, o) = (mult(r), mult(r), mult(r));
+        let off = |r: &mut Rng| r.range(-128, 128) as i32;
+        let (x, y) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = Clamp {
+            min_q: x,
+            max_q: if r.bool() { y } else { 127 },
+            ..Clamp::NONE
+        };
+        let p = AddParams {
+            left_shift: if r.bool() { 20 } else { r.range(0, 23) as i32 },
+            input1_offset: off(r),
+            input2_offset: off(r),
+            output_offset: off(r),
+            input1: i1,
+            input2: i2,
+            output: o,
+            clamp,
+        };
+        let n = r.usize(0, 100);
+        Some(AddK {
+            p,
+            a: bytes(r, n),
+            b: bytes(r, n),
+        })
+    }
+
+    specialised_matches_portable!(
+        /// int8 ADD of same-shape tensors (16 elements per step, every rescale in the
+        /// vector registers) against TFLM's element formula, on the prefix it writes.
+        neon_add_same_shape_matches_portable {
+            seed: 62,
+            cases: 3000,
+            generate: addk_case,
+            portable: |c: &AddK| {
+                use crate::fixedpoint::multiply_by_quantized_multiplier_smaller_than_one_exp as mq;
+                let p = &c.p;
+                let pre = |x: u8, off: i32, m: &edgeflow_format::graph::Multiplier| {
+                    let s = off.wrapping_add(x as i8 as i32).wrapping_shl(p.left_shift as u32);
+                    mq(s, m.multiplier, m.shift)
+                };
+                let n = c.a.len() / 16 * 16;
+                let out: Vec<u8> = c.a[..n]
+                    .iter()
+                    .zip(&c.b)
+                    .map(|(&x, &y)| {
+                        let s = pre(x, p.input1_offset, &p.input1)
+                            .wrapping_add(pre(y, p.input2_offset, &p.input2));
+                        let v = mq(s, p.output.multiplier, p.output.shift).wrapping_add(p.output_offset);
+                        crate::kernels::generic::elem::clamp_i32(v, p.clamp.min_q, p.clamp.max_q) as i8 as u8
+                    })
+                    .collect();
+                (n, out)
+            },
+            specialised: |c: &AddK| {
+                let mut out = std::vec![0xA5u8; c.a.len()];
+                let n = add_same_shape(&c.p, &c.a, &c.b, &mut out);
+                out.truncate(n);
+                (n, out)
             },
         }
     );

@@ -263,7 +263,7 @@ pub(crate) fn dw3x3_run(
 }
 
 /// int8 ADD of two tensors of the output's shape where `isa` has a vector kernel for it
-/// (x86_64 with AVX-512 F): writes `out[..n]` for a prefix of `n` elements (a whole
+/// (x86_64 with AVX-512 F, aarch64 NEON): writes `out[..n]` for a prefix of `n` elements (a whole
 /// number of vector steps) and returns `n`; 0 elsewhere, or when the parameters are
 /// outside the kernel's range (the caller computes the rest on its element loop).
 #[inline]
@@ -277,6 +277,8 @@ pub(crate) fn add_same_shape(
     match isa {
         #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
         Isa::Avx2 => x86_64::add_same_shape(p, a, b, out),
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::add_same_shape(p, a, b, out),
         _ => {
             let _ = (p, a, b, out);
             0
