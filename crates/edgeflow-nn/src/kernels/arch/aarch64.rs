@@ -1609,10 +1609,63 @@ unsafe fn dw_run_neon<const FULL: bool>(
             i += 2;
         }
     }
+    if i == 0 && c.is_multiple_of(16) {
+        // Sixteen channels at a time over every pixel of the run, their nine weight
+        // vectors and epilogue constants held in registers across the pixels.
+        let mut j = 0;
+        while j < c {
+            // SAFETY: `j + 16 <= c`: the constants and filter rows hold 16 more values,
+            // and every pixel's taps and output 16 more bytes (the checked lengths).
+            unsafe { dw_chunk16::<FULL>(&at.add(j), (step, c), n, st, op.add(j)) };
+            j += 16;
+        }
+        return;
+    }
     while i < n {
         // SAFETY: pixel `i < n`: its taps and output are inside the checked lengths.
         unsafe { dw_pixel::<FULL>(&at.add_x(i * step), c, st, op.add(i * c)) };
         i += 1;
+    }
+}
+
+/// Sixteen channels (from `at`) of `n` pixels: pixel `i`'s taps `i * step` bytes on,
+/// its output at `op + i * c`. [`dw_step16`] with the weights, fold, multipliers and
+/// shifts loaded once.
+///
+/// # Safety
+///
+/// 16 bytes (`i32`s for the constants) readable from each pointer of `at` (the taps
+/// for every pixel `i < n`, `i * step` bytes on), 16 writable at `op + i * c`.
+#[inline(always)]
+unsafe fn dw_chunk16<const FULL: bool>(
+    at: &DwAt,
+    (step, c): (usize, usize),
+    n: usize,
+    st: &Stage,
+    op: *mut u8,
+) {
+    // SAFETY (all loads and stores): the caller's; `LD1`/`ST1` have no alignment
+    // requirement.
+    let wv: [int8x16_t; 9] = core::array::from_fn(|t| unsafe { vld1q_s8(at.w[t]) });
+    let ld4 = |p: *const i32| -> [int32x4_t; 4] {
+        core::array::from_fn(|i| unsafe { vld1q_s32(p.add(4 * i)) })
+    };
+    let (f, m) = (ld4(at.k[0]), ld4(at.k[1]));
+    let sh = ld4(at.k[2]).map(|r| vmvnq_s32(r));
+    for i in 0..n {
+        let mut s = f;
+        for t in 0..9 {
+            let xv = unsafe { vld1q_s8(at.x[t].add(i * step)) };
+            let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv[t]));
+            let hi = vmull_high_s8(xv, wv[t]);
+            s[0] = vaddw_s16(s[0], vget_low_s16(lo));
+            s[1] = vaddw_high_s16(s[1], lo);
+            s[2] = vaddw_s16(s[2], vget_low_s16(hi));
+            s[3] = vaddw_high_s16(s[3], hi);
+        }
+        let a = out8::<FULL>([s[0], s[1]], (m[0], m[1]), (sh[0], sh[1]), st);
+        let b = out8::<FULL>([s[2], s[3]], (m[2], m[3]), (sh[2], sh[3]), st);
+        unsafe { vst1q_s8(op.add(i * c).cast(), vcombine_s8(a, b)) };
     }
 }
 
