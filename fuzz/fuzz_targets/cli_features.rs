@@ -1,5 +1,5 @@
 //! `edgeflow features FILE`'s input path on any bytes: the CLI's own input code
-//! (`features::read_input`, compiled here from `host-tools/edgeflow-cli/src`, with the
+//! (`feature_io::read_input`, compiled here from `host-tools/edgeflow-cli/src`, with the
 //! resampler, `.npy` shape checks and token splitting it calls) and then the feature
 //! pipeline on whatever it decoded. The first byte picks the file type and one of the
 //! shipped pipelines (plus a vector and a text pipeline); the rest is the file.
@@ -12,8 +12,8 @@ mod common;
 
 #[path = "../../host-tools/edgeflow-cli/src/batch.rs"]
 mod batch;
-#[path = "../../host-tools/edgeflow-cli/src/features.rs"]
-mod features;
+#[path = "../../host-tools/edgeflow-cli/src/feature_io.rs"]
+mod feature_io;
 #[path = "../../host-tools/edgeflow-cli/src/labels.rs"]
 mod labels;
 #[path = "../../host-tools/edgeflow-cli/src/output.rs"]
@@ -50,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
     };
     resample::QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
     let path = common::scratch(ext, file);
-    if let Ok(samples) = features::read_input(&path, &p) {
+    if let Ok(samples) = feature_io::read_input(&path, &p) {
         let _ = host::run_many(&p, &samples);
     }
 });

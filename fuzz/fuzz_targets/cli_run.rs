@@ -18,8 +18,8 @@ mod common;
 
 #[path = "../../host-tools/edgeflow-cli/src/batch.rs"]
 mod batch;
-#[path = "../../host-tools/edgeflow-cli/src/features.rs"]
-mod features;
+#[path = "../../host-tools/edgeflow-cli/src/feature_io.rs"]
+mod feature_io;
 #[path = "../../host-tools/edgeflow-cli/src/filetype.rs"]
 mod filetype;
 #[path = "../../host-tools/edgeflow-cli/src/infer.rs"]

@@ -28,6 +28,9 @@ pub struct Report {
     pub ticks: u64,
     /// Peak stack bytes during the inference (painting method).
     pub stack: usize,
+    /// SysTick ticks of `Model::parse` (the model load: CRC, every check), before the
+    /// inference; 0 when the firmware does not report it.
+    pub load_ticks: u64,
     /// Output bytes, or the error message.
     pub output: Result<Vec<u8>, String>,
     /// Ticks per op (op name, ticks), when profiling was requested.
@@ -429,10 +432,13 @@ fn parse_report(stdout: &str) -> Result<BTreeMap<String, Report>, String> {
         let report = if status == "ok" {
             let mut ticks = 0;
             let mut stack = 0;
+            let mut load_ticks = 0;
             let mut output = Vec::new();
             for kv in rest.split(' ') {
                 if let Some(v) = kv.strip_prefix("ticks=") {
                     ticks = v.parse().map_err(|_| format!("bad ticks in {line}"))?;
+                } else if let Some(v) = kv.strip_prefix("load=") {
+                    load_ticks = v.parse().map_err(|_| format!("bad load in {line}"))?;
                 } else if let Some(v) = kv.strip_prefix("stack=") {
                     stack = v.parse().map_err(|_| format!("bad stack in {line}"))?;
                 } else if let Some(v) = kv.strip_prefix("out=") {
@@ -445,6 +451,7 @@ fn parse_report(stdout: &str) -> Result<BTreeMap<String, Report>, String> {
             Report {
                 ticks,
                 stack,
+                load_ticks,
                 output: Ok(output),
                 per_op: Vec::new(),
             }
@@ -452,6 +459,7 @@ fn parse_report(stdout: &str) -> Result<BTreeMap<String, Report>, String> {
             Report {
                 ticks: 0,
                 stack: 0,
+                load_ticks: 0,
                 output: Err(rest.to_string()),
                 per_op: Vec::new(),
             }

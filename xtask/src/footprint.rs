@@ -139,6 +139,11 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 // SysTick counts core cycles: 40 instructions per tick under `-icount
                 // shift=0` at mps2-an386's 25 MHz (firmware/support, BENCHMARKS.md).
                 instructions = r.ticks * 40;
+                println!(
+                    "{m}: instructions per inference {instructions}, model load (Model::parse: CRC and checks of a {} B artifact) {}",
+                    c.artifact.len(),
+                    r.load_ticks * 40
+                );
                 keep(&elf, m)?;
             }
         }

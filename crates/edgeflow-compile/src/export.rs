@@ -68,75 +68,105 @@ fn activation(c: &Clamp) -> Result<i8, String> {
     }
 }
 
-/// TFLite `Padding` (0 SAME, 1 VALID) of a windowed op with edgeflow's leading pads, or
-/// an error when neither reproduces them.
-fn padding_kind(
+/// A windowed op's geometry along its two spatial axes (height, width), as edgeflow
+/// stores it: input and output sizes, filter size, stride, dilation and leading pads.
+#[derive(Clone, Copy, Debug)]
+struct Window {
     input: [u32; 2],
     filter: [u32; 2],
     stride: [u16; 2],
     dilation: [u16; 2],
     pad: [u16; 2],
     output: [u32; 2],
-) -> Result<i8, String> {
-    let fits = |same: bool| {
-        (0..2).all(|d| {
-            let (i, s) = (u64::from(input[d]), u64::from(stride[d].max(1)));
-            let eff = u64::from(filter[d].saturating_sub(1)) * u64::from(dilation[d].max(1)) + 1;
-            let o = if same {
-                i.div_ceil(s)
-            } else {
-                (i + s).checked_sub(eff).map_or(0, |v| v / s)
-            };
-            let lead = if same {
-                (o.saturating_sub(1) * s + eff).saturating_sub(i) / 2
-            } else {
-                0
-            };
-            o == u64::from(output[d]) && lead == u64::from(pad[d])
-        })
-    };
-    if fits(false) {
-        Ok(1)
-    } else if fits(true) {
-        Ok(0)
-    } else {
-        Err(format!(
-            "padding {pad:?} (input {input:?}, filter {filter:?}, stride {stride:?}, output {output:?}) is neither TFLite's SAME nor VALID"
-        ))
-    }
 }
 
-/// The `[before, after]` paddings, per spatial dimension, of an explicit TFLite PAD that
-/// makes a VALID windowed op over the padded input give `output` with edgeflow's leading
-/// pads `pad`: `before` is `pad`, `after` is what the last window needs beyond the input
-/// and the leading pad (0 when it needs none). Errs when no such PAD exists (the output is
-/// not the VALID output size of the padded input).
-fn explicit_pads(
-    input: [u32; 2],
-    filter: [u32; 2],
-    stride: [u16; 2],
-    dilation: [u16; 2],
-    pad: [u16; 2],
-    output: [u32; 2],
-) -> Result<[[u32; 2]; 2], String> {
-    let mut out = [[0u32; 2]; 2];
-    for d in 0..2 {
-        let (i, s) = (u64::from(input[d]), u64::from(stride[d].max(1)));
-        let eff = u64::from(filter[d].saturating_sub(1)) * u64::from(dilation[d].max(1)) + 1;
-        let (lead, o) = (u64::from(pad[d]), u64::from(output[d]));
-        let need = o.saturating_sub(1) * s + eff;
-        let trail = need.saturating_sub(i + lead);
-        let padded = i + lead + trail;
-        let valid = padded.checked_sub(eff).map_or(0, |v| v / s + 1);
-        if o == 0 || valid != o {
-            return Err(format!(
-                "padding {pad:?} (input {input:?}, filter {filter:?}, stride {stride:?}, output {output:?}) is neither TFLite's SAME nor VALID, nor a PAD before a VALID window"
-            ));
+/// One axis of a [`Window`], widened: input size, stride (0 read as 1), the dilated
+/// window's extent `(filter - 1) * dilation + 1`, leading pad and output size.
+struct Axis {
+    input: u64,
+    stride: u64,
+    extent: u64,
+    lead: u64,
+    output: u64,
+}
+
+impl Window {
+    fn axis(&self, d: usize) -> Axis {
+        Axis {
+            input: u64::from(self.input[d]),
+            stride: u64::from(self.stride[d].max(1)),
+            extent: u64::from(self.filter[d].saturating_sub(1))
+                * u64::from(self.dilation[d].max(1))
+                + 1,
+            lead: u64::from(self.pad[d]),
+            output: u64::from(self.output[d]),
         }
-        let to_u32 = |v: u64| u32::try_from(v).map_err(|_| format!("padding {v} above u32"));
-        out[d] = [to_u32(lead)?, to_u32(trail)?];
     }
-    Ok(out)
+
+    /// The geometry, for error messages.
+    fn describe(&self) -> String {
+        format!(
+            "padding {:?} (input {:?}, filter {:?}, stride {:?}, output {:?})",
+            self.pad, self.input, self.filter, self.stride, self.output
+        )
+    }
+
+    /// TFLite `Padding` (0 SAME, 1 VALID) that reproduces edgeflow's leading pads, or an
+    /// error when neither does.
+    fn padding_kind(&self) -> Result<i8, String> {
+        let fits = |same: bool| {
+            (0..2).all(|d| {
+                let a = self.axis(d);
+                let (i, s, eff) = (a.input, a.stride, a.extent);
+                let o = if same {
+                    i.div_ceil(s)
+                } else {
+                    (i + s).checked_sub(eff).map_or(0, |v| v / s)
+                };
+                let lead = if same {
+                    (o.saturating_sub(1) * s + eff).saturating_sub(i) / 2
+                } else {
+                    0
+                };
+                o == a.output && lead == a.lead
+            })
+        };
+        if fits(false) {
+            Ok(1)
+        } else if fits(true) {
+            Ok(0)
+        } else {
+            Err(format!(
+                "{} is neither TFLite's SAME nor VALID",
+                self.describe()
+            ))
+        }
+    }
+
+    /// The `[before, after]` paddings, per spatial dimension, of an explicit TFLite PAD
+    /// that makes a VALID window over the padded input give `output` with edgeflow's
+    /// leading pads: `before` is the leading pad, `after` is what the last window needs
+    /// beyond the input and the leading pad (0 when it needs none). Errs when no such PAD
+    /// exists (the output is not the VALID output size of the padded input).
+    fn explicit_pads(&self) -> Result<[[u32; 2]; 2], String> {
+        let mut out = [[0u32; 2]; 2];
+        for (d, pads) in out.iter_mut().enumerate() {
+            let a = self.axis(d);
+            let need = a.output.saturating_sub(1) * a.stride + a.extent;
+            let trail = need.saturating_sub(a.input + a.lead);
+            let padded = a.input + a.lead + trail;
+            let valid = padded.checked_sub(a.extent).map_or(0, |v| v / a.stride + 1);
+            if a.output == 0 || valid != a.output {
+                return Err(format!(
+                    "{} is neither TFLite's SAME nor VALID, nor a PAD before a VALID window",
+                    self.describe()
+                ));
+            }
+            let to_u32 = |v: u64| u32::try_from(v).map_err(|_| format!("padding {v} above u32"));
+            *pads = [to_u32(a.lead)?, to_u32(trail)?];
+        }
+        Ok(out)
+    }
 }
 
 fn hw(t: &IrTensor) -> Result<[u32; 2], String> {
@@ -234,7 +264,15 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
                 let w = &g.tensors[op.inputs[1]];
                 let f = [w.shape[1], w.shape[2]];
                 let (ihw, ohw) = (hw(x).map_err(err)?, hw(out).map_err(err)?);
-                let pad = match padding_kind(ihw, f, p.stride, p.dilation, p.pad, ohw) {
+                let window = Window {
+                    input: ihw,
+                    filter: f,
+                    stride: p.stride,
+                    dilation: p.dilation,
+                    pad: p.pad,
+                    output: ohw,
+                };
+                let pad = match window.padding_kind() {
                     Ok(k) => k,
                     // Padding TFLite's SAME cannot express (PyTorch's symmetric
                     // `padding=1` under stride 2, say): an explicit PAD into a new
@@ -242,8 +280,7 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
                     // int8 PAD fills with the zero point (the real 0), as edgeflow's
                     // convolution pads, and f32 with 0.
                     Err(_) => {
-                        let pads =
-                            explicit_pads(ihw, f, p.stride, p.dilation, p.pad, ohw).map_err(err)?;
+                        let pads = window.explicit_pads().map_err(err)?;
                         let mut shape = tensors[op.inputs[0]].shape.clone();
                         for d in 0..2 {
                             let grown =
@@ -315,14 +352,15 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
             }
             Op::AveragePool2d(p) | Op::MaxPool2d(p) => {
                 let f = [u32::from(p.filter[0]), u32::from(p.filter[1])];
-                let pad = padding_kind(
-                    hw(x).map_err(err)?,
-                    f,
-                    p.stride,
-                    [1, 1],
-                    p.pad,
-                    hw(out).map_err(err)?,
-                )
+                let pad = Window {
+                    input: hw(x).map_err(err)?,
+                    filter: f,
+                    stride: p.stride,
+                    dilation: [1, 1],
+                    pad: p.pad,
+                    output: hw(out).map_err(err)?,
+                }
+                .padding_kind()
                 .map_err(err)?;
                 let code = if matches!(op.op, Op::MaxPool2d(_)) {
                     17
@@ -661,26 +699,36 @@ pub fn export_tflite(g: &Graph) -> Result<Vec<u8>, ExportError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{explicit_pads, padding_kind};
+    use super::Window;
 
     #[test]
     fn pytorch_stride_two_padding_is_an_explicit_pad_before_a_valid_window() {
         // 3x3, stride 2, pads 1 on every side (PyTorch's padding=1): 12 rows give 6
         // (SAME would pad 0 before), 11 columns give 6 (SAME's own padding).
-        let (i, f, s, d, p, o) = ([12, 11], [3, 3], [2, 2], [1, 1], [1, 1], [6, 6]);
-        assert!(padding_kind(i, f, s, d, p, o).is_err());
+        let window = |input, output| Window {
+            input,
+            filter: [3, 3],
+            stride: [2, 2],
+            dilation: [1, 1],
+            pad: [1, 1],
+            output,
+        };
+        assert!(window([12, 11], [6, 6]).padding_kind().is_err());
         // Rows: 1 + 12 + 0 = 13 = 5 * 2 + 3; columns: 1 + 11 + 1 = 13.
-        assert_eq!(explicit_pads(i, f, s, d, p, o), Ok([[1, 0], [1, 1]]));
+        assert_eq!(
+            window([12, 11], [6, 6]).explicit_pads(),
+            Ok([[1, 0], [1, 1]])
+        );
         // 32 -> 16 (the MobileNet-style model): PyTorch's trailing pixel is never read.
-        let e = explicit_pads([32, 32], f, s, d, p, [16, 16]);
+        let e = window([32, 32], [16, 16]).explicit_pads();
         assert_eq!(e, Ok([[1, 0], [1, 0]]));
         // A larger output takes more trailing padding (as edgeflow's window reads zeros
         // there); an output smaller than the padded input gives is refused, naming it.
         assert_eq!(
-            explicit_pads([32, 32], f, s, d, p, [17, 16]),
+            window([32, 32], [17, 16]).explicit_pads(),
             Ok([[1, 2], [1, 0]])
         );
-        let e = explicit_pads([32, 32], f, s, d, p, [10, 16]).unwrap_err();
+        let e = window([32, 32], [10, 16]).explicit_pads().unwrap_err();
         assert!(
             e.contains("output [10, 16]") && e.contains("nor a PAD"),
             "{e}"

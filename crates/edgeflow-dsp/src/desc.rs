@@ -458,6 +458,134 @@ impl Block<'_> {
     }
 }
 
+#[cfg(feature = "std")]
+impl Block<'_> {
+    /// The same block owning its parameter lists (bytes stay the same bytes: the owned
+    /// block equals this one and encodes to the same postcard bytes).
+    pub fn into_owned(self) -> Block<'static> {
+        match self {
+            Block::Scale { scale, offset } => Block::Scale { scale, offset },
+            Block::ZScore { mean, std } => Block::ZScore {
+                mean: mean.into_owned(),
+                std: std.into_owned(),
+            },
+            Block::MinMax { min, max } => Block::MinMax {
+                min: min.into_owned(),
+                max: max.into_owned(),
+            },
+            Block::Clip { min, max } => Block::Clip { min, max },
+            Block::PreEmphasis { coef } => Block::PreEmphasis { coef },
+            Block::Iir { sos, design } => Block::Iir {
+                sos: sos.into_owned(),
+                design,
+            },
+            Block::Stats { stats } => Block::Stats { stats },
+            Block::Window { kind, periodic } => Block::Window { kind, periodic },
+            Block::Spectrum { n_fft, power } => Block::Spectrum { n_fft, power },
+            Block::Log { base, floor } => Block::Log { base, floor },
+            Block::BandPower { edges_hz } => Block::BandPower {
+                edges_hz: edges_hz.into_owned(),
+            },
+            Block::Mel {
+                bands,
+                fmin,
+                fmax,
+                scale,
+                norm,
+            } => Block::Mel {
+                bands,
+                fmin,
+                fmax,
+                scale,
+                norm,
+            },
+            Block::Dct {
+                coefficients,
+                lifter,
+            } => Block::Dct {
+                coefficients,
+                lifter,
+            },
+            Block::Crop {
+                x,
+                y,
+                width,
+                height,
+            } => Block::Crop {
+                x,
+                y,
+                width,
+                height,
+            },
+            Block::Resize {
+                width,
+                height,
+                method,
+            } => Block::Resize {
+                width,
+                height,
+                method,
+            },
+            Block::Grayscale { weights } => Block::Grayscale { weights },
+            Block::Vocabulary {
+                tokens,
+                oov_buckets,
+            } => Block::Vocabulary {
+                tokens: tokens.into_owned(),
+                oov_buckets,
+            },
+            Block::Hash { buckets, seed } => Block::Hash { buckets, seed },
+            Block::OneHot { depth, reduce } => Block::OneHot { depth, reduce },
+            Block::Bucketize { boundaries } => Block::Bucketize {
+                boundaries: boundaries.into_owned(),
+            },
+            Block::AudioFrontend(opts) => Block::AudioFrontend(opts.into_owned()),
+        }
+    }
+}
+
+/// The blocks of `v`, owned, in a list of the same capacity.
+#[cfg(feature = "std")]
+fn owned_blocks<const N: usize>(
+    v: heapless::Vec<Block<'_>, N>,
+) -> heapless::Vec<Block<'static>, N> {
+    let mut out = heapless::Vec::new();
+    for b in v {
+        // Cannot fail: `out` has the capacity `v`'s blocks fitted in.
+        let _ = out.push(b.into_owned());
+    }
+    out
+}
+
+#[cfg(feature = "std")]
+impl PipelineDesc<'_> {
+    /// The same description owning all its data, e.g. one read zero-copy from an
+    /// artifact's `FeaturePipeline` section ([`crate::Pipeline::from_bytes`]) kept after
+    /// the artifact bytes are gone. Postcard cannot decode straight into a
+    /// `PipelineDesc<'static>` from borrowed bytes (the lists borrow them); this copies
+    /// them instead. The result equals `self` and encodes to the same bytes
+    /// ([`crate::host::to_bytes`]).
+    pub fn into_owned(self) -> PipelineDesc<'static> {
+        PipelineDesc {
+            input: self.input,
+            stream: owned_blocks(self.stream),
+            blocks: owned_blocks(self.blocks),
+            branches: {
+                let mut out = heapless::Vec::new();
+                for b in self.branches {
+                    // Cannot fail: the same capacity as `self.branches`.
+                    let _ = out.push(Branch {
+                        blocks: owned_blocks(b.blocks),
+                    });
+                }
+                out
+            },
+            post: owned_blocks(self.post),
+            output: self.output,
+        }
+    }
+}
+
 /// A time-domain statistic of one row of `n` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -572,20 +700,51 @@ pub enum FilterKind {
     Highpass,
 }
 
-/// A list of `f32` parameters: borrowed little-endian bytes on a device, a list in TOML.
-#[derive(Clone, PartialEq, Default)]
-pub struct F32s<'a>(F32Repr<'a>);
-
-#[derive(Clone, PartialEq)]
-enum F32Repr<'a> {
-    Wire(&'a [u8]),
+/// Wire bytes held by an [`F32s`] or a [`FrontendOpts`]: borrowed from the artifact (a
+/// device), or owned (the host, `std` feature: lists read from TOML, descriptions made
+/// [`PipelineDesc::into_owned`]). Both forms are the same bytes, so they compare and
+/// encode alike.
+#[derive(Clone)]
+enum WireBytes<'a> {
+    Borrowed(&'a [u8]),
     #[cfg(feature = "std")]
-    Owned(std::vec::Vec<f32>),
+    Owned(std::vec::Vec<u8>),
 }
 
-impl Default for F32Repr<'_> {
+impl WireBytes<'_> {
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            WireBytes::Borrowed(b) => b,
+            #[cfg(feature = "std")]
+            WireBytes::Owned(v) => v,
+        }
+    }
+
+    /// The same bytes, owned.
+    #[cfg(feature = "std")]
+    fn into_owned(self) -> WireBytes<'static> {
+        match self {
+            WireBytes::Borrowed(b) => WireBytes::Owned(b.to_vec()),
+            WireBytes::Owned(v) => WireBytes::Owned(v),
+        }
+    }
+}
+
+impl PartialEq for WireBytes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+/// A list of `f32` parameters: their little-endian bytes (borrowed on a device), a list in
+/// TOML. Two lists are equal when their bytes are (bit for bit: `-0.0` differs from
+/// `0.0`, a NaN equals the same NaN).
+#[derive(Clone, PartialEq)]
+pub struct F32s<'a>(WireBytes<'a>);
+
+impl Default for F32s<'_> {
     fn default() -> Self {
-        F32Repr::Wire(&[])
+        F32s(WireBytes::Borrowed(&[]))
     }
 }
 
@@ -593,16 +752,12 @@ impl<'a> F32s<'a> {
     /// A list over little-endian `f32` bytes (a trailing partial value is ignored; the
     /// pipeline validation rejects it).
     pub const fn from_le_bytes(bytes: &'a [u8]) -> Self {
-        F32s(F32Repr::Wire(bytes))
+        F32s(WireBytes::Borrowed(bytes))
     }
 
     /// Number of values.
     pub fn len(&self) -> usize {
-        match &self.0 {
-            F32Repr::Wire(b) => b.len() / 4,
-            #[cfg(feature = "std")]
-            F32Repr::Owned(v) => v.len(),
-        }
+        self.0.as_slice().len() / 4
     }
 
     /// Whether the list is empty.
@@ -610,26 +765,20 @@ impl<'a> F32s<'a> {
         self.len() == 0
     }
 
-    /// Whether the byte form has a trailing partial value (always false for owned lists).
+    /// Whether the bytes end with a trailing partial value (never for a list built from
+    /// numbers).
     pub fn has_partial_value(&self) -> bool {
-        match &self.0 {
-            F32Repr::Wire(b) => b.len() % 4 != 0,
-            #[cfg(feature = "std")]
-            F32Repr::Owned(_) => false,
-        }
+        self.0.as_slice().len() % 4 != 0
     }
 
     /// Value `i`, or `None` past the end.
     #[inline]
     pub fn get(&self, i: usize) -> Option<f32> {
-        match &self.0 {
-            F32Repr::Wire(b) => {
-                let s = b.get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
-                Some(f32::from_le_bytes(*s.first_chunk::<4>()?))
-            }
-            #[cfg(feature = "std")]
-            F32Repr::Owned(v) => v.get(i).copied(),
-        }
+        let s = self
+            .0
+            .as_slice()
+            .get(i.checked_mul(4)?..i.checked_mul(4)?.checked_add(4)?)?;
+        Some(f32::from_le_bytes(*s.first_chunk::<4>()?))
     }
 
     /// Value `i`, or value 0 when the list has a single value (per-channel broadcast);
@@ -647,12 +796,20 @@ impl<'a> F32s<'a> {
     pub fn iter(&self) -> impl Iterator<Item = f32> + '_ {
         (0..self.len()).filter_map(move |i| self.get(i))
     }
+
+    /// The same list owning its bytes (identical bytes, so it encodes identically).
+    #[cfg(feature = "std")]
+    pub fn into_owned(self) -> F32s<'static> {
+        F32s(self.0.into_owned())
+    }
 }
 
 #[cfg(feature = "std")]
 impl From<std::vec::Vec<f32>> for F32s<'static> {
     fn from(v: std::vec::Vec<f32>) -> Self {
-        F32s(F32Repr::Owned(v))
+        F32s(WireBytes::Owned(
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ))
     }
 }
 
@@ -671,14 +828,7 @@ impl Serialize for F32s<'_> {
             }
             seq.end()
         } else {
-            match &self.0 {
-                F32Repr::Wire(b) => s.serialize_bytes(b),
-                #[cfg(feature = "std")]
-                F32Repr::Owned(v) => {
-                    let bytes: std::vec::Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-                    s.serialize_bytes(&bytes)
-                }
-            }
+            s.serialize_bytes(self.0.as_slice())
         }
     }
 }
@@ -693,26 +843,21 @@ impl<'de> Visitor<'de> for F32sVisitor {
     }
 
     fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-        Ok(F32s(F32Repr::Wire(v)))
+        Ok(F32s(WireBytes::Borrowed(v)))
     }
 
     #[cfg(feature = "std")]
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
-        Ok(F32s(F32Repr::Owned(
-            v.chunks_exact(4)
-                .filter_map(|c| <[u8; 4]>::try_from(c).ok())
-                .map(f32::from_le_bytes)
-                .collect(),
-        )))
+        Ok(F32s(WireBytes::Owned(v.to_vec())))
     }
 
     #[cfg(feature = "std")]
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut v = std::vec::Vec::new();
         while let Some(x) = seq.next_element::<f32>()? {
-            v.push(x);
+            v.extend_from_slice(&x.to_le_bytes());
         }
-        Ok(F32s(F32Repr::Owned(v)))
+        Ok(F32s(WireBytes::Owned(v)))
     }
 
     #[cfg(not(feature = "std"))]
@@ -736,7 +881,8 @@ impl<'de: 'a, 'a> Deserialize<'de> for F32s<'a> {
 /// The options of [`Block::AudioFrontend`] as a block holds them: on a device, the
 /// postcard encoding of a [`Frontend`] borrowed from the artifact (8 bytes on a 32-bit
 /// target, so the rarely used front end does not grow every [`Block`]); on the host with
-/// the `std` feature, also an owned [`Frontend`] (from TOML or [`From`]). In TOML they are
+/// the `std` feature, also an owned [`Frontend`] (from TOML or [`From`]) or owned bytes
+/// ([`FrontendOpts::into_owned`]). In TOML they are
 /// the [`Frontend`] table itself (`audio_frontend = { channels = 40, ... }`); in postcard,
 /// one byte string holding the `Frontend`'s own postcard encoding.
 #[derive(Clone)]
@@ -744,7 +890,7 @@ pub struct FrontendOpts<'a>(FrontendRepr<'a>);
 
 #[derive(Clone, PartialEq)]
 enum FrontendRepr<'a> {
-    Wire(&'a [u8]),
+    Wire(WireBytes<'a>),
     #[cfg(feature = "std")]
     Owned(std::boxed::Box<Frontend>),
 }
@@ -757,7 +903,7 @@ const FRONTEND_WIRE_MAX: usize = 64;
 impl<'a> FrontendOpts<'a> {
     /// Options over the postcard encoding of a [`Frontend`] (checked by [`Self::decode`]).
     pub const fn from_wire(bytes: &'a [u8]) -> Self {
-        FrontendOpts(FrontendRepr::Wire(bytes))
+        FrontendOpts(FrontendRepr::Wire(WireBytes::Borrowed(bytes)))
     }
 
     /// The options, or `None` when the bytes are not exactly one postcard-encoded
@@ -765,13 +911,22 @@ impl<'a> FrontendOpts<'a> {
     /// [`crate::Error::Param`] on the block.
     pub fn decode(&self) -> Option<Frontend> {
         match &self.0 {
-            FrontendRepr::Wire(b) => match postcard::take_from_bytes::<Frontend>(b) {
+            FrontendRepr::Wire(b) => match postcard::take_from_bytes::<Frontend>(b.as_slice()) {
                 Ok((fe, [])) => Some(fe),
                 _ => None,
             },
             #[cfg(feature = "std")]
             FrontendRepr::Owned(fe) => Some(**fe),
         }
+    }
+    /// The same options owning their data: bytes stay the same bytes (so they encode
+    /// identically, even malformed ones), owned options stay owned.
+    #[cfg(feature = "std")]
+    pub fn into_owned(self) -> FrontendOpts<'static> {
+        FrontendOpts(match self.0 {
+            FrontendRepr::Wire(b) => FrontendRepr::Wire(b.into_owned()),
+            FrontendRepr::Owned(fe) => FrontendRepr::Owned(fe),
+        })
     }
 }
 
@@ -813,7 +968,7 @@ impl Serialize for FrontendOpts<'_> {
             return fe.serialize(s);
         }
         match &self.0 {
-            FrontendRepr::Wire(b) => s.serialize_bytes(b),
+            FrontendRepr::Wire(b) => s.serialize_bytes(b.as_slice()),
             #[cfg(feature = "std")]
             FrontendRepr::Owned(fe) => {
                 let mut buf = [0u8; FRONTEND_WIRE_MAX];
@@ -834,7 +989,7 @@ impl<'de> Visitor<'de> for FrontendOptsVisitor {
     }
 
     fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
-        Ok(FrontendOpts(FrontendRepr::Wire(v)))
+        Ok(FrontendOpts(FrontendRepr::Wire(WireBytes::Borrowed(v))))
     }
 
     #[cfg(feature = "std")]
@@ -866,10 +1021,12 @@ impl<'de: 'a, 'a> Deserialize<'de> for FrontendOpts<'a> {
 }
 
 /// A vocabulary: borrowed `'\n'`-joined text on a device, a list of strings in TOML.
-#[derive(Clone, PartialEq, Default)]
+/// Two vocabularies are equal when they list the same tokens in the same order, whatever
+/// their form.
+#[derive(Clone, Default)]
 pub struct Tokens<'a>(TokRepr<'a>);
 
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 enum TokRepr<'a> {
     Wire(&'a str),
     #[cfg(feature = "std")]
@@ -911,6 +1068,22 @@ impl<'a> Tokens<'a> {
     pub fn position(&self, token: &str) -> Option<usize> {
         self.iter().position(|t| t == token)
     }
+    /// The same tokens, owned. Joining them with `'\n'` gives back the joined text (a
+    /// split of non-empty text joins back to it; empty text has no tokens), so the owned
+    /// list encodes to the same bytes.
+    #[cfg(feature = "std")]
+    pub fn into_owned(self) -> Tokens<'static> {
+        Tokens(TokRepr::Owned(match self.0 {
+            TokRepr::Wire(t) => split_joined(t),
+            TokRepr::Owned(v) => v,
+        }))
+    }
+}
+
+impl PartialEq for Tokens<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
 }
 
 /// Iterator over the tokens of a [`Tokens`], in id order.
@@ -939,6 +1112,16 @@ impl<'t> Iterator for TokenIter<'t> {
 impl From<std::vec::Vec<std::string::String>> for Tokens<'static> {
     fn from(v: std::vec::Vec<std::string::String>) -> Self {
         Tokens(TokRepr::Owned(v))
+    }
+}
+
+/// `'\n'`-joined tokens as a list (none for empty text), as [`Tokens::iter`] reads them.
+#[cfg(feature = "std")]
+fn split_joined(joined: &str) -> std::vec::Vec<std::string::String> {
+    if joined.is_empty() {
+        std::vec::Vec::new()
+    } else {
+        joined.split('\n').map(std::string::String::from).collect()
     }
 }
 
@@ -981,11 +1164,7 @@ impl<'de> Visitor<'de> for TokensVisitor {
 
     #[cfg(feature = "std")]
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Tokens(TokRepr::Owned(if v.is_empty() {
-            std::vec::Vec::new()
-        } else {
-            v.split('\n').map(std::string::String::from).collect()
-        })))
+        Ok(Tokens(TokRepr::Owned(split_joined(v))))
     }
 
     #[cfg(feature = "std")]

@@ -907,3 +907,116 @@ fn frontend_tables_are_finite_and_silence_is_zero() {
     let out = run_signal(&p, &vec![0.0; 2000]);
     assert!(out.iter().flatten().all(|v| *v == 0.0));
 }
+
+/// Every pipeline file of the examples (`examples/*/features.toml`) and of the conformance
+/// suites (`pipelines/`, the golden cases of `conformance/frontend/`), with inline ones for the list kinds no
+/// file uses (vocabulary, min_max, bucketize).
+fn every_pipeline() -> Vec<(String, host::Spec)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files: Vec<std::path::PathBuf> = Vec::new();
+    let mut toml_in = |dir: std::path::PathBuf, only: Option<&str>| {
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for e in entries {
+            let p = e.expect("directory entry").path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if only.map_or(name.ends_with(".toml"), |o| name == o) {
+                files.push(p);
+            }
+        }
+    };
+    for e in std::fs::read_dir(root.join("examples")).expect("examples/") {
+        toml_in(e.expect("directory entry").path(), Some("features.toml"));
+    }
+    toml_in(root.join("crates/edgeflow-dsp/pipelines"), None);
+    toml_in(root.join("conformance/frontend/goldens"), None);
+    toml_in(
+        root.join("conformance/frontend/micro_speech"),
+        Some("pipeline.toml"),
+    );
+    // A golden case's pipeline has its input beside it (`micro_speech_scores.toml` holds
+    // scores, not a pipeline).
+    files.retain(|f| {
+        !f.to_string_lossy().contains("goldens/") || f.with_extension("in.i16").exists()
+    });
+    files.sort();
+    // Each directory contributes (a glob that found nothing would test nothing).
+    for dir in ["examples/", "pipelines/", "goldens/", "micro_speech/"] {
+        let n = files
+            .iter()
+            .filter(|f| f.to_string_lossy().contains(dir))
+            .count();
+        assert!(n > 0, "no pipeline file under {dir}");
+    }
+    let mut out: Vec<(String, host::Spec)> = files
+        .iter()
+        .map(|p| {
+            let s = host::load(p).unwrap_or_else(|e| panic!("{e}"));
+            (p.display().to_string(), s)
+        })
+        .collect();
+    out.push((
+        "inline text".into(),
+        spec("[input.text]\nmax_tokens = 4\n[[blocks]]\nvocabulary = { tokens = [\"yes\", \"no\", \"up\"], oov_buckets = 2 }\n[[blocks]]\none_hot = { depth = 5, reduce = \"sum\" }\n"),
+    ));
+    out.push((
+        "inline vector".into(),
+        spec("[input.vector]\nlen = 3\n[[blocks]]\nmin_max = { min = [-1.0], max = [4.5] }\n[[blocks]]\nbucketize = { boundaries = [0.25, 0.5] }\n[[post]]\nzscore = { mean = [0.5], std = [2.0] }\n"),
+    ));
+    out
+}
+
+#[test]
+fn an_owned_description_equals_the_borrowed_one_and_encodes_to_the_same_bytes() {
+    for (name, s) in every_pipeline() {
+        let bytes = host::to_bytes(&s).expect("to_bytes");
+        // The device's reading: every list borrows `bytes`.
+        let borrowed = Pipeline::from_bytes(&bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let owned: PipelineDesc<'static> = borrowed.desc().clone().into_owned();
+        assert_eq!(&owned, borrowed.desc(), "{name}");
+        assert_eq!(owned, s, "{name}: as read from TOML");
+        assert_eq!(host::to_bytes(&owned).expect("to_bytes"), bytes, "{name}");
+        assert_eq!(
+            host::to_toml(&owned).expect("to_toml"),
+            host::to_toml(borrowed.desc()).expect("to_toml"),
+            "{name}"
+        );
+        drop(borrowed);
+        drop(bytes);
+        // Valid on its own once the bytes are gone.
+        Pipeline::new(owned).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
+
+#[test]
+fn owned_lists_keep_malformed_bytes_as_they_are() {
+    // A trailing partial value and undecodable front-end options stay the same bytes
+    // (validation still sees and rejects them).
+    let odd = [0u8, 0, 128, 63, 7];
+    let f = F32s::from_le_bytes(&odd);
+    let owned = f.clone().into_owned();
+    assert!(owned.has_partial_value());
+    assert_eq!(owned, f);
+    assert_eq!(
+        postcard::to_stdvec(&owned).expect("encode"),
+        postcard::to_stdvec(&f).expect("encode")
+    );
+    let bad = [0xffu8, 0xff, 0xff];
+    let b = Block::AudioFrontend(FrontendOpts::from_wire(&bad));
+    let owned = b.clone().into_owned();
+    assert_eq!(owned, b);
+    assert_eq!(
+        postcard::to_stdvec(&owned).expect("encode"),
+        postcard::to_stdvec(&b).expect("encode")
+    );
+    // Tokens: the joined text comes back exactly, an empty vocabulary stays empty.
+    for joined in ["a\nb\nc", "", "x"] {
+        let t = Tokens::from_joined(joined);
+        let owned = t.clone().into_owned();
+        assert_eq!(owned, t);
+        assert_eq!(owned.len(), t.len());
+        assert_eq!(
+            postcard::to_stdvec(&owned).expect("encode"),
+            postcard::to_stdvec(&t).expect("encode")
+        );
+    }
+}

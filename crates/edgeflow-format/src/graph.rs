@@ -525,6 +525,11 @@ pub enum Op<'a> {
 
 impl Op<'_> {
     /// The TFLite name of the op.
+    ///
+    /// Never inlined: inlined, each caller got its own two 24-entry tables (pointers and
+    /// lengths, 192 B), four to six copies in a one-model Cortex-M firmware, on error and
+    /// reporting paths (BENCHMARKS.md, "Footprint: code size, fifth pass").
+    #[inline(never)]
     pub fn name(&self) -> &'static str {
         match self {
             Op::Conv2d(_) => "CONV_2D",

@@ -17,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use parquet::data_type::{ByteArray, ByteArrayType, FloatType, Int32Type, Int64Type};
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
@@ -72,17 +73,16 @@ pub fn export_parquet(
     to_us: Option<i64>,
     out: &Path,
 ) -> Result<u64, StoreError> {
-    let err = |reason: String| StoreError::Parquet {
+    let err = |source: ParquetError| StoreError::Parquet {
         path: out.display().to_string(),
-        reason,
+        source,
     };
-    let schema = Arc::new(parse_message_type(SCHEMA).map_err(|e| err(e.to_string()))?);
-    let file = File::create(out).map_err(|e| err(e.to_string()))?;
+    let schema = Arc::new(parse_message_type(SCHEMA).map_err(err)?);
+    let file = File::create(out).map_err(|e| err(ParquetError::from(e)))?;
     let props = Arc::new(WriterProperties::builder().build());
-    let mut writer =
-        SerializedFileWriter::new(file, schema, props).map_err(|e| err(e.to_string()))?;
+    let mut writer = SerializedFileWriter::new(file, schema, props).map_err(err)?;
     let mut cols = Columns::default();
-    let mut result: Result<(), String> = Ok(());
+    let mut result: Result<(), ParquetError> = Ok(());
     let n = store.for_each_frame(device, from_us, to_us, |dev, seq, recv, _gap, frame| {
         if result.is_err() {
             return;
@@ -140,15 +140,14 @@ pub fn export_parquet(
     if !cols.seq.is_empty() || n == 0 {
         flush(&mut writer, &mut cols).map_err(err)?;
     }
-    writer.close().map_err(|e| err(e.to_string()))?;
+    writer.close().map_err(err)?;
     Ok(n)
 }
 
-fn flush(writer: &mut SerializedFileWriter<File>, c: &mut Columns) -> Result<(), String> {
-    let e = |e: parquet::errors::ParquetError| e.to_string();
-    let mut rg = writer.next_row_group().map_err(e)?;
+fn flush(writer: &mut SerializedFileWriter<File>, c: &mut Columns) -> Result<(), ParquetError> {
+    let mut rg = writer.next_row_group()?;
     let mut i = 0;
-    while let Some(mut col) = rg.next_column().map_err(e)? {
+    while let Some(mut col) = rg.next_column()? {
         match i {
             0 => col
                 .typed::<ByteArrayType>()
@@ -176,12 +175,11 @@ fn flush(writer: &mut SerializedFileWriter<File>, c: &mut Columns) -> Result<(),
             _ => col
                 .typed::<ByteArrayType>()
                 .write_batch(&c.json.0, Some(&c.json.1), None),
-        }
-        .map_err(e)?;
-        col.close().map_err(e)?;
+        }?;
+        col.close()?;
         i += 1;
     }
-    rg.close().map_err(e)?;
+    rg.close()?;
     *c = Columns::default();
     Ok(())
 }

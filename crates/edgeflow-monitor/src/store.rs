@@ -96,12 +96,13 @@ pub enum StoreError {
         found: i64,
     },
     /// A stored payload did not decode.
-    #[error("frame {id}: stored payload does not decode: {reason}")]
+    #[error("frame {id}: stored payload does not decode: {source}")]
     BadPayload {
         /// Row id.
         id: i64,
-        /// Decoder's message.
-        reason: String,
+        /// The decoder's error.
+        #[source]
+        source: postcard::Error,
     },
     /// A frame could not be encoded for storage (postcard).
     #[error("frame {seq} of device {device:?} could not be encoded: {source}")]
@@ -115,12 +116,13 @@ pub enum StoreError {
         source: postcard::Error,
     },
     /// Parquet export failed.
-    #[error("parquet export to {path}: {reason}")]
+    #[error("parquet export to {path}: {source}")]
     Parquet {
         /// Output path.
         path: String,
-        /// What went wrong.
-        reason: String,
+        /// The writer's error (file creation included).
+        #[source]
+        source: parquet::errors::ParquetError,
     },
 }
 
@@ -586,11 +588,8 @@ impl Store {
                 .get_ref(4)
                 .and_then(|v| v.as_blob().map_err(Into::into))
                 .map_err(sql(|| "reading a frame".into()))?;
-            let frame: Frame =
-                postcard::from_bytes(payload).map_err(|e| StoreError::BadPayload {
-                    id,
-                    reason: e.to_string(),
-                })?;
+            let frame: Frame = postcard::from_bytes(payload)
+                .map_err(|e| StoreError::BadPayload { id, source: e })?;
             let gap: i64 = r.get(5).map_err(sql(|| "reading a frame".into()))?;
             let model = r
                 .get_ref(6)
@@ -657,11 +656,8 @@ impl Store {
             let id: i64 = r.get(0).map_err(sql(|| "reading a label".into()))?;
             let payload: Vec<u8> = r.get(1).map_err(sql(|| "reading a label".into()))?;
             let label: i64 = r.get(2).map_err(sql(|| "reading a label".into()))?;
-            if let Frame::Prediction { class, .. } =
-                postcard::from_bytes(&payload).map_err(|e| StoreError::BadPayload {
-                    id,
-                    reason: e.to_string(),
-                })?
+            if let Frame::Prediction { class, .. } = postcard::from_bytes(&payload)
+                .map_err(|e| StoreError::BadPayload { id, source: e })?
             {
                 total += 1;
                 correct += u64::from(i64::from(class) == label);

@@ -41,7 +41,9 @@ pub enum Error {
         op: u32,
         /// Tensor id in the source model.
         tensor: u32,
-        /// What is wrong.
+        /// What is wrong: the text with the `std` feature; on a device build (no `std`)
+        /// the check's source file and line, e.g. `"model.rs:139"` (see the crate's
+        /// `why!`; messages naming a build flag keep their text).
         reason: &'static str,
     },
     /// An op's parameters or tensors fail the kernel's preconditions.
@@ -50,7 +52,9 @@ pub enum Error {
         op: u32,
         /// TFLite op name.
         name: &'static str,
-        /// The failed check.
+        /// The failed check: the text with the `std` feature; on a device build (no
+        /// `std`) its source file and line, e.g. `"conv.rs:65"` (see the crate's `why!`;
+        /// messages naming a build flag keep their text).
         reason: &'static str,
     },
     /// An op's scratch region is smaller than its kernel needs, in an artifact of a format
@@ -112,11 +116,21 @@ impl fmt::Display for Error {
                 if let Some(t) = tag {
                     write!(f, " (op tag {t})")?;
                 }
-                write!(
-                    f,
-                    " does not decode: the artifact is format {}.{}, newer than this run-time's {}.{}, and uses an op it does not know (rebuild the firmware with a newer edgeflow-nn)",
-                    artifact.0, artifact.1, reader.0, reader.1
-                )
+                // The advice only on the host: a device build says what and where in
+                // fewer bytes of flash (BENCHMARKS.md, "Footprint: code size, fifth pass").
+                if cfg!(any(test, feature = "std")) {
+                    write!(
+                        f,
+                        " does not decode: the artifact is format {}.{}, newer than this run-time's {}.{}, and uses an op it does not know (rebuild the firmware with a newer edgeflow-nn)",
+                        artifact.0, artifact.1, reader.0, reader.1
+                    )
+                } else {
+                    write!(
+                        f,
+                        " does not decode: artifact format {}.{} is newer than the run-time's {}.{}",
+                        artifact.0, artifact.1, reader.0, reader.1
+                    )
+                }
             }
             Error::TrailingGraphBytes => {
                 write!(f, "graph section has bytes after the last op record")
@@ -133,11 +147,22 @@ impl fmt::Display for Error {
                 name,
                 artifact,
                 reader,
-            } => write!(
-                f,
-                "op {op} ({name}): scratch region smaller than the kernel needs: the artifact is format {}.{}, compiled by an older edgeflow than this run-time (format {}.{}); compile the model again (`edgeflow convert` or `edgeflow quantize`)",
-                artifact.0, artifact.1, reader.0, reader.1
-            ),
+            } => {
+                // A device build (no `std`) says what and where in fewer bytes of flash.
+                if cfg!(any(test, feature = "std")) {
+                    write!(
+                        f,
+                        "op {op} ({name}): scratch region smaller than the kernel needs: the artifact is format {}.{}, compiled by an older edgeflow than this run-time (format {}.{}); compile the model again (`edgeflow convert` or `edgeflow quantize`)",
+                        artifact.0, artifact.1, reader.0, reader.1
+                    )
+                } else {
+                    write!(
+                        f,
+                        "op {op} ({name}): scratch too small: artifact format {}.{} is older than the run-time's {}.{}; recompile it",
+                        artifact.0, artifact.1, reader.0, reader.1
+                    )
+                }
+            }
             Error::ArenaTooSmall { needed, got } => write!(
                 f,
                 "arena too small: the model needs {needed} bytes, {got} were given"

@@ -52,6 +52,24 @@
 #[cfg(all(test, not(feature = "std")))]
 extern crate std;
 
+/// A failed check's reason, `why!("conv.rs", "text")`, as the `&'static str` that
+/// [`Error::InvalidOp`] and [`Error::BadTensor`] carry: the text with `std` (the host, where
+/// every message is read; and in this crate's tests); on a device build the file and line
+/// of the check, `"conv.rs:65"` (`src/kernels/` or `src/` of the same edgeflow-nn version),
+/// which names the same check in a tenth of the flash. The ~190 texts were about 4 KB of
+/// read-only data in a one-model Cortex-M firmware (BENCHMARKS.md, "Footprint: code size,
+/// fifth pass"). Messages that name a build flag (an op or variant not linked) keep their
+/// text everywhere: a device user needs the flag to rebuild.
+macro_rules! why {
+    ($file:literal, $text:literal) => {
+        if cfg!(any(test, feature = "std")) {
+            $text
+        } else {
+            concat!($file, ":", line!())
+        }
+    };
+}
+
 #[cfg(feature = "std")]
 mod arena;
 mod error;

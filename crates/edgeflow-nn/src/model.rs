@@ -85,7 +85,10 @@ impl<'a> Model<'a> {
                 return Err(Error::BadTensor {
                     op: GRAPH_IO,
                     tensor: t.id,
-                    reason: "graph inputs and outputs must live in the arena",
+                    reason: why!(
+                        "model.rs",
+                        "graph inputs and outputs must live in the arena"
+                    ),
                 });
             }
         }
@@ -133,31 +136,42 @@ impl<'a> Model<'a> {
             reason,
         };
         if t.shape.rank as usize > MAX_RANK {
-            return Err(bad("rank above the run-time maximum of 6"));
+            return Err(bad(why!(
+                "model.rs",
+                "rank above the run-time maximum of 6"
+            )));
         }
         if t.shape.dims().contains(&0) {
-            return Err(bad("zero-sized dimension"));
+            return Err(bad(why!("model.rs", "zero-sized dimension")));
         }
         let len = t
             .shape
             .num_elements()
             .and_then(|n| n.checked_mul(t.dtype.size()))
             .filter(|&n| n <= u32::MAX as usize)
-            .ok_or(bad("byte size overflows"))?;
+            .ok_or(bad(why!("model.rs", "byte size overflows")))?;
         match (t.dtype, &t.quant) {
-            (DType::I8, None) => return Err(bad("int8 tensor without quantization")),
+            (DType::I8, None) => {
+                return Err(bad(why!("model.rs", "int8 tensor without quantization")))
+            }
             (_, Some(q)) => {
                 if !(q.scale.is_finite() && q.scale > 0.0) {
-                    return Err(bad("quantization scale is not a positive finite number"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "quantization scale is not a positive finite number"
+                    )));
                 }
                 if t.dtype == DType::I8 && !(-128..=127).contains(&q.zero_point) {
-                    return Err(bad("int8 zero point outside [-128, 127]"));
+                    return Err(bad(why!("model.rs", "int8 zero point outside [-128, 127]")));
                 }
                 if let Some(pc) = &q.per_channel {
                     if pc.axis as usize >= t.shape.dims().len()
                         || pc.scales.0.len() != t.shape.dim(pc.axis as usize).saturating_mul(4)
                     {
-                        return Err(bad("per-channel scales do not match the quantized axis"));
+                        return Err(bad(why!(
+                            "model.rs",
+                            "per-channel scales do not match the quantized axis"
+                        )));
                     }
                 }
             }
@@ -166,13 +180,21 @@ impl<'a> Model<'a> {
         match t.location {
             Location::Arena { offset } => {
                 let start = offset as usize;
-                let end = start.checked_add(len).ok_or(bad("arena range overflows"))?;
+                let end = start
+                    .checked_add(len)
+                    .ok_or(bad(why!("model.rs", "arena range overflows")))?;
                 if end > self.header.arena_bytes as usize {
-                    return Err(bad("arena range past the planned arena size"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "arena range past the planned arena size"
+                    )));
                 }
                 // arena_align is a power of two in 1..=4096 (checked in `validate`).
                 if start.checked_rem(self.header.arena_align as usize) != Some(0) {
-                    return Err(bad("arena offset not aligned as the plan says"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "arena offset not aligned as the plan says"
+                    )));
                 }
                 Ok(Some(start..end))
             }
@@ -180,9 +202,12 @@ impl<'a> Model<'a> {
                 let start = offset as usize;
                 let end = start
                     .checked_add(len)
-                    .ok_or(bad("weights range overflows"))?;
+                    .ok_or(bad(why!("model.rs", "weights range overflows")))?;
                 if end > self.artifact.weights.len() {
-                    return Err(bad("constant data past the end of the weights section"));
+                    return Err(bad(why!(
+                        "model.rs",
+                        "constant data past the end of the weights section"
+                    )));
                 }
                 Ok(None)
             }
@@ -196,43 +221,63 @@ impl<'a> Model<'a> {
             name,
             reason,
         };
-        let mut input_ranges: [Option<Range<usize>>; edgeflow_format::graph::MAX_OP_INPUTS] =
-            Default::default();
-        for (slot, t) in input_ranges.iter_mut().zip(d.inputs.iter()) {
-            *slot = self.check_tensor(d.source_index, t)?;
+        // No array of the inputs' ranges: LLVM unrolled the loop that filled one (up to
+        // 8 inputs) into 8 inlined calls with their error paths, about 1 KB of parse
+        // code; the overlap loop below recomputes each validated input's range.
+        for t in d.inputs.iter() {
+            self.check_tensor(d.source_index, t)?;
         }
-        let out_t = d.outputs.first().ok_or(invalid("op has no output"))?;
+        let out_t = d
+            .outputs
+            .first()
+            .ok_or(invalid(why!("model.rs", "op has no output")))?;
         let out = self
             .check_tensor(d.source_index, out_t)?
-            .ok_or(invalid("output must live in the arena"))?;
+            .ok_or(invalid(why!("model.rs", "output must live in the arena")))?;
         let scratch = match d.scratch {
             Some(s) => {
                 // The runtime cuts the arena at the output's and the scratch's edges, so
                 // both must be non-empty and disjoint (adjacent is fine); an empty scratch
                 // region has no place in that cut and is rejected.
                 if s.len == 0 {
-                    return Err(invalid("scratch region is empty (omit it instead)"));
+                    return Err(invalid(why!(
+                        "model.rs",
+                        "scratch region is empty (omit it instead)"
+                    )));
                 }
                 let start = s.offset as usize;
                 let end = start
                     .checked_add(s.len as usize)
                     .filter(|&e| e <= self.header.arena_bytes as usize)
-                    .ok_or(invalid("scratch region past the planned arena size"))?;
+                    .ok_or(invalid(why!(
+                        "model.rs",
+                        "scratch region past the planned arena size"
+                    )))?;
                 if ranges_overlap(&(start..end), &out) {
-                    return Err(invalid("scratch region overlaps the output"));
+                    return Err(invalid(why!(
+                        "model.rs",
+                        "scratch region overlaps the output"
+                    )));
                 }
                 Some(start..end)
             }
             None => None,
         };
         let in_place_reshape = matches!(d.op, Op::Reshape);
-        for r in input_ranges.iter().flatten() {
+        for r in d.inputs.iter().filter_map(arena_range) {
+            let r = &r;
             if ranges_overlap(r, &out) && !(in_place_reshape && *r == out) {
-                return Err(invalid("an input overlaps the output in the arena plan"));
+                return Err(invalid(why!(
+                    "model.rs",
+                    "an input overlaps the output in the arena plan"
+                )));
             }
             if let Some(s) = &scratch {
                 if ranges_overlap(r, s) {
-                    return Err(invalid("an input overlaps the scratch region"));
+                    return Err(invalid(why!(
+                        "model.rs",
+                        "an input overlaps the scratch region"
+                    )));
                 }
             }
         }
@@ -362,21 +407,27 @@ mod tests {
         }
     }
 
-    /// A one-RESHAPE artifact; `tag` replaces the op record's variant tag when given.
-    fn artifact(tag: Option<u8>, minor: u16) -> std::vec::Vec<u8> {
-        let (x, y) = (f32t(0, 0), f32t(1, 16));
+    /// The graph header and op record of a one-op graph `x -> op -> y` named `name`.
+    fn one_op_graph(
+        name: &'static str,
+        arena_bytes: u32,
+        x: TensorDef<'static>,
+        op: Op<'static>,
+        y: TensorDef<'static>,
+        scratch: Option<edgeflow_format::graph::Scratch>,
+    ) -> (GraphHeader<'static>, OpDef<'static>) {
         let mut inputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        inputs.push(x).unwrap();
+        inputs.push(x.clone()).unwrap();
         let mut outputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        outputs.push(y).unwrap();
+        outputs.push(y.clone()).unwrap();
         let h = GraphHeader {
-            arena_bytes: 32,
+            arena_bytes,
             arena_align: 4,
             op_count: 1,
             inputs,
             outputs,
             macs: 0,
-            name: "m",
+            name,
         };
         let mut op_in = heapless::Vec::<_, MAX_OP_INPUTS>::new();
         op_in.push(x).unwrap();
@@ -384,11 +435,21 @@ mod tests {
         op_out.push(y).unwrap();
         let op = OpDef {
             source_index: 0,
-            op: Op::Reshape,
+            op,
             inputs: op_in,
             outputs: op_out,
-            scratch: None,
+            scratch,
         };
+        (h, op)
+    }
+
+    /// A one-op graph as an artifact of format 1.`minor`; `tag` replaces the op record's
+    /// variant tag when given.
+    fn one_op_artifact(
+        (h, op): (GraphHeader<'_>, OpDef<'_>),
+        tag: Option<u8>,
+        minor: u16,
+    ) -> std::vec::Vec<u8> {
         let mut buf = [0u8; 512];
         let hl = postcard::to_slice(&h, &mut buf).unwrap().len();
         let ol = postcard::to_slice(&op, &mut buf[hl..]).unwrap().len();
@@ -398,8 +459,15 @@ mod tests {
             graph[hl + 1] = t;
         }
         let mut a = write::assemble(&[(SectionKind::Graph, &graph)]).unwrap();
+        // The header's CRC covers the body only: the version is rewritten in place.
         a[6..8].copy_from_slice(&minor.to_le_bytes());
         a
+    }
+
+    /// A one-RESHAPE artifact; `tag` replaces the op record's variant tag when given.
+    fn artifact(tag: Option<u8>, minor: u16) -> std::vec::Vec<u8> {
+        let g = one_op_graph("m", 32, f32t(0, 0), Op::Reshape, f32t(1, 16), None);
+        one_op_artifact(g, tag, minor)
     }
 
     /// A one-op int8 AVERAGE_POOL_2D (2x2 window over 1x2x2x4): the graph header and the op
@@ -427,51 +495,22 @@ mod tests {
             quant: q(),
             location: Location::Arena { offset: 16 },
         };
-        let mut inputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        inputs.push(x.clone()).unwrap();
-        let mut outputs = heapless::Vec::<_, MAX_GRAPH_IO>::new();
-        outputs.push(y.clone()).unwrap();
-        let h = GraphHeader {
-            arena_bytes: 20 + scratch,
-            arena_align: 4,
-            op_count: 1,
-            inputs,
-            outputs,
-            macs: 0,
-            name: "pool",
-        };
-        let mut op_in = heapless::Vec::<_, MAX_OP_INPUTS>::new();
-        op_in.push(x).unwrap();
-        let mut op_out = heapless::Vec::<_, MAX_OP_OUTPUTS>::new();
-        op_out.push(y).unwrap();
-        let op = OpDef {
-            source_index: 0,
-            op: Op::AveragePool2d(edgeflow_format::graph::PoolParams {
-                filter: [2, 2],
-                stride: [2, 2],
-                pad: [0, 0],
-                clamp: edgeflow_format::graph::Clamp::NONE,
-            }),
-            inputs: op_in,
-            outputs: op_out,
-            scratch: (scratch > 0).then_some(edgeflow_format::graph::Scratch {
-                offset: 20,
-                len: scratch,
-            }),
-        };
-        (h, op)
+        let op = Op::AveragePool2d(edgeflow_format::graph::PoolParams {
+            filter: [2, 2],
+            stride: [2, 2],
+            pad: [0, 0],
+            clamp: edgeflow_format::graph::Clamp::NONE,
+        });
+        let region = (scratch > 0).then_some(edgeflow_format::graph::Scratch {
+            offset: 20,
+            len: scratch,
+        });
+        one_op_graph("pool", 20 + scratch, x, op, y, region)
     }
 
     /// [`pool_graph`] as an artifact of format 1.`minor`.
     fn pool_artifact(scratch: u32, minor: u16) -> std::vec::Vec<u8> {
-        let (h, op) = pool_graph(scratch);
-        let mut buf = [0u8; 512];
-        let hl = postcard::to_slice(&h, &mut buf).unwrap().len();
-        let ol = postcard::to_slice(&op, &mut buf[hl..]).unwrap().len();
-        let mut a = write::assemble(&[(SectionKind::Graph, &buf[..hl + ol])]).unwrap();
-        // The header's CRC covers the body only: the version is rewritten in place.
-        a[6..8].copy_from_slice(&minor.to_le_bytes());
-        a
+        one_op_artifact(pool_graph(scratch), None, minor)
     }
 
     #[test]

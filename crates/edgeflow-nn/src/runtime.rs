@@ -186,43 +186,63 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
                 after_op(position, d.source_index);
                 continue; // planned in place: nothing to move
             }
-            let scratch_r = match d.scratch {
-                Some(s) => {
-                    let start = s.offset as usize;
-                    Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(d))?)
-                }
-                None => None,
-            };
-            let split = Split::new(self.arena, out_r, scratch_r).ok_or(bad_plan(d))?;
             // As many slots as this build's ops take (`kernels::RUN_INPUTS`: 4 bytes x 12
             // fewer on the stack without CONCATENATION).
             let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
                 heapless::Vec::new();
-            for t in d.inputs.iter() {
-                let data = match arena_range(t) {
-                    Some(r) => split.read(r),
-                    None => model.const_data(t),
-                };
-                let Some(data) = data else {
-                    return Err(Error::InvalidOp {
-                        op: d.source_index,
-                        name: d.op.name(),
-                        reason: "input tensor not readable",
-                    });
-                };
-                // `kernels::check` (at parse) bounded the inputs by the capacity, so
-                // this cannot overflow.
-                let _ = inputs.push(TensorIn { def: t, data });
-            }
+            let (output, scratch) = prepare(model, self.arena, d, out_r, &mut inputs)?;
             let out = TensorOut {
                 def: out_def,
-                data: split.output,
+                data: output,
             };
-            exec(position, d, inputs.as_slice(), out, split.scratch);
+            exec(position, d, inputs.as_slice(), out, scratch);
             after_op(position, d.source_index);
         }
         Ok(())
     }
+}
+
+/// Cuts the arena around op `d`'s output (`out_r`) and scratch, and lists its inputs
+/// (arena or constant bytes) into `inputs`; returns the output and scratch bytes.
+///
+/// Never inlined: the arena's cut (five slices) lives only in this frame, popped before
+/// the kernel runs, rather than in [`Runtime::invoke`]'s frame under every kernel (see
+/// BENCHMARKS.md, footprint, fifth pass). Errors: [`Error::InvalidOp`] when the plan's
+/// regions cannot be cut apart or an input cannot be read (both excluded by
+/// [`Model::parse`]).
+#[inline(never)]
+fn prepare<'s, 'a>(
+    model: &Model<'a>,
+    arena: &'s mut [u8],
+    d: &'s OpDef<'a>,
+    out_r: Range<usize>,
+    inputs: &mut heapless::Vec<TensorIn<'s, 'a>, { kernels::RUN_INPUTS }>,
+) -> Result<(&'s mut [u8], &'s mut [u8]), Error> {
+    let scratch_r = match d.scratch {
+        Some(s) => {
+            let start = s.offset as usize;
+            Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(d))?)
+        }
+        None => None,
+    };
+    let split = Split::new(arena, out_r, scratch_r).ok_or(bad_plan(d))?;
+    for t in d.inputs.iter() {
+        let data = match arena_range(t) {
+            Some(r) => split.read(r),
+            None => model.const_data(t),
+        };
+        let Some(data) = data else {
+            return Err(Error::InvalidOp {
+                op: d.source_index,
+                name: d.op.name(),
+                reason: "input tensor not readable",
+            });
+        };
+        // `kernels::check` (at parse) bounded the inputs by the capacity, so this
+        // cannot overflow.
+        let _ = inputs.push(TensorIn { def: t, data });
+    }
+    Ok((split.output, split.scratch))
 }
 
 /// The arena cut into the mutable output, the mutable scratch, and read-only rest.

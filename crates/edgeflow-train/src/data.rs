@@ -16,7 +16,7 @@ use edgeflow_dsp::{Input, Pipeline};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Augment, FolderSource, Source, SplitConfig, TableSource, TrainConfig};
-use crate::error::TrainError;
+use crate::error::{DataProblem, InputMismatch, TrainError};
 
 /// One raw input (a recording, an image, a vector) and its class.
 #[derive(Clone, Debug, PartialEq)]
@@ -167,10 +167,10 @@ fn merge_classes(
         Some(c) => {
             return Err(TrainError::BadData {
                 at: path.display().to_string(),
-                reason: format!(
-                    "class labels {:?} differ from the training source's {:?}",
-                    names, c
-                ),
+                problem: DataProblem::ClassesDiffer {
+                    found: names,
+                    training: c.clone(),
+                },
             })
         }
     }
@@ -193,7 +193,7 @@ fn read_source(
                 .clone()
                 .ok_or_else(|| TrainError::BadData {
                     at: path.display().to_string(),
-                    reason: "no @classLabel in the header; training needs class labels".into(),
+                    problem: DataProblem::NoClassLabels,
                 })?;
             merge_classes(classes, names, path)?;
             let axes = match pipeline.desc().input {
@@ -213,10 +213,10 @@ fn read_source(
                 if c.dims.len() != axes {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!(
-                            "{} dimensions, the pipeline takes {axes} axes",
-                            c.dims.len()
-                        ),
+                        mismatch: InputMismatch::Dimensions {
+                            found: c.dims.len(),
+                            axes: axes as u32,
+                        },
                     });
                 }
                 let len = c.dims.iter().map(Vec::len).min().unwrap_or(0);
@@ -226,16 +226,16 @@ fn read_source(
                         let x = d[t];
                         if !x.is_finite() {
                             return Err(TrainError::BadData {
- at: origin.to_string(),
- reason: format!("value {x} at time step {t} (missing or not finite); clean or drop the case"),
- });
+                                at: origin.to_string(),
+                                problem: DataProblem::NotFiniteStep { value: x, step: t },
+                            });
                         }
                         v.push(x as f32);
                     }
                 }
                 let label = c.class.ok_or_else(|| TrainError::BadData {
                     at: origin.to_string(),
-                    reason: "no class label".into(),
+                    problem: DataProblem::NoLabel,
                 })?;
                 out.push(Recording {
                     input: Sample::Signal(v),
@@ -262,7 +262,12 @@ fn read_source(
             if xs.len() != ys.len() {
                 return Err(TrainError::BadData {
                     at: n.path.display().to_string(),
-                    reason: format!("{} has {} rows but {} has {}", n.x, xs.len(), n.y, ys.len()),
+                    problem: DataProblem::RowCounts {
+                        x: n.x.clone(),
+                        x_rows: xs.len(),
+                        y: n.y.clone(),
+                        y_rows: ys.len(),
+                    },
                 });
             }
             let mut labels = Vec::with_capacity(ys.len());
@@ -273,10 +278,11 @@ fn read_source(
                     _ => {
                         return Err(TrainError::BadData {
                             at: n.path.display().to_string(),
-                            reason: format!(
-                                "{} row {i} is {v:?}, not one non-negative integer class",
-                                n.y
-                            ),
+                            problem: DataProblem::NotAClass {
+                                array: n.y.clone(),
+                                row: i,
+                                value: v,
+                            },
                         })
                     }
                 }
@@ -287,11 +293,10 @@ fn read_source(
                     if l.len() < count {
                         return Err(TrainError::BadData {
                             at: n.path.display().to_string(),
-                            reason: format!(
-                                "labels go up to {}, but data.labels names only {} classes",
-                                count - 1,
-                                l.len()
-                            ),
+                            problem: DataProblem::TooFewNames {
+                                max_label: count - 1,
+                                names: l.len(),
+                            },
                         });
                     }
                     l.clone()
@@ -362,11 +367,11 @@ fn read_folder(
     if listing.files().is_empty() {
         return Err(TrainError::BadData {
             at: path.display().to_string(),
-            reason: format!(
-                "no {what} file ({}) in its class sub-folders ({})",
-                exts.join(", "),
-                listing.classes().join(", ")
-            ),
+            problem: DataProblem::NoFiles {
+                kind: what,
+                extensions: exts.to_vec(),
+                classes: listing.classes().to_vec(),
+            },
         });
     }
     let names: Vec<String> = match (&f.labels, classes.as_ref()) {
@@ -382,7 +387,10 @@ fn read_folder(
             None => {
                 return Err(TrainError::BadData {
                     at: path.display().to_string(),
-                    reason: format!("class folder {c:?} is not among the classes {names:?}"),
+                    problem: DataProblem::UnknownFolder {
+                        folder: c.clone(),
+                        classes: names,
+                    },
                 })
             }
         }
@@ -397,14 +405,20 @@ fn read_folder(
                 if u32::from(a.channels) != axes {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!("{} channels, the pipeline takes {axes} axes", a.channels),
+                        mismatch: InputMismatch::AudioChannels {
+                            found: a.channels,
+                            axes,
+                        },
                     });
                 }
                 if (a.sample_rate as f32 - rate_hz).abs() > 0.5 {
                     return Err(TrainError::BadData {
- at: origin.to_string(),
- reason: format!("sampled at {} Hz, the pipeline at {rate_hz} Hz; training does not resample (resample the files, or describe the pipeline at their rate)", a.sample_rate),
- });
+                        at: origin.to_string(),
+                        problem: DataProblem::SampleRate {
+                            file_hz: a.sample_rate,
+                            pipeline_hz: rate_hz,
+                        },
+                    });
                 }
                 Sample::Signal(a.to_i16_units())
             }
@@ -420,16 +434,21 @@ fn read_folder(
                 if (img.width, img.height) != (width as usize, height as usize) {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!(
-                            "{}x{} pixels, the pipeline takes {width}x{height}",
-                            img.width, img.height
-                        ),
+                        mismatch: InputMismatch::ImageSize {
+                            width: img.width,
+                            height: img.height,
+                            want_width: width,
+                            want_height: height,
+                        },
                     });
                 }
                 let Some(img) = img.with_channels(channels as usize) else {
                     return Err(TrainError::Input {
                         at: origin.to_string(),
-                        reason: format!("{} channels, the pipeline takes {channels}", img.channels),
+                        mismatch: InputMismatch::ImageChannels {
+                            found: img.channels,
+                            want: channels,
+                        },
                     });
                 };
                 Sample::Image(img.data)
@@ -437,7 +456,7 @@ fn read_folder(
             (_, other) => {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!("the pipeline takes {other:?} input"),
+                    mismatch: InputMismatch::Kind(other),
                 })
             }
         };
@@ -481,18 +500,22 @@ fn read_table(
         _ => {
             return Err(TrainError::BadData {
                 at: path.display().to_string(),
-                reason: "a table source is a .csv or .parquet file (by its extension)".into(),
+                problem: DataProblem::TableExtension,
             })
         }
     };
     let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
-    let find = |name: &str, role: &str| {
+    let find = |name: &str, role: &'static str| {
         names
             .iter()
             .position(|n| *n == name)
             .ok_or_else(|| TrainError::BadData {
                 at: path.display().to_string(),
-                reason: format!("no {role} column {name:?} (the columns are {names:?})"),
+                problem: DataProblem::NoColumn {
+                    role,
+                    name: name.to_string(),
+                    columns: names.iter().map(|n| n.to_string()).collect(),
+                },
             })
     };
     let label_col = find(&t.label, "label")?;
@@ -503,9 +526,9 @@ fn read_table(
         .transpose()?;
     if rec_col.is_none() && matches!(pipeline.desc().input, Input::Signal { .. }) {
         return Err(TrainError::BadData {
- at: path.display().to_string(),
- reason: "a signal pipeline reads recordings: name the column that tells them apart with `recording = \"COLUMN\"` (rows of one recording share its value)".into(),
- });
+            at: path.display().to_string(),
+            problem: DataProblem::NoRecordingColumn,
+        });
     }
     let inputs: Vec<usize> = match &t.columns {
         Some(cols) => cols
@@ -519,20 +542,23 @@ fn read_table(
     if inputs.is_empty() {
         return Err(TrainError::BadData {
             at: path.display().to_string(),
-            reason: "no input columns besides the label".into(),
+            problem: DataProblem::NoInputColumns,
         });
     }
     for &i in &inputs {
         let c = &schema.columns[i];
         if !matches!(c.ty, ColumnType::Int | ColumnType::Float) {
             return Err(TrainError::BadData {
- at: path.display().to_string(),
- reason: format!("input column {:?} holds {:?} values, not numbers (name the input columns with `columns = [...]`)", c.name, c.ty),
- });
+                at: path.display().to_string(),
+                problem: DataProblem::NotNumericColumn {
+                    column: c.name.clone(),
+                    ty: c.ty,
+                },
+            });
         }
     }
     let origin = |i: usize| format!("{} row {}", path.display(), i + 1);
-    let key = |v: &Value, i: usize, what: &str| -> Result<String, TrainError> {
+    let key = |v: &Value, i: usize, what: &'static str| -> Result<String, TrainError> {
         match v {
             Value::Str(s) if !s.is_empty() => Ok(s.clone()),
             Value::Int(n) => Ok(n.to_string()),
@@ -540,7 +566,10 @@ fn read_table(
             Value::Float(x) if x.fract() == 0.0 && x.abs() < 1e15 => Ok(format!("{x:.0}")),
             other => Err(TrainError::BadData {
                 at: origin(i).to_string(),
-                reason: format!("the {what} is {other:?}"),
+                problem: DataProblem::BadKey {
+                    role: what,
+                    value: other.clone(),
+                },
             }),
         }
     };
@@ -552,11 +581,10 @@ fn read_table(
                 Some(Value::Float(x)) if x.is_finite() => Ok(*x),
                 other => Err(TrainError::BadData {
                     at: origin(i).to_string(),
-                    reason: format!(
-                        "column {:?} is {:?}, not a finite number",
-                        names[c],
-                        other.unwrap_or(&Value::Null)
-                    ),
+                    problem: DataProblem::NotANumber {
+                        column: names[c].to_string(),
+                        value: other.cloned().unwrap_or(Value::Null),
+                    },
                 }),
             })
             .collect()
@@ -586,9 +614,10 @@ fn read_table(
         Some(c) => {
             return Err(TrainError::BadData {
                 at: path.display().to_string(),
-                reason: format!(
-                    "class labels {class_names:?} differ from the training source's {c:?}"
-                ),
+                problem: DataProblem::ClassesDiffer {
+                    found: class_names,
+                    training: c.clone(),
+                },
             })
         }
     }
@@ -598,7 +627,10 @@ fn read_table(
             .position(|c| c == l)
             .ok_or_else(|| TrainError::BadData {
                 at: origin(i).to_string(),
-                reason: format!("label {l:?} is not one of the classes {class_names:?}"),
+                problem: DataProblem::UnknownLabel {
+                    label: l.to_string(),
+                    classes: class_names.clone(),
+                },
             })
     };
     let input = pipeline.desc().input;
@@ -608,10 +640,10 @@ fn read_table(
             if inputs.len() != axes as usize {
                 return Err(TrainError::Input {
                     at: path.display().to_string(),
-                    reason: format!(
-                        "{} input columns, the pipeline takes {axes} axes",
-                        inputs.len()
-                    ),
+                    mismatch: InputMismatch::Columns {
+                        found: inputs.len(),
+                        axes,
+                    },
                 });
             }
             // Recordings in order of their first row: (name, first row, label, values).
@@ -631,9 +663,14 @@ fn read_table(
                 let rec = &mut recs[k];
                 if rec.2 != labels[i] {
                     return Err(TrainError::BadData {
- at: origin(i).to_string(),
- reason: format!("label {:?} in recording {:?}, whose first row ({}) has {:?}; a recording has one label", labels[i], name, rec.1 + 1, rec.2),
- });
+                        at: origin(i).to_string(),
+                        problem: DataProblem::MixedLabels {
+                            label: labels[i].clone(),
+                            recording: name,
+                            first_row: rec.1 + 1,
+                            first_label: rec.2.clone(),
+                        },
+                    });
                 }
                 rec.3.extend(values(r, i)?.into_iter().map(|x| x as f32));
             }
@@ -673,7 +710,10 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
     if let Some((i, bad)) = v.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(TrainError::BadData {
             at: origin.to_string(),
-            reason: format!("value {bad} at index {i} is not finite"),
+            problem: DataProblem::NotFinite {
+                value: *bad,
+                index: i,
+            },
         });
     }
     match input {
@@ -686,10 +726,12 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
             if v.len() != want {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!(
-                        "shape {:?}, the pipeline takes {height}x{width}x{channels} images",
-                        x.shape
-                    ),
+                    mismatch: InputMismatch::ImageShape {
+                        shape: x.shape.clone(),
+                        height,
+                        width,
+                        channels,
+                    },
                 });
             }
             v.iter()
@@ -699,7 +741,7 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
                     } else {
                         Err(TrainError::BadData {
                             at: origin.to_string(),
-                            reason: format!("pixel value {p} is not an integer in 0..=255"),
+                            problem: DataProblem::Pixel(p),
                         })
                     }
                 })
@@ -710,7 +752,10 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
             if v.len() != len as usize {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!("{} values, the pipeline takes vectors of {len}", v.len()),
+                    mismatch: InputMismatch::VectorLen {
+                        found: v.len(),
+                        len,
+                    },
                 });
             }
             Ok(Sample::Vector(v.iter().map(|&a| a as f32).collect()))
@@ -724,7 +769,10 @@ fn npz_sample(x: &NpyTensor, input: Input, origin: &str) -> Result<Sample, Train
             if !ok {
                 return Err(TrainError::Input {
                     at: origin.to_string(),
-                    reason: format!("shape {:?}, a signal row is (time steps, {axes})", x.shape),
+                    mismatch: InputMismatch::SignalShape {
+                        shape: x.shape.clone(),
+                        axes,
+                    },
                 });
             }
             Ok(Sample::Signal(v.iter().map(|&a| a as f32).collect()))
@@ -847,16 +895,19 @@ pub fn features(
         if o.is_empty() {
             return Err(TrainError::BadData {
                 at: r.origin.to_string(),
-                reason: "too short for one output of the feature pipeline".into(),
+                problem: DataProblem::TooShort,
             });
         }
         for bytes in o {
             let v = host::as_f32(&bytes);
             if let Some((i, bad)) = v.iter().enumerate().find(|(_, v)| !v.is_finite()) {
                 return Err(TrainError::BadData {
- at: r.origin.to_string(),
- reason: format!("feature {i} is {bad} (not finite) — check the input or the pipeline (e.g. a log without floor)"),
- });
+                    at: r.origin.to_string(),
+                    problem: DataProblem::NotFiniteFeature {
+                        index: i,
+                        value: *bad,
+                    },
+                });
             }
             f.x.extend_from_slice(&v);
             f.y.push(r.label);

@@ -32,12 +32,12 @@ pub enum TrainError {
         source: edgeflow_data::Error,
     },
     /// A file or record is unusable for training (NaN, a label outside the classes …).
-    #[error("{at}: {reason}")]
+    #[error("{at}: {problem}")]
     BadData {
         /// The file, and the record in it where there is one (`path row 12`, `path case 3`).
         at: String,
         /// What is wrong with it.
-        reason: String,
+        problem: DataProblem,
     },
     /// The training data holds fewer than two classes.
     #[error(
@@ -94,12 +94,12 @@ pub enum TrainError {
         input: String,
     },
     /// A file or record has a shape the pipeline's input does not take.
-    #[error("model: {at}: {reason}")]
+    #[error("model: {at}: {mismatch}")]
     Input {
         /// The file, and the record in it where there is one.
         at: String,
         /// How its shape differs from the pipeline's input.
-        reason: String,
+        mismatch: InputMismatch,
     },
     /// A layer of the configured model cannot be built.
     #[error("model: layers[{index}] ({kind}): {reason}")]
@@ -139,6 +139,256 @@ pub enum TrainError {
     /// The artifact could not be run.
     #[error("running the artifact: {0}")]
     Run(#[from] RunError),
+}
+
+/// How a file or record's shape differs from the pipeline's input (see
+/// [`TrainError::Input`], which names the file and record).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputMismatch {
+    /// A time series case with another number of dimensions than the pipeline's axes.
+    #[error("{found} dimensions, the pipeline takes {axes} axes")]
+    Dimensions {
+        /// Dimensions of the case.
+        found: usize,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+    /// A WAV file with another number of channels than the pipeline's axes.
+    #[error("{found} channels, the pipeline takes {axes} axes")]
+    AudioChannels {
+        /// Channels of the file.
+        found: u16,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+    /// An image of another size than the pipeline's.
+    #[error("{width}x{height} pixels, the pipeline takes {want_width}x{want_height}")]
+    ImageSize {
+        /// The image's width.
+        width: usize,
+        /// The image's height.
+        height: usize,
+        /// The pipeline's width.
+        want_width: u32,
+        /// The pipeline's height.
+        want_height: u32,
+    },
+    /// An image whose channels cannot be converted to the pipeline's.
+    #[error("{found} channels, the pipeline takes {want}")]
+    ImageChannels {
+        /// The image's channels.
+        found: usize,
+        /// The pipeline's channels.
+        want: u32,
+    },
+    /// A folder of files whose kind the pipeline's input does not take.
+    #[error("the pipeline takes {0:?} input")]
+    Kind(edgeflow_dsp::Input),
+    /// A table with another number of input columns than the pipeline's axes.
+    #[error("{found} input columns, the pipeline takes {axes} axes")]
+    Columns {
+        /// Input columns of the table.
+        found: usize,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+    /// An `.npz` row that is not one image of the pipeline's shape.
+    #[error("shape {shape:?}, the pipeline takes {height}x{width}x{channels} images")]
+    ImageShape {
+        /// The row's shape.
+        shape: Vec<usize>,
+        /// The pipeline's height.
+        height: u32,
+        /// The pipeline's width.
+        width: u32,
+        /// The pipeline's channels.
+        channels: u32,
+    },
+    /// An `.npz` or table row of another length than the pipeline's vectors.
+    #[error("{found} values, the pipeline takes vectors of {len}")]
+    VectorLen {
+        /// Values in the row.
+        found: usize,
+        /// The pipeline's vector length.
+        len: u32,
+    },
+    /// An `.npz` row that is not a signal of the pipeline's axes.
+    #[error("shape {shape:?}, a signal row is (time steps, {axes})")]
+    SignalShape {
+        /// The row's shape.
+        shape: Vec<usize>,
+        /// The pipeline's axes.
+        axes: u32,
+    },
+}
+
+/// What makes a file or record unusable for training (see [`TrainError::BadData`], which
+/// names the file and record).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DataProblem {
+    /// A source's class labels are not the training source's.
+    #[error("class labels {found:?} differ from the training source's {training:?}")]
+    ClassesDiffer {
+        /// This source's classes.
+        found: Vec<String>,
+        /// The training source's classes.
+        training: Vec<String>,
+    },
+    /// A `.ts` file without `@classLabel`.
+    #[error("no @classLabel in the header; training needs class labels")]
+    NoClassLabels,
+    /// A time series case without a class.
+    #[error("no class label")]
+    NoLabel,
+    /// A time series value is missing or not finite.
+    #[error("value {value} at time step {step} (missing or not finite); clean or drop the case")]
+    NotFiniteStep {
+        /// The value read.
+        value: f64,
+        /// Its time step, from 0.
+        step: usize,
+    },
+    /// An input value (an `.npz` array's, a table row's inputs) is not finite.
+    #[error("value {value} at index {index} is not finite")]
+    NotFinite {
+        /// The value read.
+        value: f64,
+        /// Its position in the input, from 0.
+        index: usize,
+    },
+    /// An `.npz` file's input and label arrays have different numbers of rows.
+    #[error("{x} has {x_rows} rows but {y} has {y_rows}")]
+    RowCounts {
+        /// The input array's name.
+        x: String,
+        /// Its rows.
+        x_rows: usize,
+        /// The label array's name.
+        y: String,
+        /// Its rows.
+        y_rows: usize,
+    },
+    /// An `.npz` label is not one non-negative integer.
+    #[error("{array} row {row} is {value:?}, not one non-negative integer class")]
+    NotAClass {
+        /// The label array's name.
+        array: String,
+        /// The row, from 0.
+        row: usize,
+        /// The values found there.
+        value: Vec<f64>,
+    },
+    /// `.npz` labels beyond the class names given.
+    #[error("labels go up to {max_label}, but data.labels names only {names} classes")]
+    TooFewNames {
+        /// The largest label.
+        max_label: usize,
+        /// Class names given.
+        names: usize,
+    },
+    /// A class folder holds no file of the kind read.
+    #[error("no {kind} file ({}) in its class sub-folders ({})", extensions.join(", "), classes.join(", "))]
+    NoFiles {
+        /// `WAV` or `image`.
+        kind: &'static str,
+        /// The extensions read.
+        extensions: Vec<&'static str>,
+        /// The class sub-folders found.
+        classes: Vec<String>,
+    },
+    /// A class sub-folder that is not one of the classes.
+    #[error("class folder {folder:?} is not among the classes {classes:?}")]
+    UnknownFolder {
+        /// The sub-folder's name.
+        folder: String,
+        /// The classes.
+        classes: Vec<String>,
+    },
+    /// A WAV file at another rate than the pipeline's.
+    #[error("sampled at {file_hz} Hz, the pipeline at {pipeline_hz} Hz; training does not resample (resample the files, or describe the pipeline at their rate)")]
+    SampleRate {
+        /// The file's rate.
+        file_hz: u32,
+        /// The pipeline's rate.
+        pipeline_hz: f32,
+    },
+    /// A table source that is neither `.csv` nor `.parquet`.
+    #[error("a table source is a .csv or .parquet file (by its extension)")]
+    TableExtension,
+    /// A column named in the config is not in the table.
+    #[error("no {role} column {name:?} (the columns are {columns:?})")]
+    NoColumn {
+        /// `label`, `recording` or `input`.
+        role: &'static str,
+        /// The name given.
+        name: String,
+        /// The table's columns.
+        columns: Vec<String>,
+    },
+    /// A table read by a signal pipeline without a recording column.
+    #[error("a signal pipeline reads recordings: name the column that tells them apart with `recording = \"COLUMN\"` (rows of one recording share its value)")]
+    NoRecordingColumn,
+    /// A table with no input column.
+    #[error("no input columns besides the label")]
+    NoInputColumns,
+    /// An input column that does not hold numbers.
+    #[error("input column {column:?} holds {ty:?} values, not numbers (name the input columns with `columns = [...]`)")]
+    NotNumericColumn {
+        /// The column.
+        column: String,
+        /// Its type.
+        ty: edgeflow_data::ColumnType,
+    },
+    /// A label or recording cell that is not text, an integer or a boolean.
+    #[error("the {role} is {value:?}")]
+    BadKey {
+        /// `label` or `recording`.
+        role: &'static str,
+        /// The cell.
+        value: edgeflow_data::Value,
+    },
+    /// An input cell that is not a finite number.
+    #[error("column {column:?} is {value:?}, not a finite number")]
+    NotANumber {
+        /// The column.
+        column: String,
+        /// The cell.
+        value: edgeflow_data::Value,
+    },
+    /// A label that is not one of the classes.
+    #[error("label {label:?} is not one of the classes {classes:?}")]
+    UnknownLabel {
+        /// The label.
+        label: String,
+        /// The classes.
+        classes: Vec<String>,
+    },
+    /// Rows of one recording with different labels.
+    #[error("label {label:?} in recording {recording:?}, whose first row ({first_row}) has {first_label:?}; a recording has one label")]
+    MixedLabels {
+        /// This row's label.
+        label: String,
+        /// The recording.
+        recording: String,
+        /// The recording's first row, from 1.
+        first_row: usize,
+        /// Its label.
+        first_label: String,
+    },
+    /// An image value that is not a byte.
+    #[error("pixel value {0} is not an integer in 0..=255")]
+    Pixel(f64),
+    /// A recording too short for the pipeline to give one output.
+    #[error("too short for one output of the feature pipeline")]
+    TooShort,
+    /// The pipeline gave a non-finite feature.
+    #[error("feature {index} is {value} (not finite) — check the input or the pipeline (e.g. a log without floor)")]
+    NotFiniteFeature {
+        /// The feature's position in the output.
+        index: usize,
+        /// Its value.
+        value: f32,
+    },
 }
 
 /// Why the model's last layer does not fit the task (see [`TrainError::Head`]).

@@ -14,7 +14,7 @@ use crate::config::{Task, TrainConfig};
 use crate::data::Recording;
 use crate::error::{RunError, TrainError};
 use crate::metrics::{self, Report};
-use crate::train::{prepare, Prepared};
+use crate::prepare::{prepare, Prepared};
 
 /// Model outputs (dequantized to f32) and, for autoencoders, the inputs it saw.
 #[derive(Clone, Debug, Default)]

@@ -8,6 +8,8 @@
 //! - [`data`]: sources read through edgeflow-data, stratified splits that keep the windows
 //!   of one recording together, features computed by the edgeflow-dsp pipeline;
 //! - [`model`]: the shape plan and the burn module;
+//! - [`prepare`]: what a run computes before its first epoch (data, splits, features, the
+//!   model plan), for training and evaluation;
 //! - [`train`]: the deterministic training loop (burn autodiff + Adam/SGD), checkpoints,
 //!   `--resume`, the JSON-lines log;
 //! - [`export`]: the trained weights as a float32 edgeflow-compile IR graph (batch norm
@@ -30,9 +32,10 @@ pub mod export;
 pub mod metrics;
 pub mod model;
 pub mod output;
+pub mod prepare;
 pub mod train;
 
 pub use config::TrainConfig;
-pub use error::{HeadError, RunError, TrainError};
+pub use error::{DataProblem, HeadError, InputMismatch, RunError, TrainError};
 pub use evaluate::{evaluate, Evaluation};
 pub use train::{train, EpochLog, TrainOptions, Trained};

@@ -1,10 +1,13 @@
 //! What a training run leaves behind: the float32 artifact with its feature pipeline,
-//! labels, monitoring baseline and provenance, plus burn's record and the config as run.
+//! labels, monitoring baseline and provenance, plus burn's record and the config as run;
+//! the training log's line ([`EpochLog`]) and the atomic writes every file goes through.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use burn::module::Module;
 use edgeflow_format::baseline::{FrameLayout, OwnedBaseline, ScoreKind};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -14,7 +17,47 @@ use crate::error::TrainError;
 use crate::evaluate::{ends_with_softmax, run_artifact};
 use crate::metrics;
 use crate::model::{Net, Plan, Shape};
-use crate::train::{write_atomic, EpochLog, Prepared};
+use crate::prepare::Prepared;
+
+/// One line of the training log (`train_log.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochLog {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Learning rate used.
+    pub lr: f64,
+    /// Mean training loss (weighted as the loss).
+    pub train_loss: f64,
+    /// Training accuracy (classifiers; computed during the epoch, dropout active).
+    pub train_accuracy: Option<f64>,
+    /// Validation loss.
+    pub val_loss: f64,
+    /// Validation accuracy (classifiers).
+    pub val_accuracy: Option<f64>,
+    /// Wall time of the epoch (training + validation), seconds.
+    pub seconds: f64,
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
+/// so a reader never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let io = |e| TrainError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|s| s.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
+    let mut f = std::fs::File::create(&tmp).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(io)
+}
 
 /// Bins per monitored feature in the baseline.
 pub const FEATURE_BINS: usize = 10;

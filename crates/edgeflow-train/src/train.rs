@@ -7,7 +7,6 @@
 //! threads. Burn's generator may be process-global, so training holds a process-wide lock:
 //! two trainings in one process run one after the other.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -22,31 +21,14 @@ use edgeflow_dsp::{Input, Pipeline};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ClassWeights, NamedWeights, OptimizerKind, Schedule, Task, TrainConfig};
-use crate::data::{self, Features, Splits};
+use crate::data::{self, Features};
 use crate::error::TrainError;
 use crate::export::values;
-use crate::model::{self, Net, Plan};
+use crate::model::{Net, Plan};
+pub use crate::output::{write_atomic, EpochLog};
+pub use crate::prepare::{prepare, Prepared};
 
 static TRAINING: Mutex<()> = Mutex::new(());
-
-/// One line of the training log (`train_log.jsonl`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochLog {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Learning rate used.
-    pub lr: f64,
-    /// Mean training loss (weighted as the loss).
-    pub train_loss: f64,
-    /// Training accuracy (classifiers; computed during the epoch, dropout active).
-    pub train_accuracy: Option<f64>,
-    /// Validation loss.
-    pub val_loss: f64,
-    /// Validation accuracy (classifiers).
-    pub val_accuracy: Option<f64>,
-    /// Wall time of the epoch (training + validation), seconds.
-    pub seconds: f64,
-}
 
 /// Options of one run.
 #[derive(Default)]
@@ -71,65 +53,6 @@ pub struct Trained {
     pub parameters: Vec<f32>,
     /// Class names.
     pub classes: Vec<String>,
-}
-
-/// Everything computed before the first epoch.
-pub struct Prepared {
-    /// The pipeline description.
-    pub spec: edgeflow_dsp::host::Spec,
-    /// Class names.
-    pub classes: Vec<String>,
-    /// Data files and their SHA-256.
-    pub files: Vec<(PathBuf, String)>,
-    /// Recordings per split.
-    pub splits: Splits,
-    /// Features of the training split (without augmentation).
-    pub train: Features,
-    /// Features of the validation split.
-    pub validation: Features,
-    /// Features of the test split.
-    pub test: Features,
-    /// The model plan.
-    pub plan: Plan,
-}
-
-/// Reads the data, splits it and computes features with the pipeline; checks the model
-/// against the pipeline's output.
-pub fn prepare(cfg: &TrainConfig) -> Result<Prepared, TrainError> {
-    let spec = data::load_pipeline(&cfg.features.pipeline)?;
-    let pipeline = Pipeline::new(spec.clone()).map_err(|e| TrainError::Pipeline {
-        path: cfg.features.pipeline.clone(),
-        message: e.to_string(),
-    })?;
-    let raw = data::read_sources(cfg, &pipeline)?;
-    let classes = raw.classes.clone();
-    let mut splits = data::split(classes.len(), raw.train, raw.test, &cfg.split)?;
-    if cfg.model.task == crate::config::Task::Autoencoder {
-        // An autoencoder learns what normal data looks like: it trains (and the int8
-        // calibration and the monitoring baseline are computed) on class 0 only.
-        // Validation (threshold, early stopping) and test keep every class.
-        splits.train.retain(|r| r.label == 0);
-        if splits.train.is_empty() {
-            return Err(TrainError::NoNormalClass {
-                class: classes.first().cloned().unwrap_or_default(),
-            });
-        }
-    }
-    let pp = &cfg.features.pipeline;
-    let train = data::features(&pipeline, pp, &splits.train)?;
-    let validation = data::features(&pipeline, pp, &splits.validation)?;
-    let test = data::features(&pipeline, pp, &splits.test)?;
-    let plan = model::plan(&cfg.model, model::input_shape(&pipeline), classes.len())?;
-    Ok(Prepared {
-        spec,
-        classes,
-        files: raw.files,
-        splits,
-        train,
-        validation,
-        test,
-        plan,
-    })
 }
 
 fn class_weights(cfg: &TrainConfig, y: &[usize], classes: usize) -> Result<Vec<f32>, TrainError> {
@@ -294,27 +217,6 @@ struct CheckpointState {
     since_best: usize,
     history: Vec<EpochLog>,
     config: TrainConfig,
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename,
-/// so a reader never sees a half-written file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
-    let io = |e| TrainError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|s| s.to_str()).unwrap_or("out"),
-        std::process::id()
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io)
 }
 
 fn save_module(net: &Net, path: &Path) -> Result<(), TrainError> {

@@ -297,9 +297,7 @@ fn feed(
 }
 
 #[doc(hidden)]
-pub use cortex_m as __cortex_m;
-#[doc(hidden)]
-pub use cortex_m_rt as __cortex_m_rt;
+pub use edgeflow_firmware_support as __support;
 
 /// The whole program of a board's feature-pipeline harness (`firmware/dsp-<board>/src/main.rs`
 /// is this one call, after `#![no_std]`, `#![no_main]` and its panic handler): the cases its
@@ -316,16 +314,13 @@ macro_rules! board_main {
             output: [u8; OUTPUT_BYTES],
         }
 
-        #[$crate::__cortex_m_rt::entry]
-        fn main() -> ! {
-            let b: &'static mut Buffers = match $crate::__cortex_m::singleton!(: Buffers = Buffers {
+        $crate::__support::static_main!(
+            Buffers = Buffers {
                 workspace: [0.0; WORKSPACE_WORDS],
                 output: [0; OUTPUT_BYTES],
-            }) {
-                Some(b) => b,
-                None => $crate::fail("buffers already taken"),
-            };
-            $crate::run(CASES, &mut b.workspace, &mut b.output)
-        }
+            },
+            "buffers",
+            |b| $crate::run(CASES, &mut b.workspace, &mut b.output)
+        );
     };
 }

@@ -4,7 +4,7 @@
 //! prints one line over semihosting:
 //!
 //! ```text
-//! case <name> ok ticks=<systick ticks> stack=<peak bytes> out=<hex of output bytes>
+//! case <name> ok ticks=<systick ticks> stack=<peak bytes> load=<ticks of Model::parse> out=<hex of output bytes>
 //! case <name> err <message>
 //! ```
 //!
@@ -43,8 +43,8 @@ pub fn run(cases: &[Case], arena: &mut [u8]) -> ! {
         let mut line = Line::new();
         let _ = write!(line, "case {} ", case.name);
         match run_one(case, arena) {
-            Ok((ticks, stack, output)) => {
-                let _ = write!(line, "ok ticks={ticks} stack={stack} out=");
+            Ok((ticks, stack, load, output)) => {
+                let _ = write!(line, "ok ticks={ticks} stack={stack} load={load} out=");
                 line.flush(&mut out);
                 for b in output {
                     let _ = write!(line, "{b:02x}");
@@ -66,8 +66,10 @@ pub fn run(cases: &[Case], arena: &mut [u8]) -> ! {
 fn run_one<'a>(
     case: &Case,
     arena: &'a mut [u8],
-) -> Result<(u64, usize, &'a [u8]), edgeflow_nn::Error> {
+) -> Result<(u64, usize, u64, &'a [u8]), edgeflow_nn::Error> {
+    let loading = now();
     let model = edgeflow_nn::Model::parse(case.artifact)?;
+    let load = now() - loading;
     let mut rt = edgeflow_nn::Runtime::new(&model, arena)?;
     let input = rt.input_mut(0)?;
     if input.len() != case.input.len() {
@@ -120,13 +122,11 @@ fn run_one<'a>(
     let output = arena
         .get(start..start + n)
         .ok_or(edgeflow_nn::Error::NoSuchTensor { index: 0, count: 1 })?;
-    Ok((t1 - t0, stack, output))
+    Ok((t1 - t0, stack, load, output))
 }
 
 #[doc(hidden)]
-pub use cortex_m as __cortex_m;
-#[doc(hidden)]
-pub use cortex_m_rt as __cortex_m_rt;
+pub use edgeflow_firmware_support as __support;
 
 /// The whole program of a board's model harness (`firmware/<board>/src/main.rs` is this one
 /// call, after `#![no_std]`, `#![no_main]` and its panic handler): the cases its build
@@ -148,14 +148,8 @@ macro_rules! board_main {
         #[repr(C, align(16))]
         struct Arena([u8; ARENA_BYTES]);
 
-        #[$crate::__cortex_m_rt::entry]
-        fn main() -> ! {
-            let arena: &'static mut Arena =
-                match $crate::__cortex_m::singleton!(: Arena = Arena([0; ARENA_BYTES])) {
-                    Some(a) => a,
-                    None => $crate::fail("arena already taken"),
-                };
+        $crate::__support::static_main!(Arena = Arena([0; ARENA_BYTES]), "arena", |arena| {
             $crate::run(CASES, &mut arena.0)
-        }
+        });
     };
 }

@@ -1,6 +1,7 @@
 //! What the firmware harnesses (`harness` for models, `dsp-harness` for feature pipelines)
 //! share: a SysTick cycle clock, peak-stack measurement by painting, a fixed-size line
-//! buffer written over semihosting, and a fatal exit. The emulated boards' applications use
+//! buffer written over semihosting, a fatal exit, and the entry point of both programs
+//! ([`static_main!`], under each harness's `board_main!`). The emulated boards' applications use
 //! the clock too (through `edgeflow_app::emulated`).
 //!
 //! SysTick counts core-clock cycles; under QEMU with `-icount shift=0` on the mps2-an386
@@ -165,4 +166,28 @@ pub fn fail(msg: &str) -> ! {
     cortex_m_semihosting::debug::exit(cortex_m_semihosting::debug::EXIT_FAILURE);
     #[allow(clippy::empty_loop)]
     loop {}
+}
+
+#[doc(hidden)]
+pub use cortex_m as __cortex_m;
+#[doc(hidden)]
+pub use cortex_m_rt as __cortex_m_rt;
+
+/// The entry point of a harness program (the `board_main!` of `harness` and of
+/// `dsp-harness`): takes the program's static buffers once (`cortex_m::singleton!`: a
+/// `$state` initialised by `$init`, placed in `.bss`/`.data`, not on the stack), binds them
+/// to `$s` and runs `$run`, which never returns. Were they taken twice (they cannot be:
+/// `main` runs once), the program reports `fatal $what already taken` by [`fail`].
+#[macro_export]
+macro_rules! static_main {
+    ($state:ty = $init:expr, $what:literal, |$s:ident| $run:expr) => {
+        #[$crate::__cortex_m_rt::entry]
+        fn main() -> ! {
+            let $s: &'static mut $state = match $crate::__cortex_m::singleton!(: $state = $init) {
+                Some(s) => s,
+                None => $crate::fail(concat!($what, " already taken")),
+            };
+            $run
+        }
+    };
 }

@@ -110,7 +110,7 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
         );
-        let samples = crate::features::read_input(f, &p)?;
+        let samples = crate::feature_io::read_input(f, &p)?;
         let mut produced = 0;
         for s in &samples {
             let outs = host::run_on(&mut rt, s)
@@ -156,7 +156,7 @@ pub fn run(spec: host::Spec, pipeline_path: &Path, dir: &Path, output: &Path) ->
     };
     let mut shape = vec![n];
     shape.extend(&per_output);
-    crate::features::write_npy(output, &shape, p.output_type(), &data)?;
+    crate::feature_io::write_npy(output, &shape, p.output_type(), &data)?;
     outln!(
         "wrote {}: shape {shape:?} {} from {} files",
         output.display(),
@@ -324,7 +324,7 @@ pub fn run_labelled_csv(
         }
     }
     let shape = vec![labels.len() as u64, p.output_len() as u64];
-    crate::features::write_npy(output, &shape, p.output_type(), &data)?;
+    crate::feature_io::write_npy(output, &shape, p.output_type(), &data)?;
     outln!(
         "wrote {}: shape {shape:?} {} from {} rows of {}",
         output.display(),

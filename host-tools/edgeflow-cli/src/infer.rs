@@ -72,7 +72,7 @@ pub(crate) fn model_inputs(model: &Path, m: &Model<'_>, input: &Path) -> Result<
     };
     let p = edgeflow_dsp::Pipeline::from_bytes(section)
         .with_context(|| format!("{}: invalid feature pipeline section", model.display()))?;
-    let samples = crate::features::read_input(input, &p)?;
+    let samples = crate::feature_io::read_input(input, &p)?;
     let outs = edgeflow_dsp::host::run_many(&p, &samples).context("running the pipeline")?;
     let inputs = edgeflow_dsp::host::label_outputs(outs);
     if inputs.is_empty() {

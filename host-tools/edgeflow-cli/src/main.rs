@@ -27,6 +27,7 @@ mod data;
 mod device;
 mod evaluate;
 mod export;
+mod feature_io;
 mod features;
 mod filetype;
 mod infer;

@@ -27,7 +27,7 @@ use edgeflow_compile::reference::{bytes_f32, f32_bytes, Evaluator};
 use edgeflow_dsp::host::{self as dsp_host, Spec};
 use edgeflow_dsp::{OutputType, Pipeline};
 
-use crate::features;
+use crate::feature_io;
 
 /// Arguments of `edgeflow quantize`.
 #[derive(Args, Debug)]
@@ -96,8 +96,8 @@ pub fn run(a: QuantizeArgs) -> Result<()> {
         (g, Sections::default())
     };
     let spec: Option<Spec> = match &a.pipeline {
-        Some(p) => Some(features::load_pipeline(p)?),
-        None if sections.feature_pipeline.is_some() => Some(features::load_pipeline(&a.model)?),
+        Some(p) => Some(feature_io::load_pipeline(p)?),
+        None if sections.feature_pipeline.is_some() => Some(feature_io::load_pipeline(&a.model)?),
         None => None,
     };
     let mut samples = feature_rows(&a, &a.calib, &graph, spec.as_ref())?;
@@ -266,7 +266,7 @@ fn feature_rows(
                 p.output_len()
             );
         }
-        let inputs = features::read_input(path, &p)?;
+        let inputs = feature_io::read_input(path, &p)?;
         let outs = dsp_host::run_many(&p, &inputs).context("running the feature pipeline")?;
         let before = samples.len();
         samples.extend(outs.into_iter().flatten().map(|b| dsp_host::as_f32(&b)));

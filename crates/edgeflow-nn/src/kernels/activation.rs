@@ -37,13 +37,13 @@ fn check_common(
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
     let [input] = inputs else {
-        return Err("needs exactly one input");
+        return Err(why!("activation.rs", "needs exactly one input"));
     };
     if input.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("activation.rs", "input and output types differ"));
     }
     if input.shape.dims() != output.shape.dims() {
-        return Err("input and output shapes differ");
+        return Err(why!("activation.rs", "input and output shapes differ"));
     }
     match input.dtype {
         DType::F32 => Ok(()),
@@ -51,13 +51,16 @@ fn check_common(
             let iq = input
                 .quant
                 .as_ref()
-                .ok_or("int8 input without quantization")?;
+                .ok_or(why!("activation.rs", "int8 input without quantization"))?;
             let oq = output
                 .quant
                 .as_ref()
-                .ok_or("int8 output without quantization")?;
+                .ok_or(why!("activation.rs", "int8 output without quantization"))?;
             if p.input_zero_point != iq.zero_point {
-                return Err("input zero point does not match the input tensor");
+                return Err(why!(
+                    "activation.rs",
+                    "input zero point does not match the input tensor"
+                ));
             }
             // The kernels write a fixed output quantization (TFLite's int8 op spec; TFLM
             // checks the logistic zero point).
@@ -68,23 +71,35 @@ fn check_common(
             if oq.zero_point != zp || oq.scale != scale {
                 return Err(match kind {
                     Kind::Logistic => {
-                        "int8 logistic output must have scale 1/256 and zero point -128"
+                        why!(
+                            "activation.rs",
+                            "int8 logistic output must have scale 1/256 and zero point -128"
+                        )
                     }
-                    Kind::Tanh => "int8 tanh output must have scale 1/128 and zero point 0",
+                    Kind::Tanh => why!(
+                        "activation.rs",
+                        "int8 tanh output must have scale 1/128 and zero point 0"
+                    ),
                 });
             }
             // frexp of input_scale * 2^27: a shift whose radius keeps |input| << shift
             // inside an i32 (shifts of 31 and more give radius 0: everything saturates).
             if !(0..=62).contains(&p.input_left_shift) || p.input_multiplier < 0 {
-                return Err("activation input multiplier or left shift out of range");
+                return Err(why!(
+                    "activation.rs",
+                    "activation input multiplier or left shift out of range"
+                ));
             }
             let radius = ((15i64 << 27) >> p.input_left_shift) as i32;
             if p.input_range_radius != radius {
-                return Err("activation input radius does not match the input left shift");
+                return Err(why!(
+                    "activation.rs",
+                    "activation input radius does not match the input left shift"
+                ));
             }
             Ok(())
         }
-        DType::I32 => Err("only int8 and f32 are supported"),
+        DType::I32 => Err(why!("activation.rs", "only int8 and f32 are supported")),
     }
 }
 

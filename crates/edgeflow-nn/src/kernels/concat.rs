@@ -15,44 +15,53 @@ pub(crate) fn check(
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
     if inputs.is_empty() || inputs.len() > MAX_OP_INPUTS {
-        return Err("CONCATENATION takes 1 to 8 inputs");
+        return Err(why!("concat.rs", "CONCATENATION takes 1 to 8 inputs"));
     }
     let rank = output.shape.rank as usize;
     let axis = p.axis as usize;
     if axis >= rank {
-        return Err("axis out of range");
+        return Err(why!("concat.rs", "axis out of range"));
     }
     let dt = output.dtype;
     let mut sum: u64 = 0;
     for t in inputs {
         if t.dtype != dt {
-            return Err("input and output types differ");
+            return Err(why!("concat.rs", "input and output types differ"));
         }
         if t.shape.rank != output.shape.rank {
-            return Err("input and output ranks differ");
+            return Err(why!("concat.rs", "input and output ranks differ"));
         }
         for d in 0..rank {
             if d != axis && t.shape.dim(d) != output.shape.dim(d) {
-                return Err("inputs differ from the output outside the axis");
+                return Err(why!(
+                    "concat.rs",
+                    "inputs differ from the output outside the axis"
+                ));
             }
         }
         sum += t.shape.dim(axis) as u64;
         if dt == DType::I8 {
             let (Some(qi), Some(qo)) = (&t.quant, &output.quant) else {
-                return Err("int8 tensor without quantization");
+                return Err(why!("concat.rs", "int8 tensor without quantization"));
             };
             if qi.scale != qo.scale || qi.zero_point != qo.zero_point {
-                return Err("int8 inputs must have the output's scale and zero point");
+                return Err(why!(
+                    "concat.rs",
+                    "int8 inputs must have the output's scale and zero point"
+                ));
             }
         }
     }
     if sum != output.shape.dim(axis) as u64 {
-        return Err("input extents along the axis do not add up to the output's");
+        return Err(why!(
+            "concat.rs",
+            "input extents along the axis do not add up to the output's"
+        ));
     }
     match dt {
         DType::I8 => {
             if p.clamp.min_q > -128 || p.clamp.max_q < 127 {
-                return Err("fused activation on int8 CONCATENATION");
+                return Err(why!("concat.rs", "fused activation on int8 CONCATENATION"));
             }
             Ok(())
         }

@@ -16,9 +16,10 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp::{self as arm, widen, Lane};
 use super::arch::{self, Isa};
-use super::epilogue::{OutQ, Params, Soa, REC};
+use super::epilogue::{OutQ, Params, REC};
 use super::generic::dot;
 use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, f32_of, le_f32, le_i32};
+use super::generic::requant::Soa;
 use super::generic::window::Axis;
 use super::weighted::Weighted;
 
@@ -58,22 +59,34 @@ fn geom(
     out: &TensorDef<'_>,
 ) -> Result<Geom, &'static str> {
     if x.shape.rank != 4 || w.shape.rank != 4 || out.shape.rank != 4 {
-        return Err("input, filter and output must be rank 4 (NHWC, OHWI)");
+        return Err(why!(
+            "conv.rs",
+            "input, filter and output must be rank 4 (NHWC, OHWI)"
+        ));
     }
     let batches = x.shape.dim(0);
     if out.shape.dim(0) != batches {
-        return Err("input and output batch sizes differ");
+        return Err(why!("conv.rs", "input and output batch sizes differ"));
     }
     let (in_c, out_c, f_c) = (x.shape.dim(3), w.shape.dim(0), w.shape.dim(3));
     if out.shape.dim(3) != out_c {
-        return Err("output depth differs from the number of filters");
+        return Err(why!(
+            "conv.rs",
+            "output depth differs from the number of filters"
+        ));
     }
     if f_c == 0 || in_c % f_c != 0 {
-        return Err("input depth is not a multiple of the filter depth");
+        return Err(why!(
+            "conv.rs",
+            "input depth is not a multiple of the filter depth"
+        ));
     }
     let groups = in_c / f_c;
     if groups == 0 || out_c % groups != 0 {
-        return Err("output depth is not a multiple of the number of groups");
+        return Err(why!(
+            "conv.rs",
+            "output depth is not a multiple of the number of groups"
+        ));
     }
     if groups != 1 && !GROUPED_LINKED {
         return Err("grouped CONV_2D is not linked into this build (EDGEFLOW_NN_GROUPED_CONV=0 at build time)");
@@ -98,7 +111,7 @@ fn geom(
         .filter
         .checked_mul(wa.filter)
         .and_then(|v| v.checked_mul(f_c))
-        .ok_or("filter too large")?;
+        .ok_or(why!("conv.rs", "filter too large"))?;
     Ok(Geom {
         batches,
         h,
@@ -116,7 +129,10 @@ pub(crate) struct Conv<'p, 'a>(pub(crate) &'p ConvParams<'a>);
 
 impl Weighted for Conv<'_, '_> {
     type Geom = Geom;
-    const ARITY: &'static str = "CONV_2D takes input, filter and an optional bias";
+    const ARITY: &'static str = why!(
+        "conv.rs",
+        "CONV_2D takes input, filter and an optional bias"
+    );
     fn geom(
         &self,
         x: &TensorDef<'_>,
@@ -124,7 +140,7 @@ impl Weighted for Conv<'_, '_> {
         out: &TensorDef<'_>,
     ) -> Result<Geom, &'static str> {
         if self.0.depth_multiplier != 1 {
-            return Err("CONV_2D depth multiplier must be 1");
+            return Err(why!("conv.rs", "CONV_2D depth multiplier must be 1"));
         }
         geom(self.0, x, w, out)
     }
@@ -228,7 +244,9 @@ fn eval_i8(
     if soa {
         q.write_soa(recs, g.out_c, 0, fold);
     } else {
-        q.write_records(recs, REC, 0, fold);
+        // Out of line: the records loop's temporaries are not in the frame the pixel
+        // loop runs under.
+        super::outlined(|| q.write_records(recs, REC, 0, fold));
     }
     let recs: &[u8] = recs;
     let params = if soa {
@@ -807,6 +825,23 @@ enum RowAt {
     Buf(usize),
 }
 
+/// Steps the output pixel `(b, oy, ox)` (batch, row, column) on by `n` columns of its
+/// row, to the next row (and batch) at the row's end. `ox + n` must not pass the row's
+/// end: [`conv_range`] steps one pixel, or a run that ends at most there.
+#[cfg(any(test, feature = "std"))]
+#[inline(always)]
+fn next_pixels(g: &Geom, (b, oy, ox): (&mut usize, &mut usize, &mut usize), n: usize) {
+    *ox += n;
+    if *ox == g.w.out {
+        *ox = 0;
+        *oy += 1;
+        if *oy == g.h.out {
+            *oy = 0;
+            *b += 1;
+        }
+    }
+}
+
 /// Output pixels `p0, p0 + 1, …` into the consecutive `out_c`-byte rows of `out`, from
 /// the input `x` already in the kernel's form ([`super::packed::Gemm::flip`] applied;
 /// `pad_byte` too). A pixel whose receptive field is one contiguous run of the input is
@@ -912,15 +947,7 @@ fn conv_range(
             if n < len {
                 return;
             }
-            ox += n;
-            if ox == g.w.out {
-                ox = 0;
-                oy += 1;
-                if oy == g.h.out {
-                    oy = 0;
-                    b += 1;
-                }
-            }
+            next_pixels(g, (&mut b, &mut oy, &mut ox), n);
             continue;
         }
         let mut os: [&mut [u8]; TILE] = Default::default();
@@ -968,15 +995,7 @@ fn conv_range(
             }
             *slot = o;
             n += 1;
-            ox += 1;
-            if ox == g.w.out {
-                ox = 0;
-                oy += 1;
-                if oy == g.h.out {
-                    oy = 0;
-                    b += 1;
-                }
-            }
+            next_pixels(g, (&mut b, &mut oy, &mut ox), 1);
         }
         if n == 0 {
             return;

@@ -23,8 +23,9 @@ use edgeflow_format::graph::{Clamp, ConvParams, Requant, TensorDef};
 
 use super::arch::arm_dsp as arm;
 use super::arch::{self, Isa};
-use super::epilogue::{OutQ, Params, Soa, REC};
+use super::epilogue::{OutQ, Params, REC};
 use super::generic::elem::{acc_block, acc_block_bytes, clamp_f32, le_f32, le_i32};
+use super::generic::requant::Soa;
 use super::generic::window::Axis;
 use super::weighted::Weighted;
 
@@ -59,26 +60,38 @@ fn geom(
     out: &TensorDef<'_>,
 ) -> Result<Geom, &'static str> {
     if x.shape.rank != 4 || w.shape.rank != 4 || out.shape.rank != 4 {
-        return Err("input, filter and output must be rank 4");
+        return Err(why!(
+            "depthwise.rs",
+            "input, filter and output must be rank 4"
+        ));
     }
     if w.shape.dim(0) != 1 {
-        return Err("depthwise filter must be [1, H, W, C*M]");
+        return Err(why!(
+            "depthwise.rs",
+            "depthwise filter must be [1, H, W, C*M]"
+        ));
     }
     let batches = x.shape.dim(0);
     if out.shape.dim(0) != batches {
-        return Err("input and output batch sizes differ");
+        return Err(why!("depthwise.rs", "input and output batch sizes differ"));
     }
     let mult = p.depth_multiplier as usize;
     if mult == 0 {
-        return Err("depth multiplier must be at least 1");
+        return Err(why!("depthwise.rs", "depth multiplier must be at least 1"));
     }
     let in_c = x.shape.dim(3);
     let out_c = w.shape.dim(3);
     if in_c.checked_mul(mult) != Some(out_c) {
-        return Err("filter depth is not input depth times the depth multiplier");
+        return Err(why!(
+            "depthwise.rs",
+            "filter depth is not input depth times the depth multiplier"
+        ));
     }
     if out.shape.dim(3) != out_c {
-        return Err("output depth differs from the filter depth");
+        return Err(why!(
+            "depthwise.rs",
+            "output depth differs from the filter depth"
+        ));
     }
     if !GENERAL_LINKED
         && (mult != 1 || w.shape.dim(1) != 3 || w.shape.dim(2) != 3 || !in_c.is_multiple_of(4))
@@ -117,7 +130,10 @@ pub(crate) struct Depthwise<'p, 'a>(pub(crate) &'p ConvParams<'a>);
 
 impl Weighted for Depthwise<'_, '_> {
     type Geom = Geom;
-    const ARITY: &'static str = "DEPTHWISE_CONV_2D takes input, filter and an optional bias";
+    const ARITY: &'static str = why!(
+        "depthwise.rs",
+        "DEPTHWISE_CONV_2D takes input, filter and an optional bias"
+    );
     fn geom(
         &self,
         x: &TensorDef<'_>,
@@ -418,6 +434,10 @@ fn eval_mult1(
 /// epilogue; the `c % 4` last channels take the portable loop. With a host SIMD family
 /// (AVX2, NEON) the channels are summed by [`arch::dw3x3`] straight from the filter, then
 /// requantized with the records.
+///
+/// Inlined into the op's outlined frame (`kernels::eval`), so the setup and the pixel
+/// loop share one frame.
+#[inline(always)]
 fn eval_3x3(
     g: &Geom,
     q: &OutQ<'_>,
@@ -460,33 +480,37 @@ fn eval_3x3(
     // Transposed weights and, per channel, bias + off * sum of its nine weights. The
     // per-channel sums use the pixel loop's accumulators (one block in scratch, not
     // two: every pixel kernel below writes the accumulators before reading them).
-    let mut c0 = 0;
-    for rc in recs
-        .chunks_mut(CHUNK * REC3)
-        .take(if soa { 0 } else { usize::MAX })
-    {
-        let n = rc.len() / REC3;
-        let ws = &mut acc[..n];
-        ws.fill(0);
-        for (t, wt) in w.chunks_exact(c).enumerate().take(9) {
-            for ((r, a), &v) in rc
-                .chunks_exact_mut(REC3)
-                .zip(ws.iter_mut())
-                .zip(wt.get(c0..).unwrap_or(&[]))
-            {
-                if let Some(slot) = r.get_mut(t) {
-                    *slot = v;
+    // Out of line: the records loop's temporaries are not in the frame the pixel loop
+    // runs under.
+    super::outlined(|| {
+        let mut c0 = 0;
+        for rc in recs
+            .chunks_mut(CHUNK * REC3)
+            .take(if soa { 0 } else { usize::MAX })
+        {
+            let n = rc.len() / REC3;
+            let ws = &mut acc[..n];
+            ws.fill(0);
+            for (t, wt) in w.chunks_exact(c).enumerate().take(9) {
+                for ((r, a), &v) in rc
+                    .chunks_exact_mut(REC3)
+                    .zip(ws.iter_mut())
+                    .zip(wt.get(c0..).unwrap_or(&[]))
+                {
+                    if let Some(slot) = r.get_mut(t) {
+                        *slot = v;
+                    }
+                    *a = a.wrapping_add(v as i8 as i32);
                 }
-                *a = a.wrapping_add(v as i8 as i32);
             }
+            let ch = c0;
+            q.write_records(rc, REC3, ch, |j| {
+                let b = bias.map_or(0, |b| le_i32(b, ch + j));
+                b.wrapping_add(off.wrapping_mul(ws.get(j).copied().unwrap_or(0)))
+            });
+            c0 += n;
         }
-        let ch = c0;
-        q.write_records(rc, REC3, ch, |j| {
-            let b = bias.map_or(0, |b| le_i32(b, ch + j));
-            b.wrapping_add(off.wrapping_mul(ws.get(j).copied().unwrap_or(0)))
-        });
-        c0 += n;
-    }
+    });
     zp_row.fill((-off) as i8 as u8);
     let recs: &[u8] = recs;
     let params = if soa {
@@ -786,6 +810,25 @@ pub(crate) fn eval_packed(
                         }
                     }
                 }
+                // 8 or 16 channels where the taps are not adjacent (stride or dilation
+                // along the row, or a window crossing the row's border): the taps of up
+                // to `rep` pixels gathered into one block (`Dw::pixels`), not one pixel
+                // per 32-lane block.
+                let rep = dw.pixels_per_block();
+                if rep > 1 {
+                    let n = rep.min(g.w.out - ox);
+                    let win = (b * img, row, iy0, ky0, ky1);
+                    let done = match c {
+                        8 => gathered::<8>(dw, &g, x, win, ox, n, o),
+                        16 => gathered::<16>(dw, &g, x, win, ox, n, o),
+                        _ => false,
+                    };
+                    if done {
+                        ox += n;
+                        at += n * c;
+                        continue;
+                    }
+                }
                 let mut taps: [&[u8]; 9] = [zp; 9];
                 for (t, tap) in taps.iter_mut().enumerate() {
                     let (ky, kx) = (t / 3, t % 3);
@@ -803,6 +846,66 @@ pub(crate) fn eval_packed(
         }
     }
     true
+}
+
+/// Output pixels `ox..ox + n` (`n` at most [`super::packed::Dw::pixels_per_block`]) of
+/// one output row of a packed 3x3 depthwise op with `C` (8 or 16) channels, on one block
+/// of `Dw::pixels`: each tap's `C` bytes of the `n` pixels copied side by side into a
+/// 32-byte row (the input pixel, or the zero point outside the image; the lanes past
+/// `n` pixels hold zero points and their outputs are dropped). `win` is the image's
+/// first byte, the bytes per input row, and the output row's window along the height
+/// (`g.h.window`). Writes `out[..n * C]`; `false` (nothing written) when the block
+/// kernel does not apply or `out` is short.
+#[cfg(any(test, feature = "std"))]
+fn gathered<const C: usize>(
+    dw: &super::packed::Dw,
+    g: &Geom,
+    x: &[u8],
+    (img0, row, iy0, ky0, ky1): (usize, usize, isize, usize, usize),
+    ox: usize,
+    n: usize,
+    out: &mut [u8],
+) -> bool {
+    use super::packed::DW_BLOCK;
+    let Some(zp) = dw.zp().first_chunk::<C>() else {
+        return false;
+    };
+    if n == 0 || n * C > DW_BLOCK || out.len() < n * C {
+        return false;
+    }
+    let mut buf = [[0u8; DW_BLOCK]; 9];
+    for (j, oxj) in (ox..ox + DW_BLOCK / C).enumerate() {
+        let (ix0, kx0, kx1) = if j < n { g.w.window(oxj) } else { (0, 0, 0) };
+        for (t, tap) in buf.iter_mut().enumerate() {
+            let (ky, kx) = (t / 3, t % 3);
+            let src = if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
+                let s = img0 + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * C;
+                x.get(s..).and_then(|v| v.first_chunk::<C>()).unwrap_or(zp)
+            } else {
+                zp
+            };
+            if let Some(d) = tap.get_mut(j * C..).and_then(|d| d.first_chunk_mut::<C>()) {
+                *d = *src;
+            }
+        }
+    }
+    let taps: [&[u8]; 9] = core::array::from_fn(|t| &buf[t][..]);
+    if n * C == DW_BLOCK {
+        if let Some(o) = out.get_mut(..DW_BLOCK) {
+            return dw.pixels(&taps, o);
+        }
+    }
+    let mut o = [0u8; DW_BLOCK];
+    if !dw.pixels(&taps, &mut o) {
+        return false;
+    }
+    match (out.get_mut(..n * C), o.get(..n * C)) {
+        (Some(d), Some(s)) => {
+            d.copy_from_slice(s);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Any depth multiplier, one output channel at a time over the in-image taps:

@@ -11,9 +11,9 @@
 use edgeflow_format::graph::{AddParams, DType, MulParams, TensorDef};
 
 use super::arch::{self, Isa};
-use super::epilogue::Soa;
 use super::generic::broadcast::{broadcast_shape, Broadcast};
 use super::generic::elem::{check_clamp, clamp_f32, clamp_i32, f32_of as rd_f32, zero_point};
+use super::generic::requant::Soa;
 use super::{TensorIn, TensorOut};
 use crate::fixedpoint::{
     multiply_by_quantized_multiplier, multiply_by_quantized_multiplier_smaller_than_one_exp,
@@ -129,15 +129,16 @@ pub(crate) fn check_binary(
     output: &TensorDef<'_>,
 ) -> Result<DType, &'static str> {
     let [a, b] = inputs else {
-        return Err("needs exactly two inputs");
+        return Err(why!("elementwise.rs", "needs exactly two inputs"));
     };
     if a.dtype != b.dtype || a.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("elementwise.rs", "input and output types differ"));
     }
     if !matches!(output.dtype, DType::I8 | DType::F32) {
-        return Err("only int8 and f32 are supported");
+        return Err(why!("elementwise.rs", "only int8 and f32 are supported"));
     }
-    let shape = broadcast_shape(&a.shape, &b.shape).ok_or("input shapes do not broadcast")?;
+    let shape = broadcast_shape(&a.shape, &b.shape)
+        .ok_or(why!("elementwise.rs", "input shapes do not broadcast"))?;
     // The output is the broadcast shape, possibly with extra leading 1s (TFLM accepts those).
     let (want, got) = (shape.dims(), output.shape.dims());
     let split = got
@@ -145,7 +146,10 @@ pub(crate) fn check_binary(
         .checked_sub(want.len())
         .and_then(|e| got.split_at_checked(e));
     if !split.is_some_and(|(ones, rest)| rest == want && ones.iter().all(|&d| d == 1)) {
-        return Err("output shape is not the broadcast of the input shapes");
+        return Err(why!(
+            "elementwise.rs",
+            "output shape is not the broadcast of the input shapes"
+        ));
     }
     Ok(output.dtype)
 }
@@ -159,15 +163,21 @@ fn check_offsets(
     output_offset: i32,
 ) -> Result<(), &'static str> {
     let [a, b] = inputs else {
-        return Err("needs exactly two inputs");
+        return Err(why!("elementwise.rs", "needs exactly two inputs"));
     };
     if input1_offset != zero_point(a)?.wrapping_neg()
         || input2_offset != zero_point(b)?.wrapping_neg()
     {
-        return Err("input offsets do not match the input zero points");
+        return Err(why!(
+            "elementwise.rs",
+            "input offsets do not match the input zero points"
+        ));
     }
     if output_offset != zero_point(output)? {
-        return Err("output offset does not match the output zero point");
+        return Err(why!(
+            "elementwise.rs",
+            "output offset does not match the output zero point"
+        ));
     }
     Ok(())
 }
@@ -200,11 +210,14 @@ pub(crate) fn check_add(
         )?;
         // 255 << left_shift must fit in an i32.
         if !(0..=23).contains(&p.left_shift) {
-            return Err("ADD left shift outside [0, 23]");
+            return Err(why!("elementwise.rs", "ADD left shift outside [0, 23]"));
         }
         for m in [&p.input1, &p.input2, &p.output] {
             if m.multiplier < 0 || !(-31..=0).contains(&m.shift) {
-                return Err("ADD multiplier negative or shift outside [-31, 0]");
+                return Err(why!(
+                    "elementwise.rs",
+                    "ADD multiplier negative or shift outside [-31, 0]"
+                ));
             }
         }
     }
@@ -227,7 +240,10 @@ pub(crate) fn check_mul(
             p.output_offset,
         )?;
         if p.output.multiplier < 0 || !(-31..=30).contains(&p.output.shift) {
-            return Err("MUL multiplier negative or shift outside [-31, 30]");
+            return Err(why!(
+                "elementwise.rs",
+                "MUL multiplier negative or shift outside [-31, 30]"
+            ));
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use edgeflow_format::graph::{Clamp, Requant};
 use super::arch::arm_dsp as arm;
 use super::generic::elem::le_i32;
 use super::generic::requant::{
-    requant_core, requant_mul, single_shift_nudge, single_shift_params, split_shift,
+    requant_core, requant_mul, single_shift_nudge, single_shift_params, split_shift, Soa,
 };
 
 /// Bytes of one output channel's epilogue record (see [`OutQ::write_records`]).
@@ -262,38 +262,6 @@ fn finish_run<const FAST: bool, const FULL: bool>(
     }
 }
 
-/// The struct-of-arrays epilogue parameters of `n` channels inside a scratch region:
-/// `fold[n]`, `m[n]` and `r1[n]` (little-endian `i32` arrays: the value added to the
-/// accumulator, the multiplier, and the right exponent minus one of
-/// [`requant_single`](super::generic::requant::requant_single)). Only for ops where
-/// [`OutQ::fast`] holds.
-#[derive(Clone, Copy)]
-pub(crate) struct Soa<'a> {
-    pub(crate) fold: &'a [u8],
-    pub(crate) mult: &'a [u8],
-    pub(crate) r1: &'a [u8],
-}
-
-impl<'a> Soa<'a> {
-    /// The view of `n` channels' parameters written by [`OutQ::write_soa`] into `area`.
-    pub(crate) fn new(area: &'a [u8], n: usize) -> Self {
-        let (fold, rest) = area.split_at((4 * n).min(area.len()));
-        let (mult, rest) = rest.split_at((4 * n).min(rest.len()));
-        let r1 = rest.get(..4 * n).unwrap_or(rest);
-        Soa { fold, mult, r1 }
-    }
-
-    /// The parameters from channel `c0` on.
-    pub(crate) fn from(&self, c0: usize) -> Self {
-        let at = |s: &'a [u8]| s.get(4 * c0..).unwrap_or(&[]);
-        Soa {
-            fold: at(self.fold),
-            mult: at(self.mult),
-            r1: at(self.r1),
-        }
-    }
-}
-
 impl OutQ<'_> {
     /// Writes the [`Soa`] parameters of channels `start..start + n` into the first
     /// `12 * n` bytes (at most [`REC`] per channel, so a record area holds them) of `area` (`fold(j)` for the `j`-th of them), the layout of the host
@@ -342,30 +310,6 @@ impl OutQ<'_> {
         out: &mut [u8],
     ) {
         super::arch::requant_soa(isa, acc, p, (self.out_off, self.lo, self.hi), out);
-    }
-}
-
-/// The portable twin of the host SIMD epilogue ([`OutQ::finish_soa`]): `out[j] =
-/// clamp(requant_single(acc[j] + fold[j], m[j], nudge(r1[j] + 1), r1[j]) + off)` to
-/// `[lo, hi]`.
-pub(crate) fn requant_soa_portable(
-    acc: &[i32],
-    p: &Soa<'_>,
-    (off, lo, hi): (i32, i32, i32),
-    out: &mut [u8],
-) {
-    for ((((o, &a), f), m), r) in out
-        .iter_mut()
-        .zip(acc)
-        .zip(p.fold.chunks_exact(4))
-        .zip(p.mult.chunks_exact(4))
-        .zip(p.r1.chunks_exact(4))
-    {
-        let r1 = le_i32(r, 0) as u32;
-        let x = a.wrapping_add(le_i32(f, 0));
-        let nudge = single_shift_nudge(r1.wrapping_add(1));
-        let v = super::generic::requant::requant_single(x, le_i32(m, 0), nudge, r1.min(31));
-        *o = v.wrapping_add(off).clamp(lo, hi.max(lo)) as i8 as u8;
     }
 }
 

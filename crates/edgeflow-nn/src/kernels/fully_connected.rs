@@ -24,20 +24,38 @@ fn dims(
     out: &TensorDef<'_>,
 ) -> Result<(usize, usize, usize), &'static str> {
     if w.shape.rank != 2 {
-        return Err("weights must be rank 2 [out, in]");
+        return Err(why!(
+            "fully_connected.rs",
+            "weights must be rank 2 [out, in]"
+        ));
     }
     let (o, i) = (w.shape.dim(0), w.shape.dim(1));
     let r = out.shape.rank as usize;
     if r == 0 || out.shape.dim(r - 1) != o {
-        return Err("output's last dimension differs from the number of weight rows");
+        return Err(why!(
+            "fully_connected.rs",
+            "output's last dimension differs from the number of weight rows"
+        ));
     }
     if o == 0 || i == 0 {
-        return Err("zero-sized weights");
+        return Err(why!("fully_connected.rs", "zero-sized weights"));
     }
-    let out_n = out.shape.num_elements().ok_or("output too large")?;
+    let out_n = out
+        .shape
+        .num_elements()
+        .ok_or(why!("fully_connected.rs", "output too large"))?;
     let rows = out_n / o;
-    if rows.checked_mul(i) != Some(x.shape.num_elements().ok_or("input too large")?) {
-        return Err("input element count is not rows * in_features");
+    if rows.checked_mul(i)
+        != Some(
+            x.shape
+                .num_elements()
+                .ok_or(why!("fully_connected.rs", "input too large"))?,
+        )
+    {
+        return Err(why!(
+            "fully_connected.rs",
+            "input element count is not rows * in_features"
+        ));
     }
     Ok((rows, i, o))
 }
@@ -51,7 +69,10 @@ pub(crate) struct FullyConnected<'p, 'a>(pub(crate) &'p FullyConnectedParams<'a>
 
 impl Weighted for FullyConnected<'_, '_> {
     type Geom = (usize, usize, usize);
-    const ARITY: &'static str = "FULLY_CONNECTED takes input, weights and an optional bias";
+    const ARITY: &'static str = why!(
+        "fully_connected.rs",
+        "FULLY_CONNECTED takes input, weights and an optional bias"
+    );
     fn geom(
         &self,
         x: &TensorDef<'_>,
@@ -123,7 +144,6 @@ fn eval_i8(
         return;
     };
     for (xr, orow) in x.chunks_exact(i).zip(out.chunks_exact_mut(o)) {
-        let mut qs = q.channels(0);
         let mut oc = 0;
         for (wb, ob) in w.chunks(OUT_BLOCK * i).zip(orow.chunks_mut(OUT_BLOCK)) {
             let acc = &mut acc[..ob.len()];
@@ -155,16 +175,18 @@ fn eval_i8(
             }
             let bs = bias.and_then(|b| b.get(4 * oc..)).unwrap_or(&[]);
             match (q.fast, q.full) {
-                (true, true) => finish::<true, true>(&q, acc, bs, &mut qs, ob),
-                (true, false) => finish::<true, false>(&q, acc, bs, &mut qs, ob),
-                _ => finish::<false, false>(&q, acc, bs, &mut qs, ob),
+                (true, true) => finish::<true, true>(&q, acc, bs, oc, ob),
+                (true, false) => finish::<true, false>(&q, acc, bs, oc, ob),
+                _ => finish::<false, false>(&q, acc, bs, oc, ob),
             }
             oc += ob.len();
         }
     }
 }
 
-/// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of `qs`
+/// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of output
+/// channels `oc, oc + 1, ...` (taken here, not carried across the blocks by the caller:
+/// the channel iterator then is not in the frame `fc_block` runs under)
 /// (`bias` empty: none), on [`OutQ::apply_fast`] (`FAST`, when [`OutQ::fast`] holds) or
 /// [`OutQ::apply`].
 #[inline(never)]
@@ -172,11 +194,11 @@ fn finish<const FAST: bool, const FULL: bool>(
     q: &OutQ<'_>,
     acc: &[i32],
     bias: &[u8],
-    qs: &mut super::epilogue::Channels<'_>,
+    oc: usize,
     out: &mut [u8],
 ) {
     if FAST {
-        if let super::epilogue::Channels::One(m, s) = *qs {
+        if let super::epilogue::Channels::One(m, s) = q.channels(oc) {
             // Per-tensor: the rounding constant once for the block.
             let (klo, khi, r1) = super::generic::requant::single_shift_params(s);
             for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
@@ -186,7 +208,7 @@ fn finish<const FAST: bool, const FULL: bool>(
             return;
         }
     }
-    for (j, ((o, &a), qc)) in out.iter_mut().zip(acc).zip(qs).enumerate() {
+    for (j, ((o, &a), qc)) in out.iter_mut().zip(acc).zip(q.channels(oc)).enumerate() {
         let a = a.wrapping_add(le_i32(bias, j));
         *o = if FAST {
             q.apply_fast::<FULL>(a, qc)
@@ -238,6 +260,18 @@ pub(crate) fn eval_packed(
     let rb = gm.row_bytes();
     if work.len() < TILE * rb {
         work.resize(TILE * rb, 0);
+    }
+    // Batch 1 (the usual case): the one row straight to the kernel.
+    if rows == 1 {
+        let Some(buf) = work.get_mut(..rb) else {
+            return false;
+        };
+        if let Some(d) = buf.get_mut(..i) {
+            d.copy_from_slice(x);
+        }
+        gm.prep(buf);
+        gm.rows(&[&*buf], &mut [&mut *out], &q);
+        return true;
     }
     for (xt, ot) in x.chunks(TILE * i).zip(out.chunks_mut(TILE * o)) {
         let mut n = 0;

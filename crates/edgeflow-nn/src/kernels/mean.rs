@@ -35,14 +35,17 @@ pub(crate) fn reduced_dims(
 ) -> Result<([u32; MAX_RANK], usize), &'static str> {
     let rank = input_dims.len();
     if rank < 8 && (axes_mask >> rank) != 0 {
-        return Err("axes mask names a dimension past the input rank");
+        return Err(why!(
+            "mean.rs",
+            "axes mask names a dimension past the input rank"
+        ));
     }
     let mut dims = [0u32; MAX_RANK];
     let mut n = 0;
     for (i, &d) in input_dims.iter().enumerate() {
         let reduced = is_reduced(axes_mask, i);
         if !reduced || keep_dims {
-            let slot = dims.get_mut(n).ok_or("rank above 6")?;
+            let slot = dims.get_mut(n).ok_or(why!("mean.rs", "rank above 6"))?;
             *slot = if reduced { 1 } else { d };
             n += 1;
         }
@@ -59,20 +62,25 @@ pub(crate) fn check(
         [input] => input,
         [input, axes] => {
             if axes.dtype != DType::I32 {
-                return Err("the axes input must be int32");
+                return Err(why!("mean.rs", "the axes input must be int32"));
             }
             input
         }
-        _ => return Err("needs one input (and optionally the axes tensor)"),
+        _ => {
+            return Err(why!(
+                "mean.rs",
+                "needs one input (and optionally the axes tensor)"
+            ))
+        }
     };
     if input.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("mean.rs", "input and output types differ"));
     }
     let (dims, n) = reduced_dims(input.shape.dims(), p.axes_mask, p.keep_dims)?;
     let out = output.shape.dims();
     // A full reduction without keep_dims is a scalar; accept [] and [1].
     if dims.get(..n) != Some(out) && !(n == 0 && out == [1]) {
-        return Err("output shape does not match the reduction");
+        return Err(why!("mean.rs", "output shape does not match the reduction"));
     }
     match input.dtype {
         DType::F32 => Ok(()),
@@ -80,21 +88,24 @@ pub(crate) fn check(
             let iq = input
                 .quant
                 .as_ref()
-                .ok_or("int8 input without quantization")?;
+                .ok_or(why!("mean.rs", "int8 input without quantization"))?;
             let oq = output
                 .quant
                 .as_ref()
-                .ok_or("int8 output without quantization")?;
+                .ok_or(why!("mean.rs", "int8 output without quantization"))?;
             if p.input_zero_point != iq.zero_point || p.output_zero_point != oq.zero_point {
-                return Err("zero points do not match the tensors");
+                return Err(why!("mean.rs", "zero points do not match the tensors"));
             }
             // QuantizeMultiplier output: shift >= -31 keeps the folded shift >= -31.
             if p.requant.multiplier < 0 || !(-31..=30).contains(&p.requant.shift) {
-                return Err("MEAN multiplier negative or shift outside [-31, 30]");
+                return Err(why!(
+                    "mean.rs",
+                    "MEAN multiplier negative or shift outside [-31, 30]"
+                ));
             }
             Ok(())
         }
-        DType::I32 => Err("only int8 and f32 are supported"),
+        DType::I32 => Err(why!("mean.rs", "only int8 and f32 are supported")),
     }
 }
 

@@ -24,10 +24,16 @@ fn same_quant(ts: &[&TensorDef<'_>]) -> Result<(), &'static str> {
         if t.dtype != DType::I8 {
             continue;
         }
-        let q = t.quant.as_ref().ok_or("int8 tensor without quantization")?;
+        let q = t
+            .quant
+            .as_ref()
+            .ok_or(why!("minmax.rs", "int8 tensor without quantization"))?;
         let k = (q.scale.to_bits(), q.zero_point);
         if *first.get_or_insert(k) != k {
-            return Err("int8 inputs and output must share one scale and zero point");
+            return Err(why!(
+                "minmax.rs",
+                "int8 inputs and output must share one scale and zero point"
+            ));
         }
     }
     Ok(())
@@ -40,7 +46,7 @@ pub(crate) fn check_max_min(
 ) -> Result<(), &'static str> {
     check_binary(inputs, output)?;
     let [a, b] = inputs else {
-        return Err("needs exactly two inputs");
+        return Err(why!("minmax.rs", "needs exactly two inputs"));
     };
     same_quant(&[a, b, output])
 }
@@ -98,18 +104,26 @@ pub(crate) fn check_reduce_max(
     let input = match inputs {
         [input] => input,
         [input, axes] if axes.dtype == DType::I32 => input,
-        _ => return Err("needs one input (and optionally the folded int32 axes)"),
+        _ => {
+            return Err(why!(
+                "minmax.rs",
+                "needs one input (and optionally the folded int32 axes)"
+            ))
+        }
     };
     if input.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("minmax.rs", "input and output types differ"));
     }
     if !matches!(input.dtype, DType::I8 | DType::F32) {
-        return Err("only int8 and f32 are supported");
+        return Err(why!("minmax.rs", "only int8 and f32 are supported"));
     }
     let (dims, n) = reduced_dims(input.shape.dims(), p.axes_mask, p.keep_dims)?;
     let out = output.shape.dims();
     if dims.get(..n) != Some(out) && !(n == 0 && out == [1]) {
-        return Err("output shape does not match the reduction");
+        return Err(why!(
+            "minmax.rs",
+            "output shape does not match the reduction"
+        ));
     }
     same_quant(&[input, output])
 }

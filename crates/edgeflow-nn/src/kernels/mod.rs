@@ -94,7 +94,8 @@ pub(crate) const NOT_LINKED: &str =
 /// [`check`]'s answer for an op whose scratch region is smaller than its kernel needs
 /// (an artifact planned before format 1.2 gave kernels their accumulator blocks as
 /// scratch gets this; `Model::parse` then reports [`crate::Error::OlderPlan`]).
-pub(crate) const SCRATCH_TOO_SMALL: &str = "scratch region smaller than the kernel needs";
+pub(crate) const SCRATCH_TOO_SMALL: &str =
+    why!("mod.rs", "scratch region smaller than the kernel needs");
 
 /// [`check`]'s answer for an f32 use of an op whose f32 variant the build left out
 /// (`EDGEFLOW_NN_F32=0`, see build.rs).
@@ -212,14 +213,30 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
     }
 }
 
-/// Runs `f` in a frame of its own, never inlined into [`eval`]: ADD's kernel keeps about
-/// 1 KiB of parameter and accumulator blocks on the stack, which inlined into the
-/// dispatcher sat under every op's frame (peak stack in `invoke` on Cortex-M4 with the IC
-/// model's ops only: 4,028 B inlined, see BENCHMARKS.md, footprint).
+/// Runs `f` in a frame of its own, never inlined into [`eval`].
+///
+/// Every op's kernel runs this way (the pools' entry points are never inlined
+/// themselves), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
+/// keeps only the loop's state in its frame: inlined, each kernel's locals (a weighted
+/// op's geometry and requantization state, ADD's parameter blocks) sat in `invoke`'s
+/// frame under every other op's kernel (on Cortex-M4 with the KWS model's ops only,
+/// `invoke`'s own frame was 576 B; see BENCHMARKS.md, footprint, fifth pass).
 #[inline(never)]
 fn outlined<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
+
+/// Whether FULLY_CONNECTED runs in a frame of its own ([`outlined`]) rather than inlined
+/// into the dispatch: when a convolution is linked, the deepest op is a convolution,
+/// under which FULLY_CONNECTED's inlined setup would sit (KWS: 900 B peak stack in
+/// `invoke` inlined, 860 B outlined); in a build whose only weighted op is
+/// FULLY_CONNECTED, it is the deepest, and its setup costs less inlined than in a frame
+/// of its own stacked on the kernel's (AD: 596 B inlined, 668 B outlined; emulated M4F,
+/// BENCHMARKS.md, footprint, fifth pass).
+const FC_OUTLINED: bool = cfg!(any(
+    edgeflow_op = "CONV_2D",
+    edgeflow_op = "DEPTHWISE_CONV_2D"
+));
 
 /// Executes an op whose [`check`] passed.
 pub fn eval(
@@ -230,56 +247,70 @@ pub fn eval(
 ) {
     // The int8 weighted ops' inner kernels: the Arm DSP ones on `thumbv7em`, AVX2 or
     // NEON on hosts that have them (see `arch::Isa::detect`), else the portable ones.
-    let isa = arch::Isa::detect();
+    // Detected inside each outlined kernel: a constant on devices, which a value carried
+    // into the closure would not be for LLVM.
+    use arch::Isa;
     match op {
         #[cfg(edgeflow_op = "CONV_2D")]
-        Op::Conv2d(p) => weighted::eval(&Conv(p), inputs, output, scratch, isa),
+        Op::Conv2d(p) => {
+            outlined(|| weighted::eval(&Conv(p), inputs, output, scratch, Isa::detect()))
+        }
         #[cfg(edgeflow_op = "DEPTHWISE_CONV_2D")]
-        Op::DepthwiseConv2d(p) => weighted::eval(&Depthwise(p), inputs, output, scratch, isa),
+        Op::DepthwiseConv2d(p) => {
+            outlined(|| weighted::eval(&Depthwise(p), inputs, output, scratch, Isa::detect()))
+        }
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
-        Op::FullyConnected(p) => weighted::eval(&FullyConnected(p), inputs, output, scratch, isa),
+        Op::FullyConnected(p) => {
+            if FC_OUTLINED {
+                outlined(|| {
+                    weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
+                })
+            } else {
+                weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
+            }
+        }
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
         Op::AveragePool2d(p) => pool::eval_average(p, inputs, output, scratch),
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
         Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
         #[cfg(edgeflow_op = "ADD")]
-        Op::Add(p) => outlined(|| elementwise::eval_add(p, inputs, output, scratch, isa)),
+        Op::Add(p) => outlined(|| elementwise::eval_add(p, inputs, output, scratch, Isa::detect())),
         #[cfg(edgeflow_op = "MUL")]
-        Op::Mul(p) => elementwise::eval_mul(p, inputs, output),
+        Op::Mul(p) => outlined(|| elementwise::eval_mul(p, inputs, output)),
         #[cfg(edgeflow_op = "RESHAPE")]
-        Op::Reshape => reshape::eval(inputs, output),
+        Op::Reshape => outlined(|| reshape::eval(inputs, output)),
         #[cfg(edgeflow_op = "SOFTMAX")]
-        Op::Softmax(p) => softmax::eval(p, inputs, output),
+        Op::Softmax(p) => outlined(|| softmax::eval(p, inputs, output)),
         #[cfg(edgeflow_op = "QUANTIZE")]
-        Op::Quantize(p) => quantize::eval_quantize(p, inputs, output),
+        Op::Quantize(p) => outlined(|| quantize::eval_quantize(p, inputs, output)),
         #[cfg(edgeflow_op = "DEQUANTIZE")]
-        Op::Dequantize => quantize::eval_dequantize(inputs, output),
+        Op::Dequantize => outlined(|| quantize::eval_dequantize(inputs, output)),
         #[cfg(edgeflow_op = "CONCATENATION")]
-        Op::Concatenation(p) => concat::eval(p, inputs, output),
+        Op::Concatenation(p) => outlined(|| concat::eval(p, inputs, output)),
         #[cfg(edgeflow_op = "PAD")]
-        Op::Pad(p) => pad::eval(p, inputs, output),
+        Op::Pad(p) => outlined(|| pad::eval(p, inputs, output)),
         #[cfg(edgeflow_op = "MEAN")]
-        Op::Mean(p) => mean::eval(p, inputs, output),
+        Op::Mean(p) => outlined(|| mean::eval(p, inputs, output)),
         #[cfg(edgeflow_op = "LOGISTIC")]
-        Op::Logistic(p) => activation::eval_logistic(p, inputs, output),
+        Op::Logistic(p) => outlined(|| activation::eval_logistic(p, inputs, output)),
         #[cfg(edgeflow_op = "TANH")]
-        Op::Tanh(p) => activation::eval_tanh(p, inputs, output),
+        Op::Tanh(p) => outlined(|| activation::eval_tanh(p, inputs, output)),
         #[cfg(edgeflow_op = "TRANSPOSE")]
-        Op::Transpose(p) => movement::eval_transpose(p, inputs, output),
+        Op::Transpose(p) => outlined(|| movement::eval_transpose(p, inputs, output)),
         #[cfg(edgeflow_op = "STRIDED_SLICE")]
-        Op::StridedSlice(p) => movement::eval_strided_slice(p, inputs, output),
+        Op::StridedSlice(p) => outlined(|| movement::eval_strided_slice(p, inputs, output)),
         #[cfg(edgeflow_op = "LEAKY_RELU")]
-        Op::LeakyRelu(p) => piecewise::eval_leaky_relu(p, inputs, output),
+        Op::LeakyRelu(p) => outlined(|| piecewise::eval_leaky_relu(p, inputs, output)),
         #[cfg(edgeflow_op = "HARD_SWISH")]
-        Op::HardSwish(p) => piecewise::eval_hard_swish(p, inputs, output),
+        Op::HardSwish(p) => outlined(|| piecewise::eval_hard_swish(p, inputs, output)),
         #[cfg(edgeflow_op = "MAXIMUM")]
-        Op::Maximum => minmax::eval_max_min(true, inputs, output),
+        Op::Maximum => outlined(|| minmax::eval_max_min(true, inputs, output)),
         #[cfg(edgeflow_op = "MINIMUM")]
-        Op::Minimum => minmax::eval_max_min(false, inputs, output),
+        Op::Minimum => outlined(|| minmax::eval_max_min(false, inputs, output)),
         #[cfg(edgeflow_op = "REDUCE_MAX")]
-        Op::ReduceMax(p) => minmax::eval_reduce_max(p, inputs, output),
+        Op::ReduceMax(p) => outlined(|| minmax::eval_reduce_max(p, inputs, output)),
         #[cfg(edgeflow_op = "RESIZE_NEAREST_NEIGHBOR")]
-        Op::ResizeNearest(p) => resize::eval(p, inputs, output),
+        Op::ResizeNearest(p) => outlined(|| resize::eval(p, inputs, output)),
         // Never reached: `check` rejected the op at parse time.
         #[cfg(edgeflow_op_subset)]
         _ => {}

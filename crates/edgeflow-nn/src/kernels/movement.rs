@@ -29,10 +29,10 @@ fn strides(t: &TensorDef<'_>) -> [i64; MAX_RANK] {
 
 fn same_dtype(x: &TensorDef<'_>, out: &TensorDef<'_>) -> Result<(), &'static str> {
     if x.dtype != out.dtype {
-        return Err("input and output types differ");
+        return Err(why!("movement.rs", "input and output types differ"));
     }
     if out.dtype == DType::I8 && (x.quant.is_none() || out.quant.is_none()) {
-        return Err("int8 tensor without quantization");
+        return Err(why!("movement.rs", "int8 tensor without quantization"));
     }
     Ok(())
 }
@@ -48,28 +48,42 @@ pub(crate) fn check_transpose(
     let x = match inputs {
         [x] => x,
         [x, perm] if perm.dtype == DType::I32 => x,
-        _ => return Err("TRANSPOSE takes the input and optionally the (folded) int32 permutation"),
+        _ => {
+            return Err(why!(
+                "movement.rs",
+                "TRANSPOSE takes the input and optionally the (folded) int32 permutation"
+            ))
+        }
     };
     same_dtype(x, output)?;
     let rank = x.shape.rank as usize;
     if rank > MAX_RANK || output.shape.rank != x.shape.rank {
-        return Err("input and output ranks differ");
+        return Err(why!("movement.rs", "input and output ranks differ"));
     }
     let mut seen = [false; MAX_RANK];
     for (i, &pi) in p.perm.iter().enumerate() {
         let pi = pi as usize;
         if i >= rank {
             if pi != i {
-                return Err("permutation entry past the rank is not the identity");
+                return Err(why!(
+                    "movement.rs",
+                    "permutation entry past the rank is not the identity"
+                ));
             }
             continue;
         }
         if pi >= rank || seen[pi] {
-            return Err("perm is not a permutation of the input dimensions");
+            return Err(why!(
+                "movement.rs",
+                "perm is not a permutation of the input dimensions"
+            ));
         }
         seen[pi] = true;
         if output.shape.dim(i) != x.shape.dim(pi) {
-            return Err("output shape is not the permuted input shape");
+            return Err(why!(
+                "movement.rs",
+                "output shape is not the permuted input shape"
+            ));
         }
     }
     Ok(())
@@ -84,12 +98,12 @@ pub(crate) fn check_strided_slice(
     // TFLite's begin/end/strides inputs (constant int32) were folded into the parameters.
     let x = match inputs {
         [x, rest @ ..] if rest.len() <= 3 && rest.iter().all(|t| t.dtype == DType::I32) => x,
-        _ => return Err("STRIDED_SLICE takes the input and optionally its (folded) int32 begin, end and strides"),
+        _ => return Err(why!("movement.rs", "STRIDED_SLICE takes the input and optionally its (folded) int32 begin, end and strides")),
     };
     same_dtype(x, output)?;
     let rank = x.shape.rank as usize;
     if rank > MAX_RANK {
-        return Err("input rank above the maximum");
+        return Err(why!("movement.rs", "input rank above the maximum"));
     }
     let mut elems = 1u64;
     for d in 0..MAX_RANK {
@@ -100,23 +114,29 @@ pub(crate) fn check_strided_slice(
         );
         if d >= rank {
             if (b, s, c) != (0, 1, 1) {
-                return Err("slice given for a dimension past the rank");
+                return Err(why!(
+                    "movement.rs",
+                    "slice given for a dimension past the rank"
+                ));
             }
             continue;
         }
         let size = x.shape.dim(d) as i64;
         if c == 0 || s == 0 {
-            return Err("a slice count or stride is zero");
+            return Err(why!("movement.rs", "a slice count or stride is zero"));
         }
         // (count - 1) * stride fits i64: count < 2^32, |stride| <= 2^31.
         let last = b + (c as i64 - 1) * s;
         if b < 0 || b >= size || last < 0 || last >= size {
-            return Err("a slice index lies outside the input");
+            return Err(why!("movement.rs", "a slice index lies outside the input"));
         }
         elems = elems.saturating_mul(c);
     }
     if output.shape.num_elements().map(|n| n as u64) != Some(elems) {
-        return Err("output element count is not the product of the slice counts");
+        return Err(why!(
+            "movement.rs",
+            "output element count is not the product of the slice counts"
+        ));
     }
     Ok(())
 }

@@ -26,9 +26,10 @@ use std::vec::Vec;
 use edgeflow_format::graph::{Clamp, Requant};
 
 use super::arch::Isa;
-use super::epilogue::{requant_soa_portable, OutQ, Soa};
+use super::epilogue::OutQ;
 use super::generic::dot;
 use super::generic::elem::le_i32;
+use super::generic::requant::{requant_soa_portable, Soa};
 
 #[cfg(target_arch = "x86_64")]
 pub(crate) use super::arch::x86_64::Packing;

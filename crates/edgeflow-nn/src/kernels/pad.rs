@@ -19,27 +19,38 @@ pub(crate) fn check(
     let x = match inputs {
         [x] => x,
         [x, paddings] if paddings.dtype == DType::I32 => x,
-        _ => return Err("PAD takes the input and optionally the (folded) int32 paddings"),
+        _ => {
+            return Err(why!(
+                "pad.rs",
+                "PAD takes the input and optionally the (folded) int32 paddings"
+            ))
+        }
     };
     if x.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("pad.rs", "input and output types differ"));
     }
     if x.shape.rank != output.shape.rank || x.shape.rank as usize > MAX_RANK {
-        return Err("input and output ranks differ");
+        return Err(why!("pad.rs", "input and output ranks differ"));
     }
     let rank = x.shape.rank as usize;
     for d in 0..MAX_RANK {
         let (b, a) = (p.before[d] as u64, p.after[d] as u64);
         if d >= rank {
             if b != 0 || a != 0 {
-                return Err("padding given for a dimension past the rank");
+                return Err(why!(
+                    "pad.rs",
+                    "padding given for a dimension past the rank"
+                ));
             }
         } else if x.shape.dim(d) as u64 + b + a != output.shape.dim(d) as u64 {
-            return Err("output shape is not input shape plus paddings");
+            return Err(why!(
+                "pad.rs",
+                "output shape is not input shape plus paddings"
+            ));
         }
     }
     if output.dtype == DType::I8 && output.quant.is_none() {
-        return Err("int8 tensor without quantization");
+        return Err(why!("pad.rs", "int8 tensor without quantization"));
     }
     Ok(())
 }

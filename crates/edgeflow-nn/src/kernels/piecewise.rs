@@ -28,13 +28,13 @@ fn check_unary(
     zero_points: (i32, i32),
 ) -> Result<(), &'static str> {
     let [input] = inputs else {
-        return Err("needs exactly one input");
+        return Err(why!("piecewise.rs", "needs exactly one input"));
     };
     if input.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("piecewise.rs", "input and output types differ"));
     }
     if input.shape.dims() != output.shape.dims() {
-        return Err("input and output shapes differ");
+        return Err(why!("piecewise.rs", "input and output shapes differ"));
     }
     match input.dtype {
         DType::F32 => Ok(()),
@@ -42,17 +42,20 @@ fn check_unary(
             let iq = input
                 .quant
                 .as_ref()
-                .ok_or("int8 input without quantization")?;
+                .ok_or(why!("piecewise.rs", "int8 input without quantization"))?;
             let oq = output
                 .quant
                 .as_ref()
-                .ok_or("int8 output without quantization")?;
+                .ok_or(why!("piecewise.rs", "int8 output without quantization"))?;
             if (iq.zero_point, oq.zero_point) != zero_points {
-                return Err("zero points do not match the input and output tensors");
+                return Err(why!(
+                    "piecewise.rs",
+                    "zero points do not match the input and output tensors"
+                ));
             }
             Ok(())
         }
-        DType::I32 => Err("only int8 and f32 are supported"),
+        DType::I32 => Err(why!("piecewise.rs", "only int8 and f32 are supported")),
     }
 }
 
@@ -67,11 +70,14 @@ pub(crate) fn check_leaky_relu(
         for m in [p.identity, p.alpha_q] {
             // QuantizeMultiplier's range: a non-negative Q31 value, shifts TFLite forms.
             if m.multiplier < 0 || !(-31..=30).contains(&m.shift) {
-                return Err("a LEAKY_RELU multiplier or shift is out of range");
+                return Err(why!(
+                    "piecewise.rs",
+                    "a LEAKY_RELU multiplier or shift is out of range"
+                ));
             }
         }
     } else if !p.alpha.is_finite() {
-        return Err("alpha is not a finite number");
+        return Err(why!("piecewise.rs", "alpha is not a finite number"));
     }
     Ok(())
 }
@@ -119,15 +125,24 @@ pub(crate) fn check_hard_swish(
     if inputs.first().is_some_and(|t| t.dtype == DType::I8) {
         let q15 = 0..=i32::from(i16::MAX);
         if !q15.contains(&p.reluish_multiplier) || !q15.contains(&p.output_multiplier) {
-            return Err("a HARD_SWISH multiplier is not a non-negative 16-bit value");
+            return Err(why!(
+                "piecewise.rs",
+                "a HARD_SWISH multiplier is not a non-negative 16-bit value"
+            ));
         }
         // TFLite requires a non-positive output exponent; both shifts act on 16-bit
         // values, so larger magnitudes have no meaning.
         if !(-15..=0).contains(&p.output_exponent) {
-            return Err("HARD_SWISH output exponent outside [-15, 0]");
+            return Err(why!(
+                "piecewise.rs",
+                "HARD_SWISH output exponent outside [-15, 0]"
+            ));
         }
         if !(-15..=16).contains(&p.reluish_exponent) {
-            return Err("HARD_SWISH reluish exponent outside [-15, 16]");
+            return Err(why!(
+                "piecewise.rs",
+                "HARD_SWISH reluish exponent outside [-15, 16]"
+            ));
         }
     }
     Ok(())

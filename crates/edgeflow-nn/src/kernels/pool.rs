@@ -30,18 +30,21 @@ struct Geom {
 
 fn geom(p: &PoolParams, x: &TensorDef<'_>, out: &TensorDef<'_>) -> Result<Geom, &'static str> {
     if x.shape.rank != 4 || out.shape.rank != 4 {
-        return Err("input and output must be rank 4 (NHWC)");
+        return Err(why!("pool.rs", "input and output must be rank 4 (NHWC)"));
     }
     let batches = x.shape.dim(0);
     let c = x.shape.dim(3);
     if out.shape.dim(0) != batches || out.shape.dim(3) != c {
-        return Err("input and output batch or channel counts differ");
+        return Err(why!(
+            "pool.rs",
+            "input and output batch or channel counts differ"
+        ));
     }
     if c == 0 {
-        return Err("zero channels");
+        return Err(why!("pool.rs", "zero channels"));
     }
     if (p.filter[0] as u64) * (p.filter[1] as u64) > MAX_AREA {
-        return Err("pooling window too large");
+        return Err(why!("pool.rs", "pooling window too large"));
     }
     let h = Axis::new(
         x.shape.dim(1),
@@ -68,25 +71,28 @@ fn check_common(
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
     let [x] = inputs else {
-        return Err("pooling takes exactly one input");
+        return Err(why!("pool.rs", "pooling takes exactly one input"));
     };
     geom(p, x, output)?;
     if x.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("pool.rs", "input and output types differ"));
     }
     match output.dtype {
         DType::I8 => {
             let (Some(qi), Some(qo)) = (&x.quant, &output.quant) else {
-                return Err("int8 tensor without quantization");
+                return Err(why!("pool.rs", "int8 tensor without quantization"));
             };
             // TFLM: |scale_in - scale_out| (in float) <= 1e-6 and equal zero points.
             if f64::from((qi.scale - qo.scale).abs()) > 1.0e-6 || qi.zero_point != qo.zero_point {
-                return Err("int8 pooling needs the same input and output quantization");
+                return Err(why!(
+                    "pool.rs",
+                    "int8 pooling needs the same input and output quantization"
+                ));
             }
             check_clamp_q(&p.clamp)
         }
         DType::F32 => check_clamp_f(&p.clamp),
-        DType::I32 => Err("supported types: int8 and f32"),
+        DType::I32 => Err(why!("pool.rs", "supported types: int8 and f32")),
     }
 }
 

@@ -17,7 +17,10 @@ fn quant(t: &TensorDef<'_>) -> Result<(f32, i32), &'static str> {
     t.quant
         .as_ref()
         .map(|q| (q.scale, q.zero_point))
-        .ok_or("quantized tensor without quantization parameters")
+        .ok_or(why!(
+            "quantize.rs",
+            "quantized tensor without quantization parameters"
+        ))
 }
 
 fn check_unary_shapes<'a, 'b>(
@@ -25,10 +28,10 @@ fn check_unary_shapes<'a, 'b>(
     output: &TensorDef<'_>,
 ) -> Result<&'a TensorDef<'b>, &'static str> {
     let [input] = inputs else {
-        return Err("needs exactly one input");
+        return Err(why!("quantize.rs", "needs exactly one input"));
     };
     if input.shape.dims() != output.shape.dims() {
-        return Err("input and output shapes differ");
+        return Err(why!("quantize.rs", "input and output shapes differ"));
     }
     Ok(input)
 }
@@ -40,7 +43,7 @@ pub(crate) fn check_quantize(
 ) -> Result<(), &'static str> {
     let input = check_unary_shapes(inputs, output)?;
     if output.dtype != DType::I8 {
-        return Err("QUANTIZE output must be int8");
+        return Err(why!("quantize.rs", "QUANTIZE output must be int8"));
     }
     let (scale, zp) = quant(output)?;
     if output
@@ -48,28 +51,40 @@ pub(crate) fn check_quantize(
         .as_ref()
         .is_some_and(|q| q.per_channel.is_some())
     {
-        return Err("per-channel QUANTIZE is not supported");
+        return Err(why!("quantize.rs", "per-channel QUANTIZE is not supported"));
     }
     if p.output_zero_point != zp {
-        return Err("output zero point does not match the output tensor");
+        return Err(why!(
+            "quantize.rs",
+            "output zero point does not match the output tensor"
+        ));
     }
     match input.dtype {
         DType::F32 => {
             if !(scale.is_finite() && scale > 0.0) {
-                return Err("output scale is not a positive finite number");
+                return Err(why!(
+                    "quantize.rs",
+                    "output scale is not a positive finite number"
+                ));
             }
             Ok(())
         }
         DType::I8 => {
             if p.input_zero_point != quant(input)?.1 {
-                return Err("input zero point does not match the input tensor");
+                return Err(why!(
+                    "quantize.rs",
+                    "input zero point does not match the input tensor"
+                ));
             }
             if p.requant.multiplier < 0 || !(-31..=30).contains(&p.requant.shift) {
-                return Err("requantize multiplier negative or shift outside [-31, 30]");
+                return Err(why!(
+                    "quantize.rs",
+                    "requantize multiplier negative or shift outside [-31, 30]"
+                ));
             }
             Ok(())
         }
-        DType::I32 => Err("QUANTIZE input must be f32 or int8"),
+        DType::I32 => Err(why!("quantize.rs", "QUANTIZE input must be f32 or int8")),
     }
 }
 
@@ -113,14 +128,17 @@ pub(crate) fn check_dequantize(
 ) -> Result<(), &'static str> {
     let input = check_unary_shapes(inputs, output)?;
     if input.dtype != DType::I8 || output.dtype != DType::F32 {
-        return Err("DEQUANTIZE must be int8 -> f32");
+        return Err(why!("quantize.rs", "DEQUANTIZE must be int8 -> f32"));
     }
     if input
         .quant
         .as_ref()
         .is_some_and(|q| q.per_channel.is_some())
     {
-        return Err("per-channel DEQUANTIZE is not supported");
+        return Err(why!(
+            "quantize.rs",
+            "per-channel DEQUANTIZE is not supported"
+        ));
     }
     quant(input).map(|_| ())
 }

@@ -6,12 +6,14 @@ use super::{TensorIn, TensorOut};
 
 pub(crate) fn check(inputs: &[TensorDef<'_>], output: &TensorDef<'_>) -> Result<(), &'static str> {
     // TFLite RESHAPE may carry the new shape as a second (constant) input; it is ignored.
-    let input = inputs.first().ok_or("RESHAPE needs an input")?;
+    let input = inputs
+        .first()
+        .ok_or(why!("reshape.rs", "RESHAPE needs an input"))?;
     if input.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("reshape.rs", "input and output types differ"));
     }
     if input.shape.num_elements() != output.shape.num_elements() {
-        return Err("input and output element counts differ");
+        return Err(why!("reshape.rs", "input and output element counts differ"));
     }
     Ok(())
 }

@@ -22,30 +22,46 @@ pub(crate) fn check(
     let x = match inputs {
         [x] => x,
         [x, size] if size.dtype == DType::I32 => x,
-        _ => return Err("needs the input and optionally the (folded) int32 size"),
+        _ => {
+            return Err(why!(
+                "resize.rs",
+                "needs the input and optionally the (folded) int32 size"
+            ))
+        }
     };
     if x.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("resize.rs", "input and output types differ"));
     }
     if x.shape.rank != 4 || output.shape.rank != 4 {
-        return Err("input and output must be 4-D (NHWC)");
+        return Err(why!("resize.rs", "input and output must be 4-D (NHWC)"));
     }
     if x.shape.dim(0) != output.shape.dim(0) || x.shape.dim(3) != output.shape.dim(3) {
-        return Err("batch and channels of input and output differ");
+        return Err(why!(
+            "resize.rs",
+            "batch and channels of input and output differ"
+        ));
     }
     if p.align_corners && p.half_pixel_centers {
-        return Err("align_corners and half_pixel_centers cannot both be set");
+        return Err(why!(
+            "resize.rs",
+            "align_corners and half_pixel_centers cannot both be set"
+        ));
     }
     if x.dtype == DType::I8 {
         let (iq, oq) = (
-            x.quant.as_ref().ok_or("int8 input without quantization")?,
+            x.quant
+                .as_ref()
+                .ok_or(why!("resize.rs", "int8 input without quantization"))?,
             output
                 .quant
                 .as_ref()
-                .ok_or("int8 output without quantization")?,
+                .ok_or(why!("resize.rs", "int8 output without quantization"))?,
         );
         if iq.scale.to_bits() != oq.scale.to_bits() || iq.zero_point != oq.zero_point {
-            return Err("int8 input and output quantizations differ (values are copied)");
+            return Err(why!(
+                "resize.rs",
+                "int8 input and output quantizations differ (values are copied)"
+            ));
         }
     }
     // Indices stay below 2^24, where f32 counts exactly, as the reference assumes.
@@ -58,7 +74,7 @@ pub(crate) fn check(
     .iter()
     .any(|&d| d >= 1 << 24)
     {
-        return Err("a spatial dimension is 2^24 or more");
+        return Err(why!("resize.rs", "a spatial dimension is 2^24 or more"));
     }
     Ok(())
 }

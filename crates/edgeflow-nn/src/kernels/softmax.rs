@@ -29,43 +29,52 @@ pub(crate) fn check(
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
     let [input] = inputs else {
-        return Err("needs exactly one input");
+        return Err(why!("softmax.rs", "needs exactly one input"));
     };
     if input.dtype != output.dtype {
-        return Err("input and output types differ");
+        return Err(why!("softmax.rs", "input and output types differ"));
     }
     if input.shape.dims().is_empty() {
-        return Err("input must have rank >= 1");
+        return Err(why!("softmax.rs", "input must have rank >= 1"));
     }
     if input.shape.dims() != output.shape.dims() {
-        return Err("input and output shapes differ");
+        return Err(why!("softmax.rs", "input and output shapes differ"));
     }
     match input.dtype {
         DType::F32 => {
             if p.beta.is_nan() {
-                return Err("beta is NaN");
+                return Err(why!("softmax.rs", "beta is NaN"));
             }
         }
         DType::I8 => {
             let q = output
                 .quant
                 .as_ref()
-                .ok_or("int8 output without quantization")?;
+                .ok_or(why!("softmax.rs", "int8 output without quantization"))?;
             if q.zero_point != -128 || q.scale != 1.0 / 256.0 {
-                return Err("int8 softmax output must have scale 1/256 and zero point -128");
+                return Err(why!(
+                    "softmax.rs",
+                    "int8 softmax output must have scale 1/256 and zero point -128"
+                ));
             }
             // QuantizeMultiplierGreaterThanOne of a value in (1, 2^31 - 1].
             if !(1..=31).contains(&p.input_left_shift) || p.input_multiplier < 0 {
-                return Err("softmax input multiplier or left shift out of range");
+                return Err(why!(
+                    "softmax.rs",
+                    "softmax input multiplier or left shift out of range"
+                ));
             }
             // diff_min = -CalculateInputRadius(5, input_left_shift): exactly this, so that
             // every rescaled difference fits in an i32.
             let radius = ((31i64 << 26) >> p.input_left_shift) as i32;
             if p.diff_min != -radius {
-                return Err("softmax diff_min does not match the input left shift");
+                return Err(why!(
+                    "softmax.rs",
+                    "softmax diff_min does not match the input left shift"
+                ));
             }
         }
-        DType::I32 => return Err("only int8 and f32 are supported"),
+        DType::I32 => return Err(why!("softmax.rs", "only int8 and f32 are supported")),
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use super::{TensorIn, TensorOut};
 /// The weights of an int8 convolution must be symmetric (zero point 0).
 pub(crate) fn check_symmetric_weights(w: &TensorDef<'_>) -> Result<(), &'static str> {
     if zero_point(w)? != 0 {
-        return Err("int8 weights must have zero point 0");
+        return Err(why!("weighted.rs", "int8 weights must have zero point 0"));
     }
     Ok(())
 }
@@ -37,7 +37,10 @@ pub(crate) fn check_weighted_op(
         check_clamp_q(clamp)
     } else {
         if requant.is_some() {
-            return Err("f32 op with int8 requantization parameters");
+            return Err(why!(
+                "weighted.rs",
+                "f32 op with int8 requantization parameters"
+            ));
         }
         check_clamp_f(clamp)
     }
@@ -56,10 +59,16 @@ pub(crate) fn check_bias(
             DType::F32
         };
         if b.dtype != want {
-            return Err("bias must be I32 for int8 ops and F32 for f32 ops");
+            return Err(why!(
+                "weighted.rs",
+                "bias must be I32 for int8 ops and F32 for f32 ops"
+            ));
         }
         if b.shape.num_elements() != Some(channels) {
-            return Err("bias must have one element per output channel");
+            return Err(why!(
+                "weighted.rs",
+                "bias must have one element per output channel"
+            ));
         }
     }
     Ok(())
@@ -144,7 +153,10 @@ pub(crate) fn check<K: Weighted>(
     let g = op.geom(x, w, output)?;
     let dt = output.dtype;
     if x.dtype != dt || w.dtype != dt || !matches!(dt, DType::I8 | DType::F32) {
-        return Err("supported types: all int8 (bias int32) or all f32");
+        return Err(why!(
+            "weighted.rs",
+            "supported types: all int8 (bias int32) or all f32"
+        ));
     }
     check_weighted_op(
         x,
@@ -177,14 +189,17 @@ pub(crate) fn eval<K: Weighted>(
         return;
     };
     let bias = inputs.get(2).map(|b| b.data);
-    let Ok(g) = op.geom(x.def, w.def, output.def) else {
+    // Borrowed from the `Result`, not moved out of it: moved, the geometry was copied
+    // into a second stack slot, both in the frame the kernel runs under.
+    let geom = op.geom(x.def, w.def, output.def);
+    let Ok(g) = &geom else {
         return;
     };
     match output.def.dtype {
         DType::I8 => {
             if let Some(rq) = op.requant() {
                 K::eval_i8(
-                    &g,
+                    g,
                     rq,
                     op.clamp(),
                     (x.data, w.data, bias),
@@ -196,7 +211,7 @@ pub(crate) fn eval<K: Weighted>(
         }
         // Without `edgeflow_f32` (EDGEFLOW_NN_F32=0), `kernels::check` rejected f32.
         #[cfg(edgeflow_f32)]
-        DType::F32 => K::eval_f32(&g, op.clamp(), x.data, w.data, bias, output.data),
+        DType::F32 => K::eval_f32(g, op.clamp(), x.data, w.data, bias, output.data),
         #[cfg(not(edgeflow_f32))]
         DType::F32 => {}
         DType::I32 => {}

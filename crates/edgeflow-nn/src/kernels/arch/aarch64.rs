@@ -43,8 +43,8 @@ use core::arch::aarch64::{
     vsraq_n_s32,
 };
 
-use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
+use crate::kernels::generic::requant::{requant_soa_portable, Soa};
 
 /// Whether this CPU has the dot-product extension (detected once by `std`).
 #[inline]

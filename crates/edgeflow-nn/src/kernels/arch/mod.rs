@@ -293,7 +293,7 @@ pub(crate) fn add_same_shape(
 pub(crate) fn requant_soa(
     isa: Isa,
     acc: &[i32],
-    p: &super::epilogue::Soa<'_>,
+    p: &super::generic::requant::Soa<'_>,
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) {
@@ -302,6 +302,6 @@ pub(crate) fn requant_soa(
         Isa::Avx2 => x86_64::requant_soa(acc, p, clamp, out),
         #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
         Isa::Neon | Isa::NeonDot => aarch64::requant_soa(acc, p, clamp, out),
-        _ => super::epilogue::requant_soa_portable(acc, p, clamp, out),
+        _ => super::generic::requant::requant_soa_portable(acc, p, clamp, out),
     }
 }

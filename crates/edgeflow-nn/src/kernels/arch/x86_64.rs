@@ -54,8 +54,8 @@ use core::arch::x86_64::{
     _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
 };
 
-use crate::kernels::epilogue::{requant_soa_portable, Soa};
 use crate::kernels::generic::dot;
+use crate::kernels::generic::requant::{requant_soa_portable, Soa};
 
 /// Whether this CPU runs AVX2 (detected once by `std`, then an atomic load).
 #[inline]

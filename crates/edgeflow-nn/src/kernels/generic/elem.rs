@@ -42,7 +42,10 @@ pub(crate) fn clamp_f32(x: f32, lo: f32, hi: f32) -> f32 {
 /// Quantized clamp bounds must be an ordered sub-range of int8.
 pub(crate) fn check_clamp_q(c: &Clamp) -> Result<(), &'static str> {
     if c.min_q < -128 || c.max_q > 127 || c.min_q > c.max_q {
-        return Err("quantized activation range is not an ordered sub-range of int8");
+        return Err(why!(
+            "generic/elem.rs",
+            "quantized activation range is not an ordered sub-range of int8"
+        ));
     }
     Ok(())
 }
@@ -53,7 +56,10 @@ pub(crate) fn check_clamp_f(c: &Clamp) -> Result<(), &'static str> {
         .partial_cmp(&c.max_f)
         .is_none_or(|o| o == core::cmp::Ordering::Greater)
     {
-        return Err("float activation range is not ordered");
+        return Err(why!(
+            "generic/elem.rs",
+            "float activation range is not ordered"
+        ));
     }
     Ok(())
 }
@@ -62,7 +68,7 @@ pub(crate) fn check_clamp_f(c: &Clamp) -> Result<(), &'static str> {
 pub(crate) fn zero_point(t: &TensorDef<'_>) -> Result<i32, &'static str> {
     t.quant
         .map(|q| q.zero_point)
-        .ok_or("int8 tensor without quantization")
+        .ok_or(why!("generic/elem.rs", "int8 tensor without quantization"))
 }
 
 /// `min(max(x, lo), hi)` on integers, as TFLite writes it (no panic if `lo > hi`).

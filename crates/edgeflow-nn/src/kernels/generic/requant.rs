@@ -15,14 +15,23 @@ pub(crate) fn check_requant(
     input: &TensorDef<'_>,
     output: &TensorDef<'_>,
 ) -> Result<(), &'static str> {
-    let rq = rq.ok_or("int8 op without requantization parameters")?;
+    let rq = rq.ok_or(why!(
+        "generic/requant.rs",
+        "int8 op without requantization parameters"
+    ))?;
     let (m, s) = (rq.multipliers.0.len(), rq.shifts.0.len());
     if m % 4 != 0 || s % 4 != 0 || m != s {
-        return Err("requantization multiplier and shift arrays differ or are not i32 arrays");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization multiplier and shift arrays differ or are not i32 arrays"
+        ));
     }
     let n = m / 4;
     if n != 1 && n != channels {
-        return Err("requantization arrays must have one entry per output channel, or one");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization arrays must have one entry per output channel, or one"
+        ));
     }
     if rq
         .shifts
@@ -30,16 +39,28 @@ pub(crate) fn check_requant(
         .chunks_exact(4)
         .any(|c| !SHIFT_RANGE.contains(&le_i32(c, 0)))
     {
-        return Err("requantization shift outside [-31, 30]");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization shift outside [-31, 30]"
+        ));
     }
     if rq.multipliers.0.chunks_exact(4).any(|c| le_i32(c, 0) < 0) {
-        return Err("requantization multiplier negative");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization multiplier negative"
+        ));
     }
     if rq.input_offset != -zero_point(input)? {
-        return Err("requantization input offset is not minus the input zero point");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization input offset is not minus the input zero point"
+        ));
     }
     if rq.output_offset != zero_point(output)? {
-        return Err("requantization output offset is not the output zero point");
+        return Err(why!(
+            "generic/requant.rs",
+            "requantization output offset is not the output zero point"
+        ));
     }
     Ok(())
 }
@@ -117,6 +138,63 @@ pub(crate) fn requant_single(x: i32, m: i32, nudge: i64, r1: u32) -> i32 {
 
 /// Shift range on which TFLM's `MultiplyByQuantizedMultiplier` is defined.
 pub(crate) const SHIFT_RANGE: core::ops::RangeInclusive<i32> = -31..=30;
+
+/// The struct-of-arrays epilogue parameters of `n` channels inside a scratch region:
+/// `fold[n]`, `m[n]` and `r1[n]` (little-endian `i32` arrays: the value added to the
+/// accumulator, the multiplier, and the right exponent minus one of
+/// [`requant_single`]). Only for ops where
+/// [`OutQ::fast`](crate::kernels::epilogue::OutQ::fast) holds.
+#[derive(Clone, Copy)]
+pub(crate) struct Soa<'a> {
+    pub(crate) fold: &'a [u8],
+    pub(crate) mult: &'a [u8],
+    pub(crate) r1: &'a [u8],
+}
+
+impl<'a> Soa<'a> {
+    /// The view of `n` channels' parameters written by
+    /// [`OutQ::write_soa`](crate::kernels::epilogue::OutQ::write_soa) into `area`.
+    pub(crate) fn new(area: &'a [u8], n: usize) -> Self {
+        let (fold, rest) = area.split_at((4 * n).min(area.len()));
+        let (mult, rest) = rest.split_at((4 * n).min(rest.len()));
+        let r1 = rest.get(..4 * n).unwrap_or(rest);
+        Soa { fold, mult, r1 }
+    }
+
+    /// The parameters from channel `c0` on.
+    pub(crate) fn from(&self, c0: usize) -> Self {
+        let at = |s: &'a [u8]| s.get(4 * c0..).unwrap_or(&[]);
+        Soa {
+            fold: at(self.fold),
+            mult: at(self.mult),
+            r1: at(self.r1),
+        }
+    }
+}
+
+/// The portable twin of the host SIMD epilogue ([`OutQ::finish_soa`](crate::kernels::epilogue::OutQ::finish_soa)): `out[j] =
+/// clamp(requant_single(acc[j] + fold[j], m[j], nudge(r1[j] + 1), r1[j]) + off)` to
+/// `[lo, hi]`.
+pub(crate) fn requant_soa_portable(
+    acc: &[i32],
+    p: &Soa<'_>,
+    (off, lo, hi): (i32, i32, i32),
+    out: &mut [u8],
+) {
+    for ((((o, &a), f), m), r) in out
+        .iter_mut()
+        .zip(acc)
+        .zip(p.fold.chunks_exact(4))
+        .zip(p.mult.chunks_exact(4))
+        .zip(p.r1.chunks_exact(4))
+    {
+        let r1 = le_i32(r, 0) as u32;
+        let x = a.wrapping_add(le_i32(f, 0));
+        let nudge = single_shift_nudge(r1.wrapping_add(1));
+        let v = requant_single(x, le_i32(m, 0), nudge, r1.min(31));
+        *o = v.wrapping_add(off).clamp(lo, hi.max(lo)) as i8 as u8;
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -37,27 +37,39 @@ impl Axis {
         out: usize,
     ) -> Result<Self, &'static str> {
         if stride == 0 || dilation == 0 {
-            return Err("stride and dilation must be at least 1");
+            return Err(why!(
+                "generic/window.rs",
+                "stride and dilation must be at least 1"
+            ));
         }
         if size == 0 || filter == 0 || out == 0 {
-            return Err("zero-sized spatial dimension");
+            return Err(why!("generic/window.rs", "zero-sized spatial dimension"));
         }
         let (s, d, p) = (stride as u64, dilation as u64, pad as u64);
         let (n, f, o) = (size as u64, filter as u64, out as u64);
         if n > MAX_EXTENT || f > MAX_EXTENT || o > MAX_EXTENT {
-            return Err("spatial dimension too large");
+            return Err(why!("generic/window.rs", "spatial dimension too large"));
         }
         let eff = (f - 1) * d + 1;
         let span = (o - 1) * s + eff;
         if eff > MAX_EXTENT || span > MAX_EXTENT {
-            return Err("filter or output extent too large");
+            return Err(why!(
+                "generic/window.rs",
+                "filter or output extent too large"
+            ));
         }
         if p >= eff {
-            return Err("padding covers a whole filter window");
+            return Err(why!(
+                "generic/window.rs",
+                "padding covers a whole filter window"
+            ));
         }
         let after = span as i64 - n as i64 - p as i64;
         if after >= eff as i64 || after <= -(s as i64) {
-            return Err("output size does not match input, filter, stride, dilation and padding");
+            return Err(why!(
+                "generic/window.rs",
+                "output size does not match input, filter, stride, dilation and padding"
+            ));
         }
         Ok(Axis {
             size,
