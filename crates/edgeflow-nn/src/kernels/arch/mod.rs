@@ -215,13 +215,13 @@ pub(crate) fn dw3x3(isa: Isa, taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, 
 /// and `clamp = (offset, lo, hi)`. Returns `false` (nothing written) elsewhere or when
 /// the kernel declines; the caller then runs those two.
 ///
-/// [`Soa`]: super::epilogue::Soa
+/// [`Soa`]: super::generic::requant::Soa
 #[inline]
 pub(crate) fn dw3x3_fused(
     isa: Isa,
     taps: &[&[u8]; 9],
     w: &[u8],
-    p: &super::epilogue::Soa<'_>,
+    p: &super::generic::requant::Soa<'_>,
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) -> bool {
@@ -240,6 +240,7 @@ pub(crate) fn dw3x3_fused(
 /// has such a kernel (aarch64 NEON: `aarch64::dw3x3_run`, which documents the
 /// arguments). Returns `false` (nothing written) elsewhere or when the kernel declines;
 /// the caller then runs the pixels one by one.
+#[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn dw3x3_run(
@@ -248,7 +249,7 @@ pub(crate) fn dw3x3_run(
     steps: (usize, usize),
     n: usize,
     w: &[u8],
-    p: &super::epilogue::Soa<'_>,
+    p: &super::generic::requant::Soa<'_>,
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) -> bool {
