@@ -519,6 +519,15 @@ fn eval_3x3(
         Params::Recs(recs, REC3)
     };
     let zp: &[u8] = zp_row;
+    // aarch64 with the vector epilogue: the pixels whose windows are inside the input in
+    // runs along each output row (`arch::dw3x3_run`), the others one by one.
+    #[cfg(any(test, feature = "std"))]
+    if soa && cfg!(target_arch = "aarch64") {
+        if let Params::Soa(p) = &params {
+            eval_3x3_runs(g, isa, (x, w, zp), p, &params, q, out, acc);
+            return;
+        }
+    }
     let row = g.w.size * c;
     let img = g.h.size * row;
     let mut out_px = out.chunks_exact_mut(c);
@@ -548,6 +557,79 @@ fn eval_3x3(
                 } else {
                     tap::pixel_3x3(&taps, recs, o, q);
                 }
+            }
+        }
+    }
+}
+
+/// [`eval_3x3`]'s pixel loop on a host SIMD family with the vector epilogue: in each
+/// output row whose filter rows are inside the input, the pixels whose windows are
+/// inside it too (an interval of columns, the same in every row) as one run
+/// ([`arch::dw3x3_run`]: tap pointers stepped from pixel to pixel, no window arithmetic);
+/// every other pixel, or a run the kernel declines, by [`pixel_3x3_simd`].
+#[cfg(any(test, feature = "std"))]
+#[allow(clippy::too_many_arguments)]
+fn eval_3x3_runs(
+    g: &Geom,
+    isa: Isa,
+    (x, w, zp): (&[u8], &[u8], &[u8]),
+    p: &Soa<'_>,
+    params: &Params<'_>,
+    q: &OutQ<'_>,
+    out: &mut [u8],
+    acc: &mut [i32; CHUNK],
+) {
+    let c = g.in_c;
+    let row = g.w.size * c;
+    let img = g.h.size * row;
+    let full_x = |ox: usize| {
+        let (_, k0, k1) = g.w.window(ox);
+        g.w.full(k0, k1)
+    };
+    // The interior columns: first one and count.
+    let cols = (0..g.w.out).find(|&o| full_x(o)).map(|lo| {
+        let n = (lo..g.w.out).take_while(|&o| full_x(o)).count();
+        (lo, n)
+    });
+    let steps = (g.w.stride * c, g.w.dilation * c);
+    let mut at = 0;
+    for b in 0..g.batches {
+        for oy in 0..g.h.out {
+            let (iy0, ky0, ky1) = g.h.window(oy);
+            let inside_y = g.h.full(ky0, ky1);
+            let mut ox = 0;
+            while ox < g.w.out {
+                let (ix0, kx0, kx1) = g.w.window(ox);
+                if let Some((_, n)) = cols.filter(|&(lo, _)| inside_y && lo == ox) {
+                    let rows: [&[u8]; 3] = core::array::from_fn(|ky| {
+                        let s = b * img + g.h.at(iy0, ky) * row + g.w.at(ix0, 0) * c;
+                        x.get(s..).unwrap_or(&[])
+                    });
+                    if let Some(o) = out.get_mut(at..at + n * c) {
+                        if arch::dw3x3_run(isa, rows, steps, n, w, p, q.stage(), o) {
+                            at += n * c;
+                            ox += n;
+                            continue;
+                        }
+                    }
+                }
+                let Some(o) = out.get_mut(at..at + c) else {
+                    return;
+                };
+                let mut taps: [&[u8]; 9] = [zp; 9];
+                for (t, tap) in taps.iter_mut().enumerate() {
+                    let (ky, kx) = (t / 3, t % 3);
+                    if ky >= ky0 && ky < ky1 && kx >= kx0 && kx < kx1 {
+                        let s = b * img + g.h.at(iy0, ky) * row + g.w.at(ix0, kx) * c;
+                        match x.get(s..s + c) {
+                            Some(v) => *tap = v,
+                            None => return,
+                        }
+                    }
+                }
+                pixel_3x3_simd(isa, &taps, w, params, o, q, acc);
+                at += c;
+                ox += 1;
             }
         }
     }
@@ -612,6 +694,12 @@ fn pixel_3x3_simd(
     q: &OutQ<'_>,
     acc: &mut [i32; CHUNK],
 ) {
+    // All channels with the epilogue fused, where the family has that kernel.
+    if let Params::Soa(p) = params {
+        if arch::dw3x3_fused(isa, taps, w, p, q.stage(), out) {
+            return;
+        }
+    }
     let c = out.len();
     for (i, os) in out.chunks_mut(CHUNK).enumerate() {
         let acc = &mut acc[..os.len()];

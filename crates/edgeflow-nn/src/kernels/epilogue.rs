@@ -291,6 +291,12 @@ impl OutQ<'_> {
         }
     }
 
+    /// The output offset and clamp bounds `(offset, lo, hi)`, as the host SIMD epilogue
+    /// kernels take them.
+    pub(crate) fn stage(&self) -> (i32, i32, i32) {
+        (self.out_off, self.lo, self.hi)
+    }
+
     /// `out[j] = clamp(requant_single(acc[j] + fold[j], m[j], r1[j]) + output_offset)`
     /// with the [`Soa`] parameters of the same channels, on `isa`'s vector kernel
     /// ([`super::arch::requant_soa`]; the portable loop otherwise). Only when

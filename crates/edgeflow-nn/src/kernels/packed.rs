@@ -258,7 +258,8 @@ impl Gemm {
     /// bytes. Rows or outputs beyond the shorter of the two lists are not touched.
     pub(crate) fn rows(&self, rows: &[&[u8]], outs: &mut [&mut [u8]], q: &OutQ<'_>) {
         let n = rows.len().min(outs.len()).min(TILE);
-        if n > NARROW && !wide(self.packing) {
+        // (aarch64's fused kernel takes the eight rows four at a time itself.)
+        if n > NARROW && !wide(self.packing) && !cfg!(target_arch = "aarch64") {
             if let (Some((r0, r1)), Some((o0, o1))) = (
                 rows.split_at_checked(NARROW),
                 outs.split_at_mut_checked(NARROW),
@@ -289,7 +290,8 @@ impl Gemm {
         if NP == 1 && self.gemv(r[0], outs) {
             return;
         }
-        if NP > 1 && self.fused::<NP>(&r, 1, self.k4, outs) {
+        // (A single row takes the fused kernel on aarch64; on x86_64 `gemv` above.)
+        if (NP > 1 || cfg!(target_arch = "aarch64")) && self.fused::<NP>(&r, 1, self.k4, outs) {
             return;
         }
         self.chunks::<NP>(outs, q, |w, nb, acc| {
@@ -300,10 +302,10 @@ impl Gemm {
     }
 
     /// Whether [`Gemm::taps`] runs on a kernel that reads the pieces in place (x86_64
-    /// AVX-512 VNNI); otherwise the caller should build contiguous rows for
+    /// AVX-512 VNNI, aarch64); otherwise the caller should build contiguous rows for
     /// [`Gemm::rows`] (`taps` would copy them).
     pub(crate) fn reads_taps(&self) -> bool {
-        wide(self.packing)
+        wide(self.packing) || cfg!(target_arch = "aarch64")
     }
 
     /// [`Gemm::rows`] for `n` (at most [`TILE`]) rows each given as `taps` pieces of
@@ -412,6 +414,9 @@ impl Gemm {
         s4: usize,
         outs: &mut [&mut [u8]],
     ) -> bool {
+        if let Some(done) = arch_fused::<NP>(self, segs, (taps, s4), outs) {
+            return done;
+        }
         if self.pre16.is_empty() {
             return false;
         }
@@ -490,15 +495,61 @@ impl Gemm {
     }
 }
 
-/// Pieces of precomputed epilogue constants per eight channels (x86_64).
+/// Pieces of precomputed epilogue constants per eight channels (x86_64, aarch64).
+#[cfg(target_arch = "aarch64")]
+use super::arch::aarch64::PRE8;
 #[cfg(target_arch = "x86_64")]
 use super::arch::x86_64::PRE8;
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 const PRE8: usize = 1;
 
+/// The whole-op fused kernel of aarch64 (`arch::aarch64::gemm_fused`: all channels of
+/// `NP` rows given as pieces, on [`Gemm::pre`]'s constants); `None` elsewhere or without
+/// the constants (not the single-shift requantization), `Some(false)` when it declines.
+#[inline]
+fn arch_fused<const NP: usize>(
+    gm: &Gemm,
+    segs: &[&[[u8; 4]]],
+    ts: (usize, usize),
+    outs: &mut [&mut [u8]],
+) -> Option<bool> {
+    #[cfg(target_arch = "aarch64")]
+    {
+        if gm.pre.is_empty() {
+            return None;
+        }
+        let kn = (gm.k4, gm.oc);
+        Some(super::arch::aarch64::gemm_fused(
+            gm.packing, segs, NP, ts, &gm.w, kn, &gm.pre, gm.clamp, outs,
+        ))
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    {
+        let _ = (gm, segs, ts, outs);
+        None
+    }
+}
+
 /// The precomputed epilogue constants of every whole group of eight channels of the
-/// [`Soa`] area `area` of `oc` channels (x86_64; none elsewhere).
+/// [`Soa`] area `area` of `oc` channels (x86_64); on aarch64 of every group, a last
+/// partial one with zeros in its missing lanes (`arch::aarch64::pre8`, for the fused
+/// kernel); none elsewhere.
 fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
+    #[cfg(target_arch = "aarch64")]
+    {
+        let soa = Soa::new(area, oc);
+        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
+        (0..oc.div_ceil(BLOCK))
+            .flat_map(|g| {
+                let c = BLOCK * g;
+                super::arch::aarch64::pre8(
+                    core::array::from_fn(|j| at(soa.fold, c + j)),
+                    core::array::from_fn(|j| at(soa.mult, c + j)),
+                    core::array::from_fn(|j| at(soa.r1, c + j) as u32),
+                )
+            })
+            .collect()
+    }
     #[cfg(target_arch = "x86_64")]
     {
         let soa = Soa::new(area, oc);
@@ -514,7 +565,7 @@ fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
             })
             .collect()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (area, oc);
         Vec::new()
@@ -712,7 +763,11 @@ fn kernel_taps<const NP: usize>(
     {
         super::arch::x86_64::gemm_tile_taps::<NP>(packing, segs, taps, s4, w, k4, nb, acc)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "aarch64")]
+    {
+        super::arch::aarch64::gemm_tile_taps::<NP>(packing, segs, taps, s4, w, k4, nb, acc)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
         let _ = (packing, segs, taps, s4, w, k4, nb, acc);
         false

@@ -30,10 +30,18 @@ use core::arch::aarch64::{
 };
 
 use core::arch::aarch64::{
+    int8x8_t, vcombine_s8, vdup_n_s8, vld1_dup_s32, vld1q_dup_s32, vmax_s8, vmin_s8, vqaddq_s16,
+    vqmovn_high_s32, vreinterpret_s8_s32, vst1q_s8,
+};
+use core::arch::aarch64::{
     vandq_s32, vmvnq_s32, vqaddq_s32, vqrdmulhq_s32, vrshlq_s32, vshrq_n_s32,
 };
 use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
 use core::arch::aarch64::{vmlal_high_laneq_s16, vmlal_laneq_s16, vqmovn_s16, vqmovn_s32};
+use core::arch::aarch64::{
+    vmovl_high_s16, vmovl_high_s8, vmovl_s16, vmovn_high_s16, vmovn_high_s32, vshlq_s32,
+    vsraq_n_s32,
+};
 
 use crate::kernels::generic::dot;
 use crate::kernels::generic::requant::{requant_soa_portable, Soa};
@@ -742,6 +750,1018 @@ fn tile_smlal<const NP: usize>(
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Packed weights, rows given as pieces read in place (an indirect GEMM), the epilogue
+// fused while the accumulators are in registers
+// ---------------------------------------------------------------------------------------
+
+/// Epilogue constant pieces per block of eight channels ([`pre8`]).
+pub(crate) const PRE8: usize = 3;
+
+/// The fused kernels' epilogue constants of eight channels ([`gemm_fused`]), as
+/// little-endian `i32` lanes: the fold (bias plus the input-offset correction, which
+/// the accumulators start from: addition modulo 2^32 is associative, so starting from
+/// it equals adding it after the sums), the multiplier, and `!r1 = -(r1 + 1)`, the
+/// negative shift `SRSHL` takes (the same values [`requant4`] computes per call).
+pub(crate) fn pre8(fold: [i32; 8], mult: [i32; 8], r1: [u32; 8]) -> [[u8; 32]; PRE8] {
+    let lanes = |v: [i32; 8]| {
+        let mut p = [0u8; 32];
+        for (d, x) in p.chunks_exact_mut(4).zip(v) {
+            d.copy_from_slice(&x.to_le_bytes());
+        }
+        p
+    };
+    [lanes(fold), lanes(mult), lanes(r1.map(|r| !(r as i32)))]
+}
+
+/// Where block `b`'s group 0 starts in `w` (null past its end: the callers checked the
+/// lengths).
+#[inline(always)]
+fn first_piece(packing: Packing, w: &[[u8; 32]], b: usize, k4: usize) -> *const u8 {
+    w.get(packing.piece(b, 0, k4)..)
+        .map_or(core::ptr::null(), |r| r.as_ptr().cast())
+}
+
+/// Accumulators of `BP` blocks (two vectors of four channels each) for `NP` rows.
+type Accs<const NP: usize, const BP: usize> = [[[int32x4_t; 2]; BP]; NP];
+
+/// Where rows and weights are for one pass of a kernel: row `p`'s piece `t` starts at
+/// `rows[p * taps + t]` (at least `s4` groups of 4 bytes each), and the weights of the
+/// pass's first block, group 0, at `w`.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    rows: &'a [&'a [[u8; 4]]],
+    taps: usize,
+    s4: usize,
+    k4: usize,
+    w: *const u8,
+}
+
+/// Row `p`'s piece `t` (a null pointer past the list: the callers checked the list).
+#[inline(always)]
+fn piece_at(ps: &Pass<'_>, p: usize, t: usize) -> *const u8 {
+    ps.rows
+        .get(p * ps.taps + t)
+        .map_or(core::ptr::null(), |s| s.as_ptr().cast())
+}
+
+/// `SDOT` accumulation of one pass: for each tap piece, four groups at a time with each
+/// row's 16 bytes loaded once and `SDOT` by element (`x.4b[j]`) against group `j`'s two
+/// weight vectors of each of the `BP` blocks, then the `s4 % 4` last groups with the
+/// row group loaded and replicated (`LD1R`) and plain `SDOT`.
+///
+/// # Safety
+///
+/// The dot-product extension is available; every piece of the `NP` rows holds at least
+/// `s4` groups, `taps * s4 == k4`, and `w` has the [`Packing::Sdot`] pieces of the `BP`
+/// blocks from the pass's first (block `i` at `32 * i * k4` bytes from `w`).
+#[inline(always)]
+unsafe fn acc_sdot<const NP: usize, const BP: usize>(
+    ps: &Pass<'_>,
+    mut a: Accs<NP, BP>,
+) -> Accs<NP, BP> {
+    let (s4, k4) = (ps.s4, ps.k4);
+    let q4 = s4 / 4;
+    for t in 0..ps.taps {
+        let rp: [*const u8; NP] = core::array::from_fn(|p| piece_at(ps, p, t));
+        // SAFETY (all below): the offsets stay inside the pieces and weights the caller
+        // guarantees; `LD1`/`LD1R` have no alignment requirement.
+        let wt = unsafe { ps.w.add(32 * t * s4) };
+        for q in 0..q4 {
+            let x: [int8x16_t; NP] =
+                core::array::from_fn(|p| unsafe { vld1q_s8(rp[p].add(16 * q).cast()) });
+            let wq = unsafe { wt.add(128 * q) };
+            macro_rules! group {
+                ($j:literal, $f:ident) => {
+                    for i in 0..BP {
+                        let pw = unsafe { wq.add(32 * (i * k4 + $j)) };
+                        let (w0, w1) =
+                            unsafe { (vld1q_s8(pw.cast()), vld1q_s8(pw.add(16).cast())) };
+                        for p in 0..NP {
+                            unsafe {
+                                a[p][i][0] = $f(a[p][i][0], w0, x[p]);
+                                a[p][i][1] = $f(a[p][i][1], w1, x[p]);
+                            }
+                        }
+                    }
+                };
+            }
+            group!(0, sdot_l0);
+            group!(1, sdot_l1);
+            group!(2, sdot_l2);
+            group!(3, sdot_l3);
+        }
+        for g in 4 * q4..s4 {
+            let x: [int8x16_t; NP] = core::array::from_fn(|p| unsafe {
+                vreinterpretq_s8_s32(vld1q_dup_s32(rp[p].add(4 * g).cast()))
+            });
+            for i in 0..BP {
+                let pw = unsafe { wt.add(32 * (i * k4 + g)) };
+                let (w0, w1) = unsafe { (vld1q_s8(pw.cast()), vld1q_s8(pw.add(16).cast())) };
+                for p in 0..NP {
+                    unsafe {
+                        a[p][i][0] = sdot(a[p][i][0], x[p], w0);
+                        a[p][i][1] = sdot(a[p][i][1], x[p], w1);
+                    }
+                }
+            }
+        }
+    }
+    a
+}
+
+/// `SMLAL` accumulation of one pass (baseline NEON): for each tap piece, two groups at a
+/// time with each row's 8 bytes loaded once and widened (`SXTL`), then `SMLAL`/`SMLAL2`
+/// by element (lane `j`) against tap `j`'s eight `i16` weights of each of the `BP`
+/// blocks; an odd last group from its 4 bytes loaded and replicated (`LD1R`), widened.
+///
+/// # Safety
+///
+/// As [`acc_sdot`] (without the extension), on [`Packing::Smlal`] pieces (block `i` at
+/// `64 * i * k4` bytes from `w`).
+#[inline(always)]
+unsafe fn acc_smlal<const NP: usize, const BP: usize>(
+    ps: &Pass<'_>,
+    mut a: Accs<NP, BP>,
+) -> Accs<NP, BP> {
+    let (s4, k4) = (ps.s4, ps.k4);
+    let q2 = s4 / 2;
+    for t in 0..ps.taps {
+        let rp: [*const u8; NP] = core::array::from_fn(|p| piece_at(ps, p, t));
+        // SAFETY (all below): as in `acc_sdot`.
+        let wt = unsafe { ps.w.add(64 * t * s4) };
+        macro_rules! tap {
+            ($x:ident, $wg:ident, $j:literal) => {
+                for i in 0..BP {
+                    let wv = unsafe { vld1q_s16($wg.add(64 * i * k4 + 16 * $j).cast()) };
+                    for p in 0..NP {
+                        a[p][i][0] = vmlal_laneq_s16::<$j>(a[p][i][0], vget_low_s16(wv), $x[p]);
+                        a[p][i][1] = vmlal_high_laneq_s16::<$j>(a[p][i][1], wv, $x[p]);
+                    }
+                }
+            };
+        }
+        for q in 0..q2 {
+            let x: [int16x8_t; NP] =
+                core::array::from_fn(|p| vmovl_s8(unsafe { vld1_s8(rp[p].add(8 * q).cast()) }));
+            let wg = unsafe { wt.add(128 * q) };
+            tap!(x, wg, 0);
+            tap!(x, wg, 1);
+            tap!(x, wg, 2);
+            tap!(x, wg, 3);
+            tap!(x, wg, 4);
+            tap!(x, wg, 5);
+            tap!(x, wg, 6);
+            tap!(x, wg, 7);
+        }
+        if s4 % 2 == 1 {
+            let g = s4 - 1;
+            let x: [int16x8_t; NP] = core::array::from_fn(|p| {
+                vmovl_s8(vreinterpret_s8_s32(unsafe {
+                    vld1_dup_s32(rp[p].add(4 * g).cast())
+                }))
+            });
+            let wg = unsafe { wt.add(64 * g) };
+            tap!(x, wg, 0);
+            tap!(x, wg, 1);
+            tap!(x, wg, 2);
+            tap!(x, wg, 3);
+        }
+    }
+    a
+}
+
+/// One pass's accumulation on `packing`'s kernel.
+///
+/// # Safety
+///
+/// As [`acc_sdot`] (for [`Packing::Sdot`]) or [`acc_smlal`].
+#[inline(always)]
+unsafe fn acc_pass<const NP: usize, const BP: usize>(
+    packing: Packing,
+    ps: &Pass<'_>,
+    a: Accs<NP, BP>,
+) -> Accs<NP, BP> {
+    // SAFETY: the caller's.
+    unsafe {
+        match packing {
+            Packing::Sdot => acc_sdot::<NP, BP>(ps, a),
+            Packing::Smlal => acc_smlal::<NP, BP>(ps, a),
+        }
+    }
+}
+
+/// The output stage of [`gemm_fused`]: offset, clamp bounds (as `i16` and `i8` lanes).
+#[derive(Clone, Copy)]
+struct Stage {
+    off: int16x8_t,
+    lo: int8x8_t,
+    hi: int8x8_t,
+}
+
+/// The [`Stage`] of the output offset `off` and the clamp `[lo, max(lo, hi)]` (all in
+/// the int8 range: the callers check).
+#[inline]
+#[target_feature(enable = "neon")]
+fn stage(off: i32, lo: i32, hi: i32) -> Stage {
+    Stage {
+        off: vdupq_n_s16(off as i16),
+        lo: vdup_n_s8(lo as i8),
+        hi: vdup_n_s8(hi.max(lo) as i8),
+    }
+}
+
+/// Four channels requantized (single shift) from `x` (fold already added), with the
+/// multiplier `m` and the negative shift `sh = !r1`: [`requant4`] without the offset, in
+/// three instructions. The shift is always at least 1 (`sh <= -1`, `r1 >= 0`), so
+/// [`requant4`]'s `(h & sh) >> 31` is `h >> 31`, and `h + (h >> 31)` cannot overflow
+/// (`h > i32::MIN`, see [`requant_soa`]), so the saturating add is the plain one `SSRA`
+/// does (shift right by 31 and accumulate).
+#[inline]
+#[target_feature(enable = "neon")]
+fn requant4_sh(x: int32x4_t, m: int32x4_t, sh: int32x4_t) -> int32x4_t {
+    let h = vqrdmulhq_s32(x, m);
+    vrshlq_s32(vsraq_n_s32::<31>(h, h), sh)
+}
+
+/// Eight channels of one row to bytes: requantized, narrowed to `i16` with saturation,
+/// plus the offset with saturation, narrowed to `i8` with saturation, clamped (when not
+/// `FULL`). Equal to the portable `clamp(v + off, lo, hi) as i8` because `|v| <= 2^30`
+/// (the shift is at least 1), and the offset and bounds are int8 values
+/// ([`gemm_fused`] checks): saturating `v` to `i16`, then `v + off` to `i16` and `i8`,
+/// changes no value inside `[-128, 127]` and moves the others to the same side of it.
+#[inline]
+#[target_feature(enable = "neon")]
+fn out8<const FULL: bool>(
+    a: [int32x4_t; 2],
+    (m0, m1): (int32x4_t, int32x4_t),
+    (s0, s1): (int32x4_t, int32x4_t),
+    st: &Stage,
+) -> int8x8_t {
+    let v0 = requant4_sh(a[0], m0, s0);
+    let v1 = requant4_sh(a[1], m1, s1);
+    let h = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(v0), v1), st.off);
+    let o = vqmovn_s16(h);
+    if FULL {
+        o
+    } else {
+        vmin_s8(vmax_s8(o, st.lo), st.hi)
+    }
+}
+
+/// One pass of [`gemm_fused`]: blocks `b0..b0 + BP` of `NP` rows, the accumulators
+/// started from the fold, the epilogue on them in registers, eight bytes stored per
+/// block and row (through a stack copy for a last block of fewer than 8 channels).
+///
+/// # Safety
+///
+/// As [`acc_pass`] for the pass; `pre` holds [`PRE8`] pieces for every block of the
+/// pass, and each `outs[p]` (`p < NP`) points to `oc` writable bytes.
+#[inline(always)]
+unsafe fn fused_pass<const NP: usize, const BP: usize, const FULL: bool>(
+    packing: Packing,
+    ps: &Pass<'_>,
+    (b0, oc): (usize, usize),
+    pre: &[[u8; 32]],
+    st: &Stage,
+    outs: &[*mut u8; NP],
+) {
+    let ld = |b: usize, piece: usize, h: usize| -> int32x4_t {
+        match pre.get(PRE8 * b + piece) {
+            // SAFETY: 32 readable bytes; `LD1` has no alignment requirement.
+            Some(pc) => unsafe { vld1q_s32(pc.as_ptr().add(16 * h).cast()) },
+            None => vdupq_n_s32(0),
+        }
+    };
+    let init: [[int32x4_t; 2]; BP] = core::array::from_fn(|i| [ld(b0 + i, 0, 0), ld(b0 + i, 0, 1)]);
+    // SAFETY: the caller's.
+    let a = unsafe { acc_pass::<NP, BP>(packing, ps, [init; NP]) };
+    for i in 0..BP {
+        let b = b0 + i;
+        let m = (ld(b, 1, 0), ld(b, 1, 1));
+        let s = (ld(b, 2, 0), ld(b, 2, 1));
+        let at = 8 * b;
+        for p in 0..NP {
+            let o = out8::<FULL>(a[p][i], m, s, st);
+            if at + 8 <= oc {
+                // SAFETY: `at + 8 <= oc` bytes of row `p` are writable (the caller's);
+                // `ST1` has no alignment requirement.
+                unsafe { vst1_s8(outs[p].add(at).cast(), o) };
+            } else {
+                let mut tmp = [0i8; 8];
+                // SAFETY: `tmp` is 8 writable bytes.
+                unsafe { vst1_s8(tmp.as_mut_ptr(), o) };
+                let n = oc.saturating_sub(at).min(8);
+                // SAFETY: `at + n <= oc` (the caller's), `tmp` holds 8 bytes.
+                unsafe { core::ptr::copy_nonoverlapping(tmp.as_ptr().cast(), outs[p].add(at), n) };
+            }
+        }
+    }
+}
+
+/// All blocks of `NP` rows: two blocks (16 channels, `4 * NP` accumulators) per pass,
+/// four for a single row, then the odd last block alone.
+///
+/// # Safety
+///
+/// As [`fused_pass`] for every block of the op (`w` from block 0).
+#[inline(always)]
+unsafe fn fused_rows<const NP: usize, const FULL: bool>(
+    packing: Packing,
+    rows: &[&[[u8; 4]]],
+    (taps, s4, k4): (usize, usize, usize),
+    w: &[[u8; 32]],
+    oc: usize,
+    pre: &[[u8; 32]],
+    st: &Stage,
+    outs: &[*mut u8; NP],
+) {
+    let blocks = oc.div_ceil(8);
+    let pass = |b: usize| Pass {
+        rows,
+        taps,
+        s4,
+        k4,
+        w: first_piece(packing, w, b, k4),
+    };
+    let mut b = 0;
+    // SAFETY (all below): the caller's, for blocks `b..b + BP <= blocks`.
+    if NP == 1 {
+        while b + 4 <= blocks {
+            unsafe { fused_pass::<NP, 4, FULL>(packing, &pass(b), (b, oc), pre, st, outs) };
+            b += 4;
+        }
+    }
+    while b + 2 <= blocks {
+        unsafe { fused_pass::<NP, 2, FULL>(packing, &pass(b), (b, oc), pre, st, outs) };
+        b += 2;
+    }
+    if b < blocks {
+        unsafe { fused_pass::<NP, 1, FULL>(packing, &pass(b), (b, oc), pre, st, outs) };
+    }
+}
+
+/// Whether every slice of `v` holds at least `n` elements (a plain loop with an early
+/// exit: the per-call check of [`gemm_fused`]).
+#[inline(always)]
+fn all_len<T: AsRef<[E]>, E>(v: &[T], n: usize) -> bool {
+    for s in v {
+        if s.as_ref().len() < n {
+            return false;
+        }
+    }
+    true
+}
+
+/// `NP` rows of [`gemm_fused`] with its checks done: the `CPU` feature's kernel.
+#[target_feature(enable = "neon")]
+fn fused_group<const NP: usize>(
+    packing: Packing,
+    rows: &[&[[u8; 4]]],
+    tsk: (usize, usize, usize),
+    w: &[[u8; 32]],
+    oc: usize,
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    outs: &mut [&mut [u8]],
+) {
+    let (off, lo, hi) = clamp;
+    let st = stage(off, lo, hi);
+    let op: [*mut u8; NP] = core::array::from_fn(|p| {
+        outs.get_mut(p)
+            .map_or(core::ptr::null_mut(), |o| o.as_mut_ptr())
+    });
+    let full = lo == -128 && hi == 127;
+    // SAFETY: `gemm_fused` checked the slices (pieces, weights, constants, outputs) and,
+    // for `Packing::Sdot`, the CPU feature.
+    unsafe {
+        match (packing, full) {
+            (Packing::Sdot, true) => fused_rows_sdot::<NP, true>(rows, tsk, w, oc, pre, &st, &op),
+            (Packing::Sdot, false) => fused_rows_sdot::<NP, false>(rows, tsk, w, oc, pre, &st, &op),
+            (Packing::Smlal, true) => {
+                fused_rows::<NP, true>(packing, rows, tsk, w, oc, pre, &st, &op)
+            }
+            (Packing::Smlal, false) => {
+                fused_rows::<NP, false>(packing, rows, tsk, w, oc, pre, &st, &op)
+            }
+        }
+    }
+}
+
+/// [`fused_rows`] on [`Packing::Sdot`] in a function compiled for the dot-product
+/// extension (so that the kernel's code is generated once per feature set).
+///
+/// # Safety
+///
+/// As [`fused_rows`], and the CPU has the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn fused_rows_sdot<const NP: usize, const FULL: bool>(
+    rows: &[&[[u8; 4]]],
+    tsk: (usize, usize, usize),
+    w: &[[u8; 32]],
+    oc: usize,
+    pre: &[[u8; 32]],
+    st: &Stage,
+    outs: &[*mut u8; NP],
+) {
+    // SAFETY: the caller's.
+    unsafe { fused_rows::<NP, FULL>(Packing::Sdot, rows, tsk, w, oc, pre, st, outs) }
+}
+
+/// `out[p][c] = clamp(requant(fold[c] + sum_t piece(p, t) . w(c, t)) + off)` for every
+/// channel `c < oc` of `n` rows, each given as `taps` pieces of `s4` groups of 4 int8
+/// bytes (`segs[p * taps + t]`, read where they are: an indirect GEMM; a contiguous row
+/// is one piece of `k4` groups), on the whole op's packed weights `w` ([`Packing`]
+/// layout, `ceil(oc / 8)` blocks of `k4 = taps * s4` groups) with the epilogue fused:
+/// the accumulators start from the fold and are requantized in registers with the
+/// [`pre8`] constants `pre` ([`PRE8`] pieces per block: the same arithmetic as
+/// [`requant_soa`]), never stored as `i32`. Rows are taken four at a time (two blocks,
+/// 16 accumulators per pass; a single row four blocks). Returns `false`, writing
+/// nothing, without the CPU feature, when a slice is shorter than the shapes need, or
+/// when the output offset or a clamp bound is outside the int8 range (the caller then
+/// runs the unfused kernels).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_fused(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    n: usize,
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    outs: &mut [&mut [u8]],
+) -> bool {
+    let blocks = oc.div_ceil(8);
+    let i8r = -128..=127;
+    let fits = n > 0
+        && oc > 0
+        && i8r.contains(&clamp.0)
+        && i8r.contains(&clamp.1)
+        && i8r.contains(&clamp.2)
+        && taps.checked_mul(s4) == Some(k4)
+        && taps
+            .checked_mul(n)
+            .and_then(|m| segs.get(..m))
+            .is_some_and(|v| all_len(v, s4))
+        && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
+        && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
+        && outs.get(..n).is_some_and(|v| all_len(v, oc));
+    if !fits || (packing == Packing::Sdot && !dotprod_available()) {
+        return false;
+    }
+    let tsk = (taps, s4, k4);
+    let mut p0 = 0;
+    while p0 < n {
+        let m = (n - p0).min(4);
+        let (Some(rows), Some(os)) = (segs.get(p0 * taps..), outs.get_mut(p0..)) else {
+            return false;
+        };
+        // SAFETY: NEON is part of the aarch64 baseline.
+        unsafe {
+            match m {
+                1 => fused_group::<1>(packing, rows, tsk, w, oc, pre, clamp, os),
+                2 => fused_group::<2>(packing, rows, tsk, w, oc, pre, clamp, os),
+                3 => fused_group::<3>(packing, rows, tsk, w, oc, pre, clamp, os),
+                _ => fused_group::<4>(packing, rows, tsk, w, oc, pre, clamp, os),
+            }
+        }
+        p0 += m;
+    }
+    true
+}
+
+/// [`gemm_tile`] with each row given as `taps` pieces of `s4` groups read where they
+/// are (`segs[p * taps + t]`, `taps * s4 == k4`), for `nb` (at most 4) blocks from `w`
+/// (the chunk's first piece): the unfused twin of [`gemm_fused`] (same accumulation,
+/// from zero, stored into `acc[p][8b..8b + 8]`). Returns `false` (computing nothing)
+/// without the CPU feature or when a slice is shorter than the shapes need.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_tile_taps<const NP: usize>(
+    packing: Packing,
+    segs: &[&[[u8; 4]]],
+    taps: usize,
+    s4: usize,
+    w: &[[u8; 32]],
+    k4: usize,
+    nb: usize,
+    acc: &mut [[i32; 32]; NP],
+) -> bool {
+    let fits = nb <= 4
+        && taps.checked_mul(s4) == Some(k4)
+        && taps.checked_mul(NP).is_some_and(|n| n <= segs.len())
+        && segs.iter().take(taps * NP).all(|s| s.len() >= s4)
+        && packing.pieces(nb, k4).is_some_and(|v| v <= w.len());
+    if !fits || (packing == Packing::Sdot && !dotprod_available()) {
+        return false;
+    }
+    // SAFETY: NEON is part of the aarch64 baseline.
+    let z = unsafe { vdupq_n_s32(0) };
+    for b in 0..nb {
+        let ps = Pass {
+            rows: segs,
+            taps,
+            s4,
+            k4,
+            w: first_piece(packing, w, b, k4),
+        };
+        // SAFETY: the slices checked above; the dot-product extension checked for SDOT.
+        let a = unsafe {
+            match packing {
+                Packing::Sdot => taps_sdot::<NP>(&ps, [[[z; 2]; 1]; NP]),
+                Packing::Smlal => acc_smlal::<NP, 1>(&ps, [[[z; 2]; 1]; NP]),
+            }
+        };
+        for p in 0..NP {
+            // SAFETY: as above.
+            unsafe { store_block(&mut acc[p], b, a[p][0][0], a[p][0][1]) };
+        }
+    }
+    true
+}
+
+/// [`acc_sdot`] of one block in a function compiled for the dot-product extension.
+///
+/// # Safety
+///
+/// As [`acc_sdot`].
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn taps_sdot<const NP: usize>(ps: &Pass<'_>, a: Accs<NP, 1>) -> Accs<NP, 1> {
+    // SAFETY: the caller's.
+    unsafe { acc_sdot::<NP, 1>(ps, a) }
+}
+
+/// DEPTHWISE_CONV_2D 3x3 (depth multiplier 1) of one output pixel, every channel, with
+/// the epilogue fused: `out[ch] = clamp(requant(fold[ch] + sum_t taps[t][ch] *
+/// w[t * c + ch]) + off)` for `c = out.len()` channels, the nine int8 tap slices (input
+/// pixels, or the zero-point row), the `[1, 3, 3, c]` filter and the [`Soa`] parameters
+/// (the same arithmetic as [`dw3x3`] then [`requant_soa`]). Sixteen channels per step
+/// (`SMULL`/`SMULL2`, `SADDW`/`SADDW2` onto accumulators started from the fold, then
+/// [`out8`]'s stage on them in registers), then eight, then the last `c % 8` through
+/// stack copies. Returns `false`, writing nothing, when a slice is shorter than `c`
+/// needs or the offset or a clamp bound is outside the int8 range.
+pub(crate) fn dw3x3_fused(
+    taps: &[&[u8]; 9],
+    w: &[u8],
+    p: &Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let c = out.len();
+    let i8r = -128..=127;
+    let fits = c > 0
+        && i8r.contains(&clamp.0)
+        && i8r.contains(&clamp.1)
+        && i8r.contains(&clamp.2)
+        && taps.iter().all(|t| t.len() >= c)
+        && c.checked_mul(9).is_some_and(|v| v <= w.len())
+        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+    if !fits {
+        return false;
+    }
+    let (off, lo, hi) = clamp;
+    // SAFETY: NEON is part of the aarch64 baseline.
+    let st = unsafe { stage(off, lo, hi) };
+    // SAFETY: NEON is part of the aarch64 baseline; the lengths are checked above.
+    unsafe {
+        if lo == -128 && hi == 127 {
+            dw_fused_neon::<true>(taps, w, p, &st, out);
+        } else {
+            dw_fused_neon::<false>(taps, w, p, &st, out);
+        }
+    }
+    true
+}
+
+/// Pointers of one depthwise step: the nine taps and filter rows at the step's first
+/// channel, and its fold, multiplier and `r1` (`i32` lanes).
+#[derive(Clone, Copy)]
+struct DwAt {
+    x: [*const i8; 9],
+    w: [*const i8; 9],
+    k: [*const i32; 3],
+}
+
+impl DwAt {
+    /// The pointers `j` channels on.
+    #[inline(always)]
+    fn add(&self, j: usize) -> DwAt {
+        DwAt {
+            x: self.x.map(|p| p.wrapping_add(j)),
+            w: self.w.map(|p| p.wrapping_add(j)),
+            k: self.k.map(|p| p.wrapping_add(j)),
+        }
+    }
+    /// The taps `j` bytes on (the next pixel's), the filter and constants unchanged.
+    #[inline(always)]
+    fn add_x(&self, j: usize) -> DwAt {
+        DwAt {
+            x: self.x.map(|p| p.wrapping_add(j)),
+            ..*self
+        }
+    }
+}
+
+/// Eight channels of [`dw3x3_fused`] at `at`.
+///
+/// # Safety
+///
+/// Eight bytes (`i32`s for the constants) readable from each pointer of `at`.
+#[inline(always)]
+unsafe fn dw_step8<const FULL: bool>(at: &DwAt, st: &Stage) -> int8x8_t {
+    // SAFETY (all loads): the caller's; `LD1` has no alignment requirement.
+    let (mut s0, mut s1) = unsafe { (vld1q_s32(at.k[0]), vld1q_s32(at.k[0].add(4))) };
+    for t in 0..9 {
+        let p = unsafe { vmull_s8(vld1_s8(at.x[t]), vld1_s8(at.w[t])) };
+        s0 = vaddw_s16(s0, vget_low_s16(p));
+        s1 = vaddw_high_s16(s1, p);
+    }
+    let m = unsafe { (vld1q_s32(at.k[1]), vld1q_s32(at.k[1].add(4))) };
+    let sh = unsafe {
+        (
+            vmvnq_s32(vld1q_s32(at.k[2])),
+            vmvnq_s32(vld1q_s32(at.k[2].add(4))),
+        )
+    };
+    out8::<FULL>([s0, s1], m, sh, st)
+}
+
+/// Sixteen channels of [`dw3x3_fused`] at `at`.
+///
+/// # Safety
+///
+/// Sixteen bytes (`i32`s for the constants) readable from each pointer of `at`.
+#[inline(always)]
+unsafe fn dw_step16<const FULL: bool>(at: &DwAt, st: &Stage) -> int8x16_t {
+    // SAFETY (all loads): the caller's; `LD1` has no alignment requirement.
+    let mut s: [int32x4_t; 4] = core::array::from_fn(|i| unsafe { vld1q_s32(at.k[0].add(4 * i)) });
+    for t in 0..9 {
+        let (xv, wv) = unsafe { (vld1q_s8(at.x[t]), vld1q_s8(at.w[t])) };
+        let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv));
+        let hi = vmull_high_s8(xv, wv);
+        s[0] = vaddw_s16(s[0], vget_low_s16(lo));
+        s[1] = vaddw_high_s16(s[1], lo);
+        s[2] = vaddw_s16(s[2], vget_low_s16(hi));
+        s[3] = vaddw_high_s16(s[3], hi);
+    }
+    let m: [int32x4_t; 4] = core::array::from_fn(|i| unsafe { vld1q_s32(at.k[1].add(4 * i)) });
+    let sh: [int32x4_t; 4] =
+        core::array::from_fn(|i| vmvnq_s32(unsafe { vld1q_s32(at.k[2].add(4 * i)) }));
+    let a = out8::<FULL>([s[0], s[1]], (m[0], m[1]), (sh[0], sh[1]), st);
+    let b = out8::<FULL>([s[2], s[3]], (m[2], m[3]), (sh[2], sh[3]), st);
+    vcombine_s8(a, b)
+}
+
+/// # Safety
+///
+/// Every tap holds at least `c = out.len()` bytes, `w` at least `9 * c`, and each
+/// [`Soa`] array `4 * c` (what [`dw3x3_fused`] checks).
+#[target_feature(enable = "neon")]
+unsafe fn dw_fused_neon<const FULL: bool>(
+    taps: &[&[u8]; 9],
+    w: &[u8],
+    p: &Soa<'_>,
+    st: &Stage,
+    out: &mut [u8],
+) {
+    let c = out.len();
+    let at = DwAt {
+        x: taps.map(|t| t.as_ptr().cast()),
+        w: core::array::from_fn(|t| w.as_ptr().wrapping_add(t * c).cast()),
+        k: [p.fold, p.mult, p.r1].map(|a| a.as_ptr().cast()),
+    };
+    // SAFETY: the caller's.
+    unsafe { dw_pixel::<FULL>(&at, c, st, out.as_mut_ptr()) };
+}
+
+/// The `c` channels of one pixel at `at` into `op`: 16 per step, then 8, then the last
+/// `c % 8` through zero-padded stack copies.
+///
+/// # Safety
+///
+/// `c` bytes readable from each tap and filter pointer of `at`, `c` `i32`s from each
+/// constant pointer (any alignment), `c` bytes writable at `op`.
+#[inline(always)]
+unsafe fn dw_pixel<const FULL: bool>(at: &DwAt, c: usize, st: &Stage, op: *mut u8) {
+    let mut j = 0;
+    while j + 16 <= c {
+        // SAFETY: `j + 16 <= c`: inside every slice (the contract).
+        unsafe { vst1q_s8(op.add(j).cast(), dw_step16::<FULL>(&at.add(j), st)) };
+        j += 16;
+    }
+    if j + 8 <= c {
+        // SAFETY: `j + 8 <= c`, as above.
+        unsafe { vst1_s8(op.add(j).cast(), dw_step8::<FULL>(&at.add(j), st)) };
+        j += 8;
+    }
+    if j < c {
+        // The last `c - j < 8` channels through zero-padded stack copies.
+        let n = c - j;
+        let mut xs = [[0u8; 8]; 9];
+        let mut ws = [[0u8; 8]; 9];
+        let mut ks = [[0i32; 8]; 3];
+        for t in 0..9 {
+            // SAFETY: `j + n = c` bytes are readable from each tap and filter row.
+            unsafe {
+                core::ptr::copy_nonoverlapping(at.x[t].add(j).cast::<u8>(), xs[t].as_mut_ptr(), n);
+                core::ptr::copy_nonoverlapping(at.w[t].add(j).cast::<u8>(), ws[t].as_mut_ptr(), n);
+            }
+        }
+        for (d, s) in ks.iter_mut().zip(at.k) {
+            // SAFETY: `4 * c` bytes are readable from each constant array (copied as
+            // bytes: the arrays need not be 4-byte aligned).
+            unsafe {
+                core::ptr::copy_nonoverlapping(
+                    s.add(j).cast::<u8>(),
+                    d.as_mut_ptr().cast::<u8>(),
+                    4 * n,
+                )
+            };
+        }
+        let tail = DwAt {
+            x: core::array::from_fn(|t| xs[t].as_ptr().cast()),
+            w: core::array::from_fn(|t| ws[t].as_ptr().cast()),
+            k: core::array::from_fn(|i| ks[i].as_ptr()),
+        };
+        let mut o = [0i8; 8];
+        // SAFETY: every stack copy holds eight values.
+        unsafe {
+            vst1_s8(o.as_mut_ptr(), dw_step8::<FULL>(&tail, st));
+            core::ptr::copy_nonoverlapping(o.as_ptr().cast(), op.add(j), n);
+        }
+    }
+}
+
+/// A run of `n` neighbouring output pixels of a 3x3 depthwise op (depth multiplier 1)
+/// whose windows are all inside the input, with the epilogue fused ([`dw3x3_fused`] on
+/// each): `rows[ky]` starts at the first pixel's tap `(ky, 0)`; pixel `i`'s tap `(ky, kx)`
+/// is the `c` bytes at `rows[ky][i * step + kx * dx..]` (`step` = stride times `c`, `dx`
+/// = dilation times `c`); pixel `i`'s output `out[i * c..(i + 1) * c]`, `c = out.len() /
+/// n`. The tap pointers step from pixel to pixel (no window arithmetic per pixel). With
+/// eight channels and `step == 8` (stride 1), two neighbouring pixels are one 16-lane
+/// step: their taps are adjacent, and the weights and constants are repeated twice.
+/// Returns `false`, writing nothing, when a slice is shorter than the shapes need or
+/// the offset or a clamp bound is outside the int8 range.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw3x3_run(
+    rows: [&[u8]; 3],
+    (step, dx): (usize, usize),
+    n: usize,
+    w: &[u8],
+    p: &Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let i8r = -128..=127;
+    let c = out.len().checked_div(n).unwrap_or(0);
+    // The last byte read in each row: pixel `n - 1`'s tap `kx = 2`, `c` bytes.
+    let span = (n.max(1) - 1)
+        .checked_mul(step)
+        .and_then(|v| v.checked_add(dx.checked_mul(2)?))
+        .and_then(|v| v.checked_add(c));
+    let fits = c > 0
+        && out.len() == n * c
+        && i8r.contains(&clamp.0)
+        && i8r.contains(&clamp.1)
+        && i8r.contains(&clamp.2)
+        && span.is_some_and(|e| rows.iter().all(|r| r.len() >= e))
+        && c.checked_mul(9).is_some_and(|v| v <= w.len())
+        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+    if !fits {
+        return false;
+    }
+    let (off, lo, hi) = clamp;
+    // SAFETY: NEON is part of the aarch64 baseline; the lengths are checked above.
+    unsafe {
+        let st = stage(off, lo, hi);
+        if lo == -128 && hi == 127 {
+            dw_run_neon::<true>(rows, (step, dx), n, c, w, p, &st, out);
+        } else {
+            dw_run_neon::<false>(rows, (step, dx), n, c, w, p, &st, out);
+        }
+    }
+    true
+}
+
+/// # Safety
+///
+/// What [`dw3x3_run`] checks.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "neon")]
+unsafe fn dw_run_neon<const FULL: bool>(
+    rows: [&[u8]; 3],
+    (step, dx): (usize, usize),
+    n: usize,
+    c: usize,
+    w: &[u8],
+    p: &Soa<'_>,
+    st: &Stage,
+    out: &mut [u8],
+) {
+    let at = DwAt {
+        x: core::array::from_fn(|t| rows[t / 3].as_ptr().wrapping_add((t % 3) * dx).cast()),
+        w: core::array::from_fn(|t| w.as_ptr().wrapping_add(t * c).cast()),
+        k: [p.fold, p.mult, p.r1].map(|a| a.as_ptr().cast()),
+    };
+    let op = out.as_mut_ptr();
+    let mut i = 0;
+    if c == 8 && step == 8 && n >= 2 {
+        // Two pixels per 16-lane step: each tap's 16 bytes are both pixels' 8 channels.
+        let mut w2 = [[0u8; 16]; 9];
+        let mut k2 = [[0i32; 16]; 3];
+        for t in 0..9 {
+            for h in 0..2 {
+                // SAFETY: 8 bytes of filter row `t` are readable (`9 * c <= w.len()`).
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        at.w[t].cast::<u8>(),
+                        w2[t][8 * h..].as_mut_ptr(),
+                        8,
+                    )
+                };
+            }
+        }
+        for (d, s) in k2.iter_mut().zip(at.k) {
+            for h in 0..2 {
+                // SAFETY: 8 `i32`s (32 bytes) are readable from each constant array.
+                unsafe {
+                    core::ptr::copy_nonoverlapping(
+                        s.cast::<u8>(),
+                        d[8 * h..].as_mut_ptr().cast::<u8>(),
+                        32,
+                    )
+                };
+            }
+        }
+        let pair = DwAt {
+            x: at.x,
+            w: core::array::from_fn(|t| w2[t].as_ptr().cast()),
+            k: core::array::from_fn(|j| k2[j].as_ptr()),
+        };
+        while i + 2 <= n {
+            // SAFETY: pixels `i` and `i + 1` (< n): 16 bytes from pixel `i`'s taps are
+            // both pixels' (stride 1, 8 channels), inside the rows by the checks; the
+            // output's 16 bytes are inside `out`.
+            unsafe {
+                let v = dw_step16::<FULL>(&pair.add_x(i * 8), st);
+                vst1q_s8(op.add(i * 8).cast(), v);
+            }
+            i += 2;
+        }
+    }
+    if i == 0 && c.is_multiple_of(16) {
+        // Sixteen channels at a time over every pixel of the run, their nine weight
+        // vectors and epilogue constants held in registers across the pixels.
+        let mut j = 0;
+        while j < c {
+            // SAFETY: `j + 16 <= c`: the constants and filter rows hold 16 more values,
+            // and every pixel's taps and output 16 more bytes (the checked lengths).
+            unsafe { dw_chunk16::<FULL>(&at.add(j), (step, c), n, st, op.add(j)) };
+            j += 16;
+        }
+        return;
+    }
+    while i < n {
+        // SAFETY: pixel `i < n`: its taps and output are inside the checked lengths.
+        unsafe { dw_pixel::<FULL>(&at.add_x(i * step), c, st, op.add(i * c)) };
+        i += 1;
+    }
+}
+
+/// Sixteen channels (from `at`) of `n` pixels: pixel `i`'s taps `i * step` bytes on,
+/// its output at `op + i * c`. [`dw_step16`] with the weights, fold, multipliers and
+/// shifts loaded once.
+///
+/// # Safety
+///
+/// 16 bytes (`i32`s for the constants) readable from each pointer of `at` (the taps
+/// for every pixel `i < n`, `i * step` bytes on), 16 writable at `op + i * c`.
+#[inline(always)]
+unsafe fn dw_chunk16<const FULL: bool>(
+    at: &DwAt,
+    (step, c): (usize, usize),
+    n: usize,
+    st: &Stage,
+    op: *mut u8,
+) {
+    // SAFETY (all loads and stores): the caller's; `LD1`/`ST1` have no alignment
+    // requirement.
+    let wv: [int8x16_t; 9] = core::array::from_fn(|t| unsafe { vld1q_s8(at.w[t]) });
+    let ld4 = |p: *const i32| -> [int32x4_t; 4] {
+        core::array::from_fn(|i| unsafe { vld1q_s32(p.add(4 * i)) })
+    };
+    let (f, m) = (ld4(at.k[0]), ld4(at.k[1]));
+    let sh = ld4(at.k[2]).map(|r| vmvnq_s32(r));
+    for i in 0..n {
+        let mut s = f;
+        for t in 0..9 {
+            let xv = unsafe { vld1q_s8(at.x[t].add(i * step)) };
+            let lo = vmull_s8(vget_low_s8(xv), vget_low_s8(wv[t]));
+            let hi = vmull_high_s8(xv, wv[t]);
+            s[0] = vaddw_s16(s[0], vget_low_s16(lo));
+            s[1] = vaddw_high_s16(s[1], lo);
+            s[2] = vaddw_s16(s[2], vget_low_s16(hi));
+            s[3] = vaddw_high_s16(s[3], hi);
+        }
+        let a = out8::<FULL>([s[0], s[1]], (m[0], m[1]), (sh[0], sh[1]), st);
+        let b = out8::<FULL>([s[2], s[3]], (m[2], m[3]), (sh[2], sh[3]), st);
+        unsafe { vst1q_s8(op.add(i * c).cast(), vcombine_s8(a, b)) };
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// int8 ADD of two tensors of the same shape
+// ---------------------------------------------------------------------------------------
+
+/// TFLite's `MultiplyByQuantizedMultiplierSmallerThanOneExp(x, m, shift)` on four lanes,
+/// `m >= 0`, `sh = shift` in `-31..=0`: `SQRDMULH` (gemmlowp's
+/// `SaturatingRoundingDoublingHighMul`, see [`requant_soa`]), then `RoundingDivideByPOT`
+/// by `-sh` as `SRSHL` of `h - [h < 0]` (the correction masked off when `sh == 0`, where
+/// there is nothing to round; `SQADD` cannot saturate, `h > i32::MIN`).
+#[inline]
+#[target_feature(enable = "neon")]
+fn rescale4(x: int32x4_t, m: int32x4_t, sh: int32x4_t) -> int32x4_t {
+    let h = vqrdmulhq_s32(x, m);
+    let fix = vshrq_n_s32::<31>(vandq_s32(h, sh));
+    vrshlq_s32(vqaddq_s32(h, fix), sh)
+}
+
+/// int8 ADD of two tensors of the same shape, 16 elements per step in the vector
+/// registers (no tables): each input's `(x + offset) << left_shift` (wrapping, as TFLM's
+/// `AddFunc`) rescaled by [`rescale4`], the two summed (wrapping), the sum rescaled with
+/// the output multiplier, plus the output offset (wrapping), clamped as `clamp_i32`
+/// (`min(max(v, lo), hi)`) and narrowed (exact: the bounds are int8 values). Writes
+/// `out[..16 * n]` for the `n` whole steps `a`, `b` and `out` all hold and returns
+/// `16 * n`; returns 0 (writing nothing) when a multiplier is negative, a shift is not
+/// in `-31..=0`, `left_shift` is not in `0..=23` or a clamp bound is not an int8 value.
+/// The caller computes the rest on `eval_add`'s element loop, the reference this is
+/// tested against.
+pub(crate) fn add_same_shape(
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let ok =
+        |m: &edgeflow_format::graph::Multiplier| m.multiplier >= 0 && (-31..=0).contains(&m.shift);
+    let i8r = -128..=127;
+    let fits = ok(&p.input1)
+        && ok(&p.input2)
+        && ok(&p.output)
+        && (0..=23).contains(&p.left_shift)
+        && i8r.contains(&p.clamp.min_q)
+        && i8r.contains(&p.clamp.max_q);
+    if !fits {
+        return 0;
+    }
+    // SAFETY: NEON is part of the aarch64 baseline.
+    unsafe { add_neon(p, a, b, out) }
+}
+
+#[target_feature(enable = "neon")]
+fn add_neon(p: &edgeflow_format::graph::AddParams, a: &[u8], b: &[u8], out: &mut [u8]) -> usize {
+    let rs =
+        |m: &edgeflow_format::graph::Multiplier| (vdupq_n_s32(m.multiplier), vdupq_n_s32(m.shift));
+    let (r1, r2, ro) = (rs(&p.input1), rs(&p.input2), rs(&p.output));
+    let (off1, off2, off) = (
+        vdupq_n_s32(p.input1_offset),
+        vdupq_n_s32(p.input2_offset),
+        vdupq_n_s32(p.output_offset),
+    );
+    let ls = vdupq_n_s32(p.left_shift);
+    let (lo, hi) = (vdupq_n_s32(p.clamp.min_q), vdupq_n_s32(p.clamp.max_q));
+    // Sixteen int8 values as four `i32` vectors, each `(x + off) << left_shift`, rescaled.
+    let pre = |x: &[u8; 16], off: int32x4_t, (m, sh): (int32x4_t, int32x4_t)| {
+        let v = ld16(x);
+        let (l, h) = (vmovl_s8(vget_low_s8(v)), vmovl_high_s8(v));
+        let w = [
+            vmovl_s16(vget_low_s16(l)),
+            vmovl_high_s16(l),
+            vmovl_s16(vget_low_s16(h)),
+            vmovl_high_s16(h),
+        ];
+        w.map(|w| rescale4(vshlq_s32(vaddq_s32(w, off), ls), m, sh))
+    };
+    let (ab, _) = a.as_chunks::<16>();
+    let (bb, _) = b.as_chunks::<16>();
+    let (ob, _) = out.as_chunks_mut::<16>();
+    let mut n = 0;
+    for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
+        let (x, y) = (pre(x, off1, r1), pre(y, off2, r2));
+        let v: [int32x4_t; 4] = core::array::from_fn(|i| {
+            let s = rescale4(vaddq_s32(x[i], y[i]), ro.0, ro.1);
+            vminq_s32(vmaxq_s32(vaddq_s32(s, off), lo), hi)
+        });
+        let h0 = vmovn_high_s32(vmovn_s32(v[0]), v[1]);
+        let h1 = vmovn_high_s32(vmovn_s32(v[2]), v[3]);
+        let bytes = vmovn_high_s16(vmovn_s16(h0), h1);
+        // SAFETY: `o` is 16 writable bytes; `ST1` has no alignment requirement.
+        unsafe { vst1q_s8(o.as_mut_ptr().cast(), bytes) };
+        n += 16;
+    }
+    n
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -1054,6 +2074,426 @@ mod tests {
             generate: tile_case,
             portable: |t: &Tile| tile_run(t, true),
             specialised: |t: &Tile| tile_run(t, false),
+        }
+    );
+    /// An indirect-GEMM case: the packing, `(taps, s4)`, `oc`, `n` rows of `taps` pieces
+    /// (each its own allocation, some longer than `s4` groups), the packed weights of
+    /// every block, the per-channel fold, multiplier and `r1`, the clamp.
+    #[derive(Debug)]
+    struct Ind {
+        packing: Packing,
+        taps: usize,
+        s4: usize,
+        oc: usize,
+        n: usize,
+        pieces: Vec<Vec<[u8; 4]>>,
+        w: Vec<[u8; 32]>,
+        soa: Vec<u8>,
+        clamp: (i32, i32, i32),
+    }
+
+    fn packed_weights(r: &mut Rng, packing: Packing, pieces: usize) -> Vec<[u8; 32]> {
+        let raw = match packing {
+            Packing::Sdot => bytes(r, 32 * pieces),
+            // i16 weights in the int8 range, as the packing writes them.
+            Packing::Smlal => bytes(r, 16 * pieces)
+                .iter()
+                .flat_map(|&b| i16::from(b as i8).to_le_bytes())
+                .collect(),
+        };
+        raw.chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect()
+    }
+
+    fn ind_case(r: &mut Rng) -> Option<Ind> {
+        let packing = if r.bool() && dotprod_available() {
+            Packing::Sdot
+        } else {
+            Packing::Smlal
+        };
+        let taps = r.usize(1, 5);
+        let s4 = if r.bool() {
+            r.usize(1, 6)
+        } else {
+            r.usize(1, 40)
+        };
+        let oc = r.usize(1, 70);
+        let n = r.usize(1, 8);
+        let pieces = (0..n * taps)
+            .map(|_| {
+                let extra = r.usize(0, 3);
+                bytes(r, 4 * (s4 + extra))
+                    .chunks_exact(4)
+                    .map(|c| [c[0], c[1], c[2], c[3]])
+                    .collect()
+            })
+            .collect();
+        let w = packed_weights(r, packing, packing.pieces(oc.div_ceil(8), taps * s4)?);
+        let mut soa = std::vec![0u8; 12 * oc];
+        for (j, (m, s)) in r.multipliers(oc).into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-50_000, 50_000) as i32
+            };
+            let r1 = s.unsigned_abs().saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (oc + j)..4 * (oc + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * oc + j)..4 * (2 * oc + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let (a, b) = if r.range(0, 2) == 0 {
+            (-128, 127)
+        } else {
+            (a.min(b), a.max(b))
+        };
+        Some(Ind {
+            packing,
+            taps,
+            s4,
+            oc,
+            n,
+            pieces,
+            w,
+            soa,
+            clamp: (r.range(-128, 127) as i32, a, b),
+        })
+    }
+
+    /// Row `p` of a case joined into one contiguous row of `taps * s4` groups.
+    fn joined(c: &Ind, p: usize) -> Vec<[u8; 4]> {
+        (0..c.taps)
+            .flat_map(|t| c.pieces[p * c.taps + t][..c.s4].to_vec())
+            .collect()
+    }
+
+    /// The reference: each row joined, each block summed by the portable twin of the
+    /// packed kernel, then the portable epilogue.
+    fn ind_portable(c: &Ind) -> Vec<u8> {
+        let k4 = c.taps * c.s4;
+        let soa = Soa::new(&c.soa, c.oc);
+        let mut out = std::vec![0xA5u8; c.n * c.oc];
+        for (p, o) in out.chunks_exact_mut(c.oc).enumerate() {
+            let row = joined(c, p);
+            for b in 0..c.oc.div_ceil(8) {
+                let mut acc = [[0i32; 32]; 1];
+                let w = &c.w[c.packing.piece(b, 0, k4)..];
+                crate::kernels::packed::tile_portable(c.packing, &[&row[..]], w, k4, 1, &mut acc);
+                let m = (c.oc - 8 * b).min(8);
+                requant_soa_portable(
+                    &acc[0][..m],
+                    &soa.from(8 * b),
+                    c.clamp,
+                    &mut o[8 * b..8 * b + m],
+                );
+            }
+        }
+        out
+    }
+
+    fn ind_fused(c: &Ind) -> Vec<u8> {
+        let at = |a: &[u8], j: usize| i32::from_le_bytes(a[4 * j..4 * j + 4].try_into().unwrap());
+        let soa = Soa::new(&c.soa, c.oc);
+        let ch = |a: &[u8], j: usize| if j < c.oc { at(a, j) } else { 0 };
+        let pre: Vec<[u8; 32]> = (0..c.oc.div_ceil(8))
+            .flat_map(|g| {
+                pre8(
+                    core::array::from_fn(|j| ch(soa.fold, 8 * g + j)),
+                    core::array::from_fn(|j| ch(soa.mult, 8 * g + j)),
+                    core::array::from_fn(|j| ch(soa.r1, 8 * g + j) as u32),
+                )
+            })
+            .collect();
+        let segs: Vec<&[[u8; 4]]> = c.pieces.iter().map(|v| &v[..]).collect();
+        let mut out = std::vec![0xA5u8; c.n * c.oc];
+        let mut outs: Vec<&mut [u8]> = out.chunks_exact_mut(c.oc).collect();
+        let kn = (c.taps * c.s4, c.oc);
+        assert!(gemm_fused(
+            c.packing,
+            &segs,
+            c.n,
+            (c.taps, c.s4),
+            &c.w,
+            kn,
+            &pre,
+            c.clamp,
+            &mut outs
+        ));
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The fused indirect kernels (rows as pieces read in place; `SDOT` where the CPU
+        /// has the dot-product extension, `SMLAL` otherwise; the epilogue on the
+        /// accumulators in registers, output offset and clamp included) against the
+        /// portable packed kernel on the joined rows and the portable epilogue: 1 to 8
+        /// rows, odd channel counts (a partial last block), odd group counts.
+        packed_gemm_fused_matches_portable {
+            seed: 57,
+            cases: 1500,
+            generate: ind_case,
+            portable: ind_portable,
+            specialised: ind_fused,
+        }
+    );
+
+    /// The first three rows of a case (at least three) through the unfused kernel, or
+    /// joined through its portable twin, on up to four blocks.
+    fn ind_taps(c: &Ind, portable: bool) -> Vec<i32> {
+        let k4 = c.taps * c.s4;
+        let nb = c.oc.div_ceil(8).min(4);
+        let mut acc = [[7i32; 32]; 3];
+        if portable {
+            let rows: Vec<Vec<[u8; 4]>> = (0..3).map(|p| joined(c, p)).collect();
+            let r: [&[[u8; 4]]; 3] = [&rows[0], &rows[1], &rows[2]];
+            crate::kernels::packed::tile_portable(c.packing, &r, &c.w, k4, nb, &mut acc);
+        } else {
+            let segs: Vec<&[[u8; 4]]> = c.pieces.iter().map(|v| &v[..]).collect();
+            let (t, s4) = (c.taps, c.s4);
+            assert!(gemm_tile_taps::<3>(
+                c.packing, &segs, t, s4, &c.w, k4, nb, &mut acc
+            ));
+        }
+        acc.iter().flat_map(|a| a[..8 * nb].to_vec()).collect()
+    }
+
+    specialised_matches_portable!(
+        /// The unfused indirect kernel (the accumulators stored) against the portable
+        /// packed kernel on the joined rows.
+        packed_gemm_tile_taps_matches_portable {
+            seed: 58,
+            cases: 1500,
+            generate: |r: &mut Rng| ind_case(r).filter(|c| c.n >= 3),
+            portable: |c: &Ind| ind_taps(c, true),
+            specialised: |c: &Ind| ind_taps(c, false),
+        }
+    );
+    /// A fused depthwise case: nine taps (each `c` bytes or a few more), the filter, the
+    /// [`Soa`] parameters of `c` channels and the clamp.
+    #[derive(Debug)]
+    struct DwF {
+        taps: Vec<Vec<u8>>,
+        w: Vec<u8>,
+        soa: Vec<u8>,
+        c: usize,
+        clamp: (i32, i32, i32),
+    }
+
+    fn dwf_case(r: &mut Rng) -> Option<DwF> {
+        let c = if r.bool() {
+            r.usize(1, 40)
+        } else {
+            r.usize(1, 300)
+        };
+        let taps = (0..9)
+            .map(|_| {
+                let extra = r.usize(0, 20);
+                bytes(r, c + extra)
+            })
+            .collect();
+        // The epilogue parameters as `epi_case` makes them, for `c` channels.
+        let e = loop {
+            let e = epi_case(r)?;
+            if e.n >= 1 {
+                break e;
+            }
+        };
+        let mut soa = std::vec![0u8; 12 * c];
+        for j in 0..c {
+            let k = j % e.n;
+            for a in 0..3 {
+                let (d, s) = (4 * (a * c + j), 4 * (a * e.n + k));
+                soa[d..d + 4].copy_from_slice(&e.soa[s..s + 4]);
+            }
+        }
+        Some(DwF {
+            taps,
+            w: bytes(r, 9 * c),
+            soa,
+            c,
+            clamp: e.clamp,
+        })
+    }
+
+    specialised_matches_portable!(
+        /// The 3x3 depthwise kernel with the epilogue fused (16, then 8 channels per
+        /// step, the rest through stack copies) against the portable sums and epilogue.
+        neon_dw3x3_fused_matches_portable {
+            seed: 59,
+            cases: 2000,
+            generate: dwf_case,
+            portable: |d: &DwF| {
+                let t: [&[u8]; 9] = core::array::from_fn(|i| &d.taps[i][..]);
+                let mut acc = std::vec![0i32; d.c];
+                dot::dw3x3(&t, &d.w, d.c, 0, &mut acc);
+                let mut out = std::vec![0xA5u8; d.c];
+                requant_soa_portable(&acc, &Soa::new(&d.soa, d.c), d.clamp, &mut out);
+                out
+            },
+            specialised: |d: &DwF| {
+                let t: [&[u8]; 9] = core::array::from_fn(|i| &d.taps[i][..]);
+                let mut out = std::vec![0xA5u8; d.c];
+                assert!(dw3x3_fused(&t, &d.w, &Soa::new(&d.soa, d.c), d.clamp, &mut out));
+                out
+            },
+        }
+    );
+    /// A depthwise run case: three input rows, `(stride, dilation)` along the row, `n`
+    /// pixels, and a [`DwF`] for the filter, parameters, clamp and `c`.
+    #[derive(Debug)]
+    struct DwRun {
+        rows: Vec<Vec<u8>>,
+        sd: (usize, usize),
+        n: usize,
+        f: DwF,
+    }
+
+    fn dwrun_case(r: &mut Rng) -> Option<DwRun> {
+        let f = dwf_case(r)?;
+        // Eight channels at stride 1 half the time (the two-pixel step).
+        let (f, sd) = if r.bool() {
+            let f = DwF {
+                c: 8,
+                w: bytes(r, 72),
+                soa: eight(&f),
+                ..f
+            };
+            (f, (1, 1))
+        } else {
+            (f, (r.usize(1, 3), r.usize(1, 2)))
+        };
+        let n = r.usize(1, 12);
+        let len = ((n - 1) * sd.0 + 2 * sd.1 + 1) * f.c + r.usize(0, 5);
+        let rows = (0..3).map(|_| bytes(r, len)).collect();
+        Some(DwRun { rows, sd, n, f })
+    }
+
+    /// The first eight channels' parameters of a case.
+    fn eight(f: &DwF) -> Vec<u8> {
+        let c = f.c;
+        let mut soa = std::vec![0u8; 96];
+        for j in 0..8 {
+            let k = j % c;
+            for a in 0..3 {
+                soa[4 * (a * 8 + j)..4 * (a * 8 + j) + 4]
+                    .copy_from_slice(&f.soa[4 * (a * c + k)..4 * (a * c + k) + 4]);
+            }
+        }
+        soa
+    }
+
+    specialised_matches_portable!(
+        /// A run of depthwise pixels with stepped tap pointers (and two pixels per
+        /// 16-lane step for eight channels at stride 1) against the portable sums and
+        /// epilogue pixel by pixel.
+        neon_dw3x3_run_matches_portable {
+            seed: 60,
+            cases: 2000,
+            generate: dwrun_case,
+            portable: |d: &DwRun| {
+                let (c, (st, dl)) = (d.f.c, d.sd);
+                let mut out = std::vec![0xA5u8; d.n * c];
+                for (i, o) in out.chunks_exact_mut(c).enumerate() {
+                    let t: [&[u8]; 9] =
+                        core::array::from_fn(|t| &d.rows[t / 3][(i * st + (t % 3) * dl) * c..]);
+                    let mut acc = std::vec![0i32; c];
+                    dot::dw3x3(&t, &d.f.w, c, 0, &mut acc);
+                    requant_soa_portable(&acc, &Soa::new(&d.f.soa, c), d.f.clamp, o);
+                }
+                out
+            },
+            specialised: |d: &DwRun| {
+                let c = d.f.c;
+                let rows = [&d.rows[0][..], &d.rows[1][..], &d.rows[2][..]];
+                let mut out = std::vec![0xA5u8; d.n * c];
+                let steps = (d.sd.0 * c, d.sd.1 * c);
+                let p = Soa::new(&d.f.soa, c);
+                assert!(dw3x3_run(rows, steps, d.n, &d.f.w, &p, d.f.clamp, &mut out));
+                out
+            },
+        }
+    );
+    /// A same-shape ADD case: parameters anywhere in the kernel's range (multipliers
+    /// from 0 to `i32::MAX`, every shift, every left shift, any offsets, clamp bounds
+    /// in either order), `n` elements of each input.
+    #[derive(Debug)]
+    struct AddK {
+        p: edgeflow_format::graph::AddParams,
+        a: Vec<u8>,
+        b: Vec<u8>,
+    }
+
+    fn addk_case(r: &mut Rng) -> Option<AddK> {
+        use edgeflow_format::graph::{AddParams, Clamp, Multiplier};
+        let mult = |r: &mut Rng| Multiplier {
+            multiplier: match r.range(0, 4) {
+                0 => i32::MAX,
+                1 => r.range(0, 3) as i32,
+                _ => r.range(1 << 30, i32::MAX as i64) as i32,
+            },
+            shift: r.range(-31, 0) as i32,
+        };
+        let (i1, i2, o) = (mult(r), mult(r), mult(r));
+        let off = |r: &mut Rng| r.range(-128, 128) as i32;
+        let (x, y) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = Clamp {
+            min_q: x,
+            max_q: if r.bool() { y } else { 127 },
+            ..Clamp::NONE
+        };
+        let p = AddParams {
+            left_shift: if r.bool() { 20 } else { r.range(0, 23) as i32 },
+            input1_offset: off(r),
+            input2_offset: off(r),
+            output_offset: off(r),
+            input1: i1,
+            input2: i2,
+            output: o,
+            clamp,
+        };
+        let n = r.usize(0, 100);
+        Some(AddK {
+            p,
+            a: bytes(r, n),
+            b: bytes(r, n),
+        })
+    }
+
+    specialised_matches_portable!(
+        /// int8 ADD of same-shape tensors (16 elements per step, every rescale in the
+        /// vector registers) against TFLM's element formula, on the prefix it writes.
+        neon_add_same_shape_matches_portable {
+            seed: 62,
+            cases: 3000,
+            generate: addk_case,
+            portable: |c: &AddK| {
+                use crate::fixedpoint::multiply_by_quantized_multiplier_smaller_than_one_exp as mq;
+                let p = &c.p;
+                let pre = |x: u8, off: i32, m: &edgeflow_format::graph::Multiplier| {
+                    let s = off.wrapping_add(x as i8 as i32).wrapping_shl(p.left_shift as u32);
+                    mq(s, m.multiplier, m.shift)
+                };
+                let n = c.a.len() / 16 * 16;
+                let out: Vec<u8> = c.a[..n]
+                    .iter()
+                    .zip(&c.b)
+                    .map(|(&x, &y)| {
+                        let s = pre(x, p.input1_offset, &p.input1)
+                            .wrapping_add(pre(y, p.input2_offset, &p.input2));
+                        let v = mq(s, p.output.multiplier, p.output.shift).wrapping_add(p.output_offset);
+                        crate::kernels::generic::elem::clamp_i32(v, p.clamp.min_q, p.clamp.max_q) as i8 as u8
+                    })
+                    .collect();
+                (n, out)
+            },
+            specialised: |c: &AddK| {
+                let mut out = std::vec![0xA5u8; c.a.len()];
+                let n = add_same_shape(&c.p, &c.a, &c.b, &mut out);
+                out.truncate(n);
+                (n, out)
+            },
         }
     );
 }

@@ -209,8 +209,62 @@ pub(crate) fn dw3x3(isa: Isa, taps: &[&[u8]; 9], w: &[u8], c: usize, c0: usize, 
     }
 }
 
+/// DEPTHWISE_CONV_2D 3x3 (depth multiplier 1) of one output pixel, all `out.len()`
+/// channels, with the epilogue fused, where `isa` has such a kernel (aarch64 NEON:
+/// `aarch64::dw3x3_fused`): [`dw3x3`] then [`requant_soa`] on the [`Soa`] parameters `p`
+/// and `clamp = (offset, lo, hi)`. Returns `false` (nothing written) elsewhere or when
+/// the kernel declines; the caller then runs those two.
+///
+/// [`Soa`]: super::generic::requant::Soa
+#[inline]
+pub(crate) fn dw3x3_fused(
+    isa: Isa,
+    taps: &[&[u8]; 9],
+    w: &[u8],
+    p: &super::generic::requant::Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    match isa {
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::dw3x3_fused(taps, w, p, clamp, out),
+        _ => {
+            let _ = (taps, w, p, clamp, out);
+            false
+        }
+    }
+}
+
+/// A run of `n` neighbouring output pixels of a 3x3 DEPTHWISE_CONV_2D with depth
+/// multiplier 1 whose windows are inside the input, with the epilogue fused, where `isa`
+/// has such a kernel (aarch64 NEON: `aarch64::dw3x3_run`, which documents the
+/// arguments). Returns `false` (nothing written) elsewhere or when the kernel declines;
+/// the caller then runs the pixels one by one.
+#[cfg(any(test, feature = "std"))]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn dw3x3_run(
+    isa: Isa,
+    rows: [&[u8]; 3],
+    steps: (usize, usize),
+    n: usize,
+    w: &[u8],
+    p: &super::generic::requant::Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    match isa {
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::dw3x3_run(rows, steps, n, w, p, clamp, out),
+        _ => {
+            let _ = (rows, steps, n, w, p, clamp, out);
+            false
+        }
+    }
+}
+
 /// int8 ADD of two tensors of the output's shape where `isa` has a vector kernel for it
-/// (x86_64 with AVX-512 F): writes `out[..n]` for a prefix of `n` elements (a whole
+/// (x86_64 with AVX-512 F, aarch64 NEON): writes `out[..n]` for a prefix of `n` elements (a whole
 /// number of vector steps) and returns `n`; 0 elsewhere, or when the parameters are
 /// outside the kernel's range (the caller computes the rest on its element loop).
 #[inline]
@@ -224,6 +278,8 @@ pub(crate) fn add_same_shape(
     match isa {
         #[cfg(all(target_arch = "x86_64", any(test, feature = "std")))]
         Isa::Avx2 => x86_64::add_same_shape(p, a, b, out),
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => aarch64::add_same_shape(p, a, b, out),
         _ => {
             let _ = (p, a, b, out);
             0
