@@ -134,6 +134,68 @@ impl Layout {
     }
 }
 
+/// The edgeflow application's buffers and identity on the board (`[app]`): the board
+/// crate's build script (`firmware/build-support`) generates `app.rs` with these as
+/// constants, so the application crate holds none of them.
+///
+/// The five buffers are one static in `.bss` (`edgeflow_app::static_memory!`); the stack
+/// grows down from the top of RAM into what they leave.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// The cargo profile the application is built with (`release`, or `release-small` where
+    /// the image must be optimised for size to fit `[layout] firmware_bytes`); `edgeflow
+    /// flash` and the test suite build it so.
+    pub profile: String,
+    /// Tensor arena, bytes.
+    pub arena_bytes: u64,
+    /// Feature-pipeline workspace, `f32` words.
+    pub workspace_words: u64,
+    /// Telemetry summary state, `u32` words.
+    pub summary_words: u64,
+    /// Feature vector, `f32` words.
+    pub feature_words: u64,
+    /// Telemetry transmit buffer, bytes.
+    pub tx_bytes: u64,
+    /// Emulated boards: bytes of stack painted at boot, below the stack pointer, to measure
+    /// the peak stack; absent means all the RAM above the statics (a board with much RAM
+    /// bounds it to keep the boot short).
+    #[serde(default)]
+    pub stack_band_bytes: Option<u64>,
+    /// The device id the application reports, for a board without a unique id (QEMU);
+    /// absent when the board reads its own (e.g. the STM32 unique ID).
+    #[serde(default)]
+    pub device_id: Option<u64>,
+}
+
+impl App {
+    /// Bytes of RAM the five buffers take (words are 4 bytes), before alignment padding.
+    pub fn buffer_bytes(&self) -> u64 {
+        let words = self
+            .workspace_words
+            .saturating_add(self.summary_words)
+            .saturating_add(self.feature_words);
+        self.arena_bytes
+            .saturating_add(words.saturating_mul(4))
+            .saturating_add(self.tx_bytes)
+    }
+
+    /// Checks that the buffers, and the painted stack band if any, fit in `ram_bytes`.
+    pub fn validate(&self, ram_bytes: u64) -> Result<(), String> {
+        let need = self
+            .buffer_bytes()
+            .saturating_add(self.stack_band_bytes.unwrap_or(0));
+        if need > ram_bytes {
+            return Err(format!(
+                "app buffers ({} bytes) plus stack_band_bytes ({}) exceed the {ram_bytes} bytes of RAM",
+                self.buffer_bytes(),
+                self.stack_band_bytes.unwrap_or(0)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A board: target, CPU, memory sizes and how to run firmware on it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +221,9 @@ pub struct Board {
     /// The edgeflow application's memory layout (boards with an application).
     #[serde(default)]
     pub layout: Option<Layout>,
+    /// The edgeflow application's buffer sizes and device id (boards with an application).
+    #[serde(default)]
+    pub app: Option<App>,
     /// Where the figures come from.
     pub provenance: Provenance,
 }
@@ -377,6 +442,9 @@ impl Board {
         if let Some(l) = &self.layout {
             l.validate(self.flash_bytes)?;
         }
+        if let Some(a) = &self.app {
+            a.validate(self.ram_bytes)?;
+        }
         if !self.target.starts_with("thumb") && !self.target.contains("linux") {
             return Err(format!(
                 "target {} is not a Cortex-M or Linux target",
@@ -528,6 +596,12 @@ mod tests {
             ),
             ("page_bytes = 1024", "page_bytes = 1000", "power of two"),
             ("slot_bytes = 0x7c00", "slot_bytes = 0x7e00", "multiples"),
+            // [app] buffers that leave no RAM (64 KiB) for the stack.
+            (
+                "arena_bytes = 16384",
+                "arena_bytes = 65536",
+                "exceed the 65536 bytes of RAM",
+            ),
         ] {
             assert!(good.contains(from), "{from}");
             let e = Board::from_toml(&good.replace(from, to), "x.toml").expect_err(to);
