@@ -15,14 +15,10 @@ use edgeflow_telemetry::{Decoder, Event, LogResolver, LogStats, Stats};
 use crate::root;
 
 /// Where each board's app keeps its model partition (flash address, from the board file's
-/// `[layout]`, as the firmware build reads it) and the cargo profile it is built with (see
-/// `firmware/app-<board>/src/main.rs`).
-pub fn app_layout(board: &Board) -> Option<(u32, &'static str)> {
-    let profile = match board.name.as_str() {
-        "mps2-an386" => "release",
-        "lm3s6965evb" | "nucleo-f411re" => "release-small",
-        _ => return None,
-    };
+/// `[layout]`, as the firmware build reads it) and the cargo profile it is built with (the
+/// board file's `[app] profile`); `None` for a board without both tables.
+pub fn app_layout(board: &Board) -> Option<(u32, String)> {
+    let profile = board.app.as_ref()?.profile.clone();
     let origin = u32::try_from(board.layout?.slots_origin).ok()?;
     Some((origin, profile))
 }
@@ -33,7 +29,7 @@ pub fn build_app(board: &Board) -> Result<PathBuf, String> {
     let app = root().join("firmware").join(format!("app-{}", board.name));
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(&app)
-        .args(["build", "--quiet", "--profile", profile]);
+        .args(["build", "--quiet", "--profile", &profile]);
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
         {
@@ -50,7 +46,7 @@ pub fn build_app(board: &Board) -> Result<PathBuf, String> {
     Ok(root()
         .join("firmware/target")
         .join(&board.target)
-        .join(profile)
+        .join(&profile)
         .join(format!("edgeflow-app-{}", board.name)))
 }
 

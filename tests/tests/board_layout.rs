@@ -3,7 +3,8 @@
 //! (`edgeflow flash`, the HIL tests) reads it to place the model partition. This test links
 //! each board's application and reads back, from the ELF, the layout the firmware was built
 //! with (its `EDGEFLOW_LAYOUT` symbol) and where the linker put its sections; it fails if
-//! either disagrees with what the host reads from the board file.
+//! either disagrees with what the host reads from the board file. The `[app]` table (buffer
+//! sizes, generated into the application too) is checked against the RAM and the ELF's `.bss`.
 
 use edgeflow_compile::board::Board;
 use edgeflow_tests::{device, root};
@@ -83,6 +84,33 @@ fn check(name: &str) {
         );
     }
     assert!(loaded > 0, "{name}: no code found");
+
+    // The buffers of [app] (generated into the image as one static in .bss) fit the RAM with
+    // the stack band, and the linked .bss holds them: the image was built with these sizes
+    // or larger ones, not with sizes written elsewhere.
+    let app = board
+        .app
+        .expect("a board with an application has an [app] table");
+    let need = app.buffer_bytes() + app.stack_band_bytes.unwrap_or(0);
+    assert!(
+        need <= board.ram_bytes,
+        "{name}: [app] buffers {} B + stack band {:?} exceed the RAM",
+        app.buffer_bytes(),
+        app.stack_band_bytes
+    );
+    let bss = elf.section_by_name(".bss").expect(".bss").size();
+    assert!(
+        bss >= app.buffer_bytes(),
+        "{name}: .bss is {bss} B, less than the [app] buffers ({} B)",
+        app.buffer_bytes()
+    );
+    // Nothing but those buffers is large: the statics besides them stay under 4 KiB, so a
+    // smaller [app] gives a smaller image.
+    assert!(
+        bss < app.buffer_bytes() + 4096,
+        "{name}: .bss is {bss} B for [app] buffers of {} B",
+        app.buffer_bytes()
+    );
 }
 
 #[test]

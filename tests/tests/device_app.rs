@@ -432,6 +432,11 @@ fn cortex_m3_device_predictions_equal_the_host_and_a_failed_update_keeps_the_old
         Body::Hello(h) => assert_eq!((h.slot, h.board.as_str()), (0, "lm3s6965evb")),
         b => panic!("{b:?}"),
     }
+    // The device id is the one boards/lm3s6965evb.toml [app] gives (generated into the image).
+    assert_eq!(
+        Some(frames(&ev).last().expect("hello").header.device_id),
+        board.app.as_ref().and_then(|a| a.device_id)
+    );
     let samples = signal(2 * 16 * 40, 5);
     let (part1, part2) = samples.split_at(2 * 16 * 20);
     let (c1, c2) = (chunks(part1, 50), chunks(part2, 50));

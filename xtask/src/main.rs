@@ -215,9 +215,13 @@ fn firmware_builds() -> Result<()> {
     status(c)?;
     println!("== firmware: build the real-board application firmware/app-nucleo-f411re (not run)");
     let mut c = plain(&fw.join("app-nucleo-f411re"));
-    // Optimised for size (as lm3s6965evb): at O3 the application overflows the 256 KiB
-    // firmware region of boards/nucleo-f411re.toml by 27 KiB.
-    c.args(["build", "--profile", "release-small"]);
+    // The profile of boards/nucleo-f411re.toml [app] (release-small: at O3 the application
+    // overflows its 256 KiB firmware region by 27 KiB).
+    let profile = firmware::board("nucleo-f411re")
+        .app
+        .map(|a| a.profile)
+        .context("boards/nucleo-f411re.toml has no [app] table")?;
+    c.args(["build", "--profile", &profile]);
     status(c)?;
     // `edgeflow flash` for real boards (probe-rs) builds behind the CLI's `probe` feature.
     // Opt-in: probe-rs's own dependency tree takes about 4 min to check, and enabling it

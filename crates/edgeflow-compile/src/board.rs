@@ -134,6 +134,71 @@ impl Layout {
     }
 }
 
+/// The edgeflow application's buffers and identity on the board (`[app]`): the board
+/// crate's build script (`firmware/build-support`) generates `app.rs` with these as
+/// constants, so the application crate holds none of them.
+///
+/// The five buffers are one static in `.bss` (`edgeflow_app::static_memory!`); the stack
+/// grows down from the top of RAM into what they leave.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    /// The cargo profile the application is built with (`release`, or `release-small` where
+    /// the image must be optimised for size to fit `[layout] firmware_bytes`); `edgeflow
+    /// flash` and the test suite build it so.
+    pub profile: String,
+    /// Tensor arena, bytes.
+    pub arena_bytes: u64,
+    /// Feature-pipeline workspace, `f32` words.
+    pub workspace_words: u64,
+    /// Telemetry summary state, `u32` words.
+    pub summary_words: u64,
+    /// Feature vector, `f32` words.
+    pub feature_words: u64,
+    /// Telemetry transmit buffer, bytes.
+    pub tx_bytes: u64,
+    /// Emulated boards: bytes of stack painted at boot, below the stack pointer, to measure
+    /// the peak stack; absent means all the RAM above the statics (a board with much RAM
+    /// bounds it to keep the boot short).
+    #[serde(default)]
+    pub stack_band_bytes: Option<u64>,
+    /// The device id the application reports, for a board without a unique id (QEMU);
+    /// absent when the board reads its own (e.g. the STM32 unique ID).
+    #[serde(default)]
+    pub device_id: Option<u64>,
+}
+
+impl App {
+    /// Bytes of RAM the five buffers take (words are 4 bytes), before alignment padding.
+    pub fn buffer_bytes(&self) -> u64 {
+        let words = self
+            .workspace_words
+            .saturating_add(self.summary_words)
+            .saturating_add(self.feature_words);
+        self.arena_bytes
+            .saturating_add(words.saturating_mul(4))
+            .saturating_add(self.tx_bytes)
+    }
+
+    /// Checks that the buffers, and the painted stack band if any, fit in `ram_bytes` (the
+    /// board's RAM). Not part of [`Board::validate`]: a board file stays loadable for
+    /// questions about other RAM sizes; `edgeflow flash` and the test suite
+    /// (`tests/tests/board_layout.rs`) call it.
+    pub fn validate(&self, ram_bytes: u64) -> Result<(), String> {
+        let need = self
+            .buffer_bytes()
+            .saturating_add(self.stack_band_bytes.unwrap_or(0));
+        if need > ram_bytes {
+            return Err(format!(
+                "app buffers ({} bytes) plus stack_band_bytes ({}) exceed the {ram_bytes} bytes of RAM",
+                self.buffer_bytes(),
+                self.stack_band_bytes.unwrap_or(0)
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A board: target, CPU, memory sizes and how to run firmware on it.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +224,9 @@ pub struct Board {
     /// The edgeflow application's memory layout (boards with an application).
     #[serde(default)]
     pub layout: Option<Layout>,
+    /// The edgeflow application's buffer sizes and device id (boards with an application).
+    #[serde(default)]
+    pub app: Option<App>,
     /// Where the figures come from.
     pub provenance: Provenance,
 }
@@ -461,6 +529,27 @@ mod tests {
             msg.contains("mps2-an386") && msg.contains("lm3s6965evb"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn app_buffers_must_fit_the_ram() {
+        let good = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../boards/lm3s6965evb.toml"),
+        )
+        .expect("board file");
+        let b = Board::from_toml(&good, "x.toml").expect("good");
+        let app = b.app.expect("lm3s6965evb has an [app]");
+        // 16 KiB arena + 4 x (2048 + 1024 + 512) words + 4 KiB tx buffer.
+        assert_eq!(app.buffer_bytes(), 16384 + 4 * 3584 + 4096);
+        app.validate(b.ram_bytes).expect("fits 64 KiB");
+        let e = app.validate(app.buffer_bytes() - 1).expect_err("too small");
+        assert!(e.contains("exceed"), "{e}");
+        let banded = App {
+            stack_band_bytes: Some(b.ram_bytes),
+            ..app
+        };
+        let e = banded.validate(b.ram_bytes).expect_err("band too large");
+        assert!(e.contains("stack_band_bytes"), "{e}");
     }
 
     #[test]

@@ -22,90 +22,27 @@ use panic_semihosting as _;
 mod layout {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));
 }
+/// Buffer sizes, stack band and device id, generated from `boards/lm3s6965evb.toml` [app] by
+/// build.rs.
+mod app {
+    include!(concat!(env!("OUT_DIR"), "/app.rs"));
+}
+use app::{
+    ARENA_BYTES, DEVICE_ID, FEATURE_WORDS, STACK_BAND, SUMMARY_WORDS, TX_BYTES, WORKSPACE_WORDS,
+};
 use layout::{CORE_CLOCK_HZ, PAGE_BYTES, PARTITION_BYTES, SLOTS_ORIGIN, SLOT_BYTES};
-const UART0: usize = 0x4000_C000;
-/// Stack painting at boot: all the RAM the stack can grow into (from the end of the
-/// statics). (A fixed band of 8 KiB capped the reported high water near 8.4 KB while the
-/// static bound, `tests/tests/app_stack.rs`, is ~29 KB.)
-const STACK_BAND: usize = usize::MAX;
 
-const ARENA_BYTES: usize = 16 * 1024;
-const WORKSPACE_WORDS: usize = 2 * 1024;
-const SUMMARY_WORDS: usize = 1024;
-const FEATURE_WORDS: usize = 512;
-const TX_BYTES: usize = 4 * 1024;
+/// UART0, a PL011 (ARM PrimeCell UART TRM DDI 0183, registers UARTDR, UARTFR, UARTCR;
+/// QEMU hw/char/pl011.c).
+struct Uart0;
 
-/// PL011 UART, polled.
-#[allow(unsafe_code)]
-mod uart {
-    use core::ptr::{read_volatile, write_volatile};
-
-    const DATA: usize = 0x000;
-    const STATE: usize = 0x018; // UARTFR
-    const CTRL: usize = 0x030; // UARTCR
+impl emulated::UartMap for Uart0 {
+    const BASE: usize = 0x4000_C000;
+    const DATA: usize = 0x000; // UARTDR
+    const STATUS: usize = 0x018; // UARTFR
+    const RX_READY: (u32, u32) = (1 << 4, 0); // RXFE clear: the receive FIFO has a byte
     const TX_FULL: u32 = 1 << 5; // TXFF
-    const RX_EMPTY: u32 = 1 << 4; // RXFE
-
-    pub struct Uart {
-        base: usize,
-    }
-
-    impl Uart {
-        /// # Safety
-        /// `base` must be a PL011 UART owned by nobody else.
-        pub unsafe fn new(base: usize) -> Self {
-            // SAFETY: registers of the UART the caller hands over.
-            unsafe {
-                write_volatile((base + CTRL) as *mut u32, 0x301); // UARTEN, TXE, RXE
-            }
-            Uart { base }
-        }
-
-        fn reg(&self, off: usize) -> *mut u32 {
-            (self.base + off) as *mut u32
-        }
-    }
-
-    impl embedded_io::ErrorType for Uart {
-        type Error = core::convert::Infallible;
-    }
-
-    impl embedded_io::Read for Uart {
-        /// Blocks until at least one byte is there, then takes what is there.
-        fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-            let mut n = 0;
-            while n < buf.len() {
-                // SAFETY: UART registers (see `new`).
-                let state = unsafe { read_volatile(self.reg(STATE)) };
-                if state & RX_EMPTY != 0 {
-                    if n > 0 {
-                        break;
-                    }
-                    continue;
-                }
-                // SAFETY: as above; reading DATA pops the receive FIFO.
-                buf[n] = unsafe { read_volatile(self.reg(DATA)) } as u8;
-                n += 1;
-            }
-            Ok(n)
-        }
-    }
-
-    impl embedded_io::Write for Uart {
-        fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-            for &b in buf {
-                // SAFETY: UART registers (see `new`).
-                while unsafe { read_volatile(self.reg(STATE)) } & TX_FULL != 0 {}
-                // SAFETY: as above.
-                unsafe { write_volatile(self.reg(DATA), u32::from(b)) };
-            }
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> Result<(), Self::Error> {
-            Ok(())
-        }
-    }
+    const INIT: &'static [(usize, u32)] = &[(0x030, 0x301)]; // UARTCR: UARTEN, TXE, RXE
 }
 
 #[entry]
@@ -124,9 +61,9 @@ fn main() -> ! {
     };
     #[allow(unsafe_code)]
     // SAFETY: UART0 is used by nothing else in this firmware.
-    let mut link = unsafe { uart::Uart::new(UART0) };
+    let mut link = unsafe { emulated::PolledUart::<Uart0>::take() };
     let cfg = Config {
-        device_id: 0x6C6D_3373_0000_0001, // "lm3s" + 1; QEMU has no unique id
+        device_id: DEVICE_ID,
         board: "lm3s6965evb",
         firmware: concat!("edgeflow-app ", env!("CARGO_PKG_VERSION")),
         summary_every: 32,

@@ -34,6 +34,13 @@ use stm32f4xx_hal::serial::{Rx, Tx};
 mod layout {
     include!(concat!(env!("OUT_DIR"), "/layout.rs"));
 }
+/// Buffer sizes, generated from `boards/nucleo-f411re.toml` [app] by build.rs.
+// STACK_BAND is unused: this board does not paint its stack (its `stack_peak` is 0).
+#[allow(dead_code)]
+mod app {
+    include!(concat!(env!("OUT_DIR"), "/app.rs"));
+}
+use app::{ARENA_BYTES, FEATURE_WORDS, SUMMARY_WORDS, TX_BYTES, WORKSPACE_WORDS};
 
 // The board file's page size is the erase unit the HAL's flash driver uses (its largest
 // sector, 128 KiB): a disagreement is a build error.
@@ -44,12 +51,6 @@ const _: () = assert!(
 
 const CLOCK_HZ: u32 = layout::CORE_CLOCK_HZ;
 const SAMPLE_HZ: u32 = 50;
-
-const ARENA_BYTES: usize = 40 * 1024;
-const WORKSPACE_WORDS: usize = 4 * 1024;
-const SUMMARY_WORDS: usize = 2 * 1024;
-const FEATURE_WORDS: usize = 1024;
-const TX_BYTES: usize = 8 * 1024;
 
 /// Core cycles since boot: the 32-bit DWT counter (wraps every 51 s at 84 MHz) extended to
 /// 64 bits; correct as long as it is read at least once per wrap (the main loop does).
@@ -88,7 +89,10 @@ impl Platform for Board<'_> {
             // readable. The application reads only the active slot through this view and
             // erases/programs only the other slot while it is alive.
             Some(end) if end <= flash_bytes => unsafe {
-                core::slice::from_raw_parts((FLASH_BASE + offset as usize) as *const u8, len as usize)
+                core::slice::from_raw_parts(
+                    (FLASH_BASE + offset as usize) as *const u8,
+                    len as usize,
+                )
             },
             _ => &[],
         }
@@ -189,8 +193,7 @@ fn device_id() -> u64 {
 
 #[entry]
 fn main() -> ! {
-    let (Some(dp), Some(mut cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take())
-    else {
+    let (Some(dp), Some(mut cp)) = (pac::Peripherals::take(), cortex_m::Peripherals::take()) else {
         loop {
             cortex_m::asm::wfi();
         }

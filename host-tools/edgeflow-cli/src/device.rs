@@ -110,26 +110,27 @@ pub enum DeviceCommand {
     },
 }
 
-/// What each board's application expects: the model partition (from the board file's
-/// `[layout]`, the table the firmware build generates its memory.x from), the buffers it
-/// gives the run-time, and its cargo profile (see `firmware/app-<board>/src/main.rs`).
+/// What each board's application expects, all from its board file: the model partition
+/// (`[layout]`, the table the firmware build generates its memory.x from), the buffers it
+/// gives the run-time and its cargo profile (`[app]`, which the build generates its buffer
+/// constants from).
 struct AppLayout {
     partition: u64,
     slot_bytes: u64,
     arena_bytes: u64,
     workspace_words: u64,
-    profile: &'static str,
+    profile: String,
 }
 
 fn layout(board: &Board) -> Result<AppLayout> {
-    let (arena_bytes, workspace_words, profile) = match board.name.as_str() {
-        "mps2-an386" => (256 * 1024, 64 * 1024, "release"),
-        "lm3s6965evb" => (16 * 1024, 2 * 1024, "release-small"),
-        "nucleo-f411re" => (40 * 1024, 4 * 1024, "release-small"),
-        other => {
-            bail!("no edgeflow application for board {other} (known: mps2-an386, lm3s6965evb, nucleo-f411re)")
-        }
-    };
+    let app = board.app.as_ref().ok_or_else(|| {
+        anyhow!(
+            "board {} has no [app] table (no edgeflow application for it)",
+            board.name
+        )
+    })?;
+    app.validate(board.ram_bytes)
+        .map_err(|e| anyhow!("board {}: {e}", board.name))?;
     let l = board.layout.ok_or_else(|| {
         anyhow!(
             "board {} has no [layout] table (where the firmware and the model slots go)",
@@ -139,9 +140,9 @@ fn layout(board: &Board) -> Result<AppLayout> {
     Ok(AppLayout {
         partition: l.slots_origin,
         slot_bytes: l.slot_bytes,
-        arena_bytes,
-        workspace_words,
-        profile,
+        arena_bytes: app.arena_bytes,
+        workspace_words: app.workspace_words,
+        profile: app.profile.clone(),
     })
 }
 
@@ -397,7 +398,7 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
     println!("building {} ({})", dir.display(), app.profile);
     let status = Process::new("cargo")
         .current_dir(&dir)
-        .args(["build", "--quiet", "--profile", app.profile])
+        .args(["build", "--quiet", "--profile", &app.profile])
         .status()
         .context("cannot run cargo")?;
     if !status.success() {
@@ -405,7 +406,7 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
     }
     Ok(Path::new("firmware/target")
         .join(&board.target)
-        .join(app.profile)
+        .join(&app.profile)
         .join(format!("edgeflow-app-{}", board.name)))
 }
 
