@@ -30,8 +30,8 @@ use core::arch::aarch64::{
 };
 
 use core::arch::aarch64::{
-    int8x8_t, vcombine_s8, vdup_n_s8, vld1_dup_s32, vld1q_dup_s32, vmax_s8, vmin_s8, vqaddq_s16,
-    vqmovn_high_s32, vreinterpret_s8_s32, vst1q_s8,
+    int8x8_t, vcombine_s8, vdup_n_s32, vdup_n_s8, vmax_s8, vmin_s8, vqaddq_s16, vqmovn_high_s32,
+    vreinterpret_s8_s32, vst1q_s8,
 };
 use core::arch::aarch64::{
     vandq_s32, vmvnq_s32, vqaddq_s32, vqrdmulhq_s32, vrshlq_s32, vshrq_n_s32,
@@ -853,7 +853,9 @@ unsafe fn acc_sdot<const NP: usize, const BP: usize>(
         }
         for g in 4 * q4..s4 {
             let x: [int8x16_t; NP] = core::array::from_fn(|p| unsafe {
-                vreinterpretq_s8_s32(vld1q_dup_s32(rp[p].add(4 * g).cast()))
+                // `read_unaligned`: a piece starts at any byte offset, and
+                // `vld1q_dup_s32` is a plain (4-aligned) `*const i32` read in Rust.
+                vreinterpretq_s8_s32(vdupq_n_s32(rp[p].add(4 * g).cast::<i32>().read_unaligned()))
             });
             for i in 0..BP {
                 let pw = unsafe { wt.add(32 * (i * k4 + g)) };
@@ -917,9 +919,10 @@ unsafe fn acc_smlal<const NP: usize, const BP: usize>(
         if s4 % 2 == 1 {
             let g = s4 - 1;
             let x: [int16x8_t; NP] = core::array::from_fn(|p| {
-                vmovl_s8(vreinterpret_s8_s32(unsafe {
-                    vld1_dup_s32(rp[p].add(4 * g).cast())
-                }))
+                // `read_unaligned`: as in `acc_sdot`'s tail.
+                vmovl_s8(vreinterpret_s8_s32(vdup_n_s32(unsafe {
+                    rp[p].add(4 * g).cast::<i32>().read_unaligned()
+                })))
             });
             let wg = unsafe { wt.add(64 * g) };
             tap!(x, wg, 0);
@@ -1114,8 +1117,14 @@ fn all_len<T: AsRef<[E]>, E>(v: &[T], n: usize) -> bool {
 }
 
 /// `NP` rows of [`gemm_fused`] with its checks done: the `CPU` feature's kernel.
+///
+/// # Safety
+///
+/// The caller ([`gemm_fused`]) has checked the pieces, weights, constants and outputs
+/// against the shape `tsk`/`oc` and, for [`Packing::Sdot`], that the CPU has the
+/// dot-product extension.
 #[target_feature(enable = "neon")]
-fn fused_group<const NP: usize>(
+unsafe fn fused_group<const NP: usize>(
     packing: Packing,
     rows: &[&[[u8; 4]]],
     tsk: (usize, usize, usize),
@@ -1217,7 +1226,8 @@ pub(crate) fn gemm_fused(
         let (Some(rows), Some(os)) = (segs.get(p0 * taps..), outs.get_mut(p0..)) else {
             return false;
         };
-        // SAFETY: NEON is part of the aarch64 baseline.
+        // SAFETY: NEON is part of the aarch64 baseline; the slices and the CPU feature
+        // were checked above (`fits`, `dotprod_available`), as `fused_group` requires.
         unsafe {
             match m {
                 1 => fused_group::<1>(packing, rows, tsk, w, oc, pre, clamp, os),
