@@ -17,7 +17,7 @@ use crate::{Error, Model};
 /// keeps its node structures in the arena rather than on the stack. Place the `Runtime`
 /// where that memory should come from (a `static` cell, or the caller's stack).
 ///
-/// With the `std` feature, [`Runtime::invoke_packed`] decodes every op record once, on
+/// With the `std` feature, `Runtime::invoke_packed` decodes every op record once, on
 /// its first call, into a heap list kept in the value (the device path, `invoke`, still
 /// decodes each record per op and allocates nothing).
 pub struct Runtime<'m, 'a, 'r> {
@@ -28,7 +28,7 @@ pub struct Runtime<'m, 'a, 'r> {
     /// Host only: every op record in execution order, decoded by the first
     /// `invoke_packed` (empty before), so later inferences do not decode again: on the
     /// small MLPerf Tiny AD model the decoding was about a quarter of an inference
-    /// (BENCHMARKS.md, host kernels, seventh pass).
+    /// (BENCHMARKS.md (d), addendum "op records decoded once on the host").
     #[cfg(feature = "std")]
     decoded: std::vec::Vec<OpDef<'a>>,
 }
