@@ -102,6 +102,29 @@ pub fn run_host(artifact: &[u8], input: &[u8]) -> Result<Vec<u8>, edgeflow_nn::E
     Ok(rt.output(0)?.to_vec())
 }
 
+/// Runs an artifact on the host path (`Runtime::invoke_packed`, weights packed by
+/// `PackedModel::new`) three times on one `Runtime`, writing `input` before each: the
+/// first call decodes the op records, the later ones reuse them. Returns output 0 of
+/// each run, for comparison with [`run_host`]'s (the device path, which decodes every
+/// record per op).
+pub fn run_host_packed(artifact: &[u8], input: &[u8]) -> Result<Vec<Vec<u8>>, edgeflow_nn::Error> {
+    let model = edgeflow_nn::Model::parse(artifact)?;
+    let packed = edgeflow_nn::PackedModel::new(&model);
+    let mut arena = edgeflow_nn::HostArena::for_model(&model).expect("allocate the arena");
+    let mut rt = edgeflow_nn::Runtime::new(&model, arena.as_mut_bytes())?;
+    let mut outs = Vec::new();
+    for _ in 0..3 {
+        let slot = rt.input_mut(0)?;
+        if slot.len() != input.len() {
+            return Err(edgeflow_nn::Error::NoSuchTensor { index: 0, count: 1 });
+        }
+        slot.copy_from_slice(input);
+        rt.invoke_packed(&packed)?;
+        outs.push(rt.output(0)?.to_vec());
+    }
+    Ok(outs)
+}
+
 /// Compares an edgeflow output with TFLite Micro's: int8 bit-exact; float32 with
 /// `|a - b| <= 1e-5 * |b| + 1e-6` per element. Returns a description of the first mismatch.
 pub fn compare(ours: &[u8], reference: &Array) -> Result<(), String> {

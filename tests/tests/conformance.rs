@@ -1,7 +1,9 @@
 //! Every conformance fixture, compiled and run on the host, against TFLite Micro's output:
-//! int8 bit-exact, float32 within 1e-5 relative (see `edgeflow_tests::compare`).
+//! int8 bit-exact, float32 within 1e-5 relative (see `edgeflow_tests::compare`); and the
+//! host path (`invoke_packed`, op records decoded once and reused) bit-identical to the
+//! device path (`invoke`, each record decoded per op) on every fixture.
 
-use edgeflow_tests::{compare, fixtures, load_npy, run_host};
+use edgeflow_tests::{compare, fixtures, load_npy, run_host, run_host_packed};
 
 #[test]
 fn all_fixtures_match_tflite_micro() {
@@ -27,6 +29,19 @@ fn all_fixtures_match_tflite_micro() {
             Ok(out) => {
                 if let Err(e) = compare(&out, &expected) {
                     failures.push(format!("{}: {e}", f.name));
+                }
+                match run_host_packed(&compiled.artifact, &input) {
+                    Ok(runs) => {
+                        for (k, p) in runs.iter().enumerate() {
+                            if *p != out {
+                                failures.push(format!(
+                                    "{}: invoke_packed run {k} differs from invoke",
+                                    f.name
+                                ));
+                            }
+                        }
+                    }
+                    Err(e) => failures.push(format!("{}: invoke_packed: {e}", f.name)),
                 }
             }
             Err(e) => failures.push(format!("{}: run: {e}", f.name)),

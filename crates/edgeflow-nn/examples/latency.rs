@@ -5,7 +5,8 @@
 //! line: `median_us=… min_us=… runs=… kernels=… threads=… packed_ops=…
 //! packed_output_equal=…` (the last: whether `invoke_packed`'s output equals `invoke`'s,
 //! bit for bit, on this input). By default the
-//! host path: weights packed once (`PackedModel`) and `Runtime::invoke_packed` with
+//! host path: weights packed once (`PackedModel`), op records decoded once (on the one
+//! `Runtime`'s first call, then reused) and `Runtime::invoke_packed` with
 //! `THREADS` threads (default 1). `EDGEFLOW_NN_UNPACKED=1` times `Runtime::invoke` (the
 //! device path's kernels, AVX2 / NEON on the host); `EDGEFLOW_NN_PORTABLE=1` selects the
 //! portable kernels (and packs nothing). `cargo xtask bench-host` builds it in release

@@ -16,11 +16,21 @@ use crate::{Error, Model};
 /// so that it is not on the stack under every kernel during [`Runtime::invoke`], as TFLM
 /// keeps its node structures in the arena rather than on the stack. Place the `Runtime`
 /// where that memory should come from (a `static` cell, or the caller's stack).
+///
+/// With the `std` feature, `Runtime::invoke_packed` decodes every op record once, on
+/// its first call, into a heap list kept in the value (the device path, `invoke`, still
+/// decodes each record per op and allocates nothing).
 pub struct Runtime<'m, 'a, 'r> {
     model: &'m Model<'a>,
     arena: &'r mut [u8],
     /// The op record being executed, decoded into in place for each op.
     op: OpDef<'a>,
+    /// Host only: every op record in execution order, decoded by the first
+    /// `invoke_packed` (empty before), so later inferences do not decode again: on the
+    /// small MLPerf Tiny AD model the decoding was about a quarter of an inference
+    /// (BENCHMARKS.md (d), addendum "op records decoded once on the host").
+    #[cfg(feature = "std")]
+    decoded: std::vec::Vec<OpDef<'a>>,
 }
 
 impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
@@ -44,6 +54,8 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             model,
             arena,
             op: OpDef::empty(),
+            #[cfg(feature = "std")]
+            decoded: std::vec::Vec::new(),
         })
     }
 
@@ -108,7 +120,8 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// [`crate::PackedModel::threads`] threads. The outputs are bit-identical to
     /// [`Runtime::invoke`]'s whatever the thread count. The arena is used exactly as by
     /// `invoke`; the packed kernels' row buffers live outside it (one per calling thread,
-    /// kept between calls).
+    /// kept between calls), and so do the op records, decoded from the artifact on the
+    /// first call and reused by the later ones (heap: one `OpDef` per op).
     ///
     /// Errors: [`Error::InvalidOp`] if `packed` was prepared from another model (its
     /// graph and weights are not this model's), and what [`Runtime::invoke`] returns.
@@ -133,8 +146,15 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             });
         }
         let threads = packed.threads();
+        if self.decoded.is_empty() {
+            self.decoded = self.model.ops().collect();
+        }
+        let (model, arena, ops) = (self.model, &mut *self.arena, self.decoded.as_slice());
         crate::host::with_work(|work| {
-            self.run(
+            run_decoded(
+                model,
+                arena,
+                ops,
                 |position, d, inputs, out, scratch| {
                     kernels::eval_host(
                         &d.op,
@@ -151,7 +171,8 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
         })
     }
 
-    /// The op loop shared by every `invoke`: cuts the arena for each op and calls
+    /// The op loop of the device `invoke`s (the host's is `run_decoded`): decodes each op
+    /// record into `self.op`, cuts the arena for each op and calls
     /// `exec(position, op, inputs, output, scratch)`, then `after_op`.
     #[inline(always)]
     fn run(
@@ -200,6 +221,43 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
         }
         Ok(())
     }
+}
+
+/// The host's op loop ([`Runtime::invoke_packed`]): `Runtime::run`'s, over op records
+/// decoded beforehand (`ops`, in execution order) instead of decoding each from the
+/// artifact per op. Kept apart from `run` so that the device loop's code is unchanged.
+#[cfg(feature = "std")]
+fn run_decoded<'a>(
+    model: &Model<'a>,
+    arena: &mut [u8],
+    ops: &[OpDef<'a>],
+    mut exec: impl FnMut(usize, &OpDef<'a>, &[TensorIn<'_, 'a>], TensorOut<'_, 'a>, &mut [u8]),
+    mut after_op: impl FnMut(usize, u32),
+) -> Result<(), Error> {
+    for (position, d) in ops.iter().enumerate() {
+        let Some(out_def) = d.outputs.first() else {
+            continue; // excluded by parse
+        };
+        let Some(out_r) = arena_range(out_def) else {
+            continue; // excluded by parse
+        };
+        if matches!(d.op, Op::Reshape)
+            && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
+        {
+            after_op(position, d.source_index);
+            continue; // planned in place: nothing to move
+        }
+        let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
+            heapless::Vec::new();
+        let (output, scratch) = prepare(model, arena, d, out_r, &mut inputs)?;
+        let out = TensorOut {
+            def: out_def,
+            data: output,
+        };
+        exec(position, d, inputs.as_slice(), out, scratch);
+        after_op(position, d.source_index);
+    }
+    Ok(())
 }
 
 /// Cuts the arena around op `d`'s output (`out_r`) and scratch, and lists its inputs
