@@ -539,6 +539,19 @@ struct Gather {
     pad_byte: u8,
 }
 
+/// `d.copy_from_slice(s)` for the short runs of a patch row (a first layer's 1-3
+/// channels times the filter width), as a byte loop kept out of `memcpy`: the empty
+/// `black_box` in the loop is a side effect the compiler cannot turn into a `memcpy`
+/// call, whose 92 B frame was the deepest on the Cortex-M conv path (BENCHMARKS.md
+/// (h2)). Copies `min(d.len(), s.len())` bytes (the caller passes equal lengths).
+#[inline(always)]
+fn copy_short(d: &mut [u8], s: &[u8]) {
+    for (d, &s) in d.iter_mut().zip(s) {
+        *d = s;
+        core::hint::black_box(());
+    }
+}
+
 /// Builds the patch of one output pixel (and group): `filter_h * filter_w * f_c` bytes in
 /// OHWI tap order, out-of-image taps set to the input zero point. Returns `false` only
 /// if a range is out of bounds (excluded by `check`).
@@ -572,7 +585,7 @@ fn gather(
             if kx1 > kx0 {
                 let start = row + g.w.at(ix0, kx0) * c;
                 match x.get(start..start + mid.len()) {
-                    Some(s) => mid.copy_from_slice(s),
+                    Some(s) => copy_short(mid, s),
                     None => return false,
                 }
             }

@@ -80,6 +80,25 @@ impl<'a> OutQ<'a> {
         }
     }
 
+    /// [`OutQ::new`] with [`OutQ::fast`] and [`OutQ::full`] given rather than checked
+    /// (`fast` over every channel): for a caller that took them from [`OutQ::new`] of
+    /// the same `rq` and `clamp` and rebuilds
+    /// the `OutQ` per block (FULLY_CONNECTED's `finish`, to keep it out of the frame
+    /// its dot products run under). Wrong flags give wrong outputs, never a panic.
+    #[inline(always)]
+    pub(crate) fn with_flags(rq: &Requant<'a>, clamp: &Clamp, fast: bool, full: bool) -> Self {
+        OutQ {
+            mult: rq.multipliers.0,
+            shift: rq.shifts.0,
+            per_channel: rq.multipliers.0.len() > 4,
+            out_off: rq.output_offset,
+            lo: clamp.min_q,
+            hi: clamp.max_q,
+            fast,
+            full,
+        }
+    }
+
     /// The `(multiplier, shift)` of output channels `start, start + 1, ...`.
     #[inline(always)]
     pub(crate) fn channels(&self, start: usize) -> Channels<'a> {

@@ -135,7 +135,12 @@ fn eval_i8(
     isa: Isa,
 ) {
     let packed = isa == Isa::ArmDsp;
-    let q = OutQ::new(rq, clamp);
+    // Only the epilogue's two flags are held across the blocks; `finish` rebuilds the
+    // `OutQ` (32 B) in its own frame, so it is not in the frame `fc_block` runs under.
+    let (fast, full) = {
+        let q = OutQ::new(rq, clamp);
+        (q.fast, q.full)
+    };
     let off = rq.input_offset;
     let Some((x16, acc)) = scratch.split_at_mut_checked(2 * i.min(SEG)) else {
         return;
@@ -174,10 +179,10 @@ fn eval_i8(
                 s0 += n;
             }
             let bs = bias.and_then(|b| b.get(4 * oc..)).unwrap_or(&[]);
-            match (q.fast, q.full) {
-                (true, true) => finish::<true, true>(&q, acc, bs, oc, ob),
-                (true, false) => finish::<true, false>(&q, acc, bs, oc, ob),
-                _ => finish::<false, false>(&q, acc, bs, oc, ob),
+            match (fast, full) {
+                (true, true) => finish::<true, true>((rq, clamp), acc, bs, oc, ob),
+                (true, false) => finish::<true, false>((rq, clamp), acc, bs, oc, ob),
+                _ => finish::<false, false>((rq, clamp), acc, bs, oc, ob),
             }
             oc += ob.len();
         }
@@ -191,12 +196,14 @@ fn eval_i8(
 /// [`OutQ::apply`].
 #[inline(never)]
 fn finish<const FAST: bool, const FULL: bool>(
-    q: &OutQ<'_>,
+    (rq, clamp): (&Requant<'_>, &Clamp),
     acc: &[i32],
     bias: &[u8],
     oc: usize,
     out: &mut [u8],
 ) {
+    // `FAST` and `FULL` are `OutQ::new(rq, clamp)`'s flags, computed once by the caller.
+    let q = OutQ::with_flags(rq, clamp, FAST, FULL);
     if FAST {
         if let super::epilogue::Channels::One(m, s) = q.channels(oc) {
             // Per-tensor: the rounding constant once for the block.
