@@ -194,7 +194,30 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
             if !ops.next_into(d) {
                 break;
             }
-            step(model, self.arena, position, &*d, &mut exec, &mut after_op)?;
+            let d = &*d;
+            let Some(out_def) = d.outputs.first() else {
+                continue; // excluded by parse
+            };
+            let Some(out_r) = arena_range(out_def) else {
+                continue; // excluded by parse
+            };
+            if matches!(d.op, Op::Reshape)
+                && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
+            {
+                after_op(position, d.source_index);
+                continue; // planned in place: nothing to move
+            }
+            // As many slots as this build's ops take (`kernels::RUN_INPUTS`: 4 bytes x 12
+            // fewer on the stack without CONCATENATION).
+            let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
+                heapless::Vec::new();
+            let (output, scratch) = prepare(model, self.arena, d, out_r, &mut inputs)?;
+            let out = TensorOut {
+                def: out_def,
+                data: output,
+            };
+            exec(position, d, inputs.as_slice(), out, scratch);
+            after_op(position, d.source_index);
         }
         Ok(())
     }
@@ -202,8 +225,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
 
 /// The host's op loop ([`Runtime::invoke_packed`]): `Runtime::run`'s, over op records
 /// decoded beforehand (`ops`, in execution order) instead of decoding each from the
-/// artifact per op. Its own loop, so that the device loop keeps its code; the per-op
-/// work is the shared [`step`].
+/// artifact per op. Kept apart from `run` so that the device loop's code is unchanged.
 #[cfg(feature = "std")]
 fn run_decoded<'a>(
     model: &Model<'a>,
@@ -213,46 +235,28 @@ fn run_decoded<'a>(
     mut after_op: impl FnMut(usize, u32),
 ) -> Result<(), Error> {
     for (position, d) in ops.iter().enumerate() {
-        step(model, arena, position, d, &mut exec, &mut after_op)?;
-    }
-    Ok(())
-}
-
-/// One op of an op loop (`Runtime::run`, the device's, and `run_decoded`, the host's):
-/// skips an in-place RESHAPE, cuts the arena around `d` (see [`prepare`]) and calls
-/// `exec(position, d, inputs, output, scratch)`, then `after_op(position, source index)`.
-/// Always inlined, so that each loop's code is what it was with the body written in it.
-#[inline(always)]
-fn step<'a>(
-    model: &Model<'a>,
-    arena: &mut [u8],
-    position: usize,
-    d: &OpDef<'a>,
-    exec: &mut impl FnMut(usize, &OpDef<'a>, &[TensorIn<'_, 'a>], TensorOut<'_, 'a>, &mut [u8]),
-    after_op: &mut impl FnMut(usize, u32),
-) -> Result<(), Error> {
-    let Some(out_def) = d.outputs.first() else {
-        return Ok(()); // excluded by parse
-    };
-    let Some(out_r) = arena_range(out_def) else {
-        return Ok(()); // excluded by parse
-    };
-    if matches!(d.op, Op::Reshape)
-        && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
-    {
+        let Some(out_def) = d.outputs.first() else {
+            continue; // excluded by parse
+        };
+        let Some(out_r) = arena_range(out_def) else {
+            continue; // excluded by parse
+        };
+        if matches!(d.op, Op::Reshape)
+            && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
+        {
+            after_op(position, d.source_index);
+            continue; // planned in place: nothing to move
+        }
+        let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
+            heapless::Vec::new();
+        let (output, scratch) = prepare(model, arena, d, out_r, &mut inputs)?;
+        let out = TensorOut {
+            def: out_def,
+            data: output,
+        };
+        exec(position, d, inputs.as_slice(), out, scratch);
         after_op(position, d.source_index);
-        return Ok(()); // planned in place: nothing to move
     }
-    // As many slots as this build's ops take (`kernels::RUN_INPUTS`: 4 bytes x 12
-    // fewer on the stack without CONCATENATION).
-    let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> = heapless::Vec::new();
-    let (output, scratch) = prepare(model, arena, d, out_r, &mut inputs)?;
-    let out = TensorOut {
-        def: out_def,
-        data: output,
-    };
-    exec(position, d, inputs.as_slice(), out, scratch);
-    after_op(position, d.source_index);
     Ok(())
 }
 
