@@ -1930,6 +1930,38 @@ mod tests {
         clamp: (i32, i32, i32),
     }
 
+    /// Random epilogue parameters for `n` channels in `write_soa`'s struct-of-arrays
+    /// layout (fold, multiplier, `r1` per channel): right shifts only (the vector
+    /// epilogue's domain), folds any 32-bit value or within `±fold_span`.
+    fn random_soa(r: &mut Rng, n: usize, fold_span: i64) -> Vec<u8> {
+        let mut soa = std::vec![0u8; 12 * n];
+        for (j, (m, s)) in r.multipliers(n).into_iter().enumerate() {
+            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-fold_span, fold_span) as i32
+            };
+            let r1 = s.unsigned_abs().saturating_sub(1);
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
+            soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        soa
+    }
+
+    /// A random `(output zero point, lo, hi)`: a third of the cases without activation
+    /// (-128..=127, the saturating-narrowing path), the others a random `lo <= hi`.
+    fn random_clamp(r: &mut Rng) -> (i32, i32, i32) {
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let (a, b) = if r.range(0, 2) == 0 {
+            (-128, 127)
+        } else {
+            (a.min(b), a.max(b))
+        };
+        (r.range(-128, 127) as i32, a, b)
+    }
+
     fn epi_case(r: &mut Rng) -> Option<Epi> {
         let n = r.usize(0, 70);
         let acc = (0..n)
@@ -1940,31 +1972,12 @@ mod tests {
                 _ => r.range(-300_000, 300_000) as i32,
             })
             .collect();
-        let mut soa = std::vec![0u8; 12 * n];
-        for (j, (m, s)) in r.multipliers(n).into_iter().enumerate() {
-            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
-            let fold = if r.bool() {
-                r.u32() as i32
-            } else {
-                r.range(-5000, 5000) as i32
-            };
-            let r1 = s.unsigned_abs().saturating_sub(1);
-            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
-            soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
-            soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
-        }
-        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
-        // A third of the cases without activation (the saturating-narrowing path).
-        let (a, b) = if r.range(0, 2) == 0 {
-            (-128, 127)
-        } else {
-            (a.min(b), a.max(b))
-        };
+        let soa = random_soa(r, n, 5000);
         Some(Epi {
             acc,
             soa,
             n,
-            clamp: (r.range(-128, 127) as i32, a, b),
+            clamp: random_clamp(r),
         })
     }
 
@@ -2140,25 +2153,8 @@ mod tests {
             })
             .collect();
         let w = packed_weights(r, packing, packing.pieces(oc.div_ceil(8), taps * s4)?);
-        let mut soa = std::vec![0u8; 12 * oc];
-        for (j, (m, s)) in r.multipliers(oc).into_iter().enumerate() {
-            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
-            let fold = if r.bool() {
-                r.u32() as i32
-            } else {
-                r.range(-50_000, 50_000) as i32
-            };
-            let r1 = s.unsigned_abs().saturating_sub(1);
-            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
-            soa[4 * (oc + j)..4 * (oc + j) + 4].copy_from_slice(&m.to_le_bytes());
-            soa[4 * (2 * oc + j)..4 * (2 * oc + j) + 4].copy_from_slice(&r1.to_le_bytes());
-        }
-        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
-        let (a, b) = if r.range(0, 2) == 0 {
-            (-128, 127)
-        } else {
-            (a.min(b), a.max(b))
-        };
+        let soa = random_soa(r, oc, 50_000);
+        let clamp = random_clamp(r);
         Some(Ind {
             packing,
             taps,
@@ -2168,7 +2164,7 @@ mod tests {
             pieces,
             w,
             soa,
-            clamp: (r.range(-128, 127) as i32, a, b),
+            clamp,
         })
     }
 
