@@ -873,6 +873,13 @@ fn conv_range(
     work: &mut [u8],
 ) {
     use super::packed::TILE;
+    // Every window inside the input: all pixels in one call where the kernel has that
+    // entry (aarch64), no per-tile piece lists.
+    if let Some(grid) = pixel_grid(g, gm) {
+        if gm.grid(x, &grid, p0, out) {
+            return;
+        }
+    }
     let rb = gm.row_bytes();
     // 1x1, stride 1, no padding: output pixel `p` reads input pixel `p` in place.
     let pointwise = g.h.filter == 1
@@ -1042,6 +1049,45 @@ fn conv_range(
             return;
         }
     }
+}
+
+/// The [`super::packed::PixelGrid`] of an ungrouped convolution without padding whose
+/// windows are all inside the input and whose filter rows are contiguous runs of the
+/// input (undilated along the width): one piece per window of `k` bytes (rounded up to
+/// 4, read in place) for a single filter row, else one piece per filter row (its
+/// `filter_w * in_c` bytes a multiple of 4). `None` for other geometries.
+#[cfg(any(test, feature = "std"))]
+fn pixel_grid(g: &Geom, gm: &super::packed::Gemm) -> Option<super::packed::PixelGrid> {
+    let inside = |a: &Axis| {
+        a.pad == 0
+            && a.out > 0
+            && (a.out - 1)
+                .checked_mul(a.stride)
+                .and_then(|v| v.checked_add((a.filter - 1).checked_mul(a.dilation)?))
+                .is_some_and(|v| v < a.size)
+    };
+    if g.in_c != g.f_c || g.w.dilation != 1 || !inside(&g.h) || !inside(&g.w) || g.k != gm.k() {
+        return None;
+    }
+    let row = g.w.size * g.in_c;
+    let piece = g.w.filter * g.in_c;
+    let (taps, s4) = if g.h.filter == 1 {
+        (1, gm.row_bytes() / 4)
+    } else if piece.is_multiple_of(4) && g.h.filter * piece == gm.k() {
+        (g.h.filter, piece / 4)
+    } else {
+        return None;
+    };
+    Some(super::packed::PixelGrid {
+        rows: g.h.out,
+        cols: g.w.out,
+        img_step: g.h.size * row,
+        row_step: g.h.stride * row,
+        col_step: g.w.stride * g.in_c,
+        taps,
+        tap_step: g.h.dilation * row,
+        s4,
+    })
 }
 
 /// [`conv_range`] for a 1x1 convolution with stride 1 and no padding: output pixels

@@ -87,6 +87,29 @@ fn wide(p: Packing) -> bool {
     }
 }
 
+/// Where the windows of a convolution's output pixels are in its input, for
+/// [`Gemm::grid`]: output pixel `p` is image `p / (rows * cols)`, row `p / cols % rows`,
+/// column `p % cols`; its window is `taps` pieces of `s4` groups of 4 bytes, piece `t`
+/// starting at byte `img * img_step + row * row_step + col * col_step + t * tap_step`
+/// (all steps in bytes; the pieces, in order, are the window's `k` taps rounded up to
+/// a multiple of 4, bytes past `k` meeting zero weights).
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // read by aarch64's kernel only
+pub(crate) struct PixelGrid {
+    /// Output rows per image.
+    pub(crate) rows: usize,
+    /// Output columns per row.
+    pub(crate) cols: usize,
+    pub(crate) img_step: usize,
+    pub(crate) row_step: usize,
+    pub(crate) col_step: usize,
+    /// Pieces per window (filter rows read in place).
+    pub(crate) taps: usize,
+    pub(crate) tap_step: usize,
+    /// Groups of 4 bytes per piece.
+    pub(crate) s4: usize,
+}
+
 /// One weighted op's packed weights and per-channel constants: `oc` output channels of
 /// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
 /// FULLY_CONNECTED's `[out, in]`).
@@ -373,6 +396,38 @@ impl Gemm {
                 core::array::from_fn(|p| rows.get(p).map_or(&[][..], |r| &r[..]));
             tile_portable(self.packing, &r, w, self.k4, nb, acc);
         });
+    }
+
+    /// The output pixels `p0..p0 + out.len() / oc` of a convolution whose windows are
+    /// all inside the input `x` (in the kernel's form, [`Gemm::flip`]), laid out as
+    /// `grid` says, into consecutive `oc`-byte rows of `out`, in one call with the
+    /// epilogue fused (aarch64: `arch::aarch64::gemm_fused_grid`). `false`, having
+    /// written nothing, elsewhere, without the precomputed constants, or when the kernel
+    /// declines (the caller then takes the per-tile path).
+    pub(crate) fn grid(&self, x: &[u8], grid: &PixelGrid, p0: usize, out: &mut [u8]) -> bool {
+        #[cfg(target_arch = "aarch64")]
+        {
+            if self.pre.is_empty() {
+                return false;
+            }
+            let n = out.len() / self.oc;
+            super::arch::aarch64::gemm_fused_grid(
+                self.packing,
+                x,
+                grid,
+                (p0, n),
+                &self.w,
+                (self.k4, self.oc),
+                &self.pre,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        {
+            let _ = (x, grid, p0, out);
+            false
+        }
     }
 
     /// One row against all channels with the epilogue fused

@@ -45,6 +45,7 @@ use core::arch::aarch64::{
 
 use crate::kernels::generic::dot;
 use crate::kernels::generic::requant::{requant_soa_portable, Soa};
+use crate::kernels::packed::PixelGrid;
 
 /// Whether this CPU has the dot-product extension (detected once by `std`).
 #[inline]
@@ -785,24 +786,62 @@ fn first_piece(packing: Packing, w: &[[u8; 32]], b: usize, k4: usize) -> *const 
 /// Accumulators of `BP` blocks (two vectors of four channels each) for `NP` rows.
 type Accs<const NP: usize, const BP: usize> = [[[int32x4_t; 2]; BP]; NP];
 
-/// Where rows and weights are for one pass of a kernel: row `p`'s piece `t` starts at
-/// `rows[p * taps + t]` (at least `s4` groups of 4 bytes each), and the weights of the
-/// pass's first block, group 0, at `w`.
+/// Where a pass's rows are: [`RowSrc::at`]`(p, t)` is where row `p`'s piece `t` starts
+/// (a null pointer for a row or piece the source does not hold; the callers checked).
+trait RowSrc: Copy {
+    fn at(&self, p: usize, t: usize) -> *const u8;
+}
+
+/// Rows given as a list of pieces: row `p`'s piece `t` is `rows[p * taps + t]`.
 #[derive(Clone, Copy)]
-struct Pass<'a> {
+struct List<'a> {
     rows: &'a [&'a [[u8; 4]]],
+    taps: usize,
+}
+
+impl RowSrc for List<'_> {
+    #[inline(always)]
+    fn at(&self, p: usize, t: usize) -> *const u8 {
+        self.rows
+            .get(p * self.taps + t)
+            .map_or(core::ptr::null(), |s| s.as_ptr().cast())
+    }
+}
+
+/// Rows of up to four pixels of a [`PixelGrid`]: row `p`'s piece `t` starts `t * step`
+/// bytes after `base[p]` ([`gemm_fused_grid`] checked every such piece is inside the
+/// input).
+#[derive(Clone, Copy)]
+struct Strided {
+    base: [*const u8; 4],
+    step: usize,
+}
+
+impl RowSrc for Strided {
+    #[inline(always)]
+    fn at(&self, p: usize, t: usize) -> *const u8 {
+        self.base
+            .get(p)
+            .map_or(core::ptr::null(), |b| b.wrapping_add(t * self.step))
+    }
+}
+
+/// Where rows and weights are for one pass of a kernel: row `p`'s piece `t`
+/// (`rows.at(p, t)`) holds at least `s4` groups of 4 bytes, and the weights of the
+/// pass's first block, group 0, are at `w`.
+#[derive(Clone, Copy)]
+struct Pass<R> {
+    rows: R,
     taps: usize,
     s4: usize,
     k4: usize,
     w: *const u8,
 }
 
-/// Row `p`'s piece `t` (a null pointer past the list: the callers checked the list).
+/// Row `p`'s piece `t` (a null pointer past the source: the callers checked it).
 #[inline(always)]
-fn piece_at(ps: &Pass<'_>, p: usize, t: usize) -> *const u8 {
-    ps.rows
-        .get(p * ps.taps + t)
-        .map_or(core::ptr::null(), |s| s.as_ptr().cast())
+fn piece_at<R: RowSrc>(ps: &Pass<R>, p: usize, t: usize) -> *const u8 {
+    ps.rows.at(p, t)
 }
 
 /// `SDOT` accumulation of one pass: for each tap piece, four groups at a time with each
@@ -816,8 +855,8 @@ fn piece_at(ps: &Pass<'_>, p: usize, t: usize) -> *const u8 {
 /// `s4` groups, `taps * s4 == k4`, and `w` has the [`Packing::Sdot`] pieces of the `BP`
 /// blocks from the pass's first (block `i` at `32 * i * k4` bytes from `w`).
 #[inline(always)]
-unsafe fn acc_sdot<const NP: usize, const BP: usize>(
-    ps: &Pass<'_>,
+unsafe fn acc_sdot<const NP: usize, const BP: usize, R: RowSrc>(
+    ps: &Pass<R>,
     mut a: Accs<NP, BP>,
 ) -> Accs<NP, BP> {
     let (s4, k4) = (ps.s4, ps.k4);
@@ -882,8 +921,8 @@ unsafe fn acc_sdot<const NP: usize, const BP: usize>(
 /// As [`acc_sdot`] (without the extension), on [`Packing::Smlal`] pieces (block `i` at
 /// `64 * i * k4` bytes from `w`).
 #[inline(always)]
-unsafe fn acc_smlal<const NP: usize, const BP: usize>(
-    ps: &Pass<'_>,
+unsafe fn acc_smlal<const NP: usize, const BP: usize, R: RowSrc>(
+    ps: &Pass<R>,
     mut a: Accs<NP, BP>,
 ) -> Accs<NP, BP> {
     let (s4, k4) = (ps.s4, ps.k4);
@@ -940,16 +979,16 @@ unsafe fn acc_smlal<const NP: usize, const BP: usize>(
 ///
 /// As [`acc_sdot`] (for [`Packing::Sdot`]) or [`acc_smlal`].
 #[inline(always)]
-unsafe fn acc_pass<const NP: usize, const BP: usize>(
+unsafe fn acc_pass<const NP: usize, const BP: usize, R: RowSrc>(
     packing: Packing,
-    ps: &Pass<'_>,
+    ps: &Pass<R>,
     a: Accs<NP, BP>,
 ) -> Accs<NP, BP> {
     // SAFETY: the caller's.
     unsafe {
         match packing {
-            Packing::Sdot => acc_sdot::<NP, BP>(ps, a),
-            Packing::Smlal => acc_smlal::<NP, BP>(ps, a),
+            Packing::Sdot => acc_sdot::<NP, BP, R>(ps, a),
+            Packing::Smlal => acc_smlal::<NP, BP, R>(ps, a),
         }
     }
 }
@@ -1021,9 +1060,9 @@ fn out8<const FULL: bool>(
 /// As [`acc_pass`] for the pass; `pre` holds [`PRE8`] pieces for every block of the
 /// pass, and each `outs[p]` (`p < NP`) points to `oc` writable bytes.
 #[inline(always)]
-unsafe fn fused_pass<const NP: usize, const BP: usize, const FULL: bool>(
+unsafe fn fused_pass<const NP: usize, const BP: usize, const FULL: bool, R: RowSrc>(
     packing: Packing,
-    ps: &Pass<'_>,
+    ps: &Pass<R>,
     (b0, oc): (usize, usize),
     pre: &[[u8; 32]],
     st: &Stage,
@@ -1038,7 +1077,7 @@ unsafe fn fused_pass<const NP: usize, const BP: usize, const FULL: bool>(
     };
     let init: [[int32x4_t; 2]; BP] = core::array::from_fn(|i| [ld(b0 + i, 0, 0), ld(b0 + i, 0, 1)]);
     // SAFETY: the caller's.
-    let a = unsafe { acc_pass::<NP, BP>(packing, ps, [init; NP]) };
+    let a = unsafe { acc_pass::<NP, BP, R>(packing, ps, [init; NP]) };
     for i in 0..BP {
         let b = b0 + i;
         let m = (ld(b, 1, 0), ld(b, 1, 1));
@@ -1069,9 +1108,9 @@ unsafe fn fused_pass<const NP: usize, const BP: usize, const FULL: bool>(
 ///
 /// As [`fused_pass`] for every block of the op (`w` from block 0).
 #[inline(always)]
-unsafe fn fused_rows<const NP: usize, const FULL: bool>(
+unsafe fn fused_rows<const NP: usize, const FULL: bool, R: RowSrc>(
     packing: Packing,
-    rows: &[&[[u8; 4]]],
+    rows: R,
     (taps, s4, k4): (usize, usize, usize),
     w: &[[u8; 32]],
     oc: usize,
@@ -1091,16 +1130,16 @@ unsafe fn fused_rows<const NP: usize, const FULL: bool>(
     // SAFETY (all below): the caller's, for blocks `b..b + BP <= blocks`.
     if NP == 1 {
         while b + 4 <= blocks {
-            unsafe { fused_pass::<NP, 4, FULL>(packing, &pass(b), (b, oc), pre, st, outs) };
+            unsafe { fused_pass::<NP, 4, FULL, R>(packing, &pass(b), (b, oc), pre, st, outs) };
             b += 4;
         }
     }
     while b + 2 <= blocks {
-        unsafe { fused_pass::<NP, 2, FULL>(packing, &pass(b), (b, oc), pre, st, outs) };
+        unsafe { fused_pass::<NP, 2, FULL, R>(packing, &pass(b), (b, oc), pre, st, outs) };
         b += 2;
     }
     if b < blocks {
-        unsafe { fused_pass::<NP, 1, FULL>(packing, &pass(b), (b, oc), pre, st, outs) };
+        unsafe { fused_pass::<NP, 1, FULL, R>(packing, &pass(b), (b, oc), pre, st, outs) };
     }
 }
 
@@ -1141,6 +1180,7 @@ unsafe fn fused_group<const NP: usize>(
             .map_or(core::ptr::null_mut(), |o| o.as_mut_ptr())
     });
     let full = lo == -128 && hi == 127;
+    let rows = List { rows, taps: tsk.0 };
     // SAFETY: `gemm_fused` checked the slices (pieces, weights, constants, outputs) and,
     // for `Packing::Sdot`, the CPU feature.
     unsafe {
@@ -1148,10 +1188,10 @@ unsafe fn fused_group<const NP: usize>(
             (Packing::Sdot, true) => fused_rows_sdot::<NP, true>(rows, tsk, w, oc, pre, &st, &op),
             (Packing::Sdot, false) => fused_rows_sdot::<NP, false>(rows, tsk, w, oc, pre, &st, &op),
             (Packing::Smlal, true) => {
-                fused_rows::<NP, true>(packing, rows, tsk, w, oc, pre, &st, &op)
+                fused_rows::<NP, true, _>(packing, rows, tsk, w, oc, pre, &st, &op)
             }
             (Packing::Smlal, false) => {
-                fused_rows::<NP, false>(packing, rows, tsk, w, oc, pre, &st, &op)
+                fused_rows::<NP, false, _>(packing, rows, tsk, w, oc, pre, &st, &op)
             }
         }
     }
@@ -1165,7 +1205,7 @@ unsafe fn fused_group<const NP: usize>(
 /// As [`fused_rows`], and the CPU has the dot-product extension.
 #[target_feature(enable = "neon,dotprod")]
 unsafe fn fused_rows_sdot<const NP: usize, const FULL: bool>(
-    rows: &[&[[u8; 4]]],
+    rows: List<'_>,
     tsk: (usize, usize, usize),
     w: &[[u8; 32]],
     oc: usize,
@@ -1174,7 +1214,181 @@ unsafe fn fused_rows_sdot<const NP: usize, const FULL: bool>(
     outs: &[*mut u8; NP],
 ) {
     // SAFETY: the caller's.
-    unsafe { fused_rows::<NP, FULL>(Packing::Sdot, rows, tsk, w, oc, pre, st, outs) }
+    unsafe { fused_rows::<NP, FULL, _>(Packing::Sdot, rows, tsk, w, oc, pre, st, outs) }
+}
+
+/// [`gemm_fused`] for the pixels `p0..p0 + n` of a [`PixelGrid`] (pixel `p`'s window
+/// read in place from `x`, the output pixels' `oc` bytes consecutive in `out`): one call
+/// for a whole op (or a thread's part of it) instead of one per eight pixels, the row
+/// pointers of each pass computed from the grid's steps (no piece lists), every length
+/// checked once. Returns `false`, writing nothing, where [`gemm_fused`] would (CPU
+/// feature, short slices, offset or bounds outside the int8 range), when `taps * s4 !=
+/// k4`, or when a window of the grid's last image would end past `x`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_fused_grid(
+    packing: Packing,
+    x: &[u8],
+    grid: &PixelGrid,
+    (p0, n): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let g = grid;
+    let per_img = g.rows.checked_mul(g.cols).unwrap_or(0);
+    let blocks = oc.div_ceil(8);
+    let i8r = -128..=127;
+    // The farthest byte any pixel of the images `p0..p0 + n` reaches: the last image's
+    // last row and column (each step is non-negative, so no window of an earlier pixel
+    // reaches farther), plus the last piece.
+    let reach = || -> Option<usize> {
+        let last_img = (p0.checked_add(n)? - 1) / per_img;
+        last_img
+            .checked_mul(g.img_step)?
+            .checked_add((g.rows - 1).checked_mul(g.row_step)?)?
+            .checked_add((g.cols - 1).checked_mul(g.col_step)?)?
+            .checked_add((g.taps - 1).checked_mul(g.tap_step)?)?
+            .checked_add(g.s4.checked_mul(4)?)
+    };
+    let fits = n > 0
+        && oc > 0
+        && per_img > 0
+        && g.taps > 0
+        && g.s4 > 0
+        && i8r.contains(&clamp.0)
+        && i8r.contains(&clamp.1)
+        && i8r.contains(&clamp.2)
+        && g.taps.checked_mul(g.s4) == Some(k4)
+        && reach().is_some_and(|r| r <= x.len())
+        && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
+        && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
+        && n.checked_mul(oc).is_some_and(|v| v <= out.len());
+    if !fits || (packing == Packing::Sdot && !dotprod_available()) {
+        return false;
+    }
+    let full = clamp.1 == -128 && clamp.2 == 127;
+    let args = (x, g, (p0, n), w, (k4, oc), pre, clamp, out);
+    // SAFETY: NEON is part of the aarch64 baseline; the lengths were checked above and,
+    // for `Packing::Sdot`, the CPU feature.
+    unsafe {
+        match (packing, full) {
+            (Packing::Sdot, true) => grid_sdot::<true>(args),
+            (Packing::Sdot, false) => grid_sdot::<false>(args),
+            (Packing::Smlal, true) => grid_neon::<true>(packing, args),
+            (Packing::Smlal, false) => grid_neon::<false>(packing, args),
+        }
+    }
+    true
+}
+
+/// The arguments of [`gemm_fused_grid`] after its checks.
+type GridArgs<'a, 'b> = (
+    &'a [u8],
+    &'a PixelGrid,
+    (usize, usize),
+    &'a [[u8; 32]],
+    (usize, usize),
+    &'a [[u8; 32]],
+    (i32, i32, i32),
+    &'b mut [u8],
+);
+
+/// [`grid_all`] compiled for the dot-product extension.
+///
+/// # Safety
+///
+/// As [`grid_all`], and the CPU has the dot-product extension.
+#[target_feature(enable = "neon,dotprod")]
+unsafe fn grid_sdot<const FULL: bool>(args: GridArgs<'_, '_>) {
+    // SAFETY: the caller's.
+    unsafe { grid_all::<FULL>(Packing::Sdot, args) }
+}
+
+/// [`grid_all`] on baseline NEON.
+///
+/// # Safety
+///
+/// As [`grid_all`].
+#[target_feature(enable = "neon")]
+unsafe fn grid_neon<const FULL: bool>(packing: Packing, args: GridArgs<'_, '_>) {
+    // SAFETY: the caller's.
+    unsafe { grid_all::<FULL>(packing, args) }
+}
+
+/// The pixels of [`gemm_fused_grid`] four at a time (the last one to three together):
+/// each pass's row pointers stepped along the grid (column, then row, then image).
+///
+/// # Safety
+///
+/// [`gemm_fused_grid`]'s checks hold for `args`; for [`Packing::Sdot`] the CPU has the
+/// dot-product extension.
+#[inline(always)]
+unsafe fn grid_all<const FULL: bool>(
+    packing: Packing,
+    (x, g, (p0, n), w, (k4, oc), pre, (off, lo, hi), out): GridArgs<'_, '_>,
+) {
+    let st = stage(off, lo, hi);
+    let tsk = (g.taps, g.s4, k4);
+    let per_img = g.rows * g.cols;
+    let (mut b, rem) = (p0 / per_img, p0 % per_img);
+    let (mut oy, mut ox) = (rem / g.cols, rem % g.cols);
+    let xp = x.as_ptr();
+    let op = out.as_mut_ptr();
+    let mut done = 0;
+    while done < n {
+        let m = (n - done).min(4);
+        let mut base = [xp; 4];
+        let mut outs = [core::ptr::null_mut(); 4];
+        for p in 0..m {
+            // SAFETY (all below): `gemm_fused_grid` checked that every piece of every
+            // window of these images is inside `x` and that `n * oc` bytes of `out` are
+            // writable.
+            base[p] = unsafe { xp.add(b * g.img_step + oy * g.row_step + ox * g.col_step) };
+            outs[p] = unsafe { op.add((done + p) * oc) };
+            ox += 1;
+            if ox == g.cols {
+                ox = 0;
+                oy += 1;
+                if oy == g.rows {
+                    oy = 0;
+                    b += 1;
+                }
+            }
+        }
+        let rows = Strided {
+            base,
+            step: g.tap_step,
+        };
+        unsafe {
+            match m {
+                1 => fused_rows::<1, FULL, _>(packing, rows, tsk, w, oc, pre, &st, &[outs[0]]),
+                2 => fused_rows::<2, FULL, _>(
+                    packing,
+                    rows,
+                    tsk,
+                    w,
+                    oc,
+                    pre,
+                    &st,
+                    &[outs[0], outs[1]],
+                ),
+                3 => fused_rows::<3, FULL, _>(
+                    packing,
+                    rows,
+                    tsk,
+                    w,
+                    oc,
+                    pre,
+                    &st,
+                    &[outs[0], outs[1], outs[2]],
+                ),
+                _ => fused_rows::<4, FULL, _>(packing, rows, tsk, w, oc, pre, &st, &outs),
+            }
+        }
+        done += m;
+    }
 }
 
 /// `out[p][c] = clamp(requant(fold[c] + sum_t piece(p, t) . w(c, t)) + off)` for every
@@ -1269,7 +1483,7 @@ pub(crate) fn gemm_tile_taps<const NP: usize>(
     let z = unsafe { vdupq_n_s32(0) };
     for b in 0..nb {
         let ps = Pass {
-            rows: segs,
+            rows: List { rows: segs, taps },
             taps,
             s4,
             k4,
@@ -1279,7 +1493,7 @@ pub(crate) fn gemm_tile_taps<const NP: usize>(
         let a = unsafe {
             match packing {
                 Packing::Sdot => taps_sdot::<NP>(&ps, [[[z; 2]; 1]; NP]),
-                Packing::Smlal => acc_smlal::<NP, 1>(&ps, [[[z; 2]; 1]; NP]),
+                Packing::Smlal => acc_smlal::<NP, 1, List<'_>>(&ps, [[[z; 2]; 1]; NP]),
             }
         };
         for p in 0..NP {
@@ -1296,9 +1510,9 @@ pub(crate) fn gemm_tile_taps<const NP: usize>(
 ///
 /// As [`acc_sdot`].
 #[target_feature(enable = "neon,dotprod")]
-unsafe fn taps_sdot<const NP: usize>(ps: &Pass<'_>, a: Accs<NP, 1>) -> Accs<NP, 1> {
+unsafe fn taps_sdot<const NP: usize>(ps: &Pass<List<'_>>, a: Accs<NP, 1>) -> Accs<NP, 1> {
     // SAFETY: the caller's.
-    unsafe { acc_sdot::<NP, 1>(ps, a) }
+    unsafe { acc_sdot::<NP, 1, List<'_>>(ps, a) }
 }
 
 /// DEPTHWISE_CONV_2D 3x3 (depth multiplier 1) of one output pixel, every channel, with
@@ -2199,11 +2413,12 @@ mod tests {
         out
     }
 
-    fn ind_fused(c: &Ind) -> Vec<u8> {
+    /// The fused kernels' epilogue constants ([`pre8`]) of a case's parameters.
+    fn ind_pre(c: &Ind) -> Vec<[u8; 32]> {
         let at = |a: &[u8], j: usize| i32::from_le_bytes(a[4 * j..4 * j + 4].try_into().unwrap());
         let soa = Soa::new(&c.soa, c.oc);
         let ch = |a: &[u8], j: usize| if j < c.oc { at(a, j) } else { 0 };
-        let pre: Vec<[u8; 32]> = (0..c.oc.div_ceil(8))
+        (0..c.oc.div_ceil(8))
             .flat_map(|g| {
                 pre8(
                     core::array::from_fn(|j| ch(soa.fold, 8 * g + j)),
@@ -2211,7 +2426,11 @@ mod tests {
                     core::array::from_fn(|j| ch(soa.r1, 8 * g + j) as u32),
                 )
             })
-            .collect();
+            .collect()
+    }
+
+    fn ind_fused(c: &Ind) -> Vec<u8> {
+        let pre = ind_pre(c);
         let segs: Vec<&[[u8; 4]]> = c.pieces.iter().map(|v| &v[..]).collect();
         let mut out = std::vec![0xA5u8; c.n * c.oc];
         let mut outs: Vec<&mut [u8]> = out.chunks_exact_mut(c.oc).collect();
@@ -2244,6 +2463,151 @@ mod tests {
             specialised: ind_fused,
         }
     );
+
+    /// A grid case: an [`Ind`] case's packing, shapes, weights and parameters with its
+    /// rows taken from an input `x` as the windows of a [`PixelGrid`] (random steps,
+    /// windows overlapping or not, 1 to 3 images), pixels `p0..p0 + ind.n`.
+    #[derive(Debug)]
+    struct GridCase {
+        ind: Ind,
+        x: Vec<u8>,
+        grid: PixelGrid,
+        imgs: usize,
+        p0: usize,
+    }
+
+    fn grid_case(r: &mut Rng) -> Option<GridCase> {
+        let mut ind = ind_case(r)?;
+        let (taps, s4) = (ind.taps, ind.s4);
+        let span = 4 * s4;
+        let (imgs, rows, cols) = (r.usize(1, 3), r.usize(1, 4), r.usize(1, 7));
+        let tap_step = r.usize(0, 2 * span);
+        let col_step = r.usize(0, span + 8);
+        let row_step = r.usize(0, cols * col_step + 16);
+        let img_step = r.usize(0, rows * row_step + taps * tap_step + 16);
+        let grid = PixelGrid {
+            rows,
+            cols,
+            img_step,
+            row_step,
+            col_step,
+            taps,
+            tap_step,
+            s4,
+        };
+        let total = imgs * rows * cols;
+        let p0 = r.usize(0, total - 1);
+        ind.n = r.usize(1, total - p0);
+        let len = (imgs - 1) * img_step
+            + (rows - 1) * row_step
+            + (cols - 1) * col_step
+            + (taps - 1) * tap_step
+            + span;
+        let x = bytes(r, len);
+        ind.pieces = (p0..p0 + ind.n)
+            .flat_map(|p| {
+                let (b, rem) = (p / (rows * cols), p % (rows * cols));
+                let at = b * img_step + rem / cols * row_step + rem % cols * col_step;
+                (0..taps)
+                    .map(|t| {
+                        x[at + t * tap_step..at + t * tap_step + span]
+                            .chunks_exact(4)
+                            .map(|c| [c[0], c[1], c[2], c[3]])
+                            .collect()
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        Some(GridCase {
+            ind,
+            x,
+            grid,
+            imgs,
+            p0,
+        })
+    }
+
+    fn grid_fused(c: &GridCase) -> Vec<u8> {
+        let i = &c.ind;
+        let pre = ind_pre(i);
+        let mut out = std::vec![0xA5u8; i.n * i.oc];
+        let kn = (i.taps * i.s4, i.oc);
+        let ran = gemm_fused_grid(
+            i.packing,
+            &c.x,
+            &c.grid,
+            (c.p0, i.n),
+            &i.w,
+            kn,
+            &pre,
+            i.clamp,
+            &mut out,
+        );
+        assert!(ran);
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The fused kernel on a grid of windows read in place (one call for all the
+        /// pixels, row pointers stepped along the grid) against the portable packed
+        /// kernel on each window's pieces joined and the portable epilogue.
+        packed_gemm_fused_grid_matches_portable {
+            seed: 59,
+            cases: 1500,
+            generate: grid_case,
+            portable: |c: &GridCase| ind_portable(&c.ind),
+            specialised: grid_fused,
+        }
+    );
+
+    /// The grid kernel declines (writing nothing) when the last image's last window
+    /// would end one byte past the input, and runs on the full input.
+    #[test]
+    fn gemm_fused_grid_declines_a_short_input() {
+        let mut r = Rng::new(60);
+        let mut checked = 0;
+        while checked < 200 {
+            let Some(mut c) = grid_case(&mut r) else {
+                continue;
+            };
+            let per_img = c.grid.rows * c.grid.cols;
+            // Only ranges that reach into the last image: then the last window ends at
+            // the input's end.
+            if (c.p0 + c.ind.n - 1) / per_img != c.imgs - 1 {
+                continue;
+            }
+            let i = &c.ind;
+            let pre = ind_pre(i);
+            let kn = (i.taps * i.s4, i.oc);
+            let mut out = std::vec![0xA5u8; i.n * i.oc];
+            assert!(gemm_fused_grid(
+                i.packing,
+                &c.x,
+                &c.grid,
+                (c.p0, i.n),
+                &i.w,
+                kn,
+                &pre,
+                i.clamp,
+                &mut out
+            ));
+            c.x.pop();
+            let mut short = std::vec![0xA5u8; i.n * i.oc];
+            let ran = gemm_fused_grid(
+                i.packing,
+                &c.x,
+                &c.grid,
+                (c.p0, i.n),
+                &i.w,
+                kn,
+                &pre,
+                i.clamp,
+                &mut short,
+            );
+            assert!(!ran && short.iter().all(|&v| v == 0xA5));
+            checked += 1;
+        }
+    }
 
     /// The first three rows of a case (at least three) through the unfused kernel, or
     /// joined through its portable twin, on up to four blocks.
