@@ -580,6 +580,14 @@ fn eval_3x3_runs(
     acc: &mut [i32; CHUNK],
 ) {
     let c = g.in_c;
+    // Padding (some windows reach outside the input): the input copied once into a
+    // zero-point frame in which every window is inside, then every output row as one
+    // run; the per-pixel path below only if the copy or a run is refused.
+    if let Some(&pad_byte) = zp.first() {
+        if padded_runs(g, isa, x, pad_byte, w, p, q, out) {
+            return;
+        }
+    }
     let row = g.w.size * c;
     let img = g.h.size * row;
     let full_x = |ox: usize| {
@@ -633,6 +641,91 @@ fn eval_3x3_runs(
             }
         }
     }
+}
+
+#[cfg(any(test, feature = "std"))]
+std::thread_local! {
+    /// [`padded_runs`]'s framed copy of the input, kept between ops and inferences.
+    static FRAMED: core::cell::RefCell<std::vec::Vec<u8>> =
+        const { core::cell::RefCell::new(std::vec::Vec::new()) };
+}
+
+/// [`eval_3x3_runs`] for an op with padding (undilated): the input copied into a frame
+/// of `pad_byte` (the input zero point, whose `x + off` is 0: the taps outside the
+/// image) large enough that every window is inside it, then each output row as one run
+/// of [`arch::dw3x3_run`]. `false` when the op has no padding, is dilated, the frame
+/// would be larger than the input by more than a few rows and columns (it never is for
+/// a valid op), or the kernel declines a run (the caller then recomputes every pixel).
+#[cfg(any(test, feature = "std"))]
+#[allow(clippy::too_many_arguments)]
+fn padded_runs(
+    g: &Geom,
+    isa: Isa,
+    x: &[u8],
+    pad_byte: u8,
+    w: &[u8],
+    p: &Soa<'_>,
+    q: &OutQ<'_>,
+    out: &mut [u8],
+) -> bool {
+    let (h, wd, c) = (&g.h, &g.w, g.in_c);
+    if h.dilation != 1 || wd.dilation != 1 || (h.pad == 0 && wd.pad == 0) {
+        return false;
+    }
+    // The framed extent of an axis: the padding before, the input, and room for the
+    // last window (at least the input's end).
+    let framed = |a: &Axis| {
+        let span = (a.out.checked_sub(1)?)
+            .checked_mul(a.stride)?
+            .checked_add(a.filter)?;
+        let n = (a.pad + a.size).max(span);
+        (n <= a.size + 2 * a.filter).then_some(n)
+    };
+    let (Some(fh), Some(fw)) = (framed(h), framed(wd)) else {
+        return false;
+    };
+    let row = fw * c;
+    let img = fh * row;
+    let Some(len) = g.batches.checked_mul(img) else {
+        return false;
+    };
+    FRAMED.with(|cell| {
+        let Ok(mut buf) = cell.try_borrow_mut() else {
+            return false;
+        };
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let xf = &mut buf[..len];
+        xf.fill(pad_byte);
+        let src_row = wd.size * c;
+        for (r, src) in x.chunks_exact(src_row).take(g.batches * h.size).enumerate() {
+            let (b, y) = (r / h.size, r % h.size);
+            let at = b * img + (y + h.pad) * row + wd.pad * c;
+            match xf.get_mut(at..at + src_row) {
+                Some(d) => d.copy_from_slice(src),
+                None => return false,
+            }
+        }
+        let xf: &[u8] = xf;
+        let steps = (wd.stride * c, c);
+        let n = wd.out;
+        for (r, o) in out
+            .chunks_exact_mut(n * c)
+            .take(g.batches * h.out)
+            .enumerate()
+        {
+            let (b, oy) = (r / h.out, r % h.out);
+            let rows: [&[u8]; 3] = core::array::from_fn(|ky| {
+                let s = b * img + (oy * h.stride + ky) * row;
+                xf.get(s..).unwrap_or(&[])
+            });
+            if !arch::dw3x3_run(isa, rows, steps, n, w, p, q.stage(), o) {
+                return false;
+            }
+        }
+        true
+    })
 }
 
 /// One output pixel of the 3x3 kernel on the packed path: up to [`CHUNK`] channels at
