@@ -469,13 +469,7 @@ fn eval_3x3(
     // sums read the filter in place); otherwise transposed weights and records.
     let soa = host_simd && q.fast;
     if soa {
-        q.write_soa(recs, c, 0, |j| {
-            let s = w.chunks_exact(c).take(9).fold(0i32, |a, t| {
-                a.wrapping_add(t.get(j).map_or(0, |&v| v as i8 as i32))
-            });
-            let b = bias.map_or(0, |b| le_i32(b, j));
-            b.wrapping_add(off.wrapping_mul(s))
-        });
+        write_dw_soa(q, off, (w, bias), c, recs);
     }
     // Transposed weights and, per channel, bias + off * sum of its nine weights. The
     // per-channel sums use the pixel loop's accumulators (one block in scratch, not
@@ -560,6 +554,99 @@ fn eval_3x3(
             }
         }
     }
+}
+
+/// The vector epilogue's arrays ([`Soa`]: per channel, the fold `bias + off * sum of
+/// its nine weights`, the multiplier and the shift) of a `[1, 3, 3, c]` filter `w` into
+/// `area` (`12 * c` bytes).
+fn write_dw_soa(
+    q: &OutQ<'_>,
+    off: i32,
+    (w, bias): (&[u8], Option<&[u8]>),
+    c: usize,
+    area: &mut [u8],
+) {
+    q.write_soa(area, c, 0, |j| {
+        let s = w.chunks_exact(c).take(9).fold(0i32, |a, t| {
+            a.wrapping_add(t.get(j).map_or(0, |&v| v as i8 as i32))
+        });
+        let b = bias.map_or(0, |b| le_i32(b, j));
+        b.wrapping_add(off.wrapping_mul(s))
+    });
+}
+
+/// Channels up to which [`eval_soa`] keeps its zero-point row on the stack.
+#[cfg(any(test, feature = "std"))]
+const SOA_MAX_C: usize = 1024;
+
+/// aarch64 hosts: the [`Soa`] arrays (`12 * c` bytes) of an int8 3x3 DEPTHWISE_CONV_2D
+/// with depth multiplier 1, computed once per model for [`eval_soa`] (the values
+/// [`eval_3x3`] otherwise writes at every call). `None` on other machines, for other
+/// shapes or types, a requantization that is not the single-shift kind, more than
+/// [`SOA_MAX_C`] channels, or short slices.
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn pack_soa(
+    p: &ConvParams<'_>,
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    w: &[u8],
+    bias: Option<&[u8]>,
+) -> Option<std::vec::Vec<u8>> {
+    use edgeflow_format::graph::DType;
+    let g = geom(p, xd, wd, od).ok()?;
+    let rq = p.requant.as_ref()?;
+    let q = OutQ::new(rq, &p.clamp);
+    let c = g.in_c;
+    if !cfg!(target_arch = "aarch64")
+        || !Isa::detect().host_simd()
+        || !q.fast
+        || !is_3x3(&g)
+        || [xd.dtype, wd.dtype, od.dtype] != [DType::I8; 3]
+        || c > SOA_MAX_C
+        || w.len() < c.checked_mul(9)?
+        || bias.is_some_and(|b| b.len() < 4 * c)
+    {
+        return None;
+    }
+    let mut area = std::vec![0u8; 12 * c];
+    write_dw_soa(&q, rq.input_offset, (w, bias), c, &mut area);
+    Some(area)
+}
+
+/// The op [`pack_soa`] prepared `area` for, on the input `x` and filter `w`, through
+/// [`eval_3x3_runs`] (what [`eval_3x3`] does on aarch64, without recomputing the
+/// arrays). `false`, having written nothing, when the op or `area` do not match (the
+/// caller then runs [`eval_3x3`]).
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn eval_soa(
+    p: &ConvParams<'_>,
+    area: &[u8],
+    (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
+    (x, w): (&[u8], &[u8]),
+    out: &mut [u8],
+) -> bool {
+    let (Ok(g), Some(rq)) = (geom(p, xd, wd, od), p.requant.as_ref()) else {
+        return false;
+    };
+    let q = OutQ::new(rq, &p.clamp);
+    let isa = Isa::detect();
+    let c = g.in_c;
+    if !cfg!(target_arch = "aarch64")
+        || !isa.host_simd()
+        || !q.fast
+        || !is_3x3(&g)
+        || c > SOA_MAX_C
+        || area.len() != 12 * c
+        || w.len() < 9 * c
+    {
+        return false;
+    }
+    let mut zp = [0u8; SOA_MAX_C];
+    zp[..c].fill((-rq.input_offset) as i8 as u8);
+    let soa = Soa::new(area, c);
+    let params = Params::Soa(Soa::new(area, c));
+    let mut acc = [0i32; CHUNK];
+    eval_3x3_runs(&g, isa, (x, w, &zp[..c]), &soa, &params, &q, out, &mut acc);
+    true
 }
 
 /// [`eval_3x3`]'s pixel loop on a host SIMD family with the vector epilogue: in each
@@ -1472,8 +1559,9 @@ mod tests {
             generate: packable_case,
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| {
-                // Packed depthwise kernels exist on x86_64 only (aarch64 runs unpacked).
-                let must = cfg!(target_arch = "x86_64");
+                // Packed on x86_64 (`packed::Dw`); on aarch64 the epilogue arrays
+                // computed once (`PackedOp::DwSoa`, the unpacked NEON kernels).
+                let must = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
                 run_packed(&depthwise_op(c), &c.defs, &c.data, &c.out, 1, must)
             },
         }

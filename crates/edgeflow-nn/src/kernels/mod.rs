@@ -337,6 +337,9 @@ pub(crate) enum PackedOp {
     Fc(packed::Gemm),
     /// An int8 3x3 DEPTHWISE_CONV_2D with depth multiplier 1.
     Dw(packed::Dw),
+    /// aarch64: an int8 3x3 DEPTHWISE_CONV_2D's (depth multiplier 1) vector-epilogue
+    /// parameters, computed once per model (`depthwise::pack_soa`).
+    DwSoa(std::vec::Vec<u8>),
 }
 
 #[cfg(any(test, feature = "std"))]
@@ -347,6 +350,7 @@ impl PackedOp {
         match self {
             PackedOp::Conv(g) | PackedOp::Fc(g) => g.bytes(),
             PackedOp::Dw(d) => d.bytes(),
+            PackedOp::DwSoa(a) => a.len(),
         }
     }
 }
@@ -373,7 +377,9 @@ pub(crate) fn pack(
         Op::FullyConnected(p) => {
             fully_connected::pack(p, (x, w, output), wb, bias).map(PackedOp::Fc)
         }
-        Op::DepthwiseConv2d(p) => depthwise::pack(p, (x, w, output), wb, bias).map(PackedOp::Dw),
+        Op::DepthwiseConv2d(p) => depthwise::pack(p, (x, w, output), wb, bias)
+            .map(PackedOp::Dw)
+            .or_else(|| depthwise::pack_soa(p, (x, w, output), wb, bias).map(PackedOp::DwSoa)),
         _ => None,
     }
 }
@@ -411,6 +417,10 @@ pub(crate) fn eval_host(
         ),
         (Op::DepthwiseConv2d(p), Some(PackedOp::Dw(d)), [x, w, ..]) => {
             depthwise::eval_packed(p, d, (x.def, w.def, output.def), x.data, &mut *output.data)
+        }
+        (Op::DepthwiseConv2d(p), Some(PackedOp::DwSoa(a)), [x, w, ..]) => {
+            let defs = (x.def, w.def, output.def);
+            depthwise::eval_soa(p, a, defs, (x.data, w.data), &mut *output.data)
         }
         _ => false,
     };
