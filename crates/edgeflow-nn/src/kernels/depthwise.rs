@@ -796,22 +796,13 @@ fn padded_runs(
         }
         let xf: &[u8] = xf;
         let steps = (wd.stride * c, c);
+        let rows = (g.batches * h.out, h.out);
+        let xy = (img, h.stride * row, row);
         let n = wd.out;
-        for (r, o) in out
-            .chunks_exact_mut(n * c)
-            .take(g.batches * h.out)
-            .enumerate()
-        {
-            let (b, oy) = (r / h.out, r % h.out);
-            let rows: [&[u8]; 3] = core::array::from_fn(|ky| {
-                let s = b * img + (oy * h.stride + ky) * row;
-                xf.get(s..).unwrap_or(&[])
-            });
-            if !arch::dw3x3_run(isa, rows, steps, n, w, p, q.stage(), o) {
-                return false;
-            }
-        }
-        true
+        let Some(o) = out.get_mut(..rows.0 * n * c) else {
+            return false;
+        };
+        arch::dw3x3_frame(isa, xf, xy, rows, steps, n, w, p, q.stage(), o)
     })
 }
 

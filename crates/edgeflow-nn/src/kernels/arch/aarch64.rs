@@ -1767,6 +1767,73 @@ pub(crate) fn dw3x3_run(
     true
 }
 
+/// [`dw3x3_run`] for every output row of a depthwise op whose windows are all inside
+/// `x` (a zero-point frame around the input): `rows` output rows (`per_img` per image)
+/// of `n` pixels of `c = out.len() / (rows * n)` channels; output row `r`'s filter row
+/// `ky` starts at byte `(r / per_img) * img + (r % per_img) * row_step + ky * tap_row`
+/// of `x`. The lengths are checked once for all rows (no per-row call with its checks).
+/// Returns `false`, writing nothing, where [`dw3x3_run`] would, or when the last row's
+/// taps would end past `x`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw3x3_frame(
+    x: &[u8],
+    (img, row_step, tap_row): (usize, usize, usize),
+    (rows, per_img): (usize, usize),
+    (step, dx): (usize, usize),
+    n: usize,
+    w: &[u8],
+    p: &Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let i8r = -128..=127;
+    let c = rows
+        .checked_mul(n)
+        .and_then(|v| out.len().checked_div(v))
+        .unwrap_or(0);
+    // The farthest byte read: the last image's last row's third filter row, pixel
+    // `n - 1`'s tap `kx = 2` (every step is non-negative).
+    let reach = || -> Option<usize> {
+        let last = rows.checked_sub(1)?;
+        (last / per_img)
+            .checked_mul(img)?
+            .checked_add((per_img - 1).checked_mul(row_step)?)?
+            .checked_add(tap_row.checked_mul(2)?)?
+            .checked_add((n.checked_sub(1)?).checked_mul(step)?)?
+            .checked_add(dx.checked_mul(2)?)?
+            .checked_add(c)
+    };
+    let fits = c > 0
+        && per_img > 0
+        && rows.checked_mul(n).and_then(|v| v.checked_mul(c)) == Some(out.len())
+        && i8r.contains(&clamp.0)
+        && i8r.contains(&clamp.1)
+        && i8r.contains(&clamp.2)
+        && reach().is_some_and(|r| r <= x.len())
+        && c.checked_mul(9).is_some_and(|v| v <= w.len())
+        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+    if !fits {
+        return false;
+    }
+    let (off, lo, hi) = clamp;
+    for (r, o) in out.chunks_exact_mut(n * c).enumerate() {
+        let at = (r / per_img) * img + (r % per_img) * row_step;
+        let rs: [&[u8]; 3] = core::array::from_fn(|ky| x.get(at + ky * tap_row..).unwrap_or(&[]));
+        // SAFETY: NEON is part of the aarch64 baseline; every row's taps are inside `x`
+        // (`reach`, each step non-negative) and its output is `n * c` bytes, as
+        // `dw_run_neon` requires.
+        unsafe {
+            let st = stage(off, lo, hi);
+            if lo == -128 && hi == 127 {
+                dw_run_neon::<true>(rs, (step, dx), n, c, w, p, &st, o);
+            } else {
+                dw_run_neon::<false>(rs, (step, dx), n, c, w, p, &st, o);
+            }
+        }
+    }
+    true
+}
+
 /// # Safety
 ///
 /// What [`dw3x3_run`] checks.

@@ -263,6 +263,34 @@ pub(crate) fn dw3x3_run(
     }
 }
 
+/// [`dw3x3_run`] for every output row of an op whose windows are all inside `x` (see
+/// `aarch64::dw3x3_frame`); `false` where `isa` has no such kernel.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn dw3x3_frame(
+    isa: Isa,
+    x: &[u8],
+    steps_xy: (usize, usize, usize),
+    rows: (usize, usize),
+    steps: (usize, usize),
+    n: usize,
+    w: &[u8],
+    p: &super::generic::requant::Soa<'_>,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    match isa {
+        #[cfg(all(target_arch = "aarch64", any(test, feature = "std")))]
+        Isa::Neon | Isa::NeonDot => {
+            aarch64::dw3x3_frame(x, steps_xy, rows, steps, n, w, p, clamp, out)
+        }
+        _ => {
+            let _ = (x, steps_xy, rows, steps, n, w, p, clamp, out);
+            false
+        }
+    }
+}
+
 /// int8 ADD of two tensors of the output's shape where `isa` has a vector kernel for it
 /// (x86_64 with AVX-512 F, aarch64 NEON): writes `out[..n]` for a prefix of `n` elements (a whole
 /// number of vector steps) and returns `n`; 0 elsewhere, or when the parameters are
