@@ -265,6 +265,7 @@ pub(crate) fn dw3x3_run(
 
 /// [`dw3x3_run`] for every output row of an op whose windows are all inside `x` (see
 /// `aarch64::dw3x3_frame`); `false` where `isa` has no such kernel.
+#[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub(crate) fn dw3x3_frame(
