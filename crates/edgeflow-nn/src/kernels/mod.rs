@@ -237,6 +237,7 @@ fn outlined<R>(f: impl FnOnce() -> R) -> R {
 /// of its own stacked on the kernel's (AD: 596 B inlined, 668 B outlined; emulated M4F,
 /// BENCHMARKS.md, footprint, fifth pass).
 const FC_OUTLINED: bool = cfg!(any(
+    edgeflow_size,
     edgeflow_op = "CONV_2D",
     edgeflow_op = "DEPTHWISE_CONV_2D"
 ));
