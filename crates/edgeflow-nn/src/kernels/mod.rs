@@ -235,7 +235,9 @@ fn outlined<R>(f: impl FnOnce() -> R) -> R {
 /// `invoke` inlined, 860 B outlined); in a build whose only weighted op is
 /// FULLY_CONNECTED, it is the deepest, and its setup costs less inlined than in a frame
 /// of its own stacked on the kernel's (AD: 596 B inlined, 668 B outlined; emulated M4F,
-/// BENCHMARKS.md, footprint, fifth pass).
+/// BENCHMARKS.md, footprint, fifth pass). The size-class build (`cfg(edgeflow_size)`,
+/// opt-level "s") always outlines it: there the inlined setup made `invoke`'s frame 376 B
+/// (AD: 784 B inlined, 676 B outlined; BENCHMARKS.md, footprint (j)).
 const FC_OUTLINED: bool = cfg!(any(
     edgeflow_size,
     edgeflow_op = "CONV_2D",
