@@ -36,9 +36,10 @@
 //! broadcast plan's ADD path (broadcasting, f32); `Model::parse` then rejects another ADD,
 //! naming the flag (`cfg(edgeflow_add_broadcast)` otherwise).
 //!
-//! `cfg(edgeflow_size)` selects the size-class kernel paths: plainer loops where the speed
-//! build unrolls or specialises (the same ops, shapes and outputs bit for bit; nothing is
-//! left out, so no artifact is refused for it). It is set when the crate is built with
+//! `cfg(edgeflow_size)` selects the size-class kernel paths: the inlining and outlining
+//! that suit a build at opt-level "s" (where the speed build's choices leave larger
+//! frames), with the same ops, shapes and outputs bit for bit; nothing is left out, so no
+//! artifact is refused for it. It is set when the crate is built with
 //! opt-level "s" or "z" (the firmware workspace's `release-small` profile, which a board's
 //! `[app] profile` selects), or by `EDGEFLOW_NN_SIZE=1`; `EDGEFLOW_NN_SIZE=0` keeps the
 //! speed paths at any opt-level. Compared with TFLM's reference build (framework -Os,
