@@ -87,6 +87,41 @@ fn wide(p: Packing) -> bool {
     }
 }
 
+/// Zeroed 32-byte pieces whose first byte lies on a 64-byte boundary (a cache line), so
+/// that the 512-bit loads of a pair of pieces never span two lines: a `Vec<[u8; 32]>` is
+/// only as aligned as the allocator makes it (16 bytes here), and half of the AVX-512
+/// kernels' weight loads then crossed a line (BENCHMARKS.md (d), seventh pass: AD and
+/// KWS).
+#[derive(Debug)]
+pub(crate) struct LinePieces {
+    /// `32 * n + 63` bytes; the pieces start at `start`.
+    buf: Vec<u8>,
+    start: usize,
+    n: usize,
+}
+
+impl LinePieces {
+    /// `n` zeroed pieces.
+    pub(crate) fn zeroed(n: usize) -> LinePieces {
+        let buf = std::vec![0u8; 32 * n + 63];
+        // The heap address does not change while `buf` is neither grown nor shrunk.
+        let start = (64 - buf.as_ptr() as usize % 64) % 64;
+        LinePieces { buf, start, n }
+    }
+
+    /// The pieces.
+    pub(crate) fn get(&self) -> &[[u8; 32]] {
+        let bytes = self.buf.get(self.start..self.start + 32 * self.n);
+        bytes.map_or(&[][..], |b| b.as_chunks::<32>().0)
+    }
+
+    /// The pieces, to fill.
+    pub(crate) fn get_mut(&mut self) -> &mut [[u8; 32]] {
+        let bytes = self.buf.get_mut(self.start..self.start + 32 * self.n);
+        bytes.map_or(&mut [][..], |b| b.as_chunks_mut::<32>().0)
+    }
+}
+
 /// One weighted op's packed weights and per-channel constants: `oc` output channels of
 /// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
 /// FULLY_CONNECTED's `[out, in]`).
@@ -100,8 +135,8 @@ pub(crate) struct Gemm {
     k4: usize,
     oc: usize,
     /// `ceil(oc / 8)` blocks of `k4` groups in the layout of [`Packing::piece`], as 32-byte
-    /// pieces.
-    w: Vec<[u8; 32]>,
+    /// pieces, the first on a 64-byte boundary ([`LinePieces`]).
+    w: LinePieces,
     /// Per channel: the bias plus the input-offset (and, for VNNI, the unsigned-row)
     /// correction.
     fold: Vec<i32>,
@@ -144,8 +179,8 @@ impl Gemm {
         let k4 = k.div_ceil(4);
         let blocks = oc.div_ceil(BLOCK);
         let pieces = packing.pieces(blocks, k4)?;
-        let mut packed = std::vec![[0u8; 32]; pieces];
-        let flat = packed.as_flattened_mut();
+        let mut packed = LinePieces::zeroed(pieces);
+        let flat = packed.get_mut().as_flattened_mut();
         for (c, row) in w.chunks_exact(k).take(oc).enumerate() {
             let (b, lane) = (c / BLOCK, c % BLOCK);
             for (t, &v) in row.iter().enumerate() {
@@ -217,7 +252,7 @@ impl Gemm {
 
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
-        32 * (self.w.len() + self.pre.len())
+        32 * (self.w.get().len() + self.pre.len())
             + 64 * PRE8 * self.pre16.len()
             + 4 * self.fold.len()
             + self.soa.as_ref().map_or(0, Vec::len)
@@ -389,7 +424,7 @@ impl Gemm {
             super::arch::x86_64::gemv_fused(
                 self.packing,
                 row,
-                &self.w,
+                self.w.get(),
                 (self.k4, self.oc),
                 &self.pre16,
                 self.clamp,
@@ -426,6 +461,7 @@ impl Gemm {
             let nb = CHUNK.min(blocks - b0);
             let w = self
                 .w
+                .get()
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
             let c0 = b0 * BLOCK;
@@ -456,6 +492,7 @@ impl Gemm {
             // The chunk's first piece (`b0` is even: an AVX-512 pair starts there).
             let w = self
                 .w
+                .get()
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
             kern(w, nb, &mut acc);
@@ -520,7 +557,15 @@ fn arch_fused<const NP: usize>(
         }
         let kn = (gm.k4, gm.oc);
         Some(super::arch::aarch64::gemm_fused(
-            gm.packing, segs, NP, ts, &gm.w, kn, &gm.pre, gm.clamp, outs,
+            gm.packing,
+            segs,
+            NP,
+            ts,
+            gm.w.get(),
+            kn,
+            &gm.pre,
+            gm.clamp,
+            outs,
         ))
     }
     #[cfg(not(target_arch = "aarch64"))]
