@@ -421,6 +421,11 @@ impl Gemm {
         };
         #[cfg(target_arch = "x86_64")]
         {
+            let row = super::arch::x86_64::GemvRow {
+                groups: row,
+                tail: None,
+                flip: 0,
+            };
             super::arch::x86_64::gemv_fused(
                 self.packing,
                 row,
@@ -434,6 +439,47 @@ impl Gemm {
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (row, out);
+            false
+        }
+    }
+
+    /// `out[c] = requant(fold[c] + sum_t x[t] * w[c][t])` for one raw int8 row `x` (`k`
+    /// bytes, not [`Gemm::prep`]ared: the kernel flips each group as it broadcasts it, and
+    /// builds the last, partial group itself) into `out[..oc]`, on the fused matrix-vector
+    /// kernel (`arch::x86_64::gemv_fused`); `false` (nothing written) where that kernel
+    /// does not apply: not AVX-512 VNNI, no [`Gemm::pre16`] constants, `x` not `k` bytes.
+    /// FULLY_CONNECTED at batch 1 takes this path without copying its row.
+    pub(crate) fn gemv_i8(&self, x: &[u8], out: &mut [u8]) -> bool {
+        if self.pre16.is_empty() || x.len() != self.k {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (groups, rest) = x.as_chunks::<4>();
+            // Bytes past `k` are 0x80: 0 once flipped, so they add nothing.
+            let tail = (!rest.is_empty()).then(|| {
+                let mut t = [0x80u8; 4];
+                t[..rest.len()].copy_from_slice(rest);
+                t
+            });
+            let row = super::arch::x86_64::GemvRow {
+                groups,
+                tail,
+                flip: u32::from_le_bytes([self.flip(); 4]),
+            };
+            super::arch::x86_64::gemv_fused(
+                self.packing,
+                row,
+                self.w.get(),
+                (self.k4, self.oc),
+                &self.pre16,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = out;
             false
         }
     }
