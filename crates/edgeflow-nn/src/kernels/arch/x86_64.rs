@@ -48,7 +48,9 @@ use core::arch::x86_64::{
     _mm_storel_epi64, _mm_storeu_si128,
 };
 
-use core::arch::x86_64::{_mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64};
+use core::arch::x86_64::{
+    _mm256_cvtepi8_epi32, _mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64,
+};
 
 use core::arch::x86_64::{
     _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
@@ -969,6 +971,84 @@ fn load_i32x8(a: &[i32; 8]) -> __m256i {
     // SAFETY: `a` is 32 readable bytes; `_mm256_loadu_si256` has no alignment
     // requirement, and this function only runs with AVX2 enabled.
     unsafe { core::arch::x86_64::_mm256_loadu_si256(a.as_ptr().cast()) }
+}
+
+// ---------------------------------------------------------------------------------------
+// AVERAGE_POOL_2D window sums (host only, `super::super::pool`)
+// ---------------------------------------------------------------------------------------
+
+/// The int8 sums of one AVERAGE_POOL_2D window (AVX2): for every tap at byte
+/// `first + r * row + t * step` of `x` (`r < rows`, `t < cols`), `acc[j] += x[tap + j]`
+/// (int8 sign-extended, wrapping `i32` sums as the portable `pool::average_i8`), eight
+/// channels per `VPMOVSXBD` + `VPADDD`. `acc.len()` must be 8, 16, 24 or 32. Returns
+/// `false` (nothing added) without AVX2, for another length, or when a tap's bytes lie
+/// past the end of `x`.
+pub(crate) fn window_sums(
+    x: &[u8],
+    (first, rows, cols, row, step): (usize, usize, usize, usize, usize),
+    acc: &mut [i32],
+) -> bool {
+    if !available() {
+        return false;
+    }
+    if rows == 0 || cols == 0 {
+        return matches!(acc.len(), 8 | 16 | 24 | 32);
+    }
+    // The last tap's end, every step checked.
+    let end = (rows - 1)
+        .checked_mul(row)
+        .and_then(|a| (cols - 1).checked_mul(step).and_then(|b| a.checked_add(b)))
+        .and_then(|a| a.checked_add(first))
+        .and_then(|a| a.checked_add(acc.len()));
+    if end.is_none_or(|e| e > x.len()) {
+        return false;
+    }
+    let taps = (first, rows, cols, row, step);
+    // SAFETY: AVX2 is available (checked); every tap's `acc.len()` bytes lie in `x`
+    // (the last tap's end checked above; the others start earlier).
+    unsafe {
+        match acc.len() {
+            8 => window_sums_avx2::<1>(x, taps, acc),
+            16 => window_sums_avx2::<2>(x, taps, acc),
+            24 => window_sums_avx2::<3>(x, taps, acc),
+            32 => window_sums_avx2::<4>(x, taps, acc),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// [`window_sums`] for `NG` groups of eight channels. Safety: every tap's `8 * NG` bytes
+/// lie in `x`, `acc` holds `8 * NG` sums, and AVX2 is available.
+#[target_feature(enable = "avx2")]
+unsafe fn window_sums_avx2<const NG: usize>(
+    x: &[u8],
+    (first, rows, cols, row, step): (usize, usize, usize, usize, usize),
+    acc: &mut [i32],
+) {
+    let mut a = [_mm256_setzero_si256(); NG];
+    let base = x.as_ptr();
+    for r in 0..rows {
+        let start = first + r * row;
+        for t in 0..cols {
+            let s = start + t * step;
+            for (g, v) in a.iter_mut().enumerate() {
+                // SAFETY: bytes `s + 8g .. s + 8g + 8` lie in `x` (the caller's
+                // contract); `_mm_loadl_epi64` reads 8 bytes, unaligned.
+                let b = unsafe { _mm_loadl_epi64(base.add(s + 8 * g).cast()) };
+                *v = _mm256_add_epi32(*v, _mm256_cvtepi8_epi32(b));
+            }
+        }
+    }
+    for (g, v) in a.iter().enumerate() {
+        if let Some(d) = acc
+            .get_mut(8 * g..8 * g + 8)
+            .and_then(|d| d.first_chunk_mut::<8>())
+        {
+            let sum = _mm256_add_epi32(load_i32x8(d), *v);
+            store8(d, sum);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
