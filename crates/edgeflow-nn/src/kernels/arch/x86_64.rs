@@ -2007,10 +2007,22 @@ fn dw_row_vnni(
         load32(&k[3 * PRE8]),
     ];
     let origin = -(pad as isize);
-    let mut col0 = column(origin);
-    let mut col1 = column(origin + 1);
-    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
-        let col2 = column(origin + ox as isize + 2);
+    // `column` has one call site (the first two columns come from the loop's first two
+    // turns), so that LLVM inlines it: called out of line from three sites, each column
+    // cost a call, a `VZEROUPPER` and its four vectors through the stack.
+    let mut col0 = [zero; 4];
+    let mut col1 = [zero; 4];
+    let mut outs = out.chunks_exact_mut(c);
+    for i in 0..outs.len() + 2 {
+        let col2 = column(origin + i as isize);
+        if i < 2 {
+            col0 = col1;
+            col1 = col2;
+            continue;
+        }
+        let Some(o) = outs.next() else {
+            break;
+        };
         let mut acc = fold;
         for v in 0..4 {
             acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col0[v], load32(&w[v]));
