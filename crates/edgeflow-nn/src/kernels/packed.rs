@@ -150,6 +150,11 @@ pub(crate) struct Gemm {
     /// epilogue constants per 16 channels for the fused kernel
     /// (`arch::x86_64::gemm_taps_fused`); empty otherwise.
     pre16: Vec<Pre16>,
+    /// AVX-512 VNNI with the single-shift requantization and `oc` not a multiple of 8:
+    /// [`Gemm::pre16`]'s constants for [`Gemm::gemv_i8`] only, the lanes past `oc` zero
+    /// (their results are computed and not stored); empty otherwise. (The small
+    /// FULLY_CONNECTED heads: KWS's 12 outputs, IC's 10, VWW's 2.)
+    gemv16: Vec<Pre16>,
     /// Output offset and clamp.
     clamp: (i32, i32, i32),
 }
@@ -215,6 +220,13 @@ impl Gemm {
         let pre = soa
             .as_deref()
             .map_or_else(Vec::new, |area| pre_consts(area, oc));
+        let gemv16: Vec<Pre16> = match soa.as_deref() {
+            Some(area) if wide(packing) && !oc.is_multiple_of(BLOCK) => {
+                let padded = pre_consts_padded(area, oc);
+                (0..oc.div_ceil(16)).map(|q| pre16(&padded, q)).collect()
+            }
+            _ => Vec::new(),
+        };
         let pre16 = if wide(packing) && !pre.is_empty() && oc.is_multiple_of(BLOCK) {
             (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
         } else {
@@ -231,6 +243,7 @@ impl Gemm {
             soa,
             pre,
             pre16,
+            gemv16,
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
@@ -253,7 +266,7 @@ impl Gemm {
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
         32 * (self.w.get().len() + self.pre.len())
-            + 64 * PRE8 * self.pre16.len()
+            + 64 * PRE8 * (self.pre16.len() + self.gemv16.len())
             + 4 * self.fold.len()
             + self.soa.as_ref().map_or(0, Vec::len)
     }
@@ -450,7 +463,12 @@ impl Gemm {
     /// does not apply: not AVX-512 VNNI, no [`Gemm::pre16`] constants, `x` not `k` bytes.
     /// FULLY_CONNECTED at batch 1 takes this path without copying its row.
     pub(crate) fn gemv_i8(&self, x: &[u8], out: &mut [u8]) -> bool {
-        if self.pre16.is_empty() || x.len() != self.k {
+        let pre = if self.pre16.is_empty() {
+            &self.gemv16
+        } else {
+            &self.pre16
+        };
+        if pre.is_empty() || x.len() != self.k {
             return false;
         }
         #[cfg(target_arch = "x86_64")]
@@ -472,7 +490,7 @@ impl Gemm {
                 row,
                 self.w.get(),
                 (self.k4, self.oc),
-                &self.pre16,
+                pre,
                 self.clamp,
                 out,
             )
@@ -625,6 +643,32 @@ fn arch_fused<const NP: usize>(
 /// [`Soa`] area `area` of `oc` channels (x86_64); on aarch64 of every group, a last
 /// partial one with zeros in its missing lanes (`arch::aarch64::pre8`, for the fused
 /// kernel); none elsewhere.
+/// [`pre_consts`] for every group of eight channels, the last one partial (its lanes
+/// past `oc` zero) on x86_64 too; empty elsewhere (only the x86_64 GEMV kernel takes it).
+fn pre_consts_padded(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let soa = Soa::new(area, oc);
+        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
+        let at_c = |a: &[u8], j: usize| if j < oc { at(a, j) } else { 0 };
+        (0..oc.div_ceil(BLOCK))
+            .flat_map(|g| {
+                let c = BLOCK * g;
+                super::arch::x86_64::pre8(
+                    core::array::from_fn(|j| at_c(soa.fold, c + j)),
+                    core::array::from_fn(|j| at_c(soa.mult, c + j)),
+                    core::array::from_fn(|j| at_c(soa.r1, c + j) as u32),
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (area, oc);
+        Vec::new()
+    }
+}
+
 fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
     #[cfg(target_arch = "aarch64")]
     {
