@@ -89,9 +89,9 @@ fn wide(p: Packing) -> bool {
 
 /// Zeroed 32-byte pieces whose first byte lies on a 64-byte boundary (a cache line), so
 /// that the 512-bit loads of a pair of pieces never span two lines: a `Vec<[u8; 32]>` is
-/// only as aligned as the allocator makes it (16 bytes here), and half of the AVX-512
-/// kernels' weight loads then crossed a line (BENCHMARKS.md (d), seventh pass: AD and
-/// KWS).
+/// only as aligned as the allocator makes it (16 bytes here: 7 of AD's 10 weight buffers
+/// started 16, 32 or 48 bytes past a line, and every AVX-512 weight load of those ops
+/// crossed a line; BENCHMARKS.md (d), seventh pass: AD and KWS).
 #[derive(Debug)]
 pub(crate) struct LinePieces {
     /// `32 * n + 63` bytes; the pieces start at `start`.
