@@ -415,6 +415,14 @@ pub(crate) fn eval_host(
         (Op::DepthwiseConv2d(p), Some(PackedOp::Dw(d)), [x, w, ..]) => {
             depthwise::eval_packed(p, d, (x.def, w.def, output.def), x.data, &mut *output.data)
         }
+        (Op::AveragePool2d(p), _, _) => pool::eval_average_host(
+            p,
+            inputs,
+            TensorOut {
+                def: output.def,
+                data: &mut *output.data,
+            },
+        ),
         _ => false,
     };
     if !done {

@@ -87,6 +87,41 @@ fn wide(p: Packing) -> bool {
     }
 }
 
+/// Zeroed 32-byte pieces whose first byte lies on a 64-byte boundary (a cache line), so
+/// that the 512-bit loads of a pair of pieces never span two lines: a `Vec<[u8; 32]>` is
+/// only as aligned as the allocator makes it (16 bytes here: 7 of AD's 10 weight buffers
+/// started 16, 32 or 48 bytes past a line, and every AVX-512 weight load of those ops
+/// crossed a line; BENCHMARKS.md (d), seventh pass: AD and KWS).
+#[derive(Debug)]
+pub(crate) struct LinePieces {
+    /// `32 * n + 63` bytes; the pieces start at `start`.
+    buf: Vec<u8>,
+    start: usize,
+    n: usize,
+}
+
+impl LinePieces {
+    /// `n` zeroed pieces.
+    pub(crate) fn zeroed(n: usize) -> LinePieces {
+        let buf = std::vec![0u8; 32 * n + 63];
+        // The heap address does not change while `buf` is neither grown nor shrunk.
+        let start = (64 - buf.as_ptr() as usize % 64) % 64;
+        LinePieces { buf, start, n }
+    }
+
+    /// The pieces.
+    pub(crate) fn get(&self) -> &[[u8; 32]] {
+        let bytes = self.buf.get(self.start..self.start + 32 * self.n);
+        bytes.map_or(&[][..], |b| b.as_chunks::<32>().0)
+    }
+
+    /// The pieces, to fill.
+    pub(crate) fn get_mut(&mut self) -> &mut [[u8; 32]] {
+        let bytes = self.buf.get_mut(self.start..self.start + 32 * self.n);
+        bytes.map_or(&mut [][..], |b| b.as_chunks_mut::<32>().0)
+    }
+}
+
 /// One weighted op's packed weights and per-channel constants: `oc` output channels of
 /// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
 /// FULLY_CONNECTED's `[out, in]`).
@@ -100,8 +135,8 @@ pub(crate) struct Gemm {
     k4: usize,
     oc: usize,
     /// `ceil(oc / 8)` blocks of `k4` groups in the layout of [`Packing::piece`], as 32-byte
-    /// pieces.
-    w: Vec<[u8; 32]>,
+    /// pieces, the first on a 64-byte boundary ([`LinePieces`]).
+    w: LinePieces,
     /// Per channel: the bias plus the input-offset (and, for VNNI, the unsigned-row)
     /// correction.
     fold: Vec<i32>,
@@ -115,6 +150,11 @@ pub(crate) struct Gemm {
     /// epilogue constants per 16 channels for the fused kernel
     /// (`arch::x86_64::gemm_taps_fused`); empty otherwise.
     pre16: Vec<Pre16>,
+    /// AVX-512 VNNI with the single-shift requantization and `oc` not a multiple of 8:
+    /// [`Gemm::pre16`]'s constants for [`Gemm::gemv_i8`] only, the lanes past `oc` zero
+    /// (their results are computed and not stored); empty otherwise. (The small
+    /// FULLY_CONNECTED heads: KWS's 12 outputs, IC's 10, VWW's 2.)
+    gemv16: Vec<Pre16>,
     /// Output offset and clamp.
     clamp: (i32, i32, i32),
 }
@@ -144,8 +184,8 @@ impl Gemm {
         let k4 = k.div_ceil(4);
         let blocks = oc.div_ceil(BLOCK);
         let pieces = packing.pieces(blocks, k4)?;
-        let mut packed = std::vec![[0u8; 32]; pieces];
-        let flat = packed.as_flattened_mut();
+        let mut packed = LinePieces::zeroed(pieces);
+        let flat = packed.get_mut().as_flattened_mut();
         for (c, row) in w.chunks_exact(k).take(oc).enumerate() {
             let (b, lane) = (c / BLOCK, c % BLOCK);
             for (t, &v) in row.iter().enumerate() {
@@ -180,6 +220,13 @@ impl Gemm {
         let pre = soa
             .as_deref()
             .map_or_else(Vec::new, |area| pre_consts(area, oc));
+        let gemv16: Vec<Pre16> = match soa.as_deref() {
+            Some(area) if wide(packing) && !oc.is_multiple_of(BLOCK) => {
+                let padded = pre_consts_padded(area, oc);
+                (0..oc.div_ceil(16)).map(|q| pre16(&padded, q)).collect()
+            }
+            _ => Vec::new(),
+        };
         let pre16 = if wide(packing) && !pre.is_empty() && oc.is_multiple_of(BLOCK) {
             (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
         } else {
@@ -196,6 +243,7 @@ impl Gemm {
             soa,
             pre,
             pre16,
+            gemv16,
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
@@ -217,8 +265,8 @@ impl Gemm {
 
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
-        32 * (self.w.len() + self.pre.len())
-            + 64 * PRE8 * self.pre16.len()
+        32 * (self.w.get().len() + self.pre.len())
+            + 64 * PRE8 * (self.pre16.len() + self.gemv16.len())
             + 4 * self.fold.len()
             + self.soa.as_ref().map_or(0, Vec::len)
     }
@@ -386,10 +434,15 @@ impl Gemm {
         };
         #[cfg(target_arch = "x86_64")]
         {
+            let row = super::arch::x86_64::GemvRow {
+                groups: row,
+                tail: None,
+                flip: 0,
+            };
             super::arch::x86_64::gemv_fused(
                 self.packing,
                 row,
-                &self.w,
+                self.w.get(),
                 (self.k4, self.oc),
                 &self.pre16,
                 self.clamp,
@@ -399,6 +452,52 @@ impl Gemm {
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (row, out);
+            false
+        }
+    }
+
+    /// `out[c] = requant(fold[c] + sum_t x[t] * w[c][t])` for one raw int8 row `x` (`k`
+    /// bytes, not [`Gemm::prep`]ared: the kernel flips each group as it broadcasts it, and
+    /// builds the last, partial group itself) into `out[..oc]`, on the fused matrix-vector
+    /// kernel (`arch::x86_64::gemv_fused`); `false` (nothing written) where that kernel
+    /// does not apply: not AVX-512 VNNI, no [`Gemm::pre16`] constants, `x` not `k` bytes.
+    /// FULLY_CONNECTED at batch 1 takes this path without copying its row.
+    pub(crate) fn gemv_i8(&self, x: &[u8], out: &mut [u8]) -> bool {
+        let pre = if self.pre16.is_empty() {
+            &self.gemv16
+        } else {
+            &self.pre16
+        };
+        if pre.is_empty() || x.len() != self.k {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (groups, rest) = x.as_chunks::<4>();
+            // Bytes past `k` are 0x80: 0 once flipped, so they add nothing.
+            let tail = (!rest.is_empty()).then(|| {
+                let mut t = [0x80u8; 4];
+                t[..rest.len()].copy_from_slice(rest);
+                t
+            });
+            let row = super::arch::x86_64::GemvRow {
+                groups,
+                tail,
+                flip: u32::from_le_bytes([self.flip(); 4]),
+            };
+            super::arch::x86_64::gemv_fused(
+                self.packing,
+                row,
+                self.w.get(),
+                (self.k4, self.oc),
+                pre,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = out;
             false
         }
     }
@@ -426,6 +525,7 @@ impl Gemm {
             let nb = CHUNK.min(blocks - b0);
             let w = self
                 .w
+                .get()
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
             let c0 = b0 * BLOCK;
@@ -456,6 +556,7 @@ impl Gemm {
             // The chunk's first piece (`b0` is even: an AVX-512 pair starts there).
             let w = self
                 .w
+                .get()
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
             kern(w, nb, &mut acc);
@@ -520,7 +621,15 @@ fn arch_fused<const NP: usize>(
         }
         let kn = (gm.k4, gm.oc);
         Some(super::arch::aarch64::gemm_fused(
-            gm.packing, segs, NP, ts, &gm.w, kn, &gm.pre, gm.clamp, outs,
+            gm.packing,
+            segs,
+            NP,
+            ts,
+            gm.w.get(),
+            kn,
+            &gm.pre,
+            gm.clamp,
+            outs,
         ))
     }
     #[cfg(not(target_arch = "aarch64"))]
@@ -534,6 +643,32 @@ fn arch_fused<const NP: usize>(
 /// [`Soa`] area `area` of `oc` channels (x86_64); on aarch64 of every group, a last
 /// partial one with zeros in its missing lanes (`arch::aarch64::pre8`, for the fused
 /// kernel); none elsewhere.
+/// [`pre_consts`] for every group of eight channels, the last one partial (its lanes
+/// past `oc` zero) on x86_64 too; empty elsewhere (only the x86_64 GEMV kernel takes it).
+fn pre_consts_padded(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let soa = Soa::new(area, oc);
+        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
+        let at_c = |a: &[u8], j: usize| if j < oc { at(a, j) } else { 0 };
+        (0..oc.div_ceil(BLOCK))
+            .flat_map(|g| {
+                let c = BLOCK * g;
+                super::arch::x86_64::pre8(
+                    core::array::from_fn(|j| at_c(soa.fold, c + j)),
+                    core::array::from_fn(|j| at_c(soa.mult, c + j)),
+                    core::array::from_fn(|j| at_c(soa.r1, c + j) as u32),
+                )
+            })
+            .collect()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (area, oc);
+        Vec::new()
+    }
+}
+
 fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
     #[cfg(target_arch = "aarch64")]
     {

@@ -48,7 +48,9 @@ use core::arch::x86_64::{
     _mm_storel_epi64, _mm_storeu_si128,
 };
 
-use core::arch::x86_64::{_mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64};
+use core::arch::x86_64::{
+    _mm256_cvtepi8_epi32, _mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64,
+};
 
 use core::arch::x86_64::{
     _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
@@ -972,6 +974,84 @@ fn load_i32x8(a: &[i32; 8]) -> __m256i {
 }
 
 // ---------------------------------------------------------------------------------------
+// AVERAGE_POOL_2D window sums (host only, `super::super::pool`)
+// ---------------------------------------------------------------------------------------
+
+/// The int8 sums of one AVERAGE_POOL_2D window (AVX2): for every tap at byte
+/// `first + r * row + t * step` of `x` (`r < rows`, `t < cols`), `acc[j] += x[tap + j]`
+/// (int8 sign-extended, wrapping `i32` sums as the portable `pool::average_i8`), eight
+/// channels per `VPMOVSXBD` + `VPADDD`. `acc.len()` must be 8, 16, 24 or 32. Returns
+/// `false` (nothing added) without AVX2, for another length, or when a tap's bytes lie
+/// past the end of `x`.
+pub(crate) fn window_sums(
+    x: &[u8],
+    (first, rows, cols, row, step): (usize, usize, usize, usize, usize),
+    acc: &mut [i32],
+) -> bool {
+    if !available() {
+        return false;
+    }
+    if rows == 0 || cols == 0 {
+        return matches!(acc.len(), 8 | 16 | 24 | 32);
+    }
+    // The last tap's end, every step checked.
+    let end = (rows - 1)
+        .checked_mul(row)
+        .and_then(|a| (cols - 1).checked_mul(step).and_then(|b| a.checked_add(b)))
+        .and_then(|a| a.checked_add(first))
+        .and_then(|a| a.checked_add(acc.len()));
+    if end.is_none_or(|e| e > x.len()) {
+        return false;
+    }
+    let taps = (first, rows, cols, row, step);
+    // SAFETY: AVX2 is available (checked); every tap's `acc.len()` bytes lie in `x`
+    // (the last tap's end checked above; the others start earlier).
+    unsafe {
+        match acc.len() {
+            8 => window_sums_avx2::<1>(x, taps, acc),
+            16 => window_sums_avx2::<2>(x, taps, acc),
+            24 => window_sums_avx2::<3>(x, taps, acc),
+            32 => window_sums_avx2::<4>(x, taps, acc),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// [`window_sums`] for `NG` groups of eight channels. Safety: every tap's `8 * NG` bytes
+/// lie in `x`, `acc` holds `8 * NG` sums, and AVX2 is available.
+#[target_feature(enable = "avx2")]
+unsafe fn window_sums_avx2<const NG: usize>(
+    x: &[u8],
+    (first, rows, cols, row, step): (usize, usize, usize, usize, usize),
+    acc: &mut [i32],
+) {
+    let mut a = [_mm256_setzero_si256(); NG];
+    let base = x.as_ptr();
+    for r in 0..rows {
+        let start = first + r * row;
+        for t in 0..cols {
+            let s = start + t * step;
+            for (g, v) in a.iter_mut().enumerate() {
+                // SAFETY: bytes `s + 8g .. s + 8g + 8` lie in `x` (the caller's
+                // contract); `_mm_loadl_epi64` reads 8 bytes, unaligned.
+                let b = unsafe { _mm_loadl_epi64(base.add(s + 8 * g).cast()) };
+                *v = _mm256_add_epi32(*v, _mm256_cvtepi8_epi32(b));
+            }
+        }
+    }
+    for (g, v) in a.iter().enumerate() {
+        if let Some(d) = acc
+            .get_mut(8 * g..8 * g + 8)
+            .and_then(|d| d.first_chunk_mut::<8>())
+        {
+            let sum = _mm256_add_epi32(load_i32x8(d), *v);
+            store8(d, sum);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Packed weights (host only, `super::super::packed`): eight output channels per vector
 // ---------------------------------------------------------------------------------------
 
@@ -1385,35 +1465,54 @@ fn fused_avx512_vnni<const NP: usize>(
     true
 }
 
+/// The row of [`gemv_fused`]: `groups` whole groups of four taps, then (when `k` is not a
+/// multiple of 4) one `tail` group, each XORed with `flip` as a little-endian `u32` when
+/// it is broadcast (`0x8080_8080` turns raw int8 taps into the kernel's `x + 128`; 0 for
+/// a row already in that form). A tail's bytes past `k` must become 0 after the XOR.
+#[derive(Clone, Copy)]
+pub(crate) struct GemvRow<'r> {
+    pub(crate) groups: &'r [[u8; 4]],
+    pub(crate) tail: Option<[u8; 4]>,
+    pub(crate) flip: u32,
+}
+
 /// One row against all `oc` channels with the epilogue fused (AVX-512 VNNI; a matrix-
 /// vector product, FULLY_CONNECTED at batch 1): up to eight pairs of blocks (128
 /// channels) per pass over the row, so that up to eight independent `VPDPBUSD` chains
 /// are in flight (the tile kernels see at most 32 channels at a time), then the
-/// 16-lane requantization of [`gemm_taps_fused`] on each. `row` holds `k4` groups in the
-/// kernel's form, `w` the whole op's [`Packing::Avx512Vnni`] pieces, `pre` its
-/// [`Pre16`] constants; writes `out[..oc]`. Returns `false` (nothing written) for
-/// another packing, without the CPU features, or when a slice is shorter than the
-/// shapes need.
+/// 16-lane requantization of [`gemm_taps_fused`] on each. `row` gives `k4` groups
+/// ([`GemvRow`]: in the kernel's form once flipped), `w` the whole op's
+/// [`Packing::Avx512Vnni`] pieces, `pre` its [`Pre16`] constants; writes `out[..oc]`.
+/// Returns `false` (nothing written) for another packing, without the CPU features, or
+/// when a slice is shorter than the shapes need or the row's groups are not `k4`.
 pub(crate) fn gemv_fused(
     packing: Packing,
-    row: &[[u8; 4]],
+    row: GemvRow<'_>,
     w: &[[u8; 32]],
     (k4, oc): (usize, usize),
     pre: &[Pre16],
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) -> bool {
+    let whole = k4.checked_sub(usize::from(row.tail.is_some()));
     let fits = packing == Packing::Avx512Vnni
         && k4 > 0
-        && row.len() >= k4
+        && whole.is_some_and(|n| row.groups.len() >= n)
         && out.len() >= oc
         && pre.len() >= oc.div_ceil(16)
         && packing
             .pieces(oc.div_ceil(8), k4)
             .is_some_and(|v| v <= w.len());
-    if !fits || !avx512_vnni_available() {
+    let (Some(whole), true) = (whole, fits) else {
+        return false;
+    };
+    if !avx512_vnni_available() {
         return false;
     }
+    let row = GemvRow {
+        groups: row.groups.get(..whole).unwrap_or(&[]),
+        ..row
+    };
     let (pairs, _) = w.as_chunks::<2>();
     let rq_clamp = clamp;
     let mut q0 = 0;
@@ -1425,7 +1524,7 @@ pub(crate) fn gemv_fused(
         };
         let o = out.get_mut(16 * q0..oc).unwrap_or(&mut []);
         // SAFETY: AVX-512 F and VNNI are available (checked); `wq` holds `nq * k4`
-        // pairs and `row` at least `k4` groups (checked).
+        // pairs and `row` exactly `k4` groups with its tail (checked).
         unsafe {
             match nq {
                 1 => gemv_pass::<1>(row, wq, k4, pq, rq_clamp, o),
@@ -1446,10 +1545,11 @@ pub(crate) fn gemv_fused(
 /// One pass of [`gemv_fused`] over `NQ` pairs of blocks (`w`: `NQ * k4` pairs, pair
 /// `q`'s groups at `q * k4..`), writing up to `16 * NQ` outputs (fewer when `out` is
 /// shorter). With a single pair, the even and odd groups go to separate accumulators
-/// (two chains instead of one; the same wrapping sum).
+/// (two chains instead of one; the same wrapping sum). `row` holds `k4` groups with its
+/// tail (the caller checked).
 #[target_feature(enable = "avx512f,avx512vnni")]
 fn gemv_pass<const NQ: usize>(
-    row: &[[u8; 4]],
+    row: GemvRow<'_>,
     w: &[[[u8; 32]; 2]],
     k4: usize,
     pre: &[Pre16],
@@ -1459,22 +1559,29 @@ fn gemv_pass<const NQ: usize>(
     let z = _mm512_setzero_si512();
     let mut a = [z; NQ];
     let mut odd = z;
-    let (Some(row), true) = (row.get(..k4), w.len() >= NQ * k4) else {
+    if w.len() < NQ * k4 || row.groups.len() + usize::from(row.tail.is_some()) != k4 {
         return;
-    };
-    for (g, x) in row.iter().enumerate() {
-        let xv = _mm512_set1_epi32(i32::from_le_bytes(*x));
+    }
+    let flip = row.flip;
+    let mut step = |g: usize, x: [u8; 4]| {
+        let xv = _mm512_set1_epi32((u32::from_le_bytes(x) ^ flip) as i32);
         if NQ == 1 && g % 2 == 1 {
             if let Some(p) = w.get(g) {
                 odd = _mm512_dpbusd_epi32(odd, xv, load64(p));
             }
-            continue;
+            return;
         }
         for (q, acc) in a.iter_mut().enumerate() {
             // SAFETY: `q * k4 + g < NQ * k4 <= w.len()` (checked above, `g < k4`).
             let p = unsafe { w.get_unchecked(q * k4 + g) };
             *acc = _mm512_dpbusd_epi32(*acc, xv, load64(p));
         }
+    };
+    for (g, x) in row.groups.iter().enumerate() {
+        step(g, *x);
+    }
+    if let Some(t) = row.tail {
+        step(k4 - 1, t);
     }
     if NQ == 1 {
         a[0] = _mm512_add_epi32(a[0], odd);
@@ -1900,10 +2007,22 @@ fn dw_row_vnni(
         load32(&k[3 * PRE8]),
     ];
     let origin = -(pad as isize);
-    let mut col0 = column(origin);
-    let mut col1 = column(origin + 1);
-    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
-        let col2 = column(origin + ox as isize + 2);
+    // `column` has one call site (the first two columns come from the loop's first two
+    // turns), so that LLVM inlines it: called out of line from three sites, each column
+    // cost a call, a `VZEROUPPER` and its four vectors through the stack.
+    let mut col0 = [zero; 4];
+    let mut col1 = [zero; 4];
+    let mut outs = out.chunks_exact_mut(c);
+    for i in 0..outs.len() + 2 {
+        let col2 = column(origin + i as isize);
+        if i < 2 {
+            col0 = col1;
+            col1 = col2;
+            continue;
+        }
+        let Some(o) = outs.next() else {
+            break;
+        };
         let mut acc = fold;
         for v in 0..4 {
             acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col0[v], load32(&w[v]));
@@ -2495,7 +2614,8 @@ mod tests {
 
     /// A matrix-vector case: `k4` (1..=200), `oc` (1..=300), one row, the AVX-512 VNNI
     /// packed weights of `oc` channels, epilogue constants (fold, multiplier, `r1` as in
-    /// [`Soa`] for `oc` rounded up to 8) and the clamp.
+    /// [`Soa`] for `oc` rounded up to 8), the clamp, and `pad` (0..=3): the row's last
+    /// `pad` bytes are 0 (past `k = 4 * k4 - pad`, as [`GemvRow`]'s tail needs).
     type Gemv = (
         usize,
         usize,
@@ -2503,6 +2623,7 @@ mod tests {
         Vec<[u8; 32]>,
         Vec<u8>,
         (i32, i32, i32),
+        usize,
     );
 
     fn gemv_case(r: &mut Rng) -> Option<Gemv> {
@@ -2516,7 +2637,11 @@ mod tests {
         } else {
             r.usize(1, 300)
         };
-        let row = groups(r, k4);
+        let mut row = groups(r, k4);
+        let pad = r.usize(0, 3);
+        if let Some(last) = row.last_mut() {
+            last[4 - pad..].fill(0);
+        }
         let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap());
         let c = 8 * oc.div_ceil(8);
         let mut soa = std::vec![0u8; 12 * c];
@@ -2540,12 +2665,15 @@ mod tests {
             w,
             soa,
             (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+            pad,
         ))
     }
 
-    /// The `oc` outputs and 3 bytes past them (which must stay 0xA5).
+    /// The `oc` outputs and 3 bytes past them (which must stay 0xA5). The specialised
+    /// kernel takes the row in the kernel's form (`flip` 0) when `pad` is 0 and `k4` even,
+    /// else as raw int8 bytes (`k` of them: whole groups and a tail) with `flip`.
     fn gemv_run(t: &Gemv, portable: bool) -> Vec<u8> {
-        let (k4, oc, row, w, soa, clamp) = t;
+        let (k4, oc, row, w, soa, clamp, pad) = t;
         let c = 8 * oc.div_ceil(8);
         let soa = Soa::new(soa, c);
         let mut out = std::vec![0xA5u8; oc + 3];
@@ -2583,9 +2711,31 @@ mod tests {
                 .collect();
             let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
             let o = &mut out[..*oc];
+            let raw: Vec<u8> = row.as_flattened()[..4 * k4 - pad]
+                .iter()
+                .map(|v| v ^ 0x80)
+                .collect();
+            let (whole, rest) = raw.as_chunks::<4>();
+            let gr = if *pad == 0 && k4 % 2 == 0 {
+                GemvRow {
+                    groups: row,
+                    tail: None,
+                    flip: 0,
+                }
+            } else {
+                GemvRow {
+                    groups: whole,
+                    tail: (!rest.is_empty()).then(|| {
+                        let mut t = [0x80u8; 4];
+                        t[..rest.len()].copy_from_slice(rest);
+                        t
+                    }),
+                    flip: 0x8080_8080,
+                }
+            };
             assert!(gemv_fused(
                 Packing::Avx512Vnni,
-                row,
+                gr,
                 w,
                 (*k4, *oc),
                 &p16,
