@@ -41,8 +41,10 @@
 //! frames), with the same ops, shapes and outputs bit for bit; nothing is left out, so no
 //! artifact is refused for it. It is set when the crate is built with
 //! opt-level "s" or "z" (the firmware workspace's `release-small` profile, which a board's
-//! `[app] profile` selects), or by `EDGEFLOW_NN_SIZE=1`; `EDGEFLOW_NN_SIZE=0` keeps the
-//! speed paths at any opt-level. Compared with TFLM's reference build (framework -Os,
+//! `[app] profile` selects; its `dev` profile is opt-level "s" too), or by
+//! `EDGEFLOW_NN_SIZE=1`; `EDGEFLOW_NN_SIZE=0` keeps the speed paths at any opt-level. The
+//! opt-level is the profile's (cargo's `OPT_LEVEL`): a `-C opt-level` given in
+//! `RUSTFLAGS` is not seen. Another value of `EDGEFLOW_NN_SIZE` fails the build. Compared with TFLM's reference build (framework -Os,
 //! kernels -O2) in BENCHMARKS.md, issue 12 section (j).
 
 use std::env;
@@ -90,7 +92,8 @@ fn main() {
     let size = match env::var("EDGEFLOW_NN_SIZE").unwrap_or_default().trim() {
         "1" => true,
         "0" => false,
-        _ => matches!(env::var("OPT_LEVEL").as_deref(), Ok("s" | "z")),
+        "" => matches!(env::var("OPT_LEVEL").as_deref(), Ok("s" | "z")),
+        other => panic!("EDGEFLOW_NN_SIZE must be 1 or 0 (or unset), not {other:?}"),
     };
     if size {
         println!("cargo::rustc-cfg=edgeflow_size");

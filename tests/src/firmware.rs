@@ -178,7 +178,14 @@ fn build_profile_in(
     kernels: Option<&KernelSet>,
     cargo_profile: &str,
 ) -> Result<PathBuf, String> {
-    let work = source.join("target/edgeflow-firmware").join(&board.name);
+    // One case directory per board and profile: the parity tests build the same board at
+    // two profiles at once.
+    let work = source
+        .join("target/edgeflow-firmware")
+        .join(match cargo_profile {
+            "release" => board.name.clone(),
+            p => format!("{}-{p}", board.name),
+        });
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut list = String::new();
     for c in cases {
@@ -199,9 +206,13 @@ fn build_profile_in(
         .env("EDGEFLOW_ARENA", arena.to_string())
         .env("EDGEFLOW_PROFILE", if profile { "1" } else { "0" });
     for (k, _) in std::env::vars() {
-        // A plain build, not with the variables of the cargo that runs this; a profile
-        // override the user set (`CARGO_PROFILE_RELEASE_SMALL_OPT_LEVEL=z`) is kept.
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" && !k.starts_with("CARGO_PROFILE_")
+        // A plain build, not with the variables of the cargo that runs this (a host
+        // build's `CARGO_PROFILE_RELEASE_*` must not change the firmware); only overrides
+        // of the size profile (`CARGO_PROFILE_RELEASE_SMALL_OPT_LEVEL=z`, for
+        // `cargo xtask footprint` experiments) are kept.
+        if k.starts_with("CARGO_")
+            && k != "CARGO_HOME"
+            && !k.starts_with("CARGO_PROFILE_RELEASE_SMALL_")
             || k == "RUSTFLAGS"
             || k == "RUSTC_WRAPPER"
         {
@@ -221,10 +232,16 @@ fn build_profile_in(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // cargo's output directory of a profile (`dev` and `test` build into `debug`).
+    let out_dir = match cargo_profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        p => p,
+    };
     Ok(source
         .join("firmware/target")
         .join(&board.target)
-        .join(cargo_profile)
+        .join(out_dir)
         .join(format!("edgeflow-fw-{}", board.name)))
 }
 

@@ -67,12 +67,24 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         .filter(|p| !p.trim().is_empty())
         .unwrap_or_else(|| "release".into());
     let portable = std::env::var("EDGEFLOW_NN_PORTABLE").is_ok_and(|v| v == "1");
+    // Overrides that change the code measured: `EDGEFLOW_NN_SIZE` (edgeflow-nn's
+    // size-class paths, otherwise chosen from the opt-level) and the size profile's
+    // opt-level (kept through to the firmware build by `firmware::build_with_profile`).
+    let overrides: Vec<String> = ["EDGEFLOW_NN_SIZE", "CARGO_PROFILE_RELEASE_SMALL_OPT_LEVEL"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
     println!(
-        "== cargo profile {cargo_profile}, {} kernels",
+        "== cargo profile {cargo_profile}, {} kernels{}",
         if portable {
             "portable"
         } else {
             "Cortex-M4 DSP"
+        },
+        if overrides.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", overrides.join(", "))
         }
     );
     let build = |cases: &[Case], arena: usize, sel: Option<&firmware::KernelSet>| {
@@ -176,6 +188,9 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 }
                 if portable {
                     name += "-portable";
+                }
+                for o in &overrides {
+                    name += &format!("-{}", o.to_lowercase().replace(['=', '_'], "-"));
                 }
                 keep(&elf, &name)?;
             }

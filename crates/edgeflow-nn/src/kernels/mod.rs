@@ -218,8 +218,9 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
 /// Runs `f` in a frame of its own, never inlined into [`eval`].
 ///
 /// Every op's kernel runs this way (the pools' entry points are never inlined
-/// themselves; FULLY_CONNECTED only in builds that link a convolution, `FC_OUTLINED`:
-/// in an FC-only build it is the deepest op and costs less stack inlined), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
+/// themselves; FULLY_CONNECTED only in builds that link a convolution or in the size class,
+/// `FC_OUTLINED`: in an FC-only speed-class build it is the deepest op and costs less
+/// stack inlined), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
 /// keeps only the loop's state in its frame: inlined, each kernel's locals (a weighted
 /// op's geometry and requantization state, ADD's parameter blocks) sat in `invoke`'s
 /// frame under every other op's kernel (on Cortex-M4 with the KWS model's ops only,
