@@ -1385,6 +1385,224 @@ fn fused_avx512_vnni<const NP: usize>(
     true
 }
 
+/// The strided-run form of [`gemm_taps_fused`] (AVX-512 VNNI, epilogue fused): `npix`
+/// output pixels whose rows are read in place from `x`, all `oc` channels. Pixel `p`'s
+/// row is `taps` pieces of `4 * s4` bytes, piece `t` at byte
+/// `base + p * step + t * row_step` of `x` (`geo = (base, step, row_step)`): a run of
+/// convolution windows along an output row (`step` = stride × depth, `row_step` = one
+/// input row), or with `taps == 1` consecutive 1x1 pixels. Pixel `p`'s `oc` outputs go to
+/// `out[p * oc..]`. Eight pixels per pass (the last pass fewer), each pass over the
+/// channels 32 at a time, so one call replaces a run's per-tile piece lists and checks.
+/// The arithmetic per output is [`gemm_taps_fused`]'s (the same accumulation order
+/// modulo 2^32 and the same 16-lane requantization on [`Pre16`] constants), so it is
+/// bit-exact with the portable kernel and epilogue. Returns `false` (nothing written)
+/// for another packing, without the CPU features, with `oc` not a multiple of 8, or
+/// when a slice is shorter than the shapes need (every read of `x` is checked before
+/// the first one: the last pixel's last piece must end inside `x`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_run_fused(
+    packing: Packing,
+    x: &[u8],
+    geo: (usize, usize, usize),
+    (taps, s4): (usize, usize),
+    npix: usize,
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let (base, step, row_step) = geo;
+    // The byte after the last one read: the last pixel's last piece's end.
+    let end = npix
+        .checked_sub(1)
+        .and_then(|l| l.checked_mul(step))
+        .and_then(|v| v.checked_add(base))
+        .and_then(|v| v.checked_add(taps.checked_sub(1)?.checked_mul(row_step)?))
+        .and_then(|v| v.checked_add(s4.checked_mul(4)?));
+    let fits = packing == Packing::Avx512Vnni
+        && s4 > 0
+        && oc > 0
+        && oc.is_multiple_of(8)
+        && taps.checked_mul(s4) == Some(k4)
+        && end.is_some_and(|e| e <= x.len())
+        && npix.checked_mul(oc).is_some_and(|n| n <= out.len())
+        && pre.len() >= oc.div_ceil(16)
+        && packing
+            .pieces(oc.div_ceil(8), k4)
+            .is_some_and(|v| v <= w.len());
+    if !fits || !avx512_vnni_available() {
+        return false;
+    }
+    let mut p = 0;
+    while p < npix {
+        let n = (npix - p).min(8);
+        let at = base + p * step;
+        let o = &mut out[p * oc..(p + n) * oc];
+        // SAFETY: AVX-512 F and VNNI are available (checked); every piece read lies in
+        // `x[at + q * step + t * row_step..][..4 * s4]` for `q < n`, `t < taps`, which
+        // ends at most at `end <= x.len()` (checked); `w` and `pre` hold the whole op's
+        // pieces and constants (checked).
+        unsafe {
+            match n {
+                8 => run_pass::<8>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                7 => run_pass::<7>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                6 => run_pass::<6>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                5 => run_pass::<5>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                4 => run_pass::<4>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                3 => run_pass::<3>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                2 => run_pass::<2>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                _ => run_pass::<1>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+            }
+        }
+        p += n;
+    }
+    true
+}
+
+/// One pass of [`gemm_run_fused`]: `NP` pixels from `x0` (pixel `p`'s piece `t` at
+/// `x0 + p * step + t * row_step`), all `oc` channels, 32 (two pairs of blocks) at a
+/// time, into `out` (`NP * oc` bytes).
+///
+/// # Safety
+/// AVX-512 F and VNNI must be available, and every `4 * s4` bytes from
+/// `x0 + p * step + t * row_step` (`p < NP`, `t < taps`) readable; `w` must hold the
+/// [`Packing::Avx512Vnni`] pieces of `oc / 8` blocks of `k4 = taps * s4` groups and
+/// `pre` `ceil(oc / 16)` constants.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn run_pass<const NP: usize>(
+    x0: *const u8,
+    (step, row_step): (usize, usize),
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let z = _mm512_setzero_si512();
+    let rq = Requant16::new(clamp);
+    let (pairs, _) = w.as_chunks::<2>();
+    let npairs = oc.div_ceil(16);
+    let mut q0 = 0;
+    while q0 < npairs {
+        let two = q0 + 1 < npairs;
+        let (mut a0, mut a1) = ([z; NP], [z; NP]);
+        // Pair `q0`'s groups start at `q0 * k4`, pair `q0 + 1`'s right after.
+        let w0 = pairs.as_ptr().add(q0 * k4);
+        let w1 = w0.add(k4);
+        for t in 0..taps {
+            let xt = x0.add(t * row_step);
+            let (v0, v1) = (w0.add(t * s4), w1.add(t * s4));
+            for g in 0..s4 {
+                let wa = _mm512_loadu_si512((*v0.add(g)).as_ptr().cast());
+                if two {
+                    let wb = _mm512_loadu_si512((*v1.add(g)).as_ptr().cast());
+                    for p in 0..NP {
+                        let xv = _mm512_set1_epi32(
+                            xt.add(p * step + 4 * g).cast::<i32>().read_unaligned(),
+                        );
+                        a0[p] = _mm512_dpbusd_epi32(a0[p], xv, wa);
+                        a1[p] = _mm512_dpbusd_epi32(a1[p], xv, wb);
+                    }
+                } else {
+                    for (p, a) in a0.iter_mut().enumerate() {
+                        let xv = _mm512_set1_epi32(
+                            xt.add(p * step + 4 * g).cast::<i32>().read_unaligned(),
+                        );
+                        *a = _mm512_dpbusd_epi32(*a, xv, wa);
+                    }
+                }
+            }
+        }
+        for (h, acc) in [a0, a1].iter().enumerate().take(if two { 2 } else { 1 }) {
+            let q = q0 + h;
+            let c = 16 * q;
+            let m = (oc - c).min(16);
+            let p16 = pre.get_unchecked(q);
+            for (p, a) in acc.iter().enumerate() {
+                let v = _mm512_cvtsepi32_epi8(rq.apply(*a, p16));
+                let at = p * oc + c;
+                store_first(out.get_unchecked_mut(at..at + m), v);
+            }
+        }
+        q0 += 2;
+    }
+}
+
 /// One row against all `oc` channels with the epilogue fused (AVX-512 VNNI; a matrix-
 /// vector product, FULLY_CONNECTED at batch 1): up to eight pairs of blocks (128
 /// channels) per pass over the row, so that up to eight independent `VPDPBUSD` chains
@@ -2605,6 +2823,163 @@ mod tests {
             generate: gemv_case,
             portable: |t: &Gemv| gemv_run(t, true),
             specialised: |t: &Gemv| gemv_run(t, false),
+        }
+    );
+
+    /// A strided-run case: the input bytes `x`, `(base, step, row_step)`, `taps`
+    /// (1..=9), `s4`, `npix` (1..=27: whole passes of eight and every shorter last pass),
+    /// `oc` (a multiple of 8, 8..=80: one or two pairs per pass, a half pair last), the
+    /// AVX-512 VNNI packed weights, the epilogue constants (as [`gemv_case`]) and the
+    /// clamp. The input ends exactly at the last pixel's last piece in some cases (the
+    /// kernel's bound), with slack in others; pieces of neighbouring pixels overlap when
+    /// `step < 4 * s4` (as convolution windows do).
+    type Run = (
+        Vec<u8>,
+        (usize, usize, usize),
+        (usize, usize),
+        usize,
+        usize,
+        Vec<[u8; 32]>,
+        Vec<u8>,
+        (i32, i32, i32),
+    );
+
+    fn run_case(r: &mut Rng) -> Option<Run> {
+        let (taps, s4) = (r.usize(1, 9), r.usize(1, 12));
+        let npix = r.usize(1, 27);
+        let oc = 8 * r.usize(1, 10);
+        let step = r.usize(1, 24);
+        let row_step = if taps == 1 && r.bool() {
+            0
+        } else {
+            r.usize(1, 200)
+        };
+        let base = r.usize(0, 9);
+        let end = base + (npix - 1) * step + (taps - 1) * row_step + 4 * s4;
+        let slack = if r.bool() { 0 } else { r.usize(1, 5) };
+        let x = bytes(r, end + slack);
+        let k4 = taps * s4;
+        let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc / 8, k4).unwrap());
+        let mut soa = std::vec![0u8; 12 * oc];
+        for (j, (m, sh)) in r.multipliers(oc).into_iter().enumerate() {
+            let (m, sh) = if sh >= 0 { (0, 0) } else { (m, sh) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (oc + j)..4 * (oc + j) + 4].copy_from_slice(&m.to_le_bytes());
+            let r1 = sh.unsigned_abs().saturating_sub(1);
+            soa[4 * (2 * oc + j)..4 * (2 * oc + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        Some((
+            x,
+            (base, step, row_step),
+            (taps, s4),
+            npix,
+            oc,
+            w,
+            soa,
+            clamp,
+        ))
+    }
+
+    /// The `npix * oc` outputs and 3 bytes past them (which must stay 0xA5).
+    fn run_run(t: &Run, portable: bool) -> Vec<u8> {
+        let (x, (base, step, row_step), (taps, s4), npix, oc, w, soa, clamp) = t;
+        let (oc, k4) = (*oc, taps * s4);
+        let soa = Soa::new(soa, oc);
+        let mut out = std::vec![0xA5u8; npix * oc + 3];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            for p in 0..*npix {
+                // Pixel `p`'s row: its pieces joined.
+                let row: Vec<[u8; 4]> = (0..*taps)
+                    .flat_map(|t| {
+                        let at = base + p * step + t * row_step;
+                        x[at..at + 4 * s4]
+                            .chunks_exact(4)
+                            .map(|c| [c[0], c[1], c[2], c[3]])
+                    })
+                    .collect();
+                let mut acc = std::vec![0i32; oc];
+                for b0 in (0..oc / 8).step_by(4) {
+                    let nb = (oc / 8 - b0).min(4);
+                    let mut a = [[0i32; 32]; 1];
+                    let wb = &w[Packing::Avx512Vnni.piece(b0, 0, k4)..];
+                    crate::kernels::packed::tile_portable(
+                        Packing::Avx512Vnni,
+                        &[&row[..]],
+                        wb,
+                        k4,
+                        nb,
+                        &mut a,
+                    );
+                    acc[8 * b0..8 * (b0 + nb)].copy_from_slice(&a[0][..8 * nb]);
+                }
+                requant_soa_portable(&acc, &soa, *clamp, &mut out[p * oc..(p + 1) * oc]);
+            }
+        } else {
+            let at = |a: &[u8], j: usize| {
+                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+            };
+            let pre: Vec<[u8; 32]> = (0..oc / 8)
+                .flat_map(|g| {
+                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                    pre8(f, m, r)
+                })
+                .collect();
+            let p16: Vec<Pre16> = (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let n = npix * oc;
+            assert!(gemm_run_fused(
+                Packing::Avx512Vnni,
+                x,
+                (*base, *step, *row_step),
+                (*taps, *s4),
+                *npix,
+                w,
+                (k4, oc),
+                &p16,
+                *clamp,
+                &mut out[..n],
+            ));
+            // One byte short of the last piece: refused, nothing written.
+            let mut o2 = std::vec![0xA5u8; n];
+            let short = &x[..base + (npix - 1) * step + (taps - 1) * row_step + 4 * s4 - 1];
+            assert!(!gemm_run_fused(
+                Packing::Avx512Vnni,
+                short,
+                (*base, *step, *row_step),
+                (*taps, *s4),
+                *npix,
+                w,
+                (k4, oc),
+                &p16,
+                *clamp,
+                &mut o2,
+            ));
+            assert!(o2.iter().all(|&v| v == 0xA5));
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The strided-run AVX-512 VNNI kernel (pixels read in place at a fixed step,
+        /// pieces a fixed row step apart, all channels, fused epilogue) against the
+        /// portable kernel and epilogue on the joined rows, extreme values included.
+        packed_gemm_run_matches_portable {
+            seed: 53,
+            cases: 1500,
+            generate: run_case,
+            portable: |t: &Run| run_run(t, true),
+            specialised: |t: &Run| run_run(t, false),
         }
     );
 
