@@ -1073,6 +1073,49 @@ impl Dw {
         }
     }
 
+    /// A run of output pixels of one row, [`Dw::pixels_per_block`] at a time in one call
+    /// (8 or 16 channels, VNNI; `arch::x86_64::dw_rep_run`): `rows[ky]` is the input row
+    /// of filter row `ky` (`in_w` pixels of `c` bytes) or `None` outside the image;
+    /// output pixel `j` of the run reads input columns `col0 + j * sx + kx` (all inside
+    /// the row). Writes the first pixels (a multiple of the block's pixels, at most
+    /// `npix`) of `out` and returns how many; 0 (nothing written) where it does not
+    /// apply.
+    pub(crate) fn rep_run(
+        &self,
+        rows: &[Option<&[u8]>; 3],
+        in_w: usize,
+        (sx, col0): (usize, usize),
+        npix: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let Some((w, k)) = &self.rep else {
+            return 0;
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.packing != Packing::Vnni {
+                return 0;
+            }
+            let zp = self.zp.first().copied().unwrap_or(0);
+            super::arch::x86_64::dw_rep_run(
+                rows,
+                (self.c, in_w),
+                (sx, col0),
+                npix,
+                w,
+                k,
+                zp,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (rows, in_w, sx, col0, npix, out, w, k);
+            0
+        }
+    }
+
     /// Channels.
     pub(crate) fn channels(&self) -> usize {
         self.c
