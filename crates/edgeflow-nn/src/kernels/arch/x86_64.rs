@@ -904,10 +904,27 @@ impl Rescale16 {
         }
     }
 
-    /// The rescale of each `i32` lane of `x` (see [`Rescale16`]).
+    /// Which form of [`Rescale16::apply`] computes the rescale of `m` on values shifted
+    /// left by `left_shift` ([`RS_SHIFT`], [`RS_ZERO`] or [`RS_HALF`]).
+    fn kind(m: &edgeflow_format::graph::Multiplier, left_shift: i32) -> u8 {
+        if m.shift != 0 {
+            RS_SHIFT
+        } else if m.multiplier == 1 << 30 && left_shift >= 1 {
+            RS_HALF
+        } else {
+            RS_ZERO
+        }
+    }
+
+    /// The rescale of each `i32` lane of `x` (see [`Rescale16`]) in the form `K`
+    /// ([`Rescale16::kind`]): [`RS_HALF`] is `x / 2` (an arithmetic shift: `x` is even),
+    /// [`RS_SHIFT`] leaves out the doubling that only a zero shift needs.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn apply(&self, x: __m512i) -> __m512i {
+    fn apply<const K: u8>(&self, x: __m512i) -> __m512i {
+        if K == RS_HALF {
+            return _mm512_srai_epi32::<1>(x);
+        }
         let neg = _mm512_srai_epi32::<31>(x);
         let pe = _mm512_mul_epi32(x, self.m);
         let po = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.m);
@@ -915,17 +932,65 @@ impl Rescale16 {
         let co = _mm512_and_si512(_mm512_srli_epi64::<32>(neg), self.corr);
         let qe = _mm512_sub_epi64(_mm512_add_epi64(pe, self.nudge), ce);
         let qo = _mm512_sub_epi64(_mm512_add_epi64(po, self.nudge), co);
-        let (qe, qo) = (
-            _mm512_sllv_epi64(qe, self.dbl),
-            _mm512_sllv_epi64(qo, self.dbl),
-        );
+        let (qe, qo) = if K == RS_ZERO {
+            (
+                _mm512_sllv_epi64(qe, self.dbl),
+                _mm512_sllv_epi64(qo, self.dbl),
+            )
+        } else {
+            (qe, qo)
+        };
         let h = _mm512_mask_blend_epi32(0b1010_1010_1010_1010, _mm512_srli_epi64::<32>(qe), qo);
         _mm512_srav_epi32(h, self.r1)
     }
 }
 
+/// [`Rescale16::apply`] for a shift below zero (`right >= 1`): no doubling.
+const RS_SHIFT: u8 = 0;
+/// [`Rescale16::apply`] for a zero shift: `floor((P + 2^30) / 2^31)` through the doubling.
+const RS_ZERO: u8 = 1;
+/// [`Rescale16::apply`] for the multiplier `2^30` with a zero shift on an input shifted
+/// left by at least 1 (TFLite gives it to the ADD input of the larger scale: a real
+/// multiplier of exactly 0.5): the rescale is exactly `x / 2`. With `x = 2y` (even: a
+/// left shift of at least 1, wrapping or not), TFLM's
+/// `SaturatingRoundingDoublingHighMul(x, 2^30)` forms `ab = y * 2^31`, adds its nudge
+/// (`2^30` when `ab >= 0`, `1 - 2^30` otherwise: under `2^31` in magnitude, towards
+/// zero) and divides by `2^31` truncating towards zero, which gives `y`; its saturating
+/// case needs both operands `i32::MIN`; `RoundingDivideByPOT(y, 0)` is `y`.
+const RS_HALF: u8 = 2;
+
 #[target_feature(enable = "avx512f,avx2")]
 fn add_same_shape_avx512(
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let ls = p.left_shift;
+    let k1 = Rescale16::kind(&p.input1, ls);
+    let k2 = Rescale16::kind(&p.input2, ls);
+    let ko = Rescale16::kind(&p.output, 0);
+    // One loop per combination of the three forms (the output's is never `RS_HALF`:
+    // its left shift is 0).
+    macro_rules! by_kinds {
+        ($($a:literal $b:literal $o:literal),*) => {
+            match (k1, k2, ko) {
+                $(($a, $b, $o) => add_loop::<$a, $b, $o>(p, a, b, out),)*
+                _ => add_loop::<RS_ZERO, RS_ZERO, RS_ZERO>(p, a, b, out),
+            }
+        };
+    }
+    by_kinds!(
+        0 0 0, 0 1 0, 0 2 0, 1 0 0, 1 1 0, 1 2 0, 2 0 0, 2 1 0, 2 2 0,
+        0 0 1, 0 1 1, 0 2 1, 1 0 1, 1 1 1, 1 2 1, 2 0 1, 2 1 1, 2 2 1
+    )
+}
+
+/// The element loop of [`add_same_shape_avx512`] with the rescale forms `K1`, `K2`
+/// (inputs) and `KO` (output) of [`Rescale16::kind`].
+#[inline]
+#[target_feature(enable = "avx512f,avx2")]
+fn add_loop<const K1: u8, const K2: u8, const KO: u8>(
     p: &edgeflow_format::graph::AddParams,
     a: &[u8],
     b: &[u8],
@@ -953,8 +1018,8 @@ fn add_same_shape_avx512(
     for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
         let x = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(x)), off1), ls);
         let y = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(y)), off2), ls);
-        let s = _mm512_add_epi32(r1.apply(x), r2.apply(y));
-        let v = _mm512_add_epi32(ro.apply(s), off);
+        let s = _mm512_add_epi32(r1.apply::<K1>(x), r2.apply::<K2>(y));
+        let v = _mm512_add_epi32(ro.apply::<KO>(s), off);
         let v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
         // SAFETY: `o` is 16 writable bytes; `_mm_storeu_si128` has no alignment
         // requirement (SSE2, x86_64 baseline).
