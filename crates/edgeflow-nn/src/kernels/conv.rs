@@ -932,15 +932,18 @@ fn conv_range(
     loop {
         // A whole run of windows inside the image along this output row in one call of
         // the strided-run kernel, where it applies (its pieces' offsets stepped inside).
+        // (One filter row read in place, `direct_ok`: one piece per pixel, e.g. the 1x1
+        // stride-2 shortcut convolutions of ResNets.)
         if let Some(whole) = cols
-            .filter(|&(lo, hi)| pieces && (lo..=hi).contains(&ox) && full_y(oy))
+            .filter(|&(lo, hi)| (pieces || direct_ok) && (lo..=hi).contains(&ox) && full_y(oy))
             .map(|(_, hi)| hi + 1 - ox)
         {
             let n = whole.min(rest.len() / g.out_c.max(1));
             let step = g.w.stride * g.in_c;
+            let taps = if pieces { fh } else { 1 };
             if let Some(s0) = conv_inside(g, (b, oy, ox)).filter(|_| n > 0) {
                 // (The kernel writes the first `n` rows of `rest`, or nothing.)
-                if gm.run(x, (s0, step, row_step), fh, n, rest) {
+                if gm.run(x, (s0, step, row_step), taps, n, rest) {
                     take_rows(&mut rest, n, g.out_c);
                     if n < whole {
                         return;
