@@ -756,7 +756,8 @@ pub(crate) fn eval_packed(
     let x: &[u8] = if xin_len == 0 {
         x
     } else if !reshaped {
-        for (d, &v) in xin.iter_mut().zip(x) {
+        let done = xor_copy(xin, x, flip);
+        for (d, &v) in xin.iter_mut().zip(x).skip(done) {
             *d = v ^ flip;
         }
         xin
@@ -771,17 +772,20 @@ pub(crate) fn eval_packed(
                 return false;
             };
             if c4 == g.in_c {
-                for (d, &v) in dst.iter_mut().zip(src) {
+                let done = xor_copy(dst, src, flip);
+                for (d, &v) in dst.iter_mut().zip(src).skip(done) {
                     *d = v ^ flip;
                 }
             } else if g.in_c == 3 && c4 == 4 {
                 let fl = u32::from_le_bytes([flip, flip, flip, 0]);
                 let pad = u32::from(pad_byte) << 24;
+                let done = expand3to4(dst, src, flip, pad_byte);
                 for (d, s) in dst
                     .as_chunks_mut::<4>()
                     .0
                     .iter_mut()
                     .zip(src.as_chunks::<3>().0)
+                    .skip(done)
                 {
                     *d = ((u32::from_le_bytes([s[0], s[1], s[2], 0]) ^ fl) | pad).to_le_bytes();
                 }
@@ -1067,6 +1071,38 @@ fn conv_range(
         if n < TILE {
             return;
         }
+    }
+}
+
+/// `dst[i] = src[i] ^ flip` for a leading part of the slices on the host's vector
+/// instructions (`arch::x86_64::xor_copy`); returns its length (0 elsewhere: the caller
+/// does the rest).
+#[cfg(any(test, feature = "std"))]
+fn xor_copy(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::xor_copy(dst, src, flip)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, src, flip);
+        0
+    }
+}
+
+/// 3-byte pixels widened to 4 (`[s0 ^ flip, s1 ^ flip, s2 ^ flip, pad]`) for a leading
+/// part of the pixels on the host's vector instructions (`arch::x86_64::expand3to4`);
+/// returns how many pixels (0 elsewhere: the caller does the rest).
+#[cfg(any(test, feature = "std"))]
+fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::expand3to4(dst, src, flip, pad)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, src, flip, pad);
+        0
     }
 }
 

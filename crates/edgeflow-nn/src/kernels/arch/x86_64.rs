@@ -40,7 +40,11 @@ use core::arch::x86_64::{
     _mm_dpbusd_avx_epi32, _mm_set1_epi8, _mm_sub_epi32, _mm_xor_si128,
 };
 
-use core::arch::x86_64::{_mm256_loadu2_m128i, _mm256_loadu_si256, _mm256_set_epi64x};
+use core::arch::x86_64::{
+    _mm256_loadu2_m128i, _mm256_loadu_si256, _mm256_set_epi64x, _mm512_castsi512_si256,
+    _mm512_inserti64x4, _mm512_maskz_loadu_epi8, _mm512_maskz_permutexvar_epi8, _mm512_set1_epi8,
+    _mm512_xor_si512,
+};
 
 use core::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cvtsepi32_epi8,
@@ -1029,6 +1033,83 @@ fn add_loop<const K1: u8, const K2: u8, const KO: u8>(
     n
 }
 
+/// `dst[i] = src[i] ^ flip` (the input of a convolution put in the kernel's form once
+/// per op), 64 bytes a step (AVX-512 F) over the whole steps both slices hold. Returns
+/// the bytes done (0 without AVX-512 F); the caller does the rest byte by byte (its
+/// loop is the reference this is tested against).
+pub(crate) fn xor_copy(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    if !avx512f_available() {
+        return 0;
+    }
+    // SAFETY: AVX-512 F is available (checked).
+    unsafe { xor_copy_avx512(dst, src, flip) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn xor_copy_avx512(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    let f = _mm512_set1_epi8(flip as i8);
+    let (d, _) = dst.as_chunks_mut::<64>();
+    let (s, _) = src.as_chunks::<64>();
+    let mut n = 0;
+    for (d, s) in d.iter_mut().zip(s) {
+        // SAFETY: `s` is 64 readable and `d` 64 writable bytes; no alignment requirement.
+        unsafe {
+            let v = _mm512_loadu_si512(s.as_ptr().cast());
+            _mm512_storeu_si512(d.as_mut_ptr().cast(), _mm512_xor_si512(v, f));
+        }
+        n += 64;
+    }
+    n
+}
+
+/// Three-byte pixels widened to four (the depth padding of a 3-channel convolution
+/// input, `kernels::conv`): `dst[4i..4i + 4] = [src[3i] ^ flip, src[3i + 1] ^ flip,
+/// src[3i + 2] ^ flip, pad]`, 16 pixels a step (AVX-512 BW and VBMI: one `VPERMB` with
+/// the fourth bytes zeroed, then one XOR), over the whole steps both slices hold (the
+/// last step reads its 48 bytes through a masked load). Returns the pixels done (0
+/// without the CPU features); the caller does the rest pixel by pixel (its loop is
+/// the reference this is tested against).
+pub(crate) fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    let ok = avx512f_available()
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vbmi");
+    if !ok {
+        return 0;
+    }
+    // SAFETY: AVX-512 F, BW and VBMI are available (checked).
+    unsafe { expand3to4_avx512(dst, src, flip, pad) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+fn expand3to4_avx512(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    let steps = (src.len() / 48).min(dst.len() / 64);
+    // Output byte `j` takes input byte `3 * (j / 4) + j % 4` (the fourth is zeroed).
+    let idx: [u8; 64] = core::array::from_fn(|j| (3 * (j / 4) + (j % 4).min(2)) as u8);
+    let pat: [u8; 64] = core::array::from_fn(|j| if j % 4 == 3 { pad } else { flip });
+    // SAFETY: 64 readable bytes each; no alignment requirement.
+    let (idx, pat) = unsafe {
+        (
+            _mm512_loadu_si512(idx.as_ptr().cast()),
+            _mm512_loadu_si512(pat.as_ptr().cast()),
+        )
+    };
+    let keep: u64 = 0x7777_7777_7777_7777;
+    for i in 0..steps {
+        // SAFETY: step `i < steps` reads `src[48i..48i + 48]` (the mask leaves the 16
+        // bytes after them unread, so they need not exist) and writes
+        // `dst[64i..64i + 64]`, both inside the slices (`steps` bounds them).
+        unsafe {
+            let v = _mm512_maskz_loadu_epi8(0x0000_FFFF_FFFF_FFFF, src.as_ptr().add(48 * i).cast());
+            let w = _mm512_maskz_permutexvar_epi8(keep, idx, v);
+            _mm512_storeu_si512(
+                dst.as_mut_ptr().add(64 * i).cast(),
+                _mm512_xor_si512(w, pat),
+            );
+        }
+    }
+    16 * steps
+}
+
 /// Loads eight `i32`s (unaligned).
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -1501,6 +1582,19 @@ pub(crate) fn gemm_run_fused(
     if !fits || !avx512_vnni_available() {
         return false;
     }
+    // Eight channels: the constants of channels 0..8 in both halves, so that two pixels
+    // are requantized in one vector (see `run_pass`).
+    let mut dup = pre[0];
+    if oc == 8 {
+        for piece in dup.iter_mut() {
+            piece.copy_within(..32, 32);
+        }
+    }
+    let pre = if oc == 8 {
+        core::slice::from_ref(&dup)
+    } else {
+        pre
+    };
     let mut p = 0;
     while p < npix {
         let n = (npix - p).min(8);
@@ -1654,6 +1748,24 @@ unsafe fn run_pass<const NP: usize>(
                     }
                 }
             }
+        }
+        if oc == 8 {
+            // Two pixels' eight channels in one vector (lanes 8..16 of each accumulator
+            // are the zero weights of the pair's missing block): one requantization and
+            // one 16-byte store for both; `pre` holds channels 0..8 in both halves.
+            let p16 = pre.get_unchecked(0);
+            let mut p = 0;
+            while p + 1 < NP {
+                let v = _mm512_inserti64x4::<1>(a0[p], _mm512_castsi512_si256(a0[p + 1]));
+                let v = _mm512_cvtsepi32_epi8(rq.apply(v, p16));
+                store_first(out.get_unchecked_mut(8 * p..8 * p + 16), v);
+                p += 2;
+            }
+            if p < NP {
+                let v = _mm512_cvtsepi32_epi8(rq.apply(a0[p], p16));
+                store_first(out.get_unchecked_mut(8 * p..8 * p + 8), v);
+            }
+            break;
         }
         for (h, acc) in [a0, a1].iter().enumerate().take(if two { 2 } else { 1 }) {
             let q = q0 + h;
@@ -3367,6 +3479,62 @@ mod tests {
             generate: dw_run_case,
             portable: |t: &DwRun| dw_run_run(t, true),
             specialised: |t: &DwRun| dw_run_run(t, false),
+        }
+    );
+
+    /// A copy case: the source bytes (3-byte pixels for the widening), the flip (0 or
+    /// 0x80) and the padding byte; lengths with tails and destinations longer than
+    /// needed.
+    type CopyK = (Vec<u8>, u8, u8, usize);
+
+    fn copy_case(r: &mut Rng) -> Option<CopyK> {
+        let n = if r.bool() {
+            r.usize(0, 100)
+        } else {
+            r.usize(0, 3000)
+        };
+        let flip = if r.bool() { 0x80 } else { 0 };
+        Some((bytes(r, n), flip, r.u32() as u8, r.usize(0, 70)))
+    }
+
+    /// The XOR copy, then the widening, each into a destination with `extra` bytes past
+    /// what the source fills (which must keep their 0xA5).
+    fn copy_run(k: &CopyK, portable: bool) -> Vec<u8> {
+        let (src, flip, pad, extra) = k;
+        let mut a = std::vec![0xA5u8; src.len() + extra];
+        let px = src.len() / 3;
+        let mut b = std::vec![0xA5u8; 4 * px + extra];
+        let (mut da, mut db) = (0, 0);
+        if !portable {
+            da = xor_copy(&mut a[..src.len()], src, *flip);
+            db = expand3to4(&mut b[..4 * px], &src[..3 * px], *flip, *pad);
+            if db == 0 && px >= 16 {
+                std::println!("SKIPPED: this CPU has no AVX-512 VBMI");
+            }
+        }
+        for (d, &v) in a.iter_mut().zip(src).skip(da) {
+            *d = v ^ flip;
+        }
+        for (d, s) in b[..4 * px]
+            .chunks_exact_mut(4)
+            .zip(src.chunks_exact(3))
+            .skip(db)
+        {
+            d.copy_from_slice(&[s[0] ^ flip, s[1] ^ flip, s[2] ^ flip, *pad]);
+        }
+        a.extend_from_slice(&b);
+        a
+    }
+
+    specialised_matches_portable!(
+        /// The convolution input copies (XOR with the flip, 64 bytes a step; 3-byte
+        /// pixels widened to 4 with `VPERMB`) against their byte-by-byte loops.
+        avx512_input_copies_match_portable {
+            seed: 55,
+            cases: 1000,
+            generate: copy_case,
+            portable: |k: &CopyK| copy_run(k, true),
+            specialised: |k: &CopyK| copy_run(k, false),
         }
     );
 
