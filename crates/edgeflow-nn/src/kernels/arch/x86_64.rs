@@ -42,8 +42,9 @@ use core::arch::x86_64::{
 
 use core::arch::x86_64::{
     _mm256_loadu2_m128i, _mm256_loadu_si256, _mm256_set_epi64x, _mm512_castsi512_si256,
-    _mm512_inserti64x4, _mm512_maskz_loadu_epi8, _mm512_maskz_permutexvar_epi8, _mm512_set1_epi8,
-    _mm512_xor_si512,
+    _mm512_cmplt_epi32_mask, _mm512_inserti64x4, _mm512_mask_sub_epi32, _mm512_maskz_loadu_epi8,
+    _mm512_maskz_permutexvar_epi8, _mm512_mullo_epi32, _mm512_set1_epi8, _mm512_sra_epi32,
+    _mm512_xor_si512, _mm_cvtsi32_si128,
 };
 
 use core::arch::x86_64::{
@@ -962,6 +963,88 @@ const RS_ZERO: u8 = 1;
 /// zero) and divides by `2^31` truncating towards zero, which gives `y`; its saturating
 /// case needs both operands `i32::MIN`; `RoundingDivideByPOT(y, 0)` is `y`.
 const RS_HALF: u8 = 2;
+/// An input rescale with a shift below zero on 32-bit lanes ([`Small16`]), where
+/// [`small_params`] finds the split exact.
+const RS_SMALL: u8 = 3;
+
+/// The 32-bit form of an ADD input's rescale with a TFLite shift below zero, for
+/// [`Small16`]: `(mh, ml, n2, delta, k)`, or `None` where it is not exact.
+///
+/// The rescale of `X = v << L` (`v = x + offset`, `x` int8, `L = left_shift`) is
+/// `floor((X * m + N - [X < 0] * 2^31) / 2^S)` with `N = single_shift_nudge(right)`,
+/// `S = 32 + right - 1` ([`requant_single`](crate::kernels::generic::requant::requant_single);
+/// its 64-bit high word cannot wrap: `|X * m|, N < 2^62`). When `|v| * 2^L < 2^31` the
+/// shift does not wrap, `X = v * 2^L` and `[X < 0] = [v < 0]`; for integers `A`, `B` and
+/// `S >= L`, `floor((A * 2^L + B) / 2^S) = floor((A + floor(B / 2^L)) / 2^K)` with
+/// `K = S - L`, so the rescale is `floor((v * m + n2) / 2^K)`, `n2 = floor(N' / 2^L)`
+/// (`N'` the nudge less the correction: `n2` for `v >= 0`, `n2 - delta` for `v < 0`).
+/// With `m = mh * 2^K + ml` (`0 <= ml < 2^K`) that is `v * mh + floor((v * ml + n2) /
+/// 2^K)`, computed in 32 bits when `K` is in `1..=31` and every term fits (checked here
+/// for the largest `|v|` the offset allows).
+fn small_params(
+    m: &edgeflow_format::graph::Multiplier,
+    offset: i32,
+    left_shift: i32,
+) -> Option<(i32, i32, i32, i32, u32)> {
+    let right = u32::try_from(m.shift.checked_neg()?)
+        .ok()
+        .filter(|r| (1..=31).contains(r))?;
+    let l = u32::try_from(left_shift).ok().filter(|&l| l <= 23)?;
+    let s = 31 + right;
+    let k = s.checked_sub(l).filter(|k| (1..=31).contains(k))?;
+    let mult = i64::from(m.multiplier);
+    if mult < 0 {
+        return None;
+    }
+    let off = i64::from(offset);
+    let v = (off - 128).abs().max((off + 127).abs());
+    if v << l >= 1 << 31 {
+        return None;
+    }
+    let nudge = crate::kernels::generic::requant::single_shift_nudge(right);
+    let (n2, n2neg) = (nudge >> l, (nudge - (1 << 31)) >> l);
+    let (mh, ml) = (mult >> k, mult & ((1 << k) - 1));
+    let fits = |x: i64| x.abs() < 1 << 31;
+    let ok = fits(v * mh)
+        && fits(v * ml)
+        && fits(v * ml + n2.abs().max(n2neg.abs()))
+        && fits(n2 - n2neg);
+    ok.then(|| (mh as i32, ml as i32, n2 as i32, (n2 - n2neg) as i32, k))
+}
+
+/// [`small_params`] on 16 lanes: the rescale of `v = x + offset` (not yet shifted).
+#[derive(Clone, Copy)]
+struct Small16 {
+    mh: __m512i,
+    ml: __m512i,
+    n2: __m512i,
+    delta: __m512i,
+    k: __m128i,
+}
+
+impl Small16 {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new((mh, ml, n2, delta, k): (i32, i32, i32, i32, u32)) -> Small16 {
+        Small16 {
+            mh: _mm512_set1_epi32(mh),
+            ml: _mm512_set1_epi32(ml),
+            n2: _mm512_set1_epi32(n2),
+            delta: _mm512_set1_epi32(delta),
+            k: _mm_cvtsi32_si128(k as i32),
+        }
+    }
+
+    /// `v * mh + ((v * ml + n2 - [v < 0] * delta) >> k)` per lane (see [`small_params`]).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn apply(&self, v: __m512i) -> __m512i {
+        let neg = _mm512_cmplt_epi32_mask(v, _mm512_setzero_si512());
+        let t = _mm512_add_epi32(_mm512_mullo_epi32(v, self.ml), self.n2);
+        let t = _mm512_mask_sub_epi32(t, neg, t, self.delta);
+        _mm512_add_epi32(_mm512_mullo_epi32(v, self.mh), _mm512_sra_epi32(t, self.k))
+    }
+}
 
 #[target_feature(enable = "avx512f,avx2")]
 fn add_same_shape_avx512(
@@ -971,22 +1054,38 @@ fn add_same_shape_avx512(
     out: &mut [u8],
 ) -> usize {
     let ls = p.left_shift;
-    let k1 = Rescale16::kind(&p.input1, ls);
-    let k2 = Rescale16::kind(&p.input2, ls);
+    let s1 = small_params(&p.input1, p.input1_offset, ls);
+    let s2 = small_params(&p.input2, p.input2_offset, ls);
+    let k1 = if s1.is_some() {
+        RS_SMALL
+    } else {
+        Rescale16::kind(&p.input1, ls)
+    };
+    let k2 = if s2.is_some() {
+        RS_SMALL
+    } else {
+        Rescale16::kind(&p.input2, ls)
+    };
+    let sm = (
+        Small16::new(s1.unwrap_or_default()),
+        Small16::new(s2.unwrap_or_default()),
+    );
     let ko = Rescale16::kind(&p.output, 0);
     // One loop per combination of the three forms (the output's is never `RS_HALF`:
     // its left shift is 0).
     macro_rules! by_kinds {
         ($($a:literal $b:literal $o:literal),*) => {
             match (k1, k2, ko) {
-                $(($a, $b, $o) => add_loop::<$a, $b, $o>(p, a, b, out),)*
-                _ => add_loop::<RS_ZERO, RS_ZERO, RS_ZERO>(p, a, b, out),
+                $(($a, $b, $o) => add_loop::<$a, $b, $o>(p, sm, a, b, out),)*
+                _ => add_loop::<RS_ZERO, RS_ZERO, RS_ZERO>(p, sm, a, b, out),
             }
         };
     }
     by_kinds!(
         0 0 0, 0 1 0, 0 2 0, 1 0 0, 1 1 0, 1 2 0, 2 0 0, 2 1 0, 2 2 0,
-        0 0 1, 0 1 1, 0 2 1, 1 0 1, 1 1 1, 1 2 1, 2 0 1, 2 1 1, 2 2 1
+        0 0 1, 0 1 1, 0 2 1, 1 0 1, 1 1 1, 1 2 1, 2 0 1, 2 1 1, 2 2 1,
+        3 0 0, 3 1 0, 3 2 0, 3 3 0, 0 3 0, 1 3 0, 2 3 0,
+        3 0 1, 3 1 1, 3 2 1, 3 3 1, 0 3 1, 1 3 1, 2 3 1
     )
 }
 
@@ -996,6 +1095,7 @@ fn add_same_shape_avx512(
 #[target_feature(enable = "avx512f,avx2")]
 fn add_loop<const K1: u8, const K2: u8, const KO: u8>(
     p: &edgeflow_format::graph::AddParams,
+    (s1, s2): (Small16, Small16),
     a: &[u8],
     b: &[u8],
     out: &mut [u8],
@@ -1020,9 +1120,19 @@ fn add_loop<const K1: u8, const K2: u8, const KO: u8>(
     let (ob, _) = out.as_chunks_mut::<16>();
     let mut n = 0;
     for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
-        let x = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(x)), off1), ls);
-        let y = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(y)), off2), ls);
-        let s = _mm512_add_epi32(r1.apply::<K1>(x), r2.apply::<K2>(y));
+        let x = _mm512_add_epi32(_mm512_cvtepi8_epi32(load16(x)), off1);
+        let y = _mm512_add_epi32(_mm512_cvtepi8_epi32(load16(y)), off2);
+        let rx = if K1 == RS_SMALL {
+            s1.apply(x)
+        } else {
+            r1.apply::<K1>(_mm512_sllv_epi32(x, ls))
+        };
+        let ry = if K2 == RS_SMALL {
+            s2.apply(y)
+        } else {
+            r2.apply::<K2>(_mm512_sllv_epi32(y, ls))
+        };
+        let s = _mm512_add_epi32(rx, ry);
         let v = _mm512_add_epi32(ro.apply::<KO>(s), off);
         let v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
         // SAFETY: `o` is 16 writable bytes; `_mm_storeu_si128` has no alignment
@@ -3535,6 +3645,68 @@ mod tests {
             generate: copy_case,
             portable: |k: &CopyK| copy_run(k, true),
             specialised: |k: &CopyK| copy_run(k, false),
+        }
+    );
+
+    /// An ADD input rescale case for [`Small16`]: multiplier (extremes included), shift
+    /// -31..=-1, left shift 0..=23 (20 often, as TFLite sets it) and offset; only cases
+    /// [`small_params`] accepts.
+    type SmallK = (edgeflow_format::graph::Multiplier, i32, i32);
+
+    fn small_case(r: &mut Rng) -> Option<SmallK> {
+        let m = edgeflow_format::graph::Multiplier {
+            multiplier: match r.range(0, 5) {
+                0 => i32::MAX,
+                1 => 1 << 30,
+                2 => r.range(0, 3) as i32,
+                _ => r.range(0, i32::MAX as i64) as i32,
+            },
+            shift: r.range(-31, -1) as i32,
+        };
+        let ls = if r.bool() { 20 } else { r.range(0, 23) as i32 };
+        let off = r.range(-127, 128) as i32;
+        small_params(&m, off, ls)?;
+        Some((m, off, ls))
+    }
+
+    /// The rescale of every int8 input `x`: `(x + off) << ls` through TFLM's
+    /// `MultiplyByQuantizedMultiplierSmallerThanOneExp` (portable), or [`Small16`].
+    fn small_run(k: &SmallK, portable: bool) -> Vec<i32> {
+        use crate::fixedpoint::multiply_by_quantized_multiplier_smaller_than_one_exp as mq;
+        let (m, off, ls) = k;
+        let xs: Vec<i32> = (-128..128).collect();
+        if portable || !avx512f_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 F");
+            }
+            return xs
+                .iter()
+                .map(|&x| mq((x + off).wrapping_shl(*ls as u32), m.multiplier, m.shift))
+                .collect();
+        }
+        let p = small_params(m, *off, *ls).unwrap();
+        let mut out = std::vec![0i32; 256];
+        for (o, x) in out.chunks_exact_mut(16).zip(xs.chunks_exact(16)) {
+            // SAFETY: AVX-512 F is available (checked); 64 bytes each way, unaligned.
+            unsafe {
+                let v = _mm512_loadu_si512(x.as_ptr().cast());
+                let v = _mm512_add_epi32(v, _mm512_set1_epi32(*off));
+                let r = Small16::new(p).apply(v);
+                _mm512_storeu_si512(o.as_mut_ptr().cast(), r);
+            }
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The 32-bit split form of an ADD input's rescale (`small_params`, `Small16`)
+        /// against TFLM's formula, on every int8 input of each case.
+        avx512_small_rescale_matches_portable {
+            seed: 68,
+            cases: 3000,
+            generate: small_case,
+            portable: |k: &SmallK| small_run(k, true),
+            specialised: |k: &SmallK| small_run(k, false),
         }
     );
 
