@@ -756,7 +756,8 @@ pub(crate) fn eval_packed(
     let x: &[u8] = if xin_len == 0 {
         x
     } else if !reshaped {
-        for (d, &v) in xin.iter_mut().zip(x) {
+        let done = xor_copy(xin, x, flip);
+        for (d, &v) in xin.iter_mut().zip(x).skip(done) {
             *d = v ^ flip;
         }
         xin
@@ -771,17 +772,20 @@ pub(crate) fn eval_packed(
                 return false;
             };
             if c4 == g.in_c {
-                for (d, &v) in dst.iter_mut().zip(src) {
+                let done = xor_copy(dst, src, flip);
+                for (d, &v) in dst.iter_mut().zip(src).skip(done) {
                     *d = v ^ flip;
                 }
             } else if g.in_c == 3 && c4 == 4 {
                 let fl = u32::from_le_bytes([flip, flip, flip, 0]);
                 let pad = u32::from(pad_byte) << 24;
+                let done = expand3to4(dst, src, flip, pad_byte);
                 for (d, s) in dst
                     .as_chunks_mut::<4>()
                     .0
                     .iter_mut()
                     .zip(src.as_chunks::<3>().0)
+                    .skip(done)
                 {
                     *d = ((u32::from_le_bytes([s[0], s[1], s[2], 0]) ^ fl) | pad).to_le_bytes();
                 }
@@ -887,7 +891,8 @@ fn conv_range(
     } else {
         (p0, out)
     };
-    let mut outs = out.chunks_exact_mut(g.out_c);
+    // The output rows not written yet (`out_c` bytes per pixel), taken from the front.
+    let mut rest: &mut [u8] = out;
     // The pixel's coordinates, stepped (no division per pixel).
     let per_img = g.h.out * g.w.out;
     let (mut b, rem) = (p0 / per_img.max(1), p0 % per_img.max(1));
@@ -929,6 +934,29 @@ fn conv_range(
         _ => None,
     };
     loop {
+        // A whole run of windows inside the image along this output row in one call of
+        // the strided-run kernel, where it applies (its pieces' offsets stepped inside).
+        // (One filter row read in place, `direct_ok`: one piece per pixel, e.g. the 1x1
+        // stride-2 shortcut convolutions of ResNets.)
+        if let Some(whole) = cols
+            .filter(|&(lo, hi)| (pieces || direct_ok) && (lo..=hi).contains(&ox) && full_y(oy))
+            .map(|(_, hi)| hi + 1 - ox)
+        {
+            let n = whole.min(rest.len() / g.out_c.max(1));
+            let step = g.w.stride * g.in_c;
+            let taps = if pieces { fh } else { 1 };
+            if let Some(s0) = conv_inside(g, (b, oy, ox)).filter(|_| n > 0) {
+                // (The kernel writes the first `n` rows of `rest`, or nothing.)
+                if gm.run(x, (s0, step, row_step), taps, n, rest) {
+                    take_rows(&mut rest, n, g.out_c);
+                    if n < whole {
+                        return;
+                    }
+                    next_pixels(g, (&mut b, &mut oy, &mut ox), n);
+                    continue;
+                }
+            }
+        }
         // A run: the pieces' offsets stepped from the first pixel's, no per-pixel window
         // arithmetic or gathering.
         if let Some(len) = run_len(oy, ox) {
@@ -937,8 +965,9 @@ fn conv_range(
             };
             let mut os: [&mut [u8]; TILE] = Default::default();
             let mut n = 0;
+            let mut chunk = take_rows(&mut rest, len, g.out_c).chunks_exact_mut(g.out_c);
             for slot in os.iter_mut().take(len) {
-                let Some(o) = outs.next() else {
+                let Some(o) = chunk.next() else {
                     break;
                 };
                 *slot = o;
@@ -975,10 +1004,11 @@ fn conv_range(
             if n > 0 && run_len(oy, ox).is_some() {
                 break;
             }
-            let Some(o) = outs.next() else {
+            let o = take_rows(&mut rest, 1, g.out_c);
+            if o.is_empty() {
                 exhausted = true;
                 break;
-            };
+            }
             let direct = if direct_ok {
                 conv_direct(g, (b, oy, ox)).filter(|&s| s + rb <= x.len())
             } else if pieces {
@@ -1044,6 +1074,48 @@ fn conv_range(
     }
 }
 
+/// `dst[i] = src[i] ^ flip` for a leading part of the slices on the host's vector
+/// instructions (`arch::x86_64::xor_copy`); returns its length (0 elsewhere: the caller
+/// does the rest).
+#[cfg(any(test, feature = "std"))]
+fn xor_copy(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::xor_copy(dst, src, flip)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, src, flip);
+        0
+    }
+}
+
+/// 3-byte pixels widened to 4 (`[s0 ^ flip, s1 ^ flip, s2 ^ flip, pad]`) for a leading
+/// part of the pixels on the host's vector instructions (`arch::x86_64::expand3to4`);
+/// returns how many pixels (0 elsewhere: the caller does the rest).
+#[cfg(any(test, feature = "std"))]
+fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::expand3to4(dst, src, flip, pad)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, src, flip, pad);
+        0
+    }
+}
+
+/// Takes the output rows of the next `n` pixels (`c` bytes each; fewer at the end) off
+/// the front of `rest`.
+#[cfg(any(test, feature = "std"))]
+fn take_rows<'o>(rest: &mut &'o mut [u8], n: usize, c: usize) -> &'o mut [u8] {
+    let n = n.min(rest.len() / c.max(1)) * c;
+    let (o, r) = core::mem::take(rest).split_at_mut(n);
+    *rest = r;
+    o
+}
+
 /// [`conv_range`] for a 1x1 convolution with stride 1 and no padding: output pixels
 /// `p0, p0 + 1, …` read input pixel `p`'s [`super::packed::Gemm::row_bytes`] bytes in
 /// place (no window arithmetic), [`super::packed::TILE`] at a time, as long as those
@@ -1060,8 +1132,23 @@ fn conv_pointwise(
 ) -> usize {
     use super::packed::TILE;
     let (c, rb) = (g.in_c, gm.row_bytes());
-    let mut outs = out.chunks_exact_mut(g.out_c);
-    let mut done = 0;
+    // Every pixel whose row is inside `x` in one call of the strided-run kernel (rows
+    // `c` bytes apart, one piece each), where it applies; the loop below does the rest.
+    let inside = x
+        .len()
+        .checked_sub(rb)
+        .map_or(0, |v| v / c.max(1) + 1)
+        .saturating_sub(p0);
+    let n = inside.min(out.len() / g.out_c.max(1));
+    let mut done = if n > 0 && gm.run(x, (p0 * c, c, 0), 1, n, out) {
+        n
+    } else {
+        0
+    };
+    let mut outs = out
+        .get_mut(done * g.out_c..)
+        .unwrap_or(&mut [])
+        .chunks_exact_mut(g.out_c);
     loop {
         let mut os: [&mut [u8]; TILE] = Default::default();
         let mut rows: [&[u8]; TILE] = [&[]; TILE];

@@ -423,6 +423,52 @@ impl Gemm {
         });
     }
 
+    /// `npix` output pixels whose rows are read in place from `x` (in the kernel's form,
+    /// [`Gemm::flip`]): pixel `p`'s row is `taps` pieces of `k / taps` bytes, piece `t`
+    /// at `base + p * step + t * row_step` (`geo`); pixel `p`'s `oc` outputs go to
+    /// `out[p * oc..]`. One call for a whole run of pixels (the strided-run kernel,
+    /// `arch::x86_64::gemm_run_fused`, x86_64 AVX-512 VNNI with the single-shift
+    /// requantization and `oc` a multiple of 8). Returns `false`, having written
+    /// nothing, where that kernel does not apply (the caller then uses [`Gemm::taps`] or
+    /// [`Gemm::rows`]) or a read would fall outside `x`.
+    pub(crate) fn run(
+        &self,
+        x: &[u8],
+        geo: (usize, usize, usize),
+        taps: usize,
+        npix: usize,
+        out: &mut [u8],
+    ) -> bool {
+        if self.pre16.is_empty()
+            || taps == 0
+            || !self.k.is_multiple_of(taps)
+            || !(self.k / taps).is_multiple_of(4)
+        {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ts = (taps, self.k / taps / 4);
+            super::arch::x86_64::gemm_run_fused(
+                self.packing,
+                x,
+                geo,
+                ts,
+                npix,
+                self.w.get(),
+                (self.k4, self.oc),
+                &self.pre16,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (x, geo, npix, out);
+            false
+        }
+    }
+
     /// One row against all channels with the epilogue fused
     /// (`arch::x86_64::gemv_fused`); `false` when it does not apply (as [`Gemm::fused`]).
     fn gemv(&self, row: &[[u8; 4]], outs: &mut [&mut [u8]]) -> bool {
@@ -1159,6 +1205,49 @@ impl Dw {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// A run of output pixels of one row, [`Dw::pixels_per_block`] at a time in one call
+    /// (8 or 16 channels, VNNI; `arch::x86_64::dw_rep_run`): `rows[ky]` is the input row
+    /// of filter row `ky` (`in_w` pixels of `c` bytes) or `None` outside the image;
+    /// output pixel `j` of the run reads input columns `col0 + j * sx + kx` (all inside
+    /// the row). Writes the first pixels (a multiple of the block's pixels, at most
+    /// `npix`) of `out` and returns how many; 0 (nothing written) where it does not
+    /// apply.
+    pub(crate) fn rep_run(
+        &self,
+        rows: &[Option<&[u8]>; 3],
+        in_w: usize,
+        (sx, col0): (usize, usize),
+        npix: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let Some((w, k)) = &self.rep else {
+            return 0;
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.packing != Packing::Vnni {
+                return 0;
+            }
+            let zp = self.zp.first().copied().unwrap_or(0);
+            super::arch::x86_64::dw_rep_run(
+                rows,
+                (self.c, in_w),
+                (sx, col0),
+                npix,
+                w,
+                k,
+                zp,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (rows, in_w, sx, col0, npix, out, w, k);
+            0
         }
     }
 
