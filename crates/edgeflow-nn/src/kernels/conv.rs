@@ -588,24 +588,46 @@ fn widen_rows(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
 /// [`widen_field`] for a channel count that is not a multiple of 4 (a first layer's 1-3
 /// channels): the input in place when the window is inside the image and one
 /// contiguous run (1xN filters), otherwise the patch gathered into `j.patch`, widened.
+/// The window arithmetic and the gather run in [`field_source`], a frame of its own
+/// popped before `widen` runs.
 #[inline(never)]
 fn widen_gathered(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let k = j.g.k;
+    let src = match field_source(j, p) {
+        Source::InPlace(start) => j.x.get(start..start + k),
+        Source::Patch => Some(&*j.patch),
+        Source::OutOfBounds => None,
+    };
+    let Some(src) = src else {
+        return false;
+    };
+    let (cg, t) = lane_cols(j.cols, k, lane);
+    widen(src, 0, cg, lane, t);
+    true
+}
+
+/// Where [`field_source`] left output pixel's receptive field.
+enum Source {
+    /// In the input, `k` bytes from this offset.
+    InPlace(usize),
+    /// In `j.patch`, gathered.
+    Patch,
+    /// A range out of bounds (excluded by `check`).
+    OutOfBounds,
+}
+
+/// Output pixel `p`'s receptive field (ungrouped): in place when the window is inside
+/// the image and one contiguous run (1xN filters), otherwise gathered into `j.patch`.
+#[inline(never)]
+fn field_source(j: &mut PairJob<'_, '_>, p: usize) -> Source {
     let (g, x, pad_byte) = (j.g, j.x, j.pad_byte);
-    let (cg, t) = lane_cols(j.cols, g.k, lane);
     let (img, (iy0, ky0, ky1), (ix0, kx0, kx1)) = field_window(g, p);
     let c = g.in_c;
     let row_bytes = g.w.size * c;
     let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
     let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
     if direct_ok && full {
-        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
-        return match x.get(start..start + g.k) {
-            Some(s) => {
-                widen(s, 0, cg, lane, t);
-                true
-            }
-            None => false,
-        };
+        return Source::InPlace(img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c);
     }
     let dims = Gather {
         img,
@@ -614,11 +636,11 @@ fn widen_gathered(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
         grp: 0,
         pad_byte,
     };
-    if !gather(g, &dims, x, j.patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
-        return false;
+    if gather(g, &dims, x, j.patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
+        Source::Patch
+    } else {
+        Source::OutOfBounds
     }
-    widen(j.patch, 0, cg, lane, t);
-    true
 }
 
 /// `out[j] = finish(acc[j])` with the [`REC`]-byte records of consecutive channels.
