@@ -457,8 +457,9 @@ fn pair_channels(j: &mut PairJob<'_, '_>, p: usize, pair: bool) -> bool {
 /// Widens output pixel `p`'s receptive field (ungrouped, `k` values in OHWI tap order,
 /// out-of-image taps set to the input zero point `j.pad_byte`) into `lane` of the column
 /// pair `j.cols`: from the input in place for a pointwise convolution; row by row from
-/// the input when the channel count is a multiple of 4 ([`widen_rows`]: every run then
-/// fills whole groups); otherwise via the gathered int8 patch ([`widen_gathered`]). Each
+/// the input when the channel count is a multiple of 4 and the filter is not dilated
+/// along the width ([`widen_rows`]: every run then fills whole groups); otherwise via
+/// the gathered int8 patch ([`widen_gathered`]). Each
 /// path is a function of its own, so the deepest (a row's padding under `widen_rows`)
 /// does not carry the others' locals. `false` only for ranges out of bounds (excluded by
 /// `check`).
@@ -466,7 +467,7 @@ fn pair_channels(j: &mut PairJob<'_, '_>, p: usize, pair: bool) -> bool {
 fn widen_field(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
     if j.pointwise {
         widen_pointwise(j, p, lane)
-    } else if j.g.in_c % 4 == 0 {
+    } else if j.g.in_c % 4 == 0 && j.g.w.dilation == 1 {
         widen_rows(j, p, lane)
     } else {
         widen_gathered(j, p, lane)
@@ -511,9 +512,10 @@ fn field_window(g: &Geom, p: usize) -> (usize, (isize, usize, usize), (isize, us
     (img, g.h.window(oy), g.w.window(ox))
 }
 
-/// [`widen_field`] for a channel count that is a multiple of 4: the filter rows outside
-/// the image as padding, each row inside it as padding before and after the run of
-/// taps inside the image, widened from the input in place.
+/// [`widen_field`] for a channel count that is a multiple of 4 and no dilation along
+/// the width: the filter rows outside the image as padding, each row inside it as
+/// padding before and after the run of taps inside the image (adjacent in the input),
+/// widened from the input in place.
 #[inline(never)]
 fn widen_rows(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
     let (g, x, pad_byte) = (j.g, j.x, j.pad_byte);
@@ -542,51 +544,34 @@ fn widen_rows(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
     }
     let mut row = img + g.h.at(iy0, ky0) * row_bytes;
     let row_step = g.h.dilation * row_bytes;
-    if g.w.dilation == 1 {
-        // Per row: padding before and after (if any), the run of `kx1 - kx0` taps
-        // from the input between them.
-        let (pre, run) = (kx0 * tap, (kx1 - kx0) * tap);
-        let src = (kx1 - kx0) * c;
-        let col = if kx1 > kx0 { g.w.at(ix0, kx0) * c } else { 0 };
-        for rg in inside.chunks_mut(rg_len) {
-            let (before, rest) = rg.split_at_mut(pre.min(rg.len()));
-            let (mid, after) = rest.split_at_mut(run.min(rest.len()));
-            if !before.is_empty() {
-                arm::fill(before, lane, pad);
-            }
-            if !after.is_empty() {
-                arm::fill(after, lane, pad);
-            }
-            if src > 0 {
-                let start = row + col;
-                match x.get(start..start + src) {
-                    Some(s) => widen(s, 0, mid, lane, &mut []),
-                    None => return false,
-                }
-            }
-            row = row.wrapping_add(row_step);
+    // Per row: padding before and after (if any), the run of `kx1 - kx0` taps from the
+    // input between them.
+    let (pre, run) = (kx0 * tap, (kx1 - kx0) * tap);
+    let src = (kx1 - kx0) * c;
+    let col = if kx1 > kx0 { g.w.at(ix0, kx0) * c } else { 0 };
+    for rg in inside.chunks_mut(rg_len) {
+        let (before, rest) = rg.split_at_mut(pre.min(rg.len()));
+        let (mid, after) = rest.split_at_mut(run.min(rest.len()));
+        if !before.is_empty() {
+            arm::fill(before, lane, pad);
         }
-    } else {
-        for rg in inside.chunks_mut(rg_len) {
-            for (kx, tg) in rg.chunks_mut(tap).enumerate() {
-                if kx < kx0 || kx >= kx1 {
-                    arm::fill(tg, lane, pad);
-                } else {
-                    let start = row + g.w.at(ix0, kx) * c;
-                    match x.get(start..start + c) {
-                        Some(s) => widen(s, 0, tg, lane, &mut []),
-                        None => return false,
-                    }
-                }
-            }
-            row = row.wrapping_add(row_step);
+        if !after.is_empty() {
+            arm::fill(after, lane, pad);
         }
+        if src > 0 {
+            let start = row + col;
+            match x.get(start..start + src) {
+                Some(s) => widen(s, 0, mid, lane, &mut []),
+                None => return false,
+            }
+        }
+        row = row.wrapping_add(row_step);
     }
     true
 }
 
 /// [`widen_field`] for a channel count that is not a multiple of 4 (a first layer's 1-3
-/// channels): the input in place when the window is inside the image and one
+/// channels) or a filter dilated along the width: the input in place when the window is inside the image and one
 /// contiguous run (1xN filters), otherwise the patch gathered into `j.patch`, widened.
 /// The window arithmetic and the gather run in [`field_source`], a frame of its own
 /// popped before `widen` runs.
