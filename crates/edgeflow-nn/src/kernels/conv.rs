@@ -257,7 +257,27 @@ fn eval_i8(
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
     if isa == Isa::ArmDsp && groups == 1 {
-        conv_pairs(g, &q, x, w, recs, (patch, cols, accs), pad_byte, out);
+        // The two accumulator blocks, in scratch (see `pair_acc_bytes`).
+        let (acc_a, acc_b) = accs.split_at_mut(acc_block_bytes(OUT_BLOCK).min(accs.len()));
+        let (Some(acc_a), Some(acc_b)) =
+            (acc_block::<OUT_BLOCK>(acc_a), acc_block::<OUT_BLOCK>(acc_b))
+        else {
+            return;
+        };
+        conv_pairs(&mut PairJob {
+            g,
+            q: &q,
+            x,
+            w,
+            recs,
+            cols,
+            patch,
+            acc_a,
+            acc_b,
+            out,
+            pad_byte,
+            pointwise: false,
+        });
         return;
     }
     if !GROUPED_LINKED {
@@ -335,148 +355,264 @@ fn conv_generic(
     }
 }
 
+/// What [`conv_pairs`] and the functions it calls work on, built once per call in the
+/// op's frame and passed by reference: the pixel loop then holds a pointer and a pixel
+/// index across its calls instead of a dozen slices (each spilled to its own frame and
+/// passed again as stack arguments to every call; peak stack, BENCHMARKS.md (h3)).
+struct PairJob<'j, 'a> {
+    g: &'j Geom,
+    q: &'j OutQ<'a>,
+    /// Input image(s), NHWC int8.
+    x: &'a [u8],
+    /// Filter, OHWI int8 (`out_c` rows of `k` bytes).
+    w: &'a [u8],
+    /// The [`REC`]-byte epilogue records, one per output channel.
+    recs: &'a [u8],
+    /// The interleaved q15 column pair: `k / 4` [`arm::PAIR`]-byte groups, then lane
+    /// A's (or the single column's) tail, then lane B's (`2 * (k % 4)` bytes each).
+    cols: &'j mut [u8],
+    /// The gathered int8 patch of one pixel (`k` bytes).
+    patch: &'j mut [u8],
+    /// Accumulators of the pair's two pixels, one block of output channels.
+    acc_a: &'j mut [i32; OUT_BLOCK],
+    acc_b: &'j mut [i32; OUT_BLOCK],
+    /// Output, NHWC int8.
+    out: &'j mut [u8],
+    /// The input zero point as a byte (out-of-image taps).
+    pad_byte: u8,
+    /// A 1x1 filter, stride 1 and no padding: output pixel `p`'s field is input pixel
+    /// `p` (`k == in_c` bytes at `p * k`), taken without the window arithmetic (set by
+    /// [`conv_pairs`]).
+    pointwise: bool,
+}
+
 /// Ungrouped int8 CONV_2D on the packed 16-bit kernels: output pixels two at a time, each
 /// pixel's receptive field (the input in place, or a gathered patch) widened into one
 /// lane of an interleaved q15 column pair, then two output channels per kernel call
 /// (2x2 blocking: each weight word is unpacked once for two pixels, each column word
 /// used for two channels). An odd last pixel takes a single column.
-#[allow(clippy::too_many_arguments)]
-fn conv_pairs(
-    g: &Geom,
-    q: &OutQ<'_>,
-    x: &[u8],
-    w: &[u8],
-    recs: &[u8],
-    (patch, cols, accs): (&mut [u8], &mut [u8], &mut [u8]),
-    pad_byte: u8,
-    out: &mut [u8],
-) {
-    let k = g.k;
-    let (n4, r) = (k / 4, k % 4);
+#[inline(never)]
+fn conv_pairs(j: &mut PairJob<'_, '_>) {
+    let g = j.g;
+    j.pointwise = g.h.filter == 1
+        && g.w.filter == 1
+        && g.h.stride == 1
+        && g.w.stride == 1
+        && g.h.pad == 0
+        && g.w.pad == 0
+        && g.h.out == g.h.size
+        && g.w.out == g.w.size;
     let pixels = g.batches * g.h.out * g.w.out;
-    let mut outs = out.chunks_exact_mut(g.out_c);
-    // The two accumulator blocks, in scratch (see `pair_acc_bytes`).
-    let (acc_a, acc_b) = accs.split_at_mut(acc_block_bytes(OUT_BLOCK).min(accs.len()));
-    let (Some(acc_a), Some(acc_b)) = (acc_block::<OUT_BLOCK>(acc_a), acc_block::<OUT_BLOCK>(acc_b))
-    else {
-        return;
-    };
     let mut p = 0;
     while p < pixels {
-        let Some(oa) = outs.next() else {
-            return;
-        };
         let pair = p + 1 < pixels;
         let lane = if pair { Lane::A } else { Lane::Single };
-        // The groups, then lane A's (or the single column's) tail, then lane B's.
-        let (cg, ct) = cols.split_at_mut((n4 * lane.pitch()).min(cols.len()));
-        let (ta, tb) = ct.split_at_mut((2 * r).min(ct.len()));
-        if !widen_field(g, p, x, patch, pad_byte, (cg, lane, ta)) {
+        if !widen_field(j, p, lane) || pair && !widen_field(j, p + 1, Lane::B) {
             return;
         }
-        if !pair {
-            for ((wb, rb), ob) in w
-                .chunks(OUT_BLOCK * k)
-                .zip(recs.chunks(OUT_BLOCK * REC))
-                .zip(oa.chunks_mut(OUT_BLOCK))
-            {
-                let acc = &mut acc_a[..ob.len()];
-                arm::block_1(cols, wb, k, acc);
-                finish_block(acc, rb, ob, q);
-            }
+        if !pair_channels(j, p, pair) {
             return;
-        }
-        let Some(ob) = outs.next() else {
-            return;
-        };
-        if !widen_field(g, p + 1, x, patch, pad_byte, (cg, Lane::B, tb)) {
-            return;
-        }
-        for (((wb, rb), oa), ob) in w
-            .chunks(OUT_BLOCK * k)
-            .zip(recs.chunks(OUT_BLOCK * REC))
-            .zip(oa.chunks_mut(OUT_BLOCK))
-            .zip(ob.chunks_mut(OUT_BLOCK))
-        {
-            let (acc_a, acc_b) = (&mut acc_a[..oa.len()], &mut acc_b[..oa.len()]);
-            arm::block_2(cols, wb, k, acc_a, acc_b);
-            finish_block(acc_a, rb, oa, q);
-            finish_block(acc_b, rb, ob, q);
         }
         p += 2;
     }
 }
 
+/// Every output channel of pixel `p` (and `p + 1` if `pair`) from the widened column(s)
+/// in `j.cols`, [`OUT_BLOCK`] channels per kernel call, each block requantized into the
+/// output. `false` only for ranges out of bounds (excluded by `check`).
+#[inline(always)]
+fn pair_channels(j: &mut PairJob<'_, '_>, p: usize, pair: bool) -> bool {
+    let (k, out_c) = (j.g.k, j.g.out_c);
+    let mut c0 = 0;
+    while c0 < out_c {
+        let n = (out_c - c0).min(OUT_BLOCK);
+        let (Some(wb), Some(rb)) = (
+            j.w.get(c0 * k..(c0 + n) * k),
+            j.recs.get(c0 * REC..(c0 + n) * REC),
+        ) else {
+            return false;
+        };
+        let oa = p * out_c + c0;
+        if pair {
+            arm::block_2(j.cols, wb, k, &mut j.acc_a[..n], &mut j.acc_b[..n]);
+        } else {
+            arm::block_1(j.cols, wb, k, &mut j.acc_a[..n]);
+        }
+        let Some(o) = j.out.get_mut(oa..oa + n) else {
+            return false;
+        };
+        finish_block(&j.acc_a[..n], rb, o, j.q);
+        if pair {
+            let ob = oa + out_c;
+            let Some(o) = j.out.get_mut(ob..ob + n) else {
+                return false;
+            };
+            finish_block(&j.acc_b[..n], rb, o, j.q);
+        }
+        c0 += n;
+    }
+    true
+}
+
 /// Widens output pixel `p`'s receptive field (ungrouped, `k` values in OHWI tap order,
-/// out-of-image taps set to the input zero point `pad_byte`) into `lane` of the column
-/// groups `cg` and the tail `t`: from the input in place when the window is inside the
-/// image and one contiguous run (1xN filters); row by row from the input when the
-/// channel count is a multiple of 4 (every run then fills whole groups); otherwise via
-/// a gathered int8 `patch`. `false` only for ranges out of bounds (excluded by `check`).
-fn widen_field(
-    g: &Geom,
-    p: usize,
-    x: &[u8],
-    patch: &mut [u8],
-    pad_byte: u8,
-    (cg, lane, t): (&mut [u8], Lane, &mut [u8]),
-) -> bool {
+/// out-of-image taps set to the input zero point `j.pad_byte`) into `lane` of the column
+/// pair `j.cols`: from the input in place for a pointwise convolution; row by row from
+/// the input when the channel count is a multiple of 4 and the filter is not dilated
+/// along the width ([`widen_rows`]: every run then fills whole groups); otherwise via
+/// the gathered int8 patch ([`widen_gathered`]). Each
+/// path is a function of its own, so the deepest (a row's padding under `widen_rows`)
+/// does not carry the others' locals. `false` only for ranges out of bounds (excluded by
+/// `check`).
+#[inline(always)]
+fn widen_field(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    if j.pointwise {
+        widen_pointwise(j, p, lane)
+    } else if j.g.in_c % 4 == 0 && j.g.w.dilation == 1 {
+        widen_rows(j, p, lane)
+    } else {
+        widen_gathered(j, p, lane)
+    }
+}
+
+/// [`widen_field`] for a pointwise convolution: input pixel `p`, in place.
+#[inline(never)]
+fn widen_pointwise(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let (g, x) = (j.g, j.x);
+    let (cg, t) = lane_cols(j.cols, g.k, lane);
+    let start = p * g.k;
+    match x.get(start..start + g.k) {
+        Some(s) => {
+            widen(s, 0, cg, lane, t);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `lane`'s part of the column pair `cols` of `k` values: the groups (all `k / 4` of
+/// them, interleaved with the other lane's unless `lane` is [`Lane::Single`]) and the
+/// lane's tail (`2 * (k % 4)` bytes: lane A's, or the single column's, then lane B's).
+#[inline(always)]
+fn lane_cols(cols: &mut [u8], k: usize, lane: Lane) -> (&mut [u8], &mut [u8]) {
+    let (n4, r) = (k / 4, k % 4);
+    let (cg, ct) = cols.split_at_mut((n4 * lane.pitch()).min(cols.len()));
+    let (ta, tb) = ct.split_at_mut((2 * r).min(ct.len()));
+    (cg, if lane == Lane::B { tb } else { ta })
+}
+
+/// Output pixel `p`'s window: the byte offset of its batch image, then per axis the
+/// first tap's input coordinate and the range of taps inside the input
+/// ([`Axis::window`]).
+#[inline(always)]
+fn field_window(g: &Geom, p: usize) -> (usize, (isize, usize, usize), (isize, usize, usize)) {
     let per_img = g.h.out * g.w.out;
     let (b, rem) = (p / per_img, p % per_img);
     let (oy, ox) = (rem / g.w.out, rem % g.w.out);
-    let (iy0, ky0, ky1) = g.h.window(oy);
-    let (ix0, kx0, kx1) = g.w.window(ox);
+    let img = b * g.h.size * g.w.size * g.in_c;
+    (img, g.h.window(oy), g.w.window(ox))
+}
+
+/// [`widen_field`] for a channel count that is a multiple of 4 and no dilation along
+/// the width: the filter rows outside the image as padding, each row inside it as
+/// padding before and after the run of taps inside the image (adjacent in the input),
+/// widened from the input in place.
+#[inline(never)]
+fn widen_rows(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let (g, x, pad_byte) = (j.g, j.x, j.pad_byte);
+    let (cg, _) = lane_cols(j.cols, g.k, lane);
+    let (img, (iy0, ky0, ky1), (ix0, kx0, kx1)) = field_window(g, p);
     let c = g.in_c;
     let row_bytes = g.w.size * c;
-    let img = b * g.h.size * row_bytes;
+    let pad = i16::from(pad_byte as i8);
+    let tap = c / 4 * lane.pitch();
+    let rg_len = g.w.filter * tap;
+    // The filter rows above and below the image as one padding run each, then the
+    // rows inside it; empty runs are skipped (no call).
+    let (top, rest) = cg.split_at_mut((ky0 * rg_len).min(cg.len()));
+    let (inside, bottom) = rest.split_at_mut(((ky1 - ky0) * rg_len).min(rest.len()));
+    if !top.is_empty() {
+        arm::fill(top, lane, pad);
+    }
+    let bottom = bottom
+        .get_mut(..(g.h.filter - ky1) * rg_len)
+        .unwrap_or_default();
+    if !bottom.is_empty() {
+        arm::fill(bottom, lane, pad);
+    }
+    if ky1 == ky0 {
+        return true;
+    }
+    let mut row = img + g.h.at(iy0, ky0) * row_bytes;
+    let row_step = g.h.dilation * row_bytes;
+    // Per row: padding before and after (if any), the run of `kx1 - kx0` taps from the
+    // input between them.
+    let (pre, run) = (kx0 * tap, (kx1 - kx0) * tap);
+    let src = (kx1 - kx0) * c;
+    let col = if kx1 > kx0 { g.w.at(ix0, kx0) * c } else { 0 };
+    for rg in inside.chunks_mut(rg_len) {
+        let (before, rest) = rg.split_at_mut(pre.min(rg.len()));
+        let (mid, after) = rest.split_at_mut(run.min(rest.len()));
+        if !before.is_empty() {
+            arm::fill(before, lane, pad);
+        }
+        if !after.is_empty() {
+            arm::fill(after, lane, pad);
+        }
+        if src > 0 {
+            let start = row + col;
+            match x.get(start..start + src) {
+                Some(s) => widen(s, 0, mid, lane, &mut []),
+                None => return false,
+            }
+        }
+        row = row.wrapping_add(row_step);
+    }
+    true
+}
+
+/// [`widen_field`] for a channel count that is not a multiple of 4 (a first layer's 1-3
+/// channels) or a filter dilated along the width: the input in place when the window is inside the image and one
+/// contiguous run (1xN filters), otherwise the patch gathered into `j.patch`, widened.
+/// The window arithmetic and the gather run in [`field_source`], a frame of its own
+/// popped before `widen` runs.
+#[inline(never)]
+fn widen_gathered(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let k = j.g.k;
+    let src = match field_source(j, p) {
+        Source::InPlace(start) => j.x.get(start..start + k),
+        Source::Patch => Some(&*j.patch),
+        Source::OutOfBounds => None,
+    };
+    let Some(src) = src else {
+        return false;
+    };
+    let (cg, t) = lane_cols(j.cols, k, lane);
+    widen(src, 0, cg, lane, t);
+    true
+}
+
+/// Where [`field_source`] left output pixel's receptive field.
+enum Source {
+    /// In the input, `k` bytes from this offset.
+    InPlace(usize),
+    /// In `j.patch`, gathered.
+    Patch,
+    /// A range out of bounds (excluded by `check`).
+    OutOfBounds,
+}
+
+/// Output pixel `p`'s receptive field (ungrouped): in place when the window is inside
+/// the image and one contiguous run (1xN filters), otherwise gathered into `j.patch`.
+#[inline(never)]
+fn field_source(j: &mut PairJob<'_, '_>, p: usize) -> Source {
+    let (g, x, pad_byte) = (j.g, j.x, j.pad_byte);
+    let (img, (iy0, ky0, ky1), (ix0, kx0, kx1)) = field_window(g, p);
+    let c = g.in_c;
+    let row_bytes = g.w.size * c;
     let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
     let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
     if direct_ok && full {
-        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
-        return match x.get(start..start + g.k) {
-            Some(s) => {
-                widen(s, 0, cg, lane, t);
-                true
-            }
-            None => false,
-        };
-    }
-    if c % 4 == 0 {
-        let pad = i16::from(pad_byte as i8);
-        let tap = c / 4 * lane.pitch();
-        for (ky, rg) in cg.chunks_mut(g.w.filter * tap).take(g.h.filter).enumerate() {
-            if ky < ky0 || ky >= ky1 {
-                arm::fill(rg, lane, pad);
-                continue;
-            }
-            let row = img + g.h.at(iy0, ky) * row_bytes;
-            if g.w.dilation == 1 {
-                let (pre, rest) = rg.split_at_mut((kx0 * tap).min(rg.len()));
-                let (mid, post) = rest.split_at_mut(((kx1 - kx0) * tap).min(rest.len()));
-                arm::fill(pre, lane, pad);
-                arm::fill(post, lane, pad);
-                if kx1 > kx0 {
-                    let start = row + g.w.at(ix0, kx0) * c;
-                    match x.get(start..start + (kx1 - kx0) * c) {
-                        Some(s) => widen(s, 0, mid, lane, &mut []),
-                        None => return false,
-                    }
-                }
-            } else {
-                for (kx, tg) in rg.chunks_mut(tap).enumerate() {
-                    if kx < kx0 || kx >= kx1 {
-                        arm::fill(tg, lane, pad);
-                    } else {
-                        let start = row + g.w.at(ix0, kx) * c;
-                        match x.get(start..start + c) {
-                            Some(s) => widen(s, 0, tg, lane, &mut []),
-                            None => return false,
-                        }
-                    }
-                }
-            }
-        }
-        return true;
+        return Source::InPlace(img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c);
     }
     let dims = Gather {
         img,
@@ -485,11 +621,11 @@ fn widen_field(
         grp: 0,
         pad_byte,
     };
-    if !gather(g, &dims, x, patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
-        return false;
+    if gather(g, &dims, x, j.patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
+        Source::Patch
+    } else {
+        Source::OutOfBounds
     }
-    widen(patch, 0, cg, lane, t);
-    true
 }
 
 /// `out[j] = finish(acc[j])` with the [`REC`]-byte records of consecutive channels.
