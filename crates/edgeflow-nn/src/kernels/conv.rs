@@ -467,7 +467,7 @@ fn pair_channels(j: &mut PairJob<'_, '_>, p: usize, pair: bool) -> bool {
 fn widen_field(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
     if j.pointwise {
         widen_pointwise(j, p, lane)
-    } else if j.g.in_c % 4 == 0 && j.g.w.dilation == 1 {
+    } else if j.g.in_c.is_multiple_of(4) && j.g.w.dilation == 1 {
         widen_rows(j, p, lane)
     } else {
         widen_gathered(j, p, lane)

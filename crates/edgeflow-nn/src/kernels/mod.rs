@@ -384,7 +384,9 @@ pub(crate) fn pack(
 
 /// [`eval`], with `packed` weights for a weighted op where [`pack`] prepared them (the
 /// packed kernels, `work` grown as they need, CONV_2D split over up to `threads` threads
-/// when large); every other op, or packed weights that do not match the op, on [`eval`].
+/// when large); AVERAGE_POOL_2D on the host's vector kernel where it applies
+/// ([`pool::eval_average_host`]); every other op, or packed weights that do not match
+/// the op, on [`eval`].
 #[cfg(any(test, feature = "std"))]
 pub(crate) fn eval_host(
     op: &Op<'_>,

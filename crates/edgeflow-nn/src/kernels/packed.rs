@@ -219,10 +219,10 @@ impl Gemm {
         });
         let pre = soa
             .as_deref()
-            .map_or_else(Vec::new, |area| pre_consts(area, oc));
+            .map_or_else(Vec::new, |area| pre_consts(area, oc, false));
         let gemv16: Vec<Pre16> = match soa.as_deref() {
             Some(area) if wide(packing) && !oc.is_multiple_of(BLOCK) => {
-                let padded = pre_consts_padded(area, oc);
+                let padded = pre_consts(area, oc, true);
                 (0..oc.div_ceil(16)).map(|q| pre16(&padded, q)).collect()
             }
             _ => Vec::new(),
@@ -506,7 +506,8 @@ impl Gemm {
     /// bytes, not [`Gemm::prep`]ared: the kernel flips each group as it broadcasts it, and
     /// builds the last, partial group itself) into `out[..oc]`, on the fused matrix-vector
     /// kernel (`arch::x86_64::gemv_fused`); `false` (nothing written) where that kernel
-    /// does not apply: not AVX-512 VNNI, no [`Gemm::pre16`] constants, `x` not `k` bytes.
+    /// does not apply: not AVX-512 VNNI, neither [`Gemm::pre16`] nor `gemv16` constants
+    /// (the latter: an output count not a multiple of 8), `x` not `k` bytes.
     /// FULLY_CONNECTED at batch 1 takes this path without copying its row.
     pub(crate) fn gemv_i8(&self, x: &[u8], out: &mut [u8]) -> bool {
         let pre = if self.pre16.is_empty() {
@@ -685,60 +686,30 @@ fn arch_fused<const NP: usize>(
     }
 }
 
-/// The precomputed epilogue constants of every whole group of eight channels of the
-/// [`Soa`] area `area` of `oc` channels (x86_64); on aarch64 of every group, a last
-/// partial one with zeros in its missing lanes (`arch::aarch64::pre8`, for the fused
-/// kernel); none elsewhere.
-/// [`pre_consts`] for every group of eight channels, the last one partial (its lanes
-/// past `oc` zero) on x86_64 too; empty elsewhere (only the x86_64 GEMV kernel takes it).
-fn pre_consts_padded(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
-    #[cfg(target_arch = "x86_64")]
+/// The precomputed epilogue constants of the [`Soa`] area `area` of `oc` channels, one
+/// `pre8` block per group of eight channels: on x86_64 (`arch::x86_64::pre8`) every whole
+/// group, and with `partial_last` also a last partial one (the batch-1 GEMV kernel's,
+/// whose padded lanes are never stored); on aarch64 (`arch::aarch64::pre8`, the fused
+/// kernel) every group, a last partial one included. The lanes past `oc` are zero
+/// ([`Soa::new`] cuts each array to `oc` channels). Empty elsewhere.
+fn pre_consts(area: &[u8], oc: usize, partial_last: bool) -> Vec<[u8; 32]> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
+        #[cfg(target_arch = "aarch64")]
+        use super::arch::aarch64::pre8;
+        #[cfg(target_arch = "x86_64")]
+        use super::arch::x86_64::pre8;
+        let groups = if cfg!(target_arch = "aarch64") || partial_last {
+            oc.div_ceil(BLOCK)
+        } else {
+            oc / BLOCK
+        };
         let soa = Soa::new(area, oc);
         let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
-        let at_c = |a: &[u8], j: usize| if j < oc { at(a, j) } else { 0 };
-        (0..oc.div_ceil(BLOCK))
+        (0..groups)
             .flat_map(|g| {
                 let c = BLOCK * g;
-                super::arch::x86_64::pre8(
-                    core::array::from_fn(|j| at_c(soa.fold, c + j)),
-                    core::array::from_fn(|j| at_c(soa.mult, c + j)),
-                    core::array::from_fn(|j| at_c(soa.r1, c + j) as u32),
-                )
-            })
-            .collect()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = (area, oc);
-        Vec::new()
-    }
-}
-
-fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
-    #[cfg(target_arch = "aarch64")]
-    {
-        let soa = Soa::new(area, oc);
-        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
-        (0..oc.div_ceil(BLOCK))
-            .flat_map(|g| {
-                let c = BLOCK * g;
-                super::arch::aarch64::pre8(
-                    core::array::from_fn(|j| at(soa.fold, c + j)),
-                    core::array::from_fn(|j| at(soa.mult, c + j)),
-                    core::array::from_fn(|j| at(soa.r1, c + j) as u32),
-                )
-            })
-            .collect()
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        let soa = Soa::new(area, oc);
-        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
-        (0..oc / BLOCK)
-            .flat_map(|g| {
-                let c = BLOCK * g;
-                super::arch::x86_64::pre8(
+                pre8(
                     core::array::from_fn(|j| at(soa.fold, c + j)),
                     core::array::from_fn(|j| at(soa.mult, c + j)),
                     core::array::from_fn(|j| at(soa.r1, c + j) as u32),
@@ -748,7 +719,7 @@ fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        let _ = (area, oc);
+        let _ = (area, oc, partial_last);
         Vec::new()
     }
 }

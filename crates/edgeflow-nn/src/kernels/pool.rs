@@ -575,7 +575,7 @@ mod tests {
         }
     }
 
-    /// An int8 average-pool case of [`random_case`], or (one in four) a global pool over
+    /// An int8 average-pool case of [`random_case`], or (one in five: `range` is inclusive) a global pool over
     /// the whole image, the shape of KWS's last pool (25x5 there).
     fn host_case(
         r: &mut Rng,

@@ -900,7 +900,7 @@ pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize,
     let even = rows & !1;
     let (ae, ao) = acc.split_at_mut(even);
     ops::fc_pairs(g, w, stride, n4, ae);
-    if n % 4 != 0 {
+    if !n.is_multiple_of(4) {
         for (j, a) in ae.iter_mut().enumerate() {
             let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
             for (x, &p) in t.chunks_exact(2).zip(p) {
