@@ -467,7 +467,7 @@ fn pair_channels(j: &mut PairJob<'_, '_>, p: usize, pair: bool) -> bool {
 fn widen_field(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
     if j.pointwise {
         widen_pointwise(j, p, lane)
-    } else if j.g.in_c.is_multiple_of(4) && j.g.w.dilation == 1 {
+    } else if j.g.in_c.is_multiple_of(4) && (j.g.w.dilation == 1 || j.g.w.filter == 1) {
         widen_rows(j, p, lane)
     } else {
         widen_gathered(j, p, lane)
@@ -1689,16 +1689,56 @@ mod tests {
         max_oc: usize,
         max_f: usize,
     ) -> Option<Case> {
+        random_case_general(r, dtype, max_fc, max_oc, max_f, false)
+    }
+
+    /// A 1x1 stride-1 convolution (one group) with a multiple of 4 input channels (up to
+    /// `max_fc`) and of 8 output channels (up to `max_oc`): the shape the host's packed
+    /// pointwise path runs as one strided run over the whole tensor (`Gemm::run`).
+    fn random_pointwise_case(r: &mut Rng, max_fc: usize, max_oc: usize) -> Option<Case> {
+        random_case_general(r, DType::I8, max_fc, max_oc, 1, true)
+    }
+
+    /// [`random_case_shaped`]; with `pointwise`, the shape of [`random_pointwise_case`]
+    /// (the other draws unchanged).
+    fn random_case_general(
+        r: &mut Rng,
+        dtype: DType,
+        max_fc: usize,
+        max_oc: usize,
+        max_f: usize,
+        pointwise: bool,
+    ) -> Option<Case> {
         let n = r.usize(1, 2);
         let side = 9.max(max_f + 5);
         let (ih, iw) = (r.usize(1, side), r.usize(1, side));
-        let groups = if r.range(0, 5) == 0 { r.usize(1, 3) } else { 1 };
-        let fc = r.usize(1, max_fc);
+        let groups = if pointwise {
+            1
+        } else if r.range(0, 5) == 0 {
+            r.usize(1, 3)
+        } else {
+            1
+        };
+        let fc = if pointwise {
+            4 * r.usize(1, (max_fc / 4).max(1))
+        } else {
+            r.usize(1, max_fc)
+        };
         let ic = fc * groups;
-        let oc = groups * r.usize(1, max_oc);
+        let oc = if pointwise {
+            8 * r.usize(1, (max_oc / 8).max(1))
+        } else {
+            groups * r.usize(1, max_oc)
+        };
         let (fh, fw) = (r.usize(1, max_f), r.usize(1, max_f));
-        let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
-        let (dh, dw) = if r.range(0, 3) == 0 {
+        let (sh, sw) = if pointwise {
+            (1, 1)
+        } else {
+            (r.usize(1, 3), r.usize(1, 3))
+        };
+        let (dh, dw) = if pointwise {
+            (1, 1)
+        } else if r.range(0, 3) == 0 {
             (r.usize(1, 3), r.usize(1, 3))
         } else {
             (1, 1)
@@ -1808,6 +1848,24 @@ mod tests {
         }
     );
 
+    specialised_matches_portable!(
+        /// The same on wide layers: more than 32 output channels (the column pairs' second
+        /// and later channel blocks), filter depths up to 45 (the row path's multiples of
+        /// 4, dilated widths), and tall and wide filters up to 9x9 with padding on every
+        /// side.
+        packed_kernels_match_portable_wide {
+            seed: 61,
+            cases: 600,
+            generate: |r: &mut Rng| match r.usize(0, 2) {
+                0 => random_case_in(r, DType::I8, 40, 45),
+                1 => random_case_in(r, DType::I8, 12, 70),
+                _ => random_case_shaped(r, DType::I8, 9, 20, 9),
+            },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, Isa::ArmDsp),
+        }
+    );
+
     #[cfg(target_arch = "x86_64")]
     specialised_matches_portable!(
         /// The AVX2 kernels (x86_64 hosts, `arch::x86_64`) against the portable ones.
@@ -1865,6 +1923,19 @@ mod tests {
             } else {
                 random_case_in(r, DType::I8, 40, 45)
             },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_packed(c, 1),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The packed-weight host kernels on 1x1 stride-1 convolutions with 4k input and
+        /// 8k output channels: on x86_64 with AVX-512 VNNI one strided run over the whole
+        /// tensor (`Gemm::run`), elsewhere the tile path.
+        packed_pointwise_match_portable {
+            seed: 309,
+            cases: 300,
+            generate: |r: &mut Rng| random_pointwise_case(r, 48, 72),
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| run_case_packed(c, 1),
         }

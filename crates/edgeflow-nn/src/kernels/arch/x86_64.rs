@@ -848,7 +848,10 @@ pub(crate) fn avx512f_available() -> bool {
 /// int8 ADD of two tensors of the same shape on AVX-512 F, 16 elements per step, every
 /// step computed in the vector registers (no tables): each input's
 /// `(x + offset) << left_shift` rescaled as TFLM's
-/// `MultiplyByQuantizedMultiplierSmallerThanOneExp` does ([`Rescale16`]), the two
+/// `MultiplyByQuantizedMultiplierSmallerThanOneExp` does ([`Rescale16`]; an input's
+/// rescale takes one of two exact shortcuts where its parameters allow: `x / 2` for the
+/// multiplier 2^30 with shift 0, `RS_HALF`, and a 32-bit split product within
+/// `small_params`' range checks, [`Small16`]), the two
 /// summed (wrapping), the sum rescaled the same way with the output multiplier, plus
 /// the output offset, clamped to `clamp` and narrowed (`VPMOVSDB`, exact after the
 /// clamp). Writes `out[..16 * n]` for the `n` whole steps `a`, `b` and `out` all hold,
@@ -1092,7 +1095,8 @@ fn add_same_shape_avx512(
 }
 
 /// The element loop of [`add_same_shape_avx512`] with the rescale forms `K1`, `K2`
-/// (inputs) and `KO` (output) of [`Rescale16::kind`].
+/// (inputs: [`Rescale16::kind`]'s, or `RS_SMALL` where `small_params` admits the 32-bit
+/// form) and `KO` (output, [`Rescale16::kind`]'s).
 #[inline]
 #[target_feature(enable = "avx512f,avx2")]
 fn add_loop<const K1: u8, const K2: u8, const KO: u8>(
@@ -1925,10 +1929,12 @@ unsafe fn run_pass<const NP: usize>(
         let (mut a0, mut a1) = ([z; NP], [z; NP]);
         // Pair `q0`'s groups start at `q0 * k4`, pair `q0 + 1`'s right after.
         let w0 = pairs.as_ptr().add(q0 * k4);
-        let w1 = w0.add(k4);
+        // Without a second pair (`two` false) `w1` lies past the weights: it is formed
+        // with `wrapping_add` (no in-bounds claim) and read only when `two`.
+        let w1 = w0.wrapping_add(k4);
         for t in 0..taps {
             let xt = x0.add(t * row_step);
-            let (v0, v1) = (w0.add(t * s4), w1.add(t * s4));
+            let (v0, v1) = (w0.add(t * s4), w1.wrapping_add(t * s4));
             for g in 0..s4 {
                 let wa = _mm512_loadu_si512((*v0.add(g)).as_ptr().cast());
                 if two {
