@@ -35,6 +35,17 @@
 //! int8 one whose two inputs have the output's shape (a residual connection): the
 //! broadcast plan's ADD path (broadcasting, f32); `Model::parse` then rejects another ADD,
 //! naming the flag (`cfg(edgeflow_add_broadcast)` otherwise).
+//!
+//! `cfg(edgeflow_size)` selects the size-class kernel paths: the inlining and outlining
+//! that suit a build at opt-level "s" (where the speed build's choices leave larger
+//! frames), with the same ops, shapes and outputs bit for bit; nothing is left out, so no
+//! artifact is refused for it. It is set when the crate is built with
+//! opt-level "s" or "z" (the firmware workspace's `release-small` profile, which a board's
+//! `[app] profile` selects; its `dev` profile is opt-level "s" too), or by
+//! `EDGEFLOW_NN_SIZE=1`; `EDGEFLOW_NN_SIZE=0` keeps the speed paths at any opt-level. The
+//! opt-level is the profile's (cargo's `OPT_LEVEL`): a `-C opt-level` given in
+//! `RUSTFLAGS` is not seen. Another value of `EDGEFLOW_NN_SIZE` fails the build. Compared with TFLM's reference build (framework -Os,
+//! kernels -O2) in BENCHMARKS.md, issue 12 section (j).
 
 use std::env;
 
@@ -75,6 +86,17 @@ fn main() {
         != "0"
     {
         println!("cargo::rustc-cfg=edgeflow_grouped_conv");
+    }
+    println!("cargo::rerun-if-env-changed=EDGEFLOW_NN_SIZE");
+    println!("cargo::rustc-check-cfg=cfg(edgeflow_size)");
+    let size = match env::var("EDGEFLOW_NN_SIZE").unwrap_or_default().trim() {
+        "1" => true,
+        "0" => false,
+        "" => matches!(env::var("OPT_LEVEL").as_deref(), Ok("s" | "z")),
+        other => panic!("EDGEFLOW_NN_SIZE must be 1 or 0 (or unset), not {other:?}"),
+    };
+    if size {
+        println!("cargo::rustc-cfg=edgeflow_size");
     }
     println!("cargo::rustc-check-cfg=cfg(edgeflow_f32)");
     if env::var("EDGEFLOW_NN_F32").unwrap_or_default().trim() != "0" {

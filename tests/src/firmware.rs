@@ -135,6 +135,28 @@ pub fn build(
     build_in(&root(), board, cases, arena, profile, kernels)
 }
 
+/// [`build`] with the cargo profile `cargo_profile` of the firmware workspace (`release`:
+/// O3, fat LTO, the speed class; `release-small`: opt-level "s", the size class, whose
+/// build also selects edgeflow-nn's size-class kernel paths, `crates/edgeflow-nn/build.rs`).
+pub fn build_with_profile(
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    profile: bool,
+    kernels: Option<&KernelSet>,
+    cargo_profile: &str,
+) -> Result<PathBuf, String> {
+    build_profile_in(
+        &root(),
+        board,
+        cases,
+        arena,
+        profile,
+        kernels,
+        cargo_profile,
+    )
+}
+
 /// [`build`] from the edgeflow source tree `source` (see [`run_in`]).
 pub fn build_in(
     source: &Path,
@@ -144,7 +166,26 @@ pub fn build_in(
     profile: bool,
     kernels: Option<&KernelSet>,
 ) -> Result<PathBuf, String> {
-    let work = source.join("target/edgeflow-firmware").join(&board.name);
+    build_profile_in(source, board, cases, arena, profile, kernels, "release")
+}
+
+fn build_profile_in(
+    source: &Path,
+    board: &Board,
+    cases: &[Case],
+    arena: usize,
+    profile: bool,
+    kernels: Option<&KernelSet>,
+    cargo_profile: &str,
+) -> Result<PathBuf, String> {
+    // One case directory per board and profile: the parity tests build the same board at
+    // two profiles at once.
+    let work = source
+        .join("target/edgeflow-firmware")
+        .join(match cargo_profile {
+            "release" => board.name.clone(),
+            p => format!("{}-{p}", board.name),
+        });
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let mut list = String::new();
     for c in cases {
@@ -160,12 +201,20 @@ pub fn build_in(
     let app = source.join("firmware").join(&board.name);
     let mut cmd = Command::new(env!("CARGO"));
     cmd.current_dir(&app)
-        .args(["build", "--release", "--quiet"])
+        .args(["build", "--profile", cargo_profile, "--quiet"])
         .env("EDGEFLOW_CASES", &list_path)
         .env("EDGEFLOW_ARENA", arena.to_string())
         .env("EDGEFLOW_PROFILE", if profile { "1" } else { "0" });
     for (k, _) in std::env::vars() {
-        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        // A plain build, not with the variables of the cargo that runs this (a host
+        // build's `CARGO_PROFILE_RELEASE_*` must not change the firmware); only overrides
+        // of the size profile (`CARGO_PROFILE_RELEASE_SMALL_OPT_LEVEL=z`, for
+        // `cargo xtask footprint` experiments) are kept.
+        if k.starts_with("CARGO_")
+            && k != "CARGO_HOME"
+            && !k.starts_with("CARGO_PROFILE_RELEASE_SMALL_")
+            || k == "RUSTFLAGS"
+            || k == "RUSTC_WRAPPER"
         {
             cmd.env_remove(&k);
         }
@@ -183,10 +232,16 @@ pub fn build_in(
             String::from_utf8_lossy(&out.stderr)
         ));
     }
+    // cargo's output directory of a profile (`dev` and `test` build into `debug`).
+    let out_dir = match cargo_profile {
+        "dev" | "test" => "debug",
+        "bench" => "release",
+        p => p,
+    };
     Ok(source
         .join("firmware/target")
         .join(&board.target)
-        .join("release")
+        .join(out_dir)
         .join(format!("edgeflow-fw-{}", board.name)))
 }
 

@@ -357,7 +357,10 @@ fn fixture_cases() -> Vec<(Case, Vec<u8>, usize)> {
 /// bytes (artifacts and inputs) one firmware image may embed; `None`: what the board's
 /// flash leaves besides the harness's code (measured on an image with one case) and a
 /// 16 KiB margin.
-fn parity(board_name: &str, flash_budget: Option<usize>, ops: bool) {
+/// `cargo_profile`: the firmware workspace's profile the harness is built with
+/// (`release`, the speed class; `release-small`, the size class with edgeflow-nn's
+/// `cfg(edgeflow_size)` paths).
+fn parity(board_name: &str, flash_budget: Option<usize>, ops: bool, cargo_profile: &str) {
     let board = firmware::board(board_name);
     if let Some(why) = firmware::toolchain_missing(&board) {
         // toolchain_missing fails the test unless EDGEFLOW_SKIP_QEMU=1 asked to skip.
@@ -367,12 +370,13 @@ fn parity(board_name: &str, flash_budget: Option<usize>, ops: bool) {
     let all = cases(ops);
     let flash_budget = flash_budget.unwrap_or_else(|| {
         let first = &all[0];
-        let elf = firmware::build(
+        let elf = firmware::build_with_profile(
             &board,
             std::slice::from_ref(&first.0),
             first.2.max(16),
             false,
             None,
+            cargo_profile,
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let text = firmware::flash_text_bytes(&elf).unwrap_or_else(|e| panic!("{e}")) as usize;
@@ -398,7 +402,9 @@ fn parity(board_name: &str, flash_budget: Option<usize>, ops: bool) {
     for batch in batches {
         let arena = batch.iter().map(|c| c.2).max().unwrap_or(16).max(16);
         let cases: Vec<Case> = batch.iter().map(|c| c.0.clone()).collect();
-        let reports = firmware::run(&board, &cases, arena, Duration::from_secs(600))
+        let elf = firmware::build_with_profile(&board, &cases, arena, false, None, cargo_profile)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reports = firmware::run_elf(&board, &elf, Duration::from_secs(600))
             .unwrap_or_else(|e| panic!("{e}"));
         for (case, host, _) in batch {
             match reports.get(&case.name).map(|r| &r.output) {
@@ -428,7 +434,15 @@ fn parity(board_name: &str, flash_budget: Option<usize>, ops: bool) {
 
 #[test]
 fn fixtures_bit_identical_on_cortex_m4f_mps2_an386() {
-    parity("mps2-an386", Some(3 * 1024 * 1024), true);
+    parity("mps2-an386", Some(3 * 1024 * 1024), true, "release");
+}
+
+/// The size class (`release-small`, opt-level "s"): the Cortex-M4 DSP kernels with
+/// edgeflow-nn's size-class paths (`cfg(edgeflow_size)`: FULLY_CONNECTED outlined, the
+/// portable fallback of its pair loop), which only a size-class device build runs.
+#[test]
+fn fixtures_bit_identical_on_cortex_m4f_size_class() {
+    parity("mps2-an386", Some(3 * 1024 * 1024), true, "release-small");
 }
 
 #[test]
@@ -436,5 +450,5 @@ fn fixtures_bit_identical_on_cortex_m3_lm3s6965evb() {
     // 256 KiB flash: the cases are split over as many images as the room the code
     // leaves needs (a fixed 150 KiB per image overflowed once the single-op fixtures
     // were added).
-    parity("lm3s6965evb", None, true);
+    parity("lm3s6965evb", None, true, "release");
 }

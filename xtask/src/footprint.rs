@@ -31,6 +31,13 @@
 //! (the no-model firmware's own formatting and harness symbols are already in its flash
 //! text, so only the growth is taken off). The same model with every kernel linked is
 //! measured too (first figure only).
+//!
+//! `EDGEFLOW_FOOTPRINT_PROFILE=release-small` builds every firmware with the firmware
+//! workspace's size profile (opt-level "s", fat LTO) instead of `release` (O3): the size
+//! class of TFLM's reference build (framework -Os, kernels -O2), whose figures the table
+//! quotes. An opt-level "s" or "z" build also selects edgeflow-nn's size-class kernel
+//! paths (`cfg(edgeflow_size)`, `crates/edgeflow-nn/build.rs`). With
+//! `EDGEFLOW_NN_PORTABLE=1` as well, the portable kernels replace the Cortex-M4 DSP ones.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,13 +46,13 @@ use anyhow::{Context, Result};
 use edgeflow_tests::firmware::{self, Case};
 use edgeflow_tests::{compare, load_npy, root};
 
-/// TFLM's figures (reference kernels): code (.text less model and harness) and stack in
-/// invoke, from `../shared/benchmarks/mlperf-tiny/README.md`.
-const TFLM: [(&str, &str, &str); 4] = [
-    ("kws", "41.4 KB", "776"),
-    ("ic", "52.7 KB", "824"),
-    ("ad", "20.7 KB", "504"),
-    ("vww", "68.5 KB", "776"),
+/// TFLM's figures (reference kernels): code (.text less model and harness), stack in
+/// invoke and instructions per inference, from `../shared/benchmarks/mlperf-tiny/README.md`.
+const TFLM: [(&str, &str, &str, &str); 4] = [
+    ("kws", "41.4 KB", "776", "43,023,520"),
+    ("ic", "52.7 KB", "824", "107,403,240"),
+    ("ad", "20.7 KB", "504", "1,952,360"),
+    ("vww", "68.5 KB", "776", "100,250,960"),
 ];
 
 pub fn run(dir: Option<PathBuf>) -> Result<()> {
@@ -55,8 +62,37 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         anyhow::bail!("cannot measure: {why}");
     }
     let t = Duration::from_secs(1800);
+    let cargo_profile = std::env::var("EDGEFLOW_FOOTPRINT_PROFILE")
+        .ok()
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| "release".into());
+    let portable = std::env::var("EDGEFLOW_NN_PORTABLE").is_ok_and(|v| v == "1");
+    // Overrides that change the code measured: `EDGEFLOW_NN_SIZE` (edgeflow-nn's
+    // size-class paths, otherwise chosen from the opt-level) and the size profile's
+    // opt-level (kept through to the firmware build by `firmware::build_with_profile`).
+    let overrides: Vec<String> = ["EDGEFLOW_NN_SIZE", "CARGO_PROFILE_RELEASE_SMALL_OPT_LEVEL"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| format!("{k}={v}")))
+        .collect();
+    println!(
+        "== cargo profile {cargo_profile}, {} kernels{}",
+        if portable {
+            "portable"
+        } else {
+            "Cortex-M4 DSP"
+        },
+        if overrides.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", overrides.join(", "))
+        }
+    );
+    let build = |cases: &[Case], arena: usize, sel: Option<&firmware::KernelSet>| {
+        firmware::build_with_profile(&board, cases, arena, false, sel, &cargo_profile)
+            .map_err(anyhow::Error::msg)
+    };
     println!("== harness alone (no model)");
-    let empty = firmware::build(&board, &[], 16, false, None).map_err(anyhow::Error::msg)?;
+    let empty = build(&[], 16, None)?;
     let base = firmware::flash_text_bytes(&empty).map_err(anyhow::Error::msg)?;
     println!("flash text with no model: {base} B");
     let harness_part = |elf: &Path, input_len: u64| -> Result<u64> {
@@ -75,7 +111,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     let only = std::env::var("EDGEFLOW_FOOTPRINT_MODELS").unwrap_or_default();
     let all_ops = !std::env::var("EDGEFLOW_FOOTPRINT_ALL_OPS").is_ok_and(|v| v == "0");
     let mut rows = Vec::new();
-    for (m, tflm_code, tflm_stack) in TFLM {
+    for (m, tflm_code, tflm_stack, tflm_instructions) in TFLM {
         if !only.is_empty() && !only.split(',').any(|o| o.trim().eq_ignore_ascii_case(m)) {
             continue;
         }
@@ -97,6 +133,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
         let mut stack = 0;
         let mut instructions = 0;
         let mut like_for_like = 0;
+        let mut load = 0;
         let builds: &[(&str, Option<&firmware::KernelSet>)] = if all_ops {
             &[("model's ops", Some(&kernels)), ("all ops", None)]
         } else {
@@ -107,8 +144,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 "== {m}: firmware with {label} ({})",
                 sel.map_or("every op", |k| k.ops.as_str())
             );
-            let elf = firmware::build(&board, &cases, c.arena_bytes.max(16), false, sel)
-                .map_err(anyhow::Error::msg)?;
+            let elf = build(&cases, c.arena_bytes.max(16), sel)?;
             let text = firmware::flash_text_bytes(&elf).map_err(anyhow::Error::msg)?;
             let runtime = text as i64 - c.artifact.len() as i64 - input.len() as i64 - base as i64;
             sizes.push((text, runtime));
@@ -139,12 +175,24 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
                 // SysTick counts core cycles: 40 instructions per tick under `-icount
                 // shift=0` at mps2-an386's 25 MHz (firmware/support, BENCHMARKS.md).
                 instructions = r.ticks * 40;
+                load = r.load_ticks * 40;
                 println!(
-                    "{m}: instructions per inference {instructions}, model load (Model::parse: CRC and checks of a {} B artifact) {}",
+                    "{m}: instructions per inference {instructions}, model load (Model::parse: CRC and checks of a {} B artifact) {load}",
                     c.artifact.len(),
-                    r.load_ticks * 40
                 );
-                keep(&elf, m)?;
+                // kws.elf for the default build; kws-release-small.elf,
+                // kws-release-small-portable.elf ... for the others.
+                let mut name = m.to_string();
+                if cargo_profile != "release" {
+                    name += &format!("-{cargo_profile}");
+                }
+                if portable {
+                    name += "-portable";
+                }
+                for o in &overrides {
+                    name += &format!("-{}", o.to_lowercase().replace(['=', '_'], "-"));
+                }
+                keep(&elf, &name)?;
             }
         }
         rows.push((
@@ -154,18 +202,20 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             like_for_like,
             stack,
             instructions,
+            load,
             tflm_code,
             tflm_stack,
+            tflm_instructions,
             c.arena_bytes,
         ));
     }
     println!(
-        "| model | ops linked | run-time code, model's ops | like for like (less the harness's formatting and case loop) | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops | arena (planned, scratch included) |"
+        "| model | ops linked | run-time code, model's ops | like for like (less the harness's formatting and case loop) | run-time code, all ops | TFLM reference (.text less model and harness) | peak stack in invoke | TFLM stack in invoke | instructions per inference, model's ops | TFLM reference instructions | model load (Model::parse) instructions | arena (planned, scratch included) |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (m, ops, sizes, lfl, stack, instructions, tc, ts, arena) in &rows {
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (m, ops, sizes, lfl, stack, instructions, load, tc, ts, ti, arena) in &rows {
         println!(
-            "| {} | {} | {:.1} KB ({} B) | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} | {} B |",
+            "| {} | {} | {:.1} KB ({} B) | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} | {} | {} | {} B |",
             m.to_uppercase(),
             ops.replace(',', ", "),
             sizes[0].1 as f64 / 1000.0,
@@ -177,10 +227,12 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
             stack,
             ts,
             instructions,
+            ti,
+            load,
             arena
         );
     }
-    println!("(flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
+    println!("(cargo profile {cargo_profile}; flash text of the harness alone: {base} B; output of each per-model firmware equals TFLM's)");
     Ok(())
 }
 

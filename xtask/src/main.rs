@@ -17,7 +17,8 @@
 //!   tflite-micro and ai-edge-litert (needs the Python packages of `bench/requirements.txt`);
 //! - `footprint [DIR]` — per MLPerf Tiny model, run-time code size with only the model's
 //!   kernels linked (`EDGEFLOW_NN_OPS`) and with all, and peak stack in `invoke`, beside
-//!   TFLM's figures (QEMU mps2-an386; see `footprint.rs` for the method);
+//!   TFLM's figures (QEMU mps2-an386; see `footprint.rs` for the method;
+//!   `EDGEFLOW_FOOTPRINT_PROFILE=release-small` measures the size-class build);
 //! - `bench-host [DIR]` — host latency only: edgeflow's release run-time (host SIMD and
 //!   portable kernels) beside LiteRT with and without XNNPACK, one thread, in one run.
 

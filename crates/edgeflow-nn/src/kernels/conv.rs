@@ -257,7 +257,27 @@ fn eval_i8(
     let pad_byte = (-off) as i8 as u8;
     let groups = g.in_c / g.f_c;
     if isa == Isa::ArmDsp && groups == 1 {
-        conv_pairs(g, &q, x, w, recs, (patch, cols, accs), pad_byte, out);
+        // The two accumulator blocks, in scratch (see `pair_acc_bytes`).
+        let (acc_a, acc_b) = accs.split_at_mut(acc_block_bytes(OUT_BLOCK).min(accs.len()));
+        let (Some(acc_a), Some(acc_b)) =
+            (acc_block::<OUT_BLOCK>(acc_a), acc_block::<OUT_BLOCK>(acc_b))
+        else {
+            return;
+        };
+        conv_pairs(&mut PairJob {
+            g,
+            q: &q,
+            x,
+            w,
+            recs,
+            cols,
+            patch,
+            acc_a,
+            acc_b,
+            out,
+            pad_byte,
+            pointwise: false,
+        });
         return;
     }
     if !GROUPED_LINKED {
@@ -335,148 +355,264 @@ fn conv_generic(
     }
 }
 
+/// What [`conv_pairs`] and the functions it calls work on, built once per call in the
+/// op's frame and passed by reference: the pixel loop then holds a pointer and a pixel
+/// index across its calls instead of a dozen slices (each spilled to its own frame and
+/// passed again as stack arguments to every call; peak stack, BENCHMARKS.md (h3)).
+struct PairJob<'j, 'a> {
+    g: &'j Geom,
+    q: &'j OutQ<'a>,
+    /// Input image(s), NHWC int8.
+    x: &'a [u8],
+    /// Filter, OHWI int8 (`out_c` rows of `k` bytes).
+    w: &'a [u8],
+    /// The [`REC`]-byte epilogue records, one per output channel.
+    recs: &'a [u8],
+    /// The interleaved q15 column pair: `k / 4` [`arm::PAIR`]-byte groups, then lane
+    /// A's (or the single column's) tail, then lane B's (`2 * (k % 4)` bytes each).
+    cols: &'j mut [u8],
+    /// The gathered int8 patch of one pixel (`k` bytes).
+    patch: &'j mut [u8],
+    /// Accumulators of the pair's two pixels, one block of output channels.
+    acc_a: &'j mut [i32; OUT_BLOCK],
+    acc_b: &'j mut [i32; OUT_BLOCK],
+    /// Output, NHWC int8.
+    out: &'j mut [u8],
+    /// The input zero point as a byte (out-of-image taps).
+    pad_byte: u8,
+    /// A 1x1 filter, stride 1 and no padding: output pixel `p`'s field is input pixel
+    /// `p` (`k == in_c` bytes at `p * k`), taken without the window arithmetic (set by
+    /// [`conv_pairs`]).
+    pointwise: bool,
+}
+
 /// Ungrouped int8 CONV_2D on the packed 16-bit kernels: output pixels two at a time, each
 /// pixel's receptive field (the input in place, or a gathered patch) widened into one
 /// lane of an interleaved q15 column pair, then two output channels per kernel call
 /// (2x2 blocking: each weight word is unpacked once for two pixels, each column word
 /// used for two channels). An odd last pixel takes a single column.
-#[allow(clippy::too_many_arguments)]
-fn conv_pairs(
-    g: &Geom,
-    q: &OutQ<'_>,
-    x: &[u8],
-    w: &[u8],
-    recs: &[u8],
-    (patch, cols, accs): (&mut [u8], &mut [u8], &mut [u8]),
-    pad_byte: u8,
-    out: &mut [u8],
-) {
-    let k = g.k;
-    let (n4, r) = (k / 4, k % 4);
+#[inline(never)]
+fn conv_pairs(j: &mut PairJob<'_, '_>) {
+    let g = j.g;
+    j.pointwise = g.h.filter == 1
+        && g.w.filter == 1
+        && g.h.stride == 1
+        && g.w.stride == 1
+        && g.h.pad == 0
+        && g.w.pad == 0
+        && g.h.out == g.h.size
+        && g.w.out == g.w.size;
     let pixels = g.batches * g.h.out * g.w.out;
-    let mut outs = out.chunks_exact_mut(g.out_c);
-    // The two accumulator blocks, in scratch (see `pair_acc_bytes`).
-    let (acc_a, acc_b) = accs.split_at_mut(acc_block_bytes(OUT_BLOCK).min(accs.len()));
-    let (Some(acc_a), Some(acc_b)) = (acc_block::<OUT_BLOCK>(acc_a), acc_block::<OUT_BLOCK>(acc_b))
-    else {
-        return;
-    };
     let mut p = 0;
     while p < pixels {
-        let Some(oa) = outs.next() else {
-            return;
-        };
         let pair = p + 1 < pixels;
         let lane = if pair { Lane::A } else { Lane::Single };
-        // The groups, then lane A's (or the single column's) tail, then lane B's.
-        let (cg, ct) = cols.split_at_mut((n4 * lane.pitch()).min(cols.len()));
-        let (ta, tb) = ct.split_at_mut((2 * r).min(ct.len()));
-        if !widen_field(g, p, x, patch, pad_byte, (cg, lane, ta)) {
+        if !widen_field(j, p, lane) || pair && !widen_field(j, p + 1, Lane::B) {
             return;
         }
-        if !pair {
-            for ((wb, rb), ob) in w
-                .chunks(OUT_BLOCK * k)
-                .zip(recs.chunks(OUT_BLOCK * REC))
-                .zip(oa.chunks_mut(OUT_BLOCK))
-            {
-                let acc = &mut acc_a[..ob.len()];
-                arm::block_1(cols, wb, k, acc);
-                finish_block(acc, rb, ob, q);
-            }
+        if !pair_channels(j, p, pair) {
             return;
-        }
-        let Some(ob) = outs.next() else {
-            return;
-        };
-        if !widen_field(g, p + 1, x, patch, pad_byte, (cg, Lane::B, tb)) {
-            return;
-        }
-        for (((wb, rb), oa), ob) in w
-            .chunks(OUT_BLOCK * k)
-            .zip(recs.chunks(OUT_BLOCK * REC))
-            .zip(oa.chunks_mut(OUT_BLOCK))
-            .zip(ob.chunks_mut(OUT_BLOCK))
-        {
-            let (acc_a, acc_b) = (&mut acc_a[..oa.len()], &mut acc_b[..oa.len()]);
-            arm::block_2(cols, wb, k, acc_a, acc_b);
-            finish_block(acc_a, rb, oa, q);
-            finish_block(acc_b, rb, ob, q);
         }
         p += 2;
     }
 }
 
+/// Every output channel of pixel `p` (and `p + 1` if `pair`) from the widened column(s)
+/// in `j.cols`, [`OUT_BLOCK`] channels per kernel call, each block requantized into the
+/// output. `false` only for ranges out of bounds (excluded by `check`).
+#[inline(always)]
+fn pair_channels(j: &mut PairJob<'_, '_>, p: usize, pair: bool) -> bool {
+    let (k, out_c) = (j.g.k, j.g.out_c);
+    let mut c0 = 0;
+    while c0 < out_c {
+        let n = (out_c - c0).min(OUT_BLOCK);
+        let (Some(wb), Some(rb)) = (
+            j.w.get(c0 * k..(c0 + n) * k),
+            j.recs.get(c0 * REC..(c0 + n) * REC),
+        ) else {
+            return false;
+        };
+        let oa = p * out_c + c0;
+        if pair {
+            arm::block_2(j.cols, wb, k, &mut j.acc_a[..n], &mut j.acc_b[..n]);
+        } else {
+            arm::block_1(j.cols, wb, k, &mut j.acc_a[..n]);
+        }
+        let Some(o) = j.out.get_mut(oa..oa + n) else {
+            return false;
+        };
+        finish_block(&j.acc_a[..n], rb, o, j.q);
+        if pair {
+            let ob = oa + out_c;
+            let Some(o) = j.out.get_mut(ob..ob + n) else {
+                return false;
+            };
+            finish_block(&j.acc_b[..n], rb, o, j.q);
+        }
+        c0 += n;
+    }
+    true
+}
+
 /// Widens output pixel `p`'s receptive field (ungrouped, `k` values in OHWI tap order,
-/// out-of-image taps set to the input zero point `pad_byte`) into `lane` of the column
-/// groups `cg` and the tail `t`: from the input in place when the window is inside the
-/// image and one contiguous run (1xN filters); row by row from the input when the
-/// channel count is a multiple of 4 (every run then fills whole groups); otherwise via
-/// a gathered int8 `patch`. `false` only for ranges out of bounds (excluded by `check`).
-fn widen_field(
-    g: &Geom,
-    p: usize,
-    x: &[u8],
-    patch: &mut [u8],
-    pad_byte: u8,
-    (cg, lane, t): (&mut [u8], Lane, &mut [u8]),
-) -> bool {
+/// out-of-image taps set to the input zero point `j.pad_byte`) into `lane` of the column
+/// pair `j.cols`: from the input in place for a pointwise convolution; row by row from
+/// the input when the channel count is a multiple of 4 and the filter is not dilated
+/// along the width ([`widen_rows`]: every run then fills whole groups); otherwise via
+/// the gathered int8 patch ([`widen_gathered`]). Each
+/// path is a function of its own, so the deepest (a row's padding under `widen_rows`)
+/// does not carry the others' locals. `false` only for ranges out of bounds (excluded by
+/// `check`).
+#[inline(always)]
+fn widen_field(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    if j.pointwise {
+        widen_pointwise(j, p, lane)
+    } else if j.g.in_c.is_multiple_of(4) && (j.g.w.dilation == 1 || j.g.w.filter == 1) {
+        widen_rows(j, p, lane)
+    } else {
+        widen_gathered(j, p, lane)
+    }
+}
+
+/// [`widen_field`] for a pointwise convolution: input pixel `p`, in place.
+#[inline(never)]
+fn widen_pointwise(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let (g, x) = (j.g, j.x);
+    let (cg, t) = lane_cols(j.cols, g.k, lane);
+    let start = p * g.k;
+    match x.get(start..start + g.k) {
+        Some(s) => {
+            widen(s, 0, cg, lane, t);
+            true
+        }
+        None => false,
+    }
+}
+
+/// `lane`'s part of the column pair `cols` of `k` values: the groups (all `k / 4` of
+/// them, interleaved with the other lane's unless `lane` is [`Lane::Single`]) and the
+/// lane's tail (`2 * (k % 4)` bytes: lane A's, or the single column's, then lane B's).
+#[inline(always)]
+fn lane_cols(cols: &mut [u8], k: usize, lane: Lane) -> (&mut [u8], &mut [u8]) {
+    let (n4, r) = (k / 4, k % 4);
+    let (cg, ct) = cols.split_at_mut((n4 * lane.pitch()).min(cols.len()));
+    let (ta, tb) = ct.split_at_mut((2 * r).min(ct.len()));
+    (cg, if lane == Lane::B { tb } else { ta })
+}
+
+/// Output pixel `p`'s window: the byte offset of its batch image, then per axis the
+/// first tap's input coordinate and the range of taps inside the input
+/// ([`Axis::window`]).
+#[inline(always)]
+fn field_window(g: &Geom, p: usize) -> (usize, (isize, usize, usize), (isize, usize, usize)) {
     let per_img = g.h.out * g.w.out;
     let (b, rem) = (p / per_img, p % per_img);
     let (oy, ox) = (rem / g.w.out, rem % g.w.out);
-    let (iy0, ky0, ky1) = g.h.window(oy);
-    let (ix0, kx0, kx1) = g.w.window(ox);
+    let img = b * g.h.size * g.w.size * g.in_c;
+    (img, g.h.window(oy), g.w.window(ox))
+}
+
+/// [`widen_field`] for a channel count that is a multiple of 4 and no dilation along
+/// the width: the filter rows outside the image as padding, each row inside it as
+/// padding before and after the run of taps inside the image (adjacent in the input),
+/// widened from the input in place.
+#[inline(never)]
+fn widen_rows(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let (g, x, pad_byte) = (j.g, j.x, j.pad_byte);
+    let (cg, _) = lane_cols(j.cols, g.k, lane);
+    let (img, (iy0, ky0, ky1), (ix0, kx0, kx1)) = field_window(g, p);
     let c = g.in_c;
     let row_bytes = g.w.size * c;
-    let img = b * g.h.size * row_bytes;
+    let pad = i16::from(pad_byte as i8);
+    let tap = c / 4 * lane.pitch();
+    let rg_len = g.w.filter * tap;
+    // The filter rows above and below the image as one padding run each, then the
+    // rows inside it; empty runs are skipped (no call).
+    let (top, rest) = cg.split_at_mut((ky0 * rg_len).min(cg.len()));
+    let (inside, bottom) = rest.split_at_mut(((ky1 - ky0) * rg_len).min(rest.len()));
+    if !top.is_empty() {
+        arm::fill(top, lane, pad);
+    }
+    let bottom = bottom
+        .get_mut(..(g.h.filter - ky1) * rg_len)
+        .unwrap_or_default();
+    if !bottom.is_empty() {
+        arm::fill(bottom, lane, pad);
+    }
+    if ky1 == ky0 {
+        return true;
+    }
+    let mut row = img + g.h.at(iy0, ky0) * row_bytes;
+    let row_step = g.h.dilation * row_bytes;
+    // Per row: padding before and after (if any), the run of `kx1 - kx0` taps from the
+    // input between them.
+    let (pre, run) = (kx0 * tap, (kx1 - kx0) * tap);
+    let src = (kx1 - kx0) * c;
+    let col = if kx1 > kx0 { g.w.at(ix0, kx0) * c } else { 0 };
+    for rg in inside.chunks_mut(rg_len) {
+        let (before, rest) = rg.split_at_mut(pre.min(rg.len()));
+        let (mid, after) = rest.split_at_mut(run.min(rest.len()));
+        if !before.is_empty() {
+            arm::fill(before, lane, pad);
+        }
+        if !after.is_empty() {
+            arm::fill(after, lane, pad);
+        }
+        if src > 0 {
+            let start = row + col;
+            match x.get(start..start + src) {
+                Some(s) => widen(s, 0, mid, lane, &mut []),
+                None => return false,
+            }
+        }
+        row = row.wrapping_add(row_step);
+    }
+    true
+}
+
+/// [`widen_field`] for a channel count that is not a multiple of 4 (a first layer's 1-3
+/// channels) or a filter dilated along the width: the input in place when the window is inside the image and one
+/// contiguous run (1xN filters), otherwise the patch gathered into `j.patch`, widened.
+/// The window arithmetic and the gather run in [`field_source`], a frame of its own
+/// popped before `widen` runs.
+#[inline(never)]
+fn widen_gathered(j: &mut PairJob<'_, '_>, p: usize, lane: Lane) -> bool {
+    let k = j.g.k;
+    let src = match field_source(j, p) {
+        Source::InPlace(start) => j.x.get(start..start + k),
+        Source::Patch => Some(&*j.patch),
+        Source::OutOfBounds => None,
+    };
+    let Some(src) = src else {
+        return false;
+    };
+    let (cg, t) = lane_cols(j.cols, k, lane);
+    widen(src, 0, cg, lane, t);
+    true
+}
+
+/// Where [`field_source`] left output pixel's receptive field.
+enum Source {
+    /// In the input, `k` bytes from this offset.
+    InPlace(usize),
+    /// In `j.patch`, gathered.
+    Patch,
+    /// A range out of bounds (excluded by `check`).
+    OutOfBounds,
+}
+
+/// Output pixel `p`'s receptive field (ungrouped): in place when the window is inside
+/// the image and one contiguous run (1xN filters), otherwise gathered into `j.patch`.
+#[inline(never)]
+fn field_source(j: &mut PairJob<'_, '_>, p: usize) -> Source {
+    let (g, x, pad_byte) = (j.g, j.x, j.pad_byte);
+    let (img, (iy0, ky0, ky1), (ix0, kx0, kx1)) = field_window(g, p);
+    let c = g.in_c;
+    let row_bytes = g.w.size * c;
     let direct_ok = g.h.filter == 1 && (g.w.filter == 1 || g.w.dilation == 1);
     let full = g.h.full(ky0, ky1) && g.w.full(kx0, kx1);
     if direct_ok && full {
-        let start = img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c;
-        return match x.get(start..start + g.k) {
-            Some(s) => {
-                widen(s, 0, cg, lane, t);
-                true
-            }
-            None => false,
-        };
-    }
-    if c % 4 == 0 {
-        let pad = i16::from(pad_byte as i8);
-        let tap = c / 4 * lane.pitch();
-        for (ky, rg) in cg.chunks_mut(g.w.filter * tap).take(g.h.filter).enumerate() {
-            if ky < ky0 || ky >= ky1 {
-                arm::fill(rg, lane, pad);
-                continue;
-            }
-            let row = img + g.h.at(iy0, ky) * row_bytes;
-            if g.w.dilation == 1 {
-                let (pre, rest) = rg.split_at_mut((kx0 * tap).min(rg.len()));
-                let (mid, post) = rest.split_at_mut(((kx1 - kx0) * tap).min(rest.len()));
-                arm::fill(pre, lane, pad);
-                arm::fill(post, lane, pad);
-                if kx1 > kx0 {
-                    let start = row + g.w.at(ix0, kx0) * c;
-                    match x.get(start..start + (kx1 - kx0) * c) {
-                        Some(s) => widen(s, 0, mid, lane, &mut []),
-                        None => return false,
-                    }
-                }
-            } else {
-                for (kx, tg) in rg.chunks_mut(tap).enumerate() {
-                    if kx < kx0 || kx >= kx1 {
-                        arm::fill(tg, lane, pad);
-                    } else {
-                        let start = row + g.w.at(ix0, kx) * c;
-                        match x.get(start..start + c) {
-                            Some(s) => widen(s, 0, tg, lane, &mut []),
-                            None => return false,
-                        }
-                    }
-                }
-            }
-        }
-        return true;
+        return Source::InPlace(img + g.h.at(iy0, 0) * row_bytes + g.w.at(ix0, 0) * c);
     }
     let dims = Gather {
         img,
@@ -485,11 +621,11 @@ fn widen_field(
         grp: 0,
         pad_byte,
     };
-    if !gather(g, &dims, x, patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
-        return false;
+    if gather(g, &dims, x, j.patch, (iy0, ky0, ky1), (ix0, kx0, kx1)) {
+        Source::Patch
+    } else {
+        Source::OutOfBounds
     }
-    widen(patch, 0, cg, lane, t);
-    true
 }
 
 /// `out[j] = finish(acc[j])` with the [`REC`]-byte records of consecutive channels.
@@ -756,7 +892,8 @@ pub(crate) fn eval_packed(
     let x: &[u8] = if xin_len == 0 {
         x
     } else if !reshaped {
-        for (d, &v) in xin.iter_mut().zip(x) {
+        let done = xor_copy(xin, x, flip);
+        for (d, &v) in xin.iter_mut().zip(x).skip(done) {
             *d = v ^ flip;
         }
         xin
@@ -771,17 +908,20 @@ pub(crate) fn eval_packed(
                 return false;
             };
             if c4 == g.in_c {
-                for (d, &v) in dst.iter_mut().zip(src) {
+                let done = xor_copy(dst, src, flip);
+                for (d, &v) in dst.iter_mut().zip(src).skip(done) {
                     *d = v ^ flip;
                 }
             } else if g.in_c == 3 && c4 == 4 {
                 let fl = u32::from_le_bytes([flip, flip, flip, 0]);
                 let pad = u32::from(pad_byte) << 24;
+                let done = expand3to4(dst, src, flip, pad_byte);
                 for (d, s) in dst
                     .as_chunks_mut::<4>()
                     .0
                     .iter_mut()
                     .zip(src.as_chunks::<3>().0)
+                    .skip(done)
                 {
                     *d = ((u32::from_le_bytes([s[0], s[1], s[2], 0]) ^ fl) | pad).to_le_bytes();
                 }
@@ -894,7 +1034,8 @@ fn conv_range(
     } else {
         (p0, out)
     };
-    let mut outs = out.chunks_exact_mut(g.out_c);
+    // The output rows not written yet (`out_c` bytes per pixel), taken from the front.
+    let mut rest: &mut [u8] = out;
     // The pixel's coordinates, stepped (no division per pixel).
     let per_img = g.h.out * g.w.out;
     let (mut b, rem) = (p0 / per_img.max(1), p0 % per_img.max(1));
@@ -936,6 +1077,29 @@ fn conv_range(
         _ => None,
     };
     loop {
+        // A whole run of windows inside the image along this output row in one call of
+        // the strided-run kernel, where it applies (its pieces' offsets stepped inside).
+        // (One filter row read in place, `direct_ok`: one piece per pixel, e.g. the 1x1
+        // stride-2 shortcut convolutions of ResNets.)
+        if let Some(whole) = cols
+            .filter(|&(lo, hi)| (pieces || direct_ok) && (lo..=hi).contains(&ox) && full_y(oy))
+            .map(|(_, hi)| hi + 1 - ox)
+        {
+            let n = whole.min(rest.len() / g.out_c.max(1));
+            let step = g.w.stride * g.in_c;
+            let taps = if pieces { fh } else { 1 };
+            if let Some(s0) = conv_inside(g, (b, oy, ox)).filter(|_| n > 0) {
+                // (The kernel writes the first `n` rows of `rest`, or nothing.)
+                if gm.run(x, (s0, step, row_step), taps, n, rest) {
+                    take_rows(&mut rest, n, g.out_c);
+                    if n < whole {
+                        return;
+                    }
+                    next_pixels(g, (&mut b, &mut oy, &mut ox), n);
+                    continue;
+                }
+            }
+        }
         // A run: the pieces' offsets stepped from the first pixel's, no per-pixel window
         // arithmetic or gathering.
         if let Some(len) = run_len(oy, ox) {
@@ -944,8 +1108,9 @@ fn conv_range(
             };
             let mut os: [&mut [u8]; TILE] = Default::default();
             let mut n = 0;
+            let mut chunk = take_rows(&mut rest, len, g.out_c).chunks_exact_mut(g.out_c);
             for slot in os.iter_mut().take(len) {
-                let Some(o) = outs.next() else {
+                let Some(o) = chunk.next() else {
                     break;
                 };
                 *slot = o;
@@ -982,10 +1147,11 @@ fn conv_range(
             if n > 0 && run_len(oy, ox).is_some() {
                 break;
             }
-            let Some(o) = outs.next() else {
+            let o = take_rows(&mut rest, 1, g.out_c);
+            if o.is_empty() {
                 exhausted = true;
                 break;
-            };
+            }
             let direct = if direct_ok {
                 conv_direct(g, (b, oy, ox)).filter(|&s| s + rb <= x.len())
             } else if pieces {
@@ -1090,6 +1256,48 @@ fn pixel_grid(g: &Geom, gm: &super::packed::Gemm) -> Option<super::packed::Pixel
     })
 }
 
+/// `dst[i] = src[i] ^ flip` for a leading part of the slices on the host's vector
+/// instructions (`arch::x86_64::xor_copy`); returns its length (0 elsewhere: the caller
+/// does the rest).
+#[cfg(any(test, feature = "std"))]
+fn xor_copy(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::xor_copy(dst, src, flip)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, src, flip);
+        0
+    }
+}
+
+/// 3-byte pixels widened to 4 (`[s0 ^ flip, s1 ^ flip, s2 ^ flip, pad]`) for a leading
+/// part of the pixels on the host's vector instructions (`arch::x86_64::expand3to4`);
+/// returns how many pixels (0 elsewhere: the caller does the rest).
+#[cfg(any(test, feature = "std"))]
+fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        super::arch::x86_64::expand3to4(dst, src, flip, pad)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (dst, src, flip, pad);
+        0
+    }
+}
+
+/// Takes the output rows of the next `n` pixels (`c` bytes each; fewer at the end) off
+/// the front of `rest`.
+#[cfg(any(test, feature = "std"))]
+fn take_rows<'o>(rest: &mut &'o mut [u8], n: usize, c: usize) -> &'o mut [u8] {
+    let n = n.min(rest.len() / c.max(1)) * c;
+    let (o, r) = core::mem::take(rest).split_at_mut(n);
+    *rest = r;
+    o
+}
+
 /// [`conv_range`] for a 1x1 convolution with stride 1 and no padding: output pixels
 /// `p0, p0 + 1, …` read input pixel `p`'s [`super::packed::Gemm::row_bytes`] bytes in
 /// place (no window arithmetic), [`super::packed::TILE`] at a time, as long as those
@@ -1106,8 +1314,23 @@ fn conv_pointwise(
 ) -> usize {
     use super::packed::TILE;
     let (c, rb) = (g.in_c, gm.row_bytes());
-    let mut outs = out.chunks_exact_mut(g.out_c);
-    let mut done = 0;
+    // Every pixel whose row is inside `x` in one call of the strided-run kernel (rows
+    // `c` bytes apart, one piece each), where it applies; the loop below does the rest.
+    let inside = x
+        .len()
+        .checked_sub(rb)
+        .map_or(0, |v| v / c.max(1) + 1)
+        .saturating_sub(p0);
+    let n = inside.min(out.len() / g.out_c.max(1));
+    let mut done = if n > 0 && gm.run(x, (p0 * c, c, 0), 1, n, out) {
+        n
+    } else {
+        0
+    };
+    let mut outs = out
+        .get_mut(done * g.out_c..)
+        .unwrap_or(&mut [])
+        .chunks_exact_mut(g.out_c);
     loop {
         let mut os: [&mut [u8]; TILE] = Default::default();
         let mut rows: [&[u8]; TILE] = [&[]; TILE];
@@ -1512,16 +1735,56 @@ mod tests {
         max_oc: usize,
         max_f: usize,
     ) -> Option<Case> {
+        random_case_general(r, dtype, max_fc, max_oc, max_f, false)
+    }
+
+    /// A 1x1 stride-1 convolution (one group) with a multiple of 4 input channels (up to
+    /// `max_fc`) and of 8 output channels (up to `max_oc`): the shape the host's packed
+    /// pointwise path runs as one strided run over the whole tensor (`Gemm::run`).
+    fn random_pointwise_case(r: &mut Rng, max_fc: usize, max_oc: usize) -> Option<Case> {
+        random_case_general(r, DType::I8, max_fc, max_oc, 1, true)
+    }
+
+    /// [`random_case_shaped`]; with `pointwise`, the shape of [`random_pointwise_case`]
+    /// (the other draws unchanged).
+    fn random_case_general(
+        r: &mut Rng,
+        dtype: DType,
+        max_fc: usize,
+        max_oc: usize,
+        max_f: usize,
+        pointwise: bool,
+    ) -> Option<Case> {
         let n = r.usize(1, 2);
         let side = 9.max(max_f + 5);
         let (ih, iw) = (r.usize(1, side), r.usize(1, side));
-        let groups = if r.range(0, 5) == 0 { r.usize(1, 3) } else { 1 };
-        let fc = r.usize(1, max_fc);
+        let groups = if pointwise {
+            1
+        } else if r.range(0, 5) == 0 {
+            r.usize(1, 3)
+        } else {
+            1
+        };
+        let fc = if pointwise {
+            4 * r.usize(1, (max_fc / 4).max(1))
+        } else {
+            r.usize(1, max_fc)
+        };
         let ic = fc * groups;
-        let oc = groups * r.usize(1, max_oc);
+        let oc = if pointwise {
+            8 * r.usize(1, (max_oc / 8).max(1))
+        } else {
+            groups * r.usize(1, max_oc)
+        };
         let (fh, fw) = (r.usize(1, max_f), r.usize(1, max_f));
-        let (sh, sw) = (r.usize(1, 3), r.usize(1, 3));
-        let (dh, dw) = if r.range(0, 3) == 0 {
+        let (sh, sw) = if pointwise {
+            (1, 1)
+        } else {
+            (r.usize(1, 3), r.usize(1, 3))
+        };
+        let (dh, dw) = if pointwise {
+            (1, 1)
+        } else if r.range(0, 3) == 0 {
             (r.usize(1, 3), r.usize(1, 3))
         } else {
             (1, 1)
@@ -1631,6 +1894,24 @@ mod tests {
         }
     );
 
+    specialised_matches_portable!(
+        /// The same on wide layers: more than 32 output channels (the column pairs' second
+        /// and later channel blocks), filter depths up to 45 (the row path's multiples of
+        /// 4, dilated widths), and tall and wide filters up to 9x9 with padding on every
+        /// side.
+        packed_kernels_match_portable_wide {
+            seed: 61,
+            cases: 600,
+            generate: |r: &mut Rng| match r.usize(0, 2) {
+                0 => random_case_in(r, DType::I8, 40, 45),
+                1 => random_case_in(r, DType::I8, 12, 70),
+                _ => random_case_shaped(r, DType::I8, 9, 20, 9),
+            },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_with(c, Isa::ArmDsp),
+        }
+    );
+
     #[cfg(target_arch = "x86_64")]
     specialised_matches_portable!(
         /// The AVX2 kernels (x86_64 hosts, `arch::x86_64`) against the portable ones.
@@ -1688,6 +1969,19 @@ mod tests {
             } else {
                 random_case_in(r, DType::I8, 40, 45)
             },
+            portable: |c: &Case| run_case_with(c, Isa::Portable),
+            specialised: |c: &Case| run_case_packed(c, 1),
+        }
+    );
+
+    specialised_matches_portable!(
+        /// The packed-weight host kernels on 1x1 stride-1 convolutions with 4k input and
+        /// 8k output channels: on x86_64 with AVX-512 VNNI one strided run over the whole
+        /// tensor (`Gemm::run`), elsewhere the tile path.
+        packed_pointwise_match_portable {
+            seed: 309,
+            cases: 300,
+            generate: |r: &mut Rng| random_pointwise_case(r, 48, 72),
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| run_case_packed(c, 1),
         }

@@ -935,10 +935,27 @@ pub(crate) fn eval_packed(
     // Stride and dilation 1 along the row: whole output rows, each input column's taps
     // interleaved once for the three pixels that read it (`Dw::row`), where it applies.
     let by_row = g.w.stride == 1 && g.w.dilation == 1;
+    // 8 or 16 channels, dilation 1 along the row: the output columns whose windows are
+    // inside the row (an interval) as one run of blocks per output row (`Dw::rep_run`).
+    let full_x = |ox: usize| {
+        let (_, k0, k1) = g.w.window(ox);
+        g.w.full(k0, k1)
+    };
+    let run_cols = (0..g.w.out)
+        .find(|&ox| full_x(ox))
+        .filter(|_| dw.pixels_per_block() > 1 && g.w.dilation == 1)
+        .map(|lo| (lo, (lo..g.w.out).take_while(|&ox| full_x(ox)).count()));
     let mut at = 0;
     for b in 0..g.batches {
         for oy in 0..g.h.out {
             let (iy0, ky0, ky1) = g.h.window(oy);
+            let in_rows: [Option<&[u8]>; 3] = core::array::from_fn(|ky| {
+                if ky < ky0 || ky >= ky1 {
+                    return None;
+                }
+                let s = b * img + g.h.at(iy0, ky) * row;
+                x.get(s..s + row)
+            });
             if by_row {
                 let rows: [Option<&[u8]>; 3] = core::array::from_fn(|ky| {
                     if ky < ky0 || ky >= ky1 {
@@ -961,6 +978,14 @@ pub(crate) fn eval_packed(
                 let Some(o) = out.get_mut(at..) else {
                     return true;
                 };
+                if let Some((lo, n)) = run_cols.filter(|&(lo, _)| lo == ox) {
+                    let done = dw.rep_run(&in_rows, g.w.size, (g.w.stride, ix0 as usize), n, o);
+                    if done > 0 {
+                        ox = lo + done;
+                        at += done * c;
+                        continue;
+                    }
+                }
                 if r > 1 && ox + r <= g.w.out && g.w.full(kx0, kx1) {
                     let (_, kx0e, kx1e) = g.w.window(ox + r - 1);
                     if g.w.full(kx0e, kx1e) {
@@ -987,7 +1012,9 @@ pub(crate) fn eval_packed(
                 // per 32-lane block.
                 let rep = dw.pixels_per_block();
                 if rep > 1 {
-                    let n = rep.min(g.w.out - ox);
+                    // (Up to the run's first column, which `Dw::rep_run` starts at.)
+                    let to = run_cols.map_or(g.w.out, |(lo, _)| if lo > ox { lo } else { g.w.out });
+                    let n = rep.min(to - ox);
                     let win = (b * img, row, iy0, ky0, ky1);
                     let done = match c {
                         8 => gathered::<8>(dw, &g, x, win, ox, n, o),

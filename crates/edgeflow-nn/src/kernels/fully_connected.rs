@@ -254,6 +254,13 @@ pub(crate) fn eval_packed(
     work: &mut std::vec::Vec<u8>,
 ) -> bool {
     use super::packed::TILE;
+    // Batch 1 (the usual case) on the fused matrix-vector kernel, straight from the
+    // input, before any other set-up: `gm` was packed from this op's `[o, i]` weights, so
+    // `x` holding `i` bytes and `out` `o` bytes is the one-row case (the kernel checks
+    // every length itself).
+    if out.len() == gm.oc() && gm.gemv_i8(x, out) {
+        return true;
+    }
     let Ok((rows, i, o)) = dims(xd, wd, od) else {
         return false;
     };

@@ -218,8 +218,9 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
 /// Runs `f` in a frame of its own, never inlined into [`eval`].
 ///
 /// Every op's kernel runs this way (the pools' entry points are never inlined
-/// themselves; FULLY_CONNECTED only in builds that link a convolution, `FC_OUTLINED`:
-/// in an FC-only build it is the deepest op and costs less stack inlined), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
+/// themselves; FULLY_CONNECTED only in builds that link a convolution or in the size class,
+/// `FC_OUTLINED`: in an FC-only speed-class build it is the deepest op and costs less
+/// stack inlined), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
 /// keeps only the loop's state in its frame: inlined, each kernel's locals (a weighted
 /// op's geometry and requantization state, ADD's parameter blocks) sat in `invoke`'s
 /// frame under every other op's kernel (on Cortex-M4 with the KWS model's ops only,
@@ -235,8 +236,11 @@ fn outlined<R>(f: impl FnOnce() -> R) -> R {
 /// `invoke` inlined, 860 B outlined); in a build whose only weighted op is
 /// FULLY_CONNECTED, it is the deepest, and its setup costs less inlined than in a frame
 /// of its own stacked on the kernel's (AD: 596 B inlined, 668 B outlined; emulated M4F,
-/// BENCHMARKS.md, footprint, fifth pass).
+/// BENCHMARKS.md, footprint, fifth pass). The size-class build (`cfg(edgeflow_size)`,
+/// opt-level "s") always outlines it: there the inlined setup made `invoke`'s frame 376 B
+/// (AD: 784 B inlined, 676 B outlined; BENCHMARKS.md, footprint (j)).
 const FC_OUTLINED: bool = cfg!(any(
+    edgeflow_size,
     edgeflow_op = "CONV_2D",
     edgeflow_op = "DEPTHWISE_CONV_2D"
 ));
@@ -386,7 +390,9 @@ pub(crate) fn pack(
 
 /// [`eval`], with `packed` weights for a weighted op where [`pack`] prepared them (the
 /// packed kernels, `work` grown as they need, CONV_2D split over up to `threads` threads
-/// when large); every other op, or packed weights that do not match the op, on [`eval`].
+/// when large); AVERAGE_POOL_2D on the host's vector kernel where it applies
+/// ([`pool::eval_average_host`]); every other op, or packed weights that do not match
+/// the op, on [`eval`].
 #[cfg(any(test, feature = "std"))]
 pub(crate) fn eval_host(
     op: &Op<'_>,
@@ -422,6 +428,14 @@ pub(crate) fn eval_host(
             let defs = (x.def, w.def, output.def);
             depthwise::eval_soa(p, a, defs, (x.data, w.data), &mut *output.data)
         }
+        (Op::AveragePool2d(p), _, _) => pool::eval_average_host(
+            p,
+            inputs,
+            TensorOut {
+                def: output.def,
+                data: &mut *output.data,
+            },
+        ),
         _ => false,
     };
     if !done {

@@ -110,6 +110,41 @@ pub(crate) struct PixelGrid {
     pub(crate) s4: usize,
 }
 
+/// Zeroed 32-byte pieces whose first byte lies on a 64-byte boundary (a cache line), so
+/// that the 512-bit loads of a pair of pieces never span two lines: a `Vec<[u8; 32]>` is
+/// only as aligned as the allocator makes it (16 bytes here: 7 of AD's 10 weight buffers
+/// started 16, 32 or 48 bytes past a line, and every AVX-512 weight load of those ops
+/// crossed a line; BENCHMARKS.md (d), seventh pass: AD and KWS).
+#[derive(Debug)]
+pub(crate) struct LinePieces {
+    /// `32 * n + 63` bytes; the pieces start at `start`.
+    buf: Vec<u8>,
+    start: usize,
+    n: usize,
+}
+
+impl LinePieces {
+    /// `n` zeroed pieces.
+    pub(crate) fn zeroed(n: usize) -> LinePieces {
+        let buf = std::vec![0u8; 32 * n + 63];
+        // The heap address does not change while `buf` is neither grown nor shrunk.
+        let start = (64 - buf.as_ptr() as usize % 64) % 64;
+        LinePieces { buf, start, n }
+    }
+
+    /// The pieces.
+    pub(crate) fn get(&self) -> &[[u8; 32]] {
+        let bytes = self.buf.get(self.start..self.start + 32 * self.n);
+        bytes.map_or(&[][..], |b| b.as_chunks::<32>().0)
+    }
+
+    /// The pieces, to fill.
+    pub(crate) fn get_mut(&mut self) -> &mut [[u8; 32]] {
+        let bytes = self.buf.get_mut(self.start..self.start + 32 * self.n);
+        bytes.map_or(&mut [][..], |b| b.as_chunks_mut::<32>().0)
+    }
+}
+
 /// One weighted op's packed weights and per-channel constants: `oc` output channels of
 /// `k` int8 taps each (the weight matrix `[oc, k]`: OHWI filters flattened, or
 /// FULLY_CONNECTED's `[out, in]`).
@@ -123,8 +158,8 @@ pub(crate) struct Gemm {
     k4: usize,
     oc: usize,
     /// `ceil(oc / 8)` blocks of `k4` groups in the layout of [`Packing::piece`], as 32-byte
-    /// pieces.
-    w: Vec<[u8; 32]>,
+    /// pieces, the first on a 64-byte boundary ([`LinePieces`]).
+    w: LinePieces,
     /// Per channel: the bias plus the input-offset (and, for VNNI, the unsigned-row)
     /// correction.
     fold: Vec<i32>,
@@ -138,6 +173,11 @@ pub(crate) struct Gemm {
     /// epilogue constants per 16 channels for the fused kernel
     /// (`arch::x86_64::gemm_taps_fused`); empty otherwise.
     pre16: Vec<Pre16>,
+    /// AVX-512 VNNI with the single-shift requantization and `oc` not a multiple of 8:
+    /// [`Gemm::pre16`]'s constants for [`Gemm::gemv_i8`] only, the lanes past `oc` zero
+    /// (their results are computed and not stored); empty otherwise. (The small
+    /// FULLY_CONNECTED heads: KWS's 12 outputs, IC's 10, VWW's 2.)
+    gemv16: Vec<Pre16>,
     /// Output offset and clamp.
     clamp: (i32, i32, i32),
 }
@@ -167,8 +207,8 @@ impl Gemm {
         let k4 = k.div_ceil(4);
         let blocks = oc.div_ceil(BLOCK);
         let pieces = packing.pieces(blocks, k4)?;
-        let mut packed = std::vec![[0u8; 32]; pieces];
-        let flat = packed.as_flattened_mut();
+        let mut packed = LinePieces::zeroed(pieces);
+        let flat = packed.get_mut().as_flattened_mut();
         for (c, row) in w.chunks_exact(k).take(oc).enumerate() {
             let (b, lane) = (c / BLOCK, c % BLOCK);
             for (t, &v) in row.iter().enumerate() {
@@ -202,7 +242,14 @@ impl Gemm {
         });
         let pre = soa
             .as_deref()
-            .map_or_else(Vec::new, |area| pre_consts(area, oc));
+            .map_or_else(Vec::new, |area| pre_consts(area, oc, false));
+        let gemv16: Vec<Pre16> = match soa.as_deref() {
+            Some(area) if wide(packing) && !oc.is_multiple_of(BLOCK) => {
+                let padded = pre_consts(area, oc, true);
+                (0..oc.div_ceil(16)).map(|q| pre16(&padded, q)).collect()
+            }
+            _ => Vec::new(),
+        };
         let pre16 = if wide(packing) && !pre.is_empty() && oc.is_multiple_of(BLOCK) {
             (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
         } else {
@@ -219,6 +266,7 @@ impl Gemm {
             soa,
             pre,
             pre16,
+            gemv16,
             clamp: (rq.output_offset, clamp.min_q, clamp.max_q),
         })
     }
@@ -240,8 +288,8 @@ impl Gemm {
 
     /// Bytes of packed weights and constants (for reports).
     pub(crate) fn bytes(&self) -> usize {
-        32 * (self.w.len() + self.pre.len())
-            + 64 * PRE8 * self.pre16.len()
+        32 * (self.w.get().len() + self.pre.len())
+            + 64 * PRE8 * (self.pre16.len() + self.gemv16.len())
             + 4 * self.fold.len()
             + self.soa.as_ref().map_or(0, Vec::len)
     }
@@ -416,7 +464,7 @@ impl Gemm {
                 x,
                 grid,
                 (p0, n),
-                &self.w,
+                self.w.get(),
                 (self.k4, self.oc),
                 &self.pre,
                 self.clamp,
@@ -426,6 +474,52 @@ impl Gemm {
         #[cfg(not(target_arch = "aarch64"))]
         {
             let _ = (x, grid, p0, out);
+            false
+        }
+    }
+
+    /// `npix` output pixels whose rows are read in place from `x` (in the kernel's form,
+    /// [`Gemm::flip`]): pixel `p`'s row is `taps` pieces of `k / taps` bytes, piece `t`
+    /// at `base + p * step + t * row_step` (`geo`); pixel `p`'s `oc` outputs go to
+    /// `out[p * oc..]`. One call for a whole run of pixels (the strided-run kernel,
+    /// `arch::x86_64::gemm_run_fused`, x86_64 AVX-512 VNNI with the single-shift
+    /// requantization and `oc` a multiple of 8). Returns `false`, having written
+    /// nothing, where that kernel does not apply (the caller then uses [`Gemm::taps`] or
+    /// [`Gemm::rows`]) or a read would fall outside `x`.
+    pub(crate) fn run(
+        &self,
+        x: &[u8],
+        geo: (usize, usize, usize),
+        taps: usize,
+        npix: usize,
+        out: &mut [u8],
+    ) -> bool {
+        if self.pre16.is_empty()
+            || taps == 0
+            || !self.k.is_multiple_of(taps)
+            || !(self.k / taps).is_multiple_of(4)
+        {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let ts = (taps, self.k / taps / 4);
+            super::arch::x86_64::gemm_run_fused(
+                self.packing,
+                x,
+                geo,
+                ts,
+                npix,
+                self.w.get(),
+                (self.k4, self.oc),
+                &self.pre16,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (x, geo, npix, out);
             false
         }
     }
@@ -441,10 +535,15 @@ impl Gemm {
         };
         #[cfg(target_arch = "x86_64")]
         {
+            let row = super::arch::x86_64::GemvRow {
+                groups: row,
+                tail: None,
+                flip: 0,
+            };
             super::arch::x86_64::gemv_fused(
                 self.packing,
                 row,
-                &self.w,
+                self.w.get(),
                 (self.k4, self.oc),
                 &self.pre16,
                 self.clamp,
@@ -454,6 +553,53 @@ impl Gemm {
         #[cfg(not(target_arch = "x86_64"))]
         {
             let _ = (row, out);
+            false
+        }
+    }
+
+    /// `out[c] = requant(fold[c] + sum_t x[t] * w[c][t])` for one raw int8 row `x` (`k`
+    /// bytes, not [`Gemm::prep`]ared: the kernel flips each group as it broadcasts it, and
+    /// builds the last, partial group itself) into `out[..oc]`, on the fused matrix-vector
+    /// kernel (`arch::x86_64::gemv_fused`); `false` (nothing written) where that kernel
+    /// does not apply: not AVX-512 VNNI, neither [`Gemm::pre16`] nor `gemv16` constants
+    /// (the latter: an output count not a multiple of 8), `x` not `k` bytes.
+    /// FULLY_CONNECTED at batch 1 takes this path without copying its row.
+    pub(crate) fn gemv_i8(&self, x: &[u8], out: &mut [u8]) -> bool {
+        let pre = if self.pre16.is_empty() {
+            &self.gemv16
+        } else {
+            &self.pre16
+        };
+        if pre.is_empty() || x.len() != self.k {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            let (groups, rest) = x.as_chunks::<4>();
+            // Bytes past `k` are 0x80: 0 once flipped, so they add nothing.
+            let tail = (!rest.is_empty()).then(|| {
+                let mut t = [0x80u8; 4];
+                t[..rest.len()].copy_from_slice(rest);
+                t
+            });
+            let row = super::arch::x86_64::GemvRow {
+                groups,
+                tail,
+                flip: u32::from_le_bytes([self.flip(); 4]),
+            };
+            super::arch::x86_64::gemv_fused(
+                self.packing,
+                row,
+                self.w.get(),
+                (self.k4, self.oc),
+                pre,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = out;
             false
         }
     }
@@ -481,6 +627,7 @@ impl Gemm {
             let nb = CHUNK.min(blocks - b0);
             let w = self
                 .w
+                .get()
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
             let c0 = b0 * BLOCK;
@@ -511,6 +658,7 @@ impl Gemm {
             // The chunk's first piece (`b0` is even: an AVX-512 pair starts there).
             let w = self
                 .w
+                .get()
                 .get(self.packing.piece(b0, 0, self.k4)..)
                 .unwrap_or(&[]);
             kern(w, nb, &mut acc);
@@ -575,7 +723,15 @@ fn arch_fused<const NP: usize>(
         }
         let kn = (gm.k4, gm.oc);
         Some(super::arch::aarch64::gemm_fused(
-            gm.packing, segs, NP, ts, &gm.w, kn, &gm.pre, gm.clamp, outs,
+            gm.packing,
+            segs,
+            NP,
+            ts,
+            gm.w.get(),
+            kn,
+            &gm.pre,
+            gm.clamp,
+            outs,
         ))
     }
     #[cfg(not(target_arch = "aarch64"))]
@@ -585,34 +741,30 @@ fn arch_fused<const NP: usize>(
     }
 }
 
-/// The precomputed epilogue constants of every whole group of eight channels of the
-/// [`Soa`] area `area` of `oc` channels (x86_64); on aarch64 of every group, a last
-/// partial one with zeros in its missing lanes (`arch::aarch64::pre8`, for the fused
-/// kernel); none elsewhere.
-fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
-    #[cfg(target_arch = "aarch64")]
+/// The precomputed epilogue constants of the [`Soa`] area `area` of `oc` channels, one
+/// `pre8` block per group of eight channels: on x86_64 (`arch::x86_64::pre8`) every whole
+/// group, and with `partial_last` also a last partial one (the batch-1 GEMV kernel's,
+/// whose padded lanes are never stored); on aarch64 (`arch::aarch64::pre8`, the fused
+/// kernel) every group, a last partial one included. The lanes past `oc` are zero
+/// ([`Soa::new`] cuts each array to `oc` channels). Empty elsewhere.
+fn pre_consts(area: &[u8], oc: usize, partial_last: bool) -> Vec<[u8; 32]> {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     {
+        #[cfg(target_arch = "aarch64")]
+        use super::arch::aarch64::pre8;
+        #[cfg(target_arch = "x86_64")]
+        use super::arch::x86_64::pre8;
+        let groups = if cfg!(target_arch = "aarch64") || partial_last {
+            oc.div_ceil(BLOCK)
+        } else {
+            oc / BLOCK
+        };
         let soa = Soa::new(area, oc);
         let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
-        (0..oc.div_ceil(BLOCK))
+        (0..groups)
             .flat_map(|g| {
                 let c = BLOCK * g;
-                super::arch::aarch64::pre8(
-                    core::array::from_fn(|j| at(soa.fold, c + j)),
-                    core::array::from_fn(|j| at(soa.mult, c + j)),
-                    core::array::from_fn(|j| at(soa.r1, c + j) as u32),
-                )
-            })
-            .collect()
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        let soa = Soa::new(area, oc);
-        let at = |a: &[u8], j: usize| a.get(4 * j..4 * j + 4).map_or(0, |b| le_i32(b, 0));
-        (0..oc / BLOCK)
-            .flat_map(|g| {
-                let c = BLOCK * g;
-                super::arch::x86_64::pre8(
+                pre8(
                     core::array::from_fn(|j| at(soa.fold, c + j)),
                     core::array::from_fn(|j| at(soa.mult, c + j)),
                     core::array::from_fn(|j| at(soa.r1, c + j) as u32),
@@ -622,7 +774,7 @@ fn pre_consts(area: &[u8], oc: usize) -> Vec<[u8; 32]> {
     }
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        let _ = (area, oc);
+        let _ = (area, oc, partial_last);
         Vec::new()
     }
 }
@@ -1079,6 +1231,49 @@ impl Dw {
                 true
             }
             _ => false,
+        }
+    }
+
+    /// A run of output pixels of one row, [`Dw::pixels_per_block`] at a time in one call
+    /// (8 or 16 channels, VNNI; `arch::x86_64::dw_rep_run`): `rows[ky]` is the input row
+    /// of filter row `ky` (`in_w` pixels of `c` bytes) or `None` outside the image;
+    /// output pixel `j` of the run reads input columns `col0 + j * sx + kx` (all inside
+    /// the row). Writes the first pixels (a multiple of the block's pixels, at most
+    /// `npix`) of `out` and returns how many; 0 (nothing written) where it does not
+    /// apply.
+    pub(crate) fn rep_run(
+        &self,
+        rows: &[Option<&[u8]>; 3],
+        in_w: usize,
+        (sx, col0): (usize, usize),
+        npix: usize,
+        out: &mut [u8],
+    ) -> usize {
+        let Some((w, k)) = &self.rep else {
+            return 0;
+        };
+        #[cfg(target_arch = "x86_64")]
+        {
+            if self.packing != Packing::Vnni {
+                return 0;
+            }
+            let zp = self.zp.first().copied().unwrap_or(0);
+            super::arch::x86_64::dw_rep_run(
+                rows,
+                (self.c, in_w),
+                (sx, col0),
+                npix,
+                w,
+                k,
+                zp,
+                self.clamp,
+                out,
+            )
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            let _ = (rows, in_w, sx, col0, npix, out, w, k);
+            0
         }
     }
 

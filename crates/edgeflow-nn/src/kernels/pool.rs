@@ -282,6 +282,73 @@ fn average_i8(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8], acc: &mut [i32
     });
 }
 
+/// Host (`std`): an int8 AVERAGE_POOL_2D that passed [`check_average`] with its window
+/// sums on the host's vector kernel (`arch::x86_64::window_sums`: eight channels per
+/// instruction; the channels past the last whole eight as [`average_i8`] sums them), the
+/// rounding division and clamp as [`average_i8`]'s, so the output is the same bit for
+/// bit. Returns `false` (nothing written) where there is no such kernel (not x86_64 with
+/// AVX2, `EDGEFLOW_NN_PORTABLE=1`) or the op is not int8; the caller then runs
+/// [`eval_average`]. Accumulators on the stack (host only).
+#[cfg(any(test, feature = "std"))]
+pub(crate) fn eval_average_host(
+    p: &PoolParams,
+    inputs: &[TensorIn<'_, '_>],
+    output: TensorOut<'_, '_>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use super::arch::{x86_64, Isa};
+        if Isa::detect() != Isa::Avx2 || output.def.dtype != DType::I8 {
+            return false;
+        }
+        let Some(x) = inputs.first() else {
+            return false;
+        };
+        let Ok(g) = geom(p, x.def, output.def) else {
+            return false;
+        };
+        let (lo, hi) = (p.clamp.min_q, p.clamp.max_q);
+        let xb = x.data;
+        for_each_pixel(&g, 1, output.data, |win, o| {
+            let count = win.count() as i32;
+            let half = count / 2;
+            let mut c0 = 0;
+            for oc in o.chunks_mut(CHUNK) {
+                let n = oc.len();
+                let mut acc = [0i32; CHUNK];
+                // Whole groups of eight on the vector kernel, the rest as `average_i8`.
+                let n8 = n / 8 * 8;
+                let taps = (win.first_row + c0, win.rows, win.cols, win.row, win.step);
+                let vector = n8 > 0 && x86_64::window_sums(xb, taps, &mut acc[..n8]);
+                let from = if vector { n8 } else { 0 };
+                if let Some(rest) = acc.get_mut(from..n) {
+                    win.taps(xb, c0 + from, n - from, |v| {
+                        for (a, &xv) in rest.iter_mut().zip(v) {
+                            *a = a.wrapping_add(xv as i8 as i32);
+                        }
+                    });
+                }
+                for (ob, &a) in oc.iter_mut().zip(acc.iter()) {
+                    let r = if a > 0 {
+                        a.wrapping_add(half)
+                    } else {
+                        a.wrapping_sub(half)
+                    };
+                    let v = r.checked_div(count).unwrap_or(0).clamp(lo, hi);
+                    *ob = v as i8 as u8;
+                }
+                c0 += n;
+            }
+        });
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (p, inputs, output);
+        false
+    }
+}
+
 fn max_i8(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8]) {
     let (lo, hi) = (p.clamp.min_q as i8, p.clamp.max_q as i8);
     for_each_pixel(g, 1, out, |win, o| {
@@ -507,6 +574,67 @@ mod tests {
             done += 1;
         }
     }
+
+    /// An int8 average-pool case of [`random_case`], or (one in five: `range` is inclusive) a global pool over
+    /// the whole image, the shape of KWS's last pool (25x5 there).
+    fn host_case(
+        r: &mut Rng,
+    ) -> Option<(PoolParams, TensorDef<'static>, Vec<u8>, TensorDef<'static>)> {
+        let (mut p, xd, x, mut od) = random_case(r, DType::I8)?;
+        if r.range(0, 4) == 0 {
+            let (n, ih, iw, c) = (
+                xd.shape.dim(0),
+                xd.shape.dim(1),
+                xd.shape.dim(2),
+                xd.shape.dim(3),
+            );
+            p.filter = [ih as u16, iw as u16];
+            p.stride = [1, 1];
+            p.pad = [0, 0];
+            od = tensor(
+                DType::I8,
+                &[n as u32, 1, 1, c as u32],
+                0.25,
+                xd.quant.as_ref()?.zero_point,
+            );
+        }
+        check_average(&p, &[xd], &od, SCR).ok()?;
+        Some((p, xd, x, od))
+    }
+
+    specialised_matches_portable!(
+        /// The host's AVERAGE_POOL_2D (window sums on AVX2, eight channels per
+        /// instruction; the remaining channels scalar) against the portable kernel: odd
+        /// channel counts, clipped windows at the borders, strides, global pools, extreme
+        /// values. On a CPU without AVX2 it says so and compares the portable kernel with
+        /// itself.
+        host_average_pool_matches_portable {
+            seed: 35,
+            cases: 1500,
+            generate: host_case,
+            portable: |(p, xd, x, od): &(PoolParams, TensorDef<'static>, Vec<u8>, TensorDef<'static>)| {
+                run(&[*xd], core::slice::from_ref(x), od, |i, o| {
+                    eval_average(p, i, o, &mut [0u8; SCR])
+                })
+            },
+            specialised: |(p, xd, x, od): &(PoolParams, TensorDef<'static>, Vec<u8>, TensorDef<'static>)| {
+                run(&[*xd], core::slice::from_ref(x), od, |i, o| {
+                    // What the host path itself detects: without `std` (a plain
+                    // `cargo test -p edgeflow-nn`) detection reports the portable ISA.
+                    let avx2 = crate::kernels::arch::Isa::detect()
+                        == crate::kernels::arch::Isa::Avx2;
+                    let o2 = TensorOut {
+                        def: o.def,
+                        data: &mut *o.data,
+                    };
+                    if !eval_average_host(p, i, o2) {
+                        assert!(!avx2, "AVX2 is here, but the host path declined");
+                        eval_average(p, i, o, &mut [0u8; SCR]);
+                    }
+                })
+            },
+        }
+    );
 
     #[test]
     fn hand_computed_int8_average_rounding() {

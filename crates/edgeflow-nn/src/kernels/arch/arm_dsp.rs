@@ -189,7 +189,7 @@ pub(crate) mod ops {
             };
             let fits = n2 > 0 && col.len() / GROUP >= n4 && 4 * n4 <= stride && w.len() >= need;
             if !fits || col.as_ptr().align_offset(4) != 0 {
-                return super::portable::fc_pairs(col, w, stride, n4, acc);
+                return fc_pairs_portable(col, w, stride, n4, acc);
             }
             let mut row = w.as_ptr();
             for a in acc.chunks_exact_mut(2) {
@@ -234,8 +234,18 @@ pub(crate) mod ops {
                 let last = 4 * (n4 - 1);
                 let g = col.get(GROUP * (n4 - 1)..).unwrap_or(&[]);
                 let w = w.get(last..).unwrap_or(&[]);
-                super::portable::fc_pairs(g, w, stride, 1, acc);
+                fc_pairs_portable(g, w, stride, 1, acc);
             }
+        }
+
+        /// [`super::portable::fc_pairs`], the fallback and odd last group of
+        /// [`fc_pairs`]: inlined into it on the speed build; on the size-class build
+        /// (`cfg(edgeflow_size)`, build.rs) a function of its own, so its loop state is
+        /// not in the frame of `fc_block` while the assembly runs.
+        #[cfg_attr(edgeflow_size, inline(never))]
+        #[cfg_attr(not(edgeflow_size), inline(always))]
+        fn fc_pairs_portable(col: &[u8], w: &[u8], stride: usize, n4: usize, acc: &mut [i32]) {
+            super::portable::fc_pairs(col, w, stride, n4, acc);
         }
 
         /// [`super::portable::requant_single`] as two `SMLAL`s and a shift.
@@ -890,7 +900,7 @@ pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize,
     let even = rows & !1;
     let (ae, ao) = acc.split_at_mut(even);
     ops::fc_pairs(g, w, stride, n4, ae);
-    if n % 4 != 0 {
+    if !n.is_multiple_of(4) {
         for (j, a) in ae.iter_mut().enumerate() {
             let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
             for (x, &p) in t.chunks_exact(2).zip(p) {

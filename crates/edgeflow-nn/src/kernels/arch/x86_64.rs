@@ -41,6 +41,13 @@ use core::arch::x86_64::{
 };
 
 use core::arch::x86_64::{
+    _mm256_loadu2_m128i, _mm256_loadu_si256, _mm256_set_epi64x, _mm512_castsi512_si256,
+    _mm512_cmplt_epi32_mask, _mm512_inserti64x4, _mm512_mask_sub_epi32, _mm512_maskz_loadu_epi8,
+    _mm512_maskz_permutexvar_epi8, _mm512_mullo_epi32, _mm512_set1_epi8, _mm512_sra_epi32,
+    _mm512_xor_si512, _mm_cvtsi32_si128,
+};
+
+use core::arch::x86_64::{
     __m512i, _mm512_add_epi32, _mm512_add_epi64, _mm512_and_si512, _mm512_cvtsepi32_epi8,
     _mm512_dpbusd_epi32, _mm512_loadu_si512, _mm512_mask_blend_epi32, _mm512_max_epi32,
     _mm512_min_epi32, _mm512_mul_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setzero_si512,
@@ -48,7 +55,9 @@ use core::arch::x86_64::{
     _mm_storel_epi64, _mm_storeu_si128,
 };
 
-use core::arch::x86_64::{_mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64};
+use core::arch::x86_64::{
+    _mm256_cvtepi8_epi32, _mm512_cvtepi8_epi32, _mm512_sllv_epi32, _mm512_sllv_epi64,
+};
 
 use core::arch::x86_64::{
     _mm256_slli_epi16, _mm256_srai_epi16, _mm256_unpackhi_epi8, _mm256_unpacklo_epi8,
@@ -839,7 +848,10 @@ pub(crate) fn avx512f_available() -> bool {
 /// int8 ADD of two tensors of the same shape on AVX-512 F, 16 elements per step, every
 /// step computed in the vector registers (no tables): each input's
 /// `(x + offset) << left_shift` rescaled as TFLM's
-/// `MultiplyByQuantizedMultiplierSmallerThanOneExp` does ([`Rescale16`]), the two
+/// `MultiplyByQuantizedMultiplierSmallerThanOneExp` does ([`Rescale16`]; an input's
+/// rescale takes one of two exact shortcuts where its parameters allow: `x / 2` for the
+/// multiplier 2^30 with shift 0, `RS_HALF`, and a 32-bit split product within
+/// `small_params`' range checks, [`Small16`]), the two
 /// summed (wrapping), the sum rescaled the same way with the output multiplier, plus
 /// the output offset, clamped to `clamp` and narrowed (`VPMOVSDB`, exact after the
 /// clamp). Writes `out[..16 * n]` for the `n` whole steps `a`, `b` and `out` all hold,
@@ -902,10 +914,27 @@ impl Rescale16 {
         }
     }
 
-    /// The rescale of each `i32` lane of `x` (see [`Rescale16`]).
+    /// Which form of [`Rescale16::apply`] computes the rescale of `m` on values shifted
+    /// left by `left_shift` ([`RS_SHIFT`], [`RS_ZERO`] or [`RS_HALF`]).
+    fn kind(m: &edgeflow_format::graph::Multiplier, left_shift: i32) -> u8 {
+        if m.shift != 0 {
+            RS_SHIFT
+        } else if m.multiplier == 1 << 30 && left_shift >= 1 {
+            RS_HALF
+        } else {
+            RS_ZERO
+        }
+    }
+
+    /// The rescale of each `i32` lane of `x` (see [`Rescale16`]) in the form `K`
+    /// ([`Rescale16::kind`]): [`RS_HALF`] is `x / 2` (an arithmetic shift: `x` is even),
+    /// [`RS_SHIFT`] leaves out the doubling that only a zero shift needs.
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn apply(&self, x: __m512i) -> __m512i {
+    fn apply<const K: u8>(&self, x: __m512i) -> __m512i {
+        if K == RS_HALF {
+            return _mm512_srai_epi32::<1>(x);
+        }
         let neg = _mm512_srai_epi32::<31>(x);
         let pe = _mm512_mul_epi32(x, self.m);
         let po = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.m);
@@ -913,18 +942,166 @@ impl Rescale16 {
         let co = _mm512_and_si512(_mm512_srli_epi64::<32>(neg), self.corr);
         let qe = _mm512_sub_epi64(_mm512_add_epi64(pe, self.nudge), ce);
         let qo = _mm512_sub_epi64(_mm512_add_epi64(po, self.nudge), co);
-        let (qe, qo) = (
-            _mm512_sllv_epi64(qe, self.dbl),
-            _mm512_sllv_epi64(qo, self.dbl),
-        );
+        let (qe, qo) = if K == RS_ZERO {
+            (
+                _mm512_sllv_epi64(qe, self.dbl),
+                _mm512_sllv_epi64(qo, self.dbl),
+            )
+        } else {
+            (qe, qo)
+        };
         let h = _mm512_mask_blend_epi32(0b1010_1010_1010_1010, _mm512_srli_epi64::<32>(qe), qo);
         _mm512_srav_epi32(h, self.r1)
+    }
+}
+
+/// [`Rescale16::apply`] for a shift below zero (`right >= 1`): no doubling.
+const RS_SHIFT: u8 = 0;
+/// [`Rescale16::apply`] for a zero shift: `floor((P + 2^30) / 2^31)` through the doubling.
+const RS_ZERO: u8 = 1;
+/// [`Rescale16::apply`] for the multiplier `2^30` with a zero shift on an input shifted
+/// left by at least 1 (TFLite gives it to the ADD input of the larger scale: a real
+/// multiplier of exactly 0.5): the rescale is exactly `x / 2`. With `x = 2y` (even: a
+/// left shift of at least 1, wrapping or not), TFLM's
+/// `SaturatingRoundingDoublingHighMul(x, 2^30)` forms `ab = y * 2^31`, adds its nudge
+/// (`2^30` when `ab >= 0`, `1 - 2^30` otherwise: under `2^31` in magnitude, towards
+/// zero) and divides by `2^31` truncating towards zero, which gives `y`; its saturating
+/// case needs both operands `i32::MIN`; `RoundingDivideByPOT(y, 0)` is `y`.
+const RS_HALF: u8 = 2;
+/// An input rescale with a shift below zero on 32-bit lanes ([`Small16`]), where
+/// [`small_params`] finds the split exact.
+const RS_SMALL: u8 = 3;
+
+/// The 32-bit form of an ADD input's rescale with a TFLite shift below zero, for
+/// [`Small16`]: `(mh, ml, n2, delta, k)`, or `None` where it is not exact.
+///
+/// The rescale of `X = v << L` (`v = x + offset`, `x` int8, `L = left_shift`) is
+/// `floor((X * m + N - [X < 0] * 2^31) / 2^S)` with `N = single_shift_nudge(right)`,
+/// `S = 32 + right - 1` ([`requant_single`](crate::kernels::generic::requant::requant_single);
+/// its 64-bit high word cannot wrap: `|X * m|, N < 2^62`). When `|v| * 2^L < 2^31` the
+/// shift does not wrap, `X = v * 2^L` and `[X < 0] = [v < 0]`; for integers `A`, `B` and
+/// `S >= L`, `floor((A * 2^L + B) / 2^S) = floor((A + floor(B / 2^L)) / 2^K)` with
+/// `K = S - L`, so the rescale is `floor((v * m + n2) / 2^K)`, `n2 = floor(N' / 2^L)`
+/// (`N'` the nudge less the correction: `n2` for `v >= 0`, `n2 - delta` for `v < 0`).
+/// With `m = mh * 2^K + ml` (`0 <= ml < 2^K`) that is `v * mh + floor((v * ml + n2) /
+/// 2^K)`, computed in 32 bits when `K` is in `1..=31` and every term fits (checked here
+/// for the largest `|v|` the offset allows).
+fn small_params(
+    m: &edgeflow_format::graph::Multiplier,
+    offset: i32,
+    left_shift: i32,
+) -> Option<(i32, i32, i32, i32, u32)> {
+    let right = u32::try_from(m.shift.checked_neg()?)
+        .ok()
+        .filter(|r| (1..=31).contains(r))?;
+    let l = u32::try_from(left_shift).ok().filter(|&l| l <= 23)?;
+    let s = 31 + right;
+    let k = s.checked_sub(l).filter(|k| (1..=31).contains(k))?;
+    let mult = i64::from(m.multiplier);
+    if mult < 0 {
+        return None;
+    }
+    let off = i64::from(offset);
+    let v = (off - 128).abs().max((off + 127).abs());
+    if v << l >= 1 << 31 {
+        return None;
+    }
+    let nudge = crate::kernels::generic::requant::single_shift_nudge(right);
+    let (n2, n2neg) = (nudge >> l, (nudge - (1 << 31)) >> l);
+    let (mh, ml) = (mult >> k, mult & ((1 << k) - 1));
+    let fits = |x: i64| x.abs() < 1 << 31;
+    let ok = fits(v * mh)
+        && fits(v * ml)
+        && fits(v * ml + n2.abs().max(n2neg.abs()))
+        && fits(n2 - n2neg);
+    ok.then(|| (mh as i32, ml as i32, n2 as i32, (n2 - n2neg) as i32, k))
+}
+
+/// [`small_params`] on 16 lanes: the rescale of `v = x + offset` (not yet shifted).
+#[derive(Clone, Copy)]
+struct Small16 {
+    mh: __m512i,
+    ml: __m512i,
+    n2: __m512i,
+    delta: __m512i,
+    k: __m128i,
+}
+
+impl Small16 {
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn new((mh, ml, n2, delta, k): (i32, i32, i32, i32, u32)) -> Small16 {
+        Small16 {
+            mh: _mm512_set1_epi32(mh),
+            ml: _mm512_set1_epi32(ml),
+            n2: _mm512_set1_epi32(n2),
+            delta: _mm512_set1_epi32(delta),
+            k: _mm_cvtsi32_si128(k as i32),
+        }
+    }
+
+    /// `v * mh + ((v * ml + n2 - [v < 0] * delta) >> k)` per lane (see [`small_params`]).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn apply(&self, v: __m512i) -> __m512i {
+        let neg = _mm512_cmplt_epi32_mask(v, _mm512_setzero_si512());
+        let t = _mm512_add_epi32(_mm512_mullo_epi32(v, self.ml), self.n2);
+        let t = _mm512_mask_sub_epi32(t, neg, t, self.delta);
+        _mm512_add_epi32(_mm512_mullo_epi32(v, self.mh), _mm512_sra_epi32(t, self.k))
     }
 }
 
 #[target_feature(enable = "avx512f,avx2")]
 fn add_same_shape_avx512(
     p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let ls = p.left_shift;
+    let s1 = small_params(&p.input1, p.input1_offset, ls);
+    let s2 = small_params(&p.input2, p.input2_offset, ls);
+    let k1 = if s1.is_some() {
+        RS_SMALL
+    } else {
+        Rescale16::kind(&p.input1, ls)
+    };
+    let k2 = if s2.is_some() {
+        RS_SMALL
+    } else {
+        Rescale16::kind(&p.input2, ls)
+    };
+    let sm = (
+        Small16::new(s1.unwrap_or_default()),
+        Small16::new(s2.unwrap_or_default()),
+    );
+    let ko = Rescale16::kind(&p.output, 0);
+    // One loop per combination of the three forms (the output's is never `RS_HALF`:
+    // its left shift is 0).
+    macro_rules! by_kinds {
+        ($($a:literal $b:literal $o:literal),*) => {
+            match (k1, k2, ko) {
+                $(($a, $b, $o) => add_loop::<$a, $b, $o>(p, sm, a, b, out),)*
+                _ => add_loop::<RS_ZERO, RS_ZERO, RS_ZERO>(p, sm, a, b, out),
+            }
+        };
+    }
+    by_kinds!(
+        0 0 0, 0 1 0, 0 2 0, 1 0 0, 1 1 0, 1 2 0, 2 0 0, 2 1 0, 2 2 0,
+        0 0 1, 0 1 1, 0 2 1, 1 0 1, 1 1 1, 1 2 1, 2 0 1, 2 1 1, 2 2 1,
+        3 0 0, 3 1 0, 3 2 0, 3 3 0, 0 3 0, 1 3 0, 2 3 0,
+        3 0 1, 3 1 1, 3 2 1, 3 3 1, 0 3 1, 1 3 1, 2 3 1
+    )
+}
+
+/// The element loop of [`add_same_shape_avx512`] with the rescale forms `K1`, `K2`
+/// (inputs: [`Rescale16::kind`]'s, or `RS_SMALL` where `small_params` admits the 32-bit
+/// form) and `KO` (output, [`Rescale16::kind`]'s).
+#[inline]
+#[target_feature(enable = "avx512f,avx2")]
+fn add_loop<const K1: u8, const K2: u8, const KO: u8>(
+    p: &edgeflow_format::graph::AddParams,
+    (s1, s2): (Small16, Small16),
     a: &[u8],
     b: &[u8],
     out: &mut [u8],
@@ -949,10 +1126,20 @@ fn add_same_shape_avx512(
     let (ob, _) = out.as_chunks_mut::<16>();
     let mut n = 0;
     for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
-        let x = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(x)), off1), ls);
-        let y = _mm512_sllv_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(load16(y)), off2), ls);
-        let s = _mm512_add_epi32(r1.apply(x), r2.apply(y));
-        let v = _mm512_add_epi32(ro.apply(s), off);
+        let x = _mm512_add_epi32(_mm512_cvtepi8_epi32(load16(x)), off1);
+        let y = _mm512_add_epi32(_mm512_cvtepi8_epi32(load16(y)), off2);
+        let rx = if K1 == RS_SMALL {
+            s1.apply(x)
+        } else {
+            r1.apply::<K1>(_mm512_sllv_epi32(x, ls))
+        };
+        let ry = if K2 == RS_SMALL {
+            s2.apply(y)
+        } else {
+            r2.apply::<K2>(_mm512_sllv_epi32(y, ls))
+        };
+        let s = _mm512_add_epi32(rx, ry);
+        let v = _mm512_add_epi32(ro.apply::<KO>(s), off);
         let v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
         // SAFETY: `o` is 16 writable bytes; `_mm_storeu_si128` has no alignment
         // requirement (SSE2, x86_64 baseline).
@@ -962,6 +1149,83 @@ fn add_same_shape_avx512(
     n
 }
 
+/// `dst[i] = src[i] ^ flip` (the input of a convolution put in the kernel's form once
+/// per op), 64 bytes a step (AVX-512 F) over the whole steps both slices hold. Returns
+/// the bytes done (0 without AVX-512 F); the caller does the rest byte by byte (its
+/// loop is the reference this is tested against).
+pub(crate) fn xor_copy(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    if !avx512f_available() {
+        return 0;
+    }
+    // SAFETY: AVX-512 F is available (checked).
+    unsafe { xor_copy_avx512(dst, src, flip) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn xor_copy_avx512(dst: &mut [u8], src: &[u8], flip: u8) -> usize {
+    let f = _mm512_set1_epi8(flip as i8);
+    let (d, _) = dst.as_chunks_mut::<64>();
+    let (s, _) = src.as_chunks::<64>();
+    let mut n = 0;
+    for (d, s) in d.iter_mut().zip(s) {
+        // SAFETY: `s` is 64 readable and `d` 64 writable bytes; no alignment requirement.
+        unsafe {
+            let v = _mm512_loadu_si512(s.as_ptr().cast());
+            _mm512_storeu_si512(d.as_mut_ptr().cast(), _mm512_xor_si512(v, f));
+        }
+        n += 64;
+    }
+    n
+}
+
+/// Three-byte pixels widened to four (the depth padding of a 3-channel convolution
+/// input, `kernels::conv`): `dst[4i..4i + 4] = [src[3i] ^ flip, src[3i + 1] ^ flip,
+/// src[3i + 2] ^ flip, pad]`, 16 pixels a step (AVX-512 BW and VBMI: one `VPERMB` with
+/// the fourth bytes zeroed, then one XOR), over the whole steps both slices hold (the
+/// last step reads its 48 bytes through a masked load). Returns the pixels done (0
+/// without the CPU features); the caller does the rest pixel by pixel (its loop is
+/// the reference this is tested against).
+pub(crate) fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    let ok = avx512f_available()
+        && std::is_x86_feature_detected!("avx512bw")
+        && std::is_x86_feature_detected!("avx512vbmi");
+    if !ok {
+        return 0;
+    }
+    // SAFETY: AVX-512 F, BW and VBMI are available (checked).
+    unsafe { expand3to4_avx512(dst, src, flip, pad) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
+fn expand3to4_avx512(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
+    let steps = (src.len() / 48).min(dst.len() / 64);
+    // Output byte `j` takes input byte `3 * (j / 4) + j % 4` (the fourth is zeroed).
+    let idx: [u8; 64] = core::array::from_fn(|j| (3 * (j / 4) + (j % 4).min(2)) as u8);
+    let pat: [u8; 64] = core::array::from_fn(|j| if j % 4 == 3 { pad } else { flip });
+    // SAFETY: 64 readable bytes each; no alignment requirement.
+    let (idx, pat) = unsafe {
+        (
+            _mm512_loadu_si512(idx.as_ptr().cast()),
+            _mm512_loadu_si512(pat.as_ptr().cast()),
+        )
+    };
+    let keep: u64 = 0x7777_7777_7777_7777;
+    for i in 0..steps {
+        // SAFETY: step `i < steps` reads `src[48i..48i + 48]` (the mask leaves the 16
+        // bytes after them unread, so they need not exist) and writes
+        // `dst[64i..64i + 64]`, both inside the slices (`steps` bounds them).
+        unsafe {
+            let v = _mm512_maskz_loadu_epi8(0x0000_FFFF_FFFF_FFFF, src.as_ptr().add(48 * i).cast());
+            let w = _mm512_maskz_permutexvar_epi8(keep, idx, v);
+            _mm512_storeu_si512(
+                dst.as_mut_ptr().add(64 * i).cast(),
+                _mm512_xor_si512(w, pat),
+            );
+        }
+    }
+    16 * steps
+}
+
 /// Loads eight `i32`s (unaligned).
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -969,6 +1233,84 @@ fn load_i32x8(a: &[i32; 8]) -> __m256i {
     // SAFETY: `a` is 32 readable bytes; `_mm256_loadu_si256` has no alignment
     // requirement, and this function only runs with AVX2 enabled.
     unsafe { core::arch::x86_64::_mm256_loadu_si256(a.as_ptr().cast()) }
+}
+
+// ---------------------------------------------------------------------------------------
+// AVERAGE_POOL_2D window sums (host only, `super::super::pool`)
+// ---------------------------------------------------------------------------------------
+
+/// The int8 sums of one AVERAGE_POOL_2D window (AVX2): for every tap at byte
+/// `first + r * row + t * step` of `x` (`r < rows`, `t < cols`), `acc[j] += x[tap + j]`
+/// (int8 sign-extended, wrapping `i32` sums as the portable `pool::average_i8`), eight
+/// channels per `VPMOVSXBD` + `VPADDD`. `acc.len()` must be 8, 16, 24 or 32. Returns
+/// `false` (nothing added) without AVX2, for another length, or when a tap's bytes lie
+/// past the end of `x`.
+pub(crate) fn window_sums(
+    x: &[u8],
+    (first, rows, cols, row, step): (usize, usize, usize, usize, usize),
+    acc: &mut [i32],
+) -> bool {
+    if !available() {
+        return false;
+    }
+    if rows == 0 || cols == 0 {
+        return matches!(acc.len(), 8 | 16 | 24 | 32);
+    }
+    // The last tap's end, every step checked.
+    let end = (rows - 1)
+        .checked_mul(row)
+        .and_then(|a| (cols - 1).checked_mul(step).and_then(|b| a.checked_add(b)))
+        .and_then(|a| a.checked_add(first))
+        .and_then(|a| a.checked_add(acc.len()));
+    if end.is_none_or(|e| e > x.len()) {
+        return false;
+    }
+    let taps = (first, rows, cols, row, step);
+    // SAFETY: AVX2 is available (checked); every tap's `acc.len()` bytes lie in `x`
+    // (the last tap's end checked above; the others start earlier).
+    unsafe {
+        match acc.len() {
+            8 => window_sums_avx2::<1>(x, taps, acc),
+            16 => window_sums_avx2::<2>(x, taps, acc),
+            24 => window_sums_avx2::<3>(x, taps, acc),
+            32 => window_sums_avx2::<4>(x, taps, acc),
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// [`window_sums`] for `NG` groups of eight channels. Safety: every tap's `8 * NG` bytes
+/// lie in `x`, `acc` holds `8 * NG` sums, and AVX2 is available.
+#[target_feature(enable = "avx2")]
+unsafe fn window_sums_avx2<const NG: usize>(
+    x: &[u8],
+    (first, rows, cols, row, step): (usize, usize, usize, usize, usize),
+    acc: &mut [i32],
+) {
+    let mut a = [_mm256_setzero_si256(); NG];
+    let base = x.as_ptr();
+    for r in 0..rows {
+        let start = first + r * row;
+        for t in 0..cols {
+            let s = start + t * step;
+            for (g, v) in a.iter_mut().enumerate() {
+                // SAFETY: bytes `s + 8g .. s + 8g + 8` lie in `x` (the caller's
+                // contract); `_mm_loadl_epi64` reads 8 bytes, unaligned.
+                let b = unsafe { _mm_loadl_epi64(base.add(s + 8 * g).cast()) };
+                *v = _mm256_add_epi32(*v, _mm256_cvtepi8_epi32(b));
+            }
+        }
+    }
+    for (g, v) in a.iter().enumerate() {
+        if let Some(d) = acc
+            .get_mut(8 * g..8 * g + 8)
+            .and_then(|d| d.first_chunk_mut::<8>())
+        {
+            let sum = _mm256_add_epi32(load_i32x8(d), *v);
+            store8(d, sum);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1385,28 +1727,59 @@ fn fused_avx512_vnni<const NP: usize>(
     true
 }
 
-/// One row against all `oc` channels with the epilogue fused (AVX-512 VNNI; a matrix-
-/// vector product, FULLY_CONNECTED at batch 1): up to eight pairs of blocks (128
-/// channels) per pass over the row, so that up to eight independent `VPDPBUSD` chains
-/// are in flight (the tile kernels see at most 32 channels at a time), then the
-/// 16-lane requantization of [`gemm_taps_fused`] on each. `row` holds `k4` groups in the
-/// kernel's form, `w` the whole op's [`Packing::Avx512Vnni`] pieces, `pre` its
-/// [`Pre16`] constants; writes `out[..oc]`. Returns `false` (nothing written) for
-/// another packing, without the CPU features, or when a slice is shorter than the
-/// shapes need.
-pub(crate) fn gemv_fused(
+/// The row of [`gemv_fused`]: `groups` whole groups of four taps, then (when `k` is not a
+/// multiple of 4) one `tail` group, each XORed with `flip` as a little-endian `u32` when
+/// it is broadcast (`0x8080_8080` turns raw int8 taps into the kernel's `x + 128`; 0 for
+/// a row already in that form). A tail's bytes past `k` must become 0 after the XOR.
+#[derive(Clone, Copy)]
+pub(crate) struct GemvRow<'r> {
+    pub(crate) groups: &'r [[u8; 4]],
+    pub(crate) tail: Option<[u8; 4]>,
+    pub(crate) flip: u32,
+}
+
+/// The strided-run form of [`gemm_taps_fused`] (AVX-512 VNNI, epilogue fused): `npix`
+/// output pixels whose rows are read in place from `x`, all `oc` channels. Pixel `p`'s
+/// row is `taps` pieces of `4 * s4` bytes, piece `t` at byte
+/// `base + p * step + t * row_step` of `x` (`geo = (base, step, row_step)`): a run of
+/// convolution windows along an output row (`step` = stride × depth, `row_step` = one
+/// input row), or with `taps == 1` consecutive 1x1 pixels. Pixel `p`'s `oc` outputs go to
+/// `out[p * oc..]`. Eight pixels per pass (the last pass fewer), each pass over the
+/// channels 32 at a time, so one call replaces a run's per-tile piece lists and checks.
+/// The arithmetic per output is [`gemm_taps_fused`]'s (the same accumulation order
+/// modulo 2^32 and the same 16-lane requantization on [`Pre16`] constants), so it is
+/// bit-exact with the portable kernel and epilogue. Returns `false` (nothing written)
+/// for another packing, without the CPU features, with `oc` not a multiple of 8, or
+/// when a slice is shorter than the shapes need (every read of `x` is checked before
+/// the first one: the last pixel's last piece must end inside `x`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_run_fused(
     packing: Packing,
-    row: &[[u8; 4]],
+    x: &[u8],
+    geo: (usize, usize, usize),
+    (taps, s4): (usize, usize),
+    npix: usize,
     w: &[[u8; 32]],
     (k4, oc): (usize, usize),
     pre: &[Pre16],
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) -> bool {
+    let (base, step, row_step) = geo;
+    // The byte after the last one read: the last pixel's last piece's end.
+    let end = npix
+        .checked_sub(1)
+        .and_then(|l| l.checked_mul(step))
+        .and_then(|v| v.checked_add(base))
+        .and_then(|v| v.checked_add(taps.checked_sub(1)?.checked_mul(row_step)?))
+        .and_then(|v| v.checked_add(s4.checked_mul(4)?));
     let fits = packing == Packing::Avx512Vnni
-        && k4 > 0
-        && row.len() >= k4
-        && out.len() >= oc
+        && s4 > 0
+        && oc > 0
+        && oc.is_multiple_of(8)
+        && taps.checked_mul(s4) == Some(k4)
+        && end.is_some_and(|e| e <= x.len())
+        && npix.checked_mul(oc).is_some_and(|n| n <= out.len())
         && pre.len() >= oc.div_ceil(16)
         && packing
             .pieces(oc.div_ceil(8), k4)
@@ -1414,6 +1787,245 @@ pub(crate) fn gemv_fused(
     if !fits || !avx512_vnni_available() {
         return false;
     }
+    // Eight channels: the constants of channels 0..8 in both halves, so that two pixels
+    // are requantized in one vector (see `run_pass`).
+    let mut dup = pre[0];
+    if oc == 8 {
+        for piece in dup.iter_mut() {
+            piece.copy_within(..32, 32);
+        }
+    }
+    let pre = if oc == 8 {
+        core::slice::from_ref(&dup)
+    } else {
+        pre
+    };
+    let mut p = 0;
+    while p < npix {
+        let n = (npix - p).min(8);
+        let at = base + p * step;
+        let o = &mut out[p * oc..(p + n) * oc];
+        // SAFETY: AVX-512 F and VNNI are available (checked); every piece read lies in
+        // `x[at + q * step + t * row_step..][..4 * s4]` for `q < n`, `t < taps`, which
+        // ends at most at `end <= x.len()` (checked); `w` and `pre` hold the whole op's
+        // pieces and constants (checked).
+        unsafe {
+            match n {
+                8 => run_pass::<8>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                7 => run_pass::<7>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                6 => run_pass::<6>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                5 => run_pass::<5>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                4 => run_pass::<4>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                3 => run_pass::<3>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                2 => run_pass::<2>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+                _ => run_pass::<1>(
+                    x.as_ptr().add(at),
+                    (step, row_step),
+                    (taps, s4),
+                    w,
+                    (k4, oc),
+                    pre,
+                    clamp,
+                    o,
+                ),
+            }
+        }
+        p += n;
+    }
+    true
+}
+
+/// One pass of [`gemm_run_fused`]: `NP` pixels from `x0` (pixel `p`'s piece `t` at
+/// `x0 + p * step + t * row_step`), all `oc` channels, 32 (two pairs of blocks) at a
+/// time, into `out` (`NP * oc` bytes).
+///
+/// # Safety
+/// AVX-512 F and VNNI must be available, and every `4 * s4` bytes from
+/// `x0 + p * step + t * row_step` (`p < NP`, `t < taps`) readable; `w` must hold the
+/// [`Packing::Avx512Vnni`] pieces of `oc / 8` blocks of `k4 = taps * s4` groups and
+/// `pre` `ceil(oc / 16)` constants.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn run_pass<const NP: usize>(
+    x0: *const u8,
+    (step, row_step): (usize, usize),
+    (taps, s4): (usize, usize),
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let z = _mm512_setzero_si512();
+    let rq = Requant16::new(clamp);
+    let (pairs, _) = w.as_chunks::<2>();
+    let npairs = oc.div_ceil(16);
+    let mut q0 = 0;
+    while q0 < npairs {
+        let two = q0 + 1 < npairs;
+        let (mut a0, mut a1) = ([z; NP], [z; NP]);
+        // Pair `q0`'s groups start at `q0 * k4`, pair `q0 + 1`'s right after.
+        let w0 = pairs.as_ptr().add(q0 * k4);
+        // Without a second pair (`two` false) `w1` lies past the weights: it is formed
+        // with `wrapping_add` (no in-bounds claim) and read only when `two`.
+        let w1 = w0.wrapping_add(k4);
+        for t in 0..taps {
+            let xt = x0.add(t * row_step);
+            let (v0, v1) = (w0.add(t * s4), w1.wrapping_add(t * s4));
+            for g in 0..s4 {
+                let wa = _mm512_loadu_si512((*v0.add(g)).as_ptr().cast());
+                if two {
+                    let wb = _mm512_loadu_si512((*v1.add(g)).as_ptr().cast());
+                    for p in 0..NP {
+                        let xv = _mm512_set1_epi32(
+                            xt.add(p * step + 4 * g).cast::<i32>().read_unaligned(),
+                        );
+                        a0[p] = _mm512_dpbusd_epi32(a0[p], xv, wa);
+                        a1[p] = _mm512_dpbusd_epi32(a1[p], xv, wb);
+                    }
+                } else {
+                    for (p, a) in a0.iter_mut().enumerate() {
+                        let xv = _mm512_set1_epi32(
+                            xt.add(p * step + 4 * g).cast::<i32>().read_unaligned(),
+                        );
+                        *a = _mm512_dpbusd_epi32(*a, xv, wa);
+                    }
+                }
+            }
+        }
+        if oc == 8 {
+            // Two pixels' eight channels in one vector (lanes 8..16 of each accumulator
+            // are the zero weights of the pair's missing block): one requantization and
+            // one 16-byte store for both; `pre` holds channels 0..8 in both halves.
+            let p16 = pre.get_unchecked(0);
+            let mut p = 0;
+            while p + 1 < NP {
+                let v = _mm512_inserti64x4::<1>(a0[p], _mm512_castsi512_si256(a0[p + 1]));
+                let v = _mm512_cvtsepi32_epi8(rq.apply(v, p16));
+                store_first(out.get_unchecked_mut(8 * p..8 * p + 16), v);
+                p += 2;
+            }
+            if p < NP {
+                let v = _mm512_cvtsepi32_epi8(rq.apply(a0[p], p16));
+                store_first(out.get_unchecked_mut(8 * p..8 * p + 8), v);
+            }
+            break;
+        }
+        for (h, acc) in [a0, a1].iter().enumerate().take(if two { 2 } else { 1 }) {
+            let q = q0 + h;
+            let c = 16 * q;
+            let m = (oc - c).min(16);
+            let p16 = pre.get_unchecked(q);
+            for (p, a) in acc.iter().enumerate() {
+                let v = _mm512_cvtsepi32_epi8(rq.apply(*a, p16));
+                let at = p * oc + c;
+                store_first(out.get_unchecked_mut(at..at + m), v);
+            }
+        }
+        q0 += 2;
+    }
+}
+
+/// One row against all `oc` channels with the epilogue fused (AVX-512 VNNI; a matrix-
+/// vector product, FULLY_CONNECTED at batch 1): up to eight pairs of blocks (128
+/// channels) per pass over the row, so that up to eight independent `VPDPBUSD` chains
+/// are in flight (the tile kernels see at most 32 channels at a time), then the
+/// 16-lane requantization of [`gemm_taps_fused`] on each. `row` gives `k4` groups
+/// ([`GemvRow`]: in the kernel's form once flipped), `w` the whole op's
+/// [`Packing::Avx512Vnni`] pieces, `pre` its [`Pre16`] constants; writes `out[..oc]`.
+/// Returns `false` (nothing written) for another packing, without the CPU features, or
+/// when a slice is shorter than the shapes need or the row's groups are not `k4`.
+pub(crate) fn gemv_fused(
+    packing: Packing,
+    row: GemvRow<'_>,
+    w: &[[u8; 32]],
+    (k4, oc): (usize, usize),
+    pre: &[Pre16],
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> bool {
+    let whole = k4.checked_sub(usize::from(row.tail.is_some()));
+    let fits = packing == Packing::Avx512Vnni
+        && k4 > 0
+        && whole.is_some_and(|n| row.groups.len() >= n)
+        && out.len() >= oc
+        && pre.len() >= oc.div_ceil(16)
+        && packing
+            .pieces(oc.div_ceil(8), k4)
+            .is_some_and(|v| v <= w.len());
+    let (Some(whole), true) = (whole, fits) else {
+        return false;
+    };
+    if !avx512_vnni_available() {
+        return false;
+    }
+    let row = GemvRow {
+        groups: row.groups.get(..whole).unwrap_or(&[]),
+        ..row
+    };
     let (pairs, _) = w.as_chunks::<2>();
     let rq_clamp = clamp;
     let mut q0 = 0;
@@ -1425,7 +2037,7 @@ pub(crate) fn gemv_fused(
         };
         let o = out.get_mut(16 * q0..oc).unwrap_or(&mut []);
         // SAFETY: AVX-512 F and VNNI are available (checked); `wq` holds `nq * k4`
-        // pairs and `row` at least `k4` groups (checked).
+        // pairs and `row` exactly `k4` groups with its tail (checked).
         unsafe {
             match nq {
                 1 => gemv_pass::<1>(row, wq, k4, pq, rq_clamp, o),
@@ -1446,10 +2058,11 @@ pub(crate) fn gemv_fused(
 /// One pass of [`gemv_fused`] over `NQ` pairs of blocks (`w`: `NQ * k4` pairs, pair
 /// `q`'s groups at `q * k4..`), writing up to `16 * NQ` outputs (fewer when `out` is
 /// shorter). With a single pair, the even and odd groups go to separate accumulators
-/// (two chains instead of one; the same wrapping sum).
+/// (two chains instead of one; the same wrapping sum). `row` holds `k4` groups with its
+/// tail (the caller checked).
 #[target_feature(enable = "avx512f,avx512vnni")]
 fn gemv_pass<const NQ: usize>(
-    row: &[[u8; 4]],
+    row: GemvRow<'_>,
     w: &[[[u8; 32]; 2]],
     k4: usize,
     pre: &[Pre16],
@@ -1459,22 +2072,29 @@ fn gemv_pass<const NQ: usize>(
     let z = _mm512_setzero_si512();
     let mut a = [z; NQ];
     let mut odd = z;
-    let (Some(row), true) = (row.get(..k4), w.len() >= NQ * k4) else {
+    if w.len() < NQ * k4 || row.groups.len() + usize::from(row.tail.is_some()) != k4 {
         return;
-    };
-    for (g, x) in row.iter().enumerate() {
-        let xv = _mm512_set1_epi32(i32::from_le_bytes(*x));
+    }
+    let flip = row.flip;
+    let mut step = |g: usize, x: [u8; 4]| {
+        let xv = _mm512_set1_epi32((u32::from_le_bytes(x) ^ flip) as i32);
         if NQ == 1 && g % 2 == 1 {
             if let Some(p) = w.get(g) {
                 odd = _mm512_dpbusd_epi32(odd, xv, load64(p));
             }
-            continue;
+            return;
         }
         for (q, acc) in a.iter_mut().enumerate() {
             // SAFETY: `q * k4 + g < NQ * k4 <= w.len()` (checked above, `g < k4`).
             let p = unsafe { w.get_unchecked(q * k4 + g) };
             *acc = _mm512_dpbusd_epi32(*acc, xv, load64(p));
         }
+    };
+    for (g, x) in row.groups.iter().enumerate() {
+        step(g, *x);
+    }
+    if let Some(t) = row.tail {
+        step(k4 - 1, t);
     }
     if NQ == 1 {
         a[0] = _mm512_add_epi32(a[0], odd);
@@ -1807,6 +2427,136 @@ fn dw_block_vnni(
     dw_finish(acc, k, clamp, out);
 }
 
+/// A run of blocks of `r = 32 / c` neighbouring output pixels of one output row of a 3x3
+/// depthwise convolution with 8 or 16 channels (AVX-VNNI), on the repeated-lane layout
+/// of `kernels::packed::Dw` (`w`: the 12 pieces of one block whose lanes repeat the `c`
+/// channels, `k`: its epilogue constants, as for [`dw_block`]). `rows[ky]`: the input
+/// row of filter row `ky` (at least `in_w * c` bytes, `in_w` only bounding the reads) or
+/// `None` (outside the image: every tap the zero point `zp`). Output pixel `j` of the run
+/// reads input columns `col0 + j * sx + kx`, `kx` in `0..3`: every window inside the
+/// row (the caller passes the pixels whose windows are). Each block's nine tap vectors
+/// are loaded straight into registers (one 32-byte load for `sx == 1`, two 16-byte or
+/// four 8-byte loads otherwise) and computed as [`dw_block`] does; one call per run
+/// replaces a tap list, slice checks and a kernel call per block. Writes the first
+/// `floor(npix / r) * r` pixels (`c` bytes each) of `out` and returns how many pixels
+/// that is; returns 0 (nothing written) without AVX-VNNI, for another `c`, `sx == 0`,
+/// or when a slice is shorter than the shapes need (checked before any read).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dw_rep_run(
+    rows: &[Option<&[u8]>; 3],
+    (c, in_w): (usize, usize),
+    (sx, col0): (usize, usize),
+    npix: usize,
+    w: &[[u8; 32]],
+    k: &[[u8; 32]],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) -> usize {
+    let (Some(w), Some(k)) = (w.first_chunk::<12>(), k.first_chunk::<{ 4 * PRE8 }>()) else {
+        return 0;
+    };
+    if !(c == 8 || c == 16) || sx == 0 || !vnni_available() {
+        return 0;
+    }
+    let r = 32 / c;
+    let blocks = (npix / r).min(out.len() / 32);
+    if blocks == 0 {
+        return 0;
+    }
+    // The last column read: the last pixel's third tap.
+    let last = (blocks * r - 1)
+        .checked_mul(sx)
+        .and_then(|v| v.checked_add(col0)?.checked_add(2));
+    let Some(last) = last.filter(|&l| l < in_w) else {
+        return 0;
+    };
+    let need = (last + 1).checked_mul(c);
+    if need.is_none_or(|n| rows.iter().flatten().any(|s| s.len() < n)) {
+        return 0;
+    }
+    let ptrs = rows.map(|r| r.map(<[u8]>::as_ptr));
+    // SAFETY: AVX2 and AVX-VNNI are available (checked); every tap read lies in
+    // `rows[ky][(col0 + j * sx + kx) * c..][..c]` for `j < blocks * r`, `kx < 3`
+    // (32 contiguous bytes for `sx == 1`: the `r` pixels' columns are adjacent), all
+    // before `(last + 1) * c <= rows[ky].len()` (checked); `out` holds `32 * blocks`
+    // bytes (checked).
+    unsafe {
+        match (sx, c) {
+            (1, _) => dw_rep_vnni::<0>(&ptrs, (c, sx, col0), blocks, w, k, zp, clamp, out),
+            (_, 16) => dw_rep_vnni::<1>(&ptrs, (c, sx, col0), blocks, w, k, zp, clamp, out),
+            _ => dw_rep_vnni::<2>(&ptrs, (c, sx, col0), blocks, w, k, zp, clamp, out),
+        }
+    }
+    blocks * r
+}
+
+/// The blocks of [`dw_rep_run`]; `MODE` is how a tap's 32 bytes are loaded: 0 one
+/// contiguous load (`sx == 1`), 1 two 16-byte loads (`c == 16`), 2 four 8-byte loads
+/// (`c == 8`).
+///
+/// # Safety
+/// AVX2 and AVX-VNNI must be available and the reads described in [`dw_rep_run`] inside
+/// the rows behind `rows`; `out` must hold `32 * blocks` bytes.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,avxvnni")]
+unsafe fn dw_rep_vnni<const MODE: u8>(
+    rows: &[Option<*const u8>; 3],
+    (c, sx, col0): (usize, usize, usize),
+    blocks: usize,
+    w: &[[u8; 32]; 12],
+    k: &[[u8; 32]; 4 * PRE8],
+    zp: u8,
+    clamp: (i32, i32, i32),
+    out: &mut [u8],
+) {
+    let flip = _mm256_set1_epi8(-128);
+    let zv = _mm256_set1_epi8(zp as i8);
+    let wv: [__m256i; 12] = core::array::from_fn(|i| load32(&w[i]));
+    let k0: [__m256i; 4] = core::array::from_fn(|v| load32(&k[v * PRE8]));
+    let r = 32 / c;
+    let (ob, _) = out.as_chunks_mut::<32>();
+    for (i, o) in ob.iter_mut().take(blocks).enumerate() {
+        // Input column of pixel `i * r`'s first tap.
+        let col = col0 + i * r * sx;
+        let tap = |ky: usize, kx: usize| -> __m256i {
+            let Some(p) = rows[ky] else {
+                return zv;
+            };
+            let b = p.add((col + kx) * c);
+            match MODE {
+                0 => _mm256_loadu_si256(b.cast()),
+                1 => _mm256_loadu2_m128i(b.add(sx * 16).cast(), b.cast()),
+                _ => {
+                    let q = |j: usize| b.add(j * sx * 8).cast::<i64>().read_unaligned();
+                    _mm256_set_epi64x(q(3), q(2), q(1), q(0))
+                }
+            }
+        };
+        let t: [__m256i; 9] = core::array::from_fn(|t| tap(t / 3, t % 3));
+        let mut acc = k0;
+        for g in 0..3 {
+            let q = |j: usize| t[(4 * g + j).min(8)];
+            let (t0, t1, t2, t3) = (q(0), q(1), q(2), q(3));
+            let a = _mm256_unpacklo_epi8(t0, t1);
+            let b = _mm256_unpackhi_epi8(t0, t1);
+            let cc = _mm256_unpacklo_epi8(t2, t3);
+            let d = _mm256_unpackhi_epi8(t2, t3);
+            let x = [
+                _mm256_unpacklo_epi16(a, cc),
+                _mm256_unpackhi_epi16(a, cc),
+                _mm256_unpacklo_epi16(b, d),
+                _mm256_unpackhi_epi16(b, d),
+            ];
+            for v in 0..4 {
+                acc[v] =
+                    _mm256_dpbusd_avx_epi32(acc[v], _mm256_xor_si256(x[v], flip), wv[4 * g + v]);
+            }
+        }
+        dw_finish(acc, k, clamp, o);
+    }
+}
+
 /// One output row of one 32-channel block of a 3x3 depthwise convolution (stride and
 /// dilation 1 along the row; AVX-VNNI), on the column layout of `kernels::packed::Dw`
 /// (`w`: 12 pieces, piece `4 * kx + v`; `k`: the block's epilogue constants as for
@@ -1900,10 +2650,22 @@ fn dw_row_vnni(
         load32(&k[3 * PRE8]),
     ];
     let origin = -(pad as isize);
-    let mut col0 = column(origin);
-    let mut col1 = column(origin + 1);
-    for (ox, o) in out.chunks_exact_mut(c).enumerate() {
-        let col2 = column(origin + ox as isize + 2);
+    // `column` has one call site (the first two columns come from the loop's first two
+    // turns), so that LLVM inlines it: called out of line from three sites, each column
+    // cost a call, a `VZEROUPPER` and its four vectors through the stack.
+    let mut col0 = [zero; 4];
+    let mut col1 = [zero; 4];
+    let mut outs = out.chunks_exact_mut(c);
+    for i in 0..outs.len() + 2 {
+        let col2 = column(origin + i as isize);
+        if i < 2 {
+            col0 = col1;
+            col1 = col2;
+            continue;
+        }
+        let Some(o) = outs.next() else {
+            break;
+        };
         let mut acc = fold;
         for v in 0..4 {
             acc[v] = _mm256_dpbusd_avx_epi32(acc[v], col0[v], load32(&w[v]));
@@ -2495,7 +3257,8 @@ mod tests {
 
     /// A matrix-vector case: `k4` (1..=200), `oc` (1..=300), one row, the AVX-512 VNNI
     /// packed weights of `oc` channels, epilogue constants (fold, multiplier, `r1` as in
-    /// [`Soa`] for `oc` rounded up to 8) and the clamp.
+    /// [`Soa`] for `oc` rounded up to 8), the clamp, and `pad` (0..=3): the row's last
+    /// `pad` bytes are 0 (past `k = 4 * k4 - pad`, as [`GemvRow`]'s tail needs).
     type Gemv = (
         usize,
         usize,
@@ -2503,6 +3266,7 @@ mod tests {
         Vec<[u8; 32]>,
         Vec<u8>,
         (i32, i32, i32),
+        usize,
     );
 
     fn gemv_case(r: &mut Rng) -> Option<Gemv> {
@@ -2516,7 +3280,11 @@ mod tests {
         } else {
             r.usize(1, 300)
         };
-        let row = groups(r, k4);
+        let mut row = groups(r, k4);
+        let pad = r.usize(0, 3);
+        if let Some(last) = row.last_mut() {
+            last[4 - pad..].fill(0);
+        }
         let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap());
         let c = 8 * oc.div_ceil(8);
         let mut soa = std::vec![0u8; 12 * c];
@@ -2540,12 +3308,15 @@ mod tests {
             w,
             soa,
             (r.range(-128, 127) as i32, a.min(b), a.max(b)),
+            pad,
         ))
     }
 
-    /// The `oc` outputs and 3 bytes past them (which must stay 0xA5).
+    /// The `oc` outputs and 3 bytes past them (which must stay 0xA5). The specialised
+    /// kernel takes the row in the kernel's form (`flip` 0) when `pad` is 0 and `k4` even,
+    /// else as raw int8 bytes (`k` of them: whole groups and a tail) with `flip`.
     fn gemv_run(t: &Gemv, portable: bool) -> Vec<u8> {
-        let (k4, oc, row, w, soa, clamp) = t;
+        let (k4, oc, row, w, soa, clamp, pad) = t;
         let c = 8 * oc.div_ceil(8);
         let soa = Soa::new(soa, c);
         let mut out = std::vec![0xA5u8; oc + 3];
@@ -2583,9 +3354,31 @@ mod tests {
                 .collect();
             let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
             let o = &mut out[..*oc];
+            let raw: Vec<u8> = row.as_flattened()[..4 * k4 - pad]
+                .iter()
+                .map(|v| v ^ 0x80)
+                .collect();
+            let (whole, rest) = raw.as_chunks::<4>();
+            let gr = if *pad == 0 && k4 % 2 == 0 {
+                GemvRow {
+                    groups: row,
+                    tail: None,
+                    flip: 0,
+                }
+            } else {
+                GemvRow {
+                    groups: whole,
+                    tail: (!rest.is_empty()).then(|| {
+                        let mut t = [0x80u8; 4];
+                        t[..rest.len()].copy_from_slice(rest);
+                        t
+                    }),
+                    flip: 0x8080_8080,
+                }
+            };
             assert!(gemv_fused(
                 Packing::Avx512Vnni,
-                row,
+                gr,
                 w,
                 (*k4, *oc),
                 &p16,
@@ -2605,6 +3398,163 @@ mod tests {
             generate: gemv_case,
             portable: |t: &Gemv| gemv_run(t, true),
             specialised: |t: &Gemv| gemv_run(t, false),
+        }
+    );
+
+    /// A strided-run case: the input bytes `x`, `(base, step, row_step)`, `taps`
+    /// (1..=9), `s4`, `npix` (1..=27: whole passes of eight and every shorter last pass),
+    /// `oc` (a multiple of 8, 8..=80: one or two pairs per pass, a half pair last), the
+    /// AVX-512 VNNI packed weights, the epilogue constants (as [`gemv_case`]) and the
+    /// clamp. The input ends exactly at the last pixel's last piece in some cases (the
+    /// kernel's bound), with slack in others; pieces of neighbouring pixels overlap when
+    /// `step < 4 * s4` (as convolution windows do).
+    type Run = (
+        Vec<u8>,
+        (usize, usize, usize),
+        (usize, usize),
+        usize,
+        usize,
+        Vec<[u8; 32]>,
+        Vec<u8>,
+        (i32, i32, i32),
+    );
+
+    fn run_case(r: &mut Rng) -> Option<Run> {
+        let (taps, s4) = (r.usize(1, 9), r.usize(1, 12));
+        let npix = r.usize(1, 27);
+        let oc = 8 * r.usize(1, 10);
+        let step = r.usize(1, 24);
+        let row_step = if taps == 1 && r.bool() {
+            0
+        } else {
+            r.usize(1, 200)
+        };
+        let base = r.usize(0, 9);
+        let end = base + (npix - 1) * step + (taps - 1) * row_step + 4 * s4;
+        let slack = if r.bool() { 0 } else { r.usize(1, 5) };
+        let x = bytes(r, end + slack);
+        let k4 = taps * s4;
+        let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc / 8, k4).unwrap());
+        let mut soa = std::vec![0u8; 12 * oc];
+        for (j, (m, sh)) in r.multipliers(oc).into_iter().enumerate() {
+            let (m, sh) = if sh >= 0 { (0, 0) } else { (m, sh) };
+            let fold = if r.bool() {
+                r.u32() as i32
+            } else {
+                r.range(-5000, 5000) as i32
+            };
+            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
+            soa[4 * (oc + j)..4 * (oc + j) + 4].copy_from_slice(&m.to_le_bytes());
+            let r1 = sh.unsigned_abs().saturating_sub(1);
+            soa[4 * (2 * oc + j)..4 * (2 * oc + j) + 4].copy_from_slice(&r1.to_le_bytes());
+        }
+        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
+        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        Some((
+            x,
+            (base, step, row_step),
+            (taps, s4),
+            npix,
+            oc,
+            w,
+            soa,
+            clamp,
+        ))
+    }
+
+    /// The `npix * oc` outputs and 3 bytes past them (which must stay 0xA5).
+    fn run_run(t: &Run, portable: bool) -> Vec<u8> {
+        let (x, (base, step, row_step), (taps, s4), npix, oc, w, soa, clamp) = t;
+        let (oc, k4) = (*oc, taps * s4);
+        let soa = Soa::new(soa, oc);
+        let mut out = std::vec![0xA5u8; npix * oc + 3];
+        if portable || !avx512_vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 VNNI");
+            }
+            for p in 0..*npix {
+                // Pixel `p`'s row: its pieces joined.
+                let row: Vec<[u8; 4]> = (0..*taps)
+                    .flat_map(|t| {
+                        let at = base + p * step + t * row_step;
+                        x[at..at + 4 * s4]
+                            .chunks_exact(4)
+                            .map(|c| [c[0], c[1], c[2], c[3]])
+                    })
+                    .collect();
+                let mut acc = std::vec![0i32; oc];
+                for b0 in (0..oc / 8).step_by(4) {
+                    let nb = (oc / 8 - b0).min(4);
+                    let mut a = [[0i32; 32]; 1];
+                    let wb = &w[Packing::Avx512Vnni.piece(b0, 0, k4)..];
+                    crate::kernels::packed::tile_portable(
+                        Packing::Avx512Vnni,
+                        &[&row[..]],
+                        wb,
+                        k4,
+                        nb,
+                        &mut a,
+                    );
+                    acc[8 * b0..8 * (b0 + nb)].copy_from_slice(&a[0][..8 * nb]);
+                }
+                requant_soa_portable(&acc, &soa, *clamp, &mut out[p * oc..(p + 1) * oc]);
+            }
+        } else {
+            let at = |a: &[u8], j: usize| {
+                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+            };
+            let pre: Vec<[u8; 32]> = (0..oc / 8)
+                .flat_map(|g| {
+                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                    pre8(f, m, r)
+                })
+                .collect();
+            let p16: Vec<Pre16> = (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let n = npix * oc;
+            assert!(gemm_run_fused(
+                Packing::Avx512Vnni,
+                x,
+                (*base, *step, *row_step),
+                (*taps, *s4),
+                *npix,
+                w,
+                (k4, oc),
+                &p16,
+                *clamp,
+                &mut out[..n],
+            ));
+            // One byte short of the last piece: refused, nothing written.
+            let mut o2 = std::vec![0xA5u8; n];
+            let short = &x[..base + (npix - 1) * step + (taps - 1) * row_step + 4 * s4 - 1];
+            assert!(!gemm_run_fused(
+                Packing::Avx512Vnni,
+                short,
+                (*base, *step, *row_step),
+                (*taps, *s4),
+                *npix,
+                w,
+                (k4, oc),
+                &p16,
+                *clamp,
+                &mut o2,
+            ));
+            assert!(o2.iter().all(|&v| v == 0xA5));
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The strided-run AVX-512 VNNI kernel (pixels read in place at a fixed step,
+        /// pieces a fixed row step apart, all channels, fused epilogue) against the
+        /// portable kernel and epilogue on the joined rows, extreme values included.
+        packed_gemm_run_matches_portable {
+            seed: 53,
+            cases: 1500,
+            generate: run_case,
+            portable: |t: &Run| run_run(t, true),
+            specialised: |t: &Run| run_run(t, false),
         }
     );
 
@@ -2681,6 +3631,238 @@ mod tests {
             generate: dw_block_case,
             portable: |d: &DwBlock| dw_block_run(d, true),
             specialised: |d: &DwBlock| dw_block_run(d, false),
+        }
+    );
+
+    /// A depthwise run case: a block case ([`dw_block_case`], VNNI), `c` (8 or 16),
+    /// the stride `sx` (1..=3), the first column `col0`, `npix` (1..=30: partial last
+    /// blocks are left to the caller), the input rows (some outside the image, `None`),
+    /// each `in_w * c` bytes with `in_w` either exactly the last column read plus one
+    /// or larger, and the zero point.
+    type DwRun = (
+        DwBlock,
+        (usize, usize),
+        (usize, usize),
+        usize,
+        [Option<Vec<u8>>; 3],
+        u8,
+    );
+
+    fn dw_run_case(r: &mut Rng) -> Option<DwRun> {
+        // The VNNI layout (on a CPU without AVX-VNNI both sides run the portable twin).
+        let mut d = dw_block_case(r)?;
+        d.0 = Packing::Vnni;
+        d.1.clear();
+        d.2 = bytes(r, 12 * 32)
+            .chunks_exact(32)
+            .map(|c| <[u8; 32]>::try_from(c).unwrap())
+            .collect();
+        let c = if r.bool() { 8 } else { 16 };
+        let (sx, col0, npix) = (r.usize(1, 3), r.usize(0, 5), r.usize(1, 30));
+        let rb = 32 / c;
+        let used = (npix / rb * rb).max(1);
+        let in_w = col0 + (used - 1) * sx + 3 + if r.bool() { 0 } else { r.usize(1, 4) };
+        let rows = core::array::from_fn(|_| (r.range(0, 4) != 0).then(|| bytes(r, in_w * c)));
+        let zp = r.u32() as u8;
+        Some((d, (c, in_w), (sx, col0), npix, rows, zp))
+    }
+
+    /// The written pixels' bytes, then 3 bytes past them (which must stay 0xA5).
+    fn dw_run_run(t: &DwRun, portable: bool) -> Vec<u8> {
+        let ((packing, _, w, k, clamp), (c, in_w), (sx, col0), npix, rows, zp) = t;
+        let rb = 32 / c;
+        let n = npix / rb * rb;
+        let mut out = std::vec![0xA5u8; n * c + 3];
+        if portable || !vnni_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-VNNI");
+            }
+            for b in 0..n / rb {
+                // Each tap's `rb` pixels side by side, then the portable block.
+                let taps: Vec<[u8; 32]> = (0..9)
+                    .map(|t| {
+                        let (ky, kx) = (t / 3, t % 3);
+                        let mut v = [*zp; 32];
+                        if let Some(row) = &rows[ky] {
+                            for j in 0..rb {
+                                let col = col0 + (b * rb + j) * sx + kx;
+                                v[j * c..(j + 1) * c].copy_from_slice(&row[col * c..(col + 1) * c]);
+                            }
+                        }
+                        v
+                    })
+                    .collect();
+                let tr: [&[u8; 32]; 9] = core::array::from_fn(|i| &taps[i]);
+                let o: &mut [u8; 32] = (&mut out[32 * b..32 * b + 32]).try_into().unwrap();
+                crate::kernels::packed::dw_block_portable(*packing, &tr, w, k, *clamp, o);
+            }
+        } else {
+            let rs: [Option<&[u8]>; 3] = core::array::from_fn(|i| rows[i].as_deref());
+            let done = dw_rep_run(
+                &rs,
+                (*c, *in_w),
+                (*sx, *col0),
+                *npix,
+                w,
+                k,
+                *zp,
+                *clamp,
+                &mut out[..n * c],
+            );
+            assert_eq!(done, n);
+            // A row one byte short of the last column read: refused, nothing written.
+            if let Some(i) = (0..3).find(|&i| rows[i].is_some()) {
+                let last = (col0 + (n.max(1) - 1) * sx + 3) * c;
+                let mut rs2 = rs;
+                rs2[i] = rows[i].as_deref().map(|v| &v[..last - 1]);
+                let mut o2 = std::vec![0xA5u8; n * c];
+                let got = dw_rep_run(
+                    &rs2,
+                    (*c, *in_w),
+                    (*sx, *col0),
+                    *npix,
+                    w,
+                    k,
+                    *zp,
+                    *clamp,
+                    &mut o2,
+                );
+                assert!(n == 0 || got == 0);
+                assert!(o2.iter().all(|&v| v == 0xA5));
+            }
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The depthwise run kernel for 8 and 16 channels (taps of `32 / c` pixels loaded
+        /// straight into one vector: contiguous, two 16-byte or four 8-byte loads; rows
+        /// outside the image as the zero point) against the portable block kernel on the
+        /// same taps gathered by hand, extreme values included.
+        packed_dw_run_matches_portable {
+            seed: 54,
+            cases: 1500,
+            generate: dw_run_case,
+            portable: |t: &DwRun| dw_run_run(t, true),
+            specialised: |t: &DwRun| dw_run_run(t, false),
+        }
+    );
+
+    /// A copy case: the source bytes (3-byte pixels for the widening), the flip (0 or
+    /// 0x80) and the padding byte; lengths with tails and destinations longer than
+    /// needed.
+    type CopyK = (Vec<u8>, u8, u8, usize);
+
+    fn copy_case(r: &mut Rng) -> Option<CopyK> {
+        let n = if r.bool() {
+            r.usize(0, 100)
+        } else {
+            r.usize(0, 3000)
+        };
+        let flip = if r.bool() { 0x80 } else { 0 };
+        Some((bytes(r, n), flip, r.u32() as u8, r.usize(0, 70)))
+    }
+
+    /// The XOR copy, then the widening, each into a destination with `extra` bytes past
+    /// what the source fills (which must keep their 0xA5).
+    fn copy_run(k: &CopyK, portable: bool) -> Vec<u8> {
+        let (src, flip, pad, extra) = k;
+        let mut a = std::vec![0xA5u8; src.len() + extra];
+        let px = src.len() / 3;
+        let mut b = std::vec![0xA5u8; 4 * px + extra];
+        let (mut da, mut db) = (0, 0);
+        if !portable {
+            da = xor_copy(&mut a[..src.len()], src, *flip);
+            db = expand3to4(&mut b[..4 * px], &src[..3 * px], *flip, *pad);
+            if db == 0 && px >= 16 {
+                std::println!("SKIPPED: this CPU has no AVX-512 VBMI");
+            }
+        }
+        for (d, &v) in a.iter_mut().zip(src).skip(da) {
+            *d = v ^ flip;
+        }
+        for (d, s) in b[..4 * px]
+            .chunks_exact_mut(4)
+            .zip(src.chunks_exact(3))
+            .skip(db)
+        {
+            d.copy_from_slice(&[s[0] ^ flip, s[1] ^ flip, s[2] ^ flip, *pad]);
+        }
+        a.extend_from_slice(&b);
+        a
+    }
+
+    specialised_matches_portable!(
+        /// The convolution input copies (XOR with the flip, 64 bytes a step; 3-byte
+        /// pixels widened to 4 with `VPERMB`) against their byte-by-byte loops.
+        avx512_input_copies_match_portable {
+            seed: 55,
+            cases: 1000,
+            generate: copy_case,
+            portable: |k: &CopyK| copy_run(k, true),
+            specialised: |k: &CopyK| copy_run(k, false),
+        }
+    );
+
+    /// An ADD input rescale case for [`Small16`]: multiplier (extremes included), shift
+    /// -31..=-1, left shift 0..=23 (20 often, as TFLite sets it) and offset; only cases
+    /// [`small_params`] accepts.
+    type SmallK = (edgeflow_format::graph::Multiplier, i32, i32);
+
+    fn small_case(r: &mut Rng) -> Option<SmallK> {
+        let m = edgeflow_format::graph::Multiplier {
+            multiplier: match r.range(0, 5) {
+                0 => i32::MAX,
+                1 => 1 << 30,
+                2 => r.range(0, 3) as i32,
+                _ => r.range(0, i32::MAX as i64) as i32,
+            },
+            shift: r.range(-31, -1) as i32,
+        };
+        let ls = if r.bool() { 20 } else { r.range(0, 23) as i32 };
+        let off = r.range(-127, 128) as i32;
+        small_params(&m, off, ls)?;
+        Some((m, off, ls))
+    }
+
+    /// The rescale of every int8 input `x`: `(x + off) << ls` through TFLM's
+    /// `MultiplyByQuantizedMultiplierSmallerThanOneExp` (portable), or [`Small16`].
+    fn small_run(k: &SmallK, portable: bool) -> Vec<i32> {
+        use crate::fixedpoint::multiply_by_quantized_multiplier_smaller_than_one_exp as mq;
+        let (m, off, ls) = k;
+        let xs: Vec<i32> = (-128..128).collect();
+        if portable || !avx512f_available() {
+            if !portable {
+                std::println!("SKIPPED: this CPU has no AVX-512 F");
+            }
+            return xs
+                .iter()
+                .map(|&x| mq((x + off).wrapping_shl(*ls as u32), m.multiplier, m.shift))
+                .collect();
+        }
+        let p = small_params(m, *off, *ls).unwrap();
+        let mut out = std::vec![0i32; 256];
+        for (o, x) in out.chunks_exact_mut(16).zip(xs.chunks_exact(16)) {
+            // SAFETY: AVX-512 F is available (checked); 64 bytes each way, unaligned.
+            unsafe {
+                let v = _mm512_loadu_si512(x.as_ptr().cast());
+                let v = _mm512_add_epi32(v, _mm512_set1_epi32(*off));
+                let r = Small16::new(p).apply(v);
+                _mm512_storeu_si512(o.as_mut_ptr().cast(), r);
+            }
+        }
+        out
+    }
+
+    specialised_matches_portable!(
+        /// The 32-bit split form of an ADD input's rescale (`small_params`, `Small16`)
+        /// against TFLM's formula, on every int8 input of each case.
+        avx512_small_rescale_matches_portable {
+            seed: 68,
+            cases: 3000,
+            generate: small_case,
+            portable: |k: &SmallK| small_run(k, true),
+            specialised: |k: &SmallK| small_run(k, false),
         }
     );
 
