@@ -518,7 +518,8 @@ fn eval_3x3(
     #[cfg(any(test, feature = "std"))]
     if soa && cfg!(target_arch = "aarch64") {
         if let Params::Soa(p) = &params {
-            eval_3x3_runs(g, isa, (x, w, zp), p, &params, q, out, acc);
+            // The arena path (`Runtime::invoke`) allocates nothing: no framed copy here.
+            eval_3x3_runs(g, isa, (x, w, zp), p, &params, q, out, acc, false);
             return;
         }
     }
@@ -645,7 +646,17 @@ pub(crate) fn eval_soa(
     let soa = Soa::new(area, c);
     let params = Params::Soa(Soa::new(area, c));
     let mut acc = [0i32; CHUNK];
-    eval_3x3_runs(&g, isa, (x, w, &zp[..c]), &soa, &params, &q, out, &mut acc);
+    eval_3x3_runs(
+        &g,
+        isa,
+        (x, w, &zp[..c]),
+        &soa,
+        &params,
+        &q,
+        out,
+        &mut acc,
+        true,
+    );
     true
 }
 
@@ -665,12 +676,15 @@ fn eval_3x3_runs(
     q: &OutQ<'_>,
     out: &mut [u8],
     acc: &mut [i32; CHUNK],
+    framed: bool,
 ) {
     let c = g.in_c;
-    // Padding (some windows reach outside the input): the input copied once into a
-    // zero-point frame in which every window is inside, then every output row as one
-    // run; the per-pixel path below only if the copy or a run is refused.
-    if let Some(&pad_byte) = zp.first() {
+    // Padding (some windows reach outside the input), with `framed` (the packed host
+    // path, `eval_soa`, which may allocate; not `Runtime::invoke`'s arena path): the
+    // input copied once into a zero-point frame in which every window is inside, then
+    // every output row as one run; the per-pixel path below only if the copy or a run is
+    // refused.
+    if let (true, Some(&pad_byte)) = (framed, zp.first()) {
         if padded_runs(g, isa, x, pad_byte, w, p, q, out) {
             return;
         }
@@ -739,8 +753,8 @@ std::thread_local! {
 
 /// [`eval_3x3_runs`] for an op with padding (undilated): the input copied into a frame
 /// of `pad_byte` (the input zero point, whose `x + off` is 0: the taps outside the
-/// image) large enough that every window is inside it, then each output row as one run
-/// of [`arch::dw3x3_run`]. `false` when the op has no padding, is dilated, the frame
+/// image) large enough that every window is inside it, then every output row in one
+/// checked call of `arch::dw3x3_frame` (runs of `arch::dw3x3_run`'s arithmetic). `false` when the op has no padding, is dilated, the frame
 /// would be larger than the input by more than a few rows and columns (it never is for
 /// a valid op), or the kernel declines a run (the caller then recomputes every pixel).
 #[cfg(any(test, feature = "std"))]
