@@ -85,11 +85,31 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    /// An unsigned varint of a `bits`-wide integer (16, 32 or 64), as postcard reads it.
-    fn varint(&mut self, bits: u32) -> R<u64> {
+    /// An unsigned varint of a `BITS`-wide integer (16, 32 or 64), as postcard reads it.
+    ///
+    /// The one-byte case (values below 128: most tags, ranks, dimensions, ids) is inlined
+    /// at every call site; longer varints go to one out-of-line [`Reader::varint_long`] per
+    /// width, so a device does not carry the whole loop at each of the reader's call sites
+    /// (BENCHMARKS.md, "Footprint: the parser").
+    #[inline(always)]
+    fn varint<const BITS: u32>(&mut self) -> R<u64> {
+        if let Some((&b, rest)) = self.rest.split_first() {
+            // One byte with the continuation bit clear: valid for every width (a one-byte
+            // varint is never the last allowed byte of a 16-, 32- or 64-bit one).
+            if b & 0x80 == 0 {
+                self.rest = rest;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_long::<BITS>()
+    }
+
+    /// [`Reader::varint`] in full: any length, the width checks.
+    #[inline(never)]
+    fn varint_long<const BITS: u32>(&mut self) -> R<u64> {
         // ceil(bits / 7) bytes at most; the last may only hold the `bits % 7` top bits.
-        let max_bytes = bits.div_ceil(7);
-        let last_max = 1u8.wrapping_shl(bits % 7).wrapping_sub(1);
+        let max_bytes = BITS.div_ceil(7);
+        let last_max = 1u8.wrapping_shl(BITS % 7).wrapping_sub(1);
         let mut out = 0u64;
         let mut i = 0u32;
         while i < max_bytes {
@@ -108,22 +128,22 @@ impl<'a> Reader<'a> {
 
     /// A `u16` (varint).
     pub fn u16(&mut self) -> R<u16> {
-        self.varint(16).map(|v| v as u16)
+        self.varint::<16>().map(|v| v as u16)
     }
 
     /// A `u32` (varint).
     pub fn u32(&mut self) -> R<u32> {
-        self.varint(32).map(|v| v as u32)
+        self.varint::<32>().map(|v| v as u32)
     }
 
     /// A `u64` (varint).
     pub fn u64(&mut self) -> R<u64> {
-        self.varint(64)
+        self.varint::<64>()
     }
 
     /// A length (`usize` varint of the target's pointer width, as postcard reads it).
     pub fn seq_len(&mut self) -> R<usize> {
-        self.varint(usize::BITS).map(|v| v as usize)
+        self.varint::<{ usize::BITS }>().map(|v| v as usize)
     }
 
     /// An `i32` (zigzag varint).
@@ -176,20 +196,20 @@ impl<'a> Reader<'a> {
         }
         Ok(a)
     }
+}
 
-    /// A `heapless::Vec<T, N>` into `out` (cleared first), each element read by `f`.
-    fn vec_into<T, const N: usize>(
-        &mut self,
-        out: &mut heapless::Vec<T, N>,
-        f: fn(&mut Self) -> R<T>,
-    ) -> R<()> {
-        out.clear();
-        let n = self.seq_len()?;
-        for _ in 0..n {
-            out.push(f(self)?).map_err(|_| DecodeError)?;
-        }
-        Ok(())
+/// A list of [`TensorDef`]s into `out` (cleared first; its capacity is `out`'s, a longer
+/// list is an error). One copy for every list capacity (the `VecView` erases it) and never
+/// inlined: inlined, LLVM unrolled the loop for each capacity (4 graph inputs and outputs,
+/// 8 op inputs, 1 op output) with a `tensor` call and a record copy per element.
+#[inline(never)]
+fn tensors_into<'a>(r: &mut Reader<'a>, out: &mut heapless::vec::VecView<TensorDef<'a>>) -> R<()> {
+    out.clear();
+    let n = r.seq_len()?;
+    for _ in 0..n {
+        out.push(tensor(r)?).map_err(|_| DecodeError)?;
     }
+    Ok(())
 }
 
 /// One section of the artifact body: `(kind: u16, data: bytes)`; returns the kind, the
@@ -209,9 +229,9 @@ pub fn graph_header(bytes: &[u8]) -> R<(GraphHeader<'_>, &[u8])> {
     let arena_align = r.u32()?;
     let op_count = r.u32()?;
     let mut inputs = heapless::Vec::new();
-    r.vec_into(&mut inputs, tensor)?;
+    tensors_into(&mut r, inputs.as_mut_view())?;
     let mut outputs = heapless::Vec::new();
-    r.vec_into(&mut outputs, tensor)?;
+    tensors_into(&mut r, outputs.as_mut_view())?;
     let macs = r.u64()?;
     let name = r.str()?;
     let h = GraphHeader {
@@ -270,8 +290,8 @@ pub fn op_def_into_in<'a, S: OpSet>(bytes: &'a [u8], out: &mut OpDef<'a>) -> R<&
     let mut r = Reader::new(bytes);
     out.source_index = r.u32()?;
     out.op = op_in::<S>(&mut r)?;
-    r.vec_into(&mut out.inputs, tensor)?;
-    r.vec_into(&mut out.outputs, tensor)?;
+    tensors_into(&mut r, out.inputs.as_mut_view())?;
+    tensors_into(&mut r, out.outputs.as_mut_view())?;
     out.scratch = if r.option()? {
         Some(Scratch {
             offset: r.u32()?,
