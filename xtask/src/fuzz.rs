@@ -88,6 +88,18 @@ fn cli_run_seed(kind: u8, artifact: &[u8], file: &[u8]) -> Result<Vec<u8>> {
     Ok(v)
 }
 
+/// Seeds kept across regenerations: `parse_execute` artifacts written by an older
+/// edgeflow (`format_1_1_*`: format 1.1, plans of the compiler before 1.2), which this
+/// generator can no longer produce. The 1.2 reader must keep refusing those whose plan
+/// lacks the kernels' accumulator scratch (`Error::OlderPlan`: `conv_same_s1_int8`,
+/// `fc_int8`, `pools_int8`) and keep accepting those whose plan suffices
+/// (`dw_m3_dil2_int8`, `conv_same_s1_f32`); each as is and with the reseal byte.
+fn is_kept_old_format(p: &Path) -> bool {
+    p.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with("format_1_1_"))
+}
+
 /// Regenerates `fuzz/seeds/`: every conformance fixture (as `.tflite` and as a compiled
 /// artifact), every hostile file of `tests/hostile/`, and the example feature pipelines
 /// with test signals and images.
@@ -95,7 +107,12 @@ pub fn seeds() -> Result<()> {
     for t in TARGETS {
         let d = seeds_dir(t);
         if d.exists() {
-            std::fs::remove_dir_all(&d)?;
+            for e in std::fs::read_dir(&d)? {
+                let p = e?.path();
+                if !is_kept_old_format(&p) {
+                    std::fs::remove_file(&p)?;
+                }
+            }
         }
     }
     for f in fixtures() {

@@ -85,11 +85,59 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    /// An unsigned varint of a `bits`-wide integer (16, 32 or 64), as postcard reads it.
-    fn varint(&mut self, bits: u32) -> R<u64> {
-        // ceil(bits / 7) bytes at most; the last may only hold the `bits % 7` top bits.
-        let max_bytes = bits.div_ceil(7);
-        let last_max = 1u8.wrapping_shl(bits % 7).wrapping_sub(1);
+    /// An unsigned varint of a `BITS`-wide integer (16 or 32), as postcard reads it.
+    ///
+    /// The one-byte case (values below 128: most tags, ranks, dimensions, ids) is inlined
+    /// at every call site; longer varints go to one out-of-line [`Reader::varint32_long`]
+    /// for every width up to 32 bits, so a device does not carry the whole loop at each of
+    /// the reader's call sites (BENCHMARKS.md, "Footprint: the parser").
+    #[inline(always)]
+    fn varint32<const BITS: u32>(&mut self) -> R<u32> {
+        if let Some((&b, rest)) = self.rest.split_first() {
+            // One byte with the continuation bit clear: valid for every width (a one-byte
+            // varint is never the last allowed byte of a 16-, 32- or 64-bit one).
+            if b & 0x80 == 0 {
+                self.rest = rest;
+                return Ok(u32::from(b));
+            }
+        }
+        self.varint32_long(BITS.div_ceil(7), last_byte_max(BITS))
+    }
+
+    /// [`Reader::varint32`] in full: at most `max_bytes` bytes, the last at most `last_max`
+    /// (the bits a `BITS`-wide integer has left for it, so the value fits 32 bits).
+    #[inline(never)]
+    fn varint32_long(&mut self, max_bytes: u32, last_max: u8) -> R<u32> {
+        // Two bytes (values below 16,384: offsets, most dimensions) without the loop; a
+        // two-byte varint is never the last allowed byte of a 16- or 32-bit one.
+        if let Some((&[b0, b1], rest)) = self.rest.split_first_chunk::<2>() {
+            if b1 & 0x80 == 0 {
+                self.rest = rest;
+                return Ok(u32::from(b0 & 0x7F) | u32::from(b1) << 7);
+            }
+        }
+        let mut out = 0u32;
+        let mut i = 0u32;
+        while i < max_bytes {
+            let b = self.u8()?;
+            out |= u32::from(b & 0x7F).wrapping_shl(i.wrapping_mul(7));
+            if b & 0x80 == 0 {
+                if i.wrapping_add(1) == max_bytes && b > last_max {
+                    return Err(DecodeError);
+                }
+                return Ok(out);
+            }
+            i = i.wrapping_add(1);
+        }
+        Err(DecodeError)
+    }
+
+    /// A 64-bit varint (postcard's `u64`, and `usize` on 64-bit hosts); out of line (the
+    /// graph header's MAC count is the only one on a device).
+    #[inline(never)]
+    fn varint64(&mut self) -> R<u64> {
+        let max_bytes = 64u32.div_ceil(7);
+        let last_max = last_byte_max(64);
         let mut out = 0u64;
         let mut i = 0u32;
         while i < max_bytes {
@@ -108,22 +156,26 @@ impl<'a> Reader<'a> {
 
     /// A `u16` (varint).
     pub fn u16(&mut self) -> R<u16> {
-        self.varint(16).map(|v| v as u16)
+        self.varint32::<16>().map(|v| v as u16)
     }
 
     /// A `u32` (varint).
     pub fn u32(&mut self) -> R<u32> {
-        self.varint(32).map(|v| v as u32)
+        self.varint32::<32>()
     }
 
     /// A `u64` (varint).
     pub fn u64(&mut self) -> R<u64> {
-        self.varint(64)
+        self.varint64()
     }
 
     /// A length (`usize` varint of the target's pointer width, as postcard reads it).
     pub fn seq_len(&mut self) -> R<usize> {
-        self.varint(usize::BITS).map(|v| v as usize)
+        if usize::BITS <= 32 {
+            self.varint32::<{ usize::BITS }>().map(|v| v as usize)
+        } else {
+            self.varint64().map(|v| v as usize)
+        }
     }
 
     /// An `i32` (zigzag varint).
@@ -176,20 +228,26 @@ impl<'a> Reader<'a> {
         }
         Ok(a)
     }
+}
 
-    /// A `heapless::Vec<T, N>` into `out` (cleared first), each element read by `f`.
-    fn vec_into<T, const N: usize>(
-        &mut self,
-        out: &mut heapless::Vec<T, N>,
-        f: fn(&mut Self) -> R<T>,
-    ) -> R<()> {
-        out.clear();
-        let n = self.seq_len()?;
-        for _ in 0..n {
-            out.push(f(self)?).map_err(|_| DecodeError)?;
-        }
-        Ok(())
+/// The largest last byte of a varint of a `bits`-wide integer: ceil(bits / 7) bytes at
+/// most, the last holding only the `bits % 7` top bits.
+const fn last_byte_max(bits: u32) -> u8 {
+    1u8.wrapping_shl(bits % 7).wrapping_sub(1)
+}
+
+/// A list of [`TensorDef`]s into `out` (cleared first; its capacity is `out`'s, a longer
+/// list is an error). One copy for every list capacity (the `VecView` erases it) and never
+/// inlined: inlined, LLVM unrolled the loop for each capacity (4 graph inputs and outputs,
+/// 8 op inputs, 1 op output) with a `tensor` call and a record copy per element.
+#[inline(never)]
+fn tensors_into<'a>(r: &mut Reader<'a>, out: &mut heapless::vec::VecView<TensorDef<'a>>) -> R<()> {
+    out.clear();
+    let n = r.seq_len()?;
+    for _ in 0..n {
+        out.push(tensor(r)?).map_err(|_| DecodeError)?;
     }
+    Ok(())
 }
 
 /// One section of the artifact body: `(kind: u16, data: bytes)`; returns the kind, the
@@ -209,9 +267,9 @@ pub fn graph_header(bytes: &[u8]) -> R<(GraphHeader<'_>, &[u8])> {
     let arena_align = r.u32()?;
     let op_count = r.u32()?;
     let mut inputs = heapless::Vec::new();
-    r.vec_into(&mut inputs, tensor)?;
+    tensors_into(&mut r, inputs.as_mut_view())?;
     let mut outputs = heapless::Vec::new();
-    r.vec_into(&mut outputs, tensor)?;
+    tensors_into(&mut r, outputs.as_mut_view())?;
     let macs = r.u64()?;
     let name = r.str()?;
     let h = GraphHeader {
@@ -270,8 +328,8 @@ pub fn op_def_into_in<'a, S: OpSet>(bytes: &'a [u8], out: &mut OpDef<'a>) -> R<&
     let mut r = Reader::new(bytes);
     out.source_index = r.u32()?;
     out.op = op_in::<S>(&mut r)?;
-    r.vec_into(&mut out.inputs, tensor)?;
-    r.vec_into(&mut out.outputs, tensor)?;
+    tensors_into(&mut r, out.inputs.as_mut_view())?;
+    tensors_into(&mut r, out.outputs.as_mut_view())?;
     out.scratch = if r.option()? {
         Some(Scratch {
             offset: r.u32()?,

@@ -83,8 +83,9 @@ pub const PLAN_SCRATCH_MINOR: u16 = 2;
 pub const READABLE_MAJORS: &[u16] = &[1];
 
 /// The CRC used over the artifact body (CRC-32/ISO-HDLC, the zlib/PNG CRC), with the
-/// `crc` crate's 1 KiB byte table: what the host tools write artifacts with.
-/// [`Artifact::parse`] checks with [`crc32`] instead (same value, a 64-byte table).
+/// `crc` crate's 1 KiB byte table: what the host tools write artifacts with. The no_std
+/// code of the run-time crates uses [`crc32`] / [`Crc32`] instead (same value; a 64-byte
+/// table on devices).
 pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// CRC-32/ISO-HDLC's reflected polynomial (0x04C11DB7 bit-reversed), as in zlib's
@@ -116,37 +117,96 @@ const CRC32_NIBBLE: [u32; 16] = {
     t
 };
 
-/// CRC-32/ISO-HDLC of `bytes` (the value [`CRC32`]`.checksum(bytes)` gives), two lookups
-/// per byte in a 64-byte table instead of one in a 1 KiB one: [`Artifact::parse`]'s check
-/// on devices, so a firmware that needs no other CRC-32 (the one-model benchmark harness)
-/// links 64 bytes of table, not 1,024. The edgeflow application still links the `crc`
-/// crate's 1 KiB table through edgeflow-slots and edgeflow-telemetry, so there it saves no
-/// flash. Host builds (`std`) check with [`CRC32`]'s table (same value, fewer instructions).
-/// Cost on the emulated Cortex-M4F: BENCHMARKS.md, "Footprint: code size, fifth pass".
+/// CRC-32/ISO-HDLC of `bytes` (the value [`CRC32`]`.checksum(bytes)` gives): [`Crc32`]
+/// over one slice. On devices (no `std`) two lookups per byte in a 64-byte table instead of
+/// one in a 1 KiB one; it is the one CRC-32 of the no_std crates (the artifact check here,
+/// edgeflow-slots' slot headers and artifacts, edgeflow-telemetry's frames and commands),
+/// so a firmware links 64 bytes of table, not the `crc` crate's 1,024. Host builds (`std`)
+/// use [`CRC32`]'s table (same value, fewer instructions). Cost on the emulated
+/// Cortex-M4F: BENCHMARKS.md, "Footprint: code size, fifth pass" (about 3 instructions
+/// per byte). Never panics.
 pub fn crc32(bytes: &[u8]) -> u32 {
-    #[cfg(feature = "std")]
-    {
-        CRC32.checksum(bytes)
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        crc32_nibble(bytes)
+    let mut c = Crc32::new();
+    c.update(bytes);
+    c.finish()
+}
+
+/// CRC-32/ISO-HDLC computed piece by piece (for bytes that arrive in chunks: a slot read
+/// from flash 256 bytes at a time, a telemetry frame byte by byte as it is serialised).
+/// `new`, any number of `update`s, then `finish` gives [`crc32`] of the concatenation.
+/// Device builds (no `std`) use the 64-byte nibble table, host builds (`std`) the `crc`
+/// crate's byte table ([`CRC32`]); the values are equal (tests compare them on the
+/// catalogue's check value, every length 0..=300 and every byte value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Crc32 {
+    /// The register (reflected, before the final complement).
+    reg: u32,
+}
+
+impl Default for Crc32 {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// [`crc32`]'s device path, the 64-byte-table CRC (also compiled on the host, where the
-/// tests compare it with the `crc` crate's table CRC).
+impl Crc32 {
+    /// The CRC of no bytes yet (register all ones: the algorithm's `init`).
+    pub const fn new() -> Self {
+        Crc32 { reg: !0 }
+    }
+
+    /// Feeds `bytes`. Never panics.
+    #[inline]
+    pub fn update(&mut self, bytes: &[u8]) {
+        #[cfg(feature = "std")]
+        {
+            self.reg = crc32_table_update(self.reg, bytes);
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            self.reg = crc32_nibble_update(self.reg, bytes);
+        }
+    }
+
+    /// The CRC-32 of every byte fed (the final complement, `xorout` = 0xFFFFFFFF).
+    pub const fn finish(self) -> u32 {
+        !self.reg
+    }
+}
+
+/// [`Crc32::update`]'s device path, the 64-byte-table CRC (also compiled on the host, where
+/// the tests compare it with the `crc` crate's table CRC).
 #[cfg_attr(feature = "std", allow(dead_code))]
-fn crc32_nibble(bytes: &[u8]) -> u32 {
+fn crc32_nibble_update(mut c: u32, bytes: &[u8]) -> u32 {
     let step = |c: u32| {
         // `c & 15` < 16: the lookup is always in bounds (`get` keeps the panic audit).
         (c >> 4) ^ CRC32_NIBBLE.get((c & 15) as usize).copied().unwrap_or(0)
     };
-    let mut c = !0u32;
     for &b in bytes {
         c = step(step(c ^ u32::from(b)));
     }
-    !c
+    c
+}
+
+/// [`Crc32::update`]'s host path: one lookup per byte in the `crc` crate's table for
+/// [`CRC32`] (the reflected byte-wise algorithm; the crate's own loop, register in and out).
+#[cfg(feature = "std")]
+fn crc32_table_update(mut c: u32, bytes: &[u8]) -> u32 {
+    let [table] = CRC32.table();
+    for &b in bytes {
+        // `(c ^ b) & 0xFF` < 256: always in bounds.
+        c = (c >> 8)
+            ^ table
+                .get(((c ^ u32::from(b)) & 0xFF) as usize)
+                .copied()
+                .unwrap_or(0);
+    }
+    c
+}
+
+#[cfg(all(test, feature = "std"))]
+fn crc32_nibble(bytes: &[u8]) -> u32 {
+    !crc32_nibble_update(!0, bytes)
 }
 
 /// What a section of the body holds.
@@ -532,6 +592,30 @@ mod tests {
         for b in 0..=255u8 {
             assert_eq!(crc32_nibble(&[b]), CRC32.checksum(&[b]), "byte {b}");
         }
+    }
+
+    #[test]
+    fn piecewise_crc_equals_the_crate_crc_at_every_split() {
+        // `Crc32` fed in two pieces, split at every position, on both paths (the table one
+        // this `std` build uses and the nibble one devices use), against the crate.
+        let bytes: Vec<u8> = (0..97u32).map(|i| (i * 37 + 11) as u8).collect();
+        let want = CRC32.checksum(&bytes);
+        assert_eq!(crc32(b"123456789"), crc::CRC_32_ISO_HDLC.check);
+        for cut in 0..=bytes.len() {
+            let (a, b) = bytes.split_at(cut);
+            let mut c = Crc32::new();
+            c.update(a);
+            c.update(b);
+            assert_eq!(c.finish(), want, "cut {cut}");
+            let reg = crc32_nibble_update(crc32_nibble_update(!0, a), b);
+            assert_eq!(!reg, want, "nibble, cut {cut}");
+        }
+        // Byte by byte, as the telemetry encoder feeds it.
+        let mut c = Crc32::default();
+        for b in &bytes {
+            c.update(core::slice::from_ref(b));
+        }
+        assert_eq!(c.finish(), want);
     }
 
     #[test]

@@ -67,8 +67,11 @@ pub const DATA_OFFSET: u32 = 256;
 /// Largest `READ_SIZE` / `WRITE_SIZE` supported (they must divide it).
 pub const MAX_GRANULE: usize = 256;
 
-/// The CRC used for headers and artifacts (CRC-32/ISO-HDLC, as the artifact format).
-pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// The CRC used for headers and artifacts (CRC-32/ISO-HDLC, as the artifact format), with
+/// the `crc` crate's 1 KiB table, for host tools. This crate computes the same value with
+/// [`edgeflow_format::crc32`] / [`edgeflow_format::Crc32`], the one CRC-32 of the no_std
+/// crates (a 64-byte table on devices).
+pub use edgeflow_format::CRC32;
 
 /// A decoded slot header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,7 +96,7 @@ impl SlotHeader {
         SlotHeader {
             sequence,
             len: u32::try_from(artifact.len()).unwrap_or(u32::MAX),
-            crc: CRC32.checksum(artifact),
+            crc: edgeflow_format::crc32(artifact),
             artifact_version: (u16_at(4), u16_at(6)),
         }
     }
@@ -108,7 +111,7 @@ impl SlotHeader {
         b[16..20].copy_from_slice(&self.crc.to_le_bytes());
         b[20..22].copy_from_slice(&self.artifact_version.0.to_le_bytes());
         b[22..24].copy_from_slice(&self.artifact_version.1.to_le_bytes());
-        let hcrc = CRC32.checksum(&b[..24]);
+        let hcrc = edgeflow_format::crc32(&b[..24]);
         b[24..28].copy_from_slice(&hcrc.to_le_bytes());
         b[28..32].copy_from_slice(&[0xFF; 4]);
         b
@@ -121,7 +124,7 @@ impl SlotHeader {
         if b[0..4] != MAGIC || u16_at(4)? != HEADER_VERSION {
             return None;
         }
-        if CRC32.checksum(&b[..24]) != u32_at(24)? {
+        if edgeflow_format::crc32(&b[..24]) != u32_at(24)? {
             return None;
         }
         Some(SlotHeader {
@@ -347,7 +350,7 @@ impl<F: NorFlash> Slots<F> {
     }
 
     fn crc_of(&mut self, offset: u32, len: u32) -> Result<u32, SlotError> {
-        let mut digest = CRC32.digest();
+        let mut digest = edgeflow_format::Crc32::new();
         let mut buf = [0u8; MAX_GRANULE];
         let mut done = 0u32;
         while done < len {
@@ -356,7 +359,7 @@ impl<F: NorFlash> Slots<F> {
             digest.update(&buf[..n as usize]);
             done += n;
         }
-        Ok(digest.finalize())
+        Ok(digest.finish())
     }
 
     /// The header of `slot` (0 or 1) if the slot is valid: header intact, length within

@@ -303,3 +303,35 @@ fn a_composed_slot_image_boots() {
         6
     );
 }
+
+#[test]
+fn slot_crcs_are_crc32_iso_hdlc_as_the_crc_crate_computes_it() {
+    // The slots compute with `edgeflow_format::crc32` (the nibble table on devices);
+    // `edgeflow_slots::CRC32` is the `crc` crate's table CRC, the reference here.
+    let check = SlotHeader::for_artifact(b"123456789", 0).crc;
+    assert_eq!(check, edgeflow_slots::CRC32.algorithm.check); // catalogue: 0xCBF43926
+    for len in [0, 1, 255, 256, 257, 1000, 4321] {
+        let a = artifact(len.max(8), len as u8);
+        let a = &a[..len];
+        let h = SlotHeader::for_artifact(a, 3);
+        assert_eq!(h.crc, edgeflow_slots::CRC32.checksum(a), "length {len}");
+        let enc = h.encode();
+        let stored = u32::from_le_bytes(enc[24..28].try_into().unwrap());
+        assert_eq!(stored, edgeflow_slots::CRC32.checksum(&enc[..24]));
+    }
+    // A slot whose artifact the crate's CRC describes is valid (`valid` reads it back from
+    // flash in 256-byte chunks); one bit off in the artifact is not.
+    let a = artifact(4321, 9);
+    let mut f = FaultFlash::new(2 * SECTOR + 2 * SLOT as usize);
+    let base = 2 * SECTOR;
+    let mut h = SlotHeader::for_artifact(&a, 1);
+    h.crc = edgeflow_slots::CRC32.checksum(&a);
+    f.mem[base..base + 32].copy_from_slice(&h.encode());
+    f.mem[base + DATA_OFFSET as usize..][..a.len()].copy_from_slice(&a);
+    let mut slots = Slots::new(&mut f, 2 * SECTOR as u32, SLOT).expect("geometry");
+    assert_eq!(slots.valid(0), Ok(Some(h)));
+    drop(slots);
+    f.mem[base + DATA_OFFSET as usize + 3000] ^= 0x10;
+    let mut slots = Slots::new(&mut f, 2 * SECTOR as u32, SLOT).expect("geometry");
+    assert_eq!(slots.valid(0), Ok(None));
+}

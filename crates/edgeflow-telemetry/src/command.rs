@@ -32,7 +32,8 @@
 
 use core::fmt;
 
-use crate::{EncodeError, CRC32};
+use crate::EncodeError;
+use edgeflow_format::crc32;
 
 /// Largest payload of one command, in bytes.
 pub const MAX_PAYLOAD: usize = 1024;
@@ -151,7 +152,7 @@ impl<'a> Command<'a> {
         let Some((&kind, p)) = data.split_first() else {
             return Err(CommandError::TooShort);
         };
-        if CRC32.checksum(data) != u32::from_le_bytes(*crc) {
+        if crc32(data) != u32::from_le_bytes(*crc) {
             return Err(CommandError::Crc);
         }
         let bad = CommandError::BadLength { kind, len: p.len() };
@@ -216,7 +217,7 @@ impl<'a> Command<'a> {
             _ => {}
         }
         let body = raw.get(..n).ok_or(EncodeError::Body)?;
-        let crc = CRC32.checksum(body).to_le_bytes();
+        let crc = crc32(body).to_le_bytes();
         put(&mut raw, &mut n, &crc)?;
         let framed = raw.get(..n).ok_or(EncodeError::Body)?;
         let len = cobs::try_encode(framed, out).map_err(|_| EncodeError::BufferFull)?;

@@ -139,8 +139,11 @@ pub const FORMAT_MINOR: u8 = 3;
 /// Every major version this crate reads (any minor of them).
 pub const READABLE_MAJORS: &[u8] = &[1];
 
-/// The CRC over the raw frame (CRC-32/ISO-HDLC, the zlib/PNG CRC; the artifact uses it too).
-pub const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+/// The CRC over the raw frame (CRC-32/ISO-HDLC, the zlib/PNG CRC; the artifact uses it
+/// too), with the `crc` crate's 1 KiB table, for host tools. This crate computes the same
+/// value with [`edgeflow_format::crc32`] / [`edgeflow_format::Crc32`], the one CRC-32 of
+/// the no_std crates (a 64-byte table on devices).
+pub use edgeflow_format::CRC32;
 
 /// Bytes of the fixed part of the header (major, minor, kind, device id, model hash).
 pub const FIXED_HEADER_LEN: usize = 3 + 8 + 4;
@@ -336,7 +339,7 @@ pub fn parse_frame(raw: &[u8]) -> Result<RawFrame<'_>, FrameError> {
     let too_short = FrameError::TooShort { len: raw.len() };
     let (data, crc) = raw.split_last_chunk::<4>().ok_or(too_short)?;
     let stored = u32::from_le_bytes(*crc);
-    let computed = CRC32.checksum(data);
+    let computed = edgeflow_format::crc32(data);
     if stored != computed {
         return Err(FrameError::Crc { stored, computed });
     }
@@ -498,20 +501,20 @@ impl FrameBody for DefmtLog<'_> {
 /// COBS encoder.
 struct CrcCobs<'b> {
     cobs: postcard::ser_flavors::Cobs<postcard::ser_flavors::Slice<'b>>,
-    digest: crc::Digest<'static, u32>,
+    digest: edgeflow_format::Crc32,
 }
 
 impl postcard::ser_flavors::Flavor for CrcCobs<'_> {
     type Output = usize;
 
     fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.digest.update(&[data]);
+        self.digest.update(core::slice::from_ref(&data));
         self.cobs.try_push(data)
     }
 
     fn finalize(self) -> postcard::Result<usize> {
         let mut cobs = self.cobs;
-        for b in self.digest.finalize().to_le_bytes() {
+        for b in self.digest.finish().to_le_bytes() {
             cobs.try_push(b)?;
         }
         cobs.finalize().map(|s| s.len())
@@ -529,7 +532,7 @@ fn encode_with(
     let mut ser = postcard::Serializer {
         output: CrcCobs {
             cobs,
-            digest: CRC32.digest(),
+            digest: edgeflow_format::Crc32::new(),
         },
     };
     let wire = WireHeader {

@@ -648,3 +648,41 @@ fn framed_summaries_count_each_new_frame_once() {
     let total: u32 = (0..4).map(|b| a2.feature_count(0, b).expect("bin")).sum();
     assert_eq!(total, 1);
 }
+
+#[test]
+fn frame_and_command_crcs_are_crc32_iso_hdlc_as_the_crc_crate_computes_it() {
+    // The encoder feeds `edgeflow_format::Crc32` byte by byte as postcard writes; the last
+    // four raw bytes must be the `crc` crate's CRC-32 (`edgeflow_telemetry::CRC32`) of the
+    // rest, for frames of every size class.
+    let crc = edgeflow_telemetry::CRC32;
+    assert_eq!(crc.checksum(b"123456789"), 0xCBF4_3926); // the catalogue's check value
+    let mut em = Emitter::new(7, 9);
+    let mut buf = [0u8; 512];
+    let p = Prediction {
+        class: 1,
+        score: 0.25,
+        latency_us: 99,
+    };
+    let frames = [
+        em.frame(1, &hello(), &mut buf).map(|n| buf[..n].to_vec()),
+        em.frame(2, &p, &mut buf).map(|n| buf[..n].to_vec()),
+    ];
+    for f in frames {
+        let f = f.expect("encode");
+        let raw = cobs::decode_vec(&f[..f.len() - 1]).expect("cobs");
+        let (data, stored) = raw.split_at(raw.len() - 4);
+        assert_eq!(
+            u32::from_le_bytes(stored.try_into().unwrap()),
+            crc.checksum(data)
+        );
+    }
+    let c = edgeflow_telemetry::command::Command::UpdateBegin { len: 5, crc: 6 };
+    let mut out = vec![0u8; edgeflow_telemetry::command::MAX_ENCODED];
+    let n = c.encode(&mut out).expect("encode");
+    let raw = cobs::decode_vec(&out[..n - 1]).expect("cobs");
+    let (data, stored) = raw.split_at(raw.len() - 4);
+    assert_eq!(
+        u32::from_le_bytes(stored.try_into().unwrap()),
+        crc.checksum(data)
+    );
+}
