@@ -104,8 +104,10 @@ impl<'a> Reader<'a> {
         self.varint32_long(BITS.div_ceil(7), last_byte_max(BITS))
     }
 
-    /// [`Reader::varint32`] in full: at most `max_bytes` bytes, the last at most `last_max`
-    /// (the bits a `BITS`-wide integer has left for it, so the value fits 32 bits).
+    /// [`Reader::varint32`] past its one-byte case: at most `max_bytes` bytes, the last at
+    /// most `last_max` (the bits a `BITS`-wide integer has left for it, so the value fits
+    /// 32 bits). Precondition: the first byte has its continuation bit set (the caller
+    /// returned a one-byte varint itself); the two-byte shortcut relies on it.
     #[inline(never)]
     fn varint32_long(&mut self, max_bytes: u32, last_max: u8) -> R<u32> {
         // Two bytes (values below 16,384: offsets, most dimensions) without the loop; a

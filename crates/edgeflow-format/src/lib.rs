@@ -124,7 +124,7 @@ const CRC32_NIBBLE: [u32; 16] = {
 /// so a firmware links 64 bytes of table, not the `crc` crate's 1,024. Host builds (`std`)
 /// use [`CRC32`]'s table (same value, fewer instructions). Cost on the emulated
 /// Cortex-M4F: BENCHMARKS.md, "Footprint: code size, fifth pass" (about 3 instructions
-/// per byte). Never panics.
+/// per byte more than the table CRC). Never panics.
 pub fn crc32(bytes: &[u8]) -> u32 {
     let mut c = Crc32::new();
     c.update(bytes);
