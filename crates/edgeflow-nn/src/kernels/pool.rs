@@ -268,18 +268,26 @@ fn average_i8(g: &Geom, p: &PoolParams, x: &[u8], out: &mut [u8], acc: &mut [i32
                     *a = a.wrapping_add(xv as i8 as i32);
                 }
             });
-            for (ob, &a) in oc.iter_mut().zip(acc.iter()) {
-                let r = if a > 0 {
-                    a.wrapping_add(half)
-                } else {
-                    a.wrapping_sub(half)
-                };
-                let v = r.checked_div(count).unwrap_or(0).clamp(lo, hi);
-                *ob = v as i8 as u8;
-            }
+            average_out(oc, acc, (half, count), (lo, hi));
             c0 += n;
         }
     });
+}
+
+/// TFLM's int8 average from window sums: each sum rounded half away from zero by
+/// `half = count / 2`, divided by `count` (truncating), clamped to `lo..=hi`, written to
+/// `out` (one byte per sum; `count` 0 gives 0).
+#[inline(always)]
+fn average_out(out: &mut [u8], sums: &[i32], (half, count): (i32, i32), (lo, hi): (i32, i32)) {
+    for (ob, &a) in out.iter_mut().zip(sums) {
+        let r = if a > 0 {
+            a.wrapping_add(half)
+        } else {
+            a.wrapping_sub(half)
+        };
+        let v = r.checked_div(count).unwrap_or(0).clamp(lo, hi);
+        *ob = v as i8 as u8;
+    }
 }
 
 /// Host (`std`): an int8 AVERAGE_POOL_2D that passed [`check_average`] with its window
@@ -328,15 +336,7 @@ pub(crate) fn eval_average_host(
                         }
                     });
                 }
-                for (ob, &a) in oc.iter_mut().zip(acc.iter()) {
-                    let r = if a > 0 {
-                        a.wrapping_add(half)
-                    } else {
-                        a.wrapping_sub(half)
-                    };
-                    let v = r.checked_div(count).unwrap_or(0).clamp(lo, hi);
-                    *ob = v as i8 as u8;
-                }
+                average_out(oc, &acc[..n], (half, count), (lo, hi));
                 c0 += n;
             }
         });

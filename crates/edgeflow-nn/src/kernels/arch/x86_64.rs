@@ -1810,87 +1810,31 @@ pub(crate) fn gemm_run_fused(
         // ends at most at `end <= x.len()` (checked); `w` and `pre` hold the whole op's
         // pieces and constants (checked).
         unsafe {
+            // One monomorphised pass per pixel count (the accumulators are arrays of
+            // `NP` registers).
+            macro_rules! pass {
+                ($n:literal) => {
+                    run_pass::<$n>(
+                        x.as_ptr().add(at),
+                        (step, row_step),
+                        (taps, s4),
+                        w,
+                        (k4, oc),
+                        pre,
+                        clamp,
+                        o,
+                    )
+                };
+            }
             match n {
-                8 => run_pass::<8>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                7 => run_pass::<7>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                6 => run_pass::<6>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                5 => run_pass::<5>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                4 => run_pass::<4>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                3 => run_pass::<3>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                2 => run_pass::<2>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
-                _ => run_pass::<1>(
-                    x.as_ptr().add(at),
-                    (step, row_step),
-                    (taps, s4),
-                    w,
-                    (k4, oc),
-                    pre,
-                    clamp,
-                    o,
-                ),
+                8 => pass!(8),
+                7 => pass!(7),
+                6 => pass!(6),
+                5 => pass!(5),
+                4 => pass!(4),
+                3 => pass!(3),
+                2 => pass!(2),
+                _ => pass!(1),
             }
         }
         p += n;
