@@ -9,9 +9,7 @@ use edgeflow_format::graph::{Clamp, Requant};
 
 use super::arch::arm_dsp as arm;
 use super::generic::elem::le_i32;
-use super::generic::requant::{
-    requant_core, requant_mul, single_shift_nudge, single_shift_params, split_shift, Soa,
-};
+use super::generic::requant::{requant_core, requant_mul, single_shift_nudge, split_shift, Soa};
 
 /// Bytes of one output channel's epilogue record (see [`OutQ::write_records`]).
 pub(crate) const REC: usize = 20;
@@ -119,18 +117,9 @@ impl<'a> OutQ<'a> {
         self.clamp(requant_mul(acc, m, s))
     }
 
-    /// [`OutQ::apply`] when [`OutQ::fast`] holds, on [`requant_single`](super::generic::requant::requant_single) (the rounding
-    /// constant computed here); the clamp a saturation with `FULL` (only when
-    /// [`OutQ::full`] holds).
-    #[inline(always)]
-    pub(crate) fn apply_fast<const FULL: bool>(&self, acc: i32, (m, s): (i32, i32)) -> u8 {
-        let (klo, khi, r1) = single_shift_params(s);
-        self.finish_single::<FULL>(acc, m, klo, khi, r1)
-    }
-
     /// `clamp(requant_single(acc, m, k, r1) + output_offset)` with `k`'s low and high
-    /// words ([`single_shift_params`]); a saturation with `FULL` (only when
-    /// [`OutQ::full`] holds).
+    /// words ([`single_shift_params`](super::generic::requant::single_shift_params)); a
+    /// saturation with `FULL` (only when [`OutQ::full`] holds).
     #[inline(always)]
     pub(crate) fn finish_single<const FULL: bool>(
         &self,

@@ -137,9 +137,12 @@ fn eval_i8(
     let packed = isa == Isa::ArmDsp;
     // Only the epilogue's two flags are held across the blocks; `finish` rebuilds the
     // `OutQ` (32 B) in its own frame, so it is not in the frame `fc_block` runs under.
+    // The single-shift copies of `finish` only for per-tensor requantization
+    // (FULLY_CONNECTED's usual form: TFLite's converter writes one multiplier); a
+    // per-channel one takes the general loop, whose `apply` is exact for every shift.
     let (fast, full) = {
         let q = OutQ::new(rq, clamp);
-        (q.fast, q.full)
+        (q.fast && rq.multipliers.0.len() <= 4, q.full)
     };
     let off = rq.input_offset;
     let Some((x16, acc)) = scratch.split_at_mut_checked(2 * i.min(SEG)) else {
@@ -192,8 +195,8 @@ fn eval_i8(
 /// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of output
 /// channels `oc, oc + 1, ...` (taken here, not carried across the blocks by the caller:
 /// the channel iterator then is not in the frame `fc_block` runs under)
-/// (`bias` empty: none), on [`OutQ::apply_fast`] (`FAST`, when [`OutQ::fast`] holds) or
-/// [`OutQ::apply`].
+/// (`bias` empty: none), on [`OutQ::finish_single`] (`FAST`: per-tensor requantization
+/// and [`OutQ::fast`] holds) or [`OutQ::apply`].
 #[inline(never)]
 fn finish<const FAST: bool, const FULL: bool>(
     (rq, clamp): (&Requant<'_>, &Clamp),
@@ -202,26 +205,24 @@ fn finish<const FAST: bool, const FULL: bool>(
     oc: usize,
     out: &mut [u8],
 ) {
-    // `FAST` and `FULL` are `OutQ::new(rq, clamp)`'s flags, computed once by the caller.
+    // `FAST` and `FULL` are `OutQ::new(rq, clamp)`'s flags, computed once by the caller,
+    // which takes the `FAST` copies for per-tensor requantization only.
     let q = OutQ::with_flags(rq, clamp, FAST, FULL);
     if FAST {
-        if let super::epilogue::Channels::One(m, s) = q.channels(oc) {
-            // Per-tensor: the rounding constant once for the block.
-            let (klo, khi, r1) = super::generic::requant::single_shift_params(s);
-            for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
-                let a = a.wrapping_add(le_i32(bias, j));
-                *o = q.finish_single::<FULL>(a, m, klo, khi, r1);
-            }
-            return;
+        // Per-tensor: the one (multiplier, shift), its rounding constant once for the
+        // block. (Only this loop in the two `FAST` copies: FULLY_CONNECTED's
+        // requantization was three copies of two loops, 1.46 KB in AD's firmware.)
+        let (m, s) = (le_i32(rq.multipliers.0, 0), le_i32(rq.shifts.0, 0));
+        let (klo, khi, r1) = super::generic::requant::single_shift_params(s);
+        for (j, (o, &a)) in out.iter_mut().zip(acc).enumerate() {
+            let a = a.wrapping_add(le_i32(bias, j));
+            *o = q.finish_single::<FULL>(a, m, klo, khi, r1);
         }
+        return;
     }
     for (j, ((o, &a), qc)) in out.iter_mut().zip(acc).zip(q.channels(oc)).enumerate() {
         let a = a.wrapping_add(le_i32(bias, j));
-        *o = if FAST {
-            q.apply_fast::<FULL>(a, qc)
-        } else {
-            q.apply(a, qc)
-        };
+        *o = q.apply(a, qc);
     }
 }
 
