@@ -970,44 +970,45 @@ pub(crate) fn block_2(cols: &[u8], w: &[u8], k: usize, acc_a: &mut [i32], acc_b:
     if r == 0 {
         return;
     }
+    #[cfg(edgeflow_size)]
     tails_2(t, w, k, acc_a, acc_b);
+    #[cfg(not(edgeflow_size))]
+    {
+        let (ta, tb) = t.split_at(t.len().min(2 * r));
+        for ((row, a), b) in w.chunks_exact(k).zip(acc_a).zip(acc_b) {
+            let p = row.get(4 * n4..).unwrap_or(&[]);
+            for ((xa, xb), &p) in ta.chunks_exact(2).zip(tb.chunks_exact(2)).zip(p) {
+                *a = mac_tail(*a, xa, p);
+                *b = mac_tail(*b, xb, p);
+            }
+        }
+    }
 }
 
-/// [`block_2`]'s column tails (`k % 4` values per column, `t` holding column A's then
-/// column B's) times the last `k % 4` bytes of each row, added to `acc_a` and `acc_b`.
-/// Inlined on the speed build; on the size-class build (`cfg(edgeflow_size)`) a function
-/// of its own, so its loop state is not in `block_2`'s frame (BENCHMARKS.md, footprint
-/// (j2)).
-#[cfg_attr(edgeflow_size, inline(never))]
-#[cfg_attr(not(edgeflow_size), inline(always))]
+/// [`block_2`]'s column tails on the size-class build (`cfg(edgeflow_size)`; the speed
+/// build keeps them inline in `block_2`, as zipped iterators): `k % 4` values per column,
+/// `t` holding column A's then column B's, times the last `k % 4` bytes of each row, added
+/// to `acc_a` and `acc_b`. A function of its own on indices, so its loop state is not in
+/// `block_2`'s frame (at opt-level "s" the zipped iterators kept it in memory, a 168 B
+/// frame; BENCHMARKS.md, footprint (j2)).
+#[cfg(edgeflow_size)]
+#[inline(never)]
 fn tails_2(t: &[u8], w: &[u8], k: usize, acc_a: &mut [i32], acc_b: &mut [i32]) {
     let (n4, r) = (k / 4, k % 4);
     let (ta, tb) = t.split_at(t.len().min(2 * r));
-    if cfg!(edgeflow_size) {
-        // The same sums on indices: at opt-level "s" the zipped iterators below kept
-        // their state in memory (a 168 B frame).
-        let rows = (w.len() / k.max(1)).min(acc_a.len()).min(acc_b.len());
-        for j in 0..rows {
-            let (Some(a), Some(b)) = (acc_a.get_mut(j), acc_b.get_mut(j)) else {
-                return;
-            };
-            let p = w.get(j * k + 4 * n4..(j + 1) * k).unwrap_or_default();
-            let mut m = 0;
-            while let (Some(xa), Some(xb), Some(&p)) =
-                (ta.get(2 * m..2 * m + 2), tb.get(2 * m..2 * m + 2), p.get(m))
-            {
-                *a = mac_tail(*a, xa, p);
-                *b = mac_tail(*b, xb, p);
-                m += 1;
-            }
-        }
-        return;
-    }
-    for ((row, a), b) in w.chunks_exact(k).zip(acc_a).zip(acc_b) {
-        let p = row.get(4 * n4..).unwrap_or(&[]);
-        for ((xa, xb), &p) in ta.chunks_exact(2).zip(tb.chunks_exact(2)).zip(p) {
+    let rows = (w.len() / k.max(1)).min(acc_a.len()).min(acc_b.len());
+    for j in 0..rows {
+        let (Some(a), Some(b)) = (acc_a.get_mut(j), acc_b.get_mut(j)) else {
+            return;
+        };
+        let p = w.get(j * k + 4 * n4..(j + 1) * k).unwrap_or_default();
+        let mut m = 0;
+        while let (Some(xa), Some(xb), Some(&p)) =
+            (ta.get(2 * m..2 * m + 2), tb.get(2 * m..2 * m + 2), p.get(m))
+        {
             *a = mac_tail(*a, xa, p);
             *b = mac_tail(*b, xb, p);
+            m += 1;
         }
     }
 }
@@ -1026,7 +1027,15 @@ pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize,
     let (ae, ao) = acc.split_at_mut(even);
     ops::fc_pairs(g, w, stride, n4, ae);
     if !n.is_multiple_of(4) {
+        #[cfg(edgeflow_size)]
         fc_tails(t, w, stride, n4, ae);
+        #[cfg(not(edgeflow_size))]
+        for (j, a) in ae.iter_mut().enumerate() {
+            let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
+            for (x, &p) in t.chunks_exact(2).zip(p) {
+                *a = mac_tail(*a, x, p);
+            }
+        }
     }
     if let [a] = ao {
         let p = w.get(even * stride..).unwrap_or(&[]);
@@ -1034,12 +1043,12 @@ pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize,
     }
 }
 
-/// [`fc_block`]'s tail: adds the tail values `t` times bytes `4 * n4..` of row `j` (rows
-/// `stride` bytes apart) to `acc[j]`. Inlined on the speed build; on the size-class build
-/// (`cfg(edgeflow_size)`) a function of its own, so its loop state is not in
+/// [`fc_block`]'s tail on the size-class build (`cfg(edgeflow_size)`; the speed build
+/// keeps it inline): adds the tail values `t` times bytes `4 * n4..` of row `j` (rows
+/// `stride` bytes apart) to `acc[j]`. A function of its own, so its loop state is not in
 /// `fc_block`'s frame (BENCHMARKS.md, footprint (j2)).
-#[cfg_attr(edgeflow_size, inline(never))]
-#[cfg_attr(not(edgeflow_size), inline(always))]
+#[cfg(edgeflow_size)]
+#[inline(never)]
 fn fc_tails(t: &[u8], w: &[u8], stride: usize, n4: usize, acc: &mut [i32]) {
     for (j, a) in acc.iter_mut().enumerate() {
         let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
