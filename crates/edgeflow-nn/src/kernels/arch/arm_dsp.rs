@@ -113,7 +113,7 @@ pub(crate) mod ops {
             let n2 = n4 / 2;
             let fits = col.len() / GROUP >= n4 && w0.len() / 4 >= n4 && w1.len() / 4 >= n4;
             if !fits || n2 == 0 || col.as_ptr().align_offset(4) != 0 {
-                return super::portable::dot_1x2_groups(col, w0, w1, n4);
+                return dot_1x2_groups_portable(col, w0, w1, n4);
             }
             let (mut a0, mut a1) = (0i32, 0i32);
             // SAFETY: the loop runs `n2 >= 1` times; iteration `i` reads bytes
@@ -144,7 +144,7 @@ pub(crate) mod ops {
             }
             if n4 % 2 == 1 {
                 let done = 2 * n2;
-                let [d0, d1] = super::portable::dot_1x2_groups(
+                let [d0, d1] = dot_1x2_groups_portable(
                     col.get(done * GROUP..).unwrap_or(&[]),
                     w0.get(4 * done..).unwrap_or(&[]),
                     w1.get(4 * done..).unwrap_or(&[]),
@@ -154,6 +154,16 @@ pub(crate) mod ops {
                 a1 = a1.wrapping_add(d1);
             }
             [a0, a1]
+        }
+
+        /// [`super::portable::dot_1x2_groups`], the fallback and odd last group of
+        /// [`dot_1x2_groups`]: inlined into it on the speed build; on the size-class
+        /// build (`cfg(edgeflow_size)`, build.rs) a function of its own, so its loop
+        /// state is not in the frame of `block_1` (BENCHMARKS.md, footprint (j2)).
+        #[cfg_attr(edgeflow_size, inline(never))]
+        #[cfg_attr(not(edgeflow_size), inline(always))]
+        fn dot_1x2_groups_portable(col: &[u8], w0: &[u8], w1: &[u8], n4: usize) -> [i32; 2] {
+            super::portable::dot_1x2_groups(col, w0, w1, n4)
         }
 
         /// `SSAT d, #8, v`: `v` clamped to `[-128, 127]`.
@@ -354,7 +364,7 @@ pub(crate) mod ops {
             use super::super::PAIR;
             let fits = n4 > 0 && g.len() / PAIR >= n4 && k / 4 >= n4;
             if !fits || g.as_ptr().align_offset(4) != 0 {
-                return super::portable::rows_2(g, w, k, n4, acc_a, acc_b);
+                return rows_2_portable(g, w, k, n4, acc_a, acc_b);
             }
             let mut wp = w.chunks_exact(2 * k);
             let mut ap = acc_a.chunks_exact_mut(2);
@@ -404,8 +414,33 @@ pub(crate) mod ops {
                 }
             }
             if let ([x], [y]) = (ap.into_remainder(), bp.into_remainder()) {
-                [*x, *y] = super::portable::groups_2x1(g, wp.remainder(), n4);
+                [*x, *y] = groups_2x1_portable(g, wp.remainder(), n4);
             }
+        }
+
+        /// [`super::portable::rows_2`], the fallback of [`rows_2`], and
+        /// [`super::portable::groups_2x1`], its odd last row: inlined into it on the
+        /// speed build; on the size-class build (`cfg(edgeflow_size)`, build.rs)
+        /// functions of their own, so their loop state is not in the frame of `block_2`
+        /// (BENCHMARKS.md, footprint (j2)).
+        #[cfg_attr(edgeflow_size, inline(never))]
+        #[cfg_attr(not(edgeflow_size), inline(always))]
+        fn rows_2_portable(
+            g: &[u8],
+            w: &[u8],
+            k: usize,
+            n4: usize,
+            acc_a: &mut [i32],
+            acc_b: &mut [i32],
+        ) {
+            super::portable::rows_2(g, w, k, n4, acc_a, acc_b);
+        }
+
+        /// See [`rows_2_portable`].
+        #[cfg_attr(edgeflow_size, inline(never))]
+        #[cfg_attr(not(edgeflow_size), inline(always))]
+        fn groups_2x1_portable(g: &[u8], w: &[u8], n4: usize) -> [i32; 2] {
+            super::portable::groups_2x1(g, w, n4)
         }
 
         /// [`dw3x3`]'s fallback (never taken with the checked scratch layout): out of
@@ -769,8 +804,17 @@ impl Lane {
 /// Widens the int8 values `src` (plus `off`, wrapping in 16 bits) into `lane` of the
 /// groups region `groups` (which starts at a group boundary) and, for the
 /// `src.len() % 4` trailing values, into `tail` as `i16`s.
+///
+/// The size-class build (`cfg(edgeflow_size)`) runs one loop for the three lanes, on
+/// indices ([`widen_indexed`]): at opt-level "s" the three monomorphized iterator loops
+/// kept their `Zip` state in memory and called `Zip::new` (128 + 40 B of stack under the
+/// convolution's pixel loop; BENCHMARKS.md, footprint (j2)).
 #[inline(never)]
 pub(crate) fn widen(src: &[u8], off: i16, groups: &mut [u8], lane: Lane, tail: &mut [u8]) {
+    if cfg!(edgeflow_size) {
+        let o = if lane == Lane::B { GROUP } else { 0 };
+        return widen_indexed(src, off, groups, lane.pitch(), o, tail);
+    }
     match lane {
         Lane::Single => widen_in::<GROUP, 0>(src, off, groups, tail),
         Lane::A => widen_in::<PAIR, 0>(src, off, groups, tail),
@@ -799,6 +843,33 @@ fn widen_in<const P: usize, const O: usize>(
     }
     for (&s, d) in rest.iter().zip(tail.chunks_exact_mut(2)) {
         d.copy_from_slice(&i16::from(s as i8).wrapping_add(off).to_le_bytes());
+    }
+}
+
+/// [`widen_in`] with the group pitch `p` and lane offset `o` as values, on indices (the
+/// size-class build's [`widen`]; the same bytes written).
+#[inline(always)]
+fn widen_indexed(src: &[u8], off: i16, groups: &mut [u8], p: usize, o: usize, tail: &mut [u8]) {
+    let offs = u32::from(off as u16) * 0x1_0001;
+    let n4 = src.len() / 4;
+    // As many groups as `widen_in`'s zip of whole `p`-byte chunks covers.
+    let n = n4.min(groups.len() / p.max(1));
+    let head = src.get(..4 * n).unwrap_or_default();
+    for (i, s) in head.chunks_exact(4).enumerate() {
+        let d = i * p + o;
+        if let Some(d) = groups.get_mut(d..d + GROUP) {
+            let v = word(s);
+            let (e, od) = d.split_at_mut(4);
+            e.copy_from_slice(&sxtab16(offs, v).to_le_bytes());
+            od.copy_from_slice(&sxtab16_ror8(offs, v).to_le_bytes());
+        }
+    }
+    let mut j = 4 * n4;
+    let mut t = 0;
+    while let (Some(&s), Some(d)) = (src.get(j), tail.get_mut(t..t + 2)) {
+        d.copy_from_slice(&i16::from(s as i8).wrapping_add(off).to_le_bytes());
+        j += 1;
+        t += 2;
     }
 }
 
@@ -831,7 +902,21 @@ fn mac_tail(acc: i32, x: &[u8], w: u8) -> i32 {
 pub(crate) fn dot_1x2(col: &[u8], w0: &[u8], w1: &[u8], k: usize) -> [i32; 2] {
     let n4 = k / 4;
     let (g, t) = col.split_at(col.len().min(n4 * GROUP));
-    let [mut a0, mut a1] = ops::dot_1x2_groups(g, w0, w1, n4);
+    let acc = ops::dot_1x2_groups(g, w0, w1, n4);
+    // The size-class build calls the tail only when there is one (a call, not a loop).
+    if cfg!(edgeflow_size) && t.is_empty() {
+        return acc;
+    }
+    tail_1x2(acc, t, w0, w1, n4)
+}
+
+/// [`dot_1x2`]'s tail: `acc` plus the tail values `t` times bytes `4 * n4..` of `w0` and
+/// `w1`. Inlined on the speed build; on the size-class build (`cfg(edgeflow_size)`) a
+/// function of its own, so its loop state is not in the frame of `block_1`
+/// (BENCHMARKS.md, footprint (j2)).
+#[cfg_attr(edgeflow_size, inline(never))]
+#[cfg_attr(not(edgeflow_size), inline(always))]
+fn tail_1x2([mut a0, mut a1]: [i32; 2], t: &[u8], w0: &[u8], w1: &[u8], n4: usize) -> [i32; 2] {
     let (p, q) = (
         w0.get(4 * n4..).unwrap_or(&[]),
         w1.get(4 * n4..).unwrap_or(&[]),
@@ -841,6 +926,14 @@ pub(crate) fn dot_1x2(col: &[u8], w0: &[u8], w1: &[u8], k: usize) -> [i32; 2] {
         a1 = mac_tail(a1, x, q);
     }
     [a0, a1]
+}
+
+/// [`dot_1x1`] for the odd last row of [`block_1`] and [`fc_block`]: inlined on the speed
+/// build, a function of its own on the size-class build (see [`tail_1x2`]).
+#[cfg_attr(edgeflow_size, inline(never))]
+#[cfg_attr(not(edgeflow_size), inline(always))]
+fn dot_1x1_last(col: &[u8], w: &[u8], k: usize) -> i32 {
+    dot_1x1(col, w, k)
 }
 
 /// One column times one weight row.
@@ -877,12 +970,45 @@ pub(crate) fn block_2(cols: &[u8], w: &[u8], k: usize, acc_a: &mut [i32], acc_b:
     if r == 0 {
         return;
     }
+    #[cfg(edgeflow_size)]
+    tails_2(t, w, k, acc_a, acc_b);
+    #[cfg(not(edgeflow_size))]
+    {
+        let (ta, tb) = t.split_at(t.len().min(2 * r));
+        for ((row, a), b) in w.chunks_exact(k).zip(acc_a).zip(acc_b) {
+            let p = row.get(4 * n4..).unwrap_or(&[]);
+            for ((xa, xb), &p) in ta.chunks_exact(2).zip(tb.chunks_exact(2)).zip(p) {
+                *a = mac_tail(*a, xa, p);
+                *b = mac_tail(*b, xb, p);
+            }
+        }
+    }
+}
+
+/// [`block_2`]'s column tails on the size-class build (`cfg(edgeflow_size)`; the speed
+/// build keeps them inline in `block_2`, as zipped iterators): `k % 4` values per column,
+/// `t` holding column A's then column B's, times the last `k % 4` bytes of each row, added
+/// to `acc_a` and `acc_b`. A function of its own on indices, so its loop state is not in
+/// `block_2`'s frame (at opt-level "s" the zipped iterators kept it in memory, a 168 B
+/// frame; BENCHMARKS.md, footprint (j2)).
+#[cfg(edgeflow_size)]
+#[inline(never)]
+fn tails_2(t: &[u8], w: &[u8], k: usize, acc_a: &mut [i32], acc_b: &mut [i32]) {
+    let (n4, r) = (k / 4, k % 4);
     let (ta, tb) = t.split_at(t.len().min(2 * r));
-    for ((row, a), b) in w.chunks_exact(k).zip(acc_a).zip(acc_b) {
-        let p = row.get(4 * n4..).unwrap_or(&[]);
-        for ((xa, xb), &p) in ta.chunks_exact(2).zip(tb.chunks_exact(2)).zip(p) {
+    let rows = (w.len() / k.max(1)).min(acc_a.len()).min(acc_b.len());
+    for j in 0..rows {
+        let (Some(a), Some(b)) = (acc_a.get_mut(j), acc_b.get_mut(j)) else {
+            return;
+        };
+        let p = w.get(j * k + 4 * n4..(j + 1) * k).unwrap_or_default();
+        let mut m = 0;
+        while let (Some(xa), Some(xb), Some(&p)) =
+            (ta.get(2 * m..2 * m + 2), tb.get(2 * m..2 * m + 2), p.get(m))
+        {
             *a = mac_tail(*a, xa, p);
             *b = mac_tail(*b, xb, p);
+            m += 1;
         }
     }
 }
@@ -901,6 +1027,9 @@ pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize,
     let (ae, ao) = acc.split_at_mut(even);
     ops::fc_pairs(g, w, stride, n4, ae);
     if !n.is_multiple_of(4) {
+        #[cfg(edgeflow_size)]
+        fc_tails(t, w, stride, n4, ae);
+        #[cfg(not(edgeflow_size))]
         for (j, a) in ae.iter_mut().enumerate() {
             let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
             for (x, &p) in t.chunks_exact(2).zip(p) {
@@ -910,7 +1039,22 @@ pub(crate) fn fc_block(col: &[u8], w: &[u8], stride: usize, s0: usize, n: usize,
     }
     if let [a] = ao {
         let p = w.get(even * stride..).unwrap_or(&[]);
-        *a = a.wrapping_add(dot_1x1(col, p.get(..n).unwrap_or(p), n));
+        *a = a.wrapping_add(dot_1x1_last(col, p.get(..n).unwrap_or(p), n));
+    }
+}
+
+/// [`fc_block`]'s tail on the size-class build (`cfg(edgeflow_size)`; the speed build
+/// keeps it inline): adds the tail values `t` times bytes `4 * n4..` of row `j` (rows
+/// `stride` bytes apart) to `acc[j]`. A function of its own, so its loop state is not in
+/// `fc_block`'s frame (BENCHMARKS.md, footprint (j2)).
+#[cfg(edgeflow_size)]
+#[inline(never)]
+fn fc_tails(t: &[u8], w: &[u8], stride: usize, n4: usize, acc: &mut [i32]) {
+    for (j, a) in acc.iter_mut().enumerate() {
+        let p = w.get(j * stride + 4 * n4..).unwrap_or(&[]);
+        for (x, &p) in t.chunks_exact(2).zip(p) {
+            *a = mac_tail(*a, x, p);
+        }
     }
 }
 
@@ -931,7 +1075,7 @@ pub(crate) fn block_1(col: &[u8], w: &[u8], k: usize, acc: &mut [i32]) {
         }
     }
     if let [x] = ap.into_remainder() {
-        *x = dot_1x1(col, wp.remainder(), k);
+        *x = dot_1x1_last(col, wp.remainder(), k);
     }
 }
 
