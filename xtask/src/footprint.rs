@@ -215,14 +215,17 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (m, ops, sizes, lfl, stack, instructions, load, tc, ts, ti, arena) in &rows {
         println!(
-            "| {} | {} | {:.1} KB ({} B) | {:.1} KB ({} B) | {:.1} KB | {} | {} B | {} B | {} | {} | {} | {} B |",
+            "| {} | {} | {:.1} KB ({} B) | {:.1} KB ({} B) | {} | {} | {} B | {} B | {} | {} | {} | {} B |",
             m.to_uppercase(),
             ops.replace(',', ", "),
             sizes[0].1 as f64 / 1000.0,
             sizes[0].1,
             *lfl as f64 / 1000.0,
             lfl,
-            sizes.get(1).map_or(f64::NAN, |s| s.1 as f64 / 1000.0),
+            sizes.get(1).map_or_else(
+                || "not built (EDGEFLOW_FOOTPRINT_ALL_OPS=0)".to_string(),
+                |s| format!("{:.1} KB", s.1 as f64 / 1000.0)
+            ),
             tc,
             stack,
             ts,
