@@ -311,11 +311,19 @@ pub fn run(secs: u64, only: Option<&str>) -> Result<()> {
             .arg(format!("-max_total_time={secs}"))
             // A single input may take at most 10 s and 2 GiB (the targets cap their arenas).
             .args(["-timeout=10", "-rss_limit_mb=2048", "-print_final_stats=1"]);
+        let artifacts = root().join("fuzz/artifacts").join(t);
+        let count = |d: &std::path::Path| std::fs::read_dir(d).map_or(0, |r| r.count());
+        let before = count(&artifacts);
         let s = c.status().with_context(|| format!("cannot run {c:?}"))?;
         if !s.success() {
-            bail!(
-                "fuzz target {t} found a failure (see fuzz/artifacts/{t}/): keep the input as a test and fix it"
-            );
+            // libFuzzer writes the failing input under fuzz/artifacts/TARGET/; without a
+            // new file there the run itself failed (a build error, a full disk, ...).
+            if count(&artifacts) > before {
+                bail!(
+                    "fuzz target {t} found a failure (see fuzz/artifacts/{t}/): keep the input as a test and fix it"
+                );
+            }
+            bail!("cargo fuzz run {t} failed with {s} and left no failing input: see its output above (a build or tool failure, not a finding)");
         }
         println!(
             "== fuzz {t}: no findings in {:.0} s",
