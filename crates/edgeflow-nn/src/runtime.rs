@@ -233,6 +233,19 @@ impl kernels::Runner for Step<'_, '_, '_> {
     ) -> Self::Out {
         run_op(self.model, self.arena, self.d, kernel)
     }
+
+    /// Every light op through one [`run_op`], the kernel called through its vtable
+    /// (a frame of its own, as `kernels::outlined` gives it on the speed class): one
+    /// copy of the argument preparation for them all, where a copy per op kind cost
+    /// an application with every op 3.2 KB (lm3s6965evb, BENCHMARKS.md (j3)).
+    #[inline(always)]
+    fn light(
+        self,
+        kernel: impl Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+    ) -> Self::Out {
+        let kernel: &dyn Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]) = &kernel;
+        run_op(self.model, self.arena, self.d, kernel)
+    }
 }
 
 /// Cuts op `d`'s arguments out of `arena` ([`prepare`]) and runs `kernel` on them.

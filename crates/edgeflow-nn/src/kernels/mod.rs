@@ -284,6 +284,17 @@ pub(crate) trait Runner {
         self,
         kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
     ) -> Self::Out;
+    /// Runs `kernel`, a light op's (every op but the weighted ones and the pools: its
+    /// frames are shallow), as [`Runner::outlined`] unless the runner shares one path
+    /// among those ops (`runtime::Step`, through a `&dyn Fn`: the size class then does
+    /// not carry an argument preparation per light op kind).
+    #[inline(always)]
+    fn light(self, kernel: impl Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8])) -> Self::Out
+    where
+        Self: Sized,
+    {
+        self.outlined(kernel)
+    }
 }
 
 /// [`eval`]'s [`Runner`]: the arguments, ready.
@@ -336,46 +347,46 @@ pub(crate) fn dispatch<R: Runner>(op: &Op<'_>, r: R) -> R::Out {
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
         Op::MaxPool2d(p) => r.direct(|i, o, _| pool::eval_max(p, i, o)),
         #[cfg(edgeflow_op = "ADD")]
-        Op::Add(p) => r.outlined(|i, o, s| elementwise::eval_add(p, i, o, s, Isa::detect())),
+        Op::Add(p) => r.light(|i, o, s| elementwise::eval_add(p, i, o, s, Isa::detect())),
         #[cfg(edgeflow_op = "MUL")]
-        Op::Mul(p) => r.outlined(|i, o, _| elementwise::eval_mul(p, i, o)),
+        Op::Mul(p) => r.light(|i, o, _| elementwise::eval_mul(p, i, o)),
         #[cfg(edgeflow_op = "RESHAPE")]
-        Op::Reshape => r.outlined(|i, o, _| reshape::eval(i, o)),
+        Op::Reshape => r.light(|i, o, _| reshape::eval(i, o)),
         #[cfg(edgeflow_op = "SOFTMAX")]
-        Op::Softmax(p) => r.outlined(|i, o, _| softmax::eval(p, i, o)),
+        Op::Softmax(p) => r.light(|i, o, _| softmax::eval(p, i, o)),
         #[cfg(edgeflow_op = "QUANTIZE")]
-        Op::Quantize(p) => r.outlined(|i, o, _| quantize::eval_quantize(p, i, o)),
+        Op::Quantize(p) => r.light(|i, o, _| quantize::eval_quantize(p, i, o)),
         #[cfg(edgeflow_op = "DEQUANTIZE")]
-        Op::Dequantize => r.outlined(|i, o, _| quantize::eval_dequantize(i, o)),
+        Op::Dequantize => r.light(|i, o, _| quantize::eval_dequantize(i, o)),
         #[cfg(edgeflow_op = "CONCATENATION")]
-        Op::Concatenation(p) => r.outlined(|i, o, _| concat::eval(p, i, o)),
+        Op::Concatenation(p) => r.light(|i, o, _| concat::eval(p, i, o)),
         #[cfg(edgeflow_op = "PAD")]
-        Op::Pad(p) => r.outlined(|i, o, _| pad::eval(p, i, o)),
+        Op::Pad(p) => r.light(|i, o, _| pad::eval(p, i, o)),
         #[cfg(edgeflow_op = "MEAN")]
-        Op::Mean(p) => r.outlined(|i, o, _| mean::eval(p, i, o)),
+        Op::Mean(p) => r.light(|i, o, _| mean::eval(p, i, o)),
         #[cfg(edgeflow_op = "LOGISTIC")]
-        Op::Logistic(p) => r.outlined(|i, o, _| activation::eval_logistic(p, i, o)),
+        Op::Logistic(p) => r.light(|i, o, _| activation::eval_logistic(p, i, o)),
         #[cfg(edgeflow_op = "TANH")]
-        Op::Tanh(p) => r.outlined(|i, o, _| activation::eval_tanh(p, i, o)),
+        Op::Tanh(p) => r.light(|i, o, _| activation::eval_tanh(p, i, o)),
         #[cfg(edgeflow_op = "TRANSPOSE")]
-        Op::Transpose(p) => r.outlined(|i, o, _| movement::eval_transpose(p, i, o)),
+        Op::Transpose(p) => r.light(|i, o, _| movement::eval_transpose(p, i, o)),
         #[cfg(edgeflow_op = "STRIDED_SLICE")]
-        Op::StridedSlice(p) => r.outlined(|i, o, _| movement::eval_strided_slice(p, i, o)),
+        Op::StridedSlice(p) => r.light(|i, o, _| movement::eval_strided_slice(p, i, o)),
         #[cfg(edgeflow_op = "LEAKY_RELU")]
-        Op::LeakyRelu(p) => r.outlined(|i, o, _| piecewise::eval_leaky_relu(p, i, o)),
+        Op::LeakyRelu(p) => r.light(|i, o, _| piecewise::eval_leaky_relu(p, i, o)),
         #[cfg(edgeflow_op = "HARD_SWISH")]
-        Op::HardSwish(p) => r.outlined(|i, o, _| piecewise::eval_hard_swish(p, i, o)),
+        Op::HardSwish(p) => r.light(|i, o, _| piecewise::eval_hard_swish(p, i, o)),
         #[cfg(edgeflow_op = "MAXIMUM")]
-        Op::Maximum => r.outlined(|i, o, _| minmax::eval_max_min(true, i, o)),
+        Op::Maximum => r.light(|i, o, _| minmax::eval_max_min(true, i, o)),
         #[cfg(edgeflow_op = "MINIMUM")]
-        Op::Minimum => r.outlined(|i, o, _| minmax::eval_max_min(false, i, o)),
+        Op::Minimum => r.light(|i, o, _| minmax::eval_max_min(false, i, o)),
         #[cfg(edgeflow_op = "REDUCE_MAX")]
-        Op::ReduceMax(p) => r.outlined(|i, o, _| minmax::eval_reduce_max(p, i, o)),
+        Op::ReduceMax(p) => r.light(|i, o, _| minmax::eval_reduce_max(p, i, o)),
         #[cfg(edgeflow_op = "RESIZE_NEAREST_NEIGHBOR")]
-        Op::ResizeNearest(p) => r.outlined(|i, o, _| resize::eval(p, i, o)),
+        Op::ResizeNearest(p) => r.light(|i, o, _| resize::eval(p, i, o)),
         // Never reached: `check` rejected the op at parse time.
         #[cfg(edgeflow_op_subset)]
-        _ => r.direct(|_, _, _| {}),
+        _ => r.light(|_, _, _| {}),
     }
 }
 
