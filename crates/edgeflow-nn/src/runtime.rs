@@ -96,10 +96,10 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// Runs every op once, in order. Never panics on a model that passed
     /// [`Model::parse`]; returns the first error a kernel reports.
     ///
-    /// Never inlined: its frame (the op record being executed, the input list) then sits
-    /// below the caller's, where a stack measurement started before the call sees it
-    /// (inlined, LLVM hoisted those locals into the caller's frame, and the firmware's
-    /// stack painting did not count them).
+    /// Never inlined: its frame (the op loop's state; on the speed class also the
+    /// current op's input list) then sits below the caller's, where a stack measurement
+    /// started before the call sees it (inlined, LLVM hoisted those locals into the
+    /// caller's frame, and the firmware's stack painting did not count them).
     #[inline(never)]
     pub fn invoke(&mut self) -> Result<(), Error> {
         self.invoke_with(|_, _| {})
@@ -172,14 +172,15 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// record into `self.op`, cuts the arena for it and runs its kernel ([`run_op`]),
     /// then calls `after_op`.
     ///
-    /// On the size class (`cfg(edgeflow_size)`) each op runs through [`Step`]: a
-    /// never-inlined [`run_op`] per op kind, with the kernel inlined into it, so only the
-    /// loop's state (the record reader, the position) stays in this frame while a
-    /// kernel runs; the op's input list and arena slices are in that op's frame, merged
-    /// with its kernel's (BENCHMARKS.md (j3): KWS, IC and VWW 816 → 728 B, AD 532 →
-    /// 460 B). The speed class keeps [`run_op`] and the dispatch inlined here, each
-    /// kernel in a frame of its own (`kernels::outlined`): there the per-op frames cost
-    /// 2.4 KB of code, 0.03–0.09 % more instructions and AD 24 B more stack.
+    /// On the size class (`cfg(edgeflow_size)`) each op runs through `Step`: a
+    /// weighted op or a pool in a never-inlined [`run_op`] per op kind, with the kernel
+    /// inlined into it, the light ops in one shared [`run_op`]; so only the loop's state
+    /// (the record reader, the position) stays in this frame while a kernel runs, and
+    /// the op's input list and arena slices are in that op's frame, merged with its
+    /// kernel's (BENCHMARKS.md (j3): KWS, IC and VWW 816 → 736 B, AD 532 → 460 B). The
+    /// speed class keeps [`run_op`] and the dispatch inlined here, each kernel in a frame
+    /// of its own (`kernels::outlined`): per-op frames there cost 2.4 KB of code,
+    /// 0.03–0.09 % more instructions and AD 32 B more stack (524 against 492 B).
     #[inline(always)]
     fn run(&mut self, mut after_op: impl FnMut(usize, u32)) -> Result<(), Error> {
         let model = self.model;
@@ -237,7 +238,7 @@ impl kernels::Runner for Step<'_, '_, '_> {
     /// Every light op through one [`run_op`], the kernel called through its vtable
     /// (a frame of its own, as `kernels::outlined` gives it on the speed class): one
     /// copy of the argument preparation for them all, where a copy per op kind cost
-    /// an application with every op 3.2 KB (lm3s6965evb, BENCHMARKS.md (j3)).
+    /// an application with every op 3.1 KB (lm3s6965evb, BENCHMARKS.md (j3)).
     #[inline(always)]
     fn light(
         self,
@@ -252,8 +253,8 @@ impl kernels::Runner for Step<'_, '_, '_> {
 /// `Ok(true)` when the op ran (or is a RESHAPE planned in place: nothing to move),
 /// `Ok(false)` for a record without an arena output (excluded by [`Model::parse`]).
 ///
-/// The size class never inlines it, one copy per op kind ([`Step`], the kernel inlined
-/// into it): the input list lives there, in the frame the kernel runs in, and the
+/// The size class never inlines it, one copy per weighted or pool op kind (`Step`, the
+/// kernel inlined into it) and one for the light ops: the input list lives there, in the frame the kernel runs in, and the
 /// caller's frame keeps only its loop. The error is a register ([`Unprepared`]), not an
 /// [`Error`] in the caller's frame (which would sit under every kernel): the caller
 /// builds it from `d`. The speed class inlines it into [`Runtime::invoke`].
@@ -314,8 +315,8 @@ fn run_decoded<'a>(
 /// (arena or constant bytes) into `inputs`; returns the output and scratch bytes.
 ///
 /// Never inlined: the arena's cut (five slices) lives only in this frame, popped before
-/// the kernel runs, rather than in [`Runtime::invoke`]'s frame under every kernel (see
-/// BENCHMARKS.md, footprint, fifth pass). Errors: [`Unprepared`] when the plan's regions
+/// the kernel runs, rather than in the frame every kernel runs under ([`Runtime::invoke`]'s
+/// or, on the size class, [`run_op`]'s; see BENCHMARKS.md, footprint, fifth pass). Errors: [`Unprepared`] when the plan's regions
 /// cannot be cut apart or an input cannot be read (both excluded by [`Model::parse`]).
 #[inline(never)]
 fn prepare<'s, 'a>(
