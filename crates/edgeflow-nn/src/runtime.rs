@@ -215,6 +215,10 @@ struct Step<'s, 'm, 'a> {
     d: &'s OpDef<'a>,
 }
 
+/// A light op's kernel as `Step` runs it, through its vtable.
+#[cfg(edgeflow_size)]
+type LightKernel<'k> = dyn Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]) + 'k;
+
 #[cfg(edgeflow_size)]
 impl kernels::Runner for Step<'_, '_, '_> {
     type Out = Result<bool, Unprepared>;
@@ -244,7 +248,7 @@ impl kernels::Runner for Step<'_, '_, '_> {
         self,
         kernel: impl Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
     ) -> Self::Out {
-        let kernel: &dyn Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]) = &kernel;
+        let kernel: &LightKernel<'_> = &kernel;
         run_op(self.model, self.arena, self.d, kernel)
     }
 }
