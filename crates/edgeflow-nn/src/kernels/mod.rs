@@ -265,10 +265,11 @@ pub fn eval(
 /// What [`dispatch`] runs an op's kernel with: the caller's way of providing the
 /// kernel's arguments.
 ///
-/// [`eval`] has them ready ([`Ready`]); the device loop of [`crate::Runtime::invoke`]
-/// cuts them out of the arena only inside a never-inlined function of its own per op
-/// kind (`runtime::Step`), so that the op's input list and arena slices are in that
-/// op's frame, merged with its kernel's, rather than in `invoke`'s frame under every op.
+/// [`eval`] has them ready ([`Ready`]); the size class's device loop
+/// ([`crate::Runtime::invoke`], `runtime::Step`) cuts them out of the arena only inside a
+/// never-inlined function of its own per weighted or pool op kind (one shared by the
+/// light ops), so that the op's input list and arena slices are in that op's frame,
+/// merged with its kernel's, rather than in `invoke`'s frame under every op.
 pub(crate) trait Runner {
     /// What running an op returns.
     type Out;
