@@ -371,6 +371,12 @@ impl<'a> Iterator for OpIter<'a> {
 
 /// Byte range of a tensor in the arena, for tensors validated by `Model::parse`.
 pub(crate) fn arena_range(t: &TensorDef<'_>) -> Option<Range<usize>> {
+    arena_range_inline(t)
+}
+
+/// [`arena_range`], always inlined (for the executor's per-input loop, `runtime::prepare`).
+#[inline(always)]
+pub(crate) fn arena_range_inline(t: &TensorDef<'_>) -> Option<Range<usize>> {
     match t.location {
         Location::Arena { offset } => {
             let len = t.shape.num_elements()?.checked_mul(t.dtype.size())?;

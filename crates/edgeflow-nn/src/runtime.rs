@@ -96,10 +96,10 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// Runs every op once, in order. Never panics on a model that passed
     /// [`Model::parse`]; returns the first error a kernel reports.
     ///
-    /// Never inlined: its frame (the op record being executed, the input list) then sits
-    /// below the caller's, where a stack measurement started before the call sees it
-    /// (inlined, LLVM hoisted those locals into the caller's frame, and the firmware's
-    /// stack painting did not count them).
+    /// Never inlined: its frame (the op loop's state; on the speed class also the
+    /// current op's input list) then sits below the caller's, where a stack measurement
+    /// started before the call sees it (inlined, LLVM hoisted those locals into the
+    /// caller's frame, and the firmware's stack painting did not count them).
     #[inline(never)]
     pub fn invoke(&mut self) -> Result<(), Error> {
         self.invoke_with(|_, _| {})
@@ -108,10 +108,7 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// Like [`Runtime::invoke`], calling `after_op(position, source_op_index)` after each
     /// op (for per-op profiling on a device).
     pub fn invoke_with(&mut self, after_op: impl FnMut(usize, u32)) -> Result<(), Error> {
-        self.run(
-            |_, d, inputs, out, scratch| kernels::eval(&d.op, inputs, out, scratch),
-            after_op,
-        )
+        self.run(after_op)
     }
 
     /// Runs every op like [`Runtime::invoke`], the weighted int8 ops on the host-only
@@ -172,94 +169,148 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     }
 
     /// The op loop of the device `invoke`s (the host's is `run_decoded`): decodes each op
-    /// record into `self.op`, cuts the arena for each op and calls
-    /// `exec(position, op, inputs, output, scratch)`, then `after_op`.
+    /// record into `self.op`, cuts the arena for it and runs its kernel ([`run_op`]),
+    /// then calls `after_op`.
+    ///
+    /// On the size class (`cfg(edgeflow_size)`) each op runs through `Step`: a
+    /// weighted op or a pool in a never-inlined [`run_op`] per op kind, with the kernel
+    /// inlined into it, the light ops in one shared [`run_op`]; so only the loop's state
+    /// (the record reader, the position) stays in this frame while a kernel runs, and
+    /// the op's input list and arena slices are in that op's frame, merged with its
+    /// kernel's (BENCHMARKS.md (j3): KWS, IC and VWW 816 → 736 B, AD 532 → 460 B). The
+    /// speed class keeps [`run_op`] and the dispatch inlined here, each kernel in a frame
+    /// of its own (`kernels::outlined`): per-op frames there cost 2.4 KB of code,
+    /// 0.03–0.09 % more instructions and AD 32 B more stack (524 against 492 B).
     #[inline(always)]
-    fn run(
-        &mut self,
-        mut exec: impl FnMut(
-            usize,
-            &edgeflow_format::graph::OpDef<'a>,
-            &[TensorIn<'_, 'a>],
-            TensorOut<'_, 'a>,
-            &mut [u8],
-        ),
-        mut after_op: impl FnMut(usize, u32),
-    ) -> Result<(), Error> {
+    fn run(&mut self, mut after_op: impl FnMut(usize, u32)) -> Result<(), Error> {
         let model = self.model;
         let mut ops = model.ops();
-        // One record, in `self` rather than on the stack, decoded into for each op.
-        let d = &mut self.op;
         for position in 0..usize::MAX {
-            if !ops.next_into(d) {
+            // One record, in `self` rather than on the stack, decoded into for each op.
+            if !ops.next_into(&mut self.op) {
                 break;
             }
-            let d = &*d;
-            let Some(out_def) = d.outputs.first() else {
-                continue; // excluded by parse
-            };
-            let Some(out_r) = arena_range(out_def) else {
-                continue; // excluded by parse
-            };
-            if matches!(d.op, Op::Reshape)
-                && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
-            {
-                after_op(position, d.source_index);
-                continue; // planned in place: nothing to move
+            let (d, arena) = (&self.op, &mut *self.arena);
+            #[cfg(edgeflow_size)]
+            let ran = kernels::dispatch(&d.op, Step { model, arena, d });
+            #[cfg(not(edgeflow_size))]
+            let ran = run_op(model, arena, d, |i, o, s| kernels::eval(&d.op, i, o, s));
+            match ran {
+                Ok(true) => after_op(position, d.source_index),
+                Ok(false) => {} // excluded by parse
+                Err(e) => return Err(e.error(d)),
             }
-            // As many slots as this build's ops take (`kernels::RUN_INPUTS`: 4 bytes x 12
-            // fewer on the stack without CONCATENATION).
-            let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
-                heapless::Vec::new();
-            let (output, scratch) = prepare(model, self.arena, d, out_r, &mut inputs)?;
-            let out = TensorOut {
-                def: out_def,
-                data: output,
-            };
-            exec(position, d, inputs.as_slice(), out, scratch);
-            after_op(position, d.source_index);
         }
         Ok(())
     }
 }
 
+/// One op of the size class's device loop ([`Runtime::invoke`]) as a
+/// [`kernels::Runner`]: the model, the arena and the op's decoded record, from which
+/// [`run_op`] cuts the kernel's arguments.
+#[cfg(edgeflow_size)]
+struct Step<'s, 'm, 'a> {
+    model: &'m Model<'a>,
+    arena: &'s mut [u8],
+    d: &'s OpDef<'a>,
+}
+
+/// A light op's kernel as `Step` runs it, through its vtable.
+#[cfg(edgeflow_size)]
+type LightKernel<'k> = dyn Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]) + 'k;
+
+#[cfg(edgeflow_size)]
+impl kernels::Runner for Step<'_, '_, '_> {
+    type Out = Result<bool, Unprepared>;
+
+    #[inline(always)]
+    fn outlined(
+        self,
+        kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+    ) -> Self::Out {
+        run_op(self.model, self.arena, self.d, kernel)
+    }
+
+    #[inline(always)]
+    fn direct(
+        self,
+        kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+    ) -> Self::Out {
+        run_op(self.model, self.arena, self.d, kernel)
+    }
+
+    /// Every light op through one [`run_op`], the kernel called through its vtable
+    /// (a frame of its own, as `kernels::outlined` gives it on the speed class): one
+    /// copy of the argument preparation for them all, where a copy per op kind cost
+    /// an application with every op 3.1 KB (lm3s6965evb, BENCHMARKS.md (j3)).
+    #[inline(always)]
+    fn light(
+        self,
+        kernel: impl Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+    ) -> Self::Out {
+        let kernel: &LightKernel<'_> = &kernel;
+        run_op(self.model, self.arena, self.d, kernel)
+    }
+}
+
+/// Cuts op `d`'s arguments out of `arena` ([`prepare`]) and runs `kernel` on them.
+/// `Ok(true)` when the op ran (or is a RESHAPE planned in place: nothing to move),
+/// `Ok(false)` for a record without an arena output (excluded by [`Model::parse`]).
+///
+/// The size class never inlines it, one copy per weighted or pool op kind (`Step`, the
+/// kernel inlined into it) and one for the light ops: the input list lives there, in the frame the kernel runs in, and the
+/// caller's frame keeps only its loop. The error is a register ([`Unprepared`]), not an
+/// [`Error`] in the caller's frame (which would sit under every kernel): the caller
+/// builds it from `d`. The speed class inlines it into [`Runtime::invoke`].
+#[cfg_attr(edgeflow_size, inline(never))]
+#[cfg_attr(not(edgeflow_size), inline(always))]
+fn run_op<'s, 'a>(
+    model: &Model<'a>,
+    arena: &'s mut [u8],
+    d: &'s OpDef<'a>,
+    kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+) -> Result<bool, Unprepared> {
+    let Some(out_def) = d.outputs.first() else {
+        return Ok(false); // excluded by parse
+    };
+    let Some(out_r) = arena_range(out_def) else {
+        return Ok(false); // excluded by parse
+    };
+    if matches!(d.op, Op::Reshape)
+        && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
+    {
+        return Ok(true); // planned in place: nothing to move
+    }
+    // As many slots as this build's ops take (`kernels::RUN_INPUTS`: 4 bytes x 12
+    // fewer on the stack without CONCATENATION).
+    let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> = heapless::Vec::new();
+    let (output, scratch) = prepare(model, arena, d, out_r, &mut inputs)?;
+    let out = TensorOut {
+        def: out_def,
+        data: output,
+    };
+    kernel(inputs.as_slice(), out, scratch);
+    Ok(true)
+}
+
 /// The host's op loop ([`Runtime::invoke_packed`]): `Runtime::run`'s, over op records
 /// decoded beforehand (`ops`, in execution order) instead of decoding each from the
-/// artifact per op. Kept apart from `run` so that the device loop's code is unchanged:
-/// the per-op body is written in both loops on purpose — shared as one always-inlined
-/// function it cost the device loop 8 B of peak stack in `invoke` on the emulated
-/// Cortex-M4F (AD 500 → 508 B, over TFLM's 504; KWS 856 → 864 B), measured with
-/// `cargo xtask footprint` on 2026-11-30.
+/// artifact per op, each op through [`run_op`] with `exec`.
 #[cfg(feature = "std")]
 fn run_decoded<'a>(
     model: &Model<'a>,
     arena: &mut [u8],
     ops: &[OpDef<'a>],
-    mut exec: impl FnMut(usize, &OpDef<'a>, &[TensorIn<'_, 'a>], TensorOut<'_, 'a>, &mut [u8]),
+    mut exec: impl FnMut(usize, &OpDef<'a>, &[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
     mut after_op: impl FnMut(usize, u32),
 ) -> Result<(), Error> {
     for (position, d) in ops.iter().enumerate() {
-        let Some(out_def) = d.outputs.first() else {
-            continue; // excluded by parse
-        };
-        let Some(out_r) = arena_range(out_def) else {
-            continue; // excluded by parse
-        };
-        if matches!(d.op, Op::Reshape)
-            && d.inputs.first().and_then(arena_range).as_ref() == Some(&out_r)
-        {
-            after_op(position, d.source_index);
-            continue; // planned in place: nothing to move
+        let ran = run_op(model, &mut *arena, d, |i, o, s| exec(position, d, i, o, s));
+        match ran {
+            Ok(true) => after_op(position, d.source_index),
+            Ok(false) => {} // excluded by parse
+            Err(e) => return Err(e.error(d)),
         }
-        let mut inputs: heapless::Vec<TensorIn<'_, 'a>, { kernels::RUN_INPUTS }> =
-            heapless::Vec::new();
-        let (output, scratch) = prepare(model, arena, d, out_r, &mut inputs)?;
-        let out = TensorOut {
-            def: out_def,
-            data: output,
-        };
-        exec(position, d, inputs.as_slice(), out, scratch);
-        after_op(position, d.source_index);
     }
     Ok(())
 }
@@ -268,10 +319,9 @@ fn run_decoded<'a>(
 /// (arena or constant bytes) into `inputs`; returns the output and scratch bytes.
 ///
 /// Never inlined: the arena's cut (five slices) lives only in this frame, popped before
-/// the kernel runs, rather than in [`Runtime::invoke`]'s frame under every kernel (see
-/// BENCHMARKS.md, footprint, fifth pass). Errors: [`Error::InvalidOp`] when the plan's
-/// regions cannot be cut apart or an input cannot be read (both excluded by
-/// [`Model::parse`]).
+/// the kernel runs, rather than in the frame every kernel runs under ([`Runtime::invoke`]'s
+/// or, on the size class, [`run_op`]'s; see BENCHMARKS.md, footprint, fifth pass). Errors: [`Unprepared`] when the plan's regions
+/// cannot be cut apart or an input cannot be read (both excluded by [`Model::parse`]).
 #[inline(never)]
 fn prepare<'s, 'a>(
     model: &Model<'a>,
@@ -279,26 +329,24 @@ fn prepare<'s, 'a>(
     d: &'s OpDef<'a>,
     out_r: Range<usize>,
     inputs: &mut heapless::Vec<TensorIn<'s, 'a>, { kernels::RUN_INPUTS }>,
-) -> Result<(&'s mut [u8], &'s mut [u8]), Error> {
+) -> Result<(&'s mut [u8], &'s mut [u8]), Unprepared> {
     let scratch_r = match d.scratch {
         Some(s) => {
             let start = s.offset as usize;
-            Some(start..start.checked_add(s.len as usize).ok_or(bad_plan(d))?)
+            Some(start..start.checked_add(s.len as usize).ok_or(Unprepared::Plan)?)
         }
         None => None,
     };
-    let split = Split::new(arena, out_r, scratch_r).ok_or(bad_plan(d))?;
+    let split = Split::new(arena, out_r, scratch_r).ok_or(Unprepared::Plan)?;
     for t in d.inputs.iter() {
-        let data = match arena_range(t) {
+        // `arena_range` inlined: called, its `Option<Range>` went through this frame, which
+        // sits under `run_op`'s (the deepest chain of a FULLY_CONNECTED-only build).
+        let data = match crate::model::arena_range_inline(t) {
             Some(r) => split.read(r),
             None => model.const_data(t),
         };
         let Some(data) = data else {
-            return Err(Error::InvalidOp {
-                op: d.source_index,
-                name: d.op.name(),
-                reason: "input tensor not readable",
-            });
+            return Err(Unprepared::Input);
         };
         // `kernels::check` (at parse) bounded the inputs by the capacity, so this
         // cannot overflow.
@@ -307,22 +355,39 @@ fn prepare<'s, 'a>(
     Ok((split.output, split.scratch))
 }
 
+/// Why [`prepare`] could not cut an op's arguments (both excluded by [`Model::parse`]):
+/// a value that fits in a register, made an [`Error`] naming the op by
+/// [`Unprepared::error`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unprepared {
+    /// The op's output and scratch regions overlap or lie outside the arena.
+    Plan,
+    /// An input tensor's bytes lie outside the arena or the artifact.
+    Input,
+}
+
+impl Unprepared {
+    /// The [`Error::InvalidOp`] for op record `d`.
+    #[cold]
+    #[inline(never)]
+    fn error(self, d: &OpDef<'_>) -> Error {
+        Error::InvalidOp {
+            op: d.source_index,
+            name: d.op.name(),
+            reason: match self {
+                Unprepared::Plan => "output and scratch regions overlap or lie outside the arena",
+                Unprepared::Input => "input tensor not readable",
+            },
+        }
+    }
+}
+
 /// The arena cut into the mutable output, the mutable scratch, and read-only rest.
 struct Split<'s> {
     output: &'s mut [u8],
     scratch: &'s mut [u8],
     /// Read-only pieces with their start offsets.
     ro: [(usize, &'s [u8]); 3],
-}
-
-/// The error for an op whose arena regions cannot be cut apart; `Model::parse` rejects
-/// such ops, so a validated model never gets here.
-fn bad_plan(d: &edgeflow_format::graph::OpDef<'_>) -> Error {
-    Error::InvalidOp {
-        op: d.source_index,
-        name: d.op.name(),
-        reason: "output and scratch regions overlap or lie outside the arena",
-    }
 }
 
 impl<'s> Split<'s> {

@@ -140,10 +140,7 @@ fn eval_i8(
     // The single-shift copies of `finish` only for per-tensor requantization
     // (FULLY_CONNECTED's usual form: TFLite's converter writes one multiplier); a
     // per-channel one takes the general loop, whose `apply` is exact for every shift.
-    let (fast, full) = {
-        let q = OutQ::new(rq, clamp);
-        (q.fast && rq.multipliers.0.len() <= 4, q.full)
-    };
+    let (fast, full) = epilogue_flags(rq, clamp);
     let off = rq.input_offset;
     let Some((x16, acc)) = scratch.split_at_mut_checked(2 * i.min(SEG)) else {
         return;
@@ -190,6 +187,19 @@ fn eval_i8(
             oc += ob.len();
         }
     }
+}
+
+/// [`eval_i8`]'s epilogue flags: whether `finish` takes a single-shift copy (per-tensor
+/// requantization and [`OutQ::fast`]) and whether the clamp is the int8 range.
+///
+/// Never inlined on the size class (`cfg(edgeflow_size)`): inlined at opt-level "s", the
+/// checks' iterator states (88 B) stayed in the op's frame, under `fc_block` (AD's
+/// deepest chain; BENCHMARKS.md (j3)).
+#[cfg_attr(edgeflow_size, inline(never))]
+#[cfg_attr(not(edgeflow_size), inline(always))]
+fn epilogue_flags(rq: &Requant<'_>, clamp: &Clamp) -> (bool, bool) {
+    let q = OutQ::new(rq, clamp);
+    (q.fast && rq.multipliers.0.len() <= 4, q.full)
 }
 
 /// `out[j] = requant(acc[j] + bias[j])` with the `(multiplier, shift)`s of output

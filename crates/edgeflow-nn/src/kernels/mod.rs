@@ -252,75 +252,142 @@ pub fn eval(
     output: TensorOut<'_, '_>,
     scratch: &mut [u8],
 ) {
-    // The int8 weighted ops' inner kernels: the Arm DSP ones on `thumbv7em`, AVX2 or
-    // NEON on hosts that have them (see `arch::Isa::detect`), else the portable ones.
-    // Detected inside each outlined kernel: a constant on devices, which a value carried
-    // into the closure would not be for LLVM.
+    dispatch(
+        op,
+        Ready {
+            inputs,
+            output,
+            scratch,
+        },
+    )
+}
+
+/// What [`dispatch`] runs an op's kernel with: the caller's way of providing the
+/// kernel's arguments.
+///
+/// [`eval`] has them ready ([`Ready`]); the size class's device loop
+/// ([`crate::Runtime::invoke`], `runtime::Step`) cuts them out of the arena only inside a
+/// never-inlined function of its own per weighted or pool op kind (one shared by the
+/// light ops), so that the op's input list and arena slices are in that op's frame,
+/// merged with its kernel's, rather than in `invoke`'s frame under every op.
+pub(crate) trait Runner {
+    /// What running an op returns.
+    type Out;
+    /// Runs `kernel`, whose locals should not sit in the dispatching function's frame
+    /// (a frame of its own for [`Ready`], see [`outlined`]).
+    fn outlined(
+        self,
+        kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+    ) -> Self::Out;
+    /// Runs `kernel`, which has a frame of its own already or is the build's deepest op
+    /// (inlined for [`Ready`]).
+    fn direct(
+        self,
+        kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
+    ) -> Self::Out;
+    /// Runs `kernel`, a light op's (every op but the weighted ones and the pools: its
+    /// frames are shallow), as [`Runner::outlined`] unless the runner shares one path
+    /// among those ops (`runtime::Step`, through a `&dyn Fn`: the size class then does
+    /// not carry an argument preparation per light op kind).
+    #[inline(always)]
+    fn light(self, kernel: impl Fn(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8])) -> Self::Out
+    where
+        Self: Sized,
+    {
+        self.outlined(kernel)
+    }
+}
+
+/// [`eval`]'s [`Runner`]: the arguments, ready.
+struct Ready<'i, 'd, 'a> {
+    inputs: &'i [TensorIn<'d, 'a>],
+    output: TensorOut<'d, 'a>,
+    scratch: &'d mut [u8],
+}
+
+impl Runner for Ready<'_, '_, '_> {
+    type Out = ();
+
+    #[inline(always)]
+    fn outlined(self, kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8])) {
+        outlined(|| kernel(self.inputs, self.output, self.scratch))
+    }
+
+    #[inline(always)]
+    fn direct(self, kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8])) {
+        kernel(self.inputs, self.output, self.scratch)
+    }
+}
+
+/// Runs the kernel of `op` (whose [`check`] passed) through `r`.
+///
+/// The int8 weighted ops' inner kernels: the Arm DSP ones on `thumbv7em`, AVX2 or NEON on
+/// hosts that have them (see `arch::Isa::detect`), else the portable ones. Detected
+/// inside each kernel: a constant on devices, which a value carried into the closure
+/// would not be for LLVM.
+#[inline(always)]
+pub(crate) fn dispatch<R: Runner>(op: &Op<'_>, r: R) -> R::Out {
     use arch::Isa;
     match op {
         #[cfg(edgeflow_op = "CONV_2D")]
-        Op::Conv2d(p) => {
-            outlined(|| weighted::eval(&Conv(p), inputs, output, scratch, Isa::detect()))
-        }
+        Op::Conv2d(p) => r.outlined(|i, o, s| weighted::eval(&Conv(p), i, o, s, Isa::detect())),
         #[cfg(edgeflow_op = "DEPTHWISE_CONV_2D")]
         Op::DepthwiseConv2d(p) => {
-            outlined(|| weighted::eval(&Depthwise(p), inputs, output, scratch, Isa::detect()))
+            r.outlined(|i, o, s| weighted::eval(&Depthwise(p), i, o, s, Isa::detect()))
         }
         #[cfg(edgeflow_op = "FULLY_CONNECTED")]
         Op::FullyConnected(p) => {
             if FC_OUTLINED {
-                outlined(|| {
-                    weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
-                })
+                r.outlined(|i, o, s| weighted::eval(&FullyConnected(p), i, o, s, Isa::detect()))
             } else {
-                weighted::eval(&FullyConnected(p), inputs, output, scratch, Isa::detect())
+                r.direct(|i, o, s| weighted::eval(&FullyConnected(p), i, o, s, Isa::detect()))
             }
         }
         #[cfg(edgeflow_op = "AVERAGE_POOL_2D")]
-        Op::AveragePool2d(p) => pool::eval_average(p, inputs, output, scratch),
+        Op::AveragePool2d(p) => r.direct(|i, o, s| pool::eval_average(p, i, o, s)),
         #[cfg(edgeflow_op = "MAX_POOL_2D")]
-        Op::MaxPool2d(p) => pool::eval_max(p, inputs, output),
+        Op::MaxPool2d(p) => r.direct(|i, o, _| pool::eval_max(p, i, o)),
         #[cfg(edgeflow_op = "ADD")]
-        Op::Add(p) => outlined(|| elementwise::eval_add(p, inputs, output, scratch, Isa::detect())),
+        Op::Add(p) => r.light(|i, o, s| elementwise::eval_add(p, i, o, s, Isa::detect())),
         #[cfg(edgeflow_op = "MUL")]
-        Op::Mul(p) => outlined(|| elementwise::eval_mul(p, inputs, output)),
+        Op::Mul(p) => r.light(|i, o, _| elementwise::eval_mul(p, i, o)),
         #[cfg(edgeflow_op = "RESHAPE")]
-        Op::Reshape => outlined(|| reshape::eval(inputs, output)),
+        Op::Reshape => r.light(|i, o, _| reshape::eval(i, o)),
         #[cfg(edgeflow_op = "SOFTMAX")]
-        Op::Softmax(p) => outlined(|| softmax::eval(p, inputs, output)),
+        Op::Softmax(p) => r.light(|i, o, _| softmax::eval(p, i, o)),
         #[cfg(edgeflow_op = "QUANTIZE")]
-        Op::Quantize(p) => outlined(|| quantize::eval_quantize(p, inputs, output)),
+        Op::Quantize(p) => r.light(|i, o, _| quantize::eval_quantize(p, i, o)),
         #[cfg(edgeflow_op = "DEQUANTIZE")]
-        Op::Dequantize => outlined(|| quantize::eval_dequantize(inputs, output)),
+        Op::Dequantize => r.light(|i, o, _| quantize::eval_dequantize(i, o)),
         #[cfg(edgeflow_op = "CONCATENATION")]
-        Op::Concatenation(p) => outlined(|| concat::eval(p, inputs, output)),
+        Op::Concatenation(p) => r.light(|i, o, _| concat::eval(p, i, o)),
         #[cfg(edgeflow_op = "PAD")]
-        Op::Pad(p) => outlined(|| pad::eval(p, inputs, output)),
+        Op::Pad(p) => r.light(|i, o, _| pad::eval(p, i, o)),
         #[cfg(edgeflow_op = "MEAN")]
-        Op::Mean(p) => outlined(|| mean::eval(p, inputs, output)),
+        Op::Mean(p) => r.light(|i, o, _| mean::eval(p, i, o)),
         #[cfg(edgeflow_op = "LOGISTIC")]
-        Op::Logistic(p) => outlined(|| activation::eval_logistic(p, inputs, output)),
+        Op::Logistic(p) => r.light(|i, o, _| activation::eval_logistic(p, i, o)),
         #[cfg(edgeflow_op = "TANH")]
-        Op::Tanh(p) => outlined(|| activation::eval_tanh(p, inputs, output)),
+        Op::Tanh(p) => r.light(|i, o, _| activation::eval_tanh(p, i, o)),
         #[cfg(edgeflow_op = "TRANSPOSE")]
-        Op::Transpose(p) => outlined(|| movement::eval_transpose(p, inputs, output)),
+        Op::Transpose(p) => r.light(|i, o, _| movement::eval_transpose(p, i, o)),
         #[cfg(edgeflow_op = "STRIDED_SLICE")]
-        Op::StridedSlice(p) => outlined(|| movement::eval_strided_slice(p, inputs, output)),
+        Op::StridedSlice(p) => r.light(|i, o, _| movement::eval_strided_slice(p, i, o)),
         #[cfg(edgeflow_op = "LEAKY_RELU")]
-        Op::LeakyRelu(p) => outlined(|| piecewise::eval_leaky_relu(p, inputs, output)),
+        Op::LeakyRelu(p) => r.light(|i, o, _| piecewise::eval_leaky_relu(p, i, o)),
         #[cfg(edgeflow_op = "HARD_SWISH")]
-        Op::HardSwish(p) => outlined(|| piecewise::eval_hard_swish(p, inputs, output)),
+        Op::HardSwish(p) => r.light(|i, o, _| piecewise::eval_hard_swish(p, i, o)),
         #[cfg(edgeflow_op = "MAXIMUM")]
-        Op::Maximum => outlined(|| minmax::eval_max_min(true, inputs, output)),
+        Op::Maximum => r.light(|i, o, _| minmax::eval_max_min(true, i, o)),
         #[cfg(edgeflow_op = "MINIMUM")]
-        Op::Minimum => outlined(|| minmax::eval_max_min(false, inputs, output)),
+        Op::Minimum => r.light(|i, o, _| minmax::eval_max_min(false, i, o)),
         #[cfg(edgeflow_op = "REDUCE_MAX")]
-        Op::ReduceMax(p) => outlined(|| minmax::eval_reduce_max(p, inputs, output)),
+        Op::ReduceMax(p) => r.light(|i, o, _| minmax::eval_reduce_max(p, i, o)),
         #[cfg(edgeflow_op = "RESIZE_NEAREST_NEIGHBOR")]
-        Op::ResizeNearest(p) => outlined(|| resize::eval(p, inputs, output)),
+        Op::ResizeNearest(p) => r.light(|i, o, _| resize::eval(p, i, o)),
         // Never reached: `check` rejected the op at parse time.
         #[cfg(edgeflow_op_subset)]
-        _ => {}
+        _ => r.light(|_, _, _| {}),
     }
 }
 
