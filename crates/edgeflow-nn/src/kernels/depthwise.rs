@@ -647,7 +647,6 @@ pub(crate) fn eval_soa(
     let mut zp = [0u8; SOA_MAX_C];
     zp[..c].fill((-rq.input_offset) as i8 as u8);
     let soa = Soa::new(area, c);
-    let params = Params::Soa(Soa::new(area, c));
     // Padding (some windows reach outside the input): the input copied once into a
     // zero-point frame in `work` in which every window is inside, then every output row
     // as one run; the per-pixel path below only if the copy or a run is refused. Here
@@ -659,6 +658,7 @@ pub(crate) fn eval_soa(
         }
     }
     let mut acc = [0i32; CHUNK];
+    let params = Params::Soa(soa);
     eval_3x3_runs(&g, isa, (x, w, &zp[..c]), &soa, &params, &q, out, &mut acc);
     true
 }
