@@ -1022,7 +1022,9 @@ fn conv_range(
 ) {
     use super::packed::TILE;
     // Every window inside the input: all pixels in one call where the kernel has that
-    // entry (aarch64), no per-tile piece lists.
+    // entry (aarch64 only: elsewhere not even the grid is worked out), no per-tile piece
+    // lists.
+    #[cfg(target_arch = "aarch64")]
     if let Some(grid) = pixel_grid(g, gm) {
         if gm.grid(x, &grid, p0, out) {
             return;
@@ -1229,8 +1231,9 @@ fn conv_range(
 /// windows are all inside the input and whose filter rows are contiguous runs of the
 /// input (undilated along the width): one piece per window of `k` bytes (rounded up to
 /// 4, read in place) for a single filter row, else one piece per filter row (its
-/// `filter_w * in_c` bytes a multiple of 4). `None` for other geometries.
-#[cfg(any(test, feature = "std"))]
+/// `filter_w * in_c` bytes a multiple of 4). `None` for other geometries. aarch64 only
+/// (the one grid kernel, [`super::packed::Gemm::grid`]).
+#[cfg(all(any(test, feature = "std"), target_arch = "aarch64"))]
 fn pixel_grid(g: &Geom, gm: &super::packed::Gemm) -> Option<super::packed::PixelGrid> {
     let inside = |a: &Axis| {
         a.pad == 0
