@@ -1169,7 +1169,6 @@ fn int8_clamp((off, lo, hi): (i32, i32, i32)) -> bool {
 /// ([`int8_clamp`]) and, for [`Packing::Sdot`], the CPU's dot-product extension. Where
 /// the rows are read and the outputs written each caller checks itself.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn fused_fits(
     packing: Packing,
     n: usize,

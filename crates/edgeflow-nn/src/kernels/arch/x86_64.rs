@@ -2942,15 +2942,14 @@ mod tests {
         (r.range(-128, 127) as i32, a.min(b), a.max(b))
     }
 
+    /// Packed weights, epilogue constants and a clamp ([`packed_consts`]).
+    type PackedConsts = (Vec<[u8; 32]>, Vec<u8>, (i32, i32, i32));
+
     /// The AVX-512 VNNI packed weights of `blocks` 8-channel blocks over `k4` groups, the
     /// epilogue constants of their `8 * blocks` channels ([`random_soa`]) and a clamp
     /// ([`random_clamp`]), drawn in that order: the set-up of [`gemv_case`] (`blocks` =
     /// `oc` rounded up to 8, over 8) and [`run_case`] (`oc` a multiple of 8).
-    fn packed_consts(
-        r: &mut Rng,
-        blocks: usize,
-        k4: usize,
-    ) -> (Vec<[u8; 32]>, Vec<u8>, (i32, i32, i32)) {
+    fn packed_consts(r: &mut Rng, blocks: usize, k4: usize) -> PackedConsts {
         let w = packed_weights(r, Packing::Avx512Vnni.pieces(blocks, k4).unwrap());
         let soa = random_soa(r, 8 * blocks);
         (w, soa, random_clamp(r))

@@ -145,7 +145,6 @@ impl Axis {
 /// (`dst_row`: `w.size * fc` bytes), so that the caller copies, flips or widens it.
 /// Returns `false` when a row would end past `dst` (the copy is then incomplete).
 #[cfg(any(test, feature = "std"))]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn copy_framed(
     dst: &mut [u8],
     x: &[u8],
