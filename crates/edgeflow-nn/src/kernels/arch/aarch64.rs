@@ -2616,23 +2616,27 @@ mod tests {
         })
     }
 
-    fn grid_fused(c: &GridCase) -> Vec<u8> {
+    /// [`gemm_fused_grid`] on a case's grid, pixels, weights and constants, with the
+    /// input `x` and the clamp given (the case's, or a short input or a bad clamp).
+    fn grid_call(c: &GridCase, x: &[u8], clamp: (i32, i32, i32), out: &mut [u8]) -> bool {
         let i = &c.ind;
-        let pre = ind_pre(i);
-        let mut out = std::vec![0xA5u8; i.n * i.oc];
-        let kn = (i.taps * i.s4, i.oc);
-        let ran = gemm_fused_grid(
+        let (pre, kn) = (ind_pre(i), (i.taps * i.s4, i.oc));
+        gemm_fused_grid(
             i.packing,
-            &c.x,
+            x,
             &c.grid,
             (c.p0, i.n),
             &i.w,
             kn,
             &pre,
-            i.clamp,
-            &mut out,
-        );
-        assert!(ran);
+            clamp,
+            out,
+        )
+    }
+
+    fn grid_fused(c: &GridCase) -> Vec<u8> {
+        let mut out = std::vec![0xA5u8; c.ind.n * c.ind.oc];
+        assert!(grid_call(c, &c.x, c.ind.clamp, &mut out));
         out
     }
 
@@ -2657,7 +2661,7 @@ mod tests {
         let mut r = Rng::new(60);
         let mut checked = 0;
         while checked < 200 {
-            let Some(mut c) = grid_case(&mut r) else {
+            let Some(c) = grid_case(&mut r) else {
                 continue;
             };
             let per_img = c.grid.rows * c.grid.cols;
@@ -2666,51 +2670,16 @@ mod tests {
             if (c.p0 + c.ind.n - 1) / per_img != c.imgs - 1 {
                 continue;
             }
-            let i = &c.ind;
-            let pre = ind_pre(i);
-            let kn = (i.taps * i.s4, i.oc);
-            let mut out = std::vec![0xA5u8; i.n * i.oc];
-            assert!(gemm_fused_grid(
-                i.packing,
-                &c.x,
-                &c.grid,
-                (c.p0, i.n),
-                &i.w,
-                kn,
-                &pre,
-                i.clamp,
-                &mut out
-            ));
-            c.x.pop();
-            let mut short = std::vec![0xA5u8; i.n * i.oc];
-            let ran = gemm_fused_grid(
-                i.packing,
-                &c.x,
-                &c.grid,
-                (c.p0, i.n),
-                &i.w,
-                kn,
-                &pre,
-                i.clamp,
-                &mut short,
-            );
-            assert!(!ran && short.iter().all(|&v| v == 0xA5));
+            let (x, clamp) = (&c.x[..], c.ind.clamp);
+            let mut out = std::vec![0xA5u8; c.ind.n * c.ind.oc];
+            assert!(grid_call(&c, x, clamp, &mut out));
+            out.fill(0xA5);
+            let short = &x[..x.len() - 1];
+            assert!(!grid_call(&c, short, clamp, &mut out) && out.iter().all(|&v| v == 0xA5));
             // An offset or clamp bound outside int8 (on the full input): declined too.
-            c.x.push(0);
-            let (off, lo, hi) = i.clamp;
+            let (off, lo, hi) = clamp;
             for bad in [(128, lo, hi), (off, -129, hi), (off, lo, 128)] {
-                let ran = gemm_fused_grid(
-                    i.packing,
-                    &c.x,
-                    &c.grid,
-                    (c.p0, i.n),
-                    &i.w,
-                    kn,
-                    &pre,
-                    bad,
-                    &mut short,
-                );
-                assert!(!ran && short.iter().all(|&v| v == 0xA5));
+                assert!(!grid_call(&c, x, bad, &mut out) && out.iter().all(|&v| v == 0xA5));
             }
             checked += 1;
         }

@@ -2955,20 +2955,25 @@ mod tests {
         (w, soa, random_clamp(r))
     }
 
-    /// [`gemm_taps_fused`]'s (and its kin's) [`Pre16`] constants of `c` channels (a
-    /// multiple of 8) from `soa`: [`pre8`] per 8-channel block, then [`pre16`] per 16.
-    fn soa_pre16(soa: &Soa<'_>, c: usize) -> Vec<Pre16> {
+    /// The [`pre8`] constants of the first `c / 8` whole 8-channel blocks of `soa`.
+    fn soa_pre8(soa: &Soa<'_>, c: usize) -> Vec<[u8; 32]> {
         let at = |a: &[u8], j: usize| {
             i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
         };
-        let pre: Vec<[u8; 32]> = (0..c / 8)
+        (0..c / 8)
             .flat_map(|g| {
                 let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
                 let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
                 let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
                 pre8(f, m, r)
             })
-            .collect();
+            .collect()
+    }
+
+    /// [`gemm_taps_fused`]'s (and its kin's) [`Pre16`] constants of `c` channels (a
+    /// multiple of 8) from `soa`: [`soa_pre8`], then [`pre16`] per 16 channels.
+    fn soa_pre16(soa: &Soa<'_>, c: usize) -> Vec<Pre16> {
+        let pre = soa_pre8(soa, c);
         (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
     }
 
@@ -3776,17 +3781,7 @@ mod tests {
             requant_soa_portable(&e.acc, &soa, e.clamp, &mut out);
             return out;
         }
-        let at = |a: &[u8], j: usize| {
-            i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
-        };
-        let pre: Vec<[u8; 32]> = (0..e.n / 8)
-            .flat_map(|g| {
-                let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
-                let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
-                let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
-                pre8(f, m, r)
-            })
-            .collect();
+        let pre = soa_pre8(&soa, e.n);
         let done = requant_pre(&e.acc, &pre, e.clamp, &mut out);
         assert_eq!(done, 8 * (e.n / 8));
         requant_soa_portable(&e.acc[done..], &soa.from(done), e.clamp, &mut out[done..]);
