@@ -910,7 +910,7 @@ pub(crate) fn eval_packed(
             (in_c, c4),
             (h2.size, w2.size),
             pad_byte,
-            |dst, src| {
+            move |dst, src| {
                 if c4 == in_c {
                     let done = xor_copy(dst, src, flip);
                     for (d, &v) in dst.iter_mut().zip(src).skip(done) {

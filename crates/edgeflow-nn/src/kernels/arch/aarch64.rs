@@ -1159,8 +1159,8 @@ fn all_len<T: AsRef<[E]>, E>(v: &[T], n: usize) -> bool {
 /// range (the fused epilogues' domain, [`stage`]).
 #[inline(always)]
 fn int8_clamp((off, lo, hi): (i32, i32, i32)) -> bool {
-    let i8r = -128..=127;
-    i8r.contains(&off) && i8r.contains(&lo) && i8r.contains(&hi)
+    // `v as i8 as i32 == v`: one `CMP ..., SXTB` each (a range test took two).
+    off as i8 as i32 == off && lo as i8 as i32 == lo && hi as i8 as i32 == hi
 }
 
 /// The checks [`gemm_fused`] and [`gemm_fused_grid`] share: `n` rows and `oc` channels
@@ -1195,6 +1195,11 @@ fn fused_fits(
 /// The caller ([`gemm_fused`]) has checked the pieces, weights, constants and outputs
 /// against the shape `tsk`/`oc` and, for [`Packing::Sdot`], that the CPU has the
 /// dot-product extension.
+///
+/// Never inlined: three of its four instances inlined into [`gemm_fused`] made that
+/// function's frame larger and cost AD about 20 instructions per FULLY_CONNECTED call on
+/// cortex-a76 (`bench/aarch64_insns/run.sh`).
+#[inline(never)]
 #[target_feature(enable = "neon")]
 unsafe fn fused_group<const NP: usize>(
     packing: Packing,
@@ -1440,12 +1445,14 @@ pub(crate) fn gemm_fused(
     clamp: (i32, i32, i32),
     outs: &mut [&mut [u8]],
 ) -> bool {
-    let fits = fused_fits(packing, n, (taps, s4, k4), oc, w, pre, clamp)
-        && taps
-            .checked_mul(n)
-            .and_then(|m| segs.get(..m))
-            .is_some_and(|v| all_len(v, s4))
-        && outs.get(..n).is_some_and(|v| all_len(v, oc));
+    // The rows and outputs first, then the shared checks: in this order the check costs
+    // no more instructions than it did written out (AD on cortex-a76).
+    let fits = taps
+        .checked_mul(n)
+        .and_then(|m| segs.get(..m))
+        .is_some_and(|v| all_len(v, s4))
+        && outs.get(..n).is_some_and(|v| all_len(v, oc))
+        && fused_fits(packing, n, (taps, s4, k4), oc, w, pre, clamp);
     if !fits {
         return false;
     }
