@@ -519,7 +519,7 @@ fn eval_3x3(
     if soa && cfg!(target_arch = "aarch64") {
         if let Params::Soa(p) = &params {
             // The arena path (`Runtime::invoke`) allocates nothing: no framed copy here.
-            eval_3x3_runs(g, isa, (x, w, zp), p, &params, q, out, acc, false);
+            eval_3x3_runs(g, isa, (x, w, zp), p, &params, q, out, acc);
             return;
         }
     }
@@ -613,10 +613,12 @@ pub(crate) fn pack_soa(
     Some(area)
 }
 
-/// The op [`pack_soa`] prepared `area` for, on the input `x` and filter `w`, through
-/// [`eval_3x3_runs`] (what [`eval_3x3`] does on aarch64, without recomputing the
-/// arrays). `false`, having written nothing, when the op or `area` do not match (the
-/// caller then runs [`eval_3x3`]).
+/// The op [`pack_soa`] prepared `area` for, on the input `x` and filter `w`: with
+/// padding, every output row from a framed copy of the input in `work` (the host path's
+/// work buffer, grown as needed) by [`padded_runs`]; otherwise, or if that declines,
+/// through [`eval_3x3_runs`] (what [`eval_3x3`] does on aarch64, without recomputing
+/// the arrays). `false`, having written nothing, when the op or `area` do not match
+/// (the caller then runs [`eval_3x3`]).
 #[cfg(any(test, feature = "std"))]
 pub(crate) fn eval_soa(
     p: &ConvParams<'_>,
@@ -624,6 +626,7 @@ pub(crate) fn eval_soa(
     (xd, wd, od): (&TensorDef<'_>, &TensorDef<'_>, &TensorDef<'_>),
     (x, w): (&[u8], &[u8]),
     out: &mut [u8],
+    work: &mut std::vec::Vec<u8>,
 ) -> bool {
     let (Ok(g), Some(rq)) = (geom(p, xd, wd, od), p.requant.as_ref()) else {
         return false;
@@ -644,19 +647,19 @@ pub(crate) fn eval_soa(
     let mut zp = [0u8; SOA_MAX_C];
     zp[..c].fill((-rq.input_offset) as i8 as u8);
     let soa = Soa::new(area, c);
-    let params = Params::Soa(Soa::new(area, c));
+    // Padding (some windows reach outside the input): the input copied once into a
+    // zero-point frame in `work` in which every window is inside, then every output row
+    // as one run; the per-pixel path below only if the copy or a run is refused. Here
+    // only, on the packed host path (`Runtime::invoke`'s arena path, `eval_3x3`, has no
+    // work buffer and allocates nothing).
+    if let Some(&pad_byte) = zp[..c].first() {
+        if padded_runs(&g, isa, x, pad_byte, w, &soa, &q, out, work) {
+            return true;
+        }
+    }
     let mut acc = [0i32; CHUNK];
-    eval_3x3_runs(
-        &g,
-        isa,
-        (x, w, &zp[..c]),
-        &soa,
-        &params,
-        &q,
-        out,
-        &mut acc,
-        true,
-    );
+    let params = Params::Soa(soa);
+    eval_3x3_runs(&g, isa, (x, w, &zp[..c]), &soa, &params, &q, out, &mut acc);
     true
 }
 
@@ -676,19 +679,8 @@ fn eval_3x3_runs(
     q: &OutQ<'_>,
     out: &mut [u8],
     acc: &mut [i32; CHUNK],
-    framed: bool,
 ) {
     let c = g.in_c;
-    // Padding (some windows reach outside the input), with `framed` (the packed host
-    // path, `eval_soa`, which may allocate; not `Runtime::invoke`'s arena path): the
-    // input copied once into a zero-point frame in which every window is inside, then
-    // every output row as one run; the per-pixel path below only if the copy or a run is
-    // refused.
-    if let (true, Some(&pad_byte)) = (framed, zp.first()) {
-        if padded_runs(g, isa, x, pad_byte, w, p, q, out) {
-            return;
-        }
-    }
     let row = g.w.size * c;
     let img = g.h.size * row;
     let full_x = |ox: usize| {
@@ -744,19 +736,14 @@ fn eval_3x3_runs(
     }
 }
 
-#[cfg(any(test, feature = "std"))]
-std::thread_local! {
-    /// [`padded_runs`]'s framed copy of the input, kept between ops and inferences.
-    static FRAMED: core::cell::RefCell<std::vec::Vec<u8>> =
-        const { core::cell::RefCell::new(std::vec::Vec::new()) };
-}
-
-/// [`eval_3x3_runs`] for an op with padding (undilated): the input copied into a frame
-/// of `pad_byte` (the input zero point, whose `x + off` is 0: the taps outside the
-/// image) large enough that every window is inside it, then every output row in one
-/// checked call of `arch::dw3x3_frame` (runs of `arch::dw3x3_run`'s arithmetic). `false` when the op has no padding, is dilated, the frame
-/// would be larger than the input by more than a few rows and columns (it never is for
-/// a valid op), or the kernel declines a run (the caller then recomputes every pixel).
+/// [`eval_soa`] for an op with padding (undilated): the input copied into a frame of
+/// `pad_byte` (the input zero point, whose `x + off` is 0: the taps outside the image)
+/// large enough that every window is inside it ([`Axis::framed`], in `work`, grown as
+/// needed), then every output row in one checked call of `arch::dw3x3_frame` (runs of
+/// `arch::dw3x3_run`'s arithmetic). `false` when the op has no padding, is dilated, the
+/// frame would be larger than the input by more than a few rows and columns (it never is
+/// for a valid op), or the kernel declines a run (the caller then recomputes every
+/// pixel).
 #[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 fn padded_runs(
@@ -768,20 +755,13 @@ fn padded_runs(
     p: &Soa<'_>,
     q: &OutQ<'_>,
     out: &mut [u8],
+    work: &mut std::vec::Vec<u8>,
 ) -> bool {
     let (h, wd, c) = (&g.h, &g.w, g.in_c);
     if h.dilation != 1 || wd.dilation != 1 || (h.pad == 0 && wd.pad == 0) {
         return false;
     }
-    // The framed extent of an axis: the padding before, the input, and room for the
-    // last window (at least the input's end).
-    let framed = |a: &Axis| {
-        let span = (a.out.checked_sub(1)?)
-            .checked_mul(a.stride)?
-            .checked_add(a.filter)?;
-        let n = (a.pad + a.size).max(span);
-        (n <= a.size + 2 * a.filter).then_some(n)
-    };
+    let framed = |a: &Axis| Some(a.framed()).filter(|&n| n <= a.size + 2 * a.filter);
     let (Some(fh), Some(fw)) = (framed(h), framed(wd)) else {
         return false;
     };
@@ -790,34 +770,31 @@ fn padded_runs(
     let Some(len) = g.batches.checked_mul(img) else {
         return false;
     };
-    FRAMED.with(|cell| {
-        let Ok(mut buf) = cell.try_borrow_mut() else {
-            return false;
-        };
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
-        let xf = &mut buf[..len];
-        xf.fill(pad_byte);
-        let src_row = wd.size * c;
-        for (r, src) in x.chunks_exact(src_row).take(g.batches * h.size).enumerate() {
-            let (b, y) = (r / h.size, r % h.size);
-            let at = b * img + (y + h.pad) * row + wd.pad * c;
-            match xf.get_mut(at..at + src_row) {
-                Some(d) => d.copy_from_slice(src),
-                None => return false,
-            }
-        }
-        let xf: &[u8] = xf;
-        let steps = (wd.stride * c, c);
-        let rows = (g.batches * h.out, h.out);
-        let xy = (img, h.stride * row, row);
-        let n = wd.out;
-        let Some(o) = out.get_mut(..rows.0 * n * c) else {
-            return false;
-        };
-        arch::dw3x3_frame(isa, xf, xy, rows, steps, n, w, p, q.stage(), o)
-    })
+    if work.len() < len {
+        work.resize(len, 0);
+    }
+    let xf = &mut work[..len];
+    let copied = super::generic::window::copy_framed(
+        xf,
+        x,
+        (g.batches, h, wd),
+        (c, c),
+        (fh, fw),
+        pad_byte,
+        |d, s| d.copy_from_slice(s),
+    );
+    if !copied {
+        return false;
+    }
+    let xf: &[u8] = xf;
+    let steps = (wd.stride * c, c);
+    let rows = (g.batches * h.out, h.out);
+    let xy = (img, h.stride * row, row);
+    let n = wd.out;
+    let Some(o) = out.get_mut(..rows.0 * n * c) else {
+        return false;
+    };
+    arch::dw3x3_frame(isa, xf, xy, rows, steps, n, w, p, q.stage(), o)
 }
 
 /// One output pixel of the 3x3 kernel on the packed path: up to [`CHUNK`] channels at
@@ -1592,8 +1569,10 @@ mod tests {
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| {
                 // Packed on x86_64 (`packed::Dw`); on aarch64 the epilogue arrays
-                // computed once (`PackedOp::DwSoa`, the unpacked NEON kernels).
-                let must = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+                // computed once (`PackedOp::DwSoa`, the unpacked NEON kernels) where the
+                // NEON kernels are detected (`std`; without it `Isa::detect` is portable).
+                let must = cfg!(target_arch = "x86_64")
+                    || (cfg!(target_arch = "aarch64") && Isa::detect().host_simd());
                 run_packed(&depthwise_op(c), &c.defs, &c.data, &c.out, 1, must)
             },
         }

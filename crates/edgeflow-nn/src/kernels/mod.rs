@@ -493,7 +493,7 @@ pub(crate) fn eval_host(
         }
         (Op::DepthwiseConv2d(p), Some(PackedOp::DwSoa(a)), [x, w, ..]) => {
             let defs = (x.def, w.def, output.def);
-            depthwise::eval_soa(p, a, defs, (x.data, w.data), &mut *output.data)
+            depthwise::eval_soa(p, a, defs, (x.data, w.data), &mut *output.data, work)
         }
         (Op::AveragePool2d(p), _, _) => pool::eval_average_host(
             p,

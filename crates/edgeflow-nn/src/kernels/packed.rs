@@ -94,7 +94,7 @@ fn wide(p: Packing) -> bool {
 /// (all steps in bytes; the pieces, in order, are the window's `k` taps rounded up to
 /// a multiple of 4, bytes past `k` meeting zero weights).
 #[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))] // read by aarch64's kernel only
+#[cfg(target_arch = "aarch64")] // aarch64's grid kernel only
 pub(crate) struct PixelGrid {
     /// Output rows per image.
     pub(crate) rows: usize,
@@ -449,33 +449,26 @@ impl Gemm {
     /// The output pixels `p0..p0 + out.len() / oc` of a convolution whose windows are
     /// all inside the input `x` (in the kernel's form, [`Gemm::flip`]), laid out as
     /// `grid` says, into consecutive `oc`-byte rows of `out`, in one call with the
-    /// epilogue fused (aarch64: `arch::aarch64::gemm_fused_grid`). `false`, having
-    /// written nothing, elsewhere, without the precomputed constants, or when the kernel
-    /// declines (the caller then takes the per-tile path).
+    /// epilogue fused (`arch::aarch64::gemm_fused_grid`; aarch64 only). `false`, having
+    /// written nothing, without the precomputed constants, or when the kernel declines
+    /// (the caller then takes the per-tile path).
+    #[cfg(target_arch = "aarch64")]
     pub(crate) fn grid(&self, x: &[u8], grid: &PixelGrid, p0: usize, out: &mut [u8]) -> bool {
-        #[cfg(target_arch = "aarch64")]
-        {
-            if self.pre.is_empty() {
-                return false;
-            }
-            let n = out.len() / self.oc;
-            super::arch::aarch64::gemm_fused_grid(
-                self.packing,
-                x,
-                grid,
-                (p0, n),
-                self.w.get(),
-                (self.k4, self.oc),
-                &self.pre,
-                self.clamp,
-                out,
-            )
+        if self.pre.is_empty() {
+            return false;
         }
-        #[cfg(not(target_arch = "aarch64"))]
-        {
-            let _ = (x, grid, p0, out);
-            false
-        }
+        let n = out.len() / self.oc;
+        super::arch::aarch64::gemm_fused_grid(
+            self.packing,
+            x,
+            grid,
+            (p0, n),
+            self.w.get(),
+            (self.k4, self.oc),
+            &self.pre,
+            self.clamp,
+            out,
+        )
     }
 
     /// `npix` output pixels whose rows are read in place from `x` (in the kernel's form,

@@ -1155,6 +1155,39 @@ fn all_len<T: AsRef<[E]>, E>(v: &[T], n: usize) -> bool {
     true
 }
 
+/// Whether the output offset and both clamp bounds of `(off, lo, hi)` are in the int8
+/// range (the fused epilogues' domain, [`stage`]).
+#[inline(always)]
+fn int8_clamp((off, lo, hi): (i32, i32, i32)) -> bool {
+    // `v as i8 as i32 == v`: one `CMP ..., SXTB` each (a range test took two).
+    off as i8 as i32 == off && lo as i8 as i32 == lo && hi as i8 as i32 == hi
+}
+
+/// The checks [`gemm_fused`] and [`gemm_fused_grid`] share: `n` rows and `oc` channels
+/// (neither 0), `taps * s4 == k4`, the packed weights of `ceil(oc / 8)` blocks of `k4`
+/// groups in `w`, [`PRE8`] pieces per block in `pre`, an int8 offset and clamp
+/// ([`int8_clamp`]) and, for [`Packing::Sdot`], the CPU's dot-product extension. Where
+/// the rows are read and the outputs written each caller checks itself.
+#[inline(always)]
+fn fused_fits(
+    packing: Packing,
+    n: usize,
+    (taps, s4, k4): (usize, usize, usize),
+    oc: usize,
+    w: &[[u8; 32]],
+    pre: &[[u8; 32]],
+    clamp: (i32, i32, i32),
+) -> bool {
+    let blocks = oc.div_ceil(8);
+    n > 0
+        && oc > 0
+        && int8_clamp(clamp)
+        && taps.checked_mul(s4) == Some(k4)
+        && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
+        && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
+        && (packing != Packing::Sdot || dotprod_available())
+}
+
 /// `NP` rows of [`gemm_fused`] with its checks done: the `CPU` feature's kernel.
 ///
 /// # Safety
@@ -1162,6 +1195,11 @@ fn all_len<T: AsRef<[E]>, E>(v: &[T], n: usize) -> bool {
 /// The caller ([`gemm_fused`]) has checked the pieces, weights, constants and outputs
 /// against the shape `tsk`/`oc` and, for [`Packing::Sdot`], that the CPU has the
 /// dot-product extension.
+///
+/// Never inlined: three of its four instances inlined into [`gemm_fused`] made that
+/// function's frame larger and cost AD about 20 instructions per FULLY_CONNECTED call on
+/// cortex-a76 (`bench/aarch64_insns/run.sh`).
+#[inline(never)]
 #[target_feature(enable = "neon")]
 unsafe fn fused_group<const NP: usize>(
     packing: Packing,
@@ -1238,8 +1276,6 @@ pub(crate) fn gemm_fused_grid(
 ) -> bool {
     let g = grid;
     let per_img = g.rows.checked_mul(g.cols).unwrap_or(0);
-    let blocks = oc.div_ceil(8);
-    let i8r = -128..=127;
     // The farthest byte any pixel of the images `p0..p0 + n` reaches: the last image's
     // last row and column (each step is non-negative, so no window of an earlier pixel
     // reaches farther), plus the last piece.
@@ -1252,20 +1288,14 @@ pub(crate) fn gemm_fused_grid(
             .checked_add((g.taps - 1).checked_mul(g.tap_step)?)?
             .checked_add(g.s4.checked_mul(4)?)
     };
-    let fits = n > 0
-        && oc > 0
+    // `n > 0` (in `fused_fits`) and `per_img > 0` before `reach`, which needs them.
+    let fits = fused_fits(packing, n, (g.taps, g.s4, k4), oc, w, pre, clamp)
         && per_img > 0
         && g.taps > 0
         && g.s4 > 0
-        && i8r.contains(&clamp.0)
-        && i8r.contains(&clamp.1)
-        && i8r.contains(&clamp.2)
-        && g.taps.checked_mul(g.s4) == Some(k4)
         && reach().is_some_and(|r| r <= x.len())
-        && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
-        && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
         && n.checked_mul(oc).is_some_and(|v| v <= out.len());
-    if !fits || (packing == Packing::Sdot && !dotprod_available()) {
+    if !fits {
         return false;
     }
     let full = clamp.1 == -128 && clamp.2 == 127;
@@ -1415,22 +1445,15 @@ pub(crate) fn gemm_fused(
     clamp: (i32, i32, i32),
     outs: &mut [&mut [u8]],
 ) -> bool {
-    let blocks = oc.div_ceil(8);
-    let i8r = -128..=127;
-    let fits = n > 0
-        && oc > 0
-        && i8r.contains(&clamp.0)
-        && i8r.contains(&clamp.1)
-        && i8r.contains(&clamp.2)
-        && taps.checked_mul(s4) == Some(k4)
-        && taps
-            .checked_mul(n)
-            .and_then(|m| segs.get(..m))
-            .is_some_and(|v| all_len(v, s4))
-        && packing.pieces(blocks, k4).is_some_and(|v| v <= w.len())
-        && blocks.checked_mul(PRE8).is_some_and(|v| v <= pre.len())
-        && outs.get(..n).is_some_and(|v| all_len(v, oc));
-    if !fits || (packing == Packing::Sdot && !dotprod_available()) {
+    // The rows and outputs first, then the shared checks: in this order the check costs
+    // no more instructions than it did written out (AD on cortex-a76).
+    let fits = taps
+        .checked_mul(n)
+        .and_then(|m| segs.get(..m))
+        .is_some_and(|v| all_len(v, s4))
+        && outs.get(..n).is_some_and(|v| all_len(v, oc))
+        && fused_fits(packing, n, (taps, s4, k4), oc, w, pre, clamp);
+    if !fits {
         return false;
     }
     let tsk = (taps, s4, k4);
@@ -1441,7 +1464,7 @@ pub(crate) fn gemm_fused(
             return false;
         };
         // SAFETY: NEON is part of the aarch64 baseline; the slices and the CPU feature
-        // were checked above (`fits`, `dotprod_available`), as `fused_group` requires.
+        // were checked above (`fits`), as `fused_group` requires.
         unsafe {
             match m {
                 1 => fused_group::<1>(packing, rows, tsk, w, oc, pre, clamp, os),
@@ -1532,14 +1555,7 @@ pub(crate) fn dw3x3_fused(
     out: &mut [u8],
 ) -> bool {
     let c = out.len();
-    let i8r = -128..=127;
-    let fits = c > 0
-        && i8r.contains(&clamp.0)
-        && i8r.contains(&clamp.1)
-        && i8r.contains(&clamp.2)
-        && taps.iter().all(|t| t.len() >= c)
-        && c.checked_mul(9).is_some_and(|v| v <= w.len())
-        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+    let fits = dw_fits(c, w, p, clamp) && taps.iter().all(|t| t.len() >= c);
     if !fits {
         return false;
     }
@@ -1555,6 +1571,18 @@ pub(crate) fn dw3x3_fused(
         }
     }
     true
+}
+
+/// The checks [`dw3x3_fused`], [`dw3x3_run`] and [`dw3x3_frame`] share for `c`
+/// channels: `c > 0`, an int8 offset and clamp ([`int8_clamp`]), the `[1, 3, 3, c]`
+/// filter in `w` and `c` values in each [`Soa`] array. Where the taps are read and the
+/// outputs written each caller checks itself.
+#[inline(always)]
+fn dw_fits(c: usize, w: &[u8], p: &Soa<'_>, clamp: (i32, i32, i32)) -> bool {
+    c > 0
+        && int8_clamp(clamp)
+        && c.checked_mul(9).is_some_and(|v| v <= w.len())
+        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c)
 }
 
 /// Pointers of one depthwise step: the nine taps and filter rows at the step's first
@@ -1736,34 +1764,20 @@ pub(crate) fn dw3x3_run(
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) -> bool {
-    let i8r = -128..=127;
     let c = out.len().checked_div(n).unwrap_or(0);
     // The last byte read in each row: pixel `n - 1`'s tap `kx = 2`, `c` bytes.
     let span = (n.max(1) - 1)
         .checked_mul(step)
         .and_then(|v| v.checked_add(dx.checked_mul(2)?))
         .and_then(|v| v.checked_add(c));
-    let fits = c > 0
+    let fits = dw_fits(c, w, p, clamp)
         && out.len() == n * c
-        && i8r.contains(&clamp.0)
-        && i8r.contains(&clamp.1)
-        && i8r.contains(&clamp.2)
-        && span.is_some_and(|e| rows.iter().all(|r| r.len() >= e))
-        && c.checked_mul(9).is_some_and(|v| v <= w.len())
-        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+        && span.is_some_and(|e| rows.iter().all(|r| r.len() >= e));
     if !fits {
         return false;
     }
-    let (off, lo, hi) = clamp;
-    // SAFETY: NEON is part of the aarch64 baseline; the lengths are checked above.
-    unsafe {
-        let st = stage(off, lo, hi);
-        if lo == -128 && hi == 127 {
-            dw_run_neon::<true>(rows, (step, dx), n, c, w, p, &st, out);
-        } else {
-            dw_run_neon::<false>(rows, (step, dx), n, c, w, p, &st, out);
-        }
-    }
+    // SAFETY: the lengths are checked above.
+    unsafe { dw_run_clamped(rows, (step, dx), n, c, w, p, clamp, out) };
     true
 }
 
@@ -1786,7 +1800,6 @@ pub(crate) fn dw3x3_frame(
     clamp: (i32, i32, i32),
     out: &mut [u8],
 ) -> bool {
-    let i8r = -128..=127;
     let c = rows
         .checked_mul(n)
         .and_then(|v| out.len().checked_div(v))
@@ -1803,35 +1816,51 @@ pub(crate) fn dw3x3_frame(
             .checked_add(dx.checked_mul(2)?)?
             .checked_add(c)
     };
-    let fits = c > 0
+    // `per_img > 0` before `reach`, which divides by it.
+    let fits = dw_fits(c, w, p, clamp)
         && per_img > 0
         && rows.checked_mul(n).and_then(|v| v.checked_mul(c)) == Some(out.len())
-        && i8r.contains(&clamp.0)
-        && i8r.contains(&clamp.1)
-        && i8r.contains(&clamp.2)
-        && reach().is_some_and(|r| r <= x.len())
-        && c.checked_mul(9).is_some_and(|v| v <= w.len())
-        && [p.fold, p.mult, p.r1].iter().all(|a| a.len() / 4 >= c);
+        && reach().is_some_and(|r| r <= x.len());
     if !fits {
         return false;
     }
-    let (off, lo, hi) = clamp;
     for (r, o) in out.chunks_exact_mut(n * c).enumerate() {
         let at = (r / per_img) * img + (r % per_img) * row_step;
         let rs: [&[u8]; 3] = core::array::from_fn(|ky| x.get(at + ky * tap_row..).unwrap_or(&[]));
-        // SAFETY: NEON is part of the aarch64 baseline; every row's taps are inside `x`
-        // (`reach`, each step non-negative) and its output is `n * c` bytes, as
-        // `dw_run_neon` requires.
-        unsafe {
-            let st = stage(off, lo, hi);
-            if lo == -128 && hi == 127 {
-                dw_run_neon::<true>(rs, (step, dx), n, c, w, p, &st, o);
-            } else {
-                dw_run_neon::<false>(rs, (step, dx), n, c, w, p, &st, o);
-            }
-        }
+        // SAFETY: every row's taps are inside `x` (`reach`, each step non-negative) and
+        // its output is `n * c` bytes, as `dw_run_clamped` requires.
+        unsafe { dw_run_clamped(rs, (step, dx), n, c, w, p, clamp, o) };
     }
     true
+}
+
+/// One run of [`dw3x3_run`] with its checks done: the clamp's [`stage`], then
+/// [`dw_run_neon`] without (`-128..=127`) or with the clamp.
+///
+/// # Safety
+///
+/// What [`dw3x3_run`] checks, for `c` channels.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn dw_run_clamped(
+    rows: [&[u8]; 3],
+    steps: (usize, usize),
+    n: usize,
+    c: usize,
+    w: &[u8],
+    p: &Soa<'_>,
+    (off, lo, hi): (i32, i32, i32),
+    out: &mut [u8],
+) {
+    // SAFETY: NEON is part of the aarch64 baseline; the rest is the caller's.
+    unsafe {
+        let st = stage(off, lo, hi);
+        if lo == -128 && hi == 127 {
+            dw_run_neon::<true>(rows, steps, n, c, w, p, &st, out);
+        } else {
+            dw_run_neon::<false>(rows, steps, n, c, w, p, &st, out);
+        }
+    }
 }
 
 /// # Safety
@@ -2594,23 +2623,27 @@ mod tests {
         })
     }
 
-    fn grid_fused(c: &GridCase) -> Vec<u8> {
+    /// [`gemm_fused_grid`] on a case's grid, pixels, weights and constants, with the
+    /// input `x` and the clamp given (the case's, or a short input or a bad clamp).
+    fn grid_call(c: &GridCase, x: &[u8], clamp: (i32, i32, i32), out: &mut [u8]) -> bool {
         let i = &c.ind;
-        let pre = ind_pre(i);
-        let mut out = std::vec![0xA5u8; i.n * i.oc];
-        let kn = (i.taps * i.s4, i.oc);
-        let ran = gemm_fused_grid(
+        let (pre, kn) = (ind_pre(i), (i.taps * i.s4, i.oc));
+        gemm_fused_grid(
             i.packing,
-            &c.x,
+            x,
             &c.grid,
             (c.p0, i.n),
             &i.w,
             kn,
             &pre,
-            i.clamp,
-            &mut out,
-        );
-        assert!(ran);
+            clamp,
+            out,
+        )
+    }
+
+    fn grid_fused(c: &GridCase) -> Vec<u8> {
+        let mut out = std::vec![0xA5u8; c.ind.n * c.ind.oc];
+        assert!(grid_call(c, &c.x, c.ind.clamp, &mut out));
         out
     }
 
@@ -2628,13 +2661,14 @@ mod tests {
     );
 
     /// The grid kernel declines (writing nothing) when the last image's last window
-    /// would end one byte past the input, and runs on the full input.
+    /// would end one byte past the input or the offset or a clamp bound is outside
+    /// int8, and runs on the full input.
     #[test]
     fn gemm_fused_grid_declines_a_short_input() {
         let mut r = Rng::new(60);
         let mut checked = 0;
         while checked < 200 {
-            let Some(mut c) = grid_case(&mut r) else {
+            let Some(c) = grid_case(&mut r) else {
                 continue;
             };
             let per_img = c.grid.rows * c.grid.cols;
@@ -2643,35 +2677,17 @@ mod tests {
             if (c.p0 + c.ind.n - 1) / per_img != c.imgs - 1 {
                 continue;
             }
-            let i = &c.ind;
-            let pre = ind_pre(i);
-            let kn = (i.taps * i.s4, i.oc);
-            let mut out = std::vec![0xA5u8; i.n * i.oc];
-            assert!(gemm_fused_grid(
-                i.packing,
-                &c.x,
-                &c.grid,
-                (c.p0, i.n),
-                &i.w,
-                kn,
-                &pre,
-                i.clamp,
-                &mut out
-            ));
-            c.x.pop();
-            let mut short = std::vec![0xA5u8; i.n * i.oc];
-            let ran = gemm_fused_grid(
-                i.packing,
-                &c.x,
-                &c.grid,
-                (c.p0, i.n),
-                &i.w,
-                kn,
-                &pre,
-                i.clamp,
-                &mut short,
-            );
-            assert!(!ran && short.iter().all(|&v| v == 0xA5));
+            let (x, clamp) = (&c.x[..], c.ind.clamp);
+            let mut out = std::vec![0xA5u8; c.ind.n * c.ind.oc];
+            assert!(grid_call(&c, x, clamp, &mut out));
+            out.fill(0xA5);
+            let short = &x[..x.len() - 1];
+            assert!(!grid_call(&c, short, clamp, &mut out) && out.iter().all(|&v| v == 0xA5));
+            // An offset or clamp bound outside int8 (on the full input): declined too.
+            let (off, lo, hi) = clamp;
+            for bad in [(128, lo, hi), (off, -129, hi), (off, lo, 128)] {
+                assert!(!grid_call(&c, x, bad, &mut out) && out.iter().all(|&v| v == 0xA5));
+            }
             checked += 1;
         }
     }
@@ -2852,6 +2868,66 @@ mod tests {
             },
         }
     );
+    /// [`dw3x3_frame`] on one output row (the three rows laid end to end, the last cut
+    /// at its last read byte) gives [`dw3x3_run`]'s bytes; both decline, writing
+    /// nothing, an offset or clamp bound outside int8, a filter or a parameter array one
+    /// channel short, and rows (the frame) one byte short.
+    #[test]
+    fn neon_dw3x3_run_and_frame_decline_what_they_cannot_read() {
+        let mut r = Rng::new(61);
+        let mut checked = 0;
+        while checked < 300 {
+            let Some(d) = dwrun_case(&mut r) else {
+                continue;
+            };
+            let (c, n, len) = (d.f.c, d.n, d.rows[0].len());
+            let steps = (d.sd.0 * c, d.sd.1 * c);
+            let span = (n - 1) * steps.0 + 2 * steps.1 + c;
+            let mut x = d.rows.concat();
+            x.truncate(2 * len + span);
+            let rows = [&d.rows[0][..], &d.rows[1][..], &d.rows[2][..]];
+            let run = |rows: [&[u8]; 3], w: &[u8], p: &Soa<'_>, clamp| {
+                let mut o = std::vec![0xA5u8; n * c];
+                (dw3x3_run(rows, steps, n, w, p, clamp, &mut o), o)
+            };
+            let frame = |x: &[u8], w: &[u8], p: &Soa<'_>, clamp| {
+                let mut o = std::vec![0xA5u8; n * c];
+                let xy = (3 * len, 0, len);
+                (dw3x3_frame(x, xy, (1, 1), steps, n, w, p, clamp, &mut o), o)
+            };
+            let declined = |(ran, o): (bool, Vec<u8>)| !ran && o.iter().all(|&v| v == 0xA5);
+            let (w, p, clamp) = (&d.f.w[..], Soa::new(&d.f.soa, c), d.f.clamp);
+            let (ran, by_run) = run(rows, w, &p, clamp);
+            assert!(ran);
+            assert_eq!(frame(&x, w, &p, clamp), (true, by_run));
+            let (off, lo, hi) = clamp;
+            for bad in [(128, lo, hi), (off, -129, hi), (off, lo, 128)] {
+                assert!(declined(run(rows, w, &p, bad)));
+                assert!(declined(frame(&x, w, &p, bad)));
+            }
+            let short_w = &w[..9 * c - 1];
+            assert!(declined(run(rows, short_w, &p, clamp)));
+            assert!(declined(frame(&x, short_w, &p, clamp)));
+            for a in 0..3 {
+                // Parameter array `a` (fold, multiplier, `r1`) one byte short of `c` values.
+                let mut q = p;
+                let Some(s) = [&mut q.fold, &mut q.mult, &mut q.r1].into_iter().nth(a) else {
+                    unreachable!()
+                };
+                *s = &s[..4 * c - 1];
+                assert!(declined(run(rows, w, &q, clamp)));
+                assert!(declined(frame(&x, w, &q, clamp)));
+            }
+            for k in 0..3 {
+                let mut rs = rows;
+                rs[k] = &rs[k][..span - 1];
+                assert!(declined(run(rs, w, &p, clamp)));
+            }
+            assert!(declined(frame(&x[..x.len() - 1], w, &p, clamp)));
+            checked += 1;
+        }
+    }
+
     /// A same-shape ADD case: parameters anywhere in the kernel's range (multipliers
     /// from 0 to `i32::MAX`, every shift, every left shift, any offsets, clamp bounds
     /// in either order), `n` elements of each input.

@@ -2910,23 +2910,71 @@ mod tests {
                 _ => r.range(-300_000, 300_000) as i32,
             })
             .collect();
+        let soa = random_soa(r, n);
+        let clamp = random_clamp(r);
+        Some(Epi { acc, soa, n, clamp })
+    }
+
+    /// Random epilogue constants of `n` channels in [`Soa`]'s layout (fold, multiplier,
+    /// `r1` per channel): right shifts only (a multiplier of shift 0 or more becomes 0
+    /// and 0, the vector epilogue's domain), folds any 32-bit value half the time (extreme
+    /// sums), else in -5000..=5000.
+    fn random_soa(r: &mut Rng, n: usize) -> Vec<u8> {
         let mut soa = std::vec![0u8; 12 * n];
-        let mults = r.multipliers(n);
-        for (j, (m, s)) in mults.into_iter().enumerate() {
+        for (j, (m, s)) in r.multipliers(n).into_iter().enumerate() {
             let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
             let fold = if r.bool() {
                 r.u32() as i32
             } else {
                 r.range(-5000, 5000) as i32
             };
-            let r1 = (s.unsigned_abs()).saturating_sub(1);
+            let r1 = s.unsigned_abs().saturating_sub(1);
             soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
             soa[4 * (n + j)..4 * (n + j) + 4].copy_from_slice(&m.to_le_bytes());
             soa[4 * (2 * n + j)..4 * (2 * n + j) + 4].copy_from_slice(&r1.to_le_bytes());
         }
+        soa
+    }
+
+    /// A random `(output zero point, lo, hi)` with `lo <= hi` (the bounds drawn first).
+    fn random_clamp(r: &mut Rng) -> (i32, i32, i32) {
         let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
-        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
-        Some(Epi { acc, soa, n, clamp })
+        (r.range(-128, 127) as i32, a.min(b), a.max(b))
+    }
+
+    /// Packed weights, epilogue constants and a clamp ([`packed_consts`]).
+    type PackedConsts = (Vec<[u8; 32]>, Vec<u8>, (i32, i32, i32));
+
+    /// The AVX-512 VNNI packed weights of `blocks` 8-channel blocks over `k4` groups, the
+    /// epilogue constants of their `8 * blocks` channels ([`random_soa`]) and a clamp
+    /// ([`random_clamp`]), drawn in that order: the set-up of [`gemv_case`] (`blocks` =
+    /// `oc` rounded up to 8, over 8) and [`run_case`] (`oc` a multiple of 8).
+    fn packed_consts(r: &mut Rng, blocks: usize, k4: usize) -> PackedConsts {
+        let w = packed_weights(r, Packing::Avx512Vnni.pieces(blocks, k4).unwrap());
+        let soa = random_soa(r, 8 * blocks);
+        (w, soa, random_clamp(r))
+    }
+
+    /// The [`pre8`] constants of the first `c / 8` whole 8-channel blocks of `soa`.
+    fn soa_pre8(soa: &Soa<'_>, c: usize) -> Vec<[u8; 32]> {
+        let at = |a: &[u8], j: usize| {
+            i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
+        };
+        (0..c / 8)
+            .flat_map(|g| {
+                let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
+                let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
+                let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
+                pre8(f, m, r)
+            })
+            .collect()
+    }
+
+    /// [`gemm_taps_fused`]'s (and its kin's) [`Pre16`] constants of `c` channels (a
+    /// multiple of 8) from `soa`: [`soa_pre8`], then [`pre16`] per 16 channels.
+    fn soa_pre16(soa: &Soa<'_>, c: usize) -> Vec<Pre16> {
+        let pre = soa_pre8(soa, c);
+        (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect()
     }
 
     specialised_matches_portable!(
@@ -3119,20 +3167,7 @@ mod tests {
         let t = taps_case(r)?;
         let c = 8 * t.2;
         let e = epi_case(r)?;
-        let mut soa = std::vec![0u8; 12 * c];
-        let mults = r.multipliers(c);
-        for (j, (m, s)) in mults.into_iter().enumerate() {
-            let (m, s) = if s >= 0 { (0, 0) } else { (m, s) };
-            let fold = if r.bool() {
-                r.u32() as i32
-            } else {
-                r.range(-5000, 5000) as i32
-            };
-            let r1 = s.unsigned_abs().saturating_sub(1);
-            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
-            soa[4 * (c + j)..4 * (c + j) + 4].copy_from_slice(&m.to_le_bytes());
-            soa[4 * (2 * c + j)..4 * (2 * c + j) + 4].copy_from_slice(&r1.to_le_bytes());
-        }
+        let soa = random_soa(r, c);
         let n = if r.bool() { c } else { r.usize(1, c) };
         Some((t, soa, e.clamp, n))
     }
@@ -3157,18 +3192,7 @@ mod tests {
             }
         } else {
             let (taps, s4, nb, rows, w) = t;
-            let at = |a: &[u8], j: usize| {
-                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
-            };
-            let pre: Vec<[u8; 32]> = (0..c / 8)
-                .flat_map(|g| {
-                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
-                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
-                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
-                    pre8(f, m, r)
-                })
-                .collect();
-            let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let p16 = soa_pre16(&soa, c);
             let segs: Vec<&[[u8; 4]]> = rows.iter().flatten().map(|s| &s[..]).collect();
             let mut os: Vec<&mut [u8]> = outs.iter_mut().map(|o| &mut o[..]).collect();
             assert!(gemm_taps_fused::<NP>(
@@ -3229,31 +3253,8 @@ mod tests {
         if let Some(last) = row.last_mut() {
             last[4 - pad..].fill(0);
         }
-        let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc.div_ceil(8), k4).unwrap());
-        let c = 8 * oc.div_ceil(8);
-        let mut soa = std::vec![0u8; 12 * c];
-        for (j, (m, sh)) in r.multipliers(c).into_iter().enumerate() {
-            let (m, sh) = if sh >= 0 { (0, 0) } else { (m, sh) };
-            let fold = if r.bool() {
-                r.u32() as i32
-            } else {
-                r.range(-5000, 5000) as i32
-            };
-            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
-            soa[4 * (c + j)..4 * (c + j) + 4].copy_from_slice(&m.to_le_bytes());
-            let r1 = sh.unsigned_abs().saturating_sub(1);
-            soa[4 * (2 * c + j)..4 * (2 * c + j) + 4].copy_from_slice(&r1.to_le_bytes());
-        }
-        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
-        Some((
-            k4,
-            oc,
-            row,
-            w,
-            soa,
-            (r.range(-128, 127) as i32, a.min(b), a.max(b)),
-            pad,
-        ))
+        let (w, soa, clamp) = packed_consts(r, oc.div_ceil(8), k4);
+        Some((k4, oc, row, w, soa, clamp, pad))
     }
 
     /// The `oc` outputs and 3 bytes past them (which must stay 0xA5). The specialised
@@ -3285,18 +3286,7 @@ mod tests {
             }
             requant_soa_portable(&acc[..*oc], &soa, *clamp, &mut out[..*oc]);
         } else {
-            let at = |a: &[u8], j: usize| {
-                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
-            };
-            let pre: Vec<[u8; 32]> = (0..c / 8)
-                .flat_map(|g| {
-                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
-                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
-                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
-                    pre8(f, m, r)
-                })
-                .collect();
-            let p16: Vec<Pre16> = (0..c.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let p16 = soa_pre16(&soa, c);
             let o = &mut out[..*oc];
             let raw: Vec<u8> = row.as_flattened()[..4 * k4 - pad]
                 .iter()
@@ -3378,22 +3368,7 @@ mod tests {
         let slack = if r.bool() { 0 } else { r.usize(1, 5) };
         let x = bytes(r, end + slack);
         let k4 = taps * s4;
-        let w = packed_weights(r, Packing::Avx512Vnni.pieces(oc / 8, k4).unwrap());
-        let mut soa = std::vec![0u8; 12 * oc];
-        for (j, (m, sh)) in r.multipliers(oc).into_iter().enumerate() {
-            let (m, sh) = if sh >= 0 { (0, 0) } else { (m, sh) };
-            let fold = if r.bool() {
-                r.u32() as i32
-            } else {
-                r.range(-5000, 5000) as i32
-            };
-            soa[4 * j..4 * j + 4].copy_from_slice(&fold.to_le_bytes());
-            soa[4 * (oc + j)..4 * (oc + j) + 4].copy_from_slice(&m.to_le_bytes());
-            let r1 = sh.unsigned_abs().saturating_sub(1);
-            soa[4 * (2 * oc + j)..4 * (2 * oc + j) + 4].copy_from_slice(&r1.to_le_bytes());
-        }
-        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
-        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        let (w, soa, clamp) = packed_consts(r, oc / 8, k4);
         Some((
             x,
             (base, step, row_step),
@@ -3444,18 +3419,7 @@ mod tests {
                 requant_soa_portable(&acc, &soa, *clamp, &mut out[p * oc..(p + 1) * oc]);
             }
         } else {
-            let at = |a: &[u8], j: usize| {
-                i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
-            };
-            let pre: Vec<[u8; 32]> = (0..oc / 8)
-                .flat_map(|g| {
-                    let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
-                    let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
-                    let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
-                    pre8(f, m, r)
-                })
-                .collect();
-            let p16: Vec<Pre16> = (0..oc.div_ceil(16)).map(|q| pre16(&pre, q)).collect();
+            let p16 = soa_pre16(&soa, oc);
             let n = npix * oc;
             assert!(gemm_run_fused(
                 Packing::Avx512Vnni,
@@ -3548,8 +3512,7 @@ mod tests {
             r8[v][l] = s.unsigned_abs().saturating_sub(1);
         }
         let k: Vec<[u8; 32]> = (0..4).flat_map(|v| pre8(f[v], m8[v], r8[v])).collect();
-        let (a, b) = (r.range(-128, 127) as i32, r.range(-128, 127) as i32);
-        let clamp = (r.range(-128, 127) as i32, a.min(b), a.max(b));
+        let clamp = random_clamp(r);
         Some((packing, taps, w, k, clamp))
     }
 
@@ -3818,17 +3781,7 @@ mod tests {
             requant_soa_portable(&e.acc, &soa, e.clamp, &mut out);
             return out;
         }
-        let at = |a: &[u8], j: usize| {
-            i32::from_le_bytes([a[4 * j], a[4 * j + 1], a[4 * j + 2], a[4 * j + 3]])
-        };
-        let pre: Vec<[u8; 32]> = (0..e.n / 8)
-            .flat_map(|g| {
-                let f = core::array::from_fn(|j| at(soa.fold, 8 * g + j));
-                let m = core::array::from_fn(|j| at(soa.mult, 8 * g + j));
-                let r = core::array::from_fn(|j| at(soa.r1, 8 * g + j) as u32);
-                pre8(f, m, r)
-            })
-            .collect();
+        let pre = soa_pre8(&soa, e.n);
         let done = requant_pre(&e.acc, &pre, e.clamp, &mut out);
         assert_eq!(done, 8 * (e.n / 8));
         requant_soa_portable(&e.acc[done..], &soa.from(done), e.clamp, &mut out[done..]);
