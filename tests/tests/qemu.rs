@@ -438,8 +438,10 @@ fn fixtures_bit_identical_on_cortex_m4f_mps2_an386() {
 }
 
 /// The size class (`release-small`, opt-level "s"): the Cortex-M4 DSP kernels with
-/// edgeflow-nn's size-class paths (`cfg(edgeflow_size)`: FULLY_CONNECTED outlined, the
-/// portable fallback of its pair loop), which only a size-class device build runs.
+/// edgeflow-nn's size-class paths (`cfg(edgeflow_size)`: the device loop's per-op-kind
+/// `run_op` frames and the light ops' shared one through a `&dyn Fn`, FULLY_CONNECTED's
+/// epilogue flags out of line, the cold fallbacks and column tails out of line, an odd
+/// last pixel on the two-pixel block), which only a size-class device build runs.
 #[test]
 fn fixtures_bit_identical_on_cortex_m4f_size_class() {
     parity("mps2-an386", Some(3 * 1024 * 1024), true, "release-small");

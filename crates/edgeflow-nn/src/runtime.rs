@@ -11,9 +11,9 @@ use crate::{Error, Model};
 /// The arena holds every activation tensor and scratch buffer at the offsets of the
 /// model's memory plan; weights are read from the artifact in place.
 ///
-/// The value also holds the decoded record of the op being executed (an
-/// [`OpDef`], up to [`MAX_OP_INPUTS`](edgeflow_format::graph::MAX_OP_INPUTS) tensor descriptions: about 0.7 KB on 32-bit targets),
-/// so that it is not on the stack under every kernel during [`Runtime::invoke`], as TFLM
+/// The value also holds the decoded record of the op being executed (an [`OpDef`], up
+/// to [`MAX_OP_INPUTS`](edgeflow_format::graph::MAX_OP_INPUTS) tensor descriptions:
+/// about 0.7 KB on 32-bit targets), so that it is not on the stack under every kernel during [`Runtime::invoke`], as TFLM
 /// keeps its node structures in the arena rather than on the stack. Place the `Runtime`
 /// where that memory should come from (a `static` cell, or the caller's stack).
 ///
@@ -173,8 +173,9 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// then calls `after_op`.
     ///
     /// On the size class (`cfg(edgeflow_size)`) each op runs through `Step`: a
-    /// weighted op or a pool in a never-inlined [`run_op`] per op kind, with the kernel
-    /// inlined into it, the light ops in one shared [`run_op`]; so only the loop's state
+    /// weighted op or a pool in a never-inlined [`run_op`] per op kind (a weighted op's
+    /// kernel inlined into it; a pool's entry point is never inlined, a frame of its
+    /// own under it), the light ops in one shared [`run_op`]; so only the loop's state
     /// (the record reader, the position) stays in this frame while a kernel runs, and
     /// the op's input list and arena slices are in that op's frame, merged with its
     /// kernel's (BENCHMARKS.md (j3): KWS, IC and VWW 816 → 736 B, AD 532 → 460 B). The
@@ -231,12 +232,21 @@ impl kernels::Runner for Step<'_, '_, '_> {
         run_op(self.model, self.arena, self.d, kernel)
     }
 
+    /// The same as [`kernels::Runner::outlined`] here: every kernel already runs inside
+    /// its op's own [`run_op`] frame.
     #[inline(always)]
     fn direct(
         self,
         kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8]),
     ) -> Self::Out {
-        run_op(self.model, self.arena, self.d, kernel)
+        self.outlined(kernel)
+    }
+
+    /// `Ok(false)`, as for a record [`Model::parse`] excluded: `check` refuses an op this
+    /// build does not link, so no such record reaches the loop.
+    #[inline(always)]
+    fn unlinked(self) -> Self::Out {
+        Ok(false)
     }
 
     /// Every light op through one [`run_op`], the kernel called through its vtable
@@ -257,9 +267,10 @@ impl kernels::Runner for Step<'_, '_, '_> {
 /// `Ok(true)` when the op ran (or is a RESHAPE planned in place: nothing to move),
 /// `Ok(false)` for a record without an arena output (excluded by [`Model::parse`]).
 ///
-/// The size class never inlines it, one copy per weighted or pool op kind (`Step`, the
-/// kernel inlined into it) and one for the light ops: the input list lives there, in the frame the kernel runs in, and the
-/// caller's frame keeps only its loop. The error is a register ([`Unprepared`]), not an
+/// The size class never inlines it, one copy per weighted or pool op kind (`Step`; a
+/// weighted op's kernel inlined into it) and one for the light ops: the input list
+/// lives there, in the frame the kernel runs in (or right above it), and the caller's
+/// frame keeps only its loop. The error is a register ([`Unprepared`]), not an
 /// [`Error`] in the caller's frame (which would sit under every kernel): the caller
 /// builds it from `d`. The speed class inlines it into [`Runtime::invoke`].
 #[cfg_attr(edgeflow_size, inline(never))]
@@ -320,8 +331,9 @@ fn run_decoded<'a>(
 ///
 /// Never inlined: the arena's cut (five slices) lives only in this frame, popped before
 /// the kernel runs, rather than in the frame every kernel runs under ([`Runtime::invoke`]'s
-/// or, on the size class, [`run_op`]'s; see BENCHMARKS.md, footprint, fifth pass). Errors: [`Unprepared`] when the plan's regions
-/// cannot be cut apart or an input cannot be read (both excluded by [`Model::parse`]).
+/// or, on the size class, [`run_op`]'s; see BENCHMARKS.md, footprint, fifth pass).
+/// Errors: [`Unprepared`] when the plan's regions cannot be cut apart or an input cannot
+/// be read (both excluded by [`Model::parse`]).
 #[inline(never)]
 fn prepare<'s, 'a>(
     model: &Model<'a>,

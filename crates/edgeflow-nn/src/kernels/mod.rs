@@ -215,16 +215,19 @@ pub fn scratch_bytes(op: &Op<'_>, inputs: &[TensorDef<'_>], output: &TensorDef<'
     }
 }
 
-/// Runs `f` in a frame of its own, never inlined into [`eval`].
+/// Runs `f` in a frame of its own, never inlined into [`eval`] ([`Ready`]'s
+/// [`Runner::outlined`]).
 ///
-/// Every op's kernel runs this way (the pools' entry points are never inlined
-/// themselves; FULLY_CONNECTED only in builds that link a convolution or in the size class,
+/// Where [`eval`] is the device loop (the speed class's [`crate::Runtime::invoke`]; the
+/// size class's loop runs each op through `runtime::Step` instead, every kernel inside
+/// its `run_op`), every op's kernel runs this way (the pools' entry points are never
+/// inlined themselves; FULLY_CONNECTED only in builds that link a convolution,
 /// `FC_OUTLINED`: in an FC-only speed-class build it is the deepest op and costs less
-/// stack inlined), so that the op dispatch, inlined into [`crate::Runtime::invoke`]'s loop,
-/// keeps only the loop's state in its frame: inlined, each kernel's locals (a weighted
-/// op's geometry and requantization state, ADD's parameter blocks) sat in `invoke`'s
-/// frame under every other op's kernel (on Cortex-M4 with the KWS model's ops only,
-/// `invoke`'s own frame was 576 B; see BENCHMARKS.md, footprint, fifth pass).
+/// stack inlined), so that the op dispatch, inlined into `invoke`'s loop, keeps only the
+/// loop's state in its frame: inlined, each kernel's locals (a weighted op's geometry and
+/// requantization state, ADD's parameter blocks) sat in `invoke`'s frame under every
+/// other op's kernel (on Cortex-M4 with the KWS model's ops only, `invoke`'s own frame
+/// was 576 B; see BENCHMARKS.md, footprint, fifth pass).
 #[inline(never)]
 fn outlined<R>(f: impl FnOnce() -> R) -> R {
     f()
@@ -236,9 +239,12 @@ fn outlined<R>(f: impl FnOnce() -> R) -> R {
 /// `invoke` inlined, 860 B outlined); in a build whose only weighted op is
 /// FULLY_CONNECTED, it is the deepest, and its setup costs less inlined than in a frame
 /// of its own stacked on the kernel's (AD: 596 B inlined, 668 B outlined; emulated M4F,
-/// BENCHMARKS.md, footprint, fifth pass). The size-class build (`cfg(edgeflow_size)`,
-/// opt-level "s") always outlines it: there the inlined setup made `invoke`'s frame 376 B
-/// (AD: 784 B inlined, 676 B outlined; BENCHMARKS.md, footprint (j)).
+/// BENCHMARKS.md, footprint, fifth pass). Only [`Ready`] (that is, [`eval`]) reads it.
+/// On the size class (`cfg(edgeflow_size)`, opt-level "s") it is always set, for
+/// [`eval`]'s callers (`op::eval`, the host): the size class's device loop runs every
+/// kernel inside its own `runtime::Step` frame, where outlined and direct are the same
+/// (before that loop, the inlined setup had made `invoke`'s frame 376 B: AD 784 B
+/// inlined, 676 B outlined; BENCHMARKS.md, footprint (j)).
 const FC_OUTLINED: bool = cfg!(any(
     edgeflow_size,
     edgeflow_op = "CONV_2D",
@@ -296,6 +302,14 @@ pub(crate) trait Runner {
     {
         self.outlined(kernel)
     }
+    /// An op this build does not link: never reached (`check` refuses it at
+    /// [`crate::Model::parse`]), and so carrying no kernel and no argument preparation
+    /// (a `light` call here linked the shared light path into builds without a light op).
+    #[allow(
+        dead_code,
+        reason = "called only by builds linking a subset of the ops (`edgeflow_op`)"
+    )]
+    fn unlinked(self) -> Self::Out;
 }
 
 /// [`eval`]'s [`Runner`]: the arguments, ready.
@@ -317,6 +331,9 @@ impl Runner for Ready<'_, '_, '_> {
     fn direct(self, kernel: impl FnOnce(&[TensorIn<'_, '_>], TensorOut<'_, '_>, &mut [u8])) {
         kernel(self.inputs, self.output, self.scratch)
     }
+
+    #[inline(always)]
+    fn unlinked(self) {}
 }
 
 /// Runs the kernel of `op` (whose [`check`] passed) through `r`.
@@ -387,7 +404,7 @@ pub(crate) fn dispatch<R: Runner>(op: &Op<'_>, r: R) -> R::Out {
         Op::ResizeNearest(p) => r.light(|i, o, _| resize::eval(p, i, o)),
         // Never reached: `check` rejected the op at parse time.
         #[cfg(edgeflow_op_subset)]
-        _ => r.light(|_, _, _| {}),
+        _ => r.unlinked(),
     }
 }
 

@@ -199,4 +199,70 @@ mod tests {
         assert!(Axis::new(5, 3, 1, 1, 0, 3).is_ok());
         assert!(Axis::new(5, 3, 1, 1, 0, 2).is_err());
     }
+
+    /// `copy_framed` against the placement rule written out per byte: two images with
+    /// SAME padding on both axes, pixels of 2 bytes widened to 3 by the row closure, the
+    /// frame's border and its trailing room at the pad byte; and `false`, not a panic,
+    /// when the destination is one byte short.
+    #[test]
+    fn copy_framed_places_every_byte() {
+        let h = Axis::new(2, 3, 1, 1, 1, 2).unwrap();
+        let w = Axis::new(3, 3, 1, 1, 1, 3).unwrap();
+        let (batches, c, fc) = (2, 2, 3);
+        let (fh, fw) = (h.framed(), w.framed());
+        assert_eq!((fh, fw), (4, 5));
+        let x: Vec<u8> = (1..=(batches * h.size * w.size * c) as u8).collect();
+        let widen = |d: &mut [u8], s: &[u8]| {
+            for (dp, sp) in d.chunks_exact_mut(fc).zip(s.chunks_exact(c)) {
+                dp[..c].copy_from_slice(sp);
+                dp[c] = 0xEE;
+            }
+        };
+        let mut dst = vec![0u8; batches * fh * fw * fc];
+        assert!(copy_framed(
+            &mut dst,
+            &x,
+            (batches, &h, &w),
+            (c, fc),
+            (fh, fw),
+            0x80,
+            widen
+        ));
+        let mut want = vec![0x80u8; dst.len()];
+        for b in 0..batches {
+            for y in 0..h.size {
+                for xx in 0..w.size {
+                    let at = ((b * fh + y + 1) * fw + xx + 1) * fc;
+                    let from = ((b * h.size + y) * w.size + xx) * c;
+                    want[at..at + c].copy_from_slice(&x[from..from + c]);
+                    want[at + c] = 0xEE;
+                }
+            }
+        }
+        assert_eq!(dst, want);
+        // The last input row ends here: a destination exactly that long is enough, one
+        // byte shorter is refused.
+        let end = (((batches - 1) * fh + h.size) * fw + 1) * fc + w.size * fc;
+        let mut exact = vec![0u8; end];
+        assert!(copy_framed(
+            &mut exact,
+            &x,
+            (batches, &h, &w),
+            (c, fc),
+            (fh, fw),
+            0x80,
+            widen
+        ));
+        assert_eq!(exact, want[..end]);
+        let mut short = vec![0u8; end - 1];
+        assert!(!copy_framed(
+            &mut short,
+            &x,
+            (batches, &h, &w),
+            (c, fc),
+            (fh, fw),
+            0x80,
+            widen
+        ));
+    }
 }
