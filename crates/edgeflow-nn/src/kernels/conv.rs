@@ -897,7 +897,7 @@ pub(crate) fn eval_packed(
         x
     } else if !reshaped {
         let done = xor_copy(xin, x, flip);
-        for (d, &v) in xin.iter_mut().zip(x).skip(done) {
+        for (d, &v) in after(xin.iter_mut().zip(x), done) {
             *d = v ^ flip;
         }
         xin
@@ -913,20 +913,15 @@ pub(crate) fn eval_packed(
             |dst, src| {
                 if c4 == in_c {
                     let done = xor_copy(dst, src, flip);
-                    for (d, &v) in dst.iter_mut().zip(src).skip(done) {
+                    for (d, &v) in after(dst.iter_mut().zip(src), done) {
                         *d = v ^ flip;
                     }
                 } else if in_c == 3 && c4 == 4 {
                     let fl = u32::from_le_bytes([flip, flip, flip, 0]);
                     let pad = u32::from(pad_byte) << 24;
                     let done = expand3to4(dst, src, flip, pad_byte);
-                    for (d, s) in dst
-                        .as_chunks_mut::<4>()
-                        .0
-                        .iter_mut()
-                        .zip(src.as_chunks::<3>().0)
-                        .skip(done)
-                    {
+                    let pairs = dst.as_chunks_mut::<4>().0.iter_mut();
+                    for (d, s) in after(pairs.zip(src.as_chunks::<3>().0), done) {
                         *d = ((u32::from_le_bytes([s[0], s[1], s[2], 0]) ^ fl) | pad).to_le_bytes();
                     }
                 } else {
@@ -1296,6 +1291,25 @@ fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
     {
         let _ = (dst, src, flip, pad);
         0
+    }
+}
+
+/// The items of `it` after the first `done`, which a vector helper above ([`xor_copy`],
+/// [`expand3to4`]) has done: `it.skip(done)` on x86_64; elsewhere `it` itself, as `done`
+/// is 0 there. Not `skip(0)`: LLVM vectorizes a `zip` of two slices but not one behind
+/// `skip`, even of 0 items, and aarch64's framed copies then cost IC ~0.5 M instructions
+/// per inference (BENCHMARKS.md (e), main after Session 10).
+#[cfg(any(test, feature = "std"))]
+#[inline(always)]
+fn after<I: Iterator>(it: I, done: usize) -> impl Iterator<Item = I::Item> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        it.skip(done)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        debug_assert_eq!(done, 0);
+        it
     }
 }
 
