@@ -911,6 +911,8 @@ pub(crate) fn eval_packed(
             (h2.size, w2.size),
             pad_byte,
             |dst, src| {
+                #[cfg(not(target_arch = "x86_64"))]
+                let flip = no_flip(flip);
                 if c4 == in_c {
                     let done = xor_copy(dst, src, flip);
                     for (d, &v) in after(dst.iter_mut().zip(src), done) {
@@ -1292,6 +1294,20 @@ fn expand3to4(dst: &mut [u8], src: &[u8], flip: u8, pad: u8) -> usize {
         let _ = (dst, src, flip, pad);
         0
     }
+}
+
+/// The constant 0 for `flip` ([`super::packed::Gemm::flip`], checked in debug builds)
+/// off x86_64, where no packing flips the input (`Packing::unsigned_rows` is false), for
+/// the framed copy's row closure. That closure runs inside
+/// [`super::generic::window::copy_framed`], which LLVM does not inline: a captured
+/// `flip` is loaded there and each row is an XOR loop (9 instructions per 32 bytes on
+/// aarch64) instead of a copy (6), ~7 K of IC's instructions per inference. (x86_64's
+/// VNNI rows are `x ^ 0x80`: `flip` stays.)
+#[cfg(all(any(test, feature = "std"), not(target_arch = "x86_64")))]
+#[inline(always)]
+fn no_flip(flip: u8) -> u8 {
+    debug_assert_eq!(flip, 0);
+    0
 }
 
 /// The items of `it` after the first `done`, which a vector helper above ([`xor_copy`],
