@@ -1569,8 +1569,12 @@ mod tests {
             portable: |c: &Case| run_case_with(c, Isa::Portable),
             specialised: |c: &Case| {
                 // Packed on x86_64 (`packed::Dw`); on aarch64 the epilogue arrays
-                // computed once (`PackedOp::DwSoa`, the unpacked NEON kernels).
-                let must = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+                // computed once (`PackedOp::DwSoa`, the unpacked NEON kernels), where
+                // the host's NEON is detected: `Isa::detect` needs the `std` feature,
+                // which `cargo test -p edgeflow-nn` alone does not turn on (the
+                // portable kernels run there, and `pack_soa` declines).
+                let must = cfg!(target_arch = "x86_64")
+                    || (cfg!(target_arch = "aarch64") && Isa::detect().host_simd());
                 run_packed(&depthwise_op(c), &c.defs, &c.data, &c.out, 1, must)
             },
         }
