@@ -1195,7 +1195,12 @@ fn fused_fits(
 /// The caller ([`gemm_fused`]) has checked the pieces, weights, constants and outputs
 /// against the shape `tsk`/`oc` and, for [`Packing::Sdot`], that the CPU has the
 /// dot-product extension.
+///
+/// Not inlined: since [`fused_fits`] took over [`gemm_fused`]'s checks LLVM inlined
+/// this into it, which cost AD (ten FULLY_CONNECTED calls) ~310 instructions per
+/// inference on cortex-a76 (48,607 -> 48,917; out of line again: 48,738).
 #[target_feature(enable = "neon")]
+#[inline(never)]
 unsafe fn fused_group<const NP: usize>(
     packing: Packing,
     rows: &[&[[u8; 4]]],
