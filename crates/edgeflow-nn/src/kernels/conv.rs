@@ -1314,7 +1314,7 @@ fn no_flip(flip: u8) -> u8 {
 /// [`expand3to4`]) has done: `it.skip(done)` on x86_64; elsewhere `it` itself, as `done`
 /// is 0 there. Not `skip(0)`: LLVM vectorizes a `zip` of two slices but not one behind
 /// `skip`, even of 0 items, and aarch64's framed copies then cost IC ~0.5 M instructions
-/// per inference (BENCHMARKS.md (e), main after Session 10).
+/// per inference (BENCHMARKS.md (e), "Main after Session 10's merges").
 #[cfg(any(test, feature = "std"))]
 #[inline(always)]
 fn after<I: Iterator>(it: I, done: usize) -> impl Iterator<Item = I::Item> {
