@@ -896,8 +896,11 @@ pub(crate) fn eval_packed(
     let x: &[u8] = if xin_len == 0 {
         x
     } else if !reshaped {
+        // The rest after the vector part as slices from `done` on (see the framed copy
+        // below for why not `zip(..).skip(done)`).
         let done = xor_copy(xin, x, flip);
-        for (d, &v) in xin.iter_mut().zip(x).skip(done) {
+        let d = xin.get_mut(done..).unwrap_or_default();
+        for (d, &v) in d.iter_mut().zip(x.get(done..).unwrap_or_default()) {
             *d = v ^ flip;
         }
         xin
