@@ -108,7 +108,8 @@ fn fingerprint(model: &Model<'_>) -> [usize; 4] {
 }
 
 thread_local! {
-    /// The packed kernels' row buffers of this thread, kept between inferences.
+    /// The packed kernels' work buffer of this thread (their row buffers, the packed
+    /// CONV_2D's framed input copy, the aarch64 depthwise frame), kept between inferences.
     static WORK: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 

@@ -116,8 +116,8 @@ impl<'m, 'a, 'r> Runtime<'m, 'a, 'r> {
     /// [`crate::PackedModel::new`]), large CONV_2D ops split over up to
     /// [`crate::PackedModel::threads`] threads. The outputs are bit-identical to
     /// [`Runtime::invoke`]'s whatever the thread count. The arena is used exactly as by
-    /// `invoke`; the packed kernels' row buffers live outside it (one per calling thread,
-    /// kept between calls), and so do the op records, decoded from the artifact on the
+    /// `invoke`; the packed kernels' work buffer (row buffers, framed input copies)
+    /// lives outside it (one per calling thread, kept between calls), and so do the op records, decoded from the artifact on the
     /// first call and reused by the later ones (heap: one `OpDef` per op).
     ///
     /// Errors: [`Error::InvalidOp`] if `packed` was prepared from another model (its

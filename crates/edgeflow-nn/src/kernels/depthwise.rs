@@ -742,8 +742,9 @@ fn eval_3x3_runs(
 /// needed), then every output row in one checked call of `arch::dw3x3_frame` (runs of
 /// `arch::dw3x3_run`'s arithmetic). `false` when the op has no padding, is dilated, the
 /// frame would be larger than the input by more than a few rows and columns (it never is
-/// for a valid op), or the kernel declines a run (the caller then recomputes every
-/// pixel).
+/// for a valid op), the framed copy does not fit, or the kernel declines a run (the
+/// caller, [`eval_soa`], then falls back to `eval_3x3_runs`: runs where they fit,
+/// pixel by pixel elsewhere).
 #[cfg(any(test, feature = "std"))]
 #[allow(clippy::too_many_arguments)]
 fn padded_runs(

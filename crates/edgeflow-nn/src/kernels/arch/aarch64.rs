@@ -2871,7 +2871,7 @@ mod tests {
     /// [`dw3x3_frame`] on one output row (the three rows laid end to end, the last cut
     /// at its last read byte) gives [`dw3x3_run`]'s bytes; both decline, writing
     /// nothing, an offset or clamp bound outside int8, a filter or a parameter array one
-    /// channel short, and rows (the frame) one byte short.
+    /// value short, and rows (the frame) one byte short.
     #[test]
     fn neon_dw3x3_run_and_frame_decline_what_they_cannot_read() {
         let mut r = Rng::new(61);
