@@ -142,6 +142,21 @@ fn test() -> Result<()> {
     // The ONNX importer and its conformance test are behind edgeflow-compile's `onnx`.
     c.args(["test", "--workspace", "--features", "edgeflow-compile/onnx"]);
     let (ok, mut passed, mut failed) = counted(c)?;
+    // edgeflow-nn's size class (`cfg(edgeflow_size)`: the device loop's per-op `run_op`
+    // frames, the out-of-line tails), which only device builds at opt-level "s" take: its
+    // host build against the fixtures' goldens, the malformed models and the fuzz seeds
+    // (no panic), beside the QEMU size-class parity test of the step above.
+    println!("== edgeflow-nn's size class on the host (EDGEFLOW_NN_SIZE=1)");
+    let mut c = cargo();
+    c.env("EDGEFLOW_NN_SIZE", "1");
+    c.args(["test", "-p", "edgeflow-tests"]);
+    for t in ["conformance", "op_conformance", "malformed", "fuzz_seeds"] {
+        c.args(["--test", t]);
+    }
+    let (size_ok, p, f) = counted(c)?;
+    passed += p;
+    failed += f;
+    let ok = ok && size_ok;
     // ARM Linux boards: the server crate and the kernels' tests built for aarch64 and
     // armv7 and run under qemu-user emulation (the cargo runners in .cargo/config.toml).
     let mut arm_ok = true;
