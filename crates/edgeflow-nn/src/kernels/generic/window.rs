@@ -218,17 +218,13 @@ mod tests {
                 dp[c] = 0xEE;
             }
         };
-        let mut dst = vec![0u8; batches * fh * fw * fc];
-        assert!(copy_framed(
-            &mut dst,
-            &x,
-            (batches, &h, &w),
-            (c, fc),
-            (fh, fw),
-            0x80,
-            widen
-        ));
-        let mut want = vec![0x80u8; dst.len()];
+        // A destination of `len` bytes, framed; `None` when the copy refused it.
+        let framed = |len: usize| {
+            let mut dst = vec![0u8; len];
+            let (axes, bytes) = ((batches, &h, &w), (c, fc));
+            copy_framed(&mut dst, &x, axes, bytes, (fh, fw), 0x80, widen).then_some(dst)
+        };
+        let mut want = vec![0x80u8; batches * fh * fw * fc];
         for b in 0..batches {
             for y in 0..h.size {
                 for xx in 0..w.size {
@@ -239,30 +235,11 @@ mod tests {
                 }
             }
         }
-        assert_eq!(dst, want);
+        assert_eq!(framed(want.len()), Some(want.clone()));
         // The last input row ends here: a destination exactly that long is enough, one
         // byte shorter is refused.
         let end = (((batches - 1) * fh + h.size) * fw + 1) * fc + w.size * fc;
-        let mut exact = vec![0u8; end];
-        assert!(copy_framed(
-            &mut exact,
-            &x,
-            (batches, &h, &w),
-            (c, fc),
-            (fh, fw),
-            0x80,
-            widen
-        ));
-        assert_eq!(exact, want[..end]);
-        let mut short = vec![0u8; end - 1];
-        assert!(!copy_framed(
-            &mut short,
-            &x,
-            (batches, &h, &w),
-            (c, fc),
-            (fh, fw),
-            0x80,
-            widen
-        ));
+        assert_eq!(framed(end).as_deref(), Some(&want[..end]));
+        assert_eq!(framed(end - 1), None);
     }
 }
