@@ -4,7 +4,10 @@
 //! Emulated boards: `flash` checks budgets, composes the model partition image (slot A =
 //! header + artifact), builds the application once (or takes `--firmware`), and starts
 //! QEMU in the background with the partition preloaded and the UART on a Unix socket
-//! (`target/edgeflow-device/<board>.sock`). If the device is already running, `flash`
+//! (`<board>.sock` in the device state directory, the same from every working directory:
+//! see [`state_dir`]). Without `--firmware` the application is built from the edgeflow
+//! source tree [`crate::sources::find`] finds (`EDGEFLOW_SOURCE_DIR`, else the nearest
+//! ancestor of the artifact or of the working directory holding `firmware/app-<board>`). If the device is already running, `flash`
 //! sends the model over the link instead: it is written to the inactive slot and the
 //! device switches to it — no firmware rebuild, no re-flash. `device replay` streams a
 //! dataset's samples over that socket and prints the predictions live (with `--telemetry
@@ -19,7 +22,7 @@
 //! reported (replay's closing line; collect refuses to write a dataset with holes).
 //!
 //! Device logs are `defmt` frames: `flash` records the firmware ELF it started
-//! (`target/edgeflow-device/<board>.firmware`), and every command that reads the link
+//! (`<board>.firmware` in the state directory), and every command that reads the link
 //! decodes them with that ELF's defmt table. Without the table a log frame is printed raw
 //! with a note saying why; one the table cannot decode is counted and reported.
 
@@ -156,12 +159,64 @@ pub(crate) fn load_board(b: &str) -> Result<Board> {
     Ok(edgeflow_compile::board::Catalog::discover(None, &cwd)?.get(b)?)
 }
 
-fn work_dir() -> PathBuf {
-    PathBuf::from("target/edgeflow-device")
+/// The environment variable that sets where emulated devices keep their state.
+pub(crate) const STATE_DIR_VAR: &str = "EDGEFLOW_DEVICE_DIR";
+
+/// The longest Unix socket path the system takes (`sun_path` is 108 bytes on Linux, 104
+/// on the BSDs and macOS, with the terminating NUL: unix(7), unix(4)).
+const MAX_SOCKET_PATH: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+
+/// Where the emulated devices that `edgeflow flash` starts keep their state (the UART
+/// socket `<board>.sock`, the firmware record `<board>.firmware`, the partition image
+/// `<board>-partition.bin`), the same from every working directory so that `device
+/// replay|collect|stop` find the device `flash` started anywhere: `EDGEFLOW_DEVICE_DIR`
+/// when set; else `$XDG_RUNTIME_DIR/edgeflow` (the per-user directory for sockets of the
+/// XDG Base Directory Specification); else `edgeflow-$USER` in the system temporary
+/// directory (created private, 0700; refused if another user could write into it).
+pub(crate) fn state_dir() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Some(d) = std::env::var_os(STATE_DIR_VAR).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.is_absolute())
+    {
+        return Ok(d.join("edgeflow"));
+    }
+    // Our own uid, where the system shows it (Linux: the owner of /proc/self).
+    let own = std::fs::metadata("/proc/self").map(|p| p.uid()).ok();
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty() && !u.contains('/'))
+        .or_else(|| own.map(|u| u.to_string()))
+        .unwrap_or_else(|| "user".into());
+    let d = std::env::temp_dir().join(format!("edgeflow-{user}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&d);
+    let m = std::fs::symlink_metadata(&d)
+        .with_context(|| format!("cannot create the device state directory {}", d.display()))?;
+    if !m.is_dir() || m.mode() & 0o022 != 0 || own.is_some_and(|u| u != m.uid()) {
+        bail!(
+            "{} is not a private directory of this user (the device state directory): remove it, or set {STATE_DIR_VAR} or XDG_RUNTIME_DIR to one",
+            d.display()
+        );
+    }
+    Ok(d)
 }
 
-pub(crate) fn socket(board: &str) -> PathBuf {
-    work_dir().join(format!("{board}.sock"))
+/// The UART socket of the emulated `board` whose state is in `state` (a directory, see
+/// [`state_dir`]). Errors: the path is longer than a Unix socket path can be.
+pub(crate) fn socket(state: &Path, board: &str) -> Result<PathBuf> {
+    let sock = state.join(format!("{board}.sock"));
+    let len = sock.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        bail!(
+            "the device socket path {} is {len} bytes, longer than a Unix socket path can be ({MAX_SOCKET_PATH}): set {STATE_DIR_VAR} to a shorter directory",
+            sock.display()
+        );
+    }
+    Ok(sock)
 }
 
 /// The file where `flash` records the ELF running behind the socket `sock` (its defmt
@@ -187,8 +242,14 @@ fn log_resolver(sock: &Path) -> LogResolver {
     }
 }
 
-/// `edgeflow flash`.
+/// `edgeflow flash`: the device's state in [`state_dir`].
 pub fn flash(args: FlashArgs) -> Result<()> {
+    flash_in(args, &state_dir()?)
+}
+
+/// `edgeflow flash` with the emulated device's state in the directory `state` (the
+/// pipeline keeps its device apart from the one `edgeflow flash` starts).
+pub(crate) fn flash_in(args: FlashArgs, state: &Path) -> Result<()> {
     let board = load_board(&args.board)?;
     let artifact = std::fs::read(&args.artifact)
         .with_context(|| format!("cannot read {}", args.artifact.display()))?;
@@ -235,7 +296,7 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     if board.runner.machine.is_none() {
         return flash_real(&board, &app, args.firmware.as_deref(), &artifact);
     }
-    let sock = socket(&board.name);
+    let sock = socket(state, &board.name)?;
     if UnixStream::connect(&sock).is_ok() {
         println!(
             "device running on {}: updating the model slot over the link",
@@ -245,10 +306,15 @@ pub fn flash(args: FlashArgs) -> Result<()> {
     }
     let elf = match args.firmware {
         Some(f) => f,
-        None => build_app(&board, &app)?,
+        None => build_app(&board, &app, &args.artifact)?,
     };
-    std::fs::create_dir_all(work_dir())?;
-    let img = work_dir().join(format!("{}-partition.bin", board.name));
+    std::fs::create_dir_all(state).with_context(|| {
+        format!(
+            "cannot create the device state directory {}",
+            state.display()
+        )
+    })?;
+    let img = state.join(format!("{}-partition.bin", board.name));
     let mut image = edgeflow_slots::header_area(&artifact, 1).to_vec();
     image.extend_from_slice(&artifact);
     std::fs::write(&img, &image).with_context(|| format!("cannot write {}", img.display()))?;
@@ -387,14 +453,26 @@ fn flash_real(
     )
 }
 
-fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
-    let dir = Path::new("firmware").join(format!("app-{}", board.name));
-    if !dir.is_dir() {
-        bail!(
-            "{} not found (run from the repository root, or pass --firmware ELF)",
-            dir.display()
-        );
-    }
+/// Builds `firmware/app-<board>` of the edgeflow source tree [`crate::sources::find`] finds
+/// (near the artifact or the working directory); returns the application ELF.
+fn build_app(board: &Board, app: &AppLayout, artifact: &Path) -> Result<PathBuf> {
+    let name = format!("app-{}", board.name);
+    let near = std::path::absolute(artifact)
+        .ok()
+        .and_then(|a| a.parent().map(Path::to_path_buf));
+    let cwd = std::env::current_dir().ok();
+    let near: Vec<&Path> = near
+        .iter()
+        .chain(cwd.iter())
+        .map(PathBuf::as_path)
+        .collect();
+    let root = crate::sources::find(
+        &name,
+        &near,
+        &format!("flashing {} builds its device application", board.name),
+        "pass --firmware ELF (a prebuilt application)",
+    )?;
+    let dir = root.join("firmware").join(&name);
     println!("building {} ({})", dir.display(), app.profile);
     let status = Process::new("cargo")
         .current_dir(&dir)
@@ -404,7 +482,8 @@ fn build_app(board: &Board, app: &AppLayout) -> Result<PathBuf> {
     if !status.success() {
         bail!("building {} failed", dir.display());
     }
-    Ok(Path::new("firmware/target")
+    Ok(root
+        .join("firmware/target")
         .join(&board.target)
         .join(&app.profile)
         .join(format!("edgeflow-app-{}", board.name)))
@@ -607,7 +686,7 @@ pub(crate) fn connect_serial(path: &str, baud: u32, elf: Option<&Path>) -> Resul
 fn open_link(board: &Board, port: &PortArgs) -> Result<Link> {
     match &port.port {
         Some(p) => connect_serial(p, port.baud, port.elf.as_deref()),
-        None => connect(&socket(&board.name)).with_context(|| {
+        None => connect(&socket(&state_dir()?, &board.name)?).with_context(|| {
             format!(
                 "no device running for {} (start one with `edgeflow flash`, or give --port for a board on a serial port)",
                 board.name
@@ -870,27 +949,31 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
             &port,
             &output,
         )?,
-        DeviceCommand::Stop { board } => {
-            let board = load_board(&board)?;
-            let sock = socket(&board.name);
-            let mut link = connect(&sock)?;
-            link.send(&Command::Exit)?;
-            // The emulator reads the link only as fast as the device does: wait until it
-            // has exited (the link closes), or the command would be lost with the socket.
-            let start = Instant::now();
-            loop {
-                match link.poll() {
-                    Err(_) => break,
-                    Ok(_) if start.elapsed() > Duration::from_secs(10) => {
-                        bail!("{} did not stop within 10 s", board.name)
-                    }
-                    Ok(_) => {}
-                }
+        DeviceCommand::Stop { board } => stop_in(&board, &state_dir()?)?,
+    }
+    Ok(())
+}
+
+/// `edgeflow device stop` for the emulated device whose state is in `state`.
+pub(crate) fn stop_in(board: &str, state: &Path) -> Result<()> {
+    let board = load_board(board)?;
+    let sock = socket(state, &board.name)?;
+    let mut link = connect(&sock)?;
+    link.send(&Command::Exit)?;
+    // The emulator reads the link only as fast as the device does: wait until it
+    // has exited (the link closes), or the command would be lost with the socket.
+    let start = Instant::now();
+    loop {
+        match link.poll() {
+            Err(_) => break,
+            Ok(_) if start.elapsed() > Duration::from_secs(10) => {
+                bail!("{} did not stop within 10 s", board.name)
             }
-            let _ = std::fs::remove_file(&sock);
-            println!("stopped {}", board.name);
+            Ok(_) => {}
         }
     }
+    let _ = std::fs::remove_file(&sock);
+    println!("stopped {}", board.name);
     Ok(())
 }
 

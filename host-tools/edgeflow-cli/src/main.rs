@@ -42,6 +42,7 @@ mod quantize;
 mod report;
 mod resample;
 mod run;
+mod sources;
 mod tensor_io;
 mod train;
 mod validate;
@@ -96,8 +97,17 @@ enum Command {
     /// Check an artifact against a board's budgets and put it on the board: for an
     /// emulated board, start QEMU with the model in a slot (or, if it is running, update
     /// the model slot over the link, without touching the firmware).
+    ///
+    /// Without --firmware the application is built from the edgeflow sources:
+    /// EDGEFLOW_SOURCE_DIR, else the nearest ancestor of the artifact or of the working
+    /// directory holding firmware/app-<board>.
     Flash(device::FlashArgs),
-    /// Talk to a running device: `replay` samples into it, `stop` it.
+    /// Talk to a running device: `replay` a dataset into it, `collect` a dataset from it,
+    /// `stop` it (an emulated one).
+    ///
+    /// The emulated devices `edgeflow flash` starts are found from any directory: their
+    /// state (UART socket, firmware record) is in EDGEFLOW_DEVICE_DIR, else
+    /// $XDG_RUNTIME_DIR/edgeflow, else edgeflow-$USER in the temporary directory.
     Device {
         #[command(subcommand)]
         command: device::DeviceCommand,

@@ -1085,7 +1085,12 @@ fn validate(ctx: &mut Ctx, dir: &Path) -> Result<Outcome> {
             v.hil_samples, ctx.project.project.board.name
         );
     }
-    let a: crate::validate::ValidateArgs = parse_args(&args)?;
+    let mut a: crate::validate::ValidateArgs = parse_args(&args)?;
+    // In a project the hardware-in-the-loop check is a setting, not a flag.
+    a.hil_off = Some(format!(
+        "set [validate] hil = false in {}",
+        ctx.project.path.display()
+    ));
     let (board, mut gates_rows, budgets) = crate::validate::check(&a)?;
     if let Some(min) = v.min_roc_auc {
         let eval = ctx.file("quantize", "evaluation.json")?;

@@ -199,7 +199,7 @@ pub struct DeploySettings {
     /// A prebuilt device application (the ELF of `firmware/app-<board>`, relative to the
     /// project file). Without it the pipeline builds the application from the edgeflow
     /// source tree it finds: `EDGEFLOW_SOURCE_DIR`, or the first ancestor of the project
-    /// directory or of the working directory holding `firmware/app`.
+    /// directory or of the working directory holding `firmware/app-<board>`.
     pub firmware: Option<PathBuf>,
 }
 

@@ -64,6 +64,10 @@ pub struct ValidateArgs {
     /// How many test samples `--hil` runs.
     #[arg(long, default_value_t = 8)]
     hil_samples: usize,
+    /// How to run without the hardware-in-the-loop check, for the error when it cannot
+    /// run (default: "leave out --hil"; the pipeline names its project setting).
+    #[arg(skip)]
+    pub(crate) hil_off: Option<String>,
     /// Print the gates as JSON.
     #[arg(long)]
     json: bool,
@@ -409,7 +413,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)
         if hil_rows.is_empty() {
             bail!("--hil needs test samples (--test-data / --test-labels)");
         }
-        let (equal, instr, stack) = hil(&board, &a.model, &artifact, &hil_rows)?;
+        let (equal, instr, stack) = hil(&board, a, &artifact, &hil_rows)?;
         rows_gates.push(gate(
             "HIL bit-exact",
             format!("{equal}/{} outputs equal", hil_rows.len()),
@@ -445,7 +449,7 @@ pub(crate) fn check(a: &ValidateArgs) -> Result<(String, Vec<Gate>, Vec<Budget>)
         (Some(p), Some(bytes))
             if a.hil && matches!(p.desc().input, edgeflow_dsp::Input::Signal { .. }) =>
         {
-            Some(hil_pipeline(&board, &a.model, bytes, p)?)
+            Some(hil_pipeline(&board, a, bytes, p)?)
         }
         _ => None,
     };
@@ -634,7 +638,7 @@ fn instructions_per_tick(board: &Board) -> u64 {
 /// the cost of these blocks does not depend on the sample values).
 fn hil_pipeline(
     board: &Board,
-    model: &Path,
+    a: &ValidateArgs,
     bytes: &[u8],
     p: &edgeflow_dsp::Pipeline,
 ) -> Result<u64> {
@@ -666,7 +670,7 @@ fn hil_pipeline(
         feed: Feed::F32,
         chunk: 64usize.min(axes.max(1) as usize * 16),
     };
-    let source = hil_sources(board, model, &format!("dsp-{}", board.name))?;
+    let source = hil_sources(board, a, &format!("dsp-{}", board.name))?;
     let reports =
         dsp_firmware::run_in(&source, board, &[case], Duration::from_secs(300)).map_err(|e| {
             anyhow::anyhow!(
@@ -687,48 +691,39 @@ fn hil_pipeline(
     Ok(ticks.saturating_mul(instructions_per_tick(board)))
 }
 
-/// Runs `rows` on the emulated board; returns (outputs equal to the host's, max
-/// instructions per inference, max stack bytes).
 /// The edgeflow source tree that `--hil` builds its test firmware (`firmware/<app>`) in,
-/// found at run time as `edgeflow pipeline run`'s deploy stage finds the device
-/// application's sources: `EDGEFLOW_SOURCE_DIR`, else the first ancestor of the model
-/// file or of the working directory that holds `firmware/<app>`. The test firmware is
+/// found as `edgeflow flash` and `edgeflow pipeline run`'s deploy stage find theirs
+/// ([`crate::sources::find`]: `EDGEFLOW_SOURCE_DIR`, else the first ancestor of the model
+/// file or of the working directory that holds `firmware/<app>`). The test firmware is
 /// compiled with the test samples inside it, so there is no prebuilt one to point at;
-/// without a source tree the error names the ways out.
-fn hil_sources(board: &Board, model: &Path, app: &str) -> Result<PathBuf> {
-    let has = |d: &Path| d.join("firmware").join(app).join("Cargo.toml").is_file();
-    if let Some(d) = std::env::var_os("EDGEFLOW_SOURCE_DIR").map(PathBuf::from) {
-        if !has(&d) {
-            bail!(
-                "EDGEFLOW_SOURCE_DIR = {}: no firmware/{app} there (it names the edgeflow source tree --hil builds its {} test firmware in)",
-                d.display(),
-                board.name
-            );
-        }
-        return Ok(d);
-    }
-    let model_dir = std::path::absolute(model)
+/// without a source tree the error names the ways out: leaving out `--hil`, or what
+/// `hil_off` says (the pipeline's `[validate] hil = false`).
+fn hil_sources(board: &Board, a: &ValidateArgs, app: &str) -> Result<PathBuf> {
+    let model_dir = std::path::absolute(&a.model)
         .ok()
         .and_then(|m| m.parent().map(Path::to_path_buf));
     let cwd = std::env::current_dir().ok();
-    let found = model_dir
+    let near: Vec<&Path> = model_dir
         .iter()
         .chain(cwd.iter())
-        .flat_map(|d| d.ancestors())
-        .find(|d| has(*d))
-        .map(Path::to_path_buf);
-    found.ok_or_else(|| {
-        anyhow::anyhow!(
-            "--hil builds its test firmware for {} (firmware/{app}, with the test samples compiled in) from the edgeflow sources, and none was found: \
-set EDGEFLOW_SOURCE_DIR to an edgeflow source tree, run inside one, or leave out --hil",
+        .map(PathBuf::as_path)
+        .collect();
+    crate::sources::find(
+        app,
+        &near,
+        &format!(
+            "--hil builds its test firmware for {} (with the test samples compiled in)",
             board.name
-        )
-    })
+        ),
+        a.hil_off.as_deref().unwrap_or("leave out --hil"),
+    )
 }
 
+/// Runs `rows` on the emulated board; returns (outputs equal to the host's, max
+/// instructions per inference, max stack bytes).
 fn hil(
     board: &Board,
-    model: &Path,
+    a: &ValidateArgs,
     artifact: &[u8],
     rows: &[Vec<f32>],
 ) -> Result<(usize, u64, u64)> {
@@ -754,7 +749,7 @@ fn hil(
             input: encode(&input, r),
         })
         .collect();
-    let source = hil_sources(board, model, &board.name)?;
+    let source = hil_sources(board, a, &board.name)?;
     let reports = firmware::run_in(
         &source,
         board,

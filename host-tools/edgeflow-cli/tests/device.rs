@@ -202,3 +202,160 @@ fn collect_round_trips(recording: &Path) {
     );
     assert!(!bad.exists());
 }
+
+/// `edgeflow` run in `dir` with `env` set (and `EDGEFLOW_SOURCE_DIR`,
+/// `EDGEFLOW_DEVICE_DIR`, `XDG_RUNTIME_DIR` unset unless `env` sets them), without cargo's
+/// build variables as [`common::edgeflow_plain`].
+fn edgeflow_in(dir: &Path, env: &[(&str, &Path)], args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_edgeflow"));
+    c.current_dir(dir).args(args);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
+        {
+            c.env_remove(&k);
+        }
+    }
+    for k in [
+        "EDGEFLOW_SOURCE_DIR",
+        "EDGEFLOW_DEVICE_DIR",
+        "XDG_RUNTIME_DIR",
+    ] {
+        c.env_remove(k);
+    }
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run edgeflow")
+}
+
+/// A fresh directory outside the repository (under the system temporary directory).
+fn outside(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("edgeflow-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+/// The device state is found from any directory: `flash` run outside the repository (the
+/// sources named by `EDGEFLOW_SOURCE_DIR`) starts the device, and `device replay` and
+/// `device stop` run from another directory reach it. (`XDG_RUNTIME_DIR` is this test's
+/// own, so that its device is apart from the other emulated test's.)
+#[test]
+fn flash_outside_the_repository_and_stop_from_elsewhere() {
+    if common::qemu_missing() {
+        return;
+    }
+    let a = artifact("anywhere", "fc_int8");
+    let here = outside("flash-here");
+    let there = outside("flash-there");
+    let runtime = tmp("runtime-anywhere");
+    let _ = std::fs::remove_dir_all(&runtime);
+    std::fs::create_dir_all(&runtime).expect("runtime dir");
+    let src = root().canonicalize().expect("root");
+    let env = [
+        ("EDGEFLOW_SOURCE_DIR", src.as_path()),
+        ("XDG_RUNTIME_DIR", runtime.as_path()),
+    ];
+    let o = edgeflow_in(
+        &here,
+        &env,
+        &["flash", "--board", "mps2-an386", a.to_str().expect("utf8")],
+    );
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    let sock = runtime.join("edgeflow").join("mps2-an386.sock");
+    assert!(
+        t.contains(&format!("link: {}", sock.display())) && t.contains("model slot 0"),
+        "{t}"
+    );
+    let csv = there.join("samples.csv");
+    let mut s = String::from("ax,ay\n");
+    for i in 0..48 {
+        s += &format!("{},{}\n", (i as f32 * 0.3).sin(), (i as f32 * 0.2).cos());
+    }
+    std::fs::write(&csv, s).expect("csv");
+    let env = [("XDG_RUNTIME_DIR", runtime.as_path())];
+    let o = edgeflow_in(
+        &there,
+        &env,
+        &[
+            "device",
+            "replay",
+            "--board",
+            "mps2-an386",
+            "--data",
+            "samples.csv",
+        ],
+    );
+    let t = text(&o);
+    // 48 frames, windows of 32 every 16: 2 predictions.
+    assert!(
+        o.status.success() && t.contains("96 samples sent, 2 predictions"),
+        "{t}"
+    );
+    let o = edgeflow_in(&there, &env, &["device", "stop", "--board", "mps2-an386"]);
+    let t = text(&o);
+    assert!(
+        o.status.success() && t.contains("stopped mps2-an386"),
+        "{t}"
+    );
+    assert!(!sock.exists());
+    let _ = std::fs::remove_dir_all(&here);
+    let _ = std::fs::remove_dir_all(&there);
+}
+
+/// Outside the repository without `EDGEFLOW_SOURCE_DIR`, `flash` names every directory it
+/// looked in and both ways out; a wrong `EDGEFLOW_SOURCE_DIR` is named. A device state
+/// directory too long for a Unix socket path is an error naming the override. (No
+/// emulator is started.)
+#[test]
+fn flash_without_sources_and_a_socket_path_too_long_say_what_to_do() {
+    let here = outside("flash-nosrc");
+    std::fs::copy(artifact("nosrc", "fc_int8"), here.join("m.edgeflow")).expect("copy");
+    let runtime = outside("flash-nosrc-runtime");
+    let env = [("XDG_RUNTIME_DIR", runtime.as_path())];
+    let o = edgeflow_in(
+        &here,
+        &env,
+        &["flash", "--board", "mps2-an386", "m.edgeflow"],
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("no firmware/app-mps2-an386/Cargo.toml is in")
+            && t.contains(&format!("{}, ", here.display()))
+            && t.contains("Set EDGEFLOW_SOURCE_DIR to an edgeflow source tree")
+            && t.contains("pass --firmware ELF"),
+        "{t}"
+    );
+    let env = [
+        ("XDG_RUNTIME_DIR", runtime.as_path()),
+        ("EDGEFLOW_SOURCE_DIR", here.as_path()),
+    ];
+    let o = edgeflow_in(
+        &here,
+        &env,
+        &["flash", "--board", "mps2-an386", "m.edgeflow"],
+    );
+    let t = text(&o);
+    assert!(
+        !o.status.success()
+            && t.contains(&format!(
+                "EDGEFLOW_SOURCE_DIR = {}: no firmware/app-mps2-an386 there",
+                here.display()
+            )),
+        "{t}"
+    );
+    let long = here.join("d".repeat(120));
+    let env = [("EDGEFLOW_DEVICE_DIR", long.as_path())];
+    let o = edgeflow_in(&here, &env, &["device", "stop", "--board", "mps2-an386"]);
+    let t = text(&o);
+    assert!(
+        !o.status.success()
+            && t.contains("longer than a Unix socket path can be")
+            && t.contains("set EDGEFLOW_DEVICE_DIR to a shorter directory"),
+        "{t}"
+    );
+    let _ = std::fs::remove_dir_all(&here);
+    let _ = std::fs::remove_dir_all(&runtime);
+}

@@ -608,7 +608,6 @@ fn deploy_without_a_source_tree() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
     let p = project(&dir, &data, true);
-    edit(&p, "hil = true", "hil = false");
     let run_here = || {
         Command::new(env!("CARGO_BIN_EXE_edgeflow"))
             .current_dir(&dir)
@@ -617,6 +616,16 @@ fn deploy_without_a_source_tree() {
             .output()
             .expect("run edgeflow")
     };
+    // The validate stage's hardware-in-the-loop check needs the sources too: the way out
+    // named is the project's setting, not validate's command-line flag.
+    let o = run_here();
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("set [validate] hil = false in ") && !t.contains("leave out --hil"),
+        "{t}"
+    );
+    edit(&p, "hil = true", "hil = false");
     let o = run_here();
     let t = text(&o);
     assert!(!o.status.success(), "{t}");

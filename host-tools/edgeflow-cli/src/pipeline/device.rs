@@ -54,10 +54,12 @@ pub(super) fn firmware_input(ctx: &Ctx) -> Result<Option<PathBuf>> {
 ///
 /// With `[deploy].firmware` the ELF is used as is and the stages work in the output
 /// directory (the emulator's socket and slot image go to `OUT/target/edgeflow-device`).
-/// Otherwise the application is built from an edgeflow source tree: `EDGEFLOW_SOURCE_DIR`,
-/// else the first ancestor of the project directory or of the working directory holding
-/// `firmware/app`; the stages then work in that tree, as `edgeflow flash` does. With
-/// neither, the error names all three ways out.
+/// Otherwise the application is built from an edgeflow source tree
+/// ([`crate::sources::find`]: `EDGEFLOW_SOURCE_DIR`, else the first ancestor of the
+/// project directory or of the working directory holding `firmware/app-<board>`); the
+/// stages then work in that tree (the device's state goes to its `target/edgeflow-device`,
+/// apart from the one `edgeflow flash` starts). With neither, the error names every place
+/// looked in and the ways out.
 fn enter_firmware(ctx: &Ctx) -> Result<Option<PathBuf>> {
     let board = &ctx.project.project.board.name;
     if let Some(elf) = prebuilt_firmware(ctx) {
@@ -73,32 +75,14 @@ fn enter_firmware(ctx: &Ctx) -> Result<Option<PathBuf>> {
         return Ok(Some(elf));
     }
     let cwd = std::env::current_dir()?;
-    let env = std::env::var_os("EDGEFLOW_SOURCE_DIR").map(PathBuf::from);
-    if let Some(d) = &env {
-        if !d.join("firmware").join("app").is_dir() {
-            bail!(
-                "EDGEFLOW_SOURCE_DIR = {}: no firmware/app there (it names the edgeflow source tree the device application is built from)",
-                d.display()
-            );
-        }
-    }
-    let found = env.into_iter().chain(
-        [ctx.project.dir.as_path(), cwd.as_path()]
-            .into_iter()
-            .flat_map(Path::ancestors)
-            .filter(|d| d.join("firmware").join("app").is_dir())
-            .map(Path::to_path_buf),
-    );
-    if let Some(root) = found.into_iter().next() {
-        std::env::set_current_dir(&root)
-            .with_context(|| format!("cannot enter {}", root.display()))?;
-        return Ok(None);
-    }
-    bail!(
-        "deploying to the emulated {board} needs its device application (firmware/app-{board}), and none was found: \
-set deploy.firmware to a prebuilt ELF, set EDGEFLOW_SOURCE_DIR to an edgeflow source tree, \
-run inside one, or set deploy.enabled = false"
-    )
+    let root = crate::sources::find(
+        &format!("app-{board}"),
+        &[ctx.project.dir.as_path(), cwd.as_path()],
+        &format!("deploying to the emulated {board} builds its device application"),
+        "set deploy.firmware to a prebuilt ELF, or set deploy.enabled = false",
+    )?;
+    std::env::set_current_dir(&root).with_context(|| format!("cannot enter {}", root.display()))?;
+    Ok(None)
 }
 
 fn require_qemu() -> Result<()> {
@@ -111,6 +95,14 @@ fn require_qemu() -> Result<()> {
     }
 }
 
+/// Where the pipeline's emulated device keeps its state: `target/edgeflow-device` of the
+/// directory [`enter_firmware`] entered (the output directory, or the source tree), apart
+/// from the device `edgeflow flash` starts (which a pipeline run must neither update nor
+/// stop). Relative, so that its socket path stays short.
+fn state() -> PathBuf {
+    PathBuf::from("target/edgeflow-device")
+}
+
 /// Stops the emulated device when dropped (also on errors).
 struct Running {
     board: String,
@@ -118,18 +110,19 @@ struct Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = crate::device::device(crate::device::DeviceCommand::Stop {
-            board: self.board.clone(),
-        });
+        let _ = crate::device::stop_in(&self.board, &state());
     }
 }
 
 fn start(board: &str, artifact: &Path, firmware: Option<PathBuf>) -> Result<Running> {
-    crate::device::flash(crate::device::FlashArgs {
-        artifact: artifact.to_path_buf(),
-        board: board.to_string(),
-        firmware,
-    })?;
+    crate::device::flash_in(
+        crate::device::FlashArgs {
+            artifact: artifact.to_path_buf(),
+            board: board.to_string(),
+            firmware,
+        },
+        &state(),
+    )?;
     Ok(Running {
         board: board.to_string(),
     })
@@ -223,7 +216,7 @@ fn replay(
     summary_every: usize,
     mut show: impl FnMut(usize, &[(usize, f32)]),
 ) -> Result<(Vec<Vec<(usize, f32)>>, Vec<u8>)> {
-    let mut link = crate::device::connect(&crate::device::socket(board))?;
+    let mut link = crate::device::connect(&crate::device::socket(&state(), board)?)?;
     link.tap = Some(Vec::new());
     let mut all = Vec::new();
     for (i, x) in signals.iter().enumerate() {

@@ -11,10 +11,21 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// The device state directory the helpers below give `edgeflow` (`EDGEFLOW_DEVICE_DIR`):
+/// this checkout's `target/edgeflow-device`, so that the emulated devices of tests run in
+/// two checkouts at once (e.g. two worktrees) are apart; by default they would share the
+/// user's one.
+pub fn device_dir() -> PathBuf {
+    // Without `..` the socket path stays well under the Unix limit (107 bytes).
+    let r = root();
+    r.canonicalize().unwrap_or(r).join("target/edgeflow-device")
+}
+
 /// Runs the `edgeflow` binary cargo built for these tests, in the test's working directory
 /// (this crate's directory). Panics only if the binary cannot be started.
 pub fn edgeflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .env("EDGEFLOW_DEVICE_DIR", device_dir())
         .args(args)
         .output()
         .expect("run edgeflow")
@@ -24,6 +35,7 @@ pub fn edgeflow(args: &[&str]) -> Output {
 /// `firmware/` or `examples/` relative to their working directory.
 pub fn edgeflow_at_root(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edgeflow"))
+        .env("EDGEFLOW_DEVICE_DIR", device_dir())
         .current_dir(root())
         .args(args)
         .output()
@@ -35,7 +47,9 @@ pub fn edgeflow_at_root(args: &[&str]) -> Output {
 /// `device`) is a plain one and not a build for this test's profile.
 pub fn edgeflow_plain(args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
-    c.current_dir(root()).args(args);
+    c.current_dir(root())
+        .env("EDGEFLOW_DEVICE_DIR", device_dir())
+        .args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
         {
