@@ -972,6 +972,7 @@ mod tests {
         assert!(e.contains("min_accuracy = 90"), "{e}");
         fs::write(&p, "min_accuracy = 0.9\n").expect("write");
         assert_eq!(load_gates(&p).expect("ok").min_accuracy, 0.9);
+        let _ = fs::remove_dir_all(&d);
     }
 
     #[test]
