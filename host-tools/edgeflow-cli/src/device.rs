@@ -171,34 +171,65 @@ const MAX_SOCKET_PATH: usize = if cfg!(target_os = "linux") { 107 } else { 103 }
 /// `<board>-partition.bin`), the same from every working directory so that `device
 /// replay|collect|stop` find the device `flash` started anywhere: `EDGEFLOW_DEVICE_DIR`
 /// when set; else `$XDG_RUNTIME_DIR/edgeflow` (the per-user directory for sockets of the
-/// XDG Base Directory Specification); else `edgeflow-$USER` in the system temporary
-/// directory (created private, 0700; refused if another user could write into it).
+/// XDG Base Directory Specification, when it is a private directory of this user); else
+/// `edgeflow-<uid>` in the system temporary directory (created private, 0700; refused if
+/// it is not a private directory of this user). Details: [`state_dir_with`].
 pub(crate) fn state_dir() -> Result<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+    };
+    state_dir_with(
+        var(STATE_DIR_VAR),
+        var("XDG_RUNTIME_DIR"),
+        &std::env::temp_dir(),
+        rustix::process::geteuid().as_raw(),
+    )
+}
+
+/// [`state_dir`] with its inputs given: `EDGEFLOW_DEVICE_DIR`'s and `XDG_RUNTIME_DIR`'s
+/// values, the system temporary directory and the effective user id.
+///
+/// `XDG_RUNTIME_DIR` is taken when it is an existing directory owned by `uid` and
+/// writable by no one else (as the specification requires of it); otherwise the private
+/// directory `edgeflow-<uid>` in `tmp` is used: created 0700, and refused (an error
+/// naming it and the two variables) when it is a symlink, not a directory, owned by
+/// another user or writable by others, so that no other user can plant the socket the
+/// commands connect to. Errors: that refusal, and a directory that cannot be created
+/// (the system's reason).
+fn state_dir_with(
+    env: Option<PathBuf>,
+    xdg: Option<PathBuf>,
+    tmp: &Path,
+    uid: u32,
+) -> Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    if let Some(d) = std::env::var_os(STATE_DIR_VAR).filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(d));
+    if let Some(d) = env {
+        return Ok(d);
     }
-    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|d| d.is_absolute())
-    {
-        return Ok(d.join("edgeflow"));
+    let private = |m: &std::fs::Metadata| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0;
+    if let Some(x) = xdg.filter(|x| x.is_absolute()) {
+        if std::fs::symlink_metadata(&x).is_ok_and(|m| private(&m)) {
+            return Ok(x.join("edgeflow"));
+        }
     }
-    // Our own uid, where the system shows it (Linux: the owner of /proc/self).
-    let own = std::fs::metadata("/proc/self").map(|p| p.uid()).ok();
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| !u.is_empty() && !u.contains('/'))
-        .or_else(|| own.map(|u| u.to_string()))
-        .unwrap_or_else(|| "user".into());
-    let d = std::env::temp_dir().join(format!("edgeflow-{user}"));
-    let _ = std::fs::DirBuilder::new().mode(0o700).create(&d);
+    let d = tmp.join(format!("edgeflow-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&d) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => {
+            return Err(anyhow!(
+                "cannot create the device state directory {}: {e} (set {STATE_DIR_VAR} to a directory of yours)",
+                d.display()
+            ))
+        }
+    }
     let m = std::fs::symlink_metadata(&d)
-        .with_context(|| format!("cannot create the device state directory {}", d.display()))?;
-    if !m.is_dir() || m.mode() & 0o022 != 0 || own.is_some_and(|u| u != m.uid()) {
+        .with_context(|| format!("cannot read the device state directory {}", d.display()))?;
+    if !private(&m) {
         bail!(
-            "{} is not a private directory of this user (the device state directory): remove it, or set {STATE_DIR_VAR} or XDG_RUNTIME_DIR to one",
+            "{} is not a private directory of user {uid} (the device state directory: a directory owned by this user, writable by no one else); set {STATE_DIR_VAR} or XDG_RUNTIME_DIR to one",
             d.display()
         );
     }
@@ -242,14 +273,15 @@ fn log_resolver(sock: &Path) -> LogResolver {
     }
 }
 
-/// `edgeflow flash`: the device's state in [`state_dir`].
+/// `edgeflow flash`: the device's state in [`state_dir`] (looked up only for an
+/// emulated board, after the budget checks).
 pub fn flash(args: FlashArgs) -> Result<()> {
-    flash_in(args, &state_dir()?)
+    flash_in(args, state_dir)
 }
 
-/// `edgeflow flash` with the emulated device's state in the directory `state` (the
-/// pipeline keeps its device apart from the one `edgeflow flash` starts).
-pub(crate) fn flash_in(args: FlashArgs, state: &Path) -> Result<()> {
+/// `edgeflow flash` with the emulated device's state in the directory `state` returns
+/// (the pipeline keeps its device apart from the one `edgeflow flash` starts).
+pub(crate) fn flash_in(args: FlashArgs, state: impl FnOnce() -> Result<PathBuf>) -> Result<()> {
     let board = load_board(&args.board)?;
     let artifact = std::fs::read(&args.artifact)
         .with_context(|| format!("cannot read {}", args.artifact.display()))?;
@@ -296,6 +328,7 @@ pub(crate) fn flash_in(args: FlashArgs, state: &Path) -> Result<()> {
     if board.runner.machine.is_none() {
         return flash_real(&board, &app, args.firmware.as_deref(), &artifact);
     }
+    let state = &state()?;
     let sock = socket(state, &board.name)?;
     if UnixStream::connect(&sock).is_ok() {
         println!(
@@ -457,18 +490,9 @@ fn flash_real(
 /// (near the artifact or the working directory); returns the application ELF.
 fn build_app(board: &Board, app: &AppLayout, artifact: &Path) -> Result<PathBuf> {
     let name = format!("app-{}", board.name);
-    let near = std::path::absolute(artifact)
-        .ok()
-        .and_then(|a| a.parent().map(Path::to_path_buf));
-    let cwd = std::env::current_dir().ok();
-    let near: Vec<&Path> = near
-        .iter()
-        .chain(cwd.iter())
-        .map(PathBuf::as_path)
-        .collect();
     let root = crate::sources::find(
         &name,
-        &near,
+        artifact,
         &format!("flashing {} builds its device application", board.name),
         "pass --firmware ELF (a prebuilt application)",
     )?;
@@ -647,8 +671,12 @@ pub(crate) fn connect(sock: &Path) -> Result<Link> {
             Err(e) => last = Some(e),
         }
     }
-    Err(last.unwrap_or_else(|| anyhow!("no answer")))
-        .with_context(|| format!("no device answering on {}", sock.display()))
+    Err(last.unwrap_or_else(|| anyhow!("no answer"))).with_context(|| {
+        format!(
+            "no device answering on {} (start one with `edgeflow flash`)",
+            sock.display()
+        )
+    })
 }
 
 /// Opens the serial port `path` at `baud` (8N1, raw) and checks that a device answers
@@ -954,7 +982,10 @@ pub fn device(cmd: DeviceCommand) -> Result<()> {
     Ok(())
 }
 
-/// `edgeflow device stop` for the emulated device whose state is in `state`.
+/// `edgeflow device stop` for the emulated device whose state is in `state`: sends the
+/// exit command over its link and waits until the emulator has closed it. Errors: an
+/// unknown board, a socket path too long ([`socket`]), no device answering on the socket
+/// (none was started, or it is gone), and a device that did not stop within 10 s.
 pub(crate) fn stop_in(board: &str, state: &Path) -> Result<()> {
     let board = load_board(board)?;
     let sock = socket(state, &board.name)?;
@@ -1321,5 +1352,60 @@ mod tests {
             got >= sent,
             "the device received {got} of {sent} sample bytes"
         );
+    }
+
+    /// The device state directory: the override as given; `XDG_RUNTIME_DIR` only when
+    /// it is a private directory of this user; else `edgeflow-<uid>` in the temporary
+    /// directory, created 0700, and refused when it is a symlink, a file, writable by
+    /// others or another user's (the uid passed in differs from the owner's).
+    #[test]
+    fn the_state_directory_is_private_or_refused() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let base = std::env::temp_dir().join(format!("edgeflow-state-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).expect("base");
+        let uid = std::fs::metadata(&base).expect("base").uid();
+        let mode = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+        };
+        let own = base.join("own");
+        assert_eq!(
+            state_dir_with(Some(own.clone()), None, &base, uid).expect("override"),
+            own
+        );
+        let xdg = base.join("xdg");
+        std::fs::create_dir(&xdg).expect("xdg");
+        mode(&xdg, 0o700);
+        let got = state_dir_with(None, Some(xdg.clone()), &base, uid).expect("xdg");
+        assert_eq!(got, xdg.join("edgeflow"));
+        // A shared XDG_RUNTIME_DIR is passed over for the private temporary directory.
+        mode(&xdg, 0o777);
+        let tmp = base.join(format!("edgeflow-{uid}"));
+        assert_eq!(
+            state_dir_with(None, Some(xdg.clone()), &base, uid).expect("tmp"),
+            tmp
+        );
+        assert_eq!(std::fs::metadata(&tmp).expect("made").mode() & 0o777, 0o700);
+        let refused = |why: &str| {
+            let e = state_dir_with(None, None, &base, uid)
+                .expect_err(why)
+                .to_string();
+            assert!(
+                e.contains("not a private directory") && e.contains(STATE_DIR_VAR),
+                "{why}: {e}"
+            );
+        };
+        mode(&tmp, 0o777);
+        refused("writable by others");
+        mode(&tmp, 0o700);
+        let e = state_dir_with(None, None, &base, uid + 1).expect_err("another user's");
+        assert!(e.to_string().contains(&format!("user {}", uid + 1)), "{e}");
+        std::fs::remove_dir(&tmp).expect("rm");
+        std::os::unix::fs::symlink(&xdg, &tmp).expect("symlink");
+        refused("a symlink");
+        std::fs::remove_file(&tmp).expect("rm");
+        std::fs::write(&tmp, b"").expect("file");
+        refused("a file");
+        let _ = std::fs::remove_dir_all(&base);
     }
 }

@@ -1,7 +1,7 @@
 //! Finding the edgeflow source tree that a command builds firmware from, from any
 //! working directory: `edgeflow flash` (the device application `firmware/app-<board>`),
 //! `validate --hil` (the test firmware `firmware/<board>`, `firmware/dsp-<board>`) and the
-//! pipeline's deploy stage (`firmware/app`) all look the same way, here.
+//! pipeline's deploy stage (`firmware/app-<board>`, as `flash`) all look the same way, here.
 
 use std::path::{Path, PathBuf};
 
@@ -11,16 +11,30 @@ use anyhow::{bail, Result};
 pub(crate) const SOURCE_DIR_VAR: &str = "EDGEFLOW_SOURCE_DIR";
 
 /// The edgeflow source tree holding the crate `firmware/<app>` (a directory with a
-/// `Cargo.toml`): `EDGEFLOW_SOURCE_DIR` when set (an error if it does not hold
-/// `firmware/<app>`), else the first of `near`'s ancestors (each in turn, nearest first:
-/// e.g. the model's directory, then the working directory) that does.
+/// `Cargo.toml`), an absolute path: `EDGEFLOW_SOURCE_DIR` when set and not empty (a
+/// relative value is taken from the working directory; an error if it does not hold
+/// `firmware/<app>`), else the first ancestor of `near` (a directory, or a file's
+/// directory: the artifact, the model, the project), then of the working directory, that
+/// does.
 ///
 /// `purpose` says what the tree is needed for (e.g. "flashing mps2-an386 builds its
 /// device application"), `ways_out` what else the user can do (e.g. "pass --firmware
 /// ELF"); both go into the error, which also names every directory looked in.
-pub(crate) fn find(app: &str, near: &[&Path], purpose: &str, ways_out: &str) -> Result<PathBuf> {
-    let env = std::env::var_os(SOURCE_DIR_VAR).map(PathBuf::from);
-    find_with(env, app, near, purpose, ways_out)
+pub(crate) fn find(app: &str, near: &Path, purpose: &str, ways_out: &str) -> Result<PathBuf> {
+    // Absolute: a caller may change directory into the tree and look it up again.
+    let env = std::env::var_os(SOURCE_DIR_VAR)
+        .filter(|d| !d.is_empty())
+        .map(|d| std::path::absolute(&d).unwrap_or_else(|_| PathBuf::from(d)));
+    let near = std::path::absolute(near).unwrap_or_else(|_| near.to_path_buf());
+    let near = match near.parent() {
+        Some(parent) if !near.is_dir() => parent.to_path_buf(),
+        _ => near,
+    };
+    let cwd = std::env::current_dir().ok();
+    let starts: Vec<&Path> = std::iter::once(near.as_path())
+        .chain(cwd.as_deref())
+        .collect();
+    find_with(env, app, &starts, purpose, ways_out)
 }
 
 /// [`find`] with the value of `EDGEFLOW_SOURCE_DIR` given.

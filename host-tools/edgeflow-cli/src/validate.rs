@@ -699,18 +699,9 @@ fn hil_pipeline(
 /// without a source tree the error names the ways out: leaving out `--hil`, or what
 /// `hil_off` says (the pipeline's `[validate] hil = false`).
 fn hil_sources(board: &Board, a: &ValidateArgs, app: &str) -> Result<PathBuf> {
-    let model_dir = std::path::absolute(&a.model)
-        .ok()
-        .and_then(|m| m.parent().map(Path::to_path_buf));
-    let cwd = std::env::current_dir().ok();
-    let near: Vec<&Path> = model_dir
-        .iter()
-        .chain(cwd.iter())
-        .map(PathBuf::as_path)
-        .collect();
     crate::sources::find(
         app,
-        &near,
+        &a.model,
         &format!(
             "--hil builds its test firmware for {} (with the test samples compiled in)",
             board.name

@@ -248,9 +248,16 @@ fn flash_outside_the_repository_and_stop_from_elsewhere() {
     let a = artifact("anywhere", "fc_int8");
     let here = outside("flash-here");
     let there = outside("flash-there");
-    let runtime = tmp("runtime-anywhere");
+    // Private (0700), as XDG_RUNTIME_DIR must be to be used; the pid keeps two
+    // checkouts sharing a target directory apart.
+    let runtime = tmp(&format!("runtime-anywhere-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&runtime);
     std::fs::create_dir_all(&runtime).expect("runtime dir");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o700))
+            .expect("private runtime dir");
+    }
     let src = root().canonicalize().expect("root");
     let env = [
         ("EDGEFLOW_SOURCE_DIR", src.as_path()),
@@ -302,6 +309,7 @@ fn flash_outside_the_repository_and_stop_from_elsewhere() {
     assert!(!sock.exists());
     let _ = std::fs::remove_dir_all(&here);
     let _ = std::fs::remove_dir_all(&there);
+    let _ = std::fs::remove_dir_all(&runtime);
 }
 
 /// Outside the repository without `EDGEFLOW_SOURCE_DIR`, `flash` names every directory it

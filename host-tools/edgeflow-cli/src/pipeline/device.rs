@@ -74,10 +74,9 @@ fn enter_firmware(ctx: &Ctx) -> Result<Option<PathBuf>> {
             .with_context(|| format!("cannot enter {}", ctx.out.display()))?;
         return Ok(Some(elf));
     }
-    let cwd = std::env::current_dir()?;
     let root = crate::sources::find(
         &format!("app-{board}"),
-        &[ctx.project.dir.as_path(), cwd.as_path()],
+        &ctx.project.dir,
         &format!("deploying to the emulated {board} builds its device application"),
         "set deploy.firmware to a prebuilt ELF, or set deploy.enabled = false",
     )?;
@@ -121,7 +120,7 @@ fn start(board: &str, artifact: &Path, firmware: Option<PathBuf>) -> Result<Runn
             board: board.to_string(),
             firmware,
         },
-        &state(),
+        || Ok(state()),
     )?;
     Ok(Running {
         board: board.to_string(),

@@ -22,10 +22,12 @@ pub fn device_dir() -> PathBuf {
 }
 
 /// Runs the `edgeflow` binary cargo built for these tests, in the test's working directory
-/// (this crate's directory). Panics only if the binary cannot be started.
+/// (this crate's directory), with the device state in [`device_dir`] and without the
+/// caller's `EDGEFLOW_SOURCE_DIR` (the firmware comes from this checkout). Panics only if the binary cannot be started.
 pub fn edgeflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edgeflow"))
         .env("EDGEFLOW_DEVICE_DIR", device_dir())
+        .env_remove("EDGEFLOW_SOURCE_DIR")
         .args(args)
         .output()
         .expect("run edgeflow")
@@ -36,6 +38,7 @@ pub fn edgeflow(args: &[&str]) -> Output {
 pub fn edgeflow_at_root(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_edgeflow"))
         .env("EDGEFLOW_DEVICE_DIR", device_dir())
+        .env_remove("EDGEFLOW_SOURCE_DIR")
         .current_dir(root())
         .args(args)
         .output()
@@ -49,6 +52,7 @@ pub fn edgeflow_plain(args: &[&str]) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_edgeflow"));
     c.current_dir(root())
         .env("EDGEFLOW_DEVICE_DIR", device_dir())
+        .env_remove("EDGEFLOW_SOURCE_DIR")
         .args(args);
     for (k, _) in std::env::vars() {
         if k.starts_with("CARGO_") && k != "CARGO_HOME" || k == "RUSTFLAGS" || k == "RUSTC_WRAPPER"
