@@ -34,6 +34,9 @@ use core::arch::aarch64::{
     vreinterpret_s8_s32, vst1q_s8,
 };
 use core::arch::aarch64::{
+    vaddw_high_s8, vaddw_s8, vdupq_n_s8, vmaxq_s8, vminq_s8, vqmovn_high_s16,
+};
+use core::arch::aarch64::{
     vandq_s32, vmvnq_s32, vqaddq_s32, vqrdmulhq_s32, vrshlq_s32, vshrq_n_s32,
 };
 use core::arch::aarch64::{vdupq_n_s16, vmlal_high_n_s16, vmlal_n_s16, vreinterpretq_s8_s32};
@@ -2197,8 +2200,99 @@ pub(crate) fn add_same_shape(
     if !fits {
         return 0;
     }
-    // SAFETY: NEON is part of the aarch64 baseline.
-    unsafe { add_neon(p, a, b, out) }
+    // SAFETY (all): NEON is part of the aarch64 baseline.
+    if p.output.shift == 0 || !offsets_i16(p) {
+        return unsafe { add_neon(p, a, b, out) };
+    }
+    unsafe {
+        match (p.input1.shift == 0, p.input2.shift == 0) {
+            (false, false) => add_neon_neg::<false, false>(p, a, b, out),
+            (false, true) => add_neon_neg::<false, true>(p, a, b, out),
+            (true, false) => add_neon_neg::<true, false>(p, a, b, out),
+            (true, true) => add_neon_neg::<true, true>(p, a, b, out),
+        }
+    }
+}
+
+/// [`rescale4`] of an input of [`add_neon_neg`]: `SQRDMULH` alone for the shift 0
+/// (`Z`: rounding by 2^0 is the identity), else [`requant4_sh`] (a shift of at most -1:
+/// [`rescale4`]'s masked correction is then the sign).
+#[inline]
+#[target_feature(enable = "neon")]
+fn rescale4_in<const Z: bool>(x: int32x4_t, m: int32x4_t, sh: int32x4_t) -> int32x4_t {
+    if Z {
+        vqrdmulhq_s32(x, m)
+    } else {
+        requant4_sh(x, m, sh)
+    }
+}
+
+/// Whether [`add_neon_neg`]'s 16-bit steps hold for `p`'s offsets: each input offset
+/// plus an int8 value fits `i16`, and the output offset is an int8 value.
+fn offsets_i16(p: &edgeflow_format::graph::AddParams) -> bool {
+    let r = -32640..=32640;
+    r.contains(&p.input1_offset)
+        && r.contains(&p.input2_offset)
+        && (-128..=127).contains(&p.output_offset)
+}
+
+/// [`add_neon`] when the output's shift is at most -1 (TFLite's ADD: its multiplier is
+/// far below 1) and [`offsets_i16`] holds; `Z1`/`Z2`: input 1's / 2's shift is 0 (else
+/// at most -1, as [`add_same_shape`] checked): the same values in fewer instructions.
+/// Each input's offset is added while widening to `i16` (`SADDW`, exact by
+/// [`offsets_i16`]); each rescale is [`rescale4_in`] or, for the sum, [`requant4_sh`]
+/// (three instructions instead of five), so that `|rescaled sum| <= 2^30`, and the
+/// output offset and clamp are [`out8`]'s saturating `i16`/`i8` steps, equal to the
+/// wrapping `i32` add and clamp for such values and int8 offset and bounds (see
+/// [`out8`]).
+#[target_feature(enable = "neon")]
+fn add_neon_neg<const Z1: bool, const Z2: bool>(
+    p: &edgeflow_format::graph::AddParams,
+    a: &[u8],
+    b: &[u8],
+    out: &mut [u8],
+) -> usize {
+    let rs =
+        |m: &edgeflow_format::graph::Multiplier| (vdupq_n_s32(m.multiplier), vdupq_n_s32(m.shift));
+    let (r1, r2, ro) = (rs(&p.input1), rs(&p.input2), rs(&p.output));
+    let (off1, off2, off) = (
+        vdupq_n_s16(p.input1_offset as i16),
+        vdupq_n_s16(p.input2_offset as i16),
+        vdupq_n_s16(p.output_offset as i16),
+    );
+    let ls = vdupq_n_s32(p.left_shift);
+    let (lo, hi) = (
+        vdupq_n_s8(p.clamp.min_q as i8),
+        vdupq_n_s8(p.clamp.max_q as i8),
+    );
+    // Sixteen int8 values as four `i32` vectors, each `(x + off) << left_shift`, rescaled.
+    let widen = |x: &[u8; 16], off: int16x8_t| {
+        let v = ld16(x);
+        let (l, h) = (vaddw_s8(off, vget_low_s8(v)), vaddw_high_s8(off, v));
+        [
+            vshlq_s32(vmovl_s16(vget_low_s16(l)), ls),
+            vshlq_s32(vmovl_high_s16(l), ls),
+            vshlq_s32(vmovl_s16(vget_low_s16(h)), ls),
+            vshlq_s32(vmovl_high_s16(h), ls),
+        ]
+    };
+    let (ab, _) = a.as_chunks::<16>();
+    let (bb, _) = b.as_chunks::<16>();
+    let (ob, _) = out.as_chunks_mut::<16>();
+    let mut n = 0;
+    for ((x, y), o) in ab.iter().zip(bb).zip(ob) {
+        let x = widen(x, off1).map(|v| rescale4_in::<Z1>(v, r1.0, r1.1));
+        let y = widen(y, off2).map(|v| rescale4_in::<Z2>(v, r2.0, r2.1));
+        let v: [int32x4_t; 4] =
+            core::array::from_fn(|i| requant4_sh(vaddq_s32(x[i], y[i]), ro.0, ro.1));
+        let h0 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(v[0]), v[1]), off);
+        let h1 = vqaddq_s16(vqmovn_high_s32(vqmovn_s32(v[2]), v[3]), off);
+        let bytes = vminq_s8(vmaxq_s8(vqmovn_high_s16(vqmovn_s16(h0), h1), lo), hi);
+        // SAFETY: `o` is 16 writable bytes; `ST1` has no alignment requirement.
+        unsafe { vst1q_s8(o.as_mut_ptr().cast(), bytes) };
+        n += 16;
+    }
+    n
 }
 
 #[target_feature(enable = "neon")]
