@@ -1392,10 +1392,10 @@ unsafe fn fused_group<const NP: usize>(
             (Packing::Sdot, true) => fused_rows_sdot::<NP, true>(rows, tsk, w, oc, pre, &st, &op),
             (Packing::Sdot, false) => fused_rows_sdot::<NP, false>(rows, tsk, w, oc, pre, &st, &op),
             (Packing::Smlal, true) => {
-                fused_rows::<NP, true, _>(packing, rows, tsk, w, oc, pre, &st, &op)
+                fused_rows::<NP, true, _>(Packing::Smlal, rows, tsk, w, oc, pre, &st, &op)
             }
             (Packing::Smlal, false) => {
-                fused_rows::<NP, false, _>(packing, rows, tsk, w, oc, pre, &st, &op)
+                fused_rows::<NP, false, _>(Packing::Smlal, rows, tsk, w, oc, pre, &st, &op)
             }
         }
     }
