@@ -148,7 +148,11 @@ fn test() -> Result<()> {
     // (no panic), beside the QEMU size-class parity test of the step above.
     println!("== edgeflow-nn's size class on the host (EDGEFLOW_NN_SIZE=1)");
     let mut c = cargo();
-    c.env("EDGEFLOW_NN_SIZE", "1");
+    // A target directory of its own: in the shared one the build script's output would
+    // flip between the classes, and every later build would rebuild edgeflow-nn and all
+    // that depends on it.
+    c.env("EDGEFLOW_NN_SIZE", "1")
+        .env("CARGO_TARGET_DIR", root().join("target/size-class"));
     c.args(["test", "-p", "edgeflow-tests"]);
     for t in ["conformance", "op_conformance", "malformed", "fuzz_seeds"] {
         c.args(["--test", t]);

@@ -1401,6 +1401,8 @@ mod tests {
         let e = state_dir_with(None, None, &base, uid + 1).expect_err("another user's");
         assert!(e.to_string().contains(&format!("user {}", uid + 1)), "{e}");
         std::fs::remove_dir(&tmp).expect("rm");
+        // A link to a private directory of this user: refused for being a link.
+        mode(&xdg, 0o700);
         std::os::unix::fs::symlink(&xdg, &tmp).expect("symlink");
         refused("a symlink");
         std::fs::remove_file(&tmp).expect("rm");

@@ -107,7 +107,8 @@ enum Command {
     ///
     /// The emulated devices `edgeflow flash` starts are found from any directory: their
     /// state (UART socket, firmware record) is in EDGEFLOW_DEVICE_DIR, else
-    /// $XDG_RUNTIME_DIR/edgeflow, else edgeflow-$USER in the temporary directory.
+    /// $XDG_RUNTIME_DIR/edgeflow when that is private to the user, else a private
+    /// edgeflow-<uid> in $TMPDIR or /tmp.
     Device {
         #[command(subcommand)]
         command: device::DeviceCommand,

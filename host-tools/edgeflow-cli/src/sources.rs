@@ -12,7 +12,8 @@ pub(crate) const SOURCE_DIR_VAR: &str = "EDGEFLOW_SOURCE_DIR";
 
 /// The edgeflow source tree holding the crate `firmware/<app>` (a directory with a
 /// `Cargo.toml`), an absolute path: `EDGEFLOW_SOURCE_DIR` when set and not empty (a
-/// relative value is taken from the working directory; an error if it does not hold
+/// relative value is taken from the working directory of the process's first lookup,
+/// before any change of directory; an error if it does not hold
 /// `firmware/<app>`), else the first ancestor of `near` (a directory, or a file's
 /// directory: the artifact, the model, the project), then of the working directory, that
 /// does.
@@ -21,10 +22,16 @@ pub(crate) const SOURCE_DIR_VAR: &str = "EDGEFLOW_SOURCE_DIR";
 /// device application"), `ways_out` what else the user can do (e.g. "pass --firmware
 /// ELF"); both go into the error, which also names every directory looked in.
 pub(crate) fn find(app: &str, near: &Path, purpose: &str, ways_out: &str) -> Result<PathBuf> {
-    // Absolute: a caller may change directory into the tree and look it up again.
-    let env = std::env::var_os(SOURCE_DIR_VAR)
-        .filter(|d| !d.is_empty())
-        .map(|d| std::path::absolute(&d).unwrap_or_else(|_| PathBuf::from(d)));
+    // Made absolute once, against the working directory of the first lookup: the
+    // pipeline's deploy stage then changes directory into the tree and looks again.
+    static ENV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    let env = ENV
+        .get_or_init(|| {
+            std::env::var_os(SOURCE_DIR_VAR)
+                .filter(|d| !d.is_empty())
+                .map(|d| std::path::absolute(&d).unwrap_or_else(|_| PathBuf::from(d)))
+        })
+        .clone();
     let near = std::path::absolute(near).unwrap_or_else(|_| near.to_path_buf());
     let near = match near.parent() {
         Some(parent) if !near.is_dir() => parent.to_path_buf(),

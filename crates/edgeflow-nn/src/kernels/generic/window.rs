@@ -206,11 +206,12 @@ mod tests {
     /// when the destination is one byte short.
     #[test]
     fn copy_framed_places_every_byte() {
-        let h = Axis::new(2, 3, 1, 1, 1, 2).unwrap();
-        let w = Axis::new(3, 3, 1, 1, 1, 3).unwrap();
+        // Different padding per axis (rows none, columns 2), so that a swapped axis fails.
+        let h = Axis::new(2, 3, 1, 1, 0, 1).unwrap();
+        let w = Axis::new(3, 3, 1, 1, 2, 3).unwrap();
         let (batches, c, fc) = (2, 2, 3);
         let (fh, fw) = (h.framed(), w.framed());
-        assert_eq!((fh, fw), (4, 5));
+        assert_eq!((fh, fw), (3, 5));
         let x: Vec<u8> = (1..=(batches * h.size * w.size * c) as u8).collect();
         let widen = |d: &mut [u8], s: &[u8]| {
             for (dp, sp) in d.chunks_exact_mut(fc).zip(s.chunks_exact(c)) {
@@ -228,7 +229,7 @@ mod tests {
         for b in 0..batches {
             for y in 0..h.size {
                 for xx in 0..w.size {
-                    let at = ((b * fh + y + 1) * fw + xx + 1) * fc;
+                    let at = ((b * fh + y + h.pad) * fw + xx + w.pad) * fc;
                     let from = ((b * h.size + y) * w.size + xx) * c;
                     want[at..at + c].copy_from_slice(&x[from..from + c]);
                     want[at + c] = 0xEE;
@@ -238,7 +239,7 @@ mod tests {
         assert_eq!(framed(want.len()), Some(want.clone()));
         // The last input row ends here: a destination exactly that long is enough, one
         // byte shorter is refused.
-        let end = (((batches - 1) * fh + h.size) * fw + 1) * fc + w.size * fc;
+        let end = (((batches - 1) * fh + h.pad + h.size - 1) * fw + w.pad) * fc + w.size * fc;
         assert_eq!(framed(end).as_deref(), Some(&want[..end]));
         assert_eq!(framed(end - 1), None);
     }
